@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# prepay: the build. Everything it makes goes to $(O) (build/ by default),
+# never into the source tree. The chain for BPF follows libbpf-bootstrap:
+#   bpf/x.bpf.c -> $(O)/bpf/x.bpf.o -> $(O)/bpf/x.skel.h -> daemon objects.
+#
+#   make            build prepayd, prepay, BPF objects, tests' helpers
+#   make demo       install missing Debian packages, build, run the demo
+#   make check      install missing Debian packages, build, run every test
+#   make bench      run the benchmarks under tests/bench
+#   make install    DESTDIR=... PREFIX=... (default /usr/local)
+
+O ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+# Warnings are errors in CI (CI=true), and wherever WERROR=1 is given.
+WERROR ?= $(if $(filter true 1,$(CI)),1,0)
+WARNFLAGS := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wmissing-prototypes \
+	-Wstrict-prototypes -Wno-missing-field-initializers $(if $(filter 1,$(WERROR)),-Werror)
+CFLAGS ?= -O2 -g
+PKGS := libbpf libcgroup libsystemd json-c inih
+# Recursive (=) so pkg-config runs only when a recipe needs it: "make
+# check" installs the packages first.
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+	$(WARNFLAGS) $(CFLAGS) -I$(O) -Idaemon -Ibpf $(PKG_CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/')
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(O) -Ibpf
+
+COMMON_SRCS := $(wildcard daemon/common/*.c)
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+TOOLS_SRCS := $(wildcard tools/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+HELPER_SRCS := $(wildcard tests/helpers/*.c)
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/%.o)
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(O)/%.o)
+TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(O)/%.o)
+SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.skel.h)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
+HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(O)/tests/%)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench-%)
+
+Q = $(if $(V),,@)
+msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
+
+.PHONY: all deps demo check check-unit check-integration check-vm check-bpf-fallback bench install clean
+.DELETE_ON_ERROR:
+
+all: $(O)/prepayd $(O)/prepay $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
+
+# Installs the Debian packages the build and the tests need, if missing.
+deps:
+	$(Q)packaging/build-deps
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)O=$(O) tests/demo
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)O=$(O) tests/run-all
+
+check-unit: all
+	$(Q)O=$(O) tests/run-all unit
+
+check-integration: all
+	$(Q)O=$(O) tests/run-all integration
+
+bench: all
+	$(Q)O=$(O) tests/bench/meter-overhead
+
+# vmlinux.h from the running kernel's BTF; without BTF, the checked-in
+# minimal header (bpf/vmlinux-fallback.h) that names only what prepay's
+# programs touch, with CO-RE relocations.
+$(O)/vmlinux.h:
+	$(Q)mkdir -p $(@D)
+	$(call msg,GEN,$@)
+	$(Q)if [ -r $(VMLINUX_BTF) ] && $(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp 2>/dev/null; then \
+		mv $@.tmp $@; \
+	else \
+		rm -f $@.tmp; echo "  no kernel BTF at $(VMLINUX_BTF): using bpf/vmlinux-fallback.h"; \
+		cp bpf/vmlinux-fallback.h $@; \
+	fi
+
+# The fallback must keep compiling: check it even where BTF exists.
+check-bpf-fallback: $(BPF_SRCS) bpf/vmlinux-fallback.h $(wildcard bpf/*.h)
+	$(Q)mkdir -p $(O)/fallback
+	$(Q)cp bpf/vmlinux-fallback.h $(O)/fallback/vmlinux.h
+	$(Q)for f in $(BPF_SRCS); do \
+		$(CLANG) $(BPF_CFLAGS) -I$(O)/fallback -c $$f -o $(O)/fallback/$$(basename $$f .c).o || exit 1; \
+	done
+
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(O)/vmlinux.h
+	$(Q)mkdir -p $(@D)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(O)/%.o: %.c $(SKELS) $(wildcard daemon/*.h daemon/common/*.h bpf/*.h tools/*.h)
+	$(Q)mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(O)/prepayd: $(O)/daemon/main.o $(DAEMON_OBJS) $(COMMON_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz
+
+$(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/tests/test-%: $(O)/tests/unit/test-%.o $(DAEMON_OBJS) $(COMMON_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz -lcmocka
+
+$(O)/tests/bench-%: $(O)/tests/bench/%.o $(DAEMON_OBJS) $(COMMON_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz
+
+$(O)/tests/%: $(O)/tests/helpers/%.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+install: $(O)/prepayd $(O)/prepay
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/prepay \
+		$(DESTDIR)$(UNITDIR)
+	install -m 0755 $(O)/prepayd $(DESTDIR)$(SBINDIR)/prepayd
+	install -m 0755 $(O)/prepay $(DESTDIR)$(BINDIR)/prepay
+	install -m 0644 packaging/man/prepay.1 $(DESTDIR)$(MANDIR)/man1/prepay.1
+	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
+	install -m 0644 packaging/man/prepayd.8 $(DESTDIR)$(MANDIR)/man8/prepayd.8
+	install -m 0644 packaging/prepayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepayd.service.in > $(DESTDIR)$(UNITDIR)/prepayd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/prepayd.service
+
+clean:
+	rm -rf $(O)

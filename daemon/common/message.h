@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The control protocol between prepay and prepayd: one JSON object per
+ * SOCK_SEQPACKET datagram, at most PREPAY_MSG_MAX bytes.
+ *
+ * Request:  {"op": "<verb>", ...arguments}
+ * Reply:    {"ok": true, ...results} or {"ok": false, "error": "<sentence>"}
+ *
+ * Verbs (protocol version 1): "create", "status", "list", "destroy",
+ * "attach". See README.md in this folder. */
+
+#define PREPAY_PROTOCOL_VERSION 1
+#define PREPAY_MSG_MAX 65536
+#define PREPAY_MSG_MAX_DEPTH 8
+#define SLICE_ID_MAX 32 /* "s-" + 16 hex digits + NUL, with room */
+
+/* 0 means "no limit" for every field. */
+struct slice_limits {
+        uint64_t cpu_quota_usec;  /* CPU time allowed per period */
+        uint64_t cpu_period_usec; /* 0: the daemon's default */
+        uint64_t memory_max;      /* bytes */
+        uint64_t pids_max;
+};
+
+/* What a slice has used since it was created, cumulative. */
+struct slice_usage {
+        uint64_t cpu_usec;           /* eBPF meter (kernel's own rstat figure) */
+        uint64_t cpu_throttled_usec; /* time throttled by the CPU limit */
+        uint64_t cpu_nr_throttled;
+        uint64_t memory_current; /* bytes */
+        uint64_t memory_peak;    /* bytes */
+        uint64_t memory_byte_sec; /* memory.current integrated over time */
+        uint64_t net_rx_bytes; /* IP packet length, see bpf/README.md */
+        uint64_t net_tx_bytes;
+        uint64_t net_rx_packets;
+        uint64_t net_tx_packets;
+        uint64_t io_read_bytes;
+        uint64_t io_write_bytes;
+        uint64_t pids_current;
+        uint64_t oom_kills;
+};
+
+struct slice_info {
+        char id[SLICE_ID_MAX];
+        char state[16]; /* "running", "empty", "frozen" */
+        uint64_t created_usec; /* CLOCK_REALTIME */
+        uint64_t last_oom_usec; /* CLOCK_REALTIME of the last OOM kill seen, 0: none */
+        uint64_t cgroup_id;    /* the v2 cgroup id the meter counts by */
+        char cgroup[256];      /* path below the v2 mount */
+        struct slice_limits limits;
+        struct slice_usage usage;
+};
+
+/* Each *_to_json() adds fields to an existing object; each *_from_json()
+ * validates types and ranges and on failure returns -EINVAL with a
+ * sentence naming the bad field in *ret_error (static string or NULL). */
+int slice_limits_to_json(const struct slice_limits *l, json_object *o);
+int slice_limits_from_json(json_object *o, struct slice_limits *ret, const char **ret_error);
+int slice_info_to_json(const struct slice_info *s, json_object **ret);
+int slice_info_from_json(json_object *o, struct slice_info *ret, const char **ret_error);
+
+/* Parses one datagram: must be a JSON object of at most PREPAY_MSG_MAX bytes
+ * and PREPAY_MSG_MAX_DEPTH nesting, with no trailing garbage. */
+int message_parse(const char *buf, size_t len, json_object **ret, const char **ret_error);
+
+/* Serialises o (compact) and checks it fits PREPAY_MSG_MAX. */
+int message_serialize(json_object *o, const char **ret_str, size_t *ret_len);
+
+/* Helpers for replies. */
+json_object *message_reply_ok(void);
+json_object *message_reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Field accessors: -ENOENT when absent, -EINVAL when of the wrong type. */
+int message_get_string(json_object *o, const char *key, const char **ret);
+int message_get_u64(json_object *o, const char *key, uint64_t *ret);
+int message_get_bool(json_object *o, const char *key, bool *ret);
+
+/* A slice id is "s-" followed by 8 to 16 lower-case hex digits. */
+bool slice_id_is_valid(const char *s);

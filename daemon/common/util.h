@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Small helpers shared by prepayd and prepay: cleanup attributes in the
+ * style of systemd's, and a few string and array macros. */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+
+#define USEC_PER_SEC ((uint64_t) 1000000ULL)
+#define USEC_PER_MSEC ((uint64_t) 1000ULL)
+#define NSEC_PER_USEC ((uint64_t) 1000ULL)
+#define NSEC_PER_SEC ((uint64_t) 1000000000ULL)
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+static inline void closep(int *fd) {
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+/* Hand an owned pointer or fd over, leaving NULL or -1 behind so that the
+ * cleanup attribute does not free it. */
+#define TAKE_PTR(p)                        \
+        ({                                 \
+                __typeof__(p) _p_ = (p);   \
+                (p) = NULL;                \
+                _p_;                       \
+        })
+#define TAKE_FD(fd)                        \
+        ({                                 \
+                int _fd_ = (fd);           \
+                (fd) = -1;                 \
+                _fd_;                      \
+        })
+
+static inline const char *strna(const char *s) {
+        return s ?: "n/a";
+}
+
+/* Checked unsigned arithmetic: false on overflow, *ret untouched then. */
+static inline bool u64_add(uint64_t a, uint64_t b, uint64_t *ret) {
+        uint64_t r;
+        if (__builtin_add_overflow(a, b, &r))
+                return false;
+        *ret = r;
+        return true;
+}
+
+static inline bool u64_mul(uint64_t a, uint64_t b, uint64_t *ret) {
+        uint64_t r;
+        if (__builtin_mul_overflow(a, b, &r))
+                return false;
+        *ret = r;
+        return true;
+}
+
+/* Small file I/O used on cgroupfs and state files (fileio.c). */
+int read_one_line_file(const char *path, char **ret);
+int write_string_file(const char *path, const char *s);
+int read_full_file(const char *path, char **ret, size_t *ret_size);
+/* Writes the file whole or not at all: temp file, fsync, rename. */
+int write_file_atomic(const char *path, const char *data, size_t size);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* prepayd's configuration: an INI file (inih) whose every key has an
+ * embedded default and a line of documentation, kept in one table in
+ * config.c. "prepayd --dump-config" prints that table as a commented
+ * config file (packaging/prepayd.conf is generated from it). */
+
+struct config {
+        /* [Daemon] */
+        char *control_socket;      /* ControlSocket= */
+        uint32_t socket_mode;      /* SocketMode= (octal) */
+        char *state_directory;     /* StateDirectory= */
+        uint64_t max_slices;       /* MaxSlices= */
+        int log_level;             /* LogLevel= (syslog level) */
+        /* [Cgroup] */
+        char *backend;             /* Backend= auto|cgroupfs */
+        char *cgroup_root;         /* CgroupRoot= */
+        /* [Meter] */
+        char *bpf_pin_path;        /* BpfPinPath= */
+        uint64_t meter_interval_usec; /* MeterInterval= */
+        /* [Limits] */
+        uint64_t cpu_period_usec;  /* CPUPeriod= */
+        uint64_t default_memory_max; /* DefaultMemoryMax= (0: none) */
+        uint64_t default_pids_max; /* DefaultTasksMax= (0: none) */
+        uint64_t max_cpus_milli;   /* MaxCPUs= (0: number of online CPUs) */
+};
+
+/* Sets every field to its embedded default. */
+int config_init(struct config *c);
+
+/* config_init(), then reads path over it. A missing file is not an error
+ * when optional is set. Unknown sections/keys and bad values are errors
+ * naming file, line, key and value: the daemon refuses to start on them. */
+int config_load(struct config *c, const char *path, int optional);
+
+/* Parses INI text from memory (for tests); name is used in messages. */
+int config_load_string(struct config *c, const char *text, const char *name);
+
+void config_done(struct config *c);
+
+/* Writes the documented defaults (or the current values if c != NULL)
+ * as an INI file. */
+int config_dump(FILE *f, const struct config *c);

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The eBPF meter: the only owner of the BPF skeleton and maps.
+ *
+ * CPU: a sleepable cgroup iterator attached to the daemon's v2 root flushes
+ * the kernel's per-cgroup CPU statistics (rstat) and copies each watched
+ * cgroup's cumulative CPU time into a map, once per meter_sample(); no
+ * program runs on the scheduler's hot path. Network: cgroup_skb ingress and
+ * egress programs attached once at the root count IP bytes and packets per
+ * slice. Maps and the network links are pinned under pin_path so counting
+ * goes on while the daemon restarts; the next daemon reuses them. */
+
+struct meter;
+
+struct meter_counters {
+        uint64_t cpu_ns;
+        uint64_t rx_bytes, tx_bytes;
+        uint64_t rx_packets, tx_packets;
+};
+
+enum meter_cpu_mode {
+        METER_CPU_ITER,         /* default: cgroup iterator, no hot-path hook */
+        METER_CPU_SCHED_SWITCH, /* tp_btf/sched_switch hook (benchmark comparison only) */
+};
+
+struct meter_options {
+        const char *pin_path;   /* NULL: do not pin (benchmarks) */
+        int root_cgroup_fd;     /* v2 directory the programs attach to */
+        enum meter_cpu_mode cpu_mode;
+        bool attach_net;        /* attach cgroup_skb programs */
+};
+
+/* Opens, loads (reusing pinned maps and links if present) and attaches.
+ * Fails with a sentence naming what the kernel refused. */
+int meter_open(const struct meter_options *o, struct meter **ret);
+
+/* Detaches; with unpin set, also removes every pin and the pin directory
+ * (when no slice is left to count). Accepts NULL. */
+void meter_close(struct meter *m, bool unpin);
+
+/* Starts/stops counting for one cgroup (an entry in the maps, zeroed on
+ * watch unless it already exists: a restarted daemon keeps its figures). */
+int meter_watch(struct meter *m, uint64_t cgroup_id);
+int meter_unwatch(struct meter *m, uint64_t cgroup_id);
+
+/* Runs the CPU iterator once, then reads every watched cgroup's counters
+ * with batch map operations. cb is called once per watched cgroup. */
+int meter_sample(struct meter *m,
+                 void (*cb)(uint64_t cgroup_id, const struct meter_counters *c, void *userdata),
+                 void *userdata);
