@@ -29,19 +29,25 @@ struct config {
         uint64_t max_cpus_milli;   /* MaxCPUs= (0: number of online CPUs) */
 };
 
-/* Sets every field to its embedded default. */
+/* Sets every field to its embedded default (parsed from the same text
+ * config_dump() prints). Returns 0, or -ENOMEM. */
 int config_init(struct config *c);
 
 /* config_init(), then reads path over it. A missing file is not an error
  * when optional is set. Unknown sections/keys and bad values are errors
- * naming file, line, key and value: the daemon refuses to start on them. */
+ * naming file, line, key and value: the daemon refuses to start on them.
+ * Every error is logged; the first one is returned. Like config_init(), it
+ * writes *c only on success and does not free what c held before, so c
+ * is typically "struct config c = {}" and freed with config_done(). */
 int config_load(struct config *c, const char *path, int optional);
 
 /* Parses INI text from memory (for tests); name is used in messages. */
 int config_load_string(struct config *c, const char *text, const char *name);
 
+/* Frees the strings and zeroes *c; accepts NULL and a zeroed config. */
 void config_done(struct config *c);
 
 /* Writes the documented defaults (or the current values if c != NULL)
- * as an INI file. */
+ * as an INI file, header comment included: config_dump(f, NULL) is
+ * packaging/prepayd.conf byte for byte. Returns -errno on a write error. */
 int config_dump(FILE *f, const struct config *c);

@@ -58,24 +58,31 @@ struct slice_info {
 
 /* Each *_to_json() adds fields to an existing object; each *_from_json()
  * validates types and ranges and on failure returns -EINVAL with a
- * sentence naming the bad field in *ret_error (static string or NULL). */
+ * sentence naming the bad field in *ret_error (static string or NULL).
+ * uint64_t fields travel as JSON integers in 0..INT64_MAX (json-c's range):
+ * to_json() returns -ERANGE above it. Absent fields read as 0; "id" is
+ * required in slice_info and must pass slice_id_is_valid(). */
 int slice_limits_to_json(const struct slice_limits *l, json_object *o);
 int slice_limits_from_json(json_object *o, struct slice_limits *ret, const char **ret_error);
 int slice_info_to_json(const struct slice_info *s, json_object **ret);
 int slice_info_from_json(json_object *o, struct slice_info *ret, const char **ret_error);
 
 /* Parses one datagram: must be a JSON object of at most PREPAY_MSG_MAX bytes
- * and PREPAY_MSG_MAX_DEPTH nesting, with no trailing garbage. */
+ * (-EMSGSIZE) and PREPAY_MSG_MAX_DEPTH nesting, with no trailing garbage
+ * (white space after the object is part of JSON and allowed); -EINVAL and a
+ * static sentence in *ret_error otherwise. */
 int message_parse(const char *buf, size_t len, json_object **ret, const char **ret_error);
 
-/* Serialises o (compact) and checks it fits PREPAY_MSG_MAX. */
+/* Serialises o (compact) and checks it fits PREPAY_MSG_MAX (-EMSGSIZE).
+ * *ret_str belongs to o: valid until o is changed or freed. */
 int message_serialize(json_object *o, const char **ret_str, size_t *ret_len);
 
 /* Helpers for replies. */
 json_object *message_reply_ok(void);
 json_object *message_reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Field accessors: -ENOENT when absent, -EINVAL when of the wrong type. */
+/* Field accessors: -ENOENT when absent, -EINVAL when of the wrong type
+ * (null included), -ERANGE for an integer outside 0..INT64_MAX. */
 int message_get_string(json_object *o, const char *key, const char **ret);
 int message_get_u64(json_object *o, const char *key, uint64_t *ret);
 int message_get_bool(json_object *o, const char *key, bool *ret);

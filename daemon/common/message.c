@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "message.h"
+#include "util.h"
+
+/* Every message prepayd reads comes from a process it does not trust, so
+ * each field is checked for type and range here, before any other module
+ * sees it. json-c keeps integers as int64_t (and silently clamps bigger
+ * ones), so a uint64_t field travels as a JSON integer in 0..INT64_MAX and
+ * anything else is refused rather than rounded. */
+
+static void json_object_putp(json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}
+
+static void json_tokener_freep(struct json_tokener **t) {
+        if (*t)
+                json_tokener_free(*t);
+}
+
+/* Adds key to o, taking v over (also when adding fails). */
+static int object_add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int object_add_u64(json_object *o, const char *key, uint64_t v) {
+        if (v > INT64_MAX)
+                return -ERANGE;
+        return object_add(o, key, json_object_new_int64((int64_t) v));
+}
+
+/* A JSON integer in 0..INT64_MAX: -EINVAL for another type, -ERANGE for a
+ * number out of that range. */
+static int json_to_u64(json_object *v, uint64_t *ret) {
+        int64_t i;
+
+        if (!v || !json_object_is_type(v, json_type_int))
+                return -EINVAL;
+        i = json_object_get_int64(v);
+        if (i < 0)
+                return -ERANGE;
+        /* Above INT64_MAX json-c stores a uint64_t and get_int64() clamps;
+         * get_uint64() tells the two apart. */
+        if (json_object_get_uint64(v) > INT64_MAX)
+                return -ERANGE;
+        *ret = (uint64_t) i;
+        return 0;
+}
+
+/* One table row per uint64_t field, with its error sentences spelled out
+ * at compile time so that *ret_error can stay a static string. */
+struct u64_field {
+        const char *name;
+        size_t offset;
+        const char *error_type;
+        const char *error_range;
+};
+
+#define U64_FIELD(type, field)                                                         \
+        {                                                                              \
+                .name = #field,                                                        \
+                .offset = offsetof(type, field),                                       \
+                .error_type = "Field '" #field "' must be an integer",                 \
+                .error_range = "Field '" #field "' must be between 0 and 9223372036854775807", \
+        }
+
+static const struct u64_field limits_fields[] = {
+        U64_FIELD(struct slice_limits, cpu_quota_usec),
+        U64_FIELD(struct slice_limits, cpu_period_usec),
+        U64_FIELD(struct slice_limits, memory_max),
+        U64_FIELD(struct slice_limits, pids_max),
+};
+
+static const struct u64_field usage_fields[] = {
+        U64_FIELD(struct slice_usage, cpu_usec),
+        U64_FIELD(struct slice_usage, cpu_throttled_usec),
+        U64_FIELD(struct slice_usage, cpu_nr_throttled),
+        U64_FIELD(struct slice_usage, memory_current),
+        U64_FIELD(struct slice_usage, memory_peak),
+        U64_FIELD(struct slice_usage, memory_byte_sec),
+        U64_FIELD(struct slice_usage, net_rx_bytes),
+        U64_FIELD(struct slice_usage, net_tx_bytes),
+        U64_FIELD(struct slice_usage, net_rx_packets),
+        U64_FIELD(struct slice_usage, net_tx_packets),
+        U64_FIELD(struct slice_usage, io_read_bytes),
+        U64_FIELD(struct slice_usage, io_write_bytes),
+        U64_FIELD(struct slice_usage, pids_current),
+        U64_FIELD(struct slice_usage, oom_kills),
+};
+
+static const struct u64_field info_fields[] = {
+        U64_FIELD(struct slice_info, created_usec),
+        U64_FIELD(struct slice_info, last_oom_usec),
+        U64_FIELD(struct slice_info, cgroup_id),
+};
+
+static int fields_to_json(const struct u64_field *fields, size_t n, const void *p, json_object *o) {
+        for (size_t i = 0; i < n; i++) {
+                const uint64_t *v = (const uint64_t *) ((const char *) p + fields[i].offset);
+                int r;
+
+                r = object_add_u64(o, fields[i].name, *v);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Absent fields are left alone (zero, "no limit", in a fresh struct): a
+ * client sends only what it sets. Present ones must be valid. */
+static int fields_from_json(const struct u64_field *fields, size_t n, json_object *o, void *p,
+                            const char **ret_error) {
+        for (size_t i = 0; i < n; i++) {
+                json_object *v;
+                int r;
+
+                if (!json_object_object_get_ex(o, fields[i].name, &v))
+                        continue;
+
+                r = json_to_u64(v, (uint64_t *) ((char *) p + fields[i].offset));
+                if (r < 0) {
+                        if (ret_error)
+                                *ret_error = r == -ERANGE ? fields[i].error_range : fields[i].error_type;
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+static void set_error(const char **ret_error, const char *error) {
+        if (ret_error)
+                *ret_error = error;
+}
+
+int slice_limits_to_json(const struct slice_limits *l, json_object *o) {
+        if (!l || !json_object_is_type(o, json_type_object))
+                return -EINVAL;
+        return fields_to_json(limits_fields, ARRAY_SIZE(limits_fields), l, o);
+}
+
+int slice_limits_from_json(json_object *o, struct slice_limits *ret, const char **ret_error) {
+        struct slice_limits l = {};
+        int r;
+
+        if (!json_object_is_type(o, json_type_object)) {
+                set_error(ret_error, "Limits must be a JSON object");
+                return -EINVAL;
+        }
+
+        r = fields_from_json(limits_fields, ARRAY_SIZE(limits_fields), o, &l, ret_error);
+        if (r < 0)
+                return r;
+
+        *ret = l;
+        return 0;
+}
+
+static int add_nested(json_object *o, const char *key, const struct u64_field *fields, size_t n,
+                      const void *p) {
+        json_object *child;
+        int r;
+
+        child = json_object_new_object();
+        if (!child)
+                return -ENOMEM;
+        r = fields_to_json(fields, n, p, child);
+        if (r < 0) {
+                json_object_put(child);
+                return r;
+        }
+        return object_add(o, key, child);
+}
+
+int slice_info_to_json(const struct slice_info *s, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        int r;
+
+        if (!s || !ret)
+                return -EINVAL;
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+
+        r = object_add(o, "id", json_object_new_string(s->id));
+        if (r < 0)
+                return r;
+        r = object_add(o, "state", json_object_new_string(s->state));
+        if (r < 0)
+                return r;
+        r = fields_to_json(info_fields, ARRAY_SIZE(info_fields), s, o);
+        if (r < 0)
+                return r;
+        r = object_add(o, "cgroup", json_object_new_string(s->cgroup));
+        if (r < 0)
+                return r;
+        r = add_nested(o, "limits", limits_fields, ARRAY_SIZE(limits_fields), &s->limits);
+        if (r < 0)
+                return r;
+        r = add_nested(o, "usage", usage_fields, ARRAY_SIZE(usage_fields), &s->usage);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* Copies an optional string field into buf; absent leaves buf alone. */
+static int string_from_json(json_object *o, const char *key, char *buf, size_t size) {
+        json_object *v;
+        const char *s;
+        size_t len;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_string))
+                return -EINVAL;
+
+        s = json_object_get_string(v);
+        len = (size_t) json_object_get_string_len(v);
+        if (len >= size || strlen(s) != len) /* too long, or an embedded NUL */
+                return -EINVAL;
+
+        memcpy(buf, s, len + 1);
+        return 0;
+}
+
+int slice_info_from_json(json_object *o, struct slice_info *ret, const char **ret_error) {
+        struct slice_info s = {};
+        json_object *v;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object)) {
+                set_error(ret_error, "Slice info must be a JSON object");
+                return -EINVAL;
+        }
+
+        if (!json_object_object_get_ex(o, "id", NULL)) {
+                set_error(ret_error, "Field 'id' is missing");
+                return -EINVAL;
+        }
+        r = string_from_json(o, "id", s.id, sizeof(s.id));
+        if (r < 0 || !slice_id_is_valid(s.id)) {
+                set_error(ret_error, "Field 'id' must be a slice id (\"s-\" and 8 to 16 lower-case hex digits)");
+                return -EINVAL;
+        }
+
+        r = string_from_json(o, "state", s.state, sizeof(s.state));
+        if (r < 0) {
+                set_error(ret_error, "Field 'state' must be a string of at most 15 bytes");
+                return -EINVAL;
+        }
+
+        r = string_from_json(o, "cgroup", s.cgroup, sizeof(s.cgroup));
+        if (r < 0) {
+                set_error(ret_error, "Field 'cgroup' must be a string of at most 255 bytes");
+                return -EINVAL;
+        }
+
+        r = fields_from_json(info_fields, ARRAY_SIZE(info_fields), o, &s, ret_error);
+        if (r < 0)
+                return r;
+
+        if (json_object_object_get_ex(o, "limits", &v)) {
+                if (!json_object_is_type(v, json_type_object)) {
+                        set_error(ret_error, "Field 'limits' must be an object");
+                        return -EINVAL;
+                }
+                r = fields_from_json(limits_fields, ARRAY_SIZE(limits_fields), v, &s.limits, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        if (json_object_object_get_ex(o, "usage", &v)) {
+                if (!json_object_is_type(v, json_type_object)) {
+                        set_error(ret_error, "Field 'usage' must be an object");
+                        return -EINVAL;
+                }
+                r = fields_from_json(usage_fields, ARRAY_SIZE(usage_fields), v, &s.usage, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = s;
+        return 0;
+}
+
+int message_parse(const char *buf, size_t len, json_object **ret, const char **ret_error) {
+        _cleanup_(json_tokener_freep) struct json_tokener *tok = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        enum json_tokener_error e;
+        size_t i;
+
+        if (!buf || !ret)
+                return -EINVAL;
+
+        if (len > PREPAY_MSG_MAX) {
+                set_error(ret_error, "Message too large");
+                return -EMSGSIZE;
+        }
+        if (len == 0) {
+                set_error(ret_error, "Empty message");
+                return -EINVAL;
+        }
+        /* json-c would stop at a NUL and call what came before the message. */
+        if (memchr(buf, 0, len)) {
+                set_error(ret_error, "Message contains a NUL byte");
+                return -EINVAL;
+        }
+
+        /* An object is self-delimiting; anything else at the top would
+         * only be called "incomplete" by the tokener. */
+        for (i = 0; i < len && strchr(" \t\n\r", buf[i]); i++)
+                ;
+        if (i >= len || buf[i] != '{') {
+                set_error(ret_error, "Message is not a JSON object");
+                return -EINVAL;
+        }
+
+        tok = json_tokener_new_ex(PREPAY_MSG_MAX_DEPTH);
+        if (!tok)
+                return -ENOMEM;
+        /* Strict: no trailing commas, no bare words. The tokener stops
+         * after the object, and what follows is checked below. */
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+                                            JSON_TOKENER_VALIDATE_UTF8);
+
+        o = json_tokener_parse_ex(tok, buf, (int) len);
+        e = json_tokener_get_error(tok);
+        if (e != json_tokener_success) {
+                if (e == json_tokener_error_depth)
+                        set_error(ret_error, "Message nested too deeply");
+                else if (e == json_tokener_continue)
+                        set_error(ret_error, "Message is truncated JSON");
+                else if (e == json_tokener_error_parse_utf8_string)
+                        set_error(ret_error, "Message is not valid UTF-8");
+                else
+                        set_error(ret_error, "Message is not valid JSON");
+                return -EINVAL;
+        }
+        /* Only the white space RFC 8259 allows after a JSON text. */
+        for (i = json_tokener_get_parse_end(tok); i < len; i++)
+                if (!strchr(" \t\n\r", buf[i])) {
+                        set_error(ret_error, "Trailing data after the JSON object");
+                        return -EINVAL;
+                }
+        if (!json_object_is_type(o, json_type_object)) {
+                set_error(ret_error, "Message is not a JSON object");
+                return -EINVAL;
+        }
+
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+int message_serialize(json_object *o, const char **ret_str, size_t *ret_len) {
+        const char *s;
+        size_t len;
+
+        if (!o || !ret_str)
+                return -EINVAL;
+
+        /* No "\/" escapes: cgroup and socket paths stay readable. */
+        s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        if (!s)
+                return -ENOMEM;
+        if (len > PREPAY_MSG_MAX)
+                return -EMSGSIZE;
+
+        *ret_str = s;
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+json_object *message_reply_ok(void) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+
+        o = json_object_new_object();
+        if (!o)
+                return NULL;
+        if (object_add(o, "ok", json_object_new_boolean(1)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+json_object *message_reply_error(const char *fmt, ...) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_(freep) char *text = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                text = NULL;
+                return NULL;
+        }
+
+        o = json_object_new_object();
+        if (!o)
+                return NULL;
+        if (object_add(o, "ok", json_object_new_boolean(0)) < 0)
+                return NULL;
+        if (object_add(o, "error", json_object_new_string(text)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static int get_field(json_object *o, const char *key, json_type type, json_object **ret) {
+        json_object *v;
+
+        if (!json_object_is_type(o, json_type_object) || !key)
+                return -EINVAL;
+        if (!json_object_object_get_ex(o, key, &v))
+                return -ENOENT;
+        if (!json_object_is_type(v, type)) /* also for null */
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int message_get_string(json_object *o, const char *key, const char **ret) {
+        json_object *v;
+        int r;
+
+        r = get_field(o, key, json_type_string, &v);
+        if (r < 0)
+                return r;
+        /* A C string cannot hold "\u0000"; refuse rather than truncate. */
+        if (strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v))
+                return -EINVAL;
+
+        *ret = json_object_get_string(v);
+        return 0;
+}
+
+int message_get_u64(json_object *o, const char *key, uint64_t *ret) {
+        json_object *v;
+        int r;
+
+        r = get_field(o, key, json_type_int, &v);
+        if (r < 0)
+                return r;
+        return json_to_u64(v, ret);
+}
+
+int message_get_bool(json_object *o, const char *key, bool *ret) {
+        json_object *v;
+        int r;
+
+        r = get_field(o, key, json_type_boolean, &v);
+        if (r < 0)
+                return r;
+
+        *ret = json_object_get_boolean(v);
+        return 0;
+}
+
+bool slice_id_is_valid(const char *s) {
+        size_t n;
+
+        if (!s || !strneq(s, "s-", 2))
+                return false;
+
+        s += 2;
+        n = strspn(s, "0123456789abcdef");
+        return s[n] == 0 && n >= 8 && n <= 16;
+}

@@ -1,0 +1,774 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <syslog.h>
+
+#include "common/log.h"
+#include "common/parse.h"
+#include "common/util.h"
+#include "config.h"
+
+/* Every key lives in config_items[] below, once: its section, type, place
+ * in struct config, default (as text, parsed by the same code as the file)
+ * and one line of documentation. Loading, defaults and --dump-config all
+ * walk that table, so they cannot disagree. */
+
+typedef enum config_type {
+        CONFIG_STRING,
+        CONFIG_SIZE,     /* uint64_t bytes, parse_size() */
+        CONFIG_DURATION, /* uint64_t usec, parse_duration() */
+        CONFIG_U64,      /* uint64_t, parse_u64() */
+        CONFIG_MODE,     /* uint32_t, octal permission bits */
+        CONFIG_LOGLEVEL, /* int, syslog level */
+        CONFIG_CPUS,     /* uint64_t milli-CPUs, parse_cpus() */
+} config_type;
+
+struct config_item {
+        const char *section;
+        const char *key;
+        config_type type;
+        size_t offset;
+        const char *default_value;
+        const char *doc;
+        /* Numbers: the allowed range (max 0: no upper bound but the type's),
+         * and whether an empty value means 0 ("none"). */
+        uint64_t min, max;
+        bool empty_is_zero;
+        /* Strings: returns -errno and a static reason for a bad value. */
+        int (*verify)(const char *value, const char **ret_reason);
+};
+
+static int verify_path(const char *s, bool absolute, const char **ret_reason) {
+        const char *p;
+
+        if (absolute && s[0] != '/') {
+                *ret_reason = "must be an absolute path";
+                return -EINVAL;
+        }
+        if (s[0] == 0) {
+                *ret_reason = "must not be empty";
+                return -EINVAL;
+        }
+        for (p = s; *p; p++)
+                if ((unsigned char) *p < ' ' || *p == 0x7f) {
+                        *ret_reason = "contains a control character";
+                        return -EINVAL;
+                }
+        /* "." and ".." make a path mean something other than it reads. */
+        for (p = s; *p;) {
+                size_t n = strcspn(p, "/");
+
+                if ((n == 1 && p[0] == '.') || (n == 2 && strneq(p, "..", 2))) {
+                        *ret_reason = "must not contain \".\" or \"..\" components";
+                        return -EINVAL;
+                }
+                p += n;
+                p += strspn(p, "/");
+        }
+        return 0;
+}
+
+static int verify_absolute_path(const char *s, const char **ret_reason) {
+        return verify_path(s, true, ret_reason);
+}
+
+static int verify_socket_path(const char *s, const char **ret_reason) {
+        int r;
+
+        r = verify_path(s, true, ret_reason);
+        if (r < 0)
+                return r;
+        if (strlen(s) >= sizeof(((struct sockaddr_un *) NULL)->sun_path)) {
+                *ret_reason = "is too long for an AF_UNIX socket (at most 107 bytes)";
+                return -ENAMETOOLONG;
+        }
+        return 0;
+}
+
+static int verify_cgroup_root(const char *s, const char **ret_reason) {
+        return verify_path(s, false, ret_reason);
+}
+
+static int verify_backend(const char *s, const char **ret_reason) {
+        if (streq(s, "auto") || streq(s, "cgroupfs"))
+                return 0;
+        if (streq(s, "systemd")) {
+                *ret_reason = "the systemd backend is reserved but not implemented yet; use auto or cgroupfs";
+                return -EOPNOTSUPP;
+        }
+        *ret_reason = "must be auto or cgroupfs";
+        return -EINVAL;
+}
+
+#define MSEC(n) ((uint64_t) (n) * USEC_PER_MSEC)
+#define SEC(n) ((uint64_t) (n) * USEC_PER_SEC)
+
+static const struct config_item config_items[] = {
+        {
+                .section = "Daemon",
+                .key = "ControlSocket",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, control_socket),
+                .default_value = "/run/prepay/control.sock",
+                .doc = "AF_UNIX socket on which prepayd takes requests from prepay.",
+                .verify = verify_socket_path,
+        },
+        {
+                .section = "Daemon",
+                .key = "SocketMode",
+                .type = CONFIG_MODE,
+                .offset = offsetof(struct config, socket_mode),
+                .default_value = "0660",
+                .doc = "Permission bits of the control socket, in octal.",
+                .min = 0,
+                .max = 0777,
+        },
+        {
+                .section = "Daemon",
+                .key = "StateDirectory",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, state_directory),
+                .default_value = "/var/lib/prepay",
+                .doc = "Directory for the state prepayd keeps across restarts.",
+                .verify = verify_absolute_path,
+        },
+        {
+                .section = "Daemon",
+                .key = "MaxSlices",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, max_slices),
+                .default_value = "1024",
+                .doc = "Most slices that may exist at once; requests for more are refused.",
+                .min = 1,
+        },
+        {
+                .section = "Daemon",
+                .key = "LogLevel",
+                .type = CONFIG_LOGLEVEL,
+                .offset = offsetof(struct config, log_level),
+                .default_value = "info",
+                .doc = "Most verbose level logged: debug, info, notice, warning, err, or 0-7.",
+        },
+        {
+                .section = "Cgroup",
+                .key = "Backend",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, backend),
+                .default_value = "auto",
+                .doc = "How slices are made: auto or cgroupfs (systemd is reserved for later).",
+                .verify = verify_backend,
+        },
+        {
+                .section = "Cgroup",
+                .key = "CgroupRoot",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, cgroup_root),
+                .default_value = "prepay",
+                .doc = "Slices' parent cgroup, relative to prepayd's own; absolute if it starts with /.",
+                .verify = verify_cgroup_root,
+        },
+        {
+                .section = "Meter",
+                .key = "BpfPinPath",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, bpf_pin_path),
+                .default_value = "/sys/fs/bpf/prepay",
+                .doc = "Directory in bpffs where the meter's programs and maps are pinned.",
+                .verify = verify_absolute_path,
+        },
+        {
+                .section = "Meter",
+                .key = "MeterInterval",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, meter_interval_usec),
+                .default_value = "100ms",
+                .doc = "How often usage is read and charged, from 10ms to 10s.",
+                .min = MSEC(10),
+                .max = SEC(10),
+        },
+        {
+                .section = "Limits",
+                .key = "CPUPeriod",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, cpu_period_usec),
+                .default_value = "100ms",
+                .doc = "Period of the CPU bandwidth limit (cpu.max), from 1ms to 1s.",
+                .min = MSEC(1),
+                .max = SEC(1),
+        },
+        {
+                .section = "Limits",
+                .key = "DefaultMemoryMax",
+                .type = CONFIG_SIZE,
+                .offset = offsetof(struct config, default_memory_max),
+                .default_value = "",
+                .doc = "Memory limit of a slice that asks for none, e.g. 4G; empty or 0: none.",
+                .empty_is_zero = true,
+        },
+        {
+                .section = "Limits",
+                .key = "DefaultTasksMax",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, default_pids_max),
+                .default_value = "4096",
+                .doc = "Task limit (pids.max) of a slice that asks for none; empty or 0: none.",
+                .empty_is_zero = true,
+        },
+        {
+                .section = "Limits",
+                .key = "MaxCPUs",
+                .type = CONFIG_CPUS,
+                .offset = offsetof(struct config, max_cpus_milli),
+                .default_value = "",
+                .doc = "Most CPUs one slice may have, e.g. 2 or 0.5; empty: all online CPUs.",
+                .min = 1,
+                .empty_is_zero = true,
+        },
+};
+
+static const char *const log_level_names[] = {
+        [LOG_EMERG] = "emerg",
+        [LOG_ALERT] = "alert",
+        [LOG_CRIT] = "crit",
+        [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning",
+        [LOG_NOTICE] = "notice",
+        [LOG_INFO] = "info",
+        [LOG_DEBUG] = "debug",
+};
+
+static void *item_ptr(const struct config_item *it, struct config *c) {
+        return (char *) c + it->offset;
+}
+
+static const void *item_cptr(const struct config_item *it, const struct config *c) {
+        return (const char *) c + it->offset;
+}
+
+static int parse_mode(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+        size_t n;
+
+        n = strspn(s, "01234567");
+        if (n == 0 || s[n] != 0)
+                return -EINVAL;
+        if (n > 4)
+                return -ERANGE;
+        for (size_t i = 0; i < n; i++)
+                v = v * 8 + (uint64_t) (s[i] - '0');
+        *ret = v;
+        return 0;
+}
+
+static int parse_log_level(const char *s, int *ret) {
+        for (size_t i = 0; i < ARRAY_SIZE(log_level_names); i++)
+                if (streq(s, log_level_names[i])) {
+                        *ret = (int) i;
+                        return 0;
+                }
+        if (s[0] >= '0' && s[0] <= '7' && s[1] == 0) {
+                *ret = s[0] - '0';
+                return 0;
+        }
+        return -EINVAL;
+}
+
+/* A number as the config file would spell it, exactly: dumping and
+ * loading again must give the same value, so no rounding here (unlike
+ * format_size() and format_duration(), which are for people). */
+static void format_exact(config_type type, uint64_t v, char *buf, size_t n) {
+        static const struct {
+                const char *suffix;
+                uint64_t factor;
+        } sizes[] = {
+                { "T", UINT64_C(1) << 40 },
+                { "G", UINT64_C(1) << 30 },
+                { "M", UINT64_C(1) << 20 },
+                { "K", UINT64_C(1) << 10 },
+        }, durations[] = {
+                { "w", SEC(7 * 86400) },
+                { "d", SEC(86400) },
+                { "h", SEC(3600) },
+                { "min", SEC(60) },
+                { "s", SEC(1) },
+                { "ms", MSEC(1) },
+        };
+
+        switch (type) {
+        case CONFIG_SIZE:
+                for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+                        if (v > 0 && v % sizes[i].factor == 0) {
+                                snprintf(buf, n, "%" PRIu64 "%s", v / sizes[i].factor, sizes[i].suffix);
+                                return;
+                        }
+                snprintf(buf, n, "%" PRIu64, v);
+                return;
+
+        case CONFIG_DURATION:
+                for (size_t i = 0; i < ARRAY_SIZE(durations); i++)
+                        if (v > 0 && v % durations[i].factor == 0) {
+                                snprintf(buf, n, "%" PRIu64 "%s", v / durations[i].factor, durations[i].suffix);
+                                return;
+                        }
+                snprintf(buf, n, "%" PRIu64 "us", v);
+                return;
+
+        case CONFIG_CPUS: {
+                uint64_t frac = v % 1000;
+                int digits = 3;
+
+                if (frac == 0) {
+                        snprintf(buf, n, "%" PRIu64, v / 1000);
+                        return;
+                }
+                while (frac % 10 == 0) {
+                        frac /= 10;
+                        digits--;
+                }
+                snprintf(buf, n, "%" PRIu64 ".%0*" PRIu64, v / 1000, digits, frac);
+                return;
+        }
+
+        case CONFIG_MODE:
+                snprintf(buf, n, "%04" PRIo64, v);
+                return;
+
+        default:
+                snprintf(buf, n, "%" PRIu64, v);
+                return;
+        }
+}
+
+/* A number of the item's type, within its range. On failure returns -errno
+ * and, where strerror() alone would not say enough, a reason. */
+static int config_item_parse_number(const struct config_item *it, const char *value, uint64_t *ret,
+                                    char *reason, size_t reason_size) {
+        char lo[32], hi[32];
+        uint64_t v;
+        int r;
+
+        if (value[0] == 0 && it->empty_is_zero) {
+                *ret = 0;
+                return 0;
+        }
+
+        switch (it->type) {
+        case CONFIG_SIZE:
+                r = parse_size(value, &v);
+                break;
+        case CONFIG_DURATION:
+                r = parse_duration(value, &v);
+                break;
+        case CONFIG_CPUS:
+                r = parse_cpus(value, &v);
+                break;
+        case CONFIG_MODE:
+                r = parse_mode(value, &v);
+                break;
+        default:
+                r = parse_u64(value, &v);
+                break;
+        }
+        if (r >= 0 && (v < it->min || (it->max > 0 && v > it->max)))
+                r = -ERANGE;
+
+        if (r == -ERANGE && (it->min > 0 || it->max > 0)) {
+                format_exact(it->type, it->min, lo, sizeof(lo));
+                if (it->max > 0) {
+                        format_exact(it->type, it->max, hi, sizeof(hi));
+                        snprintf(reason, reason_size, "must be between %s and %s", lo, hi);
+                } else
+                        snprintf(reason, reason_size, "must be at least %s", lo);
+        }
+        if (r < 0)
+                return r;
+
+        *ret = v;
+        return 0;
+}
+
+/* Parses value into the item's field of c. On failure returns -errno and,
+ * where strerror() alone would not say enough, a reason. */
+static int config_item_set(const struct config_item *it, struct config *c, const char *value,
+                           char *reason, size_t reason_size) {
+        const char *why = NULL;
+        uint64_t v;
+        int level, r;
+
+        reason[0] = 0;
+
+        switch (it->type) {
+        case CONFIG_STRING: {
+                char **p = item_ptr(it, c);
+                char *copy;
+
+                if (it->verify) {
+                        r = it->verify(value, &why);
+                        if (r < 0) {
+                                snprintf(reason, reason_size, "%s", strna(why));
+                                return r;
+                        }
+                }
+                copy = strdup(value);
+                if (!copy)
+                        return -ENOMEM;
+                free(*p);
+                *p = copy;
+                return 0;
+        }
+
+        case CONFIG_LOGLEVEL:
+                r = parse_log_level(value, &level);
+                if (r < 0) {
+                        snprintf(reason, reason_size,
+                                 "must be one of debug, info, notice, warning, err, crit, alert, emerg or 0-7");
+                        return r;
+                }
+                *(int *) item_ptr(it, c) = level;
+                return 0;
+
+        case CONFIG_MODE:
+                r = config_item_parse_number(it, value, &v, reason, reason_size);
+                if (r < 0)
+                        return r;
+                *(uint32_t *) item_ptr(it, c) = (uint32_t) v;
+                return 0;
+
+        case CONFIG_SIZE:
+        case CONFIG_DURATION:
+        case CONFIG_U64:
+        case CONFIG_CPUS:
+                r = config_item_parse_number(it, value, &v, reason, reason_size);
+                if (r < 0)
+                        return r;
+                *(uint64_t *) item_ptr(it, c) = v;
+                return 0;
+        }
+
+        return -EINVAL;
+}
+
+static const struct config_item *config_item_find(const char *section, const char *key) {
+        for (size_t i = 0; i < ARRAY_SIZE(config_items); i++)
+                if (streq(config_items[i].section, section) && streq(config_items[i].key, key))
+                        return config_items + i;
+        return NULL;
+}
+
+static bool config_section_known(const char *section, size_t n) {
+        for (size_t i = 0; i < ARRAY_SIZE(config_items); i++)
+                if (strlen(config_items[i].section) == n && strneq(config_items[i].section, section, n))
+                        return true;
+        return false;
+}
+
+void config_done(struct config *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < ARRAY_SIZE(config_items); i++)
+                if (config_items[i].type == CONFIG_STRING)
+                        free(*(char **) item_ptr(config_items + i, c));
+        *c = (struct config) {};
+}
+
+int config_init(struct config *c) {
+        _cleanup_(config_done) struct config t = {};
+
+        if (!c)
+                return -EINVAL;
+
+        for (size_t i = 0; i < ARRAY_SIZE(config_items); i++) {
+                const struct config_item *it = config_items + i;
+                char reason[128];
+                int r;
+
+                r = config_item_set(it, &t, it->default_value, reason, sizeof(reason));
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return log_error_errno(r, "Built-in default %s=%s is invalid, this is a bug: %m",
+                                               it->key, it->default_value);
+        }
+
+        *c = t;
+        t = (struct config) {};
+        return 0;
+}
+
+/* inih (as Debian and others build it) passes no line number to the
+ * handler, so lines are fed to it by our own reader, which counts them.
+ * The reader also sees what inih keeps to itself (section headers, lines
+ * it cannot read) and reports those with a reason. */
+struct config_parser {
+        struct config *config;
+        const char *name;
+        const char *next;    /* the text not yet handed to inih */
+        unsigned line;       /* the line inih is working on */
+        bool indented;       /* that line starts with white space */
+        bool line_has_key;   /* a key was seen since the section header:
+                              * inih's condition for a continuation line */
+        unsigned first_error_line;
+        int r;               /* the first error */
+};
+
+static void config_parser_fail(struct config_parser *p, int r) {
+        if (p->r == 0)
+                p->r = r;
+        if (p->first_error_line == 0)
+                p->first_error_line = p->line;
+}
+
+/* The first of chars in s, or of an inline comment (";" after white
+ * space), or the end of s: inih's own rule, so that we see what it sees. */
+static const char *find_or_comment(const char *s, const char *chars) {
+        bool was_space = false;
+
+        for (; *s; s++) {
+                if (strchr(chars, *s) || (was_space && *s == ';'))
+                        break;
+                was_space = isspace((unsigned char) *s);
+        }
+        return s;
+}
+
+static char *config_reader(char *buf, int size, void *userdata) {
+        struct config_parser *p = userdata;
+        const char *s, *end;
+        size_t len;
+
+        if (*p->next == 0)
+                return NULL;
+
+        end = strchrnul(p->next, '\n');
+        len = (size_t) (end - p->next) + (*end == '\n');
+        p->line++;
+
+        if (size < 3 || len > (size_t) size - 1) {
+                /* inih would split the line and parse its tail as another
+                 * one; stop instead. */
+                log_error("%s:%u: Line too long (at most %d characters)", p->name, p->line, size - 3);
+                config_parser_fail(p, -EINVAL);
+                return NULL;
+        }
+
+        memcpy(buf, p->next, len);
+        buf[len] = 0;
+        p->next += len;
+
+        s = buf;
+        if (p->line == 1 && strneq(s, "\xef\xbb\xbf", 3))
+                s += 3;
+        p->indented = isspace((unsigned char) *s);
+        while (isspace((unsigned char) *s))
+                s++;
+
+        if (*s == 0 || *s == ';' || *s == '#')
+                ; /* blank or comment */
+        else if (p->indented && p->line_has_key)
+                ; /* a continuation line: the handler refuses it */
+        else if (*s == '[') {
+                const char *close = find_or_comment(s + 1, "]");
+
+                if (*close != ']') {
+                        log_error("%s:%u: Section header without ']'", p->name, p->line);
+                        config_parser_fail(p, -EINVAL);
+                } else if (!config_section_known(s + 1, (size_t) (close - s - 1))) {
+                        log_error("%s:%u: Unknown section [%.*s]", p->name, p->line, (int) (close - s - 1), s + 1);
+                        config_parser_fail(p, -EINVAL);
+                }
+                p->line_has_key = false;
+        } else if (*find_or_comment(s, "=:") == 0) {
+                log_error("%s:%u: Expected a [Section] header or a Key=value line", p->name, p->line);
+                config_parser_fail(p, -EINVAL);
+        } else
+                p->line_has_key = true;
+
+        return buf;
+}
+
+static int config_handler(void *userdata, const char *section, const char *key, const char *value) {
+        struct config_parser *p = userdata;
+        const struct config_item *it;
+        char reason[128];
+        int r;
+
+        if (p->indented) {
+                /* inih would take it as a continuation of the previous
+                 * value, which is never what is meant in this file. */
+                log_error("%s:%u: Lines must not start with white space", p->name, p->line);
+                r = -EINVAL;
+                goto fail;
+        }
+
+        if (section[0] == 0) {
+                log_error("%s:%u: Key '%s' outside of any section", p->name, p->line, key);
+                r = -EINVAL;
+                goto fail;
+        }
+
+        /* An unknown section was reported at its header; once is enough. */
+        if (!config_section_known(section, strlen(section)))
+                return 1;
+
+        it = config_item_find(section, key);
+        if (!it) {
+                log_error("%s:%u: Unknown key '%s' in section [%s]", p->name, p->line, key, section);
+                r = -EINVAL;
+                goto fail;
+        }
+
+        r = config_item_set(it, p->config, value, reason, sizeof(reason));
+        if (r == -ENOMEM) {
+                log_error_errno(r, "%s:%u: %m", p->name, p->line);
+                goto fail;
+        }
+        if (r < 0) {
+                if (reason[0])
+                        log_error_errno(r, "%s:%u: Invalid %s= value '%s': %s", p->name, p->line, key, value, reason);
+                else
+                        log_error_errno(r, "%s:%u: Invalid %s= value '%s': %m", p->name, p->line, key, value);
+                goto fail;
+        }
+        return 1;
+
+fail:
+        config_parser_fail(p, r);
+        return 0;
+}
+
+int config_load_string(struct config *c, const char *text, const char *name) {
+        _cleanup_(config_done) struct config t = {};
+        struct config_parser p = {
+                .config = &t,
+                .name = name ?: "config",
+                .next = text,
+        };
+        int r;
+
+        if (!c || !text)
+                return -EINVAL;
+
+        r = config_init(&t);
+        if (r < 0)
+                return r;
+
+        /* Every error is logged as it is found, so that one run shows them
+         * all; inih's return value is the first line it refused. */
+        r = ini_parse_stream(config_reader, &p, config_handler, &p);
+        if (r > 0 && (p.first_error_line == 0 || (unsigned) r < p.first_error_line)) {
+                /* Should not happen: the reader reports what inih refuses. */
+                p.line = (unsigned) r;
+                log_error("%s:%u: Syntax error", p.name, p.line);
+                config_parser_fail(&p, -EINVAL);
+        } else if (r < 0)
+                config_parser_fail(&p, -ENOMEM);
+        if (p.r < 0)
+                return p.r;
+
+        *c = t;
+        t = (struct config) {};
+        return 0;
+}
+
+int config_load(struct config *c, const char *path, int optional) {
+        _cleanup_(freep) char *text = NULL;
+        size_t size;
+        int r;
+
+        if (!c || !path)
+                return -EINVAL;
+
+        r = read_full_file(path, &text, &size);
+        if (r == -ENOENT && optional) {
+                log_debug("No %s, using built-in defaults.", path);
+                return config_init(c);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", path);
+        if (strlen(text) != size)
+                return log_error_errno(EINVAL, "%s: Contains a NUL byte, refusing.", path);
+
+        return config_load_string(c, text, path);
+}
+
+static void config_item_print(FILE *f, const struct config_item *it, const struct config *c) {
+        char buf[64];
+
+        switch (it->type) {
+        case CONFIG_STRING:
+                fputs(*(char *const *) item_cptr(it, c) ?: "", f);
+                return;
+
+        case CONFIG_LOGLEVEL: {
+                int level = *(const int *) item_cptr(it, c);
+
+                if (level >= 0 && (size_t) level < ARRAY_SIZE(log_level_names))
+                        fputs(log_level_names[level], f);
+                else
+                        fprintf(f, "%d", level);
+                return;
+        }
+
+        case CONFIG_MODE:
+                format_exact(it->type, *(const uint32_t *) item_cptr(it, c), buf, sizeof(buf));
+                break;
+
+        default: {
+                uint64_t v = *(const uint64_t *) item_cptr(it, c);
+
+                if (v == 0 && it->empty_is_zero)
+                        return;
+                format_exact(it->type, v, buf, sizeof(buf));
+                break;
+        }
+        }
+        fputs(buf, f);
+}
+
+int config_dump(FILE *f, const struct config *c) {
+        const char *section = NULL;
+
+        if (!f)
+                return -EINVAL;
+
+        if (c)
+                fputs("# prepayd configuration in effect: the built-in defaults with the\n"
+                      "# configuration file applied. Every key is listed.\n"
+                      "# See prepayd.conf(5).\n",
+                      f);
+        else
+                fputs("# prepayd configuration. Each key is shown commented out with its\n"
+                      "# built-in default; uncomment a line to change the value.\n"
+                      "# See prepayd.conf(5). \"prepayd --dump-config\" prints this file.\n",
+                      f);
+
+        for (size_t i = 0; i < ARRAY_SIZE(config_items); i++) {
+                const struct config_item *it = config_items + i;
+
+                if (!section || !streq(section, it->section)) {
+                        section = it->section;
+                        fprintf(f, "\n[%s]\n", section);
+                } else
+                        fputc('\n', f);
+
+                fprintf(f, "# %s\n", it->doc);
+                if (c) {
+                        fprintf(f, "%s=", it->key);
+                        config_item_print(f, it, c);
+                        fputc('\n', f);
+                } else
+                        fprintf(f, "#%s=%s\n", it->key, it->default_value);
+        }
+
+        if (fflush(f) != 0)
+                return errno > 0 ? -errno : -EIO;
+        if (ferror(f))
+                return -EIO;
+        return 0;
+}

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The control protocol's messages (daemon/common/message.c): what a client
+ * may send the daemon, and what the CLI reads back. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "common/message.h"
+#include "common/util.h"
+
+static void json_object_putp(json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_object_putp)
+
+static json_object *parse_ok(const char *s) {
+        json_object *o = NULL;
+        const char *error = NULL;
+        int r;
+
+        r = message_parse(s, strlen(s), &o, &error);
+        if (r != 0)
+                fail_msg("'%s': r=%d error=%s", s, r, strna(error));
+        assert_non_null(o);
+        return o;
+}
+
+/* message_parse() refuses buf with err and a sentence containing what. */
+static void parse_fails(const char *buf, size_t len, int err, const char *what) {
+        json_object *o = (json_object *) 0x1;
+        const char *error = NULL;
+        int r;
+
+        r = message_parse(buf, len, &o, &error);
+        if (r != err)
+                fail_msg("'%.*s': r=%d, want %d", (int) (len > 60 ? 60 : len), buf, r, err);
+        assert_ptr_equal(o, (json_object *) 0x1);
+        assert_non_null(error);
+        if (!strstr(error, what))
+                fail_msg("error '%s' does not mention '%s'", error, what);
+}
+
+static void test_slice_id(void **state _unused_) {
+        assert_true(slice_id_is_valid("s-0123abcd"));
+        assert_true(slice_id_is_valid("s-0123456789abcdef"));
+        assert_true(slice_id_is_valid("s-00000000"));
+
+        assert_false(slice_id_is_valid(NULL));
+        assert_false(slice_id_is_valid(""));
+        assert_false(slice_id_is_valid("s-"));
+        assert_false(slice_id_is_valid("s-0123abc"));          /* 7 digits */
+        assert_false(slice_id_is_valid("s-0123456789abcdef0")); /* 17 */
+        assert_false(slice_id_is_valid("s-0123ABCD"));
+        assert_false(slice_id_is_valid("S-0123abcd"));
+        assert_false(slice_id_is_valid("x-0123abcd"));
+        assert_false(slice_id_is_valid("s_0123abcd"));
+        assert_false(slice_id_is_valid("s-0123abcg"));
+        assert_false(slice_id_is_valid("s-0123abcd\n"));
+        assert_false(slice_id_is_valid(" s-0123abcd"));
+        assert_false(slice_id_is_valid("s-../../etc"));
+        assert_false(slice_id_is_valid("0123abcd"));
+}
+
+static void fill_info(struct slice_info *s) {
+        uint64_t *p;
+
+        *s = (struct slice_info) {};
+        strcpy(s->id, "s-0123456789abcdef");
+        strcpy(s->state, "running");
+        strcpy(s->cgroup, "/prepay/s-0123456789abcdef \"quoted\" \\ /é");
+        s->created_usec = 1700000000123456;
+        s->last_oom_usec = 0;
+        s->cgroup_id = INT64_MAX; /* the largest a field may hold */
+        s->limits = (struct slice_limits) {
+                .cpu_quota_usec = 50000,
+                .cpu_period_usec = 100000,
+                .memory_max = UINT64_C(4) << 30,
+                .pids_max = 4096,
+        };
+        /* Every usage counter distinct, so a swapped field shows. */
+        p = &s->usage.cpu_usec;
+        for (size_t i = 0; i < sizeof(s->usage) / sizeof(uint64_t); i++)
+                p[i] = 1000 + i;
+}
+
+static void test_info_round_trip(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL, *back = NULL;
+        struct slice_info in, out;
+        const char *text, *error = NULL;
+        size_t len;
+
+        fill_info(&in);
+        assert_int_equal(slice_info_to_json(&in, &o), 0);
+        assert_int_equal(message_serialize(o, &text, &len), 0);
+        assert_int_equal(strlen(text), len);
+        /* Paths are not "\/"-escaped. */
+        assert_non_null(strstr(text, "\"cgroup\":\"/prepay/s-"));
+
+        assert_int_equal(message_parse(text, len, &back, &error), 0);
+        memset(&out, 0xaa, sizeof(out)); /* all of it must be written */
+        assert_int_equal(slice_info_from_json(back, &out, &error), 0);
+        assert_memory_equal(&in, &out, sizeof(in));
+}
+
+static void test_info_nesting(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL;
+        json_object *limits, *usage, *v;
+        struct slice_info in;
+
+        fill_info(&in);
+        assert_int_equal(slice_info_to_json(&in, &o), 0);
+
+        assert_true(json_object_object_get_ex(o, "limits", &limits));
+        assert_true(json_object_is_type(limits, json_type_object));
+        assert_true(json_object_object_get_ex(limits, "memory_max", &v));
+        assert_true(json_object_is_type(v, json_type_int));
+        assert_int_equal(json_object_get_int64(v), INT64_C(4) << 30);
+        assert_false(json_object_object_get_ex(o, "memory_max", NULL));
+
+        assert_true(json_object_object_get_ex(o, "usage", &usage));
+        assert_true(json_object_is_type(usage, json_type_object));
+        assert_true(json_object_object_get_ex(usage, "oom_kills", &v));
+        assert_true(json_object_is_type(v, json_type_int));
+        assert_false(json_object_object_get_ex(o, "oom_kills", NULL));
+
+        assert_true(json_object_object_get_ex(o, "cgroup_id", &v));
+        assert_int_equal(json_object_get_int64(v), INT64_MAX);
+}
+
+static void test_to_json_range(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL, *l = NULL;
+        struct slice_info in;
+        struct slice_limits limits = { .memory_max = (uint64_t) INT64_MAX + 1 };
+
+        fill_info(&in);
+        in.usage.net_rx_bytes = UINT64_MAX;
+        o = (json_object *) 0x1;
+        assert_int_equal(slice_info_to_json(&in, &o), -ERANGE);
+        assert_ptr_equal(o, (json_object *) 0x1);
+        o = NULL;
+
+        l = json_object_new_object();
+        assert_int_equal(slice_limits_to_json(&limits, l), -ERANGE);
+}
+
+static void test_limits_from_json(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL, *empty = NULL;
+        struct slice_limits l;
+        const char *error = NULL;
+
+        /* A create request: other keys are the request's, not errors. */
+        o = parse_ok("{\"op\":\"create\",\"memory_max\":1073741824,\"pids_max\":0,"
+                     "\"cpu_quota_usec\":9223372036854775807}");
+        assert_int_equal(slice_limits_from_json(o, &l, &error), 0);
+        assert_int_equal(l.memory_max, UINT64_C(1) << 30);
+        assert_int_equal(l.pids_max, 0);
+        assert_int_equal(l.cpu_quota_usec, INT64_MAX);
+        assert_int_equal(l.cpu_period_usec, 0); /* absent: the default */
+
+        empty = json_object_new_object();
+        memset(&l, 0xff, sizeof(l));
+        assert_int_equal(slice_limits_from_json(empty, &l, &error), 0);
+        assert_int_equal(l.memory_max, 0);
+        assert_int_equal(l.cpu_quota_usec, 0);
+}
+
+/* {"<field>": <value>} is refused by from_json, naming the field. */
+static void limits_bad(const char *field, const char *value) {
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(freep) char *text = NULL;
+        struct slice_limits l = { .pids_max = 77 };
+        const char *error = NULL;
+
+        assert_true(asprintf(&text, "{\"%s\":%s}", field, value) > 0);
+        o = parse_ok(text);
+        assert_int_equal(slice_limits_from_json(o, &l, &error), -EINVAL);
+        assert_int_equal(l.pids_max, 77); /* untouched */
+        assert_non_null(error);
+        if (!strstr(error, field))
+                fail_msg("%s: error '%s' does not name the field", text, error);
+}
+
+static void test_limits_from_json_bad(void **state _unused_) {
+        static const char *const values[] = {
+                "-1", "-9223372036854775808", "9223372036854775808", "18446744073709551615",
+                "99999999999999999999999", "1.5", "1.0", "1e3", "\"1G\"", "\"100\"", "true", "null", "[]", "{}",
+        };
+        static const char *const fields[] = { "cpu_quota_usec", "cpu_period_usec", "memory_max", "pids_max" };
+
+        for (size_t f = 0; f < ARRAY_SIZE(fields); f++)
+                for (size_t v = 0; v < ARRAY_SIZE(values); v++)
+                        limits_bad(fields[f], values[v]);
+}
+
+static void test_limits_from_json_not_object(void **state _unused_) {
+        _cleanup_json_ json_object *a = json_object_new_array();
+        struct slice_limits l;
+        const char *error = NULL;
+
+        assert_int_equal(slice_limits_from_json(a, &l, &error), -EINVAL);
+        assert_non_null(error);
+        assert_int_equal(slice_limits_from_json(NULL, &l, NULL), -EINVAL);
+}
+
+/* An info reply with one thing changed is refused, naming what. */
+static void info_bad(const char *json, const char *what) {
+        _cleanup_json_ json_object *o = NULL;
+        struct slice_info s = { .cgroup_id = 5 };
+        const char *error = NULL;
+
+        o = parse_ok(json);
+        assert_int_equal(slice_info_from_json(o, &s, &error), -EINVAL);
+        assert_int_equal(s.cgroup_id, 5);
+        assert_non_null(error);
+        if (!strstr(error, what))
+                fail_msg("%s: error '%s' does not mention '%s'", json, error, what);
+}
+
+static void test_info_from_json_bad(void **state _unused_) {
+        char json[512];
+
+        info_bad("{}", "id");
+        info_bad("{\"id\":1}", "id");
+        info_bad("{\"id\":\"s-123\"}", "id");
+        info_bad("{\"id\":\"s-0123abcd\",\"state\":\"a-state-much-too-long\"}", "state");
+        info_bad("{\"id\":\"s-0123abcd\",\"state\":7}", "state");
+        info_bad("{\"id\":\"s-0123abcd\",\"created_usec\":-5}", "created_usec");
+        info_bad("{\"id\":\"s-0123abcd\",\"cgroup_id\":\"7\"}", "cgroup_id");
+        info_bad("{\"id\":\"s-0123abcd\",\"limits\":[]}", "limits");
+        info_bad("{\"id\":\"s-0123abcd\",\"limits\":{\"memory_max\":-1}}", "memory_max");
+        info_bad("{\"id\":\"s-0123abcd\",\"usage\":7}", "usage");
+        info_bad("{\"id\":\"s-0123abcd\",\"usage\":{\"oom_kills\":-1}}", "oom_kills");
+        info_bad("{\"id\":\"s-0123abcd\",\"usage\":{\"net_rx_bytes\":1.5}}", "net_rx_bytes");
+        info_bad("{\"id\":\"s-0123abcd\",\"usage\":{\"cpu_usec\":9223372036854775808}}", "cpu_usec");
+        info_bad("{\"id\":\"s-0123abcd\",\"cgroup\":\"a\\u0000b\"}", "cgroup");
+
+        snprintf(json, sizeof(json), "{\"id\":\"s-0123abcd\",\"cgroup\":\"%0256d\"}", 0);
+        info_bad(json, "cgroup");
+}
+
+static void test_info_from_json_minimal(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL;
+        struct slice_info s;
+        char json[512];
+
+        /* 255 bytes of cgroup path is the most that fits. */
+        snprintf(json, sizeof(json), "{\"id\":\"s-0123abcd\",\"cgroup\":\"%0255d\",\"future_field\":[1]}", 0);
+        o = parse_ok(json);
+        assert_int_equal(slice_info_from_json(o, &s, NULL), 0);
+        assert_string_equal(s.id, "s-0123abcd");
+        assert_string_equal(s.state, "");
+        assert_int_equal(strlen(s.cgroup), 255);
+        assert_int_equal(s.usage.cpu_usec, 0);
+}
+
+static void test_parse_ok(void **state _unused_) {
+        _cleanup_json_ json_object *a = NULL, *b = NULL, *c = NULL;
+        const char *error = NULL;
+        const char *s;
+
+        a = parse_ok("{\"op\":\"status\",\"id\":\"s-0123abcd\"}");
+        assert_int_equal(message_get_string(a, "op", &s), 0);
+        assert_string_equal(s, "status");
+
+        /* White space around the object is part of JSON (RFC 8259). */
+        b = parse_ok(" \n{}\r\n\t ");
+
+        /* len is honoured: what follows it is not part of the message. */
+        assert_int_equal(message_parse("{}garbage", 2, &c, &error), 0);
+        assert_true(json_object_is_type(c, json_type_object));
+}
+
+static void test_parse_not_object(void **state _unused_) {
+        static const char *const bad[] = { "[]", "[{}]", "123", "\"x\"", "null", "true", "1.5" };
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                parse_fails(bad[i], strlen(bad[i]), -EINVAL, "not a JSON object");
+        parse_fails(" \n[]", 4, -EINVAL, "not a JSON object");
+}
+
+static void test_parse_malformed(void **state _unused_) {
+        static const char *const bad[] = {
+                "{", "{\"a\":", "{\"a\":1,}", "{a:1}", "{\"a\":01}", "{\"a\" 1}", "}", "{\"a\":tru}",
+                "{\"a\":\"\xff\"}", "{\"a\":\"\xc3\"}", "{\"a\":[1,]}",
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                parse_fails(bad[i], strlen(bad[i]), -EINVAL, "");
+        parse_fails("", 0, -EINVAL, "Empty");
+        parse_fails("{}\0", 3, -EINVAL, "NUL");
+        parse_fails("{\"a\":\"\0\"}", 8, -EINVAL, "NUL");
+}
+
+static void test_parse_trailing(void **state _unused_) {
+        static const char *const bad[] = { "{}x", "{}{}", "{} {\"op\":\"destroy\"}", "{}]", "{} 1", "{}\n\f", "{} //" };
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                parse_fails(bad[i], strlen(bad[i]), -EINVAL, "Trailing data");
+}
+
+/* {"a":{"a":...{}...}} with depth levels of objects. */
+static char *nested(unsigned depth) {
+        char *s = malloc(depth * 6 + 1), *p = s;
+
+        assert_non_null(s);
+        for (unsigned i = 1; i < depth; i++)
+                p = stpcpy(p, "{\"a\":");
+        p = stpcpy(p, "{}");
+        for (unsigned i = 1; i < depth; i++)
+                *p++ = '}';
+        *p = 0;
+        return s;
+}
+
+static void test_parse_depth(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(freep) char *ok = nested(PREPAY_MSG_MAX_DEPTH), *deep = nested(PREPAY_MSG_MAX_DEPTH + 1);
+        _cleanup_(freep) char *very = nested(10000);
+        const char *error = NULL;
+
+        assert_int_equal(message_parse(ok, strlen(ok), &o, &error), 0);
+        parse_fails(deep, strlen(deep), -EINVAL, "deep");
+        parse_fails(very, strlen(very), -EINVAL, "deep");
+        parse_fails("{\"a\":[[[[[[[[1]]]]]]]]}", strlen("{\"a\":[[[[[[[[1]]]]]]]]}"), -EINVAL, "deep");
+}
+
+/* {"a":"xxx..."} of exactly len bytes. */
+static char *sized(size_t len) {
+        char *s = malloc(len + 1);
+
+        assert_non_null(s);
+        assert_true(len >= 8);
+        memcpy(s, "{\"a\":\"", 6);
+        memset(s + 6, 'x', len - 8);
+        memcpy(s + len - 2, "\"}", 3);
+        return s;
+}
+
+static void test_parse_size(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(freep) char *max = sized(PREPAY_MSG_MAX), *over = sized(PREPAY_MSG_MAX + 1);
+        const char *error = NULL;
+
+        assert_int_equal(message_parse(max, PREPAY_MSG_MAX, &o, &error), 0);
+        parse_fails(over, PREPAY_MSG_MAX + 1, -EMSGSIZE, "large");
+}
+
+static void test_serialize(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL, *big = NULL;
+        _cleanup_(freep) char *filler = NULL;
+        const char *s = NULL;
+        size_t len = 0;
+
+        o = parse_ok("{ \"path\" : \"/run/prepay\", \"n\" : 1 }");
+        assert_int_equal(message_serialize(o, &s, &len), 0);
+        assert_string_equal(s, "{\"path\":\"/run/prepay\",\"n\":1}");
+        assert_int_equal(len, strlen(s));
+        assert_int_equal(message_serialize(o, &s, NULL), 0);
+
+        /* Too big to send: refused here, not truncated on the socket. */
+        filler = malloc(PREPAY_MSG_MAX);
+        assert_non_null(filler);
+        memset(filler, 'x', PREPAY_MSG_MAX - 1);
+        filler[PREPAY_MSG_MAX - 1] = 0;
+        big = json_object_new_object();
+        assert_int_equal(json_object_object_add(big, "a", json_object_new_string(filler)), 0);
+        s = NULL;
+        assert_int_equal(message_serialize(big, &s, &len), -EMSGSIZE);
+        assert_null(s);
+}
+
+static void test_replies(void **state _unused_) {
+        _cleanup_json_ json_object *ok = NULL, *err = NULL, *back = NULL;
+        const char *s, *error = NULL;
+        size_t len;
+        bool b = false;
+
+        ok = message_reply_ok();
+        assert_non_null(ok);
+        assert_int_equal(message_serialize(ok, &s, &len), 0);
+        assert_string_equal(s, "{\"ok\":true}");
+
+        err = message_reply_error("No slice %s: %s", "s-0123abcd", "gone \"away\"");
+        assert_non_null(err);
+        assert_int_equal(message_serialize(err, &s, &len), 0);
+        assert_string_equal(s, "{\"ok\":false,\"error\":\"No slice s-0123abcd: gone \\\"away\\\"\"}");
+
+        assert_int_equal(message_parse(s, len, &back, &error), 0);
+        assert_int_equal(message_get_bool(back, "ok", &b), 0);
+        assert_false(b);
+        assert_int_equal(message_get_string(back, "error", &s), 0);
+        assert_string_equal(s, "No slice s-0123abcd: gone \"away\"");
+}
+
+static void test_getters(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL;
+        const char *s = "untouched";
+        uint64_t u = 77;
+        bool b = false;
+
+        o = parse_ok("{\"s\":\"text\",\"n\":42,\"max\":9223372036854775807,\"neg\":-1,"
+                     "\"big\":9223372036854775808,\"f\":1.5,\"t\":true,\"z\":null,\"nul\":\"a\\u0000b\"}");
+
+        assert_int_equal(message_get_string(o, "s", &s), 0);
+        assert_string_equal(s, "text");
+        s = "untouched";
+        assert_int_equal(message_get_string(o, "missing", &s), -ENOENT);
+        assert_int_equal(message_get_string(o, "n", &s), -EINVAL);
+        assert_int_equal(message_get_string(o, "z", &s), -EINVAL);
+        assert_int_equal(message_get_string(o, "nul", &s), -EINVAL);
+        assert_string_equal(s, "untouched");
+
+        assert_int_equal(message_get_u64(o, "n", &u), 0);
+        assert_int_equal(u, 42);
+        assert_int_equal(message_get_u64(o, "max", &u), 0);
+        assert_int_equal(u, INT64_MAX);
+        u = 77;
+        assert_int_equal(message_get_u64(o, "missing", &u), -ENOENT);
+        assert_int_equal(message_get_u64(o, "s", &u), -EINVAL);
+        assert_int_equal(message_get_u64(o, "f", &u), -EINVAL);
+        assert_int_equal(message_get_u64(o, "t", &u), -EINVAL);
+        assert_int_equal(message_get_u64(o, "z", &u), -EINVAL);
+        assert_int_equal(message_get_u64(o, "neg", &u), -ERANGE);
+        assert_int_equal(message_get_u64(o, "big", &u), -ERANGE);
+        assert_int_equal(u, 77);
+
+        assert_int_equal(message_get_bool(o, "t", &b), 0);
+        assert_true(b);
+        assert_int_equal(message_get_bool(o, "missing", &b), -ENOENT);
+        assert_int_equal(message_get_bool(o, "n", &b), -EINVAL);
+        assert_int_equal(message_get_bool(o, "s", &b), -EINVAL);
+        assert_int_equal(message_get_bool(o, "z", &b), -EINVAL);
+        assert_true(b);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_slice_id),
+                cmocka_unit_test(test_info_round_trip),
+                cmocka_unit_test(test_info_nesting),
+                cmocka_unit_test(test_to_json_range),
+                cmocka_unit_test(test_limits_from_json),
+                cmocka_unit_test(test_limits_from_json_bad),
+                cmocka_unit_test(test_limits_from_json_not_object),
+                cmocka_unit_test(test_info_from_json_bad),
+                cmocka_unit_test(test_info_from_json_minimal),
+                cmocka_unit_test(test_parse_ok),
+                cmocka_unit_test(test_parse_not_object),
+                cmocka_unit_test(test_parse_malformed),
+                cmocka_unit_test(test_parse_trailing),
+                cmocka_unit_test(test_parse_depth),
+                cmocka_unit_test(test_parse_size),
+                cmocka_unit_test(test_serialize),
+                cmocka_unit_test(test_replies),
+                cmocka_unit_test(test_getters),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
