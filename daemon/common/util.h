@@ -4,6 +4,7 @@
 /* Small helpers shared by prepayd and prepay: cleanup attributes in the
  * style of systemd's, and a few string and array macros. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +36,11 @@ static inline void closep(int *fd) {
                 close(*fd);
                 errno = saved;
         }
+}
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
 }
 
 static inline void fclosep(FILE **f) {

@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "common/log.h"
+#include "control.h"
+#include "manager.h"
+
+struct connection {
+        struct control *control;
+        sd_event_source *source;
+        int fd;
+        struct ucred peer;
+        struct connection *next;
+};
+
+struct control {
+        struct manager *manager;
+        sd_event_source *listen_source;
+        int listen_fd;
+        bool bound;
+        char *path;
+        struct connection *connections;
+        unsigned n_connections;
+};
+
+static void connection_free(struct connection *c) {
+        struct connection **p;
+
+        if (!c)
+                return;
+        for (p = &c->control->connections; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        break;
+                }
+        c->control->n_connections--;
+        sd_event_source_disable_unref(c->source);
+        closep(&c->fd);
+        free(c);
+}
+
+static bool peer_may_act_on(const struct connection *c, const struct slice *s) {
+        return c->peer.uid == 0 || c->peer.uid == s->owner_uid;
+}
+
+/* Looks the slice named in the request up; on failure *reply is the error. */
+static struct slice *request_slice(struct connection *c, json_object *req, json_object **reply) {
+        const char *id;
+        struct slice *s;
+
+        if (message_get_string(req, "slice", &id) < 0) {
+                *reply = message_reply_error("Missing or invalid field \"slice\"");
+                return NULL;
+        }
+        if (!slice_id_is_valid(id)) {
+                *reply = message_reply_error("Invalid slice id \"%.40s\": expected s- and 8 to 16 hex digits", id);
+                return NULL;
+        }
+        s = manager_find(c->control->manager, id);
+        if (!s) {
+                *reply = message_reply_error("No slice %s", id);
+                return NULL;
+        }
+        return s;
+}
+
+static json_object *reply_with_slice(struct manager *m, struct slice *s) {
+        struct slice_info info;
+        json_object *reply, *o;
+
+        if (manager_slice_info(m, s, &info) < 0 || slice_info_to_json(&info, &o) < 0)
+                return message_reply_error("Failed to read slice %s", s->id);
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", o);
+        return reply;
+}
+
+static json_object *handle_create(struct connection *c, json_object *req) {
+        struct manager *m = c->control->manager;
+        _cleanup_(freep) char *error = NULL;
+        struct slice_limits limits;
+        const char *err = NULL;
+        bool attach = false;
+        struct slice *s;
+        json_object *o;
+        int r;
+
+        if (!json_object_object_get_ex(req, "limits", &o) || !json_object_is_type(o, json_type_object))
+                return message_reply_error("Missing or invalid field \"limits\"");
+        r = slice_limits_from_json(o, &limits, &err);
+        if (r < 0)
+                return message_reply_error("%s", strna(err));
+        r = message_get_bool(req, "attach", &attach);
+        if (r < 0 && r != -ENOENT)
+                return message_reply_error("Field \"attach\" must be a boolean");
+
+        r = manager_create_slice(m, &limits, c->peer.uid, &s, &error);
+        if (r < 0)
+                return message_reply_error("%s", error ?: strerror(-r));
+
+        if (attach) {
+                r = manager_attach(m, s, c->peer.pid, &error);
+                if (r < 0) {
+                        (void) manager_destroy_slice(m, s);
+                        return message_reply_error("%s", error ?: strerror(-r));
+                }
+        }
+        return reply_with_slice(m, s);
+}
+
+static json_object *handle_attach(struct connection *c, json_object *req) {
+        _cleanup_(freep) char *error = NULL;
+        json_object *reply = NULL;
+        struct slice *s;
+        int r;
+
+        s = request_slice(c, req, &reply);
+        if (!s)
+                return reply;
+        if (!peer_may_act_on(c, s))
+                return message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
+                                           (unsigned) s->owner_uid);
+        r = manager_attach(c->control->manager, s, c->peer.pid, &error);
+        if (r < 0)
+                return message_reply_error("%s", error ?: strerror(-r));
+        return reply_with_slice(c->control->manager, s);
+}
+
+static json_object *handle_status(struct connection *c, json_object *req) {
+        json_object *reply = NULL;
+        struct slice *s;
+
+        s = request_slice(c, req, &reply);
+        if (!s)
+                return reply;
+        return reply_with_slice(c->control->manager, s);
+}
+
+static json_object *handle_list(struct connection *c, json_object *req) {
+        struct manager *m = c->control->manager;
+        json_object *reply, *array;
+
+        reply = message_reply_ok();
+        array = json_object_new_array();
+        for (struct slice *s = m->slices; s; s = s->next) {
+                struct slice_info info;
+                json_object *o;
+
+                if (manager_slice_info(m, s, &info) < 0 || slice_info_to_json(&info, &o) < 0)
+                        continue;
+                json_object_array_add(array, o);
+        }
+        json_object_object_add(reply, "slices", array);
+        return reply;
+}
+
+static json_object *handle_destroy(struct connection *c, json_object *req) {
+        json_object *reply = NULL;
+        struct slice *s;
+        int r;
+
+        s = request_slice(c, req, &reply);
+        if (!s)
+                return reply;
+        if (!peer_may_act_on(c, s))
+                return message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
+                                           (unsigned) s->owner_uid);
+        r = manager_destroy_slice(c->control->manager, s);
+        if (r < 0)
+                return message_reply_error("Slice destroyed, but its cgroups could not all be removed: %s",
+                                           strerror(-r));
+        return message_reply_ok();
+}
+
+static const struct {
+        const char *op;
+        json_object *(*handler)(struct connection *c, json_object *req);
+} handlers[] = {
+        { "create", handle_create },   { "attach", handle_attach }, { "status", handle_status },
+        { "list", handle_list },       { "destroy", handle_destroy },
+};
+
+static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
+        const char *err = NULL, *op;
+        json_object *req = NULL, *reply = NULL;
+        uint64_t version;
+        int r;
+
+        r = message_parse(buf, len, &req, &err);
+        if (r < 0)
+                return message_reply_error("Malformed request: %s", strna(err));
+
+        if (message_get_u64(req, "version", &version) == 0 && version != PREPAY_PROTOCOL_VERSION) {
+                reply = message_reply_error("Unsupported protocol version %" PRIu64 " (this daemon speaks %d)",
+                                            version, PREPAY_PROTOCOL_VERSION);
+                goto out;
+        }
+
+        if (message_get_string(req, "op", &op) < 0) {
+                reply = message_reply_error("Malformed request: missing field \"op\"");
+                goto out;
+        }
+
+        for (size_t i = 0; i < ARRAY_SIZE(handlers); i++)
+                if (streq(handlers[i].op, op)) {
+                        log_debug("Request \"%s\" from pid %d uid %u.", op, (int) c->peer.pid,
+                                  (unsigned) c->peer.uid);
+                        reply = handlers[i].handler(c, req);
+                        goto out;
+                }
+        reply = message_reply_error("Unknown operation \"%.40s\"", op);
+out:
+        json_object_put(req);
+        return reply;
+}
+
+static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        struct connection *c = userdata;
+        _cleanup_(freep) char *buf = NULL;
+        json_object *reply;
+        const char *text;
+        size_t text_len;
+        ssize_t n;
+
+        if (revents & (EPOLLHUP | EPOLLERR) && !(revents & EPOLLIN)) {
+                connection_free(c);
+                return 0;
+        }
+
+        /* One byte more than the maximum, so an oversized datagram shows as
+         * truncated instead of being cut silently. */
+        buf = malloc(PREPAY_MSG_MAX + 1);
+        if (!buf)
+                return log_oom();
+
+        n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                connection_free(c);
+                return 0;
+        }
+        if (n == 0) {
+                connection_free(c);
+                return 0;
+        }
+
+        if ((size_t) n > PREPAY_MSG_MAX)
+                reply = message_reply_error("Request too large (%zd bytes, at most %d)", n, PREPAY_MSG_MAX);
+        else
+                reply = dispatch(c, buf, (size_t) n);
+
+        if (message_serialize(reply, &text, &text_len) < 0) {
+                json_object_put(reply);
+                reply = message_reply_error("Reply too large");
+                (void) message_serialize(reply, &text, &text_len);
+        }
+        if (send(fd, text, text_len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                log_debug_errno(errno, "Failed to send reply to pid %d, ignoring: %m", (int) c->peer.pid);
+        json_object_put(reply);
+        return 0;
+}
+
+static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        struct control *ctl = userdata;
+        _cleanup_(closep) int cfd = -1;
+        struct connection *c;
+        socklen_t len;
+        int r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (cfd < 0)
+                return 0;
+
+        if (ctl->n_connections >= CONTROL_MAX_CONNECTIONS) {
+                log_warning("Too many control connections (%d), refusing one.", CONTROL_MAX_CONNECTIONS);
+                return 0;
+        }
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return log_oom();
+        c->control = ctl;
+        c->fd = -1;
+
+        len = sizeof(c->peer);
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
+                log_warning_errno(errno, "Failed to get peer credentials, refusing connection: %m");
+                free(c);
+                return 0;
+        }
+
+        r = sd_event_add_io(sd_event_source_get_event(source), &c->source, cfd, EPOLLIN, on_connection_io, c);
+        if (r < 0) {
+                log_error_errno(r, "Failed to watch a control connection: %m");
+                free(c);
+                return 0;
+        }
+        c->fd = TAKE_FD(cfd);
+        c->next = ctl->connections;
+        ctl->connections = c;
+        ctl->n_connections++;
+        return 0;
+}
+
+/* A socket file left by a daemon that died is removed; one a live daemon
+ * answers on is not: two daemons on one socket would be a mess. */
+static int remove_stale_socket(const struct sockaddr_un *sa, socklen_t salen) {
+        _cleanup_(closep) int fd = -1;
+        struct stat st;
+
+        if (lstat(sa->sun_path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return log_error_errno(EEXIST, "%s exists and is not a socket, refusing to replace it.",
+                                       sa->sun_path);
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (const struct sockaddr *) sa, salen) == 0)
+                return log_error_errno(EADDRINUSE, "Another prepayd is listening on %s.", sa->sun_path);
+
+        if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+                return log_error_errno(errno, "Failed to remove stale socket %s: %m", sa->sun_path);
+        return 0;
+}
+
+int control_new(struct manager *m, struct control **ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const char *path = m->config->control_socket;
+        struct control *c;
+        socklen_t salen;
+        char *dir, *slash;
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return log_error_errno(ENAMETOOLONG, "ControlSocket=%s is too long for a socket path.", path);
+        strcpy(sa.sun_path, path);
+        salen = offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return log_oom();
+        c->manager = m;
+        c->listen_fd = -1;
+        c->path = strdup(path);
+        if (!c->path) {
+                r = log_oom();
+                goto fail;
+        }
+
+        dir = strdupa(path);
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = 0;
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+                        r = log_error_errno(errno, "Failed to create %s: %m", dir);
+                        goto fail;
+                }
+        }
+
+        r = remove_stale_socket(&sa, salen);
+        if (r < 0)
+                goto fail;
+
+        c->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (c->listen_fd < 0) {
+                r = log_error_errno(errno, "Failed to create the control socket: %m");
+                goto fail;
+        }
+        if (bind(c->listen_fd, (struct sockaddr *) &sa, salen) < 0) {
+                r = log_error_errno(errno, "Failed to bind the control socket to %s: %m", path);
+                goto fail;
+        }
+        c->bound = true;
+        if (chmod(path, m->config->socket_mode) < 0) {
+                r = log_error_errno(errno, "Failed to set mode of %s: %m", path);
+                goto fail;
+        }
+        if (listen(c->listen_fd, 64) < 0) {
+                r = log_error_errno(errno, "Failed to listen on %s: %m", path);
+                goto fail;
+        }
+
+        r = sd_event_add_io(m->event, &c->listen_source, c->listen_fd, EPOLLIN, on_listen_io, c);
+        if (r < 0) {
+                log_error_errno(r, "Failed to watch the control socket: %m");
+                goto fail;
+        }
+
+        log_info("Listening on %s.", path);
+        *ret = c;
+        return 0;
+
+fail:
+        control_free(c);
+        return r;
+}
+
+void control_free(struct control *c) {
+        if (!c)
+                return;
+        while (c->connections)
+                connection_free(c->connections);
+        sd_event_source_disable_unref(c->listen_source);
+        if (c->listen_fd >= 0)
+                close(c->listen_fd);
+        /* Only a file we bound ourselves. */
+        if (c->bound)
+                (void) unlink(c->path);
+        free(c->path);
+        free(c);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "common/message.h"
+#include "config.h"
+#include "slice.h"
+
+/* The manager owns the slices, the slice backend, the meter and the event
+ * loop. control.c turns messages into calls of manager_*(); nothing else
+ * changes a slice. */
+
+struct meter;
+struct control;
+
+struct slice {
+        char id[SLICE_ID_MAX];
+        struct slice_handle *handle;
+        struct slice_limits limits;
+        uid_t owner_uid;
+        uint64_t created_usec;   /* CLOCK_REALTIME */
+        uint64_t cgroup_id;
+
+        struct slice_usage usage;   /* as of the last sample */
+        uint64_t memory_rem;        /* byte-usec below one byte-second */
+        uint64_t last_sample_usec;  /* CLOCK_MONOTONIC, 0: never sampled */
+        uint64_t last_oom_usec;     /* CLOCK_REALTIME */
+        uint64_t last_saved_usec;   /* CLOCK_MONOTONIC of the last state write */
+        bool populated;
+        bool frozen;
+
+        struct slice *next;         /* manager's list */
+        struct slice *hash_next;    /* by cgroup id */
+};
+
+struct manager {
+        struct config *config;
+        sd_event *event;
+        sd_event_source *meter_timer;
+
+        const struct slice_ops *ops;
+        struct slice_backend *backend;
+        struct meter *meter;
+        struct control *control;
+
+        struct slice *slices;
+        size_t n_slices;
+        struct slice *by_cgroup[256];
+
+        char *slice_state_dir;      /* StateDirectory/slices */
+        uint64_t max_cpus_milli;
+};
+
+int manager_new(struct config *config, struct manager **ret);
+/* Stops counting in user space; leaves slices and pinned counters in the
+ * kernel (they go on while no daemon runs) unless no slice is left. */
+void manager_free(struct manager *m);
+int manager_run(struct manager *m);
+
+struct slice *manager_find(struct manager *m, const char *id);
+
+/* Each returns 0 or -errno; on a refusal the reason for the client is put
+ * in *ret_error (a static string or one the caller frees with free()). */
+int manager_create_slice(struct manager *m, const struct slice_limits *limits, uid_t owner,
+                         struct slice **ret, char **ret_error);
+int manager_attach(struct manager *m, struct slice *s, pid_t pid, char **ret_error);
+int manager_destroy_slice(struct manager *m, struct slice *s);
+/* Samples s now (so a status is current) and fills *ret. */
+int manager_slice_info(struct manager *m, struct slice *s, struct slice_info *ret);
