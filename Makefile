@@ -63,6 +63,7 @@ msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
 
 .PHONY: all deps demo check check-unit check-integration check-vm check-bpf-fallback bench install clean
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 all: $(O)/prepayd $(O)/prepay $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
 

@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sourced by every integration test. Each test runs its own prepayd on its
+# own throwaway names: cgroup root "prepay-test-<pid>" beneath the test's
+# own cgroup in every hierarchy, BPF pins in /sys/fs/bpf/prepay-test-<pid>,
+# socket and state in a temporary directory. The EXIT trap removes all of
+# it, whatever happened, and ends only processes the test started.
+#
+# A test exits 0 when it passes, 77 when it cannot run here (after saying
+# "skipped: <reason>"), anything else when it fails.
+
+set -uo pipefail
+
+O=${O:-build}
+BIN=$(cd "$O" && pwd)
+TEST=$(basename "$0" .sh)
+ID=prepay-test-$$
+T=$(mktemp -d "/tmp/$ID.XXXXXX")
+PIN=/sys/fs/bpf/$ID
+CONF=$T/prepayd.conf
+export PREPAY_SOCKET=$T/control.sock
+DAEMON_PID=
+BG_PIDS=()
+
+say() { printf '%s: %s\n' "$TEST" "$*"; }
+fail() {
+        say "FAIL: $*"
+        exit 1
+}
+skip() {
+        echo "skipped: $TEST: $*"
+        exit 77
+}
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (cgroups and BPF)"
+
+V2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$V2" ] || skip "no cgroup v2 hierarchy mounted"
+# Hybrid when v1 controllers are mounted beside the v2 tree.
+if awk '$3 == "cgroup" { found = 1 } END { exit !found }' /proc/mounts; then
+        HYBRID=1
+else
+        HYBRID=0
+fi
+
+# cg_dir HIER SLICE: the slice's directory in one hierarchy ("unified" or
+# "" for the v2 tree, else a v1 controller such as cpuacct).
+cg_dir() {
+        local base
+        if [ -z "$1" ] || [ "$1" = unified ]; then
+                base=$V2
+        else
+                base=/sys/fs/cgroup/$1
+        fi
+        find "$base" -maxdepth 8 -type d -path "*/$ID/$2" -print -quit 2>/dev/null
+}
+
+# The kernel's own CPU time of a slice, in microseconds, independent of the
+# eBPF meter: v1 cpuacct.usage where it is mounted, else v2 cpu.stat.
+kernel_cpu_usec() {
+        local d
+        if [ "$HYBRID" = 1 ] && d=$(cg_dir cpuacct "$1") && [ -n "$d" ]; then
+                echo $(($(cat "$d/cpuacct.usage") / 1000))
+        else
+                d=$(cg_dir "" "$1")
+                awk '$1 == "usage_usec" { print $2 }' "$d/cpu.stat"
+        fi
+}
+
+write_config() {
+        cat >"$CONF" <<CONF
+[Daemon]
+ControlSocket=$PREPAY_SOCKET
+StateDirectory=$T/state
+LogLevel=debug
+[Cgroup]
+CgroupRoot=$ID
+[Meter]
+BpfPinPath=$PIN
+$*
+CONF
+}
+
+start_daemon() {
+        [ -f "$CONF" ] || write_config
+        "$BIN/prepayd" -c "$CONF" >>"$T/prepayd.log" 2>&1 &
+        DAEMON_PID=$!
+        for _ in $(seq 100); do
+                [ -S "$PREPAY_SOCKET" ] && "$BIN/prepay" list >/dev/null 2>&1 && return 0
+                kill -0 "$DAEMON_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        cat "$T/prepayd.log"
+        fail "prepayd did not start"
+}
+
+stop_daemon() {
+        [ -n "$DAEMON_PID" ] || return 0
+        kill -TERM "$DAEMON_PID" 2>/dev/null
+        for _ in $(seq 50); do
+                kill -0 "$DAEMON_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+        DAEMON_PID=
+}
+
+kill_daemon() {
+        kill -KILL "$DAEMON_PID"
+        wait "$DAEMON_PID" 2>/dev/null
+        DAEMON_PID=
+}
+
+# bg CMD...: start in the background, remembered for cleanup.
+bg() {
+        "$@" &
+        BG_PIDS+=($!)
+}
+
+prepay() { "$BIN/prepay" "$@"; }
+
+# slice_field SLICE JQ-PATH: one figure from "prepay status --json".
+slice_field() {
+        prepay status "$1" --json | jq -r "$2"
+}
+
+# Waits until "prepay run" wrote "running in slice s-..." into FILE.
+slice_from_log() {
+        local id
+        for _ in $(seq 100); do
+                id=$(sed -n 's/^prepay: running in slice \(s-[0-9a-f]*\)$/\1/p' "$1")
+                [ -n "$id" ] && echo "$id" && return 0
+                sleep 0.05
+        done
+        cat "$1" >&2
+        return 1
+}
+
+# within VALUE EXPECTED PERCENT: true when |VALUE-EXPECTED| <= PERCENT% of EXPECTED.
+within() {
+        awk -v v="$1" -v e="$2" -v p="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'
+}
+
+cleanup() {
+        local rc=$? d pid
+        for pid in "${BG_PIDS[@]}"; do
+                kill -KILL "$pid" 2>/dev/null
+        done
+        stop_daemon
+        # Whatever is still inside our cgroups was started by this test.
+        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
+                for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+                        kill -KILL "$pid" 2>/dev/null
+                done
+        done
+        wait 2>/dev/null
+        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
+                find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || {
+                        sleep 0.5
+                        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+                }
+        done
+        rm -rf "$PIN"
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -f "$T/prepayd.log" ]; then
+                say "prepayd log (last 40 lines):"
+                tail -n 40 "$T/prepayd.log" | sed 's/^/  | /'
+        fi
+        rm -rf "$T"
+        exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v jq >/dev/null || skip "jq is not installed (packaging/build-deps installs it)"

@@ -1,0 +1,33 @@
+#!/bin/bash
+# The CLI's errors name the bad value; the daemon refuses what it must.
+. "$(dirname "$0")/lib.sh"
+
+expect_error() { # expect_error PATTERN CMD...
+        local pat=$1 out
+        shift
+        out=$("$@" 2>&1) && fail "'$*' succeeded"
+        grep -q -- "$pat" <<<"$out" || fail "'$*' said '$out', expected '$pat'"
+}
+
+expect_error "prepayd is not running" prepay list
+start_daemon
+expect_error "Invalid --memory value '4X'" prepay run --memory 4X -- true
+expect_error "Invalid --cpus value 'lots'" prepay run --cpus lots -- true
+expect_error "Invalid --pids value '-3'" prepay run --pids -3 -- true
+expect_error "at most" prepay run --cpus 4096 -- true
+expect_error "No slice s-00000000" prepay status s-00000000
+expect_error "Invalid slice id 'bogus'" prepay status bogus
+expect_error "Unknown command" prepay frobnicate
+expect_error "No command given" prepay run --cpus 1
+prepay run -- /nonexistent/cmd 2>"$T/err"; rc=$?
+[ "$rc" -eq 127 ] || fail "running a missing command exited $rc, expected 127"
+prepay --help | grep -q 'run' || fail "--help does not list run"
+prepay list | head -1 | grep -q SLICE || fail "list has no header"
+[ "$(prepay list --json | jq length)" -ge 1 ] || fail "list --json has no slice"
+"$BIN/prepayd" --dump-config | cmp -s - "$(dirname "$0")/../../packaging/prepayd.conf" ||
+        fail "packaging/prepayd.conf differs from prepayd --dump-config"
+echo "[Daemon]
+Bogus=1" >"$T/bad.conf"
+out=$("$BIN/prepayd" -c "$T/bad.conf" --check-config 2>&1) && fail "a config with an unknown key was accepted"
+grep -q "Bogus" <<<"$out" || fail "config error does not name the key: $out"
+exit 0

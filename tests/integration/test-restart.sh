@@ -1,0 +1,27 @@
+#!/bin/bash
+# prepayd killed with SIGKILL and restarted while a burner runs: usage
+# counted after the restart includes the time it was down (±2%), and the
+# network counters kept counting through pinned maps and links.
+. "$(dirname "$0")/lib.sh"
+
+start_daemon
+bg prepay run --cpus 1 -- "$BIN/burn" 8 2>"$T/run.err"
+s=$(slice_from_log "$T/run.err") || fail "no slice"
+sleep 1
+before=$(slice_field "$s" .usage.cpu_usec)
+kill_daemon
+[ -e "$PIN" ] || fail "no pins left at $PIN while slices run"
+sleep 2
+down_kernel=$(kernel_cpu_usec "$s")
+start_daemon
+after=$(slice_field "$s" .usage.cpu_usec)
+kernel=$(kernel_cpu_usec "$s")
+say "before kill ${before}us; kernel while down ${down_kernel}us; after restart meter ${after}us, kernel ${kernel}us"
+[ "$after" -ge "$down_kernel" ] || fail "usage after restart misses the time the daemon was down"
+within "$after" "$kernel" 2 || fail "meter after restart is not within 2% of the kernel's figure"
+grep -q "Slice $s adopted" "$T/prepayd.log" || fail "the restarted daemon did not adopt the slice"
+
+prepay destroy "$s" || fail "destroy failed"
+stop_daemon
+[ ! -e "$PIN" ] || fail "pins left at $PIN after the last slice was destroyed and the daemon stopped"
+exit 0

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prepay status / prepay list: a slice in detail, or one line per slice. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/parse.h"
+#include "prepay.h"
+
+static char *format_time(char *buf, size_t n, uint64_t realtime_usec) {
+        time_t t = (time_t) (realtime_usec / USEC_PER_SEC);
+        struct tm tm;
+
+        if (realtime_usec == 0 || !localtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, n, "n/a");
+        return buf;
+}
+
+static char *format_cpus(char *buf, size_t n, const struct slice_limits *l) {
+        uint64_t milli;
+
+        if (l->cpu_quota_usec == 0 || l->cpu_period_usec == 0) {
+                snprintf(buf, n, "no limit");
+                return buf;
+        }
+        milli = l->cpu_quota_usec * 1000 / l->cpu_period_usec;
+        snprintf(buf, n, "%" PRIu64 ".%02" PRIu64 " CPU", milli / 1000, milli % 1000 / 10);
+        return buf;
+}
+
+void print_slice(const struct slice_info *s) {
+        char a[FORMAT_DURATION_MAX], b[FORMAT_DURATION_MAX], c[FORMAT_SIZE_MAX], d[FORMAT_SIZE_MAX];
+        struct timespec now;
+        uint64_t now_usec;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        now_usec = (uint64_t) now.tv_sec * USEC_PER_SEC + (uint64_t) now.tv_nsec / 1000;
+
+        printf("%s  %s\n", s->id, s->state);
+        printf("  cgroup:   %s (id %" PRIu64 ")\n", s->cgroup, s->cgroup_id);
+        printf("  created:  %s (%s ago)\n", format_time(a, sizeof(a), s->created_usec),
+               format_duration(b, sizeof(b), now_usec > s->created_usec ? now_usec - s->created_usec : 0));
+        printf("  limits:   cpu %s", format_cpus(a, sizeof(a), &s->limits));
+        printf(", memory %s", s->limits.memory_max ? format_size(c, sizeof(c), s->limits.memory_max) : "no limit");
+        if (s->limits.pids_max)
+                printf(", tasks %" PRIu64 "\n", s->limits.pids_max);
+        else
+                printf(", tasks no limit\n");
+        printf("  cpu:      %s used", format_duration(a, sizeof(a), s->usage.cpu_usec));
+        if (s->usage.cpu_nr_throttled)
+                printf(", throttled %s in %" PRIu64 " periods",
+                       format_duration(b, sizeof(b), s->usage.cpu_throttled_usec), s->usage.cpu_nr_throttled);
+        printf("\n");
+        printf("  memory:   %s now, %s peak, %s·s\n", format_size(c, sizeof(c), s->usage.memory_current),
+               format_size(d, sizeof(d), s->usage.memory_peak),
+               format_size(a, sizeof(a), s->usage.memory_byte_sec));
+        printf("  network:  in %s (%" PRIu64 " packets), out %s (%" PRIu64 " packets)\n",
+               format_size(c, sizeof(c), s->usage.net_rx_bytes), s->usage.net_rx_packets,
+               format_size(d, sizeof(d), s->usage.net_tx_bytes), s->usage.net_tx_packets);
+        printf("  io:       read %s, written %s\n", format_size(c, sizeof(c), s->usage.io_read_bytes),
+               format_size(d, sizeof(d), s->usage.io_write_bytes));
+        printf("  tasks:    %" PRIu64 "\n", s->usage.pids_current);
+        if (s->usage.oom_kills)
+                printf("  oom:      %" PRIu64 " process%s OOM-killed, last at %s\n", s->usage.oom_kills,
+                       s->usage.oom_kills == 1 ? "" : "es", format_time(a, sizeof(a), s->last_oom_usec));
+}
+
+void print_slice_table_header(void) {
+        printf("%-12s %-8s %-9s %-9s %10s %9s %9s %9s %5s %4s\n", "SLICE", "STATE", "CPUS", "MEMMAX", "CPU",
+               "MEM", "NET-OUT", "NET-IN", "TASKS", "OOM");
+}
+
+void print_slice_row(const struct slice_info *s) {
+        char cpus[32], max[FORMAT_SIZE_MAX], cpu[FORMAT_DURATION_MAX], mem[FORMAT_SIZE_MAX], tx[FORMAT_SIZE_MAX],
+                rx[FORMAT_SIZE_MAX];
+
+        format_cpus(cpus, sizeof(cpus), &s->limits);
+        if (s->limits.cpu_quota_usec == 0)
+                snprintf(cpus, sizeof(cpus), "-");
+        else
+                cpus[strcspn(cpus, " ")] = 0;
+        if (s->limits.memory_max)
+                format_size(max, sizeof(max), s->limits.memory_max);
+        else
+                snprintf(max, sizeof(max), "-");
+        printf("%-12s %-8s %-9s %-9s %10s %9s %9s %9s %5" PRIu64 " %4" PRIu64 "\n", s->id, s->state, cpus, max,
+               format_duration(cpu, sizeof(cpu), s->usage.cpu_usec),
+               format_size(mem, sizeof(mem), s->usage.memory_current),
+               format_size(tx, sizeof(tx), s->usage.net_tx_bytes), format_size(rx, sizeof(rx), s->usage.net_rx_bytes),
+               s->usage.pids_current, s->usage.oom_kills);
+}
+
+static int parse_json_flag(int argc, char *argv[], const char *usage, bool *ret_json) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        *ret_json = false;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'j':
+                        *ret_json = true;
+                        break;
+                case 'h':
+                        fputs(usage, stdout);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        return 1;
+}
+
+static int print_one(json_object *o, bool json) {
+        struct slice_info info;
+        const char *err = NULL;
+
+        if (json) {
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+                return 0;
+        }
+        if (slice_info_from_json(o, &info, &err) < 0)
+                return log_error_errno(EPROTO, "Malformed slice in prepayd's reply: %s", strna(err));
+        print_slice(&info);
+        return 0;
+}
+
+static int fetch_list(json_object **ret_reply, json_object **ret_array) {
+        json_object *reply = NULL, *array;
+        int r;
+
+        r = client_call(client_request("list"), &reply);
+        if (r < 0)
+                return r;
+        if (!json_object_object_get_ex(reply, "slices", &array) || !json_object_is_type(array, json_type_array)) {
+                json_object_put(reply);
+                return log_error_errno(EPROTO, "Malformed reply from prepayd: no slice list.");
+        }
+        *ret_reply = reply;
+        *ret_array = array;
+        return 0;
+}
+
+int status_main(int argc, char *argv[]) {
+        json_object *req, *reply = NULL, *o, *array;
+        bool json;
+        int r;
+
+        r = parse_json_flag(argc, argv,
+                            "Usage: prepay status [SLICE] [--json]\n\n"
+                            "Shows a slice's state, limits and usage (all slices without SLICE).\n", &json);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        if (optind + 1 < argc) {
+                log_error("Too many arguments. Usage: prepay status [SLICE] [--json]");
+                return 2;
+        }
+
+        if (optind == argc) {
+                size_t n;
+
+                if (fetch_list(&reply, &array) < 0)
+                        return 1;
+                n = json_object_array_length(array);
+                if (json)
+                        printf("%s\n", json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY));
+                else
+                        for (size_t i = 0; i < n; i++) {
+                                if (i > 0)
+                                        printf("\n");
+                                if (print_one(json_object_array_get_idx(array, i), false) < 0)
+                                        r = -EPROTO;
+                        }
+                if (!json && n == 0)
+                        printf("No slices.\n");
+                json_object_put(reply);
+                return r < 0 ? 1 : 0;
+        }
+
+        if (!slice_id_is_valid(argv[optind])) {
+                log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", argv[optind]);
+                return 2;
+        }
+
+        req = client_request("status");
+        json_object_object_add(req, "slice", json_object_new_string(argv[optind]));
+        if (client_call(req, &reply) < 0)
+                return 1;
+        if (!json_object_object_get_ex(reply, "slice", &o)) {
+                json_object_put(reply);
+                log_error("Malformed reply from prepayd: no slice.");
+                return 1;
+        }
+        r = print_one(o, json);
+        json_object_put(reply);
+        return r < 0 ? 1 : 0;
+}
+
+int list_main(int argc, char *argv[]) {
+        json_object *reply = NULL, *array;
+        bool json;
+        size_t n;
+        int r;
+
+        r = parse_json_flag(argc, argv, "Usage: prepay list [--json]\n\nLists every slice, one line each.\n", &json);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'. Usage: prepay list [--json]", argv[optind]);
+                return 2;
+        }
+
+        if (fetch_list(&reply, &array) < 0)
+                return 1;
+
+        n = json_object_array_length(array);
+        if (json) {
+                printf("%s\n", json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY));
+        } else {
+                print_slice_table_header();
+                for (size_t i = 0; i < n; i++) {
+                        struct slice_info info;
+                        const char *err = NULL;
+
+                        if (slice_info_from_json(json_object_array_get_idx(array, i), &info, &err) < 0) {
+                                log_error("Malformed slice in prepayd's reply: %s", strna(err));
+                                r = -EPROTO;
+                                continue;
+                        }
+                        print_slice_row(&info);
+                }
+        }
+        json_object_put(reply);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prepay: the CLI. A table of subcommands, one file each (cmd-*.c). */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "common/log.h"
+#include "prepay.h"
+
+#ifndef PREPAY_VERSION
+#define PREPAY_VERSION "0.1"
+#endif
+
+static const struct {
+        const char *verb;
+        int (*main)(int argc, char *argv[]);
+        const char *summary;
+} commands[] = {
+        { "run", run_main, "run a command in a new slice" },
+        { "status", status_main, "show a slice's limits and usage" },
+        { "list", list_main, "list slices" },
+        { "destroy", destroy_main, "kill a slice's processes and remove it" },
+};
+
+static void help(void) {
+        printf("Usage: prepay [--socket=PATH] COMMAND [ARGS...]\n\nCommands:\n");
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+                printf("  %-10s %s\n", commands[i].verb, commands[i].summary);
+        printf("\nOptions:\n"
+               "  --socket=PATH  prepayd's control socket (default $PREPAY_SOCKET or\n"
+               "                 /run/prepay/control.sock)\n"
+               "  -h, --help     Show this help; COMMAND --help for a command's\n"
+               "  --version      Show the version\n"
+               "\nSee prepay(1).\n");
+}
+
+int main(int argc, char *argv[]) {
+        enum { ARG_SOCKET = 0x100, ARG_VERSION };
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {}
+        };
+        int c;
+
+        log_set_program("prepay");
+
+        /* "+": stop at the verb, whose options are its own. */
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_SOCKET:
+                        arg_socket = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("prepay %s\n", PREPAY_VERSION);
+                        return 0;
+                default:
+                        return 2;
+                }
+
+        if (optind >= argc) {
+                help();
+                return 2;
+        }
+
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+                if (streq(argv[optind], commands[i].verb)) {
+                        int verb_argc = argc - optind;
+                        char **verb_argv = argv + optind;
+
+                        optind = 0; /* reset getopt for the verb */
+                        return commands[i].main(verb_argc, verb_argv);
+                }
+
+        log_error("Unknown command '%s'. See 'prepay --help'.", argv[optind]);
+        return 2;
+}
