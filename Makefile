@@ -106,7 +106,7 @@ check-bpf-fallback: $(BPF_SRCS) bpf/vmlinux-fallback.h $(wildcard bpf/*.h)
 	$(Q)mkdir -p $(O)/fallback
 	$(Q)cp bpf/vmlinux-fallback.h $(O)/fallback/vmlinux.h
 	$(Q)for f in $(BPF_SRCS); do \
-		$(CLANG) $(BPF_CFLAGS) -I$(O)/fallback -c $$f -o $(O)/fallback/$$(basename $$f .c).o || exit 1; \
+		$(CLANG) -I$(O)/fallback $(BPF_CFLAGS) -c $$f -o $(O)/fallback/$$(basename $$f .c).o || exit 1; \
 	done
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(O)/vmlinux.h
