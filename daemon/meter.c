@@ -70,8 +70,10 @@ static int meter_libbpf_print(enum libbpf_print_level level, const char *fmt, va
         int prio = level == LIBBPF_WARN ? LOG_WARNING : LOG_DEBUG;
         size_t n;
 
-        /* libbpf's debug output (every relocation) is only worth formatting
-         * when asked for. */
+        /* libbpf's debug output (every CO-RE relocation) drowns the daemon's
+         * own debug log: only with PREPAY_LIBBPF_DEBUG=1. */
+        if (level == LIBBPF_DEBUG && !getenv("PREPAY_LIBBPF_DEBUG"))
+                return 0;
         if (prio > log_get_max_level())
                 return 0;
         if (vasprintf(&s, fmt, ap) < 0)

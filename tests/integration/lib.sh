@@ -32,6 +32,8 @@ skip() {
 }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (cgroups and BPF)"
+[ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] ||
+        skip "no BPF filesystem at /sys/fs/bpf (tests/run-all mounts one)"
 
 V2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 [ -n "$V2" ] || skip "no cgroup v2 hierarchy mounted"
@@ -144,7 +146,7 @@ within() {
 cleanup() {
         local rc=$? d pid
         for pid in "${BG_PIDS[@]}"; do
-                kill -KILL "$pid" 2>/dev/null
+                kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
         done
         stop_daemon
         # Whatever is still inside our cgroups was started by this test.

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_daemon
-bg prepay run --cpus 0.5 -- "$BIN/burn" 6 2>"$T/run.err"
+bg prepay run --cpus 0.5 -- "$BIN/tests/burn" 6 2>"$T/run.err"
 s=$(slice_from_log "$T/run.err") || fail "prepay run did not report a slice"
 
 sleep 0.5

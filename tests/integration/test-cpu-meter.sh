@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_daemon
-prepay run -- "$BIN/burn" 1.3 2>"$T/run.err" || fail "prepay run failed: $(cat "$T/run.err")"
+prepay run -- "$BIN/tests/burn" 1.3 2>"$T/run.err" || fail "prepay run failed: $(cat "$T/run.err")"
 s=$(slice_from_log "$T/run.err") || fail "no slice"
 
 meter=$(slice_field "$s" .usage.cpu_usec)

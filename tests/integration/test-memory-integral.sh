@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_daemon
-prepay run --memory 512M -- "$BIN/memhog" 100 2 >/dev/null 2>"$T/run.err" || fail "memhog failed: $(cat "$T/run.err")"
+prepay run --memory 512M -- "$BIN/tests/memhog" 100 2 >/dev/null 2>"$T/run.err" || fail "memhog failed: $(cat "$T/run.err")"
 s=$(slice_from_log "$T/run.err") || fail "no slice"
 sleep 0.3
 bs=$(slice_field "$s" .usage.memory_byte_sec)

@@ -6,11 +6,11 @@
 
 bytes=$((10 * 1024 * 1024))
 start_daemon
-bg "$BIN/tcpsink" "$T/port" >"$T/sink.out"
+bg "$BIN/tests/tcpsink" "$T/port" >"$T/sink.out"
 for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.05; done
 port=$(cat "$T/port")
 
-prepay run -- "$BIN/tcpsend" "$port" "$bytes" 2>"$T/run.err" || fail "tcpsend failed: $(cat "$T/run.err")"
+prepay run -- "$BIN/tests/tcpsend" "$port" "$bytes" 2>"$T/run.err" || fail "tcpsend failed: $(cat "$T/run.err")"
 s=$(slice_from_log "$T/run.err") || fail "no slice"
 wait "${BG_PIDS[0]}"
 [ "$(cat "$T/sink.out")" = "$bytes" ] || fail "the listener got $(cat "$T/sink.out") bytes"

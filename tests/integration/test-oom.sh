@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_daemon
-prepay run --memory 64M -- "$BIN/memhog" 256 1 >/dev/null 2>"$T/run.err"
+prepay run --memory 64M -- "$BIN/tests/memhog" 256 1 >/dev/null 2>"$T/run.err"
 rc=$?
 s=$(slice_from_log "$T/run.err") || fail "no slice"
 [ "$rc" -eq 137 ] || fail "memhog exited $rc, expected to be killed by SIGKILL (137)"

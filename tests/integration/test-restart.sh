@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 start_daemon
-bg prepay run --cpus 1 -- "$BIN/burn" 8 2>"$T/run.err"
+bg prepay run --cpus 1 -- "$BIN/tests/burn" 8 2>"$T/run.err"
 s=$(slice_from_log "$T/run.err") || fail "no slice"
 sleep 1
 before=$(slice_field "$s" .usage.cpu_usec)
