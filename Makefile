@@ -8,6 +8,8 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make check      install missing Debian packages, build, run every test
 #   make bench      run the benchmarks under tests/bench
+#   make vmtest     the integration suite in a booted guest (tests/vm; pure
+#                   cgroup v2, systemd as PID 1); VMTEST_SHELL=1: a shell there
 #   make install    DESTDIR=... PREFIX=... (default /usr/local)
 
 O ?= build
@@ -61,7 +63,7 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench-%)
 Q = $(if $(V),,@)
 msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
 
-.PHONY: all deps demo check check-unit check-integration check-vm check-bpf-fallback bench install clean
+.PHONY: all deps demo check check-unit check-integration check-vm vmtest check-bpf-fallback bench install clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -84,6 +86,14 @@ check-unit: all
 
 check-integration: all
 	$(Q)O=$(O) tests/run-all integration
+
+check-vm: all
+	$(Q)O=$(O) tests/run-all vm
+
+# The guest suite on its own, with its output and timings (tests/vm/README.md).
+# VMTEST_SHELL=1 boots the same guest into a root shell on this terminal.
+vmtest: all
+	$(Q)O=$(O) VMTEST_SHELL=$(VMTEST_SHELL) tests/vm/run
 
 bench: all
 	$(Q)O=$(O) tests/bench/meter-overhead

@@ -68,6 +68,20 @@ kernel_cpu_usec() {
         fi
 }
 
+# On pure v2 a cgroup that holds processes cannot hand controllers to its
+# children ("no internal processes"), and the test shares its cgroup with
+# the daemon it starts. So the root goes beside the test's cgroup, in the
+# parent that the harness delegated (tests/vm runs the suite in a leaf of a
+# Delegate=yes unit), named by an absolute CgroupRoot=. On hybrid the v1
+# limits work beneath any cgroup, so the default relative form is used.
+if [ "$HYBRID" = 1 ]; then
+        CGROUP_ROOT=$ID
+else
+        own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+        CGROUP_ROOT=${own%/*}/$ID
+        CGROUP_ROOT=/${CGROUP_ROOT#/}
+fi
+
 write_config() {
         cat >"$CONF" <<CONF
 [Daemon]
@@ -75,7 +89,7 @@ ControlSocket=$PREPAY_SOCKET
 StateDirectory=$T/state
 LogLevel=debug
 [Cgroup]
-CgroupRoot=$ID
+CgroupRoot=$CGROUP_ROOT
 [Meter]
 BpfPinPath=$PIN
 $*
