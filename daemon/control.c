@@ -67,6 +67,21 @@ static struct slice *request_slice(struct connection *c, json_object *req, json_
         return s;
 }
 
+/* The same, for acting on the slice: its owner or root only. */
+static struct slice *request_owned_slice(struct connection *c, json_object *req, json_object **reply) {
+        struct slice *s;
+
+        s = request_slice(c, req, reply);
+        if (s && !peer_may_act_on(c, s)) {
+                log_notice("Denied uid %u acting on slice %s of uid %u.", (unsigned) c->peer.uid, s->id,
+                           (unsigned) s->owner_uid);
+                *reply = message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
+                                             (unsigned) s->owner_uid);
+                return NULL;
+        }
+        return s;
+}
+
 static json_object *reply_with_slice(struct manager *m, struct slice *s) {
         struct slice_info info;
         json_object *reply, *o;
@@ -117,12 +132,9 @@ static json_object *handle_attach(struct connection *c, json_object *req) {
         struct slice *s;
         int r;
 
-        s = request_slice(c, req, &reply);
+        s = request_owned_slice(c, req, &reply);
         if (!s)
                 return reply;
-        if (!peer_may_act_on(c, s))
-                return message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
-                                           (unsigned) s->owner_uid);
         r = manager_attach(c->control->manager, s, c->peer.pid, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
@@ -162,12 +174,9 @@ static json_object *handle_destroy(struct connection *c, json_object *req) {
         struct slice *s;
         int r;
 
-        s = request_slice(c, req, &reply);
+        s = request_owned_slice(c, req, &reply);
         if (!s)
                 return reply;
-        if (!peer_may_act_on(c, s))
-                return message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
-                                           (unsigned) s->owner_uid);
         r = manager_destroy_slice(c->control->manager, s);
         if (r < 0)
                 return message_reply_error("Slice destroyed, but its cgroups could not all be removed: %s",
