@@ -99,7 +99,7 @@ static int verify_backend(const char *s, const char **ret_reason) {
         if (streq(s, "auto") || streq(s, "cgroupfs"))
                 return 0;
         if (streq(s, "systemd")) {
-                *ret_reason = "the systemd backend is reserved but not implemented yet; use auto or cgroupfs";
+                *ret_reason = "the systemd backend is not available in this version; use auto or cgroupfs";
                 return -EOPNOTSUPP;
         }
         *ret_reason = "must be auto or cgroupfs";

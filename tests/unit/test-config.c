@@ -271,7 +271,7 @@ static void test_backend(void **state _unused_) {
         assert_string_equal(b.backend, "cgroupfs");
 
         load_fails("[Cgroup]\nBackend=systemd\n", -EOPNOTSUPP,
-                   "test.conf:2: Invalid Backend= value 'systemd'", "not implemented", "auto or cgroupfs", NULL);
+                   "test.conf:2: Invalid Backend= value 'systemd'", "not available in this version", "auto or cgroupfs", NULL);
         load_fails("[Cgroup]\nBackend=libcgroup\n", -EINVAL, "Backend", "auto or cgroupfs", NULL);
 }
 
