@@ -9,12 +9,12 @@
 /* cgroupfs and state files are small; anything larger is a mistake. */
 #define READ_FULL_MAX (4U * 1024U * 1024U)
 
-int read_full_file(const char *path, char **ret, size_t *ret_size) {
+int read_full_file_at(int dirfd, const char *path, char **ret, size_t *ret_size) {
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL;
         size_t size = 0, allocated = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
 
@@ -56,6 +56,10 @@ int read_full_file(const char *path, char **ret, size_t *ret_size) {
         return 0;
 }
 
+int read_full_file(const char *path, char **ret, size_t *ret_size) {
+        return read_full_file_at(AT_FDCWD, path, ret, ret_size);
+}
+
 int read_one_line_file(const char *path, char **ret) {
         char *s;
         int r;
@@ -68,12 +72,12 @@ int read_one_line_file(const char *path, char **ret) {
         return 0;
 }
 
-int write_string_file(const char *path, const char *s) {
+int write_string_file_at(int dirfd, const char *path, const char *s) {
         _cleanup_(closep) int fd = -1;
         size_t len = strlen(s);
         ssize_t n;
 
-        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
 
@@ -84,6 +88,10 @@ int write_string_file(const char *path, const char *s) {
         if ((size_t) n != len)
                 return -EIO;
         return 0;
+}
+
+int write_string_file(const char *path, const char *s) {
+        return write_string_file_at(AT_FDCWD, path, s);
 }
 
 int write_file_atomic(const char *path, const char *data, size_t size) {

@@ -17,6 +17,8 @@
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
@@ -88,5 +90,8 @@ static inline bool u64_mul(uint64_t a, uint64_t b, uint64_t *ret) {
 int read_one_line_file(const char *path, char **ret);
 int write_string_file(const char *path, const char *s);
 int read_full_file(const char *path, char **ret, size_t *ret_size);
+/* The same relative to a directory fd (AT_FDCWD for the above). */
+int read_full_file_at(int dirfd, const char *path, char **ret, size_t *ret_size);
+int write_string_file_at(int dirfd, const char *path, const char *s);
 /* Writes the file whole or not at all: temp file, fsync, rename. */
 int write_file_atomic(const char *path, const char *data, size_t size);
