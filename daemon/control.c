@@ -86,8 +86,9 @@ static json_object *reply_with_slice(struct manager *m, struct slice *s) {
         struct slice_info info;
         json_object *reply, *o;
 
-        if (manager_slice_info(m, s, &info) < 0 || slice_info_to_json(&info, &o) < 0)
-                return message_reply_error("Failed to read slice %s", s->id);
+        manager_slice_info(m, s, &info);
+        if (slice_info_to_json(&info, &o) < 0)
+                return message_reply_error("Failed to encode slice %s", s->id);
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", o);
         return reply;
@@ -99,6 +100,7 @@ static json_object *handle_create(struct connection *c, json_object *req) {
         struct slice_limits limits;
         const char *err = NULL;
         bool attach = false;
+        uint64_t cpus_milli = 0;
         struct slice *s;
         json_object *o;
         int r;
@@ -111,8 +113,11 @@ static json_object *handle_create(struct connection *c, json_object *req) {
         r = message_get_bool(req, "attach", &attach);
         if (r < 0 && r != -ENOENT)
                 return message_reply_error("Field \"attach\" must be a boolean");
+        r = message_get_u64(req, "cpus_milli", &cpus_milli);
+        if (r < 0 && r != -ENOENT)
+                return message_reply_error("Field \"cpus_milli\" must be a whole number");
 
-        r = manager_create_slice(m, &limits, c->peer.uid, &s, &error);
+        r = manager_create_slice(m, &limits, cpus_milli, c->peer.uid, &s, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
 
@@ -145,27 +150,55 @@ static json_object *handle_status(struct connection *c, json_object *req) {
         json_object *reply = NULL;
         struct slice *s;
 
+        /* Sample first: a slice found vanished is gone before the lookup. */
+        manager_sample(c->control->manager);
         s = request_slice(c, req, &reply);
         if (!s)
                 return reply;
         return reply_with_slice(c->control->manager, s);
 }
 
+/* A page of slices from index "cursor" on, as many as fit one datagram
+ * with room to spare; "next" is where the following page starts. Slices
+ * created or destroyed between two pages may shift the listing by one. */
 static json_object *handle_list(struct connection *c, json_object *req) {
+        const size_t budget = PREPAY_MSG_MAX - 1024;
         struct manager *m = c->control->manager;
         json_object *reply, *array;
+        uint64_t cursor = 0, i = 0;
+        size_t used = 0;
+        int r;
+
+        r = message_get_u64(req, "cursor", &cursor);
+        if (r < 0 && r != -ENOENT)
+                return message_reply_error("Field \"cursor\" must be a whole number");
+
+        if (cursor == 0)
+                manager_sample(m);
 
         reply = message_reply_ok();
         array = json_object_new_array();
-        for (struct slice *s = m->slices; s; s = s->next) {
+        json_object_object_add(reply, "slices", array);
+
+        for (struct slice *s = m->slices; s; s = s->next, i++) {
                 struct slice_info info;
                 json_object *o;
+                size_t len;
 
-                if (manager_slice_info(m, s, &info) < 0 || slice_info_to_json(&info, &o) < 0)
+                if (i < cursor)
                         continue;
+                manager_slice_info(m, s, &info);
+                if (slice_info_to_json(&info, &o) < 0)
+                        continue;
+                len = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
+                if (used + len > budget && used > 0) {
+                        json_object_put(o);
+                        json_object_object_add(reply, "next", json_object_new_int64((int64_t) i));
+                        break;
+                }
+                used += len;
                 json_object_array_add(array, o);
         }
-        json_object_object_add(reply, "slices", array);
         return reply;
 }
 

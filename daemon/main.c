@@ -2,6 +2,7 @@
 /* prepayd: wiring only. Options, config, manager, loop. */
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "common/log.h"
 #include "config.h"
@@ -12,6 +13,19 @@
 #endif
 
 #define DEFAULT_CONFIG_PATH "/etc/prepay/prepayd.conf"
+
+/* Each slice keeps about ten cgroup files open (slice-cgroupfs.c), so
+ * MaxSlices= of them need more than the customary soft limit of 1024. The
+ * daemon uses epoll, never select(), so the hard limit is safe to take. */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_warning_errno(errno, "Failed to raise the open file limit, ignoring: %m");
+}
 
 static void help(void) {
         printf("Usage: prepayd [OPTIONS]\n"
@@ -94,6 +108,8 @@ int main(int argc, char *argv[]) {
                 config_done(&config);
                 return 1;
         }
+
+        raise_nofile_limit();
 
         r = manager_new(&config, &m);
         if (r >= 0)

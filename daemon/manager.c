@@ -236,36 +236,71 @@ static void on_meter_counters(uint64_t cgroup_id, const struct meter_counters *c
         s->usage.net_tx_packets = c->tx_packets;
 }
 
+static void slice_drop_record(struct manager *m, struct slice *s) {
+        _cleanup_(freep) char *path = slice_state_path(m, s->id);
+
+        if (path && unlink(path) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Failed to remove %s, ignoring: %m", path);
+}
+
+static void slice_free(struct manager *m, struct slice *s) {
+        slice_unlink(m, s);
+        free(s);
+}
+
 static int slice_sample(struct manager *m, struct slice *s) {
         struct slice_counters c = {};
         int r;
 
         r = m->ops->read_counters(s->handle, &c);
-        if (r < 0)
+        if (r < 0) {
+                if (!s->counters_failing && r != -ENOENT)
+                        log_warning_errno(r, "Failed to read counters of slice %s, retrying every tick: %m", s->id);
+                s->counters_failing = true;
                 return r;
+        }
+        if (s->counters_failing) {
+                log_info("Counters of slice %s are readable again.", s->id);
+                s->counters_failing = false;
+        }
         slice_apply_counters(m, s, &c);
         return 0;
 }
 
+/* Its cgroup was removed by someone else: what the kernel counted is gone
+ * with it, so the slice ends here, with the figures of its last sample.
+ * Whatever is left of it in other hierarchies goes too. */
+static void slice_vanished(struct manager *m, struct slice *s) {
+        log_warning("Slice %s vanished: its cgroup %s was removed outside prepayd. Last figures: %" PRIu64
+                    "ms of CPU, %" PRIu64 " bytes out, %" PRIu64 " byte-seconds of memory. Dropping it.",
+                    s->id, m->ops->cgroup_path(s->handle), s->usage.cpu_usec / 1000, s->usage.net_tx_bytes,
+                    s->usage.memory_byte_sec);
+        (void) m->ops->destroy(m->backend, s->handle);
+        s->handle = NULL;
+        (void) meter_unwatch(m->meter, s->cgroup_id);
+        slice_drop_record(m, s);
+        slice_free(m, s);
+}
+
 /* One meter pass: the BPF side for every slice at once (one iterator run,
  * batch map reads), then the cgroupfs stat files of each slice. */
-static int manager_sample_all(struct manager *m) {
-        int r;
+void manager_sample(struct manager *m) {
+        struct slice *next;
 
-        r = meter_sample(m->meter, on_meter_counters, m);
-        if (r < 0)
-                return r;
+        (void) meter_sample(m->meter, on_meter_counters, m);
 
-        for (struct slice *s = m->slices; s; s = s->next)
-                (void) slice_sample(m, s);
-        return 0;
+        for (struct slice *s = m->slices; s; s = next) {
+                next = s->next;
+                if (slice_sample(m, s) == -ENOENT)
+                        slice_vanished(m, s);
+        }
 }
 
 static int on_meter_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         struct manager *m = userdata;
         int r;
 
-        (void) manager_sample_all(m);
+        manager_sample(m);
 
         r = sd_event_source_set_time(source, usec + m->config->meter_interval_usec);
         if (r < 0)
@@ -273,16 +308,12 @@ static int on_meter_timer(sd_event_source *source, uint64_t usec, void *userdata
         return sd_event_source_set_enabled(source, SD_EVENT_ON);
 }
 
-static int slice_new(struct manager *m, const char *id, struct slice **ret) {
-        struct slice *s;
+static struct slice *slice_new(const char *id) {
+        struct slice *s = calloc(1, sizeof(*s));
 
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return log_oom();
-        snprintf(s->id, sizeof(s->id), "%s", id);
-        *ret = s;
-        (void) m;
-        return 0;
+        if (s)
+                snprintf(s->id, sizeof(s->id), "%s", id);
+        return s;
 }
 
 static int slice_generate_id(struct manager *m, char ret[static SLICE_ID_MAX]) {
@@ -298,30 +329,32 @@ static int slice_generate_id(struct manager *m, char ret[static SLICE_ID_MAX]) {
         return log_error_errno(EEXIST, "Failed to find a free slice id");
 }
 
-static int validate_limits(struct manager *m, struct slice_limits *l, char **ret_error) {
-        uint64_t cpus_milli;
-
+static int validate_limits(struct manager *m, struct slice_limits *l, uint64_t cpus_milli, char **ret_error) {
         if (l->cpu_period_usec == 0)
                 l->cpu_period_usec = m->config->cpu_period_usec;
         if (l->cpu_period_usec < 1000 || l->cpu_period_usec > USEC_PER_SEC) {
                 *ret_error = strdup("CPU period must be between 1ms and 1s");
                 return -EINVAL;
         }
-        if (l->cpu_quota_usec > 0) {
+        if (cpus_milli == 0 && l->cpu_quota_usec > 0) {
                 if (l->cpu_quota_usec < 1000) {
                         *ret_error = strdup("CPU quota must be at least 1ms per period");
                         return -EINVAL;
                 }
                 cpus_milli = l->cpu_quota_usec * 1000 / l->cpu_period_usec;
-                if (cpus_milli > m->max_cpus_milli) {
-                        if (asprintf(ret_error, "Requested %" PRIu64 ".%03" PRIu64 " CPUs, at most %" PRIu64
-                                                ".%03" PRIu64 " are allowed (MaxCPUs=)",
-                                     cpus_milli / 1000, cpus_milli % 1000, m->max_cpus_milli / 1000,
-                                     m->max_cpus_milli % 1000) < 0)
-                                *ret_error = NULL;
-                        return -EINVAL;
-                }
         }
+        if (cpus_milli > m->max_cpus_milli) {
+                if (asprintf(ret_error, "Requested %" PRIu64 ".%03" PRIu64 " CPUs, at most %" PRIu64 ".%03" PRIu64
+                                        " are allowed (MaxCPUs=)",
+                             cpus_milli / 1000, cpus_milli % 1000, m->max_cpus_milli / 1000,
+                             m->max_cpus_milli % 1000) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
+        }
+        /* Never below the kernel's 1ms minimum quota. */
+        if (cpus_milli > 0)
+                l->cpu_quota_usec = MAX(cpus_milli * l->cpu_period_usec / 1000, (uint64_t) 1000);
+
         if (l->memory_max == 0)
                 l->memory_max = m->config->default_memory_max;
         if (l->memory_max > 0 && l->memory_max < 1024 * 1024) {
@@ -333,7 +366,7 @@ static int validate_limits(struct manager *m, struct slice_limits *l, char **ret
         return 0;
 }
 
-int manager_create_slice(struct manager *m, const struct slice_limits *limits, uid_t owner,
+int manager_create_slice(struct manager *m, const struct slice_limits *limits, uint64_t cpus_milli, uid_t owner,
                          struct slice **ret, char **ret_error) {
         struct slice_limits l = *limits;
         char id[SLICE_ID_MAX];
@@ -346,7 +379,7 @@ int manager_create_slice(struct manager *m, const struct slice_limits *limits, u
                 return -EUSERS;
         }
 
-        r = validate_limits(m, &l, ret_error);
+        r = validate_limits(m, &l, cpus_milli, ret_error);
         if (r < 0)
                 return r;
 
@@ -354,9 +387,9 @@ int manager_create_slice(struct manager *m, const struct slice_limits *limits, u
         if (r < 0)
                 return r;
 
-        r = slice_new(m, id, &s);
-        if (r < 0)
-                return r;
+        s = slice_new(id);
+        if (!s)
+                return log_oom();
 
         s->limits = l;
         s->owner_uid = owner;
@@ -408,7 +441,6 @@ int manager_attach(struct manager *m, struct slice *s, pid_t pid, char **ret_err
 }
 
 int manager_destroy_slice(struct manager *m, struct slice *s) {
-        _cleanup_(freep) char *path = NULL;
         int r;
 
         /* Last figures for the log line, before the cgroup is gone. */
@@ -418,24 +450,17 @@ int manager_destroy_slice(struct manager *m, struct slice *s) {
         r = m->ops->destroy(m->backend, s->handle);
         s->handle = NULL;
         (void) meter_unwatch(m->meter, s->cgroup_id);
-
-        path = slice_state_path(m, s->id);
-        if (path && unlink(path) < 0 && errno != ENOENT)
-                log_warning_errno(errno, "Failed to remove %s, ignoring: %m", path);
+        slice_drop_record(m, s);
 
         log_info("Slice %s destroyed after %" PRIu64 "ms of CPU, %" PRIu64 " bytes out, %" PRIu64
                  " byte-seconds of memory.",
                  s->id, s->usage.cpu_usec / 1000, s->usage.net_tx_bytes, s->usage.memory_byte_sec);
-        slice_unlink(m, s);
-        free(s);
+        slice_free(m, s);
         return r;
 }
 
-int manager_slice_info(struct manager *m, struct slice *s, struct slice_info *ret) {
+void manager_slice_info(struct manager *m, struct slice *s, struct slice_info *ret) {
         struct slice_info i = {};
-
-        (void) meter_sample(m->meter, on_meter_counters, m);
-        (void) slice_sample(m, s);
 
         snprintf(i.id, sizeof(i.id), "%s", s->id);
         snprintf(i.state, sizeof(i.state), "%s", s->frozen ? "frozen" : s->populated ? "running" : "empty");
@@ -446,7 +471,6 @@ int manager_slice_info(struct manager *m, struct slice *s, struct slice_info *re
         i.limits = s->limits;
         i.usage = s->usage;
         *ret = i;
-        return 0;
 }
 
 static int adopt_one(const char *id, void *userdata) {
@@ -454,9 +478,9 @@ static int adopt_one(const char *id, void *userdata) {
         struct slice *s = NULL;
         int r;
 
-        r = slice_new(m, id, &s);
-        if (r < 0)
-                return r;
+        s = slice_new(id);
+        if (!s)
+                return log_oom();
 
         r = m->ops->adopt(m->backend, id, &s->handle);
         if (r < 0) {
@@ -593,7 +617,6 @@ int manager_new(struct config *config, struct manager **ret) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         (void) sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
         (void) sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
@@ -637,11 +660,8 @@ void manager_free(struct manager *m) {
         meter_close(m->meter, empty);
 
         while (m->slices) {
-                struct slice *s = m->slices;
-
-                m->slices = s->next;
-                m->ops->release(s->handle);
-                free(s);
+                m->ops->release(m->slices->handle);
+                slice_free(m, m->slices);
         }
         if (m->backend)
                 m->ops->close(m->backend, empty);

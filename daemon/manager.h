@@ -32,6 +32,7 @@ struct slice {
         uint64_t last_saved_usec;   /* CLOCK_MONOTONIC of the last state write */
         bool populated;
         bool frozen;
+        bool counters_failing;      /* logged once when reads start failing */
 
         struct slice *next;         /* manager's list */
         struct slice *hash_next;    /* by cgroup id */
@@ -65,9 +66,14 @@ struct slice *manager_find(struct manager *m, const char *id);
 
 /* Each returns 0 or -errno; on a refusal the reason for the client is put
  * in *ret_error (a static string or one the caller frees with free()). */
-int manager_create_slice(struct manager *m, const struct slice_limits *limits, uid_t owner,
+/* cpus_milli, when not 0, sets the CPU quota against the period asked for
+ * or the daemon's CPUPeriod=, so clients need not know the latter. */
+int manager_create_slice(struct manager *m, const struct slice_limits *limits, uint64_t cpus_milli, uid_t owner,
                          struct slice **ret, char **ret_error);
 int manager_attach(struct manager *m, struct slice *s, pid_t pid, char **ret_error);
 int manager_destroy_slice(struct manager *m, struct slice *s);
-/* Samples s now (so a status is current) and fills *ret. */
-int manager_slice_info(struct manager *m, struct slice *s, struct slice_info *ret);
+/* One meter pass over every slice now, so what follows is current. A slice
+ * found vanished is dropped: look slices up again afterwards. */
+void manager_sample(struct manager *m);
+/* Fills *ret from the last sample. */
+void manager_slice_info(struct manager *m, struct slice *s, struct slice_info *ret);

@@ -320,33 +320,6 @@ static int parse_u64_text(const char *text, uint64_t *ret) {
         return 0;
 }
 
-/* A file below a directory fd, opened for reading or writing. */
-static int write_at(int dirfd, const char *name, const char *s) {
-        _cleanup_(closep) int fd = -1;
-        size_t len = strlen(s);
-        ssize_t n;
-
-        fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        n = write(fd, s, len);
-        if (n < 0)
-                return -errno;
-        if ((size_t) n != len)
-                return -EIO;
-        return 0;
-}
-
-static int read_at(int dirfd, const char *name, char **ret) {
-        char path[64];
-
-        /* read_full_file() takes a path: /proc/self/fd/N names the
-         * directory without a second lookup from the root. */
-        if (snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, name) >= (int) sizeof(path))
-                return -ENAMETOOLONG;
-        return read_full_file(path, ret, NULL);
-}
-
 /* libcgroup's ECG* codes to -errno. */
 static int cg_errno(int r) {
         int e;
@@ -1341,7 +1314,7 @@ static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
                         (void) snprintf(s, sizeof(s), "%" PRIu64 " %" PRIu64, quota, period);
                 else
                         (void) snprintf(s, sizeof(s), "max %" PRIu64, period);
-                r = write_at(h->v2_fd, "cpu.max", s);
+                r = write_string_file_at(h->v2_fd, "cpu.max", s);
                 if (r < 0)
                         return r;
         }
@@ -1352,7 +1325,7 @@ static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
                         (void) snprintf(s, sizeof(s), "%" PRIu64, l->memory_max);
                 else
                         (void) snprintf(s, sizeof(s), "max");
-                r = write_at(h->v2_fd, "memory.max", s);
+                r = write_string_file_at(h->v2_fd, "memory.max", s);
                 if (r < 0)
                         return r;
         }
@@ -1363,7 +1336,7 @@ static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
                         (void) snprintf(s, sizeof(s), "%" PRIu64, l->pids_max);
                 else
                         (void) snprintf(s, sizeof(s), "max");
-                r = write_at(h->v2_fd, "pids.max", s);
+                r = write_string_file_at(h->v2_fd, "pids.max", s);
                 if (r < 0)
                         return r;
         }
@@ -1698,7 +1671,7 @@ static int freeze_internal(struct slice_handle *h, bool freeze, uint64_t timeout
 
         if (!h->b->has_freeze)
                 return -EOPNOTSUPP;
-        r = write_at(h->v2_fd, "cgroup.freeze", freeze ? "1" : "0");
+        r = write_string_file_at(h->v2_fd, "cgroup.freeze", freeze ? "1" : "0");
         if (r < 0)
                 return r;
         return wait_events(h, true, freeze, timeout_usec);
@@ -1781,7 +1754,7 @@ static int kill_fallback(struct slice_handle *h) {
                 if (k < 0 && k != -ETIMEDOUT && k != -EOPNOTSUPP)
                         return k;
 
-                r = read_at(h->v2_fd, "cgroup.procs", &procs);
+                r = read_full_file_at(h->v2_fd, "cgroup.procs", &procs, NULL);
                 if (r >= 0)
                         for (char *p = procs; *p;) {
                                 char *end;
@@ -1816,7 +1789,7 @@ static int cgroupfs_kill(struct slice_handle *h) {
         int r;
 
         if (h->b->features.cgroup_kill)
-                r = write_at(h->v2_fd, "cgroup.kill", "1");
+                r = write_string_file_at(h->v2_fd, "cgroup.kill", "1");
         else
                 r = kill_fallback(h);
         if (r < 0)
@@ -1840,7 +1813,7 @@ static int cgroupfs_attach(struct slice_handle *h, pid_t pid) {
          * finds and kills it whatever happens next; were v1 first and v2
          * then failed, a limited process would sit unmetered where kill
          * cannot reach it, keeping the v1 groups busy. */
-        r = write_at(h->v2_fd, "cgroup.procs", s);
+        r = write_string_file_at(h->v2_fd, "cgroup.procs", s);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach pid %d to slice %s: %m", (int) pid, h->id);
 
@@ -1877,7 +1850,7 @@ static int cgroupfs_destroy(struct slice_backend *b, struct slice_handle *h) {
         /* A frozen, empty cgroup can be removed, but thaw in case a
          * process the kill could not see is left. */
         if (b->has_freeze)
-                (void) write_at(h->v2_fd, "cgroup.freeze", "0");
+                (void) write_string_file_at(h->v2_fd, "cgroup.freeze", "0");
 
         /* v1 first, v2 last: as long as the v2 group is there, enumerate()
          * finds the slice and a later destroy() can finish the job. */
@@ -2044,7 +2017,13 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
         *ret = c;
         return 0;
 fail:
-        return log_warning_errno(r, "Failed to read counters of slice %s: %m", h->id);
+        /* Not logged here: this runs at every meter tick, and the manager
+         * logs a failure when it starts and when it ends. A slice whose v2
+         * cgroup was removed behind our back is -ENOENT, whatever the read
+         * said. */
+        if (faccessat(b->v2_root_fd, h->id, F_OK, 0) < 0 && errno == ENOENT)
+                return -ENOENT;
+        return r;
 }
 
 static uint64_t cgroupfs_cgroup_id(struct slice_handle *h) {

@@ -86,6 +86,8 @@ struct slice_ops {
         int (*kill)(struct slice_handle *h);
         /* 1 populated, 0 empty, <0 error. */
         int (*populated)(struct slice_handle *h);
+        /* Does not log (it runs every tick); -ENOENT: the slice's cgroup
+         * was removed behind the daemon's back. */
         int (*read_counters)(struct slice_handle *h, struct slice_counters *ret);
         /* The v2 cgroup id (inode number of the v2 directory). */
         uint64_t (*cgroup_id)(struct slice_handle *h);

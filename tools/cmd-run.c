@@ -84,15 +84,6 @@ int run_main(int argc, char *argv[]) {
                 return 2;
         }
 
-        if (cpus_milli > 0) {
-                uint64_t period = limits.cpu_period_usec ?: 100 * USEC_PER_MSEC;
-
-                /* The daemon applies its default period when none is given;
-                 * the quota is computed against the same default here. */
-                limits.cpu_quota_usec = cpus_milli * period / 1000;
-                limits.cpu_period_usec = period;
-        }
-
         req = client_request("create");
         if (!req)
                 return log_oom(), 1;
@@ -100,6 +91,10 @@ int run_main(int argc, char *argv[]) {
         slice_limits_to_json(&limits, o);
         json_object_object_add(req, "limits", o);
         json_object_object_add(req, "attach", json_object_new_boolean(true));
+        /* The daemon turns CPUs into a quota over its own CPUPeriod= (or
+         * --cpu-period), which the client need not know. */
+        if (cpus_milli > 0)
+                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus_milli));
 
         r = client_call(req, &reply);
         if (r < 0)

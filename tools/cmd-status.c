@@ -128,24 +128,49 @@ static int print_one(json_object *o, bool json) {
         return 0;
 }
 
-static int fetch_list(json_object **ret_reply, json_object **ret_array) {
-        json_object *reply = NULL, *array;
-        int r;
+/* The whole list, page after page (the daemon sends as many slices as fit
+ * one message and says where to go on). */
+static int fetch_list(json_object **ret_array) {
+        json_object *all = json_object_new_array();
+        uint64_t cursor = 0;
 
-        r = client_call(client_request("list"), &reply);
-        if (r < 0)
-                return r;
-        if (!json_object_object_get_ex(reply, "slices", &array) || !json_object_is_type(array, json_type_array)) {
+        if (!all)
+                return log_oom();
+
+        for (;;) {
+                json_object *req, *reply = NULL, *page;
+                uint64_t next = 0;
+                int r;
+
+                req = client_request("list");
+                if (cursor > 0)
+                        json_object_object_add(req, "cursor", json_object_new_int64((int64_t) cursor));
+                r = client_call(req, &reply);
+                if (r < 0) {
+                        json_object_put(all);
+                        return r;
+                }
+                if (!json_object_object_get_ex(reply, "slices", &page) ||
+                    !json_object_is_type(page, json_type_array)) {
+                        json_object_put(reply);
+                        json_object_put(all);
+                        return log_error_errno(EPROTO, "Malformed reply from prepayd: no slice list.");
+                }
+                for (size_t i = 0; i < json_object_array_length(page); i++)
+                        json_object_array_add(all, json_object_get(json_object_array_get_idx(page, i)));
+                r = message_get_u64(reply, "next", &next);
                 json_object_put(reply);
-                return log_error_errno(EPROTO, "Malformed reply from prepayd: no slice list.");
+                if (r < 0 || next <= cursor)
+                        break;
+                cursor = next;
         }
-        *ret_reply = reply;
-        *ret_array = array;
+
+        *ret_array = all;
         return 0;
 }
 
 int status_main(int argc, char *argv[]) {
-        json_object *req, *reply = NULL, *o, *array;
+        json_object *req, *reply = NULL, *o, *array = NULL;
         bool json;
         int r;
 
@@ -163,7 +188,7 @@ int status_main(int argc, char *argv[]) {
         if (optind == argc) {
                 size_t n;
 
-                if (fetch_list(&reply, &array) < 0)
+                if (fetch_list(&array) < 0)
                         return 1;
                 n = json_object_array_length(array);
                 if (json)
@@ -177,7 +202,7 @@ int status_main(int argc, char *argv[]) {
                         }
                 if (!json && n == 0)
                         printf("No slices.\n");
-                json_object_put(reply);
+                json_object_put(array);
                 return r < 0 ? 1 : 0;
         }
 
@@ -201,7 +226,7 @@ int status_main(int argc, char *argv[]) {
 }
 
 int list_main(int argc, char *argv[]) {
-        json_object *reply = NULL, *array;
+        json_object *array = NULL;
         bool json;
         size_t n;
         int r;
@@ -214,7 +239,7 @@ int list_main(int argc, char *argv[]) {
                 return 2;
         }
 
-        if (fetch_list(&reply, &array) < 0)
+        if (fetch_list(&array) < 0)
                 return 1;
 
         n = json_object_array_length(array);
@@ -234,6 +259,6 @@ int list_main(int argc, char *argv[]) {
                         print_slice_row(&info);
                 }
         }
-        json_object_put(reply);
+        json_object_put(array);
         return r < 0 ? 1 : 0;
 }

@@ -11,8 +11,17 @@
  * Request:  {"op": "<verb>", ...arguments}
  * Reply:    {"ok": true, ...results} or {"ok": false, "error": "<sentence>"}
  *
- * Verbs (protocol version 1): "create", "status", "list", "destroy",
- * "attach". See README.md in this folder. */
+ * Verbs (protocol version 1), with their arguments:
+ *   create   "limits": {slice_limits}, "cpus_milli" (optional: the CPU
+ *            quota over the period asked for or the daemon's CPUPeriod=),
+ *            "attach": bool (move the caller, by SO_PEERCRED, into it)
+ *            -> "slice": {slice_info}
+ *   attach   "slice": id -> "slice": {slice_info}
+ *   status   "slice": id -> "slice": {slice_info}
+ *   list     "cursor" (optional index) -> "slices": [...], and "next" when
+ *            more slices follow than fit one message
+ *   destroy  "slice": id
+ * An optional "version" must equal PREPAY_PROTOCOL_VERSION. */
 
 #define PREPAY_PROTOCOL_VERSION 1
 #define PREPAY_MSG_MAX 65536

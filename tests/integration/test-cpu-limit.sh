@@ -3,9 +3,16 @@
 # read from the kernel's own counters (not the meter).
 . "$(dirname "$0")/lib.sh"
 
+# A period other than the usual 100ms: "--cpus" is the daemon's to turn
+# into a quota over its own CPUPeriod=.
+write_config "[Limits]
+CPUPeriod=50ms"
 start_daemon
 bg prepay run --cpus 0.5 -- "$BIN/tests/burn" 6 2>"$T/run.err"
 s=$(slice_from_log "$T/run.err") || fail "prepay run did not report a slice"
+
+[ "$(slice_field "$s" .limits.cpu_period_usec)" = 50000 ] || fail "CPUPeriod=50ms was not applied"
+[ "$(slice_field "$s" .limits.cpu_quota_usec)" = 25000 ] || fail "0.5 CPU over 50ms is not a 25ms quota"
 
 sleep 0.5
 c0=$(kernel_cpu_usec "$s"); t0=$(date +%s%N)

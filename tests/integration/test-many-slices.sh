@@ -1,0 +1,19 @@
+#!/bin/bash
+# More slices than fit one control message: "list" and "status" page
+# through them all, and one "destroy" removes them all.
+. "$(dirname "$0")/lib.sh"
+
+n=120
+start_daemon
+for i in $(seq $n); do
+        prepay run -q -- true || fail "prepay run $i failed"
+done
+listed=$(prepay list --json | jq length)
+[ "$listed" = $n ] || fail "list --json shows $listed of $n slices"
+[ "$(prepay list | wc -l)" = $((n + 1)) ] || fail "list shows $(($(prepay list | wc -l) - 1)) of $n slices"
+[ "$(prepay status | grep -c '^s-')" = $n ] || fail "status shows fewer than $n slices"
+[ "$(prepay list --json | jq -r '.[].id' | sort -u | wc -l)" = $n ] || fail "list repeats slices"
+prepay destroy $(prepay list --json | jq -r '.[].id') || fail "destroy failed"
+[ "$(prepay list --json | jq length)" = 0 ] || fail "slices left after destroy"
+say "$n slices listed across pages and destroyed"
+exit 0
