@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Byte encodings for printable tokens (vouchers, key ids, owner tokens).
+ * Pure code, unit-tested in tests/unit/test-encoding.c. */
+
+/* Lower-case hex; out must hold 2*n+1 bytes. Returns out. */
+char *hex_encode(const void *p, size_t n, char *out);
+/* Exactly 2*n hex digits (either case) into n bytes; -EINVAL otherwise. */
+int hex_decode(const char *s, void *out, size_t n);
+
+/* base64url (RFC 4648 section 5) without padding. */
+#define BASE64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#define BASE64URL_LEN(n) (((n) * 4 + 2) / 3)
+/* out must hold BASE64URL_LEN(n)+1 bytes. Returns out. */
+char *base64url_encode(const void *p, size_t n, char *out);
+/* Decodes len characters of s into out (capacity cap); -EINVAL on a
+ * character outside the alphabet, a length that no byte count gives, or
+ * non-zero bits left over (so every byte string has one encoding);
+ * -ENOBUFS if cap is too small. *ret_size is the decoded length. */
+int base64url_decode(const char *s, size_t len, void *out, size_t cap, size_t *ret_size);
