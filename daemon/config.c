@@ -6,12 +6,15 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 #include <syslog.h>
 
 #include "common/log.h"
+#include "common/money.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "common/voucher.h"
 #include "config.h"
 
 /* Every key lives in config_items[] below, once: its section, type, place
@@ -27,6 +30,8 @@ typedef enum config_type {
         CONFIG_MODE,     /* uint32_t, octal permission bits */
         CONFIG_LOGLEVEL, /* int, syslog level */
         CONFIG_CPUS,     /* uint64_t milli-CPUs, parse_cpus() */
+        CONFIG_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
+        CONFIG_MONEY,    /* int64_t micro-units, money_parse(): 0..MONEY_AMOUNT_MAX */
 } config_type;
 
 struct config_item {
@@ -93,6 +98,27 @@ static int verify_socket_path(const char *s, const char **ret_reason) {
 
 static int verify_cgroup_root(const char *s, const char **ret_reason) {
         return verify_path(s, false, ret_reason);
+}
+
+/* Empty: a path derived from elsewhere (the key's documentation says from where). */
+static int verify_absolute_path_or_empty(const char *s, const char **ret_reason) {
+        if (s[0] == 0)
+                return 0;
+        return verify_path(s, true, ret_reason);
+}
+
+static int verify_currency(const char *s, const char **ret_reason) {
+        if (currency_is_valid(s))
+                return 0;
+        *ret_reason = "must be an ISO 4217 code, three upper-case letters such as EUR or USD";
+        return -EINVAL;
+}
+
+static int verify_host_id(const char *s, const char **ret_reason) {
+        if (s[0] == 0 || voucher_audience_is_valid(s))
+                return 0;
+        *ret_reason = "must be empty or 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'";
+        return -EINVAL;
 }
 
 static int verify_backend(const char *s, const char **ret_reason) {
@@ -230,6 +256,119 @@ static const struct config_item config_items[] = {
                 .min = 1,
                 .empty_is_zero = true,
         },
+        {
+                .section = "Money",
+                .key = "Currency",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, currency),
+                .default_value = "EUR",
+                .doc = "Currency of prices and of the vouchers this host takes (ISO 4217).",
+                .verify = verify_currency,
+        },
+        {
+                .section = "Money",
+                .key = "IssuersDirectory",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, issuers_directory),
+                .default_value = "/etc/prepay/issuers.d",
+                .doc = "Directory of trusted issuers' Ed25519 public keys (*.pem, *.pub).",
+                .verify = verify_absolute_path,
+        },
+        {
+                .section = "Money",
+                .key = "HostKey",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, host_key),
+                .default_value = "",
+                .doc = "This host's issuer key, used only to sign change; "
+                       "empty: StateDirectory/host-issuer.key, made on first start.",
+                .verify = verify_absolute_path_or_empty,
+        },
+        {
+                .section = "Money",
+                .key = "HostId",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, host_id),
+                .default_value = "",
+                .doc = "This host's id, the audience vouchers may be bound to; empty: /etc/machine-id.",
+                .verify = verify_host_id,
+        },
+        {
+                /* At least a second: with no time to pay for, any size would
+                 * be affordable (pricing_size_to_funds() of a zero duration). */
+                .section = "Money",
+                .key = "MinRuntimeSec",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, min_runtime_usec),
+                .default_value = "60s",
+                .doc = "A request is admitted only if its funding pays for this long at full use of its size.",
+                .min = SEC(1),
+        },
+        {
+                .section = "Money",
+                .key = "ChangeValidity",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, change_validity_usec),
+                .default_value = "365d",
+                .doc = "How long change vouchers stay valid.",
+                .min = SEC(3600),
+        },
+        {
+                .section = "Money",
+                .key = "AllowUnfunded",
+                .type = CONFIG_BOOL,
+                .offset = offsetof(struct config, allow_unfunded),
+                .default_value = "no",
+                .doc = "Let root make slices without a voucher (metering only, nothing charged).",
+        },
+        {
+                .section = "Prices",
+                .key = "CPUSecond",
+                .type = CONFIG_MONEY,
+                .offset = offsetof(struct config, rates.price[RESOURCE_CPU]),
+                .default_value = "0.0001",
+                .doc = "Price per CPU-second used (one CPU busy for one second).",
+        },
+        {
+                .section = "Prices",
+                .key = "MemoryGiBHour",
+                .type = CONFIG_MONEY,
+                .offset = offsetof(struct config, rates.price[RESOURCE_MEMORY]),
+                .default_value = "0.01",
+                .doc = "Price per GiB-hour of memory in use (1 GiB held for an hour, or 2 GiB for 30min).",
+        },
+        {
+                .section = "Prices",
+                .key = "NetOutGiB",
+                .type = CONFIG_MONEY,
+                .offset = offsetof(struct config, rates.price[RESOURCE_NET_OUT]),
+                .default_value = "0.05",
+                .doc = "Price per GiB (2^30 bytes) sent over the network.",
+        },
+        {
+                .section = "Prices",
+                .key = "NetInGiB",
+                .type = CONFIG_MONEY,
+                .offset = offsetof(struct config, rates.price[RESOURCE_NET_IN]),
+                .default_value = "0",
+                .doc = "Price per GiB (2^30 bytes) received over the network.",
+        },
+        {
+                .section = "Prices",
+                .key = "IOGiB",
+                .type = CONFIG_MONEY,
+                .offset = offsetof(struct config, rates.price[RESOURCE_IO]),
+                .default_value = "0.01",
+                .doc = "Price per GiB (2^30 bytes) read from or written to disk.",
+        },
+        {
+                .section = "Prices",
+                .key = "SliceHour",
+                .type = CONFIG_MONEY,
+                .offset = offsetof(struct config, rates.price[RESOURCE_BASE]),
+                .default_value = "0",
+                .doc = "Price per hour a slice exists, whatever it uses.",
+        },
 };
 
 static const char *const log_level_names[] = {
@@ -264,6 +403,23 @@ static int parse_mode(const char *s, uint64_t *ret) {
                 v = v * 8 + (uint64_t) (s[i] - '0');
         *ret = v;
         return 0;
+}
+
+/* The words systemd takes for a boolean, in any case. */
+static int parse_bool(const char *s, bool *ret) {
+        static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+
+        for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(s, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
 }
 
 static int parse_log_level(const char *s, int *ret) {
@@ -398,8 +554,10 @@ static int config_item_parse_number(const struct config_item *it, const char *va
 static int config_item_set(const struct config_item *it, struct config *c, const char *value,
                            char *reason, size_t reason_size) {
         const char *why = NULL;
+        int64_t amount;
         uint64_t v;
         int level, r;
+        bool b;
 
         reason[0] = 0;
 
@@ -431,6 +589,30 @@ static int config_item_set(const struct config_item *it, struct config *c, const
                         return r;
                 }
                 *(int *) item_ptr(it, c) = level;
+                return 0;
+
+        case CONFIG_BOOL:
+                r = parse_bool(value, &b);
+                if (r < 0) {
+                        snprintf(reason, reason_size, "must be yes, no, true, false, on, off, 1 or 0");
+                        return r;
+                }
+                *(bool *) item_ptr(it, c) = b;
+                return 0;
+
+        case CONFIG_MONEY:
+                r = money_parse(value, &amount);
+                if (r == -ERANGE) {
+                        char max[MONEY_FORMAT_MAX];
+
+                        snprintf(reason, reason_size, "must be at most %s",
+                                 money_format(max, sizeof(max), MONEY_AMOUNT_MAX));
+                } else if (r < 0)
+                        snprintf(reason, reason_size,
+                                 "must be an amount such as 0.05, with at most six decimals and no sign");
+                if (r < 0)
+                        return r;
+                *(int64_t *) item_ptr(it, c) = amount;
                 return 0;
 
         case CONFIG_MODE:
@@ -468,6 +650,12 @@ static bool config_section_known(const char *section, size_t n) {
         return false;
 }
 
+/* What is derived from the keys rather than set by one. Currency= was
+ * verified (three letters), so it fits. */
+static void config_finish(struct config *c) {
+        snprintf(c->rates.currency, sizeof(c->rates.currency), "%s", c->currency ?: "");
+}
+
 void config_done(struct config *c) {
         if (!c)
                 return;
@@ -495,6 +683,7 @@ int config_init(struct config *c) {
                         return log_error_errno(r, "Built-in default %s=%s is invalid, this is a bug: %m",
                                                it->key, it->default_value);
         }
+        config_finish(&t);
 
         *c = t;
         t = (struct config) {};
@@ -670,6 +859,7 @@ int config_load_string(struct config *c, const char *text, const char *name) {
                 config_parser_fail(&p, -ENOMEM);
         if (p.r < 0)
                 return p.r;
+        config_finish(&t);
 
         *c = t;
         t = (struct config) {};
@@ -717,6 +907,14 @@ static void config_item_print(FILE *f, const struct config_item *it, const struc
 
         case CONFIG_MODE:
                 format_exact(it->type, *(const uint32_t *) item_cptr(it, c), buf, sizeof(buf));
+                break;
+
+        case CONFIG_BOOL:
+                fputs(*(const bool *) item_cptr(it, c) ? "yes" : "no", f);
+                return;
+
+        case CONFIG_MONEY:
+                money_format(buf, sizeof(buf), *(const int64_t *) item_cptr(it, c));
                 break;
 
         default: {

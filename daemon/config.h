@@ -2,7 +2,10 @@
 #pragma once
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include "pricing.h"
 
 /* prepayd's configuration: an INI file (inih) whose every key has an
  * embedded default and a line of documentation, kept in one table in
@@ -27,6 +30,16 @@ struct config {
         uint64_t default_memory_max; /* DefaultMemoryMax= (0: none) */
         uint64_t default_pids_max; /* DefaultTasksMax= (0: none) */
         uint64_t max_cpus_milli;   /* MaxCPUs= (0: number of online CPUs) */
+        /* [Money] */
+        char *currency;            /* Currency= (ISO 4217, e.g. EUR) */
+        char *issuers_directory;   /* IssuersDirectory= */
+        char *host_key;            /* HostKey= ("": StateDirectory/host-issuer.key) */
+        char *host_id;             /* HostId= ("": /etc/machine-id) */
+        uint64_t min_runtime_usec; /* MinRuntimeSec= */
+        uint64_t change_validity_usec; /* ChangeValidity= */
+        bool allow_unfunded;       /* AllowUnfunded= (root only) */
+        /* [Prices], micro-units; rates.currency is Currency= */
+        struct rate_card rates;    /* CPUSecond= MemoryGiBHour= NetOutGiB= NetInGiB= IOGiB= SliceHour= */
 };
 
 /* Sets every field to its embedded default (parsed from the same text

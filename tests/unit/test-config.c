@@ -20,7 +20,12 @@ static bool config_equal(const struct config *a, const struct config *b) {
                streq(a->cgroup_root, b->cgroup_root) && streq(a->bpf_pin_path, b->bpf_pin_path) &&
                a->meter_interval_usec == b->meter_interval_usec && a->cpu_period_usec == b->cpu_period_usec &&
                a->default_memory_max == b->default_memory_max && a->default_pids_max == b->default_pids_max &&
-               a->max_cpus_milli == b->max_cpus_milli;
+               a->max_cpus_milli == b->max_cpus_milli && streq(a->currency, b->currency) &&
+               streq(a->issuers_directory, b->issuers_directory) && streq(a->host_key, b->host_key) &&
+               streq(a->host_id, b->host_id) && a->min_runtime_usec == b->min_runtime_usec &&
+               a->change_validity_usec == b->change_validity_usec && a->allow_unfunded == b->allow_unfunded &&
+               streq(a->rates.currency, b->rates.currency) &&
+               memcmp(a->rates.price, b->rates.price, sizeof(a->rates.price)) == 0;
 }
 
 /* What a function wrote to stderr (where log.c writes), while it ran. */
@@ -109,6 +114,23 @@ static void test_defaults(void **state _unused_) {
         assert_int_equal(c.default_memory_max, 0);
         assert_int_equal(c.default_pids_max, 4096);
         assert_int_equal(c.max_cpus_milli, 0);
+
+        assert_string_equal(c.currency, "EUR");
+        assert_string_equal(c.issuers_directory, "/etc/prepay/issuers.d");
+        assert_string_equal(c.host_key, "");
+        assert_string_equal(c.host_id, "");
+        assert_int_equal(c.min_runtime_usec, 60 * USEC_PER_SEC);
+        assert_int_equal(c.change_validity_usec, 365 * 86400 * USEC_PER_SEC);
+        assert_false(c.allow_unfunded);
+
+        /* The rate card carries the currency of its prices. */
+        assert_string_equal(c.rates.currency, "EUR");
+        assert_int_equal(c.rates.price[RESOURCE_CPU], 100);
+        assert_int_equal(c.rates.price[RESOURCE_MEMORY], 10000);
+        assert_int_equal(c.rates.price[RESOURCE_NET_OUT], 50000);
+        assert_int_equal(c.rates.price[RESOURCE_NET_IN], 0);
+        assert_int_equal(c.rates.price[RESOURCE_IO], 10000);
+        assert_int_equal(c.rates.price[RESOURCE_BASE], 0);
 }
 
 static void test_empty_file_is_defaults(void **state _unused_) {
@@ -155,6 +177,113 @@ static void test_values(void **state _unused_) {
         assert_int_equal(c.default_memory_max, UINT64_C(3) << 29);
         assert_int_equal(c.default_pids_max, 100);
         assert_int_equal(c.max_cpus_milli, 500);
+}
+
+static void test_money_values(void **state _unused_) {
+        _cleanup_(config_done) struct config c = {}, d = {};
+
+        load_ok("[Money]\n"
+                "Currency=USD\n"
+                "IssuersDirectory=/srv/prepay/issuers\n"
+                "HostKey=/srv/prepay/host.key\n"
+                "HostId=node-7.example_a\n"
+                "MinRuntimeSec=5min\n"
+                "ChangeValidity=30d\n"
+                "AllowUnfunded=yes\n"
+                "[Prices]\n"
+                "CPUSecond=0.000025\n"
+                "MemoryGiBHour=1.5\n"
+                "NetOutGiB=0\n"
+                "NetInGiB=0.000001\n"
+                "IOGiB=12\n"
+                "SliceHour=1000000000\n",
+                &c);
+        assert_string_equal(c.currency, "USD");
+        assert_string_equal(c.rates.currency, "USD");
+        assert_string_equal(c.issuers_directory, "/srv/prepay/issuers");
+        assert_string_equal(c.host_key, "/srv/prepay/host.key");
+        assert_string_equal(c.host_id, "node-7.example_a");
+        assert_int_equal(c.min_runtime_usec, 300 * USEC_PER_SEC);
+        assert_int_equal(c.change_validity_usec, 30 * 86400 * USEC_PER_SEC);
+        assert_true(c.allow_unfunded);
+        assert_int_equal(c.rates.price[RESOURCE_CPU], 25);
+        assert_int_equal(c.rates.price[RESOURCE_MEMORY], 1500000);
+        assert_int_equal(c.rates.price[RESOURCE_NET_OUT], 0);
+        assert_int_equal(c.rates.price[RESOURCE_NET_IN], 1);
+        assert_int_equal(c.rates.price[RESOURCE_IO], 12000000);
+        assert_int_equal(c.rates.price[RESOURCE_BASE], MONEY_AMOUNT_MAX);
+
+        /* Empty HostKey= and HostId= mean "derive it", as by default. */
+        load_ok("[Money]\nHostKey=/k\nHostId=h\nHostKey=\nHostId=\n", &d);
+        assert_string_equal(d.host_key, "");
+        assert_string_equal(d.host_id, "");
+        assert_string_equal(d.rates.currency, "EUR");
+}
+
+static void test_money_bad_values(void **state _unused_) {
+        /* Money: six decimals at most, never rounded; no sign, no exponent. */
+        load_fails("[Prices]\nCPUSecond=1.2345678\n", -EINVAL,
+                   "test.conf:2: Invalid CPUSecond= value '1.2345678'", "six decimals", NULL);
+        load_fails("[Daemon]\n[Prices]\n\nMemoryGiBHour=-1\n", -EINVAL,
+                   "test.conf:4: Invalid MemoryGiBHour= value '-1'", NULL);
+        load_fails("[Prices]\nNetOutGiB=1e3\n", -EINVAL, "NetOutGiB", NULL);
+        load_fails("[Prices]\nNetInGiB=\n", -EINVAL, "NetInGiB", NULL);
+        load_fails("[Prices]\nIOGiB=0,05\n", -EINVAL, "IOGiB", NULL);
+        load_fails("[Prices]\nSliceHour=1000000000.000001\n", -ERANGE,
+                   "test.conf:2: Invalid SliceHour= value '1000000000.000001'", "at most 1000000000.00", NULL);
+
+        /* Currency: ISO 4217 form exactly. */
+        load_fails("[Money]\nCurrency=eur\n", -EINVAL, "test.conf:2: Invalid Currency= value 'eur'", "ISO 4217",
+                   NULL);
+        load_fails("[Money]\nCurrency=EURO\n", -EINVAL, "Currency", NULL);
+        load_fails("[Money]\nCurrency=\n", -EINVAL, "Currency", NULL);
+        load_fails("[Money]\nCurrency=E1R\n", -EINVAL, "Currency", NULL);
+
+        load_fails("[Money]\nIssuersDirectory=issuers.d\n", -EINVAL, "IssuersDirectory", "absolute", NULL);
+        load_fails("[Money]\nIssuersDirectory=\n", -EINVAL, "IssuersDirectory", NULL);
+        load_fails("[Money]\nHostKey=host.key\n", -EINVAL, "test.conf:2: Invalid HostKey= value 'host.key'",
+                   "absolute", NULL);
+        load_fails("[Money]\nHostId=my host\n", -EINVAL, "test.conf:2: Invalid HostId= value 'my host'", NULL);
+        load_fails("[Money]\nHostId=a/b\n", -EINVAL, "HostId", NULL);
+        load_fails("[Money]\nHostId="
+                   "0123456789012345678901234567890123456789012345678901234567890123456789\n",
+                   -EINVAL, "HostId", NULL);
+        load_fails("[Money]\nMinRuntimeSec=0\n", -ERANGE, "MinRuntimeSec", "at least 1s", NULL);
+        load_fails("[Money]\nMinRuntimeSec=1x\n", -EINVAL, "MinRuntimeSec", NULL);
+        load_fails("[Money]\nChangeValidity=59min\n", -ERANGE, "ChangeValidity", "at least 1h", NULL);
+
+        /* Keys of one section are not known in the other. */
+        load_fails("[Money]\nCPUSecond=1\n", -EINVAL, "test.conf:2: Unknown key 'CPUSecond' in section [Money]",
+                   NULL);
+        load_fails("[Prices]\nCurrency=EUR\n", -EINVAL, "Unknown key 'Currency' in section [Prices]", NULL);
+}
+
+static void test_bool(void **state _unused_) {
+        static const struct {
+                const char *text;
+                bool value;
+        } words[] = {
+                { "yes", true }, { "true", true }, { "on", true }, { "1", true }, { "YES", true }, { "On", true },
+                { "no", false }, { "false", false }, { "off", false }, { "0", false }, { "No", false },
+                { "FALSE", false },
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
+                _cleanup_(config_done) struct config c = {};
+                _cleanup_(freep) char *text = NULL;
+
+                /* From the other value, so that the default cannot pass. */
+                assert_true(asprintf(&text, "[Money]\nAllowUnfunded=%s\nAllowUnfunded=%s\n",
+                                     words[i].value ? "no" : "yes", words[i].text) > 0);
+                load_ok(text, &c);
+                assert_int_equal(c.allow_unfunded, words[i].value);
+        }
+
+        load_fails("[Money]\nAllowUnfunded=maybe\n", -EINVAL,
+                   "test.conf:2: Invalid AllowUnfunded= value 'maybe'", "yes, no", NULL);
+        load_fails("[Money]\nAllowUnfunded=2\n", -EINVAL, "AllowUnfunded", NULL);
+        load_fails("[Money]\nAllowUnfunded=\n", -EINVAL, "AllowUnfunded", NULL);
+        load_fails("[Money]\nAllowUnfunded=yess\n", -EINVAL, "AllowUnfunded", NULL);
 }
 
 static void test_empty_means_none(void **state _unused_) {
@@ -314,9 +443,22 @@ static void test_dump_round_trip(void **state _unused_) {
         load_ok("[Daemon]\nControlSocket=/run/x/ctl.sock\nSocketMode=0600\nMaxSlices=3\nLogLevel=warning\n"
                 "[Cgroup]\nBackend=cgroupfs\nCgroupRoot=/jobs/prepay\n"
                 "[Meter]\nMeterInterval=1500ms\n"
-                "[Limits]\nCPUPeriod=0.0505s\nDefaultMemoryMax=1.5G\nDefaultTasksMax=\nMaxCPUs=2.125\n",
+                "[Limits]\nCPUPeriod=0.0505s\nDefaultMemoryMax=1.5G\nDefaultTasksMax=\nMaxCPUs=2.125\n"
+                "[Money]\nCurrency=CHF\nHostId=h1\nMinRuntimeSec=90s\nChangeValidity=1w 1h\nAllowUnfunded=on\n"
+                "[Prices]\nCPUSecond=0.000125\nMemoryGiBHour=2\nNetOutGiB=0\nSliceHour=0.5\n",
                 &c);
         text = dump(&c);
+        assert_non_null(strstr(text, "\n[Money]\n"));
+        assert_non_null(strstr(text, "\n[Prices]\n"));
+        assert_non_null(strstr(text, "\nCurrency=CHF\n"));
+        assert_non_null(strstr(text, "\nHostKey=\n"));
+        assert_non_null(strstr(text, "\nMinRuntimeSec=90s\n"));
+        assert_non_null(strstr(text, "\nChangeValidity=169h\n"));
+        assert_non_null(strstr(text, "\nAllowUnfunded=yes\n"));
+        assert_non_null(strstr(text, "\nCPUSecond=0.000125\n"));
+        assert_non_null(strstr(text, "\nMemoryGiBHour=2.00\n"));
+        assert_non_null(strstr(text, "\nNetOutGiB=0.00\n"));
+        assert_non_null(strstr(text, "\nSliceHour=0.50\n"));
         assert_non_null(strstr(text, "\n[Limits]\n"));
         assert_non_null(strstr(text, "\nMaxCPUs=2.125\n"));
         assert_non_null(strstr(text, "\nDefaultMemoryMax=1536M\n"));
@@ -347,7 +489,12 @@ static void test_dump_defaults(void **state _unused_) {
         assert_non_null(strstr(text, "\n[Cgroup]\n"));
         assert_non_null(strstr(text, "\n[Meter]\n"));
         assert_non_null(strstr(text, "\n[Limits]\n"));
+        assert_non_null(strstr(text, "\n[Money]\n"));
+        assert_non_null(strstr(text, "\n[Prices]\n"));
         assert_non_null(strstr(text, "\n#MeterInterval=100ms\n"));
+        assert_non_null(strstr(text, "\n#Currency=EUR\n"));
+        assert_non_null(strstr(text, "\n#AllowUnfunded=no\n"));
+        assert_non_null(strstr(text, "\n#CPUSecond=0.0001\n"));
         assert_non_null(strstr(text, "\n#DefaultMemoryMax=\n"));
 
         assert_int_equal(config_init(&d), 0);
@@ -370,7 +517,7 @@ static void test_dump_defaults(void **state _unused_) {
                 }
                 strncat(out, line, (size_t) (end - line));
         }
-        assert_int_equal(keys, 13);
+        assert_int_equal(keys, 26);
         free(text);
         text = TAKE_PTR(out);
 
@@ -480,6 +627,9 @@ int main(void) {
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_empty_file_is_defaults),
                 cmocka_unit_test(test_values),
+                cmocka_unit_test(test_money_values),
+                cmocka_unit_test(test_money_bad_values),
+                cmocka_unit_test(test_bool),
                 cmocka_unit_test(test_empty_means_none),
                 cmocka_unit_test(test_log_levels),
                 cmocka_unit_test(test_later_overrides_earlier),

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdint.h>
+
+#include "common/money.h"
+
+/* The rate card and everything computed from it: charges for metered
+ * usage, quotes for a size, sizing a slice to its funding. Pure code, no
+ * syscalls; unit-tested in tests/unit/test-pricing.c. Money in micro-units
+ * (common/money.h); arithmetic in 128 bits, results checked. */
+
+enum resource {
+        RESOURCE_CPU,     /* counter: CPU time, usec;          price per CPU-second */
+        RESOURCE_MEMORY,  /* counter: memory.current, byte-sec; price per GiB-hour */
+        RESOURCE_NET_OUT, /* counter: bytes sent;               price per GiB */
+        RESOURCE_NET_IN,  /* counter: bytes received;           price per GiB */
+        RESOURCE_IO,      /* counter: disk bytes read+written;  price per GiB */
+        RESOURCE_BASE,    /* counter: slice lifetime, usec;     price per slice-hour */
+        _RESOURCE_MAX,
+};
+
+/* "cpu", "memory", "net_out", "net_in", "io", "base"; NULL when out of range. */
+const char *resource_to_string(enum resource r);
+int resource_from_string(const char *s); /* -EINVAL if unknown */
+
+struct rate_card {
+        char currency[CURRENCY_SIZE];
+        int64_t price[_RESOURCE_MAX]; /* micro-units per the unit above, 0..MONEY_AMOUNT_MAX */
+};
+
+/* What counter units of r cost, rounded down to a micro-unit. Charges are
+ * made as cost(now) - cost(billed), so rounding never accumulates: the
+ * charges for a counter sum to cost(final counter) exactly. -ERANGE if it
+ * does not fit an int64_t. Every function here returns -EINVAL for a NULL
+ * rate card, an unknown resource or a price outside 0..MONEY_AMOUNT_MAX. */
+int pricing_cost(const struct rate_card *rc, enum resource r, uint64_t counter, int64_t *ret);
+/* cost(to) - cost(from); 0 when to <= from (a counter that went back, as
+ * after a restart, charges nothing). Taken in 128 bits: -ERANGE only when
+ * the charge itself does not fit an int64_t. */
+int pricing_charge(const struct rate_card *rc, enum resource r, uint64_t from, uint64_t to, int64_t *ret);
+
+/* A size to quote: CPUs in milli-CPUs, memory in bytes (0: not priced). */
+struct pricing_size {
+        uint64_t cpus_milli;
+        uint64_t memory_bytes;
+};
+
+/* Cost of running size at full use for duration_usec, itemised; items
+ * that depend on traffic (net, io) are 0: a quote cannot bound them.
+ * Each item is rounded up (a quote never promises less than will be
+ * charged). ret_items or ret_total may be NULL. -ERANGE if an item or the
+ * total does not fit an int64_t. */
+int pricing_quote(const struct rate_card *rc, const struct pricing_size *size, uint64_t duration_usec,
+                  int64_t ret_items[_RESOURCE_MAX], int64_t *ret_total);
+
+/* The largest CPU size, in milli-CPUs and at most max_cpus_milli, that
+ * funds pays for at full use for duration_usec, with memory_bytes of
+ * memory and the base fee also paid: the largest size whose
+ * pricing_quote() total is <= funds. -ENOSPC when funds do not cover even
+ * min_cpus_milli: *ret_shortfall (if not NULL) is then how much more is
+ * needed for it (quote total at min_cpus_milli - funds). -EDOM when the
+ * CPU price is 0 (any size is free: the caller picks max_cpus_milli).
+ * -EINVAL unless 1 <= min_cpus_milli <= max_cpus_milli; -ERANGE when the
+ * quote at min_cpus_milli does not fit an int64_t. Either output may be
+ * NULL. */
+int pricing_size_to_funds(const struct rate_card *rc, int64_t funds, uint64_t duration_usec, uint64_t memory_bytes,
+                          uint64_t min_cpus_milli, uint64_t max_cpus_milli, uint64_t *ret_cpus_milli,
+                          int64_t *ret_shortfall);
