@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/crypto.h"
+#include "common/message.h"
+#include "common/voucher.h"
+#include "pricing.h"
+
+/* The ledger: the durable record of every voucher spent, every slice and
+ * every movement of money. The only module that includes SQLite. One file
+ * (StateDirectory/ledger.db), WAL mode, synchronous=FULL, a versioned
+ * schema migrated on open. Used by prepayd (read-write) and by "prepay
+ * ledger" (read-only, while the daemon runs or not).
+ *
+ * Double entry: every movement is an entry whose postings sum to zero over
+ * accounts named
+ *   "vouchers"            where redeemed money comes from (goes negative)
+ *   "slice:<id>"          a slice's balance
+ *   "charge:<resource>"   what was charged, per resource (pricing.h names)
+ *   "refund"              change paid out as change vouchers
+ * so the books read: redeemed = held + charged + refunded. Usage beyond a
+ * balance is not money anyone holds: it is recorded per slice as
+ * overshoot (ledger_charge), outside the books.
+ *
+ * Each entry carries SHA-256(previous entry's hash || the entry's
+ * canonical bytes); the first entry chains from 32 zero bytes. The
+ * canonical bytes are documented in daemon/README.md.
+ *
+ * Writes are batched by the caller (group commit): ledger_begin() opens a
+ * write transaction if none is open, each write below runs inside it in a
+ * savepoint (a failed one leaves no trace and the batch goes on), and
+ * ledger_commit() makes the whole batch durable at once. A write called
+ * outside a transaction returns -ENOTCONN. Nothing is durable, and no
+ * answer that depends on it may be given, until ledger_commit() returns 0.
+ * After a failed commit the batch is rolled back: callers reload what
+ * they keep in memory with ledger_slice_get(). Reads work in a batch or
+ * outside one; in a batch they see the batch. A handle is used by one
+ * thread at a time. */
+
+struct ledger;
+
+enum ledger_slice_state {
+        LEDGER_SLICE_ACTIVE,   /* funded, may run */
+        LEDGER_SLICE_KEPT,     /* work stopped, balance kept for its owner */
+        LEDGER_SLICE_RELEASED, /* closed; balance paid out as change */
+        _LEDGER_SLICE_STATE_MAX,
+};
+const char *ledger_slice_state_to_string(enum ledger_slice_state s);
+
+struct ledger_slice {
+        char id[SLICE_ID_MAX];
+        uint32_t owner_uid;
+        uint8_t owner_hash[CRYPTO_SHA256_SIZE]; /* SHA-256 of the owner token */
+        enum ledger_slice_state state;
+        uint64_t created_usec;  /* CLOCK_REALTIME */
+        uint64_t released_usec; /* 0 until released */
+        int64_t balance;        /* held: credited - charged - refunded */
+        int64_t credited;       /* sum of vouchers redeemed into it */
+        int64_t refunded;       /* paid out as change */
+        int64_t charged[_RESOURCE_MAX];
+        uint64_t billed[_RESOURCE_MAX]; /* the meter counters charged up to */
+        int64_t overshoot;      /* priced usage the balance did not cover */
+        char change[VOUCHER_TEXT_MAX]; /* the change voucher, "" if none */
+};
+
+/* Opens (and, unless read_only, creates and migrates) the ledger at path.
+ * A schema newer than this build knows is refused (-EPROTONOSUPPORT). On
+ * failure *ret_error (to free) says what and where. */
+int ledger_open(const char *path, bool read_only, struct ledger **ret, char **ret_error);
+void ledger_close(struct ledger *l); /* rolls an open batch back */
+
+int ledger_begin(struct ledger *l);  /* no-op while a batch is open */
+bool ledger_in_batch(const struct ledger *l);
+int ledger_commit(struct ledger *l); /* no-op without a batch; -errno on failure, batch rolled back */
+void ledger_rollback(struct ledger *l);
+
+/* A new slice, zero balance, state active: id, owner_uid, owner_hash and
+ * created_usec are taken from *s, the rest is ignored. -EEXIST for a
+ * known id. */
+int ledger_slice_add(struct ledger *l, const struct ledger_slice *s);
+int ledger_slice_get(struct ledger *l, const char *id, struct ledger_slice *ret); /* -ENOENT */
+/* Calls cb for each slice not released, in creation order; stops at and
+ * returns cb's first negative return. */
+int ledger_slice_foreach(struct ledger *l, int (*cb)(const struct ledger_slice *s, void *userdata),
+                         void *userdata);
+
+struct ledger_spent {
+        uint64_t time_usec; /* when it was redeemed */
+        char slice[SLICE_ID_MAX];
+};
+/* Whether voucher id has been redeemed (0, *ret filled) or not (-ENOENT). */
+int ledger_voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], struct ledger_spent *ret);
+
+/* Marks v spent and credits slice_id with its amount (entry "redeem":
+ * vouchers -amount, slice:<id> +amount). request_id may be NULL.
+ *   -EALREADY   v was spent before (*ret_spent says when and where)
+ *   -ENOENT     no such slice
+ *   -ESTALE     slice released (a kept slice may be topped up)
+ *   -EOVERFLOW  the balance would not fit an int64_t
+ * Returns the new balance in *ret_balance (may be NULL). */
+int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
+                  uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent);
+
+/* Moves the slice's billed counters to counters[] and charges due[] (each
+ * >= 0, as priced by the caller from the old and new counters), resource
+ * by resource in enum order while the balance lasts (entry "charge":
+ * slice:<id> -sum, charge:<r> +part). What the balance does not cover is
+ * added to the slice's overshoot. A counter below its billed value is an
+ * error (-EINVAL): counters only grow; so is a due amount for a counter
+ * that did not move (it would be a second charge for the same usage).
+ * Nothing is written when no counter moved; counters that moved at no
+ * cost update the slice row only. An entry is written when money moved
+ * or overshoot grew (then with no postings, its overshoot in the entry).
+ * -ESTALE for a released slice. Returns the new balance in *ret_balance
+ * (may be NULL). */
+int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counters[_RESOURCE_MAX],
+                  const int64_t due[_RESOURCE_MAX], uint64_t now_usec, int64_t *ret_balance);
+
+/* Closes the slice: its balance goes to "refund" (entry "release"),
+ * change_text is kept with the slice (NULL or "" when the balance was 0),
+ * state released. -ESTALE if already released; -EINVAL for change with
+ * a zero balance or none with a positive one. Always writes an entry,
+ * with no postings when the balance was 0, so the chain says when each
+ * slice closed. */
+int ledger_release(struct ledger *l, const char *slice_id, const char *change_text, uint64_t now_usec);
+/* Work stopped, balance kept: state kept. An active slice only: -EALREADY
+ * when kept, -ESTALE when released. No entry (no money moves). */
+int ledger_keep(struct ledger *l, const char *slice_id, uint64_t now_usec);
+/* Back to active (a kept slice the owner runs in again); -EALREADY when
+ * active, -ESTALE when released. */
+int ledger_activate(struct ledger *l, const char *slice_id, uint64_t now_usec);
+
+/* Idempotency: the first reply to a money-moving request, by (uid,
+ * request id). request_id: 1..64 characters [A-Za-z0-9._:-]. */
+bool ledger_request_id_is_valid(const char *s);
+int ledger_request_get(struct ledger *l, uint32_t uid, const char *request_id, char **ret_reply); /* -ENOENT */
+int ledger_request_put(struct ledger *l, uint32_t uid, const char *request_id, const char *op,
+                       const char *reply, uint64_t now_usec); /* -EEXIST: the first reply stays */
+/* Forgets requests recorded before before_usec (a write, in the batch):
+ * what bounds the table. Returns how many went. */
+int ledger_request_prune(struct ledger *l, uint64_t before_usec);
+
+struct ledger_books {
+        int64_t redeemed; /* sum of vouchers spent */
+        int64_t held;     /* sum of slice balances */
+        int64_t charged;  /* sum of charges */
+        int64_t refunded; /* sum of change */
+        int64_t overshoot;
+        uint64_t entries;
+};
+int ledger_books(struct ledger *l, struct ledger_books *ret);
+
+/* Checks, in order: every entry's hash and link to the one before; every
+ * entry's postings sum to zero; each slice row (balance, credited, charged,
+ * refunded) equals the sums of its postings and no balance is negative;
+ * every voucher spent has its redeem entry; redeemed = held + charged +
+ * refunded. 0 when all hold; -EBADMSG with the first discrepancy as a
+ * sentence in *ret_discrepancy (to free), naming the entry or slice. */
+int ledger_verify(struct ledger *l, char **ret_discrepancy);
+/* The same, and on success the books it verified, read in the same
+ * snapshot (entries: how many the chain holds). */
+int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char **ret_discrepancy);
+
+/* The whole ledger as one JSON object: {"schema":N, "books":{...},
+ * "slices":[...], "vouchers":[...], "entries":[{"seq", "time_usec",
+ * "kind", "slice", "voucher", "request_id", "postings":[{"account",
+ * "amount"}], "prev_hash", "hash"}]}; amounts as integer micro-units. */
+int ledger_export_json(struct ledger *l, FILE *f);

@@ -1,0 +1,1189 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The ledger (daemon/ledger.c): vouchers spent once, slices credited and
+ * charged, batches and savepoints, the hash chain and what verify catches.
+ * Each test works in its own mkdtemp directory, removed afterwards. Edits
+ * behind the ledger's back go through a second SQLite handle. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/crypto.h"
+#include "common/util.h"
+#include "ledger.h"
+
+#define CENTS(x) ((int64_t) (x) * (MONEY_UNIT / 100))
+#define SENTINEL INT64_C(-424242)
+
+#define SLICE_A "s-0000000a"
+#define SLICE_B "s-0000000b"
+#define SLICE_C "s-0000000c"
+
+struct fixture {
+        char dir[64];
+        char path[128];
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -1;
+        snprintf(f->dir, sizeof(f->dir), "/tmp/test-ledger-XXXXXX");
+        if (!mkdtemp(f->dir))
+                return -1;
+        snprintf(f->path, sizeof(f->path), "%s/ledger.db", f->dir);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+        struct dirent *de;
+        DIR *d;
+
+        d = opendir(f->dir);
+        if (d) {
+                while ((de = readdir(d)))
+                        if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                                unlinkat(dirfd(d), de->d_name, 0);
+                closedir(d);
+        }
+        rmdir(f->dir);
+        free(f);
+        return 0;
+}
+
+static struct ledger *open_ok(const char *path, bool read_only) {
+        struct ledger *l = NULL;
+        char *error = NULL;
+        int r;
+
+        r = ledger_open(path, read_only, &l, &error);
+        if (r < 0)
+                fail_msg("ledger_open(%s, %s): %d %s", path, read_only ? "ro" : "rw", r, strna(error));
+        assert_non_null(l);
+        free(error);
+        return l;
+}
+
+static struct voucher make_voucher(unsigned n, int64_t amount) {
+        struct voucher v = {
+                .amount = amount,
+                .currency = "EUR",
+                .not_before = 1700000000,
+                .not_after = 1800000000,
+        };
+
+        for (size_t i = 0; i < sizeof(v.id); i++)
+                v.id[i] = (uint8_t) (n + i);
+        memset(v.issuer, 0xab, sizeof(v.issuer));
+        return v;
+}
+
+static void add_slice(struct ledger *l, const char *id, uint32_t uid) {
+        struct ledger_slice s = { .owner_uid = uid, .created_usec = 1000 };
+
+        snprintf(s.id, sizeof(s.id), "%s", id);
+        memset(s.owner_hash, 0x5a, sizeof(s.owner_hash));
+        assert_int_equal(ledger_slice_add(l, &s), 0);
+}
+
+static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *slice, int64_t want_balance) {
+        struct voucher v = make_voucher(n, amount);
+        int64_t balance = SENTINEL;
+
+        assert_int_equal(ledger_redeem(l, &v, slice, NULL, 2000 + n, &balance, NULL), 0);
+        assert_int_equal(balance, want_balance);
+}
+
+/* SQL on a second handle, as an operator with sqlite3(1) would. */
+static void raw_exec(const char *path, const char *sql) {
+        sqlite3 *db = NULL;
+        char *err = NULL;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+                fail_msg("%s: %s", sql, strna(err));
+        sqlite3_close(db);
+}
+
+static int64_t raw_int(const char *path, const char *sql) {
+        sqlite3_stmt *s = NULL;
+        sqlite3 *db = NULL;
+        int64_t v;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        v = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        return v;
+}
+
+static void verify_ok(struct ledger *l) {
+        char *d = NULL;
+        int r;
+
+        r = ledger_verify(l, &d);
+        if (r != 0)
+                fail_msg("verify: %d %s", r, strna(d));
+        assert_null(d);
+}
+
+/* Verify fails, naming what. */
+static void verify_fails(struct ledger *l, const char *what) {
+        char *d = NULL;
+
+        assert_int_equal(ledger_verify(l, &d), -EBADMSG);
+        assert_non_null(d);
+        if (!strstr(d, what))
+                fail_msg("discrepancy '%s' does not say '%s'", d, what);
+        free(d);
+}
+
+static void test_open_migrate_reopen(void **state) {
+        struct fixture *f = *state;
+        struct ledger_books books;
+        struct ledger *l;
+        char *error = NULL;
+        struct stat st;
+
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.entries, 0);
+        assert_int_equal(books.redeemed, 0);
+        verify_ok(l);
+        ledger_close(l);
+
+        assert_int_equal(stat(f->path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"), 1);
+
+        /* Again, read-write (nothing to migrate) and read-only. */
+        l = open_ok(f->path, false);
+        ledger_close(l);
+        l = open_ok(f->path, true);
+        assert_false(ledger_in_batch(l));
+        assert_int_equal(ledger_begin(l), -EROFS);
+        ledger_close(l);
+
+        /* A file that is not there is not created by a reader. */
+        l = (struct ledger *) 0x1;
+        snprintf(f->path + strlen(f->dir), sizeof(f->path) - strlen(f->dir), "/missing.db");
+        assert_int_equal(ledger_open(f->path, true, &l, &error), -ENOENT);
+        assert_ptr_equal(l, (struct ledger *) 0x1);
+        assert_non_null(strstr(error, "missing.db"));
+        free(error);
+        assert_int_equal(access(f->path, F_OK), -1);
+}
+
+static void test_redeem(void **state) {
+        struct fixture *f = *state;
+        struct ledger_spent spent = {};
+        struct ledger_slice s;
+        struct voucher v;
+        struct ledger *l;
+        int64_t balance;
+
+        l = open_ok(f->path, false);
+
+        /* Writes need a batch. */
+        v = make_voucher(1, CENTS(1000));
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 1, NULL, NULL), -ENOTCONN);
+        assert_int_equal(ledger_commit(l), 0); /* no batch: nothing to do */
+
+        assert_int_equal(ledger_begin(l), 0);
+        assert_true(ledger_in_batch(l));
+        assert_int_equal(ledger_begin(l), 0); /* already open */
+        add_slice(l, SLICE_A, 1000);
+        {
+                struct ledger_slice dup = { .id = SLICE_A };
+                assert_int_equal(ledger_slice_add(l, &dup), -EEXIST);
+        }
+        redeem_ok(l, 1, CENTS(1000), SLICE_A, CENTS(1000));
+        redeem_ok(l, 2, CENTS(250), SLICE_A, CENTS(1250));
+        assert_int_equal(ledger_commit(l), 0);
+        assert_false(ledger_in_batch(l));
+
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, CENTS(1250));
+        assert_int_equal(s.credited, CENTS(1250));
+        assert_int_equal(s.state, LEDGER_SLICE_ACTIVE);
+        assert_int_equal(s.owner_uid, 1000);
+        assert_int_equal(s.created_usec, 1000);
+        assert_string_equal(s.change, "");
+
+        assert_int_equal(ledger_voucher_spent(l, v.id, &spent), 0);
+        assert_int_equal(spent.time_usec, 2001);
+        assert_string_equal(spent.slice, SLICE_A);
+
+        assert_int_equal(ledger_begin(l), 0);
+        /* Twice: refused, with when and where. */
+        memset(&spent, 0, sizeof(spent));
+        balance = SENTINEL;
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 5000, &balance, &spent), -EALREADY);
+        assert_int_equal(balance, SENTINEL);
+        assert_int_equal(spent.time_usec, 2001);
+        assert_string_equal(spent.slice, SLICE_A);
+
+        /* Into a slice that does not exist: refused, voucher not spent. */
+        v = make_voucher(3, CENTS(100));
+        assert_int_equal(ledger_redeem(l, &v, SLICE_B, NULL, 5000, &balance, &spent), -ENOENT);
+        assert_int_equal(ledger_voucher_spent(l, v.id, &spent), -ENOENT);
+        assert_int_equal(balance, SENTINEL);
+
+        /* Malformed arguments. */
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, "bad id!", 5000, NULL, NULL), -EINVAL);
+        assert_int_equal(ledger_redeem(l, &v, "nope", NULL, 5000, NULL, NULL), -EINVAL);
+        v.amount = 0;
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 5000, NULL, NULL), -EINVAL);
+        v.amount = MONEY_AMOUNT_MAX + 1;
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 5000, NULL, NULL), -EINVAL);
+
+        /* With a request id: it is in the entry. */
+        v = make_voucher(4, CENTS(100));
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, "req-4", 5000, &balance, NULL), 0);
+        assert_int_equal(balance, CENTS(1350));
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE request_id = 'req-4'"), 1);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM vouchers"), 3);
+
+        /* A balance that would not fit an int64_t. The edit breaks the
+         * books; this test is about the refusal only. */
+        raw_exec(f->path, "UPDATE slices SET balance = 9223372036854775000 WHERE id = '" SLICE_A "'");
+        assert_int_equal(ledger_begin(l), 0);
+        v = make_voucher(5, CENTS(100));
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 6000, &balance, NULL), -EOVERFLOW);
+        assert_int_equal(ledger_voucher_spent(l, v.id, NULL), -ENOENT);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(raw_int(f->path, "SELECT max(seq) FROM entries"), 3);
+
+        ledger_close(l);
+}
+
+static void test_charge(void **state) {
+        struct fixture *f = *state;
+        uint64_t counters[_RESOURCE_MAX] = {};
+        int64_t due[_RESOURCE_MAX] = {}, balance;
+        struct ledger_books books;
+        struct ledger_slice s;
+        struct ledger *l;
+
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_A, 0);
+        redeem_ok(l, 1, CENTS(100), SLICE_A, CENTS(100));
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 10, NULL), -ENOTCONN);
+        assert_int_equal(ledger_begin(l), 0);
+
+        /* Nothing moved: nothing written. */
+        balance = SENTINEL;
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 10, &balance), 0);
+        assert_int_equal(balance, CENTS(100));
+
+        /* 0.30 of CPU. */
+        counters[RESOURCE_CPU] = 100;
+        due[RESOURCE_CPU] = CENTS(30);
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 11, &balance), 0);
+        assert_int_equal(balance, CENTS(70));
+
+        /* Counters moved, cost nothing: no entry, counters stored. */
+        counters[RESOURCE_NET_IN] = 5000;
+        due[RESOURCE_CPU] = 0;
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 12, &balance), 0);
+        assert_int_equal(balance, CENTS(70));
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.billed[RESOURCE_NET_IN], 5000);
+        assert_int_equal(s.billed[RESOURCE_CPU], 100);
+
+        /* A counter that went back, a negative charge, a charge for a
+         * counter that did not move: refused. */
+        counters[RESOURCE_CPU] = 99;
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 13, &balance), -EINVAL);
+        counters[RESOURCE_CPU] = 200;
+        due[RESOURCE_CPU] = -1;
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 13, &balance), -EINVAL);
+        counters[RESOURCE_CPU] = 100;
+        due[RESOURCE_CPU] = 1;
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 13, &balance), -EINVAL);
+        assert_int_equal(ledger_charge(l, SLICE_B, counters, due, 13, &balance), -ENOENT);
+
+        /* Partial cover: CPU 0.50 in full, memory 0.20 of 0.40, the rest
+         * (and all of the base fee) overshoot. */
+        counters[RESOURCE_CPU] = 300;
+        counters[RESOURCE_MEMORY] = 1 << 20;
+        counters[RESOURCE_BASE] = 60000000;
+        due[RESOURCE_CPU] = CENTS(50);
+        due[RESOURCE_MEMORY] = CENTS(40);
+        due[RESOURCE_BASE] = CENTS(5);
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 14, &balance), 0);
+        assert_int_equal(balance, 0);
+
+        /* Nothing left: all overshoot, an entry without postings. */
+        counters[RESOURCE_CPU] = 400;
+        memset(due, 0, sizeof(due));
+        due[RESOURCE_CPU] = CENTS(10);
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 15, &balance), 0);
+        assert_int_equal(balance, 0);
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, 0);
+        assert_int_equal(s.charged[RESOURCE_CPU], CENTS(80));
+        assert_int_equal(s.charged[RESOURCE_MEMORY], CENTS(20));
+        assert_int_equal(s.charged[RESOURCE_BASE], 0);
+        assert_int_equal(s.overshoot, CENTS(20) + CENTS(5) + CENTS(10));
+        assert_int_equal(s.billed[RESOURCE_CPU], 400);
+        assert_int_equal(s.billed[RESOURCE_MEMORY], 1 << 20);
+        assert_int_equal(s.billed[RESOURCE_BASE], 60000000);
+
+        /* redeem, charge 0.30, charge 0.50 + 0.20, charge of nothing. */
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 4);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM postings WHERE entry = 3"), 3);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM postings WHERE entry = 4"), 0);
+        assert_int_equal(raw_int(f->path, "SELECT overshoot FROM entries WHERE seq = 4"), CENTS(10));
+
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.redeemed, CENTS(100));
+        assert_int_equal(books.held, 0);
+        assert_int_equal(books.charged, CENTS(100));
+        assert_int_equal(books.overshoot, CENTS(35));
+        assert_int_equal(books.entries, 4);
+        verify_ok(l);
+        ledger_close(l);
+}
+
+static int collect(const struct ledger_slice *s, void *userdata) {
+        char *buf = userdata;
+
+        strcat(buf, s->id);
+        strcat(buf, " ");
+        return 0;
+}
+
+static int stop_at_b(const struct ledger_slice *s, void *userdata) {
+        return streq(s->id, SLICE_B) ? -ECANCELED : 0;
+}
+
+static void test_release_keep_activate(void **state) {
+        struct fixture *f = *state;
+        struct ledger_books books;
+        struct ledger_slice s;
+        struct ledger *l;
+        char seen[128] = "";
+
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_C, 0); /* creation order, not id order */
+        add_slice(l, SLICE_A, 0);
+        add_slice(l, SLICE_B, 0);
+        redeem_ok(l, 1, CENTS(500), SLICE_A, CENTS(500));
+
+        assert_int_equal(ledger_keep(l, SLICE_A, 100), 0);
+        assert_int_equal(ledger_keep(l, SLICE_A, 100), -EALREADY);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.state, LEDGER_SLICE_KEPT);
+        /* Anyone may top a kept slice up. */
+        redeem_ok(l, 2, CENTS(100), SLICE_A, CENTS(600));
+        assert_int_equal(ledger_activate(l, SLICE_A, 101), 0);
+        assert_int_equal(ledger_activate(l, SLICE_A, 101), -EALREADY);
+        assert_int_equal(ledger_keep(l, SLICE_B, 100), 0);
+
+        /* Change is the balance: needed when there is one, refused when
+         * there is none. */
+        assert_int_equal(ledger_release(l, SLICE_A, NULL, 200), -EINVAL);
+        assert_int_equal(ledger_release(l, SLICE_A, "", 200), -EINVAL);
+        assert_int_equal(ledger_release(l, SLICE_C, "pv1-change", 200), -EINVAL);
+        assert_int_equal(ledger_release(l, SLICE_A, "pv1-change", 200), 0);
+        assert_int_equal(ledger_release(l, SLICE_A, "pv1-change", 200), -ESTALE);
+        assert_int_equal(ledger_release(l, SLICE_C, NULL, 201), 0);
+        assert_int_equal(ledger_keep(l, SLICE_A, 300), -ESTALE);
+        assert_int_equal(ledger_activate(l, SLICE_A, 300), -ESTALE);
+        {
+                struct voucher v = make_voucher(3, CENTS(100));
+                assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 300, NULL, NULL), -ESTALE);
+        }
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.state, LEDGER_SLICE_RELEASED);
+        assert_int_equal(s.balance, 0);
+        assert_int_equal(s.refunded, CENTS(600));
+        assert_int_equal(s.released_usec, 200);
+        assert_string_equal(s.change, "pv1-change");
+        assert_string_equal(ledger_slice_state_to_string(s.state), "released");
+        assert_null(ledger_slice_state_to_string(_LEDGER_SLICE_STATE_MAX));
+
+        /* Released slices are not listed; the rest in creation order. */
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_A "1", 0);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(ledger_slice_foreach(l, collect, seen), 0);
+        assert_string_equal(seen, SLICE_B " " SLICE_A "1 ");
+        assert_int_equal(ledger_slice_foreach(l, stop_at_b, NULL), -ECANCELED);
+
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.redeemed, CENTS(600));
+        assert_int_equal(books.refunded, CENTS(600));
+        assert_int_equal(books.held, 0);
+        assert_int_equal(books.entries, 4); /* 2 redeems, 2 releases */
+        verify_ok(l);
+        ledger_close(l);
+}
+
+static void test_requests(void **state) {
+        struct fixture *f = *state;
+        struct ledger *l;
+        char *reply = NULL;
+
+        assert_true(ledger_request_id_is_valid("a"));
+        assert_true(ledger_request_id_is_valid("2024-01-01T00:00:00.1_x"));
+        assert_true(ledger_request_id_is_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+        assert_false(ledger_request_id_is_valid("01234567890123456789012345678901234567890123456789012345678901234"));
+        assert_false(ledger_request_id_is_valid(""));
+        assert_false(ledger_request_id_is_valid(NULL));
+        assert_false(ledger_request_id_is_valid("a b"));
+        assert_false(ledger_request_id_is_valid("a/b"));
+        assert_false(ledger_request_id_is_valid("é"));
+
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_request_put(l, 1000, "r1", "topup", "{\"ok\":true}", 10), -ENOTCONN);
+        assert_int_equal(ledger_begin(l), 0);
+        assert_int_equal(ledger_request_put(l, 1000, "r1", "topup", "{\"ok\":true}", 10), 0);
+        assert_int_equal(ledger_request_put(l, 1000, "r1", "topup", "{\"ok\":false}", 11), -EEXIST);
+        assert_int_equal(ledger_request_put(l, 1001, "r1", "run", "{\"ok\":false}", 12), 0);
+        assert_int_equal(ledger_request_put(l, 1000, "bad id", "run", "{}", 12), -EINVAL);
+        assert_int_equal(ledger_request_put(l, 1000, "r2", "", "{}", 12), -EINVAL);
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_request_get(l, 1000, "r1", &reply), 0);
+        assert_string_equal(reply, "{\"ok\":true}");
+        free(reply);
+        assert_int_equal(ledger_request_get(l, 1001, "r1", &reply), 0);
+        assert_string_equal(reply, "{\"ok\":false}");
+        free(reply);
+        reply = NULL;
+        assert_int_equal(ledger_request_get(l, 1002, "r1", &reply), -ENOENT);
+        assert_int_equal(ledger_request_get(l, 1000, "r2", &reply), -ENOENT);
+        assert_null(reply);
+
+        assert_int_equal(ledger_begin(l), 0);
+        assert_int_equal(ledger_request_prune(l, 11), 1);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(ledger_request_get(l, 1000, "r1", &reply), -ENOENT);
+        assert_int_equal(ledger_request_get(l, 1001, "r1", &reply), 0);
+        free(reply);
+        ledger_close(l);
+}
+
+static void test_batch_rollback(void **state) {
+        struct fixture *f = *state;
+        struct ledger_books books;
+        struct ledger_slice s;
+        struct voucher v;
+        struct ledger *l;
+        char *reply = NULL;
+
+        l = open_ok(f->path, false);
+        ledger_rollback(l); /* no batch: nothing */
+
+        /* A committed first entry, so the chain has a tip to go back to. */
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_A, 0);
+        redeem_ok(l, 1, CENTS(100), SLICE_A, CENTS(100));
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_B, 0);
+        redeem_ok(l, 2, CENTS(200), SLICE_B, CENTS(200));
+        redeem_ok(l, 3, CENTS(300), SLICE_A, CENTS(400));
+        assert_int_equal(ledger_request_put(l, 7, "rq", "run", "{}", 1), 0);
+        ledger_rollback(l);
+        assert_false(ledger_in_batch(l));
+
+        assert_int_equal(ledger_slice_get(l, SLICE_B, &s), -ENOENT);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, CENTS(100));
+        v = make_voucher(2, CENTS(200));
+        assert_int_equal(ledger_voucher_spent(l, v.id, NULL), -ENOENT);
+        assert_int_equal(ledger_request_get(l, 7, "rq", &reply), -ENOENT);
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.entries, 1);
+        assert_int_equal(books.redeemed, CENTS(100));
+
+        /* The chain goes on from entry 1, not from what was rolled back. */
+        assert_int_equal(ledger_begin(l), 0);
+        redeem_ok(l, 2, CENTS(200), SLICE_A, CENTS(300));
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(raw_int(f->path, "SELECT max(seq) FROM entries"), 2);
+        verify_ok(l);
+
+        /* Closing with a batch open rolls it back. */
+        assert_int_equal(ledger_begin(l), 0);
+        redeem_ok(l, 4, CENTS(400), SLICE_A, CENTS(700));
+        ledger_close(l);
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, CENTS(300));
+        verify_ok(l);
+        ledger_close(l);
+}
+
+/* A write that fails half way (here the last statement of a redeem,
+ * refused by a trigger put in behind the ledger's back) leaves no trace,
+ * and the rest of the batch is kept. */
+static void test_savepoint_failure(void **state) {
+        struct fixture *f = *state;
+        uint64_t counters[_RESOURCE_MAX] = { 10 };
+        int64_t due[_RESOURCE_MAX] = { CENTS(50) }, balance;
+        struct ledger_slice s;
+        struct voucher v;
+        struct ledger *l;
+
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_A, 0);
+        add_slice(l, SLICE_B, 0);
+        assert_int_equal(ledger_commit(l), 0);
+
+        raw_exec(f->path, "CREATE TRIGGER fail_b BEFORE UPDATE OF balance ON slices WHEN NEW.id = '" SLICE_B "' "
+                          "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+
+        assert_int_equal(ledger_begin(l), 0);
+        redeem_ok(l, 1, CENTS(100), SLICE_A, CENTS(100));
+        v = make_voucher(2, CENTS(200));
+        balance = SENTINEL;
+        assert_true(ledger_redeem(l, &v, SLICE_B, NULL, 10, &balance, NULL) < 0);
+        assert_int_equal(balance, SENTINEL);
+        assert_int_equal(ledger_voucher_spent(l, v.id, NULL), -ENOENT);
+        assert_true(ledger_in_batch(l));
+        /* The same for a charge, which fails after its entry. */
+        assert_true(ledger_charge(l, SLICE_B, counters, due, 11, &balance) < 0);
+        redeem_ok(l, 3, CENTS(300), SLICE_A, CENTS(400));
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 12, &balance), 0);
+        assert_int_equal(balance, CENTS(350));
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, CENTS(350));
+        assert_int_equal(ledger_slice_get(l, SLICE_B, &s), 0);
+        assert_int_equal(s.balance, 0);
+        assert_int_equal(s.billed[0], 0);
+        assert_int_equal(raw_int(f->path, "SELECT max(seq) FROM entries"), 3);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM postings"), 6);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE slice = '" SLICE_B "'"), 0);
+        verify_ok(l);
+        ledger_close(l);
+}
+
+/* A small ledger with every kind of entry:
+ *   1 redeem A 10.00, 2 redeem B 4.00, 3 charge A 2.50 (cpu 2.00, io 0.50),
+ *   4 redeem A 1.00, 5 release B (4.00 refunded), 6 charge A 8.50 of 9.50 (1.00 overshoot) */
+static void build(const char *path) {
+        uint64_t counters[_RESOURCE_MAX] = {};
+        int64_t due[_RESOURCE_MAX] = {};
+        struct ledger *l;
+
+        l = open_ok(path, false);
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_A, 1000);
+        add_slice(l, SLICE_B, 1001);
+        redeem_ok(l, 1, CENTS(1000), SLICE_A, CENTS(1000));
+        redeem_ok(l, 2, CENTS(400), SLICE_B, CENTS(400));
+        counters[RESOURCE_CPU] = 1000;
+        counters[RESOURCE_IO] = 1000;
+        due[RESOURCE_CPU] = CENTS(200);
+        due[RESOURCE_IO] = CENTS(50);
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 3000, NULL), 0);
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_begin(l), 0);
+        redeem_ok(l, 4, CENTS(100), SLICE_A, CENTS(850));
+        assert_int_equal(ledger_release(l, SLICE_B, "pv1-change-b", 4000), 0);
+        counters[RESOURCE_CPU] = 2000;
+        due[RESOURCE_CPU] = CENTS(950);
+        due[RESOURCE_IO] = 0;
+        assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 5000, NULL), 0);
+        assert_int_equal(ledger_commit(l), 0);
+        verify_ok(l);
+        ledger_close(l);
+}
+
+static void test_verify_good(void **state) {
+        struct fixture *f = *state;
+        struct ledger_books books;
+        struct ledger *l;
+        char *d = NULL;
+
+        build(f->path);
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_verify_books(l, &books, &d), 0);
+        assert_int_equal(books.entries, 6);
+        assert_int_equal(books.redeemed, CENTS(1500));
+        assert_int_equal(books.held, 0);
+        assert_int_equal(books.charged, CENTS(1100));
+        assert_int_equal(books.refunded, CENTS(400));
+        assert_int_equal(books.overshoot, CENTS(100));
+        ledger_close(l);
+}
+
+/* The hash as daemon/README.md documents it, written again here from
+ * that text: the test fails if the two ever part. */
+static void put(uint8_t *buf, size_t *n, const void *p, size_t len) {
+        if (len > 0)
+                memcpy(buf + *n, p, len);
+        *n += len;
+}
+
+static void put64(uint8_t *buf, size_t *n, uint64_t v) {
+        for (int i = 7; i >= 0; i--)
+                buf[(*n)++] = (uint8_t) (v >> (8 * i));
+}
+
+static void put_str(uint8_t *buf, size_t *n, const void *p, size_t len) {
+        buf[(*n)++] = (uint8_t) len;
+        put(buf, n, p, len);
+}
+
+static void documented_hash(sqlite3 *db, int64_t seq, uint8_t ret[32]) {
+        sqlite3_stmt *e = NULL, *p = NULL;
+        uint8_t buf[4096];
+        size_t n = 0;
+        int count = 0;
+
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT prev_hash, seq, time_usec, kind, slice, voucher, request_id, "
+                                            "overshoot FROM entries WHERE seq = ?",
+                                            -1, &e, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_int64(e, 1, seq);
+        assert_int_equal(sqlite3_step(e), SQLITE_ROW);
+        put(buf, &n, sqlite3_column_blob(e, 0), 32);
+        put(buf, &n, "PLE\x01", 4);
+        put64(buf, &n, (uint64_t) sqlite3_column_int64(e, 1));
+        put64(buf, &n, (uint64_t) sqlite3_column_int64(e, 2));
+        put_str(buf, &n, sqlite3_column_text(e, 3), (size_t) sqlite3_column_bytes(e, 3));
+        put_str(buf, &n, sqlite3_column_text(e, 4), (size_t) sqlite3_column_bytes(e, 4));
+        put_str(buf, &n, sqlite3_column_blob(e, 5), (size_t) sqlite3_column_bytes(e, 5));
+        put_str(buf, &n, sqlite3_column_text(e, 6), (size_t) sqlite3_column_bytes(e, 6));
+        put64(buf, &n, (uint64_t) sqlite3_column_int64(e, 7));
+
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT account, amount FROM postings WHERE entry = ? ORDER BY account",
+                                            -1, &p, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_int64(p, 1, seq);
+        while (sqlite3_step(p) == SQLITE_ROW)
+                count++;
+        sqlite3_reset(p);
+        buf[n++] = (uint8_t) count;
+        while (sqlite3_step(p) == SQLITE_ROW) {
+                put_str(buf, &n, sqlite3_column_text(p, 0), (size_t) sqlite3_column_bytes(p, 0));
+                put64(buf, &n, (uint64_t) sqlite3_column_int64(p, 1));
+        }
+        sqlite3_finalize(p);
+        sqlite3_finalize(e);
+        crypto_sha256(buf, n, ret);
+}
+
+static void test_hash_as_documented(void **state) {
+        struct fixture *f = *state;
+        uint8_t want[32], zero[32] = {};
+        sqlite3_stmt *s = NULL;
+        sqlite3 *db = NULL;
+
+        build(f->path);
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT seq, prev_hash, hash FROM entries ORDER BY seq", -1, &s, NULL),
+                         SQLITE_OK);
+        for (int64_t seq = 1; seq <= 6; seq++) {
+                assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+                assert_int_equal(sqlite3_column_int64(s, 0), seq);
+                if (seq == 1)
+                        assert_memory_equal(sqlite3_column_blob(s, 1), zero, 32);
+                documented_hash(db, seq, want);
+                assert_memory_equal(sqlite3_column_blob(s, 2), want, 32);
+        }
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+}
+
+static void test_verify_detects(void **state) {
+        struct fixture *f = *state;
+        struct ledger *l;
+        uint8_t hash[32];
+        sqlite3_stmt *s = NULL;
+        sqlite3 *db = NULL;
+
+        /* A posting amount changed: entry 3's hash no longer fits it. */
+        build(f->path);
+        raw_exec(f->path, "UPDATE postings SET amount = amount + 1 WHERE entry = 3 AND account = 'charge:cpu'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Entry 3: hash does not match its contents");
+        ledger_close(l);
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* The same change with the hash made to fit (on the last entry,
+         * so no link breaks): then the postings no longer sum to zero. */
+        build(f->path);
+        raw_exec(f->path, "UPDATE postings SET amount = amount + 1 WHERE entry = 6 AND account = 'charge:cpu'");
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        documented_hash(db, 6, hash);
+        assert_int_equal(sqlite3_prepare_v2(db, "UPDATE entries SET hash = ? WHERE seq = 6", -1, &s, NULL), SQLITE_OK);
+        sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        l = open_ok(f->path, true);
+        verify_fails(l, "Entry 6: postings sum to 0.000001, not 0");
+        ledger_close(l);
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* An entry deleted: the chain has a hole. */
+        build(f->path);
+        raw_exec(f->path, "DELETE FROM entries WHERE seq = 4");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Entry 4 is missing: entry 5 follows entry 3");
+        ledger_close(l);
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* The last entry and its postings deleted: the chain alone cannot
+         * tell, the slice's row can. */
+        build(f->path);
+        raw_exec(f->path, "DELETE FROM postings WHERE entry = 6; DELETE FROM entries WHERE seq = 6");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Slice " SLICE_A ": balance 0.00 in its row, 8.50 from its postings");
+        ledger_close(l);
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* A slice's balance edited. */
+        build(f->path);
+        raw_exec(f->path, "UPDATE slices SET balance = 1200000 WHERE id = '" SLICE_A "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Slice " SLICE_A ": balance 1.20 in its row, 0.00 from its postings");
+        ledger_close(l);
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* Overshoot edited. */
+        build(f->path);
+        raw_exec(f->path, "UPDATE slices SET overshoot = 0 WHERE id = '" SLICE_A "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Slice " SLICE_A ": overshoot 0.00 in its row, 1.00 from its entries");
+        ledger_close(l);
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* A voucher's amount edited. */
+        build(f->path);
+        raw_exec(f->path, "UPDATE vouchers SET amount = 11000000 WHERE entry = 1");
+        l = open_ok(f->path, true);
+        verify_fails(l, "worth 11.00, but entry 1 takes 10.00 from vouchers");
+        ledger_close(l);
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* A spent voucher forgotten (it could be spent again). */
+        build(f->path);
+        raw_exec(f->path, "DELETE FROM vouchers WHERE entry = 4");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Entry 4: redeems voucher");
+        ledger_close(l);
+}
+
+static void test_read_only(void **state) {
+        struct fixture *f = *state;
+        struct ledger *rw, *ro;
+        struct ledger_slice s;
+        struct voucher v;
+
+        build(f->path);
+        rw = open_ok(f->path, false);
+        ro = open_ok(f->path, true);
+        assert_int_equal(ledger_slice_get(ro, SLICE_A, &s), 0);
+        assert_int_equal(s.charged[RESOURCE_CPU], CENTS(1050));
+
+        /* A batch in progress is not seen; a committed one is. */
+        assert_int_equal(ledger_begin(rw), 0);
+        redeem_ok(rw, 9, CENTS(300), SLICE_A, CENTS(300));
+        v = make_voucher(9, CENTS(300));
+        assert_int_equal(ledger_voucher_spent(ro, v.id, NULL), -ENOENT);
+        verify_ok(ro);
+        assert_int_equal(ledger_commit(rw), 0);
+        assert_int_equal(ledger_voucher_spent(ro, v.id, NULL), 0);
+        assert_int_equal(ledger_slice_get(ro, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, CENTS(300));
+        verify_ok(ro);
+
+        /* A reader writes nothing. */
+        assert_int_equal(ledger_begin(ro), -EROFS);
+        v = make_voucher(10, CENTS(300));
+        assert_int_equal(ledger_redeem(ro, &v, SLICE_A, NULL, 1, NULL, NULL), -EROFS);
+
+        /* A writer's open batch does not stop the reader's verify. */
+        assert_int_equal(ledger_begin(rw), 0);
+        redeem_ok(rw, 10, CENTS(300), SLICE_A, CENTS(600));
+        verify_ok(ro);
+        ledger_rollback(rw);
+
+        ledger_close(ro);
+        ledger_close(rw);
+}
+
+static void test_schema_refused(void **state) {
+        struct fixture *f = *state;
+        struct ledger *l = NULL;
+        char *error = NULL, other[160];
+
+        build(f->path);
+        raw_exec(f->path, "PRAGMA user_version = 2");
+        assert_int_equal(ledger_open(f->path, false, &l, &error), -EPROTONOSUPPORT);
+        assert_null(l);
+        assert_non_null(strstr(error, "schema version 2 is newer"));
+        free(error);
+        error = NULL;
+        assert_int_equal(ledger_open(f->path, true, &l, &error), -EPROTONOSUPPORT);
+        assert_null(l);
+        free(error);
+        error = NULL;
+        /* Left as it was. */
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+
+        /* Some other program's database. */
+        snprintf(other, sizeof(other), "%s/other.db", f->dir);
+        raw_exec(other, "CREATE TABLE t (x)");
+        assert_int_equal(ledger_open(other, false, &l, &error), -EMEDIUMTYPE);
+        assert_non_null(strstr(error, "not a prepay ledger"));
+        free(error);
+        error = NULL;
+
+        /* An empty file: a writer makes a ledger of it, a reader does not. */
+        snprintf(other, sizeof(other), "%s/empty.db", f->dir);
+        fclose(fopen(other, "w"));
+        assert_int_equal(ledger_open(other, true, &l, &error), -ENODATA);
+        free(error);
+        error = NULL;
+        l = open_ok(other, false);
+        ledger_close(l);
+
+        /* Not SQLite at all. */
+        snprintf(other, sizeof(other), "%s/text.db", f->dir);
+        {
+                FILE *t = fopen(other, "w");
+                fputs("this is not a database, just some text that is long enough to have a header\n", t);
+                fclose(t);
+        }
+        assert_true(ledger_open(other, true, &l, &error) < 0);
+        assert_non_null(error);
+        free(error);
+}
+
+static void test_export_json(void **state) {
+        struct fixture *f = *state;
+        json_object *o, *a, *e, *p, *v;
+        struct ledger *l;
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *m;
+
+        build(f->path);
+        l = open_ok(f->path, true);
+        m = open_memstream(&buf, &size);
+        assert_non_null(m);
+        assert_int_equal(ledger_export_json(l, m), 0);
+        fclose(m);
+        ledger_close(l);
+
+        o = json_tokener_parse(buf);
+        if (!o)
+                fail_msg("not JSON: %s", buf);
+        assert_true(json_object_object_get_ex(o, "schema", &v));
+        assert_int_equal(json_object_get_int(v), 1);
+        assert_true(json_object_object_get_ex(o, "books", &v));
+        assert_true(json_object_object_get_ex(v, "redeemed", &v));
+        assert_int_equal(json_object_get_int64(v), CENTS(1500));
+
+        assert_true(json_object_object_get_ex(o, "slices", &a));
+        assert_int_equal(json_object_array_length(a), 2);
+        v = json_object_array_get_idx(a, 1);
+        assert_true(json_object_object_get_ex(v, "state", &p));
+        assert_string_equal(json_object_get_string(p), "released");
+        assert_true(json_object_object_get_ex(v, "change_paid", &p));
+        assert_true(json_object_get_boolean(p));
+        assert_null(strstr(buf, "pv1-change-b")); /* bearer money stays in the file */
+
+        assert_true(json_object_object_get_ex(o, "vouchers", &a));
+        assert_int_equal(json_object_array_length(a), 3);
+        v = json_object_array_get_idx(a, 0);
+        assert_true(json_object_object_get_ex(v, "id", &p));
+        assert_string_equal(json_object_get_string(p), "0102030405060708090a0b0c0d0e0f10");
+
+        assert_true(json_object_object_get_ex(o, "entries", &a));
+        assert_int_equal(json_object_array_length(a), 6);
+        e = json_object_array_get_idx(a, 2);
+        assert_true(json_object_object_get_ex(e, "kind", &v));
+        assert_string_equal(json_object_get_string(v), "charge");
+        assert_true(json_object_object_get_ex(e, "voucher", &v));
+        assert_null(v);
+        assert_true(json_object_object_get_ex(e, "postings", &p));
+        assert_int_equal(json_object_array_length(p), 3);
+        v = json_object_array_get_idx(p, 0);
+        assert_true(json_object_object_get_ex(v, "account", &v));
+        assert_string_equal(json_object_get_string(v), "charge:cpu");
+        assert_true(json_object_object_get_ex(e, "hash", &v));
+        assert_int_equal(strlen(json_object_get_string(v)), 64);
+        e = json_object_array_get_idx(a, 0);
+        assert_true(json_object_object_get_ex(e, "prev_hash", &v));
+        assert_string_equal(json_object_get_string(v),
+                            "0000000000000000000000000000000000000000000000000000000000000000");
+
+        json_object_put(o);
+        free(buf);
+}
+
+/* In a forked child, where cmocka's assertions must not run: a failed
+ * check exits with the line that failed. */
+#define CHILD_CHECK(expr)                                                                 \
+        do {                                                                              \
+                if (!(expr)) {                                                            \
+                        fprintf(stderr, "test-ledger:%d: %s failed\n", __LINE__, #expr); \
+                        _exit(1);                                                         \
+                }                                                                         \
+        } while (0)
+
+/* A mount namespace of our own, as root or else as root of a new user
+ * namespace; false where neither is allowed. */
+static bool private_mounts(void) {
+        uid_t uid = getuid();
+        gid_t gid = getgid();
+        char map[64];
+
+        if (unshare(CLONE_NEWNS) < 0) {
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                        return false;
+                snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
+                if (write_string_file("/proc/self/uid_map", map) < 0 ||
+                    write_string_file("/proc/self/setgroups", "deny") < 0)
+                        return false;
+                snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
+                if (write_string_file("/proc/self/gid_map", map) < 0)
+                        return false;
+        }
+        return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) >= 0;
+}
+
+/* The disk fills up during a batch: commit says -ENOSPC, the batch is
+ * gone as a whole, and once there is room again the chain goes on. */
+static void disk_full_child(const char *dir) {
+        char path[128], filler[128];
+        struct ledger_books books;
+        struct statvfs sv;
+        struct ledger *l;
+        char *error = NULL, *d = NULL;
+        uint64_t room;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/ledger.db", dir);
+        snprintf(filler, sizeof(filler), "%s/filler", dir);
+
+        CHILD_CHECK(ledger_open(path, false, &l, &error) == 0);
+        {
+                struct ledger_slice s = { .id = SLICE_A };
+                struct voucher v = make_voucher(1, CENTS(100));
+
+                CHILD_CHECK(ledger_begin(l) == 0);
+                CHILD_CHECK(ledger_slice_add(l, &s) == 0);
+                CHILD_CHECK(ledger_redeem(l, &v, SLICE_A, NULL, 1, NULL, NULL) == 0);
+                CHILD_CHECK(ledger_commit(l) == 0);
+        }
+
+        /* Leave 16 KiB: less than the batch below needs. */
+        CHILD_CHECK(statvfs(dir, &sv) == 0);
+        room = (uint64_t) sv.f_bavail * sv.f_frsize;
+        CHILD_CHECK(room > 16384);
+        fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        CHILD_CHECK(fd >= 0);
+        CHILD_CHECK(posix_fallocate(fd, 0, (off_t) (room - 16384)) == 0);
+        close(fd);
+
+        CHILD_CHECK(ledger_begin(l) == 0);
+        for (unsigned i = 2; i < 250; i++) {
+                struct voucher v = make_voucher(i, CENTS(1));
+                char rid[16], reply[256];
+
+                snprintf(rid, sizeof(rid), "r%u", i);
+                memset(reply, 'x', sizeof(reply) - 1);
+                reply[sizeof(reply) - 1] = 0;
+                CHILD_CHECK(ledger_redeem(l, &v, SLICE_A, rid, 2, NULL, NULL) == 0);
+                CHILD_CHECK(ledger_request_put(l, 0, rid, "topup", reply, 2) == 0);
+        }
+        CHILD_CHECK(ledger_commit(l) == -ENOSPC);
+        CHILD_CHECK(!ledger_in_batch(l));
+
+        CHILD_CHECK(ledger_books(l, &books) == 0);
+        CHILD_CHECK(books.entries == 1 && books.redeemed == CENTS(100));
+        CHILD_CHECK(ledger_verify(l, &d) == 0);
+
+        CHILD_CHECK(unlink(filler) == 0);
+        {
+                struct voucher v = make_voucher(2, CENTS(1));
+
+                CHILD_CHECK(ledger_begin(l) == 0);
+                CHILD_CHECK(ledger_redeem(l, &v, SLICE_A, NULL, 3, NULL, NULL) == 0);
+                CHILD_CHECK(ledger_commit(l) == 0);
+        }
+        CHILD_CHECK(ledger_verify(l, &d) == 0);
+        ledger_close(l);
+        _exit(0);
+}
+
+static void test_disk_full(void **state) {
+        struct fixture *f = *state;
+        int status;
+        pid_t pid;
+
+        fflush(NULL);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (!private_mounts() || mount("tmpfs", f->dir, "tmpfs", 0, "size=512k,mode=0700") < 0)
+                        _exit(77);
+                disk_full_child(f->dir);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77) {
+                printf("# skipped: cannot mount a small file system here (no mount or user namespace)\n");
+                skip();
+        }
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static double now_sec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Figures, not assertions: what a redeem and its idempotency record cost
+ * inside a batch, and what a commit (an fsync of the WAL) costs here. */
+static void test_performance(void **state) {
+        enum { N = 20000, COMMITS = 100, GROUP = 64, GROUPS = 50 };
+        struct fixture *f = *state;
+        char rid[32], reply[64];
+        double t0, t_ops, t_commit, t_single, t_group;
+        unsigned n = 0;
+        struct ledger *l;
+        char *d = NULL;
+
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_A, 0);
+        assert_int_equal(ledger_commit(l), 0);
+
+        /* One big batch. */
+        assert_int_equal(ledger_begin(l), 0);
+        t0 = now_sec();
+        for (int i = 0; i < N; i++, n++) {
+                struct voucher v = make_voucher(0, 1000);
+
+                memcpy(v.id, &n, sizeof(n));
+                snprintf(rid, sizeof(rid), "r%u", n);
+                snprintf(reply, sizeof(reply), "{\"ok\":true,\"balance\":%u}", n);
+                assert_int_equal(ledger_redeem(l, &v, SLICE_A, rid, 1000 + n, NULL, NULL), 0);
+                assert_int_equal(ledger_request_put(l, 1000, rid, "topup", reply, 1000 + n), 0);
+        }
+        t_ops = now_sec() - t0;
+        t0 = now_sec();
+        assert_int_equal(ledger_commit(l), 0);
+        t_commit = now_sec() - t0;
+
+        /* One redeem per commit: the fsync alone. */
+        t0 = now_sec();
+        for (int i = 0; i < COMMITS; i++, n++) {
+                struct voucher v = make_voucher(0, 1000);
+
+                memcpy(v.id, &n, sizeof(n));
+                assert_int_equal(ledger_begin(l), 0);
+                assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 1000 + n, NULL, NULL), 0);
+                assert_int_equal(ledger_commit(l), 0);
+        }
+        t_single = (now_sec() - t0) / COMMITS;
+
+        /* Group commit as 64 concurrent clients would fill it. */
+        t0 = now_sec();
+        for (int g = 0; g < GROUPS; g++) {
+                assert_int_equal(ledger_begin(l), 0);
+                for (int i = 0; i < GROUP; i++, n++) {
+                        struct voucher v = make_voucher(0, 1000);
+
+                        memcpy(v.id, &n, sizeof(n));
+                        snprintf(rid, sizeof(rid), "r%u", n);
+                        assert_int_equal(ledger_redeem(l, &v, SLICE_A, rid, 1000 + n, NULL, NULL), 0);
+                        assert_int_equal(ledger_request_put(l, 1000, rid, "topup", "{\"ok\":true}", 1000 + n), 0);
+                }
+                assert_int_equal(ledger_commit(l), 0);
+        }
+        t_group = now_sec() - t0;
+
+        printf("# ledger: redeem + request_put in a batch: %.1f us each (%d in %.3f s; commit of them %.1f ms)\n",
+               t_ops * 1e6 / N, N, t_ops, t_commit * 1e3);
+        printf("# ledger: begin + 1 redeem + commit (synchronous=FULL): %.2f ms\n", t_single * 1e3);
+        printf("# ledger: batches of %d redeem + request_put: %.0f acknowledged redemptions/s\n", GROUP,
+               GROUP * GROUPS / t_group);
+
+        t0 = now_sec();
+        assert_int_equal(ledger_verify(l, &d), 0);
+        printf("# ledger: verify of %u entries: %.0f ms\n", n, (now_sec() - t0) * 1e3);
+        ledger_close(l);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_redeem, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_charge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_release_keep_activate, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_savepoint_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verify_good, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_hash_as_documented, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verify_detects, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_export_json, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prepay ledger verify|export: the operator's audit of the ledger file,
+ * read directly and read-only, so it works whether prepayd runs or not
+ * (WAL: the daemon goes on writing while it reads one snapshot). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "common/money.h"
+#include "ledger.h"
+#include "prepay.h"
+
+#define LEDGER_DEFAULT_PATH "/var/lib/prepay/ledger.db"
+
+static const char *ledger_path(const char *arg) {
+        const char *e;
+
+        if (arg)
+                return arg;
+        e = getenv("PREPAY_LEDGER");
+        if (e && e[0])
+                return e;
+        return LEDGER_DEFAULT_PATH;
+}
+
+static void help(void) {
+        printf("Usage: prepay ledger verify [--ledger PATH]\n"
+               "       prepay ledger export --json [--ledger PATH]\n\n"
+               "Reads prepayd's ledger directly (read-only; prepayd may be running).\n\n"
+               "  verify   check the hash chain, that every entry balances, that each slice's\n"
+               "           row matches its postings, that every voucher spent has its entry,\n"
+               "           and that redeemed = held + charged + refunded; exit 1 naming the\n"
+               "           first discrepancy\n"
+               "  export   the whole ledger as one JSON object (amounts in micro-units)\n\n"
+               "Options:\n"
+               "  --ledger PATH  the ledger file (default $PREPAY_LEDGER, else\n"
+               "                 " LEDGER_DEFAULT_PATH ")\n"
+               "  -h, --help     Show this help\n");
+}
+
+static void help_verify(void) {
+        printf("Usage: prepay ledger verify [--ledger PATH]\n\n"
+               "Checks, in order: each entry's hash and its link to the one before; that\n"
+               "each entry's postings sum to zero; that each slice's balance, credit,\n"
+               "charges, refunds and overshoot equal the sums of its entries; that every\n"
+               "voucher spent has its redeem entry; that redeemed = held + charged +\n"
+               "refunded. Prints the totals and OK (exit 0) or the first discrepancy\n"
+               "(exit 1).\n\n"
+               "  --ledger PATH  the ledger file (default $PREPAY_LEDGER, else\n"
+               "                 " LEDGER_DEFAULT_PATH ")\n"
+               "  -h, --help     Show this help\n");
+}
+
+static void help_export(void) {
+        printf("Usage: prepay ledger export --json [--ledger PATH]\n\n"
+               "Writes the whole ledger to standard output as one JSON object: schema,\n"
+               "books, slices, vouchers spent, and entries with their postings and hashes.\n"
+               "Amounts are integer micro-units; hashes and ids are hex. Change vouchers\n"
+               "are bearer money and are not exported (\"change_paid\" says whether one was).\n\n"
+               "  --json         JSON output (the only format)\n"
+               "  --ledger PATH  the ledger file (default $PREPAY_LEDGER, else\n"
+               "                 " LEDGER_DEFAULT_PATH ")\n"
+               "  -h, --help     Show this help\n");
+}
+
+/* The verb's options. Returns 1 to go on, 0 after --help, -EINVAL on a
+ * usage error (already said). */
+static int parse_options(int argc, char *argv[], void (*usage)(void), const char **ret_path, bool *ret_json) {
+        enum { ARG_LEDGER = 0x100, ARG_JSON };
+        static const struct option options[] = {
+                { "ledger", required_argument, NULL, ARG_LEDGER },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *path = NULL;
+        bool json = false;
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_LEDGER:
+                        path = optarg;
+                        break;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                case 'h':
+                        usage();
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'. See 'prepay ledger %s --help'.", argv[optind], argv[0]);
+                return -EINVAL;
+        }
+        if (ret_json)
+                *ret_json = json;
+        else if (json) {
+                log_error("'prepay ledger %s' has no --json.", argv[0]);
+                return -EINVAL;
+        }
+        *ret_path = ledger_path(path);
+        return 1;
+}
+
+static int open_ledger(const char *path, struct ledger **ret) {
+        _cleanup_(freep) char *error = NULL;
+        int r;
+
+        r = ledger_open(path, true, ret, &error);
+        if (r < 0) {
+                if (error)
+                        log_error("%s", error);
+                else
+                        log_error_errno(r, "Failed to open ledger %s: %m", path);
+        }
+        return r;
+}
+
+static int verify_main(int argc, char *argv[]) {
+        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], d[MONEY_FORMAT_MAX],
+                e[MONEY_FORMAT_MAX];
+        _cleanup_(freep) char *discrepancy = NULL;
+        struct ledger_books books;
+        struct ledger *l = NULL;
+        const char *path;
+        int r;
+
+        r = parse_options(argc, argv, help_verify, &path, NULL);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        if (open_ledger(path, &l) < 0)
+                return 1;
+        r = ledger_verify_books(l, &books, &discrepancy);
+        ledger_close(l);
+
+        if (r == -EBADMSG) {
+                printf("ledger %s: %s\n", path, discrepancy ?: "a discrepancy");
+                return 1;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to verify ledger %s: %m", path);
+                return 1;
+        }
+
+        printf("ledger %s: %ju entries, redeemed %s, held %s, charged %s, refunded %s, overshoot %s: OK\n", path,
+               (uintmax_t) books.entries, money_format(a, sizeof(a), books.redeemed),
+               money_format(b, sizeof(b), books.held), money_format(c, sizeof(c), books.charged),
+               money_format(d, sizeof(d), books.refunded), money_format(e, sizeof(e), books.overshoot));
+        return 0;
+}
+
+static int export_main(int argc, char *argv[]) {
+        struct ledger *l = NULL;
+        const char *path;
+        bool json;
+        int r;
+
+        r = parse_options(argc, argv, help_export, &path, &json);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (!json) {
+                log_error("Say which format: 'prepay ledger export --json' (the only one so far).");
+                return 2;
+        }
+
+        if (open_ledger(path, &l) < 0)
+                return 1;
+        r = ledger_export_json(l, stdout);
+        ledger_close(l);
+        if (r < 0) {
+                log_error_errno(r, "Failed to export ledger %s: %m", path);
+                return 1;
+        }
+        return 0;
+}
+
+int ledger_main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        /* "+": stop at the verb, whose options are its own. */
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return 2;
+                }
+
+        if (optind >= argc) {
+                help();
+                return 2;
+        }
+        if (streq(argv[optind], "verify"))
+                return verify_main(argc - optind, argv + optind);
+        if (streq(argv[optind], "export"))
+                return export_main(argc - optind, argv + optind);
+
+        log_error("Unknown ledger command '%s'. See 'prepay ledger --help'.", argv[optind]);
+        return 2;
+}
