@@ -32,7 +32,7 @@ WERROR ?= $(if $(filter true 1,$(CI)),1,0)
 WARNFLAGS := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wmissing-prototypes \
 	-Wstrict-prototypes -Wno-missing-field-initializers $(if $(filter 1,$(WERROR)),-Werror)
 CFLAGS ?= -O2 -g
-PKGS := libbpf libcgroup libsystemd json-c inih
+PKGS := libbpf libcgroup libsystemd json-c inih libcrypto sqlite3
 # Recursive (=) so pkg-config runs only when a recipe needs it: "make
 # check" installs the packages first.
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
@@ -97,6 +97,7 @@ vmtest: all
 
 bench: all
 	$(Q)O=$(O) tests/bench/meter-overhead
+	$(Q)O=$(O) tests/bench/redeem
 
 # vmlinux.h from the running kernel's BTF; without BTF, the checked-in
 # minimal header (bpf/vmlinux-fallback.h) that names only what prepay's
@@ -137,7 +138,9 @@ $(O)/prepayd: $(O)/daemon/main.o $(DAEMON_OBJS) $(COMMON_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz
 
-$(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS)
+# The CLI reads the ledger itself ("prepay ledger verify" works with the
+# daemon stopped) and prices nothing: it links those two modules only.
+$(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS) $(O)/daemon/ledger.o $(O)/daemon/pricing.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -161,6 +164,7 @@ install: $(O)/prepayd $(O)/prepay
 	install -m 0755 $(O)/prepay $(DESTDIR)$(BINDIR)/prepay
 	install -m 0644 packaging/man/prepay.1 $(DESTDIR)$(MANDIR)/man1/prepay.1
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
+	install -m 0644 packaging/man/prepay-voucher.5 $(DESTDIR)$(MANDIR)/man5/prepay-voucher.5
 	install -m 0644 packaging/man/prepayd.8 $(DESTDIR)$(MANDIR)/man8/prepayd.8
 	install -m 0644 packaging/prepayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf
 	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepayd.service.in > $(DESTDIR)$(UNITDIR)/prepayd.service

@@ -13,6 +13,9 @@ struct connection {
         sd_event_source *source;
         int fd;
         struct ucred peer;
+        /* A reply waiting for the ledger batch it depends on. */
+        json_object *pending;
+        struct billing_request request;
         struct connection *next;
 };
 
@@ -37,13 +40,11 @@ static void connection_free(struct connection *c) {
                         break;
                 }
         c->control->n_connections--;
+        billing_cancel(c->control->manager->billing, c);
+        json_object_put(c->pending);
         sd_event_source_disable_unref(c->source);
         closep(&c->fd);
         free(c);
-}
-
-static bool peer_may_act_on(const struct connection *c, const struct slice *s) {
-        return c->peer.uid == 0 || c->peer.uid == s->owner_uid;
 }
 
 /* Looks the slice named in the request up; on failure *reply is the error. */
@@ -67,18 +68,21 @@ static struct slice *request_slice(struct connection *c, json_object *req, json_
         return s;
 }
 
-/* The same, for acting on the slice: its owner or root only. */
+/* The same, for acting on the slice: its owner token, its owner's uid
+ * for an unfunded slice, or root. */
 static struct slice *request_owned_slice(struct connection *c, json_object *req, json_object **reply) {
+        const char *token = NULL;
         struct slice *s;
 
         s = request_slice(c, req, reply);
-        if (s && !peer_may_act_on(c, s)) {
-                log_notice("Denied uid %u acting on slice %s of uid %u.", (unsigned) c->peer.uid, s->id,
-                           (unsigned) s->owner_uid);
-                *reply = message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
-                                             (unsigned) s->owner_uid);
+        if (!s)
+                return NULL;
+        if (message_get_string(req, "token", &token) == -EINVAL) {
+                *reply = message_reply_error("Field \"token\" must be a string");
                 return NULL;
         }
+        if (!billing_may_act(c->control->manager->billing, s, c->peer.uid, token, reply))
+                return NULL;
         return s;
 }
 
@@ -95,40 +99,19 @@ static json_object *reply_with_slice(struct manager *m, struct slice *s) {
 }
 
 static json_object *handle_create(struct connection *c, json_object *req) {
-        struct manager *m = c->control->manager;
-        _cleanup_(freep) char *error = NULL;
-        struct slice_limits limits;
-        const char *err = NULL;
-        bool attach = false;
-        uint64_t cpus_milli = 0;
-        struct slice *s;
-        json_object *o;
-        int r;
+        return billing_handle_create(c->control->manager->billing, &c->request);
+}
 
-        if (!json_object_object_get_ex(req, "limits", &o) || !json_object_is_type(o, json_type_object))
-                return message_reply_error("Missing or invalid field \"limits\"");
-        r = slice_limits_from_json(o, &limits, &err);
-        if (r < 0)
-                return message_reply_error("%s", strna(err));
-        r = message_get_bool(req, "attach", &attach);
-        if (r < 0 && r != -ENOENT)
-                return message_reply_error("Field \"attach\" must be a boolean");
-        r = message_get_u64(req, "cpus_milli", &cpus_milli);
-        if (r < 0 && r != -ENOENT)
-                return message_reply_error("Field \"cpus_milli\" must be a whole number");
+static json_object *handle_topup(struct connection *c, json_object *req) {
+        return billing_handle_topup(c->control->manager->billing, &c->request);
+}
 
-        r = manager_create_slice(m, &limits, cpus_milli, c->peer.uid, &s, &error);
-        if (r < 0)
-                return message_reply_error("%s", error ?: strerror(-r));
+static json_object *handle_release(struct connection *c, json_object *req) {
+        return billing_handle_release(c->control->manager->billing, &c->request);
+}
 
-        if (attach) {
-                r = manager_attach(m, s, c->peer.pid, &error);
-                if (r < 0) {
-                        (void) manager_destroy_slice(m, s);
-                        return message_reply_error("%s", error ?: strerror(-r));
-                }
-        }
-        return reply_with_slice(m, s);
+static json_object *handle_quote(struct connection *c, json_object *req) {
+        return billing_handle_quote(c->control->manager->billing, &c->request);
 }
 
 static json_object *handle_attach(struct connection *c, json_object *req) {
@@ -140,6 +123,11 @@ static json_object *handle_attach(struct connection *c, json_object *req) {
         s = request_owned_slice(c, req, &reply);
         if (!s)
                 return reply;
+        if (s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED)
+                return message_reply_error("Slice %s is released: nothing may run in it", s->id);
+        r = billing_activate(c->control->manager->billing, s);
+        if (r < 0)
+                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
         r = manager_attach(c->control->manager, s, c->peer.pid, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
@@ -210,6 +198,9 @@ static json_object *handle_destroy(struct connection *c, json_object *req) {
         s = request_owned_slice(c, req, &reply);
         if (!s)
                 return reply;
+        if (s->account.funded)
+                return message_reply_error("Slice %s is funded: release it (prepay release %s), so that its "
+                                           "balance is refunded", s->id, s->id);
         r = manager_destroy_slice(c->control->manager, s);
         if (r < 0)
                 return message_reply_error("Slice destroyed, but its cgroups could not all be removed: %s",
@@ -222,7 +213,8 @@ static const struct {
         json_object *(*handler)(struct connection *c, json_object *req);
 } handlers[] = {
         { "create", handle_create },   { "attach", handle_attach }, { "status", handle_status },
-        { "list", handle_list },       { "destroy", handle_destroy },
+        { "list", handle_list },       { "destroy", handle_destroy }, { "topup", handle_topup },
+        { "release", handle_release }, { "quote", handle_quote },
 };
 
 static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
@@ -250,7 +242,13 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                 if (streq(handlers[i].op, op)) {
                         log_debug("Request \"%s\" from pid %d uid %u.", op, (int) c->peer.pid,
                                   (unsigned) c->peer.uid);
+                        c->request = (struct billing_request) {
+                                .uid = c->peer.uid,
+                                .pid = c->peer.pid,
+                                .req = req,
+                        };
                         reply = handlers[i].handler(c, req);
+                        c->request.req = NULL;
                         goto out;
                 }
         reply = message_reply_error("Unknown operation \"%.40s\"", op);
@@ -259,12 +257,58 @@ out:
         return reply;
 }
 
-static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        struct connection *c = userdata;
-        _cleanup_(freep) char *buf = NULL;
-        json_object *reply;
+static void connection_send(struct connection *c, json_object *reply) {
         const char *text;
         size_t text_len;
+
+        if (message_serialize(reply, &text, &text_len) < 0) {
+                json_object_put(reply);
+                reply = message_reply_error("Reply too large");
+                (void) message_serialize(reply, &text, &text_len);
+        }
+        if (send(c->fd, text, text_len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                log_debug_errno(errno, "Failed to send reply to pid %d, ignoring: %m", (int) c->peer.pid);
+        json_object_put(reply);
+}
+
+/* The batch the reply depends on is durable (r = 0) or was rolled back. */
+static void on_committed(int r, void *userdata) {
+        struct connection *c = userdata;
+        struct manager *m = c->control->manager;
+        json_object *reply = TAKE_PTR(c->pending);
+        struct slice *s;
+
+        if (r < 0) {
+                json_object_put(reply);
+                reply = message_reply_error("The ledger could not be written (%s): nothing was spent or charged, "
+                                            "try again", strerror(-r));
+        } else {
+                if (c->request.attach[0]) {
+                        _cleanup_(freep) char *error = NULL;
+
+                        s = manager_find(m, c->request.attach);
+                        if (!s || manager_attach(m, s, c->peer.pid, &error) < 0) {
+                                json_object_put(reply);
+                                reply = message_reply_error("Slice %s is funded, but the caller could not be moved "
+                                                            "into it: %s", c->request.attach,
+                                                            error ?: "it is gone");
+                        }
+                }
+                if (c->request.destroy[0]) {
+                        s = manager_find(m, c->request.destroy);
+                        if (s)
+                                (void) manager_destroy_slice(m, s);
+                }
+        }
+        connection_send(c, reply);
+        (void) sd_event_source_set_enabled(c->source, SD_EVENT_ON);
+}
+
+static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        struct connection *c = userdata;
+        struct manager *m = c->control->manager;
+        _cleanup_(freep) char *buf = NULL;
+        json_object *reply;
         ssize_t n;
 
         if (revents & (EPOLLHUP | EPOLLERR) && !(revents & EPOLLIN)) {
@@ -290,19 +334,22 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                 return 0;
         }
 
+        c->request = (struct billing_request) {};
         if ((size_t) n > PREPAY_MSG_MAX)
                 reply = message_reply_error("Request too large (%zd bytes, at most %d)", n, PREPAY_MSG_MAX);
         else
                 reply = dispatch(c, buf, (size_t) n);
 
-        if (message_serialize(reply, &text, &text_len) < 0) {
-                json_object_put(reply);
-                reply = message_reply_error("Reply too large");
-                (void) message_serialize(reply, &text, &text_len);
+        /* Nothing that depends on a write is said before it is durable:
+         * wait for the batch, reading nothing more from this peer. */
+        if (billing_in_batch(m->billing) || c->request.attach[0]) {
+                if (billing_wait(m->billing, on_committed, c) >= 0) {
+                        c->pending = reply;
+                        (void) sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
+                        return 0;
+                }
         }
-        if (send(fd, text, text_len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-                log_debug_errno(errno, "Failed to send reply to pid %d, ignoring: %m", (int) c->peer.pid);
-        json_object_put(reply);
+        connection_send(c, reply);
         return 0;
 }
 

@@ -79,6 +79,12 @@ static char *slice_state_path(struct manager *m, const char *id) {
         return p;
 }
 
+static int slice_save_state(struct manager *m, struct slice *s);
+
+int manager_save_slice(struct manager *m, struct slice *s) {
+        return slice_save_state(m, s);
+}
+
 static int slice_save_state(struct manager *m, struct slice *s) {
         _cleanup_(freep) char *path = NULL;
         json_object *o;
@@ -103,6 +109,9 @@ static int slice_save_state(struct manager *m, struct slice *s) {
         json_object_object_add(o, "last_sample_usec", json_object_new_int64((int64_t) s->last_sample_usec));
         json_object_object_add(o, "oom_kills", json_object_new_int64((int64_t) s->usage.oom_kills));
         json_object_object_add(o, "last_oom_usec", json_object_new_int64((int64_t) s->last_oom_usec));
+        /* Funded slices are found in the ledger by id after a restart;
+         * one marked funded and missing there was never paid for. */
+        json_object_object_add(o, "funded", json_object_new_boolean(s->account.funded));
         slice_limits_to_json(&s->limits, o);
 
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
@@ -160,6 +169,7 @@ static int slice_load_state(struct manager *m, struct slice *s) {
         s->last_sample_usec = json_u64(o, "last_sample_usec");
         s->usage.oom_kills = json_u64(o, "oom_kills");
         s->last_oom_usec = json_u64(o, "last_oom_usec");
+        (void) message_get_bool(o, "funded", &s->account.funded);
         json_object_put(o);
 
         /* CLOCK_MONOTONIC survives a daemon restart but not a reboot, and
@@ -275,6 +285,7 @@ static void slice_vanished(struct manager *m, struct slice *s) {
                     "ms of CPU, %" PRIu64 " bytes out, %" PRIu64 " byte-seconds of memory. Dropping it.",
                     s->id, m->ops->cgroup_path(s->handle), s->usage.cpu_usec / 1000, s->usage.net_tx_bytes,
                     s->usage.memory_byte_sec);
+        billing_slice_vanished(m->billing, s);
         (void) m->ops->destroy(m->backend, s->handle);
         s->handle = NULL;
         (void) meter_unwatch(m->meter, s->cgroup_id);
@@ -294,6 +305,13 @@ void manager_sample(struct manager *m) {
                 if (slice_sample(m, s) == -ENOENT)
                         slice_vanished(m, s);
         }
+        if (m->billing)
+                billing_tick(m->billing);
+}
+
+void manager_sample_slice(struct manager *m, struct slice *s) {
+        (void) meter_sample(m->meter, on_meter_counters, m);
+        (void) slice_sample(m, s);
 }
 
 static int on_meter_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -470,6 +488,7 @@ void manager_slice_info(struct manager *m, struct slice *s, struct slice_info *r
         i.cgroup_id = s->cgroup_id;
         i.limits = s->limits;
         i.usage = s->usage;
+        billing_account_info(m->billing, s, &i.account);
         *ret = i;
 }
 
@@ -603,16 +622,23 @@ int manager_new(struct config *config, struct manager **ret) {
         if (r < 0)
                 goto fail;
 
-        r = m->ops->enumerate(m->backend, adopt_one, m);
-        if (r < 0)
-                goto fail;
-        drop_vanished(m);
-
         r = sd_event_default(&m->event);
         if (r < 0) {
                 log_error_errno(r, "Failed to allocate the event loop: %m");
                 goto fail;
         }
+
+        r = billing_new(m, &m->billing);
+        if (r < 0)
+                goto fail;
+
+        r = m->ops->enumerate(m->backend, adopt_one, m);
+        if (r < 0)
+                goto fail;
+        drop_vanished(m);
+        r = billing_reconcile(m->billing);
+        if (r < 0)
+                goto fail;
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -647,6 +673,12 @@ void manager_free(struct manager *m) {
                 return;
 
         control_free(m->control);
+        /* Usage up to now charged and committed, while slices and the
+         * event loop still exist. */
+        if (m->billing && m->meter)
+                manager_sample(m);
+        billing_free(m->billing);
+        m->billing = NULL;
         sd_event_source_unref(m->meter_timer);
         sd_event_unref(m->event);
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "billing.h"
 #include "common/message.h"
 #include "config.h"
 #include "slice.h"
@@ -34,6 +35,8 @@ struct slice {
         bool frozen;
         bool counters_failing;      /* logged once when reads start failing */
 
+        struct slice_account account; /* billing.c */
+
         struct slice *next;         /* manager's list */
         struct slice *hash_next;    /* by cgroup id */
 };
@@ -47,6 +50,7 @@ struct manager {
         struct slice_backend *backend;
         struct meter *meter;
         struct control *control;
+        struct billing *billing;
 
         struct slice *slices;
         size_t n_slices;
@@ -77,3 +81,7 @@ int manager_destroy_slice(struct manager *m, struct slice *s);
 void manager_sample(struct manager *m);
 /* Fills *ret from the last sample. */
 void manager_slice_info(struct manager *m, struct slice *s, struct slice_info *ret);
+/* Samples one slice now (after a kill, for its final figures). */
+void manager_sample_slice(struct manager *m, struct slice *s);
+/* Writes the slice's state file now (a state change). */
+int manager_save_slice(struct manager *m, struct slice *s);

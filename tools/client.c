@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
+#include "common/encoding.h"
 #include "common/log.h"
+#include "common/voucher.h"
 #include "prepay.h"
 
 #define DEFAULT_SOCKET "/run/prepay/control.sock"
@@ -95,4 +100,155 @@ int client_call(json_object *req, json_object **ret) {
         else
                 json_object_put(reply);
         return 0;
+}
+
+/* A money-moving request is retried with the same request id while the
+ * daemon cannot be reached or drops the connection (a restart): the
+ * daemon answers a retry with its first answer, so nothing happens twice. */
+int client_call_money(json_object *req, json_object **ret) {
+        char id[2 * 16 + 1];
+        const char *have;
+        int r;
+
+        if (message_get_string(req, "request_id", &have) == -ENOENT) {
+                r = client_new_request_id(id);
+                if (r < 0) {
+                        json_object_put(req);
+                        return r;
+                }
+                json_object_object_add(req, "request_id", json_object_new_string(id));
+        }
+
+        for (unsigned attempt = 0;; attempt++) {
+                r = client_call(json_object_get(req), ret);
+                if (r >= 0 || r == -EPROTO || attempt >= CLIENT_RETRIES ||
+                    (r != -ENOENT && r != -ECONNREFUSED && r != -ECONNRESET && r != -EPIPE))
+                        break;
+                log_info("Retrying in %ums with the same request id.", CLIENT_RETRY_MSEC);
+                (void) usleep(CLIENT_RETRY_MSEC * 1000);
+        }
+        json_object_put(req);
+        return r;
+}
+
+int client_new_request_id(char ret[static 33]) {
+        uint8_t b[16];
+
+        if (getrandom(b, sizeof(b), 0) != sizeof(b))
+                return log_error_errno(errno, "Failed to get random bytes: %m");
+        hex_encode(b, sizeof(b), ret);
+        return 0;
+}
+
+int client_read_voucher(const char *path, char **ret) {
+        _cleanup_(freep) char *text = NULL;
+        size_t size = 0;
+        int r;
+
+        if (streq(path, "-")) {
+                text = malloc(VOUCHER_TEXT_MAX + 64);
+                if (!text)
+                        return log_oom();
+                size = fread(text, 1, VOUCHER_TEXT_MAX + 63, stdin);
+                text[size] = 0;
+        } else {
+                r = read_full_file(path, &text, &size);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read voucher file %s: %m", path);
+        }
+        if (size > VOUCHER_TEXT_MAX + 62)
+                return log_error_errno(EFBIG, "%s is too large to be a voucher.", path);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+static char *token_dir(void) {
+        const char *e;
+        char *p = NULL;
+
+        if ((e = getenv("PREPAY_TOKEN_DIR")) && e[0])
+                return strdup(e);
+        if ((e = getenv("XDG_STATE_HOME")) && e[0] == '/') {
+                if (asprintf(&p, "%s/prepay/tokens", e) < 0)
+                        return NULL;
+                return p;
+        }
+        if ((e = getenv("HOME")) && e[0] == '/') {
+                if (asprintf(&p, "%s/.local/state/prepay/tokens", e) < 0)
+                        return NULL;
+                return p;
+        }
+        return NULL;
+}
+
+static int mkdir_parents(char *path, mode_t mode) {
+        for (char *s = path + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(path, mode) < 0 && errno != EEXIST) {
+                        *s = '/';
+                        return -errno;
+                }
+                *s = '/';
+        }
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int client_save_token(const char *slice, const char *token, char **ret_path) {
+        _cleanup_(freep) char *dir = token_dir(), *path = NULL, *line = NULL;
+        int r;
+
+        if (!dir)
+                return -ENOENT;
+        r = mkdir_parents(dir, 0700);
+        if (r < 0)
+                return r;
+        if (asprintf(&path, "%s/%s", dir, slice) < 0 || asprintf(&line, "%s\n", token) < 0)
+                return -ENOMEM;
+        r = client_write_secret_file(path, line);
+        if (r < 0)
+                return r;
+        if (ret_path)
+                *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+int client_write_secret_file(const char *path, const char *text) {
+        _cleanup_(closep) int fd = -1;
+        size_t len = strlen(text);
+
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, 0600) < 0 || write(fd, text, len) != (ssize_t) len || fsync(fd) < 0)
+                return errno ? -errno : -EIO;
+        return 0;
+}
+
+/* --token, else $PREPAY_TOKEN, else the one "prepay run" saved. */
+int client_find_token(const char *slice, const char *given, char **ret) {
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
+        const char *e;
+
+        if (given)
+                return (*ret = strdup(given)) ? 0 : -ENOMEM;
+        if ((e = getenv("PREPAY_TOKEN")) && e[0])
+                return (*ret = strdup(e)) ? 0 : -ENOMEM;
+        dir = token_dir();
+        if (!dir || asprintf(&path, "%s/%s", dir, slice) < 0)
+                return -ENOENT;
+        if (read_one_line_file(path, &text) < 0)
+                return -ENOENT;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+void client_forget_token(const char *slice) {
+        _cleanup_(freep) char *dir = token_dir(), *path = NULL;
+
+        if (dir && asprintf(&path, "%s/%s", dir, slice) >= 0)
+                (void) unlink(path);
 }

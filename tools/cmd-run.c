@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* prepay run: ask prepayd for a slice, get moved into it, exec the command. */
+/* prepay run: buy a slice with a voucher, get moved into it, exec the
+ * command. The owner token comes back once and is kept for the user. */
 #include <getopt.h>
 #include <inttypes.h>
 
@@ -8,11 +9,23 @@
 #include "prepay.h"
 
 static void help(void) {
-        printf("Usage: prepay run [OPTIONS] -- COMMAND [ARGS...]\n"
+        printf("Usage: prepay run --voucher FILE [OPTIONS] -- COMMAND [ARGS...]\n"
                "\n"
-               "Creates a slice, moves this process into it and runs COMMAND there.\n"
-               "The slice id is printed on standard error.\n"
+               "Buys a slice with the voucher, moves this process into it and runs\n"
+               "COMMAND there. The slice id and its owner token are printed on standard\n"
+               "error; the token is also saved (see prepay(1)) for release.\n"
+               "The voucher must pay for MinRuntimeSec= at full use of the size asked.\n"
                "\n"
+               "  --voucher=FILE  The voucher that pays (\"-\": standard input); root\n"
+               "                  may leave it out where AllowUnfunded=yes\n"
+               "  --size-to-funds Let the daemon pick the CPUs the voucher pays for\n"
+               "                  over --hours (memory: --memory)\n"
+               "  --hours=H       With --size-to-funds: how long (2, 0.5)\n"
+               "  --token-file=F  Also write the owner token to F (mode 0600)\n"
+               "  --slice=ID      Run in an existing slice instead (needs its owner\n"
+               "                  token: --token, $PREPAY_TOKEN or the saved one)\n"
+               "  --token=TOKEN   The owner token for --slice\n"
+               "  --request-id=ID Make a retry of this request harmless (default: random)\n"
                "  --cpus=N        CPU limit, in CPUs (0.5, 2; default: none)\n"
                "  --memory=SIZE   Memory limit (512M, 4G; default: DefaultMemoryMax=)\n"
                "  --pids=N        Limit on tasks (default: DefaultTasksMax=)\n"
@@ -22,8 +35,16 @@ static void help(void) {
 }
 
 int run_main(int argc, char *argv[]) {
-        enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_PIDS, ARG_PERIOD };
+        enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_PIDS, ARG_PERIOD, ARG_VOUCHER, ARG_SIZE, ARG_HOURS, ARG_TOKEN_FILE,
+               ARG_REQUEST_ID, ARG_SLICE, ARG_TOKEN };
         static const struct option options[] = {
+                { "slice", required_argument, NULL, ARG_SLICE },
+                { "token", required_argument, NULL, ARG_TOKEN },
+                { "voucher", required_argument, NULL, ARG_VOUCHER },
+                { "size-to-funds", no_argument, NULL, ARG_SIZE },
+                { "hours", required_argument, NULL, ARG_HOURS },
+                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
+                { "request-id", required_argument, NULL, ARG_REQUEST_ID },
                 { "cpus", required_argument, NULL, ARG_CPUS },
                 { "memory", required_argument, NULL, ARG_MEMORY },
                 { "pids", required_argument, NULL, ARG_PIDS },
@@ -35,8 +56,12 @@ int run_main(int argc, char *argv[]) {
         struct slice_limits limits = {};
         uint64_t cpus_milli = 0;
         json_object *req, *reply = NULL, *o, *slice;
-        const char *id = NULL;
-        bool quiet = false;
+        const char *id = NULL, *voucher_path = NULL, *token_file = NULL, *request_id = NULL, *token = NULL;
+        _cleanup_(freep) char *voucher = NULL, *saved = NULL, *line = NULL, *found = NULL;
+        const char *existing = NULL, *given = NULL;
+        uint64_t duration = 0;
+        bool quiet = false, size_to_funds = false;
+        char *hours;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "+qh", options, NULL)) >= 0)
@@ -69,6 +94,34 @@ int run_main(int argc, char *argv[]) {
                                 return 2;
                         }
                         break;
+                case ARG_VOUCHER:
+                        voucher_path = optarg;
+                        break;
+                case ARG_SIZE:
+                        size_to_funds = true;
+                        break;
+                case ARG_HOURS:
+                        if (asprintf(&hours, "%sh", optarg) < 0)
+                                return log_oom(), 1;
+                        r = parse_duration(hours, &duration);
+                        free(hours);
+                        if (r < 0 || duration == 0) {
+                                log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", optarg);
+                                return 2;
+                        }
+                        break;
+                case ARG_SLICE:
+                        existing = optarg;
+                        break;
+                case ARG_TOKEN:
+                        given = optarg;
+                        break;
+                case ARG_TOKEN_FILE:
+                        token_file = optarg;
+                        break;
+                case ARG_REQUEST_ID:
+                        request_id = optarg;
+                        break;
                 case 'q':
                         quiet = true;
                         break;
@@ -84,6 +137,34 @@ int run_main(int argc, char *argv[]) {
                 return 2;
         }
 
+        if (size_to_funds && (duration == 0 || cpus_milli > 0)) {
+                log_error("--size-to-funds needs --hours and picks the CPUs itself (no --cpus).");
+                return 2;
+        }
+        if (voucher_path && client_read_voucher(voucher_path, &voucher) < 0)
+                return 1;
+
+        if (existing) {
+                if (!slice_id_is_valid(existing)) {
+                        log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", existing);
+                        return 2;
+                }
+                if (voucher || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max) {
+                        log_error("--slice runs in a slice as it is: no voucher or limits (see prepay topup).");
+                        return 2;
+                }
+                req = client_request("attach");
+                json_object_object_add(req, "slice", json_object_new_string(existing));
+                if (client_find_token(existing, given, &found) >= 0)
+                        json_object_object_add(req, "token", json_object_new_string(found));
+                if (client_call(req, NULL) < 0)
+                        return 1;
+                if (!quiet)
+                        fprintf(stderr, "prepay: running in slice %s\n", existing);
+                fflush(stderr);
+                goto exec;
+        }
+
         req = client_request("create");
         if (!req)
                 return log_oom(), 1;
@@ -96,17 +177,49 @@ int run_main(int argc, char *argv[]) {
         if (cpus_milli > 0)
                 json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus_milli));
 
-        r = client_call(req, &reply);
+        if (voucher) {
+                json_object_object_add(req, "voucher", json_object_new_string(voucher));
+                if (request_id)
+                        json_object_object_add(req, "request_id", json_object_new_string(request_id));
+                if (size_to_funds) {
+                        json_object_object_add(req, "size_to_funds", json_object_new_boolean(true));
+                        json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
+                }
+                r = client_call_money(req, &reply);
+        } else
+                r = client_call(req, &reply);
         if (r < 0)
                 return 1;
 
         if (json_object_object_get_ex(reply, "slice", &slice))
                 (void) message_get_string(slice, "id", &id);
-        if (!quiet)
-                fprintf(stderr, "prepay: running in slice %s\n", strna(id));
+        (void) message_get_string(reply, "token", &token);
+        if (token && id) {
+                /* Shown once: the daemon keeps only its hash. */
+                if (token_file) {
+                        if (asprintf(&line, "%s\n", token) < 0 || client_write_secret_file(token_file, line) < 0)
+                                log_error("Failed to write the owner token to %s; it is printed below.", token_file);
+                }
+                r = client_save_token(id, token, &saved);
+                fprintf(stderr, "prepay: owner token %s%s%s%s\n", token, saved ? " (saved in " : "", strempty(saved),
+                        saved ? ")" : "");
+        }
+        if (!quiet) {
+                struct slice_info info = {};
+                char a[MONEY_FORMAT_MAX];
+
+                if (slice)
+                        (void) slice_info_from_json(slice, &info, NULL);
+                if (info.account.funded)
+                        fprintf(stderr, "prepay: running in slice %s (balance %s %s)\n", strna(id),
+                                money_format(a, sizeof(a), info.account.balance), info.account.currency);
+                else
+                        fprintf(stderr, "prepay: running in slice %s\n", strna(id));
+        }
         fflush(stderr);
         json_object_put(reply);
 
+exec:
         execvp(argv[optind], argv + optind);
         r = errno;
         log_error_errno(r, "Failed to run '%s': %m", argv[optind]);

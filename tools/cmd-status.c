@@ -29,6 +29,36 @@ static char *format_cpus(char *buf, size_t n, const struct slice_limits *l) {
         return buf;
 }
 
+static void print_account(const struct slice_account_info *a) {
+        static const char *const labels[SLICE_RESOURCES] = {
+                "cpu", "memory", "net out", "net in", "disk io", "base fee",
+        };
+        char m[MONEY_FORMAT_MAX], n[MONEY_FORMAT_MAX], d[FORMAT_DURATION_MAX];
+        int64_t total = 0;
+        bool first = true;
+
+        printf("  balance:  %s %s (%s)\n", money_format(m, sizeof(m), a->balance), a->currency, a->state);
+        if (a->burn_rate > 0)
+                printf("  burning:  %s %s/s, %s left at that rate\n", money_format(m, sizeof(m), a->burn_rate),
+                       a->currency, format_duration(d, sizeof(d), a->time_left_usec));
+        else
+                printf("  burning:  nothing now\n");
+        printf("  charged: ");
+        for (size_t i = 0; i < SLICE_RESOURCES; i++) {
+                (void) money_add(total, a->charged[i], &total);
+                if (a->charged[i] == 0)
+                        continue;
+                printf("%s %s %s", first ? "" : ",", labels[i], money_format(m, sizeof(m), a->charged[i]));
+                first = false;
+        }
+        printf("%s (total %s %s)\n", first ? " nothing yet" : "", money_format(m, sizeof(m), total), a->currency);
+        printf("  funded:   %s %s credited, %s refunded\n", money_format(m, sizeof(m), a->credited), a->currency,
+               money_format(n, sizeof(n), a->refunded));
+        if (a->overshoot > 0)
+                printf("  overshoot: %s %s used beyond the balance (not charged)\n",
+                       money_format(m, sizeof(m), a->overshoot), a->currency);
+}
+
 void print_slice(const struct slice_info *s) {
         char a[FORMAT_DURATION_MAX], b[FORMAT_DURATION_MAX], c[FORMAT_SIZE_MAX], d[FORMAT_SIZE_MAX];
         struct timespec now;
@@ -64,16 +94,20 @@ void print_slice(const struct slice_info *s) {
         if (s->usage.oom_kills)
                 printf("  oom:      %" PRIu64 " process%s OOM-killed, last at %s\n", s->usage.oom_kills,
                        s->usage.oom_kills == 1 ? "" : "es", format_time(a, sizeof(a), s->last_oom_usec));
+        if (s->account.funded)
+                print_account(&s->account);
+        else
+                printf("  money:    unfunded (metering only)\n");
 }
 
 void print_slice_table_header(void) {
-        printf("%-12s %-8s %-9s %-9s %10s %9s %9s %9s %5s %4s\n", "SLICE", "STATE", "CPUS", "MEMMAX", "CPU",
-               "MEM", "NET-OUT", "NET-IN", "TASKS", "OOM");
+        printf("%-12s %-8s %-9s %-9s %10s %9s %9s %9s %5s %4s %14s\n", "SLICE", "STATE", "CPUS", "MEMMAX", "CPU",
+               "MEM", "NET-OUT", "NET-IN", "TASKS", "OOM", "BALANCE");
 }
 
 void print_slice_row(const struct slice_info *s) {
         char cpus[32], max[FORMAT_SIZE_MAX], cpu[FORMAT_DURATION_MAX], mem[FORMAT_SIZE_MAX], tx[FORMAT_SIZE_MAX],
-                rx[FORMAT_SIZE_MAX];
+                rx[FORMAT_SIZE_MAX], bal[MONEY_FORMAT_MAX + CURRENCY_SIZE + 1];
 
         format_cpus(cpus, sizeof(cpus), &s->limits);
         if (s->limits.cpu_quota_usec == 0)
@@ -84,11 +118,17 @@ void print_slice_row(const struct slice_info *s) {
                 format_size(max, sizeof(max), s->limits.memory_max);
         else
                 snprintf(max, sizeof(max), "-");
-        printf("%-12s %-8s %-9s %-9s %10s %9s %9s %9s %5" PRIu64 " %4" PRIu64 "\n", s->id, s->state, cpus, max,
+        if (s->account.funded) {
+                char m[MONEY_FORMAT_MAX];
+
+                snprintf(bal, sizeof(bal), "%s %s", money_format(m, sizeof(m), s->account.balance), s->account.currency);
+        } else
+                snprintf(bal, sizeof(bal), "-");
+        printf("%-12s %-8s %-9s %-9s %10s %9s %9s %9s %5" PRIu64 " %4" PRIu64 " %14s\n", s->id, s->state, cpus, max,
                format_duration(cpu, sizeof(cpu), s->usage.cpu_usec),
                format_size(mem, sizeof(mem), s->usage.memory_current),
                format_size(tx, sizeof(tx), s->usage.net_tx_bytes), format_size(rx, sizeof(rx), s->usage.net_rx_bytes),
-               s->usage.pids_current, s->usage.oom_kills);
+               s->usage.pids_current, s->usage.oom_kills, bal);
 }
 
 static int parse_json_flag(int argc, char *argv[], const char *usage, bool *ret_json) {

@@ -15,10 +15,17 @@ static const struct {
         int (*main)(int argc, char *argv[]);
         const char *summary;
 } commands[] = {
-        { "run", run_main, "run a command in a new slice" },
-        { "status", status_main, "show a slice's limits and usage" },
+        { "run", run_main, "buy a slice with a voucher and run a command in it" },
+        { "topup", topup_main, "add a voucher's amount to a slice (anyone may)" },
+        { "release", release_main, "stop a slice's work and get its balance back as change" },
+        { "status", status_main, "show a slice's limits, usage, balance and charges" },
         { "list", list_main, "list slices" },
-        { "destroy", destroy_main, "kill a slice's processes and remove it" },
+        { "quote", quote_main, "what a size costs at full use, itemised" },
+        { "destroy", destroy_main, "kill an unfunded slice's processes and remove it" },
+        { "keygen", keygen_main, "make an issuer's Ed25519 key pair" },
+        { "mint", mint_main, "sign vouchers with an issuer key" },
+        { "voucher", voucher_main, "show and check a voucher offline" },
+        { "ledger", ledger_main, "verify or export the ledger (operators)" },
 };
 
 static void help(void) {

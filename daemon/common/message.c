@@ -183,6 +183,95 @@ static int add_nested(json_object *o, const char *key, const struct u64_field *f
         return object_add(o, key, child);
 }
 
+const char *const slice_resource_names[SLICE_RESOURCES] = {
+        "cpu", "memory", "net_out", "net_in", "io", "base",
+};
+
+static int account_to_json(const struct slice_account_info *a, json_object *parent) {
+        json_object *o, *charged;
+        int r;
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        r = object_add(parent, "account", o);
+        if (r < 0)
+                return r;
+        r = object_add(o, "currency", json_object_new_string(a->currency));
+        if (r >= 0)
+                r = object_add(o, "state", json_object_new_string(a->state));
+        if (r >= 0)
+                r = object_add(o, "balance", json_object_new_int64(a->balance));
+        if (r >= 0)
+                r = object_add(o, "credited", json_object_new_int64(a->credited));
+        if (r >= 0)
+                r = object_add(o, "refunded", json_object_new_int64(a->refunded));
+        if (r >= 0)
+                r = object_add(o, "overshoot", json_object_new_int64(a->overshoot));
+        if (r >= 0)
+                r = object_add(o, "burn_rate", json_object_new_int64(a->burn_rate));
+        if (r >= 0)
+                r = object_add_u64(o, "time_left_usec", a->time_left_usec);
+        if (r < 0)
+                return r;
+        charged = json_object_new_object();
+        if (!charged)
+                return -ENOMEM;
+        r = object_add(o, "charged", charged);
+        for (size_t i = 0; r >= 0 && i < SLICE_RESOURCES; i++)
+                r = object_add(charged, slice_resource_names[i], json_object_new_int64(a->charged[i]));
+        return r;
+}
+
+static int money_from_json(json_object *o, const char *key, int64_t *ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0;
+        if (!json_object_is_type(v, json_type_int))
+                return -EINVAL;
+        *ret = json_object_get_int64(v);
+        return 0;
+}
+
+static int account_from_json(json_object *o, struct slice_account_info *ret, const char **ret_error) {
+        struct slice_account_info a = { .funded = true };
+        json_object *v, *charged;
+        int r = 0;
+
+        if (!json_object_is_type(o, json_type_object)) {
+                set_error(ret_error, "Field 'account' must be an object");
+                return -EINVAL;
+        }
+        if (json_object_object_get_ex(o, "currency", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a.currency, sizeof(a.currency), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "state", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a.state, sizeof(a.state), "%s", json_object_get_string(v));
+        r = money_from_json(o, "balance", &a.balance);
+        if (r >= 0)
+                r = money_from_json(o, "credited", &a.credited);
+        if (r >= 0)
+                r = money_from_json(o, "refunded", &a.refunded);
+        if (r >= 0)
+                r = money_from_json(o, "overshoot", &a.overshoot);
+        if (r >= 0)
+                r = money_from_json(o, "burn_rate", &a.burn_rate);
+        if (r >= 0 && json_object_object_get_ex(o, "time_left_usec", &v))
+                r = json_to_u64(v, &a.time_left_usec);
+        if (r >= 0 && json_object_object_get_ex(o, "charged", &charged)) {
+                if (!json_object_is_type(charged, json_type_object))
+                        r = -EINVAL;
+                for (size_t i = 0; r >= 0 && i < SLICE_RESOURCES; i++)
+                        r = money_from_json(charged, slice_resource_names[i], &a.charged[i]);
+        }
+        if (r < 0) {
+                set_error(ret_error, "Field 'account' holds a value of the wrong type");
+                return -EINVAL;
+        }
+        *ret = a;
+        return 0;
+}
+
 int slice_info_to_json(const struct slice_info *s, json_object **ret) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         int r;
@@ -212,6 +301,11 @@ int slice_info_to_json(const struct slice_info *s, json_object **ret) {
         r = add_nested(o, "usage", usage_fields, ARRAY_SIZE(usage_fields), &s->usage);
         if (r < 0)
                 return r;
+        if (s->account.funded) {
+                r = account_to_json(&s->account, o);
+                if (r < 0)
+                        return r;
+        }
 
         *ret = TAKE_PTR(o);
         return 0;
@@ -289,6 +383,12 @@ int slice_info_from_json(json_object *o, struct slice_info *ret, const char **re
                         return -EINVAL;
                 }
                 r = fields_from_json(usage_fields, ARRAY_SIZE(usage_fields), v, &s.usage, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        if (json_object_object_get_ex(o, "account", &v)) {
+                r = account_from_json(v, &s.account, ret_error);
                 if (r < 0)
                         return r;
         }

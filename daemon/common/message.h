@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/money.h"
+
 /* The control protocol between prepay and prepayd: one JSON object per
  * SOCK_SEQPACKET datagram, at most PREPAY_MSG_MAX bytes.
  *
@@ -12,15 +14,33 @@
  * Reply:    {"ok": true, ...results} or {"ok": false, "error": "<sentence>"}
  *
  * Verbs (protocol version 1), with their arguments:
- *   create   "limits": {slice_limits}, "cpus_milli" (optional: the CPU
+ *   create   "voucher": text (required unless the daemon has AllowUnfunded=
+ *            and the peer is root), "request_id",
+ *            "limits": {slice_limits}, "cpus_milli" (optional: the CPU
  *            quota over the period asked for or the daemon's CPUPeriod=),
+ *            "size_to_funds": bool with "duration_usec" (the daemon picks
+ *            the CPU size the voucher pays for over that time),
  *            "attach": bool (move the caller, by SO_PEERCRED, into it)
- *            -> "slice": {slice_info}
- *   attach   "slice": id -> "slice": {slice_info}
+ *            -> "slice": {slice_info}, "token": the owner token (funded
+ *            slices; the daemon keeps only its hash)
+ *   topup    "slice": id, "voucher": text, "request_id" -> "slice": {...},
+ *            "credited": micro-units. Anyone may top up any slice.
+ *   release  "slice": id, "token", "keep": bool, "request_id" -> "slice":
+ *            id, "refund": micro-units, "change": voucher text (absent when
+ *            nothing was left or with keep). Released again, the same
+ *            change is returned.
+ *   attach   "slice": id, "token" -> "slice": {slice_info}
  *   status   "slice": id -> "slice": {slice_info}
  *   list     "cursor" (optional index) -> "slices": [...], and "next" when
  *            more slices follow than fit one message
- *   destroy  "slice": id
+ *   quote    "cpus_milli", "memory_max", "duration_usec" -> "items":
+ *            {resource: micro-units}, "total", "currency",
+ *            "min_runtime_usec", "prices": {resource: micro-units per unit}
+ *   destroy  "slice": id, "token" (unfunded slices only; funded ones are
+ *            released, so that their balance is refunded)
+ * "request_id" (1..64 of [A-Za-z0-9._:-]) makes a money-moving request
+ * idempotent: sent again by the same uid, the first answer is returned
+ * and nothing is done twice. "token" may be left out by root.
  * An optional "version" must equal PREPAY_PROTOCOL_VERSION. */
 
 #define PREPAY_PROTOCOL_VERSION 1
@@ -54,6 +74,21 @@ struct slice_usage {
         uint64_t oom_kills;
 };
 
+/* A funded slice's money, as of the last meter pass; micro-units. */
+#define SLICE_RESOURCES 6 /* pricing.h: cpu, memory, net_out, net_in, io, base */
+struct slice_account_info {
+        bool funded;
+        char currency[CURRENCY_SIZE];
+        char state[16];            /* "active", "kept", "released" */
+        int64_t balance;           /* what is left, usage not yet written included */
+        int64_t credited;          /* sum of vouchers redeemed into it */
+        int64_t refunded;          /* paid out as change */
+        int64_t overshoot;         /* priced usage the balance did not cover */
+        int64_t charged[SLICE_RESOURCES];
+        int64_t burn_rate;         /* per second, over the last second */
+        uint64_t time_left_usec;   /* balance / burn_rate; 0 when not burning */
+};
+
 struct slice_info {
         char id[SLICE_ID_MAX];
         char state[16]; /* "running", "empty", "frozen" */
@@ -63,6 +98,7 @@ struct slice_info {
         char cgroup[256];      /* path below the v2 mount */
         struct slice_limits limits;
         struct slice_usage usage;
+        struct slice_account_info account;
 };
 
 /* Each *_to_json() adds fields to an existing object; each *_from_json()
@@ -75,6 +111,9 @@ int slice_limits_to_json(const struct slice_limits *l, json_object *o);
 int slice_limits_from_json(json_object *o, struct slice_limits *ret, const char **ret_error);
 int slice_info_to_json(const struct slice_info *s, json_object **ret);
 int slice_info_from_json(json_object *o, struct slice_info *ret, const char **ret_error);
+
+/* Names of the charged resources, index as in slice_account_info.charged. */
+extern const char *const slice_resource_names[SLICE_RESOURCES];
 
 /* Parses one datagram: must be a JSON object of at most PREPAY_MSG_MAX bytes
  * (-EMSGSIZE) and PREPAY_MSG_MAX_DEPTH nesting, with no trailing garbage

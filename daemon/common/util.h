@@ -65,6 +65,10 @@ static inline void fclosep(FILE **f) {
                 _fd_;                      \
         })
 
+static inline const char *strempty(const char *s) {
+        return s ?: "";
+}
+
 static inline const char *strna(const char *s) {
         return s ?: "n/a";
 }

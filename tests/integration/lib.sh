@@ -82,6 +82,11 @@ else
         CGROUP_ROOT=/${CGROUP_ROOT#/}
 fi
 
+# Every test's daemon trusts the test's own issuer key ($T/issuer.key,
+# made by "prepay keygen" on first use) and takes EUR on host "test-host".
+# The metering tests of the foundation run unfunded slices as root
+# (AllowUnfunded=yes); money tests that need it off say so in their extra
+# lines, which come last and so win.
 write_config() {
         cat >"$CONF" <<CONF
 [Daemon]
@@ -92,12 +97,46 @@ LogLevel=debug
 CgroupRoot=$CGROUP_ROOT
 [Meter]
 BpfPinPath=$PIN
+[Money]
+Currency=EUR
+IssuersDirectory=$T/issuers.d
+HostId=test-host
+AllowUnfunded=yes
 $*
 CONF
 }
 
+LEDGER=$T/state/ledger.db
+ISSUER_KEY=$T/issuer/issuer.key
+
+# The test's issuer: a key pair, its public half trusted by the daemon.
+make_issuer() {
+        [ -f "$ISSUER_KEY" ] && return 0
+        prepay keygen --out "$T/issuer" >/dev/null || fail "prepay keygen failed"
+        mkdir -p "$T/issuers.d"
+        cp "$T/issuer/issuer.pub" "$T/issuers.d/test.pub"
+}
+
+# mint AMOUNT [MINT-OPTIONS...]: a voucher file of AMOUNT EUR; prints its path.
+mint() {
+        local amount=$1 dir
+        shift
+        make_issuer
+        dir=$(mktemp -d "$T/v.XXXXXX")
+        prepay mint --key "$ISSUER_KEY" --amount "$amount" --currency EUR --out "$dir" "$@" >/dev/null 2>"$dir.err" ||
+                fail "prepay mint $amount $* failed: $(cat "$dir.err")"
+        ls "$dir"/*.voucher
+}
+
+# The books must balance after every test that kept a ledger.
+ledger_verify() {
+        [ -f "$LEDGER" ] || return 0
+        prepay ledger verify --ledger "$LEDGER"
+}
+
 start_daemon() {
         [ -f "$CONF" ] || write_config
+        make_issuer
         "$BIN/prepayd" -c "$CONF" >>"$T/prepayd.log" 2>&1 &
         DAEMON_PID=$!
         for _ in $(seq 100); do
@@ -134,6 +173,8 @@ bg() {
 }
 
 prepay() { "$BIN/prepay" "$@"; }
+# Tokens "prepay run" saves stay inside the test's directory.
+export PREPAY_TOKEN_DIR=$T/tokens
 
 # slice_field SLICE JQ-PATH: one figure from "prepay status --json".
 slice_field() {
@@ -144,7 +185,7 @@ slice_field() {
 slice_from_log() {
         local id
         for _ in $(seq 100); do
-                id=$(sed -n 's/^prepay: running in slice \(s-[0-9a-f]*\)$/\1/p' "$1")
+                id=$(sed -n 's/^prepay: running in slice \(s-[0-9a-f]*\)\( (.*)\)\{0,1\}$/\1/p' "$1")
                 [ -n "$id" ] && echo "$id" && return 0
                 sleep 0.05
         done
@@ -163,6 +204,12 @@ cleanup() {
                 kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
         done
         stop_daemon
+        if [ "$rc" -eq 0 ] && [ -f "$LEDGER" ]; then
+                ledger_verify >"$T/verify.out" 2>&1 || {
+                        say "FAIL: ledger verify after the test: $(cat "$T/verify.out")"
+                        rc=1
+                }
+        fi
         # Whatever is still inside our cgroups was started by this test.
         for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
                 for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do

@@ -1,0 +1,1120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "billing.h"
+#include "common/encoding.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "manager.h"
+#include "meter.h"
+
+struct waiter {
+        void (*cb)(int r, void *userdata);
+        void *userdata;
+        struct waiter *next;
+};
+
+struct billing {
+        struct manager *manager;
+        struct ledger *ledger;
+        struct crypto_keyring *issuers;
+        struct crypto_key *host_key;
+        uint8_t secret[32];
+        char host_id[VOUCHER_AUDIENCE_MAX + 1];
+
+        sd_event_source *commit_source;
+        sd_event_source *flush_timer;
+        uint64_t last_prune_usec;
+        struct waiter *waiters;
+        bool commit_failing;
+};
+
+static uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        (void) clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
+        return money_format(buf, MONEY_FORMAT_MAX, v);
+}
+
+/* ---- the batch ---- */
+
+static int batch_open(struct billing *b) {
+        int r;
+
+        r = ledger_begin(b->ledger);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open a ledger transaction: %m");
+        return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
+}
+
+bool billing_in_batch(struct billing *b) {
+        return ledger_in_batch(b->ledger);
+}
+
+static void account_reload(struct billing *b, struct slice *s) {
+        struct ledger_slice l;
+
+        if (ledger_slice_get(b->ledger, s->id, &l) >= 0)
+                s->account.l = l;
+        s->account.dirty = false;
+}
+
+/* Commits the batch, then tells every waiter. After a failed commit the
+ * ledger rolled back: slices are reread, and slices whose creation was
+ * in the batch are removed again (their voucher was not spent). */
+static int batch_commit(struct billing *b) {
+        struct manager *m = b->manager;
+        struct waiter *w;
+        struct slice *next;
+        int r;
+
+        if (!ledger_in_batch(b->ledger))
+                r = 0;
+        else
+                r = ledger_commit(b->ledger);
+        if (r < 0) {
+                if (!b->commit_failing)
+                        log_error_errno(r, "Failed to commit the ledger: %m. Nothing in the batch was spent "
+                                        "or charged; usage stays unbilled until a commit succeeds.");
+                b->commit_failing = true;
+        } else if (b->commit_failing) {
+                log_info("The ledger is written again.");
+                b->commit_failing = false;
+        }
+
+        for (struct slice *s = m->slices; s; s = next) {
+                next = s->next;
+                if (!s->account.dirty)
+                        continue;
+                if (r < 0 && s->account.funded && ledger_slice_get(b->ledger, s->id, &s->account.l) == -ENOENT) {
+                        log_warning("Slice %s: its funding was not committed, removing it.", s->id);
+                        (void) manager_destroy_slice(m, s);
+                        continue;
+                }
+                account_reload(b, s);
+        }
+
+        /* Waiters may queue new writes: take the list first. */
+        w = b->waiters;
+        b->waiters = NULL;
+        while (w) {
+                struct waiter *n = w->next;
+
+                w->cb(r, w->userdata);
+                free(w);
+                w = n;
+        }
+        return r;
+}
+
+static int on_commit(sd_event_source *source, void *userdata) {
+        (void) batch_commit(userdata);
+        return 0;
+}
+
+int billing_wait(struct billing *b, void (*cb)(int r, void *userdata), void *userdata) {
+        struct waiter *w, **p;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return log_oom();
+        w->cb = cb;
+        w->userdata = userdata;
+        for (p = &b->waiters; *p; p = &(*p)->next)
+                ;
+        *p = w;
+        return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
+}
+
+void billing_cancel(struct billing *b, void *userdata) {
+        struct waiter **p = &b->waiters;
+
+        while (*p) {
+                if ((*p)->userdata == userdata) {
+                        struct waiter *w = *p;
+
+                        *p = w->next;
+                        free(w);
+                } else
+                        p = &(*p)->next;
+        }
+}
+
+/* ---- charging ---- */
+
+static void slice_counters(struct slice *s, uint64_t now_rt, uint64_t ret[_RESOURCE_MAX]) {
+        const struct slice_usage *u = &s->usage;
+
+        ret[RESOURCE_CPU] = u->cpu_usec;
+        ret[RESOURCE_MEMORY] = u->memory_byte_sec;
+        ret[RESOURCE_NET_OUT] = u->net_tx_bytes;
+        ret[RESOURCE_NET_IN] = u->net_rx_bytes;
+        ret[RESOURCE_IO] = u->io_read_bytes + u->io_write_bytes;
+        ret[RESOURCE_BASE] = now_rt > s->account.l.created_usec ? now_rt - s->account.l.created_usec : 0;
+        /* Counters only grow; one read lower than what was billed (a
+         * cgroup file that restarted, a clock set back) charges nothing. */
+        for (int r = 0; r < _RESOURCE_MAX; r++)
+                ret[r] = MAX(ret[r], s->account.l.billed[r]);
+}
+
+static int64_t price_due(struct billing *b, const struct ledger_slice *l, const uint64_t counters[_RESOURCE_MAX],
+                         int64_t due[_RESOURCE_MAX]) {
+        const struct rate_card *rc = &b->manager->config->rates;
+        int64_t total = 0;
+
+        for (int r = 0; r < _RESOURCE_MAX; r++) {
+                if (pricing_charge(rc, (enum resource) r, l->billed[r], counters[r], &due[r]) < 0)
+                        due[r] = MONEY_AMOUNT_MAX; /* beyond any balance: all of it */
+                if (!money_add(total, due[r], &total))
+                        total = INT64_MAX;
+        }
+        return total;
+}
+
+/* Writes the slice's usage up to now into the batch. */
+static int charge_slice(struct billing *b, struct slice *s) {
+        uint64_t counters[_RESOURCE_MAX];
+        int64_t due[_RESOURCE_MAX];
+        int r;
+
+        if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
+                return 0;
+
+        r = batch_open(b);
+        if (r < 0)
+                return r;
+        slice_counters(s, now_usec(CLOCK_REALTIME), counters);
+        (void) price_due(b, &s->account.l, counters, due);
+        r = ledger_charge(b->ledger, s->id, counters, due, now_usec(CLOCK_REALTIME), NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to charge slice %s: %m", s->id);
+        s->account.dirty = true;
+        account_reload(b, s);
+        s->account.dirty = true;
+        s->account.pending = 0;
+        return 0;
+}
+
+static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct billing *b = userdata;
+
+        for (struct slice *s = b->manager->slices; s; s = s->next)
+                if (s->account.funded && s->account.pending > 0)
+                        (void) charge_slice(b, s);
+        /* Counters that moved without costing anything are written with
+         * the next charge: they need not wake the disk every second. */
+        if (usec - b->last_prune_usec >= 3600 * USEC_PER_SEC) {
+                uint64_t now = now_usec(CLOCK_REALTIME);
+
+                b->last_prune_usec = usec;
+                if (now > BILLING_REQUEST_KEEP_USEC && batch_open(b) >= 0)
+                        (void) ledger_request_prune(b->ledger, now - BILLING_REQUEST_KEEP_USEC);
+        }
+        (void) sd_event_source_set_time(source, usec + BILLING_FLUSH_USEC);
+        return sd_event_source_set_enabled(source, SD_EVENT_ON);
+}
+
+void billing_tick(struct billing *b) {
+        uint64_t now_rt = now_usec(CLOCK_REALTIME), now_mono = now_usec(CLOCK_MONOTONIC);
+
+        for (struct slice *s = b->manager->slices; s; s = s->next) {
+                struct slice_account *a = &s->account;
+                uint64_t counters[_RESOURCE_MAX];
+                int64_t due[_RESOURCE_MAX], spent = a->l.overshoot;
+                unsigned i;
+
+                if (!a->funded || a->l.state != LEDGER_SLICE_ACTIVE)
+                        continue;
+                slice_counters(s, now_rt, counters);
+                a->pending = price_due(b, &a->l, counters, due);
+                for (int r = 0; r < _RESOURCE_MAX; r++)
+                        (void) money_add(spent, a->l.charged[r], &spent);
+                (void) money_add(spent, a->pending, &spent);
+
+                i = (a->win_head + a->win_n) % BILLING_BURN_WINDOW;
+                if (a->win_n == BILLING_BURN_WINDOW) {
+                        a->win_head = (a->win_head + 1) % BILLING_BURN_WINDOW;
+                        i = (a->win_head + BILLING_BURN_WINDOW - 1) % BILLING_BURN_WINDOW;
+                } else
+                        a->win_n++;
+                a->win_usec[i] = now_mono;
+                a->win_spent[i] = spent;
+        }
+}
+
+void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret) {
+        const struct slice_account *a = &s->account;
+        struct slice_account_info i = { .funded = a->funded };
+
+        if (!a->funded) {
+                *ret = i;
+                return;
+        }
+        snprintf(i.currency, sizeof(i.currency), "%s", b->manager->config->currency);
+        snprintf(i.state, sizeof(i.state), "%s", ledger_slice_state_to_string(a->l.state));
+        i.balance = a->l.balance - MIN(a->pending, a->l.balance);
+        i.credited = a->l.credited;
+        i.refunded = a->l.refunded;
+        i.overshoot = a->l.overshoot + MAX(a->pending - a->l.balance, (int64_t) 0);
+        for (int r = 0; r < _RESOURCE_MAX && r < SLICE_RESOURCES; r++)
+                i.charged[r] = a->l.charged[r];
+        if (a->win_n >= 2) {
+                unsigned first = a->win_head, last = (a->win_head + a->win_n - 1) % BILLING_BURN_WINDOW;
+                uint64_t dt = a->win_usec[last] - a->win_usec[first];
+                int64_t spent = a->win_spent[last] - a->win_spent[first];
+
+                if (dt > 0 && spent > 0)
+                        i.burn_rate = (int64_t) ((__int128) spent * (__int128) USEC_PER_SEC / dt);
+        }
+        if (i.burn_rate > 0)
+                i.time_left_usec = (uint64_t) ((__int128) i.balance * USEC_PER_SEC / i.burn_rate);
+        *ret = i;
+}
+
+void billing_slice_vanished(struct billing *b, struct slice *s) {
+        char buf[MONEY_FORMAT_MAX];
+
+        if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
+                return;
+        (void) charge_slice(b, s);
+        if (s->account.l.state == LEDGER_SLICE_ACTIVE && ledger_keep(b->ledger, s->id, now_usec(CLOCK_REALTIME)) < 0)
+                return;
+        log_warning("Slice %s: %s %s kept for its owner, who may release it for change.", s->id,
+                    fmt_money(buf, s->account.l.balance), b->manager->config->currency);
+}
+
+int billing_activate(struct billing *b, struct slice *s) {
+        int r;
+
+        if (!s->account.funded || s->account.l.state != LEDGER_SLICE_KEPT)
+                return 0;
+        r = batch_open(b);
+        if (r >= 0)
+                r = ledger_activate(b->ledger, s->id, now_usec(CLOCK_REALTIME));
+        if (r < 0)
+                return log_error_errno(r, "Failed to make slice %s active again: %m", s->id);
+        account_reload(b, s);
+        s->account.dirty = true;
+        log_info("Slice %s: its owner runs in it again.", s->id);
+        return 0;
+}
+
+/* ---- tokens ---- */
+
+static void make_token(struct billing *b, const char *slice_id, char ret[static OWNER_TOKEN_MAX]) {
+        uint8_t mac[CRYPTO_SHA256_SIZE];
+        char msg[64];
+        int n;
+
+        n = snprintf(msg, sizeof(msg), "prepay owner token %s", slice_id);
+        crypto_hmac_sha256(b->secret, sizeof(b->secret), msg, (size_t) n, mac);
+        memcpy(ret, "pt-", 3);
+        base64url_encode(mac, sizeof(mac), ret + 3);
+}
+
+static void token_hash(const char *token, uint8_t ret[CRYPTO_SHA256_SIZE]) {
+        crypto_sha256(token, strlen(token), ret);
+}
+
+bool billing_check_token(struct billing *b, const struct ledger_slice *l, const char *token) {
+        uint8_t h[CRYPTO_SHA256_SIZE];
+
+        if (!token || strlen(token) >= OWNER_TOKEN_MAX)
+                return false;
+        token_hash(token, h);
+        return crypto_equal(h, l->owner_hash, sizeof(h));
+}
+
+bool billing_may_act(struct billing *b, struct slice *s, uid_t uid, const char *token, json_object **ret_reply) {
+        if (uid == 0)
+                return true;
+        if (s->account.funded) {
+                if (billing_check_token(b, &s->account.l, token))
+                        return true;
+                log_notice("Denied uid %u acting on slice %s: %s owner token.", (unsigned) uid, s->id,
+                           token ? "wrong" : "no");
+                *ret_reply = message_reply_error("Permission denied: slice %s needs its owner token (%s)", s->id,
+                                                 token ? "the one given is wrong" : "none was given");
+                return false;
+        }
+        if (uid == s->owner_uid)
+                return true;
+        log_notice("Denied uid %u acting on slice %s of uid %u.", (unsigned) uid, s->id, (unsigned) s->owner_uid);
+        *ret_reply = message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
+                                         (unsigned) s->owner_uid);
+        return false;
+}
+
+/* ---- requests ---- */
+
+static const char *optional_string(json_object *req, const char *key, json_object **reply) {
+        const char *v = NULL;
+        int r;
+
+        r = message_get_string(req, key, &v);
+        if (r == -ENOENT)
+                return NULL;
+        if (r < 0) {
+                *reply = message_reply_error("Field \"%s\" must be a string", key);
+                return NULL;
+        }
+        return v;
+}
+
+/* Reads and checks a voucher: on failure *reply says why, nothing spent. */
+static int read_voucher(struct billing *b, const char *text, struct voucher *ret, json_object **reply) {
+        _cleanup_(freep) char *error = NULL;
+        char id[VOUCHER_ID_STRING_MAX], when[64];
+        struct ledger_spent spent;
+        const char *err = NULL;
+        struct voucher v;
+        struct tm tm;
+        time_t t;
+        int r;
+
+        r = voucher_from_text(text, &v, &err);
+        if (r < 0) {
+                *reply = message_reply_error("Invalid voucher: %s", strna(err));
+                return r;
+        }
+        r = voucher_verify(&v, b->issuers, (int64_t) time(NULL), b->manager->config->currency, b->host_id, &error);
+        if (r < 0) {
+                *reply = message_reply_error("%s (voucher %s); it was not spent", error ?: strerror(-r),
+                                             voucher_id_to_string(v.id, id));
+                return r;
+        }
+        r = ledger_voucher_spent(b->ledger, v.id, &spent);
+        if (r >= 0) {
+                t = (time_t) (spent.time_usec / USEC_PER_SEC);
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+                *reply = message_reply_error("Voucher %s was already spent at %s (into slice %s)",
+                                             voucher_id_to_string(v.id, id), when, spent.slice);
+                return -EALREADY;
+        }
+        if (r != -ENOENT) {
+                *reply = message_reply_error("Failed to read the ledger: %s", strerror(-r));
+                return r;
+        }
+        *ret = v;
+        return 0;
+}
+
+static const char *redeem_error(int r) {
+        switch (r) {
+        case -EALREADY:
+                return "the voucher was already spent";
+        case -EOVERFLOW:
+                return "the slice's balance would overflow";
+        case -ESTALE:
+                return "the slice was released";
+        case -ENOENT:
+                return "no such slice";
+        case -ENOSPC:
+                return "the ledger's disk is full";
+        default:
+                return strerror(-r);
+        }
+}
+
+/* The idempotency check: a request id seen before from this uid answers
+ * with the first reply (and the token, which is never stored). */
+static json_object *replay(struct billing *b, struct billing_request *r, const char *op, const char *request_id) {
+        _cleanup_(freep) char *stored = NULL;
+        json_object *reply = NULL, *v;
+        const char *err = NULL, *stored_op = NULL;
+        int q;
+
+        if (!request_id)
+                return NULL;
+        if (!ledger_request_id_is_valid(request_id))
+                return message_reply_error("Invalid request id: 1 to 64 of A-Z a-z 0-9 . _ : - expected");
+        q = ledger_request_get(b->ledger, (uint32_t) r->uid, request_id, &stored);
+        if (q == -ENOENT)
+                return NULL;
+        if (q < 0)
+                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+        if (message_parse(stored, strlen(stored), &reply, &err) < 0)
+                return message_reply_error("Stored reply to request %s is unreadable: %s", request_id, strna(err));
+        if (message_get_string(reply, "op", &stored_op) >= 0 && !streq(stored_op, op)) {
+                json_object_put(reply);
+                return message_reply_error("Request id %s was used before for \"%s\"", request_id, op);
+        }
+        json_object_object_del(reply, "op");
+        log_debug("Request %s of uid %u answered again from the ledger.", request_id, (unsigned) r->uid);
+
+        if (streq(op, "create") && json_object_object_get_ex(reply, "slice", &v) &&
+            json_object_object_get_ex(v, "id", &v)) {
+                char token[OWNER_TOKEN_MAX];
+                bool attach = false;
+
+                make_token(b, json_object_get_string(v), token);
+                json_object_object_add(reply, "token", json_object_new_string(token));
+                if (message_get_bool(r->req, "attach", &attach) >= 0 && attach)
+                        snprintf(r->attach, sizeof(r->attach), "%s", json_object_get_string(v));
+        }
+        /* Answered after the batch it may belong to is committed. */
+        (void) batch_open(b);
+        return reply;
+}
+
+static void remember(struct billing *b, struct billing_request *r, const char *op, const char *request_id,
+                     json_object *reply) {
+        const char *text;
+        json_object *copy = NULL;
+        int q;
+
+        if (!request_id)
+                return;
+        if (json_object_deep_copy(reply, &copy, NULL) < 0)
+                return;
+        json_object_object_del(copy, "token");
+        json_object_object_add(copy, "op", json_object_new_string(op));
+        text = json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN);
+        q = ledger_request_put(b->ledger, (uint32_t) r->uid, request_id, op, text, now_usec(CLOCK_REALTIME));
+        if (q < 0)
+                log_warning_errno(q, "Failed to record request %s, a retry would be refused: %m", request_id);
+        json_object_put(copy);
+}
+
+static json_object *reply_slice(struct manager *m, struct slice *s) {
+        struct slice_info info;
+        json_object *reply, *o;
+
+        manager_slice_info(m, s, &info);
+        if (slice_info_to_json(&info, &o) < 0)
+                return message_reply_error("Failed to encode slice %s", s->id);
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", o);
+        return reply;
+}
+
+static void format_cpus(char buf[static 32], uint64_t milli) {
+        snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
+}
+
+json_object *billing_handle_create(struct billing *b, struct billing_request *r) {
+        struct manager *m = b->manager;
+        const struct config *cfg = m->config;
+        _cleanup_(freep) char *error = NULL;
+        const char *text, *request_id, *err = NULL;
+        char token[OWNER_TOKEN_MAX], need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
+        char cpus[32], dur[FORMAT_DURATION_MAX];
+        uint64_t cpus_milli = 0, duration = 0, memory, size_cpus;
+        int64_t items[_RESOURCE_MAX], total, shortfall;
+        struct ledger_slice row = {};
+        struct slice_limits limits;
+        bool attach = false, size_to_funds = false;
+        json_object *reply = NULL, *o;
+        struct voucher v;
+        struct slice *s;
+        int q;
+
+        if (!json_object_object_get_ex(r->req, "limits", &o) || !json_object_is_type(o, json_type_object))
+                return message_reply_error("Missing or invalid field \"limits\"");
+        q = slice_limits_from_json(o, &limits, &err);
+        if (q < 0)
+                return message_reply_error("%s", strna(err));
+        q = message_get_bool(r->req, "attach", &attach);
+        if (q < 0 && q != -ENOENT)
+                return message_reply_error("Field \"attach\" must be a boolean");
+        q = message_get_u64(r->req, "cpus_milli", &cpus_milli);
+        if (q < 0 && q != -ENOENT)
+                return message_reply_error("Field \"cpus_milli\" must be a whole number");
+        q = message_get_bool(r->req, "size_to_funds", &size_to_funds);
+        if (q < 0 && q != -ENOENT)
+                return message_reply_error("Field \"size_to_funds\" must be a boolean");
+        q = message_get_u64(r->req, "duration_usec", &duration);
+        if (q < 0 && q != -ENOENT)
+                return message_reply_error("Field \"duration_usec\" must be a whole number");
+        request_id = optional_string(r->req, "request_id", &reply);
+        if (reply)
+                return reply;
+        text = optional_string(r->req, "voucher", &reply);
+        if (reply)
+                return reply;
+
+        if (!text) {
+                if (!cfg->allow_unfunded || r->uid != 0)
+                        return message_reply_error("A voucher is needed to buy a slice (prepay run --voucher FILE)%s",
+                                                   cfg->allow_unfunded ? "; only root may make unfunded slices" : "");
+                q = manager_create_slice(m, &limits, cpus_milli, r->uid, &s, &error);
+                if (q < 0)
+                        return message_reply_error("%s", error ?: strerror(-q));
+                if (attach)
+                        snprintf(r->attach, sizeof(r->attach), "%s", s->id);
+                return reply_slice(m, s);
+        }
+
+        reply = replay(b, r, "create", request_id);
+        if (reply)
+                return reply;
+
+        if (read_voucher(b, text, &v, &reply) < 0)
+                return reply;
+
+        /* The size to price: what the slice may use at most. */
+        memory = limits.memory_max ?: cfg->default_memory_max;
+        if (size_to_funds) {
+                if (duration == 0)
+                        return message_reply_error("Sizing to funds needs a duration (--hours)");
+                q = pricing_size_to_funds(&cfg->rates, v.amount, duration, memory, 10, m->max_cpus_milli,
+                                          &cpus_milli, &shortfall);
+                if (q == -EDOM)
+                        cpus_milli = m->max_cpus_milli;
+                else if (q == -ENOSPC)
+                        return message_reply_error("The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
+                                                   "for %s: %s %s more is needed",
+                                                   fmt_money(have, v.amount), v.currency,
+                                                   format_duration(dur, sizeof(dur), duration),
+                                                   fmt_money(need, shortfall), v.currency);
+                else if (q < 0)
+                        return message_reply_error("Failed to size the slice: %s", strerror(-q));
+                limits.cpu_quota_usec = 0;
+        }
+        size_cpus = cpus_milli;
+        if (size_cpus == 0 && limits.cpu_quota_usec > 0)
+                size_cpus = limits.cpu_quota_usec * 1000 /
+                            (limits.cpu_period_usec ?: cfg->cpu_period_usec);
+        if (size_cpus == 0) /* no CPU limit: it may use the whole host */
+                size_cpus = m->max_cpus_milli;
+
+        q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = size_cpus, .memory_bytes = memory },
+                          cfg->min_runtime_usec, items, &total);
+        if (q < 0)
+                return message_reply_error("Failed to price the slice: %s", strerror(-q));
+        if (total > v.amount) {
+                format_cpus(cpus, size_cpus);
+                return message_reply_error("The voucher's %s %s does not cover the minimum run of %s at %s CPUs%s%s "
+                                           "(%s %s): %s %s more is needed",
+                                           fmt_money(have, v.amount), v.currency,
+                                           format_duration(dur, sizeof(dur), cfg->min_runtime_usec), cpus,
+                                           memory ? " and " : "",
+                                           memory ? format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, memory) : "",
+                                           fmt_money(cost, total), v.currency, fmt_money(need, total - v.amount),
+                                           v.currency);
+        }
+
+        q = batch_open(b);
+        if (q < 0)
+                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+
+        q = manager_create_slice(m, &limits, cpus_milli, r->uid, &s, &error);
+        if (q < 0)
+                return message_reply_error("%s", error ?: strerror(-q));
+
+        make_token(b, s->id, token);
+        snprintf(row.id, sizeof(row.id), "%s", s->id);
+        row.owner_uid = (uint32_t) r->uid;
+        token_hash(token, row.owner_hash);
+        row.state = LEDGER_SLICE_ACTIVE;
+        row.created_usec = s->created_usec;
+        q = ledger_slice_add(b->ledger, &row);
+        if (q >= 0)
+                q = ledger_redeem(b->ledger, &v, s->id, request_id, now_usec(CLOCK_REALTIME), NULL, NULL);
+        if (q < 0) {
+                /* Close a row the failed redemption left unfunded. */
+                if (ledger_slice_get(b->ledger, s->id, &row) >= 0)
+                        (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
+                (void) manager_destroy_slice(m, s);
+                return message_reply_error("Failed to fund the slice: %s; the voucher was not spent", redeem_error(q));
+        }
+        s->account.funded = true;
+        account_reload(b, s);
+        s->account.dirty = true;
+        (void) manager_save_slice(m, s);
+
+        log_info("Slice %s funded with voucher %s: %s %s, uid %u.", s->id,
+                 voucher_id_to_string(v.id, (char[VOUCHER_ID_STRING_MAX]) {}), fmt_money(have, v.amount), v.currency,
+                 (unsigned) r->uid);
+
+        reply = reply_slice(m, s);
+        remember(b, r, "create", request_id, reply);
+        json_object_object_add(reply, "token", json_object_new_string(token));
+        if (attach)
+                snprintf(r->attach, sizeof(r->attach), "%s", s->id);
+        return reply;
+}
+
+json_object *billing_handle_topup(struct billing *b, struct billing_request *r) {
+        struct manager *m = b->manager;
+        const char *id, *text, *request_id;
+        char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
+        struct ledger_slice row;
+        json_object *reply = NULL;
+        struct voucher v;
+        struct slice *s;
+        int64_t balance;
+        int q;
+
+        if (message_get_string(r->req, "slice", &id) < 0 || !slice_id_is_valid(id))
+                return message_reply_error("Missing or invalid field \"slice\"");
+        text = optional_string(r->req, "voucher", &reply);
+        if (reply)
+                return reply;
+        if (!text)
+                return message_reply_error("Missing field \"voucher\"");
+        request_id = optional_string(r->req, "request_id", &reply);
+        if (reply)
+                return reply;
+
+        reply = replay(b, r, "topup", request_id);
+        if (reply)
+                return reply;
+
+        s = manager_find(m, id);
+        q = ledger_slice_get(b->ledger, id, &row);
+        if (q == -ENOENT || (q >= 0 && row.state == LEDGER_SLICE_RELEASED))
+                return message_reply_error("No funded slice %s%s: the voucher was not spent", id,
+                                           q >= 0 ? " (it was released)" : "");
+        if (q < 0)
+                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+
+        if (read_voucher(b, text, &v, &reply) < 0)
+                return reply;
+
+        q = batch_open(b);
+        if (q < 0)
+                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+        /* Usage so far is paid from the old balance. */
+        if (s)
+                (void) charge_slice(b, s);
+        q = ledger_redeem(b->ledger, &v, id, request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
+        if (q < 0)
+                return message_reply_error("Top-up of slice %s refused: %s; the voucher was not spent", id,
+                                           redeem_error(q));
+        log_info("Slice %s topped up with voucher %s: %s %s by uid %u.", id, voucher_id_to_string(v.id, vid),
+                 fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
+
+        if (s) {
+                account_reload(b, s);
+                s->account.dirty = true;
+                reply = reply_slice(m, s);
+        } else {
+                reply = message_reply_ok();
+                json_object_object_add(reply, "balance", json_object_new_int64(balance));
+        }
+        json_object_object_add(reply, "credited", json_object_new_int64(v.amount));
+        remember(b, r, "topup", request_id, reply);
+        return reply;
+}
+
+static int make_change(struct billing *b, int64_t amount, char ret[static VOUCHER_TEXT_MAX]) {
+        const struct config *cfg = b->manager->config;
+        int64_t now = (int64_t) time(NULL);
+        struct voucher v = {
+                .amount = amount,
+                /* A little slack for clocks of other hosts' verifiers. */
+                .not_before = now - 300,
+                .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
+        };
+        int q;
+
+        snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
+        snprintf(v.audience, sizeof(v.audience), "%s", b->host_id);
+        q = crypto_random(v.id, sizeof(v.id));
+        if (q >= 0)
+                q = voucher_sign(&v, b->host_key);
+        if (q >= 0)
+                q = voucher_to_text(&v, ret, VOUCHER_TEXT_MAX);
+        return q;
+}
+
+json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
+        struct manager *m = b->manager;
+        const char *id, *token, *request_id;
+        char change[VOUCHER_TEXT_MAX] = "", buf[MONEY_FORMAT_MAX];
+        struct ledger_slice row;
+        json_object *reply = NULL;
+        bool keep = false;
+        struct slice *s;
+        int q;
+
+        if (message_get_string(r->req, "slice", &id) < 0 || !slice_id_is_valid(id))
+                return message_reply_error("Missing or invalid field \"slice\"");
+        token = optional_string(r->req, "token", &reply);
+        if (reply)
+                return reply;
+        request_id = optional_string(r->req, "request_id", &reply);
+        if (reply)
+                return reply;
+        q = message_get_bool(r->req, "keep", &keep);
+        if (q < 0 && q != -ENOENT)
+                return message_reply_error("Field \"keep\" must be a boolean");
+
+        reply = replay(b, r, "release", request_id);
+        if (reply)
+                return reply;
+
+        s = manager_find(m, id);
+        q = ledger_slice_get(b->ledger, id, &row);
+        if (q == -ENOENT)
+                return message_reply_error(s ? "Slice %s is not funded: destroy it instead" : "No slice %s", id);
+        if (q < 0)
+                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+        if (r->uid != 0 && !billing_check_token(b, &row, token)) {
+                log_notice("Denied uid %u releasing slice %s: %s owner token.", (unsigned) r->uid, id,
+                           token ? "wrong" : "no");
+                return message_reply_error("Permission denied: releasing slice %s needs its owner token (%s)", id,
+                                           token ? "the one given is wrong" : "none was given");
+        }
+
+        q = batch_open(b);
+        if (q < 0)
+                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+
+        if (row.state == LEDGER_SLICE_RELEASED) {
+                /* Released before: the same answer, change included. */
+                reply = message_reply_ok();
+                json_object_object_add(reply, "slice", json_object_new_string(id));
+                json_object_object_add(reply, "refund", json_object_new_int64(row.refunded));
+                if (row.change[0])
+                        json_object_object_add(reply, "change", json_object_new_string(row.change));
+                return reply;
+        }
+
+        if (s) {
+                /* Stop the work, then bill it to the last microsecond. */
+                if (s->handle && m->ops->kill(s->handle) < 0)
+                        log_warning("Slice %s: not every process could be killed, charging what was used.", id);
+                manager_sample_slice(m, s);
+                q = charge_slice(b, s);
+                if (q < 0)
+                        return message_reply_error("Failed to charge slice %s: %s", id, strerror(-q));
+                row = s->account.l;
+        }
+
+        if (keep) {
+                if (row.state == LEDGER_SLICE_ACTIVE) {
+                        q = ledger_keep(b->ledger, id, now_usec(CLOCK_REALTIME));
+                        if (q < 0)
+                                return message_reply_error("Failed to keep slice %s: %s", id, strerror(-q));
+                }
+                if (s) {
+                        account_reload(b, s);
+                        s->account.dirty = true;
+                }
+                log_info("Slice %s: work stopped, %s %s kept for its owner.", id, fmt_money(buf, row.balance),
+                         m->config->currency);
+                reply = message_reply_ok();
+                json_object_object_add(reply, "slice", json_object_new_string(id));
+                json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
+                remember(b, r, "release", request_id, reply);
+                return reply;
+        }
+
+        if (row.balance > 0) {
+                q = make_change(b, row.balance, change);
+                if (q < 0)
+                        return message_reply_error("Failed to sign the change voucher: %s", strerror(-q));
+        }
+        q = ledger_release(b->ledger, id, change, now_usec(CLOCK_REALTIME));
+        if (q < 0)
+                return message_reply_error("Failed to release slice %s: %s", id, strerror(-q));
+        if (s) {
+                account_reload(b, s);
+                s->account.dirty = true;
+                snprintf(r->destroy, sizeof(r->destroy), "%s", id);
+        }
+        log_info("Slice %s released: %s %s refunded as change.", id, fmt_money(buf, row.balance),
+                 m->config->currency);
+
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(id));
+        json_object_object_add(reply, "refund", json_object_new_int64(row.balance));
+        if (change[0])
+                json_object_object_add(reply, "change", json_object_new_string(change));
+        remember(b, r, "release", request_id, reply);
+        return reply;
+}
+
+json_object *billing_handle_quote(struct billing *b, struct billing_request *r) {
+        const struct config *cfg = b->manager->config;
+        uint64_t cpus = 0, memory = 0, duration = 0;
+        int64_t items[_RESOURCE_MAX], total;
+        json_object *reply, *o, *p;
+        int q;
+
+        if (message_get_u64(r->req, "cpus_milli", &cpus) == -EINVAL ||
+            message_get_u64(r->req, "memory_max", &memory) == -EINVAL ||
+            message_get_u64(r->req, "duration_usec", &duration) == -EINVAL)
+                return message_reply_error("Fields \"cpus_milli\", \"memory_max\", \"duration_usec\" must be whole numbers");
+        if (cpus == 0)
+                cpus = 1000;
+        if (duration == 0)
+                duration = cfg->min_runtime_usec;
+
+        q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = cpus, .memory_bytes = memory }, duration,
+                          items, &total);
+        if (q < 0)
+                return message_reply_error("That quote does not fit in a 64-bit amount of money");
+
+        reply = message_reply_ok();
+        o = json_object_new_object();
+        p = json_object_new_object();
+        for (int i = 0; i < _RESOURCE_MAX; i++) {
+                json_object_object_add(o, resource_to_string((enum resource) i), json_object_new_int64(items[i]));
+                json_object_object_add(p, resource_to_string((enum resource) i),
+                                       json_object_new_int64(cfg->rates.price[i]));
+        }
+        json_object_object_add(reply, "items", o);
+        json_object_object_add(reply, "prices", p);
+        json_object_object_add(reply, "total", json_object_new_int64(total));
+        json_object_object_add(reply, "currency", json_object_new_string(cfg->currency));
+        json_object_object_add(reply, "cpus_milli", json_object_new_int64((int64_t) cpus));
+        json_object_object_add(reply, "memory_max", json_object_new_int64((int64_t) memory));
+        json_object_object_add(reply, "duration_usec", json_object_new_int64((int64_t) duration));
+        json_object_object_add(reply, "min_runtime_usec", json_object_new_int64((int64_t) cfg->min_runtime_usec));
+        return reply;
+}
+
+/* ---- set-up ---- */
+
+static int load_secret(struct billing *b, const char *dir) {
+        _cleanup_(freep) char *path = NULL;
+        _cleanup_(closep) int fd = -1;
+        ssize_t n;
+        int r;
+
+        if (asprintf(&path, "%s/owner-secret", dir) < 0)
+                return log_oom();
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+                n = read(fd, b->secret, sizeof(b->secret));
+                if (n != (ssize_t) sizeof(b->secret))
+                        return log_error_errno(n < 0 ? errno : EBADMSG, "Failed to read %s: %s", path,
+                                               n < 0 ? strerror(errno) : "too short");
+                return 0;
+        }
+        if (errno != ENOENT)
+                return log_error_errno(errno, "Failed to open %s: %m", path);
+
+        r = crypto_random(b->secret, sizeof(b->secret));
+        if (r < 0)
+                return log_error_errno(r, "Failed to get random bytes: %m");
+        r = write_file_atomic(path, (const char *) b->secret, sizeof(b->secret));
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        (void) chmod(path, 0600);
+        return 0;
+}
+
+static int load_host_key(struct billing *b, const char *dir) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        struct crypto_key *pub = NULL;
+        char id[2 * CRYPTO_KEY_ID_SIZE + 1];
+        uint8_t kid[CRYPTO_KEY_ID_SIZE];
+        int r;
+
+        if (b->manager->config->host_key && b->manager->config->host_key[0])
+                path = strdup(b->manager->config->host_key);
+        else if (asprintf(&path, "%s/host-issuer.key", dir) < 0)
+                path = NULL;
+        if (!path)
+                return log_oom();
+
+        r = crypto_key_load(path, &b->host_key, &error);
+        if (r == -ENOENT) {
+                r = crypto_key_generate(&b->host_key);
+                if (r >= 0)
+                        r = crypto_key_save_private(b->host_key, path);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make this host's issuer key %s: %m", path);
+                log_info("Made this host's issuer key %s (it signs change only).", path);
+        } else if (r < 0)
+                return log_error_errno(r, "Failed to load this host's issuer key %s: %s", path, error ?: strerror(-r));
+        if (!crypto_key_has_private(b->host_key))
+                return log_error_errno(EINVAL, "Host key %s holds no private key.", path);
+
+        /* Change this host signed is money this host takes back. */
+        r = crypto_key_load(path, &pub, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to reload %s: %s", path, error ?: strerror(-r));
+        crypto_key_id(pub, kid);
+        r = crypto_keyring_add(b->issuers, pub);
+        if (r < 0 && r != -EEXIST)
+                return log_error_errno(r, "Failed to trust this host's key: %m");
+        log_debug("Host issuer key %s.", hex_encode(kid, sizeof(kid), id));
+        return 0;
+}
+
+static int load_host_id(struct billing *b) {
+        _cleanup_(freep) char *line = NULL;
+        const char *id = b->manager->config->host_id;
+        int r;
+
+        if (!id || !id[0]) {
+                r = read_one_line_file("/etc/machine-id", &line);
+                if (r < 0 || !voucher_audience_is_valid(line)) {
+                        char host[VOUCHER_AUDIENCE_MAX + 1] = "";
+
+                        (void) gethostname(host, sizeof(host) - 1);
+                        free(line);
+                        line = strdup(host);
+                        if (!line)
+                                return log_oom();
+                }
+                id = line;
+        }
+        if (!voucher_audience_is_valid(id))
+                return log_error_errno(EINVAL, "Host id \"%s\" is not usable as a voucher audience; set HostId=.", id);
+        snprintf(b->host_id, sizeof(b->host_id), "%s", id);
+        return 0;
+}
+
+int billing_new(struct manager *m, struct billing **ret) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        const struct config *cfg = m->config;
+        struct billing *b;
+        int r;
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return log_oom();
+        b->manager = m;
+
+        if (asprintf(&path, "%s/ledger.db", cfg->state_directory) < 0) {
+                r = log_oom();
+                goto fail;
+        }
+        r = ledger_open(path, false, &b->ledger, &error);
+        if (r < 0) {
+                log_error_errno(r, "Failed to open the ledger %s: %s", path, error ?: strerror(-r));
+                goto fail;
+        }
+
+        r = crypto_keyring_new(&b->issuers);
+        if (r < 0)
+                goto fail;
+        r = crypto_keyring_load_dir(b->issuers, cfg->issuers_directory);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read issuer keys from %s: %m", cfg->issuers_directory);
+                goto fail;
+        }
+        log_info("Trusting %d issuer key%s from %s.", r, r == 1 ? "" : "s", cfg->issuers_directory);
+
+        r = load_host_key(b, cfg->state_directory);
+        if (r < 0)
+                goto fail;
+        r = load_secret(b, cfg->state_directory);
+        if (r < 0)
+                goto fail;
+        r = load_host_id(b);
+        if (r < 0)
+                goto fail;
+
+        r = sd_event_add_defer(m->event, &b->commit_source, on_commit, b);
+        if (r >= 0)
+                r = sd_event_source_set_priority(b->commit_source, SD_EVENT_PRIORITY_IDLE);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(b->commit_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(m->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
+                                               BILLING_FLUSH_USEC / 20, on_flush_timer, b);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up billing's event sources: %m");
+                goto fail;
+        }
+
+        *ret = b;
+        return 0;
+fail:
+        billing_free(b);
+        return r;
+}
+
+struct reconcile {
+        struct billing *billing;
+        unsigned kept;
+};
+
+static int reconcile_ledger_slice(const struct ledger_slice *l, void *userdata) {
+        struct reconcile *rc = userdata;
+        struct billing *b = rc->billing;
+
+        if (manager_find(b->manager, l->id) || l->state != LEDGER_SLICE_ACTIVE)
+                return 0;
+        log_warning("Slice %s vanished while the daemon was not running; its balance is kept for its owner.",
+                    l->id);
+        if (batch_open(b) >= 0)
+                (void) ledger_keep(b->ledger, l->id, now_usec(CLOCK_REALTIME));
+        rc->kept++;
+        return 0;
+}
+
+int billing_reconcile(struct billing *b) {
+        struct manager *m = b->manager;
+        struct reconcile rc = { .billing = b };
+        struct slice *next;
+        int r;
+
+        for (struct slice *s = m->slices; s; s = next) {
+                struct ledger_slice l;
+
+                next = s->next;
+                if (!s->account.funded)
+                        continue;
+                r = ledger_slice_get(b->ledger, s->id, &l);
+                if (r == -ENOENT) {
+                        log_warning("Slice %s: its funding was never committed (the daemon stopped first), "
+                                    "removing it.", s->id);
+                        (void) manager_destroy_slice(m, s);
+                        continue;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read slice %s from the ledger: %m", s->id);
+                s->account.l = l;
+                if (l.state == LEDGER_SLICE_RELEASED) {
+                        log_info("Slice %s was released before the daemon stopped, removing its cgroups.", s->id);
+                        (void) manager_destroy_slice(m, s);
+                        continue;
+                }
+                /* The memory integral in the state file may be older than
+                 * what was billed: never bill that stretch twice. */
+                if (s->usage.memory_byte_sec < l.billed[RESOURCE_MEMORY])
+                        s->usage.memory_byte_sec = l.billed[RESOURCE_MEMORY];
+        }
+
+        r = ledger_slice_foreach(b->ledger, reconcile_ledger_slice, &rc);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the ledger's slices: %m");
+
+        /* Usage while the daemon was down is charged now. */
+        for (struct slice *s = m->slices; s; s = s->next)
+                if (s->account.funded)
+                        (void) charge_slice(b, s);
+        r = batch_commit(b);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+void billing_free(struct billing *b) {
+        if (!b)
+                return;
+        if (b->ledger && b->manager) {
+                for (struct slice *s = b->manager->slices; s; s = s->next)
+                        if (s->account.funded)
+                                (void) charge_slice(b, s);
+                (void) batch_commit(b);
+        }
+        while (b->waiters) {
+                struct waiter *w = b->waiters;
+
+                b->waiters = w->next;
+                free(w);
+        }
+        sd_event_source_disable_unref(b->commit_source);
+        sd_event_source_disable_unref(b->flush_timer);
+        ledger_close(b->ledger);
+        crypto_keyring_free(b->issuers);
+        crypto_key_free(b->host_key);
+        explicit_bzero(b->secret, sizeof(b->secret));
+        free(b);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ledger.h"
+#include "pricing.h"
+
+/* Billing: the money side of the daemon. It holds the ledger, the trusted
+ * issuer keys, the host's own key (it signs change and nothing else) and
+ * the rate card; it turns vouchers into balances, meter counters into
+ * charges, and balances back into change.
+ *
+ * Durability: every write goes into one open ledger batch, committed once
+ * per event-loop iteration by an idle-priority event source (group
+ * commit): all requests that arrived together share one fsync. No answer
+ * that depends on a write is sent before its commit (control.c waits with
+ * billing_wait()). Charges are priced every meter pass and written at
+ * least every second (BILLING_FLUSH_USEC) and at every state change; the
+ * ledger keeps the meter counters it billed up to, so after a crash
+ * billing resumes from there and usage while the daemon was down is
+ * charged. */
+
+#define BILLING_FLUSH_USEC (1 * USEC_PER_SEC)
+/* Request ids are remembered this long: a retry comes within minutes. */
+#define BILLING_REQUEST_KEEP_USEC (7 * 24 * 3600 * USEC_PER_SEC)
+#define BILLING_BURN_WINDOW 11 /* meter passes the burn rate is taken over */
+#define OWNER_TOKEN_MAX 64
+
+struct manager;
+struct slice;
+struct billing;
+
+/* Kept in struct slice. */
+struct slice_account {
+        bool funded;
+        bool dirty;              /* written in the open batch: reread after commit */
+        struct ledger_slice l;   /* the ledger's row as this daemon last read it */
+        int64_t pending;         /* priced usage past l.billed, not yet written */
+        uint64_t win_usec[BILLING_BURN_WINDOW];  /* CLOCK_MONOTONIC */
+        int64_t win_spent[BILLING_BURN_WINDOW];  /* charged + overshoot + pending */
+        unsigned win_n, win_head;
+};
+
+/* What a handler asks control.c to do once its writes are committed. */
+struct billing_request {
+        uid_t uid;
+        pid_t pid;
+        json_object *req;
+        char attach[SLICE_ID_MAX];  /* move the peer into this slice */
+        char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
+};
+
+int billing_new(struct manager *m, struct billing **ret);
+/* Charges what is still unwritten and commits. */
+void billing_free(struct billing *b);
+
+/* Matches adopted slices with their ledger rows after a restart. */
+int billing_reconcile(struct billing *b);
+
+/* After every meter pass: prices usage, updates burn rates. */
+void billing_tick(struct billing *b);
+/* A funded slice's cgroup is gone: its last usage is charged and its
+ * balance kept for its owner, who may still release it for change. */
+void billing_slice_vanished(struct billing *b, struct slice *s);
+void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret);
+
+/* The write batch. */
+bool billing_in_batch(struct billing *b);
+/* cb runs once the open batch is committed (r = 0) or failed (r < 0);
+ * billing_cancel() forgets every wait of userdata. */
+int billing_wait(struct billing *b, void (*cb)(int r, void *userdata), void *userdata);
+void billing_cancel(struct billing *b, void *userdata);
+
+/* Owner tokens: "pt-" and 43 base64url characters, derived from a secret
+ * only the daemon knows; the ledger keeps their SHA-256. */
+bool billing_check_token(struct billing *b, const struct ledger_slice *l, const char *token);
+
+/* Request handlers (common/message.h has the protocol). */
+json_object *billing_handle_create(struct billing *b, struct billing_request *r);
+json_object *billing_handle_topup(struct billing *b, struct billing_request *r);
+json_object *billing_handle_release(struct billing *b, struct billing_request *r);
+json_object *billing_handle_quote(struct billing *b, struct billing_request *r);
+/* A kept slice its owner runs in again becomes active (and is charged). */
+int billing_activate(struct billing *b, struct slice *s);
+/* For attach and destroy: may uid with token act on slice s? On refusal
+ * the reply is in *ret_reply. */
+bool billing_may_act(struct billing *b, struct slice *s, uid_t uid, const char *token, json_object **ret_reply);

@@ -1,0 +1,85 @@
+#!/bin/bash
+# prepayd killed with SIGKILL at random moments, KILLS times (default 200),
+# while clients redeem vouchers into new slices, top up slices and a
+# burner is charged. After each kill: "prepay ledger verify" passes. At the
+# end: no voucher credited twice, and every redemption or top-up a client
+# saw acknowledged is in the ledger. Clients retry with their request id
+# while the daemon is down (prepay does this by itself).
+. "$(dirname "$0")/lib.sh"
+
+KILLS=${PREPAY_CRASH_KILLS:-200}
+
+write_config "[Money]
+MinRuntimeSec=1s
+[Prices]
+CPUSecond=0.01"
+start_daemon
+
+bg prepay run --voucher "$(mint 100)" --cpus 0.5 -- "$BIN/tests/burn" 3600 2>"$T/run.err"
+s=$(slice_from_log "$T/run.err") || fail "no slice"
+
+make_issuer
+mkdir -p "$T/stream"
+prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 5000 --out "$T/stream" >/dev/null ||
+        fail "mint failed"
+
+# The client: top-ups, and every 20th voucher a new slice of its own.
+# A line in acked is written only after the daemon said yes.
+client() {
+        local i=0 f id out
+        for f in "$T"/stream/*.voucher; do
+                [ -e "$T/stop" ] && break
+                i=$((i + 1))
+                id=$(basename "$f" .voucher)
+                if [ $((i % 20)) = 0 ]; then
+                        if out=$(prepay run --voucher "$f" --request-id "c-$id" --cpus 0.1 -q -- true 2>&1); then
+                                echo "$id" >>"$T/acked"
+                        else
+                                echo "$id $out" >>"$T/refused"
+                        fi
+                elif prepay topup "$s" --voucher "$f" --request-id "t-$id" >/dev/null 2>"$T/last.err"; then
+                        echo "$id" >>"$T/acked"
+                else
+                        echo "$id $(cat "$T/last.err")" >>"$T/refused"
+                fi
+        done
+}
+client &
+CLIENT=$!
+BG_PIDS+=($CLIENT)
+
+kills=0
+while [ "$kills" -lt "$KILLS" ]; do
+        sleep "0.$((RANDOM % 300 + 20))"
+        kill_daemon
+        kills=$((kills + 1))
+        prepay ledger verify --ledger "$LEDGER" >"$T/verify.out" 2>&1 ||
+                fail "after kill $kills: $(cat "$T/verify.out")"
+        start_daemon
+        kill -0 "$CLIENT" 2>/dev/null || break
+done
+touch "$T/stop"
+wait "$CLIENT"
+stop_daemon
+
+prepay ledger verify --ledger "$LEDGER" >"$T/verify.out" 2>&1 || fail "at the end: $(cat "$T/verify.out")"
+prepay ledger export --json --ledger "$LEDGER" >"$T/ledger.json" || fail "export failed"
+jq -r '.vouchers[].id' "$T/ledger.json" | sort >"$T/in-ledger"
+dups=$(uniq -d "$T/in-ledger" | wc -l)
+acked=$(sort -u "$T/acked" 2>/dev/null | wc -l)
+missing=$(sort -u "$T/acked" | comm -23 - "$T/in-ledger" | wc -l)
+refused=$(cat "$T/refused" 2>/dev/null | wc -l)
+say "$kills kills; $acked redemptions acknowledged, $missing of them missing from the ledger, $dups vouchers twice;" \
+        "$refused refused; $(tail -1 "$T/verify.out")"
+[ -s "$T/refused" ] && say "first refusals:" && head -3 "$T/refused" | sed 's/^/  /'
+[ "$kills" -ge "$KILLS" ] || fail "the client ran out of vouchers after $kills kills"
+[ "$dups" = 0 ] || fail "$dups vouchers credited twice"
+[ "$missing" = 0 ] || fail "$missing acknowledged redemptions are not in the ledger"
+[ "$acked" -gt 0 ] || fail "no redemption was acknowledged"
+# A refusal must be a real one, never "already spent" for a retry of our own.
+if [ -s "$T/refused" ] && grep -v "could not be reached\|not running\|Retrying" "$T/refused" | grep -q "already spent"; then
+        fail "a retried request was told its own voucher was spent: $(grep -m1 "already spent" "$T/refused")"
+fi
+start_daemon
+prepay release "$s" >/dev/null 2>&1 || fail "release failed"
+exit 0

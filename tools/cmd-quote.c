@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prepay quote: what a size costs at full use on this host's rate card. */
+#include <getopt.h>
+#include <inttypes.h>
+
+#include "common/log.h"
+#include "common/parse.h"
+#include "prepay.h"
+
+static void help(void) {
+        printf("Usage: prepay quote [OPTIONS]\n"
+               "\n"
+               "Prints what a slice of this size costs when it uses all of it for the\n"
+               "given time, itemised by the daemon's rate card. Network and disk traffic\n"
+               "are charged as used and cannot be quoted ahead; their prices are shown.\n"
+               "\n"
+               "  --cpus=N         CPUs (default 1)\n"
+               "  --memory=SIZE    Memory limit (default: not priced ahead)\n"
+               "  --hours=H        How long (1, 0.5; default: the daemon's MinRuntimeSec=)\n"
+               "  --duration=T     The same as a time span (90min, 2h)\n"
+               "  --json           Print the daemon's reply as JSON\n"
+               "  -h, --help       Show this help\n");
+}
+
+static const struct {
+        const char *name, *label, *unit;
+} items[] = {
+        { "cpu", "CPU", "CPU-second" },      { "memory", "memory", "GiB-hour" },
+        { "net_out", "network out", "GiB" }, { "net_in", "network in", "GiB" },
+        { "io", "disk IO", "GiB" },          { "base", "base fee", "slice-hour" },
+};
+
+int quote_main(int argc, char *argv[]) {
+        enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_HOURS, ARG_DURATION, ARG_JSON };
+        static const struct option options[] = {
+                { "cpus", required_argument, NULL, ARG_CPUS },
+                { "memory", required_argument, NULL, ARG_MEMORY },
+                { "hours", required_argument, NULL, ARG_HOURS },
+                { "duration", required_argument, NULL, ARG_DURATION },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        uint64_t cpus = 0, memory = 0, duration = 0;
+        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], d[FORMAT_DURATION_MAX], m[FORMAT_SIZE_MAX];
+        json_object *req, *reply = NULL, *o, *prices, *v;
+        const char *currency = "";
+        bool json = false;
+        char *hours;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_CPUS:
+                        if (parse_cpus(optarg, &cpus) < 0) {
+                                log_error("Invalid --cpus value '%s': expected a number of CPUs such as 0.5 or 2.", optarg);
+                                return 2;
+                        }
+                        break;
+                case ARG_MEMORY:
+                        if (parse_size(optarg, &memory) < 0) {
+                                log_error("Invalid --memory value '%s': expected a size such as 512M or 4G.", optarg);
+                                return 2;
+                        }
+                        break;
+                case ARG_HOURS:
+                        if (asprintf(&hours, "%sh", optarg) < 0)
+                                return log_oom(), 1;
+                        r = parse_duration(hours, &duration);
+                        free(hours);
+                        if (r < 0 || duration == 0) {
+                                log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", optarg);
+                                return 2;
+                        }
+                        break;
+                case ARG_DURATION:
+                        if (parse_duration(optarg, &duration) < 0 || duration == 0) {
+                                log_error("Invalid --duration value '%s': expected a time such as 90min.", optarg);
+                                return 2;
+                        }
+                        break;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'. See prepay quote --help.", argv[optind]);
+                return 2;
+        }
+
+        req = client_request("quote");
+        if (cpus)
+                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
+        if (memory)
+                json_object_object_add(req, "memory_max", json_object_new_int64((int64_t) memory));
+        if (duration)
+                json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
+        if (client_call(req, &reply) < 0)
+                return 1;
+
+        if (json) {
+                printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+                json_object_put(reply);
+                return 0;
+        }
+        (void) message_get_string(reply, "currency", &currency);
+        (void) message_get_u64(reply, "cpus_milli", &cpus);
+        (void) message_get_u64(reply, "memory_max", &memory);
+        (void) message_get_u64(reply, "duration_usec", &duration);
+        printf("%" PRIu64 ".%03" PRIu64 " CPUs%s%s for %s at full use:\n", cpus / 1000, cpus % 1000,
+               memory ? ", " : "", memory ? format_size(m, sizeof(m), memory) : "",
+               format_duration(d, sizeof(d), duration));
+        if (!json_object_object_get_ex(reply, "items", &o) || !json_object_object_get_ex(reply, "prices", &prices)) {
+                json_object_put(reply);
+                log_error("Malformed reply from prepayd: no items.");
+                return 1;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(items); i++) {
+                int64_t item = json_object_object_get_ex(o, items[i].name, &v) ? json_object_get_int64(v) : 0;
+                int64_t price = json_object_object_get_ex(prices, items[i].name, &v) ? json_object_get_int64(v) : 0;
+                bool traffic = strneq(items[i].name, "net", 3) || streq(items[i].name, "io");
+
+                printf("  %-12s %14s %s   (%s %s per %s%s)\n", items[i].label,
+                       traffic ? "as used" : money_format(a, sizeof(a), item), traffic ? "   " : currency,
+                       money_format(b, sizeof(b), price), currency, items[i].unit, "");
+        }
+        printf("  %-12s %14s %s\n", "total", money_format(a, sizeof(a),
+               json_object_object_get_ex(reply, "total", &v) ? json_object_get_int64(v) : 0), currency);
+        json_object_put(reply);
+        return 0;
+}
