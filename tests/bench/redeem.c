@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Acknowledged, durable redemptions per second.
+ *
+ *   bench-redeem daemon SOCKET SLICE VOUCHERS CLIENTS COUNT
+ *       CLIENTS threads, each on its own control connection, send COUNT
+ *       top-ups of SLICE one after the other (each waits for its answer,
+ *       which prepayd gives only once the redemption is committed), with
+ *       vouchers taken from the file VOUCHERS (one per line).
+ *   bench-redeem baseline DIR ISSUER_PUB VOUCHERS COUNT
+ *       The same work without the daemon and without group commit: parse,
+ *       verify and redeem each voucher in a ledger of its own in DIR, one
+ *       transaction with synchronous=FULL per redemption.
+ *
+ * Both print "<n> redemptions in <s> s: <rate>/s". tests/bench/redeem runs
+ * them side by side and prints the ratios. */
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/voucher.h"
+#include "ledger.h"
+
+static char **vouchers;
+static size_t n_vouchers;
+
+static double now_sec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static int read_vouchers(const char *path) {
+        _cleanup_(fclosep) FILE *f = fopen(path, "re");
+        char *line = NULL;
+        size_t cap = 0, n = 0;
+        ssize_t len;
+
+        if (!f)
+                return log_error_errno(errno, "Failed to open %s: %m", path);
+        while ((len = getline(&line, &cap, f)) > 0) {
+                if (n == n_vouchers) {
+                        size_t m = n_vouchers ? n_vouchers * 2 : 1024;
+                        char **p = realloc(vouchers, m * sizeof(char *));
+
+                        if (!p)
+                                return log_oom();
+                        vouchers = p;
+                        n_vouchers = m;
+                }
+                line[strcspn(line, "\n")] = 0;
+                vouchers[n++] = strdup(line);
+        }
+        free(line);
+        n_vouchers = n;
+        return 0;
+}
+
+struct client {
+        const char *socket;
+        const char *slice;
+        size_t first, count;
+        size_t failed;
+        pthread_t thread;
+};
+
+static void *client_run(void *userdata) {
+        struct client *c = userdata;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char req[1024], reply[65536];
+        int fd;
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->socket);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                c->failed = c->count;
+                return NULL;
+        }
+        for (size_t i = c->first; i < c->first + c->count; i++) {
+                int n = snprintf(req, sizeof(req),
+                                 "{\"op\":\"topup\",\"slice\":\"%s\",\"voucher\":\"%s\",\"request_id\":\"b-%zu\"}",
+                                 c->slice, vouchers[i], i);
+                ssize_t k;
+
+                if (send(fd, req, (size_t) n, MSG_NOSIGNAL) < 0) {
+                        c->failed++;
+                        continue;
+                }
+                k = recv(fd, reply, sizeof(reply) - 1, 0);
+                if (k <= 0) {
+                        c->failed++;
+                        continue;
+                }
+                reply[k] = 0;
+                if (!strstr(reply, "\"ok\":true"))
+                        c->failed++;
+        }
+        close(fd);
+        return NULL;
+}
+
+static int bench_daemon(const char *socket, const char *slice, unsigned n_clients, size_t count) {
+        struct client *clients;
+        size_t failed = 0;
+        double t0, t;
+
+        if (n_clients * count > n_vouchers)
+                return log_error_errno(EINVAL, "%u x %zu redemptions need more than the %zu vouchers given.",
+                                       n_clients, count, n_vouchers);
+        clients = calloc(n_clients, sizeof(*clients));
+        if (!clients)
+                return log_oom();
+
+        t0 = now_sec();
+        for (unsigned i = 0; i < n_clients; i++) {
+                clients[i] = (struct client) {
+                        .socket = socket, .slice = slice, .first = i * count, .count = count,
+                };
+                pthread_create(&clients[i].thread, NULL, client_run, &clients[i]);
+        }
+        for (unsigned i = 0; i < n_clients; i++) {
+                pthread_join(clients[i].thread, NULL);
+                failed += clients[i].failed;
+        }
+        t = now_sec() - t0;
+        printf("%zu redemptions in %.3f s: %.0f/s (%u clients, %zu failed)\n", n_clients * count - failed, t,
+               (double) (n_clients * count - failed) / t, n_clients, failed);
+        free(clients);
+        return failed ? -EIO : 0;
+}
+
+static int bench_baseline(const char *dir, const char *issuer, size_t count) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        struct crypto_keyring *kr = NULL;
+        struct crypto_key *key = NULL;
+        struct ledger *l = NULL;
+        struct ledger_slice s = { .id = "s-0000beef", .state = LEDGER_SLICE_ACTIVE };
+        double t0, t;
+        int r;
+
+        if (count > n_vouchers)
+                return log_error_errno(EINVAL, "%zu redemptions need more than %zu vouchers.", count, n_vouchers);
+        if (asprintf(&path, "%s/baseline.db", dir) < 0)
+                return log_oom();
+        r = crypto_key_load(issuer, &key, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load %s: %s", issuer, strna(error));
+        r = crypto_keyring_new(&kr);
+        if (r >= 0)
+                r = crypto_keyring_add(kr, key);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make a keyring: %m");
+        r = ledger_open(path, false, &l, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open %s: %s", path, strna(error));
+        r = ledger_begin(l);
+        if (r >= 0)
+                r = ledger_slice_add(l, &s);
+        if (r >= 0)
+                r = ledger_commit(l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the baseline ledger: %m");
+
+        t0 = now_sec();
+        for (size_t i = 0; i < count; i++) {
+                _cleanup_(freep) char *verr = NULL;
+                const char *perr = NULL;
+                struct voucher v;
+
+                r = voucher_from_text(vouchers[i], &v, &perr);
+                if (r >= 0)
+                        r = voucher_verify(&v, kr, (int64_t) time(NULL), NULL, NULL, &verr);
+                if (r >= 0)
+                        r = ledger_begin(l);
+                if (r >= 0)
+                        r = ledger_redeem(l, &v, s.id, NULL, (uint64_t) time(NULL) * USEC_PER_SEC, NULL, NULL);
+                if (r >= 0)
+                        r = ledger_commit(l);
+                if (r < 0)
+                        return log_error_errno(r, "Baseline redemption %zu failed: %m", i);
+        }
+        t = now_sec() - t0;
+        printf("%zu redemptions in %.3f s: %.0f/s (baseline: one transaction per redemption, 1 client)\n", count,
+               t, (double) count / t);
+        ledger_close(l);
+        crypto_keyring_free(kr);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        if (argc == 7 && streq(argv[1], "daemon")) {
+                r = read_vouchers(argv[4]);
+                if (r >= 0)
+                        r = bench_daemon(argv[2], argv[3], (unsigned) atoi(argv[5]), (size_t) atol(argv[6]));
+        } else if (argc == 6 && streq(argv[1], "baseline")) {
+                r = read_vouchers(argv[4]);
+                if (r >= 0)
+                        r = bench_baseline(argv[2], argv[3], (size_t) atol(argv[5]));
+        } else {
+                fprintf(stderr, "Usage: bench-redeem daemon SOCKET SLICE VOUCHERS CLIENTS COUNT\n"
+                                "       bench-redeem baseline DIR ISSUER_PUB VOUCHERS COUNT\n");
+                return 2;
+        }
+        return r < 0 ? 1 : 0;
+}
