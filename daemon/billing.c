@@ -683,7 +683,7 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         if (q < 0)
                 return message_reply_error("The ledger cannot be written: %s", strerror(-q));
         /* Usage so far is paid from the old balance. */
-        if (s)
+        if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
         q = ledger_redeem(b->ledger, &v, id, request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
         if (q < 0)
@@ -693,7 +693,9 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
                  fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
 
         if (s) {
-                account_reload(b, s);
+                /* As the ledger now has it; reread after the commit. */
+                s->account.l.balance = balance;
+                (void) money_add(s->account.l.credited, v.amount, &s->account.l.credited);
                 s->account.dirty = true;
                 reply = reply_slice(m, s);
         } else {
