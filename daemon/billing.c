@@ -483,18 +483,6 @@ static void remember(struct billing *b, struct billing_request *r, const char *o
         json_object_put(copy);
 }
 
-static json_object *reply_slice(struct manager *m, struct slice *s) {
-        struct slice_info info;
-        json_object *reply, *o;
-
-        manager_slice_info(m, s, &info);
-        if (slice_info_to_json(&info, &o) < 0)
-                return message_reply_error("Failed to encode slice %s", s->id);
-        reply = message_reply_ok();
-        json_object_object_add(reply, "slice", o);
-        return reply;
-}
-
 static void format_cpus(char buf[static 32], uint64_t milli) {
         snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
 }
@@ -549,7 +537,7 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
                         return message_reply_error("%s", error ?: strerror(-q));
                 if (attach)
                         snprintf(r->attach, sizeof(r->attach), "%s", s->id);
-                return reply_slice(m, s);
+                return manager_slice_reply(m, s);
         }
 
         reply = replay(b, r, "create", request_id);
@@ -634,7 +622,7 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
                  voucher_id_to_string(v.id, (char[VOUCHER_ID_STRING_MAX]) {}), fmt_money(have, v.amount), v.currency,
                  (unsigned) r->uid);
 
-        reply = reply_slice(m, s);
+        reply = manager_slice_reply(m, s);
         remember(b, r, "create", request_id, reply);
         json_object_object_add(reply, "token", json_object_new_string(token));
         if (attach)
@@ -697,7 +685,7 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
                 s->account.l.balance = balance;
                 (void) money_add(s->account.l.credited, v.amount, &s->account.l.credited);
                 s->account.dirty = true;
-                reply = reply_slice(m, s);
+                reply = manager_slice_reply(m, s);
         } else {
                 reply = message_reply_ok();
                 json_object_object_add(reply, "balance", json_object_new_int64(balance));

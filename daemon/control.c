@@ -86,18 +86,6 @@ static struct slice *request_owned_slice(struct connection *c, json_object *req,
         return s;
 }
 
-static json_object *reply_with_slice(struct manager *m, struct slice *s) {
-        struct slice_info info;
-        json_object *reply, *o;
-
-        manager_slice_info(m, s, &info);
-        if (slice_info_to_json(&info, &o) < 0)
-                return message_reply_error("Failed to encode slice %s", s->id);
-        reply = message_reply_ok();
-        json_object_object_add(reply, "slice", o);
-        return reply;
-}
-
 static json_object *handle_create(struct connection *c, json_object *req) {
         return billing_handle_create(c->control->manager->billing, &c->request);
 }
@@ -131,7 +119,7 @@ static json_object *handle_attach(struct connection *c, json_object *req) {
         r = manager_attach(c->control->manager, s, c->peer.pid, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
-        return reply_with_slice(c->control->manager, s);
+        return manager_slice_reply(c->control->manager, s);
 }
 
 static json_object *handle_status(struct connection *c, json_object *req) {
@@ -143,7 +131,7 @@ static json_object *handle_status(struct connection *c, json_object *req) {
         s = request_slice(c, req, &reply);
         if (!s)
                 return reply;
-        return reply_with_slice(c->control->manager, s);
+        return manager_slice_reply(c->control->manager, s);
 }
 
 /* A page of slices from index "cursor" on, as many as fit one datagram

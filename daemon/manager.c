@@ -492,6 +492,18 @@ void manager_slice_info(struct manager *m, struct slice *s, struct slice_info *r
         *ret = i;
 }
 
+json_object *manager_slice_reply(struct manager *m, struct slice *s) {
+        struct slice_info info;
+        json_object *reply, *o;
+
+        manager_slice_info(m, s, &info);
+        if (slice_info_to_json(&info, &o) < 0)
+                return message_reply_error("Failed to encode slice %s", s->id);
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", o);
+        return reply;
+}
+
 static int adopt_one(const char *id, void *userdata) {
         struct manager *m = userdata;
         struct slice *s = NULL;

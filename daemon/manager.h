@@ -81,6 +81,8 @@ int manager_destroy_slice(struct manager *m, struct slice *s);
 void manager_sample(struct manager *m);
 /* Fills *ret from the last sample. */
 void manager_slice_info(struct manager *m, struct slice *s, struct slice_info *ret);
+/* An "ok" reply carrying the slice's info. */
+json_object *manager_slice_reply(struct manager *m, struct slice *s);
 /* Samples one slice now (after a kill, for its final figures). */
 void manager_sample_slice(struct manager *m, struct slice *s);
 /* Writes the slice's state file now (a state change). */

@@ -46,8 +46,7 @@ int quote_main(int argc, char *argv[]) {
         json_object *req, *reply = NULL, *o, *prices, *v;
         const char *currency = "";
         bool json = false;
-        char *hours;
-        int c, r;
+        int c;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
@@ -64,11 +63,7 @@ int quote_main(int argc, char *argv[]) {
                         }
                         break;
                 case ARG_HOURS:
-                        if (asprintf(&hours, "%sh", optarg) < 0)
-                                return log_oom(), 1;
-                        r = parse_duration(hours, &duration);
-                        free(hours);
-                        if (r < 0 || duration == 0) {
+                        if (parse_hours(optarg, &duration) < 0) {
                                 log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", optarg);
                                 return 2;
                         }

@@ -61,7 +61,6 @@ int run_main(int argc, char *argv[]) {
         const char *existing = NULL, *given = NULL;
         uint64_t duration = 0;
         bool quiet = false, size_to_funds = false;
-        char *hours;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "+qh", options, NULL)) >= 0)
@@ -101,11 +100,7 @@ int run_main(int argc, char *argv[]) {
                         size_to_funds = true;
                         break;
                 case ARG_HOURS:
-                        if (asprintf(&hours, "%sh", optarg) < 0)
-                                return log_oom(), 1;
-                        r = parse_duration(hours, &duration);
-                        free(hours);
-                        if (r < 0 || duration == 0) {
+                        if (parse_hours(optarg, &duration) < 0) {
                                 log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", optarg);
                                 return 2;
                         }

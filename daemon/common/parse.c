@@ -368,3 +368,21 @@ char *format_duration(char *buf, size_t n, uint64_t usec) {
                 snprintf(buf, n, "%" PRIu64 "%s %" PRIu64 "%s", major, major_unit, minor, minor_unit);
         return buf;
 }
+
+int parse_hours(const char *s, uint64_t *ret_usec) {
+        char buf[64];
+        uint64_t usec;
+        int r;
+
+        /* The unit must be the only one: "2h" or "1 30min" are not hours. */
+        if (!s || !*s || strlen(s) + 2 > sizeof(buf) || strspn(s, "0123456789.") != strlen(s))
+                return -EINVAL;
+        snprintf(buf, sizeof(buf), "%sh", s);
+        r = parse_duration(buf, &usec);
+        if (r < 0)
+                return r;
+        if (usec == 0)
+                return -ERANGE;
+        *ret_usec = usec;
+        return 0;
+}

@@ -25,6 +25,10 @@ int parse_cpus(const char *s, uint64_t *ret_millicpus);
  * seconds. Fractions allowed ("1.5s", "0.1s"). Result in microseconds. */
 int parse_duration(const char *s, uint64_t *ret_usec);
 
+/* A number of hours, as a decimal ("2", "0.5"), in microseconds; 0 is
+ * -ERANGE. */
+int parse_hours(const char *s, uint64_t *ret_usec);
+
 /* A plain unsigned decimal, no sign, no suffix. */
 int parse_u64(const char *s, uint64_t *ret);
 

@@ -20,6 +20,7 @@ CONF=$T/prepayd.conf
 export PREPAY_SOCKET=$T/control.sock
 DAEMON_PID=
 BG_PIDS=()
+MOUNTS=() # mounts the test made, unmounted by cleanup once the daemon is gone
 
 say() { printf '%s: %s\n' "$TEST" "$*"; }
 fail() {
@@ -210,6 +211,9 @@ cleanup() {
                         rc=1
                 }
         fi
+        for d in "${MOUNTS[@]}"; do
+                umount "$d" 2>/dev/null || umount -l "$d"
+        done
         # Whatever is still inside our cgroups was started by this test.
         for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
                 for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do

@@ -186,6 +186,17 @@ static void test_duration_boundaries(void **state _unused_) {
         check_err(parse_duration, "9999999999999999999999d", -ERANGE);
 }
 
+static void test_hours(void **state _unused_) {
+        check_ok(parse_hours, "2", 2 * 3600 * USEC_PER_SEC);
+        check_ok(parse_hours, "0.5", 1800 * USEC_PER_SEC);
+        check_ok(parse_hours, "0.001", 3600 * USEC_PER_MSEC);
+        check_err(parse_hours, "0", -ERANGE);
+        check_err(parse_hours, "2h", -EINVAL);
+        check_err(parse_hours, "1 30min", -EINVAL);
+        check_err(parse_hours, "-1", -EINVAL);
+        check_err(parse_hours, "", -EINVAL);
+}
+
 static void test_duration_garbage(void **state _unused_) {
         static const char *const bad[] = {
                 "", " ", " 1s", "1s ", "1 s", "1x", "1t", "s", "ms", "-1s", "+1s", "1.5.5", "1.5.5s",
@@ -294,6 +305,7 @@ int main(void) {
                 cmocka_unit_test(test_size_garbage),
                 cmocka_unit_test(test_cpus),
                 cmocka_unit_test(test_duration_units),
+                cmocka_unit_test(test_hours),
                 cmocka_unit_test(test_duration_sums_and_fractions),
                 cmocka_unit_test(test_duration_boundaries),
                 cmocka_unit_test(test_duration_garbage),
