@@ -265,7 +265,7 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
         i.overshoot = a->l.overshoot + MAX(a->pending - a->l.balance, (int64_t) 0);
         for (int r = 0; r < _RESOURCE_MAX && r < SLICE_RESOURCES; r++)
                 i.charged[r] = a->l.charged[r];
-        if (a->win_n >= 2) {
+        if (a->win_n >= 2 && a->l.state == LEDGER_SLICE_ACTIVE) {
                 unsigned first = a->win_head, last = (a->win_head + a->win_n - 1) % BILLING_BURN_WINDOW;
                 uint64_t dt = a->win_usec[last] - a->win_usec[first];
                 int64_t spent = a->win_spent[last] - a->win_spent[first];
@@ -443,8 +443,10 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
         if (message_parse(stored, strlen(stored), &reply, &err) < 0)
                 return message_reply_error("Stored reply to request %s is unreadable: %s", request_id, strna(err));
         if (message_get_string(reply, "op", &stored_op) >= 0 && !streq(stored_op, op)) {
+                json_object *e = message_reply_error("Request id %s was used before for \"%s\"", request_id,
+                                                     stored_op);
                 json_object_put(reply);
-                return message_reply_error("Request id %s was used before for \"%s\"", request_id, op);
+                return e;
         }
         json_object_object_del(reply, "op");
         log_debug("Request %s of uid %u answered again from the ledger.", request_id, (unsigned) r->uid);
@@ -689,6 +691,7 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         } else {
                 reply = message_reply_ok();
                 json_object_object_add(reply, "balance", json_object_new_int64(balance));
+                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
         }
         json_object_object_add(reply, "credited", json_object_new_int64(v.amount));
         remember(b, r, "topup", request_id, reply);
@@ -764,6 +767,8 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 reply = message_reply_ok();
                 json_object_object_add(reply, "slice", json_object_new_string(id));
                 json_object_object_add(reply, "refund", json_object_new_int64(row.refunded));
+                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
+                json_object_object_add(reply, "released_before", json_object_new_boolean(true));
                 if (row.change[0])
                         json_object_object_add(reply, "change", json_object_new_string(row.change));
                 return reply;
@@ -795,6 +800,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 reply = message_reply_ok();
                 json_object_object_add(reply, "slice", json_object_new_string(id));
                 json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
+                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
                 remember(b, r, "release", request_id, reply);
                 return reply;
         }
@@ -818,6 +824,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", json_object_new_string(id));
         json_object_object_add(reply, "refund", json_object_new_int64(row.balance));
+        json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
         if (change[0])
                 json_object_object_add(reply, "change", json_object_new_string(change));
         remember(b, r, "release", request_id, reply);
@@ -835,8 +842,11 @@ json_object *billing_handle_quote(struct billing *b, struct billing_request *r) 
             message_get_u64(r->req, "memory_max", &memory) == -EINVAL ||
             message_get_u64(r->req, "duration_usec", &duration) == -EINVAL)
                 return message_reply_error("Fields \"cpus_milli\", \"memory_max\", \"duration_usec\" must be whole numbers");
+        /* The size "prepay run" is priced at when it asks none. */
         if (cpus == 0)
-                cpus = 1000;
+                cpus = b->manager->max_cpus_milli;
+        if (memory == 0)
+                memory = cfg->default_memory_max;
         if (duration == 0)
                 duration = cfg->min_runtime_usec;
 

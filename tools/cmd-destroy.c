@@ -8,26 +8,20 @@
 #include "prepay.h"
 
 int destroy_main(int argc, char *argv[]) {
-        enum { ARG_TOKEN = 0x100 };
         static const struct option options[] = {
-                { "token", required_argument, NULL, ARG_TOKEN },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *token = NULL;
         int c, rc = 0;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
-                case ARG_TOKEN:
-                        token = optarg;
-                        break;
                 case 'h':
-                        printf("Usage: prepay destroy [--token TOKEN] SLICE...\n\n"
+                        printf("Usage: prepay destroy SLICE...\n\n"
                                "Kills every process in each unfunded SLICE and removes it. Only the\n"
                                "slice's owner (the user who created it) or root may do this. A funded\n"
-                               "slice is released instead (prepay release), so that its balance is\n"
-                               "refunded.\n");
+                               "slice is refused: release it (prepay release), so that its balance\n"
+                               "is refunded.\n");
                         return 0;
                 default:
                         return 2;
@@ -48,8 +42,6 @@ int destroy_main(int argc, char *argv[]) {
                 }
                 req = client_request("destroy");
                 json_object_object_add(req, "slice", json_object_new_string(argv[i]));
-                if (token)
-                        json_object_object_add(req, "token", json_object_new_string(token));
                 if (client_call(req, NULL) < 0)
                         rc = 1;
         }

@@ -34,7 +34,7 @@ int release_main(int argc, char *argv[]) {
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *given = NULL, *out = NULL, *request_id = NULL, *slice, *change = NULL;
+        const char *given = NULL, *out = NULL, *request_id = NULL, *slice, *change = NULL, *currency = "";
         _cleanup_(freep) char *token = NULL, *line = NULL;
         char a[MONEY_FORMAT_MAX];
         json_object *req, *reply = NULL, *o;
@@ -86,6 +86,7 @@ int release_main(int argc, char *argv[]) {
                 return 1;
 
         (void) message_get_string(reply, "change", &change);
+        (void) message_get_string(reply, "currency", &currency);
         if (change && out) {
                 if (asprintf(&line, "%s\n", change) < 0)
                         return log_oom(), 1;
@@ -103,16 +104,17 @@ int release_main(int argc, char *argv[]) {
 
         if (json)
                 printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
-        else if (keep) {
-                if (json_object_object_get_ex(reply, "kept", &o))
-                        fprintf(stderr, "Slice %s stopped; %s kept on it.\n", slice,
-                                money_format(a, sizeof(a), json_object_get_int64(o)));
-        } else {
+        else if (keep && json_object_object_get_ex(reply, "kept", &o))
+                fprintf(stderr, "Slice %s stopped; %s %s kept on it.\n", slice,
+                        money_format(a, sizeof(a), json_object_get_int64(o)), currency);
+        else {
                 int64_t refund = json_object_object_get_ex(reply, "refund", &o) ? json_object_get_int64(o) : 0;
 
                 if (change && !out)
                         printf("%s\n", change);
-                fprintf(stderr, "Slice %s released; %s refunded%s%s.\n", slice, money_format(a, sizeof(a), refund),
+                fprintf(stderr, "Slice %s %sreleased; %s %s refunded%s%s.\n", slice,
+                        json_object_object_get_ex(reply, "released_before", NULL) ? "was already " : "",
+                        money_format(a, sizeof(a), refund), currency,
                         change ? (out ? " as change in " : " as the change voucher above") : "",
                         change && out ? out : "");
         }

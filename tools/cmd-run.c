@@ -30,7 +30,8 @@ static void help(void) {
                "  --memory=SIZE   Memory limit (512M, 4G; default: DefaultMemoryMax=)\n"
                "  --pids=N        Limit on tasks (default: DefaultTasksMax=)\n"
                "  --cpu-period=T  Period the CPU limit applies over (default: CPUPeriod=)\n"
-               "  -q, --quiet     Do not print the slice id\n"
+               "  -q, --quiet     Do not print the slice id (a new owner token is still\n"
+               "                  printed: it is shown only this once)\n"
                "  -h, --help      Show this help\n");
 }
 
@@ -136,6 +137,14 @@ int run_main(int argc, char *argv[]) {
                 log_error("--size-to-funds needs --hours and picks the CPUs itself (no --cpus).");
                 return 2;
         }
+        if (duration > 0 && !size_to_funds) {
+                log_error("--hours goes with --size-to-funds.");
+                return 2;
+        }
+        if (!voucher_path && !existing && (size_to_funds || request_id || token_file)) {
+                log_error("--size-to-funds, --request-id and --token-file need --voucher.");
+                return 2;
+        }
         if (voucher_path && client_read_voucher(voucher_path, &voucher) < 0)
                 return 1;
 
@@ -144,7 +153,8 @@ int run_main(int argc, char *argv[]) {
                         log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", existing);
                         return 2;
                 }
-                if (voucher || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max) {
+                if (voucher || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max ||
+                    limits.cpu_period_usec || token_file || request_id) {
                         log_error("--slice runs in a slice as it is: no voucher or limits (see prepay topup).");
                         return 2;
                 }

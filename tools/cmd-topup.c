@@ -84,8 +84,12 @@ int topup_main(int argc, char *argv[]) {
         if (json_object_object_get_ex(reply, "slice", &o))
                 (void) slice_info_from_json(o, &info, NULL);
         else if (json_object_object_get_ex(reply, "balance", &o)) {
+                const char *currency = "";
+
                 info.account.balance = json_object_get_int64(o);
                 info.account.funded = true;
+                (void) message_get_string(reply, "currency", &currency);
+                snprintf(info.account.currency, sizeof(info.account.currency), "%s", currency);
         }
         printf("Slice %s topped up with %s %s; balance now %s %s.\n", slice, money_format(a, sizeof(a), credited),
                info.account.currency, money_format(b, sizeof(b), info.account.balance), info.account.currency);

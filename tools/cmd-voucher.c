@@ -23,8 +23,9 @@ static void help(void) {
                "\n"
                "  show     Prints its fields. Does not check the signature.\n"
                "  verify   Checks it as prepayd would, short of spending it: a trusted\n"
-               "           issuer, an intact signature, the currency, the validity period\n"
-               "           and the host it is bound to. Exits 0 if valid, 1 if not.\n"
+               "           issuer, an intact signature and the validity period; the currency\n"
+               "           and the host it is bound to when --currency and --audience\n"
+               "           are given. Exits 0 if valid, 1 if not.\n"
                "\n"
                "See 'prepay voucher show --help', 'prepay voucher verify --help' and\n"
                "prepay-voucher(5).\n");

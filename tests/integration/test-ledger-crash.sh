@@ -5,6 +5,7 @@
 # end: no voucher credited twice, and every redemption or top-up a client
 # saw acknowledged is in the ledger. Clients retry with their request id
 # while the daemon is down (prepay does this by itself).
+# run-all-timeout: 900
 . "$(dirname "$0")/lib.sh"
 
 KILLS=${PREPAY_CRASH_KILLS:-200}
@@ -20,20 +21,24 @@ s=$(slice_from_log "$T/run.err") || fail "no slice"
 
 make_issuer
 mkdir -p "$T/stream"
-prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 5000 --out "$T/stream" >/dev/null ||
+prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 20000 --out "$T/stream" >/dev/null ||
         fail "mint failed"
 
-# The client: top-ups, and every 20th voucher a new slice of its own.
-# A line in acked is written only after the daemon said yes.
+# The client: top-ups, and every 20th voucher a new slice of its own,
+# released again at once (its change is a redemption of the daemon's
+# own). A line in acked is written only after the daemon said yes.
 client() {
-        local i=0 f id out
+        local i=0 f id out new
         for f in "$T"/stream/*.voucher; do
                 [ -e "$T/stop" ] && break
                 i=$((i + 1))
                 id=$(basename "$f" .voucher)
                 if [ $((i % 20)) = 0 ]; then
-                        if out=$(prepay run --voucher "$f" --request-id "c-$id" --cpus 0.1 -q -- true 2>&1); then
+                        if out=$(prepay run --voucher "$f" --request-id "c-$id" --cpus 0.1 -- true 2>&1); then
                                 echo "$id" >>"$T/acked"
+                                new=$(sed -n 's/^prepay: running in slice \(s-[0-9a-f]*\).*/\1/p' <<<"$out")
+                                prepay release "$new" --request-id "r-$id" >/dev/null 2>&1 ||
+                                        echo "release of $new failed" >>"$T/refused"
                         else
                                 echo "$id $out" >>"$T/refused"
                         fi
@@ -49,6 +54,7 @@ CLIENT=$!
 BG_PIDS+=($CLIENT)
 
 kills=0
+started=$SECONDS
 while [ "$kills" -lt "$KILLS" ]; do
         sleep "0.$((RANDOM % 300 + 20))"
         kill_daemon
@@ -69,7 +75,8 @@ dups=$(uniq -d "$T/in-ledger" | wc -l)
 acked=$(sort -u "$T/acked" 2>/dev/null | wc -l)
 missing=$(sort -u "$T/acked" | comm -23 - "$T/in-ledger" | wc -l)
 refused=$(cat "$T/refused" 2>/dev/null | wc -l)
-say "$kills kills; $acked redemptions acknowledged, $missing of them missing from the ledger, $dups vouchers twice;" \
+secs=$((SECONDS - started))
+say "$kills kills in ${secs}s; $acked redemptions acknowledged, $missing of them missing from the ledger, $dups vouchers twice;" \
         "$refused refused; $(tail -1 "$T/verify.out")"
 [ -s "$T/refused" ] && say "first refusals:" && head -3 "$T/refused" | sed 's/^/  /'
 [ "$kills" -ge "$KILLS" ] || fail "the client ran out of vouchers after $kills kills"
