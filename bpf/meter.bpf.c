@@ -4,7 +4,9 @@
  * Hooks, and the oldest kernel each needs:
  *   iter.s/cgroup  meter_cpu_css      CPU: flush rstat (kfunc css_rstat_flush), 6.16+
  *   iter.s/cgroup  meter_cpu_cgroup   CPU: same with kfunc cgroup_rstat_flush, 6.1-6.15
- *   cgroup_skb/ingress, cgroup_skb/egress   network bytes/packets per slice, 4.19+
+ *   cgroup_skb/ingress, cgroup_skb/egress   network bytes/packets per slice,
+ *                                   and drops once a slice's grant is spent,
+ *                                   5.12+ (atomic fetch-and-add)
  *   tp_btf/sched_switch + iter/cgroup  CPU by hooking every context switch
  *                                   (BPF_MAP_TYPE_CGRP_STORAGE), 6.2+;
  *                                   benchmark comparison only
@@ -50,6 +52,16 @@ struct {
         __type(key, __u64);
         __type(value, struct meter_net);
 } net SEC(".maps");
+
+/* Network grants of watched slices: user space creates, replaces
+ * (meter_set_net_grant) and deletes them (meter_unwatch); the programs
+ * only take bytes off. */
+struct {
+        __uint(type, BPF_MAP_TYPE_HASH);
+        __uint(max_entries, METER_MAX_CGROUPS);
+        __type(key, __u64);
+        __type(value, struct meter_grant);
+} net_grant SEC(".maps");
 
 /* Benchmark comparison only; not created in the default mode (6.1 lacks
  * BPF_MAP_TYPE_CGRP_STORAGE). */
@@ -116,42 +128,72 @@ int meter_cpu_cgroup(struct bpf_iter__cgroup *ctx)
         return 0;
 }
 
-/* Counts at the slice, whatever cgroup below it the socket belongs to.
- * skb->len here is the IP packet: the cgroup_skb hooks see the skb with
- * data at the network header, ingress and egress alike. */
-static __always_inline void count_skb(struct __sk_buff *skb, bool egress)
+/* Takes len off a grant; false when the packet must be dropped. The first
+ * read keeps a spent grant from being written at all while packets are
+ * dropped; the fetch-and-add settles a race between CPUs: only the packet
+ * that found the grant above zero passes, so at most one packet's length
+ * goes beyond it, and a loser gives its length back. */
+static __always_inline bool grant_take(__s64 *left, __u32 len)
 {
+        __s64 before = *(volatile __s64 *) left;
+
+        if (before == METER_GRANT_MAX)
+                return true;
+        if (before <= 0)
+                return false;
+        if (__sync_fetch_and_add(left, -(__s64) len) > 0)
+                return true;
+        __sync_fetch_and_add(left, (__s64) len);
+        return false;
+}
+
+/* Counts at the slice, whatever cgroup below it the socket belongs to, and
+ * enforces the slice's grant there; returns 1 to let the packet through, 0
+ * to drop it. skb->len here is the IP packet: the cgroup_skb hooks see the
+ * skb with data at the network header, ingress and egress alike. Traffic
+ * of unwatched cgroups costs no more than before grants existed; a watched
+ * slice without a grant costs one more hash lookup. */
+static __always_inline int meter_skb(struct __sk_buff *skb, bool egress)
+{
+        struct meter_grant *g;
         struct meter_net *v;
+        __u32 len = skb->len;
         __u64 id;
 
         id = bpf_skb_ancestor_cgroup_id(skb, slice_level);
         if (!id)
-                return;
+                return 1;
         v = bpf_map_lookup_elem(&net, &id);
         if (!v)
-                return;
+                return 1;
+
+        g = bpf_map_lookup_elem(&net_grant, &id);
+        if (g && !grant_take(egress ? &g->tx_left : &g->rx_left, len)) {
+                /* Dropped packets are not billed: not in *_bytes. */
+                __sync_fetch_and_add(egress ? &v->tx_dropped : &v->rx_dropped, 1);
+                return 0;
+        }
+
         if (egress) {
-                __sync_fetch_and_add(&v->tx_bytes, skb->len);
+                __sync_fetch_and_add(&v->tx_bytes, len);
                 __sync_fetch_and_add(&v->tx_packets, 1);
         } else {
-                __sync_fetch_and_add(&v->rx_bytes, skb->len);
+                __sync_fetch_and_add(&v->rx_bytes, len);
                 __sync_fetch_and_add(&v->rx_packets, 1);
         }
+        return 1;
 }
 
-/* Metering never drops: 1 lets the packet through. */
 SEC("cgroup_skb/ingress")
 int meter_net_ingress(struct __sk_buff *skb)
 {
-        count_skb(skb, false);
-        return 1;
+        return meter_skb(skb, false);
 }
 
 SEC("cgroup_skb/egress")
 int meter_net_egress(struct __sk_buff *skb)
 {
-        count_skb(skb, true);
-        return 1;
+        return meter_skb(skb, true);
 }
 
 /* Benchmark comparison only: what metering CPU on the hot path costs.

@@ -11,9 +11,10 @@
 #include <linux/types.h>
 #endif
 
-/* Entries in cpu_ns and net: one per watched cgroup. Changing this changes
- * the maps' definition, so a daemon upgrade cannot reuse the pinned maps
- * (meter_open() then fails naming the map): change it only with a plan. */
+/* Entries in cpu_ns, net and net_grant: one per watched cgroup. Changing
+ * this changes the maps' definition, so a daemon upgrade cannot reuse the
+ * pinned maps (meter_open() then fails naming the map): change it only
+ * with a plan. */
 #define METER_MAX_CGROUPS 16384
 
 /* cpu_ns: key __u64 cgroup id, value __u64 CPU time in ns. In the default
@@ -22,12 +23,29 @@
 
 /* net: key __u64 cgroup id of the slice, value this. Bytes are IP packet
  * lengths (IP header included, link-layer header not), as cgroup_skb sees
- * skb->len; packets are skbs, so a GSO/GRO super-packet counts once. */
+ * skb->len; packets are skbs, so a GSO/GRO super-packet counts once. Bytes
+ * and packets are those let through (what is billed); *_dropped counts the
+ * skbs dropped because the slice's grant (net_grant) was spent. */
 struct meter_net {
         __u64 rx_bytes;
         __u64 rx_packets;
         __u64 tx_bytes;
         __u64 tx_packets;
+        __u64 rx_dropped;
+        __u64 tx_dropped;
+};
+
+/* net_grant: key __u64 cgroup id of the slice, value this: how many more
+ * bytes (counted as in meter_net) the slice may send and receive. A packet
+ * passes while its direction's figure is above zero and takes its length
+ * off, so the figure ends at most one packet below zero; at or below zero
+ * packets are dropped. No entry, or METER_GRANT_MAX, means no limit and
+ * nothing is taken off. User space writes the entries (the daemon's
+ * billing, from the balance); the programs never create one. */
+#define METER_GRANT_MAX 0x7fffffffffffffffLL /* INT64_MAX: METER_GRANT_UNLIMITED in daemon/meter.h */
+struct meter_grant {
+        __s64 tx_left;
+        __s64 rx_left;
 };
 
 /* sched_cpu (benchmark comparison only): per-cgroup storage of the
@@ -38,5 +56,6 @@ struct meter_sched_cpu {
 };
 
 _Static_assert(sizeof(__u64) == 8, "cgroup ids and cpu_ns values are 8 bytes");
-_Static_assert(sizeof(struct meter_net) == 32, "struct meter_net is part of the pinned map's definition");
+_Static_assert(sizeof(struct meter_net) == 48, "struct meter_net is part of the pinned map's definition");
+_Static_assert(sizeof(struct meter_grant) == 16, "struct meter_grant is part of the pinned map's definition");
 _Static_assert(sizeof(struct meter_sched_cpu) == 8, "struct meter_sched_cpu size changed");

@@ -19,6 +19,8 @@
 #include "common/log.h"
 #include "meter.h"
 
+_Static_assert(METER_GRANT_MAX == METER_GRANT_UNLIMITED, "the programs and the daemon agree on \"no limit\"");
+
 #ifndef ENOTSUPP
 #define ENOTSUPP 524 /* the kernel's internal "not supported", seen by user space */
 #endif
@@ -27,6 +29,7 @@
 enum {
         PIN_CPU_NS,
         PIN_NET,
+        PIN_NET_GRANT,
         PIN_LINK_INGRESS,
         PIN_LINK_EGRESS,
         _PIN_MAX,
@@ -35,6 +38,7 @@ enum {
 static const char *const pin_name[_PIN_MAX] = {
         [PIN_CPU_NS] = "cpu_ns",
         [PIN_NET] = "net",
+        [PIN_NET_GRANT] = "net_grant",
         [PIN_LINK_INGRESS] = "link_ingress",
         [PIN_LINK_EGRESS] = "link_egress",
 };
@@ -51,7 +55,7 @@ struct meter {
         bool pin_created[_PIN_MAX];    /* by this meter_open(): undone if it fails */
         bool pin_dir_created;
 
-        int cpu_fd, net_fd;
+        int cpu_fd, net_fd, grant_fd;
         bool no_batch;                 /* kernel without BPF_MAP_LOOKUP_BATCH */
 
         /* Scratch for meter_sample(), sized to the maps: never reallocated. */
@@ -434,7 +438,7 @@ int meter_open(const struct meter_options *o, struct meter **ret) {
         if (!m)
                 return meter_oom();
         m->cpu_mode = o->cpu_mode;
-        m->cpu_fd = m->net_fd = -1;
+        m->cpu_fd = m->net_fd = m->grant_fd = -1;
 
         if (fstatfs(o->root_cgroup_fd, &sfs) < 0 || fstat(o->root_cgroup_fd, &st) < 0) {
                 r = log_error_errno(errno, "Failed to check the meter's root cgroup: %m");
@@ -481,8 +485,8 @@ int meter_open(const struct meter_options *o, struct meter **ret) {
         if (m->pin_path) {
                 /* libbpf reuses a pinned map of the same definition, so a
                  * restarted daemon keeps the figures. */
-                const int map_pins[] = { PIN_CPU_NS, PIN_NET };
-                struct bpf_map *maps[] = { m->skel->maps.cpu_ns, m->skel->maps.net };
+                const int map_pins[] = { PIN_CPU_NS, PIN_NET, PIN_NET_GRANT };
+                struct bpf_map *maps[] = { m->skel->maps.cpu_ns, m->skel->maps.net, m->skel->maps.net_grant };
 
                 for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
                         m->pin_created[map_pins[i]] = access(m->pin[map_pins[i]], F_OK) < 0;
@@ -498,11 +502,12 @@ int meter_open(const struct meter_options *o, struct meter **ret) {
         if (r < 0) {
                 /* libbpf has logged the verifier's or the map's complaint. */
                 log_error_errno(r, "Failed to load the BPF meter (programs or pinned maps %s%s): %m",
-                                strna(m->pin_path), m->pin_path ? "/{cpu_ns,net}" : "");
+                                strna(m->pin_path), m->pin_path ? "/{cpu_ns,net,net_grant}" : "");
                 goto out;
         }
         m->cpu_fd = bpf_map__fd(m->skel->maps.cpu_ns);
         m->net_fd = bpf_map__fd(m->skel->maps.net);
+        m->grant_fd = bpf_map__fd(m->skel->maps.net_grant);
 
         r = meter_attach_cpu(m, o->root_cgroup_fd, level);
         if (r < 0)
@@ -598,9 +603,61 @@ int meter_unwatch(struct meter *m, uint64_t cgroup_id) {
         r = bpf_map_delete_elem(m->net_fd, &cgroup_id);
         if (r < 0 && r != -ENOENT && ret == 0)
                 ret = log_error_errno(r, "Failed to unwatch cgroup %" PRIu64 " (net map): %m", cgroup_id);
+        /* A grant left behind would hold a map entry for good. */
+        r = bpf_map_delete_elem(m->grant_fd, &cgroup_id);
+        if (r < 0 && r != -ENOENT && ret == 0)
+                ret = log_error_errno(r, "Failed to unwatch cgroup %" PRIu64 " (net_grant map): %m", cgroup_id);
         if (ret == 0 && m->cpu_mode == METER_CPU_SCHED_SWITCH)
                 ret = meter_run_iter(m); /* drops the cgroup's storage */
         return ret;
+}
+
+/* One syscall, called for every funded slice at every meter pass. It
+ * cannot run out of room while only watched cgroups have grants
+ * (net_grant has as many entries as net). The kernel swaps in a new
+ * element rather than writing in place: a packet being counted on another
+ * CPU at that instant takes its length off the old one, so not off the
+ * new grant (it is still counted in tx_bytes/rx_bytes, and billed). */
+int meter_set_net_grant(struct meter *m, uint64_t cgroup_id, int64_t tx_bytes, int64_t rx_bytes) {
+        const struct meter_grant g = { .tx_left = tx_bytes, .rx_left = rx_bytes };
+        int r;
+
+        if (!m || cgroup_id == 0)
+                return -EINVAL;
+
+        /* No limit either way: no entry, so the programs take nothing off. */
+        if (tx_bytes == METER_GRANT_UNLIMITED && rx_bytes == METER_GRANT_UNLIMITED) {
+                r = bpf_map_delete_elem(m->grant_fd, &cgroup_id);
+                if (r < 0 && r != -ENOENT)
+                        return log_error_errno(r, "Failed to lift the network grant of cgroup %" PRIu64 ": %m", cgroup_id);
+                return 0;
+        }
+
+        r = bpf_map_update_elem(m->grant_fd, &cgroup_id, &g, BPF_ANY);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set the network grant of cgroup %" PRIu64 " (tx %" PRId64 ", rx %" PRId64 " bytes): %m",
+                                       cgroup_id, tx_bytes, rx_bytes);
+        return 0;
+}
+
+int meter_get_net_grant(struct meter *m, uint64_t cgroup_id, int64_t *ret_tx, int64_t *ret_rx) {
+        struct meter_grant g;
+        int r;
+
+        if (!m || cgroup_id == 0)
+                return -EINVAL;
+
+        r = bpf_map_lookup_elem(m->grant_fd, &cgroup_id, &g);
+        if (r == -ENOENT)
+                g = (struct meter_grant) { .tx_left = METER_GRANT_UNLIMITED, .rx_left = METER_GRANT_UNLIMITED };
+        else if (r < 0)
+                return log_error_errno(r, "Failed to read the network grant of cgroup %" PRIu64 ": %m", cgroup_id);
+
+        if (ret_tx)
+                *ret_tx = g.tx_left;
+        if (ret_rx)
+                *ret_rx = g.rx_left;
+        return 0;
 }
 
 static int map_read_slow(struct meter *m, int fd, size_t value_size, uint64_t *keys, void *values, uint32_t *ret_n) {
@@ -718,6 +775,8 @@ int meter_sample(struct meter *m,
                         c.rx_packets = v->rx_packets;
                         c.tx_bytes = v->tx_bytes;
                         c.tx_packets = v->tx_packets;
+                        c.rx_dropped = v->rx_dropped;
+                        c.tx_dropped = v->tx_dropped;
                 }
                 cb(id, &c, userdata);
         }

@@ -18,8 +18,9 @@ struct meter;
 
 struct meter_counters {
         uint64_t cpu_ns;
-        uint64_t rx_bytes, tx_bytes;
+        uint64_t rx_bytes, tx_bytes;     /* packets let through only */
         uint64_t rx_packets, tx_packets;
+        uint64_t rx_dropped, tx_dropped; /* packets (skbs) dropped for want of a grant */
 };
 
 enum meter_cpu_mode {
@@ -46,6 +47,26 @@ void meter_close(struct meter *m, bool unpin);
  * watch unless it already exists: a restarted daemon keeps its figures). */
 int meter_watch(struct meter *m, uint64_t cgroup_id);
 int meter_unwatch(struct meter *m, uint64_t cgroup_id);
+
+/* Network grants: how many more bytes a watched cgroup may send (tx) and
+ * receive (rx). The cgroup_skb programs let a packet through while the
+ * grant is above zero and take its length off (so at most one packet
+ * passes beyond it), and drop packets once it is spent, in the kernel,
+ * until a new grant. A cgroup starts with METER_GRANT_UNLIMITED (no
+ * check). Grants live in a pinned map: they hold while no daemon runs.
+ *
+ * Set replaces both figures (unlimited both ways removes the entry). Only
+ * for watched cgroups: the programs look a grant up only for a watched
+ * slice, and meter_unwatch() is what deletes it. Bytes are counted as in
+ * struct meter_counters (IP packet lengths). A get followed by a set is
+ * not atomic: what passes in between is not taken off the new figure,
+ * nor is a packet being counted on another CPU as the set lands (both are
+ * still counted, and billed). */
+#define METER_GRANT_UNLIMITED INT64_MAX
+int meter_set_net_grant(struct meter *m, uint64_t cgroup_id, int64_t tx_bytes, int64_t rx_bytes);
+/* What is left of them (may be below zero by the last packet's length);
+ * no grant reads as METER_GRANT_UNLIMITED both ways. */
+int meter_get_net_grant(struct meter *m, uint64_t cgroup_id, int64_t *ret_tx, int64_t *ret_rx);
 
 /* Runs the CPU iterator once, then reads every watched cgroup's counters
  * with batch map operations. cb is called once per watched cgroup. */
