@@ -111,6 +111,23 @@ static const char *const migrations[] = {
         "        time_usec INTEGER NOT NULL,\n"
         "        PRIMARY KEY (uid, request_id)\n"
         ") STRICT;\n",
+        /* 2: slice events, a log beside the books: no foreign key (an
+         * unfunded slice is in no other table), no list of kinds in a
+         * CHECK (a new kind needs no migration), not in the chain. */
+        "CREATE TABLE events (\n"
+        "        seq INTEGER PRIMARY KEY,\n"
+        "        time_usec INTEGER NOT NULL,\n"
+        "        slice TEXT NOT NULL,\n"
+        "        kind TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 15),\n"
+        "        funded INTEGER NOT NULL CHECK (funded IN (0, 1)),\n"
+        "        owner_uid INTEGER NOT NULL,\n"
+        "        balance INTEGER NOT NULL,\n"
+        "        currency TEXT NOT NULL,\n"
+        "        burn_rate INTEGER NOT NULL,\n"
+        "        time_left_usec INTEGER NOT NULL,\n"
+        "        reason TEXT NOT NULL\n"
+        ") STRICT;\n"
+        "CREATE INDEX events_slice ON events (slice, seq);\n",
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -133,6 +150,9 @@ enum {
         SLICE_COL_CHANGE,
         SLICE_COL_NUM,
 };
+
+#define EVENT_COLUMNS \
+        "seq, time_usec, slice, kind, funded, owner_uid, balance, currency, burn_rate, time_left_usec, reason"
 
 #define CHARGED_FROM_POSTINGS(r) "sum(CASE WHEN p.account = 'charge:" r "' THEN p.amount ELSE 0 END)"
 #define SLICE_POSTING "p.account GLOB 'slice:*'"
@@ -171,6 +191,9 @@ enum stmt_id {
         STMT_VERIFY_VOUCHERS,
         STMT_VERIFY_REDEEMS,
         STMT_VERIFY_BOOKS,
+        STMT_EVENT_INSERT,
+        STMT_EVENT_ALL,
+        STMT_EVENT_SLICE,
         _STMT_MAX,
 };
 
@@ -251,6 +274,10 @@ static const char *const stmt_sql[_STMT_MAX] = {
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'charge:*'), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), "
                               "(SELECT coalesce(sum(overshoot), 0) FROM slices)",
+        [STMT_EVENT_INSERT] = "INSERT INTO events (time_usec, slice, kind, funded, owner_uid, balance, currency, "
+                              "burn_rate, time_left_usec, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [STMT_EVENT_ALL] = "SELECT " EVENT_COLUMNS " FROM events ORDER BY seq",
+        [STMT_EVENT_SLICE] = "SELECT " EVENT_COLUMNS " FROM events WHERE slice = ? ORDER BY seq",
 };
 
 /* The last entry of the chain. */
@@ -968,7 +995,8 @@ static int ledger_migrate(struct ledger *l, char **ret_error) {
                                        v, v + 1, sqlite3_errmsg(l->db));
                         goto fail;
                 }
-                if (v > 0)
+                /* A new file passes through every version: not news. */
+                if (version > 0)
                         log_info("Ledger %s: schema migrated to version %" PRId64 ".", l->path, v + 1);
         }
 
@@ -1628,6 +1656,123 @@ int ledger_request_prune(struct ledger *l, uint64_t before_usec) {
         return op_end(l, &saved, r);
 }
 
+/* Events */
+
+static bool event_kind_is_valid(const char *k) {
+        size_t n = strspn(k, "abcdefghijklmnopqrstuvwxyz-");
+
+        return n >= 1 && n < LEDGER_EVENT_KIND_MAX && k[n] == 0;
+}
+
+static bool event_is_valid(const struct ledger_event *ev) {
+        return slice_id_is_valid(ev->slice) && event_kind_is_valid(ev->kind) && ev->time_usec <= INT64_MAX &&
+               ev->time_left_usec <= INT64_MAX && (!ev->currency[0] || currency_is_valid(ev->currency)) &&
+               strnlen(ev->reason, sizeof(ev->reason)) < sizeof(ev->reason);
+}
+
+int ledger_event_add(struct ledger *l, const struct ledger_event *ev, uint64_t *ret_seq) {
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        struct binder b;
+        struct tip saved;
+        uint64_t seq = 0;
+        int r;
+
+        if (!l || !ev || !event_is_valid(ev))
+                return -EINVAL;
+
+        r = op_begin(l, &saved);
+        if (r < 0)
+                return r;
+        r = stmt_bind(l, STMT_EVENT_INSERT, &s, &b);
+        if (r >= 0) {
+                bind_u64(&b, ev->time_usec);
+                bind_text(&b, ev->slice);
+                bind_text(&b, ev->kind);
+                bind_i64(&b, ev->funded);
+                bind_i64(&b, ev->owner_uid);
+                bind_i64(&b, ev->balance);
+                bind_text(&b, ev->currency);
+                bind_i64(&b, ev->burn_rate);
+                bind_u64(&b, ev->time_left_usec);
+                bind_text(&b, ev->reason);
+                r = bind_check(l, &b);
+        }
+        if (r >= 0)
+                r = step_done(l, s, "record an event");
+        if (r >= 0)
+                seq = (uint64_t) sqlite3_last_insert_rowid(l->db);
+        r = op_end(l, &saved, r);
+        if (r >= 0 && ret_seq)
+                *ret_seq = seq;
+        return r;
+}
+
+static int event_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_event *ret) {
+        struct ledger_event ev = {};
+        int64_t funded;
+
+        ev.seq = column_u64(s, 0);
+        ev.time_usec = column_u64(s, 1);
+        funded = column_i64(s, 4);
+        ev.owner_uid = (uint32_t) column_i64(s, 5);
+        ev.balance = column_i64(s, 6);
+        ev.burn_rate = column_i64(s, 8);
+        ev.time_left_usec = column_u64(s, 9);
+        ev.funded = funded == 1;
+        if (!column_text_copy(s, 2, ev.slice, sizeof(ev.slice)) || !column_text_copy(s, 3, ev.kind, sizeof(ev.kind)) ||
+            !column_text_copy(s, 7, ev.currency, sizeof(ev.currency)) ||
+            !column_text_copy(s, 10, ev.reason, sizeof(ev.reason)) || (funded != 0 && funded != 1) ||
+            !event_is_valid(&ev))
+                return log_error_errno(EUCLEAN, "Ledger %s: event %" PRIu64 " is malformed.", l->path, ev.seq);
+        *ret = ev;
+        return 0;
+}
+
+/* Inside a read transaction or the batch. */
+static int events_read(struct ledger *l, const char *slice, int (*cb)(const struct ledger_event *ev, void *userdata),
+                       void *userdata) {
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        struct binder b;
+        int r;
+
+        r = stmt_bind(l, slice ? STMT_EVENT_SLICE : STMT_EVENT_ALL, &s, &b);
+        if (r < 0)
+                return r;
+        if (slice) {
+                bind_text(&b, slice);
+                r = bind_check(l, &b);
+                if (r < 0)
+                        return r;
+        }
+        while ((r = step_row(l, s, "read events")) > 0) {
+                struct ledger_event ev;
+
+                r = event_from_row(l, s, &ev);
+                if (r < 0)
+                        return r;
+                r = cb(&ev, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+int ledger_event_foreach(struct ledger *l, const char *slice,
+                         int (*cb)(const struct ledger_event *ev, void *userdata), void *userdata) {
+        bool opened;
+        int r;
+
+        if (!l || !cb || (slice && !slice_id_is_valid(slice)))
+                return -EINVAL;
+
+        r = read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        r = events_read(l, slice, cb, userdata);
+        read_end(l, opened);
+        return r;
+}
+
 /* Books */
 
 static int books_read(struct ledger *l, struct ledger_books *ret) {
@@ -2244,7 +2389,48 @@ static int export_entry(const struct entry_reader *rd, json_object **ret) {
         return 0;
 }
 
+static int export_event(const struct ledger_event *ev, json_object **ret) {
+        _cleanup_json_ json_object *o = json_object_new_object();
+        int r = 0;
+
+        if (!o)
+                return -ENOMEM;
+        r = r ?: json_add(o, "seq", json_object_new_uint64(ev->seq));
+        r = r ?: json_add(o, "time_usec", json_object_new_uint64(ev->time_usec));
+        r = r ?: json_add(o, "slice", json_object_new_string(ev->slice));
+        r = r ?: json_add(o, "kind", json_object_new_string(ev->kind));
+        r = r ?: json_add(o, "funded", json_object_new_boolean(ev->funded));
+        r = r ?: json_add(o, "owner_uid", json_object_new_int64(ev->owner_uid));
+        r = r ?: json_add(o, "balance", json_object_new_int64(ev->balance));
+        r = r ?: json_add(o, "currency", json_object_new_string(ev->currency));
+        r = r ?: json_add(o, "burn_rate", json_object_new_int64(ev->burn_rate));
+        r = r ?: json_add(o, "time_left_usec", json_object_new_uint64(ev->time_left_usec));
+        r = r ?: json_add(o, "reason", json_object_new_string(ev->reason));
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+struct export_events {
+        FILE *f;
+        const char *sep;
+};
+
+static int export_event_cb(const struct ledger_event *ev, void *userdata) {
+        _cleanup_json_ json_object *o = NULL;
+        struct export_events *x = userdata;
+        int r;
+
+        r = export_event(ev, &o);
+        if (r >= 0)
+                r = json_write(x->f, o, x->sep);
+        x->sep = ",\n";
+        return r;
+}
+
 static int export_all(struct ledger *l, FILE *f) {
+        struct export_events x = { .f = f, .sep = "\n" };
         _cleanup_json_ json_object *books_json = NULL;
         struct ledger_books books;
         struct entry_reader rd;
@@ -2323,6 +2509,11 @@ static int export_all(struct ledger *l, FILE *f) {
                 sep = ",\n";
         }
         entry_reader_done(&rd);
+        if (r < 0)
+                return r;
+
+        fputs("],\n\"events\":[", f);
+        r = events_read(l, NULL, export_event_cb, &x);
         if (r < 0)
                 return r;
         fputs("]}\n", f);

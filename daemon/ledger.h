@@ -165,8 +165,39 @@ int ledger_verify(struct ledger *l, char **ret_discrepancy);
  * snapshot (entries: how many the chain holds). */
 int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char **ret_discrepancy);
 
+/* Slice events (schema 2; events.h says what they are): a log kept beside
+ * the books, not part of them. No money moves, the hash chain does not
+ * cover them and verify does not read them. The slice need not be in the
+ * slices table (an unfunded slice's OOM kill is an event too). */
+#define LEDGER_EVENT_KIND_MAX 16
+#define LEDGER_EVENT_REASON_MAX 256
+struct ledger_event {
+        uint64_t seq;           /* given by ledger_event_add(), in order */
+        uint64_t time_usec;     /* CLOCK_REALTIME */
+        char slice[SLICE_ID_MAX];
+        char kind[LEDGER_EVENT_KIND_MAX]; /* 1..15 of [a-z-] */
+        bool funded;
+        uint32_t owner_uid;
+        int64_t balance;
+        char currency[CURRENCY_SIZE]; /* "" or ISO 4217 */
+        int64_t burn_rate;
+        uint64_t time_left_usec;
+        char reason[LEDGER_EVENT_REASON_MAX];
+};
+/* Appends ev (seq ignored) to the open batch; -EINVAL for a malformed one.
+ * Returns its seq in *ret_seq (may be NULL). */
+int ledger_event_add(struct ledger *l, const struct ledger_event *ev, uint64_t *ret_seq);
+/* Calls cb for each event (of slice only, unless NULL) in seq order, from
+ * one snapshot; cb must not write to the ledger. Stops at and returns cb's
+ * first negative return. */
+int ledger_event_foreach(struct ledger *l, const char *slice,
+                         int (*cb)(const struct ledger_event *ev, void *userdata), void *userdata);
+
 /* The whole ledger as one JSON object: {"schema":N, "books":{...},
  * "slices":[...], "vouchers":[...], "entries":[{"seq", "time_usec",
  * "kind", "slice", "voucher", "request_id", "postings":[{"account",
- * "amount"}], "prev_hash", "hash"}]}; amounts as integer micro-units. */
+ * "amount"}], "prev_hash", "hash"}], "events":[{"seq", "time_usec",
+ * "slice", "kind", "funded", "owner_uid", "balance", "currency",
+ * "burn_rate", "time_left_usec", "reason"}]}; amounts as integer
+ * micro-units. */
 int ledger_export_json(struct ledger *l, FILE *f);

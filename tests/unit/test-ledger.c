@@ -133,6 +133,46 @@ static int64_t raw_int(const char *path, const char *sql) {
         return v;
 }
 
+/* The schema as text, objects in name order (to free). */
+static char *raw_schema(const char *path) {
+        sqlite3_stmt *s = NULL;
+        sqlite3 *db = NULL;
+        char *v;
+
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT group_concat(type || ' ' || name || ': ' || coalesce(sql, ''), "
+                                            "char(10)) FROM (SELECT * FROM sqlite_schema ORDER BY name)",
+                                            -1, &s, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+        v = strdup((const char *) sqlite3_column_text(s, 0));
+        assert_non_null(v);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        return v;
+}
+
+static uint64_t add_event(struct ledger *l, const char *slice, const char *kind, bool funded, const char *reason) {
+        struct ledger_event ev = {
+                .time_usec = 1700000000000000,
+                .funded = funded,
+                .owner_uid = 1000,
+                .balance = funded ? CENTS(5) : 0,
+                .burn_rate = funded ? 1000 : 0,
+                .time_left_usec = funded ? 45000000 : 0,
+                .currency = "EUR",
+        };
+        uint64_t seq = 0;
+
+        snprintf(ev.slice, sizeof(ev.slice), "%s", slice);
+        snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+        snprintf(ev.reason, sizeof(ev.reason), "%s", reason);
+        assert_int_equal(ledger_event_add(l, &ev, &seq), 0);
+        assert_true(seq > 0);
+        return seq;
+}
+
 static void verify_ok(struct ledger *l) {
         char *d = NULL;
         int r;
@@ -170,9 +210,10 @@ static void test_open_migrate_reopen(void **state) {
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
         assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"), 1);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'"), 1);
 
         /* Again, read-write (nothing to migrate) and read-only. */
         l = open_ok(f->path, false);
@@ -863,10 +904,10 @@ static void test_schema_refused(void **state) {
         char *error = NULL, other[160];
 
         build(f->path);
-        raw_exec(f->path, "PRAGMA user_version = 2");
+        raw_exec(f->path, "PRAGMA user_version = 3");
         assert_int_equal(ledger_open(f->path, false, &l, &error), -EPROTONOSUPPORT);
         assert_null(l);
-        assert_non_null(strstr(error, "schema version 2 is newer"));
+        assert_non_null(strstr(error, "schema version 3 is newer"));
         free(error);
         error = NULL;
         assert_int_equal(ledger_open(f->path, true, &l, &error), -EPROTONOSUPPORT);
@@ -874,7 +915,7 @@ static void test_schema_refused(void **state) {
         free(error);
         error = NULL;
         /* Left as it was. */
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 
         /* Some other program's database. */
         snprintf(other, sizeof(other), "%s/other.db", f->dir);
@@ -905,6 +946,172 @@ static void test_schema_refused(void **state) {
         free(error);
 }
 
+struct collected {
+        struct ledger_event ev[8];
+        size_t n;
+        size_t stop_at; /* return -ECANCELED at this many, 0: never */
+};
+
+static int collect_event(const struct ledger_event *ev, void *userdata) {
+        struct collected *c = userdata;
+
+        if (c->stop_at && c->n == c->stop_at)
+                return -ECANCELED;
+        assert_true(c->n < ARRAY_SIZE(c->ev));
+        c->ev[c->n++] = *ev;
+        return 0;
+}
+
+/* Events: a log beside the books. Kept in order, by slice on request,
+ * for slices the books do not know, checked on the way in, rolled back
+ * with their batch, and invisible to verify and the books. */
+static void test_events(void **state) {
+        struct fixture *f = *state;
+        struct ledger_event bad;
+        struct ledger_books before, after;
+        struct collected c = {};
+        struct ledger *l, *ro;
+        uint64_t s1, s2, s3;
+
+        build(f->path);
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_books(l, &before), 0);
+
+        /* Outside a batch, nothing is written. */
+        bad = (struct ledger_event) { .time_usec = 1, .slice = SLICE_A, .kind = "low", .currency = "EUR" };
+        assert_int_equal(ledger_event_add(l, &bad, NULL), -ENOTCONN);
+
+        assert_int_equal(ledger_begin(l), 0);
+        s1 = add_event(l, SLICE_A, "low", true, "45s left at 0.001 EUR/s");
+        /* An unfunded slice: in no other table. */
+        s2 = add_event(l, "s-00000fff", "oom", false, "1 process OOM-killed at its memory limit 64.0M");
+        s3 = add_event(l, SLICE_A, "exhausted", true, "the balance is spent");
+        assert_true(s1 < s2 && s2 < s3);
+
+        /* Malformed ones are refused and leave nothing behind. */
+        bad = (struct ledger_event) { .time_usec = 1, .slice = "s-xyz", .kind = "low", .currency = "EUR" };
+        assert_int_equal(ledger_event_add(l, &bad, NULL), -EINVAL);
+        bad = (struct ledger_event) { .time_usec = 1, .slice = SLICE_A, .kind = "Low", .currency = "EUR" };
+        assert_int_equal(ledger_event_add(l, &bad, NULL), -EINVAL);
+        bad = (struct ledger_event) { .time_usec = 1, .slice = SLICE_A, .kind = "", .currency = "EUR" };
+        assert_int_equal(ledger_event_add(l, &bad, NULL), -EINVAL);
+        bad = (struct ledger_event) { .time_usec = 1, .slice = SLICE_A, .kind = "a; DROP TABLE x", .currency = "EUR" };
+        assert_int_equal(ledger_event_add(l, &bad, NULL), -EINVAL);
+        bad = (struct ledger_event) { .time_usec = 1, .slice = SLICE_A, .kind = "low", .currency = "eur" };
+        assert_int_equal(ledger_event_add(l, &bad, NULL), -EINVAL);
+        bad = (struct ledger_event) { .time_usec = UINT64_MAX, .slice = SLICE_A, .kind = "low" };
+        assert_int_equal(ledger_event_add(l, &bad, NULL), -EINVAL);
+        assert_int_equal(ledger_commit(l), 0);
+
+        /* Another batch, rolled back: its event goes with it. */
+        assert_int_equal(ledger_begin(l), 0);
+        add_event(l, SLICE_A, "frozen", true, "rolled back");
+        ledger_rollback(l);
+
+        ro = open_ok(f->path, true);
+        assert_int_equal(ledger_event_foreach(ro, NULL, collect_event, &c), 0);
+        assert_int_equal(c.n, 3);
+        assert_int_equal(c.ev[0].seq, s1);
+        assert_string_equal(c.ev[0].kind, "low");
+        assert_string_equal(c.ev[0].slice, SLICE_A);
+        assert_true(c.ev[0].funded);
+        assert_int_equal(c.ev[0].owner_uid, 1000);
+        assert_int_equal(c.ev[0].balance, CENTS(5));
+        assert_int_equal(c.ev[0].burn_rate, 1000);
+        assert_int_equal(c.ev[0].time_left_usec, 45000000);
+        assert_int_equal(c.ev[0].time_usec, 1700000000000000);
+        assert_string_equal(c.ev[0].currency, "EUR");
+        assert_string_equal(c.ev[0].reason, "45s left at 0.001 EUR/s");
+        assert_string_equal(c.ev[1].slice, "s-00000fff");
+        assert_false(c.ev[1].funded);
+        assert_string_equal(c.ev[2].kind, "exhausted");
+
+        c = (struct collected) {};
+        assert_int_equal(ledger_event_foreach(ro, SLICE_A, collect_event, &c), 0);
+        assert_int_equal(c.n, 2);
+        assert_int_equal(c.ev[0].seq, s1);
+        assert_int_equal(c.ev[1].seq, s3);
+        c = (struct collected) {};
+        assert_int_equal(ledger_event_foreach(ro, SLICE_C, collect_event, &c), 0);
+        assert_int_equal(c.n, 0);
+        c = (struct collected) { .stop_at = 1 };
+        assert_int_equal(ledger_event_foreach(ro, NULL, collect_event, &c), -ECANCELED);
+        assert_int_equal(c.n, 1);
+        assert_int_equal(ledger_event_foreach(ro, "s-!", collect_event, &c), -EINVAL);
+
+        /* Not money: the books and the chain are as they were. */
+        assert_int_equal(ledger_books(ro, &after), 0);
+        assert_int_equal(after.entries, before.entries);
+        assert_int_equal(after.held, before.held);
+        verify_ok(ro);
+        bad = (struct ledger_event) { .time_usec = 1, .slice = SLICE_A, .kind = "low" };
+        assert_int_equal(ledger_event_add(ro, &bad, NULL), -EROFS);
+        ledger_close(ro);
+
+        /* A row edited into something the ledger never writes is refused
+         * on the way out. */
+        raw_exec(f->path, "UPDATE events SET slice = 'not a slice' WHERE seq = 2");
+        c = (struct collected) {};
+        assert_int_equal(ledger_event_foreach(l, NULL, collect_event, &c), -EUCLEAN);
+        ledger_close(l);
+}
+
+/* A version 1 file (what every ledger was before events) is migrated on
+ * the first read-write open, in place, its books untouched; a reader
+ * refuses it until then. The v1 file is made the way such a file looks:
+ * today's schema less step 2's objects, user_version 1. */
+static void test_migrate_v1(void **state) {
+        struct fixture *f = *state;
+        struct ledger_books before, after;
+        struct collected c = {};
+        char fresh[160], *want, *got, *error = NULL;
+        struct ledger *l;
+
+        snprintf(fresh, sizeof(fresh), "%s/fresh.db", f->dir);
+        l = open_ok(fresh, false);
+        ledger_close(l);
+        want = raw_schema(fresh);
+
+        build(f->path);
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_books(l, &before), 0);
+        ledger_close(l);
+        raw_exec(f->path, "DROP INDEX events_slice; DROP TABLE events; PRAGMA user_version = 1");
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'events%'"), 0);
+
+        l = (struct ledger *) 0x1;
+        assert_int_equal(ledger_open(f->path, true, &l, &error), -EPROTONOSUPPORT);
+        assert_ptr_equal(l, (struct ledger *) 0x1);
+        assert_non_null(strstr(error, "schema version 1 is older"));
+        free(error);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+
+        l = open_ok(f->path, false);
+        ledger_close(l);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+        got = raw_schema(f->path);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_books(l, &after), 0);
+        assert_memory_equal(&after, &before, sizeof(before));
+        verify_ok(l);
+        assert_int_equal(ledger_event_foreach(l, NULL, collect_event, &c), 0);
+        assert_int_equal(c.n, 0);
+        ledger_close(l);
+
+        /* And it takes events and more money. */
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_begin(l), 0);
+        assert_int_equal(add_event(l, SLICE_A, "topped-up", true, "topped up with 1.00 EUR"), 1);
+        redeem_ok(l, 20, CENTS(100), SLICE_A, CENTS(100) + before.held); /* A holds all that is held */
+        assert_int_equal(ledger_commit(l), 0);
+        verify_ok(l);
+        ledger_close(l);
+}
+
 static void test_export_json(void **state) {
         struct fixture *f = *state;
         json_object *o, *a, *e, *p, *v;
@@ -914,6 +1121,11 @@ static void test_export_json(void **state) {
         FILE *m;
 
         build(f->path);
+        l = open_ok(f->path, false);
+        assert_int_equal(ledger_begin(l), 0);
+        add_event(l, SLICE_A, "low", 1, "45s left at 0.01 EUR/s");
+        assert_int_equal(ledger_commit(l), 0);
+        ledger_close(l);
         l = open_ok(f->path, true);
         m = open_memstream(&buf, &size);
         assert_non_null(m);
@@ -925,7 +1137,7 @@ static void test_export_json(void **state) {
         if (!o)
                 fail_msg("not JSON: %s", buf);
         assert_true(json_object_object_get_ex(o, "schema", &v));
-        assert_int_equal(json_object_get_int(v), 1);
+        assert_int_equal(json_object_get_int(v), 2);
         assert_true(json_object_object_get_ex(o, "books", &v));
         assert_true(json_object_object_get_ex(v, "redeemed", &v));
         assert_int_equal(json_object_get_int64(v), CENTS(1500));
@@ -963,6 +1175,24 @@ static void test_export_json(void **state) {
         assert_true(json_object_object_get_ex(e, "prev_hash", &v));
         assert_string_equal(json_object_get_string(v),
                             "0000000000000000000000000000000000000000000000000000000000000000");
+
+        assert_true(json_object_object_get_ex(o, "events", &a));
+        assert_int_equal(json_object_array_length(a), 1);
+        e = json_object_array_get_idx(a, 0);
+        assert_true(json_object_object_get_ex(e, "seq", &v));
+        assert_int_equal(json_object_get_int64(v), 1);
+        assert_true(json_object_object_get_ex(e, "kind", &v));
+        assert_string_equal(json_object_get_string(v), "low");
+        assert_true(json_object_object_get_ex(e, "slice", &v));
+        assert_string_equal(json_object_get_string(v), SLICE_A);
+        assert_true(json_object_object_get_ex(e, "funded", &v));
+        assert_true(json_object_get_boolean(v));
+        assert_true(json_object_object_get_ex(e, "balance", &v));
+        assert_int_equal(json_object_get_int64(v), CENTS(5));
+        assert_true(json_object_object_get_ex(e, "currency", &v));
+        assert_string_equal(json_object_get_string(v), "EUR");
+        assert_true(json_object_object_get_ex(e, "reason", &v));
+        assert_string_equal(json_object_get_string(v), "45s left at 0.01 EUR/s");
 
         json_object_put(o);
         free(buf);
@@ -1181,6 +1411,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_json, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };

@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Slice events: log line (or journal entry), ledger row, stream datagram,
+ * and the operator's hook. See events.h. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+
+#include "billing.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "events.h"
+#include "ledger.h"
+#include "manager.h"
+
+/* A hook gets this and the PREPAY_* variables, nothing of the daemon's own
+ * environment. */
+#define HOOK_ENV_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *const kind_table[_EVENT_MAX] = {
+        [EVENT_FUNDED] = "funded",       [EVENT_TOPPED_UP] = "topped-up", [EVENT_LOW] = "low",
+        [EVENT_EXHAUSTED] = "exhausted", [EVENT_THROTTLED] = "throttled", [EVENT_FROZEN] = "frozen",
+        [EVENT_THAWED] = "thawed",       [EVENT_KILLED] = "killed",       [EVENT_RELEASED] = "released",
+        [EVENT_OOM] = "oom",
+};
+
+_Static_assert(LEDGER_EVENT_KIND_MAX >= EVENT_KIND_MAX, "the ledger holds every kind's name");
+_Static_assert(LEDGER_EVENT_REASON_MAX >= EVENT_REASON_MAX, "the ledger holds every reason");
+
+const char *event_kind_to_string(enum event_kind k) {
+        if ((unsigned) k >= _EVENT_MAX)
+                return NULL;
+        return kind_table[k];
+}
+
+int event_kind_from_string(const char *s) {
+        for (size_t i = 0; s && i < ARRAY_SIZE(kind_table); i++)
+                if (streq(s, kind_table[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+struct subscriber {
+        int fd; /* the control connection's, not ours */
+        pid_t pid;
+        void *cookie;
+        char slice[SLICE_ID_MAX]; /* "": every slice */
+};
+
+struct hook {
+        struct events *events;
+        pid_t pid;
+        sd_event_source *child_source;
+        sd_event_source *timer_source;
+        const char *key; /* "OnExhausted=" */
+        char slice[SLICE_ID_MAX];
+        bool killed;
+};
+
+struct events {
+        struct manager *manager;
+        bool journal; /* stderr is journald's stream: log events with fields */
+        char **hook_argv[_EVENT_MAX];
+        struct subscriber subscribers[EVENTS_MAX_SUBSCRIBERS];
+        size_t n_subscribers;
+        struct hook *hooks[EVENTS_MAX_HOOKS];
+};
+
+static uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        (void) clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/* ---- JSON ---- */
+
+int event_to_json(const struct event *ev, json_object **ret) {
+        json_object *o;
+        const char *kind = event_kind_to_string(ev->kind);
+
+        if (!kind)
+                return -EINVAL;
+        if (ev->time_usec > INT64_MAX || ev->time_left_usec > INT64_MAX)
+                return -ERANGE;
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        json_object_object_add(o, "time_usec", json_object_new_int64((int64_t) ev->time_usec));
+        json_object_object_add(o, "slice", json_object_new_string(ev->slice));
+        json_object_object_add(o, "kind", json_object_new_string(kind));
+        json_object_object_add(o, "funded", json_object_new_boolean(!ev->unfunded));
+        json_object_object_add(o, "balance", json_object_new_int64(ev->balance));
+        json_object_object_add(o, "burn_rate", json_object_new_int64(ev->burn_rate));
+        json_object_object_add(o, "time_left_usec", json_object_new_int64((int64_t) ev->time_left_usec));
+        json_object_object_add(o, "owner_uid", json_object_new_int64(ev->owner_uid));
+        json_object_object_add(o, "currency", json_object_new_string(ev->currency));
+        json_object_object_add(o, "reason", json_object_new_string(ev->reason));
+        *ret = o;
+        return 0;
+}
+
+/* Any int64_t (balances may be told below zero one day). */
+static int get_i64(json_object *o, const char *key, int64_t *ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return -ENOENT;
+        if (!json_object_is_type(v, json_type_int))
+                return -EINVAL;
+        /* Above INT64_MAX json-c keeps a uint64_t and get_int64() clamps;
+         * get_uint64() tells the two apart (it is 0 for a negative). */
+        if (json_object_get_int64(v) >= 0 && json_object_get_uint64(v) > INT64_MAX)
+                return -ERANGE;
+        *ret = json_object_get_int64(v);
+        return 0;
+}
+
+int event_from_json(json_object *o, struct event *ret, const char **ret_error) {
+        struct event ev = {};
+        const char *s;
+        uint64_t u;
+        bool funded;
+        int r, k;
+
+#define BAD(msg)                                 \
+        do {                                     \
+                if (ret_error)                   \
+                        *ret_error = (msg);      \
+                return -EINVAL;                  \
+        } while (0)
+
+        if (!json_object_is_type(o, json_type_object))
+                BAD("An event must be a JSON object");
+
+        if (message_get_string(o, "slice", &s) < 0 || !slice_id_is_valid(s))
+                BAD("Missing or invalid field \"slice\"");
+        snprintf(ev.slice, sizeof(ev.slice), "%s", s);
+
+        if (message_get_string(o, "kind", &s) < 0 || (k = event_kind_from_string(s)) < 0)
+                BAD("Missing or unknown field \"kind\"");
+        ev.kind = (enum event_kind) k;
+
+        if (message_get_bool(o, "funded", &funded) < 0)
+                BAD("Missing or invalid field \"funded\"");
+        ev.unfunded = !funded;
+
+        r = message_get_u64(o, "time_usec", &ev.time_usec);
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"time_usec\" must be a whole number");
+        r = message_get_u64(o, "time_left_usec", &ev.time_left_usec);
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"time_left_usec\" must be a whole number");
+        r = get_i64(o, "balance", &ev.balance);
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"balance\" must be an integer of micro-units");
+        r = get_i64(o, "burn_rate", &ev.burn_rate);
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"burn_rate\" must be an integer of micro-units");
+
+        r = message_get_u64(o, "owner_uid", &u);
+        if (r == 0 && u > UINT32_MAX)
+                r = -ERANGE;
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"owner_uid\" must be a uid");
+        if (r == 0)
+                ev.owner_uid = (uint32_t) u;
+
+        r = message_get_string(o, "currency", &s);
+        if (r == 0 && s[0] && !currency_is_valid(s))
+                r = -EINVAL;
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"currency\" must be a currency code");
+        if (r == 0)
+                snprintf(ev.currency, sizeof(ev.currency), "%s", s);
+
+        r = message_get_string(o, "reason", &s);
+        if (r == 0 && strlen(s) >= sizeof(ev.reason))
+                r = -ERANGE;
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"reason\" must be a string of at most 255 bytes");
+        if (r == 0)
+                snprintf(ev.reason, sizeof(ev.reason), "%s", s);
+#undef BAD
+
+        *ret = ev;
+        return 0;
+}
+
+/* ---- hook commands ---- */
+
+void hook_argv_free(char **argv) {
+        if (!argv)
+                return;
+        for (char **a = argv; *a; a++)
+                free(*a);
+        free(argv);
+}
+
+int hook_split_argv(const char *cmd, char ***ret_argv) {
+        char **argv = NULL;
+        size_t n = 0;
+
+        if (!cmd || !ret_argv)
+                return -EINVAL;
+
+        for (const char *p = cmd;;) {
+                size_t len;
+                char **a;
+
+                p += strspn(p, " ");
+                if (!*p)
+                        break;
+                len = strcspn(p, " ");
+                if (n >= INT32_MAX - 1)
+                        goto fail;
+                a = reallocarray(argv, n + 2, sizeof(char *));
+                if (!a)
+                        goto oom;
+                argv = a;
+                argv[n] = strndup(p, len);
+                if (!argv[n])
+                        goto oom;
+                argv[++n] = NULL;
+                p += len;
+        }
+        if (n == 0 || argv[0][0] != '/')
+                goto fail;
+        *ret_argv = argv;
+        return (int) n;
+
+oom:
+        hook_argv_free(argv);
+        return -ENOMEM;
+fail:
+        hook_argv_free(argv);
+        return -EINVAL;
+}
+
+/* ---- logging ---- */
+
+static int event_priority(enum event_kind k) {
+        switch (k) {
+        case EVENT_LOW:
+        case EVENT_EXHAUSTED:
+        case EVENT_THROTTLED:
+        case EVENT_FROZEN:
+        case EVENT_KILLED:
+        case EVENT_OOM:
+                return LOG_NOTICE;
+        default:
+                return LOG_INFO;
+        }
+}
+
+/* JOURNAL_STREAM is "device:inode" of the stream journald handed us; it
+ * is inherited by whatever we start, so it counts only while fd 2 is
+ * still that stream. */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+static void event_log(struct events *e, const struct event *ev, const char *kind) {
+        char balance[MONEY_FORMAT_MAX], message[512];
+        int prio = event_priority(ev->kind);
+
+        if (prio > log_get_max_level())
+                return;
+
+        money_format(balance, sizeof(balance), ev->balance);
+        if (ev->unfunded)
+                snprintf(message, sizeof(message), "Slice %s: event %s (unfunded): %s.", ev->slice, kind, ev->reason);
+        else
+                snprintf(message, sizeof(message), "Slice %s: event %s, balance %s %s: %s.", ev->slice, kind,
+                         balance, ev->currency, ev->reason);
+
+        if (e->journal) {
+                int r;
+
+                if (ev->unfunded)
+                        r = sd_journal_send("MESSAGE=%s", message, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=%s",
+                                            program_invocation_short_name, "SLICE=%s", ev->slice, "EVENT=%s", kind,
+                                            "REASON=%s", ev->reason, NULL);
+                else
+                        r = sd_journal_send("MESSAGE=%s", message, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=%s",
+                                            program_invocation_short_name, "SLICE=%s", ev->slice, "EVENT=%s", kind,
+                                            "BALANCE=%s", balance, "CURRENCY=%s", ev->currency, "REASON=%s",
+                                            ev->reason, NULL);
+                if (r >= 0)
+                        return;
+        }
+        log_full_errno(prio, 0, "%s", message);
+}
+
+/* ---- the ledger ---- */
+
+static void event_record(struct events *e, const struct event *ev, const char *kind) {
+        struct billing *b = e->manager->billing;
+        struct ledger *l = billing_get_ledger(b);
+        struct ledger_event le = {
+                .time_usec = ev->time_usec,
+                .funded = !ev->unfunded,
+                .owner_uid = ev->owner_uid,
+                .balance = ev->balance,
+                .burn_rate = ev->burn_rate,
+                .time_left_usec = ev->time_left_usec,
+        };
+        int r;
+
+        snprintf(le.slice, sizeof(le.slice), "%s", ev->slice);
+        snprintf(le.kind, sizeof(le.kind), "%s", kind);
+        snprintf(le.currency, sizeof(le.currency), "%s", ev->currency);
+        snprintf(le.reason, sizeof(le.reason), "%s", ev->reason);
+
+        r = ledger_begin(l);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to open a ledger transaction for event %s of slice %s, "
+                                  "not recording it: %m", kind, ev->slice);
+                return;
+        }
+        /* Billing commits the batch at the end of this loop pass. */
+        billing_touch(b);
+        r = ledger_event_add(l, &le, NULL);
+        if (r < 0)
+                log_warning_errno(r, "Failed to record event %s of slice %s in the ledger, ignoring: %m", kind,
+                                  ev->slice);
+}
+
+/* ---- subscribers ---- */
+
+static void subscriber_drop(struct events *e, size_t i) {
+        /* The connection is control.c's: shutting the socket down ends
+         * the client's stream and makes control.c close it. */
+        (void) shutdown(e->subscribers[i].fd, SHUT_RDWR);
+        e->subscribers[i] = e->subscribers[--e->n_subscribers];
+}
+
+static void event_stream(struct events *e, const struct event *ev) {
+        json_object *msg, *o;
+        const char *text;
+        size_t len;
+
+        if (e->n_subscribers == 0)
+                return;
+
+        if (event_to_json(ev, &o) < 0) {
+                log_warning("Failed to encode event of slice %s, not streaming it.", ev->slice);
+                return;
+        }
+        msg = json_object_new_object();
+        if (!msg) {
+                json_object_put(o);
+                log_oom();
+                return;
+        }
+        json_object_object_add(msg, "event", o);
+        if (message_serialize(msg, &text, &len) < 0) {
+                json_object_put(msg);
+                log_warning("Event of slice %s does not fit a message, not streaming it.", ev->slice);
+                return;
+        }
+
+        for (size_t i = 0; i < e->n_subscribers;) {
+                struct subscriber *sub = &e->subscribers[i];
+
+                if (sub->slice[0] && !streq(sub->slice, ev->slice)) {
+                        i++;
+                        continue;
+                }
+                if (send(sub->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+                        i++;
+                        continue;
+                }
+                if (errno == EAGAIN)
+                        log_warning("Events subscriber pid %d does not keep up (its socket is full), dropping it.",
+                                    (int) sub->pid);
+                else
+                        log_info_errno(errno, "Events subscriber pid %d is gone (%m), dropping it.", (int) sub->pid);
+                subscriber_drop(e, i);
+        }
+        json_object_put(msg);
+}
+
+int events_subscribe(struct events *e, int fd, const char *slice, void *cookie) {
+        struct subscriber *sub;
+        struct ucred cred = {};
+        socklen_t n = sizeof(cred);
+
+        if (!e || fd < 0 || !cookie || (slice && !slice_id_is_valid(slice)))
+                return -EINVAL;
+        if (e->n_subscribers >= EVENTS_MAX_SUBSCRIBERS)
+                return -EUSERS;
+
+        (void) getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n);
+        sub = &e->subscribers[e->n_subscribers++];
+        *sub = (struct subscriber) { .fd = fd, .pid = cred.pid, .cookie = cookie };
+        snprintf(sub->slice, sizeof(sub->slice), "%s", strempty(slice));
+        log_debug("Pid %d subscribed to events of %s.", (int) cred.pid, slice ?: "every slice");
+        return 0;
+}
+
+void events_unsubscribe(struct events *e, void *cookie) {
+        if (!e)
+                return;
+        for (size_t i = 0; i < e->n_subscribers; i++)
+                if (e->subscribers[i].cookie == cookie) {
+                        e->subscribers[i] = e->subscribers[--e->n_subscribers];
+                        return;
+                }
+}
+
+/* ---- hooks ---- */
+
+static const char *hook_key(enum event_kind k) {
+        return k == EVENT_LOW ? "OnLowBalance=" : "OnExhausted=";
+}
+
+static void hook_free(struct hook *h) {
+        struct events *e;
+
+        if (!h)
+                return;
+        e = h->events;
+        for (size_t i = 0; i < ARRAY_SIZE(e->hooks); i++)
+                if (e->hooks[i] == h)
+                        e->hooks[i] = NULL;
+        sd_event_source_disable_unref(h->child_source);
+        sd_event_source_disable_unref(h->timer_source);
+        free(h);
+}
+
+/* The whole process group: a hook script's own children go with it. */
+static void hook_kill(struct hook *h) {
+        if (kill(-h->pid, SIGKILL) < 0)
+                (void) kill(h->pid, SIGKILL);
+}
+
+static int on_hook_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
+        struct hook *h = userdata;
+
+        if (h->killed)
+                ; /* said so when it was killed */
+        else if (si->si_code == CLD_EXITED && si->si_status != 0)
+                log_warning("Hook %s for slice %s exited with status %d.", h->key, h->slice, si->si_status);
+        else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
+                log_warning("Hook %s for slice %s was killed by signal SIG%s.", h->key, h->slice,
+                            sigabbrev_np(si->si_status) ?: "?");
+        else
+                log_debug("Hook %s for slice %s finished.", h->key, h->slice);
+
+        /* Reaped here, not left to sd-event after this returns: the
+         * source is unreferenced below, and whether a source let go in
+         * its own callback still reaps is libsystemd's business. */
+        (void) waitid(P_PID, (id_t) h->pid, &(siginfo_t) {}, WEXITED | WNOHANG);
+        hook_free(h);
+        return 0;
+}
+
+static int on_hook_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct hook *h = userdata;
+        char buf[FORMAT_DURATION_MAX];
+
+        log_warning("Hook %s for slice %s still running after %s (HookTimeoutSec=), killing it.", h->key, h->slice,
+                    format_duration(buf, sizeof(buf), h->events->manager->config->hook_timeout_usec));
+        hook_kill(h);
+        h->killed = true;
+        return 0;
+}
+
+static void hook_run(struct events *e, const struct event *ev, const char *kind) {
+        char **argv = e->hook_argv[ev->kind];
+        const struct config *cfg = e->manager->config;
+        char env_event[64], env_slice[64], env_uid[48], env_balance[64], env_text[64], env_currency[32],
+                env_burn[64], env_left[64], env_reason[EVENT_REASON_MAX + 32], env_time[64], balance[MONEY_FORMAT_MAX];
+        char *envp[] = {
+                (char *) HOOK_ENV_PATH, env_event, env_slice, env_uid, env_balance, env_text, env_currency,
+                env_burn, env_left, env_reason, env_time, NULL,
+        };
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, all;
+        struct hook *h = NULL;
+        size_t slot;
+        pid_t pid;
+        int r;
+
+        if (!argv)
+                return;
+
+        for (slot = 0; slot < ARRAY_SIZE(e->hooks); slot++)
+                if (!e->hooks[slot])
+                        break;
+        if (slot >= ARRAY_SIZE(e->hooks)) {
+                log_warning("%d hooks are still running: not running %s for event %s of slice %s.",
+                            EVENTS_MAX_HOOKS, hook_key(ev->kind), kind, ev->slice);
+                return;
+        }
+
+        snprintf(env_event, sizeof(env_event), "PREPAY_EVENT=%s", kind);
+        snprintf(env_slice, sizeof(env_slice), "PREPAY_SLICE=%s", ev->slice);
+        snprintf(env_uid, sizeof(env_uid), "PREPAY_OWNER_UID=%" PRIu32, ev->owner_uid);
+        snprintf(env_balance, sizeof(env_balance), "PREPAY_BALANCE=%" PRId64, ev->balance);
+        snprintf(env_text, sizeof(env_text), "PREPAY_BALANCE_TEXT=%s",
+                 money_format(balance, sizeof(balance), ev->balance));
+        snprintf(env_currency, sizeof(env_currency), "PREPAY_CURRENCY=%s", ev->currency);
+        snprintf(env_burn, sizeof(env_burn), "PREPAY_BURN_RATE=%" PRId64, ev->burn_rate);
+        snprintf(env_left, sizeof(env_left), "PREPAY_TIME_LEFT_USEC=%" PRIu64, ev->time_left_usec);
+        snprintf(env_reason, sizeof(env_reason), "PREPAY_REASON=%s", ev->reason);
+        snprintf(env_time, sizeof(env_time), "PREPAY_TIME_USEC=%" PRIu64, ev->time_usec);
+
+        h = calloc(1, sizeof(*h));
+        if (!h) {
+                log_oom();
+                return;
+        }
+        h->events = e;
+        h->key = hook_key(ev->kind);
+        snprintf(h->slice, sizeof(h->slice), "%s", ev->slice);
+
+        /* The child starts clean: no blocked signals (the daemon blocks
+         * SIGCHLD, SIGTERM and SIGINT for sd-event), default dispositions,
+         * its own process group (so a timeout kills all of it), stdin
+         * /dev/null, stdout and stderr the daemon's log, and no other fd:
+         * ours are O_CLOEXEC, but one the daemon was started with need
+         * not be. */
+        sigemptyset(&none);
+        sigfillset(&all);
+        r = posix_spawnattr_init(&attr);
+        if (r != 0) {
+                log_error_errno(r, "Failed to set up hook %s: %m", h->key);
+                free(h);
+                return;
+        }
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0) {
+                posix_spawnattr_destroy(&attr);
+                log_error_errno(r, "Failed to set up hook %s: %m", h->key);
+                free(h);
+                return;
+        }
+        r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+        r = r ?: posix_spawnattr_setsigmask(&attr, &none);
+        r = r ?: posix_spawnattr_setsigdefault(&attr, &all);
+        r = r ?: posix_spawnattr_setpgroup(&attr, 0);
+        r = r ?: posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        r = r ?: posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+        r = r ?: posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        if (r != 0) {
+                log_warning_errno(r, "Failed to run hook %s%s for event %s of slice %s: %m", h->key, argv[0], kind,
+                                  ev->slice);
+                free(h);
+                return;
+        }
+        h->pid = pid;
+
+        r = sd_event_add_child(e->manager->event, &h->child_source, pid, WEXITED, on_hook_exit, h);
+        if (r < 0) {
+                log_error_errno(r, "Failed to watch hook %s (pid %d), killing it: %m", h->key, (int) pid);
+                hook_kill(h);
+                (void) waitpid(pid, NULL, 0);
+                free(h);
+                return;
+        }
+        if (cfg->hook_timeout_usec > 0) {
+                r = sd_event_add_time_relative(e->manager->event, &h->timer_source, CLOCK_MONOTONIC,
+                                               cfg->hook_timeout_usec, 0, on_hook_timeout, h);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to arm the time limit of hook %s (pid %d), ignoring: %m",
+                                          h->key, (int) pid);
+        }
+        e->hooks[slot] = h;
+        log_debug("Hook %s for event %s of slice %s started (pid %d).", h->key, kind, ev->slice, (int) pid);
+}
+
+/* ---- the whole ---- */
+
+void events_emit(struct events *e, const struct event *event) {
+        struct event ev;
+        const char *kind;
+
+        if (!e || !event)
+                return;
+        kind = event_kind_to_string(event->kind);
+        if (!kind || !slice_id_is_valid(event->slice)) {
+                log_error("Refusing to emit a malformed event (kind %d, slice \"%.40s\").", (int) event->kind,
+                          event->slice);
+                return;
+        }
+
+        ev = *event;
+        if (ev.time_usec == 0)
+                ev.time_usec = now_usec(CLOCK_REALTIME);
+        snprintf(ev.currency, sizeof(ev.currency), "%s", e->manager->config->currency);
+        ev.reason[sizeof(ev.reason) - 1] = 0;
+
+        event_log(e, &ev, kind);
+        event_record(e, &ev, kind);
+        event_stream(e, &ev);
+        if (ev.kind == EVENT_LOW || ev.kind == EVENT_EXHAUSTED)
+                hook_run(e, &ev, kind);
+}
+
+static int hook_setup(struct events *e, enum event_kind k, const char *cmd) {
+        int r;
+
+        if (!cmd || !cmd[0])
+                return 0;
+        r = hook_split_argv(cmd, &e->hook_argv[k]);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "%s%s: not an absolute program path and arguments.", hook_key(k), cmd);
+        if (access(e->hook_argv[k][0], X_OK) < 0)
+                log_warning_errno(errno, "%s%s: %s cannot be run (%m); it is tried at each event all the same.",
+                                  hook_key(k), cmd, e->hook_argv[k][0]);
+        return 0;
+}
+
+int events_new(struct manager *m, struct events **ret) {
+        struct events *e;
+        sigset_t mask;
+        int r;
+
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return log_oom();
+        e->manager = m;
+        e->journal = stderr_is_journal();
+
+        r = hook_setup(e, EVENT_LOW, m->config->on_low_balance);
+        if (r >= 0)
+                r = hook_setup(e, EVENT_EXHAUSTED, m->config->on_exhausted);
+        if (r < 0) {
+                events_free(e);
+                return r;
+        }
+
+        /* sd_event_add_child() requires it. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                r = log_error_errno(errno, "Failed to block SIGCHLD: %m");
+                events_free(e);
+                return r;
+        }
+
+        *ret = e;
+        return 0;
+}
+
+void events_free(struct events *e) {
+        if (!e)
+                return;
+
+        for (size_t i = 0; i < ARRAY_SIZE(e->hooks); i++) {
+                struct hook *h = e->hooks[i];
+
+                if (!h)
+                        continue;
+                log_info("Killing hook %s for slice %s (pid %d): the daemon stops.", h->key, h->slice, (int) h->pid);
+                hook_kill(h);
+                sd_event_source_disable_unref(TAKE_PTR(h->child_source));
+                while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                hook_free(h);
+        }
+        /* Their connections are control.c's, closed there. */
+        e->n_subscribers = 0;
+        for (size_t k = 0; k < ARRAY_SIZE(e->hook_argv); k++)
+                hook_argv_free(e->hook_argv[k]);
+        free(e);
+}

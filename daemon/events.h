@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/message.h"
+#include "common/money.h"
+
+/* Slice events: every state change of a funded slice (and an OOM kill of
+ * any slice) is logged once (with journald fields SLICE=, EVENT=,
+ * BALANCE=, REASON= when stderr is the journal), written to the ledger,
+ * sent to every "prepay events" subscriber, and, for low-balance and
+ * exhausted, handed to the operator's hook (OnLowBalance=, OnExhausted=):
+ * the command from the config run without a shell, with the slice and its
+ * figures in the environment only, a time limit (HookTimeoutSec=) and a
+ * bound on how many run at once. */
+
+enum event_kind {
+        EVENT_FUNDED,
+        EVENT_TOPPED_UP,
+        EVENT_LOW,
+        EVENT_EXHAUSTED,
+        EVENT_THROTTLED,
+        EVENT_FROZEN,
+        EVENT_THAWED,
+        EVENT_KILLED,
+        EVENT_RELEASED,
+        EVENT_OOM,
+        _EVENT_MAX,
+};
+
+/* "funded", "topped-up", "low", "exhausted", "throttled", "frozen",
+ * "thawed", "killed", "released", "oom". _from_string: -EINVAL for any
+ * other text (NULL included). */
+#define EVENT_KIND_MAX 16 /* the longest name and its NUL, with room */
+const char *event_kind_to_string(enum event_kind k);
+int event_kind_from_string(const char *s);
+
+#define EVENT_REASON_MAX 256
+struct event {
+        uint64_t time_usec; /* CLOCK_REALTIME; 0: events_emit() takes now */
+        char slice[SLICE_ID_MAX];
+        enum event_kind kind;
+        /* An unfunded slice (an OOM kill): balance, burn rate and time
+         * left mean nothing. Every other event is of a funded slice, so
+         * the default (false) is right for them. */
+        bool unfunded;
+        int64_t balance;        /* micro-units, as the event happened */
+        int64_t burn_rate;      /* per second */
+        uint64_t time_left_usec;
+        uint32_t owner_uid;
+        char currency[CURRENCY_SIZE]; /* events_emit() fills it from Currency= */
+        char reason[EVENT_REASON_MAX]; /* a sentence from the daemon, never tenant text; no final "." */
+};
+
+struct manager;
+struct events;
+
+/* Splits the hook commands of the config, blocks SIGCHLD (child event
+ * sources need it). */
+int events_new(struct manager *m, struct events **ret);
+/* Kills hooks still running (SIGKILL to their process group) and reaps
+ * them, drops subscribers. Accepts NULL. */
+void events_free(struct events *e);
+
+/* Logs, records (into the open ledger batch: ledger_begin() is called,
+ * and the commit armed), streams, and runs the hook of e's kind if one is
+ * configured. Failures along the way are logged and the rest goes on. */
+void events_emit(struct events *e, const struct event *ev);
+
+/* A control connection that asked for events: every later event (of
+ * slice only, unless NULL) is sent on fd as one datagram {"event": {...}}.
+ * cookie identifies the subscription for events_unsubscribe(). At most
+ * EVENTS_MAX_SUBSCRIBERS (-EUSERS beyond); a subscriber whose socket is
+ * full or gone is dropped: its socket is shut down (fd stays open, it is
+ * the caller's), which the connection sees as the end of its input and
+ * the client as the end of the stream. */
+#define EVENTS_MAX_SUBSCRIBERS 32
+int events_subscribe(struct events *e, int fd, const char *slice, void *cookie);
+void events_unsubscribe(struct events *e, void *cookie); /* no-op for an unknown cookie */
+
+/* Hooks running at once; an event beyond is logged and its hook skipped. */
+#define EVENTS_MAX_HOOKS 8
+
+/* JSON of an event (for the stream and prepay events --json): an object
+ * with "time_usec", "slice", "kind", "funded", "balance", "burn_rate",
+ * "time_left_usec", "owner_uid", "currency", "reason". from_json checks
+ * every field as message.h's *_from_json() do (-EINVAL and a static
+ * sentence naming the field; an unknown kind is refused). */
+int event_to_json(const struct event *ev, json_object **ret);
+int event_from_json(json_object *o, struct event *ret, const char **ret_error);
+
+/* A hook command as OnLowBalance=/OnExhausted= hold it, split on spaces
+ * into a NULL-terminated argv (to free with hook_argv_free()): runs of
+ * spaces separate, nothing else is special: no quotes, no escapes, no
+ * variables, "$(id)" and ";" are words like any other. Returns the number
+ * of words; -EINVAL when there is none or the first is not an absolute
+ * path. */
+int hook_split_argv(const char *cmd, char ***ret_argv);
+void hook_argv_free(char **argv);

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prepay events: follow the daemon's slice events, one line each, until
+ * interrupted or the daemon goes away. The connection stays open: one
+ * request, its reply, then one datagram per event (common/message.h). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "prepay.h"
+
+#define DEFAULT_SOCKET "/run/prepay/control.sock"
+
+static void help(void) {
+        printf("Usage: prepay events [--json] [SLICE]\n"
+               "\n"
+               "Prints the daemon's slice events as they happen, one line each, until\n"
+               "interrupted: funded, topped-up, low (balance), exhausted, throttled,\n"
+               "frozen, thawed, killed, released and oom; only SLICE's when given.\n"
+               "Exits 1 if the daemon goes away (or drops this reader for falling behind).\n"
+               "\n"
+               "  --json          One JSON object per line, amounts in micro-units\n"
+               "  -h, --help      Show this help\n");
+}
+
+static int connect_socket(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        const char *path = arg_socket ?: getenv("PREPAY_SOCKET") ?: DEFAULT_SOCKET;
+        _cleanup_(closep) int fd = -1;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return log_error_errno(ENAMETOOLONG, "Socket path %s is too long.", path);
+        strcpy(sa.sun_path, path);
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a socket: %m");
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (errno == ENOENT || errno == ECONNREFUSED)
+                        return log_error_errno(errno, "prepayd is not running (no daemon on %s).", path);
+                return log_error_errno(errno, "Failed to connect to prepayd on %s: %m", path);
+        }
+        return TAKE_FD(fd);
+}
+
+/* One datagram, parsed. 0 at the end of the stream. */
+static int receive(int fd, char *buf, json_object **ret) {
+        const char *err = NULL;
+        ssize_t n;
+        int r;
+
+        do
+                n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_TRUNC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return log_error_errno(errno, "Failed to read from prepayd: %m");
+        if (n == 0)
+                return 0;
+        if (n > PREPAY_MSG_MAX)
+                return log_error_errno(EMSGSIZE, "prepayd sent a message that is too large.");
+        r = message_parse(buf, (size_t) n, ret, &err);
+        if (r < 0)
+                return log_error_errno(r, "Malformed message from prepayd: %s", strna(err));
+        return 1;
+}
+
+static const char *kind_label(const char *kind) {
+        if (streq(kind, "low"))
+                return "low balance";
+        if (streq(kind, "topped-up"))
+                return "topped up";
+        return kind;
+}
+
+static int print_event(json_object *ev) {
+        const char *slice, *kind, *reason = "", *currency = "";
+        char when[32] = "n/a", money[MONEY_FORMAT_MAX];
+        uint64_t time_usec = 0;
+        json_object *v;
+        int64_t balance = 0;
+        bool funded = true;
+        struct tm tm;
+        time_t t;
+
+        if (message_get_string(ev, "slice", &slice) < 0 || message_get_string(ev, "kind", &kind) < 0)
+                return -EINVAL;
+        (void) message_get_u64(ev, "time_usec", &time_usec);
+        (void) message_get_bool(ev, "funded", &funded);
+        (void) message_get_string(ev, "reason", &reason);
+        (void) message_get_string(ev, "currency", &currency);
+        if (json_object_object_get_ex(ev, "balance", &v) && json_object_is_type(v, json_type_int))
+                balance = json_object_get_int64(v);
+
+        t = (time_t) (time_usec / USEC_PER_SEC);
+        if (time_usec > 0 && localtime_r(&t, &tm))
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+
+        printf("%s %s %s", when, slice, kind_label(kind));
+        if (funded)
+                printf(" %s %s", money_format(money, sizeof(money), balance), currency);
+        if (reason[0])
+                printf(": %s", reason);
+        putchar('\n');
+        return 0;
+}
+
+int events_main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(closep) int fd = -1;
+        _cleanup_(freep) char *buf = NULL;
+        const char *slice = NULL, *text;
+        json_object *req, *reply = NULL;
+        bool json = false, ok = false;
+        size_t len;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (optind < argc)
+                slice = argv[optind++];
+        if (optind < argc) {
+                log_error("Too many arguments. Usage: prepay events [--json] [SLICE]");
+                return 2;
+        }
+        if (slice && !slice_id_is_valid(slice)) {
+                log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", slice);
+                return 2;
+        }
+
+        buf = malloc(PREPAY_MSG_MAX + 1);
+        if (!buf) {
+                log_oom();
+                return 1;
+        }
+
+        req = client_request("events");
+        if (!req) {
+                log_oom();
+                return 1;
+        }
+        if (slice)
+                json_object_object_add(req, "slice", json_object_new_string(slice));
+        r = message_serialize(req, &text, &len);
+        if (r >= 0)
+                r = fd = connect_socket();
+        if (r >= 0 && send(fd, text, len, MSG_NOSIGNAL) < 0)
+                r = log_error_errno(errno, "Failed to send the request to prepayd: %m");
+        json_object_put(req);
+        if (r < 0)
+                return 1;
+
+        r = receive(fd, buf, &reply);
+        if (r == 0)
+                log_error("prepayd closed the connection without replying.");
+        if (r <= 0)
+                return 1;
+        if (message_get_bool(reply, "ok", &ok) < 0 || !ok) {
+                const char *e = NULL;
+
+                (void) message_get_string(reply, "error", &e);
+                log_error("%s", e ?: "prepayd refused the request without saying why.");
+                json_object_put(reply);
+                return 1;
+        }
+        json_object_put(reply);
+
+        /* Each line as it comes, also into a pipe or a file. */
+        setvbuf(stdout, NULL, _IOLBF, 0);
+
+        for (;;) {
+                json_object *msg = NULL, *ev;
+
+                r = receive(fd, buf, &msg);
+                if (r == 0) {
+                        log_error("prepayd closed the event stream (it stopped, or this reader fell behind).");
+                        return 1;
+                }
+                if (r < 0)
+                        return 1;
+                if (!json_object_object_get_ex(msg, "event", &ev) || !json_object_is_type(ev, json_type_object))
+                        log_warning("Ignoring a message from prepayd that is not an event.");
+                else if (json)
+                        printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+                else if (print_event(ev) < 0)
+                        log_warning("Ignoring a malformed event from prepayd.");
+                json_object_put(msg);
+                if (ferror(stdout)) {
+                        log_error("Failed to write to standard output.");
+                        return 1;
+                }
+        }
+}
