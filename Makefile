@@ -98,6 +98,7 @@ vmtest: all
 bench: all
 	$(Q)O=$(O) tests/bench/meter-overhead
 	$(Q)O=$(O) tests/bench/redeem
+	$(Q)O=$(O) tests/bench/enforce
 
 # vmlinux.h from the running kernel's BTF; without BTF, the checked-in
 # minimal header (bpf/vmlinux-fallback.h) that names only what prepay's

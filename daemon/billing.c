@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -8,6 +9,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "events.h"
 #include "manager.h"
 #include "meter.h"
 
@@ -52,6 +54,14 @@ static int batch_open(struct billing *b) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open a ledger transaction: %m");
         return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
+}
+
+struct ledger *billing_get_ledger(struct billing *b) {
+        return b->ledger;
+}
+
+void billing_touch(struct billing *b) {
+        (void) sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
 }
 
 bool billing_in_batch(struct billing *b) {
@@ -221,19 +231,32 @@ static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata
         return sd_event_source_set_enabled(source, SD_EVENT_ON);
 }
 
-void billing_tick(struct billing *b) {
-        uint64_t now_rt = now_usec(CLOCK_REALTIME), now_mono = now_usec(CLOCK_MONOTONIC);
+/* Prices what the slice used past its billed counters, as of its last
+ * sample. */
+static int64_t reprice(struct billing *b, struct slice *s) {
+        uint64_t counters[_RESOURCE_MAX];
+        int64_t due[_RESOURCE_MAX];
 
-        for (struct slice *s = b->manager->slices; s; s = s->next) {
+        slice_counters(s, now_usec(CLOCK_REALTIME), counters);
+        s->account.pending = price_due(b, &s->account.l, counters, due);
+        return s->account.pending;
+}
+
+static void enforce_slice(struct billing *b, struct slice *s);
+
+void billing_tick(struct billing *b) {
+        uint64_t now_mono = now_usec(CLOCK_MONOTONIC);
+        struct slice *next;
+
+        for (struct slice *s = b->manager->slices; s; s = next) {
                 struct slice_account *a = &s->account;
-                uint64_t counters[_RESOURCE_MAX];
-                int64_t due[_RESOURCE_MAX], spent = a->l.overshoot;
+                int64_t spent = a->l.overshoot;
                 unsigned i;
 
+                next = s->next;
                 if (!a->funded || a->l.state != LEDGER_SLICE_ACTIVE)
                         continue;
-                slice_counters(s, now_rt, counters);
-                a->pending = price_due(b, &a->l, counters, due);
+                (void) reprice(b, s);
                 for (int r = 0; r < _RESOURCE_MAX; r++)
                         (void) money_add(spent, a->l.charged[r], &spent);
                 (void) money_add(spent, a->pending, &spent);
@@ -246,6 +269,7 @@ void billing_tick(struct billing *b) {
                         a->win_n++;
                 a->win_usec[i] = now_mono;
                 a->win_spent[i] = spent;
+                enforce_slice(b, s);
         }
 }
 
@@ -259,6 +283,9 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
         }
         snprintf(i.currency, sizeof(i.currency), "%s", b->manager->config->currency);
         snprintf(i.state, sizeof(i.state), "%s", ledger_slice_state_to_string(a->l.state));
+        snprintf(i.enforcement, sizeof(i.enforcement), "%s", strempty(enforce_state_to_string(a->enforce.state)));
+        snprintf(i.exhausted_action, sizeof(i.exhausted_action), "%s",
+                 strempty(enforce_action_to_string(a->enforce.action)));
         i.balance = a->l.balance - MIN(a->pending, a->l.balance);
         i.credited = a->l.credited;
         i.refunded = a->l.refunded;
@@ -304,6 +331,339 @@ int billing_activate(struct billing *b, struct slice *s) {
         s->account.dirty = true;
         log_info("Slice %s: its owner runs in it again.", s->id);
         return 0;
+}
+
+/* ---- enforcement ---- */
+
+/* Checks never come closer than this, and at least this often. */
+#define ENFORCE_MIN_CHECK_USEC (1 * USEC_PER_MSEC)
+#define ENFORCE_MAX_CHECK_USEC (60 * USEC_PER_SEC)
+
+static int64_t available(const struct slice *s) {
+        int64_t v;
+
+        if (!money_sub(s->account.l.balance, s->account.pending, &v))
+                v = INT64_MIN;
+        return v;
+}
+
+static void emit(struct billing *b, struct slice *s, enum event_kind kind, const char *fmt, ...) _printf_(4, 5);
+static void emit(struct billing *b, struct slice *s, enum event_kind kind, const char *fmt, ...) {
+        struct slice_account_info info;
+        struct event ev = {
+                .time_usec = now_usec(CLOCK_REALTIME),
+                .kind = kind,
+                .owner_uid = s->account.l.owner_uid,
+        };
+        va_list ap;
+
+        if (!b->manager->events)
+                return;
+        billing_account_info(b, s, &info);
+        ev.balance = info.balance;
+        ev.burn_rate = info.burn_rate;
+        ev.time_left_usec = info.time_left_usec;
+        snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
+        va_start(ap, fmt);
+        vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
+        va_end(ap);
+        events_emit(b->manager->events, &ev);
+}
+
+static uint64_t slice_cpus_milli(struct billing *b, const struct slice *s) {
+        if (s->limits.cpu_quota_usec > 0 && s->limits.cpu_period_usec > 0)
+                return MAX(s->limits.cpu_quota_usec * 1000 / s->limits.cpu_period_usec, (uint64_t) 1);
+        return b->manager->max_cpus_milli;
+}
+
+/* Bytes money pays for at a price per GiB; no price, no limit. */
+static int64_t net_budget(int64_t money, int64_t price_per_gib) {
+        unsigned __int128 bytes;
+
+        if (price_per_gib <= 0)
+                return METER_GRANT_UNLIMITED;
+        if (money <= 0)
+                return 0;
+        bytes = ((unsigned __int128) money << 30) / (uint64_t) price_per_gib;
+        return bytes >= (unsigned __int128) METER_GRANT_UNLIMITED ? METER_GRANT_UNLIMITED - 1 : (int64_t) bytes;
+}
+
+/* The network grants in the kernel: what the balance left pays for.
+ * Lowered every meter pass as other usage spends the money, raised only
+ * by new money (raise), never while the ledger cannot be written. */
+static void update_grants(struct billing *b, struct slice *s, bool raise) {
+        const struct rate_card *rc = &b->manager->config->rates;
+        struct slice_enforce *e = &s->account.enforce;
+        int64_t tx, rx, ktx, krx;
+
+        if (!s->handle)
+                return;
+        if (e->state == ENFORCE_OK || e->state == ENFORCE_LOW) {
+                tx = net_budget(available(s), rc->price[RESOURCE_NET_OUT]);
+                rx = net_budget(available(s), rc->price[RESOURCE_NET_IN]);
+        } else
+                tx = rx = 0;
+        if ((!raise || b->commit_failing) &&
+            meter_get_net_grant(b->manager->meter, s->cgroup_id, &ktx, &krx) >= 0) {
+                tx = MIN(tx, ktx);
+                rx = MIN(rx, krx);
+        }
+        if (tx == e->tx_grant && rx == e->rx_grant && !raise)
+                return;
+        if (meter_set_net_grant(b->manager->meter, s->cgroup_id, tx, rx) >= 0) {
+                e->tx_grant = tx;
+                e->rx_grant = rx;
+        }
+}
+
+/* A CPU quota of milli CPUs over the slice's own period. */
+static struct slice_limits limits_with_cpus(const struct slice *s, uint64_t milli) {
+        struct slice_limits l = s->limits;
+
+        l.cpu_quota_usec = MAX(milli * l.cpu_period_usec / 1000, (uint64_t) 1000);
+        return l;
+}
+
+static void enforce_save(struct billing *b, struct slice *s) {
+        (void) manager_save_slice(b->manager, s);
+}
+
+static int on_grace(sd_event_source *source, uint64_t usec, void *userdata);
+
+static void enforce_low(struct billing *b, struct slice *s) {
+        const struct config *cfg = b->manager->config;
+        struct slice_enforce *e = &s->account.enforce;
+        char d[FORMAT_DURATION_MAX];
+        uint64_t milli;
+
+        e->state = ENFORCE_LOW;
+        emit(b, s, EVENT_LOW, "less than %s left at the current burn rate",
+             format_duration(d, sizeof(d), cfg->low_balance_usec));
+        if (cfg->low_balance_cpu > 0 && s->handle) {
+                struct slice_limits l;
+
+                milli = MAX(slice_cpus_milli(b, s) * cfg->low_balance_cpu / 100, (uint64_t) 10);
+                l = limits_with_cpus(s, milli);
+                if (b->manager->ops->set_limits(s->handle, &l) >= 0)
+                        emit(b, s, EVENT_THROTTLED, "low balance: CPU throttled to %" PRIu64 "%% of its size",
+                             cfg->low_balance_cpu);
+        }
+        enforce_save(b, s);
+}
+
+static void enforce_exhaust(struct billing *b, struct slice *s) {
+        const struct config *cfg = b->manager->config;
+        const struct slice_ops *ops = b->manager->ops;
+        struct slice_enforce *e = &s->account.enforce;
+        char d[FORMAT_DURATION_MAX];
+        struct slice_limits l;
+        int r = 0;
+
+        if (!s->handle)
+                return;
+        switch (e->action) {
+        case ENFORCE_ACTION_KILL:
+                r = ops->kill(s->handle);
+                e->state = ENFORCE_KILLED;
+                break;
+        case ENFORCE_ACTION_FREEZE:
+                r = ops->freeze(s->handle, true);
+                e->state = ENFORCE_FROZEN;
+                e->frozen_usec = now_usec(CLOCK_REALTIME);
+                break;
+        case ENFORCE_ACTION_THROTTLE:
+        default:
+                /* A new quota bites only once the CPU time already handed
+                 * out for this period is used: freeze around the change,
+                 * so that it stops now. */
+                (void) ops->freeze(s->handle, true);
+                l = limits_with_cpus(s, cfg->throttle_cpus_milli);
+                r = ops->set_limits(s->handle, &l);
+                (void) ops->freeze(s->handle, false);
+                e->state = ENFORCE_THROTTLED;
+                break;
+        }
+        update_grants(b, s, false);
+        if (r < 0)
+                log_error_errno(r, "Slice %s: failed to %s it at the end of its balance: %m", s->id,
+                                enforce_action_to_string(e->action));
+
+        /* What it used to the last microsecond, overshoot included. */
+        manager_sample_slice(b->manager, s);
+        (void) charge_slice(b, s);
+
+        emit(b, s, EVENT_EXHAUSTED, "balance spent; action: %s", enforce_action_to_string(e->action));
+        switch (e->state) {
+        case ENFORCE_KILLED:
+                emit(b, s, EVENT_KILLED, "balance spent: every process killed");
+                break;
+        case ENFORCE_FROZEN:
+                emit(b, s, EVENT_FROZEN, "balance spent: frozen; killed in %s unless topped up",
+                     format_duration(d, sizeof(d), cfg->grace_usec));
+                (void) sd_event_source_disable_unref(e->grace_timer);
+                e->grace_timer = NULL;
+                (void) sd_event_add_time_relative(b->manager->event, &e->grace_timer, CLOCK_MONOTONIC,
+                                                  cfg->grace_usec, 0, on_grace, s);
+                break;
+        default:
+                emit(b, s, EVENT_THROTTLED, "balance spent: CPU throttled to %" PRIu64 ".%03" PRIu64
+                     " CPUs, network dropped", cfg->throttle_cpus_milli / 1000, cfg->throttle_cpus_milli % 1000);
+                break;
+        }
+        enforce_save(b, s);
+}
+
+static void enforce_restore(struct billing *b, struct slice *s) {
+        const struct slice_ops *ops = b->manager->ops;
+        struct slice_enforce *e = &s->account.enforce;
+        enum enforce_state was = e->state;
+
+        if (was == ENFORCE_OK)
+                return;
+        if (s->handle) {
+                if (was == ENFORCE_FROZEN || e->daemon_frozen)
+                        (void) ops->freeze(s->handle, false);
+                if (was == ENFORCE_THROTTLED || was == ENFORCE_LOW)
+                        (void) ops->set_limits(s->handle, &s->limits);
+        }
+        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
+        e->state = ENFORCE_OK;
+        e->daemon_frozen = false;
+        e->frozen_usec = 0;
+        update_grants(b, s, true);
+        if (was == ENFORCE_THROTTLED || was == ENFORCE_FROZEN)
+                emit(b, s, EVENT_THAWED, "topped up: %s", was == ENFORCE_FROZEN ? "thawed, limits restored"
+                                                                                 : "limits restored");
+        enforce_save(b, s);
+}
+
+static int on_grace(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct slice *s = userdata;
+        struct slice_enforce *e = &s->account.enforce;
+        struct billing *b = e->billing;
+
+        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
+        if (e->state != ENFORCE_FROZEN || !s->handle)
+                return 0;
+        (void) b->manager->ops->kill(s->handle);
+        (void) b->manager->ops->freeze(s->handle, false);
+        e->state = ENFORCE_KILLED;
+        emit(b, s, EVENT_KILLED, "grace ended without a top-up: every process killed");
+        enforce_save(b, s);
+        return 0;
+}
+
+static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct slice *s = userdata;
+
+        /* The kernel's counters now, for this moment's balance. */
+        manager_sample_slice(s->account.enforce.billing->manager, s);
+        (void) reprice(s->account.enforce.billing, s);
+        enforce_slice(s->account.enforce.billing, s);
+        return 0;
+}
+
+/* Decides and acts, then arms the check for the soonest moment the rest
+ * of the balance could be spent. */
+static void enforce_slice(struct billing *b, struct slice *s) {
+        const struct config *cfg = b->manager->config;
+        struct slice_enforce *e = &s->account.enforce;
+        struct slice_account_info info;
+        struct enforce_view v;
+        uint64_t next;
+        int64_t rate;
+
+        e->billing = b;
+        if (!s->account.funded || s->account.l.state != LEDGER_SLICE_ACTIVE || !s->handle) {
+                if (e->check_timer)
+                        (void) sd_event_source_set_enabled(e->check_timer, SD_EVENT_OFF);
+                return;
+        }
+
+        billing_account_info(b, s, &info);
+        v = (struct enforce_view) {
+                .state = e->state,
+                .balance = available(s),
+                .burn_rate = info.burn_rate,
+                .low_balance_usec = cfg->low_balance_usec,
+        };
+        switch (enforcer_decide(&v)) {
+        case ENFORCE_STEP_LOW:
+                enforce_low(b, s);
+                break;
+        case ENFORCE_STEP_EXHAUST:
+                enforce_exhaust(b, s);
+                break;
+        case ENFORCE_STEP_RESTORE:
+                enforce_restore(b, s);
+                break;
+        default:
+                break;
+        }
+
+        if (e->state != ENFORCE_OK && e->state != ENFORCE_LOW) {
+                if (e->check_timer)
+                        (void) sd_event_source_set_enabled(e->check_timer, SD_EVENT_OFF);
+                return;
+        }
+        update_grants(b, s, false);
+
+        rate = enforcer_max_burn_rate(&cfg->rates, slice_cpus_milli(b, s), s->limits.memory_max);
+        next = now_usec(CLOCK_MONOTONIC) +
+               enforcer_next_check(available(s), rate, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
+        if (!e->check_timer) {
+                if (sd_event_add_time(b->manager->event, &e->check_timer, CLOCK_MONOTONIC, next, 1, on_check, s) < 0)
+                        log_warning("Slice %s: failed to arm its balance check, relying on the meter pass.", s->id);
+                return;
+        }
+        (void) sd_event_source_set_time(e->check_timer, next);
+        (void) sd_event_source_set_enabled(e->check_timer, SD_EVENT_ONESHOT);
+}
+
+void billing_slice_free(struct billing *b, struct slice *s) {
+        struct slice_enforce *e = &s->account.enforce;
+
+        e->check_timer = sd_event_source_disable_unref(e->check_timer);
+        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
+}
+
+void billing_daemon_stop(struct billing *b) {
+        if (!streq(b->manager->config->on_daemon_stop, "freeze"))
+                return;
+        for (struct slice *s = b->manager->slices; s; s = s->next) {
+                struct slice_enforce *e = &s->account.enforce;
+
+                if (!s->account.funded || !s->handle || e->state == ENFORCE_FROZEN || e->state == ENFORCE_KILLED)
+                        continue;
+                if (b->manager->ops->freeze(s->handle, true) < 0)
+                        continue;
+                e->daemon_frozen = true;
+                enforce_save(b, s);
+                log_info("Slice %s frozen while prepayd is stopped (OnDaemonStop=freeze).", s->id);
+        }
+}
+
+void billing_enforce_to_json(struct slice *s, json_object *o) {
+        const struct slice_enforce *e = &s->account.enforce;
+
+        json_object_object_add(o, "exhausted_action", json_object_new_string(enforce_action_to_string(e->action)));
+        json_object_object_add(o, "enforce_state", json_object_new_string(enforce_state_to_string(e->state)));
+        json_object_object_add(o, "frozen_usec", json_object_new_int64((int64_t) e->frozen_usec));
+        json_object_object_add(o, "daemon_frozen", json_object_new_boolean(e->daemon_frozen));
+}
+
+void billing_enforce_from_json(struct slice *s, json_object *o) {
+        struct slice_enforce *e = &s->account.enforce;
+        const char *v;
+        int r;
+
+        if (message_get_string(o, "exhausted_action", &v) >= 0 && (r = enforce_action_from_string(v)) >= 0)
+                e->action = (enum enforce_action) r;
+        if (message_get_string(o, "enforce_state", &v) >= 0 && (r = enforce_state_from_string(v)) >= 0)
+                e->state = (enum enforce_state) r;
+        (void) message_get_u64(o, "frozen_usec", &e->frozen_usec);
+        (void) message_get_bool(o, "daemon_frozen", &e->daemon_frozen);
+        e->tx_grant = e->rx_grant = METER_GRANT_UNLIMITED;
 }
 
 /* ---- tokens ---- */
@@ -501,10 +861,11 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         struct ledger_slice row = {};
         struct slice_limits limits;
         bool attach = false, size_to_funds = false;
+        const char *action_name;
         json_object *reply = NULL, *o;
         struct voucher v;
         struct slice *s;
-        int q;
+        int q, action;
 
         if (!json_object_object_get_ex(r->req, "limits", &o) || !json_object_is_type(o, json_type_object))
                 return message_reply_error("Missing or invalid field \"limits\"");
@@ -529,6 +890,16 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         text = optional_string(r->req, "voucher", &reply);
         if (reply)
                 return reply;
+        action_name = optional_string(r->req, "exhausted_action", &reply);
+        if (reply)
+                return reply;
+        action = enforce_action_from_string(action_name ?: cfg->exhausted_action);
+        if (action < 0)
+                return message_reply_error("Unknown action \"%.20s\" for an exhausted balance: expected throttle, "
+                                           "freeze or kill", action_name);
+        if (action_name && !enforce_action_allowed(cfg->allowed_actions, (enum enforce_action) action))
+                return message_reply_error("This host does not let a request choose \"%s\" (AllowedActions=%s)",
+                                           action_name, cfg->allowed_actions);
 
         if (!text) {
                 if (!cfg->allow_unfunded || r->uid != 0)
@@ -618,7 +989,13 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         s->account.funded = true;
         account_reload(b, s);
         s->account.dirty = true;
+        s->account.enforce.action = (enum enforce_action) action;
+        s->account.enforce.tx_grant = s->account.enforce.rx_grant = METER_GRANT_UNLIMITED;
+        update_grants(b, s, true);
+        enforce_slice(b, s);
         (void) manager_save_slice(m, s);
+        emit(b, s, EVENT_FUNDED, "funded with voucher %s: %s %s", voucher_id_to_string(v.id, (char[VOUCHER_ID_STRING_MAX]) {}),
+             fmt_money((char[MONEY_FORMAT_MAX]) {}, v.amount), v.currency);
 
         log_info("Slice %s funded with voucher %s: %s %s, uid %u.", s->id,
                  voucher_id_to_string(v.id, (char[VOUCHER_ID_STRING_MAX]) {}), fmt_money(have, v.amount), v.currency,
@@ -687,6 +1064,13 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
                 s->account.l.balance = balance;
                 (void) money_add(s->account.l.credited, v.amount, &s->account.l.credited);
                 s->account.dirty = true;
+                emit(b, s, EVENT_TOPPED_UP, "topped up with voucher %s: %s %s", vid, have, v.currency);
+                /* Money again: limits back and thawed now, not at the next pass. */
+                if (s->account.enforce.state != ENFORCE_OK)
+                        enforce_restore(b, s);
+                else
+                        update_grants(b, s, true);
+                enforce_slice(b, s);
                 reply = manager_slice_reply(m, s);
         } else {
                 reply = message_reply_ok();
@@ -817,6 +1201,9 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 account_reload(b, s);
                 s->account.dirty = true;
                 snprintf(r->destroy, sizeof(r->destroy), "%s", id);
+                emit(b, s, EVENT_RELEASED, "released: %s %s refunded as change", fmt_money(buf, row.balance),
+                     m->config->currency);
+                billing_slice_free(b, s);
         }
         log_info("Slice %s released: %s %s refunded as change.", id, fmt_money(buf, row.balance),
                  m->config->currency);
@@ -1079,6 +1466,7 @@ int billing_reconcile(struct billing *b) {
                  * what was billed: never bill that stretch twice. */
                 if (s->usage.memory_byte_sec < l.billed[RESOURCE_MEMORY])
                         s->usage.memory_byte_sec = l.billed[RESOURCE_MEMORY];
+                s->account.enforce.billing = b;
         }
 
         r = ledger_slice_foreach(b->ledger, reconcile_ledger_slice, &rc);
@@ -1092,6 +1480,34 @@ int billing_reconcile(struct billing *b) {
         r = batch_commit(b);
         if (r < 0)
                 return r;
+
+        /* Then each is enforced as if the daemon had never gone: thawed
+         * if OnDaemonStop=freeze froze it and money is left, its grace
+         * running on from when it was frozen. */
+        for (struct slice *s = m->slices; s; s = next) {
+                struct slice_enforce *e = &s->account.enforce;
+
+                next = s->next;
+                if (!s->account.funded || !s->handle)
+                        continue;
+                if (e->daemon_frozen) {
+                        e->daemon_frozen = false;
+                        if (e->state != ENFORCE_FROZEN && available(s) > 0) {
+                                (void) m->ops->freeze(s->handle, false);
+                                log_info("Slice %s thawed: it was frozen while prepayd was stopped.", s->id);
+                        }
+                        enforce_save(b, s);
+                }
+                if (e->state == ENFORCE_FROZEN) {
+                        uint64_t now = now_usec(CLOCK_REALTIME), end = e->frozen_usec + m->config->grace_usec;
+
+                        (void) sd_event_add_time_relative(m->event, &e->grace_timer, CLOCK_MONOTONIC,
+                                                          end > now ? end - now : 0, 0, on_grace, s);
+                }
+                e->tx_grant = e->rx_grant = METER_GRANT_UNLIMITED;
+                update_grants(b, s, true);
+                enforce_slice(b, s);
+        }
         return 0;
 }
 

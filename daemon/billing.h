@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <systemd/sd-event.h>
+
+#include "enforcer.h"
 #include "ledger.h"
 #include "pricing.h"
 
@@ -34,6 +37,18 @@ struct manager;
 struct slice;
 struct billing;
 
+/* What the enforcer did to a slice, kept in its state file. */
+struct slice_enforce {
+        enum enforce_action action;  /* when its balance is spent */
+        enum enforce_state state;
+        uint64_t frozen_usec;        /* CLOCK_REALTIME it was frozen at: the grace runs from here */
+        bool daemon_frozen;          /* frozen by OnDaemonStop=freeze */
+        int64_t tx_grant, rx_grant;  /* network grants last set (METER_GRANT_UNLIMITED: none) */
+        struct billing *billing;
+        sd_event_source *check_timer;  /* the earliest moment the balance could be spent */
+        sd_event_source *grace_timer;
+};
+
 /* Kept in struct slice. */
 struct slice_account {
         bool funded;
@@ -43,6 +58,7 @@ struct slice_account {
         uint64_t win_usec[BILLING_BURN_WINDOW];  /* CLOCK_MONOTONIC */
         int64_t win_spent[BILLING_BURN_WINDOW];  /* charged + overshoot + pending */
         unsigned win_n, win_head;
+        struct slice_enforce enforce;
 };
 
 /* What a handler asks control.c to do once its writes are committed. */
@@ -63,10 +79,23 @@ int billing_reconcile(struct billing *b);
 
 /* After every meter pass: prices usage, updates burn rates. */
 void billing_tick(struct billing *b);
+/* The slice's timers go (before it is freed). */
+void billing_slice_free(struct billing *b, struct slice *s);
+/* OnDaemonStop=freeze: freezes funded slices as the daemon stops. */
+void billing_daemon_stop(struct billing *b);
+/* The enforcement fields of a slice's state file. */
+void billing_enforce_to_json(struct slice *s, json_object *o);
+void billing_enforce_from_json(struct slice *s, json_object *o);
+
 /* A funded slice's cgroup is gone: its last usage is charged and its
  * balance kept for its owner, who may still release it for change. */
 void billing_slice_vanished(struct billing *b, struct slice *s);
 void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret);
+
+/* For events.c: the ledger, and a commit of whatever it added to the
+ * batch at the end of this loop pass. */
+struct ledger *billing_get_ledger(struct billing *b);
+void billing_touch(struct billing *b);
 
 /* The write batch. */
 bool billing_in_batch(struct billing *b);

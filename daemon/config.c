@@ -121,6 +121,60 @@ static int verify_host_id(const char *s, const char **ret_reason) {
         return -EINVAL;
 }
 
+static int verify_action(const char *s, const char **ret_reason) {
+        if (streq(s, "throttle") || streq(s, "freeze") || streq(s, "kill"))
+                return 0;
+        *ret_reason = "must be throttle, freeze or kill";
+        return -EINVAL;
+}
+
+static int verify_actions(const char *s, const char **ret_reason) {
+        char word[16];
+
+        if (!s[0]) {
+                *ret_reason = "must name at least one of throttle, freeze, kill";
+                return -EINVAL;
+        }
+        for (const char *p = s; *p;) {
+                size_t n = strcspn(p, " ");
+
+                if (n == 0 || n >= sizeof(word)) {
+                        *ret_reason = "must be throttle, freeze or kill, separated by single spaces";
+                        return -EINVAL;
+                }
+                memcpy(word, p, n);
+                word[n] = 0;
+                if (verify_action(word, ret_reason) < 0)
+                        return -EINVAL;
+                p += n;
+                p += strspn(p, " ");
+        }
+        return 0;
+}
+
+static int verify_on_daemon_stop(const char *s, const char **ret_reason) {
+        if (streq(s, "continue") || streq(s, "freeze"))
+                return 0;
+        *ret_reason = "must be continue or freeze";
+        return -EINVAL;
+}
+
+/* A hook: empty, or an absolute program path and fixed arguments. */
+static int verify_hook(const char *s, const char **ret_reason) {
+        if (!s[0])
+                return 0;
+        if (s[0] != '/') {
+                *ret_reason = "must start with the program's absolute path";
+                return -EINVAL;
+        }
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p < ' ' || *p == 0x7f) {
+                        *ret_reason = "contains a control character";
+                        return -EINVAL;
+                }
+        return 0;
+}
+
 static int verify_backend(const char *s, const char **ret_reason) {
         if (streq(s, "auto") || streq(s, "cgroupfs"))
                 return 0;
@@ -368,6 +422,93 @@ static const struct config_item config_items[] = {
                 .offset = offsetof(struct config, rates.price[RESOURCE_BASE]),
                 .default_value = "0",
                 .doc = "Price per hour a slice exists, whatever it uses.",
+        },
+        {
+                .section = "Enforce",
+                .key = "LowBalanceSec",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, low_balance_usec),
+                .default_value = "60s",
+                .doc = "Warn (a low-balance event) when the time left at the current burn rate falls below this.",
+        },
+        {
+                .section = "Enforce",
+                .key = "LowBalanceCPU",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, low_balance_cpu),
+                .default_value = "0",
+                .doc = "With a low balance, throttle to this percent of the slice's CPUs (0: do not).",
+                .min = 0,
+                .max = 100,
+        },
+        {
+                .section = "Enforce",
+                .key = "ExhaustedAction",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, exhausted_action),
+                .default_value = "freeze",
+                .doc = "What a slice whose balance is spent gets by default: throttle, freeze or kill.",
+                .verify = verify_action,
+        },
+        {
+                .section = "Enforce",
+                .key = "AllowedActions",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, allowed_actions),
+                .default_value = "throttle freeze kill",
+                .doc = "The actions a request may choose instead, separated by spaces.",
+                .verify = verify_actions,
+        },
+        {
+                .section = "Enforce",
+                .key = "GraceSec",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, grace_usec),
+                .default_value = "600s",
+                .doc = "How long a frozen slice waits for a top-up before it is killed.",
+        },
+        {
+                .section = "Enforce",
+                .key = "ThrottleCPU",
+                .type = CONFIG_CPUS,
+                .offset = offsetof(struct config, throttle_cpus_milli),
+                .default_value = "0.01",
+                .doc = "The CPU quota of a throttled slice, in CPUs (at least 0.01 at the default period).",
+        },
+        {
+                .section = "Enforce",
+                .key = "OnDaemonStop",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, on_daemon_stop),
+                .default_value = "continue",
+                .doc = "What slices do while prepayd is stopped: continue, or freeze (thawed at start if funded).",
+                .verify = verify_on_daemon_stop,
+        },
+        {
+                .section = "Enforce",
+                .key = "OnLowBalance",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, on_low_balance),
+                .default_value = "",
+                .doc = "Command run at a low-balance event: absolute path and fixed arguments, no shell.",
+                .verify = verify_hook,
+        },
+        {
+                .section = "Enforce",
+                .key = "OnExhausted",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, on_exhausted),
+                .default_value = "",
+                .doc = "Command run when a balance is spent: absolute path and fixed arguments, no shell.",
+                .verify = verify_hook,
+        },
+        {
+                .section = "Enforce",
+                .key = "HookTimeoutSec",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, hook_timeout_usec),
+                .default_value = "10s",
+                .doc = "A hook still running after this long is killed.",
         },
 };
 

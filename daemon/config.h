@@ -40,6 +40,17 @@ struct config {
         bool allow_unfunded;       /* AllowUnfunded= (root only) */
         /* [Prices], micro-units; rates.currency is Currency= */
         struct rate_card rates;    /* CPUSecond= MemoryGiBHour= NetOutGiB= NetInGiB= IOGiB= SliceHour= */
+        /* [Enforce] */
+        uint64_t low_balance_usec; /* LowBalanceSec= */
+        uint64_t low_balance_cpu;  /* LowBalanceCPU= percent of the slice's CPUs (0: no throttle) */
+        char *exhausted_action;    /* ExhaustedAction= throttle|freeze|kill */
+        char *allowed_actions;     /* AllowedActions= what a request may choose */
+        uint64_t grace_usec;       /* GraceSec= */
+        uint64_t throttle_cpus_milli; /* ThrottleCPU= */
+        char *on_daemon_stop;      /* OnDaemonStop= continue|freeze */
+        char *on_low_balance;      /* OnLowBalance= command */
+        char *on_exhausted;        /* OnExhausted= command */
+        uint64_t hook_timeout_usec; /* HookTimeoutSec= */
 };
 
 /* Sets every field to its embedded default (parsed from the same text

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "control.h"
+#include "events.h"
 #include "manager.h"
 
 struct connection {
@@ -16,6 +17,8 @@ struct connection {
         /* A reply waiting for the ledger batch it depends on. */
         json_object *pending;
         struct billing_request request;
+        /* Asked for events: it only receives from now on (events.c sends). */
+        bool subscribed;
         struct connection *next;
 };
 
@@ -41,6 +44,8 @@ static void connection_free(struct connection *c) {
                 }
         c->control->n_connections--;
         billing_cancel(c->control->manager->billing, c);
+        if (c->subscribed)
+                events_unsubscribe(c->control->manager->events, c);
         json_object_put(c->pending);
         sd_event_source_disable_unref(c->source);
         closep(&c->fd);
@@ -196,13 +201,33 @@ static json_object *handle_destroy(struct connection *c, json_object *req) {
         return message_reply_ok();
 }
 
+/* The reply goes out at once, before any event can (see
+ * on_connection_io()); from then on the connection only receives. */
+static json_object *handle_events(struct connection *c, json_object *req) {
+        const char *slice = NULL;
+        int r;
+
+        r = message_get_string(req, "slice", &slice);
+        if (r == -EINVAL)
+                return message_reply_error("Field \"slice\" must be a string");
+        if (slice && !slice_id_is_valid(slice))
+                return message_reply_error("Invalid slice id \"%.40s\": expected s- and 8 to 16 hex digits", slice);
+        r = events_subscribe(c->control->manager->events, c->fd, slice, c);
+        if (r == -EUSERS)
+                return message_reply_error("Too many event subscribers (at most %d)", EVENTS_MAX_SUBSCRIBERS);
+        if (r < 0)
+                return message_reply_error("Cannot subscribe to events: %s", strerror(-r));
+        c->subscribed = true;
+        return message_reply_ok();
+}
+
 static const struct {
         const char *op;
         json_object *(*handler)(struct connection *c, json_object *req);
 } handlers[] = {
         { "create", handle_create },   { "attach", handle_attach }, { "status", handle_status },
         { "list", handle_list },       { "destroy", handle_destroy }, { "topup", handle_topup },
-        { "release", handle_release }, { "quote", handle_quote },
+        { "release", handle_release }, { "quote", handle_quote },   { "events", handle_events },
 };
 
 static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
@@ -317,7 +342,8 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                 connection_free(c);
                 return 0;
         }
-        if (n == 0) {
+        /* A subscriber sends nothing more: anything it does is the end. */
+        if (n == 0 || c->subscribed) {
                 connection_free(c);
                 return 0;
         }
@@ -329,8 +355,10 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                 reply = dispatch(c, buf, (size_t) n);
 
         /* Nothing that depends on a write is said before it is durable:
-         * wait for the batch, reading nothing more from this peer. */
-        if (billing_in_batch(m->billing) || c->request.attach[0]) {
+         * wait for the batch, reading nothing more from this peer. A
+         * subscription depends on none, and its reply must come before
+         * the first event. */
+        if (!c->subscribed && (billing_in_batch(m->billing) || c->request.attach[0])) {
                 if (billing_wait(m->billing, on_committed, c) >= 0) {
                         c->pending = reply;
                         (void) sd_event_source_set_enabled(c->source, SD_EVENT_OFF);

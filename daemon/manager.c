@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "control.h"
+#include "events.h"
 #include "manager.h"
 #include "meter.h"
 
@@ -112,6 +113,7 @@ static int slice_save_state(struct manager *m, struct slice *s) {
         /* Funded slices are found in the ledger by id after a restart;
          * one marked funded and missing there was never paid for. */
         json_object_object_add(o, "funded", json_object_new_boolean(s->account.funded));
+        billing_enforce_to_json(s, o);
         slice_limits_to_json(&s->limits, o);
 
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
@@ -170,6 +172,7 @@ static int slice_load_state(struct manager *m, struct slice *s) {
         s->usage.oom_kills = json_u64(o, "oom_kills");
         s->last_oom_usec = json_u64(o, "last_oom_usec");
         (void) message_get_bool(o, "funded", &s->account.funded);
+        billing_enforce_from_json(s, o);
         json_object_put(o);
 
         /* CLOCK_MONOTONIC survives a daemon restart but not a reboot, and
@@ -196,9 +199,39 @@ static void integrate_memory(struct slice *s, uint64_t prev, uint64_t cur, uint6
                 s->usage.memory_byte_sec += (uint64_t) acc;
 }
 
+/* The event logs it (once), records and streams it. */
+static void slice_emit_oom(struct manager *m, struct slice *s, uint64_t n) {
+        struct event ev = {
+                .time_usec = s->last_oom_usec,
+                .kind = EVENT_OOM,
+                .unfunded = !s->account.funded,
+                .owner_uid = s->owner_uid,
+        };
+        char buf[FORMAT_SIZE_MAX];
+
+        snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
+        if (s->account.funded) {
+                struct slice_account_info info;
+
+                billing_account_info(m->billing, s, &info);
+                ev.balance = info.balance;
+                ev.burn_rate = info.burn_rate;
+                ev.time_left_usec = info.time_left_usec;
+        }
+        if (s->limits.memory_max)
+                snprintf(ev.reason, sizeof(ev.reason), "%" PRIu64 " process%s OOM-killed at its memory limit %s", n,
+                         n == 1 ? "" : "es", format_size(buf, sizeof(buf), s->limits.memory_max));
+        else
+                snprintf(ev.reason, sizeof(ev.reason),
+                         "%" PRIu64 " process%s OOM-killed (the slice has no memory limit)", n, n == 1 ? "" : "es");
+        if (m->events)
+                events_emit(m->events, &ev);
+        else
+                log_warning("Slice %s: %s.", s->id, ev.reason);
+}
+
 static void slice_apply_counters(struct manager *m, struct slice *s, const struct slice_counters *c) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
-        char buf[FORMAT_SIZE_MAX];
 
         if (s->last_sample_usec > 0 && now > s->last_sample_usec)
                 integrate_memory(s, s->usage.memory_current, c->memory_current, now - s->last_sample_usec);
@@ -208,10 +241,7 @@ static void slice_apply_counters(struct manager *m, struct slice *s, const struc
                 uint64_t n = c->oom_kills - s->usage.oom_kills;
 
                 s->last_oom_usec = now_usec(CLOCK_REALTIME);
-                log_warning("Slice %s: %" PRIu64 " process%s OOM-killed at its memory limit (%s).", s->id,
-                            n, n == 1 ? "" : "es",
-                            s->limits.memory_max ? format_size(buf, sizeof(buf), s->limits.memory_max)
-                                                 : "none");
+                slice_emit_oom(m, s, n);
                 /* A state change: make it durable now. */
                 s->usage.oom_kills = c->oom_kills;
                 (void) slice_save_state(m, s);
@@ -244,6 +274,8 @@ static void on_meter_counters(uint64_t cgroup_id, const struct meter_counters *c
         s->usage.net_tx_bytes = c->tx_bytes;
         s->usage.net_rx_packets = c->rx_packets;
         s->usage.net_tx_packets = c->tx_packets;
+        s->usage.net_rx_dropped = c->rx_dropped;
+        s->usage.net_tx_dropped = c->tx_dropped;
 }
 
 static void slice_drop_record(struct manager *m, struct slice *s) {
@@ -254,6 +286,8 @@ static void slice_drop_record(struct manager *m, struct slice *s) {
 }
 
 static void slice_free(struct manager *m, struct slice *s) {
+        if (m->billing)
+                billing_slice_free(m->billing, s);
         slice_unlink(m, s);
         free(s);
 }
@@ -644,6 +678,10 @@ int manager_new(struct config *config, struct manager **ret) {
         if (r < 0)
                 goto fail;
 
+        r = events_new(m, &m->events);
+        if (r < 0)
+                goto fail;
+
         r = m->ops->enumerate(m->backend, adopt_one, m);
         if (r < 0)
                 goto fail;
@@ -687,8 +725,12 @@ void manager_free(struct manager *m) {
         control_free(m->control);
         /* Usage up to now charged and committed, while slices and the
          * event loop still exist. */
-        if (m->billing && m->meter)
+        if (m->billing && m->meter) {
                 manager_sample(m);
+                billing_daemon_stop(m->billing);
+        }
+        events_free(m->events);
+        m->events = NULL;
         billing_free(m->billing);
         m->billing = NULL;
         sd_event_source_unref(m->meter_timer);

@@ -17,6 +17,7 @@
 
 struct meter;
 struct control;
+struct events;
 
 struct slice {
         char id[SLICE_ID_MAX];
@@ -51,6 +52,7 @@ struct manager {
         struct meter *meter;
         struct control *control;
         struct billing *billing;
+        struct events *events;
 
         struct slice *slices;
         size_t n_slices;

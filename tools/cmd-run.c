@@ -25,6 +25,9 @@ static void help(void) {
                "  --slice=ID      Run in an existing slice instead (needs its owner\n"
                "                  token: --token, $PREPAY_TOKEN or the saved one)\n"
                "  --token=TOKEN   The owner token for --slice\n"
+               "  --exhausted-action=throttle|freeze|kill\n"
+               "                  What the slice gets when its balance is spent, if the\n"
+               "                  host allows the choice (default: its ExhaustedAction=)\n"
                "  --request-id=ID Make a retry of this request harmless (default: random)\n"
                "  --cpus=N        CPU limit, in CPUs (0.5, 2; default: none)\n"
                "  --memory=SIZE   Memory limit (512M, 4G; default: DefaultMemoryMax=)\n"
@@ -37,8 +40,9 @@ static void help(void) {
 
 int run_main(int argc, char *argv[]) {
         enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_PIDS, ARG_PERIOD, ARG_VOUCHER, ARG_SIZE, ARG_HOURS, ARG_TOKEN_FILE,
-               ARG_REQUEST_ID, ARG_SLICE, ARG_TOKEN };
+               ARG_REQUEST_ID, ARG_SLICE, ARG_TOKEN, ARG_ACTION };
         static const struct option options[] = {
+                { "exhausted-action", required_argument, NULL, ARG_ACTION },
                 { "slice", required_argument, NULL, ARG_SLICE },
                 { "token", required_argument, NULL, ARG_TOKEN },
                 { "voucher", required_argument, NULL, ARG_VOUCHER },
@@ -59,7 +63,7 @@ int run_main(int argc, char *argv[]) {
         json_object *req, *reply = NULL, *o, *slice;
         const char *id = NULL, *voucher_path = NULL, *token_file = NULL, *request_id = NULL, *token = NULL;
         _cleanup_(freep) char *voucher = NULL, *saved = NULL, *line = NULL, *found = NULL;
-        const char *existing = NULL, *given = NULL;
+        const char *existing = NULL, *given = NULL, *action = NULL;
         uint64_t duration = 0;
         bool quiet = false, size_to_funds = false;
         int c, r;
@@ -105,6 +109,13 @@ int run_main(int argc, char *argv[]) {
                                 log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", optarg);
                                 return 2;
                         }
+                        break;
+                case ARG_ACTION:
+                        if (!streq(optarg, "throttle") && !streq(optarg, "freeze") && !streq(optarg, "kill")) {
+                                log_error("Invalid --exhausted-action '%s': expected throttle, freeze or kill.", optarg);
+                                return 2;
+                        }
+                        action = optarg;
                         break;
                 case ARG_SLICE:
                         existing = optarg;
@@ -186,6 +197,8 @@ int run_main(int argc, char *argv[]) {
                 json_object_object_add(req, "voucher", json_object_new_string(voucher));
                 if (request_id)
                         json_object_object_add(req, "request_id", json_object_new_string(request_id));
+                if (action)
+                        json_object_object_add(req, "exhausted_action", json_object_new_string(action));
                 if (size_to_funds) {
                         json_object_object_add(req, "size_to_funds", json_object_new_boolean(true));
                         json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));

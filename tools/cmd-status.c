@@ -37,7 +37,8 @@ static void print_account(const struct slice_account_info *a) {
         int64_t total = 0;
         bool first = true;
 
-        printf("  balance:  %s %s (%s)\n", money_format(m, sizeof(m), a->balance), a->currency, a->state);
+        printf("  balance:  %s %s (%s; %s; when spent: %s)\n", money_format(m, sizeof(m), a->balance), a->currency,
+               a->state, a->enforcement, a->exhausted_action);
         if (a->burn_rate > 0)
                 printf("  burning:  %s %s/s, %s left at that rate\n", money_format(m, sizeof(m), a->burn_rate),
                        a->currency, format_duration(d, sizeof(d), a->time_left_usec));

@@ -20,6 +20,7 @@ static const struct {
         { "release", release_main, "stop a slice's work and get its balance back as change" },
         { "status", status_main, "show a slice's limits, usage, balance and charges" },
         { "list", list_main, "list slices" },
+        { "events", events_main, "follow slice events as they happen" },
         { "quote", quote_main, "what a size costs at full use, itemised" },
         { "destroy", destroy_main, "kill an unfunded slice's processes and remove it" },
         { "keygen", keygen_main, "make an issuer's Ed25519 key pair" },

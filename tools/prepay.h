@@ -13,6 +13,7 @@
 int run_main(int argc, char *argv[]);
 int status_main(int argc, char *argv[]);
 int list_main(int argc, char *argv[]);
+int events_main(int argc, char *argv[]);
 int destroy_main(int argc, char *argv[]);
 int topup_main(int argc, char *argv[]);
 int release_main(int argc, char *argv[]);

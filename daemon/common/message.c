@@ -94,6 +94,8 @@ static const struct u64_field usage_fields[] = {
         U64_FIELD(struct slice_usage, net_tx_bytes),
         U64_FIELD(struct slice_usage, net_rx_packets),
         U64_FIELD(struct slice_usage, net_tx_packets),
+        U64_FIELD(struct slice_usage, net_rx_dropped),
+        U64_FIELD(struct slice_usage, net_tx_dropped),
         U64_FIELD(struct slice_usage, io_read_bytes),
         U64_FIELD(struct slice_usage, io_write_bytes),
         U64_FIELD(struct slice_usage, pids_current),
@@ -201,6 +203,10 @@ static int account_to_json(const struct slice_account_info *a, json_object *pare
         if (r >= 0)
                 r = object_add(o, "state", json_object_new_string(a->state));
         if (r >= 0)
+                r = object_add(o, "enforcement", json_object_new_string(a->enforcement));
+        if (r >= 0)
+                r = object_add(o, "exhausted_action", json_object_new_string(a->exhausted_action));
+        if (r >= 0)
                 r = object_add(o, "balance", json_object_new_int64(a->balance));
         if (r >= 0)
                 r = object_add(o, "credited", json_object_new_int64(a->credited));
@@ -247,6 +253,10 @@ static int account_from_json(json_object *o, struct slice_account_info *ret, con
                 snprintf(a.currency, sizeof(a.currency), "%s", json_object_get_string(v));
         if (json_object_object_get_ex(o, "state", &v) && json_object_is_type(v, json_type_string))
                 snprintf(a.state, sizeof(a.state), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "enforcement", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a.enforcement, sizeof(a.enforcement), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "exhausted_action", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a.exhausted_action, sizeof(a.exhausted_action), "%s", json_object_get_string(v));
         r = money_from_json(o, "balance", &a.balance);
         if (r >= 0)
                 r = money_from_json(o, "credited", &a.credited);

@@ -38,6 +38,13 @@
  *            "min_runtime_usec", "prices": {resource: micro-units per unit}
  *   destroy  "slice": id, "token" (unfunded slices only; funded ones are
  *            released, so that their balance is refunded)
+ *   events   "slice": id (optional: that slice's events only) -> nothing
+ *            more; after the reply the daemon sends one datagram
+ *            {"event": {event}} per slice event (daemon/events.h) until
+ *            the connection closes. The client sends nothing more (any
+ *            further datagram closes it); a client that does not read
+ *            fast enough is dropped (the daemon shuts the socket down).
+ *            Open to every peer, like status.
  * "request_id" (1..64 of [A-Za-z0-9._:-]) makes a money-moving request
  * idempotent: sent again by the same uid, the first answer is returned
  * and nothing is done twice. "token" may be left out by root.
@@ -68,6 +75,8 @@ struct slice_usage {
         uint64_t net_tx_bytes;
         uint64_t net_rx_packets;
         uint64_t net_tx_packets;
+        uint64_t net_rx_dropped; /* packets dropped: the slice's grant was spent */
+        uint64_t net_tx_dropped;
         uint64_t io_read_bytes;
         uint64_t io_write_bytes;
         uint64_t pids_current;
@@ -80,6 +89,8 @@ struct slice_account_info {
         bool funded;
         char currency[CURRENCY_SIZE];
         char state[16];            /* "active", "kept", "released" */
+        char enforcement[16];      /* "ok", "low", "throttled", "frozen", "killed" */
+        char exhausted_action[16]; /* "throttle", "freeze", "kill" */
         int64_t balance;           /* what is left, usage not yet written included */
         int64_t credited;          /* sum of vouchers redeemed into it */
         int64_t refunded;          /* paid out as change */

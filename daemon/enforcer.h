@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pricing.h"
+
+/* The enforcer's decisions, pure (no syscalls): what a funded slice's
+ * balance calls for, and when to look at it again. billing.c acts on
+ * them. Unit-tested in tests/unit/test-enforcer.c.
+ *
+ * No blind poll: a slice cannot spend faster than its size allows (its
+ * CPU quota, its memory limit, the base fee; network is bounded in the
+ * kernel by its grant), so its balance cannot run out before
+ * balance / enforcer_max_burn_rate() seconds. The daemon arms a timer for
+ * that moment, reads the kernel's counters then, and either acts or arms
+ * the timer again for the (shorter) time the rest could last. Near the
+ * end the checks come closer together, never closer than a floor. */
+
+enum enforce_action {
+        ENFORCE_ACTION_THROTTLE, /* a tiny CPU quota (ThrottleCPU=), network dropped */
+        ENFORCE_ACTION_FREEZE,   /* cgroup freezer; killed after GraceSec= without a top-up */
+        ENFORCE_ACTION_KILL,     /* every process at once */
+        _ENFORCE_ACTION_MAX,
+};
+
+enum enforce_state {
+        ENFORCE_OK,
+        ENFORCE_LOW,       /* warned; maybe throttled to LowBalanceCPU= */
+        ENFORCE_THROTTLED, /* exhausted, throttled */
+        ENFORCE_FROZEN,    /* exhausted, frozen, grace running */
+        ENFORCE_KILLED,    /* exhausted, killed (the slice stays, empty) */
+        _ENFORCE_STATE_MAX,
+};
+
+const char *enforce_action_to_string(enum enforce_action a);
+int enforce_action_from_string(const char *s); /* -EINVAL */
+const char *enforce_state_to_string(enum enforce_state s);
+int enforce_state_from_string(const char *s);
+/* Whether a is one of the space-separated words of list (AllowedActions=). */
+bool enforce_action_allowed(const char *list, enum enforce_action a);
+
+/* Micro-units per second a slice of this size spends at most: CPUs at
+ * full use, memory_bytes held, the base fee; rounded up. Traffic is not
+ * in it: network is bounded by its grant, disk IO charged as it comes. */
+int64_t enforcer_max_burn_rate(const struct rate_card *rc, uint64_t cpus_milli, uint64_t memory_bytes);
+
+/* How long the balance lasts at max_rate at the soonest, clamped to
+ * [min_usec, max_usec]; max_usec when nothing can be spent (rate 0). */
+uint64_t enforcer_next_check(int64_t balance, int64_t max_rate, uint64_t min_usec, uint64_t max_usec);
+
+struct enforce_view {
+        enum enforce_state state;
+        int64_t balance;        /* what is left now, unwritten usage included */
+        int64_t burn_rate;      /* per second, recent */
+        uint64_t low_balance_usec; /* LowBalanceSec= */
+};
+
+enum enforce_step {
+        ENFORCE_STEP_NONE,
+        ENFORCE_STEP_LOW,      /* warn (and throttle to LowBalanceCPU=) */
+        ENFORCE_STEP_EXHAUST,  /* take the slice's action */
+        ENFORCE_STEP_RESTORE,  /* money again: limits back, thaw */
+};
+
+enum enforce_step enforcer_decide(const struct enforce_view *v);

@@ -1,0 +1,119 @@
+#!/bin/bash
+# Enforcement at the balance edge, each action on a CPU burner funded for
+# 0.5 s of CPU (0.005 EUR at 0.01 per CPU-second, 0.5 CPU): stopped with at
+# most 20 ms of CPU used past the balance, the overshoot recorded in the
+# ledger. Then: a frozen slice topped up within its grace resumes with its
+# limits; one left alone is killed when the grace ends; a throttled slice
+# topped up gets its CPU back; a killed slice that ignores SIGTERM and
+# keeps forking has no process left.
+. "$(dirname "$0")/lib.sh"
+# run-all-timeout: 240
+
+write_config "[Money]
+MinRuntimeSec=1s
+[Prices]
+CPUSecond=0.01
+MemoryGiBHour=0
+NetOutGiB=0
+IOGiB=0
+[Enforce]
+GraceSec=8s"
+start_daemon
+
+# buy ACTION [RUN-ARGS...] -- CMD: a slice funded for 0.5 s of CPU at 0.5
+# CPU, its id in $s. (Not as $(buy ...): the command substitution would
+# wait for the burner, which holds a copy of its pipe.)
+buy() {
+        local action=$1 log
+        shift
+        log=$(mktemp "$T/run.XXXXXX")
+        bg prepay run --voucher "$(mint 0.005)" --cpus 0.5 --exhausted-action "$action" "$@" >/dev/null 2>"$log"
+        s=$(slice_from_log "$log")
+}
+
+# wait_state SLICE STATE [TRIES]: until the slice's enforcement is STATE.
+wait_state() {
+        for _ in $(seq "${3:-100}"); do
+                [ "$(slice_field "$1" .account.enforcement)" = "$2" ] && return 0
+                sleep 0.05
+        done
+        return 1
+}
+
+# The CPU a slice used past its 0.5 s, in us, from the ledger's overshoot
+# (0.01 per CPU-second: one micro-unit is 100 us) and from the meter.
+past_balance() {
+        local cpu
+        cpu=$(slice_field "$1" .usage.cpu_usec)
+        echo $((cpu - 500000))
+}
+
+for action in kill freeze throttle; do
+        buy "$action" -- "$BIN/tests/burn" 30 || fail "$action: no slice"
+        wait_state "$s" "$([ $action = kill ] && echo killed || ([ $action = freeze ] && echo frozen || echo throttled))" 100 ||
+                fail "$action: not enforced within 5 s: $(prepay status "$s")"
+        past=$(past_balance "$s")
+        sleep 0.5
+        later=$(past_balance "$s")
+        over=$(slice_field "$s" .account.overshoot)
+        say "$action: ${past}us of CPU past the balance when enforced, ${later}us 0.5 s later; overshoot in the ledger $over"
+        [ "$past" -le 20000 ] || fail "$action: ${past}us of CPU used past the balance (at most 20000)"
+        case $action in
+        kill)
+                [ "$(slice_field "$s" .usage.pids_current)" = 0 ] || fail "kill: processes left"
+                ;;
+        freeze)
+                [ "$later" = "$past" ] || fail "freeze: CPU still used while frozen (${past} -> ${later})"
+                ;;
+        throttle)
+                # ThrottleCPU=0.01: at most ~5 ms more in 0.5 s, plus a period's slack.
+                [ $((later - past)) -le 15000 ] || fail "throttle: $((later - past))us used in 0.5 s while throttled"
+                ;;
+        esac
+        grep -q "Slice $s.*exhausted" "$T/prepayd.log" || grep -q "$s.*exhausted" "$T/prepayd.log" ||
+                fail "$action: no exhausted event logged"
+        eval "slice_$action=$s"
+done
+
+# The throttled one, topped up: its 0.5 CPU back within 100 ms.
+prepay topup "$slice_throttle" --voucher "$(mint 0.05)" >/dev/null || fail "top-up of the throttled slice failed"
+wait_state "$slice_throttle" ok 2 || fail "throttled slice not restored within 100 ms"
+a=$(slice_field "$slice_throttle" .usage.cpu_usec)
+sleep 1
+b=$(slice_field "$slice_throttle" .usage.cpu_usec)
+say "throttled, topped up: $(((b - a) / 1000)) ms of CPU in the next second"
+[ $((b - a)) -ge 400000 ] || fail "the throttled slice did not get its CPU back"
+[ "$(slice_field "$slice_throttle" .limits.cpu_quota_usec)" -gt 0 ] || fail "no CPU limit after restore"
+
+# The frozen one, topped up within its grace: thawed, runs at its limit.
+prepay topup "$slice_freeze" --voucher "$(mint 0.05)" >/dev/null || fail "top-up of the frozen slice failed"
+wait_state "$slice_freeze" ok 2 || fail "frozen slice not thawed within 100 ms"
+a=$(slice_field "$slice_freeze" .usage.cpu_usec)
+sleep 1
+b=$(slice_field "$slice_freeze" .usage.cpu_usec)
+say "frozen, topped up: $(((b - a) / 1000)) ms of CPU in the next second (limit 500)"
+[ $((b - a)) -ge 400000 ] && [ $((b - a)) -le 560000 ] || fail "the thawed slice does not run at its 0.5 CPU limit"
+
+# A frozen one left alone: killed when its 8 s grace ends.
+buy freeze -- "$BIN/tests/burn" 30 || fail "no slice"
+wait_state "$s" frozen 100 || fail "not frozen"
+[ "$(slice_field "$s" .usage.pids_current)" -gt 0 ] || fail "frozen slice has no process"
+wait_state "$s" killed 250 || fail "not killed when the grace ended"
+say "frozen and left alone: killed at the end of its grace"
+[ "$(slice_field "$s" .usage.pids_current)" = 0 ] || fail "processes left after the grace kill"
+
+# Killing processes that ignore SIGTERM and keep forking (bounded by 64 tasks).
+buy kill --pids 64 -- sh -c 'trap "" TERM; while :; do sh -c "trap \"\" TERM; while :; do :; done" & sleep 0.01; done' ||
+        fail "no slice"
+wait_state "$s" killed 200 || fail "fork bomb not killed"
+sleep 0.3
+# Live processes: the v2 cgroup's members (zombies are not listed; they
+# wait for this machine's PID 1 to reap them, and pids.current counts them
+# until then).
+n=$(wc -l <"$(cg_dir "" "$s")/cgroup.procs")
+say "forking, SIGTERM-deaf slice killed: $n processes left, state $(slice_field "$s" .state)"
+[ "$n" = 0 ] || fail "$n processes left in the killed slice"
+[ "$(slice_field "$s" .state)" = empty ] || fail "the killed slice is still populated"
+
+for v in $slice_kill $slice_freeze $slice_throttle $s; do prepay release "$v" >/dev/null 2>&1; done
+exit 0
