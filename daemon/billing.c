@@ -403,6 +403,9 @@ static void update_grants(struct billing *b, struct slice *s, bool raise) {
                 rx = net_budget(available(s), rc->price[RESOURCE_NET_IN]);
         } else
                 tx = rx = 0;
+        /* No price on traffic: nothing to hand the kernel, no syscall. */
+        if (tx == METER_GRANT_UNLIMITED && rx == METER_GRANT_UNLIMITED && e->tx_grant == tx && e->rx_grant == rx)
+                return;
         if ((!raise || b->commit_failing) &&
             meter_get_net_grant(b->manager->meter, s->cgroup_id, &ktx, &krx) >= 0) {
                 tx = MIN(tx, ktx);
@@ -556,9 +559,14 @@ static int on_grace(sd_event_source *source, uint64_t usec, void *userdata) {
 static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
         struct slice *s = userdata;
 
-        /* The kernel's counters now, for this moment's balance. */
+        /* The kernel's counters now, for this moment's balance. (They
+         * take in a running task's time at the tick, 4 ms at HZ=250:
+         * the floor of what a check can see; asking the task's CPU clock
+         * was tried and does not fold it into the cgroup's figure.) */
         manager_sample_slice(s->account.enforce.billing->manager, s);
         (void) reprice(s->account.enforce.billing, s);
+        log_debug("Slice %s: check %" PRIu64 "us late, %" PRIu64 "us of CPU, %" PRIi64 " left.", s->id,
+                  now_usec(CLOCK_MONOTONIC) - usec, s->usage.cpu_usec, available(s));
         enforce_slice(s->account.enforce.billing, s);
         return 0;
 }
@@ -1490,9 +1498,11 @@ int billing_reconcile(struct billing *b) {
                 next = s->next;
                 if (!s->account.funded || !s->handle)
                         continue;
+                /* Frozen for the stop only: thawed, and a slice without
+                 * money then gets its own policy at once below. */
                 if (e->daemon_frozen) {
                         e->daemon_frozen = false;
-                        if (e->state != ENFORCE_FROZEN && available(s) > 0) {
+                        if (e->state != ENFORCE_FROZEN) {
                                 (void) m->ops->freeze(s->handle, false);
                                 log_info("Slice %s thawed: it was frozen while prepayd was stopped.", s->id);
                         }

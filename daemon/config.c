@@ -481,7 +481,7 @@ static const struct config_item config_items[] = {
                 .type = CONFIG_STRING,
                 .offset = offsetof(struct config, on_daemon_stop),
                 .default_value = "continue",
-                .doc = "What slices do while prepayd is stopped: continue, or freeze (thawed at start if funded).",
+                .doc = "What slices do while prepayd is stopped: continue, or freeze (thawed at start; one without money then gets its policy).",
                 .verify = verify_on_daemon_stop,
         },
         {

@@ -118,6 +118,9 @@ static json_object *handle_attach(struct connection *c, json_object *req) {
                 return reply;
         if (s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED)
                 return message_reply_error("Slice %s is released: nothing may run in it", s->id);
+        if (s->account.funded && s->account.enforce.state != ENFORCE_OK && s->account.enforce.state != ENFORCE_LOW)
+                return message_reply_error("Slice %s is %s: its balance is spent; top it up first (prepay topup)",
+                                           s->id, enforce_state_to_string(s->account.enforce.state));
         r = billing_activate(c->control->manager->billing, s);
         if (r < 0)
                 return message_reply_error("The ledger cannot be written: %s", strerror(-r));
