@@ -14,7 +14,7 @@
 
 const char *arg_socket = NULL;
 
-static const char *socket_path(void) {
+const char *client_socket_path(void) {
         return arg_socket ?: getenv("PREPAY_SOCKET") ?: DEFAULT_SOCKET;
 }
 
@@ -30,7 +30,7 @@ json_object *client_request(const char *op) {
 
 int client_call(json_object *req, json_object **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        const char *path = socket_path(), *text, *err = NULL;
+        const char *path = client_socket_path(), *text, *err = NULL;
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL;
         json_object *reply = NULL;

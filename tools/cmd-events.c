@@ -11,8 +11,6 @@
 #include "common/log.h"
 #include "prepay.h"
 
-#define DEFAULT_SOCKET "/run/prepay/control.sock"
-
 static void help(void) {
         printf("Usage: prepay events [--json] [SLICE]\n"
                "\n"
@@ -27,7 +25,7 @@ static void help(void) {
 
 static int connect_socket(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        const char *path = arg_socket ?: getenv("PREPAY_SOCKET") ?: DEFAULT_SOCKET;
+        const char *path = client_socket_path();
         _cleanup_(closep) int fd = -1;
 
         if (strlen(path) >= sizeof(sa.sun_path))

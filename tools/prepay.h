@@ -26,6 +26,7 @@ int ledger_main(int argc, char *argv[]);
 /* client.c: the control socket. The path is --socket, else $PREPAY_SOCKET,
  * else the daemon's default. */
 extern const char *arg_socket;
+const char *client_socket_path(void);
 
 /* Sends req (consumed) and waits for the reply; a reply with "ok": false is
  * printed ("prepay: <error>") and returned as -EPROTO. *ret may be NULL. */
