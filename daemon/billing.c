@@ -1363,6 +1363,43 @@ static int load_host_id(struct billing *b) {
         return 0;
 }
 
+int billing_reload_issuers(struct billing *b) {
+        const struct config *cfg = b->manager->config;
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        struct crypto_keyring *kr = NULL;
+        struct crypto_key *pub = NULL;
+        int r, n;
+
+        if (cfg->host_key && cfg->host_key[0])
+                path = strdup(cfg->host_key);
+        else if (asprintf(&path, "%s/host-issuer.key", cfg->state_directory) < 0)
+                path = NULL;
+        if (!path)
+                return log_oom();
+
+        r = crypto_keyring_new(&kr);
+        if (r < 0)
+                return log_oom();
+        n = crypto_keyring_load_dir(kr, cfg->issuers_directory);
+        if (n < 0) {
+                crypto_keyring_free(kr);
+                return log_error_errno(n, "Failed to read issuer keys from %s, keeping the %zu trusted now: %m",
+                                       cfg->issuers_directory, crypto_keyring_size(b->issuers));
+        }
+        r = crypto_key_load(path, &pub, &error);
+        if (r >= 0)
+                r = crypto_keyring_add(kr, pub);
+        if (r < 0 && r != -EEXIST) {
+                crypto_keyring_free(kr);
+                return log_error_errno(r, "Failed to trust this host's key %s again, keeping the keys trusted now: %s",
+                                       path, error ?: strerror(-r));
+        }
+        crypto_keyring_free(b->issuers);
+        b->issuers = kr;
+        log_info("Trusting %d issuer key%s from %s, and this host's.", n, n == 1 ? "" : "s", cfg->issuers_directory);
+        return 0;
+}
+
 int billing_new(struct manager *m, struct billing **ret) {
         _cleanup_(freep) char *path = NULL, *error = NULL;
         const struct config *cfg = m->config;

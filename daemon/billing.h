@@ -71,6 +71,9 @@ struct billing_request {
 };
 
 int billing_new(struct manager *m, struct billing **ret);
+/* Reads IssuersDirectory= again (after a reload); on failure the keys
+ * trusted now stay. */
+int billing_reload_issuers(struct billing *b);
 /* Charges what is still unwritten and commits. */
 void billing_free(struct billing *b);
 

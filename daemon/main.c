@@ -126,8 +126,11 @@ int main(int argc, char *argv[]) {
         raise_priority();
 
         r = manager_new(&config, &m);
-        if (r >= 0)
+        if (r >= 0) {
+                m->config_path = config_path ?: DEFAULT_CONFIG_PATH;
+                m->config_optional = !config_path;
                 r = manager_run(m);
+        }
 
         manager_free(m);
         config_done(&config);

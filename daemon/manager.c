@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -627,7 +628,67 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         struct manager *m = userdata;
 
         log_info("Received SIG%s, stopping.", sigabbrev_np((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping.");
         return sd_event_exit(m->event, 0);
+}
+
+/* A restart-only key: the running value stays, the new one is freed with
+ * the rest of what was read. */
+#define KEEP_STRING(c, running, field, key)                                                       \
+        do {                                                                                     \
+                char *_t_;                                                                       \
+                if (!streq((c)->field ?: "", (running)->field ?: ""))                            \
+                        log_warning("%s= changed from \"%s\" to \"%s\": it takes effect at the next " \
+                                    "start.", key, strempty((running)->field), strempty((c)->field)); \
+                _t_ = (c)->field;                                                                \
+                (c)->field = (running)->field;                                                   \
+                (running)->field = _t_;                                                          \
+        } while (0)
+
+int manager_reload(struct manager *m) {
+        struct config c = {}, old;
+        char status[64];
+        int r;
+
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
+        r = config_load(&c, m->config_path, m->config_optional);
+        if (r < 0) {
+                log_error("Reloading %s failed: the running configuration stays.", m->config_path);
+                (void) sd_notify(false, "READY=1");
+                return r;
+        }
+
+        KEEP_STRING(&c, m->config, control_socket, "ControlSocket");
+        KEEP_STRING(&c, m->config, state_directory, "StateDirectory");
+        KEEP_STRING(&c, m->config, backend, "Backend");
+        KEEP_STRING(&c, m->config, cgroup_root, "CgroupRoot");
+        KEEP_STRING(&c, m->config, bpf_pin_path, "BpfPinPath");
+        /* Balances are in the running currency; change vouchers name
+         * this host and are signed by its key. */
+        KEEP_STRING(&c, m->config, currency, "Currency");
+        KEEP_STRING(&c, m->config, host_key, "HostKey");
+        KEEP_STRING(&c, m->config, host_id, "HostId");
+        if (c.socket_mode != m->config->socket_mode)
+                log_warning("SocketMode= changed: it takes effect at the next start.");
+        c.socket_mode = m->config->socket_mode;
+        snprintf(c.rates.currency, sizeof(c.rates.currency), "%s", c.currency);
+
+        old = *m->config;
+        *m->config = c;
+        config_done(&old);
+
+        log_set_max_level(m->config->log_level);
+        (void) billing_reload_issuers(m->billing);
+        log_info("Reloaded %s: prices, policies, hooks and issuer keys apply from now on; %zu running slice%s "
+                 "untouched.", m->config_path, m->n_slices, m->n_slices == 1 ? "" : "s");
+        snprintf(status, sizeof(status), "%zu slice%s.", m->n_slices, m->n_slices == 1 ? "" : "s");
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
+        return 0;
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) manager_reload(userdata);
+        return 0;
 }
 
 int manager_new(struct config *config, struct manager **ret) {
@@ -693,9 +754,13 @@ int manager_new(struct config *config, struct manager **ret) {
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
         (void) sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
         (void) sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        (void) sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
+        /* WATCHDOG=1 from the loop itself when the service manager asks. */
+        (void) sd_event_set_watchdog(m->event, true);
 
         r = sd_event_add_time_relative(m->event, &m->meter_timer, CLOCK_MONOTONIC, config->meter_interval_usec,
                                        config->meter_interval_usec / 10, on_meter_timer, m);
@@ -765,6 +830,7 @@ int manager_run(struct manager *m) {
         log_info("Ready: %zu slice%s under %s, metering every %s.", m->n_slices, m->n_slices == 1 ? "" : "s",
                  m->ops->root_path(m->backend), format_duration(buf, sizeof(buf), m->config->meter_interval_usec));
 
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%zu slice%s.", m->n_slices, m->n_slices == 1 ? "" : "s");
         r = sd_event_loop(m->event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");

@@ -59,6 +59,8 @@ struct manager {
         struct slice *by_cgroup[256];
 
         char *slice_state_dir;      /* StateDirectory/slices */
+        const char *config_path;    /* read again on SIGHUP */
+        bool config_optional;       /* the default path, which may be absent */
         uint64_t max_cpus_milli;
 };
 
@@ -67,6 +69,13 @@ int manager_new(struct config *config, struct manager **ret);
  * kernel (they go on while no daemon runs) unless no slice is left. */
 void manager_free(struct manager *m);
 int manager_run(struct manager *m);
+/* SIGHUP: reads the configuration again. Prices, policies, hooks, issuer
+ * keys, limits for new slices and the log level change at once; running
+ * slices keep their limits and money, and keys that need a restart
+ * (sockets, paths, the backend, currency, host key and id) keep their
+ * running values with a warning. A file that does not load changes
+ * nothing. */
+int manager_reload(struct manager *m);
 
 struct slice *manager_find(struct manager *m, const char *id);
 
