@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/log.h"
 #include "control.h"
@@ -461,6 +463,30 @@ int control_new(struct manager *m, struct control **ret) {
                 goto fail;
         }
 
+        /* Socket activation: the service manager made the socket (its
+         * path, mode and group are the unit's) and hands it over. */
+        r = sd_listen_fds(true);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the sockets passed by the service manager: %m");
+                goto fail;
+        }
+        if (r > 1) {
+                r = log_error_errno(EINVAL, "The service manager passed %d sockets; prepayd takes one, its "
+                                    "control socket.", r);
+                goto fail;
+        }
+        if (r == 1) {
+                if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, path, 0) <= 0) {
+                        r = log_error_errno(EINVAL, "The socket passed by the service manager is not a listening "
+                                            "SOCK_SEQPACKET socket at ControlSocket=%s.", path);
+                        goto fail;
+                }
+                c->listen_fd = SD_LISTEN_FDS_START;
+                (void) fcntl(c->listen_fd, F_SETFD, FD_CLOEXEC);
+                (void) fcntl(c->listen_fd, F_SETFL, fcntl(c->listen_fd, F_GETFL) | O_NONBLOCK);
+                goto watch;
+        }
+
         dir = strdupa(path);
         slash = strrchr(dir, '/');
         if (slash && slash != dir) {
@@ -494,13 +520,14 @@ int control_new(struct manager *m, struct control **ret) {
                 goto fail;
         }
 
+watch:
         r = sd_event_add_io(m->event, &c->listen_source, c->listen_fd, EPOLLIN, on_listen_io, c);
         if (r < 0) {
                 log_error_errno(r, "Failed to watch the control socket: %m");
                 goto fail;
         }
 
-        log_info("Listening on %s.", path);
+        log_info("Listening on %s%s.", path, c->bound ? "" : " (socket from the service manager)");
         *ret = c;
         return 0;
 
