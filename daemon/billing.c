@@ -224,8 +224,10 @@ static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata
                 uint64_t now = now_usec(CLOCK_REALTIME);
 
                 b->last_prune_usec = usec;
-                if (now > BILLING_REQUEST_KEEP_USEC && batch_open(b) >= 0)
+                if (now > BILLING_EVENT_KEEP_USEC && batch_open(b) >= 0) {
                         (void) ledger_request_prune(b->ledger, now - BILLING_REQUEST_KEEP_USEC);
+                        (void) ledger_event_prune(b->ledger, now - BILLING_EVENT_KEEP_USEC);
+                }
         }
         (void) sd_event_source_set_time(source, usec + BILLING_FLUSH_USEC);
         return sd_event_source_set_enabled(source, SD_EVENT_ON);

@@ -30,6 +30,9 @@
 #define BILLING_FLUSH_USEC (1 * USEC_PER_SEC)
 /* Request ids are remembered this long: a retry comes within minutes. */
 #define BILLING_REQUEST_KEEP_USEC (7 * 24 * 3600 * USEC_PER_SEC)
+/* Events are kept for audits this long (a tenant whose job OOMs in a loop
+ * adds one a meter pass: the table needs a bound). */
+#define BILLING_EVENT_KEEP_USEC (90 * 24 * 3600 * USEC_PER_SEC)
 #define BILLING_BURN_WINDOW 11 /* meter passes the burn rate is taken over */
 #define OWNER_TOKEN_MAX 64
 

@@ -183,6 +183,7 @@ enum stmt_id {
         STMT_REQUEST_GET,
         STMT_REQUEST_INSERT,
         STMT_REQUEST_PRUNE,
+        STMT_EVENT_PRUNE,
         STMT_BOOKS,
         STMT_ENTRIES_ALL,
         STMT_POSTINGS_ALL,
@@ -230,6 +231,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_REQUEST_GET] = "SELECT reply FROM requests WHERE uid = ? AND request_id = ?",
         [STMT_REQUEST_INSERT] = "INSERT INTO requests (uid, request_id, op, reply, time_usec) VALUES (?, ?, ?, ?, ?)",
         [STMT_REQUEST_PRUNE] = "DELETE FROM requests WHERE time_usec < ?",
+        [STMT_EVENT_PRUNE] = "DELETE FROM events WHERE time_usec < ?",
         /* Sums per column, added up in C: SQLite would turn an overflowing
          * "a + b" into a float without a word. */
         [STMT_BOOKS] = "SELECT (SELECT coalesce(sum(amount), 0) FROM vouchers), coalesce(sum(balance), 0), "
@@ -1632,7 +1634,7 @@ int ledger_request_put(struct ledger *l, uint32_t uid, const char *request_id, c
         return op_end(l, &saved, r);
 }
 
-int ledger_request_prune(struct ledger *l, uint64_t before_usec) {
+static int prune(struct ledger *l, int stmt, uint64_t before_usec, const char *what) {
         _cleanup_reset_ sqlite3_stmt *s = NULL;
         struct binder b;
         struct tip saved;
@@ -1644,16 +1646,24 @@ int ledger_request_prune(struct ledger *l, uint64_t before_usec) {
         r = op_begin(l, &saved);
         if (r < 0)
                 return r;
-        r = stmt_bind(l, STMT_REQUEST_PRUNE, &s, &b);
+        r = stmt_bind(l, stmt, &s, &b);
         if (r >= 0) {
                 bind_u64(&b, MIN(before_usec, (uint64_t) INT64_MAX));
                 r = bind_check(l, &b);
         }
         if (r >= 0)
-                r = step_done(l, s, "prune old requests");
+                r = step_done(l, s, what);
         if (r >= 0)
                 r = (int) MIN(sqlite3_changes64(l->db), (sqlite3_int64) INT32_MAX);
         return op_end(l, &saved, r);
+}
+
+int ledger_request_prune(struct ledger *l, uint64_t before_usec) {
+        return prune(l, STMT_REQUEST_PRUNE, before_usec, "prune old requests");
+}
+
+int ledger_event_prune(struct ledger *l, uint64_t before_usec) {
+        return prune(l, STMT_EVENT_PRUNE, before_usec, "prune old events");
 }
 
 /* Events */

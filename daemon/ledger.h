@@ -187,6 +187,10 @@ struct ledger_event {
 /* Appends ev (seq ignored) to the open batch; -EINVAL for a malformed one.
  * Returns its seq in *ret_seq (may be NULL). */
 int ledger_event_add(struct ledger *l, const struct ledger_event *ev, uint64_t *ret_seq);
+/* Forgets events recorded before before_usec (a write, in the batch): what
+ * bounds the table, as ledger_request_prune() does requests. Events are
+ * outside the books and the chain. Returns how many went. */
+int ledger_event_prune(struct ledger *l, uint64_t before_usec);
 /* Calls cb for each event (of slice only, unless NULL) in seq order, from
  * one snapshot; cb must not write to the ledger. Stops at and returns cb's
  * first negative return. */

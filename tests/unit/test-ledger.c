@@ -1053,6 +1053,18 @@ static void test_events(void **state) {
         raw_exec(f->path, "UPDATE events SET slice = 'not a slice' WHERE seq = 2");
         c = (struct collected) {};
         assert_int_equal(ledger_event_foreach(l, NULL, collect_event, &c), -EUCLEAN);
+
+        /* Pruning: what bounds the table. Older than the cut goes, in the
+         * batch; nothing else of the ledger moves. */
+        assert_int_equal(ledger_event_prune(l, 1), -ENOTCONN);
+        assert_int_equal(ledger_begin(l), 0);
+        assert_int_equal(ledger_event_prune(l, 1700000000000000), 0);
+        assert_int_equal(ledger_event_prune(l, 1700000000000001), 3);
+        assert_int_equal(ledger_commit(l), 0);
+        c = (struct collected) {};
+        assert_int_equal(ledger_event_foreach(l, NULL, collect_event, &c), 0);
+        assert_int_equal(c.n, 0);
+        verify_ok(l);
         ledger_close(l);
 }
 
