@@ -52,22 +52,16 @@ int quote_main(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case ARG_CPUS:
-                        if (parse_cpus(optarg, &cpus) < 0) {
-                                log_error("Invalid --cpus value '%s': expected a number of CPUs such as 0.5 or 2.", optarg);
+                        if (arg_cpus(optarg, &cpus) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_MEMORY:
-                        if (parse_size(optarg, &memory) < 0) {
-                                log_error("Invalid --memory value '%s': expected a size such as 512M or 4G.", optarg);
+                        if (arg_memory(optarg, &memory) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_HOURS:
-                        if (parse_hours(optarg, &duration) < 0) {
-                                log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", optarg);
+                        if (arg_hours(optarg, &duration) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_DURATION:
                         if (parse_duration(optarg, &duration) < 0 || duration == 0) {

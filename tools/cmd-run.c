@@ -71,18 +71,12 @@ int run_main(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "+qh", options, NULL)) >= 0)
                 switch (c) {
                 case ARG_CPUS:
-                        r = parse_cpus(optarg, &cpus_milli);
-                        if (r < 0) {
-                                log_error("Invalid --cpus value '%s': expected a number of CPUs such as 0.5 or 2.", optarg);
+                        if (arg_cpus(optarg, &cpus_milli) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_MEMORY:
-                        r = parse_size(optarg, &limits.memory_max);
-                        if (r < 0 || limits.memory_max == 0) {
-                                log_error("Invalid --memory value '%s': expected a size such as 512M or 4G.", optarg);
+                        if (arg_memory(optarg, &limits.memory_max) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_PIDS:
                         r = parse_u64(optarg, &limits.pids_max);
@@ -105,10 +99,8 @@ int run_main(int argc, char *argv[]) {
                         size_to_funds = true;
                         break;
                 case ARG_HOURS:
-                        if (parse_hours(optarg, &duration) < 0) {
-                                log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", optarg);
+                        if (arg_hours(optarg, &duration) < 0)
                                 return 2;
-                        }
                         break;
                 case ARG_ACTION:
                         if (!streq(optarg, "throttle") && !streq(optarg, "freeze") && !streq(optarg, "kill")) {

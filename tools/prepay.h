@@ -23,6 +23,12 @@ int mint_main(int argc, char *argv[]);
 int voucher_main(int argc, char *argv[]);
 int ledger_main(int argc, char *argv[]);
 
+/* args.c: option values shared by verbs; a bad one is logged (naming the
+ * option and an example) and gives -EINVAL, the caller exits 2. */
+int arg_cpus(const char *s, uint64_t *ret_milli);
+int arg_memory(const char *s, uint64_t *ret_bytes);
+int arg_hours(const char *s, uint64_t *ret_usec);
+
 /* client.c: the control socket. The path is --socket, else $PREPAY_SOCKET,
  * else the daemon's default. */
 extern const char *arg_socket;

@@ -43,8 +43,11 @@ prepay topup "$s" --voucher "$v2" --request-id retry-topup-1 --json >"$T/t2" || 
 [ "$(jq -r .credited "$T/t1")" = "$(jq -r .credited "$T/t2")" ] || fail "the retry answered differently"
 credited=$(slice_field "$s" .account.credited)
 [ "$credited" = 1350000 ] || fail "credited $credited after a retried top-up, expected 1350000"
-# Another uid's request with the same id is its own request.
 say "retried top-up: one credit of 0.10"
+# The same id for another kind of request is refused, naming the first.
+prepay release "$s" --request-id retry-topup-1 >"$T/reuse.out" 2>&1 && fail "a request id was reused for a release"
+grep -q 'used before for "topup"' "$T/reuse.out" || fail "reused request id: $(cat "$T/reuse.out")"
+[ "$(slice_field "$s" .account.state)" = active ] || fail "the slice was released by a reused request id"
 
 # Idempotent create: the same slice and the same token.
 v3=$(mint 0.50)
