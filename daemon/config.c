@@ -152,6 +152,20 @@ static int verify_actions(const char *s, const char **ret_reason) {
         return 0;
 }
 
+/* A group name as useradd(8) takes it, or empty. */
+static int verify_group(const char *s, const char **ret_reason) {
+        if (strlen(s) > 32) {
+                *ret_reason = "is longer than 32 characters";
+                return -EINVAL;
+        }
+        for (const char *p = s; *p; p++)
+                if (!(isalnum((unsigned char) *p) || *p == '_' || (p > s && (*p == '-' || *p == '.')))) {
+                        *ret_reason = "must be a group name: letters, digits, '_', and '-' or '.' after the first";
+                        return -EINVAL;
+                }
+        return 0;
+}
+
 static int verify_on_daemon_stop(const char *s, const char **ret_reason) {
         if (streq(s, "continue") || streq(s, "freeze"))
                 return 0;
@@ -176,13 +190,9 @@ static int verify_hook(const char *s, const char **ret_reason) {
 }
 
 static int verify_backend(const char *s, const char **ret_reason) {
-        if (streq(s, "auto") || streq(s, "cgroupfs"))
+        if (streq(s, "auto") || streq(s, "cgroupfs") || streq(s, "systemd"))
                 return 0;
-        if (streq(s, "systemd")) {
-                *ret_reason = "the systemd backend is not available in this version; use auto or cgroupfs";
-                return -EOPNOTSUPP;
-        }
-        *ret_reason = "must be auto or cgroupfs";
+        *ret_reason = "must be auto, cgroupfs or systemd";
         return -EINVAL;
 }
 
@@ -236,12 +246,30 @@ static const struct config_item config_items[] = {
                 .doc = "Most verbose level logged: debug, info, notice, warning, err, or 0-7.",
         },
         {
+                .section = "Daemon",
+                .key = "AdminGroup",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, admin_group),
+                .default_value = "prepay-admin",
+                .doc = "Members act as operators, like root: list, kill and release every slice, reload.",
+                .verify = verify_group,
+        },
+        {
+                .section = "Daemon",
+                .key = "ClientGroup",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, client_group),
+                .default_value = "prepay",
+                .doc = "Members may buy, top up and query slices; empty lets every local user. Owns the socket.",
+                .verify = verify_group,
+        },
+        {
                 .section = "Cgroup",
                 .key = "Backend",
                 .type = CONFIG_STRING,
                 .offset = offsetof(struct config, backend),
                 .default_value = "auto",
-                .doc = "How slices are made: auto or cgroupfs (systemd is reserved for later).",
+                .doc = "How slices are made: systemd (transient units over D-Bus), cgroupfs, or auto: systemd when it is PID 1 on a pure cgroup v2 host, else cgroupfs.",
                 .verify = verify_backend,
         },
         {

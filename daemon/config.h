@@ -19,8 +19,10 @@ struct config {
         char *state_directory;     /* StateDirectory= */
         uint64_t max_slices;       /* MaxSlices= */
         int log_level;             /* LogLevel= (syslog level) */
+        char *admin_group;         /* AdminGroup= */
+        char *client_group;        /* ClientGroup= ("": everyone) */
         /* [Cgroup] */
-        char *backend;             /* Backend= auto|cgroupfs */
+        char *backend;             /* Backend= auto|cgroupfs|systemd */
         char *cgroup_root;         /* CgroupRoot= */
         /* [Meter] */
         char *bpf_pin_path;        /* BpfPinPath= */

@@ -93,6 +93,21 @@ struct slice_ops {
         uint64_t (*cgroup_id)(struct slice_handle *h);
         /* Path of the slice's v2 cgroup below the v2 mount ("/prepay/s-1a2b"). */
         const char *(*cgroup_path)(struct slice_handle *h);
+
+        /* Starts an existing unit's command inside the slice: a transient
+         * service "prepay-<id>-<unit>" with the unit's ExecStart=, User=,
+         * Group=, WorkingDirectory= and Environment=, in Slice= of the slice.
+         * If required_uid is not (uid_t) -1, the unit must run as that uid
+         * (-EPERM otherwise). On success *ret_name is the transient unit's
+         * name; on failure *ret_error may hold a sentence for the client.
+         * NULL where the backend has no units (cgroupfs). */
+        int (*run_unit)(struct slice_handle *h, const char *unit, uid_t required_uid, char **ret_name,
+                        char **ret_error);
 };
 
 extern const struct slice_ops slice_cgroupfs_ops;
+extern const struct slice_ops slice_systemd_ops;
+
+/* Backend=auto picks systemd when this is true: systemd is PID 1
+ * (sd_booted()) and /sys/fs/cgroup is a pure cgroup v2 mount. */
+bool slice_systemd_usable(void);

@@ -392,16 +392,30 @@ static void test_bad_values(void **state _unused_) {
 }
 
 static void test_backend(void **state _unused_) {
-        _cleanup_(config_done) struct config a = {}, b = {};
+        _cleanup_(config_done) struct config a = {}, b = {}, c = {};
 
         load_ok("[Cgroup]\nBackend=auto\n", &a);
         assert_string_equal(a.backend, "auto");
         load_ok("[Cgroup]\nBackend=cgroupfs\n", &b);
         assert_string_equal(b.backend, "cgroupfs");
 
-        load_fails("[Cgroup]\nBackend=systemd\n", -EOPNOTSUPP,
-                   "test.conf:2: Invalid Backend= value 'systemd'", "not available in this version", "auto or cgroupfs", NULL);
-        load_fails("[Cgroup]\nBackend=libcgroup\n", -EINVAL, "Backend", "auto or cgroupfs", NULL);
+        load_ok("[Cgroup]\nBackend=systemd\n", &c);
+        assert_string_equal(c.backend, "systemd");
+        load_fails("[Cgroup]\nBackend=libcgroup\n", -EINVAL, "test.conf:2: Invalid Backend= value 'libcgroup'",
+                   "auto, cgroupfs or systemd", NULL);
+}
+
+static void test_groups(void **state _unused_) {
+        _cleanup_(config_done) struct config a = {}, b = {};
+
+        load_ok("", &a);
+        assert_string_equal(a.admin_group, "prepay-admin");
+        assert_string_equal(a.client_group, "prepay");
+        load_ok("[Daemon]\nClientGroup=\nAdminGroup=wheel\n", &b);
+        assert_string_equal(b.client_group, "");
+        assert_string_equal(b.admin_group, "wheel");
+        load_fails("[Daemon]\nClientGroup=-prepay\n", -EINVAL, "ClientGroup", "group name", NULL);
+        load_fails("[Daemon]\nAdminGroup=a b\n", -EINVAL, "AdminGroup", "group name", NULL);
 }
 
 static void test_syntax_errors(void **state _unused_) {
@@ -517,7 +531,7 @@ static void test_dump_defaults(void **state _unused_) {
                 }
                 strncat(out, line, (size_t) (end - line));
         }
-        assert_int_equal(keys, 36);
+        assert_int_equal(keys, 38);
         free(text);
         text = TAKE_PTR(out);
 
@@ -637,6 +651,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown),
                 cmocka_unit_test(test_bad_values),
                 cmocka_unit_test(test_backend),
+                cmocka_unit_test(test_groups),
                 cmocka_unit_test(test_syntax_errors),
                 cmocka_unit_test(test_dump_round_trip),
                 cmocka_unit_test(test_dump_defaults),
