@@ -493,6 +493,31 @@ int manager_attach(struct manager *m, struct slice *s, pid_t pid, char **ret_err
         return 0;
 }
 
+int manager_run_unit(struct manager *m, struct slice *s, const char *unit, uid_t required_uid, char **ret_name,
+                     char **ret_error) {
+        int r;
+
+        *ret_error = NULL;
+        if (!m->ops->run_unit) {
+                *ret_error = strdup("prepay run --unit needs the systemd backend (Backend=systemd)");
+                return -EOPNOTSUPP;
+        }
+        if (!s->handle) {
+                if (asprintf(ret_error, "Slice %s has no cgroup to run in", s->id) < 0)
+                        *ret_error = NULL;
+                return -ENOENT;
+        }
+        r = m->ops->run_unit(s->handle, unit, required_uid, ret_name, ret_error);
+        if (r < 0) {
+                if (!*ret_error && asprintf(ret_error, "Failed to run unit %s in slice %s: %s", unit, s->id,
+                                            strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        log_info("Slice %s: unit %s runs as %s.", s->id, unit, *ret_name);
+        return 0;
+}
+
 int manager_destroy_slice(struct manager *m, struct slice *s) {
         int r;
 
@@ -691,6 +716,24 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* Backend=: systemd where it owns the cgroup tree, cgroupfs elsewhere. */
+static int choose_backend(const char *backend, const struct slice_ops **ret) {
+        bool usable = slice_systemd_usable();
+
+        if (backend && streq(backend, "systemd")) {
+                if (!usable)
+                        return log_error_errno(EOPNOTSUPP,
+                                               "Backend=systemd needs systemd as PID 1 and a pure cgroup v2 hierarchy "
+                                               "at /sys/fs/cgroup; use Backend=cgroupfs or Backend=auto here");
+                *ret = &slice_systemd_ops;
+        } else if (backend && streq(backend, "cgroupfs"))
+                *ret = &slice_cgroupfs_ops;
+        else
+                *ret = usable ? &slice_systemd_ops : &slice_cgroupfs_ops;
+        log_info("Slice backend: %s (Backend=%s)", (*ret)->name, backend ?: "auto");
+        return 0;
+}
+
 int manager_new(struct config *config, struct manager **ret) {
         struct manager *m;
         struct meter_options mo = {};
@@ -702,7 +745,9 @@ int manager_new(struct config *config, struct manager **ret) {
         if (!m)
                 return log_oom();
         m->config = config;
-        m->ops = &slice_cgroupfs_ops;
+        r = choose_backend(config->backend, &m->ops);
+        if (r < 0)
+                goto fail;
 
         ncpus = sysconf(_SC_NPROCESSORS_ONLN);
         m->max_cpus_milli = config->max_cpus_milli ?: (uint64_t) (ncpus > 0 ? ncpus : 1) * 1000;

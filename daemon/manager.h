@@ -87,6 +87,11 @@ int manager_create_slice(struct manager *m, const struct slice_limits *limits, u
                          struct slice **ret, char **ret_error);
 int manager_attach(struct manager *m, struct slice *s, pid_t pid, char **ret_error);
 int manager_destroy_slice(struct manager *m, struct slice *s);
+/* Starts an existing service's command in the slice (slice_ops.run_unit):
+ * -EOPNOTSUPP, with the sentence for the client, where the backend has no
+ * units. On success *ret_name is the transient unit's name (free it). */
+int manager_run_unit(struct manager *m, struct slice *s, const char *unit, uid_t required_uid, char **ret_name,
+                     char **ret_error);
 /* One meter pass over every slice now, so what follows is current. A slice
  * found vanished is dropped: look slices up again afterwards. */
 void manager_sample(struct manager *m);

@@ -23,6 +23,9 @@
  * v2 code path for both layouts also means the code the development
  * machines run is the code pure v2 hosts run.
  *
+ * The parsing of the v2 counter files (and the cgroup id) is shared with
+ * slice-systemd, in cgroup-v2.c.
+ *
  * libcgroup 2.0.2 misbehaviours worked around here (measured, not guessed):
  *  - cgroup_create_cgroup() makes missing parent directories and nothing
  *    removes them later: open() records which directories did not exist
@@ -57,6 +60,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "cgroup-v2.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "slice.h"
@@ -72,7 +76,6 @@
 #define KILL_FALLBACK_WAIT_USEC (100 * USEC_PER_MSEC)
 #define RMDIR_TRIES 50 /* x RMDIR_WAIT_USEC: an exiting task can keep a cgroup busy briefly */
 #define RMDIR_WAIT_USEC (20 * USEC_PER_MSEC)
-#define COUNTER_BUF_MAX (1U << 20)
 
 enum {
         CTRL_CPU,
@@ -152,8 +155,7 @@ struct slice_handle {
         char *v1_name[_CTRL_MAX]; /* per hierarchy, libcgroup's name (below the mount) */
         char *v1_fs[_CTRL_MAX];
         int fds[_CF_MAX];
-        char *buf;
-        size_t buf_size;
+        struct cg2_buf buf;
 };
 
 /* Test-only hook: pretends cgroup.kill is missing so that tests can drive
@@ -282,42 +284,6 @@ static bool word_in_list(const char *list, const char *word) {
                 p += m;
         }
         return false;
-}
-
-/* Finds "key value" in a flat-keyed cgroup file (cpu.stat, memory.events,
- * cgroup.events, memory.oom_control). */
-static int keyed_get(const char *text, const char *key, uint64_t *ret) {
-        size_t n = strlen(key);
-
-        for (const char *p = text; *p;) {
-                if (strneq(p, key, n) && p[n] == ' ') {
-                        char *end;
-                        unsigned long long v;
-
-                        errno = 0;
-                        v = strtoull(p + n + 1, &end, 10);
-                        if (errno != 0 || end == p + n + 1)
-                                return -EINVAL;
-                        *ret = v;
-                        return 0;
-                }
-                p = strchrnul(p, '\n');
-                if (*p)
-                        p++;
-        }
-        return -ENOENT;
-}
-
-static int parse_u64_text(const char *text, uint64_t *ret) {
-        unsigned long long v;
-        char *end;
-
-        errno = 0;
-        v = strtoull(text, &end, 10);
-        if (errno != 0 || end == text || (*end && *end != '\n'))
-                return -EINVAL;
-        *ret = v;
-        return 0;
 }
 
 /* libcgroup's ECG* codes to -errno. */
@@ -1157,7 +1123,7 @@ static void handle_free(struct slice_handle *h) {
                 free(h->v1_fs[i]);
         }
         free(h->v2_path);
-        free(h->buf);
+        cg2_buf_done(&h->buf);
         free(h);
 }
 
@@ -1186,34 +1152,12 @@ fail:
         return NULL;
 }
 
-/* The cgroup id: the kernfs node id, which the BPF helpers report, is what
- * the file handle of a cgroup2 directory carries; the inode number is the
- * same on 64-bit hosts. */
-static uint64_t dir_cgroup_id(int dirfd) {
-        struct {
-                struct file_handle fh;
-                uint64_t id;
-        } h = { .fh.handle_bytes = sizeof(uint64_t) };
-        struct stat st;
-        int mnt_id;
-
-        if (name_to_handle_at(dirfd, "", &h.fh, &mnt_id, AT_EMPTY_PATH) >= 0 && h.fh.handle_bytes == sizeof(uint64_t)) {
-                uint64_t id;
-
-                memcpy(&id, h.fh.f_handle, sizeof(id));
-                return id;
-        }
-        if (fstat(dirfd, &st) >= 0)
-                return (uint64_t) st.st_ino;
-        return 0;
-}
-
 /* Opens the slice's v2 directory and cgroup.events. */
 static int handle_open_v2(struct slice_handle *h) {
         h->v2_fd = openat(h->b->v2_root_fd, h->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (h->v2_fd < 0)
                 return -errno;
-        h->cgroup_id = dir_cgroup_id(h->v2_fd);
+        h->cgroup_id = cg2_dir_id(h->v2_fd);
         h->fds[CF_EVENTS] = openat(h->v2_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
         if (h->fds[CF_EVENTS] < 0) {
                 h->fds[CF_EVENTS] = FD_UNOPENED;
@@ -1543,45 +1487,6 @@ static void cgroupfs_release(struct slice_handle *h) {
         handle_free(h);
 }
 
-/* Reads a whole counter file through a kept fd. */
-static int pread_all(struct slice_handle *h, int fd, char **ret) {
-        size_t off = 0;
-
-        if (!h->buf) {
-                h->buf = malloc(4096);
-                if (!h->buf)
-                        return -ENOMEM;
-                h->buf_size = 4096;
-        }
-        for (;;) {
-                ssize_t n;
-
-                if (h->buf_size - off < 2) {
-                        char *p;
-
-                        if (h->buf_size >= COUNTER_BUF_MAX)
-                                return -EFBIG;
-                        p = realloc(h->buf, h->buf_size * 2);
-                        if (!p)
-                                return -ENOMEM;
-                        h->buf = p;
-                        h->buf_size *= 2;
-                }
-                n = pread(fd, h->buf + off, h->buf_size - off - 1, (off_t) off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                off += (size_t) n;
-        }
-        h->buf[off] = 0;
-        *ret = h->buf;
-        return 0;
-}
-
 /* Opens counter file cf on first use; 0 and *ret = NULL when it is absent. */
 static int counter_read(struct slice_handle *h, int cf, int dirfd_or_neg, const char *dir, const char *name, char **ret) {
         if (h->fds[cf] == FD_UNOPENED) {
@@ -1607,7 +1512,7 @@ static int counter_read(struct slice_handle *h, int cf, int dirfd_or_neg, const 
                 *ret = NULL;
                 return 0;
         }
-        return pread_all(h, h->fds[cf], ret);
+        return cg2_pread_all(&h->buf, h->fds[cf], ret);
 }
 
 static int read_events(struct slice_handle *h, bool *ret_populated, bool *ret_frozen) {
@@ -1617,13 +1522,13 @@ static int read_events(struct slice_handle *h, bool *ret_populated, bool *ret_fr
 
         if (h->fds[CF_EVENTS] < 0)
                 return -EBADF;
-        r = pread_all(h, h->fds[CF_EVENTS], &text);
+        r = cg2_pread_all(&h->buf, h->fds[CF_EVENTS], &text);
         if (r < 0)
                 return r;
-        r = keyed_get(text, "populated", &populated);
+        r = cg2_keyed_get(text, "populated", &populated);
         if (r < 0)
                 return r;
-        (void) keyed_get(text, "frozen", &frozen); /* absent before Linux 5.2 */
+        (void) cg2_keyed_get(text, "frozen", &frozen); /* absent before Linux 5.2 */
         if (ret_populated)
                 *ret_populated = populated != 0;
         if (ret_frozen)
@@ -1880,24 +1785,6 @@ static int cgroupfs_destroy(struct slice_backend *b, struct slice_handle *h) {
         return ret;
 }
 
-/* Sums rbytes/wbytes over devices: "8:0 rbytes=1 wbytes=2 rios=..." */
-static void parse_io_stat(const char *text, uint64_t *rd, uint64_t *wr) {
-        for (const char *p = text; *p;) {
-                const char *eol = strchrnul(p, '\n');
-
-                for (const char *q = p; q < eol;) {
-                        size_t n = strcspn(q, " \n");
-                        uint64_t *dst = strneq(q, "rbytes=", 7) ? rd : strneq(q, "wbytes=", 7) ? wr : NULL;
-
-                        if (dst)
-                                (void) u64_add(*dst, strtoull(q + 7, NULL, 10), dst);
-                        q += n;
-                        q += strspn(q, " ");
-                }
-                p = *eol ? eol + 1 : eol;
-        }
-}
-
 /* v1: "8:0 Read 123" per device and operation, then "Total N". Kernels
  * before about 6.3 count these bytes only for a cgroup that has a throttle
  * rule (measured: 0 after 8 MiB of direct reads on 6.1), so on hybrid
@@ -1935,7 +1822,7 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
                 r = counter_read(h, CF_CPU_USAGE, -1, h->v1_fs[w], "cpuacct.usage", &text);
                 if (r < 0)
                         goto fail;
-                if (text && parse_u64_text(text, &c.cpu_usage_usec) >= 0)
+                if (text && cg2_parse_u64(text, &c.cpu_usage_usec) >= 0)
                         c.cpu_usage_usec /= NSEC_PER_USEC;
         }
         if (w < 0 || b->where[CTRL_CPU] == WHERE_V2) {
@@ -1944,11 +1831,11 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
                         goto fail;
                 if (text) {
                         if (w < 0)
-                                (void) keyed_get(text, "usage_usec", &c.cpu_usage_usec);
+                                (void) cg2_keyed_get(text, "usage_usec", &c.cpu_usage_usec);
                         if (b->where[CTRL_CPU] == WHERE_V2) {
-                                (void) keyed_get(text, "nr_periods", &c.cpu_nr_periods);
-                                (void) keyed_get(text, "nr_throttled", &c.cpu_nr_throttled);
-                                (void) keyed_get(text, "throttled_usec", &c.cpu_throttled_usec);
+                                (void) cg2_keyed_get(text, "nr_periods", &c.cpu_nr_periods);
+                                (void) cg2_keyed_get(text, "nr_throttled", &c.cpu_nr_throttled);
+                                (void) cg2_keyed_get(text, "throttled_usec", &c.cpu_throttled_usec);
                         }
                 }
         }
@@ -1958,9 +1845,9 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
                 if (r < 0)
                         goto fail;
                 if (text) {
-                        (void) keyed_get(text, "nr_periods", &c.cpu_nr_periods);
-                        (void) keyed_get(text, "nr_throttled", &c.cpu_nr_throttled);
-                        if (keyed_get(text, "throttled_time", &c.cpu_throttled_usec) >= 0)
+                        (void) cg2_keyed_get(text, "nr_periods", &c.cpu_nr_periods);
+                        (void) cg2_keyed_get(text, "nr_throttled", &c.cpu_nr_throttled);
+                        if (cg2_keyed_get(text, "throttled_time", &c.cpu_throttled_usec) >= 0)
                                 c.cpu_throttled_usec /= NSEC_PER_USEC;
                 }
         }
@@ -1975,17 +1862,17 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
                 if (r < 0)
                         goto fail;
                 if (text)
-                        (void) parse_u64_text(text, &c.memory_current);
+                        (void) cg2_parse_u64(text, &c.memory_current);
                 r = counter_read(h, CF_MEM_PEAK, dfd, dir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", &text);
                 if (r < 0)
                         goto fail;
                 if (text)
-                        (void) parse_u64_text(text, &c.memory_peak);
+                        (void) cg2_parse_u64(text, &c.memory_peak);
                 r = counter_read(h, CF_MEM_OOM, dfd, dir, v2 ? "memory.events" : "memory.oom_control", &text);
                 if (r < 0)
                         goto fail;
                 if (text)
-                        (void) keyed_get(text, "oom_kill", &c.oom_kills);
+                        (void) cg2_keyed_get(text, "oom_kill", &c.oom_kills);
         }
 
         w = b->where[CTRL_IO];
@@ -1998,7 +1885,7 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
                         goto fail;
                 if (text) {
                         if (v2)
-                                parse_io_stat(text, &c.io_read_bytes, &c.io_write_bytes);
+                                cg2_parse_io_stat(text, &c.io_read_bytes, &c.io_write_bytes);
                         else
                                 parse_blkio(text, &c.io_read_bytes, &c.io_write_bytes);
                 }
@@ -2011,7 +1898,7 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
                 if (r < 0)
                         goto fail;
                 if (text)
-                        (void) parse_u64_text(text, &c.pids_current);
+                        (void) cg2_parse_u64(text, &c.pids_current);
         }
 
         *ret = c;

@@ -54,10 +54,36 @@ else
         EMULATED=0
 fi
 
+# The slice backend the test's daemon uses: cgroupfs (the default: a
+# subtree beneath the test's own cgroup, as described above) or systemd
+# (PREPAY_TEST_BACKEND=systemd: slices are units prepay-s-<hex>.slice in
+# prepay-s.slice, which needs systemd as PID 1 on a pure v2 host; the
+# suites in tests/system/ use it).
+BACKEND=${PREPAY_TEST_BACKEND:-cgroupfs}
+case $BACKEND in
+cgroupfs) ;;
+systemd)
+        [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && [ -d /run/systemd/system ] ||
+                skip "the systemd backend needs systemd as PID 1"
+        [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ] ||
+                skip "the systemd backend needs a pure cgroup v2 hierarchy at /sys/fs/cgroup"
+        # Units a test's daemon makes are not beneath the test's cgroup:
+        # cleanup stops the ones that were not there before the test.
+        SYSTEMD_UNITS_BEFORE=" $(systemctl list-units --state=active --plain --no-legend 'prepay-s-*.slice' 'prepay-s.slice' \
+                'prepay.slice' 2>/dev/null | awk '{ print $1 }' | tr '\n' ' ') "
+        ;;
+*) echo "PREPAY_TEST_BACKEND=$BACKEND: must be cgroupfs or systemd" >&2; exit 2 ;;
+esac
+
 # cg_dir HIER SLICE: the slice's directory in one hierarchy ("unified" or
 # "" for the v2 tree, else a v1 controller such as cpuacct).
 cg_dir() {
-        local base
+        local base cg
+        if [ "$BACKEND" = systemd ]; then
+                cg=$(systemctl show -p ControlGroup --value "prepay-$2.slice" 2>/dev/null)
+                [ -n "$cg" ] && [ -d "$V2$cg" ] && echo "$V2$cg"
+                return 0
+        fi
         if [ -z "$1" ] || [ "$1" = unified ]; then
                 base=$V2
         else
@@ -104,7 +130,8 @@ ControlSocket=$PREPAY_SOCKET
 StateDirectory=$T/state
 LogLevel=debug
 [Cgroup]
-CgroupRoot=$CGROUP_ROOT
+Backend=$BACKEND
+$([ "$BACKEND" = cgroupfs ] && echo "CgroupRoot=$CGROUP_ROOT")
 [Meter]
 BpfPinPath=$PIN
 [Money]
@@ -208,6 +235,29 @@ within() {
         awk -v v="$1" -v e="$2" -v p="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'
 }
 
+# Stops the prepay units that appeared during the test, slices first
+# (stopping a slice stops what runs in it), then the roots if they were
+# made by it. Units a test starts itself are named "$ID-...".
+systemd_cleanup() {
+        local u cg pid
+        systemctl kill --signal=KILL "$ID-*" 2>/dev/null
+        systemctl stop "$ID-*" 2>/dev/null
+        for u in $(systemctl list-units --state=active --plain --no-legend 'prepay-s-*.slice' 2>/dev/null | awk '{ print $1 }'); do
+                case $SYSTEMD_UNITS_BEFORE in *" $u "*) continue ;; esac
+                cg=$(systemctl show -p ControlGroup --value "$u" 2>/dev/null)
+                if [ -n "$cg" ] && [ -d "$V2$cg" ]; then
+                        for pid in $(find "$V2$cg" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+                                kill -KILL "$pid" 2>/dev/null
+                        done
+                fi
+                systemctl stop "$u" 2>/dev/null
+        done
+        for u in prepay-s.slice prepay.slice; do
+                case $SYSTEMD_UNITS_BEFORE in *" $u "*) continue ;; esac
+                systemctl is-active -q "$u" && systemctl stop "$u" 2>/dev/null
+        done
+}
+
 cleanup() {
         local rc=$? d pid
         for pid in "${BG_PIDS[@]}"; do
@@ -230,6 +280,7 @@ cleanup() {
                 done
         done
         wait 2>/dev/null
+        [ "$BACKEND" = systemd ] && systemd_cleanup
         for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
                 find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || {
                         sleep 0.5
