@@ -349,13 +349,13 @@ static int64_t available(const struct slice *s) {
         return v;
 }
 
-static void emit(struct billing *b, struct slice *s, enum event_kind kind, const char *fmt, ...) _printf_(4, 5);
-static void emit(struct billing *b, struct slice *s, enum event_kind kind, const char *fmt, ...) {
+void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {
         struct slice_account_info info;
         struct event ev = {
                 .time_usec = now_usec(CLOCK_REALTIME),
                 .kind = kind,
-                .owner_uid = s->account.l.owner_uid,
+                .unfunded = !s->account.funded,
+                .owner_uid = s->account.funded ? s->account.l.owner_uid : (uint32_t) s->owner_uid,
         };
         va_list ap;
 
@@ -366,6 +366,7 @@ static void emit(struct billing *b, struct slice *s, enum event_kind kind, const
         ev.burn_rate = info.burn_rate;
         ev.time_left_usec = info.time_left_usec;
         snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
+        snprintf(ev.action, sizeof(ev.action), "%s", strempty(action));
         va_start(ap, fmt);
         vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
         va_end(ap);
@@ -442,16 +443,16 @@ static void enforce_low(struct billing *b, struct slice *s) {
         uint64_t milli;
 
         e->state = ENFORCE_LOW;
-        emit(b, s, EVENT_LOW, "less than %s left at the current burn rate",
-             format_duration(d, sizeof(d), cfg->low_balance_usec));
+        billing_emit(b, s, EVENT_LOW, NULL, "less than %s left at the current burn rate",
+                     format_duration(d, sizeof(d), cfg->low_balance_usec));
         if (cfg->low_balance_cpu > 0 && s->handle) {
                 struct slice_limits l;
 
                 milli = MAX(slice_cpus_milli(b, s) * cfg->low_balance_cpu / 100, (uint64_t) 10);
                 l = limits_with_cpus(s, milli);
                 if (b->manager->ops->set_limits(s->handle, &l) >= 0)
-                        emit(b, s, EVENT_THROTTLED, "low balance: CPU throttled to %" PRIu64 "%% of its size",
-                             cfg->low_balance_cpu);
+                        billing_emit(b, s, EVENT_THROTTLED, "throttle",
+                                     "low balance: CPU throttled to %" PRIu64 "%% of its size", cfg->low_balance_cpu);
         }
         enforce_save(b, s);
 }
@@ -497,22 +498,24 @@ static void enforce_exhaust(struct billing *b, struct slice *s) {
         manager_sample_slice(b->manager, s);
         (void) charge_slice(b, s);
 
-        emit(b, s, EVENT_EXHAUSTED, "balance spent; action: %s", enforce_action_to_string(e->action));
+        billing_emit(b, s, EVENT_EXHAUSTED, enforce_action_to_string(e->action), "balance spent; action: %s",
+                     enforce_action_to_string(e->action));
         switch (e->state) {
         case ENFORCE_KILLED:
-                emit(b, s, EVENT_KILLED, "balance spent: every process killed");
+                billing_emit(b, s, EVENT_KILLED, "kill", "balance spent: every process killed");
                 break;
         case ENFORCE_FROZEN:
-                emit(b, s, EVENT_FROZEN, "balance spent: frozen; killed in %s unless topped up",
-                     format_duration(d, sizeof(d), cfg->grace_usec));
+                billing_emit(b, s, EVENT_FROZEN, "freeze", "balance spent: frozen; killed in %s unless topped up",
+                             format_duration(d, sizeof(d), cfg->grace_usec));
                 (void) sd_event_source_disable_unref(e->grace_timer);
                 e->grace_timer = NULL;
                 (void) sd_event_add_time_relative(b->manager->event, &e->grace_timer, CLOCK_MONOTONIC,
                                                   cfg->grace_usec, 0, on_grace, s);
                 break;
         default:
-                emit(b, s, EVENT_THROTTLED, "balance spent: CPU throttled to %" PRIu64 ".%03" PRIu64
-                     " CPUs, network dropped", cfg->throttle_cpus_milli / 1000, cfg->throttle_cpus_milli % 1000);
+                billing_emit(b, s, EVENT_THROTTLED, "throttle",
+                             "balance spent: CPU throttled to %" PRIu64 ".%03" PRIu64 " CPUs, network dropped",
+                             cfg->throttle_cpus_milli / 1000, cfg->throttle_cpus_milli % 1000);
                 break;
         }
         enforce_save(b, s);
@@ -537,8 +540,8 @@ static void enforce_restore(struct billing *b, struct slice *s) {
         e->frozen_usec = 0;
         update_grants(b, s, true);
         if (was == ENFORCE_THROTTLED || was == ENFORCE_FROZEN)
-                emit(b, s, EVENT_THAWED, "topped up: %s", was == ENFORCE_FROZEN ? "thawed, limits restored"
-                                                                                 : "limits restored");
+                billing_emit(b, s, EVENT_THAWED, was == ENFORCE_FROZEN ? "thaw" : "restore", "topped up: %s",
+                             was == ENFORCE_FROZEN ? "thawed, limits restored" : "limits restored");
         enforce_save(b, s);
 }
 
@@ -553,7 +556,7 @@ static int on_grace(sd_event_source *source, uint64_t usec, void *userdata) {
         (void) b->manager->ops->kill(s->handle);
         (void) b->manager->ops->freeze(s->handle, false);
         e->state = ENFORCE_KILLED;
-        emit(b, s, EVENT_KILLED, "grace ended without a top-up: every process killed");
+        billing_emit(b, s, EVENT_KILLED, "kill", "grace ended without a top-up: every process killed");
         enforce_save(b, s);
         return 0;
 }
@@ -702,24 +705,73 @@ bool billing_check_token(struct billing *b, const struct ledger_slice *l, const 
         return crypto_equal(h, l->owner_hash, sizeof(h));
 }
 
-bool billing_may_act(struct billing *b, struct slice *s, uid_t uid, const char *token, json_object **ret_reply) {
-        if (uid == 0)
+/* The op as it may go into a log line: it is the client's text. */
+static const char *printable_op(const char *op) {
+        if (!op || !op[0] || strlen(op) > 32 || strspn(op, "abcdefghijklmnopqrstuvwxyz-") != strlen(op))
+                return "?";
+        return op;
+}
+
+json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) {
+        char reason[512], f_op[48], f_uid[32], f_pid[32], f_slice[48] = "", f_request[96] = "";
+        const char *fields[] = { f_op, f_uid, f_pid, f_slice, f_request, NULL };
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+        snprintf(f_op, sizeof(f_op), "OP=%s", printable_op(r->op));
+        snprintf(f_uid, sizeof(f_uid), "PEER_UID=%u", (unsigned) r->uid);
+        snprintf(f_pid, sizeof(f_pid), "PEER_PID=%d", (int) r->pid);
+        if (slice)
+                snprintf(f_slice, sizeof(f_slice), "SLICE=%s", slice);
+        if (r->request_id)
+                snprintf(f_request, sizeof(f_request), "REQUEST_ID=%s", r->request_id);
+        log_fields(LOG_NOTICE, fields, "Denied \"%s\" to uid %u (pid %d): %s.", printable_op(r->op),
+                   (unsigned) r->uid, (int) r->pid, reason);
+        return message_reply_error("Permission denied: %s", reason);
+}
+
+bool billing_may_act(struct billing *b, struct slice *s, const struct billing_request *r, const char *token,
+                     json_object **ret_reply) {
+        if (r->operator)
                 return true;
         if (s->account.funded) {
                 if (billing_check_token(b, &s->account.l, token))
                         return true;
-                log_notice("Denied uid %u acting on slice %s: %s owner token.", (unsigned) uid, s->id,
-                           token ? "wrong" : "no");
-                *ret_reply = message_reply_error("Permission denied: slice %s needs its owner token (%s)", s->id,
-                                                 token ? "the one given is wrong" : "none was given");
+                *ret_reply = billing_deny(r, s->id, "slice %s needs its owner token (%s)", s->id,
+                                          token ? "the one given is wrong" : "none was given");
                 return false;
         }
-        if (uid == s->owner_uid)
+        if (r->uid == s->owner_uid)
                 return true;
-        log_notice("Denied uid %u acting on slice %s of uid %u.", (unsigned) uid, s->id, (unsigned) s->owner_uid);
-        *ret_reply = message_reply_error("Permission denied: slice %s belongs to uid %u", s->id,
-                                         (unsigned) s->owner_uid);
+        *ret_reply = billing_deny(r, s->id, "slice %s belongs to uid %u", s->id, (unsigned) s->owner_uid);
         return false;
+}
+
+/* A money request done, logged with journal fields for audits. */
+static void log_money(struct billing *b, const struct billing_request *r, const char *slice, int64_t balance,
+                      const char *voucher, const char *fmt, ...) _printf_(6, 7);
+static void log_money(struct billing *b, const struct billing_request *r, const char *slice, int64_t balance,
+                      const char *voucher, const char *fmt, ...) {
+        char message[512], money[MONEY_FORMAT_MAX], f_op[48], f_uid[32], f_slice[48], f_request[96] = "",
+                f_balance[64], f_currency[32], f_voucher[64] = "";
+        const char *fields[] = { f_op, f_uid, f_slice, f_request, f_balance, f_currency, f_voucher, NULL };
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        snprintf(f_op, sizeof(f_op), "OP=%s", printable_op(r->op));
+        snprintf(f_uid, sizeof(f_uid), "PEER_UID=%u", (unsigned) r->uid);
+        snprintf(f_slice, sizeof(f_slice), "SLICE=%s", slice);
+        if (r->request_id)
+                snprintf(f_request, sizeof(f_request), "REQUEST_ID=%s", r->request_id);
+        snprintf(f_balance, sizeof(f_balance), "BALANCE=%s", fmt_money(money, balance));
+        snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->manager->config->currency);
+        if (voucher)
+                snprintf(f_voucher, sizeof(f_voucher), "VOUCHER=%s", voucher);
+        log_fields(LOG_INFO, fields, "%s", message);
 }
 
 /* ---- requests ---- */
@@ -865,7 +917,7 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         _cleanup_(freep) char *error = NULL;
         const char *text, *request_id, *err = NULL;
         char token[OWNER_TOKEN_MAX], need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
-        char cpus[32], dur[FORMAT_DURATION_MAX];
+        char cpus[32], dur[FORMAT_DURATION_MAX], vid[VOUCHER_ID_STRING_MAX];
         uint64_t cpus_milli = 0, duration = 0, memory, size_cpus;
         int64_t items[_RESOURCE_MAX], total, shortfall;
         struct ledger_slice row = {};
@@ -1004,12 +1056,11 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         update_grants(b, s, true);
         enforce_slice(b, s);
         (void) manager_save_slice(m, s);
-        emit(b, s, EVENT_FUNDED, "funded with voucher %s: %s %s", voucher_id_to_string(v.id, (char[VOUCHER_ID_STRING_MAX]) {}),
-             fmt_money((char[MONEY_FORMAT_MAX]) {}, v.amount), v.currency);
-
-        log_info("Slice %s funded with voucher %s: %s %s, uid %u.", s->id,
-                 voucher_id_to_string(v.id, (char[VOUCHER_ID_STRING_MAX]) {}), fmt_money(have, v.amount), v.currency,
-                 (unsigned) r->uid);
+        voucher_id_to_string(v.id, vid);
+        billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid,
+                     fmt_money((char[MONEY_FORMAT_MAX]) {}, v.amount), v.currency);
+        log_money(b, r, s->id, v.amount, vid, "Slice %s funded with voucher %s: %s %s, uid %u.", s->id, vid,
+                  fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
 
         reply = manager_slice_reply(m, s);
         remember(b, r, "create", request_id, reply);
@@ -1066,15 +1117,16 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         if (q < 0)
                 return message_reply_error("Top-up of slice %s refused: %s; the voucher was not spent", id,
                                            redeem_error(q));
-        log_info("Slice %s topped up with voucher %s: %s %s by uid %u.", id, voucher_id_to_string(v.id, vid),
-                 fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
+        voucher_id_to_string(v.id, vid);
+        log_money(b, r, id, balance, vid, "Slice %s topped up with voucher %s: %s %s by uid %u.", id, vid,
+                  fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
 
         if (s) {
                 /* As the ledger now has it; reread after the commit. */
                 s->account.l.balance = balance;
                 (void) money_add(s->account.l.credited, v.amount, &s->account.l.credited);
                 s->account.dirty = true;
-                emit(b, s, EVENT_TOPPED_UP, "topped up with voucher %s: %s %s", vid, have, v.currency);
+                billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have, v.currency);
                 /* Money again: limits back and thawed now, not at the next pass. */
                 if (s->account.enforce.state != ENFORCE_OK)
                         enforce_restore(b, s);
@@ -1116,10 +1168,10 @@ static int make_change(struct billing *b, int64_t amount, char ret[static VOUCHE
 json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
         struct manager *m = b->manager;
         const char *id, *token, *request_id;
-        char change[VOUCHER_TEXT_MAX] = "", buf[MONEY_FORMAT_MAX];
+        char change[VOUCHER_TEXT_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
         struct ledger_slice row;
         json_object *reply = NULL;
-        bool keep = false;
+        bool keep = false, by_operator;
         struct slice *s;
         int q;
 
@@ -1145,12 +1197,14 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 return message_reply_error(s ? "Slice %s is not funded: destroy it instead" : "No slice %s", id);
         if (q < 0)
                 return message_reply_error("Failed to read the ledger: %s", strerror(-q));
-        if (r->uid != 0 && !billing_check_token(b, &row, token)) {
-                log_notice("Denied uid %u releasing slice %s: %s owner token.", (unsigned) r->uid, id,
-                           token ? "wrong" : "no");
-                return message_reply_error("Permission denied: releasing slice %s needs its owner token (%s)", id,
-                                           token ? "the one given is wrong" : "none was given");
-        }
+        /* An operator may release any slice; the change is then in the
+         * operator's reply, not its owner's. */
+        by_operator = !billing_check_token(b, &row, token);
+        if (by_operator && !r->operator)
+                return billing_deny(r, id, "releasing slice %s needs its owner token (%s)", id,
+                                    token ? "the one given is wrong" : "none was given");
+        snprintf(operator_note, sizeof(operator_note), " (by operator uid %u without the owner token)",
+                 (unsigned) r->uid);
 
         q = batch_open(b);
         if (q < 0)
@@ -1189,8 +1243,9 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                         account_reload(b, s);
                         s->account.dirty = true;
                 }
-                log_info("Slice %s: work stopped, %s %s kept for its owner.", id, fmt_money(buf, row.balance),
-                         m->config->currency);
+                log_money(b, r, id, row.balance, NULL, "Slice %s: work stopped, %s %s kept for its owner%s.", id,
+                          fmt_money(buf, row.balance), m->config->currency,
+                          by_operator ? operator_note : "");
                 reply = message_reply_ok();
                 json_object_object_add(reply, "slice", json_object_new_string(id));
                 json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
@@ -1211,12 +1266,12 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 account_reload(b, s);
                 s->account.dirty = true;
                 snprintf(r->destroy, sizeof(r->destroy), "%s", id);
-                emit(b, s, EVENT_RELEASED, "released: %s %s refunded as change", fmt_money(buf, row.balance),
-                     m->config->currency);
+                billing_emit(b, s, EVENT_RELEASED, NULL, "released: %s %s refunded as change",
+                             fmt_money(buf, row.balance), m->config->currency);
                 billing_slice_free(b, s);
         }
-        log_info("Slice %s released: %s %s refunded as change.", id, fmt_money(buf, row.balance),
-                 m->config->currency);
+        log_money(b, r, id, 0, NULL, "Slice %s released: %s %s refunded as change%s.", id,
+                  fmt_money(buf, row.balance), m->config->currency, by_operator ? operator_note : "");
 
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", json_object_new_string(id));

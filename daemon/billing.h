@@ -8,7 +8,9 @@
 
 #include <systemd/sd-event.h>
 
+#include "common/util.h"
 #include "enforcer.h"
+#include "events.h"
 #include "ledger.h"
 #include "pricing.h"
 
@@ -68,6 +70,9 @@ struct slice_account {
 struct billing_request {
         uid_t uid;
         pid_t pid;
+        bool operator;          /* root, or in AdminGroup= when it connected */
+        const char *op;         /* the request's "op", known to control.c */
+        const char *request_id; /* its "request_id" if valid, else NULL */
         json_object *req;
         char attach[SLICE_ID_MAX];  /* move the peer into this slice */
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
@@ -98,6 +103,11 @@ void billing_enforce_from_json(struct slice *s, json_object *o);
 void billing_slice_vanished(struct billing *b, struct slice *s);
 void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret);
 
+/* An event of slice s (funded or not) with its figures now: action is
+ * what was done to it ("kill"...; NULL: none), fmt the reason. */
+void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...)
+        _printf_(5, 6);
+
 /* For events.c: the ledger, and a commit of whatever it added to the
  * batch at the end of this loop pass. */
 struct ledger *billing_get_ledger(struct billing *b);
@@ -121,6 +131,13 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
 json_object *billing_handle_quote(struct billing *b, struct billing_request *r);
 /* A kept slice its owner runs in again becomes active (and is charged). */
 int billing_activate(struct billing *b, struct slice *s);
-/* For attach and destroy: may uid with token act on slice s? On refusal
- * the reply is in *ret_reply. */
-bool billing_may_act(struct billing *b, struct slice *s, uid_t uid, const char *token, json_object **ret_reply);
+/* For attach, run-unit, kill and destroy: may the peer of r, with token,
+ * act on slice s? An operator may; on a funded slice, whoever has its
+ * owner token; on an unfunded one, its creator. On refusal (logged) the
+ * reply is in *ret_reply. */
+bool billing_may_act(struct billing *b, struct slice *s, const struct billing_request *r, const char *token,
+                     json_object **ret_reply);
+/* A refused request: logged at notice (uid, pid, op, slice, request id and
+ * why, as journal fields too), and its reply, "Permission denied: " and
+ * the reason. slice may be NULL. */
+json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) _printf_(3, 4);

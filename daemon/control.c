@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,11 +12,16 @@
 #include "events.h"
 #include "manager.h"
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13 */
+#endif
+
 struct connection {
         struct control *control;
         sd_event_source *source;
         int fd;
         struct ucred peer;
+        enum control_rights rights; /* as of accept, against the groups then */
         /* A reply waiting for the ledger batch it depends on. */
         json_object *pending;
         struct billing_request request;
@@ -32,7 +38,164 @@ struct control {
         char *path;
         struct connection *connections;
         unsigned n_connections;
+        gid_t admin_gid, client_gid; /* GID_INVALID: no such group */
+        bool peer_groups_unknown;    /* SO_PEERGROUPS failed once: said so */
 };
+
+/* ---- who may do what ---- */
+
+static bool in_group(gid_t gid, const gid_t *groups, size_t n_groups, gid_t group) {
+        if (group == GID_INVALID)
+                return false;
+        if (gid == group)
+                return true;
+        for (size_t i = 0; i < n_groups; i++)
+                if (groups[i] == group)
+                        return true;
+        return false;
+}
+
+enum control_rights control_rights_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, gid_t admin_gid,
+                                      gid_t client_gid, bool everyone) {
+        if (uid == 0 || in_group(gid, groups, n_groups, admin_gid))
+                return CONTROL_OPERATOR;
+        if (everyone || in_group(gid, groups, n_groups, client_gid))
+                return CONTROL_CLIENT;
+        return CONTROL_NONE;
+}
+
+/* ClientGroup= empty: every local user is a client. */
+static bool client_everyone(struct control *c) {
+        const char *g = c->manager->config->client_group;
+
+        return !g || !g[0];
+}
+
+static int lookup_group(const char *name, gid_t *ret) {
+        _cleanup_(freep) char *buf = NULL;
+        struct group grp, *found = NULL;
+        long max = sysconf(_SC_GETGR_R_SIZE_MAX);
+        size_t size = max > 0 ? (size_t) max : 4096;
+        int r;
+
+        for (;;) {
+                free(buf);
+                buf = malloc(size);
+                if (!buf)
+                        return -ENOMEM;
+                r = getgrnam_r(name, &grp, buf, size, &found);
+                if (r != ERANGE)
+                        break;
+                if (size >= 1024 * 1024)
+                        return -ERANGE;
+                size *= 2;
+        }
+        if (r != 0)
+                return -r;
+        if (!found)
+                return -ENOENT;
+        *ret = grp.gr_gid;
+        return 0;
+}
+
+/* A group named in the config, or GID_INVALID (nobody) with a warning. */
+static gid_t resolve_group(const char *key, const char *name, const char *consequence) {
+        gid_t gid = GID_INVALID;
+        int r;
+
+        if (!name || !name[0])
+                return GID_INVALID;
+        r = lookup_group(name, &gid);
+        if (r == -ENOENT)
+                log_warning("%s=%s: no such group; %s.", key, name, consequence);
+        else if (r < 0)
+                log_warning_errno(r, "%s=%s: failed to look the group up (%m); %s.", key, name, consequence);
+        return r < 0 ? GID_INVALID : gid;
+}
+
+static void resolve_groups(struct control *c) {
+        const struct config *cfg = c->manager->config;
+
+        c->admin_gid = resolve_group("AdminGroup", cfg->admin_group, "only root acts as operator");
+        c->client_gid = resolve_group("ClientGroup", cfg->client_group,
+                                      "only root and operators may use prepayd, and the control socket stays "
+                                      "root's");
+        log_debug("Operators: root%s%s; clients: %s%s.", c->admin_gid != GID_INVALID ? " and group " : "",
+                  c->admin_gid != GID_INVALID ? cfg->admin_group : "",
+                  client_everyone(c) ? "every local user" : c->client_gid != GID_INVALID ? "group " : "nobody else",
+                  c->client_gid != GID_INVALID ? cfg->client_group : "");
+}
+
+/* Who operators are, for refusals. */
+static const char *operators(struct control *c, char *buf, size_t size) {
+        const char *g = c->manager->config->admin_group;
+
+        if (!g || !g[0])
+                snprintf(buf, size, "root only (AdminGroup= is empty)");
+        else
+                snprintf(buf, size, "root, or group %s (AdminGroup=)", g);
+        return buf;
+}
+
+/* The socket file prepayd made belongs to ClientGroup= (SocketMode=
+ * says what the group may), or to root's group when there is none. */
+static void chown_socket(struct control *c) {
+        gid_t gid = c->client_gid != GID_INVALID ? c->client_gid : 0;
+
+        if (!c->bound)
+                return;
+        if (fchownat(AT_FDCWD, c->path, (uid_t) -1, gid, AT_SYMLINK_NOFOLLOW) < 0)
+                log_warning_errno(errno, "Failed to give %s to group %s, ignoring: %m", c->path,
+                                  gid == 0 ? "root" : c->manager->config->client_group);
+        else if (client_everyone(c) && !(c->manager->config->socket_mode & 0002))
+                log_notice("ClientGroup= is empty, so every local user is a client, but only root's group may "
+                           "open %s (SocketMode=%04o).", c->path, (unsigned) c->manager->config->socket_mode);
+}
+
+int control_reload(struct control *c) {
+        if (!c)
+                return 0;
+        resolve_groups(c);
+        chown_socket(c);
+        return 0;
+}
+
+/* The peer's supplementary groups, as they were when it connected. */
+static int peer_groups(int fd, gid_t **ret, size_t *ret_n) {
+        _cleanup_(freep) gid_t *groups = NULL;
+        socklen_t len = 64 * sizeof(gid_t);
+
+        for (;;) {
+                gid_t *g = realloc(groups, len ?: sizeof(gid_t));
+
+                if (!g)
+                        return -ENOMEM;
+                groups = g;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) >= 0)
+                        break;
+                /* ERANGE: len now says how much is needed. */
+                if (errno != ERANGE || len > CONTROL_MAX_PEER_GROUPS * sizeof(gid_t))
+                        return -errno;
+        }
+        *ret_n = len / sizeof(gid_t);
+        *ret = TAKE_PTR(groups);
+        return 0;
+}
+
+static enum control_rights peer_rights(struct control *ctl, int fd, const struct ucred *peer) {
+        _cleanup_(freep) gid_t *groups = NULL;
+        size_t n = 0;
+        int r;
+
+        r = peer_groups(fd, &groups, &n);
+        if (r < 0 && !ctl->peer_groups_unknown) {
+                log_warning_errno(r, "Failed to read a peer's supplementary groups (SO_PEERGROUPS, Linux 4.13), "
+                                  "only primary groups count: %m");
+                ctl->peer_groups_unknown = true;
+        }
+        return control_rights_of(peer->uid, peer->gid, groups, n, ctl->admin_gid, ctl->client_gid,
+                                 client_everyone(ctl));
+}
 
 static void connection_free(struct connection *c) {
         struct connection **p;
@@ -76,7 +239,7 @@ static struct slice *request_slice(struct connection *c, json_object *req, json_
 }
 
 /* The same, for acting on the slice: its owner token, its owner's uid
- * for an unfunded slice, or root. */
+ * for an unfunded slice, or an operator. */
 static struct slice *request_owned_slice(struct connection *c, json_object *req, json_object **reply) {
         const char *token = NULL;
         struct slice *s;
@@ -88,7 +251,7 @@ static struct slice *request_owned_slice(struct connection *c, json_object *req,
                 *reply = message_reply_error("Field \"token\" must be a string");
                 return NULL;
         }
-        if (!billing_may_act(c->control->manager->billing, s, c->peer.uid, token, reply))
+        if (!billing_may_act(c->control->manager->billing, s, &c->request, token, reply))
                 return NULL;
         return s;
 }
@@ -109,6 +272,16 @@ static json_object *handle_quote(struct connection *c, json_object *req) {
         return billing_handle_quote(c->control->manager->billing, &c->request);
 }
 
+/* Nothing new runs in a released slice or one whose balance is spent. */
+static json_object *refuse_new_work(struct slice *s) {
+        if (s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED)
+                return message_reply_error("Slice %s is released: nothing may run in it", s->id);
+        if (s->account.funded && s->account.enforce.state != ENFORCE_OK && s->account.enforce.state != ENFORCE_LOW)
+                return message_reply_error("Slice %s is %s: its balance is spent; top it up first (prepay topup)",
+                                           s->id, enforce_state_to_string(s->account.enforce.state));
+        return NULL;
+}
+
 static json_object *handle_attach(struct connection *c, json_object *req) {
         _cleanup_(freep) char *error = NULL;
         json_object *reply = NULL;
@@ -118,11 +291,9 @@ static json_object *handle_attach(struct connection *c, json_object *req) {
         s = request_owned_slice(c, req, &reply);
         if (!s)
                 return reply;
-        if (s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED)
-                return message_reply_error("Slice %s is released: nothing may run in it", s->id);
-        if (s->account.funded && s->account.enforce.state != ENFORCE_OK && s->account.enforce.state != ENFORCE_LOW)
-                return message_reply_error("Slice %s is %s: its balance is spent; top it up first (prepay topup)",
-                                           s->id, enforce_state_to_string(s->account.enforce.state));
+        reply = refuse_new_work(s);
+        if (reply)
+                return reply;
         r = billing_activate(c->control->manager->billing, s);
         if (r < 0)
                 return message_reply_error("The ledger cannot be written: %s", strerror(-r));
@@ -130,6 +301,68 @@ static json_object *handle_attach(struct connection *c, json_object *req) {
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
         return manager_slice_reply(c->control->manager, s);
+}
+
+/* A transient unit of the service manager in the slice (Backend=systemd):
+ * a client's runs as the client's uid, an operator's as the unit says. */
+static json_object *handle_run_unit(struct connection *c, json_object *req) {
+        struct manager *m = c->control->manager;
+        _cleanup_(freep) char *name = NULL, *error = NULL;
+        json_object *reply = NULL;
+        const char *unit;
+        struct slice *s;
+        int r;
+
+        if (message_get_string(req, "unit", &unit) < 0 || !unit[0] || strlen(unit) > 255)
+                return message_reply_error("Missing or invalid field \"unit\": a unit name of at most 255 bytes");
+        s = request_owned_slice(c, req, &reply);
+        if (!s)
+                return reply;
+        reply = refuse_new_work(s);
+        if (reply)
+                return reply;
+        r = billing_activate(m->billing, s);
+        if (r < 0)
+                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
+        r = manager_run_unit(m, s, unit, c->rights >= CONTROL_OPERATOR ? (uid_t) -1 : c->peer.uid, &name, &error);
+        if (r < 0)
+                return message_reply_error("%s", error ?: strerror(-r));
+        reply = manager_slice_reply(m, s);
+        json_object_object_add(reply, "unit", json_object_new_string(name));
+        return reply;
+}
+
+/* SIGKILL to every process in the slice; the slice and its balance stay. */
+static json_object *handle_kill(struct connection *c, json_object *req) {
+        struct manager *m = c->control->manager;
+        json_object *reply = NULL;
+        struct slice *s;
+        int r;
+
+        s = request_owned_slice(c, req, &reply);
+        if (!s)
+                return reply;
+        if (!s->handle)
+                return message_reply_error("Slice %s has no cgroup left: nothing runs in it", s->id);
+        r = m->ops->kill(s->handle);
+        if (r < 0)
+                return message_reply_error("Failed to kill the processes of slice %s: %s", s->id, strerror(-r));
+        billing_emit(m->billing, s, EVENT_KILLED, "kill", "every process killed on request of uid %u",
+                     (unsigned) c->peer.uid);
+        manager_sample_slice(m, s);
+        return manager_slice_reply(m, s);
+}
+
+/* As SIGHUP; the reply says whether the file loaded. */
+static json_object *handle_reload(struct connection *c, json_object *req) {
+        int r;
+
+        log_info("Reloading on request of uid %u (pid %d).", (unsigned) c->peer.uid, (int) c->peer.pid);
+        r = manager_reload(c->control->manager);
+        if (r < 0)
+                return message_reply_error("Reloading the configuration failed (%s): the running configuration "
+                                           "stays; the daemon's log says why", strerror(-r));
+        return message_reply_ok();
 }
 
 static json_object *handle_status(struct connection *c, json_object *req) {
@@ -146,10 +379,13 @@ static json_object *handle_status(struct connection *c, json_object *req) {
 
 /* A page of slices from index "cursor" on, as many as fit one datagram
  * with room to spare; "next" is where the following page starts. Slices
- * created or destroyed between two pages may shift the listing by one. */
+ * created or destroyed between two pages may shift the listing by one.
+ * A client sees the slices its uid created only, and the reply says so
+ * ("only_uid"); an operator sees every slice. */
 static json_object *handle_list(struct connection *c, json_object *req) {
         const size_t budget = PREPAY_MSG_MAX - 1024;
         struct manager *m = c->control->manager;
+        bool all = c->rights >= CONTROL_OPERATOR;
         json_object *reply, *array;
         uint64_t cursor = 0, i = 0;
         size_t used = 0;
@@ -165,13 +401,15 @@ static json_object *handle_list(struct connection *c, json_object *req) {
         reply = message_reply_ok();
         array = json_object_new_array();
         json_object_object_add(reply, "slices", array);
+        if (!all)
+                json_object_object_add(reply, "only_uid", json_object_new_int64(c->peer.uid));
 
         for (struct slice *s = m->slices; s; s = s->next, i++) {
                 struct slice_info info;
                 json_object *o;
                 size_t len;
 
-                if (i < cursor)
+                if (i < cursor || (!all && s->owner_uid != c->peer.uid))
                         continue;
                 manager_slice_info(m, s, &info);
                 if (slice_info_to_json(&info, &o) < 0)
@@ -217,6 +455,9 @@ static json_object *handle_events(struct connection *c, json_object *req) {
                 return message_reply_error("Field \"slice\" must be a string");
         if (slice && !slice_id_is_valid(slice))
                 return message_reply_error("Invalid slice id \"%.40s\": expected s- and 8 to 16 hex digits", slice);
+        if (!slice && c->rights < CONTROL_OPERATOR)
+                return billing_deny(&c->request, NULL, "the events of every slice are for operators (%s); name one "
+                                    "slice", operators(c->control, (char[128]) {}, 128));
         r = events_subscribe(c->control->manager->events, c->fd, slice, c);
         if (r == -EUSERS)
                 return message_reply_error("Too many event subscribers (at most %d)", EVENTS_MAX_SUBSCRIBERS);
@@ -226,17 +467,35 @@ static json_object *handle_events(struct connection *c, json_object *req) {
         return message_reply_ok();
 }
 
+/* What each op needs at least; acting on a slice needs more (its owner
+ * token, or an operator: billing_may_act()). */
 static const struct {
         const char *op;
+        enum control_rights needs;
         json_object *(*handler)(struct connection *c, json_object *req);
 } handlers[] = {
-        { "create", handle_create },   { "attach", handle_attach }, { "status", handle_status },
-        { "list", handle_list },       { "destroy", handle_destroy }, { "topup", handle_topup },
-        { "release", handle_release }, { "quote", handle_quote },   { "events", handle_events },
+        { "create", CONTROL_CLIENT, handle_create },     { "attach", CONTROL_CLIENT, handle_attach },
+        { "run-unit", CONTROL_CLIENT, handle_run_unit }, { "status", CONTROL_CLIENT, handle_status },
+        { "list", CONTROL_CLIENT, handle_list },         { "destroy", CONTROL_CLIENT, handle_destroy },
+        { "kill", CONTROL_CLIENT, handle_kill },         { "topup", CONTROL_CLIENT, handle_topup },
+        { "release", CONTROL_CLIENT, handle_release },   { "quote", CONTROL_CLIENT, handle_quote },
+        { "events", CONTROL_CLIENT, handle_events },     { "reload", CONTROL_OPERATOR, handle_reload },
 };
 
+/* The refusal of a peer whose rights fall short of what its op needs. */
+static json_object *deny_rights(struct connection *c) {
+        if (c->rights < CONTROL_CLIENT)
+                return billing_deny(&c->request, NULL, "uid %u is not in group %s (ClientGroup=%s)",
+                                    (unsigned) c->peer.uid, c->control->manager->config->client_group,
+                                    c->control->client_gid == GID_INVALID ? "; there is no such group on this host"
+                                                                           : "");
+        return billing_deny(&c->request, NULL, "\"%s\" is for operators: %s", c->request.op,
+                            operators(c->control, (char[128]) {}, 128));
+}
+
 static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
-        const char *err = NULL, *op;
+        struct manager *m = c->control->manager;
+        const char *err = NULL, *op, *request_id;
         json_object *req = NULL, *reply = NULL;
         uint64_t version;
         int r;
@@ -256,21 +515,40 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                 goto out;
         }
 
+        c->request = (struct billing_request) {
+                .uid = c->peer.uid,
+                .pid = c->peer.pid,
+                .operator = c->rights >= CONTROL_OPERATOR,
+                .op = op,
+                .req = req,
+        };
+        if (message_get_string(req, "request_id", &request_id) >= 0 && ledger_request_id_is_valid(request_id))
+                c->request.request_id = request_id;
+
+        /* A stranger is refused whatever it asks, a known op or not. */
+        if (c->rights < CONTROL_CLIENT) {
+                reply = deny_rights(c);
+                goto out;
+        }
+
         for (size_t i = 0; i < ARRAY_SIZE(handlers); i++)
                 if (streq(handlers[i].op, op)) {
                         log_debug("Request \"%s\" from pid %d uid %u.", op, (int) c->peer.pid,
                                   (unsigned) c->peer.uid);
-                        c->request = (struct billing_request) {
-                                .uid = c->peer.uid,
-                                .pid = c->peer.pid,
-                                .req = req,
-                        };
+                        if (c->rights < handlers[i].needs) {
+                                reply = deny_rights(c);
+                                goto out;
+                        }
+                        events_set_request_id(m->events, c->request.request_id);
                         reply = handlers[i].handler(c, req);
-                        c->request.req = NULL;
+                        events_set_request_id(m->events, NULL);
                         goto out;
                 }
         reply = message_reply_error("Unknown operation \"%.40s\"", op);
 out:
+        /* They point into req. */
+        c->request.req = NULL;
+        c->request.op = c->request.request_id = NULL;
         json_object_put(req);
         return reply;
 }
@@ -402,6 +680,7 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
                 free(c);
                 return 0;
         }
+        c->rights = peer_rights(ctl, cfd, &c->peer);
 
         r = sd_event_add_io(sd_event_source_get_event(source), &c->source, cfd, EPOLLIN, on_connection_io, c);
         if (r < 0) {
@@ -457,6 +736,7 @@ int control_new(struct manager *m, struct control **ret) {
                 return log_oom();
         c->manager = m;
         c->listen_fd = -1;
+        resolve_groups(c);
         c->path = strdup(path);
         if (!c->path) {
                 r = log_oom();
@@ -511,6 +791,7 @@ int control_new(struct manager *m, struct control **ret) {
                 goto fail;
         }
         c->bound = true;
+        chown_socket(c);
         if (chmod(path, m->config->socket_mode) < 0) {
                 r = log_error_errno(errno, "Failed to set mode of %s: %m", path);
                 goto fail;

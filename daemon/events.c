@@ -5,8 +5,8 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-journal.h>
 #include <time.h>
@@ -65,6 +65,7 @@ struct hook {
 struct events {
         struct manager *manager;
         bool journal; /* stderr is journald's stream: log events with fields */
+        char request_id[EVENT_REQUEST_ID_MAX]; /* of the client request being handled */
         char **hook_argv[_EVENT_MAX];
         struct subscriber subscribers[EVENTS_MAX_SUBSCRIBERS];
         size_t n_subscribers;
@@ -258,51 +259,65 @@ static int event_priority(enum event_kind k) {
         }
 }
 
-/* JOURNAL_STREAM is "device:inode" of the stream journald handed us; it
- * is inherited by whatever we start, so it counts only while fd 2 is
- * still that stream. */
-static bool stderr_is_journal(void) {
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
+/* One "KEY=value" string appended to buf; a value too long is cut. */
+static void fields_add(struct event_fields *f, size_t *used, const char *fmt, ...) _printf_(3, 4);
+static void fields_add(struct event_fields *f, size_t *used, const char *fmt, ...) {
+        size_t room = sizeof(f->buf) - *used;
+        va_list ap;
+        int k;
 
-        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
-                return false;
-        if (fstat(STDERR_FILENO, &st) < 0)
-                return false;
-        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+        if (f->n >= ARRAY_SIZE(f->iov) || room < 2)
+                return;
+        va_start(ap, fmt);
+        k = vsnprintf(f->buf + *used, room, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return;
+        if ((size_t) k >= room)
+                k = (int) room - 1;
+        f->iov[f->n++] = (struct iovec) { .iov_base = f->buf + *used, .iov_len = (size_t) k };
+        *used += (size_t) k + 1;
 }
 
-static void event_log(struct events *e, const struct event *ev, const char *kind) {
-        char balance[MONEY_FORMAT_MAX], message[512];
-        int prio = event_priority(ev->kind);
+void event_journal_fields(const struct event *ev, struct event_fields *ret) {
+        const char *kind = strempty(event_kind_to_string(ev->kind));
+        char balance[MONEY_FORMAT_MAX];
+        size_t used = 0;
 
-        if (prio > log_get_max_level())
-                return;
-
+        ret->n = 0;
+        ret->priority = event_priority(ev->kind);
         money_format(balance, sizeof(balance), ev->balance);
         if (ev->unfunded)
-                snprintf(message, sizeof(message), "Slice %s: event %s (unfunded): %s.", ev->slice, kind, ev->reason);
+                fields_add(ret, &used, "MESSAGE=Slice %s: event %s (unfunded): %s.", ev->slice, kind, ev->reason);
         else
-                snprintf(message, sizeof(message), "Slice %s: event %s, balance %s %s: %s.", ev->slice, kind,
-                         balance, ev->currency, ev->reason);
-
-        if (e->journal) {
-                int r;
-
-                if (ev->unfunded)
-                        r = sd_journal_send("MESSAGE=%s", message, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=%s",
-                                            program_invocation_short_name, "SLICE=%s", ev->slice, "EVENT=%s", kind,
-                                            "REASON=%s", ev->reason, NULL);
-                else
-                        r = sd_journal_send("MESSAGE=%s", message, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=%s",
-                                            program_invocation_short_name, "SLICE=%s", ev->slice, "EVENT=%s", kind,
-                                            "BALANCE=%s", balance, "CURRENCY=%s", ev->currency, "REASON=%s",
-                                            ev->reason, NULL);
-                if (r >= 0)
-                        return;
+                fields_add(ret, &used, "MESSAGE=Slice %s: event %s, balance %s %s: %s.", ev->slice, kind, balance,
+                           ev->currency, ev->reason);
+        ret->message = ret->buf + strlen("MESSAGE=");
+        fields_add(ret, &used, "PRIORITY=%d", ret->priority);
+        fields_add(ret, &used, "SYSLOG_IDENTIFIER=%s", program_invocation_short_name);
+        fields_add(ret, &used, "SLICE=%s", ev->slice);
+        fields_add(ret, &used, "EVENT=%s", kind);
+        if (ev->action[0])
+                fields_add(ret, &used, "ACTION=%s", ev->action);
+        if (ev->request_id[0])
+                fields_add(ret, &used, "REQUEST_ID=%s", ev->request_id);
+        if (!ev->unfunded) {
+                fields_add(ret, &used, "BALANCE=%s", balance);
+                fields_add(ret, &used, "CURRENCY=%s", ev->currency);
         }
-        log_full_errno(prio, 0, "%s", message);
+        fields_add(ret, &used, "REASON=%s", ev->reason);
+}
+
+static void event_log(struct events *e, const struct event *ev) {
+        struct event_fields f;
+
+        if (event_priority(ev->kind) > log_get_max_level())
+                return;
+
+        event_journal_fields(ev, &f);
+        if (e->journal && sd_journal_sendv(f.iov, (int) f.n) >= 0)
+                return;
+        log_full_errno(f.priority, 0, "%s", f.message);
 }
 
 /* ---- the ledger ---- */
@@ -608,11 +623,25 @@ void events_emit(struct events *e, const struct event *event) {
         snprintf(ev.currency, sizeof(ev.currency), "%s", e->manager->config->currency);
         ev.reason[sizeof(ev.reason) - 1] = 0;
 
-        event_log(e, &ev, kind);
+        if (!ev.request_id[0] && e->request_id[0])
+                snprintf(ev.request_id, sizeof(ev.request_id), "%s", e->request_id);
+        ev.action[sizeof(ev.action) - 1] = 0;
+        ev.request_id[sizeof(ev.request_id) - 1] = 0;
+
+        event_log(e, &ev);
         event_record(e, &ev, kind);
         event_stream(e, &ev);
         if (ev.kind == EVENT_LOW || ev.kind == EVENT_EXHAUSTED)
                 hook_run(e, &ev, kind);
+}
+
+void events_set_request_id(struct events *e, const char *request_id) {
+        if (!e)
+                return;
+        if (request_id && ledger_request_id_is_valid(request_id))
+                snprintf(e->request_id, sizeof(e->request_id), "%s", request_id);
+        else
+                e->request_id[0] = 0;
 }
 
 static int hook_setup(struct events *e, enum event_kind k, const char *cmd) {
@@ -640,7 +669,7 @@ int events_new(struct manager *m, struct events **ret) {
         if (!e)
                 return log_oom();
         e->manager = m;
-        e->journal = stderr_is_journal();
+        e->journal = log_stderr_is_journal();
 
         r = hook_setup(e, EVENT_LOW, m->config->on_low_balance);
         if (r >= 0)

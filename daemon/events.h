@@ -4,13 +4,15 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "common/message.h"
 #include "common/money.h"
 
 /* Slice events: every state change of a funded slice (and an OOM kill of
  * any slice) is logged once (with journald fields SLICE=, EVENT=,
- * BALANCE=, REASON= when stderr is the journal), written to the ledger,
+ * ACTION=, BALANCE=, CURRENCY=, REQUEST_ID=, REASON= when stderr is the
+ * journal: event_journal_fields()), written to the ledger,
  * sent to every "prepay events" subscriber, and, for low-balance and
  * exhausted, handed to the operator's hook (OnLowBalance=, OnExhausted=):
  * the command from the config run without a shell, with the slice and its
@@ -39,6 +41,8 @@ const char *event_kind_to_string(enum event_kind k);
 int event_kind_from_string(const char *s);
 
 #define EVENT_REASON_MAX 256
+#define EVENT_ACTION_MAX 16
+#define EVENT_REQUEST_ID_MAX 65 /* a request id (ledger.h) and its NUL */
 struct event {
         uint64_t time_usec; /* CLOCK_REALTIME; 0: events_emit() takes now */
         char slice[SLICE_ID_MAX];
@@ -53,6 +57,13 @@ struct event {
         uint32_t owner_uid;
         char currency[CURRENCY_SIZE]; /* events_emit() fills it from Currency= */
         char reason[EVENT_REASON_MAX]; /* a sentence from the daemon, never tenant text; no final "." */
+        /* For the log only (not in the ledger row or the stream): what was
+         * done to the slice, "throttle", "freeze", "kill", "thaw",
+         * "restore" ("" when the event is no action), and the request id
+         * of the client request that caused it (events_emit() fills it in
+         * while events_set_request_id() holds one). */
+        char action[EVENT_ACTION_MAX];
+        char request_id[EVENT_REQUEST_ID_MAX];
 };
 
 struct manager;
@@ -69,6 +80,27 @@ void events_free(struct events *e);
  * and the commit armed), streams, and runs the hook of e's kind if one is
  * configured. Failures along the way are logged and the rest goes on. */
 void events_emit(struct events *e, const struct event *ev);
+
+/* The request id of the client request being handled (NULL: none, or the
+ * request is done): events emitted meanwhile were caused by it and carry
+ * it as REQUEST_ID=. The id is copied; an invalid one
+ * (ledger_request_id_is_valid()) counts as none. */
+void events_set_request_id(struct events *e, const char *request_id);
+
+/* The journal entry event_log() sends for ev: MESSAGE= (as the plain log
+ * line says it), PRIORITY=, SYSLOG_IDENTIFIER=, SLICE=, EVENT=, then
+ * ACTION= and REQUEST_ID= when set, BALANCE= and CURRENCY= for a funded
+ * slice, REASON=. iov[0..n) point into buf: use it where it is, do not
+ * copy it. No system call, for tests. */
+#define EVENT_FIELDS_MAX 12
+struct event_fields {
+        struct iovec iov[EVENT_FIELDS_MAX];
+        size_t n;
+        const char *message; /* the text of MESSAGE=, inside buf */
+        int priority;
+        char buf[2048];
+};
+void event_journal_fields(const struct event *ev, struct event_fields *ret);
 
 /* A control connection that asked for events: every later event (of
  * slice only, unless NULL) is sent on fd as one datagram {"event": {...}}.

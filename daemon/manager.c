@@ -704,6 +704,7 @@ int manager_reload(struct manager *m) {
 
         log_set_max_level(m->config->log_level);
         (void) billing_reload_issuers(m->billing);
+        (void) control_reload(m->control);
         log_info("Reloaded %s: prices, policies, hooks and issuer keys apply from now on; %zu running slice%s "
                  "untouched.", m->config_path, m->n_slices, m->n_slices == 1 ? "" : "s");
         snprintf(status, sizeof(status), "%zu slice%s.", m->n_slices, m->n_slices == 1 ? "" : "s");

@@ -28,9 +28,34 @@ json_object *client_request(const char *op) {
         return o;
 }
 
-int client_call(json_object *req, json_object **ret) {
+int client_connect(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        const char *path = client_socket_path(), *text, *err = NULL;
+        const char *path = client_socket_path();
+        _cleanup_(closep) int fd = -1;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return log_error_errno(ENAMETOOLONG, "Socket path %s is too long.", path);
+        strcpy(sa.sun_path, path);
+
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a socket: %m");
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (errno == ENOENT || errno == ECONNREFUSED)
+                        return log_error_errno(errno, "prepayd is not running (no daemon on %s).", path);
+                /* The socket's group is the daemon's ClientGroup=, which
+                 * this side cannot know for sure. */
+                if (errno == EACCES)
+                        return log_error_errno(errno, "Permission denied connecting to %s: your user must be in "
+                                               "the daemon's client group (prepay by default); ask the operator.",
+                                               path);
+                return log_error_errno(errno, "Failed to connect to prepayd on %s: %m", path);
+        }
+        return TAKE_FD(fd);
+}
+
+int client_call(json_object *req, json_object **ret) {
+        const char *text, *err = NULL;
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL;
         json_object *reply = NULL;
@@ -45,23 +70,10 @@ int client_call(json_object *req, json_object **ret) {
                 return log_error_errno(r, "Request too large.");
         }
 
-        if (strlen(path) >= sizeof(sa.sun_path)) {
-                json_object_put(req);
-                return log_error_errno(ENAMETOOLONG, "Socket path %s is too long.", path);
-        }
-        strcpy(sa.sun_path, path);
-
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        fd = client_connect();
         if (fd < 0) {
                 json_object_put(req);
-                return log_error_errno(errno, "Failed to create a socket: %m");
-        }
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                r = -errno;
-                json_object_put(req);
-                if (r == -ENOENT || r == -ECONNREFUSED)
-                        return log_error_errno(r, "prepayd is not running (no daemon on %s).", path);
-                return log_error_errno(r, "Failed to connect to prepayd on %s: %m", path);
+                return fd;
         }
 
         n = send(fd, text, len, MSG_NOSIGNAL);

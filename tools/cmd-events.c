@@ -5,7 +5,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -21,26 +20,6 @@ static void help(void) {
                "\n"
                "  --json          One JSON object per line, amounts in micro-units\n"
                "  -h, --help      Show this help\n");
-}
-
-static int connect_socket(void) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        const char *path = client_socket_path();
-        _cleanup_(closep) int fd = -1;
-
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return log_error_errno(ENAMETOOLONG, "Socket path %s is too long.", path);
-        strcpy(sa.sun_path, path);
-
-        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return log_error_errno(errno, "Failed to create a socket: %m");
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                if (errno == ENOENT || errno == ECONNREFUSED)
-                        return log_error_errno(errno, "prepayd is not running (no daemon on %s).", path);
-                return log_error_errno(errno, "Failed to connect to prepayd on %s: %m", path);
-        }
-        return TAKE_FD(fd);
 }
 
 /* One datagram, parsed. 0 at the end of the stream. */
@@ -155,7 +134,7 @@ int events_main(int argc, char *argv[]) {
                 json_object_object_add(req, "slice", json_object_new_string(slice));
         r = message_serialize(req, &text, &len);
         if (r >= 0)
-                r = fd = connect_socket();
+                r = fd = client_connect();
         if (r >= 0 && send(fd, text, len, MSG_NOSIGNAL) < 0)
                 r = log_error_errno(errno, "Failed to send the request to prepayd: %m");
         json_object_put(req);

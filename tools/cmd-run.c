@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay run: buy a slice with a voucher, get moved into it, exec the
- * command. The owner token comes back once and is kept for the user. */
+ * command. The owner token comes back once and is kept for the user.
+ * With --unit the daemon starts a unit in the slice instead (Backend=
+ * systemd), and this prints its name and exits. */
 #include <getopt.h>
 #include <inttypes.h>
 
@@ -10,6 +12,8 @@
 
 static void help(void) {
         printf("Usage: prepay run --voucher FILE [OPTIONS] -- COMMAND [ARGS...]\n"
+               "       prepay run --voucher FILE [OPTIONS] --unit NAME\n"
+               "       prepay run --slice ID [--token TOKEN] (-- COMMAND [ARGS...] | --unit NAME)\n"
                "\n"
                "Buys a slice with the voucher, moves this process into it and runs\n"
                "COMMAND there. The slice id and its owner token are printed on standard\n"
@@ -25,6 +29,9 @@ static void help(void) {
                "  --slice=ID      Run in an existing slice instead (needs its owner\n"
                "                  token: --token, $PREPAY_TOKEN or the saved one)\n"
                "  --token=TOKEN   The owner token for --slice\n"
+               "  --unit=NAME     Instead of a command, have the daemon start the\n"
+               "                  systemd unit NAME in the slice as a transient unit\n"
+               "                  (Backend=systemd); prints that unit's name and exits\n"
                "  --exhausted-action=throttle|freeze|kill\n"
                "                  What the slice gets when its balance is spent, if the\n"
                "                  host allows the choice (default: its ExhaustedAction=)\n"
@@ -38,13 +45,44 @@ static void help(void) {
                "  -h, --help      Show this help\n");
 }
 
+/* Asks the daemon to start unit in the slice; prints the transient unit's
+ * name on standard output. */
+static int run_unit(const char *slice, const char *token, const char *unit, bool quiet) {
+        json_object *req, *reply = NULL;
+        const char *name = NULL;
+        int r;
+
+        if (!slice)
+                return log_error_errno(EPROTO, "Malformed reply from prepayd: no slice id.");
+        req = client_request("run-unit");
+        if (!req)
+                return log_oom();
+        json_object_object_add(req, "slice", json_object_new_string(slice));
+        json_object_object_add(req, "unit", json_object_new_string(unit));
+        if (token)
+                json_object_object_add(req, "token", json_object_new_string(token));
+        r = client_call(req, &reply);
+        if (r < 0)
+                return r;
+        if (message_get_string(reply, "unit", &name) < 0) {
+                json_object_put(reply);
+                return log_error_errno(EPROTO, "Malformed reply from prepayd: no unit name.");
+        }
+        if (!quiet)
+                fprintf(stderr, "prepay: unit %s running in slice %s\n", name, slice);
+        printf("%s\n", name);
+        json_object_put(reply);
+        return 0;
+}
+
 int run_main(int argc, char *argv[]) {
         enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_PIDS, ARG_PERIOD, ARG_VOUCHER, ARG_SIZE, ARG_HOURS, ARG_TOKEN_FILE,
-               ARG_REQUEST_ID, ARG_SLICE, ARG_TOKEN, ARG_ACTION };
+               ARG_REQUEST_ID, ARG_SLICE, ARG_TOKEN, ARG_ACTION, ARG_UNIT };
         static const struct option options[] = {
                 { "exhausted-action", required_argument, NULL, ARG_ACTION },
                 { "slice", required_argument, NULL, ARG_SLICE },
                 { "token", required_argument, NULL, ARG_TOKEN },
+                { "unit", required_argument, NULL, ARG_UNIT },
                 { "voucher", required_argument, NULL, ARG_VOUCHER },
                 { "size-to-funds", no_argument, NULL, ARG_SIZE },
                 { "hours", required_argument, NULL, ARG_HOURS },
@@ -63,7 +101,7 @@ int run_main(int argc, char *argv[]) {
         json_object *req, *reply = NULL, *o, *slice;
         const char *id = NULL, *voucher_path = NULL, *token_file = NULL, *request_id = NULL, *token = NULL;
         _cleanup_(freep) char *voucher = NULL, *saved = NULL, *line = NULL, *found = NULL;
-        const char *existing = NULL, *given = NULL, *action = NULL;
+        const char *existing = NULL, *given = NULL, *action = NULL, *unit = NULL;
         uint64_t duration = 0;
         bool quiet = false, size_to_funds = false;
         int c, r;
@@ -118,6 +156,14 @@ int run_main(int argc, char *argv[]) {
                 case ARG_TOKEN_FILE:
                         token_file = optarg;
                         break;
+                case ARG_UNIT:
+                        if (!optarg[0] || strlen(optarg) > 255) {
+                                log_error("Invalid --unit value '%s': expected a unit name such as job.service.",
+                                          optarg);
+                                return 2;
+                        }
+                        unit = optarg;
+                        break;
                 case ARG_REQUEST_ID:
                         request_id = optarg;
                         break;
@@ -131,7 +177,11 @@ int run_main(int argc, char *argv[]) {
                         return 2;
                 }
 
-        if (optind >= argc) {
+        if (unit && optind < argc) {
+                log_error("--unit starts a unit, not a command: give no COMMAND.");
+                return 2;
+        }
+        if (!unit && optind >= argc) {
                 log_error("No command given. Usage: prepay run [OPTIONS] -- COMMAND [ARGS...]");
                 return 2;
         }
@@ -161,9 +211,12 @@ int run_main(int argc, char *argv[]) {
                         log_error("--slice runs in a slice as it is: no voucher or limits (see prepay topup).");
                         return 2;
                 }
+                (void) client_find_token(existing, given, &found);
+                if (unit)
+                        return run_unit(existing, found, unit, quiet) < 0 ? 1 : 0;
                 req = client_request("attach");
                 json_object_object_add(req, "slice", json_object_new_string(existing));
-                if (client_find_token(existing, given, &found) >= 0)
+                if (found)
                         json_object_object_add(req, "token", json_object_new_string(found));
                 if (client_call(req, NULL) < 0)
                         return 1;
@@ -179,7 +232,7 @@ int run_main(int argc, char *argv[]) {
         o = json_object_new_object();
         slice_limits_to_json(&limits, o);
         json_object_object_add(req, "limits", o);
-        json_object_object_add(req, "attach", json_object_new_boolean(true));
+        json_object_object_add(req, "attach", json_object_new_boolean(!unit));
         /* The daemon turns CPUs into a quota over its own CPUPeriod= (or
          * --cpu-period), which the client need not know. */
         if (cpus_milli > 0)
@@ -213,6 +266,17 @@ int run_main(int argc, char *argv[]) {
                 r = client_save_token(id, token, &saved);
                 fprintf(stderr, "prepay: owner token %s%s%s%s\n", token, saved ? " (saved in " : "", strempty(saved),
                         saved ? ")" : "");
+        }
+        if (unit) {
+                r = run_unit(id, token, unit, quiet);
+                if (r < 0 && id && token)
+                        log_error("Slice %s stays, with its balance: run in it (prepay run --slice %s) or release "
+                                  "it (prepay release %s).", id, id, id);
+                else if (r < 0 && id)
+                        log_error("Slice %s stays: run in it (prepay run --slice %s) or destroy it (prepay destroy "
+                                  "%s).", id, id, id);
+                json_object_put(reply);
+                return r < 0 ? 1 : 0;
         }
         if (!quiet) {
                 struct slice_info info = {};

@@ -170,9 +170,11 @@ static int print_one(json_object *o, bool json) {
 }
 
 /* The whole list, page after page (the daemon sends as many slices as fit
- * one message and says where to go on). */
-static int fetch_list(json_object **ret_array) {
+ * one message and says where to go on). A client of the daemon gets its
+ * own slices only: *ret_only_uid is its uid then, else -1. */
+static int fetch_list(json_object **ret_array, int64_t *ret_only_uid) {
         json_object *all = json_object_new_array();
+        int64_t only_uid = -1;
         uint64_t cursor = 0;
 
         if (!all)
@@ -199,6 +201,8 @@ static int fetch_list(json_object **ret_array) {
                 }
                 for (size_t i = 0; i < json_object_array_length(page); i++)
                         json_object_array_add(all, json_object_get(json_object_array_get_idx(page, i)));
+                if (json_object_object_get_ex(reply, "only_uid", &page))
+                        only_uid = json_object_get_int64(page);
                 r = message_get_u64(reply, "next", &next);
                 json_object_put(reply);
                 if (r < 0 || next <= cursor)
@@ -207,11 +211,19 @@ static int fetch_list(json_object **ret_array) {
         }
 
         *ret_array = all;
+        *ret_only_uid = only_uid;
         return 0;
+}
+
+static void note_only_own(int64_t only_uid) {
+        if (only_uid >= 0)
+                fprintf(stderr, "Only the slices of uid %" PRIi64 " are shown: operators see every slice.\n",
+                        only_uid);
 }
 
 int status_main(int argc, char *argv[]) {
         json_object *req, *reply = NULL, *o, *array = NULL;
+        int64_t only_uid;
         bool json;
         int r;
 
@@ -229,8 +241,9 @@ int status_main(int argc, char *argv[]) {
         if (optind == argc) {
                 size_t n;
 
-                if (fetch_list(&array) < 0)
+                if (fetch_list(&array, &only_uid) < 0)
                         return 1;
+                note_only_own(only_uid);
                 n = json_object_array_length(array);
                 if (json)
                         printf("%s\n", json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY));
@@ -268,11 +281,20 @@ int status_main(int argc, char *argv[]) {
 
 int list_main(int argc, char *argv[]) {
         json_object *array = NULL;
+        int64_t only_uid;
         bool json;
         size_t n;
         int r;
 
-        r = parse_json_flag(argc, argv, "Usage: prepay list [--json]\n\nLists every slice, one line each.\n", &json);
+        r = parse_json_flag(argc, argv,
+                            "Usage: prepay list [--json]\n\n"
+                            "Lists slices, one line each: every slice for an operator (root or the\n"
+                            "daemon's AdminGroup=), else the caller's own, which it says on standard\n"
+                            "error.\n"
+                            "\n"
+                            "  --json       Print the slices' records as a JSON array\n"
+                            "  -h, --help   Show this help\n",
+                            &json);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         if (optind < argc) {
@@ -280,8 +302,9 @@ int list_main(int argc, char *argv[]) {
                 return 2;
         }
 
-        if (fetch_list(&array) < 0)
+        if (fetch_list(&array, &only_uid) < 0)
                 return 1;
+        note_only_own(only_uid);
 
         n = json_object_array_length(array);
         if (json) {

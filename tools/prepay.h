@@ -22,6 +22,8 @@ int keygen_main(int argc, char *argv[]);
 int mint_main(int argc, char *argv[]);
 int voucher_main(int argc, char *argv[]);
 int ledger_main(int argc, char *argv[]);
+int kill_main(int argc, char *argv[]);
+int reload_main(int argc, char *argv[]);
 
 /* args.c: option values shared by verbs; a bad one is logged (naming the
  * option and an example) and gives -EINVAL, the caller exits 2. */
@@ -33,6 +35,9 @@ int arg_hours(const char *s, uint64_t *ret_usec);
  * else the daemon's default. */
 extern const char *arg_socket;
 const char *client_socket_path(void);
+/* A connection to the daemon, or a logged error (-ENOENT and -ECONNREFUSED:
+ * no daemon; -EACCES: not in its client group). */
+int client_connect(void);
 
 /* Sends req (consumed) and waits for the reply; a reply with "ok": false is
  * printed ("prepay: <error>") and returned as -EPROTO. *ret may be NULL. */

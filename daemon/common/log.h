@@ -17,8 +17,24 @@ void log_set_program(const char *name);
 
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) _printf_(5, 6);
 
+/* True when stderr is the stream journald handed us (JOURNAL_STREAM names
+ * fd 2's device and inode): then entries with fields of their own can go
+ * to the journal directly. */
+bool log_stderr_is_journal(void);
+
+/* log_internal() with journal fields: fields is a NULL-terminated array of
+ * "KEY=value" strings ("" entries are skipped, so that optional ones need
+ * no second array). On the journal the entry is sent with them (and
+ * MESSAGE=, PRIORITY=, SYSLOG_IDENTIFIER=, CODE_FILE=, CODE_LINE=, ERRNO=);
+ * elsewhere only the message is written, as log_internal() does. */
+int log_fields_internal(int level, int error, const char *file, int line, const char *const *fields,
+                        const char *fmt, ...) _printf_(6, 7);
+
 #define log_full_errno(level, error, ...) \
         log_internal((level), (error), __FILE__, __LINE__, __VA_ARGS__)
+
+#define log_fields(level, fields, ...) \
+        log_fields_internal((level), 0, __FILE__, __LINE__, (fields), __VA_ARGS__)
 
 #define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...) log_full_errno(LOG_INFO, 0, __VA_ARGS__)

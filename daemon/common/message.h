@@ -32,22 +32,31 @@
  *   attach   "slice": id, "token" -> "slice": {slice_info}
  *   status   "slice": id -> "slice": {slice_info}
  *   list     "cursor" (optional index) -> "slices": [...], and "next" when
- *            more slices follow than fit one message
+ *            more slices follow than fit one message; "only_uid": uid when
+ *            the peer is a client, who sees the slices it created only
  *   quote    "cpus_milli", "memory_max", "duration_usec" -> "items":
  *            {resource: micro-units}, "total", "currency",
  *            "min_runtime_usec", "prices": {resource: micro-units per unit}
  *   destroy  "slice": id, "token" (unfunded slices only; funded ones are
  *            released, so that their balance is refunded)
+ *   kill     "slice": id, "token" -> "slice": {slice_info}; every process
+ *            SIGKILLed, the slice and its balance stay
+ *   run-unit "slice": id, "token", "unit": name -> "slice": {slice_info},
+ *            "unit": the transient unit started in the slice (Backend=
+ *            systemd; others refuse)
+ *   reload   -> nothing; the configuration read again (operators only)
  *   events   "slice": id (optional: that slice's events only) -> nothing
  *            more; after the reply the daemon sends one datagram
  *            {"event": {event}} per slice event (daemon/events.h) until
  *            the connection closes. The client sends nothing more (any
  *            further datagram closes it); a client that does not read
  *            fast enough is dropped (the daemon shuts the socket down).
- *            Open to every peer, like status.
+ *            Without "slice", for operators only.
  * "request_id" (1..64 of [A-Za-z0-9._:-]) makes a money-moving request
  * idempotent: sent again by the same uid, the first answer is returned
- * and nothing is done twice. "token" may be left out by root.
+ * and nothing is done twice. "token" may be left out by an operator.
+ * Who may send what (clients, operators: daemon/control.h) is prepayd's
+ * ClientGroup= and AdminGroup=; a refusal is "Permission denied: ...".
  * An optional "version" must equal PREPAY_PROTOCOL_VERSION. */
 
 #define PREPAY_PROTOCOL_VERSION 1

@@ -19,6 +19,27 @@ expect_error "No slice s-00000000" prepay status s-00000000
 expect_error "Invalid slice id 'bogus'" prepay status bogus
 expect_error "Unknown command" prepay frobnicate
 expect_error "No command given" prepay run --cpus 1
+expect_error "--unit starts a unit, not a command" prepay run --unit job.service -- true
+expect_error "Invalid slice id 'bogus'" prepay kill bogus
+expect_error "give one" prepay kill s-00000000 --token pt-x --token-file /dev/null
+expect_error "No slice s-00000000" prepay kill s-00000000
+prepay reload 2>/dev/null || fail "root could not reload"
+# A unit needs the systemd backend; here it is cgroupfs, which says so.
+bg prepay run -- sleep 30 2>"$T/unfunded.err"
+s=$(slice_from_log "$T/unfunded.err") || fail "no unfunded slice"
+expect_error "Backend=systemd" prepay run --slice "$s" --unit job.service
+# Bought for a unit the backend cannot run: the slice stays, with its money.
+out=$(prepay run --voucher "$(mint 100)" --unit job.service 2>&1) && fail "a unit ran on the cgroupfs backend"
+grep -q "Backend=systemd" <<<"$out" || fail "run --unit on cgroupfs said '$out'"
+bought=$(sed -n 's/.*Slice \(s-[0-9a-f]*\) stays, with its balance.*/\1/p' <<<"$out")
+[ -n "$bought" ] || fail "run --unit did not say the slice it bought stays: '$out'"
+prepay release "$bought" >/dev/null 2>&1 || fail "the slice bought for a unit could not be released"
+prepay kill "$s" 2>/dev/null || fail "root could not kill a slice's processes"
+prepay destroy "$s" || fail "destroy after kill failed"
+for verb in kill reload run list; do
+        prepay "$verb" --help | grep -q "Usage: prepay $verb" || fail "prepay $verb --help has no usage line"
+done
+prepay --help | grep -q 'reload' || fail "--help does not list reload"
 prepay run -- /nonexistent/cmd 2>"$T/err"; rc=$?
 [ "$rc" -eq 127 ] || fail "running a missing command exited $rc, expected 127"
 prepay --help | grep -q 'run' || fail "--help does not list run"

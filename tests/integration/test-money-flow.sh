@@ -7,10 +7,12 @@
 . "$(dirname "$0")/lib.sh"
 
 # One cent per CPU-second and nothing else, so every charge is CPU time.
-# The socket open to all, so that an unprivileged caller reaches it.
+# The socket open to all, and nobody's group (nogroup) a client group, so
+# that an unprivileged caller reaches the token check.
 chmod 0755 "$T"
 write_config "[Daemon]
 SocketMode=0666
+ClientGroup=nogroup
 [Money]
 MinRuntimeSec=2s
 [Prices]

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Slice events (daemon/events.c), the parts that need no event loop: kind
- * names, the JSON an event travels as, how a hook command becomes argv,
- * and the bound on subscribers. Logging, the ledger row, the stream and
+ * names, the JSON an event travels as, the journal fields it is logged
+ * with, how a hook command becomes argv, and the bound on subscribers. Logging, the ledger row, the stream and
  * the hooks themselves run in tests/integration/test-hooks.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <syslog.h>
 
 #include <cmocka.h>
 
@@ -210,6 +211,78 @@ static void test_hook_argv(void **state) {
         hook_argv_free(NULL);
 }
 
+/* The fields of iov[0..n), in order, as one "|"-separated string. */
+static char *fields_string(const struct event_fields *f) {
+        static char buf[4096];
+        size_t used = 0;
+
+        buf[0] = 0;
+        for (size_t i = 0; i < f->n; i++) {
+                assert_true(used + f->iov[i].iov_len + 2 < sizeof(buf));
+                /* No NUL and no newline inside a field: each is one line. */
+                assert_null(memchr(f->iov[i].iov_base, 0, f->iov[i].iov_len));
+                used += (size_t) snprintf(buf + used, sizeof(buf) - used, "%s%.*s", i ? "|" : "",
+                                          (int) f->iov[i].iov_len, (const char *) f->iov[i].iov_base);
+        }
+        return buf;
+}
+
+static void test_journal_fields(void **state) {
+        struct event ev = sample();
+        struct event_fields f;
+        char expect[1024];
+
+        /* A low balance: no action, no request. */
+        event_journal_fields(&ev, &f);
+        snprintf(expect, sizeof(expect),
+                 "MESSAGE=Slice s-1a2b3c4d: event low, balance 0.05 EUR: less than 1min left at the current burn "
+                 "rate.|PRIORITY=5|SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=low|BALANCE=0.05|CURRENCY=EUR|"
+                 "REASON=less than 1min left at the current burn rate",
+                 program_invocation_short_name);
+        assert_string_equal(fields_string(&f), expect);
+        assert_int_equal(f.priority, LOG_NOTICE);
+        assert_string_equal(f.message, "Slice s-1a2b3c4d: event low, balance 0.05 EUR: less than 1min left at the "
+                                       "current burn rate.");
+
+        /* An action, caused by a request. */
+        ev.kind = EVENT_THAWED;
+        snprintf(ev.action, sizeof(ev.action), "thaw");
+        snprintf(ev.request_id, sizeof(ev.request_id), "0123abcd");
+        snprintf(ev.reason, sizeof(ev.reason), "topped up: thawed, limits restored");
+        event_journal_fields(&ev, &f);
+        snprintf(expect, sizeof(expect),
+                 "MESSAGE=Slice s-1a2b3c4d: event thawed, balance 0.05 EUR: topped up: thawed, limits restored.|"
+                 "PRIORITY=6|SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=thawed|ACTION=thaw|REQUEST_ID=0123abcd|"
+                 "BALANCE=0.05|CURRENCY=EUR|REASON=topped up: thawed, limits restored",
+                 program_invocation_short_name);
+        assert_string_equal(fields_string(&f), expect);
+
+        /* Unfunded (an OOM kill): no balance, no currency. */
+        ev = sample();
+        ev.kind = EVENT_OOM;
+        ev.unfunded = true;
+        snprintf(ev.reason, sizeof(ev.reason), "1 process OOM-killed");
+        event_journal_fields(&ev, &f);
+        snprintf(expect, sizeof(expect),
+                 "MESSAGE=Slice s-1a2b3c4d: event oom (unfunded): 1 process OOM-killed.|PRIORITY=5|"
+                 "SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=oom|REASON=1 process OOM-killed",
+                 program_invocation_short_name);
+        assert_string_equal(fields_string(&f), expect);
+
+        /* The longest reason and request id fit, whole. */
+        ev = sample();
+        ev.kind = EVENT_KILLED;
+        memset(ev.reason, 'r', sizeof(ev.reason) - 1);
+        ev.reason[sizeof(ev.reason) - 1] = 0;
+        memset(ev.request_id, 'q', sizeof(ev.request_id) - 1);
+        ev.request_id[sizeof(ev.request_id) - 1] = 0;
+        snprintf(ev.action, sizeof(ev.action), "kill");
+        event_journal_fields(&ev, &f);
+        assert_int_equal(f.n, 10);
+        assert_int_equal(f.iov[f.n - 1].iov_len, strlen("REASON=") + EVENT_REASON_MAX - 1);
+        assert_int_equal(f.iov[6].iov_len, strlen("REQUEST_ID=") + EVENT_REQUEST_ID_MAX - 1);
+}
+
 /* At most EVENTS_MAX_SUBSCRIBERS; unsubscribing frees a place; a bad
  * filter is refused. events_new() with a config only: nothing it does
  * before an event needs more of the manager. */
@@ -256,7 +329,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kind_names),   cmocka_unit_test(test_json_round_trip),
                 cmocka_unit_test(test_json_refused), cmocka_unit_test(test_hook_argv),
-                cmocka_unit_test(test_subscribers),
+                cmocka_unit_test(test_subscribers),  cmocka_unit_test(test_journal_fields),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
