@@ -8,9 +8,13 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make check      install missing Debian packages, build, run every test
 #   make bench      run the benchmarks under tests/bench
-#   make vmtest     the integration suite in a booted guest (tests/vm; pure
-#                   cgroup v2, systemd as PID 1); VMTEST_SHELL=1: a shell there
-#   make install    DESTDIR=... PREFIX=... (default /usr/local)
+#   make vmtest     the integration and system suites in a booted guest
+#                   (tests/vm; pure cgroup v2, systemd as PID 1); VMTEST_SHELL=1:
+#                   a shell there
+#   make install    DESTDIR=... PREFIX=... (default /usr/local): binaries, man
+#                   pages, config, units, sysusers, tmpfiles, bash completion
+#   make deb        the Debian package, built in a copy of the tree under
+#                   $(O)/deb-build, left in $(O)/deb/ (packaging/debian)
 
 O ?= build
 PREFIX ?= /usr/local
@@ -18,8 +22,13 @@ DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
-SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+# prepayd reads /etc/prepay (compiled in: prepayd.conf, issuers.d) and its
+# unit's ConfigurationDirectory= is there, whatever PREFIX is.
+SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 CC ?= cc
 CLANG ?= clang
@@ -63,7 +72,7 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench-%)
 Q = $(if $(V),,@)
 msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
 
-.PHONY: all deps demo check check-unit check-integration check-vm vmtest check-bpf-fallback bench install clean
+.PHONY: all deps demo check check-unit check-integration check-vm vmtest check-bpf-fallback check-units bench install deb clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -77,8 +86,11 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)O=$(O) tests/demo
 
+# The guest installs the package (tests/system/test-package.sh): it is
+# built before the suites, and a package that does not build fails check.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory deb
 	$(Q)O=$(O) tests/run-all
 
 check-unit: all
@@ -87,12 +99,12 @@ check-unit: all
 check-integration: all
 	$(Q)O=$(O) tests/run-all integration
 
-check-vm: all
+check-vm: all deb
 	$(Q)O=$(O) tests/run-all vm
 
 # The guest suite on its own, with its output and timings (tests/vm/README.md).
 # VMTEST_SHELL=1 boots the same guest into a root shell on this terminal.
-vmtest: all
+vmtest: all deb
 	$(Q)O=$(O) VMTEST_SHELL=$(VMTEST_SHELL) tests/vm/run
 
 bench: all
@@ -157,19 +169,64 @@ $(O)/tests/%: $(O)/tests/helpers/%.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
+# Everything a host needs, under DESTDIR and PREFIX. An existing
+# $(SYSCONFDIR)/prepay/prepayd.conf is an operator's: it is left alone.
 install: $(O)/prepayd $(O)/prepay
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/prepay \
-		$(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/prepay/issuers.d \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(O)/prepayd $(DESTDIR)$(SBINDIR)/prepayd
 	install -m 0755 $(O)/prepay $(DESTDIR)$(BINDIR)/prepay
 	install -m 0644 packaging/man/prepay.1 $(DESTDIR)$(MANDIR)/man1/prepay.1
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
 	install -m 0644 packaging/man/prepay-voucher.5 $(DESTDIR)$(MANDIR)/man5/prepay-voucher.5
 	install -m 0644 packaging/man/prepayd.8 $(DESTDIR)$(MANDIR)/man8/prepayd.8
-	install -m 0644 packaging/prepayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf ] || \
+		install -m 0644 packaging/prepayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf
 	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepayd.service.in > $(DESTDIR)$(UNITDIR)/prepayd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/prepayd.service
+	install -m 0644 packaging/systemd/prepayd.socket $(DESTDIR)$(UNITDIR)/prepayd.socket
+	install -m 0644 packaging/sysusers.d/prepay.conf $(DESTDIR)$(SYSUSERSDIR)/prepay.conf
+	install -m 0644 packaging/tmpfiles.d/prepay.conf $(DESTDIR)$(TMPFILESDIR)/prepay.conf
+	install -m 0644 packaging/bash-completion/prepay $(DESTDIR)$(BASHCOMPDIR)/prepay
+
+# The units as installed, checked offline: systemd-analyze verify (which
+# also wants ExecStart='s binary and the man pages of Documentation=), and
+# the exposure figure of systemd-analyze security.
+check-units: $(O)/prepayd $(O)/prepay
+	$(Q)rm -rf $(O)/units-check
+	$(Q)$(MAKE) --no-print-directory -s install DESTDIR= PREFIX=$(abspath $(O))/units-check/usr \
+		SYSCONFDIR=$(abspath $(O))/units-check/etc >/dev/null
+	$(Q)cd $(O)/units-check/usr/lib/systemd/system && \
+		MANPATH=$(abspath $(O))/units-check/usr/share/man systemd-analyze verify prepayd.service prepayd.socket && \
+		echo "  units: systemd-analyze verify passed" && \
+		systemd-analyze security --offline=true ./prepayd.service 2>/dev/null | sed -n 's/^→ /  units: /p'
+
+# The Debian package. dpkg-buildpackage wants debian/ at the root of the
+# tree it builds, so it builds in a copy (the files git knows, or the
+# tree without $(O)) with packaging/debian as debian/; the source tree
+# is never written to. MAKEFLAGS is dropped: this make's O= must not
+# reach debian/rules' own make.
+DEB_WORK := $(abspath $(O))/deb-build
+deb:
+	$(Q)packaging/build-deps --deb
+	$(Q)rm -rf $(DEB_WORK) $(O)/deb
+	$(Q)mkdir -p $(DEB_WORK)/prepay $(O)/deb
+	$(call msg,COPY,$(DEB_WORK)/prepay)
+	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf - 2>/dev/null; \
+	else \
+		tar --exclude-vcs --exclude='./$(O)' -cf - .; \
+	fi | tar -C $(DEB_WORK)/prepay -xf -
+	$(Q)rm -rf $(DEB_WORK)/prepay/debian $(DEB_WORK)/prepay/$(O)
+	$(Q)cp -a packaging/debian $(DEB_WORK)/prepay/debian
+	$(call msg,DEB,$(O)/deb)
+	$(Q)cd $(DEB_WORK)/prepay && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -us -uc -b >$(DEB_WORK)/build.log 2>&1 || \
+		{ tail -n 40 $(DEB_WORK)/build.log; echo "make deb: dpkg-buildpackage failed (log: $(DEB_WORK)/build.log)"; exit 1; }
+	$(Q)mv $(DEB_WORK)/*.deb $(DEB_WORK)/*.buildinfo $(DEB_WORK)/*.changes $(O)/deb/
+	$(Q)mv $(DEB_WORK)/*.ddeb $(O)/deb/ 2>/dev/null || true
+	$(Q)ls $(O)/deb/*.deb
 
 clean:
 	rm -rf $(O)
