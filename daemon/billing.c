@@ -212,12 +212,27 @@ static int charge_slice(struct billing *b, struct slice *s) {
         return 0;
 }
 
+int64_t billing_held(struct billing *b, size_t *ret_funded) {
+        int64_t sum = 0;
+        size_t n = 0;
+
+        for (struct slice *s = b->manager->slices; s; s = s->next) {
+                if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
+                        continue;
+                n++;
+                sum += MAX(s->account.l.balance - MAX(s->account.pending, (int64_t) 0), (int64_t) 0);
+        }
+        *ret_funded = n;
+        return sum;
+}
+
 static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         struct billing *b = userdata;
 
         for (struct slice *s = b->manager->slices; s; s = s->next)
                 if (s->account.funded && s->account.pending > 0)
                         (void) charge_slice(b, s);
+        manager_notify_status(b->manager, NULL);
         /* Counters that moved without costing anything are written with
          * the next charge: they need not wake the disk every second. */
         if (usec - b->last_prune_usec >= 3600 * USEC_PER_SEC) {

@@ -79,6 +79,9 @@ struct billing_request {
 };
 
 int billing_new(struct manager *m, struct billing **ret);
+/* The money held for tenants: the balances of funded slices not released,
+ * less what they used since their last charge; *ret_funded is how many. */
+int64_t billing_held(struct billing *b, size_t *ret_funded);
 /* Reads IssuersDirectory= again (after a reload); on failure the keys
  * trusted now stay. */
 int billing_reload_issuers(struct billing *b);

@@ -672,7 +672,6 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int manager_reload(struct manager *m) {
         struct config c = {}, old;
-        char status[64];
         int r;
 
         (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec(CLOCK_MONOTONIC));
@@ -707,9 +706,23 @@ int manager_reload(struct manager *m) {
         (void) control_reload(m->control);
         log_info("Reloaded %s: prices, policies, hooks and issuer keys apply from now on; %zu running slice%s "
                  "untouched.", m->config_path, m->n_slices, m->n_slices == 1 ? "" : "s");
-        snprintf(status, sizeof(status), "%zu slice%s.", m->n_slices, m->n_slices == 1 ? "" : "s");
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
+        manager_notify_status(m, "READY=1\n");
         return 0;
+}
+
+void manager_notify_status(struct manager *m, const char *extra) {
+        char held[MONEY_FORMAT_MAX], text[sizeof(m->last_status)];
+        size_t funded = 0;
+        int64_t sum;
+
+        sum = billing_held(m->billing, &funded);
+        (void) snprintf(text, sizeof(text), "%zu slice%s, %zu funded, holding %s %s.", m->n_slices,
+                        m->n_slices == 1 ? "" : "s", funded, money_format(held, sizeof(held), sum),
+                        m->config->currency);
+        if (!extra && streq(text, m->last_status))
+                return;
+        memcpy(m->last_status, text, sizeof(text));
+        (void) sd_notifyf(false, "%sSTATUS=%s", extra ?: "", text);
 }
 
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -876,7 +889,7 @@ int manager_run(struct manager *m) {
         log_info("Ready: %zu slice%s under %s, metering every %s.", m->n_slices, m->n_slices == 1 ? "" : "s",
                  m->ops->root_path(m->backend), format_duration(buf, sizeof(buf), m->config->meter_interval_usec));
 
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%zu slice%s.", m->n_slices, m->n_slices == 1 ? "" : "s");
+        manager_notify_status(m, "READY=1\n");
         r = sd_event_loop(m->event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");

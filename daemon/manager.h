@@ -62,6 +62,7 @@ struct manager {
         const char *config_path;    /* read again on SIGHUP */
         bool config_optional;       /* the default path, which may be absent */
         uint64_t max_cpus_milli;
+        char last_status[160];      /* the last STATUS= sent to the service manager */
 };
 
 int manager_new(struct config *config, struct manager **ret);
@@ -76,6 +77,11 @@ int manager_run(struct manager *m);
  * running values with a warning. A file that does not load changes
  * nothing. */
 int manager_reload(struct manager *m);
+
+/* Tells the service manager (sd_notify) how many slices there are and the
+ * money held for them, with "extra" (e.g. "READY=1\n") before it; without
+ * extra, only when the text changed since the last time. */
+void manager_notify_status(struct manager *m, const char *extra);
 
 struct slice *manager_find(struct manager *m, const char *id);
 

@@ -19,7 +19,7 @@ prices 0.01
 BG_PIDS+=($!)
 for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.05; done
 NOTIFY_SOCKET=$T/notify start_daemon
-grep -q "READY=1 STATUS=0 slices." "$T/notify.log" || fail "no READY=1 with a status: $(cat "$T/notify.log")"
+grep -q "READY=1 STATUS=0 slices, 0 funded, holding 0.00 EUR." "$T/notify.log" || fail "no READY=1 with a status: $(cat "$T/notify.log")"
 
 [ "$(prepay quote --cpus 1 --duration 1s --json | jq .total)" = 10000 ] || fail "quote before the reload"
 bg prepay run --voucher "$(mint 1.00)" --cpus 0.5 -- "$BIN/tests/burn" 60 >/dev/null 2>"$T/run.err"
@@ -48,6 +48,10 @@ grep -qx "$pid" "$(cg_dir "" "$s")/cgroup.procs" || fail "the running slice's pr
 [ "$(slice_field "$s" .account.credited)" = 1500000 ] || fail "the running slice's money changed"
 grep -q "RELOADING=1 MONOTONIC_USEC=" "$T/notify.log" || fail "no RELOADING=1"
 [ "$(grep -c "READY=1" "$T/notify.log")" -ge 2 ] || fail "no READY=1 after the reload"
+# STATUS= follows the money held, at most once a second.
+for _ in $(seq 40); do grep -q "STATUS=1 slice, 1 funded, holding 1\.[0-9]* EUR\." "$T/notify.log" && break; sleep 0.05; done
+grep -q "STATUS=1 slice, 1 funded, holding 1\.[0-9]* EUR\." "$T/notify.log" ||
+        fail "STATUS= does not show the money held: $(tail -3 "$T/notify.log")"
 
 # A file that does not load changes nothing.
 prices "lots"

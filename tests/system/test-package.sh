@@ -83,6 +83,10 @@ unit_state=$(systemctl is-active "prepay-$s.slice" 2>&1)
 say "slice $s: credited $credited, balance $(jq -r .account.balance <<<"$st"), unit prepay-$s.slice $unit_state"
 [ "$unit_state" = active ] || soft_fail "prepay-$s.slice is $unit_state (the systemd backend makes slices as units)"
 kill -0 "$job" 2>/dev/null || fail "the slice's work is not running"
+status_funded() { systemctl show -p StatusText --value "$UNIT" | grep -q "1 funded, holding 0\.[0-9]* EUR\."; }
+wait_for 10 status_funded ||
+        soft_fail "the service's STATUS= does not show the money held: $(systemctl show -p StatusText --value "$UNIT")"
+say "systemctl status: $(systemctl show -p StatusText --value "$UNIT")"
 
 # --- reload with a new price: the quote changes, the slice does not
 pid0=$(main_pid)
