@@ -44,6 +44,11 @@ wait_state() {
 # whose timer wake-ups alone come milliseconds late.
 LIMIT=20000
 [ "$EMULATED" = 1 ] && LIMIT=40000
+# Through the systemd backend each action is a D-Bus call that returns
+# once systemd has acted (FreezeUnit: once the cgroup says frozen). The
+# emulated guest's systemd takes 6-600 ms per call, so there the bound is
+# 1 s and the figures printed are what count; on hardware it stays 20 ms.
+[ "$EMULATED" = 1 ] && [ "${PREPAY_TEST_BACKEND:-cgroupfs}" = systemd ] && LIMIT=1000000
 
 # The CPU a slice used past its 0.5 s, in us, from the ledger's overshoot
 # (0.01 per CPU-second: one micro-unit is 100 us) and from the meter.
