@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "cgroup-v2.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #define BUF_INITIAL 4096
@@ -172,7 +173,6 @@ static int cg2_read(struct cg2_files *f, int which, char **ret) {
 }
 
 int cg2_read_events(struct cg2_files *f, bool *ret_populated, bool *ret_frozen) {
-        uint64_t populated = 0, frozen = 0;
         char *text;
         int r;
 
@@ -181,6 +181,13 @@ int cg2_read_events(struct cg2_files *f, bool *ret_populated, bool *ret_frozen) 
                 return r;
         if (!text)
                 return -ENOENT; /* every v2 cgroup but the root has it */
+        return cg2_parse_events(text, ret_populated, ret_frozen);
+}
+
+int cg2_parse_events(const char *text, bool *ret_populated, bool *ret_frozen) {
+        uint64_t populated = 0, frozen = 0;
+        int r;
+
         r = cg2_keyed_get(text, "populated", &populated);
         if (r < 0)
                 return r;
@@ -243,4 +250,25 @@ int cg2_read_counters(struct cg2_files *f, struct slice_counters *ret) {
 
         *ret = c;
         return 0;
+}
+
+int slice_features_require(const struct slice_features *features, const char *where) {
+        static const struct {
+                size_t offset;
+                const char *name;
+        } required[] = {
+                { offsetof(struct slice_features, cpu), "cpu" },
+                { offsetof(struct slice_features, memory), "memory" },
+                { offsetof(struct slice_features, pids), "pids" },
+        };
+        bool missing = false;
+
+        for (size_t i = 0; i < ARRAY_SIZE(required); i++)
+                if (!*(const bool *) ((const char *) features + required[i].offset)) {
+                        log_error("No %s controller in %s", required[i].name, where);
+                        missing = true;
+                }
+        if (!features->io)
+                log_info("No io controller in %s: io counters will read 0", where);
+        return missing ? -EOPNOTSUPP : 0;
 }

@@ -54,8 +54,17 @@ struct cg2_files {
         struct cg2_buf buf;
 };
 
+/* Logs an error for each of the cpu, memory and pids controllers that
+ * features lacks ("No cpu controller in <where>") and a note for io;
+ * -EOPNOTSUPP if one that is required is missing. Logs: called once, at
+ * open. */
+int slice_features_require(const struct slice_features *features, const char *where);
+
 void cg2_files_init(struct cg2_files *f, int dir_fd);
 void cg2_files_done(struct cg2_files *f);
+/* cgroup.events text: "populated" (required) and "frozen" (absent before
+ * Linux 5.2: false). Either ret may be NULL. */
+int cg2_parse_events(const char *text, bool *ret_populated, bool *ret_frozen);
 int cg2_read_events(struct cg2_files *f, bool *ret_populated, bool *ret_frozen);
 /* Every field of slice_counters from the v2 files; a file that does not
  * exist (a controller not enabled there, memory.peak before Linux 5.19)

@@ -282,21 +282,35 @@ static json_object *refuse_new_work(struct slice *s) {
         return NULL;
 }
 
+/* An owned slice that new work may run in, made active again if it was
+ * kept; on failure *reply says why. */
+static struct slice *request_slice_for_work(struct connection *c, json_object *req, json_object **reply) {
+        struct slice *s;
+        int r;
+
+        s = request_owned_slice(c, req, reply);
+        if (!s)
+                return NULL;
+        *reply = refuse_new_work(s);
+        if (*reply)
+                return NULL;
+        r = billing_activate(c->control->manager->billing, s);
+        if (r < 0) {
+                *reply = message_reply_error("The ledger cannot be written: %s", strerror(-r));
+                return NULL;
+        }
+        return s;
+}
+
 static json_object *handle_attach(struct connection *c, json_object *req) {
         _cleanup_(freep) char *error = NULL;
         json_object *reply = NULL;
         struct slice *s;
         int r;
 
-        s = request_owned_slice(c, req, &reply);
+        s = request_slice_for_work(c, req, &reply);
         if (!s)
                 return reply;
-        reply = refuse_new_work(s);
-        if (reply)
-                return reply;
-        r = billing_activate(c->control->manager->billing, s);
-        if (r < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
         r = manager_attach(c->control->manager, s, c->peer.pid, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
@@ -315,15 +329,9 @@ static json_object *handle_run_unit(struct connection *c, json_object *req) {
 
         if (message_get_string(req, "unit", &unit) < 0 || !unit[0] || strlen(unit) > 255)
                 return message_reply_error("Missing or invalid field \"unit\": a unit name of at most 255 bytes");
-        s = request_owned_slice(c, req, &reply);
+        s = request_slice_for_work(c, req, &reply);
         if (!s)
                 return reply;
-        reply = refuse_new_work(s);
-        if (reply)
-                return reply;
-        r = billing_activate(m->billing, s);
-        if (r < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
         r = manager_run_unit(m, s, unit, c->rights >= CONTROL_OPERATOR ? (uid_t) -1 : c->peer.uid, &name, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));

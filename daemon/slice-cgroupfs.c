@@ -713,7 +713,6 @@ static int v2_anchor(struct slice_backend *b, char **prefixes, size_t n, char **
  * missing controller. */
 static int probe_controllers(struct slice_backend *b, const char *anchor) {
         _cleanup_(freep) char *anchor_fs = NULL, *available = NULL, *path = NULL;
-        bool missing = false;
         int r;
 
         anchor_fs = path_join(b->v2_mount, anchor);
@@ -753,21 +752,7 @@ static int probe_controllers(struct slice_backend *b, const char *anchor) {
         b->features.io = b->where[CTRL_IO] != WHERE_NONE;
         b->features.hybrid = b->where[CTRL_CPU] >= 0 || b->where[CTRL_MEMORY] >= 0 || b->where[CTRL_PIDS] >= 0;
 
-        if (!b->features.cpu) {
-                log_error("No hierarchy offers the cpu controller");
-                missing = true;
-        }
-        if (!b->features.memory) {
-                log_error("No hierarchy offers the memory controller");
-                missing = true;
-        }
-        if (!b->features.pids) {
-                log_error("No hierarchy offers the pids controller");
-                missing = true;
-        }
-        if (!b->features.io)
-                log_info("No hierarchy offers the io controller: io counters will read 0");
-        return missing ? -EOPNOTSUPP : 0;
+        return slice_features_require(&b->features, "any mounted cgroup hierarchy");
 }
 
 /* The anchor passes controllers on only if it has no processes (the "no
@@ -1516,7 +1501,6 @@ static int counter_read(struct slice_handle *h, int cf, int dirfd_or_neg, const 
 }
 
 static int read_events(struct slice_handle *h, bool *ret_populated, bool *ret_frozen) {
-        uint64_t populated = 0, frozen = 0;
         char *text = NULL;
         int r;
 
@@ -1525,15 +1509,7 @@ static int read_events(struct slice_handle *h, bool *ret_populated, bool *ret_fr
         r = cg2_pread_all(&h->buf, h->fds[CF_EVENTS], &text);
         if (r < 0)
                 return r;
-        r = cg2_keyed_get(text, "populated", &populated);
-        if (r < 0)
-                return r;
-        (void) cg2_keyed_get(text, "frozen", &frozen); /* absent before Linux 5.2 */
-        if (ret_populated)
-                *ret_populated = populated != 0;
-        if (ret_frozen)
-                *ret_frozen = frozen != 0;
-        return 0;
+        return cg2_parse_events(text, ret_populated, ret_frozen);
 }
 
 /* Waits until cgroup.events says key is want, up to timeout. cgroup.events

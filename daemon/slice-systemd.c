@@ -426,7 +426,6 @@ static int unit_cgroup(struct slice_backend *b, const char *unit, sd_bus_error *
 
 static int probe_features(struct slice_backend *b) {
         _cleanup_(freep) char *available = NULL;
-        bool missing = false;
         int r;
 
         r = read_one_line_file(CGROUP_MOUNT "/cgroup.controllers", &available);
@@ -447,25 +446,12 @@ static int probe_features(struct slice_backend *b) {
                         b->features.io = true;
                 p += n;
         }
-        if (!b->features.cpu) {
-                log_error("The cgroup v2 hierarchy offers no cpu controller");
-                missing = true;
-        }
-        if (!b->features.memory) {
-                log_error("The cgroup v2 hierarchy offers no memory controller");
-                missing = true;
-        }
-        if (!b->features.pids) {
-                log_error("The cgroup v2 hierarchy offers no pids controller");
-                missing = true;
-        }
-        if (!b->features.io)
-                log_info("The cgroup v2 hierarchy offers no io controller: io counters will read 0");
+        r = slice_features_require(&b->features, "the cgroup v2 hierarchy");
         b->features.cgroup_kill = faccessat(b->root_fd, "cgroup.kill", F_OK, 0) >= 0;
         /* The root has accounting on, so its memory files are there when
          * the kernel has them. */
         b->features.memory_peak = faccessat(b->root_fd, "memory.peak", F_OK, 0) >= 0;
-        return missing ? -EOPNOTSUPP : 0;
+        return r;
 }
 
 static void backend_free(struct slice_backend *b) {
