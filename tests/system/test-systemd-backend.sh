@@ -12,7 +12,11 @@ PREPAY_TEST_BACKEND=systemd
 . "$(dirname "$0")/../integration/lib.sh"
 
 # One cent per CPU-second and nothing else, so every charge is CPU time.
-write_config "[Money]
+# nobody (group nogroup) is a client, so that it reaches the run-unit check.
+chmod 0755 "$T"
+write_config "[Daemon]
+ClientGroup=nogroup
+[Money]
 MinRuntimeSec=1s
 [Prices]
 CPUSecond=0.01
@@ -99,7 +103,23 @@ show "$copy" Environment | grep -q PREPAY_TEST_ENV=1 || fail "$copy lost the env
 main_pid=$(show "$copy" MainPID)
 [ "$(stat -c %u "/proc/$main_pid")" = 65534 ] || fail "$copy's process runs as uid $(stat -c %u "/proc/$main_pid")"
 [ "$(cat "/proc/$main_pid/comm")" = sleep ] || fail "$copy runs $(cat "/proc/$main_pid/comm"), not sleep"
-systemctl stop "$src.service" "$copy"
+# A client that is no operator runs only units that run as itself: nobody
+# (group nogroup, the test daemon's ClientGroup=) with the owner token may
+# not start a root unit's command, and may start nobody's.
+token=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/main.err")
+[ -n "$token" ] || fail "prepay run printed no owner token: $(cat "$T/main.err")"
+systemd-run -q -G --unit="$src-root" sleep 3600 || fail "systemd-run of $src-root failed"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/prepay" "$@"; }
+as_nobody run --slice "$main" --token "$token" --unit "$src-root.service" 2>"$T/unit-deny.err" &&
+        fail "a client started a root unit's command in its slice"
+grep -q "runs as user root, not as uid 65534" "$T/unit-deny.err" ||
+        fail "the refusal does not say why: $(cat "$T/unit-deny.err")"
+say "client, root unit: $(cat "$T/unit-deny.err")"
+systemctl stop "$copy"
+copy2=$(as_nobody run --slice "$main" --token "$token" --unit "$src.service" 2>"$T/unit2.err") ||
+        fail "a client could not start its own user's unit: $(cat "$T/unit2.err")"
+[ "$copy2" = "$copy" ] || fail "the client's copy is named $copy2"
+systemctl stop "$src-root.service" "$src.service" "$copy2"
 
 # 2. A unit started by systemd-run in the slice is metered and charged.
 buy idle 1 --cpus 1 -- sleep 3600
