@@ -51,4 +51,15 @@ echo "[Daemon]
 Bogus=1" >"$T/bad.conf"
 out=$("$BIN/prepayd" -c "$T/bad.conf" --check-config 2>&1) && fail "a config with an unknown key was accepted"
 grep -q "Bogus" <<<"$out" || fail "config error does not name the key: $out"
+# Backend=systemd where systemd does not own the cgroup tree: refused at
+# start, with the reason, before anything is made (tests/system covers the
+# other side).
+if [ "$(cat /proc/1/comm)" != systemd ]; then
+        sed -e 's/^Backend=cgroupfs$/Backend=systemd/' -e "s|^ControlSocket=.*|ControlSocket=$T/sd.sock|" \
+                -e "s|^StateDirectory=.*|StateDirectory=$T/sd-state|" "$CONF" >"$T/sd.conf"
+        grep -q "^Backend=systemd$" "$T/sd.conf" || fail "no Backend= line to change in $CONF"
+        out=$(timeout 20 "$BIN/prepayd" -c "$T/sd.conf" 2>&1) && fail "Backend=systemd started without systemd as PID 1"
+        grep -q "Backend=systemd needs systemd as PID 1" <<<"$out" || fail "the refusal does not say why: $out"
+        [ ! -e "$T/sd.sock" ] || fail "the refused daemon made its socket"
+fi
 exit 0
