@@ -591,15 +591,35 @@ static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* How fast the slice can spend (enforcer.h): its size at full use, and
+ * with a CPU quota, one period's quota at once on every online CPU. */
+static void slice_spend(struct billing *b, const struct slice *s, struct enforce_spend *ret) {
+        const struct rate_card *rc = &b->manager->config->rates;
+        uint64_t cpus = slice_cpus_milli(b, s);
+
+        *ret = (struct enforce_spend) {
+                .max_rate = enforcer_max_burn_rate(rc, cpus, s->limits.memory_max),
+        };
+        ret->peak_rate = ret->max_rate;
+        if (s->limits.cpu_quota_usec > 0) {
+                int64_t one_cpu = enforcer_max_burn_rate(rc, 1000, 0);
+
+                ret->peak_rate = enforcer_max_burn_rate(rc, MAX(cpus, b->manager->online_cpus_milli),
+                                                        s->limits.memory_max);
+                ret->burst = (int64_t) (((unsigned __int128) one_cpu * s->limits.cpu_quota_usec + USEC_PER_SEC - 1) /
+                                        USEC_PER_SEC);
+        }
+}
+
 /* Decides and acts, then arms the check for the soonest moment the rest
  * of the balance could be spent. */
 static void enforce_slice(struct billing *b, struct slice *s) {
         const struct config *cfg = b->manager->config;
         struct slice_enforce *e = &s->account.enforce;
         struct slice_account_info info;
+        struct enforce_spend spend;
         struct enforce_view v;
         uint64_t next;
-        int64_t rate;
 
         e->billing = b;
         if (!s->account.funded || s->account.l.state != LEDGER_SLICE_ACTIVE || !s->handle) {
@@ -636,9 +656,9 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         }
         update_grants(b, s, false);
 
-        rate = enforcer_max_burn_rate(&cfg->rates, slice_cpus_milli(b, s), s->limits.memory_max);
+        slice_spend(b, s, &spend);
         next = now_usec(CLOCK_MONOTONIC) +
-               enforcer_next_check(available(s), rate, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
+               enforcer_next_check(available(s), &spend, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
         if (!e->check_timer) {
                 if (sd_event_add_time(b->manager->event, &e->check_timer, CLOCK_MONOTONIC, next, 1, on_check, s) < 0)
                         log_warning("Slice %s: failed to arm its balance check, relying on the meter pass.", s->id);

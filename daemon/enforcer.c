@@ -69,14 +69,18 @@ int64_t enforcer_max_burn_rate(const struct rate_card *rc, uint64_t cpus_milli, 
         return total;
 }
 
-uint64_t enforcer_next_check(int64_t balance, int64_t max_rate, uint64_t min_usec, uint64_t max_usec) {
-        unsigned __int128 t;
+uint64_t enforcer_next_check(int64_t balance, const struct enforce_spend *sp, uint64_t min_usec, uint64_t max_usec) {
+        unsigned __int128 t = 0;
 
-        if (max_rate <= 0)
+        if (sp->max_rate <= 0)
                 return max_usec;
         if (balance <= 0)
                 return min_usec;
-        t = (unsigned __int128) balance * USEC_PER_SEC / (uint64_t) max_rate;
+        /* The later of the two bounds: neither rate may be exceeded. */
+        if (balance > sp->burst)
+                t = (unsigned __int128) (balance - MAX(sp->burst, (int64_t) 0)) * USEC_PER_SEC / (uint64_t) sp->max_rate;
+        if (sp->peak_rate > 0)
+                t = MAX(t, (unsigned __int128) balance * USEC_PER_SEC / (uint64_t) sp->peak_rate);
         if (t < min_usec)
                 return min_usec;
         if (t > max_usec)

@@ -13,7 +13,8 @@
  * No blind poll: a slice cannot spend faster than its size allows (its
  * CPU quota, its memory limit, the base fee; network is bounded in the
  * kernel by its grant), so its balance cannot run out before
- * balance / enforcer_max_burn_rate() seconds. The daemon arms a timer for
+ * balance / enforcer_max_burn_rate() seconds (less one CPU period's quota,
+ * which may go at once: struct enforce_spend). The daemon arms a timer for
  * that moment, reads the kernel's counters then, and either acts or arms
  * the timer again for the (shorter) time the rest could last. Near the
  * end the checks come closer together, never closer than a floor. */
@@ -46,9 +47,20 @@ bool enforce_action_allowed(const char *list, enum enforce_action a);
  * in it: network is bounded by its grant, disk IO charged as it comes. */
 int64_t enforcer_max_burn_rate(const struct rate_card *rc, uint64_t cpus_milli, uint64_t memory_bytes);
 
-/* How long the balance lasts at max_rate at the soonest, clamped to
+/* How fast a slice can spend, in micro-units. Over any stretch t it spends
+ * at most max_rate * t + burst, and at most peak_rate * t: a CPU quota is
+ * handed out per period, and one period's quota (burst) may go at once on
+ * every CPU of the host (peak_rate), so a 0.5-CPU slice can burn at 1 CPU
+ * or more for up to 50 ms of every 100. burst 0: max_rate is the bound. */
+struct enforce_spend {
+        int64_t max_rate;  /* per second, over periods */
+        int64_t burst;     /* one CPU period's quota */
+        int64_t peak_rate; /* per second, within a period */
+};
+
+/* How long the balance lasts at the soonest under sp, clamped to
  * [min_usec, max_usec]; max_usec when nothing can be spent (rate 0). */
-uint64_t enforcer_next_check(int64_t balance, int64_t max_rate, uint64_t min_usec, uint64_t max_usec);
+uint64_t enforcer_next_check(int64_t balance, const struct enforce_spend *sp, uint64_t min_usec, uint64_t max_usec);
 
 struct enforce_view {
         enum enforce_state state;

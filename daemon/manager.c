@@ -764,7 +764,8 @@ int manager_new(struct config *config, struct manager **ret) {
                 goto fail;
 
         ncpus = sysconf(_SC_NPROCESSORS_ONLN);
-        m->max_cpus_milli = config->max_cpus_milli ?: (uint64_t) (ncpus > 0 ? ncpus : 1) * 1000;
+        m->online_cpus_milli = (uint64_t) (ncpus > 0 ? ncpus : 1) * 1000;
+        m->max_cpus_milli = config->max_cpus_milli ?: m->online_cpus_milli;
 
         if (asprintf(&m->slice_state_dir, "%s/slices", config->state_directory) < 0) {
                 r = log_oom();

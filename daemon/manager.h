@@ -62,6 +62,7 @@ struct manager {
         const char *config_path;    /* read again on SIGHUP */
         bool config_optional;       /* the default path, which may be absent */
         uint64_t max_cpus_milli;
+        uint64_t online_cpus_milli; /* what a slice's threads may run on at once */
         char last_status[160];      /* the last STATUS= sent to the service manager */
 };
 

@@ -45,19 +45,39 @@ static void test_max_burn_rate(void **state _unused_) {
         assert_int_equal(enforcer_max_burn_rate(&rc, 1, 0), 1);
 }
 
+#define STEADY(rate) (&(struct enforce_spend) { .max_rate = (rate), .peak_rate = (rate) })
+
 static void test_next_check(void **state _unused_) {
         const uint64_t min = 1000, max = 10 * USEC_PER_SEC;
 
         /* 5000 at 10000/s: half a second. */
-        assert_int_equal(enforcer_next_check(5000, 10000, min, max), 500000);
-        assert_int_equal(enforcer_next_check(1, 10000, min, max), min);
-        assert_int_equal(enforcer_next_check(0, 10000, min, max), min);
-        assert_int_equal(enforcer_next_check(-5, 10000, min, max), min);
-        assert_int_equal(enforcer_next_check(INT64_MAX, 1, min, max), max);
-        assert_int_equal(enforcer_next_check(5000, 0, min, max), max);
+        assert_int_equal(enforcer_next_check(5000, STEADY(10000), min, max), 500000);
+        assert_int_equal(enforcer_next_check(1, STEADY(10000), min, max), min);
+        assert_int_equal(enforcer_next_check(0, STEADY(10000), min, max), min);
+        assert_int_equal(enforcer_next_check(-5, STEADY(10000), min, max), min);
+        assert_int_equal(enforcer_next_check(INT64_MAX, STEADY(1), min, max), max);
+        assert_int_equal(enforcer_next_check(5000, STEADY(0), min, max), max);
         /* Each check at full burn lands where the money ends: the next
          * one is the floor. */
-        assert_int_equal(enforcer_next_check(10000 - 10000 * 1, 10000, min, max), min);
+        assert_int_equal(enforcer_next_check(10000 - 10000 * 1, STEADY(10000), min, max), min);
+}
+
+static void test_next_check_burst(void **state _unused_) {
+        const uint64_t min = 1000, max = 10 * USEC_PER_SEC;
+        /* 0.5 CPU at 0.01 per CPU-second on a 2-CPU host: 5000/s over
+         * periods, a 50 ms quota (500) that may go at 2 CPUs (20000/s). */
+        const struct enforce_spend half = { .max_rate = 5000, .burst = 500, .peak_rate = 20000 };
+
+        /* Far from the end, the quota's head start is what counts. */
+        assert_int_equal(enforcer_next_check(5000, &half, min, max), 900000);
+        /* Within one quota of the end, the peak rate: 400 at 20000/s. */
+        assert_int_equal(enforcer_next_check(400, &half, min, max), 20000);
+        /* Between the two, the later bound wins: 600 at 20000/s (30 ms)
+         * is later than (600 - 500) at 5000/s (20 ms). */
+        assert_int_equal(enforcer_next_check(600, &half, min, max), 30000);
+        /* Never later than the steady model alone would say. */
+        assert_true(enforcer_next_check(5000, &half, min, max) <= enforcer_next_check(5000, STEADY(5000), min, max));
+        assert_int_equal(enforcer_next_check(0, &half, min, max), min);
 }
 
 static void test_decide(void **state _unused_) {
@@ -95,6 +115,7 @@ int main(void) {
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_max_burn_rate),
                 cmocka_unit_test(test_next_check),
+                cmocka_unit_test(test_next_check_burst),
                 cmocka_unit_test(test_decide),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
