@@ -6,6 +6,13 @@
 # within its grace resumes with its limits; one left alone is killed when
 # the grace ends; a throttled slice topped up gets its CPU back; a killed
 # slice that ignores SIGTERM and keeps forking has no process left.
+#
+# No step may depend on how fast the machine is. The grace a frozen slice
+# gets is fixed when it is frozen, so the slice topped up "within its
+# grace" is frozen under GraceSec=1h (however slowly the steps between run,
+# its grace cannot end first), and the one left alone under GraceSec=2s,
+# set by a reload just before it is bought; its kill is awaited as the
+# daemon reports it. The burners run until the test ends them.
 . "$(dirname "$0")/lib.sh"
 # run-all-timeout: 240
 
@@ -17,7 +24,7 @@ MemoryGiBHour=0
 NetOutGiB=0
 IOGiB=0
 [Enforce]
-GraceSec=8s"
+GraceSec=1h"
 start_daemon
 
 # buy ACTION [RUN-ARGS...] -- CMD: a slice funded for 0.5 s of CPU at 0.5
@@ -59,7 +66,7 @@ past_balance() {
 }
 
 for action in kill freeze throttle; do
-        buy "$action" -- "$BIN/tests/burn" 30 || fail "$action: no slice"
+        buy "$action" -- "$BIN/tests/burn" 600 || fail "$action: no slice"
         wait_state "$s" "$([ $action = kill ] && echo killed || ([ $action = freeze ] && echo frozen || echo throttled))" 100 ||
                 fail "$action: not enforced within 5 s: $(prepay status "$s")"
         past=$(past_balance "$s")
@@ -101,7 +108,11 @@ cpu_rate() {
 # restored_in SLICE: the restore is done inside the top-up request: the
 # slice is ok as soon as the top-up returns, and the daemon's "thawed"
 # event follows its "topped-up" within 100 ms (daemon time, so that a
-# slow emulated guest measures the daemon, not the CLI's start).
+# slow emulated guest measures the daemon, not the CLI's start). Through
+# the emulated guest's systemd a restore is two D-Bus calls of 10-600 ms
+# each: there the bound is 1 s, as for LIMIT above.
+RESTORE_LIMIT=100000
+[ "$EMULATED" = 1 ] && [ "${PREPAY_TEST_BACKEND:-cgroupfs}" = systemd ] && RESTORE_LIMIT=1000000
 restored_in() {
         local us
         # ok, or already low again: 0.05 EUR lasts 10 s at 0.5 CPU, under LowBalanceSec=60s.
@@ -114,7 +125,9 @@ restored_in() {
                 ([$e[] | select(.kind == "thawed")] | last.time_usec) -
                 ([$e[] | select(.kind == "topped-up")] | last.time_usec)')
         say "$1: thawed ${us}us after its top-up"
-        [ "$us" -ge 0 ] && [ "$us" -le 100000 ] || fail "$1 restored ${us}us after its top-up (at most 100 ms)"
+        [ -n "$us" ] && [ "$us" != null ] || fail "$1: no thawed event after its top-up"
+        [ "$us" -ge 0 ] && [ "$us" -le "$RESTORE_LIMIT" ] ||
+                fail "$1 restored ${us}us after its top-up (at most $((RESTORE_LIMIT / 1000)) ms)"
 }
 
 # The throttled one, topped up: its 0.5 CPU back within 100 ms.
@@ -132,11 +145,25 @@ milli=$(cpu_rate "$slice_freeze")
 say "frozen, topped up: $milli milli-CPUs over the next second (limit 500)"
 [ "$milli" -ge 400 ] && [ "$milli" -le 560 ] || fail "the thawed slice does not run at its 0.5 CPU limit"
 
-# A frozen one left alone: killed when its 8 s grace ends.
-buy freeze -- "$BIN/tests/burn" 30 || fail "no slice"
+# A frozen one left alone: killed when its grace ends. GraceSec=2s from a
+# reload, which applies to slices frozen after it ("prepay reload" answers
+# once the new configuration is in force).
+write_config "[Money]
+MinRuntimeSec=1s
+[Prices]
+CPUSecond=0.01
+MemoryGiBHour=0
+NetOutGiB=0
+IOGiB=0
+[Enforce]
+GraceSec=2s"
+prepay reload >/dev/null || fail "reload to GraceSec=2s failed"
+buy freeze -- "$BIN/tests/burn" 600 || fail "no slice"
 wait_state "$s" frozen 100 || fail "not frozen"
 [ "$(slice_field "$s" .usage.pids_current)" -gt 0 ] || fail "frozen slice has no process"
-wait_state "$s" killed 250 || fail "not killed when the grace ended"
+grep -q "Slice $s.*killed in 2s unless topped up" "$T/prepayd.log" || fail "the slice was not frozen with a 2 s grace"
+# The grace is 2 s of daemon time; allow a minute of polling for a slow machine.
+wait_state "$s" killed 1200 || fail "not killed when the grace ended"
 say "frozen and left alone: killed at the end of its grace"
 [ "$(slice_field "$s" .usage.pids_current)" = 0 ] || fail "processes left after the grace kill"
 
