@@ -501,6 +501,18 @@ static json_object *deny_rights(struct connection *c) {
                             operators(c->control, (char[128]) {}, 128));
 }
 
+/* The decoder's sentence for a request refused before a handler was
+ * found: it names what is wrong with "op" in bytes that are safe to send
+ * back (the op itself, cut short, could end inside a UTF-8 sequence). */
+static json_object *refuse_undecoded(json_object *req, const char *fallback) {
+        char error[REQUEST_ERROR_MAX];
+        struct request fields;
+
+        if (request_decode(req, &fields, error, sizeof(error)) >= 0)
+                return message_reply_error("%s", fallback);
+        return message_reply_error("%s", error);
+}
+
 static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
         struct manager *m = c->control->manager;
         const char *err = NULL, *op, *request_id;
@@ -520,7 +532,7 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
         }
 
         if (message_get_string(req, "op", &op) < 0) {
-                reply = message_reply_error("Malformed request: missing field \"op\"");
+                reply = refuse_undecoded(req, "Malformed request: missing field \"op\"");
                 goto out;
         }
 
@@ -561,7 +573,7 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                         events_set_request_id(m->events, NULL);
                         goto out;
                 }
-        reply = message_reply_error("Unknown operation \"%.40s\"", op);
+        reply = refuse_undecoded(req, "Unknown operation");
 out:
         /* They point into req. */
         c->request.req = NULL;

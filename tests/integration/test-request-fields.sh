@@ -37,7 +37,9 @@ for line in sys.stdin:
 # only its subshell: callers add "|| exit 1") with an error naming its
 # FIELD, and no other of NAMES (words) when given; prints the sentences.
 refused() {
-        local names=${1:-} field reply err other n=0
+        local names=${1:-} field reply err other n=0 want
+        cat >"$T/requests"
+        want=$(wc -l <"$T/requests")
         while read -r field reply; do
                 n=$((n + 1))
                 [ "$(jq -r .ok <<<"$reply")" = false ] || fail "request $n ($field) accepted: $reply"
@@ -48,8 +50,9 @@ refused() {
                         grep -q -- "$other" <<<"$err" && fail "request $n: the error names $other, not only $field: $err"
                 done
                 say "$field: $err"
-        done < <(send)
-        [ "$n" -gt 0 ] || fail "no replies"
+        done < <(send <"$T/requests")
+        # A reply python could not decode (not UTF-8) ends the replies.
+        [ "$n" -eq "$want" ] || fail "$n replies to $want requests"
 }
 
 books() { # vouchers spent and slices made, from the ledger
@@ -115,6 +118,10 @@ voucher {"op":"topup","slice":"$s","voucher":["$voucher"]}
 slice {"op":"events","slice":null}
 unit {"op":"run-unit","slice":"$s","token":"$token","unit":""}
 version {"op":"status","slice":"$s","version":"1"}
+op {"op":5}
+op {"op":null,"slice":"$s"}
+op {"slice":"$s"}
+operation {"op":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u00e9"}
 EOF
 reply=$(echo "status {\"op\":\"status\",\"slice\":\"$s\"}" | send)
 jq -e '.slice.account.state == "active"' <<<"${reply#status }" >/dev/null ||
