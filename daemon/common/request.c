@@ -93,7 +93,10 @@ static const struct {
 #define BIT(f) (1u << (f))
 #define SLICE_OWNED (BIT(F_SLICE) | BIT(F_TOKEN))
 
-/* Every op reads "request_id" too (idempotency for money, logs for all). */
+/* Every op reads "request_id" too (idempotency for money, logs for all).
+ * An op control.c dispatches needs its row here, or it is refused as
+ * unknown; a field a handler reads needs its bit, or it reaches the
+ * handler unchecked. */
 static const struct {
         const char *name;
         unsigned reads;
