@@ -950,46 +950,21 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         struct manager *m = b->manager;
         const struct config *cfg = m->config;
         _cleanup_(freep) char *error = NULL;
-        const char *text, *request_id, *err = NULL;
+        /* Each checked by request_decode() before this runs. */
+        const char *text = r->fields->voucher, *request_id = r->fields->request_id;
         char token[OWNER_TOKEN_MAX], need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
         char cpus[32], dur[FORMAT_DURATION_MAX], vid[VOUCHER_ID_STRING_MAX];
-        uint64_t cpus_milli = 0, duration = 0, memory, size_cpus;
+        uint64_t cpus_milli = r->fields->cpus_milli, duration = r->fields->duration_usec, memory, size_cpus;
         int64_t items[_RESOURCE_MAX], total, shortfall;
         struct ledger_slice row = {};
-        struct slice_limits limits;
-        bool attach = false, size_to_funds = false;
-        const char *action_name;
-        json_object *reply = NULL, *o;
+        struct slice_limits limits = r->fields->limits;
+        bool attach = r->fields->attach, size_to_funds = r->fields->size_to_funds;
+        const char *action_name = r->fields->exhausted_action;
+        json_object *reply = NULL;
         struct voucher v;
         struct slice *s;
         int q, action;
 
-        if (!json_object_object_get_ex(r->req, "limits", &o) || !json_object_is_type(o, json_type_object))
-                return message_reply_error("Missing or invalid field \"limits\"");
-        q = slice_limits_from_json(o, &limits, &err);
-        if (q < 0)
-                return message_reply_error("%s", strna(err));
-        q = message_get_bool(r->req, "attach", &attach);
-        if (q < 0 && q != -ENOENT)
-                return message_reply_error("Field \"attach\" must be a boolean");
-        q = message_get_u64(r->req, "cpus_milli", &cpus_milli);
-        if (q < 0 && q != -ENOENT)
-                return message_reply_error("Field \"cpus_milli\" must be a whole number");
-        q = message_get_bool(r->req, "size_to_funds", &size_to_funds);
-        if (q < 0 && q != -ENOENT)
-                return message_reply_error("Field \"size_to_funds\" must be a boolean");
-        q = message_get_u64(r->req, "duration_usec", &duration);
-        if (q < 0 && q != -ENOENT)
-                return message_reply_error("Field \"duration_usec\" must be a whole number");
-        request_id = optional_string(r->req, "request_id", &reply);
-        if (reply)
-                return reply;
-        text = optional_string(r->req, "voucher", &reply);
-        if (reply)
-                return reply;
-        action_name = optional_string(r->req, "exhausted_action", &reply);
-        if (reply)
-                return reply;
         action = enforce_action_from_string(action_name ?: cfg->exhausted_action);
         if (action < 0)
                 return message_reply_error("Unknown action \"%.20s\" for an exhausted balance: expected throttle, "
@@ -1320,15 +1295,13 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
 
 json_object *billing_handle_quote(struct billing *b, struct billing_request *r) {
         const struct config *cfg = b->manager->config;
-        uint64_t cpus = 0, memory = 0, duration = 0;
+        /* Checked by request_decode(): a negative, float or oversized
+         * one was refused, never taken for "none". */
+        uint64_t cpus = r->fields->cpus_milli, memory = r->fields->memory_max, duration = r->fields->duration_usec;
         int64_t items[_RESOURCE_MAX], total;
         json_object *reply, *o, *p;
         int q;
 
-        if (message_get_u64(r->req, "cpus_milli", &cpus) == -EINVAL ||
-            message_get_u64(r->req, "memory_max", &memory) == -EINVAL ||
-            message_get_u64(r->req, "duration_usec", &duration) == -EINVAL)
-                return message_reply_error("Fields \"cpus_milli\", \"memory_max\", \"duration_usec\" must be whole numbers");
         /* The size "prepay run" is priced at when it asks none. */
         if (cpus == 0)
                 cpus = b->manager->max_cpus_milli;

@@ -8,6 +8,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "common/request.h"
 #include "common/util.h"
 #include "enforcer.h"
 #include "events.h"
@@ -37,6 +38,7 @@
 #define BILLING_EVENT_KEEP_USEC (90 * 24 * 3600 * USEC_PER_SEC)
 #define BILLING_BURN_WINDOW 11 /* meter passes the burn rate is taken over */
 #define OWNER_TOKEN_MAX 64
+_Static_assert(REQUEST_TOKEN_MAX == OWNER_TOKEN_MAX - 1, "a token the decoder takes fits a token buffer");
 
 struct manager;
 struct slice;
@@ -74,6 +76,7 @@ struct billing_request {
         const char *op;         /* the request's "op", known to control.c */
         const char *request_id; /* its "request_id" if valid, else NULL */
         json_object *req;
+        const struct request *fields; /* req's fields, checked (common/request.h) */
         char attach[SLICE_ID_MAX];  /* move the peer into this slice */
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
 };

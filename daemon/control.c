@@ -501,25 +501,38 @@ static json_object *deny_rights(struct connection *c) {
                             operators(c->control, (char[128]) {}, 128));
 }
 
+/* The decoder's sentence for a request refused before a handler was
+ * found: it names what is wrong with "op" in bytes that are safe to send
+ * back (the op itself, cut short, could end inside a UTF-8 sequence). */
+static json_object *refuse_undecoded(json_object *req, const char *fallback) {
+        char error[REQUEST_ERROR_MAX];
+        struct request fields;
+
+        if (request_decode(req, &fields, error, sizeof(error)) >= 0)
+                return message_reply_error("%s", fallback);
+        return message_reply_error("%s", error);
+}
+
 static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
         struct manager *m = c->control->manager;
         const char *err = NULL, *op, *request_id;
         json_object *req = NULL, *reply = NULL;
-        uint64_t version;
+        char error[REQUEST_ERROR_MAX];
+        struct request fields;
         int r;
 
         r = message_parse(buf, len, &req, &err);
         if (r < 0)
                 return message_reply_error("Malformed request: %s", strna(err));
 
-        if (message_get_u64(req, "version", &version) == 0 && version != PREPAY_PROTOCOL_VERSION) {
-                reply = message_reply_error("Unsupported protocol version %" PRIu64 " (this daemon speaks %d)",
-                                            version, PREPAY_PROTOCOL_VERSION);
+        /* "version": "1", 1.5, true or null is not version 1 either. */
+        if (request_check_version(req, error, sizeof(error)) < 0) {
+                reply = message_reply_error("%s", error);
                 goto out;
         }
 
         if (message_get_string(req, "op", &op) < 0) {
-                reply = message_reply_error("Malformed request: missing field \"op\"");
+                reply = refuse_undecoded(req, "Malformed request: missing field \"op\"");
                 goto out;
         }
 
@@ -547,15 +560,24 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                                 reply = deny_rights(c);
                                 goto out;
                         }
+                        /* Every field the op reads, checked before
+                         * anything acts on it: no voucher spent, no slice
+                         * made for a request with a bad one. */
+                        if (request_decode(req, &fields, error, sizeof(error)) < 0) {
+                                reply = message_reply_error("%s", error);
+                                goto out;
+                        }
+                        c->request.fields = &fields;
                         events_set_request_id(m->events, c->request.request_id);
                         reply = handlers[i].handler(c, req);
                         events_set_request_id(m->events, NULL);
                         goto out;
                 }
-        reply = message_reply_error("Unknown operation \"%.40s\"", op);
+        reply = refuse_undecoded(req, "Unknown operation");
 out:
         /* They point into req. */
         c->request.req = NULL;
+        c->request.fields = NULL;
         c->request.op = c->request.request_id = NULL;
         json_object_put(req);
         return reply;

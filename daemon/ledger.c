@@ -16,6 +16,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/money.h"
+#include "common/request.h"
 #include "common/util.h"
 #include "ledger.h"
 
@@ -25,7 +26,7 @@
 /* How long a statement waits for a lock another process holds (a reader
  * that is starting up, a checkpoint) before it fails with -EBUSY. */
 #define LEDGER_BUSY_TIMEOUT_MSEC 5000
-#define LEDGER_REQUEST_ID_MAX 64
+#define LEDGER_REQUEST_ID_MAX REQUEST_ID_MAX
 #define LEDGER_OP_MAX 32
 #define ACCOUNT_MAX 48
 /* A charge posts to the slice and to each resource; verify reads what is
@@ -1243,13 +1244,10 @@ int ledger_voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], st
         return voucher_spent(l, id, ret);
 }
 
+/* The protocol's rule (common/request.c), so a request id the control
+ * socket took is always one the ledger keeps. */
 bool ledger_request_id_is_valid(const char *s) {
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
-        return n >= 1 && n <= LEDGER_REQUEST_ID_MAX && s[n] == 0;
+        return request_id_is_valid(s);
 }
 
 static void account_slice(char buf[ACCOUNT_MAX], const char *slice_id) {

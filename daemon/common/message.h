@@ -57,7 +57,10 @@
  * and nothing is done twice. "token" may be left out by an operator.
  * Who may send what (clients, operators: daemon/control.h) is prepayd's
  * ClientGroup= and AdminGroup=; a refusal is "Permission denied: ...".
- * An optional "version" must equal PREPAY_PROTOCOL_VERSION. */
+ * An optional "version" must equal PREPAY_PROTOCOL_VERSION (an integer:
+ * "1" or 1.0 is refused). Every field an op reads is checked for its
+ * type and range before anything acts, and a bad one is refused naming
+ * it; fields an op does not read are ignored (common/request.h). */
 
 #define PREPAY_PROTOCOL_VERSION 1
 #define PREPAY_MSG_MAX 65536

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "request.h"
+#include "util.h"
+
+/* One table row per field a request may carry, one per op saying which
+ * it reads and which it cannot do without. Everything a client sends is
+ * checked against them before a handler runs (request.h says why unknown
+ * fields are ignored). */
+
+enum field_kind {
+        KIND_STRING,
+        KIND_U64,
+        KIND_BOOL,
+        KIND_LIMITS,
+};
+
+enum field_id {
+        F_REQUEST_ID,
+        F_SLICE,
+        F_TOKEN,
+        F_VOUCHER,
+        F_UNIT,
+        F_EXHAUSTED_ACTION,
+        F_LIMITS,
+        F_CPUS_MILLI,
+        F_MEMORY_MAX,
+        F_DURATION_USEC,
+        F_CURSOR,
+        F_ATTACH,
+        F_SIZE_TO_FUNDS,
+        F_KEEP,
+        _F_MAX,
+};
+
+struct field {
+        const char *name;
+        enum field_kind kind;
+        size_t offset; /* in struct request */
+        /* Strings: bytes allowed, and a check of the form beyond that. */
+        size_t min_len, max_len;
+        bool (*valid)(const char *s);
+        const char *expect; /* "must be ..." */
+};
+
+#define U64_EXPECT "an integer from 0 to 9223372036854775807"
+
+#define STRING(f, min, max, check, what)                                                                  \
+        { .name = #f, .kind = KIND_STRING, .offset = offsetof(struct request, f), .min_len = (min),       \
+          .max_len = (max), .valid = (check), .expect = (what) }
+#define U64(f) { .name = #f, .kind = KIND_U64, .offset = offsetof(struct request, f), .expect = U64_EXPECT }
+#define BOOL(f) { .name = #f, .kind = KIND_BOOL, .offset = offsetof(struct request, f), .expect = "true or false" }
+
+static const struct field fields[_F_MAX] = {
+        [F_REQUEST_ID] = STRING(request_id, 1, REQUEST_ID_MAX, request_id_is_valid,
+                                "a request id (1 to 64 of A-Z a-z 0-9 . _ : -)"),
+        [F_SLICE] = STRING(slice, 1, SLICE_ID_MAX - 1, slice_id_is_valid,
+                           "a slice id (\"s-\" and 8 to 16 lower-case hex digits)"),
+        [F_TOKEN] = STRING(token, 1, REQUEST_TOKEN_MAX, NULL, "an owner token (a string of 1 to 63 bytes)"),
+        /* Its form is voucher.c's to check, with a sentence for each fault;
+         * the datagram's size bounds it. */
+        [F_VOUCHER] = STRING(voucher, 1, PREPAY_MSG_MAX, NULL, "a voucher's text (a non-empty string)"),
+        [F_UNIT] = STRING(unit, 1, REQUEST_UNIT_MAX, NULL, "a unit name of 1 to 255 bytes"),
+        [F_EXHAUSTED_ACTION] = STRING(exhausted_action, 1, REQUEST_ACTION_MAX, NULL,
+                                      "the name of an action (throttle, freeze or kill)"),
+        [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
+                       .expect = "an object of slice limits ({} for none)" },
+        [F_CPUS_MILLI] = U64(cpus_milli),
+        [F_MEMORY_MAX] = U64(memory_max),
+        [F_DURATION_USEC] = U64(duration_usec),
+        [F_CURSOR] = U64(cursor),
+        [F_ATTACH] = BOOL(attach),
+        [F_SIZE_TO_FUNDS] = BOOL(size_to_funds),
+        [F_KEEP] = BOOL(keep),
+};
+
+/* The members of "limits", named "limits.<member>" in sentences. */
+static const struct {
+        const char *name;
+        size_t offset;
+} limits_fields[] = {
+        { "limits.cpu_quota_usec", offsetof(struct slice_limits, cpu_quota_usec) },
+        { "limits.cpu_period_usec", offsetof(struct slice_limits, cpu_period_usec) },
+        { "limits.memory_max", offsetof(struct slice_limits, memory_max) },
+        { "limits.pids_max", offsetof(struct slice_limits, pids_max) },
+};
+
+#define BIT(f) (1u << (f))
+#define SLICE_OWNED (BIT(F_SLICE) | BIT(F_TOKEN))
+
+/* Every op reads "request_id" too (idempotency for money, logs for all).
+ * An op control.c dispatches needs its row here, or it is refused as
+ * unknown; a field a handler reads needs its bit, or it reaches the
+ * handler unchecked. */
+static const struct {
+        const char *name;
+        unsigned reads;
+        unsigned needs;
+} ops[] = {
+        { "create",
+          BIT(F_VOUCHER) | BIT(F_EXHAUSTED_ACTION) | BIT(F_LIMITS) | BIT(F_CPUS_MILLI) | BIT(F_DURATION_USEC) |
+                  BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS),
+          BIT(F_LIMITS) },
+        { "topup", BIT(F_SLICE) | BIT(F_VOUCHER), BIT(F_SLICE) | BIT(F_VOUCHER) },
+        { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },
+        { "attach", SLICE_OWNED, BIT(F_SLICE) },
+        { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
+        { "kill", SLICE_OWNED, BIT(F_SLICE) },
+        { "destroy", SLICE_OWNED, BIT(F_SLICE) },
+        { "status", BIT(F_SLICE), BIT(F_SLICE) },
+        { "list", BIT(F_CURSOR), 0 },
+        { "quote", BIT(F_CPUS_MILLI) | BIT(F_MEMORY_MAX) | BIT(F_DURATION_USEC), 0 },
+        { "events", BIT(F_SLICE), 0 },
+        { "reload", 0, 0 },
+};
+
+_Static_assert(_F_MAX <= 32, "field bits must fit an unsigned");
+
+static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
+static int refuse(int r, char *error, size_t size, const char *fmt, ...) {
+        va_list ap;
+
+        if (error && size > 0) {
+                va_start(ap, fmt);
+                (void) vsnprintf(error, size, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* Safe to quote back as it is: printable ASCII, nothing JSON escapes. */
+static bool printable(const char *s, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+                        return false;
+        return true;
+}
+
+/* A number as it came (json-c keeps a float's text), unless long. */
+static const char *describe_number(json_object *v, char *buf, size_t size) {
+        const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        size_t len = s ? strlen(s) : 0;
+
+        if (len > 24 || !printable(s, len))
+                snprintf(buf, size, "a number of %zu characters", len);
+        else
+                snprintf(buf, size, "%s", s);
+        return buf;
+}
+
+/* What came, for "got ...": short, and only bytes that are safe to send
+ * back in a reply (a string cut in the middle of a UTF-8 sequence would
+ * make the reply itself invalid). */
+static const char *describe(json_object *v, char *buf, size_t size) {
+        const char *s;
+        size_t len, n;
+
+        switch (json_object_get_type(v)) {
+        case json_type_null:
+                return "null";
+        case json_type_boolean:
+                return json_object_get_boolean(v) ? "true" : "false";
+        case json_type_int:
+                /* json-c clamps what does not fit 64 bits. */
+                if (json_object_get_uint64(v) == UINT64_MAX)
+                        return "a number of 18446744073709551615 or more";
+                if (json_object_get_int64(v) == INT64_MIN)
+                        return "a number of -9223372036854775808 or less";
+                return describe_number(v, buf, size);
+        case json_type_double:
+                return describe_number(v, buf, size);
+        case json_type_string:
+                s = json_object_get_string(v);
+                len = (size_t) json_object_get_string_len(v);
+                if (len <= 24 && printable(s, len))
+                        snprintf(buf, size, "\"%s\"", s);
+                else
+                        snprintf(buf, size, "a string of %zu bytes", len);
+                return buf;
+        case json_type_array:
+                n = json_object_array_length(v);
+                snprintf(buf, size, "an array of %zu element%s", n, n == 1 ? "" : "s");
+                return buf;
+        case json_type_object:
+                return "an object";
+        }
+        return "something else";
+}
+
+/* A JSON integer in 0..INT64_MAX: above it json-c stores a uint64_t and
+ * get_int64() clamps, which get_uint64() tells apart. */
+static bool get_u64(json_object *v, uint64_t *ret) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+            json_object_get_uint64(v) > INT64_MAX)
+                return false;
+        *ret = (uint64_t) json_object_get_int64(v);
+        return true;
+}
+
+static int refuse_value(const char *name, const char *expect, json_object *v, char *error, size_t size) {
+        char got[64];
+
+        return refuse(-EINVAL, error, size, "Field '%s' must be %s, got %s", name, expect,
+                      describe(v, got, sizeof(got)));
+}
+
+static int decode_string(const struct field *f, json_object *v, const char **ret, char *error, size_t size) {
+        const char *s;
+        size_t len;
+
+        if (!json_object_is_type(v, json_type_string))
+                return refuse_value(f->name, f->expect, v, error, size);
+        s = json_object_get_string(v);
+        len = (size_t) json_object_get_string_len(v);
+        /* A C string cannot hold "\u0000": refused, never cut short. */
+        if (len < f->min_len || len > f->max_len || strlen(s) != len || (f->valid && !f->valid(s)))
+                return refuse_value(f->name, f->expect, v, error, size);
+        *ret = s;
+        return 0;
+}
+
+static int decode_limits(const struct field *f, json_object *v, struct slice_limits *ret, char *error,
+                         size_t size) {
+        struct slice_limits l = {};
+
+        if (!json_object_is_type(v, json_type_object))
+                return refuse_value(f->name, f->expect, v, error, size);
+        for (size_t i = 0; i < ARRAY_SIZE(limits_fields); i++) {
+                json_object *m;
+
+                if (!json_object_object_get_ex(v, strchr(limits_fields[i].name, '.') + 1, &m))
+                        continue;
+                if (!get_u64(m, (uint64_t *) ((char *) &l + limits_fields[i].offset)))
+                        return refuse_value(limits_fields[i].name, U64_EXPECT, m, error, size);
+        }
+        *ret = l;
+        return 0;
+}
+
+static int decode_field(const struct field *f, json_object *v, struct request *d, char *error, size_t size) {
+        void *p = (char *) d + f->offset;
+
+        switch (f->kind) {
+        case KIND_STRING:
+                return decode_string(f, v, (const char **) p, error, size);
+        case KIND_U64:
+                if (!get_u64(v, (uint64_t *) p))
+                        return refuse_value(f->name, f->expect, v, error, size);
+                return 0;
+        case KIND_BOOL:
+                if (!json_object_is_type(v, json_type_boolean))
+                        return refuse_value(f->name, f->expect, v, error, size);
+                *(bool *) p = json_object_get_boolean(v);
+                return 0;
+        case KIND_LIMITS:
+                d->has_limits = true;
+                return decode_limits(f, v, (struct slice_limits *) p, error, size);
+        }
+        return -EINVAL;
+}
+
+bool request_id_is_valid(const char *s) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
+        return n >= 1 && n <= REQUEST_ID_MAX && s[n] == 0;
+}
+
+int request_check_version(json_object *o, char *error, size_t size) {
+        char got[64];
+        json_object *v;
+        uint64_t version;
+
+        if (!json_object_is_type(o, json_type_object))
+                return refuse(-EINVAL, error, size, "A request must be a JSON object");
+        if (!json_object_object_get_ex(o, "version", &v))
+                return 0;
+        /* Any integer is a version, if not ours; anything else is not one. */
+        if (!json_object_is_type(v, json_type_int))
+                return refuse(-EINVAL, error, size, "Field 'version' must be an integer (this daemon speaks %d), got %s",
+                              PREPAY_PROTOCOL_VERSION, describe(v, got, sizeof(got)));
+        if (!get_u64(v, &version) || version != PREPAY_PROTOCOL_VERSION)
+                return refuse(-EPROTONOSUPPORT, error, size, "Unsupported protocol version %s (this daemon speaks %d)",
+                              describe(v, got, sizeof(got)), PREPAY_PROTOCOL_VERSION);
+        return 0;
+}
+
+int request_decode(json_object *o, struct request *ret, char *error, size_t size) {
+        static const struct field op_field = {
+                .name = "op", .kind = KIND_STRING, .min_len = 1, .max_len = REQUEST_OP_MAX,
+                .expect = "the name of an operation",
+        };
+        struct request d = {};
+        unsigned reads = 0, needs = 0;
+        char got[64];
+        json_object *v;
+        size_t i;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        r = request_check_version(o, error, size);
+        if (r < 0)
+                return r;
+
+        if (!json_object_object_get_ex(o, "op", &v))
+                return refuse(-EINVAL, error, size, "Field 'op' is missing: it must be %s", op_field.expect);
+        r = decode_string(&op_field, v, &d.op, error, size);
+        if (r < 0)
+                return r;
+        for (i = 0; i < ARRAY_SIZE(ops); i++)
+                if (streq(ops[i].name, d.op))
+                        break;
+        if (i >= ARRAY_SIZE(ops)) {
+                const char *what = describe(v, got, sizeof(got));
+                bool quoted = what[0] == '"';
+
+                return refuse(-EOPNOTSUPP, error, size, "Unknown operation %s%s%s", quoted ? "" : "(", what,
+                              quoted ? "" : ")");
+        }
+        reads = ops[i].reads | BIT(F_REQUEST_ID);
+        needs = ops[i].needs;
+
+        for (enum field_id f = 0; f < _F_MAX; f++) {
+                if (!(reads & BIT(f)))
+                        continue;
+                if (!json_object_object_get_ex(o, fields[f].name, &v)) {
+                        if (needs & BIT(f))
+                                return refuse(-EINVAL, error, size, "Field '%s' is missing: it must be %s",
+                                              fields[f].name, fields[f].expect);
+                        continue;
+                }
+                r = decode_field(&fields[f], v, &d, error, size);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = d;
+        return 0;
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/message.h"
+
+/* A control request decoded once, at the edge (common/message.h has the
+ * protocol): every field the op reads is checked for its JSON type and
+ * range before anything acts on the request, and a bad one is refused with
+ * a sentence naming it, what it must be and what came ("Field 'cpus_milli'
+ * must be an integer from 0 to 9223372036854775807, got 1.5"). Pure code,
+ * no system calls and no allocation beyond json-c's own, for the unit
+ * tests and the fuzz harnesses.
+ *
+ * - A field the op reads and that is absent takes its default (NULL, 0,
+ *   false): the handlers decide what that means ("no limit", "none").
+ *   Absence of a field the op cannot do without ("slice" of status, ...)
+ *   is refused here.
+ * - Present, it must be of its type: null, a string for a number, a
+ *   float (1.0 too) for an integer, a number for a boolean are all
+ *   refused. Integers are 0..INT64_MAX (json-c's range; bigger ones
+ *   arrive clamped and are told apart, see message.c), strings have their
+ *   length bounds and formats (slice ids, request ids).
+ * - Fields the op does not read, known to other ops or to nobody, are
+ *   ignored: a newer client may add hints an older daemon can do without.
+ *   A field whose meaning matters (to money above all) comes with a new
+ *   protocol version, and "version" other than PREPAY_PROTOCOL_VERSION is
+ *   refused.
+ * - What a value means beyond its type is the handler's to check, with
+ *   its own sentence: a voucher's text (voucher.c), an exhausted action's
+ *   name (enforcer.c), CPUs against MaxCPUs= (manager.c). */
+
+#define REQUEST_ERROR_MAX 256
+#define REQUEST_ID_MAX 64    /* "request_id": 1..64 of [A-Za-z0-9._:-] */
+#define REQUEST_TOKEN_MAX 63 /* an owner token's bytes (billing.h OWNER_TOKEN_MAX less its NUL) */
+#define REQUEST_OP_MAX 32
+#define REQUEST_UNIT_MAX 255
+#define REQUEST_ACTION_MAX 15
+
+/* Strings point into the json_object decoded, valid while it is. */
+struct request {
+        const char *op;
+        const char *request_id;       /* every op: idempotency (money) and logs */
+        const char *slice;            /* a valid slice id */
+        const char *token;            /* 1..REQUEST_TOKEN_MAX bytes */
+        const char *voucher;          /* text, checked by voucher_from_text() */
+        const char *unit;             /* run-unit: 1..REQUEST_UNIT_MAX bytes */
+        const char *exhausted_action; /* create: a name, checked by enforcer.c */
+        bool has_limits;
+        struct slice_limits limits;   /* create */
+        uint64_t cpus_milli;          /* create, quote */
+        uint64_t memory_max;          /* quote */
+        uint64_t duration_usec;       /* create, quote */
+        uint64_t cursor;              /* list */
+        bool attach;                  /* create */
+        bool size_to_funds;           /* create */
+        bool keep;                    /* release */
+};
+
+/* Decodes request o (a parsed message, message_parse()) into *ret.
+ * Returns 0, or on refusal writes a sentence into error (error_size bytes,
+ * REQUEST_ERROR_MAX is enough; NULL: none) and returns -EINVAL (a field),
+ * -EPROTONOSUPPORT ("version") or -EOPNOTSUPP (an unknown "op"). *ret is
+ * written only on success. */
+int request_decode(json_object *o, struct request *ret, char *error, size_t error_size);
+
+/* "version", when present, must be the integer PREPAY_PROTOCOL_VERSION:
+ * the first check of every request, before its "op" is even read. The
+ * same returns and sentences as request_decode(). */
+int request_check_version(json_object *o, char *error, size_t error_size);
+
+/* A request id is 1 to REQUEST_ID_MAX of A-Z a-z 0-9 . _ : - */
+bool request_id_is_valid(const char *s);

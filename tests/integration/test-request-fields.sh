@@ -1,0 +1,132 @@
+#!/bin/bash
+# Raw requests with fields of the wrong type or out of range, sent to the
+# control socket as a hostile client would (python3, AF_UNIX
+# SOCK_SEQPACKET, one JSON object per datagram): each is refused with a
+# sentence naming the field, before anything acts. A create so refused
+# spends no voucher and makes no slice, and the same voucher buys a slice
+# afterwards; a quote so refused is not answered as if the field were
+# missing.
+. "$(dirname "$0")/lib.sh"
+
+command -v python3 >/dev/null || skip "python3 is not installed"
+
+write_config "[Money]
+MinRuntimeSec=10s
+AllowUnfunded=no
+[Prices]
+CPUSecond=0.01"
+start_daemon
+
+# Lines "FIELD REQUEST" on stdin: each REQUEST is sent as it is (numbers
+# such as 2^63 or 1e30 are not rewritten by a JSON tool on the way), on
+# a connection of its own; "FIELD REPLY" lines on stdout.
+send() {
+        python3 -c '
+import socket, sys
+for line in sys.stdin:
+    field, request = line.rstrip("\n").split(" ", 1)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    s.send(request.encode())
+    print(field, s.recv(65536).decode(), flush=True)
+    s.close()
+' "$PREPAY_SOCKET"
+}
+
+# The same on stdin, and each must be refused (in a pipeline, fail ends
+# only its subshell: callers add "|| exit 1") with an error naming its
+# FIELD, and no other of NAMES (words) when given; prints the sentences.
+refused() {
+        local names=${1:-} field reply err other n=0 want
+        cat >"$T/requests"
+        want=$(wc -l <"$T/requests")
+        while read -r field reply; do
+                n=$((n + 1))
+                [ "$(jq -r .ok <<<"$reply")" = false ] || fail "request $n ($field) accepted: $reply"
+                err=$(jq -r .error <<<"$reply")
+                grep -qi -- "$field" <<<"$err" || fail "request $n: the error does not name '$field': $err"
+                for other in $names; do
+                        [ "$other" = "$field" ] && continue
+                        grep -q -- "$other" <<<"$err" && fail "request $n: the error names $other, not only $field: $err"
+                done
+                say "$field: $err"
+        done < <(send <"$T/requests")
+        # A reply python could not decode (not UTF-8) ends the replies.
+        [ "$n" -eq "$want" ] || fail "$n replies to $want requests"
+}
+
+books() { # vouchers spent and slices made, from the ledger
+        prepay ledger export --json --ledger "$LEDGER" | jq -c '[(.vouchers | length), (.slices | length)]'
+}
+
+voucher=$(cat "$(mint 5.00)")
+case $voucher in pv1-*) ;; *) fail "unexpected voucher text: $voucher" ;; esac
+# create FIELD VERSION [KEY VALUE]: a create of a slice with that voucher
+# (base64url: nothing in it needs escaping), as a "FIELD REQUEST" line.
+create() {
+        printf '%s {"op":"create","version":%s,"limits":{},"cpus_milli":100,"voucher":"%s","request_id":"r-1"%s}\n' \
+                "$1" "$2" "$voucher" "${3:+,\"$3\":$4}"
+}
+
+# Not version 1 in any form, then other fields of a create, each wrong in
+# its own way: all refused, the voucher not spent, no slice made.
+{
+        for v in '"1"' 1.5 true -1 null '"one"' 2 9223372036854775808 1e30; do
+                create version "$v"
+        done
+        create cpus_milli 1 cpus_milli 1.5
+        create cpus_milli 1 cpus_milli -1
+        create cpus_milli 1 cpus_milli 9223372036854775808
+        create duration_usec 1 duration_usec 1e30
+        create attach 1 attach '"yes"'
+        create size_to_funds 1 size_to_funds null
+        create exhausted_action 1 exhausted_action 3
+        create request_id 1 request_id '"a/b"'
+        create memory_max 1 limits '{"memory_max":-1}'
+        create pids_max 1 limits '{"pids_max":1.5}'
+        create limits 1 limits '[]'
+        create voucher 1 voucher null
+} | refused || exit 1
+[ "$(books)" = "[0,0]" ] || fail "refused creates spent or made something: $(books)"
+
+# The same voucher, in a good request, buys a slice.
+reply=$(create good 1 | send | cut -d' ' -f2-)
+[ "$(jq -r .ok <<<"$reply")" = true ] || fail "a good create with the refused voucher failed: $reply"
+s=$(jq -r .slice.id <<<"$reply")
+token=$(jq -r .token <<<"$reply")
+[ "$(books)" = "[1,1]" ] || fail "after the good create: $(books)"
+say "the voucher refused above bought $s"
+
+# A quote with a field negative, 2^63, beyond 64 bits or a float: refused
+# naming that field and only it, not answered as if it were missing.
+for f in cpus_milli memory_max duration_usec; do
+        for x in -1 -9223372036854775808 9223372036854775808 99999999999999999999999 1e30 2.5 '"2"' true null; do
+                echo "$f {\"op\":\"quote\",\"$f\":$x}"
+        done
+done | refused "cpus_milli memory_max duration_usec" || exit 1
+reply=$(echo 'good {"op":"quote","cpus_milli":1000,"memory_max":0,"duration_usec":3600000000}' | send)
+[ "$(jq -r .ok <<<"${reply#good }")" = true ] || fail "a good quote was refused: $reply"
+
+# The other ops check what they read, too.
+refused <<EOF
+request_id {"op":"status","slice":"$s","request_id":"a b"}
+slice {"op":"status","slice":["$s"]}
+cursor {"op":"list","cursor":-1}
+keep {"op":"release","slice":"$s","token":"$token","keep":"no"}
+token {"op":"kill","slice":"$s","token":7}
+voucher {"op":"topup","slice":"$s","voucher":["$voucher"]}
+slice {"op":"events","slice":null}
+unit {"op":"run-unit","slice":"$s","token":"$token","unit":""}
+version {"op":"status","slice":"$s","version":"1"}
+op {"op":5}
+op {"op":null,"slice":"$s"}
+op {"slice":"$s"}
+operation {"op":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u00e9"}
+EOF
+reply=$(echo "status {\"op\":\"status\",\"slice\":\"$s\"}" | send)
+jq -e '.slice.account.state == "active"' <<<"${reply#status }" >/dev/null ||
+        fail "the slice is not active after the refused release: $reply"
+
+reply=$(echo "release {\"op\":\"release\",\"slice\":\"$s\",\"token\":\"$token\"}" | send)
+[ "$(jq -r .ok <<<"${reply#release }")" = true ] || fail "release failed: $reply"
+exit 0
