@@ -257,6 +257,10 @@ int client_save_token(const char *slice, const char *token, char **ret_path) {
         _cleanup_(freep) char *dir = token_dir(), *path = NULL, *line = NULL;
         int r;
 
+        /* The file is named after the slice: only a well-formed id (no
+         * "/", no "..") keeps it inside the token directory. */
+        if (!slice_id_is_valid(slice))
+                return -EINVAL;
         if (!dir)
                 return -ENOENT;
         r = mkdir_parents(dir, 0700);
@@ -293,6 +297,8 @@ int client_find_token(const char *slice, const char *given, char **ret) {
                 return (*ret = strdup(given)) ? 0 : -ENOMEM;
         if ((e = getenv("PREPAY_TOKEN")) && e[0])
                 return (*ret = strdup(e)) ? 0 : -ENOMEM;
+        if (!slice_id_is_valid(slice))
+                return -EINVAL;
         dir = token_dir();
         if (!dir || asprintf(&path, "%s/%s", dir, slice) < 0)
                 return -ENOENT;
@@ -305,6 +311,6 @@ int client_find_token(const char *slice, const char *given, char **ret) {
 void client_forget_token(const char *slice) {
         _cleanup_(freep) char *dir = token_dir(), *path = NULL;
 
-        if (dir && asprintf(&path, "%s/%s", dir, slice) >= 0)
+        if (slice_id_is_valid(slice) && dir && asprintf(&path, "%s/%s", dir, slice) >= 0)
                 (void) unlink(path);
 }
