@@ -819,8 +819,8 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
  * connection. */
 static void passcred(int fd) {
         if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int) { 1 }, sizeof(int)) < 0)
-                log_warning_errno(errno, "Failed to ask for the credentials of control datagrams, ignoring (an "
-                                  "attach with a pidfd will be refused): %m");
+                log_warning_errno(errno, "Failed to ask for the credentials of control datagrams, ignoring "
+                                  "(attach will be refused): %m");
 }
 
 static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
