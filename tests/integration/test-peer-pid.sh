@@ -7,8 +7,9 @@
 # that connection: with nothing beside the request, with a pidfd of its own,
 # and with a pidfd of the process that now holds the number. Each time the
 # attach is refused, root's process stays where it was and the kill does
-# not touch it. A connecting process that sends a pidfd of another (its
-# parent, root's) is refused too. The connecting process itself is moved when it asks (by
+# not touch it. A create with "attach" on such a connection is refused
+# before its voucher is spent. A connecting process that sends a pidfd of
+# another (its parent, root's) is refused too. The connecting process itself is moved when it asks (by
 # SO_PEERPIDFD where the kernel has it, Linux 6.5; refused with the reason
 # where not), and prepay run --slice, which sends a pidfd of itself, works.
 if [ -z "${PREPAY_TEST_ID:-}" ] && [ "$(id -u)" -eq 0 ] &&
@@ -94,6 +95,31 @@ for mode in none self stale; do
         kill -KILL "$VICTIM"
         wait "$VICTIM" 2>/dev/null
 done
+
+# The same through create: a voucher offered with "attach" on a connection
+# whose process is gone buys nothing and moves nothing.
+v=$(mint 1)
+create=$(jq -cn --arg v "$(cat "$v")" '{version: 1, op: "create", voucher: $v, limits: {}, attach: true}')
+coproc SWAP { exec setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
+        "$BIN/tests/peer-swap" none "$PREPAY_SOCKET" "$create" 2>&1; }
+swap=$SWAP_PID
+BG_PIDS+=("$swap")
+read -r -t 30 -u "${SWAP[0]}" gone || fail "create: peer-swap printed no pid"
+[[ $gone =~ ^[0-9]+$ ]] || fail "create: peer-swap said: $gone"
+give_pid "$gone" || fail "create: could not give pid $gone to a process of root's"
+cg_before=$(cat "/proc/$VICTIM/cgroup")
+echo go >&"${SWAP[1]}"
+read -r -t 30 -u "${SWAP[0]}" r_create || fail "create: no reply"
+echo done >&"${SWAP[1]}"
+wait "$swap" 2>/dev/null
+[ "$(cat "/proc/$VICTIM/cgroup")" = "$cg_before" ] ||
+        fail "create: root's process $VICTIM was moved: $(cat "/proc/$VICTIM/cgroup") (reply: $r_create)"
+jq -e '.ok == false' <<<"$r_create" >/dev/null || fail "create: not refused: $r_create"
+say "create: refused: $(jq -r .error <<<"$r_create")"
+kill -KILL "$VICTIM"
+wait "$VICTIM" 2>/dev/null
+# Nothing was spent: the voucher still buys.
+prepay run --voucher "$v" -- true 2>"$T/run2.err" || fail "the voucher offered by create was spent: $(cat "$T/run2.err")"
 
 # The process that connected asks, with a pidfd of another process (the
 # test's own shell, root's, its parent).
