@@ -8,12 +8,16 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
+#include "common/pidfd.h"
 #include "control.h"
 #include "events.h"
 #include "manager.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59 /* Linux 4.13 */
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
 #endif
 
 struct connection {
@@ -22,6 +26,16 @@ struct connection {
         int fd;
         struct ucred peer;
         enum control_rights rights; /* as of accept, against the groups then */
+        /* What came with the datagram being handled: the sender's
+         * credentials (SO_PASSCRED), the first file descriptor passed (a
+         * pidfd of the caller, from prepay) and how many were passed;
+         * closed once the reply is sent. */
+        struct ucred sender;
+        bool sender_known;
+        int sent_fd;
+        unsigned n_sent_fds;
+        /* The caller, pinned for the attach that follows a create's commit. */
+        int attach_pidfd;
         /* A reply waiting for the ledger batch it depends on. */
         json_object *pending;
         struct billing_request request;
@@ -213,8 +227,83 @@ static void connection_free(struct connection *c) {
                 events_unsubscribe(c->control->manager->events, c);
         json_object_put(c->pending);
         sd_event_source_disable_unref(c->source);
+        closep(&c->sent_fd);
+        closep(&c->attach_pidfd);
         closep(&c->fd);
         free(c);
+}
+
+/* ---- the process a request moves ---- */
+
+/* The process an attach moves, pinned by a pidfd: the one that sent the
+ * request and no other, never one that took its number later (the pid of
+ * SO_PEERCRED is a number seen at connect time, nothing more). The kernel
+ * says which pid and uid sent the datagram (SCM_CREDENTIALS); the pidfd is
+ * the one prepay sends with the request, or else the kernel's pidfd of the
+ * connecting process (SO_PEERPIDFD, Linux 6.5); and it must hold that pid
+ * now. Either pidfd names a process that existed when the datagram was
+ * sent, and a number is held from a process's birth to its reaping: a
+ * pidfd holding the sender's number now is the sender's (a pidfd of
+ * whatever took the number afterwards could not have been sent with it).
+ * The sender must also have the pid and uid that connected (its real uid,
+ * as for kill(2): a set-uid program talked into writing to the socket is
+ * its runner's to signal anyway). On failure *ret_error is the sentence
+ * for the client (the caller frees it). */
+static int caller_pidfd(struct connection *c, int *ret, char **ret_error) {
+        _cleanup_(closep) int fd = -1;
+        pid_t pid;
+        int r;
+
+        if (c->n_sent_fds > 1) {
+                *ret_error = strdup("A request carries at most one file descriptor, a pidfd of the caller: nothing "
+                                    "was moved");
+                return -EINVAL;
+        }
+        if (!c->sender_known) {
+                *ret_error = strdup("The request came without its sender's credentials: nothing was moved");
+                return -EPERM;
+        }
+        if (c->sender.pid != c->peer.pid || c->sender.uid != c->peer.uid)
+                return asprintf(ret_error, "The request was sent by process %d (uid %u), not by the process that "
+                                "connected (pid %d, uid %u): nothing was moved", (int) c->sender.pid,
+                                (unsigned) c->sender.uid, (int) c->peer.pid, (unsigned) c->peer.uid) < 0
+                               ? -ENOMEM
+                               : -EPERM;
+
+        if (c->sent_fd >= 0)
+                fd = TAKE_FD(c->sent_fd);
+        else {
+                socklen_t len = sizeof(fd);
+
+                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) < 0) {
+                        r = -errno;
+                        fd = -1;
+                        if (r == -ENOPROTOOPT)
+                                *ret_error = strdup("This kernel cannot pin the process that connected (SO_PEERPIDFD "
+                                                    "needs Linux 6.5) and the request carried no pidfd of it, as "
+                                                    "prepay sends: nothing was moved");
+                        else if (asprintf(ret_error, "The process that connected (pid %d) has exited: nothing was "
+                                          "moved", (int) c->peer.pid) < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+        }
+
+        r = pidfd_get_pid(fd, &pid);
+        if (r == -ESRCH)
+                return asprintf(ret_error, "The process that sent the request (pid %d) has exited: nothing was "
+                                "moved", (int) c->sender.pid) < 0 ? -ENOMEM : r;
+        if (r < 0) {
+                *ret_error = strdup("The file descriptor sent with the request is not a pidfd: nothing was moved");
+                return r;
+        }
+        if (pid != c->sender.pid)
+                return asprintf(ret_error, "The pidfd sent with the request is of process %d, not of the process "
+                                "that sent it (pid %d): nothing was moved", (int) pid, (int) c->sender.pid) < 0
+                               ? -ENOMEM
+                               : -EPERM;
+        *ret = TAKE_FD(fd);
+        return 0;
 }
 
 /* Looks the slice named in the request up; on failure *reply is the error. */
@@ -256,7 +345,14 @@ static struct slice *request_owned_slice(struct connection *c, json_object *req,
         return s;
 }
 
+/* A create that moves its caller pins it first: a caller that cannot be
+ * pinned is refused before anything is spent. */
 static json_object *handle_create(struct connection *c, json_object *req) {
+        _cleanup_(freep) char *error = NULL;
+        bool attach = false;
+
+        if (message_get_bool(req, "attach", &attach) >= 0 && attach && caller_pidfd(c, &c->attach_pidfd, &error) < 0)
+                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
         return billing_handle_create(c->control->manager->billing, &c->request);
 }
 
@@ -304,14 +400,17 @@ static struct slice *request_slice_for_work(struct connection *c, json_object *r
 
 static json_object *handle_attach(struct connection *c, json_object *req) {
         _cleanup_(freep) char *error = NULL;
+        _cleanup_(closep) int pidfd = -1;
         json_object *reply = NULL;
         struct slice *s;
         int r;
 
+        if (caller_pidfd(c, &pidfd, &error) < 0)
+                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
         s = request_slice_for_work(c, req, &reply);
         if (!s)
                 return reply;
-        r = manager_attach(c->control->manager, s, c->peer.pid, &error);
+        r = manager_attach(c->control->manager, s, pidfd, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
         return manager_slice_reply(c->control->manager, s);
@@ -583,10 +682,20 @@ out:
         return reply;
 }
 
+/* The file descriptors that came with a request, once it is answered. */
+static void connection_drop_fds(struct connection *c) {
+        closep(&c->sent_fd);
+        closep(&c->attach_pidfd);
+        c->sent_fd = c->attach_pidfd = -1;
+        c->n_sent_fds = 0;
+        c->sender_known = false;
+}
+
 static void connection_send(struct connection *c, json_object *reply) {
         const char *text;
         size_t text_len;
 
+        connection_drop_fds(c);
         if (message_serialize(reply, &text, &text_len) < 0) {
                 json_object_put(reply);
                 reply = message_reply_error("Reply too large");
@@ -613,7 +722,7 @@ static void on_committed(int r, void *userdata) {
                         _cleanup_(freep) char *error = NULL;
 
                         s = manager_find(m, c->request.attach);
-                        if (!s || manager_attach(m, s, c->peer.pid, &error) < 0) {
+                        if (!s || manager_attach(m, s, c->attach_pidfd, &error) < 0) {
                                 json_object_put(reply);
                                 reply = message_reply_error("Slice %s is funded, but the caller could not be moved "
                                                             "into it: %s", c->request.attach,
@@ -630,10 +739,49 @@ static void on_committed(int r, void *userdata) {
         (void) sd_event_source_set_enabled(c->source, SD_EVENT_ON);
 }
 
+/* Keeps what came beside a datagram: the sender's credentials, and the
+ * first file descriptor passed (the others are closed at once). A
+ * truncated control part (MSG_CTRUNC) counts as too many descriptors: the
+ * kernel closed those that did not fit. */
+static void connection_take_cmsgs(struct connection *c, struct msghdr *mh) {
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET)
+                        continue;
+                if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+                        memcpy(&c->sender, CMSG_DATA(cm), sizeof(struct ucred));
+                        /* pid 0: the sender's pid is not known here. */
+                        c->sender_known = c->sender.pid > 0;
+                } else if (cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(0)) {
+                        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                        for (size_t i = 0; i < n; i++) {
+                                int fd;
+
+                                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                                if (c->sent_fd < 0 && c->n_sent_fds == 0)
+                                        c->sent_fd = fd;
+                                else
+                                        (void) close(fd);
+                                c->n_sent_fds++;
+                        }
+                }
+        }
+        if (mh->msg_flags & MSG_CTRUNC)
+                c->n_sent_fds += 2;
+}
+
 static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct connection *c = userdata;
         struct manager *m = c->control->manager;
         _cleanup_(freep) char *buf = NULL;
+        /* Credentials and a few descriptors: a pidfd is all prepay sends. */
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(4 * sizeof(int))];
+        } control;
+        struct iovec iov;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                             .msg_controllen = sizeof(control) };
         json_object *reply;
         ssize_t n;
 
@@ -648,13 +796,17 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
         if (!buf)
                 return log_oom();
 
-        n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        iov = (struct iovec) { .iov_base = buf, .iov_len = PREPAY_MSG_MAX + 1 };
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
         if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
                         return 0;
                 connection_free(c);
                 return 0;
         }
+        /* Before anything else: descriptors passed are ours to close now. */
+        connection_drop_fds(c);
+        connection_take_cmsgs(c, &mh);
         /* A subscriber sends nothing more: anything it does is the end. */
         if (n == 0 || c->subscribed) {
                 connection_free(c);
@@ -682,6 +834,17 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
         return 0;
 }
 
+/* Each datagram then says which process sent it (SCM_CREDENTIALS), which
+ * is what a pidfd sent with it is checked against (caller_pidfd()). Set
+ * on the listening socket, so that connections inherit it from accept on
+ * (a datagram sent before accept carries them anyway), and again on each
+ * connection. */
+static void passcred(int fd) {
+        if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int) { 1 }, sizeof(int)) < 0)
+                log_warning_errno(errno, "Failed to ask for the credentials of control datagrams, ignoring "
+                                  "(attach will be refused): %m");
+}
+
 static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct control *ctl = userdata;
         _cleanup_(closep) int cfd = -1;
@@ -702,7 +865,7 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
         if (!c)
                 return log_oom();
         c->control = ctl;
-        c->fd = -1;
+        c->fd = c->sent_fd = c->attach_pidfd = -1;
 
         len = sizeof(c->peer);
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
@@ -711,6 +874,7 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
                 return 0;
         }
         c->rights = peer_rights(ctl, cfd, &c->peer);
+        passcred(cfd);
 
         r = sd_event_add_io(sd_event_source_get_event(source), &c->source, cfd, EPOLLIN, on_connection_io, c);
         if (r < 0) {
@@ -794,6 +958,7 @@ int control_new(struct manager *m, struct control **ret) {
                 c->listen_fd = SD_LISTEN_FDS_START;
                 (void) fcntl(c->listen_fd, F_SETFD, FD_CLOEXEC);
                 (void) fcntl(c->listen_fd, F_SETFL, fcntl(c->listen_fd, F_GETFL) | O_NONBLOCK);
+                passcred(c->listen_fd);
                 goto watch;
         }
 
@@ -816,6 +981,7 @@ int control_new(struct manager *m, struct control **ret) {
                 r = log_error_errno(errno, "Failed to create the control socket: %m");
                 goto fail;
         }
+        passcred(c->listen_fd);
         if (bind(c->listen_fd, (struct sockaddr *) &sa, salen) < 0) {
                 r = log_error_errno(errno, "Failed to bind the control socket to %s: %m", path);
                 goto fail;

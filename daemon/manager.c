@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/pidfd.h"
 #include "control.h"
 #include "events.h"
 #include "manager.h"
@@ -479,15 +480,40 @@ fail:
         return r;
 }
 
-int manager_attach(struct manager *m, struct slice *s, pid_t pid, char **ret_error) {
+int manager_attach(struct manager *m, struct slice *s, int pidfd, char **ret_error) {
+        pid_t pid, after;
         int r;
 
+        if (pidfd < 0) {
+                *ret_error = strdup("The caller was not pinned when it asked: nothing was moved");
+                return -EBADF;
+        }
+        r = pidfd_get_pid(pidfd, &pid);
+        if (r < 0) {
+                *ret_error = strdup(r == -ESRCH ? "The process that asked to be moved has exited: nothing was moved"
+                                                : "The process that asked to be moved cannot be seen from the daemon's "
+                                                  "pid namespace: nothing was moved");
+                return r == -ESRCH ? r : log_warning_errno(r, "Failed to read the pid behind a caller's pidfd: %m");
+        }
         r = m->ops->attach(s->handle, pid);
         if (r < 0) {
                 if (asprintf(ret_error, "Failed to move process %d into slice %s: %s", (int) pid, s->id,
                              strerror(-r)) < 0)
                         *ret_error = NULL;
                 return r;
+        }
+        /* Still its number: the number was never free while it was
+         * written, so it named the caller and no one else. Otherwise the
+         * caller died meanwhile, and a process that took the number at
+         * that very moment may have been moved in its stead: said loudly,
+         * as the slice may now hold a stranger. */
+        if (pidfd_get_pid(pidfd, &after) < 0 || after != pid) {
+                log_warning("Slice %s: process %d exited while it was being moved in; if another process took "
+                            "its number meanwhile, that one is now in the slice.", s->id, (int) pid);
+                if (asprintf(ret_error, "Process %d exited while it was being moved into slice %s", (int) pid,
+                             s->id) < 0)
+                        *ret_error = NULL;
+                return -ESRCH;
         }
         log_info("Slice %s: process %d moved in.", s->id, (int) pid);
         return 0;

@@ -92,7 +92,12 @@ struct slice *manager_find(struct manager *m, const char *id);
  * or the daemon's CPUPeriod=, so clients need not know the latter. */
 int manager_create_slice(struct manager *m, const struct slice_limits *limits, uint64_t cpus_milli, uid_t owner,
                          struct slice **ret, char **ret_error);
-int manager_attach(struct manager *m, struct slice *s, pid_t pid, char **ret_error);
+/* Moves the process behind pidfd (the caller, pinned: see control.c) into
+ * the slice. The backends take a pid number (cgroup.procs, systemd's
+ * PIDs=): it is read from the pidfd just before and checked just after, so
+ * the number moved was that process's unless it died in between (then it
+ * fails, saying so). */
+int manager_attach(struct manager *m, struct slice *s, int pidfd, char **ret_error);
 int manager_destroy_slice(struct manager *m, struct slice *s);
 /* Starts an existing service's command in the slice (slice_ops.run_unit):
  * -EOPNOTSUPP, with the sentence for the client, where the backend has no

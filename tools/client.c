@@ -7,6 +7,7 @@
 
 #include "common/encoding.h"
 #include "common/log.h"
+#include "common/pidfd.h"
 #include "common/voucher.h"
 #include "prepay.h"
 
@@ -54,6 +55,49 @@ int client_connect(void) {
         return TAKE_FD(fd);
 }
 
+/* A request that moves this process into a slice: "attach", or "create"
+ * with "attach": true. */
+static bool request_moves_caller(json_object *req) {
+        const char *op = NULL;
+        bool attach = false;
+
+        if (message_get_string(req, "op", &op) < 0)
+                return false;
+        return streq(op, "attach") || (streq(op, "create") && message_get_bool(req, "attach", &attach) >= 0 && attach);
+}
+
+/* Sends the request; one that moves this process carries a pidfd of it
+ * (SCM_RIGHTS), by which prepayd knows for sure which process to move
+ * (prepayd(8)). Without pidfd_open() (Linux < 5.3) it goes without, and
+ * prepayd says whether it can do without. */
+static ssize_t send_request(int fd, const char *text, size_t len, bool with_pidfd) {
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct iovec iov = { .iov_base = (void *) text, .iov_len = len };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        _cleanup_(closep) int pidfd = -1;
+
+        if (with_pidfd) {
+                pidfd = pidfd_open_self();
+                if (pidfd < 0)
+                        log_debug_errno(pidfd, "Failed to open a pidfd of this process, sending without: %m");
+        }
+        if (pidfd >= 0) {
+                struct cmsghdr *cm;
+
+                mh.msg_control = &control;
+                mh.msg_controllen = sizeof(control);
+                cm = CMSG_FIRSTHDR(&mh);
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+        }
+        return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
 int client_call(json_object *req, json_object **ret) {
         const char *text, *err = NULL;
         _cleanup_(closep) int fd = -1;
@@ -61,7 +105,7 @@ int client_call(json_object *req, json_object **ret) {
         json_object *reply = NULL;
         size_t len;
         ssize_t n;
-        bool ok = false;
+        bool ok = false, moves = request_moves_caller(req);
         int r;
 
         r = message_serialize(req, &text, &len);
@@ -76,7 +120,7 @@ int client_call(json_object *req, json_object **ret) {
                 return fd;
         }
 
-        n = send(fd, text, len, MSG_NOSIGNAL);
+        n = send_request(fd, text, len, moves);
         json_object_put(req);
         if (n < 0)
                 return log_error_errno(errno, "Failed to send the request to prepayd: %m");
@@ -213,6 +257,10 @@ int client_save_token(const char *slice, const char *token, char **ret_path) {
         _cleanup_(freep) char *dir = token_dir(), *path = NULL, *line = NULL;
         int r;
 
+        /* The file is named after the slice: only a well-formed id (no
+         * "/", no "..") keeps it inside the token directory. */
+        if (!slice_id_is_valid(slice))
+                return -EINVAL;
         if (!dir)
                 return -ENOENT;
         r = mkdir_parents(dir, 0700);
@@ -249,6 +297,8 @@ int client_find_token(const char *slice, const char *given, char **ret) {
                 return (*ret = strdup(given)) ? 0 : -ENOMEM;
         if ((e = getenv("PREPAY_TOKEN")) && e[0])
                 return (*ret = strdup(e)) ? 0 : -ENOMEM;
+        if (!slice_id_is_valid(slice))
+                return -EINVAL;
         dir = token_dir();
         if (!dir || asprintf(&path, "%s/%s", dir, slice) < 0)
                 return -ENOENT;
@@ -261,6 +311,6 @@ int client_find_token(const char *slice, const char *given, char **ret) {
 void client_forget_token(const char *slice) {
         _cleanup_(freep) char *dir = token_dir(), *path = NULL;
 
-        if (dir && asprintf(&path, "%s/%s", dir, slice) >= 0)
+        if (slice_id_is_valid(slice) && dir && asprintf(&path, "%s/%s", dir, slice) >= 0)
                 (void) unlink(path);
 }

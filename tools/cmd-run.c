@@ -256,6 +256,14 @@ int run_main(int argc, char *argv[]) {
 
         if (json_object_object_get_ex(reply, "slice", &slice))
                 (void) message_get_string(slice, "id", &id);
+        /* The id names the token's file and is printed for the user to
+         * type: one that is not a slice id is not from a prepayd. */
+        if (id && !slice_id_is_valid(id)) {
+                log_error("The daemon on %s answered with \"%.40s\" for a slice id, which is not one (s- and 8 to 16 "
+                          "hex digits): refusing to save its token or to run anything.", client_socket_path(), id);
+                json_object_put(reply);
+                return 1;
+        }
         (void) message_get_string(reply, "token", &token);
         if (token && id) {
                 /* Shown once: the daemon keeps only its hash. */

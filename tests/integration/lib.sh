@@ -13,7 +13,9 @@ set -uo pipefail
 O=${O:-build}
 BIN=$(cd "$O" && pwd)
 TEST=$(basename "$0" .sh)
-ID=prepay-test-$$
+# A test that re-runs itself in a pid namespace of its own is pid 1 there:
+# it names itself after its pid outside (PREPAY_TEST_ID).
+ID=prepay-test-${PREPAY_TEST_ID:-$$}
 T=$(mktemp -d "/tmp/$ID.XXXXXX")
 PIN=/sys/fs/bpf/$ID
 CONF=$T/prepayd.conf
