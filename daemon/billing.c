@@ -364,15 +364,18 @@ static int64_t available(const struct slice *s) {
         return v;
 }
 
-void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {
+static void emitv(struct billing *b, struct slice *s, enum event_kind kind, const char *action, bool repeatable,
+                  const char *fmt, va_list ap) _printf_(6, 0);
+static void emitv(struct billing *b, struct slice *s, enum event_kind kind, const char *action, bool repeatable,
+                  const char *fmt, va_list ap) {
         struct slice_account_info info;
         struct event ev = {
                 .time_usec = now_usec(CLOCK_REALTIME),
                 .kind = kind,
                 .unfunded = !s->account.funded,
                 .owner_uid = s->account.funded ? s->account.l.owner_uid : (uint32_t) s->owner_uid,
+                .repeatable = repeatable,
         };
-        va_list ap;
 
         if (!b->manager->events)
                 return;
@@ -382,10 +385,25 @@ void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, cons
         ev.time_left_usec = info.time_left_usec;
         snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
         snprintf(ev.action, sizeof(ev.action), "%s", strempty(action));
-        va_start(ap, fmt);
         vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
-        va_end(ap);
         events_emit(b->manager->events, &ev);
+}
+
+void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        emitv(b, s, kind, action, false, fmt, ap);
+        va_end(ap);
+}
+
+void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind kind, const char *action,
+                             const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        emitv(b, s, kind, action, true, fmt, ap);
+        va_end(ap);
 }
 
 static uint64_t slice_cpus_milli(struct billing *b, const struct slice *s) {
@@ -1285,7 +1303,11 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 json_object_object_add(reply, "slice", json_object_new_string(id));
                 json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
                 json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
-                remember(b, r, "release", request_id, reply);
+                /* Not remembered: a keep moves no money (what was used is
+                 * charged above, in an entry of its own) and done again it
+                 * is the same, so a retry needs no stored answer; stored,
+                 * each "run --slice" and "release --keep" in a loop would
+                 * add a request row. */
                 return reply;
         }
 

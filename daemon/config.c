@@ -538,6 +538,17 @@ static const struct config_item config_items[] = {
                 .default_value = "10s",
                 .doc = "A hook still running after this long is killed.",
         },
+        {
+                .section = "Enforce",
+                .key = "RepeatedEventSec",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, repeated_event_usec),
+                .default_value = "60s",
+                .doc = "Events a client can repeat at no cost (a kill on request, an OOM kill) are recorded once per "
+                       "slice in this time, with a count of the rest at its end; from 1s to 1h.",
+                .min = SEC(1),
+                .max = SEC(3600),
+        },
 };
 
 static const char *const log_level_names[] = {

@@ -53,6 +53,7 @@ struct config {
         char *on_low_balance;      /* OnLowBalance= command */
         char *on_exhausted;        /* OnExhausted= command */
         uint64_t hook_timeout_usec; /* HookTimeoutSec= */
+        uint64_t repeated_event_usec; /* RepeatedEventSec= */
 };
 
 /* Sets every field to its embedded default (parsed from the same text
