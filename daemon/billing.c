@@ -960,6 +960,36 @@ static void remember(struct billing *b, struct billing_request *r, const char *o
         json_object_put(copy);
 }
 
+/* What MaxSlices= counts, for one uid: its slices, kept ones too (they
+ * hold a balance and a place), released ones not. */
+static uint64_t slices_of_uid(struct manager *m, uid_t uid) {
+        uint64_t n = 0;
+
+        for (struct slice *s = m->slices; s; s = s->next)
+                if (s->owner_uid == uid && !(s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED))
+                        n++;
+        return n;
+}
+
+/* A client's slice beyond MaxSlicesPerUser=, refused before its voucher
+ * is even read: an idle slice costs next to nothing, so without this one
+ * tenant could take every place MaxSlices= has. Operators are bound by
+ * MaxSlices= alone. */
+static json_object *refuse_over_user_cap(struct billing *b, const struct billing_request *r) {
+        uint64_t max = b->manager->config->max_slices_per_user, n;
+
+        if (r->operator || max == 0)
+                return NULL;
+        n = slices_of_uid(b->manager, r->uid);
+        if (n < max)
+                return NULL;
+        log_info("Refused a slice to uid %u: it holds %" PRIu64 " (MaxSlicesPerUser=%" PRIu64 ").",
+                 (unsigned) r->uid, n, max);
+        return message_reply_error("Too many slices for uid %u: it holds %" PRIu64 ", the most one user may "
+                                   "(MaxSlicesPerUser=%" PRIu64 "); release one first (prepay release); the "
+                                   "voucher was not spent", (unsigned) r->uid, n, max);
+}
+
 static void format_cpus(char buf[static 32], uint64_t milli) {
         snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
 }
@@ -1032,6 +1062,9 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         if (reply)
                 return reply;
 
+        reply = refuse_over_user_cap(b, r);
+        if (reply)
+                return reply;
         if (read_voucher(b, text, &v, &reply) < 0)
                 return reply;
 

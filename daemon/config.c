@@ -239,6 +239,16 @@ static const struct config_item config_items[] = {
         },
         {
                 .section = "Daemon",
+                .key = "MaxSlicesPerUser",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, max_slices_per_user),
+                .default_value = "64",
+                .doc = "Most slices one client uid may hold at once (released ones do not count); operators are "
+                       "bound by MaxSlices= only; empty or 0: no limit per user.",
+                .empty_is_zero = true,
+        },
+        {
+                .section = "Daemon",
                 .key = "LogLevel",
                 .type = CONFIG_LOGLEVEL,
                 .offset = offsetof(struct config, log_level),
