@@ -83,7 +83,7 @@ struct events {
         struct repeat *repeats;
         size_t n_repeats, n_repeats_alloc;
         sd_event_source *repeat_timer; /* at the earliest until_usec */
-        bool repeats_full_warned;
+        bool repeat_timer_failed, repeats_full_warned;
 };
 
 static uint64_t now_usec(clockid_t clock) {
@@ -643,9 +643,10 @@ static void repeat_arm(struct events *e, uint64_t until) {
         if (!e->repeat_timer) {
                 r = sd_event_add_time(e->manager->event, &e->repeat_timer, CLOCK_MONOTONIC, until,
                                       100 * USEC_PER_MSEC, on_repeat_timer, e);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to arm the timer of held-back events, they are counted "
-                                          "until the next one: %m");
+                if (r < 0 && !e->repeat_timer_failed)
+                        log_warning_errno(r, "Failed to arm the timer of held-back events; they are told with "
+                                          "the next of their slice, or when the daemon stops: %m");
+                e->repeat_timer_failed = r < 0;
                 return;
         }
         (void) sd_event_source_get_enabled(e->repeat_timer, &enabled);
@@ -695,16 +696,17 @@ static void repeat_flush(struct events *e, struct repeat *r) {
         struct event ev = r->last;
         char d[FORMAT_DURATION_MAX];
 
-        snprintf(ev.reason, sizeof(ev.reason), "%" PRIu64 " more in %s, held back (RepeatedEventSec=); the last: %.150s",
-                 r->held, format_duration(d, sizeof(d), now > r->since_usec ? now - r->since_usec : 0), r->last.reason);
+        snprintf(ev.reason, sizeof(ev.reason),
+                 "%" PRIu64 " more in %s, held back (RepeatedEventSec=); the last: %.150s", r->held,
+                 format_duration(d, sizeof(d), now > r->since_usec ? now - r->since_usec : 0), r->last.reason);
         ev.repeatable = false;
         r->held = 0;
         emit_now(e, &ev, event_kind_to_string(ev.kind));
 }
 
-/* True when ev is held back: one of its slice and kind was recorded
- * less than RepeatedEventSec= ago. Otherwise ev is to be recorded, and
- * starts that time. */
+/* True when ev is held back (one of its slice and kind was recorded
+ * less than RepeatedEventSec= ago), or was told now with those held back
+ * before it. Otherwise ev is to be recorded, and starts that time. */
 static bool repeat_hold(struct events *e, const struct event *ev) {
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         struct repeat *r = repeat_find(e, ev->slice, ev->kind);
@@ -714,6 +716,17 @@ static bool repeat_hold(struct events *e, const struct event *ev) {
                 r->last = *ev;
                 log_debug("Slice %s: event %s held back, %" PRIu64 " so far (RepeatedEventSec=): %s.", ev->slice,
                           event_kind_to_string(ev->kind), r->held, ev->reason);
+                repeat_arm(e, r->until_usec);
+                return true;
+        }
+        if (r && r->held > 0) {
+                /* The time is up and its timer not run yet (a busy loop):
+                 * this one is said with those held back, in one event. */
+                r->held++;
+                r->last = *ev;
+                repeat_flush(e, r);
+                r->since_usec = now;
+                r->until_usec = now + e->manager->config->repeated_event_usec;
                 repeat_arm(e, r->until_usec);
                 return true;
         }
