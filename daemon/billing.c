@@ -364,15 +364,18 @@ static int64_t available(const struct slice *s) {
         return v;
 }
 
-void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {
+static void emitv(struct billing *b, struct slice *s, enum event_kind kind, const char *action, bool repeatable,
+                  const char *fmt, va_list ap) _printf_(6, 0);
+static void emitv(struct billing *b, struct slice *s, enum event_kind kind, const char *action, bool repeatable,
+                  const char *fmt, va_list ap) {
         struct slice_account_info info;
         struct event ev = {
                 .time_usec = now_usec(CLOCK_REALTIME),
                 .kind = kind,
                 .unfunded = !s->account.funded,
                 .owner_uid = s->account.funded ? s->account.l.owner_uid : (uint32_t) s->owner_uid,
+                .repeatable = repeatable,
         };
-        va_list ap;
 
         if (!b->manager->events)
                 return;
@@ -382,10 +385,25 @@ void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, cons
         ev.time_left_usec = info.time_left_usec;
         snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
         snprintf(ev.action, sizeof(ev.action), "%s", strempty(action));
-        va_start(ap, fmt);
         vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
-        va_end(ap);
         events_emit(b->manager->events, &ev);
+}
+
+void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        emitv(b, s, kind, action, false, fmt, ap);
+        va_end(ap);
+}
+
+void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind kind, const char *action,
+                             const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        emitv(b, s, kind, action, true, fmt, ap);
+        va_end(ap);
 }
 
 static uint64_t slice_cpus_milli(struct billing *b, const struct slice *s) {
@@ -942,6 +960,36 @@ static void remember(struct billing *b, struct billing_request *r, const char *o
         json_object_put(copy);
 }
 
+/* What MaxSlices= counts, for one uid: its slices, kept ones too (they
+ * hold a balance and a place), released ones not. */
+static uint64_t slices_of_uid(struct manager *m, uid_t uid) {
+        uint64_t n = 0;
+
+        for (struct slice *s = m->slices; s; s = s->next)
+                if (s->owner_uid == uid && !(s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED))
+                        n++;
+        return n;
+}
+
+/* A client's slice beyond MaxSlicesPerUser=, refused before its voucher
+ * is even read: an idle slice costs next to nothing, so without this one
+ * tenant could take every place MaxSlices= has. Operators are bound by
+ * MaxSlices= alone. */
+static json_object *refuse_over_user_cap(struct billing *b, const struct billing_request *r) {
+        uint64_t max = b->manager->config->max_slices_per_user, n;
+
+        if (r->operator || max == 0)
+                return NULL;
+        n = slices_of_uid(b->manager, r->uid);
+        if (n < max)
+                return NULL;
+        log_info("Refused a slice to uid %u: it holds %" PRIu64 " (MaxSlicesPerUser=%" PRIu64 ").",
+                 (unsigned) r->uid, n, max);
+        return message_reply_error("Too many slices for uid %u: it holds %" PRIu64 ", the most one user may "
+                                   "(MaxSlicesPerUser=%" PRIu64 "); release one first (prepay release); the "
+                                   "voucher was not spent", (unsigned) r->uid, n, max);
+}
+
 static void format_cpus(char buf[static 32], uint64_t milli) {
         snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
 }
@@ -989,6 +1037,9 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         if (reply)
                 return reply;
 
+        reply = refuse_over_user_cap(b, r);
+        if (reply)
+                return reply;
         if (read_voucher(b, text, &v, &reply) < 0)
                 return reply;
 
@@ -1260,7 +1311,11 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 json_object_object_add(reply, "slice", json_object_new_string(id));
                 json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
                 json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
-                remember(b, r, "release", request_id, reply);
+                /* Not remembered: a keep moves no money (what was used is
+                 * charged above, in an entry of its own) and done again it
+                 * is the same, so a retry needs no stored answer; stored,
+                 * each "run --slice" and "release --keep" in a loop would
+                 * add a request row. */
                 return reply;
         }
 

@@ -113,6 +113,11 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
  * what was done to it ("kill"...; NULL: none), fmt the reason. */
 void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...)
         _printf_(5, 6);
+/* The same for an event a client can cause again at no cost (a kill on
+ * its request): recorded at most once per slice and RepeatedEventSec=,
+ * the rest counted (events_emit()). */
+void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind kind, const char *action,
+                             const char *fmt, ...) _printf_(5, 6);
 
 /* For events.c: the ledger, and a commit of whatever it added to the
  * batch at the end of this loop pass. */

@@ -239,6 +239,16 @@ static const struct config_item config_items[] = {
         },
         {
                 .section = "Daemon",
+                .key = "MaxSlicesPerUser",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, max_slices_per_user),
+                .default_value = "64",
+                .doc = "Most slices one client uid may hold at once (released ones do not count); operators are "
+                       "bound by MaxSlices= only; empty or 0: no limit per user.",
+                .empty_is_zero = true,
+        },
+        {
+                .section = "Daemon",
                 .key = "LogLevel",
                 .type = CONFIG_LOGLEVEL,
                 .offset = offsetof(struct config, log_level),
@@ -537,6 +547,17 @@ static const struct config_item config_items[] = {
                 .offset = offsetof(struct config, hook_timeout_usec),
                 .default_value = "10s",
                 .doc = "A hook still running after this long is killed.",
+        },
+        {
+                .section = "Enforce",
+                .key = "RepeatedEventSec",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, repeated_event_usec),
+                .default_value = "60s",
+                .doc = "Events a client can repeat at no cost (a kill on request, an OOM kill) are recorded once per "
+                       "slice in this time, with a count of the rest at its end; from 1s to 1h.",
+                .min = SEC(1),
+                .max = SEC(3600),
         },
 };
 

@@ -18,6 +18,7 @@ struct config {
         uint32_t socket_mode;      /* SocketMode= (octal) */
         char *state_directory;     /* StateDirectory= */
         uint64_t max_slices;       /* MaxSlices= */
+        uint64_t max_slices_per_user; /* MaxSlicesPerUser= (0: no limit) */
         int log_level;             /* LogLevel= (syslog level) */
         char *admin_group;         /* AdminGroup= */
         char *client_group;        /* ClientGroup= ("": everyone) */
@@ -53,6 +54,7 @@ struct config {
         char *on_low_balance;      /* OnLowBalance= command */
         char *on_exhausted;        /* OnExhausted= command */
         uint64_t hook_timeout_usec; /* HookTimeoutSec= */
+        uint64_t repeated_event_usec; /* RepeatedEventSec= */
 };
 
 /* Sets every field to its embedded default (parsed from the same text

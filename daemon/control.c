@@ -454,8 +454,14 @@ static json_object *handle_kill(struct connection *c, json_object *req) {
         r = m->ops->kill(s->handle);
         if (r < 0)
                 return message_reply_error("Failed to kill the processes of slice %s: %s", s->id, strerror(-r));
-        billing_emit(m->billing, s, EVENT_KILLED, "kill", "every process killed on request of uid %u",
-                     (unsigned) c->peer.uid);
+        /* The kill is always done; a client's own, repeated, is recorded
+         * once in RepeatedEventSec= (an operator's always). */
+        if (c->rights >= CONTROL_OPERATOR)
+                billing_emit(m->billing, s, EVENT_KILLED, "kill", "every process killed on request of uid %u",
+                             (unsigned) c->peer.uid);
+        else
+                billing_emit_repeatable(m->billing, s, EVENT_KILLED, "kill",
+                                        "every process killed on request of uid %u", (unsigned) c->peer.uid);
         manager_sample_slice(m, s);
         return manager_slice_reply(m, s);
 }

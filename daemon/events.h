@@ -64,6 +64,12 @@ struct event {
          * while events_set_request_id() holds one). */
         char action[EVENT_ACTION_MAX];
         char request_id[EVENT_REQUEST_ID_MAX];
+        /* One a client can cause again and again at no cost (a kill on
+         * its request, an OOM kill): recorded at most once per slice and
+         * kind in each RepeatedEventSec=, the rest counted (see
+         * events_emit()). Every event that moves money or follows from
+         * money running out leaves this false: it is always recorded. */
+        bool repeatable;
 };
 
 struct manager;
@@ -78,8 +84,18 @@ void events_free(struct events *e);
 
 /* Logs, records (into the open ledger batch: ledger_begin() is called,
  * and the commit armed), streams, and runs the hook of e's kind if one is
- * configured. Failures along the way are logged and the rest goes on. */
+ * configured. Failures along the way are logged and the rest goes on.
+ * A repeatable event of a slice that had one of its kind less than
+ * RepeatedEventSec= ago is held back and counted instead (logged at debug
+ * only); when that time is up, one event, the last held back, says how
+ * many there were ("N more in 1min, held back ...; the last: ..."), and starts
+ * the next such time. So each slice adds at most one row per kind and
+ * RepeatedEventSec= to the ledger, however often it is asked. */
 void events_emit(struct events *e, const struct event *ev);
+/* Held-back repeatable events of every slice (at most this many slices
+ * and kinds at once; beyond, an event is recorded as if it were not
+ * repeatable, with a warning). */
+#define EVENTS_MAX_REPEATS 4096
 
 /* The request id of the client request being handled (NULL: none, or the
  * request is done): events emitted meanwhile were caused by it and carry

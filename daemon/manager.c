@@ -208,6 +208,8 @@ static void slice_emit_oom(struct manager *m, struct slice *s, uint64_t n) {
                 .kind = EVENT_OOM,
                 .unfunded = !s->account.funded,
                 .owner_uid = s->owner_uid,
+                /* A tenant's process past the limit, again and again. */
+                .repeatable = true,
         };
         char buf[FORMAT_SIZE_MAX];
 
