@@ -53,6 +53,12 @@ struct config {
         char *on_low_balance;      /* OnLowBalance= command */
         char *on_exhausted;        /* OnExhausted= command */
         uint64_t hook_timeout_usec; /* HookTimeoutSec= */
+        /* [Control] */
+        uint64_t max_connections;  /* MaxConnections= */
+        uint64_t operator_connections; /* OperatorConnections= (kept for operators) */
+        uint64_t max_connections_per_user; /* MaxConnectionsPerUser= */
+        uint64_t max_event_streams_per_user; /* MaxEventStreamsPerUser= */
+        uint64_t idle_timeout_usec; /* IdleTimeoutSec= */
 };
 
 /* Sets every field to its embedded default (parsed from the same text

@@ -2,12 +2,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
 #include "common/log.h"
+#include "common/parse.h"
 #include "control.h"
 #include "events.h"
 #include "manager.h"
@@ -19,6 +21,7 @@
 struct connection {
         struct control *control;
         sd_event_source *source;
+        sd_event_source *idle_source; /* armed while no request is being handled */
         int fd;
         struct ucred peer;
         enum control_rights rights; /* as of accept, against the groups then */
@@ -40,6 +43,10 @@ struct control {
         unsigned n_connections;
         gid_t admin_gid, client_gid; /* GID_INVALID: no such group */
         bool peer_groups_unknown;    /* SO_PEERGROUPS failed once: said so */
+        /* Connections refused since the last warning about it, and when
+         * that was (CLOCK_MONOTONIC; 0: never). */
+        unsigned n_refused;
+        uint64_t refused_warn_usec;
 };
 
 /* ---- who may do what ---- */
@@ -53,6 +60,19 @@ static bool in_group(gid_t gid, const gid_t *groups, size_t n_groups, gid_t grou
                 if (groups[i] == group)
                         return true;
         return false;
+}
+
+enum control_admission control_admit(bool operator, uint64_t n, uint64_t n_uid, uint64_t max, uint64_t reserved,
+                                     uint64_t per_user) {
+        if (n >= max)
+                return CONTROL_FULL;
+        if (operator)
+                return CONTROL_ADMIT;
+        if (n_uid >= per_user)
+                return CONTROL_FULL_FOR_USER;
+        if (n >= max - MIN(reserved, max - 1))
+                return CONTROL_ONLY_OPERATORS;
+        return CONTROL_ADMIT;
 }
 
 enum control_rights control_rights_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, gid_t admin_gid,
@@ -212,6 +232,7 @@ static void connection_free(struct connection *c) {
         if (c->subscribed)
                 events_unsubscribe(c->control->manager->events, c);
         json_object_put(c->pending);
+        sd_event_source_disable_unref(c->idle_source);
         sd_event_source_disable_unref(c->source);
         closep(&c->fd);
         free(c);
@@ -561,6 +582,23 @@ out:
         return reply;
 }
 
+/* From now on the connection has IdleTimeoutSec= to send its next
+ * request; an event stream sends none, it is never idle. */
+static void connection_arm_idle(struct connection *c) {
+        int r;
+
+        if (c->subscribed) {
+                (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
+                return;
+        }
+        r = sd_event_source_set_time_relative(c->idle_source, c->control->manager->config->idle_timeout_usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->idle_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm the idle timeout of pid %d's connection, ignoring: %m",
+                                  (int) c->peer.pid);
+}
+
 static void connection_send(struct connection *c, json_object *reply) {
         const char *text;
         size_t text_len;
@@ -605,6 +643,7 @@ static void on_committed(int r, void *userdata) {
                 }
         }
         connection_send(c, reply);
+        connection_arm_idle(c);
         (void) sd_event_source_set_enabled(c->source, SD_EVENT_ON);
 }
 
@@ -639,6 +678,8 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                 return 0;
         }
 
+        /* A request is handled: not idle until its reply is out. */
+        (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
         c->request = (struct billing_request) {};
         if ((size_t) n > PREPAY_MSG_MAX)
                 reply = message_reply_error("Request too large (%zd bytes, at most %d)", n, PREPAY_MSG_MAX);
@@ -657,7 +698,98 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                 }
         }
         connection_send(c, reply);
+        connection_arm_idle(c);
         return 0;
+}
+
+/* After the last word to a peer: closed with a request of its unread, the
+ * kernel would reset the connection, and the peer would read "Connection
+ * reset by peer" instead of what it was told. So it may send no more
+ * (its send fails with EPIPE and it reads on), what it sent is dropped,
+ * and only then is the socket closed (by the caller). */
+static void connection_end(int fd) {
+        (void) shutdown(fd, SHUT_RD);
+        for (unsigned i = 0; i < 64; i++)
+                if (recv(fd, (char[1]) {}, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+                        break;
+}
+
+/* A peer that holds a connection and says nothing takes a place others
+ * need: it is told why and closed. */
+static int on_connection_idle(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct connection *c = userdata;
+        char d[FORMAT_DURATION_MAX];
+
+        format_duration(d, sizeof(d), c->control->manager->config->idle_timeout_usec);
+        log_debug("Closing the connection of pid %d uid %u: no request for %s.", (int) c->peer.pid,
+                  (unsigned) c->peer.uid, d);
+        connection_send(c, message_reply_error("No request came for %s (IdleTimeoutSec=): closing the connection",
+                                               d));
+        connection_end(c->fd);
+        connection_free(c);
+        return 0;
+}
+
+/* Refusals are told to the peer each time, and logged at most once per
+ * CONTROL_WARN_INTERVAL_USEC with how many there were: a peer that opens
+ * connections in a loop must not fill the log. */
+static void refuse_connection(struct control *ctl, int fd, const struct ucred *peer, const char *fmt, ...)
+        _printf_(4, 5);
+static void refuse_connection(struct control *ctl, int fd, const struct ucred *peer, const char *fmt, ...) {
+        json_object *reply;
+        char reason[256];
+        const char *text;
+        uint64_t now = 0;
+        size_t len;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+
+        reply = message_reply_error("%s", reason);
+        if (reply && message_serialize(reply, &text, &len) >= 0)
+                (void) send(fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        json_object_put(reply);
+        connection_end(fd);
+
+        ctl->n_refused++;
+        (void) sd_event_now(ctl->manager->event, CLOCK_MONOTONIC, &now);
+        if (ctl->refused_warn_usec != 0 && now - ctl->refused_warn_usec < CONTROL_WARN_INTERVAL_USEC)
+                return;
+        log_warning("Refused %u control connection%s since the last such warning; the latest, of pid %d uid %u: "
+                    "%s.", ctl->n_refused, ctl->n_refused == 1 ? "" : "s", (int) peer->pid, (unsigned) peer->uid,
+                    reason);
+        ctl->n_refused = 0;
+        ctl->refused_warn_usec = now ?: 1;
+}
+
+/* A new peer takes a place, or is refused; see control.h. */
+static bool admit_connection(struct control *ctl, int fd, const struct ucred *peer, enum control_rights rights) {
+        const struct config *cfg = ctl->manager->config;
+        uint64_t n_uid = 0;
+
+        for (struct connection *i = ctl->connections; i; i = i->next)
+                n_uid += i->peer.uid == peer->uid;
+        switch (control_admit(rights >= CONTROL_OPERATOR, ctl->n_connections, n_uid, cfg->max_connections,
+                              cfg->operator_connections, cfg->max_connections_per_user)) {
+        case CONTROL_ADMIT:
+                return true;
+        case CONTROL_FULL_FOR_USER:
+                refuse_connection(ctl, fd, peer, "Too many connections of uid %u: at most %" PRIu64 " at once "
+                                  "(MaxConnectionsPerUser=)", (unsigned) peer->uid, cfg->max_connections_per_user);
+                break;
+        case CONTROL_ONLY_OPERATORS:
+                refuse_connection(ctl, fd, peer, "Too many connections: the %" PRIu64 " places left are kept for "
+                                  "operators (OperatorConnections=); try again later",
+                                  MIN(cfg->operator_connections, cfg->max_connections - 1));
+                break;
+        case CONTROL_FULL:
+                refuse_connection(ctl, fd, peer, "Too many connections (at most %" PRIu64 " at once, "
+                                  "MaxConnections=); try again later", cfg->max_connections);
+                break;
+        }
+        return false;
 }
 
 static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -670,11 +802,6 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
         cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (cfd < 0)
                 return 0;
-
-        if (ctl->n_connections >= CONTROL_MAX_CONNECTIONS) {
-                log_warning("Too many control connections (%d), refusing one.", CONTROL_MAX_CONNECTIONS);
-                return 0;
-        }
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -689,10 +816,22 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
                 return 0;
         }
         c->rights = peer_rights(ctl, cfd, &c->peer);
+        if (!admit_connection(ctl, cfd, &c->peer, c->rights)) {
+                free(c);
+                return 0;
+        }
 
         r = sd_event_add_io(sd_event_source_get_event(source), &c->source, cfd, EPOLLIN, on_connection_io, c);
         if (r < 0) {
                 log_error_errno(r, "Failed to watch a control connection: %m");
+                free(c);
+                return 0;
+        }
+        r = sd_event_add_time_relative(sd_event_source_get_event(source), &c->idle_source, CLOCK_MONOTONIC,
+                                       ctl->manager->config->idle_timeout_usec, 0, on_connection_idle, c);
+        if (r < 0) {
+                log_error_errno(r, "Failed to arm the idle timeout of a control connection: %m");
+                sd_event_source_disable_unref(c->source);
                 free(c);
                 return 0;
         }
