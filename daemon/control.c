@@ -394,8 +394,62 @@ static json_object *handle_reload(struct connection *c, json_object *req) {
         return message_reply_ok();
 }
 
+/* Who sees a slice in full (its usage, limits, cgroup, what it was
+ * credited and charged) and follows its events (which name its owner's
+ * uid and the vouchers spent on it): an operator, the uid that made it
+ * (prepay list shows it that uid's slices anyway), or whoever gives its
+ * owner token. On failure *reply is the error. */
+static bool request_may_see(struct connection *c, struct slice *s, json_object *req, const char **ret_token,
+                            json_object **reply) {
+        const char *token = NULL;
+
+        if (message_get_string(req, "token", &token) == -EINVAL) {
+                *reply = message_reply_error("Field \"token\" must be a string");
+                return false;
+        }
+        *ret_token = token;
+        if (c->rights >= CONTROL_OPERATOR || s->owner_uid == c->peer.uid)
+                return true;
+        return s->account.funded && billing_check_token(c->control->manager->billing, &s->account.l, token);
+}
+
+/* What anyone may see of a slice: what a donor needs to decide on a
+ * top-up, and nothing about who owns it, what it runs or what it used:
+ * its id and state, and of its account the currency, state,
+ * enforcement, action when spent, balance, burn rate and time left. */
+static json_object *public_slice_reply(struct manager *m, struct slice *s) {
+        static const char *const account_keys[] = {
+                "currency", "state", "enforcement", "exhausted_action", "balance", "burn_rate", "time_left_usec",
+        };
+        json_object *full, *info, *account, *o, *v, *a;
+
+        full = manager_slice_reply(m, s);
+        if (!json_object_object_get_ex(full, "slice", &info))
+                return full; /* an error */
+        o = json_object_new_object();
+        if (!o) {
+                json_object_put(full);
+                return message_reply_error("Out of memory");
+        }
+        json_object_object_add(o, "id", json_object_new_string(s->id));
+        if (json_object_object_get_ex(info, "state", &v))
+                json_object_object_add(o, "state", json_object_get(v));
+        json_object_object_add(o, "public", json_object_new_boolean(true));
+        if (json_object_object_get_ex(info, "account", &account)) {
+                a = json_object_new_object();
+                json_object_object_add(o, "account", a);
+                for (size_t i = 0; a && i < ARRAY_SIZE(account_keys); i++)
+                        if (json_object_object_get_ex(account, account_keys[i], &v))
+                                json_object_object_add(a, account_keys[i], json_object_get(v));
+        }
+        json_object_object_add(full, "slice", o);
+        return full;
+}
+
+/* In full for those request_may_see() lets, else its public part. */
 static json_object *handle_status(struct connection *c, json_object *req) {
         json_object *reply = NULL;
+        const char *token;
         struct slice *s;
 
         /* Sample first: a slice found vanished is gone before the lookup. */
@@ -403,7 +457,11 @@ static json_object *handle_status(struct connection *c, json_object *req) {
         s = request_slice(c, req, &reply);
         if (!s)
                 return reply;
-        return manager_slice_reply(c->control->manager, s);
+        if (request_may_see(c, s, req, &token, &reply))
+                return manager_slice_reply(c->control->manager, s);
+        if (reply)
+                return reply;
+        return public_slice_reply(c->control->manager, s);
 }
 
 /* A page of slices from index "cursor" on, as many as fit one datagram
@@ -476,20 +534,58 @@ static json_object *handle_destroy(struct connection *c, json_object *req) {
 /* The reply goes out at once, before any event can (see
  * on_connection_io()); from then on the connection only receives. */
 static json_object *handle_events(struct connection *c, json_object *req) {
-        const char *slice = NULL;
+        const struct config *cfg = c->control->manager->config;
+        bool operator = c->rights >= CONTROL_OPERATOR;
+        const char *slice = NULL, *token;
+        json_object *reply = NULL;
+        uint64_t n = 0, n_uid = 0;
+        struct slice *s;
         int r;
 
         r = message_get_string(req, "slice", &slice);
         if (r == -EINVAL)
                 return message_reply_error("Field \"slice\" must be a string");
-        if (slice && !slice_id_is_valid(slice))
-                return message_reply_error("Invalid slice id \"%.40s\": expected s- and 8 to 16 hex digits", slice);
-        if (!slice && c->rights < CONTROL_OPERATOR)
+        if (!slice && !operator)
                 return billing_deny(&c->request, NULL, "the events of every slice are for operators (%s); name one "
                                     "slice", operators(c->control, (char[128]) {}, 128));
+        /* Only a slice that exists, so that nobody holds a stream that
+         * can never carry anything. */
+        if (slice) {
+                s = request_slice(c, req, &reply);
+                if (!s)
+                        return reply;
+                if (!request_may_see(c, s, req, &token, &reply))
+                        return reply ?: billing_deny(&c->request, s->id, "following the events of slice %s needs its "
+                                                     "owner token (%s)", s->id,
+                                                     token ? "the one given is wrong" : "none was given");
+        }
+
+        for (struct connection *i = c->control->connections; i; i = i->next)
+                if (i->subscribed) {
+                        n++;
+                        n_uid += i->peer.uid == c->peer.uid;
+                }
+        switch (control_admit(operator, n, n_uid, EVENTS_MAX_SUBSCRIBERS, cfg->operator_connections,
+                              cfg->max_event_streams_per_user)) {
+        case CONTROL_ADMIT:
+                break;
+        case CONTROL_FULL_FOR_USER:
+                return message_reply_error("Too many event streams of uid %u: at most %" PRIu64 " at once "
+                                           "(MaxEventStreamsPerUser=); end one first", (unsigned) c->peer.uid,
+                                           cfg->max_event_streams_per_user);
+        case CONTROL_ONLY_OPERATORS:
+                return message_reply_error("Too many event streams: the %" PRIu64 " places left are kept for "
+                                           "operators (OperatorConnections=); try again later",
+                                           MIN(cfg->operator_connections, (uint64_t) EVENTS_MAX_SUBSCRIBERS - 1));
+        case CONTROL_FULL:
+                return message_reply_error("Too many event streams (at most %d at once); try again later",
+                                           EVENTS_MAX_SUBSCRIBERS);
+        }
+
         r = events_subscribe(c->control->manager->events, c->fd, slice, c);
         if (r == -EUSERS)
-                return message_reply_error("Too many event subscribers (at most %d)", EVENTS_MAX_SUBSCRIBERS);
+                return message_reply_error("Too many event streams (at most %d at once); try again later",
+                                           EVENTS_MAX_SUBSCRIBERS);
         if (r < 0)
                 return message_reply_error("Cannot subscribe to events: %s", strerror(-r));
         c->subscribed = true;
