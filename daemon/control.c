@@ -806,7 +806,7 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
 static void connection_end(int fd) {
         (void) shutdown(fd, SHUT_RD);
         for (unsigned i = 0; i < 64; i++)
-                if (recv(fd, (char[1]) {}, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+                if (recv(fd, (char[1]) {}, 1, MSG_DONTWAIT | MSG_TRUNC) <= 0) /* 0: nothing left */
                         break;
 }
 
