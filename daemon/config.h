@@ -55,6 +55,12 @@ struct config {
         char *on_exhausted;        /* OnExhausted= command */
         uint64_t hook_timeout_usec; /* HookTimeoutSec= */
         uint64_t repeated_event_usec; /* RepeatedEventSec= */
+        /* [Control] */
+        uint64_t max_connections;  /* MaxConnections= */
+        uint64_t operator_connections; /* OperatorConnections= (kept for operators) */
+        uint64_t max_connections_per_user; /* MaxConnectionsPerUser= */
+        uint64_t max_event_streams_per_user; /* MaxEventStreamsPerUser= */
+        uint64_t idle_timeout_usec; /* IdleTimeoutSec= */
 };
 
 /* Sets every field to its embedded default (parsed from the same text

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/pidfd.h"
+#include "common/parse.h"
 #include "control.h"
 #include "events.h"
 #include "manager.h"
@@ -23,6 +25,7 @@
 struct connection {
         struct control *control;
         sd_event_source *source;
+        sd_event_source *idle_source; /* armed while no request is being handled */
         int fd;
         struct ucred peer;
         enum control_rights rights; /* as of accept, against the groups then */
@@ -54,6 +57,10 @@ struct control {
         unsigned n_connections;
         gid_t admin_gid, client_gid; /* GID_INVALID: no such group */
         bool peer_groups_unknown;    /* SO_PEERGROUPS failed once: said so */
+        /* Connections refused since the last warning about it, and when
+         * that was (CLOCK_MONOTONIC; 0: never). */
+        unsigned n_refused;
+        uint64_t refused_warn_usec;
 };
 
 /* ---- who may do what ---- */
@@ -67,6 +74,19 @@ static bool in_group(gid_t gid, const gid_t *groups, size_t n_groups, gid_t grou
                 if (groups[i] == group)
                         return true;
         return false;
+}
+
+enum control_admission control_admit(bool operator, uint64_t n, uint64_t n_uid, uint64_t max, uint64_t reserved,
+                                     uint64_t per_user) {
+        if (n >= max)
+                return CONTROL_FULL;
+        if (operator)
+                return CONTROL_ADMIT;
+        if (n_uid >= per_user)
+                return CONTROL_FULL_FOR_USER;
+        if (n >= max - MIN(reserved, max - 1))
+                return CONTROL_ONLY_OPERATORS;
+        return CONTROL_ADMIT;
 }
 
 enum control_rights control_rights_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, gid_t admin_gid,
@@ -226,6 +246,7 @@ static void connection_free(struct connection *c) {
         if (c->subscribed)
                 events_unsubscribe(c->control->manager->events, c);
         json_object_put(c->pending);
+        sd_event_source_disable_unref(c->idle_source);
         sd_event_source_disable_unref(c->source);
         closep(&c->sent_fd);
         closep(&c->attach_pidfd);
@@ -478,8 +499,62 @@ static json_object *handle_reload(struct connection *c, json_object *req) {
         return message_reply_ok();
 }
 
+/* Who sees a slice in full (its usage, limits, cgroup, what it was
+ * credited and charged) and follows its events (which name its owner's
+ * uid and the vouchers spent on it): an operator, the uid that made it
+ * (prepay list shows it that uid's slices anyway), or whoever gives its
+ * owner token. On failure *reply is the error. */
+static bool request_may_see(struct connection *c, struct slice *s, json_object *req, const char **ret_token,
+                            json_object **reply) {
+        const char *token = NULL;
+
+        if (message_get_string(req, "token", &token) == -EINVAL) {
+                *reply = message_reply_error("Field \"token\" must be a string");
+                return false;
+        }
+        *ret_token = token;
+        if (c->rights >= CONTROL_OPERATOR || s->owner_uid == c->peer.uid)
+                return true;
+        return s->account.funded && billing_check_token(c->control->manager->billing, &s->account.l, token);
+}
+
+/* What anyone may see of a slice: what a donor needs to decide on a
+ * top-up, and nothing about who owns it, what it runs or what it used:
+ * its id and state, and of its account the currency, state,
+ * enforcement, action when spent, balance, burn rate and time left. */
+static json_object *public_slice_reply(struct manager *m, struct slice *s) {
+        static const char *const account_keys[] = {
+                "currency", "state", "enforcement", "exhausted_action", "balance", "burn_rate", "time_left_usec",
+        };
+        json_object *full, *info, *account, *o, *v, *a;
+
+        full = manager_slice_reply(m, s);
+        if (!json_object_object_get_ex(full, "slice", &info))
+                return full; /* an error */
+        o = json_object_new_object();
+        if (!o) {
+                json_object_put(full);
+                return message_reply_error("Out of memory");
+        }
+        json_object_object_add(o, "id", json_object_new_string(s->id));
+        if (json_object_object_get_ex(info, "state", &v))
+                json_object_object_add(o, "state", json_object_get(v));
+        json_object_object_add(o, "public", json_object_new_boolean(true));
+        if (json_object_object_get_ex(info, "account", &account)) {
+                a = json_object_new_object();
+                json_object_object_add(o, "account", a);
+                for (size_t i = 0; a && i < ARRAY_SIZE(account_keys); i++)
+                        if (json_object_object_get_ex(account, account_keys[i], &v))
+                                json_object_object_add(a, account_keys[i], json_object_get(v));
+        }
+        json_object_object_add(full, "slice", o);
+        return full;
+}
+
+/* In full for those request_may_see() lets, else its public part. */
 static json_object *handle_status(struct connection *c, json_object *req) {
         json_object *reply = NULL;
+        const char *token;
         struct slice *s;
 
         /* Sample first: a slice found vanished is gone before the lookup. */
@@ -487,7 +562,11 @@ static json_object *handle_status(struct connection *c, json_object *req) {
         s = request_slice(c, req, &reply);
         if (!s)
                 return reply;
-        return manager_slice_reply(c->control->manager, s);
+        if (request_may_see(c, s, req, &token, &reply))
+                return manager_slice_reply(c->control->manager, s);
+        if (reply)
+                return reply;
+        return public_slice_reply(c->control->manager, s);
 }
 
 /* A page of slices from index "cursor" on, as many as fit one datagram
@@ -560,20 +639,58 @@ static json_object *handle_destroy(struct connection *c, json_object *req) {
 /* The reply goes out at once, before any event can (see
  * on_connection_io()); from then on the connection only receives. */
 static json_object *handle_events(struct connection *c, json_object *req) {
-        const char *slice = NULL;
+        const struct config *cfg = c->control->manager->config;
+        bool operator = c->rights >= CONTROL_OPERATOR;
+        const char *slice = NULL, *token;
+        json_object *reply = NULL;
+        uint64_t n = 0, n_uid = 0;
+        struct slice *s;
         int r;
 
         r = message_get_string(req, "slice", &slice);
         if (r == -EINVAL)
                 return message_reply_error("Field \"slice\" must be a string");
-        if (slice && !slice_id_is_valid(slice))
-                return message_reply_error("Invalid slice id \"%.40s\": expected s- and 8 to 16 hex digits", slice);
-        if (!slice && c->rights < CONTROL_OPERATOR)
+        if (!slice && !operator)
                 return billing_deny(&c->request, NULL, "the events of every slice are for operators (%s); name one "
                                     "slice", operators(c->control, (char[128]) {}, 128));
+        /* Only a slice that exists, so that nobody holds a stream that
+         * can never carry anything. */
+        if (slice) {
+                s = request_slice(c, req, &reply);
+                if (!s)
+                        return reply;
+                if (!request_may_see(c, s, req, &token, &reply))
+                        return reply ?: billing_deny(&c->request, s->id, "following the events of slice %s needs its "
+                                                     "owner token (%s)", s->id,
+                                                     token ? "the one given is wrong" : "none was given");
+        }
+
+        for (struct connection *i = c->control->connections; i; i = i->next)
+                if (i->subscribed) {
+                        n++;
+                        n_uid += i->peer.uid == c->peer.uid;
+                }
+        switch (control_admit(operator, n, n_uid, EVENTS_MAX_SUBSCRIBERS, cfg->operator_connections,
+                              cfg->max_event_streams_per_user)) {
+        case CONTROL_ADMIT:
+                break;
+        case CONTROL_FULL_FOR_USER:
+                return message_reply_error("Too many event streams of uid %u: at most %" PRIu64 " at once "
+                                           "(MaxEventStreamsPerUser=); end one first", (unsigned) c->peer.uid,
+                                           cfg->max_event_streams_per_user);
+        case CONTROL_ONLY_OPERATORS:
+                return message_reply_error("Too many event streams: the %" PRIu64 " places left are kept for "
+                                           "operators (OperatorConnections=); try again later",
+                                           MIN(cfg->operator_connections, (uint64_t) EVENTS_MAX_SUBSCRIBERS - 1));
+        case CONTROL_FULL:
+                return message_reply_error("Too many event streams (at most %d at once); try again later",
+                                           EVENTS_MAX_SUBSCRIBERS);
+        }
+
         r = events_subscribe(c->control->manager->events, c->fd, slice, c);
         if (r == -EUSERS)
-                return message_reply_error("Too many event subscribers (at most %d)", EVENTS_MAX_SUBSCRIBERS);
+                return message_reply_error("Too many event streams (at most %d at once); try again later",
+                                           EVENTS_MAX_SUBSCRIBERS);
         if (r < 0)
                 return message_reply_error("Cannot subscribe to events: %s", strerror(-r));
         c->subscribed = true;
@@ -697,6 +814,23 @@ static void connection_drop_fds(struct connection *c) {
         c->sender_known = false;
 }
 
+/* From now on the connection has IdleTimeoutSec= to send its next
+ * request; an event stream sends none, it is never idle. */
+static void connection_arm_idle(struct connection *c) {
+        int r;
+
+        if (c->subscribed) {
+                (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
+                return;
+        }
+        r = sd_event_source_set_time_relative(c->idle_source, c->control->manager->config->idle_timeout_usec);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->idle_source, SD_EVENT_ONESHOT);
+        if (r < 0)
+                log_warning_errno(r, "Failed to arm the idle timeout of pid %d's connection, ignoring: %m",
+                                  (int) c->peer.pid);
+}
+
 static void connection_send(struct connection *c, json_object *reply) {
         const char *text;
         size_t text_len;
@@ -742,6 +876,7 @@ static void on_committed(int r, void *userdata) {
                 }
         }
         connection_send(c, reply);
+        connection_arm_idle(c);
         (void) sd_event_source_set_enabled(c->source, SD_EVENT_ON);
 }
 
@@ -819,6 +954,8 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                 return 0;
         }
 
+        /* A request is handled: not idle until its reply is out. */
+        (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
         c->request = (struct billing_request) {};
         if ((size_t) n > PREPAY_MSG_MAX)
                 reply = message_reply_error("Request too large (%zd bytes, at most %d)", n, PREPAY_MSG_MAX);
@@ -837,6 +974,7 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
                 }
         }
         connection_send(c, reply);
+        connection_arm_idle(c);
         return 0;
 }
 
@@ -851,6 +989,96 @@ static void passcred(int fd) {
                                   "(attach will be refused): %m");
 }
 
+/* After the last word to a peer: closed with a request of its unread, the
+ * kernel would reset the connection, and the peer would read "Connection
+ * reset by peer" instead of what it was told. So it may send no more
+ * (its send fails with EPIPE and it reads on), what it sent is dropped,
+ * and only then is the socket closed (by the caller). */
+static void connection_end(int fd) {
+        (void) shutdown(fd, SHUT_RD);
+        for (unsigned i = 0; i < 64; i++)
+                if (recv(fd, (char[1]) {}, 1, MSG_DONTWAIT | MSG_TRUNC) <= 0) /* 0: nothing left */
+                        break;
+}
+
+/* A peer that holds a connection and says nothing takes a place others
+ * need: it is told why and closed. */
+static int on_connection_idle(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct connection *c = userdata;
+        char d[FORMAT_DURATION_MAX];
+
+        format_duration(d, sizeof(d), c->control->manager->config->idle_timeout_usec);
+        log_debug("Closing the connection of pid %d uid %u: no request for %s.", (int) c->peer.pid,
+                  (unsigned) c->peer.uid, d);
+        connection_send(c, message_reply_error("No request came for %s (IdleTimeoutSec=): closing the connection",
+                                               d));
+        connection_end(c->fd);
+        connection_free(c);
+        return 0;
+}
+
+/* Refusals are told to the peer each time, and logged at most once per
+ * CONTROL_WARN_INTERVAL_USEC with how many there were: a peer that opens
+ * connections in a loop must not fill the log. */
+static void refuse_connection(struct control *ctl, int fd, const struct ucred *peer, const char *fmt, ...)
+        _printf_(4, 5);
+static void refuse_connection(struct control *ctl, int fd, const struct ucred *peer, const char *fmt, ...) {
+        json_object *reply;
+        char reason[256];
+        const char *text;
+        uint64_t now = 0;
+        size_t len;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+
+        reply = message_reply_error("%s", reason);
+        if (reply && message_serialize(reply, &text, &len) >= 0)
+                (void) send(fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        json_object_put(reply);
+        connection_end(fd);
+
+        ctl->n_refused++;
+        (void) sd_event_now(ctl->manager->event, CLOCK_MONOTONIC, &now);
+        if (ctl->refused_warn_usec != 0 && now - ctl->refused_warn_usec < CONTROL_WARN_INTERVAL_USEC)
+                return;
+        log_warning("Refused %u control connection%s since the last such warning; the latest, of pid %d uid %u: "
+                    "%s.", ctl->n_refused, ctl->n_refused == 1 ? "" : "s", (int) peer->pid, (unsigned) peer->uid,
+                    reason);
+        ctl->n_refused = 0;
+        ctl->refused_warn_usec = now ?: 1;
+}
+
+/* A new peer takes a place, or is refused; see control.h. */
+static bool admit_connection(struct control *ctl, int fd, const struct ucred *peer, enum control_rights rights) {
+        const struct config *cfg = ctl->manager->config;
+        uint64_t n_uid = 0;
+
+        for (struct connection *i = ctl->connections; i; i = i->next)
+                n_uid += i->peer.uid == peer->uid;
+        switch (control_admit(rights >= CONTROL_OPERATOR, ctl->n_connections, n_uid, cfg->max_connections,
+                              cfg->operator_connections, cfg->max_connections_per_user)) {
+        case CONTROL_ADMIT:
+                return true;
+        case CONTROL_FULL_FOR_USER:
+                refuse_connection(ctl, fd, peer, "Too many connections of uid %u: at most %" PRIu64 " at once "
+                                  "(MaxConnectionsPerUser=)", (unsigned) peer->uid, cfg->max_connections_per_user);
+                break;
+        case CONTROL_ONLY_OPERATORS:
+                refuse_connection(ctl, fd, peer, "Too many connections: the %" PRIu64 " places left are kept for "
+                                  "operators (OperatorConnections=); try again later",
+                                  MIN(cfg->operator_connections, cfg->max_connections - 1));
+                break;
+        case CONTROL_FULL:
+                refuse_connection(ctl, fd, peer, "Too many connections (at most %" PRIu64 " at once, "
+                                  "MaxConnections=); try again later", cfg->max_connections);
+                break;
+        }
+        return false;
+}
+
 static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct control *ctl = userdata;
         _cleanup_(closep) int cfd = -1;
@@ -861,11 +1089,6 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
         cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (cfd < 0)
                 return 0;
-
-        if (ctl->n_connections >= CONTROL_MAX_CONNECTIONS) {
-                log_warning("Too many control connections (%d), refusing one.", CONTROL_MAX_CONNECTIONS);
-                return 0;
-        }
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -881,10 +1104,22 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
         }
         c->rights = peer_rights(ctl, cfd, &c->peer);
         passcred(cfd);
+        if (!admit_connection(ctl, cfd, &c->peer, c->rights)) {
+                free(c);
+                return 0;
+        }
 
         r = sd_event_add_io(sd_event_source_get_event(source), &c->source, cfd, EPOLLIN, on_connection_io, c);
         if (r < 0) {
                 log_error_errno(r, "Failed to watch a control connection: %m");
+                free(c);
+                return 0;
+        }
+        r = sd_event_add_time_relative(sd_event_source_get_event(source), &c->idle_source, CLOCK_MONOTONIC,
+                                       ctl->manager->config->idle_timeout_usec, 0, on_connection_idle, c);
+        if (r < 0) {
+                log_error_errno(r, "Failed to arm the idle timeout of a control connection: %m");
+                sd_event_source_disable_unref(c->source);
                 free(c);
                 return 0;
         }

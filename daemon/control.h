@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The control socket: AF_UNIX, SOCK_SEQPACKET, one JSON request per
@@ -12,13 +13,26 @@
  *
  * Who may do what: root and members of AdminGroup= are operators (every
  * op on every slice, reload); members of ClientGroup= (everyone when it
- * is empty) are clients (create, topup, quote, status, list of their own
- * slices, events of one slice, and attach, run-unit, kill, release and
- * destroy with the slice's owner token); anyone else is refused every op.
+ * is empty) are clients (create, topup, quote, the public part of any
+ * slice's status, list of their own slices; the whole status and the
+ * events of a slice their uid created or whose owner token they give; and
+ * attach, run-unit, kill, release and destroy with the slice's owner
+ * token); anyone else is refused every op.
  * Group names are resolved at start and at each reload; a group that does
- * not exist has no members. */
+ * not exist has no members.
+ *
+ * What one uid may hold ([Control] in prepayd.conf): MaxConnections= at
+ * once, of which OperatorConnections= are kept for operators and a uid
+ * that is not one holds at most MaxConnectionsPerUser=; of the
+ * EVENTS_MAX_SUBSCRIBERS event streams the same places are kept, and such
+ * a uid follows at most MaxEventStreamsPerUser=. A connection refused is
+ * told why in one datagram and closed; the refusals are logged at most
+ * once per CONTROL_WARN_INTERVAL_USEC, with their count. A connection
+ * that sends no request for IdleTimeoutSec= (from its accept or its last
+ * reply) is told so and closed; an event stream is not, it sends nothing
+ * by design. */
+#define CONTROL_WARN_INTERVAL_USEC (10 * 1000 * 1000ULL)
 
-#define CONTROL_MAX_CONNECTIONS 64
 /* Supplementary groups read of a peer: the kernel's NGROUPS_MAX. */
 #define CONTROL_MAX_PEER_GROUPS 65536
 /* A group that does not exist, or none: nobody is in it. */
@@ -45,5 +59,20 @@ int control_reload(struct control *c);
  * operator for uid 0 or a member of admin_gid; client for a member of
  * client_gid, or anyone when everyone is set; else none. GID_INVALID is a
  * group nobody is in. No system call, for tests. */
+/* Whether one more connection (or event stream) may be taken, n of them
+ * being open and n_uid of them the same uid's: never beyond max; an
+ * operator takes any place below max; anyone else at most per_user of
+ * them, and none of the last "reserved" places (at least one place stays
+ * open to others: reserved counts as at most max - 1). No system call,
+ * for tests. */
+enum control_admission {
+        CONTROL_ADMIT,
+        CONTROL_FULL,          /* every place is taken */
+        CONTROL_FULL_FOR_USER, /* the uid holds per_user already */
+        CONTROL_ONLY_OPERATORS, /* only the places kept for operators are left */
+};
+enum control_admission control_admit(bool operator, uint64_t n, uint64_t n_uid, uint64_t max, uint64_t reserved,
+                                     uint64_t per_user);
+
 enum control_rights control_rights_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, gid_t admin_gid,
                                       gid_t client_gid, bool everyone);

@@ -124,7 +124,8 @@ void event_journal_fields(const struct event *ev, struct event_fields *ret);
  * EVENTS_MAX_SUBSCRIBERS (-EUSERS beyond); a subscriber whose socket is
  * full or gone is dropped: its socket is shut down (fd stays open, it is
  * the caller's), which the connection sees as the end of its input and
- * the client as the end of the stream. */
+ * the client as the end of the stream. Who may subscribe, and how many
+ * streams one uid holds, control.c decides (control.h). */
 #define EVENTS_MAX_SUBSCRIBERS 32
 int events_subscribe(struct events *e, int fd, const char *slice, void *cookie);
 void events_unsubscribe(struct events *e, void *cookie); /* no-op for an unknown cookie */

@@ -122,15 +122,25 @@ int client_call(json_object *req, json_object **ret) {
 
         n = send_request(fd, text, len, moves);
         json_object_put(req);
-        if (n < 0)
+        /* A daemon that refuses the connection (too many of them) says why
+         * and closes it, which may come before the request went out: the
+         * reason is still there to read. */
+        if (n < 0 && errno != EPIPE && errno != ECONNRESET)
                 return log_error_errno(errno, "Failed to send the request to prepayd: %m");
 
         buf = malloc(PREPAY_MSG_MAX + 1);
         if (!buf)
                 return log_oom();
-        do
-                n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_TRUNC);
-        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+                int e = errno;
+
+                n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_TRUNC | MSG_DONTWAIT);
+                if (n <= 0)
+                        return log_error_errno(e, "Failed to send the request to prepayd: %m");
+        } else
+                do
+                        n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_TRUNC);
+                while (n < 0 && errno == EINTR);
         if (n < 0)
                 return log_error_errno(errno, "Failed to read prepayd's reply: %m");
         if (n == 0)

@@ -11,15 +11,20 @@
 #include "prepay.h"
 
 static void help(void) {
-        printf("Usage: prepay events [--json] [SLICE]\n"
+        printf("Usage: prepay events [--json] [--token TOKEN | --token-file FILE] [SLICE]\n"
                "\n"
                "Prints the daemon's slice events as they happen, one line each, until\n"
                "interrupted: funded, topped-up, low (balance), exhausted, throttled,\n"
                "frozen, thawed, killed, released and oom; only SLICE's when given.\n"
+               "SLICE is needed but for an operator (root or the daemon's AdminGroup=),\n"
+               "and its owner token too unless the caller made the slice.\n"
                "Exits 1 if the daemon goes away (or drops this reader for falling behind).\n"
                "\n"
-               "  --json          One JSON object per line, amounts in micro-units\n"
-               "  -h, --help      Show this help\n");
+               "  --json             One JSON object per line, amounts in micro-units\n"
+               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
+               "                     \"prepay run\" saved)\n"
+               "  --token-file=FILE  Read the owner token from the first line of FILE\n"
+               "  -h, --help         Show this help\n");
 }
 
 /* One datagram, parsed. 0 at the end of the stream. */
@@ -84,14 +89,17 @@ static int print_event(json_object *ev) {
 }
 
 int events_main(int argc, char *argv[]) {
+        enum { ARG_TOKEN = 0x100, ARG_TOKEN_FILE };
         static const struct option options[] = {
                 { "json", no_argument, NULL, 'j' },
+                { "token", required_argument, NULL, ARG_TOKEN },
+                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         _cleanup_(closep) int fd = -1;
-        _cleanup_(freep) char *buf = NULL;
-        const char *slice = NULL, *text;
+        _cleanup_(freep) char *buf = NULL, *token = NULL, *from_file = NULL;
+        const char *slice = NULL, *text, *given = NULL, *token_file = NULL;
         json_object *req, *reply = NULL;
         bool json = false, ok = false;
         size_t len;
@@ -102,6 +110,12 @@ int events_main(int argc, char *argv[]) {
                 case 'j':
                         json = true;
                         break;
+                case ARG_TOKEN:
+                        given = optarg;
+                        break;
+                case ARG_TOKEN_FILE:
+                        token_file = optarg;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -111,7 +125,15 @@ int events_main(int argc, char *argv[]) {
         if (optind < argc)
                 slice = argv[optind++];
         if (optind < argc) {
-                log_error("Too many arguments. Usage: prepay events [--json] [SLICE]");
+                log_error("Too many arguments. Usage: prepay events [--json] [--token TOKEN] [SLICE]");
+                return 2;
+        }
+        if (given && token_file) {
+                log_error("--token and --token-file are two ways of saying the same: give one.");
+                return 2;
+        }
+        if ((given || token_file) && !slice) {
+                log_error("An owner token is for one slice: name it.");
                 return 2;
         }
         if (slice && !slice_id_is_valid(slice)) {
@@ -130,8 +152,19 @@ int events_main(int argc, char *argv[]) {
                 log_oom();
                 return 1;
         }
+        if (token_file) {
+                r = read_one_line_file(token_file, &from_file);
+                if (r < 0) {
+                        json_object_put(req);
+                        log_error_errno(r, "Failed to read the owner token from %s: %m", token_file);
+                        return 1;
+                }
+                given = from_file;
+        }
         if (slice)
                 json_object_object_add(req, "slice", json_object_new_string(slice));
+        if (slice && client_find_token(slice, given, &token) >= 0)
+                json_object_object_add(req, "token", json_object_new_string(token));
         r = message_serialize(req, &text, &len);
         if (r >= 0)
                 r = fd = client_connect();

@@ -155,9 +155,32 @@ static int parse_json_flag(int argc, char *argv[], const char *usage, bool *ret_
         return 1;
 }
 
+/* What the daemon shows of a slice to a caller without its owner token
+ * (prepayd(8)): what a donor needs to decide on a top-up. */
+static void print_public_slice(const struct slice_info *s) {
+        char m[MONEY_FORMAT_MAX], d[FORMAT_DURATION_MAX];
+        const struct slice_account_info *a = &s->account;
+
+        printf("%s  %s\n", s->id, s->state);
+        if (!a->funded)
+                printf("  money:    unfunded (metering only)\n");
+        else {
+                printf("  balance:  %s %s (%s; %s; when spent: %s)\n", money_format(m, sizeof(m), a->balance),
+                       a->currency, a->state, a->enforcement, a->exhausted_action);
+                if (a->burn_rate > 0)
+                        printf("  burning:  %s %s/s, %s left at that rate\n", money_format(m, sizeof(m), a->burn_rate),
+                               a->currency, format_duration(d, sizeof(d), a->time_left_usec));
+                else
+                        printf("  burning:  nothing now\n");
+        }
+        fprintf(stderr, "Only what anyone may see of slice %s: its owner token (--token, $PREPAY_TOKEN or the one "
+                "\"prepay run\" saved) or an operator sees the rest.\n", s->id);
+}
+
 static int print_one(json_object *o, bool json) {
         struct slice_info info;
         const char *err = NULL;
+        bool public = false;
 
         if (json) {
                 printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
@@ -165,7 +188,11 @@ static int print_one(json_object *o, bool json) {
         }
         if (slice_info_from_json(o, &info, &err) < 0)
                 return log_error_errno(EPROTO, "Malformed slice in prepayd's reply: %s", strna(err));
-        print_slice(&info);
+        (void) message_get_bool(o, "public", &public);
+        if (public)
+                print_public_slice(&info);
+        else
+                print_slice(&info);
         return 0;
 }
 
@@ -222,19 +249,56 @@ static void note_only_own(int64_t only_uid) {
 }
 
 int status_main(int argc, char *argv[]) {
+        enum { ARG_TOKEN = 0x100, ARG_TOKEN_FILE };
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "token", required_argument, NULL, ARG_TOKEN },
+                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
         json_object *req, *reply = NULL, *o, *array = NULL;
+        _cleanup_(freep) char *token = NULL, *from_file = NULL;
+        const char *given = NULL, *token_file = NULL;
         int64_t only_uid;
-        bool json;
-        int r;
+        bool json = false;
+        int c, r = 0;
 
-        r = parse_json_flag(argc, argv,
-                            "Usage: prepay status [SLICE] [--json]\n\n"
-                            "Shows a slice's state, limits and usage (all slices without SLICE).\n", &json);
-        if (r <= 0)
-                return r < 0 ? 2 : 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'j':
+                        json = true;
+                        break;
+                case ARG_TOKEN:
+                        given = optarg;
+                        break;
+                case ARG_TOKEN_FILE:
+                        token_file = optarg;
+                        break;
+                case 'h':
+                        printf("Usage: prepay status [SLICE] [--json] [--token TOKEN | --token-file FILE]\n"
+                               "\n"
+                               "Shows a slice's state, limits, usage and money (all of the caller's slices\n"
+                               "without SLICE). Without the slice's owner token, unless the caller made it\n"
+                               "or is an operator, only what anyone may see: its state, balance, burn rate\n"
+                               "and time left.\n"
+                               "\n"
+                               "  --json             Print the slice's record as JSON\n"
+                               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
+                               "                     \"prepay run\" saved)\n"
+                               "  --token-file=FILE  Read the owner token from the first line of FILE\n"
+                               "  -h, --help         Show this help\n");
+                        return 0;
+                default:
+                        return 2;
+                }
 
         if (optind + 1 < argc) {
-                log_error("Too many arguments. Usage: prepay status [SLICE] [--json]");
+                log_error("Too many arguments. Usage: prepay status [SLICE] [--json] [--token TOKEN]");
+                return 2;
+        }
+        if (given && token_file) {
+                log_error("--token and --token-file are two ways of saying the same: give one.");
                 return 2;
         }
 
@@ -265,8 +329,21 @@ int status_main(int argc, char *argv[]) {
                 return 2;
         }
 
+        if (token_file) {
+                r = read_one_line_file(token_file, &from_file);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to read the owner token from %s: %m", token_file);
+                        return 1;
+                }
+                given = from_file;
+        }
+
         req = client_request("status");
+        if (!req)
+                return log_oom(), 1;
         json_object_object_add(req, "slice", json_object_new_string(argv[optind]));
+        if (client_find_token(argv[optind], given, &token) >= 0)
+                json_object_object_add(req, "token", json_object_new_string(token));
         if (client_call(req, &reply) < 0)
                 return 1;
         if (!json_object_object_get_ex(reply, "slice", &o)) {

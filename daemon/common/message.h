@@ -30,7 +30,11 @@
  *            nothing was left or with keep). Released again, the same
  *            change is returned.
  *   attach   "slice": id, "token" -> "slice": {slice_info}
- *   status   "slice": id -> "slice": {slice_info}
+ *   status   "slice": id, "token" (optional) -> "slice": {slice_info};
+ *            without the owner token, to a client that did not create it,
+ *            only "id", "state", "public": true and of "account" the
+ *            currency, state, enforcement, exhausted_action, balance,
+ *            burn_rate and time_left_usec (daemon/README.md)
  *   list     "cursor" (optional index) -> "slices": [...], and "next" when
  *            more slices follow than fit one message; "only_uid": uid when
  *            the peer is a client, who sees the slices it created only
@@ -45,7 +49,8 @@
  *            "unit": the transient unit started in the slice (Backend=
  *            systemd; others refuse)
  *   reload   -> nothing; the configuration read again (operators only)
- *   events   "slice": id (optional: that slice's events only) -> nothing
+ *   events   "slice": id (optional: that slice's events only), "token"
+ *            (a client needs it, unless it created the slice) -> nothing
  *            more; after the reply the daemon sends one datagram
  *            {"event": {event}} per slice event (daemon/events.h) until
  *            the connection closes. The client sends nothing more (any

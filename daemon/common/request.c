@@ -112,10 +112,10 @@ static const struct {
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
         { "kill", SLICE_OWNED, BIT(F_SLICE) },
         { "destroy", SLICE_OWNED, BIT(F_SLICE) },
-        { "status", BIT(F_SLICE), BIT(F_SLICE) },
+        { "status", SLICE_OWNED, BIT(F_SLICE) },
         { "list", BIT(F_CURSOR), 0 },
         { "quote", BIT(F_CPUS_MILLI) | BIT(F_MEMORY_MAX) | BIT(F_DURATION_USEC), 0 },
-        { "events", BIT(F_SLICE), 0 },
+        { "events", SLICE_OWNED, 0 },
         { "reload", 0, 0 },
 };
 

@@ -164,10 +164,11 @@ grep -q "Only the slices of uid $(id -u "$ANN") are shown" "$T/list.err" || fail
 as "$BOB" list 2>/dev/null | grep -q "$sa" && fail "a member's list shows another's slice"
 as "$BOB" list 2>/dev/null | grep -q "$sb" || fail "a member's list lacks their own slice"
 expect_denied "the events of every slice are for operators" "$BOB" events
-# One slice's events are a member's to follow, as its status is.
-timeout 1 setpriv --reuid="$BOB" --regid="$(id -g "$BOB")" --init-groups "$BIN/prepay" events "$sa" \
+# One slice's events are for its owner token (test-limits.sh has more).
+expect_denied "following the events of slice $sa needs its owner token" "$BOB" events "$sa"
+timeout 1 setpriv --reuid="$BOB" --regid="$(id -g "$BOB")" --init-groups "$BIN/prepay" events "$sa" --token "$ta" \
         >/dev/null 2>"$T/events.err"
-[ $? = 124 ] || fail "a member could not follow one slice's events: $(cat "$T/events.err")"
+[ $? = 124 ] || fail "a member could not follow one slice's events with its token: $(cat "$T/events.err")"
 say "members: lists of their own slices only"
 
 # The admin: every slice, kill and release of another's without a token.

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Who may do what on the control socket (daemon/control.c): a peer's
- * rights from its uid, primary gid and supplementary gids. The socket,
- * the group lookups and the refusals run in
- * tests/integration/test-rights.sh. */
+ * rights from its uid, primary gid and supplementary gids, and whether
+ * one more connection or event stream is taken. The socket, the group
+ * lookups and the refusals run in tests/integration/test-rights.sh and
+ * test-limits.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -61,11 +62,35 @@ static void test_missing_groups(void **state _unused_) {
         assert_int_equal(control_rights_of(1000, 100, NULL, 0, GID_INVALID, GID_INVALID, true), CONTROL_CLIENT);
 }
 
+/* 12 places, 4 kept for operators, 3 per uid that is not one. */
+static enum control_admission admit(bool operator, uint64_t n, uint64_t n_uid) {
+        return control_admit(operator, n, n_uid, 12, 4, 3);
+}
+
+static void test_admission(void **state _unused_) {
+        assert_int_equal(admit(false, 0, 0), CONTROL_ADMIT);
+        assert_int_equal(admit(false, 2, 2), CONTROL_ADMIT);
+        assert_int_equal(admit(false, 3, 3), CONTROL_FULL_FOR_USER);
+        assert_int_equal(admit(false, 7, 0), CONTROL_ADMIT);
+        /* The last 4 places are the operators'. */
+        assert_int_equal(admit(false, 8, 0), CONTROL_ONLY_OPERATORS);
+        assert_int_equal(admit(false, 11, 0), CONTROL_ONLY_OPERATORS);
+        assert_int_equal(admit(true, 8, 8), CONTROL_ADMIT);
+        assert_int_equal(admit(true, 11, 11), CONTROL_ADMIT);
+        /* Nobody beyond the last place, operators included. */
+        assert_int_equal(admit(true, 12, 0), CONTROL_FULL);
+        assert_int_equal(admit(false, 12, 0), CONTROL_FULL);
+        /* A reserve as large as everything still leaves others one place. */
+        assert_int_equal(control_admit(false, 0, 0, 4, 100, 8), CONTROL_ADMIT);
+        assert_int_equal(control_admit(false, 1, 0, 4, 100, 8), CONTROL_ONLY_OPERATORS);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_root_and_admins),
                 cmocka_unit_test(test_clients),
                 cmocka_unit_test(test_missing_groups),
+                cmocka_unit_test(test_admission),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
