@@ -915,8 +915,13 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
 
                 make_token(b, json_object_get_string(v), token);
                 json_object_object_add(reply, "token", json_object_new_string(token));
-                if (message_get_bool(r->req, "attach", &attach) >= 0 && attach)
+                /* The slice may be spent, killed, kept or released by now:
+                 * control.c lets the caller in only as it would any new
+                 * work (admit_replayed_create()). */
+                if (message_get_bool(r->req, "attach", &attach) >= 0 && attach) {
                         snprintf(r->attach, sizeof(r->attach), "%s", json_object_get_string(v));
+                        r->replayed = true;
+                }
         }
         /* Answered after the batch it may belong to is committed. */
         (void) batch_open(b);

@@ -75,6 +75,7 @@ struct billing_request {
         const char *request_id; /* its "request_id" if valid, else NULL */
         json_object *req;
         char attach[SLICE_ID_MAX];  /* move the peer into this slice */
+        bool replayed;              /* attach comes from a create answered again from the ledger */
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
 };
 
