@@ -863,12 +863,15 @@ static int read_voucher(struct billing *b, const char *text, struct voucher *ret
         return 0;
 }
 
+_Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
+
 static const char *redeem_error(int r) {
         switch (r) {
         case -EALREADY:
                 return "the voucher was already spent";
         case -EOVERFLOW:
-                return "the slice's balance would overflow";
+                return "the slice's balance would pass 16000000000.00, the most its change (16 vouchers) can "
+                       "pay back";
         case -ESTALE:
                 return "the slice was released";
         case -ENOENT:
@@ -1184,31 +1187,47 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         return reply;
 }
 
-static int make_change(struct billing *b, int64_t amount, char ret[static VOUCHER_TEXT_MAX]) {
+/* The change for amount: vouchers signed by this host, one per line, as
+ * few as can be, each at most what a voucher may hold (10^15 micro-units,
+ * prepay-voucher(5)); a balance holds at most LEDGER_CHANGE_VOUCHERS_MAX
+ * of them (ledger_redeem() sees to it). */
+static int make_change(struct billing *b, int64_t amount, char ret[static LEDGER_CHANGE_MAX]) {
         const struct config *cfg = b->manager->config;
-        int64_t now = (int64_t) time(NULL);
-        struct voucher v = {
-                .amount = amount,
-                /* A little slack for clocks of other hosts' verifiers. */
-                .not_before = now - 300,
-                .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
-        };
-        int q;
+        int64_t now = (int64_t) time(NULL), parts[LEDGER_CHANGE_VOUCHERS_MAX];
+        char text[VOUCHER_TEXT_MAX];
+        size_t len = 0;
+        int n, q;
 
-        snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
-        snprintf(v.audience, sizeof(v.audience), "%s", b->host_id);
-        q = crypto_random(v.id, sizeof(v.id));
-        if (q >= 0)
-                q = voucher_sign(&v, b->host_key);
-        if (q >= 0)
-                q = voucher_to_text(&v, ret, VOUCHER_TEXT_MAX);
-        return q;
+        n = money_split(amount, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts));
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                struct voucher v = {
+                        .amount = parts[i],
+                        /* A little slack for clocks of other hosts' verifiers. */
+                        .not_before = now - 300,
+                        .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
+                };
+
+                snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
+                snprintf(v.audience, sizeof(v.audience), "%s", b->host_id);
+                q = crypto_random(v.id, sizeof(v.id));
+                if (q >= 0)
+                        q = voucher_sign(&v, b->host_key);
+                if (q >= 0)
+                        q = voucher_to_text(&v, text, sizeof(text));
+                if (q < 0)
+                        return q;
+                /* Each line is shorter than VOUCHER_TEXT_MAX: n of them fit. */
+                len += (size_t) snprintf(ret + len, LEDGER_CHANGE_MAX - len, "%s%s", i > 0 ? "\n" : "", text);
+        }
+        return n;
 }
 
 json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
         struct manager *m = b->manager;
         const char *id, *token, *request_id;
-        char change[VOUCHER_TEXT_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
+        char change[LEDGER_CHANGE_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
         struct ledger_slice row;
         json_object *reply = NULL;
         bool keep = false, by_operator;
@@ -1297,7 +1316,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
         if (row.balance > 0) {
                 q = make_change(b, row.balance, change);
                 if (q < 0)
-                        return message_reply_error("Failed to sign the change voucher: %s", strerror(-q));
+                        return message_reply_error("Failed to sign the change vouchers: %s", strerror(-q));
         }
         q = ledger_release(b->ledger, id, change, now_usec(CLOCK_REALTIME));
         if (q < 0)
