@@ -784,11 +784,13 @@ bool billing_may_act(struct billing *b, struct slice *s, const struct billing_re
         return false;
 }
 
-/* A money request done, logged with journal fields for audits. */
-static void log_money(struct billing *b, const struct billing_request *r, const char *slice, int64_t balance,
-                      const char *voucher, const char *fmt, ...) _printf_(6, 7);
-static void log_money(struct billing *b, const struct billing_request *r, const char *slice, int64_t balance,
-                      const char *voucher, const char *fmt, ...) {
+/* A money request done, logged with journal fields for audits: at info,
+ * or at notice for an operator's action on another's money. */
+#define log_money(...) log_money_at(LOG_INFO, __VA_ARGS__)
+static void log_money_at(int level, struct billing *b, const struct billing_request *r, const char *slice,
+                         int64_t balance, const char *voucher, const char *fmt, ...) _printf_(7, 8);
+static void log_money_at(int level, struct billing *b, const struct billing_request *r, const char *slice,
+                         int64_t balance, const char *voucher, const char *fmt, ...) {
         char message[512], money[MONEY_FORMAT_MAX], f_op[48], f_uid[32], f_slice[48], f_request[96] = "",
                 f_balance[64], f_currency[32], f_voucher[64] = "";
         const char *fields[] = { f_op, f_uid, f_slice, f_request, f_balance, f_currency, f_voucher, NULL };
@@ -806,7 +808,7 @@ static void log_money(struct billing *b, const struct billing_request *r, const 
         snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->manager->config->currency);
         if (voucher)
                 snprintf(f_voucher, sizeof(f_voucher), "VOUCHER=%s", voucher);
-        log_fields(LOG_INFO, fields, "%s", message);
+        log_fields(level, fields, "%s", message);
 }
 
 /* ---- requests ---- */
@@ -1270,6 +1272,18 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 return message_reply_error("The ledger cannot be written: %s", strerror(-q));
 
         if (row.state == LEDGER_SLICE_RELEASED) {
+                /* The change was paid out when it was released: it goes
+                 * again only to the owner token's holder (or, by request
+                 * id, to whoever released it). An operator without the
+                 * token gets a sentence, not the owner's money. */
+                if (by_operator && row.change[0]) {
+                        log_money_at(LOG_NOTICE, b, r, id, 0, NULL,
+                                     "Slice %s: release asked again%s; it was released before and its change "
+                                     "is not given again.", id, operator_note);
+                        return message_reply_error("Slice %s was released before: its change (%s %s) was paid out "
+                                                   "then and is given again only with the owner token", id,
+                                                   fmt_money(buf, row.refunded), m->config->currency);
+                }
                 /* Released before: the same answer, change included. */
                 reply = message_reply_ok();
                 json_object_object_add(reply, "slice", json_object_new_string(id));
@@ -1302,7 +1316,8 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                         account_reload(b, s);
                         s->account.dirty = true;
                 }
-                log_money(b, r, id, row.balance, NULL, "Slice %s: work stopped, %s %s kept for its owner%s.", id,
+                log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, row.balance, NULL,
+                             "Slice %s: work stopped, %s %s kept for its owner%s.", id,
                           fmt_money(buf, row.balance), m->config->currency,
                           by_operator ? operator_note : "");
                 reply = message_reply_ok();
@@ -1329,7 +1344,8 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                              fmt_money(buf, row.balance), m->config->currency);
                 billing_slice_free(b, s);
         }
-        log_money(b, r, id, 0, NULL, "Slice %s released: %s %s refunded as change%s.", id,
+        log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
+                     "Slice %s released: %s %s refunded as change%s.", id,
                   fmt_money(buf, row.balance), m->config->currency, by_operator ? operator_note : "");
 
         reply = message_reply_ok();

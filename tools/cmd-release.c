@@ -13,7 +13,7 @@ static void help(void) {
                "and refunds the balance as a change voucher signed by this host, printed\n"
                "on standard output (or written to --out); above 1000000000.00, as several\n"
                "vouchers, one per line. Needs the slice's owner token (or root). Releasing\n"
-               "a released slice prints the same change again.\n"
+               "a released slice prints the same change again, given the owner token.\n"
                "\n"
                "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
                "                     \"prepay run\" saved)\n"

@@ -1,13 +1,18 @@
 #!/bin/bash
-# Change, the money a release pays back. A balance above what one voucher
-# may hold (1000000000.00) is paid back as several vouchers, one per line,
-# each within that maximum, that spend here; a balance never passes what
-# 16 of them hold: a top-up past that is refused and its voucher stays
-# unspent.
+# Change, the money a release pays back. Released once, a slice's change
+# goes again only to its owner token's holder: an operator (root) without
+# the token gets a sentence, no voucher, and the request is logged at
+# notice. A balance above what one voucher may hold (1000000000.00) is paid
+# back as several vouchers, one per line, each within that maximum, that
+# spend here; a balance never passes what 16 of them hold: a top-up past
+# that is refused and its voucher stays unspent.
 . "$(dirname "$0")/lib.sh"
 # run-all-timeout: 180
 
-write_config "[Money]
+# LogLevel=notice: what reaches the log was logged at notice or above.
+write_config "[Daemon]
+LogLevel=notice
+[Money]
 MinRuntimeSec=1s
 [Prices]
 CPUSecond=0.01
@@ -27,6 +32,21 @@ buy() {
         s=$(slice_from_log "$log") || fail "no slice: $(cat "$log")"
         tok=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$log")
 }
+
+# The owner releases; root without the token asks again.
+buy 1.00
+prepay release "$s" >"$T/owner.change" 2>"$T/owner.err" || fail "the owner's release failed: $(cat "$T/owner.err")"
+grep -q '^pv1-' "$T/owner.change" || fail "the owner's release printed no change"
+PREPAY_TOKEN_DIR=$T/no-tokens prepay release "$s" >"$T/ops.out" 2>&1 &&
+        fail "root without the token was answered as if it released the slice: $(cat "$T/ops.out")"
+grep -q 'pv1-' "$T/ops.out" && fail "root without the owner token got the owner's change again"
+grep -q "Slice $s was released before: its change .* was paid out then and is given again only with the owner token" \
+        "$T/ops.out" || fail "root's release of a released slice: $(cat "$T/ops.out")"
+grep -q "Slice $s: release asked again (by operator uid 0 without the owner token); it was released before" \
+        "$T/prepayd.log" || fail "root's request for another's change was not logged at notice"
+prepay release "$s" --token "$tok" >"$T/owner2.change" 2>/dev/null || fail "the owner's second release failed"
+cmp -s "$T/owner.change" "$T/owner2.change" || fail "the owner's second release gave other change"
+say "released before: root without the token got no change, the owner the same again"
 
 # Two vouchers' worth of balance: change as two vouchers.
 buy 1000000000
