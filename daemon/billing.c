@@ -802,11 +802,13 @@ bool billing_may_act(struct billing *b, struct slice *s, const struct billing_re
         return false;
 }
 
-/* A money request done, logged with journal fields for audits. */
-static void log_money(struct billing *b, const struct billing_request *r, const char *slice, int64_t balance,
-                      const char *voucher, const char *fmt, ...) _printf_(6, 7);
-static void log_money(struct billing *b, const struct billing_request *r, const char *slice, int64_t balance,
-                      const char *voucher, const char *fmt, ...) {
+/* A money request done, logged with journal fields for audits: at info,
+ * or at notice for an operator's action on another's money. */
+#define log_money(...) log_money_at(LOG_INFO, __VA_ARGS__)
+static void log_money_at(int level, struct billing *b, const struct billing_request *r, const char *slice,
+                         int64_t balance, const char *voucher, const char *fmt, ...) _printf_(7, 8);
+static void log_money_at(int level, struct billing *b, const struct billing_request *r, const char *slice,
+                         int64_t balance, const char *voucher, const char *fmt, ...) {
         char message[512], money[MONEY_FORMAT_MAX], f_op[48], f_uid[32], f_slice[48], f_request[96] = "",
                 f_balance[64], f_currency[32], f_voucher[64] = "";
         const char *fields[] = { f_op, f_uid, f_slice, f_request, f_balance, f_currency, f_voucher, NULL };
@@ -824,7 +826,7 @@ static void log_money(struct billing *b, const struct billing_request *r, const 
         snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->manager->config->currency);
         if (voucher)
                 snprintf(f_voucher, sizeof(f_voucher), "VOUCHER=%s", voucher);
-        log_fields(LOG_INFO, fields, "%s", message);
+        log_fields(level, fields, "%s", message);
 }
 
 /* ---- requests ---- */
@@ -881,12 +883,15 @@ static int read_voucher(struct billing *b, const char *text, struct voucher *ret
         return 0;
 }
 
+_Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
+
 static const char *redeem_error(int r) {
         switch (r) {
         case -EALREADY:
                 return "the voucher was already spent";
         case -EOVERFLOW:
-                return "the slice's balance would overflow";
+                return "the slice's balance would pass 16000000000.00, the most its change (16 vouchers) can "
+                       "pay back";
         case -ESTALE:
                 return "the slice was released";
         case -ENOENT:
@@ -933,8 +938,13 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
 
                 make_token(b, json_object_get_string(v), token);
                 json_object_object_add(reply, "token", json_object_new_string(token));
-                if (message_get_bool(r->req, "attach", &attach) >= 0 && attach)
+                /* The slice may be spent, killed, kept or released by now:
+                 * control.c lets the caller in only as it would any new
+                 * work (admit_replayed_create()). */
+                if (message_get_bool(r->req, "attach", &attach) >= 0 && attach) {
                         snprintf(r->attach, sizeof(r->attach), "%s", json_object_get_string(v));
+                        r->replayed = true;
+                }
         }
         /* Answered after the batch it may belong to is committed. */
         (void) batch_open(b);
@@ -1205,31 +1215,47 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         return reply;
 }
 
-static int make_change(struct billing *b, int64_t amount, char ret[static VOUCHER_TEXT_MAX]) {
+/* The change for amount: vouchers signed by this host, one per line, as
+ * few as can be, each at most what a voucher may hold (10^15 micro-units,
+ * prepay-voucher(5)); a balance holds at most LEDGER_CHANGE_VOUCHERS_MAX
+ * of them (ledger_redeem() sees to it). */
+static int make_change(struct billing *b, int64_t amount, char ret[static LEDGER_CHANGE_MAX]) {
         const struct config *cfg = b->manager->config;
-        int64_t now = (int64_t) time(NULL);
-        struct voucher v = {
-                .amount = amount,
-                /* A little slack for clocks of other hosts' verifiers. */
-                .not_before = now - 300,
-                .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
-        };
-        int q;
+        int64_t now = (int64_t) time(NULL), parts[LEDGER_CHANGE_VOUCHERS_MAX];
+        char text[VOUCHER_TEXT_MAX];
+        size_t len = 0;
+        int n, q;
 
-        snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
-        snprintf(v.audience, sizeof(v.audience), "%s", b->host_id);
-        q = crypto_random(v.id, sizeof(v.id));
-        if (q >= 0)
-                q = voucher_sign(&v, b->host_key);
-        if (q >= 0)
-                q = voucher_to_text(&v, ret, VOUCHER_TEXT_MAX);
-        return q;
+        n = money_split(amount, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts));
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                struct voucher v = {
+                        .amount = parts[i],
+                        /* A little slack for clocks of other hosts' verifiers. */
+                        .not_before = now - 300,
+                        .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
+                };
+
+                snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
+                snprintf(v.audience, sizeof(v.audience), "%s", b->host_id);
+                q = crypto_random(v.id, sizeof(v.id));
+                if (q >= 0)
+                        q = voucher_sign(&v, b->host_key);
+                if (q >= 0)
+                        q = voucher_to_text(&v, text, sizeof(text));
+                if (q < 0)
+                        return q;
+                /* Each line is shorter than VOUCHER_TEXT_MAX: n of them fit. */
+                len += (size_t) snprintf(ret + len, LEDGER_CHANGE_MAX - len, "%s%s", i > 0 ? "\n" : "", text);
+        }
+        return n;
 }
 
 json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
         struct manager *m = b->manager;
         const char *id, *token, *request_id;
-        char change[VOUCHER_TEXT_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
+        char change[LEDGER_CHANGE_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
         struct ledger_slice row;
         json_object *reply = NULL;
         bool keep = false, by_operator;
@@ -1272,6 +1298,18 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 return message_reply_error("The ledger cannot be written: %s", strerror(-q));
 
         if (row.state == LEDGER_SLICE_RELEASED) {
+                /* The change was paid out when it was released: it goes
+                 * again only to the owner token's holder (or, by request
+                 * id, to whoever released it). An operator without the
+                 * token gets a sentence, not the owner's money. */
+                if (by_operator && row.change[0]) {
+                        log_money_at(LOG_NOTICE, b, r, id, 0, NULL,
+                                     "Slice %s: release asked again%s; it was released before and its change "
+                                     "is not given again.", id, operator_note);
+                        return message_reply_error("Slice %s was released before: its change (%s %s) was paid out "
+                                                   "then and is given again only with the owner token", id,
+                                                   fmt_money(buf, row.refunded), m->config->currency);
+                }
                 /* Released before: the same answer, change included. */
                 reply = message_reply_ok();
                 json_object_object_add(reply, "slice", json_object_new_string(id));
@@ -1304,7 +1342,8 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                         account_reload(b, s);
                         s->account.dirty = true;
                 }
-                log_money(b, r, id, row.balance, NULL, "Slice %s: work stopped, %s %s kept for its owner%s.", id,
+                log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, row.balance, NULL,
+                             "Slice %s: work stopped, %s %s kept for its owner%s.", id,
                           fmt_money(buf, row.balance), m->config->currency,
                           by_operator ? operator_note : "");
                 reply = message_reply_ok();
@@ -1322,7 +1361,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
         if (row.balance > 0) {
                 q = make_change(b, row.balance, change);
                 if (q < 0)
-                        return message_reply_error("Failed to sign the change voucher: %s", strerror(-q));
+                        return message_reply_error("Failed to sign the change vouchers: %s", strerror(-q));
         }
         q = ledger_release(b->ledger, id, change, now_usec(CLOCK_REALTIME));
         if (q < 0)
@@ -1335,7 +1374,8 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                              fmt_money(buf, row.balance), m->config->currency);
                 billing_slice_free(b, s);
         }
-        log_money(b, r, id, 0, NULL, "Slice %s released: %s %s refunded as change%s.", id,
+        log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
+                     "Slice %s released: %s %s refunded as change%s.", id,
                   fmt_money(buf, row.balance), m->config->currency, by_operator ? operator_note : "");
 
         reply = message_reply_ok();

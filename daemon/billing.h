@@ -78,6 +78,7 @@ struct billing_request {
         json_object *req;
         const struct request *fields; /* req's fields, checked (common/request.h) */
         char attach[SLICE_ID_MAX];  /* move the peer into this slice */
+        bool replayed;              /* attach comes from a create answered again from the ledger */
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
 };
 

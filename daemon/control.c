@@ -366,15 +366,22 @@ static struct slice *request_owned_slice(struct connection *c, json_object *req,
         return s;
 }
 
+static json_object *admit_replayed_create(struct connection *c, json_object *reply);
+
 /* A create that moves its caller pins it first: a caller that cannot be
- * pinned is refused before anything is spent. */
+ * pinned is refused before anything is spent. A replayed one lets its
+ * caller in only as "prepay run --slice" would now. */
 static json_object *handle_create(struct connection *c, json_object *req) {
         _cleanup_(freep) char *error = NULL;
+        json_object *reply;
         bool attach = false;
 
         if (message_get_bool(req, "attach", &attach) >= 0 && attach && caller_pidfd(c, &c->attach_pidfd, &error) < 0)
                 return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
-        return billing_handle_create(c->control->manager->billing, &c->request);
+        reply = billing_handle_create(c->control->manager->billing, &c->request);
+        if (c->request.replayed && c->request.attach[0])
+                reply = admit_replayed_create(c, reply);
+        return reply;
 }
 
 static json_object *handle_topup(struct connection *c, json_object *req) {
@@ -399,24 +406,67 @@ static json_object *refuse_new_work(struct slice *s) {
         return NULL;
 }
 
+/* Lets new work into s: NULL when it may run there (a kept slice made
+ * active again, so that it is billed), else the refusal. */
+static json_object *admit_work(struct connection *c, struct slice *s) {
+        json_object *reply;
+        int r;
+
+        reply = refuse_new_work(s);
+        if (reply)
+                return reply;
+        r = billing_activate(c->control->manager->billing, s);
+        if (r < 0)
+                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
+        return NULL;
+}
+
 /* An owned slice that new work may run in, made active again if it was
  * kept; on failure *reply says why. */
 static struct slice *request_slice_for_work(struct connection *c, json_object *req, json_object **reply) {
         struct slice *s;
-        int r;
 
         s = request_owned_slice(c, req, reply);
         if (!s)
                 return NULL;
-        *reply = refuse_new_work(s);
+        *reply = admit_work(c, s);
         if (*reply)
                 return NULL;
-        r = billing_activate(c->control->manager->billing, s);
-        if (r < 0) {
-                *reply = message_reply_error("The ledger cannot be written: %s", strerror(-r));
-                return NULL;
-        }
         return s;
+}
+
+/* A replayed create (the same request id again) is answered from the
+ * ledger, but the slice it names may have been spent, killed, kept or
+ * released since: its caller gets in only as "prepay run --slice" would
+ * now. Refused, the stored answer (slice, token) comes back as an error
+ * saying why, and nobody is moved in. */
+static json_object *admit_replayed_create(struct connection *c, json_object *reply) {
+        struct manager *m = c->control->manager;
+        const char *why = NULL, *request_id = c->request.request_id ?: "?";
+        json_object *refusal, *answer, *v;
+        struct slice *s;
+
+        s = manager_find(m, c->request.attach);
+        if (s)
+                refusal = admit_work(c, s);
+        else
+                refusal = message_reply_error("Slice %s is gone: nothing may run in it", c->request.attach);
+        if (!refusal)
+                return reply;
+
+        (void) message_get_string(refusal, "error", &why);
+        log_notice("Request %s of uid %u (pid %d) replayed a create: not moved into slice %s: %s.", request_id,
+                   (unsigned) c->request.uid, (int) c->request.pid, c->request.attach, strna(why));
+        answer = message_reply_error("Request %s bought slice %s before (nothing was spent again), but the caller "
+                                     "was not moved into it: %s", request_id, c->request.attach, strna(why));
+        if (json_object_object_get_ex(reply, "slice", &v))
+                json_object_object_add(answer, "slice", json_object_get(v));
+        if (json_object_object_get_ex(reply, "token", &v))
+                json_object_object_add(answer, "token", json_object_get(v));
+        json_object_put(refusal);
+        json_object_put(reply);
+        c->request.attach[0] = '\0';
+        return answer;
 }
 
 static json_object *handle_attach(struct connection *c, json_object *req) {
@@ -846,11 +896,23 @@ static void connection_send(struct connection *c, json_object *reply) {
         json_object_put(reply);
 }
 
+/* Whether a slice still takes the caller a reply let in: as at the
+ * request, and active (a kept slice is made active only in a request,
+ * whose write the reply waits for). */
+static json_object *refuse_attach_now(struct slice *s) {
+        json_object *reply = refuse_new_work(s);
+
+        if (!reply && s->account.funded && s->account.l.state != LEDGER_SLICE_ACTIVE)
+                reply = message_reply_error("Slice %s was stopped with its balance kept meanwhile: run in it "
+                                            "again (prepay run --slice)", s->id);
+        return reply;
+}
+
 /* The batch the reply depends on is durable (r = 0) or was rolled back. */
 static void on_committed(int r, void *userdata) {
         struct connection *c = userdata;
         struct manager *m = c->control->manager;
-        json_object *reply = TAKE_PTR(c->pending);
+        json_object *reply = TAKE_PTR(c->pending), *refusal;
         struct slice *s;
 
         if (r < 0) {
@@ -858,6 +920,14 @@ static void on_committed(int r, void *userdata) {
                 reply = message_reply_error("The ledger could not be written (%s): nothing was spent or charged, "
                                             "try again", strerror(-r));
         } else {
+                /* Timers and other requests ran before this commit: the
+                 * slice may have been spent, kept or released meanwhile. */
+                s = c->request.attach[0] ? manager_find(m, c->request.attach) : NULL;
+                if (s && (refusal = refuse_attach_now(s))) {
+                        json_object_put(reply);
+                        reply = refusal;
+                        c->request.attach[0] = '\0';
+                }
                 if (c->request.attach[0]) {
                         _cleanup_(freep) char *error = NULL;
 

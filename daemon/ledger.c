@@ -1294,7 +1294,9 @@ int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_i
                 r = -ESTALE;
                 goto out;
         }
-        if (!money_add(sl.balance, v->amount, &balance) || !money_add(sl.credited, v->amount, &credited)) {
+        /* A balance is never more than its change can be paid in. */
+        if (!money_add(sl.balance, v->amount, &balance) || balance > LEDGER_BALANCE_MAX ||
+            !money_add(sl.credited, v->amount, &credited)) {
                 r = -EOVERFLOW;
                 goto out;
         }
@@ -1465,7 +1467,7 @@ int ledger_release(struct ledger *l, const char *slice_id, const char *change_te
 
         change = change_text && change_text[0];
         if (!l || !slice_id_is_valid(slice_id) || now_usec > INT64_MAX ||
-            (change && strlen(change_text) >= VOUCHER_TEXT_MAX))
+            (change && strlen(change_text) >= LEDGER_CHANGE_MAX))
                 return -EINVAL;
 
         r = op_begin(l, &saved);

@@ -51,6 +51,14 @@ enum ledger_slice_state {
 };
 const char *ledger_slice_state_to_string(enum ledger_slice_state s);
 
+/* Change is paid in vouchers of at most MONEY_AMOUNT_MAX each (the most
+ * one may hold, prepay-voucher(5)), one per line: at most this many, so a
+ * balance is never more than they hold, and a release's change always
+ * fits its row and its reply. */
+#define LEDGER_CHANGE_VOUCHERS_MAX 16
+#define LEDGER_CHANGE_MAX (LEDGER_CHANGE_VOUCHERS_MAX * VOUCHER_TEXT_MAX)
+#define LEDGER_BALANCE_MAX (LEDGER_CHANGE_VOUCHERS_MAX * MONEY_AMOUNT_MAX)
+
 struct ledger_slice {
         char id[SLICE_ID_MAX];
         uint32_t owner_uid;
@@ -64,7 +72,7 @@ struct ledger_slice {
         int64_t charged[_RESOURCE_MAX];
         uint64_t billed[_RESOURCE_MAX]; /* the meter counters charged up to */
         int64_t overshoot;      /* priced usage the balance did not cover */
-        char change[VOUCHER_TEXT_MAX]; /* the change voucher, "" if none */
+        char change[LEDGER_CHANGE_MAX]; /* the change vouchers, one per line, "" if none */
 };
 
 /* Opens (and, unless read_only, creates and migrates) the ledger at path.
@@ -100,7 +108,7 @@ int ledger_voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], st
  *   -EALREADY   v was spent before (*ret_spent says when and where)
  *   -ENOENT     no such slice
  *   -ESTALE     slice released (a kept slice may be topped up)
- *   -EOVERFLOW  the balance would not fit an int64_t
+ *   -EOVERFLOW  the balance would pass LEDGER_BALANCE_MAX
  * Returns the new balance in *ret_balance (may be NULL). */
 int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
                   uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent);
@@ -121,8 +129,8 @@ int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counter
                   const int64_t due[_RESOURCE_MAX], uint64_t now_usec, int64_t *ret_balance);
 
 /* Closes the slice: its balance goes to "refund" (entry "release"),
- * change_text is kept with the slice (NULL or "" when the balance was 0),
- * state released. -ESTALE if already released; -EINVAL for change with
+ * change_text is kept with the slice (NULL or "" when the balance was 0;
+ * shorter than LEDGER_CHANGE_MAX), state released. -ESTALE if already released; -EINVAL for change with
  * a zero balance or none with a positive one. Always writes an entry,
  * with no postings when the balance was 0, so the chain says when each
  * slice closed. */

@@ -11,13 +11,14 @@ static void help(void) {
                "\n"
                "Kills every process in SLICE, charges its usage to the last microsecond\n"
                "and refunds the balance as a change voucher signed by this host, printed\n"
-               "on standard output (or written to --out). Needs the slice's owner token\n"
-               "(or root). Releasing a released slice prints the same change again.\n"
+               "on standard output (or written to --out); above 1000000000.00, as several\n"
+               "vouchers, one per line. Needs the slice's owner token (or root). Releasing\n"
+               "a released slice prints the same change again, given the owner token.\n"
                "\n"
                "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
                "                     \"prepay run\" saved)\n"
                "  --keep             Stop the work but keep the balance on the slice\n"
-               "  --out=FILE         Write the change voucher to FILE (mode 0600)\n"
+               "  --out=FILE         Write the change voucher(s) to FILE (mode 0600)\n"
                "  --request-id=ID    Make a retry of this request harmless (default: random)\n"
                "  --json             Print the daemon's reply as JSON\n"
                "  -h, --help         Show this help\n");
@@ -93,7 +94,7 @@ int release_main(int argc, char *argv[]) {
                 r = client_write_secret_file(out, line);
                 if (r < 0) {
                         /* The change is money: never lose it. */
-                        log_error_errno(r, "Failed to write the change voucher to %s: %m. Here it is:", out);
+                        log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", out);
                         printf("%s\n", change);
                         json_object_put(reply);
                         return 1;
@@ -115,7 +116,10 @@ int release_main(int argc, char *argv[]) {
                 fprintf(stderr, "Slice %s %sreleased; %s %s refunded%s%s.\n", slice,
                         json_object_object_get_ex(reply, "released_before", NULL) ? "was already " : "",
                         money_format(a, sizeof(a), refund), currency,
-                        change ? (out ? " as change in " : " as the change voucher above") : "",
+                        change ? (out ? " as change in "
+                                      : strchr(change, '\n') ? " as the change vouchers above"
+                                                             : " as the change voucher above")
+                               : "",
                         change && out ? out : "");
         }
         json_object_put(reply);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "money.h"
@@ -78,6 +79,19 @@ char *money_format(char *buf, size_t n, int64_t v) {
 
         snprintf(buf, n, "%s%" PRIu64 ".%s", v < 0 ? "-" : "", magnitude / (uint64_t) MONEY_UNIT, fraction);
         return buf;
+}
+
+int money_split(int64_t amount, int64_t max_part, int64_t *ret_parts, size_t n) {
+        int64_t k;
+
+        if (amount < 0 || max_part <= 0)
+                return -EINVAL;
+        k = amount / max_part + (amount % max_part != 0);
+        if ((uint64_t) k > n || k > INT_MAX)
+                return -ENOBUFS;
+        for (int64_t i = 0; i < k; i++)
+                ret_parts[i] = i < k - 1 ? max_part : amount - (k - 1) * max_part;
+        return (int) k;
 }
 
 bool currency_is_valid(const char *s) {

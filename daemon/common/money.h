@@ -57,5 +57,13 @@ static inline bool money_sub(int64_t a, int64_t b, int64_t *ret) {
         return true;
 }
 
+/* Splits amount into as few parts of at most max_part as can be, largest
+ * first (each max_part but the last): how a balance above what one
+ * voucher may hold is paid as several. Writes ret_parts[0..k) and returns
+ * k (0 for an amount of 0); -EINVAL for a negative amount or max_part of
+ * 0 or less, -ENOBUFS when more than n parts would be needed (ret_parts
+ * untouched then). */
+int money_split(int64_t amount, int64_t max_part, int64_t *ret_parts, size_t n);
+
 /* ISO 4217 form: exactly three ASCII upper-case letters. */
 bool currency_is_valid(const char *s);

@@ -317,6 +317,45 @@ static void test_redeem(void **state) {
         ledger_close(l);
 }
 
+/* A balance holds at most what its change can be paid in: the
+ * LEDGER_CHANGE_VOUCHERS_MAX largest vouchers. Up to that it is
+ * credited; past it the voucher is refused and stays unspent. The
+ * release then keeps every line of that change. */
+static void test_balance_max(void **state) {
+        struct fixture *f = *state;
+        struct ledger *l = open_ok(f->path, false);
+        char change[LEDGER_CHANGE_MAX], line[VOUCHER_TEXT_MAX];
+        struct ledger_slice s;
+        struct voucher v;
+        int64_t balance;
+        size_t len = 0;
+
+        assert_int_equal(ledger_begin(l), 0);
+        add_slice(l, SLICE_A, 1000);
+        for (unsigned i = 0; i < LEDGER_CHANGE_VOUCHERS_MAX; i++)
+                redeem_ok(l, 10 + i, MONEY_AMOUNT_MAX, SLICE_A, (int64_t) (i + 1) * MONEY_AMOUNT_MAX);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, LEDGER_BALANCE_MAX);
+        v = make_voucher(99, 1);
+        assert_int_equal(ledger_redeem(l, &v, SLICE_A, NULL, 5000, &balance, NULL), -EOVERFLOW);
+        assert_int_equal(ledger_voucher_spent(l, v.id, NULL), -ENOENT);
+
+        /* The longest change there can be, one voucher text per line. */
+        memset(line, 'x', sizeof(line) - 1);
+        line[sizeof(line) - 1] = 0;
+        memcpy(line, "pv1-", 4);
+        for (unsigned i = 0; i < LEDGER_CHANGE_VOUCHERS_MAX; i++)
+                len += (size_t) snprintf(change + len, sizeof(change) - len, "%s%s", i ? "\n" : "", line);
+        assert_int_equal(strlen(change), LEDGER_CHANGE_MAX - 1);
+        assert_int_equal(ledger_release(l, SLICE_A, change, 6000), 0);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.refunded, LEDGER_BALANCE_MAX);
+        assert_string_equal(s.change, change);
+        verify_ok(l);
+        ledger_close(l);
+}
+
 static void test_charge(void **state) {
         struct fixture *f = *state;
         uint64_t counters[_RESOURCE_MAX] = {};
@@ -1412,6 +1451,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_redeem, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_balance_max, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_charge, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_release_keep_activate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_requests, setup, teardown),

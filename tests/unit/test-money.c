@@ -174,6 +174,47 @@ static void test_checked_arithmetic(void **state _unused_) {
         assert_int_equal(v, SENTINEL);
 }
 
+/* Change above what one voucher holds is paid as several vouchers:
+ * every part within the maximum, as few as can be, summing exactly. */
+static void test_split(void **state _unused_) {
+        const int64_t amounts[] = { 1, MONEY_AMOUNT_MAX - 1, MONEY_AMOUNT_MAX, MONEY_AMOUNT_MAX + 1,
+                                    2 * MONEY_AMOUNT_MAX, 2 * MONEY_AMOUNT_MAX + 123456789,
+                                    16 * MONEY_AMOUNT_MAX };
+        int64_t parts[16], sum;
+        int k;
+
+        for (size_t i = 0; i < ARRAY_SIZE(amounts); i++) {
+                k = money_split(amounts[i], MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts));
+                assert_int_equal(k, (amounts[i] + MONEY_AMOUNT_MAX - 1) / MONEY_AMOUNT_MAX);
+                sum = 0;
+                for (int j = 0; j < k; j++) {
+                        assert_true(parts[j] > 0 && parts[j] <= MONEY_AMOUNT_MAX);
+                        if (j < k - 1)
+                                assert_int_equal(parts[j], MONEY_AMOUNT_MAX);
+                        assert_true(money_add(sum, parts[j], &sum));
+                }
+                assert_int_equal(sum, amounts[i]);
+        }
+        k = money_split(2 * MONEY_AMOUNT_MAX + 5, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts));
+        assert_int_equal(k, 3);
+        assert_int_equal(parts[0], MONEY_AMOUNT_MAX);
+        assert_int_equal(parts[1], MONEY_AMOUNT_MAX);
+        assert_int_equal(parts[2], 5);
+
+        assert_int_equal(money_split(0, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts)), 0);
+        assert_int_equal(money_split(7, 3, parts, 3), 3);
+        assert_int_equal(parts[2], 1);
+        /* More parts than there is room for: refused, nothing written. */
+        parts[0] = -1;
+        assert_int_equal(money_split(7, 3, parts, 2), -ENOBUFS);
+        assert_int_equal(parts[0], -1);
+        assert_int_equal(money_split(INT64_MAX, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts)), -ENOBUFS);
+        assert_int_equal(money_split(INT64_MAX, 1, parts, ARRAY_SIZE(parts)), -ENOBUFS);
+        assert_int_equal(money_split(-1, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts)), -EINVAL);
+        assert_int_equal(money_split(1, 0, parts, ARRAY_SIZE(parts)), -EINVAL);
+        assert_int_equal(money_split(1, -1, parts, ARRAY_SIZE(parts)), -EINVAL);
+}
+
 static void test_currency(void **state _unused_) {
         assert_true(currency_is_valid("EUR"));
         assert_true(currency_is_valid("USD"));
@@ -197,6 +238,7 @@ int main(void) {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_format_small_buffers),
                 cmocka_unit_test(test_checked_arithmetic),
+                cmocka_unit_test(test_split),
                 cmocka_unit_test(test_currency),
         };
 
