@@ -317,8 +317,11 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
                 if (dt > 0 && spent > 0)
                         i.burn_rate = (int64_t) ((__int128) spent * (__int128) USEC_PER_SEC / dt);
         }
+        /* Held at INT64_MAX, what JSON carries: a balance of 10^15 at a
+         * micro-unit a second lasts 10^21 us. */
         if (i.burn_rate > 0)
-                i.time_left_usec = (uint64_t) ((__int128) i.balance * USEC_PER_SEC / i.burn_rate);
+                i.time_left_usec = (uint64_t) MIN((__int128) i.balance * USEC_PER_SEC / i.burn_rate,
+                                                  (__int128) INT64_MAX);
         *ret = i;
 }
 
