@@ -799,6 +799,22 @@ int manager_new(struct config *config, struct manager **ret) {
                 log_error_errno(r, "Failed to create state directory %s: %m", m->slice_state_dir);
                 goto fail;
         }
+        /* It holds the owner-token secret, the ledger and the slice
+         * records: a directory someone else can write (or swap) is
+         * refused, not fixed, as what is in it can no longer be trusted.
+         * One prepayd made is 0700. */
+        for (size_t i = 0; i < 2; i++) {
+                _cleanup_(freep) char *error = NULL;
+
+                r = dir_check_private(i == 0 ? config->state_directory : m->slice_state_dir, &error);
+                if (r < 0) {
+                        log_error_errno(r, "Refusing StateDirectory=%s: %s. It and every directory above it must be "
+                                           "root's and writable by no one else (above it, a sticky directory such "
+                                           "as /tmp may be).",
+                                        config->state_directory, error ?: strerror(-r));
+                        goto fail;
+                }
+        }
 
         r = m->ops->open(config->cgroup_root, &m->backend);
         if (r < 0)
