@@ -422,8 +422,9 @@ int manager_check_limits(struct manager *m, struct slice_limits *l, uint64_t cpu
                  * asked. */
                 if (pricing_cpus_of_quota(l->cpu_quota_usec, l->cpu_period_usec, &milli) < 0 ||
                     milli > m->max_cpus_milli) {
-                        if (asprintf(ret_error, "A CPU quota of %" PRIu64 " us per %" PRIu64 " us period is more than the %"
-                                                PRIu64 ".%03" PRIu64 " CPUs allowed (MaxCPUs=)",
+                        if (asprintf(ret_error,
+                                     "A CPU quota of %" PRIu64 " us per %" PRIu64 " us period is more than the %" PRIu64
+                                     ".%03" PRIu64 " CPUs allowed (MaxCPUs=)",
                                      l->cpu_quota_usec, l->cpu_period_usec, m->max_cpus_milli / 1000,
                                      m->max_cpus_milli % 1000) < 0)
                                 *ret_error = NULL;
