@@ -410,8 +410,13 @@ void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind
 }
 
 static uint64_t slice_cpus_milli(struct billing *b, const struct slice *s) {
+        uint64_t milli;
+
         if (s->limits.cpu_quota_usec > 0 && s->limits.cpu_period_usec > 0)
-                return MAX(s->limits.cpu_quota_usec * 1000 / s->limits.cpu_period_usec, (uint64_t) 1);
+                /* Too large to count is as fast as anything can spend. */
+                return pricing_cpus_of_quota(s->limits.cpu_quota_usec, s->limits.cpu_period_usec, &milli) < 0
+                               ? UINT64_MAX
+                               : MAX(milli, (uint64_t) 1);
         return b->manager->max_cpus_milli;
 }
 
@@ -461,8 +466,11 @@ static void update_grants(struct billing *b, struct slice *s, bool raise) {
 /* A CPU quota of milli CPUs over the slice's own period. */
 static struct slice_limits limits_with_cpus(const struct slice *s, uint64_t milli) {
         struct slice_limits l = s->limits;
+        uint64_t quota;
 
-        l.cpu_quota_usec = MAX(milli * l.cpu_period_usec / 1000, (uint64_t) 1000);
+        /* A quota past 64 bits is more than the slice's own: that stays. */
+        if (pricing_quota_of_cpus(milli, l.cpu_period_usec, &quota) >= 0)
+                l.cpu_quota_usec = MAX(quota, (uint64_t) 1000);
         return l;
 }
 
@@ -484,7 +492,11 @@ static void enforce_low(struct billing *b, struct slice *s) {
         if (cfg->low_balance_cpu > 0 && s->handle) {
                 struct slice_limits l;
 
-                milli = MAX(slice_cpus_milli(b, s) * cfg->low_balance_cpu / 100, (uint64_t) 10);
+                /* A percentage (at most 100) of a size that may be near
+                 * UINT64_MAX: divided first, so it cannot wrap. */
+                milli = slice_cpus_milli(b, s);
+                milli = MAX(milli / 100 * cfg->low_balance_cpu + milli % 100 * cfg->low_balance_cpu / 100,
+                            (uint64_t) 10);
                 l = limits_with_cpus(s, milli);
                 if (b->manager->ops->set_limits(s->handle, &l) >= 0)
                         billing_emit(b, s, EVENT_THROTTLED, "throttle",
@@ -1075,10 +1087,14 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
                         return message_reply_error("Failed to size the slice: %s", strerror(-q));
                 limits.cpu_quota_usec = 0;
         }
+        /* The limits the slice will get, checked before they are priced:
+         * a quota beyond MaxCPUs= is refused, not priced as it wraps. */
+        q = manager_check_limits(m, &limits, cpus_milli, &error);
+        if (q < 0)
+                return message_reply_error("%s", error ?: strerror(-q));
         size_cpus = cpus_milli;
         if (size_cpus == 0 && limits.cpu_quota_usec > 0)
-                size_cpus = limits.cpu_quota_usec * 1000 /
-                            (limits.cpu_period_usec ?: cfg->cpu_period_usec);
+                (void) pricing_cpus_of_quota(limits.cpu_quota_usec, limits.cpu_period_usec, &size_cpus);
         if (size_cpus == 0) /* no CPU limit: it may use the whole host */
                 size_cpus = m->max_cpus_milli;
 

@@ -15,6 +15,7 @@
 #include "events.h"
 #include "manager.h"
 #include "meter.h"
+#include "pricing.h"
 
 /* How often a slice's state file is rewritten while it runs. The kernel
  * keeps every cumulative counter itself; the file only carries what the
@@ -385,19 +386,14 @@ static int slice_generate_id(struct manager *m, char ret[static SLICE_ID_MAX]) {
         return log_error_errno(EEXIST, "Failed to find a free slice id");
 }
 
-static int validate_limits(struct manager *m, struct slice_limits *l, uint64_t cpus_milli, char **ret_error) {
+int manager_check_limits(struct manager *m, struct slice_limits *l, uint64_t cpus_milli, char **ret_error) {
+        uint64_t quota;
+
         if (l->cpu_period_usec == 0)
                 l->cpu_period_usec = m->config->cpu_period_usec;
         if (l->cpu_period_usec < 1000 || l->cpu_period_usec > USEC_PER_SEC) {
                 *ret_error = strdup("CPU period must be between 1ms and 1s");
                 return -EINVAL;
-        }
-        if (cpus_milli == 0 && l->cpu_quota_usec > 0) {
-                if (l->cpu_quota_usec < 1000) {
-                        *ret_error = strdup("CPU quota must be at least 1ms per period");
-                        return -EINVAL;
-                }
-                cpus_milli = l->cpu_quota_usec * 1000 / l->cpu_period_usec;
         }
         if (cpus_milli > m->max_cpus_milli) {
                 if (asprintf(ret_error, "Requested %" PRIu64 ".%03" PRIu64 " CPUs, at most %" PRIu64 ".%03" PRIu64
@@ -407,9 +403,37 @@ static int validate_limits(struct manager *m, struct slice_limits *l, uint64_t c
                         *ret_error = NULL;
                 return -EINVAL;
         }
-        /* Never below the kernel's 1ms minimum quota. */
-        if (cpus_milli > 0)
-                l->cpu_quota_usec = MAX(cpus_milli * l->cpu_period_usec / 1000, (uint64_t) 1000);
+        if (cpus_milli > 0) {
+                if (pricing_quota_of_cpus(cpus_milli, l->cpu_period_usec, &quota) < 0) {
+                        if (asprintf(ret_error, "Requested %" PRIu64 ".%03" PRIu64 " CPUs: too many for a CPU quota",
+                                     cpus_milli / 1000, cpus_milli % 1000) < 0)
+                                *ret_error = NULL;
+                        return -ERANGE;
+                }
+                /* Never below the kernel's 1ms minimum quota. */
+                l->cpu_quota_usec = MAX(quota, (uint64_t) 1000);
+        } else if (l->cpu_quota_usec > 0) {
+                uint64_t milli;
+
+                if (l->cpu_quota_usec < 1000) {
+                        *ret_error = strdup("CPU quota must be at least 1ms per period");
+                        return -EINVAL;
+                }
+                /* Held against MaxCPUs= exactly (quota <= MaxCPUs x period),
+                 * in arithmetic that cannot wrap: 18446744073709552 us x 1000
+                 * once wrapped to 0 CPUs and passed. The quota is kept as
+                 * asked. */
+                if (pricing_cpus_of_quota(l->cpu_quota_usec, l->cpu_period_usec, &milli) < 0 ||
+                    milli > m->max_cpus_milli) {
+                        if (asprintf(ret_error,
+                                     "A CPU quota of %" PRIu64 " us per %" PRIu64 " us period is more than the %" PRIu64
+                                     ".%03" PRIu64 " CPUs allowed (MaxCPUs=)",
+                                     l->cpu_quota_usec, l->cpu_period_usec, m->max_cpus_milli / 1000,
+                                     m->max_cpus_milli % 1000) < 0)
+                                *ret_error = NULL;
+                        return -EINVAL;
+                }
+        }
 
         if (l->memory_max == 0)
                 l->memory_max = m->config->default_memory_max;
@@ -435,7 +459,7 @@ int manager_create_slice(struct manager *m, const struct slice_limits *limits, u
                 return -EUSERS;
         }
 
-        r = validate_limits(m, &l, cpus_milli, ret_error);
+        r = manager_check_limits(m, &l, cpus_milli, ret_error);
         if (r < 0)
                 return r;
 
@@ -803,6 +827,22 @@ int manager_new(struct config *config, struct manager **ret) {
         if (r < 0) {
                 log_error_errno(r, "Failed to create state directory %s: %m", m->slice_state_dir);
                 goto fail;
+        }
+        /* It holds the owner-token secret, the ledger and the slice
+         * records: a directory someone else can write (or swap) is
+         * refused, not fixed, as what is in it can no longer be trusted.
+         * One prepayd made is 0700. */
+        for (size_t i = 0; i < 2; i++) {
+                _cleanup_(freep) char *error = NULL;
+
+                r = dir_check_private(i == 0 ? config->state_directory : m->slice_state_dir, &error);
+                if (r < 0) {
+                        log_error_errno(r, "Refusing StateDirectory=%s: %s. It and every directory above it must be "
+                                           "root's and writable by no one else (above it, a sticky directory such "
+                                           "as /tmp may be).",
+                                        config->state_directory, error ?: strerror(-r));
+                        goto fail;
+                }
         }
 
         r = m->ops->open(config->cgroup_root, &m->backend);

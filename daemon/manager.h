@@ -92,6 +92,10 @@ struct slice *manager_find(struct manager *m, const char *id);
  * or the daemon's CPUPeriod=, so clients need not know the latter. */
 int manager_create_slice(struct manager *m, const struct slice_limits *limits, uint64_t cpus_milli, uid_t owner,
                          struct slice **ret, char **ret_error);
+/* The limits manager_create_slice() would give a slice, checked: the
+ * daemon's defaults filled in, cpus_milli made a quota, a quota held
+ * against MaxCPUs= (so that a create can be refused before it is priced). */
+int manager_check_limits(struct manager *m, struct slice_limits *l, uint64_t cpus_milli, char **ret_error);
 /* Moves the process behind pidfd (the caller, pinned: see control.c) into
  * the slice. The backends take a pid number (cgroup.procs, systemd's
  * PIDs=): it is read from the pidfd just before and checked just after, so

@@ -161,9 +161,43 @@ static int meter_prepare_pin_dir(struct meter *m, const char *path) {
                 return log_error_errno(ENOTDIR, "Failed to create BPF pin directory %s: %s is not on a BPF filesystem (is bpffs mounted?)",
                                        path, parent);
 
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Failed to create BPF pin directory %s: %m", path);
-        m->pin_dir_created = true;
+        if (mkdir(path, 0700) < 0) {
+                if (errno != EEXIST)
+                        return log_error_errno(errno, "Failed to create BPF pin directory %s: %m", path);
+        } else
+                m->pin_dir_created = true;
+        return 0;
+}
+
+/* The pins steer the meter: a map someone else pinned under a name the
+ * meter reuses would be theirs to write (CPU figures, network grants), and
+ * whoever may write the directory may unlink root's links. On a bpffs
+ * mounted 1777 a tenant made the directory first, the daemon used it,
+ * and the tenant removed root's link_egress pin. So the directory must be
+ * root's and private, with no one else's way to swap it above, and every
+ * pin already in it root's. Refused, not fixed: what is in it cannot be
+ * trusted once someone else could write there. */
+static int meter_check_pin_dir(struct meter *m, const char *path) {
+        _cleanup_(freep) char *error = NULL;
+        struct stat st;
+        int r;
+
+        r = dir_check_private(path, &error);
+        if (r < 0)
+                return log_error_errno(r, "Refusing BpfPinPath=%s: %s. It and every directory above it must be "
+                                          "root's and writable by no one else (above it, a sticky directory such "
+                                          "as a 1777 /sys/fs/bpf may be).",
+                                       path, error ?: strerror(-r));
+        for (size_t i = 0; i < _PIN_MAX; i++) {
+                if (lstat(m->pin[i], &st) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return log_error_errno(errno, "Failed to check BPF pin %s: %m", m->pin[i]);
+                }
+                if (st.st_uid != 0 && st.st_uid != geteuid())
+                        return log_error_errno(EPERM, "Refusing BpfPinPath=%s: %s is owned by uid %u, not by root.",
+                                               path, m->pin[i], (unsigned) st.st_uid);
+        }
         return 0;
 }
 
@@ -467,6 +501,9 @@ int meter_open(const struct meter_options *o, struct meter **ret) {
                                 goto out;
                         }
                 r = meter_prepare_pin_dir(m, o->pin_path);
+                if (r < 0)
+                        goto out;
+                r = meter_check_pin_dir(m, o->pin_path);
                 if (r < 0)
                         goto out;
         }

@@ -230,3 +230,39 @@ int pricing_size_to_funds(const struct rate_card *rc, int64_t funds, uint64_t du
                 *ret_cpus_milli = cpus;
         return 0;
 }
+
+int pricing_cpus_of_quota(uint64_t quota_usec, uint64_t period_usec, uint64_t *ret_cpus_milli) {
+        u128 c;
+
+        if (period_usec == 0)
+                return -EINVAL;
+        c = ((u128) quota_usec * 1000 + period_usec - 1) / period_usec;
+        if (c > UINT64_MAX)
+                return -ERANGE;
+        *ret_cpus_milli = (uint64_t) c;
+        return 0;
+}
+
+int pricing_quota_of_cpus(uint64_t cpus_milli, uint64_t period_usec, uint64_t *ret_quota_usec) {
+        u128 q;
+
+        if (period_usec == 0)
+                return -EINVAL;
+        q = (u128) cpus_milli * period_usec / 1000;
+        if (q > UINT64_MAX)
+                return -ERANGE;
+        *ret_quota_usec = (uint64_t) q;
+        return 0;
+}
+
+int pricing_quota_per_sec(uint64_t quota_usec, uint64_t period_usec, uint64_t *ret_per_sec_usec) {
+        u128 s;
+
+        if (period_usec == 0)
+                return -EINVAL;
+        s = ((u128) quota_usec * USEC_PER_SEC + period_usec - 1) / period_usec;
+        if (s >= UINT64_MAX)
+                return -ERANGE;
+        *ret_per_sec_usec = (uint64_t) s;
+        return 0;
+}

@@ -67,3 +67,18 @@ int pricing_quote(const struct rate_card *rc, const struct pricing_size *size, u
 int pricing_size_to_funds(const struct rate_card *rc, int64_t funds, uint64_t duration_usec, uint64_t memory_bytes,
                           uint64_t min_cpus_milli, uint64_t max_cpus_milli, uint64_t *ret_cpus_milli,
                           int64_t *ret_shortfall);
+
+/* CPU sizes: a quota of quota_usec in every period_usec is quota * 1000 /
+ * period milli-CPUs. A quota arrives from a request, so every product is
+ * checked: -EINVAL for a period of 0, -ERANGE when the result does not fit
+ * 64 bits (never a wrapped value: 18446744073709552 us x 1000 wraps to
+ * 384, which would read as no CPU at all). *ret is written only on success. */
+/* The milli-CPUs a quota allows, rounded up: what the slice may use, so
+ * what is held against MaxCPUs= and priced. */
+int pricing_cpus_of_quota(uint64_t quota_usec, uint64_t period_usec, uint64_t *ret_cpus_milli);
+/* The quota per period for cpus_milli, rounded down. */
+int pricing_quota_of_cpus(uint64_t cpus_milli, uint64_t period_usec, uint64_t *ret_quota_usec);
+/* The quota per second (systemd's CPUQuotaPerSecUSec), rounded up so that
+ * per_sec x period / 1 s, rounded down, gives quota_usec back. -ERANGE also
+ * for UINT64_MAX, which systemd reads as no limit. */
+int pricing_quota_per_sec(uint64_t quota_usec, uint64_t period_usec, uint64_t *ret_per_sec_usec);

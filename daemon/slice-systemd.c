@@ -46,6 +46,7 @@
 #include "cgroup-v2.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "pricing.h"
 #include "slice.h"
 
 #define CGROUP_MOUNT "/sys/fs/cgroup"
@@ -311,17 +312,21 @@ static int limits_check(const struct slice_limits *l) {
 
 /* A 0 limit is no limit: infinity (UINT64_MAX) in systemd's terms. The CPU
  * quota per period becomes systemd's quota per second, rounded up so that
- * systemd's way back (per second x period / 1 s) gives the quota again. */
+ * systemd's way back (per second x period / 1 s) gives the quota again
+ * (pricing_quota_per_sec()). A quota that does not fit is refused: it once
+ * became UINT64_MAX, which systemd reads as no limit at all. */
 static int append_limits(sd_bus_message *m, const struct slice_limits *l) {
         uint64_t period = l->cpu_period_usec ?: CPU_PERIOD_DEFAULT_USEC;
         uint64_t quota = l->cpu_quota_usec, per_sec = UINT64_MAX;
+        int r;
 
         if (quota > 0) {
-                uint64_t q;
-
                 quota = MAX(quota, CPU_QUOTA_MIN_USEC);
-                if (u64_mul(quota, USEC_PER_SEC, &q))
-                        per_sec = (q + period - 1) / period;
+                r = pricing_quota_per_sec(quota, period, &per_sec);
+                if (r < 0)
+                        return log_error_errno(r, "CPU quota of %" PRIu64 " us per %" PRIu64
+                                                  " us is too large for systemd's CPUQuotaPerSecUSec=, refusing",
+                                               quota, period);
         }
         return sd_bus_message_append(m, "(sv)(sv)(sv)(sv)", "CPUQuotaPerSecUSec", "t", per_sec, "CPUQuotaPeriodUSec",
                                      "t", period, "MemoryMax", "t", l->memory_max ?: UINT64_MAX, "TasksMax", "t",

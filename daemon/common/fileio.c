@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "util.h"
@@ -94,19 +96,64 @@ int write_string_file(const char *path, const char *s) {
         return write_string_file_at(AT_FDCWD, path, s);
 }
 
+/* The temp file gets a random name and is made with O_EXCL|O_NOFOLLOW, so
+ * nothing planted beside path in advance is followed, truncated or renamed
+ * into place (the name was "<path>.tmp.<pid>", which anyone could guess).
+ * O_TMPFILE and linkat() would still need a name to rename over path, as
+ * linkat() does not replace: a random name is the simpler way. The file is
+ * fsynced before the rename and the directory after it, so that after a
+ * crash path holds the old data or the new, and the new stays. */
 int write_file_atomic(const char *path, const char *data, size_t size) {
-        _cleanup_(freep) char *tmp = NULL;
-        _cleanup_(closep) int fd = -1;
+        _cleanup_(freep) char *dir = NULL, *tmp = NULL;
+        _cleanup_(closep) int dfd = -1, fd = -1;
+        const char *base;
+        char *slash;
         size_t done = 0;
         int r;
 
-        if (asprintf(&tmp, "%s.tmp.%d", path, (int) getpid()) < 0)
+        dir = strdup(path);
+        if (!dir)
                 return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (!slash) {
+                base = path;
+                strcpy(dir, ".");
+        } else {
+                base = path + (slash - dir) + 1;
+                if (slash == dir)
+                        slash[1] = 0; /* "/x": the directory is "/" */
+                else
+                        *slash = 0;
+        }
+        if (!*base || streq(base, ".") || streq(base, ".."))
+                return -EISDIR;
 
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
-        if (fd < 0)
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
                 return -errno;
 
+        for (unsigned attempt = 0; fd < 0; attempt++) {
+                uint64_t rnd;
+
+                if (attempt >= 16)
+                        return -EEXIST;
+                if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        return errno > 0 ? -errno : -EIO;
+                free(tmp);
+                if (asprintf(&tmp, ".%s.%016" PRIx64 ".tmp", base, rnd) < 0) {
+                        tmp = NULL;
+                        return -ENOMEM;
+                }
+                fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+                if (fd < 0 && errno != EEXIST)
+                        return -errno;
+        }
+
+        /* 0600 whatever the umask. */
+        if (fchmod(fd, 0600) < 0) {
+                r = -errno;
+                goto fail;
+        }
         while (done < size) {
                 ssize_t n = write(fd, data + done, size - done);
                 if (n < 0) {
@@ -123,13 +170,121 @@ int write_file_atomic(const char *path, const char *data, size_t size) {
                 goto fail;
         }
 
-        if (rename(tmp, path) < 0) {
+        if (renameat(dfd, tmp, dfd, base) < 0) {
                 r = -errno;
                 goto fail;
         }
+        if (fsync(dfd) < 0)
+                return -errno;
         return 0;
 
 fail:
-        (void) unlink(tmp);
+        (void) unlinkat(dfd, tmp, 0);
+        return r;
+}
+
+static bool owner_trusted(uid_t uid) {
+        return uid == 0 || uid == geteuid();
+}
+
+/* One directory on the way (at, open as fd): see dir_check_private(). */
+static int check_one(int fd, const char *at, bool last, char **ret_error) {
+        struct stat st;
+        unsigned mode;
+        int r;
+
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                if (asprintf(ret_error, "cannot check %s: %s", at, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        mode = (unsigned) (st.st_mode & 07777);
+        if (S_ISLNK(st.st_mode)) {
+                if (asprintf(ret_error, "%s is a symbolic link (name the directory it leads to)", at) < 0)
+                        *ret_error = NULL;
+                return -ELOOP;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                if (asprintf(ret_error, "%s is not a directory", at) < 0)
+                        *ret_error = NULL;
+                return -ENOTDIR;
+        }
+        if (!owner_trusted(st.st_uid)) {
+                if (asprintf(ret_error, "%s is owned by uid %u (mode %04o), not by root", at, (unsigned) st.st_uid,
+                             mode) < 0)
+                        *ret_error = NULL;
+                return -EPERM;
+        }
+        /* Above the directory, a sticky one open to all (/tmp, a 1777
+         * /sys/fs/bpf) is fine: no one else may move or remove what root
+         * has in it. The directory itself takes no one else's entries. */
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (last || !(st.st_mode & S_ISVTX))) {
+                if (asprintf(ret_error, "%s is writable by %s (mode %04o, owner uid %u)", at,
+                             st.st_mode & S_IWOTH ? "others" : "its group", mode, (unsigned) st.st_uid) < 0)
+                        *ret_error = NULL;
+                return -EPERM;
+        }
+        return 0;
+}
+
+/* Walks path from "/" one name at a time without following symbolic links
+ * (O_PATH|O_NOFOLLOW), so what is checked is what the names lead to. */
+int dir_check_private(const char *path, char **ret_error) {
+        _cleanup_(freep) char *at = NULL, *error = NULL;
+        _cleanup_(closep) int fd = -1;
+        const char *p = path;
+        int r;
+
+        if (!path || path[0] != '/')
+                return -EINVAL;
+        at = malloc(strlen(path) + 2);
+        if (!at)
+                return -ENOMEM;
+        strcpy(at, "/");
+        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+
+        for (;;) {
+                size_t len;
+                bool last;
+
+                while (*p == '/')
+                        p++;
+                last = !*p;
+                r = check_one(fd, at, last, &error);
+                if (r < 0 || last)
+                        break;
+
+                len = strcspn(p, "/");
+                if (len == 2 && strneq(p, "..", 2)) {
+                        r = -EINVAL;
+                        if (asprintf(&error, "%s has a \"..\" in it", path) < 0)
+                                error = NULL;
+                        break;
+                }
+                if (!(len == 1 && p[0] == '.')) {
+                        char *name;
+                        int next;
+
+                        if (!streq(at, "/"))
+                                strcat(at, "/");
+                        name = at + strlen(at);
+                        strncat(at, p, len);
+                        next = openat(fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                        if (next < 0) {
+                                r = -errno;
+                                if (asprintf(&error, "cannot open %s: %s", at, strerror(-r)) < 0)
+                                        error = NULL;
+                                break;
+                        }
+                        close(fd);
+                        fd = next;
+                }
+                p += len;
+        }
+        if (r < 0 && ret_error)
+                *ret_error = TAKE_PTR(error);
         return r;
 }

@@ -97,5 +97,16 @@ int read_full_file(const char *path, char **ret, size_t *ret_size);
 /* The same relative to a directory fd (AT_FDCWD for the above). */
 int read_full_file_at(int dirfd, const char *path, char **ret, size_t *ret_size);
 int write_string_file_at(int dirfd, const char *path, const char *s);
-/* Writes the file whole or not at all: temp file, fsync, rename. */
+/* Writes the file whole or not at all, mode 0600: a temp file of a random
+ * name beside it (O_EXCL|O_NOFOLLOW), fsync, rename, fsync of the
+ * directory. On failure no temp file is left. */
 int write_file_atomic(const char *path, const char *data, size_t size);
+/* Whether only root (or this process's user) can change what the absolute
+ * path names and what is in it: it is a directory owned by root or the
+ * euid and writable by no one else, and every directory above it is owned
+ * by root or the euid and writable by no one else unless it is sticky
+ * (where no one else may move or remove root's entries). No symbolic link
+ * on the way. 0 if so; else -EPERM (owner or mode), -ELOOP, -ENOTDIR,
+ * -ENOENT, ... with a sentence in *ret_error (free it) naming the
+ * directory at fault, its owner and mode. */
+int dir_check_private(const char *path, char **ret_error);

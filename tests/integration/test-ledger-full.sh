@@ -7,7 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/state"
-mount -t tmpfs -o size=4m tmpfs "$T/state" || skip "cannot mount a tmpfs"
+# mode=0700: a tmpfs is 1777 by default, a state directory prepayd refuses.
+mount -t tmpfs -o size=4m,mode=0700 tmpfs "$T/state" || skip "cannot mount a tmpfs"
 MOUNTS+=("$T/state")
 
 write_config "[Money]

@@ -473,6 +473,74 @@ static void test_size_to_funds_search(void **state _unused_) {
         }
 }
 
+/* CPU quotas and sizes: exact, rounded as documented, and never wrapped.
+ * 18446744073709552 us is the quota that once passed MaxCPUs=1: times 1000
+ * it wraps to 384, which read as 0 CPUs. */
+static void test_cpu_quota(void **state _unused_) {
+        uint64_t v;
+
+        v = 7;
+        assert_int_equal(pricing_cpus_of_quota(50000, 100000, &v), 0);
+        assert_int_equal(v, 500);
+        assert_int_equal(pricing_cpus_of_quota(100001, 100000, &v), 0);
+        assert_int_equal(v, 1001); /* rounded up: more than 1 CPU is not 1 CPU */
+        assert_int_equal(pricing_cpus_of_quota(1000, 1000000, &v), 0);
+        assert_int_equal(v, 1);
+        assert_int_equal(pricing_cpus_of_quota(0, 100000, &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(pricing_cpus_of_quota(UINT64_C(18446744073709552), 100000, &v), 0);
+        assert_int_equal(v, UINT64_C(184467440737096)); /* 1.8e11 CPUs, not 0 */
+        v = 7;
+        assert_int_equal(pricing_cpus_of_quota(UINT64_MAX, 1000, &v), 0);
+        assert_int_equal(v, UINT64_MAX);
+        v = 7;
+        assert_int_equal(pricing_cpus_of_quota(UINT64_MAX, 999, &v), -ERANGE);
+        assert_int_equal(pricing_cpus_of_quota(UINT64_MAX, 1, &v), -ERANGE);
+        assert_int_equal(pricing_cpus_of_quota(1000, 0, &v), -EINVAL);
+        assert_int_equal(v, 7);
+
+        assert_int_equal(pricing_quota_of_cpus(555, 50000, &v), 0);
+        assert_int_equal(v, 27750);
+        assert_int_equal(pricing_quota_of_cpus(1, 1500, &v), 0);
+        assert_int_equal(v, 1); /* rounded down */
+        assert_int_equal(pricing_quota_of_cpus(UINT64_MAX, 1000, &v), 0);
+        assert_int_equal(v, UINT64_MAX);
+        v = 7;
+        assert_int_equal(pricing_quota_of_cpus(UINT64_MAX, 1001, &v), -ERANGE);
+        assert_int_equal(pricing_quota_of_cpus(UINT64_MAX / 1000 + 1, USEC_PER_SEC, &v), -ERANGE);
+        assert_int_equal(pricing_quota_of_cpus(1000, 0, &v), -EINVAL);
+        assert_int_equal(v, 7);
+
+        assert_int_equal(pricing_quota_per_sec(50000, 100000, &v), 0);
+        assert_int_equal(v, 500000);
+        assert_int_equal(pricing_quota_per_sec(1000, 3000, &v), 0);
+        assert_int_equal(v, 333334); /* rounded up ... */
+        assert_int_equal(v * 3000 / USEC_PER_SEC, 1000); /* ... so that systemd's way back gives the quota */
+        /* The product overflows 64 bits, the result does not: this was
+         * sent as UINT64_MAX, systemd's "infinity", no limit at all. */
+        assert_int_equal(pricing_quota_per_sec(UINT64_C(18446744073709552), 100000, &v), 0);
+        assert_int_equal(v, UINT64_C(184467440737095520));
+        v = 7;
+        assert_int_equal(pricing_quota_per_sec(UINT64_MAX, 1000, &v), -ERANGE);
+        assert_int_equal(pricing_quota_per_sec(UINT64_MAX, USEC_PER_SEC, &v), -ERANGE); /* UINT64_MAX itself */
+        assert_int_equal(pricing_quota_per_sec(1000, 0, &v), -EINVAL);
+        assert_int_equal(v, 7);
+
+        /* Round trips over every period: quota -> per second -> quota, and
+         * CPUs -> quota -> CPUs never more than asked. */
+        for (unsigned n = 0; n < 3000; n++) {
+                uint64_t period = 1000 + rng() % (USEC_PER_SEC - 999), quota = 1000 + rng() % (64 * period);
+                uint64_t milli = 1 + rng() % 64000, q, c;
+
+                assert_int_equal(pricing_quota_per_sec(quota, period, &v), 0);
+                assert_int_equal(v * period / USEC_PER_SEC, quota);
+                assert_int_equal(pricing_quota_of_cpus(milli, period, &q), 0);
+                assert_int_equal(pricing_cpus_of_quota(q, period, &c), 0);
+                assert_true(c <= milli);
+                assert_true(q * 1000 <= milli * period && (q + 1) * 1000 > milli * period);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_resource_names),
@@ -486,6 +554,7 @@ int main(void) {
                 cmocka_unit_test(test_size_to_funds),
                 cmocka_unit_test(test_size_to_funds_errors),
                 cmocka_unit_test(test_size_to_funds_search),
+                cmocka_unit_test(test_cpu_quota),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
