@@ -106,6 +106,21 @@ kernel_cpu_usec() {
         fi
 }
 
+# kernel_cpu_limit_milli SLICE: the CPU limit the kernel enforces on a
+# slice, in milli-CPUs (quota x 1000 / period; "max" when there is none):
+# v1 cpu.cfs_quota_us/cpu.cfs_period_us on hybrid, else v2 cpu.max.
+kernel_cpu_limit_milli() {
+        local d q p
+        if [ "$HYBRID" = 1 ] && d=$(cg_dir cpu "$1") && [ -n "$d" ]; then
+                q=$(cat "$d/cpu.cfs_quota_us") p=$(cat "$d/cpu.cfs_period_us")
+                [ "$q" = -1 ] && q=max
+        else
+                d=$(cg_dir "" "$1")
+                read -r q p <"$d/cpu.max"
+        fi
+        if [ "$q" = max ]; then echo max; else echo $((q * 1000 / p)); fi
+}
+
 # On pure v2 a cgroup that holds processes cannot hand controllers to its
 # children ("no internal processes"), and the test shares its cgroup with
 # the daemon it starts. So the root goes beside the test's cgroup, in the
