@@ -8,6 +8,8 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make check      install missing Debian packages, build, run every test
 #   make bench      run the benchmarks under tests/bench
+#   make check-fresh  make demo and make check on a fresh minimal Debian 12
+#                   (a debootstrap root, a clone of HEAD; tests/check-fresh)
 #   make vmtest     the integration and system suites in a booted guest
 #                   (tests/vm; pure cgroup v2, systemd as PID 1); VMTEST_SHELL=1:
 #                   a shell there
@@ -106,6 +108,13 @@ check-vm: all deb
 # VMTEST_SHELL=1 boots the same guest into a root shell on this terminal.
 vmtest: all deb
 	$(Q)O=$(O) VMTEST_SHELL=$(VMTEST_SHELL) tests/vm/run
+
+# The README's two commands on a fresh minimal Debian 12: a debootstrap
+# minbase root with git and make, a clone of HEAD in it, "make demo" and
+# "make check" there (tests/check-fresh). Not in CI: 20-40 minutes.
+.PHONY: check-fresh
+check-fresh:
+	$(Q)tests/check-fresh
 
 bench: all
 	$(Q)O=$(O) tests/bench/meter-overhead
