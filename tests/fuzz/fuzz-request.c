@@ -90,7 +90,7 @@ static struct config config;
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void) argc;
         (void) argv;
-        log_set_max_level(-1);
+        fuzz_quiet();
         if (config_init(&config) < 0)
                 abort();
         allowed_actions = config.allowed_actions;

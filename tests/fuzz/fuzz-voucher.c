@@ -24,7 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
         (void) argc;
         (void) argv;
-        log_set_max_level(-1);
+        fuzz_quiet();
         if (crypto_keyring_new(&keyring) < 0 || crypto_key_from_seed(seed, &key) < 0 ||
             crypto_key_from_seed(seed, &k) < 0 || crypto_keyring_add(keyring, k) < 0)
                 abort();

@@ -26,13 +26,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
                 }                                                                                \
         } while (0)
 
+/* Nothing logged, unless FUZZ_LOG is set (to see why an input was
+ * refused when replaying it). */
+static inline void fuzz_quiet(void) {
+        log_set_max_level(getenv("FUZZ_LOG") ? LOG_DEBUG : -1);
+}
+
 /* Harnesses that need no other set-up use this as their initializer. */
-#define FUZZ_QUIET_INITIALIZE                                        \
-        int LLVMFuzzerInitialize(int *argc, char ***argv) {          \
-                (void) argc;                                         \
-                (void) argv;                                         \
-                log_set_max_level(getenv("FUZZ_LOG") ? LOG_DEBUG : -1); \
-                return 0;                                            \
+#define FUZZ_QUIET_INITIALIZE                               \
+        int LLVMFuzzerInitialize(int *argc, char ***argv) { \
+                (void) argc;                                \
+                (void) argv;                                \
+                fuzz_quiet();                               \
+                return 0;                                   \
         }
 
 /* data as a C string (libFuzzer's buffer has no NUL); free() it. NULL
