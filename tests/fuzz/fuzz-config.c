@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepayd.conf (daemon/config.c over inih): config_load_string(), the
  * reader config_load() hands a file's text to. Properties:
- *   - a refusal is -EINVAL (or -ENOMEM/-ERANGE), and the config given is
- *     not written then;
+ *   - a refusal is -EINVAL, -ERANGE, -ENAMETOOLONG (a ControlSocket= too
+ *     long for AF_UNIX) or -ENOMEM, and the config given is not written
+ *     then;
  *   - a config accepted dumps (config_dump()) to a file that loads again
  *     and dumps to the very same text: what the daemon took is what
  *     --dump-config shows and what it would read back. */
@@ -48,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         r = config_load_string(&c, text, "fuzz.conf");
         if (r < 0) {
-                fuzz_check(r == -EINVAL || r == -ENOMEM || r == -ERANGE);
+                fuzz_check(r == -EINVAL || r == -ERANGE || r == -ENAMETOOLONG || r == -ENOMEM);
                 fuzz_check(memcmp(&c, &zero, sizeof(c)) == 0);
                 goto out;
         }
