@@ -10,6 +10,9 @@
 #   make bench      run the benchmarks under tests/bench
 #   make check-fresh  make demo and make check on a fresh minimal Debian 12
 #                   (a debootstrap root, a clone of HEAD; tests/check-fresh)
+#   make fuzz       every libFuzzer harness of tests/fuzz for FUZZ_SECONDS
+#                   (300) each, with ASan and UBSan; "make check" runs each
+#                   for FUZZ_SMOKE_SECONDS (tests/run-all fuzz)
 #   make vmtest     the integration and system suites in a booted guest
 #                   (tests/vm; pure cgroup v2, systemd as PID 1); VMTEST_SHELL=1:
 #                   a shell there
@@ -62,6 +65,7 @@ UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(O)/%.o)
@@ -70,11 +74,13 @@ SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.skel.h)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=$(O)/tests/%)
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench-%)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(O)/fuzz/%)
 
 Q = $(if $(V),,@)
 msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
 
-.PHONY: all deps demo check check-unit check-integration check-vm vmtest check-bpf-fallback check-units bench install deb clean
+.PHONY: all deps demo check check-unit check-integration check-vm vmtest check-bpf-fallback check-units bench fuzz \
+	fuzz-build install deb clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -91,7 +97,7 @@ demo: deps
 # The guest installs the package (tests/system/test-package.sh): it is
 # built before the suites, and a package that does not build fails check.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all fuzz-build
 	$(Q)$(MAKE) --no-print-directory deb
 	$(Q)O=$(O) tests/run-all
 
@@ -120,6 +126,33 @@ bench: all
 	$(Q)O=$(O) tests/bench/meter-overhead
 	$(Q)O=$(O) tests/bench/redeem
 	$(Q)O=$(O) tests/bench/enforce
+
+# The fuzz harnesses (tests/README.md, "Fuzzing"): clang with libFuzzer, ASan and
+# UBSan, on objects of their own under $(O)/fuzz/obj (the sanitizers'
+# instrumentation must not reach the gcc-built binaries). Every harness
+# links the same objects the unit tests do. New inputs go to
+# $(O)/fuzz/corpus-<name>, crashes to $(O)/fuzz/artifacts: never into the
+# source tree. -Wno-format-nonliteral: clang, unlike gcc, warns of the
+# vasprintf() of a format libbpf hands to meter.c's print callback.
+FUZZ_SECONDS ?= 300
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fPIE $(FUZZ_SANITIZE) \
+	-fsanitize=fuzzer-no-link $(WARNFLAGS) -Wno-format-nonliteral -I$(O) -Idaemon -Ibpf $(PKG_CFLAGS)
+FUZZ_OBJS := $(patsubst %.c,$(O)/fuzz/obj/%.o,$(DAEMON_SRCS) $(COMMON_SRCS))
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)O=$(O) tests/fuzz/run -t $(FUZZ_SECONDS) $(FUZZ_BINS:$(O)/fuzz/%=%)
+
+$(O)/fuzz/obj/%.o: %.c $(SKELS) $(wildcard daemon/*.h daemon/common/*.h bpf/*.h tests/fuzz/*.h)
+	$(Q)mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(O)/fuzz/fuzz-%: $(O)/fuzz/obj/tests/fuzz/fuzz-%.o $(FUZZ_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CLANG) -fsanitize=fuzzer $(FUZZ_SANITIZE) -pie -o $@ $^ $(PKG_LIBS) -lelf -lz
 
 # vmlinux.h from the running kernel's BTF; without BTF, the checked-in
 # minimal header (bpf/vmlinux-fallback.h) that names only what prepay's

@@ -89,19 +89,12 @@ int manager_save_slice(struct manager *m, struct slice *s) {
         return slice_save_state(m, s);
 }
 
-static int slice_save_state(struct manager *m, struct slice *s) {
-        _cleanup_(freep) char *path = NULL;
+int slice_state_to_json(struct slice *s, json_object **ret) {
         json_object *o;
-        const char *text;
-        int r;
-
-        path = slice_state_path(m, s->id);
-        if (!path)
-                return log_oom();
 
         o = json_object_new_object();
         if (!o)
-                return log_oom();
+                return -ENOMEM;
         json_object_object_add(o, "id", json_object_new_string(s->id));
         json_object_object_add(o, "owner_uid", json_object_new_int64(s->owner_uid));
         json_object_object_add(o, "created_usec", json_object_new_int64((int64_t) s->created_usec));
@@ -118,6 +111,24 @@ static int slice_save_state(struct manager *m, struct slice *s) {
         json_object_object_add(o, "funded", json_object_new_boolean(s->account.funded));
         billing_enforce_to_json(s, o);
         slice_limits_to_json(&s->limits, o);
+
+        *ret = o;
+        return 0;
+}
+
+static int slice_save_state(struct manager *m, struct slice *s) {
+        _cleanup_(freep) char *path = NULL;
+        json_object *o;
+        const char *text;
+        int r;
+
+        path = slice_state_path(m, s->id);
+        if (!path)
+                return log_oom();
+
+        r = slice_state_to_json(s, &o);
+        if (r < 0)
+                return log_oom();
 
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
         r = write_file_atomic(path, text, strlen(text));
@@ -139,31 +150,18 @@ static uint64_t json_u64(json_object *o, const char *key) {
 /* After a restart: the kernel kept counting CPU, network, IO and peaks; the
  * memory integral is picked up from the file, and the time since its last
  * sample is filled with the memory in use at that sample. */
-static int slice_load_state(struct manager *m, struct slice *s) {
-        _cleanup_(freep) char *path = NULL, *text = NULL;
+int slice_state_from_text(struct slice *s, const char *text, size_t size, const char **ret_error) {
         json_object *o = NULL;
-        const char *err = NULL;
-        size_t size;
         int r;
 
-        path = slice_state_path(m, s->id);
-        if (!path)
-                return log_oom();
-
-        r = read_full_file(path, &text, &size);
+        r = message_parse(text, size, &o, ret_error);
         if (r < 0)
-                return log_warning_errno(r, "Failed to read state of slice %s from %s: %m", s->id, path);
+                return r;
 
-        r = message_parse(text, size, &o, &err);
-        if (r < 0)
-                return log_warning_errno(r, "Failed to parse state of slice %s in %s: %s", s->id, path,
-                                         strna(err));
-
-        r = slice_limits_from_json(o, &s->limits, &err);
+        r = slice_limits_from_json(o, &s->limits, ret_error);
         if (r < 0) {
                 json_object_put(o);
-                return log_warning_errno(r, "Bad limits in state of slice %s in %s: %s", s->id, path,
-                                         strna(err));
+                return r;
         }
 
         s->owner_uid = (uid_t) json_u64(o, "owner_uid");
@@ -177,6 +175,30 @@ static int slice_load_state(struct manager *m, struct slice *s) {
         (void) message_get_bool(o, "funded", &s->account.funded);
         billing_enforce_from_json(s, o);
         json_object_put(o);
+        return 0;
+}
+
+/* After a restart: the kernel kept counting CPU, network, IO and peaks; the
+ * memory integral is picked up from the file, and the time since its last
+ * sample is filled with the memory in use at that sample. */
+static int slice_load_state(struct manager *m, struct slice *s) {
+        _cleanup_(freep) char *path = NULL, *text = NULL;
+        const char *err = NULL;
+        size_t size;
+        int r;
+
+        path = slice_state_path(m, s->id);
+        if (!path)
+                return log_oom();
+
+        r = read_full_file(path, &text, &size);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to read state of slice %s from %s: %m", s->id, path);
+
+        r = slice_state_from_text(s, text, size, &err);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to parse state of slice %s in %s: %s", s->id, path,
+                                         strna(err));
 
         /* CLOCK_MONOTONIC survives a daemon restart but not a reboot, and
          * slices do not survive a reboot either; a sample "from the future"

@@ -119,3 +119,12 @@ json_object *manager_slice_reply(struct manager *m, struct slice *s);
 void manager_sample_slice(struct manager *m, struct slice *s);
 /* Writes the slice's state file now (a state change). */
 int manager_save_slice(struct manager *m, struct slice *s);
+
+/* A slice's state file (StateDirectory/slices/<id>.json), without the
+ * files: to_json() is what is written (-ENOMEM), from_text() reads one
+ * over s's fields, -EINVAL with a sentence in *ret_error for text that is
+ * not a JSON object or bad limits (fields of a wrong type read as 0, as
+ * they always have). Pure, so that tests/fuzz/fuzz-slice-state.c drives
+ * them. */
+int slice_state_to_json(struct slice *s, json_object **ret);
+int slice_state_from_text(struct slice *s, const char *text, size_t size, const char **ret_error);

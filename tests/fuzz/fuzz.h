@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What every harness in tests/fuzz shares: libFuzzer's entry point, quiet
+ * logging (a parser's refusals are logged, and writing them to stderr would
+ * cost more than the parsing) and fuzz_check(), which aborts so that a
+ * property that does not hold is a crash libFuzzer saves and reports. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define fuzz_check(expr)                                                                         \
+        do {                                                                                     \
+                if (!(expr)) {                                                                   \
+                        fprintf(stderr, "%s:%d: property does not hold: %s\n", __FILE__, __LINE__, \
+                                #expr);                                                          \
+                        abort();                                                                 \
+                }                                                                                \
+        } while (0)
+
+/* Nothing logged, unless FUZZ_LOG is set (to see why an input was
+ * refused when replaying it). */
+static inline void fuzz_quiet(void) {
+        log_set_max_level(getenv("FUZZ_LOG") ? LOG_DEBUG : -1);
+}
+
+/* Harnesses that need no other set-up use this as their initializer. */
+#define FUZZ_QUIET_INITIALIZE                               \
+        int LLVMFuzzerInitialize(int *argc, char ***argv) { \
+                (void) argc;                                \
+                (void) argv;                                \
+                fuzz_quiet();                               \
+                return 0;                                   \
+        }
+
+/* data as a C string (libFuzzer's buffer has no NUL); free() it. NULL
+ * when out of memory, which a harness treats as "nothing to do". */
+static inline char *fuzz_strndup(const uint8_t *data, size_t size) {
+        char *s = malloc(size + 1);
+
+        if (s) {
+                memcpy(s, data, size);
+                s[size] = 0;
+        }
+        return s;
+}
+
+/* A refusal's sentence as the code promises: static, non-empty, starting
+ * with a capital letter and without a final full stop. */
+static inline int fuzz_sentence_ok(const char *s) {
+        size_t n;
+
+        if (!s || !s[0])
+                return 0;
+        n = strlen(s);
+        return s[0] >= 'A' && s[0] <= 'Z' && s[n - 1] != '.';
+}
