@@ -47,15 +47,16 @@ wait_state() {
         return 1
 }
 
-# At most 20 ms of CPU past the balance; 40 ms in an emulated guest (TCG),
-# whose timer wake-ups alone come milliseconds late.
+# At most 20 ms of CPU past the balance. Not so in an emulated guest
+# (TCG): its vCPUs are threads of one host process, and on a busy host the
+# daemon's vCPU may wait for the host's scheduler while the burner's runs
+# on, so its timer wakes late by however busy the host is; through the
+# systemd backend each action is also a D-Bus call to an emulated systemd
+# (FreezeUnit returns once the cgroup says frozen) of 6-600 ms. There the
+# bound is 1 s and the figures printed are what count (20-40 ms on an idle
+# host); on hardware it stays 20 ms. The overshoot is in the books either way.
 LIMIT=20000
-[ "$EMULATED" = 1 ] && LIMIT=40000
-# Through the systemd backend each action is a D-Bus call that returns
-# once systemd has acted (FreezeUnit: once the cgroup says frozen). The
-# emulated guest's systemd takes 6-600 ms per call, so there the bound is
-# 1 s and the figures printed are what count; on hardware it stays 20 ms.
-[ "$EMULATED" = 1 ] && [ "${PREPAY_TEST_BACKEND:-cgroupfs}" = systemd ] && LIMIT=1000000
+[ "$EMULATED" = 1 ] && LIMIT=1000000
 
 # The CPU a slice used past its 0.5 s, in us, from the ledger's overshoot
 # (0.01 per CPU-second: one micro-unit is 100 us) and from the meter.
