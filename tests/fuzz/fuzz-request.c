@@ -1,90 +1,32 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Each request's fields, as prepayd decodes them from a client's datagram.
- * Today that decoding sits inside the handlers (control.c, billing.c),
- * which need a whole manager; this harness makes, for the op the message
- * names (every op for a message without a known one), the same calls
- * they make on each field:
- *   message_parse(); "version" message_get_u64(); "op" message_get_string();
- *   "slice" message_get_string() + slice_id_is_valid(); "token", "unit"
- *   message_get_string(); "request_id" message_get_string() +
- *   ledger_request_id_is_valid(); "voucher" message_get_string() +
- *   voucher_from_text(); "limits" slice_limits_from_json();
- *   "exhausted_action" message_get_string() + enforce_action_from_string()
- *   + enforce_action_allowed() against the default AllowedActions=;
- *   "attach", "size_to_funds", "keep" message_get_bool(); "cpus_milli",
- *   "duration_usec", "memory_max", "cursor" message_get_u64().
- * When the per-request decoders (one pure function per op) land, this
- * harness calls them instead, with the same properties.
+/* Each request's fields, as prepayd decodes them from a client's datagram
+ * before anything acts: message_parse(), then request_check_version() and
+ * request_decode() (common/request.c), then the checks of meaning the
+ * handlers make on what the decoder let through: voucher_from_text() on
+ * "voucher", slice_limits_to_json() on "limits", enforce_action_from_string()
+ * and enforce_action_allowed() on "exhausted_action".
  * Properties:
- *   - a field's verdict is -ENOENT (absent), -EINVAL (wrong type) or
- *     -ERANGE (a number out of range), never anything else;
- *   - a slice id accepted fits SLICE_ID_MAX, a request id 1..64
- *     characters, a unit name is a string without NUL;
- *   - a voucher accepted re-encodes to its text;
- *   - limits accepted write back (slice_limits_to_json()) to an object
- *     that decodes to the same limits;
- *   - an action accepted has a name that maps back to it. */
+ *   - the decoder returns 0, -EINVAL (a field), -EPROTONOSUPPORT (the
+ *     version) or -EOPNOTSUPP (the op), nothing else; a refusal comes with
+ *     a sentence in printable ASCII that fits its buffer;
+ *   - the decoder refuses a version the version check refuses, with the
+ *     same answer (it is its first check), and says the same twice;
+ *   - what it accepts keeps its promises: the op is named, strings are
+ *     within their bounds and forms (a valid slice id, request id), numbers
+ *     are 0..INT64_MAX, and decoding again gives the same request;
+ *   - a voucher accepted re-encodes to its text; limits accepted write
+ *     back to an object that decodes to the same limits; an action accepted
+ *     has a name that maps back to it. */
 #include <errno.h>
 
 #include "fuzz.h"
 #include "common/message.h"
+#include "common/request.h"
 #include "common/voucher.h"
 #include "config.h"
 #include "enforcer.h"
-#include "ledger.h"
-
-enum field_kind {
-        FIELD_U64,
-        FIELD_BOOL,
-        FIELD_STRING,
-        FIELD_SLICE,
-        FIELD_REQUEST_ID,
-        FIELD_VOUCHER,
-        FIELD_LIMITS,
-        FIELD_ACTION,
-};
-
-struct field {
-        const char *name;
-        enum field_kind kind;
-};
-
-#define MAX_FIELDS 10
-struct op {
-        const char *name;
-        struct field fields[MAX_FIELDS];
-};
-
-/* The verbs of common/message.h, with the fields their handlers read. */
-static const struct op ops[] = {
-        { "create",
-          { { "voucher", FIELD_VOUCHER },
-            { "request_id", FIELD_REQUEST_ID },
-            { "limits", FIELD_LIMITS },
-            { "cpus_milli", FIELD_U64 },
-            { "size_to_funds", FIELD_BOOL },
-            { "duration_usec", FIELD_U64 },
-            { "attach", FIELD_BOOL },
-            { "exhausted_action", FIELD_ACTION } } },
-        { "topup", { { "slice", FIELD_SLICE }, { "voucher", FIELD_VOUCHER }, { "request_id", FIELD_REQUEST_ID } } },
-        { "release",
-          { { "slice", FIELD_SLICE },
-            { "token", FIELD_STRING },
-            { "keep", FIELD_BOOL },
-            { "request_id", FIELD_REQUEST_ID } } },
-        { "attach", { { "slice", FIELD_SLICE }, { "token", FIELD_STRING } } },
-        { "status", { { "slice", FIELD_SLICE } } },
-        { "list", { { "cursor", FIELD_U64 } } },
-        { "quote", { { "cpus_milli", FIELD_U64 }, { "memory_max", FIELD_U64 }, { "duration_usec", FIELD_U64 } } },
-        { "destroy", { { "slice", FIELD_SLICE }, { "token", FIELD_STRING } } },
-        { "kill", { { "slice", FIELD_SLICE }, { "token", FIELD_STRING } } },
-        { "run-unit", { { "slice", FIELD_SLICE }, { "token", FIELD_STRING }, { "unit", FIELD_STRING } } },
-        { "reload", { { NULL, 0 } } },
-        { "events", { { "slice", FIELD_SLICE } } },
-};
 
 /* The default AllowedActions= (packaging/prepayd.conf). */
-static const char *allowed_actions;
 static struct config config;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -93,111 +35,105 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         fuzz_quiet();
         if (config_init(&config) < 0)
                 abort();
-        allowed_actions = config.allowed_actions;
         return 0;
 }
 
-static void check_verdict(int r) {
-        fuzz_check(r == 0 || r == -ENOENT || r == -EINVAL || r == -ERANGE);
+static void check_refusal(int r, const char *error) {
+        fuzz_check(r == -EINVAL || r == -EPROTONOSUPPORT || r == -EOPNOTSUPP);
+        fuzz_check(strnlen(error, REQUEST_ERROR_MAX) < REQUEST_ERROR_MAX && error[0]);
+        for (const char *p = error; *p; p++)
+                fuzz_check(*p >= 0x20 && *p <= 0x7e);
 }
 
-static void decode_field(json_object *req, const struct field *f) {
-        const char *s = NULL, *error = NULL;
-        struct slice_limits limits, back;
-        struct voucher v;
+static void check_string(const char *s, size_t min, size_t max) {
+        size_t n;
+
+        if (!s)
+                return;
+        n = strlen(s);
+        fuzz_check(n >= min && n <= max);
+}
+
+/* Member by member: padding is not compared. */
+static bool same_request(const struct request *a, const struct request *b) {
+        return a->op == b->op && a->request_id == b->request_id && a->slice == b->slice && a->token == b->token &&
+               a->voucher == b->voucher && a->unit == b->unit && a->exhausted_action == b->exhausted_action &&
+               a->has_limits == b->has_limits && memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0 &&
+               a->cpus_milli == b->cpus_milli && a->memory_max == b->memory_max &&
+               a->duration_usec == b->duration_usec && a->cursor == b->cursor && a->attach == b->attach &&
+               a->size_to_funds == b->size_to_funds && a->keep == b->keep;
+}
+
+static void check_meaning(const struct request *q) {
+        const char *error = NULL;
         char text[VOUCHER_TEXT_MAX];
+        struct slice_limits back;
+        struct voucher v;
         json_object *o;
-        uint64_t u;
-        bool b;
-        int r, a;
+        int a;
 
-        switch (f->kind) {
-        case FIELD_U64:
-                check_verdict(message_get_u64(req, f->name, &u));
-                return;
-        case FIELD_BOOL:
-                check_verdict(message_get_bool(req, f->name, &b));
-                return;
-        case FIELD_LIMITS:
-                if (!json_object_object_get_ex(req, f->name, &o))
-                        return;
-                r = slice_limits_from_json(o, &limits, &error);
-                if (r < 0) {
-                        fuzz_check(r == -EINVAL && fuzz_sentence_ok(error));
-                        return;
-                }
+        if (q->voucher && voucher_from_text(q->voucher, &v, &error) >= 0)
+                fuzz_check(voucher_to_text(&v, text, sizeof(text)) == 0 && strstr(q->voucher, text));
+        if (q->has_limits) {
                 o = json_object_new_object();
-                fuzz_check(o && slice_limits_to_json(&limits, o) == 0);
+                fuzz_check(o && slice_limits_to_json(&q->limits, o) == 0);
                 fuzz_check(slice_limits_from_json(o, &back, NULL) == 0);
-                fuzz_check(memcmp(&limits, &back, sizeof(limits)) == 0);
+                fuzz_check(memcmp(&q->limits, &back, sizeof(back)) == 0);
                 json_object_put(o);
-                return;
-        default:
-                break;
         }
-
-        r = message_get_string(req, f->name, &s);
-        check_verdict(r);
-        if (r < 0)
-                return;
-        fuzz_check(s);
-
-        switch (f->kind) {
-        case FIELD_SLICE:
-                if (slice_id_is_valid(s))
-                        fuzz_check(strlen(s) < SLICE_ID_MAX && strlen(s) >= 10);
-                return;
-        case FIELD_REQUEST_ID:
-                if (ledger_request_id_is_valid(s))
-                        fuzz_check(strlen(s) >= 1 && strlen(s) <= 64); /* message.h: 1..64 */
-                return;
-        case FIELD_VOUCHER:
-                r = voucher_from_text(s, &v, &error);
-                if (r < 0) {
-                        fuzz_check(r == -EINVAL && fuzz_sentence_ok(error));
-                        return;
-                }
-                fuzz_check(voucher_to_text(&v, text, sizeof(text)) == 0 && strstr(s, text));
-                return;
-        case FIELD_ACTION:
-                a = enforce_action_from_string(s);
-                if (a < 0) {
+        if (q->exhausted_action) {
+                a = enforce_action_from_string(q->exhausted_action);
+                if (a >= 0) {
+                        fuzz_check(streq(enforce_action_to_string((enum enforce_action) a), q->exhausted_action));
+                        (void) enforce_action_allowed(config.allowed_actions, (enum enforce_action) a);
+                } else
                         fuzz_check(a == -EINVAL);
-                        return;
-                }
-                fuzz_check(streq(enforce_action_to_string((enum enforce_action) a), s));
-                (void) enforce_action_allowed(allowed_actions, (enum enforce_action) a);
-                return;
-        default:
-                return;
         }
-}
-
-static void decode_request(json_object *req, const struct op *op) {
-        for (size_t i = 0; i < MAX_FIELDS && op->fields[i].name; i++)
-                decode_field(req, &op->fields[i]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        const char *error = NULL, *name = NULL;
+        char error[REQUEST_ERROR_MAX] = "", again_error[REQUEST_ERROR_MAX] = "";
+        const char *parse_error = NULL;
+        struct request q, again;
         json_object *req = NULL;
-        uint64_t version;
-        bool known = false;
+        int r, v;
 
-        if (message_parse((const char *) data, size, &req, &error) < 0)
+        if (message_parse((const char *) data, size, &req, &parse_error) < 0)
                 return 0;
 
-        check_verdict(message_get_u64(req, "version", &version));
-        check_verdict(message_get_string(req, "op", &name));
-        for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
-                if (name && streq(name, ops[i].name)) {
-                        decode_request(req, &ops[i]);
-                        known = true;
-                }
-        if (!known)
-                for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
-                        decode_request(req, &ops[i]);
+        v = request_check_version(req, error, sizeof(error));
+        if (v < 0)
+                check_refusal(v, error);
 
+        r = request_decode(req, &q, error, sizeof(error));
+        if (r < 0) {
+                check_refusal(r, error);
+                /* The version is the first check of all. */
+                fuzz_check(v >= 0 || r == v);
+                fuzz_check(request_decode(req, &again, again_error, sizeof(again_error)) == r);
+                fuzz_check(streq(error, again_error));
+                goto out;
+        }
+        fuzz_check(v >= 0);
+
+        fuzz_check(q.op && q.op[0]);
+        check_string(q.op, 1, REQUEST_OP_MAX);
+        if (q.slice)
+                fuzz_check(slice_id_is_valid(q.slice));
+        if (q.request_id)
+                fuzz_check(request_id_is_valid(q.request_id));
+        check_string(q.request_id, 1, REQUEST_ID_MAX);
+        check_string(q.token, 1, REQUEST_TOKEN_MAX);
+        check_string(q.unit, 1, REQUEST_UNIT_MAX);
+        check_string(q.exhausted_action, 0, REQUEST_ACTION_MAX);
+        fuzz_check(q.cpus_milli <= INT64_MAX && q.memory_max <= INT64_MAX && q.duration_usec <= INT64_MAX &&
+                   q.cursor <= INT64_MAX);
+
+        fuzz_check(request_decode(req, &again, again_error, sizeof(again_error)) == 0);
+        fuzz_check(same_request(&q, &again));
+
+        check_meaning(&q);
+out:
         json_object_put(req);
         return 0;
 }
