@@ -24,6 +24,10 @@ DAEMON_PID=
 BG_PIDS=()
 MOUNTS=() # mounts the test made, unmounted by cleanup once the daemon is gone
 
+# The python3 a test runs as a peer writes its output as it goes: a test
+# reads it while the helper runs (a marker file says how far it got).
+export PYTHONUNBUFFERED=1
+
 say() { printf '%s: %s\n' "$TEST" "$*"; }
 fail() {
         say "FAIL: $*"

@@ -6,6 +6,7 @@
 # spends no voucher and makes no slice, and the same voucher buys a slice
 # afterwards; a quote so refused is not answered as if the field were
 # missing.
+# run-all-timeout: 600
 . "$(dirname "$0")/lib.sh"
 
 command -v python3 >/dev/null || skip "python3 is not installed"
@@ -42,8 +43,9 @@ refused() {
         want=$(wc -l <"$T/requests")
         while read -r field reply; do
                 n=$((n + 1))
-                [ "$(jq -r .ok <<<"$reply")" = false ] || fail "request $n ($field) accepted: $reply"
-                err=$(jq -r .error <<<"$reply")
+                # One jq a reply: forks are slow in an emulated guest.
+                err=$(jq -r 'if .ok == false then .error else "(accepted)" end' <<<"$reply")
+                [ "$err" != "(accepted)" ] || fail "request $n ($field) accepted: $reply"
                 grep -qi -- "$field" <<<"$err" || fail "request $n: the error does not name '$field': $err"
                 for other in $names; do
                         [ "$other" = "$field" ] && continue
