@@ -2,7 +2,6 @@
 /* prepay events: follow the daemon's slice events, one line each, until
  * interrupted or the daemon goes away. The connection stays open: one
  * request, its reply, then one datagram per event (common/message.h). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -89,82 +88,49 @@ static int print_event(json_object *ev) {
 }
 
 int events_main(int argc, char *argv[]) {
-        enum { ARG_TOKEN = 0x100, ARG_TOKEN_FILE };
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "token", required_argument, NULL, ARG_TOKEN },
-                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
-                { "help", no_argument, NULL, 'h' },
+        struct arg_token t = {};
+        bool json = false;
+        const struct arg_option options[] = {
+                OPT_FLAG("json", &json),
+                OPT_TOKEN(&t),
+                OPT_TOKEN_FILE(&t),
                 {}
         };
         _cleanup_(closep) int fd = -1;
-        _cleanup_(freep) char *buf = NULL, *token = NULL, *from_file = NULL;
-        const char *slice = NULL, *text, *given = NULL, *token_file = NULL;
+        _cleanup_(freep) char *buf = NULL, *token = NULL;
+        const char *slice = NULL, *text;
         json_object *req, *reply = NULL;
-        bool json = false, ok = false;
         size_t len;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'j':
-                        json = true;
-                        break;
-                case ARG_TOKEN:
-                        given = optarg;
-                        break;
-                case ARG_TOKEN_FILE:
-                        token_file = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
+        r = args_parse(argc, argv, options, false, help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
         if (optind < argc)
                 slice = argv[optind++];
         if (optind < argc) {
                 log_error("Too many arguments. Usage: prepay events [--json] [--token TOKEN] [SLICE]");
                 return 2;
         }
-        if (given && token_file) {
-                log_error("--token and --token-file are two ways of saying the same: give one.");
+        if (arg_token_check(&t) < 0)
                 return 2;
-        }
-        if ((given || token_file) && !slice) {
+        if ((t.given || t.file) && !slice) {
                 log_error("An owner token is for one slice: name it.");
                 return 2;
         }
-        if (slice && !slice_id_is_valid(slice)) {
-                log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", slice);
+        if (slice && arg_slice(slice) < 0)
                 return 2;
-        }
 
         buf = malloc(PREPAY_MSG_MAX + 1);
         if (!buf) {
                 log_oom();
                 return 1;
         }
-
-        req = client_request("events");
-        if (!req) {
-                log_oom();
+        if (slice && arg_token_find(&t, slice, &token) < 0)
                 return 1;
-        }
-        if (token_file) {
-                r = read_one_line_file(token_file, &from_file);
-                if (r < 0) {
-                        json_object_put(req);
-                        log_error_errno(r, "Failed to read the owner token from %s: %m", token_file);
-                        return 1;
-                }
-                given = from_file;
-        }
-        if (slice)
-                json_object_object_add(req, "slice", json_object_new_string(slice));
-        if (slice && client_find_token(slice, given, &token) >= 0)
-                json_object_object_add(req, "token", json_object_new_string(token));
+        req = client_request_slice("events", slice, token);
+        if (!req)
+                return 1;
         r = message_serialize(req, &text, &len);
         if (r >= 0)
                 r = fd = client_connect();
@@ -179,15 +145,10 @@ int events_main(int argc, char *argv[]) {
                 log_error("prepayd closed the connection without replying.");
         if (r <= 0)
                 return 1;
-        if (message_get_bool(reply, "ok", &ok) < 0 || !ok) {
-                const char *e = NULL;
-
-                (void) message_get_string(reply, "error", &e);
-                log_error("%s", e ?: "prepayd refused the request without saying why.");
-                json_object_put(reply);
-                return 1;
-        }
+        r = client_reply_check(reply);
         json_object_put(reply);
+        if (r < 0)
+                return 1;
 
         /* Each line as it comes, also into a pipe or a file. */
         setvbuf(stdout, NULL, _IOLBF, 0);

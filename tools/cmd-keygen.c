@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay keygen: make an issuer's Ed25519 key pair. */
-#include <getopt.h>
 #include <sys/stat.h>
 
 #include "common/crypto.h"
@@ -38,34 +37,21 @@ static bool key_name_is_valid(const char *s) {
 }
 
 int keygen_main(int argc, char *argv[]) {
-        enum { ARG_OUT = 0x100, ARG_NAME };
-        static const struct option options[] = {
-                { "out", required_argument, NULL, ARG_OUT },
-                { "name", required_argument, NULL, ARG_NAME },
-                { "help", no_argument, NULL, 'h' },
+        const char *out = NULL, *name = "issuer";
+        const struct arg_option options[] = {
+                OPT_STRING("out", &out),
+                OPT_STRING("name", &name),
                 {}
         };
         struct crypto_key *k = NULL;
         _cleanup_(freep) char *key_path = NULL, *pub_path = NULL;
-        const char *out = NULL, *name = "issuer";
         uint8_t id[CRYPTO_KEY_ID_SIZE];
         char id_hex[2 * CRYPTO_KEY_ID_SIZE + 1];
-        int c, r, rc = 1;
+        int r, rc = 1;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_OUT:
-                        out = optarg;
-                        break;
-                case ARG_NAME:
-                        name = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
+        r = args_parse(argc, argv, options, false, help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
 
         if (optind < argc) {
                 log_error("Unexpected argument '%s'. Usage: prepay keygen --out DIR [--name NAME]", argv[optind]);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay quote: what a size costs at full use on this host's rate card. */
-#include <getopt.h>
 #include <inttypes.h>
 
 #include "common/log.h"
@@ -31,59 +30,41 @@ static const struct {
         { "io", "disk IO", "GiB" },          { "base", "base fee", "slice-hour" },
 };
 
+static int arg_duration(const char *s, void *ret_usec) {
+        if (parse_duration(s, ret_usec) < 0 || *(uint64_t *) ret_usec == 0) {
+                log_error("Invalid --duration value '%s': expected a time such as 90min.", s);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int quote_main(int argc, char *argv[]) {
-        enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_HOURS, ARG_DURATION, ARG_JSON };
-        static const struct option options[] = {
-                { "cpus", required_argument, NULL, ARG_CPUS },
-                { "memory", required_argument, NULL, ARG_MEMORY },
-                { "hours", required_argument, NULL, ARG_HOURS },
-                { "duration", required_argument, NULL, ARG_DURATION },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "help", no_argument, NULL, 'h' },
+        uint64_t cpus = 0, memory = 0, duration = 0;
+        bool json = false;
+        const struct arg_option options[] = {
+                OPT_CALL("cpus", arg_cpus, &cpus),
+                OPT_CALL("memory", arg_memory, &memory),
+                OPT_CALL("hours", arg_hours, &duration),
+                OPT_CALL("duration", arg_duration, &duration),
+                OPT_FLAG("json", &json),
                 {}
         };
-        uint64_t cpus = 0, memory = 0, duration = 0;
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], d[FORMAT_DURATION_MAX], m[FORMAT_SIZE_MAX];
         json_object *req, *reply = NULL, *o, *prices, *v;
         const char *currency = "";
-        bool json = false;
-        int c;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_CPUS:
-                        if (arg_cpus(optarg, &cpus) < 0)
-                                return 2;
-                        break;
-                case ARG_MEMORY:
-                        if (arg_memory(optarg, &memory) < 0)
-                                return 2;
-                        break;
-                case ARG_HOURS:
-                        if (arg_hours(optarg, &duration) < 0)
-                                return 2;
-                        break;
-                case ARG_DURATION:
-                        if (parse_duration(optarg, &duration) < 0 || duration == 0) {
-                                log_error("Invalid --duration value '%s': expected a time such as 90min.", optarg);
-                                return 2;
-                        }
-                        break;
-                case ARG_JSON:
-                        json = true;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
+        r = args_parse(argc, argv, options, false, help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
         if (optind < argc) {
                 log_error("Unexpected argument '%s'. See prepay quote --help.", argv[optind]);
                 return 2;
         }
 
-        req = client_request("quote");
+        req = client_request_slice("quote", NULL, NULL);
+        if (!req)
+                return 1;
         if (cpus)
                 json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
         if (memory)
@@ -94,7 +75,7 @@ int quote_main(int argc, char *argv[]) {
                 return 1;
 
         if (json) {
-                printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+                client_print_json(reply);
                 json_object_put(reply);
                 return 0;
         }

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay release: stop a slice's work, pay its last usage and get what is
  * left back as a change voucher, signed by the host. */
-#include <getopt.h>
-
 #include "common/log.h"
 #include "prepay.h"
 
@@ -25,60 +23,36 @@ static void help(void) {
 }
 
 int release_main(int argc, char *argv[]) {
-        enum { ARG_TOKEN = 0x100, ARG_KEEP, ARG_OUT, ARG_REQUEST_ID, ARG_JSON };
-        static const struct option options[] = {
-                { "token", required_argument, NULL, ARG_TOKEN },
-                { "keep", no_argument, NULL, ARG_KEEP },
-                { "out", required_argument, NULL, ARG_OUT },
-                { "request-id", required_argument, NULL, ARG_REQUEST_ID },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "help", no_argument, NULL, 'h' },
+        const char *given = NULL, *out = NULL, *request_id = NULL, *slice, *change = NULL, *currency = "";
+        bool keep = false, json = false;
+        const struct arg_option options[] = {
+                OPT_STRING("token", &given),
+                OPT_FLAG("keep", &keep),
+                OPT_STRING("out", &out),
+                OPT_STRING("request-id", &request_id),
+                OPT_FLAG("json", &json),
                 {}
         };
-        const char *given = NULL, *out = NULL, *request_id = NULL, *slice, *change = NULL, *currency = "";
         _cleanup_(freep) char *token = NULL, *line = NULL;
         char a[MONEY_FORMAT_MAX];
         json_object *req, *reply = NULL, *o;
-        bool keep = false, json = false;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_TOKEN:
-                        given = optarg;
-                        break;
-                case ARG_KEEP:
-                        keep = true;
-                        break;
-                case ARG_OUT:
-                        out = optarg;
-                        break;
-                case ARG_REQUEST_ID:
-                        request_id = optarg;
-                        break;
-                case ARG_JSON:
-                        json = true;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
+        r = args_parse(argc, argv, options, false, help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
         if (optind + 1 != argc) {
                 log_error("Usage: prepay release SLICE [--keep] [--token TOKEN] [--out FILE]");
                 return 2;
         }
         slice = argv[optind];
-        if (!slice_id_is_valid(slice)) {
-                log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", slice);
+        if (arg_slice(slice) < 0)
                 return 2;
-        }
 
-        req = client_request("release");
-        json_object_object_add(req, "slice", json_object_new_string(slice));
-        if (client_find_token(slice, given, &token) >= 0)
-                json_object_object_add(req, "token", json_object_new_string(token));
+        (void) client_find_token(slice, given, &token);
+        req = client_request_slice("release", slice, token);
+        if (!req)
+                return 1;
         if (keep)
                 json_object_object_add(req, "keep", json_object_new_boolean(true));
         if (request_id)
@@ -104,7 +78,7 @@ int release_main(int argc, char *argv[]) {
                 client_forget_token(slice);
 
         if (json)
-                printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+                client_print_json(reply);
         else if (keep && json_object_object_get_ex(reply, "kept", &o))
                 fprintf(stderr, "Slice %s stopped; %s %s kept on it.\n", slice,
                         money_format(a, sizeof(a), json_object_get_int64(o)), currency);

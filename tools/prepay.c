@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay: the CLI. A table of subcommands, one file each (cmd-*.c). */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "common/log.h"
@@ -43,33 +42,25 @@ static void help(void) {
                "\nSee prepay(1).\n");
 }
 
+static int show_version(const char *arg, void *data) {
+        printf("prepay %s\n", PREPAY_VERSION);
+        return 1;
+}
+
 int main(int argc, char *argv[]) {
-        enum { ARG_SOCKET = 0x100, ARG_VERSION };
-        static const struct option options[] = {
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+        const struct arg_option options[] = {
+                OPT_STRING("socket", &arg_socket),
+                { .name = "version", .type = ARG_ACTION, .call = show_version },
                 {}
         };
-        int c;
+        int r;
 
         log_set_program("prepay");
 
-        /* "+": stop at the verb, whose options are its own. */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_SOCKET:
-                        arg_socket = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("prepay %s\n", PREPAY_VERSION);
-                        return 0;
-                default:
-                        return 2;
-                }
+        /* Options end at the verb, whose options are its own. */
+        r = args_parse(argc, argv, options, true, help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
 
         if (optind >= argc) {
                 help();
@@ -78,11 +69,7 @@ int main(int argc, char *argv[]) {
 
         for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
                 if (streq(argv[optind], commands[i].verb)) {
-                        int verb_argc = argc - optind;
-                        char **verb_argv = argv + optind;
-
-                        optind = 0; /* reset getopt for the verb */
-                        return commands[i].main(verb_argc, verb_argv);
+                        return commands[i].main(argc - optind, argv + optind);
                 }
 
         log_error("Unknown command '%s'. See 'prepay --help'.", argv[optind]);

@@ -25,11 +25,57 @@ int ledger_main(int argc, char *argv[]);
 int kill_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
 
-/* args.c: option values shared by verbs; a bad one is logged (naming the
- * option and an example) and gives -EINVAL, the caller exits 2. */
-int arg_cpus(const char *s, uint64_t *ret_milli);
-int arg_memory(const char *s, uint64_t *ret_bytes);
-int arg_hours(const char *s, uint64_t *ret_usec);
+/* args.c: each verb's options as a table, read by args_parse(). */
+enum {
+        ARG_STRING, /* --name=VALUE, kept as it is */
+        ARG_FLAG,   /* --name, sets a bool */
+        ARG_CALL,   /* --name=VALUE, checked and stored by call */
+        ARG_ACTION, /* --name, call(NULL, data) there and then (--version) */
+};
+struct arg_option {
+        const char *name;
+        char short_name; /* 0: a long option only */
+        int type;
+        /* ARG_STRING: const char **, ARG_FLAG: bool *, ARG_CALL: call's. */
+        void *data;
+        /* ARG_CALL, ARG_ACTION: checks arg and stores it in data. -errno:
+         * refused and said why (the verb exits 2); > 0: all done, exit 0. */
+        int (*call)(const char *arg, void *data);
+};
+/* The casts make the compiler check what data points to. */
+#define OPT_STRING(n, p) { .name = (n), .type = ARG_STRING, .data = (1 ? (p) : (const char **) NULL) }
+#define OPT_FLAG(n, p) { .name = (n), .type = ARG_FLAG, .data = (1 ? (p) : (bool *) NULL) }
+#define OPT_CALL(n, f, p) { .name = (n), .type = ARG_CALL, .call = (f), .data = (p) }
+#define ARGS_MAX 24
+
+/* Parses argv's options (-h and --help print help, every verb has them);
+ * stop_at_operand: options end at the first operand (a command to run, a
+ * sub-verb). Returns 1 to go on with optind at the operands, 0 when all is
+ * done (help printed), -errno on a bad option, already said: the verb
+ * exits 2. */
+int args_parse(int argc, char *argv[], const struct arg_option *opts, bool stop_at_operand, void (*help)(void));
+
+/* Option values shared by verbs, for OPT_CALL; a bad one is logged (naming
+ * the option and an example) and gives -EINVAL. */
+int arg_cpus(const char *s, void *ret_milli);      /* uint64_t */
+int arg_memory(const char *s, void *ret_bytes);    /* uint64_t */
+int arg_hours(const char *s, void *ret_usec);      /* uint64_t */
+int arg_currency(const char *s, void *ret);        /* const char * */
+/* A slice id operand: 0, or -EINVAL said. */
+int arg_slice(const char *s);
+
+/* The owner token of a slice: --token TOKEN or --token-file FILE. */
+struct arg_token {
+        const char *given, *file;
+};
+#define OPT_TOKEN(t) OPT_STRING("token", &(t)->given)
+#define OPT_TOKEN_FILE(t) OPT_STRING("token-file", &(t)->file)
+/* -EINVAL (said) if both are given. */
+int arg_token_check(const struct arg_token *t);
+/* The token to send for slice: --token-file's, --token's, else
+ * client_find_token()'s; *ret NULL if there is none. -errno (said) if
+ * --token-file cannot be read: the verb exits 1. */
+int arg_token_find(const struct arg_token *t, const char *slice, char **ret);
 
 /* client.c: the control socket. The path is --socket, else $PREPAY_SOCKET,
  * else the daemon's default. */
@@ -42,7 +88,14 @@ int client_connect(void);
 /* Sends req (consumed) and waits for the reply; a reply with "ok": false is
  * printed ("prepay: <error>") and returned as -EPROTO. *ret may be NULL. */
 int client_call(json_object *req, json_object **ret);
+/* The same check of a reply for client_call() and for streams (events):
+ * 0 for "ok": true, else the error printed and -EPROTO. */
+int client_reply_check(json_object *reply);
 json_object *client_request(const char *op);
+/* A request about slice, with token if not NULL; NULL on OOM (said). */
+json_object *client_request_slice(const char *op, const char *slice, const char *token);
+/* Prints a reply, or part of one, as pretty JSON (--json). */
+void client_print_json(json_object *o);
 
 /* The same for requests that move money: adds a random "request_id" if
  * req has none and retries with it while prepayd cannot be reached (up to
