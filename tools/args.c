@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The verbs' options: one getopt_long loop over each verb's table, and the
- * option values several verbs share, each with one error message. */
+/* The verbs' options: one getopt_long loop over each verb's table, one
+ * dispatch of sub-verbs, and the option values several verbs share, each
+ * with one error message. */
 #include <assert.h>
 #include <getopt.h>
 
@@ -19,12 +20,22 @@ static const struct arg_option *find_option(const struct arg_option *opts, int c
 }
 
 static int take_option(const struct arg_option *o, const char *arg) {
+        uint64_t v;
+
         switch (o->type) {
         case ARG_STRING:
                 *(const char **) o->data = arg;
                 return 0;
         case ARG_FLAG:
                 *(bool *) o->data = true;
+                return 0;
+        case ARG_U64:
+                /* 0 CPUs, bytes, hours or tasks is never what anyone meant. */
+                if (o->parse(arg, &v) < 0 || v == 0) {
+                        log_error("Invalid --%s value '%s': expected %s.", o->name, arg, o->expected);
+                        return -EINVAL;
+                }
+                *(uint64_t *) o->data = v;
                 return 0;
         default:
                 return o->call(arg, o->data);
@@ -73,39 +84,46 @@ int args_parse(int argc, char *argv[], const struct arg_option *opts, bool stop_
         return 1;
 }
 
-int arg_cpus(const char *s, void *ret_milli) {
-        if (parse_cpus(s, ret_milli) < 0) {
-                log_error("Invalid --cpus value '%s': expected a number of CPUs such as 0.5 or 2.", s);
+int args_parse_no_operands(int argc, char *argv[], const struct arg_option *opts, void (*help)(void),
+                           const char *hint) {
+        int r;
+
+        r = args_parse(argc, argv, opts, false, help);
+        if (r > 0 && optind < argc) {
+                log_error("Unexpected argument '%s'. %s", argv[optind], hint);
                 return -EINVAL;
         }
-        return 0;
+        return r;
 }
 
-int arg_memory(const char *s, void *ret_bytes) {
-        uint64_t v;
+int args_dispatch(int argc, char *argv[], const struct arg_option *opts, const struct verb *verbs,
+                  void (*help)(void), const char *what, const char *prog) {
+        int r;
 
-        if (parse_size(s, &v) < 0 || v == 0) {
-                log_error("Invalid --memory value '%s': expected a size such as 512M or 4G.", s);
-                return -EINVAL;
+        /* Options end at the verb, whose options are its own. */
+        r = args_parse(argc, argv, opts, true, help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (optind >= argc) {
+                help();
+                return 2;
         }
-        *(uint64_t *) ret_bytes = v;
-        return 0;
+        for (const struct verb *v = verbs; v->name; v++)
+                if (streq(argv[optind], v->name))
+                        return v->main(argc - optind, argv + optind);
+
+        log_error("Unknown %s '%s'. See '%s --help'.", what, argv[optind], prog);
+        return 2;
 }
 
-int arg_hours(const char *s, void *ret_usec) {
-        if (parse_hours(s, ret_usec) < 0) {
-                log_error("Invalid --hours value '%s': expected a number of hours such as 2 or 0.5.", s);
-                return -EINVAL;
-        }
-        return 0;
+int arg_invalid(const char *what, const char *s, const char *expected) {
+        log_error("Invalid %s '%s': expected %s.", what, s, expected);
+        return -EINVAL;
 }
 
 int arg_currency(const char *s, void *ret) {
-        if (!currency_is_valid(s)) {
-                log_error("Invalid --currency '%s': expected an ISO 4217 code, three upper-case letters such as "
-                          "EUR or USD.", s);
-                return -EINVAL;
-        }
+        if (!currency_is_valid(s))
+                return arg_invalid("--currency", s, "an ISO 4217 code, three upper-case letters such as EUR or USD");
         *(const char **) ret = s;
         return 0;
 }

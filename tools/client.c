@@ -47,6 +47,24 @@ void client_print_json(json_object *o) {
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 }
 
+int client_run(json_object *req, bool money, bool json, int (*print)(json_object *reply, void *userdata),
+               void *userdata) {
+        json_object *reply = NULL;
+        int r;
+
+        if (!req)
+                return 1;
+        r = money ? client_call_money(req, &reply) : client_call(req, &reply);
+        if (r < 0)
+                return 1;
+        if (json)
+                client_print_json(reply);
+        else if (print)
+                r = print(reply, userdata);
+        json_object_put(reply);
+        return r < 0 ? 1 : 0;
+}
+
 int client_connect(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         const char *path = client_socket_path();

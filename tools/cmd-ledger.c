@@ -73,16 +73,13 @@ static int parse_options(int argc, char *argv[], void (*usage)(void), const char
                 OPT_FLAG("json", &json),
                 {}
         };
+        char hint[64];
         int r;
 
-        r = args_parse(argc, argv, options, false, usage);
+        snprintf(hint, sizeof(hint), "See 'prepay ledger %s --help'.", argv[0]);
+        r = args_parse_no_operands(argc, argv, options, usage, hint);
         if (r <= 0)
                 return r;
-
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. See 'prepay ledger %s --help'.", argv[optind], argv[0]);
-                return -EINVAL;
-        }
         if (ret_json)
                 *ret_json = json;
         else if (json) {
@@ -167,22 +164,11 @@ static int export_main(int argc, char *argv[]) {
 }
 
 int ledger_main(int argc, char *argv[]) {
-        int r;
+        static const struct verb verbs[] = {
+                { "verify", verify_main },
+                { "export", export_main },
+                {}
+        };
 
-        /* Options end at the verb, whose options are its own. */
-        r = args_parse(argc, argv, NULL, true, help);
-        if (r <= 0)
-                return r < 0 ? 2 : 0;
-
-        if (optind >= argc) {
-                help();
-                return 2;
-        }
-        if (streq(argv[optind], "verify"))
-                return verify_main(argc - optind, argv + optind);
-        if (streq(argv[optind], "export"))
-                return export_main(argc - optind, argv + optind);
-
-        log_error("Unknown ledger command '%s'. See 'prepay ledger --help'.", argv[optind]);
-        return 2;
+        return args_dispatch(argc, argv, NULL, verbs, help, "ledger command", "prepay ledger");
 }

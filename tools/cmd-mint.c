@@ -168,14 +168,9 @@ int mint_main(int argc, char *argv[]) {
         uint64_t minted = 0;
         int r, rc = 1;
 
-        r = args_parse(argc, argv, options, false, help);
+        r = args_parse_no_operands(argc, argv, options, help, "See 'prepay mint --help'.");
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. See 'prepay mint --help'.", argv[optind]);
-                return 2;
-        }
         if (!key_path || amount == 0 || !currency) {
                 log_error("Missing %s. Usage: prepay mint --key KEY --amount AMOUNT --currency CUR [OPTIONS]",
                           !key_path ? "--key" : amount == 0 ? "--amount" : "--currency");

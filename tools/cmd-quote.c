@@ -30,55 +30,12 @@ static const struct {
         { "io", "disk IO", "GiB" },          { "base", "base fee", "slice-hour" },
 };
 
-static int arg_duration(const char *s, void *ret_usec) {
-        if (parse_duration(s, ret_usec) < 0 || *(uint64_t *) ret_usec == 0) {
-                log_error("Invalid --duration value '%s': expected a time such as 90min.", s);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-int quote_main(int argc, char *argv[]) {
-        uint64_t cpus = 0, memory = 0, duration = 0;
-        bool json = false;
-        const struct arg_option options[] = {
-                OPT_CALL("cpus", arg_cpus, &cpus),
-                OPT_CALL("memory", arg_memory, &memory),
-                OPT_CALL("hours", arg_hours, &duration),
-                OPT_CALL("duration", arg_duration, &duration),
-                OPT_FLAG("json", &json),
-                {}
-        };
+static int print_quote(json_object *reply, void *userdata) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], d[FORMAT_DURATION_MAX], m[FORMAT_SIZE_MAX];
-        json_object *req, *reply = NULL, *o, *prices, *v;
+        uint64_t cpus = 0, memory = 0, duration = 0;
         const char *currency = "";
-        int r;
+        json_object *o, *prices, *v;
 
-        r = args_parse(argc, argv, options, false, help);
-        if (r <= 0)
-                return r < 0 ? 2 : 0;
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. See prepay quote --help.", argv[optind]);
-                return 2;
-        }
-
-        req = client_request_slice("quote", NULL, NULL);
-        if (!req)
-                return 1;
-        if (cpus)
-                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
-        if (memory)
-                json_object_object_add(req, "memory_max", json_object_new_int64((int64_t) memory));
-        if (duration)
-                json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
-        if (client_call(req, &reply) < 0)
-                return 1;
-
-        if (json) {
-                client_print_json(reply);
-                json_object_put(reply);
-                return 0;
-        }
         (void) message_get_string(reply, "currency", &currency);
         (void) message_get_u64(reply, "cpus_milli", &cpus);
         (void) message_get_u64(reply, "memory_max", &memory);
@@ -87,9 +44,8 @@ int quote_main(int argc, char *argv[]) {
                memory ? ", " : "", memory ? format_size(m, sizeof(m), memory) : "",
                format_duration(d, sizeof(d), duration));
         if (!json_object_object_get_ex(reply, "items", &o) || !json_object_object_get_ex(reply, "prices", &prices)) {
-                json_object_put(reply);
                 log_error("Malformed reply from prepayd: no items.");
-                return 1;
+                return -EPROTO;
         }
         for (size_t i = 0; i < ARRAY_SIZE(items); i++) {
                 int64_t item = json_object_object_get_ex(o, items[i].name, &v) ? json_object_get_int64(v) : 0;
@@ -102,6 +58,35 @@ int quote_main(int argc, char *argv[]) {
         }
         printf("  %-12s %14s %s\n", "total", money_format(a, sizeof(a),
                json_object_object_get_ex(reply, "total", &v) ? json_object_get_int64(v) : 0), currency);
-        json_object_put(reply);
         return 0;
+}
+
+int quote_main(int argc, char *argv[]) {
+        uint64_t cpus = 0, memory = 0, duration = 0;
+        bool json = false;
+        const struct arg_option options[] = {
+                OPT_CPUS(&cpus),
+                OPT_MEMORY(&memory),
+                OPT_HOURS(&duration),
+                OPT_U64("duration", parse_duration, &duration, "a time such as 90min"),
+                OPT_FLAG("json", &json),
+                {}
+        };
+        json_object *req;
+        int r;
+
+        r = args_parse_no_operands(argc, argv, options, help, "See prepay quote --help.");
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        req = client_request_slice("quote", NULL, NULL);
+        if (!req)
+                return 1;
+        if (cpus)
+                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
+        if (memory)
+                json_object_object_add(req, "memory_max", json_object_new_int64((int64_t) memory));
+        if (duration)
+                json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
+        return client_run(req, false, json, print_quote, NULL);
 }

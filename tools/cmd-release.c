@@ -22,20 +22,72 @@ static void help(void) {
                "  -h, --help         Show this help\n");
 }
 
+struct release {
+        const char *slice, *out;
+        bool keep, json;
+};
+
+/* Keeps the change (--out), forgets a released slice's token, then
+ * says what happened. */
+static int release_done(json_object *reply, void *userdata) {
+        const struct release *rel = userdata;
+        const char *change = NULL, *currency = "";
+        _cleanup_(freep) char *line = NULL;
+        char a[MONEY_FORMAT_MAX];
+        json_object *o;
+        int r;
+
+        (void) message_get_string(reply, "change", &change);
+        (void) message_get_string(reply, "currency", &currency);
+        if (change && rel->out) {
+                if (asprintf(&line, "%s\n", change) < 0)
+                        return log_oom();
+                r = client_write_secret_file(rel->out, line);
+                if (r < 0) {
+                        /* The change is money: never lose it. */
+                        log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", rel->out);
+                        printf("%s\n", change);
+                        return r;
+                }
+        }
+        if (!rel->keep)
+                client_forget_token(rel->slice);
+
+        if (rel->json)
+                client_print_json(reply);
+        else if (rel->keep && json_object_object_get_ex(reply, "kept", &o))
+                fprintf(stderr, "Slice %s stopped; %s %s kept on it.\n", rel->slice,
+                        money_format(a, sizeof(a), json_object_get_int64(o)), currency);
+        else {
+                int64_t refund = json_object_object_get_ex(reply, "refund", &o) ? json_object_get_int64(o) : 0;
+
+                if (change && !rel->out)
+                        printf("%s\n", change);
+                fprintf(stderr, "Slice %s %sreleased; %s %s refunded%s%s.\n", rel->slice,
+                        json_object_object_get_ex(reply, "released_before", NULL) ? "was already " : "",
+                        money_format(a, sizeof(a), refund), currency,
+                        change ? (rel->out ? " as change in "
+                                           : strchr(change, '\n') ? " as the change vouchers above"
+                                                                  : " as the change voucher above")
+                               : "",
+                        change && rel->out ? rel->out : "");
+        }
+        return 0;
+}
+
 int release_main(int argc, char *argv[]) {
-        const char *given = NULL, *out = NULL, *request_id = NULL, *slice, *change = NULL, *currency = "";
-        bool keep = false, json = false;
+        struct release rel = {};
+        const char *given = NULL, *request_id = NULL;
         const struct arg_option options[] = {
                 OPT_STRING("token", &given),
-                OPT_FLAG("keep", &keep),
-                OPT_STRING("out", &out),
+                OPT_FLAG("keep", &rel.keep),
+                OPT_STRING("out", &rel.out),
                 OPT_STRING("request-id", &request_id),
-                OPT_FLAG("json", &json),
+                OPT_FLAG("json", &rel.json),
                 {}
         };
-        _cleanup_(freep) char *token = NULL, *line = NULL;
-        char a[MONEY_FORMAT_MAX];
-        json_object *req, *reply = NULL, *o;
+        _cleanup_(freep) char *token = NULL;
+        json_object *req;
         int r;
 
         r = args_parse(argc, argv, options, false, help);
@@ -45,57 +97,16 @@ int release_main(int argc, char *argv[]) {
                 log_error("Usage: prepay release SLICE [--keep] [--token TOKEN] [--out FILE]");
                 return 2;
         }
-        slice = argv[optind];
-        if (arg_slice(slice) < 0)
+        rel.slice = argv[optind];
+        if (arg_slice(rel.slice) < 0)
                 return 2;
 
-        (void) client_find_token(slice, given, &token);
-        req = client_request_slice("release", slice, token);
-        if (!req)
-                return 1;
-        if (keep)
+        (void) client_find_token(rel.slice, given, &token);
+        req = client_request_slice("release", rel.slice, token);
+        if (req && rel.keep)
                 json_object_object_add(req, "keep", json_object_new_boolean(true));
-        if (request_id)
+        if (req && request_id)
                 json_object_object_add(req, "request_id", json_object_new_string(request_id));
-        if (client_call_money(req, &reply) < 0)
-                return 1;
-
-        (void) message_get_string(reply, "change", &change);
-        (void) message_get_string(reply, "currency", &currency);
-        if (change && out) {
-                if (asprintf(&line, "%s\n", change) < 0)
-                        return log_oom(), 1;
-                r = client_write_secret_file(out, line);
-                if (r < 0) {
-                        /* The change is money: never lose it. */
-                        log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", out);
-                        printf("%s\n", change);
-                        json_object_put(reply);
-                        return 1;
-                }
-        }
-        if (!keep)
-                client_forget_token(slice);
-
-        if (json)
-                client_print_json(reply);
-        else if (keep && json_object_object_get_ex(reply, "kept", &o))
-                fprintf(stderr, "Slice %s stopped; %s %s kept on it.\n", slice,
-                        money_format(a, sizeof(a), json_object_get_int64(o)), currency);
-        else {
-                int64_t refund = json_object_object_get_ex(reply, "refund", &o) ? json_object_get_int64(o) : 0;
-
-                if (change && !out)
-                        printf("%s\n", change);
-                fprintf(stderr, "Slice %s %sreleased; %s %s refunded%s%s.\n", slice,
-                        json_object_object_get_ex(reply, "released_before", NULL) ? "was already " : "",
-                        money_format(a, sizeof(a), refund), currency,
-                        change ? (out ? " as change in "
-                                      : strchr(change, '\n') ? " as the change vouchers above"
-                                                             : " as the change voucher above")
-                               : "",
-                        change && out ? out : "");
-        }
-        json_object_put(reply);
-        return 0;
+        /* --json is printed after the change is safe: release_done. */
+        return client_run(req, true, false, release_done, &rel);
 }

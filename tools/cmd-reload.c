@@ -18,13 +18,9 @@ int reload_main(int argc, char *argv[]) {
         json_object *req;
         int r;
 
-        r = args_parse(argc, argv, NULL, false, help);
+        r = args_parse_no_operands(argc, argv, NULL, help, "Usage: prepay reload");
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind != argc) {
-                log_error("Unexpected argument '%s'. Usage: prepay reload", argv[optind]);
-                return 2;
-        }
 
         req = client_request_slice("reload", NULL, NULL);
         if (!req || client_call(req, NULL) < 0)

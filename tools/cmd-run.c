@@ -71,36 +71,16 @@ static int run_unit(const char *slice, const char *token, const char *unit, bool
         return 0;
 }
 
-static int arg_pids(const char *s, void *ret) {
-        if (parse_u64(s, ret) < 0 || *(uint64_t *) ret == 0) {
-                log_error("Invalid --pids value '%s': expected a positive whole number.", s);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-static int arg_cpu_period(const char *s, void *ret_usec) {
-        if (parse_duration(s, ret_usec) < 0 || *(uint64_t *) ret_usec == 0) {
-                log_error("Invalid --cpu-period value '%s': expected a time such as 100ms.", s);
-                return -EINVAL;
-        }
-        return 0;
-}
-
 static int arg_action(const char *s, void *ret) {
-        if (!streq(s, "throttle") && !streq(s, "freeze") && !streq(s, "kill")) {
-                log_error("Invalid --exhausted-action '%s': expected throttle, freeze or kill.", s);
-                return -EINVAL;
-        }
+        if (!streq(s, "throttle") && !streq(s, "freeze") && !streq(s, "kill"))
+                return arg_invalid("--exhausted-action", s, "throttle, freeze or kill");
         *(const char **) ret = s;
         return 0;
 }
 
 static int arg_unit(const char *s, void *ret) {
-        if (!s[0] || strlen(s) > 255) {
-                log_error("Invalid --unit value '%s': expected a unit name such as job.service.", s);
-                return -EINVAL;
-        }
+        if (!s[0] || strlen(s) > 255)
+                return arg_invalid("--unit value", s, "a unit name such as job.service");
         *(const char **) ret = s;
         return 0;
 }
@@ -118,13 +98,13 @@ int run_main(int argc, char *argv[]) {
                 OPT_CALL("unit", arg_unit, &unit),
                 OPT_STRING("voucher", &voucher_path),
                 OPT_FLAG("size-to-funds", &size_to_funds),
-                OPT_CALL("hours", arg_hours, &duration),
+                OPT_HOURS(&duration),
                 OPT_STRING("token-file", &token_file),
                 OPT_STRING("request-id", &request_id),
-                OPT_CALL("cpus", arg_cpus, &cpus_milli),
-                OPT_CALL("memory", arg_memory, &limits.memory_max),
-                OPT_CALL("pids", arg_pids, &limits.pids_max),
-                OPT_CALL("cpu-period", arg_cpu_period, &limits.cpu_period_usec),
+                OPT_CPUS(&cpus_milli),
+                OPT_MEMORY(&limits.memory_max),
+                OPT_U64("pids", parse_u64, &limits.pids_max, "a positive whole number"),
+                OPT_U64("cpu-period", parse_duration, &limits.cpu_period_usec, "a time such as 100ms"),
                 { .name = "quiet", .short_name = 'q', .type = ARG_FLAG, .data = &quiet },
                 {}
         };

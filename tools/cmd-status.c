@@ -325,14 +325,10 @@ int list_main(int argc, char *argv[]) {
         size_t n;
         int r;
 
-        r = args_parse(argc, argv, options, false, list_help);
+        r = args_parse_no_operands(argc, argv, options, list_help, "Usage: prepay list [--json]");
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         r = 0;
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. Usage: prepay list [--json]", argv[optind]);
-                return 2;
-        }
 
         if (fetch_list(&array, &only_uid) < 0)
                 return 1;

@@ -17,6 +17,30 @@ static void help(void) {
                "  -h, --help         Show this help\n");
 }
 
+static int print_topup(json_object *reply, void *userdata) {
+        const char *slice = userdata;
+        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX];
+        struct slice_info info = {};
+        int64_t credited = 0;
+        json_object *o;
+
+        if (json_object_object_get_ex(reply, "credited", &o))
+                credited = json_object_get_int64(o);
+        if (json_object_object_get_ex(reply, "slice", &o))
+                (void) slice_info_from_json(o, &info, NULL);
+        else if (json_object_object_get_ex(reply, "balance", &o)) {
+                const char *currency = "";
+
+                info.account.balance = json_object_get_int64(o);
+                info.account.funded = true;
+                (void) message_get_string(reply, "currency", &currency);
+                snprintf(info.account.currency, sizeof(info.account.currency), "%s", currency);
+        }
+        printf("Slice %s topped up with %s %s; balance now %s %s.\n", slice, money_format(a, sizeof(a), credited),
+               info.account.currency, money_format(b, sizeof(b), info.account.balance), info.account.currency);
+        return 0;
+}
+
 int topup_main(int argc, char *argv[]) {
         const char *voucher_path = NULL, *request_id = NULL, *slice;
         bool json = false;
@@ -27,10 +51,7 @@ int topup_main(int argc, char *argv[]) {
                 {}
         };
         _cleanup_(freep) char *text = NULL;
-        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX];
-        json_object *req, *reply = NULL, *o;
-        struct slice_info info = {};
-        int64_t credited = 0;
+        json_object *req;
         int r;
 
         r = args_parse(argc, argv, options, false, help);
@@ -47,33 +68,9 @@ int topup_main(int argc, char *argv[]) {
                 return 1;
 
         req = client_request_slice("topup", slice, NULL);
-        if (!req)
-                return 1;
-        json_object_object_add(req, "voucher", json_object_new_string(text));
-        if (request_id)
+        if (req)
+                json_object_object_add(req, "voucher", json_object_new_string(text));
+        if (req && request_id)
                 json_object_object_add(req, "request_id", json_object_new_string(request_id));
-        if (client_call_money(req, &reply) < 0)
-                return 1;
-
-        if (json) {
-                client_print_json(reply);
-                json_object_put(reply);
-                return 0;
-        }
-        if (json_object_object_get_ex(reply, "credited", &o))
-                credited = json_object_get_int64(o);
-        if (json_object_object_get_ex(reply, "slice", &o))
-                (void) slice_info_from_json(o, &info, NULL);
-        else if (json_object_object_get_ex(reply, "balance", &o)) {
-                const char *currency = "";
-
-                info.account.balance = json_object_get_int64(o);
-                info.account.funded = true;
-                (void) message_get_string(reply, "currency", &currency);
-                snprintf(info.account.currency, sizeof(info.account.currency), "%s", currency);
-        }
-        printf("Slice %s topped up with %s %s; balance now %s %s.\n", slice, money_format(a, sizeof(a), credited),
-               info.account.currency, money_format(b, sizeof(b), info.account.balance), info.account.currency);
-        json_object_put(reply);
-        return 0;
+        return client_run(req, true, json, print_topup, (void *) slice);
 }

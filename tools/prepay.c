@@ -9,11 +9,7 @@
 #define PREPAY_VERSION "0.1"
 #endif
 
-static const struct {
-        const char *verb;
-        int (*main)(int argc, char *argv[]);
-        const char *summary;
-} commands[] = {
+static const struct verb commands[] = {
         { "run", run_main, "buy a slice with a voucher and run a command in it" },
         { "topup", topup_main, "add a voucher's amount to a slice (anyone may)" },
         { "release", release_main, "stop a slice's work and get its balance back as change" },
@@ -28,12 +24,13 @@ static const struct {
         { "mint", mint_main, "sign vouchers with an issuer key" },
         { "voucher", voucher_main, "show and check a voucher offline" },
         { "ledger", ledger_main, "verify or export the ledger (operators)" },
+        {}
 };
 
 static void help(void) {
         printf("Usage: prepay [--socket=PATH] COMMAND [ARGS...]\n\nCommands:\n");
-        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-                printf("  %-10s %s\n", commands[i].verb, commands[i].summary);
+        for (const struct verb *v = commands; v->name; v++)
+                printf("  %-10s %s\n", v->name, v->summary);
         printf("\nOptions:\n"
                "  --socket=PATH  prepayd's control socket (default $PREPAY_SOCKET or\n"
                "                 /run/prepay/control.sock)\n"
@@ -53,25 +50,8 @@ int main(int argc, char *argv[]) {
                 { .name = "version", .type = ARG_ACTION, .call = show_version },
                 {}
         };
-        int r;
 
         log_set_program("prepay");
 
-        /* Options end at the verb, whose options are its own. */
-        r = args_parse(argc, argv, options, true, help);
-        if (r <= 0)
-                return r < 0 ? 2 : 0;
-
-        if (optind >= argc) {
-                help();
-                return 2;
-        }
-
-        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-                if (streq(argv[optind], commands[i].verb)) {
-                        return commands[i].main(argc - optind, argv + optind);
-                }
-
-        log_error("Unknown command '%s'. See 'prepay --help'.", argv[optind]);
-        return 2;
+        return args_dispatch(argc, argv, options, commands, help, "command", "prepay");
 }
