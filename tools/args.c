@@ -51,10 +51,12 @@ int args_parse(int argc, char *argv[], const struct arg_option *opts, bool stop_
         if (stop_at_operand)
                 *s++ = '+';
         for (; opts && opts[n].name; n++) {
+                bool takes_value = !(opts[n].type == ARG_FLAG || opts[n].type == ARG_ACTION);
+
                 assert(n < ARGS_MAX);
                 longopts[n] = (struct option) {
                         .name = opts[n].name,
-                        .has_arg = (opts[n].type == ARG_FLAG || opts[n].type == ARG_ACTION) ? no_argument : required_argument,
+                        .has_arg = takes_value ? required_argument : no_argument,
                         .val = opts[n].short_name ?: ARG_LONG_BASE + (int) n,
                 };
                 if (opts[n].short_name)
@@ -94,6 +96,54 @@ int args_parse_no_operands(int argc, char *argv[], const struct arg_option *opts
                 return -EINVAL;
         }
         return r;
+}
+
+static bool required_given(const struct arg_option *opts) {
+        for (size_t i = 0; opts && opts[i].name; i++)
+                if (opts[i].required && !*(const char **) opts[i].data)
+                        return false;
+        return true;
+}
+
+int args_parse_slice(int argc, char *argv[], const struct arg_option *opts, void (*help)(void), const char *usage,
+                     const struct arg_token *t, const char **ret_slice) {
+        int r;
+
+        r = args_parse(argc, argv, opts, false, help);
+        if (r <= 0)
+                return r;
+        if (optind + 1 != argc || !required_given(opts)) {
+                log_error("%s", usage);
+                return -EINVAL;
+        }
+        if ((t && arg_token_check(t) < 0) || arg_slice(argv[optind]) < 0)
+                return -EINVAL;
+        *ret_slice = argv[optind];
+        return 1;
+}
+
+int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, struct arg_view *ret) {
+        const struct arg_option options[] = {
+                OPT_FLAG("json", &ret->json),
+                OPT_TOKEN(&ret->token),
+                OPT_TOKEN_FILE(&ret->token),
+                {}
+        };
+        int r;
+
+        *ret = (struct arg_view) {};
+        r = args_parse(argc, argv, options, false, help);
+        if (r <= 0)
+                return r;
+        if (optind + 1 < argc) {
+                log_error("Too many arguments. %s", usage);
+                return -EINVAL;
+        }
+        if (arg_token_check(&ret->token) < 0)
+                return -EINVAL;
+        if (optind < argc)
+                ret->slice = argv[optind];
+        return 1;
 }
 
 int args_dispatch(int argc, char *argv[], const struct arg_option *opts, const struct verb *verbs,

@@ -20,9 +20,8 @@ static void help(void) {
                "Exits 1 if the daemon goes away (or drops this reader for falling behind).\n"
                "\n"
                "  --json             One JSON object per line, amounts in micro-units\n"
-               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
-               "                     \"prepay run\" saved)\n"
-               "  --token-file=FILE  Read the owner token from the first line of FILE\n"
+               HELP_TOKEN
+               HELP_TOKEN_FILE
                "  -h, --help         Show this help\n");
 }
 
@@ -88,37 +87,22 @@ static int print_event(json_object *ev) {
 }
 
 int events_main(int argc, char *argv[]) {
-        struct arg_token t = {};
-        bool json = false;
-        const struct arg_option options[] = {
-                OPT_FLAG("json", &json),
-                OPT_TOKEN(&t),
-                OPT_TOKEN_FILE(&t),
-                {}
-        };
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL, *token = NULL;
-        const char *slice = NULL, *text;
         json_object *req, *reply = NULL;
+        struct arg_view view;
+        const char *text;
         size_t len;
         int r;
 
-        r = args_parse(argc, argv, options, false, help);
+        r = args_parse_view(argc, argv, help, "Usage: prepay events [--json] [--token TOKEN] [SLICE]", &view);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind < argc)
-                slice = argv[optind++];
-        if (optind < argc) {
-                log_error("Too many arguments. Usage: prepay events [--json] [--token TOKEN] [SLICE]");
-                return 2;
-        }
-        if (arg_token_check(&t) < 0)
-                return 2;
-        if ((t.given || t.file) && !slice) {
+        if ((view.token.given || view.token.file) && !view.slice) {
                 log_error("An owner token is for one slice: name it.");
                 return 2;
         }
-        if (slice && arg_slice(slice) < 0)
+        if (view.slice && arg_slice(view.slice) < 0)
                 return 2;
 
         buf = malloc(PREPAY_MSG_MAX + 1);
@@ -126,9 +110,9 @@ int events_main(int argc, char *argv[]) {
                 log_oom();
                 return 1;
         }
-        if (slice && arg_token_find(&t, slice, &token) < 0)
+        if (view.slice && arg_token_find(&view.token, view.slice, &token) < 0)
                 return 1;
-        req = client_request_slice("events", slice, token);
+        req = client_request_slice("events", view.slice, token);
         if (!req)
                 return 1;
         r = message_serialize(req, &text, &len);
@@ -165,7 +149,7 @@ int events_main(int argc, char *argv[]) {
                         return 1;
                 if (!json_object_object_get_ex(msg, "event", &ev) || !json_object_is_type(ev, json_type_object))
                         log_warning("Ignoring a message from prepayd that is not an event.");
-                else if (json)
+                else if (view.json)
                         printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
                 else if (print_event(ev) < 0)
                         log_warning("Ignoring a malformed event from prepayd.");

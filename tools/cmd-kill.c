@@ -12,10 +12,14 @@ static void help(void) {
                "or release it (prepay release). Needs the slice's owner token, or an\n"
                "operator (root or the daemon's AdminGroup=), who needs none.\n"
                "\n"
-               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
-               "                     \"prepay run\" saved)\n"
-               "  --token-file=FILE  Read the owner token from the first line of FILE\n"
+               HELP_TOKEN
+               HELP_TOKEN_FILE
                "  -h, --help         Show this help\n");
+}
+
+static int print_killed(json_object *reply, void *userdata) {
+        fprintf(stderr, "Slice %s: every process killed; the slice and its balance stay.\n", (const char *) userdata);
+        return 0;
 }
 
 int kill_main(int argc, char *argv[]) {
@@ -27,25 +31,14 @@ int kill_main(int argc, char *argv[]) {
         };
         _cleanup_(freep) char *token = NULL;
         const char *slice;
-        json_object *req;
         int r;
 
-        r = args_parse(argc, argv, options, false, help);
+        r = args_parse_slice(argc, argv, options, help, "Usage: prepay kill SLICE [--token TOKEN | --token-file FILE]",
+                             &t, &slice);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind + 1 != argc) {
-                log_error("Usage: prepay kill SLICE [--token TOKEN | --token-file FILE]");
-                return 2;
-        }
-        slice = argv[optind];
-        if (arg_token_check(&t) < 0 || arg_slice(slice) < 0)
-                return 2;
         if (arg_token_find(&t, slice, &token) < 0)
                 return 1;
 
-        req = client_request_slice("kill", slice, token);
-        if (!req || client_call(req, NULL) < 0)
-                return 1;
-        fprintf(stderr, "Slice %s: every process killed; the slice and its balance stay.\n", slice);
-        return 0;
+        return client_run(client_request_slice("kill", slice, token), false, false, print_killed, (void *) slice);
 }

@@ -61,6 +61,19 @@ static int print_quote(json_object *reply, void *userdata) {
         return 0;
 }
 
+/* Sizes left at 0 are the daemon's to choose. */
+static json_object *quote_request(uint64_t cpus, uint64_t memory, uint64_t duration) {
+        json_object *req = client_request_slice("quote", NULL, NULL);
+
+        if (req && cpus)
+                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
+        if (req && memory)
+                json_object_object_add(req, "memory_max", json_object_new_int64((int64_t) memory));
+        if (req && duration)
+                json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
+        return req;
+}
+
 int quote_main(int argc, char *argv[]) {
         uint64_t cpus = 0, memory = 0, duration = 0;
         bool json = false;
@@ -72,21 +85,11 @@ int quote_main(int argc, char *argv[]) {
                 OPT_FLAG("json", &json),
                 {}
         };
-        json_object *req;
         int r;
 
         r = args_parse_no_operands(argc, argv, options, help, "See prepay quote --help.");
         if (r <= 0)
                 return r < 0 ? 2 : 0;
 
-        req = client_request_slice("quote", NULL, NULL);
-        if (!req)
-                return 1;
-        if (cpus)
-                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
-        if (memory)
-                json_object_object_add(req, "memory_max", json_object_new_int64((int64_t) memory));
-        if (duration)
-                json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
-        return client_run(req, false, json, print_quote, NULL);
+        return client_run(quote_request(cpus, memory, duration), false, json, print_quote, NULL);
 }

@@ -13,8 +13,7 @@ static void help(void) {
                "vouchers, one per line. Needs the slice's owner token (or root). Releasing\n"
                "a released slice prints the same change again, given the owner token.\n"
                "\n"
-               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
-               "                     \"prepay run\" saved)\n"
+               HELP_TOKEN
                "  --keep             Stop the work but keep the balance on the slice\n"
                "  --out=FILE         Write the change voucher(s) to FILE (mode 0600)\n"
                "  --request-id=ID    Make a retry of this request harmless (default: random)\n"
@@ -90,16 +89,10 @@ int release_main(int argc, char *argv[]) {
         json_object *req;
         int r;
 
-        r = args_parse(argc, argv, options, false, help);
+        r = args_parse_slice(argc, argv, options, help,
+                             "Usage: prepay release SLICE [--keep] [--token TOKEN] [--out FILE]", NULL, &rel.slice);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind + 1 != argc) {
-                log_error("Usage: prepay release SLICE [--keep] [--token TOKEN] [--out FILE]");
-                return 2;
-        }
-        rel.slice = argv[optind];
-        if (arg_slice(rel.slice) < 0)
-                return 2;
 
         (void) client_find_token(rel.slice, given, &token);
         req = client_request_slice("release", rel.slice, token);

@@ -14,17 +14,17 @@ static void help(void) {
                "  -h, --help   Show this help\n");
 }
 
+static int print_reloaded(json_object *reply, void *userdata) {
+        fprintf(stderr, "prepayd read its configuration again.\n");
+        return 0;
+}
+
 int reload_main(int argc, char *argv[]) {
-        json_object *req;
         int r;
 
         r = args_parse_no_operands(argc, argv, NULL, help, "Usage: prepay reload");
         if (r <= 0)
                 return r < 0 ? 2 : 0;
 
-        req = client_request_slice("reload", NULL, NULL);
-        if (!req || client_call(req, NULL) < 0)
-                return 1;
-        fprintf(stderr, "prepayd read its configuration again.\n");
-        return 0;
+        return client_run(client_request_slice("reload", NULL, NULL), false, false, print_reloaded, NULL);
 }

@@ -233,45 +233,31 @@ static void status_help(void) {
                "and time left.\n"
                "\n"
                "  --json             Print the slice's record as JSON\n"
-               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
-               "                     \"prepay run\" saved)\n"
-               "  --token-file=FILE  Read the owner token from the first line of FILE\n"
+               HELP_TOKEN
+               HELP_TOKEN_FILE
                "  -h, --help         Show this help\n");
 }
 
 int status_main(int argc, char *argv[]) {
-        struct arg_token t = {};
-        bool json = false;
-        const struct arg_option options[] = {
-                OPT_FLAG("json", &json),
-                OPT_TOKEN(&t),
-                OPT_TOKEN_FILE(&t),
-                {}
-        };
         json_object *req, *reply = NULL, *o, *array = NULL;
         _cleanup_(freep) char *token = NULL;
+        struct arg_view view;
         int64_t only_uid;
         int r;
 
-        r = args_parse(argc, argv, options, false, status_help);
+        r = args_parse_view(argc, argv, status_help, "Usage: prepay status [SLICE] [--json] [--token TOKEN]", &view);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         r = 0;
-        if (optind + 1 < argc) {
-                log_error("Too many arguments. Usage: prepay status [SLICE] [--json] [--token TOKEN]");
-                return 2;
-        }
-        if (arg_token_check(&t) < 0)
-                return 2;
 
-        if (optind == argc) {
+        if (!view.slice) {
                 size_t n;
 
                 if (fetch_list(&array, &only_uid) < 0)
                         return 1;
                 note_only_own(only_uid);
                 n = json_object_array_length(array);
-                if (json)
+                if (view.json)
                         client_print_json(array);
                 else
                         for (size_t i = 0; i < n; i++) {
@@ -280,18 +266,18 @@ int status_main(int argc, char *argv[]) {
                                 if (print_one(json_object_array_get_idx(array, i), false) < 0)
                                         r = -EPROTO;
                         }
-                if (!json && n == 0)
+                if (!view.json && n == 0)
                         printf("No slices.\n");
                 json_object_put(array);
                 return r < 0 ? 1 : 0;
         }
 
-        if (arg_slice(argv[optind]) < 0)
+        if (arg_slice(view.slice) < 0)
                 return 2;
-        if (arg_token_find(&t, argv[optind], &token) < 0)
+        if (arg_token_find(&view.token, view.slice, &token) < 0)
                 return 1;
 
-        req = client_request_slice("status", argv[optind], token);
+        req = client_request_slice("status", view.slice, token);
         if (!req || client_call(req, &reply) < 0)
                 return 1;
         if (!json_object_object_get_ex(reply, "slice", &o)) {
@@ -299,7 +285,7 @@ int status_main(int argc, char *argv[]) {
                 log_error("Malformed reply from prepayd: no slice.");
                 return 1;
         }
-        r = print_one(o, json);
+        r = print_one(o, view.json);
         json_object_put(reply);
         return r < 0 ? 1 : 0;
 }

@@ -45,7 +45,7 @@ int topup_main(int argc, char *argv[]) {
         const char *voucher_path = NULL, *request_id = NULL, *slice;
         bool json = false;
         const struct arg_option options[] = {
-                OPT_STRING("voucher", &voucher_path),
+                OPT_STRING_REQUIRED("voucher", &voucher_path),
                 OPT_STRING("request-id", &request_id),
                 OPT_FLAG("json", &json),
                 {}
@@ -54,16 +54,9 @@ int topup_main(int argc, char *argv[]) {
         json_object *req;
         int r;
 
-        r = args_parse(argc, argv, options, false, help);
+        r = args_parse_slice(argc, argv, options, help, "Usage: prepay topup SLICE --voucher FILE", NULL, &slice);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind + 1 != argc || !voucher_path) {
-                log_error("Usage: prepay topup SLICE --voucher FILE");
-                return 2;
-        }
-        slice = argv[optind];
-        if (arg_slice(slice) < 0)
-                return 2;
         if (client_read_voucher(voucher_path, &text) < 0)
                 return 1;
 

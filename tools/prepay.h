@@ -32,7 +32,7 @@ enum {
         ARG_FLAG,   /* --name, sets a bool */
         ARG_CALL,   /* --name=VALUE, checked and stored by call */
         ARG_ACTION, /* --name, call(NULL, data) there and then (--version) */
-        ARG_U64,    /* --name=VALUE, by parse, not 0; "expected" says what is */
+        ARG_U64,    /* --name=VALUE, a parse.h number other than 0 */
 };
 struct arg_option {
         const char *name;
@@ -48,9 +48,13 @@ struct arg_option {
          * error ("Invalid --cpus value 'x': expected <expected>."). */
         int (*parse)(const char *arg, uint64_t *ret);
         const char *expected;
+        /* ARG_STRING: args_parse_slice() gives the usage error without. */
+        bool required;
 };
 /* The casts make the compiler check what data points to. */
 #define OPT_STRING(n, p) { .name = (n), .type = ARG_STRING, .data = (1 ? (p) : (const char **) NULL) }
+#define OPT_STRING_REQUIRED(n, p) \
+        { .name = (n), .type = ARG_STRING, .data = (1 ? (p) : (const char **) NULL), .required = true }
 #define OPT_FLAG(n, p) { .name = (n), .type = ARG_FLAG, .data = (1 ? (p) : (bool *) NULL) }
 #define OPT_CALL(n, f, p) { .name = (n), .type = ARG_CALL, .call = (f), .data = (p) }
 #define OPT_U64(n, f, p, what) \
@@ -99,12 +103,33 @@ struct arg_token {
 };
 #define OPT_TOKEN(t) OPT_STRING("token", &(t)->given)
 #define OPT_TOKEN_FILE(t) OPT_STRING("token-file", &(t)->file)
+/* Their lines in --help. */
+#define HELP_TOKEN                                                                 \
+        "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n" \
+        "                     \"prepay run\" saved)\n"
+#define HELP_TOKEN_FILE "  --token-file=FILE  Read the owner token from the first line of FILE\n"
 /* -EINVAL (said) if both are given. */
 int arg_token_check(const struct arg_token *t);
 /* The token to send for slice: --token-file's, --token's, else
  * client_find_token()'s; *ret NULL if there is none. -errno (said) if
  * --token-file cannot be read: the verb exits 1. */
 int arg_token_find(const struct arg_token *t, const char *slice, char **ret);
+
+/* args_parse() for a verb on one slice (kill, release, topup): exactly one
+ * operand and every OPT_STRING_REQUIRED given ("<usage>" if not), the
+ * token options not both (t may be NULL), a slice id in *ret_slice. */
+int args_parse_slice(int argc, char *argv[], const struct arg_option *opts, void (*help)(void), const char *usage,
+                     const struct arg_token *t, const char **ret_slice);
+
+/* [SLICE] [--json] [--token TOKEN | --token-file FILE]: status and events.
+ * args_parse() and then at most one operand ("Too many arguments.
+ * <usage>"), not both token options; the slice id is not checked yet. */
+struct arg_view {
+        const char *slice;
+        bool json;
+        struct arg_token token;
+};
+int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, struct arg_view *ret);
 
 /* client.c: the control socket. The path is --socket, else $PREPAY_SOCKET,
  * else the daemon's default. */
