@@ -66,9 +66,8 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
 }
 
 int ledger_slice_get(struct ledger *l, const char *id, struct ledger_slice *ret) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        _cleanup_binder_ struct binder b = {};
         struct ledger_slice sl;
-        struct binder b;
         int r;
 
         if (!l || !ret)
@@ -76,17 +75,12 @@ int ledger_slice_get(struct ledger *l, const char *id, struct ledger_slice *ret)
         if (!slice_id_is_valid(id))
                 return -ENOENT;
 
-        r = ledger_stmt_bind(l, STMT_SLICE_GET, &s, &b);
-        if (r < 0)
-                return r;
+        b = ledger_bind(l, STMT_SLICE_GET);
         bind_text(&b, id);
-        r = ledger_bind_check(l, &b);
-        if (r < 0)
-                return r;
-        r = ledger_step_row(l, s, "read a slice");
+        r = ledger_bound_row(&b, "read a slice");
         if (r <= 0)
                 return r < 0 ? r : -ENOENT;
-        r = ledger_slice_from_row(l, s, &sl, NULL);
+        r = ledger_slice_from_row(l, b.s, &sl, NULL);
         if (r < 0)
                 return r;
         *ret = sl;
@@ -94,30 +88,18 @@ int ledger_slice_get(struct ledger *l, const char *id, struct ledger_slice *ret)
 }
 
 int ledger_slice_add(struct ledger *l, const struct ledger_slice *sl) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
         struct binder b;
-        struct tip saved;
-        int r;
 
         if (!l || !sl || !slice_id_is_valid(sl->id) || sl->created_usec > INT64_MAX)
                 return -EINVAL;
 
-        r = ledger_op_begin(l, &saved);
-        if (r < 0)
-                return r;
-
-        r = ledger_stmt_bind(l, STMT_SLICE_INSERT, &s, &b);
-        if (r >= 0) {
-                bind_text(&b, sl->id);
-                bind_i64(&b, sl->owner_uid);
-                bind_blob(&b, sl->owner_hash, sizeof(sl->owner_hash));
-                bind_u64(&b, sl->created_usec);
-                bind_u64(&b, sl->created_usec);
-                r = ledger_bind_check(l, &b);
-        }
-        if (r >= 0)
-                r = ledger_step_insert(l, s, "add a slice");
-        return ledger_op_end(l, &saved, r);
+        b = ledger_bind(l, STMT_SLICE_INSERT);
+        bind_text(&b, sl->id);
+        bind_i64(&b, sl->owner_uid);
+        bind_blob(&b, sl->owner_hash, sizeof(sl->owner_hash));
+        bind_u64(&b, sl->created_usec);
+        bind_u64(&b, sl->created_usec);
+        return ledger_op_step(&b, LEDGER_STEP_INSERT, "add a slice");
 }
 
 int ledger_slice_foreach(struct ledger *l, int (*cb)(const struct ledger_slice *s, void *userdata),
@@ -129,21 +111,15 @@ int ledger_slice_foreach(struct ledger *l, int (*cb)(const struct ledger_slice *
                 return -EINVAL;
 
         for (;;) {
+                struct binder b = ledger_bind(l, STMT_SLICE_NEXT_OPEN);
                 struct ledger_slice sl;
-                sqlite3_stmt *s;
-                struct binder b;
 
-                /* Reset before the callback runs: it may write. */
-                r = ledger_stmt_bind(l, STMT_SLICE_NEXT_OPEN, &s, &b);
-                if (r < 0)
-                        return r;
                 bind_i64(&b, num);
-                r = ledger_bind_check(l, &b);
-                if (r >= 0)
-                        r = ledger_step_row(l, s, "list slices");
+                r = ledger_bound_row(&b, "list slices");
                 if (r > 0)
-                        r = ledger_slice_from_row(l, s, &sl, &num) ?: 1;
-                sqlite3_reset(s);
+                        r = ledger_slice_from_row(l, b.s, &sl, &num) ?: 1;
+                /* Reset before the callback runs: it may write. */
+                binder_reset(&b);
                 if (r <= 0)
                         return r;
 
@@ -153,26 +129,44 @@ int ledger_slice_foreach(struct ledger *l, int (*cb)(const struct ledger_slice *
         }
 }
 
+/* The slice a write changes, read in the write's savepoint: -ESTALE once
+ * released (a kept one may still be topped up, charged and released). */
+static int slice_get_open(struct ledger *l, const char *id, struct ledger_slice *ret) {
+        int r;
+
+        r = ledger_slice_get(l, id, ret);
+        return r >= 0 && ret->state == LEDGER_SLICE_RELEASED ? -ESTALE : r;
+}
+
+/* ledger_op_begin() and slice_get_open(); the savepoint is closed again
+ * when either fails. */
+static int slice_op_begin(struct ledger *l, const char *id, struct tip *ret_saved, struct ledger_slice *ret) {
+        int r;
+
+        r = ledger_op_begin(l, ret_saved);
+        if (r < 0)
+                return r;
+        r = slice_get_open(l, id, ret);
+        return r < 0 ? ledger_op_end(l, ret_saved, r) : 0;
+}
+
+static void account_slice(char buf[ACCOUNT_MAX], const char *slice_id) {
+        snprintf(buf, ACCOUNT_MAX, "slice:%s", slice_id);
+}
+
 /* Vouchers */
 
 static int voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], struct ledger_spent *ret) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VOUCHER_GET);
         struct ledger_spent spent = {};
-        struct binder b;
         int r;
 
-        r = ledger_stmt_bind(l, STMT_VOUCHER_GET, &s, &b);
-        if (r < 0)
-                return r;
         bind_blob(&b, id, VOUCHER_ID_SIZE);
-        r = ledger_bind_check(l, &b);
-        if (r < 0)
-                return r;
-        r = ledger_step_row(l, s, "look a voucher up");
+        r = ledger_bound_row(&b, "look a voucher up");
         if (r <= 0)
                 return r < 0 ? r : -ENOENT;
-        spent.time_usec = column_u64(s, 0);
-        if (!column_text_copy(s, 1, spent.slice, sizeof(spent.slice)))
+        spent.time_usec = column_u64(b.s, 0);
+        if (!column_text_copy(b.s, 1, spent.slice, sizeof(spent.slice)))
                 return log_error_errno(EUCLEAN, "Ledger %s: a voucher row is malformed.", l->path);
         if (ret)
                 *ret = spent;
@@ -191,19 +185,66 @@ bool ledger_request_id_is_valid(const char *s) {
         return request_id_is_valid(s);
 }
 
-static void account_slice(char buf[ACCOUNT_MAX], const char *slice_id) {
-        snprintf(buf, ACCOUNT_MAX, "slice:%s", slice_id);
+/* Redeem */
+
+/* The slice with amount credited. A balance is never more than its
+ * change can be paid in. */
+static int redeem_credit(struct ledger_slice *sl, int64_t amount) {
+        int64_t balance, credited;
+
+        if (!money_add(sl->balance, amount, &balance) || balance > LEDGER_BALANCE_MAX ||
+            !money_add(sl->credited, amount, &credited))
+                return -EOVERFLOW;
+        sl->balance = balance;
+        sl->credited = credited;
+        return 0;
+}
+
+/* The entry, the voucher marked spent by it, the slice row as credited. */
+static int redeem_write(struct ledger *l, const struct voucher *v, const struct ledger_slice *sl,
+                        const char *request_id, uint64_t now_usec) {
+        struct entry e = {
+                .time_usec = now_usec,
+                .kind = "redeem",
+                .slice = sl->id,
+                .voucher = v->id,
+                .request_id = request_id,
+        };
+        char account[ACCOUNT_MAX];
+        struct binder b;
+        int r;
+
+        account_slice(account, sl->id);
+        ledger_entry_post(&e, "vouchers", -v->amount);
+        ledger_entry_post(&e, account, v->amount);
+        r = ledger_entry_append(l, &e);
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_VOUCHER_INSERT);
+        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
+        bind_blob(&b, v->issuer, sizeof(v->issuer));
+        bind_i64(&b, v->amount);
+        bind_text(&b, v->currency);
+        bind_i64(&b, v->not_after);
+        bind_u64(&b, now_usec);
+        bind_text(&b, sl->id);
+        bind_u64(&b, e.seq);
+        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_SLICE_CREDIT);
+        bind_i64(&b, sl->balance);
+        bind_i64(&b, sl->credited);
+        bind_text(&b, sl->id);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "credit a slice");
 }
 
 int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
                   uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
-        char account[ACCOUNT_MAX];
         struct ledger_spent spent;
         struct ledger_slice sl;
-        int64_t balance = 0, credited;
-        struct entry e = {};
-        struct binder b;
         struct tip saved;
         int r;
 
@@ -223,170 +264,125 @@ int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_i
                 if (ret_spent)
                         *ret_spent = spent;
                 r = -EALREADY;
-                goto out;
-        }
-        if (r != -ENOENT)
-                goto out;
-
-        r = ledger_slice_get(l, slice_id, &sl);
-        if (r < 0)
-                goto out;
-        if (sl.state == LEDGER_SLICE_RELEASED) {
-                r = -ESTALE;
-                goto out;
-        }
-        /* A balance is never more than its change can be paid in. */
-        if (!money_add(sl.balance, v->amount, &balance) || balance > LEDGER_BALANCE_MAX ||
-            !money_add(sl.credited, v->amount, &credited)) {
-                r = -EOVERFLOW;
-                goto out;
+        } else if (r == -ENOENT) {
+                r = slice_get_open(l, slice_id, &sl);
+                if (r >= 0)
+                        r = redeem_credit(&sl, v->amount);
+                if (r >= 0)
+                        r = redeem_write(l, v, &sl, request_id, now_usec);
         }
 
-        account_slice(account, slice_id);
-        e = (struct entry) {
-                .time_usec = now_usec,
-                .kind = "redeem",
-                .slice = slice_id,
-                .voucher = v->id,
-                .request_id = request_id,
-        };
-        ledger_entry_post(&e, "vouchers", -v->amount);
-        ledger_entry_post(&e, account, v->amount);
-        r = ledger_entry_append(l, &e);
-        if (r < 0)
-                goto out;
-
-        r = ledger_stmt_bind(l, STMT_VOUCHER_INSERT, &s, &b);
-        if (r < 0)
-                goto out;
-        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
-        bind_blob(&b, v->issuer, sizeof(v->issuer));
-        bind_i64(&b, v->amount);
-        bind_text(&b, v->currency);
-        bind_i64(&b, v->not_after);
-        bind_u64(&b, now_usec);
-        bind_text(&b, slice_id);
-        bind_u64(&b, e.seq);
-        r = ledger_bind_check(l, &b);
-        if (r >= 0)
-                r = ledger_step_done(l, s, "mark a voucher spent");
-        sqlite3_reset(TAKE_PTR(s));
-        if (r < 0)
-                goto out;
-
-        r = ledger_stmt_bind(l, STMT_SLICE_CREDIT, &s, &b);
-        if (r < 0)
-                goto out;
-        bind_i64(&b, balance);
-        bind_i64(&b, credited);
-        bind_text(&b, slice_id);
-        r = ledger_bind_check(l, &b);
-        if (r >= 0)
-                r = ledger_step_done(l, s, "credit a slice");
-
-out:
         r = ledger_op_end(l, &saved, r);
         if (r >= 0 && ret_balance)
-                *ret_balance = balance;
+                *ret_balance = sl.balance;
         return r;
 }
 
 /* Charges */
 
-int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counters[_RESOURCE_MAX],
-                  const int64_t due[_RESOURCE_MAX], uint64_t now_usec, int64_t *ret_balance) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
-        int64_t charged[_RESOURCE_MAX], part[_RESOURCE_MAX], total = 0, over = 0, overshoot, left;
-        char account[ACCOUNT_MAX];
-        struct ledger_slice sl;
-        struct entry e = {};
-        struct binder b;
-        struct tip saved;
+/* What a charge moves. */
+struct charge {
+        int64_t part[_RESOURCE_MAX]; /* per resource, what the balance paid */
+        int64_t total;               /* their sum, at most the balance */
+        int64_t over;                /* what the balance did not cover */
+};
+
+/* The arithmetic of a charge, on sl (balance, charged[], billed[] and
+ * overshoot): 1 with what moved in *ret, 0 when no counter moved. */
+static int charge_apply(struct ledger_slice *sl, const uint64_t counters[_RESOURCE_MAX],
+                        const int64_t due[_RESOURCE_MAX], struct charge *ret) {
+        int64_t charged[_RESOURCE_MAX], overshoot, left;
+        struct charge c = {};
         bool moved = false;
-        int r;
-
-        if (!l || !slice_id_is_valid(slice_id) || !counters || !due || now_usec > INT64_MAX)
-                return -EINVAL;
-
-        r = ledger_op_begin(l, &saved);
-        if (r < 0)
-                return r;
-
-        r = ledger_slice_get(l, slice_id, &sl);
-        if (r < 0)
-                goto out;
-        if (sl.state == LEDGER_SLICE_RELEASED) {
-                r = -ESTALE;
-                goto out;
-        }
 
         for (int i = 0; i < _RESOURCE_MAX; i++) {
                 /* Counters only grow, and only a counter that moved can
                  * owe anything: a charge for one that did not would be
                  * charged twice. */
-                if (due[i] < 0 || counters[i] < sl.billed[i] || (due[i] > 0 && counters[i] == sl.billed[i])) {
-                        r = -EINVAL;
-                        goto out;
-                }
-                moved = moved || counters[i] != sl.billed[i];
+                if (due[i] < 0 || counters[i] < sl->billed[i] || (due[i] > 0 && counters[i] == sl->billed[i]))
+                        return -EINVAL;
+                moved = moved || counters[i] != sl->billed[i];
         }
         if (!moved)
-                goto out;
+                return 0;
 
         /* In enum order while the balance lasts; the rest is overshoot. */
-        left = MAX(sl.balance, 0);
+        left = MAX(sl->balance, 0);
         for (int i = 0; i < _RESOURCE_MAX; i++) {
-                part[i] = MIN(due[i], left);
-                left -= part[i];
-                total += part[i]; /* <= the balance */
-                if (!money_add(over, due[i] - part[i], &over) || !money_add(sl.charged[i], part[i], &charged[i])) {
-                        r = -EOVERFLOW;
-                        goto out;
-                }
+                c.part[i] = MIN(due[i], left);
+                left -= c.part[i];
+                c.total += c.part[i];
+                if (!money_add(c.over, due[i] - c.part[i], &c.over) ||
+                    !money_add(sl->charged[i], c.part[i], &charged[i]))
+                        return -EOVERFLOW;
         }
-        if (!money_add(sl.overshoot, over, &overshoot)) {
-                r = -EOVERFLOW;
-                goto out;
-        }
+        if (!money_add(sl->overshoot, c.over, &overshoot))
+                return -EOVERFLOW;
 
-        if (total > 0 || over > 0) {
-                e = (struct entry) {
-                        .time_usec = now_usec,
-                        .kind = "charge",
-                        .slice = slice_id,
-                        .overshoot = over,
-                };
-                if (total > 0) {
-                        account_slice(account, slice_id);
-                        ledger_entry_post(&e, account, -total);
+        sl->balance -= c.total;
+        memcpy(sl->charged, charged, sizeof(sl->charged));
+        memcpy(sl->billed, counters, sizeof(sl->billed));
+        sl->overshoot = overshoot;
+        *ret = c;
+        return 1;
+}
+
+/* The entry, when money moved or overshoot grew (then with no postings,
+ * its overshoot in the entry), and the slice row as charged: even when
+ * nothing was due, the counters moved. */
+static int charge_write(struct ledger *l, const struct ledger_slice *sl, const struct charge *c, uint64_t now_usec) {
+        struct entry e = {
+                .time_usec = now_usec,
+                .kind = "charge",
+                .slice = sl->id,
+                .overshoot = c->over,
+        };
+        char account[ACCOUNT_MAX];
+        struct binder b;
+        int r;
+
+        if (c->total > 0) {
+                account_slice(account, sl->id);
+                ledger_entry_post(&e, account, -c->total);
+        }
+        for (int i = 0; i < _RESOURCE_MAX; i++)
+                if (c->part[i] > 0) {
+                        snprintf(account, sizeof(account), "charge:%s", resource_to_string(i));
+                        ledger_entry_post(&e, account, c->part[i]);
                 }
-                for (int i = 0; i < _RESOURCE_MAX; i++)
-                        if (part[i] > 0) {
-                                snprintf(account, sizeof(account), "charge:%s", resource_to_string(i));
-                                ledger_entry_post(&e, account, part[i]);
-                        }
+        if (c->total > 0 || c->over > 0) {
                 r = ledger_entry_append(l, &e);
                 if (r < 0)
-                        goto out;
+                        return r;
         }
 
-        /* Even when nothing was due: the counters moved. */
-        r = ledger_stmt_bind(l, STMT_SLICE_CHARGE, &s, &b);
-        if (r < 0)
-                goto out;
-        sl.balance -= total;
-        bind_i64(&b, sl.balance);
+        b = ledger_bind(l, STMT_SLICE_CHARGE);
+        bind_i64(&b, sl->balance);
         for (int i = 0; i < _RESOURCE_MAX; i++)
-                bind_i64(&b, charged[i]);
+                bind_i64(&b, sl->charged[i]);
         for (int i = 0; i < _RESOURCE_MAX; i++)
-                bind_u64(&b, counters[i]);
-        bind_i64(&b, overshoot);
-        bind_text(&b, slice_id);
-        r = ledger_bind_check(l, &b);
-        if (r >= 0)
-                r = ledger_step_done(l, s, "charge a slice");
+                bind_u64(&b, sl->billed[i]);
+        bind_i64(&b, sl->overshoot);
+        bind_text(&b, sl->id);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "charge a slice");
+}
 
-out:
+int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counters[_RESOURCE_MAX],
+                  const int64_t due[_RESOURCE_MAX], uint64_t now_usec, int64_t *ret_balance) {
+        struct ledger_slice sl;
+        struct charge c;
+        struct tip saved;
+        int r;
+
+        if (!l || !slice_id_is_valid(slice_id) || !counters || !due || now_usec > INT64_MAX)
+                return -EINVAL;
+
+        r = slice_op_begin(l, slice_id, &saved, &sl);
+        if (r < 0)
+                return r;
+        r = charge_apply(&sl, counters, due, &c);
+        if (r > 0)
+                r = charge_write(l, &sl, &c, now_usec);
         r = ledger_op_end(l, &saved, r);
         if (r >= 0 && ret_balance)
                 *ret_balance = sl.balance;
@@ -395,14 +391,49 @@ out:
 
 /* Slice states */
 
-int ledger_release(struct ledger *l, const char *slice_id, const char *change_text, uint64_t now_usec) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
+/* Change is the balance, paid out: none without a balance, and no
+ * balance goes out without it. */
+static int release_apply(struct ledger_slice *sl, bool change) {
+        if (change != (sl->balance > 0) || sl->balance < 0)
+                return -EINVAL;
+        if (!money_add(sl->refunded, sl->balance, &sl->refunded))
+                return -EOVERFLOW;
+        return 0;
+}
+
+/* The entry, always, even for nothing paid out: the chain records when
+ * each slice closed. Then the slice row, closed with its change. */
+static int release_write(struct ledger *l, const struct ledger_slice *sl, const char *change, uint64_t now_usec) {
+        struct entry e = {
+                .time_usec = now_usec,
+                .kind = "release",
+                .slice = sl->id,
+        };
         char account[ACCOUNT_MAX];
-        struct ledger_slice sl;
-        struct entry e = {};
         struct binder b;
+        int r;
+
+        if (sl->balance > 0) {
+                account_slice(account, sl->id);
+                ledger_entry_post(&e, account, -sl->balance);
+                ledger_entry_post(&e, "refund", sl->balance);
+        }
+        r = ledger_entry_append(l, &e);
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_SLICE_RELEASE);
+        bind_u64(&b, now_usec);
+        bind_u64(&b, now_usec);
+        bind_i64(&b, sl->refunded);
+        bind_text(&b, change);
+        bind_text(&b, sl->id);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "release a slice");
+}
+
+int ledger_release(struct ledger *l, const char *slice_id, const char *change_text, uint64_t now_usec) {
+        struct ledger_slice sl;
         struct tip saved;
-        int64_t refunded;
         bool change;
         int r;
 
@@ -411,65 +442,20 @@ int ledger_release(struct ledger *l, const char *slice_id, const char *change_te
             (change && strlen(change_text) >= LEDGER_CHANGE_MAX))
                 return -EINVAL;
 
-        r = ledger_op_begin(l, &saved);
+        r = slice_op_begin(l, slice_id, &saved, &sl);
         if (r < 0)
                 return r;
-
-        r = ledger_slice_get(l, slice_id, &sl);
-        if (r < 0)
-                goto out;
-        if (sl.state == LEDGER_SLICE_RELEASED) {
-                r = -ESTALE;
-                goto out;
-        }
-        /* Change is the balance, paid out: none without a balance, and
-         * no balance goes out without it. */
-        if (change != (sl.balance > 0) || sl.balance < 0) {
-                r = -EINVAL;
-                goto out;
-        }
-        if (!money_add(sl.refunded, sl.balance, &refunded)) {
-                r = -EOVERFLOW;
-                goto out;
-        }
-
-        /* Always an entry, even for nothing paid out: the chain records
-         * when each slice closed. */
-        e = (struct entry) {
-                .time_usec = now_usec,
-                .kind = "release",
-                .slice = slice_id,
-        };
-        if (sl.balance > 0) {
-                account_slice(account, slice_id);
-                ledger_entry_post(&e, account, -sl.balance);
-                ledger_entry_post(&e, "refund", sl.balance);
-        }
-        r = ledger_entry_append(l, &e);
-        if (r < 0)
-                goto out;
-
-        r = ledger_stmt_bind(l, STMT_SLICE_RELEASE, &s, &b);
-        if (r < 0)
-                goto out;
-        bind_u64(&b, now_usec);
-        bind_u64(&b, now_usec);
-        bind_i64(&b, refunded);
-        bind_text(&b, change ? change_text : "");
-        bind_text(&b, slice_id);
-        r = ledger_bind_check(l, &b);
+        r = release_apply(&sl, change);
         if (r >= 0)
-                r = ledger_step_done(l, s, "release a slice");
-out:
+                r = release_write(l, &sl, change ? change_text : "", now_usec);
         return ledger_op_end(l, &saved, r);
 }
 
 static int slice_set_state(struct ledger *l, const char *slice_id, enum ledger_slice_state from,
                            enum ledger_slice_state to, uint64_t now_usec) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
         struct ledger_slice sl;
-        struct binder b;
         struct tip saved;
+        struct binder b;
         int r;
 
         if (!l || !slice_id_is_valid(slice_id) || now_usec > INT64_MAX)
@@ -480,23 +466,15 @@ static int slice_set_state(struct ledger *l, const char *slice_id, enum ledger_s
                 return r;
 
         r = ledger_slice_get(l, slice_id, &sl);
-        if (r < 0)
-                goto out;
-        if (sl.state != from) {
+        if (r >= 0 && sl.state != from)
                 r = sl.state == LEDGER_SLICE_RELEASED ? -ESTALE : sl.state == to ? -EALREADY : -EINVAL;
-                goto out;
+        if (r >= 0) {
+                b = ledger_bind(l, STMT_SLICE_STATE);
+                bind_text(&b, ledger_slice_state_to_string(to));
+                bind_u64(&b, now_usec);
+                bind_text(&b, slice_id);
+                r = ledger_bound_step(&b, LEDGER_STEP_DONE, "change a slice's state");
         }
-
-        r = ledger_stmt_bind(l, STMT_SLICE_STATE, &s, &b);
-        if (r < 0)
-                goto out;
-        bind_text(&b, ledger_slice_state_to_string(to));
-        bind_u64(&b, now_usec);
-        bind_text(&b, slice_id);
-        r = ledger_bind_check(l, &b);
-        if (r >= 0)
-                r = ledger_step_done(l, s, "change a slice's state");
-out:
         return ledger_op_end(l, &saved, r);
 }
 
@@ -511,28 +489,22 @@ int ledger_activate(struct ledger *l, const char *slice_id, uint64_t now_usec) {
 /* Idempotency */
 
 int ledger_request_get(struct ledger *l, uint32_t uid, const char *request_id, char **ret_reply) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        _cleanup_binder_ struct binder b = {};
         const unsigned char *t;
-        struct binder b;
         char *reply;
         int r;
 
         if (!l || !ret_reply || !ledger_request_id_is_valid(request_id))
                 return -EINVAL;
 
-        r = ledger_stmt_bind(l, STMT_REQUEST_GET, &s, &b);
-        if (r < 0)
-                return r;
+        b = ledger_bind(l, STMT_REQUEST_GET);
         bind_i64(&b, uid);
         bind_text(&b, request_id);
-        r = ledger_bind_check(l, &b);
-        if (r < 0)
-                return r;
-        r = ledger_step_row(l, s, "look a request up");
+        r = ledger_bound_row(&b, "look a request up");
         if (r <= 0)
                 return r < 0 ? r : -ENOENT;
 
-        t = sqlite3_column_text(s, 0);
+        t = sqlite3_column_text(b.s, 0);
         if (!t)
                 return log_error_errno(EUCLEAN, "Ledger %s: a request row is malformed.", l->path);
         reply = strdup((const char *) t);
@@ -544,11 +516,8 @@ int ledger_request_get(struct ledger *l, uint32_t uid, const char *request_id, c
 
 int ledger_request_put(struct ledger *l, uint32_t uid, const char *request_id, const char *op,
                        const char *reply, uint64_t now_usec) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
         struct binder b;
-        struct tip saved;
         size_t n;
-        int r;
 
         if (!l || !ledger_request_id_is_valid(request_id) || !op || !reply || now_usec > INT64_MAX)
                 return -EINVAL;
@@ -558,21 +527,13 @@ int ledger_request_put(struct ledger *l, uint32_t uid, const char *request_id, c
         if (strlen(reply) > PREPAY_MSG_MAX)
                 return -EMSGSIZE;
 
-        r = ledger_op_begin(l, &saved);
-        if (r < 0)
-                return r;
-        r = ledger_stmt_bind(l, STMT_REQUEST_INSERT, &s, &b);
-        if (r >= 0) {
-                bind_i64(&b, uid);
-                bind_text(&b, request_id);
-                bind_text(&b, op);
-                bind_text(&b, reply);
-                bind_u64(&b, now_usec);
-                r = ledger_bind_check(l, &b);
-        }
-        if (r >= 0)
-                r = ledger_step_insert(l, s, "record a request");
-        return ledger_op_end(l, &saved, r);
+        b = ledger_bind(l, STMT_REQUEST_INSERT);
+        bind_i64(&b, uid);
+        bind_text(&b, request_id);
+        bind_text(&b, op);
+        bind_text(&b, reply);
+        bind_u64(&b, now_usec);
+        return ledger_op_step(&b, LEDGER_STEP_INSERT, "record a request");
 }
 
 int ledger_request_prune(struct ledger *l, uint64_t before_usec) {
@@ -581,26 +542,26 @@ int ledger_request_prune(struct ledger *l, uint64_t before_usec) {
 
 /* Books */
 
-int ledger_books_read(struct ledger *l, struct ledger_books *ret) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
+int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *ret) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, id);
         struct ledger_books books = {};
-        int r;
+        int n, r;
 
-        r = ledger_stmt_get(l, STMT_BOOKS, &s);
-        if (r < 0)
-                return r;
-        r = ledger_step_row(l, s, "sum the books");
+        r = ledger_bound_row(&b, "sum the books");
         if (r <= 0)
                 return r < 0 ? r : -EIO;
 
-        books.redeemed = column_i64(s, 0);
-        books.held = column_i64(s, 1);
-        for (int i = 0; i < _RESOURCE_MAX; i++)
-                if (!money_add(books.charged, column_i64(s, 2 + i), &books.charged))
+        /* redeemed, held, charged in one column or one per resource,
+         * refunded, overshoot, entries. */
+        n = sqlite3_column_count(b.s) - 3;
+        books.redeemed = column_i64(b.s, 0);
+        books.held = column_i64(b.s, 1);
+        for (int i = 2; i < n; i++)
+                if (!money_add(books.charged, column_i64(b.s, i), &books.charged))
                         return -EOVERFLOW;
-        books.refunded = column_i64(s, 8);
-        books.overshoot = column_i64(s, 9);
-        books.entries = column_u64(s, 10);
+        books.refunded = column_i64(b.s, n);
+        books.overshoot = column_i64(b.s, n + 1);
+        books.entries = column_u64(b.s, n + 2);
         *ret = books;
         return 0;
 }
@@ -609,6 +570,5 @@ int ledger_books(struct ledger *l, struct ledger_books *ret) {
         if (!l || !ret)
                 return -EINVAL;
         /* One statement: one snapshot. */
-        return ledger_books_read(l, ret);
+        return ledger_books_read(l, STMT_BOOKS, ret);
 }
-

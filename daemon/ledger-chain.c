@@ -90,10 +90,8 @@ void ledger_entry_post(struct entry *e, const char *account, int64_t amount) {
         p->amount = amount;
 }
 
-/* Appends e (its seq is the next one) with its postings and moves the tip. */
 int ledger_entry_append(struct ledger *l, struct entry *e) {
         uint8_t hash[CRYPTO_SHA256_SIZE];
-        sqlite3_stmt *s;
         struct binder b;
         int r;
 
@@ -105,9 +103,7 @@ int ledger_entry_append(struct ledger *l, struct entry *e) {
                 return log_error_errno(r, "Ledger %s: entry %" PRIu64 " does not fit its encoding.", l->path,
                                        e->seq);
 
-        r = ledger_stmt_bind(l, STMT_ENTRY_INSERT, &s, &b);
-        if (r < 0)
-                return r;
+        b = ledger_bind(l, STMT_ENTRY_INSERT);
         bind_u64(&b, e->seq);
         bind_u64(&b, e->time_usec);
         bind_text(&b, e->kind);
@@ -117,28 +113,17 @@ int ledger_entry_append(struct ledger *l, struct entry *e) {
         bind_i64(&b, e->overshoot);
         bind_blob(&b, l->tip.hash, sizeof(l->tip.hash));
         bind_blob(&b, hash, sizeof(hash));
-        r = ledger_bind_check(l, &b);
-        if (r >= 0)
-                r = ledger_step_done(l, s, "append an entry");
-        sqlite3_reset(s);
-        if (r < 0)
-                return r;
+        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "append an entry");
 
-        r = ledger_stmt_get(l, STMT_POSTING_INSERT, &s);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < e->n_postings; i++) {
-                b = (struct binder) { .s = s };
+        for (size_t i = 0; r >= 0 && i < e->n_postings; i++) {
+                b = ledger_bind(l, STMT_POSTING_INSERT);
                 bind_u64(&b, e->seq);
                 bind_text(&b, e->postings[i].account);
                 bind_i64(&b, e->postings[i].amount);
-                r = ledger_bind_check(l, &b);
-                if (r >= 0)
-                        r = ledger_step_done(l, s, "add a posting");
-                sqlite3_reset(s);
-                if (r < 0)
-                        return r;
+                r = ledger_bound_step(&b, LEDGER_STEP_DONE, "add a posting");
         }
+        if (r < 0)
+                return r;
 
         l->tip.seq = e->seq;
         memcpy(l->tip.hash, hash, sizeof(hash));
@@ -146,20 +131,17 @@ int ledger_entry_append(struct ledger *l, struct entry *e) {
 }
 
 int ledger_entry_reader_init(struct ledger *l, struct entry_reader *ret) {
-        int r;
-
-        *ret = (struct entry_reader) { .l = l };
-        r = ledger_stmt_get(l, STMT_ENTRIES_ALL, &ret->entries);
-        if (r >= 0)
-                r = ledger_stmt_get(l, STMT_POSTINGS_ALL, &ret->postings);
-        return r;
+        *ret = (struct entry_reader) {
+                .l = l,
+                .entries = ledger_bind(l, STMT_ENTRIES_ALL),
+                .postings = ledger_bind(l, STMT_POSTINGS_ALL),
+        };
+        return ret->entries.error ?: ret->postings.error;
 }
 
 void ledger_entry_reader_done(struct entry_reader *rd) {
-        if (rd->entries)
-                sqlite3_reset(rd->entries);
-        if (rd->postings)
-                sqlite3_reset(rd->postings);
+        binder_reset(&rd->entries);
+        binder_reset(&rd->postings);
 }
 
 static int posting_peek(struct entry_reader *rd) {
@@ -167,7 +149,7 @@ static int posting_peek(struct entry_reader *rd) {
 
         if (rd->posting_pending || rd->postings_done)
                 return rd->posting_pending;
-        r = ledger_step_row(rd->l, rd->postings, "read postings");
+        r = ledger_bound_row(&rd->postings, "read postings");
         if (r < 0)
                 return r;
         rd->posting_pending = r > 0;
@@ -179,24 +161,19 @@ static void posting_orphan(struct entry_reader *rd, uint64_t seq) {
         if (!rd->orphan) {
                 rd->orphan = true;
                 rd->orphan_seq = seq;
-                if (!column_text_copy(rd->postings, 1, rd->orphan_account, sizeof(rd->orphan_account)))
+                if (!column_text_copy(rd->postings.s, 1, rd->orphan_account, sizeof(rd->orphan_account)))
                         snprintf(rd->orphan_account, sizeof(rd->orphan_account), "?");
         }
         rd->posting_pending = false;
 }
 
-/* 1 with the next entry in rd->e, 0 after the last. */
-int ledger_entry_reader_next(struct entry_reader *rd) {
-        sqlite3_stmt *s = rd->entries;
-        int64_t seq;
-        int r, type;
-
-        r = ledger_step_row(rd->l, s, "read entries");
-        if (r <= 0)
-                return r;
+/* The entry on the entries cursor into rd->e; rd->malformed says what
+ * of it is out of shape, first found first. */
+static void entry_from_row(struct entry_reader *rd) {
+        sqlite3_stmt *s = rd->entries.s;
+        int64_t seq = column_i64(s, 0);
 
         rd->malformed = NULL;
-        seq = column_i64(s, 0);
         rd->e = (struct entry) {
                 .seq = (uint64_t) seq,
                 .time_usec = column_u64(s, 1),
@@ -215,8 +192,7 @@ int ledger_entry_reader_next(struct entry_reader *rd) {
         else if (seq < 1 || column_i64(s, 1) < 0)
                 rd->malformed = "negative sequence number or time";
 
-        type = sqlite3_column_type(s, 4);
-        if (type != SQLITE_NULL) {
+        if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
                 if (column_blob_copy(s, 4, rd->voucher, sizeof(rd->voucher)))
                         rd->e.voucher = rd->voucher;
                 else
@@ -225,24 +201,24 @@ int ledger_entry_reader_next(struct entry_reader *rd) {
         if (!rd->malformed && (rd->e.voucher != NULL) != streq(rd->kind, "redeem"))
                 rd->malformed = "a voucher id where none belongs, or none where one does";
 
-        type = sqlite3_column_type(s, 5);
-        if (type != SQLITE_NULL) {
+        if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
                 if (column_text_copy(s, 5, rd->request_id, sizeof(rd->request_id)) && rd->request_id[0])
                         rd->e.request_id = rd->request_id;
                 else
                         rd->malformed = rd->malformed ?: "request id of a wrong length";
         }
+}
 
-        /* Its postings: skip those of entries that do not exist. */
-        for (;;) {
-                int64_t pseq;
+/* The postings of rd->e, from the postings cursor: those of entries that
+ * do not exist are skipped (the first is kept as the orphan). */
+static int entry_take_postings(struct entry_reader *rd) {
+        sqlite3_stmt *s = rd->postings.s;
+        int64_t seq = (int64_t) rd->e.seq;
+        int r;
 
-                r = posting_peek(rd);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-                pseq = column_i64(rd->postings, 0);
+        while ((r = posting_peek(rd)) > 0) {
+                int64_t pseq = column_i64(s, 0);
+
                 if (pseq < seq) {
                         posting_orphan(rd, (uint64_t) pseq);
                         continue;
@@ -255,13 +231,24 @@ int ledger_entry_reader_next(struct entry_reader *rd) {
                 else {
                         struct posting *p = &rd->e.postings[rd->e.n_postings++];
 
-                        if (!column_text_copy(rd->postings, 1, p->account, sizeof(p->account)))
+                        if (!column_text_copy(s, 1, p->account, sizeof(p->account)))
                                 rd->malformed = rd->malformed ?: "posting account of a wrong length";
-                        p->amount = column_i64(rd->postings, 2);
+                        p->amount = column_i64(s, 2);
                 }
                 rd->posting_pending = false;
         }
-        return 1;
+        return r;
+}
+
+int ledger_entry_reader_next(struct entry_reader *rd) {
+        int r;
+
+        r = ledger_bound_row(&rd->entries, "read entries");
+        if (r <= 0)
+                return r;
+        entry_from_row(rd);
+        r = entry_take_postings(rd);
+        return r < 0 ? r : 1;
 }
 
 /* After the last entry: whatever postings are left belong to none. */
@@ -272,7 +259,7 @@ int ledger_entry_reader_finish(struct entry_reader *rd) {
                 r = posting_peek(rd);
                 if (r <= 0)
                         return r;
-                posting_orphan(rd, column_u64(rd->postings, 0));
+                posting_orphan(rd, column_u64(rd->postings.s, 0));
         }
 }
 

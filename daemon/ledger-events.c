@@ -8,8 +8,6 @@
 #include "common/money.h"
 #include "ledger-internal.h"
 
-/* Events */
-
 static bool event_kind_is_valid(const char *k) {
         size_t n = strspn(k, "abcdefghijklmnopqrstuvwxyz-");
 
@@ -23,39 +21,27 @@ static bool event_is_valid(const struct ledger_event *ev) {
 }
 
 int ledger_event_add(struct ledger *l, const struct ledger_event *ev, uint64_t *ret_seq) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
         struct binder b;
-        struct tip saved;
-        uint64_t seq = 0;
         int r;
 
         if (!l || !ev || !event_is_valid(ev))
                 return -EINVAL;
 
-        r = ledger_op_begin(l, &saved);
-        if (r < 0)
-                return r;
-        r = ledger_stmt_bind(l, STMT_EVENT_INSERT, &s, &b);
-        if (r >= 0) {
-                bind_u64(&b, ev->time_usec);
-                bind_text(&b, ev->slice);
-                bind_text(&b, ev->kind);
-                bind_i64(&b, ev->funded);
-                bind_i64(&b, ev->owner_uid);
-                bind_i64(&b, ev->balance);
-                bind_text(&b, ev->currency);
-                bind_i64(&b, ev->burn_rate);
-                bind_u64(&b, ev->time_left_usec);
-                bind_text(&b, ev->reason);
-                r = ledger_bind_check(l, &b);
-        }
-        if (r >= 0)
-                r = ledger_step_done(l, s, "record an event");
-        if (r >= 0)
-                seq = (uint64_t) sqlite3_last_insert_rowid(l->db);
-        r = ledger_op_end(l, &saved, r);
+        b = ledger_bind(l, STMT_EVENT_INSERT);
+        bind_u64(&b, ev->time_usec);
+        bind_text(&b, ev->slice);
+        bind_text(&b, ev->kind);
+        bind_i64(&b, ev->funded);
+        bind_i64(&b, ev->owner_uid);
+        bind_i64(&b, ev->balance);
+        bind_text(&b, ev->currency);
+        bind_i64(&b, ev->burn_rate);
+        bind_u64(&b, ev->time_left_usec);
+        bind_text(&b, ev->reason);
+        r = ledger_op_step(&b, LEDGER_STEP_DONE, "record an event");
+        /* The insert's rowid: RELEASE inserts nothing. */
         if (r >= 0 && ret_seq)
-                *ret_seq = seq;
+                *ret_seq = (uint64_t) sqlite3_last_insert_rowid(l->db);
         return r;
 }
 
@@ -83,23 +69,15 @@ static int event_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_event
 /* Inside a read transaction or the batch. */
 int ledger_events_read(struct ledger *l, const char *slice, int (*cb)(const struct ledger_event *ev, void *userdata),
                        void *userdata) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
-        struct binder b;
+        _cleanup_binder_ struct binder b = ledger_bind(l, slice ? STMT_EVENT_SLICE : STMT_EVENT_ALL);
         int r;
 
-        r = ledger_stmt_bind(l, slice ? STMT_EVENT_SLICE : STMT_EVENT_ALL, &s, &b);
-        if (r < 0)
-                return r;
-        if (slice) {
+        if (slice)
                 bind_text(&b, slice);
-                r = ledger_bind_check(l, &b);
-                if (r < 0)
-                        return r;
-        }
-        while ((r = ledger_step_row(l, s, "read events")) > 0) {
+        while ((r = ledger_bound_row(&b, "read events")) > 0) {
                 struct ledger_event ev;
 
-                r = event_from_row(l, s, &ev);
+                r = event_from_row(l, b.s, &ev);
                 if (r < 0)
                         return r;
                 r = cb(&ev, userdata);

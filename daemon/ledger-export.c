@@ -1,36 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ledger_export_json(): the whole ledger as one JSON object. */
+/* ledger_export_json(): the whole ledger as one JSON object, streamed one
+ * value per slice, voucher, entry and event, so that a large ledger needs
+ * no more memory than a small one. Each value is built by json_build()
+ * from a list of its keys and their types; the sections are a table. */
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/encoding.h"
 #include "common/log.h"
 #include "ledger-internal.h"
-
-/* Export: streamed, one JSON value per slice, voucher and entry, so that
- * a large ledger needs no more memory than a small one. */
 
 static void json_putp(json_object **o) {
         if (*o)
                 json_object_put(*o);
 }
 #define _cleanup_json_ _cleanup_(json_putp)
-
-static int json_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int json_add_null(json_object *o, const char *key) {
-        return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
-}
 
 static json_object *json_hex(const void *p, size_t n) {
         char buf[2 * CRYPTO_SHA256_SIZE + 1];
@@ -40,178 +28,269 @@ static json_object *json_hex(const void *p, size_t n) {
         return json_object_new_string(hex_encode(p, n, buf));
 }
 
+/* {"cpu": v[0], "memory": v[1], ...}, signed or not. */
+static json_object *json_resources(const int64_t *v, const uint64_t *u) {
+        _cleanup_json_ json_object *o = json_object_new_object();
+
+        for (int i = 0; o && i < _RESOURCE_MAX; i++) {
+                json_object *x = v ? json_object_new_int64(v[i]) : json_object_new_uint64(u[i]);
+
+                if (!x || json_object_object_add(o, resource_to_string(i), x) < 0) {
+                        json_object_put(x);
+                        return NULL;
+                }
+        }
+        return TAKE_PTR(o);
+}
+
+static int json_build(json_object **ret, const char *spec, ...);
+
+static json_object *json_postings(const struct entry *e) {
+        _cleanup_json_ json_object *a = json_object_new_array();
+
+        for (size_t i = 0; a && i < e->n_postings; i++) {
+                json_object *p = NULL;
+
+                if (json_build(&p, "account:s amount:i", e->postings[i].account, e->postings[i].amount) < 0 ||
+                    json_object_array_add(a, p) < 0) {
+                        json_object_put(p);
+                        return NULL;
+                }
+        }
+        return TAKE_PTR(a);
+}
+
+/* The next value of ap as type, in *ret: NULL for a JSON null. */
+static int json_value(va_list *ap, char type, json_object **ret) {
+        const void *p;
+        json_object *v;
+        size_t n;
+
+        switch (type) {
+        case 'i':
+                v = json_object_new_int64(va_arg(*ap, int64_t));
+                break;
+        case 'u':
+                v = json_object_new_uint64(va_arg(*ap, uint64_t));
+                break;
+        case 'b':
+                v = json_object_new_boolean(va_arg(*ap, int));
+                break;
+        case 's':
+                p = va_arg(*ap, const char *);
+                if (!p)
+                        goto null;
+                v = json_object_new_string(p);
+                break;
+        case 'x':
+                p = va_arg(*ap, const void *);
+                n = va_arg(*ap, size_t);
+                if (!p)
+                        goto null;
+                v = json_hex(p, n);
+                break;
+        case 'r':
+                v = json_resources(va_arg(*ap, const int64_t *), NULL);
+                break;
+        case 'R':
+                v = json_resources(NULL, va_arg(*ap, const uint64_t *));
+                break;
+        case 'p':
+                v = json_postings(va_arg(*ap, const struct entry *));
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (!v)
+                return -ENOMEM;
+        *ret = v;
+        return 0;
+null:
+        *ret = NULL;
+        return 0;
+}
+
+/* A JSON object of the keys spec lists, in its order, as "key:type"
+ * separated by spaces, with one argument after spec per key (two for x)
+ * of exactly the C type its type letter names:
+ *   i int64_t   u uint64_t   b bool or int
+ *   s const char *, NULL for null       x const void *, size_t: hex, NULL for null
+ *   r const int64_t *, R const uint64_t *: an object of one value per resource
+ *   p const struct entry *: its postings, an array of {"account", "amount"} */
+static int json_build(json_object **ret, const char *spec, ...) {
+        _cleanup_json_ json_object *o = json_object_new_object();
+        va_list ap;
+        int r = 0;
+
+        if (!o)
+                return -ENOMEM;
+        va_start(ap, spec);
+        for (const char *p = spec; *p && r >= 0; p += strspn(p, " ")) {
+                size_t n = strcspn(p, ":");
+                json_object *v = NULL;
+                char key[32];
+
+                if (n >= sizeof(key) || !p[n] || !p[n + 1]) {
+                        r = -EINVAL;
+                        break;
+                }
+                memcpy(key, p, n);
+                key[n] = 0;
+                r = json_value(&ap, p[n + 1], &v);
+                if (r >= 0 && json_object_object_add(o, key, v) < 0) {
+                        json_object_put(v);
+                        r = -ENOMEM;
+                }
+                p += n + 2;
+        }
+        va_end(ap);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* Writes one element of a section's array. */
+struct export_writer {
+        FILE *f;
+        const char *sep;
+};
+
 static int json_write(FILE *f, json_object *o, const char *sep) {
         fputs(sep, f);
         fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f);
         return ferror(f) ? -EIO : 0;
 }
 
-static int export_books(const struct ledger_books *books, json_object **ret) {
-        _cleanup_json_ json_object *o = json_object_new_object();
-        int r = 0;
-
-        if (!o)
-                return -ENOMEM;
-        r = r ?: json_add(o, "redeemed", json_object_new_int64(books->redeemed));
-        r = r ?: json_add(o, "held", json_object_new_int64(books->held));
-        r = r ?: json_add(o, "charged", json_object_new_int64(books->charged));
-        r = r ?: json_add(o, "refunded", json_object_new_int64(books->refunded));
-        r = r ?: json_add(o, "overshoot", json_object_new_int64(books->overshoot));
-        r = r ?: json_add(o, "entries", json_object_new_uint64(books->entries));
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(o);
-        return 0;
-}
-
-static int export_slice(const struct ledger_slice *sl, json_object **ret) {
-        _cleanup_json_ json_object *o = json_object_new_object(), *charged = json_object_new_object(),
-                                   *billed = json_object_new_object();
-        int r = 0;
-
-        if (!o || !charged || !billed)
-                return -ENOMEM;
-        for (int i = 0; i < _RESOURCE_MAX && r >= 0; i++) {
-                r = json_add(charged, resource_to_string(i), json_object_new_int64(sl->charged[i]));
-                r = r ?: json_add(billed, resource_to_string(i), json_object_new_uint64(sl->billed[i]));
-        }
-        r = r ?: json_add(o, "id", json_object_new_string(sl->id));
-        r = r ?: json_add(o, "owner_uid", json_object_new_int64(sl->owner_uid));
-        r = r ?: json_add(o, "owner_hash", json_hex(sl->owner_hash, sizeof(sl->owner_hash)));
-        r = r ?: json_add(o, "state", json_object_new_string(ledger_slice_state_to_string(sl->state)));
-        r = r ?: json_add(o, "created_usec", json_object_new_uint64(sl->created_usec));
-        r = r ?: json_add(o, "released_usec", json_object_new_uint64(sl->released_usec));
-        r = r ?: json_add(o, "balance", json_object_new_int64(sl->balance));
-        r = r ?: json_add(o, "credited", json_object_new_int64(sl->credited));
-        r = r ?: json_add(o, "refunded", json_object_new_int64(sl->refunded));
-        r = r ?: json_add(o, "charged", TAKE_PTR(charged));
-        r = r ?: json_add(o, "billed", TAKE_PTR(billed));
-        r = r ?: json_add(o, "overshoot", json_object_new_int64(sl->overshoot));
-        /* Whether change was paid, not the change voucher: that is
-         * bearer money, and an export travels further than the file. */
-        r = r ?: json_add(o, "change_paid", json_object_new_boolean(sl->change[0] != 0));
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(o);
-        return 0;
-}
-
-static int export_voucher(struct ledger *l, sqlite3_stmt *s, json_object **ret) {
-        _cleanup_json_ json_object *o = json_object_new_object();
-        uint8_t id[VOUCHER_ID_SIZE], issuer[CRYPTO_KEY_ID_SIZE];
-        char currency[CURRENCY_SIZE], slice[SLICE_ID_MAX];
-        int r = 0;
-
-        if (!o)
-                return -ENOMEM;
-        if (!column_blob_copy(s, 0, id, sizeof(id)) || !column_blob_copy(s, 1, issuer, sizeof(issuer)) ||
-            !column_text_copy(s, 3, currency, sizeof(currency)) || !column_text_copy(s, 6, slice, sizeof(slice)))
-                return log_error_errno(EUCLEAN, "Ledger %s: a voucher row is malformed.", l->path);
-
-        r = r ?: json_add(o, "id", json_hex(id, sizeof(id)));
-        r = r ?: json_add(o, "issuer", json_hex(issuer, sizeof(issuer)));
-        r = r ?: json_add(o, "amount", json_object_new_int64(column_i64(s, 2)));
-        r = r ?: json_add(o, "currency", json_object_new_string(currency));
-        r = r ?: json_add(o, "not_after", json_object_new_int64(column_i64(s, 4)));
-        r = r ?: json_add(o, "redeemed_usec", json_object_new_uint64(column_u64(s, 5)));
-        r = r ?: json_add(o, "slice", json_object_new_string(slice));
-        r = r ?: json_add(o, "entry", json_object_new_int64(column_i64(s, 7)));
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(o);
-        return 0;
-}
-
-static int export_entry(const struct entry_reader *rd, json_object **ret) {
-        _cleanup_json_ json_object *o = json_object_new_object(), *postings = json_object_new_array();
-        const struct entry *e = &rd->e;
-        int r = 0;
-
-        if (!o || !postings)
-                return -ENOMEM;
-        for (size_t i = 0; i < e->n_postings && r >= 0; i++) {
-                _cleanup_json_ json_object *p = json_object_new_object();
-
-                if (!p)
-                        return -ENOMEM;
-                r = json_add(p, "account", json_object_new_string(e->postings[i].account));
-                r = r ?: json_add(p, "amount", json_object_new_int64(e->postings[i].amount));
-                if (r >= 0 && json_object_array_add(postings, p) < 0)
-                        r = -ENOMEM;
-                if (r >= 0)
-                        p = NULL;
-        }
-        r = r ?: json_add(o, "seq", json_object_new_uint64(e->seq));
-        r = r ?: json_add(o, "time_usec", json_object_new_uint64(e->time_usec));
-        r = r ?: json_add(o, "kind", json_object_new_string(e->kind));
-        r = r ?: json_add(o, "slice", json_object_new_string(e->slice));
-        r = r ?: (e->voucher ? json_add(o, "voucher", json_hex(e->voucher, VOUCHER_ID_SIZE))
-                             : json_add_null(o, "voucher"));
-        r = r ?: (e->request_id ? json_add(o, "request_id", json_object_new_string(e->request_id))
-                                : json_add_null(o, "request_id"));
-        r = r ?: json_add(o, "overshoot", json_object_new_int64(e->overshoot));
-        r = r ?: json_add(o, "postings", TAKE_PTR(postings));
-        r = r ?: json_add(o, "prev_hash", json_hex(rd->prev_hash, sizeof(rd->prev_hash)));
-        r = r ?: json_add(o, "hash", json_hex(rd->hash, sizeof(rd->hash)));
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(o);
-        return 0;
-}
-
-static int export_event(const struct ledger_event *ev, json_object **ret) {
-        _cleanup_json_ json_object *o = json_object_new_object();
-        int r = 0;
-
-        if (!o)
-                return -ENOMEM;
-        r = r ?: json_add(o, "seq", json_object_new_uint64(ev->seq));
-        r = r ?: json_add(o, "time_usec", json_object_new_uint64(ev->time_usec));
-        r = r ?: json_add(o, "slice", json_object_new_string(ev->slice));
-        r = r ?: json_add(o, "kind", json_object_new_string(ev->kind));
-        r = r ?: json_add(o, "funded", json_object_new_boolean(ev->funded));
-        r = r ?: json_add(o, "owner_uid", json_object_new_int64(ev->owner_uid));
-        r = r ?: json_add(o, "balance", json_object_new_int64(ev->balance));
-        r = r ?: json_add(o, "currency", json_object_new_string(ev->currency));
-        r = r ?: json_add(o, "burn_rate", json_object_new_int64(ev->burn_rate));
-        r = r ?: json_add(o, "time_left_usec", json_object_new_uint64(ev->time_left_usec));
-        r = r ?: json_add(o, "reason", json_object_new_string(ev->reason));
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(o);
-        return 0;
-}
-
-struct export_events {
-        FILE *f;
-        const char *sep;
-};
-
-static int export_event_cb(const struct ledger_event *ev, void *userdata) {
-        _cleanup_json_ json_object *o = NULL;
-        struct export_events *x = userdata;
+static int export_put(struct export_writer *w, json_object *o) {
         int r;
 
-        r = export_event(ev, &o);
-        if (r >= 0)
-                r = json_write(x->f, o, x->sep);
-        x->sep = ",\n";
+        r = json_write(w->f, o, w->sep);
+        w->sep = ",\n";
         return r;
 }
 
-static int export_all(struct ledger *l, FILE *f) {
-        struct export_events x = { .f = f, .sep = "\n" };
-        _cleanup_json_ json_object *books_json = NULL;
-        struct ledger_books books;
-        struct entry_reader rd;
-        sqlite3_stmt *s;
-        const char *sep;
+static int slice_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {
+        struct ledger_slice sl;
         int r;
 
-        r = ledger_books_read(l, &books);
+        r = ledger_slice_from_row(l, s, &sl, NULL);
         if (r < 0)
                 return r;
-        r = export_books(&books, &books_json);
+        /* Whether change was paid, not the change voucher: that is
+         * bearer money, and an export travels further than the file. */
+        return json_build(ret,
+                          "id:s owner_uid:i owner_hash:x state:s created_usec:u released_usec:u balance:i "
+                          "credited:i refunded:i charged:r billed:R overshoot:i change_paid:b",
+                          sl.id, (int64_t) sl.owner_uid, sl.owner_hash, sizeof(sl.owner_hash),
+                          ledger_slice_state_to_string(sl.state), sl.created_usec, sl.released_usec, sl.balance,
+                          sl.credited, sl.refunded, sl.charged, sl.billed, sl.overshoot, sl.change[0] != 0);
+}
+
+static int voucher_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {
+        uint8_t id[VOUCHER_ID_SIZE], issuer[CRYPTO_KEY_ID_SIZE];
+        char currency[CURRENCY_SIZE], slice[SLICE_ID_MAX];
+
+        if (!column_blob_copy(s, 0, id, sizeof(id)) || !column_blob_copy(s, 1, issuer, sizeof(issuer)) ||
+            !column_text_copy(s, 3, currency, sizeof(currency)) || !column_text_copy(s, 6, slice, sizeof(slice)))
+                return log_error_errno(EUCLEAN, "Ledger %s: a voucher row is malformed.", l->path);
+        return json_build(ret, "id:x issuer:x amount:i currency:s not_after:i redeemed_usec:u slice:s entry:i", id,
+                          sizeof(id), issuer, sizeof(issuer), column_i64(s, 2), currency, column_i64(s, 4),
+                          column_u64(s, 5), slice, column_i64(s, 7));
+}
+
+/* Each row of stmt, as row_to_json() makes it. */
+static int export_rows(struct ledger *l, struct export_writer *w, enum stmt_id stmt, const char *what,
+                       int (*row_to_json)(struct ledger *l, sqlite3_stmt *s, json_object **ret)) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, stmt);
+        int r;
+
+        while ((r = ledger_bound_row(&b, what)) > 0) {
+                _cleanup_json_ json_object *o = NULL;
+
+                r = row_to_json(l, b.s, &o);
+                if (r >= 0)
+                        r = export_put(w, o);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+static int export_slices(struct ledger *l, struct export_writer *w) {
+        return export_rows(l, w, STMT_SLICE_ALL, "read slices", slice_to_json);
+}
+
+static int export_vouchers(struct ledger *l, struct export_writer *w) {
+        return export_rows(l, w, STMT_VOUCHER_ALL, "read vouchers", voucher_to_json);
+}
+
+static int entry_to_json(const struct entry_reader *rd, json_object **ret) {
+        const struct entry *e = &rd->e;
+
+        if (rd->malformed)
+                return log_error_errno(EUCLEAN, "Ledger %s: entry %" PRIu64 " is malformed: %s.", rd->l->path,
+                                       e->seq, rd->malformed);
+        return json_build(ret,
+                          "seq:u time_usec:u kind:s slice:s voucher:x request_id:s overshoot:i postings:p "
+                          "prev_hash:x hash:x",
+                          e->seq, e->time_usec, e->kind, e->slice, e->voucher, (size_t) VOUCHER_ID_SIZE,
+                          e->request_id, e->overshoot, e, rd->prev_hash, sizeof(rd->prev_hash), rd->hash,
+                          sizeof(rd->hash));
+}
+
+static int export_entries(struct ledger *l, struct export_writer *w) {
+        struct entry_reader rd;
+        int r;
+
+        r = ledger_entry_reader_init(l, &rd);
+        while (r >= 0 && (r = ledger_entry_reader_next(&rd)) > 0) {
+                _cleanup_json_ json_object *o = NULL;
+
+                r = entry_to_json(&rd, &o);
+                if (r >= 0)
+                        r = export_put(w, o);
+        }
+        ledger_entry_reader_done(&rd);
+        return r;
+}
+
+static int event_put(const struct ledger_event *ev, void *userdata) {
+        _cleanup_json_ json_object *o = NULL;
+        int r;
+
+        r = json_build(&o,
+                       "seq:u time_usec:u slice:s kind:s funded:b owner_uid:i balance:i currency:s burn_rate:i "
+                       "time_left_usec:u reason:s",
+                       ev->seq, ev->time_usec, ev->slice, ev->kind, ev->funded, (int64_t) ev->owner_uid,
+                       ev->balance, ev->currency, ev->burn_rate, ev->time_left_usec, ev->reason);
+        return r < 0 ? r : export_put(userdata, o);
+}
+
+static int export_events(struct ledger *l, struct export_writer *w) {
+        return ledger_events_read(l, NULL, event_put, w);
+}
+
+/* After "schema" and "books", in this order: each an array. */
+static const struct export_section {
+        const char *name;
+        int (*write)(struct ledger *l, struct export_writer *w);
+} export_sections[] = {
+        { "slices", export_slices },
+        { "vouchers", export_vouchers },
+        { "entries", export_entries },
+        { "events", export_events },
+};
+
+static int export_all(struct ledger *l, FILE *f) {
+        _cleanup_json_ json_object *books_json = NULL;
+        struct ledger_books b;
+        int r;
+
+        r = ledger_books_read(l, STMT_BOOKS, &b);
+        if (r >= 0)
+                r = json_build(&books_json, "redeemed:i held:i charged:i refunded:i overshoot:i entries:u",
+                               b.redeemed, b.held, b.charged, b.refunded, b.overshoot, b.entries);
         if (r < 0)
                 return r;
         fprintf(f, "{\"schema\":%d,", l->schema);
@@ -219,74 +298,16 @@ static int export_all(struct ledger *l, FILE *f) {
         if (r < 0)
                 return r;
 
-        fputs(",\n\"slices\":[", f);
-        r = ledger_stmt_get(l, STMT_SLICE_ALL, &s);
-        if (r < 0)
-                return r;
-        sep = "\n";
-        while ((r = ledger_step_row(l, s, "read slices")) > 0) {
-                _cleanup_json_ json_object *o = NULL;
-                struct ledger_slice sl;
+        for (size_t i = 0; i < ARRAY_SIZE(export_sections); i++) {
+                struct export_writer w = { .f = f, .sep = "\n" };
 
-                r = ledger_slice_from_row(l, s, &sl, NULL);
-                if (r >= 0)
-                        r = export_slice(&sl, &o);
-                if (r >= 0)
-                        r = json_write(f, o, sep);
+                fprintf(f, ",\n\"%s\":[", export_sections[i].name);
+                r = export_sections[i].write(l, &w);
                 if (r < 0)
-                        break;
-                sep = ",\n";
+                        return r;
+                fputs("]", f);
         }
-        sqlite3_reset(s);
-        if (r < 0)
-                return r;
-
-        fputs("],\n\"vouchers\":[", f);
-        r = ledger_stmt_get(l, STMT_VOUCHER_ALL, &s);
-        if (r < 0)
-                return r;
-        sep = "\n";
-        while ((r = ledger_step_row(l, s, "read vouchers")) > 0) {
-                _cleanup_json_ json_object *o = NULL;
-
-                r = export_voucher(l, s, &o);
-                if (r >= 0)
-                        r = json_write(f, o, sep);
-                if (r < 0)
-                        break;
-                sep = ",\n";
-        }
-        sqlite3_reset(s);
-        if (r < 0)
-                return r;
-
-        fputs("],\n\"entries\":[", f);
-        r = ledger_entry_reader_init(l, &rd);
-        sep = "\n";
-        while (r >= 0 && (r = ledger_entry_reader_next(&rd)) > 0) {
-                _cleanup_json_ json_object *o = NULL;
-
-                if (rd.malformed) {
-                        r = log_error_errno(EUCLEAN, "Ledger %s: entry %" PRIu64 " is malformed: %s.", l->path,
-                                            rd.e.seq, rd.malformed);
-                        break;
-                }
-                r = export_entry(&rd, &o);
-                if (r >= 0)
-                        r = json_write(f, o, sep);
-                if (r < 0)
-                        break;
-                sep = ",\n";
-        }
-        ledger_entry_reader_done(&rd);
-        if (r < 0)
-                return r;
-
-        fputs("],\n\"events\":[", f);
-        r = ledger_events_read(l, NULL, export_event_cb, &x);
-        if (r < 0)
-                return r;
-        fputs("]}\n", f);
+        fputs("}\n", f);
         return 0;
 }
 

@@ -140,23 +140,29 @@ struct entry {
         struct posting postings[ENTRY_POSTINGS_MAX];
 };
 
-/* Statements (ledger.c). Each is prepared on first use and kept. */
-int ledger_stmt_get(struct ledger *l, enum stmt_id id, sqlite3_stmt **ret);
+/* Statements (ledger.c) */
+
+/* A statement and the parameters bound to it so far, left to right: the
+ * first failure is kept, and reported (once) when the statement runs, so
+ * that a caller binds every value and checks once. */
+struct binder {
+        struct ledger *l;
+        sqlite3_stmt *s;
+        int i;
+        int rc;    /* SQLite's code for the first bind that failed */
+        int error; /* -errno: the statement could not be prepared (logged) */
+};
+
+/* The statement id, prepared on first use and kept, with no value bound. */
+struct binder ledger_bind(struct ledger *l, enum stmt_id id);
 
 /* A statement is reset when its user is done with it, so that no read
  * transaction stays open behind the caller's back. */
-static inline void stmt_resetp(sqlite3_stmt **s) {
-        if (*s)
-                sqlite3_reset(*s);
+static inline void binder_reset(struct binder *b) {
+        if (b->s)
+                sqlite3_reset(b->s);
 }
-#define _cleanup_reset_ _cleanup_(stmt_resetp)
-
-/* Binds parameters left to right; the first failure is kept. */
-struct binder {
-        sqlite3_stmt *s;
-        int i;
-        int rc;
-};
+#define _cleanup_binder_ _cleanup_(binder_reset)
 
 static inline void bind_i64(struct binder *b, int64_t v) {
         if (b->rc == SQLITE_OK)
@@ -186,14 +192,16 @@ static inline void bind_blob(struct binder *b, const void *p, size_t n) {
                 b->rc = sqlite3_bind_null(b->s, ++b->i);
 }
 
-/* ledger_stmt_get() and a fresh binder for it. */
-int ledger_stmt_bind(struct ledger *l, enum stmt_id id, sqlite3_stmt **ret, struct binder *ret_binder);
-int ledger_bind_check(struct ledger *l, const struct binder *b);
-/* 1 with a row, 0 when there is none. */
-int ledger_step_row(struct ledger *l, sqlite3_stmt *s, const char *what);
-int ledger_step_done(struct ledger *l, sqlite3_stmt *s, const char *what);
-/* An insert whose key may already be there: -EEXIST then, not logged. */
-int ledger_step_insert(struct ledger *l, sqlite3_stmt *s, const char *what);
+/* Steps the statement: 1 with a row (read it from b->s, then reset it),
+ * 0 when there is none. */
+int ledger_bound_row(struct binder *b, const char *what);
+
+enum ledger_step {
+        LEDGER_STEP_DONE,   /* runs to its end, no row */
+        LEDGER_STEP_INSERT, /* the same, or -EEXIST (not logged) for a key already there */
+};
+/* Runs the statement to its end and resets it. */
+int ledger_bound_step(struct binder *b, enum ledger_step step, const char *what);
 
 /* Column readers: a value of another shape than the schema allows means
  * the file was edited or damaged. */
@@ -231,6 +239,8 @@ static inline uint64_t column_u64(sqlite3_stmt *s, int i) {
  * failed with. */
 int ledger_op_begin(struct ledger *l, struct tip *ret_saved);
 int ledger_op_end(struct ledger *l, const struct tip *saved, int r);
+/* A write of one statement: ledger_bound_step() in a savepoint. */
+int ledger_op_step(struct binder *b, enum ledger_step step, const char *what);
 /* Reads that take more than one statement see one snapshot: inside the
  * batch when one is open, else in a read transaction of their own. */
 int ledger_read_begin(struct ledger *l, bool *ret_opened);
@@ -250,8 +260,8 @@ int ledger_entry_append(struct ledger *l, struct entry *e);
  * merged, one pass over each table. */
 struct entry_reader {
         struct ledger *l;
-        sqlite3_stmt *entries;
-        sqlite3_stmt *postings;
+        struct binder entries;
+        struct binder postings;
         bool posting_pending; /* the postings cursor is on a row not yet taken */
         bool postings_done;
 
@@ -279,7 +289,9 @@ void ledger_entry_reader_done(struct entry_reader *rd);
 
 /* Rows (ledger-books.c, ledger-events.c). */
 int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice *ret, int64_t *ret_num);
-int ledger_books_read(struct ledger *l, struct ledger_books *ret);
+/* The books from STMT_BOOKS (the slice rows' sums) or STMT_VERIFY_BOOKS
+ * (the postings'). */
+int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *ret);
 /* Inside a read transaction or the batch. */
 int ledger_events_read(struct ledger *l, const char *slice, int (*cb)(const struct ledger_event *ev, void *userdata),
                        void *userdata);

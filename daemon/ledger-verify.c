@@ -61,96 +61,132 @@ static int verify_postings(const struct entry *e, char **d) {
         return 0;
 }
 
+/* A posting whose entry does not exist, if the reader met one. */
+static int verify_orphan(const struct entry_reader *rd, char **d) {
+        if (!rd->orphan)
+                return 0;
+        return discrepancy(d, "A posting to '%s' belongs to entry %" PRIu64 ", which does not exist.",
+                           rd->orphan_account, rd->orphan_seq);
+}
+
+/* Step 1, for the entry after n entries that chain to prev: its seq, its
+ * shape, its hash and its link. */
+static int verify_link(const struct entry_reader *rd, uint64_t n, const uint8_t prev[CRYPTO_SHA256_SIZE], char **d) {
+        const struct entry *e = &rd->e;
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+
+        if (e->seq != n + 1 && n == 0)
+                return discrepancy(d, "Entries 1 to %" PRIu64 " are missing: the chain starts at %" PRIu64 ".",
+                                   e->seq - 1, e->seq);
+        if (e->seq != n + 1)
+                return discrepancy(d, "Entry %" PRIu64 " is missing: entry %" PRIu64 " follows entry %" PRIu64 ".",
+                                   n + 1, e->seq, n);
+        if (rd->orphan)
+                return verify_orphan(rd, d);
+        if (rd->malformed)
+                return discrepancy(d, "Entry %" PRIu64 ": malformed: %s.", e->seq, rd->malformed);
+        if (ledger_entry_hash(rd->prev_hash, e, hash) < 0 || memcmp(hash, rd->hash, sizeof(hash)) != 0)
+                return discrepancy(d, "Entry %" PRIu64 ": hash does not match its contents.", e->seq);
+        if (memcmp(rd->prev_hash, prev, CRYPTO_SHA256_SIZE) != 0 && n == 0)
+                return discrepancy(d, "Entry 1: does not start the chain (its previous hash is not zero).");
+        if (memcmp(rd->prev_hash, prev, CRYPTO_SHA256_SIZE) != 0)
+                return discrepancy(d, "Entry %" PRIu64 ": broken link: its previous hash is not entry %" PRIu64
+                                      "'s hash.", e->seq, n);
+        return 0;
+}
+
 /* Steps 1 and 2: the chain, then each entry's postings. The chain is
  * checked to its end before any sum is reported, so that the first
  * discrepancy named is the first in the order ledger.h gives. */
-static int verify_entries(struct ledger *l, uint64_t *ret_entries, char **d) {
+static int verify_chain(struct entry_reader *rd, uint64_t *ret_entries, char **d) {
         _cleanup_(freep) char *sum_error = NULL;
-        uint8_t prev[CRYPTO_SHA256_SIZE] = {}, hash[CRYPTO_SHA256_SIZE];
-        struct entry_reader rd;
+        uint8_t prev[CRYPTO_SHA256_SIZE] = {};
         uint64_t n = 0;
         int r;
 
-        r = ledger_entry_reader_init(l, &rd);
-        if (r < 0)
-                return r;
-
-        while ((r = ledger_entry_reader_next(&rd)) > 0) {
-                const struct entry *e = &rd.e;
-
-                if (e->seq != n + 1) {
-                        if (n == 0)
-                                r = discrepancy(d, "Entries 1 to %" PRIu64 " are missing: the chain starts at %"
-                                                   PRIu64 ".", e->seq - 1, e->seq);
-                        else
-                                r = discrepancy(d, "Entry %" PRIu64 " is missing: entry %" PRIu64
-                                                   " follows entry %" PRIu64 ".", n + 1, e->seq, n);
-                        goto out;
-                }
-                if (rd.orphan) {
-                        r = discrepancy(d, "A posting to '%s' belongs to entry %" PRIu64 ", which does not exist.",
-                                        rd.orphan_account, rd.orphan_seq);
-                        goto out;
-                }
-                if (rd.malformed) {
-                        r = discrepancy(d, "Entry %" PRIu64 ": malformed: %s.", e->seq, rd.malformed);
-                        goto out;
-                }
-                if (ledger_entry_hash(rd.prev_hash, e, hash) < 0 || memcmp(hash, rd.hash, sizeof(hash)) != 0) {
-                        r = discrepancy(d, "Entry %" PRIu64 ": hash does not match its contents.", e->seq);
-                        goto out;
-                }
-                if (memcmp(rd.prev_hash, prev, sizeof(prev)) != 0) {
-                        if (n == 0)
-                                r = discrepancy(d, "Entry 1: does not start the chain "
-                                                   "(its previous hash is not zero).");
-                        else
-                                r = discrepancy(d, "Entry %" PRIu64 ": broken link: its previous hash is not entry %"
-                                                   PRIu64 "'s hash.", e->seq, n);
-                        goto out;
-                }
-                if (!sum_error) {
-                        r = verify_postings(e, &sum_error);
-                        if (r == -ENOMEM)
-                                goto out;
-                }
-                memcpy(prev, rd.hash, sizeof(prev));
+        while ((r = ledger_entry_reader_next(rd)) > 0) {
+                r = verify_link(rd, n, prev, d);
+                if (r < 0)
+                        return r;
+                if (!sum_error && verify_postings(&rd->e, &sum_error) == -ENOMEM)
+                        return -ENOMEM;
+                memcpy(prev, rd->hash, sizeof(prev));
                 n++;
         }
+        if (r >= 0)
+                r = ledger_entry_reader_finish(rd);
+        if (r >= 0)
+                r = verify_orphan(rd, d);
         if (r < 0)
-                goto out;
-
-        r = ledger_entry_reader_finish(&rd);
-        if (r < 0)
-                goto out;
-        if (rd.orphan) {
-                r = discrepancy(d, "A posting to '%s' belongs to entry %" PRIu64 ", which does not exist.",
-                                rd.orphan_account, rd.orphan_seq);
-                goto out;
-        }
+                return r;
         if (sum_error) {
                 free(*d);
                 *d = TAKE_PTR(sum_error);
-                r = -EBADMSG;
-                goto out;
+                return -EBADMSG;
         }
         *ret_entries = n;
-        r = 0;
-out:
+        return 0;
+}
+
+static int verify_entries(struct ledger *l, uint64_t *ret_entries, char **d) {
+        struct entry_reader rd;
+        int r;
+
+        r = ledger_entry_reader_init(l, &rd);
+        if (r >= 0)
+                r = verify_chain(&rd, ret_entries, d);
         ledger_entry_reader_done(&rd);
         return r;
 }
 
-/* Step 3: each slice row against its postings. */
-static int verify_slices(struct ledger *l, char **d) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
-        char id[SLICE_ID_MAX], a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX];
+/* Checks whose statement selects the first entry at fault: its seq, and
+ * the slice (text) or voucher (blob) it names, put between before and
+ * after. */
+struct entry_check {
+        enum stmt_id stmt;
+        const char *what;
+        const char *before;
+        const char *after;
+};
+
+static const struct entry_check entries_of_unknown_slices = {
+        STMT_VERIFY_SLICELESS_ENTRY,
+        "look for entries of unknown slices",
+        "slice ",
+        " has no row.",
+};
+
+static const struct entry_check redeems_unrecorded = {
+        STMT_VERIFY_REDEEMS,
+        "match entries to their vouchers",
+        "redeems voucher ",
+        ", which is not recorded as spent there.",
+};
+
+static int verify_no_entry(struct ledger *l, const struct entry_check *c, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, c->stmt);
+        char name[MAX(VOUCHER_ID_STRING_MAX, SLICE_ID_MAX)];
+        uint8_t id[VOUCHER_ID_SIZE];
         int r;
 
-        r = ledger_stmt_get(l, STMT_VERIFY_SLICES, &s);
-        if (r < 0)
+        r = ledger_bound_row(&b, c->what);
+        if (r <= 0)
                 return r;
-        while ((r = ledger_step_row(l, s, "sum the postings per slice")) > 0) {
+        if (sqlite3_column_type(b.s, 1) == SQLITE_BLOB && column_blob_copy(b.s, 1, id, sizeof(id)))
+                hex_encode(id, sizeof(id), name);
+        else if (sqlite3_column_type(b.s, 1) != SQLITE_TEXT || !column_text_copy(b.s, 1, name, SLICE_ID_MAX))
+                snprintf(name, sizeof(name), "?");
+        return discrepancy(d, "Entry %" PRId64 ": %s%s%s", column_i64(b.s, 0), c->before, name, c->after);
+}
+
+/* Step 3: each slice row against its postings. */
+static int verify_slices(struct ledger *l, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_SLICES);
+        char id[SLICE_ID_MAX], x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX];
+        sqlite3_stmt *s;
+        int r;
+
+        while ((r = ledger_bound_row(&b, "sum the postings per slice")) > 0) {
                 /* Columns: row values, then the same from postings. */
                 static const char *const what[] = {
                         "balance", "credited", "refunded", "charged for cpu", "charged for memory",
@@ -159,6 +195,7 @@ static int verify_slices(struct ledger *l, char **d) {
                 };
                 const int n = (int) ARRAY_SIZE(what);
 
+                s = b.s;
                 if (!column_text_copy(s, 0, id, sizeof(id)))
                         snprintf(id, sizeof(id), "?");
                 for (int i = 0; i < n; i++) {
@@ -166,100 +203,66 @@ static int verify_slices(struct ledger *l, char **d) {
 
                         if (row != sum)
                                 return discrepancy(d, "Slice %s: %s %s in its row, %s from its %s.", id, what[i],
-                                                   fmt_money(a, row), fmt_money(b, sum),
+                                                   fmt_money(x, row), fmt_money(y, sum),
                                                    i == n - 1 ? "entries" : "postings");
                 }
                 if (column_i64(s, 1) < 0)
-                        return discrepancy(d, "Slice %s: balance %s is negative.", id, fmt_money(a, column_i64(s, 1)));
+                        return discrepancy(d, "Slice %s: balance %s is negative.", id, fmt_money(x, column_i64(s, 1)));
         }
-        if (r < 0)
-                return r;
-        sqlite3_reset(TAKE_PTR(s));
+        return r < 0 ? r : verify_no_entry(l, &entries_of_unknown_slices, d);
+}
 
-        r = ledger_stmt_get(l, STMT_VERIFY_SLICELESS_ENTRY, &s);
-        if (r < 0)
-                return r;
-        r = ledger_step_row(l, s, "look for entries of unknown slices");
-        if (r > 0) {
-                if (!column_text_copy(s, 1, id, sizeof(id)))
-                        snprintf(id, sizeof(id), "?");
-                return discrepancy(d, "Entry %" PRId64 ": slice %s has no row.", column_i64(s, 0), id);
-        }
-        return r;
+/* Step 4, for the voucher row on s: its redeem entry, for the same slice
+ * and amount. */
+static int verify_voucher(sqlite3_stmt *s, char **d) {
+        char hex[VOUCHER_ID_STRING_MAX], vslice[SLICE_ID_MAX], eslice[SLICE_ID_MAX], x[MONEY_FORMAT_MAX],
+                y[MONEY_FORMAT_MAX], kind[8];
+        int64_t amount = column_i64(s, 1), seq = column_i64(s, 3);
+        uint8_t id[VOUCHER_ID_SIZE], eid[VOUCHER_ID_SIZE];
+
+        if (!column_blob_copy(s, 0, id, sizeof(id)))
+                return discrepancy(d, "A voucher row has an id of a wrong length.");
+        hex_encode(id, sizeof(id), hex);
+        if (!column_text_copy(s, 2, vslice, sizeof(vslice)))
+                snprintf(vslice, sizeof(vslice), "?");
+
+        if (sqlite3_column_type(s, 4) == SQLITE_NULL)
+                return discrepancy(d, "Voucher %s: its redeem entry %" PRId64 " does not exist.", hex, seq);
+        if (!column_text_copy(s, 4, kind, sizeof(kind)) || !streq(kind, "redeem") ||
+            !column_blob_copy(s, 6, eid, sizeof(eid)) || memcmp(id, eid, sizeof(id)) != 0)
+                return discrepancy(d, "Voucher %s: entry %" PRId64 " does not redeem it.", hex, seq);
+        if (!column_text_copy(s, 5, eslice, sizeof(eslice)) || !streq(vslice, eslice))
+                return discrepancy(d, "Voucher %s: spent on slice %s, but entry %" PRId64 " credits %s.", hex, vslice,
+                                   seq, eslice);
+        if (sqlite3_column_type(s, 7) == SQLITE_NULL || column_i64(s, 7) != -amount)
+                return discrepancy(d, "Voucher %s: worth %s, but entry %" PRId64 " takes %s from vouchers.", hex,
+                                   fmt_money(x, amount), seq, fmt_money(y, -column_i64(s, 7)));
+        return 0;
 }
 
 /* Step 4: every voucher spent has its redeem entry, and back. */
 static int verify_vouchers(struct ledger *l, char **d) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
-        char hex[VOUCHER_ID_STRING_MAX], vslice[SLICE_ID_MAX], eslice[SLICE_ID_MAX], a[MONEY_FORMAT_MAX],
-                b[MONEY_FORMAT_MAX];
-        uint8_t id[VOUCHER_ID_SIZE], eid[VOUCHER_ID_SIZE];
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_VOUCHERS);
         int r;
 
-        r = ledger_stmt_get(l, STMT_VERIFY_VOUCHERS, &s);
-        if (r < 0)
-                return r;
-        while ((r = ledger_step_row(l, s, "match vouchers to their entries")) > 0) {
-                int64_t amount = column_i64(s, 1), seq = column_i64(s, 3);
-                char kind[8];
-
-                if (!column_blob_copy(s, 0, id, sizeof(id)))
-                        return discrepancy(d, "A voucher row has an id of a wrong length.");
-                hex_encode(id, sizeof(id), hex);
-                if (!column_text_copy(s, 2, vslice, sizeof(vslice)))
-                        snprintf(vslice, sizeof(vslice), "?");
-
-                if (sqlite3_column_type(s, 4) == SQLITE_NULL)
-                        return discrepancy(d, "Voucher %s: its redeem entry %" PRId64 " does not exist.", hex, seq);
-                if (!column_text_copy(s, 4, kind, sizeof(kind)) || !streq(kind, "redeem") ||
-                    !column_blob_copy(s, 6, eid, sizeof(eid)) || memcmp(id, eid, sizeof(id)) != 0)
-                        return discrepancy(d, "Voucher %s: entry %" PRId64 " does not redeem it.", hex, seq);
-                if (!column_text_copy(s, 5, eslice, sizeof(eslice)) || !streq(vslice, eslice))
-                        return discrepancy(d, "Voucher %s: spent on slice %s, but entry %" PRId64 " credits %s.", hex,
-                                           vslice, seq, eslice);
-                if (sqlite3_column_type(s, 7) == SQLITE_NULL || column_i64(s, 7) != -amount)
-                        return discrepancy(d, "Voucher %s: worth %s, but entry %" PRId64 " takes %s from vouchers.",
-                                           hex, fmt_money(a, amount), seq, fmt_money(b, -column_i64(s, 7)));
+        while ((r = ledger_bound_row(&b, "match vouchers to their entries")) > 0) {
+                r = verify_voucher(b.s, d);
+                if (r < 0)
+                        return r;
         }
-        if (r < 0)
-                return r;
-        sqlite3_reset(TAKE_PTR(s));
-
-        r = ledger_stmt_get(l, STMT_VERIFY_REDEEMS, &s);
-        if (r < 0)
-                return r;
-        r = ledger_step_row(l, s, "match entries to their vouchers");
-        if (r > 0) {
-                if (column_blob_copy(s, 1, id, sizeof(id)))
-                        hex_encode(id, sizeof(id), hex);
-                else
-                        snprintf(hex, sizeof(hex), "?");
-                return discrepancy(d, "Entry %" PRId64 ": redeems voucher %s, which is not recorded as spent there.",
-                                   column_i64(s, 0), hex);
-        }
-        return r;
+        return r < 0 ? r : verify_no_entry(l, &redeems_unrecorded, d);
 }
 
 /* Step 5: redeemed = held + charged + refunded. */
 static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX];
-        struct ledger_books books = {};
+        struct ledger_books books;
         int64_t out;
         int r;
 
-        r = ledger_stmt_get(l, STMT_VERIFY_BOOKS, &s);
+        r = ledger_books_read(l, STMT_VERIFY_BOOKS, &books);
         if (r < 0)
                 return r;
-        r = ledger_step_row(l, s, "sum the books");
-        if (r <= 0)
-                return r < 0 ? r : -EIO;
-        books.redeemed = column_i64(s, 0);
-        books.held = column_i64(s, 1);
-        books.charged = column_i64(s, 2);
-        books.refunded = column_i64(s, 3);
-        books.overshoot = column_i64(s, 4);
-
         if (!money_add(books.held, books.charged, &out) || !money_add(out, books.refunded, &out) ||
             out != books.redeemed)
                 return discrepancy(d, "Books do not balance: redeemed %s != held %s + charged %s + refunded %s.",

@@ -203,7 +203,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                               "(SELECT coalesce(sum(balance), 0) FROM slices), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'charge:*'), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), "
-                              "(SELECT coalesce(sum(overshoot), 0) FROM slices)",
+                              "(SELECT coalesce(sum(overshoot), 0) FROM slices), "
+                              "(SELECT coalesce(max(seq), 0) FROM entries)",
         [STMT_EVENT_INSERT] = "INSERT INTO events (time_usec, slice, kind, funded, owner_uid, balance, currency, "
                               "burn_rate, time_left_usec, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [STMT_EVENT_ALL] = "SELECT " EVENT_COLUMNS " FROM events ORDER BY seq",
@@ -261,95 +262,73 @@ static int sql_fail(struct ledger *l, int rc, const char *what) {
 }
 /* Statements */
 
-int ledger_stmt_get(struct ledger *l, enum stmt_id id, sqlite3_stmt **ret) {
+struct binder ledger_bind(struct ledger *l, enum stmt_id id) {
         int rc;
 
         if (!l->stmts[id]) {
                 rc = sqlite3_prepare_v3(l->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &l->stmts[id], NULL);
                 if (rc != SQLITE_OK)
-                        return sql_fail(l, rc, "prepare a statement");
+                        return (struct binder) { .l = l, .rc = rc, .error = sql_fail(l, rc, "prepare a statement") };
         }
-        *ret = l->stmts[id];
-        return 0;
+        return (struct binder) { .l = l, .s = l->stmts[id] };
 }
 
-/* ledger_stmt_get() and a fresh binder for it. */
-int ledger_stmt_bind(struct ledger *l, enum stmt_id id, sqlite3_stmt **ret, struct binder *ret_binder) {
-        int r;
-
-        r = ledger_stmt_get(l, id, ret);
-        if (r < 0)
-                return r;
-        *ret_binder = (struct binder) { .s = *ret };
-        return 0;
-}
-
-int ledger_bind_check(struct ledger *l, const struct binder *b) {
-        if (b->rc != SQLITE_OK)
-                return sql_fail(l, b->rc, "bind a value");
-        return 0;
-}
-
-/* 1 with a row, 0 when there is none. */
-int ledger_step_row(struct ledger *l, sqlite3_stmt *s, const char *what) {
+int ledger_bound_row(struct binder *b, const char *what) {
         int rc;
 
-        rc = sqlite3_step(s);
+        if (b->error < 0)
+                return b->error;
+        if (b->rc != SQLITE_OK)
+                return sql_fail(b->l, b->rc, "bind a value");
+        rc = sqlite3_step(b->s);
         if (rc == SQLITE_ROW)
                 return 1;
         if (rc == SQLITE_DONE)
                 return 0;
-        return sql_fail(l, rc, what);
+        return sql_fail(b->l, rc, what);
 }
 
-int ledger_step_done(struct ledger *l, sqlite3_stmt *s, const char *what) {
-        int rc;
+int ledger_bound_step(struct binder *b, enum ledger_step step, const char *what) {
+        int r;
 
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_DONE)
-                return 0;
-        return sql_fail(l, rc, what);
-}
-
-/* An insert whose key may already be there: -EEXIST then, not logged. */
-int ledger_step_insert(struct ledger *l, sqlite3_stmt *s, const char *what) {
-        int rc;
-
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_DONE)
-                return 0;
-        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
-                return -EEXIST;
-        return sql_fail(l, rc, what);
+        if (step == LEDGER_STEP_INSERT && b->error == 0 && b->rc == SQLITE_OK) {
+                r = sqlite3_step(b->s);
+                /* A key that is already there: the caller's answer, not
+                 * a failure to log. */
+                if (r == SQLITE_CONSTRAINT_PRIMARYKEY || r == SQLITE_CONSTRAINT_UNIQUE)
+                        r = -EEXIST;
+                else
+                        r = r == SQLITE_DONE ? 0 : sql_fail(b->l, r, what);
+        } else {
+                r = ledger_bound_row(b, what);
+                /* A statement that should not have returned a row did. */
+                if (r > 0)
+                        r = sql_fail(b->l, SQLITE_ROW, what);
+        }
+        binder_reset(b);
+        return r;
 }
 
 static int exec_stmt(struct ledger *l, enum stmt_id id, const char *what) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
-        int r;
+        struct binder b = ledger_bind(l, id);
 
-        r = ledger_stmt_get(l, id, &s);
-        if (r < 0)
-                return r;
-        return ledger_step_done(l, s, what);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, what);
 }
 
 /* Transactions and savepoints */
 
 static int tip_load(struct ledger *l, struct tip *ret) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_TIP);
         struct tip t = {};
         int r;
 
-        r = ledger_stmt_get(l, STMT_TIP, &s);
-        if (r < 0)
-                return r;
-        r = ledger_step_row(l, s, "read the last entry");
+        r = ledger_bound_row(&b, "read the last entry");
         if (r < 0)
                 return r;
         if (r > 0) {
-                int64_t seq = column_i64(s, 0);
+                int64_t seq = column_i64(b.s, 0);
 
-                if (seq < 1 || !column_blob_copy(s, 1, t.hash, sizeof(t.hash)))
+                if (seq < 1 || !column_blob_copy(b.s, 1, t.hash, sizeof(t.hash)))
                         return log_error_errno(EUCLEAN, "Ledger %s: the last entry (%" PRId64 ") is malformed.",
                                                l->path, seq);
                 t.seq = (uint64_t) seq;
@@ -504,28 +483,30 @@ void ledger_read_end(struct ledger *l, bool opened) {
                 (void) exec_stmt(l, STMT_COMMIT, "end a read transaction");
 }
 
-int ledger_prune(struct ledger *l, enum stmt_id stmt, uint64_t before_usec, const char *what) {
-        _cleanup_reset_ sqlite3_stmt *s = NULL;
-        struct binder b;
+int ledger_op_step(struct binder *b, enum ledger_step step, const char *what) {
         struct tip saved;
+        int r;
+
+        r = ledger_op_begin(b->l, &saved);
+        if (r < 0) {
+                binder_reset(b);
+                return r;
+        }
+        return ledger_op_end(b->l, &saved, ledger_bound_step(b, step, what));
+}
+
+int ledger_prune(struct ledger *l, enum stmt_id stmt, uint64_t before_usec, const char *what) {
+        struct binder b;
         int r;
 
         if (!l)
                 return -EINVAL;
 
-        r = ledger_op_begin(l, &saved);
-        if (r < 0)
-                return r;
-        r = ledger_stmt_bind(l, stmt, &s, &b);
-        if (r >= 0) {
-                bind_u64(&b, MIN(before_usec, (uint64_t) INT64_MAX));
-                r = ledger_bind_check(l, &b);
-        }
-        if (r >= 0)
-                r = ledger_step_done(l, s, what);
-        if (r >= 0)
-                r = (int) MIN(sqlite3_changes64(l->db), (sqlite3_int64) INT32_MAX);
-        return ledger_op_end(l, &saved, r);
+        b = ledger_bind(l, stmt);
+        bind_u64(&b, MIN(before_usec, (uint64_t) INT64_MAX));
+        r = ledger_op_step(&b, LEDGER_STEP_DONE, what);
+        /* What the DELETE removed: RELEASE changes no rows. */
+        return r < 0 ? r : (int) MIN(sqlite3_changes64(l->db), (sqlite3_int64) INT32_MAX);
 }
 
 /* Open and close */
