@@ -150,8 +150,20 @@ static int slice_op_begin(struct ledger *l, const char *id, struct tip *ret_save
         return r < 0 ? ledger_op_end(l, ret_saved, r) : 0;
 }
 
-static void account_slice(char buf[ACCOUNT_MAX], const char *slice_id) {
-        snprintf(buf, ACCOUNT_MAX, "slice:%s", slice_id);
+/* A new entry of kind for sl, with amount posted to the slice's account
+ * unless it is 0. */
+static void slice_entry(struct entry *e, const char *kind, const struct ledger_slice *sl, int64_t amount,
+                        uint64_t now_usec) {
+        char account[ACCOUNT_MAX];
+
+        *e = (struct entry) {
+                .time_usec = now_usec,
+                .kind = kind,
+                .slice = sl->id,
+        };
+        snprintf(account, sizeof(account), "slice:%s", sl->id);
+        if (amount != 0)
+                ledger_entry_post(e, account, amount);
 }
 
 /* Vouchers */
@@ -203,20 +215,14 @@ static int redeem_credit(struct ledger_slice *sl, int64_t amount) {
 /* The entry, the voucher marked spent by it, the slice row as credited. */
 static int redeem_write(struct ledger *l, const struct voucher *v, const struct ledger_slice *sl,
                         const char *request_id, uint64_t now_usec) {
-        struct entry e = {
-                .time_usec = now_usec,
-                .kind = "redeem",
-                .slice = sl->id,
-                .voucher = v->id,
-                .request_id = request_id,
-        };
-        char account[ACCOUNT_MAX];
         struct binder b;
+        struct entry e;
         int r;
 
-        account_slice(account, sl->id);
+        slice_entry(&e, "redeem", sl, v->amount, now_usec);
+        e.voucher = v->id;
+        e.request_id = request_id;
         ledger_entry_post(&e, "vouchers", -v->amount);
-        ledger_entry_post(&e, account, v->amount);
         r = ledger_entry_append(l, &e);
         if (r < 0)
                 return r;
@@ -331,20 +337,13 @@ static int charge_apply(struct ledger_slice *sl, const uint64_t counters[_RESOUR
  * its overshoot in the entry), and the slice row as charged: even when
  * nothing was due, the counters moved. */
 static int charge_write(struct ledger *l, const struct ledger_slice *sl, const struct charge *c, uint64_t now_usec) {
-        struct entry e = {
-                .time_usec = now_usec,
-                .kind = "charge",
-                .slice = sl->id,
-                .overshoot = c->over,
-        };
         char account[ACCOUNT_MAX];
         struct binder b;
+        struct entry e;
         int r;
 
-        if (c->total > 0) {
-                account_slice(account, sl->id);
-                ledger_entry_post(&e, account, -c->total);
-        }
+        slice_entry(&e, "charge", sl, -c->total, now_usec);
+        e.overshoot = c->over;
         for (int i = 0; i < _RESOURCE_MAX; i++)
                 if (c->part[i] > 0) {
                         snprintf(account, sizeof(account), "charge:%s", resource_to_string(i));
@@ -404,20 +403,13 @@ static int release_apply(struct ledger_slice *sl, bool change) {
 /* The entry, always, even for nothing paid out: the chain records when
  * each slice closed. Then the slice row, closed with its change. */
 static int release_write(struct ledger *l, const struct ledger_slice *sl, const char *change, uint64_t now_usec) {
-        struct entry e = {
-                .time_usec = now_usec,
-                .kind = "release",
-                .slice = sl->id,
-        };
-        char account[ACCOUNT_MAX];
         struct binder b;
+        struct entry e;
         int r;
 
-        if (sl->balance > 0) {
-                account_slice(account, sl->id);
-                ledger_entry_post(&e, account, -sl->balance);
+        slice_entry(&e, "release", sl, -sl->balance, now_usec);
+        if (sl->balance > 0)
                 ledger_entry_post(&e, "refund", sl->balance);
-        }
         r = ledger_entry_append(l, &e);
         if (r < 0)
                 return r;

@@ -127,13 +127,10 @@ static const char *const migrations[] = {
 #define SLICE_POSTING "p.account GLOB 'slice:*'"
 
 static const char *const stmt_sql[_STMT_MAX] = {
-        [STMT_BEGIN_WRITE] = "BEGIN IMMEDIATE",
-        [STMT_BEGIN_READ] = "BEGIN",
-        [STMT_COMMIT] = "COMMIT",
-        [STMT_ROLLBACK] = "ROLLBACK",
-        [STMT_SAVEPOINT] = "SAVEPOINT op",
-        [STMT_RELEASE] = "RELEASE op",
-        [STMT_ROLLBACK_TO] = "ROLLBACK TO op",
+        /* A batch (or a reader's snapshot), and one write in it. */
+        [STMT_BEGIN_WRITE] = "BEGIN IMMEDIATE", [STMT_BEGIN_READ] = "BEGIN",
+        [STMT_COMMIT] = "COMMIT", [STMT_ROLLBACK] = "ROLLBACK",
+        [STMT_SAVEPOINT] = "SAVEPOINT op", [STMT_RELEASE] = "RELEASE op", [STMT_ROLLBACK_TO] = "ROLLBACK TO op",
         [STMT_TIP] = "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1",
         [STMT_SLICE_INSERT] = "INSERT INTO slices (id, owner_uid, owner_hash, state, created_usec, state_usec) "
                               "VALUES (?, ?, ?, 'active', ?, ?)",
