@@ -804,7 +804,44 @@ static void test_hash_as_documented(void **state) {
         sqlite3_close(db);
 }
 
+/* The sample ledger, afresh, edited by sql: verify names what. */
+static void tampered_fails(void **state, const char *sql, const char *what) {
+        struct fixture *f;
+        struct ledger *l;
+
+        teardown(state);
+        setup(state);
+        f = *state;
+        build(f->path);
+        raw_exec(f->path, sql);
+        l = open_ok(f->path, true);
+        verify_fails(l, what);
+        ledger_close(l);
+}
+
 static void test_verify_detects(void **state) {
+        static const struct {
+                const char *sql;
+                const char *what;
+        } edits[] = {
+                /* An entry deleted: the chain has a hole. */
+                { "DELETE FROM entries WHERE seq = 4", "Entry 4 is missing: entry 5 follows entry 3" },
+                /* The last entry and its postings deleted: the chain alone
+                 * cannot tell, the slice's row can. */
+                { "DELETE FROM postings WHERE entry = 6; DELETE FROM entries WHERE seq = 6",
+                  "Slice " SLICE_A ": balance 0.00 in its row, 8.50 from its postings" },
+                /* A slice's balance edited. */
+                { "UPDATE slices SET balance = 1200000 WHERE id = '" SLICE_A "'",
+                  "Slice " SLICE_A ": balance 1.20 in its row, 0.00 from its postings" },
+                /* Overshoot edited. */
+                { "UPDATE slices SET overshoot = 0 WHERE id = '" SLICE_A "'",
+                  "Slice " SLICE_A ": overshoot 0.00 in its row, 1.00 from its entries" },
+                /* A voucher's amount edited. */
+                { "UPDATE vouchers SET amount = 11000000 WHERE entry = 1",
+                  "worth 11.00, but entry 1 takes 10.00 from vouchers" },
+                /* A spent voucher forgotten (it could be spent again). */
+                { "DELETE FROM vouchers WHERE entry = 4", "Entry 4: redeems voucher" },
+        };
         struct fixture *f = *state;
         struct ledger *l;
         uint8_t hash[32];
@@ -812,17 +849,14 @@ static void test_verify_detects(void **state) {
         sqlite3 *db = NULL;
 
         /* A posting amount changed: entry 3's hash no longer fits it. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE postings SET amount = amount + 1 WHERE entry = 3 AND account = 'charge:cpu'");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Entry 3: hash does not match its contents");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
+        tampered_fails(state, "UPDATE postings SET amount = amount + 1 WHERE entry = 3 AND account = 'charge:cpu'",
+                       "Entry 3: hash does not match its contents");
 
         /* The same change with the hash made to fit (on the last entry,
          * so no link breaks): then the postings no longer sum to zero. */
+        teardown(state);
+        setup(state);
+        f = *state;
         build(f->path);
         raw_exec(f->path, "UPDATE postings SET amount = amount + 1 WHERE entry = 6 AND account = 'charge:cpu'");
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -835,67 +869,9 @@ static void test_verify_detects(void **state) {
         l = open_ok(f->path, true);
         verify_fails(l, "Entry 6: postings sum to 0.000001, not 0");
         ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
 
-        /* An entry deleted: the chain has a hole. */
-        build(f->path);
-        raw_exec(f->path, "DELETE FROM entries WHERE seq = 4");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Entry 4 is missing: entry 5 follows entry 3");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* The last entry and its postings deleted: the chain alone cannot
-         * tell, the slice's row can. */
-        build(f->path);
-        raw_exec(f->path, "DELETE FROM postings WHERE entry = 6; DELETE FROM entries WHERE seq = 6");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Slice " SLICE_A ": balance 0.00 in its row, 8.50 from its postings");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* A slice's balance edited. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE slices SET balance = 1200000 WHERE id = '" SLICE_A "'");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Slice " SLICE_A ": balance 1.20 in its row, 0.00 from its postings");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* Overshoot edited. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE slices SET overshoot = 0 WHERE id = '" SLICE_A "'");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Slice " SLICE_A ": overshoot 0.00 in its row, 1.00 from its entries");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* A voucher's amount edited. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE vouchers SET amount = 11000000 WHERE entry = 1");
-        l = open_ok(f->path, true);
-        verify_fails(l, "worth 11.00, but entry 1 takes 10.00 from vouchers");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* A spent voucher forgotten (it could be spent again). */
-        build(f->path);
-        raw_exec(f->path, "DELETE FROM vouchers WHERE entry = 4");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Entry 4: redeems voucher");
-        ledger_close(l);
+        for (size_t i = 0; i < ARRAY_SIZE(edits); i++)
+                tampered_fails(state, edits[i].sql, edits[i].what);
 }
 
 static void test_read_only(void **state) {
