@@ -78,6 +78,14 @@ static struct ledger *open_ok(const char *path, bool read_only) {
         return l;
 }
 
+/* Read-write, with a batch open. */
+static struct ledger *open_batch(const char *path) {
+        struct ledger *l = open_ok(path, false);
+
+        assert_int_equal(ledger_begin(l), 0);
+        return l;
+}
+
 static struct voucher make_voucher(unsigned n, int64_t amount) {
         struct voucher v = {
                 .amount = amount,
@@ -364,8 +372,7 @@ static void test_charge(void **state) {
         struct ledger_slice s;
         struct ledger *l;
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_A, 0);
         redeem_ok(l, 1, CENTS(100), SLICE_A, CENTS(100));
         assert_int_equal(ledger_commit(l), 0);
@@ -469,8 +476,7 @@ static void test_release_keep_activate(void **state) {
         struct ledger *l;
         char seen[128] = "";
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_C, 0); /* creation order, not id order */
         add_slice(l, SLICE_A, 0);
         add_slice(l, SLICE_B, 0);
@@ -637,8 +643,7 @@ static void test_savepoint_failure(void **state) {
         struct voucher v;
         struct ledger *l;
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_A, 0);
         add_slice(l, SLICE_B, 0);
         assert_int_equal(ledger_commit(l), 0);
@@ -709,8 +714,8 @@ static void build(const char *path) {
 static void test_verify_good(void **state) {
         struct fixture *f = *state;
         struct ledger_books books;
-        struct ledger *l;
         char *d = NULL;
+        struct ledger *l;
 
         build(f->path);
         l = open_ok(f->path, true);
@@ -1130,13 +1135,20 @@ static void test_migrate_v1(void **state) {
         ledger_close(l);
 
         /* And it takes events and more money. */
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         assert_int_equal(add_event(l, SLICE_A, "topped-up", true, "topped up with 1.00 EUR"), 1);
         redeem_ok(l, 20, CENTS(100), SLICE_A, CENTS(100) + before.held); /* A holds all that is held */
         assert_int_equal(ledger_commit(l), 0);
         verify_ok(l);
         ledger_close(l);
+}
+
+/* o's member key, which must be there (its value may be null). */
+static json_object *json_get(json_object *o, const char *key) {
+        json_object *v = NULL;
+
+        assert_true(json_object_object_get_ex(o, key, &v));
+        return v;
 }
 
 static void test_export_json(void **state) {
@@ -1148,8 +1160,7 @@ static void test_export_json(void **state) {
         FILE *m;
 
         build(f->path);
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_event(l, SLICE_A, "low", 1, "45s left at 0.01 EUR/s");
         assert_int_equal(ledger_commit(l), 0);
         ledger_close(l);
@@ -1163,63 +1174,45 @@ static void test_export_json(void **state) {
         o = json_tokener_parse(buf);
         if (!o)
                 fail_msg("not JSON: %s", buf);
-        assert_true(json_object_object_get_ex(o, "schema", &v));
-        assert_int_equal(json_object_get_int(v), 2);
-        assert_true(json_object_object_get_ex(o, "books", &v));
-        assert_true(json_object_object_get_ex(v, "redeemed", &v));
-        assert_int_equal(json_object_get_int64(v), CENTS(1500));
+        assert_int_equal(json_object_get_int(json_get(o, "schema")), 2);
+        assert_int_equal(json_object_get_int64(json_get(json_get(o, "books"), "redeemed")), CENTS(1500));
 
-        assert_true(json_object_object_get_ex(o, "slices", &a));
+        a = json_get(o, "slices");
         assert_int_equal(json_object_array_length(a), 2);
         v = json_object_array_get_idx(a, 1);
-        assert_true(json_object_object_get_ex(v, "state", &p));
-        assert_string_equal(json_object_get_string(p), "released");
-        assert_true(json_object_object_get_ex(v, "change_paid", &p));
-        assert_true(json_object_get_boolean(p));
+        assert_string_equal(json_object_get_string(json_get(v, "state")), "released");
+        assert_true(json_object_get_boolean(json_get(v, "change_paid")));
         assert_null(strstr(buf, "pv1-change-b")); /* bearer money stays in the file */
 
-        assert_true(json_object_object_get_ex(o, "vouchers", &a));
+        a = json_get(o, "vouchers");
         assert_int_equal(json_object_array_length(a), 3);
         v = json_object_array_get_idx(a, 0);
-        assert_true(json_object_object_get_ex(v, "id", &p));
-        assert_string_equal(json_object_get_string(p), "0102030405060708090a0b0c0d0e0f10");
+        assert_string_equal(json_object_get_string(json_get(v, "id")), "0102030405060708090a0b0c0d0e0f10");
 
-        assert_true(json_object_object_get_ex(o, "entries", &a));
+        a = json_get(o, "entries");
         assert_int_equal(json_object_array_length(a), 6);
         e = json_object_array_get_idx(a, 2);
-        assert_true(json_object_object_get_ex(e, "kind", &v));
-        assert_string_equal(json_object_get_string(v), "charge");
-        assert_true(json_object_object_get_ex(e, "voucher", &v));
-        assert_null(v);
-        assert_true(json_object_object_get_ex(e, "postings", &p));
+        assert_string_equal(json_object_get_string(json_get(e, "kind")), "charge");
+        assert_null(json_get(e, "voucher"));
+        p = json_get(e, "postings");
         assert_int_equal(json_object_array_length(p), 3);
         v = json_object_array_get_idx(p, 0);
-        assert_true(json_object_object_get_ex(v, "account", &v));
-        assert_string_equal(json_object_get_string(v), "charge:cpu");
-        assert_true(json_object_object_get_ex(e, "hash", &v));
-        assert_int_equal(strlen(json_object_get_string(v)), 64);
+        assert_string_equal(json_object_get_string(json_get(v, "account")), "charge:cpu");
+        assert_int_equal(strlen(json_object_get_string(json_get(e, "hash"))), 64);
         e = json_object_array_get_idx(a, 0);
-        assert_true(json_object_object_get_ex(e, "prev_hash", &v));
-        assert_string_equal(json_object_get_string(v),
+        assert_string_equal(json_object_get_string(json_get(e, "prev_hash")),
                             "0000000000000000000000000000000000000000000000000000000000000000");
 
-        assert_true(json_object_object_get_ex(o, "events", &a));
+        a = json_get(o, "events");
         assert_int_equal(json_object_array_length(a), 1);
         e = json_object_array_get_idx(a, 0);
-        assert_true(json_object_object_get_ex(e, "seq", &v));
-        assert_int_equal(json_object_get_int64(v), 1);
-        assert_true(json_object_object_get_ex(e, "kind", &v));
-        assert_string_equal(json_object_get_string(v), "low");
-        assert_true(json_object_object_get_ex(e, "slice", &v));
-        assert_string_equal(json_object_get_string(v), SLICE_A);
-        assert_true(json_object_object_get_ex(e, "funded", &v));
-        assert_true(json_object_get_boolean(v));
-        assert_true(json_object_object_get_ex(e, "balance", &v));
-        assert_int_equal(json_object_get_int64(v), CENTS(5));
-        assert_true(json_object_object_get_ex(e, "currency", &v));
-        assert_string_equal(json_object_get_string(v), "EUR");
-        assert_true(json_object_object_get_ex(e, "reason", &v));
-        assert_string_equal(json_object_get_string(v), "45s left at 0.01 EUR/s");
+        assert_int_equal(json_object_get_int64(json_get(e, "seq")), 1);
+        assert_string_equal(json_object_get_string(json_get(e, "kind")), "low");
+        assert_string_equal(json_object_get_string(json_get(e, "slice")), SLICE_A);
+        assert_true(json_object_get_boolean(json_get(e, "funded")));
+        assert_int_equal(json_object_get_int64(json_get(e, "balance")), CENTS(5));
+        assert_string_equal(json_object_get_string(json_get(e, "currency")), "EUR");
+        assert_string_equal(json_object_get_string(json_get(e, "reason")), "45s left at 0.01 EUR/s");
 
         json_object_put(o);
         free(buf);
@@ -1361,8 +1354,7 @@ static void test_performance(void **state) {
         struct ledger *l;
         char *d = NULL;
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_A, 0);
         assert_int_equal(ledger_commit(l), 0);
 
