@@ -192,8 +192,8 @@ static inline void bind_blob(struct binder *b, const void *p, size_t n) {
                 b->rc = sqlite3_bind_null(b->s, ++b->i);
 }
 
-/* Steps the statement: 1 with a row (read it from b->s, then reset it),
- * 0 when there is none. */
+/* Steps the statement: 1 with a row (on b->s until the next step or
+ * binder_reset()), 0 when there is none. */
 int ledger_bound_row(struct binder *b, const char *what);
 
 enum ledger_step {
@@ -232,6 +232,8 @@ static inline int64_t column_i64(sqlite3_stmt *s, int i) {
 static inline uint64_t column_u64(sqlite3_stmt *s, int i) {
         return (uint64_t) sqlite3_column_int64(s, i);
 }
+
+/* Transactions (ledger.c) */
 
 /* Every write runs between ledger_op_begin() and ledger_op_end(): in a
  * savepoint of the open batch, so that a failure part way through leaves

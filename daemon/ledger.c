@@ -257,6 +257,7 @@ static int sql_fail(struct ledger *l, int rc, const char *what) {
                 r = -EIO; /* a statement that should not have returned a row did */
         return log_error_errno(r, "Ledger %s: failed to %s: %s", l->path, what, sqlite3_errmsg(l->db));
 }
+
 /* Statements */
 
 struct binder ledger_bind(struct ledger *l, enum stmt_id id) {
@@ -270,13 +271,22 @@ struct binder ledger_bind(struct ledger *l, enum stmt_id id) {
         return (struct binder) { .l = l, .s = l->stmts[id] };
 }
 
-int ledger_bound_row(struct binder *b, const char *what) {
-        int rc;
-
+/* What went wrong before the statement could run: it could not be
+ * prepared (already logged), or a value could not be bound. */
+static int bound_check(const struct binder *b) {
         if (b->error < 0)
                 return b->error;
         if (b->rc != SQLITE_OK)
                 return sql_fail(b->l, b->rc, "bind a value");
+        return 0;
+}
+
+int ledger_bound_row(struct binder *b, const char *what) {
+        int rc, r;
+
+        r = bound_check(b);
+        if (r < 0)
+                return r;
         rc = sqlite3_step(b->s);
         if (rc == SQLITE_ROW)
                 return 1;
@@ -285,23 +295,25 @@ int ledger_bound_row(struct binder *b, const char *what) {
         return sql_fail(b->l, rc, what);
 }
 
+static int step_done(struct binder *b, enum ledger_step step, const char *what) {
+        int rc;
+
+        rc = sqlite3_step(b->s);
+        if (rc == SQLITE_DONE)
+                return 0;
+        /* A key that is already there: the caller's answer, not a failure
+         * to log. */
+        if (step == LEDGER_STEP_INSERT && (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE))
+                return -EEXIST;
+        return sql_fail(b->l, rc, what); /* SQLITE_ROW too: -EIO */
+}
+
 int ledger_bound_step(struct binder *b, enum ledger_step step, const char *what) {
         int r;
 
-        if (step == LEDGER_STEP_INSERT && b->error == 0 && b->rc == SQLITE_OK) {
-                r = sqlite3_step(b->s);
-                /* A key that is already there: the caller's answer, not
-                 * a failure to log. */
-                if (r == SQLITE_CONSTRAINT_PRIMARYKEY || r == SQLITE_CONSTRAINT_UNIQUE)
-                        r = -EEXIST;
-                else
-                        r = r == SQLITE_DONE ? 0 : sql_fail(b->l, r, what);
-        } else {
-                r = ledger_bound_row(b, what);
-                /* A statement that should not have returned a row did. */
-                if (r > 0)
-                        r = sql_fail(b->l, SQLITE_ROW, what);
-        }
+        r = bound_check(b);
+        if (r >= 0)
+                r = step_done(b, step, what);
         binder_reset(b);
         return r;
 }
@@ -572,6 +584,53 @@ _printf_(3, 4) static int open_error(char **ret_error, int r, const char *fmt, .
         return r;
 }
 
+/* Whether a file of this schema version and application id, holding
+ * this many schema objects, is a ledger this build opens: read-only, as
+ * it is; read-write, migrated. */
+static int schema_check(struct ledger *l, int64_t version, int64_t app_id, int64_t objects, char **ret_error) {
+        if (version == 0 && objects > 0)
+                return open_error(ret_error, -EMEDIUMTYPE,
+                                  "Ledger %s: not a prepay ledger (a database of something else).", l->path);
+        if (version > 0 && app_id != LEDGER_APPLICATION_ID)
+                return open_error(ret_error, -EMEDIUMTYPE,
+                                  "Ledger %s: not a prepay ledger (application id 0x%08" PRIx64 ").", l->path,
+                                  (uint64_t) app_id & UINT32_MAX);
+        if (version > LEDGER_SCHEMA_VERSION || version < 0)
+                return open_error(ret_error, -EPROTONOSUPPORT,
+                                  "Ledger %s: schema version %" PRId64 " is newer than this build knows (%d); "
+                                  "use a newer prepay.", l->path, version, LEDGER_SCHEMA_VERSION);
+        if (l->read_only && version == 0)
+                return open_error(ret_error, -ENODATA, "Ledger %s: holds no ledger yet.", l->path);
+        if (l->read_only && version < LEDGER_SCHEMA_VERSION)
+                return open_error(ret_error, -EPROTONOSUPPORT,
+                                  "Ledger %s: schema version %" PRId64 " is older than this build's (%d); "
+                                  "prepayd migrates it when it next opens it.",
+                                  l->path, version, LEDGER_SCHEMA_VERSION);
+        return 0;
+}
+
+/* The steps from version on, in the caller's transaction. */
+static int schema_migrate(struct ledger *l, int64_t version, char **ret_error) {
+        for (int64_t v = version; v < LEDGER_SCHEMA_VERSION; v++) {
+                char sql[64];
+                int r;
+
+                r = exec_sql(l, migrations[v]);
+                if (r >= 0) {
+                        snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64, v + 1);
+                        r = exec_sql(l, sql);
+                }
+                if (r < 0)
+                        return open_error(ret_error, r,
+                                          "Ledger %s: failed to migrate schema %" PRId64 " to %" PRId64 ": %s",
+                                          l->path, v, v + 1, sqlite3_errmsg(l->db));
+                /* A new file passes through every version: not news. */
+                if (version > 0)
+                        log_info("Ledger %s: schema migrated to version %" PRId64 ".", l->path, v + 1);
+        }
+        return 0;
+}
+
 /* Reads the schema version and checks the file is a ledger this build
  * reads. Migrates it when writable. */
 static int ledger_migrate(struct ledger *l, char **ret_error) {
@@ -592,79 +651,84 @@ static int ledger_migrate(struct ledger *l, char **ret_error) {
                 r = pragma_get(l, "PRAGMA application_id", &app_id, NULL, 0);
         if (r >= 0)
                 r = pragma_get(l, "SELECT count(*) FROM sqlite_schema", &objects, NULL, 0);
-        if (r < 0) {
+        if (r < 0)
                 r = open_error(ret_error, r, "Ledger %s: cannot read it: %s", l->path, sqlite3_errmsg(l->db));
-                goto fail;
+        if (r >= 0)
+                r = schema_check(l, version, app_id, objects, ret_error);
+        if (r >= 0 && !l->read_only) {
+                r = schema_migrate(l, version, ret_error);
+                if (r >= 0 && (r = exec_sql(l, "COMMIT")) < 0)
+                        r = open_error(ret_error, r, "Ledger %s: failed to commit its schema: %s", l->path,
+                                       sqlite3_errmsg(l->db));
         }
-
-        if (version == 0 && objects > 0) {
-                r = open_error(ret_error, -EMEDIUMTYPE,
-                               "Ledger %s: not a prepay ledger (a database of something else).", l->path);
-                goto fail;
-        }
-        if (version > 0 && app_id != LEDGER_APPLICATION_ID) {
-                r = open_error(ret_error, -EMEDIUMTYPE,
-                               "Ledger %s: not a prepay ledger (application id 0x%08" PRIx64 ").", l->path,
-                               (uint64_t) app_id & UINT32_MAX);
-                goto fail;
-        }
-        if (version > LEDGER_SCHEMA_VERSION || version < 0) {
-                r = open_error(ret_error, -EPROTONOSUPPORT,
-                               "Ledger %s: schema version %" PRId64 " is newer than this build knows (%d); "
-                               "use a newer prepay.", l->path, version, LEDGER_SCHEMA_VERSION);
-                goto fail;
-        }
-
-        if (l->read_only) {
-                if (version == 0)
-                        return open_error(ret_error, -ENODATA, "Ledger %s: holds no ledger yet.", l->path);
-                if (version < LEDGER_SCHEMA_VERSION)
-                        return open_error(ret_error, -EPROTONOSUPPORT,
-                                          "Ledger %s: schema version %" PRId64 " is older than this build's (%d); "
-                                          "prepayd migrates it when it next opens it.",
-                                          l->path, version, LEDGER_SCHEMA_VERSION);
-                l->schema = (int) version;
-                return 0;
-        }
-
-        for (int64_t v = version; v < LEDGER_SCHEMA_VERSION; v++) {
-                char sql[64];
-
-                r = exec_sql(l, migrations[v]);
-                if (r >= 0) {
-                        snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64, v + 1);
-                        r = exec_sql(l, sql);
-                }
-                if (r < 0) {
-                        r = open_error(ret_error, r,
-                                       "Ledger %s: failed to migrate schema %" PRId64 " to %" PRId64 ": %s", l->path,
-                                       v, v + 1, sqlite3_errmsg(l->db));
-                        goto fail;
-                }
-                /* A new file passes through every version: not news. */
-                if (version > 0)
-                        log_info("Ledger %s: schema migrated to version %" PRId64 ".", l->path, v + 1);
-        }
-
-        r = exec_sql(l, "COMMIT");
         if (r < 0) {
-                r = open_error(ret_error, r, "Ledger %s: failed to commit its schema: %s", l->path,
-                               sqlite3_errmsg(l->db));
-                goto fail;
+                if (!sqlite3_get_autocommit(l->db))
+                        (void) exec_sql(l, "ROLLBACK");
+                return r;
         }
+        /* Read-only, the check above took nothing else. */
         l->schema = LEDGER_SCHEMA_VERSION;
         return 0;
+}
 
-fail:
-        if (!sqlite3_get_autocommit(l->db))
-                (void) exec_sql(l, "ROLLBACK");
-        return r;
+/* The file, opened by SQLite, with what every connection needs. */
+static int ledger_connect(struct ledger *l, char **ret_error) {
+        int flags, rc, r;
+
+        if (!l->read_only) {
+                /* Change vouchers are bearer money: the file (and the -wal
+                 * and -shm files, which SQLite creates with its mode) is
+                 * for the daemon's user only. */
+                int fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+
+                if (fd < 0)
+                        return open_error(ret_error, -errno, "Ledger %s: cannot create it: %m", l->path);
+                close(fd);
+        }
+
+        flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+                (l->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+        rc = sqlite3_open_v2(l->path, &l->db, flags, NULL);
+        if (rc != SQLITE_OK) {
+                r = errno_from_sqlite(l->db, rc);
+                errno = -r;
+                return open_error(ret_error, r, "Ledger %s: cannot open it: %m", l->path);
+        }
+
+        sqlite3_extended_result_codes(l->db, 1);
+        sqlite3_busy_timeout(l->db, LEDGER_BUSY_TIMEOUT_MSEC);
+        /* The file is data, not code: no writable schema, no functions or
+         * virtual tables run on its say-so. */
+        sqlite3_db_config(l->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        sqlite3_db_config(l->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+        return 0;
+}
+
+static int ledger_setup(struct ledger *l, char **ret_error) {
+        char mode[16];
+        int r;
+
+        if (l->read_only)
+                r = exec_sql(l, "PRAGMA query_only = ON");
+        else {
+                /* WAL: the CLI reads while the daemon writes; one fsync
+                 * per commit, of the log only. */
+                r = pragma_get(l, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode));
+                if (r >= 0 && !streq(mode, "wal"))
+                        return open_error(ret_error, -EOPNOTSUPP,
+                                          "Ledger %s: the file system does not allow WAL mode (journal mode %s).",
+                                          l->path, mode);
+                if (r >= 0)
+                        r = exec_sql(l, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+        }
+        if (r < 0)
+                return open_error(ret_error, r, "Ledger %s: cannot set it up: %s", l->path, sqlite3_errmsg(l->db));
+        return 0;
 }
 
 int ledger_open(const char *path, bool read_only, struct ledger **ret, char **ret_error) {
         _cleanup_(ledger_freep) struct ledger *l = NULL;
-        char mode[16];
-        int flags, rc, r;
+        int r;
 
         if (!path || !ret)
                 return -EINVAL;
@@ -677,50 +741,11 @@ int ledger_open(const char *path, bool read_only, struct ledger **ret, char **re
                 return -ENOMEM;
         l->read_only = read_only;
 
-        if (!read_only) {
-                /* Change vouchers are bearer money: the file (and the -wal
-                 * and -shm files, which SQLite creates with its mode) is
-                 * for the daemon's user only. */
-                int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-
-                if (fd < 0)
-                        return open_error(ret_error, -errno, "Ledger %s: cannot create it: %m", path);
-                close(fd);
-        }
-
-        flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
-                (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-        rc = sqlite3_open_v2(path, &l->db, flags, NULL);
-        if (rc != SQLITE_OK) {
-                r = errno_from_sqlite(l->db, rc);
-                errno = -r;
-                return open_error(ret_error, r, "Ledger %s: cannot open it: %m", path);
-        }
-
-        sqlite3_extended_result_codes(l->db, 1);
-        sqlite3_busy_timeout(l->db, LEDGER_BUSY_TIMEOUT_MSEC);
-        /* The file is data, not code: no writable schema, no functions or
-         * virtual tables run on its say-so. */
-        sqlite3_db_config(l->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-        sqlite3_db_config(l->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-
-        if (read_only)
-                r = exec_sql(l, "PRAGMA query_only = ON");
-        else {
-                /* WAL: the CLI reads while the daemon writes; one fsync
-                 * per commit, of the log only. */
-                r = pragma_get(l, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode));
-                if (r >= 0 && !streq(mode, "wal"))
-                        return open_error(ret_error, -EOPNOTSUPP,
-                                          "Ledger %s: the file system does not allow WAL mode (journal mode %s).",
-                                          path, mode);
-                if (r >= 0)
-                        r = exec_sql(l, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
-        }
-        if (r < 0)
-                return open_error(ret_error, r, "Ledger %s: cannot set it up: %s", path, sqlite3_errmsg(l->db));
-
-        r = ledger_migrate(l, ret_error);
+        r = ledger_connect(l, ret_error);
+        if (r >= 0)
+                r = ledger_setup(l, ret_error);
+        if (r >= 0)
+                r = ledger_migrate(l, ret_error);
         if (r < 0)
                 return r;
 
@@ -733,4 +758,3 @@ int ledger_open(const char *path, bool read_only, struct ledger **ret, char **re
         *ret = TAKE_PTR(l);
         return 0;
 }
-
