@@ -1151,26 +1151,33 @@ static json_object *json_get(json_object *o, const char *key) {
         return v;
 }
 
-static void test_export_json(void **state) {
-        struct fixture *f = *state;
-        json_object *o, *a, *e, *p, *v;
+/* The sample ledger with an event, exported (to free). */
+static char *export_sample(const char *path, const char *reason) {
         struct ledger *l;
         char *buf = NULL;
         size_t size = 0;
         FILE *m;
 
-        build(f->path);
-        l = open_batch(f->path);
-        add_event(l, SLICE_A, "low", 1, "45s left at 0.01 EUR/s");
+        build(path);
+        l = open_batch(path);
+        add_event(l, SLICE_A, "low", 1, reason);
         assert_int_equal(ledger_commit(l), 0);
         ledger_close(l);
-        l = open_ok(f->path, true);
+        l = open_ok(path, true);
         m = open_memstream(&buf, &size);
         assert_non_null(m);
         assert_int_equal(ledger_export_json(l, m), 0);
         fclose(m);
         ledger_close(l);
+        return buf;
+}
 
+static void test_export_json(void **state) {
+        struct fixture *f = *state;
+        json_object *o, *a, *e, *p, *v;
+        char *buf;
+
+        buf = export_sample(f->path, "45s left at 0.01 EUR/s");
         o = json_tokener_parse(buf);
         if (!o)
                 fail_msg("not JSON: %s", buf);
@@ -1215,6 +1222,25 @@ static void test_export_json(void **state) {
         assert_string_equal(json_object_get_string(json_get(e, "reason")), "45s left at 0.01 EUR/s");
 
         json_object_put(o);
+        free(buf);
+}
+
+/* What "prepay ledger export" writes is read by scripts: the export of
+ * the sample, with a reason that needs escaping, byte for byte (by its
+ * SHA-256; printed whole when it differs). */
+static void test_export_bytes(void **state) {
+        static const char want[] = "f540b215a4cb5b3a7ea42153b0cb2c2609dee80eeec5040151fabd214aa292c2";
+        struct fixture *f = *state;
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+        char hex[2 * CRYPTO_SHA256_SIZE + 1];
+        char *buf;
+
+        buf = export_sample(f->path, "\"quoted\" \\ / \t \x01 \xc3\xa9");
+        crypto_sha256(buf, strlen(buf), hash);
+        for (size_t i = 0; i < sizeof(hash); i++)
+                snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+        if (!streq(hex, want))
+                fail_msg("export is %s, not %s:\n%s", hex, want, buf);
         free(buf);
 }
 
@@ -1431,6 +1457,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_json, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_export_bytes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
