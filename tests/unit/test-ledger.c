@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The ledger (daemon/ledger.c): vouchers spent once, slices credited and
+/* The ledger (daemon/ledger*.c): vouchers spent once, slices credited and
  * charged, batches and savepoints, the hash chain and what verify catches.
  * Each test works in its own mkdtemp directory, removed afterwards. Edits
  * behind the ledger's back go through a second SQLite handle. */
