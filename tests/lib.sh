@@ -105,6 +105,9 @@ slice_field() { prepay status "$1" --json | jq -r "$2"; }
 # field_is SLICE JQ-PATH VALUE: true when the daemon reports VALUE there.
 field_is() { [ "$(slice_field "$1" "$2")" = "$3" ]; }
 
+# pid_gone PID: true once no process has that pid.
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
 # slice_in_log FILE: the slice id of the line "prepay: running in slice
 # s-..." (with the balance in parentheses, or not) that "prepay run"
 # writes to FILE; empty until it is there.

@@ -159,7 +159,7 @@ ledger_verify() {
 }
 
 daemon_answers() { [ -S "$PREPAY_SOCKET" ] && "$BIN/prepay" list >/dev/null 2>&1; }
-daemon_gone() { ! kill -0 "$DAEMON_PID" 2>/dev/null; }
+daemon_gone() { pid_gone "$DAEMON_PID"; }
 answers_or_gone() { daemon_answers || daemon_gone; }
 
 start_daemon() {
@@ -190,6 +190,10 @@ kill_daemon() {
 prepay() { "$BIN/prepay" "$@"; }
 # Tokens "prepay run" saves stay inside the test's directory.
 export PREPAY_TOKEN_DIR=$T/tokens
+
+# wait_state SLICE STATE SECONDS: until the daemon reports the slice's
+# enforcement as STATE (ok, low, throttled, frozen, killed).
+wait_state() { wait_for "$3" field_is "$1" .account.enforcement "$2"; }
 
 # Stops the prepay units that appeared during the test, slices first
 # (stopping a slice stops what runs in it), then the roots if they were
