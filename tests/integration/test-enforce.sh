@@ -64,8 +64,8 @@ past_balance() {
 
 for action in kill freeze throttle; do
         buy "$action" -- "$BIN/tests/burn" 600 || fail "$action: no slice"
-        wait_state "$s" "$([ $action = kill ] && echo killed || ([ $action = freeze ] && echo frozen || echo throttled))" 10 ||
-                fail "$action: not enforced within 10 s: $(prepay status "$s")"
+        wait_state "$s" "$([ $action = kill ] && echo killed || ([ $action = freeze ] && echo frozen || echo throttled))" 5 ||
+                fail "$action: not enforced within 5 s: $(prepay status "$s")"
         # The two reads are bracketed by the clock: through a slow CLI (an
         # emulated guest's) they are further apart than the 0.5 s between.
         t_a=$(date +%s%6N)
