@@ -34,8 +34,8 @@ wait_for 20 runs_work
 
 # flood N: N kill requests from nobody; prints how many were answered ok.
 flood() {
-        setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/tests/ctl-repeat" "$PREPAY_SOCKET" "$1" \
-                "{\"version\":1,\"op\":\"kill\",\"slice\":\"$s\",\"token\":\"$token\"}"
+        printf '%s' "{\"version\":1,\"op\":\"kill\",\"slice\":\"$s\",\"token\":\"$token\"}" |
+                setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/tests/raw-request" "$PREPAY_SOCKET" --repeat "$1"
 }
 # The slice's "killed" events in the ledger, and how many kills they
 # stand for: 1 each, or N for "N more in ...".
