@@ -51,15 +51,18 @@ usec_of() {
         echo $((10#${int:-0} * 1000000 + 10#${frac:0:6}))
 }
 
+# How often wait_for asks, unless told: a suite may ask less often.
+WAIT_EVERY=${WAIT_EVERY:-0.05}
+
 # wait_for [--every SECONDS] SECONDS CMD...: runs CMD (its error output
-# discarded) until it succeeds, every 0.05 s or as asked, for at most
+# discarded) until it succeeds, every WAIT_EVERY s or as asked, for at most
 # SECONDS x WAIT_SCALE. A test waits so for what the daemon or a helper
 # reports, never for a fixed time. On timeout it says what it waited for
 # (on standard error, so that it never mixes with what a caller captures)
 # and returns 1: the caller fails with its own words, or checks what it
 # was waiting for with the assertion that follows.
 wait_for() {
-        local every=0.05 limit deadline
+        local every=$WAIT_EVERY limit deadline
         if [ "$1" = --every ]; then
                 every=$2
                 shift 2

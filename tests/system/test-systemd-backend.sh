@@ -116,7 +116,7 @@ metered() {
         cpu=$(slice_field "$idle" .usage.cpu_usec)
         [ "$cpu" -ge 300000 ]
 }
-wait_for 90 metered
+wait_for --every 0.2 90 metered
 kcpu=$(kernel_cpu_usec "$idle")
 say "$extra in prepay-$idle.slice: meter ${cpu}us, kernel ${kcpu}us of CPU"
 [ "$cpu" -ge 300000 ] || fail "the systemd-run unit was not metered (${cpu}us)"
