@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -27,6 +28,16 @@
 #define USEC_PER_MSEC ((uint64_t) 1000ULL)
 #define NSEC_PER_USEC ((uint64_t) 1000ULL)
 #define NSEC_PER_SEC ((uint64_t) 1000000000ULL)
+
+/* The time of clock in microseconds. For the clocks every Linux has
+ * (CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME) clock_gettime() only
+ * fails on a bad pointer. */
+static inline uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        (void) clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
 
 static inline void freep(void *p) {
         free(*(void **) p);
