@@ -166,13 +166,6 @@ void slice_cgroupfs_test_set_cgroup_kill(struct slice_backend *b, bool enabled);
 /* ---------------------------------------------------------------------- */
 /* Small helpers */
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static void sleep_usec(uint64_t usec) {
         struct timespec ts = {
                 .tv_sec = (time_t) (usec / USEC_PER_SEC),
@@ -1515,7 +1508,7 @@ static int read_events(struct slice_handle *h, bool *ret_populated, bool *ret_fr
 /* Waits until cgroup.events says key is want, up to timeout. cgroup.events
  * signals every change with POLLPRI to pollers of an fd that has read it. */
 static int wait_events(struct slice_handle *h, bool frozen_key, bool want, uint64_t timeout_usec) {
-        uint64_t deadline = now_usec() + timeout_usec;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
 
         for (;;) {
                 struct pollfd p = { .fd = h->fds[CF_EVENTS], .events = POLLPRI };
@@ -1528,7 +1521,7 @@ static int wait_events(struct slice_handle *h, bool frozen_key, bool want, uint6
                         return r;
                 if ((frozen_key ? frozen : populated) == want)
                         return 0;
-                now = now_usec();
+                now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 r = poll(&p, 1, (int) ((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC));

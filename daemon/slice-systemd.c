@@ -97,13 +97,6 @@ struct slice_handle {
 /* ---------------------------------------------------------------------- */
 /* Small helpers */
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 /* What to say about a failed call: systemd's own sentence when there is one. */
 static const char *bus_error_message(const sd_bus_error *e, int r) {
         if (e && sd_bus_error_is_set(e) && e->message)
@@ -213,7 +206,7 @@ static int call_and_wait_job(sd_bus_message *m, const char *unit, sd_bus_error *
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         struct job_wait w = {};
-        uint64_t deadline = now_usec() + BUS_TIMEOUT_USEC;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + BUS_TIMEOUT_USEC;
         sd_bus *bus = sd_bus_message_get_bus(m);
         int r;
 
@@ -239,7 +232,7 @@ static int call_and_wait_job(sd_bus_message *m, const char *unit, sd_bus_error *
                         break;
                 if (r > 0)
                         continue;
-                now = now_usec();
+                now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline) {
                         (void) sd_bus_error_setf(error, SD_BUS_ERROR_TIMEOUT,
                                                  "the job for %s did not finish within %" PRIu64 " s", unit,
@@ -779,7 +772,7 @@ static int systemd_set_limits(struct slice_handle *h, const struct slice_limits 
                                        h->id, l->cpu_period_usec);
 
         /* runtime: the limits last as long as the unit, which is transient anyway. */
-        t0 = now_usec();
+        t0 = now_usec(CLOCK_MONOTONIC);
         r = new_manager_call(h->b, "SetUnitProperties", &m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "sb", h->unit, 1);
@@ -793,14 +786,14 @@ static int systemd_set_limits(struct slice_handle *h, const struct slice_limits 
                 r = sd_bus_call(h->b->bus, m, BUS_TIMEOUT_USEC, &error, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to set limits of slice %s: %s", h->id, bus_error_message(&error, r));
-        log_debug("Set limits of slice %s in %" PRIu64 " us", h->id, now_usec() - t0);
+        log_debug("Set limits of slice %s in %" PRIu64 " us", h->id, now_usec(CLOCK_MONOTONIC) - t0);
         return 0;
 }
 
 /* Until cgroup.events says frozen (or populated) is want. It signals each
  * change with POLLPRI to pollers of an fd that has read it. */
 static int wait_events(struct slice_handle *h, bool frozen_key, bool want, uint64_t timeout_usec) {
-        uint64_t deadline = now_usec() + timeout_usec;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
 
         for (;;) {
                 struct pollfd p = { .events = POLLPRI };
@@ -813,7 +806,7 @@ static int wait_events(struct slice_handle *h, bool frozen_key, bool want, uint6
                         return r;
                 if ((frozen_key ? frozen : populated) == want)
                         return 0;
-                now = now_usec();
+                now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 p.fd = h->files.fds[CG2_EVENTS]; /* open: it was just read */
@@ -835,7 +828,7 @@ static int systemd_freeze(struct slice_handle *h, bool freeze) {
         if (r >= 0 && frozen == freeze)
                 return 0;
 
-        t0 = now_usec();
+        t0 = now_usec(CLOCK_MONOTONIC);
         r = bus_get(h->b, &bus);
         if (r >= 0)
                 r = sd_bus_call_method(bus, SD_DESTINATION, SD_PATH, SD_MANAGER, freeze ? "FreezeUnit" : "ThawUnit",
@@ -843,7 +836,7 @@ static int systemd_freeze(struct slice_handle *h, bool freeze) {
         if (r < 0)
                 return log_error_errno(r, "Failed to %s slice %s: %s", freeze ? "freeze" : "thaw", h->id,
                                        bus_error_message(&error, r));
-        t1 = now_usec();
+        t1 = now_usec(CLOCK_MONOTONIC);
         /* systemd answers once the cgroup reports the new state; make sure. */
         r = wait_events(h, true, freeze, FREEZE_TIMEOUT_USEC);
         if (r == -ETIMEDOUT)
@@ -852,7 +845,7 @@ static int systemd_freeze(struct slice_handle *h, bool freeze) {
         if (r < 0)
                 return log_error_errno(r, "Failed to read the freezer state of slice %s: %m", h->id);
         log_debug("%s slice %s in %" PRIu64 " us (systemd answered after %" PRIu64 " us)", freeze ? "Froze" : "Thawed",
-                  h->id, now_usec() - t0, t1 - t0);
+                  h->id, now_usec(CLOCK_MONOTONIC) - t0, t1 - t0);
         return 0;
 }
 
