@@ -102,6 +102,17 @@ static inline bool u64_mul(uint64_t a, uint64_t b, uint64_t *ret) {
 }
 
 /* Small file I/O used on cgroupfs and state files (fileio.c). */
+/* A read buffer that grows as needed and is kept for the next read of a
+ * file read again and again (a cgroup's counters, every tick). */
+struct read_buf {
+        char *data;
+        size_t allocated;
+};
+void read_buf_done(struct read_buf *b);
+/* Reads all that fd holds, from offset 0 (pread(): a kept fd needs no
+ * seek), into b, NUL-terminated; *ret points into b. -EFBIG past max
+ * bytes. */
+int read_buf_pread(struct read_buf *b, int fd, size_t max, char **ret);
 int read_one_line_file(const char *path, char **ret);
 int write_string_file(const char *path, const char *s);
 int read_full_file(const char *path, char **ret, size_t *ret_size);
