@@ -3,15 +3,23 @@
 #include "common/util.h"
 #include "mountinfo.h"
 
+static bool is_octal(char c) {
+        return c >= '0' && c <= '7';
+}
+
 /* Undoes the kernel's octal escapes of space, tab, newline and backslash
- * ("\040") in place; any other backslash stays as it is. */
+ * ("\040") in place. Any other backslash stays as it is, and so does
+ * "\000", which would cut the string short. */
 static void unescape(char *s) {
         char *w = s;
 
         for (char *r = s; *r;) {
-                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-                    r[3] >= '0' && r[3] <= '7') {
-                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+                int c = r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && is_octal(r[2]) && is_octal(r[3])
+                                ? ((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0')
+                                : 0;
+
+                if (c != 0) {
+                        *w++ = (char) c;
                         r += 4;
                 } else
                         *w++ = *r++;
