@@ -111,6 +111,32 @@ void cg2_parse_io_stat(const char *text, uint64_t *ret_read, uint64_t *ret_write
         }
 }
 
+void cg2_parse_file(int which, const char *text, struct slice_counters *c) {
+        switch (which) {
+        case CG2_EVENTS:
+                (void) cg2_parse_events(text, &c->populated, &c->frozen);
+                break;
+        case CG2_CPU_STAT:
+                cg2_parse_cpu_stat(text, true, true, c);
+                break;
+        case CG2_MEMORY_CURRENT:
+                (void) cg2_parse_u64(text, &c->memory_current);
+                break;
+        case CG2_MEMORY_PEAK:
+                (void) cg2_parse_u64(text, &c->memory_peak);
+                break;
+        case CG2_MEMORY_EVENTS:
+                cg2_parse_oom_kills(text, &c->oom_kills);
+                break;
+        case CG2_IO_STAT:
+                cg2_parse_io_stat(text, &c->io_read_bytes, &c->io_write_bytes);
+                break;
+        case CG2_PIDS_CURRENT:
+                (void) cg2_parse_u64(text, &c->pids_current);
+                break;
+        }
+}
+
 bool cg2_controllers_have(const char *list, const char *name) {
         size_t n = strlen(name);
 
@@ -302,58 +328,34 @@ int cg2_wait_events(struct cg2_files *f, bool frozen_key, bool want, uint64_t ti
         }
 }
 
-/* Reads a one-number file into *ret; absent: *ret stays. */
-static int read_u64(struct cg2_files *f, int which, uint64_t *ret) {
-        char *text;
-        int r;
-
-        r = cg2_files_read(f, which, &text);
-        if (r < 0)
-                return r;
-        if (text)
-                (void) cg2_parse_u64(text, ret);
-        return 0;
-}
-
 int cg2_read_counters(struct cg2_files *f, struct slice_counters *ret) {
         struct slice_counters c = {};
-        char *text;
         int r;
 
         r = cg2_read_events(f, &c.populated, &c.frozen);
         if (r < 0)
                 return r;
+        for (int which = CG2_EVENTS + 1; which < _CG2_FILE_MAX; which++) {
+                char *text;
 
-        r = cg2_files_read(f, CG2_CPU_STAT, &text);
-        if (r < 0)
-                return r;
-        if (text)
-                cg2_parse_cpu_stat(text, true, true, &c);
-
-        r = read_u64(f, CG2_MEMORY_CURRENT, &c.memory_current);
-        if (r < 0)
-                return r;
-        r = read_u64(f, CG2_MEMORY_PEAK, &c.memory_peak);
-        if (r < 0)
-                return r;
-        r = cg2_files_read(f, CG2_MEMORY_EVENTS, &text);
-        if (r < 0)
-                return r;
-        if (text)
-                cg2_parse_oom_kills(text, &c.oom_kills);
-
-        r = cg2_files_read(f, CG2_IO_STAT, &text);
-        if (r < 0)
-                return r;
-        if (text)
-                cg2_parse_io_stat(text, &c.io_read_bytes, &c.io_write_bytes);
-
-        r = read_u64(f, CG2_PIDS_CURRENT, &c.pids_current);
-        if (r < 0)
-                return r;
-
+                r = cg2_files_read(f, which, &text);
+                if (r < 0)
+                        return r;
+                if (text)
+                        cg2_parse_file(which, text, &c);
+        }
         *ret = c;
         return 0;
+}
+
+int cg2_populated(struct cg2_files *f, const char *id) {
+        bool populated;
+        int r;
+
+        r = cg2_read_events(f, &populated, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read cgroup.events of slice %s: %m", id);
+        return populated;
 }
 
 /* ---------------------------------------------------------------------- */

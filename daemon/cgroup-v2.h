@@ -17,11 +17,29 @@
  * test-cgroup-v2.c drives them with the kernel's formats: cg2_* for v2
  * files, cg1_* for the few v1 files hybrid hosts need, cg_path_* for
  * cgroup paths. The reading is kept apart (cg2_files_*). Nothing here
- * writes to cgroupfs, and nothing logs but slice_features_require() and
- * slice_limits_check(): the readers run at every meter tick and their
- * callers log. */
+ * writes to cgroupfs, and nothing logs but cg2_populated(),
+ * slice_features_require() and slice_limits_check(): the readers run at
+ * every meter tick and their callers log. */
 
 /* ---- Parsers (no system calls) ---- */
+
+/* The v2 files a slice's counters and state come from. */
+enum {
+        CG2_EVENTS,
+        CG2_CPU_STAT,
+        CG2_MEMORY_CURRENT,
+        CG2_MEMORY_PEAK,
+        CG2_MEMORY_EVENTS,
+        CG2_IO_STAT,
+        CG2_PIDS_CURRENT,
+        _CG2_FILE_MAX,
+};
+
+/* Takes into c what v2 file which says: its counters set (io.stat's added).
+ * A v1 file of the same meaning has the same format (memory.usage_in_bytes,
+ * memory.max_usage_in_bytes, memory.oom_control, pids.current), but for
+ * blkio's and the cpu ones. */
+void cg2_parse_file(int which, const char *text, struct slice_counters *c);
 
 /* "key value" lines (cpu.stat, memory.events, cgroup.events, v1's
  * cpu.stat and memory.oom_control): -ENOENT when the key is absent,
@@ -78,17 +96,6 @@ uint64_t cg2_dir_id(int dir_fd);
 
 /* The v2 files of a slice's cgroup: opened on first use and kept, since
  * read_counters() runs every tick for every slice. */
-enum {
-        CG2_EVENTS,
-        CG2_CPU_STAT,
-        CG2_MEMORY_CURRENT,
-        CG2_MEMORY_PEAK,
-        CG2_MEMORY_EVENTS,
-        CG2_IO_STAT,
-        CG2_PIDS_CURRENT,
-        _CG2_FILE_MAX,
-};
-
 struct cg2_files {
         int dir_fd; /* borrowed: the owner keeps it open */
         int fds[_CG2_FILE_MAX];
@@ -113,6 +120,8 @@ int cg2_wait_events(struct cg2_files *f, bool frozen_key, bool want, uint64_t ti
  * (a controller not enabled there, memory.peak before Linux 5.19) leaves
  * its fields 0. */
 int cg2_read_counters(struct cg2_files *f, struct slice_counters *ret);
+/* populated() of slice id: 1 populated, 0 empty; logs a failure. */
+int cg2_populated(struct cg2_files *f, const char *id);
 
 /* ---- What a slice may be given ---- */
 

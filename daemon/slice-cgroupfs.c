@@ -647,11 +647,13 @@ struct v2_plan {
         size_t n;
         size_t first_missing; /* n if the root exists */
         char *anchor;
+        char *anchor_fs; /* mount + anchor */
 };
 
 static void v2_plan_done(struct v2_plan *p) {
         strv_free(p->prefixes, p->n);
         free(p->anchor);
+        free(p->anchor_fs);
         *p = (struct v2_plan) {};
 }
 
@@ -679,6 +681,9 @@ static int v2_anchor(struct slice_backend *b, struct v2_plan *plan) {
                 plan->anchor = k >= 1 ? strdup(plan->prefixes[k - 1]) : strdup("/");
         if (!plan->anchor)
                 return -ENOMEM;
+        plan->anchor_fs = path_join(b->v2_mount, plan->anchor);
+        if (!plan->anchor_fs)
+                return -ENOMEM;
         plan->first_missing = k;
         return 0;
 }
@@ -697,26 +702,35 @@ static int v2_plan_root(struct slice_backend *b, const char *cgroup_root, struct
         return 0;
 }
 
-/* Decides, per controller, whether v1 or v2 provides it; logs one line per
- * missing controller. */
-static int probe_controllers(struct slice_backend *b, const char *anchor) {
-        _cleanup_(freep) char *anchor_fs = NULL, *available = NULL, *path = NULL;
+/* The first line of file name in directory dir_fs; logs a failure. */
+static int read_line_in(const char *dir_fs, const char *name, char **ret) {
+        _cleanup_(freep) char *path = path_join(dir_fs, name);
         int r;
 
-        anchor_fs = path_join(b->v2_mount, anchor);
-        path = anchor_fs ? path_join(anchor_fs, "cgroup.controllers") : NULL;
         if (!path)
                 return log_oom();
-        r = read_one_line_file(path, &available);
+        r = read_one_line_file(path, ret);
         if (r < 0)
                 return log_error_errno(r, "Failed to read %s: %m", path);
+        return 0;
+}
+
+/* Decides, per controller, whether v1 or v2 provides it; logs one line per
+ * missing controller. */
+static int probe_controllers(struct slice_backend *b, const struct v2_plan *plan) {
+        _cleanup_(freep) char *available = NULL;
+        int r;
+
+        r = read_line_in(plan->anchor_fs, "cgroup.controllers", &available);
+        if (r < 0)
+                return r;
 
         for (int c = 0; c < _CTRL_MAX; c++) {
                 if (b->where[c] >= 0 || !ctrl_v2_name[c])
                         continue;
                 if (cg2_controllers_have(available, ctrl_v2_name[c])) {
                         b->where[c] = WHERE_V2;
-                        log_debug("%s: cgroup v2, available in %s", ctrl_v2_name[c], anchor_fs);
+                        log_debug("%s: cgroup v2, available in %s", ctrl_v2_name[c], plan->anchor_fs);
                 }
         }
 
@@ -748,46 +762,31 @@ static int probe_controllers(struct slice_backend *b, const char *anchor) {
  * subtree_control anyway is worse than failing: the kernel accepts threaded
  * controllers (cpu, pids) there and turns the children into invalid
  * domains. So look before touching anything. */
-static int v2_check_anchor(struct slice_backend *b, const char *anchor) {
-        _cleanup_(freep) char *anchor_fs = NULL, *enabled = NULL, *procs = NULL;
+static int v2_check_anchor(struct slice_backend *b, const struct v2_plan *plan) {
+        _cleanup_(freep) char *enabled = NULL, *procs = NULL;
         bool needed = false;
         int r;
 
-        if (streq(anchor, "/"))
+        if (streq(plan->anchor, "/"))
                 return 0;
-        anchor_fs = path_join(b->v2_mount, anchor);
-        if (!anchor_fs)
-                return log_oom();
-        {
-                _cleanup_(freep) char *path = path_join(anchor_fs, "cgroup.subtree_control");
-
-                if (!path)
-                        return log_oom();
-                r = read_one_line_file(path, &enabled);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to read %s: %m", path);
-        }
+        r = read_line_in(plan->anchor_fs, "cgroup.subtree_control", &enabled);
+        if (r < 0)
+                return r;
         for (int c = 0; c < _CTRL_MAX; c++)
                 if (b->where[c] == WHERE_V2 && !cg2_controllers_have(enabled, ctrl_v2_name[c]))
                         needed = true;
         if (!needed)
                 return 0;
-        {
-                _cleanup_(freep) char *path = path_join(anchor_fs, "cgroup.procs");
-
-                if (!path)
-                        return log_oom();
-                r = read_one_line_file(path, &procs);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to read %s: %m", path);
-        }
+        r = read_line_in(plan->anchor_fs, "cgroup.procs", &procs);
+        if (r < 0)
+                return r;
         if (!*procs)
                 return 0;
         return log_error_errno(EBUSY,
                                "Cannot enable controllers in %s for CgroupRoot=: it has processes, and a cgroup with "
                                "processes cannot pass controllers to its children. Run prepayd in a leaf cgroup, such "
                                "as %s/supervisor (systemd: DelegateSubgroup=supervisor), and set CgroupRoot=%s/prepay",
-                               anchor_fs, anchor, anchor);
+                               plan->anchor_fs, plan->anchor, plan->anchor);
 }
 
 static int v2_enable(const char *dir_fs, const char *ctrl) {
@@ -991,10 +990,10 @@ static int backend_look(struct slice_backend *b, const char *cgroup_root, struct
         r = v2_plan_root(b, cgroup_root, plan);
         if (r < 0)
                 return r;
-        r = probe_controllers(b, plan->anchor);
+        r = probe_controllers(b, plan);
         if (r < 0)
                 return r;
-        return v2_check_anchor(b, plan->anchor);
+        return v2_check_anchor(b, plan);
 }
 
 /* Makes the roots and opens the v2 one; a failure removes what was made. */
@@ -1169,6 +1168,17 @@ fail:
         return r;
 }
 
+/* memory.max, pids.max: the value, or "max" for 0 (no limit). */
+static int v2_write_max(struct slice_handle *h, const char *file, uint64_t v) {
+        char s[32];
+
+        if (v > 0)
+                (void) snprintf(s, sizeof(s), "%" PRIu64, v);
+        else
+                (void) snprintf(s, sizeof(s), "max");
+        return write_string_file_at(h->v2_fd, file, s);
+}
+
 static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
         struct slice_backend *b = h->b;
         int r;
@@ -1187,24 +1197,12 @@ static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
                         return r;
         }
         if (b->where[CTRL_MEMORY] == WHERE_V2) {
-                char s[32];
-
-                if (l->memory_max > 0)
-                        (void) snprintf(s, sizeof(s), "%" PRIu64, l->memory_max);
-                else
-                        (void) snprintf(s, sizeof(s), "max");
-                r = write_string_file_at(h->v2_fd, "memory.max", s);
+                r = v2_write_max(h, "memory.max", l->memory_max);
                 if (r < 0)
                         return r;
         }
         if (b->where[CTRL_PIDS] == WHERE_V2) {
-                char s[32];
-
-                if (l->pids_max > 0)
-                        (void) snprintf(s, sizeof(s), "%" PRIu64, l->pids_max);
-                else
-                        (void) snprintf(s, sizeof(s), "max");
-                r = write_string_file_at(h->v2_fd, "pids.max", s);
+                r = v2_write_max(h, "pids.max", l->pids_max);
                 if (r < 0)
                         return r;
         }
@@ -1410,13 +1408,7 @@ static void cgroupfs_release(struct slice_handle *h) {
 }
 
 static int cgroupfs_populated(struct slice_handle *h) {
-        bool populated;
-        int r;
-
-        r = cg2_read_events(&h->v2, &populated, NULL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read cgroup.events of slice %s: %m", h->id);
-        return populated;
+        return cg2_populated(&h->v2, h->id);
 }
 
 static int freeze_internal(struct slice_handle *h, bool freeze, uint64_t timeout_usec) {
@@ -1640,30 +1632,28 @@ static int v1_read(struct slice_handle *h, int which, const char *name, int w, c
         return read_buf_pread(&h->v1_buf, h->v1_fds[which], CG_FILE_MAX, ret);
 }
 
-/* A counter file of controller c: the v2 one where c is in v2, the v1 one
- * where c is bound to a v1 hierarchy. 0 and *ret = NULL when the file is
- * absent or c is nowhere. */
-static int counter_read(struct slice_handle *h, int c, int v2_file, int v1_file, const char *v1_name, char **ret) {
-        int w = h->b->where[c];
+/* The counters of one file of controller c into counters: v2 file which
+ * where c is in v2, else v1 file v1_file (called v1_name) where c is bound
+ * to a v1 hierarchy. The v1 files have the format of their v2 peers but
+ * blkio's. Nothing where the file is absent or c is nowhere. */
+static int read_counter(struct slice_handle *h, int c, int which, int v1_file, const char *v1_name,
+                        struct slice_counters *counters) {
+        int w = h->b->where[c], r;
+        char *text;
 
         if (w == WHERE_V2)
-                return cg2_files_read(&h->v2, v2_file, ret);
-        if (w >= 0)
-                return v1_read(h, v1_file, v1_name, w, ret);
-        *ret = NULL;
+                r = cg2_files_read(&h->v2, which, &text);
+        else if (w >= 0)
+                r = v1_read(h, v1_file, v1_name, w, &text);
+        else
+                return 0;
+        if (r < 0 || !text)
+                return r;
+        if (w >= 0 && which == CG2_IO_STAT)
+                cg1_parse_blkio(text, &counters->io_read_bytes, &counters->io_write_bytes);
+        else
+                cg2_parse_file(which, text, counters);
         return 0;
-}
-
-/* A counter file that holds one number. */
-static int counter_read_u64(struct slice_handle *h, int c, int v2_file, int v1_file, const char *v1_name,
-                            uint64_t *ret) {
-        char *text;
-        int r;
-
-        r = counter_read(h, c, v2_file, v1_file, v1_name, &text);
-        if (r >= 0 && text)
-                (void) cg2_parse_u64(text, ret);
-        return r;
 }
 
 /* Usage: v1 cpuacct where it is bound there, else the v2 core cpu.stat
@@ -1698,36 +1688,6 @@ static int read_cpu(struct slice_handle *h, struct slice_counters *c) {
         return 0;
 }
 
-static int read_memory(struct slice_handle *h, struct slice_counters *c) {
-        char *text;
-        int r;
-
-        r = counter_read_u64(h, CTRL_MEMORY, CG2_MEMORY_CURRENT, V1_MEMORY_USAGE, "memory.usage_in_bytes",
-                             &c->memory_current);
-        if (r >= 0)
-                r = counter_read_u64(h, CTRL_MEMORY, CG2_MEMORY_PEAK, V1_MEMORY_MAX_USAGE, "memory.max_usage_in_bytes",
-                                     &c->memory_peak);
-        if (r >= 0)
-                r = counter_read(h, CTRL_MEMORY, CG2_MEMORY_EVENTS, V1_MEMORY_OOM_CONTROL, "memory.oom_control", &text);
-        if (r >= 0 && text)
-                cg2_parse_oom_kills(text, &c->oom_kills);
-        return r;
-}
-
-static int read_io(struct slice_handle *h, struct slice_counters *c) {
-        char *text;
-        int r;
-
-        r = counter_read(h, CTRL_IO, CG2_IO_STAT, V1_BLKIO_BYTES, "blkio.throttle.io_service_bytes", &text);
-        if (r < 0 || !text)
-                return r;
-        if (h->b->where[CTRL_IO] == WHERE_V2)
-                cg2_parse_io_stat(text, &c->io_read_bytes, &c->io_write_bytes);
-        else
-                cg1_parse_blkio(text, &c->io_read_bytes, &c->io_write_bytes);
-        return 0;
-}
-
 static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters *ret) {
         struct slice_counters c = {};
         int r;
@@ -1736,11 +1696,15 @@ static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters 
         if (r >= 0)
                 r = read_cpu(h, &c);
         if (r >= 0)
-                r = read_memory(h, &c);
+                r = read_counter(h, CTRL_MEMORY, CG2_MEMORY_CURRENT, V1_MEMORY_USAGE, "memory.usage_in_bytes", &c);
         if (r >= 0)
-                r = read_io(h, &c);
+                r = read_counter(h, CTRL_MEMORY, CG2_MEMORY_PEAK, V1_MEMORY_MAX_USAGE, "memory.max_usage_in_bytes", &c);
         if (r >= 0)
-                r = counter_read_u64(h, CTRL_PIDS, CG2_PIDS_CURRENT, V1_PIDS_CURRENT, "pids.current", &c.pids_current);
+                r = read_counter(h, CTRL_MEMORY, CG2_MEMORY_EVENTS, V1_MEMORY_OOM_CONTROL, "memory.oom_control", &c);
+        if (r >= 0)
+                r = read_counter(h, CTRL_IO, CG2_IO_STAT, V1_BLKIO_BYTES, "blkio.throttle.io_service_bytes", &c);
+        if (r >= 0)
+                r = read_counter(h, CTRL_PIDS, CG2_PIDS_CURRENT, V1_PIDS_CURRENT, "pids.current", &c);
         if (r < 0) {
                 /* Not logged here: this runs at every meter tick, and the
                  * manager logs a failure when it starts and when it ends.

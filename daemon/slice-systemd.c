@@ -886,13 +886,7 @@ static int systemd_attach(struct slice_handle *h, pid_t pid) {
 }
 
 static int systemd_populated(struct slice_handle *h) {
-        bool populated;
-        int r;
-
-        r = cg2_read_events(&h->files, &populated, NULL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read cgroup.events of slice %s: %m", h->id);
-        return populated;
+        return cg2_populated(&h->files, h->id);
 }
 
 static int systemd_read_counters(struct slice_handle *h, struct slice_counters *ret) {
@@ -1052,6 +1046,43 @@ static int append_if_set(sd_bus_message *m, const char *name, const char *value)
         return sd_bus_message_append(m, "(sv)", name, "s", value);
 }
 
+/* Opens the (sv) of property name, a variant of type contents; closed
+ * with close_property(). */
+static int open_property(sd_bus_message *m, const char *name, const char *contents) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', contents);
+        return r;
+}
+
+static int close_property(sd_bus_message *m) {
+        int r;
+
+        r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int append_exec_command(sd_bus_message *m, const struct exec_command *e) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sasb");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", e->path);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, e->argv);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "b", e->ignore);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 static int add_service_props(sd_bus_message *m, const void *userdata) {
         const struct service_config *c = userdata;
         char description[UNIT_NAME_MAX + 64];
@@ -1060,57 +1091,33 @@ static int add_service_props(sd_bus_message *m, const void *userdata) {
         (void) snprintf(description, sizeof(description), "prepay slice %s: %s", c->id, c->unit);
         r = sd_bus_message_append(m, "(sv)(sv)(sv)", "Description", "s", description, "Slice", "s", c->slice,
                                   "CollectMode", "s", "inactive-or-failed");
-        if (r < 0)
-                return r;
-        r = append_if_set(m, "Type", c->type);
+        if (r >= 0)
+                r = append_if_set(m, "Type", c->type);
         if (r >= 0)
                 r = append_if_set(m, "User", c->user);
         if (r >= 0)
                 r = append_if_set(m, "Group", c->group);
         if (r >= 0)
                 r = append_if_set(m, "WorkingDirectory", c->working_directory);
-        if (r < 0)
-                return r;
-        if (c->environment && c->environment[0]) {
-                r = sd_bus_message_open_container(m, 'r', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "Environment");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
+        if (r >= 0 && c->environment && c->environment[0]) {
+                r = open_property(m, "Environment", "as");
                 if (r >= 0)
                         r = sd_bus_message_append_strv(m, c->environment);
                 if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
+                        r = close_property(m);
         }
+        if (r < 0)
+                return r;
 
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "ExecStart");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        r = open_property(m, "ExecStart", "a(sasb)");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(sasb)");
-        for (size_t i = 0; r >= 0 && i < c->n_exec; i++) {
-                r = sd_bus_message_open_container(m, 'r', "sasb");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", c->exec[i].path);
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, c->exec[i].argv);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "b", c->exec[i].ignore);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        for (size_t i = 0; r >= 0 && i < c->n_exec; i++)
+                r = append_exec_command(m, &c->exec[i]);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = close_property(m);
         return r;
 }
 

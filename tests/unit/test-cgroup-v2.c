@@ -141,20 +141,24 @@ static void test_oom_kills(void **state _unused_) {
         assert_int_equal(v, 5);
 }
 
+/* What parse adds to read and write bytes that were rd and wr before. */
+static void check_io(void (*parse)(const char *, uint64_t *, uint64_t *), const char *text, uint64_t rd, uint64_t wr,
+                     uint64_t want_rd, uint64_t want_wr) {
+        parse(text, &rd, &wr);
+        assert_int_equal(rd, want_rd);
+        assert_int_equal(wr, want_wr);
+}
+
 static void test_io_stat(void **state _unused_) {
         uint64_t rd = 0, wr = 0;
 
-        cg2_parse_io_stat("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
-                          "8:16 rbytes=100 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
-                          &rd, &wr);
-        assert_int_equal(rd, 4196);
-        assert_int_equal(wr, 8192);
-
+        check_io(cg2_parse_io_stat,
+                 "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+                 "8:16 rbytes=100 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+                 0, 0, 4196, 8192);
         /* Added to what is there; nothing to add in an empty file. */
-        cg2_parse_io_stat("", &rd, &wr);
-        cg2_parse_io_stat("259:0 rbytes=4 wbytes=6 rios=1 wios=1 dbytes=0 dios=0", &rd, &wr);
-        assert_int_equal(rd, 4200);
-        assert_int_equal(wr, 8198);
+        check_io(cg2_parse_io_stat, "", 4196, 8192, 4196, 8192);
+        check_io(cg2_parse_io_stat, "259:0 rbytes=4 wbytes=6 rios=1 wios=1 dbytes=0 dios=0", 4196, 8192, 4200, 8198);
 
         /* A sum that would overflow stays where it was. */
         rd = UINT64_MAX - 1;
@@ -162,6 +166,38 @@ static void test_io_stat(void **state _unused_) {
         cg2_parse_io_stat("8:0 rbytes=2 wbytes=3\n", &rd, &wr);
         assert_int_equal(rd, UINT64_MAX - 1);
         assert_int_equal(wr, 3);
+}
+
+/* Each v2 file into the counters it holds; a v1 file of the same meaning
+ * through the same parser. */
+static void test_parse_file(void **state _unused_) {
+        struct slice_counters c = {};
+
+        cg2_parse_file(CG2_EVENTS, "populated 1\nfrozen 1\n", &c);
+        cg2_parse_file(CG2_CPU_STAT, cpu_stat_v2, &c);
+        cg2_parse_file(CG2_MEMORY_CURRENT, "1048576\n", &c);
+        cg2_parse_file(CG2_MEMORY_PEAK, "2097152\n", &c);
+        cg2_parse_file(CG2_MEMORY_EVENTS, "low 0\nhigh 0\nmax 0\noom 1\noom_kill 1\n", &c);
+        cg2_parse_file(CG2_IO_STAT, "8:0 rbytes=10 wbytes=20 rios=1 wios=1 dbytes=0 dios=0\n", &c);
+        cg2_parse_file(CG2_PIDS_CURRENT, "3\n", &c);
+        assert_true(c.populated && c.frozen);
+        assert_int_equal(c.cpu_usage_usec, 1305286);
+        assert_int_equal(c.cpu_throttled_usec, 1644000);
+        assert_int_equal(c.memory_current, 1048576);
+        assert_int_equal(c.memory_peak, 2097152);
+        assert_int_equal(c.oom_kills, 1);
+        assert_int_equal(c.io_read_bytes, 10);
+        assert_int_equal(c.io_write_bytes, 20);
+        assert_int_equal(c.pids_current, 3);
+
+        /* v1 memory.oom_control as memory.events; garbage changes nothing. */
+        cg2_parse_file(CG2_MEMORY_EVENTS, "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n", &c);
+        assert_int_equal(c.oom_kills, 4);
+        cg2_parse_file(CG2_MEMORY_CURRENT, "max\n", &c);
+        cg2_parse_file(CG2_PIDS_CURRENT, "", &c);
+        cg2_parse_file(_CG2_FILE_MAX, "3\n", &c);
+        assert_int_equal(c.memory_current, 1048576);
+        assert_int_equal(c.pids_current, 3);
 }
 
 static void test_controllers_have(void **state _unused_) {
@@ -237,7 +273,7 @@ static void test_procs_next(void **state _unused_) {
 
 static void test_v1_files(void **state _unused_) {
         struct slice_counters c = {};
-        uint64_t usec = 7, rd = 0, wr = 0;
+        uint64_t usec = 7;
 
         /* cpu.stat: throttled_time in ns. */
         cg1_parse_cpu_stat("nr_periods 40\nnr_throttled 9\nthrottled_time 1644000123\n", &c);
@@ -260,23 +296,21 @@ static void test_v1_files(void **state _unused_) {
 
         /* blkio.throttle.io_service_bytes: Read and Write per device, the
          * totals (per device and overall) left out. */
-        cg1_parse_blkio("8:0 Read 4096\n"
-                        "8:0 Write 8192\n"
-                        "8:0 Sync 12288\n"
-                        "8:0 Async 0\n"
-                        "8:0 Discard 0\n"
-                        "8:0 Total 12288\n"
-                        "8:16 Read 100\n"
-                        "8:16 Write 1\n"
-                        "Total 12389\n",
-                        &rd, &wr);
-        assert_int_equal(rd, 4196);
-        assert_int_equal(wr, 8193);
-        cg1_parse_blkio("Total 0\n", &rd, &wr);
-        cg1_parse_blkio("", &rd, &wr);
-        cg1_parse_blkio("8:0 Write x\n", &rd, &wr);
-        assert_int_equal(rd, 4196);
-        assert_int_equal(wr, 8193);
+        check_io(cg1_parse_blkio,
+                 "8:0 Read 4096\n"
+                 "8:0 Write 8192\n"
+                 "8:0 Sync 12288\n"
+                 "8:0 Async 0\n"
+                 "8:0 Discard 0\n"
+                 "8:0 Total 12288\n"
+                 "8:16 Read 100\n"
+                 "8:16 Write 1\n"
+                 "Total 12389\n",
+                 0, 0, 4196, 8193);
+        check_io(cg1_parse_blkio, "Total 0\n", 1, 2, 1, 2);
+        check_io(cg1_parse_blkio, "", 1, 2, 1, 2);
+        check_io(cg1_parse_blkio, "8:0 Write x\n", 1, 2, 1, 2);
+        check_io(cg1_parse_blkio, "8:0 Read 18446744073709551615\n", 1, 2, 1, 2);
 }
 
 static void test_path_is_below(void **state _unused_) {
@@ -339,6 +373,7 @@ int main(void) {
                 cmocka_unit_test(test_cpu_stat),
                 cmocka_unit_test(test_oom_kills),
                 cmocka_unit_test(test_io_stat),
+                cmocka_unit_test(test_parse_file),
                 cmocka_unit_test(test_controllers_have),
                 cmocka_unit_test(test_proc_cgroup_path),
                 cmocka_unit_test(test_procs_next),

@@ -51,51 +51,39 @@ static int find(const char *text, const char *own, bool (*visible)(const char *)
         return mountinfo_find_cgroups(text, &q, ret);
 }
 
-static void test_parse_line(void **state _unused_) {
-        char line[] = "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-        char tagged[] = "27 25 0:24 / /sys/fs/cgroup rw,nosuid shared:9 master:2 - cgroup2 cgroup2 rw,nsdelegate";
-        char v1[] = "31 30 0:28 /a /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct";
+/* text parses into these fields. */
+static void check_line(const char *text, const char *root, const char *mount_point, const char *fstype,
+                       const char *super_options) {
+        _cleanup_(freep) char *line = strdup(text);
         struct mountinfo_line l;
 
+        assert_non_null(line);
         assert_int_equal(mountinfo_parse_line(line, &l), 0);
-        assert_string_equal(l.root, "/");
-        assert_string_equal(l.mount_point, "/sys/fs/cgroup/unified");
-        assert_string_equal(l.fstype, "cgroup2");
-        assert_string_equal(l.super_options, "rw");
+        assert_string_equal(l.root, root);
+        assert_string_equal(l.mount_point, mount_point);
+        assert_string_equal(l.fstype, fstype);
+        assert_string_equal(l.super_options, super_options);
+}
 
+static void test_parse_line(void **state _unused_) {
+        check_line("40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n", "/",
+                   "/sys/fs/cgroup/unified", "cgroup2", "rw");
         /* Optional fields before the " - ". */
-        assert_int_equal(mountinfo_parse_line(tagged, &l), 0);
-        assert_string_equal(l.mount_point, "/sys/fs/cgroup");
-        assert_string_equal(l.fstype, "cgroup2");
-        assert_string_equal(l.super_options, "rw,nsdelegate");
-
-        assert_int_equal(mountinfo_parse_line(v1, &l), 0);
-        assert_string_equal(l.root, "/a");
-        assert_string_equal(l.mount_point, "/sys/fs/cgroup/cpu,cpuacct");
-        assert_string_equal(l.fstype, "cgroup");
-        assert_string_equal(l.super_options, "rw,cpu,cpuacct");
+        check_line("27 25 0:24 / /sys/fs/cgroup rw,nosuid shared:9 master:2 - cgroup2 cgroup2 rw,nsdelegate", "/",
+                   "/sys/fs/cgroup", "cgroup2", "rw,nsdelegate");
+        check_line("31 30 0:28 /a /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct", "/a",
+                   "/sys/fs/cgroup/cpu,cpuacct", "cgroup", "rw,cpu,cpuacct");
 }
 
 static void test_escapes(void **state _unused_) {
-        char spaced[] = "50 30 0:40 /my\\040slice /mnt/cg\\040two\\011tab rw - cgroup2 cgroup2 rw\n";
-        char backslash[] = "51 30 0:41 /a\\134b /mnt/x\\y\\0\\000 rw - tmpfs none rw\n";
-        char dash[] = "52 30 0:42 / /mnt/a\\040-\\040b rw - cgroup2 cgroup2 rw\n";
-        struct mountinfo_line l;
-
-        assert_int_equal(mountinfo_parse_line(spaced, &l), 0);
-        assert_string_equal(l.root, "/my slice");
-        assert_string_equal(l.mount_point, "/mnt/cg two\ttab");
-
+        check_line("50 30 0:40 /my\\040slice /mnt/cg\\040two\\011tab rw - cgroup2 cgroup2 rw\n", "/my slice",
+                   "/mnt/cg two\ttab", "cgroup2", "rw");
         /* "\134" is a backslash; one not followed by three octal digits
          * stays, and so does "\000", which would end the string. */
-        assert_int_equal(mountinfo_parse_line(backslash, &l), 0);
-        assert_string_equal(l.root, "/a\\b");
-        assert_string_equal(l.mount_point, "/mnt/x\\y\\0\\000");
-
+        check_line("51 30 0:41 /a\\134b /mnt/x\\y\\0\\000 rw - tmpfs none rw\n", "/a\\b", "/mnt/x\\y\\0\\000", "tmpfs",
+                   "rw");
         /* An escaped " - " in a path is not the separator. */
-        assert_int_equal(mountinfo_parse_line(dash, &l), 0);
-        assert_string_equal(l.mount_point, "/mnt/a - b");
-        assert_string_equal(l.fstype, "cgroup2");
+        check_line("52 30 0:42 / /mnt/a\\040-\\040b rw - cgroup2 cgroup2 rw\n", "/", "/mnt/a - b", "cgroup2", "rw");
 }
 
 static void test_bad_lines(void **state _unused_) {
