@@ -973,12 +973,16 @@ static void strv_free(char **v) {
         free(v);
 }
 
-static void service_config_done(struct service_config *c) {
-        for (size_t i = 0; i < c->n_exec; i++) {
-                free(c->exec[i].path);
-                strv_free(c->exec[i].argv);
+static void exec_commands_free(struct exec_command *exec, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(exec[i].path);
+                strv_free(exec[i].argv);
         }
-        free(c->exec);
+        free(exec);
+}
+
+static void service_config_done(struct service_config *c) {
+        exec_commands_free(c->exec, c->n_exec);
         free(c->user);
         free(c->group);
         free(c->working_directory);
