@@ -24,13 +24,6 @@
  * at restart (see slice_load_state()). */
 #define STATE_SAVE_INTERVAL_USEC (5 * USEC_PER_SEC)
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static unsigned cgroup_bucket(uint64_t cgroup_id) {
         return (unsigned) ((cgroup_id * 0x9E3779B97F4A7C15ULL) >> 56);
 }
