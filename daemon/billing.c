@@ -13,6 +13,8 @@
 #include "manager.h"
 #include "meter.h"
 
+_Static_assert(ENFORCER_GRANT_UNLIMITED == METER_GRANT_UNLIMITED, "the enforcer and the meter agree on \"no limit\"");
+
 struct waiter {
         void (*cb)(int r, void *userdata);
         void *userdata;
@@ -176,16 +178,7 @@ static void slice_counters(struct slice *s, uint64_t now_rt, uint64_t ret[_RESOU
 
 static int64_t price_due(struct billing *b, const struct ledger_slice *l, const uint64_t counters[_RESOURCE_MAX],
                          int64_t due[_RESOURCE_MAX]) {
-        const struct rate_card *rc = &b->manager->config->rates;
-        int64_t total = 0;
-
-        for (int r = 0; r < _RESOURCE_MAX; r++) {
-                if (pricing_charge(rc, (enum resource) r, l->billed[r], counters[r], &due[r]) < 0)
-                        due[r] = MONEY_AMOUNT_MAX; /* beyond any balance: all of it */
-                if (!money_add(total, due[r], &total))
-                        total = INT64_MAX;
-        }
-        return total;
+        return enforcer_price_due(&b->manager->config->rates, l->billed, counters, due);
 }
 
 /* Writes the slice's usage up to now into the batch. */
@@ -268,7 +261,6 @@ void billing_tick(struct billing *b) {
         for (struct slice *s = b->manager->slices; s; s = next) {
                 struct slice_account *a = &s->account;
                 int64_t spent = a->l.overshoot;
-                unsigned i;
 
                 next = s->next;
                 if (!a->funded || a->l.state != LEDGER_SLICE_ACTIVE)
@@ -278,14 +270,7 @@ void billing_tick(struct billing *b) {
                         (void) money_add(spent, a->l.charged[r], &spent);
                 (void) money_add(spent, a->pending, &spent);
 
-                i = (a->win_head + a->win_n) % BILLING_BURN_WINDOW;
-                if (a->win_n == BILLING_BURN_WINDOW) {
-                        a->win_head = (a->win_head + 1) % BILLING_BURN_WINDOW;
-                        i = (a->win_head + BILLING_BURN_WINDOW - 1) % BILLING_BURN_WINDOW;
-                } else
-                        a->win_n++;
-                a->win_usec[i] = now_mono;
-                a->win_spent[i] = spent;
+                enforcer_burn_push(&a->burn, now_mono, spent);
                 enforce_slice(b, s);
         }
 }
@@ -309,19 +294,9 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
         i.overshoot = a->l.overshoot + MAX(a->pending - a->l.balance, (int64_t) 0);
         for (int r = 0; r < _RESOURCE_MAX && r < SLICE_RESOURCES; r++)
                 i.charged[r] = a->l.charged[r];
-        if (a->win_n >= 2 && a->l.state == LEDGER_SLICE_ACTIVE) {
-                unsigned first = a->win_head, last = (a->win_head + a->win_n - 1) % BILLING_BURN_WINDOW;
-                uint64_t dt = a->win_usec[last] - a->win_usec[first];
-                int64_t spent = a->win_spent[last] - a->win_spent[first];
-
-                if (dt > 0 && spent > 0)
-                        i.burn_rate = (int64_t) ((__int128) spent * (__int128) USEC_PER_SEC / dt);
-        }
-        /* Held at INT64_MAX, what JSON carries: a balance of 10^15 at a
-         * micro-unit a second lasts 10^21 us. */
-        if (i.burn_rate > 0)
-                i.time_left_usec = (uint64_t) MIN((__int128) i.balance * USEC_PER_SEC / i.burn_rate,
-                                                  (__int128) INT64_MAX);
+        if (a->l.state == LEDGER_SLICE_ACTIVE)
+                i.burn_rate = enforcer_burn_rate(&a->burn);
+        i.time_left_usec = enforcer_time_left(i.balance, i.burn_rate);
         *ret = i;
 }
 
@@ -360,11 +335,7 @@ int billing_activate(struct billing *b, struct slice *s) {
 #define ENFORCE_MAX_CHECK_USEC (60 * USEC_PER_SEC)
 
 static int64_t available(const struct slice *s) {
-        int64_t v;
-
-        if (!money_sub(s->account.l.balance, s->account.pending, &v))
-                v = INT64_MIN;
-        return v;
+        return enforcer_available(s->account.l.balance, s->account.pending);
 }
 
 static void emitv(struct billing *b, struct slice *s, enum event_kind kind, const char *action, bool repeatable,
@@ -410,26 +381,8 @@ void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind
 }
 
 static uint64_t slice_cpus_milli(struct billing *b, const struct slice *s) {
-        uint64_t milli;
-
-        if (s->limits.cpu_quota_usec > 0 && s->limits.cpu_period_usec > 0)
-                /* Too large to count is as fast as anything can spend. */
-                return pricing_cpus_of_quota(s->limits.cpu_quota_usec, s->limits.cpu_period_usec, &milli) < 0
-                               ? UINT64_MAX
-                               : MAX(milli, (uint64_t) 1);
-        return b->manager->max_cpus_milli;
-}
-
-/* Bytes money pays for at a price per GiB; no price, no limit. */
-static int64_t net_budget(int64_t money, int64_t price_per_gib) {
-        unsigned __int128 bytes;
-
-        if (price_per_gib <= 0)
-                return METER_GRANT_UNLIMITED;
-        if (money <= 0)
-                return 0;
-        bytes = ((unsigned __int128) money << 30) / (uint64_t) price_per_gib;
-        return bytes >= (unsigned __int128) METER_GRANT_UNLIMITED ? METER_GRANT_UNLIMITED - 1 : (int64_t) bytes;
+        return enforcer_cpus_of_limits(s->limits.cpu_quota_usec, s->limits.cpu_period_usec,
+                                       b->manager->max_cpus_milli);
 }
 
 /* The network grants in the kernel: what the balance left pays for.
@@ -443,8 +396,8 @@ static void update_grants(struct billing *b, struct slice *s, bool raise) {
         if (!s->handle)
                 return;
         if (e->state == ENFORCE_OK || e->state == ENFORCE_LOW) {
-                tx = net_budget(available(s), rc->price[RESOURCE_NET_OUT]);
-                rx = net_budget(available(s), rc->price[RESOURCE_NET_IN]);
+                tx = enforcer_net_budget(available(s), rc->price[RESOURCE_NET_OUT]);
+                rx = enforcer_net_budget(available(s), rc->price[RESOURCE_NET_IN]);
         } else
                 tx = rx = 0;
         /* No price on traffic: nothing to hand the kernel, no syscall. */
@@ -492,11 +445,7 @@ static void enforce_low(struct billing *b, struct slice *s) {
         if (cfg->low_balance_cpu > 0 && s->handle) {
                 struct slice_limits l;
 
-                /* A percentage (at most 100) of a size that may be near
-                 * UINT64_MAX: divided first, so it cannot wrap. */
-                milli = slice_cpus_milli(b, s);
-                milli = MAX(milli / 100 * cfg->low_balance_cpu + milli % 100 * cfg->low_balance_cpu / 100,
-                            (uint64_t) 10);
+                milli = enforcer_low_cpus(slice_cpus_milli(b, s), cfg->low_balance_cpu);
                 l = limits_with_cpus(s, milli);
                 if (b->manager->ops->set_limits(s->handle, &l) >= 0)
                         billing_emit(b, s, EVENT_THROTTLED, "throttle",
@@ -627,21 +576,8 @@ static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
 /* How fast the slice can spend (enforcer.h): its size at full use, and
  * with a CPU quota, one period's quota at once on every online CPU. */
 static void slice_spend(struct billing *b, const struct slice *s, struct enforce_spend *ret) {
-        const struct rate_card *rc = &b->manager->config->rates;
-        uint64_t cpus = slice_cpus_milli(b, s);
-
-        *ret = (struct enforce_spend) {
-                .max_rate = enforcer_max_burn_rate(rc, cpus, s->limits.memory_max),
-        };
-        ret->peak_rate = ret->max_rate;
-        if (s->limits.cpu_quota_usec > 0) {
-                int64_t one_cpu = enforcer_max_burn_rate(rc, 1000, 0);
-
-                ret->peak_rate = enforcer_max_burn_rate(rc, MAX(cpus, b->manager->online_cpus_milli),
-                                                        s->limits.memory_max);
-                ret->burst = (int64_t) (((unsigned __int128) one_cpu * s->limits.cpu_quota_usec + USEC_PER_SEC - 1) /
-                                        USEC_PER_SEC);
-        }
+        enforcer_spend(&b->manager->config->rates, slice_cpus_milli(b, s), s->limits.cpu_quota_usec,
+                       s->limits.memory_max, b->manager->online_cpus_milli, ret);
 }
 
 /* Decides and acts, then arms the check for the soonest moment the rest

@@ -36,7 +36,6 @@
 /* Events are kept for audits this long (a tenant whose job OOMs in a loop
  * adds one a meter pass: the table needs a bound). */
 #define BILLING_EVENT_KEEP_USEC (90 * 24 * 3600 * USEC_PER_SEC)
-#define BILLING_BURN_WINDOW 11 /* meter passes the burn rate is taken over */
 #define OWNER_TOKEN_MAX 64
 _Static_assert(REQUEST_TOKEN_MAX == OWNER_TOKEN_MAX - 1, "a token the decoder takes fits a token buffer");
 
@@ -62,9 +61,7 @@ struct slice_account {
         bool dirty;              /* written in the open batch: reread after commit */
         struct ledger_slice l;   /* the ledger's row as this daemon last read it */
         int64_t pending;         /* priced usage past l.billed, not yet written */
-        uint64_t win_usec[BILLING_BURN_WINDOW];  /* CLOCK_MONOTONIC */
-        int64_t win_spent[BILLING_BURN_WINDOW];  /* charged + overshoot + pending */
-        unsigned win_n, win_head;
+        struct burn_window burn;  /* charged + overshoot + pending, each meter pass */
         struct slice_enforce enforce;
 };
 
