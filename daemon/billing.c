@@ -34,6 +34,7 @@ struct billing {
         uint64_t last_prune_usec;
         struct waiter *waiters;
         bool commit_failing;
+        struct enforce enforce;
 };
 
 static uint64_t now_usec(clockid_t clock) {
@@ -416,148 +417,6 @@ static void update_grants(struct billing *b, struct slice *s, bool raise) {
         }
 }
 
-/* A CPU quota of milli CPUs over the slice's own period. */
-static struct slice_limits limits_with_cpus(const struct slice *s, uint64_t milli) {
-        struct slice_limits l = s->limits;
-        uint64_t quota;
-
-        /* A quota past 64 bits is more than the slice's own: that stays. */
-        if (pricing_quota_of_cpus(milli, l.cpu_period_usec, &quota) >= 0)
-                l.cpu_quota_usec = MAX(quota, (uint64_t) 1000);
-        return l;
-}
-
-static void enforce_save(struct billing *b, struct slice *s) {
-        (void) manager_save_slice(b->manager, s);
-}
-
-static int on_grace(sd_event_source *source, uint64_t usec, void *userdata);
-
-static void enforce_low(struct billing *b, struct slice *s) {
-        const struct config *cfg = b->manager->config;
-        struct slice_enforce *e = &s->account.enforce;
-        char d[FORMAT_DURATION_MAX];
-        uint64_t milli;
-
-        e->state = ENFORCE_LOW;
-        billing_emit(b, s, EVENT_LOW, NULL, "less than %s left at the current burn rate",
-                     format_duration(d, sizeof(d), cfg->low_balance_usec));
-        if (cfg->low_balance_cpu > 0 && s->handle) {
-                struct slice_limits l;
-
-                milli = enforcer_low_cpus(slice_cpus_milli(b, s), cfg->low_balance_cpu);
-                l = limits_with_cpus(s, milli);
-                if (b->manager->ops->set_limits(s->handle, &l) >= 0)
-                        billing_emit(b, s, EVENT_THROTTLED, "throttle",
-                                     "low balance: CPU throttled to %" PRIu64 "%% of its size", cfg->low_balance_cpu);
-        }
-        enforce_save(b, s);
-}
-
-static void enforce_exhaust(struct billing *b, struct slice *s) {
-        const struct config *cfg = b->manager->config;
-        const struct slice_ops *ops = b->manager->ops;
-        struct slice_enforce *e = &s->account.enforce;
-        char d[FORMAT_DURATION_MAX];
-        struct slice_limits l;
-        int r = 0;
-
-        if (!s->handle)
-                return;
-        switch (e->action) {
-        case ENFORCE_ACTION_KILL:
-                r = ops->kill(s->handle);
-                e->state = ENFORCE_KILLED;
-                break;
-        case ENFORCE_ACTION_FREEZE:
-                r = ops->freeze(s->handle, true);
-                e->state = ENFORCE_FROZEN;
-                e->frozen_usec = now_usec(CLOCK_REALTIME);
-                break;
-        case ENFORCE_ACTION_THROTTLE:
-        default:
-                /* A new quota bites only once the CPU time already handed
-                 * out for this period is used: freeze around the change,
-                 * so that it stops now. */
-                (void) ops->freeze(s->handle, true);
-                l = limits_with_cpus(s, cfg->throttle_cpus_milli);
-                r = ops->set_limits(s->handle, &l);
-                (void) ops->freeze(s->handle, false);
-                e->state = ENFORCE_THROTTLED;
-                break;
-        }
-        update_grants(b, s, false);
-        if (r < 0)
-                log_error_errno(r, "Slice %s: failed to %s it at the end of its balance: %m", s->id,
-                                enforce_action_to_string(e->action));
-
-        /* What it used to the last microsecond, overshoot included. */
-        manager_sample_slice(b->manager, s);
-        (void) charge_slice(b, s);
-
-        billing_emit(b, s, EVENT_EXHAUSTED, enforce_action_to_string(e->action), "balance spent; action: %s",
-                     enforce_action_to_string(e->action));
-        switch (e->state) {
-        case ENFORCE_KILLED:
-                billing_emit(b, s, EVENT_KILLED, "kill", "balance spent: every process killed");
-                break;
-        case ENFORCE_FROZEN:
-                billing_emit(b, s, EVENT_FROZEN, "freeze", "balance spent: frozen; killed in %s unless topped up",
-                             format_duration(d, sizeof(d), cfg->grace_usec));
-                (void) sd_event_source_disable_unref(e->grace_timer);
-                e->grace_timer = NULL;
-                (void) sd_event_add_time_relative(b->manager->event, &e->grace_timer, CLOCK_MONOTONIC,
-                                                  cfg->grace_usec, 0, on_grace, s);
-                break;
-        default:
-                billing_emit(b, s, EVENT_THROTTLED, "throttle",
-                             "balance spent: CPU throttled to %" PRIu64 ".%03" PRIu64 " CPUs, network dropped",
-                             cfg->throttle_cpus_milli / 1000, cfg->throttle_cpus_milli % 1000);
-                break;
-        }
-        enforce_save(b, s);
-}
-
-static void enforce_restore(struct billing *b, struct slice *s) {
-        const struct slice_ops *ops = b->manager->ops;
-        struct slice_enforce *e = &s->account.enforce;
-        enum enforce_state was = e->state;
-
-        if (was == ENFORCE_OK)
-                return;
-        if (s->handle) {
-                if (was == ENFORCE_FROZEN || e->daemon_frozen)
-                        (void) ops->freeze(s->handle, false);
-                if (was == ENFORCE_THROTTLED || was == ENFORCE_LOW)
-                        (void) ops->set_limits(s->handle, &s->limits);
-        }
-        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
-        e->state = ENFORCE_OK;
-        e->daemon_frozen = false;
-        e->frozen_usec = 0;
-        update_grants(b, s, true);
-        if (was == ENFORCE_THROTTLED || was == ENFORCE_FROZEN)
-                billing_emit(b, s, EVENT_THAWED, was == ENFORCE_FROZEN ? "thaw" : "restore", "topped up: %s",
-                             was == ENFORCE_FROZEN ? "thawed, limits restored" : "limits restored");
-        enforce_save(b, s);
-}
-
-static int on_grace(sd_event_source *source, uint64_t usec, void *userdata) {
-        struct slice *s = userdata;
-        struct slice_enforce *e = &s->account.enforce;
-        struct billing *b = e->billing;
-
-        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
-        if (e->state != ENFORCE_FROZEN || !s->handle)
-                return 0;
-        (void) b->manager->ops->kill(s->handle);
-        (void) b->manager->ops->freeze(s->handle, false);
-        e->state = ENFORCE_KILLED;
-        billing_emit(b, s, EVENT_KILLED, "kill", "grace ended without a top-up: every process killed");
-        enforce_save(b, s);
-        return 0;
-}
-
 static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
         struct slice *s = userdata;
 
@@ -579,6 +438,36 @@ static void slice_spend(struct billing *b, const struct slice *s, struct enforce
         enforcer_spend(&b->manager->config->rates, slice_cpus_milli(b, s), s->limits.cpu_quota_usec,
                        s->limits.memory_max, b->manager->online_cpus_milli, ret);
 }
+
+/* What enforce.c needs of the money side (struct enforce_callbacks). */
+static void enforce_emit(struct slice *s, enum event_kind kind, const char *action, const char *reason,
+                         void *userdata) {
+        billing_emit(userdata, s, kind, action, "%s", reason);
+}
+
+static void enforce_settle(struct slice *s, void *userdata) {
+        struct billing *b = userdata;
+
+        manager_sample_slice(b->manager, s);
+        (void) charge_slice(b, s);
+}
+
+static void enforce_grants(struct slice *s, bool raise, void *userdata) {
+        update_grants(userdata, s, raise);
+}
+
+static void enforce_save(struct slice *s, void *userdata) {
+        struct billing *b = userdata;
+
+        (void) manager_save_slice(b->manager, s);
+}
+
+static const struct enforce_callbacks enforce_callbacks = {
+        .emit = enforce_emit,
+        .settle = enforce_settle,
+        .grants = enforce_grants,
+        .save = enforce_save,
+};
 
 /* Decides and acts, then arms the check for the soonest moment the rest
  * of the balance could be spent. */
@@ -604,21 +493,29 @@ static void enforce_slice(struct billing *b, struct slice *s) {
                 .burn_rate = info.burn_rate,
                 .low_balance_usec = cfg->low_balance_usec,
         };
+        /* Money again: a failed action is no longer due. */
+        if (v.balance > 0)
+                e->action_failing = false;
         switch (enforcer_decide(&v)) {
         case ENFORCE_STEP_LOW:
-                enforce_low(b, s);
+                (void) enforce_low(&b->enforce, s);
                 break;
         case ENFORCE_STEP_EXHAUST:
-                enforce_exhaust(b, s);
+                (void) enforce_exhaust(&b->enforce, s);
                 break;
         case ENFORCE_STEP_RESTORE:
-                enforce_restore(b, s);
+                enforce_restore(&b->enforce, s);
                 break;
         default:
                 break;
         }
+        if (e->state == ENFORCE_FROZEN)
+                enforce_grace_check(&b->enforce, s);
 
-        if (e->state != ENFORCE_OK && e->state != ENFORCE_LOW) {
+        /* A failed action is tried again at the next meter pass, not at
+         * every check (they come a millisecond apart when nothing is
+         * left). */
+        if ((e->state != ENFORCE_OK && e->state != ENFORCE_LOW) || e->action_failing) {
                 if (e->check_timer)
                         (void) sd_event_source_set_enabled(e->check_timer, SD_EVENT_OFF);
                 return;
@@ -641,46 +538,15 @@ void billing_slice_free(struct billing *b, struct slice *s) {
         struct slice_enforce *e = &s->account.enforce;
 
         e->check_timer = sd_event_source_disable_unref(e->check_timer);
-        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
+        enforce_slice_free(e);
 }
 
 void billing_daemon_stop(struct billing *b) {
         if (!streq(b->manager->config->on_daemon_stop, "freeze"))
                 return;
-        for (struct slice *s = b->manager->slices; s; s = s->next) {
-                struct slice_enforce *e = &s->account.enforce;
-
-                if (!s->account.funded || !s->handle || e->state == ENFORCE_FROZEN || e->state == ENFORCE_KILLED)
-                        continue;
-                if (b->manager->ops->freeze(s->handle, true) < 0)
-                        continue;
-                e->daemon_frozen = true;
-                enforce_save(b, s);
-                log_info("Slice %s frozen while prepayd is stopped (OnDaemonStop=freeze).", s->id);
-        }
-}
-
-void billing_enforce_to_json(struct slice *s, json_object *o) {
-        const struct slice_enforce *e = &s->account.enforce;
-
-        json_object_object_add(o, "exhausted_action", json_object_new_string(enforce_action_to_string(e->action)));
-        json_object_object_add(o, "enforce_state", json_object_new_string(enforce_state_to_string(e->state)));
-        json_object_object_add(o, "frozen_usec", json_object_new_int64((int64_t) e->frozen_usec));
-        json_object_object_add(o, "daemon_frozen", json_object_new_boolean(e->daemon_frozen));
-}
-
-void billing_enforce_from_json(struct slice *s, json_object *o) {
-        struct slice_enforce *e = &s->account.enforce;
-        const char *v;
-        int r;
-
-        if (message_get_string(o, "exhausted_action", &v) >= 0 && (r = enforce_action_from_string(v)) >= 0)
-                e->action = (enum enforce_action) r;
-        if (message_get_string(o, "enforce_state", &v) >= 0 && (r = enforce_state_from_string(v)) >= 0)
-                e->state = (enum enforce_state) r;
-        (void) message_get_u64(o, "frozen_usec", &e->frozen_usec);
-        (void) message_get_bool(o, "daemon_frozen", &e->daemon_frozen);
-        e->tx_grant = e->rx_grant = METER_GRANT_UNLIMITED;
+        for (struct slice *s = b->manager->slices; s; s = s->next)
+                if (s->account.funded)
+                        (void) enforce_daemon_stop(&b->enforce, s);
 }
 
 /* ---- tokens ---- */
@@ -1155,7 +1021,7 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
                 billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have, v.currency);
                 /* Money again: limits back and thawed now, not at the next pass. */
                 if (s->account.enforce.state != ENFORCE_OK)
-                        enforce_restore(b, s);
+                        enforce_restore(&b->enforce, s);
                 else
                         update_grants(b, s, true);
                 enforce_slice(b, s);
@@ -1525,6 +1391,14 @@ int billing_new(struct manager *m, struct billing **ret) {
         if (!b)
                 return log_oom();
         b->manager = m;
+        b->enforce = (struct enforce) {
+                .ops = m->ops,
+                .event = m->event,
+                .config = m->config,
+                .max_cpus_milli = m->max_cpus_milli,
+                .cb = &enforce_callbacks,
+                .userdata = b,
+        };
 
         if (asprintf(&path, "%s/ledger.db", cfg->state_directory) < 0) {
                 r = log_oom();
@@ -1650,22 +1524,7 @@ int billing_reconcile(struct billing *b) {
                 next = s->next;
                 if (!s->account.funded || !s->handle)
                         continue;
-                /* Frozen for the stop only: thawed, and a slice without
-                 * money then gets its own policy at once below. */
-                if (e->daemon_frozen) {
-                        e->daemon_frozen = false;
-                        if (e->state != ENFORCE_FROZEN) {
-                                (void) m->ops->freeze(s->handle, false);
-                                log_info("Slice %s thawed: it was frozen while prepayd was stopped.", s->id);
-                        }
-                        enforce_save(b, s);
-                }
-                if (e->state == ENFORCE_FROZEN) {
-                        uint64_t now = now_usec(CLOCK_REALTIME), end = e->frozen_usec + m->config->grace_usec;
-
-                        (void) sd_event_add_time_relative(m->event, &e->grace_timer, CLOCK_MONOTONIC,
-                                                          end > now ? end - now : 0, 0, on_grace, s);
-                }
+                enforce_resume(&b->enforce, s);
                 e->tx_grant = e->rx_grant = METER_GRANT_UNLIMITED;
                 update_grants(b, s, true);
                 enforce_slice(b, s);

@@ -10,6 +10,7 @@
 
 #include "common/request.h"
 #include "common/util.h"
+#include "enforce.h"
 #include "enforcer.h"
 #include "events.h"
 #include "ledger.h"
@@ -42,18 +43,6 @@ _Static_assert(REQUEST_TOKEN_MAX == OWNER_TOKEN_MAX - 1, "a token the decoder ta
 struct manager;
 struct slice;
 struct billing;
-
-/* What the enforcer did to a slice, kept in its state file. */
-struct slice_enforce {
-        enum enforce_action action;  /* when its balance is spent */
-        enum enforce_state state;
-        uint64_t frozen_usec;        /* CLOCK_REALTIME it was frozen at: the grace runs from here */
-        bool daemon_frozen;          /* frozen by OnDaemonStop=freeze */
-        int64_t tx_grant, rx_grant;  /* network grants last set (METER_GRANT_UNLIMITED: none) */
-        struct billing *billing;
-        sd_event_source *check_timer;  /* the earliest moment the balance could be spent */
-        sd_event_source *grace_timer;
-};
 
 /* Kept in struct slice. */
 struct slice_account {
@@ -98,9 +87,6 @@ void billing_tick(struct billing *b);
 void billing_slice_free(struct billing *b, struct slice *s);
 /* OnDaemonStop=freeze: freezes funded slices as the daemon stops. */
 void billing_daemon_stop(struct billing *b);
-/* The enforcement fields of a slice's state file. */
-void billing_enforce_to_json(struct slice *s, json_object *o);
-void billing_enforce_from_json(struct slice *s, json_object *o);
 
 /* A funded slice's cgroup is gone: its last usage is charged and its
  * balance kept for its owner, who may still release it for change. */

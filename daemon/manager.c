@@ -109,7 +109,7 @@ int slice_state_to_json(struct slice *s, json_object **ret) {
         /* Funded slices are found in the ledger by id after a restart;
          * one marked funded and missing there was never paid for. */
         json_object_object_add(o, "funded", json_object_new_boolean(s->account.funded));
-        billing_enforce_to_json(s, o);
+        enforce_to_json(&s->account.enforce, o);
         slice_limits_to_json(&s->limits, o);
 
         *ret = o;
@@ -173,7 +173,7 @@ int slice_state_from_text(struct slice *s, const char *text, size_t size, const 
         s->usage.oom_kills = json_u64(o, "oom_kills");
         s->last_oom_usec = json_u64(o, "last_oom_usec");
         (void) message_get_bool(o, "funded", &s->account.funded);
-        billing_enforce_from_json(s, o);
+        enforce_from_json(&s->account.enforce, o);
         json_object_put(o);
         return 0;
 }
@@ -906,9 +906,17 @@ int manager_new(struct config *config, struct manager **ret) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
-        (void) sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
-        (void) sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
-        (void) sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
+        /* Without them SIGTERM would be blocked and ignored: the daemon
+         * could only be killed, its last usage never charged. */
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to watch for SIGTERM, SIGINT and SIGHUP: %m");
+                goto fail;
+        }
         /* WATCHDOG=1 from the loop itself when the service manager asks. */
         (void) sd_event_set_watchdog(m->event, true);
 

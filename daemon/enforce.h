@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "common/util.h"
+#include "enforcer.h"
+#include "events.h"
+
+/* Enforcement's actions: what enforcer.c decided, done to a slice through
+ * its backend (throttle, freeze, kill, restore, the grace of a frozen
+ * slice, OnDaemonStop=freeze). Each returns what happened: 0 when done,
+ * -errno when the backend failed, and a slice is never recorded or
+ * reported as throttled or killed when that failed. The money side
+ * (billing.c) decides when, and gives the callbacks this needs of it. */
+
+struct slice;
+struct slice_ops;
+struct config;
+struct enforce;
+
+/* What the enforcer did to a slice, kept in its state file. */
+struct slice_enforce {
+        enum enforce_action action;  /* when its balance is spent */
+        enum enforce_state state;
+        uint64_t frozen_usec;        /* CLOCK_REALTIME it was frozen at: the grace runs from here */
+        bool daemon_frozen;          /* frozen by OnDaemonStop=freeze */
+        /* The action at the end of the balance failed: the state is
+         * unchanged and each meter pass tries again (not kept). */
+        bool action_failing;
+        int64_t tx_grant, rx_grant;  /* network grants last set (METER_GRANT_UNLIMITED: none) */
+        struct billing *billing;
+        struct enforce *enforce;     /* set when the grace timer is armed */
+        sd_event_source *check_timer;  /* the earliest moment the balance could be spent (billing.c) */
+        sd_event_source *grace_timer;
+};
+
+/* What enforcement needs of the money side, called back with userdata:
+ * emit an event (reason: a sentence, no final "."), charge the slice's
+ * usage to this moment (after an action: its last microsecond), set its
+ * network grants for its state now (raise: new money), and write its
+ * state file. */
+struct enforce_callbacks {
+        void (*emit)(struct slice *s, enum event_kind kind, const char *action, const char *reason, void *userdata);
+        void (*settle)(struct slice *s, void *userdata);
+        void (*grants)(struct slice *s, bool raise, void *userdata);
+        void (*save)(struct slice *s, void *userdata);
+};
+
+struct enforce {
+        const struct slice_ops *ops;
+        sd_event *event;
+        const struct config *config;  /* read at each action: a reload applies at once */
+        uint64_t max_cpus_milli;       /* the size of a slice without a CPU quota */
+        const struct enforce_callbacks *cb;
+        void *userdata;
+};
+
+/* A failed kill at the end of a grace is tried again this soon. */
+#define ENFORCE_RETRY_USEC (1 * USEC_PER_SEC)
+
+/* LowBalanceSec= reached: warned, and throttled to LowBalanceCPU=. */
+int enforce_low(struct enforce *en, struct slice *s);
+/* The balance is spent: the slice's action. On failure (-errno) the
+ * state stays as it was, the failure is logged and, the first time, an
+ * "exhausted" event says so; the next call tries again. A slice that
+ * could not be frozen is still killed at the end of its grace. */
+int enforce_exhaust(struct enforce *en, struct slice *s);
+/* Money again: limits back, thawed. */
+void enforce_restore(struct enforce *en, struct slice *s);
+/* A frozen slice whose grace timer is not running (after a restart, or a
+ * failure to arm or to kill): armed for what is left of its grace. A
+ * timer that cannot be armed would leave the slice frozen for good: it
+ * is killed now instead. */
+void enforce_grace_check(struct enforce *en, struct slice *s);
+/* After a restart: a slice frozen only for the daemon's stop is thawed,
+ * a frozen slice's grace goes on from when it was frozen. */
+void enforce_resume(struct enforce *en, struct slice *s);
+/* OnDaemonStop=freeze, for one funded slice: 0 when frozen (or nothing
+ * to do), -errno when freezing failed. */
+int enforce_daemon_stop(struct enforce *en, struct slice *s);
+/* The grace timer goes (before the slice is freed). */
+void enforce_slice_free(struct slice_enforce *e);
+
+/* The enforcement fields of a slice's state file. */
+void enforce_to_json(const struct slice_enforce *e, json_object *o);
+void enforce_from_json(struct slice_enforce *e, json_object *o);
