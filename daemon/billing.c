@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "batch.h"
 #include "billing.h"
 #include "common/encoding.h"
 #include "common/log.h"
@@ -15,25 +16,17 @@
 
 _Static_assert(ENFORCER_GRANT_UNLIMITED == METER_GRANT_UNLIMITED, "the enforcer and the meter agree on \"no limit\"");
 
-struct waiter {
-        void (*cb)(int r, void *userdata);
-        void *userdata;
-        struct waiter *next;
-};
-
 struct billing {
         struct manager *manager;
-        struct ledger *ledger;
+        struct batch *batch;
+        struct ledger *ledger;  /* the batch's */
         struct crypto_keyring *issuers;
         struct crypto_key *host_key;
         uint8_t secret[32];
         char host_id[VOUCHER_AUDIENCE_MAX + 1];
 
-        sd_event_source *commit_source;
         sd_event_source *flush_timer;
         uint64_t last_prune_usec;
-        struct waiter *waiters;
-        bool commit_failing;
         struct enforce enforce;
 };
 
@@ -50,27 +43,6 @@ static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
 
 /* ---- the batch ---- */
 
-static int batch_open(struct billing *b) {
-        int r;
-
-        r = ledger_begin(b->ledger);
-        if (r < 0)
-                return log_error_errno(r, "Failed to open a ledger transaction: %m");
-        return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
-}
-
-struct ledger *billing_get_ledger(struct billing *b) {
-        return b->ledger;
-}
-
-void billing_touch(struct billing *b) {
-        (void) sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
-}
-
-bool billing_in_batch(struct billing *b) {
-        return ledger_in_batch(b->ledger);
-}
-
 static void account_reload(struct billing *b, struct slice *s) {
         struct ledger_slice l;
 
@@ -79,28 +51,13 @@ static void account_reload(struct billing *b, struct slice *s) {
         s->account.dirty = false;
 }
 
-/* Commits the batch, then tells every waiter. After a failed commit the
+/* After each commit (batch_set_committed()). After a failed commit the
  * ledger rolled back: slices are reread, and slices whose creation was
  * in the batch are removed again (their voucher was not spent). */
-static int batch_commit(struct billing *b) {
+static void on_committed(int r, void *userdata) {
+        struct billing *b = userdata;
         struct manager *m = b->manager;
-        struct waiter *w;
         struct slice *next;
-        int r;
-
-        if (!ledger_in_batch(b->ledger))
-                r = 0;
-        else
-                r = ledger_commit(b->ledger);
-        if (r < 0) {
-                if (!b->commit_failing)
-                        log_error_errno(r, "Failed to commit the ledger: %m. Nothing in the batch was spent "
-                                        "or charged; usage stays unbilled until a commit succeeds.");
-                b->commit_failing = true;
-        } else if (b->commit_failing) {
-                log_info("The ledger is written again.");
-                b->commit_failing = false;
-        }
 
         for (struct slice *s = m->slices; s; s = next) {
                 next = s->next;
@@ -112,51 +69,6 @@ static int batch_commit(struct billing *b) {
                         continue;
                 }
                 account_reload(b, s);
-        }
-
-        /* Waiters may queue new writes: take the list first. */
-        w = b->waiters;
-        b->waiters = NULL;
-        while (w) {
-                struct waiter *n = w->next;
-
-                w->cb(r, w->userdata);
-                free(w);
-                w = n;
-        }
-        return r;
-}
-
-static int on_commit(sd_event_source *source, void *userdata) {
-        (void) batch_commit(userdata);
-        return 0;
-}
-
-int billing_wait(struct billing *b, void (*cb)(int r, void *userdata), void *userdata) {
-        struct waiter *w, **p;
-
-        w = calloc(1, sizeof(*w));
-        if (!w)
-                return log_oom();
-        w->cb = cb;
-        w->userdata = userdata;
-        for (p = &b->waiters; *p; p = &(*p)->next)
-                ;
-        *p = w;
-        return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
-}
-
-void billing_cancel(struct billing *b, void *userdata) {
-        struct waiter **p = &b->waiters;
-
-        while (*p) {
-                if ((*p)->userdata == userdata) {
-                        struct waiter *w = *p;
-
-                        *p = w->next;
-                        free(w);
-                } else
-                        p = &(*p)->next;
         }
 }
 
@@ -191,7 +103,7 @@ static int charge_slice(struct billing *b, struct slice *s) {
         if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
                 return 0;
 
-        r = batch_open(b);
+        r = batch_open(b->batch);
         if (r < 0)
                 return r;
         slice_counters(s, now_usec(CLOCK_REALTIME), counters);
@@ -233,7 +145,7 @@ static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata
                 uint64_t now = now_usec(CLOCK_REALTIME);
 
                 b->last_prune_usec = usec;
-                if (now > BILLING_EVENT_KEEP_USEC && batch_open(b) >= 0) {
+                if (now > BILLING_EVENT_KEEP_USEC && batch_open(b->batch) >= 0) {
                         (void) ledger_request_prune(b->ledger, now - BILLING_REQUEST_KEEP_USEC);
                         (void) ledger_event_prune(b->ledger, now - BILLING_EVENT_KEEP_USEC);
                 }
@@ -318,7 +230,7 @@ int billing_activate(struct billing *b, struct slice *s) {
 
         if (!s->account.funded || s->account.l.state != LEDGER_SLICE_KEPT)
                 return 0;
-        r = batch_open(b);
+        r = batch_open(b->batch);
         if (r >= 0)
                 r = ledger_activate(b->ledger, s->id, now_usec(CLOCK_REALTIME));
         if (r < 0)
@@ -404,7 +316,7 @@ static void update_grants(struct billing *b, struct slice *s, bool raise) {
         /* No price on traffic: nothing to hand the kernel, no syscall. */
         if (tx == METER_GRANT_UNLIMITED && rx == METER_GRANT_UNLIMITED && e->tx_grant == tx && e->rx_grant == rx)
                 return;
-        if ((!raise || b->commit_failing) &&
+        if ((!raise || batch_failing(b->batch)) &&
             meter_get_net_grant(b->manager->meter, s->cgroup_id, &ktx, &krx) >= 0) {
                 tx = MIN(tx, ktx);
                 rx = MIN(rx, krx);
@@ -764,7 +676,7 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
                 }
         }
         /* Answered after the batch it may belong to is committed. */
-        (void) batch_open(b);
+        (void) batch_open(b->batch);
         return reply;
 }
 
@@ -916,7 +828,7 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
                                            v.currency);
         }
 
-        q = batch_open(b);
+        q = batch_open(b->batch);
         if (q < 0)
                 return message_reply_error("The ledger cannot be written: %s", strerror(-q));
 
@@ -999,7 +911,7 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         if (read_voucher(b, text, &v, &reply) < 0)
                 return reply;
 
-        q = batch_open(b);
+        q = batch_open(b->batch);
         if (q < 0)
                 return message_reply_error("The ledger cannot be written: %s", strerror(-q));
         /* Usage so far is paid from the old balance. */
@@ -1114,7 +1026,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
         snprintf(operator_note, sizeof(operator_note), " (by operator uid %u without the owner token)",
                  (unsigned) r->uid);
 
-        q = batch_open(b);
+        q = batch_open(b->batch);
         if (q < 0)
                 return message_reply_error("The ledger cannot be written: %s", strerror(-q));
 
@@ -1382,7 +1294,6 @@ int billing_reload_issuers(struct billing *b) {
 }
 
 int billing_new(struct manager *m, struct billing **ret) {
-        _cleanup_(freep) char *path = NULL, *error = NULL;
         const struct config *cfg = m->config;
         struct billing *b;
         int r;
@@ -1400,15 +1311,8 @@ int billing_new(struct manager *m, struct billing **ret) {
                 .userdata = b,
         };
 
-        if (asprintf(&path, "%s/ledger.db", cfg->state_directory) < 0) {
-                r = log_oom();
-                goto fail;
-        }
-        r = ledger_open(path, false, &b->ledger, &error);
-        if (r < 0) {
-                log_error_errno(r, "Failed to open the ledger %s: %s", path, error ?: strerror(-r));
-                goto fail;
-        }
+        b->batch = m->batch;
+        b->ledger = batch_ledger(m->batch);
 
         r = crypto_keyring_new(&b->issuers);
         if (r < 0)
@@ -1430,19 +1334,14 @@ int billing_new(struct manager *m, struct billing **ret) {
         if (r < 0)
                 goto fail;
 
-        r = sd_event_add_defer(m->event, &b->commit_source, on_commit, b);
-        if (r >= 0)
-                r = sd_event_source_set_priority(b->commit_source, SD_EVENT_PRIORITY_IDLE);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(b->commit_source, SD_EVENT_OFF);
-        if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
+        r = sd_event_add_time_relative(m->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
                                                BILLING_FLUSH_USEC / 20, on_flush_timer, b);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up billing's event sources: %m");
                 goto fail;
         }
 
+        batch_set_committed(b->batch, on_committed, b);
         *ret = b;
         return 0;
 fail:
@@ -1463,7 +1362,7 @@ static int reconcile_ledger_slice(const struct ledger_slice *l, void *userdata) 
                 return 0;
         log_warning("Slice %s vanished while the daemon was not running; its balance is kept for its owner.",
                     l->id);
-        if (batch_open(b) >= 0)
+        if (batch_open(b->batch) >= 0)
                 (void) ledger_keep(b->ledger, l->id, now_usec(CLOCK_REALTIME));
         rc->kept++;
         return 0;
@@ -1511,7 +1410,7 @@ int billing_reconcile(struct billing *b) {
         for (struct slice *s = m->slices; s; s = s->next)
                 if (s->account.funded)
                         (void) charge_slice(b, s);
-        r = batch_commit(b);
+        r = batch_commit(b->batch);
         if (r < 0)
                 return r;
 
@@ -1535,21 +1434,14 @@ int billing_reconcile(struct billing *b) {
 void billing_free(struct billing *b) {
         if (!b)
                 return;
-        if (b->ledger && b->manager) {
+        if (b->batch) {
                 for (struct slice *s = b->manager->slices; s; s = s->next)
                         if (s->account.funded)
                                 (void) charge_slice(b, s);
-                (void) batch_commit(b);
+                (void) batch_commit(b->batch);
+                batch_set_committed(b->batch, NULL, NULL);
         }
-        while (b->waiters) {
-                struct waiter *w = b->waiters;
-
-                b->waiters = w->next;
-                free(w);
-        }
-        sd_event_source_disable_unref(b->commit_source);
         sd_event_source_disable_unref(b->flush_timer);
-        ledger_close(b->ledger);
         crypto_keyring_free(b->issuers);
         crypto_key_free(b->host_key);
         explicit_bzero(b->secret, sizeof(b->secret));

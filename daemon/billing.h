@@ -25,7 +25,7 @@
  * per event-loop iteration by an idle-priority event source (group
  * commit): all requests that arrived together share one fsync. No answer
  * that depends on a write is sent before its commit (control.c waits with
- * billing_wait()). Charges are priced every meter pass and written at
+ * batch_wait(), batch.h). Charges are priced every meter pass and written at
  * least every second (BILLING_FLUSH_USEC) and at every state change; the
  * ledger keeps the meter counters it billed up to, so after a crash
  * billing resumes from there and usage while the daemon was down is
@@ -102,18 +102,6 @@ void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, cons
  * the rest counted (events_emit()). */
 void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind kind, const char *action,
                              const char *fmt, ...) _printf_(5, 6);
-
-/* For events.c: the ledger, and a commit of whatever it added to the
- * batch at the end of this loop pass. */
-struct ledger *billing_get_ledger(struct billing *b);
-void billing_touch(struct billing *b);
-
-/* The write batch. */
-bool billing_in_batch(struct billing *b);
-/* cb runs once the open batch is committed (r = 0) or failed (r < 0);
- * billing_cancel() forgets every wait of userdata. */
-int billing_wait(struct billing *b, void (*cb)(int r, void *userdata), void *userdata);
-void billing_cancel(struct billing *b, void *userdata);
 
 /* Owner tokens: "pt-" and 43 base64url characters, derived from a secret
  * only the daemon knows; the ledger keeps their SHA-256. */

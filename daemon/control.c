@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "batch.h"
 #include "common/log.h"
 #include "common/pidfd.h"
 #include "common/parse.h"
@@ -242,7 +243,7 @@ static void connection_free(struct connection *c) {
                         break;
                 }
         c->control->n_connections--;
-        billing_cancel(c->control->manager->billing, c);
+        batch_cancel(c->control->manager->batch, c);
         if (c->subscribed)
                 events_unsubscribe(c->control->manager->events, c);
         json_object_put(c->pending);
@@ -1036,8 +1037,8 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
          * wait for the batch, reading nothing more from this peer. A
          * subscription depends on none, and its reply must come before
          * the first event. */
-        if (!c->subscribed && (billing_in_batch(m->billing) || c->request.attach[0])) {
-                if (billing_wait(m->billing, on_committed, c) >= 0) {
+        if (!c->subscribed && (batch_is_open(m->batch) || c->request.attach[0])) {
+                if (batch_wait(m->batch, on_committed, c) >= 0) {
                         c->pending = reply;
                         (void) sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
                         return 0;

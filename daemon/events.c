@@ -11,12 +11,12 @@
 #include <systemd/sd-journal.h>
 #include <time.h>
 
-#include "billing.h"
+#include "batch.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "events.h"
+#include "config.h"
 #include "ledger.h"
-#include "manager.h"
 
 /* A hook gets this and the PREPAY_* variables, nothing of the daemon's own
  * environment. */
@@ -73,7 +73,9 @@ struct repeat {
 };
 
 struct events {
-        struct manager *manager;
+        const struct config *config;
+        sd_event *event;
+        struct batch *batch;  /* NULL: events are not recorded (tests) */
         bool journal; /* stderr is journald's stream: log events with fields */
         char request_id[EVENT_REQUEST_ID_MAX]; /* of the client request being handled */
         char **hook_argv[_EVENT_MAX];
@@ -337,8 +339,6 @@ static void event_log(struct events *e, const struct event *ev) {
 /* ---- the ledger ---- */
 
 static void event_record(struct events *e, const struct event *ev, const char *kind) {
-        struct billing *b = e->manager->billing;
-        struct ledger *l = billing_get_ledger(b);
         struct ledger_event le = {
                 .time_usec = ev->time_usec,
                 .funded = !ev->unfunded,
@@ -354,15 +354,16 @@ static void event_record(struct events *e, const struct event *ev, const char *k
         snprintf(le.currency, sizeof(le.currency), "%s", ev->currency);
         snprintf(le.reason, sizeof(le.reason), "%s", ev->reason);
 
-        r = ledger_begin(l);
+        if (!e->batch)
+                return;
+        /* Committed with the batch at the end of this loop pass. */
+        r = batch_begin(e->batch);
         if (r < 0) {
                 log_warning_errno(r, "Failed to open a ledger transaction for event %s of slice %s, "
                                   "not recording it: %m", kind, ev->slice);
                 return;
         }
-        /* Billing commits the batch at the end of this loop pass. */
-        billing_touch(b);
-        r = ledger_event_add(l, &le, NULL);
+        r = ledger_event_add(batch_ledger(e->batch), &le, NULL);
         if (r < 0)
                 log_warning_errno(r, "Failed to record event %s of slice %s in the ledger, ignoring: %m", kind,
                                   ev->slice);
@@ -503,7 +504,7 @@ static int on_hook_timeout(sd_event_source *source, uint64_t usec, void *userdat
         char buf[FORMAT_DURATION_MAX];
 
         log_warning("Hook %s for slice %s still running after %s (HookTimeoutSec=), killing it.", h->key, h->slice,
-                    format_duration(buf, sizeof(buf), h->events->manager->config->hook_timeout_usec));
+                    format_duration(buf, sizeof(buf), h->events->config->hook_timeout_usec));
         hook_kill(h);
         h->killed = true;
         return 0;
@@ -511,7 +512,7 @@ static int on_hook_timeout(sd_event_source *source, uint64_t usec, void *userdat
 
 static void hook_run(struct events *e, const struct event *ev, const char *kind) {
         char **argv = e->hook_argv[ev->kind];
-        const struct config *cfg = e->manager->config;
+        const struct config *cfg = e->config;
         char env_event[64], env_slice[64], env_uid[48], env_balance[64], env_text[64], env_currency[32],
                 env_burn[64], env_left[64], env_reason[EVENT_REASON_MAX + 32], env_time[64], balance[MONEY_FORMAT_MAX];
         char *envp[] = {
@@ -597,7 +598,7 @@ static void hook_run(struct events *e, const struct event *ev, const char *kind)
         }
         h->pid = pid;
 
-        r = sd_event_add_child(e->manager->event, &h->child_source, pid, WEXITED, on_hook_exit, h);
+        r = sd_event_add_child(e->event, &h->child_source, pid, WEXITED, on_hook_exit, h);
         if (r < 0) {
                 log_error_errno(r, "Failed to watch hook %s (pid %d), killing it: %m", h->key, (int) pid);
                 hook_kill(h);
@@ -606,7 +607,7 @@ static void hook_run(struct events *e, const struct event *ev, const char *kind)
                 return;
         }
         if (cfg->hook_timeout_usec > 0) {
-                r = sd_event_add_time_relative(e->manager->event, &h->timer_source, CLOCK_MONOTONIC,
+                r = sd_event_add_time_relative(e->event, &h->timer_source, CLOCK_MONOTONIC,
                                                cfg->hook_timeout_usec, 0, on_hook_timeout, h);
                 if (r < 0)
                         log_warning_errno(r, "Failed to arm the time limit of hook %s (pid %d), ignoring: %m",
@@ -641,7 +642,7 @@ static void repeat_arm(struct events *e, uint64_t until) {
         int enabled = SD_EVENT_OFF, r;
 
         if (!e->repeat_timer) {
-                r = sd_event_add_time(e->manager->event, &e->repeat_timer, CLOCK_MONOTONIC, until,
+                r = sd_event_add_time(e->event, &e->repeat_timer, CLOCK_MONOTONIC, until,
                                       100 * USEC_PER_MSEC, on_repeat_timer, e);
                 if (r < 0 && !e->repeat_timer_failed)
                         log_warning_errno(r, "Failed to arm the timer of held-back events; they are told with "
@@ -726,7 +727,7 @@ static bool repeat_hold(struct events *e, const struct event *ev) {
                 r->last = *ev;
                 repeat_flush(e, r);
                 r->since_usec = now;
-                r->until_usec = now + e->manager->config->repeated_event_usec;
+                r->until_usec = now + e->config->repeated_event_usec;
                 repeat_arm(e, r->until_usec);
                 return true;
         }
@@ -735,7 +736,7 @@ static bool repeat_hold(struct events *e, const struct event *ev) {
         if (!r)
                 return false;
         r->since_usec = now;
-        r->until_usec = now + e->manager->config->repeated_event_usec;
+        r->until_usec = now + e->config->repeated_event_usec;
         r->held = 0;
         repeat_arm(e, r->until_usec);
         return false;
@@ -757,7 +758,7 @@ static int on_repeat_timer(sd_event_source *source, uint64_t usec, void *userdat
                         }
                         repeat_flush(e, r);
                         r->since_usec = now;
-                        r->until_usec = now + e->manager->config->repeated_event_usec;
+                        r->until_usec = now + e->config->repeated_event_usec;
                 }
                 next = MIN(next, r->until_usec);
                 i++;
@@ -785,7 +786,7 @@ void events_emit(struct events *e, const struct event *event) {
         ev = *event;
         if (ev.time_usec == 0)
                 ev.time_usec = now_usec(CLOCK_REALTIME);
-        snprintf(ev.currency, sizeof(ev.currency), "%s", e->manager->config->currency);
+        snprintf(ev.currency, sizeof(ev.currency), "%s", e->config->currency);
         ev.reason[sizeof(ev.reason) - 1] = 0;
 
         if (!ev.request_id[0] && e->request_id[0])
@@ -823,7 +824,7 @@ static int hook_setup(struct events *e, enum event_kind k, const char *cmd) {
         return 0;
 }
 
-int events_new(struct manager *m, struct events **ret) {
+int events_new(const struct config *config, sd_event *event, struct batch *batch, struct events **ret) {
         struct events *e;
         sigset_t mask;
         int r;
@@ -831,12 +832,14 @@ int events_new(struct manager *m, struct events **ret) {
         e = calloc(1, sizeof(*e));
         if (!e)
                 return log_oom();
-        e->manager = m;
+        e->config = config;
+        e->event = event;
+        e->batch = batch;
         e->journal = log_stderr_is_journal();
 
-        r = hook_setup(e, EVENT_LOW, m->config->on_low_balance);
+        r = hook_setup(e, EVENT_LOW, config->on_low_balance);
         if (r >= 0)
-                r = hook_setup(e, EVENT_EXHAUSTED, m->config->on_exhausted);
+                r = hook_setup(e, EVENT_EXHAUSTED, config->on_exhausted);
         if (r < 0) {
                 events_free(e);
                 return r;
@@ -873,7 +876,7 @@ void events_free(struct events *e) {
         }
         /* Their connections are control.c's, closed there. */
         e->n_subscribers = 0;
-        /* What was held back is recorded; billing commits it as it goes. */
+        /* What was held back is recorded; the batch is committed after. */
         for (size_t i = 0; i < e->n_repeats; i++)
                 if (e->repeats[i].held > 0)
                         repeat_flush(e, &e->repeats[i]);

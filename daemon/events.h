@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <systemd/sd-event.h>
 
 #include "common/message.h"
 #include "common/money.h"
@@ -72,12 +73,14 @@ struct event {
         bool repeatable;
 };
 
-struct manager;
+struct config;
+struct batch;
 struct events;
 
 /* Splits the hook commands of the config, blocks SIGCHLD (child event
- * sources need it). */
-int events_new(struct manager *m, struct events **ret);
+ * sources need it). Events are written to the ledger in batch (NULL: not
+ * written); config is read at each event (a reload applies at once). */
+int events_new(const struct config *config, sd_event *event, struct batch *batch, struct events **ret);
 /* Kills hooks still running (SIGKILL to their process group) and reaps
  * them, drops subscribers. Accepts NULL. */
 void events_free(struct events *e);

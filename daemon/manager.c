@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/pidfd.h"
+#include "batch.h"
 #include "control.h"
 #include "events.h"
 #include "manager.h"
@@ -823,6 +824,7 @@ static int choose_backend(const char *backend, const struct slice_ops **ret) {
 }
 
 int manager_new(struct config *config, struct manager **ret) {
+        _cleanup_(freep) char *ledger_path = NULL;
         struct manager *m;
         struct meter_options mo = {};
         long ncpus;
@@ -841,7 +843,8 @@ int manager_new(struct config *config, struct manager **ret) {
         m->online_cpus_milli = (uint64_t) (ncpus > 0 ? ncpus : 1) * 1000;
         m->max_cpus_milli = config->max_cpus_milli ?: m->online_cpus_milli;
 
-        if (asprintf(&m->slice_state_dir, "%s/slices", config->state_directory) < 0) {
+        if (asprintf(&m->slice_state_dir, "%s/slices", config->state_directory) < 0 ||
+            asprintf(&ledger_path, "%s/ledger.db", config->state_directory) < 0) {
                 r = log_oom();
                 goto fail;
         }
@@ -885,11 +888,15 @@ int manager_new(struct config *config, struct manager **ret) {
                 goto fail;
         }
 
+        r = batch_new(m->event, ledger_path, &m->batch);
+        if (r < 0)
+                goto fail;
+
         r = billing_new(m, &m->billing);
         if (r < 0)
                 goto fail;
 
-        r = events_new(m, &m->events);
+        r = events_new(m->config, m->event, m->batch, &m->events);
         if (r < 0)
                 goto fail;
 
@@ -956,6 +963,8 @@ void manager_free(struct manager *m) {
         m->events = NULL;
         billing_free(m->billing);
         m->billing = NULL;
+        batch_free(m->batch);
+        m->batch = NULL;
         sd_event_source_unref(m->meter_timer);
         sd_event_unref(m->event);
 

@@ -18,6 +18,7 @@
 struct meter;
 struct control;
 struct events;
+struct batch;
 
 struct slice {
         char id[SLICE_ID_MAX];
@@ -51,6 +52,7 @@ struct manager {
         struct slice_backend *backend;
         struct meter *meter;
         struct control *control;
+        struct batch *batch;
         struct billing *billing;
         struct events *events;
 
