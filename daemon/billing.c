@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "events.h"
+#include "keys.h"
 #include "manager.h"
 #include "meter.h"
 
@@ -20,10 +21,7 @@ struct billing {
         struct manager *manager;
         struct batch *batch;
         struct ledger *ledger;  /* the batch's */
-        struct crypto_keyring *issuers;
-        struct crypto_key *host_key;
-        uint8_t secret[32];
-        char host_id[VOUCHER_AUDIENCE_MAX + 1];
+        struct keys *keys;  /* the manager's */
 
         sd_event_source *flush_timer;
         uint64_t last_prune_usec;
@@ -463,30 +461,6 @@ void billing_daemon_stop(struct billing *b) {
 
 /* ---- tokens ---- */
 
-static void make_token(struct billing *b, const char *slice_id, char ret[static OWNER_TOKEN_MAX]) {
-        uint8_t mac[CRYPTO_SHA256_SIZE];
-        char msg[64];
-        int n;
-
-        n = snprintf(msg, sizeof(msg), "prepay owner token %s", slice_id);
-        crypto_hmac_sha256(b->secret, sizeof(b->secret), msg, (size_t) n, mac);
-        memcpy(ret, "pt-", 3);
-        base64url_encode(mac, sizeof(mac), ret + 3);
-}
-
-static void token_hash(const char *token, uint8_t ret[CRYPTO_SHA256_SIZE]) {
-        crypto_sha256(token, strlen(token), ret);
-}
-
-bool billing_check_token(struct billing *b, const struct ledger_slice *l, const char *token) {
-        uint8_t h[CRYPTO_SHA256_SIZE];
-
-        if (!token || strlen(token) >= OWNER_TOKEN_MAX)
-                return false;
-        token_hash(token, h);
-        return crypto_equal(h, l->owner_hash, sizeof(h));
-}
-
 /* The op as it may go into a log line: it is the client's text. */
 static const char *printable_op(const char *op) {
         if (!op || !op[0] || strlen(op) > 32 || strspn(op, "abcdefghijklmnopqrstuvwxyz-") != strlen(op))
@@ -519,7 +493,7 @@ bool billing_may_act(struct billing *b, struct slice *s, const struct billing_re
         if (r->operator)
                 return true;
         if (s->account.funded) {
-                if (billing_check_token(b, &s->account.l, token))
+                if (keys_check_token(s->account.l.owner_hash, token))
                         return true;
                 *ret_reply = billing_deny(r, s->id, "slice %s needs its owner token (%s)", s->id,
                                           token ? "the one given is wrong" : "none was given");
@@ -590,7 +564,7 @@ static int read_voucher(struct billing *b, const char *text, struct voucher *ret
                 *reply = message_reply_error("Invalid voucher: %s", strna(err));
                 return r;
         }
-        r = voucher_verify(&v, b->issuers, (int64_t) time(NULL), b->manager->config->currency, b->host_id, &error);
+        r = keys_verify_voucher(b->keys, &v, &error);
         if (r < 0) {
                 *reply = message_reply_error("%s (voucher %s); it was not spent", error ?: strerror(-r),
                                              voucher_id_to_string(v.id, id));
@@ -665,7 +639,7 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
                 char token[OWNER_TOKEN_MAX];
                 bool attach = false;
 
-                make_token(b, json_object_get_string(v), token);
+                keys_make_token(b->keys, json_object_get_string(v), token);
                 json_object_object_add(reply, "token", json_object_new_string(token));
                 /* The slice may be spent, killed, kept or released by now:
                  * control.c lets the caller in only as it would any new
@@ -836,10 +810,10 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         if (q < 0)
                 return message_reply_error("%s", error ?: strerror(-q));
 
-        make_token(b, s->id, token);
+        keys_make_token(b->keys, s->id, token);
         snprintf(row.id, sizeof(row.id), "%s", s->id);
         row.owner_uid = (uint32_t) r->uid;
-        token_hash(token, row.owner_hash);
+        keys_token_hash(token, row.owner_hash);
         row.state = LEDGER_SLICE_ACTIVE;
         row.created_usec = s->created_usec;
         q = ledger_slice_add(b->ledger, &row);
@@ -948,43 +922,6 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         return reply;
 }
 
-/* The change for amount: vouchers signed by this host, one per line, as
- * few as can be, each at most what a voucher may hold (10^15 micro-units,
- * prepay-voucher(5)); a balance holds at most LEDGER_CHANGE_VOUCHERS_MAX
- * of them (ledger_redeem() sees to it). */
-static int make_change(struct billing *b, int64_t amount, char ret[static LEDGER_CHANGE_MAX]) {
-        const struct config *cfg = b->manager->config;
-        int64_t now = (int64_t) time(NULL), parts[LEDGER_CHANGE_VOUCHERS_MAX];
-        char text[VOUCHER_TEXT_MAX];
-        size_t len = 0;
-        int n, q;
-
-        n = money_split(amount, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts));
-        if (n < 0)
-                return n;
-        for (int i = 0; i < n; i++) {
-                struct voucher v = {
-                        .amount = parts[i],
-                        /* A little slack for clocks of other hosts' verifiers. */
-                        .not_before = now - 300,
-                        .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
-                };
-
-                snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
-                snprintf(v.audience, sizeof(v.audience), "%s", b->host_id);
-                q = crypto_random(v.id, sizeof(v.id));
-                if (q >= 0)
-                        q = voucher_sign(&v, b->host_key);
-                if (q >= 0)
-                        q = voucher_to_text(&v, text, sizeof(text));
-                if (q < 0)
-                        return q;
-                /* Each line is shorter than VOUCHER_TEXT_MAX: n of them fit. */
-                len += (size_t) snprintf(ret + len, LEDGER_CHANGE_MAX - len, "%s%s", i > 0 ? "\n" : "", text);
-        }
-        return n;
-}
-
 json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
         struct manager *m = b->manager;
         const char *id, *token, *request_id;
@@ -1019,7 +956,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 return message_reply_error("Failed to read the ledger: %s", strerror(-q));
         /* An operator may release any slice; the change is then in the
          * operator's reply, not its owner's. */
-        by_operator = !billing_check_token(b, &row, token);
+        by_operator = !keys_check_token(row.owner_hash, token);
         if (by_operator && !r->operator)
                 return billing_deny(r, id, "releasing slice %s needs its owner token (%s)", id,
                                     token ? "the one given is wrong" : "none was given");
@@ -1092,7 +1029,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
         }
 
         if (row.balance > 0) {
-                q = make_change(b, row.balance, change);
+                q = keys_make_change(b->keys, row.balance, change);
                 if (q < 0)
                         return message_reply_error("Failed to sign the change vouchers: %s", strerror(-q));
         }
@@ -1164,137 +1101,7 @@ json_object *billing_handle_quote(struct billing *b, struct billing_request *r) 
 
 /* ---- set-up ---- */
 
-static int load_secret(struct billing *b, const char *dir) {
-        _cleanup_(freep) char *path = NULL;
-        _cleanup_(closep) int fd = -1;
-        ssize_t n;
-        int r;
-
-        if (asprintf(&path, "%s/owner-secret", dir) < 0)
-                return log_oom();
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-                n = read(fd, b->secret, sizeof(b->secret));
-                if (n != (ssize_t) sizeof(b->secret))
-                        return log_error_errno(n < 0 ? errno : EBADMSG, "Failed to read %s: %s", path,
-                                               n < 0 ? strerror(errno) : "too short");
-                return 0;
-        }
-        if (errno != ENOENT)
-                return log_error_errno(errno, "Failed to open %s: %m", path);
-
-        r = crypto_random(b->secret, sizeof(b->secret));
-        if (r < 0)
-                return log_error_errno(r, "Failed to get random bytes: %m");
-        r = write_file_atomic(path, (const char *) b->secret, sizeof(b->secret));
-        if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", path);
-        (void) chmod(path, 0600);
-        return 0;
-}
-
-static int load_host_key(struct billing *b, const char *dir) {
-        _cleanup_(freep) char *path = NULL, *error = NULL;
-        struct crypto_key *pub = NULL;
-        char id[2 * CRYPTO_KEY_ID_SIZE + 1];
-        uint8_t kid[CRYPTO_KEY_ID_SIZE];
-        int r;
-
-        if (b->manager->config->host_key && b->manager->config->host_key[0])
-                path = strdup(b->manager->config->host_key);
-        else if (asprintf(&path, "%s/host-issuer.key", dir) < 0)
-                path = NULL;
-        if (!path)
-                return log_oom();
-
-        r = crypto_key_load(path, &b->host_key, &error);
-        if (r == -ENOENT) {
-                r = crypto_key_generate(&b->host_key);
-                if (r >= 0)
-                        r = crypto_key_save_private(b->host_key, path);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to make this host's issuer key %s: %m", path);
-                log_info("Made this host's issuer key %s (it signs change only).", path);
-        } else if (r < 0)
-                return log_error_errno(r, "Failed to load this host's issuer key %s: %s", path, error ?: strerror(-r));
-        if (!crypto_key_has_private(b->host_key))
-                return log_error_errno(EINVAL, "Host key %s holds no private key.", path);
-
-        /* Change this host signed is money this host takes back. */
-        r = crypto_key_load(path, &pub, &error);
-        if (r < 0)
-                return log_error_errno(r, "Failed to reload %s: %s", path, error ?: strerror(-r));
-        crypto_key_id(pub, kid);
-        r = crypto_keyring_add(b->issuers, pub);
-        if (r < 0 && r != -EEXIST)
-                return log_error_errno(r, "Failed to trust this host's key: %m");
-        log_debug("Host issuer key %s.", hex_encode(kid, sizeof(kid), id));
-        return 0;
-}
-
-static int load_host_id(struct billing *b) {
-        _cleanup_(freep) char *line = NULL;
-        const char *id = b->manager->config->host_id;
-        int r;
-
-        if (!id || !id[0]) {
-                r = read_one_line_file("/etc/machine-id", &line);
-                if (r < 0 || !voucher_audience_is_valid(line)) {
-                        char host[VOUCHER_AUDIENCE_MAX + 1] = "";
-
-                        (void) gethostname(host, sizeof(host) - 1);
-                        free(line);
-                        line = strdup(host);
-                        if (!line)
-                                return log_oom();
-                }
-                id = line;
-        }
-        if (!voucher_audience_is_valid(id))
-                return log_error_errno(EINVAL, "Host id \"%s\" is not usable as a voucher audience; set HostId=.", id);
-        snprintf(b->host_id, sizeof(b->host_id), "%s", id);
-        return 0;
-}
-
-int billing_reload_issuers(struct billing *b) {
-        const struct config *cfg = b->manager->config;
-        _cleanup_(freep) char *path = NULL, *error = NULL;
-        struct crypto_keyring *kr = NULL;
-        struct crypto_key *pub = NULL;
-        int r, n;
-
-        if (cfg->host_key && cfg->host_key[0])
-                path = strdup(cfg->host_key);
-        else if (asprintf(&path, "%s/host-issuer.key", cfg->state_directory) < 0)
-                path = NULL;
-        if (!path)
-                return log_oom();
-
-        r = crypto_keyring_new(&kr);
-        if (r < 0)
-                return log_oom();
-        n = crypto_keyring_load_dir(kr, cfg->issuers_directory);
-        if (n < 0) {
-                crypto_keyring_free(kr);
-                return log_error_errno(n, "Failed to read issuer keys from %s, keeping the %zu trusted now: %m",
-                                       cfg->issuers_directory, crypto_keyring_size(b->issuers));
-        }
-        r = crypto_key_load(path, &pub, &error);
-        if (r >= 0)
-                r = crypto_keyring_add(kr, pub);
-        if (r < 0 && r != -EEXIST) {
-                crypto_keyring_free(kr);
-                return log_error_errno(r, "Failed to trust this host's key %s again, keeping the keys trusted now: %s",
-                                       path, error ?: strerror(-r));
-        }
-        crypto_keyring_free(b->issuers);
-        b->issuers = kr;
-        log_info("Trusting %d issuer key%s from %s, and this host's.", n, n == 1 ? "" : "s", cfg->issuers_directory);
-        return 0;
-}
-
 int billing_new(struct manager *m, struct billing **ret) {
-        const struct config *cfg = m->config;
         struct billing *b;
         int r;
 
@@ -1312,30 +1119,11 @@ int billing_new(struct manager *m, struct billing **ret) {
         };
 
         b->batch = m->batch;
+        b->keys = m->keys;
         b->ledger = batch_ledger(m->batch);
 
-        r = crypto_keyring_new(&b->issuers);
-        if (r < 0)
-                goto fail;
-        r = crypto_keyring_load_dir(b->issuers, cfg->issuers_directory);
-        if (r < 0) {
-                log_error_errno(r, "Failed to read issuer keys from %s: %m", cfg->issuers_directory);
-                goto fail;
-        }
-        log_info("Trusting %d issuer key%s from %s.", r, r == 1 ? "" : "s", cfg->issuers_directory);
-
-        r = load_host_key(b, cfg->state_directory);
-        if (r < 0)
-                goto fail;
-        r = load_secret(b, cfg->state_directory);
-        if (r < 0)
-                goto fail;
-        r = load_host_id(b);
-        if (r < 0)
-                goto fail;
-
         r = sd_event_add_time_relative(m->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
-                                               BILLING_FLUSH_USEC / 20, on_flush_timer, b);
+                                       BILLING_FLUSH_USEC / 20, on_flush_timer, b);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up billing's event sources: %m");
                 goto fail;
@@ -1442,8 +1230,5 @@ void billing_free(struct billing *b) {
                 batch_set_committed(b->batch, NULL, NULL);
         }
         sd_event_source_disable_unref(b->flush_timer);
-        crypto_keyring_free(b->issuers);
-        crypto_key_free(b->host_key);
-        explicit_bzero(b->secret, sizeof(b->secret));
         free(b);
 }

@@ -13,6 +13,7 @@
 #include "enforce.h"
 #include "enforcer.h"
 #include "events.h"
+#include "keys.h"
 #include "ledger.h"
 #include "pricing.h"
 
@@ -37,8 +38,6 @@
 /* Events are kept for audits this long (a tenant whose job OOMs in a loop
  * adds one a meter pass: the table needs a bound). */
 #define BILLING_EVENT_KEEP_USEC (90 * 24 * 3600 * USEC_PER_SEC)
-#define OWNER_TOKEN_MAX 64
-_Static_assert(REQUEST_TOKEN_MAX == OWNER_TOKEN_MAX - 1, "a token the decoder takes fits a token buffer");
 
 struct manager;
 struct slice;
@@ -72,9 +71,6 @@ int billing_new(struct manager *m, struct billing **ret);
 /* The money held for tenants: the balances of funded slices not released,
  * less what they used since their last charge; *ret_funded is how many. */
 int64_t billing_held(struct billing *b, size_t *ret_funded);
-/* Reads IssuersDirectory= again (after a reload); on failure the keys
- * trusted now stay. */
-int billing_reload_issuers(struct billing *b);
 /* Charges what is still unwritten and commits. */
 void billing_free(struct billing *b);
 
@@ -102,10 +98,6 @@ void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, cons
  * the rest counted (events_emit()). */
 void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind kind, const char *action,
                              const char *fmt, ...) _printf_(5, 6);
-
-/* Owner tokens: "pt-" and 43 base64url characters, derived from a secret
- * only the daemon knows; the ledger keeps their SHA-256. */
-bool billing_check_token(struct billing *b, const struct ledger_slice *l, const char *token);
 
 /* Request handlers (common/message.h has the protocol). */
 json_object *billing_handle_create(struct billing *b, struct billing_request *r);

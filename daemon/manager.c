@@ -14,6 +14,7 @@
 #include "batch.h"
 #include "control.h"
 #include "events.h"
+#include "keys.h"
 #include "manager.h"
 #include "meter.h"
 #include "pricing.h"
@@ -777,7 +778,7 @@ int manager_reload(struct manager *m) {
         config_done(&old);
 
         log_set_max_level(m->config->log_level);
-        (void) billing_reload_issuers(m->billing);
+        (void) keys_reload_issuers(m->keys);
         (void) control_reload(m->control);
         log_info("Reloaded %s: prices, policies, hooks and issuer keys apply from now on; %zu running slice%s "
                  "untouched.", m->config_path, m->n_slices, m->n_slices == 1 ? "" : "s");
@@ -892,6 +893,10 @@ int manager_new(struct config *config, struct manager **ret) {
         if (r < 0)
                 goto fail;
 
+        r = keys_new(m->config, &m->keys);
+        if (r < 0)
+                goto fail;
+
         r = billing_new(m, &m->billing);
         if (r < 0)
                 goto fail;
@@ -965,6 +970,8 @@ void manager_free(struct manager *m) {
         m->billing = NULL;
         batch_free(m->batch);
         m->batch = NULL;
+        keys_free(m->keys);
+        m->keys = NULL;
         sd_event_source_unref(m->meter_timer);
         sd_event_unref(m->event);
 

@@ -19,6 +19,7 @@ struct meter;
 struct control;
 struct events;
 struct batch;
+struct keys;
 
 struct slice {
         char id[SLICE_ID_MAX];
@@ -53,6 +54,7 @@ struct manager {
         struct meter *meter;
         struct control *control;
         struct batch *batch;
+        struct keys *keys;
         struct billing *billing;
         struct events *events;
 
