@@ -10,18 +10,25 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "config.h"
 #include "events.h"
 #include "keys.h"
-#include "manager.h"
+#include "slices.h"
 #include "meter.h"
 
 _Static_assert(ENFORCER_GRANT_UNLIMITED == METER_GRANT_UNLIMITED, "the enforcer and the meter agree on \"no limit\"");
 
 struct billing {
-        struct manager *manager;
+        const struct config *config;
+        sd_event *event;
+        struct slices *slices;
+        struct meter *meter;
         struct batch *batch;
         struct ledger *ledger;  /* the batch's */
-        struct keys *keys;  /* the manager's */
+        struct keys *keys;
+        struct events *events;
+        void (*changed)(void *userdata);  /* after each flush: money held may have changed */
+        void *userdata;
 
         sd_event_source *flush_timer;
         uint64_t last_prune_usec;
@@ -54,16 +61,15 @@ static void account_reload(struct billing *b, struct slice *s) {
  * in the batch are removed again (their voucher was not spent). */
 static void on_committed(int r, void *userdata) {
         struct billing *b = userdata;
-        struct manager *m = b->manager;
         struct slice *next;
 
-        for (struct slice *s = m->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 next = s->next;
                 if (!s->account.dirty)
                         continue;
                 if (r < 0 && s->account.funded && ledger_slice_get(b->ledger, s->id, &s->account.l) == -ENOENT) {
                         log_warning("Slice %s: its funding was not committed, removing it.", s->id);
-                        (void) manager_destroy_slice(m, s);
+                        (void) slices_destroy(b->slices, s);
                         continue;
                 }
                 account_reload(b, s);
@@ -89,7 +95,7 @@ static void slice_counters(struct slice *s, uint64_t now_rt, uint64_t ret[_RESOU
 
 static int64_t price_due(struct billing *b, const struct ledger_slice *l, const uint64_t counters[_RESOURCE_MAX],
                          int64_t due[_RESOURCE_MAX]) {
-        return enforcer_price_due(&b->manager->config->rates, l->billed, counters, due);
+        return enforcer_price_due(&b->config->rates, l->billed, counters, due);
 }
 
 /* Writes the slice's usage up to now into the batch. */
@@ -120,7 +126,7 @@ int64_t billing_held(struct billing *b, size_t *ret_funded) {
         int64_t sum = 0;
         size_t n = 0;
 
-        for (struct slice *s = b->manager->slices; s; s = s->next) {
+        for (struct slice *s = b->slices->list; s; s = s->next) {
                 if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
                         continue;
                 n++;
@@ -133,10 +139,11 @@ int64_t billing_held(struct billing *b, size_t *ret_funded) {
 static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         struct billing *b = userdata;
 
-        for (struct slice *s = b->manager->slices; s; s = s->next)
+        for (struct slice *s = b->slices->list; s; s = s->next)
                 if (s->account.funded && s->account.pending > 0)
                         (void) charge_slice(b, s);
-        manager_notify_status(b->manager, NULL);
+        if (b->changed)
+                b->changed(b->userdata);
         /* Counters that moved without costing anything are written with
          * the next charge: they need not wake the disk every second. */
         if (usec - b->last_prune_usec >= 3600 * USEC_PER_SEC) {
@@ -169,7 +176,7 @@ void billing_tick(struct billing *b) {
         uint64_t now_mono = now_usec(CLOCK_MONOTONIC);
         struct slice *next;
 
-        for (struct slice *s = b->manager->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 struct slice_account *a = &s->account;
                 int64_t spent = a->l.overshoot;
 
@@ -186,7 +193,7 @@ void billing_tick(struct billing *b) {
         }
 }
 
-void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret) {
+static void account_info(struct billing *b, struct slice *s, struct slice_account_info *ret) {
         const struct slice_account *a = &s->account;
         struct slice_account_info i = { .funded = a->funded };
 
@@ -194,7 +201,7 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
                 *ret = i;
                 return;
         }
-        snprintf(i.currency, sizeof(i.currency), "%s", b->manager->config->currency);
+        snprintf(i.currency, sizeof(i.currency), "%s", b->config->currency);
         snprintf(i.state, sizeof(i.state), "%s", ledger_slice_state_to_string(a->l.state));
         snprintf(i.enforcement, sizeof(i.enforcement), "%s", strempty(enforce_state_to_string(a->enforce.state)));
         snprintf(i.exhausted_action, sizeof(i.exhausted_action), "%s",
@@ -211,7 +218,7 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
         *ret = i;
 }
 
-void billing_slice_vanished(struct billing *b, struct slice *s) {
+static void slice_vanished(struct billing *b, struct slice *s) {
         char buf[MONEY_FORMAT_MAX];
 
         if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
@@ -220,7 +227,7 @@ void billing_slice_vanished(struct billing *b, struct slice *s) {
         if (s->account.l.state == LEDGER_SLICE_ACTIVE && ledger_keep(b->ledger, s->id, now_usec(CLOCK_REALTIME)) < 0)
                 return;
         log_warning("Slice %s: %s %s kept for its owner, who may release it for change.", s->id,
-                    fmt_money(buf, s->account.l.balance), b->manager->config->currency);
+                    fmt_money(buf, s->account.l.balance), b->config->currency);
 }
 
 int billing_activate(struct billing *b, struct slice *s) {
@@ -262,16 +269,16 @@ static void emitv(struct billing *b, struct slice *s, enum event_kind kind, cons
                 .repeatable = repeatable,
         };
 
-        if (!b->manager->events)
+        if (!b->events)
                 return;
-        billing_account_info(b, s, &info);
+        account_info(b, s, &info);
         ev.balance = info.balance;
         ev.burn_rate = info.burn_rate;
         ev.time_left_usec = info.time_left_usec;
         snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
         snprintf(ev.action, sizeof(ev.action), "%s", strempty(action));
         vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
-        events_emit(b->manager->events, &ev);
+        events_emit(b->events, &ev);
 }
 
 void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {
@@ -293,14 +300,14 @@ void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind
 
 static uint64_t slice_cpus_milli(struct billing *b, const struct slice *s) {
         return enforcer_cpus_of_limits(s->limits.cpu_quota_usec, s->limits.cpu_period_usec,
-                                       b->manager->max_cpus_milli);
+                                       b->slices->max_cpus_milli);
 }
 
 /* The network grants in the kernel: what the balance left pays for.
  * Lowered every meter pass as other usage spends the money, raised only
  * by new money (raise), never while the ledger cannot be written. */
 static void update_grants(struct billing *b, struct slice *s, bool raise) {
-        const struct rate_card *rc = &b->manager->config->rates;
+        const struct rate_card *rc = &b->config->rates;
         struct slice_enforce *e = &s->account.enforce;
         int64_t tx, rx, ktx, krx;
 
@@ -315,13 +322,13 @@ static void update_grants(struct billing *b, struct slice *s, bool raise) {
         if (tx == METER_GRANT_UNLIMITED && rx == METER_GRANT_UNLIMITED && e->tx_grant == tx && e->rx_grant == rx)
                 return;
         if ((!raise || batch_failing(b->batch)) &&
-            meter_get_net_grant(b->manager->meter, s->cgroup_id, &ktx, &krx) >= 0) {
+            meter_get_net_grant(b->meter, s->cgroup_id, &ktx, &krx) >= 0) {
                 tx = MIN(tx, ktx);
                 rx = MIN(rx, krx);
         }
         if (tx == e->tx_grant && rx == e->rx_grant && !raise)
                 return;
-        if (meter_set_net_grant(b->manager->meter, s->cgroup_id, tx, rx) >= 0) {
+        if (meter_set_net_grant(b->meter, s->cgroup_id, tx, rx) >= 0) {
                 e->tx_grant = tx;
                 e->rx_grant = rx;
         }
@@ -329,24 +336,25 @@ static void update_grants(struct billing *b, struct slice *s, bool raise) {
 
 static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
         struct slice *s = userdata;
+        struct billing *b = s->account.enforce.billing;
 
         /* The kernel's counters now, for this moment's balance. (They
          * take in a running task's time at the tick, 4 ms at HZ=250:
          * the floor of what a check can see; asking the task's CPU clock
          * was tried and does not fold it into the cgroup's figure.) */
-        manager_sample_slice(s->account.enforce.billing->manager, s);
-        (void) reprice(s->account.enforce.billing, s);
+        slices_sample_one(b->slices, s);
+        (void) reprice(b, s);
         log_debug("Slice %s: check %" PRIu64 "us late, %" PRIu64 "us of CPU, %" PRIi64 " left.", s->id,
                   now_usec(CLOCK_MONOTONIC) - usec, s->usage.cpu_usec, available(s));
-        enforce_slice(s->account.enforce.billing, s);
+        enforce_slice(b, s);
         return 0;
 }
 
 /* How fast the slice can spend (enforcer.h): its size at full use, and
  * with a CPU quota, one period's quota at once on every online CPU. */
 static void slice_spend(struct billing *b, const struct slice *s, struct enforce_spend *ret) {
-        enforcer_spend(&b->manager->config->rates, slice_cpus_milli(b, s), s->limits.cpu_quota_usec,
-                       s->limits.memory_max, b->manager->online_cpus_milli, ret);
+        enforcer_spend(&b->config->rates, slice_cpus_milli(b, s), s->limits.cpu_quota_usec,
+                       s->limits.memory_max, b->slices->online_cpus_milli, ret);
 }
 
 /* What enforce.c needs of the money side (struct enforce_callbacks). */
@@ -358,7 +366,7 @@ static void enforce_emit(struct slice *s, enum event_kind kind, const char *acti
 static void enforce_settle(struct slice *s, void *userdata) {
         struct billing *b = userdata;
 
-        manager_sample_slice(b->manager, s);
+        slices_sample_one(b->slices, s);
         (void) charge_slice(b, s);
 }
 
@@ -369,7 +377,7 @@ static void enforce_grants(struct slice *s, bool raise, void *userdata) {
 static void enforce_save(struct slice *s, void *userdata) {
         struct billing *b = userdata;
 
-        (void) manager_save_slice(b->manager, s);
+        (void) slices_save(b->slices, s);
 }
 
 static const struct enforce_callbacks enforce_callbacks = {
@@ -382,7 +390,7 @@ static const struct enforce_callbacks enforce_callbacks = {
 /* Decides and acts, then arms the check for the soonest moment the rest
  * of the balance could be spent. */
 static void enforce_slice(struct billing *b, struct slice *s) {
-        const struct config *cfg = b->manager->config;
+        const struct config *cfg = b->config;
         struct slice_enforce *e = &s->account.enforce;
         struct slice_account_info info;
         struct enforce_spend spend;
@@ -396,7 +404,7 @@ static void enforce_slice(struct billing *b, struct slice *s) {
                 return;
         }
 
-        billing_account_info(b, s, &info);
+        account_info(b, s, &info);
         v = (struct enforce_view) {
                 .state = e->state,
                 .balance = available(s),
@@ -436,7 +444,7 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         next = now_usec(CLOCK_MONOTONIC) +
                enforcer_next_check(available(s), &spend, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
         if (!e->check_timer) {
-                if (sd_event_add_time(b->manager->event, &e->check_timer, CLOCK_MONOTONIC, next, 1, on_check, s) < 0)
+                if (sd_event_add_time(b->event, &e->check_timer, CLOCK_MONOTONIC, next, 1, on_check, s) < 0)
                         log_warning("Slice %s: failed to arm its balance check, relying on the meter pass.", s->id);
                 return;
         }
@@ -444,7 +452,7 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         (void) sd_event_source_set_enabled(e->check_timer, SD_EVENT_ONESHOT);
 }
 
-void billing_slice_free(struct billing *b, struct slice *s) {
+static void slice_freed(struct billing *b, struct slice *s) {
         struct slice_enforce *e = &s->account.enforce;
 
         e->check_timer = sd_event_source_disable_unref(e->check_timer);
@@ -452,9 +460,9 @@ void billing_slice_free(struct billing *b, struct slice *s) {
 }
 
 void billing_daemon_stop(struct billing *b) {
-        if (!streq(b->manager->config->on_daemon_stop, "freeze"))
+        if (!streq(b->config->on_daemon_stop, "freeze"))
                 return;
-        for (struct slice *s = b->manager->slices; s; s = s->next)
+        for (struct slice *s = b->slices->list; s; s = s->next)
                 if (s->account.funded)
                         (void) enforce_daemon_stop(&b->enforce, s);
 }
@@ -526,7 +534,7 @@ static void log_money_at(int level, struct billing *b, const struct billing_requ
         if (r->request_id)
                 snprintf(f_request, sizeof(f_request), "REQUEST_ID=%s", r->request_id);
         snprintf(f_balance, sizeof(f_balance), "BALANCE=%s", fmt_money(money, balance));
-        snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->manager->config->currency);
+        snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->config->currency);
         if (voucher)
                 snprintf(f_voucher, sizeof(f_voucher), "VOUCHER=%s", voucher);
         log_fields(level, fields, "%s", message);
@@ -675,10 +683,10 @@ static void remember(struct billing *b, struct billing_request *r, const char *o
 
 /* What MaxSlices= counts, for one uid: its slices, kept ones too (they
  * hold a balance and a place), released ones not. */
-static uint64_t slices_of_uid(struct manager *m, uid_t uid) {
+static uint64_t slices_of_uid(struct billing *b, uid_t uid) {
         uint64_t n = 0;
 
-        for (struct slice *s = m->slices; s; s = s->next)
+        for (struct slice *s = b->slices->list; s; s = s->next)
                 if (s->owner_uid == uid && !(s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED))
                         n++;
         return n;
@@ -689,11 +697,11 @@ static uint64_t slices_of_uid(struct manager *m, uid_t uid) {
  * tenant could take every place MaxSlices= has. Operators are bound by
  * MaxSlices= alone. */
 static json_object *refuse_over_user_cap(struct billing *b, const struct billing_request *r) {
-        uint64_t max = b->manager->config->max_slices_per_user, n;
+        uint64_t max = b->config->max_slices_per_user, n;
 
         if (r->operator || max == 0)
                 return NULL;
-        n = slices_of_uid(b->manager, r->uid);
+        n = slices_of_uid(b, r->uid);
         if (n < max)
                 return NULL;
         log_info("Refused a slice to uid %u: it holds %" PRIu64 " (MaxSlicesPerUser=%" PRIu64 ").",
@@ -708,8 +716,7 @@ static void format_cpus(char buf[static 32], uint64_t milli) {
 }
 
 json_object *billing_handle_create(struct billing *b, struct billing_request *r) {
-        struct manager *m = b->manager;
-        const struct config *cfg = m->config;
+        const struct config *cfg = b->config;
         _cleanup_(freep) char *error = NULL;
         /* Each checked by request_decode() before this runs. */
         const char *text = r->fields->voucher, *request_id = r->fields->request_id;
@@ -738,12 +745,12 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
                 if (!cfg->allow_unfunded || r->uid != 0)
                         return message_reply_error("A voucher is needed to buy a slice (prepay run --voucher FILE)%s",
                                                    cfg->allow_unfunded ? "; only root may make unfunded slices" : "");
-                q = manager_create_slice(m, &limits, cpus_milli, r->uid, &s, &error);
+                q = slices_create(b->slices, &limits, cpus_milli, r->uid, &s, &error);
                 if (q < 0)
                         return message_reply_error("%s", error ?: strerror(-q));
                 if (attach)
                         snprintf(r->attach, sizeof(r->attach), "%s", s->id);
-                return manager_slice_reply(m, s);
+                return slices_reply(b->slices, s);
         }
 
         reply = replay(b, r, "create", request_id);
@@ -761,10 +768,10 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         if (size_to_funds) {
                 if (duration == 0)
                         return message_reply_error("Sizing to funds needs a duration (--hours)");
-                q = pricing_size_to_funds(&cfg->rates, v.amount, duration, memory, 10, m->max_cpus_milli,
+                q = pricing_size_to_funds(&cfg->rates, v.amount, duration, memory, 10, b->slices->max_cpus_milli,
                                           &cpus_milli, &shortfall);
                 if (q == -EDOM)
-                        cpus_milli = m->max_cpus_milli;
+                        cpus_milli = b->slices->max_cpus_milli;
                 else if (q == -ENOSPC)
                         return message_reply_error("The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
                                                    "for %s: %s %s more is needed",
@@ -777,14 +784,14 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         }
         /* The limits the slice will get, checked before they are priced:
          * a quota beyond MaxCPUs= is refused, not priced as it wraps. */
-        q = manager_check_limits(m, &limits, cpus_milli, &error);
+        q = slices_check_limits(b->slices, &limits, cpus_milli, &error);
         if (q < 0)
                 return message_reply_error("%s", error ?: strerror(-q));
         size_cpus = cpus_milli;
         if (size_cpus == 0 && limits.cpu_quota_usec > 0)
                 (void) pricing_cpus_of_quota(limits.cpu_quota_usec, limits.cpu_period_usec, &size_cpus);
         if (size_cpus == 0) /* no CPU limit: it may use the whole host */
-                size_cpus = m->max_cpus_milli;
+                size_cpus = b->slices->max_cpus_milli;
 
         q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = size_cpus, .memory_bytes = memory },
                           cfg->min_runtime_usec, items, &total);
@@ -806,7 +813,7 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         if (q < 0)
                 return message_reply_error("The ledger cannot be written: %s", strerror(-q));
 
-        q = manager_create_slice(m, &limits, cpus_milli, r->uid, &s, &error);
+        q = slices_create(b->slices, &limits, cpus_milli, r->uid, &s, &error);
         if (q < 0)
                 return message_reply_error("%s", error ?: strerror(-q));
 
@@ -823,7 +830,7 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
                 /* Close a row the failed redemption left unfunded. */
                 if (ledger_slice_get(b->ledger, s->id, &row) >= 0)
                         (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
-                (void) manager_destroy_slice(m, s);
+                (void) slices_destroy(b->slices, s);
                 return message_reply_error("Failed to fund the slice: %s; the voucher was not spent", redeem_error(q));
         }
         s->account.funded = true;
@@ -833,14 +840,14 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         s->account.enforce.tx_grant = s->account.enforce.rx_grant = METER_GRANT_UNLIMITED;
         update_grants(b, s, true);
         enforce_slice(b, s);
-        (void) manager_save_slice(m, s);
+        (void) slices_save(b->slices, s);
         voucher_id_to_string(v.id, vid);
         billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid,
                      fmt_money((char[MONEY_FORMAT_MAX]) {}, v.amount), v.currency);
         log_money(b, r, s->id, v.amount, vid, "Slice %s funded with voucher %s: %s %s, uid %u.", s->id, vid,
                   fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
 
-        reply = manager_slice_reply(m, s);
+        reply = slices_reply(b->slices, s);
         remember(b, r, "create", request_id, reply);
         json_object_object_add(reply, "token", json_object_new_string(token));
         if (attach)
@@ -849,7 +856,6 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
 }
 
 json_object *billing_handle_topup(struct billing *b, struct billing_request *r) {
-        struct manager *m = b->manager;
         const char *id, *text, *request_id;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
         struct ledger_slice row;
@@ -874,7 +880,7 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
         if (reply)
                 return reply;
 
-        s = manager_find(m, id);
+        s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
         if (q == -ENOENT || (q >= 0 && row.state == LEDGER_SLICE_RELEASED))
                 return message_reply_error("No funded slice %s%s: the voucher was not spent", id,
@@ -911,11 +917,11 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
                 else
                         update_grants(b, s, true);
                 enforce_slice(b, s);
-                reply = manager_slice_reply(m, s);
+                reply = slices_reply(b->slices, s);
         } else {
                 reply = message_reply_ok();
                 json_object_object_add(reply, "balance", json_object_new_int64(balance));
-                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
+                json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
         }
         json_object_object_add(reply, "credited", json_object_new_int64(v.amount));
         remember(b, r, "topup", request_id, reply);
@@ -923,7 +929,6 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
 }
 
 json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
-        struct manager *m = b->manager;
         const char *id, *token, *request_id;
         char change[LEDGER_CHANGE_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
         struct ledger_slice row;
@@ -948,7 +953,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
         if (reply)
                 return reply;
 
-        s = manager_find(m, id);
+        s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
         if (q == -ENOENT)
                 return message_reply_error(s ? "Slice %s is not funded: destroy it instead" : "No slice %s", id);
@@ -978,13 +983,13 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                                      "is not given again.", id, operator_note);
                         return message_reply_error("Slice %s was released before: its change (%s %s) was paid out "
                                                    "then and is given again only with the owner token", id,
-                                                   fmt_money(buf, row.refunded), m->config->currency);
+                                                   fmt_money(buf, row.refunded), b->config->currency);
                 }
                 /* Released before: the same answer, change included. */
                 reply = message_reply_ok();
                 json_object_object_add(reply, "slice", json_object_new_string(id));
                 json_object_object_add(reply, "refund", json_object_new_int64(row.refunded));
-                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
+                json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
                 json_object_object_add(reply, "released_before", json_object_new_boolean(true));
                 if (row.change[0])
                         json_object_object_add(reply, "change", json_object_new_string(row.change));
@@ -993,9 +998,9 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
 
         if (s) {
                 /* Stop the work, then bill it to the last microsecond. */
-                if (s->handle && m->ops->kill(s->handle) < 0)
+                if (s->handle && slice_kill(s) < 0)
                         log_warning("Slice %s: not every process could be killed, charging what was used.", id);
-                manager_sample_slice(m, s);
+                slices_sample_one(b->slices, s);
                 q = charge_slice(b, s);
                 if (q < 0)
                         return message_reply_error("Failed to charge slice %s: %s", id, strerror(-q));
@@ -1014,12 +1019,12 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 }
                 log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, row.balance, NULL,
                              "Slice %s: work stopped, %s %s kept for its owner%s.", id,
-                          fmt_money(buf, row.balance), m->config->currency,
+                          fmt_money(buf, row.balance), b->config->currency,
                           by_operator ? operator_note : "");
                 reply = message_reply_ok();
                 json_object_object_add(reply, "slice", json_object_new_string(id));
                 json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
-                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
+                json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
                 /* Not remembered: a keep moves no money (what was used is
                  * charged above, in an entry of its own) and done again it
                  * is the same, so a retry needs no stored answer; stored,
@@ -1041,17 +1046,17 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 s->account.dirty = true;
                 snprintf(r->destroy, sizeof(r->destroy), "%s", id);
                 billing_emit(b, s, EVENT_RELEASED, NULL, "released: %s %s refunded as change",
-                             fmt_money(buf, row.balance), m->config->currency);
-                billing_slice_free(b, s);
+                             fmt_money(buf, row.balance), b->config->currency);
+                slice_freed(b, s);
         }
         log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
                      "Slice %s released: %s %s refunded as change%s.", id,
-                  fmt_money(buf, row.balance), m->config->currency, by_operator ? operator_note : "");
+                  fmt_money(buf, row.balance), b->config->currency, by_operator ? operator_note : "");
 
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", json_object_new_string(id));
         json_object_object_add(reply, "refund", json_object_new_int64(row.balance));
-        json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
+        json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
         if (change[0])
                 json_object_object_add(reply, "change", json_object_new_string(change));
         remember(b, r, "release", request_id, reply);
@@ -1059,7 +1064,7 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
 }
 
 json_object *billing_handle_quote(struct billing *b, struct billing_request *r) {
-        const struct config *cfg = b->manager->config;
+        const struct config *cfg = b->config;
         /* Checked by request_decode(): a negative, float or oversized
          * one was refused, never taken for "none". */
         uint64_t cpus = r->fields->cpus_milli, memory = r->fields->memory_max, duration = r->fields->duration_usec;
@@ -1069,7 +1074,7 @@ json_object *billing_handle_quote(struct billing *b, struct billing_request *r) 
 
         /* The size "prepay run" is priced at when it asks none. */
         if (cpus == 0)
-                cpus = b->manager->max_cpus_milli;
+                cpus = b->slices->max_cpus_milli;
         if (memory == 0)
                 memory = cfg->default_memory_max;
         if (duration == 0)
@@ -1101,28 +1106,51 @@ json_object *billing_handle_quote(struct billing *b, struct billing_request *r) 
 
 /* ---- set-up ---- */
 
-int billing_new(struct manager *m, struct billing **ret) {
+/* What the registry asks of the money side (struct slices_callbacks). */
+static void slices_account_info(struct slice *s, struct slice_account_info *ret, void *userdata) {
+        account_info(userdata, s, ret);
+}
+
+static void slices_vanished(struct slice *s, void *userdata) {
+        slice_vanished(userdata, s);
+}
+
+static void slices_freed(struct slice *s, void *userdata) {
+        slice_freed(userdata, s);
+}
+
+static const struct slices_callbacks slices_callbacks = {
+        .account_info = slices_account_info,
+        .vanished = slices_vanished,
+        .freed = slices_freed,
+};
+
+int billing_new(const struct billing_context *ctx, struct billing **ret) {
         struct billing *b;
         int r;
 
         b = calloc(1, sizeof(*b));
         if (!b)
                 return log_oom();
-        b->manager = m;
+        b->config = ctx->config;
+        b->event = ctx->event;
+        b->slices = ctx->slices;
+        b->meter = ctx->meter;
+        b->batch = ctx->batch;
+        b->ledger = batch_ledger(ctx->batch);
+        b->keys = ctx->keys;
+        b->events = ctx->events;
+        b->changed = ctx->changed;
+        b->userdata = ctx->userdata;
         b->enforce = (struct enforce) {
-                .ops = m->ops,
-                .event = m->event,
-                .config = m->config,
-                .max_cpus_milli = m->max_cpus_milli,
+                .event = ctx->event,
+                .config = ctx->config,
+                .max_cpus_milli = ctx->slices->max_cpus_milli,
                 .cb = &enforce_callbacks,
                 .userdata = b,
         };
 
-        b->batch = m->batch;
-        b->keys = m->keys;
-        b->ledger = batch_ledger(m->batch);
-
-        r = sd_event_add_time_relative(m->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
+        r = sd_event_add_time_relative(b->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
                                        BILLING_FLUSH_USEC / 20, on_flush_timer, b);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up billing's event sources: %m");
@@ -1130,6 +1158,8 @@ int billing_new(struct manager *m, struct billing **ret) {
         }
 
         batch_set_committed(b->batch, on_committed, b);
+        b->slices->cb = &slices_callbacks;
+        b->slices->userdata = b;
         *ret = b;
         return 0;
 fail:
@@ -1146,7 +1176,7 @@ static int reconcile_ledger_slice(const struct ledger_slice *l, void *userdata) 
         struct reconcile *rc = userdata;
         struct billing *b = rc->billing;
 
-        if (manager_find(b->manager, l->id) || l->state != LEDGER_SLICE_ACTIVE)
+        if (slices_find(b->slices, l->id) || l->state != LEDGER_SLICE_ACTIVE)
                 return 0;
         log_warning("Slice %s vanished while the daemon was not running; its balance is kept for its owner.",
                     l->id);
@@ -1157,12 +1187,11 @@ static int reconcile_ledger_slice(const struct ledger_slice *l, void *userdata) 
 }
 
 int billing_reconcile(struct billing *b) {
-        struct manager *m = b->manager;
         struct reconcile rc = { .billing = b };
         struct slice *next;
         int r;
 
-        for (struct slice *s = m->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 struct ledger_slice l;
 
                 next = s->next;
@@ -1172,7 +1201,7 @@ int billing_reconcile(struct billing *b) {
                 if (r == -ENOENT) {
                         log_warning("Slice %s: its funding was never committed (the daemon stopped first), "
                                     "removing it.", s->id);
-                        (void) manager_destroy_slice(m, s);
+                        (void) slices_destroy(b->slices, s);
                         continue;
                 }
                 if (r < 0)
@@ -1180,7 +1209,7 @@ int billing_reconcile(struct billing *b) {
                 s->account.l = l;
                 if (l.state == LEDGER_SLICE_RELEASED) {
                         log_info("Slice %s was released before the daemon stopped, removing its cgroups.", s->id);
-                        (void) manager_destroy_slice(m, s);
+                        (void) slices_destroy(b->slices, s);
                         continue;
                 }
                 /* The memory integral in the state file may be older than
@@ -1195,7 +1224,7 @@ int billing_reconcile(struct billing *b) {
                 return log_error_errno(r, "Failed to read the ledger's slices: %m");
 
         /* Usage while the daemon was down is charged now. */
-        for (struct slice *s = m->slices; s; s = s->next)
+        for (struct slice *s = b->slices->list; s; s = s->next)
                 if (s->account.funded)
                         (void) charge_slice(b, s);
         r = batch_commit(b->batch);
@@ -1205,7 +1234,7 @@ int billing_reconcile(struct billing *b) {
         /* Then each is enforced as if the daemon had never gone: thawed
          * if OnDaemonStop=freeze froze it and money is left, its grace
          * running on from when it was frozen. */
-        for (struct slice *s = m->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 struct slice_enforce *e = &s->account.enforce;
 
                 next = s->next;
@@ -1223,12 +1252,14 @@ void billing_free(struct billing *b) {
         if (!b)
                 return;
         if (b->batch) {
-                for (struct slice *s = b->manager->slices; s; s = s->next)
+                for (struct slice *s = b->slices->list; s; s = s->next)
                         if (s->account.funded)
                                 (void) charge_slice(b, s);
                 (void) batch_commit(b->batch);
                 batch_set_committed(b->batch, NULL, NULL);
         }
+        if (b->slices && b->slices->userdata == b)
+                b->slices->cb = NULL;
         sd_event_source_disable_unref(b->flush_timer);
         free(b);
 }

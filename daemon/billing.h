@@ -10,6 +10,7 @@
 
 #include "common/request.h"
 #include "common/util.h"
+#include "account.h"
 #include "enforce.h"
 #include "enforcer.h"
 #include "events.h"
@@ -39,19 +40,12 @@
  * adds one a meter pass: the table needs a bound). */
 #define BILLING_EVENT_KEEP_USEC (90 * 24 * 3600 * USEC_PER_SEC)
 
-struct manager;
+struct config;
 struct slice;
+struct slices;
+struct meter;
+struct batch;
 struct billing;
-
-/* Kept in struct slice. */
-struct slice_account {
-        bool funded;
-        bool dirty;              /* written in the open batch: reread after commit */
-        struct ledger_slice l;   /* the ledger's row as this daemon last read it */
-        int64_t pending;         /* priced usage past l.billed, not yet written */
-        struct burn_window burn;  /* charged + overshoot + pending, each meter pass */
-        struct slice_enforce enforce;
-};
 
 /* What a handler asks control.c to do once its writes are committed. */
 struct billing_request {
@@ -67,7 +61,22 @@ struct billing_request {
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
 };
 
-int billing_new(struct manager *m, struct billing **ret);
+/* What billing works with, the manager's all of it; changed() is called
+ * after each flush of charges (the money held may have changed). Billing
+ * registers itself with the slices (struct slices_callbacks) and the
+ * batch (batch_set_committed()). */
+struct billing_context {
+        const struct config *config;
+        sd_event *event;
+        struct slices *slices;
+        struct meter *meter;
+        struct batch *batch;
+        struct keys *keys;
+        struct events *events;
+        void (*changed)(void *userdata);
+        void *userdata;
+};
+int billing_new(const struct billing_context *ctx, struct billing **ret);
 /* The money held for tenants: the balances of funded slices not released,
  * less what they used since their last charge; *ret_funded is how many. */
 int64_t billing_held(struct billing *b, size_t *ret_funded);
@@ -79,15 +88,9 @@ int billing_reconcile(struct billing *b);
 
 /* After every meter pass: prices usage, updates burn rates. */
 void billing_tick(struct billing *b);
-/* The slice's timers go (before it is freed). */
-void billing_slice_free(struct billing *b, struct slice *s);
 /* OnDaemonStop=freeze: freezes funded slices as the daemon stops. */
 void billing_daemon_stop(struct billing *b);
 
-/* A funded slice's cgroup is gone: its last usage is charged and its
- * balance kept for its owner, who may still release it for change. */
-void billing_slice_vanished(struct billing *b, struct slice *s);
-void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret);
 
 /* An event of slice s (funded or not) with its figures now: action is
  * what was done to it ("kill"...; NULL: none), fmt the reason. */

@@ -12,9 +12,12 @@
 #include "common/log.h"
 #include "common/pidfd.h"
 #include "common/parse.h"
+#include "billing.h"
 #include "control.h"
 #include "events.h"
+#include "keys.h"
 #include "manager.h"
+#include "slices.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59 /* Linux 4.13 */
@@ -341,7 +344,7 @@ static struct slice *request_slice(struct connection *c, json_object *req, json_
                 *reply = message_reply_error("Invalid slice id \"%.40s\": expected s- and 8 to 16 hex digits", id);
                 return NULL;
         }
-        s = manager_find(c->control->manager, id);
+        s = slices_find(c->control->manager->slices, id);
         if (!s) {
                 *reply = message_reply_error("No slice %s", id);
                 return NULL;
@@ -447,7 +450,7 @@ static json_object *admit_replayed_create(struct connection *c, json_object *rep
         json_object *refusal, *answer, *v;
         struct slice *s;
 
-        s = manager_find(m, c->request.attach);
+        s = slices_find(m->slices, c->request.attach);
         if (s)
                 refusal = admit_work(c, s);
         else
@@ -482,10 +485,10 @@ static json_object *handle_attach(struct connection *c, json_object *req) {
         s = request_slice_for_work(c, req, &reply);
         if (!s)
                 return reply;
-        r = manager_attach(c->control->manager, s, pidfd, &error);
+        r = slices_attach(c->control->manager->slices, s, pidfd, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
-        return manager_slice_reply(c->control->manager, s);
+        return slices_reply(c->control->manager->slices, s);
 }
 
 /* A transient unit of the service manager in the slice (Backend=systemd):
@@ -503,10 +506,10 @@ static json_object *handle_run_unit(struct connection *c, json_object *req) {
         s = request_slice_for_work(c, req, &reply);
         if (!s)
                 return reply;
-        r = manager_run_unit(m, s, unit, c->rights >= CONTROL_OPERATOR ? (uid_t) -1 : c->peer.uid, &name, &error);
+        r = slices_run_unit(m->slices, s, unit, c->rights >= CONTROL_OPERATOR ? (uid_t) -1 : c->peer.uid, &name, &error);
         if (r < 0)
                 return message_reply_error("%s", error ?: strerror(-r));
-        reply = manager_slice_reply(m, s);
+        reply = slices_reply(m->slices, s);
         json_object_object_add(reply, "unit", json_object_new_string(name));
         return reply;
 }
@@ -523,7 +526,7 @@ static json_object *handle_kill(struct connection *c, json_object *req) {
                 return reply;
         if (!s->handle)
                 return message_reply_error("Slice %s has no cgroup left: nothing runs in it", s->id);
-        r = m->ops->kill(s->handle);
+        r = slice_kill(s);
         if (r < 0)
                 return message_reply_error("Failed to kill the processes of slice %s: %s", s->id, strerror(-r));
         /* The kill is always done; a client's own, repeated, is recorded
@@ -534,8 +537,8 @@ static json_object *handle_kill(struct connection *c, json_object *req) {
         else
                 billing_emit_repeatable(m->billing, s, EVENT_KILLED, "kill",
                                         "every process killed on request of uid %u", (unsigned) c->peer.uid);
-        manager_sample_slice(m, s);
-        return manager_slice_reply(m, s);
+        slices_sample_one(m->slices, s);
+        return slices_reply(m->slices, s);
 }
 
 /* As SIGHUP; the reply says whether the file loaded. */
@@ -579,7 +582,7 @@ static json_object *public_slice_reply(struct manager *m, struct slice *s) {
         };
         json_object *full, *info, *account, *o, *v, *a;
 
-        full = manager_slice_reply(m, s);
+        full = slices_reply(m->slices, s);
         if (!json_object_object_get_ex(full, "slice", &info))
                 return full; /* an error */
         o = json_object_new_object();
@@ -614,7 +617,7 @@ static json_object *handle_status(struct connection *c, json_object *req) {
         if (!s)
                 return reply;
         if (request_may_see(c, s, req, &token, &reply))
-                return manager_slice_reply(c->control->manager, s);
+                return slices_reply(c->control->manager->slices, s);
         if (reply)
                 return reply;
         return public_slice_reply(c->control->manager, s);
@@ -647,14 +650,14 @@ static json_object *handle_list(struct connection *c, json_object *req) {
         if (!all)
                 json_object_object_add(reply, "only_uid", json_object_new_int64(c->peer.uid));
 
-        for (struct slice *s = m->slices; s; s = s->next, i++) {
+        for (struct slice *s = m->slices->list; s; s = s->next, i++) {
                 struct slice_info info;
                 json_object *o;
                 size_t len;
 
                 if (i < cursor || (!all && s->owner_uid != c->peer.uid))
                         continue;
-                manager_slice_info(m, s, &info);
+                slices_info(m->slices, s, &info);
                 if (slice_info_to_json(&info, &o) < 0)
                         continue;
                 len = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
@@ -680,7 +683,7 @@ static json_object *handle_destroy(struct connection *c, json_object *req) {
         if (s->account.funded)
                 return message_reply_error("Slice %s is funded: release it (prepay release %s), so that its "
                                            "balance is refunded", s->id, s->id);
-        r = manager_destroy_slice(c->control->manager, s);
+        r = slices_destroy(c->control->manager->slices, s);
         if (r < 0)
                 return message_reply_error("Slice destroyed, but its cgroups could not all be removed: %s",
                                            strerror(-r));
@@ -923,7 +926,7 @@ static void on_committed(int r, void *userdata) {
         } else {
                 /* Timers and other requests ran before this commit: the
                  * slice may have been spent, kept or released meanwhile. */
-                s = c->request.attach[0] ? manager_find(m, c->request.attach) : NULL;
+                s = c->request.attach[0] ? slices_find(m->slices, c->request.attach) : NULL;
                 if (s && (refusal = refuse_attach_now(s))) {
                         json_object_put(reply);
                         reply = refusal;
@@ -932,8 +935,8 @@ static void on_committed(int r, void *userdata) {
                 if (c->request.attach[0]) {
                         _cleanup_(freep) char *error = NULL;
 
-                        s = manager_find(m, c->request.attach);
-                        if (!s || manager_attach(m, s, c->attach_pidfd, &error) < 0) {
+                        s = slices_find(m->slices, c->request.attach);
+                        if (!s || slices_attach(m->slices, s, c->attach_pidfd, &error) < 0) {
                                 json_object_put(reply);
                                 reply = message_reply_error("Slice %s is funded, but the caller could not be moved "
                                                             "into it: %s", c->request.attach,
@@ -941,9 +944,9 @@ static void on_committed(int r, void *userdata) {
                         }
                 }
                 if (c->request.destroy[0]) {
-                        s = manager_find(m, c->request.destroy);
+                        s = slices_find(m->slices, c->request.destroy);
                         if (s)
-                                (void) manager_destroy_slice(m, s);
+                                (void) slices_destroy(m->slices, s);
                 }
         }
         connection_send(c, reply);

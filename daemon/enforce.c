@@ -8,8 +8,8 @@
 #include "common/parse.h"
 #include "config.h"
 #include "enforce.h"
-#include "manager.h"
 #include "meter.h"
+#include "slices.h"
 
 static uint64_t now_usec(clockid_t clock) {
         struct timespec ts;
@@ -60,7 +60,7 @@ int enforce_low(struct enforce *en, struct slice *s) {
                 milli = enforcer_cpus_of_limits(s->limits.cpu_quota_usec, s->limits.cpu_period_usec,
                                                 en->max_cpus_milli);
                 l = limits_with_cpus(s, enforcer_low_cpus(milli, cfg->low_balance_cpu));
-                r = en->ops->set_limits(s->handle, &l);
+                r = slice_set_limits(s, &l);
                 if (r < 0)
                         log_warning_errno(r, "Slice %s: failed to throttle it on a low balance, ignoring: %m", s->id);
                 else
@@ -81,7 +81,7 @@ static int grace_kill(struct enforce *en, struct slice *s, const char *reason) {
         char d[FORMAT_DURATION_MAX];
         int r;
 
-        r = en->ops->kill(s->handle);
+        r = slice_kill(s);
         if (r < 0) {
                 log_warning_errno(r, "Slice %s: failed to kill it at the end of its grace, trying again in %s: %m",
                                   s->id, format_duration(d, sizeof(d), ENFORCE_RETRY_USEC));
@@ -89,7 +89,7 @@ static int grace_kill(struct enforce *en, struct slice *s, const char *reason) {
                         log_error("Slice %s: it stays frozen until the next meter pass tries again.", s->id);
                 return r;
         }
-        (void) en->ops->freeze(s->handle, false);
+        (void) slice_freeze(s, false);
         e->state = ENFORCE_KILLED;
         emit(en, s, EVENT_KILLED, "kill", "%s", reason);
         save(en, s);
@@ -157,7 +157,6 @@ static int exhaust_failed(struct enforce *en, struct slice *s, int r) {
 
 int enforce_exhaust(struct enforce *en, struct slice *s) {
         const struct config *cfg = en->config;
-        const struct slice_ops *ops = en->ops;
         struct slice_enforce *e = &s->account.enforce;
         char d[FORMAT_DURATION_MAX];
         struct slice_limits l;
@@ -167,7 +166,7 @@ int enforce_exhaust(struct enforce *en, struct slice *s) {
                 return 0;
         switch (e->action) {
         case ENFORCE_ACTION_KILL:
-                r = ops->kill(s->handle);
+                r = slice_kill(s);
                 if (r < 0)
                         return exhaust_failed(en, s, r);
                 e->state = ENFORCE_KILLED;
@@ -175,7 +174,7 @@ int enforce_exhaust(struct enforce *en, struct slice *s) {
         case ENFORCE_ACTION_FREEZE:
                 /* Frozen or not, its grace runs: one that could not be
                  * frozen is killed when it ends, as one that was. */
-                r = ops->freeze(s->handle, true);
+                r = slice_freeze(s, true);
                 if (r < 0)
                         log_error_errno(r, "Slice %s: failed to freeze it at the end of its balance, killing it "
                                         "when its grace ends: %m", s->id);
@@ -187,10 +186,10 @@ int enforce_exhaust(struct enforce *en, struct slice *s) {
                 /* A new quota bites only once the CPU time already handed
                  * out for this period is used: freeze around the change,
                  * so that it stops now. */
-                (void) ops->freeze(s->handle, true);
+                (void) slice_freeze(s, true);
                 l = limits_with_cpus(s, cfg->throttle_cpus_milli);
-                r = ops->set_limits(s->handle, &l);
-                (void) ops->freeze(s->handle, false);
+                r = slice_set_limits(s, &l);
+                (void) slice_freeze(s, false);
                 if (r < 0)
                         return exhaust_failed(en, s, r);
                 e->state = ENFORCE_THROTTLED;
@@ -225,7 +224,6 @@ int enforce_exhaust(struct enforce *en, struct slice *s) {
 }
 
 void enforce_restore(struct enforce *en, struct slice *s) {
-        const struct slice_ops *ops = en->ops;
         struct slice_enforce *e = &s->account.enforce;
         enum enforce_state was = e->state;
 
@@ -233,9 +231,9 @@ void enforce_restore(struct enforce *en, struct slice *s) {
                 return;
         if (s->handle) {
                 if (was == ENFORCE_FROZEN || e->daemon_frozen)
-                        (void) ops->freeze(s->handle, false);
+                        (void) slice_freeze(s, false);
                 if (was == ENFORCE_THROTTLED || was == ENFORCE_LOW)
-                        (void) ops->set_limits(s->handle, &s->limits);
+                        (void) slice_set_limits(s, &s->limits);
         }
         e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
         e->state = ENFORCE_OK;
@@ -256,7 +254,7 @@ void enforce_resume(struct enforce *en, struct slice *s) {
         if (e->daemon_frozen) {
                 e->daemon_frozen = false;
                 if (e->state != ENFORCE_FROZEN) {
-                        (void) en->ops->freeze(s->handle, false);
+                        (void) slice_freeze(s, false);
                         log_info("Slice %s thawed: it was frozen while prepayd was stopped.", s->id);
                 }
                 save(en, s);
@@ -270,7 +268,7 @@ int enforce_daemon_stop(struct enforce *en, struct slice *s) {
 
         if (!s->handle || e->state == ENFORCE_FROZEN || e->state == ENFORCE_KILLED)
                 return 0;
-        r = en->ops->freeze(s->handle, true);
+        r = slice_freeze(s, true);
         if (r < 0)
                 return r;
         e->daemon_frozen = true;

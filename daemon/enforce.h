@@ -6,37 +6,21 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "account.h"
 #include "common/util.h"
 #include "enforcer.h"
 #include "events.h"
 
 /* Enforcement's actions: what enforcer.c decided, done to a slice through
- * its backend (throttle, freeze, kill, restore, the grace of a frozen
+ * slices.c (throttle, freeze, kill, restore, the grace of a frozen
  * slice, OnDaemonStop=freeze). Each returns what happened: 0 when done,
  * -errno when the backend failed, and a slice is never recorded or
  * reported as throttled or killed when that failed. The money side
  * (billing.c) decides when, and gives the callbacks this needs of it. */
 
 struct slice;
-struct slice_ops;
 struct config;
 struct enforce;
-
-/* What the enforcer did to a slice, kept in its state file. */
-struct slice_enforce {
-        enum enforce_action action;  /* when its balance is spent */
-        enum enforce_state state;
-        uint64_t frozen_usec;        /* CLOCK_REALTIME it was frozen at: the grace runs from here */
-        bool daemon_frozen;          /* frozen by OnDaemonStop=freeze */
-        /* The action at the end of the balance failed: the state is
-         * unchanged and each meter pass tries again (not kept). */
-        bool action_failing;
-        int64_t tx_grant, rx_grant;  /* network grants last set (METER_GRANT_UNLIMITED: none) */
-        struct billing *billing;
-        struct enforce *enforce;     /* set when the grace timer is armed */
-        sd_event_source *check_timer;  /* the earliest moment the balance could be spent (billing.c) */
-        sd_event_source *grace_timer;
-};
 
 /* What enforcement needs of the money side, called back with userdata:
  * emit an event (reason: a sentence, no final "."), charge the slice's
@@ -51,7 +35,6 @@ struct enforce_callbacks {
 };
 
 struct enforce {
-        const struct slice_ops *ops;
         sd_event *event;
         const struct config *config;  /* read at each action: a reload applies at once */
         uint64_t max_cpus_milli;       /* the size of a slice without a CPU quota */

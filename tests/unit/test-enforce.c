@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Enforcement's actions (daemon/enforce.c) against a fake backend: an
+/* Enforcement's actions (daemon/enforce.c) on a slice with a fake backend: an
  * action that failed is never recorded or reported as done. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "enforce.h"
-#include "manager.h"
+#include "slices.h"
 
 /* The fake backend: what each call returns, and what was done. */
 static struct fake {
@@ -104,6 +104,7 @@ static int setup(void **state _unused_) {
         memset(&emitted, 0, sizeof(emitted));
         memset(&slice, 0, sizeof(slice));
         snprintf(slice.id, sizeof(slice.id), "s-0000abcd");
+        slice.ops = &fake_ops;
         slice.handle = (struct slice_handle *) &slice; /* never dereferenced by the fake */
         slice.limits.cpu_period_usec = 100000;
         slice.account.funded = true;
@@ -118,7 +119,6 @@ static int teardown(void **state _unused_) {
 
 static struct enforce enforce_with(sd_event *e) {
         return (struct enforce) {
-                .ops = &fake_ops,
                 .event = e,
                 .config = &config,
                 .max_cpus_milli = 2000,
