@@ -467,7 +467,7 @@ void billing_daemon_stop(struct billing *b) {
                         (void) enforce_daemon_stop(&b->enforce, s);
 }
 
-/* ---- tokens ---- */
+/* ---- who asks ---- */
 
 /* The op as it may go into a log line: it is the client's text. */
 static const char *printable_op(const char *op) {
@@ -476,28 +476,72 @@ static const char *printable_op(const char *op) {
         return op;
 }
 
-json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) {
-        char reason[512], f_op[48], f_uid[32], f_pid[32], f_slice[48] = "", f_request[96] = "";
-        const char *fields[] = { f_op, f_uid, f_pid, f_slice, f_request, NULL };
+/* The journal fields every line about a request carries. */
+struct request_fields {
+        char op[48], uid[32], pid[32], slice[48], request[96];
+};
+
+static void request_fields(const struct billing_request *r, const char *slice, struct request_fields *ret) {
+        *ret = (struct request_fields) {};
+        snprintf(ret->op, sizeof(ret->op), "OP=%s", printable_op(r->op));
+        snprintf(ret->uid, sizeof(ret->uid), "PEER_UID=%u", (unsigned) r->uid);
+        snprintf(ret->pid, sizeof(ret->pid), "PEER_PID=%d", (int) r->pid);
+        if (slice)
+                snprintf(ret->slice, sizeof(ret->slice), "SLICE=%s", slice);
+        if (r->request_id)
+                snprintf(ret->request, sizeof(ret->request), "REQUEST_ID=%s", r->request_id);
+}
+
+/* A refusal's sentence for the client, -errno returned: the error
+ * convention of the request path. */
+static int refuse(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int refuse(char **ret_error, int r, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(reason, sizeof(reason), fmt, ap);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
         va_end(ap);
-        snprintf(f_op, sizeof(f_op), "OP=%s", printable_op(r->op));
-        snprintf(f_uid, sizeof(f_uid), "PEER_UID=%u", (unsigned) r->uid);
-        snprintf(f_pid, sizeof(f_pid), "PEER_PID=%d", (int) r->pid);
-        if (slice)
-                snprintf(f_slice, sizeof(f_slice), "SLICE=%s", slice);
-        if (r->request_id)
-                snprintf(f_request, sizeof(f_request), "REQUEST_ID=%s", r->request_id);
-        log_fields(LOG_NOTICE, fields, "Denied \"%s\" to uid %u (pid %d): %s.", printable_op(r->op),
-                   (unsigned) r->uid, (int) r->pid, reason);
-        return message_reply_error("Permission denied: %s", reason);
+        return r;
 }
 
-bool billing_may_act(struct billing *b, struct slice *s, const struct billing_request *r, const char *token,
-                     json_object **ret_reply) {
+static int denyv(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt, va_list ap)
+        _printf_(4, 0);
+static int denyv(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
+                 va_list ap) {
+        struct request_fields f;
+        const char *fields[] = { f.op, f.uid, f.pid, f.slice, f.request, NULL };
+        char reason[512];
+
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        request_fields(r, slice, &f);
+        log_fields(LOG_NOTICE, fields, "Denied \"%s\" to uid %u (pid %d): %s.", printable_op(r->op),
+                   (unsigned) r->uid, (int) r->pid, reason);
+        return refuse(ret_error, -EPERM, "Permission denied: %s", reason);
+}
+
+int billing_refuse_permission(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
+                              ...) {
+        va_list ap;
+        int q;
+
+        va_start(ap, fmt);
+        q = denyv(r, slice, ret_error, fmt, ap);
+        va_end(ap);
+        return q;
+}
+
+json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) {
+        _cleanup_(freep) char *error = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) denyv(r, slice, &error, fmt, ap);
+        va_end(ap);
+        return message_reply_error("%s", error ?: "Permission denied");
+}
+
+bool billing_may_act(struct slice *s, const struct billing_request *r, const char *token, json_object **ret_reply) {
         if (r->operator)
                 return true;
         if (s->account.funded) {
@@ -520,19 +564,15 @@ static void log_money_at(int level, struct billing *b, const struct billing_requ
                          int64_t balance, const char *voucher, const char *fmt, ...) _printf_(7, 8);
 static void log_money_at(int level, struct billing *b, const struct billing_request *r, const char *slice,
                          int64_t balance, const char *voucher, const char *fmt, ...) {
-        char message[512], money[MONEY_FORMAT_MAX], f_op[48], f_uid[32], f_slice[48], f_request[96] = "",
-                f_balance[64], f_currency[32], f_voucher[64] = "";
-        const char *fields[] = { f_op, f_uid, f_slice, f_request, f_balance, f_currency, f_voucher, NULL };
+        char message[512], money[MONEY_FORMAT_MAX], f_balance[64], f_currency[32], f_voucher[64] = "";
+        struct request_fields f;
+        const char *fields[] = { f.op, f.uid, f.slice, f.request, f_balance, f_currency, f_voucher, NULL };
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(message, sizeof(message), fmt, ap);
         va_end(ap);
-        snprintf(f_op, sizeof(f_op), "OP=%s", printable_op(r->op));
-        snprintf(f_uid, sizeof(f_uid), "PEER_UID=%u", (unsigned) r->uid);
-        snprintf(f_slice, sizeof(f_slice), "SLICE=%s", slice);
-        if (r->request_id)
-                snprintf(f_request, sizeof(f_request), "REQUEST_ID=%s", r->request_id);
+        request_fields(r, slice, &f);
         snprintf(f_balance, sizeof(f_balance), "BALANCE=%s", fmt_money(money, balance));
         snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->config->currency);
         if (voucher)
@@ -540,84 +580,11 @@ static void log_money_at(int level, struct billing *b, const struct billing_requ
         log_fields(level, fields, "%s", message);
 }
 
-/* ---- requests ---- */
+/* ---- request ids ---- */
 
-static const char *optional_string(json_object *req, const char *key, json_object **reply) {
-        const char *v = NULL;
-        int r;
-
-        r = message_get_string(req, key, &v);
-        if (r == -ENOENT)
-                return NULL;
-        if (r < 0) {
-                *reply = message_reply_error("Field \"%s\" must be a string", key);
-                return NULL;
-        }
-        return v;
-}
-
-/* Reads and checks a voucher: on failure *reply says why, nothing spent. */
-static int read_voucher(struct billing *b, const char *text, struct voucher *ret, json_object **reply) {
-        _cleanup_(freep) char *error = NULL;
-        char id[VOUCHER_ID_STRING_MAX], when[64];
-        struct ledger_spent spent;
-        const char *err = NULL;
-        struct voucher v;
-        struct tm tm;
-        time_t t;
-        int r;
-
-        r = voucher_from_text(text, &v, &err);
-        if (r < 0) {
-                *reply = message_reply_error("Invalid voucher: %s", strna(err));
-                return r;
-        }
-        r = keys_verify_voucher(b->keys, &v, &error);
-        if (r < 0) {
-                *reply = message_reply_error("%s (voucher %s); it was not spent", error ?: strerror(-r),
-                                             voucher_id_to_string(v.id, id));
-                return r;
-        }
-        r = ledger_voucher_spent(b->ledger, v.id, &spent);
-        if (r >= 0) {
-                t = (time_t) (spent.time_usec / USEC_PER_SEC);
-                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
-                *reply = message_reply_error("Voucher %s was already spent at %s (into slice %s)",
-                                             voucher_id_to_string(v.id, id), when, spent.slice);
-                return -EALREADY;
-        }
-        if (r != -ENOENT) {
-                *reply = message_reply_error("Failed to read the ledger: %s", strerror(-r));
-                return r;
-        }
-        *ret = v;
-        return 0;
-}
-
-_Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
-
-static const char *redeem_error(int r) {
-        switch (r) {
-        case -EALREADY:
-                return "the voucher was already spent";
-        case -EOVERFLOW:
-                return "the slice's balance would pass 16000000000.00, the most its change (16 vouchers) can "
-                       "pay back";
-        case -ESTALE:
-                return "the slice was released";
-        case -ENOENT:
-                return "no such slice";
-        case -ENOSPC:
-                return "the ledger's disk is full";
-        default:
-                return strerror(-r);
-        }
-}
-
-/* The idempotency check: a request id seen before from this uid answers
- * with the first reply (and the token, which is never stored). */
-static json_object *replay(struct billing *b, struct billing_request *r, const char *op, const char *request_id) {
+json_object *billing_replay(struct billing *b, struct billing_request *r, const char *op) {
         _cleanup_(freep) char *stored = NULL;
+        const char *request_id = r->fields->request_id;
         json_object *reply = NULL, *v;
         const char *err = NULL, *stored_op = NULL;
         int q;
@@ -645,14 +612,13 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
         if (streq(op, "create") && json_object_object_get_ex(reply, "slice", &v) &&
             json_object_object_get_ex(v, "id", &v)) {
                 char token[OWNER_TOKEN_MAX];
-                bool attach = false;
 
                 keys_make_token(b->keys, json_object_get_string(v), token);
                 json_object_object_add(reply, "token", json_object_new_string(token));
                 /* The slice may be spent, killed, kept or released by now:
-                 * control.c lets the caller in only as it would any new
-                 * work (admit_replayed_create()). */
-                if (message_get_bool(r->req, "attach", &attach) >= 0 && attach) {
+                 * the caller is let in only as any new work would be
+                 * (requests.c, admit_replayed_create()). */
+                if (r->fields->attach) {
                         snprintf(r->attach, sizeof(r->attach), "%s", json_object_get_string(v));
                         r->replayed = true;
                 }
@@ -662,9 +628,8 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
         return reply;
 }
 
-static void remember(struct billing *b, struct billing_request *r, const char *op, const char *request_id,
-                     json_object *reply) {
-        const char *text;
+void billing_remember(struct billing *b, const struct billing_request *r, const char *op, json_object *reply) {
+        const char *text, *request_id = r->fields->request_id;
         json_object *copy = NULL;
         int q;
 
@@ -681,6 +646,60 @@ static void remember(struct billing *b, struct billing_request *r, const char *o
         json_object_put(copy);
 }
 
+/* ---- vouchers ---- */
+
+int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error) {
+        _cleanup_(freep) char *error = NULL;
+        char id[VOUCHER_ID_STRING_MAX], when[64];
+        struct ledger_spent spent;
+        const char *err = NULL;
+        struct voucher v;
+        struct tm tm;
+        time_t t;
+        int r;
+
+        r = voucher_from_text(text, &v, &err);
+        if (r < 0)
+                return refuse(ret_error, r, "Invalid voucher: %s", strna(err));
+        r = keys_verify_voucher(b->keys, &v, &error);
+        if (r < 0)
+                return refuse(ret_error, r, "%s (voucher %s); it was not spent", error ?: strerror(-r),
+                              voucher_id_to_string(v.id, id));
+        r = ledger_voucher_spent(b->ledger, v.id, &spent);
+        if (r >= 0) {
+                t = (time_t) (spent.time_usec / USEC_PER_SEC);
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+                return refuse(ret_error, -EALREADY, "Voucher %s was already spent at %s (into slice %s)",
+                              voucher_id_to_string(v.id, id), when, spent.slice);
+        }
+        if (r != -ENOENT)
+                return refuse(ret_error, r, "Failed to read the ledger: %s", strerror(-r));
+        *ret = v;
+        return 0;
+}
+
+_Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
+
+static const char *redeem_error(int r) {
+        switch (r) {
+        case -EALREADY:
+                return "the voucher was already spent";
+        case -EOVERFLOW:
+                return "the slice's balance would pass 16000000000.00, the most its change (16 vouchers) can "
+                       "pay back";
+        case -ESTALE:
+                return "the slice was released";
+        case -ENOENT:
+                return "no such slice";
+        case -ENOSPC:
+                return "the ledger's disk is full";
+        default:
+                return strerror(-r);
+        }
+}
+
+/* ---- create ---- */
+
 /* What MaxSlices= counts, for one uid: its slices, kept ones too (they
  * hold a balance and a place), released ones not. */
 static uint64_t slices_of_uid(struct billing *b, uid_t uid) {
@@ -692,132 +711,103 @@ static uint64_t slices_of_uid(struct billing *b, uid_t uid) {
         return n;
 }
 
-/* A client's slice beyond MaxSlicesPerUser=, refused before its voucher
- * is even read: an idle slice costs next to nothing, so without this one
- * tenant could take every place MaxSlices= has. Operators are bound by
- * MaxSlices= alone. */
-static json_object *refuse_over_user_cap(struct billing *b, const struct billing_request *r) {
+int billing_check_user_cap(struct billing *b, const struct billing_request *r, char **ret_error) {
         uint64_t max = b->config->max_slices_per_user, n;
 
         if (r->operator || max == 0)
-                return NULL;
+                return 0;
         n = slices_of_uid(b, r->uid);
         if (n < max)
-                return NULL;
+                return 0;
         log_info("Refused a slice to uid %u: it holds %" PRIu64 " (MaxSlicesPerUser=%" PRIu64 ").",
                  (unsigned) r->uid, n, max);
-        return message_reply_error("Too many slices for uid %u: it holds %" PRIu64 ", the most one user may "
-                                   "(MaxSlicesPerUser=%" PRIu64 "); release one first (prepay release); the "
-                                   "voucher was not spent", (unsigned) r->uid, n, max);
+        return refuse(ret_error, -EUSERS, "Too many slices for uid %u: it holds %" PRIu64 ", the most one user may "
+                      "(MaxSlicesPerUser=%" PRIu64 "); release one first (prepay release); the voucher was not "
+                      "spent", (unsigned) r->uid, n, max);
 }
 
 static void format_cpus(char buf[static 32], uint64_t milli) {
         snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
 }
 
-json_object *billing_handle_create(struct billing *b, struct billing_request *r) {
+/* The CPUs of a create sized to its voucher (--hours): the most the
+ * voucher pays for over the duration. */
+static int size_to_funds(struct billing *b, struct billing_order *o, uint64_t memory, uint64_t duration,
+                         char **ret_error) {
+        char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], dur[FORMAT_DURATION_MAX];
+        const struct voucher *v = &o->voucher;
+        int64_t shortfall;
+        int q;
+
+        if (duration == 0)
+                return refuse(ret_error, -EINVAL, "Sizing to funds needs a duration (--hours)");
+        q = pricing_size_to_funds(&b->config->rates, v->amount, duration, memory, 10, b->slices->max_cpus_milli,
+                                  &o->cpus_milli, &shortfall);
+        if (q == -EDOM)
+                o->cpus_milli = b->slices->max_cpus_milli;
+        else if (q == -ENOSPC)
+                return refuse(ret_error, q, "The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
+                              "for %s: %s %s more is needed", fmt_money(have, v->amount), v->currency,
+                              format_duration(dur, sizeof(dur), duration), fmt_money(need, shortfall), v->currency);
+        else if (q < 0)
+                return refuse(ret_error, q, "Failed to size the slice: %s", strerror(-q));
+        o->limits.cpu_quota_usec = 0;
+        return 0;
+}
+
+int billing_price_order(struct billing *b, const struct request *f, struct billing_order *o, char **ret_error) {
         const struct config *cfg = b->config;
         _cleanup_(freep) char *error = NULL;
-        /* Each checked by request_decode() before this runs. */
-        const char *text = r->fields->voucher, *request_id = r->fields->request_id;
-        char token[OWNER_TOKEN_MAX], need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
-        char cpus[32], dur[FORMAT_DURATION_MAX], vid[VOUCHER_ID_STRING_MAX];
-        uint64_t cpus_milli = r->fields->cpus_milli, duration = r->fields->duration_usec, memory, size_cpus;
-        int64_t items[_RESOURCE_MAX], total, shortfall;
-        struct ledger_slice row = {};
-        struct slice_limits limits = r->fields->limits;
-        bool attach = r->fields->attach, size_to_funds = r->fields->size_to_funds;
-        const char *action_name = r->fields->exhausted_action;
-        json_object *reply = NULL;
-        struct voucher v;
-        struct slice *s;
-        int q, action;
+        char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
+        char cpus[32], dur[FORMAT_DURATION_MAX];
+        uint64_t memory, size_cpus;
+        int64_t items[_RESOURCE_MAX], total;
+        const struct voucher *v = &o->voucher;
+        int q;
 
-        action = enforce_action_from_string(action_name ?: cfg->exhausted_action);
-        if (action < 0)
-                return message_reply_error("Unknown action \"%.20s\" for an exhausted balance: expected throttle, "
-                                           "freeze or kill", action_name);
-        if (action_name && !enforce_action_allowed(cfg->allowed_actions, (enum enforce_action) action))
-                return message_reply_error("This host does not let a request choose \"%s\" (AllowedActions=%s)",
-                                           action_name, cfg->allowed_actions);
-
-        if (!text) {
-                if (!cfg->allow_unfunded || r->uid != 0)
-                        return message_reply_error("A voucher is needed to buy a slice (prepay run --voucher FILE)%s",
-                                                   cfg->allow_unfunded ? "; only root may make unfunded slices" : "");
-                q = slices_create(b->slices, &limits, cpus_milli, r->uid, &s, &error);
-                if (q < 0)
-                        return message_reply_error("%s", error ?: strerror(-q));
-                if (attach)
-                        snprintf(r->attach, sizeof(r->attach), "%s", s->id);
-                return slices_reply(b->slices, s);
-        }
-
-        reply = replay(b, r, "create", request_id);
-        if (reply)
-                return reply;
-
-        reply = refuse_over_user_cap(b, r);
-        if (reply)
-                return reply;
-        if (read_voucher(b, text, &v, &reply) < 0)
-                return reply;
-
+        o->limits = f->limits;
+        o->cpus_milli = f->cpus_milli;
         /* The size to price: what the slice may use at most. */
-        memory = limits.memory_max ?: cfg->default_memory_max;
-        if (size_to_funds) {
-                if (duration == 0)
-                        return message_reply_error("Sizing to funds needs a duration (--hours)");
-                q = pricing_size_to_funds(&cfg->rates, v.amount, duration, memory, 10, b->slices->max_cpus_milli,
-                                          &cpus_milli, &shortfall);
-                if (q == -EDOM)
-                        cpus_milli = b->slices->max_cpus_milli;
-                else if (q == -ENOSPC)
-                        return message_reply_error("The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
-                                                   "for %s: %s %s more is needed",
-                                                   fmt_money(have, v.amount), v.currency,
-                                                   format_duration(dur, sizeof(dur), duration),
-                                                   fmt_money(need, shortfall), v.currency);
-                else if (q < 0)
-                        return message_reply_error("Failed to size the slice: %s", strerror(-q));
-                limits.cpu_quota_usec = 0;
+        memory = o->limits.memory_max ?: cfg->default_memory_max;
+        if (f->size_to_funds) {
+                q = size_to_funds(b, o, memory, f->duration_usec, ret_error);
+                if (q < 0)
+                        return q;
         }
         /* The limits the slice will get, checked before they are priced:
          * a quota beyond MaxCPUs= is refused, not priced as it wraps. */
-        q = slices_check_limits(b->slices, &limits, cpus_milli, &error);
+        q = slices_check_limits(b->slices, &o->limits, o->cpus_milli, &error);
         if (q < 0)
-                return message_reply_error("%s", error ?: strerror(-q));
-        size_cpus = cpus_milli;
-        if (size_cpus == 0 && limits.cpu_quota_usec > 0)
-                (void) pricing_cpus_of_quota(limits.cpu_quota_usec, limits.cpu_period_usec, &size_cpus);
+                return refuse(ret_error, q, "%s", error ?: strerror(-q));
+        size_cpus = o->cpus_milli;
+        if (size_cpus == 0 && o->limits.cpu_quota_usec > 0)
+                (void) pricing_cpus_of_quota(o->limits.cpu_quota_usec, o->limits.cpu_period_usec, &size_cpus);
         if (size_cpus == 0) /* no CPU limit: it may use the whole host */
                 size_cpus = b->slices->max_cpus_milli;
 
         q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = size_cpus, .memory_bytes = memory },
                           cfg->min_runtime_usec, items, &total);
         if (q < 0)
-                return message_reply_error("Failed to price the slice: %s", strerror(-q));
-        if (total > v.amount) {
+                return refuse(ret_error, q, "Failed to price the slice: %s", strerror(-q));
+        if (total > v->amount) {
                 format_cpus(cpus, size_cpus);
-                return message_reply_error("The voucher's %s %s does not cover the minimum run of %s at %s CPUs%s%s "
-                                           "(%s %s): %s %s more is needed",
-                                           fmt_money(have, v.amount), v.currency,
-                                           format_duration(dur, sizeof(dur), cfg->min_runtime_usec), cpus,
-                                           memory ? " and " : "",
-                                           memory ? format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, memory) : "",
-                                           fmt_money(cost, total), v.currency, fmt_money(need, total - v.amount),
-                                           v.currency);
+                return refuse(ret_error, -ENOSPC,
+                              "The voucher's %s %s does not cover the minimum run of %s at %s CPUs%s%s (%s %s): %s "
+                              "%s more is needed", fmt_money(have, v->amount), v->currency,
+                              format_duration(dur, sizeof(dur), cfg->min_runtime_usec), cpus, memory ? " and " : "",
+                              memory ? format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, memory) : "",
+                              fmt_money(cost, total), v->currency, fmt_money(need, total - v->amount), v->currency);
         }
+        return 0;
+}
 
-        q = batch_open(b->batch);
-        if (q < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+/* The slice's row and the voucher's redemption, in the open batch. A
+ * failed redemption closes the row it left unfunded. */
+static int fund_in_ledger(struct billing *b, struct slice *s, const struct billing_request *r,
+                          const struct voucher *v, const char token[static OWNER_TOKEN_MAX]) {
+        struct ledger_slice row = {};
+        int q;
 
-        q = slices_create(b->slices, &limits, cpus_milli, r->uid, &s, &error);
-        if (q < 0)
-                return message_reply_error("%s", error ?: strerror(-q));
-
-        keys_make_token(b->keys, s->id, token);
         snprintf(row.id, sizeof(row.id), "%s", s->id);
         row.owner_uid = (uint32_t) r->uid;
         keys_token_hash(token, row.owner_hash);
@@ -825,82 +815,85 @@ json_object *billing_handle_create(struct billing *b, struct billing_request *r)
         row.created_usec = s->created_usec;
         q = ledger_slice_add(b->ledger, &row);
         if (q >= 0)
-                q = ledger_redeem(b->ledger, &v, s->id, request_id, now_usec(CLOCK_REALTIME), NULL, NULL);
+                q = ledger_redeem(b->ledger, v, s->id, r->fields->request_id, now_usec(CLOCK_REALTIME), NULL, NULL);
+        if (q < 0 && ledger_slice_get(b->ledger, s->id, &row) >= 0)
+                (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
+        return q;
+}
+
+int billing_fund(struct billing *b, const struct billing_request *r, const struct billing_order *o,
+                 struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error) {
+        _cleanup_(freep) char *error = NULL;
+        char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
+        const struct voucher *v = &o->voucher;
+        struct slice *s;
+        int q;
+
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
+
+        q = slices_create(b->slices, &o->limits, o->cpus_milli, r->uid, &s, &error);
+        if (q < 0)
+                return refuse(ret_error, q, "%s", error ?: strerror(-q));
+
+        keys_make_token(b->keys, s->id, ret_token);
+        q = fund_in_ledger(b, s, r, v, ret_token);
         if (q < 0) {
-                /* Close a row the failed redemption left unfunded. */
-                if (ledger_slice_get(b->ledger, s->id, &row) >= 0)
-                        (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
                 (void) slices_destroy(b->slices, s);
-                return message_reply_error("Failed to fund the slice: %s; the voucher was not spent", redeem_error(q));
+                return refuse(ret_error, q, "Failed to fund the slice: %s; the voucher was not spent",
+                              redeem_error(q));
         }
         s->account.funded = true;
         account_reload(b, s);
         s->account.dirty = true;
-        s->account.enforce.action = (enum enforce_action) action;
+        s->account.enforce.action = o->action;
         s->account.enforce.tx_grant = s->account.enforce.rx_grant = METER_GRANT_UNLIMITED;
         update_grants(b, s, true);
         enforce_slice(b, s);
         (void) slices_save(b->slices, s);
-        voucher_id_to_string(v.id, vid);
+        voucher_id_to_string(v->id, vid);
         billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid,
-                     fmt_money((char[MONEY_FORMAT_MAX]) {}, v.amount), v.currency);
-        log_money(b, r, s->id, v.amount, vid, "Slice %s funded with voucher %s: %s %s, uid %u.", s->id, vid,
-                  fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
-
-        reply = slices_reply(b->slices, s);
-        remember(b, r, "create", request_id, reply);
-        json_object_object_add(reply, "token", json_object_new_string(token));
-        if (attach)
-                snprintf(r->attach, sizeof(r->attach), "%s", s->id);
-        return reply;
+                     fmt_money((char[MONEY_FORMAT_MAX]) {}, v->amount), v->currency);
+        log_money(b, r, s->id, v->amount, vid, "Slice %s funded with voucher %s: %s %s, uid %u.", s->id, vid,
+                  fmt_money(have, v->amount), v->currency, (unsigned) r->uid);
+        *ret = s;
+        return 0;
 }
 
-json_object *billing_handle_topup(struct billing *b, struct billing_request *r) {
-        const char *id, *text, *request_id;
+/* ---- top-up ---- */
+
+int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error) {
+        const char *id = r->fields->slice;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
         struct ledger_slice row;
-        json_object *reply = NULL;
         struct voucher v;
         struct slice *s;
         int64_t balance;
         int q;
 
-        if (message_get_string(r->req, "slice", &id) < 0 || !slice_id_is_valid(id))
-                return message_reply_error("Missing or invalid field \"slice\"");
-        text = optional_string(r->req, "voucher", &reply);
-        if (reply)
-                return reply;
-        if (!text)
-                return message_reply_error("Missing field \"voucher\"");
-        request_id = optional_string(r->req, "request_id", &reply);
-        if (reply)
-                return reply;
-
-        reply = replay(b, r, "topup", request_id);
-        if (reply)
-                return reply;
-
         s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
         if (q == -ENOENT || (q >= 0 && row.state == LEDGER_SLICE_RELEASED))
-                return message_reply_error("No funded slice %s%s: the voucher was not spent", id,
-                                           q >= 0 ? " (it was released)" : "");
+                return refuse(ret_error, -ENOENT, "No funded slice %s%s: the voucher was not spent", id,
+                              q >= 0 ? " (it was released)" : "");
         if (q < 0)
-                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
 
-        if (read_voucher(b, text, &v, &reply) < 0)
-                return reply;
+        q = billing_read_voucher(b, r->fields->voucher, &v, ret_error);
+        if (q < 0)
+                return q;
 
         q = batch_open(b->batch);
         if (q < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
         /* Usage so far is paid from the old balance. */
         if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
-        q = ledger_redeem(b->ledger, &v, id, request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
+        q = ledger_redeem(b->ledger, &v, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
         if (q < 0)
-                return message_reply_error("Top-up of slice %s refused: %s; the voucher was not spent", id,
-                                           redeem_error(q));
+                return refuse(ret_error, q, "Top-up of slice %s refused: %s; the voucher was not spent", id,
+                              redeem_error(q));
         voucher_id_to_string(v.id, vid);
         log_money(b, r, id, balance, vid, "Slice %s topped up with voucher %s: %s %s by uid %u.", id, vid,
                   fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
@@ -917,84 +910,90 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
                 else
                         update_grants(b, s, true);
                 enforce_slice(b, s);
-                reply = slices_reply(b->slices, s);
-        } else {
-                reply = message_reply_ok();
-                json_object_object_add(reply, "balance", json_object_new_int64(balance));
-                json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
         }
-        json_object_object_add(reply, "credited", json_object_new_int64(v.amount));
-        remember(b, r, "topup", request_id, reply);
-        return reply;
+        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = v.amount };
+        return 0;
 }
 
-json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
-        const char *id, *token, *request_id;
-        char change[LEDGER_CHANGE_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
+/* ---- release ---- */
+
+/* A slice released before: the change was paid out then. It goes again
+ * only to the owner token's holder (or, by request id, to whoever
+ * released it). An operator without the token gets a sentence, not the
+ * owner's money. */
+static int released_before(struct billing *b, const struct billing_request *r, const struct ledger_slice *row,
+                           bool by_operator, const char *operator_note, struct billing_release *ret,
+                           char **ret_error) {
+        char buf[MONEY_FORMAT_MAX];
+
+        if (by_operator && row->change[0]) {
+                log_money_at(LOG_NOTICE, b, r, row->id, 0, NULL,
+                             "Slice %s: release asked again%s; it was released before and its change is not "
+                             "given again.", row->id, operator_note);
+                return refuse(ret_error, -EPERM, "Slice %s was released before: its change (%s %s) was paid out "
+                              "then and is given again only with the owner token", row->id,
+                              fmt_money(buf, row->refunded), b->config->currency);
+        }
+        /* Released before: the same answer, change included. */
+        ret->outcome = BILLING_RELEASED_BEFORE;
+        ret->amount = row->refunded;
+        snprintf(ret->change, sizeof(ret->change), "%s", row->change);
+        return 0;
+}
+
+/* release --keep: the work stopped, the balance kept for its owner. */
+static int keep(struct billing *b, const struct billing_request *r, struct slice *s, const struct ledger_slice *row,
+                bool by_operator, const char *operator_note, struct billing_release *ret, char **ret_error) {
+        char buf[MONEY_FORMAT_MAX];
+        int q;
+
+        if (row->state == LEDGER_SLICE_ACTIVE) {
+                q = ledger_keep(b->ledger, row->id, now_usec(CLOCK_REALTIME));
+                if (q < 0)
+                        return refuse(ret_error, q, "Failed to keep slice %s: %s", row->id, strerror(-q));
+        }
+        if (s) {
+                account_reload(b, s);
+                s->account.dirty = true;
+        }
+        log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, row->id, row->balance, NULL,
+                     "Slice %s: work stopped, %s %s kept for its owner%s.", row->id, fmt_money(buf, row->balance),
+                     b->config->currency, by_operator ? operator_note : "");
+        ret->outcome = BILLING_KEPT;
+        ret->amount = row->balance;
+        return 0;
+}
+
+int billing_release(struct billing *b, struct billing_request *r, struct billing_release *ret, char **ret_error) {
+        const char *id = r->fields->slice, *token = r->fields->token;
+        char buf[MONEY_FORMAT_MAX], operator_note[80];
         struct ledger_slice row;
-        json_object *reply = NULL;
-        bool keep = false, by_operator;
+        bool by_operator;
         struct slice *s;
         int q;
 
-        if (message_get_string(r->req, "slice", &id) < 0 || !slice_id_is_valid(id))
-                return message_reply_error("Missing or invalid field \"slice\"");
-        token = optional_string(r->req, "token", &reply);
-        if (reply)
-                return reply;
-        request_id = optional_string(r->req, "request_id", &reply);
-        if (reply)
-                return reply;
-        q = message_get_bool(r->req, "keep", &keep);
-        if (q < 0 && q != -ENOENT)
-                return message_reply_error("Field \"keep\" must be a boolean");
-
-        reply = replay(b, r, "release", request_id);
-        if (reply)
-                return reply;
-
+        *ret = (struct billing_release) {};
         s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
         if (q == -ENOENT)
-                return message_reply_error(s ? "Slice %s is not funded: destroy it instead" : "No slice %s", id);
+                return refuse(ret_error, q, s ? "Slice %s is not funded: destroy it instead" : "No slice %s", id);
         if (q < 0)
-                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
         /* An operator may release any slice; the change is then in the
          * operator's reply, not its owner's. */
         by_operator = !keys_check_token(row.owner_hash, token);
         if (by_operator && !r->operator)
-                return billing_deny(r, id, "releasing slice %s needs its owner token (%s)", id,
-                                    token ? "the one given is wrong" : "none was given");
+                return billing_refuse_permission(r, id, ret_error, "releasing slice %s needs its owner token (%s)",
+                                                 id, token ? "the one given is wrong" : "none was given");
         snprintf(operator_note, sizeof(operator_note), " (by operator uid %u without the owner token)",
                  (unsigned) r->uid);
 
         q = batch_open(b->batch);
         if (q < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
 
-        if (row.state == LEDGER_SLICE_RELEASED) {
-                /* The change was paid out when it was released: it goes
-                 * again only to the owner token's holder (or, by request
-                 * id, to whoever released it). An operator without the
-                 * token gets a sentence, not the owner's money. */
-                if (by_operator && row.change[0]) {
-                        log_money_at(LOG_NOTICE, b, r, id, 0, NULL,
-                                     "Slice %s: release asked again%s; it was released before and its change "
-                                     "is not given again.", id, operator_note);
-                        return message_reply_error("Slice %s was released before: its change (%s %s) was paid out "
-                                                   "then and is given again only with the owner token", id,
-                                                   fmt_money(buf, row.refunded), b->config->currency);
-                }
-                /* Released before: the same answer, change included. */
-                reply = message_reply_ok();
-                json_object_object_add(reply, "slice", json_object_new_string(id));
-                json_object_object_add(reply, "refund", json_object_new_int64(row.refunded));
-                json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
-                json_object_object_add(reply, "released_before", json_object_new_boolean(true));
-                if (row.change[0])
-                        json_object_object_add(reply, "change", json_object_new_string(row.change));
-                return reply;
-        }
+        if (row.state == LEDGER_SLICE_RELEASED)
+                return released_before(b, r, &row, by_operator, operator_note, ret, ret_error);
 
         if (s) {
                 /* Stop the work, then bill it to the last microsecond. */
@@ -1003,44 +1002,21 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 slices_sample_one(b->slices, s);
                 q = charge_slice(b, s);
                 if (q < 0)
-                        return message_reply_error("Failed to charge slice %s: %s", id, strerror(-q));
+                        return refuse(ret_error, q, "Failed to charge slice %s: %s", id, strerror(-q));
                 row = s->account.l;
         }
 
-        if (keep) {
-                if (row.state == LEDGER_SLICE_ACTIVE) {
-                        q = ledger_keep(b->ledger, id, now_usec(CLOCK_REALTIME));
-                        if (q < 0)
-                                return message_reply_error("Failed to keep slice %s: %s", id, strerror(-q));
-                }
-                if (s) {
-                        account_reload(b, s);
-                        s->account.dirty = true;
-                }
-                log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, row.balance, NULL,
-                             "Slice %s: work stopped, %s %s kept for its owner%s.", id,
-                          fmt_money(buf, row.balance), b->config->currency,
-                          by_operator ? operator_note : "");
-                reply = message_reply_ok();
-                json_object_object_add(reply, "slice", json_object_new_string(id));
-                json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
-                json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
-                /* Not remembered: a keep moves no money (what was used is
-                 * charged above, in an entry of its own) and done again it
-                 * is the same, so a retry needs no stored answer; stored,
-                 * each "run --slice" and "release --keep" in a loop would
-                 * add a request row. */
-                return reply;
-        }
+        if (r->fields->keep)
+                return keep(b, r, s, &row, by_operator, operator_note, ret, ret_error);
 
         if (row.balance > 0) {
-                q = keys_make_change(b->keys, row.balance, change);
+                q = keys_make_change(b->keys, row.balance, ret->change);
                 if (q < 0)
-                        return message_reply_error("Failed to sign the change vouchers: %s", strerror(-q));
+                        return refuse(ret_error, q, "Failed to sign the change vouchers: %s", strerror(-q));
         }
-        q = ledger_release(b->ledger, id, change, now_usec(CLOCK_REALTIME));
+        q = ledger_release(b->ledger, id, ret->change, now_usec(CLOCK_REALTIME));
         if (q < 0)
-                return message_reply_error("Failed to release slice %s: %s", id, strerror(-q));
+                return refuse(ret_error, q, "Failed to release slice %s: %s", id, strerror(-q));
         if (s) {
                 account_reload(b, s);
                 s->account.dirty = true;
@@ -1050,58 +1026,39 @@ json_object *billing_handle_release(struct billing *b, struct billing_request *r
                 slice_freed(b, s);
         }
         log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
-                     "Slice %s released: %s %s refunded as change%s.", id,
-                  fmt_money(buf, row.balance), b->config->currency, by_operator ? operator_note : "");
-
-        reply = message_reply_ok();
-        json_object_object_add(reply, "slice", json_object_new_string(id));
-        json_object_object_add(reply, "refund", json_object_new_int64(row.balance));
-        json_object_object_add(reply, "currency", json_object_new_string(b->config->currency));
-        if (change[0])
-                json_object_object_add(reply, "change", json_object_new_string(change));
-        remember(b, r, "release", request_id, reply);
-        return reply;
+                     "Slice %s released: %s %s refunded as change%s.", id, fmt_money(buf, row.balance),
+                     b->config->currency, by_operator ? operator_note : "");
+        ret->outcome = BILLING_RELEASED;
+        ret->amount = row.balance;
+        return 0;
 }
 
-json_object *billing_handle_quote(struct billing *b, struct billing_request *r) {
+/* ---- quote ---- */
+
+int billing_quote(struct billing *b, const struct request *f, struct billing_quote *ret, char **ret_error) {
         const struct config *cfg = b->config;
         /* Checked by request_decode(): a negative, float or oversized
          * one was refused, never taken for "none". */
-        uint64_t cpus = r->fields->cpus_milli, memory = r->fields->memory_max, duration = r->fields->duration_usec;
-        int64_t items[_RESOURCE_MAX], total;
-        json_object *reply, *o, *p;
-        int q;
+        struct billing_quote q = {
+                .cpus_milli = f->cpus_milli,
+                .memory_max = f->memory_max,
+                .duration_usec = f->duration_usec,
+        };
 
         /* The size "prepay run" is priced at when it asks none. */
-        if (cpus == 0)
-                cpus = b->slices->max_cpus_milli;
-        if (memory == 0)
-                memory = cfg->default_memory_max;
-        if (duration == 0)
-                duration = cfg->min_runtime_usec;
+        if (q.cpus_milli == 0)
+                q.cpus_milli = b->slices->max_cpus_milli;
+        if (q.memory_max == 0)
+                q.memory_max = cfg->default_memory_max;
+        if (q.duration_usec == 0)
+                q.duration_usec = cfg->min_runtime_usec;
 
-        q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = cpus, .memory_bytes = memory }, duration,
-                          items, &total);
-        if (q < 0)
-                return message_reply_error("That quote does not fit in a 64-bit amount of money");
-
-        reply = message_reply_ok();
-        o = json_object_new_object();
-        p = json_object_new_object();
-        for (int i = 0; i < _RESOURCE_MAX; i++) {
-                json_object_object_add(o, resource_to_string((enum resource) i), json_object_new_int64(items[i]));
-                json_object_object_add(p, resource_to_string((enum resource) i),
-                                       json_object_new_int64(cfg->rates.price[i]));
-        }
-        json_object_object_add(reply, "items", o);
-        json_object_object_add(reply, "prices", p);
-        json_object_object_add(reply, "total", json_object_new_int64(total));
-        json_object_object_add(reply, "currency", json_object_new_string(cfg->currency));
-        json_object_object_add(reply, "cpus_milli", json_object_new_int64((int64_t) cpus));
-        json_object_object_add(reply, "memory_max", json_object_new_int64((int64_t) memory));
-        json_object_object_add(reply, "duration_usec", json_object_new_int64((int64_t) duration));
-        json_object_object_add(reply, "min_runtime_usec", json_object_new_int64((int64_t) cfg->min_runtime_usec));
-        return reply;
+        if (pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = q.cpus_milli,
+                                                                .memory_bytes = q.memory_max },
+                          q.duration_usec, q.items, &q.total) < 0)
+                return refuse(ret_error, -ERANGE, "That quote does not fit in a 64-bit amount of money");
+        *ret = q;
+        return 0;
 }
 
 /* ---- set-up ---- */

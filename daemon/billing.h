@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "common/request.h"
+#include "common/voucher.h"
 #include "common/util.h"
 #include "account.h"
 #include "enforce.h"
@@ -47,15 +48,16 @@ struct meter;
 struct batch;
 struct billing;
 
-/* What a handler asks control.c to do once its writes are committed. */
+/* A request as billing sees it: who asks, its fields (decoded and
+ * checked once, common/request.h), and what control.c is to do once its
+ * writes are committed. */
 struct billing_request {
         uid_t uid;
         pid_t pid;
         bool operator;          /* root, or in AdminGroup= when it connected */
         const char *op;         /* the request's "op", known to control.c */
         const char *request_id; /* its "request_id" if valid, else NULL */
-        json_object *req;
-        const struct request *fields; /* req's fields, checked (common/request.h) */
+        const struct request *fields;
         char attach[SLICE_ID_MAX];  /* move the peer into this slice */
         bool replayed;              /* attach comes from a create answered again from the ledger */
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
@@ -91,7 +93,6 @@ void billing_tick(struct billing *b);
 /* OnDaemonStop=freeze: freezes funded slices as the daemon stops. */
 void billing_daemon_stop(struct billing *b);
 
-
 /* An event of slice s (funded or not) with its figures now: action is
  * what was done to it ("kill"...; NULL: none), fmt the reason. */
 void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...)
@@ -102,20 +103,93 @@ void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, cons
 void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind kind, const char *action,
                              const char *fmt, ...) _printf_(5, 6);
 
-/* Request handlers (common/message.h has the protocol). */
-json_object *billing_handle_create(struct billing *b, struct billing_request *r);
-json_object *billing_handle_topup(struct billing *b, struct billing_request *r);
-json_object *billing_handle_release(struct billing *b, struct billing_request *r);
-json_object *billing_handle_quote(struct billing *b, struct billing_request *r);
+/* The money side of the requests (requests.c has the handlers). Each
+ * returns 0, or -errno with the sentence for the client in *ret_error
+ * (free() it; NULL when out of memory: say strerror()). Nothing is
+ * written before every check has passed. */
+
+/* Request ids: a request id r's uid used before is answered with the
+ * first reply (and for a create its token, and the attach it asked for,
+ * r->replayed set); NULL when it is new. billing_remember() stores reply
+ * (without the token) for op under r's request id, if it has one. */
+json_object *billing_replay(struct billing *b, struct billing_request *r, const char *op);
+void billing_remember(struct billing *b, const struct billing_request *r, const char *op, json_object *reply);
+
+/* A voucher's text, checked: its form, its signature by a trusted
+ * issuer, its currency, audience and dates, and that it was not spent. */
+int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error);
+
+/* A client's slice beyond MaxSlicesPerUser= (-EUSERS), refused before its
+ * voucher is even read: an idle slice costs next to nothing, so without
+ * this one tenant could take every place MaxSlices= has. Operators are
+ * bound by MaxSlices= alone. */
+int billing_check_user_cap(struct billing *b, const struct billing_request *r, char **ret_error);
+
+/* A create, paid for: the voucher read, the limits the slice gets and
+ * its CPUs, the action when its balance is spent. */
+struct billing_order {
+        struct voucher voucher;
+        struct slice_limits limits;
+        uint64_t cpus_milli;
+        enum enforce_action action;
+};
+/* The order's size from f: sized to the voucher (size_to_funds), the
+ * limits checked (MaxCPUs=...), the minimum run (MinRuntimeSec=) priced
+ * and held against the voucher. o->voucher and o->action are the
+ * caller's. */
+int billing_price_order(struct billing *b, const struct request *f, struct billing_order *o, char **ret_error);
+/* The slice made and funded: its ledger row and the redemption in the
+ * open batch, enforcement armed, the funded event; its owner token in
+ * ret_token. Nothing stays of a create that fails. */
+int billing_fund(struct billing *b, const struct billing_request *r, const struct billing_order *o,
+                 struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error);
+
+/* A top-up of the slice r names with the voucher it carries. slice is
+ * NULL when the slice's cgroups are gone (its balance is kept). */
+struct billing_topup {
+        struct slice *slice;
+        int64_t balance;
+        int64_t credited;
+};
+int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error);
+
+/* A release of the slice r names: its work killed and charged, then its
+ * balance kept (keep) or paid out as change; released before, the same
+ * answer again (to the owner token's holder). An operator may release
+ * another's slice; r->destroy is set for the cgroups to go after the
+ * commit. */
+enum billing_release_outcome {
+        BILLING_RELEASED,
+        BILLING_RELEASED_BEFORE,
+        BILLING_KEPT,
+};
+struct billing_release {
+        enum billing_release_outcome outcome;
+        int64_t amount; /* refunded as change, or kept */
+        char change[LEDGER_CHANGE_MAX];
+};
+int billing_release(struct billing *b, struct billing_request *r, struct billing_release *ret, char **ret_error);
+
+/* What a size costs over a duration (f's, or the defaults "prepay run"
+ * is priced at). */
+struct billing_quote {
+        uint64_t cpus_milli, memory_max, duration_usec;
+        int64_t items[_RESOURCE_MAX];
+        int64_t total;
+};
+int billing_quote(struct billing *b, const struct request *f, struct billing_quote *ret, char **ret_error);
+
 /* A kept slice its owner runs in again becomes active (and is charged). */
 int billing_activate(struct billing *b, struct slice *s);
 /* For attach, run-unit, kill and destroy: may the peer of r, with token,
  * act on slice s? An operator may; on a funded slice, whoever has its
  * owner token; on an unfunded one, its creator. On refusal (logged) the
  * reply is in *ret_reply. */
-bool billing_may_act(struct billing *b, struct slice *s, const struct billing_request *r, const char *token,
-                     json_object **ret_reply);
+bool billing_may_act(struct slice *s, const struct billing_request *r, const char *token, json_object **ret_reply);
 /* A refused request: logged at notice (uid, pid, op, slice, request id and
  * why, as journal fields too), and its reply, "Permission denied: " and
- * the reason. slice may be NULL. */
+ * the reason. slice may be NULL. billing_refuse_permission() is the same
+ * with -EPERM and the sentence (the request path's convention). */
 json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) _printf_(3, 4);
+int billing_refuse_permission(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
+                              ...) _printf_(4, 5);

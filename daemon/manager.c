@@ -117,6 +117,15 @@ void manager_notify_status(struct manager *m, const char *extra) {
         (void) sd_notifyf(false, "%sSTATUS=%s", extra ?: "", text);
 }
 
+/* What the request handlers ask of the hub (struct requests). */
+static void on_sample(void *userdata) {
+        manager_sample(userdata);
+}
+
+static int on_reload_request(void *userdata) {
+        return manager_reload(userdata);
+}
+
 static void on_billing_changed(void *userdata) {
         manager_notify_status(userdata, NULL);
 }
@@ -223,7 +232,23 @@ int manager_new(struct config *config, struct manager **ret) {
                 goto fail;
         }
 
-        r = control_new(m, &m->control);
+        r = control_new(&(struct control_context) {
+                                .config = m->config,
+                                .event = m->event,
+                                .batch = m->batch,
+                                .events = m->events,
+                                .slices = m->slices,
+                                .requests = {
+                                        .config = m->config,
+                                        .slices = m->slices,
+                                        .billing = m->billing,
+                                        .events = m->events,
+                                        .sample = on_sample,
+                                        .reload = on_reload_request,
+                                        .userdata = m,
+                                },
+                        },
+                        &m->control);
         if (r < 0)
                 goto fail;
 
