@@ -8,7 +8,6 @@
 #include "common/parse.h"
 #include "config.h"
 #include "enforce.h"
-#include "meter.h"
 #include "slices.h"
 
 static uint64_t now_usec(clockid_t clock) {
@@ -279,24 +278,4 @@ int enforce_daemon_stop(struct enforce *en, struct slice *s) {
 
 void enforce_slice_free(struct slice_enforce *e) {
         e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
-}
-
-void enforce_to_json(const struct slice_enforce *e, json_object *o) {
-        json_object_object_add(o, "exhausted_action", json_object_new_string(enforce_action_to_string(e->action)));
-        json_object_object_add(o, "enforce_state", json_object_new_string(enforce_state_to_string(e->state)));
-        json_object_object_add(o, "frozen_usec", json_object_new_int64((int64_t) e->frozen_usec));
-        json_object_object_add(o, "daemon_frozen", json_object_new_boolean(e->daemon_frozen));
-}
-
-void enforce_from_json(struct slice_enforce *e, json_object *o) {
-        const char *v;
-        int r;
-
-        if (message_get_string(o, "exhausted_action", &v) >= 0 && (r = enforce_action_from_string(v)) >= 0)
-                e->action = (enum enforce_action) r;
-        if (message_get_string(o, "enforce_state", &v) >= 0 && (r = enforce_state_from_string(v)) >= 0)
-                e->state = (enum enforce_state) r;
-        (void) message_get_u64(o, "frozen_usec", &e->frozen_usec);
-        (void) message_get_bool(o, "daemon_frozen", &e->daemon_frozen);
-        e->tx_grant = e->rx_grant = METER_GRANT_UNLIMITED;
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -67,7 +66,3 @@ void enforce_resume(struct enforce *en, struct slice *s);
 int enforce_daemon_stop(struct enforce *en, struct slice *s);
 /* The grace timer goes (before the slice is freed). */
 void enforce_slice_free(struct slice_enforce *e);
-
-/* The enforcement fields of a slice's state file. */
-void enforce_to_json(const struct slice_enforce *e, json_object *o);
-void enforce_from_json(struct slice_enforce *e, json_object *o);
