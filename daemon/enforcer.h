@@ -7,8 +7,8 @@
 #include "pricing.h"
 
 /* The enforcer's decisions, pure (no syscalls): what a funded slice's
- * balance calls for, and when to look at it again. billing.c acts on
- * them. Unit-tested in tests/unit/test-enforcer.c.
+ * balance calls for, and when to look at it again; billing.c decides
+ * with them, enforce.c acts. Unit-tested in tests/unit/test-enforcer.c.
  *
  * No blind poll: a slice cannot spend faster than its size allows (its
  * CPU quota, its memory limit, the base fee; network is bounded in the
