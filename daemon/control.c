@@ -54,12 +54,7 @@ struct connection {
 };
 
 struct control {
-        const struct config *config;
-        sd_event *event;
-        struct batch *batch;
-        struct events *events;
-        struct slices *slices;
-        struct requests requests;
+        struct control_context ctx;
         sd_event_source *listen_source;
         int listen_fd;
         bool bound;
@@ -111,7 +106,7 @@ enum control_rights control_rights_of(uid_t uid, gid_t gid, const gid_t *groups,
 
 /* ClientGroup= empty: every local user is a client. */
 static bool client_everyone(struct control *c) {
-        const char *g = c->config->client_group;
+        const char *g = c->ctx.config->client_group;
 
         return !g || !g[0];
 }
@@ -159,7 +154,7 @@ static gid_t resolve_group(const char *key, const char *name, const char *conseq
 }
 
 static void resolve_groups(struct control *c) {
-        const struct config *cfg = c->config;
+        const struct config *cfg = c->ctx.config;
 
         c->admin_gid = resolve_group("AdminGroup", cfg->admin_group, "only root acts as operator");
         c->client_gid = resolve_group("ClientGroup", cfg->client_group,
@@ -173,7 +168,7 @@ static void resolve_groups(struct control *c) {
 
 /* Who operators are, for refusals. */
 static const char *operators(struct control *c, char *buf, size_t size) {
-        const char *g = c->config->admin_group;
+        const char *g = c->ctx.config->admin_group;
 
         if (!g || !g[0])
                 snprintf(buf, size, "root only (AdminGroup= is empty)");
@@ -191,10 +186,10 @@ static void chown_socket(struct control *c) {
                 return;
         if (fchownat(AT_FDCWD, c->path, (uid_t) -1, gid, AT_SYMLINK_NOFOLLOW) < 0)
                 log_warning_errno(errno, "Failed to give %s to group %s, ignoring: %m", c->path,
-                                  gid == 0 ? "root" : c->config->client_group);
-        else if (client_everyone(c) && !(c->config->socket_mode & 0002))
+                                  gid == 0 ? "root" : c->ctx.config->client_group);
+        else if (client_everyone(c) && !(c->ctx.config->socket_mode & 0002))
                 log_notice("ClientGroup= is empty, so every local user is a client, but only root's group may "
-                           "open %s (SocketMode=%04o).", c->path, (unsigned) c->config->socket_mode);
+                           "open %s (SocketMode=%04o).", c->path, (unsigned) c->ctx.config->socket_mode);
 }
 
 int control_reload(struct control *c) {
@@ -253,9 +248,9 @@ static void connection_free(struct connection *c) {
                         break;
                 }
         c->control->n_connections--;
-        batch_cancel(c->control->batch, c);
+        batch_cancel(c->control->ctx.batch, c);
         if (c->subscribed)
-                events_unsubscribe(c->control->events, c);
+                events_unsubscribe(c->control->ctx.events, c);
         json_object_put(c->pending);
         sd_event_source_disable_unref(c->idle_source);
         sd_event_source_disable_unref(c->source);
@@ -348,7 +343,7 @@ static int conn_pin(struct request_conn *rc, int *ret_pidfd, char **ret_error) {
  * (control_admit()). */
 static json_object *conn_subscribe(struct request_conn *rc, const char *slice) {
         struct connection *c = rc->userdata;
-        const struct config *cfg = c->control->config;
+        const struct config *cfg = c->control->ctx.config;
         bool operator = c->rights >= CONTROL_OPERATOR;
         uint64_t n = 0, n_uid = 0;
         int r;
@@ -375,7 +370,7 @@ static json_object *conn_subscribe(struct request_conn *rc, const char *slice) {
                                            EVENTS_MAX_SUBSCRIBERS);
         }
 
-        r = events_subscribe(c->control->events, c->fd, slice, c);
+        r = events_subscribe(c->control->ctx.events, c->fd, slice, c);
         if (r == -EUSERS)
                 return message_reply_error("Too many event streams (at most %d at once); try again later",
                                            EVENTS_MAX_SUBSCRIBERS);
@@ -404,7 +399,7 @@ static const struct {
 static json_object *deny_rights(struct connection *c) {
         if (c->rights < CONTROL_CLIENT)
                 return billing_deny(&c->rc.request, NULL, "uid %u is not in group %s (ClientGroup=%s)",
-                                    (unsigned) c->peer.uid, c->control->config->client_group,
+                                    (unsigned) c->peer.uid, c->control->ctx.config->client_group,
                                     c->control->client_gid == GID_INVALID ? "; there is no such group on this host"
                                                                            : "");
         return billing_deny(&c->rc.request, NULL, "\"%s\" is for operators: %s", c->rc.request.op,
@@ -478,9 +473,9 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                         }
                         c->rc.request.fields = &fields;
                         c->rc.operators = operators(ctl, c->operators, sizeof(c->operators));
-                        events_set_request_id(ctl->events, c->rc.request.request_id);
-                        reply = handlers[i].handler(&ctl->requests, &c->rc);
-                        events_set_request_id(ctl->events, NULL);
+                        events_set_request_id(ctl->ctx.events, c->rc.request.request_id);
+                        reply = handlers[i].handler(&ctl->ctx.requests, &c->rc);
+                        events_set_request_id(ctl->ctx.events, NULL);
                         goto out;
                 }
         reply = refuse_undecoded(req, "Unknown operation");
@@ -510,7 +505,7 @@ static void connection_arm_idle(struct connection *c) {
                 (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
                 return;
         }
-        r = sd_event_source_set_time_relative(c->idle_source, c->control->config->idle_timeout_usec);
+        r = sd_event_source_set_time_relative(c->idle_source, c->control->ctx.config->idle_timeout_usec);
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->idle_source, SD_EVENT_ONESHOT);
         if (r < 0)
@@ -536,7 +531,7 @@ static void connection_send(struct connection *c, json_object *reply) {
 /* The batch the reply depends on is durable (r = 0) or was rolled back. */
 static void on_committed(int r, void *userdata) {
         struct connection *c = userdata;
-        struct slices *sl = c->control->slices;
+        struct slices *sl = c->control->ctx.slices;
         json_object *reply = TAKE_PTR(c->pending), *refusal;
         struct slice *s;
 
@@ -608,7 +603,7 @@ static void connection_take_cmsgs(struct connection *c, struct msghdr *mh) {
 
 static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct connection *c = userdata;
-        struct batch *batch = c->control->batch;
+        struct batch *batch = c->control->ctx.batch;
         _cleanup_(freep) char *buf = NULL;
         /* Credentials and a few descriptors: a pidfd is all prepay sends. */
         union {
@@ -702,7 +697,7 @@ static int on_connection_idle(sd_event_source *source, uint64_t usec, void *user
         struct connection *c = userdata;
         char d[FORMAT_DURATION_MAX];
 
-        format_duration(d, sizeof(d), c->control->config->idle_timeout_usec);
+        format_duration(d, sizeof(d), c->control->ctx.config->idle_timeout_usec);
         log_debug("Closing the connection of pid %d uid %u: no request for %s.", (int) c->peer.pid,
                   (unsigned) c->peer.uid, d);
         connection_send(c, message_reply_error("No request came for %s (IdleTimeoutSec=): closing the connection",
@@ -736,7 +731,7 @@ static void refuse_connection(struct control *ctl, int fd, const struct ucred *p
         connection_end(fd);
 
         ctl->n_refused++;
-        (void) sd_event_now(ctl->event, CLOCK_MONOTONIC, &now);
+        (void) sd_event_now(ctl->ctx.event, CLOCK_MONOTONIC, &now);
         if (ctl->refused_warn_usec != 0 && now - ctl->refused_warn_usec < CONTROL_WARN_INTERVAL_USEC)
                 return;
         log_warning("Refused %u control connection%s since the last such warning; the latest, of pid %d uid %u: "
@@ -748,7 +743,7 @@ static void refuse_connection(struct control *ctl, int fd, const struct ucred *p
 
 /* A new peer takes a place, or is refused; see control.h. */
 static bool admit_connection(struct control *ctl, int fd, const struct ucred *peer, enum control_rights rights) {
-        const struct config *cfg = ctl->config;
+        const struct config *cfg = ctl->ctx.config;
         uint64_t n_uid = 0;
 
         for (struct connection *i = ctl->connections; i; i = i->next)
@@ -814,7 +809,7 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
                 return 0;
         }
         r = sd_event_add_time_relative(sd_event_source_get_event(source), &c->idle_source, CLOCK_MONOTONIC,
-                                       ctl->config->idle_timeout_usec, 0, on_connection_idle, c);
+                                       ctl->ctx.config->idle_timeout_usec, 0, on_connection_idle, c);
         if (r < 0) {
                 log_error_errno(r, "Failed to arm the idle timeout of a control connection: %m");
                 sd_event_source_disable_unref(c->source);
@@ -867,12 +862,7 @@ int control_new(const struct control_context *ctx, struct control **ret) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return log_oom();
-        c->config = ctx->config;
-        c->event = ctx->event;
-        c->batch = ctx->batch;
-        c->events = ctx->events;
-        c->slices = ctx->slices;
-        c->requests = ctx->requests;
+        c->ctx = *ctx;
         c->listen_fd = -1;
         resolve_groups(c);
         c->path = strdup(path);
@@ -932,7 +922,7 @@ int control_new(const struct control_context *ctx, struct control **ret) {
         }
         c->bound = true;
         chown_socket(c);
-        if (chmod(path, c->config->socket_mode) < 0) {
+        if (chmod(path, c->ctx.config->socket_mode) < 0) {
                 r = log_error_errno(errno, "Failed to set mode of %s: %m", path);
                 goto fail;
         }
@@ -942,7 +932,7 @@ int control_new(const struct control_context *ctx, struct control **ret) {
         }
 
 watch:
-        r = sd_event_add_io(c->event, &c->listen_source, c->listen_fd, EPOLLIN, on_listen_io, c);
+        r = sd_event_add_io(c->ctx.event, &c->listen_source, c->listen_fd, EPOLLIN, on_listen_io, c);
         if (r < 0) {
                 log_error_errno(r, "Failed to watch the control socket: %m");
                 goto fail;
