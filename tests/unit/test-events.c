@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "config.h"
 #include "events.h"
+#include "hooks.h"
 
 static void json_object_putp(json_object **o) {
         if (*o)
