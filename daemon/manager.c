@@ -135,22 +135,96 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
-int manager_new(struct config *config, struct manager **ret) {
+/* The ledger's batch, the keys, the events and billing, in the order
+ * each needs the one before. */
+static int open_money(struct manager *m) {
         _cleanup_(freep) char *ledger_path = NULL;
-        struct manager *m;
-        struct meter_options mo = {};
+        int r;
+
+        if (asprintf(&ledger_path, "%s/ledger.db", m->config->state_directory) < 0) {
+                ledger_path = NULL;
+                return log_oom();
+        }
+        r = batch_new(m->event, ledger_path, &m->batch);
+        if (r < 0)
+                return r;
+        r = keys_new(m->config, &m->keys);
+        if (r < 0)
+                return r;
+        r = events_new(m->config, m->event, m->batch, &m->events);
+        if (r < 0)
+                return r;
+        return billing_new(&(struct billing_context) {
+                                   .config = m->config,
+                                   .event = m->event,
+                                   .slices = m->slices,
+                                   .meter = m->meter,
+                                   .batch = m->batch,
+                                   .keys = m->keys,
+                                   .events = m->events,
+                                   .changed = on_billing_changed,
+                                   .userdata = m,
+                           },
+                           &m->billing);
+}
+
+static int arm_event_sources(struct manager *m) {
         sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        /* Without them SIGTERM would be blocked and ignored: the daemon
+         * could only be killed, its last usage never charged. */
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for SIGTERM, SIGINT and SIGHUP: %m");
+        /* WATCHDOG=1 from the loop itself when the service manager asks. */
+        (void) sd_event_set_watchdog(m->event, true);
+
+        r = sd_event_add_time_relative(m->event, &m->meter_timer, CLOCK_MONOTONIC, m->config->meter_interval_usec,
+                                       m->config->meter_interval_usec / 10, on_meter_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the meter timer: %m");
+        return 0;
+}
+
+static int open_control(struct manager *m) {
+        return control_new(&(struct control_context) {
+                                   .config = m->config,
+                                   .event = m->event,
+                                   .batch = m->batch,
+                                   .events = m->events,
+                                   .slices = m->slices,
+                                   .requests = {
+                                           .config = m->config,
+                                           .slices = m->slices,
+                                           .billing = m->billing,
+                                           .events = m->events,
+                                           .sample = on_sample,
+                                           .reload = on_reload_request,
+                                           .userdata = m,
+                                   },
+                           },
+                           &m->control);
+}
+
+int manager_new(struct config *config, struct manager **ret) {
+        struct meter_options mo = {};
+        struct manager *m;
         int r;
 
         m = calloc(1, sizeof(*m));
         if (!m)
                 return log_oom();
         m->config = config;
-        if (asprintf(&ledger_path, "%s/ledger.db", config->state_directory) < 0) {
-                ledger_path = NULL;
-                r = log_oom();
-                goto fail;
-        }
 
         r = slices_new(config, &m->slices);
         if (r < 0)
@@ -171,33 +245,11 @@ int manager_new(struct config *config, struct manager **ret) {
                 goto fail;
         }
 
-        r = batch_new(m->event, ledger_path, &m->batch);
+        r = open_money(m);
         if (r < 0)
                 goto fail;
 
-        r = keys_new(m->config, &m->keys);
-        if (r < 0)
-                goto fail;
-
-        r = events_new(m->config, m->event, m->batch, &m->events);
-        if (r < 0)
-                goto fail;
-
-        r = billing_new(&(struct billing_context) {
-                                .config = m->config,
-                                .event = m->event,
-                                .slices = m->slices,
-                                .meter = m->meter,
-                                .batch = m->batch,
-                                .keys = m->keys,
-                                .events = m->events,
-                                .changed = on_billing_changed,
-                                .userdata = m,
-                        },
-                        &m->billing);
-        if (r < 0)
-                goto fail;
-
+        /* After a restart: the slices that ran on, matched with the ledger. */
         m->slices->events = m->events;
         r = slices_adopt(m->slices);
         if (r < 0)
@@ -206,49 +258,10 @@ int manager_new(struct config *config, struct manager **ret) {
         if (r < 0)
                 goto fail;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
-        /* Without them SIGTERM would be blocked and ignored: the daemon
-         * could only be killed, its last usage never charged. */
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
-        if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
-        if (r >= 0)
-                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_reload, m);
-        if (r < 0) {
-                log_error_errno(r, "Failed to watch for SIGTERM, SIGINT and SIGHUP: %m");
+        r = arm_event_sources(m);
+        if (r < 0)
                 goto fail;
-        }
-        /* WATCHDOG=1 from the loop itself when the service manager asks. */
-        (void) sd_event_set_watchdog(m->event, true);
-
-        r = sd_event_add_time_relative(m->event, &m->meter_timer, CLOCK_MONOTONIC, config->meter_interval_usec,
-                                       config->meter_interval_usec / 10, on_meter_timer, m);
-        if (r < 0) {
-                log_error_errno(r, "Failed to arm the meter timer: %m");
-                goto fail;
-        }
-
-        r = control_new(&(struct control_context) {
-                                .config = m->config,
-                                .event = m->event,
-                                .batch = m->batch,
-                                .events = m->events,
-                                .slices = m->slices,
-                                .requests = {
-                                        .config = m->config,
-                                        .slices = m->slices,
-                                        .billing = m->billing,
-                                        .events = m->events,
-                                        .sample = on_sample,
-                                        .reload = on_reload_request,
-                                        .userdata = m,
-                                },
-                        },
-                        &m->control);
+        r = open_control(m);
         if (r < 0)
                 goto fail;
 
