@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "batch.h"
 #include "billing.h"
-#include "common/encoding.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "config.h"
 #include "events.h"
 #include "keys.h"
-#include "slices.h"
 #include "meter.h"
+#include "slices.h"
 
 _Static_assert(ENFORCER_GRANT_UNLIMITED == METER_GRANT_UNLIMITED, "the enforcer and the meter agree on \"no limit\"");
 
