@@ -195,7 +195,7 @@ $(O)/prepayd: $(O)/daemon/main.o $(DAEMON_OBJS) $(COMMON_OBJS)
 
 # The CLI reads the ledger itself ("prepay ledger verify" works with the
 # daemon stopped) and prices nothing: it links those two modules only.
-$(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS) $(O)/daemon/ledger.o $(O)/daemon/pricing.o
+$(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS) $(patsubst %.c,$(O)/%.o,$(wildcard daemon/ledger*.c)) $(O)/daemon/pricing.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -32,13 +32,6 @@ struct billing {
         struct enforce enforce;
 };
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
         return money_format(buf, MONEY_FORMAT_MAX, v);
 }

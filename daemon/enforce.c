@@ -10,13 +10,6 @@
 #include "enforce.h"
 #include "slices.h"
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static void emit(struct enforce *en, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...)
         _printf_(5, 6);
 static void emit(struct enforce *en, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {

@@ -141,7 +141,7 @@ int64_t enforcer_price_due(const struct rate_card *rc, const uint64_t billed[sta
         return total;
 }
 
-void enforcer_burn_push(struct burn_window *w, uint64_t now_usec, int64_t spent) {
+void enforcer_burn_push(struct burn_window *w, uint64_t now, int64_t spent) {
         unsigned i = (w->head + w->n) % ENFORCER_BURN_WINDOW;
 
         if (w->n == ENFORCER_BURN_WINDOW) {
@@ -149,7 +149,7 @@ void enforcer_burn_push(struct burn_window *w, uint64_t now_usec, int64_t spent)
                 i = (w->head + ENFORCER_BURN_WINDOW - 1) % ENFORCER_BURN_WINDOW;
         } else
                 w->n++;
-        w->usec[i] = now_usec;
+        w->usec[i] = now;
         w->spent[i] = spent;
 }
 

@@ -107,7 +107,7 @@ struct burn_window {
         unsigned n, head;
 };
 /* One pass more; the oldest goes once the window is full. */
-void enforcer_burn_push(struct burn_window *w, uint64_t now_usec, int64_t spent);
+void enforcer_burn_push(struct burn_window *w, uint64_t now, int64_t spent);
 /* Per second over the window; 0 with fewer than two passes, or when
  * nothing was spent or no time passed. */
 int64_t enforcer_burn_rate(const struct burn_window *w);

@@ -70,13 +70,6 @@ struct events {
         bool repeat_timer_failed, repeats_full_warned;
 };
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 /* ---- JSON ---- */
 
 int event_to_json(const struct event *ev, json_object **ret) {

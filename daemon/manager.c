@@ -15,13 +15,6 @@
 #include "meter.h"
 #include "slices.h"
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 /* One meter pass: every slice's counters, then the charge pass. */
 void manager_sample(struct manager *m) {
         slices_sample(m->slices);

@@ -23,8 +23,9 @@
  * v2 code path for both layouts also means the code the development
  * machines run is the code pure v2 hosts run.
  *
- * The parsing of the v2 counter files (and the cgroup id) is shared with
- * slice-systemd, in cgroup-v2.c.
+ * The parsing of the counter files, v2 and v1 (and the cgroup id), is
+ * shared with slice-systemd, in cgroup-v2.c; that of /proc/self/mountinfo
+ * is mountinfo.c's.
  *
  * libcgroup 2.0.2 misbehaviours worked around here (measured, not guessed):
  *  - cgroup_create_cgroup() makes missing parent directories and nothing
@@ -51,7 +52,6 @@
 #include <inttypes.h>
 #include <libcgroup.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -63,12 +63,8 @@
 #include "cgroup-v2.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "mountinfo.h"
 #include "slice.h"
-
-#define CPU_PERIOD_DEFAULT_USEC ((uint64_t) 100000)
-#define CPU_PERIOD_MIN_USEC ((uint64_t) 1000) /* kernel limits for cfs_period_us and cpu.max */
-#define CPU_PERIOD_MAX_USEC ((uint64_t) 1000000)
-#define CPU_QUOTA_MIN_USEC ((uint64_t) 1000)
 
 #define FREEZE_TIMEOUT_USEC (1 * USEC_PER_SEC)
 #define DESTROY_TIMEOUT_USEC (2 * USEC_PER_SEC)
@@ -100,6 +96,13 @@ static const char *const ctrl_v2_name[_CTRL_MAX] = {
 #define WHERE_NONE (-1)
 #define WHERE_V2 (-2)
 
+/* Directories open() made (fs paths), shallowest first, the root last if
+ * it made the root: close() removes exactly these. */
+struct made_dirs {
+        char **path;
+        size_t n;
+};
+
 /* A v1 hierarchy that carries at least one controller we use. */
 struct hierarchy {
         char *mount;      /* "/sys/fs/cgroup/memory" */
@@ -107,8 +110,7 @@ struct hierarchy {
         unsigned ctrls;   /* 1 << CTRL_* carried here */
         char *root;       /* backend root below the mount, libcgroup's name for it */
         char *root_fs;    /* mount + root */
-        char **created;   /* directories open() made (fs paths), shallowest first, root last */
-        size_t n_created;
+        struct made_dirs made;
 };
 
 struct slice_backend {
@@ -120,27 +122,25 @@ struct slice_backend {
         char *v2_root;       /* below the mount: "/prepay" */
         char *v2_root_fs;    /* mount + root */
         int v2_root_fd;
-        char **v2_created;
-        size_t n_v2_created;
+        struct made_dirs v2_made;
 
         struct hierarchy v1[_CTRL_MAX];
         size_t n_v1;
         int where[_CTRL_MAX];
 };
 
-/* Counter files a slice keeps open: read_counters() runs every 100 ms for
- * every slice, so it only preads. -1: not opened yet, -2: absent. */
+/* The v1 counter files a slice keeps open on a hybrid host (the v2 ones
+ * are cg2_files'): read_counters() runs every 100 ms for every slice, so
+ * it only preads. */
 enum {
-        CF_EVENTS,      /* v2 cgroup.events */
-        CF_CPU_USAGE,   /* v1 cpuacct.usage (none on v2: CF_CPU_STAT2 has it) */
-        CF_CPU_STAT1,   /* v1 cpu.stat */
-        CF_CPU_STAT2,   /* v2 cpu.stat */
-        CF_MEM_CURRENT, /* v2 memory.current or v1 memory.usage_in_bytes */
-        CF_MEM_PEAK,    /* v2 memory.peak or v1 memory.max_usage_in_bytes */
-        CF_MEM_OOM,     /* v2 memory.events or v1 memory.oom_control */
-        CF_IO,          /* v2 io.stat or v1 blkio.throttle.io_service_bytes */
-        CF_PIDS,        /* pids.current */
-        _CF_MAX,
+        V1_CPUACCT_USAGE,      /* cpuacct.usage (v2 has it in cpu.stat) */
+        V1_CPU_STAT,           /* cpu.stat, throttling only */
+        V1_MEMORY_USAGE,       /* memory.usage_in_bytes, v2 memory.current */
+        V1_MEMORY_MAX_USAGE,   /* memory.max_usage_in_bytes, v2 memory.peak */
+        V1_MEMORY_OOM_CONTROL, /* memory.oom_control, v2 memory.events */
+        V1_BLKIO_BYTES,        /* blkio.throttle.io_service_bytes, v2 io.stat */
+        V1_PIDS_CURRENT,       /* pids.current */
+        _V1_FILE_MAX,
 };
 
 #define FD_UNOPENED (-1)
@@ -152,10 +152,11 @@ struct slice_handle {
         char *v2_path; /* below the v2 mount: "/prepay/s-0123abcd" */
         int v2_fd;
         uint64_t cgroup_id;
+        struct cg2_files v2; /* cgroup.events and the v2 counter files */
         char *v1_name[_CTRL_MAX]; /* per hierarchy, libcgroup's name (below the mount) */
         char *v1_fs[_CTRL_MAX];
-        int fds[_CF_MAX];
-        struct cg2_buf buf;
+        int v1_fds[_V1_FILE_MAX]; /* FD_UNOPENED, FD_ABSENT or open */
+        struct read_buf v1_buf;
 };
 
 /* Test-only hook: pretends cgroup.kill is missing so that tests can drive
@@ -165,13 +166,6 @@ void slice_cgroupfs_test_set_cgroup_kill(struct slice_backend *b, bool enabled);
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers */
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
 
 static void sleep_usec(uint64_t usec) {
         struct timespec ts = {
@@ -243,17 +237,6 @@ static char *path_join(const char *a, const char *b) {
         return s;
 }
 
-/* Is child equal to or below parent? Both absolute cgroup paths. */
-static bool path_is_below(const char *parent, const char *child) {
-        size_t n = strlen(parent);
-
-        while (n > 0 && parent[n - 1] == '/')
-                n--;
-        if (!strneq(parent, child, n))
-                return false;
-        return child[n] == 0 || child[n] == '/';
-}
-
 static void strv_free(char **v, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(v[i]);
@@ -268,22 +251,6 @@ static int strv_push(char ***v, size_t *n, char *s) {
         p[(*n)++] = s;
         *v = p;
         return 0;
-}
-
-/* Is word one of the space-separated words of list? */
-static bool word_in_list(const char *list, const char *word) {
-        size_t n = strlen(word);
-
-        for (const char *p = list; *p;) {
-                size_t m;
-
-                p += strspn(p, " \t\n");
-                m = strcspn(p, " \t\n");
-                if (m == n && strneq(p, word, n))
-                        return true;
-                p += m;
-        }
-        return false;
 }
 
 /* libcgroup's ECG* codes to -errno. */
@@ -317,116 +284,93 @@ static int cg_errno(int r) {
 /* ---------------------------------------------------------------------- */
 /* Discovery */
 
-/* Undoes mountinfo's octal escapes ("\040" for a space) in place. */
-static void unescape_mountinfo(char *s) {
-        char *w = s;
-
-        for (char *r = s; *r;) {
-                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-                    r[3] >= '0' && r[3] <= '7') {
-                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-                        r += 4;
-                } else
-                        *w++ = *r++;
-        }
-        *w = 0;
-}
-
-static int own_v2_cgroup(char **ret) {
+/* The v2 cgroup of a process (0: prepayd), as /proc/PID/cgroup names it:
+ * from the root of its hierarchy (or cgroup namespace). */
+static int proc_v2_cgroup(pid_t pid, char **ret) {
         _cleanup_(freep) char *text = NULL;
+        char path[64];
         int r;
 
-        r = read_full_file("/proc/self/cgroup", &text, NULL);
+        if (pid == 0)
+                (void) snprintf(path, sizeof(path), "/proc/self/cgroup");
+        else
+                (void) snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        r = read_full_file(path, &text, NULL);
         if (r < 0)
                 return r;
-        for (char *p = text; *p;) {
-                char *eol = strchrnul(p, '\n');
-
-                if (strneq(p, "0::", 3)) {
-                        char *s = strndup(p + 3, (size_t) (eol - p - 3));
-
-                        if (!s)
-                                return -ENOMEM;
-                        *ret = s;
-                        return 0;
-                }
-                p = *eol ? eol + 1 : eol;
-        }
-        return -ENOENT;
+        return cg2_proc_cgroup_path(text, ret);
 }
 
-/* Is one of the comma-separated words of opts a v1 controller we use? */
-static bool opts_have_v1_ctrl(const char *opts) {
-        for (const char *p = opts; *p;) {
-                size_t n = strcspn(p, ",");
+static bool is_cgroup2(const char *path) {
+        struct statfs sfs;
 
-                for (int c = 0; c < _CTRL_MAX; c++)
-                        if (strlen(ctrl_v1_name[c]) == n && strneq(p, ctrl_v1_name[c], n))
-                                return true;
-                p += n;
-                if (*p)
-                        p++;
-        }
-        return false;
+        return statfs(path, &sfs) >= 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-/* The cgroup2 mount that shows own_cgroup, its root within the hierarchy,
- * and whether v1 hierarchies with controllers we use are mounted (so that
- * a libcgroup failure is not taken for a pure v2 host). A mount hidden
- * under a later one on the same mount point is skipped.
- * mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [TAGS...] - FSTYPE SRC SUPER". */
-static int find_mounts(const char *own_cgroup, char **ret_mount, char **ret_root, bool *ret_v1_seen) {
+/* The cgroup2 mount that shows own_cgroup and its root within the
+ * hierarchy (b->v2_mount, b->v2_mount_root), and whether v1 hierarchies
+ * with controllers we use are mounted (so that a libcgroup failure is not
+ * taken for a pure v2 host). Read a line at a time: mountinfo has no size
+ * limit. */
+static int find_mounts(struct slice_backend *b, const char *own_cgroup, bool *ret_v1_seen) {
+        const struct mountinfo_query q = {
+                .own_cgroup = own_cgroup,
+                .v1_controllers = ctrl_v1_name,
+                .n_v1_controllers = _CTRL_MAX,
+                .visible = is_cgroup2,
+        };
+        _cleanup_(mountinfo_cgroups_done) struct mountinfo_cgroups found = {};
         _cleanup_(fclosep) FILE *f = NULL;
-        _cleanup_(freep) char *line = NULL, *mount = NULL, *root = NULL;
+        _cleanup_(freep) char *line = NULL;
         size_t size = 0;
-        bool v1_seen = false;
+        int r;
 
         f = fopen("/proc/self/mountinfo", "re");
         if (!f)
                 return -errno;
-
         while (getline(&line, &size, f) > 0) {
-                char *sep = strstr(line, " - "), *fields[5] = {}, *tail[3] = {}, *save = NULL, *p = line;
-                struct statfs sfs;
-
-                if (!sep)
-                        continue;
-                *sep = 0;
-                for (size_t i = 0; i < ARRAY_SIZE(tail); i++, p = NULL)
-                        if (!(tail[i] = strtok_r(i == 0 ? sep + 3 : NULL, " \n", &save)))
-                                break;
-                if (!tail[2])
-                        continue;
-                if (streq(tail[0], "cgroup")) {
-                        v1_seen = v1_seen || opts_have_v1_ctrl(tail[2]);
-                        continue;
-                }
-                if (!streq(tail[0], "cgroup2") || mount)
-                        continue;
-
-                p = line;
-                for (size_t i = 0; i < ARRAY_SIZE(fields); i++, p = NULL)
-                        if (!(fields[i] = strtok_r(p, " ", &save)))
-                                break;
-                if (!fields[4])
-                        continue;
-                unescape_mountinfo(fields[3]);
-                unescape_mountinfo(fields[4]);
-                if (!path_is_below(fields[3], own_cgroup))
-                        continue;
-                if (statfs(fields[4], &sfs) < 0 || sfs.f_type != CGROUP2_SUPER_MAGIC)
-                        continue; /* over-mounted */
-
-                mount = strdup(fields[4]);
-                root = strdup(fields[3]);
-                if (!mount || !root)
-                        return -ENOMEM;
+                r = mountinfo_cgroups_add_line(&found, line, &q);
+                if (r < 0)
+                        return r;
         }
-        if (!mount)
+        if (!found.v2_mount)
                 return -ENOENT;
-        *ret_mount = TAKE_PTR(mount);
-        *ret_root = TAKE_PTR(root);
-        *ret_v1_seen = v1_seen;
+        b->v2_mount = TAKE_PTR(found.v2_mount);
+        b->v2_mount_root = TAKE_PTR(found.v2_root);
+        *ret_v1_seen = found.v1_mask != 0;
+        return 0;
+}
+
+/* The v2 mount that shows prepayd's cgroup, and the backend's root in it. */
+static int find_v2(struct slice_backend *b, const char *cgroup_root, bool *ret_v1_seen) {
+        _cleanup_(freep) char *own = NULL;
+        const char *rel;
+        int r;
+
+        r = proc_v2_cgroup(0, &own);
+        if (r == -ENOENT)
+                return log_error_errno(EOPNOTSUPP, "No cgroup v2 hierarchy mounted");
+        if (r < 0)
+                return log_error_errno(r, "Failed to read /proc/self/cgroup: %m");
+        r = find_mounts(b, own, ret_v1_seen);
+        if (r == -ENOENT)
+                return log_error_errno(EOPNOTSUPP, "No cgroup v2 hierarchy mounted");
+        if (r < 0)
+                return log_error_errno(r, "Failed to read /proc/self/mountinfo: %m");
+
+        /* Paths below the mount: /proc/self/cgroup names them from the
+         * hierarchy's (namespace's) root, the mount may show a subtree. */
+        rel = streq(b->v2_mount_root, "/") ? own : own + strlen(b->v2_mount_root);
+        if (!*rel)
+                rel = "/";
+        b->v2_root = *cgroup_root == '/' ? strdup(cgroup_root) : path_join(rel, cgroup_root);
+        if (!b->v2_root)
+                return log_oom();
+        if (cg_path_is_below(b->v2_root, rel))
+                return log_error_errno(EINVAL, "CgroupRoot=%s contains prepayd's own cgroup %s", cgroup_root, own);
+        b->v2_root_fs = path_join(b->v2_mount, b->v2_root);
+        if (!b->v2_root_fs)
+                return log_oom();
         return 0;
 }
 
@@ -516,7 +460,7 @@ static int v1_roots(struct slice_backend *b, const char *cgroup_root) {
                 h->root = *cgroup_root == '/' ? strdup(cgroup_root) : path_join(own, cgroup_root);
                 if (!h->root)
                         return log_oom();
-                if (path_is_below(h->root, own))
+                if (cg_path_is_below(h->root, own))
                         return log_error_errno(EINVAL,
                                                "CgroupRoot=%s contains prepayd's own cgroup %s in the %s hierarchy",
                                                cgroup_root, own, name);
@@ -594,56 +538,70 @@ static int v1_delete(struct slice_backend *b, size_t i, const char *name, const 
         }
 }
 
+static void made_done(struct made_dirs *m) {
+        strv_free(m->path, m->n);
+        *m = (struct made_dirs) {};
+}
+
+/* Did open() make the root itself? */
+static bool made_root(const struct made_dirs *m, const char *root_fs) {
+        return m->n > 0 && streq(m->path[m->n - 1], root_fs);
+}
+
+/* Removes what open() made above the root, deepest first, with a plain
+ * rmdir: libcgroup made these when it created a v1 root, and never
+ * removes them. Stops at the first that cannot go. */
+static void made_remove_above_root(const struct made_dirs *m, const char *root_fs) {
+        for (size_t k = m->n; k > 0; k--) {
+                const char *d = m->path[k - 1];
+
+                if (streq(d, root_fs))
+                        continue;
+                if (rmdir(d) < 0 && errno != ENOENT) {
+                        log_warning_errno(errno, "Failed to remove cgroup %s, ignoring: %m", d);
+                        return;
+                }
+        }
+}
+
 /* Removes the roots and the intermediate directories open() made, deepest
  * first. root_always: the root even if it was there before (close with
  * remove_root); otherwise only what open() made (cleanup after it failed). */
 static void remove_dirs(struct slice_backend *b, bool root_always) {
         for (size_t i = 0; i < b->n_v1; i++) {
                 struct hierarchy *h = &b->v1[i];
-                bool root_created = h->n_created > 0 && streq(h->created[h->n_created - 1], h->root_fs);
                 int r;
 
                 if (!h->root_fs)
                         continue;
-                if (root_always || root_created) {
+                if (root_always || made_root(&h->made, h->root_fs)) {
                         r = v1_delete(b, i, h->root, h->root_fs);
                         if (r < 0) {
                                 log_warning_errno(r, "Failed to remove cgroup %s, ignoring: %m", h->root_fs);
                                 continue;
                         }
                 }
-                /* libcgroup made these when it created the root, and never
-                 * removes them: plain rmdir. */
-                for (size_t k = h->n_created; k > 0; k--) {
-                        const char *d = h->created[k - 1];
-
-                        if (streq(d, h->root_fs))
-                                continue;
-                        if (rmdir(d) < 0 && errno != ENOENT) {
-                                log_warning_errno(errno, "Failed to remove cgroup %s, ignoring: %m", d);
-                                break;
-                        }
-                }
+                made_remove_above_root(&h->made, h->root_fs);
         }
 
-        if (b->v2_root_fs) {
-                bool root_created = b->n_v2_created > 0 && streq(b->v2_created[b->n_v2_created - 1], b->v2_root_fs);
-
-                if ((root_always || root_created) && rmdir(b->v2_root_fs) < 0 && errno != ENOENT) {
-                        log_warning_errno(errno, "Failed to remove cgroup %s, ignoring: %m", b->v2_root_fs);
-                        return;
-                }
-                for (size_t k = b->n_v2_created; k > 0; k--) {
-                        const char *d = b->v2_created[k - 1];
-
-                        if (streq(d, b->v2_root_fs))
-                                continue;
-                        if (rmdir(d) < 0 && errno != ENOENT) {
-                                log_warning_errno(errno, "Failed to remove cgroup %s, ignoring: %m", d);
-                                return;
-                        }
-                }
+        if (!b->v2_root_fs)
+                return;
+        if ((root_always || made_root(&b->v2_made, b->v2_root_fs)) && rmdir(b->v2_root_fs) < 0 && errno != ENOENT) {
+                log_warning_errno(errno, "Failed to remove cgroup %s, ignoring: %m", b->v2_root_fs);
+                return;
         }
+        made_remove_above_root(&b->v2_made, b->v2_root_fs);
+}
+
+static struct slice_backend *backend_new(void) {
+        struct slice_backend *b = calloc(1, sizeof(*b));
+
+        if (!b)
+                return NULL;
+        b->v2_root_fd = -1;
+        for (int c = 0; c < _CTRL_MAX; c++)
+                b->where[c] = WHERE_NONE;
+        return b;
 }
 
 static void backend_free(struct slice_backend *b) {
@@ -655,14 +613,18 @@ static void backend_free(struct slice_backend *b) {
         free(b->v2_mount_root);
         free(b->v2_root);
         free(b->v2_root_fs);
-        strv_free(b->v2_created, b->n_v2_created);
+        made_done(&b->v2_made);
         for (size_t i = 0; i < b->n_v1; i++) {
                 free(b->v1[i].mount);
                 free(b->v1[i].root);
                 free(b->v1[i].root_fs);
-                strv_free(b->v1[i].created, b->v1[i].n_created);
+                made_done(&b->v1[i].made);
         }
         free(b);
+}
+
+static void backend_freep(struct slice_backend **b) {
+        backend_free(*b);
 }
 
 static void cgroupfs_close(struct slice_backend *b, bool remove_root) {
@@ -677,15 +639,30 @@ static void cgroupfs_close(struct slice_backend *b, bool remove_root) {
         backend_free(b);
 }
 
-/* The directory in v2 that gets the controllers for the root: the deepest
- * existing proper ancestor of the root. Also says from which prefix on
- * directories are missing (n if the root exists). */
-static int v2_anchor(struct slice_backend *b, char **prefixes, size_t n, char **ret_anchor, size_t *ret_first_missing) {
-        size_t k = 0;
-        char *a;
+/* How the v2 root is to be made: the directories of its path, from which
+ * of them on they are missing, and the anchor, the deepest existing
+ * proper ancestor of the root, which gets the controllers for it. */
+struct v2_plan {
+        char **prefixes; /* "/a", "/a/b", ..., the root, below the mount */
+        size_t n;
+        size_t first_missing; /* n if the root exists */
+        char *anchor;
+        char *anchor_fs; /* mount + anchor */
+};
+
+static void v2_plan_done(struct v2_plan *p) {
+        strv_free(p->prefixes, p->n);
+        free(p->anchor);
+        free(p->anchor_fs);
+        *p = (struct v2_plan) {};
+}
+
+/* Looks at which directories of the plan's path exist and sets the anchor. */
+static int v2_anchor(struct slice_backend *b, struct v2_plan *plan) {
+        size_t k = 0, n = plan->n;
 
         for (; k < n; k++) {
-                _cleanup_(freep) char *fs = path_join(b->v2_mount, prefixes[k]);
+                _cleanup_(freep) char *fs = path_join(b->v2_mount, plan->prefixes[k]);
                 struct stat st;
 
                 if (!fs)
@@ -699,36 +676,61 @@ static int v2_anchor(struct slice_backend *b, char **prefixes, size_t n, char **
 
         /* Root exists: its parent passes the controllers on. */
         if (k == n)
-                a = n >= 2 ? strdup(prefixes[n - 2]) : strdup("/");
+                plan->anchor = n >= 2 ? strdup(plan->prefixes[n - 2]) : strdup("/");
         else
-                a = k >= 1 ? strdup(prefixes[k - 1]) : strdup("/");
-        if (!a)
+                plan->anchor = k >= 1 ? strdup(plan->prefixes[k - 1]) : strdup("/");
+        if (!plan->anchor)
                 return -ENOMEM;
-        *ret_anchor = a;
-        *ret_first_missing = k;
+        plan->anchor_fs = path_join(b->v2_mount, plan->anchor);
+        if (!plan->anchor_fs)
+                return -ENOMEM;
+        plan->first_missing = k;
+        return 0;
+}
+
+static int v2_plan_root(struct slice_backend *b, const char *cgroup_root, struct v2_plan *ret) {
+        int r;
+
+        r = path_prefixes(b->v2_root, &ret->prefixes, &ret->n);
+        if (r < 0)
+                return log_oom();
+        if (ret->n == 0)
+                return log_error_errno(EINVAL, "CgroupRoot=%s is empty", cgroup_root);
+        r = v2_anchor(b, ret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look at %s: %m", b->v2_root_fs);
+        return 0;
+}
+
+/* The first line of file name in directory dir_fs; logs a failure. */
+static int read_line_in(const char *dir_fs, const char *name, char **ret) {
+        _cleanup_(freep) char *path = path_join(dir_fs, name);
+        int r;
+
+        if (!path)
+                return log_oom();
+        r = read_one_line_file(path, ret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", path);
         return 0;
 }
 
 /* Decides, per controller, whether v1 or v2 provides it; logs one line per
  * missing controller. */
-static int probe_controllers(struct slice_backend *b, const char *anchor) {
-        _cleanup_(freep) char *anchor_fs = NULL, *available = NULL, *path = NULL;
+static int probe_controllers(struct slice_backend *b, const struct v2_plan *plan) {
+        _cleanup_(freep) char *available = NULL;
         int r;
 
-        anchor_fs = path_join(b->v2_mount, anchor);
-        path = anchor_fs ? path_join(anchor_fs, "cgroup.controllers") : NULL;
-        if (!path)
-                return log_oom();
-        r = read_one_line_file(path, &available);
+        r = read_line_in(plan->anchor_fs, "cgroup.controllers", &available);
         if (r < 0)
-                return log_error_errno(r, "Failed to read %s: %m", path);
+                return r;
 
         for (int c = 0; c < _CTRL_MAX; c++) {
                 if (b->where[c] >= 0 || !ctrl_v2_name[c])
                         continue;
-                if (word_in_list(available, ctrl_v2_name[c])) {
+                if (cg2_controllers_have(available, ctrl_v2_name[c])) {
                         b->where[c] = WHERE_V2;
-                        log_debug("%s: cgroup v2, available in %s", ctrl_v2_name[c], anchor_fs);
+                        log_debug("%s: cgroup v2, available in %s", ctrl_v2_name[c], plan->anchor_fs);
                 }
         }
 
@@ -760,46 +762,31 @@ static int probe_controllers(struct slice_backend *b, const char *anchor) {
  * subtree_control anyway is worse than failing: the kernel accepts threaded
  * controllers (cpu, pids) there and turns the children into invalid
  * domains. So look before touching anything. */
-static int v2_check_anchor(struct slice_backend *b, const char *anchor) {
-        _cleanup_(freep) char *anchor_fs = NULL, *enabled = NULL, *procs = NULL;
+static int v2_check_anchor(struct slice_backend *b, const struct v2_plan *plan) {
+        _cleanup_(freep) char *enabled = NULL, *procs = NULL;
         bool needed = false;
         int r;
 
-        if (streq(anchor, "/"))
+        if (streq(plan->anchor, "/"))
                 return 0;
-        anchor_fs = path_join(b->v2_mount, anchor);
-        if (!anchor_fs)
-                return log_oom();
-        {
-                _cleanup_(freep) char *path = path_join(anchor_fs, "cgroup.subtree_control");
-
-                if (!path)
-                        return log_oom();
-                r = read_one_line_file(path, &enabled);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to read %s: %m", path);
-        }
+        r = read_line_in(plan->anchor_fs, "cgroup.subtree_control", &enabled);
+        if (r < 0)
+                return r;
         for (int c = 0; c < _CTRL_MAX; c++)
-                if (b->where[c] == WHERE_V2 && !word_in_list(enabled, ctrl_v2_name[c]))
+                if (b->where[c] == WHERE_V2 && !cg2_controllers_have(enabled, ctrl_v2_name[c]))
                         needed = true;
         if (!needed)
                 return 0;
-        {
-                _cleanup_(freep) char *path = path_join(anchor_fs, "cgroup.procs");
-
-                if (!path)
-                        return log_oom();
-                r = read_one_line_file(path, &procs);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to read %s: %m", path);
-        }
+        r = read_line_in(plan->anchor_fs, "cgroup.procs", &procs);
+        if (r < 0)
+                return r;
         if (!*procs)
                 return 0;
         return log_error_errno(EBUSY,
                                "Cannot enable controllers in %s for CgroupRoot=: it has processes, and a cgroup with "
                                "processes cannot pass controllers to its children. Run prepayd in a leaf cgroup, such "
                                "as %s/supervisor (systemd: DelegateSubgroup=supervisor), and set CgroupRoot=%s/prepay",
-                               anchor_fs, anchor, anchor);
+                               plan->anchor_fs, plan->anchor, plan->anchor);
 }
 
 static int v2_enable(const char *dir_fs, const char *ctrl) {
@@ -813,22 +800,17 @@ static int v2_enable(const char *dir_fs, const char *ctrl) {
         r = read_one_line_file(path, &enabled);
         if (r < 0)
                 return r;
-        if (word_in_list(enabled, ctrl))
+        if (cg2_controllers_have(enabled, ctrl))
                 return 0;
         (void) snprintf(s, sizeof(s), "+%s", ctrl);
         return write_string_file(path, s);
 }
 
-/* Makes the v2 root (and what is missing above it) and, on a host where v2
- * carries controllers, enables them down to the root. */
-static int v2_create_root(struct slice_backend *b, char **prefixes, size_t n, const char *anchor, size_t first_missing) {
-        _cleanup_(freep) char *anchor_fs = NULL;
-        char **chain = NULL;
-        size_t n_chain = 0;
-        int r = 0;
-
-        for (size_t k = first_missing; k < n; k++) {
-                char *fs = path_join(b->v2_mount, prefixes[k]);
+/* Makes what is missing of the v2 root's path, noting what it made. */
+static int v2_make_dirs(struct slice_backend *b, const struct v2_plan *plan) {
+        for (size_t k = plan->first_missing; k < plan->n; k++) {
+                char *fs = path_join(b->v2_mount, plan->prefixes[k]);
+                int r;
 
                 if (!fs)
                         return log_oom();
@@ -848,208 +830,135 @@ static int v2_create_root(struct slice_backend *b, char **prefixes, size_t n, co
                         free(fs);
                         return r;
                 }
-                r = strv_push(&b->v2_created, &b->n_v2_created, fs);
+                r = strv_push(&b->v2_made.path, &b->v2_made.n, fs);
                 if (r < 0) {
                         (void) rmdir(fs);
                         free(fs);
                         return log_oom();
                 }
         }
+        return 0;
+}
 
-        /* The chain that passes controllers on: the anchor, then every
-         * directory from the first one made (or the root) down. */
-        anchor_fs = path_join(b->v2_mount, anchor);
-        if (!anchor_fs)
-                return log_oom();
-        chain = calloc(n + 1, sizeof(char *));
-        if (!chain)
-                return log_oom();
-        chain[n_chain++] = anchor_fs;
-        for (size_t k = first_missing < n ? first_missing : n - 1; k < n; k++) {
-                chain[n_chain] = path_join(b->v2_mount, prefixes[k]);
-                if (!chain[n_chain]) {
-                        r = log_oom();
-                        goto out;
-                }
-                n_chain++;
-        }
+/* Appends a + b to v. */
+static int strv_push_join(char ***v, size_t *n, const char *a, const char *b) {
+        char *s = path_join(a, b);
+        int r;
 
-        for (int c = 0; c < _CTRL_MAX; c++) {
-                if (b->where[c] != WHERE_V2)
-                        continue;
-                for (size_t k = 0; k < n_chain; k++) {
-                        r = v2_enable(chain[k], ctrl_v2_name[c]);
-                        if (r >= 0)
-                                continue;
-                        if (c == CTRL_IO) {
-                                log_warning_errno(r, "Failed to enable the io controller in %s, io counters will read 0: %m",
-                                                  chain[k]);
-                                b->where[c] = WHERE_NONE;
-                                b->features.io = false;
-                                r = 0;
-                                break;
-                        }
-                        log_error_errno(r, "Failed to enable the %s controller in %s: %m", ctrl_v2_name[c], chain[k]);
-                        goto out;
-                }
-        }
-        r = 0;
-out:
-        /* chain[0] is anchor_fs, freed by its cleanup. */
-        for (size_t k = 1; k < n_chain; k++)
-                free(chain[k]);
-        free(chain);
+        if (!s)
+                return -ENOMEM;
+        r = strv_push(v, n, s);
+        if (r < 0)
+                free(s);
         return r;
 }
 
-static int v1_create_roots(struct slice_backend *b) {
-        for (size_t i = 0; i < b->n_v1; i++) {
-                struct hierarchy *h = &b->v1[i];
-                char **prefixes = NULL;
-                size_t n = 0;
-                struct cgroup *cg;
-                int r;
+/* The v2 directories (fs paths) that pass the controllers on to the root:
+ * the anchor, then every directory from the first one made (or the root)
+ * down. */
+static int v2_chain(struct slice_backend *b, const struct v2_plan *plan, char ***ret, size_t *ret_n) {
+        char **chain = NULL;
+        size_t n = 0;
+        int r;
 
-                r = path_prefixes(h->root, &prefixes, &n);
-                if (r < 0)
-                        return log_oom();
-                /* Note what is missing now: libcgroup makes it all. */
-                for (size_t k = 0; k < n && r >= 0; k++) {
-                        char *fs = path_join(h->mount, prefixes[k]);
-                        struct stat st;
+        r = strv_push_join(&chain, &n, b->v2_mount, plan->anchor);
+        for (size_t k = MIN(plan->first_missing, plan->n - 1); r >= 0 && k < plan->n; k++)
+                r = strv_push_join(&chain, &n, b->v2_mount, plan->prefixes[k]);
+        if (r < 0) {
+                strv_free(chain, n);
+                return r;
+        }
+        *ret = chain;
+        *ret_n = n;
+        return 0;
+}
 
-                        if (!fs)
-                                r = -ENOMEM;
-                        else if (stat(fs, &st) >= 0)
-                                free(fs);
-                        else if ((r = strv_push(&h->created, &h->n_created, fs)) < 0)
-                                free(fs);
-                }
-                strv_free(prefixes, n);
-                if (r < 0)
-                        return log_oom();
+/* Enables controller c along the chain. The io controller is optional:
+ * without it io counters read 0. */
+static int v2_enable_along(struct slice_backend *b, char **chain, size_t n, int c) {
+        for (size_t k = 0; k < n; k++) {
+                int r = v2_enable(chain[k], ctrl_v2_name[c]);
 
-                cg = cgroup_new_cgroup(h->root);
-                if (!cg || !cgroup_add_controller(cg, ctrl_v1_name[h->primary])) {
-                        cgroup_free(&cg);
-                        return log_oom();
-                }
-                r = cgroup_create_cgroup(cg, 0);
-                cgroup_free(&cg);
-                if (r != 0)
-                        return log_error_errno(cg_errno(r), "Failed to create cgroup %s: %s", h->root_fs,
-                                               cgroup_strerror(r));
+                if (r >= 0)
+                        continue;
+                if (c != CTRL_IO)
+                        return log_error_errno(r, "Failed to enable the %s controller in %s: %m", ctrl_v2_name[c],
+                                               chain[k]);
+                log_warning_errno(r, "Failed to enable the io controller in %s, io counters will read 0: %m", chain[k]);
+                b->where[c] = WHERE_NONE;
+                b->features.io = false;
+                return 0;
         }
         return 0;
 }
 
-static int cgroupfs_open(const char *cgroup_root, struct slice_backend **ret) {
-        struct slice_backend *b;
-        _cleanup_(freep) char *own = NULL, *anchor = NULL;
-        char **prefixes = NULL;
-        size_t n_prefixes = 0, first_missing = 0;
-        bool v1_seen = false;
+/* Makes the v2 root (and what is missing above it) and, on a host where v2
+ * carries controllers, enables them down to the root. */
+static int v2_create_root(struct slice_backend *b, const struct v2_plan *plan) {
+        char **chain = NULL;
+        size_t n = 0;
         int r;
 
-        if (!cgroup_root_is_valid(cgroup_root))
-                return log_error_errno(EINVAL,
-                                       "CgroupRoot=%s is not a valid cgroup path (no empty, \".\" or \"..\" components)",
-                                       strna(cgroup_root));
-
-        b = calloc(1, sizeof(*b));
-        if (!b)
+        r = v2_make_dirs(b, plan);
+        if (r < 0)
+                return r;
+        r = v2_chain(b, plan, &chain, &n);
+        if (r < 0)
                 return log_oom();
-        b->v2_root_fd = -1;
-        for (int c = 0; c < _CTRL_MAX; c++)
-                b->where[c] = WHERE_NONE;
+        for (int c = 0; c < _CTRL_MAX && r >= 0; c++)
+                if (b->where[c] == WHERE_V2)
+                        r = v2_enable_along(b, chain, n, c);
+        strv_free(chain, n);
+        return r;
+}
 
-        r = own_v2_cgroup(&own);
-        if (r == -ENOENT) {
-                r = log_error_errno(EOPNOTSUPP, "No cgroup v2 hierarchy mounted");
-                goto fail_free;
-        }
-        if (r < 0) {
-                log_error_errno(r, "Failed to read /proc/self/cgroup: %m");
-                goto fail_free;
-        }
-        r = find_mounts(own, &b->v2_mount, &b->v2_mount_root, &v1_seen);
-        if (r == -ENOENT) {
-                r = log_error_errno(EOPNOTSUPP, "No cgroup v2 hierarchy mounted");
-                goto fail_free;
-        }
-        if (r < 0) {
-                log_error_errno(r, "Failed to read /proc/self/mountinfo: %m");
-                goto fail_free;
-        }
+/* Notes which directories of h's root path are missing (libcgroup makes
+ * them all), then makes the root. */
+static int v1_create_root(struct hierarchy *h) {
+        char **prefixes = NULL;
+        size_t n = 0;
+        struct cgroup *cg;
+        int r;
 
-        /* Paths below the mount: /proc/self/cgroup names them from the
-         * hierarchy's (namespace's) root, the mount may show a subtree. */
-        {
-                const char *rel = own + strlen(b->v2_mount_root);
+        r = path_prefixes(h->root, &prefixes, &n);
+        if (r < 0)
+                return log_oom();
+        for (size_t k = 0; k < n; k++) {
+                _cleanup_(freep) char *fs = path_join(h->mount, prefixes[k]);
+                struct stat st;
 
-                if (streq(b->v2_mount_root, "/"))
-                        rel = own;
-                if (*cgroup_root == '/')
-                        b->v2_root = strdup(cgroup_root);
-                else
-                        b->v2_root = path_join(*rel ? rel : "/", cgroup_root);
-                if (!b->v2_root) {
-                        r = log_oom();
-                        goto fail_free;
+                if (!fs) {
+                        r = -ENOMEM;
+                        break;
                 }
-                if (path_is_below(b->v2_root, *rel ? rel : "/")) {
-                        r = log_error_errno(EINVAL, "CgroupRoot=%s contains prepayd's own cgroup %s",
-                                            cgroup_root, own);
-                        goto fail_free;
-                }
+                if (stat(fs, &st) >= 0)
+                        continue;
+                r = strv_push(&h->made.path, &h->made.n, fs);
+                if (r < 0)
+                        break;
+                fs = NULL; /* h->made has it */
         }
-        b->v2_root_fs = path_join(b->v2_mount, b->v2_root);
-        if (!b->v2_root_fs) {
-                r = log_oom();
-                goto fail_free;
+        strv_free(prefixes, n);
+        if (r < 0)
+                return log_oom();
+
+        cg = cgroup_new_cgroup(h->root);
+        if (!cg || !cgroup_add_controller(cg, ctrl_v1_name[h->primary])) {
+                cgroup_free(&cg);
+                return log_oom();
         }
+        r = cgroup_create_cgroup(cg, 0);
+        cgroup_free(&cg);
+        if (r != 0)
+                return log_error_errno(cg_errno(r), "Failed to create cgroup %s: %s", h->root_fs, cgroup_strerror(r));
+        return 0;
+}
 
-        r = discover_v1(b, v1_seen);
-        if (r < 0)
-                goto fail_free;
-        r = v1_roots(b, cgroup_root);
-        if (r < 0)
-                goto fail_free;
-
-        r = path_prefixes(b->v2_root, &prefixes, &n_prefixes);
-        if (r < 0 || n_prefixes == 0) {
-                r = r < 0 ? log_oom() : log_error_errno(EINVAL, "CgroupRoot=%s is empty", cgroup_root);
-                goto fail_free;
-        }
-        r = v2_anchor(b, prefixes, n_prefixes, &anchor, &first_missing);
-        if (r < 0) {
-                log_error_errno(r, "Failed to look at %s: %m", b->v2_root_fs);
-                goto fail_free;
-        }
-
-        r = probe_controllers(b, anchor);
-        if (r < 0)
-                goto fail_free;
-        r = v2_check_anchor(b, anchor);
-        if (r < 0)
-                goto fail_free;
-
-        log_info("cgroup layout: %s; v2 at %s, root %s", b->features.hybrid ? "hybrid" : "v2 only", b->v2_mount,
-                 b->v2_root);
-
-        /* From here on, things are made: a failure removes them. */
-        r = v2_create_root(b, prefixes, n_prefixes, anchor, first_missing);
-        if (r < 0)
-                goto fail_remove;
-        r = v1_create_roots(b);
-        if (r < 0)
-                goto fail_remove;
-
+/* Opens the v2 root and looks at what its kernel offers. */
+static int open_root(struct slice_backend *b) {
         b->v2_root_fd = open(b->v2_root_fs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (b->v2_root_fd < 0) {
-                r = log_error_errno(errno, "Failed to open %s: %m", b->v2_root_fs);
-                goto fail_remove;
-        }
+        if (b->v2_root_fd < 0)
+                return log_error_errno(errno, "Failed to open %s: %m", b->v2_root_fs);
 
         b->has_freeze = faccessat(b->v2_root_fd, "cgroup.freeze", F_OK, 0) >= 0;
         b->features.cgroup_kill = faccessat(b->v2_root_fd, "cgroup.kill", F_OK, 0) >= 0;
@@ -1059,21 +968,71 @@ static int cgroupfs_open(const char *cgroup_root, struct slice_backend **ret) {
                 log_warning("%s has no cgroup.freeze (Linux < 5.2): slices cannot be frozen", b->v2_root_fs);
         if (!b->features.cgroup_kill)
                 log_info("%s has no cgroup.kill (Linux < 5.14): slices are killed process by process", b->v2_root_fs);
-
-        strv_free(prefixes, n_prefixes);
-        *ret = b;
         return 0;
+}
 
-fail_remove:
-        if (b->v2_root_fd >= 0) {
-                (void) close(b->v2_root_fd);
-                b->v2_root_fd = -1;
-        }
-        remove_dirs(b, false);
-fail_free:
-        strv_free(prefixes, n_prefixes);
-        backend_free(b);
+/* Finds the hierarchies, decides where the roots go and which controllers
+ * come from where, and checks that the v2 root can get them: nothing is
+ * changed yet. */
+static int backend_look(struct slice_backend *b, const char *cgroup_root, struct v2_plan *plan) {
+        bool v1_seen = false;
+        int r;
+
+        r = find_v2(b, cgroup_root, &v1_seen);
+        if (r < 0)
+                return r;
+        r = discover_v1(b, v1_seen);
+        if (r < 0)
+                return r;
+        r = v1_roots(b, cgroup_root);
+        if (r < 0)
+                return r;
+        r = v2_plan_root(b, cgroup_root, plan);
+        if (r < 0)
+                return r;
+        r = probe_controllers(b, plan);
+        if (r < 0)
+                return r;
+        return v2_check_anchor(b, plan);
+}
+
+/* Makes the roots and opens the v2 one; a failure removes what was made. */
+static int backend_make(struct slice_backend *b, const struct v2_plan *plan) {
+        int r;
+
+        r = v2_create_root(b, plan);
+        for (size_t i = 0; r >= 0 && i < b->n_v1; i++)
+                r = v1_create_root(&b->v1[i]);
+        if (r >= 0)
+                r = open_root(b);
+        if (r < 0)
+                remove_dirs(b, false);
         return r;
+}
+
+static int cgroupfs_open(const char *cgroup_root, struct slice_backend **ret) {
+        _cleanup_(backend_freep) struct slice_backend *b = NULL;
+        _cleanup_(v2_plan_done) struct v2_plan plan = {};
+        int r;
+
+        if (!cgroup_root_is_valid(cgroup_root))
+                return log_error_errno(EINVAL,
+                                       "CgroupRoot=%s is not a valid cgroup path (no empty, \".\" or \"..\" components)",
+                                       strna(cgroup_root));
+        b = backend_new();
+        if (!b)
+                return log_oom();
+
+        r = backend_look(b, cgroup_root, &plan);
+        if (r < 0)
+                return r;
+        log_info("cgroup layout: %s; v2 at %s, root %s", b->features.hybrid ? "hybrid" : "v2 only", b->v2_mount,
+                 b->v2_root);
+        r = backend_make(b, &plan);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(b);
+        return 0;
 }
 
 static const struct slice_features *cgroupfs_features(struct slice_backend *b) {
@@ -1098,17 +1057,18 @@ void slice_cgroupfs_test_set_cgroup_kill(struct slice_backend *b, bool enabled) 
 static void handle_free(struct slice_handle *h) {
         if (!h)
                 return;
+        cg2_files_done(&h->v2);
         if (h->v2_fd >= 0)
                 (void) close(h->v2_fd);
-        for (size_t i = 0; i < _CF_MAX; i++)
-                if (h->fds[i] >= 0)
-                        (void) close(h->fds[i]);
+        for (size_t i = 0; i < _V1_FILE_MAX; i++)
+                if (h->v1_fds[i] >= 0)
+                        (void) close(h->v1_fds[i]);
         for (size_t i = 0; i < _CTRL_MAX; i++) {
                 free(h->v1_name[i]);
                 free(h->v1_fs[i]);
         }
         free(h->v2_path);
-        cg2_buf_done(&h->buf);
+        read_buf_done(&h->v1_buf);
         free(h);
 }
 
@@ -1119,8 +1079,9 @@ static struct slice_handle *handle_new(struct slice_backend *b, const char *id) 
                 return NULL;
         h->b = b;
         h->v2_fd = -1;
-        for (size_t i = 0; i < _CF_MAX; i++)
-                h->fds[i] = FD_UNOPENED;
+        cg2_files_init(&h->v2, -1);
+        for (size_t i = 0; i < _V1_FILE_MAX; i++)
+                h->v1_fds[i] = FD_UNOPENED;
         (void) snprintf(h->id, sizeof(h->id), "%s", id);
         h->v2_path = path_join(b->v2_root, id);
         if (!h->v2_path)
@@ -1143,31 +1104,8 @@ static int handle_open_v2(struct slice_handle *h) {
         if (h->v2_fd < 0)
                 return -errno;
         h->cgroup_id = cg2_dir_id(h->v2_fd);
-        h->fds[CF_EVENTS] = openat(h->v2_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
-        if (h->fds[CF_EVENTS] < 0) {
-                h->fds[CF_EVENTS] = FD_UNOPENED;
-                return -errno;
-        }
-        return 0;
-}
-
-static void cpu_values(const struct slice_limits *l, uint64_t *ret_quota, uint64_t *ret_period) {
-        uint64_t period = l->cpu_period_usec ?: CPU_PERIOD_DEFAULT_USEC;
-        uint64_t quota = l->cpu_quota_usec;
-
-        /* The kernel refuses a quota under 1 ms; the tiniest throttle is that. */
-        if (quota > 0 && quota < CPU_QUOTA_MIN_USEC)
-                quota = CPU_QUOTA_MIN_USEC;
-        *ret_quota = quota;
-        *ret_period = period;
-}
-
-static int limits_check(const struct slice_limits *l) {
-        uint64_t period = l->cpu_period_usec ?: CPU_PERIOD_DEFAULT_USEC;
-
-        if (period < CPU_PERIOD_MIN_USEC || period > CPU_PERIOD_MAX_USEC)
-                return -ERANGE;
-        return 0;
+        cg2_files_init(&h->v2, h->v2_fd);
+        return cg2_files_open(&h->v2, CG2_EVENTS);
 }
 
 static int add_value(struct cgroup_controller *cc, const char *name, uint64_t v, const char *none) {
@@ -1208,7 +1146,7 @@ static int v1_group(struct slice_handle *h, size_t i, const struct slice_limits 
                 switch (c) {
                 case CTRL_CPU:
                         /* Period first: the quota is checked against it. */
-                        cpu_values(l, &quota, &period);
+                        slice_limits_cpu(l, &quota, &period);
                         r = add_value(cc, "cpu.cfs_period_us", period, "");
                         if (r >= 0)
                                 r = add_value(cc, "cpu.cfs_quota_us", quota, "-1");
@@ -1230,6 +1168,17 @@ fail:
         return r;
 }
 
+/* memory.max, pids.max: the value, or "max" for 0 (no limit). */
+static int v2_write_max(struct slice_handle *h, const char *file, uint64_t v) {
+        char s[32];
+
+        if (v > 0)
+                (void) snprintf(s, sizeof(s), "%" PRIu64, v);
+        else
+                (void) snprintf(s, sizeof(s), "max");
+        return write_string_file_at(h->v2_fd, file, s);
+}
+
 static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
         struct slice_backend *b = h->b;
         int r;
@@ -1238,7 +1187,7 @@ static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
                 uint64_t quota, period;
                 char s[64];
 
-                cpu_values(l, &quota, &period);
+                slice_limits_cpu(l, &quota, &period);
                 if (quota > 0)
                         (void) snprintf(s, sizeof(s), "%" PRIu64 " %" PRIu64, quota, period);
                 else
@@ -1248,24 +1197,12 @@ static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
                         return r;
         }
         if (b->where[CTRL_MEMORY] == WHERE_V2) {
-                char s[32];
-
-                if (l->memory_max > 0)
-                        (void) snprintf(s, sizeof(s), "%" PRIu64, l->memory_max);
-                else
-                        (void) snprintf(s, sizeof(s), "max");
-                r = write_string_file_at(h->v2_fd, "memory.max", s);
+                r = v2_write_max(h, "memory.max", l->memory_max);
                 if (r < 0)
                         return r;
         }
         if (b->where[CTRL_PIDS] == WHERE_V2) {
-                char s[32];
-
-                if (l->pids_max > 0)
-                        (void) snprintf(s, sizeof(s), "%" PRIu64, l->pids_max);
-                else
-                        (void) snprintf(s, sizeof(s), "max");
-                r = write_string_file_at(h->v2_fd, "pids.max", s);
+                r = v2_write_max(h, "pids.max", l->pids_max);
                 if (r < 0)
                         return r;
         }
@@ -1276,10 +1213,9 @@ static int cgroupfs_set_limits(struct slice_handle *h, const struct slice_limits
         struct slice_backend *b = h->b;
         int r;
 
-        r = limits_check(l);
+        r = slice_limits_check(l, "set limits of", h->id);
         if (r < 0)
-                return log_error_errno(r, "Failed to set limits of slice %s: CPU period %" PRIu64 " us is not within 1 ms and 1 s",
-                                       h->id, l->cpu_period_usec);
+                return r;
 
         for (size_t i = 0; i < b->n_v1; i++) {
                 struct cgroup *cg;
@@ -1311,10 +1247,9 @@ static int cgroupfs_create(struct slice_backend *b, const char *id, const struct
         if (!id_is_valid(id))
                 return log_error_errno(EINVAL, "Refusing to create slice \"%s\": not a slice id",
                                        strna(id));
-        r = limits_check(l);
+        r = slice_limits_check(l, "create", id);
         if (r < 0)
-                return log_error_errno(r, "Failed to create slice %s: CPU period %" PRIu64 " us is not within 1 ms and 1 s",
-                                       id, l->cpu_period_usec);
+                return r;
 
         h = handle_new(b, id);
         if (!h)
@@ -1472,79 +1407,8 @@ static void cgroupfs_release(struct slice_handle *h) {
         handle_free(h);
 }
 
-/* Opens counter file cf on first use; 0 and *ret = NULL when it is absent. */
-static int counter_read(struct slice_handle *h, int cf, int dirfd_or_neg, const char *dir, const char *name, char **ret) {
-        if (h->fds[cf] == FD_UNOPENED) {
-                int fd;
-
-                if (dirfd_or_neg >= 0)
-                        fd = openat(dirfd_or_neg, name, O_RDONLY | O_CLOEXEC);
-                else {
-                        _cleanup_(freep) char *path = path_join(dir, name);
-
-                        if (!path)
-                                return -ENOMEM;
-                        fd = open(path, O_RDONLY | O_CLOEXEC);
-                }
-                if (fd < 0) {
-                        if (errno != ENOENT)
-                                return -errno;
-                        fd = FD_ABSENT;
-                }
-                h->fds[cf] = fd;
-        }
-        if (h->fds[cf] == FD_ABSENT) {
-                *ret = NULL;
-                return 0;
-        }
-        return cg2_pread_all(&h->buf, h->fds[cf], ret);
-}
-
-static int read_events(struct slice_handle *h, bool *ret_populated, bool *ret_frozen) {
-        char *text = NULL;
-        int r;
-
-        if (h->fds[CF_EVENTS] < 0)
-                return -EBADF;
-        r = cg2_pread_all(&h->buf, h->fds[CF_EVENTS], &text);
-        if (r < 0)
-                return r;
-        return cg2_parse_events(text, ret_populated, ret_frozen);
-}
-
-/* Waits until cgroup.events says key is want, up to timeout. cgroup.events
- * signals every change with POLLPRI to pollers of an fd that has read it. */
-static int wait_events(struct slice_handle *h, bool frozen_key, bool want, uint64_t timeout_usec) {
-        uint64_t deadline = now_usec() + timeout_usec;
-
-        for (;;) {
-                struct pollfd p = { .fd = h->fds[CF_EVENTS], .events = POLLPRI };
-                bool populated, frozen;
-                uint64_t now;
-                int r;
-
-                r = read_events(h, &populated, &frozen);
-                if (r < 0)
-                        return r;
-                if ((frozen_key ? frozen : populated) == want)
-                        return 0;
-                now = now_usec();
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                r = poll(&p, 1, (int) ((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
-                if (r < 0 && errno != EINTR)
-                        return -errno;
-        }
-}
-
 static int cgroupfs_populated(struct slice_handle *h) {
-        bool populated;
-        int r;
-
-        r = read_events(h, &populated, NULL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read cgroup.events of slice %s: %m", h->id);
-        return populated;
+        return cg2_populated(&h->v2, h->id);
 }
 
 static int freeze_internal(struct slice_handle *h, bool freeze, uint64_t timeout_usec) {
@@ -1555,7 +1419,7 @@ static int freeze_internal(struct slice_handle *h, bool freeze, uint64_t timeout
         r = write_string_file_at(h->v2_fd, "cgroup.freeze", freeze ? "1" : "0");
         if (r < 0)
                 return r;
-        return wait_events(h, true, freeze, timeout_usec);
+        return cg2_wait_events(&h->v2, true, freeze, timeout_usec);
 }
 
 static int cgroupfs_freeze(struct slice_handle *h, bool freeze) {
@@ -1574,23 +1438,12 @@ static int cgroupfs_freeze(struct slice_handle *h, bool freeze) {
 /* Is pid in the slice? Checked after pidfd_open() so that a pid reused
  * between reading cgroup.procs and opening it is never signalled. */
 static bool pid_in_slice(struct slice_handle *h, pid_t pid) {
-        _cleanup_(freep) char *text = NULL, *want = NULL;
-        char path[64];
+        _cleanup_(freep) char *cgroup = NULL, *want = NULL;
 
-        (void) snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
-        if (read_full_file(path, &text, NULL) < 0)
+        if (proc_v2_cgroup(pid, &cgroup) < 0)
                 return false;
         want = path_join(h->b->v2_mount_root, h->v2_path);
-        if (!want)
-                return false;
-        for (char *p = text; *p;) {
-                char *eol = strchrnul(p, '\n');
-
-                if (strneq(p, "0::", 3))
-                        return (size_t) (eol - p - 3) == strlen(want) && strneq(p + 3, want, strlen(want));
-                p = *eol ? eol + 1 : eol;
-        }
-        return false;
+        return want && streq(cgroup, want);
 }
 
 static int kill_pid(struct slice_handle *h, pid_t pid) {
@@ -1625,7 +1478,7 @@ static int kill_fallback(struct slice_handle *h) {
                 bool populated;
                 int k;
 
-                r = read_events(h, &populated, NULL);
+                r = cg2_read_events(&h->v2, &populated, NULL);
                 if (r < 0)
                         return r;
                 if (!populated)
@@ -1636,20 +1489,16 @@ static int kill_fallback(struct slice_handle *h) {
                         return k;
 
                 r = read_full_file_at(h->v2_fd, "cgroup.procs", &procs, NULL);
-                if (r >= 0)
-                        for (char *p = procs; *p;) {
-                                char *end;
-                                long pid;
+                if (r >= 0) {
+                        const char *p = procs;
+                        pid_t pid;
 
-                                errno = 0;
-                                pid = strtol(p, &end, 10);
-                                if (errno != 0 || end == p || pid <= 0 || pid > INT_MAX)
-                                        break;
-                                k = kill_pid(h, (pid_t) pid);
+                        while (cg2_procs_next(&p, &pid) > 0) {
+                                k = kill_pid(h, pid);
                                 if (k < 0 && r >= 0)
                                         r = k;
-                                p = end + strspn(end, "\n");
                         }
+                }
 
                 k = freeze_internal(h, false, KILL_FALLBACK_WAIT_USEC);
                 if (k < 0 && k != -ETIMEDOUT && k != -EOPNOTSUPP && r >= 0)
@@ -1657,7 +1506,7 @@ static int kill_fallback(struct slice_handle *h) {
                 if (r < 0)
                         return r;
 
-                r = wait_events(h, false, false, KILL_FALLBACK_WAIT_USEC);
+                r = cg2_wait_events(&h->v2, false, false, KILL_FALLBACK_WAIT_USEC);
                 if (r == 0)
                         return 0;
                 if (r != -ETIMEDOUT)
@@ -1721,9 +1570,9 @@ static int cgroupfs_destroy(struct slice_backend *b, struct slice_handle *h) {
                 return 0;
 
         /* If cgroup.events cannot be read, kill anyway. */
-        if (read_events(h, &populated, NULL) < 0 || populated) {
+        if (cg2_read_events(&h->v2, &populated, NULL) < 0 || populated) {
                 (void) cgroupfs_kill(h); /* logs */
-                r = wait_events(h, false, false, DESTROY_TIMEOUT_USEC);
+                r = cg2_wait_events(&h->v2, false, false, DESTROY_TIMEOUT_USEC);
                 if (r < 0)
                         log_error_errno(r, "Slice %s still has processes after %" PRIu64 " ms: %m", h->id,
                                         DESTROY_TIMEOUT_USEC / USEC_PER_MSEC);
@@ -1761,132 +1610,112 @@ static int cgroupfs_destroy(struct slice_backend *b, struct slice_handle *h) {
         return ret;
 }
 
-/* v1: "8:0 Read 123" per device and operation, then "Total N". Kernels
- * before about 6.3 count these bytes only for a cgroup that has a throttle
- * rule (measured: 0 after 8 MiB of direct reads on 6.1), so on hybrid
- * hosts io counters may read 0. */
-static void parse_blkio(const char *text, uint64_t *rd, uint64_t *wr) {
-        for (const char *p = text; *p;) {
-                const char *eol = strchrnul(p, '\n');
-                char dev[32], op[16];
-                unsigned long long v;
+/* Reads v1 counter file which, called name, of the slice in hierarchy w,
+ * opened on first use and kept. 0 and *ret = NULL when it is absent,
+ * which it stays: a v1 hierarchy's files do not come and go. */
+static int v1_read(struct slice_handle *h, int which, const char *name, int w, char **ret) {
+        if (h->v1_fds[which] == FD_UNOPENED) {
+                _cleanup_(freep) char *path = path_join(h->v1_fs[w], name);
+                int fd;
 
-                if (sscanf(p, "%31s %15s %llu", dev, op, &v) == 3 && strchr(dev, ':')) {
-                        if (streq(op, "Read"))
-                                (void) u64_add(*rd, v, rd);
-                        else if (streq(op, "Write"))
-                                (void) u64_add(*wr, v, wr);
-                }
-                p = *eol ? eol + 1 : eol;
+                if (!path)
+                        return -ENOMEM;
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 && errno != ENOENT)
+                        return -errno;
+                h->v1_fds[which] = fd < 0 ? FD_ABSENT : fd;
         }
+        if (h->v1_fds[which] == FD_ABSENT) {
+                *ret = NULL;
+                return 0;
+        }
+        return read_buf_pread(&h->v1_buf, h->v1_fds[which], CG_FILE_MAX, ret);
+}
+
+/* The counters of one file of controller c into counters: v2 file which
+ * where c is in v2, else v1 file v1_file (called v1_name) where c is bound
+ * to a v1 hierarchy. The v1 files have the format of their v2 peers but
+ * blkio's. Nothing where the file is absent or c is nowhere. */
+static int read_counter(struct slice_handle *h, int c, int which, int v1_file, const char *v1_name,
+                        struct slice_counters *counters) {
+        int w = h->b->where[c], r;
+        char *text;
+
+        if (w == WHERE_V2)
+                r = cg2_files_read(&h->v2, which, &text);
+        else if (w >= 0)
+                r = v1_read(h, v1_file, v1_name, w, &text);
+        else
+                return 0;
+        if (r < 0 || !text)
+                return r;
+        if (w >= 0 && which == CG2_IO_STAT)
+                cg1_parse_blkio(text, &counters->io_read_bytes, &counters->io_write_bytes);
+        else
+                cg2_parse_file(which, text, counters);
+        return 0;
+}
+
+/* Usage: v1 cpuacct where it is bound there, else the v2 core cpu.stat
+ * (present in hybrid mode too). Throttling: where cpu is. */
+static int read_cpu(struct slice_handle *h, struct slice_counters *c) {
+        struct slice_backend *b = h->b;
+        bool usage_v1 = b->where[CTRL_CPUACCT] >= 0, cpu_v2 = b->where[CTRL_CPU] == WHERE_V2;
+        char *text;
+        int r;
+
+        if (usage_v1) {
+                r = v1_read(h, V1_CPUACCT_USAGE, "cpuacct.usage", b->where[CTRL_CPUACCT], &text);
+                if (r < 0)
+                        return r;
+                if (text)
+                        (void) cg1_parse_cpuacct_usage(text, &c->cpu_usage_usec);
+        }
+        if (!usage_v1 || cpu_v2) {
+                r = cg2_files_read(&h->v2, CG2_CPU_STAT, &text);
+                if (r < 0)
+                        return r;
+                if (text)
+                        cg2_parse_cpu_stat(text, !usage_v1, cpu_v2, c);
+        }
+        if (b->where[CTRL_CPU] >= 0) {
+                r = v1_read(h, V1_CPU_STAT, "cpu.stat", b->where[CTRL_CPU], &text);
+                if (r < 0)
+                        return r;
+                if (text)
+                        cg1_parse_cpu_stat(text, c);
+        }
+        return 0;
 }
 
 static int cgroupfs_read_counters(struct slice_handle *h, struct slice_counters *ret) {
-        struct slice_backend *b = h->b;
         struct slice_counters c = {};
-        char *text = NULL;
-        int w, r;
+        int r;
 
-        r = read_events(h, &c.populated, &c.frozen);
-        if (r < 0)
-                goto fail;
-
-        /* CPU usage: v1 cpuacct where it is bound there, else the v2 core
-         * cpu.stat (present in hybrid mode too). Throttling: where cpu is. */
-        w = b->where[CTRL_CPUACCT];
-        if (w >= 0) {
-                r = counter_read(h, CF_CPU_USAGE, -1, h->v1_fs[w], "cpuacct.usage", &text);
-                if (r < 0)
-                        goto fail;
-                if (text && cg2_parse_u64(text, &c.cpu_usage_usec) >= 0)
-                        c.cpu_usage_usec /= NSEC_PER_USEC;
+        r = cg2_read_events(&h->v2, &c.populated, &c.frozen);
+        if (r >= 0)
+                r = read_cpu(h, &c);
+        if (r >= 0)
+                r = read_counter(h, CTRL_MEMORY, CG2_MEMORY_CURRENT, V1_MEMORY_USAGE, "memory.usage_in_bytes", &c);
+        if (r >= 0)
+                r = read_counter(h, CTRL_MEMORY, CG2_MEMORY_PEAK, V1_MEMORY_MAX_USAGE, "memory.max_usage_in_bytes", &c);
+        if (r >= 0)
+                r = read_counter(h, CTRL_MEMORY, CG2_MEMORY_EVENTS, V1_MEMORY_OOM_CONTROL, "memory.oom_control", &c);
+        if (r >= 0)
+                r = read_counter(h, CTRL_IO, CG2_IO_STAT, V1_BLKIO_BYTES, "blkio.throttle.io_service_bytes", &c);
+        if (r >= 0)
+                r = read_counter(h, CTRL_PIDS, CG2_PIDS_CURRENT, V1_PIDS_CURRENT, "pids.current", &c);
+        if (r < 0) {
+                /* Not logged here: this runs at every meter tick, and the
+                 * manager logs a failure when it starts and when it ends.
+                 * A slice whose v2 cgroup was removed behind our back is
+                 * -ENOENT, whatever the read said. */
+                if (faccessat(h->b->v2_root_fd, h->id, F_OK, 0) < 0 && errno == ENOENT)
+                        return -ENOENT;
+                return r;
         }
-        if (w < 0 || b->where[CTRL_CPU] == WHERE_V2) {
-                r = counter_read(h, CF_CPU_STAT2, h->v2_fd, NULL, "cpu.stat", &text);
-                if (r < 0)
-                        goto fail;
-                if (text) {
-                        if (w < 0)
-                                (void) cg2_keyed_get(text, "usage_usec", &c.cpu_usage_usec);
-                        if (b->where[CTRL_CPU] == WHERE_V2) {
-                                (void) cg2_keyed_get(text, "nr_periods", &c.cpu_nr_periods);
-                                (void) cg2_keyed_get(text, "nr_throttled", &c.cpu_nr_throttled);
-                                (void) cg2_keyed_get(text, "throttled_usec", &c.cpu_throttled_usec);
-                        }
-                }
-        }
-        w = b->where[CTRL_CPU];
-        if (w >= 0) {
-                r = counter_read(h, CF_CPU_STAT1, -1, h->v1_fs[w], "cpu.stat", &text);
-                if (r < 0)
-                        goto fail;
-                if (text) {
-                        (void) cg2_keyed_get(text, "nr_periods", &c.cpu_nr_periods);
-                        (void) cg2_keyed_get(text, "nr_throttled", &c.cpu_nr_throttled);
-                        if (cg2_keyed_get(text, "throttled_time", &c.cpu_throttled_usec) >= 0)
-                                c.cpu_throttled_usec /= NSEC_PER_USEC;
-                }
-        }
-
-        w = b->where[CTRL_MEMORY];
-        if (w != WHERE_NONE) {
-                bool v2 = w == WHERE_V2;
-                int dfd = v2 ? h->v2_fd : -1;
-                const char *dir = v2 ? NULL : h->v1_fs[w];
-
-                r = counter_read(h, CF_MEM_CURRENT, dfd, dir, v2 ? "memory.current" : "memory.usage_in_bytes", &text);
-                if (r < 0)
-                        goto fail;
-                if (text)
-                        (void) cg2_parse_u64(text, &c.memory_current);
-                r = counter_read(h, CF_MEM_PEAK, dfd, dir, v2 ? "memory.peak" : "memory.max_usage_in_bytes", &text);
-                if (r < 0)
-                        goto fail;
-                if (text)
-                        (void) cg2_parse_u64(text, &c.memory_peak);
-                r = counter_read(h, CF_MEM_OOM, dfd, dir, v2 ? "memory.events" : "memory.oom_control", &text);
-                if (r < 0)
-                        goto fail;
-                if (text)
-                        (void) cg2_keyed_get(text, "oom_kill", &c.oom_kills);
-        }
-
-        w = b->where[CTRL_IO];
-        if (w != WHERE_NONE) {
-                bool v2 = w == WHERE_V2;
-
-                r = counter_read(h, CF_IO, v2 ? h->v2_fd : -1, v2 ? NULL : h->v1_fs[w],
-                                 v2 ? "io.stat" : "blkio.throttle.io_service_bytes", &text);
-                if (r < 0)
-                        goto fail;
-                if (text) {
-                        if (v2)
-                                cg2_parse_io_stat(text, &c.io_read_bytes, &c.io_write_bytes);
-                        else
-                                parse_blkio(text, &c.io_read_bytes, &c.io_write_bytes);
-                }
-        }
-
-        w = b->where[CTRL_PIDS];
-        if (w != WHERE_NONE) {
-                r = counter_read(h, CF_PIDS, w == WHERE_V2 ? h->v2_fd : -1, w == WHERE_V2 ? NULL : h->v1_fs[w],
-                                 "pids.current", &text);
-                if (r < 0)
-                        goto fail;
-                if (text)
-                        (void) cg2_parse_u64(text, &c.pids_current);
-        }
-
         *ret = c;
         return 0;
-fail:
-        /* Not logged here: this runs at every meter tick, and the manager
-         * logs a failure when it starts and when it ends. A slice whose v2
-         * cgroup was removed behind our back is -ENOENT, whatever the read
-         * said. */
-        if (faccessat(b->v2_root_fd, h->id, F_OK, 0) < 0 && errno == ENOENT)
-                return -ENOENT;
-        return r;
 }
 
 static uint64_t cgroupfs_cgroup_id(struct slice_handle *h) {

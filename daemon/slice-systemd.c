@@ -33,7 +33,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,7 +40,6 @@
 #include <sys/statfs.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
 #include "cgroup-v2.h"
 #include "common/log.h"
@@ -58,11 +56,6 @@
 #define BUS_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define FREEZE_TIMEOUT_USEC (1 * USEC_PER_SEC)
 #define KILL_WAIT_USEC (1 * USEC_PER_SEC)
-
-#define CPU_PERIOD_DEFAULT_USEC ((uint64_t) 100000)
-#define CPU_PERIOD_MIN_USEC ((uint64_t) 1000)
-#define CPU_PERIOD_MAX_USEC ((uint64_t) 1000000)
-#define CPU_QUOTA_MIN_USEC ((uint64_t) 1000)
 
 #define UNIT_NAME_MAX 256
 
@@ -96,13 +89,6 @@ struct slice_handle {
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers */
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
 
 /* What to say about a failed call: systemd's own sentence when there is one. */
 static const char *bus_error_message(const sd_bus_error *e, int r) {
@@ -213,7 +199,7 @@ static int call_and_wait_job(sd_bus_message *m, const char *unit, sd_bus_error *
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         struct job_wait w = {};
-        uint64_t deadline = now_usec() + BUS_TIMEOUT_USEC;
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + BUS_TIMEOUT_USEC;
         sd_bus *bus = sd_bus_message_get_bus(m);
         int r;
 
@@ -239,7 +225,7 @@ static int call_and_wait_job(sd_bus_message *m, const char *unit, sd_bus_error *
                         break;
                 if (r > 0)
                         continue;
-                now = now_usec();
+                now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline) {
                         (void) sd_bus_error_setf(error, SD_BUS_ERROR_TIMEOUT,
                                                  "the job for %s did not finish within %" PRIu64 " s", unit,
@@ -268,29 +254,12 @@ static int new_manager_call(struct slice_backend *b, const char *method, sd_bus_
         return sd_bus_message_new_method_call(bus, ret, SD_DESTINATION, SD_PATH, SD_MANAGER, method);
 }
 
-static int stop_unit(struct slice_backend *b, const char *unit, sd_bus_error *error) {
+/* StartUnit or StopUnit (method) of unit, mode "replace", waited for. */
+static int unit_job(struct slice_backend *b, const char *method, const char *unit, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = new_manager_call(b, "StopUnit", &m);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "ss", unit, "replace");
-        if (r < 0)
-                return r;
-        r = call_and_wait_job(m, unit, error);
-        if (r < 0 && is_no_such_unit(error)) {
-                sd_bus_error_free(error);
-                return 0; /* gone already */
-        }
-        return r;
-}
-
-static int start_unit(struct slice_backend *b, const char *unit, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r;
-
-        r = new_manager_call(b, "StartUnit", &m);
+        r = new_manager_call(b, method, &m);
         if (r < 0)
                 return r;
         r = sd_bus_message_append(m, "ss", unit, "replace");
@@ -299,16 +268,19 @@ static int start_unit(struct slice_backend *b, const char *unit, sd_bus_error *e
         return call_and_wait_job(m, unit, error);
 }
 
+static int stop_unit(struct slice_backend *b, const char *unit, sd_bus_error *error) {
+        int r;
+
+        r = unit_job(b, "StopUnit", unit, error);
+        if (r < 0 && is_no_such_unit(error)) {
+                sd_bus_error_free(error);
+                return 0; /* gone already */
+        }
+        return r;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Limits as unit properties */
-
-static int limits_check(const struct slice_limits *l) {
-        uint64_t period = l->cpu_period_usec ?: CPU_PERIOD_DEFAULT_USEC;
-
-        if (period < CPU_PERIOD_MIN_USEC || period > CPU_PERIOD_MAX_USEC)
-                return -ERANGE;
-        return 0;
-}
 
 /* A 0 limit is no limit: infinity (UINT64_MAX) in systemd's terms. The CPU
  * quota per period becomes systemd's quota per second, rounded up so that
@@ -316,12 +288,11 @@ static int limits_check(const struct slice_limits *l) {
  * (pricing_quota_per_sec()). A quota that does not fit is refused: it once
  * became UINT64_MAX, which systemd reads as no limit at all. */
 static int append_limits(sd_bus_message *m, const struct slice_limits *l) {
-        uint64_t period = l->cpu_period_usec ?: CPU_PERIOD_DEFAULT_USEC;
-        uint64_t quota = l->cpu_quota_usec, per_sec = UINT64_MAX;
+        uint64_t quota, period, per_sec = UINT64_MAX;
         int r;
 
+        slice_limits_cpu(l, &quota, &period);
         if (quota > 0) {
-                quota = MAX(quota, CPU_QUOTA_MIN_USEC);
                 r = pricing_quota_per_sec(quota, period, &per_sec);
                 if (r < 0)
                         return log_error_errno(r, "CPU quota of %" PRIu64 " us per %" PRIu64
@@ -339,30 +310,34 @@ static int append_accounting(sd_bus_message *m) {
                                      "TasksAccounting", "b", 1, "IOAccounting", "b", 1);
 }
 
-/* StartTransientUnit(name, "fail", properties, no aux units), waited for.
- * add_props appends the properties. */
-static int start_transient(struct slice_backend *b, const char *unit,
-                           int (*add_props)(sd_bus_message *m, const void *userdata), const void *userdata,
-                           sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+typedef int (*add_props_t)(sd_bus_message *m, const void *userdata);
+
+/* The a(sv) of unit properties add_props appends. */
+static int append_props(sd_bus_message *m, add_props_t add_props, const void *userdata) {
         int r;
 
-        r = new_manager_call(b, "StartTransientUnit", &m);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "ss", unit, "fail");
-        if (r < 0)
-                return r;
         r = sd_bus_message_open_container(m, 'a', "(sv)");
         if (r < 0)
                 return r;
         r = add_props(m, userdata);
         if (r < 0)
                 return r;
-        r = sd_bus_message_close_container(m);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        return sd_bus_message_close_container(m);
+}
+
+/* StartTransientUnit(name, "fail", properties, no aux units), waited for. */
+static int start_transient(struct slice_backend *b, const char *unit, add_props_t add_props, const void *userdata,
+                           sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = new_manager_call(b, "StartTransientUnit", &m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", unit, "fail");
+        if (r >= 0)
+                r = append_props(m, add_props, userdata);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a(sa(sv))", 0);
         if (r < 0)
                 return r;
         r = call_and_wait_job(m, unit, error);
@@ -403,7 +378,7 @@ static int root_ensure(struct slice_backend *b) {
         /* Loaded but not active (a unit file, or a leftover): start it as it is. */
         if (r == -EEXIST) {
                 sd_bus_error_free(&error);
-                r = start_unit(b, ROOT_UNIT, &error);
+                r = unit_job(b, "StartUnit", ROOT_UNIT, &error);
         }
         if (r < 0)
                 return log_error_errno(r, "Failed to start %s: %s", ROOT_UNIT, bus_error_message(&error, r));
@@ -436,21 +411,10 @@ static int probe_features(struct slice_backend *b) {
         r = read_one_line_file(CGROUP_MOUNT "/cgroup.controllers", &available);
         if (r < 0)
                 return log_error_errno(r, "Failed to read " CGROUP_MOUNT "/cgroup.controllers: %m");
-        for (const char *p = available; *p;) {
-                size_t n;
-
-                p += strspn(p, " ");
-                n = strcspn(p, " ");
-                if (n == 3 && strneq(p, "cpu", 3))
-                        b->features.cpu = true;
-                else if (n == 6 && strneq(p, "memory", 6))
-                        b->features.memory = true;
-                else if (n == 4 && strneq(p, "pids", 4))
-                        b->features.pids = true;
-                else if (n == 2 && strneq(p, "io", 2))
-                        b->features.io = true;
-                p += n;
-        }
+        b->features.cpu = cg2_controllers_have(available, "cpu");
+        b->features.memory = cg2_controllers_have(available, "memory");
+        b->features.pids = cg2_controllers_have(available, "pids");
+        b->features.io = cg2_controllers_have(available, "io");
         r = slice_features_require(&b->features, "the cgroup v2 hierarchy");
         b->features.cgroup_kill = faccessat(b->root_fd, "cgroup.kill", F_OK, 0) >= 0;
         /* The root has accounting on, so its memory files are there when
@@ -631,6 +595,26 @@ static int add_slice_props(sd_bus_message *m, const void *userdata) {
         return append_limits(m, p->limits);
 }
 
+/* A handle for slice id (valid), not opened yet, and the ActiveState of
+ * its unit ("" when it is not loaded); verb says what for, in messages. */
+static int handle_lookup(struct slice_backend *b, const char *id, const char *verb, struct slice_handle **ret,
+                         char **ret_state) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        struct slice_handle *h;
+        int r;
+
+        h = handle_new(b, id);
+        if (!h)
+                return log_oom();
+        r = unit_active_state(b, h->unit, &error, ret_state);
+        if (r < 0) {
+                handle_free(h);
+                return log_error_errno(r, "Failed to %s slice %s: %s", verb, id, bus_error_message(&error, r));
+        }
+        *ret = h;
+        return 0;
+}
+
 static int systemd_create(struct slice_backend *b, const char *id, const struct slice_limits *l,
                           struct slice_handle **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -641,19 +625,12 @@ static int systemd_create(struct slice_backend *b, const char *id, const struct 
 
         if (!slice_id_is_valid(id))
                 return log_error_errno(EINVAL, "Refusing to create slice \"%s\": not a slice id", strna(id));
-        r = limits_check(l);
+        r = slice_limits_check(l, "create", id);
         if (r < 0)
-                return log_error_errno(r, "Failed to create slice %s: CPU period %" PRIu64 " us is not within 1 ms and 1 s",
-                                       id, l->cpu_period_usec);
-        h = handle_new(b, id);
-        if (!h)
-                return log_oom();
-
-        r = unit_active_state(b, h->unit, &error, &state);
-        if (r < 0) {
-                log_error_errno(r, "Failed to create slice %s: %s", id, bus_error_message(&error, r));
-                goto fail;
-        }
+                return r;
+        r = handle_lookup(b, id, "create", &h, &state);
+        if (r < 0)
+                return r;
         if (streq(state, "active")) {
                 r = log_error_errno(EEXIST, "Failed to create slice %s: %s is already active", id, h->unit);
                 goto fail;
@@ -692,15 +669,9 @@ static int systemd_adopt(struct slice_backend *b, const char *id, struct slice_h
 
         if (!slice_id_is_valid(id))
                 return log_error_errno(EINVAL, "Refusing to adopt slice \"%s\": not a slice id", strna(id));
-        h = handle_new(b, id);
-        if (!h)
-                return log_oom();
-
-        r = unit_active_state(b, h->unit, &error, &state);
-        if (r < 0) {
-                log_error_errno(r, "Failed to adopt slice %s: %s", id, bus_error_message(&error, r));
-                goto fail;
-        }
+        r = handle_lookup(b, id, "adopt", &h, &state);
+        if (r < 0)
+                return r;
         if (!streq(state, "active")) {
                 log_warning("Slice %s has vanished: %s is %s", id, h->unit, *state ? state : "not loaded");
                 r = -ENOENT;
@@ -773,54 +744,23 @@ static int systemd_set_limits(struct slice_handle *h, const struct slice_limits 
         uint64_t t0;
         int r;
 
-        r = limits_check(l);
+        r = slice_limits_check(l, "set limits of", h->id);
         if (r < 0)
-                return log_error_errno(r, "Failed to set limits of slice %s: CPU period %" PRIu64 " us is not within 1 ms and 1 s",
-                                       h->id, l->cpu_period_usec);
+                return r;
 
         /* runtime: the limits last as long as the unit, which is transient anyway. */
-        t0 = now_usec();
+        t0 = now_usec(CLOCK_MONOTONIC);
         r = new_manager_call(h->b, "SetUnitProperties", &m);
         if (r >= 0)
                 r = sd_bus_message_append(m, "sb", h->unit, 1);
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sv)");
-        if (r >= 0)
-                r = add_limit_props(m, l);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = append_props(m, add_limit_props, l);
         if (r >= 0)
                 r = sd_bus_call(h->b->bus, m, BUS_TIMEOUT_USEC, &error, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to set limits of slice %s: %s", h->id, bus_error_message(&error, r));
-        log_debug("Set limits of slice %s in %" PRIu64 " us", h->id, now_usec() - t0);
+        log_debug("Set limits of slice %s in %" PRIu64 " us", h->id, now_usec(CLOCK_MONOTONIC) - t0);
         return 0;
-}
-
-/* Until cgroup.events says frozen (or populated) is want. It signals each
- * change with POLLPRI to pollers of an fd that has read it. */
-static int wait_events(struct slice_handle *h, bool frozen_key, bool want, uint64_t timeout_usec) {
-        uint64_t deadline = now_usec() + timeout_usec;
-
-        for (;;) {
-                struct pollfd p = { .events = POLLPRI };
-                bool populated, frozen;
-                uint64_t now;
-                int r;
-
-                r = cg2_read_events(&h->files, &populated, &frozen);
-                if (r < 0)
-                        return r;
-                if ((frozen_key ? frozen : populated) == want)
-                        return 0;
-                now = now_usec();
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                p.fd = h->files.fds[CG2_EVENTS]; /* open: it was just read */
-                r = poll(&p, 1, (int) ((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC));
-                if (r < 0 && errno != EINTR)
-                        return -errno;
-        }
 }
 
 static int systemd_freeze(struct slice_handle *h, bool freeze) {
@@ -835,7 +775,7 @@ static int systemd_freeze(struct slice_handle *h, bool freeze) {
         if (r >= 0 && frozen == freeze)
                 return 0;
 
-        t0 = now_usec();
+        t0 = now_usec(CLOCK_MONOTONIC);
         r = bus_get(h->b, &bus);
         if (r >= 0)
                 r = sd_bus_call_method(bus, SD_DESTINATION, SD_PATH, SD_MANAGER, freeze ? "FreezeUnit" : "ThawUnit",
@@ -843,16 +783,16 @@ static int systemd_freeze(struct slice_handle *h, bool freeze) {
         if (r < 0)
                 return log_error_errno(r, "Failed to %s slice %s: %s", freeze ? "freeze" : "thaw", h->id,
                                        bus_error_message(&error, r));
-        t1 = now_usec();
+        t1 = now_usec(CLOCK_MONOTONIC);
         /* systemd answers once the cgroup reports the new state; make sure. */
-        r = wait_events(h, true, freeze, FREEZE_TIMEOUT_USEC);
+        r = cg2_wait_events(&h->files, true, freeze, FREEZE_TIMEOUT_USEC);
         if (r == -ETIMEDOUT)
                 return log_error_errno(r, "Slice %s is not %s after %" PRIu64 " ms, the request stays in place",
                                        h->id, freeze ? "frozen" : "thawed", FREEZE_TIMEOUT_USEC / USEC_PER_MSEC);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the freezer state of slice %s: %m", h->id);
         log_debug("%s slice %s in %" PRIu64 " us (systemd answered after %" PRIu64 " us)", freeze ? "Froze" : "Thawed",
-                  h->id, now_usec() - t0, t1 - t0);
+                  h->id, now_usec(CLOCK_MONOTONIC) - t0, t1 - t0);
         return 0;
 }
 
@@ -879,7 +819,7 @@ static int systemd_kill(struct slice_handle *h) {
                 return log_error_errno(r, "Failed to kill slice %s: %s", h->id, bus_error_message(&error, r));
         /* What follows a kill (the last sample before a charge, destroy)
          * wants the processes gone, their last CPU time counted. */
-        r = wait_events(h, false, false, KILL_WAIT_USEC);
+        r = cg2_wait_events(&h->files, false, false, KILL_WAIT_USEC);
         if (r < 0)
                 log_warning_errno(r, "Slice %s still has processes %" PRIu64 " ms after SIGKILL, going on: %m", h->id,
                                   KILL_WAIT_USEC / USEC_PER_MSEC);
@@ -946,13 +886,7 @@ static int systemd_attach(struct slice_handle *h, pid_t pid) {
 }
 
 static int systemd_populated(struct slice_handle *h) {
-        bool populated;
-        int r;
-
-        r = cg2_read_events(&h->files, &populated, NULL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read cgroup.events of slice %s: %m", h->id);
-        return populated;
+        return cg2_populated(&h->files, h->id);
 }
 
 static int systemd_read_counters(struct slice_handle *h, struct slice_counters *ret) {
@@ -1039,12 +973,16 @@ static void strv_free(char **v) {
         free(v);
 }
 
-static void service_config_done(struct service_config *c) {
-        for (size_t i = 0; i < c->n_exec; i++) {
-                free(c->exec[i].path);
-                strv_free(c->exec[i].argv);
+static void exec_commands_free(struct exec_command *exec, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(exec[i].path);
+                strv_free(exec[i].argv);
         }
-        free(c->exec);
+        free(exec);
+}
+
+static void service_config_done(struct service_config *c) {
+        exec_commands_free(c->exec, c->n_exec);
         free(c->user);
         free(c->group);
         free(c->working_directory);
@@ -1105,6 +1043,50 @@ static int read_exec_start(sd_bus *bus, const char *path, struct service_config 
         return sd_bus_message_exit_container(reply);
 }
 
+/* A string property, unless it is unset (empty). */
+static int append_if_set(sd_bus_message *m, const char *name, const char *value) {
+        if (!value || !*value)
+                return 0;
+        return sd_bus_message_append(m, "(sv)", name, "s", value);
+}
+
+/* Opens the (sv) of property name, a variant of type contents; closed
+ * with close_property(). */
+static int open_property(sd_bus_message *m, const char *name, const char *contents) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", name);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', contents);
+        return r;
+}
+
+static int close_property(sd_bus_message *m) {
+        int r;
+
+        r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+static int append_exec_command(sd_bus_message *m, const struct exec_command *e) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'r', "sasb");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", e->path);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, e->argv);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "b", e->ignore);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
 static int add_service_props(sd_bus_message *m, const void *userdata) {
         const struct service_config *c = userdata;
         char description[UNIT_NAME_MAX + 64];
@@ -1113,68 +1095,33 @@ static int add_service_props(sd_bus_message *m, const void *userdata) {
         (void) snprintf(description, sizeof(description), "prepay slice %s: %s", c->id, c->unit);
         r = sd_bus_message_append(m, "(sv)(sv)(sv)", "Description", "s", description, "Slice", "s", c->slice,
                                   "CollectMode", "s", "inactive-or-failed");
-        if (r < 0)
-                return r;
-        if (c->type && *c->type) {
-                r = sd_bus_message_append(m, "(sv)", "Type", "s", c->type);
-                if (r < 0)
-                        return r;
-        }
-        if (*c->user) {
-                r = sd_bus_message_append(m, "(sv)", "User", "s", c->user);
-                if (r < 0)
-                        return r;
-        }
-        if (*c->group) {
-                r = sd_bus_message_append(m, "(sv)", "Group", "s", c->group);
-                if (r < 0)
-                        return r;
-        }
-        if (*c->working_directory) {
-                r = sd_bus_message_append(m, "(sv)", "WorkingDirectory", "s", c->working_directory);
-                if (r < 0)
-                        return r;
-        }
-        if (c->environment && c->environment[0]) {
-                r = sd_bus_message_open_container(m, 'r', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "Environment");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
+        if (r >= 0)
+                r = append_if_set(m, "Type", c->type);
+        if (r >= 0)
+                r = append_if_set(m, "User", c->user);
+        if (r >= 0)
+                r = append_if_set(m, "Group", c->group);
+        if (r >= 0)
+                r = append_if_set(m, "WorkingDirectory", c->working_directory);
+        if (r >= 0 && c->environment && c->environment[0]) {
+                r = open_property(m, "Environment", "as");
                 if (r >= 0)
                         r = sd_bus_message_append_strv(m, c->environment);
                 if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r < 0)
-                        return r;
+                        r = close_property(m);
         }
+        if (r < 0)
+                return r;
 
-        r = sd_bus_message_open_container(m, 'r', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "ExecStart");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        r = open_property(m, "ExecStart", "a(sasb)");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(sasb)");
-        for (size_t i = 0; r >= 0 && i < c->n_exec; i++) {
-                r = sd_bus_message_open_container(m, 'r', "sasb");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", c->exec[i].path);
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, c->exec[i].argv);
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "b", c->exec[i].ignore);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        for (size_t i = 0; r >= 0 && i < c->n_exec; i++)
+                r = append_exec_command(m, &c->exec[i]);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = close_property(m);
         return r;
 }
 

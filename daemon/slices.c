@@ -23,13 +23,6 @@
  * at restart (see slice_load_state()). */
 #define STATE_SAVE_INTERVAL_USEC (5 * USEC_PER_SEC)
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 /* The money side's figures of a slice (none before billing is set up). */
 static void account_info(struct slices *sl, struct slice *s, struct slice_account_info *ret) {
         if (sl->cb)

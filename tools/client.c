@@ -29,6 +29,42 @@ json_object *client_request(const char *op) {
         return o;
 }
 
+json_object *client_request_slice(const char *op, const char *slice, const char *token) {
+        json_object *o = client_request(op);
+
+        if (!o) {
+                log_oom();
+                return NULL;
+        }
+        if (slice)
+                json_object_object_add(o, "slice", json_object_new_string(slice));
+        if (token)
+                json_object_object_add(o, "token", json_object_new_string(token));
+        return o;
+}
+
+void client_print_json(json_object *o) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+}
+
+int client_run(json_object *req, bool money, bool json, int (*print)(json_object *reply, void *userdata),
+               void *userdata) {
+        json_object *reply = NULL;
+        int r;
+
+        if (!req)
+                return 1;
+        r = money ? client_call_money(req, &reply) : client_call(req, &reply);
+        if (r < 0)
+                return 1;
+        if (json)
+                client_print_json(reply);
+        else if (print)
+                r = print(reply, userdata);
+        json_object_put(reply);
+        return r < 0 ? 1 : 0;
+}
+
 int client_connect(void) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         const char *path = client_socket_path();
@@ -105,7 +141,7 @@ int client_call(json_object *req, json_object **ret) {
         json_object *reply = NULL;
         size_t len;
         ssize_t n;
-        bool ok = false, moves = request_moves_caller(req);
+        bool moves = request_moves_caller(req);
         int r;
 
         r = message_serialize(req, &text, &len);
@@ -152,13 +188,10 @@ int client_call(json_object *req, json_object **ret) {
         if (r < 0)
                 return log_error_errno(r, "Malformed reply from prepayd: %s", strna(err));
 
-        if (message_get_bool(reply, "ok", &ok) < 0 || !ok) {
-                const char *e = NULL;
-
-                (void) message_get_string(reply, "error", &e);
-                log_error("%s", e ?: "prepayd refused the request without saying why.");
+        r = client_reply_check(reply);
+        if (r < 0) {
                 json_object_put(reply);
-                return -EPROTO;
+                return r;
         }
 
         if (ret)
@@ -166,6 +199,17 @@ int client_call(json_object *req, json_object **ret) {
         else
                 json_object_put(reply);
         return 0;
+}
+
+int client_reply_check(json_object *reply) {
+        const char *e = NULL;
+        bool ok = false;
+
+        if (message_get_bool(reply, "ok", &ok) >= 0 && ok)
+                return 0;
+        (void) message_get_string(reply, "error", &e);
+        log_error("%s", e ?: "prepayd refused the request without saying why.");
+        return -EPROTO;
 }
 
 /* A money-moving request is retried with the same request id while the

@@ -2,7 +2,6 @@
 /* prepay events: follow the daemon's slice events, one line each, until
  * interrupted or the daemon goes away. The connection stays open: one
  * request, its reply, then one datagram per event (common/message.h). */
-#include <getopt.h>
 #include <inttypes.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -21,9 +20,8 @@ static void help(void) {
                "Exits 1 if the daemon goes away (or drops this reader for falling behind).\n"
                "\n"
                "  --json             One JSON object per line, amounts in micro-units\n"
-               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
-               "                     \"prepay run\" saved)\n"
-               "  --token-file=FILE  Read the owner token from the first line of FILE\n"
+               HELP_TOKEN
+               HELP_TOKEN_FILE
                "  -h, --help         Show this help\n");
 }
 
@@ -89,82 +87,34 @@ static int print_event(json_object *ev) {
 }
 
 int events_main(int argc, char *argv[]) {
-        enum { ARG_TOKEN = 0x100, ARG_TOKEN_FILE };
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "token", required_argument, NULL, ARG_TOKEN },
-                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
         _cleanup_(closep) int fd = -1;
-        _cleanup_(freep) char *buf = NULL, *token = NULL, *from_file = NULL;
-        const char *slice = NULL, *text, *given = NULL, *token_file = NULL;
+        _cleanup_(freep) char *buf = NULL, *token = NULL;
         json_object *req, *reply = NULL;
-        bool json = false, ok = false;
+        struct arg_view view;
+        const char *text;
         size_t len;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'j':
-                        json = true;
-                        break;
-                case ARG_TOKEN:
-                        given = optarg;
-                        break;
-                case ARG_TOKEN_FILE:
-                        token_file = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
-        if (optind < argc)
-                slice = argv[optind++];
-        if (optind < argc) {
-                log_error("Too many arguments. Usage: prepay events [--json] [--token TOKEN] [SLICE]");
-                return 2;
-        }
-        if (given && token_file) {
-                log_error("--token and --token-file are two ways of saying the same: give one.");
-                return 2;
-        }
-        if ((given || token_file) && !slice) {
+        r = args_parse_view(argc, argv, help, "Usage: prepay events [--json] [--token TOKEN] [SLICE]", &view);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if ((view.token.given || view.token.file) && !view.slice) {
                 log_error("An owner token is for one slice: name it.");
                 return 2;
         }
-        if (slice && !slice_id_is_valid(slice)) {
-                log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", slice);
+        if (view.slice && arg_slice(view.slice) < 0)
                 return 2;
-        }
 
         buf = malloc(PREPAY_MSG_MAX + 1);
         if (!buf) {
                 log_oom();
                 return 1;
         }
-
-        req = client_request("events");
-        if (!req) {
-                log_oom();
+        if (view.slice && arg_token_find(&view.token, view.slice, &token) < 0)
                 return 1;
-        }
-        if (token_file) {
-                r = read_one_line_file(token_file, &from_file);
-                if (r < 0) {
-                        json_object_put(req);
-                        log_error_errno(r, "Failed to read the owner token from %s: %m", token_file);
-                        return 1;
-                }
-                given = from_file;
-        }
-        if (slice)
-                json_object_object_add(req, "slice", json_object_new_string(slice));
-        if (slice && client_find_token(slice, given, &token) >= 0)
-                json_object_object_add(req, "token", json_object_new_string(token));
+        req = client_request_slice("events", view.slice, token);
+        if (!req)
+                return 1;
         r = message_serialize(req, &text, &len);
         if (r >= 0)
                 r = fd = client_connect();
@@ -179,15 +129,10 @@ int events_main(int argc, char *argv[]) {
                 log_error("prepayd closed the connection without replying.");
         if (r <= 0)
                 return 1;
-        if (message_get_bool(reply, "ok", &ok) < 0 || !ok) {
-                const char *e = NULL;
-
-                (void) message_get_string(reply, "error", &e);
-                log_error("%s", e ?: "prepayd refused the request without saying why.");
-                json_object_put(reply);
-                return 1;
-        }
+        r = client_reply_check(reply);
         json_object_put(reply);
+        if (r < 0)
+                return 1;
 
         /* Each line as it comes, also into a pipe or a file. */
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -204,7 +149,7 @@ int events_main(int argc, char *argv[]) {
                         return 1;
                 if (!json_object_object_get_ex(msg, "event", &ev) || !json_object_is_type(ev, json_type_object))
                         log_warning("Ignoring a message from prepayd that is not an event.");
-                else if (json)
+                else if (view.json)
                         printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
                 else if (print_event(ev) < 0)
                         log_warning("Ignoring a malformed event from prepayd.");

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay keygen: make an issuer's Ed25519 key pair. */
-#include <getopt.h>
 #include <sys/stat.h>
 
 #include "common/crypto.h"
@@ -37,40 +36,34 @@ static bool key_name_is_valid(const char *s) {
         return true;
 }
 
+static int save_key(const struct crypto_key *k, const char *path,
+                    int (*save)(const struct crypto_key *k, const char *path)) {
+        int r;
+
+        r = save(k, path);
+        if (r == -EEXIST)
+                log_error("Refusing to overwrite %s: it already exists.", path);
+        else if (r < 0)
+                log_error_errno(r, "Failed to write %s: %m", path);
+        return r;
+}
+
 int keygen_main(int argc, char *argv[]) {
-        enum { ARG_OUT = 0x100, ARG_NAME };
-        static const struct option options[] = {
-                { "out", required_argument, NULL, ARG_OUT },
-                { "name", required_argument, NULL, ARG_NAME },
-                { "help", no_argument, NULL, 'h' },
+        const char *out = NULL, *name = "issuer";
+        const struct arg_option options[] = {
+                OPT_STRING("out", &out),
+                OPT_STRING("name", &name),
                 {}
         };
         struct crypto_key *k = NULL;
         _cleanup_(freep) char *key_path = NULL, *pub_path = NULL;
-        const char *out = NULL, *name = "issuer";
         uint8_t id[CRYPTO_KEY_ID_SIZE];
         char id_hex[2 * CRYPTO_KEY_ID_SIZE + 1];
-        int c, r, rc = 1;
+        int r, rc = 1;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_OUT:
-                        out = optarg;
-                        break;
-                case ARG_NAME:
-                        name = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
-
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. Usage: prepay keygen --out DIR [--name NAME]", argv[optind]);
-                return 2;
-        }
+        r = args_parse_no_operands(argc, argv, options, help, "Usage: prepay keygen --out DIR [--name NAME]");
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
         if (!out || !*out) {
                 log_error("No output directory given. Usage: prepay keygen --out DIR [--name NAME]");
                 return 2;
@@ -105,20 +98,9 @@ int keygen_main(int argc, char *argv[]) {
                 return 1;
         }
 
-        r = crypto_key_save_private(k, key_path);
-        if (r < 0) {
-                if (r == -EEXIST)
-                        log_error("Refusing to overwrite %s: it already exists.", key_path);
-                else
-                        log_error_errno(r, "Failed to write %s: %m", key_path);
+        if (save_key(k, key_path, crypto_key_save_private) < 0)
                 goto out;
-        }
-        r = crypto_key_save_public(k, pub_path);
-        if (r < 0) {
-                if (r == -EEXIST)
-                        log_error("Refusing to overwrite %s: it already exists.", pub_path);
-                else
-                        log_error_errno(r, "Failed to write %s: %m", pub_path);
+        if (save_key(k, pub_path, crypto_key_save_public) < 0) {
                 /* A private key without its public half is of no use. */
                 (void) unlink(key_path);
                 goto out;

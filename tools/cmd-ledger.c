@@ -2,7 +2,6 @@
 /* prepay ledger verify|export: the operator's audit of the ledger file,
  * read directly and read-only, so it works whether prepayd runs or not
  * (WAL: the daemon goes on writing while it reads one snapshot). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -67,37 +66,20 @@ static void help_export(void) {
 /* The verb's options. Returns 1 to go on, 0 after --help, -EINVAL on a
  * usage error (already said). */
 static int parse_options(int argc, char *argv[], void (*usage)(void), const char **ret_path, bool *ret_json) {
-        enum { ARG_LEDGER = 0x100, ARG_JSON };
-        static const struct option options[] = {
-                { "ledger", required_argument, NULL, ARG_LEDGER },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
         const char *path = NULL;
         bool json = false;
-        int c;
+        const struct arg_option options[] = {
+                OPT_STRING("ledger", &path),
+                OPT_FLAG("json", &json),
+                {}
+        };
+        char hint[64];
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_LEDGER:
-                        path = optarg;
-                        break;
-                case ARG_JSON:
-                        json = true;
-                        break;
-                case 'h':
-                        usage();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. See 'prepay ledger %s --help'.", argv[optind], argv[0]);
-                return -EINVAL;
-        }
+        snprintf(hint, sizeof(hint), "See 'prepay ledger %s --help'.", argv[0]);
+        r = args_parse_no_operands(argc, argv, options, usage, hint);
+        if (r <= 0)
+                return r;
         if (ret_json)
                 *ret_json = json;
         else if (json) {
@@ -182,31 +164,11 @@ static int export_main(int argc, char *argv[]) {
 }
 
 int ledger_main(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
+        static const struct verb verbs[] = {
+                { "verify", verify_main },
+                { "export", export_main },
                 {}
         };
-        int c;
 
-        /* "+": stop at the verb, whose options are its own. */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
-
-        if (optind >= argc) {
-                help();
-                return 2;
-        }
-        if (streq(argv[optind], "verify"))
-                return verify_main(argc - optind, argv + optind);
-        if (streq(argv[optind], "export"))
-                return export_main(argc - optind, argv + optind);
-
-        log_error("Unknown ledger command '%s'. See 'prepay ledger --help'.", argv[optind]);
-        return 2;
+        return args_dispatch(argc, argv, NULL, verbs, help, "ledger command", "prepay ledger");
 }

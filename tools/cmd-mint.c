@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay mint: sign vouchers with an issuer key. */
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -51,7 +50,7 @@ static bool too_many_decimals(const char *s) {
         return strlen(dot + 1) > 6 && strspn(dot + 1, "0123456789") == strlen(dot + 1);
 }
 
-static int parse_amount(const char *s, int64_t *ret) {
+static int arg_amount(const char *s, void *ret) {
         char max[MONEY_FORMAT_MAX];
         int64_t v;
         int r;
@@ -75,7 +74,7 @@ static int parse_amount(const char *s, int64_t *ret) {
                 log_error("Invalid --amount '%s': a voucher must be worth more than 0.", s);
                 return -ERANGE;
         }
-        *ret = v;
+        *(int64_t *) ret = v;
         return 0;
 }
 
@@ -125,99 +124,56 @@ static int write_voucher_file(int dir_fd, const char *dir, const char *name, con
         return 0;
 }
 
+static int arg_audience(const char *s, void *ret) {
+        if (!voucher_audience_is_valid(s)) {
+                log_error("Invalid --audience '%s': a host id is 1 to %d characters from A-Z a-z 0-9 . _ - (the "
+                          "daemon's HostId=, by default its machine id).", s, VOUCHER_AUDIENCE_MAX);
+                return -EINVAL;
+        }
+        *(const char **) ret = s;
+        return 0;
+}
+
+static int arg_count(const char *s, void *ret) {
+        uint64_t *count = ret;
+
+        if (parse_u64(s, count) < 0 || *count < 1 || *count > MINT_COUNT_MAX) {
+                log_error("Invalid --count '%s': expected a whole number from 1 to %d.", s, MINT_COUNT_MAX);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int mint_main(int argc, char *argv[]) {
-        enum {
-                ARG_KEY = 0x100,
-                ARG_AMOUNT,
-                ARG_CURRENCY,
-                ARG_EXPIRES,
-                ARG_NOT_BEFORE,
-                ARG_AUDIENCE,
-                ARG_COUNT,
-                ARG_OUT,
-        };
-        static const struct option options[] = {
-                { "key", required_argument, NULL, ARG_KEY },
-                { "amount", required_argument, NULL, ARG_AMOUNT },
-                { "currency", required_argument, NULL, ARG_CURRENCY },
-                { "expires", required_argument, NULL, ARG_EXPIRES },
-                { "not-before", required_argument, NULL, ARG_NOT_BEFORE },
-                { "audience", required_argument, NULL, ARG_AUDIENCE },
-                { "count", required_argument, NULL, ARG_COUNT },
-                { "out", required_argument, NULL, ARG_OUT },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
         const char *key_path = NULL, *currency = NULL, *audience = NULL, *out = NULL;
         const char *expires_arg = MINT_EXPIRES_DEFAULT, *not_before_arg = "now";
+        /* 0 until --amount: a voucher is never worth 0. */
+        int64_t amount = 0, now, not_before, not_after, total;
+        uint64_t expires_usec, count = 1;
+        const struct arg_option options[] = {
+                OPT_STRING("key", &key_path),
+                OPT_CALL("amount", arg_amount, &amount),
+                OPT_CALL("currency", arg_currency, &currency),
+                OPT_STRING("expires", &expires_arg),
+                OPT_STRING("not-before", &not_before_arg),
+                OPT_CALL("audience", arg_audience, &audience),
+                OPT_CALL("count", arg_count, &count),
+                OPT_STRING("out", &out),
+                {}
+        };
         _cleanup_(freep) char *key_error = NULL;
         _cleanup_(closep) int dir_fd = -1;
         struct crypto_key *k = NULL;
-        int64_t amount = 0, now, not_before, not_after, total;
-        uint64_t expires_usec, count = 1;
         char when[VOUCHER_TIME_STRING_MAX], money[MONEY_FORMAT_MAX];
         uint64_t minted = 0;
-        bool have_amount = false;
-        int c, r, rc = 1;
+        int r, rc = 1;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_KEY:
-                        key_path = optarg;
-                        break;
-                case ARG_AMOUNT:
-                        if (parse_amount(optarg, &amount) < 0)
-                                return 2;
-                        have_amount = true;
-                        break;
-                case ARG_CURRENCY:
-                        if (!currency_is_valid(optarg)) {
-                                log_error("Invalid --currency '%s': expected an ISO 4217 code, three upper-case "
-                                          "letters such as EUR or USD.", optarg);
-                                return 2;
-                        }
-                        currency = optarg;
-                        break;
-                case ARG_EXPIRES:
-                        expires_arg = optarg;
-                        break;
-                case ARG_NOT_BEFORE:
-                        not_before_arg = optarg;
-                        break;
-                case ARG_AUDIENCE:
-                        if (!voucher_audience_is_valid(optarg)) {
-                                log_error("Invalid --audience '%s': a host id is 1 to %d characters from "
-                                          "A-Z a-z 0-9 . _ - (the daemon's HostId=, by default its machine id).",
-                                          optarg, VOUCHER_AUDIENCE_MAX);
-                                return 2;
-                        }
-                        audience = optarg;
-                        break;
-                case ARG_COUNT:
-                        r = parse_u64(optarg, &count);
-                        if (r < 0 || count < 1 || count > MINT_COUNT_MAX) {
-                                log_error("Invalid --count '%s': expected a whole number from 1 to %d.", optarg,
-                                          MINT_COUNT_MAX);
-                                return 2;
-                        }
-                        break;
-                case ARG_OUT:
-                        out = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
-
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. See 'prepay mint --help'.", argv[optind]);
-                return 2;
-        }
-        if (!key_path || !have_amount || !currency) {
+        r = args_parse_no_operands(argc, argv, options, help, "See 'prepay mint --help'.");
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (!key_path || amount == 0 || !currency) {
                 log_error("Missing %s. Usage: prepay mint --key KEY --amount AMOUNT --currency CUR [OPTIONS]",
-                          !key_path ? "--key" : !have_amount ? "--amount" : "--currency");
+                          !key_path ? "--key" : amount == 0 ? "--amount" : "--currency");
                 return 2;
         }
 

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay quote: what a size costs at full use on this host's rate card. */
-#include <getopt.h>
 #include <inttypes.h>
 
 #include "common/log.h"
@@ -31,73 +30,12 @@ static const struct {
         { "io", "disk IO", "GiB" },          { "base", "base fee", "slice-hour" },
 };
 
-int quote_main(int argc, char *argv[]) {
-        enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_HOURS, ARG_DURATION, ARG_JSON };
-        static const struct option options[] = {
-                { "cpus", required_argument, NULL, ARG_CPUS },
-                { "memory", required_argument, NULL, ARG_MEMORY },
-                { "hours", required_argument, NULL, ARG_HOURS },
-                { "duration", required_argument, NULL, ARG_DURATION },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
-        uint64_t cpus = 0, memory = 0, duration = 0;
+static int print_quote(json_object *reply, void *userdata) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], d[FORMAT_DURATION_MAX], m[FORMAT_SIZE_MAX];
-        json_object *req, *reply = NULL, *o, *prices, *v;
+        uint64_t cpus = 0, memory = 0, duration = 0;
         const char *currency = "";
-        bool json = false;
-        int c;
+        json_object *o, *prices, *v;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_CPUS:
-                        if (arg_cpus(optarg, &cpus) < 0)
-                                return 2;
-                        break;
-                case ARG_MEMORY:
-                        if (arg_memory(optarg, &memory) < 0)
-                                return 2;
-                        break;
-                case ARG_HOURS:
-                        if (arg_hours(optarg, &duration) < 0)
-                                return 2;
-                        break;
-                case ARG_DURATION:
-                        if (parse_duration(optarg, &duration) < 0 || duration == 0) {
-                                log_error("Invalid --duration value '%s': expected a time such as 90min.", optarg);
-                                return 2;
-                        }
-                        break;
-                case ARG_JSON:
-                        json = true;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. See prepay quote --help.", argv[optind]);
-                return 2;
-        }
-
-        req = client_request("quote");
-        if (cpus)
-                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
-        if (memory)
-                json_object_object_add(req, "memory_max", json_object_new_int64((int64_t) memory));
-        if (duration)
-                json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
-        if (client_call(req, &reply) < 0)
-                return 1;
-
-        if (json) {
-                printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
-                json_object_put(reply);
-                return 0;
-        }
         (void) message_get_string(reply, "currency", &currency);
         (void) message_get_u64(reply, "cpus_milli", &cpus);
         (void) message_get_u64(reply, "memory_max", &memory);
@@ -106,9 +44,8 @@ int quote_main(int argc, char *argv[]) {
                memory ? ", " : "", memory ? format_size(m, sizeof(m), memory) : "",
                format_duration(d, sizeof(d), duration));
         if (!json_object_object_get_ex(reply, "items", &o) || !json_object_object_get_ex(reply, "prices", &prices)) {
-                json_object_put(reply);
                 log_error("Malformed reply from prepayd: no items.");
-                return 1;
+                return -EPROTO;
         }
         for (size_t i = 0; i < ARRAY_SIZE(items); i++) {
                 int64_t item = json_object_object_get_ex(o, items[i].name, &v) ? json_object_get_int64(v) : 0;
@@ -121,6 +58,38 @@ int quote_main(int argc, char *argv[]) {
         }
         printf("  %-12s %14s %s\n", "total", money_format(a, sizeof(a),
                json_object_object_get_ex(reply, "total", &v) ? json_object_get_int64(v) : 0), currency);
-        json_object_put(reply);
         return 0;
+}
+
+/* Sizes left at 0 are the daemon's to choose. */
+static json_object *quote_request(uint64_t cpus, uint64_t memory, uint64_t duration) {
+        json_object *req = client_request_slice("quote", NULL, NULL);
+
+        if (req && cpus)
+                json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus));
+        if (req && memory)
+                json_object_object_add(req, "memory_max", json_object_new_int64((int64_t) memory));
+        if (req && duration)
+                json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
+        return req;
+}
+
+int quote_main(int argc, char *argv[]) {
+        uint64_t cpus = 0, memory = 0, duration = 0;
+        bool json = false;
+        const struct arg_option options[] = {
+                OPT_CPUS(&cpus),
+                OPT_MEMORY(&memory),
+                OPT_HOURS(&duration),
+                OPT_U64("duration", parse_duration, &duration, "a time such as 90min"),
+                OPT_FLAG("json", &json),
+                {}
+        };
+        int r;
+
+        r = args_parse_no_operands(argc, argv, options, help, "See prepay quote --help.");
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        return client_run(quote_request(cpus, memory, duration), false, json, print_quote, NULL);
 }

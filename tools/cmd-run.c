@@ -3,7 +3,6 @@
  * command. The owner token comes back once and is kept for the user.
  * With --unit the daemon starts a unit in the slice instead (Backend=
  * systemd), and this prints its name and exits. */
-#include <getopt.h>
 #include <inttypes.h>
 
 #include "common/log.h"
@@ -54,13 +53,10 @@ static int run_unit(const char *slice, const char *token, const char *unit, bool
 
         if (!slice)
                 return log_error_errno(EPROTO, "Malformed reply from prepayd: no slice id.");
-        req = client_request("run-unit");
+        req = client_request_slice("run-unit", slice, token);
         if (!req)
-                return log_oom();
-        json_object_object_add(req, "slice", json_object_new_string(slice));
+                return -ENOMEM;
         json_object_object_add(req, "unit", json_object_new_string(unit));
-        if (token)
-                json_object_object_add(req, "token", json_object_new_string(token));
         r = client_call(req, &reply);
         if (r < 0)
                 return r;
@@ -75,107 +71,52 @@ static int run_unit(const char *slice, const char *token, const char *unit, bool
         return 0;
 }
 
+static int arg_action(const char *s, void *ret) {
+        if (!streq(s, "throttle") && !streq(s, "freeze") && !streq(s, "kill"))
+                return arg_invalid("--exhausted-action", s, "throttle, freeze or kill");
+        *(const char **) ret = s;
+        return 0;
+}
+
+static int arg_unit(const char *s, void *ret) {
+        if (!s[0] || strlen(s) > 255)
+                return arg_invalid("--unit value", s, "a unit name such as job.service");
+        *(const char **) ret = s;
+        return 0;
+}
+
 int run_main(int argc, char *argv[]) {
-        enum { ARG_CPUS = 0x100, ARG_MEMORY, ARG_PIDS, ARG_PERIOD, ARG_VOUCHER, ARG_SIZE, ARG_HOURS, ARG_TOKEN_FILE,
-               ARG_REQUEST_ID, ARG_SLICE, ARG_TOKEN, ARG_ACTION, ARG_UNIT };
-        static const struct option options[] = {
-                { "exhausted-action", required_argument, NULL, ARG_ACTION },
-                { "slice", required_argument, NULL, ARG_SLICE },
-                { "token", required_argument, NULL, ARG_TOKEN },
-                { "unit", required_argument, NULL, ARG_UNIT },
-                { "voucher", required_argument, NULL, ARG_VOUCHER },
-                { "size-to-funds", no_argument, NULL, ARG_SIZE },
-                { "hours", required_argument, NULL, ARG_HOURS },
-                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
-                { "request-id", required_argument, NULL, ARG_REQUEST_ID },
-                { "cpus", required_argument, NULL, ARG_CPUS },
-                { "memory", required_argument, NULL, ARG_MEMORY },
-                { "pids", required_argument, NULL, ARG_PIDS },
-                { "cpu-period", required_argument, NULL, ARG_PERIOD },
-                { "quiet", no_argument, NULL, 'q' },
-                { "help", no_argument, NULL, 'h' },
+        struct slice_limits limits = {};
+        uint64_t cpus_milli = 0, duration = 0;
+        const char *voucher_path = NULL, *token_file = NULL, *request_id = NULL;
+        const char *existing = NULL, *given = NULL, *action = NULL, *unit = NULL;
+        bool quiet = false, size_to_funds = false;
+        const struct arg_option options[] = {
+                OPT_CALL("exhausted-action", arg_action, &action),
+                OPT_STRING("slice", &existing),
+                OPT_STRING("token", &given),
+                OPT_CALL("unit", arg_unit, &unit),
+                OPT_STRING("voucher", &voucher_path),
+                OPT_FLAG("size-to-funds", &size_to_funds),
+                OPT_HOURS(&duration),
+                OPT_STRING("token-file", &token_file),
+                OPT_STRING("request-id", &request_id),
+                OPT_CPUS(&cpus_milli),
+                OPT_MEMORY(&limits.memory_max),
+                OPT_U64("pids", parse_u64, &limits.pids_max, "a positive whole number"),
+                OPT_U64("cpu-period", parse_duration, &limits.cpu_period_usec, "a time such as 100ms"),
+                { .name = "quiet", .short_name = 'q', .type = ARG_FLAG, .data = &quiet },
                 {}
         };
-        struct slice_limits limits = {};
-        uint64_t cpus_milli = 0;
         json_object *req, *reply = NULL, *o, *slice;
-        const char *id = NULL, *voucher_path = NULL, *token_file = NULL, *request_id = NULL, *token = NULL;
+        const char *id = NULL, *token = NULL;
         _cleanup_(freep) char *voucher = NULL, *saved = NULL, *line = NULL, *found = NULL;
-        const char *existing = NULL, *given = NULL, *action = NULL, *unit = NULL;
-        uint64_t duration = 0;
-        bool quiet = false, size_to_funds = false;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "+qh", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_CPUS:
-                        if (arg_cpus(optarg, &cpus_milli) < 0)
-                                return 2;
-                        break;
-                case ARG_MEMORY:
-                        if (arg_memory(optarg, &limits.memory_max) < 0)
-                                return 2;
-                        break;
-                case ARG_PIDS:
-                        r = parse_u64(optarg, &limits.pids_max);
-                        if (r < 0 || limits.pids_max == 0) {
-                                log_error("Invalid --pids value '%s': expected a positive whole number.", optarg);
-                                return 2;
-                        }
-                        break;
-                case ARG_PERIOD:
-                        r = parse_duration(optarg, &limits.cpu_period_usec);
-                        if (r < 0 || limits.cpu_period_usec == 0) {
-                                log_error("Invalid --cpu-period value '%s': expected a time such as 100ms.", optarg);
-                                return 2;
-                        }
-                        break;
-                case ARG_VOUCHER:
-                        voucher_path = optarg;
-                        break;
-                case ARG_SIZE:
-                        size_to_funds = true;
-                        break;
-                case ARG_HOURS:
-                        if (arg_hours(optarg, &duration) < 0)
-                                return 2;
-                        break;
-                case ARG_ACTION:
-                        if (!streq(optarg, "throttle") && !streq(optarg, "freeze") && !streq(optarg, "kill")) {
-                                log_error("Invalid --exhausted-action '%s': expected throttle, freeze or kill.", optarg);
-                                return 2;
-                        }
-                        action = optarg;
-                        break;
-                case ARG_SLICE:
-                        existing = optarg;
-                        break;
-                case ARG_TOKEN:
-                        given = optarg;
-                        break;
-                case ARG_TOKEN_FILE:
-                        token_file = optarg;
-                        break;
-                case ARG_UNIT:
-                        if (!optarg[0] || strlen(optarg) > 255) {
-                                log_error("Invalid --unit value '%s': expected a unit name such as job.service.",
-                                          optarg);
-                                return 2;
-                        }
-                        unit = optarg;
-                        break;
-                case ARG_REQUEST_ID:
-                        request_id = optarg;
-                        break;
-                case 'q':
-                        quiet = true;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return 2;
-                }
+        /* Options end at COMMAND, whose options are its own. */
+        r = args_parse(argc, argv, options, true, help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
 
         if (unit && optind < argc) {
                 log_error("--unit starts a unit, not a command: give no COMMAND.");
@@ -202,10 +143,8 @@ int run_main(int argc, char *argv[]) {
                 return 1;
 
         if (existing) {
-                if (!slice_id_is_valid(existing)) {
-                        log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", existing);
+                if (arg_slice(existing) < 0)
                         return 2;
-                }
                 if (voucher || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max ||
                     limits.cpu_period_usec || token_file || request_id) {
                         log_error("--slice runs in a slice as it is: no voucher or limits (see prepay topup).");
@@ -214,11 +153,8 @@ int run_main(int argc, char *argv[]) {
                 (void) client_find_token(existing, given, &found);
                 if (unit)
                         return run_unit(existing, found, unit, quiet) < 0 ? 1 : 0;
-                req = client_request("attach");
-                json_object_object_add(req, "slice", json_object_new_string(existing));
-                if (found)
-                        json_object_object_add(req, "token", json_object_new_string(found));
-                if (client_call(req, NULL) < 0)
+                req = client_request_slice("attach", existing, found);
+                if (!req || client_call(req, NULL) < 0)
                         return 1;
                 if (!quiet)
                         fprintf(stderr, "prepay: running in slice %s\n", existing);

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay status / prepay list: a slice in detail, or one line per slice. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <time.h>
 
@@ -132,29 +131,6 @@ void print_slice_row(const struct slice_info *s) {
                s->usage.pids_current, s->usage.oom_kills, bal);
 }
 
-static int parse_json_flag(int argc, char *argv[], const char *usage, bool *ret_json) {
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
-        int c;
-
-        *ret_json = false;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'j':
-                        *ret_json = true;
-                        break;
-                case 'h':
-                        fputs(usage, stdout);
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        return 1;
-}
-
 /* What the daemon shows of a slice to a caller without its owner token
  * (prepayd(8)): what a donor needs to decide on a top-up. */
 static void print_public_slice(const struct slice_info *s) {
@@ -183,7 +159,7 @@ static int print_one(json_object *o, bool json) {
         bool public = false;
 
         if (json) {
-                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+                client_print_json(o);
                 return 0;
         }
         if (slice_info_from_json(o, &info, &err) < 0)
@@ -248,69 +224,41 @@ static void note_only_own(int64_t only_uid) {
                         only_uid);
 }
 
+static void status_help(void) {
+        printf("Usage: prepay status [SLICE] [--json] [--token TOKEN | --token-file FILE]\n"
+               "\n"
+               "Shows a slice's state, limits, usage and money (all of the caller's slices\n"
+               "without SLICE). Without the slice's owner token, unless the caller made it\n"
+               "or is an operator, only what anyone may see: its state, balance, burn rate\n"
+               "and time left.\n"
+               "\n"
+               "  --json             Print the slice's record as JSON\n"
+               HELP_TOKEN
+               HELP_TOKEN_FILE
+               "  -h, --help         Show this help\n");
+}
+
 int status_main(int argc, char *argv[]) {
-        enum { ARG_TOKEN = 0x100, ARG_TOKEN_FILE };
-        static const struct option options[] = {
-                { "json", no_argument, NULL, 'j' },
-                { "token", required_argument, NULL, ARG_TOKEN },
-                { "token-file", required_argument, NULL, ARG_TOKEN_FILE },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
         json_object *req, *reply = NULL, *o, *array = NULL;
-        _cleanup_(freep) char *token = NULL, *from_file = NULL;
-        const char *given = NULL, *token_file = NULL;
+        _cleanup_(freep) char *token = NULL;
+        struct arg_view view;
         int64_t only_uid;
-        bool json = false;
-        int c, r = 0;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'j':
-                        json = true;
-                        break;
-                case ARG_TOKEN:
-                        given = optarg;
-                        break;
-                case ARG_TOKEN_FILE:
-                        token_file = optarg;
-                        break;
-                case 'h':
-                        printf("Usage: prepay status [SLICE] [--json] [--token TOKEN | --token-file FILE]\n"
-                               "\n"
-                               "Shows a slice's state, limits, usage and money (all of the caller's slices\n"
-                               "without SLICE). Without the slice's owner token, unless the caller made it\n"
-                               "or is an operator, only what anyone may see: its state, balance, burn rate\n"
-                               "and time left.\n"
-                               "\n"
-                               "  --json             Print the slice's record as JSON\n"
-                               "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n"
-                               "                     \"prepay run\" saved)\n"
-                               "  --token-file=FILE  Read the owner token from the first line of FILE\n"
-                               "  -h, --help         Show this help\n");
-                        return 0;
-                default:
-                        return 2;
-                }
+        r = args_parse_view(argc, argv, status_help, "Usage: prepay status [SLICE] [--json] [--token TOKEN]", &view);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        r = 0;
 
-        if (optind + 1 < argc) {
-                log_error("Too many arguments. Usage: prepay status [SLICE] [--json] [--token TOKEN]");
-                return 2;
-        }
-        if (given && token_file) {
-                log_error("--token and --token-file are two ways of saying the same: give one.");
-                return 2;
-        }
-
-        if (optind == argc) {
+        if (!view.slice) {
                 size_t n;
 
                 if (fetch_list(&array, &only_uid) < 0)
                         return 1;
                 note_only_own(only_uid);
                 n = json_object_array_length(array);
-                if (json)
-                        printf("%s\n", json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY));
+                if (view.json)
+                        client_print_json(array);
                 else
                         for (size_t i = 0; i < n; i++) {
                                 if (i > 0)
@@ -318,66 +266,55 @@ int status_main(int argc, char *argv[]) {
                                 if (print_one(json_object_array_get_idx(array, i), false) < 0)
                                         r = -EPROTO;
                         }
-                if (!json && n == 0)
+                if (!view.json && n == 0)
                         printf("No slices.\n");
                 json_object_put(array);
                 return r < 0 ? 1 : 0;
         }
 
-        if (!slice_id_is_valid(argv[optind])) {
-                log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", argv[optind]);
+        if (arg_slice(view.slice) < 0)
                 return 2;
-        }
+        if (arg_token_find(&view.token, view.slice, &token) < 0)
+                return 1;
 
-        if (token_file) {
-                r = read_one_line_file(token_file, &from_file);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to read the owner token from %s: %m", token_file);
-                        return 1;
-                }
-                given = from_file;
-        }
-
-        req = client_request("status");
-        if (!req)
-                return log_oom(), 1;
-        json_object_object_add(req, "slice", json_object_new_string(argv[optind]));
-        if (client_find_token(argv[optind], given, &token) >= 0)
-                json_object_object_add(req, "token", json_object_new_string(token));
-        if (client_call(req, &reply) < 0)
+        req = client_request_slice("status", view.slice, token);
+        if (!req || client_call(req, &reply) < 0)
                 return 1;
         if (!json_object_object_get_ex(reply, "slice", &o)) {
                 json_object_put(reply);
                 log_error("Malformed reply from prepayd: no slice.");
                 return 1;
         }
-        r = print_one(o, json);
+        r = print_one(o, view.json);
         json_object_put(reply);
         return r < 0 ? 1 : 0;
 }
 
+static void list_help(void) {
+        printf("Usage: prepay list [--json]\n\n"
+               "Lists slices, one line each: every slice for an operator (root or the\n"
+               "daemon's AdminGroup=), else the caller's own, which it says on standard\n"
+               "error.\n"
+               "\n"
+               "  --json       Print the slices' records as a JSON array\n"
+               "  -h, --help   Show this help\n");
+}
+
 int list_main(int argc, char *argv[]) {
+        bool json = false;
+        const struct arg_option options[] = {
+                OPT_FLAG("json", &json),
+                {}
+        };
         json_object *array = NULL;
         int64_t only_uid;
-        bool json;
         size_t n;
         int r;
 
-        r = parse_json_flag(argc, argv,
-                            "Usage: prepay list [--json]\n\n"
-                            "Lists slices, one line each: every slice for an operator (root or the\n"
-                            "daemon's AdminGroup=), else the caller's own, which it says on standard\n"
-                            "error.\n"
-                            "\n"
-                            "  --json       Print the slices' records as a JSON array\n"
-                            "  -h, --help   Show this help\n",
-                            &json);
+        r = args_parse_no_operands(argc, argv, options, list_help, "Usage: prepay list [--json]");
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (optind < argc) {
-                log_error("Unexpected argument '%s'. Usage: prepay list [--json]", argv[optind]);
-                return 2;
-        }
+        r = 0;
 
         if (fetch_list(&array, &only_uid) < 0)
                 return 1;
@@ -385,7 +322,7 @@ int list_main(int argc, char *argv[]) {
 
         n = json_object_array_length(array);
         if (json) {
-                printf("%s\n", json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY));
+                client_print_json(array);
         } else {
                 print_slice_table_header();
                 for (size_t i = 0; i < n; i++) {

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay voucher: show and check a voucher offline, without prepayd. */
-#include <getopt.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -163,27 +162,17 @@ static void show_text(const struct voucher *v) {
 }
 
 static int show_main(int argc, char *argv[]) {
-        enum { ARG_JSON = 0x100 };
-        static const struct option options[] = {
-                { "json", no_argument, NULL, ARG_JSON },
-                { "help", no_argument, NULL, 'h' },
+        bool json = false;
+        const struct arg_option options[] = {
+                OPT_FLAG("json", &json),
                 {}
         };
         struct voucher v;
-        bool json = false;
-        int c;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_JSON:
-                        json = true;
-                        break;
-                case 'h':
-                        show_help();
-                        return 0;
-                default:
-                        return 2;
-                }
+        r = args_parse(argc, argv, options, false, show_help);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
 
         if (argc - optind != 1) {
                 log_error("%s. Usage: prepay voucher show FILE|- [--json]",
@@ -236,66 +225,57 @@ static int add_key_dir(struct crypto_keyring *kr, const char *dir, bool must_exi
         return 0;
 }
 
+static int arg_audience(const char *s, void *ret) {
+        if (!voucher_audience_is_valid(s)) {
+                log_error("Invalid --audience '%s': a host id is 1 to %d characters from A-Z a-z 0-9 . _ -.", s,
+                          VOUCHER_AUDIENCE_MAX);
+                return -EINVAL;
+        }
+        *(const char **) ret = s;
+        return 0;
+}
+
+/* Each --key is kept (argv outlives verify_main) and loaded once all
+ * options are known to be well-formed. */
+struct key_list {
+        const char **keys;
+        size_t n;
+};
+
+static int arg_key(const char *s, void *ret) {
+        struct key_list *l = ret;
+
+        l->keys[l->n++] = s;
+        return 0;
+}
+
 static int verify_main(int argc, char *argv[]) {
-        enum { ARG_ISSUERS = 0x100, ARG_KEY, ARG_CURRENCY, ARG_AUDIENCE };
-        static const struct option options[] = {
-                { "issuers", required_argument, NULL, ARG_ISSUERS },
-                { "key", required_argument, NULL, ARG_KEY },
-                { "currency", required_argument, NULL, ARG_CURRENCY },
-                { "audience", required_argument, NULL, ARG_AUDIENCE },
-                { "help", no_argument, NULL, 'h' },
+        const char *issuers = NULL, *currency = NULL, *audience = NULL;
+        struct key_list keys = {};
+        const struct arg_option options[] = {
+                OPT_STRING("issuers", &issuers),
+                OPT_CALL("key", arg_key, &keys),
+                OPT_CALL("currency", arg_currency, &currency),
+                OPT_CALL("audience", arg_audience, &audience),
                 {}
         };
         _cleanup_(keyringp) struct crypto_keyring *kr = NULL;
         _cleanup_(freep) char *error = NULL;
-        const char *issuers = NULL, *currency = NULL, *audience = NULL;
         char id[VOUCHER_ID_STRING_MAX], issuer[2 * CRYPTO_KEY_ID_SIZE + 1], amount[MONEY_FORMAT_MAX];
         char until[VOUCHER_TIME_STRING_MAX];
-        const char **keys = NULL;
-        size_t n_keys = 0;
         struct voucher v;
-        int c, r, rc = 1;
+        int r, rc = 1;
 
-        /* Each --key is kept (argv outlives this function) and loaded
-         * once all options are known to be well-formed. */
-        keys = calloc((size_t) argc, sizeof(*keys));
-        if (!keys)
+        /* As many --key as argv has words, at the most. */
+        keys.keys = calloc((size_t) argc, sizeof(*keys.keys));
+        if (!keys.keys)
                 return log_oom(), 1;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_ISSUERS:
-                        issuers = optarg;
-                        break;
-                case ARG_KEY:
-                        keys[n_keys++] = optarg;
-                        break;
-                case ARG_CURRENCY:
-                        if (!currency_is_valid(optarg)) {
-                                log_error("Invalid --currency '%s': expected an ISO 4217 code, three upper-case "
-                                          "letters such as EUR or USD.", optarg);
-                                rc = 2;
-                                goto out;
-                        }
-                        currency = optarg;
-                        break;
-                case ARG_AUDIENCE:
-                        if (!voucher_audience_is_valid(optarg)) {
-                                log_error("Invalid --audience '%s': a host id is 1 to %d characters from "
-                                          "A-Z a-z 0-9 . _ -.", optarg, VOUCHER_AUDIENCE_MAX);
-                                rc = 2;
-                                goto out;
-                        }
-                        audience = optarg;
-                        break;
-                case 'h':
-                        verify_help();
-                        rc = 0;
-                        goto out;
-                default:
-                        rc = 2;
-                        goto out;
-                }
+        r = args_parse(argc, argv, options, false, verify_help);
+        if (r <= 0) {
+                rc = r < 0 ? 2 : 0;
+                goto out;
+        }
 
         if (argc - optind != 1) {
                 log_error("%s. Usage: prepay voucher verify FILE|- [--issuers DIR] [--key PUBKEY]...",
@@ -314,10 +294,10 @@ static int verify_main(int argc, char *argv[]) {
         }
         if (issuers && add_key_dir(kr, issuers, true) < 0)
                 goto out;
-        for (size_t i = 0; i < n_keys; i++)
-                if (add_key_file(kr, keys[i]) < 0)
+        for (size_t i = 0; i < keys.n; i++)
+                if (add_key_file(kr, keys.keys[i]) < 0)
                         goto out;
-        if (!issuers && n_keys == 0 && add_key_dir(kr, ISSUERS_DIR_DEFAULT, false) < 0)
+        if (!issuers && keys.n == 0 && add_key_dir(kr, ISSUERS_DIR_DEFAULT, false) < 0)
                 goto out;
         if (crypto_keyring_size(kr) == 0) {
                 /* --key FILE either adds a key or has failed above. */
@@ -341,7 +321,7 @@ static int verify_main(int argc, char *argv[]) {
         rc = 0;
 
 out:
-        free(keys);
+        free(keys.keys);
         return rc;
 }
 
@@ -355,8 +335,8 @@ int voucher_main(int argc, char *argv[]) {
                 return 0;
         }
 
-        /* The subcommand takes its own options: getopt starts afresh. */
-        optind = 0;
+        /* The subcommand takes its own options (args_parse starts getopt
+         * afresh). */
         if (streq(argv[1], "show"))
                 return show_main(argc - 1, argv + 1);
         if (streq(argv[1], "verify"))

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay: the CLI. A table of subcommands, one file each (cmd-*.c). */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "common/log.h"
@@ -10,11 +9,7 @@
 #define PREPAY_VERSION "0.1"
 #endif
 
-static const struct {
-        const char *verb;
-        int (*main)(int argc, char *argv[]);
-        const char *summary;
-} commands[] = {
+static const struct verb commands[] = {
         { "run", run_main, "buy a slice with a voucher and run a command in it" },
         { "topup", topup_main, "add a voucher's amount to a slice (anyone may)" },
         { "release", release_main, "stop a slice's work and get its balance back as change" },
@@ -29,12 +24,13 @@ static const struct {
         { "mint", mint_main, "sign vouchers with an issuer key" },
         { "voucher", voucher_main, "show and check a voucher offline" },
         { "ledger", ledger_main, "verify or export the ledger (operators)" },
+        {}
 };
 
 static void help(void) {
         printf("Usage: prepay [--socket=PATH] COMMAND [ARGS...]\n\nCommands:\n");
-        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-                printf("  %-10s %s\n", commands[i].verb, commands[i].summary);
+        for (const struct verb *v = commands; v->name; v++)
+                printf("  %-10s %s\n", v->name, v->summary);
         printf("\nOptions:\n"
                "  --socket=PATH  prepayd's control socket (default $PREPAY_SOCKET or\n"
                "                 /run/prepay/control.sock)\n"
@@ -43,48 +39,19 @@ static void help(void) {
                "\nSee prepay(1).\n");
 }
 
+static int show_version(const char *arg, void *data) {
+        printf("prepay %s\n", PREPAY_VERSION);
+        return 1;
+}
+
 int main(int argc, char *argv[]) {
-        enum { ARG_SOCKET = 0x100, ARG_VERSION };
-        static const struct option options[] = {
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+        const struct arg_option options[] = {
+                OPT_STRING("socket", &arg_socket),
+                { .name = "version", .type = ARG_ACTION, .call = show_version },
                 {}
         };
-        int c;
 
         log_set_program("prepay");
 
-        /* "+": stop at the verb, whose options are its own. */
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_SOCKET:
-                        arg_socket = optarg;
-                        break;
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("prepay %s\n", PREPAY_VERSION);
-                        return 0;
-                default:
-                        return 2;
-                }
-
-        if (optind >= argc) {
-                help();
-                return 2;
-        }
-
-        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-                if (streq(argv[optind], commands[i].verb)) {
-                        int verb_argc = argc - optind;
-                        char **verb_argv = argv + optind;
-
-                        optind = 0; /* reset getopt for the verb */
-                        return commands[i].main(verb_argc, verb_argv);
-                }
-
-        log_error("Unknown command '%s'. See 'prepay --help'.", argv[optind]);
-        return 2;
+        return args_dispatch(argc, argv, options, commands, help, "command", "prepay");
 }

@@ -6,6 +6,7 @@
 
 #include "common/message.h"
 #include "common/money.h"
+#include "common/parse.h"
 
 /* One file per subcommand, each exporting <verb>_main(argc, argv) with
  * argv[0] the verb; dispatched from the table in prepay.c. */
@@ -25,11 +26,110 @@ int ledger_main(int argc, char *argv[]);
 int kill_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
 
-/* args.c: option values shared by verbs; a bad one is logged (naming the
- * option and an example) and gives -EINVAL, the caller exits 2. */
-int arg_cpus(const char *s, uint64_t *ret_milli);
-int arg_memory(const char *s, uint64_t *ret_bytes);
-int arg_hours(const char *s, uint64_t *ret_usec);
+/* args.c: each verb's options as a table, read by args_parse(). */
+enum {
+        ARG_STRING, /* --name=VALUE, kept as it is */
+        ARG_FLAG,   /* --name, sets a bool */
+        ARG_CALL,   /* --name=VALUE, checked and stored by call */
+        ARG_ACTION, /* --name, call(NULL, data) there and then (--version) */
+        ARG_U64,    /* --name=VALUE, a parse.h number other than 0 */
+};
+struct arg_option {
+        const char *name;
+        char short_name; /* 0: a long option only */
+        int type;
+        /* ARG_STRING: const char **, ARG_FLAG: bool *, ARG_U64: uint64_t *,
+         * ARG_CALL and ARG_ACTION: call's. */
+        void *data;
+        /* ARG_CALL, ARG_ACTION: checks arg and stores it in data. -errno:
+         * refused and said why (the verb exits 2); > 0: all done, exit 0. */
+        int (*call)(const char *arg, void *data);
+        /* ARG_U64: a parse.h parser, and what a value looks like for the
+         * error ("Invalid --cpus value 'x': expected <expected>."). */
+        int (*parse)(const char *arg, uint64_t *ret);
+        const char *expected;
+        /* ARG_STRING: args_parse_slice() gives the usage error without. */
+        bool required;
+};
+/* The casts make the compiler check what data points to. */
+#define OPT_STRING(n, p) { .name = (n), .type = ARG_STRING, .data = (1 ? (p) : (const char **) NULL) }
+#define OPT_STRING_REQUIRED(n, p) \
+        { .name = (n), .type = ARG_STRING, .data = (1 ? (p) : (const char **) NULL), .required = true }
+#define OPT_FLAG(n, p) { .name = (n), .type = ARG_FLAG, .data = (1 ? (p) : (bool *) NULL) }
+#define OPT_CALL(n, f, p) { .name = (n), .type = ARG_CALL, .call = (f), .data = (p) }
+#define OPT_U64(n, f, p, what) \
+        { .name = (n), .type = ARG_U64, .parse = (f), .data = (1 ? (p) : (uint64_t *) NULL), .expected = (what) }
+#define ARGS_MAX 24
+
+/* Parses argv's options (-h and --help print help, every verb has them);
+ * stop_at_operand: options end at the first operand (a command to run, a
+ * sub-verb). Returns 1 to go on with optind at the operands, 0 when all is
+ * done (help printed), -errno on a bad option, already said: the verb
+ * exits 2. */
+int args_parse(int argc, char *argv[], const struct arg_option *opts, bool stop_at_operand, void (*help)(void));
+
+/* args_parse(), and an operand is refused: "Unexpected argument 'x'.
+ * <hint>". */
+int args_parse_no_operands(int argc, char *argv[], const struct arg_option *opts, void (*help)(void),
+                           const char *hint);
+
+/* A command of sub-verbs (prepay, prepay ledger): its options, then runs
+ * the verb named, with argv from there, and returns its exit code.
+ * Without a verb: help, 2; an unknown one: "Unknown <what> 'x'. See
+ * '<prog> --help'.", 2. verbs ends with an entry without a name. */
+struct verb {
+        const char *name;
+        int (*main)(int argc, char *argv[]);
+        const char *summary;
+};
+int args_dispatch(int argc, char *argv[], const struct arg_option *opts, const struct verb *verbs,
+                  void (*help)(void), const char *what, const char *prog);
+
+/* "Invalid <what> '<s>': expected <expected>.", -EINVAL: for OPT_CALL's
+ * checks. */
+int arg_invalid(const char *what, const char *s, const char *expected);
+/* --currency, for OPT_CALL (const char *). */
+int arg_currency(const char *s, void *ret);
+/* Sizes several verbs take (uint64_t: milli-CPUs, bytes, microseconds). */
+#define OPT_CPUS(p) OPT_U64("cpus", parse_cpus, p, "a number of CPUs such as 0.5 or 2")
+#define OPT_MEMORY(p) OPT_U64("memory", parse_size, p, "a size such as 512M or 4G")
+#define OPT_HOURS(p) OPT_U64("hours", parse_hours, p, "a number of hours such as 2 or 0.5")
+/* A slice id operand: 0, or -EINVAL said. */
+int arg_slice(const char *s);
+
+/* The owner token of a slice: --token TOKEN or --token-file FILE. */
+struct arg_token {
+        const char *given, *file;
+};
+#define OPT_TOKEN(t) OPT_STRING("token", &(t)->given)
+#define OPT_TOKEN_FILE(t) OPT_STRING("token-file", &(t)->file)
+/* Their lines in --help. */
+#define HELP_TOKEN                                                                 \
+        "  --token=TOKEN      The owner token (default: $PREPAY_TOKEN, or the one\n" \
+        "                     \"prepay run\" saved)\n"
+#define HELP_TOKEN_FILE "  --token-file=FILE  Read the owner token from the first line of FILE\n"
+/* -EINVAL (said) if both are given. */
+int arg_token_check(const struct arg_token *t);
+/* The token to send for slice: --token-file's, --token's, else
+ * client_find_token()'s; *ret NULL if there is none. -errno (said) if
+ * --token-file cannot be read: the verb exits 1. */
+int arg_token_find(const struct arg_token *t, const char *slice, char **ret);
+
+/* args_parse() for a verb on one slice (kill, release, topup): exactly one
+ * operand and every OPT_STRING_REQUIRED given ("<usage>" if not), the
+ * token options not both (t may be NULL), a slice id in *ret_slice. */
+int args_parse_slice(int argc, char *argv[], const struct arg_option *opts, void (*help)(void), const char *usage,
+                     const struct arg_token *t, const char **ret_slice);
+
+/* [SLICE] [--json] [--token TOKEN | --token-file FILE]: status and events.
+ * args_parse() and then at most one operand ("Too many arguments.
+ * <usage>"), not both token options; the slice id is not checked yet. */
+struct arg_view {
+        const char *slice;
+        bool json;
+        struct arg_token token;
+};
+int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, struct arg_view *ret);
 
 /* client.c: the control socket. The path is --socket, else $PREPAY_SOCKET,
  * else the daemon's default. */
@@ -42,7 +142,20 @@ int client_connect(void);
 /* Sends req (consumed) and waits for the reply; a reply with "ok": false is
  * printed ("prepay: <error>") and returned as -EPROTO. *ret may be NULL. */
 int client_call(json_object *req, json_object **ret);
+/* The same check of a reply for client_call() and for streams (events):
+ * 0 for "ok": true, else the error printed and -EPROTO. */
+int client_reply_check(json_object *reply);
 json_object *client_request(const char *op);
+/* A request about slice, with token if not NULL; NULL on OOM (said). */
+json_object *client_request_slice(const char *op, const char *slice, const char *token);
+/* Prints a reply, or part of one, as pretty JSON (--json). */
+void client_print_json(json_object *o);
+/* A verb's whole exchange: sends req (consumed; NULL: out of memory,
+ * said), with client_call_money() if money, and prints the reply as JSON
+ * if json, else hands it to print (if any). Returns the verb's exit code:
+ * 0, or 1 when the call or print (-errno, said) failed. */
+int client_run(json_object *req, bool money, bool json, int (*print)(json_object *reply, void *userdata),
+               void *userdata);
 
 /* The same for requests that move money: adds a random "request_id" if
  * req has none and retries with it while prepayd cannot be reached (up to

@@ -10,32 +10,38 @@
 
 /* cgroupfs and state files are small; anything larger is a mistake. */
 #define READ_FULL_MAX (4U * 1024U * 1024U)
+#define READ_BUF_INITIAL 4096U
 
-int read_full_file_at(int dirfd, const char *path, char **ret, size_t *ret_size) {
-        _cleanup_(closep) int fd = -1;
-        _cleanup_(freep) char *buf = NULL;
-        size_t size = 0, allocated = 0;
+void read_buf_done(struct read_buf *b) {
+        free(b->data);
+        *b = (struct read_buf) {};
+}
 
-        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
+/* The loop under every read of a whole file: reads fd to its end into b,
+ * doubling it when full, and NUL-terminates. pread() from offset 0 with
+ * positional (a kept fd needs no seek), else read() from where fd is. */
+static int read_buf_fill(struct read_buf *b, int fd, bool positional, size_t max, size_t *ret_size) {
+        size_t size = 0;
 
         for (;;) {
                 ssize_t n;
 
-                if (allocated - size < 4096) {
+                /* Room for one byte more and the NUL. */
+                if (b->allocated - size < 2) {
+                        size_t allocated = b->allocated ? MIN(b->allocated * 2, max + 1) : READ_BUF_INITIAL;
                         char *p;
 
-                        if (allocated >= READ_FULL_MAX)
+                        if (b->allocated > max)
                                 return -EFBIG;
-                        allocated = allocated ? allocated * 2 : 4096;
-                        p = realloc(buf, allocated + 1);
+                        p = realloc(b->data, allocated);
                         if (!p)
                                 return -ENOMEM;
-                        buf = p;
+                        b->data = p;
+                        b->allocated = allocated;
                 }
 
-                n = read(fd, buf + size, allocated - size);
+                n = positional ? pread(fd, b->data + size, b->allocated - size - 1, (off_t) size)
+                               : read(fd, b->data + size, b->allocated - size - 1);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -45,16 +51,36 @@ int read_full_file_at(int dirfd, const char *path, char **ret, size_t *ret_size)
                         break;
                 size += (size_t) n;
         }
-
-        if (!buf) {
-                buf = malloc(1);
-                if (!buf)
-                        return -ENOMEM;
-        }
-        buf[size] = 0;
+        b->data[size] = 0;
         if (ret_size)
                 *ret_size = size;
-        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int read_buf_pread(struct read_buf *b, int fd, size_t max, char **ret) {
+        int r;
+
+        r = read_buf_fill(b, fd, true, max, NULL);
+        if (r < 0)
+                return r;
+        *ret = b->data;
+        return 0;
+}
+
+int read_full_file_at(int dirfd, const char *path, char **ret, size_t *ret_size) {
+        _cleanup_(closep) int fd = -1;
+        struct read_buf b = {};
+        int r;
+
+        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        r = read_buf_fill(&b, fd, false, READ_FULL_MAX, ret_size);
+        if (r < 0) {
+                read_buf_done(&b);
+                return r;
+        }
+        *ret = b.data;
         return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -27,6 +28,16 @@
 #define USEC_PER_MSEC ((uint64_t) 1000ULL)
 #define NSEC_PER_USEC ((uint64_t) 1000ULL)
 #define NSEC_PER_SEC ((uint64_t) 1000000000ULL)
+
+/* The time of clock in microseconds. For the clocks every Linux has
+ * (CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME) clock_gettime() only
+ * fails on a bad pointer. */
+static inline uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+
+        (void) clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
 
 static inline void freep(void *p) {
         free(*(void **) p);
@@ -91,6 +102,17 @@ static inline bool u64_mul(uint64_t a, uint64_t b, uint64_t *ret) {
 }
 
 /* Small file I/O used on cgroupfs and state files (fileio.c). */
+/* A read buffer that grows as needed and is kept for the next read of a
+ * file read again and again (a cgroup's counters, every tick). */
+struct read_buf {
+        char *data;
+        size_t allocated;
+};
+void read_buf_done(struct read_buf *b);
+/* Reads all that fd holds, from offset 0 (pread(): a kept fd needs no
+ * seek), into b, NUL-terminated; *ret points into b. -EFBIG past max
+ * bytes. */
+int read_buf_pread(struct read_buf *b, int fd, size_t max, char **ret);
 int read_one_line_file(const char *path, char **ret);
 int write_string_file(const char *path, const char *s);
 int read_full_file(const char *path, char **ret, size_t *ret_size);

@@ -6,6 +6,7 @@
  * cost more than the parsing) and fuzz_check(), which aborts so that a
  * property that does not hold is a crash libFuzzer saves and reports. */
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,4 +63,13 @@ static inline int fuzz_sentence_ok(const char *s) {
                 return 0;
         n = strlen(s);
         return s[0] >= 'A' && s[0] <= 'Z' && s[n - 1] != '.';
+}
+
+/* r, what a parser returned, and error, the sentence it set: a refusal
+ * must be -EINVAL with a sentence. Returns whether the parser refused. */
+static inline int fuzz_refused(int r, const char *error) {
+        if (r >= 0)
+                return 0;
+        fuzz_check(r == -EINVAL && fuzz_sentence_ok(error));
+        return 1;
 }

@@ -1,42 +1,31 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Sourced by every integration test. Each test runs its own prepayd on its
-# own throwaway names: cgroup root "prepay-test-<pid>" beneath the test's
-# own cgroup in every hierarchy, BPF pins in /sys/fs/bpf/prepay-test-<pid>,
-# socket and state in a temporary directory. The EXIT trap removes all of
-# it, whatever happened, and ends only processes the test started.
-#
-# A test exits 0 when it passes, 77 when it cannot run here (after saying
-# "skipped: <reason>"), anything else when it fails.
+# Sourced by every integration test; it sources tests/lib.sh first (say,
+# fail, skip, wait_for, mint and the other helpers the system tests share).
+# Each test runs its own prepayd on its own throwaway names: cgroup root
+# "prepay-test-<pid>" beneath the test's own cgroup in every hierarchy, BPF
+# pins in /sys/fs/bpf/prepay-test-<pid>, socket and state in a temporary
+# directory. The EXIT trap removes all of it, whatever happened, and ends
+# only processes the test started.
 
-set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-O=${O:-build}
 BIN=$(cd "$O" && pwd)
-TEST=$(basename "$0" .sh)
 # A test that re-runs itself in a pid namespace of its own is pid 1 there:
 # it names itself after its pid outside (PREPAY_TEST_ID).
 ID=prepay-test-${PREPAY_TEST_ID:-$$}
 T=$(mktemp -d "/tmp/$ID.XXXXXX")
+# Until the cleanup below is in place: a test skipped on the way leaves
+# no directory behind.
+trap 'rm -rf "$T"' EXIT
 PIN=/sys/fs/bpf/$ID
 CONF=$T/prepayd.conf
 export PREPAY_SOCKET=$T/control.sock
 DAEMON_PID=
-BG_PIDS=()
 MOUNTS=() # mounts the test made, unmounted by cleanup once the daemon is gone
 
 # The python3 a test runs as a peer writes its output as it goes: a test
 # reads it while the helper runs (a marker file says how far it got).
 export PYTHONUNBUFFERED=1
-
-say() { printf '%s: %s\n' "$TEST" "$*"; }
-fail() {
-        say "FAIL: $*"
-        exit 1
-}
-skip() {
-        echo "skipped: $TEST: $*"
-        exit 77
-}
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (cgroups and BPF)"
 [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" = bpf_fs ] ||
@@ -49,15 +38,6 @@ if awk '$3 == "cgroup" { found = 1 } END { exit !found }' /proc/mounts; then
         HYBRID=1
 else
         HYBRID=0
-fi
-
-# Under full emulation (the booted guest without KVM: qemu TCG) a CPU is
-# many times slower and timer wake-ups late by milliseconds; the few tests
-# that bound a latency say what they allow there and why.
-if [ "$(systemd-detect-virt 2>/dev/null)" = qemu ]; then
-        EMULATED=1
-else
-        EMULATED=0
 fi
 
 # The slice backend the test's daemon uses: cgroupfs (the default: a
@@ -175,33 +155,22 @@ make_issuer() {
         cp "$T/issuer/issuer.pub" "$T/issuers.d/test.pub"
 }
 
-# mint AMOUNT [MINT-OPTIONS...]: a voucher file of AMOUNT EUR; prints its path.
-mint() {
-        local amount=$1 dir
-        shift
-        make_issuer
-        dir=$(mktemp -d "$T/v.XXXXXX")
-        prepay mint --key "$ISSUER_KEY" --amount "$amount" --currency EUR --out "$dir" "$@" >/dev/null 2>"$dir.err" ||
-                fail "prepay mint $amount $* failed: $(cat "$dir.err")"
-        ls "$dir"/*.voucher
-}
-
 # The books must balance after every test that kept a ledger.
 ledger_verify() {
         [ -f "$LEDGER" ] || return 0
         prepay ledger verify --ledger "$LEDGER"
 }
 
+daemon_answers() { [ -S "$PREPAY_SOCKET" ] && "$BIN/prepay" list >/dev/null 2>&1; }
+daemon_gone() { pid_gone "$DAEMON_PID"; }
+answers_or_gone() { daemon_answers || daemon_gone; }
+
 start_daemon() {
         [ -f "$CONF" ] || write_config
         make_issuer
         "$BIN/prepayd" -c "$CONF" >>"$T/prepayd.log" 2>&1 &
         DAEMON_PID=$!
-        for _ in $(seq 100); do
-                [ -S "$PREPAY_SOCKET" ] && "$BIN/prepay" list >/dev/null 2>&1 && return 0
-                kill -0 "$DAEMON_PID" 2>/dev/null || break
-                sleep 0.1
-        done
+        wait_for 20 answers_or_gone && daemon_answers && return 0
         cat "$T/prepayd.log"
         fail "prepayd did not start"
 }
@@ -209,10 +178,7 @@ start_daemon() {
 stop_daemon() {
         [ -n "$DAEMON_PID" ] || return 0
         kill -TERM "$DAEMON_PID" 2>/dev/null
-        for _ in $(seq 50); do
-                kill -0 "$DAEMON_PID" 2>/dev/null || break
-                sleep 0.1
-        done
+        wait_for 5 daemon_gone
         kill -KILL "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
         DAEMON_PID=
@@ -224,37 +190,13 @@ kill_daemon() {
         DAEMON_PID=
 }
 
-# bg CMD...: start in the background, remembered for cleanup.
-bg() {
-        "$@" &
-        BG_PIDS+=($!)
-}
-
 prepay() { "$BIN/prepay" "$@"; }
 # Tokens "prepay run" saves stay inside the test's directory.
 export PREPAY_TOKEN_DIR=$T/tokens
 
-# slice_field SLICE JQ-PATH: one figure from "prepay status --json".
-slice_field() {
-        prepay status "$1" --json | jq -r "$2"
-}
-
-# Waits until "prepay run" wrote "running in slice s-..." into FILE.
-slice_from_log() {
-        local id
-        for _ in $(seq 100); do
-                id=$(sed -n 's/^prepay: running in slice \(s-[0-9a-f]*\)\( (.*)\)\{0,1\}$/\1/p' "$1")
-                [ -n "$id" ] && echo "$id" && return 0
-                sleep 0.05
-        done
-        cat "$1" >&2
-        return 1
-}
-
-# within VALUE EXPECTED PERCENT: true when |VALUE-EXPECTED| <= PERCENT% of EXPECTED.
-within() {
-        awk -v v="$1" -v e="$2" -v p="$3" 'BEGIN { d = v - e; if (d < 0) d = -d; exit !(d <= e * p / 100) }'
-}
+# wait_state SLICE STATE SECONDS: until the daemon reports the slice's
+# enforcement as STATE (ok, low, throttled, frozen, killed).
+wait_state() { wait_for "$3" field_is "$1" .account.enforcement "$2"; }
 
 # Stops the prepay units that appeared during the test, slices first
 # (stopping a slice stops what runs in it), then the roots if they were
@@ -277,6 +219,40 @@ systemd_cleanup() {
                 case $SYSTEMD_UNITS_BEFORE in *" $u "*) continue ;; esac
                 systemctl is-active -q "$u" && systemctl stop "$u" 2>/dev/null
         done
+}
+
+# Users and groups a test makes (add_group, add_user), removed by
+# cleanup once nothing of the test runs any more.
+MADE_USERS=()
+MADE_GROUPS=()
+
+# add_group NAME: a throwaway system group.
+add_group() {
+        getent group "$1" >/dev/null && fail "group $1 exists already"
+        groupadd -r "$1" || fail "groupadd $1 failed"
+        MADE_GROUPS+=("$1")
+}
+
+# add_user NAME [GROUPS]: a throwaway system user without a home or a
+# login shell, in GROUPS (comma-separated) if given, with a token
+# directory of its own, $T/tokens-NAME (where "as" points it).
+add_user() {
+        getent passwd "$1" >/dev/null && fail "user $1 exists already"
+        useradd -r -M -N -s /usr/sbin/nologin ${2:+-G "$2"} "$1" || fail "useradd $1 failed"
+        MADE_USERS+=("$1")
+        install -d -o "$1" -m 0700 "$T/tokens-$1"
+}
+
+# rmdir_tree DIR: removes the cgroup DIR and every cgroup beneath it.
+rmdir_tree() { find "$1" -depth -type d -exec rmdir {} + 2>/dev/null; }
+
+remove_accounts() {
+        local n
+        for n in "${MADE_USERS[@]}"; do
+                # Killed processes may still be going away.
+                wait_for 2 userdel "$n" || say "could not remove user $n"
+        done
+        for n in "${MADE_GROUPS[@]}"; do groupdel "$n" 2>/dev/null; done
 }
 
 cleanup() {
@@ -302,11 +278,9 @@ cleanup() {
         done
         wait 2>/dev/null
         [ "$BACKEND" = systemd ] && systemd_cleanup
+        remove_accounts
         for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
-                find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || {
-                        sleep 0.5
-                        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
-                }
+                wait_for 2 rmdir_tree "$d"
         done
         rm -rf "$PIN"
         if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -f "$T/prepayd.log" ]; then

@@ -14,13 +14,7 @@ write_config "[Daemon]
 LogLevel=notice
 [Money]
 MinRuntimeSec=1s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-NetInGiB=0
-IOGiB=0
-SliceHour=0"
+$(cpu_prices 0.01)"
 start_daemon
 
 # buy AMOUNT: a slice holding a sleeper, bought with a voucher of AMOUNT;
@@ -30,7 +24,7 @@ buy() {
         log=$(mktemp "$T/run.XXXXXX")
         bg prepay run --voucher "$(mint "$1")" --cpus 0.1 -- sleep 600 >/dev/null 2>"$log"
         s=$(slice_from_log "$log") || fail "no slice: $(cat "$log")"
-        tok=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$log")
+        tok=$(owner_token_in "$log")
 }
 
 # The owner releases; root without the token asks again.

@@ -14,12 +14,13 @@ ExhaustedAction=freeze"
 start_daemon
 
 frozen() { [ "$(cat "$(cg_dir "" "$1")/cgroup.freeze")" = 1 ]; }
+thawed() { ! frozen "$1"; }
 
 bg prepay run --voucher "$(mint 1.00)" --cpus 0.5 -- "$BIN/tests/burn" 60 >/dev/null 2>"$T/a.err"
 a=$(slice_from_log "$T/a.err") || fail "no slice a"
 bg prepay run --voucher "$(mint 0.005)" --cpus 0.5 -- "$BIN/tests/burn" 60 >/dev/null 2>"$T/b.err"
 b=$(slice_from_log "$T/b.err") || fail "no slice b"
-for _ in $(seq 100); do [ "$(slice_field "$b" .account.enforcement)" = frozen ] && break; sleep 0.05; done
+wait_for 10 field_is "$b" .account.enforcement frozen
 [ "$(slice_field "$b" .account.enforcement)" = frozen ] || fail "slice b was not frozen when its balance was spent"
 
 stop_daemon
@@ -31,17 +32,17 @@ say "daemon stopped: slice a frozen, $((k1 - k0))us of CPU in 0.5 s"
 [ $((k1 - k0)) -le 2000 ] || fail "slice a ran while frozen"
 
 start_daemon
-for _ in $(seq 20); do frozen "$a" || break; sleep 0.05; done
+wait_for 2 thawed "$a"
 frozen "$a" && fail "slice a (money left) was not thawed at start"
 frozen "$b" || fail "slice b (balance spent) was thawed at start"
 # It runs again: its CPU counter moves on by 100 ms (how soon depends on
 # the machine's load, so that is waited for, up to 20 s).
-k0=$(kernel_cpu_usec "$a") t0=$(date +%s%N)
-for _ in $(seq 200); do
+ran_100ms() {
         k1=$(kernel_cpu_usec "$a")
-        [ $((k1 - k0)) -ge 100000 ] && break
-        sleep 0.1
-done
+        [ $((k1 - k0)) -ge 100000 ]
+}
+k0=$(kernel_cpu_usec "$a") t0=$(date +%s%N)
+wait_for 20 ran_100ms
 t1=$(date +%s%N)
 say "daemon started: slice a thawed, $(((k1 - k0) / 1000)) ms of CPU in $(((t1 - t0) / 1000000)) ms; slice b still frozen"
 [ $((k1 - k0)) -ge 100000 ] || fail "slice a does not run after the restart"

@@ -53,16 +53,6 @@ OnLowBalance=$T/slow.sh
 HookTimeoutSec=1s"
 start_daemon
 
-# wait_for SECONDS CMD...: until CMD succeeds.
-wait_for() {
-        local n=$(($1 * 10))
-        shift
-        for _ in $(seq "$n"); do
-                "$@" && return 0
-                sleep 0.1
-        done
-        return 1
-}
 # jq_any JQ-ARGS...: true when the filter outputs something (jq 1.6's -e
 # is true on empty input).
 jq_any() { [ -n "$(jq -c "$@" 2>/dev/null)" ]; }

@@ -22,71 +22,22 @@ for p in /usr/bin/python3 /usr/local/bin/python3; do
 done
 [ -n "$PY" ] || skip "no /usr/bin/python3 (it opens the many connections)"
 
+# Users and groups of our own (lib.sh's add_user and add_group), removed
+# by lib.sh's cleanup whatever happens; "as" and "bg_as" run a command as
+# one of them, with its token directory $T/tokens-USER.
 P=plt$$
 CLIENTS=${P}c
 ADMINS=${P}a
-MADE_USERS=()
-MADE_GROUPS=()
-limits_cleanup() {
-        local rc=$? n pid d
-        stop_daemon
-        for pid in "${BG_PIDS[@]}"; do
-                kill -KILL "$pid" 2>/dev/null
-        done
-        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
-                for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-                        kill -KILL "$pid" 2>/dev/null
-                done
-        done
-        wait 2>/dev/null
-        for n in "${MADE_USERS[@]}"; do
-                userdel "$n" 2>/dev/null || {
-                        sleep 0.5
-                        userdel "$n" || say "could not remove user $n"
-                }
-        done
-        for n in "${MADE_GROUPS[@]}"; do groupdel "$n" 2>/dev/null; done
-        (exit "$rc")
-        cleanup
-}
-trap limits_cleanup EXIT
-
-for g in "$CLIENTS" "$ADMINS"; do
-        getent group "$g" >/dev/null && fail "group $g exists already"
-        groupadd -r "$g" || fail "groupadd $g failed"
-        MADE_GROUPS+=("$g")
-done
-add_user() { # add_user NAME GROUP
-        getent passwd "$1" >/dev/null && fail "user $1 exists already"
-        useradd -r -M -N -s /usr/sbin/nologin -G "$2" "$1" || fail "useradd $1 failed"
-        MADE_USERS+=("$1")
-        install -d -o "$1" -m 0700 "$T/home-$1"
-}
+add_group "$CLIENTS"
+add_group "$ADMINS"
 # Ann and Bob are clients.
 ANN=${P}ann BOB=${P}bob
 add_user "$ANN" "$CLIENTS"
 add_user "$BOB" "$CLIENTS"
 chmod 0755 "$T"
 
-as() { # as USER COMMAND...: with the user's groups and token directory
-        local u=$1
-        shift
-        PREPAY_TOKEN= PREPAY_TOKEN_DIR=$T/home-$u \
-                setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups "$@"
-}
-bg_as() {
-        (exec env PREPAY_TOKEN= PREPAY_TOKEN_DIR="$T/home-$1" \
-                setpriv --reuid="$1" --regid="$(id -g "$1")" --init-groups "${@:2}") &
-        BG_PIDS+=($!)
-}
 # wait_file FILE WHAT: until FILE exists (a helper says it got that far).
-wait_file() {
-        for _ in $(seq 600); do
-                [ -e "$1" ] && return 0
-                sleep 0.1
-        done
-        fail "$2"
-}
+wait_file() { wait_for 60 test -e "$1" || fail "$2"; }
 
 # The peer's side: plain SOCK_SEQPACKET connections, as many as asked.
 cat >"$T/peer.py" <<'PY'
@@ -187,12 +138,12 @@ start_daemon
 # Ann opens 64 connections and sends nothing: she keeps 6, the other 58
 # are told why; Bob then gets one of the 2 places left to clients and
 # not a third: the last 4 are kept for operators, and root gets one.
-bg_as "$ANN" "$PY" "$T/peer.py" flood 64 6 "$T/home-$ANN/held" "$T/release" >"$T/flood.out" 2>&1
-wait_file "$T/home-$ANN/held" "64 connections of one uid: not all but 6 refused: $(cat "$T/flood.out")"
+bg_as "$ANN" "$PY" "$T/peer.py" flood 64 6 "$T/tokens-$ANN/held" "$T/release" >"$T/flood.out" 2>&1
+wait_file "$T/tokens-$ANN/held" "64 connections of one uid: not all but 6 refused: $(cat "$T/flood.out")"
 grep -qx "refused 58: Too many connections of uid $(id -u "$ANN"): at most 6 at once (MaxConnectionsPerUser=)" \
         "$T/flood.out" || fail "the refused connections were not told why: $(cat "$T/flood.out")"
-bg_as "$BOB" "$PY" "$T/peer.py" flood 3 2 "$T/home-$BOB/held" "$T/release" >"$T/flood-bob.out" 2>&1
-wait_file "$T/home-$BOB/held" "a second uid: not all but 2 refused: $(cat "$T/flood-bob.out")"
+bg_as "$BOB" "$PY" "$T/peer.py" flood 3 2 "$T/tokens-$BOB/held" "$T/release" >"$T/flood-bob.out" 2>&1
+wait_file "$T/tokens-$BOB/held" "a second uid: not all but 2 refused: $(cat "$T/flood-bob.out")"
 grep -qx "refused 1: Too many connections: the 4 places left are kept for operators (OperatorConnections=); try again later" \
         "$T/flood-bob.out" || fail "a second uid was not refused the operators' places: $(cat "$T/flood-bob.out")"
 out=$(as "$BOB" "$BIN/prepay" quote --cpus 1 --hours 1 2>&1) && fail "a client got an operator's place"
@@ -224,7 +175,7 @@ say "connections that send nothing: told and closed after IdleTimeoutSec=1s ($(t
 v=$(mktemp "$T/voucher.XXXXXX") && cp "$(mint 1.00)" "$v" && chown "$ANN" "$v"
 bg_as "$ANN" "$BIN/prepay" run --voucher "$v" --cpus 0.1 -- sleep 120 2>"$T/ann.err"
 sa=$(slice_from_log "$T/ann.err") || fail "a member could not buy a slice: $(cat "$T/ann.err")"
-ta=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/ann.err")
+ta=$(owner_token_in "$T/ann.err")
 [ -n "$ta" ] || fail "no owner token for the member's slice"
 
 # Bob without the token: the public part only, and told so.
@@ -246,27 +197,28 @@ say "status: the public part without the token; everything with it, to the owner
 
 # Events: not of a slice that does not exist (32 asked), not without the
 # token, at most 2 streams for Ann; root's stream still opens.
-as "$ANN" "$PY" "$T/peer.py" events 32 "$T/home-$ANN/m1" "$T/home-$ANN/m1" s-00000000deadbeef >"$T/ev-missing.out" 2>&1
+as "$ANN" "$PY" "$T/peer.py" events 32 "$T/tokens-$ANN/m1" "$T/tokens-$ANN/m1" s-00000000deadbeef >"$T/ev-missing.out" 2>&1
 [ "$(grep -cx "refused: No slice s-00000000deadbeef" "$T/ev-missing.out")" = 32 ] ||
         fail "streams of a slice that does not exist were not refused: $(cat "$T/ev-missing.out")"
 out=$(as "$BOB" "$BIN/prepay" events "$sa" 2>&1 </dev/null) && fail "events without the token: $out"
 grep -q "Permission denied: following the events of slice $sa needs its owner token (none was given)" <<<"$out" ||
         fail "events without the token: $out"
-bg_as "$ANN" "$PY" "$T/peer.py" events 3 "$T/home-$ANN/m2" "$T/release2" "$sa" >"$T/ev-ann.out" 2>&1
-wait_file "$T/home-$ANN/m2" "the owner's streams: $(cat "$T/ev-ann.out")"
+bg_as "$ANN" "$PY" "$T/peer.py" events 3 "$T/tokens-$ANN/m2" "$T/release2" "$sa" >"$T/ev-ann.out" 2>&1
+wait_file "$T/tokens-$ANN/m2" "the owner's streams: $(cat "$T/ev-ann.out")"
 [ "$(grep -cx subscribed "$T/ev-ann.out")" = 2 ] &&
         grep -qx "refused: Too many event streams of uid $(id -u "$ANN"): at most 2 at once (MaxEventStreamsPerUser=); end one first" \
                 "$T/ev-ann.out" || fail "a uid's streams are not capped: $(cat "$T/ev-ann.out")"
 bg_as "$BOB" "$BIN/prepay" events --json --token "$ta" "$sa" >"$T/ev-bob.out" 2>&1
 prepay events --json "$sa" >"$T/ev-root.out" 2>&1 &
 BG_PIDS+=($!)
-# Both streams are open once a top-up reaches them.
-for _ in $(seq 100); do
+# Both streams are open once a top-up reaches them: one more top-up
+# until both carry one (or one of them said why it ended).
+topup_reaches_streams() {
         prepay topup "$sa" --voucher "$(mint 0.01)" >/dev/null 2>&1 || fail "top-up failed"
-        grep -q topped-up "$T/ev-bob.out" && grep -q topped-up "$T/ev-root.out" && break
-        grep -q "prepay:" "$T/ev-bob.out" "$T/ev-root.out" && break
-        sleep 0.2
-done
+        grep -q topped-up "$T/ev-bob.out" && grep -q topped-up "$T/ev-root.out" && return 0
+        grep -q "prepay:" "$T/ev-bob.out" "$T/ev-root.out"
+}
+wait_for --every 0.2 30 topup_reaches_streams
 grep -q '"kind":"topped-up"' "$T/ev-root.out" || fail "root's stream did not open: $(cat "$T/ev-root.out")"
 grep -q '"kind":"topped-up"' "$T/ev-bob.out" || fail "a stream with the token did not open: $(cat "$T/ev-bob.out")"
 touch "$T/release2"

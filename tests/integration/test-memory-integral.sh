@@ -12,7 +12,7 @@ start_daemon
 bg prepay run --memory 512M -- "$BIN/tests/memhog" 100 600 >"$T/hog.out" 2>"$T/run.err"
 hog=${BG_PIDS[-1]}
 s=$(slice_from_log "$T/run.err") || fail "no slice"
-for _ in $(seq 600); do grep -q held "$T/hog.out" && break; sleep 0.05; done
+wait_for 30 grep -q held "$T/hog.out"
 grep -q held "$T/hog.out" || fail "memhog did not get its memory"
 
 now_us() { date +%s%6N; }

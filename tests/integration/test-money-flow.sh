@@ -15,13 +15,7 @@ SocketMode=0666
 ClientGroup=nogroup
 [Money]
 MinRuntimeSec=2s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-NetInGiB=0
-IOGiB=0
-SliceHour=0"
+$(cpu_prices 0.01)"
 start_daemon
 
 q=$(prepay quote --cpus 2 --memory 1G --duration 10s --json) || fail "quote failed"
@@ -37,7 +31,7 @@ v1=$(mint 0.50)
 bg prepay run --voucher "$v1" --cpus 1 -- "$BIN/tests/burn" 600 2>"$T/run.err"
 burner=${BG_PIDS[-1]}
 s=$(slice_from_log "$T/run.err") || fail "no slice"
-token=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/run.err")
+token=$(owner_token_in "$T/run.err")
 [ -n "$token" ] || fail "prepay run printed no owner token"
 [ -f "$PREPAY_TOKEN_DIR/$s" ] || fail "the owner token was not saved for release"
 [ "$(stat -c %a "$PREPAY_TOKEN_DIR/$s")" = 600 ] || fail "the saved owner token is not mode 0600"
@@ -78,10 +72,7 @@ grep -q "owner token" "$T/deny.err" || fail "refusal does not name the owner tok
 sleep 1
 prepay release "$s" --token "$token" >"$T/change" 2>"$T/release.err" || fail "release failed: $(cat "$T/release.err")"
 # SIGKILLed by the release: gone as soon as the kernel has delivered it.
-for _ in $(seq 100); do
-        kill -0 "$burner" 2>/dev/null || break
-        sleep 0.1
-done
+wait_for 10 pid_gone "$burner"
 kill -0 "$burner" 2>/dev/null && fail "the slice's work still runs 10 s after release"
 change=$(cat "$T/change")
 prepay voucher show "$T/change" --json >"$T/change.json" || fail "the change is not a voucher: $change"

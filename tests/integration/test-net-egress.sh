@@ -7,7 +7,7 @@
 bytes=$((10 * 1024 * 1024))
 start_daemon
 bg "$BIN/tests/tcpsink" "$T/port" >"$T/sink.out"
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.05; done
+wait_for 5 test -s "$T/port"
 port=$(cat "$T/port")
 
 prepay run -- "$BIN/tests/tcpsend" "$port" "$bytes" 2>"$T/run.err" || fail "tcpsend failed: $(cat "$T/run.err")"

@@ -29,7 +29,7 @@ start_daemon
 # The listener outside the slice, so only the sender's traffic is the
 # slice's (its ACKs come back as ingress, which costs nothing here).
 bg "$BIN/tests/tcpsink" "$T/port" >"$T/sink.out"
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.05; done
+wait_for 5 test -s "$T/port"
 port=$(cat "$T/port")
 [ -n "$port" ] || fail "tcpsink did not listen"
 
@@ -40,18 +40,19 @@ s=$(slice_from_log "$T/run.err") || fail "no slice: $(cat "$T/run.err")"
 tx_field() { slice_field "$s" ".usage.$1"; }
 
 # Until net_tx_bytes has not moved for 2 s (TCP retransmits on its timer,
-# dropped each time, without counting a byte).
-last=-1 still=0
-for _ in $(seq 60); do
+# dropped each time, without counting a byte): the same in 5 reads 0.5 s
+# apart.
+tx_still() {
         tx=$(tx_field net_tx_bytes) || fail "status failed"
         if [ "$tx" = "$last" ]; then
                 still=$((still + 1))
-                [ "$still" -ge 4 ] && break
         else
                 still=0 last=$tx
         fi
-        sleep 0.5
-done
+        [ "$still" -ge 4 ]
+}
+last=-1 still=0
+wait_for --every 0.5 30 tx_still
 [ "$still" -ge 4 ] || fail "net_tx_bytes still growing after 30 s: $tx (no grant enforced?)"
 
 dropped=$(tx_field net_tx_dropped)
@@ -66,12 +67,12 @@ kill -0 "${BG_PIDS[-1]}" 2>/dev/null || fail "the sender ended: $(cat "$T/run.er
 # the balance ran out): sending resumes at TCP's next retransmission, which
 # backs off while packets are dropped. Measured here: 20 ms to 1.12 s.
 prepay topup "$s" --voucher "$(mint 1.00)" >"$T/topup.out" 2>&1 || fail "top-up failed: $(cat "$T/topup.out")"
-start=$(date +%s%N)
-for _ in $(seq 50); do
+resumed() {
         tx2=$(tx_field net_tx_bytes) || fail "status failed"
-        [ "$tx2" -gt $((19 * MIB / 10)) ] && break
-        sleep 0.2
-done
+        [ "$tx2" -gt $((19 * MIB / 10)) ]
+}
+start=$(date +%s%N)
+wait_for --every 0.2 10 resumed
 waited=$((($(date +%s%N) - start) / 1000000))
 say "after a top-up of 1.00: net_tx_bytes $tx2 (2 MiB + $((tx2 - 2 * MIB))) after ${waited} ms, net_tx_dropped $(tx_field net_tx_dropped)"
 [ "$tx2" -gt $((19 * MIB / 10)) ] || fail "sending did not resume past 1.9 MiB within 10 s of the top-up: $tx2"

@@ -33,13 +33,7 @@ SocketMode=0666
 ClientGroup=
 [Money]
 MinRuntimeSec=1s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-NetInGiB=0
-IOGiB=0
-SliceHour=0"
+$(cpu_prices 0.01)"
 start_daemon
 
 # A funded slice whose owner token the attacker holds.
@@ -73,19 +67,32 @@ give_pid() {
         return 1
 }
 
-for mode in none self stale; do
+# swap_start WHAT MODE REQUEST...: helpers/peer-swap as nobody in MODE on
+# this daemon's socket, as the coprocess SWAP (its pid in $swap), with the
+# REQUESTs to send; its first line (a pid) in $first. swap_end lets it go.
+swap_start() {
+        local what=$1
+        shift
         coproc SWAP { exec setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
-                "$BIN/tests/peer-swap" "$mode" "$PREPAY_SOCKET" "$attach" "$kill" 2>&1; }
+                "$BIN/tests/peer-swap" "$1" "$PREPAY_SOCKET" "${@:2}" 2>&1; }
         swap=$SWAP_PID
         BG_PIDS+=("$swap")
-        read -r -t 30 -u "${SWAP[0]}" gone || fail "$mode: peer-swap printed no pid"
+        read -r -t 30 -u "${SWAP[0]}" first || fail "$what: peer-swap printed no pid"
+}
+swap_end() {
+        echo done >&"${SWAP[1]}"
+        wait "$swap" 2>/dev/null
+}
+
+for mode in none self stale; do
+        swap_start "$mode" "$mode" "$attach" "$kill"
+        gone=$first
         [[ $gone =~ ^[0-9]+$ ]] || fail "$mode: peer-swap said: $gone"
         give_pid "$gone" || fail "$mode: could not give pid $gone to a process of root's"
         echo go >&"${SWAP[1]}"
         read -r -t 30 -u "${SWAP[0]}" r_attach || fail "$mode: no reply to attach"
         read -r -t 30 -u "${SWAP[0]}" r_kill || fail "$mode: no reply to kill"
-        echo done >&"${SWAP[1]}"
-        wait "$swap" 2>/dev/null
+        swap_end
 
         kill -0 "$VICTIM" 2>/dev/null || fail "$mode: kill through a stale peer killed root's process $VICTIM"
         ! in_slice "$VICTIM" || fail "$mode: attach moved root's process $VICTIM into $s (reply: $r_attach)"
@@ -100,18 +107,14 @@ done
 # whose process is gone buys nothing and moves nothing.
 v=$(mint 1)
 create=$(jq -cn --arg v "$(cat "$v")" '{version: 1, op: "create", voucher: $v, limits: {}, attach: true}')
-coproc SWAP { exec setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
-        "$BIN/tests/peer-swap" none "$PREPAY_SOCKET" "$create" 2>&1; }
-swap=$SWAP_PID
-BG_PIDS+=("$swap")
-read -r -t 30 -u "${SWAP[0]}" gone || fail "create: peer-swap printed no pid"
+swap_start create none "$create"
+gone=$first
 [[ $gone =~ ^[0-9]+$ ]] || fail "create: peer-swap said: $gone"
 give_pid "$gone" || fail "create: could not give pid $gone to a process of root's"
 cg_before=$(cat "/proc/$VICTIM/cgroup")
 echo go >&"${SWAP[1]}"
 read -r -t 30 -u "${SWAP[0]}" r_create || fail "create: no reply"
-echo done >&"${SWAP[1]}"
-wait "$swap" 2>/dev/null
+swap_end
 [ "$(cat "/proc/$VICTIM/cgroup")" = "$cg_before" ] ||
         fail "create: root's process $VICTIM was moved: $(cat "/proc/$VICTIM/cgroup") (reply: $r_create)"
 jq -e '.ok == false' <<<"$r_create" >/dev/null || fail "create: not refused: $r_create"
@@ -123,25 +126,17 @@ prepay run --voucher "$v" -- true 2>"$T/run2.err" || fail "the voucher offered b
 
 # The process that connected asks, with a pidfd of another process (the
 # test's own shell, root's, its parent).
-coproc SWAP { exec setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
-        "$BIN/tests/peer-swap" foreign "$PREPAY_SOCKET" "$attach" 2>&1; }
-swap=$SWAP_PID
-BG_PIDS+=("$swap")
-read -r -t 30 -u "${SWAP[0]}" _ || fail "foreign: peer-swap printed no pid"
+swap_start foreign foreign "$attach"
 echo go >&"${SWAP[1]}"
 read -r -t 30 -u "${SWAP[0]}" r_attach || fail "foreign: no reply to attach"
-echo done >&"${SWAP[1]}"
-wait "$swap" 2>/dev/null
+swap_end
 ! in_slice $$ || fail "foreign: attach moved the test's shell (root's, pid $$) into $s"
 jq -e '.ok == false' <<<"$r_attach" >/dev/null || fail "foreign: attach was not refused: $r_attach"
 say "foreign: refused: $(jq -r .error <<<"$r_attach")"
 
 # The process that connected, asking itself, with nothing beside it.
-coproc SWAP { exec setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
-        "$BIN/tests/peer-swap" direct "$PREPAY_SOCKET" "$attach" 2>&1; }
-swap=$SWAP_PID
-BG_PIDS+=("$swap")
-read -r -t 30 -u "${SWAP[0]}" self || fail "direct: peer-swap printed no pid"
+swap_start direct direct "$attach"
+self=$first
 echo go >&"${SWAP[1]}"
 read -r -t 30 -u "${SWAP[0]}" r_attach || fail "direct: no reply to attach"
 if jq -e '.ok == true' <<<"$r_attach" >/dev/null; then
@@ -151,8 +146,7 @@ else
         grep -q "Linux 6.5" <<<"$r_attach" || fail "direct: refused without a reason: $r_attach"
         say "direct: refused, this kernel cannot pin the peer: $(jq -r .error <<<"$r_attach")"
 fi
-echo done >&"${SWAP[1]}"
-wait "$swap" 2>/dev/null
+swap_end
 
 # prepay sends a pidfd of itself: it is moved in on any kernel.
 out=$(setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups env PREPAY_TOKEN="$token" \

@@ -34,10 +34,11 @@ refused() {
         "$BIN/prepayd" -c "$c" >"$T/refused-$n.log" 2>&1 &
         pid=$!
         BG_PIDS+=("$pid")
-        while kill -0 "$pid" 2>/dev/null; do
+        exited_without_socket() {
                 [ -S "$sock" ] && fail "prepayd started with $1=$2: $(cat "$T/refused-$n.log")"
-                sleep 0.05
-        done
+                pid_gone "$pid"
+        }
+        wait_for 60 exited_without_socket
         wait "$pid" && fail "prepayd exited 0 with $1=$2"
         grep -qF -- "$3" "$T/refused-$n.log" ||
                 fail "with $1=$2 prepayd did not say '$3': $(cat "$T/refused-$n.log")"

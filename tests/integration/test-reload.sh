@@ -17,14 +17,14 @@ ${2:-}"
 prices 0.01
 "$BIN/tests/notify-sink" "$T/notify" >"$T/notify.log" 2>&1 &
 BG_PIDS+=($!)
-for _ in $(seq 50); do [ -S "$T/notify" ] && break; sleep 0.05; done
+wait_for 5 test -S "$T/notify"
 NOTIFY_SOCKET=$T/notify start_daemon
 grep -q "READY=1 STATUS=0 slices, 0 funded, holding 0.00 EUR." "$T/notify.log" || fail "no READY=1 with a status: $(cat "$T/notify.log")"
 
 [ "$(prepay quote --cpus 1 --duration 1s --json | jq .total)" = 10000 ] || fail "quote before the reload"
 bg prepay run --voucher "$(mint 1.00)" --cpus 0.5 -- "$BIN/tests/burn" 60 >/dev/null 2>"$T/run.err"
 s=$(slice_from_log "$T/run.err") || fail "no slice"
-sleep 0.5
+wait_for 1 test -s "$(cg_dir "" "$s")/cgroup.procs"
 quota=$(slice_field "$s" .limits.cpu_quota_usec)
 pid=$(cat "$(cg_dir "" "$s")/cgroup.procs" | head -1)
 
@@ -34,7 +34,7 @@ cp "$T/second/issuer.pub" "$T/issuers.d/second.pub"
 prices 0.02 "[Daemon]
 ControlSocket=$T/other.sock"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 50); do grep -q "Reloaded" "$T/prepayd.log" && break; sleep 0.05; done
+wait_for 5 grep -q "Reloaded" "$T/prepayd.log"
 grep -q "Reloaded" "$T/prepayd.log" || fail "no reload logged"
 total=$(prepay quote --cpus 1 --duration 1s --json | jq .total)
 say "after SIGHUP: 1 CPU-second quoted at $total micro-units (was 10000)"
@@ -49,14 +49,14 @@ grep -qx "$pid" "$(cg_dir "" "$s")/cgroup.procs" || fail "the running slice's pr
 grep -q "RELOADING=1 MONOTONIC_USEC=" "$T/notify.log" || fail "no RELOADING=1"
 [ "$(grep -c "READY=1" "$T/notify.log")" -ge 2 ] || fail "no READY=1 after the reload"
 # STATUS= follows the money held, at most once a second.
-for _ in $(seq 40); do grep -q "STATUS=1 slice, 1 funded, holding 1\.[0-9]* EUR\." "$T/notify.log" && break; sleep 0.05; done
+wait_for 4 grep -q "STATUS=1 slice, 1 funded, holding 1\.[0-9]* EUR\." "$T/notify.log"
 grep -q "STATUS=1 slice, 1 funded, holding 1\.[0-9]* EUR\." "$T/notify.log" ||
         fail "STATUS= does not show the money held: $(tail -3 "$T/notify.log")"
 
 # A file that does not load changes nothing.
 prices "lots"
 kill -HUP "$DAEMON_PID"
-for _ in $(seq 50); do grep -q "Reloading .* failed" "$T/prepayd.log" && break; sleep 0.05; done
+wait_for 5 grep -q "Reloading .* failed" "$T/prepayd.log"
 grep -q "Reloading .* failed" "$T/prepayd.log" || fail "a bad file was not reported"
 [ "$(prepay quote --cpus 1 --duration 1s --json | jq .total)" = 20000 ] || fail "a bad file changed the prices"
 say "a bad file: refused, prices unchanged"

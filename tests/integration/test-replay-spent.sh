@@ -14,26 +14,14 @@
 # after one CPU-second.
 write_config "[Money]
 MinRuntimeSec=1s
-[Prices]
-CPUSecond=1
-MemoryGiBHour=0
-NetOutGiB=0
-NetInGiB=0
-IOGiB=0
-SliceHour=0
+$(cpu_prices 1)
 [Enforce]
 GraceSec=1s"
 start_daemon
 
 # wait_field SLICE JQ-PATH VALUE: until the daemon reports it (at most
-# about 60 s on a busy machine).
-wait_field() {
-        for _ in $(seq 1200); do
-                [ "$(slice_field "$1" "$2")" = "$3" ] && return 0
-                sleep 0.05
-        done
-        return 1
-}
+# 90 s, for a busy machine).
+wait_field() { wait_for 90 field_is "$@"; }
 
 # buy ACTION REQUEST-ID: a 1.00 EUR slice at 0.5 CPU running a burner;
 # its id in $s, its voucher in $v.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Raw requests with fields of the wrong type or out of range, sent to the
-# control socket as a hostile client would (python3, AF_UNIX
+# control socket as a hostile client would (helpers/raw-request, AF_UNIX
 # SOCK_SEQPACKET, one JSON object per datagram): each is refused with a
 # sentence naming the field, before anything acts. A create so refused
 # spends no voucher and makes no slice, and the same voucher buys a slice
@@ -8,8 +8,6 @@
 # missing.
 # run-all-timeout: 600
 . "$(dirname "$0")/lib.sh"
-
-command -v python3 >/dev/null || skip "python3 is not installed"
 
 write_config "[Money]
 MinRuntimeSec=10s
@@ -21,18 +19,7 @@ start_daemon
 # Lines "FIELD REQUEST" on stdin: each REQUEST is sent as it is (numbers
 # such as 2^63 or 1e30 are not rewritten by a JSON tool on the way), on
 # a connection of its own; "FIELD REPLY" lines on stdout.
-send() {
-        python3 -c '
-import socket, sys
-for line in sys.stdin:
-    field, request = line.rstrip("\n").split(" ", 1)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.connect(sys.argv[1])
-    s.send(request.encode())
-    print(field, s.recv(65536).decode(), flush=True)
-    s.close()
-' "$PREPAY_SOCKET"
-}
+send() { "$BIN/tests/raw-request" "$PREPAY_SOCKET" --lines; }
 
 # The same on stdin, and each must be refused (in a pipeline, fail ends
 # only its subshell: callers add "|| exit 1") with an error naming its
@@ -53,7 +40,7 @@ refused() {
                 done
                 say "$field: $err"
         done < <(send <"$T/requests")
-        # A reply python could not decode (not UTF-8) ends the replies.
+        # A reply that is not UTF-8 ends the replies (raw-request stops).
         [ "$n" -eq "$want" ] || fail "$n replies to $want requests"
 }
 

@@ -28,16 +28,14 @@ token=$(cat "$PREPAY_TOKEN_DIR/$s") || fail "no owner token saved for $s"
 
 # Work in the slice, to see that the kill is done, not only answered.
 bg prepay run --slice "$s" -- sleep 300 2>/dev/null
-for _ in $(seq 100); do
-        [ "$(slice_field "$s" .usage.pids_current)" -ge 1 ] && break
-        sleep 0.1
-done
+runs_work() { [ "$(slice_field "$s" .usage.pids_current)" -ge 1 ]; }
+wait_for 20 runs_work
 [ "$(slice_field "$s" .usage.pids_current)" -ge 1 ] || fail "nothing runs in slice $s"
 
 # flood N: N kill requests from nobody; prints how many were answered ok.
 flood() {
-        setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/tests/ctl-repeat" "$PREPAY_SOCKET" "$1" \
-                "{\"version\":1,\"op\":\"kill\",\"slice\":\"$s\",\"token\":\"$token\"}"
+        printf '%s' "{\"version\":1,\"op\":\"kill\",\"slice\":\"$s\",\"token\":\"$token\"}" |
+                setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/tests/raw-request" "$PREPAY_SOCKET" --repeat "$1"
 }
 # The slice's "killed" events in the ledger, and how many kills they
 # stand for: 1 each, or N for "N more in ...".
@@ -83,10 +81,7 @@ RepeatedEventSec=2s"
 start_daemon
 ok=$(flood 300) || fail "only $ok of 300 kill requests were answered ok"
 counted() { [ "$(kills "$(kill_events)")" = $((N + 300)) ]; }
-for _ in $(seq 150); do
-        counted && break
-        sleep 0.1
-done
+wait_for 15 counted
 ev=$(kill_events)
 counted || fail "15 s after 300 more kills the ledger stands for $(kills "$ev") kills, not $((N + 300))"
 say "RepeatedEventSec=2s: $(($(rows "$ev") - rows_before)) rows in all, the last: $(jq -r '.[-1].reason' <<<"$ev")"

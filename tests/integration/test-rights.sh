@@ -11,54 +11,13 @@
 command -v useradd >/dev/null && command -v groupadd >/dev/null || skip "no useradd/groupadd (package passwd)"
 command -v setpriv >/dev/null || skip "no setpriv (package util-linux)"
 
-# Names of our own, removed by the EXIT trap whatever happens.
+# Names of our own, removed by lib.sh's cleanup whatever happens.
 P=prt$$
 CLIENTS=${P}c
 ADMINS=${P}a
-MADE_USERS=()
-MADE_GROUPS=()
-remove_accounts() {
-        local n
-        for n in "${MADE_USERS[@]}"; do
-                userdel "$n" 2>/dev/null || {
-                        sleep 0.5
-                        userdel "$n" || say "could not remove user $n"
-                }
-        done
-        for n in "${MADE_GROUPS[@]}"; do groupdel "$n" 2>/dev/null; done
-}
-rights_cleanup() {
-        local rc=$? d pid
-        # Nothing may run as our users when they go: the daemon, then
-        # the work in our slices (all of it started by this test).
-        stop_daemon
-        for pid in "${BG_PIDS[@]}"; do
-                kill -KILL "$pid" 2>/dev/null
-        done
-        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID" 2>/dev/null); do
-                for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-                        kill -KILL "$pid" 2>/dev/null
-                done
-        done
-        wait 2>/dev/null
-        remove_accounts
-        (exit "$rc")
-        cleanup
-}
-trap rights_cleanup EXIT
-
-for g in "$CLIENTS" "$ADMINS"; do
-        getent group "$g" >/dev/null && fail "group $g exists already"
-        groupadd -r "$g" || fail "groupadd $g failed"
-        MADE_GROUPS+=("$g")
-done
+add_group "$CLIENTS"
+add_group "$ADMINS"
 # Ann and Bob are clients, Eve is in neither group, Ops is an admin.
-add_user() { # add_user NAME [GROUP]
-        getent passwd "$1" >/dev/null && fail "user $1 exists already"
-        useradd -r -M -N -s /usr/sbin/nologin ${2:+-G "$2"} "$1" || fail "useradd $1 failed"
-        MADE_USERS+=("$1")
-        install -d -o "$1" -m 0700 "$T/tokens-$1"
-}
 ANN=${P}ann BOB=${P}bob EVE=${P}eve OPS=${P}ops
 add_user "$ANN" "$CLIENTS"
 add_user "$BOB" "$CLIENTS"
@@ -67,24 +26,9 @@ add_user "$EVE"
 # default SocketMode= is in that group too (prepayd.conf(5)).
 add_user "$OPS" "$ADMINS,$CLIENTS"
 
-# as USER ARGS...: prepay as that user, with its groups, its own token
-# directory and no token from the environment.
-as() {
-        local u=$1
-        shift
-        PREPAY_TOKEN= PREPAY_TOKEN_DIR=$T/tokens-$u \
-                setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups "$BIN/prepay" "$@"
-}
-
-# bg_as USER ARGS...: the same in the background, its pid in BG_PIDS
-# being prepay's itself (and then its command's), wherever its slice is.
-bg_as() {
-        local u=$1
-        shift
-        (exec env PREPAY_TOKEN= PREPAY_TOKEN_DIR="$T/tokens-$u" \
-                setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups "$BIN/prepay" "$@") &
-        BG_PIDS+=($!)
-}
+# prepay_as USER ARGS...: prepay as that user (lib.sh's "as": its groups,
+# its own token directory, no token from the environment).
+prepay_as() { as "$1" "$BIN/prepay" "${@:2}"; }
 
 # voucher_for USER AMOUNT: a voucher file only USER (and root) may read.
 voucher_for() {
@@ -97,7 +41,7 @@ voucher_for() {
 expect_denied() {
         local pat=$1 out
         shift
-        out=$(as "$@" 2>&1 </dev/null) && fail "'prepay ${*:2}' as $1 succeeded: $out"
+        out=$(prepay_as "$@" 2>&1 </dev/null) && fail "'prepay ${*:2}' as $1 succeeded: $out"
         grep -q -- "$pat" <<<"$out" || fail "'prepay ${*:2}' as $1 said '$out', expected '$pat'"
 }
 
@@ -130,12 +74,12 @@ chmod 0660 "$PREPAY_SOCKET"
 say "a non-member: refused by the socket, then by the daemon (logged)"
 
 # Ann quotes, buys and tops up.
-as "$ANN" quote --cpus 1 --hours 1 >/dev/null || fail "a member could not quote"
-bg_as "$ANN" run --voucher "$(voucher_for "$ANN" 1.00)" --cpus 0.1 -- sleep 60 2>"$T/ann.err"
+prepay_as "$ANN" quote --cpus 1 --hours 1 >/dev/null || fail "a member could not quote"
+bg_as "$ANN" "$BIN/prepay" run --voucher "$(voucher_for "$ANN" 1.00)" --cpus 0.1 -- sleep 60 2>"$T/ann.err"
 sa=$(slice_from_log "$T/ann.err") || fail "a member could not buy a slice: $(cat "$T/ann.err")"
-ta=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/ann.err")
+ta=$(owner_token_in "$T/ann.err")
 [ -n "$ta" ] || fail "no owner token for the member's slice"
-as "$ANN" topup "$sa" --voucher "$(voucher_for "$ANN" 0.50)" >/dev/null || fail "a member could not top up"
+prepay_as "$ANN" topup "$sa" --voucher "$(voucher_for "$ANN" 0.50)" >/dev/null || fail "a member could not top up"
 [ "$(slice_field "$sa" .account.credited)" = 1500000 ] || fail "the member's top-up was not credited"
 
 # Bob, a member too, cannot act on Ann's slice without its token...
@@ -148,21 +92,21 @@ grep -q "Denied \"release\" to uid $(id -u "$BOB") .*needs its owner token" "$T/
 [ "$(slice_field "$sa" .usage.pids_current)" -ge 1 ] || fail "a refused kill killed the slice's work"
 # ...and can with it (from a file, for kill).
 echo "$ta" >"$T/ta" && chmod 0644 "$T/ta"
-as "$BOB" kill "$sa" --token-file "$T/ta" 2>/dev/null || fail "kill with the owner token failed"
-sleep 0.2
+prepay_as "$BOB" kill "$sa" --token-file "$T/ta" 2>/dev/null || fail "kill with the owner token failed"
+wait_for 2 field_is "$sa" .usage.pids_current 0
 [ "$(slice_field "$sa" .usage.pids_current)" = 0 ] || fail "processes left in the slice after kill"
 [ "$(slice_field "$sa" .account.state)" = active ] || fail "kill changed the slice's money state"
-as "$BOB" run --slice "$sa" --token "$ta" -- true 2>/dev/null || fail "running in the slice with its token failed"
+prepay_as "$BOB" run --slice "$sa" --token "$ta" -- true 2>/dev/null || fail "running in the slice with its token failed"
 say "another member: refused without the owner token, served with it"
 
 # Each member lists only their own slices, and is told so.
-bg_as "$BOB" run --voucher "$(voucher_for "$BOB" 1.00)" --cpus 0.1 -- sleep 60 2>"$T/bob.err"
+bg_as "$BOB" "$BIN/prepay" run --voucher "$(voucher_for "$BOB" 1.00)" --cpus 0.1 -- sleep 60 2>"$T/bob.err"
 sb=$(slice_from_log "$T/bob.err") || fail "the second member could not buy a slice: $(cat "$T/bob.err")"
-[ "$(as "$ANN" list --json 2>"$T/list.err" | jq -r '[.[].id] | join(" ")')" = "$sa" ] ||
+[ "$(prepay_as "$ANN" list --json 2>"$T/list.err" | jq -r '[.[].id] | join(" ")')" = "$sa" ] ||
         fail "a member's list is not their slice $sa alone"
 grep -q "Only the slices of uid $(id -u "$ANN") are shown" "$T/list.err" || fail "a filtered list does not say so"
-as "$BOB" list 2>/dev/null | grep -q "$sa" && fail "a member's list shows another's slice"
-as "$BOB" list 2>/dev/null | grep -q "$sb" || fail "a member's list lacks their own slice"
+prepay_as "$BOB" list 2>/dev/null | grep -q "$sa" && fail "a member's list shows another's slice"
+prepay_as "$BOB" list 2>/dev/null | grep -q "$sb" || fail "a member's list lacks their own slice"
 expect_denied "the events of every slice are for operators" "$BOB" events
 # One slice's events are for its owner token (test-limits.sh has more).
 expect_denied "following the events of slice $sa needs its owner token" "$BOB" events "$sa"
@@ -172,13 +116,13 @@ timeout 1 setpriv --reuid="$BOB" --regid="$(id -g "$BOB")" --init-groups "$BIN/p
 say "members: lists of their own slices only"
 
 # The admin: every slice, kill and release of another's without a token.
-[ "$(as "$OPS" list --json 2>"$T/ops.err" | jq -r '[.[].id] | sort | join(" ")')" = \
+[ "$(prepay_as "$OPS" list --json 2>"$T/ops.err" | jq -r '[.[].id] | sort | join(" ")')" = \
         "$(printf '%s\n' "$sa" "$sb" | sort | paste -sd ' ')" ] || fail "the admin does not list every slice"
 grep -q "Only the slices" "$T/ops.err" && fail "the admin's list says it is filtered"
-as "$OPS" kill "$sb" 2>/dev/null || fail "the admin could not kill another's slice"
-sleep 0.2
+prepay_as "$OPS" kill "$sb" 2>/dev/null || fail "the admin could not kill another's slice"
+wait_for 2 field_is "$sb" .usage.pids_current 0
 [ "$(slice_field "$sb" .usage.pids_current)" = 0 ] || fail "processes left in the slice the admin killed"
-as "$OPS" release "$sb" >"$T/ops.change" 2>/dev/null || fail "the admin could not release another's slice"
+prepay_as "$OPS" release "$sb" >"$T/ops.change" 2>/dev/null || fail "the admin could not release another's slice"
 grep -q '^pv1-' "$T/ops.change" || fail "the admin's release printed no change voucher"
 grep -q "Slice $sb released: .* (by operator uid $(id -u "$OPS") without the owner token)" "$T/prepayd.log" ||
         fail "a release by an operator is not logged as such"
@@ -186,7 +130,7 @@ say "the admin: every slice listed, another's killed and released (change to the
 
 # Reload: operators only.
 expect_denied "Permission denied: \"reload\" is for operators" "$ANN" reload
-as "$OPS" reload 2>/dev/null || fail "the admin could not reload"
+prepay_as "$OPS" reload 2>/dev/null || fail "the admin could not reload"
 grep -q "Reloaded" "$T/prepayd.log" || fail "no reload logged"
 
 # ClientGroup= empty: every local user is a client, and the socket is
@@ -195,10 +139,10 @@ write_config "[Daemon]
 ClientGroup=
 AdminGroup=$ADMINS
 SocketMode=0666"
-as "$OPS" reload 2>/dev/null || fail "the admin could not reload"
+prepay_as "$OPS" reload 2>/dev/null || fail "the admin could not reload"
 [ "$(stat -c %G "$PREPAY_SOCKET")" = root ] || fail "with no ClientGroup= the socket is not root's again"
 chmod 0666 "$PREPAY_SOCKET"
-as "$EVE" quote --cpus 1 --hours 1 >/dev/null || fail "with ClientGroup= empty, a user was refused"
+prepay_as "$EVE" quote --cpus 1 --hours 1 >/dev/null || fail "with ClientGroup= empty, a user was refused"
 say "reload for the admin only; ClientGroup= empty lets every user in"
 
 prepay release "$sa" >/dev/null 2>&1 || fail "root could not release the member's slice"

@@ -35,11 +35,7 @@ PY
 rogue() {
         rm -f "$ROGUE"
         bg python3 "$T/rogue.py" "$ROGUE" "$1"
-        for _ in $(seq 100); do
-                [ -S "$ROGUE" ] && return 0
-                sleep 0.05
-        done
-        fail "the rogue server did not start"
+        wait_for 10 test -S "$ROGUE" || fail "the rogue server did not start"
 }
 
 echo "not a voucher: the rogue server reads nothing" >"$T/v.voucher"

@@ -16,7 +16,7 @@ activate() {
 }
 
 activate --seqpacket
-for _ in $(seq 100); do prepay list >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for 20 daemon_answers
 prepay list >/dev/null || fail "no answer on the passed socket"
 grep -q "socket from the service manager" "$T/prepayd.log" || fail "prepayd made its own socket"
 bg prepay run --voucher "$(mint 1.00)" --cpus 0.1 -- sleep 30 >/dev/null 2>"$T/run.err"

@@ -5,29 +5,14 @@
 # command line, perl and coreutils verifies with "prepay voucher verify", a
 # one-bit change of its amount is refused as forged, and a voucher from
 # "prepay mint" verifies with "openssl pkeyutl -verify -rawin". Needs no
-# daemon, no root and no cgroups, so it does not source lib.sh.
-#
-# Exits 0 when it passes, 77 when it cannot run here (after saying
-# "skipped: <reason>"), 1 when it fails.
-
-set -uo pipefail
+# daemon, no root and no cgroups, so it sources only the suites' common
+# part (tests/lib.sh), not this suite's lib.sh.
 
 cd "$(dirname "$0")/../.." || exit 1
-O=${O:-build}
-TEST=$(basename "$0" .sh)
+. tests/lib.sh
 PREPAY=$(cd "$O" 2>/dev/null && pwd)/prepay
 T=$(mktemp -d "/tmp/$TEST.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
-
-say() { printf '%s: %s\n' "$TEST" "$*"; }
-fail() {
-        say "FAIL: $*"
-        exit 1
-}
-skip() {
-        echo "skipped: $TEST: $*"
-        exit 77
-}
 
 [ -x "$PREPAY" ] || fail "no prepay binary at $O/prepay (run make first)"
 command -v openssl >/dev/null || skip "no openssl command"

@@ -56,8 +56,8 @@ a=$(slice_from_log "$T/r1.err") || fail "no slice"
 bg prepay run --voucher "$v3" --request-id retry-create-1 --cpus 0.1 -- sleep 120 2>"$T/r2.err"
 b=$(slice_from_log "$T/r2.err") || fail "the retried create failed: $(cat "$T/r2.err")"
 [ "$a" = "$b" ] || fail "a retried create made a second slice ($a, $b)"
-ta=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/r1.err")
-tb=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/r2.err")
+ta=$(owner_token_in "$T/r1.err")
+tb=$(owner_token_in "$T/r2.err")
 [ -n "$ta" ] && [ "$ta" = "$tb" ] || fail "a retried create returned another token"
 n=$(prepay list --json | jq --arg a "$a" '[.[] | select(.id == $a)] | length')
 [ "$n" = 1 ] || fail "slice $a listed $n times"

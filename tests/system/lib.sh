@@ -1,42 +1,29 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Sourced by the system tests: prepay installed from its Debian package and
+# Sourced by the system tests (after tests/lib.sh, which it sources first:
+# say, fail, skip, wait_for, mint, as and the other helpers the integration
+# tests share): prepay installed from its Debian package and
 # run by systemd as PID 1, the way a host runs it. These tests change the
 # machine (a package, groups, users, units), so they run only in the guest
 # tests/vm boots (host name prepay-vm) unless PREPAY_SYSTEM_TESTS=1 says
 # this machine may be used so. The EXIT trap purges the package, removes
 # the users and drop-ins the test made, and ends only what it started.
-#
-# A test exits 0 when it passes, 77 when it cannot run here (after saying
-# "skipped: <test>: <reason>"), anything else when it fails.
 
-set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-O=${O:-build}
-TEST=$(basename "$0" .sh)
 DEB_DIR=${PREPAY_DEB_DIR:-$O/../deb}
 UNIT=prepayd.service
 SOCKET=/run/prepay/control.sock
 CONF=/etc/prepay/prepayd.conf
 DROPIN=/run/systemd/system/prepayd.service.d
 USERS=()    # users the test made, removed by cleanup
-BG_PIDS=()
 SOFT_FAILS=()
 INSTALLED=0
 
-say() { printf '%s: %s\n' "$TEST" "$*"; }
-fail() {
-        say "FAIL: $*"
-        exit 1
-}
 # A failed assertion the rest of the test does not depend on: reported,
 # and the test goes on; it fails at the end.
 soft_fail() {
         say "FAIL: $*"
         SOFT_FAILS+=("$1")
-}
-skip() {
-        echo "skipped: $TEST: $*"
-        exit 77
 }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (installs a package)"
@@ -50,20 +37,16 @@ if dpkg-query -W -f='${Status}' prepay 2>/dev/null | grep -q 'install ok install
 fi
 
 T=$(mktemp -d /tmp/prepay-system.XXXXXX)
-# Tenants read the vouchers minted for them from here.
+# Tenants read the vouchers minted for them from here (mint makes them
+# readable by all).
 chmod 0755 "$T"
+VOUCHER_MODE=0644
 ISSUER_KEY=$T/issuer/issuer.key
 export PREPAY_TOKEN_DIR=$T/tokens
 
-# wait_for SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
-wait_for() {
-        local deadline=$((SECONDS + $1))
-        shift
-        while ! "$@" 2>/dev/null; do
-                [ "$SECONDS" -lt "$deadline" ] || return 1
-                sleep 0.2
-        done
-}
+# What the system tests wait for is mostly systemctl's word, slow to ask in
+# an emulated guest: they ask every 0.2 s, as they always did.
+WAIT_EVERY=0.2
 
 main_pid() { systemctl show -p MainPID --value "$UNIT"; }
 is_active() { [ "$(systemctl is-active "$1" 2>/dev/null)" = active ]; }
@@ -101,30 +84,10 @@ make_issuer() {
         install -m 0644 "$T/issuer/issuer.pub" /etc/prepay/issuers.d/system-test.pub
 }
 
-# mint AMOUNT: a voucher file of AMOUNT EUR anyone may read; prints its path.
-mint() {
-        local dir
-        make_issuer
-        dir=$(mktemp -d "$T/v.XXXXXX")
-        chmod 0755 "$dir"
-        prepay mint --key "$ISSUER_KEY" --amount "$1" --currency EUR --out "$dir" >/dev/null 2>"$dir.err" ||
-                fail "prepay mint $1 failed: $(cat "$dir.err")"
-        chmod 0644 "$dir"/*.voucher
-        ls "$dir"/*.voucher
-}
-
 # reload_daemon: systemctl reload, then waits for the unit to be active again.
 reload_daemon() {
         systemctl reload "$UNIT" || return 1
         wait_for 30 is_active "$UNIT"
-}
-
-# as USER CMD...: CMD as USER with that user's groups, no PAM session.
-as() {
-        local user=$1
-        shift
-        setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --init-groups \
-                env HOME="$T" PREPAY_TOKEN_DIR="$T/tokens-$user" "$@"
 }
 
 # add_user NAME [GROUP]: a throwaway user, in GROUP if given.
@@ -134,26 +97,6 @@ add_user() {
         USERS+=("$1")
         install -d -m 0700 -o "$1" "$T/tokens-$1"
 }
-
-# bg CMD...: start in the background, remembered for cleanup.
-bg() {
-        "$@" &
-        BG_PIDS+=($!)
-}
-
-# Waits until "prepay run" wrote "running in slice s-..." into FILE.
-slice_from_log() {
-        local id
-        for _ in $(seq 300); do
-                id=$(sed -n 's/^prepay: running in slice \(s-[0-9a-f]*\).*$/\1/p' "$1" | head -n 1)
-                [ -n "$id" ] && echo "$id" && return 0
-                sleep 0.1
-        done
-        cat "$1" >&2
-        return 1
-}
-
-slice_field() { prepay status "$1" --json | jq -r "$2"; }
 
 # Units a purge must leave none of (the guest's own test unit aside).
 prepay_units() {

@@ -50,19 +50,13 @@ is_active "$UNIT" || fail "$UNIT was not started by the first request"
 say "socket activation: prepay list started $UNIT (MainPID $(main_pid))"
 
 # --- a funded slice through the packaged daemon
-cat >"$CONF" <<'CONF'
+cat >"$CONF" <<CONF
 # Written by tests/system/test-package.sh: one cent per CPU-second, nothing else.
 [Daemon]
 LogLevel=debug
 [Money]
 MinRuntimeSec=2s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-NetInGiB=0
-IOGiB=0
-SliceHour=0
+$(cpu_prices 0.01)
 CONF
 make_issuer
 reload_daemon || fail "systemctl reload $UNIT failed"
@@ -74,7 +68,7 @@ v=$(mint 0.50)
 bg prepay run --voucher "$v" --cpus 0.5 -- sleep 900 2>"$T/run.err"
 job=${BG_PIDS[-1]}
 s=$(slice_from_log "$T/run.err") || { fail "no slice: $(cat "$T/run.err")"; }
-token=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/run.err")
+token=$(owner_token_in "$T/run.err")
 [ -n "$token" ] || fail "prepay run printed no owner token"
 st=$(prepay status "$s" --json) || fail "status of $s failed"
 credited=$(jq -r .account.credited <<<"$st")
@@ -176,9 +170,10 @@ for f in /lib/systemd/system/prepayd.service /lib/systemd/system/prepayd.socket 
         [ -e "$f" ] && left+=("$f")
 done
 [ ${#left[@]} -eq 0 ] || fail "purge left: ${left[*]}"
-wait_for 30 test -z "$(prepay_units)" || fail "units still loaded after purge: $(prepay_units)"
+no_prepay_units() { [ -z "$(prepay_units)" ]; }
+wait_for 30 no_prepay_units || fail "units still loaded after purge: $(prepay_units)"
 pgrep -x prepayd >/dev/null && fail "prepayd still runs after purge (pid $(pgrep -x prepayd | tr '\n' ' '))"
-wait_for 10 eval '! kill -0 "$job" 2>/dev/null' || fail "the slice's work still runs after purge"
+wait_for 10 pid_gone "$job" || fail "the slice's work still runs after purge"
 say "purge: no units, configuration, state, pins or slices left"
 
 [ ${#SOFT_FAILS[@]} -eq 0 ] || fail "${#SOFT_FAILS[@]} check(s) failed: ${SOFT_FAILS[*]}"

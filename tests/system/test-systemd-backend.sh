@@ -18,13 +18,7 @@ write_config "[Daemon]
 ClientGroup=nogroup
 [Money]
 MinRuntimeSec=1s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-NetInGiB=0
-IOGiB=0
-SliceHour=0
+$(cpu_prices 0.01)
 [Enforce]
 GraceSec=120s"
 start_daemon
@@ -33,15 +27,6 @@ systemctl is-active -q prepay-s.slice || fail "prepay-s.slice is not active"
 
 # show UNIT PROPERTY: one property of a unit, as systemctl shows it.
 show() { systemctl show -p "$2" --value "$1"; }
-
-# wait_state SLICE STATE [TRIES]: until the slice's enforcement is STATE.
-wait_state() {
-        for _ in $(seq "${3:-200}"); do
-                [ "$(slice_field "$1" .account.enforcement)" = "$2" ] && return 0
-                sleep 0.1
-        done
-        return 1
-}
 
 # procs SLICE: live processes in the slice's cgroup and below.
 procs() {
@@ -106,7 +91,7 @@ main_pid=$(show "$copy" MainPID)
 # A client that is no operator runs only units that run as itself: nobody
 # (group nogroup, the test daemon's ClientGroup=) with the owner token may
 # not start a root unit's command, and may start nobody's.
-token=$(sed -n 's/^prepay: owner token \(pt-[A-Za-z0-9_-]*\).*/\1/p' "$T/main.err")
+token=$(owner_token_in "$T/main.err")
 [ -n "$token" ] || fail "prepay run printed no owner token: $(cat "$T/main.err")"
 systemd-run -q -G --unit="$src-root" sleep 3600 || fail "systemd-run of $src-root failed"
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/prepay" "$@"; }
@@ -127,17 +112,21 @@ idle=$s
 extra=$ID-burn
 systemd-run -q -G --unit="$extra" -p Slice="prepay-$idle.slice" "$BIN/tests/burn" >/dev/null ||
         fail "systemd-run into prepay-$idle.slice failed"
-for _ in $(seq 300); do
+metered() {
         cpu=$(slice_field "$idle" .usage.cpu_usec)
-        [ "$cpu" -ge 300000 ] && break
-        sleep 0.2
-done
+        [ "$cpu" -ge 300000 ]
+}
+wait_for --every 0.2 90 metered
 kcpu=$(kernel_cpu_usec "$idle")
 say "$extra in prepay-$idle.slice: meter ${cpu}us, kernel ${kcpu}us of CPU"
 [ "$cpu" -ge 300000 ] || fail "the systemd-run unit was not metered (${cpu}us)"
-sleep 1.5 # charges are written at least every second
-charged=$(prepay ledger export --json --ledger "$LEDGER" |
-        jq -r --arg s "$idle" '.slices[] | select(.id == $s) | .charged.cpu')
+# Charges are written at least every second.
+cpu_charged() {
+        charged=$(prepay ledger export --json --ledger "$LEDGER" |
+                jq -r --arg s "$idle" '.slices[] | select(.id == $s) | .charged.cpu')
+        [ "${charged:-0}" -gt 0 ]
+}
+wait_for 3 cpu_charged
 say "ledger: prepay-$idle.slice charged $charged for CPU"
 [ "${charged:-0}" -gt 0 ] || fail "no CPU charge in the ledger for the systemd-run unit"
 systemctl kill --signal=KILL "$extra.service" 2>/dev/null
@@ -145,7 +134,7 @@ systemctl kill --signal=KILL "$extra.service" 2>/dev/null
 # 3. Throttle at the end of the balance: the quota shows in systemd.
 buy throttle 0.005 --cpus 0.5 --exhausted-action throttle -- "$BIN/tests/burn"
 thr=$s
-wait_state "$thr" throttled 300 || fail "not throttled: $(prepay status "$thr")"
+wait_state "$thr" throttled 60 || fail "not throttled: $(prepay status "$thr")"
 quota=$(show "prepay-$thr.slice" CPUQuotaPerSecUSec)
 say "throttled: CPUQuotaPerSecUSec=$quota, cpu.max $(cat "$(cg_dir "" "$thr")/cpu.max")"
 [ "$quota" = 10ms ] || fail "throttled slice has CPUQuotaPerSecUSec=$quota, expected 10ms (ThrottleCPU=0.01)"
@@ -156,7 +145,7 @@ quota=$(show "prepay-$thr.slice" CPUQuotaPerSecUSec)
 # 4. Freeze: FreezerState=frozen; a top-up thaws it.
 buy freeze 0.005 --cpus 0.5 --exhausted-action freeze -- "$BIN/tests/burn"
 frz=$s
-wait_state "$frz" frozen 300 || fail "not frozen: $(prepay status "$frz")"
+wait_state "$frz" frozen 60 || fail "not frozen: $(prepay status "$frz")"
 state=$(show "prepay-$frz.slice" FreezerState)
 say "frozen: FreezerState=$state, cgroup.events frozen $(sed -n 's/^frozen //p' "$(cg_dir "" "$frz")/cgroup.events")"
 [ "$state" = frozen ] || fail "FreezerState=$state, expected frozen"
@@ -173,11 +162,9 @@ say "topped up: FreezerState=$state, enforcement $(slice_field "$frz" .account.e
 # 5. Kill: nothing left in the slice, which stays (with its balance).
 buy kill 0.005 --cpus 0.5 --exhausted-action kill -- sh -c "\"$BIN/tests/burn\" & \"$BIN/tests/burn\""
 kil=$s
-wait_state "$kil" killed 300 || fail "not killed: $(prepay status "$kil")"
-for _ in $(seq 50); do
-        [ "$(procs "$kil")" = 0 ] && break
-        sleep 0.1
-done
+wait_state "$kil" killed 60 || fail "not killed: $(prepay status "$kil")"
+no_procs() { [ "$(procs "$1")" = 0 ]; }
+wait_for 10 no_procs "$kil"
 n=$(procs "$kil")
 say "killed: $n processes left, prepay-$kil.slice $(show "prepay-$kil.slice" ActiveState)"
 [ "$n" = 0 ] || fail "$n processes left in the killed slice"

@@ -87,6 +87,14 @@ static void write_file(const char *dir, const char *name, const char *text) {
         assert_int_equal(fputs(text, f) >= 0, 1);
 }
 
+/* k's public half saved as dir/name. */
+static void save_public(const struct crypto_key *k, const char *dir, const char *name) {
+        _cleanup_(freep) char *path = NULL;
+
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        assert_int_equal(crypto_key_save_public(k, path), 0);
+}
+
 static void test_rfc8032_vector(void **state _unused_) {
         _cleanup_(keyp) struct crypto_key *k = NULL;
         uint8_t pub[CRYPTO_PUBKEY_SIZE], sig[CRYPTO_SIG_SIZE];
@@ -312,20 +320,12 @@ static void test_keyring_load_dir(void **state _unused_) {
         /* a.pub: trusted. b.pem: a private key file, its public half
          * trusted. c.txt: not a key file name, ignored. dup.pub: a again,
          * skipped. bad.pem and x25519.pub: skipped with a warning. */
-        assert_true(asprintf(&path, "%s/a.pub", dir) > 0);
-        assert_int_equal(crypto_key_save_public(a, path), 0);
-        free(path);
+        save_public(a, dir, "a.pub");
         assert_true(asprintf(&path, "%s/b.pem", dir) > 0);
         assert_int_equal(crypto_key_save_private(b, path), 0);
-        free(path);
-        assert_true(asprintf(&path, "%s/c.txt", dir) > 0);
-        assert_int_equal(crypto_key_save_public(c, path), 0);
-        free(path);
-        assert_true(asprintf(&path, "%s/dup.pub", dir) > 0);
-        assert_int_equal(crypto_key_save_public(a, path), 0);
-        free(path);
-        assert_true(asprintf(&path, "%s/.hidden.pub", dir) > 0);
-        assert_int_equal(crypto_key_save_public(c, path), 0);
+        save_public(c, dir, "c.txt");
+        save_public(a, dir, "dup.pub");
+        save_public(c, dir, ".hidden.pub");
         write_file(dir, "bad.pem", "not a key\n");
         write_file(dir, "x25519.pub", x25519_pem);
 

@@ -227,19 +227,31 @@ static char *fields_string(const struct event_fields *f) {
         return buf;
 }
 
+/* ev's journal fields into f, '|'-joined, are expect_fmt as printf formats
+ * it (its %s: the program's name, SYSLOG_IDENTIFIER=). */
+static void check_journal_fields(const struct event *ev, struct event_fields *f, const char *expect_fmt, ...)
+        _printf_(3, 4);
+static void check_journal_fields(const struct event *ev, struct event_fields *f, const char *expect_fmt, ...) {
+        char expect[1024];
+        va_list ap;
+
+        event_journal_fields(ev, f);
+        va_start(ap, expect_fmt);
+        vsnprintf(expect, sizeof(expect), expect_fmt, ap);
+        va_end(ap);
+        assert_string_equal(fields_string(f), expect);
+}
+
 static void test_journal_fields(void **state) {
         struct event ev = sample();
         struct event_fields f;
-        char expect[1024];
 
         /* A low balance: no action, no request. */
-        event_journal_fields(&ev, &f);
-        snprintf(expect, sizeof(expect),
-                 "MESSAGE=Slice s-1a2b3c4d: event low, balance 0.05 EUR: less than 1min left at the current burn "
-                 "rate.|PRIORITY=5|SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=low|BALANCE=0.05|CURRENCY=EUR|"
-                 "REASON=less than 1min left at the current burn rate",
-                 program_invocation_short_name);
-        assert_string_equal(fields_string(&f), expect);
+        check_journal_fields(&ev, &f,
+                             "MESSAGE=Slice s-1a2b3c4d: event low, balance 0.05 EUR: less than 1min left at the "
+                             "current burn rate.|PRIORITY=5|SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=low|"
+                             "BALANCE=0.05|CURRENCY=EUR|REASON=less than 1min left at the current burn rate",
+                             program_invocation_short_name);
         assert_int_equal(f.priority, LOG_NOTICE);
         assert_string_equal(f.message, "Slice s-1a2b3c4d: event low, balance 0.05 EUR: less than 1min left at the "
                                        "current burn rate.");
@@ -249,25 +261,21 @@ static void test_journal_fields(void **state) {
         snprintf(ev.action, sizeof(ev.action), "thaw");
         snprintf(ev.request_id, sizeof(ev.request_id), "0123abcd");
         snprintf(ev.reason, sizeof(ev.reason), "topped up: thawed, limits restored");
-        event_journal_fields(&ev, &f);
-        snprintf(expect, sizeof(expect),
-                 "MESSAGE=Slice s-1a2b3c4d: event thawed, balance 0.05 EUR: topped up: thawed, limits restored.|"
-                 "PRIORITY=6|SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=thawed|ACTION=thaw|REQUEST_ID=0123abcd|"
-                 "BALANCE=0.05|CURRENCY=EUR|REASON=topped up: thawed, limits restored",
-                 program_invocation_short_name);
-        assert_string_equal(fields_string(&f), expect);
+        check_journal_fields(&ev, &f,
+                             "MESSAGE=Slice s-1a2b3c4d: event thawed, balance 0.05 EUR: topped up: thawed, limits "
+                             "restored.|PRIORITY=6|SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=thawed|ACTION=thaw|"
+                             "REQUEST_ID=0123abcd|BALANCE=0.05|CURRENCY=EUR|REASON=topped up: thawed, limits restored",
+                             program_invocation_short_name);
 
         /* Unfunded (an OOM kill): no balance, no currency. */
         ev = sample();
         ev.kind = EVENT_OOM;
         ev.unfunded = true;
         snprintf(ev.reason, sizeof(ev.reason), "1 process OOM-killed");
-        event_journal_fields(&ev, &f);
-        snprintf(expect, sizeof(expect),
-                 "MESSAGE=Slice s-1a2b3c4d: event oom (unfunded): 1 process OOM-killed.|PRIORITY=5|"
-                 "SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=oom|REASON=1 process OOM-killed",
-                 program_invocation_short_name);
-        assert_string_equal(fields_string(&f), expect);
+        check_journal_fields(&ev, &f,
+                             "MESSAGE=Slice s-1a2b3c4d: event oom (unfunded): 1 process OOM-killed.|PRIORITY=5|"
+                             "SYSLOG_IDENTIFIER=%s|SLICE=s-1a2b3c4d|EVENT=oom|REASON=1 process OOM-killed",
+                             program_invocation_short_name);
 
         /* The longest reason and request id fit, whole. */
         ev = sample();

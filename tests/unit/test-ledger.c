@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The ledger (daemon/ledger.c): vouchers spent once, slices credited and
+/* The ledger (daemon/ledger*.c): vouchers spent once, slices credited and
  * charged, batches and savepoints, the hash chain and what verify catches.
  * Each test works in its own mkdtemp directory, removed afterwards. Edits
  * behind the ledger's back go through a second SQLite handle. */
@@ -75,6 +75,14 @@ static struct ledger *open_ok(const char *path, bool read_only) {
                 fail_msg("ledger_open(%s, %s): %d %s", path, read_only ? "ro" : "rw", r, strna(error));
         assert_non_null(l);
         free(error);
+        return l;
+}
+
+/* Read-write, with a batch open. */
+static struct ledger *open_batch(const char *path) {
+        struct ledger *l = open_ok(path, false);
+
+        assert_int_equal(ledger_begin(l), 0);
         return l;
 }
 
@@ -364,8 +372,7 @@ static void test_charge(void **state) {
         struct ledger_slice s;
         struct ledger *l;
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_A, 0);
         redeem_ok(l, 1, CENTS(100), SLICE_A, CENTS(100));
         assert_int_equal(ledger_commit(l), 0);
@@ -469,8 +476,7 @@ static void test_release_keep_activate(void **state) {
         struct ledger *l;
         char seen[128] = "";
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_C, 0); /* creation order, not id order */
         add_slice(l, SLICE_A, 0);
         add_slice(l, SLICE_B, 0);
@@ -637,8 +643,7 @@ static void test_savepoint_failure(void **state) {
         struct voucher v;
         struct ledger *l;
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_A, 0);
         add_slice(l, SLICE_B, 0);
         assert_int_equal(ledger_commit(l), 0);
@@ -709,8 +714,8 @@ static void build(const char *path) {
 static void test_verify_good(void **state) {
         struct fixture *f = *state;
         struct ledger_books books;
-        struct ledger *l;
         char *d = NULL;
+        struct ledger *l;
 
         build(f->path);
         l = open_ok(f->path, true);
@@ -804,7 +809,44 @@ static void test_hash_as_documented(void **state) {
         sqlite3_close(db);
 }
 
+/* The sample ledger, afresh, edited by sql: verify names what. */
+static void tampered_fails(void **state, const char *sql, const char *what) {
+        struct fixture *f;
+        struct ledger *l;
+
+        teardown(state);
+        setup(state);
+        f = *state;
+        build(f->path);
+        raw_exec(f->path, sql);
+        l = open_ok(f->path, true);
+        verify_fails(l, what);
+        ledger_close(l);
+}
+
 static void test_verify_detects(void **state) {
+        static const struct {
+                const char *sql;
+                const char *what;
+        } edits[] = {
+                /* An entry deleted: the chain has a hole. */
+                { "DELETE FROM entries WHERE seq = 4", "Entry 4 is missing: entry 5 follows entry 3" },
+                /* The last entry and its postings deleted: the chain alone
+                 * cannot tell, the slice's row can. */
+                { "DELETE FROM postings WHERE entry = 6; DELETE FROM entries WHERE seq = 6",
+                  "Slice " SLICE_A ": balance 0.00 in its row, 8.50 from its postings" },
+                /* A slice's balance edited. */
+                { "UPDATE slices SET balance = 1200000 WHERE id = '" SLICE_A "'",
+                  "Slice " SLICE_A ": balance 1.20 in its row, 0.00 from its postings" },
+                /* Overshoot edited. */
+                { "UPDATE slices SET overshoot = 0 WHERE id = '" SLICE_A "'",
+                  "Slice " SLICE_A ": overshoot 0.00 in its row, 1.00 from its entries" },
+                /* A voucher's amount edited. */
+                { "UPDATE vouchers SET amount = 11000000 WHERE entry = 1",
+                  "worth 11.00, but entry 1 takes 10.00 from vouchers" },
+                /* A spent voucher forgotten (it could be spent again). */
+                { "DELETE FROM vouchers WHERE entry = 4", "Entry 4: redeems voucher" },
+        };
         struct fixture *f = *state;
         struct ledger *l;
         uint8_t hash[32];
@@ -812,17 +854,14 @@ static void test_verify_detects(void **state) {
         sqlite3 *db = NULL;
 
         /* A posting amount changed: entry 3's hash no longer fits it. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE postings SET amount = amount + 1 WHERE entry = 3 AND account = 'charge:cpu'");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Entry 3: hash does not match its contents");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
+        tampered_fails(state, "UPDATE postings SET amount = amount + 1 WHERE entry = 3 AND account = 'charge:cpu'",
+                       "Entry 3: hash does not match its contents");
 
         /* The same change with the hash made to fit (on the last entry,
          * so no link breaks): then the postings no longer sum to zero. */
+        teardown(state);
+        setup(state);
+        f = *state;
         build(f->path);
         raw_exec(f->path, "UPDATE postings SET amount = amount + 1 WHERE entry = 6 AND account = 'charge:cpu'");
         assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -835,67 +874,9 @@ static void test_verify_detects(void **state) {
         l = open_ok(f->path, true);
         verify_fails(l, "Entry 6: postings sum to 0.000001, not 0");
         ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
 
-        /* An entry deleted: the chain has a hole. */
-        build(f->path);
-        raw_exec(f->path, "DELETE FROM entries WHERE seq = 4");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Entry 4 is missing: entry 5 follows entry 3");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* The last entry and its postings deleted: the chain alone cannot
-         * tell, the slice's row can. */
-        build(f->path);
-        raw_exec(f->path, "DELETE FROM postings WHERE entry = 6; DELETE FROM entries WHERE seq = 6");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Slice " SLICE_A ": balance 0.00 in its row, 8.50 from its postings");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* A slice's balance edited. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE slices SET balance = 1200000 WHERE id = '" SLICE_A "'");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Slice " SLICE_A ": balance 1.20 in its row, 0.00 from its postings");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* Overshoot edited. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE slices SET overshoot = 0 WHERE id = '" SLICE_A "'");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Slice " SLICE_A ": overshoot 0.00 in its row, 1.00 from its entries");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* A voucher's amount edited. */
-        build(f->path);
-        raw_exec(f->path, "UPDATE vouchers SET amount = 11000000 WHERE entry = 1");
-        l = open_ok(f->path, true);
-        verify_fails(l, "worth 11.00, but entry 1 takes 10.00 from vouchers");
-        ledger_close(l);
-        teardown(state);
-        setup(state);
-        f = *state;
-
-        /* A spent voucher forgotten (it could be spent again). */
-        build(f->path);
-        raw_exec(f->path, "DELETE FROM vouchers WHERE entry = 4");
-        l = open_ok(f->path, true);
-        verify_fails(l, "Entry 4: redeems voucher");
-        ledger_close(l);
+        for (size_t i = 0; i < ARRAY_SIZE(edits); i++)
+                tampered_fails(state, edits[i].sql, edits[i].what);
 }
 
 static void test_read_only(void **state) {
@@ -1154,8 +1135,7 @@ static void test_migrate_v1(void **state) {
         ledger_close(l);
 
         /* And it takes events and more money. */
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         assert_int_equal(add_event(l, SLICE_A, "topped-up", true, "topped up with 1.00 EUR"), 1);
         redeem_ok(l, 20, CENTS(100), SLICE_A, CENTS(100) + before.held); /* A holds all that is held */
         assert_int_equal(ledger_commit(l), 0);
@@ -1163,89 +1143,104 @@ static void test_migrate_v1(void **state) {
         ledger_close(l);
 }
 
-static void test_export_json(void **state) {
-        struct fixture *f = *state;
-        json_object *o, *a, *e, *p, *v;
+/* o's member key, which must be there (its value may be null). */
+static json_object *json_get(json_object *o, const char *key) {
+        json_object *v = NULL;
+
+        assert_true(json_object_object_get_ex(o, key, &v));
+        return v;
+}
+
+/* The sample ledger with an event, exported (to free). */
+static char *export_sample(const char *path, const char *reason) {
         struct ledger *l;
         char *buf = NULL;
         size_t size = 0;
         FILE *m;
 
-        build(f->path);
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
-        add_event(l, SLICE_A, "low", 1, "45s left at 0.01 EUR/s");
+        build(path);
+        l = open_batch(path);
+        add_event(l, SLICE_A, "low", 1, reason);
         assert_int_equal(ledger_commit(l), 0);
         ledger_close(l);
-        l = open_ok(f->path, true);
+        l = open_ok(path, true);
         m = open_memstream(&buf, &size);
         assert_non_null(m);
         assert_int_equal(ledger_export_json(l, m), 0);
         fclose(m);
         ledger_close(l);
+        return buf;
+}
 
+static void test_export_json(void **state) {
+        struct fixture *f = *state;
+        json_object *o, *a, *e, *p, *v;
+        char *buf;
+
+        buf = export_sample(f->path, "45s left at 0.01 EUR/s");
         o = json_tokener_parse(buf);
         if (!o)
                 fail_msg("not JSON: %s", buf);
-        assert_true(json_object_object_get_ex(o, "schema", &v));
-        assert_int_equal(json_object_get_int(v), 2);
-        assert_true(json_object_object_get_ex(o, "books", &v));
-        assert_true(json_object_object_get_ex(v, "redeemed", &v));
-        assert_int_equal(json_object_get_int64(v), CENTS(1500));
+        assert_int_equal(json_object_get_int(json_get(o, "schema")), 2);
+        assert_int_equal(json_object_get_int64(json_get(json_get(o, "books"), "redeemed")), CENTS(1500));
 
-        assert_true(json_object_object_get_ex(o, "slices", &a));
+        a = json_get(o, "slices");
         assert_int_equal(json_object_array_length(a), 2);
         v = json_object_array_get_idx(a, 1);
-        assert_true(json_object_object_get_ex(v, "state", &p));
-        assert_string_equal(json_object_get_string(p), "released");
-        assert_true(json_object_object_get_ex(v, "change_paid", &p));
-        assert_true(json_object_get_boolean(p));
+        assert_string_equal(json_object_get_string(json_get(v, "state")), "released");
+        assert_true(json_object_get_boolean(json_get(v, "change_paid")));
         assert_null(strstr(buf, "pv1-change-b")); /* bearer money stays in the file */
 
-        assert_true(json_object_object_get_ex(o, "vouchers", &a));
+        a = json_get(o, "vouchers");
         assert_int_equal(json_object_array_length(a), 3);
         v = json_object_array_get_idx(a, 0);
-        assert_true(json_object_object_get_ex(v, "id", &p));
-        assert_string_equal(json_object_get_string(p), "0102030405060708090a0b0c0d0e0f10");
+        assert_string_equal(json_object_get_string(json_get(v, "id")), "0102030405060708090a0b0c0d0e0f10");
 
-        assert_true(json_object_object_get_ex(o, "entries", &a));
+        a = json_get(o, "entries");
         assert_int_equal(json_object_array_length(a), 6);
         e = json_object_array_get_idx(a, 2);
-        assert_true(json_object_object_get_ex(e, "kind", &v));
-        assert_string_equal(json_object_get_string(v), "charge");
-        assert_true(json_object_object_get_ex(e, "voucher", &v));
-        assert_null(v);
-        assert_true(json_object_object_get_ex(e, "postings", &p));
+        assert_string_equal(json_object_get_string(json_get(e, "kind")), "charge");
+        assert_null(json_get(e, "voucher"));
+        p = json_get(e, "postings");
         assert_int_equal(json_object_array_length(p), 3);
         v = json_object_array_get_idx(p, 0);
-        assert_true(json_object_object_get_ex(v, "account", &v));
-        assert_string_equal(json_object_get_string(v), "charge:cpu");
-        assert_true(json_object_object_get_ex(e, "hash", &v));
-        assert_int_equal(strlen(json_object_get_string(v)), 64);
+        assert_string_equal(json_object_get_string(json_get(v, "account")), "charge:cpu");
+        assert_int_equal(strlen(json_object_get_string(json_get(e, "hash"))), 64);
         e = json_object_array_get_idx(a, 0);
-        assert_true(json_object_object_get_ex(e, "prev_hash", &v));
-        assert_string_equal(json_object_get_string(v),
+        assert_string_equal(json_object_get_string(json_get(e, "prev_hash")),
                             "0000000000000000000000000000000000000000000000000000000000000000");
 
-        assert_true(json_object_object_get_ex(o, "events", &a));
+        a = json_get(o, "events");
         assert_int_equal(json_object_array_length(a), 1);
         e = json_object_array_get_idx(a, 0);
-        assert_true(json_object_object_get_ex(e, "seq", &v));
-        assert_int_equal(json_object_get_int64(v), 1);
-        assert_true(json_object_object_get_ex(e, "kind", &v));
-        assert_string_equal(json_object_get_string(v), "low");
-        assert_true(json_object_object_get_ex(e, "slice", &v));
-        assert_string_equal(json_object_get_string(v), SLICE_A);
-        assert_true(json_object_object_get_ex(e, "funded", &v));
-        assert_true(json_object_get_boolean(v));
-        assert_true(json_object_object_get_ex(e, "balance", &v));
-        assert_int_equal(json_object_get_int64(v), CENTS(5));
-        assert_true(json_object_object_get_ex(e, "currency", &v));
-        assert_string_equal(json_object_get_string(v), "EUR");
-        assert_true(json_object_object_get_ex(e, "reason", &v));
-        assert_string_equal(json_object_get_string(v), "45s left at 0.01 EUR/s");
+        assert_int_equal(json_object_get_int64(json_get(e, "seq")), 1);
+        assert_string_equal(json_object_get_string(json_get(e, "kind")), "low");
+        assert_string_equal(json_object_get_string(json_get(e, "slice")), SLICE_A);
+        assert_true(json_object_get_boolean(json_get(e, "funded")));
+        assert_int_equal(json_object_get_int64(json_get(e, "balance")), CENTS(5));
+        assert_string_equal(json_object_get_string(json_get(e, "currency")), "EUR");
+        assert_string_equal(json_object_get_string(json_get(e, "reason")), "45s left at 0.01 EUR/s");
 
         json_object_put(o);
+        free(buf);
+}
+
+/* What "prepay ledger export" writes is read by scripts: the export of
+ * the sample, with a reason that needs escaping, byte for byte (by its
+ * SHA-256; printed whole when it differs). */
+static void test_export_bytes(void **state) {
+        static const char want[] = "f540b215a4cb5b3a7ea42153b0cb2c2609dee80eeec5040151fabd214aa292c2";
+        struct fixture *f = *state;
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+        char hex[2 * CRYPTO_SHA256_SIZE + 1];
+        char *buf;
+
+        buf = export_sample(f->path, "\"quoted\" \\ / \t \x01 \xc3\xa9");
+        crypto_sha256(buf, strlen(buf), hash);
+        for (size_t i = 0; i < sizeof(hash); i++)
+                snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+        if (!streq(hex, want))
+                fail_msg("export is %s, not %s:\n%s", hex, want, buf);
         free(buf);
 }
 
@@ -1385,8 +1380,7 @@ static void test_performance(void **state) {
         struct ledger *l;
         char *d = NULL;
 
-        l = open_ok(f->path, false);
-        assert_int_equal(ledger_begin(l), 0);
+        l = open_batch(f->path);
         add_slice(l, SLICE_A, 0);
         assert_int_equal(ledger_commit(l), 0);
 
@@ -1463,6 +1457,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_json, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_export_bytes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The books: slices, the vouchers spent on them, the writes that move
+ * money (redeem, charge, release) or change a slice's state, the replies
+ * kept for idempotent requests, and the sums. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/money.h"
+#include "common/request.h"
+#include "ledger-internal.h"
+
+static const char *const slice_state_table[_LEDGER_SLICE_STATE_MAX] = {
+        [LEDGER_SLICE_ACTIVE] = "active",
+        [LEDGER_SLICE_KEPT] = "kept",
+        [LEDGER_SLICE_RELEASED] = "released",
+};
+
+const char *ledger_slice_state_to_string(enum ledger_slice_state s) {
+        if ((unsigned) s >= _LEDGER_SLICE_STATE_MAX)
+                return NULL;
+        return slice_state_table[s];
+}
+
+static int slice_state_from_string(const char *s) {
+        for (size_t i = 0; s && i < ARRAY_SIZE(slice_state_table); i++)
+                if (streq(s, slice_state_table[i]))
+                        return (int) i;
+        return -EINVAL;
+}
+
+/* Slices */
+
+int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice *ret, int64_t *ret_num) {
+        struct ledger_slice sl = {};
+        char state[16];
+        int st;
+
+        if (!column_text_copy(s, SLICE_COL_ID, sl.id, sizeof(sl.id)) ||
+            !column_blob_copy(s, SLICE_COL_OWNER_HASH, sl.owner_hash, sizeof(sl.owner_hash)) ||
+            !column_text_copy(s, SLICE_COL_STATE, state, sizeof(state)) ||
+            (st = slice_state_from_string(state)) < 0 ||
+            !column_text_copy(s, SLICE_COL_CHANGE, sl.change, sizeof(sl.change)))
+                return log_error_errno(EUCLEAN, "Ledger %s: a slice row is malformed.", l->path);
+
+        sl.owner_uid = (uint32_t) column_i64(s, SLICE_COL_OWNER_UID);
+        sl.state = st;
+        sl.created_usec = column_u64(s, SLICE_COL_CREATED);
+        sl.released_usec = column_u64(s, SLICE_COL_RELEASED);
+        sl.balance = column_i64(s, SLICE_COL_BALANCE);
+        sl.credited = column_i64(s, SLICE_COL_CREDITED);
+        sl.refunded = column_i64(s, SLICE_COL_REFUNDED);
+        for (int r = 0; r < _RESOURCE_MAX; r++) {
+                sl.charged[r] = column_i64(s, SLICE_COL_CHARGED + r);
+                sl.billed[r] = column_u64(s, SLICE_COL_BILLED + r);
+        }
+        sl.overshoot = column_i64(s, SLICE_COL_OVERSHOOT);
+
+        *ret = sl;
+        if (ret_num)
+                *ret_num = column_i64(s, SLICE_COL_NUM);
+        return 0;
+}
+
+int ledger_slice_get(struct ledger *l, const char *id, struct ledger_slice *ret) {
+        _cleanup_binder_ struct binder b = {};
+        struct ledger_slice sl;
+        int r;
+
+        if (!l || !ret)
+                return -EINVAL;
+        if (!slice_id_is_valid(id))
+                return -ENOENT;
+
+        b = ledger_bind(l, STMT_SLICE_GET);
+        bind_text(&b, id);
+        r = ledger_bound_row(&b, "read a slice");
+        if (r <= 0)
+                return r < 0 ? r : -ENOENT;
+        r = ledger_slice_from_row(l, b.s, &sl, NULL);
+        if (r < 0)
+                return r;
+        *ret = sl;
+        return 0;
+}
+
+int ledger_slice_add(struct ledger *l, const struct ledger_slice *sl) {
+        struct binder b;
+
+        if (!l || !sl || !slice_id_is_valid(sl->id) || sl->created_usec > INT64_MAX)
+                return -EINVAL;
+
+        b = ledger_bind(l, STMT_SLICE_INSERT);
+        bind_text(&b, sl->id);
+        bind_i64(&b, sl->owner_uid);
+        bind_blob(&b, sl->owner_hash, sizeof(sl->owner_hash));
+        bind_u64(&b, sl->created_usec);
+        bind_u64(&b, sl->created_usec);
+        return ledger_op_step(&b, LEDGER_STEP_INSERT, "add a slice");
+}
+
+int ledger_slice_foreach(struct ledger *l, int (*cb)(const struct ledger_slice *s, void *userdata),
+                         void *userdata) {
+        int64_t num = 0;
+        int r;
+
+        if (!l || !cb)
+                return -EINVAL;
+
+        for (;;) {
+                struct binder b = ledger_bind(l, STMT_SLICE_NEXT_OPEN);
+                struct ledger_slice sl;
+
+                bind_i64(&b, num);
+                r = ledger_bound_row(&b, "list slices");
+                if (r > 0)
+                        r = ledger_slice_from_row(l, b.s, &sl, &num) ?: 1;
+                /* Reset before the callback runs: it may write. */
+                binder_reset(&b);
+                if (r <= 0)
+                        return r;
+
+                r = cb(&sl, userdata);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* The slice a write changes, read in the write's savepoint: -ESTALE once
+ * released (a kept one may still be topped up, charged and released). */
+static int slice_get_open(struct ledger *l, const char *id, struct ledger_slice *ret) {
+        int r;
+
+        r = ledger_slice_get(l, id, ret);
+        return r >= 0 && ret->state == LEDGER_SLICE_RELEASED ? -ESTALE : r;
+}
+
+/* ledger_op_begin() and slice_get_open(); the savepoint is closed again
+ * when either fails. */
+static int slice_op_begin(struct ledger *l, const char *id, struct tip *ret_saved, struct ledger_slice *ret) {
+        int r;
+
+        r = ledger_op_begin(l, ret_saved);
+        if (r < 0)
+                return r;
+        r = slice_get_open(l, id, ret);
+        return r < 0 ? ledger_op_end(l, ret_saved, r) : 0;
+}
+
+/* A new entry of kind for sl, with amount posted to the slice's account
+ * unless it is 0. */
+static void slice_entry(struct entry *e, const char *kind, const struct ledger_slice *sl, int64_t amount,
+                        uint64_t now_usec) {
+        char account[ACCOUNT_MAX];
+
+        *e = (struct entry) {
+                .time_usec = now_usec,
+                .kind = kind,
+                .slice = sl->id,
+        };
+        snprintf(account, sizeof(account), "slice:%s", sl->id);
+        if (amount != 0)
+                ledger_entry_post(e, account, amount);
+}
+
+/* Vouchers */
+
+static int voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], struct ledger_spent *ret) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VOUCHER_GET);
+        struct ledger_spent spent = {};
+        int r;
+
+        bind_blob(&b, id, VOUCHER_ID_SIZE);
+        r = ledger_bound_row(&b, "look a voucher up");
+        if (r <= 0)
+                return r < 0 ? r : -ENOENT;
+        spent.time_usec = column_u64(b.s, 0);
+        if (!column_text_copy(b.s, 1, spent.slice, sizeof(spent.slice)))
+                return log_error_errno(EUCLEAN, "Ledger %s: a voucher row is malformed.", l->path);
+        if (ret)
+                *ret = spent;
+        return 0;
+}
+
+int ledger_voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], struct ledger_spent *ret) {
+        if (!l || !id)
+                return -EINVAL;
+        return voucher_spent(l, id, ret);
+}
+
+/* The protocol's rule (common/request.c), so a request id the control
+ * socket took is always one the ledger keeps. */
+bool ledger_request_id_is_valid(const char *s) {
+        return request_id_is_valid(s);
+}
+
+/* Redeem */
+
+/* The slice with amount credited. A balance is never more than its
+ * change can be paid in. */
+static int redeem_credit(struct ledger_slice *sl, int64_t amount) {
+        int64_t balance, credited;
+
+        if (!money_add(sl->balance, amount, &balance) || balance > LEDGER_BALANCE_MAX ||
+            !money_add(sl->credited, amount, &credited))
+                return -EOVERFLOW;
+        sl->balance = balance;
+        sl->credited = credited;
+        return 0;
+}
+
+/* The entry, the voucher marked spent by it, the slice row as credited. */
+static int redeem_write(struct ledger *l, const struct voucher *v, const struct ledger_slice *sl,
+                        const char *request_id, uint64_t now_usec) {
+        struct binder b;
+        struct entry e;
+        int r;
+
+        slice_entry(&e, "redeem", sl, v->amount, now_usec);
+        e.voucher = v->id;
+        e.request_id = request_id;
+        ledger_entry_post(&e, "vouchers", -v->amount);
+        r = ledger_entry_append(l, &e);
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_VOUCHER_INSERT);
+        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
+        bind_blob(&b, v->issuer, sizeof(v->issuer));
+        bind_i64(&b, v->amount);
+        bind_text(&b, v->currency);
+        bind_i64(&b, v->not_after);
+        bind_u64(&b, now_usec);
+        bind_text(&b, sl->id);
+        bind_u64(&b, e.seq);
+        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_SLICE_CREDIT);
+        bind_i64(&b, sl->balance);
+        bind_i64(&b, sl->credited);
+        bind_text(&b, sl->id);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "credit a slice");
+}
+
+int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
+                  uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent) {
+        struct ledger_spent spent;
+        struct ledger_slice sl;
+        struct tip saved;
+        int r;
+
+        if (!l || !v || !slice_id_is_valid(slice_id) || v->amount <= 0 || v->amount > MONEY_AMOUNT_MAX ||
+            !currency_is_valid(v->currency) || now_usec > INT64_MAX ||
+            (request_id && !ledger_request_id_is_valid(request_id)))
+                return -EINVAL;
+
+        r = ledger_op_begin(l, &saved);
+        if (r < 0)
+                return r;
+
+        /* Spent before anything else: a spent voucher is the answer
+         * whatever became of its slice. */
+        r = voucher_spent(l, v->id, &spent);
+        if (r >= 0) {
+                if (ret_spent)
+                        *ret_spent = spent;
+                r = -EALREADY;
+        } else if (r == -ENOENT) {
+                r = slice_get_open(l, slice_id, &sl);
+                if (r >= 0)
+                        r = redeem_credit(&sl, v->amount);
+                if (r >= 0)
+                        r = redeem_write(l, v, &sl, request_id, now_usec);
+        }
+
+        r = ledger_op_end(l, &saved, r);
+        if (r >= 0 && ret_balance)
+                *ret_balance = sl.balance;
+        return r;
+}
+
+/* Charges */
+
+/* What a charge moves. */
+struct charge {
+        int64_t part[_RESOURCE_MAX]; /* per resource, what the balance paid */
+        int64_t total;               /* their sum, at most the balance */
+        int64_t over;                /* what the balance did not cover */
+};
+
+/* The arithmetic of a charge, on sl (balance, charged[], billed[] and
+ * overshoot): 1 with what moved in *ret, 0 when no counter moved. */
+static int charge_apply(struct ledger_slice *sl, const uint64_t counters[_RESOURCE_MAX],
+                        const int64_t due[_RESOURCE_MAX], struct charge *ret) {
+        int64_t charged[_RESOURCE_MAX], overshoot, left;
+        struct charge c = {};
+        bool moved = false;
+
+        for (int i = 0; i < _RESOURCE_MAX; i++) {
+                /* Counters only grow, and only a counter that moved can
+                 * owe anything: a charge for one that did not would be
+                 * charged twice. */
+                if (due[i] < 0 || counters[i] < sl->billed[i] || (due[i] > 0 && counters[i] == sl->billed[i]))
+                        return -EINVAL;
+                moved = moved || counters[i] != sl->billed[i];
+        }
+        if (!moved)
+                return 0;
+
+        /* In enum order while the balance lasts; the rest is overshoot. */
+        left = MAX(sl->balance, 0);
+        for (int i = 0; i < _RESOURCE_MAX; i++) {
+                c.part[i] = MIN(due[i], left);
+                left -= c.part[i];
+                c.total += c.part[i];
+                if (!money_add(c.over, due[i] - c.part[i], &c.over) ||
+                    !money_add(sl->charged[i], c.part[i], &charged[i]))
+                        return -EOVERFLOW;
+        }
+        if (!money_add(sl->overshoot, c.over, &overshoot))
+                return -EOVERFLOW;
+
+        sl->balance -= c.total;
+        memcpy(sl->charged, charged, sizeof(sl->charged));
+        memcpy(sl->billed, counters, sizeof(sl->billed));
+        sl->overshoot = overshoot;
+        *ret = c;
+        return 1;
+}
+
+/* The entry, when money moved or overshoot grew (then with no postings,
+ * its overshoot in the entry), and the slice row as charged: even when
+ * nothing was due, the counters moved. */
+static int charge_write(struct ledger *l, const struct ledger_slice *sl, const struct charge *c, uint64_t now_usec) {
+        char account[ACCOUNT_MAX];
+        struct binder b;
+        struct entry e;
+        int r;
+
+        slice_entry(&e, "charge", sl, -c->total, now_usec);
+        e.overshoot = c->over;
+        for (int i = 0; i < _RESOURCE_MAX; i++)
+                if (c->part[i] > 0) {
+                        snprintf(account, sizeof(account), "charge:%s", resource_to_string(i));
+                        ledger_entry_post(&e, account, c->part[i]);
+                }
+        if (c->total > 0 || c->over > 0) {
+                r = ledger_entry_append(l, &e);
+                if (r < 0)
+                        return r;
+        }
+
+        b = ledger_bind(l, STMT_SLICE_CHARGE);
+        bind_i64(&b, sl->balance);
+        for (int i = 0; i < _RESOURCE_MAX; i++)
+                bind_i64(&b, sl->charged[i]);
+        for (int i = 0; i < _RESOURCE_MAX; i++)
+                bind_u64(&b, sl->billed[i]);
+        bind_i64(&b, sl->overshoot);
+        bind_text(&b, sl->id);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "charge a slice");
+}
+
+int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counters[_RESOURCE_MAX],
+                  const int64_t due[_RESOURCE_MAX], uint64_t now_usec, int64_t *ret_balance) {
+        struct ledger_slice sl;
+        struct charge c;
+        struct tip saved;
+        int r;
+
+        if (!l || !slice_id_is_valid(slice_id) || !counters || !due || now_usec > INT64_MAX)
+                return -EINVAL;
+
+        r = slice_op_begin(l, slice_id, &saved, &sl);
+        if (r < 0)
+                return r;
+        r = charge_apply(&sl, counters, due, &c);
+        if (r > 0)
+                r = charge_write(l, &sl, &c, now_usec);
+        r = ledger_op_end(l, &saved, r);
+        if (r >= 0 && ret_balance)
+                *ret_balance = sl.balance;
+        return r;
+}
+
+/* Slice states */
+
+/* Change is the balance, paid out: none without a balance, and no
+ * balance goes out without it. */
+static int release_apply(struct ledger_slice *sl, bool change) {
+        if (change != (sl->balance > 0) || sl->balance < 0)
+                return -EINVAL;
+        if (!money_add(sl->refunded, sl->balance, &sl->refunded))
+                return -EOVERFLOW;
+        return 0;
+}
+
+/* The entry, always, even for nothing paid out: the chain records when
+ * each slice closed. Then the slice row, closed with its change. */
+static int release_write(struct ledger *l, const struct ledger_slice *sl, const char *change, uint64_t now_usec) {
+        struct binder b;
+        struct entry e;
+        int r;
+
+        slice_entry(&e, "release", sl, -sl->balance, now_usec);
+        if (sl->balance > 0)
+                ledger_entry_post(&e, "refund", sl->balance);
+        r = ledger_entry_append(l, &e);
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_SLICE_RELEASE);
+        bind_u64(&b, now_usec);
+        bind_u64(&b, now_usec);
+        bind_i64(&b, sl->refunded);
+        bind_text(&b, change);
+        bind_text(&b, sl->id);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "release a slice");
+}
+
+int ledger_release(struct ledger *l, const char *slice_id, const char *change_text, uint64_t now_usec) {
+        struct ledger_slice sl;
+        struct tip saved;
+        bool change;
+        int r;
+
+        change = change_text && change_text[0];
+        if (!l || !slice_id_is_valid(slice_id) || now_usec > INT64_MAX ||
+            (change && strlen(change_text) >= LEDGER_CHANGE_MAX))
+                return -EINVAL;
+
+        r = slice_op_begin(l, slice_id, &saved, &sl);
+        if (r < 0)
+                return r;
+        r = release_apply(&sl, change);
+        if (r >= 0)
+                r = release_write(l, &sl, change ? change_text : "", now_usec);
+        return ledger_op_end(l, &saved, r);
+}
+
+static int slice_set_state(struct ledger *l, const char *slice_id, enum ledger_slice_state from,
+                           enum ledger_slice_state to, uint64_t now_usec) {
+        struct ledger_slice sl;
+        struct tip saved;
+        struct binder b;
+        int r;
+
+        if (!l || !slice_id_is_valid(slice_id) || now_usec > INT64_MAX)
+                return -EINVAL;
+
+        r = ledger_op_begin(l, &saved);
+        if (r < 0)
+                return r;
+
+        r = ledger_slice_get(l, slice_id, &sl);
+        if (r >= 0 && sl.state != from)
+                r = sl.state == LEDGER_SLICE_RELEASED ? -ESTALE : sl.state == to ? -EALREADY : -EINVAL;
+        if (r >= 0) {
+                b = ledger_bind(l, STMT_SLICE_STATE);
+                bind_text(&b, ledger_slice_state_to_string(to));
+                bind_u64(&b, now_usec);
+                bind_text(&b, slice_id);
+                r = ledger_bound_step(&b, LEDGER_STEP_DONE, "change a slice's state");
+        }
+        return ledger_op_end(l, &saved, r);
+}
+
+int ledger_keep(struct ledger *l, const char *slice_id, uint64_t now_usec) {
+        return slice_set_state(l, slice_id, LEDGER_SLICE_ACTIVE, LEDGER_SLICE_KEPT, now_usec);
+}
+
+int ledger_activate(struct ledger *l, const char *slice_id, uint64_t now_usec) {
+        return slice_set_state(l, slice_id, LEDGER_SLICE_KEPT, LEDGER_SLICE_ACTIVE, now_usec);
+}
+
+/* Idempotency */
+
+int ledger_request_get(struct ledger *l, uint32_t uid, const char *request_id, char **ret_reply) {
+        _cleanup_binder_ struct binder b = {};
+        const unsigned char *t;
+        char *reply;
+        int r;
+
+        if (!l || !ret_reply || !ledger_request_id_is_valid(request_id))
+                return -EINVAL;
+
+        b = ledger_bind(l, STMT_REQUEST_GET);
+        bind_i64(&b, uid);
+        bind_text(&b, request_id);
+        r = ledger_bound_row(&b, "look a request up");
+        if (r <= 0)
+                return r < 0 ? r : -ENOENT;
+
+        t = sqlite3_column_text(b.s, 0);
+        if (!t)
+                return log_error_errno(EUCLEAN, "Ledger %s: a request row is malformed.", l->path);
+        reply = strdup((const char *) t);
+        if (!reply)
+                return -ENOMEM;
+        *ret_reply = reply;
+        return 0;
+}
+
+int ledger_request_put(struct ledger *l, uint32_t uid, const char *request_id, const char *op,
+                       const char *reply, uint64_t now_usec) {
+        struct binder b;
+        size_t n;
+
+        if (!l || !ledger_request_id_is_valid(request_id) || !op || !reply || now_usec > INT64_MAX)
+                return -EINVAL;
+        n = strlen(op);
+        if (n == 0 || n > LEDGER_OP_MAX)
+                return -EINVAL;
+        if (strlen(reply) > PREPAY_MSG_MAX)
+                return -EMSGSIZE;
+
+        b = ledger_bind(l, STMT_REQUEST_INSERT);
+        bind_i64(&b, uid);
+        bind_text(&b, request_id);
+        bind_text(&b, op);
+        bind_text(&b, reply);
+        bind_u64(&b, now_usec);
+        return ledger_op_step(&b, LEDGER_STEP_INSERT, "record a request");
+}
+
+int ledger_request_prune(struct ledger *l, uint64_t before_usec) {
+        return ledger_prune(l, STMT_REQUEST_PRUNE, before_usec, "prune old requests");
+}
+
+/* Books */
+
+int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *ret) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, id);
+        struct ledger_books books = {};
+        int n, r;
+
+        r = ledger_bound_row(&b, "sum the books");
+        if (r <= 0)
+                return r < 0 ? r : -EIO;
+
+        /* redeemed, held, charged in one column or one per resource,
+         * refunded, overshoot, entries. */
+        n = sqlite3_column_count(b.s) - 3;
+        books.redeemed = column_i64(b.s, 0);
+        books.held = column_i64(b.s, 1);
+        for (int i = 2; i < n; i++)
+                if (!money_add(books.charged, column_i64(b.s, i), &books.charged))
+                        return -EOVERFLOW;
+        books.refunded = column_i64(b.s, n);
+        books.overshoot = column_i64(b.s, n + 1);
+        books.entries = column_u64(b.s, n + 2);
+        *ret = books;
+        return 0;
+}
+
+int ledger_books(struct ledger *l, struct ledger_books *ret) {
+        if (!l || !ret)
+                return -EINVAL;
+        /* One statement: one snapshot. */
+        return ledger_books_read(l, STMT_BOOKS, ret);
+}

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* What the ledger*.c files share, and nothing outside them includes: the
+ * handle, the statements, the SQLite plumbing and the chain's entries.
+ * SQLite stays behind ledger.h.
+ *
+ *   ledger.c         the handle: open, schema migrations, statements,
+ *                    transactions and savepoints, close
+ *   ledger-chain.c   the hash chain: an entry's bytes, appending one,
+ *                    reading them back with their postings
+ *   ledger-books.c   slices, vouchers, the writes that move money,
+ *                    idempotent requests, the books' sums
+ *   ledger-events.c  the events table beside the books
+ *   ledger-verify.c  ledger_verify()
+ *   ledger-export.c  ledger_export_json() */
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/request.h"
+#include "common/util.h"
+#include "ledger.h"
+
+#define LEDGER_REQUEST_ID_MAX REQUEST_ID_MAX
+#define LEDGER_OP_MAX 32
+#define ACCOUNT_MAX 48
+/* A charge posts to the slice and to each resource; verify reads what is
+ * stored, which may be anything, so it takes a few more before it calls
+ * an entry malformed. */
+#define ENTRY_POSTINGS_MAX 16
+#define ENTRY_CANONICAL_MAX 2048
+
+/* Per resource, in enum order, the way the columns are spelled. */
+#define RESOURCE_COLUMNS(p) p "cpu, " p "memory, " p "net_out, " p "net_in, " p "io, " p "base"
+
+/* The columns STMT_SLICE_* select, and where each is. */
+#define SLICE_COLUMNS                                                                                  \
+        "id, owner_uid, owner_hash, state, created_usec, released_usec, balance, credited, refunded, " \
+        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num"
+enum {
+        SLICE_COL_ID,
+        SLICE_COL_OWNER_UID,
+        SLICE_COL_OWNER_HASH,
+        SLICE_COL_STATE,
+        SLICE_COL_CREATED,
+        SLICE_COL_RELEASED,
+        SLICE_COL_BALANCE,
+        SLICE_COL_CREDITED,
+        SLICE_COL_REFUNDED,
+        SLICE_COL_CHARGED,
+        SLICE_COL_BILLED = SLICE_COL_CHARGED + _RESOURCE_MAX,
+        SLICE_COL_OVERSHOOT = SLICE_COL_BILLED + _RESOURCE_MAX,
+        SLICE_COL_CHANGE,
+        SLICE_COL_NUM,
+};
+
+/* Every statement, prepared once (on first use) and kept. */
+enum stmt_id {
+        STMT_BEGIN_WRITE,
+        STMT_BEGIN_READ,
+        STMT_COMMIT,
+        STMT_ROLLBACK,
+        STMT_SAVEPOINT,
+        STMT_RELEASE,
+        STMT_ROLLBACK_TO,
+        STMT_TIP,
+        STMT_SLICE_INSERT,
+        STMT_SLICE_GET,
+        STMT_SLICE_NEXT_OPEN,
+        STMT_SLICE_ALL,
+        STMT_SLICE_CREDIT,
+        STMT_SLICE_CHARGE,
+        STMT_SLICE_RELEASE,
+        STMT_SLICE_STATE,
+        STMT_VOUCHER_GET,
+        STMT_VOUCHER_INSERT,
+        STMT_VOUCHER_ALL,
+        STMT_ENTRY_INSERT,
+        STMT_POSTING_INSERT,
+        STMT_REQUEST_GET,
+        STMT_REQUEST_INSERT,
+        STMT_REQUEST_PRUNE,
+        STMT_EVENT_PRUNE,
+        STMT_BOOKS,
+        STMT_ENTRIES_ALL,
+        STMT_POSTINGS_ALL,
+        STMT_VERIFY_SLICES,
+        STMT_VERIFY_SLICELESS_ENTRY,
+        STMT_VERIFY_VOUCHERS,
+        STMT_VERIFY_REDEEMS,
+        STMT_VERIFY_BOOKS,
+        STMT_EVENT_INSERT,
+        STMT_EVENT_ALL,
+        STMT_EVENT_SLICE,
+        _STMT_MAX,
+};
+
+/* The last entry of the chain. */
+struct tip {
+        uint64_t seq;
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+};
+
+struct ledger {
+        sqlite3 *db;
+        char *path;
+        bool read_only;
+        int schema;
+        bool in_batch;
+        /* The batch's transaction is gone (SQLite rolled it back after a
+         * full disk or an I/O error, or a savepoint could not be undone):
+         * every write fails with this until commit or rollback ends it. */
+        int batch_error;
+        /* Kept in memory so that an append costs no read; read afresh at
+         * each ledger_begin(), under the write lock, and put back when a
+         * savepoint or the batch is rolled back. */
+        struct tip tip;
+        struct tip batch_tip;
+        sqlite3_stmt *stmts[_STMT_MAX];
+};
+
+struct posting {
+        char account[ACCOUNT_MAX];
+        int64_t amount;
+};
+
+/* One entry as its hash sees it. */
+struct entry {
+        uint64_t seq;
+        uint64_t time_usec;
+        const char *kind;
+        const char *slice;
+        const uint8_t *voucher; /* VOUCHER_ID_SIZE bytes, or NULL */
+        const char *request_id; /* NULL when none */
+        int64_t overshoot;
+        size_t n_postings;
+        struct posting postings[ENTRY_POSTINGS_MAX];
+};
+
+/* Statements (ledger.c) */
+
+/* A statement and the parameters bound to it so far, left to right: the
+ * first failure is kept, and reported (once) when the statement runs, so
+ * that a caller binds every value and checks once. */
+struct binder {
+        struct ledger *l;
+        sqlite3_stmt *s;
+        int i;
+        int rc;    /* SQLite's code for the first bind that failed */
+        int error; /* -errno: the statement could not be prepared (logged) */
+};
+
+/* The statement id, prepared on first use and kept, with no value bound. */
+struct binder ledger_bind(struct ledger *l, enum stmt_id id);
+
+/* A statement is reset when its user is done with it, so that no read
+ * transaction stays open behind the caller's back. */
+static inline void binder_reset(struct binder *b) {
+        if (b->s)
+                sqlite3_reset(b->s);
+}
+#define _cleanup_binder_ _cleanup_(binder_reset)
+
+static inline void bind_i64(struct binder *b, int64_t v) {
+        if (b->rc == SQLITE_OK)
+                b->rc = sqlite3_bind_int64(b->s, ++b->i, v);
+}
+
+/* A uint64_t travels as the int64_t with the same bits. */
+static inline void bind_u64(struct binder *b, uint64_t v) {
+        bind_i64(b, (int64_t) v);
+}
+
+static inline void bind_text(struct binder *b, const char *t) {
+        if (b->rc != SQLITE_OK)
+                return;
+        if (t)
+                b->rc = sqlite3_bind_text(b->s, ++b->i, t, -1, SQLITE_STATIC);
+        else
+                b->rc = sqlite3_bind_null(b->s, ++b->i);
+}
+
+static inline void bind_blob(struct binder *b, const void *p, size_t n) {
+        if (b->rc != SQLITE_OK)
+                return;
+        if (p)
+                b->rc = sqlite3_bind_blob(b->s, ++b->i, p, (int) n, SQLITE_STATIC);
+        else
+                b->rc = sqlite3_bind_null(b->s, ++b->i);
+}
+
+/* Steps the statement: 1 with a row (on b->s until the next step or
+ * binder_reset()), 0 when there is none. */
+int ledger_bound_row(struct binder *b, const char *what);
+
+enum ledger_step {
+        LEDGER_STEP_DONE,   /* runs to its end, no row */
+        LEDGER_STEP_INSERT, /* the same, or -EEXIST (not logged) for a key already there */
+};
+/* Runs the statement to its end and resets it. */
+int ledger_bound_step(struct binder *b, enum ledger_step step, const char *what);
+
+/* Column readers: a value of another shape than the schema allows means
+ * the file was edited or damaged. */
+static inline bool column_text_copy(sqlite3_stmt *s, int i, char *buf, size_t n) {
+        const unsigned char *t = sqlite3_column_text(s, i);
+        int len = sqlite3_column_bytes(s, i);
+
+        if (!t || len < 0 || (size_t) len >= n || memchr(t, 0, (size_t) len))
+                return false;
+        memcpy(buf, t, (size_t) len);
+        buf[len] = 0;
+        return true;
+}
+
+static inline bool column_blob_copy(sqlite3_stmt *s, int i, void *buf, size_t n) {
+        const void *p = sqlite3_column_blob(s, i);
+
+        if (!p || sqlite3_column_bytes(s, i) != (int) n)
+                return false;
+        memcpy(buf, p, n);
+        return true;
+}
+
+static inline int64_t column_i64(sqlite3_stmt *s, int i) {
+        return sqlite3_column_int64(s, i);
+}
+
+static inline uint64_t column_u64(sqlite3_stmt *s, int i) {
+        return (uint64_t) sqlite3_column_int64(s, i);
+}
+
+/* Transactions (ledger.c) */
+
+/* Every write runs between ledger_op_begin() and ledger_op_end(): in a
+ * savepoint of the open batch, so that a failure part way through leaves
+ * no trace. ledger_op_end() returns r, or what undoing the savepoint
+ * failed with. */
+int ledger_op_begin(struct ledger *l, struct tip *ret_saved);
+int ledger_op_end(struct ledger *l, const struct tip *saved, int r);
+/* A write of one statement: ledger_bound_step() in a savepoint. */
+int ledger_op_step(struct binder *b, enum ledger_step step, const char *what);
+/* Reads that take more than one statement see one snapshot: inside the
+ * batch when one is open, else in a read transaction of their own. */
+int ledger_read_begin(struct ledger *l, bool *ret_opened);
+void ledger_read_end(struct ledger *l, bool opened);
+/* Deletes the rows stmt selects by a time before before_usec, in a
+ * savepoint; returns how many went. */
+int ledger_prune(struct ledger *l, enum stmt_id stmt, uint64_t before_usec, const char *what);
+
+/* The hash chain (ledger-chain.c). The bytes are documented in
+ * daemon/README.md. */
+int ledger_entry_hash(const uint8_t prev[CRYPTO_SHA256_SIZE], const struct entry *e, uint8_t ret[CRYPTO_SHA256_SIZE]);
+void ledger_entry_post(struct entry *e, const char *account, int64_t amount);
+/* Appends e (its seq is the next one) with its postings and moves the tip. */
+int ledger_entry_append(struct ledger *l, struct entry *e);
+
+/* Reading entries with their postings, in seq order: two ordered scans
+ * merged, one pass over each table. */
+struct entry_reader {
+        struct ledger *l;
+        struct binder entries;
+        struct binder postings;
+        bool posting_pending; /* the postings cursor is on a row not yet taken */
+        bool postings_done;
+
+        struct entry e;
+        char kind[8];
+        char slice[SLICE_ID_MAX];
+        uint8_t voucher[VOUCHER_ID_SIZE];
+        char request_id[LEDGER_REQUEST_ID_MAX + 1];
+        uint8_t prev_hash[CRYPTO_SHA256_SIZE];
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+        const char *malformed; /* why this entry is out of shape, or NULL */
+
+        /* The first posting seen whose entry does not exist. */
+        bool orphan;
+        uint64_t orphan_seq;
+        char orphan_account[ACCOUNT_MAX];
+};
+
+int ledger_entry_reader_init(struct ledger *l, struct entry_reader *ret);
+/* 1 with the next entry in rd->e, 0 after the last. */
+int ledger_entry_reader_next(struct entry_reader *rd);
+/* After the last entry: whatever postings are left belong to none. */
+int ledger_entry_reader_finish(struct entry_reader *rd);
+void ledger_entry_reader_done(struct entry_reader *rd);
+
+/* Rows (ledger-books.c, ledger-events.c). */
+int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice *ret, int64_t *ret_num);
+/* The books from STMT_BOOKS (the slice rows' sums) or STMT_VERIFY_BOOKS
+ * (the postings'). */
+int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *ret);
+/* Inside a read transaction or the batch. */
+int ledger_events_read(struct ledger *l, const char *slice, int (*cb)(const struct ledger_event *ev, void *userdata),
+                       void *userdata);

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ledger_verify(): the checks ledger.h lists, in its order, on one
+ * snapshot, stopping at the first discrepancy. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/encoding.h"
+#include "common/money.h"
+#include "ledger-internal.h"
+
+_printf_(2, 3) static int set_sentence(char **ret, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        free(*ret);
+        *ret = s;
+        return 0;
+}
+
+/* The first discrepancy, -EBADMSG. */
+#define discrepancy(ret, ...) (set_sentence((ret), __VA_ARGS__) < 0 ? -ENOMEM : -EBADMSG)
+
+static char *fmt_money(char buf[MONEY_FORMAT_MAX], int64_t v) {
+        return money_format(buf, MONEY_FORMAT_MAX, v);
+}
+
+static bool account_is_valid(const char *account, const char *slice) {
+        if (streq(account, "vouchers") || streq(account, "refund"))
+                return true;
+        if (strneq(account, "charge:", 7))
+                return resource_from_string(account + 7) >= 0;
+        if (strneq(account, "slice:", 6))
+                return streq(account + 6, slice);
+        return false;
+}
+
+/* Step 2, for one entry: 0, or the sentence in *d. */
+static int verify_postings(const struct entry *e, char **d) {
+        char a[MONEY_FORMAT_MAX];
+        int64_t sum = 0;
+
+        for (size_t i = 0; i < e->n_postings; i++) {
+                if (!account_is_valid(e->postings[i].account, e->slice))
+                        return discrepancy(d, "Entry %" PRIu64 ": posts to '%s', not an account of slice %s.",
+                                           e->seq, e->postings[i].account, e->slice);
+                if (!money_add(sum, e->postings[i].amount, &sum))
+                        return discrepancy(d, "Entry %" PRIu64 ": postings overflow when summed.", e->seq);
+        }
+        if (sum != 0)
+                return discrepancy(d, "Entry %" PRIu64 ": postings sum to %s, not 0.", e->seq, fmt_money(a, sum));
+        return 0;
+}
+
+/* A posting whose entry does not exist, if the reader met one. */
+static int verify_orphan(const struct entry_reader *rd, char **d) {
+        if (!rd->orphan)
+                return 0;
+        return discrepancy(d, "A posting to '%s' belongs to entry %" PRIu64 ", which does not exist.",
+                           rd->orphan_account, rd->orphan_seq);
+}
+
+/* Step 1, for the entry after n entries that chain to prev: its seq, its
+ * shape, its hash and its link. */
+static int verify_link(const struct entry_reader *rd, uint64_t n, const uint8_t prev[CRYPTO_SHA256_SIZE], char **d) {
+        const struct entry *e = &rd->e;
+        uint8_t hash[CRYPTO_SHA256_SIZE];
+
+        if (e->seq != n + 1 && n == 0)
+                return discrepancy(d, "Entries 1 to %" PRIu64 " are missing: the chain starts at %" PRIu64 ".",
+                                   e->seq - 1, e->seq);
+        if (e->seq != n + 1)
+                return discrepancy(d, "Entry %" PRIu64 " is missing: entry %" PRIu64 " follows entry %" PRIu64 ".",
+                                   n + 1, e->seq, n);
+        if (rd->orphan)
+                return verify_orphan(rd, d);
+        if (rd->malformed)
+                return discrepancy(d, "Entry %" PRIu64 ": malformed: %s.", e->seq, rd->malformed);
+        if (ledger_entry_hash(rd->prev_hash, e, hash) < 0 || memcmp(hash, rd->hash, sizeof(hash)) != 0)
+                return discrepancy(d, "Entry %" PRIu64 ": hash does not match its contents.", e->seq);
+        if (memcmp(rd->prev_hash, prev, CRYPTO_SHA256_SIZE) != 0 && n == 0)
+                return discrepancy(d, "Entry 1: does not start the chain (its previous hash is not zero).");
+        if (memcmp(rd->prev_hash, prev, CRYPTO_SHA256_SIZE) != 0)
+                return discrepancy(d, "Entry %" PRIu64 ": broken link: its previous hash is not entry %" PRIu64
+                                      "'s hash.", e->seq, n);
+        return 0;
+}
+
+/* Steps 1 and 2: the chain, then each entry's postings. The chain is
+ * checked to its end before any sum is reported, so that the first
+ * discrepancy named is the first in the order ledger.h gives. */
+static int verify_chain(struct entry_reader *rd, uint64_t *ret_entries, char **d) {
+        _cleanup_(freep) char *sum_error = NULL;
+        uint8_t prev[CRYPTO_SHA256_SIZE] = {};
+        uint64_t n = 0;
+        int r;
+
+        while ((r = ledger_entry_reader_next(rd)) > 0) {
+                r = verify_link(rd, n, prev, d);
+                if (r < 0)
+                        return r;
+                if (!sum_error && verify_postings(&rd->e, &sum_error) == -ENOMEM)
+                        return -ENOMEM;
+                memcpy(prev, rd->hash, sizeof(prev));
+                n++;
+        }
+        if (r >= 0)
+                r = ledger_entry_reader_finish(rd);
+        if (r >= 0)
+                r = verify_orphan(rd, d);
+        if (r < 0)
+                return r;
+        if (sum_error) {
+                free(*d);
+                *d = TAKE_PTR(sum_error);
+                return -EBADMSG;
+        }
+        *ret_entries = n;
+        return 0;
+}
+
+static int verify_entries(struct ledger *l, uint64_t *ret_entries, char **d) {
+        struct entry_reader rd;
+        int r;
+
+        r = ledger_entry_reader_init(l, &rd);
+        if (r >= 0)
+                r = verify_chain(&rd, ret_entries, d);
+        ledger_entry_reader_done(&rd);
+        return r;
+}
+
+/* Checks whose statement selects the first entry at fault: its seq, and
+ * the slice (text) or voucher (blob) it names, put between before and
+ * after. */
+struct entry_check {
+        enum stmt_id stmt;
+        const char *what;
+        const char *before;
+        const char *after;
+};
+
+static const struct entry_check entries_of_unknown_slices = {
+        STMT_VERIFY_SLICELESS_ENTRY,
+        "look for entries of unknown slices",
+        "slice ",
+        " has no row.",
+};
+
+static const struct entry_check redeems_unrecorded = {
+        STMT_VERIFY_REDEEMS,
+        "match entries to their vouchers",
+        "redeems voucher ",
+        ", which is not recorded as spent there.",
+};
+
+static int verify_no_entry(struct ledger *l, const struct entry_check *c, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, c->stmt);
+        char name[MAX(VOUCHER_ID_STRING_MAX, SLICE_ID_MAX)];
+        uint8_t id[VOUCHER_ID_SIZE];
+        int r;
+
+        r = ledger_bound_row(&b, c->what);
+        if (r <= 0)
+                return r;
+        if (sqlite3_column_type(b.s, 1) == SQLITE_BLOB && column_blob_copy(b.s, 1, id, sizeof(id)))
+                hex_encode(id, sizeof(id), name);
+        else if (sqlite3_column_type(b.s, 1) != SQLITE_TEXT || !column_text_copy(b.s, 1, name, SLICE_ID_MAX))
+                snprintf(name, sizeof(name), "?");
+        return discrepancy(d, "Entry %" PRId64 ": %s%s%s", column_i64(b.s, 0), c->before, name, c->after);
+}
+
+/* Step 3: each slice row against its postings. */
+static int verify_slices(struct ledger *l, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_SLICES);
+        char id[SLICE_ID_MAX], x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX];
+        sqlite3_stmt *s;
+        int r;
+
+        while ((r = ledger_bound_row(&b, "sum the postings per slice")) > 0) {
+                /* Columns: row values, then the same from postings. */
+                static const char *const what[] = {
+                        "balance", "credited", "refunded", "charged for cpu", "charged for memory",
+                        "charged for net_out", "charged for net_in", "charged for io", "charged for base",
+                        "overshoot",
+                };
+                const int n = (int) ARRAY_SIZE(what);
+
+                s = b.s;
+                if (!column_text_copy(s, 0, id, sizeof(id)))
+                        snprintf(id, sizeof(id), "?");
+                for (int i = 0; i < n; i++) {
+                        int64_t row = column_i64(s, 1 + i), sum = column_i64(s, 1 + n + i);
+
+                        if (row != sum)
+                                return discrepancy(d, "Slice %s: %s %s in its row, %s from its %s.", id, what[i],
+                                                   fmt_money(x, row), fmt_money(y, sum),
+                                                   i == n - 1 ? "entries" : "postings");
+                }
+                if (column_i64(s, 1) < 0)
+                        return discrepancy(d, "Slice %s: balance %s is negative.", id, fmt_money(x, column_i64(s, 1)));
+        }
+        return r < 0 ? r : verify_no_entry(l, &entries_of_unknown_slices, d);
+}
+
+/* Step 4, for the voucher row on s: its redeem entry, for the same slice
+ * and amount. */
+static int verify_voucher(sqlite3_stmt *s, char **d) {
+        char hex[VOUCHER_ID_STRING_MAX], vslice[SLICE_ID_MAX], eslice[SLICE_ID_MAX], x[MONEY_FORMAT_MAX],
+                y[MONEY_FORMAT_MAX], kind[8];
+        int64_t amount = column_i64(s, 1), seq = column_i64(s, 3);
+        uint8_t id[VOUCHER_ID_SIZE], eid[VOUCHER_ID_SIZE];
+
+        if (!column_blob_copy(s, 0, id, sizeof(id)))
+                return discrepancy(d, "A voucher row has an id of a wrong length.");
+        hex_encode(id, sizeof(id), hex);
+        if (!column_text_copy(s, 2, vslice, sizeof(vslice)))
+                snprintf(vslice, sizeof(vslice), "?");
+
+        if (sqlite3_column_type(s, 4) == SQLITE_NULL)
+                return discrepancy(d, "Voucher %s: its redeem entry %" PRId64 " does not exist.", hex, seq);
+        if (!column_text_copy(s, 4, kind, sizeof(kind)) || !streq(kind, "redeem") ||
+            !column_blob_copy(s, 6, eid, sizeof(eid)) || memcmp(id, eid, sizeof(id)) != 0)
+                return discrepancy(d, "Voucher %s: entry %" PRId64 " does not redeem it.", hex, seq);
+        if (!column_text_copy(s, 5, eslice, sizeof(eslice)) || !streq(vslice, eslice))
+                return discrepancy(d, "Voucher %s: spent on slice %s, but entry %" PRId64 " credits %s.", hex, vslice,
+                                   seq, eslice);
+        if (sqlite3_column_type(s, 7) == SQLITE_NULL || column_i64(s, 7) != -amount)
+                return discrepancy(d, "Voucher %s: worth %s, but entry %" PRId64 " takes %s from vouchers.", hex,
+                                   fmt_money(x, amount), seq, fmt_money(y, -column_i64(s, 7)));
+        return 0;
+}
+
+/* Step 4: every voucher spent has its redeem entry, and back. */
+static int verify_vouchers(struct ledger *l, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_VOUCHERS);
+        int r;
+
+        while ((r = ledger_bound_row(&b, "match vouchers to their entries")) > 0) {
+                r = verify_voucher(b.s, d);
+                if (r < 0)
+                        return r;
+        }
+        return r < 0 ? r : verify_no_entry(l, &redeems_unrecorded, d);
+}
+
+/* Step 5: redeemed = held + charged + refunded. */
+static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) {
+        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX];
+        struct ledger_books books;
+        int64_t out;
+        int r;
+
+        r = ledger_books_read(l, STMT_VERIFY_BOOKS, &books);
+        if (r < 0)
+                return r;
+        if (!money_add(books.held, books.charged, &out) || !money_add(out, books.refunded, &out) ||
+            out != books.redeemed)
+                return discrepancy(d, "Books do not balance: redeemed %s != held %s + charged %s + refunded %s.",
+                                   fmt_money(a, books.redeemed), fmt_money(b, books.held),
+                                   fmt_money(c, books.charged), fmt_money(e, books.refunded));
+        *ret = books;
+        return 0;
+}
+
+int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char **ret_discrepancy) {
+        _cleanup_(freep) char *d = NULL;
+        struct ledger_books books = {};
+        uint64_t entries = 0;
+        bool opened;
+        int r;
+
+        if (!l)
+                return -EINVAL;
+
+        r = ledger_read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        r = verify_entries(l, &entries, &d);
+        if (r >= 0)
+                r = verify_slices(l, &d);
+        if (r >= 0)
+                r = verify_vouchers(l, &d);
+        if (r >= 0)
+                r = verify_balance(l, &books, &d);
+        ledger_read_end(l, opened);
+
+        if (r == -EBADMSG && ret_discrepancy)
+                *ret_discrepancy = TAKE_PTR(d);
+        if (r < 0)
+                return r;
+
+        books.entries = entries;
+        if (ret_books)
+                *ret_books = books;
+        return 0;
+}
+
+int ledger_verify(struct ledger *l, char **ret_discrepancy) {
+        return ledger_verify_books(l, NULL, ret_discrepancy);
+}
+
