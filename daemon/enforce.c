@@ -37,22 +37,25 @@ static struct slice_limits limits_with_cpus(const struct slice *s, uint64_t mill
         return l;
 }
 
+/* LowBalanceCPU=: the slice's CPUs cut to that share of its size. */
+static int throttle_low(struct enforce *en, struct slice *s) {
+        uint64_t milli = enforcer_cpus_of_limits(s->limits.cpu_quota_usec, s->limits.cpu_period_usec,
+                                                 en->max_cpus_milli);
+        struct slice_limits l = limits_with_cpus(s, enforcer_low_cpus(milli, en->config->low_balance_cpu));
+
+        return slice_set_limits(s, &l);
+}
+
 int enforce_low(struct enforce *en, struct slice *s) {
         const struct config *cfg = en->config;
-        struct slice_enforce *e = &s->account.enforce;
         char d[FORMAT_DURATION_MAX];
-        struct slice_limits l;
-        uint64_t milli;
         int r;
 
-        e->state = ENFORCE_LOW;
+        s->account.enforce.state = ENFORCE_LOW;
         emit(en, s, EVENT_LOW, NULL, "less than %s left at the current burn rate",
              format_duration(d, sizeof(d), cfg->low_balance_usec));
         if (cfg->low_balance_cpu > 0 && s->handle) {
-                milli = enforcer_cpus_of_limits(s->limits.cpu_quota_usec, s->limits.cpu_period_usec,
-                                                en->max_cpus_milli);
-                l = limits_with_cpus(s, enforcer_low_cpus(milli, cfg->low_balance_cpu));
-                r = slice_set_limits(s, &l);
+                r = throttle_low(en, s);
                 if (r < 0)
                         log_warning_errno(r, "Slice %s: failed to throttle it on a low balance, ignoring: %m", s->id);
                 else

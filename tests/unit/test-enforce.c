@@ -258,6 +258,25 @@ static void test_restore(void **state _unused_) {
         assert_int_equal(emitted.kind[emitted.n - 1], EVENT_THAWED);
 }
 
+static void test_low(void **state _unused_) {
+        struct enforce en = enforce_with(event);
+
+        config.low_balance_cpu = 50;
+        assert_int_equal(enforce_low(&en, &slice), 0);
+        assert_int_equal(slice.account.enforce.state, ENFORCE_LOW);
+        assert_int_equal(fake.set_limits, 1);
+        assert_true(emitted_kind(EVENT_LOW));
+        assert_true(emitted_kind(EVENT_THROTTLED));
+
+        /* A throttle that fails is not said to be done. */
+        memset(&emitted, 0, sizeof(emitted));
+        fake.set_limits_r = -EIO;
+        assert_int_equal(enforce_low(&en, &slice), 0);
+        assert_true(emitted_kind(EVENT_LOW));
+        assert_false(emitted_kind(EVENT_THROTTLED));
+        config.low_balance_cpu = 0;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -270,6 +289,7 @@ int main(void) {
                 T(test_grace_cannot_be_armed),
                 T(test_resume_frozen),
                 T(test_restore),
+                T(test_low),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
