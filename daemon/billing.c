@@ -1,37 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "batch.h"
 #include "billing.h"
-#include "common/encoding.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "config.h"
 #include "events.h"
-#include "manager.h"
+#include "keys.h"
 #include "meter.h"
+#include "slices.h"
 
-struct waiter {
-        void (*cb)(int r, void *userdata);
-        void *userdata;
-        struct waiter *next;
-};
+_Static_assert(ENFORCER_GRANT_UNLIMITED == METER_GRANT_UNLIMITED, "the enforcer and the meter agree on \"no limit\"");
 
 struct billing {
-        struct manager *manager;
-        struct ledger *ledger;
-        struct crypto_keyring *issuers;
-        struct crypto_key *host_key;
-        uint8_t secret[32];
-        char host_id[VOUCHER_AUDIENCE_MAX + 1];
+        const struct config *config;
+        sd_event *event;
+        struct slices *slices;
+        struct meter *meter;
+        struct batch *batch;
+        struct ledger *ledger;  /* the batch's */
+        struct keys *keys;
+        struct events *events;
+        void (*changed)(void *userdata);  /* after each flush: money held may have changed */
+        void *userdata;
 
-        sd_event_source *commit_source;
         sd_event_source *flush_timer;
         uint64_t last_prune_usec;
-        struct waiter *waiters;
-        bool commit_failing;
+        struct enforce enforce;
 };
 
 static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
@@ -39,27 +37,6 @@ static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
 }
 
 /* ---- the batch ---- */
-
-static int batch_open(struct billing *b) {
-        int r;
-
-        r = ledger_begin(b->ledger);
-        if (r < 0)
-                return log_error_errno(r, "Failed to open a ledger transaction: %m");
-        return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
-}
-
-struct ledger *billing_get_ledger(struct billing *b) {
-        return b->ledger;
-}
-
-void billing_touch(struct billing *b) {
-        (void) sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
-}
-
-bool billing_in_batch(struct billing *b) {
-        return ledger_in_batch(b->ledger);
-}
 
 static void account_reload(struct billing *b, struct slice *s) {
         struct ledger_slice l;
@@ -69,84 +46,23 @@ static void account_reload(struct billing *b, struct slice *s) {
         s->account.dirty = false;
 }
 
-/* Commits the batch, then tells every waiter. After a failed commit the
+/* After each commit (batch_set_committed()). After a failed commit the
  * ledger rolled back: slices are reread, and slices whose creation was
  * in the batch are removed again (their voucher was not spent). */
-static int batch_commit(struct billing *b) {
-        struct manager *m = b->manager;
-        struct waiter *w;
+static void on_committed(int r, void *userdata) {
+        struct billing *b = userdata;
         struct slice *next;
-        int r;
 
-        if (!ledger_in_batch(b->ledger))
-                r = 0;
-        else
-                r = ledger_commit(b->ledger);
-        if (r < 0) {
-                if (!b->commit_failing)
-                        log_error_errno(r, "Failed to commit the ledger: %m. Nothing in the batch was spent "
-                                        "or charged; usage stays unbilled until a commit succeeds.");
-                b->commit_failing = true;
-        } else if (b->commit_failing) {
-                log_info("The ledger is written again.");
-                b->commit_failing = false;
-        }
-
-        for (struct slice *s = m->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 next = s->next;
                 if (!s->account.dirty)
                         continue;
                 if (r < 0 && s->account.funded && ledger_slice_get(b->ledger, s->id, &s->account.l) == -ENOENT) {
                         log_warning("Slice %s: its funding was not committed, removing it.", s->id);
-                        (void) manager_destroy_slice(m, s);
+                        (void) slices_destroy(b->slices, s);
                         continue;
                 }
                 account_reload(b, s);
-        }
-
-        /* Waiters may queue new writes: take the list first. */
-        w = b->waiters;
-        b->waiters = NULL;
-        while (w) {
-                struct waiter *n = w->next;
-
-                w->cb(r, w->userdata);
-                free(w);
-                w = n;
-        }
-        return r;
-}
-
-static int on_commit(sd_event_source *source, void *userdata) {
-        (void) batch_commit(userdata);
-        return 0;
-}
-
-int billing_wait(struct billing *b, void (*cb)(int r, void *userdata), void *userdata) {
-        struct waiter *w, **p;
-
-        w = calloc(1, sizeof(*w));
-        if (!w)
-                return log_oom();
-        w->cb = cb;
-        w->userdata = userdata;
-        for (p = &b->waiters; *p; p = &(*p)->next)
-                ;
-        *p = w;
-        return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
-}
-
-void billing_cancel(struct billing *b, void *userdata) {
-        struct waiter **p = &b->waiters;
-
-        while (*p) {
-                if ((*p)->userdata == userdata) {
-                        struct waiter *w = *p;
-
-                        *p = w->next;
-                        free(w);
-                } else
-                        p = &(*p)->next;
         }
 }
 
@@ -169,16 +85,7 @@ static void slice_counters(struct slice *s, uint64_t now_rt, uint64_t ret[_RESOU
 
 static int64_t price_due(struct billing *b, const struct ledger_slice *l, const uint64_t counters[_RESOURCE_MAX],
                          int64_t due[_RESOURCE_MAX]) {
-        const struct rate_card *rc = &b->manager->config->rates;
-        int64_t total = 0;
-
-        for (int r = 0; r < _RESOURCE_MAX; r++) {
-                if (pricing_charge(rc, (enum resource) r, l->billed[r], counters[r], &due[r]) < 0)
-                        due[r] = MONEY_AMOUNT_MAX; /* beyond any balance: all of it */
-                if (!money_add(total, due[r], &total))
-                        total = INT64_MAX;
-        }
-        return total;
+        return enforcer_price_due(&b->config->rates, l->billed, counters, due);
 }
 
 /* Writes the slice's usage up to now into the batch. */
@@ -190,7 +97,7 @@ static int charge_slice(struct billing *b, struct slice *s) {
         if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
                 return 0;
 
-        r = batch_open(b);
+        r = batch_open(b->batch);
         if (r < 0)
                 return r;
         slice_counters(s, now_usec(CLOCK_REALTIME), counters);
@@ -209,7 +116,7 @@ int64_t billing_held(struct billing *b, size_t *ret_funded) {
         int64_t sum = 0;
         size_t n = 0;
 
-        for (struct slice *s = b->manager->slices; s; s = s->next) {
+        for (struct slice *s = b->slices->list; s; s = s->next) {
                 if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
                         continue;
                 n++;
@@ -222,17 +129,18 @@ int64_t billing_held(struct billing *b, size_t *ret_funded) {
 static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         struct billing *b = userdata;
 
-        for (struct slice *s = b->manager->slices; s; s = s->next)
+        for (struct slice *s = b->slices->list; s; s = s->next)
                 if (s->account.funded && s->account.pending > 0)
                         (void) charge_slice(b, s);
-        manager_notify_status(b->manager, NULL);
+        if (b->changed)
+                b->changed(b->userdata);
         /* Counters that moved without costing anything are written with
          * the next charge: they need not wake the disk every second. */
         if (usec - b->last_prune_usec >= 3600 * USEC_PER_SEC) {
                 uint64_t now = now_usec(CLOCK_REALTIME);
 
                 b->last_prune_usec = usec;
-                if (now > BILLING_EVENT_KEEP_USEC && batch_open(b) >= 0) {
+                if (now > BILLING_EVENT_KEEP_USEC && batch_open(b->batch) >= 0) {
                         (void) ledger_request_prune(b->ledger, now - BILLING_REQUEST_KEEP_USEC);
                         (void) ledger_event_prune(b->ledger, now - BILLING_EVENT_KEEP_USEC);
                 }
@@ -258,10 +166,9 @@ void billing_tick(struct billing *b) {
         uint64_t now_mono = now_usec(CLOCK_MONOTONIC);
         struct slice *next;
 
-        for (struct slice *s = b->manager->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 struct slice_account *a = &s->account;
                 int64_t spent = a->l.overshoot;
-                unsigned i;
 
                 next = s->next;
                 if (!a->funded || a->l.state != LEDGER_SLICE_ACTIVE)
@@ -271,19 +178,12 @@ void billing_tick(struct billing *b) {
                         (void) money_add(spent, a->l.charged[r], &spent);
                 (void) money_add(spent, a->pending, &spent);
 
-                i = (a->win_head + a->win_n) % BILLING_BURN_WINDOW;
-                if (a->win_n == BILLING_BURN_WINDOW) {
-                        a->win_head = (a->win_head + 1) % BILLING_BURN_WINDOW;
-                        i = (a->win_head + BILLING_BURN_WINDOW - 1) % BILLING_BURN_WINDOW;
-                } else
-                        a->win_n++;
-                a->win_usec[i] = now_mono;
-                a->win_spent[i] = spent;
+                enforcer_burn_push(&a->burn, now_mono, spent);
                 enforce_slice(b, s);
         }
 }
 
-void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret) {
+static void account_info(struct billing *b, struct slice *s, struct slice_account_info *ret) {
         const struct slice_account *a = &s->account;
         struct slice_account_info i = { .funded = a->funded };
 
@@ -291,7 +191,7 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
                 *ret = i;
                 return;
         }
-        snprintf(i.currency, sizeof(i.currency), "%s", b->manager->config->currency);
+        snprintf(i.currency, sizeof(i.currency), "%s", b->config->currency);
         snprintf(i.state, sizeof(i.state), "%s", ledger_slice_state_to_string(a->l.state));
         snprintf(i.enforcement, sizeof(i.enforcement), "%s", strempty(enforce_state_to_string(a->enforce.state)));
         snprintf(i.exhausted_action, sizeof(i.exhausted_action), "%s",
@@ -302,23 +202,13 @@ void billing_account_info(struct billing *b, struct slice *s, struct slice_accou
         i.overshoot = a->l.overshoot + MAX(a->pending - a->l.balance, (int64_t) 0);
         for (int r = 0; r < _RESOURCE_MAX && r < SLICE_RESOURCES; r++)
                 i.charged[r] = a->l.charged[r];
-        if (a->win_n >= 2 && a->l.state == LEDGER_SLICE_ACTIVE) {
-                unsigned first = a->win_head, last = (a->win_head + a->win_n - 1) % BILLING_BURN_WINDOW;
-                uint64_t dt = a->win_usec[last] - a->win_usec[first];
-                int64_t spent = a->win_spent[last] - a->win_spent[first];
-
-                if (dt > 0 && spent > 0)
-                        i.burn_rate = (int64_t) ((__int128) spent * (__int128) USEC_PER_SEC / dt);
-        }
-        /* Held at INT64_MAX, what JSON carries: a balance of 10^15 at a
-         * micro-unit a second lasts 10^21 us. */
-        if (i.burn_rate > 0)
-                i.time_left_usec = (uint64_t) MIN((__int128) i.balance * USEC_PER_SEC / i.burn_rate,
-                                                  (__int128) INT64_MAX);
+        if (a->l.state == LEDGER_SLICE_ACTIVE)
+                i.burn_rate = enforcer_burn_rate(&a->burn);
+        i.time_left_usec = enforcer_time_left(i.balance, i.burn_rate);
         *ret = i;
 }
 
-void billing_slice_vanished(struct billing *b, struct slice *s) {
+static void slice_vanished(struct billing *b, struct slice *s) {
         char buf[MONEY_FORMAT_MAX];
 
         if (!s->account.funded || s->account.l.state == LEDGER_SLICE_RELEASED)
@@ -327,7 +217,7 @@ void billing_slice_vanished(struct billing *b, struct slice *s) {
         if (s->account.l.state == LEDGER_SLICE_ACTIVE && ledger_keep(b->ledger, s->id, now_usec(CLOCK_REALTIME)) < 0)
                 return;
         log_warning("Slice %s: %s %s kept for its owner, who may release it for change.", s->id,
-                    fmt_money(buf, s->account.l.balance), b->manager->config->currency);
+                    fmt_money(buf, s->account.l.balance), b->config->currency);
 }
 
 int billing_activate(struct billing *b, struct slice *s) {
@@ -335,7 +225,7 @@ int billing_activate(struct billing *b, struct slice *s) {
 
         if (!s->account.funded || s->account.l.state != LEDGER_SLICE_KEPT)
                 return 0;
-        r = batch_open(b);
+        r = batch_open(b->batch);
         if (r >= 0)
                 r = ledger_activate(b->ledger, s->id, now_usec(CLOCK_REALTIME));
         if (r < 0)
@@ -353,11 +243,7 @@ int billing_activate(struct billing *b, struct slice *s) {
 #define ENFORCE_MAX_CHECK_USEC (60 * USEC_PER_SEC)
 
 static int64_t available(const struct slice *s) {
-        int64_t v;
-
-        if (!money_sub(s->account.l.balance, s->account.pending, &v))
-                v = INT64_MIN;
-        return v;
+        return enforcer_available(s->account.l.balance, s->account.pending);
 }
 
 static void emitv(struct billing *b, struct slice *s, enum event_kind kind, const char *action, bool repeatable,
@@ -373,16 +259,16 @@ static void emitv(struct billing *b, struct slice *s, enum event_kind kind, cons
                 .repeatable = repeatable,
         };
 
-        if (!b->manager->events)
+        if (!b->events)
                 return;
-        billing_account_info(b, s, &info);
+        account_info(b, s, &info);
         ev.balance = info.balance;
         ev.burn_rate = info.burn_rate;
         ev.time_left_usec = info.time_left_usec;
         snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
         snprintf(ev.action, sizeof(ev.action), "%s", strempty(action));
         vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
-        events_emit(b->manager->events, &ev);
+        events_emit(b->events, &ev);
 }
 
 void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...) {
@@ -403,244 +289,98 @@ void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind
 }
 
 static uint64_t slice_cpus_milli(struct billing *b, const struct slice *s) {
-        uint64_t milli;
-
-        if (s->limits.cpu_quota_usec > 0 && s->limits.cpu_period_usec > 0)
-                /* Too large to count is as fast as anything can spend. */
-                return pricing_cpus_of_quota(s->limits.cpu_quota_usec, s->limits.cpu_period_usec, &milli) < 0
-                               ? UINT64_MAX
-                               : MAX(milli, (uint64_t) 1);
-        return b->manager->max_cpus_milli;
-}
-
-/* Bytes money pays for at a price per GiB; no price, no limit. */
-static int64_t net_budget(int64_t money, int64_t price_per_gib) {
-        unsigned __int128 bytes;
-
-        if (price_per_gib <= 0)
-                return METER_GRANT_UNLIMITED;
-        if (money <= 0)
-                return 0;
-        bytes = ((unsigned __int128) money << 30) / (uint64_t) price_per_gib;
-        return bytes >= (unsigned __int128) METER_GRANT_UNLIMITED ? METER_GRANT_UNLIMITED - 1 : (int64_t) bytes;
+        return enforcer_cpus_of_limits(s->limits.cpu_quota_usec, s->limits.cpu_period_usec,
+                                       b->slices->max_cpus_milli);
 }
 
 /* The network grants in the kernel: what the balance left pays for.
  * Lowered every meter pass as other usage spends the money, raised only
  * by new money (raise), never while the ledger cannot be written. */
 static void update_grants(struct billing *b, struct slice *s, bool raise) {
-        const struct rate_card *rc = &b->manager->config->rates;
+        const struct rate_card *rc = &b->config->rates;
         struct slice_enforce *e = &s->account.enforce;
         int64_t tx, rx, ktx, krx;
 
         if (!s->handle)
                 return;
         if (e->state == ENFORCE_OK || e->state == ENFORCE_LOW) {
-                tx = net_budget(available(s), rc->price[RESOURCE_NET_OUT]);
-                rx = net_budget(available(s), rc->price[RESOURCE_NET_IN]);
+                tx = enforcer_net_budget(available(s), rc->price[RESOURCE_NET_OUT]);
+                rx = enforcer_net_budget(available(s), rc->price[RESOURCE_NET_IN]);
         } else
                 tx = rx = 0;
         /* No price on traffic: nothing to hand the kernel, no syscall. */
         if (tx == METER_GRANT_UNLIMITED && rx == METER_GRANT_UNLIMITED && e->tx_grant == tx && e->rx_grant == rx)
                 return;
-        if ((!raise || b->commit_failing) &&
-            meter_get_net_grant(b->manager->meter, s->cgroup_id, &ktx, &krx) >= 0) {
+        if ((!raise || batch_failing(b->batch)) &&
+            meter_get_net_grant(b->meter, s->cgroup_id, &ktx, &krx) >= 0) {
                 tx = MIN(tx, ktx);
                 rx = MIN(rx, krx);
         }
         if (tx == e->tx_grant && rx == e->rx_grant && !raise)
                 return;
-        if (meter_set_net_grant(b->manager->meter, s->cgroup_id, tx, rx) >= 0) {
+        if (meter_set_net_grant(b->meter, s->cgroup_id, tx, rx) >= 0) {
                 e->tx_grant = tx;
                 e->rx_grant = rx;
         }
 }
 
-/* A CPU quota of milli CPUs over the slice's own period. */
-static struct slice_limits limits_with_cpus(const struct slice *s, uint64_t milli) {
-        struct slice_limits l = s->limits;
-        uint64_t quota;
-
-        /* A quota past 64 bits is more than the slice's own: that stays. */
-        if (pricing_quota_of_cpus(milli, l.cpu_period_usec, &quota) >= 0)
-                l.cpu_quota_usec = MAX(quota, (uint64_t) 1000);
-        return l;
-}
-
-static void enforce_save(struct billing *b, struct slice *s) {
-        (void) manager_save_slice(b->manager, s);
-}
-
-static int on_grace(sd_event_source *source, uint64_t usec, void *userdata);
-
-static void enforce_low(struct billing *b, struct slice *s) {
-        const struct config *cfg = b->manager->config;
-        struct slice_enforce *e = &s->account.enforce;
-        char d[FORMAT_DURATION_MAX];
-        uint64_t milli;
-
-        e->state = ENFORCE_LOW;
-        billing_emit(b, s, EVENT_LOW, NULL, "less than %s left at the current burn rate",
-                     format_duration(d, sizeof(d), cfg->low_balance_usec));
-        if (cfg->low_balance_cpu > 0 && s->handle) {
-                struct slice_limits l;
-
-                /* A percentage (at most 100) of a size that may be near
-                 * UINT64_MAX: divided first, so it cannot wrap. */
-                milli = slice_cpus_milli(b, s);
-                milli = MAX(milli / 100 * cfg->low_balance_cpu + milli % 100 * cfg->low_balance_cpu / 100,
-                            (uint64_t) 10);
-                l = limits_with_cpus(s, milli);
-                if (b->manager->ops->set_limits(s->handle, &l) >= 0)
-                        billing_emit(b, s, EVENT_THROTTLED, "throttle",
-                                     "low balance: CPU throttled to %" PRIu64 "%% of its size", cfg->low_balance_cpu);
-        }
-        enforce_save(b, s);
-}
-
-static void enforce_exhaust(struct billing *b, struct slice *s) {
-        const struct config *cfg = b->manager->config;
-        const struct slice_ops *ops = b->manager->ops;
-        struct slice_enforce *e = &s->account.enforce;
-        char d[FORMAT_DURATION_MAX];
-        struct slice_limits l;
-        int r = 0;
-
-        if (!s->handle)
-                return;
-        switch (e->action) {
-        case ENFORCE_ACTION_KILL:
-                r = ops->kill(s->handle);
-                e->state = ENFORCE_KILLED;
-                break;
-        case ENFORCE_ACTION_FREEZE:
-                r = ops->freeze(s->handle, true);
-                e->state = ENFORCE_FROZEN;
-                e->frozen_usec = now_usec(CLOCK_REALTIME);
-                break;
-        case ENFORCE_ACTION_THROTTLE:
-        default:
-                /* A new quota bites only once the CPU time already handed
-                 * out for this period is used: freeze around the change,
-                 * so that it stops now. */
-                (void) ops->freeze(s->handle, true);
-                l = limits_with_cpus(s, cfg->throttle_cpus_milli);
-                r = ops->set_limits(s->handle, &l);
-                (void) ops->freeze(s->handle, false);
-                e->state = ENFORCE_THROTTLED;
-                break;
-        }
-        update_grants(b, s, false);
-        if (r < 0)
-                log_error_errno(r, "Slice %s: failed to %s it at the end of its balance: %m", s->id,
-                                enforce_action_to_string(e->action));
-
-        /* What it used to the last microsecond, overshoot included. */
-        manager_sample_slice(b->manager, s);
-        (void) charge_slice(b, s);
-
-        billing_emit(b, s, EVENT_EXHAUSTED, enforce_action_to_string(e->action), "balance spent; action: %s",
-                     enforce_action_to_string(e->action));
-        switch (e->state) {
-        case ENFORCE_KILLED:
-                billing_emit(b, s, EVENT_KILLED, "kill", "balance spent: every process killed");
-                break;
-        case ENFORCE_FROZEN:
-                billing_emit(b, s, EVENT_FROZEN, "freeze", "balance spent: frozen; killed in %s unless topped up",
-                             format_duration(d, sizeof(d), cfg->grace_usec));
-                (void) sd_event_source_disable_unref(e->grace_timer);
-                e->grace_timer = NULL;
-                (void) sd_event_add_time_relative(b->manager->event, &e->grace_timer, CLOCK_MONOTONIC,
-                                                  cfg->grace_usec, 0, on_grace, s);
-                break;
-        default:
-                billing_emit(b, s, EVENT_THROTTLED, "throttle",
-                             "balance spent: CPU throttled to %" PRIu64 ".%03" PRIu64 " CPUs, network dropped",
-                             cfg->throttle_cpus_milli / 1000, cfg->throttle_cpus_milli % 1000);
-                break;
-        }
-        enforce_save(b, s);
-}
-
-static void enforce_restore(struct billing *b, struct slice *s) {
-        const struct slice_ops *ops = b->manager->ops;
-        struct slice_enforce *e = &s->account.enforce;
-        enum enforce_state was = e->state;
-
-        if (was == ENFORCE_OK)
-                return;
-        if (s->handle) {
-                if (was == ENFORCE_FROZEN || e->daemon_frozen)
-                        (void) ops->freeze(s->handle, false);
-                if (was == ENFORCE_THROTTLED || was == ENFORCE_LOW)
-                        (void) ops->set_limits(s->handle, &s->limits);
-        }
-        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
-        e->state = ENFORCE_OK;
-        e->daemon_frozen = false;
-        e->frozen_usec = 0;
-        update_grants(b, s, true);
-        if (was == ENFORCE_THROTTLED || was == ENFORCE_FROZEN)
-                billing_emit(b, s, EVENT_THAWED, was == ENFORCE_FROZEN ? "thaw" : "restore", "topped up: %s",
-                             was == ENFORCE_FROZEN ? "thawed, limits restored" : "limits restored");
-        enforce_save(b, s);
-}
-
-static int on_grace(sd_event_source *source, uint64_t usec, void *userdata) {
-        struct slice *s = userdata;
-        struct slice_enforce *e = &s->account.enforce;
-        struct billing *b = e->billing;
-
-        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
-        if (e->state != ENFORCE_FROZEN || !s->handle)
-                return 0;
-        (void) b->manager->ops->kill(s->handle);
-        (void) b->manager->ops->freeze(s->handle, false);
-        e->state = ENFORCE_KILLED;
-        billing_emit(b, s, EVENT_KILLED, "kill", "grace ended without a top-up: every process killed");
-        enforce_save(b, s);
-        return 0;
-}
-
 static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
         struct slice *s = userdata;
+        struct billing *b = s->account.enforce.billing;
 
         /* The kernel's counters now, for this moment's balance. (They
          * take in a running task's time at the tick, 4 ms at HZ=250:
          * the floor of what a check can see; asking the task's CPU clock
          * was tried and does not fold it into the cgroup's figure.) */
-        manager_sample_slice(s->account.enforce.billing->manager, s);
-        (void) reprice(s->account.enforce.billing, s);
+        slices_sample_one(b->slices, s);
+        (void) reprice(b, s);
         log_debug("Slice %s: check %" PRIu64 "us late, %" PRIu64 "us of CPU, %" PRIi64 " left.", s->id,
                   now_usec(CLOCK_MONOTONIC) - usec, s->usage.cpu_usec, available(s));
-        enforce_slice(s->account.enforce.billing, s);
+        enforce_slice(b, s);
         return 0;
 }
 
 /* How fast the slice can spend (enforcer.h): its size at full use, and
  * with a CPU quota, one period's quota at once on every online CPU. */
 static void slice_spend(struct billing *b, const struct slice *s, struct enforce_spend *ret) {
-        const struct rate_card *rc = &b->manager->config->rates;
-        uint64_t cpus = slice_cpus_milli(b, s);
-
-        *ret = (struct enforce_spend) {
-                .max_rate = enforcer_max_burn_rate(rc, cpus, s->limits.memory_max),
-        };
-        ret->peak_rate = ret->max_rate;
-        if (s->limits.cpu_quota_usec > 0) {
-                int64_t one_cpu = enforcer_max_burn_rate(rc, 1000, 0);
-
-                ret->peak_rate = enforcer_max_burn_rate(rc, MAX(cpus, b->manager->online_cpus_milli),
-                                                        s->limits.memory_max);
-                ret->burst = (int64_t) (((unsigned __int128) one_cpu * s->limits.cpu_quota_usec + USEC_PER_SEC - 1) /
-                                        USEC_PER_SEC);
-        }
+        enforcer_spend(&b->config->rates, slice_cpus_milli(b, s), s->limits.cpu_quota_usec,
+                       s->limits.memory_max, b->slices->online_cpus_milli, ret);
 }
+
+/* What enforce.c needs of the money side (struct enforce_callbacks). */
+static void enforce_emit(struct slice *s, enum event_kind kind, const char *action, const char *reason,
+                         void *userdata) {
+        billing_emit(userdata, s, kind, action, "%s", reason);
+}
+
+static void enforce_settle(struct slice *s, void *userdata) {
+        struct billing *b = userdata;
+
+        slices_sample_one(b->slices, s);
+        (void) charge_slice(b, s);
+}
+
+static void enforce_grants(struct slice *s, bool raise, void *userdata) {
+        update_grants(userdata, s, raise);
+}
+
+static void enforce_save(struct slice *s, void *userdata) {
+        struct billing *b = userdata;
+
+        (void) slices_save(b->slices, s);
+}
+
+static const struct enforce_callbacks enforce_callbacks = {
+        .emit = enforce_emit,
+        .settle = enforce_settle,
+        .grants = enforce_grants,
+        .save = enforce_save,
+};
 
 /* Decides and acts, then arms the check for the soonest moment the rest
  * of the balance could be spent. */
 static void enforce_slice(struct billing *b, struct slice *s) {
-        const struct config *cfg = b->manager->config;
+        const struct config *cfg = b->config;
         struct slice_enforce *e = &s->account.enforce;
         struct slice_account_info info;
         struct enforce_spend spend;
@@ -654,28 +394,36 @@ static void enforce_slice(struct billing *b, struct slice *s) {
                 return;
         }
 
-        billing_account_info(b, s, &info);
+        account_info(b, s, &info);
         v = (struct enforce_view) {
                 .state = e->state,
                 .balance = available(s),
                 .burn_rate = info.burn_rate,
                 .low_balance_usec = cfg->low_balance_usec,
         };
+        /* Money again: a failed action is no longer due. */
+        if (v.balance > 0)
+                e->action_failing = false;
         switch (enforcer_decide(&v)) {
         case ENFORCE_STEP_LOW:
-                enforce_low(b, s);
+                (void) enforce_low(&b->enforce, s);
                 break;
         case ENFORCE_STEP_EXHAUST:
-                enforce_exhaust(b, s);
+                (void) enforce_exhaust(&b->enforce, s);
                 break;
         case ENFORCE_STEP_RESTORE:
-                enforce_restore(b, s);
+                enforce_restore(&b->enforce, s);
                 break;
         default:
                 break;
         }
+        if (e->state == ENFORCE_FROZEN)
+                enforce_grace_check(&b->enforce, s);
 
-        if (e->state != ENFORCE_OK && e->state != ENFORCE_LOW) {
+        /* A failed action is tried again at the next meter pass, not at
+         * every check (they come a millisecond apart when nothing is
+         * left). */
+        if ((e->state != ENFORCE_OK && e->state != ENFORCE_LOW) || e->action_failing) {
                 if (e->check_timer)
                         (void) sd_event_source_set_enabled(e->check_timer, SD_EVENT_OFF);
                 return;
@@ -686,7 +434,7 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         next = now_usec(CLOCK_MONOTONIC) +
                enforcer_next_check(available(s), &spend, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
         if (!e->check_timer) {
-                if (sd_event_add_time(b->manager->event, &e->check_timer, CLOCK_MONOTONIC, next, 1, on_check, s) < 0)
+                if (sd_event_add_time(b->event, &e->check_timer, CLOCK_MONOTONIC, next, 1, on_check, s) < 0)
                         log_warning("Slice %s: failed to arm its balance check, relying on the meter pass.", s->id);
                 return;
         }
@@ -694,77 +442,22 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         (void) sd_event_source_set_enabled(e->check_timer, SD_EVENT_ONESHOT);
 }
 
-void billing_slice_free(struct billing *b, struct slice *s) {
+static void slice_freed(struct billing *b, struct slice *s) {
         struct slice_enforce *e = &s->account.enforce;
 
         e->check_timer = sd_event_source_disable_unref(e->check_timer);
-        e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
+        enforce_slice_free(e);
 }
 
 void billing_daemon_stop(struct billing *b) {
-        if (!streq(b->manager->config->on_daemon_stop, "freeze"))
+        if (!streq(b->config->on_daemon_stop, "freeze"))
                 return;
-        for (struct slice *s = b->manager->slices; s; s = s->next) {
-                struct slice_enforce *e = &s->account.enforce;
-
-                if (!s->account.funded || !s->handle || e->state == ENFORCE_FROZEN || e->state == ENFORCE_KILLED)
-                        continue;
-                if (b->manager->ops->freeze(s->handle, true) < 0)
-                        continue;
-                e->daemon_frozen = true;
-                enforce_save(b, s);
-                log_info("Slice %s frozen while prepayd is stopped (OnDaemonStop=freeze).", s->id);
-        }
+        for (struct slice *s = b->slices->list; s; s = s->next)
+                if (s->account.funded)
+                        (void) enforce_daemon_stop(&b->enforce, s);
 }
 
-void billing_enforce_to_json(struct slice *s, json_object *o) {
-        const struct slice_enforce *e = &s->account.enforce;
-
-        json_object_object_add(o, "exhausted_action", json_object_new_string(enforce_action_to_string(e->action)));
-        json_object_object_add(o, "enforce_state", json_object_new_string(enforce_state_to_string(e->state)));
-        json_object_object_add(o, "frozen_usec", json_object_new_int64((int64_t) e->frozen_usec));
-        json_object_object_add(o, "daemon_frozen", json_object_new_boolean(e->daemon_frozen));
-}
-
-void billing_enforce_from_json(struct slice *s, json_object *o) {
-        struct slice_enforce *e = &s->account.enforce;
-        const char *v;
-        int r;
-
-        if (message_get_string(o, "exhausted_action", &v) >= 0 && (r = enforce_action_from_string(v)) >= 0)
-                e->action = (enum enforce_action) r;
-        if (message_get_string(o, "enforce_state", &v) >= 0 && (r = enforce_state_from_string(v)) >= 0)
-                e->state = (enum enforce_state) r;
-        (void) message_get_u64(o, "frozen_usec", &e->frozen_usec);
-        (void) message_get_bool(o, "daemon_frozen", &e->daemon_frozen);
-        e->tx_grant = e->rx_grant = METER_GRANT_UNLIMITED;
-}
-
-/* ---- tokens ---- */
-
-static void make_token(struct billing *b, const char *slice_id, char ret[static OWNER_TOKEN_MAX]) {
-        uint8_t mac[CRYPTO_SHA256_SIZE];
-        char msg[64];
-        int n;
-
-        n = snprintf(msg, sizeof(msg), "prepay owner token %s", slice_id);
-        crypto_hmac_sha256(b->secret, sizeof(b->secret), msg, (size_t) n, mac);
-        memcpy(ret, "pt-", 3);
-        base64url_encode(mac, sizeof(mac), ret + 3);
-}
-
-static void token_hash(const char *token, uint8_t ret[CRYPTO_SHA256_SIZE]) {
-        crypto_sha256(token, strlen(token), ret);
-}
-
-bool billing_check_token(struct billing *b, const struct ledger_slice *l, const char *token) {
-        uint8_t h[CRYPTO_SHA256_SIZE];
-
-        if (!token || strlen(token) >= OWNER_TOKEN_MAX)
-                return false;
-        token_hash(token, h);
-        return crypto_equal(h, l->owner_hash, sizeof(h));
-}
+/* ---- who asks ---- */
 
 /* The op as it may go into a log line: it is the client's text. */
 static const char *printable_op(const char *op) {
@@ -773,32 +466,76 @@ static const char *printable_op(const char *op) {
         return op;
 }
 
-json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) {
-        char reason[512], f_op[48], f_uid[32], f_pid[32], f_slice[48] = "", f_request[96] = "";
-        const char *fields[] = { f_op, f_uid, f_pid, f_slice, f_request, NULL };
+/* The journal fields every line about a request carries. */
+struct request_fields {
+        char op[48], uid[32], pid[32], slice[48], request[96];
+};
+
+static void request_fields(const struct billing_request *r, const char *slice, struct request_fields *ret) {
+        *ret = (struct request_fields) {};
+        snprintf(ret->op, sizeof(ret->op), "OP=%s", printable_op(r->op));
+        snprintf(ret->uid, sizeof(ret->uid), "PEER_UID=%u", (unsigned) r->uid);
+        snprintf(ret->pid, sizeof(ret->pid), "PEER_PID=%d", (int) r->pid);
+        if (slice)
+                snprintf(ret->slice, sizeof(ret->slice), "SLICE=%s", slice);
+        if (r->request_id)
+                snprintf(ret->request, sizeof(ret->request), "REQUEST_ID=%s", r->request_id);
+}
+
+/* A refusal's sentence for the client, -errno returned: the error
+ * convention of the request path. */
+static int refuse(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int refuse(char **ret_error, int r, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(reason, sizeof(reason), fmt, ap);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
         va_end(ap);
-        snprintf(f_op, sizeof(f_op), "OP=%s", printable_op(r->op));
-        snprintf(f_uid, sizeof(f_uid), "PEER_UID=%u", (unsigned) r->uid);
-        snprintf(f_pid, sizeof(f_pid), "PEER_PID=%d", (int) r->pid);
-        if (slice)
-                snprintf(f_slice, sizeof(f_slice), "SLICE=%s", slice);
-        if (r->request_id)
-                snprintf(f_request, sizeof(f_request), "REQUEST_ID=%s", r->request_id);
-        log_fields(LOG_NOTICE, fields, "Denied \"%s\" to uid %u (pid %d): %s.", printable_op(r->op),
-                   (unsigned) r->uid, (int) r->pid, reason);
-        return message_reply_error("Permission denied: %s", reason);
+        return r;
 }
 
-bool billing_may_act(struct billing *b, struct slice *s, const struct billing_request *r, const char *token,
-                     json_object **ret_reply) {
+static int denyv(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt, va_list ap)
+        _printf_(4, 0);
+static int denyv(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
+                 va_list ap) {
+        struct request_fields f;
+        const char *fields[] = { f.op, f.uid, f.pid, f.slice, f.request, NULL };
+        char reason[512];
+
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        request_fields(r, slice, &f);
+        log_fields(LOG_NOTICE, fields, "Denied \"%s\" to uid %u (pid %d): %s.", printable_op(r->op),
+                   (unsigned) r->uid, (int) r->pid, reason);
+        return refuse(ret_error, -EPERM, "Permission denied: %s", reason);
+}
+
+int billing_refuse_permission(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
+                              ...) {
+        va_list ap;
+        int q;
+
+        va_start(ap, fmt);
+        q = denyv(r, slice, ret_error, fmt, ap);
+        va_end(ap);
+        return q;
+}
+
+json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) {
+        _cleanup_(freep) char *error = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) denyv(r, slice, &error, fmt, ap);
+        va_end(ap);
+        return message_reply_error("%s", error ?: "Permission denied");
+}
+
+bool billing_may_act(struct slice *s, const struct billing_request *r, const char *token, json_object **ret_reply) {
         if (r->operator)
                 return true;
         if (s->account.funded) {
-                if (billing_check_token(b, &s->account.l, token))
+                if (keys_check_token(s->account.l.owner_hash, token))
                         return true;
                 *ret_reply = billing_deny(r, s->id, "slice %s needs its owner token (%s)", s->id,
                                           token ? "the one given is wrong" : "none was given");
@@ -817,104 +554,27 @@ static void log_money_at(int level, struct billing *b, const struct billing_requ
                          int64_t balance, const char *voucher, const char *fmt, ...) _printf_(7, 8);
 static void log_money_at(int level, struct billing *b, const struct billing_request *r, const char *slice,
                          int64_t balance, const char *voucher, const char *fmt, ...) {
-        char message[512], money[MONEY_FORMAT_MAX], f_op[48], f_uid[32], f_slice[48], f_request[96] = "",
-                f_balance[64], f_currency[32], f_voucher[64] = "";
-        const char *fields[] = { f_op, f_uid, f_slice, f_request, f_balance, f_currency, f_voucher, NULL };
+        char message[512], money[MONEY_FORMAT_MAX], f_balance[64], f_currency[32], f_voucher[64] = "";
+        struct request_fields f;
+        const char *fields[] = { f.op, f.uid, f.slice, f.request, f_balance, f_currency, f_voucher, NULL };
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(message, sizeof(message), fmt, ap);
         va_end(ap);
-        snprintf(f_op, sizeof(f_op), "OP=%s", printable_op(r->op));
-        snprintf(f_uid, sizeof(f_uid), "PEER_UID=%u", (unsigned) r->uid);
-        snprintf(f_slice, sizeof(f_slice), "SLICE=%s", slice);
-        if (r->request_id)
-                snprintf(f_request, sizeof(f_request), "REQUEST_ID=%s", r->request_id);
+        request_fields(r, slice, &f);
         snprintf(f_balance, sizeof(f_balance), "BALANCE=%s", fmt_money(money, balance));
-        snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->manager->config->currency);
+        snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->config->currency);
         if (voucher)
                 snprintf(f_voucher, sizeof(f_voucher), "VOUCHER=%s", voucher);
         log_fields(level, fields, "%s", message);
 }
 
-/* ---- requests ---- */
+/* ---- request ids ---- */
 
-static const char *optional_string(json_object *req, const char *key, json_object **reply) {
-        const char *v = NULL;
-        int r;
-
-        r = message_get_string(req, key, &v);
-        if (r == -ENOENT)
-                return NULL;
-        if (r < 0) {
-                *reply = message_reply_error("Field \"%s\" must be a string", key);
-                return NULL;
-        }
-        return v;
-}
-
-/* Reads and checks a voucher: on failure *reply says why, nothing spent. */
-static int read_voucher(struct billing *b, const char *text, struct voucher *ret, json_object **reply) {
-        _cleanup_(freep) char *error = NULL;
-        char id[VOUCHER_ID_STRING_MAX], when[64];
-        struct ledger_spent spent;
-        const char *err = NULL;
-        struct voucher v;
-        struct tm tm;
-        time_t t;
-        int r;
-
-        r = voucher_from_text(text, &v, &err);
-        if (r < 0) {
-                *reply = message_reply_error("Invalid voucher: %s", strna(err));
-                return r;
-        }
-        r = voucher_verify(&v, b->issuers, (int64_t) time(NULL), b->manager->config->currency, b->host_id, &error);
-        if (r < 0) {
-                *reply = message_reply_error("%s (voucher %s); it was not spent", error ?: strerror(-r),
-                                             voucher_id_to_string(v.id, id));
-                return r;
-        }
-        r = ledger_voucher_spent(b->ledger, v.id, &spent);
-        if (r >= 0) {
-                t = (time_t) (spent.time_usec / USEC_PER_SEC);
-                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
-                *reply = message_reply_error("Voucher %s was already spent at %s (into slice %s)",
-                                             voucher_id_to_string(v.id, id), when, spent.slice);
-                return -EALREADY;
-        }
-        if (r != -ENOENT) {
-                *reply = message_reply_error("Failed to read the ledger: %s", strerror(-r));
-                return r;
-        }
-        *ret = v;
-        return 0;
-}
-
-_Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
-
-static const char *redeem_error(int r) {
-        switch (r) {
-        case -EALREADY:
-                return "the voucher was already spent";
-        case -EOVERFLOW:
-                return "the slice's balance would pass 16000000000.00, the most its change (16 vouchers) can "
-                       "pay back";
-        case -ESTALE:
-                return "the slice was released";
-        case -ENOENT:
-                return "no such slice";
-        case -ENOSPC:
-                return "the ledger's disk is full";
-        default:
-                return strerror(-r);
-        }
-}
-
-/* The idempotency check: a request id seen before from this uid answers
- * with the first reply (and the token, which is never stored). */
-static json_object *replay(struct billing *b, struct billing_request *r, const char *op, const char *request_id) {
+json_object *billing_replay(struct billing *b, struct billing_request *r, const char *op) {
         _cleanup_(freep) char *stored = NULL;
+        const char *request_id = r->fields->request_id;
         json_object *reply = NULL, *v;
         const char *err = NULL, *stored_op = NULL;
         int q;
@@ -942,26 +602,24 @@ static json_object *replay(struct billing *b, struct billing_request *r, const c
         if (streq(op, "create") && json_object_object_get_ex(reply, "slice", &v) &&
             json_object_object_get_ex(v, "id", &v)) {
                 char token[OWNER_TOKEN_MAX];
-                bool attach = false;
 
-                make_token(b, json_object_get_string(v), token);
+                keys_make_token(b->keys, json_object_get_string(v), token);
                 json_object_object_add(reply, "token", json_object_new_string(token));
                 /* The slice may be spent, killed, kept or released by now:
-                 * control.c lets the caller in only as it would any new
-                 * work (admit_replayed_create()). */
-                if (message_get_bool(r->req, "attach", &attach) >= 0 && attach) {
+                 * the caller is let in only as any new work would be
+                 * (requests.c, admit_replayed_create()). */
+                if (r->fields->attach) {
                         snprintf(r->attach, sizeof(r->attach), "%s", json_object_get_string(v));
                         r->replayed = true;
                 }
         }
         /* Answered after the batch it may belong to is committed. */
-        (void) batch_open(b);
+        (void) batch_open(b->batch);
         return reply;
 }
 
-static void remember(struct billing *b, struct billing_request *r, const char *op, const char *request_id,
-                     json_object *reply) {
-        const char *text;
+void billing_remember(struct billing *b, const struct billing_request *r, const char *op, json_object *reply) {
+        const char *text, *request_id = r->fields->request_id;
         json_object *copy = NULL;
         int q;
 
@@ -978,228 +636,254 @@ static void remember(struct billing *b, struct billing_request *r, const char *o
         json_object_put(copy);
 }
 
+/* ---- vouchers ---- */
+
+int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error) {
+        _cleanup_(freep) char *error = NULL;
+        char id[VOUCHER_ID_STRING_MAX], when[64];
+        struct ledger_spent spent;
+        const char *err = NULL;
+        struct voucher v;
+        struct tm tm;
+        time_t t;
+        int r;
+
+        r = voucher_from_text(text, &v, &err);
+        if (r < 0)
+                return refuse(ret_error, r, "Invalid voucher: %s", strna(err));
+        r = keys_verify_voucher(b->keys, &v, &error);
+        if (r < 0)
+                return refuse(ret_error, r, "%s (voucher %s); it was not spent", error ?: strerror(-r),
+                              voucher_id_to_string(v.id, id));
+        r = ledger_voucher_spent(b->ledger, v.id, &spent);
+        if (r >= 0) {
+                t = (time_t) (spent.time_usec / USEC_PER_SEC);
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+                return refuse(ret_error, -EALREADY, "Voucher %s was already spent at %s (into slice %s)",
+                              voucher_id_to_string(v.id, id), when, spent.slice);
+        }
+        if (r != -ENOENT)
+                return refuse(ret_error, r, "Failed to read the ledger: %s", strerror(-r));
+        *ret = v;
+        return 0;
+}
+
+_Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
+
+static const char *redeem_error(int r) {
+        switch (r) {
+        case -EALREADY:
+                return "the voucher was already spent";
+        case -EOVERFLOW:
+                return "the slice's balance would pass 16000000000.00, the most its change (16 vouchers) can "
+                       "pay back";
+        case -ESTALE:
+                return "the slice was released";
+        case -ENOENT:
+                return "no such slice";
+        case -ENOSPC:
+                return "the ledger's disk is full";
+        default:
+                return strerror(-r);
+        }
+}
+
+/* ---- create ---- */
+
 /* What MaxSlices= counts, for one uid: its slices, kept ones too (they
  * hold a balance and a place), released ones not. */
-static uint64_t slices_of_uid(struct manager *m, uid_t uid) {
+static uint64_t slices_of_uid(struct billing *b, uid_t uid) {
         uint64_t n = 0;
 
-        for (struct slice *s = m->slices; s; s = s->next)
+        for (struct slice *s = b->slices->list; s; s = s->next)
                 if (s->owner_uid == uid && !(s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED))
                         n++;
         return n;
 }
 
-/* A client's slice beyond MaxSlicesPerUser=, refused before its voucher
- * is even read: an idle slice costs next to nothing, so without this one
- * tenant could take every place MaxSlices= has. Operators are bound by
- * MaxSlices= alone. */
-static json_object *refuse_over_user_cap(struct billing *b, const struct billing_request *r) {
-        uint64_t max = b->manager->config->max_slices_per_user, n;
+int billing_check_user_cap(struct billing *b, const struct billing_request *r, char **ret_error) {
+        uint64_t max = b->config->max_slices_per_user, n;
 
         if (r->operator || max == 0)
-                return NULL;
-        n = slices_of_uid(b->manager, r->uid);
+                return 0;
+        n = slices_of_uid(b, r->uid);
         if (n < max)
-                return NULL;
+                return 0;
         log_info("Refused a slice to uid %u: it holds %" PRIu64 " (MaxSlicesPerUser=%" PRIu64 ").",
                  (unsigned) r->uid, n, max);
-        return message_reply_error("Too many slices for uid %u: it holds %" PRIu64 ", the most one user may "
-                                   "(MaxSlicesPerUser=%" PRIu64 "); release one first (prepay release); the "
-                                   "voucher was not spent", (unsigned) r->uid, n, max);
+        return refuse(ret_error, -EUSERS, "Too many slices for uid %u: it holds %" PRIu64 ", the most one user may "
+                      "(MaxSlicesPerUser=%" PRIu64 "); release one first (prepay release); the voucher was not "
+                      "spent", (unsigned) r->uid, n, max);
 }
 
 static void format_cpus(char buf[static 32], uint64_t milli) {
         snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
 }
 
-json_object *billing_handle_create(struct billing *b, struct billing_request *r) {
-        struct manager *m = b->manager;
-        const struct config *cfg = m->config;
+/* The CPUs of a create sized to its voucher (--hours): the most the
+ * voucher pays for over the duration. */
+static int size_to_funds(struct billing *b, struct billing_order *o, uint64_t memory, uint64_t duration,
+                         char **ret_error) {
+        char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], dur[FORMAT_DURATION_MAX];
+        const struct voucher *v = &o->voucher;
+        int64_t shortfall;
+        int q;
+
+        if (duration == 0)
+                return refuse(ret_error, -EINVAL, "Sizing to funds needs a duration (--hours)");
+        q = pricing_size_to_funds(&b->config->rates, v->amount, duration, memory, 10, b->slices->max_cpus_milli,
+                                  &o->cpus_milli, &shortfall);
+        if (q == -EDOM)
+                o->cpus_milli = b->slices->max_cpus_milli;
+        else if (q == -ENOSPC)
+                return refuse(ret_error, q, "The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
+                              "for %s: %s %s more is needed", fmt_money(have, v->amount), v->currency,
+                              format_duration(dur, sizeof(dur), duration), fmt_money(need, shortfall), v->currency);
+        else if (q < 0)
+                return refuse(ret_error, q, "Failed to size the slice: %s", strerror(-q));
+        o->limits.cpu_quota_usec = 0;
+        return 0;
+}
+
+int billing_price_order(struct billing *b, const struct request *f, struct billing_order *o, char **ret_error) {
+        const struct config *cfg = b->config;
         _cleanup_(freep) char *error = NULL;
-        /* Each checked by request_decode() before this runs. */
-        const char *text = r->fields->voucher, *request_id = r->fields->request_id;
-        char token[OWNER_TOKEN_MAX], need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
-        char cpus[32], dur[FORMAT_DURATION_MAX], vid[VOUCHER_ID_STRING_MAX];
-        uint64_t cpus_milli = r->fields->cpus_milli, duration = r->fields->duration_usec, memory, size_cpus;
-        int64_t items[_RESOURCE_MAX], total, shortfall;
-        struct ledger_slice row = {};
-        struct slice_limits limits = r->fields->limits;
-        bool attach = r->fields->attach, size_to_funds = r->fields->size_to_funds;
-        const char *action_name = r->fields->exhausted_action;
-        json_object *reply = NULL;
-        struct voucher v;
-        struct slice *s;
-        int q, action;
+        char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
+        char cpus[32], dur[FORMAT_DURATION_MAX];
+        uint64_t memory, size_cpus;
+        int64_t items[_RESOURCE_MAX], total;
+        const struct voucher *v = &o->voucher;
+        int q;
 
-        action = enforce_action_from_string(action_name ?: cfg->exhausted_action);
-        if (action < 0)
-                return message_reply_error("Unknown action \"%.20s\" for an exhausted balance: expected throttle, "
-                                           "freeze or kill", action_name);
-        if (action_name && !enforce_action_allowed(cfg->allowed_actions, (enum enforce_action) action))
-                return message_reply_error("This host does not let a request choose \"%s\" (AllowedActions=%s)",
-                                           action_name, cfg->allowed_actions);
-
-        if (!text) {
-                if (!cfg->allow_unfunded || r->uid != 0)
-                        return message_reply_error("A voucher is needed to buy a slice (prepay run --voucher FILE)%s",
-                                                   cfg->allow_unfunded ? "; only root may make unfunded slices" : "");
-                q = manager_create_slice(m, &limits, cpus_milli, r->uid, &s, &error);
-                if (q < 0)
-                        return message_reply_error("%s", error ?: strerror(-q));
-                if (attach)
-                        snprintf(r->attach, sizeof(r->attach), "%s", s->id);
-                return manager_slice_reply(m, s);
-        }
-
-        reply = replay(b, r, "create", request_id);
-        if (reply)
-                return reply;
-
-        reply = refuse_over_user_cap(b, r);
-        if (reply)
-                return reply;
-        if (read_voucher(b, text, &v, &reply) < 0)
-                return reply;
-
+        o->limits = f->limits;
+        o->cpus_milli = f->cpus_milli;
         /* The size to price: what the slice may use at most. */
-        memory = limits.memory_max ?: cfg->default_memory_max;
-        if (size_to_funds) {
-                if (duration == 0)
-                        return message_reply_error("Sizing to funds needs a duration (--hours)");
-                q = pricing_size_to_funds(&cfg->rates, v.amount, duration, memory, 10, m->max_cpus_milli,
-                                          &cpus_milli, &shortfall);
-                if (q == -EDOM)
-                        cpus_milli = m->max_cpus_milli;
-                else if (q == -ENOSPC)
-                        return message_reply_error("The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
-                                                   "for %s: %s %s more is needed",
-                                                   fmt_money(have, v.amount), v.currency,
-                                                   format_duration(dur, sizeof(dur), duration),
-                                                   fmt_money(need, shortfall), v.currency);
-                else if (q < 0)
-                        return message_reply_error("Failed to size the slice: %s", strerror(-q));
-                limits.cpu_quota_usec = 0;
+        memory = o->limits.memory_max ?: cfg->default_memory_max;
+        if (f->size_to_funds) {
+                q = size_to_funds(b, o, memory, f->duration_usec, ret_error);
+                if (q < 0)
+                        return q;
         }
         /* The limits the slice will get, checked before they are priced:
          * a quota beyond MaxCPUs= is refused, not priced as it wraps. */
-        q = manager_check_limits(m, &limits, cpus_milli, &error);
+        q = slices_check_limits(b->slices, &o->limits, o->cpus_milli, &error);
         if (q < 0)
-                return message_reply_error("%s", error ?: strerror(-q));
-        size_cpus = cpus_milli;
-        if (size_cpus == 0 && limits.cpu_quota_usec > 0)
-                (void) pricing_cpus_of_quota(limits.cpu_quota_usec, limits.cpu_period_usec, &size_cpus);
+                return refuse(ret_error, q, "%s", error ?: strerror(-q));
+        size_cpus = o->cpus_milli;
+        if (size_cpus == 0 && o->limits.cpu_quota_usec > 0)
+                (void) pricing_cpus_of_quota(o->limits.cpu_quota_usec, o->limits.cpu_period_usec, &size_cpus);
         if (size_cpus == 0) /* no CPU limit: it may use the whole host */
-                size_cpus = m->max_cpus_milli;
+                size_cpus = b->slices->max_cpus_milli;
 
         q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = size_cpus, .memory_bytes = memory },
                           cfg->min_runtime_usec, items, &total);
         if (q < 0)
-                return message_reply_error("Failed to price the slice: %s", strerror(-q));
-        if (total > v.amount) {
+                return refuse(ret_error, q, "Failed to price the slice: %s", strerror(-q));
+        if (total > v->amount) {
                 format_cpus(cpus, size_cpus);
-                return message_reply_error("The voucher's %s %s does not cover the minimum run of %s at %s CPUs%s%s "
-                                           "(%s %s): %s %s more is needed",
-                                           fmt_money(have, v.amount), v.currency,
-                                           format_duration(dur, sizeof(dur), cfg->min_runtime_usec), cpus,
-                                           memory ? " and " : "",
-                                           memory ? format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, memory) : "",
-                                           fmt_money(cost, total), v.currency, fmt_money(need, total - v.amount),
-                                           v.currency);
+                return refuse(ret_error, -ENOSPC,
+                              "The voucher's %s %s does not cover the minimum run of %s at %s CPUs%s%s (%s %s): %s "
+                              "%s more is needed", fmt_money(have, v->amount), v->currency,
+                              format_duration(dur, sizeof(dur), cfg->min_runtime_usec), cpus, memory ? " and " : "",
+                              memory ? format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, memory) : "",
+                              fmt_money(cost, total), v->currency, fmt_money(need, total - v->amount), v->currency);
         }
+        return 0;
+}
 
-        q = batch_open(b);
-        if (q < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+/* The slice's row and the voucher's redemption, in the open batch. A
+ * failed redemption closes the row it left unfunded. */
+static int fund_in_ledger(struct billing *b, struct slice *s, const struct billing_request *r,
+                          const struct voucher *v, const char token[static OWNER_TOKEN_MAX]) {
+        struct ledger_slice row = {};
+        int q;
 
-        q = manager_create_slice(m, &limits, cpus_milli, r->uid, &s, &error);
-        if (q < 0)
-                return message_reply_error("%s", error ?: strerror(-q));
-
-        make_token(b, s->id, token);
         snprintf(row.id, sizeof(row.id), "%s", s->id);
         row.owner_uid = (uint32_t) r->uid;
-        token_hash(token, row.owner_hash);
+        keys_token_hash(token, row.owner_hash);
         row.state = LEDGER_SLICE_ACTIVE;
         row.created_usec = s->created_usec;
         q = ledger_slice_add(b->ledger, &row);
         if (q >= 0)
-                q = ledger_redeem(b->ledger, &v, s->id, request_id, now_usec(CLOCK_REALTIME), NULL, NULL);
+                q = ledger_redeem(b->ledger, v, s->id, r->fields->request_id, now_usec(CLOCK_REALTIME), NULL, NULL);
+        if (q < 0 && ledger_slice_get(b->ledger, s->id, &row) >= 0)
+                (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
+        return q;
+}
+
+int billing_fund(struct billing *b, const struct billing_request *r, const struct billing_order *o,
+                 struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error) {
+        _cleanup_(freep) char *error = NULL;
+        char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
+        const struct voucher *v = &o->voucher;
+        struct slice *s;
+        int q;
+
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
+
+        q = slices_create(b->slices, &o->limits, o->cpus_milli, r->uid, &s, &error);
+        if (q < 0)
+                return refuse(ret_error, q, "%s", error ?: strerror(-q));
+
+        keys_make_token(b->keys, s->id, ret_token);
+        q = fund_in_ledger(b, s, r, v, ret_token);
         if (q < 0) {
-                /* Close a row the failed redemption left unfunded. */
-                if (ledger_slice_get(b->ledger, s->id, &row) >= 0)
-                        (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
-                (void) manager_destroy_slice(m, s);
-                return message_reply_error("Failed to fund the slice: %s; the voucher was not spent", redeem_error(q));
+                (void) slices_destroy(b->slices, s);
+                return refuse(ret_error, q, "Failed to fund the slice: %s; the voucher was not spent",
+                              redeem_error(q));
         }
         s->account.funded = true;
         account_reload(b, s);
         s->account.dirty = true;
-        s->account.enforce.action = (enum enforce_action) action;
+        s->account.enforce.action = o->action;
         s->account.enforce.tx_grant = s->account.enforce.rx_grant = METER_GRANT_UNLIMITED;
         update_grants(b, s, true);
         enforce_slice(b, s);
-        (void) manager_save_slice(m, s);
-        voucher_id_to_string(v.id, vid);
+        (void) slices_save(b->slices, s);
+        voucher_id_to_string(v->id, vid);
         billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid,
-                     fmt_money((char[MONEY_FORMAT_MAX]) {}, v.amount), v.currency);
-        log_money(b, r, s->id, v.amount, vid, "Slice %s funded with voucher %s: %s %s, uid %u.", s->id, vid,
-                  fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
-
-        reply = manager_slice_reply(m, s);
-        remember(b, r, "create", request_id, reply);
-        json_object_object_add(reply, "token", json_object_new_string(token));
-        if (attach)
-                snprintf(r->attach, sizeof(r->attach), "%s", s->id);
-        return reply;
+                     fmt_money((char[MONEY_FORMAT_MAX]) {}, v->amount), v->currency);
+        log_money(b, r, s->id, v->amount, vid, "Slice %s funded with voucher %s: %s %s, uid %u.", s->id, vid,
+                  fmt_money(have, v->amount), v->currency, (unsigned) r->uid);
+        *ret = s;
+        return 0;
 }
 
-json_object *billing_handle_topup(struct billing *b, struct billing_request *r) {
-        struct manager *m = b->manager;
-        const char *id, *text, *request_id;
+/* ---- top-up ---- */
+
+int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error) {
+        const char *id = r->fields->slice;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
         struct ledger_slice row;
-        json_object *reply = NULL;
         struct voucher v;
         struct slice *s;
         int64_t balance;
         int q;
 
-        if (message_get_string(r->req, "slice", &id) < 0 || !slice_id_is_valid(id))
-                return message_reply_error("Missing or invalid field \"slice\"");
-        text = optional_string(r->req, "voucher", &reply);
-        if (reply)
-                return reply;
-        if (!text)
-                return message_reply_error("Missing field \"voucher\"");
-        request_id = optional_string(r->req, "request_id", &reply);
-        if (reply)
-                return reply;
-
-        reply = replay(b, r, "topup", request_id);
-        if (reply)
-                return reply;
-
-        s = manager_find(m, id);
+        s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
         if (q == -ENOENT || (q >= 0 && row.state == LEDGER_SLICE_RELEASED))
-                return message_reply_error("No funded slice %s%s: the voucher was not spent", id,
-                                           q >= 0 ? " (it was released)" : "");
+                return refuse(ret_error, -ENOENT, "No funded slice %s%s: the voucher was not spent", id,
+                              q >= 0 ? " (it was released)" : "");
         if (q < 0)
-                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
 
-        if (read_voucher(b, text, &v, &reply) < 0)
-                return reply;
-
-        q = batch_open(b);
+        q = billing_read_voucher(b, r->fields->voucher, &v, ret_error);
         if (q < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+                return q;
+
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
         /* Usage so far is paid from the old balance. */
         if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
-        q = ledger_redeem(b->ledger, &v, id, request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
+        q = ledger_redeem(b->ledger, &v, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
         if (q < 0)
-                return message_reply_error("Top-up of slice %s refused: %s; the voucher was not spent", id,
-                                           redeem_error(q));
+                return refuse(ret_error, q, "Top-up of slice %s refused: %s; the voucher was not spent", id,
+                              redeem_error(q));
         voucher_id_to_string(v.id, vid);
         log_money(b, r, id, balance, vid, "Slice %s topped up with voucher %s: %s %s by uid %u.", id, vid,
                   fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
@@ -1212,420 +896,217 @@ json_object *billing_handle_topup(struct billing *b, struct billing_request *r) 
                 billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have, v.currency);
                 /* Money again: limits back and thawed now, not at the next pass. */
                 if (s->account.enforce.state != ENFORCE_OK)
-                        enforce_restore(b, s);
+                        enforce_restore(&b->enforce, s);
                 else
                         update_grants(b, s, true);
                 enforce_slice(b, s);
-                reply = manager_slice_reply(m, s);
-        } else {
-                reply = message_reply_ok();
-                json_object_object_add(reply, "balance", json_object_new_int64(balance));
-                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
         }
-        json_object_object_add(reply, "credited", json_object_new_int64(v.amount));
-        remember(b, r, "topup", request_id, reply);
-        return reply;
+        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = v.amount };
+        return 0;
 }
 
-/* The change for amount: vouchers signed by this host, one per line, as
- * few as can be, each at most what a voucher may hold (10^15 micro-units,
- * prepay-voucher(5)); a balance holds at most LEDGER_CHANGE_VOUCHERS_MAX
- * of them (ledger_redeem() sees to it). */
-static int make_change(struct billing *b, int64_t amount, char ret[static LEDGER_CHANGE_MAX]) {
-        const struct config *cfg = b->manager->config;
-        int64_t now = (int64_t) time(NULL), parts[LEDGER_CHANGE_VOUCHERS_MAX];
-        char text[VOUCHER_TEXT_MAX];
-        size_t len = 0;
-        int n, q;
+/* ---- release ---- */
 
-        n = money_split(amount, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts));
-        if (n < 0)
-                return n;
-        for (int i = 0; i < n; i++) {
-                struct voucher v = {
-                        .amount = parts[i],
-                        /* A little slack for clocks of other hosts' verifiers. */
-                        .not_before = now - 300,
-                        .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
-                };
+/* A slice released before: the change was paid out then. It goes again
+ * only to the owner token's holder (or, by request id, to whoever
+ * released it). An operator without the token gets a sentence, not the
+ * owner's money. */
+static int released_before(struct billing *b, const struct billing_request *r, const struct ledger_slice *row,
+                           bool by_operator, const char *operator_note, struct billing_release *ret,
+                           char **ret_error) {
+        char buf[MONEY_FORMAT_MAX];
 
-                snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
-                snprintf(v.audience, sizeof(v.audience), "%s", b->host_id);
-                q = crypto_random(v.id, sizeof(v.id));
-                if (q >= 0)
-                        q = voucher_sign(&v, b->host_key);
-                if (q >= 0)
-                        q = voucher_to_text(&v, text, sizeof(text));
+        if (by_operator && row->change[0]) {
+                log_money_at(LOG_NOTICE, b, r, row->id, 0, NULL,
+                             "Slice %s: release asked again%s; it was released before and its change is not "
+                             "given again.", row->id, operator_note);
+                return refuse(ret_error, -EPERM, "Slice %s was released before: its change (%s %s) was paid out "
+                              "then and is given again only with the owner token", row->id,
+                              fmt_money(buf, row->refunded), b->config->currency);
+        }
+        /* Released before: the same answer, change included. */
+        ret->outcome = BILLING_RELEASED_BEFORE;
+        ret->amount = row->refunded;
+        snprintf(ret->change, sizeof(ret->change), "%s", row->change);
+        return 0;
+}
+
+/* release --keep: the work stopped, the balance kept for its owner. */
+static int keep(struct billing *b, const struct billing_request *r, struct slice *s, const struct ledger_slice *row,
+                bool by_operator, const char *operator_note, struct billing_release *ret, char **ret_error) {
+        char buf[MONEY_FORMAT_MAX];
+        int q;
+
+        if (row->state == LEDGER_SLICE_ACTIVE) {
+                q = ledger_keep(b->ledger, row->id, now_usec(CLOCK_REALTIME));
                 if (q < 0)
-                        return q;
-                /* Each line is shorter than VOUCHER_TEXT_MAX: n of them fit. */
-                len += (size_t) snprintf(ret + len, LEDGER_CHANGE_MAX - len, "%s%s", i > 0 ? "\n" : "", text);
+                        return refuse(ret_error, q, "Failed to keep slice %s: %s", row->id, strerror(-q));
         }
-        return n;
+        if (s) {
+                account_reload(b, s);
+                s->account.dirty = true;
+        }
+        log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, row->id, row->balance, NULL,
+                     "Slice %s: work stopped, %s %s kept for its owner%s.", row->id, fmt_money(buf, row->balance),
+                     b->config->currency, by_operator ? operator_note : "");
+        ret->outcome = BILLING_KEPT;
+        ret->amount = row->balance;
+        return 0;
 }
 
-json_object *billing_handle_release(struct billing *b, struct billing_request *r) {
-        struct manager *m = b->manager;
-        const char *id, *token, *request_id;
-        char change[LEDGER_CHANGE_MAX] = "", buf[MONEY_FORMAT_MAX], operator_note[80];
+int billing_release(struct billing *b, struct billing_request *r, struct billing_release *ret, char **ret_error) {
+        const char *id = r->fields->slice, *token = r->fields->token;
+        char buf[MONEY_FORMAT_MAX], operator_note[80];
         struct ledger_slice row;
-        json_object *reply = NULL;
-        bool keep = false, by_operator;
+        bool by_operator;
         struct slice *s;
         int q;
 
-        if (message_get_string(r->req, "slice", &id) < 0 || !slice_id_is_valid(id))
-                return message_reply_error("Missing or invalid field \"slice\"");
-        token = optional_string(r->req, "token", &reply);
-        if (reply)
-                return reply;
-        request_id = optional_string(r->req, "request_id", &reply);
-        if (reply)
-                return reply;
-        q = message_get_bool(r->req, "keep", &keep);
-        if (q < 0 && q != -ENOENT)
-                return message_reply_error("Field \"keep\" must be a boolean");
-
-        reply = replay(b, r, "release", request_id);
-        if (reply)
-                return reply;
-
-        s = manager_find(m, id);
+        *ret = (struct billing_release) {};
+        s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
         if (q == -ENOENT)
-                return message_reply_error(s ? "Slice %s is not funded: destroy it instead" : "No slice %s", id);
+                return refuse(ret_error, q, s ? "Slice %s is not funded: destroy it instead" : "No slice %s", id);
         if (q < 0)
-                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
         /* An operator may release any slice; the change is then in the
          * operator's reply, not its owner's. */
-        by_operator = !billing_check_token(b, &row, token);
+        by_operator = !keys_check_token(row.owner_hash, token);
         if (by_operator && !r->operator)
-                return billing_deny(r, id, "releasing slice %s needs its owner token (%s)", id,
-                                    token ? "the one given is wrong" : "none was given");
+                return billing_refuse_permission(r, id, ret_error, "releasing slice %s needs its owner token (%s)",
+                                                 id, token ? "the one given is wrong" : "none was given");
         snprintf(operator_note, sizeof(operator_note), " (by operator uid %u without the owner token)",
                  (unsigned) r->uid);
 
-        q = batch_open(b);
+        q = batch_open(b->batch);
         if (q < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-q));
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
 
-        if (row.state == LEDGER_SLICE_RELEASED) {
-                /* The change was paid out when it was released: it goes
-                 * again only to the owner token's holder (or, by request
-                 * id, to whoever released it). An operator without the
-                 * token gets a sentence, not the owner's money. */
-                if (by_operator && row.change[0]) {
-                        log_money_at(LOG_NOTICE, b, r, id, 0, NULL,
-                                     "Slice %s: release asked again%s; it was released before and its change "
-                                     "is not given again.", id, operator_note);
-                        return message_reply_error("Slice %s was released before: its change (%s %s) was paid out "
-                                                   "then and is given again only with the owner token", id,
-                                                   fmt_money(buf, row.refunded), m->config->currency);
-                }
-                /* Released before: the same answer, change included. */
-                reply = message_reply_ok();
-                json_object_object_add(reply, "slice", json_object_new_string(id));
-                json_object_object_add(reply, "refund", json_object_new_int64(row.refunded));
-                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
-                json_object_object_add(reply, "released_before", json_object_new_boolean(true));
-                if (row.change[0])
-                        json_object_object_add(reply, "change", json_object_new_string(row.change));
-                return reply;
-        }
+        if (row.state == LEDGER_SLICE_RELEASED)
+                return released_before(b, r, &row, by_operator, operator_note, ret, ret_error);
 
         if (s) {
                 /* Stop the work, then bill it to the last microsecond. */
-                if (s->handle && m->ops->kill(s->handle) < 0)
+                if (s->handle && slice_kill(s) < 0)
                         log_warning("Slice %s: not every process could be killed, charging what was used.", id);
-                manager_sample_slice(m, s);
+                slices_sample_one(b->slices, s);
                 q = charge_slice(b, s);
                 if (q < 0)
-                        return message_reply_error("Failed to charge slice %s: %s", id, strerror(-q));
+                        return refuse(ret_error, q, "Failed to charge slice %s: %s", id, strerror(-q));
                 row = s->account.l;
         }
 
-        if (keep) {
-                if (row.state == LEDGER_SLICE_ACTIVE) {
-                        q = ledger_keep(b->ledger, id, now_usec(CLOCK_REALTIME));
-                        if (q < 0)
-                                return message_reply_error("Failed to keep slice %s: %s", id, strerror(-q));
-                }
-                if (s) {
-                        account_reload(b, s);
-                        s->account.dirty = true;
-                }
-                log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, row.balance, NULL,
-                             "Slice %s: work stopped, %s %s kept for its owner%s.", id,
-                          fmt_money(buf, row.balance), m->config->currency,
-                          by_operator ? operator_note : "");
-                reply = message_reply_ok();
-                json_object_object_add(reply, "slice", json_object_new_string(id));
-                json_object_object_add(reply, "kept", json_object_new_int64(row.balance));
-                json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
-                /* Not remembered: a keep moves no money (what was used is
-                 * charged above, in an entry of its own) and done again it
-                 * is the same, so a retry needs no stored answer; stored,
-                 * each "run --slice" and "release --keep" in a loop would
-                 * add a request row. */
-                return reply;
-        }
+        if (r->fields->keep)
+                return keep(b, r, s, &row, by_operator, operator_note, ret, ret_error);
 
         if (row.balance > 0) {
-                q = make_change(b, row.balance, change);
+                q = keys_make_change(b->keys, row.balance, ret->change);
                 if (q < 0)
-                        return message_reply_error("Failed to sign the change vouchers: %s", strerror(-q));
+                        return refuse(ret_error, q, "Failed to sign the change vouchers: %s", strerror(-q));
         }
-        q = ledger_release(b->ledger, id, change, now_usec(CLOCK_REALTIME));
+        q = ledger_release(b->ledger, id, ret->change, now_usec(CLOCK_REALTIME));
         if (q < 0)
-                return message_reply_error("Failed to release slice %s: %s", id, strerror(-q));
+                return refuse(ret_error, q, "Failed to release slice %s: %s", id, strerror(-q));
         if (s) {
                 account_reload(b, s);
                 s->account.dirty = true;
                 snprintf(r->destroy, sizeof(r->destroy), "%s", id);
                 billing_emit(b, s, EVENT_RELEASED, NULL, "released: %s %s refunded as change",
-                             fmt_money(buf, row.balance), m->config->currency);
-                billing_slice_free(b, s);
+                             fmt_money(buf, row.balance), b->config->currency);
+                slice_freed(b, s);
         }
         log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
-                     "Slice %s released: %s %s refunded as change%s.", id,
-                  fmt_money(buf, row.balance), m->config->currency, by_operator ? operator_note : "");
-
-        reply = message_reply_ok();
-        json_object_object_add(reply, "slice", json_object_new_string(id));
-        json_object_object_add(reply, "refund", json_object_new_int64(row.balance));
-        json_object_object_add(reply, "currency", json_object_new_string(m->config->currency));
-        if (change[0])
-                json_object_object_add(reply, "change", json_object_new_string(change));
-        remember(b, r, "release", request_id, reply);
-        return reply;
+                     "Slice %s released: %s %s refunded as change%s.", id, fmt_money(buf, row.balance),
+                     b->config->currency, by_operator ? operator_note : "");
+        ret->outcome = BILLING_RELEASED;
+        ret->amount = row.balance;
+        return 0;
 }
 
-json_object *billing_handle_quote(struct billing *b, struct billing_request *r) {
-        const struct config *cfg = b->manager->config;
+/* ---- quote ---- */
+
+int billing_quote(struct billing *b, const struct request *f, struct billing_quote *ret, char **ret_error) {
+        const struct config *cfg = b->config;
         /* Checked by request_decode(): a negative, float or oversized
          * one was refused, never taken for "none". */
-        uint64_t cpus = r->fields->cpus_milli, memory = r->fields->memory_max, duration = r->fields->duration_usec;
-        int64_t items[_RESOURCE_MAX], total;
-        json_object *reply, *o, *p;
-        int q;
+        struct billing_quote q = {
+                .cpus_milli = f->cpus_milli,
+                .memory_max = f->memory_max,
+                .duration_usec = f->duration_usec,
+        };
 
         /* The size "prepay run" is priced at when it asks none. */
-        if (cpus == 0)
-                cpus = b->manager->max_cpus_milli;
-        if (memory == 0)
-                memory = cfg->default_memory_max;
-        if (duration == 0)
-                duration = cfg->min_runtime_usec;
+        if (q.cpus_milli == 0)
+                q.cpus_milli = b->slices->max_cpus_milli;
+        if (q.memory_max == 0)
+                q.memory_max = cfg->default_memory_max;
+        if (q.duration_usec == 0)
+                q.duration_usec = cfg->min_runtime_usec;
 
-        q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = cpus, .memory_bytes = memory }, duration,
-                          items, &total);
-        if (q < 0)
-                return message_reply_error("That quote does not fit in a 64-bit amount of money");
-
-        reply = message_reply_ok();
-        o = json_object_new_object();
-        p = json_object_new_object();
-        for (int i = 0; i < _RESOURCE_MAX; i++) {
-                json_object_object_add(o, resource_to_string((enum resource) i), json_object_new_int64(items[i]));
-                json_object_object_add(p, resource_to_string((enum resource) i),
-                                       json_object_new_int64(cfg->rates.price[i]));
-        }
-        json_object_object_add(reply, "items", o);
-        json_object_object_add(reply, "prices", p);
-        json_object_object_add(reply, "total", json_object_new_int64(total));
-        json_object_object_add(reply, "currency", json_object_new_string(cfg->currency));
-        json_object_object_add(reply, "cpus_milli", json_object_new_int64((int64_t) cpus));
-        json_object_object_add(reply, "memory_max", json_object_new_int64((int64_t) memory));
-        json_object_object_add(reply, "duration_usec", json_object_new_int64((int64_t) duration));
-        json_object_object_add(reply, "min_runtime_usec", json_object_new_int64((int64_t) cfg->min_runtime_usec));
-        return reply;
+        if (pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = q.cpus_milli,
+                                                                .memory_bytes = q.memory_max },
+                          q.duration_usec, q.items, &q.total) < 0)
+                return refuse(ret_error, -ERANGE, "That quote does not fit in a 64-bit amount of money");
+        *ret = q;
+        return 0;
 }
 
 /* ---- set-up ---- */
 
-static int load_secret(struct billing *b, const char *dir) {
-        _cleanup_(freep) char *path = NULL;
-        _cleanup_(closep) int fd = -1;
-        ssize_t n;
-        int r;
-
-        if (asprintf(&path, "%s/owner-secret", dir) < 0)
-                return log_oom();
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-                n = read(fd, b->secret, sizeof(b->secret));
-                if (n != (ssize_t) sizeof(b->secret))
-                        return log_error_errno(n < 0 ? errno : EBADMSG, "Failed to read %s: %s", path,
-                                               n < 0 ? strerror(errno) : "too short");
-                return 0;
-        }
-        if (errno != ENOENT)
-                return log_error_errno(errno, "Failed to open %s: %m", path);
-
-        r = crypto_random(b->secret, sizeof(b->secret));
-        if (r < 0)
-                return log_error_errno(r, "Failed to get random bytes: %m");
-        r = write_file_atomic(path, (const char *) b->secret, sizeof(b->secret));
-        if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", path);
-        (void) chmod(path, 0600);
-        return 0;
+/* What the registry asks of the money side (struct slices_callbacks). */
+static void slices_account_info(struct slice *s, struct slice_account_info *ret, void *userdata) {
+        account_info(userdata, s, ret);
 }
 
-static int load_host_key(struct billing *b, const char *dir) {
-        _cleanup_(freep) char *path = NULL, *error = NULL;
-        struct crypto_key *pub = NULL;
-        char id[2 * CRYPTO_KEY_ID_SIZE + 1];
-        uint8_t kid[CRYPTO_KEY_ID_SIZE];
-        int r;
-
-        if (b->manager->config->host_key && b->manager->config->host_key[0])
-                path = strdup(b->manager->config->host_key);
-        else if (asprintf(&path, "%s/host-issuer.key", dir) < 0)
-                path = NULL;
-        if (!path)
-                return log_oom();
-
-        r = crypto_key_load(path, &b->host_key, &error);
-        if (r == -ENOENT) {
-                r = crypto_key_generate(&b->host_key);
-                if (r >= 0)
-                        r = crypto_key_save_private(b->host_key, path);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to make this host's issuer key %s: %m", path);
-                log_info("Made this host's issuer key %s (it signs change only).", path);
-        } else if (r < 0)
-                return log_error_errno(r, "Failed to load this host's issuer key %s: %s", path, error ?: strerror(-r));
-        if (!crypto_key_has_private(b->host_key))
-                return log_error_errno(EINVAL, "Host key %s holds no private key.", path);
-
-        /* Change this host signed is money this host takes back. */
-        r = crypto_key_load(path, &pub, &error);
-        if (r < 0)
-                return log_error_errno(r, "Failed to reload %s: %s", path, error ?: strerror(-r));
-        crypto_key_id(pub, kid);
-        r = crypto_keyring_add(b->issuers, pub);
-        if (r < 0 && r != -EEXIST)
-                return log_error_errno(r, "Failed to trust this host's key: %m");
-        log_debug("Host issuer key %s.", hex_encode(kid, sizeof(kid), id));
-        return 0;
+static void slices_vanished(struct slice *s, void *userdata) {
+        slice_vanished(userdata, s);
 }
 
-static int load_host_id(struct billing *b) {
-        _cleanup_(freep) char *line = NULL;
-        const char *id = b->manager->config->host_id;
-        int r;
-
-        if (!id || !id[0]) {
-                r = read_one_line_file("/etc/machine-id", &line);
-                if (r < 0 || !voucher_audience_is_valid(line)) {
-                        char host[VOUCHER_AUDIENCE_MAX + 1] = "";
-
-                        (void) gethostname(host, sizeof(host) - 1);
-                        free(line);
-                        line = strdup(host);
-                        if (!line)
-                                return log_oom();
-                }
-                id = line;
-        }
-        if (!voucher_audience_is_valid(id))
-                return log_error_errno(EINVAL, "Host id \"%s\" is not usable as a voucher audience; set HostId=.", id);
-        snprintf(b->host_id, sizeof(b->host_id), "%s", id);
-        return 0;
+static void slices_freed(struct slice *s, void *userdata) {
+        slice_freed(userdata, s);
 }
 
-int billing_reload_issuers(struct billing *b) {
-        const struct config *cfg = b->manager->config;
-        _cleanup_(freep) char *path = NULL, *error = NULL;
-        struct crypto_keyring *kr = NULL;
-        struct crypto_key *pub = NULL;
-        int r, n;
+static const struct slices_callbacks slices_callbacks = {
+        .account_info = slices_account_info,
+        .vanished = slices_vanished,
+        .freed = slices_freed,
+};
 
-        if (cfg->host_key && cfg->host_key[0])
-                path = strdup(cfg->host_key);
-        else if (asprintf(&path, "%s/host-issuer.key", cfg->state_directory) < 0)
-                path = NULL;
-        if (!path)
-                return log_oom();
-
-        r = crypto_keyring_new(&kr);
-        if (r < 0)
-                return log_oom();
-        n = crypto_keyring_load_dir(kr, cfg->issuers_directory);
-        if (n < 0) {
-                crypto_keyring_free(kr);
-                return log_error_errno(n, "Failed to read issuer keys from %s, keeping the %zu trusted now: %m",
-                                       cfg->issuers_directory, crypto_keyring_size(b->issuers));
-        }
-        r = crypto_key_load(path, &pub, &error);
-        if (r >= 0)
-                r = crypto_keyring_add(kr, pub);
-        if (r < 0 && r != -EEXIST) {
-                crypto_keyring_free(kr);
-                return log_error_errno(r, "Failed to trust this host's key %s again, keeping the keys trusted now: %s",
-                                       path, error ?: strerror(-r));
-        }
-        crypto_keyring_free(b->issuers);
-        b->issuers = kr;
-        log_info("Trusting %d issuer key%s from %s, and this host's.", n, n == 1 ? "" : "s", cfg->issuers_directory);
-        return 0;
-}
-
-int billing_new(struct manager *m, struct billing **ret) {
-        _cleanup_(freep) char *path = NULL, *error = NULL;
-        const struct config *cfg = m->config;
+int billing_new(const struct billing_context *ctx, struct billing **ret) {
         struct billing *b;
         int r;
 
         b = calloc(1, sizeof(*b));
         if (!b)
                 return log_oom();
-        b->manager = m;
+        b->config = ctx->config;
+        b->event = ctx->event;
+        b->slices = ctx->slices;
+        b->meter = ctx->meter;
+        b->batch = ctx->batch;
+        b->ledger = batch_ledger(ctx->batch);
+        b->keys = ctx->keys;
+        b->events = ctx->events;
+        b->changed = ctx->changed;
+        b->userdata = ctx->userdata;
+        b->enforce = (struct enforce) {
+                .event = ctx->event,
+                .config = ctx->config,
+                .max_cpus_milli = ctx->slices->max_cpus_milli,
+                .cb = &enforce_callbacks,
+                .userdata = b,
+        };
 
-        if (asprintf(&path, "%s/ledger.db", cfg->state_directory) < 0) {
-                r = log_oom();
-                goto fail;
-        }
-        r = ledger_open(path, false, &b->ledger, &error);
-        if (r < 0) {
-                log_error_errno(r, "Failed to open the ledger %s: %s", path, error ?: strerror(-r));
-                goto fail;
-        }
-
-        r = crypto_keyring_new(&b->issuers);
-        if (r < 0)
-                goto fail;
-        r = crypto_keyring_load_dir(b->issuers, cfg->issuers_directory);
-        if (r < 0) {
-                log_error_errno(r, "Failed to read issuer keys from %s: %m", cfg->issuers_directory);
-                goto fail;
-        }
-        log_info("Trusting %d issuer key%s from %s.", r, r == 1 ? "" : "s", cfg->issuers_directory);
-
-        r = load_host_key(b, cfg->state_directory);
-        if (r < 0)
-                goto fail;
-        r = load_secret(b, cfg->state_directory);
-        if (r < 0)
-                goto fail;
-        r = load_host_id(b);
-        if (r < 0)
-                goto fail;
-
-        r = sd_event_add_defer(m->event, &b->commit_source, on_commit, b);
-        if (r >= 0)
-                r = sd_event_source_set_priority(b->commit_source, SD_EVENT_PRIORITY_IDLE);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(b->commit_source, SD_EVENT_OFF);
-        if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
-                                               BILLING_FLUSH_USEC / 20, on_flush_timer, b);
+        r = sd_event_add_time_relative(b->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
+                                       BILLING_FLUSH_USEC / 20, on_flush_timer, b);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up billing's event sources: %m");
                 goto fail;
         }
 
+        batch_set_committed(b->batch, on_committed, b);
+        b->slices->cb = &slices_callbacks;
+        b->slices->userdata = b;
         *ret = b;
         return 0;
 fail:
@@ -1642,23 +1123,22 @@ static int reconcile_ledger_slice(const struct ledger_slice *l, void *userdata) 
         struct reconcile *rc = userdata;
         struct billing *b = rc->billing;
 
-        if (manager_find(b->manager, l->id) || l->state != LEDGER_SLICE_ACTIVE)
+        if (slices_find(b->slices, l->id) || l->state != LEDGER_SLICE_ACTIVE)
                 return 0;
         log_warning("Slice %s vanished while the daemon was not running; its balance is kept for its owner.",
                     l->id);
-        if (batch_open(b) >= 0)
+        if (batch_open(b->batch) >= 0)
                 (void) ledger_keep(b->ledger, l->id, now_usec(CLOCK_REALTIME));
         rc->kept++;
         return 0;
 }
 
 int billing_reconcile(struct billing *b) {
-        struct manager *m = b->manager;
         struct reconcile rc = { .billing = b };
         struct slice *next;
         int r;
 
-        for (struct slice *s = m->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 struct ledger_slice l;
 
                 next = s->next;
@@ -1668,7 +1148,7 @@ int billing_reconcile(struct billing *b) {
                 if (r == -ENOENT) {
                         log_warning("Slice %s: its funding was never committed (the daemon stopped first), "
                                     "removing it.", s->id);
-                        (void) manager_destroy_slice(m, s);
+                        (void) slices_destroy(b->slices, s);
                         continue;
                 }
                 if (r < 0)
@@ -1676,7 +1156,7 @@ int billing_reconcile(struct billing *b) {
                 s->account.l = l;
                 if (l.state == LEDGER_SLICE_RELEASED) {
                         log_info("Slice %s was released before the daemon stopped, removing its cgroups.", s->id);
-                        (void) manager_destroy_slice(m, s);
+                        (void) slices_destroy(b->slices, s);
                         continue;
                 }
                 /* The memory integral in the state file may be older than
@@ -1691,38 +1171,23 @@ int billing_reconcile(struct billing *b) {
                 return log_error_errno(r, "Failed to read the ledger's slices: %m");
 
         /* Usage while the daemon was down is charged now. */
-        for (struct slice *s = m->slices; s; s = s->next)
+        for (struct slice *s = b->slices->list; s; s = s->next)
                 if (s->account.funded)
                         (void) charge_slice(b, s);
-        r = batch_commit(b);
+        r = batch_commit(b->batch);
         if (r < 0)
                 return r;
 
         /* Then each is enforced as if the daemon had never gone: thawed
          * if OnDaemonStop=freeze froze it and money is left, its grace
          * running on from when it was frozen. */
-        for (struct slice *s = m->slices; s; s = next) {
+        for (struct slice *s = b->slices->list; s; s = next) {
                 struct slice_enforce *e = &s->account.enforce;
 
                 next = s->next;
                 if (!s->account.funded || !s->handle)
                         continue;
-                /* Frozen for the stop only: thawed, and a slice without
-                 * money then gets its own policy at once below. */
-                if (e->daemon_frozen) {
-                        e->daemon_frozen = false;
-                        if (e->state != ENFORCE_FROZEN) {
-                                (void) m->ops->freeze(s->handle, false);
-                                log_info("Slice %s thawed: it was frozen while prepayd was stopped.", s->id);
-                        }
-                        enforce_save(b, s);
-                }
-                if (e->state == ENFORCE_FROZEN) {
-                        uint64_t now = now_usec(CLOCK_REALTIME), end = e->frozen_usec + m->config->grace_usec;
-
-                        (void) sd_event_add_time_relative(m->event, &e->grace_timer, CLOCK_MONOTONIC,
-                                                          end > now ? end - now : 0, 0, on_grace, s);
-                }
+                enforce_resume(&b->enforce, s);
                 e->tx_grant = e->rx_grant = METER_GRANT_UNLIMITED;
                 update_grants(b, s, true);
                 enforce_slice(b, s);
@@ -1733,23 +1198,15 @@ int billing_reconcile(struct billing *b) {
 void billing_free(struct billing *b) {
         if (!b)
                 return;
-        if (b->ledger && b->manager) {
-                for (struct slice *s = b->manager->slices; s; s = s->next)
+        if (b->batch) {
+                for (struct slice *s = b->slices->list; s; s = s->next)
                         if (s->account.funded)
                                 (void) charge_slice(b, s);
-                (void) batch_commit(b);
+                (void) batch_commit(b->batch);
+                batch_set_committed(b->batch, NULL, NULL);
         }
-        while (b->waiters) {
-                struct waiter *w = b->waiters;
-
-                b->waiters = w->next;
-                free(w);
-        }
-        sd_event_source_disable_unref(b->commit_source);
+        if (b->slices && b->slices->userdata == b)
+                b->slices->cb = NULL;
         sd_event_source_disable_unref(b->flush_timer);
-        ledger_close(b->ledger);
-        crypto_keyring_free(b->issuers);
-        crypto_key_free(b->host_key);
-        explicit_bzero(b->secret, sizeof(b->secret));
         free(b);
 }

@@ -9,9 +9,13 @@
 #include <systemd/sd-event.h>
 
 #include "common/request.h"
+#include "common/voucher.h"
 #include "common/util.h"
+#include "account.h"
+#include "enforce.h"
 #include "enforcer.h"
 #include "events.h"
+#include "keys.h"
 #include "ledger.h"
 #include "pricing.h"
 
@@ -24,7 +28,7 @@
  * per event-loop iteration by an idle-priority event source (group
  * commit): all requests that arrived together share one fsync. No answer
  * that depends on a write is sent before its commit (control.c waits with
- * billing_wait()). Charges are priced every meter pass and written at
+ * batch_wait(), batch.h). Charges are priced every meter pass and written at
  * least every second (BILLING_FLUSH_USEC) and at every state change; the
  * ledger keeps the meter counters it billed up to, so after a crash
  * billing resumes from there and usage while the daemon was down is
@@ -36,59 +40,48 @@
 /* Events are kept for audits this long (a tenant whose job OOMs in a loop
  * adds one a meter pass: the table needs a bound). */
 #define BILLING_EVENT_KEEP_USEC (90 * 24 * 3600 * USEC_PER_SEC)
-#define BILLING_BURN_WINDOW 11 /* meter passes the burn rate is taken over */
-#define OWNER_TOKEN_MAX 64
-_Static_assert(REQUEST_TOKEN_MAX == OWNER_TOKEN_MAX - 1, "a token the decoder takes fits a token buffer");
 
-struct manager;
+struct config;
 struct slice;
+struct slices;
+struct meter;
+struct batch;
 struct billing;
 
-/* What the enforcer did to a slice, kept in its state file. */
-struct slice_enforce {
-        enum enforce_action action;  /* when its balance is spent */
-        enum enforce_state state;
-        uint64_t frozen_usec;        /* CLOCK_REALTIME it was frozen at: the grace runs from here */
-        bool daemon_frozen;          /* frozen by OnDaemonStop=freeze */
-        int64_t tx_grant, rx_grant;  /* network grants last set (METER_GRANT_UNLIMITED: none) */
-        struct billing *billing;
-        sd_event_source *check_timer;  /* the earliest moment the balance could be spent */
-        sd_event_source *grace_timer;
-};
-
-/* Kept in struct slice. */
-struct slice_account {
-        bool funded;
-        bool dirty;              /* written in the open batch: reread after commit */
-        struct ledger_slice l;   /* the ledger's row as this daemon last read it */
-        int64_t pending;         /* priced usage past l.billed, not yet written */
-        uint64_t win_usec[BILLING_BURN_WINDOW];  /* CLOCK_MONOTONIC */
-        int64_t win_spent[BILLING_BURN_WINDOW];  /* charged + overshoot + pending */
-        unsigned win_n, win_head;
-        struct slice_enforce enforce;
-};
-
-/* What a handler asks control.c to do once its writes are committed. */
+/* A request as billing sees it: who asks, its fields (decoded and
+ * checked once, common/request.h), and what control.c is to do once its
+ * writes are committed. */
 struct billing_request {
         uid_t uid;
         pid_t pid;
         bool operator;          /* root, or in AdminGroup= when it connected */
         const char *op;         /* the request's "op", known to control.c */
         const char *request_id; /* its "request_id" if valid, else NULL */
-        json_object *req;
-        const struct request *fields; /* req's fields, checked (common/request.h) */
+        const struct request *fields;
         char attach[SLICE_ID_MAX];  /* move the peer into this slice */
         bool replayed;              /* attach comes from a create answered again from the ledger */
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
 };
 
-int billing_new(struct manager *m, struct billing **ret);
+/* What billing works with, the manager's all of it; changed() is called
+ * after each flush of charges (the money held may have changed). Billing
+ * registers itself with the slices (struct slices_callbacks) and the
+ * batch (batch_set_committed()). */
+struct billing_context {
+        const struct config *config;
+        sd_event *event;
+        struct slices *slices;
+        struct meter *meter;
+        struct batch *batch;
+        struct keys *keys;
+        struct events *events;
+        void (*changed)(void *userdata);
+        void *userdata;
+};
+int billing_new(const struct billing_context *ctx, struct billing **ret);
 /* The money held for tenants: the balances of funded slices not released,
  * less what they used since their last charge; *ret_funded is how many. */
 int64_t billing_held(struct billing *b, size_t *ret_funded);
-/* Reads IssuersDirectory= again (after a reload); on failure the keys
- * trusted now stay. */
-int billing_reload_issuers(struct billing *b);
 /* Charges what is still unwritten and commits. */
 void billing_free(struct billing *b);
 
@@ -97,18 +90,8 @@ int billing_reconcile(struct billing *b);
 
 /* After every meter pass: prices usage, updates burn rates. */
 void billing_tick(struct billing *b);
-/* The slice's timers go (before it is freed). */
-void billing_slice_free(struct billing *b, struct slice *s);
 /* OnDaemonStop=freeze: freezes funded slices as the daemon stops. */
 void billing_daemon_stop(struct billing *b);
-/* The enforcement fields of a slice's state file. */
-void billing_enforce_to_json(struct slice *s, json_object *o);
-void billing_enforce_from_json(struct slice *s, json_object *o);
-
-/* A funded slice's cgroup is gone: its last usage is charged and its
- * balance kept for its owner, who may still release it for change. */
-void billing_slice_vanished(struct billing *b, struct slice *s);
-void billing_account_info(struct billing *b, struct slice *s, struct slice_account_info *ret);
 
 /* An event of slice s (funded or not) with its figures now: action is
  * what was done to it ("kill"...; NULL: none), fmt the reason. */
@@ -120,36 +103,93 @@ void billing_emit(struct billing *b, struct slice *s, enum event_kind kind, cons
 void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind kind, const char *action,
                              const char *fmt, ...) _printf_(5, 6);
 
-/* For events.c: the ledger, and a commit of whatever it added to the
- * batch at the end of this loop pass. */
-struct ledger *billing_get_ledger(struct billing *b);
-void billing_touch(struct billing *b);
+/* The money side of the requests (requests.c has the handlers). Each
+ * returns 0, or -errno with the sentence for the client in *ret_error
+ * (free() it; NULL when out of memory: say strerror()). Nothing is
+ * written before every check has passed. */
 
-/* The write batch. */
-bool billing_in_batch(struct billing *b);
-/* cb runs once the open batch is committed (r = 0) or failed (r < 0);
- * billing_cancel() forgets every wait of userdata. */
-int billing_wait(struct billing *b, void (*cb)(int r, void *userdata), void *userdata);
-void billing_cancel(struct billing *b, void *userdata);
+/* Request ids: a request id r's uid used before is answered with the
+ * first reply (and for a create its token, and the attach it asked for,
+ * r->replayed set); NULL when it is new. billing_remember() stores reply
+ * (without the token) for op under r's request id, if it has one. */
+json_object *billing_replay(struct billing *b, struct billing_request *r, const char *op);
+void billing_remember(struct billing *b, const struct billing_request *r, const char *op, json_object *reply);
 
-/* Owner tokens: "pt-" and 43 base64url characters, derived from a secret
- * only the daemon knows; the ledger keeps their SHA-256. */
-bool billing_check_token(struct billing *b, const struct ledger_slice *l, const char *token);
+/* A voucher's text, checked: its form, its signature by a trusted
+ * issuer, its currency, audience and dates, and that it was not spent. */
+int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error);
 
-/* Request handlers (common/message.h has the protocol). */
-json_object *billing_handle_create(struct billing *b, struct billing_request *r);
-json_object *billing_handle_topup(struct billing *b, struct billing_request *r);
-json_object *billing_handle_release(struct billing *b, struct billing_request *r);
-json_object *billing_handle_quote(struct billing *b, struct billing_request *r);
+/* A client's slice beyond MaxSlicesPerUser= (-EUSERS), refused before its
+ * voucher is even read: an idle slice costs next to nothing, so without
+ * this one tenant could take every place MaxSlices= has. Operators are
+ * bound by MaxSlices= alone. */
+int billing_check_user_cap(struct billing *b, const struct billing_request *r, char **ret_error);
+
+/* A create, paid for: the voucher read, the limits the slice gets and
+ * its CPUs, the action when its balance is spent. */
+struct billing_order {
+        struct voucher voucher;
+        struct slice_limits limits;
+        uint64_t cpus_milli;
+        enum enforce_action action;
+};
+/* The order's size from f: sized to the voucher (size_to_funds), the
+ * limits checked (MaxCPUs=...), the minimum run (MinRuntimeSec=) priced
+ * and held against the voucher. o->voucher and o->action are the
+ * caller's. */
+int billing_price_order(struct billing *b, const struct request *f, struct billing_order *o, char **ret_error);
+/* The slice made and funded: its ledger row and the redemption in the
+ * open batch, enforcement armed, the funded event; its owner token in
+ * ret_token. Nothing stays of a create that fails. */
+int billing_fund(struct billing *b, const struct billing_request *r, const struct billing_order *o,
+                 struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error);
+
+/* A top-up of the slice r names with the voucher it carries. slice is
+ * NULL when the slice's cgroups are gone (its balance is kept). */
+struct billing_topup {
+        struct slice *slice;
+        int64_t balance;
+        int64_t credited;
+};
+int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error);
+
+/* A release of the slice r names: its work killed and charged, then its
+ * balance kept (keep) or paid out as change; released before, the same
+ * answer again (to the owner token's holder). An operator may release
+ * another's slice; r->destroy is set for the cgroups to go after the
+ * commit. */
+enum billing_release_outcome {
+        BILLING_RELEASED,
+        BILLING_RELEASED_BEFORE,
+        BILLING_KEPT,
+};
+struct billing_release {
+        enum billing_release_outcome outcome;
+        int64_t amount; /* refunded as change, or kept */
+        char change[LEDGER_CHANGE_MAX];
+};
+int billing_release(struct billing *b, struct billing_request *r, struct billing_release *ret, char **ret_error);
+
+/* What a size costs over a duration (f's, or the defaults "prepay run"
+ * is priced at). */
+struct billing_quote {
+        uint64_t cpus_milli, memory_max, duration_usec;
+        int64_t items[_RESOURCE_MAX];
+        int64_t total;
+};
+int billing_quote(struct billing *b, const struct request *f, struct billing_quote *ret, char **ret_error);
+
 /* A kept slice its owner runs in again becomes active (and is charged). */
 int billing_activate(struct billing *b, struct slice *s);
 /* For attach, run-unit, kill and destroy: may the peer of r, with token,
  * act on slice s? An operator may; on a funded slice, whoever has its
  * owner token; on an unfunded one, its creator. On refusal (logged) the
  * reply is in *ret_reply. */
-bool billing_may_act(struct billing *b, struct slice *s, const struct billing_request *r, const char *token,
-                     json_object **ret_reply);
+bool billing_may_act(struct slice *s, const struct billing_request *r, const char *token, json_object **ret_reply);
 /* A refused request: logged at notice (uid, pid, op, slice, request id and
  * why, as journal fields too), and its reply, "Permission denied: " and
- * the reason. slice may be NULL. */
+ * the reason. slice may be NULL. billing_refuse_permission() is the same
+ * with -EPERM and the sentence (the request path's convention). */
 json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) _printf_(3, 4);
+int billing_refuse_permission(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
+                              ...) _printf_(4, 5);

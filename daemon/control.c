@@ -8,12 +8,16 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "batch.h"
+#include "billing.h"
 #include "common/log.h"
-#include "common/pidfd.h"
 #include "common/parse.h"
+#include "common/pidfd.h"
+#include "config.h"
 #include "control.h"
 #include "events.h"
-#include "manager.h"
+#include "requests.h"
+#include "slices.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59 /* Linux 4.13 */
@@ -37,18 +41,20 @@ struct connection {
         bool sender_known;
         int sent_fd;
         unsigned n_sent_fds;
-        /* The caller, pinned for the attach that follows a create's commit. */
-        int attach_pidfd;
         /* A reply waiting for the ledger batch it depends on. */
         json_object *pending;
-        struct billing_request request;
+        /* The request being handled, as its handler sees it (requests.h);
+         * its attach_pidfd is the caller, pinned for the attach that
+         * follows a create's commit. */
+        struct request_conn rc;
+        char operators[128]; /* rc.operators */
         /* Asked for events: it only receives from now on (events.c sends). */
         bool subscribed;
         struct connection *next;
 };
 
 struct control {
-        struct manager *manager;
+        struct control_context ctx;
         sd_event_source *listen_source;
         int listen_fd;
         bool bound;
@@ -100,7 +106,7 @@ enum control_rights control_rights_of(uid_t uid, gid_t gid, const gid_t *groups,
 
 /* ClientGroup= empty: every local user is a client. */
 static bool client_everyone(struct control *c) {
-        const char *g = c->manager->config->client_group;
+        const char *g = c->ctx.config->client_group;
 
         return !g || !g[0];
 }
@@ -148,7 +154,7 @@ static gid_t resolve_group(const char *key, const char *name, const char *conseq
 }
 
 static void resolve_groups(struct control *c) {
-        const struct config *cfg = c->manager->config;
+        const struct config *cfg = c->ctx.config;
 
         c->admin_gid = resolve_group("AdminGroup", cfg->admin_group, "only root acts as operator");
         c->client_gid = resolve_group("ClientGroup", cfg->client_group,
@@ -162,7 +168,7 @@ static void resolve_groups(struct control *c) {
 
 /* Who operators are, for refusals. */
 static const char *operators(struct control *c, char *buf, size_t size) {
-        const char *g = c->manager->config->admin_group;
+        const char *g = c->ctx.config->admin_group;
 
         if (!g || !g[0])
                 snprintf(buf, size, "root only (AdminGroup= is empty)");
@@ -180,10 +186,10 @@ static void chown_socket(struct control *c) {
                 return;
         if (fchownat(AT_FDCWD, c->path, (uid_t) -1, gid, AT_SYMLINK_NOFOLLOW) < 0)
                 log_warning_errno(errno, "Failed to give %s to group %s, ignoring: %m", c->path,
-                                  gid == 0 ? "root" : c->manager->config->client_group);
-        else if (client_everyone(c) && !(c->manager->config->socket_mode & 0002))
+                                  gid == 0 ? "root" : c->ctx.config->client_group);
+        else if (client_everyone(c) && !(c->ctx.config->socket_mode & 0002))
                 log_notice("ClientGroup= is empty, so every local user is a client, but only root's group may "
-                           "open %s (SocketMode=%04o).", c->path, (unsigned) c->manager->config->socket_mode);
+                           "open %s (SocketMode=%04o).", c->path, (unsigned) c->ctx.config->socket_mode);
 }
 
 int control_reload(struct control *c) {
@@ -242,14 +248,14 @@ static void connection_free(struct connection *c) {
                         break;
                 }
         c->control->n_connections--;
-        billing_cancel(c->control->manager->billing, c);
+        batch_cancel(c->control->ctx.batch, c);
         if (c->subscribed)
-                events_unsubscribe(c->control->manager->events, c);
+                events_unsubscribe(c->control->ctx.events, c);
         json_object_put(c->pending);
         sd_event_source_disable_unref(c->idle_source);
         sd_event_source_disable_unref(c->source);
         closep(&c->sent_fd);
-        closep(&c->attach_pidfd);
+        closep(&c->rc.attach_pidfd);
         closep(&c->fd);
         free(c);
 }
@@ -327,393 +333,20 @@ static int caller_pidfd(struct connection *c, int *ret, char **ret_error) {
         return 0;
 }
 
-/* Looks the slice named in the request up; on failure *reply is the error. */
-static struct slice *request_slice(struct connection *c, json_object *req, json_object **reply) {
-        const char *id;
-        struct slice *s;
+/* ---- what the handlers need of a connection (struct request_conn) ---- */
 
-        if (message_get_string(req, "slice", &id) < 0) {
-                *reply = message_reply_error("Missing or invalid field \"slice\"");
-                return NULL;
-        }
-        if (!slice_id_is_valid(id)) {
-                *reply = message_reply_error("Invalid slice id \"%.40s\": expected s- and 8 to 16 hex digits", id);
-                return NULL;
-        }
-        s = manager_find(c->control->manager, id);
-        if (!s) {
-                *reply = message_reply_error("No slice %s", id);
-                return NULL;
-        }
-        return s;
+static int conn_pin(struct request_conn *rc, int *ret_pidfd, char **ret_error) {
+        return caller_pidfd(rc->userdata, ret_pidfd, ret_error);
 }
 
-/* The same, for acting on the slice: its owner token, its owner's uid
- * for an unfunded slice, or an operator. */
-static struct slice *request_owned_slice(struct connection *c, json_object *req, json_object **reply) {
-        const char *token = NULL;
-        struct slice *s;
-
-        s = request_slice(c, req, reply);
-        if (!s)
-                return NULL;
-        if (message_get_string(req, "token", &token) == -EINVAL) {
-                *reply = message_reply_error("Field \"token\" must be a string");
-                return NULL;
-        }
-        if (!billing_may_act(c->control->manager->billing, s, &c->request, token, reply))
-                return NULL;
-        return s;
-}
-
-static json_object *admit_replayed_create(struct connection *c, json_object *reply);
-
-/* A create that moves its caller pins it first: a caller that cannot be
- * pinned is refused before anything is spent. A replayed one lets its
- * caller in only as "prepay run --slice" would now. */
-static json_object *handle_create(struct connection *c, json_object *req) {
-        _cleanup_(freep) char *error = NULL;
-        json_object *reply;
-        bool attach = false;
-
-        if (message_get_bool(req, "attach", &attach) >= 0 && attach && caller_pidfd(c, &c->attach_pidfd, &error) < 0)
-                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
-        reply = billing_handle_create(c->control->manager->billing, &c->request);
-        if (c->request.replayed && c->request.attach[0])
-                reply = admit_replayed_create(c, reply);
-        return reply;
-}
-
-static json_object *handle_topup(struct connection *c, json_object *req) {
-        return billing_handle_topup(c->control->manager->billing, &c->request);
-}
-
-static json_object *handle_release(struct connection *c, json_object *req) {
-        return billing_handle_release(c->control->manager->billing, &c->request);
-}
-
-static json_object *handle_quote(struct connection *c, json_object *req) {
-        return billing_handle_quote(c->control->manager->billing, &c->request);
-}
-
-/* Nothing new runs in a released slice or one whose balance is spent. */
-static json_object *refuse_new_work(struct slice *s) {
-        if (s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED)
-                return message_reply_error("Slice %s is released: nothing may run in it", s->id);
-        if (s->account.funded && s->account.enforce.state != ENFORCE_OK && s->account.enforce.state != ENFORCE_LOW)
-                return message_reply_error("Slice %s is %s: its balance is spent; top it up first (prepay topup)",
-                                           s->id, enforce_state_to_string(s->account.enforce.state));
-        return NULL;
-}
-
-/* Lets new work into s: NULL when it may run there (a kept slice made
- * active again, so that it is billed), else the refusal. */
-static json_object *admit_work(struct connection *c, struct slice *s) {
-        json_object *reply;
-        int r;
-
-        reply = refuse_new_work(s);
-        if (reply)
-                return reply;
-        r = billing_activate(c->control->manager->billing, s);
-        if (r < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
-        return NULL;
-}
-
-/* An owned slice that new work may run in, made active again if it was
- * kept; on failure *reply says why. */
-static struct slice *request_slice_for_work(struct connection *c, json_object *req, json_object **reply) {
-        struct slice *s;
-
-        s = request_owned_slice(c, req, reply);
-        if (!s)
-                return NULL;
-        *reply = admit_work(c, s);
-        if (*reply)
-                return NULL;
-        return s;
-}
-
-/* A replayed create (the same request id again) is answered from the
- * ledger, but the slice it names may have been spent, killed, kept or
- * released since: its caller gets in only as "prepay run --slice" would
- * now. Refused, the stored answer (slice, token) comes back as an error
- * saying why, and nobody is moved in. */
-static json_object *admit_replayed_create(struct connection *c, json_object *reply) {
-        struct manager *m = c->control->manager;
-        const char *why = NULL, *request_id = c->request.request_id ?: "?";
-        json_object *refusal, *answer, *v;
-        struct slice *s;
-
-        s = manager_find(m, c->request.attach);
-        if (s)
-                refusal = admit_work(c, s);
-        else
-                refusal = message_reply_error("Slice %s is gone: nothing may run in it", c->request.attach);
-        if (!refusal)
-                return reply;
-
-        (void) message_get_string(refusal, "error", &why);
-        log_notice("Request %s of uid %u (pid %d) replayed a create: not moved into slice %s: %s.", request_id,
-                   (unsigned) c->request.uid, (int) c->request.pid, c->request.attach, strna(why));
-        answer = message_reply_error("Request %s bought slice %s before (nothing was spent again), but the caller "
-                                     "was not moved into it: %s", request_id, c->request.attach, strna(why));
-        if (json_object_object_get_ex(reply, "slice", &v))
-                json_object_object_add(answer, "slice", json_object_get(v));
-        if (json_object_object_get_ex(reply, "token", &v))
-                json_object_object_add(answer, "token", json_object_get(v));
-        json_object_put(refusal);
-        json_object_put(reply);
-        c->request.attach[0] = '\0';
-        return answer;
-}
-
-static json_object *handle_attach(struct connection *c, json_object *req) {
-        _cleanup_(freep) char *error = NULL;
-        _cleanup_(closep) int pidfd = -1;
-        json_object *reply = NULL;
-        struct slice *s;
-        int r;
-
-        if (caller_pidfd(c, &pidfd, &error) < 0)
-                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
-        s = request_slice_for_work(c, req, &reply);
-        if (!s)
-                return reply;
-        r = manager_attach(c->control->manager, s, pidfd, &error);
-        if (r < 0)
-                return message_reply_error("%s", error ?: strerror(-r));
-        return manager_slice_reply(c->control->manager, s);
-}
-
-/* A transient unit of the service manager in the slice (Backend=systemd):
- * a client's runs as the client's uid, an operator's as the unit says. */
-static json_object *handle_run_unit(struct connection *c, json_object *req) {
-        struct manager *m = c->control->manager;
-        _cleanup_(freep) char *name = NULL, *error = NULL;
-        json_object *reply = NULL;
-        const char *unit;
-        struct slice *s;
-        int r;
-
-        if (message_get_string(req, "unit", &unit) < 0 || !unit[0] || strlen(unit) > 255)
-                return message_reply_error("Missing or invalid field \"unit\": a unit name of at most 255 bytes");
-        s = request_slice_for_work(c, req, &reply);
-        if (!s)
-                return reply;
-        r = manager_run_unit(m, s, unit, c->rights >= CONTROL_OPERATOR ? (uid_t) -1 : c->peer.uid, &name, &error);
-        if (r < 0)
-                return message_reply_error("%s", error ?: strerror(-r));
-        reply = manager_slice_reply(m, s);
-        json_object_object_add(reply, "unit", json_object_new_string(name));
-        return reply;
-}
-
-/* SIGKILL to every process in the slice; the slice and its balance stay. */
-static json_object *handle_kill(struct connection *c, json_object *req) {
-        struct manager *m = c->control->manager;
-        json_object *reply = NULL;
-        struct slice *s;
-        int r;
-
-        s = request_owned_slice(c, req, &reply);
-        if (!s)
-                return reply;
-        if (!s->handle)
-                return message_reply_error("Slice %s has no cgroup left: nothing runs in it", s->id);
-        r = m->ops->kill(s->handle);
-        if (r < 0)
-                return message_reply_error("Failed to kill the processes of slice %s: %s", s->id, strerror(-r));
-        /* The kill is always done; a client's own, repeated, is recorded
-         * once in RepeatedEventSec= (an operator's always). */
-        if (c->rights >= CONTROL_OPERATOR)
-                billing_emit(m->billing, s, EVENT_KILLED, "kill", "every process killed on request of uid %u",
-                             (unsigned) c->peer.uid);
-        else
-                billing_emit_repeatable(m->billing, s, EVENT_KILLED, "kill",
-                                        "every process killed on request of uid %u", (unsigned) c->peer.uid);
-        manager_sample_slice(m, s);
-        return manager_slice_reply(m, s);
-}
-
-/* As SIGHUP; the reply says whether the file loaded. */
-static json_object *handle_reload(struct connection *c, json_object *req) {
-        int r;
-
-        log_info("Reloading on request of uid %u (pid %d).", (unsigned) c->peer.uid, (int) c->peer.pid);
-        r = manager_reload(c->control->manager);
-        if (r < 0)
-                return message_reply_error("Reloading the configuration failed (%s): the running configuration "
-                                           "stays; the daemon's log says why", strerror(-r));
-        return message_reply_ok();
-}
-
-/* Who sees a slice in full (its usage, limits, cgroup, what it was
- * credited and charged) and follows its events (which name its owner's
- * uid and the vouchers spent on it): an operator, the uid that made it
- * (prepay list shows it that uid's slices anyway), or whoever gives its
- * owner token. On failure *reply is the error. */
-static bool request_may_see(struct connection *c, struct slice *s, json_object *req, const char **ret_token,
-                            json_object **reply) {
-        const char *token = NULL;
-
-        if (message_get_string(req, "token", &token) == -EINVAL) {
-                *reply = message_reply_error("Field \"token\" must be a string");
-                return false;
-        }
-        *ret_token = token;
-        if (c->rights >= CONTROL_OPERATOR || s->owner_uid == c->peer.uid)
-                return true;
-        return s->account.funded && billing_check_token(c->control->manager->billing, &s->account.l, token);
-}
-
-/* What anyone may see of a slice: what a donor needs to decide on a
- * top-up, and nothing about who owns it, what it runs or what it used:
- * its id and state, and of its account the currency, state,
- * enforcement, action when spent, balance, burn rate and time left. */
-static json_object *public_slice_reply(struct manager *m, struct slice *s) {
-        static const char *const account_keys[] = {
-                "currency", "state", "enforcement", "exhausted_action", "balance", "burn_rate", "time_left_usec",
-        };
-        json_object *full, *info, *account, *o, *v, *a;
-
-        full = manager_slice_reply(m, s);
-        if (!json_object_object_get_ex(full, "slice", &info))
-                return full; /* an error */
-        o = json_object_new_object();
-        if (!o) {
-                json_object_put(full);
-                return message_reply_error("Out of memory");
-        }
-        json_object_object_add(o, "id", json_object_new_string(s->id));
-        if (json_object_object_get_ex(info, "state", &v))
-                json_object_object_add(o, "state", json_object_get(v));
-        json_object_object_add(o, "public", json_object_new_boolean(true));
-        if (json_object_object_get_ex(info, "account", &account)) {
-                a = json_object_new_object();
-                json_object_object_add(o, "account", a);
-                for (size_t i = 0; a && i < ARRAY_SIZE(account_keys); i++)
-                        if (json_object_object_get_ex(account, account_keys[i], &v))
-                                json_object_object_add(a, account_keys[i], json_object_get(v));
-        }
-        json_object_object_add(full, "slice", o);
-        return full;
-}
-
-/* In full for those request_may_see() lets, else its public part. */
-static json_object *handle_status(struct connection *c, json_object *req) {
-        json_object *reply = NULL;
-        const char *token;
-        struct slice *s;
-
-        /* Sample first: a slice found vanished is gone before the lookup. */
-        manager_sample(c->control->manager);
-        s = request_slice(c, req, &reply);
-        if (!s)
-                return reply;
-        if (request_may_see(c, s, req, &token, &reply))
-                return manager_slice_reply(c->control->manager, s);
-        if (reply)
-                return reply;
-        return public_slice_reply(c->control->manager, s);
-}
-
-/* A page of slices from index "cursor" on, as many as fit one datagram
- * with room to spare; "next" is where the following page starts. Slices
- * created or destroyed between two pages may shift the listing by one.
- * A client sees the slices its uid created only, and the reply says so
- * ("only_uid"); an operator sees every slice. */
-static json_object *handle_list(struct connection *c, json_object *req) {
-        const size_t budget = PREPAY_MSG_MAX - 1024;
-        struct manager *m = c->control->manager;
-        bool all = c->rights >= CONTROL_OPERATOR;
-        json_object *reply, *array;
-        uint64_t cursor = 0, i = 0;
-        size_t used = 0;
-        int r;
-
-        r = message_get_u64(req, "cursor", &cursor);
-        if (r < 0 && r != -ENOENT)
-                return message_reply_error("Field \"cursor\" must be a whole number");
-
-        if (cursor == 0)
-                manager_sample(m);
-
-        reply = message_reply_ok();
-        array = json_object_new_array();
-        json_object_object_add(reply, "slices", array);
-        if (!all)
-                json_object_object_add(reply, "only_uid", json_object_new_int64(c->peer.uid));
-
-        for (struct slice *s = m->slices; s; s = s->next, i++) {
-                struct slice_info info;
-                json_object *o;
-                size_t len;
-
-                if (i < cursor || (!all && s->owner_uid != c->peer.uid))
-                        continue;
-                manager_slice_info(m, s, &info);
-                if (slice_info_to_json(&info, &o) < 0)
-                        continue;
-                len = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
-                if (used + len > budget && used > 0) {
-                        json_object_put(o);
-                        json_object_object_add(reply, "next", json_object_new_int64((int64_t) i));
-                        break;
-                }
-                used += len;
-                json_object_array_add(array, o);
-        }
-        return reply;
-}
-
-static json_object *handle_destroy(struct connection *c, json_object *req) {
-        json_object *reply = NULL;
-        struct slice *s;
-        int r;
-
-        s = request_owned_slice(c, req, &reply);
-        if (!s)
-                return reply;
-        if (s->account.funded)
-                return message_reply_error("Slice %s is funded: release it (prepay release %s), so that its "
-                                           "balance is refunded", s->id, s->id);
-        r = manager_destroy_slice(c->control->manager, s);
-        if (r < 0)
-                return message_reply_error("Slice destroyed, but its cgroups could not all be removed: %s",
-                                           strerror(-r));
-        return message_reply_ok();
-}
-
-/* The reply goes out at once, before any event can (see
- * on_connection_io()); from then on the connection only receives. */
-static json_object *handle_events(struct connection *c, json_object *req) {
-        const struct config *cfg = c->control->manager->config;
+/* The connection becomes an event stream, if its uid may follow one more
+ * (control_admit()). */
+static json_object *conn_subscribe(struct request_conn *rc, const char *slice) {
+        struct connection *c = rc->userdata;
+        const struct config *cfg = c->control->ctx.config;
         bool operator = c->rights >= CONTROL_OPERATOR;
-        const char *slice = NULL, *token;
-        json_object *reply = NULL;
         uint64_t n = 0, n_uid = 0;
-        struct slice *s;
         int r;
-
-        r = message_get_string(req, "slice", &slice);
-        if (r == -EINVAL)
-                return message_reply_error("Field \"slice\" must be a string");
-        if (!slice && !operator)
-                return billing_deny(&c->request, NULL, "the events of every slice are for operators (%s); name one "
-                                    "slice", operators(c->control, (char[128]) {}, 128));
-        /* Only a slice that exists, so that nobody holds a stream that
-         * can never carry anything. */
-        if (slice) {
-                s = request_slice(c, req, &reply);
-                if (!s)
-                        return reply;
-                if (!request_may_see(c, s, req, &token, &reply))
-                        return reply ?: billing_deny(&c->request, s->id, "following the events of slice %s needs its "
-                                                     "owner token (%s)", s->id,
-                                                     token ? "the one given is wrong" : "none was given");
-        }
 
         for (struct connection *i = c->control->connections; i; i = i->next)
                 if (i->subscribed) {
@@ -737,7 +370,7 @@ static json_object *handle_events(struct connection *c, json_object *req) {
                                            EVENTS_MAX_SUBSCRIBERS);
         }
 
-        r = events_subscribe(c->control->manager->events, c->fd, slice, c);
+        r = events_subscribe(c->control->ctx.events, c->fd, slice, c);
         if (r == -EUSERS)
                 return message_reply_error("Too many event streams (at most %d at once); try again later",
                                            EVENTS_MAX_SUBSCRIBERS);
@@ -752,24 +385,24 @@ static json_object *handle_events(struct connection *c, json_object *req) {
 static const struct {
         const char *op;
         enum control_rights needs;
-        json_object *(*handler)(struct connection *c, json_object *req);
+        json_object *(*handler)(struct requests *rq, struct request_conn *rc);
 } handlers[] = {
-        { "create", CONTROL_CLIENT, handle_create },     { "attach", CONTROL_CLIENT, handle_attach },
-        { "run-unit", CONTROL_CLIENT, handle_run_unit }, { "status", CONTROL_CLIENT, handle_status },
-        { "list", CONTROL_CLIENT, handle_list },         { "destroy", CONTROL_CLIENT, handle_destroy },
-        { "kill", CONTROL_CLIENT, handle_kill },         { "topup", CONTROL_CLIENT, handle_topup },
-        { "release", CONTROL_CLIENT, handle_release },   { "quote", CONTROL_CLIENT, handle_quote },
-        { "events", CONTROL_CLIENT, handle_events },     { "reload", CONTROL_OPERATOR, handle_reload },
+        { "create", CONTROL_CLIENT, requests_create },     { "attach", CONTROL_CLIENT, requests_attach },
+        { "run-unit", CONTROL_CLIENT, requests_run_unit }, { "status", CONTROL_CLIENT, requests_status },
+        { "list", CONTROL_CLIENT, requests_list },         { "destroy", CONTROL_CLIENT, requests_destroy },
+        { "kill", CONTROL_CLIENT, requests_kill },         { "topup", CONTROL_CLIENT, requests_topup },
+        { "release", CONTROL_CLIENT, requests_release },   { "quote", CONTROL_CLIENT, requests_quote },
+        { "events", CONTROL_CLIENT, requests_events },     { "reload", CONTROL_OPERATOR, requests_reload },
 };
 
 /* The refusal of a peer whose rights fall short of what its op needs. */
 static json_object *deny_rights(struct connection *c) {
         if (c->rights < CONTROL_CLIENT)
-                return billing_deny(&c->request, NULL, "uid %u is not in group %s (ClientGroup=%s)",
-                                    (unsigned) c->peer.uid, c->control->manager->config->client_group,
+                return billing_deny(&c->rc.request, NULL, "uid %u is not in group %s (ClientGroup=%s)",
+                                    (unsigned) c->peer.uid, c->control->ctx.config->client_group,
                                     c->control->client_gid == GID_INVALID ? "; there is no such group on this host"
                                                                            : "");
-        return billing_deny(&c->request, NULL, "\"%s\" is for operators: %s", c->request.op,
+        return billing_deny(&c->rc.request, NULL, "\"%s\" is for operators: %s", c->rc.request.op,
                             operators(c->control, (char[128]) {}, 128));
 }
 
@@ -786,7 +419,7 @@ static json_object *refuse_undecoded(json_object *req, const char *fallback) {
 }
 
 static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
-        struct manager *m = c->control->manager;
+        struct control *ctl = c->control;
         const char *err = NULL, *op, *request_id;
         json_object *req = NULL, *reply = NULL;
         char error[REQUEST_ERROR_MAX];
@@ -808,15 +441,14 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                 goto out;
         }
 
-        c->request = (struct billing_request) {
+        c->rc.request = (struct billing_request) {
                 .uid = c->peer.uid,
                 .pid = c->peer.pid,
                 .operator = c->rights >= CONTROL_OPERATOR,
                 .op = op,
-                .req = req,
         };
         if (message_get_string(req, "request_id", &request_id) >= 0 && ledger_request_id_is_valid(request_id))
-                c->request.request_id = request_id;
+                c->rc.request.request_id = request_id;
 
         /* A stranger is refused whatever it asks, a known op or not. */
         if (c->rights < CONTROL_CLIENT) {
@@ -839,18 +471,18 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                                 reply = message_reply_error("%s", error);
                                 goto out;
                         }
-                        c->request.fields = &fields;
-                        events_set_request_id(m->events, c->request.request_id);
-                        reply = handlers[i].handler(c, req);
-                        events_set_request_id(m->events, NULL);
+                        c->rc.request.fields = &fields;
+                        c->rc.operators = operators(ctl, c->operators, sizeof(c->operators));
+                        events_set_request_id(ctl->ctx.events, c->rc.request.request_id);
+                        reply = handlers[i].handler(&ctl->ctx.requests, &c->rc);
+                        events_set_request_id(ctl->ctx.events, NULL);
                         goto out;
                 }
         reply = refuse_undecoded(req, "Unknown operation");
 out:
         /* They point into req. */
-        c->request.req = NULL;
-        c->request.fields = NULL;
-        c->request.op = c->request.request_id = NULL;
+        c->rc.request.fields = NULL;
+        c->rc.request.op = c->rc.request.request_id = NULL;
         json_object_put(req);
         return reply;
 }
@@ -858,8 +490,8 @@ out:
 /* The file descriptors that came with a request, once it is answered. */
 static void connection_drop_fds(struct connection *c) {
         closep(&c->sent_fd);
-        closep(&c->attach_pidfd);
-        c->sent_fd = c->attach_pidfd = -1;
+        closep(&c->rc.attach_pidfd);
+        c->sent_fd = c->rc.attach_pidfd = -1;
         c->n_sent_fds = 0;
         c->sender_known = false;
 }
@@ -873,7 +505,7 @@ static void connection_arm_idle(struct connection *c) {
                 (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
                 return;
         }
-        r = sd_event_source_set_time_relative(c->idle_source, c->control->manager->config->idle_timeout_usec);
+        r = sd_event_source_set_time_relative(c->idle_source, c->control->ctx.config->idle_timeout_usec);
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->idle_source, SD_EVENT_ONESHOT);
         if (r < 0)
@@ -896,22 +528,10 @@ static void connection_send(struct connection *c, json_object *reply) {
         json_object_put(reply);
 }
 
-/* Whether a slice still takes the caller a reply let in: as at the
- * request, and active (a kept slice is made active only in a request,
- * whose write the reply waits for). */
-static json_object *refuse_attach_now(struct slice *s) {
-        json_object *reply = refuse_new_work(s);
-
-        if (!reply && s->account.funded && s->account.l.state != LEDGER_SLICE_ACTIVE)
-                reply = message_reply_error("Slice %s was stopped with its balance kept meanwhile: run in it "
-                                            "again (prepay run --slice)", s->id);
-        return reply;
-}
-
 /* The batch the reply depends on is durable (r = 0) or was rolled back. */
 static void on_committed(int r, void *userdata) {
         struct connection *c = userdata;
-        struct manager *m = c->control->manager;
+        struct slices *sl = c->control->ctx.slices;
         json_object *reply = TAKE_PTR(c->pending), *refusal;
         struct slice *s;
 
@@ -922,27 +542,27 @@ static void on_committed(int r, void *userdata) {
         } else {
                 /* Timers and other requests ran before this commit: the
                  * slice may have been spent, kept or released meanwhile. */
-                s = c->request.attach[0] ? manager_find(m, c->request.attach) : NULL;
-                if (s && (refusal = refuse_attach_now(s))) {
+                s = c->rc.request.attach[0] ? slices_find(sl, c->rc.request.attach) : NULL;
+                if (s && (refusal = requests_refuse_attach_now(s))) {
                         json_object_put(reply);
                         reply = refusal;
-                        c->request.attach[0] = '\0';
+                        c->rc.request.attach[0] = '\0';
                 }
-                if (c->request.attach[0]) {
+                if (c->rc.request.attach[0]) {
                         _cleanup_(freep) char *error = NULL;
 
-                        s = manager_find(m, c->request.attach);
-                        if (!s || manager_attach(m, s, c->attach_pidfd, &error) < 0) {
+                        s = slices_find(sl, c->rc.request.attach);
+                        if (!s || slices_attach(sl, s, c->rc.attach_pidfd, &error) < 0) {
                                 json_object_put(reply);
                                 reply = message_reply_error("Slice %s is funded, but the caller could not be moved "
-                                                            "into it: %s", c->request.attach,
+                                                            "into it: %s", c->rc.request.attach,
                                                             error ?: "it is gone");
                         }
                 }
-                if (c->request.destroy[0]) {
-                        s = manager_find(m, c->request.destroy);
+                if (c->rc.request.destroy[0]) {
+                        s = slices_find(sl, c->rc.request.destroy);
                         if (s)
-                                (void) manager_destroy_slice(m, s);
+                                (void) slices_destroy(sl, s);
                 }
         }
         connection_send(c, reply);
@@ -983,7 +603,7 @@ static void connection_take_cmsgs(struct connection *c, struct msghdr *mh) {
 
 static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct connection *c = userdata;
-        struct manager *m = c->control->manager;
+        struct batch *batch = c->control->ctx.batch;
         _cleanup_(freep) char *buf = NULL;
         /* Credentials and a few descriptors: a pidfd is all prepay sends. */
         union {
@@ -1026,7 +646,7 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
 
         /* A request is handled: not idle until its reply is out. */
         (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
-        c->request = (struct billing_request) {};
+        c->rc.request = (struct billing_request) {};
         if ((size_t) n > PREPAY_MSG_MAX)
                 reply = message_reply_error("Request too large (%zd bytes, at most %d)", n, PREPAY_MSG_MAX);
         else
@@ -1036,8 +656,8 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
          * wait for the batch, reading nothing more from this peer. A
          * subscription depends on none, and its reply must come before
          * the first event. */
-        if (!c->subscribed && (billing_in_batch(m->billing) || c->request.attach[0])) {
-                if (billing_wait(m->billing, on_committed, c) >= 0) {
+        if (!c->subscribed && (batch_is_open(batch) || c->rc.request.attach[0])) {
+                if (batch_wait(batch, on_committed, c) >= 0) {
                         c->pending = reply;
                         (void) sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
                         return 0;
@@ -1077,7 +697,7 @@ static int on_connection_idle(sd_event_source *source, uint64_t usec, void *user
         struct connection *c = userdata;
         char d[FORMAT_DURATION_MAX];
 
-        format_duration(d, sizeof(d), c->control->manager->config->idle_timeout_usec);
+        format_duration(d, sizeof(d), c->control->ctx.config->idle_timeout_usec);
         log_debug("Closing the connection of pid %d uid %u: no request for %s.", (int) c->peer.pid,
                   (unsigned) c->peer.uid, d);
         connection_send(c, message_reply_error("No request came for %s (IdleTimeoutSec=): closing the connection",
@@ -1111,7 +731,7 @@ static void refuse_connection(struct control *ctl, int fd, const struct ucred *p
         connection_end(fd);
 
         ctl->n_refused++;
-        (void) sd_event_now(ctl->manager->event, CLOCK_MONOTONIC, &now);
+        (void) sd_event_now(ctl->ctx.event, CLOCK_MONOTONIC, &now);
         if (ctl->refused_warn_usec != 0 && now - ctl->refused_warn_usec < CONTROL_WARN_INTERVAL_USEC)
                 return;
         log_warning("Refused %u control connection%s since the last such warning; the latest, of pid %d uid %u: "
@@ -1123,7 +743,7 @@ static void refuse_connection(struct control *ctl, int fd, const struct ucred *p
 
 /* A new peer takes a place, or is refused; see control.h. */
 static bool admit_connection(struct control *ctl, int fd, const struct ucred *peer, enum control_rights rights) {
-        const struct config *cfg = ctl->manager->config;
+        const struct config *cfg = ctl->ctx.config;
         uint64_t n_uid = 0;
 
         for (struct connection *i = ctl->connections; i; i = i->next)
@@ -1164,7 +784,10 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
         if (!c)
                 return log_oom();
         c->control = ctl;
-        c->fd = c->sent_fd = c->attach_pidfd = -1;
+        c->fd = c->sent_fd = c->rc.attach_pidfd = -1;
+        c->rc.pin = conn_pin;
+        c->rc.subscribe = conn_subscribe;
+        c->rc.userdata = c;
 
         len = sizeof(c->peer);
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len) < 0) {
@@ -1186,7 +809,7 @@ static int on_listen_io(sd_event_source *source, int fd, uint32_t revents, void 
                 return 0;
         }
         r = sd_event_add_time_relative(sd_event_source_get_event(source), &c->idle_source, CLOCK_MONOTONIC,
-                                       ctl->manager->config->idle_timeout_usec, 0, on_connection_idle, c);
+                                       ctl->ctx.config->idle_timeout_usec, 0, on_connection_idle, c);
         if (r < 0) {
                 log_error_errno(r, "Failed to arm the idle timeout of a control connection: %m");
                 sd_event_source_disable_unref(c->source);
@@ -1223,9 +846,9 @@ static int remove_stale_socket(const struct sockaddr_un *sa, socklen_t salen) {
         return 0;
 }
 
-int control_new(struct manager *m, struct control **ret) {
+int control_new(const struct control_context *ctx, struct control **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        const char *path = m->config->control_socket;
+        const char *path = ctx->config->control_socket;
         struct control *c;
         socklen_t salen;
         char *dir, *slash;
@@ -1239,7 +862,7 @@ int control_new(struct manager *m, struct control **ret) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return log_oom();
-        c->manager = m;
+        c->ctx = *ctx;
         c->listen_fd = -1;
         resolve_groups(c);
         c->path = strdup(path);
@@ -1299,7 +922,7 @@ int control_new(struct manager *m, struct control **ret) {
         }
         c->bound = true;
         chown_socket(c);
-        if (chmod(path, m->config->socket_mode) < 0) {
+        if (chmod(path, c->ctx.config->socket_mode) < 0) {
                 r = log_error_errno(errno, "Failed to set mode of %s: %m", path);
                 goto fail;
         }
@@ -1309,7 +932,7 @@ int control_new(struct manager *m, struct control **ret) {
         }
 
 watch:
-        r = sd_event_add_io(m->event, &c->listen_source, c->listen_fd, EPOLLIN, on_listen_io, c);
+        r = sd_event_add_io(c->ctx.event, &c->listen_source, c->listen_fd, EPOLLIN, on_listen_io, c);
         if (r < 0) {
                 log_error_errno(r, "Failed to watch the control socket: %m");
                 goto fail;

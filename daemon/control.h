@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "requests.h"
 
 /* The control socket: AF_UNIX, SOCK_SEQPACKET, one JSON request per
  * datagram and one reply to each (common/message.h). Every message is
@@ -44,10 +47,21 @@ enum control_rights {
         CONTROL_OPERATOR,
 };
 
-struct manager;
 struct control;
 
-int control_new(struct manager *m, struct control **ret);
+/* What the socket works with, the manager's all of it: the handlers'
+ * world (requests.h), the batch a reply waits for, the event streams,
+ * the slices a caller is moved into after a create's commit. */
+struct control_context {
+        const struct config *config;
+        sd_event *event;
+        struct batch *batch;
+        struct events *events;
+        struct slices *slices;
+        struct requests requests;
+};
+
+int control_new(const struct control_context *ctx, struct control **ret);
 void control_free(struct control *c);
 /* After the configuration was read again: AdminGroup= and ClientGroup=
  * resolved again, the socket given to the client group (when prepayd

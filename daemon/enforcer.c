@@ -108,3 +108,96 @@ enum enforce_step enforcer_decide(const struct enforce_view *v) {
                 return ENFORCE_STEP_NONE;
         }
 }
+
+int64_t enforcer_available(int64_t balance, int64_t pending) {
+        int64_t v;
+
+        if (!money_sub(balance, pending, &v))
+                v = INT64_MIN;
+        return v;
+}
+
+int64_t enforcer_net_budget(int64_t money, int64_t price_per_gib) {
+        unsigned __int128 bytes;
+
+        if (price_per_gib <= 0)
+                return ENFORCER_GRANT_UNLIMITED;
+        if (money <= 0)
+                return 0;
+        bytes = ((unsigned __int128) money << 30) / (uint64_t) price_per_gib;
+        return bytes >= (unsigned __int128) ENFORCER_GRANT_UNLIMITED ? ENFORCER_GRANT_UNLIMITED - 1 : (int64_t) bytes;
+}
+
+int64_t enforcer_price_due(const struct rate_card *rc, const uint64_t billed[static _RESOURCE_MAX],
+                           const uint64_t counters[static _RESOURCE_MAX], int64_t due[static _RESOURCE_MAX]) {
+        int64_t total = 0;
+
+        for (int r = 0; r < _RESOURCE_MAX; r++) {
+                if (pricing_charge(rc, (enum resource) r, billed[r], counters[r], &due[r]) < 0)
+                        due[r] = MONEY_AMOUNT_MAX; /* beyond any balance: all of it */
+                if (!money_add(total, due[r], &total))
+                        total = INT64_MAX;
+        }
+        return total;
+}
+
+void enforcer_burn_push(struct burn_window *w, uint64_t now, int64_t spent) {
+        unsigned i = (w->head + w->n) % ENFORCER_BURN_WINDOW;
+
+        if (w->n == ENFORCER_BURN_WINDOW) {
+                w->head = (w->head + 1) % ENFORCER_BURN_WINDOW;
+                i = (w->head + ENFORCER_BURN_WINDOW - 1) % ENFORCER_BURN_WINDOW;
+        } else
+                w->n++;
+        w->usec[i] = now;
+        w->spent[i] = spent;
+}
+
+int64_t enforcer_burn_rate(const struct burn_window *w) {
+        unsigned first = w->head, last = (w->head + w->n - 1) % ENFORCER_BURN_WINDOW;
+        uint64_t dt;
+        int64_t spent;
+
+        if (w->n < 2)
+                return 0;
+        dt = w->usec[last] - w->usec[first];
+        spent = w->spent[last] - w->spent[first];
+        if (dt == 0 || spent <= 0)
+                return 0;
+        return (int64_t) MIN((__int128) spent * (__int128) USEC_PER_SEC / dt, (__int128) INT64_MAX);
+}
+
+uint64_t enforcer_time_left(int64_t balance, int64_t rate) {
+        /* A balance of 10^15 at a micro-unit a second lasts 10^21 us. */
+        if (rate <= 0)
+                return 0;
+        return (uint64_t) MIN((__int128) balance * USEC_PER_SEC / rate, (__int128) INT64_MAX);
+}
+
+uint64_t enforcer_cpus_of_limits(uint64_t quota_usec, uint64_t period_usec, uint64_t max_cpus_milli) {
+        uint64_t milli;
+
+        if (quota_usec > 0 && period_usec > 0)
+                /* Too large to count is as fast as anything can spend. */
+                return pricing_cpus_of_quota(quota_usec, period_usec, &milli) < 0 ? UINT64_MAX
+                                                                                 : MAX(milli, (uint64_t) 1);
+        return max_cpus_milli;
+}
+
+uint64_t enforcer_low_cpus(uint64_t milli, uint64_t percent) {
+        return MAX(milli / 100 * percent + milli % 100 * percent / 100, (uint64_t) 10);
+}
+
+void enforcer_spend(const struct rate_card *rc, uint64_t cpus_milli, uint64_t quota_usec, uint64_t memory_max,
+                    uint64_t online_cpus_milli, struct enforce_spend *ret) {
+        *ret = (struct enforce_spend) {
+                .max_rate = enforcer_max_burn_rate(rc, cpus_milli, memory_max),
+        };
+        ret->peak_rate = ret->max_rate;
+        if (quota_usec > 0) {
+                int64_t one_cpu = enforcer_max_burn_rate(rc, 1000, 0);
+
+                ret->peak_rate = enforcer_max_burn_rate(rc, MAX(cpus_milli, online_cpus_milli), memory_max);
+                ret->burst = (int64_t) (((unsigned __int128) one_cpu * quota_usec + USEC_PER_SEC - 1) / USEC_PER_SEC);
+        }
+}

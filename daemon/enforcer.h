@@ -7,8 +7,8 @@
 #include "pricing.h"
 
 /* The enforcer's decisions, pure (no syscalls): what a funded slice's
- * balance calls for, and when to look at it again. billing.c acts on
- * them. Unit-tested in tests/unit/test-enforcer.c.
+ * balance calls for, and when to look at it again; billing.c decides
+ * with them, enforce.c acts. Unit-tested in tests/unit/test-enforcer.c.
  *
  * No blind poll: a slice cannot spend faster than its size allows (its
  * CPU quota, its memory limit, the base fee; network is bounded in the
@@ -77,3 +77,53 @@ enum enforce_step {
 };
 
 enum enforce_step enforcer_decide(const struct enforce_view *v);
+
+/* ---- the charging arithmetic (pure; billing.c and enforce.c use it) ---- */
+
+/* A network grant without a bound (meter.h's METER_GRANT_UNLIMITED). */
+#define ENFORCER_GRANT_UNLIMITED INT64_MAX
+
+/* What is left of balance once pending (priced usage not yet written) is
+ * paid: INT64_MIN when that does not fit in 64 bits. */
+int64_t enforcer_available(int64_t balance, int64_t pending);
+
+/* Bytes money pays for at a price per GiB: ENFORCER_GRANT_UNLIMITED when
+ * traffic has no price, 0 when there is no money, and just below
+ * unlimited at most. */
+int64_t enforcer_net_budget(int64_t money, int64_t price_per_gib);
+
+/* What each resource's counter past billed costs (due[r]), and their sum.
+ * A resource whose price does not fit costs MONEY_AMOUNT_MAX (beyond any
+ * balance: all of it), and the sum saturates at INT64_MAX. */
+int64_t enforcer_price_due(const struct rate_card *rc, const uint64_t billed[static _RESOURCE_MAX],
+                           const uint64_t counters[static _RESOURCE_MAX], int64_t due[static _RESOURCE_MAX]);
+
+/* The burn rate: what a slice had spent in all (charged, overshoot and
+ * unwritten usage) at its last ENFORCER_BURN_WINDOW meter passes. */
+#define ENFORCER_BURN_WINDOW 11
+struct burn_window {
+        uint64_t usec[ENFORCER_BURN_WINDOW];  /* CLOCK_MONOTONIC */
+        int64_t spent[ENFORCER_BURN_WINDOW];
+        unsigned n, head;
+};
+/* One pass more; the oldest goes once the window is full. */
+void enforcer_burn_push(struct burn_window *w, uint64_t now, int64_t spent);
+/* Per second over the window; 0 with fewer than two passes, or when
+ * nothing was spent or no time passed. */
+int64_t enforcer_burn_rate(const struct burn_window *w);
+/* How long balance lasts at rate per second: 0 when rate is not
+ * positive; held at INT64_MAX, what JSON carries. */
+uint64_t enforcer_time_left(int64_t balance, int64_t rate);
+
+/* A slice's size in milli-CPUs: its quota over its period (at least 1,
+ * UINT64_MAX when it does not fit), or, without a quota, max_cpus_milli
+ * (it may use the whole host). */
+uint64_t enforcer_cpus_of_limits(uint64_t quota_usec, uint64_t period_usec, uint64_t max_cpus_milli);
+/* percent (LowBalanceCPU=, at most 100) of milli, at least 10 milli-CPUs:
+ * divided first, so that a size near UINT64_MAX cannot wrap. */
+uint64_t enforcer_low_cpus(uint64_t milli, uint64_t percent);
+/* How fast a slice of cpus_milli (enforcer_cpus_of_limits()) and
+ * memory_max can spend: its size at full use, and with a CPU quota, one
+ * period's quota at once on every online CPU. */
+void enforcer_spend(const struct rate_card *rc, uint64_t cpus_milli, uint64_t quota_usec, uint64_t memory_max,
+                    uint64_t online_cpus_milli, struct enforce_spend *ret);

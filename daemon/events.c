@@ -1,26 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Slice events: log line (or journal entry), ledger row, stream datagram,
  * and the operator's hook. See events.h. */
-#include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <systemd/sd-journal.h>
 #include <time.h>
 
-#include "billing.h"
+#include "batch.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "config.h"
 #include "events.h"
+#include "hooks.h"
 #include "ledger.h"
-#include "manager.h"
-
-/* A hook gets this and the PREPAY_* variables, nothing of the daemon's own
- * environment. */
-#define HOOK_ENV_PATH "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 
 static const char *const kind_table[_EVENT_MAX] = {
         [EVENT_FUNDED] = "funded",       [EVENT_TOPPED_UP] = "topped-up", [EVENT_LOW] = "low",
@@ -52,16 +45,6 @@ struct subscriber {
         char slice[SLICE_ID_MAX]; /* "": every slice */
 };
 
-struct hook {
-        struct events *events;
-        pid_t pid;
-        sd_event_source *child_source;
-        sd_event_source *timer_source;
-        const char *key; /* "OnExhausted=" */
-        char slice[SLICE_ID_MAX];
-        bool killed;
-};
-
 /* A slice's repeatable events of one kind: one was recorded, and until
  * until_usec the next ones are held back and counted. */
 struct repeat {
@@ -73,13 +56,14 @@ struct repeat {
 };
 
 struct events {
-        struct manager *manager;
+        const struct config *config;
+        sd_event *event;
+        struct batch *batch;  /* NULL: events are not recorded (tests) */
         bool journal; /* stderr is journald's stream: log events with fields */
         char request_id[EVENT_REQUEST_ID_MAX]; /* of the client request being handled */
-        char **hook_argv[_EVENT_MAX];
         struct subscriber subscribers[EVENTS_MAX_SUBSCRIBERS];
         size_t n_subscribers;
-        struct hook *hooks[EVENTS_MAX_HOOKS];
+        struct hooks *hooks;
         struct repeat *repeats;
         size_t n_repeats, n_repeats_alloc;
         sd_event_source *repeat_timer; /* at the earliest until_usec */
@@ -200,56 +184,6 @@ int event_from_json(json_object *o, struct event *ret, const char **ret_error) {
         return 0;
 }
 
-/* ---- hook commands ---- */
-
-void hook_argv_free(char **argv) {
-        if (!argv)
-                return;
-        for (char **a = argv; *a; a++)
-                free(*a);
-        free(argv);
-}
-
-int hook_split_argv(const char *cmd, char ***ret_argv) {
-        char **argv = NULL;
-        size_t n = 0;
-
-        if (!cmd || !ret_argv)
-                return -EINVAL;
-
-        for (const char *p = cmd;;) {
-                size_t len;
-                char **a;
-
-                p += strspn(p, " ");
-                if (!*p)
-                        break;
-                len = strcspn(p, " ");
-                if (n >= INT32_MAX - 1)
-                        goto fail;
-                a = reallocarray(argv, n + 2, sizeof(char *));
-                if (!a)
-                        goto oom;
-                argv = a;
-                argv[n] = strndup(p, len);
-                if (!argv[n])
-                        goto oom;
-                argv[++n] = NULL;
-                p += len;
-        }
-        if (n == 0 || argv[0][0] != '/')
-                goto fail;
-        *ret_argv = argv;
-        return (int) n;
-
-oom:
-        hook_argv_free(argv);
-        return -ENOMEM;
-fail:
-        hook_argv_free(argv);
-        return -EINVAL;
-}
-
 /* ---- logging ---- */
 
 static int event_priority(enum event_kind k) {
@@ -330,8 +264,6 @@ static void event_log(struct events *e, const struct event *ev) {
 /* ---- the ledger ---- */
 
 static void event_record(struct events *e, const struct event *ev, const char *kind) {
-        struct billing *b = e->manager->billing;
-        struct ledger *l = billing_get_ledger(b);
         struct ledger_event le = {
                 .time_usec = ev->time_usec,
                 .funded = !ev->unfunded,
@@ -347,15 +279,16 @@ static void event_record(struct events *e, const struct event *ev, const char *k
         snprintf(le.currency, sizeof(le.currency), "%s", ev->currency);
         snprintf(le.reason, sizeof(le.reason), "%s", ev->reason);
 
-        r = ledger_begin(l);
+        if (!e->batch)
+                return;
+        /* Committed with the batch at the end of this loop pass. */
+        r = batch_begin(e->batch);
         if (r < 0) {
                 log_warning_errno(r, "Failed to open a ledger transaction for event %s of slice %s, "
                                   "not recording it: %m", kind, ev->slice);
                 return;
         }
-        /* Billing commits the batch at the end of this loop pass. */
-        billing_touch(b);
-        r = ledger_event_add(l, &le, NULL);
+        r = ledger_event_add(batch_ledger(e->batch), &le, NULL);
         if (r < 0)
                 log_warning_errno(r, "Failed to record event %s of slice %s in the ledger, ignoring: %m", kind,
                                   ev->slice);
@@ -444,92 +377,16 @@ void events_unsubscribe(struct events *e, void *cookie) {
                 }
 }
 
-/* ---- hooks ---- */
+/* ---- the operator's hooks ---- */
 
-static const char *hook_key(enum event_kind k) {
-        return k == EVENT_LOW ? "OnLowBalance=" : "OnExhausted=";
-}
-
-static void hook_free(struct hook *h) {
-        struct events *e;
-
-        if (!h)
-                return;
-        e = h->events;
-        for (size_t i = 0; i < ARRAY_SIZE(e->hooks); i++)
-                if (e->hooks[i] == h)
-                        e->hooks[i] = NULL;
-        sd_event_source_disable_unref(h->child_source);
-        sd_event_source_disable_unref(h->timer_source);
-        free(h);
-}
-
-/* The whole process group: a hook script's own children go with it. */
-static void hook_kill(struct hook *h) {
-        if (kill(-h->pid, SIGKILL) < 0)
-                (void) kill(h->pid, SIGKILL);
-}
-
-static int on_hook_exit(sd_event_source *source, const siginfo_t *si, void *userdata) {
-        struct hook *h = userdata;
-
-        if (h->killed)
-                ; /* said so when it was killed */
-        else if (si->si_code == CLD_EXITED && si->si_status != 0)
-                log_warning("Hook %s for slice %s exited with status %d.", h->key, h->slice, si->si_status);
-        else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
-                log_warning("Hook %s for slice %s was killed by signal SIG%s.", h->key, h->slice,
-                            sigabbrev_np(si->si_status) ?: "?");
-        else
-                log_debug("Hook %s for slice %s finished.", h->key, h->slice);
-
-        /* Reaped here, not left to sd-event after this returns: the
-         * source is unreferenced below, and whether a source let go in
-         * its own callback still reaps is libsystemd's business. */
-        (void) waitid(P_PID, (id_t) h->pid, &(siginfo_t) {}, WEXITED | WNOHANG);
-        hook_free(h);
-        return 0;
-}
-
-static int on_hook_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
-        struct hook *h = userdata;
-        char buf[FORMAT_DURATION_MAX];
-
-        log_warning("Hook %s for slice %s still running after %s (HookTimeoutSec=), killing it.", h->key, h->slice,
-                    format_duration(buf, sizeof(buf), h->events->manager->config->hook_timeout_usec));
-        hook_kill(h);
-        h->killed = true;
-        return 0;
-}
-
+/* The event in the hook's environment, and nothing of the daemon's. */
 static void hook_run(struct events *e, const struct event *ev, const char *kind) {
-        char **argv = e->hook_argv[ev->kind];
-        const struct config *cfg = e->manager->config;
         char env_event[64], env_slice[64], env_uid[48], env_balance[64], env_text[64], env_currency[32],
                 env_burn[64], env_left[64], env_reason[EVENT_REASON_MAX + 32], env_time[64], balance[MONEY_FORMAT_MAX];
-        char *envp[] = {
-                (char *) HOOK_ENV_PATH, env_event, env_slice, env_uid, env_balance, env_text, env_currency,
-                env_burn, env_left, env_reason, env_time, NULL,
+        const char *const env[] = {
+                env_event, env_slice, env_uid, env_balance, env_text, env_currency, env_burn, env_left, env_reason,
+                env_time, NULL,
         };
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, all;
-        struct hook *h = NULL;
-        size_t slot;
-        pid_t pid;
-        int r;
-
-        if (!argv)
-                return;
-
-        for (slot = 0; slot < ARRAY_SIZE(e->hooks); slot++)
-                if (!e->hooks[slot])
-                        break;
-        if (slot >= ARRAY_SIZE(e->hooks)) {
-                log_warning("%d hooks are still running: not running %s for event %s of slice %s.",
-                            EVENTS_MAX_HOOKS, hook_key(ev->kind), kind, ev->slice);
-                return;
-        }
 
         snprintf(env_event, sizeof(env_event), "PREPAY_EVENT=%s", kind);
         snprintf(env_slice, sizeof(env_slice), "PREPAY_SLICE=%s", ev->slice);
@@ -542,71 +399,7 @@ static void hook_run(struct events *e, const struct event *ev, const char *kind)
         snprintf(env_left, sizeof(env_left), "PREPAY_TIME_LEFT_USEC=%" PRIu64, ev->time_left_usec);
         snprintf(env_reason, sizeof(env_reason), "PREPAY_REASON=%s", ev->reason);
         snprintf(env_time, sizeof(env_time), "PREPAY_TIME_USEC=%" PRIu64, ev->time_usec);
-
-        h = calloc(1, sizeof(*h));
-        if (!h) {
-                log_oom();
-                return;
-        }
-        h->events = e;
-        h->key = hook_key(ev->kind);
-        snprintf(h->slice, sizeof(h->slice), "%s", ev->slice);
-
-        /* The child starts clean: no blocked signals (the daemon blocks
-         * SIGCHLD, SIGTERM and SIGINT for sd-event), default dispositions,
-         * its own process group (so a timeout kills all of it), stdin
-         * /dev/null, stdout and stderr the daemon's log, and no other fd:
-         * ours are O_CLOEXEC, but one the daemon was started with need
-         * not be. */
-        sigemptyset(&none);
-        sigfillset(&all);
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                log_error_errno(r, "Failed to set up hook %s: %m", h->key);
-                free(h);
-                return;
-        }
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0) {
-                posix_spawnattr_destroy(&attr);
-                log_error_errno(r, "Failed to set up hook %s: %m", h->key);
-                free(h);
-                return;
-        }
-        r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-        r = r ?: posix_spawnattr_setsigmask(&attr, &none);
-        r = r ?: posix_spawnattr_setsigdefault(&attr, &all);
-        r = r ?: posix_spawnattr_setpgroup(&attr, 0);
-        r = r ?: posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        r = r ?: posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-        r = r ?: posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (r != 0) {
-                log_warning_errno(r, "Failed to run hook %s%s for event %s of slice %s: %m", h->key, argv[0], kind,
-                                  ev->slice);
-                free(h);
-                return;
-        }
-        h->pid = pid;
-
-        r = sd_event_add_child(e->manager->event, &h->child_source, pid, WEXITED, on_hook_exit, h);
-        if (r < 0) {
-                log_error_errno(r, "Failed to watch hook %s (pid %d), killing it: %m", h->key, (int) pid);
-                hook_kill(h);
-                (void) waitpid(pid, NULL, 0);
-                free(h);
-                return;
-        }
-        if (cfg->hook_timeout_usec > 0) {
-                r = sd_event_add_time_relative(e->manager->event, &h->timer_source, CLOCK_MONOTONIC,
-                                               cfg->hook_timeout_usec, 0, on_hook_timeout, h);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to arm the time limit of hook %s (pid %d), ignoring: %m",
-                                          h->key, (int) pid);
-        }
-        e->hooks[slot] = h;
-        log_debug("Hook %s for event %s of slice %s started (pid %d).", h->key, kind, ev->slice, (int) pid);
+        hooks_run(e->hooks, ev->kind == EVENT_LOW ? HOOK_LOW_BALANCE : HOOK_EXHAUSTED, ev->slice, kind, env);
 }
 
 /* ---- the whole ---- */
@@ -634,7 +427,7 @@ static void repeat_arm(struct events *e, uint64_t until) {
         int enabled = SD_EVENT_OFF, r;
 
         if (!e->repeat_timer) {
-                r = sd_event_add_time(e->manager->event, &e->repeat_timer, CLOCK_MONOTONIC, until,
+                r = sd_event_add_time(e->event, &e->repeat_timer, CLOCK_MONOTONIC, until,
                                       100 * USEC_PER_MSEC, on_repeat_timer, e);
                 if (r < 0 && !e->repeat_timer_failed)
                         log_warning_errno(r, "Failed to arm the timer of held-back events; they are told with "
@@ -719,7 +512,7 @@ static bool repeat_hold(struct events *e, const struct event *ev) {
                 r->last = *ev;
                 repeat_flush(e, r);
                 r->since_usec = now;
-                r->until_usec = now + e->manager->config->repeated_event_usec;
+                r->until_usec = now + e->config->repeated_event_usec;
                 repeat_arm(e, r->until_usec);
                 return true;
         }
@@ -728,7 +521,7 @@ static bool repeat_hold(struct events *e, const struct event *ev) {
         if (!r)
                 return false;
         r->since_usec = now;
-        r->until_usec = now + e->manager->config->repeated_event_usec;
+        r->until_usec = now + e->config->repeated_event_usec;
         r->held = 0;
         repeat_arm(e, r->until_usec);
         return false;
@@ -750,7 +543,7 @@ static int on_repeat_timer(sd_event_source *source, uint64_t usec, void *userdat
                         }
                         repeat_flush(e, r);
                         r->since_usec = now;
-                        r->until_usec = now + e->manager->config->repeated_event_usec;
+                        r->until_usec = now + e->config->repeated_event_usec;
                 }
                 next = MIN(next, r->until_usec);
                 i++;
@@ -778,7 +571,7 @@ void events_emit(struct events *e, const struct event *event) {
         ev = *event;
         if (ev.time_usec == 0)
                 ev.time_usec = now_usec(CLOCK_REALTIME);
-        snprintf(ev.currency, sizeof(ev.currency), "%s", e->manager->config->currency);
+        snprintf(ev.currency, sizeof(ev.currency), "%s", e->config->currency);
         ev.reason[sizeof(ev.reason) - 1] = 0;
 
         if (!ev.request_id[0] && e->request_id[0])
@@ -800,46 +593,20 @@ void events_set_request_id(struct events *e, const char *request_id) {
                 e->request_id[0] = 0;
 }
 
-static int hook_setup(struct events *e, enum event_kind k, const char *cmd) {
-        int r;
-
-        if (!cmd || !cmd[0])
-                return 0;
-        r = hook_split_argv(cmd, &e->hook_argv[k]);
-        if (r == -ENOMEM)
-                return log_oom();
-        if (r < 0)
-                return log_error_errno(r, "%s%s: not an absolute program path and arguments.", hook_key(k), cmd);
-        if (access(e->hook_argv[k][0], X_OK) < 0)
-                log_warning_errno(errno, "%s%s: %s cannot be run (%m); it is tried at each event all the same.",
-                                  hook_key(k), cmd, e->hook_argv[k][0]);
-        return 0;
-}
-
-int events_new(struct manager *m, struct events **ret) {
+int events_new(const struct config *config, sd_event *event, struct batch *batch, struct events **ret) {
         struct events *e;
-        sigset_t mask;
         int r;
 
         e = calloc(1, sizeof(*e));
         if (!e)
                 return log_oom();
-        e->manager = m;
+        e->config = config;
+        e->event = event;
+        e->batch = batch;
         e->journal = log_stderr_is_journal();
 
-        r = hook_setup(e, EVENT_LOW, m->config->on_low_balance);
-        if (r >= 0)
-                r = hook_setup(e, EVENT_EXHAUSTED, m->config->on_exhausted);
+        r = hooks_new(config, event, &e->hooks);
         if (r < 0) {
-                events_free(e);
-                return r;
-        }
-
-        /* sd_event_add_child() requires it. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                r = log_error_errno(errno, "Failed to block SIGCHLD: %m");
                 events_free(e);
                 return r;
         }
@@ -852,27 +619,14 @@ void events_free(struct events *e) {
         if (!e)
                 return;
 
-        for (size_t i = 0; i < ARRAY_SIZE(e->hooks); i++) {
-                struct hook *h = e->hooks[i];
-
-                if (!h)
-                        continue;
-                log_info("Killing hook %s for slice %s (pid %d): the daemon stops.", h->key, h->slice, (int) h->pid);
-                hook_kill(h);
-                sd_event_source_disable_unref(TAKE_PTR(h->child_source));
-                while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                hook_free(h);
-        }
+        hooks_free(TAKE_PTR(e->hooks));
         /* Their connections are control.c's, closed there. */
         e->n_subscribers = 0;
-        /* What was held back is recorded; billing commits it as it goes. */
+        /* What was held back is recorded; the batch is committed after. */
         for (size_t i = 0; i < e->n_repeats; i++)
                 if (e->repeats[i].held > 0)
                         repeat_flush(e, &e->repeats[i]);
         free(e->repeats);
         sd_event_source_disable_unref(e->repeat_timer);
-        for (size_t k = 0; k < ARRAY_SIZE(e->hook_argv); k++)
-                hook_argv_free(e->hook_argv[k]);
         free(e);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <systemd/sd-event.h>
 
 #include "common/message.h"
 #include "common/money.h"
@@ -72,12 +73,14 @@ struct event {
         bool repeatable;
 };
 
-struct manager;
+struct config;
+struct batch;
 struct events;
 
 /* Splits the hook commands of the config, blocks SIGCHLD (child event
- * sources need it). */
-int events_new(struct manager *m, struct events **ret);
+ * sources need it). Events are written to the ledger in batch (NULL: not
+ * written); config is read at each event (a reload applies at once). */
+int events_new(const struct config *config, sd_event *event, struct batch *batch, struct events **ret);
 /* Kills hooks still running (SIGKILL to their process group) and reaps
  * them, drops subscribers. Accepts NULL. */
 void events_free(struct events *e);
@@ -130,9 +133,6 @@ void event_journal_fields(const struct event *ev, struct event_fields *ret);
 int events_subscribe(struct events *e, int fd, const char *slice, void *cookie);
 void events_unsubscribe(struct events *e, void *cookie); /* no-op for an unknown cookie */
 
-/* Hooks running at once; an event beyond is logged and its hook skipped. */
-#define EVENTS_MAX_HOOKS 8
-
 /* JSON of an event (for the stream and prepay events --json): an object
  * with "time_usec", "slice", "kind", "funded", "balance", "burn_rate",
  * "time_left_usec", "owner_uid", "currency", "reason". from_json checks
@@ -140,12 +140,3 @@ void events_unsubscribe(struct events *e, void *cookie); /* no-op for an unknown
  * sentence naming the field; an unknown kind is refused). */
 int event_to_json(const struct event *ev, json_object **ret);
 int event_from_json(json_object *o, struct event *ret, const char **ret_error);
-
-/* A hook command as OnLowBalance=/OnExhausted= hold it, split on spaces
- * into a NULL-terminated argv (to free with hook_argv_free()): runs of
- * spaces separate, nothing else is special: no quotes, no escapes, no
- * variables, "$(id)" and ";" are words like any other. Returns the number
- * of words; -EINVAL when there is none or the first is not an absolute
- * path. */
-int hook_split_argv(const char *cmd, char ***ret_argv);
-void hook_argv_free(char **argv);

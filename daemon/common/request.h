@@ -32,11 +32,11 @@
  *   refused.
  * - What a value means beyond its type is the handler's to check, with
  *   its own sentence: a voucher's text (voucher.c), an exhausted action's
- *   name (enforcer.c), CPUs against MaxCPUs= (manager.c). */
+ *   name (enforcer.c), CPUs against MaxCPUs= (slices.c). */
 
 #define REQUEST_ERROR_MAX 256
 #define REQUEST_ID_MAX 64    /* "request_id": 1..64 of [A-Za-z0-9._:-] */
-#define REQUEST_TOKEN_MAX 63 /* an owner token's bytes (billing.h OWNER_TOKEN_MAX less its NUL) */
+#define REQUEST_TOKEN_MAX 63 /* an owner token's bytes (keys.h OWNER_TOKEN_MAX less its NUL) */
 #define REQUEST_OP_MAX 32
 #define REQUEST_UNIT_MAX 255
 #define REQUEST_ACTION_MAX 15

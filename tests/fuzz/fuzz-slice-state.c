@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A slice's state file, StateDirectory/slices/<id>.json, as prepayd reads
- * it back after a restart: slice_state_from_text() (daemon/manager.c), with
- * slice_limits_from_json() and billing_enforce_from_json() inside it.
+ * it back after a restart: slice_state_from_text() (daemon/slices.c), with
+ * slice_limits_from_json() and enforce_from_json() inside it.
  * Properties:
  *   - a refusal is -EINVAL or -EMSGSIZE with a sentence;
  *   - what is read writes back (slice_state_to_json(), as the daemon
@@ -9,7 +9,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "manager.h"
+#include "slices.h"
 
 FUZZ_QUIET_INITIALIZE
 

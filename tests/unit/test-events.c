@@ -15,7 +15,7 @@
 #include "common/util.h"
 #include "config.h"
 #include "events.h"
-#include "manager.h"
+#include "hooks.h"
 
 static void json_object_putp(json_object **o) {
         if (*o)
@@ -293,16 +293,15 @@ static void test_journal_fields(void **state) {
 
 /* At most EVENTS_MAX_SUBSCRIBERS; unsubscribing frees a place; a bad
  * filter is refused. events_new() with a config only: nothing it does
- * before an event needs more of the manager. */
+ * before an event needs an event loop or a ledger. */
 static void test_subscribers(void **state) {
         struct config cfg = {};
-        struct manager m = { .config = &cfg };
         struct events *e = NULL;
         int cookies[EVENTS_MAX_SUBSCRIBERS + 1], fds[2];
 
         assert_int_equal(config_init(&cfg), 0);
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), 0);
-        assert_int_equal(events_new(&m, &e), 0);
+        assert_int_equal(events_new(&cfg, NULL, NULL, &e), 0);
 
         for (int i = 0; i < EVENTS_MAX_SUBSCRIBERS; i++)
                 assert_int_equal(events_subscribe(e, fds[0], i % 2 ? "s-1a2b3c4d" : NULL, &cookies[i]), 0);
@@ -325,7 +324,7 @@ static void test_subscribers(void **state) {
         free(cfg.on_exhausted);
         cfg.on_exhausted = strdup("hook.sh");
         e = NULL;
-        assert_int_equal(events_new(&m, &e), -EINVAL);
+        assert_int_equal(events_new(&cfg, NULL, NULL, &e), -EINVAL);
         assert_null(e);
 
         close(fds[0]);

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "account.h"
+#include "common/util.h"
+#include "enforcer.h"
+#include "events.h"
+
+/* Enforcement's actions: what enforcer.c decided, done to a slice through
+ * slices.c (throttle, freeze, kill, restore, the grace of a frozen
+ * slice, OnDaemonStop=freeze). Each returns what happened: 0 when done,
+ * -errno when the backend failed, and a slice is never recorded or
+ * reported as throttled or killed when that failed. The money side
+ * (billing.c) decides when, and gives the callbacks this needs of it. */
+
+struct slice;
+struct config;
+struct enforce;
+
+/* What enforcement needs of the money side, called back with userdata:
+ * emit an event (reason: a sentence, no final "."), charge the slice's
+ * usage to this moment (after an action: its last microsecond), set its
+ * network grants for its state now (raise: new money), and write its
+ * state file. */
+struct enforce_callbacks {
+        void (*emit)(struct slice *s, enum event_kind kind, const char *action, const char *reason, void *userdata);
+        void (*settle)(struct slice *s, void *userdata);
+        void (*grants)(struct slice *s, bool raise, void *userdata);
+        void (*save)(struct slice *s, void *userdata);
+};
+
+struct enforce {
+        sd_event *event;
+        const struct config *config;  /* read at each action: a reload applies at once */
+        uint64_t max_cpus_milli;       /* the size of a slice without a CPU quota */
+        const struct enforce_callbacks *cb;
+        void *userdata;
+};
+
+/* A failed kill at the end of a grace is tried again this soon. */
+#define ENFORCE_RETRY_USEC (1 * USEC_PER_SEC)
+
+/* LowBalanceSec= reached: warned, and throttled to LowBalanceCPU=. */
+int enforce_low(struct enforce *en, struct slice *s);
+/* The balance is spent: the slice's action. On failure (-errno) the
+ * state stays as it was, the failure is logged and, the first time, an
+ * "exhausted" event says so; the next call tries again. A slice that
+ * could not be frozen is still killed at the end of its grace. */
+int enforce_exhaust(struct enforce *en, struct slice *s);
+/* Money again: limits back, thawed. */
+void enforce_restore(struct enforce *en, struct slice *s);
+/* A frozen slice whose grace timer is not running (after a restart, or a
+ * failure to arm or to kill): armed for what is left of its grace. A
+ * timer that cannot be armed would leave the slice frozen for good: it
+ * is killed now instead. */
+void enforce_grace_check(struct enforce *en, struct slice *s);
+/* After a restart: a slice frozen only for the daemon's stop is thawed,
+ * a frozen slice's grace goes on from when it was frozen. */
+void enforce_resume(struct enforce *en, struct slice *s);
+/* OnDaemonStop=freeze, for one funded slice: 0 when frozen (or nothing
+ * to do), -errno when freezing failed. */
+int enforce_daemon_stop(struct enforce *en, struct slice *s);
+/* The grace timer goes (before the slice is freed). */
+void enforce_slice_free(struct slice_enforce *e);

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/encoding.h"
+#include "common/log.h"
+#include "common/money.h"
+#include "common/util.h"
+#include "config.h"
+#include "keys.h"
+
+struct keys {
+        const struct config *config;
+        struct crypto_keyring *issuers;
+        struct crypto_key *host_key;
+        uint8_t secret[32];
+        char host_id[VOUCHER_AUDIENCE_MAX + 1];
+};
+
+/* HostKey=, or StateDirectory/host-issuer.key; NULL when out of memory. */
+static char *host_key_path(const struct config *cfg) {
+        char *path;
+
+        if (cfg->host_key && cfg->host_key[0])
+                return strdup(cfg->host_key);
+        if (asprintf(&path, "%s/host-issuer.key", cfg->state_directory) < 0)
+                return NULL;
+        return path;
+}
+
+void keys_make_token(struct keys *k, const char *slice_id, char ret[static OWNER_TOKEN_MAX]) {
+        uint8_t mac[CRYPTO_SHA256_SIZE];
+        char msg[64];
+        int n;
+
+        n = snprintf(msg, sizeof(msg), "prepay owner token %s", slice_id);
+        crypto_hmac_sha256(k->secret, sizeof(k->secret), msg, (size_t) n, mac);
+        memcpy(ret, "pt-", 3);
+        base64url_encode(mac, sizeof(mac), ret + 3);
+}
+
+void keys_token_hash(const char *token, uint8_t ret[static CRYPTO_SHA256_SIZE]) {
+        crypto_sha256(token, strlen(token), ret);
+}
+
+bool keys_check_token(const uint8_t owner_hash[static CRYPTO_SHA256_SIZE], const char *token) {
+        uint8_t h[CRYPTO_SHA256_SIZE];
+
+        if (!token || strlen(token) >= OWNER_TOKEN_MAX)
+                return false;
+        keys_token_hash(token, h);
+        return crypto_equal(h, owner_hash, sizeof(h));
+}
+
+/* The change for amount: vouchers signed by this host, one per line, as
+ * few as can be, each at most what a voucher may hold (10^15 micro-units,
+ * prepay-voucher(5)); a balance holds at most LEDGER_CHANGE_VOUCHERS_MAX
+ * of them (ledger_redeem() sees to it). */
+int keys_make_change(struct keys *k, int64_t amount, char ret[static LEDGER_CHANGE_MAX]) {
+        const struct config *cfg = k->config;
+        int64_t now = (int64_t) time(NULL), parts[LEDGER_CHANGE_VOUCHERS_MAX];
+        char text[VOUCHER_TEXT_MAX];
+        size_t len = 0;
+        int n, q;
+
+        n = money_split(amount, MONEY_AMOUNT_MAX, parts, ARRAY_SIZE(parts));
+        if (n < 0)
+                return n;
+        for (int i = 0; i < n; i++) {
+                struct voucher v = {
+                        .amount = parts[i],
+                        /* A little slack for clocks of other hosts' verifiers. */
+                        .not_before = now - 300,
+                        .not_after = now + (int64_t) (cfg->change_validity_usec / USEC_PER_SEC),
+                };
+
+                snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
+                snprintf(v.audience, sizeof(v.audience), "%s", k->host_id);
+                q = crypto_random(v.id, sizeof(v.id));
+                if (q >= 0)
+                        q = voucher_sign(&v, k->host_key);
+                if (q >= 0)
+                        q = voucher_to_text(&v, text, sizeof(text));
+                if (q < 0)
+                        return q;
+                /* Each line is shorter than VOUCHER_TEXT_MAX: n of them fit. */
+                len += (size_t) snprintf(ret + len, LEDGER_CHANGE_MAX - len, "%s%s", i > 0 ? "\n" : "", text);
+        }
+        return n;
+}
+
+static int load_secret(struct keys *k, const char *dir) {
+        _cleanup_(freep) char *path = NULL;
+        _cleanup_(closep) int fd = -1;
+        ssize_t n;
+        int r;
+
+        if (asprintf(&path, "%s/owner-secret", dir) < 0)
+                return log_oom();
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+                n = read(fd, k->secret, sizeof(k->secret));
+                if (n != (ssize_t) sizeof(k->secret))
+                        return log_error_errno(n < 0 ? errno : EBADMSG, "Failed to read %s: %s", path,
+                                               n < 0 ? strerror(errno) : "too short");
+                return 0;
+        }
+        if (errno != ENOENT)
+                return log_error_errno(errno, "Failed to open %s: %m", path);
+
+        r = crypto_random(k->secret, sizeof(k->secret));
+        if (r < 0)
+                return log_error_errno(r, "Failed to get random bytes: %m");
+        r = write_file_atomic(path, (const char *) k->secret, sizeof(k->secret));
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        (void) chmod(path, 0600);
+        return 0;
+}
+
+static int load_host_key(struct keys *k) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        struct crypto_key *pub = NULL;
+        char id[2 * CRYPTO_KEY_ID_SIZE + 1];
+        uint8_t kid[CRYPTO_KEY_ID_SIZE];
+        int r;
+
+        path = host_key_path(k->config);
+        if (!path)
+                return log_oom();
+
+        r = crypto_key_load(path, &k->host_key, &error);
+        if (r == -ENOENT) {
+                r = crypto_key_generate(&k->host_key);
+                if (r >= 0)
+                        r = crypto_key_save_private(k->host_key, path);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make this host's issuer key %s: %m", path);
+                log_info("Made this host's issuer key %s (it signs change only).", path);
+        } else if (r < 0)
+                return log_error_errno(r, "Failed to load this host's issuer key %s: %s", path, error ?: strerror(-r));
+        if (!crypto_key_has_private(k->host_key))
+                return log_error_errno(EINVAL, "Host key %s holds no private key.", path);
+
+        /* Change this host signed is money this host takes back. */
+        r = crypto_key_load(path, &pub, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to reload %s: %s", path, error ?: strerror(-r));
+        crypto_key_id(pub, kid);
+        r = crypto_keyring_add(k->issuers, pub);
+        if (r < 0 && r != -EEXIST)
+                return log_error_errno(r, "Failed to trust this host's key: %m");
+        log_debug("Host issuer key %s.", hex_encode(kid, sizeof(kid), id));
+        return 0;
+}
+
+static int load_host_id(struct keys *k) {
+        _cleanup_(freep) char *line = NULL;
+        const char *id = k->config->host_id;
+        int r;
+
+        if (!id || !id[0]) {
+                r = read_one_line_file("/etc/machine-id", &line);
+                if (r < 0 || !voucher_audience_is_valid(line)) {
+                        char host[VOUCHER_AUDIENCE_MAX + 1] = "";
+
+                        (void) gethostname(host, sizeof(host) - 1);
+                        free(line);
+                        line = strdup(host);
+                        if (!line)
+                                return log_oom();
+                }
+                id = line;
+        }
+        if (!voucher_audience_is_valid(id))
+                return log_error_errno(EINVAL, "Host id \"%s\" is not usable as a voucher audience; set HostId=.", id);
+        snprintf(k->host_id, sizeof(k->host_id), "%s", id);
+        return 0;
+}
+
+int keys_reload_issuers(struct keys *k) {
+        const struct config *cfg = k->config;
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        struct crypto_keyring *kr = NULL;
+        struct crypto_key *pub = NULL;
+        int r, n;
+
+        path = host_key_path(cfg);
+        if (!path)
+                return log_oom();
+
+        r = crypto_keyring_new(&kr);
+        if (r < 0)
+                return log_oom();
+        n = crypto_keyring_load_dir(kr, cfg->issuers_directory);
+        if (n < 0) {
+                crypto_keyring_free(kr);
+                return log_error_errno(n, "Failed to read issuer keys from %s, keeping the %zu trusted now: %m",
+                                       cfg->issuers_directory, crypto_keyring_size(k->issuers));
+        }
+        r = crypto_key_load(path, &pub, &error);
+        if (r >= 0)
+                r = crypto_keyring_add(kr, pub);
+        if (r < 0 && r != -EEXIST) {
+                crypto_keyring_free(kr);
+                return log_error_errno(r, "Failed to trust this host's key %s again, keeping the keys trusted now: %s",
+                                       path, error ?: strerror(-r));
+        }
+        crypto_keyring_free(k->issuers);
+        k->issuers = kr;
+        log_info("Trusting %d issuer key%s from %s, and this host's.", n, n == 1 ? "" : "s", cfg->issuers_directory);
+        return 0;
+}
+
+
+int keys_verify_voucher(struct keys *k, const struct voucher *v, char **ret_error) {
+        return voucher_verify(v, k->issuers, (int64_t) time(NULL), k->config->currency, k->host_id, ret_error);
+}
+
+int keys_new(const struct config *cfg, struct keys **ret) {
+        struct keys *k;
+        int r;
+
+        k = calloc(1, sizeof(*k));
+        if (!k)
+                return log_oom();
+        k->config = cfg;
+
+        r = crypto_keyring_new(&k->issuers);
+        if (r < 0)
+                goto fail;
+        r = crypto_keyring_load_dir(k->issuers, cfg->issuers_directory);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read issuer keys from %s: %m", cfg->issuers_directory);
+                goto fail;
+        }
+        log_info("Trusting %d issuer key%s from %s.", r, r == 1 ? "" : "s", cfg->issuers_directory);
+
+        r = load_host_key(k);
+        if (r < 0)
+                goto fail;
+        r = load_secret(k, cfg->state_directory);
+        if (r < 0)
+                goto fail;
+        r = load_host_id(k);
+        if (r < 0)
+                goto fail;
+        *ret = k;
+        return 0;
+fail:
+        keys_free(k);
+        return r;
+}
+
+void keys_free(struct keys *k) {
+        if (!k)
+                return;
+        crypto_keyring_free(k->issuers);
+        crypto_key_free(k->host_key);
+        explicit_bzero(k->secret, sizeof(k->secret));
+        free(k);
+}

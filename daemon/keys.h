@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/crypto.h"
+#include "common/request.h"
+#include "common/voucher.h"
+#include "ledger.h"
+
+/* The daemon's keys: the issuers it trusts (IssuersDirectory=, and its
+ * own key), its own issuer key (HostKey=: it signs change and nothing
+ * else), its host id (HostId=, the audience vouchers must name), and the
+ * secret owner tokens are derived from (StateDirectory/owner-secret). */
+
+/* Owner tokens: "pt-" and 43 base64url characters, derived from a secret
+ * only the daemon knows; the ledger keeps their SHA-256. */
+#define OWNER_TOKEN_MAX 64
+_Static_assert(REQUEST_TOKEN_MAX == OWNER_TOKEN_MAX - 1, "a token the decoder takes fits a token buffer");
+
+struct config;
+struct keys;
+
+/* Loads the issuers, the host key (made when missing), the owner secret
+ * (made when missing) and the host id, as config says. */
+int keys_new(const struct config *config, struct keys **ret);
+void keys_free(struct keys *k); /* accepts NULL */
+/* Reads IssuersDirectory= again (after a reload); on failure the keys
+ * trusted now stay. */
+int keys_reload_issuers(struct keys *k);
+
+/* The owner token of a slice, and the hash the ledger keeps of it. */
+void keys_make_token(struct keys *k, const char *slice_id, char ret[static OWNER_TOKEN_MAX]);
+void keys_token_hash(const char *token, uint8_t ret[static CRYPTO_SHA256_SIZE]);
+/* Whether token is the one whose hash is owner_hash (NULL: no). */
+bool keys_check_token(const uint8_t owner_hash[static CRYPTO_SHA256_SIZE], const char *token);
+
+/* voucher_verify() against the trusted issuers, the running currency
+ * and this host's id, now. */
+int keys_verify_voucher(struct keys *k, const struct voucher *v, char **ret_error);
+/* The change for amount: vouchers signed by this host, one per line, as
+ * few as can be; returns how many. */
+int keys_make_change(struct keys *k, int64_t amount, char ret[static LEDGER_CHANGE_MAX]);

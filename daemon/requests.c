@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "billing.h"
+#include "common/log.h"
+#include "config.h"
+#include "events.h"
+#include "requests.h"
+#include "slices.h"
+
+/* The reply to a refusal: the sentence, or what the error says. */
+static json_object *refusal(int r, const char *error) {
+        return message_reply_error("%s", error ?: strerror(-r));
+}
+
+/* ---- the slice a request names ---- */
+
+/* The slice the request names (decoded: a valid id); on failure *reply
+ * is the error. */
+static struct slice *request_slice(struct requests *rq, struct request_conn *rc, json_object **reply) {
+        const char *id = rc->request.fields->slice;
+        struct slice *s;
+
+        if (!id) {
+                *reply = message_reply_error("Missing or invalid field \"slice\"");
+                return NULL;
+        }
+        s = slices_find(rq->slices, id);
+        if (!s) {
+                *reply = message_reply_error("No slice %s", id);
+                return NULL;
+        }
+        return s;
+}
+
+/* The same, for acting on the slice: its owner token, its owner's uid
+ * for an unfunded slice, or an operator. */
+static struct slice *request_owned_slice(struct requests *rq, struct request_conn *rc, json_object **reply) {
+        struct slice *s;
+
+        s = request_slice(rq, rc, reply);
+        if (!s)
+                return NULL;
+        if (!billing_may_act(s, &rc->request, rc->request.fields->token, reply))
+                return NULL;
+        return s;
+}
+
+/* Nothing new runs in a released slice or one whose balance is spent. */
+static json_object *refuse_new_work(struct slice *s) {
+        if (s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED)
+                return message_reply_error("Slice %s is released: nothing may run in it", s->id);
+        if (s->account.funded && s->account.enforce.state != ENFORCE_OK && s->account.enforce.state != ENFORCE_LOW)
+                return message_reply_error("Slice %s is %s: its balance is spent; top it up first (prepay topup)",
+                                           s->id, enforce_state_to_string(s->account.enforce.state));
+        return NULL;
+}
+
+json_object *requests_refuse_attach_now(struct slice *s) {
+        json_object *reply = refuse_new_work(s);
+
+        if (!reply && s->account.funded && s->account.l.state != LEDGER_SLICE_ACTIVE)
+                reply = message_reply_error("Slice %s was stopped with its balance kept meanwhile: run in it "
+                                            "again (prepay run --slice)", s->id);
+        return reply;
+}
+
+/* Lets new work into s: NULL when it may run there (a kept slice made
+ * active again, so that it is billed), else the refusal. */
+static json_object *admit_work(struct requests *rq, struct slice *s) {
+        json_object *reply;
+        int r;
+
+        reply = refuse_new_work(s);
+        if (reply)
+                return reply;
+        r = billing_activate(rq->billing, s);
+        if (r < 0)
+                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
+        return NULL;
+}
+
+/* An owned slice that new work may run in, made active again if it was
+ * kept; on failure *reply says why. */
+static struct slice *request_slice_for_work(struct requests *rq, struct request_conn *rc, json_object **reply) {
+        struct slice *s;
+
+        s = request_owned_slice(rq, rc, reply);
+        if (!s)
+                return NULL;
+        *reply = admit_work(rq, s);
+        if (*reply)
+                return NULL;
+        return s;
+}
+
+/* ---- money ---- */
+
+/* A replayed create (the same request id again) is answered from the
+ * ledger, but the slice it names may have been spent, killed, kept or
+ * released since: its caller gets in only as "prepay run --slice" would
+ * now. Refused, the stored answer (slice, token) comes back as an error
+ * saying why, and nobody is moved in. */
+static json_object *admit_replayed_create(struct requests *rq, struct request_conn *rc, json_object *reply) {
+        struct billing_request *r = &rc->request;
+        const char *why = NULL, *request_id = r->request_id ?: "?";
+        json_object *refused, *answer, *v;
+        struct slice *s;
+
+        s = slices_find(rq->slices, r->attach);
+        if (s)
+                refused = admit_work(rq, s);
+        else
+                refused = message_reply_error("Slice %s is gone: nothing may run in it", r->attach);
+        if (!refused)
+                return reply;
+
+        (void) message_get_string(refused, "error", &why);
+        log_notice("Request %s of uid %u (pid %d) replayed a create: not moved into slice %s: %s.", request_id,
+                   (unsigned) r->uid, (int) r->pid, r->attach, strna(why));
+        answer = message_reply_error("Request %s bought slice %s before (nothing was spent again), but the caller "
+                                     "was not moved into it: %s", request_id, r->attach, strna(why));
+        if (json_object_object_get_ex(reply, "slice", &v))
+                json_object_object_add(answer, "slice", json_object_get(v));
+        if (json_object_object_get_ex(reply, "token", &v))
+                json_object_object_add(answer, "token", json_object_get(v));
+        json_object_put(refused);
+        json_object_put(reply);
+        r->attach[0] = '\0';
+        return answer;
+}
+
+/* The action a create asks for when its balance is spent, or the
+ * host's (ExhaustedAction=); one it may not choose is refused. */
+static json_object *exhausted_action(struct requests *rq, const struct request *f, enum enforce_action *ret) {
+        const char *name = f->exhausted_action;
+        int action;
+
+        action = enforce_action_from_string(name ?: rq->config->exhausted_action);
+        if (action < 0)
+                return message_reply_error("Unknown action \"%.20s\" for an exhausted balance: expected throttle, "
+                                           "freeze or kill", name);
+        if (name && !enforce_action_allowed(rq->config->allowed_actions, (enum enforce_action) action))
+                return message_reply_error("This host does not let a request choose \"%s\" (AllowedActions=%s)",
+                                           name, rq->config->allowed_actions);
+        *ret = (enum enforce_action) action;
+        return NULL;
+}
+
+/* A slice without a voucher: for metering, root's only, where
+ * AllowUnfunded= allows it. */
+static json_object *create_unfunded(struct requests *rq, struct request_conn *rc) {
+        const struct request *f = rc->request.fields;
+        _cleanup_(freep) char *error = NULL;
+        struct slice *s;
+        int r;
+
+        if (!rq->config->allow_unfunded || rc->request.uid != 0)
+                return message_reply_error("A voucher is needed to buy a slice (prepay run --voucher FILE)%s",
+                                           rq->config->allow_unfunded ? "; only root may make unfunded slices" : "");
+        r = slices_create(rq->slices, &f->limits, f->cpus_milli, rc->request.uid, &s, &error);
+        if (r < 0)
+                return refusal(r, error);
+        if (f->attach)
+                snprintf(rc->request.attach, sizeof(rc->request.attach), "%s", s->id);
+        return slices_reply(rq->slices, s);
+}
+
+static json_object *create_funded(struct requests *rq, struct request_conn *rc, enum enforce_action action) {
+        struct billing_request *r = &rc->request;
+        _cleanup_(freep) char *error = NULL;
+        struct billing_order o = { .action = action };
+        char token[OWNER_TOKEN_MAX];
+        json_object *reply;
+        struct slice *s;
+        int q;
+
+        reply = billing_replay(rq->billing, r, "create");
+        if (reply)
+                return reply;
+        q = billing_check_user_cap(rq->billing, r, &error);
+        if (q >= 0)
+                q = billing_read_voucher(rq->billing, r->fields->voucher, &o.voucher, &error);
+        if (q >= 0)
+                q = billing_price_order(rq->billing, r->fields, &o, &error);
+        if (q >= 0)
+                q = billing_fund(rq->billing, r, &o, &s, token, &error);
+        if (q < 0)
+                return refusal(q, error);
+
+        reply = slices_reply(rq->slices, s);
+        billing_remember(rq->billing, r, "create", reply);
+        json_object_object_add(reply, "token", json_object_new_string(token));
+        if (r->fields->attach)
+                snprintf(r->attach, sizeof(r->attach), "%s", s->id);
+        return reply;
+}
+
+/* A create that moves its caller pins it first: a caller that cannot be
+ * pinned is refused before anything is spent. A replayed one lets its
+ * caller in only as "prepay run --slice" would now. */
+json_object *requests_create(struct requests *rq, struct request_conn *rc) {
+        const struct request *f = rc->request.fields;
+        _cleanup_(freep) char *error = NULL;
+        enum enforce_action action = ENFORCE_ACTION_KILL;
+        json_object *reply;
+
+        if (f->attach && rc->pin(rc, &rc->attach_pidfd, &error) < 0)
+                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
+        reply = exhausted_action(rq, f, &action);
+        if (reply)
+                return reply;
+        if (!f->voucher)
+                return create_unfunded(rq, rc);
+        reply = create_funded(rq, rc, action);
+        if (rc->request.replayed && rc->request.attach[0])
+                reply = admit_replayed_create(rq, rc, reply);
+        return reply;
+}
+
+json_object *requests_topup(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) char *error = NULL;
+        struct billing_topup t;
+        json_object *reply;
+        int r;
+
+        reply = billing_replay(rq->billing, &rc->request, "topup");
+        if (reply)
+                return reply;
+        r = billing_topup(rq->billing, &rc->request, &t, &error);
+        if (r < 0)
+                return refusal(r, error);
+        if (t.slice)
+                reply = slices_reply(rq->slices, t.slice);
+        else {
+                reply = message_reply_ok();
+                json_object_object_add(reply, "balance", json_object_new_int64(t.balance));
+                json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        }
+        json_object_object_add(reply, "credited", json_object_new_int64(t.credited));
+        billing_remember(rq->billing, &rc->request, "topup", reply);
+        return reply;
+}
+
+json_object *requests_release(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) char *error = NULL;
+        _cleanup_(freep) struct billing_release *rel = NULL;
+        json_object *reply;
+        int r;
+
+        reply = billing_replay(rq->billing, &rc->request, "release");
+        if (reply)
+                return reply;
+        rel = malloc(sizeof(*rel)); /* the change is large for a stack */
+        if (!rel)
+                return message_reply_error("Out of memory");
+        r = billing_release(rq->billing, &rc->request, rel, &error);
+        if (r < 0)
+                return refusal(r, error);
+
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(rc->request.fields->slice));
+        json_object_object_add(reply, rel->outcome == BILLING_KEPT ? "kept" : "refund",
+                               json_object_new_int64(rel->amount));
+        json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        switch (rel->outcome) {
+        case BILLING_KEPT:
+                /* Not remembered: a keep moves no money (what was used is
+                 * charged, in an entry of its own) and done again it is
+                 * the same, so a retry needs no stored answer; stored,
+                 * each "run --slice" and "release --keep" in a loop would
+                 * add a request row. */
+                return reply;
+        case BILLING_RELEASED_BEFORE:
+                json_object_object_add(reply, "released_before", json_object_new_boolean(true));
+                if (rel->change[0])
+                        json_object_object_add(reply, "change", json_object_new_string(rel->change));
+                return reply;
+        case BILLING_RELEASED:
+        default:
+                if (rel->change[0])
+                        json_object_object_add(reply, "change", json_object_new_string(rel->change));
+                billing_remember(rq->billing, &rc->request, "release", reply);
+                return reply;
+        }
+}
+
+json_object *requests_quote(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) char *error = NULL;
+        json_object *reply, *o, *p;
+        struct billing_quote q;
+        int r;
+
+        r = billing_quote(rq->billing, rc->request.fields, &q, &error);
+        if (r < 0)
+                return refusal(r, error);
+
+        reply = message_reply_ok();
+        o = json_object_new_object();
+        p = json_object_new_object();
+        for (int i = 0; i < _RESOURCE_MAX; i++) {
+                json_object_object_add(o, resource_to_string((enum resource) i), json_object_new_int64(q.items[i]));
+                json_object_object_add(p, resource_to_string((enum resource) i),
+                                       json_object_new_int64(rq->config->rates.price[i]));
+        }
+        json_object_object_add(reply, "items", o);
+        json_object_object_add(reply, "prices", p);
+        json_object_object_add(reply, "total", json_object_new_int64(q.total));
+        json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        json_object_object_add(reply, "cpus_milli", json_object_new_int64((int64_t) q.cpus_milli));
+        json_object_object_add(reply, "memory_max", json_object_new_int64((int64_t) q.memory_max));
+        json_object_object_add(reply, "duration_usec", json_object_new_int64((int64_t) q.duration_usec));
+        json_object_object_add(reply, "min_runtime_usec",
+                               json_object_new_int64((int64_t) rq->config->min_runtime_usec));
+        return reply;
+}
+
+/* ---- work in a slice ---- */
+
+json_object *requests_attach(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) char *error = NULL;
+        _cleanup_(closep) int pidfd = -1;
+        json_object *reply = NULL;
+        struct slice *s;
+        int r;
+
+        if (rc->pin(rc, &pidfd, &error) < 0)
+                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
+        s = request_slice_for_work(rq, rc, &reply);
+        if (!s)
+                return reply;
+        r = slices_attach(rq->slices, s, pidfd, &error);
+        if (r < 0)
+                return refusal(r, error);
+        return slices_reply(rq->slices, s);
+}
+
+/* A transient unit of the service manager in the slice (Backend=systemd):
+ * a client's runs as the client's uid, an operator's as the unit says. */
+json_object *requests_run_unit(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        _cleanup_(freep) char *name = NULL, *error = NULL;
+        json_object *reply = NULL;
+        struct slice *s;
+        int q;
+
+        if (!r->fields->unit)
+                return message_reply_error("Missing or invalid field \"unit\": a unit name of at most 255 bytes");
+        s = request_slice_for_work(rq, rc, &reply);
+        if (!s)
+                return reply;
+        q = slices_run_unit(rq->slices, s, r->fields->unit, r->operator ? (uid_t) -1 : r->uid, &name, &error);
+        if (q < 0)
+                return refusal(q, error);
+        reply = slices_reply(rq->slices, s);
+        json_object_object_add(reply, "unit", json_object_new_string(name));
+        return reply;
+}
+
+/* SIGKILL to every process in the slice; the slice and its balance stay. */
+json_object *requests_kill(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        json_object *reply = NULL;
+        struct slice *s;
+        int q;
+
+        s = request_owned_slice(rq, rc, &reply);
+        if (!s)
+                return reply;
+        if (!s->handle)
+                return message_reply_error("Slice %s has no cgroup left: nothing runs in it", s->id);
+        q = slice_kill(s);
+        if (q < 0)
+                return message_reply_error("Failed to kill the processes of slice %s: %s", s->id, strerror(-q));
+        /* The kill is always done; a client's own, repeated, is recorded
+         * once in RepeatedEventSec= (an operator's always). */
+        if (r->operator)
+                billing_emit(rq->billing, s, EVENT_KILLED, "kill", "every process killed on request of uid %u",
+                             (unsigned) r->uid);
+        else
+                billing_emit_repeatable(rq->billing, s, EVENT_KILLED, "kill",
+                                        "every process killed on request of uid %u", (unsigned) r->uid);
+        slices_sample_one(rq->slices, s);
+        return slices_reply(rq->slices, s);
+}
+
+json_object *requests_destroy(struct requests *rq, struct request_conn *rc) {
+        json_object *reply = NULL;
+        struct slice *s;
+        int r;
+
+        s = request_owned_slice(rq, rc, &reply);
+        if (!s)
+                return reply;
+        if (s->account.funded)
+                return message_reply_error("Slice %s is funded: release it (prepay release %s), so that its "
+                                           "balance is refunded", s->id, s->id);
+        r = slices_destroy(rq->slices, s);
+        if (r < 0)
+                return message_reply_error("Slice destroyed, but its cgroups could not all be removed: %s",
+                                           strerror(-r));
+        return message_reply_ok();
+}
+
+/* As SIGHUP; the reply says whether the file loaded. */
+json_object *requests_reload(struct requests *rq, struct request_conn *rc) {
+        int r;
+
+        log_info("Reloading on request of uid %u (pid %d).", (unsigned) rc->request.uid, (int) rc->request.pid);
+        r = rq->reload(rq->userdata);
+        if (r < 0)
+                return message_reply_error("Reloading the configuration failed (%s): the running configuration "
+                                           "stays; the daemon's log says why", strerror(-r));
+        return message_reply_ok();
+}
+
+/* ---- what a slice shows ---- */
+
+/* Who sees a slice in full (its usage, limits, cgroup, what it was
+ * credited and charged) and follows its events (which name its owner's
+ * uid and the vouchers spent on it): an operator, the uid that made it
+ * (prepay list shows it that uid's slices anyway), or whoever gives its
+ * owner token. */
+static bool request_may_see(struct request_conn *rc, struct slice *s) {
+        const struct billing_request *r = &rc->request;
+
+        if (r->operator || s->owner_uid == r->uid)
+                return true;
+        return s->account.funded && keys_check_token(s->account.l.owner_hash, r->fields->token);
+}
+
+/* What anyone may see of a slice: what a donor needs to decide on a
+ * top-up, and nothing about who owns it, what it runs or what it used:
+ * its id and state, and of its account the currency, state,
+ * enforcement, action when spent, balance, burn rate and time left. */
+static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
+        static const char *const account_keys[] = {
+                "currency", "state", "enforcement", "exhausted_action", "balance", "burn_rate", "time_left_usec",
+        };
+        json_object *full, *info, *account, *o, *v, *a;
+
+        full = slices_reply(rq->slices, s);
+        if (!json_object_object_get_ex(full, "slice", &info))
+                return full; /* an error */
+        o = json_object_new_object();
+        if (!o) {
+                json_object_put(full);
+                return message_reply_error("Out of memory");
+        }
+        json_object_object_add(o, "id", json_object_new_string(s->id));
+        if (json_object_object_get_ex(info, "state", &v))
+                json_object_object_add(o, "state", json_object_get(v));
+        json_object_object_add(o, "public", json_object_new_boolean(true));
+        if (json_object_object_get_ex(info, "account", &account)) {
+                a = json_object_new_object();
+                json_object_object_add(o, "account", a);
+                for (size_t i = 0; a && i < ARRAY_SIZE(account_keys); i++)
+                        if (json_object_object_get_ex(account, account_keys[i], &v))
+                                json_object_object_add(a, account_keys[i], json_object_get(v));
+        }
+        json_object_object_add(full, "slice", o);
+        return full;
+}
+
+/* In full for those request_may_see() lets, else its public part. */
+json_object *requests_status(struct requests *rq, struct request_conn *rc) {
+        json_object *reply = NULL;
+        struct slice *s;
+
+        /* Sample first: a slice found vanished is gone before the lookup. */
+        rq->sample(rq->userdata);
+        s = request_slice(rq, rc, &reply);
+        if (!s)
+                return reply;
+        if (request_may_see(rc, s))
+                return slices_reply(rq->slices, s);
+        return public_slice_reply(rq, s);
+}
+
+/* A page of slices from index "cursor" on, as many as fit one datagram
+ * with room to spare; "next" is where the following page starts. Slices
+ * created or destroyed between two pages may shift the listing by one.
+ * A client sees the slices its uid created only, and the reply says so
+ * ("only_uid"); an operator sees every slice. */
+json_object *requests_list(struct requests *rq, struct request_conn *rc) {
+        const size_t budget = PREPAY_MSG_MAX - 1024;
+        const struct billing_request *r = &rc->request;
+        uint64_t cursor = r->fields->cursor, i = 0;
+        bool all = r->operator;
+        json_object *reply, *array;
+        size_t used = 0;
+
+        if (cursor == 0)
+                rq->sample(rq->userdata);
+
+        reply = message_reply_ok();
+        array = json_object_new_array();
+        json_object_object_add(reply, "slices", array);
+        if (!all)
+                json_object_object_add(reply, "only_uid", json_object_new_int64(r->uid));
+
+        for (struct slice *s = rq->slices->list; s; s = s->next, i++) {
+                struct slice_info info;
+                json_object *o;
+                size_t len;
+
+                if (i < cursor || (!all && s->owner_uid != r->uid))
+                        continue;
+                slices_info(rq->slices, s, &info);
+                if (slice_info_to_json(&info, &o) < 0)
+                        continue;
+                len = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
+                if (used + len > budget && used > 0) {
+                        json_object_put(o);
+                        json_object_object_add(reply, "next", json_object_new_int64((int64_t) i));
+                        break;
+                }
+                used += len;
+                json_object_array_add(array, o);
+        }
+        return reply;
+}
+
+/* The reply goes out at once, before any event can (see control.c's
+ * on_connection_io()); from then on the connection only receives. */
+json_object *requests_events(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        const char *slice = r->fields->slice, *token = r->fields->token;
+        json_object *reply = NULL;
+        struct slice *s;
+
+        if (!slice && !r->operator)
+                return billing_deny(r, NULL, "the events of every slice are for operators (%s); name one slice",
+                                    rc->operators);
+        /* Only a slice that exists, so that nobody holds a stream that
+         * can never carry anything. */
+        if (slice) {
+                s = request_slice(rq, rc, &reply);
+                if (!s)
+                        return reply;
+                if (!request_may_see(rc, s))
+                        return billing_deny(r, s->id, "following the events of slice %s needs its owner token (%s)",
+                                            s->id, token ? "the one given is wrong" : "none was given");
+        }
+        return rc->subscribe(rc, slice);
+}

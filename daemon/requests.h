@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "billing.h"
+
+/* Every request handler (common/message.h has the protocol). control.c
+ * has checked the peer's rights for the op and decoded the request once
+ * (request_decode(), common/request.h) before a handler runs; a handler
+ * reads the typed fields, calls into billing.c or slices.c, and builds
+ * the reply. What is done once the ledger batch is committed (moving the
+ * caller in, removing a released slice's cgroups) it asks for in
+ * struct billing_request (attach, destroy). */
+
+struct config;
+struct slices;
+struct billing;
+struct events;
+
+/* What the handlers work with, the manager's all of it; sample() is a
+ * meter pass and a charge pass now (before a list or a status), reload()
+ * reads the configuration again. */
+struct requests {
+        const struct config *config;
+        struct slices *slices;
+        struct billing *billing;
+        struct events *events;
+        void (*sample)(void *userdata);
+        int (*reload)(void *userdata);
+        void *userdata;
+};
+
+/* A request as its handler sees it, with what its connection can do
+ * (control.c): pin the process that sent it (caller_pidfd()), and make
+ * the connection an event stream (with the admission of streams per
+ * uid; NULL: done, else the refusal). */
+struct request_conn {
+        struct billing_request request;
+        const char *operators;  /* who the operators are, for refusals */
+        int attach_pidfd;       /* create: the caller, pinned for the attach after the commit */
+        int (*pin)(struct request_conn *rc, int *ret_pidfd, char **ret_error);
+        json_object *(*subscribe)(struct request_conn *rc, const char *slice);
+        void *userdata;         /* the connection */
+};
+
+json_object *requests_create(struct requests *rq, struct request_conn *rc);
+json_object *requests_topup(struct requests *rq, struct request_conn *rc);
+json_object *requests_release(struct requests *rq, struct request_conn *rc);
+json_object *requests_quote(struct requests *rq, struct request_conn *rc);
+json_object *requests_attach(struct requests *rq, struct request_conn *rc);
+json_object *requests_run_unit(struct requests *rq, struct request_conn *rc);
+json_object *requests_kill(struct requests *rq, struct request_conn *rc);
+json_object *requests_reload(struct requests *rq, struct request_conn *rc);
+json_object *requests_status(struct requests *rq, struct request_conn *rc);
+json_object *requests_list(struct requests *rq, struct request_conn *rc);
+json_object *requests_destroy(struct requests *rq, struct request_conn *rc);
+json_object *requests_events(struct requests *rq, struct request_conn *rc);
+
+/* Whether a slice still takes a caller that a reply let in, at the
+ * commit: as at the request, and active. NULL, or the refusal. */
+json_object *requests_refuse_attach_now(struct slice *s);
