@@ -25,33 +25,28 @@ static int on_commit(sd_event_source *source, void *userdata) {
         return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct batch *, batch_free);
+
 int batch_new(sd_event *event, const char *path, struct batch **ret) {
         _cleanup_(freep) char *error = NULL;
-        struct batch *b;
+        _cleanup_(batch_freep) struct batch *b = NULL;
         int r;
 
         b = calloc(1, sizeof(*b));
         if (!b)
                 return log_oom();
         r = ledger_open(path, false, &b->ledger, &error);
-        if (r < 0) {
-                log_error_errno(r, "Failed to open the ledger %s: %s", path, error ?: strerror(-r));
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the ledger %s: %s", path, error ?: strerror(-r));
         r = sd_event_add_defer(event, &b->commit_source, on_commit, b);
         if (r >= 0)
                 r = sd_event_source_set_priority(b->commit_source, SD_EVENT_PRIORITY_IDLE);
         if (r >= 0)
                 r = sd_event_source_set_enabled(b->commit_source, SD_EVENT_OFF);
-        if (r < 0) {
-                log_error_errno(r, "Failed to set up billing's event sources: %m");
-                goto fail;
-        }
-        *ret = b;
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up billing's event sources: %m");
+        *ret = TAKE_PTR(b);
         return 0;
-fail:
-        batch_free(b);
-        return r;
 }
 
 void batch_free(struct batch *b) {

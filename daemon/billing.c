@@ -1072,8 +1072,10 @@ static const struct slices_callbacks slices_callbacks = {
         .freed = slices_freed,
 };
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct billing *, billing_free);
+
 int billing_new(const struct billing_context *ctx, struct billing **ret) {
-        struct billing *b;
+        _cleanup_(billing_freep) struct billing *b = NULL;
         int r;
 
         b = calloc(1, sizeof(*b));
@@ -1099,19 +1101,14 @@ int billing_new(const struct billing_context *ctx, struct billing **ret) {
 
         r = sd_event_add_time_relative(b->event, &b->flush_timer, CLOCK_MONOTONIC, BILLING_FLUSH_USEC,
                                        BILLING_FLUSH_USEC / 20, on_flush_timer, b);
-        if (r < 0) {
-                log_error_errno(r, "Failed to set up billing's event sources: %m");
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up billing's event sources: %m");
 
         batch_set_committed(b->batch, on_committed, b);
         b->slices->cb = &slices_callbacks;
         b->slices->userdata = b;
-        *ret = b;
+        *ret = TAKE_PTR(b);
         return 0;
-fail:
-        billing_free(b);
-        return r;
 }
 
 struct reconcile {

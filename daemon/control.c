@@ -846,10 +846,12 @@ static int remove_stale_socket(const struct sockaddr_un *sa, socklen_t salen) {
         return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct control *, control_free);
+
 int control_new(const struct control_context *ctx, struct control **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         const char *path = ctx->config->control_socket;
-        struct control *c;
+        _cleanup_(control_freep) struct control *c = NULL;
         socklen_t salen;
         char *dir, *slash;
         int r;
@@ -866,29 +868,21 @@ int control_new(const struct control_context *ctx, struct control **ret) {
         c->listen_fd = -1;
         resolve_groups(c);
         c->path = strdup(path);
-        if (!c->path) {
-                r = log_oom();
-                goto fail;
-        }
+        if (!c->path)
+                return log_oom();
 
         /* Socket activation: the service manager made the socket (its
          * path, mode and group are the unit's) and hands it over. */
         r = sd_listen_fds(true);
-        if (r < 0) {
-                log_error_errno(r, "Failed to read the sockets passed by the service manager: %m");
-                goto fail;
-        }
-        if (r > 1) {
-                r = log_error_errno(EINVAL, "The service manager passed %d sockets; prepayd takes one, its "
-                                    "control socket.", r);
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the sockets passed by the service manager: %m");
+        if (r > 1)
+                return log_error_errno(EINVAL, "The service manager passed %d sockets; prepayd takes one, its "
+                                       "control socket.", r);
         if (r == 1) {
-                if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, path, 0) <= 0) {
-                        r = log_error_errno(EINVAL, "The socket passed by the service manager is not a listening "
-                                            "SOCK_SEQPACKET socket at ControlSocket=%s.", path);
-                        goto fail;
-                }
+                if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, path, 0) <= 0)
+                        return log_error_errno(EINVAL, "The socket passed by the service manager is not a "
+                                               "listening SOCK_SEQPACKET socket at ControlSocket=%s.", path);
                 c->listen_fd = SD_LISTEN_FDS_START;
                 (void) fcntl(c->listen_fd, F_SETFD, FD_CLOEXEC);
                 (void) fcntl(c->listen_fd, F_SETFL, fcntl(c->listen_fd, F_GETFL) | O_NONBLOCK);
@@ -900,51 +894,35 @@ int control_new(const struct control_context *ctx, struct control **ret) {
         slash = strrchr(dir, '/');
         if (slash && slash != dir) {
                 *slash = 0;
-                if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-                        r = log_error_errno(errno, "Failed to create %s: %m", dir);
-                        goto fail;
-                }
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "Failed to create %s: %m", dir);
         }
 
         r = remove_stale_socket(&sa, salen);
         if (r < 0)
-                goto fail;
+                return r;
 
         c->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (c->listen_fd < 0) {
-                r = log_error_errno(errno, "Failed to create the control socket: %m");
-                goto fail;
-        }
+        if (c->listen_fd < 0)
+                return log_error_errno(errno, "Failed to create the control socket: %m");
         passcred(c->listen_fd);
-        if (bind(c->listen_fd, (struct sockaddr *) &sa, salen) < 0) {
-                r = log_error_errno(errno, "Failed to bind the control socket to %s: %m", path);
-                goto fail;
-        }
+        if (bind(c->listen_fd, (struct sockaddr *) &sa, salen) < 0)
+                return log_error_errno(errno, "Failed to bind the control socket to %s: %m", path);
         c->bound = true;
         chown_socket(c);
-        if (chmod(path, c->ctx.config->socket_mode) < 0) {
-                r = log_error_errno(errno, "Failed to set mode of %s: %m", path);
-                goto fail;
-        }
-        if (listen(c->listen_fd, 64) < 0) {
-                r = log_error_errno(errno, "Failed to listen on %s: %m", path);
-                goto fail;
-        }
+        if (chmod(path, c->ctx.config->socket_mode) < 0)
+                return log_error_errno(errno, "Failed to set mode of %s: %m", path);
+        if (listen(c->listen_fd, 64) < 0)
+                return log_error_errno(errno, "Failed to listen on %s: %m", path);
 
 watch:
         r = sd_event_add_io(c->ctx.event, &c->listen_source, c->listen_fd, EPOLLIN, on_listen_io, c);
-        if (r < 0) {
-                log_error_errno(r, "Failed to watch the control socket: %m");
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the control socket: %m");
 
         log_info("Listening on %s%s.", path, c->bound ? "" : " (socket from the service manager)");
-        *ret = c;
+        *ret = TAKE_PTR(c);
         return 0;
-
-fail:
-        control_free(c);
-        return r;
 }
 
 void control_free(struct control *c) {

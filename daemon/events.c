@@ -593,8 +593,10 @@ void events_set_request_id(struct events *e, const char *request_id) {
                 e->request_id[0] = 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct events *, events_free);
+
 int events_new(const struct config *config, sd_event *event, struct batch *batch, struct events **ret) {
-        struct events *e;
+        _cleanup_(events_freep) struct events *e = NULL;
         int r;
 
         e = calloc(1, sizeof(*e));
@@ -606,12 +608,10 @@ int events_new(const struct config *config, sd_event *event, struct batch *batch
         e->journal = log_stderr_is_journal();
 
         r = hooks_new(config, event, &e->hooks);
-        if (r < 0) {
-                events_free(e);
+        if (r < 0)
                 return r;
-        }
 
-        *ret = e;
+        *ret = TAKE_PTR(e);
         return 0;
 }
 

@@ -257,8 +257,10 @@ static int hook_setup(struct hooks *hs, enum hook_kind k, const char *cmd) {
         return 0;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct hooks *, hooks_free);
+
 int hooks_new(const struct config *config, sd_event *event, struct hooks **ret) {
-        struct hooks *hs;
+        _cleanup_(hooks_freep) struct hooks *hs = NULL;
         sigset_t mask;
         int r;
 
@@ -271,20 +273,15 @@ int hooks_new(const struct config *config, sd_event *event, struct hooks **ret) 
         r = hook_setup(hs, HOOK_LOW_BALANCE, config->on_low_balance);
         if (r >= 0)
                 r = hook_setup(hs, HOOK_EXHAUSTED, config->on_exhausted);
-        if (r < 0) {
-                hooks_free(hs);
+        if (r < 0)
                 return r;
-        }
 
         /* sd_event_add_child() requires it. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                r = log_error_errno(errno, "Failed to block SIGCHLD: %m");
-                hooks_free(hs);
-                return r;
-        }
-        *ret = hs;
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Failed to block SIGCHLD: %m");
+        *ret = TAKE_PTR(hs);
         return 0;
 }
 

@@ -222,8 +222,10 @@ int keys_verify_voucher(struct keys *k, const struct voucher *v, char **ret_erro
         return voucher_verify(v, k->issuers, (int64_t) time(NULL), k->config->currency, k->host_id, ret_error);
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct keys *, keys_free);
+
 int keys_new(const struct config *cfg, struct keys **ret) {
-        struct keys *k;
+        _cleanup_(keys_freep) struct keys *k = NULL;
         int r;
 
         k = calloc(1, sizeof(*k));
@@ -233,28 +235,23 @@ int keys_new(const struct config *cfg, struct keys **ret) {
 
         r = crypto_keyring_new(&k->issuers);
         if (r < 0)
-                goto fail;
+                return r;
         r = crypto_keyring_load_dir(k->issuers, cfg->issuers_directory);
-        if (r < 0) {
-                log_error_errno(r, "Failed to read issuer keys from %s: %m", cfg->issuers_directory);
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to read issuer keys from %s: %m", cfg->issuers_directory);
         log_info("Trusting %d issuer key%s from %s.", r, r == 1 ? "" : "s", cfg->issuers_directory);
 
         r = load_host_key(k);
         if (r < 0)
-                goto fail;
+                return r;
         r = load_secret(k, cfg->state_directory);
         if (r < 0)
-                goto fail;
+                return r;
         r = load_host_id(k);
         if (r < 0)
-                goto fail;
-        *ret = k;
+                return r;
+        *ret = TAKE_PTR(k);
         return 0;
-fail:
-        keys_free(k);
-        return r;
 }
 
 void keys_free(struct keys *k) {

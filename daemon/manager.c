@@ -209,9 +209,11 @@ static int open_control(struct manager *m) {
                            &m->control);
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
+
 int manager_new(struct config *config, struct manager **ret) {
         struct meter_options mo = {};
-        struct manager *m;
+        _cleanup_(manager_freep) struct manager *m = NULL;
         int r;
 
         m = calloc(1, sizeof(*m));
@@ -221,7 +223,7 @@ int manager_new(struct config *config, struct manager **ret) {
 
         r = slices_new(config, &m->slices);
         if (r < 0)
-                goto fail;
+                return r;
 
         mo.pin_path = config->bpf_pin_path;
         mo.root_cgroup_fd = slices_root_fd(m->slices);
@@ -229,41 +231,35 @@ int manager_new(struct config *config, struct manager **ret) {
         mo.attach_net = true;
         r = meter_open(&mo, &m->meter);
         if (r < 0)
-                goto fail;
+                return r;
         m->slices->meter = m->meter;
 
         r = sd_event_default(&m->event);
-        if (r < 0) {
-                log_error_errno(r, "Failed to allocate the event loop: %m");
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
 
         r = open_money(m);
         if (r < 0)
-                goto fail;
+                return r;
 
         /* After a restart: the slices that ran on, matched with the ledger. */
         m->slices->events = m->events;
         r = slices_adopt(m->slices);
         if (r < 0)
-                goto fail;
+                return r;
         r = billing_reconcile(m->billing);
         if (r < 0)
-                goto fail;
+                return r;
 
         r = arm_event_sources(m);
         if (r < 0)
-                goto fail;
+                return r;
         r = open_control(m);
         if (r < 0)
-                goto fail;
+                return r;
 
-        *ret = m;
+        *ret = TAKE_PTR(m);
         return 0;
-
-fail:
-        manager_free(m);
-        return r;
 }
 
 void manager_free(struct manager *m) {

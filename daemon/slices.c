@@ -785,8 +785,10 @@ void slices_save_all(struct slices *sl) {
                 (void) slice_save_state(sl, s);
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct slices *, slices_free);
+
 int slices_new(const struct config *config, struct slices **ret) {
-        struct slices *sl;
+        _cleanup_(slices_freep) struct slices *sl = NULL;
         long ncpus;
         int r;
 
@@ -796,7 +798,7 @@ int slices_new(const struct config *config, struct slices **ret) {
         sl->config = config;
         r = choose_backend(config->backend, &sl->ops);
         if (r < 0)
-                goto fail;
+                return r;
 
         ncpus = sysconf(_SC_NPROCESSORS_ONLN);
         sl->online_cpus_milli = (uint64_t) (ncpus > 0 ? ncpus : 1) * 1000;
@@ -804,14 +806,11 @@ int slices_new(const struct config *config, struct slices **ret) {
 
         if (asprintf(&sl->state_dir, "%s/slices", config->state_directory) < 0) {
                 sl->state_dir = NULL;
-                r = log_oom();
-                goto fail;
+                return log_oom();
         }
         r = mkdir_p(sl->state_dir, 0700);
-        if (r < 0) {
-                log_error_errno(r, "Failed to create state directory %s: %m", sl->state_dir);
-                goto fail;
-        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to create state directory %s: %m", sl->state_dir);
         /* It holds the owner-token secret, the ledger and the slice
          * records: a directory someone else can write (or swap) is
          * refused, not fixed, as what is in it can no longer be trusted.
@@ -820,23 +819,18 @@ int slices_new(const struct config *config, struct slices **ret) {
                 _cleanup_(freep) char *error = NULL;
 
                 r = dir_check_private(i == 0 ? config->state_directory : sl->state_dir, &error);
-                if (r < 0) {
-                        log_error_errno(r, "Refusing StateDirectory=%s: %s. It and every directory above it must be "
-                                           "root's and writable by no one else (above it, a sticky directory such "
-                                           "as /tmp may be).",
-                                        config->state_directory, error ?: strerror(-r));
-                        goto fail;
-                }
+                if (r < 0)
+                        return log_error_errno(r, "Refusing StateDirectory=%s: %s. It and every directory above "
+                                                  "it must be root's and writable by no one else (above it, a "
+                                                  "sticky directory such as /tmp may be).",
+                                               config->state_directory, error ?: strerror(-r));
         }
 
         r = sl->ops->open(config->cgroup_root, &sl->backend);
         if (r < 0)
-                goto fail;
-        *ret = sl;
+                return r;
+        *ret = TAKE_PTR(sl);
         return 0;
-fail:
-        slices_free(sl);
-        return r;
 }
 
 void slices_free(struct slices *sl) {

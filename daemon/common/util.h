@@ -39,6 +39,14 @@ static inline uint64_t now_usec(clockid_t clock) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
+/* func##p(), for _cleanup_(func##p) on a pointer that func frees; func
+ * itself need not take NULL. */
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func) \
+        static inline void func##p(type *p) {   \
+                if (*p)                         \
+                        func(*p);               \
+        }
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }
