@@ -211,6 +211,9 @@ $(O)/tests/%: $(O)/tests/helpers/%.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
 
+# It sends its requests as prepay does.
+$(O)/tests/peer-swap: $(O)/daemon/common/socket.o
+
 # Everything a host needs, under DESTDIR and PREFIX. An existing
 # $(SYSCONFDIR)/prepay/prepayd.conf is an operator's: it is left alone.
 install: $(O)/prepayd $(O)/prepay

@@ -8,6 +8,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/pidfd.h"
+#include "common/socket.h"
 #include "common/voucher.h"
 #include "prepay.h"
 
@@ -106,13 +107,7 @@ static bool request_moves_caller(json_object *req) {
  * (SCM_RIGHTS), by which prepayd knows for sure which process to move
  * (prepayd(8)). Without pidfd_open() (Linux < 5.3) it goes without, and
  * prepayd says whether it can do without. */
-static ssize_t send_request(int fd, const char *text, size_t len, bool with_pidfd) {
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control = {};
-        struct iovec iov = { .iov_base = (void *) text, .iov_len = len };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+static int send_request(int fd, const char *text, size_t len, bool with_pidfd) {
         _cleanup_(closep) int pidfd = -1;
 
         if (with_pidfd) {
@@ -120,18 +115,7 @@ static ssize_t send_request(int fd, const char *text, size_t len, bool with_pidf
                 if (pidfd < 0)
                         log_debug_errno(pidfd, "Failed to open a pidfd of this process, sending without: %m");
         }
-        if (pidfd >= 0) {
-                struct cmsghdr *cm;
-
-                mh.msg_control = &control;
-                mh.msg_controllen = sizeof(control);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
-        }
-        return sendmsg(fd, &mh, MSG_NOSIGNAL);
+        return socket_send_with_fd(fd, text, len, pidfd);
 }
 
 int client_call(json_object *req, json_object **ret) {
@@ -156,23 +140,21 @@ int client_call(json_object *req, json_object **ret) {
                 return fd;
         }
 
-        n = send_request(fd, text, len, moves);
+        r = send_request(fd, text, len, moves);
         json_object_put(req);
         /* A daemon that refuses the connection (too many of them) says why
          * and closes it, which may come before the request went out: the
          * reason is still there to read. */
-        if (n < 0 && errno != EPIPE && errno != ECONNRESET)
-                return log_error_errno(errno, "Failed to send the request to prepayd: %m");
+        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+                return log_error_errno(r, "Failed to send the request to prepayd: %m");
 
         buf = malloc(PREPAY_MSG_MAX + 1);
         if (!buf)
                 return log_oom();
-        if (n < 0) {
-                int e = errno;
-
+        if (r < 0) {
                 n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_TRUNC | MSG_DONTWAIT);
                 if (n <= 0)
-                        return log_error_errno(e, "Failed to send the request to prepayd: %m");
+                        return log_error_errno(r, "Failed to send the request to prepayd: %m");
         } else
                 do
                         n = recv(fd, buf, PREPAY_MSG_MAX + 1, MSG_TRUNC);

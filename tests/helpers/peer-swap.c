@@ -25,31 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/socket.h"
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
-
-static int fd_send(int sock, int fd, const void *data, size_t len) {
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control = {};
-        struct iovec iov = { .iov_base = (void *) data, .iov_len = len };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-        if (fd >= 0) {
-                struct cmsghdr *cm;
-
-                mh.msg_control = &control;
-                mh.msg_controllen = sizeof(control);
-                cm = CMSG_FIRSTHDR(&mh);
-                cm->cmsg_level = SOL_SOCKET;
-                cm->cmsg_type = SCM_RIGHTS;
-                cm->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        }
-        return sendmsg(sock, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
-}
 
 static int fd_recv(int sock) {
         union {
@@ -119,7 +99,7 @@ int main(int argc, char *argv[]) {
                 if (child == 0) {
                         int fd = connect_to(argv[2]);
 
-                        if (fd < 0 || fd_send(pair[1], fd, "c", 1) < 0) {
+                        if (fd < 0 || socket_send_with_fd(pair[1], "c", 1, fd) < 0) {
                                 perror("peer-swap: connect");
                                 _exit(1);
                         }
@@ -149,7 +129,7 @@ int main(int argc, char *argv[]) {
                         perror("peer-swap: pidfd_open");
                         return 1;
                 }
-                if (fd_send(conn, pidfd, argv[i], strlen(argv[i])) < 0) {
+                if (socket_send_with_fd(conn, argv[i], strlen(argv[i]), pidfd) < 0) {
                         perror("peer-swap: send");
                         return 1;
                 }
