@@ -148,8 +148,11 @@ else
 fi
 swap_end
 
-# prepay sends a pidfd of itself: it is moved in on any kernel.
+# prepay sends a pidfd of itself: it is moved in on any kernel. A copy
+# nobody can reach: the tree may be where nobody may look (a clone in
+# /root, mode 0700, on a fresh machine).
+install -m 0755 "$BIN/prepay" "$T/prepay"
 out=$(setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups env PREPAY_TOKEN="$token" \
-        "$BIN/prepay" run --slice "$s" -- cat /proc/self/cgroup 2>&1) || fail "prepay run --slice failed: $out"
+        "$T/prepay" run --slice "$s" -- cat /proc/self/cgroup 2>&1) || fail "prepay run --slice failed: $out"
 grep -q "^0::.*/$s\$" <<<"$out" || fail "prepay run --slice did not run in $s: $out"
 say "prepay run --slice: moved in with its pidfd"
