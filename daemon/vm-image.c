@@ -17,6 +17,8 @@
 
 #define MIN_SIZE (UINT64_C(1) << 20)
 #define DEFAULT_MIN_MEMORY (UINT64_C(256) << 20)
+#define NAME_RULE "1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-'"
+_Static_assert(VM_IMAGE_NAME_MAX == 64, "NAME_RULE says 64");
 
 bool vm_image_name_is_valid(const char *s) {
         size_t n;
@@ -55,7 +57,7 @@ static const char *const key_names[KEY_COUNT] = {
 };
 
 struct image_parser {
-        const char *name;
+        const char *name; /* NULL until it is checked */
         unsigned line;
         unsigned lines[KEY_COUNT]; /* where each key was set; 0: not set */
         char *error;
@@ -70,7 +72,9 @@ _printf_(2, 3) static int refuse(struct image_parser *p, const char *fmt, ...) {
         (void) vsnprintf(reason, sizeof(reason), fmt, ap);
         va_end(ap);
         if (p->error && p->error_size > 0) {
-                if (p->line > 0)
+                if (!p->name)
+                        (void) snprintf(p->error, p->error_size, "%s", reason);
+                else if (p->line > 0)
                         (void) snprintf(p->error, p->error_size, "%s.image:%u: %s", p->name, p->line, reason);
                 else
                         (void) snprintf(p->error, p->error_size, "%s.image: %s", p->name, reason);
@@ -221,7 +225,7 @@ static int check_image(struct image_parser *p, const struct vm_image *im) {
 int vm_image_parse(const char *name, const char *text, size_t size, struct vm_image *ret, char *error,
                    size_t error_size) {
         _cleanup_(freep) char *copy = NULL;
-        struct image_parser p = { .name = "image", .error = error, .error_size = error_size };
+        struct image_parser p = { .error = error, .error_size = error_size };
         struct vm_image im = { .format = "qcow2", .min_memory = DEFAULT_MIN_MEMORY };
         bool in_image = false;
         char *line, *next;
@@ -232,8 +236,7 @@ int vm_image_parse(const char *name, const char *text, size_t size, struct vm_im
         if (!ret || (!text && size > 0))
                 return -EINVAL;
         if (!vm_image_name_is_valid(name))
-                return refuse(&p, "The name is not valid: 1 to %d of A-Z, a-z, 0-9, '.', '_' and '-', not "
-                                  "starting with '.' or '-'", VM_IMAGE_NAME_MAX);
+                return refuse(&p, "Image name is not valid: %s", NAME_RULE);
         p.name = name;
         if (size > VM_IMAGE_FILE_MAX)
                 return refuse(&p, "Larger than %d bytes", VM_IMAGE_FILE_MAX);
@@ -499,9 +502,7 @@ int vm_image_find(const char *dir, const char *name, struct vm_image *ret, char 
 
                 name_for_humans(name, shown, sizeof(shown));
                 if (asprintf(ret_error,
-                             "Image name '%s' is not valid: 1 to %d of A-Z, a-z, 0-9, '.', '_' and '-', not starting "
-                             "with '.' or '-'",
-                             shown, VM_IMAGE_NAME_MAX) < 0)
+                             "Image name '%s' is not valid: %s", shown, NAME_RULE) < 0)
                         return -ENOMEM;
                 return -EINVAL;
         }

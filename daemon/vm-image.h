@@ -47,7 +47,7 @@ bool vm_image_name_is_valid(const char *s);
 
 /* Parses a description of size bytes (NUL bytes refused, at most
  * VM_IMAGE_FILE_MAX); name is the image's (the file name without
- * ".image"), checked too. Unknown keys or sections, duplicates, a missing
+ * ".image"), checked too ("Image name is not valid: ..."). Unknown keys or sections, duplicates, a missing
  * required key, a bad value: -EINVAL with a sentence such as
  * "debian-12.image:3: Unknown key 'Foo' in [Image]" in error (which may
  * be NULL). *ret is written only on success. */

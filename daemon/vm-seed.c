@@ -34,7 +34,7 @@ static bool block_is_valid(const char *s) {
 
         if (n > 0 && s[n - 1] == '\n')
                 n--;
-        if (n == 0)
+        if (n == 0 || s[n - 1] == '\n')
                 return false;
         for (size_t i = 0; i < n; i++) {
                 bool line_start = i == 0 || s[i - 1] == '\n';
