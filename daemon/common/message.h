@@ -133,6 +133,7 @@ struct slice_account_info {
 
 /* A VM slice's guest ("vm" in the record; absent: the slice holds no VM). */
 #define VM_IMAGE_NAME_MAX 64
+#define VM_SSH_KEY_MAX 8192 /* create's "ssh_key": the text of a .pub file */
 struct slice_vm_info {
         bool present;               /* the slice holds a VM ("vm" in the record) */
         char image[VM_IMAGE_NAME_MAX + 1];
