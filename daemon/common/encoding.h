@@ -4,7 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Byte encodings for printable tokens (vouchers, key ids, owner tokens).
+/* Byte encodings for printable tokens (vouchers, key ids, owner tokens)
+ * and standard base64 (SSH public keys).
  * Pure code, unit-tested in tests/unit/test-encoding.c. */
 
 /* Lower-case hex; out must hold 2*n+1 bytes. Returns out. */
@@ -22,3 +23,12 @@ char *base64url_encode(const void *p, size_t n, char *out);
  * non-zero bits left over (so every byte string has one encoding);
  * -ENOBUFS if cap is too small. *ret_size is the decoded length. */
 int base64url_decode(const char *s, size_t len, void *out, size_t cap, size_t *ret_size);
+
+/* Standard base64 (RFC 4648 section 4), padded with '='. */
+#define BASE64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#define BASE64_LEN(n) (((n) + 2) / 3 * 4)
+/* out must hold BASE64_LEN(n)+1 bytes. Returns out. */
+char *base64_encode(const void *p, size_t n, char *out);
+/* As base64url_decode(), for padded text: len a multiple of 4, one or two
+ * '=' exactly where the last group is short, nothing else. */
+int base64_decode(const char *s, size_t len, void *out, size_t cap, size_t *ret_size);

@@ -76,6 +76,16 @@ struct u64_field {
                 .error_range = "Field '" #field "' must be between 0 and 9223372036854775807", \
         }
 
+/* The same, for the members of a nested object named in the sentence
+ * ("Field 'vm.vcpus' must ..."). */
+#define U64_MEMBER(prefix, type, field)                                                                \
+        {                                                                                              \
+                .name = #field,                                                                        \
+                .offset = offsetof(type, field),                                                       \
+                .error_type = "Field '" prefix "." #field "' must be an integer",                      \
+                .error_range = "Field '" prefix "." #field "' must be between 0 and 9223372036854775807", \
+        }
+
 static const struct u64_field limits_fields[] = {
         U64_FIELD(struct slice_limits, cpu_quota_usec),
         U64_FIELD(struct slice_limits, cpu_period_usec),
@@ -106,6 +116,13 @@ static const struct u64_field info_fields[] = {
         U64_FIELD(struct slice_info, created_usec),
         U64_FIELD(struct slice_info, last_oom_usec),
         U64_FIELD(struct slice_info, cgroup_id),
+};
+
+static const struct u64_field vm_fields[] = {
+        U64_MEMBER("vm", struct slice_vm_info, vcpus),
+        U64_MEMBER("vm", struct slice_vm_info, memory),
+        U64_MEMBER("vm", struct slice_vm_info, disk_size),
+        U64_MEMBER("vm", struct slice_vm_info, pid),
 };
 
 static int fields_to_json(const struct u64_field *fields, size_t n, const void *p, json_object *o) {
@@ -282,6 +299,44 @@ static int account_from_json(json_object *o, struct slice_account_info *ret, con
         return 0;
 }
 
+/* The strings of "vm", with their buffers and sentences. */
+#define VM_STRING(field, what)                                                                        \
+        { .name = #field, .offset = offsetof(struct slice_vm_info, field),                            \
+          .size = sizeof(((struct slice_vm_info *) NULL)->field),                                      \
+          .error = "Field 'vm." #field "' must be " what }
+static const struct {
+        const char *name;
+        size_t offset, size;
+        const char *error;
+} vm_strings[] = {
+        VM_STRING(image, "an image name (1 to 64 of A-Z a-z 0-9 . _ -, not starting with . or -)"),
+        VM_STRING(accel, "a string of at most 7 bytes"),
+        VM_STRING(ssh_host, "a string of at most 255 bytes"),
+        VM_STRING(ssh_user, "a string of at most 32 bytes"),
+        VM_STRING(host_key, "a string of at most 127 bytes"),
+        VM_STRING(state, "a string of at most 15 bytes"),
+};
+
+static int vm_to_json(const struct slice_vm_info *vm, json_object *parent) {
+        json_object *o;
+        int r;
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        r = object_add(parent, "vm", o);
+        for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(vm_strings); i++)
+                r = object_add(o, vm_strings[i].name,
+                               json_object_new_string((const char *) vm + vm_strings[i].offset));
+        if (r >= 0)
+                r = fields_to_json(vm_fields, ARRAY_SIZE(vm_fields), vm, o);
+        /* 0 is no port (none forwarded, or not yet): left out, as a
+         * present one must be a port. */
+        if (r >= 0 && vm->ssh_port > 0)
+                r = object_add_u64(o, "ssh_port", vm->ssh_port);
+        return r;
+}
+
 int slice_info_to_json(const struct slice_info *s, json_object **ret) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         int r;
@@ -316,6 +371,11 @@ int slice_info_to_json(const struct slice_info *s, json_object **ret) {
                 if (r < 0)
                         return r;
         }
+        if (s->vm.present) {
+                r = vm_to_json(&s->vm, o);
+                if (r < 0)
+                        return r;
+        }
 
         *ret = TAKE_PTR(o);
         return 0;
@@ -338,6 +398,44 @@ static int string_from_json(json_object *o, const char *key, char *buf, size_t s
                 return -EINVAL;
 
         memcpy(buf, s, len + 1);
+        return 0;
+}
+
+static int vm_from_json(json_object *o, struct slice_vm_info *ret, const char **ret_error) {
+        struct slice_vm_info vm = { .present = true };
+        json_object *v;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object)) {
+                set_error(ret_error, "Field 'vm' must be an object");
+                return -EINVAL;
+        }
+        /* A VM is of an image: a record without one is not of a VM. */
+        if (!json_object_object_get_ex(o, "image", NULL)) {
+                set_error(ret_error, "Field 'vm.image' is missing");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(vm_strings); i++) {
+                r = string_from_json(o, vm_strings[i].name, (char *) &vm + vm_strings[i].offset,
+                                     vm_strings[i].size);
+                if (r < 0) {
+                        set_error(ret_error, vm_strings[i].error);
+                        return -EINVAL;
+                }
+        }
+        if (!vm_image_name_is_valid(vm.image)) {
+                set_error(ret_error, vm_strings[0].error);
+                return -EINVAL;
+        }
+        r = fields_from_json(vm_fields, ARRAY_SIZE(vm_fields), o, &vm, ret_error);
+        if (r < 0)
+                return r;
+        if (json_object_object_get_ex(o, "ssh_port", &v) &&
+            (json_to_u64(v, &vm.ssh_port) < 0 || vm.ssh_port < 1 || vm.ssh_port > 65535)) {
+                set_error(ret_error, "Field 'vm.ssh_port' must be a port, an integer from 1 to 65535");
+                return -EINVAL;
+        }
+        *ret = vm;
         return 0;
 }
 
@@ -399,6 +497,12 @@ int slice_info_from_json(json_object *o, struct slice_info *ret, const char **re
 
         if (json_object_object_get_ex(o, "account", &v)) {
                 r = account_from_json(v, &s.account, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        if (json_object_object_get_ex(o, "vm", &v)) {
+                r = vm_from_json(v, &s.vm, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -578,6 +682,15 @@ int message_get_bool(json_object *o, const char *key, bool *ret) {
 
         *ret = json_object_get_boolean(v);
         return 0;
+}
+
+bool vm_image_name_is_valid(const char *s) {
+        size_t n;
+
+        if (!s || s[0] == '.' || s[0] == '-')
+                return false;
+        n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+        return s[n] == 0 && n >= 1 && n <= VM_IMAGE_NAME_MAX;
 }
 
 bool slice_id_is_valid(const char *s) {

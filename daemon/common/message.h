@@ -20,7 +20,16 @@
  *            quota over the period asked for or the daemon's CPUPeriod=),
  *            "size_to_funds": bool with "duration_usec" (the daemon picks
  *            the CPU size the voucher pays for over that time),
- *            "attach": bool (move the caller, by SO_PEERCRED, into it)
+ *            "attach": bool (move the caller, by SO_PEERCRED, into it),
+ *            and for a VM slice "vm_image": an image's name (1..64 of
+ *            [A-Za-z0-9._-], not starting with '.' or '-': "images"),
+ *            "ssh_key": the buyer's SSH public key, the text of a .pub
+ *            file (1..8192 bytes, required with "vm_image", checked by
+ *            the daemon with ssh_public_key_parse()), "disk_size": bytes
+ *            of the guest's disk (0 or absent: the image's minimum).
+ *            "vm_image" with "attach": true is refused. A daemon older
+ *            than VM slices ignores these three and makes a plain slice:
+ *            the reply's slice then has no "vm".
  *            -> "slice": {slice_info}, "token": the owner token (funded
  *            slices; the daemon keeps only its hash)
  *   topup    "slice": id, "voucher": text, "request_id" -> "slice": {...},
@@ -38,7 +47,8 @@
  *   list     "cursor" (optional index) -> "slices": [...], and "next" when
  *            more slices follow than fit one message; "only_uid": uid when
  *            the peer is a client, who sees the slices it created only
- *   quote    "cpus_milli", "memory_max", "duration_usec" -> "items":
+ *   quote    "cpus_milli", "memory_max", "duration_usec", "disk_size"
+ *            (bytes of a VM's disk) -> "items":
  *            {resource: micro-units}, "total", "currency",
  *            "min_runtime_usec", "prices": {resource: micro-units per unit}
  *   destroy  "slice": id, "token" (unfunded slices only; funded ones are
@@ -49,6 +59,10 @@
  *            "unit": the transient unit started in the slice (Backend=
  *            systemd; others refuse)
  *   reload   -> nothing; the configuration read again (operators only)
+ *   images   -> "images": [{"name", "description", "user" (the guest's
+ *            login), "format" ("qcow2", ...), "boot": "kernel" or
+ *            "firmware", "min_disk": bytes, "min_memory": bytes}], the
+ *            VM images a slice may be bought with (any client)
  *   events   "slice": id (optional: that slice's events only), "token"
  *            (a client needs it, unless it created the slice) -> nothing
  *            more; after the reply the daemon sends one datagram
@@ -117,6 +131,24 @@ struct slice_account_info {
         uint64_t time_left_usec;   /* balance / burn_rate; 0 when not burning */
 };
 
+/* A VM slice's guest ("vm" in the record; absent: the slice holds no VM). */
+#define VM_IMAGE_NAME_MAX 64
+#define VM_SSH_KEY_MAX 8192 /* create's "ssh_key": the text of a .pub file */
+struct slice_vm_info {
+        bool present;               /* the slice holds a VM ("vm" in the record) */
+        char image[VM_IMAGE_NAME_MAX + 1];
+        uint64_t vcpus;
+        uint64_t memory;            /* guest RAM, bytes (the slice's memory_max less QEMU's own overhead) */
+        uint64_t disk_size;         /* the overlay's virtual size, bytes */
+        char accel[8];              /* "kvm" or "tcg" */
+        char ssh_host[256];         /* what the buyer connects to */
+        uint64_t ssh_port;          /* 1..65535 */
+        char ssh_user[33];
+        char host_key[128];         /* "ssh-ed25519 AAAA..." the guest serves */
+        char state[16];             /* "booting", "running", "paused", "stopping", "stopped" */
+        uint64_t pid;               /* QEMU's, 0 when none */
+};
+
 struct slice_info {
         char id[SLICE_ID_MAX];
         char state[16]; /* "running", "empty", "frozen" */
@@ -127,6 +159,7 @@ struct slice_info {
         struct slice_limits limits;
         struct slice_usage usage;
         struct slice_account_info account;
+        struct slice_vm_info vm;
 };
 
 /* Each *_to_json() adds fields to an existing object; each *_from_json()
@@ -134,7 +167,10 @@ struct slice_info {
  * sentence naming the bad field in *ret_error (static string or NULL).
  * uint64_t fields travel as JSON integers in 0..INT64_MAX (json-c's range):
  * to_json() returns -ERANGE above it. Absent fields read as 0; "id" is
- * required in slice_info and must pass slice_id_is_valid(). */
+ * required in slice_info and must pass slice_id_is_valid(). "vm" is
+ * written only when vm.present, and read into vm with present set; in it
+ * "image" must pass vm_image_name_is_valid() and "ssh_port", when
+ * present, be 1..65535. */
 int slice_limits_to_json(const struct slice_limits *l, json_object *o);
 int slice_limits_from_json(json_object *o, struct slice_limits *ret, const char **ret_error);
 int slice_info_to_json(const struct slice_info *s, json_object **ret);
@@ -162,6 +198,10 @@ json_object *message_reply_error(const char *fmt, ...) __attribute__((format(pri
 int message_get_string(json_object *o, const char *key, const char **ret);
 int message_get_u64(json_object *o, const char *key, uint64_t *ret);
 int message_get_bool(json_object *o, const char *key, bool *ret);
+
+/* A VM image's name: 1 to VM_IMAGE_NAME_MAX of A-Z a-z 0-9 . _ -, not
+ * starting with "." or "-" (so never a path, a hidden file or an option). */
+bool vm_image_name_is_valid(const char *s);
 
 /* A slice id is "s-" followed by 8 to 16 lower-case hex digits. */
 bool slice_id_is_valid(const char *s);

@@ -27,10 +27,13 @@ enum field_id {
         F_VOUCHER,
         F_UNIT,
         F_EXHAUSTED_ACTION,
+        F_VM_IMAGE,
+        F_SSH_KEY,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
         F_DURATION_USEC,
+        F_DISK_SIZE,
         F_CURSOR,
         F_ATTACH,
         F_SIZE_TO_FUNDS,
@@ -68,11 +71,17 @@ static const struct field fields[_F_MAX] = {
         [F_UNIT] = STRING(unit, 1, REQUEST_UNIT_MAX, NULL, "a unit name of 1 to 255 bytes"),
         [F_EXHAUSTED_ACTION] = STRING(exhausted_action, 1, REQUEST_ACTION_MAX, NULL,
                                       "the name of an action (throttle, freeze or kill)"),
+        [F_VM_IMAGE] = STRING(vm_image, 1, VM_IMAGE_NAME_MAX, vm_image_name_is_valid,
+                              "an image name (1 to 64 of A-Z a-z 0-9 . _ -, not starting with . or -)"),
+        /* Its form is sshkey.c's to check; here only its size. */
+        [F_SSH_KEY] = STRING(ssh_key, 1, VM_SSH_KEY_MAX, NULL,
+                             "an SSH public key, the text of a .pub file (1 to 8192 bytes)"),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
         [F_MEMORY_MAX] = U64(memory_max),
         [F_DURATION_USEC] = U64(duration_usec),
+        [F_DISK_SIZE] = U64(disk_size),
         [F_CURSOR] = U64(cursor),
         [F_ATTACH] = BOOL(attach),
         [F_SIZE_TO_FUNDS] = BOOL(size_to_funds),
@@ -93,19 +102,24 @@ static const struct {
 #define BIT(f) (1u << (f))
 #define SLICE_OWNED (BIT(F_SLICE) | BIT(F_TOKEN))
 
+static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
+static int check_create(const struct request *d, char *error, size_t size);
+
 /* Every op reads "request_id" too (idempotency for money, logs for all).
  * An op control.c dispatches needs its row here, or it is refused as
  * unknown; a field a handler reads needs its bit, or it reaches the
- * handler unchecked. */
+ * handler unchecked. check, if any, refuses fields that do not go
+ * together, once each has passed on its own. */
 static const struct {
         const char *name;
         unsigned reads;
         unsigned needs;
+        int (*check)(const struct request *d, char *error, size_t size);
 } ops[] = {
         { "create",
           BIT(F_VOUCHER) | BIT(F_EXHAUSTED_ACTION) | BIT(F_LIMITS) | BIT(F_CPUS_MILLI) | BIT(F_DURATION_USEC) |
-                  BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS),
-          BIT(F_LIMITS) },
+                  BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS) | BIT(F_VM_IMAGE) | BIT(F_SSH_KEY) | BIT(F_DISK_SIZE),
+          BIT(F_LIMITS), check_create },
         { "topup", BIT(F_SLICE) | BIT(F_VOUCHER), BIT(F_SLICE) | BIT(F_VOUCHER) },
         { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
@@ -114,14 +128,14 @@ static const struct {
         { "destroy", SLICE_OWNED, BIT(F_SLICE) },
         { "status", SLICE_OWNED, BIT(F_SLICE) },
         { "list", BIT(F_CURSOR), 0 },
-        { "quote", BIT(F_CPUS_MILLI) | BIT(F_MEMORY_MAX) | BIT(F_DURATION_USEC), 0 },
+        { "quote", BIT(F_CPUS_MILLI) | BIT(F_MEMORY_MAX) | BIT(F_DURATION_USEC) | BIT(F_DISK_SIZE), 0 },
         { "events", SLICE_OWNED, 0 },
         { "reload", 0, 0 },
+        { "images", 0, 0 },
 };
 
 _Static_assert(_F_MAX <= 32, "field bits must fit an unsigned");
 
-static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) {
         va_list ap;
 
@@ -264,6 +278,21 @@ static int decode_field(const struct field *f, json_object *v, struct request *d
         return -EINVAL;
 }
 
+/* A VM slice holds a guest, reached over SSH with the buyer's key: it has
+ * no room for the caller, and no way in without the key. */
+static int check_create(const struct request *d, char *error, size_t size) {
+        if (!d->vm_image)
+                return 0;
+        if (d->attach)
+                return refuse(-EINVAL, error, size,
+                              "Fields 'vm_image' and 'attach' do not go together: a VM slice runs a guest, not the "
+                              "caller (send 'attach': false)");
+        if (!d->ssh_key)
+                return refuse(-EINVAL, error, size, "Field 'ssh_key' is missing: with 'vm_image' it must be %s",
+                              fields[F_SSH_KEY].expect);
+        return 0;
+}
+
 bool request_id_is_valid(const char *s) {
         size_t n;
 
@@ -338,6 +367,11 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t size
                         continue;
                 }
                 r = decode_field(&fields[f], v, &d, error, size);
+                if (r < 0)
+                        return r;
+        }
+        if (ops[i].check) {
+                r = ops[i].check(&d, error, size);
                 if (r < 0)
                         return r;
         }

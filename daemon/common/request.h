@@ -32,7 +32,11 @@
  *   refused.
  * - What a value means beyond its type is the handler's to check, with
  *   its own sentence: a voucher's text (voucher.c), an exhausted action's
- *   name (enforcer.c), CPUs against MaxCPUs= (slices.c). */
+ *   name (enforcer.c), CPUs against MaxCPUs= (slices.c), an SSH key's
+ *   text (sshkey.c), whether an image exists.
+ * - Fields that do not go together are refused here too: create with
+ *   "vm_image" needs "ssh_key" and refuses "attach": true (a VM slice
+ *   runs a guest, not the caller). */
 
 #define REQUEST_ERROR_MAX 256
 #define REQUEST_ID_MAX 64    /* "request_id": 1..64 of [A-Za-z0-9._:-] */
@@ -50,11 +54,14 @@ struct request {
         const char *voucher;          /* text, checked by voucher_from_text() */
         const char *unit;             /* run-unit: 1..REQUEST_UNIT_MAX bytes */
         const char *exhausted_action; /* create: a name, checked by enforcer.c */
+        const char *vm_image;         /* create: a valid image name (vm_image_name_is_valid()) */
+        const char *ssh_key;          /* create: 1..VM_SSH_KEY_MAX bytes, checked by ssh_public_key_parse() */
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */
         uint64_t memory_max;          /* quote */
         uint64_t duration_usec;       /* create, quote */
+        uint64_t disk_size;           /* create, quote: bytes (0: the image's minimum) */
         uint64_t cursor;              /* list */
         bool attach;                  /* create */
         bool size_to_funds;           /* create */

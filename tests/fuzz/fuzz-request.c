@@ -13,7 +13,8 @@
  *     same answer (it is its first check), and says the same twice;
  *   - what it accepts keeps its promises: the op is named, strings are
  *     within their bounds and forms (a valid slice id, request id), numbers
- *     are 0..INT64_MAX, and decoding again gives the same request;
+ *     are 0..INT64_MAX, and decoding again gives the same request; a
+ *     VM image comes with an SSH key and without "attach";
  *   - a voucher accepted re-encodes to its text; limits accepted write
  *     back to an object that decodes to the same limits; an action accepted
  *     has a name that maps back to it. */
@@ -58,6 +59,7 @@ static void check_string(const char *s, size_t min, size_t max) {
 static bool same_request(const struct request *a, const struct request *b) {
         return a->op == b->op && a->request_id == b->request_id && a->slice == b->slice && a->token == b->token &&
                a->voucher == b->voucher && a->unit == b->unit && a->exhausted_action == b->exhausted_action &&
+               a->vm_image == b->vm_image && a->ssh_key == b->ssh_key && a->disk_size == b->disk_size &&
                a->has_limits == b->has_limits && memcmp(&a->limits, &b->limits, sizeof(a->limits)) == 0 &&
                a->cpus_milli == b->cpus_milli && a->memory_max == b->memory_max &&
                a->duration_usec == b->duration_usec && a->cursor == b->cursor && a->attach == b->attach &&
@@ -126,6 +128,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_string(q.token, 1, REQUEST_TOKEN_MAX);
         check_string(q.unit, 1, REQUEST_UNIT_MAX);
         check_string(q.exhausted_action, 0, REQUEST_ACTION_MAX);
+        if (q.vm_image)
+                fuzz_check(vm_image_name_is_valid(q.vm_image));
+        check_string(q.ssh_key, 1, VM_SSH_KEY_MAX);
+        /* A VM slice comes with its key and never takes the caller in. */
+        if (q.vm_image)
+                fuzz_check(streq(q.op, "create") && q.ssh_key && !q.attach);
+        fuzz_check(q.disk_size <= INT64_MAX);
         fuzz_check(q.cpus_milli <= INT64_MAX && q.memory_max <= INT64_MAX && q.duration_usec <= INT64_MAX &&
                    q.cursor <= INT64_MAX);
 

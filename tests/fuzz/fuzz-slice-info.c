@@ -5,7 +5,8 @@
  * "slice" object, on each of "slices", and on the message itself; and
  * slice_limits_from_json() on "limits". Properties:
  *   - a refusal is -EINVAL with a sentence;
- *   - a record accepted has a valid id and NUL-terminated strings;
+ *   - a record accepted has a valid id and NUL-terminated strings, and
+ *     its VM, if any, a valid image name and a port in 0..65535;
  *   - it writes back (slice_info_to_json()) to an object that reads to the
  *     same record, which writes the same text again. */
 #include <errno.h>
@@ -30,6 +31,12 @@ static void check_record(json_object *o) {
                    memchr(s.account.state, 0, sizeof(s.account.state)) &&
                    memchr(s.account.enforcement, 0, sizeof(s.account.enforcement)) &&
                    memchr(s.account.exhausted_action, 0, sizeof(s.account.exhausted_action)));
+        fuzz_check(memchr(s.vm.image, 0, sizeof(s.vm.image)) && memchr(s.vm.accel, 0, sizeof(s.vm.accel)) &&
+                   memchr(s.vm.ssh_host, 0, sizeof(s.vm.ssh_host)) &&
+                   memchr(s.vm.ssh_user, 0, sizeof(s.vm.ssh_user)) &&
+                   memchr(s.vm.host_key, 0, sizeof(s.vm.host_key)) && memchr(s.vm.state, 0, sizeof(s.vm.state)));
+        fuzz_check(!s.vm.present || vm_image_name_is_valid(s.vm.image));
+        fuzz_check(s.vm.ssh_port <= 65535);
 
         fuzz_check(slice_info_to_json(&s, &out) == 0);
         r = slice_info_from_json(out, &back, &error);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Hex and base64url (daemon/common/encoding.c). */
+/* Hex, base64url and base64 (daemon/common/encoding.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,6 +188,42 @@ static void test_base64url_round_trip(void **state _unused_) {
         }
 }
 
+/* RFC 4648 section 10, with its padding. */
+static void test_base64(void **state _unused_) {
+        static const char *const vectors[][2] = {
+                { "", "" },         { "f", "Zg==" },        { "fo", "Zm8=" },         { "foo", "Zm9v" },
+                { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+        };
+        char out[16];
+        uint8_t back[8];
+        size_t size;
+
+        for (size_t i = 0; i < ARRAY_SIZE(vectors); i++) {
+                const char *bytes = vectors[i][0], *text = vectors[i][1];
+
+                assert_string_equal(base64_encode(bytes, strlen(bytes), out), text);
+                assert_int_equal(base64_decode(text, strlen(text), back, sizeof(back), &size), 0);
+                assert_int_equal(size, strlen(bytes));
+                assert_memory_equal(back, bytes, size);
+        }
+        assert_string_equal(base64_encode((uint8_t[]){ 0xfb, 0xff, 0xbf }, 3, out), "+/+/");
+        assert_int_equal(base64_decode("+/+/", 4, back, sizeof(back), &size), 0);
+        assert_memory_equal(back, ((uint8_t[]){ 0xfb, 0xff, 0xbf }), 3);
+}
+
+static void test_base64_decode_bad(void **state _unused_) {
+        static const char *const bad[] = {
+                "Zg",   "Zg=",  "Zg===", "Zh==", /* bits left over */
+                "Z===", "====", "Zm8",   "Zm9=", "Zg==Zg==", "Zm9v=", "-_-_", "Zm 9", "Zm=v",
+        };
+        uint8_t out[8];
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+                if (base64_decode(bad[i], strlen(bad[i]), out, sizeof(out), NULL) != -EINVAL)
+                        fail_msg("base64_decode('%s') accepted", bad[i]);
+        assert_int_equal(base64_decode("Zm9vYmFy", 8, out, 5, NULL), -ENOBUFS);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hex_encode),
@@ -199,6 +235,8 @@ int main(void) {
                 cmocka_unit_test(test_base64url_decode_bad),
                 cmocka_unit_test(test_base64url_decode_nobufs),
                 cmocka_unit_test(test_base64url_round_trip),
+                cmocka_unit_test(test_base64),
+                cmocka_unit_test(test_base64_decode_bad),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,6 +106,97 @@ static void test_info_round_trip(void **state _unused_) {
         assert_memory_equal(&in, &out, sizeof(in));
 }
 
+static void fill_vm(struct slice_vm_info *vm) {
+        *vm = (struct slice_vm_info) {
+                .present = true,
+                .vcpus = 2,
+                .memory = UINT64_C(512) << 20,
+                .disk_size = UINT64_C(4) << 30,
+                .ssh_port = 65535,
+                .pid = 4242,
+        };
+        strcpy(vm->image, "debian-12.genericcloud_amd64");
+        strcpy(vm->accel, "tcg");
+        strcpy(vm->ssh_host, "vm.example.org");
+        strcpy(vm->ssh_user, "debian");
+        strcpy(vm->host_key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKn1vKQ0");
+        strcpy(vm->state, "running");
+}
+
+/* A VM slice's record: "vm" written, read back whole; without a VM no
+ * "vm" at all, and present stays false. */
+static void test_info_vm(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL, *back = NULL, *plain = NULL;
+        struct slice_info in, out;
+        const char *text, *error = NULL;
+        json_object *vm, *v;
+        size_t len;
+
+        fill_info(&in);
+        fill_vm(&in.vm);
+        assert_int_equal(slice_info_to_json(&in, &o), 0);
+        assert_true(json_object_object_get_ex(o, "vm", &vm));
+        assert_true(json_object_object_get_ex(vm, "image", &v));
+        assert_string_equal(json_object_get_string(v), "debian-12.genericcloud_amd64");
+        assert_true(json_object_object_get_ex(vm, "ssh_port", &v));
+        assert_int_equal(json_object_get_int64(v), 65535);
+        assert_true(json_object_object_get_ex(vm, "host_key", &v));
+        assert_false(json_object_object_get_ex(vm, "present", NULL));
+
+        assert_int_equal(message_serialize(o, &text, &len), 0);
+        assert_int_equal(message_parse(text, len, &back, &error), 0);
+        memset(&out, 0xaa, sizeof(out));
+        assert_int_equal(slice_info_from_json(back, &out, &error), 0);
+        assert_memory_equal(&in, &out, sizeof(in));
+
+        /* No port yet: left out, and read back as 0. */
+        in.vm.ssh_port = 0;
+        json_object_put(o);
+        o = NULL;
+        assert_int_equal(slice_info_to_json(&in, &o), 0);
+        assert_true(json_object_object_get_ex(o, "vm", &vm));
+        assert_false(json_object_object_get_ex(vm, "ssh_port", NULL));
+        assert_int_equal(slice_info_from_json(o, &out, &error), 0);
+        assert_true(out.vm.present);
+        assert_int_equal(out.vm.ssh_port, 0);
+
+        fill_info(&in);
+        assert_int_equal(slice_info_to_json(&in, &plain), 0);
+        assert_false(json_object_object_get_ex(plain, "vm", NULL));
+        memset(&out, 0xaa, sizeof(out));
+        assert_int_equal(slice_info_from_json(plain, &out, &error), 0);
+        assert_false(out.vm.present);
+        assert_string_equal(out.vm.image, "");
+}
+
+static void test_vm_image_name(void **state _unused_) {
+        char name[VM_IMAGE_NAME_MAX + 2];
+
+        assert_true(vm_image_name_is_valid("debian-12"));
+        assert_true(vm_image_name_is_valid("a"));
+        assert_true(vm_image_name_is_valid("A.b_c-9"));
+        assert_true(vm_image_name_is_valid("9"));
+        assert_true(vm_image_name_is_valid("_x"));
+        memset(name, 'a', VM_IMAGE_NAME_MAX);
+        name[VM_IMAGE_NAME_MAX] = 0;
+        assert_true(vm_image_name_is_valid(name));
+        name[VM_IMAGE_NAME_MAX] = 'a';
+        name[VM_IMAGE_NAME_MAX + 1] = 0;
+        assert_false(vm_image_name_is_valid(name));
+
+        assert_false(vm_image_name_is_valid(NULL));
+        assert_false(vm_image_name_is_valid(""));
+        assert_false(vm_image_name_is_valid(".hidden"));
+        assert_false(vm_image_name_is_valid(".."));
+        assert_false(vm_image_name_is_valid("-rf"));
+        assert_false(vm_image_name_is_valid("a/b"));
+        assert_false(vm_image_name_is_valid("../etc"));
+        assert_false(vm_image_name_is_valid("a b"));
+        assert_false(vm_image_name_is_valid("a\n"));
+        assert_false(vm_image_name_is_valid("a\nb"));
+        assert_false(vm_image_name_is_valid("d\xc3\xa9" "bian"));
+}
+
 static void test_info_nesting(void **state _unused_) {
         _cleanup_json_ json_object *o = NULL;
         json_object *limits, *usage, *v;
@@ -240,6 +331,58 @@ static void test_info_from_json_bad(void **state _unused_) {
 
         snprintf(json, sizeof(json), "{\"id\":\"s-0123abcd\",\"cgroup\":\"%0256d\"}", 0);
         info_bad(json, "cgroup");
+
+#define VM(x) "{\"id\":\"s-0123abcd\",\"vm\":" x "}"
+        info_bad(VM("[]"), "'vm' must be an object");
+        info_bad(VM("null"), "'vm'");
+        info_bad(VM("{}"), "'vm.image' is missing");
+        info_bad(VM("{\"image\":\"\"}"), "'vm.image'");
+        info_bad(VM("{\"image\":\"../base\"}"), "'vm.image'");
+        info_bad(VM("{\"image\":\"-x\"}"), "'vm.image'");
+        info_bad(VM("{\"image\":7}"), "'vm.image'");
+        info_bad(VM("{\"image\":\"d\",\"accel\":\"kvm-and-more\"}"), "'vm.accel'");
+        info_bad(VM("{\"image\":\"d\",\"state\":\"a-state-much-too-long\"}"), "'vm.state'");
+        info_bad(VM("{\"image\":\"d\",\"ssh_user\":\"a-user-name-longer-than-32-bytes!\"}"), "'vm.ssh_user'");
+        info_bad(VM("{\"image\":\"d\",\"ssh_host\":null}"), "'vm.ssh_host'");
+        info_bad(VM("{\"image\":\"d\",\"host_key\":\"a\\u0000b\"}"), "'vm.host_key'");
+        info_bad(VM("{\"image\":\"d\",\"vcpus\":-1}"), "'vm.vcpus'");
+        info_bad(VM("{\"image\":\"d\",\"memory\":1.5}"), "'vm.memory'");
+        info_bad(VM("{\"image\":\"d\",\"disk_size\":\"4G\"}"), "'vm.disk_size'");
+        info_bad(VM("{\"image\":\"d\",\"pid\":9223372036854775808}"), "'vm.pid'");
+        info_bad(VM("{\"image\":\"d\",\"ssh_port\":0}"), "'vm.ssh_port' must be a port");
+        info_bad(VM("{\"image\":\"d\",\"ssh_port\":65536}"), "'vm.ssh_port'");
+        info_bad(VM("{\"image\":\"d\",\"ssh_port\":-22}"), "'vm.ssh_port'");
+        info_bad(VM("{\"image\":\"d\",\"ssh_port\":\"22\"}"), "'vm.ssh_port'");
+        snprintf(json, sizeof(json), VM("{\"image\":\"d\",\"host_key\":\"%0128d\"}"), 0);
+        info_bad(json, "'vm.host_key'");
+        snprintf(json, sizeof(json), VM("{\"image\":\"%065d\"}"), 0);
+        info_bad(json, "'vm.image'");
+#undef VM
+}
+
+/* The longest of each VM string, and the ends of the port's range. */
+static void test_info_vm_bounds(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL, *p = NULL;
+        struct slice_info s;
+        char json[1024];
+
+        snprintf(json, sizeof(json),
+                 "{\"id\":\"s-0123abcd\",\"vm\":{\"image\":\"%064d\",\"accel\":\"kvmkvmk\",\"ssh_host\":\"%0255d\","
+                 "\"ssh_user\":\"%032d\",\"host_key\":\"%0127d\",\"state\":\"%015d\",\"ssh_port\":1,\"future\":[]}}",
+                 0, 0, 0, 0, 0);
+        o = parse_ok(json);
+        assert_int_equal(slice_info_from_json(o, &s, NULL), 0);
+        assert_true(s.vm.present);
+        assert_int_equal(strlen(s.vm.image), VM_IMAGE_NAME_MAX);
+        assert_int_equal(strlen(s.vm.ssh_host), 255);
+        assert_int_equal(strlen(s.vm.host_key), 127);
+        assert_int_equal(s.vm.ssh_port, 1);
+        assert_int_equal(s.vm.vcpus, 0);
+
+        p = parse_ok("{\"id\":\"s-0123abcd\",\"vm\":{\"image\":\"d\",\"ssh_port\":65535}}");
+        assert_int_equal(slice_info_from_json(p, &s, NULL), 0);
+        assert_int_equal(s.vm.ssh_port, 65535);
+        assert_string_equal(s.vm.image, "d");
 }
 
 static void test_info_from_json_minimal(void **state _unused_) {
@@ -441,6 +584,9 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_slice_id),
                 cmocka_unit_test(test_info_round_trip),
+                cmocka_unit_test(test_info_vm),
+                cmocka_unit_test(test_vm_image_name),
+                cmocka_unit_test(test_info_vm_bounds),
                 cmocka_unit_test(test_info_nesting),
                 cmocka_unit_test(test_to_json_range),
                 cmocka_unit_test(test_limits_from_json),

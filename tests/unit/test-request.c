@@ -121,8 +121,8 @@ static const struct {
         bool limits;
 } ops[] = {
         { "{\"op\":\"create\",\"limits\":{}}",
-          { "request_id", "voucher", "exhausted_action" },
-          { "cpus_milli", "duration_usec" },
+          { "request_id", "voucher", "exhausted_action", "vm_image", "ssh_key" },
+          { "cpus_milli", "duration_usec", "disk_size" },
           { "attach", "size_to_funds" },
           true },
         { "{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\"}", { "request_id", "slice", "voucher" } },
@@ -134,9 +134,10 @@ static const struct {
         { "{\"op\":\"destroy\",\"slice\":\"" SLICE "\"}", { "request_id", "slice", "token" } },
         { "{\"op\":\"status\",\"slice\":\"" SLICE "\"}", { "request_id", "slice" } },
         { "{\"op\":\"list\"}", { "request_id" }, { "cursor" } },
-        { "{\"op\":\"quote\"}", { "request_id" }, { "cpus_milli", "memory_max", "duration_usec" } },
+        { "{\"op\":\"quote\"}", { "request_id" }, { "cpus_milli", "memory_max", "duration_usec", "disk_size" } },
         { "{\"op\":\"events\"}", { "request_id", "slice" } },
         { "{\"op\":\"reload\"}", { "request_id" } },
+        { "{\"op\":\"images\"}", { "request_id" } },
 };
 
 /* What no integer field takes: each JSON type but an integer, negative
@@ -331,6 +332,84 @@ static void test_string_forms(void **state _unused_) {
         }
 }
 
+#define KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKn1vKQ0 ann@host\\n"
+
+/* A VM slice's fields: the image's name is never a path, the key is
+ * bounded, and the fields that do not go together are refused. */
+static void test_vm(void **state _unused_) {
+        char name[VM_IMAGE_NAME_MAX + 2], buf[VM_SSH_KEY_MAX + 256];
+        _cleanup_(freep) char *key = NULL;
+        struct request d;
+
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"debian-12\",\"ssh_key\":\"" KEY "\","
+                  "\"disk_size\":4294967296,\"attach\":false,\"voucher\":\"pv1-x\"}",
+                  &d);
+        assert_string_equal(d.vm_image, "debian-12");
+        assert_string_equal(d.ssh_key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKn1vKQ0 ann@host\n");
+        assert_int_equal(d.disk_size, UINT64_C(4) << 30);
+        assert_false(d.attach);
+        /* Absent "attach" is false; absent "disk_size" is 0. */
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"ssh_key\":\"k\"}", &d);
+        assert_int_equal(d.disk_size, 0);
+        /* Without an image the slice is a plain one: the key is the
+         * handler's to ignore. */
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"ssh_key\":\"k\",\"attach\":true}", &d);
+        assert_null(d.vm_image);
+        assert_true(d.attach);
+
+        refused("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"ssh_key\":\"k\",\"attach\":true}",
+                "Fields 'vm_image' and 'attach' do not go together");
+        refused("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\"}",
+                "Field 'ssh_key' is missing: with 'vm_image' it must be an SSH public key");
+        refused("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"attach\":false}", "Field 'ssh_key' is missing");
+        /* Each field on its own first: a bad one is named, not the pair. */
+        refused("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"attach\":1}", "Field 'attach' must be");
+
+        static const char *const bad_names[] = { "../base", ".hidden", "-rf", "a/b", "a b", "/etc/passwd", "..",
+                                                 "d\\u00e9bian", "x\\n" };
+        for (size_t i = 0; i < ARRAY_SIZE(bad_names); i++) {
+                snprintf(buf, sizeof(buf),
+                         "{\"op\":\"create\",\"limits\":{},\"vm_image\":\"%s\",\"ssh_key\":\"k\"}", bad_names[i]);
+                refused(buf, "Field 'vm_image' must be an image name (1 to 64 of A-Z a-z 0-9 . _ -, not starting with");
+        }
+        memset(name, 'a', sizeof(name) - 1);
+        name[sizeof(name) - 1] = 0;
+        snprintf(buf, sizeof(buf), "{\"op\":\"create\",\"limits\":{},\"vm_image\":\"%s\",\"ssh_key\":\"k\"}", name);
+        refused(buf, "got a string of 65 bytes");
+        name[VM_IMAGE_NAME_MAX] = 0;
+        snprintf(buf, sizeof(buf), "{\"op\":\"create\",\"limits\":{},\"vm_image\":\"%s\",\"ssh_key\":\"k\"}", name);
+        decode_ok(buf, &d);
+        assert_int_equal(strlen(d.vm_image), VM_IMAGE_NAME_MAX);
+
+        key = malloc(VM_SSH_KEY_MAX + 2);
+        assert_non_null(key);
+        memset(key, 'k', VM_SSH_KEY_MAX + 1);
+        key[VM_SSH_KEY_MAX + 1] = 0;
+        snprintf(buf, sizeof(buf), "{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"ssh_key\":\"%s\"}", key);
+        refused(buf, "Field 'ssh_key' must be an SSH public key, the text of a .pub file (1 to 8192 bytes), got a "
+                     "string of 8193 bytes");
+        key[VM_SSH_KEY_MAX] = 0;
+        snprintf(buf, sizeof(buf), "{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"ssh_key\":\"%s\"}", key);
+        decode_ok(buf, &d);
+        assert_int_equal(strlen(d.ssh_key), VM_SSH_KEY_MAX);
+        refused("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"ssh_key\":\"\"}", "Field 'ssh_key'");
+        refused("{\"op\":\"create\",\"limits\":{},\"vm_image\":\"d\",\"ssh_key\":\"a\\u0000b\"}", "Field 'ssh_key'");
+
+        decode_ok("{\"op\":\"quote\",\"disk_size\":9223372036854775807}", &d);
+        assert_true(d.disk_size == INT64_MAX);
+        refused("{\"op\":\"quote\",\"disk_size\":\"4G\"}", "Field 'disk_size' must be an integer");
+
+        /* images takes nothing but request_id, and reads nothing else. */
+        decode_ok("{\"op\":\"images\",\"vm_image\":7,\"slice\":null}", &d);
+        assert_string_equal(d.op, "images");
+        assert_null(d.vm_image);
+        assert_null(d.slice);
+        /* Other ops do not read the VM's fields. */
+        decode_ok("{\"op\":\"status\",\"slice\":\"" SLICE "\",\"vm_image\":\"../x\",\"disk_size\":-1}", &d);
+        assert_null(d.vm_image);
+        assert_int_equal(d.disk_size, 0);
+}
+
 static void test_missing(void **state _unused_) {
         refused("{\"op\":\"create\"}", "Field 'limits' is missing: it must be an object");
         refused("{\"op\":\"topup\",\"voucher\":\"pv1-x\"}", "Field 'slice' is missing");
@@ -478,6 +557,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_got, free_kept),
                 cmocka_unit_test_teardown(test_limits_members, free_kept),
                 cmocka_unit_test_teardown(test_string_forms, free_kept),
+                cmocka_unit_test_teardown(test_vm, free_kept),
                 cmocka_unit_test_teardown(test_missing, free_kept),
                 cmocka_unit_test_teardown(test_version, free_kept),
                 cmocka_unit_test_teardown(test_op, free_kept),
