@@ -91,7 +91,7 @@ char *vm_format_size(char *buf, size_t n, const struct slice_vm_info *vm) {
 void vm_print_login(const char *id, const struct slice_vm_info *vm) {
         char size[VM_LINE_MAX], login[VM_LINE_MAX], line[VM_LINE_MAX];
 
-        printf("Slice %s: %s; guest %s\n", id, vm_format_size(size, sizeof(size), vm), vm->state);
+        printf("Slice %s: %s; %s\n", id, vm_format_size(size, sizeof(size), vm), vm->state);
         printf("Log in with:  %s\n", vm_format_login(login, sizeof(login), vm));
         if (vm_format_known_hosts(line, sizeof(line), vm)) {
                 printf("Host key:     %s\n", vm->host_key);
