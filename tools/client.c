@@ -254,6 +254,56 @@ int client_read_voucher(const char *path, char **ret) {
         return 0;
 }
 
+/* Reads at most max + 1 bytes of fd: one more tells "too large". */
+static int read_at_most(int fd, char *buf, size_t max, size_t *ret_size) {
+        size_t size = 0;
+        ssize_t n;
+
+        while (size <= max) {
+                n = read(fd, buf + size, max + 1 - size);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+        }
+        buf[size] = 0;
+        *ret_size = size;
+        return 0;
+}
+
+int client_read_ssh_key(const char *path, char **ret) {
+        _cleanup_(closep) int fd = -1;
+        _cleanup_(freep) char *text = NULL;
+        size_t size = 0;
+        int r;
+
+        fd = streq(path, "-") ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open SSH public key %s: %m", path);
+        text = malloc(VM_SSH_KEY_MAX + 2);
+        if (!text)
+                return log_oom();
+        r = read_at_most(fd, text, VM_SSH_KEY_MAX, &size);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read SSH public key %s: %m", path);
+        if (size > VM_SSH_KEY_MAX)
+                return log_error_errno(EFBIG, "%s is too large to be an SSH public key (more than %d bytes).", path,
+                                       VM_SSH_KEY_MAX);
+        if (size == 0 || strlen(text) != size)
+                return log_error_errno(EINVAL, "%s is %s, not an SSH public key.", path,
+                                       size == 0 ? "empty" : "binary");
+        /* The daemon checks the rest; the half that must never leave this
+         * machine is stopped here. */
+        if (strstr(text, "PRIVATE KEY"))
+                return log_error_errno(EINVAL, "%s is a private key: give its public half (%s.pub, as ssh-keygen "
+                                       "writes it).", path, path);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
 static char *token_dir(void) {
         const char *e;
         char *p = NULL;

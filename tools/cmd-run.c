@@ -2,7 +2,10 @@
 /* prepay run: buy a slice with a voucher, get moved into it, exec the
  * command. The owner token comes back once and is kept for the user.
  * With --unit the daemon starts a unit in the slice instead (Backend=
- * systemd), and this prints its name and exits. */
+ * systemd), and this prints its name and exits. With --vm the slice holds
+ * a guest booted from an image, reached over SSH with the buyer's key:
+ * this prints how to log in and the guest's host key, and exits (after
+ * the guest answers, with --wait). */
 #include <inttypes.h>
 
 #include "common/log.h"
@@ -13,11 +16,15 @@ static void help(void) {
         printf("Usage: prepay run --voucher FILE [OPTIONS] -- COMMAND [ARGS...]\n"
                "       prepay run --voucher FILE [OPTIONS] --unit NAME\n"
                "       prepay run --slice ID [--token TOKEN] (-- COMMAND [ARGS...] | --unit NAME)\n"
+               "       prepay run --voucher FILE --vm IMAGE --ssh-key FILE [OPTIONS]\n"
                "\n"
                "Buys a slice with the voucher, moves this process into it and runs\n"
                "COMMAND there. The slice id and its owner token are printed on standard\n"
                "error; the token is also saved (see prepay(1)) for release.\n"
                "The voucher must pay for MinRuntimeSec= at full use of the size asked.\n"
+               "With --vm, the slice holds a virtual machine booted from IMAGE (see\n"
+               "prepay images) instead; how to log in with ssh and the guest's host key\n"
+               "are printed on standard output.\n"
                "\n"
                "  --voucher=FILE  The voucher that pays (\"-\": standard input); root\n"
                "                  may leave it out where AllowUnfunded=yes\n"
@@ -34,6 +41,13 @@ static void help(void) {
                "  --exhausted-action=throttle|freeze|kill\n"
                "                  What the slice gets when its balance is spent, if the\n"
                "                  host allows the choice (default: its ExhaustedAction=)\n"
+               "  --vm=IMAGE      Buy a VM slice booted from IMAGE; no COMMAND\n"
+               "  --ssh-key=FILE  With --vm: the SSH public key to log in with (a .pub)\n"
+               "  --disk=SIZE     With --vm: the guest's disk (10G; default: the image's\n"
+               "                  minimum)\n"
+               "  --wait          With --vm: wait until the guest answers on SSH\n"
+               "  --known-hosts=F With --vm: add the guest's host key to the known_hosts\n"
+               "                  file F (for StrictHostKeyChecking=yes)\n"
                "  --request-id=ID Make a retry of this request harmless (default: random)\n"
                "  --cpus=N        CPU limit, in CPUs (0.5, 2; default: none)\n"
                "  --memory=SIZE   Memory limit (512M, 4G; default: DefaultMemoryMax=)\n"
@@ -78,6 +92,83 @@ static int arg_action(const char *s, void *ret) {
         return 0;
 }
 
+static int arg_vm_image(const char *s, void *ret) {
+        if (!vm_image_name_is_valid(s))
+                return arg_invalid("--vm value", s, "the name of an image (prepay images lists them)");
+        *(const char **) ret = s;
+        return 0;
+}
+
+/* run --vm's own options. */
+struct vm_args {
+        const char *image, *ssh_key, *known_hosts;
+        uint64_t disk;
+        bool wait;
+};
+
+/* What goes with --vm and what does not; -EINVAL, said. */
+static int vm_args_check(const struct vm_args *vm, bool command, const char *existing, const char *unit) {
+        if (!vm->image) {
+                if (vm->ssh_key || vm->disk || vm->wait || vm->known_hosts) {
+                        log_error("--ssh-key, --disk, --wait and --known-hosts go with --vm.");
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (command) {
+                log_error("--vm buys a VM to log in to, not a place for a command: give no COMMAND (run it over "
+                          "ssh once the guest answers).");
+                return -EINVAL;
+        }
+        if (existing || unit) {
+                log_error("--vm buys a new VM slice: not with --%s.", existing ? "slice" : "unit");
+                return -EINVAL;
+        }
+        if (!vm->ssh_key) {
+                log_error("--vm needs --ssh-key FILE: the public key to log in with (such as "
+                          "~/.ssh/id_ed25519.pub).");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* A VM slice bought: how to log in, the host key (into --known-hosts),
+ * and with --wait the wait for the guest's SSH. The exit code. */
+static int finish_vm(json_object *slice, const char *id, const char *token, const struct vm_args *args) {
+        struct slice_info info;
+        const char *err = NULL;
+        bool known = false;
+        int r, ret = 0;
+
+        if (!slice || slice_info_from_json(slice, &info, &err) < 0) {
+                log_error("Malformed slice in prepayd's reply: %s", err ?: "none");
+                return 1;
+        }
+        /* A daemon older than VM slices ignores "vm_image". */
+        if (!info.vm.present) {
+                log_error("prepayd made slice %s a plain slice, without a VM: it does not know VM slices. Release "
+                          "it for its change: prepay release %s", id, id);
+                return 1;
+        }
+        vm_print_login(id, &info.vm);
+        if (args->known_hosts && (info.vm.host_key[0] || !args->wait)) {
+                if (vm_add_known_host(args->known_hosts, &info.vm) < 0)
+                        ret = 1;
+                known = true;
+        }
+        if (!args->wait)
+                return ret;
+
+        r = vm_wait_running(id, token, &info.vm);
+        if (r == -EINTR)
+                return 130;
+        if (r < 0)
+                return 1;
+        if (args->known_hosts && !known && vm_add_known_host(args->known_hosts, &info.vm) < 0)
+                ret = 1;
+        return ret;
+}
+
 static int arg_unit(const char *s, void *ret) {
         if (!s[0] || strlen(s) > 255)
                 return arg_invalid("--unit value", s, "a unit name such as job.service");
@@ -91,6 +182,7 @@ int run_main(int argc, char *argv[]) {
         const char *voucher_path = NULL, *token_file = NULL, *request_id = NULL;
         const char *existing = NULL, *given = NULL, *action = NULL, *unit = NULL;
         bool quiet = false, size_to_funds = false;
+        struct vm_args vm = {};
         const struct arg_option options[] = {
                 OPT_CALL("exhausted-action", arg_action, &action),
                 OPT_STRING("slice", &existing),
@@ -106,11 +198,16 @@ int run_main(int argc, char *argv[]) {
                 OPT_U64("pids", parse_u64, &limits.pids_max, "a positive whole number"),
                 OPT_U64("cpu-period", parse_duration, &limits.cpu_period_usec, "a time such as 100ms"),
                 { .name = "quiet", .short_name = 'q', .type = ARG_FLAG, .data = &quiet },
+                OPT_CALL("vm", arg_vm_image, &vm.image),
+                OPT_STRING("ssh-key", &vm.ssh_key),
+                OPT_U64("disk", parse_size, &vm.disk, "a size such as 10G"),
+                OPT_FLAG("wait", &vm.wait),
+                OPT_STRING("known-hosts", &vm.known_hosts),
                 {}
         };
         json_object *req, *reply = NULL, *o, *slice;
         const char *id = NULL, *token = NULL;
-        _cleanup_(freep) char *voucher = NULL, *saved = NULL, *line = NULL, *found = NULL;
+        _cleanup_(freep) char *voucher = NULL, *saved = NULL, *line = NULL, *found = NULL, *ssh_key = NULL;
         int r;
 
         /* Options end at COMMAND, whose options are its own. */
@@ -118,11 +215,13 @@ int run_main(int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? 2 : 0;
 
+        if (vm_args_check(&vm, optind < argc, existing, unit) < 0)
+                return 2;
         if (unit && optind < argc) {
                 log_error("--unit starts a unit, not a command: give no COMMAND.");
                 return 2;
         }
-        if (!unit && optind >= argc) {
+        if (!unit && !vm.image && optind >= argc) {
                 log_error("No command given. Usage: prepay run [OPTIONS] -- COMMAND [ARGS...]");
                 return 2;
         }
@@ -140,6 +239,9 @@ int run_main(int argc, char *argv[]) {
                 return 2;
         }
         if (voucher_path && client_read_voucher(voucher_path, &voucher) < 0)
+                return 1;
+        /* Before anything is bought: a key that cannot be read spends nothing. */
+        if (vm.ssh_key && client_read_ssh_key(vm.ssh_key, &ssh_key) < 0)
                 return 1;
 
         if (existing) {
@@ -168,7 +270,13 @@ int run_main(int argc, char *argv[]) {
         o = json_object_new_object();
         slice_limits_to_json(&limits, o);
         json_object_object_add(req, "limits", o);
-        json_object_object_add(req, "attach", json_object_new_boolean(!unit));
+        json_object_object_add(req, "attach", json_object_new_boolean(!unit && !vm.image));
+        if (vm.image) {
+                json_object_object_add(req, "vm_image", json_object_new_string(vm.image));
+                json_object_object_add(req, "ssh_key", json_object_new_string(ssh_key));
+                if (vm.disk > 0)
+                        json_object_object_add(req, "disk_size", json_object_new_int64((int64_t) vm.disk));
+        }
         /* The daemon turns CPUs into a quota over its own CPUPeriod= (or
          * --cpu-period), which the client need not know. */
         if (cpus_milli > 0)
@@ -210,6 +318,11 @@ int run_main(int argc, char *argv[]) {
                 r = client_save_token(id, token, &saved);
                 fprintf(stderr, "prepay: owner token %s%s%s%s\n", token, saved ? " (saved in " : "", strempty(saved),
                         saved ? ")" : "");
+        }
+        if (vm.image) {
+                r = finish_vm(slice, strna(id), token, &vm);
+                json_object_put(reply);
+                return r;
         }
         if (unit) {
                 r = run_unit(id, token, unit, quiet);

@@ -59,6 +59,20 @@ static void print_account(const struct slice_account_info *a) {
                        money_format(m, sizeof(m), a->overshoot), a->currency);
 }
 
+static void print_vm(const struct slice_vm_info *vm) {
+        char size[VM_LINE_MAX], login[VM_LINE_MAX], line[VM_LINE_MAX];
+
+        printf("  vm:       %s\n", vm_format_size(size, sizeof(size), vm));
+        printf("  guest:    %s", vm->state[0] ? vm->state : "unknown");
+        if (vm->pid > 0)
+                printf(" (QEMU pid %" PRIu64 ")", vm->pid);
+        printf("\n  ssh:      %s\n", vm_format_login(login, sizeof(login), vm));
+        if (vm_format_known_hosts(line, sizeof(line), vm)) {
+                printf("  host key: %s\n", vm->host_key);
+                printf("  known_hosts line: %s\n", line);
+        }
+}
+
 void print_slice(const struct slice_info *s) {
         char a[FORMAT_DURATION_MAX], b[FORMAT_DURATION_MAX], c[FORMAT_SIZE_MAX], d[FORMAT_SIZE_MAX];
         struct timespec now;
@@ -94,6 +108,8 @@ void print_slice(const struct slice_info *s) {
         if (s->usage.oom_kills)
                 printf("  oom:      %" PRIu64 " process%s OOM-killed, last at %s\n", s->usage.oom_kills,
                        s->usage.oom_kills == 1 ? "" : "es", format_time(a, sizeof(a), s->last_oom_usec));
+        if (s->vm.present)
+                print_vm(&s->vm);
         if (s->account.funded)
                 print_account(&s->account);
         else
@@ -129,6 +145,14 @@ void print_slice_row(const struct slice_info *s) {
                format_size(mem, sizeof(mem), s->usage.memory_current),
                format_size(tx, sizeof(tx), s->usage.net_tx_bytes), format_size(rx, sizeof(rx), s->usage.net_rx_bytes),
                s->usage.pids_current, s->usage.oom_kills, bal);
+        /* A VM on a line of its own below its slice's: the columns above
+         * stay as scripts read them. */
+        if (s->vm.present) {
+                char size[VM_LINE_MAX], login[VM_LINE_MAX];
+
+                printf("%-12s vm %s; guest %s; %s\n", "", vm_format_size(size, sizeof(size), &s->vm),
+                       s->vm.state[0] ? s->vm.state : "unknown", vm_format_login(login, sizeof(login), &s->vm));
+        }
 }
 
 /* What the daemon shows of a slice to a caller without its owner token
@@ -232,6 +256,9 @@ static void status_help(void) {
                "or is an operator, only what anyone may see: its state, balance, burn rate\n"
                "and time left.\n"
                "\n"
+               "A VM slice also shows its guest: image, vCPUs, RAM, disk, accelerator,\n"
+               "state, how to log in with ssh and the guest's host key.\n"
+               "\n"
                "  --json             Print the slice's record as JSON\n"
                HELP_TOKEN
                HELP_TOKEN_FILE
@@ -294,7 +321,7 @@ static void list_help(void) {
         printf("Usage: prepay list [--json]\n\n"
                "Lists slices, one line each: every slice for an operator (root or the\n"
                "daemon's AdminGroup=), else the caller's own, which it says on standard\n"
-               "error.\n"
+               "error. A VM slice has a second line: its guest and how to log in.\n"
                "\n"
                "  --json       Print the slices' records as a JSON array\n"
                "  -h, --help   Show this help\n");

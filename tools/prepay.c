@@ -17,6 +17,7 @@ static const struct verb commands[] = {
         { "list", list_main, "list slices" },
         { "events", events_main, "follow slice events as they happen" },
         { "quote", quote_main, "what a size costs at full use, itemised" },
+        { "images", images_main, "list the VM images a slice may be bought with" },
         { "kill", kill_main, "kill every process in a slice; the slice and its money stay" },
         { "destroy", destroy_main, "kill an unfunded slice's processes and remove it" },
         { "reload", reload_main, "make prepayd read its configuration again (operators)" },

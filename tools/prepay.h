@@ -25,6 +25,7 @@ int voucher_main(int argc, char *argv[]);
 int ledger_main(int argc, char *argv[]);
 int kill_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
+int images_main(int argc, char *argv[]);
 
 /* args.c: each verb's options as a table, read by args_parse(). */
 enum {
@@ -173,6 +174,31 @@ int client_save_token(const char *slice, const char *token, char **ret_path);
 int client_find_token(const char *slice, const char *given, char **ret);
 void client_forget_token(const char *slice);
 int client_write_secret_file(const char *path, const char *text);
+
+/* vm.c: what the CLI shows of a VM slice. Each part sent by the daemon
+ * is checked for its form before it is printed for a shell or ssh to
+ * read (a host, a user, a one-line key). */
+#define VM_LINE_MAX 512
+/* Whether the guest's SSH endpoint (host, port, user) is known and sane. */
+bool vm_login_known(const struct slice_vm_info *vm);
+/* "ssh -p PORT USER@HOST" (no -p for port 22), or "(not known yet)". */
+char *vm_format_login(char *buf, size_t n, const struct slice_vm_info *vm);
+/* "[HOST]:PORT KEY" ("HOST KEY" on port 22); false without a sane key. */
+bool vm_format_known_hosts(char *buf, size_t n, const struct slice_vm_info *vm);
+/* "IMAGE, N vCPUs, RAM RAM, DISK disk, ACCEL". */
+char *vm_format_size(char *buf, size_t n, const struct slice_vm_info *vm);
+/* run --vm's lines on standard output: slice, login, host key, known_hosts. */
+void vm_print_login(const char *id, const struct slice_vm_info *vm);
+/* Appends the known_hosts line to path unless it is there already; warns
+ * of another key for the same host. -errno, said. */
+int vm_add_known_host(const char *path, const struct slice_vm_info *vm);
+/* Polls status every 0.5 s until the guest's state is "running" (0, *vm
+ * the last record) or "stopped" (-ECHILD, said); -EINTR after SIGINT or
+ * SIGTERM (the guest goes on), -errno of a failed status (said). */
+int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *vm);
+/* An SSH public key file's text, at most VM_SSH_KEY_MAX bytes ("-":
+ * standard input); a private key is refused. -errno, said. */
+int client_read_ssh_key(const char *path, char **ret);
 
 /* Pretty-printing of slices (status and list). */
 void print_slice(const struct slice_info *s);

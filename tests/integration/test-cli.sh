@@ -20,6 +20,36 @@ expect_error "Invalid slice id 'bogus'" prepay status bogus
 expect_error "Unknown command" prepay frobnicate
 expect_error "No command given" prepay run --cpus 1
 expect_error "--unit starts a unit, not a command" prepay run --unit job.service -- true
+# A VM slice: what the CLI refuses by itself, before anything is bought
+# (the daemon's side: tests/integration/test-vm*.sh).
+echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb0Qh3r4j2Yf7m0Zq1s2vPpV9kq8t7wE3xJm2n5cYtB test" >"$T/key.pub"
+v=$(mint 100)
+expect_error "not a place for a command: give no COMMAND" prepay run --voucher "$v" --vm debian-12 --ssh-key "$T/key.pub" -- true
+expect_error "--vm needs --ssh-key FILE" prepay run --voucher "$v" --vm debian-12
+expect_error "not with --slice" prepay run --slice s-00000000 --vm debian-12 --ssh-key "$T/key.pub"
+expect_error "go with --vm" prepay run --voucher "$v" --ssh-key "$T/key.pub" -- true
+expect_error "go with --vm" prepay run --voucher "$v" --wait -- true
+expect_error "Invalid --vm value '../base'" prepay run --voucher "$v" --vm ../base --ssh-key "$T/key.pub"
+expect_error "Invalid --disk value '10X'" prepay run --voucher "$v" --vm debian-12 --ssh-key "$T/key.pub" --disk 10X
+expect_error "Failed to open SSH public key $T/none.pub: No such file or directory" \
+        prepay run --voucher "$v" --vm debian-12 --ssh-key "$T/none.pub"
+expect_error "Failed to read SSH public key $T: Is a directory" prepay run --voucher "$v" --vm debian-12 --ssh-key "$T"
+head -c 8193 /dev/zero | tr '\0' k >"$T/big.pub"
+expect_error "too large to be an SSH public key" prepay run --voucher "$v" --vm debian-12 --ssh-key "$T/big.pub"
+printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\n' >"$T/id_ed25519"
+expect_error "is a private key: give its public half" prepay run --voucher "$v" --vm debian-12 --ssh-key "$T/id_ed25519"
+: >"$T/empty.pub"
+expect_error "is empty" prepay run --voucher "$v" --vm debian-12 --ssh-key "$T/empty.pub"
+# Root reads any file whatever its mode: an unreadable one for another user.
+chmod 000 "$T/key.pub"
+expect_error "Failed to open SSH public key $T/key.pub: Permission denied" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/prepay" run --voucher /dev/null --vm debian-12 \
+        --ssh-key "$T/key.pub"
+chmod 644 "$T/key.pub"
+# None of these spent the voucher.
+prepay run --voucher "$v" -- true 2>"$T/vm-voucher.err" || fail "a refused --vm spent the voucher: $(cat "$T/vm-voucher.err")"
+bought=$(slice_from_log "$T/vm-voucher.err") || fail "no slice bought with the voucher --vm left unspent"
+prepay release "$bought" >/dev/null 2>&1 || fail "the slice bought after the --vm refusals could not be released"
 expect_error "Invalid slice id 'bogus'" prepay kill bogus
 expect_error "give one" prepay kill s-00000000 --token pt-x --token-file /dev/null
 expect_error "No slice s-00000000" prepay kill s-00000000
@@ -36,7 +66,7 @@ bought=$(sed -n 's/.*Slice \(s-[0-9a-f]*\) stays, with its balance.*/\1/p' <<<"$
 prepay release "$bought" >/dev/null 2>&1 || fail "the slice bought for a unit could not be released"
 prepay kill "$s" 2>/dev/null || fail "root could not kill a slice's processes"
 prepay destroy "$s" || fail "destroy after kill failed"
-for verb in kill reload run list; do
+for verb in kill reload run list images; do
         prepay "$verb" --help | grep -q "Usage: prepay $verb" || fail "prepay $verb --help has no usage line"
 done
 prepay --help | grep -q 'reload' || fail "--help does not list reload"
