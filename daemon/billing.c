@@ -83,9 +83,21 @@ static void slice_counters(struct slice *s, uint64_t now_rt, uint64_t ret[_RESOU
                 ret[r] = MAX(ret[r], s->account.l.billed[r]);
 }
 
-static int64_t price_due(struct billing *b, const struct ledger_slice *l, const uint64_t counters[_RESOURCE_MAX],
+/* The host's prices, and for a VM slice its disk's in the base fee. A
+ * disk priced past any amount (refused when it was bought, so only after
+ * a reload raised DiskGiBHour=) is charged at the highest base fee. */
+static void slice_rates(struct billing *b, const struct slice *s, struct rate_card *ret) {
+        *ret = b->config->rates;
+        if (s->vm && pricing_with_disk(&b->config->rates, b->config->disk_gib_hour, vm_disk_size(s->vm), ret) < 0)
+                ret->price[RESOURCE_BASE] = MONEY_AMOUNT_MAX;
+}
+
+static int64_t price_due(struct billing *b, const struct slice *s, const uint64_t counters[_RESOURCE_MAX],
                          int64_t due[_RESOURCE_MAX]) {
-        return enforcer_price_due(&b->config->rates, l->billed, counters, due);
+        struct rate_card rc;
+
+        slice_rates(b, s, &rc);
+        return enforcer_price_due(&rc, s->account.l.billed, counters, due);
 }
 
 /* Writes the slice's usage up to now into the batch. */
@@ -101,7 +113,7 @@ static int charge_slice(struct billing *b, struct slice *s) {
         if (r < 0)
                 return r;
         slice_counters(s, now_usec(CLOCK_REALTIME), counters);
-        (void) price_due(b, &s->account.l, counters, due);
+        (void) price_due(b, s, counters, due);
         r = ledger_charge(b->ledger, s->id, counters, due, now_usec(CLOCK_REALTIME), NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to charge slice %s: %m", s->id);
@@ -156,7 +168,7 @@ static int64_t reprice(struct billing *b, struct slice *s) {
         int64_t due[_RESOURCE_MAX];
 
         slice_counters(s, now_usec(CLOCK_REALTIME), counters);
-        s->account.pending = price_due(b, &s->account.l, counters, due);
+        s->account.pending = price_due(b, s, counters, due);
         return s->account.pending;
 }
 
@@ -343,7 +355,10 @@ static int on_check(sd_event_source *source, uint64_t usec, void *userdata) {
 /* How fast the slice can spend (enforcer.h): its size at full use, and
  * with a CPU quota, one period's quota at once on every online CPU. */
 static void slice_spend(struct billing *b, const struct slice *s, struct enforce_spend *ret) {
-        enforcer_spend(&b->config->rates, slice_cpus_milli(b, s), s->limits.cpu_quota_usec,
+        struct rate_card rc;
+
+        slice_rates(b, s, &rc);
+        enforcer_spend(&rc, slice_cpus_milli(b, s), s->limits.cpu_quota_usec,
                        s->limits.memory_max, b->slices->online_cpus_milli, ret);
 }
 
@@ -722,8 +737,8 @@ static void format_cpus(char buf[static 32], uint64_t milli) {
 
 /* The CPUs of a create sized to its voucher (--hours): the most the
  * voucher pays for over the duration. */
-static int size_to_funds(struct billing *b, struct billing_order *o, uint64_t memory, uint64_t duration,
-                         char **ret_error) {
+static int size_to_funds(struct billing *b, const struct rate_card *rates, struct billing_order *o,
+                         uint64_t memory, uint64_t duration, char **ret_error) {
         char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], dur[FORMAT_DURATION_MAX];
         const struct voucher *v = &o->voucher;
         int64_t shortfall;
@@ -731,7 +746,7 @@ static int size_to_funds(struct billing *b, struct billing_order *o, uint64_t me
 
         if (duration == 0)
                 return refuse(ret_error, -EINVAL, "Sizing to funds needs a duration (--hours)");
-        q = pricing_size_to_funds(&b->config->rates, v->amount, duration, memory, 10, b->slices->max_cpus_milli,
+        q = pricing_size_to_funds(rates, v->amount, duration, memory, 10, b->slices->max_cpus_milli,
                                   &o->cpus_milli, &shortfall);
         if (q == -EDOM)
                 o->cpus_milli = b->slices->max_cpus_milli;
@@ -745,6 +760,29 @@ static int size_to_funds(struct billing *b, struct billing_order *o, uint64_t me
         return 0;
 }
 
+/* The guest of a VM slice, checked before anything is spent: its image,
+ * the buyer's key, its disk (now priced at its real size) and memory. */
+static int billing_plan_vm(struct billing *b, const struct request *f, uint64_t cpus_milli, uint64_t memory,
+                           struct billing_order *o, struct rate_card *rates, char **ret_error) {
+        const struct config *cfg = b->config;
+        _cleanup_(freep) char *error = NULL;
+        int q;
+
+        if (!b->slices->vms)
+                return refuse(ret_error, -EOPNOTSUPP, "This daemon does not run VM slices");
+        q = vms_plan(b->slices->vms,
+                     &(struct vm_request) { .image = f->vm_image, .ssh_key = f->ssh_key, .disk_size = f->disk_size,
+                                            .cpus_milli = cpus_milli, .memory_max = memory },
+                     &o->vm, &error);
+        if (q < 0)
+                return refuse(ret_error, q, "%s; the voucher was not spent", error ?: strerror(-q));
+        o->has_vm = true;
+        q = pricing_with_disk(&cfg->rates, cfg->disk_gib_hour, o->vm.disk_size, rates);
+        if (q < 0)
+                return refuse(ret_error, q, "A disk of that size costs more than any voucher holds");
+        return 0;
+}
+
 int billing_price_order(struct billing *b, const struct request *f, struct billing_order *o, char **ret_error) {
         const struct config *cfg = b->config;
         _cleanup_(freep) char *error = NULL;
@@ -753,14 +791,24 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
         uint64_t memory, size_cpus;
         int64_t items[_RESOURCE_MAX], total;
         const struct voucher *v = &o->voucher;
+        struct rate_card rates = cfg->rates;
         int q;
 
         o->limits = f->limits;
         o->cpus_milli = f->cpus_milli;
-        /* The size to price: what the slice may use at most. */
+        /* The size to price: what the slice may use at most. A VM
+         * slice's memory is its guest's and QEMU's, never unlimited. */
+        if (f->vm_image && o->limits.memory_max == 0)
+                o->limits.memory_max = cfg->vm_default_memory;
         memory = o->limits.memory_max ?: cfg->default_memory_max;
+        if (f->vm_image) {
+                q = pricing_with_disk(&cfg->rates, cfg->disk_gib_hour,
+                                      MAX(f->disk_size, (uint64_t) 1), &rates);
+                if (q < 0)
+                        return refuse(ret_error, q, "A disk of that size costs more than any voucher holds");
+        }
         if (f->size_to_funds) {
-                q = size_to_funds(b, o, memory, f->duration_usec, ret_error);
+                q = size_to_funds(b, &rates, o, memory, f->duration_usec, ret_error);
                 if (q < 0)
                         return q;
         }
@@ -774,8 +822,13 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
                 (void) pricing_cpus_of_quota(o->limits.cpu_quota_usec, o->limits.cpu_period_usec, &size_cpus);
         if (size_cpus == 0) /* no CPU limit: it may use the whole host */
                 size_cpus = b->slices->max_cpus_milli;
+        if (f->vm_image) {
+                q = billing_plan_vm(b, f, size_cpus, memory, o, &rates, ret_error);
+                if (q < 0)
+                        return q;
+        }
 
-        q = pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = size_cpus, .memory_bytes = memory },
+        q = pricing_quote(&rates, &(struct pricing_size) { .cpus_milli = size_cpus, .memory_bytes = memory },
                           cfg->min_runtime_usec, items, &total);
         if (q < 0)
                 return refuse(ret_error, q, "Failed to price the slice: %s", strerror(-q));
@@ -823,7 +876,7 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
         if (q < 0)
                 return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
 
-        q = slices_create(b->slices, &o->limits, o->cpus_milli, r->uid, &s, &error);
+        q = slices_create(b->slices, &o->limits, o->cpus_milli, r->uid, o->has_vm ? &o->vm : NULL, &s, &error);
         if (q < 0)
                 return refuse(ret_error, q, "%s", error ?: strerror(-q));
 
@@ -1034,6 +1087,7 @@ int billing_quote(struct billing *b, const struct request *f, struct billing_quo
                 .memory_max = f->memory_max,
                 .duration_usec = f->duration_usec,
         };
+        struct rate_card rates = cfg->rates;
 
         /* The size "prepay run" is priced at when it asks none. */
         if (q.cpus_milli == 0)
@@ -1043,8 +1097,9 @@ int billing_quote(struct billing *b, const struct request *f, struct billing_quo
         if (q.duration_usec == 0)
                 q.duration_usec = cfg->min_runtime_usec;
 
-        if (pricing_quote(&cfg->rates, &(struct pricing_size) { .cpus_milli = q.cpus_milli,
-                                                                .memory_bytes = q.memory_max },
+        if (f->disk_size && pricing_with_disk(&cfg->rates, cfg->disk_gib_hour, f->disk_size, &rates) < 0)
+                return refuse(ret_error, -ERANGE, "That disk does not fit in a 64-bit amount of money");
+        if (pricing_quote(&rates, &(struct pricing_size) { .cpus_milli = q.cpus_milli, .memory_bytes = q.memory_max },
                           q.duration_usec, q.items, &q.total) < 0)
                 return refuse(ret_error, -ERANGE, "That quote does not fit in a 64-bit amount of money");
         *ret = q;

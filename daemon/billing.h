@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "account.h"
 #include "enforce.h"
+#include "vm.h"
 #include "enforcer.h"
 #include "events.h"
 #include "keys.h"
@@ -132,6 +133,8 @@ struct billing_order {
         struct slice_limits limits;
         uint64_t cpus_milli;
         enum enforce_action action;
+        bool has_vm;            /* "vm_image": the guest, checked (vms_plan()) */
+        struct vm_plan vm;      /* freed with vm_plan_done() */
 };
 /* The order's size from f: sized to the voucher (size_to_funds), the
  * limits checked (MaxCPUs=...), the minimum run (MinRuntimeSec=) priced

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/un.h>
 #include <syslog.h>
 
@@ -161,6 +162,57 @@ static int verify_group(const char *s, const char **ret_reason) {
         for (const char *p = s; *p; p++)
                 if (!(isalnum((unsigned char) *p) || *p == '_' || (p > s && (*p == '-' || *p == '.')))) {
                         *ret_reason = "must be a group name: letters, digits, '_', and '-' or '.' after the first";
+                        return -EINVAL;
+                }
+        return 0;
+}
+
+/* "FIRST-LAST", two TCP ports, FIRST <= LAST. */
+int config_parse_port_range(const char *s, uint16_t *ret_first, uint16_t *ret_last) {
+        unsigned a, b;
+        int n = 0;
+
+        if (sscanf(s, "%5u-%5u%n", &a, &b, &n) != 2 || (size_t) n != strlen(s) || a == 0 || a > b || b > 65535)
+                return -EINVAL;
+        *ret_first = (uint16_t) a;
+        *ret_last = (uint16_t) b;
+        return 0;
+}
+
+static int verify_port_range(const char *s, const char **ret_reason) {
+        uint16_t a, b;
+
+        if (config_parse_port_range(s, &a, &b) >= 0)
+                return 0;
+        *ret_reason = "must be FIRST-LAST, two TCP ports from 1 to 65535 with FIRST <= LAST";
+        return -EINVAL;
+}
+
+static int verify_ipv4(const char *s, const char **ret_reason) {
+        struct in_addr a;
+
+        if (inet_pton(AF_INET, s, &a) == 1)
+                return 0;
+        *ret_reason = "must be an IPv4 address such as 0.0.0.0 or 127.0.0.1";
+        return -EINVAL;
+}
+
+static int verify_accelerator(const char *s, const char **ret_reason) {
+        if (streq(s, "auto") || streq(s, "kvm") || streq(s, "tcg"))
+                return 0;
+        *ret_reason = "must be auto, kvm or tcg";
+        return -EINVAL;
+}
+
+/* A host name or address buyers connect to, or empty. */
+static int verify_host_name(const char *s, const char **ret_reason) {
+        if (strlen(s) > 253) {
+                *ret_reason = "is longer than 253 characters";
+                return -EINVAL;
+        }
+        for (const char *p = s; *p; p++)
+                if (!(isalnum((unsigned char) *p) || *p == '-' || *p == '.' || *p == ':')) {
+                        *ret_reason = "must be a host name or an address: letters, digits, '-', '.' and ':'";
                         return -EINVAL;
                 }
         return 0;
@@ -462,6 +514,15 @@ static const struct config_item config_items[] = {
                 .doc = "Price per hour a slice exists, whatever it uses.",
         },
         {
+                .section = "Prices",
+                .key = "DiskGiBHour",
+                .type = CONFIG_MONEY,
+                .offset = offsetof(struct config, disk_gib_hour),
+                .default_value = "0",
+                .doc = "Price per hour of each GiB (rounded up) of a VM slice's disk, charged under base with "
+                       "SliceHour=.",
+        },
+        {
                 .section = "Enforce",
                 .key = "LowBalanceSec",
                 .type = CONFIG_DURATION,
@@ -608,6 +669,126 @@ static const struct config_item config_items[] = {
                 .doc = "A connection that sends no request for this long is closed (event streams are not).",
                 .min = MSEC(100),
                 .max = SEC(3600),
+        },
+        {
+                .section = "VM",
+                .key = "Directory",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, vm_directory),
+                .default_value = "/var/lib/prepay-vm",
+                .doc = "Where each VM slice's disk overlay, seed and console are (a directory per slice); it and "
+                       "the directories above it must let User= through.",
+                .verify = verify_absolute_path,
+        },
+        {
+                .section = "VM",
+                .key = "ImagesDirectory",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, images_directory),
+                .default_value = "/var/lib/prepay-vm/images",
+                .doc = "Where the base images VM slices boot are: NAME.image beside its disk (prepay-image(5)).",
+                .verify = verify_absolute_path,
+        },
+        {
+                .section = "VM",
+                .key = "User",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, vm_user),
+                .default_value = "prepay-vm",
+                .doc = "The user QEMU runs as (never root); also in group kvm where that exists.",
+                .verify = verify_group,
+        },
+        {
+                .section = "VM",
+                .key = "QEMU",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, qemu),
+                .default_value = "/usr/bin/qemu-system-x86_64",
+                .doc = "The emulator VM slices run.",
+                .verify = verify_absolute_path,
+        },
+        {
+                .section = "VM",
+                .key = "Accelerator",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, accelerator),
+                .default_value = "auto",
+                .doc = "kvm, tcg, or auto: kvm where /dev/kvm opens and the CPU has vmx or svm, else tcg.",
+                .verify = verify_accelerator,
+        },
+        {
+                .section = "VM",
+                .key = "TranslationCache",
+                .type = CONFIG_SIZE,
+                .offset = offsetof(struct config, translation_cache),
+                .default_value = "64M",
+                .doc = "TCG's translation cache per VM (tb-size); without a bound it is 1 GiB.",
+                .min = 16ULL << 20,
+                .max = 1ULL << 30,
+        },
+        {
+                .section = "VM",
+                .key = "MemoryOverhead",
+                .type = CONFIG_SIZE,
+                .offset = offsetof(struct config, vm_memory_overhead),
+                .default_value = "256M",
+                .doc = "QEMU's own memory, held inside the slice's memory limit: the guest gets the rest.",
+                .min = 64ULL << 20,
+        },
+        {
+                .section = "VM",
+                .key = "DefaultMemory",
+                .type = CONFIG_SIZE,
+                .offset = offsetof(struct config, vm_default_memory),
+                .default_value = "1G",
+                .doc = "The memory of a VM slice whose request names none (guest RAM plus MemoryOverhead=).",
+                .min = 128ULL << 20,
+        },
+        {
+                .section = "VM",
+                .key = "MaxDiskSize",
+                .type = CONFIG_SIZE,
+                .offset = offsetof(struct config, max_disk_size),
+                .default_value = "64G",
+                .doc = "The largest disk a VM slice may ask for.",
+                .min = 1ULL << 20,
+        },
+        {
+                .section = "VM",
+                .key = "PortRange",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, vm_port_range),
+                .default_value = "22000-22999",
+                .doc = "The host TCP ports forwarded to VM slices' SSH, one per VM.",
+                .verify = verify_port_range,
+        },
+        {
+                .section = "VM",
+                .key = "ListenAddress",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, vm_listen_address),
+                .default_value = "0.0.0.0",
+                .doc = "The address the forwarded SSH ports listen on.",
+                .verify = verify_ipv4,
+        },
+        {
+                .section = "VM",
+                .key = "HostName",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, vm_host_name),
+                .default_value = "",
+                .doc = "The host name buyers are told to connect to; empty: this host's name.",
+                .verify = verify_host_name,
+        },
+        {
+                .section = "VM",
+                .key = "ShutdownTimeoutSec",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, vm_shutdown_timeout_usec),
+                .default_value = "30s",
+                .doc = "At release, how long a guest has to power off after the ACPI request before it is killed.",
+                .min = 0,
+                .max = SEC(600),
         },
 };
 

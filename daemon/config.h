@@ -61,6 +61,21 @@ struct config {
         uint64_t max_connections_per_user; /* MaxConnectionsPerUser= */
         uint64_t max_event_streams_per_user; /* MaxEventStreamsPerUser= */
         uint64_t idle_timeout_usec; /* IdleTimeoutSec= */
+        /* [VM] */
+        char *vm_directory;        /* Directory= the guests' disks, seeds, sockets */
+        char *images_directory;    /* ImagesDirectory= */
+        char *vm_user;             /* User= the QEMU processes run as */
+        char *qemu;                /* QEMU= */
+        char *accelerator;         /* Accelerator= auto|kvm|tcg */
+        uint64_t translation_cache; /* TranslationCache= TCG's tb-size */
+        uint64_t vm_memory_overhead; /* MemoryOverhead= QEMU's own, inside memory.max */
+        uint64_t vm_default_memory; /* DefaultMemory= */
+        uint64_t max_disk_size;    /* MaxDiskSize= */
+        char *vm_port_range;       /* PortRange= "FIRST-LAST" */
+        char *vm_listen_address;   /* ListenAddress= IPv4 */
+        char *vm_host_name;        /* HostName= ("": gethostname()) */
+        uint64_t vm_shutdown_timeout_usec; /* ShutdownTimeoutSec= */
+        int64_t disk_gib_hour;     /* [Prices] DiskGiBHour=, charged under "base" */
 };
 
 /* Sets every field to its embedded default (parsed from the same text
@@ -85,3 +100,6 @@ void config_done(struct config *c);
  * as an INI file, header comment included: config_dump(f, NULL) is
  * packaging/prepayd.conf byte for byte. Returns -errno on a write error. */
 int config_dump(FILE *f, const struct config *c);
+
+/* PortRange=: "FIRST-LAST". 0, or -EINVAL. */
+int config_parse_port_range(const char *s, uint16_t *ret_first, uint16_t *ret_last);

@@ -43,6 +43,10 @@ struct connection {
         unsigned n_sent_fds;
         /* A reply waiting for the ledger batch it depends on. */
         json_object *pending;
+        /* A request whose handler waits (rc.deferred), handled again
+         * when it is resumed. */
+        char *deferred;
+        size_t deferred_size;
         /* The request being handled, as its handler sees it (requests.h);
          * its attach_pidfd is the caller, pinned for the attach that
          * follows a create's commit. */
@@ -249,6 +253,9 @@ static void connection_free(struct connection *c) {
                 }
         c->control->n_connections--;
         batch_cancel(c->control->ctx.batch, c);
+        if (c->deferred && c->control->ctx.slices->vms)
+                vms_cancel_waiter(c->control->ctx.slices->vms, c);
+        free(c->deferred);
         if (c->subscribed)
                 events_unsubscribe(c->control->ctx.events, c);
         json_object_put(c->pending);
@@ -393,6 +400,7 @@ static const struct {
         { "kill", CONTROL_CLIENT, requests_kill },         { "topup", CONTROL_CLIENT, requests_topup },
         { "release", CONTROL_CLIENT, requests_release },   { "quote", CONTROL_CLIENT, requests_quote },
         { "events", CONTROL_CLIENT, requests_events },     { "reload", CONTROL_OPERATOR, requests_reload },
+        { "images", CONTROL_CLIENT, requests_images },
 };
 
 /* The refusal of a peer whose rights fall short of what its op needs. */
@@ -601,9 +609,53 @@ static void connection_take_cmsgs(struct connection *c, struct msghdr *mh) {
                 c->n_sent_fds += 2;
 }
 
+static void connection_handle(struct connection *c, char *buf, size_t n);
+
+/* The wait of a deferred request is over: it is handled again. */
+static void on_resume(void *userdata) {
+        struct connection *c = userdata;
+
+        connection_handle(c, TAKE_PTR(c->deferred), c->deferred_size);
+}
+
+/* Handles one request (buf, taken), then replies, at once or once the
+ * batch it depends on is committed; or parks it while its handler waits. */
+static void connection_handle(struct connection *c, char *buf, size_t n) {
+        struct batch *batch = c->control->ctx.batch;
+        json_object *reply;
+
+        c->rc.request = (struct billing_request) {};
+        c->rc.deferred = false;
+        c->rc.resume = on_resume;
+        reply = dispatch(c, buf, n);
+        if (c->rc.deferred && !reply) {
+                c->deferred = buf;
+                c->deferred_size = n;
+                (void) sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
+                return;
+        }
+        free(buf);
+        if (!reply)
+                reply = message_reply_error("Internal error: no reply");
+
+        /* Nothing that depends on a write is said before it is durable:
+         * wait for the batch, reading nothing more from this peer. A
+         * subscription depends on none, and its reply must come before
+         * the first event. */
+        if (!c->subscribed && (batch_is_open(batch) || c->rc.request.attach[0])) {
+                if (batch_wait(batch, on_committed, c) >= 0) {
+                        c->pending = reply;
+                        (void) sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
+                        return;
+                }
+        }
+        connection_send(c, reply);
+        connection_arm_idle(c);
+        (void) sd_event_source_set_enabled(c->source, SD_EVENT_ON);
+}
+
 static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         struct connection *c = userdata;
-        struct batch *batch = c->control->ctx.batch;
         _cleanup_(freep) char *buf = NULL;
         /* Credentials and a few descriptors: a pidfd is all prepay sends. */
         union {
@@ -613,7 +665,6 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
         struct iovec iov;
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
                              .msg_controllen = sizeof(control) };
-        json_object *reply;
         ssize_t n;
 
         if (revents & (EPOLLHUP | EPOLLERR) && !(revents & EPOLLIN)) {
@@ -646,25 +697,14 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
 
         /* A request is handled: not idle until its reply is out. */
         (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
-        c->rc.request = (struct billing_request) {};
-        if ((size_t) n > PREPAY_MSG_MAX)
-                reply = message_reply_error("Request too large (%zd bytes, at most %d)", n, PREPAY_MSG_MAX);
-        else
-                reply = dispatch(c, buf, (size_t) n);
-
-        /* Nothing that depends on a write is said before it is durable:
-         * wait for the batch, reading nothing more from this peer. A
-         * subscription depends on none, and its reply must come before
-         * the first event. */
-        if (!c->subscribed && (batch_is_open(batch) || c->rc.request.attach[0])) {
-                if (batch_wait(batch, on_committed, c) >= 0) {
-                        c->pending = reply;
-                        (void) sd_event_source_set_enabled(c->source, SD_EVENT_OFF);
-                        return 0;
-                }
+        if ((size_t) n > PREPAY_MSG_MAX) {
+                c->rc.request = (struct billing_request) {};
+                connection_send(c, message_reply_error("Request too large (%zd bytes, at most %d)", n,
+                                                       PREPAY_MSG_MAX));
+                connection_arm_idle(c);
+                return 0;
         }
-        connection_send(c, reply);
-        connection_arm_idle(c);
+        connection_handle(c, TAKE_PTR(buf), (size_t) n);
         return 0;
 }
 

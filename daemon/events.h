@@ -31,6 +31,7 @@ enum event_kind {
         EVENT_KILLED,
         EVENT_RELEASED,
         EVENT_OOM,
+        EVENT_VM,         /* a VM slice's guest: booting, running (sshd answers), stopped */
         _EVENT_MAX,
 };
 

@@ -238,6 +238,11 @@ int manager_new(struct config *config, struct manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
 
+        r = vms_new(config, m->event, &m->vms);
+        if (r < 0)
+                return r;
+        slices_set_vms(m->slices, m->vms);
+
         r = open_money(m);
         if (r < 0)
                 return r;
@@ -294,6 +299,7 @@ void manager_free(struct manager *m) {
                 meter_close(m->meter, m->slices->n == 0);
         }
         slices_free(m->slices);
+        vms_free(m->vms);
         free(m);
 }
 

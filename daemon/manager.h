@@ -32,6 +32,7 @@ struct manager {
         struct billing *billing;
         struct events *events;
         struct control *control;
+        struct vms *vms;            /* VM slices' guests */
         const char *config_path;    /* read again on SIGHUP */
         bool config_optional;       /* the default path, which may be absent */
         char last_status[160];      /* the last STATUS= sent to the service manager */

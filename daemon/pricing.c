@@ -118,6 +118,23 @@ static int mul_div_ceil(u128 a, uint64_t b, uint64_t divisor, int64_t *ret) {
         return u128_to_money(q, ret);
 }
 
+int pricing_with_disk(const struct rate_card *rc, int64_t disk_gib_hour, uint64_t disk_bytes,
+                      struct rate_card *ret) {
+        const uint64_t gib = UINT64_C(1) << 30;
+        uint64_t n = disk_bytes / gib + (disk_bytes % gib != 0);
+        __int128 extra, base;
+
+        if (!rc || disk_gib_hour < 0 || disk_gib_hour > MONEY_AMOUNT_MAX)
+                return -EINVAL;
+        extra = (__int128) n * disk_gib_hour;
+        base = (__int128) rc->price[RESOURCE_BASE] + extra;
+        if (base > MONEY_AMOUNT_MAX)
+                return -ERANGE;
+        *ret = *rc;
+        ret->price[RESOURCE_BASE] = (int64_t) base;
+        return 0;
+}
+
 int pricing_quote(const struct rate_card *rc, const struct pricing_size *size, uint64_t duration_usec,
                   int64_t ret_items[_RESOURCE_MAX], int64_t *ret_total) {
         int64_t items[_RESOURCE_MAX] = {}, total = 0;

@@ -40,6 +40,15 @@ int pricing_cost(const struct rate_card *rc, enum resource r, uint64_t counter, 
  * the charge itself does not fit an int64_t. */
 int pricing_charge(const struct rate_card *rc, enum resource r, uint64_t from, uint64_t to, int64_t *ret);
 
+/* A VM slice's rate card: rc with its disk's hourly price added to the
+ * base fee (per slice-hour): disk_gib_hour for each GiB (2^30 bytes) of
+ * disk_bytes, rounded up. The disk is held whether used or not, like the
+ * slice itself, so it is charged by time under "base", and the books need
+ * no new account. -ERANGE when the price passes MONEY_AMOUNT_MAX, -EINVAL
+ * for a price outside 0..MONEY_AMOUNT_MAX. */
+int pricing_with_disk(const struct rate_card *rc, int64_t disk_gib_hour, uint64_t disk_bytes,
+                      struct rate_card *ret);
+
 /* A size to quote: CPUs in milli-CPUs, memory in bytes (0: not priced). */
 struct pricing_size {
         uint64_t cpus_milli;

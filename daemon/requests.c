@@ -159,7 +159,9 @@ static json_object *create_unfunded(struct requests *rq, struct request_conn *rc
         if (!rq->config->allow_unfunded || rc->request.uid != 0)
                 return message_reply_error("A voucher is needed to buy a slice (prepay run --voucher FILE)%s",
                                            rq->config->allow_unfunded ? "; only root may make unfunded slices" : "");
-        r = slices_create(rq->slices, &f->limits, f->cpus_milli, rc->request.uid, &s, &error);
+        if (f->vm_image)
+                return message_reply_error("A VM slice needs a voucher (prepay run --voucher FILE --vm IMAGE)");
+        r = slices_create(rq->slices, &f->limits, f->cpus_milli, rc->request.uid, NULL, &s, &error);
         if (r < 0)
                 return refusal(r, error);
         if (f->attach)
@@ -186,8 +188,18 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
                 q = billing_price_order(rq->billing, r->fields, &o, &error);
         if (q >= 0)
                 q = billing_fund(rq->billing, r, &o, &s, token, &error);
+        vm_plan_done(&o.vm);
         if (q < 0)
                 return refusal(q, error);
+        /* Paid for: the guest boots. Should QEMU not start (no process
+         * left, a D-Bus failure), the slice is funded with a stopped
+         * guest, which the reply shows; its release returns the change. */
+        if (s->vm) {
+                _cleanup_(freep) char *why = NULL;
+
+                if (slices_start_vm(rq->slices, s, &why) < 0)
+                        log_warning("Slice %s is funded but its guest did not start: %s.", s->id, strna(why));
+        }
 
         reply = slices_reply(rq->slices, s);
         billing_remember(rq->billing, r, "create", reply);
@@ -243,6 +255,30 @@ json_object *requests_topup(struct requests *rq, struct request_conn *rc) {
         return reply;
 }
 
+/* A VM slice's guest is powered off before the slice is released (ACPI,
+ * then killed after ShutdownTimeoutSec=, at once when it is frozen): the
+ * release waits (rc->deferred) and is handled again once QEMU is gone,
+ * and its last usage is charged then. Only who may release it may make
+ * it power off. A guest cannot be kept without its QEMU, so a VM slice
+ * is not kept. */
+static json_object *release_vm_first(struct requests *rq, struct request_conn *rc) {
+        const struct request *f = rc->request.fields;
+        json_object *reply = NULL;
+        struct slice *s;
+
+        s = f->slice ? slices_find(rq->slices, f->slice) : NULL;
+        if (!s || !s->vm)
+                return NULL;
+        if (!billing_may_act(s, &rc->request, f->token, &reply))
+                return reply;
+        if (f->keep)
+                return message_reply_error("Slice %s holds a VM, which cannot be kept: release it without --keep "
+                                           "(its disk goes with it)", s->id);
+        if (slices_stop_vm(rq->slices, s, rc->resume, rc->userdata) > 0)
+                rc->deferred = true;
+        return NULL;
+}
+
 json_object *requests_release(struct requests *rq, struct request_conn *rc) {
         _cleanup_(freep) char *error = NULL;
         _cleanup_(freep) struct billing_release *rel = NULL;
@@ -251,6 +287,9 @@ json_object *requests_release(struct requests *rq, struct request_conn *rc) {
 
         reply = billing_replay(rq->billing, &rc->request, "release");
         if (reply)
+                return reply;
+        reply = release_vm_first(rq, rc);
+        if (reply || rc->deferred)
                 return reply;
         rel = malloc(sizeof(*rel)); /* the change is large for a stack */
         if (!rel)
@@ -544,4 +583,22 @@ json_object *requests_events(struct requests *rq, struct request_conn *rc) {
                                             s->id, token ? "the one given is wrong" : "none was given");
         }
         return rc->subscribe(rc, slice);
+}
+
+/* ---- images ---- */
+
+json_object *requests_images(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) char *error = NULL;
+        json_object *reply, *images;
+        int r;
+
+        if (!rq->slices->vms)
+                return message_reply_error("This daemon does not run VM slices");
+        r = vms_list_images(rq->slices->vms, &images, &error);
+        if (r < 0)
+                return refusal(r, error);
+        reply = message_reply_ok();
+        json_object_object_add(reply, "images", images);
+        json_object_object_add(reply, "accelerator", json_object_new_string(vms_accelerator(rq->slices->vms)));
+        return reply;
 }

@@ -42,6 +42,12 @@ struct request_conn {
         int attach_pidfd;       /* create: the caller, pinned for the attach after the commit */
         int (*pin)(struct request_conn *rc, int *ret_pidfd, char **ret_error);
         json_object *(*subscribe)(struct request_conn *rc, const char *slice);
+        /* A handler that must wait for something first (a guest powering
+         * off before its release) sets deferred, returns NULL and has
+         * resume(userdata) called when it is done: the request is then
+         * handled again from the start, rights and all. */
+        bool deferred;
+        void (*resume)(void *userdata);
         void *userdata;         /* the connection */
 };
 
@@ -57,6 +63,7 @@ json_object *requests_status(struct requests *rq, struct request_conn *rc);
 json_object *requests_list(struct requests *rq, struct request_conn *rc);
 json_object *requests_destroy(struct requests *rq, struct request_conn *rc);
 json_object *requests_events(struct requests *rq, struct request_conn *rc);
+json_object *requests_images(struct requests *rq, struct request_conn *rc);
 
 /* Whether a slice still takes a caller that a reply let in, at the
  * commit: as at the request, and active. NULL, or the refusal. */

@@ -1726,7 +1726,26 @@ static const char *cgroupfs_cgroup_path(struct slice_handle *h) {
         return h->v2_path;
 }
 
+/* The process the daemon forked into the slice is in its cgroup.procs
+ * (it was moved there before it exec'd and never leaves by itself). */
+static int cgroupfs_owns_pid(struct slice_handle *h, const char *name, pid_t pid) {
+        _cleanup_(freep) char *text = NULL;
+        const char *p;
+        pid_t q;
+        int r;
+
+        r = read_full_file_at(h->v2_fd, "cgroup.procs", &text, NULL);
+        if (r < 0)
+                return r;
+        p = text;
+        while ((r = cg2_procs_next(&p, &q)) > 0)
+                if (q == pid)
+                        return 1;
+        return r < 0 ? r : 0;
+}
+
 const struct slice_ops slice_cgroupfs_ops = {
+        .owns_pid = cgroupfs_owns_pid,
         .name = "cgroupfs",
         .open = cgroupfs_open,
         .close = cgroupfs_close,

@@ -964,6 +964,7 @@ struct service_config {
         size_t n_exec;
         char *user, *group, *working_directory, *type;
         char **environment;
+        char **supplementary_groups;
         const char *slice, *id, *unit;
 };
 
@@ -1103,6 +1104,13 @@ static int add_service_props(sd_bus_message *m, const void *userdata) {
                 r = append_if_set(m, "Group", c->group);
         if (r >= 0)
                 r = append_if_set(m, "WorkingDirectory", c->working_directory);
+        if (r >= 0 && c->supplementary_groups && c->supplementary_groups[0]) {
+                r = open_property(m, "SupplementaryGroups", "as");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, c->supplementary_groups);
+                if (r >= 0)
+                        r = close_property(m);
+        }
         if (r >= 0 && c->environment && c->environment[0]) {
                 r = open_property(m, "Environment", "as");
                 if (r >= 0)
@@ -1258,6 +1266,69 @@ out:
         return r;
 }
 
+/* A process of the daemon's own (a VM slice's QEMU) as a transient
+ * service in the slice unit: systemd starts it there, so that it never
+ * runs outside, and "systemctl status prepay-<id>-<name>.service" shows
+ * it. Type=exec: the job is done once it has exec'd, and MainPID is it. */
+static int systemd_spawn(struct slice_handle *h, const char *name, char *const argv[], uid_t uid, gid_t gid,
+                         const gid_t *groups, size_t n_groups, pid_t *ret_pid) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *path = NULL;
+        char unit[UNIT_NAME_MAX], user[16], group[16], gids[4][16];
+        char *sup[5] = {};
+        struct exec_command exec = { .path = argv[0], .argv = (char **) argv };
+        struct service_config c = {
+                .exec = &exec, .n_exec = 1, .user = user, .group = group, .type = (char *) "exec",
+                .supplementary_groups = sup, .slice = h->unit, .id = h->id, .unit = name,
+        };
+        uint32_t pid = 0;
+        sd_bus *bus;
+        int r;
+
+        (void) snprintf(unit, sizeof(unit), UNIT_PREFIX "%s-%s.service", h->id, name);
+        (void) snprintf(user, sizeof(user), "%u", (unsigned) uid);
+        (void) snprintf(group, sizeof(group), "%u", (unsigned) gid);
+        for (size_t i = 0; i < n_groups && i < ARRAY_SIZE(gids); i++) {
+                (void) snprintf(gids[i], sizeof(gids[i]), "%u", (unsigned) groups[i]);
+                sup[i] = gids[i];
+        }
+        r = start_transient(h->b, unit, add_service_props, &c, &error);
+        if (r >= 0)
+                r = bus_get(h->b, &bus);
+        if (r >= 0)
+                r = unit_path(h->b, unit, false, &error, &path);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, SD_DESTINATION, path, SD_SERVICE, "MainPID", &error, 'u', &pid);
+        if (r >= 0 && pid == 0)
+                r = -ESRCH;
+        if (r < 0)
+                return log_error_errno(r, "Failed to start %s in slice %s: %s", unit, h->id,
+                                       bus_error_message(&error, r));
+        log_debug("Slice %s: %s runs as pid %u", h->id, unit, (unsigned) pid);
+        *ret_pid = (pid_t) pid;
+        return 0;
+}
+
+static int systemd_owns_pid(struct slice_handle *h, const char *name, pid_t pid) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *path = NULL;
+        char unit[UNIT_NAME_MAX];
+        uint32_t main_pid = 0;
+        sd_bus *bus;
+        int r;
+
+        (void) snprintf(unit, sizeof(unit), UNIT_PREFIX "%s-%s.service", h->id, name);
+        r = bus_get(h->b, &bus);
+        if (r >= 0)
+                r = unit_path(h->b, unit, false, &error, &path);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, SD_DESTINATION, path, SD_SERVICE, "MainPID", &error, 'u',
+                                                &main_pid);
+        if (r < 0)
+                return is_no_such_unit(&error) ? 0 : r;
+        return main_pid > 0 && (pid_t) main_pid == pid;
+}
+
 bool slice_systemd_usable(void) {
         struct statfs sfs;
 
@@ -1285,4 +1356,6 @@ const struct slice_ops slice_systemd_ops = {
         .cgroup_id = systemd_cgroup_id,
         .cgroup_path = systemd_cgroup_path,
         .run_unit = systemd_run_unit,
+        .spawn = systemd_spawn,
+        .owns_pid = systemd_owns_pid,
 };

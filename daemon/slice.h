@@ -103,6 +103,17 @@ struct slice_ops {
          * NULL where the backend has no units (cgroupfs). */
         int (*run_unit)(struct slice_handle *h, const char *unit, uid_t required_uid, char **ret_name,
                         char **ret_error);
+        /* Starts argv as uid/gid (with groups) in the slice: the transient
+         * service "prepay-<id>-<name>.service" in the slice unit; *ret_pid
+         * is its main process. NULL where the daemon forks the process
+         * and moves it in with attach() before it execs (cgroupfs). */
+        int (*spawn)(struct slice_handle *h, const char *name, char *const argv[], uid_t uid, gid_t gid,
+                     const gid_t *groups, size_t n_groups, pid_t *ret_pid);
+        /* Whether pid is still the process spawn() started as name (after
+         * a restart, before it is taken back): 1, 0 or -errno. In the
+         * slice's cgroup.procs (cgroupfs), the unit's MainPID (systemd).
+         * Neither needs /proc, which the packaged unit hides. */
+        int (*owns_pid)(struct slice_handle *h, const char *name, pid_t pid);
 };
 
 extern const struct slice_ops slice_cgroupfs_ops;

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +137,15 @@ int slice_state_to_json(struct slice *s, json_object **ret) {
         json_object_object_add(o, "funded", json_object_new_boolean(s->account.funded));
         enforce_to_json(&s->account.enforce, o);
         slice_limits_to_json(&s->limits, o);
+        if (s->vm) {
+                json_object *v;
+
+                if (vm_to_json(s->vm, &v) < 0) {
+                        json_object_put(o);
+                        return -ENOMEM;
+                }
+                json_object_object_add(o, "vm", v);
+        }
 
         *ret = o;
         return 0;
@@ -197,6 +211,37 @@ int slice_state_from_text(struct slice *s, const char *text, size_t size, const 
         return 0;
 }
 
+/* The pid recorded is pinned first, then checked to be the slice's QEMU
+ * still (a number that came round to another process is left alone). */
+static void slice_take_back_vm(struct slices *sl, struct slice *s) {
+        pid_t pid = vm_pid(s->vm);
+        int fd;
+
+        fd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (fd < 0 || !s->ops->owns_pid || s->ops->owns_pid(s->handle, "vm", pid) <= 0) {
+                if (fd >= 0)
+                        close(fd);
+                log_info("Slice %s: its QEMU (pid %d) is gone; the guest is stopped.", s->id, (int) pid);
+                return;
+        }
+        (void) vm_take_back(s->vm, fd);
+}
+
+/* A VM slice's guest: its QEMU taken back if it still runs. */
+static int slice_load_vm(struct slices *sl, struct slice *s, const char *text, size_t size) {
+        json_object *o = NULL, *v;
+        int r = 0;
+
+        if (message_parse(text, size, &o, NULL) < 0)
+                return -EBADMSG;
+        if (json_object_object_get_ex(o, "vm", &v))
+                r = sl->vms ? vm_from_json(sl->vms, s->id, v, &s->vm) : -EOPNOTSUPP;
+        json_object_put(o);
+        if (r >= 0 && s->vm && vm_pid(s->vm) > 0)
+                slice_take_back_vm(sl, s);
+        return r;
+}
+
 /* After a restart: the kernel kept counting CPU, network, IO and peaks; the
  * memory integral is picked up from the file, and the time since its last
  * sample is filled with the memory in use at that sample. */
@@ -218,6 +263,9 @@ static int slice_load_state(struct slices *sl, struct slice *s) {
         if (r < 0)
                 return log_warning_errno(r, "Failed to parse state of slice %s in %s: %s", s->id, path,
                                          strna(err));
+        r = slice_load_vm(sl, s, text, size);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to parse the VM of slice %s in %s: %m", s->id, path);
 
         /* CLOCK_MONOTONIC survives a daemon restart but not a reboot, and
          * slices do not survive a reboot either; a sample "from the future"
@@ -274,6 +322,65 @@ static void slice_emit_oom(struct slices *sl, struct slice *s, uint64_t n) {
                 events_emit(sl->events, &ev);
         else
                 log_warning("Slice %s: %s.", s->id, ev.reason);
+}
+
+/* A guest's state changed: recorded (its pid for a restart), said. */
+static void on_vm_state(struct vm *vm, const char *id, enum vm_state old, void *userdata) {
+        struct slices *sl = userdata;
+        struct slice *s = slices_find(sl, id);
+        struct slice_vm_info info;
+        struct event ev = {
+                .kind = EVENT_VM,
+                /* A guest that powers itself off and on is the tenant's doing. */
+                .repeatable = true,
+        };
+
+        if (!s || s->vm != vm)
+                return;
+        (void) slice_save_state(sl, s);
+        vm_info(vm, s->frozen, &info);
+        snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
+        ev.unfunded = !s->account.funded;
+        ev.owner_uid = s->owner_uid;
+        switch (vm_get_state(vm)) {
+        case VM_BOOTING:
+                snprintf(ev.reason, sizeof(ev.reason), "guest booting: image %s, %" PRIu64 " vCPU, %" PRIu64
+                         " MiB, %s, QEMU pid %" PRIu64, info.image, info.vcpus, info.memory >> 20, info.accel,
+                         info.pid);
+                break;
+        case VM_RUNNING:
+                snprintf(ev.reason, sizeof(ev.reason), "guest running: SSH answers on %.128s port %" PRIu64,
+                         info.ssh_host, info.ssh_port);
+                break;
+        case VM_STOPPING:
+                snprintf(ev.reason, sizeof(ev.reason), "guest asked to power off");
+                break;
+        case VM_STOPPED:
+        default:
+                snprintf(ev.reason, sizeof(ev.reason), "guest stopped (was %s); its disk is kept until release",
+                         vm_state_to_string(old));
+                break;
+        }
+        if (s->account.funded) {
+                struct slice_account_info a;
+
+                account_info(sl, s, &a);
+                ev.balance = a.balance;
+                ev.burn_rate = a.burn_rate;
+                ev.time_left_usec = a.time_left_usec;
+        }
+        if (sl->events)
+                events_emit(sl->events, &ev);
+}
+
+static const struct vm_callbacks vm_callbacks = {
+        .state_changed = on_vm_state,
+};
+
+void slices_set_vms(struct slices *sl, struct vms *v) {
+        sl->vms = v;
+        if (v)
+                vms_set_callbacks(v, &vm_callbacks, sl);
 }
 
 static void slice_apply_counters(struct slices *sl, struct slice *s, const struct slice_counters *c) {
@@ -334,6 +441,7 @@ static void slice_drop_record(struct slices *sl, struct slice *s) {
 static void slice_free(struct slices *sl, struct slice *s) {
         if (sl->cb)
                 sl->cb->freed(s, sl->userdata);
+        vm_free(s->vm);
         slice_unlink(sl, s);
         free(s);
 }
@@ -371,6 +479,8 @@ static void slice_vanished(struct slices *sl, struct slice *s) {
         s->handle = NULL;
         (void) meter_unwatch(sl->meter, s->cgroup_id);
         slice_drop_record(sl, s);
+        if (s->vm)
+                vm_remove(TAKE_PTR(s->vm));
         slice_free(sl, s);
 }
 
@@ -475,7 +585,7 @@ int slices_check_limits(struct slices *sl, struct slice_limits *l, uint64_t cpus
 }
 
 int slices_create(struct slices *sl, const struct slice_limits *limits, uint64_t cpus_milli, uid_t owner,
-                         struct slice **ret, char **ret_error) {
+                  const struct vm_plan *vm, struct slice **ret, char **ret_error) {
         struct slice_limits l = *limits;
         char id[SLICE_ID_MAX];
         struct slice *s = NULL;
@@ -499,6 +609,18 @@ int slices_create(struct slices *sl, const struct slice_limits *limits, uint64_t
         if (!s)
                 return log_oom();
 
+        if (vm) {
+                if (!sl->vms) {
+                        free(s);
+                        *ret_error = strdup("This daemon does not run VM slices");
+                        return -EOPNOTSUPP;
+                }
+                r = vm_new(sl->vms, id, vm, &s->vm, ret_error);
+                if (r < 0) {
+                        free(s);
+                        return r;
+                }
+        }
         s->limits = l;
         s->owner_uid = owner;
         s->created_usec = now_usec(CLOCK_REALTIME);
@@ -530,9 +652,115 @@ int slices_create(struct slices *sl, const struct slice_limits *limits, uint64_t
 fail:
         if (s->handle)
                 (void) sl->ops->destroy(sl->backend, s->handle);
+        if (s->vm)
+                vm_remove(s->vm);
         free(s);
         *ret_error = strdup("Failed to create the slice's cgroups, see the daemon's log");
         return r;
+}
+
+/* cgroupfs: the child waits at the gate until it is in the slice (it is
+ * our unreaped child, so its number cannot name anyone else meanwhile),
+ * then drops to the VM user and execs; it never runs a line of QEMU
+ * outside the slice. */
+static int spawn_in_slice(struct slices *sl, struct slice *s, char *const argv[], uid_t uid, gid_t gid,
+                          const gid_t *groups, size_t n_groups, pid_t *ret_pid) {
+        static char *const envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *) "LC_ALL=C", NULL };
+        int gate[2], r;
+        pid_t pid;
+
+        if (pipe2(gate, O_CLOEXEC) < 0)
+                return -errno;
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(gate[0]);
+                close(gate[1]);
+                return r;
+        }
+        if (pid == 0) {
+                sigset_t none;
+                char go;
+                int null;
+
+                close(gate[1]);
+                if (read(gate[0], &go, 1) != 1)
+                        _exit(126);
+                sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                (void) setsid();
+                null = open("/dev/null", O_RDWR);
+                if (null >= 0) {
+                        (void) dup2(null, STDIN_FILENO);
+                        (void) dup2(null, STDOUT_FILENO);
+                }
+                if (setgroups(n_groups, groups) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(125);
+                (void) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                execve(argv[0], argv, envp);
+                _exit(127);
+        }
+        close(gate[0]);
+        r = sl->ops->attach(s->handle, pid);
+        if (r < 0) {
+                close(gate[1]);
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                return r;
+        }
+        if (write(gate[1], "g", 1) != 1) {
+                r = -errno;
+                close(gate[1]);
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                return r;
+        }
+        close(gate[1]);
+        *ret_pid = pid;
+        return 0;
+}
+
+int slices_start_vm(struct slices *sl, struct slice *s, char **ret_error) {
+        char **argv = NULL;
+        gid_t groups[1];
+        size_t n_groups = 0;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        int r;
+
+        *ret_error = NULL;
+        if (!s->vm || !s->handle)
+                return -ENODEV;
+        r = vms_user(sl->vms, &uid, &gid, groups, &n_groups);
+        if (r < 0) {
+                *ret_error = strdup("The VM user ([VM] User=) is gone");
+                return log_error_errno(r, "Failed to start VM %s: [VM] User=%s: %m", s->id, sl->config->vm_user);
+        }
+        r = vm_argv(s->vm, &argv);
+        if (r < 0)
+                return log_oom();
+        if (sl->ops->spawn)
+                r = sl->ops->spawn(s->handle, "vm", argv, uid, gid, groups, n_groups, &pid);
+        else
+                r = spawn_in_slice(sl, s, argv, uid, gid, groups, n_groups, &pid);
+        vm_argv_free(argv);
+        if (r < 0) {
+                if (asprintf(ret_error, "The guest could not be started: %s", strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return log_error_errno(r, "Failed to start QEMU in slice %s: %m", s->id);
+        }
+        r = vm_started(s->vm, pid);
+        (void) slice_save_state(sl, s);
+        log_info("Slice %s: QEMU runs as pid %d.", s->id, (int) pid);
+        return r;
+}
+
+int slices_stop_vm(struct slices *sl, struct slice *s, void (*done)(void *userdata), void *userdata) {
+        if (!s->vm || vm_get_state(s->vm) == VM_STOPPED)
+                return 0;
+        /* A frozen guest cannot act on the ACPI request: it is killed. */
+        return vm_stop(s->vm, !s->frozen, done, userdata);
 }
 
 int slices_attach(struct slices *sl, struct slice *s, int pidfd, char **ret_error) {
@@ -610,6 +838,8 @@ int slices_destroy(struct slices *sl, struct slice *s) {
         s->handle = NULL;
         (void) meter_unwatch(sl->meter, s->cgroup_id);
         slice_drop_record(sl, s);
+        if (s->vm)
+                vm_remove(TAKE_PTR(s->vm));
 
         log_info("Slice %s destroyed after %" PRIu64 "ms of CPU, %" PRIu64 " bytes out, %" PRIu64
                  " byte-seconds of memory.",
@@ -629,6 +859,8 @@ void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         i.cgroup_id = s->cgroup_id;
         i.limits = s->limits;
         i.usage = s->usage;
+        if (s->vm)
+                vm_info(s->vm, s->frozen, &i.vm);
         account_info(sl, s, &i.account);
         *ret = i;
 }
@@ -707,6 +939,8 @@ static void drop_vanished(struct slices *sl) {
                         continue;
 
                 log_warning("Slice %s vanished while the daemon was not running, dropping its record.", id);
+                if (sl->vms)
+                        vms_remove_files(sl->vms, id);
                 if (unlinkat(dirfd(d), de->d_name, 0) < 0)
                         log_warning_errno(errno, "Failed to remove %s/%s, ignoring: %m", sl->state_dir,
                                           de->d_name);

@@ -9,6 +9,7 @@
 #include "account.h"
 #include "common/message.h"
 #include "slice.h"
+#include "vm.h"
 
 /* The slices: struct slice, the registry (by id, by cgroup id), their
  * state files (StateDirectory/slices/<id>.json), sampling their counters
@@ -38,6 +39,7 @@ struct slice {
         bool frozen;
         bool counters_failing;      /* logged once when reads start failing */
         struct slice_account account; /* the money side's (account.h) */
+        struct vm *vm;              /* the guest of a VM slice, NULL for others */
         struct slice *next;         /* the registry's list */
         struct slice *hash_next;    /* by cgroup id */
 };
@@ -57,6 +59,7 @@ struct slices {
         struct slice_backend *backend;
         struct meter *meter;          /* the manager's, set before slices_adopt() */
         struct events *events;        /* OOM events; NULL: logged only */
+        struct vms *vms;              /* the manager's: VM slices' guests */
         const struct slices_callbacks *cb;
         void *userdata;
         struct slice *list;
@@ -83,13 +86,27 @@ int slices_adopt(struct slices *sl);
 void slices_save_all(struct slices *sl);
 
 struct slice *slices_find(struct slices *sl, const char *id);
+/* The manager's guests, before slices_adopt(): their state changes are
+ * recorded and emitted (EVENT_VM). */
+void slices_set_vms(struct slices *sl, struct vms *v);
 
 /* Each returns 0 or -errno; on a refusal the reason for the client is put
  * in *ret_error (a static string or one the caller frees with free()). */
 /* cpus_milli, when not 0, sets the CPU quota against the period asked for
  * or the daemon's CPUPeriod=, so clients need not know the latter. */
+/* With vm (checked by vms_plan()), the guest's files are made first
+ * (vm_new()); its QEMU is started by slices_start_vm(). */
 int slices_create(struct slices *sl, const struct slice_limits *limits, uint64_t cpus_milli, uid_t owner,
-                  struct slice **ret, char **ret_error);
+                  const struct vm_plan *vm, struct slice **ret, char **ret_error);
+/* Starts the guest of a VM slice in it: QEMU as [VM] User=, in the
+ * slice's cgroups before its first instruction (a child moved in before
+ * it execs; on systemd, the transient service prepay-<id>-vm.service in
+ * the slice unit). */
+int slices_start_vm(struct slices *sl, struct slice *s, char **ret_error);
+/* Powers the guest down (ACPI; killed after ShutdownTimeoutSec=, at once
+ * when the slice is frozen): 0 when it is not running, 1 when done() will
+ * be called once QEMU is gone. */
+int slices_stop_vm(struct slices *sl, struct slice *s, void (*done)(void *userdata), void *userdata);
 /* The limits slices_create() would give a slice, checked: the daemon's
  * defaults filled in, cpus_milli made a quota, a quota held against
  * MaxCPUs= (so that a create can be refused before it is priced). */

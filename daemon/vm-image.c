@@ -20,17 +20,6 @@
 #define NAME_RULE "1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.' or '-'"
 _Static_assert(VM_IMAGE_NAME_MAX == 64, "NAME_RULE says 64");
 
-bool vm_image_name_is_valid(const char *s) {
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strnlen(s, VM_IMAGE_NAME_MAX + 1);
-        if (n == 0 || n > VM_IMAGE_NAME_MAX || s[0] == '.' || s[0] == '-')
-                return false;
-        return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
-}
-
 enum {
         KEY_DESCRIPTION,
         KEY_DISK,

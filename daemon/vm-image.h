@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/message.h" /* VM_IMAGE_NAME_MAX, vm_image_name_is_valid() */
+
 /* The images a VM slice can boot: for each, a description NAME.image that
  * the operator puts in ImagesDirectory= beside its disk:
  *
@@ -25,7 +27,6 @@
  * (tests/unit/test-vm-image.c, fuzz-vm-image); the rest reads the
  * directory. */
 
-#define VM_IMAGE_NAME_MAX 64
 #define VM_IMAGE_FILE_MAX 65536
 #define VM_IMAGES_MAX 256
 
@@ -42,8 +43,6 @@ struct vm_image {
         uint64_t min_memory;
 };
 
-/* 1..VM_IMAGE_NAME_MAX of [A-Za-z0-9._-], not starting with '.' or '-'. */
-bool vm_image_name_is_valid(const char *s);
 
 /* Parses a description of size bytes (NUL bytes refused, at most
  * VM_IMAGE_FILE_MAX); name is the image's (the file name without

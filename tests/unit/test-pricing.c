@@ -541,6 +541,28 @@ static void test_cpu_quota(void **state _unused_) {
         }
 }
 
+/* A VM's disk adds its hourly price to the base fee, GiB rounded up. */
+static void test_with_disk(void **state) {
+        struct rate_card rc = { .currency = "EUR" }, out;
+
+        (void) state;
+        rc.price[RESOURCE_BASE] = 10000;
+        rc.price[RESOURCE_CPU] = 7;
+        assert_int_equal(pricing_with_disk(&rc, 1000, UINT64_C(10) << 30, &out), 0);
+        assert_int_equal(out.price[RESOURCE_BASE], 10000 + 10 * 1000);
+        assert_int_equal(out.price[RESOURCE_CPU], 7);
+        assert_int_equal(pricing_with_disk(&rc, 1000, (UINT64_C(10) << 30) + 1, &out), 0);
+        assert_int_equal(out.price[RESOURCE_BASE], 10000 + 11 * 1000);
+        assert_int_equal(pricing_with_disk(&rc, 1000, 0, &out), 0);
+        assert_int_equal(out.price[RESOURCE_BASE], 10000);
+        assert_int_equal(pricing_with_disk(&rc, 0, UINT64_C(1) << 40, &out), 0);
+        assert_int_equal(out.price[RESOURCE_BASE], 10000);
+        /* 2^34 GiB at the highest price is past any amount: refused, not wrapped. */
+        assert_int_equal(pricing_with_disk(&rc, MONEY_AMOUNT_MAX, UINT64_MAX, &out), -ERANGE);
+        assert_int_equal(pricing_with_disk(&rc, -1, 1, &out), -EINVAL);
+        assert_int_equal(pricing_with_disk(NULL, 1, 1, &out), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_resource_names),
@@ -555,6 +577,7 @@ int main(void) {
                 cmocka_unit_test(test_size_to_funds_errors),
                 cmocka_unit_test(test_size_to_funds_search),
                 cmocka_unit_test(test_cpu_quota),
+                cmocka_unit_test(test_with_disk),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
