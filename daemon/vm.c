@@ -453,6 +453,28 @@ static int run_tool(char *const argv[], char *output, size_t output_size) {
         return 0;
 }
 
+/* A new file (nothing there is followed or reused) with data. */
+static int write_new_file(const char *path, const char *data, mode_t mode) {
+        _cleanup_(closep) int fd = -1;
+        size_t len = strlen(data);
+
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                data += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
 static int chown_to(const char *path, uid_t uid, gid_t gid, mode_t mode) {
         if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
                 return -errno;
@@ -570,9 +592,9 @@ static int make_seed(struct vm *vm, const char *ssh_key, const char *host_privat
         }
         if (mkdir(seed_dir, 0700) < 0)
                 return -errno;
-        r = write_string_file(ud, user_data);
+        r = write_new_file(ud, user_data, 0600);
         if (r >= 0)
-                r = write_string_file(md, meta_data);
+                r = write_new_file(md, meta_data, 0600);
         if (r >= 0)
                 r = run_tool((char *[]) { (char *) "/usr/bin/genisoimage", (char *) "-quiet", (char *) "-output", iso,
                                           (char *) "-volid", (char *) "cidata", (char *) "-joliet", (char *) "-rock",
@@ -694,7 +716,7 @@ int vm_new(struct vms *v, const char *id, const struct vm_plan *plan, struct vm 
         if (r >= 0)
                 r = chown_to(run, uid, gid, 0700);
         if (r >= 0)
-                r = write_string_file(console, "");
+                r = write_new_file(console, "", 0600);
         if (r >= 0)
                 r = chown_to(console, uid, gid, 0600);
         if (r >= 0)
