@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <arpa/inet.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -133,20 +136,25 @@ static int set_error(char **ret_error, const char *fmt, ...) {
 
 /* ---- the host ---- */
 
-/* KVM only where it runs a stock kernel: /dev/kvm opens and the CPU has
- * vmx or svm. The development machines' /dev/kvm is a paravirtual module
- * that opens and then crawls or fails in the guest's decompressor
- * (../shared/notes/vmtest.md). */
+/* KVM only where it runs a stock kernel: the CPU has vmx or svm and
+ * /dev/kvm is there. The development machines' /dev/kvm is a paravirtual
+ * module without either flag that opens, then crawls or fails in the
+ * guest's decompressor (../shared/notes/vmtest.md). Asked of the CPU
+ * itself: the packaged unit hides /proc/cpuinfo (ProcSubset=pid), and
+ * binds /dev/kvm in only to be seen (QEMU opens it, in a unit of its own). */
 static bool kvm_usable(void) {
-        _cleanup_(freep) char *cpuinfo = NULL;
-        _cleanup_(closep) int fd = -1;
+#if defined(__x86_64__) || defined(__i386__)
+        unsigned a, b, c, d;
+        bool vmx = false, svm = false;
 
-        fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        if (read_full_file("/proc/cpuinfo", &cpuinfo, NULL) < 0)
-                return false;
-        return strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm");
+        if (__get_cpuid(1, &a, &b, &c, &d))
+                vmx = c & (1u << 5);
+        if (__get_cpuid(0x80000001, &a, &b, &c, &d))
+                svm = c & (1u << 2);
+        return (vmx || svm) && access("/dev/kvm", F_OK) == 0;
+#else
+        return access("/dev/kvm", F_OK) == 0;
+#endif
 }
 
 static void choose_accel(struct vms *v) {
@@ -475,12 +483,18 @@ static int write_new_file(const char *path, const char *data, mode_t mode) {
         return 0;
 }
 
-static int chown_to(const char *path, uid_t uid, gid_t gid, mode_t mode) {
-        if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0)
+/* A file made in the guest's directory has the group of User= (the
+ * directory is setgid), so QEMU reaches it without a chown: the packaged
+ * unit has no CAP_CHOWN and filters chown(2). Checked, with its mode set. */
+static int set_mode(const char *path, gid_t gid, mode_t mode) {
+        struct stat st;
+
+        if (chmod(path, mode) < 0 || lstat(path, &st) < 0)
                 return -errno;
+        if (st.st_gid != gid)
+                return -EPERM;
         return 0;
 }
-
 static char *vm_path(struct vm *vm, const char *name) {
         char *p;
 
@@ -489,7 +503,7 @@ static char *vm_path(struct vm *vm, const char *name) {
         return p;
 }
 
-/* Everything in the guest's directory, whatever QEMU left in run/, then
+/* Everything in the guest's directory, whatever QEMU left there, then
  * the directory: nothing followed (a link QEMU made is removed, never
  * what it points to). */
 static void remove_tree_at(int dfd) {
@@ -602,11 +616,11 @@ static int make_seed(struct vm *vm, const char *ssh_key, const char *host_privat
                              error, error_size);
         remove_dir(seed_dir);
         if (r >= 0)
-                r = chown_to(iso, 0, gid, 0640);
+                r = set_mode(iso, gid, 0640);
         return r;
 }
 
-static int make_overlay(struct vm *vm, uid_t uid, gid_t gid, char *error, size_t error_size) {
+static int make_overlay(struct vm *vm, gid_t gid, char *error, size_t error_size) {
         _cleanup_(freep) char *disk = vm_path(vm, "disk.qcow2");
         char size[32];
         int r;
@@ -619,7 +633,7 @@ static int make_overlay(struct vm *vm, uid_t uid, gid_t gid, char *error, size_t
                                   NULL },
                      error, error_size);
         if (r >= 0)
-                r = chown_to(disk, uid, gid, 0600);
+                r = set_mode(disk, gid, 0660);
         return r;
 }
 
@@ -651,9 +665,33 @@ static int join_dir(const char *dir, const char *file, char *ret, size_t size) {
         return 0;
 }
 
+/* Directory= is root's, setgid to the group of User=, 2751: made so when
+ * it is missing (tests, a host without the package's tmpfiles line),
+ * else its group and mode are checked (set where they can be). */
+static int directory_ready(const char *path, gid_t gid, char **ret_error) {
+        struct stat st;
+
+        if (mkdir(path, 0751) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to make [VM] Directory=%s: %m", path);
+        if (lstat(path, &st) < 0)
+                return log_error_errno(errno, "Failed to look at [VM] Directory=%s: %m", path);
+        if (!S_ISDIR(st.st_mode) || st.st_uid != 0) {
+                set_error(ret_error, "This host cannot make VM slices now ([VM] Directory= is not root's directory)");
+                return log_error_errno(EPERM, "Refusing [VM] Directory=%s: not a directory of root's", path);
+        }
+        if (st.st_gid != gid && chown(path, 0, gid) < 0) {
+                set_error(ret_error, "This host cannot make VM slices now ([VM] Directory= has the wrong group)");
+                return log_error_errno(errno, "[VM] Directory=%s must be of the group of User= (gid %u): %m; "
+                                       "chgrp it, or run systemd-tmpfiles --create", path, (unsigned) gid);
+        }
+        if ((st.st_mode & 07777) != 02751 && chmod(path, 02751) < 0)
+                return log_error_errno(errno, "Failed to set the mode of [VM] Directory=%s: %m", path);
+        return 0;
+}
+
 int vm_new(struct vms *v, const char *id, const struct vm_plan *plan, struct vm **ret, char **ret_error) {
         const struct config *c = v->config;
-        _cleanup_(freep) char *host_private = NULL, *console = NULL, *run = NULL;
+        _cleanup_(freep) char *host_private = NULL, *console = NULL;
         char error[256] = "";
         struct vm *vm;
         gid_t groups[1];
@@ -666,8 +704,9 @@ int vm_new(struct vms *v, const char *id, const struct vm_plan *plan, struct vm 
         r = vms_user(v, &uid, &gid, groups, &n_groups);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up [VM] User=%s: %m", c->vm_user);
-        if (mkdir(c->vm_directory, 0711) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Failed to make [VM] Directory=%s: %m", c->vm_directory);
+        r = directory_ready(c->vm_directory, gid, ret_error);
+        if (r < 0)
+                return r;
 
         vm = vm_alloc(v, id);
         if (!vm)
@@ -700,27 +739,23 @@ int vm_new(struct vms *v, const char *id, const struct vm_plan *plan, struct vm 
                 return r;
         }
 
-        if (mkdir(vm->dir, 0750) < 0) {
+        /* Setgid (the group of User=, from Directory=) and sticky: QEMU
+         * may add its QMP socket, and neither remove nor replace a file
+         * of the daemon's. */
+        if (mkdir(vm->dir, 0700) < 0) {
                 r = log_error_errno(errno, "Failed to make %s: %m", vm->dir);
                 set_error(ret_error, "The guest's directory could not be made: %s", strerror(-r));
                 vm_free(vm);
                 return r;
         }
         console = vm_path(vm, "console.log");
-        run = vm_path(vm, "run");
-        r = console && run ? 0 : -ENOMEM;
-        if (r >= 0)
-                r = chown_to(vm->dir, 0, gid, 0750);
-        if (r >= 0 && mkdir(run, 0700) < 0)
-                r = -errno;
-        if (r >= 0)
-                r = chown_to(run, uid, gid, 0700);
+        r = console ? set_mode(vm->dir, gid, 03770) : -ENOMEM;
         if (r >= 0)
                 r = write_new_file(console, "", 0600);
         if (r >= 0)
-                r = chown_to(console, uid, gid, 0600);
+                r = set_mode(console, gid, 0660);
         if (r >= 0)
-                r = make_overlay(vm, uid, gid, error, sizeof(error));
+                r = make_overlay(vm, gid, error, sizeof(error));
         if (r >= 0)
                 r = make_host_key(vm, &host_private, error, sizeof(error));
         if (r >= 0)
@@ -824,7 +859,7 @@ int vm_argv(struct vm *vm, char ***ret) {
         r = r ?: strv_push(&v, &n, "-serial");
         r = r ?: strv_push(&v, &n, "file:%s/console.log", vm->dir);
         r = r ?: strv_push(&v, &n, "-qmp");
-        r = r ?: strv_push(&v, &n, "unix:%s/run/qmp.sock,server=on,wait=off", vm->dir);
+        r = r ?: strv_push(&v, &n, "unix:%s/qmp.sock,server=on,wait=off", vm->dir);
         r = r ?: strv_push(&v, &n, "-sandbox");
         r = r ?: strv_push(&v, &n, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         if (r < 0) {
@@ -1008,10 +1043,10 @@ static int on_kill_timer(sd_event_source *source, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* The QMP socket is in run/, which QEMU may write: the peer must be
- * this VM's QEMU, or nothing is sent. */
+/* QEMU makes the QMP socket in a directory it may write: the peer must be
+ * this VM's QEMU, or nothing is sent (qmp_command() checks). */
 static int qmp(struct vm *vm, const char *command) {
-        _cleanup_(freep) char *path = vm_path(vm, "run/qmp.sock");
+        _cleanup_(freep) char *path = vm_path(vm, "qmp.sock");
 
         if (!path)
                 return -ENOMEM;

@@ -20,13 +20,15 @@
  * the ACPI power-down at release, and the record that lets a restarted
  * daemon take a running guest back.
  *
- * Files: [VM] Directory=/<slice id>/, root's (0750, group of User=):
- *   disk.qcow2  the overlay (User='s: QEMU writes it)
+ * Files: [VM] Directory=/<slice id>/, root's, setgid to the group of
+ * User= and sticky (3770), so that QEMU reaches them without a chown:
+ *   disk.qcow2  the overlay (0660: QEMU writes it)
  *   seed.iso    cloud-init's NoCloud seed (0640)
- *   console.log the serial console (User='s)
- *   run/        User='s: QEMU makes its QMP socket there
- * QEMU may write only what is its own; what the daemon trusts (the pid,
- * the port, the sizes) is kept in the slice's state file, not here. */
+ *   console.log the serial console (0660)
+ *   qmp.sock    made by QEMU
+ * QEMU may add files but not remove or replace the daemon's; what the
+ * daemon trusts (the pid, the port, the sizes) is kept in the slice's
+ * state file, not here. */
 
 struct config;
 struct vms;
