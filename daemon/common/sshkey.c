@@ -208,10 +208,22 @@ static size_t blanks_len(const char *s, size_t n) {
         return i;
 }
 
+/* What the buyer gave, safe to show back: at most size-1 bytes, anything
+ * but printable ASCII as '?'. */
+static const char *shown(const char *s, size_t n, char *buf, size_t size) {
+        size_t i;
+
+        for (i = 0; i < n && i + 1 < size; i++)
+                buf[i] = s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?';
+        buf[i] = 0;
+        return buf;
+}
+
 int ssh_public_key_parse(const void *text, size_t size, char **ret_key, char *error, size_t error_size) {
         _cleanup_(freep) uint8_t *blob = NULL;
         const struct key_type *t;
         const char *s = text, *b64;
+        char buf[41];
         size_t type_len, b64_len, blob_len, i;
         char *key;
         int r;
@@ -249,8 +261,8 @@ int ssh_public_key_parse(const void *text, size_t size, char **ret_key, char *er
                     key_type_find(s + next, field_len(s + next, size - next)))
                         return refuse(error, error_size,
                                       "not an SSH public key: it begins with options, which are not accepted");
-                return refuse(error, error_size, "not an SSH public key: unknown key type '%.*s'",
-                              (int) MIN(type_len, (size_t) 40), s);
+                return refuse(error, error_size, "not an SSH public key: unknown key type '%s'",
+                              shown(s, type_len, buf, sizeof(buf)));
         }
 
         i = type_len + blanks_len(s + type_len, size - type_len);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* hex and base64url decoding (common/encoding.c), which read key ids,
- * owner tokens and the body of every voucher. The first byte picks the
- * decoder, the rest is the text. Properties:
+/* hex, base64url and base64 decoding (common/encoding.c), which read key
+ * ids, owner tokens, the body of every voucher and SSH public keys. The
+ * first byte picks the decoder (odd: hex; else bit 1: base64; else
+ * base64url), the rest is the text. Properties:
  *   - base64url: what decodes re-encodes to the same text (one encoding
  *     per byte string), and a too small buffer is -ENOBUFS, never a write
  *     past it; the bytes given encode and decode back to themselves;
+ *   - base64: the same, with its padding;
  *   - hex: what decodes re-encodes to the same text, lower-cased, and
  *     bytes encode and decode back to themselves. */
 #include <ctype.h>
@@ -52,6 +54,41 @@ out:
         free(enc);
 }
 
+static void fuzz_base64(const uint8_t *data, size_t size) {
+        const char *s = (const char *) data;
+        size_t n, n2, cap = size * 3 / 4 + 1;
+        uint8_t *out = malloc(cap), *back = malloc(size + 1);
+        char *text = malloc(BASE64_LEN(cap) + 1), *enc = malloc(BASE64_LEN(size) + 1);
+        int r;
+
+        if (!out || !back || !text || !enc)
+                goto out;
+
+        r = base64_decode(s, size, out, cap, &n);
+        fuzz_check(r == 0 || r == -EINVAL);
+        if (r == 0) {
+                fuzz_check(n <= cap && BASE64_LEN(n) == size);
+                base64_encode(out, n, text);
+                fuzz_check(strlen(text) == size && memcmp(text, s, size) == 0);
+                if (n > 0) {
+                        uint8_t *tight = malloc(n - 1 ?: 1);
+
+                        fuzz_check(!tight || base64_decode(s, size, tight, n - 1, &n2) == -ENOBUFS);
+                        free(tight);
+                }
+        }
+
+        base64_encode(data, size, enc);
+        fuzz_check(strlen(enc) == BASE64_LEN(size));
+        fuzz_check(base64_decode(enc, strlen(enc), back, size, &n2) == 0);
+        fuzz_check(n2 == size && memcmp(back, data, size) == 0);
+out:
+        free(out);
+        free(back);
+        free(text);
+        free(enc);
+}
+
 static void fuzz_hex(const uint8_t *data, size_t size) {
         char *s = fuzz_strndup(data, size), *text = malloc(size + 1), *enc = malloc(2 * size + 1);
         uint8_t *out = malloc(size / 2 + 1), *back = malloc(size + 1);
@@ -86,6 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         if (data[0] & 1)
                 fuzz_hex(data + 1, size - 1);
+        else if (data[0] & 2)
+                fuzz_base64(data + 1, size - 1);
         else
                 fuzz_base64url(data + 1, size - 1);
         return 0;
