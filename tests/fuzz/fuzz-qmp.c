@@ -11,17 +11,6 @@
 
 FUZZ_QUIET_INITIALIZE
 
-static int printable(const char *s, size_t size) {
-        size_t n = strnlen(s, size);
-
-        if (n == size)
-                return 0;
-        for (size_t i = 0; i < n; i++)
-                if (s[i] < 0x20 || s[i] > 0x7e)
-                        return 0;
-        return 1;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct qmp_message m, untouched;
         const char *status;
@@ -36,9 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         fuzz_check(r == 0);
         fuzz_check(m.kind == QMP_GREETING || m.kind == QMP_RETURN || m.kind == QMP_ERROR || m.kind == QMP_EVENT);
-        fuzz_check(printable(m.id, sizeof(m.id)) && printable(m.error_class, sizeof(m.error_class)) &&
-                   printable(m.error_desc, sizeof(m.error_desc)) && printable(m.event, sizeof(m.event)) &&
-                   printable(m.status, sizeof(m.status)));
+        fuzz_check(fuzz_printable(m.id, sizeof(m.id)) && fuzz_printable(m.event, sizeof(m.event)));
+        fuzz_check(fuzz_printable(m.error_class, sizeof(m.error_class)) &&
+                   fuzz_printable(m.error_desc, sizeof(m.error_desc)));
+        fuzz_check(fuzz_printable(m.status, sizeof(m.status)));
         fuzz_check(m.kind == QMP_EVENT || !m.event[0]);
         fuzz_check(m.kind == QMP_ERROR || (!m.error_class[0] && !m.error_desc[0]));
         fuzz_check(m.kind == QMP_RETURN || !m.status[0]);
