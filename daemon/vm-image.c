@@ -6,7 +6,6 @@
  * file this small. */
 #include "vm-image.h"
 
-#include <ctype.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>

@@ -63,8 +63,11 @@ int vm_images_list(const char *dir, struct vm_image **ret, size_t *ret_n, char *
 
 /* The image name in dir, checked: an invalid name is -EINVAL ("Image name
  * 'x/y' is not valid: ..."), a missing one -ENOENT ("No image 'x' in /dir
- * (prepay images lists them)"), a bad description -EINVAL with the
- * parser's sentence, a Disk=, Kernel= or Initrd= that is not a regular
- * file in dir -ENOENT (or what fstatat() said) naming it. A sentence for
- * every failure in *ret_error (free it). */
+ * (prepay images lists them)"), a description that cannot be read -ELOOP
+ * (a symbolic link), -EBADFD (not a regular file), -EFBIG or -errno
+ * ("Cannot read /dir/x.image: ..."), a bad one -EINVAL with the parser's
+ * sentence, a Disk=, Kernel= or Initrd= that is not a regular file in dir
+ * (a symbolic link to one is fine) -ENOENT, -EBADFD or -errno ("Image 'x':
+ * Disk=x.qcow2: no such file in /dir"). A sentence for every failure but
+ * -ENOMEM in *ret_error (free it). */
 int vm_image_find(const char *dir, const char *name, struct vm_image *ret, char **ret_error);

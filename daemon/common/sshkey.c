@@ -183,7 +183,7 @@ static int check_blob(const struct key_type *t, const uint8_t *blob, size_t len,
                         return r;
         }
         if (w.left > 0)
-                return refuse(error, size, "not an SSH public key: %zu bytes follow the key", w.left);
+                return refuse(error, size, "not an SSH public key: more data follows the key");
         return 0;
 }
 
@@ -208,6 +208,54 @@ static size_t blanks_len(const char *s, size_t n) {
         return i;
 }
 
+/* What the buyer gave, safe to show back: at most size-1 bytes, anything
+ * but printable ASCII as '?'. */
+static const char *shown(const char *s, size_t n, char *buf, size_t size) {
+        size_t i;
+
+        for (i = 0; i < n && i + 1 < size; i++)
+                buf[i] = s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?';
+        buf[i] = 0;
+        return buf;
+}
+
+/* One line of printable text, at most SSH_KEY_TEXT_MAX bytes: no line
+ * break, no control character anywhere, not even in the comment (UTF-8
+ * there is fine). *size loses the final line break. */
+static int check_line(const char *s, size_t *size, char *error, size_t error_size) {
+        size_t n = *size;
+
+        if (n > SSH_KEY_TEXT_MAX)
+                return refuse(error, error_size, "not an SSH public key: longer than %d bytes", SSH_KEY_TEXT_MAX);
+        if (n > 0 && s[n - 1] == '\n')
+                n -= 1 + (n > 1 && s[n - 2] == '\r');
+        for (size_t i = 0; i < n; i++)
+                if (((unsigned char) s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+                        return refuse(error, error_size, "not an SSH public key: %s",
+                                      s[i] == '\n' ? "more than one line" : "it holds a control character");
+        if (n == 0)
+                return refuse(error, error_size, "not an SSH public key: it is empty");
+        if (is_blank(s[0]))
+                return refuse(error, error_size, "not an SSH public key: it starts with white space");
+        *size = n;
+        return 0;
+}
+
+/* The first field, of type_len bytes, is no key type we take. */
+static int refuse_type(const char *s, size_t size, size_t type_len, char *error, size_t error_size) {
+        size_t next = type_len + blanks_len(s + type_len, size - type_len);
+        char buf[41];
+
+        /* "command=... ssh-ed25519 AAAA...", as authorized_keys allows:
+         * another meaning for the same file. */
+        if (memchr(s, '=', type_len) || memchr(s, ',', type_len) || memchr(s, '"', type_len) ||
+            key_type_find(s + next, field_len(s + next, size - next)))
+                return refuse(error, error_size,
+                              "not an SSH public key: it begins with options, which are not accepted");
+        return refuse(error, error_size, "not an SSH public key: unknown key type '%s'",
+                      shown(s, type_len, buf, sizeof(buf)));
+}
+
 int ssh_public_key_parse(const void *text, size_t size, char **ret_key, char *error, size_t error_size) {
         _cleanup_(freep) uint8_t *blob = NULL;
         const struct key_type *t;
@@ -223,35 +271,14 @@ int ssh_public_key_parse(const void *text, size_t size, char **ret_key, char *er
         if (!ret_key)
                 return -EINVAL;
 
-        if (size > SSH_KEY_TEXT_MAX)
-                return refuse(error, error_size, "not an SSH public key: longer than %d bytes", SSH_KEY_TEXT_MAX);
-        if (size > 0 && s[size - 1] == '\n')
-                size -= 1 + (size > 1 && s[size - 2] == '\r');
-        /* One line of printable text: no line break, no control character
-         * anywhere, not even in the comment (UTF-8 there is fine). */
-        for (i = 0; i < size; i++)
-                if (((unsigned char) s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
-                        return refuse(error, error_size, "not an SSH public key: %s",
-                                      s[i] == '\n' ? "more than one line" : "it holds a control character");
-        if (size == 0)
-                return refuse(error, error_size, "not an SSH public key: it is empty");
-        if (is_blank(s[0]))
-                return refuse(error, error_size, "not an SSH public key: it starts with white space");
+        r = check_line(s, &size, error, error_size);
+        if (r < 0)
+                return r;
 
         type_len = field_len(s, size);
         t = key_type_find(s, type_len);
-        if (!t) {
-                size_t next = type_len + blanks_len(s + type_len, size - type_len);
-
-                /* "command=... ssh-ed25519 AAAA...", as authorized_keys
-                 * allows: another meaning for the same file. */
-                if (memchr(s, '=', type_len) || memchr(s, ',', type_len) || memchr(s, '"', type_len) ||
-                    key_type_find(s + next, field_len(s + next, size - next)))
-                        return refuse(error, error_size,
-                                      "not an SSH public key: it begins with options, which are not accepted");
-                return refuse(error, error_size, "not an SSH public key: unknown key type '%.*s'",
-                              (int) MIN(type_len, (size_t) 40), s);
-        }
+        if (!t)
+                return refuse_type(s, size, type_len, error, error_size);
 
         i = type_len + blanks_len(s + type_len, size - type_len);
         if (i == type_len || i >= size)

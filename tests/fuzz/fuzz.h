@@ -73,3 +73,16 @@ static inline int fuzz_refused(int r, const char *error) {
         fuzz_check(r == -EINVAL && fuzz_sentence_ok(error));
         return 1;
 }
+
+/* Whether s, a buffer of size bytes, is NUL-terminated within it and
+ * printable ASCII up to there: how a parser's strings must come out. */
+static inline int fuzz_printable(const char *s, size_t size) {
+        size_t n = strnlen(s, size);
+
+        if (n == size)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < 0x20 || s[i] > 0x7e)
+                        return 0;
+        return 1;
+}

@@ -16,6 +16,13 @@
 #include "common/sshkey.h"
 #include "common/util.h"
 
+/* The base64 of the ed25519 and nistp256 keys below (the latter without
+ * its last two characters), for the refusals. */
+#define ED "AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS"
+#define EC                                                                                        \
+        "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAwLeXa3UBBfgsI8VRi0xZrc65nHHX4zTKF" \
+        "McNcR2Sd0XSIVSIz394uGBAfA6znh4YIv9Wr+ewnsqZEBVSaN0x"
+
 struct vector {
         const char *line;        /* the .pub file's text */
         const char *fingerprint; /* ssh-keygen -lf */
@@ -64,18 +71,18 @@ static void test_parse_good(void **state _unused_) {
 
 static void test_parse_forms(void **state _unused_) {
         static const char *const forms[] = {
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS",
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS\n",
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS\r\n",
-                "ssh-ed25519\tAAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS  a b c ",
-                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS jos\xc3\xa9@laptop",
+                "ssh-ed25519 " ED,
+                "ssh-ed25519 " ED "\n",
+                "ssh-ed25519 " ED "\r\n",
+                "ssh-ed25519\t" ED "  a b c ",
+                "ssh-ed25519 " ED " jos\xc3\xa9@laptop",
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
                 _cleanup_(freep) char *key = NULL;
 
                 assert_int_equal(ssh_public_key_parse(forms[i], strlen(forms[i]), &key, NULL, 0), 0);
-                assert_string_equal(key, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS");
+                assert_string_equal(key, "ssh-ed25519 " ED);
         }
 }
 
@@ -94,37 +101,40 @@ static void test_parse_bad(void **state _unused_) {
         static const char *const bad[][2] = {
                 { "", "not an SSH public key: it is empty" },
                 { "\n", "not an SSH public key: it is empty" },
-                { " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS", "not an SSH public key: it starts" },
+                { " ssh-ed25519 " ED, "not an SSH public key: it starts" },
                 { "ssh-ed25519", "not an SSH public key: no key follows" },
                 { "ssh-ed25519 ", "not an SSH public key: no key follows" },
                 { "ssh-dss AAAAB3NzaC1kc3M=", "not an SSH public key: unknown key type 'ssh-dss'" },
-                { "command=\"/bin/sh\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS", "not an SSH public key: it begins with options" },
-                { "no-pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS", "not an SSH public key: it begins with options" },
+                { "command=\"/bin/sh\" ssh-ed25519 " ED, "not an SSH public key: it begins with options" },
+                { "no-pty ssh-ed25519 " ED, "not an SSH public key: it begins with options" },
                 /* Two lines: a second key, or YAML, smuggled in. */
-                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS", "not an SSH public key: more than one line" },
-                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS x\n\n", "not an SSH public key: more than one line" },
-                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS\r", "not an SSH public key: it holds a control" },
-                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS\x1b[2J", "not an SSH public key: it holds a control" },
+                { "ssh-ed25519 " ED "\nssh-ed25519 " ED, "not an SSH public key: more than one line" },
+                { "ssh-ed25519 " ED " x\n\n", "not an SSH public key: more than one line" },
+                { "ssh-ed25519 " ED "\r", "not an SSH public key: it holds a control" },
+                { "ssh-ed25519 " ED "\x1b[2J", "not an SSH public key: it holds a control" },
                 /* Not base64, not canonical base64, unpadded. */
-                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0Bowk-S", "not an SSH public key: the key is not valid base64" },
-                { "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAwLeXa3UBBfgsI8VRi0xZrc65nHHX4zTKFMcNcR2Sd0XSIVSIz394uGBAfA6znh4YIv9Wr+ewnsqZEBVSaN0xB=", "not an SSH public key: the key is not valid base64" },
-                { "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAwLeXa3UBBfgsI8VRi0xZrc65nHHX4zTKFMcNcR2Sd0XSIVSIz394uGBAfA6znh4YIv9Wr+ewnsqZEBVSaN0xA", "not an SSH public key: the key is not valid base64" },
+                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0Bowk-S",
+                  "not an SSH public key: the key is not valid base64" },
+                { "ecdsa-sha2-nistp256 " EC "B=", "not an SSH public key: the key is not valid base64" },
+                { "ecdsa-sha2-nistp256 " EC "A", "not an SSH public key: the key is not valid base64" },
                 /* The type outside and inside differ. */
-                { "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS", "not an SSH public key: the key inside is not of type ssh-rsa" },
-                { "ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAwLeXa3UBBfgsI8VRi0xZrc65nHHX4zTKFMcNcR2Sd0XSIVSIz394uGBAfA6znh4YIv9Wr+ewnsqZEBVSaN0xA=", "not an SSH public key: the key inside" },
+                { "ssh-rsa " ED, "not an SSH public key: the key inside is not of type ssh-rsa" },
+                { "ecdsa-sha2-nistp384 " EC "A=", "not an SSH public key: the key inside" },
                 /* ed25519 blob with its key cut to 31 bytes; with a byte after it. */
-                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAHwvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0Bowkg=", "not an SSH public key: the Ed25519 key is not 32 bytes" },
-                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjSAA==", "not an SSH public key: 1 bytes follow" },
+                { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAHwvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0Bowkg=",
+                  "not an SSH public key: the Ed25519 key is not 32 bytes" },
+                { "ssh-ed25519 " ED "AA==", "not an SSH public key: more data follows the key" },
                 /* sk-ed25519 without its application. */
-                { "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", "not an SSH public key: the security key's application is missing" },
+                { "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIAECAwQFBgcICQoL"
+                  "DA0ODxAREhMUFRYXGBkaGxwdHh8g",
+                  "not an SSH public key: the security key's application is missing" },
         };
 
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
                 expect_refused(bad[i][0], strlen(bad[i][0]), bad[i][1]);
         expect_refused(rsa1024, strlen(rsa1024), "RSA key of 1024 bits, at least 2048 are needed");
         /* A NUL is a control character too. */
-        expect_refused("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvfbGvymdkW2it1BTw5hR5l7N1p5xOiKCBeB0BowkjS\0", 82,
-                       "not an SSH public key: it holds a control");
+        expect_refused("ssh-ed25519 " ED "\0", 82, "not an SSH public key: it holds a control");
 }
 
 static void test_parse_too_long(void **state _unused_) {

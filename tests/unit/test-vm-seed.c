@@ -145,8 +145,9 @@ static void test_quoting(void **state _unused_) {
 
 static void test_refused(void **state _unused_) {
         static const char *const bad_values[] = { "", "a\nb", "a\rb", "tab\there", "caf\xc3\xa9", "\x7f" };
-        static const char *const bad_hostnames[] = { "", "-a", "a-", "a.b", "a_b", "a b",
-                                                     "0123456789012345678901234567890123456789012345678901234567890123" };
+        static const char *const bad_hostnames[] = {
+                "", "-a", "a-", "a.b", "a_b", "a b", "0123456789012345678901234567890123456789012345678901234567890123",
+        };
         static const char *const bad_private[] = { "", "\n", "a\n\nb\n", " indented\n", "a\n b\n", "a\tb\n",
                                                    "a\r\nb\r\n", "a\n\n" };
         char *text = NULL;
