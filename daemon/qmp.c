@@ -96,6 +96,7 @@ struct qmp_conn {
         int fd;
         uint64_t deadline; /* CLOCK_MONOTONIC, usec */
         const char *path;
+        pid_t peer;        /* who must have made the socket; 0: anyone */
         char *buf;         /* QMP_LINE_MAX + 1 bytes */
         size_t filled;
         unsigned lines;    /* read so far */
@@ -120,6 +121,25 @@ static int conn_wait(struct qmp_conn *c, short events) {
         }
 }
 
+/* The socket sits where QEMU may write, so a socket of another QEMU (or
+ * of anyone) could be put in its place: the process that listens must be
+ * the one expected (SO_PEERCRED: who called listen()). */
+static int conn_check_peer(struct qmp_conn *c) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (c->peer <= 0)
+                return 0;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        if (cred.pid != c->peer) {
+                log_warning("QMP %s: the socket is pid %d's, not QEMU's (pid %d): not talking to it", c->path,
+                            (int) cred.pid, (int) c->peer);
+                return -EPERM;
+        }
+        return 0;
+}
+
 static int conn_connect(struct qmp_conn *c) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         socklen_t len = sizeof(int);
@@ -133,7 +153,7 @@ static int conn_connect(struct qmp_conn *c) {
         if (c->fd < 0)
                 return -errno;
         if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                return 0;
+                return conn_check_peer(c);
         /* A full backlog: the connection completes when QEMU accepts. */
         if (errno != EAGAIN && errno != EINPROGRESS)
                 return -errno;
@@ -142,7 +162,7 @@ static int conn_connect(struct qmp_conn *c) {
                 return r;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
                 return -errno;
-        return -error;
+        return error ? -error : conn_check_peer(c);
 }
 
 static int conn_send(struct qmp_conn *c, const char *s) {
@@ -254,10 +274,10 @@ static bool command_is_valid(const char *s) {
         return n > 0 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-_") == n;
 }
 
-int qmp_command(const char *socket_path, const char *command, uint64_t timeout_usec, char *ret_status,
+int qmp_command(const char *socket_path, pid_t peer, const char *command, uint64_t timeout_usec, char *ret_status,
                 size_t size) {
         _cleanup_(freep) char *buf = NULL;
-        struct qmp_conn c = { .fd = -1, .path = socket_path };
+        struct qmp_conn c = { .fd = -1, .path = socket_path, .peer = peer };
         struct qmp_message m;
         const char *status;
         int r;

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* QEMU's machine protocol (QMP), as prepayd speaks it with the QEMU of a
  * VM slice. That QEMU runs a buyer's guest, so what it sends is treated as
@@ -48,10 +49,11 @@ const char *qmp_status_from_return(const struct qmp_message *m);
  * unix socket at socket_path: connect, greeting, qmp_capabilities, the
  * command, its return; events on the way are skipped. Everything within
  * timeout_usec. For query-status, ret_status (size bytes; may be NULL)
- * gets the run state.
+ * gets the run state. With peer > 0, the socket must be that process's
+ * (SO_PEERCRED), or nothing is sent: -EPERM.
  * Returns 0; -ETIMEDOUT; -ECONNREFUSED or -ENOENT when no QEMU listens;
  * -EIO when QEMU refused the command (its error logged), closed the
  * connection or broke the protocol (logged); -EINVAL for a bad command
  * name; -ENAMETOOLONG for a path longer than sockaddr_un holds. */
-int qmp_command(const char *socket_path, const char *command, uint64_t timeout_usec, char *ret_status,
+int qmp_command(const char *socket_path, pid_t peer, const char *command, uint64_t timeout_usec, char *ret_status,
                 size_t size);

@@ -1050,7 +1050,7 @@ static int qmp(struct vm *vm, const char *command) {
 
         if (!path)
                 return -ENOMEM;
-        return qmp_command(path, command, QMP_TIMEOUT_USEC, NULL, 0);
+        return qmp_command(path, vm->pid, command, QMP_TIMEOUT_USEC, NULL, 0);
 }
 
 int vm_stop(struct vm *vm, bool graceful, void (*done)(void *userdata), void *userdata) {

@@ -234,7 +234,9 @@ static void test_client(void **state) {
         char status[32] = "untouched";
 
         fake_run(f, GREETING, expect, answer, 2);
-        assert_int_equal(qmp_command(f->path, "query-status", 5 * USEC_PER_SEC, status, sizeof(status)), 0);
+        /* The fake's socket was made (listen()) by this process. */
+        assert_int_equal(qmp_command(f->path, getpid(), "query-status", 5 * USEC_PER_SEC, status, sizeof(status)),
+                         0);
         assert_string_equal(status, "paused");
         assert_int_equal(fake_wait(f), 0);
 }
@@ -248,7 +250,7 @@ static void test_client_error(void **state) {
         };
 
         fake_run(f, GREETING, expect, answer, 2);
-        assert_int_equal(qmp_command(f->path, "system_powerdown", 5 * USEC_PER_SEC, NULL, 0), -EIO);
+        assert_int_equal(qmp_command(f->path, 0, "system_powerdown", 5 * USEC_PER_SEC, NULL, 0), -EIO);
         assert_int_equal(fake_wait(f), 0);
 }
 
@@ -257,7 +259,7 @@ static void test_client_timeout(void **state) {
         uint64_t start = now_usec(CLOCK_MONOTONIC);
 
         fake_run(f, NULL, NULL, NULL, 0);
-        assert_int_equal(qmp_command(f->path, "stop", 100 * USEC_PER_MSEC, NULL, 0), -ETIMEDOUT);
+        assert_int_equal(qmp_command(f->path, 0, "stop", 100 * USEC_PER_MSEC, NULL, 0), -ETIMEDOUT);
         assert_true(now_usec(CLOCK_MONOTONIC) - start < 2 * USEC_PER_SEC);
 }
 
@@ -265,7 +267,7 @@ static void test_client_no_greeting(void **state) {
         struct fake *f = *state;
 
         fake_run(f, "{\"return\": {}}\r\n", NULL, NULL, 0);
-        assert_int_equal(qmp_command(f->path, "stop", 5 * USEC_PER_SEC, NULL, 0), -EIO);
+        assert_int_equal(qmp_command(f->path, 0, "stop", 5 * USEC_PER_SEC, NULL, 0), -EIO);
         assert_int_equal(fake_wait(f), 0);
 }
 
@@ -276,7 +278,7 @@ static void test_client_closed(void **state) {
 
         /* The child exits after the capabilities: EOF before the answer. */
         fake_run(f, GREETING, expect, answer, 1);
-        assert_int_equal(qmp_command(f->path, "cont", 5 * USEC_PER_SEC, NULL, 0), -EIO);
+        assert_int_equal(qmp_command(f->path, 0, "cont", 5 * USEC_PER_SEC, NULL, 0), -EIO);
 }
 
 static void test_client_flood(void **state) {
@@ -291,7 +293,7 @@ static void test_client_flood(void **state) {
                 strcat(events, EVENT);
         /* The greeting and 64 events: more than 64 lines. */
         fake_run(f, GREETING, expect, answer, 1);
-        assert_int_equal(qmp_command(f->path, "stop", 5 * USEC_PER_SEC, NULL, 0), -EIO);
+        assert_int_equal(qmp_command(f->path, 0, "stop", 5 * USEC_PER_SEC, NULL, 0), -EIO);
         free(events);
 }
 
@@ -304,7 +306,7 @@ static void test_client_long_line(void **state) {
         memcpy(greeting, "{\"QMP\": {}}", 11);
         strcpy(greeting + QMP_LINE_MAX + 60, "\r\n");
         fake_run(f, greeting, NULL, NULL, 0);
-        assert_int_equal(qmp_command(f->path, "stop", 5 * USEC_PER_SEC, NULL, 0), -EIO);
+        assert_int_equal(qmp_command(f->path, 0, "stop", 5 * USEC_PER_SEC, NULL, 0), -EIO);
         free(greeting);
 }
 
@@ -312,10 +314,10 @@ static void test_client_no_qemu(void **state) {
         struct fake *f = *state;
 
         /* Bound, not listening: refused. */
-        assert_int_equal(qmp_command(f->path, "stop", USEC_PER_SEC, NULL, 0), -ECONNREFUSED);
-        assert_int_equal(qmp_command("/nonexistent-prepay/qmp.sock", "stop", USEC_PER_SEC, NULL, 0), -ENOENT);
-        assert_int_equal(qmp_command(f->path, "a\"b", USEC_PER_SEC, NULL, 0), -EINVAL);
-        assert_int_equal(qmp_command(f->path, "", USEC_PER_SEC, NULL, 0), -EINVAL);
+        assert_int_equal(qmp_command(f->path, 0, "stop", USEC_PER_SEC, NULL, 0), -ECONNREFUSED);
+        assert_int_equal(qmp_command("/nonexistent-prepay/qmp.sock", 0, "stop", USEC_PER_SEC, NULL, 0), -ENOENT);
+        assert_int_equal(qmp_command(f->path, 0, "a\"b", USEC_PER_SEC, NULL, 0), -EINVAL);
+        assert_int_equal(qmp_command(f->path, 0, "", USEC_PER_SEC, NULL, 0), -EINVAL);
 }
 
 /* A real QEMU with no machine, stopped before it starts (-S):
@@ -347,14 +349,16 @@ static void test_client_qemu(void **state) {
         /* Until QEMU listens. */
         deadline = now_usec(CLOCK_MONOTONIC) + 10 * USEC_PER_SEC;
         do {
-                r = qmp_command(f->path, "query-status", 5 * USEC_PER_SEC, status, sizeof(status));
+                r = qmp_command(f->path, f->pid, "query-status", 5 * USEC_PER_SEC, status, sizeof(status));
                 if (r == -ENOENT || r == -ECONNREFUSED)
                         usleep(10000);
         } while ((r == -ENOENT || r == -ECONNREFUSED) && now_usec(CLOCK_MONOTONIC) < deadline);
         assert_int_equal(r, 0);
         assert_string_equal(status, "prelaunch");
-        assert_int_equal(qmp_command(f->path, "no-such-command", 5 * USEC_PER_SEC, NULL, 0), -EIO);
-        assert_int_equal(qmp_command(f->path, "quit", 5 * USEC_PER_SEC, NULL, 0), 0);
+        /* QEMU's socket is QEMU's: anyone else's pid is refused. */
+        assert_int_equal(qmp_command(f->path, getpid(), "query-status", 5 * USEC_PER_SEC, NULL, 0), -EPERM);
+        assert_int_equal(qmp_command(f->path, 0, "no-such-command", 5 * USEC_PER_SEC, NULL, 0), -EIO);
+        assert_int_equal(qmp_command(f->path, 0, "quit", 5 * USEC_PER_SEC, NULL, 0), 0);
         assert_int_equal(waitpid(f->pid, &wstatus, 0), f->pid);
         f->pid = 0;
         assert_true(WIFEXITED(wstatus));
