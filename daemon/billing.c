@@ -280,6 +280,13 @@ static void emitv(struct billing *b, struct slice *s, enum event_kind kind, cons
         snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
         snprintf(ev.action, sizeof(ev.action), "%s", strempty(action));
         vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
+        if (s->vm) {
+                struct slice_vm_info vm;
+
+                vm_info(s->vm, s->frozen, &vm);
+                snprintf(ev.vm_image, sizeof(ev.vm_image), "%s", vm.image);
+                ev.vm_ssh_port = (uint16_t) vm.ssh_port;
+        }
         events_emit(b->events, &ev);
 }
 

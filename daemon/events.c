@@ -382,10 +382,11 @@ void events_unsubscribe(struct events *e, void *cookie) {
 /* The event in the hook's environment, and nothing of the daemon's. */
 static void hook_run(struct events *e, const struct event *ev, const char *kind) {
         char env_event[64], env_slice[64], env_uid[48], env_balance[64], env_text[64], env_currency[32],
-                env_burn[64], env_left[64], env_reason[EVENT_REASON_MAX + 32], env_time[64], balance[MONEY_FORMAT_MAX];
-        const char *const env[] = {
+                env_burn[64], env_left[64], env_reason[EVENT_REASON_MAX + 32], env_time[64], balance[MONEY_FORMAT_MAX],
+                env_vm[VM_IMAGE_NAME_MAX + 32], env_port[48];
+        const char *env[] = {
                 env_event, env_slice, env_uid, env_balance, env_text, env_currency, env_burn, env_left, env_reason,
-                env_time, NULL,
+                env_time, NULL, NULL, NULL,
         };
 
         snprintf(env_event, sizeof(env_event), "PREPAY_EVENT=%s", kind);
@@ -399,6 +400,12 @@ static void hook_run(struct events *e, const struct event *ev, const char *kind)
         snprintf(env_left, sizeof(env_left), "PREPAY_TIME_LEFT_USEC=%" PRIu64, ev->time_left_usec);
         snprintf(env_reason, sizeof(env_reason), "PREPAY_REASON=%s", ev->reason);
         snprintf(env_time, sizeof(env_time), "PREPAY_TIME_USEC=%" PRIu64, ev->time_usec);
+        if (ev->vm_image[0]) {
+                snprintf(env_vm, sizeof(env_vm), "PREPAY_VM_IMAGE=%s", ev->vm_image);
+                snprintf(env_port, sizeof(env_port), "PREPAY_VM_SSH_PORT=%u", (unsigned) ev->vm_ssh_port);
+                env[10] = env_vm;
+                env[11] = env_port;
+        }
         hooks_run(e->hooks, ev->kind == EVENT_LOW ? HOOK_LOW_BALANCE : HOOK_EXHAUSTED, ev->slice, kind, env);
 }
 

@@ -72,6 +72,10 @@ struct event {
          * events_emit()). Every event that moves money or follows from
          * money running out leaves this false: it is always recorded. */
         bool repeatable;
+        /* A VM slice's guest, for the hooks' environment only
+         * (PREPAY_VM_IMAGE=, PREPAY_VM_SSH_PORT=): "" and 0 otherwise. */
+        char vm_image[VM_IMAGE_NAME_MAX + 1];
+        uint16_t vm_ssh_port;
 };
 
 struct config;

@@ -340,6 +340,8 @@ static void on_vm_state(struct vm *vm, const char *id, enum vm_state old, void *
         (void) slice_save_state(sl, s);
         vm_info(vm, s->frozen, &info);
         snprintf(ev.slice, sizeof(ev.slice), "%s", s->id);
+        snprintf(ev.vm_image, sizeof(ev.vm_image), "%s", info.image);
+        ev.vm_ssh_port = (uint16_t) info.ssh_port;
         ev.unfunded = !s->account.funded;
         ev.owner_uid = s->owner_uid;
         switch (vm_get_state(vm)) {
