@@ -954,12 +954,22 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                 (void) money_add(s->account.l.credited, v.amount, &s->account.l.credited);
                 s->account.dirty = true;
                 billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have, v.currency);
+                bool killed = s->account.enforce.state == ENFORCE_KILLED;
+
                 /* Money again: limits back and thawed now, not at the next pass. */
                 if (s->account.enforce.state != ENFORCE_OK)
                         enforce_restore(&b->enforce, s);
                 else
                         update_grants(b, s, true);
                 enforce_slice(b, s);
+                /* A guest the ladder killed boots again from its kept disk. */
+                if (killed && s->vm && vm_get_state(s->vm) == VM_STOPPED &&
+                    (s->account.enforce.state == ENFORCE_OK || s->account.enforce.state == ENFORCE_LOW)) {
+                        _cleanup_(freep) char *why = NULL;
+
+                        if (slices_start_vm(b->slices, s, &why) < 0)
+                                log_warning("Slice %s: its guest did not start again: %s.", s->id, strna(why));
+                }
         }
         *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = v.amount };
         return 0;

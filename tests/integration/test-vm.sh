@@ -51,6 +51,9 @@ chmod 0711 "$T"
 # Ports of a range of the test's own, so that tests running at once do not meet.
 first=$((30000 + ($$ % 2000) * 10))
 
+# config CPU-PRICE [NET-OUT-PRICE [GRACE]]: the test's daemon, CPU at
+# CPU-PRICE a second, traffic out at NET-OUT-PRICE a GiB (0), everything
+# else free but the disk; a frozen slice is killed after GRACE (1h).
 config() {
         write_config "[Money]
 MinRuntimeSec=1s
@@ -58,12 +61,12 @@ MinRuntimeSec=1s
 CPUSecond=$1
 MemoryGiBHour=0
 IOGiB=0
-NetOutGiB=0
 SliceHour=0
 DiskGiBHour=0.01
+NetOutGiB=${2:-0}
 [Enforce]
 ExhaustedAction=freeze
-GraceSec=1h
+GraceSec=${3:-1h}
 [VM]
 Directory=$T/vm
 ImagesDirectory=$IMAGES
@@ -139,7 +142,8 @@ fi
 
 SSH=(ssh -i "$T/id" -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes
         -o ConnectTimeout=20 -o ServerAliveInterval=0 -p "$port" "$user@127.0.0.1")
-"${SSH[@]}" true 2>"$T/ssh.err" || fail "ssh with strict host key checking failed: $(cat "$T/ssh.err")"
+"${SSH[@]}" 'echo kept >marker && sync' 2>"$T/ssh.err" ||
+        fail "ssh with strict host key checking failed: $(cat "$T/ssh.err")"
 say "logged in with the buyer's key; the host key was known from the purchase"
 
 # CPU burnt in the guest is the slice's.
@@ -150,6 +154,25 @@ after=$(slice_field "$s" .usage.cpu_usec)
 [ $((after - before)) -ge 3000000 ] || fail "4 s burnt in the guest counted $(((after - before) / 1000)) ms"
 say "4 s of CPU in the guest: the slice counted $(((after - before) / 1000)) ms"
 
+# The guest's traffic is QEMU's sockets', so the slice's: 20 MB the guest
+# sends over its SSH connection is counted out.
+before=$(slice_field "$s" .usage.net_tx_bytes)
+got=$("${SSH[@]}" 'head -c 20000000 /dev/zero' | wc -c)
+[ "$got" = 20000000 ] || fail "20 MB from the guest arrived as $got bytes"
+prepay status "$s" >/dev/null
+after=$(slice_field "$s" .usage.net_tx_bytes)
+[ $((after - before)) -ge 20000000 ] || fail "20 MB sent by the guest counted $((after - before)) bytes out"
+say "20 MB sent by the guest: the slice counted $((after - before)) bytes out"
+
+# A guest that fills its RAM is not OOM-killed: QEMU's own memory fits in
+# the slice's limit beside it (MemoryOverhead=, TCG's cache bounded).
+"${SSH[@]}" 'sudo mount -t tmpfs -o size=400M none /mnt && sudo dd if=/dev/zero of=/mnt/fill bs=1M count=380 \
+        status=none && sudo rm /mnt/fill && sudo umount /mnt' || fail "filling the guest's RAM failed"
+kill -0 "$qemu" || fail "QEMU died while its guest filled its RAM"
+[ "$(slice_field "$s" .usage.oom_kills)" = 0 ] || fail "the slice saw an OOM kill"
+say "the guest filled 380M of its 512M: no OOM kill, the slice's peak $(slice_field "$s" .usage.memory_peak) bytes \
+of its limit $(slice_field "$s" .limits.memory_max)"
+
 # An SSH session that prints a line a second, to see it stall and resume.
 bg "${SSH[@]}" 'while :; do date +%s; sleep 1; done' >"$T/session.out" 2>"$T/session.err"
 session=${BG_PIDS[-1]}
@@ -157,9 +180,14 @@ lines() { wc -l <"$T/session.out"; }
 has_lines() { [ "$(lines)" -ge "$1" ]; }
 wait_for 30 has_lines 2 || fail "the session printed nothing: $(cat "$T/session.err")"
 
-# The balance runs out: CPU costs 1000 a second from now on.
-config 1000
+# The balance runs out on traffic: from now on a GiB out costs 1000, so
+# the in-kernel grant holds what about 5 EUR buys, some 5 MB; 50 MB asked
+# of the guest is cut there, and the slice is exhausted and frozen.
+config 0.001 1000
 prepay reload >/dev/null || fail "reload failed"
+got=$(timeout 30 "${SSH[@]}" -o ServerAliveInterval=5 -o ServerAliveCountMax=2 'head -c 50000000 /dev/zero' | wc -c)
+say "50 MB asked of the guest with a grant of about 5 MB: $got bytes arrived"
+[ "$got" -lt 12000000 ] || fail "the grant did not cut the guest's traffic: $got bytes arrived"
 wait_state "$s" frozen 30 || fail "the slice was not frozen: $(slice_field "$s" .account.enforcement)"
 field_is "$s" .vm.state paused || fail "the guest is $(slice_field "$s" .vm.state), not paused"
 n=$(lines)
@@ -190,6 +218,25 @@ start_daemon
 wait_for 30 field_is "$s" .vm.state running || fail "after the restart the guest is $(slice_field "$s" .vm.state)"
 "${SSH[@]}" true || fail "ssh after the daemon's restart failed"
 say "the restarted daemon took QEMU $qemu back"
+
+# The ladder's kill: a frozen guest left alone past its grace (2 s now)
+# is killed, its disk kept; a top-up boots it again from that disk, with
+# the same host key.
+disk=$T/vm/$s/disk.qcow2
+inode=$(stat -c %i "$disk")
+config 1000 0 2s
+prepay reload >/dev/null || fail "reload failed"
+wait_state "$s" killed 60 || fail "the slice was not killed: $(slice_field "$s" .account.enforcement)"
+wait_for 30 field_is "$s" .vm.state stopped || fail "the killed guest is $(slice_field "$s" .vm.state)"
+gone "$qemu" || fail "QEMU $qemu runs on in a killed slice"
+[ "$(stat -c %i "$disk")" = "$inode" ] || fail "the killed guest's disk was not kept"
+config 0.001
+prepay reload >/dev/null || fail "reload failed"
+prepay topup "$s" --voucher "$(mint 5)" >/dev/null || fail "topup failed"
+wait_for 240 field_is "$s" .vm.state running || fail "after the top-up the guest is $(slice_field "$s" .vm.state)"
+qemu=$(slice_field "$s" .vm.pid)
+[ "$("${SSH[@]}" cat marker)" = kept ] || fail "ssh to the guest booted again failed, or its disk is not the same"
+say "killed past its grace (disk kept), booted again by a top-up: QEMU $qemu, the same disk and host key"
 
 # Release: ACPI power-off, change paid, nothing left behind.
 prepay release "$s" >"$T/release.out" 2>&1 || fail "release failed: $(cat "$T/release.out")"
