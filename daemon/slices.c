@@ -331,8 +331,11 @@ static void on_vm_state(struct vm *vm, const char *id, enum vm_state old, void *
         struct slice_vm_info info;
         struct event ev = {
                 .kind = EVENT_VM,
-                /* A guest that powers itself off and on is the tenant's doing. */
-                .repeatable = true,
+                /* Not repeatable: a guest's QEMU starts with a purchase or
+                 * a top-up and ends once each time (a reboot inside keeps
+                 * it), so its changes are bounded by money, and held back
+                 * they would hide "running" behind "booting". */
+                .repeatable = false,
         };
 
         if (!s || s->vm != vm)
