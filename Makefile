@@ -225,9 +225,11 @@ install: $(O)/prepayd $(O)/prepay
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(O)/prepayd $(DESTDIR)$(SBINDIR)/prepayd
 	install -m 0755 $(O)/prepay $(DESTDIR)$(BINDIR)/prepay
+	install -m 0755 tools/prepay-mkimage $(DESTDIR)$(SBINDIR)/prepay-mkimage
 	install -m 0644 packaging/man/prepay.1 $(DESTDIR)$(MANDIR)/man1/prepay.1
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
 	install -m 0644 packaging/man/prepay-voucher.5 $(DESTDIR)$(MANDIR)/man5/prepay-voucher.5
+	install -m 0644 packaging/man/prepay-image.5 $(DESTDIR)$(MANDIR)/man5/prepay-image.5
 	install -m 0644 packaging/man/prepayd.8 $(DESTDIR)$(MANDIR)/man8/prepayd.8
 	[ -e $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf ] || \
 		install -m 0644 packaging/prepayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf
