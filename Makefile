@@ -99,7 +99,10 @@ demo: deps
 
 # The guest installs the package (tests/system/test-package.sh): it is
 # built before the suites, and a package that does not build fails check.
+# test-vm boots a guest on the host: QEMU and the image builder's packages
+# too (without them it says skipped, with the reason).
 check: deps
+	$(Q)packaging/build-deps --vmslice || echo "prepay: tests/integration/test-vm.sh will be skipped"
 	$(Q)$(MAKE) --no-print-directory all fuzz-build
 	$(Q)$(MAKE) --no-print-directory deb
 	$(Q)O=$(O) tests/run-all
