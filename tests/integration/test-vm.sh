@@ -102,8 +102,10 @@ say "bad requests refused, nothing made"
 # The purchase, with the voucher every refusal was shown: it was not spent.
 memory=768M
 [ "$TINY" = 1 ] && memory=512M
-prepay run --voucher "$v" --vm "$IMAGE" --ssh-key "$T/id.pub" --cpus 1 --memory "$memory" --wait \
-        --known-hosts "$T/known_hosts" >"$T/run.out" 2>"$T/run.err" ||
+# --wait: until the guest's sshd answers (60-75 s under TCG here; the tiny
+# guest nested in the emulated test guest takes minutes).
+timeout $((900 * WAIT_SCALE)) "$BIN/prepay" run --voucher "$v" --vm "$IMAGE" --ssh-key "$T/id.pub" --cpus 1 \
+        --memory "$memory" --wait --known-hosts "$T/known_hosts" >"$T/run.out" 2>"$T/run.err" ||
         fail "run --vm failed: $(cat "$T/run.err" "$T/run.out")"
 s=$(sed -n 's/^Slice \(s-[0-9a-f]*\): .*/\1/p' "$T/run.out" | head -1)
 [ -n "$s" ] || fail "no slice id in: $(cat "$T/run.out" "$T/run.err")"
