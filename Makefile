@@ -132,6 +132,7 @@ bench: all
 	$(Q)O=$(O) tests/bench/meter-overhead
 	$(Q)O=$(O) tests/bench/redeem
 	$(Q)O=$(O) tests/bench/enforce
+	$(Q)O=$(O) tests/bench/vm
 
 # The fuzz harnesses (tests/README.md, "Fuzzing"): clang with libFuzzer, ASan and
 # UBSan, on objects of their own under $(O)/fuzz/obj (the sanitizers'
