@@ -13,9 +13,11 @@
 #
 # In the booted guest of tests/vm (systemd, pure v2, and itself emulated:
 # a nested Debian guest would take many minutes to boot), the same is done
-# with the smallest guest that proves the systemd path, the tiny image of
+# with the smallest guest that proves the path, the tiny image of
 # prepay-mkimage --tiny (a kernel and an initramfs that answer on the
-# forwarded port): QEMU runs as prepay-<id>-vm.service in the slice unit.
+# forwarded port), with the cgroupfs backend here and the systemd one in
+# tests/system/test-systemd-vm.sh: QEMU runs as prepay-<id>-vm.service in
+# the slice unit.
 . "$(dirname "$0")/lib.sh"
 # run-all-timeout: 1200
 
@@ -126,19 +128,23 @@ for task in /proc/"$qemu"/task/*; do
 done
 [ "$(stat -c %U /proc/"$qemu")" = "$VMUSER" ] || fail "QEMU runs as $(stat -c %U /proc/"$qemu"), not $VMUSER"
 
-if [ "$TINY" = 1 ]; then
+if [ "$BACKEND" = systemd ]; then
         # systemd: the guest is a service of the slice unit.
         systemctl is-active --quiet "prepay-$s-vm.service" || fail "prepay-$s-vm.service is not active"
         systemctl show -p Slice --value "prepay-$s-vm.service" | grep -qx "prepay-$s.slice" ||
                 fail "prepay-$s-vm.service is not in prepay-$s.slice"
+        say "QEMU is prepay-$s-vm.service in prepay-$s.slice"
+fi
+if [ "$TINY" = 1 ]; then
         banner=$(timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; head -c 7 <&3")
         [ "$banner" = SSH-2.0 ] || fail "the tiny guest did not answer on port $port: '$banner'"
         prepay release "$s" >"$T/release.out" 2>&1 || fail "release failed: $(cat "$T/release.out")"
         gone "$qemu" || fail "QEMU still runs after release"
         [ ! -e "$T/vm/$s" ] || fail "the guest's files are left in $T/vm/$s"
-        systemctl is-active --quiet "prepay-$s-vm.service" && fail "prepay-$s-vm.service is still active"
+        [ "$BACKEND" = systemd ] && systemctl is-active --quiet "prepay-$s-vm.service" &&
+                fail "prepay-$s-vm.service is still active"
         ledger_verify || fail "the books do not balance"
-        say "the systemd path: prepay-$s-vm.service in prepay-$s.slice, answered, released"
+        say "the tiny guest ($BACKEND backend) answered on port $port; released, nothing left"
         exit 0
 fi
 

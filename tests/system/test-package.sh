@@ -166,7 +166,8 @@ left=()
 for f in /lib/systemd/system/prepayd.service /lib/systemd/system/prepayd.socket \
         /etc/systemd/system/sockets.target.wants/prepayd.socket \
         /etc/systemd/system/multi-user.target.wants/prepayd.service \
-        /etc/prepay /var/lib/prepay /run/prepay /sys/fs/bpf/prepay /usr/sbin/prepayd /usr/bin/prepay; do
+        /etc/prepay /var/lib/prepay /var/lib/prepay-vm /run/prepay /sys/fs/bpf/prepay /usr/sbin/prepayd \
+        /usr/sbin/prepay-mkimage /usr/bin/prepay; do
         [ -e "$f" ] && left+=("$f")
 done
 [ ${#left[@]} -eq 0 ] || fail "purge left: ${left[*]}"
