@@ -175,8 +175,9 @@ static int dir_teardown(void **state) {
         struct dirent *de;
 
         while (dir && (de = readdir(dir)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        (void) unlinkat(d->fd, de->d_name, 0);
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") &&
+                    unlinkat(d->fd, de->d_name, 0) < 0 && errno == EISDIR)
+                        (void) unlinkat(d->fd, de->d_name, AT_REMOVEDIR); /* dir.image */
         (void) rmdir(d->path);
         free(d);
         return 0;
