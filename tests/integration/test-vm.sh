@@ -19,7 +19,7 @@
 # tests/system/test-systemd-vm.sh: QEMU runs as prepay-<id>-vm.service in
 # the slice unit.
 . "$(dirname "$0")/lib.sh"
-# run-all-timeout: 1200
+# run-all-timeout: 1800
 
 for tool in qemu-system-x86_64 qemu-img genisoimage ssh ssh-keygen; do
         command -v "$tool" >/dev/null || skip "$tool is not installed (packaging/build-deps --vmslice)"
