@@ -49,17 +49,25 @@ CFLAGS ?= -O2 -g
 PKGS := libbpf libcgroup libsystemd json-c inih libcrypto sqlite3
 # Recursive (=) so pkg-config runs only when a recipe needs it: "make
 # check" installs the packages first.
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) libmicrohttpd libcurl)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+# The gateway's HTTP server and the CLI's HTTP client: each binary links
+# its own, and --as-needed keeps them out of every other (prepayd never
+# loads an HTTP or TLS library).
+GATEWAY_LIBS = $(shell $(PKG_CONFIG) --libs libmicrohttpd)
+CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
 	$(WARNFLAGS) $(CFLAGS) -I$(O) -Idaemon -Ibpf $(PKG_CFLAGS)
-ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS)
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/')
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(O) -Ibpf
 
 COMMON_SRCS := $(wildcard daemon/common/*.c)
-DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+# prepay-gatewayd: daemon/gateway-main.c and the gateway-*.c modules,
+# never linked into prepayd.
+GATEWAY_SRCS := $(wildcard daemon/gateway-*.c)
+DAEMON_SRCS := $(filter-out daemon/main.c $(GATEWAY_SRCS),$(wildcard daemon/*.c))
 TOOLS_SRCS := $(wildcard tools/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 HELPER_SRCS := $(wildcard tests/helpers/*.c)
@@ -69,6 +77,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(O)/%.o)
+GATEWAY_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out daemon/gateway-main.c,$(GATEWAY_SRCS)))
+GATEWAYD := $(if $(wildcard daemon/gateway-main.c),$(O)/prepay-gatewayd)
 TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(O)/%.o)
 SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.skel.h)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
@@ -84,7 +94,7 @@ msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(O)/prepayd $(O)/prepay $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
+all: $(O)/prepayd $(O)/prepay $(GATEWAYD) $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
 
 # Installs the Debian packages the build and the tests need, if missing.
 deps:
@@ -145,7 +155,8 @@ FUZZ_SECONDS ?= 300
 FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fPIE $(FUZZ_SANITIZE) \
 	-fsanitize=fuzzer-no-link $(WARNFLAGS) -Wno-format-nonliteral -I$(O) -Idaemon -Ibpf $(PKG_CFLAGS)
-FUZZ_OBJS := $(patsubst %.c,$(O)/fuzz/obj/%.o,$(DAEMON_SRCS) $(COMMON_SRCS))
+FUZZ_OBJS := $(patsubst %.c,$(O)/fuzz/obj/%.o,$(DAEMON_SRCS) $(COMMON_SRCS) \
+	$(filter-out daemon/gateway-main.c,$(GATEWAY_SRCS)))
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -159,7 +170,7 @@ $(O)/fuzz/obj/%.o: %.c $(SKELS) $(wildcard daemon/*.h daemon/common/*.h bpf/*.h 
 
 $(O)/fuzz/fuzz-%: $(O)/fuzz/obj/tests/fuzz/fuzz-%.o $(FUZZ_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CLANG) -fsanitize=fuzzer $(FUZZ_SANITIZE) -pie -o $@ $^ $(PKG_LIBS) -lelf -lz
+	$(Q)$(CLANG) -fsanitize=fuzzer $(FUZZ_SANITIZE) -pie -Wl,--as-needed -o $@ $^ $(PKG_LIBS) $(GATEWAY_LIBS) -lelf -lz
 
 # vmlinux.h from the running kernel's BTF; without BTF, the checked-in
 # minimal header (bpf/vmlinux-fallback.h) that names only what prepay's
@@ -204,11 +215,17 @@ $(O)/prepayd: $(O)/daemon/main.o $(DAEMON_OBJS) $(COMMON_OBJS)
 # daemon stopped) and prices nothing: it links those two modules only.
 $(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS) $(patsubst %.c,$(O)/%.o,$(wildcard daemon/ledger*.c)) $(O)/daemon/pricing.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CURL_LIBS)
 
-$(O)/tests/test-%: $(O)/tests/unit/test-%.o $(DAEMON_OBJS) $(COMMON_OBJS)
+# Unprivileged: it talks to prepayd over the control socket only, so it
+# links no daemon module but its own.
+$(O)/prepay-gatewayd: $(O)/daemon/gateway-main.o $(GATEWAY_OBJS) $(COMMON_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz -lcmocka
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(GATEWAY_LIBS)
+
+$(O)/tests/test-%: $(O)/tests/unit/test-%.o $(DAEMON_OBJS) $(GATEWAY_OBJS) $(COMMON_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(GATEWAY_LIBS) -lelf -lz -lcmocka
 
 $(O)/tests/bench-%: $(O)/tests/bench/%.o $(DAEMON_OBJS) $(COMMON_OBJS)
 	$(call msg,LD,$@)
