@@ -98,6 +98,7 @@ const char *api_route_to_string(enum api_route r);
 
 /* The control request id of a POST with "Idempotency-Key: key":
  * "ik-" + base64url(SHA-256("prepay-idempotency-v1\0" key "\0" method " "
- * path "\0" token "\0" body)), token "" when none came. Pure; for tests. */
-void api_idempotency_request_id(const char *key, const char *method, const char *path, const char *token,
+ * path "\0" token "\0" body)), token "" when the route reads none. 0, or
+ * -ENOMEM/-EIO from the hash. */
+int api_idempotency_request_id(const char *key, const char *method, const char *path, const char *token,
                                 const void *body, size_t body_size, char ret[static API_REQUEST_ID_SIZE]);
