@@ -181,11 +181,13 @@ static const char *describe(json_object *v, char *buf, size_t size) {
 }
 
 /* A member's name as it may be quoted: itself, or its length. */
-static const char *describe_name(const char *name, char *buf, size_t size) {
+static const char *describe_name(const char *prefix, const char *name, char *buf, size_t size) {
         size_t len = strlen(name);
 
         if (len <= 32 && printable(name, len))
-                snprintf(buf, size, "'%s'", name);
+                snprintf(buf, size, "'%s%s'", prefix, name);
+        else if (prefix[0]) /* "vm.": "in 'vm'" */
+                snprintf(buf, size, "of %zu bytes in '%.*s'", len, (int) strlen(prefix) - 1, prefix);
         else
                 snprintf(buf, size, "of %zu bytes", len);
         return buf;
@@ -435,7 +437,7 @@ static int fail_value(struct decoder *d, const char *name, const char *expect, j
  * the members known. */
 static int check_members(struct decoder *d, json_object *o, const char *const *members, const char *prefix) {
         json_object_object_foreach(o, key, v) {
-                char name[48], list[160] = "";
+                char name[64], list[160] = "";
                 size_t i;
 
                 (void) v;
@@ -447,7 +449,7 @@ static int check_members(struct decoder *d, json_object *o, const char *const *m
                 for (i = 0; members[i]; i++)
                         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s%s", i ? ", " : "",
                                  prefix, members[i]);
-                return fail(d, "Unknown member %s%s: %s%s", prefix, describe_name(key, name, sizeof(name)),
+                return fail(d, "Unknown member %s: %s%s", describe_name(prefix, key, name, sizeof(name)),
                             members[0] ? "the members known here are " : "this request takes no members", list);
         }
         return 0;
