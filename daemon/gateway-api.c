@@ -1054,6 +1054,15 @@ static int encode_quote(json_object *body, json_object *reply) {
                 r = add_duration(body, "min_runtime", reply, "min_runtime_usec");
         if (r >= 0)
                 r = copy_member(body, reply, "prices");
+        /* The size priced: what was asked, or prepayd's defaults for what
+         * was not (MaxCPUs=, the default memory, MinRuntime=). Sizes in
+         * replies are integers, as in a slice record. */
+        if (r >= 0)
+                r = copy_member(body, reply, "cpus_milli");
+        if (r >= 0)
+                r = copy_member(body, reply, "memory_max");
+        if (r >= 0)
+                r = copy_member(body, reply, "duration_usec");
         return r;
 }
 
