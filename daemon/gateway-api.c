@@ -1295,8 +1295,7 @@ int api_encode_event(json_object *datagram, char **ret_text) {
                 return -ENOMEM;
         if (strpbrk(data, "\r\n"))
                 return -EINVAL;
-        if (asprintf(ret_text, "event: %s\n%sdata: %s\n\n", json_object_get_string(json_object_object_get(e, "kind")),
-                     id, data) < 0)
+        if (asprintf(ret_text, "event: %s\n%sdata: %s\n\n", kind, id, data) < 0)
                 return -ENOMEM;
         return 0;
 }
