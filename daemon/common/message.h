@@ -189,9 +189,45 @@ int message_parse(const char *buf, size_t len, json_object **ret, const char **r
  * *ret_str belongs to o: valid until o is changed or freed. */
 int message_serialize(json_object *o, const char **ret_str, size_t *ret_len);
 
-/* Helpers for replies. */
+/* What kind of refusal a reply is ("code"), for a program to act on
+ * without reading the sentence; the HTTP status the gateway answers with
+ * is beside each. */
+enum message_code {
+        MESSAGE_INVALID,          /* 400: a field, a voucher's text, a bad key, a wrong value */
+        MESSAGE_UNAUTHORIZED,     /* 401: the op needs the owner token and none was given */
+        MESSAGE_FORBIDDEN,        /* 403: a wrong token, a right the peer lacks */
+        MESSAGE_NOT_FOUND,        /* 404: no such slice or image */
+        MESSAGE_SPENT,            /* 409: a voucher was already spent */
+        MESSAGE_CONFLICT,         /* 409: the slice's state forbids it (released, exhausted, busy) */
+        MESSAGE_PAYMENT_REQUIRED, /* 402: with "missing", "total" and "currency" */
+        MESSAGE_TOO_MANY,         /* 429: a cap (MaxRemoteSlices=, MaxSlicesPerUser=, connections, streams) */
+        MESSAGE_UNAVAILABLE,      /* 503: the ledger cannot be written, disk full, shutting down */
+        MESSAGE_INTERNAL,         /* 500 */
+        _MESSAGE_CODE_MAX,
+};
+/* "invalid", ...; NULL for a value out of range. */
+const char *message_code_to_string(enum message_code code);
+/* The code named s, or -EINVAL. */
+int message_code_from_string(const char *s);
+/* 400, 401, ...: the HTTP status of a code (500 for one out of range). */
+unsigned message_code_http_status(enum message_code code);
+/* The code of a refusal whose cause is -errno r, where the errno says it
+ * unambiguously (daemon/README.md has the table); else MESSAGE_INTERNAL.
+ * A price shortfall is never told by an errno: the caller says
+ * MESSAGE_PAYMENT_REQUIRED (message_reply_payment()). */
+enum message_code message_code_from_errno(int r);
+
+/* Helpers for replies. A refusal always carries its "code":
+ * message_reply_error() is message_reply_refusal(MESSAGE_INTERNAL, ...),
+ * for what no code fits. message_reply_payment() is the 402 refusal with
+ * the shortfall: "missing" and "total" (micro-units) and "currency". */
 json_object *message_reply_ok(void);
+json_object *message_reply_refusal(enum message_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 json_object *message_reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+json_object *message_reply_payment(int64_t missing, int64_t total, const char *currency, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* The code of reply, if it is a refusal that carries one; else -ENOENT. */
+int message_reply_code(json_object *reply);
 
 /* Field accessors: -ENOENT when absent, -EINVAL when of the wrong type
  * (null included), -ERANGE for an integer outside 0..INT64_MAX. */

@@ -22,6 +22,7 @@ enum field_kind {
 
 enum field_id {
         F_REQUEST_ID,
+        F_CLIENT,
         F_SLICE,
         F_TOKEN,
         F_VOUCHER,
@@ -62,6 +63,8 @@ struct field {
 static const struct field fields[_F_MAX] = {
         [F_REQUEST_ID] = STRING(request_id, 1, REQUEST_ID_MAX, request_id_is_valid,
                                 "a request id (1 to 64 of A-Z a-z 0-9 . _ : -)"),
+        [F_CLIENT] = STRING(client, 1, REQUEST_CLIENT_MAX, request_client_is_valid,
+                            "a client's address (1 to 64 of 0-9 A-F a-f . :)"),
         [F_SLICE] = STRING(slice, 1, SLICE_ID_MAX - 1, slice_id_is_valid,
                            "a slice id (\"s-\" and 8 to 16 lower-case hex digits)"),
         [F_TOKEN] = STRING(token, 1, REQUEST_TOKEN_MAX, NULL, "an owner token (a string of 1 to 63 bytes)"),
@@ -105,7 +108,8 @@ static const struct {
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
 static int check_create(const struct request *d, char *error, size_t size);
 
-/* Every op reads "request_id" too (idempotency for money, logs for all).
+/* Every op reads "request_id" and "client" too (idempotency for money,
+ * logs for all).
  * An op control.c dispatches needs its row here, or it is refused as
  * unknown; a field a handler reads needs its bit, or it reaches the
  * handler unchecked. check, if any, refuses fields that do not go
@@ -118,7 +122,8 @@ static const struct {
 } ops[] = {
         { "create",
           BIT(F_VOUCHER) | BIT(F_EXHAUSTED_ACTION) | BIT(F_LIMITS) | BIT(F_CPUS_MILLI) | BIT(F_DURATION_USEC) |
-                  BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS) | BIT(F_VM_IMAGE) | BIT(F_SSH_KEY) | BIT(F_DISK_SIZE),
+                  BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS) | BIT(F_VM_IMAGE) | BIT(F_SSH_KEY) | BIT(F_DISK_SIZE) |
+                  BIT(F_UNIT),
           BIT(F_LIMITS), check_create },
         { "topup", BIT(F_SLICE) | BIT(F_VOUCHER), BIT(F_SLICE) | BIT(F_VOUCHER) },
         { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },
@@ -279,8 +284,12 @@ static int decode_field(const struct field *f, json_object *v, struct request *d
 }
 
 /* A VM slice holds a guest, reached over SSH with the buyer's key: it has
- * no room for the caller, and no way in without the key. */
+ * no room for the caller, and no way in without the key; nor for a unit. */
 static int check_create(const struct request *d, char *error, size_t size) {
+        if (d->unit && d->vm_image)
+                return refuse(-EINVAL, error, size,
+                              "Fields 'vm_image' and 'unit' do not go together: a slice runs a guest or a unit, not "
+                              "both");
         if (!d->vm_image)
                 return 0;
         if (d->attach)
@@ -291,6 +300,15 @@ static int check_create(const struct request *d, char *error, size_t size) {
                 return refuse(-EINVAL, error, size, "Field 'ssh_key' is missing: with 'vm_image' it must be %s",
                               fields[F_SSH_KEY].expect);
         return 0;
+}
+
+bool request_client_is_valid(const char *s) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strspn(s, "0123456789ABCDEFabcdef.:");
+        return n >= 1 && n <= REQUEST_CLIENT_MAX && s[n] == 0;
 }
 
 bool request_id_is_valid(const char *s) {
@@ -354,7 +372,7 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t size
                 return refuse(-EOPNOTSUPP, error, size, "Unknown operation %s%s%s", quoted ? "" : "(", what,
                               quoted ? "" : ")");
         }
-        reads = ops[i].reads | BIT(F_REQUEST_ID);
+        reads = ops[i].reads | BIT(F_REQUEST_ID) | BIT(F_CLIENT);
         needs = ops[i].needs;
 
         for (enum field_id f = 0; f < _F_MAX; f++) {

@@ -121,7 +121,7 @@ static const struct {
         bool limits;
 } ops[] = {
         { "{\"op\":\"create\",\"limits\":{}}",
-          { "request_id", "voucher", "exhausted_action", "vm_image", "ssh_key" },
+          { "request_id", "client", "voucher", "exhausted_action", "vm_image", "ssh_key", "unit" },
           { "cpus_milli", "duration_usec", "disk_size" },
           { "attach", "size_to_funds" },
           true },
@@ -541,6 +541,42 @@ static void test_error_buffer(void **state _unused_) {
         assert_int_equal(request_check_version(NULL, NULL, 0), -EINVAL);
 }
 
+/* "client", a remote buyer's address for logs, is read by every op;
+ * "unit" by create, and not with "vm_image". */
+static void test_remote_fields(void **state _unused_) {
+        char long_client[REQUEST_CLIENT_MAX + 32];
+        struct request d;
+
+        decode_ok("{\"op\":\"status\",\"slice\":\"" SLICE "\",\"client\":\"203.0.113.7\"}", &d);
+        assert_string_equal(d.client, "203.0.113.7");
+        decode_ok("{\"op\":\"quote\",\"client\":\"2001:db8::1\"}", &d);
+        assert_string_equal(d.client, "2001:db8::1");
+        decode_ok("{\"op\":\"reload\",\"client\":\"::ffff:10.0.0.1\"}", &d);
+        assert_string_equal(d.client, "::ffff:10.0.0.1");
+        decode_ok("{\"op\":\"quote\"}", &d);
+        assert_null(d.client);
+        /* Nothing a log line could be fooled by. */
+        refused("{\"op\":\"quote\",\"client\":\"1.2.3.4 uid 0\"}", "'client'");
+        refused("{\"op\":\"quote\",\"client\":\"1.2.3.4\\n\"}", "'client'");
+        refused("{\"op\":\"quote\",\"client\":\"example.org\"}", "'client'");
+        refused("{\"op\":\"quote\",\"client\":\"\"}", "'client'");
+        snprintf(long_client, sizeof(long_client), "{\"op\":\"quote\",\"client\":\"%0*d\"}",
+                 REQUEST_CLIENT_MAX + 1, 1);
+        refused(long_client, "'client'");
+        assert_true(request_client_is_valid("1.2.3.4"));
+        assert_true(request_client_is_valid("fe80::1"));
+        assert_false(request_client_is_valid(NULL));
+        assert_false(request_client_is_valid("1.2.3.4/24"));
+        assert_false(request_client_is_valid("[::1]"));
+
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"unit\":\"web.service\",\"voucher\":\"pv1-x\","
+                  "\"duration_usec\":3600000000}", &d);
+        assert_string_equal(d.unit, "web.service");
+        assert_int_equal(d.duration_usec, UINT64_C(3600000000));
+        refused("{\"op\":\"create\",\"limits\":{},\"unit\":\"web.service\",\"vm_image\":\"d\","
+                "\"ssh_key\":\"k\"}", "'unit'");
+}
+
 static void test_request_id_is_valid(void **state _unused_) {
         assert_true(request_id_is_valid("a"));
         assert_true(request_id_is_valid("A-z.0_9:"));
@@ -554,6 +590,7 @@ static void test_request_id_is_valid(void **state _unused_) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_every_field_every_type, free_kept),
+                cmocka_unit_test_teardown(test_remote_fields, free_kept),
                 cmocka_unit_test_teardown(test_got, free_kept),
                 cmocka_unit_test_teardown(test_limits_members, free_kept),
                 cmocka_unit_test_teardown(test_string_forms, free_kept),
