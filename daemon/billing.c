@@ -1025,9 +1025,11 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
 
         s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
-        if (q == -ENOENT || (q >= 0 && row.state == LEDGER_SLICE_RELEASED))
-                return refuse(ret_error, -ENOENT, "No funded slice %s%s: the voucher was not spent", id,
-                              q >= 0 ? " (it was released)" : "");
+        if (q >= 0 && row.state == LEDGER_SLICE_RELEASED)
+                return refuse(ret_error, -ESTALE, "No funded slice %s (it was released): the voucher was not spent",
+                              id);
+        if (q == -ENOENT)
+                return refuse(ret_error, -ENOENT, "No funded slice %s: the voucher was not spent", id);
         if (q < 0)
                 return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
 
