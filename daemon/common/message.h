@@ -11,7 +11,11 @@
  * SOCK_SEQPACKET datagram, at most PREPAY_MSG_MAX bytes.
  *
  * Request:  {"op": "<verb>", ...arguments}
- * Reply:    {"ok": true, ...results} or {"ok": false, "error": "<sentence>"}
+ * Reply:    {"ok": true, ...results} or {"ok": false, "error": "<sentence>",
+ *           "code": "<code>"} (enum message_code below: invalid,
+ *           unauthorized, forbidden, not_found, spent, conflict,
+ *           payment_required with "missing", "total" (micro-units) and
+ *           "currency", too_many, unavailable, internal)
  *
  * Verbs (protocol version 1), with their arguments:
  *   create   "voucher": text (required unless the daemon has AllowUnfunded=
@@ -19,7 +23,10 @@
  *            "limits": {slice_limits}, "cpus_milli" (optional: the CPU
  *            quota over the period asked for or the daemon's CPUPeriod=),
  *            "size_to_funds": bool with "duration_usec" (the daemon picks
- *            the CPU size the voucher pays for over that time),
+ *            the CPU size the voucher pays for over that time);
+ *            "duration_usec" without it: the voucher must pay for the
+ *            slice at its size for that long (never less than the
+ *            daemon's MinRuntimeSec=), else "payment_required",
  *            "attach": bool (move the caller, by SO_PEERCRED, into it),
  *            and for a VM slice "vm_image": an image's name (1..64 of
  *            [A-Za-z0-9._-], not starting with '.' or '-': "images"),
@@ -29,7 +36,13 @@
  *            of the guest's disk (0 or absent: the image's minimum).
  *            "vm_image" with "attach": true is refused. A daemon older
  *            than VM slices ignores these three and makes a plain slice:
- *            the reply's slice then has no "vm".
+ *            the reply's slice then has no "vm". Or "unit": a service's
+ *            name (not with "vm_image"): a copy of that loaded unit is
+ *            started in the new slice once it is funded, as run-unit
+ *            does (Backend=systemd; other backends refuse before the
+ *            voucher is read); the reply's "unit" is the transient
+ *            unit's name, or "unit_error" says why it did not start
+ *            (the slice stays funded; release returns the change).
  *            -> "slice": {slice_info}, "token": the owner token (funded
  *            slices; the daemon keeps only its hash)
  *   topup    "slice": id, "voucher": text, "request_id" -> "slice": {...},
@@ -75,7 +88,17 @@
  * idempotent: sent again by the same uid, the first answer is returned
  * and nothing is done twice. "token" may be left out by an operator.
  * Who may send what (clients, operators: daemon/control.h) is prepayd's
- * ClientGroup= and AdminGroup=; a refusal is "Permission denied: ...".
+ * ClientGroup= and AdminGroup=; a refusal is "Permission denied: ..."
+ * (code "forbidden"; "unauthorized" when the owner token is needed and
+ * none was given). A peer whose uid is GatewayUser='s (prepay-gatewayd)
+ * is a remote buyer: no uid, no group; it may send quote, images,
+ * create (with a voucher, and "vm_image" or a "unit" in RemoteUnits=;
+ * not "attach"), topup, status (public part without the token), events
+ * (one slice, with its token), release and kill (token); its slices are
+ * the gateway uid's, its request ids in that uid's namespace. Any
+ * request may carry "client" (1..64 of [0-9A-Fa-f.:]): a remote buyer's
+ * address, which prepayd puts in the log lines of a remote request and
+ * ignores from anyone else.
  * An optional "version" must equal PREPAY_PROTOCOL_VERSION (an integer:
  * "1" or 1.0 is refused). Every field an op reads is checked for its
  * type and range before anything acts, and a bad one is refused naming
