@@ -765,6 +765,37 @@ int billing_read_voucher(struct billing *b, const char *text, struct voucher *re
         return 0;
 }
 
+int billing_read_vouchers(struct billing *b, const struct request *f, struct voucher ret[static REQUEST_VOUCHERS_MAX],
+                          int64_t *ret_amount, char **ret_error) {
+        char id[VOUCHER_ID_STRING_MAX];
+        int64_t amount = 0;
+        int r;
+
+        if (f->n_vouchers < 1 || f->n_vouchers > REQUEST_VOUCHERS_MAX)
+                return refuse(ret_error, -EINVAL, "A voucher is needed");
+        for (size_t i = 0; i < f->n_vouchers; i++) {
+                r = billing_read_voucher(b, f->vouchers[i], &ret[i], ret_error);
+                if (r < 0)
+                        return r;
+                /* A voucher spends once: twice in one request it would
+                 * be credited twice before the ledger saw the first. */
+                for (size_t j = 0; j < i; j++)
+                        if (memcmp(ret[j].id, ret[i].id, VOUCHER_ID_SIZE) == 0)
+                                return refuse(ret_error, -EINVAL, "Voucher %s is given twice; none was spent",
+                                              voucher_id_to_string(ret[i].id, id));
+                /* The issuer's checks held each to this host's currency;
+                 * said again here, where the sum is made. */
+                if (!streq(ret[i].currency, ret[0].currency))
+                        return refuse(ret_error, -EINVAL, "The vouchers are in %s and %s: one currency only; none "
+                                      "was spent", ret[0].currency, ret[i].currency);
+                if (!money_add(amount, ret[i].amount, &amount))
+                        return refuse(ret_error, -EOVERFLOW, "The vouchers add up to more than any balance may "
+                                      "hold; none was spent");
+        }
+        *ret_amount = amount;
+        return 0;
+}
+
 _Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
 
 static const char *redeem_error(int r) {
@@ -782,6 +813,19 @@ static const char *redeem_error(int r) {
                 return "the ledger's disk is full";
         default:
                 return strerror(-r);
+        }
+}
+
+/* One line per voucher of several redeemed together, each with its id
+ * (the summary line has room for none of them). */
+static void log_vouchers(struct billing *b, const struct billing_request *r, const char *slice,
+                         const struct voucher *v, size_t n) {
+        char vid[VOUCHER_ID_STRING_MAX], have[MONEY_FORMAT_MAX];
+
+        for (size_t i = 0; i < n; i++) {
+                voucher_id_to_string(v[i].id, vid);
+                log_money(b, r, slice, 0, vid, "Slice %s: voucher %s (%zu of %zu) redeemed: %s %s.", slice, vid,
+                          i + 1, n, fmt_money(have, v[i].amount), v[i].currency);
         }
 }
 
@@ -834,27 +878,32 @@ static void format_cpus(char buf[static 32], uint64_t milli) {
         snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
 }
 
+/* "voucher's", or "vouchers'" for a sum, in sentences. */
+static const char *whose(const struct billing_order *o) {
+        return o->n_vouchers > 1 ? "vouchers'" : "voucher's";
+}
+
 /* The CPUs of a create sized to its voucher (--hours): the most the
  * voucher pays for over the duration. */
 static int size_to_funds(struct billing *b, const struct rate_card *rates, struct billing_order *o,
                          uint64_t memory, uint64_t duration, char **ret_error) {
         char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], dur[FORMAT_DURATION_MAX];
-        const struct voucher *v = &o->voucher;
+        const char *currency = b->config->currency;
         int64_t shortfall;
         int q;
 
         if (duration == 0)
                 return refuse(ret_error, -EINVAL, "Sizing to funds needs a duration (--hours)");
-        q = pricing_size_to_funds(rates, v->amount, duration, memory, 10, b->slices->max_cpus_milli,
+        q = pricing_size_to_funds(rates, o->amount, duration, memory, 10, b->slices->max_cpus_milli,
                                   &o->cpus_milli, &shortfall);
         if (q == -EDOM)
                 o->cpus_milli = b->slices->max_cpus_milli;
         else if (q == -ENOSPC) {
                 o->missing = shortfall;
-                (void) money_add(v->amount, shortfall, &o->total);
-                return refuse(ret_error, q, "The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
-                              "for %s: %s %s more is needed", fmt_money(have, v->amount), v->currency,
-                              format_duration(dur, sizeof(dur), duration), fmt_money(need, shortfall), v->currency);
+                (void) money_add(o->amount, shortfall, &o->total);
+                return refuse(ret_error, q, "The %s %s %s does not pay for the smallest slice (0.01 CPU) for %s: %s "
+                              "%s more is needed", whose(o), fmt_money(have, o->amount), currency,
+                              format_duration(dur, sizeof(dur), duration), fmt_money(need, shortfall), currency);
         }
         else if (q < 0)
                 return refuse(ret_error, q, "Failed to size the slice: %s", strerror(-q));
@@ -892,7 +941,6 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
         char cpus[32], dur[FORMAT_DURATION_MAX];
         uint64_t memory, size_cpus, duration;
         int64_t items[_RESOURCE_MAX], total;
-        const struct voucher *v = &o->voucher;
         struct rate_card rates = cfg->rates;
         int q;
 
@@ -937,25 +985,25 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
                           duration, items, &total);
         if (q < 0)
                 return refuse(ret_error, q, "Failed to price the slice: %s", strerror(-q));
-        if (total > v->amount) {
+        if (total > o->amount) {
                 o->total = total;
-                o->missing = total - v->amount;
+                o->missing = total - o->amount;
                 format_cpus(cpus, size_cpus);
                 return refuse(ret_error, -ENOSPC,
-                              "The voucher's %s %s does not cover %s%s at %s CPUs%s%s (%s %s): %s %s more is needed",
-                              fmt_money(have, v->amount), v->currency,
+                              "The %s %s %s does not cover %s%s at %s CPUs%s%s (%s %s): %s %s more is needed",
+                              whose(o), fmt_money(have, o->amount), cfg->currency,
                               duration > cfg->min_runtime_usec ? "a run of " : "the minimum run of ",
                               format_duration(dur, sizeof(dur), duration), cpus, memory ? " and " : "",
                               memory ? format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, memory) : "",
-                              fmt_money(cost, total), v->currency, fmt_money(need, total - v->amount), v->currency);
+                              fmt_money(cost, total), cfg->currency, fmt_money(need, o->missing), cfg->currency);
         }
         return 0;
 }
 
-/* The slice's row and the voucher's redemption, in the open batch. A
- * failed redemption closes the row it left unfunded. */
+/* The slice's row and the vouchers' redemption (all or none), in the
+ * open batch. A failed redemption closes the row it left unfunded. */
 static int fund_in_ledger(struct billing *b, struct slice *s, const struct billing_request *r,
-                          const struct voucher *v, const char token[static OWNER_TOKEN_MAX]) {
+                          const struct billing_order *o, const char token[static OWNER_TOKEN_MAX]) {
         struct ledger_slice row = {};
         int q;
 
@@ -966,7 +1014,8 @@ static int fund_in_ledger(struct billing *b, struct slice *s, const struct billi
         row.created_usec = s->created_usec;
         q = ledger_slice_add(b->ledger, &row);
         if (q >= 0)
-                q = ledger_redeem(b->ledger, v, s->id, r->fields->request_id, now_usec(CLOCK_REALTIME), NULL, NULL);
+                q = ledger_redeem_all(b->ledger, o->vouchers, o->n_vouchers, s->id, r->fields->request_id,
+                                      now_usec(CLOCK_REALTIME), NULL, NULL);
         if (q < 0 && ledger_slice_get(b->ledger, s->id, &row) >= 0)
                 (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
         return q;
@@ -976,7 +1025,7 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
                  struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error) {
         _cleanup_(freep) char *error = NULL;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
-        const struct voucher *v = &o->voucher;
+        const char *currency = b->config->currency;
         struct slice *s;
         int q;
 
@@ -989,11 +1038,11 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
                 return refuse(ret_error, q, "%s", error ?: strerror(-q));
 
         keys_make_token(b->keys, s->id, ret_token);
-        q = fund_in_ledger(b, s, r, v, ret_token);
+        q = fund_in_ledger(b, s, r, o, ret_token);
         if (q < 0) {
                 (void) slices_destroy(b->slices, s);
-                return refuse(ret_error, q, "Failed to fund the slice: %s; the voucher was not spent",
-                              redeem_error(q));
+                return refuse(ret_error, q, "Failed to fund the slice: %s; %s", redeem_error(q),
+                              o->n_vouchers > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
         }
         s->account.funded = true;
         account_reload(b, s);
@@ -1003,11 +1052,19 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
         update_grants(b, s, true);
         enforce_slice(b, s);
         (void) slices_save(b->slices, s);
-        voucher_id_to_string(v->id, vid);
-        billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid,
-                     fmt_money((char[MONEY_FORMAT_MAX]) {}, v->amount), v->currency);
-        log_money(b, r, s->id, v->amount, vid, "Slice %s funded with voucher %s: %s %s%s.", s->id, vid,
-                  fmt_money(have, v->amount), v->currency, local_uid(r, ", uid ", (char[48]) {}));
+        fmt_money(have, o->amount);
+        if (o->n_vouchers == 1) {
+                voucher_id_to_string(o->vouchers[0].id, vid);
+                billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid, have, currency);
+                log_money(b, r, s->id, o->amount, vid, "Slice %s funded with voucher %s: %s %s%s.", s->id, vid,
+                          have, currency, local_uid(r, ", uid ", (char[48]) {}));
+        } else {
+                billing_emit(b, s, EVENT_FUNDED, NULL, "funded with %zu vouchers: %s %s", o->n_vouchers, have,
+                             currency);
+                log_vouchers(b, r, s->id, o->vouchers, o->n_vouchers);
+                log_money(b, r, s->id, o->amount, NULL, "Slice %s funded with %zu vouchers: %s %s%s.", s->id,
+                          o->n_vouchers, have, currency, local_uid(r, ", uid ", (char[48]) {}));
+        }
         *ret = s;
         return 0;
 }
@@ -1017,10 +1074,11 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
 int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error) {
         const char *id = r->fields->slice;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
+        struct voucher v[REQUEST_VOUCHERS_MAX];
+        const size_t n = r->fields->n_vouchers;
         struct ledger_slice row;
-        struct voucher v;
         struct slice *s;
-        int64_t balance;
+        int64_t balance, amount;
         int q;
 
         s = slices_find(b->slices, id);
@@ -1033,7 +1091,7 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         if (q < 0)
                 return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
 
-        q = billing_read_voucher(b, r->fields->voucher, &v, ret_error);
+        q = billing_read_vouchers(b, r->fields, v, &amount, ret_error);
         if (q < 0)
                 return q;
 
@@ -1043,20 +1101,33 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         /* Usage so far is paid from the old balance. */
         if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
-        q = ledger_redeem(b->ledger, &v, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
+        q = ledger_redeem_all(b->ledger, v, n, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &balance,
+                              NULL);
         if (q < 0)
-                return refuse(ret_error, q, "Top-up of slice %s refused: %s; the voucher was not spent", id,
-                              redeem_error(q));
-        voucher_id_to_string(v.id, vid);
-        log_money(b, r, id, balance, vid, "Slice %s topped up with voucher %s: %s %s%s.", id, vid,
-                  fmt_money(have, v.amount), v.currency, local_uid(r, " by uid ", (char[48]) {}));
+                return refuse(ret_error, q, "Top-up of slice %s refused: %s; %s", id, redeem_error(q),
+                              n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+        fmt_money(have, amount);
+        if (n == 1) {
+                voucher_id_to_string(v[0].id, vid);
+                log_money(b, r, id, balance, vid, "Slice %s topped up with voucher %s: %s %s%s.", id, vid, have,
+                          b->config->currency, local_uid(r, " by uid ", (char[48]) {}));
+        } else {
+                log_vouchers(b, r, id, v, n);
+                log_money(b, r, id, balance, NULL, "Slice %s topped up with %zu vouchers: %s %s%s.", id, n, have,
+                          b->config->currency, local_uid(r, " by uid ", (char[48]) {}));
+        }
 
         if (s) {
                 /* As the ledger now has it; reread after the commit. */
                 s->account.l.balance = balance;
-                (void) money_add(s->account.l.credited, v.amount, &s->account.l.credited);
+                (void) money_add(s->account.l.credited, amount, &s->account.l.credited);
                 s->account.dirty = true;
-                billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have, v.currency);
+                if (n == 1)
+                        billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have,
+                                     b->config->currency);
+                else
+                        billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with %zu vouchers: %s %s", n, have,
+                                     b->config->currency);
                 bool killed = s->account.enforce.state == ENFORCE_KILLED;
 
                 /* Money again: limits back and thawed now, not at the next pass. */
@@ -1074,7 +1145,7 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                                 log_warning("Slice %s: its guest did not start again: %s.", s->id, strna(why));
                 }
         }
-        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = v.amount };
+        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = amount };
         return 0;
 }
 

@@ -125,6 +125,11 @@ void billing_remember(struct billing *b, const struct billing_request *r, const 
 /* A voucher's text, checked: its form, its signature by a trusted
  * issuer, its currency, audience and dates, and that it was not spent. */
 int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error);
+/* The same for each of f's vouchers ("voucher" or "vouchers"), and that
+ * none comes twice: read into ret[0..f->n_vouchers), their sum in
+ * *ret_amount. Nothing is spent. */
+int billing_read_vouchers(struct billing *b, const struct request *f, struct voucher ret[static REQUEST_VOUCHERS_MAX],
+                          int64_t *ret_amount, char **ret_error);
 
 /* A client's slice beyond MaxSlicesPerUser= (-EUSERS), refused before its
  * voucher is even read: an idle slice costs next to nothing, so without
@@ -135,7 +140,9 @@ int billing_check_user_cap(struct billing *b, const struct billing_request *r, c
 /* A create, paid for: the voucher read, the limits the slice gets and
  * its CPUs, the action when its balance is spent. */
 struct billing_order {
-        struct voucher voucher;
+        struct voucher vouchers[REQUEST_VOUCHERS_MAX]; /* billing_read_vouchers() */
+        size_t n_vouchers;
+        int64_t amount;         /* their sum */
         struct slice_limits limits;
         uint64_t cpus_milli;
         enum enforce_action action;
@@ -151,7 +158,7 @@ struct billing_order {
  * voucher: "duration_usec" when given, never less than the minimum run
  * (MinRuntimeSec=). A voucher that does not pay for it is -ENOSPC with
  * o->total and o->missing set. o->voucher and o->action are the
- * caller's. */
+ * caller's, as are o->vouchers, o->n_vouchers and o->amount. */
 int billing_price_order(struct billing *b, const struct request *f, struct billing_order *o, char **ret_error);
 /* The slice made and funded: its ledger row and the redemption in the
  * open batch, enforcement armed, the funded event; its owner token in
@@ -159,8 +166,9 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
 int billing_fund(struct billing *b, const struct billing_request *r, const struct billing_order *o,
                  struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error);
 
-/* A top-up of the slice r names with the voucher it carries. slice is
- * NULL when the slice's cgroups are gone (its balance is kept). */
+/* A top-up of the slice r names with the voucher(s) it carries, all or
+ * none. slice is NULL when the slice's cgroups are gone (its balance is
+ * kept); credited is what the vouchers held together. */
 struct billing_topup {
         struct slice *slice;
         int64_t balance;

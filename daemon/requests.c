@@ -233,7 +233,8 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
                 return reply;
         q = billing_check_user_cap(rq->billing, r, &error);
         if (q >= 0)
-                q = billing_read_voucher(rq->billing, r->fields->voucher, &o.voucher, &error);
+                q = billing_read_vouchers(rq->billing, r->fields, o.vouchers, &o.amount, &error);
+        o.n_vouchers = r->fields->n_vouchers;
         if (q >= 0)
                 q = billing_price_order(rq->billing, r->fields, &o, &error);
         if (q >= 0)

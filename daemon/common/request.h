@@ -36,7 +36,8 @@
  *   text (sshkey.c), whether an image exists.
  * - Fields that do not go together are refused here too: create with
  *   "vm_image" needs "ssh_key" and refuses "attach": true (a VM slice
- *   runs a guest, not the caller), and "vm_image" with "unit". */
+ *   runs a guest, not the caller), "vm_image" with "unit", and "voucher"
+ *   with "vouchers" (topup needs one of them). */
 
 #define REQUEST_ERROR_MAX 256
 #define REQUEST_ID_MAX 64    /* "request_id": 1..64 of [A-Za-z0-9._:-] */
@@ -45,6 +46,7 @@
 #define REQUEST_OP_MAX 32
 #define REQUEST_UNIT_MAX 255
 #define REQUEST_ACTION_MAX 15
+#define REQUEST_VOUCHERS_MAX 16 /* "vouchers": 1..16 texts, redeemed all or none */
 
 /* Strings point into the json_object decoded, valid while it is. */
 struct request {
@@ -53,7 +55,12 @@ struct request {
         const char *client;           /* every op: a remote buyer's address, for logs (the gateway's word) */
         const char *slice;            /* a valid slice id */
         const char *token;            /* 1..REQUEST_TOKEN_MAX bytes */
-        const char *voucher;          /* text, checked by voucher_from_text() */
+        /* create, topup: "voucher" or "vouchers" (not both), as one list:
+         * vouchers[0..n_vouchers) the texts (checked by
+         * voucher_from_text()), voucher the first of them (NULL: none). */
+        const char *voucher;
+        const char *vouchers[REQUEST_VOUCHERS_MAX];
+        size_t n_vouchers;
         const char *unit;             /* run-unit, create: 1..REQUEST_UNIT_MAX bytes */
         const char *exhausted_action; /* create: a name, checked by enforcer.c */
         const char *vm_image;         /* create: a valid image name (vm_image_name_is_valid()) */

@@ -227,6 +227,31 @@ SECRETS+=("$token3")
 ok "$(local_rq "{\"op\":\"release\",\"slice\":\"$(jq -r .slice.id <<<"$reply")\",\"token\":\"$token3\"}")" "release"
 say "a voucher too small for duration_usec: payment_required with missing, total, currency"
 
+# ---- several vouchers: summed, all or none ----
+voucher va 0.08
+voucher vb 0.08
+voucher vc 0.05
+# 0.01 CPU for 500 s: 0.05 of CPU and 0.05 of base; one voucher is short.
+buy='"op":"create","limits":{},"cpus_milli":10,"duration_usec":500000000'
+reply=$(local_rq "{$buy,\"vouchers\":[\"$va\"]}")
+refused_with payment_required "The voucher's 0.08 EUR does not cover a run of" "$reply"
+jq -e '.missing > 0 and .total - .missing == 80000' <<<"$reply" >/dev/null || fail "one voucher short: $reply"
+refused_with invalid "given twice" "$(local_rq "{$buy,\"vouchers\":[\"$va\",\"$va\"]}")"
+refused_with invalid "do not go together" "$(local_rq "{$buy,\"voucher\":\"$va\",\"vouchers\":[\"$vb\"]}")"
+reply=$(local_rq "{$buy,\"vouchers\":[\"$va\",\"$vb\"]}")
+ok "$reply" "a create with two vouchers"
+jq -e '.slice.account.credited == 160000' <<<"$reply" >/dev/null || fail "two vouchers credited: $reply"
+s2=$(jq -r .slice.id <<<"$reply")
+token2=$(jq -r .token <<<"$reply")
+SECRETS+=("$token2")
+# A remote top-up with one good voucher and one spent: neither goes.
+refused_with spent "already spent" "$(remote "{\"op\":\"topup\",\"slice\":\"$s2\",\"vouchers\":[\"$vc\",\"$va\"]}")"
+reply=$(remote "{\"op\":\"topup\",\"slice\":\"$s2\",\"vouchers\":[\"$vc\"],\"client\":\"$CLIENT\"}")
+ok "$reply" "the good voucher of a refused pair, alone"
+jq -e '.credited == 50000' <<<"$reply" >/dev/null || fail "the top-up credited: $reply"
+ok "$(remote "{\"op\":\"release\",\"slice\":\"$s2\",\"token\":\"$token2\"}")" "release"
+say "two vouchers pay together what one does not; a pair with a spent one spends neither"
+
 # ---- no voucher text and no token in the log ----
 # Whole, or the first 40 characters of one (a line cut short).
 for x in "${SECRETS[@]}"; do

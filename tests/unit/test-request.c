@@ -577,6 +577,53 @@ static void test_remote_fields(void **state _unused_) {
                 "\"ssh_key\":\"k\"}", "'unit'");
 }
 
+/* "vouchers": 1 to 16 non-empty strings, not beside "voucher"; either
+ * way the handlers read one list (vouchers[], n_vouchers) and "voucher"
+ * is its first. topup needs one of the two. */
+static void test_vouchers(void **state _unused_) {
+        char many[64 + 17 * 8];
+        struct request d;
+        size_t len;
+
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"vouchers\":[\"pv1-a\",\"pv1-b\",\"pv1-c\"]}", &d);
+        assert_int_equal(d.n_vouchers, 3);
+        assert_string_equal(d.vouchers[0], "pv1-a");
+        assert_string_equal(d.vouchers[2], "pv1-c");
+        assert_string_equal(d.voucher, "pv1-a");
+        decode_ok("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\"}", &d);
+        assert_int_equal(d.n_vouchers, 1);
+        assert_string_equal(d.vouchers[0], "pv1-x");
+        decode_ok("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"vouchers\":[\"pv1-x\"]}", &d);
+        assert_int_equal(d.n_vouchers, 1);
+        assert_string_equal(d.voucher, "pv1-x");
+        decode_ok("{\"op\":\"create\",\"limits\":{}}", &d);
+        assert_int_equal(d.n_vouchers, 0);
+        assert_null(d.voucher);
+
+        refused("{\"op\":\"topup\",\"slice\":\"" SLICE "\"}", "'voucher' is missing");
+        refused("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\",\"vouchers\":[\"pv1-y\"]}",
+                "do not go together");
+        refused("{\"op\":\"create\",\"limits\":{},\"voucher\":\"pv1-x\",\"vouchers\":[\"pv1-y\"]}",
+                "do not go together");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[]}", "'vouchers' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":\"pv1-x\"}", "'vouchers' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":null}", "'vouchers' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[\"pv1-x\",\"\"]}", "'vouchers[1]' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[\"pv1-x\",7]}", "'vouchers[1]' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[[\"pv1-x\"]]}", "'vouchers[0]' must be");
+        refused("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"vouchers\":[\"a\\u0000b\"]}", "'vouchers[0]'");
+        /* 16 go, 17 do not. */
+        len = (size_t) snprintf(many, sizeof(many), "{\"op\":\"create\",\"limits\":{},\"vouchers\":[");
+        for (int i = 0; i < 16; i++)
+                len += (size_t) snprintf(many + len, sizeof(many) - len, "%s\"v%d\"", i ? "," : "", i);
+        snprintf(many + len, sizeof(many) - len, "]}");
+        decode_ok(many, &d);
+        assert_int_equal(d.n_vouchers, 16);
+        assert_string_equal(d.vouchers[15], "v15");
+        snprintf(many + len, sizeof(many) - len, ",\"v16\"]}");
+        refused(many, "'vouchers' must be");
+}
+
 static void test_request_id_is_valid(void **state _unused_) {
         assert_true(request_id_is_valid("a"));
         assert_true(request_id_is_valid("A-z.0_9:"));
@@ -591,6 +638,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_every_field_every_type, free_kept),
                 cmocka_unit_test_teardown(test_remote_fields, free_kept),
+                cmocka_unit_test_teardown(test_vouchers, free_kept),
                 cmocka_unit_test_teardown(test_got, free_kept),
                 cmocka_unit_test_teardown(test_limits_members, free_kept),
                 cmocka_unit_test_teardown(test_string_forms, free_kept),
