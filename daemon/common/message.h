@@ -19,7 +19,9 @@
  *
  * Verbs (protocol version 1), with their arguments:
  *   create   "voucher": text (required unless the daemon has AllowUnfunded=
- *            and the peer is root), "request_id",
+ *            and the peer is root), or "vouchers": an array of 1..16
+ *            texts (not both), their sum priced, redeemed all or none,
+ *            "request_id",
  *            "limits": {slice_limits}, "cpus_milli" (optional: the CPU
  *            quota over the period asked for or the daemon's CPUPeriod=),
  *            "size_to_funds": bool with "duration_usec" (the daemon picks
@@ -45,8 +47,9 @@
  *            (the slice stays funded; release returns the change).
  *            -> "slice": {slice_info}, "token": the owner token (funded
  *            slices; the daemon keeps only its hash)
- *   topup    "slice": id, "voucher": text, "request_id" -> "slice": {...},
- *            "credited": micro-units. Anyone may top up any slice.
+ *   topup    "slice": id, "voucher": text or "vouchers": [texts] (as
+ *            create's), "request_id" -> "slice": {...}, "credited":
+ *            micro-units (their sum). Anyone may top up any slice.
  *   release  "slice": id, "token", "keep": bool, "request_id" -> "slice":
  *            id, "refund": micro-units, "change": voucher text (absent when
  *            nothing was left or with keep). Released again, the same
