@@ -225,6 +225,9 @@ static void resolve_groups(struct control *c) {
                                       "only root and operators may use prepayd, and the control socket stays "
                                       "root's");
         c->gateway_uid = resolve_gateway(cfg->gateway_user);
+        if (c->gateway_uid != UID_INVALID)
+                log_debug("Remote buyers: through uid %u (GatewayUser=%s).", (unsigned) c->gateway_uid,
+                          cfg->gateway_user);
         log_debug("Operators: root%s%s; clients: %s%s.", c->admin_gid != GID_INVALID ? " and group " : "",
                   c->admin_gid != GID_INVALID ? cfg->admin_group : "",
                   client_everyone(c) ? "every local user" : c->client_gid != GID_INVALID ? "group " : "nobody else",
@@ -562,8 +565,13 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
 
         for (size_t i = 0; i < ARRAY_SIZE(handlers); i++)
                 if (streq(handlers[i].op, op)) {
-                        log_debug("Request \"%s\" from pid %d uid %u.", op, (int) c->peer.pid,
-                                  (unsigned) c->peer.uid);
+                        if (c->rc.request.remote)
+                                log_debug("Request \"%s\" from %s (the gateway, pid %d).", op,
+                                          billing_requester(&c->rc.request, (char[BILLING_REQUESTER_MAX]) {}),
+                                          (int) c->peer.pid);
+                        else
+                                log_debug("Request \"%s\" from pid %d uid %u.", op, (int) c->peer.pid,
+                                          (unsigned) c->peer.uid);
                         if (!handler_allowed(i, c->rights)) {
                                 reply = deny_rights(c);
                                 goto out;

@@ -120,8 +120,8 @@ static json_object *admit_replayed_create(struct requests *rq, struct request_co
                 return reply;
 
         (void) message_get_string(refused, "error", &why);
-        log_notice("Request %s of uid %u (pid %d) replayed a create: not moved into slice %s: %s.", request_id,
-                   (unsigned) r->uid, (int) r->pid, r->attach, strna(why));
+        log_notice("Request %s of %s (pid %d) replayed a create: not moved into slice %s: %s.", request_id,
+                   billing_requester(r, (char[BILLING_REQUESTER_MAX]) {}), (int) r->pid, r->attach, strna(why));
         answer = message_reply_refusal(MESSAGE_CONFLICT, "Request %s bought slice %s before (nothing was spent "
                                        "again), but the caller was not moved into it: %s", request_id, r->attach,
                                        strna(why));
@@ -210,8 +210,8 @@ static void start_unit(struct requests *rq, const struct billing_request *r, str
 
         q = slices_run_unit(rq->slices, s, r->fields->unit, unit_uid(r), &name, &error);
         if (q < 0) {
-                log_warning("Slice %s is funded but unit %s did not start in it: %s.", s->id, r->fields->unit,
-                            error ?: strerror(-q));
+                log_warning("Slice %s is funded but unit %s did not start in it: %s (%s).", s->id, r->fields->unit,
+                            error ?: strerror(-q), billing_requester(r, (char[BILLING_REQUESTER_MAX]) {}));
                 json_object_object_add(reply, "unit_error",
                                        json_object_new_string(error ?: strerror(-q)));
                 return;
@@ -253,7 +253,8 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
                 _cleanup_(freep) char *why = NULL;
 
                 if (slices_start_vm(rq->slices, s, &why) < 0)
-                        log_warning("Slice %s is funded but its guest did not start: %s.", s->id, strna(why));
+                        log_warning("Slice %s is funded but its guest did not start: %s (%s).", s->id, strna(why),
+                                    billing_requester(r, (char[BILLING_REQUESTER_MAX]) {}));
         }
 
         reply = slices_reply(rq->slices, s);

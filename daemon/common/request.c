@@ -62,6 +62,8 @@ struct field {
 #define U64(f) { .name = #f, .kind = KIND_U64, .offset = offsetof(struct request, f), .expect = U64_EXPECT }
 #define BOOL(f) { .name = #f, .kind = KIND_BOOL, .offset = offsetof(struct request, f), .expect = "true or false" }
 
+static bool unit_name_is_valid(const char *s);
+
 static const struct field fields[_F_MAX] = {
         [F_REQUEST_ID] = STRING(request_id, 1, REQUEST_ID_MAX, request_id_is_valid,
                                 "a request id (1 to 64 of A-Z a-z 0-9 . _ : -)"),
@@ -76,7 +78,10 @@ static const struct field fields[_F_MAX] = {
         [F_VOUCHERS] = { .name = "vouchers", .kind = KIND_VOUCHERS, .offset = offsetof(struct request, vouchers),
                          .min_len = 1, .max_len = PREPAY_MSG_MAX,
                          .expect = "an array of 1 to 16 voucher texts (non-empty strings)" },
-        [F_UNIT] = STRING(unit, 1, REQUEST_UNIT_MAX, NULL, "a unit name of 1 to 255 bytes"),
+        /* systemd's characters only: the name goes into log lines and
+         * sentences (run-unit, create's unit) before systemd sees it. */
+        [F_UNIT] = STRING(unit, 1, REQUEST_UNIT_MAX, unit_name_is_valid,
+                          "a unit name (1 to 255 of A-Z a-z 0-9 : - _ . @ \\)"),
         [F_EXHAUSTED_ACTION] = STRING(exhausted_action, 1, REQUEST_ACTION_MAX, NULL,
                                       "the name of an action (throttle, freeze or kill)"),
         [F_VM_IMAGE] = STRING(vm_image, 1, VM_IMAGE_NAME_MAX, vm_image_name_is_valid,
@@ -354,6 +359,12 @@ static int check_create(const struct request *d, char *error, size_t size) {
                 return refuse(-EINVAL, error, size, "Field 'ssh_key' is missing: with 'vm_image' it must be %s",
                               fields[F_SSH_KEY].expect);
         return 0;
+}
+
+static bool unit_name_is_valid(const char *s) {
+        size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:-_.@\\");
+
+        return n >= 1 && s[n] == 0;
 }
 
 bool request_client_is_valid(const char *s) {

@@ -291,8 +291,16 @@ static void test_string_forms(void **state _unused_) {
         assert_string_equal(d.token, token);
 
         snprintf(buf, sizeof(buf), "{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"%s\"}", unit);
-        refused(buf, "Field 'unit' must be a unit name of 1 to 255 bytes, got a string of 256 bytes");
+        refused(buf, "Field 'unit' must be a unit name (1 to 255 of A-Z a-z 0-9 : - _ . @ \\), got a string of 256 "
+                     "bytes");
         refused("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"\"}", "Field 'unit'");
+        /* Only systemd's characters: the name goes into log lines. */
+        refused("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"a\\nb.service\"}", "Field 'unit'");
+        refused("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"a b.service\"}", "Field 'unit'");
+        refused("{\"op\":\"create\",\"limits\":{},\"unit\":\"../x.service\"}", "Field 'unit'");
+        decode_ok("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"getty@tty1.service\"}", &d);
+        decode_ok("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"a\\\\x2d.service\"}", &d);
+        assert_string_equal(d.unit, "a\\x2d.service");
         unit[REQUEST_UNIT_MAX] = 0;
         snprintf(buf, sizeof(buf), "{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"%s\"}", unit);
         decode_ok(buf, &d);
