@@ -124,11 +124,15 @@ static bool client_everyone(struct control *c) {
         return !g || !g[0];
 }
 
-static int lookup_group(const char *name, gid_t *ret) {
+/* An NSS lookup (getgrnam_r(), getpwnam_r()) with a buffer that grows
+ * while it is too small: get() returns 0 and sets *found (NULL: no such
+ * name), or an errno. */
+static int nss_lookup(const char *name, long size_hint, int (*get)(const char *name, char *buf, size_t size,
+                                                                     void *ret, bool *found),
+                      void *ret) {
         _cleanup_(freep) char *buf = NULL;
-        struct group grp, *found = NULL;
-        long max = sysconf(_SC_GETGR_R_SIZE_MAX);
-        size_t size = max > 0 ? (size_t) max : 4096;
+        size_t size = size_hint > 0 ? (size_t) size_hint : 4096;
+        bool found = false;
         int r;
 
         for (;;) {
@@ -136,7 +140,7 @@ static int lookup_group(const char *name, gid_t *ret) {
                 buf = malloc(size);
                 if (!buf)
                         return -ENOMEM;
-                r = getgrnam_r(name, &grp, buf, size, &found);
+                r = get(name, buf, size, ret, &found);
                 if (r != ERANGE)
                         break;
                 if (size >= 1024 * 1024)
@@ -145,10 +149,37 @@ static int lookup_group(const char *name, gid_t *ret) {
         }
         if (r != 0)
                 return -r;
-        if (!found)
-                return -ENOENT;
-        *ret = grp.gr_gid;
-        return 0;
+        return found ? 0 : -ENOENT;
+}
+
+static int get_gid(const char *name, char *buf, size_t size, void *ret, bool *found) {
+        struct group grp, *g = NULL;
+        int r;
+
+        r = getgrnam_r(name, &grp, buf, size, &g);
+        if (r == 0 && g)
+                *(gid_t *) ret = g->gr_gid;
+        *found = g != NULL;
+        return r;
+}
+
+static int get_uid(const char *name, char *buf, size_t size, void *ret, bool *found) {
+        struct passwd pw, *p = NULL;
+        int r;
+
+        r = getpwnam_r(name, &pw, buf, size, &p);
+        if (r == 0 && p)
+                *(uid_t *) ret = p->pw_uid;
+        *found = p != NULL;
+        return r;
+}
+
+static int lookup_group(const char *name, gid_t *ret) {
+        return nss_lookup(name, sysconf(_SC_GETGR_R_SIZE_MAX), get_gid, ret);
+}
+
+static int lookup_user(const char *name, uid_t *ret) {
+        return nss_lookup(name, sysconf(_SC_GETPW_R_SIZE_MAX), get_uid, ret);
 }
 
 /* A group named in the config, or GID_INVALID (nobody) with a warning. */
@@ -164,33 +195,6 @@ static gid_t resolve_group(const char *key, const char *name, const char *conseq
         else if (r < 0)
                 log_warning_errno(r, "%s=%s: failed to look the group up (%m); %s.", key, name, consequence);
         return r < 0 ? GID_INVALID : gid;
-}
-
-static int lookup_user(const char *name, uid_t *ret) {
-        _cleanup_(freep) char *buf = NULL;
-        struct passwd pw, *found = NULL;
-        long max = sysconf(_SC_GETPW_R_SIZE_MAX);
-        size_t size = max > 0 ? (size_t) max : 4096;
-        int r;
-
-        for (;;) {
-                free(buf);
-                buf = malloc(size);
-                if (!buf)
-                        return -ENOMEM;
-                r = getpwnam_r(name, &pw, buf, size, &found);
-                if (r != ERANGE)
-                        break;
-                if (size >= 1024 * 1024)
-                        return -ERANGE;
-                size *= 2;
-        }
-        if (r != 0)
-                return -r;
-        if (!found)
-                return -ENOENT;
-        *ret = pw.pw_uid;
-        return 0;
 }
 
 /* GatewayUser=: a user that does not exist is no gateway (a host that
