@@ -204,7 +204,7 @@ static int transfer_failed(CURLcode code, const char *errbuf, const struct trans
         case CURLE_COULDNT_RESOLVE_HOST:
                 return log_error_errno(EHOSTUNREACH, "Failed to resolve %s: %s", remote_host.host, detail);
         case CURLE_COULDNT_CONNECT:
-                return log_error_errno(ECONNREFUSED, "Failed to connect to %s: %s", host, detail);
+                return log_error_errno(ECONNREFUSED, "No gateway answers at %s: %s", host, detail);
         case CURLE_OPERATION_TIMEDOUT:
                 return log_error_errno(ETIMEDOUT, "No answer from %s in time: %s", host, detail);
         case CURLE_SEND_ERROR:

@@ -232,7 +232,8 @@ void vm_print_login(const char *id, const struct slice_vm_info *vm);
 int vm_add_known_host(const char *path, const struct slice_vm_info *vm);
 /* Polls status every 0.5 s until the guest's state is "running" (0, *vm
  * the last record) or "stopped" (-ECHILD, said); -EINTR after SIGINT or
- * SIGTERM (the guest goes on), -errno of a failed status (said). */
+ * SIGTERM (the guest goes on), -errno of a failed status (said). From
+ * a gateway (--host), *vm's SSH endpoint on entry (the purchase's) stays. */
 int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *vm);
 /* An SSH public key file's text, at most VM_SSH_KEY_MAX bytes ("-":
  * standard input); a private key is refused. -errno, said. */

@@ -53,7 +53,8 @@ int remote_host_parse(const char *url, struct remote_host *ret, const char **ret
 
         if (!url || strncasecmp(url, "https://", 8) != 0)
                 return why(ret_why, strncasecmp(strempty(url), "http://", 7) == 0
-                                            ? "plain HTTP is not offered: vouchers and tokens are secrets (https://)"
+                                            ? "https://HOST[:PORT] (plain HTTP is not offered: vouchers and tokens "
+                                              "are secrets)"
                                             : "https://HOST[:PORT]", -EINVAL);
         host = p = url + 8;
         if (*p == '[') {
