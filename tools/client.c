@@ -309,11 +309,16 @@ int client_add_vouchers(json_object *req, const struct arg_vouchers *v) {
         for (size_t i = 0; i < v->n; i++) {
                 _cleanup_(freep) char *text = NULL;
 
+                size_t before = json_object_array_length(array);
+
                 r = client_read_voucher(v->path[i], &text);
                 if (r >= 0)
                         r = add_voucher_lines(array, text);
-                if (r >= 0 && json_object_array_length(array) == 0)
-                        r = log_error_errno(EINVAL, "%s holds no voucher.", v->path[i]);
+                /* An empty file is sent as it is: the daemon judges it, after
+                 * the caller's rights. */
+                if (r >= 0 && json_object_array_length(array) == before &&
+                    json_object_array_add(array, json_object_new_string("")) < 0)
+                        r = log_oom();
                 if (r < 0) {
                         json_object_put(array);
                         return r;
