@@ -534,14 +534,25 @@ static int refusal(long status, json_object *body, unsigned retry_after, json_ob
         return 0;
 }
 
+/* "PREFIX" and base64url: a voucher (pv1-), an owner token (pt-). */
+static bool token_of(const char *s, const char *prefix) {
+        size_t p = strlen(prefix), n;
+
+        if (!strneq(s, prefix, p))
+                return false;
+        n = strlen(s + p);
+        return n > 0 && n <= 4096 && strspn(s + p, BASE64URL_ALPHABET) == n;
+}
+
 /* The API sends change as an array of voucher texts; prepayd (and so the
- * verbs) as one string, a voucher a line. */
+ * verbs) as one string, a voucher a line. Each is a voucher's text: it is
+ * printed and written to a file. */
 static int join_change(json_object *reply) {
         json_object *change, *s;
         char *text = NULL;
         size_t len = 0, n;
 
-        if (!json_object_object_get_ex(reply, "change", &change) || json_object_is_type(change, json_type_string))
+        if (!json_object_object_get_ex(reply, "change", &change))
                 return 0;
         if (!json_object_is_type(change, json_type_array) || json_object_array_length(change) == 0)
                 return -EBADMSG;
@@ -552,7 +563,7 @@ static int join_change(json_object *reply) {
                 size_t tl;
                 char *p;
 
-                if (!json_object_is_type(v, json_type_string) || !t[0] || strpbrk(t, "\r\n")) {
+                if (!json_object_is_type(v, json_type_string) || !token_of(t, "pv1-")) {
                         free(text);
                         return -EBADMSG;
                 }
@@ -614,6 +625,57 @@ static int quote_sizes(json_object *reply, json_object *req) {
         return 0;
 }
 
+/* Control characters in every string (C0, DEL, and C1 as UTF-8) become
+ * '?': what the gateway sends is printed, and a terminal acts on escape
+ * sequences. Other UTF-8 (an image's description) stays. */
+static void defang(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_object: {
+                json_object_object_foreach(o, key, v) {
+                        (void) key;
+                        defang(v);
+                }
+                return;
+        }
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        defang(json_object_array_get_idx(o, i));
+                return;
+        case json_type_string: {
+                const char *s = json_object_get_string(o);
+                size_t n = (size_t) json_object_get_string_len(o);
+                bool bad = false;
+                char *copy;
+
+                for (size_t i = 0; i < n && !bad; i++)
+                        bad = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ||
+                              ((unsigned char) s[i] == 0xc2 && i + 1 < n && (unsigned char) s[i + 1] >= 0x80 &&
+                               (unsigned char) s[i + 1] <= 0x9f);
+                if (!bad)
+                        return;
+                copy = malloc(n + 1);
+                if (!copy)
+                        return; /* left as it is: the caller checks what it prints */
+                for (size_t i = 0; i < n; i++) {
+                        unsigned char ch = (unsigned char) s[i];
+
+                        if (ch == 0xc2 && i + 1 < n && (unsigned char) s[i + 1] >= 0x80 &&
+                            (unsigned char) s[i + 1] <= 0x9f) {
+                                copy[i] = copy[i + 1] = '?';
+                                i++;
+                        } else
+                                copy[i] = ch < 0x20 || ch == 0x7f ? '?' : (char) ch;
+                }
+                copy[n] = 0;
+                (void) json_object_set_string_len(o, copy, (int) n);
+                free(copy);
+                return;
+        }
+        default:
+                return;
+        }
+}
+
 int remote_reply_from_http(json_object *req, const struct remote_call *c, long status, const char *body,
                            size_t size, unsigned retry_after, json_object **ret, const char **ret_why) {
         json_object *o = NULL;
@@ -630,9 +692,19 @@ int remote_reply_from_http(json_object *req, const struct remote_call *c, long s
         if (r < 0)
                 return why(ret_why, "its body is not a JSON object", -EBADMSG);
 
+        /* -EINVAL, or -ERANGE from money_parse(): not an amount. */
         r = api_money_from_strings(o);
-        if (r == -EINVAL)
+        if (r < 0 && r != -ENOMEM)
                 r = why(ret_why, "an amount in it is not one", -EBADMSG);
+        if (r >= 0)
+                defang(o);
+        if (r >= 0 && streq(c->op, "create")) {
+                const char *token = NULL;
+
+                /* Shown once, printed and saved in a file. */
+                if (message_get_string(o, "token", &token) < 0 || !token_of(token, "pt-"))
+                        r = why(ret_why, "its owner token is missing or not one", -EBADMSG);
+        }
         if (r >= 0 && streq(c->op, "release")) {
                 r = join_change(o);
                 if (r == -EBADMSG)
@@ -769,6 +841,7 @@ int remote_event_from_data(const char *data, json_object **ret) {
                 json_object_put(o);
                 return r == -ENOMEM ? r : -EBADMSG;
         }
+        defang(o);
         *ret = o;
         return 0;
 }

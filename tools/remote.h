@@ -67,7 +67,9 @@ void remote_call_done(struct remote_call *c);
 /* The answer to call c, made from req: status and body (size bytes, any
  * bytes) -> the control reply the verb reads, in *ret (owned):
  *  - 2xx: the body's object with "ok": true, amounts as micro-units,
- *    "change" as one string of lines (as prepayd sends it), and a VM's
+ *    control characters in its strings made '?', a create's "token"
+ *    checked (pt- and base64url), "change" (an array of pv1- vouchers)
+ *    as one string of lines (as prepayd sends it), and a VM's
  *    "ssh" endpoint put into the slice's "vm" (the gateway's view of
  *    where to connect); a quote's sizes are those asked when the reply
  *    does not say;
@@ -100,8 +102,8 @@ int remote_sse_feed(struct remote_sse *s, const char *p, size_t n,
                     int (*on_event)(const char *type, const char *data, void *userdata), void *userdata);
 
 /* One event's data, as the API sends it (amounts as strings) -> the event
- * object the local printers read (micro-units); {"event": {...}} is
- * unwrapped. -EBADMSG if it is not one. */
+ * object the local printers read (micro-units, control characters made
+ * '?'); {"event": {...}} is unwrapped. -EBADMSG if it is not one. */
 int remote_event_from_data(const char *data, json_object **ret);
 
 /* The file name a slice's owner token is kept under: the slice id for

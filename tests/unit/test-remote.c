@@ -360,6 +360,11 @@ static void test_reply_create(void **state _unused_) {
                              -EBADMSG));
         assert_null(reply_of(CREATE_VM, 201, "{\"slice\":{\"id\":\"s-0123abcd\",\"vm\":{}},\"ssh\":\"x\"}", 0,
                              -EBADMSG));
+        /* The owner token is printed and saved: pt- and base64url, or no reply. */
+        assert_null(reply_of(CREATE_VM, 201, "{\"slice\":{\"id\":\"s-0123abcd\"}}", 0, -EBADMSG));
+        assert_null(reply_of(CREATE_VM, 201, "{\"slice\":{\"id\":\"s-0123abcd\"},\"token\":\"pt-a\\nb\"}", 0,
+                             -EBADMSG));
+        assert_null(reply_of(CREATE_VM, 201, "{\"slice\":{\"id\":\"s-0123abcd\"},\"token\":7}", 0, -EBADMSG));
         /* Not JSON, not an object, trailing bytes, an amount that is not one. */
         assert_null(reply_of(CREATE_VM, 201, "", 0, -EBADMSG));
         assert_null(reply_of(CREATE_VM, 201, "<html>", 0, -EBADMSG));
@@ -367,6 +372,9 @@ static void test_reply_create(void **state _unused_) {
         assert_null(reply_of(CREATE_VM, 201, "{} x", 0, -EBADMSG));
         assert_null(reply_of(CREATE_VM, 201, "{\"slice\":{\"account\":{\"balance\":\"1e3\"}}}", 0, -EBADMSG));
         assert_null(reply_of(CREATE_VM, 201, "{\"slice\":{\"account\":{\"balance\":12}}}", 0, -EBADMSG));
+        /* Past money_parse()'s range (-ERANGE there). */
+        assert_null(reply_of("{\"op\":\"topup\",\"slice\":\"s-0123abcd\",\"voucher\":\"pv1-x\"}", 200,
+                             "{\"credited\":\"00000000000000000000058486747160784841384.05\"}", 0, -EBADMSG));
 }
 
 static void test_reply_refusals(void **state _unused_) {
@@ -413,6 +421,23 @@ static void test_reply_refusals(void **state _unused_) {
         json_object_put(reply);
 }
 
+/* What the gateway sends reaches a terminal: no control character, C1
+ * included; other UTF-8 stays. */
+static void test_reply_defanged(void **state _unused_) {
+        json_object *reply, *images, *image;
+
+        reply = reply_of("{\"op\":\"images\"}", 200,
+                         "{\"images\":[{\"name\":\"debian-12\",\"description\":\"Debian \\u001b[31mred\\r\\u007f"
+                         "\\u009b1m caf\\u00e9\"}],\"x\":\"\\u0007\"}",
+                         0, 0);
+        assert_true(json_object_object_get_ex(reply, "images", &images));
+        image = json_object_array_get_idx(images, 0);
+        assert_string_equal(get_string(image, "description"), "Debian ?[31mred????1m caf\xc3\xa9");
+        assert_string_equal(get_string(image, "name"), "debian-12");
+        assert_string_equal(get_string(reply, "x"), "?");
+        json_object_put(reply);
+}
+
 static void test_reply_release(void **state _unused_) {
         static const char req[] = "{\"op\":\"release\",\"slice\":\"s-0123abcd\",\"token\":\"pt-t\"}";
         json_object *reply;
@@ -435,6 +460,12 @@ static void test_reply_release(void **state _unused_) {
         assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":[]}", 0, -EBADMSG));
         assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":[7]}", 0, -EBADMSG));
         assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":{}}", 0, -EBADMSG));
+        /* Each is a voucher's text, which is printed: nothing else. */
+        assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":\"pv1-a\"}", 0, -EBADMSG));
+        assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":[\"pv1-a b\"]}", 0, -EBADMSG));
+        assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":[\"pv1-\"]}", 0, -EBADMSG));
+        assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":[\"pv1-a\\u001b[2J\"]}", 0, -EBADMSG));
+        assert_null(reply_of(req, 200, "{\"refund\":\"1\",\"change\":[\"xx1-a\"]}", 0, -EBADMSG));
 }
 
 static void test_reply_quote_topup(void **state _unused_) {
@@ -582,6 +613,10 @@ static void test_event_from_data(void **state _unused_) {
         assert_int_equal(get_int(ev, "balance"), -500000);
         json_object_put(ev);
 
+        assert_int_equal(remote_event_from_data("{\"slice\":\"s-0123abcd\",\"reason\":\"a\\u001b[2Jb\"}", &ev), 0);
+        assert_string_equal(get_string(ev, "reason"), "a?[2Jb");
+        json_object_put(ev);
+
         assert_int_equal(remote_event_from_data("", &ev), -EBADMSG);
         assert_int_equal(remote_event_from_data("not json", &ev), -EBADMSG);
         assert_int_equal(remote_event_from_data("[]", &ev), -EBADMSG);
@@ -628,6 +663,7 @@ int main(void) {
                 cmocka_unit_test(test_call_sizes_exact),
                 cmocka_unit_test(test_reply_create),
                 cmocka_unit_test(test_reply_refusals),
+                cmocka_unit_test(test_reply_defanged),
                 cmocka_unit_test(test_reply_release),
                 cmocka_unit_test(test_reply_quote_topup),
                 cmocka_unit_test(test_sse),
