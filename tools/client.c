@@ -190,17 +190,18 @@ int client_call(json_object *req, json_object **ret) {
         if (r < 0)
                 return log_error_errno(r, "Malformed reply from prepayd: %s", strna(err));
 
-        r = client_reply_check(reply);
-        if (r < 0) {
-                json_object_put(reply);
-                return r;
-        }
+        return client_reply_take(reply, ret);
+}
 
-        if (ret)
-                *ret = reply;
-        else
+int client_reply_take(json_object *reply, json_object **ret) {
+        int r;
+
+        r = client_reply_check(reply);
+        if (r < 0 || !ret)
                 json_object_put(reply);
-        return 0;
+        else
+                *ret = reply;
+        return r;
 }
 
 int client_reply_check(json_object *reply) {

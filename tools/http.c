@@ -366,16 +366,7 @@ static int answer(json_object *req, const struct remote_call *c, long status, co
         if (r < 0)
                 return log_error_errno(r, "Malformed answer from %s (HTTP %ld): %s.", remote_host.key, status,
                                        strna(why));
-        r = client_reply_check(reply);
-        if (r < 0) {
-                json_object_put(reply);
-                return r;
-        }
-        if (ret)
-                *ret = reply;
-        else
-                json_object_put(reply);
-        return 0;
+        return client_reply_take(reply, ret);
 }
 
 int http_client_call(json_object *req, json_object **ret) {

@@ -156,6 +156,9 @@ int client_call(json_object *req, json_object **ret);
 /* The same check of a reply for client_call() and for streams (events):
  * 0 for "ok": true, else the error printed and -EPROTO. */
 int client_reply_check(json_object *reply);
+/* client_reply_check(), then the reply (consumed) into *ret (which may be
+ * NULL) if it is "ok": true. */
+int client_reply_take(json_object *reply, json_object **ret);
 json_object *client_request(const char *op);
 /* A request about slice, with token if not NULL; NULL on OOM (said). */
 json_object *client_request_slice(const char *op, const char *slice, const char *token);
