@@ -315,16 +315,17 @@ static int call_with_retry(const struct remote_call *c, struct transfer *t, long
         int r;
 
         r = perform(c, t, ret_status);
-        if (r != -ECONNRESET && r != -ECONNREFUSED)
-                return r;
-        log_info("Trying once more in %d ms%s.", HTTP_RETRY_MSEC,
-                 c->idempotency_key[0] ? " with the same Idempotency-Key" : "");
-        (void) nanosleep(&pause, NULL);
-        free(t->body);
-        t->body = NULL;
-        t->size = 0;
-        r = perform(c, t, ret_status);
-        if (r == -ECONNRESET && moves_money(c->op))
+        /* Not after a timeout: the request may still be at work there. */
+        if (r == -ECONNRESET || r == -ECONNREFUSED) {
+                log_info("Trying once more in %d ms%s.", HTTP_RETRY_MSEC,
+                         c->idempotency_key[0] ? " with the same Idempotency-Key" : "");
+                (void) nanosleep(&pause, NULL);
+                free(t->body);
+                t->body = NULL;
+                t->size = 0;
+                r = perform(c, t, ret_status);
+        }
+        if ((r == -ECONNRESET || r == -ETIMEDOUT) && moves_money(c->op))
                 log_error("The request may have been done. Run the same command again with --request-id %s: the "
                           "gateway answers a repeat with the first outcome, and acts once.", c->idempotency_key);
         return r;
