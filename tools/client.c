@@ -21,6 +21,12 @@ const char *client_socket_path(void) {
         return arg_socket ?: getenv("PREPAY_SOCKET") ?: DEFAULT_SOCKET;
 }
 
+const char *client_peer(void) {
+        const struct remote_host *h = NULL;
+
+        return client_remote(&h) > 0 ? h->origin : client_socket_path();
+}
+
 json_object *client_request(const char *op) {
         json_object *o = json_object_new_object();
 

@@ -352,7 +352,7 @@ int run_main(int argc, char *argv[]) {
          * type: one that is not a slice id is not from a prepayd. */
         if (id && !slice_id_is_valid(id)) {
                 log_error("The daemon on %s answered with \"%.40s\" for a slice id, which is not one (s- and 8 to 16 "
-                          "hex digits): refusing to save its token or to run anything.", client_socket_path(), id);
+                          "hex digits): refusing to save its token or to run anything.", client_peer(), id);
                 json_object_put(reply);
                 return 1;
         }

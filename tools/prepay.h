@@ -146,6 +146,9 @@ int arg_voucher_add(const char *s, void *data);
  * else the daemon's default. */
 extern const char *arg_socket;
 const char *client_socket_path(void);
+/* What the CLI speaks to, for messages: the gateway's https://HOST:PORT
+ * (--host), else the socket's path. */
+const char *client_peer(void);
 /* A connection to the daemon, or a logged error (-ENOENT and -ECONNREFUSED:
  * no daemon; -EACCES: not in its client group). */
 int client_connect(void);
