@@ -237,6 +237,30 @@ static bool limits_beyond_api(json_object *req) {
         return false;
 }
 
+/* The key file's text without the line end it finishes with: one line,
+ * as a JSON field of the API is checked. */
+static int add_ssh_key(json_object *vm, json_object *req) {
+        const char *key = NULL;
+        json_object *v;
+        size_t n;
+        int r;
+
+        r = message_get_string(req, "ssh_key", &key);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        n = strlen(key);
+        while (n > 0 && strchr(" \t\r\n", key[n - 1]))
+                n--;
+        v = json_object_new_string_len(key, (int) n);
+        if (!v || json_object_object_add(vm, "ssh_key", v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
 static int create_body(json_object *req, json_object *body, const char **ret_why) {
         json_object *limits = NULL, *vm;
         const char *image = NULL, *action = NULL;
@@ -279,7 +303,7 @@ static int create_body(json_object *req, json_object *body, const char **ret_why
         }
         r = add_string(vm, "image", image);
         if (r >= 0)
-                r = copy_member(vm, "ssh_key", req, "ssh_key");
+                r = add_ssh_key(vm, req);
         if (r >= 0)
                 r = add_size(vm, "disk", req, "disk_size", format_size_text);
         return r < 0 ? why(ret_why, "a field of the request is not of its form", r) : 0;

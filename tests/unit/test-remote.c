@@ -153,7 +153,7 @@ static void test_call_create(void **state _unused_) {
                     "POST", "/v1/slices",
                     "{\"voucher\":\"pv1-x\",\"cpus\":\"1.5\",\"memory\":\"1G\",\"duration\":\"2h\","
                     "\"size_to_funds\":true,\"on_exhausted\":\"freeze\",\"vm\":{\"image\":\"debian-12\","
-                    "\"ssh_key\":\"ssh-ed25519 AAAA me\\n\",\"disk\":\"10G\"}}",
+                    "\"ssh_key\":\"ssh-ed25519 AAAA me\",\"disk\":\"10G\"}}",
                     NULL, "0123abcd");
         /* A unit, several vouchers, nothing else: the gateway's defaults. */
         assert_call("{\"version\":1,\"op\":\"create\",\"limits\":{},\"attach\":false,\"unit\":\"job.service\","
