@@ -238,6 +238,10 @@ $(O)/tests/%: $(O)/tests/helpers/%.o
 # It sends its requests as prepay does.
 $(O)/tests/peer-swap: $(O)/daemon/common/socket.o
 
+# prepay --host's pure half (tools/remote.c), tested without the CLI.
+$(O)/tests/test-remote: $(O)/tools/remote.o
+$(O)/fuzz/fuzz-remote: $(O)/fuzz/obj/tools/remote.o
+
 # Everything a host needs, under DESTDIR and PREFIX. An existing
 # $(SYSCONFDIR)/prepay/prepayd.conf is an operator's: it is left alone.
 install: $(O)/prepayd $(O)/prepay
