@@ -643,7 +643,9 @@ static void mhd_rearm(struct gateway_http *h) {
                 (void) sd_event_source_set_enabled(h->timer, SD_EVENT_OFF);
 }
 
-/* Work to do outside MHD_run() (a resume, a shut socket): run it soon. */
+/* Work to do outside MHD_run() (a resume, a shut socket): run it now.
+ * The timer's accuracy is 1 us (sd-event's default, for 0, is 250 ms:
+ * every reply would wait for it). */
 static void mhd_kick(struct gateway_http *h) {
         if (!h->timer)
                 return;
@@ -727,7 +729,7 @@ int gateway_http_new(sd_event *e, const struct gateway_config *c, struct gateway
         }
         r = sd_event_add_io(e, &h->io, di->epoll_fd, EPOLLIN, mhd_io, h);
         if (r >= 0)
-                r = sd_event_add_time(e, &h->timer, CLOCK_MONOTONIC, 0, 0, mhd_timer, h);
+                r = sd_event_add_time(e, &h->timer, CLOCK_MONOTONIC, 0, 1, mhd_timer, h);
         if (r >= 0)
                 r = sd_event_add_time_relative(e, &h->sweep, CLOCK_MONOTONIC, SWEEP_USEC, 100 * USEC_PER_MSEC, sweep,
                                                h);
