@@ -117,6 +117,9 @@ int gateway_config_parse_listen(const char *s, struct sockaddr_storage *ret, uns
                 if (!colon)
                         return -EINVAL;
                 n = (size_t) (colon - s);
+                /* "::1:8443" reads two ways: IPv6 goes in brackets */
+                if (memchr(s, ':', n))
+                        return -EINVAL;
         }
         if (n == 0 || n >= sizeof(host) || parse_u64(colon + 1, &port) < 0 || port == 0 || port > 65535)
                 return -EINVAL;

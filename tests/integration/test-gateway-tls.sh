@@ -7,7 +7,9 @@
 # reading it; cuts off a client that trickles its headers past
 # RequestTimeoutSec=; refuses connections past MaxConnectionsPerAddress=;
 # answers 503 with Retry-After and a JSON sentence while prepayd is not
-# there; never logs a token or a voucher; stops on SIGTERM.
+# there; never logs a token or a voucher; stops on SIGTERM; started again
+# by socket activation, serves on the socket it is passed, with the same
+# pair. The shipped gatewayd.conf is what --dump-config prints.
 . "$(dirname "$0")/lib.sh"
 
 GW=$BIN/prepay-gatewayd
@@ -34,6 +36,9 @@ RatePerAddress=0
 CONF
 chmod 0644 "$T/gatewayd.conf"
 URL=https://127.0.0.1:$PORT
+
+"$GW" --dump-config | cmp -s - "$(dirname "$0")/../../packaging/gatewayd.conf" ||
+        fail "packaging/gatewayd.conf differs from prepay-gatewayd --dump-config"
 
 "$GW" -c "$T/gatewayd.conf" >"$T/root.log" 2>&1 && fail "prepay-gatewayd ran as root"
 grep -q "must not run as root" "$T/root.log" || fail "no reason given to root: $(cat "$T/root.log")"
@@ -155,4 +160,21 @@ wait "$GW_PID"
 rc=$?
 [ "$rc" -eq 0 ] || fail "prepay-gatewayd exited $rc on SIGTERM: $(tail -n 5 "$T/gateway.log")"
 say "one line per request, no secret in the log; stopped on SIGTERM"
+
+# Socket activation (as prepay-gatewayd.socket would): Listen= is not
+# used, the passed socket is, and the pair made before is kept.
+if command -v systemd-socket-activate >/dev/null; then
+        PORT2=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        systemd-socket-activate -l "127.0.0.1:$PORT2" setpriv --reuid "$GWUSER" --regid "$(id -g "$GWUSER")" \
+                --clear-groups "$GW" -c "$T/gatewayd.conf" >"$T/activated.log" 2>&1 &
+        BG_PIDS+=($!)
+        activated() { [ "$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT2/v1/prices")" = 503 ]; }
+        wait_for 10 activated || fail "no answer on the passed socket: $(cat "$T/activated.log")"
+        grep -q "socket systemd passed" "$T/activated.log" || fail "the passed socket was not used"
+        grep -q "fingerprint sha256:$actual" "$T/activated.log" || fail "another pair after a restart"
+        listening && fail "Listen= was bound although a socket was passed"
+        say "socket-activated: served on the passed socket with the same pair"
+else
+        say "no systemd-socket-activate: socket activation not checked"
+fi
 exit 0
