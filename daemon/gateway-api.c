@@ -1054,6 +1054,15 @@ static int encode_quote(json_object *body, json_object *reply) {
                 r = add_duration(body, "min_runtime", reply, "min_runtime_usec");
         if (r >= 0)
                 r = copy_member(body, reply, "prices");
+        /* The size priced: what was asked, or prepayd's defaults for what
+         * was not (MaxCPUs=, the default memory, MinRuntime=). Sizes in
+         * replies are integers, as in a slice record. */
+        if (r >= 0)
+                r = copy_member(body, reply, "cpus_milli");
+        if (r >= 0)
+                r = copy_member(body, reply, "memory_max");
+        if (r >= 0)
+                r = copy_member(body, reply, "duration_usec");
         return r;
 }
 
@@ -1286,8 +1295,7 @@ int api_encode_event(json_object *datagram, char **ret_text) {
                 return -ENOMEM;
         if (strpbrk(data, "\r\n"))
                 return -EINVAL;
-        if (asprintf(ret_text, "event: %s\n%sdata: %s\n\n", json_object_get_string(json_object_object_get(e, "kind")),
-                     id, data) < 0)
+        if (asprintf(ret_text, "event: %s\n%sdata: %s\n\n", kind, id, data) < 0)
                 return -ENOMEM;
         return 0;
 }

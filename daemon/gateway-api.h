@@ -52,7 +52,7 @@ struct api_request {
 struct api_call {
         enum api_route route;
         char slice[64];      /* the slice id the path names, "" for none */
-        bool has_token;      /* an owner token came (Authorization: Bearer) */
+        bool has_token;      /* an owner token came (Authorization: Bearer) and the route reads it */
         json_object *request; /* the control request to send, owned */
 };
 

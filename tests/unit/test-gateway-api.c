@@ -500,11 +500,12 @@ static void test_replies(void **state _unused_) {
                      NULL);
         expect_reply(API_QUOTE,
                      "{\"ok\": true, \"items\": {\"cpu\": 72000, \"memory\": 1000000}, \"prices\": {\"cpu\": 10}, "
-                     "\"total\": 1072000, \"currency\": \"EUR\", \"duration_usec\": 7200000000, "
-                     "\"min_runtime_usec\": 3600000000}",
+                     "\"total\": 1072000, \"currency\": \"EUR\", \"cpus_milli\": 500, \"memory_max\": 1024, "
+                     "\"duration_usec\": 7200000000, \"min_runtime_usec\": 3600000000}",
                      200,
                      "{\"currency\": \"EUR\", \"total\": \"1.072\", \"items\": {\"cpu\": \"0.072\", \"memory\": "
-                     "\"1.00\"}, \"duration\": \"2h\", \"min_runtime\": \"1h\", \"prices\": {\"cpu\": \"0.00001\"}}",
+                     "\"1.00\"}, \"duration\": \"2h\", \"min_runtime\": \"1h\", \"prices\": {\"cpu\": \"0.00001\"}, "
+                     "\"cpus_milli\": 500, \"memory_max\": 1024, \"duration_usec\": 7200000000}",
                      NULL);
         expect_reply(API_IMAGES, "{\"ok\": true, \"images\": [{\"name\": \"debian-12\", \"min_disk\": 1073741824}]}",
                      200, "{\"images\": [{\"name\": \"debian-12\", \"min_disk\": 1073741824}]}", NULL);
