@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/util.h"
+#include "gateway-api.h"
 #include "gateway-config.h"
 
 /* One table: the key, its type, its place, its default as text (parsed by
@@ -66,9 +67,10 @@ static const struct item items[] = {
           .min = SEC(1), .max = SEC(3600) },
         { "KeepAliveRequests", ITEM_U64, F(keep_alive_requests), "100",
           "Requests one connection may carry; the last is answered with \"Connection: close\".", .min = 1 },
-        { "MaxBodySize", ITEM_SIZE, F(max_body_size), "64K",
-          "Largest request body; a larger one is refused (413) before it is read.", .min = 1,
-          .max = UINT64_C(1) << 30 },
+        { "MaxBodySize", ITEM_SIZE, F(max_body_size), "32K",
+          "Largest request body; a larger one is refused (413) before it is read. At most 32K, the largest "
+          "the API decodes.",
+          .min = 1, .max = API_BODY_MAX },
         { "RatePerAddress", ITEM_RATE, F(rate_per_address_milli), "10",
           "Requests per second one client address may make on average (429 past it); 0: no limit." },
         { "BurstPerAddress", ITEM_U64, F(burst_per_address), "40",

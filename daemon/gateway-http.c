@@ -86,12 +86,6 @@ struct gateway_http {
         bool prepayd_down; /* said once, not per request */
 };
 
-static const char *const route_names[_API_ROUTE_MAX] = {
-        [API_PRICES] = "prices", [API_IMAGES] = "images", [API_QUOTE] = "quote",
-        [API_CREATE] = "create", [API_TOPUP] = "topup",   [API_STATUS] = "status",
-        [API_EVENTS] = "events", [API_RELEASE] = "release", [API_KILL] = "kill",
-};
-
 static void mhd_kick(struct gateway_http *h);
 
 int gateway_http_listen(const char *listen_on) {
@@ -481,9 +475,13 @@ static enum MHD_Result request_dispatch(struct http_request *rq, const char *url
         if (status > 0) {
                 r = prepare_json(rq, (unsigned) status, refusal, NULL, 0);
                 json_object_put(refusal);
-                return r < 0 ? MHD_NO : queue_prepared(rq);
+                if (r < 0)
+                        return MHD_NO;
+                if (status == MHD_HTTP_METHOD_NOT_ALLOWED && api_allowed_methods(url))
+                        MHD_add_response_header(rq->response, MHD_HTTP_HEADER_ALLOW, api_allowed_methods(url));
+                return queue_prepared(rq);
         }
-        rq->route = route_names[rq->call.route];
+        rq->route = api_route_to_string(rq->call.route);
         snprintf(rq->slice, sizeof(rq->slice), "%s", rq->call.slice);
 
         if (rq->slice[0]) {

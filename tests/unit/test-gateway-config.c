@@ -27,7 +27,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c.max_connections_per_address, 32);
         assert_int_equal(c.request_timeout_usec, 10 * USEC_PER_SEC);
         assert_int_equal(c.keep_alive_requests, 100);
-        assert_int_equal(c.max_body_size, 64 * 1024);
+        assert_int_equal(c.max_body_size, 32 * 1024);
         assert_int_equal(c.control_connections, 16);
         assert_int_equal(c.max_event_streams, 16);
         gateway_config_done(&c);
@@ -43,7 +43,7 @@ static void test_values(void **state) {
                                                     "Certificate=/etc/ssl/c.pem\n"
                                                     "Key=/etc/ssl/k.pem\n"
                                                     "RequestTimeoutSec=2min\n"
-                                                    "MaxBodySize=1M\n"
+                                                    "MaxBodySize=16K\n"
                                                     "RatePerAddress=0.5\n"
                                                     "RatePerSlice=0\n"
                                                     "LogLevel=debug\n",
@@ -51,7 +51,7 @@ static void test_values(void **state) {
                          0);
         assert_string_equal(c.listen, "[::1]:443");
         assert_int_equal(c.request_timeout_usec, 120 * USEC_PER_SEC);
-        assert_int_equal(c.max_body_size, 1 << 20);
+        assert_int_equal(c.max_body_size, 16 << 10);
         assert_int_equal(c.rate_per_address_milli, 500);
         assert_int_equal(c.rate_per_slice_milli, 0);
         assert_int_equal(c.log_level, 7);
