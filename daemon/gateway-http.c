@@ -395,11 +395,8 @@ static struct http_request *request_new(struct gateway_http *h, struct MHD_Conne
                          : "?");
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         rq->hc = ci ? ci->socket_context : NULL;
-        if (rq->hc) {
+        if (rq->hc)
                 rq->hc->requests++;
-                /* headers are in: the body's time counts from the
-                 * connection's deadline still */
-        }
         rq->next = h->requests;
         if (h->requests)
                 h->requests->prev = rq;
@@ -754,10 +751,10 @@ void gateway_http_free(struct gateway_http *h) {
                                 (void) prepare_refusal(rq, MHD_HTTP_SERVICE_UNAVAILABLE, RETRY_UNAVAILABLE,
                                                        "unavailable", "The server is shutting down; try again later.");
                         }
-                        if (rq->sse)
+                        if (rq->sse) {
                                 rq->sse->ended = true;
-                        if (rq->sse)
                                 rq->sse->waiting = false;
+                        }
                         resume(rq);
                 }
                 (void) MHD_run(h->mhd);

@@ -4,7 +4,8 @@
 # logs the pin of its public key, which matches the certificate; speaks
 # TLS 1.3 and 1.2 and refuses 1.1 and 1.0 (the client at SECLEVEL=0, so
 # that the refusal is the server's); refuses a 2 MiB body with 413 before
-# reading it; cuts off a client that trickles its headers past
+# reading it; 429 past a slice's burst; closes a connection after
+# KeepAliveRequests=; cuts off a client that trickles its headers past
 # RequestTimeoutSec=; refuses connections past MaxConnectionsPerAddress=;
 # answers 503 with Retry-After and a JSON sentence while prepayd is not
 # there; never logs a token or a voucher; stops on SIGTERM; started again
@@ -33,6 +34,9 @@ ControlSocket=$T/absent.sock
 RequestTimeoutSec=$TIMEOUT
 MaxConnectionsPerAddress=$PER_ADDRESS
 RatePerAddress=0
+RatePerSlice=0.001
+BurstPerSlice=2
+KeepAliveRequests=2
 CONF
 chmod 0644 "$T/gatewayd.conf"
 URL=https://127.0.0.1:$PORT
@@ -93,6 +97,22 @@ say "2 MiB body refused with 413"
 curl -sk -o /dev/null -H 'Authorization: Bearer pt-SECRETTOKEN' -H 'Content-Type: application/json' \
         -d '{"voucher": "pv1-SECRETVOUCHER"}' "$URL/v1/slices/s-0123456789abcdef/topup"
 curl -sk -o /dev/null -H 'Authorization: Bearer pt-SECRETTOKEN' "$URL/v1/slices/s-0123456789abcdef"
+
+# Per slice: a burst of 2, then 429 with Retry-After (a token per 1000 s).
+for i in 1 2; do
+        curl -sk -o /dev/null "$URL/v1/slices/s-00000000000000aa"
+done
+curl -sk -D "$T/h429" -o "$T/b429" "$URL/v1/slices/s-00000000000000aa"
+grep -q "^HTTP/1.1 429" "$T/h429" || fail "third request of a slice got $(head -n 1 "$T/h429")"
+grep -qi "^Retry-After: [0-9]" "$T/h429" || fail "429 without Retry-After"
+jq -e '.code == "too_many"' "$T/b429" >/dev/null || fail "429 body: $(cat "$T/b429")"
+# KeepAliveRequests=2: the second reply on a connection closes it.
+curl -sk -v "$URL/v1/prices" "$URL/v1/prices" "$URL/v1/prices" -o /dev/null -o /dev/null -o /dev/null \
+        2>"$T/keepalive" >/dev/null
+[ "$(grep -ci "^< Connection: close" "$T/keepalive")" -ge 1 ] || fail "no Connection: close after 2 requests"
+[ "$(grep -c "Connected to" "$T/keepalive")" = 2 ] ||
+        fail "3 requests took $(grep -c "Connected to" "$T/keepalive") connections, not 2"
+say "429 with Retry-After past a slice's burst; Connection: close after KeepAliveRequests="
 
 # Slow clients and the connection cap, over TLS from Python.
 cat >"$T/clients.py" <<'PY'
