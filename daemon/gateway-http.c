@@ -430,14 +430,20 @@ static enum MHD_Result request_body(struct http_request *rq, const char *data, s
         char *b;
 
         *size = 0;
-        if (rq->too_large || rq->response)
+        if (rq->too_large)
                 return MHD_YES;
         if (n > rq->h->config->max_body_size - rq->body_size) {
+                /* Chunked, so no length came first. libmicrohttpd 0.9.75
+                 * takes no reply in the middle of a body (it closes the
+                 * connection instead): the rest is read and dropped, within
+                 * RequestTimeoutSec=, and the 413 goes at its end. */
                 rq->too_large = true;
-                /* Chunked, so no length came first: refuse now, and
-                 * libmicrohttpd closes the connection after the reply. */
-                return refuse_now(rq, MHD_HTTP_CONTENT_TOO_LARGE, 0, "too_large",
-                                  "The request body is larger than this server takes.");
+                free(rq->body);
+                rq->body = NULL;
+                return prepare_refusal(rq, MHD_HTTP_CONTENT_TOO_LARGE, 0, "too_large",
+                                       "The request body is larger than this server takes.") < 0
+                               ? MHD_NO
+                               : MHD_YES;
         }
         b = realloc(rq->body, rq->body_size + n + 1);
         if (!b)
@@ -530,11 +536,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = rq;
                 return request_begin(rq);
         }
-        if (rq->response)
-                return queue_prepared(rq);
         if (*upload_data_size > 0)
                 return request_body(rq, upload_data, upload_data_size);
-        if (rq->too_large || rq->pending || rq->sse)
+        if (rq->response)
+                return queue_prepared(rq);
+        if (rq->pending || rq->sse)
                 return MHD_YES;
         return request_dispatch(rq, url);
 }
