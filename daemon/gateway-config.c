@@ -72,7 +72,8 @@ static const struct item items[] = {
           "the API decodes.",
           .min = 1, .max = API_BODY_MAX },
         { "RatePerAddress", ITEM_RATE, F(rate_per_address_milli), "10",
-          "Requests per second one client address may make on average (429 past it); 0: no limit." },
+          "Requests per second one client address (an IPv6 one's /64) may make on average (429 past it); 0: "
+          "no limit." },
         { "BurstPerAddress", ITEM_U64, F(burst_per_address), "40",
           "Requests one client address may make at once before RatePerAddress= applies.", .min = 1,
           .max = 1000000 },

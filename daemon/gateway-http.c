@@ -70,6 +70,7 @@ struct http_conn {
         struct MHD_Connection *conn;
         struct http_conn *prev, *next;
         char client[API_CLIENT_MAX + 1];
+        char limit_key[API_CLIENT_MAX + 1]; /* its token bucket's: the address, an IPv6 one's /64 */
         uint64_t deadline_usec; /* while reading a request; UINT64_MAX: none */
         unsigned requests;
 };
@@ -121,6 +122,24 @@ static void format_client(const struct sockaddr *sa, char *buf, size_t n) {
                 inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t) n);
         else
                 snprintf(buf, n, "unknown");
+}
+
+/* Whom RatePerAddress= counts: an IPv4 address, or an IPv6 address's
+ * /64, which one subscriber usually holds whole (counting by address
+ * would give it 2^64 buckets). */
+static void format_limit_key(const struct sockaddr *sa, const char *client, char *buf, size_t n) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+        struct in6_addr prefix;
+        char text[INET6_ADDRSTRLEN];
+
+        if (!sa || sa->sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+                snprintf(buf, n, "%s", client);
+                return;
+        }
+        prefix = in6->sin6_addr;
+        memset(prefix.s6_addr + 8, 0, 8);
+        inet_ntop(AF_INET6, &prefix, text, sizeof(text));
+        snprintf(buf, n, "%s/64", text);
 }
 
 static void sse_free(struct sse *s) {
@@ -411,7 +430,7 @@ static enum MHD_Result request_begin(struct http_request *rq) {
         const char *cl;
         uint64_t wait, length;
 
-        wait = limits_take(h->by_address, rq->hc ? rq->hc->client : "", now_usec(CLOCK_MONOTONIC));
+        wait = limits_take(h->by_address, rq->hc ? rq->hc->limit_key : "", now_usec(CLOCK_MONOTONIC));
         if (wait > 0)
                 return refuse_now(rq, MHD_HTTP_TOO_MANY_REQUESTS, wait, "too_many",
                                   "Too many requests from this address; try again after the time Retry-After gives.");
@@ -582,6 +601,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                 hc->conn = conn;
                 ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
                 format_client(ci ? ci->client_addr : NULL, hc->client, sizeof(hc->client));
+                format_limit_key(ci ? ci->client_addr : NULL, hc->client, hc->limit_key, sizeof(hc->limit_key));
                 hc->deadline_usec = now_usec(CLOCK_MONOTONIC) + h->config->request_timeout_usec;
                 hc->next = h->conns;
                 if (h->conns)
