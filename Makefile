@@ -256,8 +256,10 @@ install: $(O)/prepayd $(O)/prepay
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
 	install -m 0644 packaging/man/prepay-voucher.5 $(DESTDIR)$(MANDIR)/man5/prepay-voucher.5
 	install -m 0644 packaging/man/prepay-image.5 $(DESTDIR)$(MANDIR)/man5/prepay-image.5
+	install -m 0644 packaging/man/prepay-gatewayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepay-gatewayd.conf.5
 	install -m 0644 packaging/man/prepay-api.7 $(DESTDIR)$(MANDIR)/man7/prepay-api.7
 	install -m 0644 packaging/man/prepayd.8 $(DESTDIR)$(MANDIR)/man8/prepayd.8
+	install -m 0644 packaging/man/prepay-gatewayd.8 $(DESTDIR)$(MANDIR)/man8/prepay-gatewayd.8
 	[ -e $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf ] || \
 		install -m 0644 packaging/prepayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf
 	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepayd.service.in > $(DESTDIR)$(UNITDIR)/prepayd.service
