@@ -28,21 +28,6 @@ enum {
 _Static_assert(OFF_AUDIENCE + VOUCHER_AUDIENCE_MAX == VOUCHER_SIGNED_MAX, "layout and VOUCHER_SIGNED_MAX disagree");
 _Static_assert(VOUCHER_AUDIENCE_MAX <= UINT8_MAX, "the audience length is one byte");
 
-static void put_be64(uint8_t *p, int64_t v) {
-        uint64_t u = (uint64_t) v;
-
-        for (int i = 7; i >= 0; i--, u >>= 8)
-                p[i] = (uint8_t) u;
-}
-
-static int64_t get_be64(const uint8_t *p) {
-        uint64_t u = 0;
-
-        for (int i = 0; i < 8; i++)
-                u = u << 8 | p[i];
-        return (int64_t) u;
-}
-
 static bool audience_char_is_valid(char c) {
         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
                c == '-';
@@ -87,11 +72,11 @@ int voucher_encode(const struct voucher *v, uint8_t *buf, size_t n, size_t *ret_
         memcpy(buf + OFF_MAGIC, VOUCHER_MAGIC, 3);
         buf[OFF_MAGIC + 3] = VOUCHER_VERSION;
         memcpy(buf + OFF_ID, v->id, VOUCHER_ID_SIZE);
-        put_be64(buf + OFF_AMOUNT, v->amount);
+        be64_put(buf + OFF_AMOUNT, v->amount);
         memcpy(buf + OFF_CURRENCY, v->currency, 3);
         memcpy(buf + OFF_ISSUER, v->issuer, CRYPTO_KEY_ID_SIZE);
-        put_be64(buf + OFF_NOT_BEFORE, v->not_before);
-        put_be64(buf + OFF_NOT_AFTER, v->not_after);
+        be64_put(buf + OFF_NOT_BEFORE, v->not_before);
+        be64_put(buf + OFF_NOT_AFTER, v->not_after);
         buf[OFF_AUDIENCE_LEN] = (uint8_t) audience_len;
         memcpy(buf + OFF_AUDIENCE, v->audience, audience_len);
 
@@ -208,11 +193,11 @@ int voucher_from_text(const char *s, struct voucher *ret, const char **ret_error
                 return text_error(ret_error, "Voucher text is too long: extra data after the signature");
 
         memcpy(v.id, bytes + OFF_ID, VOUCHER_ID_SIZE);
-        v.amount = get_be64(bytes + OFF_AMOUNT);
+        v.amount = be64_get(bytes + OFF_AMOUNT);
         memcpy(v.currency, bytes + OFF_CURRENCY, 3);
         memcpy(v.issuer, bytes + OFF_ISSUER, CRYPTO_KEY_ID_SIZE);
-        v.not_before = get_be64(bytes + OFF_NOT_BEFORE);
-        v.not_after = get_be64(bytes + OFF_NOT_AFTER);
+        v.not_before = be64_get(bytes + OFF_NOT_BEFORE);
+        v.not_after = be64_get(bytes + OFF_NOT_AFTER);
         memcpy(v.audience, bytes + OFF_AUDIENCE, audience_len);
         memcpy(v.signature, bytes + OFF_AUDIENCE + audience_len, CRYPTO_SIG_SIZE);
 
