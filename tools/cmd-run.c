@@ -20,7 +20,8 @@ static void help(void) {
                "\n"
                "Buys a slice with the voucher, moves this process into it and runs\n"
                "COMMAND there. The slice id and its owner token are printed on standard\n"
-               "error; the token is also saved (see prepay(1)) for release.\n"
+               "error; the token is also saved (see prepay(1)) for release, and beside\n"
+               "it the receipt of the payment (prepay receipt verify checks it).\n"
                "The voucher must pay for MinRuntimeSec= at full use of the size asked.\n"
                "With --vm, the slice holds a virtual machine booted from IMAGE (see\n"
                "prepay images) instead; how to log in with ssh and the guest's host key\n"
@@ -319,6 +320,8 @@ int run_main(int argc, char *argv[]) {
                 fprintf(stderr, "prepay: owner token %s%s%s%s\n", token, saved ? " (saved in " : "", strempty(saved),
                         saved ? ")" : "");
         }
+        if (id)
+                (void) client_keep_receipt(id, reply, !quiet);
         if (vm.image) {
                 r = finish_vm(slice, strna(id), token, &vm);
                 json_object_put(reply);

@@ -22,6 +22,7 @@ int quote_main(int argc, char *argv[]);
 int keygen_main(int argc, char *argv[]);
 int mint_main(int argc, char *argv[]);
 int voucher_main(int argc, char *argv[]);
+int receipt_main(int argc, char *argv[]);
 int ledger_main(int argc, char *argv[]);
 int kill_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
@@ -165,6 +166,9 @@ int client_run(json_object *req, bool money, bool json, int (*print)(json_object
 #define CLIENT_RETRY_MSEC 500
 int client_call_money(json_object *req, json_object **ret);
 int client_new_request_id(char ret[static 33]);
+/* The text of path ("-": standard input), at most max bytes and no NUL
+ * ("... is too large to be a <what>"); -errno, said. */
+int client_read_text(const char *path, const char *what, size_t max, char **ret);
 /* A voucher file's text ("-": standard input). */
 int client_read_voucher(const char *path, char **ret);
 /* Owner tokens kept for the user, one file per slice, mode 0600, in
@@ -173,6 +177,14 @@ int client_read_voucher(const char *path, char **ret);
 int client_save_token(const char *slice, const char *token, char **ret_path);
 int client_find_token(const char *slice, const char *given, char **ret);
 void client_forget_token(const char *slice);
+/* Receipts (prepay-receipt(5)) kept beside the tokens, in the same
+ * directory, all of a slice's in SLICE.receipts, one per line, oldest
+ * first (mode 0600; kept after the release, unlike the token). */
+int client_save_receipt(const char *slice, const char *receipt, char **ret_path);
+/* A money-moving reply's "receipt", if it has one: checked to be a
+ * receipt of slice, saved, and said on standard error ("prepay: receipt
+ * pr1-... (saved in PATH)") if say or if it could not be saved. */
+int client_keep_receipt(const char *slice, json_object *reply, bool say);
 int client_write_secret_file(const char *path, const char *text);
 
 /* vm.c: what the CLI shows of a VM slice. Each part sent by the daemon
