@@ -42,6 +42,8 @@ receipt_check() {
         out=$(prepay receipt verify --key-file "$T/host.pub" --json "$1") ||
                 fail "the $2 receipt of $3 does not verify: $1"
         prepay receipt verify --key "$host_key" "$1" >/dev/null || fail "the $2 receipt does not verify with --key"
+        prepay receipt verify --key-file "$T/state/host-issuer.key" "$1" >/dev/null ||
+                fail "the $2 receipt does not verify with the host's private key file"
         jq -e --arg k "$2" --arg s "$3" --argjson a "$4" \
                 ".valid and .kind == \$k and .slice == \$s and .amount == \$a and .currency == \"EUR\" and ${5:-true}" \
                 <<<"$out" >/dev/null || fail "$2 receipt fields wrong: $out"
