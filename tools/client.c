@@ -364,8 +364,10 @@ static int mkdir_parents(char *path, mode_t mode) {
         return 0;
 }
 
-int client_save_token(const char *slice, const char *token, char **ret_path) {
-        _cleanup_(freep) char *dir = token_dir(), *path = NULL, *line = NULL;
+/* The path of slice's file in the token directory (SLICE and suffix),
+ * the directory made (0700) on the way; -ENOENT when there is none. */
+static int token_dir_file(const char *slice, const char *suffix, char **ret) {
+        _cleanup_(freep) char *dir = token_dir();
         int r;
 
         /* The file is named after the slice: only a well-formed id (no
@@ -377,7 +379,17 @@ int client_save_token(const char *slice, const char *token, char **ret_path) {
         r = mkdir_parents(dir, 0700);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/%s", dir, slice) < 0 || asprintf(&line, "%s\n", token) < 0)
+        return asprintf(ret, "%s/%s%s", dir, slice, suffix) < 0 ? -ENOMEM : 0;
+}
+
+int client_save_token(const char *slice, const char *token, char **ret_path) {
+        _cleanup_(freep) char *path = NULL, *line = NULL;
+        int r;
+
+        r = token_dir_file(slice, "", &path);
+        if (r < 0)
+                return r;
+        if (asprintf(&line, "%s\n", token) < 0)
                 return -ENOMEM;
         r = client_write_secret_file(path, line);
         if (r < 0)
@@ -434,17 +446,13 @@ static int append_line(const char *path, const char *line) {
 }
 
 int client_save_receipt(const char *slice, const char *receipt, char **ret_path) {
-        _cleanup_(freep) char *dir = token_dir(), *path = NULL, *line = NULL;
+        _cleanup_(freep) char *path = NULL, *line = NULL;
         int r;
 
-        if (!slice_id_is_valid(slice))
-                return -EINVAL;
-        if (!dir)
-                return -ENOENT;
-        r = mkdir_parents(dir, 0700);
+        r = token_dir_file(slice, ".receipts", &path);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/%s.receipts", dir, slice) < 0 || asprintf(&line, "%s\n", receipt) < 0)
+        if (asprintf(&line, "%s\n", receipt) < 0)
                 return -ENOMEM;
         r = append_line(path, line);
         if (r < 0)

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "note.h"
 #include "receipt.h"
 #include "request.h"
 #include "util.h"
@@ -34,6 +34,7 @@ _Static_assert(RECEIPT_SLICE_ID_MAX == 2 + 16 && RECEIPT_SLICE_ID_MAX < SLICE_ID
 _Static_assert(RECEIPT_VOUCHERS_MAX <= UINT8_MAX && VOUCHER_AUDIENCE_MAX <= UINT8_MAX &&
                RECEIPT_REQUEST_ID_MAX <= UINT8_MAX, "lengths and the count are one byte each");
 _Static_assert(RECEIPT_AMOUNT_MAX / 16 == MONEY_AMOUNT_MAX, "RECEIPT_AMOUNT_MAX does not overflow");
+_Static_assert(RECEIPT_MAX <= NOTE_MAX, "a receipt is a note");
 
 #define E_KIND "Receipt kind is unknown (this prepay knows create, topup and release)"
 #define E_AMOUNT "Receipt amount out of range"
@@ -158,25 +159,14 @@ int receipt_sign(struct receipt *r, const struct crypto_key *k) {
 }
 
 int receipt_to_text(const struct receipt *r, char *buf, size_t n) {
-        uint8_t bytes[RECEIPT_MAX];
+        uint8_t bytes[RECEIPT_SIGNED_MAX];
         size_t len;
         int q;
 
-        q = receipt_encode(r, bytes, RECEIPT_SIGNED_MAX, &len);
+        q = receipt_encode(r, bytes, sizeof(bytes), &len);
         if (q < 0)
                 return q;
-        memcpy(bytes + len, r->signature, CRYPTO_SIG_SIZE);
-        len += CRYPTO_SIG_SIZE;
-
-        if (!buf || n < strlen(RECEIPT_TEXT_PREFIX) + BASE64URL_LEN(len) + 1)
-                return -ENOBUFS;
-        memcpy(buf, RECEIPT_TEXT_PREFIX, strlen(RECEIPT_TEXT_PREFIX));
-        base64url_encode(bytes, len, buf + strlen(RECEIPT_TEXT_PREFIX));
-        return 0;
-}
-
-static bool char_is_space(char c) {
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+        return note_to_text(RECEIPT_TEXT_PREFIX, bytes, len, r->signature, buf, n);
 }
 
 static int text_error(const char **ret_error, const char *sentence) {
@@ -258,42 +248,26 @@ static const char *receipt_read(const uint8_t *b, size_t size, struct receipt *r
 
 int receipt_from_text(const char *s, struct receipt *ret, const char **ret_error) {
         uint8_t bytes[RECEIPT_MAX];
-        const size_t prefix_len = strlen(RECEIPT_TEXT_PREFIX);
         struct receipt r = {};
-        size_t len, size, body_len, want;
-        const char *body, *e;
+        size_t size = 0, text_len = 0, want;
+        const char *e;
         int q;
 
-        if (!s)
+        q = note_from_text(s, RECEIPT_TEXT_PREFIX, bytes, sizeof(bytes), &size, &text_len);
+        if (q == -ENOMSG)
                 return text_error(ret_error, "Not a prepay receipt (expected text starting " RECEIPT_TEXT_PREFIX ")");
-
-        while (char_is_space(*s))
-                s++;
-        len = strlen(s);
-        while (len > 0 && char_is_space(s[len - 1]))
-                len--;
-
-        if (len < prefix_len || !strneq(s, RECEIPT_TEXT_PREFIX, prefix_len))
-                return text_error(ret_error, "Not a prepay receipt (expected text starting " RECEIPT_TEXT_PREFIX ")");
-
-        body = s + prefix_len;
-        body_len = len - prefix_len;
-        q = base64url_decode(body, body_len, bytes, sizeof(bytes), &size);
         if (q == -ENOBUFS)
                 return text_error(ret_error, E_TOO_LONG);
-        if (q < 0) {
-                /* Text cut short mostly ends mid-group, which is not valid
-                 * base64url. If its whole groups decode, the lengths in
-                 * them tell whether the text (its bad ending included) is
-                 * too short for the receipt they announce. */
-                if (body_len % 4 != 0 && strspn(body, BASE64URL_ALPHABET) >= body_len &&
-                    base64url_decode(body, body_len - body_len % 4, bytes, sizeof(bytes), &size) == 0) {
-                        want = announced_size(bytes, size);
-                        if (want == 0 || body_len * 3 / 4 < want)
-                                return text_error(ret_error, E_TRUNCATED);
-                }
-                return text_error(ret_error, "Receipt text is damaged: not valid base64url after " RECEIPT_TEXT_PREFIX);
+        if (q == -EPIPE) {
+                /* Cut mid-group: the lengths in its whole groups tell
+                 * whether the text (its bad ending included) is too short
+                 * for the receipt they announce. */
+                want = announced_size(bytes, size);
+                if (want == 0 || text_len * 3 / 4 < want)
+                        return text_error(ret_error, E_TRUNCATED);
         }
+        if (q < 0)
+                return text_error(ret_error, "Receipt text is damaged: not valid base64url after " RECEIPT_TEXT_PREFIX);
 
         if (size < OFF_KIND)
                 return text_error(ret_error, E_TRUNCATED);
@@ -309,23 +283,6 @@ int receipt_from_text(const char *s, struct receipt *ret, const char **ret_error
         return 0;
 }
 
-static int verify_error(char **ret_error, int error, const char *fmt, ...) _printf_(3, 4);
-static int verify_error(char **ret_error, int error, const char *fmt, ...) {
-        va_list ap;
-        int q;
-
-        if (!ret_error)
-                return error;
-        va_start(ap, fmt);
-        q = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        if (q < 0) {
-                *ret_error = NULL;
-                return -ENOMEM;
-        }
-        return error;
-}
-
 int receipt_verify(const struct receipt *r, const struct crypto_key *k, char **ret_error) {
         char signer[2 * CRYPTO_KEY_ID_SIZE + 1], given[2 * CRYPTO_KEY_ID_SIZE + 1];
         uint8_t bytes[RECEIPT_SIGNED_MAX], id[CRYPTO_KEY_ID_SIZE];
@@ -333,22 +290,22 @@ int receipt_verify(const struct receipt *r, const struct crypto_key *k, char **r
         int q;
 
         if (!k)
-                return verify_error(ret_error, -ENOKEY, "No key to check the receipt with");
+                return note_error(ret_error, -ENOKEY, "No key to check the receipt with");
         q = receipt_encode(r, bytes, sizeof(bytes), &len);
         if (q < 0)
-                return verify_error(ret_error, -EINVAL, "Receipt has a field out of range");
+                return note_error(ret_error, -EINVAL, "Receipt has a field out of range");
 
         crypto_key_id(k, id);
         if (!crypto_equal(id, r->host_key, sizeof(id)))
-                return verify_error(ret_error, -ENOKEY, "Receipt is signed by key %s, not by the key given (%s)",
+                return note_error(ret_error, -ENOKEY, "Receipt is signed by key %s, not by the key given (%s)",
                                     hex_encode(r->host_key, CRYPTO_KEY_ID_SIZE, signer),
                                     hex_encode(id, sizeof(id), given));
 
         q = crypto_verify(k, bytes, len, r->signature);
         if (q == -EBADMSG)
-                return verify_error(ret_error, q, "Receipt signature does not verify: forged or damaged");
+                return note_error(ret_error, q, "Receipt signature does not verify: forged or damaged");
         if (q < 0)
-                return verify_error(ret_error, q, "Cannot check the receipt's signature: %s", strerror(-q));
+                return note_error(ret_error, q, "Cannot check the receipt's signature: %s", strerror(-q));
         return 0;
 }
 
