@@ -123,6 +123,15 @@ say "released: $(cat "$T/release.err"); change amount $refund"
 release_receipt=$(sed -n 2p "$PREPAY_TOKEN_DIR/$s.receipts")
 grep -qF "prepay: receipt $release_receipt" "$T/release.err" || fail "prepay release did not print its receipt"
 receipt_check "$release_receipt" release "$s" "$refund" '.balance == 0 and .vouchers == []'
+# And with openssl alone, as prepay-receipt(5) shows it.
+t=$(sed 's/^pr1-//' <<<"$release_receipt" | tr -- '-_' '+/')
+while [ $((${#t} % 4)) -ne 0 ]; do t="$t="; done
+printf '%s' "$t" | base64 -d >"$T/r.bin"
+head -c -64 "$T/r.bin" >"$T/r.signed"
+tail -c 64 "$T/r.bin" >"$T/r.sig"
+openssl pkeyutl -verify -rawin -pubin -inkey "$T/host.pub" -in "$T/r.signed" -sigfile "$T/r.sig" >/dev/null ||
+        fail "openssl does not verify the release's receipt as prepay-receipt(5) says"
+[ "$(od -An -tu1 -j4 -N1 "$T/r.signed" | tr -d ' ')" = 3 ] || fail "the release's receipt is not of kind 3 at offset 4"
 
 # One byte changed (base64url: the characters of the amount and balance),
 # or another key: refused, exit 1, with the reason.
