@@ -12,8 +12,8 @@
 
 /* The daemon's keys: the issuers it trusts (IssuersDirectory=, and its
  * own key), its own issuer key (HostKey=: it signs change and receipts,
- * nothing else), its host id (HostId=, the audience vouchers must name), and the
- * secret owner tokens are derived from (StateDirectory/owner-secret). */
+ * nothing else), its host id (HostId=, the audience vouchers must name),
+ * and the secret owner tokens are derived from (StateDirectory/owner-secret). */
 
 /* Owner tokens: "pt-" and 43 base64url characters, derived from a secret
  * only the daemon knows; the ledger keeps their SHA-256. */

@@ -25,7 +25,8 @@ static void add_receipt(struct requests *rq, const struct billing_request *r, en
          * out, and its signing refuses it. */
         if (strlen(slice) < sizeof(rc.slice))
                 memcpy(rc.slice, slice, strlen(slice) + 1);
-        memcpy(rc.vouchers, vouchers, MIN(n_vouchers, (size_t) RECEIPT_VOUCHERS_MAX) * VOUCHER_ID_SIZE);
+        if (n_vouchers > 0)
+                memcpy(rc.vouchers, vouchers, MIN(n_vouchers, (size_t) RECEIPT_VOUCHERS_MAX) * VOUCHER_ID_SIZE);
         billing_add_receipt(rq->billing, r, &rc, reply);
 }
 
