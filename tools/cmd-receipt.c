@@ -58,12 +58,41 @@ static void verify_help(void) {
                USAGE_VERIFY);
 }
 
+/* How many lines of s hold something. */
+static size_t count_lines(const char *s) {
+        size_t n = 0;
+
+        for (const char *p = s; *p; p += strcspn(p, "\n"), p += *p == '\n') {
+                size_t len = strcspn(p, "\n");
+
+                if (strspn(p, " \t\r") < len)
+                        n++;
+        }
+        return n;
+}
+
 /* The operand: a receipt's text itself, "-" for standard input, or a
- * file; its text in *ret, to free. */
+ * file; its text in *ret, to free. A SLICE.receipts file of several is
+ * refused with how to pick one, rather than called damaged. */
 static int read_operand(const char *arg, char **ret) {
+        _cleanup_(freep) char *text = NULL;
+        size_t n;
+        int r;
+
         if (strneq(arg, RECEIPT_TEXT_PREFIX, strlen(RECEIPT_TEXT_PREFIX)))
                 return (*ret = strdup(arg)) ? 0 : log_oom();
-        return client_read_text(arg, "receipt", RECEIPT_INPUT_MAX, ret);
+        /* Room for a few receipts, to say how many there are. */
+        r = client_read_text(arg, "receipt file", 64 * RECEIPT_INPUT_MAX, &text);
+        if (r < 0)
+                return r;
+        n = count_lines(text);
+        if (n > 1) {
+                log_error("%s holds %zu lines, one receipt each: give one (sed -n 2p %s | prepay receipt ... -).",
+                          streq(arg, "-") ? "Standard input" : arg, n, streq(arg, "-") ? "FILE" : arg);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(text);
+        return 0;
 }
 
 static int read_receipt(const char *arg, struct receipt *ret) {
