@@ -255,6 +255,7 @@ install: $(O)/prepayd $(O)/prepay
 	install -m 0644 packaging/man/prepay.1 $(DESTDIR)$(MANDIR)/man1/prepay.1
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
 	install -m 0644 packaging/man/prepay-voucher.5 $(DESTDIR)$(MANDIR)/man5/prepay-voucher.5
+	install -m 0644 packaging/man/prepay-receipt.5 $(DESTDIR)$(MANDIR)/man5/prepay-receipt.5
 	install -m 0644 packaging/man/prepay-image.5 $(DESTDIR)$(MANDIR)/man5/prepay-image.5
 	install -m 0644 packaging/man/prepay-gatewayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepay-gatewayd.conf.5
 	install -m 0644 packaging/man/prepay-api.7 $(DESTDIR)$(MANDIR)/man7/prepay-api.7
