@@ -244,13 +244,14 @@ $(O)/fuzz/fuzz-remote: $(O)/fuzz/obj/tools/remote.o
 
 # Everything a host needs, under DESTDIR and PREFIX. An existing
 # $(SYSCONFDIR)/prepay/prepayd.conf is an operator's: it is left alone.
-install: $(O)/prepayd $(O)/prepay
+install: $(O)/prepayd $(O)/prepay $(O)/prepay-gatewayd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SYSCONFDIR)/prepay/issuers.d \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(O)/prepayd $(DESTDIR)$(SBINDIR)/prepayd
 	install -m 0755 $(O)/prepay $(DESTDIR)$(BINDIR)/prepay
+	install -m 0755 $(O)/prepay-gatewayd $(DESTDIR)$(SBINDIR)/prepay-gatewayd
 	install -m 0755 tools/prepay-mkimage $(DESTDIR)$(SBINDIR)/prepay-mkimage
 	install -m 0644 packaging/man/prepay.1 $(DESTDIR)$(MANDIR)/man1/prepay.1
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
@@ -266,6 +267,12 @@ install: $(O)/prepayd $(O)/prepay
 	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepayd.service.in > $(DESTDIR)$(UNITDIR)/prepayd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/prepayd.service
 	install -m 0644 packaging/systemd/prepayd.socket $(DESTDIR)$(UNITDIR)/prepayd.socket
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepay-gatewayd.service.in \
+		> $(DESTDIR)$(UNITDIR)/prepay-gatewayd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/prepay-gatewayd.service
+	install -m 0644 packaging/systemd/prepay-gatewayd.socket $(DESTDIR)$(UNITDIR)/prepay-gatewayd.socket
+	[ -e $(DESTDIR)$(SYSCONFDIR)/prepay/gatewayd.conf ] || \
+		install -m 0644 packaging/gatewayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/gatewayd.conf
 	install -m 0644 packaging/sysusers.d/prepay.conf $(DESTDIR)$(SYSUSERSDIR)/prepay.conf
 	install -m 0644 packaging/tmpfiles.d/prepay.conf $(DESTDIR)$(TMPFILESDIR)/prepay.conf
 	install -m 0644 packaging/bash-completion/prepay $(DESTDIR)$(BASHCOMPDIR)/prepay
@@ -273,14 +280,17 @@ install: $(O)/prepayd $(O)/prepay
 # The units as installed, checked offline: systemd-analyze verify (which
 # also wants ExecStart='s binary and the man pages of Documentation=), and
 # the exposure figure of systemd-analyze security.
-check-units: $(O)/prepayd $(O)/prepay
+check-units: $(O)/prepayd $(O)/prepay $(O)/prepay-gatewayd
 	$(Q)rm -rf $(O)/units-check
 	$(Q)$(MAKE) --no-print-directory -s install DESTDIR= PREFIX=$(abspath $(O))/units-check/usr \
 		SYSCONFDIR=$(abspath $(O))/units-check/etc >/dev/null
 	$(Q)cd $(O)/units-check/usr/lib/systemd/system && \
-		MANPATH=$(abspath $(O))/units-check/usr/share/man systemd-analyze verify prepayd.service prepayd.socket && \
+		MANPATH=$(abspath $(O))/units-check/usr/share/man systemd-analyze verify prepayd.service prepayd.socket \
+			prepay-gatewayd.service prepay-gatewayd.socket && \
 		echo "  units: systemd-analyze verify passed" && \
-		systemd-analyze security --offline=true ./prepayd.service 2>/dev/null | sed -n 's/^→ /  units: /p'
+		for u in prepayd.service prepay-gatewayd.service; do \
+			systemd-analyze security --offline=true ./$$u 2>/dev/null | sed -n 's/^→ /  units: /p'; \
+		done
 
 # The Debian package. dpkg-buildpackage wants debian/ at the root of the
 # tree it builds, so it builds in a copy (the files git knows, or the
