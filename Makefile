@@ -78,7 +78,6 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(O)/%.o)
 GATEWAY_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out daemon/gateway-main.c,$(GATEWAY_SRCS)))
-GATEWAYD := $(if $(wildcard daemon/gateway-main.c),$(O)/prepay-gatewayd)
 TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(O)/%.o)
 SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.skel.h)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
@@ -94,7 +93,7 @@ msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(O)/prepayd $(O)/prepay $(GATEWAYD) $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
+all: $(O)/prepayd $(O)/prepay $(O)/prepay-gatewayd $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
 
 # Installs the Debian packages the build and the tests need, if missing.
 deps:
