@@ -616,7 +616,12 @@ bool billing_may_act(struct slice *s, const struct billing_request *r, const cha
          * gateway's, which names nobody's slices. */
         if (!r->remote && r->uid == s->owner_uid)
                 return true;
-        *ret_reply = billing_deny(r, s->id, "slice %s belongs to uid %u", s->id, (unsigned) s->owner_uid);
+        /* Who owns it is no remote buyer's business. */
+        if (r->remote)
+                *ret_reply = billing_deny(r, s->id, "slice %s is unfunded: only its owner on the host may act on it",
+                                          s->id);
+        else
+                *ret_reply = billing_deny(r, s->id, "slice %s belongs to uid %u", s->id, (unsigned) s->owner_uid);
         return false;
 }
 

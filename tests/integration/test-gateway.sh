@@ -180,7 +180,9 @@ head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'a' >"$T/big"
 refused 413 - big -H 'Content-Type: application/json' --data-binary @"$T/big" "$URL/v1/slices"
 refused 409 spent spent -H 'Content-Type: application/json' --data-binary @<(purchase "$v") "$URL/v1/slices"
 refused 404 - nosuch "$URL/v1/slices/s-00000000"
-say "refused: a wrong token (403), none (401), bad JSON (400), 2 MiB (413), a spent voucher (409), no slice (404)"
+# Paths are routed byte for byte: an escape is not decoded into a route.
+refused 404 - escaped --path-as-is "$URL/v1/%70rices"
+say "refused: a wrong token (403), none (401), bad JSON (400), 2 MiB (413), a spent voucher (409), no slice (404), an escaped path (404)"
 
 # --- release with change, which buys again
 code=$(api rel -X POST -H "Authorization: Bearer $token" "$URL/v1/slices/$s/release")
