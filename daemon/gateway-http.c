@@ -19,8 +19,9 @@
 
 /* TLS 1.2 and 1.3 only (issue 14); GnuTLS's NORMAL ciphers otherwise. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-/* What one connection may hold of headers and read buffer: a request
- * whose headers do not fit is refused by libmicrohttpd (431). */
+/* What one connection may hold of headers and read buffer. Headers that
+ * do not fit are not answered 431 by libmicrohttpd 0.9.75 in this mode:
+ * it stops reading, and the RequestTimeoutSec= sweep closes it. */
 #define CONNECTION_MEMORY (32 * 1024)
 #define SSE_KEEPALIVE_USEC (15 * USEC_PER_SEC)
 /* Events a slow reader has not taken yet; past it the stream ends (the
