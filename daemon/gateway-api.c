@@ -90,25 +90,8 @@ static bool code_is_known(const char *code) {
         return false;
 }
 
-/* Adds key to o, taking v over (also when adding fails). */
-static int add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static int add_string(json_object *o, const char *key, const char *s) {
-        return add(o, key, json_object_new_string(s));
-}
-
-static int add_u64(json_object *o, const char *key, uint64_t v) {
-        if (v > INT64_MAX)
-                return -ERANGE;
-        return add(o, key, json_object_new_int64((int64_t) v));
+        return message_add(o, key, json_object_new_string(s));
 }
 
 static json_object *refusal(const char *code, const char *text) {
@@ -143,48 +126,11 @@ static int refuse(json_object **ret, const char *code, const char *fmt, ...) {
         return *ret ? api_status_of_code(code) : 500;
 }
 
-/* What came, for "got ...", in bytes safe to quote back (a string cut in
- * the middle of a UTF-8 sequence would make the refusal invalid JSON). */
-static bool printable(const char *s, size_t len) {
-        for (size_t i = 0; i < len; i++)
-                if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-                        return false;
-        return true;
-}
-
-static const char *describe(json_object *v, char *buf, size_t size) {
-        size_t len;
-
-        switch (json_object_get_type(v)) {
-        case json_type_null:
-                return "null";
-        case json_type_boolean:
-                return json_object_get_boolean(v) ? "true" : "false";
-        case json_type_int:
-        case json_type_double:
-                return "a number";
-        case json_type_string:
-                len = (size_t) json_object_get_string_len(v);
-                if (len <= 24 && printable(json_object_get_string(v), len))
-                        snprintf(buf, size, "\"%s\"", json_object_get_string(v));
-                else
-                        snprintf(buf, size, "a string of %zu bytes", len);
-                return buf;
-        case json_type_array:
-                len = json_object_array_length(v);
-                snprintf(buf, size, "an array of %zu element%s", len, len == 1 ? "" : "s");
-                return buf;
-        case json_type_object:
-                return "an object";
-        }
-        return "something else";
-}
-
 /* A member's name as it may be quoted: itself, or its length. */
 static const char *describe_name(const char *prefix, const char *name, char *buf, size_t size) {
         size_t len = strlen(name);
 
-        if (len <= 32 && printable(name, len))
+        if (len <= 32 && request_printable(name, len))
                 snprintf(buf, size, "'%s%s'", prefix, name);
         else if (prefix[0]) /* "vm.": "in 'vm'" */
                 snprintf(buf, size, "of %zu bytes in '%.*s'", len, (int) strlen(prefix) - 1, prefix);
@@ -416,7 +362,7 @@ struct decoder {
         char error[ERROR_MAX];
 };
 
-/* -EINVAL with the sentence set, or what add() returned. */
+/* -EINVAL with the sentence set, or what message_add() returned. */
 static int fail(struct decoder *d, const char *fmt, ...) _printf_(2, 3);
 static int fail(struct decoder *d, const char *fmt, ...) {
         va_list ap;
@@ -430,7 +376,7 @@ static int fail(struct decoder *d, const char *fmt, ...) {
 static int fail_value(struct decoder *d, const char *name, const char *expect, json_object *v) {
         char got[64];
 
-        return fail(d, "Member '%s' must be %s, got %s", name, expect, describe(v, got, sizeof(got)));
+        return fail(d, "Member '%s' must be %s, got %s", name, expect, request_describe(v, got, sizeof(got)));
 }
 
 /* Every member of o is one of members: a typo is refused, naming it and
@@ -511,7 +457,7 @@ static int size_to_field(struct decoder *d, json_object *to, const char *key, co
                 return 0;
         if (r < 0)
                 return r;
-        return add_u64(to, field, v);
+        return message_add_u64(to, field, v);
 }
 
 /* "hours" or "duration", not both, as "duration_usec". */
@@ -588,7 +534,7 @@ static int decode_vouchers(struct decoder *d) {
                         return -ENOMEM;
                 }
         }
-        return add(d->req, "vouchers", TAKE_PTR(list));
+        return message_add(d->req, "vouchers", TAKE_PTR(list));
 }
 
 #define UNIT_EXPECT "a unit name such as \"worker.service\" (1 to 255 of A-Z a-z 0-9 : _ . @ -)"
@@ -642,7 +588,7 @@ static int decode_vm(struct decoder *d, json_object *vm) {
                 return 0;
         if (r < 0)
                 return r;
-        return add_u64(d->req, "disk_size", disk);
+        return message_add_u64(d->req, "disk_size", disk);
 }
 
 /* What runs in the slice: a VM or a unit, exactly one (a remote buyer
@@ -717,7 +663,7 @@ static int decode_create(struct decoder *d) {
         if (json_object_object_get_ex(d->body, "size_to_funds", &v)) {
                 if (!json_object_is_type(v, json_type_boolean))
                         return fail_value(d, "size_to_funds", "true or false", v);
-                r = add(d->req, "size_to_funds", json_object_new_boolean(json_object_get_boolean(v)));
+                r = message_add(d->req, "size_to_funds", json_object_new_boolean(json_object_get_boolean(v)));
                 if (r < 0)
                         return r;
         }
@@ -727,7 +673,7 @@ static int decode_create(struct decoder *d) {
         if (r < 0)
                 return r;
         /* prepayd's create cannot do without "limits" ({} is none). */
-        return add(d->req, "limits", TAKE_PTR(limits));
+        return message_add(d->req, "limits", TAKE_PTR(limits));
 }
 
 static int decode_body(struct decoder *d, enum api_route route) {
@@ -918,7 +864,7 @@ static int copy_member(json_object *body, json_object *reply, const char *key) {
                 return 0;
         if (json_object_deep_copy(v, &copy, NULL) < 0)
                 return -ENOMEM;
-        return add(body, key, copy);
+        return message_add(body, key, copy);
 }
 
 static const char *string_member(json_object *o, const char *key) {
@@ -976,7 +922,7 @@ static int add_ssh(json_object *body, json_object *slice) {
         if (host && host[0])
                 r = add_string(ssh, "host", host);
         if (r >= 0 && u64_member(vm, "ssh_port", &port) && port > 0)
-                r = add_u64(ssh, "port", port);
+                r = message_add_u64(ssh, "port", port);
         if (r >= 0 && user && user[0])
                 r = add_string(ssh, "user", user);
         if (r >= 0 && key && key[0])
@@ -989,7 +935,7 @@ static int add_ssh(json_object *body, json_object *slice) {
         }
         if (r < 0)
                 return r;
-        return add(body, "ssh", TAKE_PTR(ssh));
+        return message_add(body, "ssh", TAKE_PTR(ssh));
 }
 
 /* The resources' units of price (daemon/pricing.h). */
@@ -1009,7 +955,7 @@ static int add_units(json_object *body) {
                 json_object_put(o);
                 return r;
         }
-        return add(body, "units", o);
+        return message_add(body, "units", o);
 }
 
 static int add_duration(json_object *body, const char *key, json_object *reply, const char *from) {
@@ -1135,7 +1081,7 @@ static int add_change(json_object *body, const char *change) {
                 if (*p)
                         p++;
         }
-        return add(body, "change", TAKE_PTR(list));
+        return message_add(body, "change", TAKE_PTR(list));
 }
 
 static int encode_release(json_object *body, json_object *reply) {

@@ -24,8 +24,7 @@ static void json_tokener_freep(struct json_tokener **t) {
                 json_tokener_free(*t);
 }
 
-/* Adds key to o, taking v over (also when adding fails). */
-static int object_add(json_object *o, const char *key, json_object *v) {
+int message_add(json_object *o, const char *key, json_object *v) {
         if (!v)
                 return -ENOMEM;
         if (json_object_object_add(o, key, v) < 0) {
@@ -35,10 +34,10 @@ static int object_add(json_object *o, const char *key, json_object *v) {
         return 0;
 }
 
-static int object_add_u64(json_object *o, const char *key, uint64_t v) {
+int message_add_u64(json_object *o, const char *key, uint64_t v) {
         if (v > INT64_MAX)
                 return -ERANGE;
-        return object_add(o, key, json_object_new_int64((int64_t) v));
+        return message_add(o, key, json_object_new_int64((int64_t) v));
 }
 
 /* A JSON integer in 0..INT64_MAX: -EINVAL for another type, -ERANGE for a
@@ -130,7 +129,7 @@ static int fields_to_json(const struct u64_field *fields, size_t n, const void *
                 const uint64_t *v = (const uint64_t *) ((const char *) p + fields[i].offset);
                 int r;
 
-                r = object_add_u64(o, fields[i].name, *v);
+                r = message_add_u64(o, fields[i].name, *v);
                 if (r < 0)
                         return r;
         }
@@ -199,7 +198,7 @@ static int add_nested(json_object *o, const char *key, const struct u64_field *f
                 json_object_put(child);
                 return r;
         }
-        return object_add(o, key, child);
+        return message_add(o, key, child);
 }
 
 const char *const slice_resource_names[SLICE_RESOURCES] = {
@@ -213,36 +212,36 @@ static int account_to_json(const struct slice_account_info *a, json_object *pare
         o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
-        r = object_add(parent, "account", o);
+        r = message_add(parent, "account", o);
         if (r < 0)
                 return r;
-        r = object_add(o, "currency", json_object_new_string(a->currency));
+        r = message_add(o, "currency", json_object_new_string(a->currency));
         if (r >= 0)
-                r = object_add(o, "state", json_object_new_string(a->state));
+                r = message_add(o, "state", json_object_new_string(a->state));
         if (r >= 0)
-                r = object_add(o, "enforcement", json_object_new_string(a->enforcement));
+                r = message_add(o, "enforcement", json_object_new_string(a->enforcement));
         if (r >= 0)
-                r = object_add(o, "exhausted_action", json_object_new_string(a->exhausted_action));
+                r = message_add(o, "exhausted_action", json_object_new_string(a->exhausted_action));
         if (r >= 0)
-                r = object_add(o, "balance", json_object_new_int64(a->balance));
+                r = message_add(o, "balance", json_object_new_int64(a->balance));
         if (r >= 0)
-                r = object_add(o, "credited", json_object_new_int64(a->credited));
+                r = message_add(o, "credited", json_object_new_int64(a->credited));
         if (r >= 0)
-                r = object_add(o, "refunded", json_object_new_int64(a->refunded));
+                r = message_add(o, "refunded", json_object_new_int64(a->refunded));
         if (r >= 0)
-                r = object_add(o, "overshoot", json_object_new_int64(a->overshoot));
+                r = message_add(o, "overshoot", json_object_new_int64(a->overshoot));
         if (r >= 0)
-                r = object_add(o, "burn_rate", json_object_new_int64(a->burn_rate));
+                r = message_add(o, "burn_rate", json_object_new_int64(a->burn_rate));
         if (r >= 0)
-                r = object_add_u64(o, "time_left_usec", a->time_left_usec);
+                r = message_add_u64(o, "time_left_usec", a->time_left_usec);
         if (r < 0)
                 return r;
         charged = json_object_new_object();
         if (!charged)
                 return -ENOMEM;
-        r = object_add(o, "charged", charged);
+        r = message_add(o, "charged", charged);
         for (size_t i = 0; r >= 0 && i < SLICE_RESOURCES; i++)
-                r = object_add(charged, slice_resource_names[i], json_object_new_int64(a->charged[i]));
+                r = message_add(charged, slice_resource_names[i], json_object_new_int64(a->charged[i]));
         return r;
 }
 
@@ -324,16 +323,16 @@ static int vm_to_json(const struct slice_vm_info *vm, json_object *parent) {
         o = json_object_new_object();
         if (!o)
                 return -ENOMEM;
-        r = object_add(parent, "vm", o);
+        r = message_add(parent, "vm", o);
         for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(vm_strings); i++)
-                r = object_add(o, vm_strings[i].name,
+                r = message_add(o, vm_strings[i].name,
                                json_object_new_string((const char *) vm + vm_strings[i].offset));
         if (r >= 0)
                 r = fields_to_json(vm_fields, ARRAY_SIZE(vm_fields), vm, o);
         /* 0 is no port (none forwarded, or not yet): left out, as a
          * present one must be a port. */
         if (r >= 0 && vm->ssh_port > 0)
-                r = object_add_u64(o, "ssh_port", vm->ssh_port);
+                r = message_add_u64(o, "ssh_port", vm->ssh_port);
         return r;
 }
 
@@ -348,16 +347,16 @@ int slice_info_to_json(const struct slice_info *s, json_object **ret) {
         if (!o)
                 return -ENOMEM;
 
-        r = object_add(o, "id", json_object_new_string(s->id));
+        r = message_add(o, "id", json_object_new_string(s->id));
         if (r < 0)
                 return r;
-        r = object_add(o, "state", json_object_new_string(s->state));
+        r = message_add(o, "state", json_object_new_string(s->state));
         if (r < 0)
                 return r;
         r = fields_to_json(info_fields, ARRAY_SIZE(info_fields), s, o);
         if (r < 0)
                 return r;
-        r = object_add(o, "cgroup", json_object_new_string(s->cgroup));
+        r = message_add(o, "cgroup", json_object_new_string(s->cgroup));
         if (r < 0)
                 return r;
         r = add_nested(o, "limits", limits_fields, ARRAY_SIZE(limits_fields), &s->limits);
@@ -605,7 +604,7 @@ json_object *message_reply_ok(void) {
         o = json_object_new_object();
         if (!o)
                 return NULL;
-        if (object_add(o, "ok", json_object_new_boolean(1)) < 0)
+        if (message_add(o, "ok", json_object_new_boolean(1)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -705,11 +704,11 @@ static json_object *reply_refusalv(enum message_code code, const char *fmt, va_l
         o = json_object_new_object();
         if (!o)
                 return NULL;
-        if (object_add(o, "ok", json_object_new_boolean(0)) < 0)
+        if (message_add(o, "ok", json_object_new_boolean(0)) < 0)
                 return NULL;
-        if (object_add(o, "error", json_object_new_string(text)) < 0)
+        if (message_add(o, "error", json_object_new_string(text)) < 0)
                 return NULL;
-        if (object_add(o, "code", json_object_new_string(message_code_to_string(code) ?: "internal")) < 0)
+        if (message_add(o, "code", json_object_new_string(message_code_to_string(code) ?: "internal")) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -743,9 +742,9 @@ json_object *message_reply_payment(int64_t missing, int64_t total, const char *c
         va_end(ap);
         if (!o)
                 return NULL;
-        if (object_add(o, "missing", json_object_new_int64(missing)) < 0 ||
-            object_add(o, "total", json_object_new_int64(total)) < 0 ||
-            object_add(o, "currency", json_object_new_string(currency ?: "")) < 0)
+        if (message_add(o, "missing", json_object_new_int64(missing)) < 0 ||
+            message_add(o, "total", json_object_new_int64(total)) < 0 ||
+            message_add(o, "currency", json_object_new_string(currency ?: "")) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }

@@ -257,6 +257,13 @@ unsigned message_code_http_status(enum message_code code);
  * MESSAGE_PAYMENT_REQUIRED (message_reply_payment()). */
 enum message_code message_code_from_errno(int r);
 
+/* Adds key to o, taking v over (also when adding fails: a NULL v, from
+ * a json_object_new_*() that ran out of memory, is -ENOMEM). */
+int message_add(json_object *o, const char *key, json_object *v);
+/* The same for an unsigned integer: -ERANGE past INT64_MAX, which JSON
+ * numbers here never hold. */
+int message_add_u64(json_object *o, const char *key, uint64_t v);
+
 /* Helpers for replies. A refusal always carries its "code":
  * message_reply_error() is message_reply_refusal(MESSAGE_INTERNAL, ...),
  * for what no code fits. message_reply_payment() is the 402 refusal with

@@ -163,8 +163,7 @@ static int refuse(int r, char *error, size_t size, const char *fmt, ...) {
         return r;
 }
 
-/* Safe to quote back as it is: printable ASCII, nothing JSON escapes. */
-static bool printable(const char *s, size_t len) {
+bool request_printable(const char *s, size_t len) {
         for (size_t i = 0; i < len; i++)
                 if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
                         return false;
@@ -176,17 +175,14 @@ static const char *describe_number(json_object *v, char *buf, size_t size) {
         const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
         size_t len = s ? strlen(s) : 0;
 
-        if (len > 24 || !printable(s, len))
+        if (len > 24 || !request_printable(s, len))
                 snprintf(buf, size, "a number of %zu characters", len);
         else
                 snprintf(buf, size, "%s", s);
         return buf;
 }
 
-/* What came, for "got ...": short, and only bytes that are safe to send
- * back in a reply (a string cut in the middle of a UTF-8 sequence would
- * make the reply itself invalid). */
-static const char *describe(json_object *v, char *buf, size_t size) {
+const char *request_describe(json_object *v, char *buf, size_t size) {
         const char *s;
         size_t len, n;
 
@@ -207,7 +203,7 @@ static const char *describe(json_object *v, char *buf, size_t size) {
         case json_type_string:
                 s = json_object_get_string(v);
                 len = (size_t) json_object_get_string_len(v);
-                if (len <= 24 && printable(s, len))
+                if (len <= 24 && request_printable(s, len))
                         snprintf(buf, size, "\"%s\"", s);
                 else
                         snprintf(buf, size, "a string of %zu bytes", len);
@@ -236,7 +232,7 @@ static int refuse_value(const char *name, const char *expect, json_object *v, ch
         char got[64];
 
         return refuse(-EINVAL, error, size, "Field '%s' must be %s, got %s", name, expect,
-                      describe(v, got, sizeof(got)));
+                      request_describe(v, got, sizeof(got)));
 }
 
 static int decode_string(const struct field *f, json_object *v, const char **ret, char *error, size_t size) {
@@ -397,10 +393,10 @@ int request_check_version(json_object *o, char *error, size_t size) {
         /* Any integer is a version, if not ours; anything else is not one. */
         if (!json_object_is_type(v, json_type_int))
                 return refuse(-EINVAL, error, size, "Field 'version' must be an integer (this daemon speaks %d), got %s",
-                              PREPAY_PROTOCOL_VERSION, describe(v, got, sizeof(got)));
+                              PREPAY_PROTOCOL_VERSION, request_describe(v, got, sizeof(got)));
         if (!get_u64(v, &version) || version != PREPAY_PROTOCOL_VERSION)
                 return refuse(-EPROTONOSUPPORT, error, size, "Unsupported protocol version %s (this daemon speaks %d)",
-                              describe(v, got, sizeof(got)), PREPAY_PROTOCOL_VERSION);
+                              request_describe(v, got, sizeof(got)), PREPAY_PROTOCOL_VERSION);
         return 0;
 }
 
@@ -431,7 +427,7 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t size
                 if (streq(ops[i].name, d.op))
                         break;
         if (i >= ARRAY_SIZE(ops)) {
-                const char *what = describe(v, got, sizeof(got));
+                const char *what = request_describe(v, got, sizeof(got));
                 bool quoted = what[0] == '"';
 
                 return refuse(-EOPNOTSUPP, error, size, "Unknown operation %s%s%s", quoted ? "" : "(", what,

@@ -89,6 +89,15 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t erro
  * same returns and sentences as request_decode(). */
 int request_check_version(json_object *o, char *error, size_t error_size);
 
+/* Safe to quote back as it is: printable ASCII, nothing JSON escapes. */
+bool request_printable(const char *s, size_t len);
+/* What came, for "got ...": short, and only bytes that are safe to send
+ * back in a reply (a string cut in the middle of a UTF-8 sequence would
+ * make the reply itself invalid): null, true, 1.5, "abc", "a string of N
+ * bytes", "an array of N elements", ... Returns buf or a constant. Used by
+ * the control protocol's decoder and the gateway's (gateway-api.c). */
+const char *request_describe(json_object *v, char *buf, size_t size);
+
 /* A request id is 1 to REQUEST_ID_MAX of A-Z a-z 0-9 . _ : - */
 bool request_id_is_valid(const char *s);
 /* A client's address ("client") is 1 to REQUEST_CLIENT_MAX of 0-9 A-F a-f
