@@ -227,6 +227,7 @@ static void report(const struct outcome *o_, double t) {
 
 /* The baseline: the local control socket, a thread per client. */
 struct client {
+        int fd;
         size_t first;
         struct outcome out;
         pthread_t thread;
@@ -290,21 +291,33 @@ static void local_one(int fd, size_t i, struct outcome *o, char reply[static REP
 
 static void *local_run(void *userdata) {
         struct client *c = userdata;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_(freep) char *reply = malloc(REPLY_MAX);
-        _cleanup_(closep) int fd = -EBADF;
+
+        if (!reply) {
+                fail_with(&c->out, "client", "out of memory");
+                return NULL;
+        }
+        for (size_t i = c->first; i < c->first + arg.count; i++)
+                local_one(c->fd, i, &c->out, reply);
+        return NULL;
+}
+
+/* Made before the clock starts, as the gateway's connections are. */
+static int local_connect(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
 
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", arg.socket);
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        if (!reply || fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                c->out.failed = arg.count;
-                snprintf(c->out.first_failure, sizeof(c->out.first_failure), "connect to %s: %m", arg.socket);
-                return NULL;
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to make a socket: %m");
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = log_error_errno(errno, "Failed to connect to %s: %m", arg.socket);
+
+                close(fd);
+                return r;
         }
-        c->out.connects = 1;
-        for (size_t i = c->first; i < c->first + arg.count; i++)
-                local_one(fd, i, &c->out, reply);
-        return NULL;
+        return fd;
 }
 
 static int bench_local(void) {
@@ -312,25 +325,39 @@ static int bench_local(void) {
         _cleanup_(freep) double *lat = calloc(arg.clients * arg.count, sizeof(double)),
                                 *rel = calloc(arg.clients * arg.count, sizeof(double));
         struct outcome all = { .lat.v = lat, .rel.v = rel };
+        unsigned started = 0;
         double t0;
+        int r = 0;
 
         if (!clients || !lat || !rel)
                 return log_oom();
         for (unsigned i = 0; i < arg.clients; i++) {
+                clients[i].fd = -EBADF;
                 clients[i].first = i * arg.count;
                 clients[i].out.lat.v = lat + i * arg.count;
                 clients[i].out.rel.v = rel + i * arg.count;
         }
-        t0 = now_sec();
         for (unsigned i = 0; i < arg.clients; i++) {
-                int q = pthread_create(&clients[i].thread, NULL, local_run, &clients[i]);
-
-                if (q != 0)
-                        return log_error_errno(q, "Failed to start a client thread: %m");
+                clients[i].fd = local_connect();
+                if (clients[i].fd < 0) {
+                        r = clients[i].fd;
+                        goto out;
+                }
         }
-        for (unsigned i = 0; i < arg.clients; i++)
+
+        t0 = now_sec();
+        for (started = 0; started < arg.clients; started++) {
+                r = -pthread_create(&clients[started].thread, NULL, local_run, &clients[started]);
+                if (r < 0)
+                        break;
+        }
+        for (unsigned i = 0; i < started; i++)
                 pthread_join(clients[i].thread, NULL);
         t0 = now_sec() - t0;
+        if (r < 0) {
+                log_error_errno(r, "Failed to start a client thread: %m");
+                goto out;
+        }
 
         /* Each client's samples sit in its own stretch: close the gaps. */
         for (unsigned i = 0; i < arg.clients; i++) {
@@ -347,7 +374,12 @@ static int bench_local(void) {
                 all.failed += o->failed;
         }
         report(&all, t0);
-        return all.failed ? -EIO : 0;
+        r = all.failed ? -EIO : 0;
+out:
+        for (unsigned i = 0; i < arg.clients; i++)
+                if (clients[i].fd >= 0)
+                        close(clients[i].fd);
+        return r;
 }
 
 /* The gateway: one libcurl multi handle, a slot per client, each slot's
