@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -63,42 +64,6 @@ static struct {
 
 static char **vouchers;
 static size_t n_vouchers;
-
-static double now_sec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int read_lines(const char *path, char ***ret, size_t *ret_n) {
-        _cleanup_(fclosep) FILE *f = fopen(path, "re");
-        char **lines = NULL, *line = NULL;
-        size_t cap = 0, n = 0, size = 0;
-        ssize_t len;
-
-        if (!f)
-                return log_error_errno(errno, "Failed to open %s: %m", path);
-        while ((len = getline(&line, &cap, f)) > 0) {
-                if (n == size) {
-                        size_t m = size ? size * 2 : 1024;
-                        char **p = realloc(lines, m * sizeof(char *));
-
-                        if (!p)
-                                return log_oom();
-                        lines = p;
-                        size = m;
-                }
-                line[strcspn(line, "\n")] = 0;
-                lines[n] = strdup(line);
-                if (!lines[n++])
-                        return log_oom();
-        }
-        free(line);
-        *ret = lines;
-        *ret_n = n;
-        return 0;
-}
 
 /* The request id (and Idempotency-Key) of voucher i: vouchers are unique,
  * and so is the text after their prefix. */
@@ -254,7 +219,7 @@ static bool control_ok(const char *reply) {
 static void local_one(int fd, size_t i, struct outcome *o, char reply[static REPLY_MAX]) {
         _cleanup_(freep) char *req = control_request(i), *rel = NULL;
         char slice[64], token[128];
-        double t0 = now_sec();
+        double t0 = bench_now_sec();
         json_object *r;
         bool ok;
 
@@ -267,7 +232,7 @@ static void local_one(int fd, size_t i, struct outcome *o, char reply[static REP
                 fail_with(o, kind_names[arg.kind], reply);
                 return;
         }
-        samples_add(&o->lat, now_sec() - t0);
+        samples_add(&o->lat, bench_now_sec() - t0);
         o->done++;
         if (arg.kind != KIND_BUY)
                 return;
@@ -281,12 +246,12 @@ static void local_one(int fd, size_t i, struct outcome *o, char reply[static REP
         json_object_object_add(r, "slice", json_object_new_string(slice));
         json_object_object_add(r, "token", json_object_new_string(token));
         rel = json_text(r);
-        t0 = now_sec();
+        t0 = bench_now_sec();
         if (!rel || control_call(fd, rel, reply) < 0 || !control_ok(reply)) {
                 fail_with(o, "release", reply);
                 return;
         }
-        samples_add(&o->rel, now_sec() - t0);
+        samples_add(&o->rel, bench_now_sec() - t0);
 }
 
 static void *local_run(void *userdata) {
@@ -345,7 +310,7 @@ static int bench_local(void) {
                 }
         }
 
-        t0 = now_sec();
+        t0 = bench_now_sec();
         for (started = 0; started < arg.clients; started++) {
                 r = -pthread_create(&clients[started].thread, NULL, local_run, &clients[started]);
                 if (r < 0)
@@ -353,7 +318,7 @@ static int bench_local(void) {
         }
         for (unsigned i = 0; i < started; i++)
                 pthread_join(clients[i].thread, NULL);
-        t0 = now_sec() - t0;
+        t0 = bench_now_sec() - t0;
         if (r < 0) {
                 log_error_errno(r, "Failed to start a client thread: %m");
                 goto out;
@@ -448,7 +413,7 @@ static int slot_setup(struct slot *s, const char *path, const char *body, const 
                 s->headers = curl_slist_append(s->headers, h);
         }
         curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
-        s->t0 = now_sec();
+        s->t0 = bench_now_sec();
         return 0;
 }
 
@@ -511,7 +476,7 @@ static int slot_done(struct slot *s, CURLcode cc, struct outcome *o) {
                         s->next++;
                         return s->next < s->end;
                 }
-                samples_add(&o->lat, now_sec() - s->t0);
+                samples_add(&o->lat, bench_now_sec() - s->t0);
                 o->done++;
                 if (arg.kind == KIND_BUY) {
                         if (purchase_of(s->reply, s->slice, s->token) < 0)
@@ -527,7 +492,7 @@ static int slot_done(struct slot *s, CURLcode cc, struct outcome *o) {
                 if (status != 200)
                         fail_with(o, "release", s->reply);
                 else
-                        samples_add(&o->rel, now_sec() - s->t0);
+                        samples_add(&o->rel, bench_now_sec() - s->t0);
                 s->phase = PHASE_REQUEST;
                 s->next++;
                 return s->next < s->end;
@@ -591,13 +556,13 @@ static int bench_gateway(void) {
                 goto out;
         }
 
-        t0 = now_sec();
+        t0 = bench_now_sec();
         for (unsigned i = 0; i < arg.clients; i++)
                 if (slot_start(m, &slots[i]) < 0)
                         goto out;
         if (multi_drive(m, &all) < 0)
                 goto out;
-        t0 = now_sec() - t0;
+        t0 = bench_now_sec() - t0;
         report(&all, t0);
         r = all.failed ? -EIO : 0;
 out:
@@ -725,7 +690,7 @@ int main(int argc, char *argv[]) {
         if (arg.kind == KIND_TOPUP ? !arg.slice : !arg.image || !ssh_key_path)
                 return usage();
         if (ssh_key_path) {
-                if (read_lines(ssh_key_path, &lines, &n_lines) < 0 || n_lines < 1)
+                if (bench_read_lines(ssh_key_path, &lines, &n_lines) < 0 || n_lines < 1)
                         return log_error("No SSH key in %s.", ssh_key_path), 1;
                 arg.ssh_key = lines[0];
         }
@@ -733,7 +698,7 @@ int main(int argc, char *argv[]) {
         arg.count = (size_t) atol(argv[3]);
         if (arg.clients < 1 || arg.count < 1)
                 return usage();
-        if (read_lines(argv[1], &vouchers, &n_vouchers) < 0)
+        if (bench_read_lines(argv[1], &vouchers, &n_vouchers) < 0)
                 return 1;
         if (arg.clients * arg.count > n_vouchers)
                 return log_error("%u x %zu requests need more than the %zu vouchers given.", arg.clients, arg.count,
