@@ -30,8 +30,10 @@
  * request_id: both paths record the request id.
  *
  * Prints "KIND: N in S s: R/s (C clients, F failed, K connections made);
- * latency p50 X ms, p99 Y ms" (for buy also the release's p50 and p99),
- * the latency of each request from its sending to its whole answer.
+ * latency p50 X ms, p99 Y ms; client CPU U us each" (for buy also the
+ * release's p50 and p99): the latency of each request from its sending to
+ * its whole answer, K the connections made while the clock ran (0: all
+ * kept alive), U this program's own CPU per request.
  * Exits 1 when any request got another answer than the one expected. */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -176,12 +178,32 @@ static void fail_with(struct outcome *o, const char *what, const char *reply) {
                 snprintf(o->first_failure, sizeof(o->first_failure), "%s: %.200s", what, reply);
 }
 
+/* The client's own CPU (all its threads), which competes with the
+ * daemons for the same CPUs. */
+static double cpu_at_start;
+
+static double cpu_sec(void) {
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return 0;
+        return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double clock_start(void) {
+        cpu_at_start = cpu_sec();
+        return bench_now_sec();
+}
+
 static void report(const struct outcome *o_, double t) {
         struct outcome o = *o_;
+        double cpu = cpu_sec() - cpu_at_start;
 
         printf("%s: %zu in %.3f s: %.1f/s (%u clients, %zu failed, %zu connections made); latency p50 %.2f ms, p99 %.2f ms",
                kind_names[arg.kind], o.done, t, (double) o.done / t, arg.clients, o.failed, o.connects,
                percentile(&o.lat, 0.5) * 1e3, percentile(&o.lat, 0.99) * 1e3);
+        printf("; client CPU %.0f us each", o.done ? cpu * 1e6 / (double) o.done : 0);
         if (arg.kind == KIND_BUY)
                 printf("; release p50 %.2f ms, p99 %.2f ms", percentile(&o.rel, 0.5) * 1e3,
                        percentile(&o.rel, 0.99) * 1e3);
@@ -310,7 +332,7 @@ static int bench_local(void) {
                 }
         }
 
-        t0 = bench_now_sec();
+        t0 = clock_start();
         for (started = 0; started < arg.clients; started++) {
                 r = -pthread_create(&clients[started].thread, NULL, local_run, &clients[started]);
                 if (r < 0)
@@ -556,7 +578,7 @@ static int bench_gateway(void) {
                 goto out;
         }
 
-        t0 = bench_now_sec();
+        t0 = clock_start();
         for (unsigned i = 0; i < arg.clients; i++)
                 if (slot_start(m, &slots[i]) < 0)
                         goto out;
