@@ -242,11 +242,16 @@ $(O)/tests/%: $(O)/tests/helpers/%.o
 # It sends its requests as prepay does.
 $(O)/tests/peer-swap: $(O)/daemon/common/socket.o
 
+# prepay --host's pure half (tools/remote.c), tested without the CLI.
+$(O)/tests/test-remote: $(O)/tools/remote.o
+$(O)/fuzz/fuzz-remote: $(O)/fuzz/obj/tools/remote.o
+
 # Everything a host needs, under DESTDIR and PREFIX. An existing
 # $(SYSCONFDIR)/prepay/prepayd.conf is an operator's: it is left alone.
 install: $(O)/prepayd $(O)/prepay
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/prepay/issuers.d \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/prepay/issuers.d \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(O)/prepayd $(DESTDIR)$(SBINDIR)/prepayd
 	install -m 0755 $(O)/prepay $(DESTDIR)$(BINDIR)/prepay
@@ -255,7 +260,10 @@ install: $(O)/prepayd $(O)/prepay
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
 	install -m 0644 packaging/man/prepay-voucher.5 $(DESTDIR)$(MANDIR)/man5/prepay-voucher.5
 	install -m 0644 packaging/man/prepay-image.5 $(DESTDIR)$(MANDIR)/man5/prepay-image.5
+	install -m 0644 packaging/man/prepay-gatewayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepay-gatewayd.conf.5
+	install -m 0644 packaging/man/prepay-api.7 $(DESTDIR)$(MANDIR)/man7/prepay-api.7
 	install -m 0644 packaging/man/prepayd.8 $(DESTDIR)$(MANDIR)/man8/prepayd.8
+	install -m 0644 packaging/man/prepay-gatewayd.8 $(DESTDIR)$(MANDIR)/man8/prepay-gatewayd.8
 	[ -e $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf ] || \
 		install -m 0644 packaging/prepayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/prepayd.conf
 	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepayd.service.in > $(DESTDIR)$(UNITDIR)/prepayd.service

@@ -488,9 +488,19 @@ static const char *printable_op(const char *op) {
         return op;
 }
 
+const char *billing_requester(const struct billing_request *r, char buf[static BILLING_REQUESTER_MAX]) {
+        /* The address was checked (request_client_is_valid()): it cannot
+         * forge a log line. */
+        if (r->remote)
+                snprintf(buf, BILLING_REQUESTER_MAX, "remote client %s", r->client ?: "(address not given)");
+        else
+                snprintf(buf, BILLING_REQUESTER_MAX, "uid %u", (unsigned) r->uid);
+        return buf;
+}
+
 /* The journal fields every line about a request carries. */
 struct request_fields {
-        char op[48], uid[32], pid[32], slice[48], request[96];
+        char op[48], uid[32], pid[32], slice[48], request[96], client[96];
 };
 
 static void request_fields(const struct billing_request *r, const char *slice, struct request_fields *ret) {
@@ -502,6 +512,8 @@ static void request_fields(const struct billing_request *r, const char *slice, s
                 snprintf(ret->slice, sizeof(ret->slice), "SLICE=%s", slice);
         if (r->request_id)
                 snprintf(ret->request, sizeof(ret->request), "REQUEST_ID=%s", r->request_id);
+        if (r->remote)
+                snprintf(ret->client, sizeof(ret->client), "REMOTE_CLIENT=%s", r->client ?: "");
 }
 
 /* A refusal's sentence for the client, -errno returned: the error
@@ -517,19 +529,24 @@ static int refuse(char **ret_error, int r, const char *fmt, ...) {
         return r;
 }
 
-static int denyv(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt, va_list ap)
-        _printf_(4, 0);
-static int denyv(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
+/* err: -EPERM (forbidden), or -ENOKEY (the owner token is missing). */
+static int denyv(const struct billing_request *r, const char *slice, int err, char **ret_error, const char *fmt,
+                 va_list ap) _printf_(5, 0);
+static int denyv(const struct billing_request *r, const char *slice, int err, char **ret_error, const char *fmt,
                  va_list ap) {
         struct request_fields f;
-        const char *fields[] = { f.op, f.uid, f.pid, f.slice, f.request, NULL };
-        char reason[512];
+        const char *fields[] = { f.op, f.uid, f.pid, f.slice, f.request, f.client, NULL };
+        char reason[512], who[BILLING_REQUESTER_MAX];
 
         vsnprintf(reason, sizeof(reason), fmt, ap);
         request_fields(r, slice, &f);
-        log_fields(LOG_NOTICE, fields, "Denied \"%s\" to uid %u (pid %d): %s.", printable_op(r->op),
-                   (unsigned) r->uid, (int) r->pid, reason);
-        return refuse(ret_error, -EPERM, "Permission denied: %s", reason);
+        if (r->remote)
+                log_fields(LOG_NOTICE, fields, "Denied \"%s\" to %s: %s.", printable_op(r->op),
+                           billing_requester(r, who), reason);
+        else
+                log_fields(LOG_NOTICE, fields, "Denied \"%s\" to uid %u (pid %d): %s.", printable_op(r->op),
+                           (unsigned) r->uid, (int) r->pid, reason);
+        return refuse(ret_error, err, "Permission denied: %s", reason);
 }
 
 int billing_refuse_permission(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
@@ -538,7 +555,7 @@ int billing_refuse_permission(const struct billing_request *r, const char *slice
         int q;
 
         va_start(ap, fmt);
-        q = denyv(r, slice, ret_error, fmt, ap);
+        q = denyv(r, slice, -EPERM, ret_error, fmt, ap);
         va_end(ap);
         return q;
 }
@@ -548,29 +565,73 @@ json_object *billing_deny(const struct billing_request *r, const char *slice, co
         va_list ap;
 
         va_start(ap, fmt);
-        (void) denyv(r, slice, &error, fmt, ap);
+        (void) denyv(r, slice, -EPERM, &error, fmt, ap);
         va_end(ap);
-        return message_reply_error("%s", error ?: "Permission denied");
+        return message_reply_refusal(MESSAGE_FORBIDDEN, "%s", error ?: "Permission denied");
+}
+
+static int deny(const struct billing_request *r, const char *slice, int err, char **ret_error, const char *fmt, ...)
+        _printf_(5, 6);
+static int deny(const struct billing_request *r, const char *slice, int err, char **ret_error, const char *fmt, ...) {
+        va_list ap;
+        int q;
+
+        va_start(ap, fmt);
+        q = denyv(r, slice, err, ret_error, fmt, ap);
+        va_end(ap);
+        return q;
+}
+
+int billing_refuse_token(const struct billing_request *r, const char *slice, const char *token, char **ret_error,
+                         const char *what) {
+        /* Without a token it is not -EPERM: asked with it, it would be
+         * let in (the gateway answers 401, not 403). */
+        if (!token)
+                return deny(r, slice, -ENOKEY, ret_error, "%s needs its owner token (none was given)", what);
+        return deny(r, slice, -EPERM, ret_error, "%s needs its owner token (the one given is wrong)", what);
+}
+
+json_object *billing_deny_token(const struct billing_request *r, const char *slice, const char *token,
+                                const char *what) {
+        _cleanup_(freep) char *error = NULL;
+        int q;
+
+        q = billing_refuse_token(r, slice, token, &error, what);
+        return message_reply_refusal(message_code_from_errno(q), "%s", error ?: "Permission denied");
 }
 
 bool billing_may_act(struct slice *s, const struct billing_request *r, const char *token, json_object **ret_reply) {
+        char what[64];
+
         if (r->operator)
                 return true;
         if (s->account.funded) {
                 if (keys_check_token(s->account.l.owner_hash, token))
                         return true;
-                *ret_reply = billing_deny(r, s->id, "slice %s needs its owner token (%s)", s->id,
-                                          token ? "the one given is wrong" : "none was given");
+                snprintf(what, sizeof(what), "slice %s", s->id);
+                *ret_reply = billing_deny_token(r, s->id, token, what);
                 return false;
         }
-        if (r->uid == s->owner_uid)
+        /* A remote buyer made no unfunded slice: its uid is the
+         * gateway's, which names nobody's slices. */
+        if (!r->remote && r->uid == s->owner_uid)
                 return true;
         *ret_reply = billing_deny(r, s->id, "slice %s belongs to uid %u", s->id, (unsigned) s->owner_uid);
         return false;
 }
 
+/* prefix and a local peer's uid, for a line log_money_at() writes: a
+ * remote peer's it names itself. */
+static const char *local_uid(const struct billing_request *r, const char *prefix, char buf[static 48]) {
+        if (r->remote)
+                return "";
+        snprintf(buf, 48, "%s%u", prefix, (unsigned) r->uid);
+        return buf;
+}
+
 /* A money request done, logged with journal fields for audits: at info,
- * or at notice for an operator's action on another's money. */
+ * or at notice for an operator's action on another's money. A remote
+ * peer's line ends with who it was ("(remote client ADDRESS)"). */
 #define log_money(...) log_money_at(LOG_INFO, __VA_ARGS__)
 static void log_money_at(int level, struct billing *b, const struct billing_request *r, const char *slice,
                          int64_t balance, const char *voucher, const char *fmt, ...) _printf_(7, 8);
@@ -578,12 +639,20 @@ static void log_money_at(int level, struct billing *b, const struct billing_requ
                          int64_t balance, const char *voucher, const char *fmt, ...) {
         char message[512], money[MONEY_FORMAT_MAX], f_balance[64], f_currency[32], f_voucher[64] = "";
         struct request_fields f;
-        const char *fields[] = { f.op, f.uid, f.slice, f.request, f_balance, f_currency, f_voucher, NULL };
+        const char *fields[] = { f.op, f.uid, f.slice, f.request, f.client, f_balance, f_currency, f_voucher, NULL };
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(message, sizeof(message), fmt, ap);
         va_end(ap);
+        if (r->remote) {
+                char who[BILLING_REQUESTER_MAX];
+                size_t n = strlen(message);
+
+                if (n > 0 && message[n - 1] == '.')
+                        message[--n] = '\0';
+                snprintf(message + n, sizeof(message) - n, " (%s).", billing_requester(r, who));
+        }
         request_fields(r, slice, &f);
         snprintf(f_balance, sizeof(f_balance), "BALANCE=%s", fmt_money(money, balance));
         snprintf(f_currency, sizeof(f_currency), "CURRENCY=%s", b->config->currency);
@@ -604,22 +673,25 @@ json_object *billing_replay(struct billing *b, struct billing_request *r, const 
         if (!request_id)
                 return NULL;
         if (!ledger_request_id_is_valid(request_id))
-                return message_reply_error("Invalid request id: 1 to 64 of A-Z a-z 0-9 . _ : - expected");
+                return message_reply_refusal(MESSAGE_INVALID, "Invalid request id: 1 to 64 of A-Z a-z 0-9 . _ : - "
+                                             "expected");
         q = ledger_request_get(b->ledger, (uint32_t) r->uid, request_id, &stored);
         if (q == -ENOENT)
                 return NULL;
         if (q < 0)
-                return message_reply_error("Failed to read the ledger: %s", strerror(-q));
+                return message_reply_refusal(MESSAGE_UNAVAILABLE, "Failed to read the ledger: %s", strerror(-q));
         if (message_parse(stored, strlen(stored), &reply, &err) < 0)
-                return message_reply_error("Stored reply to request %s is unreadable: %s", request_id, strna(err));
+                return message_reply_refusal(MESSAGE_INTERNAL, "Stored reply to request %s is unreadable: %s",
+                                             request_id, strna(err));
         if (message_get_string(reply, "op", &stored_op) >= 0 && !streq(stored_op, op)) {
-                json_object *e = message_reply_error("Request id %s was used before for \"%s\"", request_id,
-                                                     stored_op);
+                json_object *e = message_reply_refusal(MESSAGE_CONFLICT, "Request id %s was used before for \"%s\"",
+                                                       request_id, stored_op);
                 json_object_put(reply);
                 return e;
         }
         json_object_object_del(reply, "op");
-        log_debug("Request %s of uid %u answered again from the ledger.", request_id, (unsigned) r->uid);
+        log_debug("Request %s of %s answered again from the ledger.", request_id,
+                  billing_requester(r, (char[BILLING_REQUESTER_MAX]) {}));
 
         if (streq(op, "create") && json_object_object_get_ex(reply, "slice", &v) &&
             json_object_object_get_ex(v, "id", &v)) {
@@ -670,13 +742,16 @@ int billing_read_voucher(struct billing *b, const char *text, struct voucher *re
         time_t t;
         int r;
 
+        /* A voucher that is not good is a bad value ("invalid"), whatever
+         * voucher.c's errno says: its -ENOKEY (no such issuer) or -EACCES
+         * (another host's) are not about the peer's rights. */
         r = voucher_from_text(text, &v, &err);
         if (r < 0)
-                return refuse(ret_error, r, "Invalid voucher: %s", strna(err));
+                return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "Invalid voucher: %s", strna(err));
         r = keys_verify_voucher(b->keys, &v, &error);
         if (r < 0)
-                return refuse(ret_error, r, "%s (voucher %s); it was not spent", error ?: strerror(-r),
-                              voucher_id_to_string(v.id, id));
+                return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "%s (voucher %s); it was not spent",
+                              error ?: strerror(-r), voucher_id_to_string(v.id, id));
         r = ledger_voucher_spent(b->ledger, v.id, &spent);
         if (r >= 0) {
                 t = (time_t) (spent.time_usec / USEC_PER_SEC);
@@ -687,6 +762,37 @@ int billing_read_voucher(struct billing *b, const char *text, struct voucher *re
         if (r != -ENOENT)
                 return refuse(ret_error, r, "Failed to read the ledger: %s", strerror(-r));
         *ret = v;
+        return 0;
+}
+
+int billing_read_vouchers(struct billing *b, const struct request *f, struct voucher ret[static REQUEST_VOUCHERS_MAX],
+                          int64_t *ret_amount, char **ret_error) {
+        char id[VOUCHER_ID_STRING_MAX];
+        int64_t amount = 0;
+        int r;
+
+        if (f->n_vouchers < 1 || f->n_vouchers > REQUEST_VOUCHERS_MAX)
+                return refuse(ret_error, -EINVAL, "A voucher is needed");
+        for (size_t i = 0; i < f->n_vouchers; i++) {
+                r = billing_read_voucher(b, f->vouchers[i], &ret[i], ret_error);
+                if (r < 0)
+                        return r;
+                /* A voucher spends once: twice in one request it would
+                 * be credited twice before the ledger saw the first. */
+                for (size_t j = 0; j < i; j++)
+                        if (memcmp(ret[j].id, ret[i].id, VOUCHER_ID_SIZE) == 0)
+                                return refuse(ret_error, -EINVAL, "Voucher %s is given twice; none was spent",
+                                              voucher_id_to_string(ret[i].id, id));
+                /* The issuer's checks held each to this host's currency;
+                 * said again here, where the sum is made. */
+                if (!streq(ret[i].currency, ret[0].currency))
+                        return refuse(ret_error, -EINVAL, "The vouchers are in %s and %s: one currency only; none "
+                                      "was spent", ret[0].currency, ret[i].currency);
+                if (!money_add(amount, ret[i].amount, &amount))
+                        return refuse(ret_error, -EOVERFLOW, "The vouchers add up to more than any balance may "
+                                      "hold; none was spent");
+        }
+        *ret_amount = amount;
         return 0;
 }
 
@@ -710,6 +816,19 @@ static const char *redeem_error(int r) {
         }
 }
 
+/* One line per voucher of several redeemed together, each with its id
+ * (the summary line has room for none of them). */
+static void log_vouchers(struct billing *b, const struct billing_request *r, const char *slice,
+                         const struct voucher *v, size_t n) {
+        char vid[VOUCHER_ID_STRING_MAX], have[MONEY_FORMAT_MAX];
+
+        for (size_t i = 0; i < n; i++) {
+                voucher_id_to_string(v[i].id, vid);
+                log_money(b, r, slice, 0, vid, "Slice %s: voucher %s (%zu of %zu) redeemed: %s %s.", slice, vid,
+                          i + 1, n, fmt_money(have, v[i].amount), v[i].currency);
+        }
+}
+
 /* ---- create ---- */
 
 /* What MaxSlices= counts, for one uid: its slices, kept ones too (they
@@ -723,9 +842,26 @@ static uint64_t slices_of_uid(struct billing *b, uid_t uid) {
         return n;
 }
 
+/* All remote buyers together hold MaxRemoteSlices=: they are all the
+ * gateway's uid, and one of them cannot be told from another. */
+static int check_remote_cap(struct billing *b, const struct billing_request *r, char **ret_error) {
+        uint64_t max = b->config->max_remote_slices, n;
+        char who[BILLING_REQUESTER_MAX];
+
+        n = slices_of_uid(b, r->uid);
+        if (n < max)
+                return 0;
+        log_info("Refused a slice to %s: remote buyers hold %" PRIu64 " (MaxRemoteSlices=%" PRIu64 ").",
+                 billing_requester(r, who), n, max);
+        return refuse(ret_error, -EUSERS, "Too many slices bought remotely: %" PRIu64 " are held, the most this "
+                      "host sells remotely; try again later; the voucher was not spent", n);
+}
+
 int billing_check_user_cap(struct billing *b, const struct billing_request *r, char **ret_error) {
         uint64_t max = b->config->max_slices_per_user, n;
 
+        if (r->remote)
+                return check_remote_cap(b, r, ret_error);
         if (r->operator || max == 0)
                 return 0;
         n = slices_of_uid(b, r->uid);
@@ -742,25 +878,33 @@ static void format_cpus(char buf[static 32], uint64_t milli) {
         snprintf(buf, 32, "%" PRIu64 ".%02" PRIu64, milli / 1000, (milli % 1000) / 10);
 }
 
+/* "voucher's", or "vouchers'" for a sum, in sentences. */
+static const char *whose(const struct billing_order *o) {
+        return o->n_vouchers > 1 ? "vouchers'" : "voucher's";
+}
+
 /* The CPUs of a create sized to its voucher (--hours): the most the
  * voucher pays for over the duration. */
 static int size_to_funds(struct billing *b, const struct rate_card *rates, struct billing_order *o,
                          uint64_t memory, uint64_t duration, char **ret_error) {
         char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], dur[FORMAT_DURATION_MAX];
-        const struct voucher *v = &o->voucher;
+        const char *currency = b->config->currency;
         int64_t shortfall;
         int q;
 
         if (duration == 0)
                 return refuse(ret_error, -EINVAL, "Sizing to funds needs a duration (--hours)");
-        q = pricing_size_to_funds(rates, v->amount, duration, memory, 10, b->slices->max_cpus_milli,
+        q = pricing_size_to_funds(rates, o->amount, duration, memory, 10, b->slices->max_cpus_milli,
                                   &o->cpus_milli, &shortfall);
         if (q == -EDOM)
                 o->cpus_milli = b->slices->max_cpus_milli;
-        else if (q == -ENOSPC)
-                return refuse(ret_error, q, "The voucher's %s %s does not pay for the smallest slice (0.01 CPU) "
-                              "for %s: %s %s more is needed", fmt_money(have, v->amount), v->currency,
-                              format_duration(dur, sizeof(dur), duration), fmt_money(need, shortfall), v->currency);
+        else if (q == -ENOSPC) {
+                o->missing = shortfall;
+                (void) money_add(o->amount, shortfall, &o->total);
+                return refuse(ret_error, q, "The %s %s %s does not pay for the smallest slice (0.01 CPU) for %s: %s "
+                              "%s more is needed", whose(o), fmt_money(have, o->amount), currency,
+                              format_duration(dur, sizeof(dur), duration), fmt_money(need, shortfall), currency);
+        }
         else if (q < 0)
                 return refuse(ret_error, q, "Failed to size the slice: %s", strerror(-q));
         o->limits.cpu_quota_usec = 0;
@@ -795,9 +939,8 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
         _cleanup_(freep) char *error = NULL;
         char need[MONEY_FORMAT_MAX], have[MONEY_FORMAT_MAX], cost[MONEY_FORMAT_MAX];
         char cpus[32], dur[FORMAT_DURATION_MAX];
-        uint64_t memory, size_cpus;
+        uint64_t memory, size_cpus, duration;
         int64_t items[_RESOURCE_MAX], total;
-        const struct voucher *v = &o->voucher;
         struct rate_card rates = cfg->rates;
         int q;
 
@@ -835,26 +978,32 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
                         return q;
         }
 
+        /* A duration asked for is paid for in full (sized to funds, the
+         * size was made to fit it); the minimum run is the floor. */
+        duration = MAX(f->duration_usec, cfg->min_runtime_usec);
         q = pricing_quote(&rates, &(struct pricing_size) { .cpus_milli = size_cpus, .memory_bytes = memory },
-                          cfg->min_runtime_usec, items, &total);
+                          duration, items, &total);
         if (q < 0)
                 return refuse(ret_error, q, "Failed to price the slice: %s", strerror(-q));
-        if (total > v->amount) {
+        if (total > o->amount) {
+                o->total = total;
+                o->missing = total - o->amount;
                 format_cpus(cpus, size_cpus);
                 return refuse(ret_error, -ENOSPC,
-                              "The voucher's %s %s does not cover the minimum run of %s at %s CPUs%s%s (%s %s): %s "
-                              "%s more is needed", fmt_money(have, v->amount), v->currency,
-                              format_duration(dur, sizeof(dur), cfg->min_runtime_usec), cpus, memory ? " and " : "",
+                              "The %s %s %s does not cover %s%s at %s CPUs%s%s (%s %s): %s %s more is needed",
+                              whose(o), fmt_money(have, o->amount), cfg->currency,
+                              duration > cfg->min_runtime_usec ? "a run of " : "the minimum run of ",
+                              format_duration(dur, sizeof(dur), duration), cpus, memory ? " and " : "",
                               memory ? format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, memory) : "",
-                              fmt_money(cost, total), v->currency, fmt_money(need, total - v->amount), v->currency);
+                              fmt_money(cost, total), cfg->currency, fmt_money(need, o->missing), cfg->currency);
         }
         return 0;
 }
 
-/* The slice's row and the voucher's redemption, in the open batch. A
- * failed redemption closes the row it left unfunded. */
+/* The slice's row and the vouchers' redemption (all or none), in the
+ * open batch. A failed redemption closes the row it left unfunded. */
 static int fund_in_ledger(struct billing *b, struct slice *s, const struct billing_request *r,
-                          const struct voucher *v, const char token[static OWNER_TOKEN_MAX]) {
+                          const struct billing_order *o, const char token[static OWNER_TOKEN_MAX]) {
         struct ledger_slice row = {};
         int q;
 
@@ -865,7 +1014,8 @@ static int fund_in_ledger(struct billing *b, struct slice *s, const struct billi
         row.created_usec = s->created_usec;
         q = ledger_slice_add(b->ledger, &row);
         if (q >= 0)
-                q = ledger_redeem(b->ledger, v, s->id, r->fields->request_id, now_usec(CLOCK_REALTIME), NULL, NULL);
+                q = ledger_redeem_all(b->ledger, o->vouchers, o->n_vouchers, s->id, r->fields->request_id,
+                                      now_usec(CLOCK_REALTIME), NULL, NULL);
         if (q < 0 && ledger_slice_get(b->ledger, s->id, &row) >= 0)
                 (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
         return q;
@@ -875,7 +1025,7 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
                  struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error) {
         _cleanup_(freep) char *error = NULL;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
-        const struct voucher *v = &o->voucher;
+        const char *currency = b->config->currency;
         struct slice *s;
         int q;
 
@@ -888,11 +1038,11 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
                 return refuse(ret_error, q, "%s", error ?: strerror(-q));
 
         keys_make_token(b->keys, s->id, ret_token);
-        q = fund_in_ledger(b, s, r, v, ret_token);
+        q = fund_in_ledger(b, s, r, o, ret_token);
         if (q < 0) {
                 (void) slices_destroy(b->slices, s);
-                return refuse(ret_error, q, "Failed to fund the slice: %s; the voucher was not spent",
-                              redeem_error(q));
+                return refuse(ret_error, q, "Failed to fund the slice: %s; %s", redeem_error(q),
+                              o->n_vouchers > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
         }
         s->account.funded = true;
         account_reload(b, s);
@@ -902,11 +1052,19 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
         update_grants(b, s, true);
         enforce_slice(b, s);
         (void) slices_save(b->slices, s);
-        voucher_id_to_string(v->id, vid);
-        billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid,
-                     fmt_money((char[MONEY_FORMAT_MAX]) {}, v->amount), v->currency);
-        log_money(b, r, s->id, v->amount, vid, "Slice %s funded with voucher %s: %s %s, uid %u.", s->id, vid,
-                  fmt_money(have, v->amount), v->currency, (unsigned) r->uid);
+        fmt_money(have, o->amount);
+        if (o->n_vouchers == 1) {
+                voucher_id_to_string(o->vouchers[0].id, vid);
+                billing_emit(b, s, EVENT_FUNDED, NULL, "funded with voucher %s: %s %s", vid, have, currency);
+                log_money(b, r, s->id, o->amount, vid, "Slice %s funded with voucher %s: %s %s%s.", s->id, vid,
+                          have, currency, local_uid(r, ", uid ", (char[48]) {}));
+        } else {
+                billing_emit(b, s, EVENT_FUNDED, NULL, "funded with %zu vouchers: %s %s", o->n_vouchers, have,
+                             currency);
+                log_vouchers(b, r, s->id, o->vouchers, o->n_vouchers);
+                log_money(b, r, s->id, o->amount, NULL, "Slice %s funded with %zu vouchers: %s %s%s.", s->id,
+                          o->n_vouchers, have, currency, local_uid(r, ", uid ", (char[48]) {}));
+        }
         *ret = s;
         return 0;
 }
@@ -916,21 +1074,24 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
 int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error) {
         const char *id = r->fields->slice;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
+        struct voucher v[REQUEST_VOUCHERS_MAX];
+        const size_t n = r->fields->n_vouchers;
         struct ledger_slice row;
-        struct voucher v;
         struct slice *s;
-        int64_t balance;
+        int64_t balance, amount;
         int q;
 
         s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
-        if (q == -ENOENT || (q >= 0 && row.state == LEDGER_SLICE_RELEASED))
-                return refuse(ret_error, -ENOENT, "No funded slice %s%s: the voucher was not spent", id,
-                              q >= 0 ? " (it was released)" : "");
+        if (q >= 0 && row.state == LEDGER_SLICE_RELEASED)
+                return refuse(ret_error, -ESTALE, "No funded slice %s (it was released): the voucher was not spent",
+                              id);
+        if (q == -ENOENT)
+                return refuse(ret_error, -ENOENT, "No funded slice %s: the voucher was not spent", id);
         if (q < 0)
                 return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
 
-        q = billing_read_voucher(b, r->fields->voucher, &v, ret_error);
+        q = billing_read_vouchers(b, r->fields, v, &amount, ret_error);
         if (q < 0)
                 return q;
 
@@ -940,20 +1101,33 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         /* Usage so far is paid from the old balance. */
         if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
-        q = ledger_redeem(b->ledger, &v, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &balance, NULL);
+        q = ledger_redeem_all(b->ledger, v, n, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &balance,
+                              NULL);
         if (q < 0)
-                return refuse(ret_error, q, "Top-up of slice %s refused: %s; the voucher was not spent", id,
-                              redeem_error(q));
-        voucher_id_to_string(v.id, vid);
-        log_money(b, r, id, balance, vid, "Slice %s topped up with voucher %s: %s %s by uid %u.", id, vid,
-                  fmt_money(have, v.amount), v.currency, (unsigned) r->uid);
+                return refuse(ret_error, q, "Top-up of slice %s refused: %s; %s", id, redeem_error(q),
+                              n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+        fmt_money(have, amount);
+        if (n == 1) {
+                voucher_id_to_string(v[0].id, vid);
+                log_money(b, r, id, balance, vid, "Slice %s topped up with voucher %s: %s %s%s.", id, vid, have,
+                          b->config->currency, local_uid(r, " by uid ", (char[48]) {}));
+        } else {
+                log_vouchers(b, r, id, v, n);
+                log_money(b, r, id, balance, NULL, "Slice %s topped up with %zu vouchers: %s %s%s.", id, n, have,
+                          b->config->currency, local_uid(r, " by uid ", (char[48]) {}));
+        }
 
         if (s) {
                 /* As the ledger now has it; reread after the commit. */
                 s->account.l.balance = balance;
-                (void) money_add(s->account.l.credited, v.amount, &s->account.l.credited);
+                (void) money_add(s->account.l.credited, amount, &s->account.l.credited);
                 s->account.dirty = true;
-                billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have, v.currency);
+                if (n == 1)
+                        billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have,
+                                     b->config->currency);
+                else
+                        billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with %zu vouchers: %s %s", n, have,
+                                     b->config->currency);
                 bool killed = s->account.enforce.state == ENFORCE_KILLED;
 
                 /* Money again: limits back and thawed now, not at the next pass. */
@@ -971,7 +1145,7 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                                 log_warning("Slice %s: its guest did not start again: %s.", s->id, strna(why));
                 }
         }
-        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = v.amount };
+        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = amount };
         return 0;
 }
 
@@ -1042,9 +1216,12 @@ int billing_release(struct billing *b, struct billing_request *r, struct billing
         /* An operator may release any slice; the change is then in the
          * operator's reply, not its owner's. */
         by_operator = !keys_check_token(row.owner_hash, token);
-        if (by_operator && !r->operator)
-                return billing_refuse_permission(r, id, ret_error, "releasing slice %s needs its owner token (%s)",
-                                                 id, token ? "the one given is wrong" : "none was given");
+        if (by_operator && !r->operator) {
+                char what[64];
+
+                snprintf(what, sizeof(what), "releasing slice %s", id);
+                return billing_refuse_token(r, id, token, ret_error, what);
+        }
         snprintf(operator_note, sizeof(operator_note), " (by operator uid %u without the owner token)",
                  (unsigned) r->uid);
 

@@ -56,6 +56,12 @@ struct billing_request {
         uid_t uid;
         pid_t pid;
         bool operator;          /* root, or in AdminGroup= when it connected */
+        /* The gateway's (GatewayUser=): a remote buyer, whom uid does not
+         * name (it is the gateway's, the owner of what it buys and the
+         * namespace of its request ids); client is its address as the
+         * gateway says, for log lines (NULL: not given). */
+        bool remote;
+        const char *client;
         const char *op;         /* the request's "op", known to control.c */
         const char *request_id; /* its "request_id" if valid, else NULL */
         const struct request *fields;
@@ -119,6 +125,11 @@ void billing_remember(struct billing *b, const struct billing_request *r, const 
 /* A voucher's text, checked: its form, its signature by a trusted
  * issuer, its currency, audience and dates, and that it was not spent. */
 int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error);
+/* The same for each of f's vouchers ("voucher" or "vouchers"), and that
+ * none comes twice: read into ret[0..f->n_vouchers), their sum in
+ * *ret_amount. Nothing is spent. */
+int billing_read_vouchers(struct billing *b, const struct request *f, struct voucher ret[static REQUEST_VOUCHERS_MAX],
+                          int64_t *ret_amount, char **ret_error);
 
 /* A client's slice beyond MaxSlicesPerUser= (-EUSERS), refused before its
  * voucher is even read: an idle slice costs next to nothing, so without
@@ -129,17 +140,25 @@ int billing_check_user_cap(struct billing *b, const struct billing_request *r, c
 /* A create, paid for: the voucher read, the limits the slice gets and
  * its CPUs, the action when its balance is spent. */
 struct billing_order {
-        struct voucher voucher;
+        struct voucher vouchers[REQUEST_VOUCHERS_MAX]; /* billing_read_vouchers() */
+        size_t n_vouchers;
+        int64_t amount;         /* their sum */
         struct slice_limits limits;
         uint64_t cpus_milli;
         enum enforce_action action;
         bool has_vm;            /* "vm_image": the guest, checked (vms_plan()) */
         struct vm_plan vm;      /* freed with vm_plan_done() */
+        /* A voucher too small (billing_price_order() returned -ENOSPC):
+         * what the run costs and what the voucher lacks, for the
+         * "payment_required" refusal; 0 otherwise. */
+        int64_t total, missing;
 };
 /* The order's size from f: sized to the voucher (size_to_funds), the
- * limits checked (MaxCPUs=...), the minimum run (MinRuntimeSec=) priced
- * and held against the voucher. o->voucher and o->action are the
- * caller's. */
+ * limits checked (MaxCPUs=...), the run priced and held against the
+ * voucher: "duration_usec" when given, never less than the minimum run
+ * (MinRuntimeSec=). A voucher that does not pay for it is -ENOSPC with
+ * o->total and o->missing set. o->voucher and o->action are the
+ * caller's, as are o->vouchers, o->n_vouchers and o->amount. */
 int billing_price_order(struct billing *b, const struct request *f, struct billing_order *o, char **ret_error);
 /* The slice made and funded: its ledger row and the redemption in the
  * open batch, enforcement armed, the funded event; its owner token in
@@ -147,8 +166,9 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
 int billing_fund(struct billing *b, const struct billing_request *r, const struct billing_order *o,
                  struct slice **ret, char ret_token[static OWNER_TOKEN_MAX], char **ret_error);
 
-/* A top-up of the slice r names with the voucher it carries. slice is
- * NULL when the slice's cgroups are gone (its balance is kept). */
+/* A top-up of the slice r names with the voucher(s) it carries, all or
+ * none. slice is NULL when the slice's cgroups are gone (its balance is
+ * kept); credited is what the vouchers held together. */
 struct billing_topup {
         struct slice *slice;
         int64_t balance;
@@ -191,8 +211,20 @@ int billing_activate(struct billing *b, struct slice *s);
 bool billing_may_act(struct slice *s, const struct billing_request *r, const char *token, json_object **ret_reply);
 /* A refused request: logged at notice (uid, pid, op, slice, request id and
  * why, as journal fields too), and its reply, "Permission denied: " and
- * the reason. slice may be NULL. billing_refuse_permission() is the same
- * with -EPERM and the sentence (the request path's convention). */
+ * the reason, code "forbidden". slice may be NULL. A remote peer's is
+ * logged as "remote client ADDRESS". billing_refuse_permission() is the
+ * same with -EPERM and the sentence (the request path's convention). */
 json_object *billing_deny(const struct billing_request *r, const char *slice, const char *fmt, ...) _printf_(3, 4);
 int billing_refuse_permission(const struct billing_request *r, const char *slice, char **ret_error, const char *fmt,
                               ...) _printf_(4, 5);
+/* The same for what needs the owner token (what: "slice s-...",
+ * "releasing slice s-..."): -ENOKEY (code "unauthorized") when none was
+ * given, -EPERM ("forbidden") when the one given is wrong. */
+int billing_refuse_token(const struct billing_request *r, const char *slice, const char *token, char **ret_error,
+                         const char *what);
+json_object *billing_deny_token(const struct billing_request *r, const char *slice, const char *token,
+                                const char *what);
+/* Who asks, for log lines and event reasons: "uid 1000", or for a remote
+ * peer "remote client 203.0.113.7" (never its uid, the gateway's). */
+#define BILLING_REQUESTER_MAX 96
+const char *billing_requester(const struct billing_request *r, char buf[static BILLING_REQUESTER_MAX]);

@@ -167,6 +167,64 @@ static int verify_group(const char *s, const char **ret_reason) {
         return 0;
 }
 
+/* A user name as useradd takes one (the same rule as a group's). */
+static int verify_user(const char *s, const char **ret_reason) {
+        if (verify_group(s, ret_reason) < 0) {
+                *ret_reason = strlen(s) > 32 ? "is longer than 32 characters"
+                                             : "must be a user name: letters, digits, '_', and '-' or '.' after the "
+                                               "first";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* A service name as run-unit takes one: "name" or "name.service". */
+static bool unit_word_is_valid(const char *s, size_t n) {
+        if (n == 0 || n > 200 || s[0] == '.' || s[0] == '@' || s[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!(isalnum((unsigned char) s[i]) || strchr(":-_.@", s[i])))
+                        return false;
+        return true;
+}
+
+static int verify_units(const char *s, const char **ret_reason) {
+        for (const char *p = s + strspn(s, " "); *p; p += strspn(p, " ")) {
+                size_t n = strcspn(p, " ");
+
+                if (!unit_word_is_valid(p, n)) {
+                        *ret_reason = "must be service names (letters, digits, ':', '-', '_', '.', '@'), separated "
+                                      "by spaces";
+                        return -EINVAL;
+                }
+                p += n;
+        }
+        return 0;
+}
+
+/* "name" without its ".service": how two spellings of a unit compare. */
+static size_t unit_stem(const char *s, size_t n) {
+        if (n > 8 && strneq(s + n - 8, ".service", 8))
+                return n - 8;
+        return n;
+}
+
+bool config_remote_unit_allowed(const struct config *c, const char *unit) {
+        size_t want;
+
+        if (!c->remote_units || !unit || !unit_word_is_valid(unit, strlen(unit)))
+                return false;
+        want = unit_stem(unit, strlen(unit));
+        for (const char *p = c->remote_units + strspn(c->remote_units, " "); *p; p += strspn(p, " ")) {
+                size_t n = strcspn(p, " "), stem = unit_stem(p, n);
+
+                if (stem == want && strneq(p, unit, stem))
+                        return true;
+                p += n;
+        }
+        return false;
+}
+
 /* "FIRST-LAST", two TCP ports, FIRST <= LAST. */
 int config_parse_port_range(const char *s, uint16_t *ret_first, uint16_t *ret_last) {
         unsigned a, b;
@@ -625,7 +683,7 @@ static const struct config_item config_items[] = {
                 .key = "MaxConnections",
                 .type = CONFIG_U64,
                 .offset = offsetof(struct config, max_connections),
-                .default_value = "64",
+                .default_value = "128",
                 .doc = "Most control connections open at once, event streams included; more are refused.",
                 .min = 2,
                 .max = 4096,
@@ -636,7 +694,7 @@ static const struct config_item config_items[] = {
                 .type = CONFIG_U64,
                 .offset = offsetof(struct config, operator_connections),
                 .default_value = "8",
-                .doc = "Of MaxConnections= and of the 32 event streams, places only root and AdminGroup= may take.",
+                .doc = "Of MaxConnections= and of the 64 event streams, places only root and AdminGroup= may take.",
                 .min = 1,
                 .max = 4095,
         },
@@ -669,6 +727,56 @@ static const struct config_item config_items[] = {
                 .doc = "A connection that sends no request for this long is closed (event streams are not).",
                 .min = MSEC(100),
                 .max = SEC(3600),
+        },
+        {
+                .section = "Control",
+                .key = "GatewayUser",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, gateway_user),
+                .default_value = "prepay-gateway",
+                .doc = "The user prepay-gatewayd runs as: its connections are remote buyers', with no uid and no "
+                       "group (quote, images, create, topup, status, events, release, kill); empty: none.",
+                .verify = verify_user,
+        },
+        {
+                .section = "Control",
+                .key = "GatewayConnections",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, gateway_connections),
+                .default_value = "32",
+                .doc = "Most control connections GatewayUser= may hold at once (instead of MaxConnectionsPerUser=).",
+                .min = 1,
+                .max = 4096,
+        },
+        {
+                .section = "Control",
+                .key = "GatewayEventStreams",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, gateway_event_streams),
+                .default_value = "16",
+                .doc = "Most event streams GatewayUser= may follow at once (instead of MaxEventStreamsPerUser=).",
+                .min = 1,
+                .max = 64,
+        },
+        {
+                .section = "Control",
+                .key = "MaxRemoteSlices",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, max_remote_slices),
+                .default_value = "256",
+                .doc = "Most slices remote buyers (GatewayUser=) hold at once, active and kept; 0: none may be "
+                       "bought remotely.",
+                .max = 1000000,
+        },
+        {
+                .section = "Control",
+                .key = "RemoteUnits",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, remote_units),
+                .default_value = "",
+                .doc = "The systemd services a remote buyer may have run in its slice (create's \"unit\"), "
+                       "separated by spaces; they run as their unit file says (User=, DynamicUser=).",
+                .verify = verify_units,
         },
         {
                 .section = "VM",

@@ -61,6 +61,11 @@ struct config {
         uint64_t max_connections_per_user; /* MaxConnectionsPerUser= */
         uint64_t max_event_streams_per_user; /* MaxEventStreamsPerUser= */
         uint64_t idle_timeout_usec; /* IdleTimeoutSec= */
+        char *gateway_user;        /* GatewayUser= ("": no gateway) */
+        uint64_t gateway_connections; /* GatewayConnections= */
+        uint64_t gateway_event_streams; /* GatewayEventStreams= */
+        uint64_t max_remote_slices; /* MaxRemoteSlices= */
+        char *remote_units;        /* RemoteUnits= space-separated service names */
         /* [VM] */
         char *vm_directory;        /* Directory= the guests' disks, seeds, sockets */
         char *images_directory;    /* ImagesDirectory= */
@@ -100,6 +105,10 @@ void config_done(struct config *c);
  * as an INI file, header comment included: config_dump(f, NULL) is
  * packaging/prepayd.conf byte for byte. Returns -errno on a write error. */
 int config_dump(FILE *f, const struct config *c);
+
+/* Whether RemoteUnits= lists unit ("name" and "name.service" are one
+ * unit). */
+bool config_remote_unit_allowed(const struct config *c, const char *unit);
 
 /* PortRange=: "FIRST-LAST". 0, or -EINVAL. */
 int config_parse_port_range(const char *s, uint16_t *ret_first, uint16_t *ret_last);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -66,6 +67,7 @@ struct control {
         struct connection *connections;
         unsigned n_connections;
         gid_t admin_gid, client_gid; /* GID_INVALID: no such group */
+        uid_t gateway_uid;           /* UID_INVALID: no gateway */
         bool peer_groups_unknown;    /* SO_PEERGROUPS failed once: said so */
         /* Connections refused since the last warning about it, and when
          * that was (CLOCK_MONOTONIC; 0: never). */
@@ -100,8 +102,15 @@ enum control_admission control_admit(bool operator, uint64_t n, uint64_t n_uid, 
 }
 
 enum control_rights control_rights_of(uid_t uid, gid_t gid, const gid_t *groups, size_t n_groups, gid_t admin_gid,
-                                      gid_t client_gid, bool everyone) {
-        if (uid == 0 || in_group(gid, groups, n_groups, admin_gid))
+                                      gid_t client_gid, bool everyone, uid_t gateway_uid) {
+        if (uid == 0)
+                return CONTROL_OPERATOR;
+        /* Before the groups: the gateway speaks for strangers, so whatever
+         * groups its user is in (one added to AdminGroup= by mistake) give
+         * them nothing. */
+        if (gateway_uid != UID_INVALID && uid == gateway_uid)
+                return CONTROL_REMOTE;
+        if (in_group(gid, groups, n_groups, admin_gid))
                 return CONTROL_OPERATOR;
         if (everyone || in_group(gid, groups, n_groups, client_gid))
                 return CONTROL_CLIENT;
@@ -115,11 +124,15 @@ static bool client_everyone(struct control *c) {
         return !g || !g[0];
 }
 
-static int lookup_group(const char *name, gid_t *ret) {
+/* An NSS lookup (getgrnam_r(), getpwnam_r()) with a buffer that grows
+ * while it is too small: get() returns 0 and sets *found (NULL: no such
+ * name), or an errno. */
+static int nss_lookup(const char *name, long size_hint, int (*get)(const char *name, char *buf, size_t size,
+                                                                     void *ret, bool *found),
+                      void *ret) {
         _cleanup_(freep) char *buf = NULL;
-        struct group grp, *found = NULL;
-        long max = sysconf(_SC_GETGR_R_SIZE_MAX);
-        size_t size = max > 0 ? (size_t) max : 4096;
+        size_t size = size_hint > 0 ? (size_t) size_hint : 4096;
+        bool found = false;
         int r;
 
         for (;;) {
@@ -127,7 +140,7 @@ static int lookup_group(const char *name, gid_t *ret) {
                 buf = malloc(size);
                 if (!buf)
                         return -ENOMEM;
-                r = getgrnam_r(name, &grp, buf, size, &found);
+                r = get(name, buf, size, ret, &found);
                 if (r != ERANGE)
                         break;
                 if (size >= 1024 * 1024)
@@ -136,10 +149,37 @@ static int lookup_group(const char *name, gid_t *ret) {
         }
         if (r != 0)
                 return -r;
-        if (!found)
-                return -ENOENT;
-        *ret = grp.gr_gid;
-        return 0;
+        return found ? 0 : -ENOENT;
+}
+
+static int get_gid(const char *name, char *buf, size_t size, void *ret, bool *found) {
+        struct group grp, *g = NULL;
+        int r;
+
+        r = getgrnam_r(name, &grp, buf, size, &g);
+        if (r == 0 && g)
+                *(gid_t *) ret = g->gr_gid;
+        *found = g != NULL;
+        return r;
+}
+
+static int get_uid(const char *name, char *buf, size_t size, void *ret, bool *found) {
+        struct passwd pw, *p = NULL;
+        int r;
+
+        r = getpwnam_r(name, &pw, buf, size, &p);
+        if (r == 0 && p)
+                *(uid_t *) ret = p->pw_uid;
+        *found = p != NULL;
+        return r;
+}
+
+static int lookup_group(const char *name, gid_t *ret) {
+        return nss_lookup(name, sysconf(_SC_GETGR_R_SIZE_MAX), get_gid, ret);
+}
+
+static int lookup_user(const char *name, uid_t *ret) {
+        return nss_lookup(name, sysconf(_SC_GETPW_R_SIZE_MAX), get_uid, ret);
 }
 
 /* A group named in the config, or GID_INVALID (nobody) with a warning. */
@@ -157,6 +197,30 @@ static gid_t resolve_group(const char *key, const char *name, const char *conseq
         return r < 0 ? GID_INVALID : gid;
 }
 
+/* GatewayUser=: a user that does not exist is no gateway (a host that
+ * does not run one), said at notice; root is never one. */
+static uid_t resolve_gateway(const char *name) {
+        uid_t uid = UID_INVALID;
+        int r;
+
+        if (!name || !name[0])
+                return UID_INVALID;
+        r = lookup_user(name, &uid);
+        if (r == -ENOENT) {
+                log_notice("GatewayUser=%s: no such user; no remote buyers.", name);
+                return UID_INVALID;
+        }
+        if (r < 0) {
+                log_warning_errno(r, "GatewayUser=%s: failed to look the user up (%m); no remote buyers.", name);
+                return UID_INVALID;
+        }
+        if (uid == 0) {
+                log_warning("GatewayUser=%s is root, who is never the gateway; no remote buyers.", name);
+                return UID_INVALID;
+        }
+        return uid;
+}
+
 static void resolve_groups(struct control *c) {
         const struct config *cfg = c->ctx.config;
 
@@ -164,6 +228,10 @@ static void resolve_groups(struct control *c) {
         c->client_gid = resolve_group("ClientGroup", cfg->client_group,
                                       "only root and operators may use prepayd, and the control socket stays "
                                       "root's");
+        c->gateway_uid = resolve_gateway(cfg->gateway_user);
+        if (c->gateway_uid != UID_INVALID)
+                log_debug("Remote buyers: through uid %u (GatewayUser=%s).", (unsigned) c->gateway_uid,
+                          cfg->gateway_user);
         log_debug("Operators: root%s%s; clients: %s%s.", c->admin_gid != GID_INVALID ? " and group " : "",
                   c->admin_gid != GID_INVALID ? cfg->admin_group : "",
                   client_everyone(c) ? "every local user" : c->client_gid != GID_INVALID ? "group " : "nobody else",
@@ -238,7 +306,7 @@ static enum control_rights peer_rights(struct control *ctl, int fd, const struct
                 ctl->peer_groups_unknown = true;
         }
         return control_rights_of(peer->uid, peer->gid, groups, n, ctl->admin_gid, ctl->client_gid,
-                                 client_everyone(ctl));
+                                 client_everyone(ctl), ctl->gateway_uid);
 }
 
 static void connection_free(struct connection *c) {
@@ -351,8 +419,9 @@ static int conn_pin(struct request_conn *rc, int *ret_pidfd, char **ret_error) {
 static json_object *conn_subscribe(struct request_conn *rc, const char *slice) {
         struct connection *c = rc->userdata;
         const struct config *cfg = c->control->ctx.config;
-        bool operator = c->rights >= CONTROL_OPERATOR;
+        bool operator = c->rights >= CONTROL_OPERATOR, remote = c->rights == CONTROL_REMOTE;
         uint64_t n = 0, n_uid = 0;
+        uint64_t per_user = remote ? cfg->gateway_event_streams : cfg->max_event_streams_per_user;
         int r;
 
         for (struct connection *i = c->control->connections; i; i = i->next)
@@ -360,56 +429,83 @@ static json_object *conn_subscribe(struct request_conn *rc, const char *slice) {
                         n++;
                         n_uid += i->peer.uid == c->peer.uid;
                 }
-        switch (control_admit(operator, n, n_uid, EVENTS_MAX_SUBSCRIBERS, cfg->operator_connections,
-                              cfg->max_event_streams_per_user)) {
+        switch (control_admit(operator, n, n_uid, EVENTS_MAX_SUBSCRIBERS, cfg->operator_connections, per_user)) {
         case CONTROL_ADMIT:
                 break;
         case CONTROL_FULL_FOR_USER:
-                return message_reply_error("Too many event streams of uid %u: at most %" PRIu64 " at once "
-                                           "(MaxEventStreamsPerUser=); end one first", (unsigned) c->peer.uid,
-                                           cfg->max_event_streams_per_user);
+                if (remote)
+                        return message_reply_refusal(MESSAGE_TOO_MANY, "Too many event streams of remote buyers: "
+                                                     "at most %" PRIu64 " at once; try again later", per_user);
+                return message_reply_refusal(MESSAGE_TOO_MANY, "Too many event streams of uid %u: at most %" PRIu64
+                                             " at once (MaxEventStreamsPerUser=); end one first",
+                                             (unsigned) c->peer.uid, per_user);
         case CONTROL_ONLY_OPERATORS:
-                return message_reply_error("Too many event streams: the %" PRIu64 " places left are kept for "
-                                           "operators (OperatorConnections=); try again later",
-                                           MIN(cfg->operator_connections, (uint64_t) EVENTS_MAX_SUBSCRIBERS - 1));
+                return message_reply_refusal(MESSAGE_TOO_MANY, "Too many event streams: the %" PRIu64 " places "
+                                             "left are kept for operators (OperatorConnections=); try again later",
+                                             MIN(cfg->operator_connections, (uint64_t) EVENTS_MAX_SUBSCRIBERS - 1));
         case CONTROL_FULL:
-                return message_reply_error("Too many event streams (at most %d at once); try again later",
-                                           EVENTS_MAX_SUBSCRIBERS);
+                return message_reply_refusal(MESSAGE_TOO_MANY, "Too many event streams (at most %d at once); try "
+                                             "again later", EVENTS_MAX_SUBSCRIBERS);
         }
 
         r = events_subscribe(c->control->ctx.events, c->fd, slice, c);
         if (r == -EUSERS)
-                return message_reply_error("Too many event streams (at most %d at once); try again later",
-                                           EVENTS_MAX_SUBSCRIBERS);
+                return message_reply_refusal(MESSAGE_TOO_MANY, "Too many event streams (at most %d at once); try "
+                                             "again later", EVENTS_MAX_SUBSCRIBERS);
         if (r < 0)
-                return message_reply_error("Cannot subscribe to events: %s", strerror(-r));
+                return message_reply_refusal(message_code_from_errno(r), "Cannot subscribe to events: %s",
+                                             strerror(-r));
         c->subscribed = true;
         return message_reply_ok();
 }
 
 /* What each op needs at least; acting on a slice needs more (its owner
- * token, or an operator: billing_may_act()). */
+ * token, or an operator: billing_may_act()). remote: a remote peer may
+ * send it (what it may do with it, requests.c checks: control.h). */
 static const struct {
         const char *op;
         enum control_rights needs;
+        bool remote;
         json_object *(*handler)(struct requests *rq, struct request_conn *rc);
 } handlers[] = {
-        { "create", CONTROL_CLIENT, requests_create },     { "attach", CONTROL_CLIENT, requests_attach },
-        { "run-unit", CONTROL_CLIENT, requests_run_unit }, { "status", CONTROL_CLIENT, requests_status },
-        { "list", CONTROL_CLIENT, requests_list },         { "destroy", CONTROL_CLIENT, requests_destroy },
-        { "kill", CONTROL_CLIENT, requests_kill },         { "topup", CONTROL_CLIENT, requests_topup },
-        { "release", CONTROL_CLIENT, requests_release },   { "quote", CONTROL_CLIENT, requests_quote },
-        { "events", CONTROL_CLIENT, requests_events },     { "reload", CONTROL_OPERATOR, requests_reload },
-        { "images", CONTROL_CLIENT, requests_images },
+        { "create", CONTROL_CLIENT, true, requests_create },
+        { "attach", CONTROL_CLIENT, false, requests_attach },
+        { "run-unit", CONTROL_CLIENT, false, requests_run_unit },
+        { "status", CONTROL_CLIENT, true, requests_status },
+        { "list", CONTROL_CLIENT, false, requests_list },
+        { "destroy", CONTROL_CLIENT, false, requests_destroy },
+        { "kill", CONTROL_CLIENT, true, requests_kill },
+        { "topup", CONTROL_CLIENT, true, requests_topup },
+        { "release", CONTROL_CLIENT, true, requests_release },
+        { "quote", CONTROL_CLIENT, true, requests_quote },
+        { "events", CONTROL_CLIENT, true, requests_events },
+        { "reload", CONTROL_OPERATOR, false, requests_reload },
+        { "images", CONTROL_CLIENT, true, requests_images },
 };
+
+static bool handler_allowed(size_t i, enum control_rights rights) {
+        if (rights == CONTROL_REMOTE)
+                return handlers[i].remote;
+        return rights >= handlers[i].needs;
+}
+
+bool control_op_allowed(enum control_rights rights, const char *op) {
+        for (size_t i = 0; op && i < ARRAY_SIZE(handlers); i++)
+                if (streq(handlers[i].op, op))
+                        return handler_allowed(i, rights);
+        return false;
+}
 
 /* The refusal of a peer whose rights fall short of what its op needs. */
 static json_object *deny_rights(struct connection *c) {
-        if (c->rights < CONTROL_CLIENT)
+        if (c->rights == CONTROL_NONE)
                 return billing_deny(&c->rc.request, NULL, "uid %u is not in group %s (ClientGroup=%s)",
                                     (unsigned) c->peer.uid, c->control->ctx.config->client_group,
                                     c->control->client_gid == GID_INVALID ? "; there is no such group on this host"
                                                                            : "");
+        if (c->rights == CONTROL_REMOTE)
+                return billing_deny(&c->rc.request, NULL, "\"%s\" is not offered to remote buyers",
+                                    c->rc.request.op);
         return billing_deny(&c->rc.request, NULL, "\"%s\" is for operators: %s", c->rc.request.op,
                             operators(c->control, (char[128]) {}, 128));
 }
@@ -422,13 +518,13 @@ static json_object *refuse_undecoded(json_object *req, const char *fallback) {
         struct request fields;
 
         if (request_decode(req, &fields, error, sizeof(error)) >= 0)
-                return message_reply_error("%s", fallback);
-        return message_reply_error("%s", error);
+                return message_reply_refusal(MESSAGE_INVALID, "%s", fallback);
+        return message_reply_refusal(MESSAGE_INVALID, "%s", error);
 }
 
 static json_object *dispatch(struct connection *c, const char *buf, size_t len) {
         struct control *ctl = c->control;
-        const char *err = NULL, *op, *request_id;
+        const char *err = NULL, *op, *request_id, *client;
         json_object *req = NULL, *reply = NULL;
         char error[REQUEST_ERROR_MAX];
         struct request fields;
@@ -436,11 +532,11 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
 
         r = message_parse(buf, len, &req, &err);
         if (r < 0)
-                return message_reply_error("Malformed request: %s", strna(err));
+                return message_reply_refusal(MESSAGE_INVALID, "Malformed request: %s", strna(err));
 
         /* "version": "1", 1.5, true or null is not version 1 either. */
         if (request_check_version(req, error, sizeof(error)) < 0) {
-                reply = message_reply_error("%s", error);
+                reply = message_reply_refusal(MESSAGE_INVALID, "%s", error);
                 goto out;
         }
 
@@ -453,22 +549,34 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                 .uid = c->peer.uid,
                 .pid = c->peer.pid,
                 .operator = c->rights >= CONTROL_OPERATOR,
+                .remote = c->rights == CONTROL_REMOTE,
                 .op = op,
         };
         if (message_get_string(req, "request_id", &request_id) >= 0 && ledger_request_id_is_valid(request_id))
                 c->rc.request.request_id = request_id;
+        /* Only the gateway's word on who a buyer is counts; a local peer
+         * is known by its uid. Read here for the refusals that come
+         * before the request is decoded. */
+        if (c->rc.request.remote && message_get_string(req, "client", &client) >= 0 &&
+            request_client_is_valid(client))
+                c->rc.request.client = client;
 
         /* A stranger is refused whatever it asks, a known op or not. */
-        if (c->rights < CONTROL_CLIENT) {
+        if (c->rights == CONTROL_NONE) {
                 reply = deny_rights(c);
                 goto out;
         }
 
         for (size_t i = 0; i < ARRAY_SIZE(handlers); i++)
                 if (streq(handlers[i].op, op)) {
-                        log_debug("Request \"%s\" from pid %d uid %u.", op, (int) c->peer.pid,
-                                  (unsigned) c->peer.uid);
-                        if (c->rights < handlers[i].needs) {
+                        if (c->rc.request.remote)
+                                log_debug("Request \"%s\" from %s (the gateway, pid %d).", op,
+                                          billing_requester(&c->rc.request, (char[BILLING_REQUESTER_MAX]) {}),
+                                          (int) c->peer.pid);
+                        else
+                                log_debug("Request \"%s\" from pid %d uid %u.", op, (int) c->peer.pid,
+                                          (unsigned) c->peer.uid);
+                        if (!handler_allowed(i, c->rights)) {
                                 reply = deny_rights(c);
                                 goto out;
                         }
@@ -476,7 +584,7 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
                          * anything acts on it: no voucher spent, no slice
                          * made for a request with a bad one. */
                         if (request_decode(req, &fields, error, sizeof(error)) < 0) {
-                                reply = message_reply_error("%s", error);
+                                reply = message_reply_refusal(MESSAGE_INVALID, "%s", error);
                                 goto out;
                         }
                         c->rc.request.fields = &fields;
@@ -490,7 +598,7 @@ static json_object *dispatch(struct connection *c, const char *buf, size_t len) 
 out:
         /* They point into req. */
         c->rc.request.fields = NULL;
-        c->rc.request.op = c->rc.request.request_id = NULL;
+        c->rc.request.op = c->rc.request.request_id = c->rc.request.client = NULL;
         json_object_put(req);
         return reply;
 }
@@ -528,7 +636,7 @@ static void connection_send(struct connection *c, json_object *reply) {
         connection_drop_fds(c);
         if (message_serialize(reply, &text, &text_len) < 0) {
                 json_object_put(reply);
-                reply = message_reply_error("Reply too large");
+                reply = message_reply_refusal(MESSAGE_INTERNAL, "Reply too large");
                 (void) message_serialize(reply, &text, &text_len);
         }
         if (send(c->fd, text, text_len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
@@ -545,8 +653,8 @@ static void on_committed(int r, void *userdata) {
 
         if (r < 0) {
                 json_object_put(reply);
-                reply = message_reply_error("The ledger could not be written (%s): nothing was spent or charged, "
-                                            "try again", strerror(-r));
+                reply = message_reply_refusal(MESSAGE_UNAVAILABLE, "The ledger could not be written (%s): nothing "
+                                              "was spent or charged, try again", strerror(-r));
         } else {
                 /* Timers and other requests ran before this commit: the
                  * slice may have been spent, kept or released meanwhile. */
@@ -562,9 +670,9 @@ static void on_committed(int r, void *userdata) {
                         s = slices_find(sl, c->rc.request.attach);
                         if (!s || slices_attach(sl, s, c->rc.attach_pidfd, &error) < 0) {
                                 json_object_put(reply);
-                                reply = message_reply_error("Slice %s is funded, but the caller could not be moved "
-                                                            "into it: %s", c->rc.request.attach,
-                                                            error ?: "it is gone");
+                                reply = message_reply_refusal(MESSAGE_CONFLICT, "Slice %s is funded, but the "
+                                                              "caller could not be moved into it: %s",
+                                                              c->rc.request.attach, error ?: "it is gone");
                         }
                 }
                 if (c->rc.request.destroy[0]) {
@@ -636,7 +744,7 @@ static void connection_handle(struct connection *c, char *buf, size_t n) {
         }
         free(buf);
         if (!reply)
-                reply = message_reply_error("Internal error: no reply");
+                reply = message_reply_refusal(MESSAGE_INTERNAL, "Internal error: no reply");
 
         /* Nothing that depends on a write is said before it is durable:
          * wait for the batch, reading nothing more from this peer. A
@@ -699,8 +807,8 @@ static int on_connection_io(sd_event_source *source, int fd, uint32_t revents, v
         (void) sd_event_source_set_enabled(c->idle_source, SD_EVENT_OFF);
         if ((size_t) n > PREPAY_MSG_MAX) {
                 c->rc.request = (struct billing_request) {};
-                connection_send(c, message_reply_error("Request too large (%zd bytes, at most %d)", n,
-                                                       PREPAY_MSG_MAX));
+                connection_send(c, message_reply_refusal(MESSAGE_INVALID, "Request too large (%zd bytes, at most "
+                                                         "%d)", n, PREPAY_MSG_MAX));
                 connection_arm_idle(c);
                 return 0;
         }
@@ -740,8 +848,8 @@ static int on_connection_idle(sd_event_source *source, uint64_t usec, void *user
         format_duration(d, sizeof(d), c->control->ctx.config->idle_timeout_usec);
         log_debug("Closing the connection of pid %d uid %u: no request for %s.", (int) c->peer.pid,
                   (unsigned) c->peer.uid, d);
-        connection_send(c, message_reply_error("No request came for %s (IdleTimeoutSec=): closing the connection",
-                                               d));
+        connection_send(c, message_reply_refusal(MESSAGE_UNAVAILABLE, "No request came for %s (IdleTimeoutSec=): "
+                                                 "closing the connection", d));
         connection_end(c->fd);
         connection_free(c);
         return 0;
@@ -764,7 +872,7 @@ static void refuse_connection(struct control *ctl, int fd, const struct ucred *p
         vsnprintf(reason, sizeof(reason), fmt, ap);
         va_end(ap);
 
-        reply = message_reply_error("%s", reason);
+        reply = message_reply_refusal(MESSAGE_TOO_MANY, "%s", reason);
         if (reply && message_serialize(reply, &text, &len) >= 0)
                 (void) send(fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         json_object_put(reply);
@@ -784,17 +892,19 @@ static void refuse_connection(struct control *ctl, int fd, const struct ucred *p
 /* A new peer takes a place, or is refused; see control.h. */
 static bool admit_connection(struct control *ctl, int fd, const struct ucred *peer, enum control_rights rights) {
         const struct config *cfg = ctl->ctx.config;
-        uint64_t n_uid = 0;
+        bool remote = rights == CONTROL_REMOTE;
+        uint64_t per_user = remote ? cfg->gateway_connections : cfg->max_connections_per_user, n_uid = 0;
 
         for (struct connection *i = ctl->connections; i; i = i->next)
                 n_uid += i->peer.uid == peer->uid;
         switch (control_admit(rights >= CONTROL_OPERATOR, ctl->n_connections, n_uid, cfg->max_connections,
-                              cfg->operator_connections, cfg->max_connections_per_user)) {
+                              cfg->operator_connections, per_user)) {
         case CONTROL_ADMIT:
                 return true;
         case CONTROL_FULL_FOR_USER:
                 refuse_connection(ctl, fd, peer, "Too many connections of uid %u: at most %" PRIu64 " at once "
-                                  "(MaxConnectionsPerUser=)", (unsigned) peer->uid, cfg->max_connections_per_user);
+                                  "(%s=)", (unsigned) peer->uid, per_user,
+                                  remote ? "GatewayConnections" : "MaxConnectionsPerUser");
                 break;
         case CONTROL_ONLY_OPERATORS:
                 refuse_connection(ctl, fd, peer, "Too many connections: the %" PRIu64 " places left are kept for "

@@ -134,7 +134,7 @@ void event_journal_fields(const struct event *ev, struct event_fields *ret);
  * the caller's), which the connection sees as the end of its input and
  * the client as the end of the stream. Who may subscribe, and how many
  * streams one uid holds, control.c decides (control.h). */
-#define EVENTS_MAX_SUBSCRIBERS 32
+#define EVENTS_MAX_SUBSCRIBERS 64 /* room for GatewayEventStreams= beside local users */
 int events_subscribe(struct events *e, int fd, const char *slice, void *cookie);
 void events_unsubscribe(struct events *e, void *cookie); /* no-op for an unknown cookie */
 

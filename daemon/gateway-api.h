@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The HTTP API of prepay-gatewayd (prepay-api(7)), as pure code: one HTTP
@@ -15,6 +16,12 @@
  * server (tests/unit/test-gateway-api.c, tests/fuzz/fuzz-gateway-*.c). */
 
 #define API_CLIENT_MAX 64 /* the peer's address as text, as prepayd takes it */
+/* A request body: more is refused with 413 before it is parsed. A create
+ * with 16 vouchers and an 8 KiB SSH key takes about 13 KiB. */
+#define API_BODY_MAX 32768
+#define API_IDEMPOTENCY_KEY_MAX 128
+/* "ik-" and 43 base64url characters (SHA-256), and the NUL. */
+#define API_REQUEST_ID_SIZE (3 + 43 + 1)
 
 enum api_route {
         API_PRICES,  /* GET /v1/prices */
@@ -45,19 +52,25 @@ struct api_request {
 struct api_call {
         enum api_route route;
         char slice[64];      /* the slice id the path names, "" for none */
-        bool has_token;      /* an owner token came (Authorization: Bearer) */
+        bool has_token;      /* an owner token came (Authorization: Bearer) and the route reads it */
         json_object *request; /* the control request to send, owned */
 };
 
 /* Decodes rq. Returns 0 with *ret filled (free with api_call_done()), or
  * an HTTP status (400, 401, 404, 405, 411, 413, 415, ...) with
- * *ret_refusal the body ({"error": sentence, "code": ...}, owned). */
+ * *ret_refusal the body ({"error": sentence, "code": ...}, owned; NULL
+ * only when out of memory, with 500). A 401 wants "WWW-Authenticate:
+ * Bearer", a 405 "Allow: " api_allowed_methods(rq->path): the server adds
+ * those headers. */
 int api_decode(const struct api_request *rq, struct api_call *ret, json_object **ret_refusal);
 void api_call_done(struct api_call *c); /* accepts a zeroed call */
 
 /* prepayd's reply to call c (its JSON, NULL when none came) -> the HTTP
  * status returned, *ret_body (owned) and, for a 201, *ret_location (owned,
- * else NULL). A refusal's "code" gives the status (prepay-api(7)). */
+ * else NULL). A refusal's "code" gives the status (prepay-api(7)). No
+ * reply is 503, a reply that is not one of prepayd's 502; out of memory
+ * 500 with *ret_body NULL. For API_EVENTS a 200 has an empty object as
+ * body: the stream follows (api_encode_event()). reply is not changed. */
 int api_encode_reply(const struct api_call *c, json_object *reply, json_object **ret_body, char **ret_location);
 
 /* One datagram of an event stream ({"event": {...}}) -> the text of one
@@ -69,5 +82,23 @@ int api_encode_event(json_object *datagram, char **ret_text);
  * sentence, "code": code}; NULL when out of memory. */
 json_object *api_refusal(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The status of a refusal code ("spent" -> 409, ...); 500 for an unknown one. */
+/* The status of a refusal code ("spent" -> 409, ...); 500 for an unknown one.
+ * prepayd's codes (invalid, unauthorized, forbidden, not_found, spent,
+ * conflict, payment_required, too_many, unavailable, internal) and the
+ * gateway's own: method_not_allowed 405, length_required 411, too_large
+ * 413, unsupported_media_type 415, headers_too_large 431, bad_gateway 502. */
 int api_status_of_code(const char *code);
+
+/* The methods path takes ("GET", "POST"), for a 405's Allow header; NULL
+ * when no route has that path. */
+const char *api_allowed_methods(const char *path);
+
+/* "prices", "create", ...: a route's name for logs and rate limits. */
+const char *api_route_to_string(enum api_route r);
+
+/* The control request id of a POST with "Idempotency-Key: key":
+ * "ik-" + base64url(SHA-256("prepay-idempotency-v1\0" key "\0" method " "
+ * path "\0" token "\0" body)), token "" when the route reads none. 0, or
+ * -ENOMEM/-EIO from the hash. */
+int api_idempotency_request_id(const char *key, const char *method, const char *path, const char *token,
+                                const void *body, size_t body_size, char ret[static API_REQUEST_ID_SIZE]);

@@ -284,6 +284,33 @@ int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_i
         return r;
 }
 
+int ledger_redeem_all(struct ledger *l, const struct voucher *v, size_t n, const char *slice_id,
+                      const char *request_id, uint64_t now_usec, int64_t *ret_balance, size_t *ret_failed) {
+        int64_t balance = 0;
+        struct tip saved;
+        size_t i = 0;
+        int r;
+
+        if (!l || !v || n < 1 || n > 16)
+                return -EINVAL;
+        /* Each redemption's own savepoint nests in this one: undone, it
+         * takes the ones before with it. */
+        r = ledger_op_begin(l, &saved);
+        if (r < 0)
+                return r;
+        for (i = 0; i < n && r >= 0; i++)
+                r = ledger_redeem(l, &v[i], slice_id, request_id, now_usec, &balance, NULL);
+        r = ledger_op_end(l, &saved, r);
+        if (r < 0) {
+                if (ret_failed)
+                        *ret_failed = i - 1;
+                return r;
+        }
+        if (ret_balance)
+                *ret_balance = balance;
+        return 0;
+}
+
 /* Charges */
 
 /* What a charge moves. */

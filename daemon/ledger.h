@@ -112,6 +112,11 @@ int ledger_voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], st
  * Returns the new balance in *ret_balance (may be NULL). */
 int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
                   uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent);
+/* ledger_redeem() of v[0..n) in one savepoint: all of them, or on the
+ * first failure none (its error returned, its index in *ret_failed, which
+ * may be NULL). n is 1..16. */
+int ledger_redeem_all(struct ledger *l, const struct voucher *v, size_t n, const char *slice_id,
+                      const char *request_id, uint64_t now_usec, int64_t *ret_balance, size_t *ret_failed);
 
 /* Moves the slice's billed counters to counters[] and charges due[] (each
  * >= 0, as priced by the caller from the old and new counters), resource

@@ -9,9 +9,10 @@
 #include "requests.h"
 #include "slices.h"
 
-/* The reply to a refusal: the sentence, or what the error says. */
+/* The reply to a refusal: the sentence, or what the error says; its
+ * code from the errno (message_code_from_errno()). */
 static json_object *refusal(int r, const char *error) {
-        return message_reply_error("%s", error ?: strerror(-r));
+        return message_reply_refusal(message_code_from_errno(r), "%s", error ?: strerror(-r));
 }
 
 /* ---- the slice a request names ---- */
@@ -23,12 +24,12 @@ static struct slice *request_slice(struct requests *rq, struct request_conn *rc,
         struct slice *s;
 
         if (!id) {
-                *reply = message_reply_error("Missing or invalid field \"slice\"");
+                *reply = message_reply_refusal(MESSAGE_INVALID, "Missing or invalid field \"slice\"");
                 return NULL;
         }
         s = slices_find(rq->slices, id);
         if (!s) {
-                *reply = message_reply_error("No slice %s", id);
+                *reply = message_reply_refusal(MESSAGE_NOT_FOUND, "No slice %s", id);
                 return NULL;
         }
         return s;
@@ -50,10 +51,11 @@ static struct slice *request_owned_slice(struct requests *rq, struct request_con
 /* Nothing new runs in a released slice or one whose balance is spent. */
 static json_object *refuse_new_work(struct slice *s) {
         if (s->account.funded && s->account.l.state == LEDGER_SLICE_RELEASED)
-                return message_reply_error("Slice %s is released: nothing may run in it", s->id);
+                return message_reply_refusal(MESSAGE_CONFLICT, "Slice %s is released: nothing may run in it", s->id);
         if (s->account.funded && s->account.enforce.state != ENFORCE_OK && s->account.enforce.state != ENFORCE_LOW)
-                return message_reply_error("Slice %s is %s: its balance is spent; top it up first (prepay topup)",
-                                           s->id, enforce_state_to_string(s->account.enforce.state));
+                return message_reply_refusal(MESSAGE_CONFLICT, "Slice %s is %s: its balance is spent; top it up "
+                                             "first (prepay topup)", s->id,
+                                             enforce_state_to_string(s->account.enforce.state));
         return NULL;
 }
 
@@ -61,8 +63,8 @@ json_object *requests_refuse_attach_now(struct slice *s) {
         json_object *reply = refuse_new_work(s);
 
         if (!reply && s->account.funded && s->account.l.state != LEDGER_SLICE_ACTIVE)
-                reply = message_reply_error("Slice %s was stopped with its balance kept meanwhile: run in it "
-                                            "again (prepay run --slice)", s->id);
+                reply = message_reply_refusal(MESSAGE_CONFLICT, "Slice %s was stopped with its balance kept "
+                                              "meanwhile: run in it again (prepay run --slice)", s->id);
         return reply;
 }
 
@@ -77,7 +79,7 @@ static json_object *admit_work(struct requests *rq, struct slice *s) {
                 return reply;
         r = billing_activate(rq->billing, s);
         if (r < 0)
-                return message_reply_error("The ledger cannot be written: %s", strerror(-r));
+                return message_reply_refusal(MESSAGE_UNAVAILABLE, "The ledger cannot be written: %s", strerror(-r));
         return NULL;
 }
 
@@ -112,15 +114,17 @@ static json_object *admit_replayed_create(struct requests *rq, struct request_co
         if (s)
                 refused = admit_work(rq, s);
         else
-                refused = message_reply_error("Slice %s is gone: nothing may run in it", r->attach);
+                refused = message_reply_refusal(MESSAGE_NOT_FOUND, "Slice %s is gone: nothing may run in it",
+                                                r->attach);
         if (!refused)
                 return reply;
 
         (void) message_get_string(refused, "error", &why);
-        log_notice("Request %s of uid %u (pid %d) replayed a create: not moved into slice %s: %s.", request_id,
-                   (unsigned) r->uid, (int) r->pid, r->attach, strna(why));
-        answer = message_reply_error("Request %s bought slice %s before (nothing was spent again), but the caller "
-                                     "was not moved into it: %s", request_id, r->attach, strna(why));
+        log_notice("Request %s of %s (pid %d) replayed a create: not moved into slice %s: %s.", request_id,
+                   billing_requester(r, (char[BILLING_REQUESTER_MAX]) {}), (int) r->pid, r->attach, strna(why));
+        answer = message_reply_refusal(MESSAGE_CONFLICT, "Request %s bought slice %s before (nothing was spent "
+                                       "again), but the caller was not moved into it: %s", request_id, r->attach,
+                                       strna(why));
         if (json_object_object_get_ex(reply, "slice", &v))
                 json_object_object_add(answer, "slice", json_object_get(v));
         if (json_object_object_get_ex(reply, "token", &v))
@@ -139,13 +143,21 @@ static json_object *exhausted_action(struct requests *rq, const struct request *
 
         action = enforce_action_from_string(name ?: rq->config->exhausted_action);
         if (action < 0)
-                return message_reply_error("Unknown action \"%.20s\" for an exhausted balance: expected throttle, "
-                                           "freeze or kill", name);
+                return message_reply_refusal(MESSAGE_INVALID, "Unknown action \"%.20s\" for an exhausted balance: "
+                                             "expected throttle, freeze or kill", name);
         if (name && !enforce_action_allowed(rq->config->allowed_actions, (enum enforce_action) action))
-                return message_reply_error("This host does not let a request choose \"%s\" (AllowedActions=%s)",
-                                           name, rq->config->allowed_actions);
+                return message_reply_refusal(MESSAGE_INVALID, "This host does not let a request choose \"%s\" "
+                                             "(AllowedActions=%s)", name, rq->config->allowed_actions);
         *ret = (enum enforce_action) action;
         return NULL;
+}
+
+/* The uid a unit a request starts must run as: a client's own; an
+ * operator's, and one a remote buyer asks for (RemoteUnits= lists it,
+ * the operator chose it), as its unit file says. Never the gateway's: a
+ * buyer's work would then speak to prepayd as the gateway. */
+static uid_t unit_uid(const struct billing_request *r) {
+        return r->operator || r->remote ? (uid_t) -1 : r->uid;
 }
 
 /* A slice without a voucher: for metering, root's only, where
@@ -153,20 +165,58 @@ static json_object *exhausted_action(struct requests *rq, const struct request *
 static json_object *create_unfunded(struct requests *rq, struct request_conn *rc) {
         const struct request *f = rc->request.fields;
         _cleanup_(freep) char *error = NULL;
+        json_object *reply;
         struct slice *s;
         int r;
 
         if (!rq->config->allow_unfunded || rc->request.uid != 0)
-                return message_reply_error("A voucher is needed to buy a slice (prepay run --voucher FILE)%s",
-                                           rq->config->allow_unfunded ? "; only root may make unfunded slices" : "");
+                return message_reply_refusal(MESSAGE_INVALID, "A voucher is needed to buy a slice (prepay run "
+                                             "--voucher FILE)%s", rq->config->allow_unfunded
+                                                                         ? "; only root may make unfunded slices"
+                                                                         : "");
         if (f->vm_image)
-                return message_reply_error("A VM slice needs a voucher (prepay run --voucher FILE --vm IMAGE)");
+                return message_reply_refusal(MESSAGE_INVALID, "A VM slice needs a voucher (prepay run --voucher FILE "
+                                             "--vm IMAGE)");
         r = slices_create(rq->slices, &f->limits, f->cpus_milli, rc->request.uid, NULL, &s, &error);
         if (r < 0)
                 return refusal(r, error);
+        /* Nothing was paid: a unit that does not start takes its slice
+         * with it. */
+        if (f->unit) {
+                _cleanup_(freep) char *name = NULL;
+
+                r = slices_run_unit(rq->slices, s, f->unit, unit_uid(&rc->request), &name, &error);
+                if (r < 0) {
+                        (void) slices_destroy(rq->slices, s);
+                        return refusal(r, error);
+                }
+                reply = slices_reply(rq->slices, s);
+                json_object_object_add(reply, "unit", json_object_new_string(name));
+                return reply;
+        }
         if (f->attach)
                 snprintf(rc->request.attach, sizeof(rc->request.attach), "%s", s->id);
         return slices_reply(rq->slices, s);
+}
+
+/* The unit a create asked for, started in its new funded slice. Its
+ * checks (a service, loaded, running as the buyer) are the backend's
+ * and come once the money moved: should it not start, the slice stays
+ * funded and the reply says why ("unit_error"); its release returns
+ * the change. */
+static void start_unit(struct requests *rq, const struct billing_request *r, struct slice *s, json_object *reply) {
+        _cleanup_(freep) char *name = NULL, *error = NULL;
+        int q;
+
+        q = slices_run_unit(rq->slices, s, r->fields->unit, unit_uid(r), &name, &error);
+        if (q < 0) {
+                log_warning("Slice %s is funded but unit %s did not start in it: %s (%s).", s->id, r->fields->unit,
+                            error ?: strerror(-q), billing_requester(r, (char[BILLING_REQUESTER_MAX]) {}));
+                json_object_object_add(reply, "unit_error",
+                                       json_object_new_string(error ?: strerror(-q)));
+                return;
+        }
+        json_object_object_add(reply, "unit", json_object_new_string(name));
 }
 
 static json_object *create_funded(struct requests *rq, struct request_conn *rc, enum enforce_action action) {
@@ -183,12 +233,17 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
                 return reply;
         q = billing_check_user_cap(rq->billing, r, &error);
         if (q >= 0)
-                q = billing_read_voucher(rq->billing, r->fields->voucher, &o.voucher, &error);
+                q = billing_read_vouchers(rq->billing, r->fields, o.vouchers, &o.amount, &error);
+        o.n_vouchers = r->fields->n_vouchers;
         if (q >= 0)
                 q = billing_price_order(rq->billing, r->fields, &o, &error);
         if (q >= 0)
                 q = billing_fund(rq->billing, r, &o, &s, token, &error);
         vm_plan_done(&o.vm);
+        /* Not an errno's to say: -ENOSPC is also a full disk. */
+        if (q < 0 && o.missing > 0)
+                return message_reply_payment(o.missing, o.total, rq->config->currency, "%s",
+                                             error ?: "The voucher does not pay for that slice");
         if (q < 0)
                 return refusal(q, error);
         /* Paid for: the guest boots. Should QEMU not start (no process
@@ -198,15 +253,46 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
                 _cleanup_(freep) char *why = NULL;
 
                 if (slices_start_vm(rq->slices, s, &why) < 0)
-                        log_warning("Slice %s is funded but its guest did not start: %s.", s->id, strna(why));
+                        log_warning("Slice %s is funded but its guest did not start: %s (%s).", s->id, strna(why),
+                                    billing_requester(r, (char[BILLING_REQUESTER_MAX]) {}));
         }
 
         reply = slices_reply(rq->slices, s);
+        if (r->fields->unit)
+                start_unit(rq, r, s, reply);
         billing_remember(rq->billing, r, "create", reply);
         json_object_object_add(reply, "token", json_object_new_string(token));
         if (r->fields->attach)
                 snprintf(r->attach, sizeof(r->attach), "%s", s->id);
         return reply;
+}
+
+/* What a remote buyer may not ask of a create (control.h), refused
+ * before its voucher is read: a buyer has no process here to move in and
+ * runs no command of its own, only a guest or a unit the operator lists. */
+static json_object *refuse_remote_create(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        const struct request *f = r->fields;
+
+        if (f->attach)
+                return billing_deny(r, NULL, "a remote buyer has no process to move into a slice (\"attach\")");
+        if (!f->voucher)
+                return message_reply_refusal(MESSAGE_INVALID, "A voucher is needed to buy a slice");
+        if (!f->vm_image && !f->unit)
+                return message_reply_refusal(MESSAGE_INVALID, "A slice bought remotely runs a VM (\"vm_image\") or "
+                                             "a unit this host offers (\"unit\"); neither was asked for");
+        if (f->unit && !config_remote_unit_allowed(rq->config, f->unit))
+                return billing_deny(r, NULL, "unit %s is not offered to remote buyers (RemoteUnits=); the voucher "
+                                    "was not spent", f->unit);
+        return NULL;
+}
+
+/* A unit needs a backend that runs units: refused before money moves. */
+static json_object *refuse_unit(struct requests *rq, const struct request *f) {
+        if (f->unit && !rq->slices->ops->run_unit)
+                return message_reply_refusal(MESSAGE_INVALID, "A unit runs in a slice with the systemd backend only "
+                                             "(Backend=systemd); the voucher was not spent");
+        return NULL;
 }
 
 /* A create that moves its caller pins it first: a caller that cannot be
@@ -218,8 +304,14 @@ json_object *requests_create(struct requests *rq, struct request_conn *rc) {
         enum enforce_action action = ENFORCE_ACTION_KILL;
         json_object *reply;
 
+        reply = rc->request.remote ? refuse_remote_create(rq, rc) : NULL;
+        if (!reply)
+                reply = refuse_unit(rq, f);
+        if (reply)
+                return reply;
         if (f->attach && rc->pin(rc, &rc->attach_pidfd, &error) < 0)
-                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
+                return message_reply_refusal(MESSAGE_INVALID, "%s",
+                                             error ?: "The caller cannot be pinned: nothing was moved");
         reply = exhausted_action(rq, f, &action);
         if (reply)
                 return reply;
@@ -272,8 +364,8 @@ static json_object *release_vm_first(struct requests *rq, struct request_conn *r
         if (!billing_may_act(s, &rc->request, f->token, &reply))
                 return reply;
         if (f->keep)
-                return message_reply_error("Slice %s holds a VM, which cannot be kept: release it without --keep "
-                                           "(its disk goes with it)", s->id);
+                return message_reply_refusal(MESSAGE_INVALID, "Slice %s holds a VM, which cannot be kept: release it "
+                                             "without --keep (its disk goes with it)", s->id);
         if (slices_stop_vm(rq->slices, s, rc->resume, rc->userdata) > 0)
                 rc->deferred = true;
         return NULL;
@@ -293,7 +385,7 @@ json_object *requests_release(struct requests *rq, struct request_conn *rc) {
                 return reply;
         rel = malloc(sizeof(*rel)); /* the change is large for a stack */
         if (!rel)
-                return message_reply_error("Out of memory");
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
         r = billing_release(rq->billing, &rc->request, rel, &error);
         if (r < 0)
                 return refusal(r, error);
@@ -365,7 +457,8 @@ json_object *requests_attach(struct requests *rq, struct request_conn *rc) {
         int r;
 
         if (rc->pin(rc, &pidfd, &error) < 0)
-                return message_reply_error("%s", error ?: "The caller cannot be pinned: nothing was moved");
+                return message_reply_refusal(MESSAGE_INVALID, "%s",
+                                             error ?: "The caller cannot be pinned: nothing was moved");
         s = request_slice_for_work(rq, rc, &reply);
         if (!s)
                 return reply;
@@ -385,11 +478,12 @@ json_object *requests_run_unit(struct requests *rq, struct request_conn *rc) {
         int q;
 
         if (!r->fields->unit)
-                return message_reply_error("Missing or invalid field \"unit\": a unit name of at most 255 bytes");
+                return message_reply_refusal(MESSAGE_INVALID, "Missing or invalid field \"unit\": a unit name of at "
+                                             "most 255 bytes");
         s = request_slice_for_work(rq, rc, &reply);
         if (!s)
                 return reply;
-        q = slices_run_unit(rq->slices, s, r->fields->unit, r->operator ? (uid_t) -1 : r->uid, &name, &error);
+        q = slices_run_unit(rq->slices, s, r->fields->unit, unit_uid(r), &name, &error);
         if (q < 0)
                 return refusal(q, error);
         reply = slices_reply(rq->slices, s);
@@ -400,6 +494,7 @@ json_object *requests_run_unit(struct requests *rq, struct request_conn *rc) {
 /* SIGKILL to every process in the slice; the slice and its balance stay. */
 json_object *requests_kill(struct requests *rq, struct request_conn *rc) {
         const struct billing_request *r = &rc->request;
+        char who[BILLING_REQUESTER_MAX];
         json_object *reply = NULL;
         struct slice *s;
         int q;
@@ -408,18 +503,20 @@ json_object *requests_kill(struct requests *rq, struct request_conn *rc) {
         if (!s)
                 return reply;
         if (!s->handle)
-                return message_reply_error("Slice %s has no cgroup left: nothing runs in it", s->id);
+                return message_reply_refusal(MESSAGE_CONFLICT, "Slice %s has no cgroup left: nothing runs in it",
+                                             s->id);
         q = slice_kill(s);
         if (q < 0)
-                return message_reply_error("Failed to kill the processes of slice %s: %s", s->id, strerror(-q));
+                return message_reply_refusal(MESSAGE_INTERNAL, "Failed to kill the processes of slice %s: %s", s->id,
+                                             strerror(-q));
         /* The kill is always done; a client's own, repeated, is recorded
          * once in RepeatedEventSec= (an operator's always). */
+        billing_requester(r, who);
         if (r->operator)
-                billing_emit(rq->billing, s, EVENT_KILLED, "kill", "every process killed on request of uid %u",
-                             (unsigned) r->uid);
+                billing_emit(rq->billing, s, EVENT_KILLED, "kill", "every process killed on request of %s", who);
         else
-                billing_emit_repeatable(rq->billing, s, EVENT_KILLED, "kill",
-                                        "every process killed on request of uid %u", (unsigned) r->uid);
+                billing_emit_repeatable(rq->billing, s, EVENT_KILLED, "kill", "every process killed on request of %s",
+                                        who);
         slices_sample_one(rq->slices, s);
         return slices_reply(rq->slices, s);
 }
@@ -433,12 +530,12 @@ json_object *requests_destroy(struct requests *rq, struct request_conn *rc) {
         if (!s)
                 return reply;
         if (s->account.funded)
-                return message_reply_error("Slice %s is funded: release it (prepay release %s), so that its "
-                                           "balance is refunded", s->id, s->id);
+                return message_reply_refusal(MESSAGE_CONFLICT, "Slice %s is funded: release it (prepay release %s), "
+                                             "so that its balance is refunded", s->id, s->id);
         r = slices_destroy(rq->slices, s);
         if (r < 0)
-                return message_reply_error("Slice destroyed, but its cgroups could not all be removed: %s",
-                                           strerror(-r));
+                return message_reply_refusal(MESSAGE_INTERNAL, "Slice destroyed, but its cgroups could not all be "
+                                             "removed: %s", strerror(-r));
         return message_reply_ok();
 }
 
@@ -449,8 +546,8 @@ json_object *requests_reload(struct requests *rq, struct request_conn *rc) {
         log_info("Reloading on request of uid %u (pid %d).", (unsigned) rc->request.uid, (int) rc->request.pid);
         r = rq->reload(rq->userdata);
         if (r < 0)
-                return message_reply_error("Reloading the configuration failed (%s): the running configuration "
-                                           "stays; the daemon's log says why", strerror(-r));
+                return message_reply_refusal(MESSAGE_INVALID, "Reloading the configuration failed (%s): the running "
+                                             "configuration stays; the daemon's log says why", strerror(-r));
         return message_reply_ok();
 }
 
@@ -460,11 +557,12 @@ json_object *requests_reload(struct requests *rq, struct request_conn *rc) {
  * credited and charged) and follows its events (which name its owner's
  * uid and the vouchers spent on it): an operator, the uid that made it
  * (prepay list shows it that uid's slices anyway), or whoever gives its
- * owner token. */
+ * owner token. A remote buyer is never the uid that made it (the
+ * gateway's uid made every remote slice). */
 static bool request_may_see(struct request_conn *rc, struct slice *s) {
         const struct billing_request *r = &rc->request;
 
-        if (r->operator || s->owner_uid == r->uid)
+        if (r->operator || (!r->remote && s->owner_uid == r->uid))
                 return true;
         return s->account.funded && keys_check_token(s->account.l.owner_hash, r->fields->token);
 }
@@ -485,7 +583,7 @@ static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
         o = json_object_new_object();
         if (!o) {
                 json_object_put(full);
-                return message_reply_error("Out of memory");
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
         }
         json_object_object_add(o, "id", json_object_new_string(s->id));
         if (json_object_object_get_ex(info, "state", &v))
@@ -578,9 +676,12 @@ json_object *requests_events(struct requests *rq, struct request_conn *rc) {
                 s = request_slice(rq, rc, &reply);
                 if (!s)
                         return reply;
-                if (!request_may_see(rc, s))
-                        return billing_deny(r, s->id, "following the events of slice %s needs its owner token (%s)",
-                                            s->id, token ? "the one given is wrong" : "none was given");
+                if (!request_may_see(rc, s)) {
+                        char what[64];
+
+                        snprintf(what, sizeof(what), "following the events of slice %s", s->id);
+                        return billing_deny_token(r, s->id, token, what);
+                }
         }
         return rc->subscribe(rc, slice);
 }
@@ -593,7 +694,7 @@ json_object *requests_images(struct requests *rq, struct request_conn *rc) {
         int r;
 
         if (!rq->slices->vms)
-                return message_reply_error("This daemon does not run VM slices");
+                return message_reply_refusal(MESSAGE_NOT_FOUND, "This daemon does not run VM slices");
         r = vms_list_images(rq->slices->vms, &images, &error);
         if (r < 0)
                 return refusal(r, error);

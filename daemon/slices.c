@@ -876,7 +876,7 @@ json_object *slices_reply(struct slices *sl, struct slice *s) {
 
         slices_info(sl, s, &info);
         if (slice_info_to_json(&info, &o) < 0)
-                return message_reply_error("Failed to encode slice %s", s->id);
+                return message_reply_refusal(MESSAGE_INTERNAL, "Failed to encode slice %s", s->id);
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", o);
         return reply;

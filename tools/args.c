@@ -178,6 +178,17 @@ int arg_currency(const char *s, void *ret) {
         return 0;
 }
 
+int arg_voucher_add(const char *s, void *data) {
+        struct arg_vouchers *v = data;
+
+        if (v->n >= ARG_VOUCHERS_MAX) {
+                log_error("At most %d vouchers go with one request.", ARG_VOUCHERS_MAX);
+                return -EINVAL;
+        }
+        v->path[v->n++] = s;
+        return 0;
+}
+
 int arg_slice(const char *s) {
         if (!slice_id_is_valid(s)) {
                 log_error("Invalid slice id '%s': expected s- and 8 to 16 hex digits.", s);

@@ -11,6 +11,7 @@
 #include "common/socket.h"
 #include "common/voucher.h"
 #include "prepay.h"
+#include "remote.h"
 
 #define DEFAULT_SOCKET "/run/prepay/control.sock"
 
@@ -18,6 +19,12 @@ const char *arg_socket = NULL;
 
 const char *client_socket_path(void) {
         return arg_socket ?: getenv("PREPAY_SOCKET") ?: DEFAULT_SOCKET;
+}
+
+const char *client_peer(void) {
+        const struct remote_host *h = NULL;
+
+        return client_remote(&h) > 0 ? h->origin : client_socket_path();
 }
 
 json_object *client_request(const char *op) {
@@ -42,6 +49,17 @@ json_object *client_request_slice(const char *op, const char *slice, const char 
         if (token)
                 json_object_object_add(o, "token", json_object_new_string(token));
         return o;
+}
+
+void client_print_receipt(json_object *reply) {
+        const char *receipt = NULL;
+
+        if (message_get_string(reply, "receipt", &receipt) < 0)
+                return;
+        if (remote_receipt_is_valid(receipt))
+                fprintf(stderr, "prepay: receipt %s\n", receipt);
+        else
+                log_warning("Ignoring a receipt in the reply that is not of the form pr1-BASE64URL.");
 }
 
 void client_print_json(json_object *o) {
@@ -128,6 +146,14 @@ int client_call(json_object *req, json_object **ret) {
         bool moves = request_moves_caller(req);
         int r;
 
+        r = client_remote(NULL);
+        if (r != 0) {
+                if (r > 0)
+                        return http_client_call(req, ret);
+                json_object_put(req);
+                return r;
+        }
+
         r = message_serialize(req, &text, &len);
         if (r < 0) {
                 json_object_put(req);
@@ -170,17 +196,18 @@ int client_call(json_object *req, json_object **ret) {
         if (r < 0)
                 return log_error_errno(r, "Malformed reply from prepayd: %s", strna(err));
 
-        r = client_reply_check(reply);
-        if (r < 0) {
-                json_object_put(reply);
-                return r;
-        }
+        return client_reply_take(reply, ret);
+}
 
-        if (ret)
-                *ret = reply;
-        else
+int client_reply_take(json_object *reply, json_object **ret) {
+        int r;
+
+        r = client_reply_check(reply);
+        if (r < 0 || !ret)
                 json_object_put(reply);
-        return 0;
+        else
+                *ret = reply;
+        return r;
 }
 
 int client_reply_check(json_object *reply) {
@@ -211,9 +238,11 @@ int client_call_money(json_object *req, json_object **ret) {
                 json_object_object_add(req, "request_id", json_object_new_string(id));
         }
 
+        /* A gateway is retried once, by http.c: a host that does not
+         * answer is not a local daemon restarting. */
         for (unsigned attempt = 0;; attempt++) {
                 r = client_call(json_object_get(req), ret);
-                if (r >= 0 || r == -EPROTO || attempt >= CLIENT_RETRIES ||
+                if (r >= 0 || r == -EPROTO || attempt >= CLIENT_RETRIES || client_remote(NULL) != 0 ||
                     (r != -ENOENT && r != -ECONNREFUSED && r != -ECONNRESET && r != -EPIPE))
                         break;
                 log_info("Retrying in %ums with the same request id.", CLIENT_RETRY_MSEC);
@@ -251,6 +280,68 @@ int client_read_voucher(const char *path, char **ret) {
         if (size > VOUCHER_TEXT_MAX + 62)
                 return log_error_errno(EFBIG, "%s is too large to be a voucher.", path);
         *ret = TAKE_PTR(text);
+        return 0;
+}
+
+/* Each non-empty line of text, without the white space around it, into
+ * array: a file of change (release --out) holds a voucher a line. */
+static int add_voucher_lines(json_object *array, char *text) {
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+                size_t n;
+
+                line += strspn(line, " \t\r\v\f");
+                n = strlen(line);
+                while (n > 0 && strchr(" \t\r\v\f", line[n - 1]))
+                        line[--n] = 0;
+                if (n == 0)
+                        continue;
+                if (json_object_array_length(array) >= ARG_VOUCHERS_MAX)
+                        return log_error_errno(E2BIG, "At most %d vouchers go with one request.", ARG_VOUCHERS_MAX);
+                if (json_object_array_add(array, json_object_new_string(line)) < 0)
+                        return log_oom();
+        }
+        return 0;
+}
+
+int client_add_vouchers(json_object *req, const struct arg_vouchers *v) {
+        json_object *array;
+        size_t n;
+        int r;
+
+        if (v->n == 0)
+                return 0;
+        array = json_object_new_array();
+        if (!array)
+                return log_oom();
+        for (size_t i = 0; i < v->n; i++) {
+                _cleanup_(freep) char *text = NULL;
+
+                size_t before = json_object_array_length(array);
+
+                r = client_read_voucher(v->path[i], &text);
+                if (r >= 0)
+                        r = add_voucher_lines(array, text);
+                /* An empty file is sent as it is: the daemon judges it, after
+                 * the caller's rights. */
+                if (r >= 0 && json_object_array_length(array) == before &&
+                    json_object_array_add(array, json_object_new_string("")) < 0)
+                        r = log_oom();
+                if (r < 0) {
+                        json_object_put(array);
+                        return r;
+                }
+        }
+        n = json_object_array_length(array);
+        if (n > 1 && client_remote(NULL) == 0) {
+                json_object_put(array);
+                return log_error_errno(EINVAL, "Several vouchers in one request go to a gateway (--host); prepayd's "
+                                       "socket takes one: top up with the others (prepay topup).");
+        }
+        if (n == 1) {
+                json_object_object_add(req, "voucher", json_object_get(json_object_array_get_idx(array, 0)));
+                json_object_put(array);
+        } else
+                json_object_object_add(req, "vouchers", array);
         return 0;
 }
 
@@ -339,20 +430,40 @@ static int mkdir_parents(char *path, mode_t mode) {
         return 0;
 }
 
+/* The token file's name: the slice id, with "@HOST:PORT" for a gateway's
+ * slice (remote_token_name()): a token is sent only where it came from. */
+static int token_path(const char *slice, char **ret) {
+        _cleanup_(freep) char *dir = token_dir();
+        const struct remote_host *h = NULL;
+        char name[REMOTE_HOST_MAX + 64];
+        int r;
+
+        r = client_remote(&h);
+        if (r < 0)
+                return r;
+        /* Named after the slice: only a well-formed id (no "/", no "..")
+         * keeps it inside the token directory. */
+        r = remote_token_name(slice, h, name, sizeof(name));
+        if (r < 0)
+                return r;
+        if (!dir)
+                return -ENOENT;
+        if (asprintf(ret, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int client_save_token(const char *slice, const char *token, char **ret_path) {
         _cleanup_(freep) char *dir = token_dir(), *path = NULL, *line = NULL;
         int r;
 
-        /* The file is named after the slice: only a well-formed id (no
-         * "/", no "..") keeps it inside the token directory. */
-        if (!slice_id_is_valid(slice))
-                return -EINVAL;
-        if (!dir)
-                return -ENOENT;
+        r = token_path(slice, &path);
+        if (r < 0)
+                return r;
         r = mkdir_parents(dir, 0700);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/%s", dir, slice) < 0 || asprintf(&line, "%s\n", token) < 0)
+        if (asprintf(&line, "%s\n", token) < 0)
                 return -ENOMEM;
         r = client_write_secret_file(path, line);
         if (r < 0)
@@ -376,17 +487,14 @@ int client_write_secret_file(const char *path, const char *text) {
 
 /* --token, else $PREPAY_TOKEN, else the one "prepay run" saved. */
 int client_find_token(const char *slice, const char *given, char **ret) {
-        _cleanup_(freep) char *dir = NULL, *path = NULL, *text = NULL;
+        _cleanup_(freep) char *path = NULL, *text = NULL;
         const char *e;
 
         if (given)
                 return (*ret = strdup(given)) ? 0 : -ENOMEM;
         if ((e = getenv("PREPAY_TOKEN")) && e[0])
                 return (*ret = strdup(e)) ? 0 : -ENOMEM;
-        if (!slice_id_is_valid(slice))
-                return -EINVAL;
-        dir = token_dir();
-        if (!dir || asprintf(&path, "%s/%s", dir, slice) < 0)
+        if (token_path(slice, &path) < 0)
                 return -ENOENT;
         if (read_one_line_file(path, &text) < 0)
                 return -ENOENT;
@@ -395,8 +503,8 @@ int client_find_token(const char *slice, const char *given, char **ret) {
 }
 
 void client_forget_token(const char *slice) {
-        _cleanup_(freep) char *dir = token_dir(), *path = NULL;
+        _cleanup_(freep) char *path = NULL;
 
-        if (slice_id_is_valid(slice) && dir && asprintf(&path, "%s/%s", dir, slice) >= 0)
+        if (token_path(slice, &path) >= 0)
                 (void) unlink(path);
 }

@@ -86,6 +86,36 @@ static int print_event(json_object *ev) {
         return 0;
 }
 
+static int show_event(json_object *ev, void *userdata) {
+        const bool *json = userdata;
+
+        if (*json)
+                printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+        else if (print_event(ev) < 0)
+                log_warning("Ignoring a malformed event.");
+        if (ferror(stdout))
+                return log_error_errno(EIO, "Failed to write to standard output.");
+        return 0;
+}
+
+/* From a gateway (--host): one slice's, as Server-Sent Events. */
+static int remote_events(const struct arg_view *view) {
+        _cleanup_(freep) char *token = NULL;
+        json_object *req;
+
+        if (!view->slice) {
+                log_error("Over HTTPS (--host) events are one slice's: name it.");
+                return 2;
+        }
+        if (arg_token_find(&view->token, view->slice, &token) < 0)
+                return 1;
+        req = client_request_slice("events", view->slice, token);
+        if (!req)
+                return 1;
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        return http_client_events(req, show_event, (void *) &view->json) < 0 ? 1 : 0;
+}
+
 int events_main(int argc, char *argv[]) {
         _cleanup_(closep) int fd = -1;
         _cleanup_(freep) char *buf = NULL, *token = NULL;
@@ -104,6 +134,9 @@ int events_main(int argc, char *argv[]) {
         }
         if (view.slice && arg_slice(view.slice) < 0)
                 return 2;
+        r = client_remote(NULL);
+        if (r != 0)
+                return r < 0 ? 2 : remote_events(&view);
 
         buf = malloc(PREPAY_MSG_MAX + 1);
         if (!buf) {

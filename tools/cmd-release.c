@@ -51,6 +51,8 @@ static int release_done(json_object *reply, void *userdata) {
         }
         if (!rel->keep)
                 client_forget_token(rel->slice);
+        if (!rel->json)
+                client_print_receipt(reply);
 
         if (rel->json)
                 client_print_json(reply);

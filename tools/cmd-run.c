@@ -27,10 +27,12 @@ static void help(void) {
                "are printed on standard output.\n"
                "\n"
                "  --voucher=FILE  The voucher that pays (\"-\": standard input); root\n"
-               "                  may leave it out where AllowUnfunded=yes\n"
+               "                  may leave it out where AllowUnfunded=yes. With --host,\n"
+               "                  up to 16 times: all are redeemed or none\n"
                "  --size-to-funds Let the daemon pick the CPUs the voucher pays for\n"
                "                  over --hours (memory: --memory)\n"
-               "  --hours=H       With --size-to-funds: how long (2, 0.5)\n"
+               "  --hours=H       With --size-to-funds: how long (2, 0.5); with --host\n"
+               "                  also alone: the vouchers must pay for that long\n"
                "  --token-file=F  Also write the owner token to F (mode 0600)\n"
                "  --slice=ID      Run in an existing slice instead (needs its owner\n"
                "                  token: --token, $PREPAY_TOKEN or the saved one)\n"
@@ -55,7 +57,11 @@ static void help(void) {
                "  --cpu-period=T  Period the CPU limit applies over (default: CPUPeriod=)\n"
                "  -q, --quiet     Do not print the slice id (a new owner token is still\n"
                "                  printed: it is shown only this once)\n"
-               "  -h, --help      Show this help\n");
+               "  -h, --help      Show this help\n"
+               "\n"
+               "With prepay --host https://HOST[:PORT] (see prepay --help) it buys from\n"
+               "that host's prepay-gatewayd: a VM (--vm) or a unit the operator offers\n"
+               "(--unit), never a command here; no --slice, --pids or --cpu-period.\n");
 }
 
 /* Asks the daemon to start unit in the slice; prints the transient unit's
@@ -169,6 +175,40 @@ static int finish_vm(json_object *slice, const char *id, const char *token, cons
         return ret;
 }
 
+/* What a gateway (--host) does not offer, refused before anything is read
+ * or bought. -EINVAL, said. */
+static int remote_args_check(bool command, const char *existing, const struct slice_limits *limits) {
+        if (command) {
+                log_error("A command runs on this machine's prepayd only: over HTTPS (--host) buy a VM (--vm IMAGE "
+                          "--ssh-key FILE) or a unit the operator offers (--unit NAME).");
+                return -EINVAL;
+        }
+        if (existing) {
+                log_error("--slice is not offered over HTTPS (--host): a gateway's slice runs what it was bought "
+                          "with.");
+                return -EINVAL;
+        }
+        if (limits->pids_max || limits->cpu_period_usec) {
+                log_error("The HTTP API takes --cpus, --memory, --hours and --disk, not --pids or --cpu-period.");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* A funded slice bought: its balance, and the receipt when the reply
+ * carries one (the payer's proof: prepay receipt verify). */
+static void print_paid(json_object *reply, json_object *slice, const char *id) {
+        struct slice_info info = {};
+        char a[MONEY_FORMAT_MAX];
+
+        if (slice)
+                (void) slice_info_from_json(slice, &info, NULL);
+        if (info.account.funded && client_remote(NULL) > 0)
+                fprintf(stderr, "prepay: slice %s bought, balance %s %s\n", strna(id),
+                        money_format(a, sizeof(a), info.account.balance), info.account.currency);
+        client_print_receipt(reply);
+}
+
 static int arg_unit(const char *s, void *ret) {
         if (!s[0] || strlen(s) > 255)
                 return arg_invalid("--unit value", s, "a unit name such as job.service");
@@ -179,7 +219,8 @@ static int arg_unit(const char *s, void *ret) {
 int run_main(int argc, char *argv[]) {
         struct slice_limits limits = {};
         uint64_t cpus_milli = 0, duration = 0;
-        const char *voucher_path = NULL, *token_file = NULL, *request_id = NULL;
+        const char *token_file = NULL, *request_id = NULL;
+        struct arg_vouchers vouchers = {};
         const char *existing = NULL, *given = NULL, *action = NULL, *unit = NULL;
         bool quiet = false, size_to_funds = false;
         struct vm_args vm = {};
@@ -188,7 +229,7 @@ int run_main(int argc, char *argv[]) {
                 OPT_STRING("slice", &existing),
                 OPT_STRING("token", &given),
                 OPT_CALL("unit", arg_unit, &unit),
-                OPT_STRING("voucher", &voucher_path),
+                OPT_VOUCHERS(&vouchers),
                 OPT_FLAG("size-to-funds", &size_to_funds),
                 OPT_HOURS(&duration),
                 OPT_STRING("token-file", &token_file),
@@ -207,13 +248,16 @@ int run_main(int argc, char *argv[]) {
         };
         json_object *req, *reply = NULL, *o, *slice;
         const char *id = NULL, *token = NULL;
-        _cleanup_(freep) char *voucher = NULL, *saved = NULL, *line = NULL, *found = NULL, *ssh_key = NULL;
-        int r;
+        _cleanup_(freep) char *saved = NULL, *line = NULL, *found = NULL, *ssh_key = NULL;
+        int r, remote;
 
         /* Options end at COMMAND, whose options are its own. */
         r = args_parse(argc, argv, options, true, help);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
+        remote = client_remote(NULL);
+        if (remote < 0 || (remote && remote_args_check(optind < argc, existing, &limits) < 0))
+                return 2;
 
         if (vm_args_check(&vm, optind < argc, existing, unit) < 0)
                 return 2;
@@ -230,16 +274,14 @@ int run_main(int argc, char *argv[]) {
                 log_error("--size-to-funds needs --hours and picks the CPUs itself (no --cpus).");
                 return 2;
         }
-        if (duration > 0 && !size_to_funds) {
+        if (duration > 0 && !size_to_funds && !remote) {
                 log_error("--hours goes with --size-to-funds.");
                 return 2;
         }
-        if (!voucher_path && !existing && (size_to_funds || request_id || token_file)) {
+        if (vouchers.n == 0 && !existing && (size_to_funds || request_id || token_file)) {
                 log_error("--size-to-funds, --request-id and --token-file need --voucher.");
                 return 2;
         }
-        if (voucher_path && client_read_voucher(voucher_path, &voucher) < 0)
-                return 1;
         /* Before anything is bought: a key that cannot be read spends nothing. */
         if (vm.ssh_key && client_read_ssh_key(vm.ssh_key, &ssh_key) < 0)
                 return 1;
@@ -247,7 +289,7 @@ int run_main(int argc, char *argv[]) {
         if (existing) {
                 if (arg_slice(existing) < 0)
                         return 2;
-                if (voucher || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max ||
+                if (vouchers.n > 0 || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max ||
                     limits.cpu_period_usec || token_file || request_id) {
                         log_error("--slice runs in a slice as it is: no voucher or limits (see prepay topup).");
                         return 2;
@@ -271,6 +313,9 @@ int run_main(int argc, char *argv[]) {
         slice_limits_to_json(&limits, o);
         json_object_object_add(req, "limits", o);
         json_object_object_add(req, "attach", json_object_new_boolean(!unit && !vm.image));
+        /* A gateway starts the unit as it makes the slice (no run-unit). */
+        if (remote && unit)
+                json_object_object_add(req, "unit", json_object_new_string(unit));
         if (vm.image) {
                 json_object_object_add(req, "vm_image", json_object_new_string(vm.image));
                 json_object_object_add(req, "ssh_key", json_object_new_string(ssh_key));
@@ -282,16 +327,19 @@ int run_main(int argc, char *argv[]) {
         if (cpus_milli > 0)
                 json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus_milli));
 
-        if (voucher) {
-                json_object_object_add(req, "voucher", json_object_new_string(voucher));
+        if (client_add_vouchers(req, &vouchers) < 0) {
+                json_object_put(req);
+                return 1;
+        }
+        if (vouchers.n > 0) {
                 if (request_id)
                         json_object_object_add(req, "request_id", json_object_new_string(request_id));
                 if (action)
                         json_object_object_add(req, "exhausted_action", json_object_new_string(action));
-                if (size_to_funds) {
+                if (size_to_funds)
                         json_object_object_add(req, "size_to_funds", json_object_new_boolean(true));
+                if (duration > 0)
                         json_object_object_add(req, "duration_usec", json_object_new_int64((int64_t) duration));
-                }
                 r = client_call_money(req, &reply);
         } else
                 r = client_call(req, &reply);
@@ -304,7 +352,7 @@ int run_main(int argc, char *argv[]) {
          * type: one that is not a slice id is not from a prepayd. */
         if (id && !slice_id_is_valid(id)) {
                 log_error("The daemon on %s answered with \"%.40s\" for a slice id, which is not one (s- and 8 to 16 "
-                          "hex digits): refusing to save its token or to run anything.", client_socket_path(), id);
+                          "hex digits): refusing to save its token or to run anything.", client_peer(), id);
                 json_object_put(reply);
                 return 1;
         }
@@ -318,6 +366,21 @@ int run_main(int argc, char *argv[]) {
                 r = client_save_token(id, token, &saved);
                 fprintf(stderr, "prepay: owner token %s%s%s%s\n", token, saved ? " (saved in " : "", strempty(saved),
                         saved ? ")" : "");
+        }
+        print_paid(reply, slice, id);
+        if (remote && unit) {
+                const char *name = NULL;
+
+                r = message_get_string(reply, "unit", &name);
+                if (r >= 0 && !quiet)
+                        fprintf(stderr, "prepay: unit %s running in slice %s\n", name, strna(id));
+                if (r >= 0)
+                        printf("%s\n", name);
+                else
+                        log_error("The gateway did not say which unit it started in slice %s: see prepay status %s.",
+                                  strna(id), strna(id));
+                json_object_put(reply);
+                return r < 0 ? 1 : 0;
         }
         if (vm.image) {
                 r = finish_vm(slice, strna(id), token, &vm);

@@ -280,6 +280,12 @@ int status_main(int argc, char *argv[]) {
         if (!view.slice) {
                 size_t n;
 
+                if (client_remote(NULL) != 0) {
+                        if (client_remote(NULL) > 0)
+                                log_error("Over HTTPS (--host) status shows one slice: name it.");
+                        return 2;
+                }
+
                 if (fetch_list(&array, &only_uid) < 0)
                         return 1;
                 note_only_own(only_uid);

@@ -11,7 +11,8 @@ static void help(void) {
                "A voucher that is refused (forged, expired, spent, for another host or\n"
                "currency, or a slice that does not exist) is not spent.\n"
                "\n"
-               "  --voucher=FILE     The voucher (\"-\": standard input)\n"
+               "  --voucher=FILE     The voucher (\"-\": standard input); with --host up to\n"
+               "                     16 times: all are redeemed or none\n"
                "  --request-id=ID    Make a retry of this request harmless (default: random)\n"
                "  --json             Print the daemon's reply as JSON\n"
                "  -h, --help         Show this help\n");
@@ -38,31 +39,36 @@ static int print_topup(json_object *reply, void *userdata) {
         }
         printf("Slice %s topped up with %s %s; balance now %s %s.\n", slice, money_format(a, sizeof(a), credited),
                info.account.currency, money_format(b, sizeof(b), info.account.balance), info.account.currency);
+        client_print_receipt(reply);
         return 0;
 }
 
 int topup_main(int argc, char *argv[]) {
-        const char *voucher_path = NULL, *request_id = NULL, *slice;
+        const char *request_id = NULL, *slice;
+        struct arg_vouchers vouchers = {};
         bool json = false;
         const struct arg_option options[] = {
-                OPT_STRING_REQUIRED("voucher", &voucher_path),
+                OPT_VOUCHERS(&vouchers),
                 OPT_STRING("request-id", &request_id),
                 OPT_FLAG("json", &json),
                 {}
         };
-        _cleanup_(freep) char *text = NULL;
         json_object *req;
         int r;
 
         r = args_parse_slice(argc, argv, options, help, "Usage: prepay topup SLICE --voucher FILE", NULL, &slice);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        if (client_read_voucher(voucher_path, &text) < 0)
-                return 1;
+        if (vouchers.n == 0) {
+                log_error("Usage: prepay topup SLICE --voucher FILE");
+                return 2;
+        }
 
         req = client_request_slice("topup", slice, NULL);
-        if (req)
-                json_object_object_add(req, "voucher", json_object_new_string(text));
+        if (req && client_add_vouchers(req, &vouchers) < 0) {
+                json_object_put(req);
+                return 1;
+        }
         if (req && request_id)
                 json_object_object_add(req, "request_id", json_object_new_string(request_id));
         return client_run(req, true, json, print_topup, (void *) slice);

@@ -29,12 +29,19 @@ static const struct verb commands[] = {
 };
 
 static void help(void) {
-        printf("Usage: prepay [--socket=PATH] COMMAND [ARGS...]\n\nCommands:\n");
+        printf("Usage: prepay [--socket=PATH | --host=https://HOST[:PORT] [--pin=PIN]] COMMAND [ARGS...]\n\n"
+               "Commands:\n");
         for (const struct verb *v = commands; v->name; v++)
                 printf("  %-10s %s\n", v->name, v->summary);
         printf("\nOptions:\n"
                "  --socket=PATH  prepayd's control socket (default $PREPAY_SOCKET or\n"
                "                 /run/prepay/control.sock)\n"
+               "  --host=URL     Buy from prepay-gatewayd at https://HOST[:PORT] instead\n"
+               "                 (default $PREPAY_HOST, unless --socket is given): run,\n"
+               "                 topup, status, events, release, kill, quote, images\n"
+               "  --pin=PIN      With --host: trust the server by the SHA-256 of its\n"
+               "                 public key, sha256:BASE64 as the gateway logs it,\n"
+               "                 instead of the system's CA store (default $PREPAY_PIN)\n"
                "  -h, --help     Show this help; COMMAND --help for a command's\n"
                "  --version      Show the version\n"
                "\nSee prepay(1).\n");
@@ -48,6 +55,8 @@ static int show_version(const char *arg, void *data) {
 int main(int argc, char *argv[]) {
         const struct arg_option options[] = {
                 OPT_STRING("socket", &arg_socket),
+                OPT_STRING("host", &arg_host),
+                OPT_STRING("pin", &arg_pin),
                 { .name = "version", .type = ARG_ACTION, .call = show_version },
                 {}
         };

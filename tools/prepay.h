@@ -132,10 +132,23 @@ struct arg_view {
 };
 int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, struct arg_view *ret);
 
+/* --voucher FILE, which may be given up to 16 times for a gateway
+ * (--host): the API redeems them all or none. */
+#define ARG_VOUCHERS_MAX 16
+struct arg_vouchers {
+        const char *path[ARG_VOUCHERS_MAX];
+        size_t n;
+};
+int arg_voucher_add(const char *s, void *data);
+#define OPT_VOUCHERS(v) OPT_CALL("voucher", arg_voucher_add, (1 ? (v) : (struct arg_vouchers *) NULL))
+
 /* client.c: the control socket. The path is --socket, else $PREPAY_SOCKET,
  * else the daemon's default. */
 extern const char *arg_socket;
 const char *client_socket_path(void);
+/* What the CLI speaks to, for messages: the gateway's https://HOST:PORT
+ * (--host), else the socket's path. */
+const char *client_peer(void);
 /* A connection to the daemon, or a logged error (-ENOENT and -ECONNREFUSED:
  * no daemon; -EACCES: not in its client group). */
 int client_connect(void);
@@ -146,9 +159,15 @@ int client_call(json_object *req, json_object **ret);
 /* The same check of a reply for client_call() and for streams (events):
  * 0 for "ok": true, else the error printed and -EPROTO. */
 int client_reply_check(json_object *reply);
+/* client_reply_check(), then the reply (consumed) into *ret (which may be
+ * NULL) if it is "ok": true. */
+int client_reply_take(json_object *reply, json_object **ret);
 json_object *client_request(const char *op);
 /* A request about slice, with token if not NULL; NULL on OOM (said). */
 json_object *client_request_slice(const char *op, const char *slice, const char *token);
+/* A reply's "receipt" (a money move's, signed by the host: prepay receipt
+ * verify checks it), on standard error, if it has one of the right form. */
+void client_print_receipt(json_object *reply);
 /* Prints a reply, or part of one, as pretty JSON (--json). */
 void client_print_json(json_object *o);
 /* A verb's whole exchange: sends req (consumed; NULL: out of memory,
@@ -167,6 +186,10 @@ int client_call_money(json_object *req, json_object **ret);
 int client_new_request_id(char ret[static 33]);
 /* A voucher file's text ("-": standard input). */
 int client_read_voucher(const char *path, char **ret);
+/* Reads the vouchers and adds them to req: "voucher" for one, "vouchers"
+ * for several (a gateway's API only: refused, said, for prepayd's socket).
+ * -errno, said. */
+int client_add_vouchers(json_object *req, const struct arg_vouchers *v);
 /* Owner tokens kept for the user, one file per slice, mode 0600, in
  * $PREPAY_TOKEN_DIR, else $XDG_STATE_HOME/prepay/tokens, else
  * ~/.local/state/prepay/tokens. */
@@ -174,6 +197,27 @@ int client_save_token(const char *slice, const char *token, char **ret_path);
 int client_find_token(const char *slice, const char *given, char **ret);
 void client_forget_token(const char *slice);
 int client_write_secret_file(const char *path, const char *text);
+
+/* http.c: prepay --host (prepay(1), tools/README.md). The gateway is
+ * --host, else $PREPAY_HOST unless --socket names a local prepayd; its
+ * key is checked against --pin (else $PREPAY_PIN) when given, else its
+ * certificate against the system's CA store. */
+struct remote_host;
+extern const char *arg_host, *arg_pin;
+/* 0 and *ret NULL (ret may be NULL): the local prepayd; 1 and *ret the
+ * gateway; -EINVAL (said): a bad --host, $PREPAY_HOST, --pin or
+ * $PREPAY_PIN, or --host with --socket. Decided once. */
+int client_remote(const struct remote_host **ret);
+/* client_call() and client_call_money() over HTTPS, which they call when
+ * client_remote() says so: req (consumed) as the API's call (remote.h),
+ * tried once more a second later after a broken connection (POSTs with
+ * the same Idempotency-Key: the request id); the answer as the control
+ * reply, a refusal printed (-EPROTO). */
+int http_client_call(json_object *req, json_object **ret);
+/* The events request req (consumed) as a Server-Sent Events stream: each
+ * event (amounts as micro-units) to on_event until the stream ends (an
+ * error, said) or on_event returns < 0. */
+int http_client_events(json_object *req, int (*on_event)(json_object *ev, void *userdata), void *userdata);
 
 /* vm.c: what the CLI shows of a VM slice. Each part sent by the daemon
  * is checked for its form before it is printed for a shell or ssh to
@@ -194,7 +238,8 @@ void vm_print_login(const char *id, const struct slice_vm_info *vm);
 int vm_add_known_host(const char *path, const struct slice_vm_info *vm);
 /* Polls status every 0.5 s until the guest's state is "running" (0, *vm
  * the last record) or "stopped" (-ECHILD, said); -EINTR after SIGINT or
- * SIGTERM (the guest goes on), -errno of a failed status (said). */
+ * SIGTERM (the guest goes on), -errno of a failed status (said). From
+ * a gateway (--host), *vm's SSH endpoint on entry (the purchase's) stays. */
 int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *vm);
 /* An SSH public key file's text, at most VM_SSH_KEY_MAX bytes ("-":
  * standard input); a private key is refused. -errno, said. */

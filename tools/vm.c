@@ -184,6 +184,7 @@ int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *
         const struct timespec pause = { .tv_nsec = VM_WAIT_MSEC * 1000000L };
         char last[sizeof(vm->state)] = "", login[VM_LINE_MAX], d[FORMAT_DURATION_MAX];
         uint64_t start = now_usec(CLOCK_MONOTONIC);
+        struct slice_vm_info given = *vm;
         int r;
 
         /* Ctrl-C ends the wait, not the guest, which is the daemon's. */
@@ -194,6 +195,13 @@ int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *
                 r = fetch_vm(slice, token, vm);
                 if (r < 0)
                         break;
+                /* A gateway said where to connect when it sold the slice;
+                 * status shows prepayd's own idea (VmHostName=). */
+                if (client_remote(NULL) > 0 && vm_login_known(&given)) {
+                        snprintf(vm->ssh_host, sizeof(vm->ssh_host), "%s", given.ssh_host);
+                        vm->ssh_port = given.ssh_port;
+                        snprintf(vm->ssh_user, sizeof(vm->ssh_user), "%s", given.ssh_user);
+                }
                 if (streq(vm->state, "running")) {
                         fprintf(stderr, "prepay: the guest of %s answers on SSH after %s: %s\n", slice,
                                 format_duration(d, sizeof(d), now_usec(CLOCK_MONOTONIC) - start),

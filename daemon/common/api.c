@@ -9,7 +9,7 @@
 
 /* Keys whose value is an amount, wherever they are. */
 static const char *const money_keys[] = {
-        "balance", "burn_rate", "credited", "refunded", "overshoot", "refund", "total", "missing", "amount",
+        "balance", "burn_rate", "credited", "refunded", "overshoot", "refund", "kept", "total", "missing", "amount",
 };
 
 /* Keys holding an object whose every value is an amount. */

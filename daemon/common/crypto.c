@@ -10,6 +10,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "crypto.h"
 #include "encoding.h"
@@ -549,4 +551,119 @@ void crypto_keyring_free(struct crypto_keyring *kr) {
                 crypto_key_free(kr->keys[i]);
         free(kr->keys);
         free(kr);
+}
+
+/* PEM text of what write() puts into a memory BIO, NUL-terminated. */
+static char *bio_to_string(BIO *bio) {
+        char *data, *s;
+        long n;
+
+        n = BIO_get_mem_data(bio, &data);
+        if (n < 0)
+                return NULL;
+        s = malloc((size_t) n + 1);
+        if (!s)
+                return NULL;
+        memcpy(s, data, (size_t) n);
+        s[n] = 0;
+        return s;
+}
+
+static X509 *self_signed_new(EVP_PKEY *pkey, const char *cn) {
+        uint8_t serial[16];
+        BIGNUM *bn = NULL;
+        X509_NAME *name;
+        X509 *x;
+
+        x = X509_new();
+        if (!x)
+                return NULL;
+        if (crypto_random(serial, sizeof(serial)) < 0)
+                goto fail;
+        serial[0] &= 0x7f; /* a positive INTEGER */
+        bn = BN_bin2bn(serial, sizeof(serial), NULL);
+        if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
+                goto fail;
+        if (!X509_set_version(x, 2) || !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+            !X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 86400) || !X509_set_pubkey(x, pkey))
+                goto fail;
+        name = X509_get_subject_name(x);
+        if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) ||
+            !X509_set_issuer_name(x, name))
+                goto fail;
+        if (!X509_sign(x, pkey, EVP_sha256()))
+                goto fail;
+        BN_free(bn);
+        return x;
+
+fail:
+        BN_free(bn);
+        X509_free(x);
+        return NULL;
+}
+
+int crypto_make_self_signed(const char *cn, char **ret_cert_pem, char **ret_key_pem) {
+        EVP_PKEY *pkey;
+        BIO *cb = NULL, *kb = NULL;
+        char *cert = NULL, *key = NULL;
+        X509 *x = NULL;
+        int r = -EIO;
+
+        pkey = EVP_EC_gen("P-256");
+        if (!pkey)
+                goto out;
+        x = self_signed_new(pkey, cn);
+        if (!x)
+                goto out;
+        cb = BIO_new(BIO_s_mem());
+        kb = BIO_new(BIO_s_secmem());
+        if (!cb || !kb || !PEM_write_bio_X509(cb, x) ||
+            !PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL, NULL))
+                goto out;
+        cert = bio_to_string(cb);
+        key = bio_to_string(kb);
+        if (!cert || !key) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret_cert_pem = TAKE_PTR(cert);
+        *ret_key_pem = TAKE_PTR(key);
+        r = 0;
+out:
+        free(cert);
+        if (key) {
+                OPENSSL_cleanse(key, strlen(key));
+                free(key);
+        }
+        BIO_free(cb);
+        BIO_free(kb);
+        X509_free(x);
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+        return r;
+}
+
+int crypto_spki_sha256_of_pem(const char *cert_pem, size_t size, char ret[CRYPTO_PIN_SIZE]) {
+        uint8_t digest[CRYPTO_SHA256_SIZE];
+        unsigned char *der = NULL;
+        X509 *x = NULL;
+        BIO *bio;
+        int n;
+
+        bio = BIO_new_mem_buf(cert_pem, (int) size);
+        if (!bio)
+                return -ENOMEM;
+        x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+        BIO_free(bio);
+        ERR_clear_error();
+        if (!x)
+                return -EINVAL;
+        n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+        X509_free(x);
+        if (n <= 0)
+                return -EINVAL;
+        crypto_sha256(der, (size_t) n, digest);
+        OPENSSL_free(der);
+        base64_encode(digest, sizeof(digest), ret);
+        return 0;
 }

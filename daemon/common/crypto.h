@@ -76,3 +76,15 @@ int crypto_keyring_add(struct crypto_keyring *kr, struct crypto_key *k);
 const struct crypto_key *crypto_keyring_find(const struct crypto_keyring *kr, const uint8_t id[CRYPTO_KEY_ID_SIZE]);
 size_t crypto_keyring_size(const struct crypto_keyring *kr);
 void crypto_keyring_free(struct crypto_keyring *kr);
+
+/* prepay-gatewayd's TLS identity when the operator gives none: a new
+ * ECDSA P-256 key and a self-signed X.509 certificate for it (common name
+ * cn, valid from an hour ago for 10 years), both as PEM text (owned; the
+ * key's is wiped by the caller when freed). -ENOMEM, -EIO. */
+int crypto_make_self_signed(const char *cn, char **ret_cert_pem, char **ret_key_pem);
+/* The pin of a PEM certificate: base64 of SHA-256 over its
+ * SubjectPublicKeyInfo, DER (curl's CURLOPT_PINNEDPUBLICKEY "sha256//"
+ * form, which prepay --pin sha256:... takes). -EINVAL for text that holds
+ * no certificate. */
+#define CRYPTO_PIN_SIZE 45 /* BASE64_LEN(CRYPTO_SHA256_SIZE) + NUL */
+int crypto_spki_sha256_of_pem(const char *cert_pem, size_t size, char ret[CRYPTO_PIN_SIZE]);

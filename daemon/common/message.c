@@ -610,16 +610,94 @@ json_object *message_reply_ok(void) {
         return TAKE_PTR(o);
 }
 
-json_object *message_reply_error(const char *fmt, ...) {
+static const struct {
+        const char *name;
+        unsigned status;
+} codes[_MESSAGE_CODE_MAX] = {
+        [MESSAGE_INVALID] = { "invalid", 400 },
+        [MESSAGE_UNAUTHORIZED] = { "unauthorized", 401 },
+        [MESSAGE_FORBIDDEN] = { "forbidden", 403 },
+        [MESSAGE_NOT_FOUND] = { "not_found", 404 },
+        [MESSAGE_SPENT] = { "spent", 409 },
+        [MESSAGE_CONFLICT] = { "conflict", 409 },
+        [MESSAGE_PAYMENT_REQUIRED] = { "payment_required", 402 },
+        [MESSAGE_TOO_MANY] = { "too_many", 429 },
+        [MESSAGE_UNAVAILABLE] = { "unavailable", 503 },
+        [MESSAGE_INTERNAL] = { "internal", 500 },
+};
+
+const char *message_code_to_string(enum message_code code) {
+        if ((unsigned) code >= _MESSAGE_CODE_MAX)
+                return NULL;
+        return codes[code].name;
+}
+
+int message_code_from_string(const char *s) {
+        for (int i = 0; s && i < _MESSAGE_CODE_MAX; i++)
+                if (streq(codes[i].name, s))
+                        return i;
+        return -EINVAL;
+}
+
+unsigned message_code_http_status(enum message_code code) {
+        if ((unsigned) code >= _MESSAGE_CODE_MAX)
+                return 500;
+        return codes[code].status;
+}
+
+/* The errnos prepayd's refusals are made with, each of one meaning
+ * there. -ENOKEY is "the owner token is missing" (billing.c); a voucher
+ * verification's own -ENOKEY (an untrusted issuer) reaches the reply as
+ * -EINVAL. -ENOSPC is the disk's, never a voucher too small. */
+enum message_code message_code_from_errno(int r) {
+        switch (r) {
+        case -EINVAL:
+        case -ERANGE:
+        case -EBADMSG:
+        case -EDOM:
+        case -E2BIG:
+        case -EOVERFLOW:
+        case -EPROTONOSUPPORT:
+        case -EOPNOTSUPP:
+        case -ENAMETOOLONG:
+        case -EMSGSIZE:
+                return MESSAGE_INVALID;
+        case -ENOKEY:
+                return MESSAGE_UNAUTHORIZED;
+        case -EPERM:
+        case -EACCES:
+                return MESSAGE_FORBIDDEN;
+        case -ENOENT:
+        case -ESRCH:
+                return MESSAGE_NOT_FOUND;
+        case -EALREADY:
+                return MESSAGE_SPENT;
+        case -ESTALE:
+        case -EBUSY:
+        case -EEXIST:
+                return MESSAGE_CONFLICT;
+        case -EUSERS:
+        case -EMFILE:
+        case -ENFILE:
+        case -EAGAIN:
+                return MESSAGE_TOO_MANY;
+        case -ENOSPC:
+        case -EDQUOT:
+        case -EIO:
+        case -EROFS:
+        case -ESHUTDOWN:
+                return MESSAGE_UNAVAILABLE;
+        default:
+                return MESSAGE_INTERNAL;
+        }
+}
+
+static json_object *reply_refusalv(enum message_code code, const char *fmt, va_list ap) _printf_(2, 0);
+static json_object *reply_refusalv(enum message_code code, const char *fmt, va_list ap) {
         _cleanup_(json_object_putp) json_object *o = NULL;
         _cleanup_(freep) char *text = NULL;
-        va_list ap;
-        int r;
 
-        va_start(ap, fmt);
-        r = vasprintf(&text, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
+        if (vasprintf(&text, fmt, ap) < 0) {
                 text = NULL;
                 return NULL;
         }
@@ -631,7 +709,53 @@ json_object *message_reply_error(const char *fmt, ...) {
                 return NULL;
         if (object_add(o, "error", json_object_new_string(text)) < 0)
                 return NULL;
+        if (object_add(o, "code", json_object_new_string(message_code_to_string(code) ?: "internal")) < 0)
+                return NULL;
         return TAKE_PTR(o);
+}
+
+json_object *message_reply_refusal(enum message_code code, const char *fmt, ...) {
+        json_object *o;
+        va_list ap;
+
+        va_start(ap, fmt);
+        o = reply_refusalv(code, fmt, ap);
+        va_end(ap);
+        return o;
+}
+
+json_object *message_reply_error(const char *fmt, ...) {
+        json_object *o;
+        va_list ap;
+
+        va_start(ap, fmt);
+        o = reply_refusalv(MESSAGE_INTERNAL, fmt, ap);
+        va_end(ap);
+        return o;
+}
+
+json_object *message_reply_payment(int64_t missing, int64_t total, const char *currency, const char *fmt, ...) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        o = reply_refusalv(MESSAGE_PAYMENT_REQUIRED, fmt, ap);
+        va_end(ap);
+        if (!o)
+                return NULL;
+        if (object_add(o, "missing", json_object_new_int64(missing)) < 0 ||
+            object_add(o, "total", json_object_new_int64(total)) < 0 ||
+            object_add(o, "currency", json_object_new_string(currency ?: "")) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+int message_reply_code(json_object *reply) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(reply, "code", &v) || !json_object_is_type(v, json_type_string))
+                return -ENOENT;
+        return message_code_from_string(json_object_get_string(v));
 }
 
 static int get_field(json_object *o, const char *key, json_type type, json_object **ret) {

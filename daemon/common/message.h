@@ -11,15 +11,24 @@
  * SOCK_SEQPACKET datagram, at most PREPAY_MSG_MAX bytes.
  *
  * Request:  {"op": "<verb>", ...arguments}
- * Reply:    {"ok": true, ...results} or {"ok": false, "error": "<sentence>"}
+ * Reply:    {"ok": true, ...results} or {"ok": false, "error": "<sentence>",
+ *           "code": "<code>"} (enum message_code below: invalid,
+ *           unauthorized, forbidden, not_found, spent, conflict,
+ *           payment_required with "missing", "total" (micro-units) and
+ *           "currency", too_many, unavailable, internal)
  *
  * Verbs (protocol version 1), with their arguments:
  *   create   "voucher": text (required unless the daemon has AllowUnfunded=
- *            and the peer is root), "request_id",
+ *            and the peer is root), or "vouchers": an array of 1..16
+ *            texts (not both), their sum priced, redeemed all or none,
+ *            "request_id",
  *            "limits": {slice_limits}, "cpus_milli" (optional: the CPU
  *            quota over the period asked for or the daemon's CPUPeriod=),
  *            "size_to_funds": bool with "duration_usec" (the daemon picks
- *            the CPU size the voucher pays for over that time),
+ *            the CPU size the voucher pays for over that time);
+ *            "duration_usec" without it: the voucher must pay for the
+ *            slice at its size for that long (never less than the
+ *            daemon's MinRuntimeSec=), else "payment_required",
  *            "attach": bool (move the caller, by SO_PEERCRED, into it),
  *            and for a VM slice "vm_image": an image's name (1..64 of
  *            [A-Za-z0-9._-], not starting with '.' or '-': "images"),
@@ -29,11 +38,18 @@
  *            of the guest's disk (0 or absent: the image's minimum).
  *            "vm_image" with "attach": true is refused. A daemon older
  *            than VM slices ignores these three and makes a plain slice:
- *            the reply's slice then has no "vm".
+ *            the reply's slice then has no "vm". Or "unit": a service's
+ *            name (not with "vm_image"): a copy of that loaded unit is
+ *            started in the new slice once it is funded, as run-unit
+ *            does (Backend=systemd; other backends refuse before the
+ *            voucher is read); the reply's "unit" is the transient
+ *            unit's name, or "unit_error" says why it did not start
+ *            (the slice stays funded; release returns the change).
  *            -> "slice": {slice_info}, "token": the owner token (funded
  *            slices; the daemon keeps only its hash)
- *   topup    "slice": id, "voucher": text, "request_id" -> "slice": {...},
- *            "credited": micro-units. Anyone may top up any slice.
+ *   topup    "slice": id, "voucher": text or "vouchers": [texts] (as
+ *            create's), "request_id" -> "slice": {...}, "credited":
+ *            micro-units (their sum). Anyone may top up any slice.
  *   release  "slice": id, "token", "keep": bool, "request_id" -> "slice":
  *            id, "refund": micro-units, "change": voucher text (absent when
  *            nothing was left or with keep). Released again, the same
@@ -75,7 +91,17 @@
  * idempotent: sent again by the same uid, the first answer is returned
  * and nothing is done twice. "token" may be left out by an operator.
  * Who may send what (clients, operators: daemon/control.h) is prepayd's
- * ClientGroup= and AdminGroup=; a refusal is "Permission denied: ...".
+ * ClientGroup= and AdminGroup=; a refusal is "Permission denied: ..."
+ * (code "forbidden"; "unauthorized" when the owner token is needed and
+ * none was given). A peer whose uid is GatewayUser='s (prepay-gatewayd)
+ * is a remote buyer: no uid, no group; it may send quote, images,
+ * create (with a voucher, and "vm_image" or a "unit" in RemoteUnits=;
+ * not "attach"), topup, status (public part without the token), events
+ * (one slice, with its token), release and kill (token); its slices are
+ * the gateway uid's, its request ids in that uid's namespace. Any
+ * request may carry "client" (1..64 of [0-9A-Fa-f.:]): a remote buyer's
+ * address, which prepayd puts in the log lines of a remote request and
+ * ignores from anyone else.
  * An optional "version" must equal PREPAY_PROTOCOL_VERSION (an integer:
  * "1" or 1.0 is refused). Every field an op reads is checked for its
  * type and range before anything acts, and a bad one is refused naming
@@ -189,9 +215,45 @@ int message_parse(const char *buf, size_t len, json_object **ret, const char **r
  * *ret_str belongs to o: valid until o is changed or freed. */
 int message_serialize(json_object *o, const char **ret_str, size_t *ret_len);
 
-/* Helpers for replies. */
+/* What kind of refusal a reply is ("code"), for a program to act on
+ * without reading the sentence; the HTTP status the gateway answers with
+ * is beside each. */
+enum message_code {
+        MESSAGE_INVALID,          /* 400: a field, a voucher's text, a bad key, a wrong value */
+        MESSAGE_UNAUTHORIZED,     /* 401: the op needs the owner token and none was given */
+        MESSAGE_FORBIDDEN,        /* 403: a wrong token, a right the peer lacks */
+        MESSAGE_NOT_FOUND,        /* 404: no such slice or image */
+        MESSAGE_SPENT,            /* 409: a voucher was already spent */
+        MESSAGE_CONFLICT,         /* 409: the slice's state forbids it (released, exhausted, busy) */
+        MESSAGE_PAYMENT_REQUIRED, /* 402: with "missing", "total" and "currency" */
+        MESSAGE_TOO_MANY,         /* 429: a cap (MaxRemoteSlices=, MaxSlicesPerUser=, connections, streams) */
+        MESSAGE_UNAVAILABLE,      /* 503: the ledger cannot be written, disk full, shutting down */
+        MESSAGE_INTERNAL,         /* 500 */
+        _MESSAGE_CODE_MAX,
+};
+/* "invalid", ...; NULL for a value out of range. */
+const char *message_code_to_string(enum message_code code);
+/* The code named s, or -EINVAL. */
+int message_code_from_string(const char *s);
+/* 400, 401, ...: the HTTP status of a code (500 for one out of range). */
+unsigned message_code_http_status(enum message_code code);
+/* The code of a refusal whose cause is -errno r, where the errno says it
+ * unambiguously (daemon/README.md has the table); else MESSAGE_INTERNAL.
+ * A price shortfall is never told by an errno: the caller says
+ * MESSAGE_PAYMENT_REQUIRED (message_reply_payment()). */
+enum message_code message_code_from_errno(int r);
+
+/* Helpers for replies. A refusal always carries its "code":
+ * message_reply_error() is message_reply_refusal(MESSAGE_INTERNAL, ...),
+ * for what no code fits. message_reply_payment() is the 402 refusal with
+ * the shortfall: "missing" and "total" (micro-units) and "currency". */
 json_object *message_reply_ok(void);
+json_object *message_reply_refusal(enum message_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 json_object *message_reply_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+json_object *message_reply_payment(int64_t missing, int64_t total, const char *currency, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* The code of reply, if it is a refusal that carries one; else -ENOENT. */
+int message_reply_code(json_object *reply);
 
 /* Field accessors: -ENOENT when absent, -EINVAL when of the wrong type
  * (null included), -ERANGE for an integer outside 0..INT64_MAX. */

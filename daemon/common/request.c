@@ -18,13 +18,16 @@ enum field_kind {
         KIND_U64,
         KIND_BOOL,
         KIND_LIMITS,
+        KIND_VOUCHERS, /* an array of 1..REQUEST_VOUCHERS_MAX voucher texts */
 };
 
 enum field_id {
         F_REQUEST_ID,
+        F_CLIENT,
         F_SLICE,
         F_TOKEN,
         F_VOUCHER,
+        F_VOUCHERS,
         F_UNIT,
         F_EXHAUSTED_ACTION,
         F_VM_IMAGE,
@@ -59,16 +62,26 @@ struct field {
 #define U64(f) { .name = #f, .kind = KIND_U64, .offset = offsetof(struct request, f), .expect = U64_EXPECT }
 #define BOOL(f) { .name = #f, .kind = KIND_BOOL, .offset = offsetof(struct request, f), .expect = "true or false" }
 
+static bool unit_name_is_valid(const char *s);
+
 static const struct field fields[_F_MAX] = {
         [F_REQUEST_ID] = STRING(request_id, 1, REQUEST_ID_MAX, request_id_is_valid,
                                 "a request id (1 to 64 of A-Z a-z 0-9 . _ : -)"),
+        [F_CLIENT] = STRING(client, 1, REQUEST_CLIENT_MAX, request_client_is_valid,
+                            "a client's address (1 to 64 of 0-9 A-F a-f . :)"),
         [F_SLICE] = STRING(slice, 1, SLICE_ID_MAX - 1, slice_id_is_valid,
                            "a slice id (\"s-\" and 8 to 16 lower-case hex digits)"),
         [F_TOKEN] = STRING(token, 1, REQUEST_TOKEN_MAX, NULL, "an owner token (a string of 1 to 63 bytes)"),
         /* Its form is voucher.c's to check, with a sentence for each fault;
          * the datagram's size bounds it. */
         [F_VOUCHER] = STRING(voucher, 1, PREPAY_MSG_MAX, NULL, "a voucher's text (a non-empty string)"),
-        [F_UNIT] = STRING(unit, 1, REQUEST_UNIT_MAX, NULL, "a unit name of 1 to 255 bytes"),
+        [F_VOUCHERS] = { .name = "vouchers", .kind = KIND_VOUCHERS, .offset = offsetof(struct request, vouchers),
+                         .min_len = 1, .max_len = PREPAY_MSG_MAX,
+                         .expect = "an array of 1 to 16 voucher texts (non-empty strings)" },
+        /* systemd's characters only: the name goes into log lines and
+         * sentences (run-unit, create's unit) before systemd sees it. */
+        [F_UNIT] = STRING(unit, 1, REQUEST_UNIT_MAX, unit_name_is_valid,
+                          "a unit name (1 to 255 of A-Z a-z 0-9 : - _ . @ \\)"),
         [F_EXHAUSTED_ACTION] = STRING(exhausted_action, 1, REQUEST_ACTION_MAX, NULL,
                                       "the name of an action (throttle, freeze or kill)"),
         [F_VM_IMAGE] = STRING(vm_image, 1, VM_IMAGE_NAME_MAX, vm_image_name_is_valid,
@@ -104,8 +117,10 @@ static const struct {
 
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
 static int check_create(const struct request *d, char *error, size_t size);
+static int check_topup(const struct request *d, char *error, size_t size);
 
-/* Every op reads "request_id" too (idempotency for money, logs for all).
+/* Every op reads "request_id" and "client" too (idempotency for money,
+ * logs for all).
  * An op control.c dispatches needs its row here, or it is refused as
  * unknown; a field a handler reads needs its bit, or it reaches the
  * handler unchecked. check, if any, refuses fields that do not go
@@ -118,9 +133,10 @@ static const struct {
 } ops[] = {
         { "create",
           BIT(F_VOUCHER) | BIT(F_EXHAUSTED_ACTION) | BIT(F_LIMITS) | BIT(F_CPUS_MILLI) | BIT(F_DURATION_USEC) |
-                  BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS) | BIT(F_VM_IMAGE) | BIT(F_SSH_KEY) | BIT(F_DISK_SIZE),
+                  BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS) | BIT(F_VM_IMAGE) | BIT(F_SSH_KEY) | BIT(F_DISK_SIZE) |
+                  BIT(F_UNIT) | BIT(F_VOUCHERS),
           BIT(F_LIMITS), check_create },
-        { "topup", BIT(F_SLICE) | BIT(F_VOUCHER), BIT(F_SLICE) | BIT(F_VOUCHER) },
+        { "topup", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS), BIT(F_SLICE), check_topup },
         { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
@@ -256,6 +272,31 @@ static int decode_limits(const struct field *f, json_object *v, struct slice_lim
         return 0;
 }
 
+/* Each element a string as "voucher" takes; the element named in the
+ * sentence ("vouchers[2]"). */
+static int decode_vouchers(const struct field *f, json_object *v, struct request *d, char *error, size_t size) {
+        static const struct field element = STRING(voucher, 1, PREPAY_MSG_MAX, NULL,
+                                                   "a voucher's text (a non-empty string)");
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return refuse_value(f->name, f->expect, v, error, size);
+        n = json_object_array_length(v);
+        if (n < 1 || n > REQUEST_VOUCHERS_MAX)
+                return refuse_value(f->name, f->expect, v, error, size);
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(v, i);
+                char name[32];
+
+                if (decode_string(&element, e, &d->vouchers[i], NULL, 0) < 0) {
+                        snprintf(name, sizeof(name), "vouchers[%zu]", i);
+                        return refuse_value(name, element.expect, e, error, size);
+                }
+        }
+        d->n_vouchers = n;
+        return 0;
+}
+
 static int decode_field(const struct field *f, json_object *v, struct request *d, char *error, size_t size) {
         void *p = (char *) d + f->offset;
 
@@ -274,13 +315,40 @@ static int decode_field(const struct field *f, json_object *v, struct request *d
         case KIND_LIMITS:
                 d->has_limits = true;
                 return decode_limits(f, v, (struct slice_limits *) p, error, size);
+        case KIND_VOUCHERS:
+                return decode_vouchers(f, v, d, error, size);
         }
         return -EINVAL;
 }
 
 /* A VM slice holds a guest, reached over SSH with the buyer's key: it has
- * no room for the caller, and no way in without the key. */
+ * no room for the caller, and no way in without the key; nor for a unit. */
+/* One voucher or several, not both: which would pay? */
+static int check_vouchers(const struct request *d, char *error, size_t size) {
+        if (d->voucher && d->n_vouchers > 0)
+                return refuse(-EINVAL, error, size,
+                              "Fields 'voucher' and 'vouchers' do not go together: send one voucher as 'voucher' or "
+                              "all of them in 'vouchers'");
+        return 0;
+}
+
+static int check_topup(const struct request *d, char *error, size_t size) {
+        if (!d->voucher && d->n_vouchers == 0)
+                return refuse(-EINVAL, error, size, "Field 'voucher' is missing: it must be %s (or 'vouchers' %s)",
+                              fields[F_VOUCHER].expect, fields[F_VOUCHERS].expect);
+        return check_vouchers(d, error, size);
+}
+
 static int check_create(const struct request *d, char *error, size_t size) {
+        int r;
+
+        r = check_vouchers(d, error, size);
+        if (r < 0)
+                return r;
+        if (d->unit && d->vm_image)
+                return refuse(-EINVAL, error, size,
+                              "Fields 'vm_image' and 'unit' do not go together: a slice runs a guest or a unit, not "
+                              "both");
         if (!d->vm_image)
                 return 0;
         if (d->attach)
@@ -291,6 +359,21 @@ static int check_create(const struct request *d, char *error, size_t size) {
                 return refuse(-EINVAL, error, size, "Field 'ssh_key' is missing: with 'vm_image' it must be %s",
                               fields[F_SSH_KEY].expect);
         return 0;
+}
+
+static bool unit_name_is_valid(const char *s) {
+        size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:-_.@\\");
+
+        return n >= 1 && s[n] == 0;
+}
+
+bool request_client_is_valid(const char *s) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strspn(s, "0123456789ABCDEFabcdef.:");
+        return n >= 1 && n <= REQUEST_CLIENT_MAX && s[n] == 0;
 }
 
 bool request_id_is_valid(const char *s) {
@@ -354,7 +437,7 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t size
                 return refuse(-EOPNOTSUPP, error, size, "Unknown operation %s%s%s", quoted ? "" : "(", what,
                               quoted ? "" : ")");
         }
-        reads = ops[i].reads | BIT(F_REQUEST_ID);
+        reads = ops[i].reads | BIT(F_REQUEST_ID) | BIT(F_CLIENT);
         needs = ops[i].needs;
 
         for (enum field_id f = 0; f < _F_MAX; f++) {
@@ -375,6 +458,12 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t size
                 if (r < 0)
                         return r;
         }
+        /* One list for the handlers, whichever field came. */
+        if (d.voucher) {
+                d.vouchers[0] = d.voucher;
+                d.n_vouchers = 1;
+        } else if (d.n_vouchers > 0)
+                d.voucher = d.vouchers[0];
 
         *ret = d;
         return 0;

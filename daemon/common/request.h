@@ -36,23 +36,32 @@
  *   text (sshkey.c), whether an image exists.
  * - Fields that do not go together are refused here too: create with
  *   "vm_image" needs "ssh_key" and refuses "attach": true (a VM slice
- *   runs a guest, not the caller). */
+ *   runs a guest, not the caller), "vm_image" with "unit", and "voucher"
+ *   with "vouchers" (topup needs one of them). */
 
 #define REQUEST_ERROR_MAX 256
 #define REQUEST_ID_MAX 64    /* "request_id": 1..64 of [A-Za-z0-9._:-] */
+#define REQUEST_CLIENT_MAX 64 /* "client": 1..64 of [0-9A-Fa-f.:], a remote buyer's address */
 #define REQUEST_TOKEN_MAX 63 /* an owner token's bytes (keys.h OWNER_TOKEN_MAX less its NUL) */
 #define REQUEST_OP_MAX 32
 #define REQUEST_UNIT_MAX 255
 #define REQUEST_ACTION_MAX 15
+#define REQUEST_VOUCHERS_MAX 16 /* "vouchers": 1..16 texts, redeemed all or none */
 
 /* Strings point into the json_object decoded, valid while it is. */
 struct request {
         const char *op;
         const char *request_id;       /* every op: idempotency (money) and logs */
+        const char *client;           /* every op: a remote buyer's address, for logs (the gateway's word) */
         const char *slice;            /* a valid slice id */
         const char *token;            /* 1..REQUEST_TOKEN_MAX bytes */
-        const char *voucher;          /* text, checked by voucher_from_text() */
-        const char *unit;             /* run-unit: 1..REQUEST_UNIT_MAX bytes */
+        /* create, topup: "voucher" or "vouchers" (not both), as one list:
+         * vouchers[0..n_vouchers) the texts (checked by
+         * voucher_from_text()), voucher the first of them (NULL: none). */
+        const char *voucher;
+        const char *vouchers[REQUEST_VOUCHERS_MAX];
+        size_t n_vouchers;
+        const char *unit;             /* run-unit, create: 1..REQUEST_UNIT_MAX bytes */
         const char *exhausted_action; /* create: a name, checked by enforcer.c */
         const char *vm_image;         /* create: a valid image name (vm_image_name_is_valid()) */
         const char *ssh_key;          /* create: 1..VM_SSH_KEY_MAX bytes, checked by ssh_public_key_parse() */
@@ -82,3 +91,7 @@ int request_check_version(json_object *o, char *error, size_t error_size);
 
 /* A request id is 1 to REQUEST_ID_MAX of A-Z a-z 0-9 . _ : - */
 bool request_id_is_valid(const char *s);
+/* A client's address ("client") is 1 to REQUEST_CLIENT_MAX of 0-9 A-F a-f
+ * . : (an IPv4 or IPv6 address's text, nothing a log line could be
+ * fooled by). */
+bool request_client_is_valid(const char *s);

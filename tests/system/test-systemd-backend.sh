@@ -104,6 +104,18 @@ systemctl stop "$copy"
 copy2=$(as_nobody run --slice "$main" --token "$token" --unit "$src.service" 2>"$T/unit2.err") ||
         fail "a client could not start its own user's unit: $(cat "$T/unit2.err")"
 [ "$copy2" = "$copy" ] || fail "the client's copy is named $copy2"
+# The same in a new slice, as the create's "unit" (what a remote buyer
+# asks for): the copy starts once the slice is funded.
+reply=$(printf 'create {"op":"create","limits":{},"cpus_milli":100,"voucher":"%s","unit":"%s.service"}\n' \
+        "$(cat "$(mint 1)")" "$src" | "$BIN/tests/raw-request" "$PREPAY_SOCKET" --lines | cut -d' ' -f2-)
+jq -e '.ok == true and (.unit | type) == "string"' <<<"$reply" >/dev/null || fail "create with a unit: $reply"
+us=$(jq -r .slice.id <<<"$reply")
+ucopy=$(jq -r .unit <<<"$reply")
+[ "$ucopy" = "prepay-$us-$src.service" ] || fail "create's unit copy is named $ucopy"
+[ "$(show "$ucopy" Slice)" = "prepay-$us.slice" ] || fail "$ucopy is in $(show "$ucopy" Slice), not prepay-$us.slice"
+[ "$(show "$ucopy" User)" = nobody ] || fail "$ucopy runs as $(show "$ucopy" User)"
+prepay release "$us" --token "$(jq -r .token <<<"$reply")" >/dev/null || fail "release of $us failed"
+say "create with \"unit\": $ucopy in prepay-$us.slice"
 systemctl stop "$src-root.service" "$src.service" "$copy2"
 
 # 2. A unit started by systemd-run in the slice is metered and charged.

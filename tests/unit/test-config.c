@@ -531,7 +531,7 @@ static void test_dump_defaults(void **state _unused_) {
                 }
                 strncat(out, line, (size_t) (end - line));
         }
-        assert_int_equal(keys, 59);
+        assert_int_equal(keys, 64);
         free(text);
         text = TAKE_PTR(out);
 
@@ -539,6 +539,52 @@ static void test_dump_defaults(void **state _unused_) {
         assert_non_null(strstr(text, "\nMeterInterval=100ms\n"));
         load_ok(text, &uncommented);
         assert_true(config_equal(&d, &uncommented));
+}
+
+/* [Control]'s gateway keys: their defaults, a user name checked like a
+ * group's, units as a list of service names, and which unit a remote
+ * buyer may ask for ("x" and "x.service" are one). */
+static void test_gateway_keys(void **state _unused_) {
+        _cleanup_(config_done) struct config d = {}, c = {}, e = {};
+
+        load_ok("", &d);
+        assert_string_equal(d.gateway_user, "prepay-gateway");
+        assert_int_equal(d.gateway_connections, 32);
+        assert_int_equal(d.gateway_event_streams, 16);
+        assert_int_equal(d.max_remote_slices, 256);
+        assert_string_equal(d.remote_units, "");
+        assert_int_equal(d.max_connections, 128);
+        assert_false(config_remote_unit_allowed(&d, "web.service"));
+
+        load_ok("[Control]\nGatewayUser=gw\nGatewayConnections=4\nGatewayEventStreams=2\nMaxRemoteSlices=0\n"
+                "RemoteUnits=  web.service  batch jupyter@x.service\n", &c);
+        assert_string_equal(c.gateway_user, "gw");
+        assert_int_equal(c.gateway_connections, 4);
+        assert_int_equal(c.gateway_event_streams, 2);
+        assert_int_equal(c.max_remote_slices, 0);
+        assert_true(config_remote_unit_allowed(&c, "web.service"));
+        assert_true(config_remote_unit_allowed(&c, "web"));
+        assert_true(config_remote_unit_allowed(&c, "batch"));
+        assert_true(config_remote_unit_allowed(&c, "batch.service"));
+        assert_true(config_remote_unit_allowed(&c, "jupyter@x.service"));
+        assert_false(config_remote_unit_allowed(&c, "we"));
+        assert_false(config_remote_unit_allowed(&c, "web.service2"));
+        assert_false(config_remote_unit_allowed(&c, "jupyter@y.service"));
+        assert_false(config_remote_unit_allowed(&c, "batc"));
+        assert_false(config_remote_unit_allowed(&c, "ssh.service"));
+        assert_false(config_remote_unit_allowed(&c, ""));
+        assert_false(config_remote_unit_allowed(&c, NULL));
+        assert_false(config_remote_unit_allowed(&c, "web.service batch"));
+
+        load_ok("[Control]\nGatewayUser=\n", &e);
+        assert_string_equal(e.gateway_user, "");
+
+        load_fails("[Control]\nGatewayUser=-gw\n", -EINVAL, "GatewayUser", "user name", NULL);
+        load_fails("[Control]\nGatewayUser=a b\n", -EINVAL, "GatewayUser", NULL);
+        load_fails("[Control]\nRemoteUnits=web.service ../x\n", -EINVAL, "RemoteUnits", "service names", NULL);
+        load_fails("[Control]\nRemoteUnits=web;reboot\n", -EINVAL, "RemoteUnits", NULL);
+        load_fails("[Control]\nGatewayConnections=0\n", -ERANGE, "GatewayConnections", NULL);
+        load_fails("[Control]\nGatewayEventStreams=65\n", -ERANGE, "GatewayEventStreams", NULL);
 }
 
 /* packaging/prepayd.conf is config_dump(NULL), byte for byte. */
@@ -655,6 +701,7 @@ int main(void) {
                 cmocka_unit_test(test_syntax_errors),
                 cmocka_unit_test(test_dump_round_trip),
                 cmocka_unit_test(test_dump_defaults),
+                cmocka_unit_test(test_gateway_keys),
                 cmocka_unit_test(test_shipped_file),
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test(test_done_twice),

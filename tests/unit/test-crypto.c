@@ -414,6 +414,36 @@ static void test_random_and_equal(void **state _unused_) {
         assert_true(crypto_equal(a, b, 0));
 }
 
+/* prepay-gatewayd's self-signed pair: PEM both, a pin of 44 base64
+ * characters that is the same for the same certificate and differs for
+ * another pair; text without a certificate has no pin. (That the pin is
+ * what openssl computes from the certificate is checked by
+ * tests/integration/test-gateway-tls.sh, with the openssl command.) */
+static void test_self_signed_pin(void **state) {
+        char *cert = NULL, *key = NULL, *cert2 = NULL, *key2 = NULL;
+        char pin[CRYPTO_PIN_SIZE], pin_again[CRYPTO_PIN_SIZE], pin2[CRYPTO_PIN_SIZE];
+
+        assert_int_equal(crypto_make_self_signed("test-host", &cert, &key), 0);
+        assert_non_null(strstr(cert, "-----BEGIN CERTIFICATE-----"));
+        assert_non_null(strstr(key, "-----BEGIN PRIVATE KEY-----"));
+        assert_int_equal(crypto_spki_sha256_of_pem(cert, strlen(cert), pin), 0);
+        assert_int_equal(strlen(pin), 44);
+        assert_int_equal(pin[43], '=');
+        assert_int_equal(crypto_spki_sha256_of_pem(cert, strlen(cert), pin_again), 0);
+        assert_string_equal(pin, pin_again);
+
+        assert_int_equal(crypto_make_self_signed("test-host", &cert2, &key2), 0);
+        assert_int_equal(crypto_spki_sha256_of_pem(cert2, strlen(cert2), pin2), 0);
+        assert_string_not_equal(pin, pin2);
+
+        assert_int_equal(crypto_spki_sha256_of_pem(key, strlen(key), pin2), -EINVAL);
+        assert_int_equal(crypto_spki_sha256_of_pem("", 0, pin2), -EINVAL);
+        free(cert);
+        free(key);
+        free(cert2);
+        free(key2);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rfc8032_vector),
@@ -426,6 +456,7 @@ int main(void) {
                 cmocka_unit_test(test_sha256),
                 cmocka_unit_test(test_hmac),
                 cmocka_unit_test(test_random_and_equal),
+                cmocka_unit_test(test_self_signed_pin),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -329,6 +329,49 @@ static void test_redeem(void **state) {
  * LEDGER_CHANGE_VOUCHERS_MAX largest vouchers. Up to that it is
  * credited; past it the voucher is refused and stays unspent. The
  * release then keeps every line of that change. */
+/* Several vouchers in one savepoint: all of them, or (one spent, one
+ * past the balance's cap) none, the hash chain as if nothing was tried. */
+static void test_redeem_all(void **state) {
+        struct fixture *f = *state;
+        struct ledger_spent spent;
+        struct voucher v[3];
+        struct ledger_slice s;
+        struct ledger *l;
+        int64_t balance = SENTINEL;
+        size_t failed = 99;
+        char *discrepancy = NULL;
+
+        l = open_batch(f->path);
+        add_slice(l, SLICE_A, 1000);
+        v[0] = make_voucher(10, CENTS(100));
+        v[1] = make_voucher(20, CENTS(200));
+        v[2] = make_voucher(30, CENTS(300));
+        assert_int_equal(ledger_redeem_all(l, v, 2, SLICE_A, "r-all", 3000, &balance, &failed), 0);
+        assert_int_equal(balance, CENTS(300));
+        assert_int_equal(failed, 99);
+
+        /* v[0] again, after v[2]: v[2] is not spent either. */
+        v[1] = v[0];
+        v[0] = v[2];
+        balance = SENTINEL;
+        assert_int_equal(ledger_redeem_all(l, v, 2, SLICE_A, NULL, 3001, &balance, &failed), -EALREADY);
+        assert_int_equal(failed, 1);
+        assert_int_equal(balance, SENTINEL);
+        assert_int_equal(ledger_voucher_spent(l, v[0].id, &spent), -ENOENT);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &s), 0);
+        assert_int_equal(s.balance, CENTS(300));
+
+        /* The first alone still goes, after the batch went on. */
+        assert_int_equal(ledger_redeem_all(l, v, 1, SLICE_A, NULL, 3002, &balance, NULL), 0);
+        assert_int_equal(balance, CENTS(600));
+        assert_int_equal(ledger_redeem_all(l, v, 0, SLICE_A, NULL, 3003, NULL, NULL), -EINVAL);
+        assert_int_equal(ledger_redeem_all(l, v, 17, SLICE_A, NULL, 3003, NULL, NULL), -EINVAL);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(ledger_verify(l, &discrepancy), 0);
+        free(discrepancy);
+        ledger_close(l);
+}
+
 static void test_balance_max(void **state) {
         struct fixture *f = *state;
         struct ledger *l = open_ok(f->path, false);
@@ -1445,6 +1488,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_redeem, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_redeem_all, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_balance_max, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_charge, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_release_keep_activate, setup, teardown),

@@ -530,13 +530,65 @@ static void test_replies(void **state _unused_) {
         err = message_reply_error("No slice %s: %s", "s-0123abcd", "gone \"away\"");
         assert_non_null(err);
         assert_int_equal(message_serialize(err, &s, &len), 0);
-        assert_string_equal(s, "{\"ok\":false,\"error\":\"No slice s-0123abcd: gone \\\"away\\\"\"}");
+        assert_string_equal(s, "{\"ok\":false,\"error\":\"No slice s-0123abcd: gone \\\"away\\\"\",\"code\":"
+                               "\"internal\"}");
 
         assert_int_equal(message_parse(s, len, &back, &error), 0);
         assert_int_equal(message_get_bool(back, "ok", &b), 0);
         assert_false(b);
         assert_int_equal(message_get_string(back, "error", &s), 0);
         assert_string_equal(s, "No slice s-0123abcd: gone \"away\"");
+}
+
+/* Every refusal carries its "code" (the contract's table), a 402 its
+ * shortfall too; codes and statuses go both ways. */
+static void test_codes(void **state _unused_) {
+        _cleanup_json_ json_object *nf = NULL, *pay = NULL, *ok = NULL;
+        const char *s;
+        size_t len;
+
+        nf = message_reply_refusal(MESSAGE_NOT_FOUND, "No slice %s", "s-0123abcd");
+        assert_int_equal(message_serialize(nf, &s, &len), 0);
+        assert_string_equal(s, "{\"ok\":false,\"error\":\"No slice s-0123abcd\",\"code\":\"not_found\"}");
+        assert_int_equal(message_reply_code(nf), MESSAGE_NOT_FOUND);
+
+        pay = message_reply_payment(1500000, 4000000, "EUR", "The voucher's %s does not cover it", "2.50");
+        assert_int_equal(message_serialize(pay, &s, &len), 0);
+        assert_string_equal(s, "{\"ok\":false,\"error\":\"The voucher's 2.50 does not cover it\",\"code\":"
+                               "\"payment_required\",\"missing\":1500000,\"total\":4000000,\"currency\":\"EUR\"}");
+        assert_int_equal(message_reply_code(pay), MESSAGE_PAYMENT_REQUIRED);
+
+        ok = message_reply_ok();
+        assert_int_equal(message_reply_code(ok), -ENOENT);
+
+        for (int i = 0; i < _MESSAGE_CODE_MAX; i++) {
+                assert_non_null(message_code_to_string(i));
+                assert_int_equal(message_code_from_string(message_code_to_string(i)), i);
+        }
+        assert_null(message_code_to_string(_MESSAGE_CODE_MAX));
+        assert_int_equal(message_code_from_string("teapot"), -EINVAL);
+        assert_int_equal(message_code_from_string(NULL), -EINVAL);
+        assert_int_equal(message_code_http_status(MESSAGE_INVALID), 400);
+        assert_int_equal(message_code_http_status(MESSAGE_UNAUTHORIZED), 401);
+        assert_int_equal(message_code_http_status(MESSAGE_PAYMENT_REQUIRED), 402);
+        assert_int_equal(message_code_http_status(MESSAGE_FORBIDDEN), 403);
+        assert_int_equal(message_code_http_status(MESSAGE_NOT_FOUND), 404);
+        assert_int_equal(message_code_http_status(MESSAGE_SPENT), 409);
+        assert_int_equal(message_code_http_status(MESSAGE_CONFLICT), 409);
+        assert_int_equal(message_code_http_status(MESSAGE_TOO_MANY), 429);
+        assert_int_equal(message_code_http_status(MESSAGE_INTERNAL), 500);
+        assert_int_equal(message_code_http_status(MESSAGE_UNAVAILABLE), 503);
+        assert_int_equal(message_code_http_status(_MESSAGE_CODE_MAX), 500);
+
+        assert_int_equal(message_code_from_errno(-EINVAL), MESSAGE_INVALID);
+        assert_int_equal(message_code_from_errno(-ENOKEY), MESSAGE_UNAUTHORIZED);
+        assert_int_equal(message_code_from_errno(-EPERM), MESSAGE_FORBIDDEN);
+        assert_int_equal(message_code_from_errno(-ENOENT), MESSAGE_NOT_FOUND);
+        assert_int_equal(message_code_from_errno(-EALREADY), MESSAGE_SPENT);
+        assert_int_equal(message_code_from_errno(-ESTALE), MESSAGE_CONFLICT);
+        assert_int_equal(message_code_from_errno(-EUSERS), MESSAGE_TOO_MANY);
+        assert_int_equal(message_code_from_errno(-ENOSPC), MESSAGE_UNAVAILABLE);
+        assert_int_equal(message_code_from_errno(-ENOMEM), MESSAGE_INTERNAL);
 }
 
 static void test_getters(void **state _unused_) {
@@ -602,6 +654,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_size),
                 cmocka_unit_test(test_serialize),
                 cmocka_unit_test(test_replies),
+                cmocka_unit_test(test_codes),
                 cmocka_unit_test(test_getters),
         };
 

@@ -121,7 +121,7 @@ static const struct {
         bool limits;
 } ops[] = {
         { "{\"op\":\"create\",\"limits\":{}}",
-          { "request_id", "voucher", "exhausted_action", "vm_image", "ssh_key" },
+          { "request_id", "client", "voucher", "exhausted_action", "vm_image", "ssh_key", "unit" },
           { "cpus_milli", "duration_usec", "disk_size" },
           { "attach", "size_to_funds" },
           true },
@@ -291,8 +291,16 @@ static void test_string_forms(void **state _unused_) {
         assert_string_equal(d.token, token);
 
         snprintf(buf, sizeof(buf), "{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"%s\"}", unit);
-        refused(buf, "Field 'unit' must be a unit name of 1 to 255 bytes, got a string of 256 bytes");
+        refused(buf, "Field 'unit' must be a unit name (1 to 255 of A-Z a-z 0-9 : - _ . @ \\), got a string of 256 "
+                     "bytes");
         refused("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"\"}", "Field 'unit'");
+        /* Only systemd's characters: the name goes into log lines. */
+        refused("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"a\\nb.service\"}", "Field 'unit'");
+        refused("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"a b.service\"}", "Field 'unit'");
+        refused("{\"op\":\"create\",\"limits\":{},\"unit\":\"../x.service\"}", "Field 'unit'");
+        decode_ok("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"getty@tty1.service\"}", &d);
+        decode_ok("{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"a\\\\x2d.service\"}", &d);
+        assert_string_equal(d.unit, "a\\x2d.service");
         unit[REQUEST_UNIT_MAX] = 0;
         snprintf(buf, sizeof(buf), "{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"%s\"}", unit);
         decode_ok(buf, &d);
@@ -541,6 +549,89 @@ static void test_error_buffer(void **state _unused_) {
         assert_int_equal(request_check_version(NULL, NULL, 0), -EINVAL);
 }
 
+/* "client", a remote buyer's address for logs, is read by every op;
+ * "unit" by create, and not with "vm_image". */
+static void test_remote_fields(void **state _unused_) {
+        char long_client[REQUEST_CLIENT_MAX + 32];
+        struct request d;
+
+        decode_ok("{\"op\":\"status\",\"slice\":\"" SLICE "\",\"client\":\"203.0.113.7\"}", &d);
+        assert_string_equal(d.client, "203.0.113.7");
+        decode_ok("{\"op\":\"quote\",\"client\":\"2001:db8::1\"}", &d);
+        assert_string_equal(d.client, "2001:db8::1");
+        decode_ok("{\"op\":\"reload\",\"client\":\"::ffff:10.0.0.1\"}", &d);
+        assert_string_equal(d.client, "::ffff:10.0.0.1");
+        decode_ok("{\"op\":\"quote\"}", &d);
+        assert_null(d.client);
+        /* Nothing a log line could be fooled by. */
+        refused("{\"op\":\"quote\",\"client\":\"1.2.3.4 uid 0\"}", "'client'");
+        refused("{\"op\":\"quote\",\"client\":\"1.2.3.4\\n\"}", "'client'");
+        refused("{\"op\":\"quote\",\"client\":\"example.org\"}", "'client'");
+        refused("{\"op\":\"quote\",\"client\":\"\"}", "'client'");
+        snprintf(long_client, sizeof(long_client), "{\"op\":\"quote\",\"client\":\"%0*d\"}",
+                 REQUEST_CLIENT_MAX + 1, 1);
+        refused(long_client, "'client'");
+        assert_true(request_client_is_valid("1.2.3.4"));
+        assert_true(request_client_is_valid("fe80::1"));
+        assert_false(request_client_is_valid(NULL));
+        assert_false(request_client_is_valid("1.2.3.4/24"));
+        assert_false(request_client_is_valid("[::1]"));
+
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"unit\":\"web.service\",\"voucher\":\"pv1-x\","
+                  "\"duration_usec\":3600000000}", &d);
+        assert_string_equal(d.unit, "web.service");
+        assert_int_equal(d.duration_usec, UINT64_C(3600000000));
+        refused("{\"op\":\"create\",\"limits\":{},\"unit\":\"web.service\",\"vm_image\":\"d\","
+                "\"ssh_key\":\"k\"}", "'unit'");
+}
+
+/* "vouchers": 1 to 16 non-empty strings, not beside "voucher"; either
+ * way the handlers read one list (vouchers[], n_vouchers) and "voucher"
+ * is its first. topup needs one of the two. */
+static void test_vouchers(void **state _unused_) {
+        char many[64 + 17 * 8];
+        struct request d;
+        size_t len;
+
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"vouchers\":[\"pv1-a\",\"pv1-b\",\"pv1-c\"]}", &d);
+        assert_int_equal(d.n_vouchers, 3);
+        assert_string_equal(d.vouchers[0], "pv1-a");
+        assert_string_equal(d.vouchers[2], "pv1-c");
+        assert_string_equal(d.voucher, "pv1-a");
+        decode_ok("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\"}", &d);
+        assert_int_equal(d.n_vouchers, 1);
+        assert_string_equal(d.vouchers[0], "pv1-x");
+        decode_ok("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"vouchers\":[\"pv1-x\"]}", &d);
+        assert_int_equal(d.n_vouchers, 1);
+        assert_string_equal(d.voucher, "pv1-x");
+        decode_ok("{\"op\":\"create\",\"limits\":{}}", &d);
+        assert_int_equal(d.n_vouchers, 0);
+        assert_null(d.voucher);
+
+        refused("{\"op\":\"topup\",\"slice\":\"" SLICE "\"}", "'voucher' is missing");
+        refused("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\",\"vouchers\":[\"pv1-y\"]}",
+                "do not go together");
+        refused("{\"op\":\"create\",\"limits\":{},\"voucher\":\"pv1-x\",\"vouchers\":[\"pv1-y\"]}",
+                "do not go together");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[]}", "'vouchers' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":\"pv1-x\"}", "'vouchers' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":null}", "'vouchers' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[\"pv1-x\",\"\"]}", "'vouchers[1]' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[\"pv1-x\",7]}", "'vouchers[1]' must be");
+        refused("{\"op\":\"create\",\"limits\":{},\"vouchers\":[[\"pv1-x\"]]}", "'vouchers[0]' must be");
+        refused("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"vouchers\":[\"a\\u0000b\"]}", "'vouchers[0]'");
+        /* 16 go, 17 do not. */
+        len = (size_t) snprintf(many, sizeof(many), "{\"op\":\"create\",\"limits\":{},\"vouchers\":[");
+        for (int i = 0; i < 16; i++)
+                len += (size_t) snprintf(many + len, sizeof(many) - len, "%s\"v%d\"", i ? "," : "", i);
+        snprintf(many + len, sizeof(many) - len, "]}");
+        decode_ok(many, &d);
+        assert_int_equal(d.n_vouchers, 16);
+        assert_string_equal(d.vouchers[15], "v15");
+        snprintf(many + len, sizeof(many) - len, ",\"v16\"]}");
+        refused(many, "'vouchers' must be");
+}
+
 static void test_request_id_is_valid(void **state _unused_) {
         assert_true(request_id_is_valid("a"));
         assert_true(request_id_is_valid("A-z.0_9:"));
@@ -554,6 +645,8 @@ static void test_request_id_is_valid(void **state _unused_) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_every_field_every_type, free_kept),
+                cmocka_unit_test_teardown(test_remote_fields, free_kept),
+                cmocka_unit_test_teardown(test_vouchers, free_kept),
                 cmocka_unit_test_teardown(test_got, free_kept),
                 cmocka_unit_test_teardown(test_limits_members, free_kept),
                 cmocka_unit_test_teardown(test_string_forms, free_kept),
