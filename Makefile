@@ -78,7 +78,6 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/%.o)
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(O)/%.o)
 GATEWAY_OBJS := $(patsubst %.c,$(O)/%.o,$(filter-out daemon/gateway-main.c,$(GATEWAY_SRCS)))
-GATEWAYD := $(if $(wildcard daemon/gateway-main.c),$(O)/prepay-gatewayd)
 TOOLS_OBJS := $(TOOLS_SRCS:%.c=$(O)/%.o)
 SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.skel.h)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
@@ -94,7 +93,7 @@ msg = $(if $(V),,@printf '  %-8s %s\n' '$(1)' '$(2)';)
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(O)/prepayd $(O)/prepay $(GATEWAYD) $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
+all: $(O)/prepayd $(O)/prepay $(O)/prepay-gatewayd $(HELPER_BINS) $(UNIT_BINS) $(BENCH_BINS)
 
 # Installs the Debian packages the build and the tests need, if missing.
 deps:
@@ -248,17 +247,19 @@ $(O)/fuzz/fuzz-remote: $(O)/fuzz/obj/tools/remote.o
 
 # Everything a host needs, under DESTDIR and PREFIX. An existing
 # $(SYSCONFDIR)/prepay/prepayd.conf is an operator's: it is left alone.
-install: $(O)/prepayd $(O)/prepay
+install: $(O)/prepayd $(O)/prepay $(O)/prepay-gatewayd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SYSCONFDIR)/prepay/issuers.d \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(O)/prepayd $(DESTDIR)$(SBINDIR)/prepayd
 	install -m 0755 $(O)/prepay $(DESTDIR)$(BINDIR)/prepay
+	install -m 0755 $(O)/prepay-gatewayd $(DESTDIR)$(SBINDIR)/prepay-gatewayd
 	install -m 0755 tools/prepay-mkimage $(DESTDIR)$(SBINDIR)/prepay-mkimage
 	install -m 0644 packaging/man/prepay.1 $(DESTDIR)$(MANDIR)/man1/prepay.1
 	install -m 0644 packaging/man/prepayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepayd.conf.5
 	install -m 0644 packaging/man/prepay-voucher.5 $(DESTDIR)$(MANDIR)/man5/prepay-voucher.5
+	install -m 0644 packaging/man/prepay-receipt.5 $(DESTDIR)$(MANDIR)/man5/prepay-receipt.5
 	install -m 0644 packaging/man/prepay-image.5 $(DESTDIR)$(MANDIR)/man5/prepay-image.5
 	install -m 0644 packaging/man/prepay-gatewayd.conf.5 $(DESTDIR)$(MANDIR)/man5/prepay-gatewayd.conf.5
 	install -m 0644 packaging/man/prepay-api.7 $(DESTDIR)$(MANDIR)/man7/prepay-api.7
@@ -269,6 +270,12 @@ install: $(O)/prepayd $(O)/prepay
 	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepayd.service.in > $(DESTDIR)$(UNITDIR)/prepayd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/prepayd.service
 	install -m 0644 packaging/systemd/prepayd.socket $(DESTDIR)$(UNITDIR)/prepayd.socket
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/prepay-gatewayd.service.in \
+		> $(DESTDIR)$(UNITDIR)/prepay-gatewayd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/prepay-gatewayd.service
+	install -m 0644 packaging/systemd/prepay-gatewayd.socket $(DESTDIR)$(UNITDIR)/prepay-gatewayd.socket
+	[ -e $(DESTDIR)$(SYSCONFDIR)/prepay/gatewayd.conf ] || \
+		install -m 0644 packaging/gatewayd.conf $(DESTDIR)$(SYSCONFDIR)/prepay/gatewayd.conf
 	install -m 0644 packaging/sysusers.d/prepay.conf $(DESTDIR)$(SYSUSERSDIR)/prepay.conf
 	install -m 0644 packaging/tmpfiles.d/prepay.conf $(DESTDIR)$(TMPFILESDIR)/prepay.conf
 	install -m 0644 packaging/bash-completion/prepay $(DESTDIR)$(BASHCOMPDIR)/prepay
@@ -276,14 +283,17 @@ install: $(O)/prepayd $(O)/prepay
 # The units as installed, checked offline: systemd-analyze verify (which
 # also wants ExecStart='s binary and the man pages of Documentation=), and
 # the exposure figure of systemd-analyze security.
-check-units: $(O)/prepayd $(O)/prepay
+check-units: $(O)/prepayd $(O)/prepay $(O)/prepay-gatewayd
 	$(Q)rm -rf $(O)/units-check
 	$(Q)$(MAKE) --no-print-directory -s install DESTDIR= PREFIX=$(abspath $(O))/units-check/usr \
 		SYSCONFDIR=$(abspath $(O))/units-check/etc >/dev/null
 	$(Q)cd $(O)/units-check/usr/lib/systemd/system && \
-		MANPATH=$(abspath $(O))/units-check/usr/share/man systemd-analyze verify prepayd.service prepayd.socket && \
+		MANPATH=$(abspath $(O))/units-check/usr/share/man systemd-analyze verify prepayd.service prepayd.socket \
+			prepay-gatewayd.service prepay-gatewayd.socket && \
 		echo "  units: systemd-analyze verify passed" && \
-		systemd-analyze security --offline=true ./prepayd.service 2>/dev/null | sed -n 's/^→ /  units: /p'
+		for u in prepayd.service prepay-gatewayd.service; do \
+			systemd-analyze security --offline=true ./$$u 2>/dev/null | sed -n 's/^→ /  units: /p'; \
+		done
 
 # The Debian package. dpkg-buildpackage wants debian/ at the root of the
 # tree it builds, so it builds in a copy (the files git knows, or the

@@ -616,7 +616,12 @@ bool billing_may_act(struct slice *s, const struct billing_request *r, const cha
          * gateway's, which names nobody's slices. */
         if (!r->remote && r->uid == s->owner_uid)
                 return true;
-        *ret_reply = billing_deny(r, s->id, "slice %s belongs to uid %u", s->id, (unsigned) s->owner_uid);
+        /* Who owns it is no remote buyer's business. */
+        if (r->remote)
+                *ret_reply = billing_deny(r, s->id, "slice %s is unfunded: only its owner on the host may act on it",
+                                          s->id);
+        else
+                *ret_reply = billing_deny(r, s->id, "slice %s belongs to uid %u", s->id, (unsigned) s->owner_uid);
         return false;
 }
 
@@ -728,6 +733,20 @@ void billing_remember(struct billing *b, const struct billing_request *r, const 
         if (q < 0)
                 log_warning_errno(q, "Failed to record request %s, a retry would be refused: %m", request_id);
         json_object_put(copy);
+}
+
+void billing_add_receipt(struct billing *b, const struct billing_request *r, struct receipt *rc, json_object *reply) {
+        char text[RECEIPT_TEXT_MAX];
+        int q;
+
+        snprintf(rc->request_id, sizeof(rc->request_id), "%s", strempty(r->fields->request_id));
+        q = keys_make_receipt(b->keys, rc, text);
+        if (q < 0) {
+                log_error_errno(q, "Slice %s: failed to sign the receipt of its %s, replying without one: %m",
+                                rc->slice, strna(receipt_kind_to_string(rc->kind)));
+                return;
+        }
+        json_object_object_add(reply, "receipt", json_object_new_string(text));
 }
 
 /* ---- vouchers ---- */
@@ -1145,7 +1164,9 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                                 log_warning("Slice %s: its guest did not start again: %s.", s->id, strna(why));
                 }
         }
-        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = amount };
+        *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = amount, .n_vouchers = n };
+        for (size_t i = 0; i < n; i++)
+                memcpy(ret->voucher_ids[i], v[i].id, VOUCHER_ID_SIZE);
         return 0;
 }
 
@@ -1296,6 +1317,8 @@ int billing_quote(struct billing *b, const struct request *f, struct billing_quo
         if (pricing_quote(&rates, &(struct pricing_size) { .cpus_milli = q.cpus_milli, .memory_bytes = q.memory_max },
                           q.duration_usec, q.items, &q.total) < 0)
                 return refuse(ret_error, -ERANGE, "That quote does not fit in a 64-bit amount of money");
+        q.host_id = keys_host_id(b->keys);
+        keys_host_public_text(b->keys, q.host_key);
         *ret = q;
         return 0;
 }

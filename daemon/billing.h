@@ -122,6 +122,13 @@ void billing_emit_repeatable(struct billing *b, struct slice *s, enum event_kind
 json_object *billing_replay(struct billing *b, struct billing_request *r, const char *op);
 void billing_remember(struct billing *b, const struct billing_request *r, const char *op, json_object *reply);
 
+/* Adds "receipt" (prepay-receipt(5)) to reply: what rc says was paid into
+ * or out of a slice, for r's request id, signed by the host key. Called
+ * before billing_remember(), so that a retry gets the very same receipt.
+ * The money has moved by then: a receipt that cannot be signed is logged
+ * and the reply goes without one. */
+void billing_add_receipt(struct billing *b, const struct billing_request *r, struct receipt *rc, json_object *reply);
+
 /* A voucher's text, checked: its form, its signature by a trusted
  * issuer, its currency, audience and dates, and that it was not spent. */
 int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error);
@@ -173,6 +180,8 @@ struct billing_topup {
         struct slice *slice;
         int64_t balance;
         int64_t credited;
+        uint8_t voucher_ids[REQUEST_VOUCHERS_MAX][VOUCHER_ID_SIZE]; /* those spent, for the receipt */
+        size_t n_vouchers;
 };
 int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error);
 
@@ -199,6 +208,9 @@ struct billing_quote {
         uint64_t cpus_milli, memory_max, duration_usec;
         int64_t items[_RESOURCE_MAX];
         int64_t total;
+        /* Who sells: the receipts' host id and the key they are checked with. */
+        const char *host_id;
+        char host_key[CRYPTO_PUBKEY_TEXT_MAX];
 };
 int billing_quote(struct billing *b, const struct request *f, struct billing_quote *ret, char **ret_error);
 

@@ -1078,6 +1078,10 @@ static int encode_create(json_object *body, json_object *reply, char **ret_locat
                 r = copy_member(body, reply, "receipt");
         if (r >= 0)
                 r = copy_member(body, reply, "unit");
+        /* Paid for, but the unit did not start: the buyer holds the token
+         * and releases the slice for its change. */
+        if (r >= 0)
+                r = copy_member(body, reply, "unit_error");
         if (r >= 0)
                 r = add_ssh(body, json_object_object_get(reply, "slice"));
         if (r < 0)

@@ -19,8 +19,9 @@
 
 /* TLS 1.2 and 1.3 only (issue 14); GnuTLS's NORMAL ciphers otherwise. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-/* What one connection may hold of headers and read buffer: a request
- * whose headers do not fit is refused by libmicrohttpd (431). */
+/* What one connection may hold of headers and read buffer. Headers that
+ * do not fit are not answered 431 by libmicrohttpd 0.9.75 in this mode:
+ * it stops reading, and the RequestTimeoutSec= sweep closes it. */
 #define CONNECTION_MEMORY (32 * 1024)
 #define SSE_KEEPALIVE_USEC (15 * USEC_PER_SEC)
 /* Events a slow reader has not taken yet; past it the stream ends (the
@@ -701,6 +702,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
         log_full_errno(starting ? LOG_ERR : LOG_DEBUG, 0, "libmicrohttpd: %s", buf);
 }
 
+/* The URL as it came: libmicrohttpd would decode %XX first (a "%2F" a
+ * "/", a "%00" an early end), and api_decode() refuses escapes in the
+ * byte-for-byte paths it routes, which it can only do if it sees them. */
+static size_t unescape_none(void *cls, struct MHD_Connection *connection, char *s) {
+        return strlen(s);
+}
+
 int gateway_http_new(sd_event *e, const struct gateway_config *c, struct gateway_tls *tls, int listen_fd,
                      struct control_pool *pool, struct gateway_http **ret) {
         struct gateway_http *h;
@@ -733,7 +741,8 @@ int gateway_http_new(sd_event *e, const struct gateway_config *c, struct gateway
                 (unsigned) c->max_connections_per_address, MHD_OPTION_CONNECTION_TIMEOUT,
                 (unsigned) ((c->request_timeout_usec + USEC_PER_SEC - 1) / USEC_PER_SEC),
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-                on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+                on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_UNESCAPE_CALLBACK,
+                unescape_none, NULL, MHD_OPTION_END);
         starting = false;
         /* libmicrohttpd has loaded the key into GnuTLS's own structures. */
         gateway_tls_forget_key(tls);

@@ -94,6 +94,28 @@ int keys_make_change(struct keys *k, int64_t amount, char ret[static LEDGER_CHAN
         return n;
 }
 
+_Static_assert(RECEIPT_AMOUNT_MAX == LEDGER_BALANCE_MAX, "a receipt holds any balance the ledger does");
+
+int keys_make_receipt(struct keys *k, struct receipt *r, char ret[static RECEIPT_TEXT_MAX]) {
+        int q;
+
+        snprintf(r->currency, sizeof(r->currency), "%s", k->config->currency);
+        snprintf(r->host_id, sizeof(r->host_id), "%s", k->host_id);
+        r->time_usec = (int64_t) now_usec(CLOCK_REALTIME);
+        q = receipt_sign(r, k->host_key);
+        if (q < 0)
+                return q;
+        return receipt_to_text(r, ret, RECEIPT_TEXT_MAX);
+}
+
+const char *keys_host_id(const struct keys *k) {
+        return k->host_id;
+}
+
+char *keys_host_public_text(const struct keys *k, char ret[static CRYPTO_PUBKEY_TEXT_MAX]) {
+        return crypto_key_public_to_text(k->host_key, ret);
+}
+
 static int load_secret(struct keys *k, const char *dir) {
         _cleanup_(freep) char *path = NULL;
         _cleanup_(closep) int fd = -1;
@@ -141,7 +163,7 @@ static int load_host_key(struct keys *k) {
                         r = crypto_key_save_private(k->host_key, path);
                 if (r < 0)
                         return log_error_errno(r, "Failed to make this host's issuer key %s: %m", path);
-                log_info("Made this host's issuer key %s (it signs change only).", path);
+                log_info("Made this host's issuer key %s (it signs change and receipts only).", path);
         } else if (r < 0)
                 return log_error_errno(r, "Failed to load this host's issuer key %s: %s", path, error ?: strerror(-r));
         if (!crypto_key_has_private(k->host_key))

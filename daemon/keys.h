@@ -5,14 +5,15 @@
 #include <stdint.h>
 
 #include "common/crypto.h"
+#include "common/receipt.h"
 #include "common/request.h"
 #include "common/voucher.h"
 #include "ledger.h"
 
 /* The daemon's keys: the issuers it trusts (IssuersDirectory=, and its
- * own key), its own issuer key (HostKey=: it signs change and nothing
- * else), its host id (HostId=, the audience vouchers must name), and the
- * secret owner tokens are derived from (StateDirectory/owner-secret). */
+ * own key), its own issuer key (HostKey=: it signs change and receipts,
+ * nothing else), its host id (HostId=, the audience vouchers must name),
+ * and the secret owner tokens are derived from (StateDirectory/owner-secret). */
 
 /* Owner tokens: "pt-" and 43 base64url characters, derived from a secret
  * only the daemon knows; the ledger keeps their SHA-256. */
@@ -42,3 +43,15 @@ int keys_verify_voucher(struct keys *k, const struct voucher *v, char **ret_erro
 /* The change for amount: vouchers signed by this host, one per line, as
  * few as can be; returns how many. */
 int keys_make_change(struct keys *k, int64_t amount, char ret[static LEDGER_CHANGE_MAX]);
+
+/* A receipt (prepay-receipt(5)) of what r says was paid: the caller sets
+ * kind, slice, request_id, amount, balance and the vouchers; this host's
+ * id, the running currency and the time (now) are set here, and it is
+ * signed with the host key. Its text in ret. -EINVAL for a field out of
+ * range. */
+int keys_make_receipt(struct keys *k, struct receipt *r, char ret[static RECEIPT_TEXT_MAX]);
+/* This host's id (the audience its change names), and its public key as
+ * one line (crypto_key_public_to_text()): what "quote" tells buyers, and
+ * what "prepay receipt verify --key" takes. */
+const char *keys_host_id(const struct keys *k);
+char *keys_host_public_text(const struct keys *k, char ret[static CRYPTO_PUBKEY_TEXT_MAX]);

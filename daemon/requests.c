@@ -15,6 +15,22 @@ static json_object *refusal(int r, const char *error) {
         return message_reply_refusal(message_code_from_errno(r), "%s", error ?: strerror(-r));
 }
 
+/* The receipt of money paid into a slice (create, topup: the vouchers
+ * spent) or out of it (release), into reply. */
+static void add_receipt(struct requests *rq, const struct billing_request *r, enum receipt_kind kind,
+                        const char *slice, int64_t amount, int64_t balance,
+                        const uint8_t (*vouchers)[VOUCHER_ID_SIZE], size_t n_vouchers, json_object *reply) {
+        struct receipt rc = { .kind = kind, .amount = amount, .balance = balance, .n_vouchers = n_vouchers };
+
+        /* What a receipt cannot hold (a longer id, more vouchers) is left
+         * out, and its signing refuses it. */
+        if (strlen(slice) < sizeof(rc.slice))
+                memcpy(rc.slice, slice, strlen(slice) + 1);
+        if (n_vouchers > 0)
+                memcpy(rc.vouchers, vouchers, MIN(n_vouchers, (size_t) RECEIPT_VOUCHERS_MAX) * VOUCHER_ID_SIZE);
+        billing_add_receipt(rq->billing, r, &rc, reply);
+}
+
 /* ---- the slice a request names ---- */
 
 /* The slice the request names (decoded: a valid id); on failure *reply
@@ -260,6 +276,14 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
         reply = slices_reply(rq->slices, s);
         if (r->fields->unit)
                 start_unit(rq, r, s, reply);
+        {
+                uint8_t ids[REQUEST_VOUCHERS_MAX][VOUCHER_ID_SIZE];
+
+                for (size_t i = 0; i < o.n_vouchers; i++)
+                        memcpy(ids[i], o.vouchers[i].id, VOUCHER_ID_SIZE);
+                add_receipt(rq, r, RECEIPT_CREATE, s->id, o.amount, s->account.l.balance, ids, o.n_vouchers,
+                            reply);
+        }
         billing_remember(rq->billing, r, "create", reply);
         json_object_object_add(reply, "token", json_object_new_string(token));
         if (r->fields->attach)
@@ -343,6 +367,8 @@ json_object *requests_topup(struct requests *rq, struct request_conn *rc) {
                 json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
         }
         json_object_object_add(reply, "credited", json_object_new_int64(t.credited));
+        add_receipt(rq, &rc->request, RECEIPT_TOPUP, rc->request.fields->slice, t.credited, t.balance,
+                    t.voucher_ids, t.n_vouchers, reply);
         billing_remember(rq->billing, &rc->request, "topup", reply);
         return reply;
 }
@@ -412,6 +438,8 @@ json_object *requests_release(struct requests *rq, struct request_conn *rc) {
         default:
                 if (rel->change[0])
                         json_object_object_add(reply, "change", json_object_new_string(rel->change));
+                add_receipt(rq, &rc->request, RECEIPT_RELEASE, rc->request.fields->slice, rel->amount, 0, NULL, 0,
+                            reply);
                 billing_remember(rq->billing, &rc->request, "release", reply);
                 return reply;
         }
@@ -444,6 +472,8 @@ json_object *requests_quote(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, "duration_usec", json_object_new_int64((int64_t) q.duration_usec));
         json_object_object_add(reply, "min_runtime_usec",
                                json_object_new_int64((int64_t) rq->config->min_runtime_usec));
+        json_object_object_add(reply, "host_id", json_object_new_string(q.host_id));
+        json_object_object_add(reply, "host_key", json_object_new_string(q.host_key));
         return reply;
 }
 

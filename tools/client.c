@@ -8,6 +8,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/pidfd.h"
+#include "common/receipt.h"
 #include "common/socket.h"
 #include "common/voucher.h"
 #include "prepay.h"
@@ -49,17 +50,6 @@ json_object *client_request_slice(const char *op, const char *slice, const char 
         if (token)
                 json_object_object_add(o, "token", json_object_new_string(token));
         return o;
-}
-
-void client_print_receipt(json_object *reply) {
-        const char *receipt = NULL;
-
-        if (message_get_string(reply, "receipt", &receipt) < 0)
-                return;
-        if (remote_receipt_is_valid(receipt))
-                fprintf(stderr, "prepay: receipt %s\n", receipt);
-        else
-                log_warning("Ignoring a receipt in the reply that is not of the form pr1-BASE64URL.");
 }
 
 void client_print_json(json_object *o) {
@@ -395,6 +385,30 @@ int client_read_ssh_key(const char *path, char **ret) {
         return 0;
 }
 
+int client_read_text(const char *path, const char *what, size_t max, char **ret) {
+        _cleanup_(freep) char *text = NULL;
+        _cleanup_(closep) int fd = -1;
+        const char *name = streq(path, "-") ? "Standard input" : path;
+        size_t size = 0;
+        int r;
+
+        fd = streq(path, "-") ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open %s: %m", path);
+        text = malloc(max + 2);
+        if (!text)
+                return log_oom();
+        r = read_at_most(fd, text, max, &size);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", streq(path, "-") ? "standard input" : path);
+        if (size > max)
+                return log_error_errno(EFBIG, "%s is too large to be a %s.", name, what);
+        if (strlen(text) != size)
+                return log_error_errno(EINVAL, "%s holds a NUL byte: not a %s.", name, what);
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
 static char *token_dir(void) {
         const char *e;
         char *p = NULL;
@@ -430,9 +444,11 @@ static int mkdir_parents(char *path, mode_t mode) {
         return 0;
 }
 
-/* The token file's name: the slice id, with "@HOST:PORT" for a gateway's
- * slice (remote_token_name()): a token is sent only where it came from. */
-static int token_path(const char *slice, char **ret) {
+/* The path of slice's file in the token directory: the slice id, with
+ * "@HOST:PORT" for a gateway's slice (remote_token_name(): a token is
+ * sent only where it came from), and suffix; -ENOENT when there is no
+ * directory. */
+static int token_file(const char *slice, const char *suffix, char **ret) {
         _cleanup_(freep) char *dir = token_dir();
         const struct remote_host *h = NULL;
         char name[REMOTE_HOST_MAX + 64];
@@ -448,19 +464,33 @@ static int token_path(const char *slice, char **ret) {
                 return r;
         if (!dir)
                 return -ENOENT;
-        if (asprintf(ret, "%s/%s", dir, name) < 0)
+        if (asprintf(ret, "%s/%s%s", dir, name, suffix) < 0)
                 return -ENOMEM;
         return 0;
 }
 
-int client_save_token(const char *slice, const char *token, char **ret_path) {
-        _cleanup_(freep) char *dir = token_dir(), *path = NULL, *line = NULL;
+static int token_path(const char *slice, char **ret) {
+        return token_file(slice, "", ret);
+}
+
+/* The same, the directory made (0700) on the way. */
+static int token_dir_file(const char *slice, const char *suffix, char **ret) {
+        _cleanup_(freep) char *dir = token_dir();
         int r;
 
-        r = token_path(slice, &path);
+        if (!dir)
+                return -ENOENT;
+        r = mkdir_parents(dir, 0700);
         if (r < 0)
                 return r;
-        r = mkdir_parents(dir, 0700);
+        return token_file(slice, suffix, ret);
+}
+
+int client_save_token(const char *slice, const char *token, char **ret_path) {
+        _cleanup_(freep) char *path = NULL, *line = NULL;
+        int r;
+
+        r = token_dir_file(slice, "", &path);
         if (r < 0)
                 return r;
         if (asprintf(&line, "%s\n", token) < 0)
@@ -499,6 +529,63 @@ int client_find_token(const char *slice, const char *given, char **ret) {
         if (read_one_line_file(path, &text) < 0)
                 return -ENOENT;
         *ret = TAKE_PTR(text);
+        return 0;
+}
+
+/* Appends line to path (created mode 0600), synced: a receipt file is
+ * the payer's record, one receipt per line, oldest first. */
+static int append_line(const char *path, const char *line) {
+        _cleanup_(closep) int fd = -1;
+        size_t len = strlen(line);
+
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, line, len) != (ssize_t) len || fsync(fd) < 0)
+                return errno ? -errno : -EIO;
+        return 0;
+}
+
+int client_save_receipt(const char *slice, const char *receipt, char **ret_path) {
+        _cleanup_(freep) char *path = NULL, *line = NULL;
+        int r;
+
+        r = token_dir_file(slice, ".receipts", &path);
+        if (r < 0)
+                return r;
+        if (asprintf(&line, "%s\n", receipt) < 0)
+                return -ENOMEM;
+        r = append_line(path, line);
+        if (r < 0)
+                return r;
+        if (ret_path)
+                *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+int client_keep_receipt(const char *slice, json_object *reply, bool say) {
+        _cleanup_(freep) char *saved = NULL;
+        const char *text = NULL, *error = NULL;
+        struct receipt rc;
+        int r;
+
+        if (message_get_string(reply, "receipt", &text) < 0)
+                return 0;
+        /* Only what is a receipt of this slice goes into its file. */
+        r = receipt_from_text(text, &rc, &error);
+        if (r >= 0 && !streq(rc.slice, slice))
+                error = "it is for another slice";
+        if (r < 0 || error) {
+                log_warning("The daemon's receipt \"%.40s...\" is not one: %s. Not saved.", text, strna(error));
+                return -EINVAL;
+        }
+        r = client_save_receipt(slice, text, &saved);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the receipt beside slice %s's token: %m. It is printed below.",
+                                  slice);
+        if (say || r < 0)
+                fprintf(stderr, "prepay: receipt %s%s%s%s\n", text, saved ? " (saved in " : "", strempty(saved),
+                        saved ? ")" : "");
         return 0;
 }
 

@@ -12,6 +12,8 @@ static void help(void) {
                "on standard output (or written to --out); above 1000000000.00, as several\n"
                "vouchers, one per line. Needs the slice's owner token (or root). Releasing\n"
                "a released slice prints the same change again, given the owner token.\n"
+               "The receipt of the payout is printed on standard error and saved beside\n"
+               "the owner tokens (prepay receipt verify checks it).\n"
                "\n"
                HELP_TOKEN
                "  --keep             Stop the work but keep the balance on the slice\n"
@@ -51,8 +53,7 @@ static int release_done(json_object *reply, void *userdata) {
         }
         if (!rel->keep)
                 client_forget_token(rel->slice);
-        if (!rel->json)
-                client_print_receipt(reply);
+        (void) client_keep_receipt(rel->slice, reply, !rel->json);
 
         if (rel->json)
                 client_print_json(reply);

@@ -20,7 +20,8 @@ static void help(void) {
                "\n"
                "Buys a slice with the voucher, moves this process into it and runs\n"
                "COMMAND there. The slice id and its owner token are printed on standard\n"
-               "error; the token is also saved (see prepay(1)) for release.\n"
+               "error; the token is also saved (see prepay(1)) for release, and beside\n"
+               "it the receipt of the payment (prepay receipt verify checks it).\n"
                "The voucher must pay for MinRuntimeSec= at full use of the size asked.\n"
                "With --vm, the slice holds a virtual machine booted from IMAGE (see\n"
                "prepay images) instead; how to log in with ssh and the guest's host key\n"
@@ -206,7 +207,6 @@ static void print_paid(json_object *reply, json_object *slice, const char *id) {
         if (info.account.funded && client_remote(NULL) > 0)
                 fprintf(stderr, "prepay: slice %s bought, balance %s %s\n", strna(id),
                         money_format(a, sizeof(a), info.account.balance), info.account.currency);
-        client_print_receipt(reply);
 }
 
 static int arg_unit(const char *s, void *ret) {
@@ -368,6 +368,8 @@ int run_main(int argc, char *argv[]) {
                         saved ? ")" : "");
         }
         print_paid(reply, slice, id);
+        if (id)
+                (void) client_keep_receipt(id, reply, !quiet);
         if (remote && unit) {
                 const char *name = NULL;
 

@@ -9,7 +9,9 @@ static void help(void) {
                "\n"
                "Adds the voucher's amount to SLICE's balance. Anyone may top up any slice.\n"
                "A voucher that is refused (forged, expired, spent, for another host or\n"
-               "currency, or a slice that does not exist) is not spent.\n"
+               "currency, or a slice that does not exist) is not spent. The receipt of\n"
+               "the payment is printed on standard error and saved beside the owner\n"
+               "tokens (prepay receipt verify checks it).\n"
                "\n"
                "  --voucher=FILE     The voucher (\"-\": standard input); with --host up to\n"
                "                     16 times: all are redeemed or none\n"
@@ -18,13 +20,25 @@ static void help(void) {
                "  -h, --help         Show this help\n");
 }
 
+struct topup {
+        const char *slice;
+        bool json;
+};
+
+/* Keeps the receipt, then says what happened. */
 static int print_topup(json_object *reply, void *userdata) {
-        const char *slice = userdata;
+        const struct topup *t = userdata;
+        const char *slice = t->slice;
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX];
         struct slice_info info = {};
         int64_t credited = 0;
         json_object *o;
 
+        (void) client_keep_receipt(slice, reply, !t->json);
+        if (t->json) {
+                client_print_json(reply);
+                return 0;
+        }
         if (json_object_object_get_ex(reply, "credited", &o))
                 credited = json_object_get_int64(o);
         if (json_object_object_get_ex(reply, "slice", &o))
@@ -39,24 +53,23 @@ static int print_topup(json_object *reply, void *userdata) {
         }
         printf("Slice %s topped up with %s %s; balance now %s %s.\n", slice, money_format(a, sizeof(a), credited),
                info.account.currency, money_format(b, sizeof(b), info.account.balance), info.account.currency);
-        client_print_receipt(reply);
         return 0;
 }
 
 int topup_main(int argc, char *argv[]) {
-        const char *request_id = NULL, *slice;
+        const char *request_id = NULL;
         struct arg_vouchers vouchers = {};
-        bool json = false;
+        struct topup t = {};
         const struct arg_option options[] = {
                 OPT_VOUCHERS(&vouchers),
                 OPT_STRING("request-id", &request_id),
-                OPT_FLAG("json", &json),
+                OPT_FLAG("json", &t.json),
                 {}
         };
         json_object *req;
         int r;
 
-        r = args_parse_slice(argc, argv, options, help, "Usage: prepay topup SLICE --voucher FILE", NULL, &slice);
+        r = args_parse_slice(argc, argv, options, help, "Usage: prepay topup SLICE --voucher FILE", NULL, &t.slice);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         if (vouchers.n == 0) {
@@ -64,12 +77,13 @@ int topup_main(int argc, char *argv[]) {
                 return 2;
         }
 
-        req = client_request_slice("topup", slice, NULL);
+        req = client_request_slice("topup", t.slice, NULL);
         if (req && client_add_vouchers(req, &vouchers) < 0) {
                 json_object_put(req);
                 return 1;
         }
         if (req && request_id)
                 json_object_object_add(req, "request_id", json_object_new_string(request_id));
-        return client_run(req, true, json, print_topup, (void *) slice);
+        /* --json is printed after the receipt is kept: print_topup. */
+        return client_run(req, true, false, print_topup, &t);
 }

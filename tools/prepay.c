@@ -24,6 +24,7 @@ static const struct verb commands[] = {
         { "keygen", keygen_main, "make an issuer's Ed25519 key pair" },
         { "mint", mint_main, "sign vouchers with an issuer key" },
         { "voucher", voucher_main, "show and check a voucher offline" },
+        { "receipt", receipt_main, "check or show a payment's signed receipt offline" },
         { "ledger", ledger_main, "verify or export the ledger (operators)" },
         {}
 };

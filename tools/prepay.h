@@ -22,6 +22,7 @@ int quote_main(int argc, char *argv[]);
 int keygen_main(int argc, char *argv[]);
 int mint_main(int argc, char *argv[]);
 int voucher_main(int argc, char *argv[]);
+int receipt_main(int argc, char *argv[]);
 int ledger_main(int argc, char *argv[]);
 int kill_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
@@ -167,7 +168,6 @@ json_object *client_request(const char *op);
 json_object *client_request_slice(const char *op, const char *slice, const char *token);
 /* A reply's "receipt" (a money move's, signed by the host: prepay receipt
  * verify checks it), on standard error, if it has one of the right form. */
-void client_print_receipt(json_object *reply);
 /* Prints a reply, or part of one, as pretty JSON (--json). */
 void client_print_json(json_object *o);
 /* A verb's whole exchange: sends req (consumed; NULL: out of memory,
@@ -184,6 +184,9 @@ int client_run(json_object *req, bool money, bool json, int (*print)(json_object
 #define CLIENT_RETRY_MSEC 500
 int client_call_money(json_object *req, json_object **ret);
 int client_new_request_id(char ret[static 33]);
+/* The text of path ("-": standard input), at most max bytes and no NUL
+ * ("... is too large to be a <what>"); -errno, said. */
+int client_read_text(const char *path, const char *what, size_t max, char **ret);
 /* A voucher file's text ("-": standard input). */
 int client_read_voucher(const char *path, char **ret);
 /* Reads the vouchers and adds them to req: "voucher" for one, "vouchers"
@@ -196,6 +199,14 @@ int client_add_vouchers(json_object *req, const struct arg_vouchers *v);
 int client_save_token(const char *slice, const char *token, char **ret_path);
 int client_find_token(const char *slice, const char *given, char **ret);
 void client_forget_token(const char *slice);
+/* Receipts (prepay-receipt(5)) kept beside the tokens, in the same
+ * directory, all of a slice's in SLICE.receipts, one per line, oldest
+ * first (mode 0600; kept after the release, unlike the token). */
+int client_save_receipt(const char *slice, const char *receipt, char **ret_path);
+/* A money-moving reply's "receipt", if it has one: checked to be a
+ * receipt of slice, saved, and said on standard error ("prepay: receipt
+ * pr1-... (saved in PATH)") if say or if it could not be saved. */
+int client_keep_receipt(const char *slice, json_object *reply, bool say);
 int client_write_secret_file(const char *path, const char *text);
 
 /* http.c: prepay --host (prepay(1), tools/README.md). The gateway is

@@ -880,12 +880,3 @@ int remote_token_name(const char *slice, const struct remote_host *h, char *buf,
         len = h ? snprintf(buf, n, "%s@%s", slice, h->key) : snprintf(buf, n, "%s", slice);
         return len < 0 || (size_t) len >= n ? -ENOBUFS : 0;
 }
-
-bool remote_receipt_is_valid(const char *s) {
-        size_t n;
-
-        if (!s || !strneq(s, "pr1-", 4))
-                return false;
-        n = strlen(s + 4);
-        return n > 0 && n <= 4096 && strspn(s + 4, BASE64URL_ALPHABET) == n;
-}

@@ -111,5 +111,3 @@ int remote_event_from_data(const char *data, json_object **ret);
  * token is never sent to another. -EINVAL for an id that is not one. */
 int remote_token_name(const char *slice, const struct remote_host *h, char *buf, size_t n);
 
-/* A receipt ("pr1-" and base64url) fit to print; anything else is not. */
-bool remote_receipt_is_valid(const char *s);

@@ -254,6 +254,60 @@ int crypto_key_save_public(const struct crypto_key *k, const char *path) {
         return save_pem(k, path, false);
 }
 
+/* RFC 8410 section 4: the DER of an Ed25519 SubjectPublicKeyInfo is this
+ * and the raw key; its base64 is the PEM file's one line of body. */
+static const uint8_t spki_ed25519_prefix[12] = {
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+};
+#define SPKI_SIZE (sizeof(spki_ed25519_prefix) + CRYPTO_PUBKEY_SIZE)
+_Static_assert(CRYPTO_PUBKEY_TEXT_MAX == BASE64_LEN(SPKI_SIZE) + 1, "CRYPTO_PUBKEY_TEXT_MAX and the DER disagree");
+
+char *crypto_key_public_to_text(const struct crypto_key *k, char *buf) {
+        uint8_t der[SPKI_SIZE];
+
+        memcpy(der, spki_ed25519_prefix, sizeof(spki_ed25519_prefix));
+        memcpy(der + sizeof(spki_ed25519_prefix), k->pub, CRYPTO_PUBKEY_SIZE);
+        return base64_encode(der, sizeof(der), buf);
+}
+
+static bool is_space(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int crypto_key_from_public_text(const char *s, struct crypto_key **ret) {
+        uint8_t der[SPKI_SIZE + 1];
+        EVP_PKEY *pkey;
+        size_t len, size;
+
+        if (!s)
+                return -EINVAL;
+        while (is_space(*s))
+                s++;
+        len = strlen(s);
+        while (len > 0 && is_space(s[len - 1]))
+                len--;
+
+        /* A .pub file pasted whole: OpenSSL reads the armor, and a private
+         * key's armor is not a public key's. */
+        if (len >= 5 && strneq(s, "-----", 5)) {
+                pkey = pem_read(s, len, false);
+                if (!pkey)
+                        return -EINVAL;
+                return key_new(pkey, false, ret);
+        }
+
+        if (len != BASE64_LEN(SPKI_SIZE) || base64_decode(s, len, der, sizeof(der), &size) < 0 || size != SPKI_SIZE ||
+            memcmp(der, spki_ed25519_prefix, sizeof(spki_ed25519_prefix)) != 0)
+                return -EINVAL;
+        pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, der + sizeof(spki_ed25519_prefix),
+                                              CRYPTO_PUBKEY_SIZE);
+        if (!pkey) {
+                ERR_clear_error();
+                return -EINVAL;
+        }
+        return key_new(pkey, false, ret);
+}
+
 void crypto_key_free(struct crypto_key *k) {
         if (!k)
                 return;

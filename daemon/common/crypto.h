@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/encoding.h"
+
 /* The only module that includes OpenSSL (3.x, EVP interfaces only):
  * Ed25519 keys and signatures, SHA-256, HMAC-SHA-256, random bytes.
  * Unit-tested in tests/unit/test-crypto.c. */
@@ -36,6 +38,17 @@ int crypto_key_load(const char *path, struct crypto_key **ret, char **ret_error)
 int crypto_key_save_private(const struct crypto_key *k, const char *path);
 /* Writes the public key as PEM, mode 0644, created exclusively. */
 int crypto_key_save_public(const struct crypto_key *k, const char *path);
+/* A public key on one line: standard base64 of its DER SubjectPublicKeyInfo
+ * (RFC 8410: 302a300506032b6570032100 and the raw 32-byte key), which is
+ * exactly the line between the armor lines of the PEM file
+ * crypto_key_save_public() and "prepay keygen" write ("MCowBQYDK2VwAyEA...").
+ * buf holds CRYPTO_PUBKEY_TEXT_MAX. Returns buf. */
+#define CRYPTO_PUBKEY_TEXT_MAX (BASE64_LEN(12 + CRYPTO_PUBKEY_SIZE) + 1)
+char *crypto_key_public_to_text(const struct crypto_key *k, char *buf);
+/* The public key of that line, or of a whole public key PEM text (a .pub
+ * file's contents); white space around it is allowed. -EINVAL for
+ * anything else, a private key included. */
+int crypto_key_from_public_text(const char *s, struct crypto_key **ret);
 void crypto_key_free(struct crypto_key *k);
 bool crypto_key_has_private(const struct crypto_key *k);
 void crypto_key_id(const struct crypto_key *k, uint8_t ret[CRYPTO_KEY_ID_SIZE]);

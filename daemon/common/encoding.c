@@ -170,3 +170,18 @@ int base64_decode(const char *s, size_t len, void *out, size_t cap, size_t *ret_
                 pad++;
         return decode_with(base64_alphabet, s, len - pad, out, cap, ret_size);
 }
+
+void be64_put(uint8_t p[static 8], int64_t v) {
+        uint64_t u = (uint64_t) v;
+
+        for (int i = 7; i >= 0; i--, u >>= 8)
+                p[i] = (uint8_t) u;
+}
+
+int64_t be64_get(const uint8_t p[static 8]) {
+        uint64_t u = 0;
+
+        for (int i = 0; i < 8; i++)
+                u = u << 8 | p[i];
+        return (int64_t) u;
+}

@@ -32,3 +32,8 @@ char *base64_encode(const void *p, size_t n, char *out);
 /* As base64url_decode(), for padded text: len a multiple of 4, one or two
  * '=' exactly where the last group is short, nothing else. */
 int base64_decode(const char *s, size_t len, void *out, size_t cap, size_t *ret_size);
+
+/* A signed 64-bit integer as 8 big-endian bytes (two's complement), the
+ * byte order of the voucher and receipt formats, and back. */
+void be64_put(uint8_t p[static 8], int64_t v);
+int64_t be64_get(const uint8_t p[static 8]);

@@ -46,14 +46,18 @@
  *            unit's name, or "unit_error" says why it did not start
  *            (the slice stays funded; release returns the change).
  *            -> "slice": {slice_info}, "token": the owner token (funded
- *            slices; the daemon keeps only its hash)
+ *            slices; the daemon keeps only its hash), "receipt": the
+ *            receipt of the payment (funded slices; below)
  *   topup    "slice": id, "voucher": text or "vouchers": [texts] (as
  *            create's), "request_id" -> "slice": {...}, "credited":
- *            micro-units (their sum). Anyone may top up any slice.
+ *            micro-units (their sum), "receipt". Anyone may top up any
+ *            slice.
  *   release  "slice": id, "token", "keep": bool, "request_id" -> "slice":
  *            id, "refund": micro-units, "change": voucher text (absent when
- *            nothing was left or with keep). Released again, the same
- *            change is returned.
+ *            nothing was left or with keep), "receipt" (not with keep).
+ *            Released again, the same change is returned, with
+ *            "released_before": true and no receipt (the first reply had
+ *            it; the same request id gets that reply again).
  *   attach   "slice": id, "token" -> "slice": {slice_info}
  *   status   "slice": id, "token" (optional) -> "slice": {slice_info};
  *            without the owner token, to a client that did not create it,
@@ -66,7 +70,10 @@
  *   quote    "cpus_milli", "memory_max", "duration_usec", "disk_size"
  *            (bytes of a VM's disk) -> "items":
  *            {resource: micro-units}, "total", "currency",
- *            "min_runtime_usec", "prices": {resource: micro-units per unit}
+ *            "min_runtime_usec", "prices": {resource: micro-units per unit},
+ *            "host_id": the host id receipts and change name, "host_key":
+ *            the public key receipts are signed with, one line (base64 of
+ *            its DER SubjectPublicKeyInfo: the body of a .pub PEM file)
  *   destroy  "slice": id, "token" (unfunded slices only; funded ones are
  *            released, so that their balance is refunded)
  *   kill     "slice": id, "token" -> "slice": {slice_info}; every process
@@ -87,9 +94,16 @@
  *            further datagram closes it); a client that does not read
  *            fast enough is dropped (the daemon shuts the socket down).
  *            Without "slice", for operators only.
+ * "receipt" is "pr1-..." (prepay-receipt(5), common/receipt.h): what was
+ * paid into the slice (create, topup: the amount, the balance after, the
+ * vouchers spent) or out of it as change (release), the slice, the
+ * request id, the time, signed by the host key (the one that signs
+ * change), for the payer to keep and anyone to check offline ("prepay
+ * receipt verify"). A reply whose receipt could not be signed (logged)
+ * has none: the money moved all the same.
  * "request_id" (1..64 of [A-Za-z0-9._:-]) makes a money-moving request
- * idempotent: sent again by the same uid, the first answer is returned
- * and nothing is done twice. "token" may be left out by an operator.
+ * idempotent: sent again by the same uid, the first answer (its receipt
+ * included) is returned and nothing is done twice. "token" may be left out by an operator.
  * Who may send what (clients, operators: daemon/control.h) is prepayd's
  * ClientGroup= and AdminGroup=; a refusal is "Permission denied: ..."
  * (code "forbidden"; "unauthorized" when the owner token is needed and

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 
-#include "voucher.h"
+#include "note.h"
 #include "util.h"
+#include "voucher.h"
 
 /* Offsets of the signed bytes, as the table in voucher.h and
  * prepay-voucher(5) give them. */
@@ -27,21 +27,7 @@ enum {
 
 _Static_assert(OFF_AUDIENCE + VOUCHER_AUDIENCE_MAX == VOUCHER_SIGNED_MAX, "layout and VOUCHER_SIGNED_MAX disagree");
 _Static_assert(VOUCHER_AUDIENCE_MAX <= UINT8_MAX, "the audience length is one byte");
-
-static void put_be64(uint8_t *p, int64_t v) {
-        uint64_t u = (uint64_t) v;
-
-        for (int i = 7; i >= 0; i--, u >>= 8)
-                p[i] = (uint8_t) u;
-}
-
-static int64_t get_be64(const uint8_t *p) {
-        uint64_t u = 0;
-
-        for (int i = 0; i < 8; i++)
-                u = u << 8 | p[i];
-        return (int64_t) u;
-}
+_Static_assert(VOUCHER_MAX <= NOTE_MAX, "a voucher is a note");
 
 static bool audience_char_is_valid(char c) {
         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
@@ -87,11 +73,11 @@ int voucher_encode(const struct voucher *v, uint8_t *buf, size_t n, size_t *ret_
         memcpy(buf + OFF_MAGIC, VOUCHER_MAGIC, 3);
         buf[OFF_MAGIC + 3] = VOUCHER_VERSION;
         memcpy(buf + OFF_ID, v->id, VOUCHER_ID_SIZE);
-        put_be64(buf + OFF_AMOUNT, v->amount);
+        be64_put(buf + OFF_AMOUNT, v->amount);
         memcpy(buf + OFF_CURRENCY, v->currency, 3);
         memcpy(buf + OFF_ISSUER, v->issuer, CRYPTO_KEY_ID_SIZE);
-        put_be64(buf + OFF_NOT_BEFORE, v->not_before);
-        put_be64(buf + OFF_NOT_AFTER, v->not_after);
+        be64_put(buf + OFF_NOT_BEFORE, v->not_before);
+        be64_put(buf + OFF_NOT_AFTER, v->not_after);
         buf[OFF_AUDIENCE_LEN] = (uint8_t) audience_len;
         memcpy(buf + OFF_AUDIENCE, v->audience, audience_len);
 
@@ -125,25 +111,14 @@ int voucher_sign(struct voucher *v, const struct crypto_key *k) {
 }
 
 int voucher_to_text(const struct voucher *v, char *buf, size_t n) {
-        uint8_t bytes[VOUCHER_MAX];
+        uint8_t bytes[VOUCHER_SIGNED_MAX];
         size_t len;
         int r;
 
-        r = voucher_encode(v, bytes, VOUCHER_SIGNED_MAX, &len);
+        r = voucher_encode(v, bytes, sizeof(bytes), &len);
         if (r < 0)
                 return r;
-        memcpy(bytes + len, v->signature, CRYPTO_SIG_SIZE);
-        len += CRYPTO_SIG_SIZE;
-
-        if (!buf || n < strlen(VOUCHER_TEXT_PREFIX) + BASE64URL_LEN(len) + 1)
-                return -ENOBUFS;
-        memcpy(buf, VOUCHER_TEXT_PREFIX, strlen(VOUCHER_TEXT_PREFIX));
-        base64url_encode(bytes, len, buf + strlen(VOUCHER_TEXT_PREFIX));
-        return 0;
-}
-
-static bool char_is_space(char c) {
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+        return note_to_text(VOUCHER_TEXT_PREFIX, bytes, len, v->signature, buf, n);
 }
 
 static int text_error(const char **ret_error, const char *sentence) {
@@ -154,41 +129,23 @@ static int text_error(const char **ret_error, const char *sentence) {
 
 int voucher_from_text(const char *s, struct voucher *ret, const char **ret_error) {
         uint8_t bytes[VOUCHER_MAX];
-        const size_t prefix_len = strlen(VOUCHER_TEXT_PREFIX);
         struct voucher v = {};
-        size_t len, size, audience_len, body_len;
-        const char *body;
+        size_t size = 0, audience_len, text_len = 0;
         int r;
 
-        if (!s)
+        r = note_from_text(s, VOUCHER_TEXT_PREFIX, bytes, sizeof(bytes), &size, &text_len);
+        if (r == -ENOMSG)
                 return text_error(ret_error, "Not a prepay voucher (expected text starting " VOUCHER_TEXT_PREFIX ")");
-
-        while (char_is_space(*s))
-                s++;
-        len = strlen(s);
-        while (len > 0 && char_is_space(s[len - 1]))
-                len--;
-
-        if (len < prefix_len || !strneq(s, VOUCHER_TEXT_PREFIX, prefix_len))
-                return text_error(ret_error, "Not a prepay voucher (expected text starting " VOUCHER_TEXT_PREFIX ")");
-
-        body = s + prefix_len;
-        body_len = len - prefix_len;
-        r = base64url_decode(body, body_len, bytes, sizeof(bytes), &size);
         if (r == -ENOBUFS)
                 return text_error(ret_error, "Voucher text is too long: extra data after the signature");
-        if (r < 0) {
-                /* Text cut short mostly ends mid-group, which is not valid
-                 * base64url. If its whole groups decode, they tell how
-                 * long the voucher should be, and whether the text (its
-                 * bad ending included) is too short for that. */
-                if (body_len % 4 != 0 && strspn(body, BASE64URL_ALPHABET) >= body_len &&
-                    base64url_decode(body, body_len - body_len % 4, bytes, sizeof(bytes), &size) == 0 &&
-                    (size <= OFF_AUDIENCE_LEN ||
-                     body_len * 3 / 4 < (size_t) OFF_AUDIENCE + bytes[OFF_AUDIENCE_LEN] + CRYPTO_SIG_SIZE))
-                        return text_error(ret_error, "Voucher text is truncated");
+        /* Cut mid-group: its whole groups tell how long the voucher
+         * should be, and whether the text (its bad ending included) is
+         * too short for that. */
+        if (r == -EPIPE && (size <= OFF_AUDIENCE_LEN ||
+                            text_len * 3 / 4 < (size_t) OFF_AUDIENCE + bytes[OFF_AUDIENCE_LEN] + CRYPTO_SIG_SIZE))
+                return text_error(ret_error, "Voucher text is truncated");
+        if (r < 0)
                 return text_error(ret_error, "Voucher text is damaged: not valid base64url after " VOUCHER_TEXT_PREFIX);
-        }
 
         if (size < OFF_ID)
                 return text_error(ret_error, "Voucher text is truncated");
@@ -208,11 +165,11 @@ int voucher_from_text(const char *s, struct voucher *ret, const char **ret_error
                 return text_error(ret_error, "Voucher text is too long: extra data after the signature");
 
         memcpy(v.id, bytes + OFF_ID, VOUCHER_ID_SIZE);
-        v.amount = get_be64(bytes + OFF_AMOUNT);
+        v.amount = be64_get(bytes + OFF_AMOUNT);
         memcpy(v.currency, bytes + OFF_CURRENCY, 3);
         memcpy(v.issuer, bytes + OFF_ISSUER, CRYPTO_KEY_ID_SIZE);
-        v.not_before = get_be64(bytes + OFF_NOT_BEFORE);
-        v.not_after = get_be64(bytes + OFF_NOT_AFTER);
+        v.not_before = be64_get(bytes + OFF_NOT_BEFORE);
+        v.not_after = be64_get(bytes + OFF_NOT_AFTER);
         memcpy(v.audience, bytes + OFF_AUDIENCE, audience_len);
         memcpy(v.signature, bytes + OFF_AUDIENCE + audience_len, CRYPTO_SIG_SIZE);
 
@@ -229,23 +186,6 @@ int voucher_from_text(const char *s, struct voucher *ret, const char **ret_error
 
         *ret = v;
         return 0;
-}
-
-static int verify_error(char **ret_error, int error, const char *fmt, ...) _printf_(3, 4);
-static int verify_error(char **ret_error, int error, const char *fmt, ...) {
-        va_list ap;
-        int r;
-
-        if (!ret_error)
-                return error;
-        va_start(ap, fmt);
-        r = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                *ret_error = NULL;
-                return -ENOMEM;
-        }
-        return error;
 }
 
 char *voucher_time_to_string(int64_t t, char *buf) {
@@ -268,33 +208,33 @@ int voucher_verify(const struct voucher *v, const struct crypto_keyring *kr, int
 
         r = voucher_encode(v, bytes, sizeof(bytes), &len);
         if (r < 0)
-                return verify_error(ret_error, -EINVAL, "Voucher has a field out of range");
+                return note_error(ret_error, -EINVAL, "Voucher has a field out of range");
 
         k = crypto_keyring_find(kr, v->issuer);
         if (!k)
-                return verify_error(ret_error, -ENOKEY, "Voucher is signed by unknown issuer %s",
+                return note_error(ret_error, -ENOKEY, "Voucher is signed by unknown issuer %s",
                                     hex_encode(v->issuer, CRYPTO_KEY_ID_SIZE, buf));
 
         r = crypto_verify(k, bytes, len, v->signature);
         if (r == -EBADMSG)
-                return verify_error(ret_error, r, "Voucher signature does not verify: forged or damaged");
+                return note_error(ret_error, r, "Voucher signature does not verify: forged or damaged");
         if (r < 0)
-                return verify_error(ret_error, r, "Cannot check the voucher's signature: %s", strerror(-r));
+                return note_error(ret_error, r, "Cannot check the voucher's signature: %s", strerror(-r));
 
         if (currency && !streq(v->currency, currency))
-                return verify_error(ret_error, -EMEDIUMTYPE, "Voucher is in %s; this host takes %s", v->currency,
+                return note_error(ret_error, -EMEDIUMTYPE, "Voucher is in %s; this host takes %s", v->currency,
                                     currency);
 
         /* Valid from not-before up to, not including, not-after. */
         if (now < v->not_before)
-                return verify_error(ret_error, -ETIME, "Voucher not valid before %s",
+                return note_error(ret_error, -ETIME, "Voucher not valid before %s",
                                     voucher_time_to_string(v->not_before, buf));
         if (now >= v->not_after)
-                return verify_error(ret_error, -EKEYEXPIRED, "Voucher expired at %s",
+                return note_error(ret_error, -EKEYEXPIRED, "Voucher expired at %s",
                                     voucher_time_to_string(v->not_after, buf));
 
         if (host_id && v->audience[0] && !streq(v->audience, host_id))
-                return verify_error(ret_error, -EACCES, "Voucher is bound to host %s, this is host %s", v->audience,
+                return note_error(ret_error, -EACCES, "Voucher is bound to host %s, this is host %s", v->audience,
                                     host_id);
 
         return 0;

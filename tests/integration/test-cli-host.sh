@@ -74,10 +74,15 @@ fi
 
 # A CPU-hour costs 3.60 EUR, nothing else costs anything; a slice is
 # bought for at least an hour.
-add_user "$GW_USER"
+# The gateway reaches the control socket as a member of ClientGroup=,
+# as the package's user prepay-gateway is of group prepay.
+CLIENTS=pcl-${ID#prepay-test-}
+CLIENTS=${CLIENTS:0:31}
+add_group "$CLIENTS"
+add_user "$GW_USER" "$CLIENTS"
 chmod 0711 "$T"
 write_config "[Daemon]
-ClientGroup=
+ClientGroup=$CLIENTS
 [Control]
 GatewayUser=$GW_USER
 [Money]

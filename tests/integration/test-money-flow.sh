@@ -4,6 +4,9 @@
 # by someone else; release with a change voucher signed by the host, which
 # buys a new slice; release again gives the same change; a slice sized to
 # its funds. Every figure is checked against the rate card and the ledger.
+# The buy, the top-up and the release each come with a receipt signed by
+# the host key, which "prepay receipt verify" checks offline; a retried
+# top-up gets the very same receipt, and a receipt changed is refused.
 . "$(dirname "$0")/lib.sh"
 
 # One cent per CPU-second and nothing else, so every charge is CPU time.
@@ -24,6 +27,28 @@ say "quote for 2 CPUs, 1G, 10s: total $total micro-units"
 [ "$total" = 200000 ] || fail "quote total $total, expected 200000 (2 CPUs x 10 s x 0.01)"
 prepay quote --cpus 2 --hours 1 | grep -q "total.*72.00 EUR" || fail "quote for 2 CPUs for 1 hour is not 72.00 EUR"
 
+# The host key receipts are checked with: quote tells it as one line, the
+# body of the .pub PEM that openssl (or prepay keygen) writes of the key.
+host_key=$(jq -r .host_key <<<"$q")
+openssl pkey -in "$T/state/host-issuer.key" -pubout -out "$T/host.pub" || fail "openssl cannot read the host key"
+[ "$host_key" = "$(sed -n 2p "$T/host.pub")" ] ||
+        fail "quote's host_key $host_key is not the host key's public PEM line: $(cat "$T/host.pub")"
+[ -n "$(jq -r '.host_id // empty' <<<"$q")" ] || fail "quote tells no host_id"
+
+# receipt_check FILE|TEXT KIND SLICE AMOUNT [JQ-CONDITION]: verified with
+# the host's .pub file and with quote's one line, and its fields.
+receipt_check() {
+        local out
+        out=$(prepay receipt verify --key-file "$T/host.pub" --json "$1") ||
+                fail "the $2 receipt of $3 does not verify: $1"
+        prepay receipt verify --key "$host_key" "$1" >/dev/null || fail "the $2 receipt does not verify with --key"
+        prepay receipt verify --key-file "$T/state/host-issuer.key" "$1" >/dev/null ||
+                fail "the $2 receipt does not verify with the host's private key file"
+        jq -e --arg k "$2" --arg s "$3" --argjson a "$4" \
+                ".valid and .kind == \$k and .slice == \$s and .amount == \$a and .currency == \"EUR\" and ${5:-true}" \
+                <<<"$out" >/dev/null || fail "$2 receipt fields wrong: $out"
+}
+
 # 0.50 EUR: 50 s of CPU, so that however slowly the steps before the
 # top-up run, the slice does not run out on the way (a slice that ran out
 # and was thawed by the top-up would be a different flow).
@@ -36,6 +61,11 @@ token=$(owner_token_in "$T/run.err")
 [ -f "$PREPAY_TOKEN_DIR/$s" ] || fail "the owner token was not saved for release"
 [ "$(stat -c %a "$PREPAY_TOKEN_DIR/$s")" = 600 ] || fail "the saved owner token is not mode 0600"
 grep -q "$token" "$LEDGER" 2>/dev/null && fail "the owner token is stored in the ledger in clear"
+v1_id=$(prepay voucher show "$v1" --json | jq -r .id)
+grep -q "prepay: receipt pr1-" "$T/run.err" || fail "prepay run printed no receipt: $(cat "$T/run.err")"
+[ "$(wc -l <"$PREPAY_TOKEN_DIR/$s.receipts")" = 1 ] || fail "the create's receipt was not saved beside the token"
+receipt_check "$PREPAY_TOKEN_DIR/$s.receipts" create "$s" 500000 \
+        ".balance == 500000 and .vouchers == [\"$v1_id\"]"
 
 # The burn rate is the money the CPU it really gets costs: 1 CPU on an idle
 # machine, its share of the cores on a busy one. That rate is taken from
@@ -57,13 +87,23 @@ expect_left=$((bal * 1000000 / rate))
 within "$left" "$expect_left" 5 || fail "time left $left, expected balance/rate = $expect_left"
 prepay status "$s" | grep -q "balance:" || fail "status does not show the balance"
 
-# Anyone may top up: no token, another voucher.
+# Anyone may top up: no token, another voucher. The payer keeps the
+# receipt in its own token directory; the same request again is answered
+# with the same receipt, and credits nothing more.
 v2=$(mint 0.05)
-PREPAY_TOKEN= PREPAY_TOKEN_DIR=/nonexistent prepay topup "$s" --voucher "$v2" >"$T/topup.out" ||
+v2_id=$(prepay voucher show "$v2" --json | jq -r .id)
+PREPAY_TOKEN= PREPAY_TOKEN_DIR=$T/payer prepay topup "$s" --voucher "$v2" --request-id topup-1 >"$T/topup.out" ||
         fail "top-up failed: $(cat "$T/topup.out")"
 grep -q "topped up with 0.05 EUR" "$T/topup.out" || fail "top-up output: $(cat "$T/topup.out")"
 credited=$(slice_field "$s" .account.credited)
 [ "$credited" = 550000 ] || fail "credited $credited after a top-up, expected 550000"
+receipt_check "$T/payer/$s.receipts" topup "$s" 50000 \
+        ".request_id == \"topup-1\" and .balance > 50000 and .balance <= 550000 and .vouchers == [\"$v2_id\"]"
+again=$(PREPAY_TOKEN_DIR=$T/payer prepay topup "$s" --voucher "$v2" --request-id topup-1 --json) ||
+        fail "the retried top-up failed"
+[ "$(jq -r .receipt <<<"$again")" = "$(cat "$T/payer/$s.receipts" | head -1)" ] ||
+        fail "a retried top-up got another receipt: $(jq -r .receipt <<<"$again")"
+[ "$(slice_field "$s" .account.credited)" = 550000 ] || fail "a retried top-up credited twice"
 
 # Release: needs the token; without it, a non-root caller is refused.
 setpriv --reuid=65534 --regid=65534 --clear-groups "$BIN/prepay" release "$s" --token pt-wrong 2>"$T/deny.err" &&
@@ -78,6 +118,33 @@ change=$(cat "$T/change")
 prepay voucher show "$T/change" --json >"$T/change.json" || fail "the change is not a voucher: $change"
 refund=$(jq -r .amount "$T/change.json")
 say "released: $(cat "$T/release.err"); change amount $refund"
+[ -f "$PREPAY_TOKEN_DIR/$s" ] && fail "the owner token was kept after the release"
+[ "$(wc -l <"$PREPAY_TOKEN_DIR/$s.receipts")" = 2 ] || fail "the release's receipt was not saved beside the create's"
+release_receipt=$(sed -n 2p "$PREPAY_TOKEN_DIR/$s.receipts")
+grep -qF "prepay: receipt $release_receipt" "$T/release.err" || fail "prepay release did not print its receipt"
+receipt_check "$release_receipt" release "$s" "$refund" '.balance == 0 and .vouchers == []'
+# And with openssl alone, as prepay-receipt(5) shows it.
+t=$(sed 's/^pr1-//' <<<"$release_receipt" | tr -- '-_' '+/')
+while [ $((${#t} % 4)) -ne 0 ]; do t="$t="; done
+printf '%s' "$t" | base64 -d >"$T/r.bin"
+head -c -64 "$T/r.bin" >"$T/r.signed"
+tail -c 64 "$T/r.bin" >"$T/r.sig"
+openssl pkeyutl -verify -rawin -pubin -inkey "$T/host.pub" -in "$T/r.signed" -sigfile "$T/r.sig" >/dev/null ||
+        fail "openssl does not verify the release's receipt as prepay-receipt(5) says"
+[ "$(od -An -tu1 -j4 -N1 "$T/r.signed" | tr -d ' ')" = 3 ] || fail "the release's receipt is not of kind 3 at offset 4"
+
+# One byte changed (base64url: the characters of the amount and balance),
+# or another key: refused, exit 1, with the reason.
+create_receipt=$(head -1 "$PREPAY_TOKEN_DIR/$s.receipts")
+c=${create_receipt:20:1}
+forged=${create_receipt:0:20}$([ "$c" = A ] && echo B || echo A)${create_receipt:21}
+prepay receipt verify --key-file "$T/host.pub" "$forged" 2>"$T/forged.err" && fail "a changed receipt verified"
+[ $? = 1 ] || fail "a changed receipt: exit status not 1"
+grep -q "forged or damaged" "$T/forged.err" || fail "a changed receipt: $(cat "$T/forged.err")"
+prepay receipt verify --key-file "$ISSUER_KEY" "$create_receipt" 2>"$T/other.err" &&
+        fail "a receipt verified with another key"
+grep -q "not by the key given" "$T/other.err" || fail "another key: $(cat "$T/other.err")"
+prepay receipt show "$forged" | grep -q "not checked" || fail "receipt show does not say it did not check"
 
 prepay ledger export --json --ledger "$LEDGER" >"$T/ledger.json" || fail "ledger export failed"
 row=$(jq -c --arg s "$s" '.slices[] | select(.id == $s)' "$T/ledger.json")

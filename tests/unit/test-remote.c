@@ -634,16 +634,6 @@ static void test_token_name(void **state _unused_) {
         assert_int_equal(remote_token_name("s-0123abcd", &h, buf, 12), -ENOBUFS);
 }
 
-static void test_receipt(void **state _unused_) {
-        assert_true(remote_receipt_is_valid("pr1-AAAA_bbb-ccc"));
-        assert_false(remote_receipt_is_valid("pr1-"));
-        assert_false(remote_receipt_is_valid("pv1-AAAA"));
-        assert_false(remote_receipt_is_valid("pr1-AA AA"));
-        assert_false(remote_receipt_is_valid("pr1-AA\x1b"));
-        assert_false(remote_receipt_is_valid("pr1-AA+/"));
-        assert_false(remote_receipt_is_valid(NULL));
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_host_parse),
@@ -662,7 +652,6 @@ int main(void) {
                 cmocka_unit_test(test_sse_limits),
                 cmocka_unit_test(test_event_from_data),
                 cmocka_unit_test(test_token_name),
-                cmocka_unit_test(test_receipt),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
