@@ -322,11 +322,6 @@ int client_add_vouchers(json_object *req, const struct arg_vouchers *v) {
                 }
         }
         n = json_object_array_length(array);
-        if (n > 1 && client_remote(NULL) == 0) {
-                json_object_put(array);
-                return log_error_errno(EINVAL, "Several vouchers in one request go to a gateway (--host); prepayd's "
-                                       "socket takes one: top up with the others (prepay topup).");
-        }
         if (n == 1) {
                 json_object_object_add(req, "voucher", json_object_get(json_object_array_get_idx(array, 0)));
                 json_object_put(array);

@@ -28,12 +28,12 @@ static void help(void) {
                "are printed on standard output.\n"
                "\n"
                "  --voucher=FILE  The voucher that pays (\"-\": standard input); root\n"
-               "                  may leave it out where AllowUnfunded=yes. With --host,\n"
-               "                  up to 16 times: all are redeemed or none\n"
+               "                  may leave it out where AllowUnfunded=yes. Up to 16\n"
+               "                  times: all are redeemed or none\n"
                "  --size-to-funds Let the daemon pick the CPUs the voucher pays for\n"
                "                  over --hours (memory: --memory)\n"
-               "  --hours=H       With --size-to-funds: how long (2, 0.5); with --host\n"
-               "                  also alone: the vouchers must pay for that long\n"
+               "  --hours=H       With --size-to-funds: how long (2, 0.5); alone: the\n"
+               "                  vouchers must pay for that long at the size asked\n"
                "  --token-file=F  Also write the owner token to F (mode 0600)\n"
                "  --slice=ID      Run in an existing slice instead (needs its owner\n"
                "                  token: --token, $PREPAY_TOKEN or the saved one)\n"
@@ -272,10 +272,6 @@ int run_main(int argc, char *argv[]) {
 
         if (size_to_funds && (duration == 0 || cpus_milli > 0)) {
                 log_error("--size-to-funds needs --hours and picks the CPUs itself (no --cpus).");
-                return 2;
-        }
-        if (duration > 0 && !size_to_funds && !remote) {
-                log_error("--hours goes with --size-to-funds.");
                 return 2;
         }
         if (vouchers.n == 0 && !existing && (size_to_funds || request_id || token_file)) {

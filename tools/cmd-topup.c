@@ -13,8 +13,8 @@ static void help(void) {
                "the payment is printed on standard error and saved beside the owner\n"
                "tokens (prepay receipt verify checks it).\n"
                "\n"
-               "  --voucher=FILE     The voucher (\"-\": standard input); with --host up to\n"
-               "                     16 times: all are redeemed or none\n"
+               "  --voucher=FILE     The voucher (\"-\": standard input); up to 16 times:\n"
+               "                     all are redeemed or none\n"
                "  --request-id=ID    Make a retry of this request harmless (default: random)\n"
                "  --json             Print the daemon's reply as JSON\n"
                "  -h, --help         Show this help\n");
