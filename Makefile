@@ -142,6 +142,7 @@ bench: all
 	$(Q)O=$(O) tests/bench/redeem
 	$(Q)O=$(O) tests/bench/enforce
 	$(Q)O=$(O) tests/bench/vm
+	$(Q)O=$(O) tests/bench/gateway
 
 # The fuzz harnesses (tests/README.md, "Fuzzing"): clang with libFuzzer, ASan and
 # UBSan, on objects of their own under $(O)/fuzz/obj (the sanitizers'
@@ -228,7 +229,10 @@ $(O)/tests/test-%: $(O)/tests/unit/test-%.o $(DAEMON_OBJS) $(GATEWAY_OBJS) $(COM
 
 $(O)/tests/bench-%: $(O)/tests/bench/%.o $(DAEMON_OBJS) $(COMMON_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(BENCH_LIBS) -lelf -lz
+
+# The gateway bench's client speaks HTTPS through libcurl.
+$(O)/tests/bench-gateway-load: BENCH_LIBS = $(CURL_LIBS)
 
 $(O)/tests/%: $(O)/tests/helpers/%.o
 	$(call msg,LD,$@)

@@ -19,45 +19,13 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "bench.h"
 #include "common/log.h"
 #include "common/voucher.h"
 #include "ledger.h"
 
 static char **vouchers;
 static size_t n_vouchers;
-
-static double now_sec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int read_vouchers(const char *path) {
-        _cleanup_(fclosep) FILE *f = fopen(path, "re");
-        char *line = NULL;
-        size_t cap = 0, n = 0;
-        ssize_t len;
-
-        if (!f)
-                return log_error_errno(errno, "Failed to open %s: %m", path);
-        while ((len = getline(&line, &cap, f)) > 0) {
-                if (n == n_vouchers) {
-                        size_t m = n_vouchers ? n_vouchers * 2 : 1024;
-                        char **p = realloc(vouchers, m * sizeof(char *));
-
-                        if (!p)
-                                return log_oom();
-                        vouchers = p;
-                        n_vouchers = m;
-                }
-                line[strcspn(line, "\n")] = 0;
-                vouchers[n++] = strdup(line);
-        }
-        free(line);
-        n_vouchers = n;
-        return 0;
-}
 
 struct client {
         const char *socket;
@@ -114,7 +82,7 @@ static int bench_daemon(const char *socket, const char *slice, unsigned n_client
         if (!clients)
                 return log_oom();
 
-        t0 = now_sec();
+        t0 = bench_now_sec();
         for (unsigned i = 0; i < n_clients; i++) {
                 clients[i] = (struct client) {
                         .socket = socket, .slice = slice, .first = i * count, .count = count,
@@ -125,7 +93,7 @@ static int bench_daemon(const char *socket, const char *slice, unsigned n_client
                 pthread_join(clients[i].thread, NULL);
                 failed += clients[i].failed;
         }
-        t = now_sec() - t0;
+        t = bench_now_sec() - t0;
         printf("%zu redemptions in %.3f s: %.0f/s (%u clients, %zu failed)\n", n_clients * count - failed, t,
                (double) (n_clients * count - failed) / t, n_clients, failed);
         free(clients);
@@ -166,7 +134,7 @@ static int bench_baseline(const char *dir, const char *issuer, size_t count) {
 
         /* 1: the baseline, the daemon's work for one redemption with a
          * transaction of its own. */
-        t0 = now_sec();
+        t0 = bench_now_sec();
         for (size_t i = 0; i < count; i++) {
                 _cleanup_(freep) char *verr = NULL;
                 const char *perr = NULL;
@@ -184,7 +152,7 @@ static int bench_baseline(const char *dir, const char *issuer, size_t count) {
                 if (r < 0)
                         return log_error_errno(r, "Baseline redemption %zu failed: %m", i);
         }
-        t = now_sec() - t0;
+        t = bench_now_sec() - t0;
         printf("%zu redemptions in %.3f s: %.0f/s (baseline: one transaction per redemption, 1 client)\n", count,
                t, (double) count / t);
 
@@ -192,7 +160,7 @@ static int bench_baseline(const char *dir, const char *issuer, size_t count) {
          * the ledger alone, one transaction per redemption and then 64
          * per transaction (what group commit does at 64 clients). The
          * same vouchers again would be refused as spent: fresh ids. */
-        t0 = now_sec();
+        t0 = bench_now_sec();
         for (size_t i = 0; i < count; i++) {
                 _cleanup_(freep) char *verr = NULL;
                 const char *perr = NULL;
@@ -202,11 +170,11 @@ static int bench_baseline(const char *dir, const char *issuer, size_t count) {
                     voucher_verify(&v, kr, (int64_t) time(NULL), NULL, NULL, &verr) < 0)
                         return log_error_errno(EBADMSG, "Voucher %zu does not verify.", i);
         }
-        t = now_sec() - t0;
+        t = bench_now_sec() - t0;
         printf("parse+verify alone: %.1f us per voucher\n", t * 1e6 / (double) count);
 
         for (unsigned batch = 1; batch <= 64; batch *= 64) {
-                t0 = now_sec();
+                t0 = bench_now_sec();
                 for (size_t i = 0; i < count; i++) {
                         const char *perr = NULL;
                         struct voucher v;
@@ -222,7 +190,7 @@ static int bench_baseline(const char *dir, const char *issuer, size_t count) {
                         if (r < 0)
                                 return log_error_errno(r, "Ledger-only redemption %zu failed: %m", i);
                 }
-                t = now_sec() - t0;
+                t = bench_now_sec() - t0;
                 printf("ledger alone, %2u per transaction: %.0f/s\n", batch, (double) count / t);
         }
         ledger_close(l);
@@ -234,11 +202,11 @@ int main(int argc, char *argv[]) {
         int r;
 
         if (argc == 7 && streq(argv[1], "daemon")) {
-                r = read_vouchers(argv[4]);
+                r = bench_read_lines(argv[4], &vouchers, &n_vouchers);
                 if (r >= 0)
                         r = bench_daemon(argv[2], argv[3], (unsigned) atoi(argv[5]), (size_t) atol(argv[6]));
         } else if (argc == 6 && streq(argv[1], "baseline")) {
-                r = read_vouchers(argv[4]);
+                r = bench_read_lines(argv[4], &vouchers, &n_vouchers);
                 if (r >= 0)
                         r = bench_baseline(argv[2], argv[3], (size_t) atol(argv[5]));
         } else {
