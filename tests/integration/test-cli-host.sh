@@ -90,7 +90,7 @@ MinRuntimeSec=1h
 $(cpu_prices 0.001)
 DiskGiBHour=0
 $EXTRA"
-"$BIN/prepayd" -c "$CONF" --dump-config 2>/dev/null | grep -q '^GatewayUser=' ||
+grep -q '^GatewayUser=' <<<"$("$BIN/prepayd" -c "$CONF" --dump-config 2>/dev/null)" ||
         skip "prepayd does not know GatewayUser= (the remote-peer part of issue 14 is not merged)"
 
 if [ "$KIND" = unit ]; then

@@ -15,7 +15,7 @@
 GW=$BIN/prepay-gatewayd
 [ -x "$GW" ] || skip "no $GW (built from daemon/gateway-main.c)"
 command -v curl >/dev/null || skip "no curl"
-"$BIN/prepayd" --dump-config | grep -q "^#GatewayUser=" || skip "this prepayd has no GatewayUser= (remote peers)"
+grep -q "^#GatewayUser=" <<<"$("$BIN/prepayd" --dump-config)" || skip "this prepayd has no GatewayUser= (remote peers)"
 
 P=pgc$$
 add_group "${P}c"

@@ -68,11 +68,15 @@ say "self-signed pair made, pin sha256:$actual logged and matching"
 
 # Protocol versions.
 tls() { echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -cipher 'DEFAULT@SECLEVEL=0' "$@" 2>&1; }
-tls -tls1_3 | grep -q "New, TLSv1.3" || fail "TLS 1.3 not accepted: $(tls -tls1_3 | tail -n 5)"
-tls -tls1_2 | grep -q "New, TLSv1.2" || fail "TLS 1.2 not accepted"
+# The output is read whole before grep -q looks at it: grep leaving at
+# the first match would SIGPIPE the writer, and pipefail call that a failure.
+out=$(tls -tls1_3)
+grep -q "New, TLSv1.3" <<<"$out" || fail "TLS 1.3 not accepted: $(tail -n 5 <<<"$out")"
+out=$(tls -tls1_2)
+grep -q "New, TLSv1.2" <<<"$out" || fail "TLS 1.2 not accepted: $(tail -n 5 <<<"$out")"
 for v in tls1_1 tls1; do
         out=$(tls -$v)
-        echo "$out" | grep -q "Cipher is (NONE)" || fail "-$v was accepted: $(echo "$out" | grep -m1 New)"
+        grep -q "Cipher is (NONE)" <<<"$out" || fail "-$v was accepted: $(grep -m1 New <<<"$out")"
 done
 say "TLS 1.3 and 1.2 accepted, 1.1 and 1.0 refused"
 

@@ -91,7 +91,7 @@ say "socket activation: GET /v1/prices started $GW_UNIT (pid $gw_pid, uid prepay
 # --- the self-signed pair and its fingerprint
 fp=$(cat /var/lib/prepay-gateway/fingerprint 2>/dev/null) || fail "no /var/lib/prepay-gateway/fingerprint"
 [[ $fp == sha256:* ]] || fail "the fingerprint is '$fp', not sha256:BASE64"
-journalctl -q -u "$GW_UNIT" --no-pager | grep -qF "$fp" || fail "the gateway did not log its fingerprint $fp"
+grep -qF "$fp" <<<"$(journalctl -q -u "$GW_UNIT" --no-pager)" || fail "the gateway did not log its fingerprint $fp"
 pin="sha256//${fp#sha256:}"
 api() { curl -sS -k --pinnedpubkey "$pin" "$@"; }
 curl -sS -k --pinnedpubkey "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" "$URL/v1/prices" >/dev/null 2>&1 &&
@@ -116,11 +116,11 @@ s=$(jq -r .slice.id "$T/201")
 token=$(jq -r .token "$T/201")
 receipt=$(jq -r .receipt "$T/201")
 [[ $token == pt-* ]] || fail "no owner token in the 201: $(jq -c 'del(.token)' "$T/201")"
-journalctl -q -u "$GW_UNIT" -u "$UNIT" --no-pager | grep -qF -e "$token" -e "$(cat "$v")" &&
+grep -qF -e "$token" -e "$(cat "$v")" <<<"$(journalctl -q -u "$GW_UNIT" -u "$UNIT" --no-pager)" &&
         fail "the owner token or the voucher appears in the journal"
 prepay receipt verify --key "$host_key" "$receipt" >"$T/verify-receipt" 2>&1 ||
         fail "the purchase's receipt does not verify: $(cat "$T/verify-receipt")"
-job_running() { systemctl list-units --plain --no-legend "prepay-$s-*.service" | grep -q running; }
+job_running() { grep -q running <<<"$(systemctl list-units --plain --no-legend "prepay-$s-*.service")"; }
 wait_for 30 job_running || fail "no running unit in slice $s: $(systemctl list-units --all --plain --no-legend "prepay-$s-*")"
 say "201: slice $s bought remotely, $JOB_UNIT runs in it, its receipt verifies against the host key"
 
