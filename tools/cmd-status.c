@@ -82,7 +82,9 @@ void print_slice(const struct slice_info *s) {
         now_usec = (uint64_t) now.tv_sec * USEC_PER_SEC + (uint64_t) now.tv_nsec / 1000;
 
         printf("%s  %s\n", s->id, s->state);
-        printf("  cgroup:   %s (id %" PRIu64 ")\n", s->cgroup, s->cgroup_id);
+        /* A gateway does not tell a remote buyer the host's cgroup paths. */
+        if (s->cgroup[0])
+                printf("  cgroup:   %s (id %" PRIu64 ")\n", s->cgroup, s->cgroup_id);
         printf("  created:  %s (%s ago)\n", format_time(a, sizeof(a), s->created_usec),
                format_duration(b, sizeof(b), now_usec > s->created_usec ? now_usec - s->created_usec : 0));
         printf("  limits:   cpu %s", format_cpus(a, sizeof(a), &s->limits));
