@@ -242,7 +242,7 @@ $(O)/tests/%: $(O)/tests/helpers/%.o
 $(O)/tests/peer-swap: $(O)/daemon/common/socket.o
 
 # prepay --host's pure half (tools/remote.c), tested without the CLI.
-$(O)/tests/test-remote: $(O)/tools/remote.o
+$(O)/tests/test-cli-remote: $(O)/tools/remote.o
 $(O)/fuzz/fuzz-remote: $(O)/fuzz/obj/tools/remote.o
 
 # Everything a host needs, under DESTDIR and PREFIX. An existing

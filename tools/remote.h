@@ -16,7 +16,7 @@
  * strings) and the HTTP answer back into the control reply the verb
  * already prints (amounts as micro-units again, api_money_from_strings()).
  * Pure: no system call, no libcurl (that is http.c), unit-tested in
- * tests/unit/test-remote.c. */
+ * tests/unit/test-cli-remote.c. */
 
 #define REMOTE_HOST_MAX 256
 #define REMOTE_PIN_MAX 64     /* "sha256//" + 44 characters of base64 */
