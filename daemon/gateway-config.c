@@ -91,8 +91,9 @@ static const struct item items[] = {
           .min = 1, .max = 1024 },
         { "ControlQueue", ITEM_U64, F(control_queue), "256",
           "Requests that wait for one of those connections; past it 503.", .max = 1000000 },
-        { "ControlTimeoutSec", ITEM_DURATION, F(control_timeout_usec), "30s",
-          "How long prepayd may take to answer before the request gets 503.", .min = SEC(1),
+        { "ControlTimeoutSec", ITEM_DURATION, F(control_timeout_usec), "50s",
+          "How long prepayd may take to answer before the request gets 503 (longer than prepayd's "
+          "ShutdownTimeoutSec=: a VM's release waits for its guest to power off).", .min = SEC(1),
           .max = SEC(3600) },
         { "MaxEventStreams", ITEM_U64, F(max_event_streams), "16",
           "Server-Sent Event streams open at once (each holds a connection to prepayd).", .max = 100000 },

@@ -221,6 +221,23 @@ systemd_cleanup() {
         done
 }
 
+# tiny_image: sets IMAGES to a directory holding the tiny VM image
+# (debian-12-tiny: a kernel and an initramfs answering on the forwarded
+# port) for tests about what is around a guest, not the guest: the one
+# the tests/vm payload carries in the emulated guest (skipped without
+# it), else built by tools/prepay-mkimage --tiny (cached) into $T/images.
+tiny_image() {
+        IMAGE=debian-12-tiny
+        if [ "$EMULATED" = 1 ]; then
+                IMAGES=${PREPAY_VM_IMAGES:-}
+                [ -n "$IMAGES" ] && [ -f "$IMAGES/$IMAGE.image" ] || skip "no tiny image in the guest's payload"
+        else
+                IMAGES=$T/images
+                "$(dirname "${BASH_SOURCE[0]}")/../../tools/prepay-mkimage" --tiny --output "$IMAGES" \
+                        >"$T/mkimage.log" 2>&1 || fail "prepay-mkimage --tiny failed: $(tail -5 "$T/mkimage.log")"
+        fi
+}
+
 # Users and groups a test makes (add_group, add_user), removed by
 # cleanup once nothing of the test runs any more.
 MADE_USERS=()

@@ -49,15 +49,7 @@ else
         for tool in qemu-system-x86_64 qemu-img genisoimage ssh-keygen; do
                 command -v "$tool" >/dev/null || skip "$tool is not installed (packaging/build-deps --vmslice)"
         done
-        IMAGE=debian-12-tiny
-        if [ "$EMULATED" = 1 ]; then
-                IMAGES=${PREPAY_VM_IMAGES:-}
-                [ -n "$IMAGES" ] && [ -f "$IMAGES/$IMAGE.image" ] || skip "no tiny image in the guest's payload"
-        else
-                IMAGES=$T/images
-                "$SRC/tools/prepay-mkimage" --tiny --output "$IMAGES" >"$T/mkimage.log" 2>&1 ||
-                        fail "prepay-mkimage --tiny failed: $(tail -5 "$T/mkimage.log")"
-        fi
+        tiny_image
         ssh-keygen -q -t ed25519 -N '' -C buyer -f "$T/id" || fail "ssh-keygen failed"
         WHAT=(--vm "$IMAGE" --ssh-key "$T/id.pub")
         KNOWN=(--known-hosts "$T/known_hosts")

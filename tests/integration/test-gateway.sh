@@ -18,19 +18,10 @@ for tool in curl qemu-system-x86_64 qemu-img genisoimage ssh-keygen; do
         command -v "$tool" >/dev/null || skip "$tool is not installed (packaging/build-deps, --vmslice)"
 done
 [ -x "$BIN/prepay-gatewayd" ] || skip "no $BIN/prepay-gatewayd"
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
 
 # The guest bought here is the tiny image (a kernel and an initramfs
 # answering on its port): the storefront's flow, not the guest, is tested.
-if [ "$EMULATED" = 1 ]; then
-        IMAGES=${PREPAY_VM_IMAGES:-}
-        [ -n "$IMAGES" ] && [ -f "$IMAGES/debian-12-tiny.image" ] || skip "no tiny image in the guest's payload"
-else
-        IMAGES=$T/images
-        "$SRC/tools/prepay-mkimage" --tiny --output "$IMAGES" >"$T/mkimage.log" 2>&1 ||
-                fail "prepay-mkimage --tiny failed: $(tail -5 "$T/mkimage.log")"
-fi
-IMAGE=debian-12-tiny
+tiny_image
 
 GW=pgw-${ID#prepay-test-}
 GW=${GW:0:31}
