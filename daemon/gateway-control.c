@@ -14,8 +14,13 @@
 #include "gateway-control.h"
 
 /* prepayd closes a connection that sends nothing for IdleTimeoutSec=
- * (10 s by default), telling it so in a datagram: one reused after that
- * could take the notice for the reply. Half that is safe. */
+ * (10 s by default) after its last reply, telling it so in a datagram:
+ * one reused after that could take the notice for the reply. Half that
+ * is safe if counted from when the last request was sent, which is never
+ * later than prepayd's reply to it. Counted from when the reply was read
+ * (as it once was), a gateway busy with 200 TLS handshakes in an emulated
+ * guest read a reply seconds late, reused the connection prepayd had
+ * just closed and answered 503 with the notice. */
 #define IDLE_MAX_USEC (5 * USEC_PER_SEC)
 #define SWEEP_USEC USEC_PER_SEC
 
@@ -34,7 +39,7 @@ struct conn {
         int fd;
         sd_event_source *io;
         struct control_req *req; /* in flight, NULL: idle */
-        uint64_t idle_since_usec;
+        uint64_t idle_since_usec; /* its accept, or its last request sent */
 };
 
 struct control_stream {
@@ -163,6 +168,7 @@ static int conn_start(struct control_pool *p, struct conn *c, struct control_req
                 }
         }
         c->req = r;
+        c->idle_since_usec = now();
         return 0;
 }
 
@@ -254,8 +260,6 @@ static void conn_done(struct control_pool *p, struct conn *c, int error, json_ob
 
         if (error < 0)
                 conn_close(c);
-        else
-                c->idle_since_usec = now();
         if (r)
                 req_finish(r, error, reply);
         pool_pump(p);
