@@ -221,6 +221,13 @@ systemd_cleanup() {
         done
 }
 
+# events_taken: how many "events" requests the test's prepayd has taken
+# (LogLevel=debug logs each). A stream is subscribed in the step that
+# takes its request, so an event after the count grows reaches it:
+#   n=$(events_taken); start a stream; wait_for 10 events_above "$n"
+events_taken() { grep -c 'Request "events"' "$T/prepayd.log"; }
+events_above() { [ "$(events_taken)" -gt "$1" ]; }
+
 # tiny_image: sets IMAGES to a directory holding the tiny VM image
 # (debian-12-tiny: a kernel and an initramfs answering on the forwarded
 # port) for tests about what is around a guest, not the guest: the one

@@ -170,12 +170,13 @@ else
         say "bought $s running $(cat "$T/run.out")"
 fi
 
-# The events, read as Server-Sent Events, while a donor tops up.
+# The events, read as Server-Sent Events, while a donor tops up: once
+# prepayd has taken the stream's request (an event before it is not
+# replayed).
+n=$(events_taken)
 bg "$BIN/prepay" --host "$HOST" --pin "sha256:$pin" events "$s" >"$T/events.out" 2>"$T/events.err"
 events_pid=${BG_PIDS[-1]}
-# Nothing tells when the stream is subscribed (the API sends no event at
-# its start, and an event before it is not replayed): a second's head start.
-sleep 1
+wait_for 20 events_above "$n" || fail "prepayd never took the stream's request: $(cat "$T/events.err")"
 c=$(mint 1)
 donor topup "$s" --voucher "$c" >"$T/topup.out" 2>&1 || fail "the donor's top-up failed: $(cat "$T/topup.out")"
 grep -q "^Slice $s topped up with 1.00 EUR; balance now " "$T/topup.out" || fail "topup said: $(cat "$T/topup.out")"

@@ -77,10 +77,11 @@ curl -sk "$U/v1/slices/$s" | jq -e '.slice.public == true and (.slice.account.ba
         >/dev/null || fail "public status: $(curl -sk "$U/v1/slices/$s")"
 curl -sk -H "Authorization: Bearer $tok" "$U/v1/slices/$s" | jq -e '.slice.public != true and .slice.usage != null' \
         >/dev/null || fail "status with the token: $(curl -sk -H "Authorization: Bearer $tok" "$U/v1/slices/$s")"
+n=$(events_taken)
 curl -skN -H "Authorization: Bearer $tok" "$U/v1/slices/$s/events" >"$T/sse" 2>&1 &
 SSE_PID=$!
 BG_PIDS+=("$SSE_PID")
-sleep 1
+wait_for 20 events_above "$n" || fail "prepayd never took the stream's request: $(cat "$T/sse")"
 v=$(cat "$(mint 0.50)")
 topup() { curl -sk -o "$T/topup.$1" -w '%{http_code}' -H 'Content-Type: application/json' ${2:+-H "Idempotency-Key: $2"} \
         -d "{\"voucher\": \"$v\"}" "$U/v1/slices/$s/topup"; }
@@ -113,10 +114,11 @@ bg prepay run --voucher "$(mint 1.00)" --cpus 0.1 -- sleep 120 >/dev/null 2>"$T/
 wait_for 10 has_slice_line "$T/run2.err" || fail "no second slice bought"
 s2=$(slice_from_log "$T/run2.err")
 tok2=$(owner_token_in "$T/run2.err")
+n=$(events_taken)
 curl -skN -H "Authorization: Bearer $tok2" "$U/v1/slices/$s2/events" >/dev/null 2>&1 &
 SSE2=$!
 BG_PIDS+=("$SSE2")
-sleep 1
+wait_for 20 events_above "$n" || fail "prepayd never took the second stream's request"
 kill -TERM "$GW_PID"
 wait_for 5 pid_gone "$GW_PID" || fail "the gateway did not stop on SIGTERM with a stream open"
 wait_for 5 pid_gone "$SSE2" || fail "the stream did not end when the gateway stopped"

@@ -141,10 +141,13 @@ code=$(purchase "$v" | api again -H 'Content-Type: application/json' -H 'Idempot
 say "a retry with the same Idempotency-Key: the same slice and receipt"
 
 # --- the owner's event stream; a second client tops up without a token
+n=$(events_taken)
 curl -sS -N -k --pinnedpubkey "$pin" -H "Authorization: Bearer $token" "$URL/v1/slices/$s/events" \
         >"$T/sse" 2>"$T/sse.err" &
 BG_PIDS+=($!)
 SSE_PID=$!
+# An event before prepayd took the stream's request would not be replayed.
+wait_for 20 events_above "$n" || fail "prepayd never took the stream's request: $(cat "$T/sse.err")"
 w=$(mint 2)
 code=$(jq -n --arg v "$(cat "$w")" '{voucher: $v}' |
         api topup -H 'Content-Type: application/json' --data-binary @- "$URL/v1/slices/$s/topup")
