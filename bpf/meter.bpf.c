@@ -4,6 +4,10 @@
  * Hooks, and the oldest kernel each needs:
  *   iter.s/cgroup  meter_cpu_css      CPU: flush rstat (kfunc css_rstat_flush), 6.16+
  *   iter.s/cgroup  meter_cpu_cgroup   CPU: same with kfunc cgroup_rstat_flush, 6.1-6.15
+ *   iter.s/cgroup  meter_read_css, meter_read_cgroup   CPU and network of
+ *                                   chosen slices only (kfunc
+ *                                   bpf_cgroup_from_id), 6.2+; without it
+ *                                   the daemon reads through the walk above
  *   cgroup_skb/ingress, cgroup_skb/egress   network bytes/packets per slice,
  *                                   and drops once a slice's grant is spent,
  *                                   5.12+ (atomic fetch-and-add)
@@ -125,6 +129,79 @@ int meter_cpu_cgroup(struct bpf_iter__cgroup *ctx)
                 cgroup_rstat_flush(cgrp);
         }
         copy_cpu(cgrp);
+        return 0;
+}
+
+/* Reads of chosen cgroups: see struct meter_read_out. Written by user
+ * space before each run (the daemon runs one at a time), read after. */
+__u64 read_ids[METER_READ_BATCH];
+__u32 read_n;
+struct meter_read_out read_out[METER_READ_BATCH];
+
+extern struct cgroup *bpf_cgroup_from_id(__u64 cgid) __ksym __weak;
+extern void bpf_cgroup_release(struct cgroup *cgrp) __ksym __weak;
+
+static int read_one(__u32 index, void *unused)
+{
+        struct meter_read_out *o;
+        struct meter_net *n;
+        struct cgroup *cgrp;
+        __u64 i = index, id, *v;
+
+        if (index >= read_n)
+                return 1;
+        /* The bound, in a form neither the compiler can drop nor the
+         * verifier lose through register copies (METER_READ_BATCH is a
+         * power of two). */
+        asm volatile("%[i] &= %[mask]" : [i] "+r"(i) : [mask] "i"(METER_READ_BATCH - 1));
+        id = read_ids[i];
+        o = &read_out[i];
+        o->flags = 0;
+        v = bpf_map_lookup_elem(&cpu_ns, &id);
+        cgrp = bpf_cgroup_from_id(id);
+        if (cgrp) {
+                o->cpu_ns = cgrp->bstat.cputime.sum_exec_runtime;
+                bpf_cgroup_release(cgrp);
+                if (v)
+                        *v = o->cpu_ns;
+        } else {
+                o->cpu_ns = v ? *v : 0;
+                o->flags |= METER_READ_GONE;
+        }
+        n = bpf_map_lookup_elem(&net, &id);
+        if (n) {
+                o->net = *n;
+                o->flags |= METER_READ_NET;
+        }
+        return 0;
+}
+
+/* Attached to the daemon's root with BPF_CGROUP_ITER_SELF_ONLY: one
+ * element, the root, whose hierarchical flush brings every slice's figure
+ * up to date; the flush walks only the cgroups whose CPU time moved since
+ * the last one, and each read is one lookup by id, so a read of a few
+ * slices costs no walk of all of them. bpf_cgroup_from_id: 6.2+. */
+SEC("iter.s/cgroup")
+int meter_read_css(struct bpf_iter__cgroup *ctx)
+{
+        struct cgroup *cgrp = ctx->cgroup;
+
+        if (!cgrp)
+                return 0;
+        css_rstat_flush(&cgrp->self);
+        bpf_loop(METER_READ_BATCH, read_one, NULL, 0);
+        return 0;
+}
+
+SEC("iter.s/cgroup")
+int meter_read_cgroup(struct bpf_iter__cgroup *ctx)
+{
+        struct cgroup *cgrp = ctx->cgroup;
+
+        if (!cgrp)
+                return 0;
+        cgroup_rstat_flush(cgrp);
+        bpf_loop(METER_READ_BATCH, read_one, NULL, 0);
         return 0;
 }
 

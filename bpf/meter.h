@@ -48,6 +48,21 @@ struct meter_grant {
         __s64 rx_left;
 };
 
+/* Reads of chosen cgroups (meter_read() in daemon/meter.c): user space
+ * writes up to METER_READ_BATCH ids into the program's global read_ids[]
+ * and read_n, runs the read iterator once, and finds each cgroup's figures
+ * in read_out[] at the same index. Global data, not a pinned map: nothing
+ * here outlives the daemon. */
+#define METER_READ_BATCH 1024
+#define METER_READ_GONE 1u /* no such cgroup any more: cpu_ns is the last figure sampled */
+#define METER_READ_NET 2u  /* net holds the slice's network figures (it is in the net map) */
+struct meter_read_out {
+        __u64 cpu_ns;
+        struct meter_net net;
+        __u32 flags;
+        __u32 pad;
+};
+
 /* sched_cpu (benchmark comparison only): per-cgroup storage of the
  * tp_btf/sched_switch program, ns of CPU charged since the cgroup was
  * watched. */
@@ -57,5 +72,7 @@ struct meter_sched_cpu {
 
 _Static_assert(sizeof(__u64) == 8, "cgroup ids and cpu_ns values are 8 bytes");
 _Static_assert(sizeof(struct meter_net) == 48, "struct meter_net is part of the pinned map's definition");
+_Static_assert((METER_READ_BATCH & (METER_READ_BATCH - 1)) == 0, "the read program masks indexes with METER_READ_BATCH - 1");
+_Static_assert(sizeof(struct meter_read_out) == 64, "struct meter_read_out is shared by the program and the daemon");
 _Static_assert(sizeof(struct meter_grant) == 16, "struct meter_grant is part of the pinned map's definition");
 _Static_assert(sizeof(struct meter_sched_cpu) == 8, "struct meter_sched_cpu size changed");

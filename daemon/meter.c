@@ -47,6 +47,7 @@ struct meter {
         struct meter_bpf *skel;
         enum meter_cpu_mode cpu_mode;
         struct bpf_link *iter_link;
+        struct bpf_link *read_link;    /* meter_read()'s, NULL: reads walk every slice */
         struct bpf_link *sched_link;
         struct bpf_link *net_link[2]; /* ingress, egress */
 
@@ -210,7 +211,7 @@ static int vmlinux_has_func(const struct btf *vmlinux, const char *name) {
 static int meter_select_programs(struct meter *m, const struct meter_options *o) {
         struct meter_bpf *s = m->skel;
         struct btf *vmlinux;
-        bool css, cgrp;
+        bool css, cgrp, by_id;
         int r;
 
         vmlinux = btf__load_vmlinux_btf();
@@ -220,10 +221,15 @@ static int meter_select_programs(struct meter *m, const struct meter_options *o)
         }
         css = vmlinux_has_func(vmlinux, "css_rstat_flush");
         cgrp = vmlinux_has_func(vmlinux, "cgroup_rstat_flush");
+        by_id = vmlinux_has_func(vmlinux, "bpf_cgroup_from_id") && vmlinux_has_func(vmlinux, "bpf_cgroup_release");
         btf__free(vmlinux);
 
         bpf_program__set_autoload(s->progs.meter_cpu_css, false);
         bpf_program__set_autoload(s->progs.meter_cpu_cgroup, false);
+        /* Reads of chosen slices need a cgroup by its id (6.2); without
+         * it, meter_read() falls back to the walk of every slice. */
+        bpf_program__set_autoload(s->progs.meter_read_css, by_id && css && o->cpu_mode == METER_CPU_ITER);
+        bpf_program__set_autoload(s->progs.meter_read_cgroup, by_id && !css && cgrp && o->cpu_mode == METER_CPU_ITER);
 
         switch (o->cpu_mode) {
         case METER_CPU_ITER:
@@ -261,12 +267,12 @@ static struct bpf_program *meter_iter_program(struct meter *m) {
         return m->skel->progs.meter_cpu_cgroup;
 }
 
-/* Runs the iterator program over the root's subtree: one read() to EOF. */
-static int meter_run_iter(struct meter *m) {
+/* Runs an iterator program: one read() to EOF. */
+static int meter_run_link(struct bpf_link *link) {
         _cleanup_(closep) int fd = -1;
         char buf[512];
 
-        fd = bpf_iter_create(bpf_link__fd(m->iter_link));
+        fd = bpf_iter_create(bpf_link__fd(link));
         if (fd < 0)
                 return log_error_errno(fd, "Failed to create the cgroup iterator: %m");
 
@@ -283,6 +289,11 @@ static int meter_run_iter(struct meter *m) {
                 /* The programs print nothing; ignore anything a future one
                  * might print. */
         }
+}
+
+/* The walk over the root's subtree. */
+static int meter_run_iter(struct meter *m) {
+        return meter_run_link(m->iter_link);
 }
 
 /* Opens the pinned link for one direction if there is one that still
@@ -389,6 +400,17 @@ static int meter_attach_cpu(struct meter *m, int root_fd, uint32_t root_level) {
                 return log_error_errno(errno, "Failed to attach the cgroup iterator %s to the meter's root cgroup: %m",
                                        bpf_program__name(prog));
 
+        prog = bpf_program__autoload(m->skel->progs.meter_read_css) ? m->skel->progs.meter_read_css
+               : bpf_program__autoload(m->skel->progs.meter_read_cgroup) ? m->skel->progs.meter_read_cgroup
+                                                                          : NULL;
+        if (prog) {
+                linfo.cgroup.order = BPF_CGROUP_ITER_SELF_ONLY;
+                m->read_link = bpf_program__attach_iter(prog, &opts);
+                if (!m->read_link)
+                        return log_error_errno(errno, "Failed to attach the cgroup iterator %s to the meter's root cgroup: %m",
+                                               bpf_program__name(prog));
+        }
+
         if (m->cpu_mode == METER_CPU_SCHED_SWITCH) {
                 m->sched_link = bpf_program__attach(m->skel->progs.meter_sched_switch);
                 if (!m->sched_link)
@@ -428,6 +450,7 @@ static void meter_free(struct meter *m) {
         if (!m)
                 return;
         bpf_link__destroy(m->iter_link);
+        bpf_link__destroy(m->read_link);
         bpf_link__destroy(m->sched_link);
         for (size_t i = 0; i < ARRAY_SIZE(m->net_link); i++)
                 bpf_link__destroy(m->net_link[i]);
@@ -818,4 +841,76 @@ int meter_sample(struct meter *m,
                 cb(id, &c, userdata);
         }
         return 0;
+}
+
+static void counters_of_net(const struct meter_net *v, struct meter_counters *c) {
+        c->rx_bytes = v->rx_bytes;
+        c->rx_packets = v->rx_packets;
+        c->tx_bytes = v->tx_bytes;
+        c->tx_packets = v->tx_packets;
+        c->rx_dropped = v->rx_dropped;
+        c->tx_dropped = v->tx_dropped;
+}
+
+/* Without the read program: one walk for all, then a lookup of each. */
+static int meter_read_walk(struct meter *m, const uint64_t *ids, size_t n, struct meter_counters *ret,
+                           bool *ret_gone) {
+        int r;
+
+        r = meter_run_iter(m);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct meter_net v = {};
+                uint64_t cpu = 0;
+
+                ret[i] = (struct meter_counters) {};
+                r = bpf_map_lookup_elem(m->cpu_fd, &ids[i], &cpu);
+                if (r < 0 && r != -ENOENT)
+                        return log_error_errno(r, "Failed to read BPF map cpu_ns: %m");
+                ret[i].cpu_ns = cpu;
+                r = bpf_map_lookup_elem(m->net_fd, &ids[i], &v);
+                if (r < 0 && r != -ENOENT)
+                        return log_error_errno(r, "Failed to read BPF map net: %m");
+                counters_of_net(&v, &ret[i]);
+                /* The walk cannot tell a removed cgroup from an idle one. */
+                if (ret_gone)
+                        ret_gone[i] = false;
+        }
+        return 0;
+}
+
+int meter_read(struct meter *m, const uint64_t *ids, size_t n, struct meter_counters *ret, bool *ret_gone) {
+        int r;
+
+        if (!m || (n > 0 && (!ids || !ret)))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        if (!m->read_link)
+                return meter_read_walk(m, ids, n, ret, ret_gone);
+
+        for (size_t off = 0; off < n; off += METER_READ_BATCH) {
+                size_t k = MIN(n - off, (size_t) METER_READ_BATCH);
+
+                memcpy(m->skel->bss->read_ids, ids + off, k * sizeof(*ids));
+                m->skel->bss->read_n = (uint32_t) k;
+                r = meter_run_link(m->read_link);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < k; i++) {
+                        const struct meter_read_out *o = &m->skel->bss->read_out[i];
+
+                        ret[off + i] = (struct meter_counters) { .cpu_ns = o->cpu_ns };
+                        if (o->flags & METER_READ_NET)
+                                counters_of_net(&o->net, &ret[off + i]);
+                        if (ret_gone)
+                                ret_gone[off + i] = o->flags & METER_READ_GONE;
+                }
+        }
+        return 0;
+}
+
+bool meter_reads_by_id(const struct meter *m) {
+        return m && m->read_link;
 }

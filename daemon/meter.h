@@ -68,6 +68,17 @@ int meter_set_net_grant(struct meter *m, uint64_t cgroup_id, int64_t tx_bytes, i
  * no grant reads as METER_GRANT_UNLIMITED both ways. */
 int meter_get_net_grant(struct meter *m, uint64_t cgroup_id, int64_t *ret_tx, int64_t *ret_rx);
 
+/* Reads the counters of n watched cgroups now, ret[i] for ids[i]: one
+ * rstat flush and one program run per METER_READ_BATCH (1,024) ids, each
+ * cgroup looked up by its id, so the cost follows n, not the number of
+ * slices. ret_gone (may be NULL) says which cgroups no longer exist: their
+ * CPU figure is the last one sampled. On a kernel without the kfunc
+ * bpf_cgroup_from_id (before 6.2) it runs the walk of meter_sample() and
+ * looks the ids up (ret_gone all false); meter_reads_by_id() tells which. */
+#define METER_READ_MAX 1024 /* the most ids one meter_read() call need take at once (any number works) */
+int meter_read(struct meter *m, const uint64_t *ids, size_t n, struct meter_counters *ret, bool *ret_gone);
+bool meter_reads_by_id(const struct meter *m);
+
 /* Runs the CPU iterator once, then reads every watched cgroup's counters
  * with batch map operations. cb is called once per watched cgroup. */
 int meter_sample(struct meter *m,
