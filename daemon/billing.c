@@ -174,25 +174,19 @@ static int64_t reprice(struct billing *b, struct slice *s) {
 
 static void enforce_slice(struct billing *b, struct slice *s);
 
-void billing_tick(struct billing *b) {
-        uint64_t now_mono = now_usec(CLOCK_MONOTONIC);
-        struct slice *next;
+void billing_sampled(struct billing *b, struct slice *s) {
+        struct slice_account *a = &s->account;
+        int64_t spent = a->l.overshoot;
 
-        for (struct slice *s = b->slices->list; s; s = next) {
-                struct slice_account *a = &s->account;
-                int64_t spent = a->l.overshoot;
+        if (!a->funded || a->l.state != LEDGER_SLICE_ACTIVE)
+                return;
+        (void) reprice(b, s);
+        for (int r = 0; r < _RESOURCE_MAX; r++)
+                (void) money_add(spent, a->l.charged[r], &spent);
+        (void) money_add(spent, a->pending, &spent);
 
-                next = s->next;
-                if (!a->funded || a->l.state != LEDGER_SLICE_ACTIVE)
-                        continue;
-                (void) reprice(b, s);
-                for (int r = 0; r < _RESOURCE_MAX; r++)
-                        (void) money_add(spent, a->l.charged[r], &spent);
-                (void) money_add(spent, a->pending, &spent);
-
-                enforcer_burn_push(&a->burn, now_mono, spent);
-                enforce_slice(b, s);
-        }
+        enforcer_burn_push(&a->burn, now_usec(CLOCK_MONOTONIC), spent);
+        enforce_slice(b, s);
 }
 
 static void account_info(struct billing *b, struct slice *s, struct slice_account_info *ret) {
@@ -407,7 +401,7 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         struct slice_account_info info;
         struct enforce_spend spend;
         struct enforce_view v;
-        uint64_t next;
+        uint64_t next, wait;
 
         e->billing = b;
         if (!s->account.funded || s->account.l.state != LEDGER_SLICE_ACTIVE || !s->handle) {
@@ -453,8 +447,13 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         update_grants(b, s, false);
 
         slice_spend(b, s, &spend);
-        next = now_usec(CLOCK_MONOTONIC) +
-               enforcer_next_check(available(s), &spend, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
+        wait = enforcer_next_check(available(s), &spend, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
+        /* A slice standing still is read seldom (MeterIdleInterval=): its
+         * low-balance warning, as its end, must not wait for that. */
+        if (e->state == ENFORCE_OK)
+                wait = MIN(wait, enforcer_next_low_check(available(s), &spend, cfg->low_balance_usec,
+                                                         ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC));
+        next = now_usec(CLOCK_MONOTONIC) + wait;
         if (!e->check_timer) {
                 if (sd_event_add_time(b->event, &e->check_timer, CLOCK_MONOTONIC, next, 1, on_check, s) < 0)
                         log_warning("Slice %s: failed to arm its balance check, relying on the meter pass.", s->id);
@@ -1330,6 +1329,10 @@ static void slices_account_info(struct slice *s, struct slice_account_info *ret,
         account_info(userdata, s, ret);
 }
 
+static void slices_sampled(struct slice *s, void *userdata) {
+        billing_sampled(userdata, s);
+}
+
 static void slices_vanished(struct slice *s, void *userdata) {
         slice_vanished(userdata, s);
 }
@@ -1340,6 +1343,7 @@ static void slices_freed(struct slice *s, void *userdata) {
 
 static const struct slices_callbacks slices_callbacks = {
         .account_info = slices_account_info,
+        .sampled = slices_sampled,
         .vanished = slices_vanished,
         .freed = slices_freed,
 };

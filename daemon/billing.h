@@ -95,8 +95,9 @@ void billing_free(struct billing *b);
 /* Matches adopted slices with their ledger rows after a restart. */
 int billing_reconcile(struct billing *b);
 
-/* After every meter pass: prices usage, updates burn rates. */
-void billing_tick(struct billing *b);
+/* After each read of a slice by the meter's schedule: prices its usage,
+ * updates its burn rate, decides and arms its balance check. */
+void billing_sampled(struct billing *b, struct slice *s);
 /* OnDaemonStop=freeze: freezes funded slices as the daemon stops. */
 void billing_daemon_stop(struct billing *b);
 

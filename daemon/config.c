@@ -416,9 +416,20 @@ static const struct config_item config_items[] = {
                 .type = CONFIG_DURATION,
                 .offset = offsetof(struct config, meter_interval_usec),
                 .default_value = "100ms",
-                .doc = "How often usage is read and charged, from 10ms to 10s.",
+                .doc = "How often a slice that is using something is read and charged, from 10ms to 10s.",
                 .min = MSEC(10),
                 .max = SEC(10),
+        },
+        {
+                .section = "Meter",
+                .key = "MeterIdleInterval",
+                .type = CONFIG_DURATION,
+                .offset = offsetof(struct config, meter_idle_interval_usec),
+                .default_value = "10s",
+                .doc = "Longest wait between two reads of a slice whose counters stand still (it doubles from "
+                       "MeterInterval= up to this), from 10ms to 1h.",
+                .min = MSEC(10),
+                .max = SEC(3600),
         },
         {
                 .section = "Limits",

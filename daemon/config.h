@@ -28,6 +28,7 @@ struct config {
         /* [Meter] */
         char *bpf_pin_path;        /* BpfPinPath= */
         uint64_t meter_interval_usec; /* MeterInterval= */
+        uint64_t meter_idle_interval_usec; /* MeterIdleInterval= */
         /* [Limits] */
         uint64_t cpu_period_usec;  /* CPUPeriod= */
         uint64_t default_memory_max; /* DefaultMemoryMax= (0: none) */

@@ -88,6 +88,20 @@ uint64_t enforcer_next_check(int64_t balance, const struct enforce_spend *sp, ui
         return (uint64_t) t;
 }
 
+uint64_t enforcer_next_low_check(int64_t balance, const struct enforce_spend *sp, uint64_t low_usec,
+                                 uint64_t min_usec, uint64_t max_usec) {
+        unsigned __int128 low;
+        int64_t rate = MAX(sp->max_rate, sp->peak_rate);
+
+        if (rate <= 0 || low_usec == 0 || balance <= 0)
+                return max_usec;
+        low = (unsigned __int128) rate * low_usec / USEC_PER_SEC;
+        if (low >= (unsigned __int128) balance)
+                return max_usec;
+        return enforcer_next_check(balance - (int64_t) low, &(struct enforce_spend) { .max_rate = rate }, min_usec,
+                                   max_usec);
+}
+
 enum enforce_step enforcer_decide(const struct enforce_view *v) {
         switch (v->state) {
         case ENFORCE_THROTTLED:

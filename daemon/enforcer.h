@@ -61,6 +61,12 @@ struct enforce_spend {
 /* How long the balance lasts at the soonest under sp, clamped to
  * [min_usec, max_usec]; max_usec when nothing can be spent (rate 0). */
 uint64_t enforcer_next_check(int64_t balance, const struct enforce_spend *sp, uint64_t min_usec, uint64_t max_usec);
+/* When the balance could first fall to what low_usec of spending at the
+ * highest rate costs (where the low-balance warning may be due), clamped
+ * the same way; max_usec when it is already there or nothing can be
+ * spent: the reads of a slice that spends come anyway. */
+uint64_t enforcer_next_low_check(int64_t balance, const struct enforce_spend *sp, uint64_t low_usec,
+                                 uint64_t min_usec, uint64_t max_usec);
 
 struct enforce_view {
         enum enforce_state state;

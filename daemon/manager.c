@@ -15,23 +15,10 @@
 #include "meter.h"
 #include "slices.h"
 
-/* One meter pass: every slice's counters, then the charge pass. */
+/* Every slice read and charged now (billing hears of each read through
+ * the slices' callbacks). */
 void manager_sample(struct manager *m) {
         slices_sample(m->slices);
-        if (m->billing)
-                billing_tick(m->billing);
-}
-
-static int on_meter_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        struct manager *m = userdata;
-        int r;
-
-        manager_sample(m);
-
-        r = sd_event_source_set_time(source, usec + m->config->meter_interval_usec);
-        if (r < 0)
-                return log_error_errno(r, "Failed to re-arm the meter timer: %m");
-        return sd_event_source_set_enabled(source, SD_EVENT_ON);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -111,8 +98,14 @@ void manager_notify_status(struct manager *m, const char *extra) {
 }
 
 /* What the request handlers ask of the hub (struct requests). */
-static void on_sample(void *userdata) {
-        manager_sample(userdata);
+static int on_sample(struct slice *s, void *userdata) {
+        struct manager *m = userdata;
+        int r;
+
+        r = slices_refresh(m->slices, s);
+        if (r >= 0 && m->billing)
+                billing_sampled(m->billing, s);
+        return r;
 }
 
 static int on_reload_request(void *userdata) {
@@ -182,11 +175,7 @@ static int arm_event_sources(struct manager *m) {
         /* WATCHDOG=1 from the loop itself when the service manager asks. */
         (void) sd_event_set_watchdog(m->event, true);
 
-        r = sd_event_add_time_relative(m->event, &m->meter_timer, CLOCK_MONOTONIC, m->config->meter_interval_usec,
-                                       m->config->meter_interval_usec / 10, on_meter_timer, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to arm the meter timer: %m");
-        return 0;
+        return slices_start_meter(m->slices, m->event);
 }
 
 static int open_control(struct manager *m) {
@@ -288,7 +277,6 @@ void manager_free(struct manager *m) {
         m->batch = NULL;
         keys_free(m->keys);
         m->keys = NULL;
-        sd_event_source_unref(m->meter_timer);
         sd_event_unref(m->event);
 
         if (m->slices) {

@@ -24,7 +24,6 @@ struct control;
 struct manager {
         struct config *config;
         sd_event *event;
-        sd_event_source *meter_timer;
         struct slices *slices;
         struct meter *meter;
         struct batch *batch;

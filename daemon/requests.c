@@ -635,8 +635,9 @@ json_object *requests_status(struct requests *rq, struct request_conn *rc) {
         json_object *reply = NULL;
         struct slice *s;
 
-        /* Sample first: a slice found vanished is gone before the lookup. */
-        rq->sample(rq->userdata);
+        /* Read it first: a slice found vanished is gone before the lookup. */
+        if (rc->request.fields->slice && (s = slices_find(rq->slices, rc->request.fields->slice)))
+                (void) rq->sample(s, rq->userdata);
         s = request_slice(rq, rc, &reply);
         if (!s)
                 return reply;
@@ -646,7 +647,9 @@ json_object *requests_status(struct requests *rq, struct request_conn *rc) {
 }
 
 /* A page of slices from index "cursor" on, as many as fit one datagram
- * with room to spare; "next" is where the following page starts. Slices
+ * with room to spare; "next" is where the following page starts. The
+ * figures are those of each slice's last read (the meter's schedule):
+ * reading ten thousand slices for a list would cost more than it tells. Slices
  * created or destroyed between two pages may shift the listing by one.
  * A client sees the slices its uid created only, and the reply says so
  * ("only_uid"); an operator sees every slice. */
@@ -657,9 +660,6 @@ json_object *requests_list(struct requests *rq, struct request_conn *rc) {
         bool all = r->operator;
         json_object *reply, *array;
         size_t used = 0;
-
-        if (cursor == 0)
-                rq->sample(rq->userdata);
 
         reply = message_reply_ok();
         array = json_object_new_array();

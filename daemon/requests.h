@@ -19,15 +19,15 @@ struct slices;
 struct billing;
 struct events;
 
-/* What the handlers work with, the manager's all of it; sample() is a
- * meter pass and a charge pass now (before a list or a status), reload()
- * reads the configuration again. */
+/* What the handlers work with, the manager's all of it; sample() reads
+ * and charges one slice now (before its status): -ENOENT when it was
+ * found vanished and dropped. reload() reads the configuration again. */
 struct requests {
         const struct config *config;
         struct slices *slices;
         struct billing *billing;
         struct events *events;
-        void (*sample)(void *userdata);
+        int (*sample)(struct slice *s, void *userdata);
         int (*reload)(void *userdata);
         void *userdata;
 };

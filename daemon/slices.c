@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -38,13 +39,6 @@ static void account_info(struct slices *sl, struct slice *s, struct slice_accoun
 
 static unsigned cgroup_bucket(uint64_t cgroup_id) {
         return (unsigned) ((cgroup_id * 0x9E3779B97F4A7C15ULL) >> 56);
-}
-
-static struct slice *find_by_cgroup(struct slices *sl, uint64_t cgroup_id) {
-        for (struct slice *s = sl->by_cgroup[cgroup_bucket(cgroup_id)]; s; s = s->hash_next)
-                if (s->cgroup_id == cgroup_id)
-                        return s;
-        return NULL;
 }
 
 struct slice *slices_find(struct slices *sl, const char *id) {
@@ -172,6 +166,7 @@ static int slice_save_state(struct slices *sl, struct slice *s) {
                 return log_error_errno(r, "Failed to write state of slice %s to %s: %m", s->id, path);
 
         s->last_saved_usec = now_usec(CLOCK_MONOTONIC);
+        s->saved_memory = s->usage.memory_current;
         return 0;
 }
 
@@ -415,17 +410,18 @@ static void slice_apply_counters(struct slices *sl, struct slice *s, const struc
         s->populated = c->populated;
         s->frozen = c->frozen;
 
-        if (now - s->last_saved_usec >= STATE_SAVE_INTERVAL_USEC)
+        /* The file carries the memory integral, and a restart fills the
+         * time since the last write with the memory in use then: while
+         * that stays the same nothing is lost, and nothing is written. */
+        if (now - s->last_saved_usec >= STATE_SAVE_INTERVAL_USEC && s->usage.memory_current != s->saved_memory)
                 (void) slice_save_state(sl, s);
 }
 
-static void on_meter_counters(uint64_t cgroup_id, const struct meter_counters *c, void *userdata) {
-        struct slices *sl = userdata;
-        struct slice *s;
-
-        s = find_by_cgroup(sl, cgroup_id);
-        if (!s)
-                return;
+/* The meter's figures of one slice; true if any moved since its last read. */
+static bool slice_apply_meter(struct slice *s, const struct meter_counters *c) {
+        bool moved = c->cpu_ns / NSEC_PER_USEC != s->usage.cpu_usec || c->rx_bytes != s->usage.net_rx_bytes ||
+                     c->tx_bytes != s->usage.net_tx_bytes || c->rx_dropped != s->usage.net_rx_dropped ||
+                     c->tx_dropped != s->usage.net_tx_dropped;
 
         s->usage.cpu_usec = c->cpu_ns / NSEC_PER_USEC;
         s->usage.net_rx_bytes = c->rx_bytes;
@@ -434,6 +430,7 @@ static void on_meter_counters(uint64_t cgroup_id, const struct meter_counters *c
         s->usage.net_tx_packets = c->tx_packets;
         s->usage.net_rx_dropped = c->rx_dropped;
         s->usage.net_tx_dropped = c->tx_dropped;
+        return moved;
 }
 
 static void slice_drop_record(struct slices *sl, struct slice *s) {
@@ -444,6 +441,7 @@ static void slice_drop_record(struct slices *sl, struct slice *s) {
 }
 
 static void slice_free(struct slices *sl, struct slice *s) {
+        schedule_remove(&sl->schedule, &s->sample);
         if (sl->cb)
                 sl->cb->freed(s, sl->userdata);
         vm_free(s->vm);
@@ -467,6 +465,7 @@ static int slice_sample(struct slices *sl, struct slice *s) {
                 s->counters_failing = false;
         }
         slice_apply_counters(sl, s, &c);
+        s->files_usec = now_usec(CLOCK_MONOTONIC);
         return 0;
 }
 
@@ -489,30 +488,191 @@ static void slice_vanished(struct slices *sl, struct slice *s) {
         slice_free(sl, s);
 }
 
-/* One meter pass: the BPF side for every slice at once (one iterator run,
- * batch map reads), then the cgroupfs stat files of each slice. */
-void slices_sample(struct slices *sl) {
-        struct slice *next;
+/* ---- The meter's schedule (slices.h) ---- */
 
-        (void) meter_sample(sl->meter, on_meter_counters, sl);
+/* A moving slice's cgroup files are read at most this often: they carry
+ * the memory integral's samples (the trapezoid between two reads), the
+ * OOM kills and figures only shown; the CPU and network figures, which
+ * money follows, come from the meter at every read. */
+#define FILES_INTERVAL_USEC (1 * USEC_PER_SEC)
 
-        for (struct slice *s = sl->list; s; s = next) {
-                next = s->next;
-                if (slice_sample(sl, s) == -ENOENT)
-                        slice_vanished(sl, s);
+static uint64_t meter_wait_min(const struct slices *sl) {
+        return sl->config->meter_interval_usec;
+}
+
+static uint64_t meter_wait_max(const struct slices *sl) {
+        return MAX(sl->config->meter_idle_interval_usec, sl->config->meter_interval_usec);
+}
+
+/* Reads gather what is due within a tenth of the interval: one batch
+ * rather than a wake-up each. */
+static uint64_t meter_slack(const struct slices *sl) {
+        return sl->config->meter_interval_usec / 10;
+}
+
+static void meter_timer_arm(struct slices *sl) {
+        struct schedule_entry *first = schedule_peek(&sl->schedule);
+
+        if (!sl->meter_timer)
+                return;
+        if (!first) {
+                (void) sd_event_source_set_enabled(sl->meter_timer, SD_EVENT_OFF);
+                return;
         }
+        (void) sd_event_source_set_time(sl->meter_timer, first->due);
+        (void) sd_event_source_set_enabled(sl->meter_timer, SD_EVENT_ONESHOT);
+}
+
+/* The places were reserved when the slice was linked: cannot fail then. */
+static void slice_schedule(struct slices *sl, struct slice *s, uint64_t due) {
+        struct schedule_entry *first = schedule_peek(&sl->schedule);
+
+        if (schedule_put(&sl->schedule, &s->sample, due) < 0) {
+                log_oom();
+                return;
+        }
+        if (!first || due < first->due || first == &s->sample)
+                meter_timer_arm(sl);
+}
+
+void slices_sample_soon(struct slices *sl, struct slice *s) {
+        s->wait_usec = 0;
+        slice_schedule(sl, s, now_usec(CLOCK_MONOTONIC));
+}
+
+/* Whether a read of s takes in its cgroup files too. */
+static bool files_due(const struct slices *sl, const struct slice *s, bool moved, bool gone, uint64_t now) {
+        uint64_t since = now - s->files_usec;
+
+        if (gone || s->files_usec == 0)
+                return true;
+        if (moved)
+                return since >= FILES_INTERVAL_USEC;
+        /* Standing still: once more after it stopped (for its last
+         * figures and its state), then only while it holds memory or
+         * tasks, at the idle pace. */
+        if (s->wait_usec <= meter_wait_min(sl))
+                return true;
+        return since >= meter_wait_max(sl) && (s->usage.memory_current > 0 || s->populated);
+}
+
+/* Reads n slices: the meter's figures of all of them in one go, then the
+ * files of those that need it. With force, files and all, and no
+ * callback (slices_sample_one()). A slice found vanished is dropped. */
+static int sample_slices(struct slices *sl, struct slice **v, size_t n, bool force, bool drop_vanished) {
+        uint64_t ids[METER_READ_MAX];
+        struct meter_counters c[METER_READ_MAX];
+        bool gone[METER_READ_MAX], read;
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        int ret = 0;
+
+        assert(n <= METER_READ_MAX);
+        if (n == 0)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                ids[i] = v[i]->cgroup_id;
+        read = meter_read(sl->meter, ids, n, c, gone) >= 0;
+
+        for (size_t i = 0; i < n; i++) {
+                struct slice *s = v[i];
+                bool moved = false, g = false;
+
+                if (read) {
+                        moved = slice_apply_meter(s, &c[i]);
+                        g = gone[i];
+                }
+                if ((force || files_due(sl, s, moved, g, now)) && slice_sample(sl, s) == -ENOENT) {
+                        ret = -ENOENT;
+                        if (drop_vanished) {
+                                slice_vanished(sl, s);
+                                continue;
+                        }
+                        /* The caller holds on to s: the next pass drops it. */
+                        moved = true;
+                        s->wait_usec = 0;
+                }
+                s->wait_usec = schedule_next_wait(s->wait_usec, moved, meter_wait_min(sl), meter_wait_max(sl));
+                slice_schedule(sl, s, now + s->wait_usec);
+                if (!force && sl->cb && sl->cb->sampled)
+                        sl->cb->sampled(s, sl->userdata);
+        }
+        return ret;
+}
+
+/* Every slice due by limit, taken out of the schedule in batches; each
+ * goes back in at its next read, at least MeterInterval= on, so later
+ * than limit (a tenth of that on): none is read twice. */
+static void sample_due(struct slices *sl, uint64_t limit) {
+        struct slice *v[METER_READ_MAX];
+
+        for (;;) {
+                struct schedule_entry *e;
+                size_t n = 0;
+
+                while (n < ARRAY_SIZE(v) && (e = schedule_pop_due(&sl->schedule, limit)))
+                        v[n++] = container_of(e, struct slice, sample);
+                if (n == 0)
+                        break;
+                (void) sample_slices(sl, v, n, false, true);
+        }
+        meter_timer_arm(sl);
+}
+
+static int on_meter_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        struct slices *sl = userdata;
+
+        sample_due(sl, now_usec(CLOCK_MONOTONIC) + meter_slack(sl));
+        return 0;
+}
+
+int slices_start_meter(struct slices *sl, sd_event *event) {
+        int r;
+
+        r = sd_event_add_time(event, &sl->meter_timer, CLOCK_MONOTONIC, UINT64_MAX, meter_slack(sl), on_meter_timer,
+                              sl);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the meter timer: %m");
+        meter_timer_arm(sl);
+        return 0;
+}
+
+void slices_sample(struct slices *sl) {
+        struct slice *v[METER_READ_MAX], *next;
+
+        /* By the list, a batch at a time: a read puts the slice back in
+         * the schedule, so the schedule would never run dry. Only slices
+         * of the batch itself can vanish while it is read. */
+        for (struct slice *s = sl->list; s; s = next) {
+                size_t n = 0;
+
+                for (next = s; next && n < ARRAY_SIZE(v); next = next->next)
+                        v[n++] = next;
+                (void) sample_slices(sl, v, n, true, true);
+        }
+        /* Forced reads skip the callback: this one is for everyone. */
+        if (sl->cb && sl->cb->sampled)
+                for (struct slice *s = sl->list; s; s = next) {
+                        next = s->next;
+                        sl->cb->sampled(s, sl->userdata);
+                }
 }
 
 void slices_sample_one(struct slices *sl, struct slice *s) {
-        (void) meter_sample(sl->meter, on_meter_counters, sl);
-        (void) slice_sample(sl, s);
+        (void) sample_slices(sl, &s, 1, true, false);
+}
+
+int slices_refresh(struct slices *sl, struct slice *s) {
+        return sample_slices(sl, &s, 1, true, true);
 }
 
 static struct slice *slice_new(const char *id) {
         struct slice *s = calloc(1, sizeof(*s));
 
-        if (s)
+        if (s) {
                 snprintf(s->id, sizeof(s->id), "%s", id);
+                schedule_entry_init(&s->sample);
+        }
         return s;
 }
 
@@ -648,7 +808,13 @@ int slices_create(struct slices *sl, const struct slice_limits *limits, uint64_t
                 goto fail;
         }
 
+        if (schedule_reserve(&sl->schedule, sl->n + 1) < 0) {
+                (void) meter_unwatch(sl->meter, s->cgroup_id);
+                r = log_oom();
+                goto fail;
+        }
         slice_link(sl, s);
+        slice_schedule(sl, s, now_usec(CLOCK_MONOTONIC) + meter_wait_min(sl));
         log_info("Slice %s created (cgroup %s, owner uid %u).", s->id, sl->ops->cgroup_path(s->handle),
                  (unsigned) owner);
         *ret = s;
@@ -721,6 +887,7 @@ static int spawn_in_slice(struct slices *sl, struct slice *s, char *const argv[]
                 return r;
         }
         close(gate[1]);
+        slices_sample_soon(sl, s);
         *ret_pid = pid;
         return 0;
 }
@@ -795,6 +962,7 @@ int slices_attach(struct slices *sl, struct slice *s, int pidfd, char **ret_erro
          * caller died meanwhile, and a process that took the number at
          * that very moment may have been moved in its stead: said loudly,
          * as the slice may now hold a stranger. */
+        slices_sample_soon(sl, s);
         if (pidfd_get_pid(pidfd, &after) < 0 || after != pid) {
                 log_warning("Slice %s: process %d exited while it was being moved in; if another process took "
                             "its number meanwhile, that one is now in the slice.", s->id, (int) pid);
@@ -836,8 +1004,13 @@ int slices_destroy(struct slices *sl, struct slice *s) {
         int r;
 
         /* Last figures for the log line, before the cgroup is gone. */
-        (void) meter_sample(sl->meter, on_meter_counters, sl);
-        (void) slice_sample(sl, s);
+        if (s->handle) {
+                struct meter_counters c;
+
+                if (meter_read(sl->meter, &s->cgroup_id, 1, &c, NULL) >= 0)
+                        (void) slice_apply_meter(s, &c);
+                (void) slice_sample(sl, s);
+        }
 
         r = sl->ops->destroy(sl->backend, s->handle);
         s->handle = NULL;
@@ -916,8 +1089,15 @@ static int adopt_one(const char *id, void *userdata) {
                 return r;
         }
 
+        if (schedule_reserve(&sl->schedule, sl->n + 1) < 0) {
+                (void) meter_unwatch(sl->meter, s->cgroup_id);
+                sl->ops->release(s->handle);
+                free(s);
+                return log_oom();
+        }
         slice_link(sl, s);
         (void) slice_sample(sl, s);
+        slice_schedule(sl, s, now_usec(CLOCK_MONOTONIC) + meter_wait_min(sl));
         log_info("Slice %s adopted after a restart (cgroup %s).", id, sl->ops->cgroup_path(s->handle));
         return 0;
 }
@@ -1083,6 +1263,8 @@ void slices_free(struct slices *sl) {
                 sl->ops->release(sl->list->handle);
                 slice_free(sl, sl->list);
         }
+        sl->meter_timer = sd_event_source_disable_unref(sl->meter_timer);
+        schedule_done(&sl->schedule);
         if (sl->backend)
                 sl->ops->close(sl->backend, empty);
         if (empty && sl->state_dir)

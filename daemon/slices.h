@@ -5,9 +5,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #include "account.h"
 #include "common/message.h"
+#include "schedule.h"
 #include "slice.h"
 #include "vm.h"
 
@@ -35,6 +37,10 @@ struct slice {
         uint64_t last_sample_usec;  /* CLOCK_MONOTONIC, 0: never sampled */
         uint64_t last_oom_usec;     /* CLOCK_REALTIME */
         uint64_t last_saved_usec;   /* CLOCK_MONOTONIC of the last state write */
+        uint64_t saved_memory;      /* memory_current in that write */
+        uint64_t files_usec;        /* CLOCK_MONOTONIC of the last read of its cgroup files */
+        uint64_t wait_usec;         /* from its last read to its next (schedule_next_wait()) */
+        struct schedule_entry sample; /* its next read in the meter's schedule */
         bool populated;
         bool frozen;
         bool counters_failing;      /* logged once when reads start failing */
@@ -49,6 +55,8 @@ struct slice {
  * cgroup vanished (before it is dropped), a slice about to be freed. */
 struct slices_callbacks {
         void (*account_info)(struct slice *s, struct slice_account_info *ret, void *userdata);
+        /* Read by the meter's schedule (not by slices_sample_one()). */
+        void (*sampled)(struct slice *s, void *userdata);
         void (*vanished)(struct slice *s, void *userdata);
         void (*freed)(struct slice *s, void *userdata);
 };
@@ -65,6 +73,8 @@ struct slices {
         struct slice *list;
         size_t n;
         struct slice *by_cgroup[256];
+        struct schedule schedule;     /* every slice's next read */
+        sd_event_source *meter_timer; /* at the first of them */
         char *state_dir;              /* StateDirectory/slices */
         uint64_t max_cpus_milli;      /* MaxCPUs=, or the online CPUs */
         uint64_t online_cpus_milli;   /* what a slice's threads may run on at once */
@@ -125,11 +135,23 @@ int slices_destroy(struct slices *sl, struct slice *s);
 int slices_run_unit(struct slices *sl, struct slice *s, const char *unit, uid_t required_uid, char **ret_name,
                     char **ret_error);
 
-/* One meter pass over every slice now. A slice found vanished is
- * dropped: look slices up again afterwards. */
+/* The meter's schedule: each slice is read when it is due, in batches
+ * (one BPF program run per 1,024 slices), MeterInterval= apart while its
+ * counters move and up to MeterIdleInterval= apart while they stand
+ * still; its cgroup files (memory, IO, tasks, state) at most once a
+ * second while it moves, and when it stops. Each read calls
+ * callbacks.sampled. Arms the timer in event. */
+int slices_start_meter(struct slices *sl, sd_event *event);
+/* Every slice read now, files and all (as the daemon stops). A slice
+ * found vanished is dropped: look slices up again afterwards. */
 void slices_sample(struct slices *sl);
-/* Samples one slice now (after a kill, for its final figures). */
+/* Reads one slice now, files and all (a balance check, a kill, a status,
+ * its final figures); callbacks.sampled is not called. */
 void slices_sample_one(struct slices *sl, struct slice *s);
+/* The same, but a slice found vanished is dropped (freed): -ENOENT. */
+int slices_refresh(struct slices *sl, struct slice *s);
+/* Reads s at the next meter pass (something was moved into it). */
+void slices_sample_soon(struct slices *sl, struct slice *s);
 /* Writes the slice's state file now (a state change). */
 int slices_save(struct slices *sl, struct slice *s);
 /* Fills *ret from the last sample. */

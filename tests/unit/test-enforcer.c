@@ -63,6 +63,21 @@ static void test_next_check(void **state _unused_) {
         assert_int_equal(enforcer_next_check(10000 - 10000 * 1, STEADY(10000), min, max), min);
 }
 
+static void test_next_low_check(void **state _unused_) {
+        const uint64_t min = 1000, max = 60 * USEC_PER_SEC;
+
+        /* 100000 at 10000/s, warned 5 s before the end: at 5 s. */
+        assert_int_equal(enforcer_next_low_check(100000, STEADY(10000), 5 * USEC_PER_SEC, min, max),
+                         5 * USEC_PER_SEC);
+        /* Already within the warning's reach, or nothing to warn of. */
+        assert_int_equal(enforcer_next_low_check(50000, STEADY(10000), 5 * USEC_PER_SEC, min, max), max);
+        assert_int_equal(enforcer_next_low_check(100000, STEADY(10000), 0, min, max), max);
+        assert_int_equal(enforcer_next_low_check(100000, STEADY(0), 5 * USEC_PER_SEC, min, max), max);
+        assert_int_equal(enforcer_next_low_check(0, STEADY(10000), 5 * USEC_PER_SEC, min, max), max);
+        /* Far off: clamped. */
+        assert_int_equal(enforcer_next_low_check(INT64_MAX, STEADY(1), 5 * USEC_PER_SEC, min, max), max);
+}
+
 static void test_next_check_burst(void **state _unused_) {
         const uint64_t min = 1000, max = 10 * USEC_PER_SEC;
         /* 0.5 CPU at 0.01 per CPU-second on a 2-CPU host: 5000/s over
@@ -243,6 +258,7 @@ int main(void) {
                 cmocka_unit_test(test_names),
                 cmocka_unit_test(test_max_burn_rate),
                 cmocka_unit_test(test_next_check),
+                cmocka_unit_test(test_next_low_check),
                 cmocka_unit_test(test_next_check_burst),
                 cmocka_unit_test(test_decide),
                 cmocka_unit_test(test_available),
