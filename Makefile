@@ -140,6 +140,7 @@ check-fresh:
 bench: all
 	$(Q)O=$(O) tests/bench/meter-overhead
 	$(Q)O=$(O) tests/bench/redeem
+	$(Q)O=$(O) tests/bench/scale
 	$(Q)O=$(O) tests/bench/enforce
 	$(Q)O=$(O) tests/bench/vm
 	$(Q)O=$(O) tests/bench/gateway
