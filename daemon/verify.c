@@ -278,20 +278,24 @@ int verify_submit(struct verify_pool *p, struct keys_issuers *is, const struct v
         struct job *j;
         bool full;
 
-        if (n < 1 || n > REQUEST_VOUCHERS_MAX || !done)
+        if (n < 1 || n > REQUEST_VOUCHERS_MAX || !done) {
+                keys_issuers_unref(is);
                 return -EINVAL;
+        }
         pthread_mutex_lock(&p->lock);
         full = p->n_jobs >= p->max_jobs;
         pthread_mutex_unlock(&p->lock);
-        if (full)
+        if (full) {
+                keys_issuers_unref(is);
                 return -EBUSY;
+        }
 
         j = calloc(1, sizeof(*j));
-        if (!j)
-                return -ENOMEM;
-        j->checked = calloc(1, sizeof(*j->checked));
-        if (!j->checked) {
+        if (j)
+                j->checked = calloc(1, sizeof(*j->checked));
+        if (!j || !j->checked) {
                 free(j);
+                keys_issuers_unref(is);
                 return -ENOMEM;
         }
         j->checked->issuers = is;

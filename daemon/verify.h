@@ -52,9 +52,9 @@ int verify_pool_new(sd_event *event, unsigned n_threads, size_t max_jobs, struct
  * every job unanswered: their callbacks do not run. Accepts NULL. */
 void verify_pool_free(struct verify_pool *p);
 
-/* Checks v[0..n) against is (a reference is taken) on a worker; done(c,
- * userdata) runs later on the event loop's thread and owns c. -EBUSY:
- * max_jobs are in flight; nothing was queued. */
+/* Checks v[0..n) against is (the caller's reference, taken in any
+ * case) on a worker; done(c, userdata) runs later on the event loop's
+ * thread and owns c. -EBUSY: max_jobs are in flight; nothing was queued. */
 int verify_submit(struct verify_pool *p, struct keys_issuers *is, const struct voucher *v, size_t n,
                   void (*done)(struct verify_checked *c, void *userdata), void *userdata);
 /* Forgets every job of userdata: its callback will not run. */
