@@ -56,9 +56,9 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 # loads an HTTP or TLS library).
 GATEWAY_LIBS = $(shell $(PKG_CONFIG) --libs libmicrohttpd)
 CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -pthread -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
 	$(WARNFLAGS) $(CFLAGS) -I$(O) -Idaemon -Ibpf $(PKG_CFLAGS)
-ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed -pthread $(LDFLAGS)
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/')
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(O) -Ibpf

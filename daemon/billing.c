@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "meter.h"
 #include "slices.h"
+#include "verify.h"
 
 _Static_assert(ENFORCER_GRANT_UNLIMITED == METER_GRANT_UNLIMITED, "the enforcer and the meter agree on \"no limit\"");
 
@@ -30,6 +31,7 @@ struct billing {
         sd_event_source *flush_timer;
         uint64_t last_prune_usec;
         struct enforce enforce;
+        struct verify_pool *verify; /* signature checks off the loop */
 };
 
 static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
@@ -750,11 +752,12 @@ void billing_add_receipt(struct billing *b, const struct billing_request *r, str
 
 /* ---- vouchers ---- */
 
-int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error) {
+int billing_read_voucher(struct billing *b, const char *text, const struct verify_checked *checked, struct voucher *ret,
+                         char **ret_error) {
         _cleanup_(freep) char *error = NULL;
         char id[VOUCHER_ID_STRING_MAX], when[64];
         struct ledger_spent spent;
-        const char *err = NULL;
+        const char *err = NULL, *why = NULL;
         struct voucher v;
         struct tm tm;
         time_t t;
@@ -766,10 +769,14 @@ int billing_read_voucher(struct billing *b, const char *text, struct voucher *re
         r = voucher_from_text(text, &v, &err);
         if (r < 0)
                 return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "Invalid voucher: %s", strna(err));
-        r = keys_verify_voucher(b->keys, &v, &error);
+        /* Checked on a worker against the keys trusted now, or here. */
+        if (verify_checked_find(checked, b->keys, &v, &r, &why) <= 0) {
+                r = keys_verify_voucher(b->keys, &v, &error);
+                why = error;
+        }
         if (r < 0)
                 return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "%s (voucher %s); it was not spent",
-                              error ?: strerror(-r), voucher_id_to_string(v.id, id));
+                              why ?: strerror(-r), voucher_id_to_string(v.id, id));
         r = ledger_voucher_spent(b->ledger, v.id, &spent);
         if (r >= 0) {
                 t = (time_t) (spent.time_usec / USEC_PER_SEC);
@@ -783,7 +790,8 @@ int billing_read_voucher(struct billing *b, const char *text, struct voucher *re
         return 0;
 }
 
-int billing_read_vouchers(struct billing *b, const struct request *f, struct voucher ret[static REQUEST_VOUCHERS_MAX],
+int billing_read_vouchers(struct billing *b, const struct request *f, const struct verify_checked *checked,
+                          struct voucher ret[static REQUEST_VOUCHERS_MAX],
                           int64_t *ret_amount, char **ret_error) {
         char id[VOUCHER_ID_STRING_MAX];
         int64_t amount = 0;
@@ -792,7 +800,7 @@ int billing_read_vouchers(struct billing *b, const struct request *f, struct vou
         if (f->n_vouchers < 1 || f->n_vouchers > REQUEST_VOUCHERS_MAX)
                 return refuse(ret_error, -EINVAL, "A voucher is needed");
         for (size_t i = 0; i < f->n_vouchers; i++) {
-                r = billing_read_voucher(b, f->vouchers[i], &ret[i], ret_error);
+                r = billing_read_voucher(b, f->vouchers[i], checked, &ret[i], ret_error);
                 if (r < 0)
                         return r;
                 /* A voucher spends once: twice in one request it would
@@ -812,6 +820,48 @@ int billing_read_vouchers(struct billing *b, const struct request *f, struct vou
         }
         *ret_amount = amount;
         return 0;
+}
+
+int billing_check_vouchers(struct billing *b, const struct request *f,
+                           void (*done)(struct verify_checked *c, void *userdata), void *userdata,
+                           char **ret_error) {
+        struct voucher v[REQUEST_VOUCHERS_MAX];
+        const char *err = NULL;
+        int r;
+
+        if (!b->verify || f->n_vouchers < 1 || f->n_vouchers > REQUEST_VOUCHERS_MAX)
+                return 0;
+        for (size_t i = 0; i < f->n_vouchers; i++)
+                if (voucher_from_text(f->vouchers[i], &v[i], &err) < 0)
+                        return 0; /* refused where it is read, with the usual sentence */
+        r = verify_submit(b->verify, keys_issuers_ref(b->keys), v, f->n_vouchers, done, userdata);
+        if (r == -EBUSY)
+                return refuse(ret_error, -EAGAIN, "The daemon is checking %d requests' vouchers already, the most "
+                              "at once; try again; %s", VERIFY_JOBS_MAX,
+                              f->n_vouchers > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+        if (r < 0)
+                return refuse(ret_error, r, "Failed to check the vouchers: %s; %s", strerror(-r),
+                              f->n_vouchers > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+        return 1;
+}
+
+/* The batch's commit waits for the requests whose vouchers are being
+ * checked (batch_set_pending()). */
+static bool checks_busy(void *userdata) {
+        struct billing *b = userdata;
+
+        return verify_in_flight(b->verify) > 0;
+}
+
+static void on_checks_idle(void *userdata) {
+        struct billing *b = userdata;
+
+        batch_kick(b->batch);
+}
+
+void billing_cancel_checks(struct billing *b, void *userdata) {
+        if (b)
+                verify_cancel(b->verify, userdata);
 }
 
 _Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
@@ -1109,7 +1159,7 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         if (q < 0)
                 return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
 
-        q = billing_read_vouchers(b, r->fields, v, &amount, ret_error);
+        q = billing_read_vouchers(b, r->fields, r->checked, v, &amount, ret_error);
         if (q < 0)
                 return q;
 
@@ -1380,6 +1430,12 @@ int billing_new(const struct billing_context *ctx, struct billing **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up billing's event sources: %m");
 
+        r = verify_pool_new(b->event, verify_threads(b->config->verify_threads), VERIFY_JOBS_MAX, &b->verify);
+        if (r < 0)
+                return r;
+        verify_pool_set_idle(b->verify, on_checks_idle, b);
+        batch_set_pending(b->batch, checks_busy, b);
+
         batch_set_committed(b->batch, on_committed, b);
         b->slices->cb = &slices_callbacks;
         b->slices->userdata = b;
@@ -1475,11 +1531,13 @@ void billing_free(struct billing *b) {
                 for (struct slice *s = b->slices->list; s; s = s->next)
                         if (s->account.funded)
                                 (void) charge_slice(b, s);
+                batch_set_pending(b->batch, NULL, NULL);
                 (void) batch_commit(b->batch);
                 batch_set_committed(b->batch, NULL, NULL);
         }
         if (b->slices && b->slices->userdata == b)
                 b->slices->cb = NULL;
         sd_event_source_disable_unref(b->flush_timer);
+        verify_pool_free(b->verify);
         free(b);
 }

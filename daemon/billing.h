@@ -68,6 +68,9 @@ struct billing_request {
         char attach[SLICE_ID_MAX];  /* move the peer into this slice */
         bool replayed;              /* attach comes from a create answered again from the ledger */
         char destroy[SLICE_ID_MAX]; /* remove this released slice's cgroups */
+        /* The vouchers' signatures, checked off the event loop
+         * (billing_check_vouchers()); NULL: checked when read. */
+        const struct verify_checked *checked;
 };
 
 /* What billing works with, the manager's all of it; changed() is called
@@ -130,13 +133,28 @@ void billing_remember(struct billing *b, const struct billing_request *r, const 
  * and the reply goes without one. */
 void billing_add_receipt(struct billing *b, const struct billing_request *r, struct receipt *rc, json_object *reply);
 
+/* Starts the signature checks of f's vouchers on the worker threads
+ * (verify.h): 1 when started, and done(c, userdata) runs later on the
+ * event loop with the verdicts, for billing_read_vouchers(); 0 when
+ * nothing is to be checked off the loop (a voucher that does not parse
+ * is refused where it is read); -errno with the sentence (-EBUSY: too
+ * many checks at once). billing_cancel_checks() forgets userdata's. */
+struct verify_checked;
+int billing_check_vouchers(struct billing *b, const struct request *f,
+                           void (*done)(struct verify_checked *c, void *userdata), void *userdata,
+                           char **ret_error);
+void billing_cancel_checks(struct billing *b, void *userdata);
+
 /* A voucher's text, checked: its form, its signature by a trusted
- * issuer, its currency, audience and dates, and that it was not spent. */
-int billing_read_voucher(struct billing *b, const char *text, struct voucher *ret, char **ret_error);
+ * issuer (the verdict in checked if it holds a current one, else checked
+ * now), its currency, audience and dates, and that it was not spent. */
+int billing_read_voucher(struct billing *b, const char *text, const struct verify_checked *checked, struct voucher *ret,
+                         char **ret_error);
 /* The same for each of f's vouchers ("voucher" or "vouchers"), and that
  * none comes twice: read into ret[0..f->n_vouchers), their sum in
  * *ret_amount. Nothing is spent. */
-int billing_read_vouchers(struct billing *b, const struct request *f, struct voucher ret[static REQUEST_VOUCHERS_MAX],
+int billing_read_vouchers(struct billing *b, const struct request *f, const struct verify_checked *checked,
+                          struct voucher ret[static REQUEST_VOUCHERS_MAX],
                           int64_t *ret_amount, char **ret_error);
 
 /* A client's slice beyond MaxSlicesPerUser= (-EUSERS), refused before its

@@ -359,6 +359,16 @@ static const struct config_item config_items[] = {
         },
         {
                 .section = "Daemon",
+                .key = "VerifyThreads",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, verify_threads),
+                .default_value = "",
+                .doc = "Threads that check voucher signatures beside the event loop; empty: one per online CPU.",
+                .max = 64,
+                .empty_is_zero = true,
+        },
+        {
+                .section = "Daemon",
                 .key = "LogLevel",
                 .type = CONFIG_LOGLEVEL,
                 .offset = offsetof(struct config, log_level),

@@ -19,6 +19,7 @@ struct config {
         char *state_directory;     /* StateDirectory= */
         uint64_t max_slices;       /* MaxSlices= */
         uint64_t max_slices_per_user; /* MaxSlicesPerUser= (0: no limit) */
+        uint64_t verify_threads;   /* VerifyThreads= (0: one per online CPU) */
         int log_level;             /* LogLevel= (syslog level) */
         char *admin_group;         /* AdminGroup= */
         char *client_group;        /* ClientGroup= ("": everyone) */

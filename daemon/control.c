@@ -19,6 +19,7 @@
 #include "events.h"
 #include "requests.h"
 #include "slices.h"
+#include "verify.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59 /* Linux 4.13 */
@@ -321,6 +322,11 @@ static void connection_free(struct connection *c) {
                 }
         c->control->n_connections--;
         batch_cancel(c->control->ctx.batch, c);
+        /* A request whose vouchers are being checked has spent nothing
+         * yet: its check is dropped, and a retry with its request id is
+         * a new request. */
+        billing_cancel_checks(c->control->ctx.requests.billing, &c->rc);
+        verify_checked_free(c->rc.checked);
         if (c->deferred && c->control->ctx.slices->vms)
                 vms_cancel_waiter(c->control->ctx.slices->vms, c);
         free(c->deferred);
@@ -743,6 +749,8 @@ static void connection_handle(struct connection *c, char *buf, size_t n) {
                 return;
         }
         free(buf);
+        /* The verdicts were for this request only. */
+        verify_checked_free(TAKE_PTR(c->rc.checked));
         if (!reply)
                 reply = message_reply_refusal(MESSAGE_INTERNAL, "Internal error: no reply");
 

@@ -14,9 +14,23 @@
 #include "config.h"
 #include "keys.h"
 
+/* What a voucher is checked against, never changed once made: a reload
+ * makes a new one. A check on a worker thread holds a reference, so the
+ * keys it reads stay until it is done. References are taken and dropped
+ * on the event loop's thread only (verify.c hands the jobs back there),
+ * so the count needs no atomics. */
+struct keys_issuers {
+        unsigned n_ref;
+        uint64_t generation;
+        struct crypto_keyring *keyring;
+        char currency[CURRENCY_SIZE];
+        char host_id[VOUCHER_AUDIENCE_MAX + 1];
+};
+
 struct keys {
         const struct config *config;
-        struct crypto_keyring *issuers;
+        struct keys_issuers *issuers;
+        uint64_t generation; /* of the last snapshot made */
         struct crypto_key *host_key;
         uint8_t secret[32];
         char host_id[VOUCHER_AUDIENCE_MAX + 1];
@@ -174,7 +188,7 @@ static int load_host_key(struct keys *k) {
         if (r < 0)
                 return log_error_errno(r, "Failed to reload %s: %s", path, error ?: strerror(-r));
         crypto_key_id(pub, kid);
-        r = crypto_keyring_add(k->issuers, pub);
+        r = crypto_keyring_add(k->issuers->keyring, pub);
         if (r < 0 && r != -EEXIST)
                 return log_error_errno(r, "Failed to trust this host's key: %m");
         log_debug("Host issuer key %s.", hex_encode(kid, sizeof(kid), id));
@@ -205,10 +219,49 @@ static int load_host_id(struct keys *k) {
         return 0;
 }
 
+/* A snapshot of kr (taken) with the running currency and host id. */
+static int issuers_new(struct keys *k, struct crypto_keyring *kr, struct keys_issuers **ret) {
+        struct keys_issuers *is;
+
+        is = calloc(1, sizeof(*is));
+        if (!is) {
+                crypto_keyring_free(kr);
+                return -ENOMEM;
+        }
+        is->n_ref = 1;
+        is->generation = ++k->generation;
+        is->keyring = kr;
+        snprintf(is->currency, sizeof(is->currency), "%s", k->config->currency);
+        snprintf(is->host_id, sizeof(is->host_id), "%s", k->host_id);
+        *ret = is;
+        return 0;
+}
+
+struct keys_issuers *keys_issuers_ref(struct keys *k) {
+        k->issuers->n_ref++;
+        return k->issuers;
+}
+
+void keys_issuers_unref(struct keys_issuers *is) {
+        if (!is || --is->n_ref > 0)
+                return;
+        crypto_keyring_free(is->keyring);
+        free(is);
+}
+
+bool keys_issuers_current(const struct keys *k, const struct keys_issuers *is) {
+        return is && is == k->issuers;
+}
+
+int keys_issuers_verify(const struct keys_issuers *is, const struct voucher *v, int64_t now, char **ret_error) {
+        return voucher_verify(v, is->keyring, now, is->currency, is->host_id, ret_error);
+}
+
 int keys_reload_issuers(struct keys *k) {
         const struct config *cfg = k->config;
         _cleanup_(freep) char *path = NULL, *error = NULL;
         struct crypto_keyring *kr = NULL;
+        struct keys_issuers *is;
         struct crypto_key *pub = NULL;
         int r, n;
 
@@ -223,7 +276,7 @@ int keys_reload_issuers(struct keys *k) {
         if (n < 0) {
                 crypto_keyring_free(kr);
                 return log_error_errno(n, "Failed to read issuer keys from %s, keeping the %zu trusted now: %m",
-                                       cfg->issuers_directory, crypto_keyring_size(k->issuers));
+                                       cfg->issuers_directory, crypto_keyring_size(k->issuers->keyring));
         }
         r = crypto_key_load(path, &pub, &error);
         if (r >= 0)
@@ -233,21 +286,26 @@ int keys_reload_issuers(struct keys *k) {
                 return log_error_errno(r, "Failed to trust this host's key %s again, keeping the keys trusted now: %s",
                                        path, error ?: strerror(-r));
         }
-        crypto_keyring_free(k->issuers);
-        k->issuers = kr;
+        r = issuers_new(k, kr, &is);
+        if (r < 0)
+                return log_oom();
+        /* Checks still running keep the old snapshot until they are done;
+         * their verdicts are not current any more (keys_issuers_current()). */
+        keys_issuers_unref(k->issuers);
+        k->issuers = is;
         log_info("Trusting %d issuer key%s from %s, and this host's.", n, n == 1 ? "" : "s", cfg->issuers_directory);
         return 0;
 }
 
-
 int keys_verify_voucher(struct keys *k, const struct voucher *v, char **ret_error) {
-        return voucher_verify(v, k->issuers, (int64_t) time(NULL), k->config->currency, k->host_id, ret_error);
+        return keys_issuers_verify(k->issuers, v, (int64_t) time(NULL), ret_error);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct keys *, keys_free);
 
 int keys_new(const struct config *cfg, struct keys **ret) {
         _cleanup_(keys_freep) struct keys *k = NULL;
+        struct crypto_keyring *kr = NULL;
         int r;
 
         k = calloc(1, sizeof(*k));
@@ -255,10 +313,16 @@ int keys_new(const struct config *cfg, struct keys **ret) {
                 return log_oom();
         k->config = cfg;
 
-        r = crypto_keyring_new(&k->issuers);
+        /* The host id first: the snapshot of the issuers names it. */
+        r = load_host_id(k);
         if (r < 0)
                 return r;
-        r = crypto_keyring_load_dir(k->issuers, cfg->issuers_directory);
+        r = crypto_keyring_new(&kr);
+        if (r >= 0)
+                r = issuers_new(k, kr, &k->issuers);
+        if (r < 0)
+                return log_oom();
+        r = crypto_keyring_load_dir(k->issuers->keyring, cfg->issuers_directory);
         if (r < 0)
                 return log_error_errno(r, "Failed to read issuer keys from %s: %m", cfg->issuers_directory);
         log_info("Trusting %d issuer key%s from %s.", r, r == 1 ? "" : "s", cfg->issuers_directory);
@@ -269,9 +333,6 @@ int keys_new(const struct config *cfg, struct keys **ret) {
         r = load_secret(k, cfg->state_directory);
         if (r < 0)
                 return r;
-        r = load_host_id(k);
-        if (r < 0)
-                return r;
         *ret = TAKE_PTR(k);
         return 0;
 }
@@ -279,7 +340,7 @@ int keys_new(const struct config *cfg, struct keys **ret) {
 void keys_free(struct keys *k) {
         if (!k)
                 return;
-        crypto_keyring_free(k->issuers);
+        keys_issuers_unref(k->issuers);
         crypto_key_free(k->host_key);
         explicit_bzero(k->secret, sizeof(k->secret));
         free(k);

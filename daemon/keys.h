@@ -40,6 +40,17 @@ bool keys_check_token(const uint8_t owner_hash[static CRYPTO_SHA256_SIZE], const
 /* voucher_verify() against the trusted issuers, the running currency
  * and this host's id, now. */
 int keys_verify_voucher(struct keys *k, const struct voucher *v, char **ret_error);
+
+/* The same off the event loop (verify.c): a snapshot of what a voucher is
+ * checked against, which a reload replaces and never changes. Take and
+ * drop references on the event loop's thread; keys_issuers_verify() may
+ * run on any thread while a reference is held. A verdict is current
+ * while its snapshot is the one trusted now. */
+struct keys_issuers;
+struct keys_issuers *keys_issuers_ref(struct keys *k);
+void keys_issuers_unref(struct keys_issuers *is); /* accepts NULL */
+bool keys_issuers_current(const struct keys *k, const struct keys_issuers *is);
+int keys_issuers_verify(const struct keys_issuers *is, const struct voucher *v, int64_t now, char **ret_error);
 /* The change for amount: vouchers signed by this host, one per line, as
  * few as can be; returns how many. */
 int keys_make_change(struct keys *k, int64_t amount, char ret[static LEDGER_CHANGE_MAX]);

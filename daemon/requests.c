@@ -8,6 +8,7 @@
 #include "events.h"
 #include "requests.h"
 #include "slices.h"
+#include "verify.h"
 
 /* The reply to a refusal: the sentence, or what the error says; its
  * code from the errno (message_code_from_errno()). */
@@ -114,6 +115,34 @@ static struct slice *request_slice_for_work(struct requests *rq, struct request_
 }
 
 /* ---- money ---- */
+
+/* The verdicts are in: the request is handled again from the start. */
+static void on_vouchers_checked(struct verify_checked *c, void *userdata) {
+        struct request_conn *rc = userdata;
+
+        verify_checked_free(rc->checked);
+        rc->checked = c;
+        rc->resume(rc->userdata);
+}
+
+/* The first time through, a request that spends vouchers has their
+ * signatures checked on the worker threads and waits (rc->deferred);
+ * handled again, it reads them with the verdicts (r->checked). NULL: go
+ * on; else the refusal. */
+static json_object *check_vouchers(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) char *error = NULL;
+        int r;
+
+        if (rc->checked) {
+                rc->request.checked = rc->checked;
+                return NULL;
+        }
+        r = billing_check_vouchers(rq->billing, rc->request.fields, on_vouchers_checked, rc, &error);
+        if (r < 0)
+                return refusal(r, error);
+        rc->deferred = r > 0;
+        return NULL;
+}
 
 /* A replayed create (the same request id again) is answered from the
  * ledger, but the slice it names may have been spent, killed, kept or
@@ -248,8 +277,12 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
         if (reply)
                 return reply;
         q = billing_check_user_cap(rq->billing, r, &error);
-        if (q >= 0)
-                q = billing_read_vouchers(rq->billing, r->fields, o.vouchers, &o.amount, &error);
+        if (q < 0)
+                return refusal(q, error);
+        reply = check_vouchers(rq, rc);
+        if (reply || rc->deferred)
+                return reply;
+        q = billing_read_vouchers(rq->billing, r->fields, r->checked, o.vouchers, &o.amount, &error);
         o.n_vouchers = r->fields->n_vouchers;
         if (q >= 0)
                 q = billing_price_order(rq->billing, r->fields, &o, &error);
@@ -333,7 +366,8 @@ json_object *requests_create(struct requests *rq, struct request_conn *rc) {
                 reply = refuse_unit(rq, f);
         if (reply)
                 return reply;
-        if (f->attach && rc->pin(rc, &rc->attach_pidfd, &error) < 0)
+        /* Pinned already when handled again after its vouchers' check. */
+        if (f->attach && rc->attach_pidfd < 0 && rc->pin(rc, &rc->attach_pidfd, &error) < 0)
                 return message_reply_refusal(MESSAGE_INVALID, "%s",
                                              error ?: "The caller cannot be pinned: nothing was moved");
         reply = exhausted_action(rq, f, &action);
@@ -342,6 +376,8 @@ json_object *requests_create(struct requests *rq, struct request_conn *rc) {
         if (!f->voucher)
                 return create_unfunded(rq, rc);
         reply = create_funded(rq, rc, action);
+        if (!reply)
+                return NULL; /* deferred */
         if (rc->request.replayed && rc->request.attach[0])
                 reply = admit_replayed_create(rq, rc, reply);
         return reply;
@@ -355,6 +391,9 @@ json_object *requests_topup(struct requests *rq, struct request_conn *rc) {
 
         reply = billing_replay(rq->billing, &rc->request, "topup");
         if (reply)
+                return reply;
+        reply = check_vouchers(rq, rc);
+        if (reply || rc->deferred)
                 return reply;
         r = billing_topup(rq->billing, &rc->request, &t, &error);
         if (r < 0)

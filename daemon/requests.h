@@ -49,6 +49,11 @@ struct request_conn {
         bool deferred;
         void (*resume)(void *userdata);
         void *userdata;         /* the connection */
+        /* A create or a topup first has its vouchers' signatures checked
+         * on the worker threads (billing_check_vouchers()), deferred: it
+         * is handled again with the verdicts here, which the connection
+         * frees (verify_checked_free()) once it is answered. */
+        struct verify_checked *checked;
 };
 
 json_object *requests_create(struct requests *rq, struct request_conn *rc);
