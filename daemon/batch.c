@@ -14,55 +14,14 @@ struct waiter {
 struct batch {
         struct ledger *ledger;
         sd_event_source *commit_source;
-        /* Writes still to come (batch_set_pending()): the commit waits
-         * for them from due_usec (CLOCK_MONOTONIC; 0: not waiting) until
-         * hold_source fires at the latest. */
-        bool (*busy)(void *userdata);
-        void *busy_userdata;
-        uint64_t due_usec;
-        sd_event_source *hold_source;
         struct waiter *waiters;
         bool commit_failing;
         void (*committed)(int r, void *userdata);
         void *committed_userdata;
 };
 
-static int on_hold_over(sd_event_source *source, uint64_t usec, void *userdata) {
-        (void) batch_commit(userdata);
-        return 0;
-}
-
-/* Whether the commit waits: writes are still to come and it has not
- * waited BATCH_HOLD_USEC yet. Then the hold timer is armed for the end
- * of the wait, and batch_kick() may end it sooner. */
-static bool commit_held(struct batch *b) {
-        sd_event *event = sd_event_source_get_event(b->commit_source);
-        uint64_t now;
-        int r;
-
-        if (!b->busy || !b->busy(b->busy_userdata))
-                return false;
-        if (sd_event_now(event, CLOCK_MONOTONIC, &now) < 0)
-                return false;
-        if (b->due_usec == 0)
-                b->due_usec = now;
-        if (now >= b->due_usec + BATCH_HOLD_USEC)
-                return false;
-        if (!b->hold_source)
-                r = sd_event_add_time(event, &b->hold_source, CLOCK_MONOTONIC, b->due_usec + BATCH_HOLD_USEC, 0,
-                                      on_hold_over, b);
-        else {
-                r = sd_event_source_set_time(b->hold_source, b->due_usec + BATCH_HOLD_USEC);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(b->hold_source, SD_EVENT_ONESHOT);
-        }
-        /* No timer, no wait: committed now. */
-        return r >= 0;
-}
-
 static int on_commit(sd_event_source *source, void *userdata) {
-        if (!commit_held(userdata))
-                (void) batch_commit(userdata);
+        (void) batch_commit(userdata);
         return 0;
 }
 
@@ -100,7 +59,6 @@ void batch_free(struct batch *b) {
                 free(w);
         }
         sd_event_source_disable_unref(b->commit_source);
-        sd_event_source_disable_unref(b->hold_source);
         ledger_close(b->ledger);
         free(b);
 }
@@ -112,16 +70,6 @@ struct ledger *batch_ledger(struct batch *b) {
 void batch_set_committed(struct batch *b, void (*cb)(int r, void *userdata), void *userdata) {
         b->committed = cb;
         b->committed_userdata = userdata;
-}
-
-void batch_set_pending(struct batch *b, bool (*busy)(void *userdata), void *userdata) {
-        b->busy = busy;
-        b->busy_userdata = userdata;
-}
-
-void batch_kick(struct batch *b) {
-        if (b->due_usec != 0 && ledger_in_batch(b->ledger))
-                (void) sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
 }
 
 int batch_begin(struct batch *b) {
@@ -159,9 +107,6 @@ int batch_commit(struct batch *b) {
         struct waiter *w;
         int r;
 
-        b->due_usec = 0;
-        if (b->hold_source)
-                (void) sd_event_source_set_enabled(b->hold_source, SD_EVENT_OFF);
         if (!ledger_in_batch(b->ledger))
                 r = 0;
         else

@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
-#include "common/util.h"
 #include "ledger.h"
 
 /* Group commit: every ledger write of the daemon (money, request ids,
@@ -27,16 +26,6 @@ struct ledger *batch_ledger(struct batch *b);
  * the ledger rolled the batch back): the owner of what was written
  * rereads it. One; NULL unsets it. */
 void batch_set_committed(struct batch *b, void (*cb)(int r, void *userdata), void *userdata);
-
-/* Requests that will write into the batch soon (their vouchers are
- * being checked on the worker threads, verify.c): while busy(userdata)
- * says some are, a due commit waits for them, so that they share its
- * fsync instead of each half of the clients getting one of its own; at
- * most BATCH_HOLD_USEC, and batch_kick() when busy() turns false. One;
- * NULL unsets it. */
-#define BATCH_HOLD_USEC (5 * USEC_PER_MSEC)
-void batch_set_pending(struct batch *b, bool (*busy)(void *userdata), void *userdata);
-void batch_kick(struct batch *b);
 
 /* Opens the batch if it is not open (ledger_begin()) and arms its commit:
  * batch_begin() returns -errno, batch_open() also logs it. */

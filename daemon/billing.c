@@ -845,20 +845,6 @@ int billing_check_vouchers(struct billing *b, const struct request *f,
         return 1;
 }
 
-/* The batch's commit waits for the requests whose vouchers are being
- * checked (batch_set_pending()). */
-static bool checks_busy(void *userdata) {
-        struct billing *b = userdata;
-
-        return verify_in_flight(b->verify) > 0;
-}
-
-static void on_checks_idle(void *userdata) {
-        struct billing *b = userdata;
-
-        batch_kick(b->batch);
-}
-
 void billing_cancel_checks(struct billing *b, void *userdata) {
         if (b)
                 verify_cancel(b->verify, userdata);
@@ -1433,8 +1419,6 @@ int billing_new(const struct billing_context *ctx, struct billing **ret) {
         r = verify_pool_new(b->event, verify_threads(b->config->verify_threads), VERIFY_JOBS_MAX, &b->verify);
         if (r < 0)
                 return r;
-        verify_pool_set_idle(b->verify, on_checks_idle, b);
-        batch_set_pending(b->batch, checks_busy, b);
 
         batch_set_committed(b->batch, on_committed, b);
         b->slices->cb = &slices_callbacks;
@@ -1531,7 +1515,6 @@ void billing_free(struct billing *b) {
                 for (struct slice *s = b->slices->list; s; s = s->next)
                         if (s->account.funded)
                                 (void) charge_slice(b, s);
-                batch_set_pending(b->batch, NULL, NULL);
                 (void) batch_commit(b->batch);
                 batch_set_committed(b->batch, NULL, NULL);
         }

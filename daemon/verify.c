@@ -34,8 +34,6 @@ struct verify_pool {
         struct job **running; /* one slot per worker */
         size_t n_jobs, max_jobs;
         bool stop;
-        void (*idle)(void *userdata); /* the loop's only */
-        void *idle_userdata;
         pthread_t *threads;
         unsigned n_threads, n_started;
 };
@@ -165,28 +163,19 @@ static int on_done(sd_event_source *source, int fd, uint32_t revents, void *user
                 log_debug_errno(errno, "Failed to read the voucher checks' eventfd, ignoring: %m");
         for (;;) {
                 struct job *j;
-                bool idle;
 
                 pthread_mutex_lock(&p->lock);
                 j = jobs_pop(&p->done);
                 if (j)
                         p->n_jobs--;
-                idle = p->n_jobs == 0;
                 pthread_mutex_unlock(&p->lock);
                 if (!j)
                         break;
                 if (!j->cancelled)
                         j->done(TAKE_PTR(j->checked), j->userdata);
                 job_free(j);
-                if (idle && p->idle)
-                        p->idle(p->idle_userdata);
         }
         return 0;
-}
-
-void verify_pool_set_idle(struct verify_pool *p, void (*cb)(void *userdata), void *userdata) {
-        p->idle = cb;
-        p->idle_userdata = userdata;
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct verify_pool *, verify_pool_free);
@@ -344,13 +333,9 @@ static void jobs_cancel(struct verify_pool *p, struct jobs *q, void *userdata) {
 }
 
 void verify_cancel(struct verify_pool *p, void *userdata) {
-        size_t before;
-        bool idle;
-
         if (!p)
                 return;
         pthread_mutex_lock(&p->lock);
-        before = p->n_jobs;
         jobs_cancel(p, &p->queue, userdata);
         jobs_cancel(p, &p->done, userdata);
         /* A running job is the worker's until it is done: marked, it is
@@ -358,10 +343,7 @@ void verify_cancel(struct verify_pool *p, void *userdata) {
         for (unsigned i = 0; i < p->n_threads; i++)
                 if (p->running[i] && p->running[i]->userdata == userdata)
                         p->running[i]->cancelled = true;
-        idle = before > 0 && p->n_jobs == 0;
         pthread_mutex_unlock(&p->lock);
-        if (idle && p->idle)
-                p->idle(p->idle_userdata);
 }
 
 size_t verify_in_flight(struct verify_pool *p) {

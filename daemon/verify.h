@@ -61,10 +61,6 @@ int verify_submit(struct verify_pool *p, struct keys_issuers *is, const struct v
 void verify_cancel(struct verify_pool *p, void *userdata);
 /* Jobs queued, running or not yet handed back. */
 size_t verify_in_flight(struct verify_pool *p);
-/* cb(userdata) runs on the loop's thread whenever the last job in flight
- * has been handed back (after its callback) or cancelled. One; NULL
- * unsets it. */
-void verify_pool_set_idle(struct verify_pool *p, void (*cb)(void *userdata), void *userdata);
 
 /* VerifyThreads=0: one per online CPU, within 1..VERIFY_THREADS_MAX. */
 unsigned verify_threads(uint64_t configured);
