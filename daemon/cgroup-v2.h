@@ -94,12 +94,16 @@ bool cg_path_is_below(const char *parent, const char *child);
  * 0 if it cannot be found. */
 uint64_t cg2_dir_id(int dir_fd);
 
-/* The v2 files of a slice's cgroup: opened on first use and kept, since
- * read_counters() runs every tick for every slice. */
+/* The text of file name in dir_fd (AT_FDCWD: name is a path), read
+ * afresh into a buffer all reads share, valid until the next read. 0 and
+ * *ret = NULL when it does not exist. */
+int cg_read_file_at(int dir_fd, const char *name, char **ret);
+
+/* The v2 files of a slice's cgroup: cgroup.events opened on first use and
+ * kept (it is polled), the others opened for each read. */
 struct cg2_files {
         int dir_fd; /* borrowed: the owner keeps it open */
         int fds[_CG2_FILE_MAX];
-        struct read_buf buf;
 };
 
 void cg2_files_init(struct cg2_files *f, int dir_fd);

@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <arpa/inet.h>
 #include <sys/un.h>
+
+#include "../bpf/meter.h"
 #include <syslog.h>
 
 #include "common/log.h"
@@ -343,9 +345,11 @@ static const struct config_item config_items[] = {
                 .key = "MaxSlices",
                 .type = CONFIG_U64,
                 .offset = offsetof(struct config, max_slices),
-                .default_value = "1024",
-                .doc = "Most slices that may exist at once; requests for more are refused.",
+                .default_value = "10000",
+                .doc = "Most slices that may exist at once (at most 16384, what the meter's maps hold); requests "
+                       "for more are refused.",
                 .min = 1,
+                .max = METER_MAX_CGROUPS,
         },
         {
                 .section = "Daemon",

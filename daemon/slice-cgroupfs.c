@@ -155,8 +155,7 @@ struct slice_handle {
         struct cg2_files v2; /* cgroup.events and the v2 counter files */
         char *v1_name[_CTRL_MAX]; /* per hierarchy, libcgroup's name (below the mount) */
         char *v1_fs[_CTRL_MAX];
-        int v1_fds[_V1_FILE_MAX]; /* FD_UNOPENED, FD_ABSENT or open */
-        struct read_buf v1_buf;
+        int v1_fds[_V1_FILE_MAX]; /* FD_UNOPENED or FD_ABSENT (never open for long: v1_read()) */
 };
 
 /* Test-only hook: pretends cgroup.kill is missing so that tests can drive
@@ -1068,7 +1067,6 @@ static void handle_free(struct slice_handle *h) {
                 free(h->v1_fs[i]);
         }
         free(h->v2_path);
-        read_buf_done(&h->v1_buf);
         free(h);
 }
 
@@ -1610,26 +1608,25 @@ static int cgroupfs_destroy(struct slice_backend *b, struct slice_handle *h) {
         return ret;
 }
 
-/* Reads v1 counter file which, called name, of the slice in hierarchy w,
- * opened on first use and kept. 0 and *ret = NULL when it is absent,
- * which it stays: a v1 hierarchy's files do not come and go. */
+/* Reads v1 counter file which, called name, of the slice in hierarchy w
+ * (opened for the read: see cg2_files_read()). 0 and *ret = NULL when it
+ * is absent, which it stays: a v1 hierarchy's files do not come and go,
+ * so it is not looked for again. */
 static int v1_read(struct slice_handle *h, int which, const char *name, int w, char **ret) {
-        if (h->v1_fds[which] == FD_UNOPENED) {
-                _cleanup_(freep) char *path = path_join(h->v1_fs[w], name);
-                int fd;
+        _cleanup_(freep) char *path = NULL;
+        int r;
 
-                if (!path)
-                        return -ENOMEM;
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 && errno != ENOENT)
-                        return -errno;
-                h->v1_fds[which] = fd < 0 ? FD_ABSENT : fd;
-        }
         if (h->v1_fds[which] == FD_ABSENT) {
                 *ret = NULL;
                 return 0;
         }
-        return read_buf_pread(&h->v1_buf, h->v1_fds[which], CG_FILE_MAX, ret);
+        path = path_join(h->v1_fs[w], name);
+        if (!path)
+                return -ENOMEM;
+        r = cg_read_file_at(AT_FDCWD, path, ret);
+        if (r >= 0 && !*ret)
+                h->v1_fds[which] = FD_ABSENT;
+        return r;
 }
 
 /* The counters of one file of controller c into counters: v2 file which
