@@ -33,24 +33,29 @@ struct enforce_callbacks {
         void (*save)(struct slice *s, void *userdata);
 };
 
+/* How many kills' exit costs are remembered. */
+#define ENFORCE_EXIT_KILLS 8
+
 struct enforce {
         sd_event *event;
         const struct config *config;  /* read at each action: a reload applies at once */
         uint64_t max_cpus_milli;       /* the size of a slice without a CPU quota */
         const struct enforce_callbacks *cb;
         void *userdata;
-        /* The CPU a killed task costs to exit, usec, as the last kills
-         * showed (0: none yet, enforce_exit_cost_usec() guesses). */
-        uint64_t exit_cost_usec;
+        /* The CPU a killed task cost to exit, usec, in the last kills of
+         * many tasks (ENFORCE_EXIT_KILLS at most; the next one goes at
+         * exit_next): enforce_exit_cost_usec() takes the dearest. */
+        uint64_t exit_cost_usec[ENFORCE_EXIT_KILLS];
+        unsigned n_exit_costs, exit_next;
 };
 
 /* A failed kill at the end of a grace is tried again this soon. */
 #define ENFORCE_RETRY_USEC (1 * USEC_PER_SEC)
 
-/* What a killed task costs to exit, in CPU usec: learned from this
- * daemon's kills of slices with many tasks (the mm's teardown, which the
- * kernel charges to the slice), a guess above what was measured until
- * then. */
+/* What a killed task costs to exit, in CPU usec: the dearest of this
+ * daemon's last ENFORCE_EXIT_KILLS kills of slices with many tasks (the
+ * mm's teardown, which the kernel charges to the slice), a guess above
+ * what was measured until the first. */
 uint64_t enforce_exit_cost_usec(const struct enforce *en);
 /* What the kill of s will cost it, in money at rc's CPU price: its tasks'
  * exits (enforce_exit_cost_usec() each), held back from its balance

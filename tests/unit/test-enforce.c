@@ -160,7 +160,8 @@ static void test_kill_reserve(void **state _unused_) {
         assert_true(guess > 0);
         assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), (int64_t) (200 * guess / 100));
 
-        en.exit_cost_usec = 450;
+        en.exit_cost_usec[0] = 450;
+        en.n_exit_costs = 1;
         assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), 900); /* 90 ms of CPU */
         assert_int_equal(enforce_exhaust(&en, &slice), 0);
         slice.usage.pids_current = 0;
@@ -171,12 +172,11 @@ static void test_kill_reserve(void **state _unused_) {
         assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), 0);
 }
 
-/* Each kill of many tasks measures their exits once the cgroup is empty:
- * a dearer one raises the cost at once, a cheaper one halfway. */
+/* Each kill of many tasks measures their exits once the cgroup is empty;
+ * the dearest of the last ENFORCE_EXIT_KILLS counts. */
 static void test_exit_cost_learnt(void **state _unused_) {
         struct enforce en = enforce_with(event);
 
-        en.exit_cost_usec = 450;
         slice.account.enforce.action = ENFORCE_ACTION_KILL;
         slice.usage.pids_current = 200;
         slice.usage.cpu_usec = 2000000;
@@ -186,10 +186,10 @@ static void test_exit_cost_learnt(void **state _unused_) {
         assert_non_null(slice.account.enforce.exit_timer);
         while (slice.account.enforce.exit_timer)
                 assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
-        assert_int_equal(en.exit_cost_usec, 600);
+        assert_int_equal(enforce_exit_cost_usec(&en), 600);
         assert_int_equal(slice.usage.cpu_usec, 2000000 + 200 * 600); /* charged at once */
 
-        /* Cheaper: halfway down. */
+        /* Cheaper: the dearer one still counts. */
         enforce_restore(&en, &slice);
         slice.usage.cpu_usec = 3000000;
         fake.populated_after = 0;
@@ -197,7 +197,7 @@ static void test_exit_cost_learnt(void **state _unused_) {
         assert_int_equal(enforce_exhaust(&en, &slice), 0);
         while (slice.account.enforce.exit_timer)
                 assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
-        assert_int_equal(en.exit_cost_usec, 500);
+        assert_int_equal(enforce_exit_cost_usec(&en), 600);
 
         /* A few tasks teach nothing: their cost is their memory's. */
         enforce_restore(&en, &slice);
@@ -208,7 +208,22 @@ static void test_exit_cost_learnt(void **state _unused_) {
         assert_int_equal(enforce_exhaust(&en, &slice), 0);
         while (slice.account.enforce.exit_timer)
                 assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
-        assert_int_equal(en.exit_cost_usec, 500);
+        assert_int_equal(enforce_exit_cost_usec(&en), 600);
+        assert_int_equal(en.n_exit_costs, 2);
+
+        /* Once ENFORCE_EXIT_KILLS cheaper kills came after it, it is gone. */
+        for (unsigned i = 0; i < ENFORCE_EXIT_KILLS; i++) {
+                memset(&emitted, 0, sizeof(emitted));
+                enforce_restore(&en, &slice);
+                slice.usage.pids_current = 100;
+                slice.usage.cpu_usec = 5000000 + i * 1000000;
+                fake.populated_after = 0;
+                fake.cpu_dead = slice.usage.cpu_usec + 100 * 300;
+                assert_int_equal(enforce_exhaust(&en, &slice), 0);
+                while (slice.account.enforce.exit_timer)
+                        assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
+        }
+        assert_int_equal(enforce_exit_cost_usec(&en), 300);
 }
 
 static void test_kill_fails(void **state _unused_) {
