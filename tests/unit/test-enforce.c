@@ -172,57 +172,44 @@ static void test_kill_reserve(void **state _unused_) {
         assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), 0);
 }
 
+/* Kills the slice (up again first) with tasks that use each us of CPU to
+ * exit, its cgroup seen populated polls times, and runs the loop until
+ * its exits are watched out. */
+static void kill_and_watch(struct enforce *en, uint64_t tasks, uint64_t each, int polls) {
+        memset(&emitted, 0, sizeof(emitted));
+        enforce_restore(en, &slice);
+        slice.usage.pids_current = tasks;
+        slice.usage.cpu_usec += 1000000;
+        fake.populated_after = polls;
+        fake.cpu_dead = slice.usage.cpu_usec + tasks * each;
+        assert_int_equal(enforce_exhaust(en, &slice), 0);
+        assert_non_null(slice.account.enforce.exit_timer);
+        while (slice.account.enforce.exit_timer)
+                assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
+        assert_int_equal(slice.usage.cpu_usec, fake.cpu_dead); /* charged at once */
+}
+
 /* Each kill of many tasks measures their exits once the cgroup is empty;
  * the dearest of the last ENFORCE_EXIT_KILLS counts. */
 static void test_exit_cost_learnt(void **state _unused_) {
         struct enforce en = enforce_with(event);
 
         slice.account.enforce.action = ENFORCE_ACTION_KILL;
-        slice.usage.pids_current = 200;
-        slice.usage.cpu_usec = 2000000;
-        fake.populated_after = 2;
-        fake.cpu_dead = 2000000 + 200 * 600;
-        assert_int_equal(enforce_exhaust(&en, &slice), 0);
-        assert_non_null(slice.account.enforce.exit_timer);
-        while (slice.account.enforce.exit_timer)
-                assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
+        kill_and_watch(&en, 200, 600, 2);
         assert_int_equal(enforce_exit_cost_usec(&en), 600);
-        assert_int_equal(slice.usage.cpu_usec, 2000000 + 200 * 600); /* charged at once */
 
         /* Cheaper: the dearer one still counts. */
-        enforce_restore(&en, &slice);
-        slice.usage.cpu_usec = 3000000;
-        fake.populated_after = 0;
-        fake.cpu_dead = 3000000 + 200 * 400;
-        assert_int_equal(enforce_exhaust(&en, &slice), 0);
-        while (slice.account.enforce.exit_timer)
-                assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
+        kill_and_watch(&en, 200, 400, 0);
         assert_int_equal(enforce_exit_cost_usec(&en), 600);
 
         /* A few tasks teach nothing: their cost is their memory's. */
-        enforce_restore(&en, &slice);
-        slice.usage.pids_current = 2;
-        slice.usage.cpu_usec = 4000000;
-        fake.populated_after = 0;
-        fake.cpu_dead = 4000000 + 2 * 50000;
-        assert_int_equal(enforce_exhaust(&en, &slice), 0);
-        while (slice.account.enforce.exit_timer)
-                assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
+        kill_and_watch(&en, 2, 50000, 0);
         assert_int_equal(enforce_exit_cost_usec(&en), 600);
         assert_int_equal(en.n_exit_costs, 2);
 
         /* Once ENFORCE_EXIT_KILLS cheaper kills came after it, it is gone. */
-        for (unsigned i = 0; i < ENFORCE_EXIT_KILLS; i++) {
-                memset(&emitted, 0, sizeof(emitted));
-                enforce_restore(&en, &slice);
-                slice.usage.pids_current = 100;
-                slice.usage.cpu_usec = 5000000 + i * 1000000;
-                fake.populated_after = 0;
-                fake.cpu_dead = slice.usage.cpu_usec + 100 * 300;
-                assert_int_equal(enforce_exhaust(&en, &slice), 0);
-                while (slice.account.enforce.exit_timer)
-                        assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
-        }
+        for (unsigned i = 0; i < ENFORCE_EXIT_KILLS; i++)
+                kill_and_watch(&en, 100, 300, 0);
         assert_int_equal(enforce_exit_cost_usec(&en), 300);
 }
 
