@@ -30,6 +30,12 @@ struct slice_enforce {
         struct enforce *enforce;     /* set when the grace timer is armed */
         sd_event_source *check_timer;  /* the earliest moment the balance could be spent (billing.c) */
         sd_event_source *grace_timer;  /* enforce.c */
+        /* A kill's exits (enforce.c): what was held back for them, and
+         * what the slice had at the kill, to learn what they cost once
+         * the cgroup is empty (exit_timer watches for it). Not kept. */
+        int64_t kill_reserve;
+        uint64_t kill_tasks, kill_cpu_usec, kill_usec;
+        sd_event_source *exit_timer;
 };
 
 struct slice_account {

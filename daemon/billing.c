@@ -403,6 +403,7 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         struct slice_account_info info;
         struct enforce_spend spend;
         struct enforce_view v;
+        struct rate_card rc;
         uint64_t next, wait;
 
         e->billing = b;
@@ -413,9 +414,11 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         }
 
         account_info(b, s, &info);
+        slice_rates(b, s, &rc);
         v = (struct enforce_view) {
                 .state = e->state,
                 .balance = available(s),
+                .reserve = enforce_kill_reserve(&b->enforce, s, &rc),
                 .burn_rate = info.burn_rate,
                 .low_balance_usec = cfg->low_balance_usec,
         };
@@ -449,7 +452,10 @@ static void enforce_slice(struct billing *b, struct slice *s) {
         update_grants(b, s, false);
 
         slice_spend(b, s, &spend);
-        wait = enforcer_next_check(available(s), &spend, ENFORCE_MIN_CHECK_USEC, ENFORCE_MAX_CHECK_USEC);
+        /* The balance runs out for it once what is left holds no more
+         * than its kill's reserve (enforce_kill_reserve()). */
+        wait = enforcer_next_check(enforcer_available(available(s), v.reserve), &spend, ENFORCE_MIN_CHECK_USEC,
+                                   ENFORCE_MAX_CHECK_USEC);
         /* A slice standing still is read seldom (MeterIdleInterval=): its
          * low-balance warning, as its end, must not wait for that. */
         if (e->state == ENFORCE_OK)

@@ -301,6 +301,13 @@ static int verify_hook(const char *s, const char **ret_reason) {
         return 0;
 }
 
+static int verify_scheduling_policy(const char *s, const char **ret_reason) {
+        if (streq(s, "fifo") || streq(s, "other"))
+                return 0;
+        *ret_reason = "must be fifo or other";
+        return -EINVAL;
+}
+
 static int verify_backend(const char *s, const char **ret_reason) {
         if (streq(s, "auto") || streq(s, "cgroupfs") || streq(s, "systemd"))
                 return 0;
@@ -378,6 +385,16 @@ static const struct config_item config_items[] = {
                 .offset = offsetof(struct config, log_level),
                 .default_value = "info",
                 .doc = "Most verbose level logged: debug, info, notice, warning, err, or 0-7.",
+        },
+        {
+                .section = "Daemon",
+                .key = "CPUSchedulingPolicy",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, cpu_scheduling_policy),
+                .default_value = "fifo",
+                .doc = "fifo: SCHED_FIFO 1 (not its children), so that the tasks a check stops cannot delay "
+                       "it; other: normal, at nice -10. Read at start.",
+                .verify = verify_scheduling_policy,
         },
         {
                 .section = "Daemon",

@@ -21,6 +21,7 @@ struct config {
         uint64_t max_slices_per_user; /* MaxSlicesPerUser= (0: no limit) */
         uint64_t verify_threads;   /* VerifyThreads= (0: one per online CPU) */
         int log_level;             /* LogLevel= (syslog level) */
+        char *cpu_scheduling_policy; /* CPUSchedulingPolicy=: "fifo" or "other" (at start only) */
         char *admin_group;         /* AdminGroup= */
         char *client_group;        /* ClientGroup= ("": everyone) */
         /* [Cgroup] */

@@ -33,16 +33,36 @@ struct enforce_callbacks {
         void (*save)(struct slice *s, void *userdata);
 };
 
+/* How many kills' exit costs are remembered. */
+#define ENFORCE_EXIT_KILLS 8
+
 struct enforce {
         sd_event *event;
         const struct config *config;  /* read at each action: a reload applies at once */
         uint64_t max_cpus_milli;       /* the size of a slice without a CPU quota */
         const struct enforce_callbacks *cb;
         void *userdata;
+        /* The CPU a killed task cost to exit, usec, in the last kills of
+         * many tasks (ENFORCE_EXIT_KILLS at most; the next one goes at
+         * exit_next): enforce_exit_cost_usec() takes the dearest. */
+        uint64_t exit_cost_usec[ENFORCE_EXIT_KILLS];
+        unsigned n_exit_costs, exit_next;
 };
 
 /* A failed kill at the end of a grace is tried again this soon. */
 #define ENFORCE_RETRY_USEC (1 * USEC_PER_SEC)
+
+/* What a killed task costs to exit, in CPU usec: the dearest of this
+ * daemon's last ENFORCE_EXIT_KILLS kills of slices with many tasks (the
+ * mm's teardown, which the kernel charges to the slice), a guess above
+ * what was measured until the first. */
+uint64_t enforce_exit_cost_usec(const struct enforce *en);
+/* What the kill of s will cost it, in money at rc's CPU price: its tasks'
+ * exits (enforce_exit_cost_usec() each), held back from its balance
+ * (struct enforce_view.reserve) so that they are paid for. 0 for a slice
+ * whose action is not kill; for a killed one, what was held back at the
+ * kill (so that its exits' leftover is not taken for new money). */
+int64_t enforce_kill_reserve(struct enforce *en, struct slice *s, const struct rate_card *rc);
 
 /* LowBalanceSec= reached: warned, and throttled to LowBalanceCPU=. */
 int enforce_low(struct enforce *en, struct slice *s);
@@ -64,5 +84,5 @@ void enforce_resume(struct enforce *en, struct slice *s);
 /* OnDaemonStop=freeze, for one funded slice: 0 when frozen (or nothing
  * to do), -errno when freezing failed. */
 int enforce_daemon_stop(struct enforce *en, struct slice *s);
-/* The grace timer goes (before the slice is freed). */
+/* Its timers go (before the slice is freed). */
 void enforce_slice_free(struct slice_enforce *e);

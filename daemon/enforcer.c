@@ -107,12 +107,12 @@ enum enforce_step enforcer_decide(const struct enforce_view *v) {
         case ENFORCE_THROTTLED:
         case ENFORCE_FROZEN:
         case ENFORCE_KILLED:
-                return v->balance > 0 ? ENFORCE_STEP_RESTORE : ENFORCE_STEP_NONE;
+                return v->balance > MAX(v->reserve, (int64_t) 0) ? ENFORCE_STEP_RESTORE : ENFORCE_STEP_NONE;
         case ENFORCE_LOW:
-                return v->balance <= 0 ? ENFORCE_STEP_EXHAUST : ENFORCE_STEP_NONE;
+                return v->balance <= MAX(v->reserve, (int64_t) 0) ? ENFORCE_STEP_EXHAUST : ENFORCE_STEP_NONE;
         case ENFORCE_OK:
         default:
-                if (v->balance <= 0)
+                if (v->balance <= MAX(v->reserve, (int64_t) 0))
                         return ENFORCE_STEP_EXHAUST;
                 /* time left = balance / rate < LowBalanceSec, without dividing. */
                 if (v->burn_rate > 0 &&

@@ -71,6 +71,12 @@ uint64_t enforcer_next_low_check(int64_t balance, const struct enforce_spend *sp
 struct enforce_view {
         enum enforce_state state;
         int64_t balance;        /* what is left now, unwritten usage included */
+        /* What stopping the slice will cost it, held back from balance
+         * (enforce_kill_reserve(), enforce.h): a slice to be killed is
+         * killed once no more than this is left, so that its tasks' exits
+         * are paid for; a killed one is restored only by money past what
+         * was held back for them. 0 for the other actions. */
+        int64_t reserve;
         int64_t burn_rate;      /* per second, recent */
         uint64_t low_balance_usec; /* LowBalanceSec= */
 };

@@ -18,6 +18,8 @@ static struct fake {
         int kill_r, freeze_r, set_limits_r;
         unsigned kills, freezes, thaws, set_limits;
         bool frozen, killed;
+        int populated_after; /* populated() answers 1 this many times, then 0 */
+        uint64_t cpu_dead;   /* the CPU figure a settle reads once it is empty */
 } fake;
 
 static int fake_kill(struct slice_handle *h) {
@@ -44,9 +46,14 @@ static int fake_set_limits(struct slice_handle *h, const struct slice_limits *l)
         return fake.set_limits_r;
 }
 
+static int fake_populated(struct slice_handle *h) {
+        return fake.populated_after-- > 0;
+}
+
 static const struct slice_ops fake_ops = {
         .name = "fake",
         .kill = fake_kill,
+        .populated = fake_populated,
         .freeze = fake_freeze,
         .set_limits = fake_set_limits,
 };
@@ -67,6 +74,8 @@ static void cb_emit(struct slice *s, enum event_kind kind, const char *action, c
 
 static void cb_settle(struct slice *s, void *userdata) {
         emitted.settled++;
+        if (fake.cpu_dead && fake.populated_after < 0)
+                s->usage.cpu_usec = fake.cpu_dead;
 }
 
 static void cb_grants(struct slice *s, bool raise, void *userdata) {
@@ -136,6 +145,72 @@ static void test_kill(void **state _unused_) {
         assert_true(emitted_kind(EVENT_EXHAUSTED));
         assert_true(emitted_kind(EVENT_KILLED));
         assert_string_equal(emitted.reason[emitted.n - 1], "balance spent: every process killed");
+}
+
+/* A kill's reserve: its tasks' exits at the cost the last kills showed,
+ * and once killed, what was held back stays held back. */
+static void test_kill_reserve(void **state _unused_) {
+        struct enforce en = enforce_with(event);
+        struct rate_card rc = { .price[RESOURCE_CPU] = 10000 }; /* 0.01 a CPU-second */
+        uint64_t guess = enforce_exit_cost_usec(&en);
+
+        slice.usage.pids_current = 200;
+        assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), 0); /* not a kill slice */
+        slice.account.enforce.action = ENFORCE_ACTION_KILL;
+        assert_true(guess > 0);
+        assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), (int64_t) (200 * guess / 100));
+
+        en.exit_cost_usec[0] = 450;
+        en.n_exit_costs = 1;
+        assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), 900); /* 90 ms of CPU */
+        assert_int_equal(enforce_exhaust(&en, &slice), 0);
+        slice.usage.pids_current = 0;
+        assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), 900);
+
+        /* Topped up: nothing held back any more. */
+        enforce_restore(&en, &slice);
+        assert_int_equal(enforce_kill_reserve(&en, &slice, &rc), 0);
+}
+
+/* Kills the slice (up again first) with tasks that use each us of CPU to
+ * exit, its cgroup seen populated polls times, and runs the loop until
+ * its exits are watched out. */
+static void kill_and_watch(struct enforce *en, uint64_t tasks, uint64_t each, int polls) {
+        memset(&emitted, 0, sizeof(emitted));
+        enforce_restore(en, &slice);
+        slice.usage.pids_current = tasks;
+        slice.usage.cpu_usec += 1000000;
+        fake.populated_after = polls;
+        fake.cpu_dead = slice.usage.cpu_usec + tasks * each;
+        assert_int_equal(enforce_exhaust(en, &slice), 0);
+        assert_non_null(slice.account.enforce.exit_timer);
+        while (slice.account.enforce.exit_timer)
+                assert_true(sd_event_run(event, 5 * USEC_PER_SEC) > 0);
+        assert_int_equal(slice.usage.cpu_usec, fake.cpu_dead); /* charged at once */
+}
+
+/* Each kill of many tasks measures their exits once the cgroup is empty;
+ * the dearest of the last ENFORCE_EXIT_KILLS counts. */
+static void test_exit_cost_learnt(void **state _unused_) {
+        struct enforce en = enforce_with(event);
+
+        slice.account.enforce.action = ENFORCE_ACTION_KILL;
+        kill_and_watch(&en, 200, 600, 2);
+        assert_int_equal(enforce_exit_cost_usec(&en), 600);
+
+        /* Cheaper: the dearer one still counts. */
+        kill_and_watch(&en, 200, 400, 0);
+        assert_int_equal(enforce_exit_cost_usec(&en), 600);
+
+        /* A few tasks teach nothing: their cost is their memory's. */
+        kill_and_watch(&en, 2, 50000, 0);
+        assert_int_equal(enforce_exit_cost_usec(&en), 600);
+        assert_int_equal(en.n_exit_costs, 2);
+
+        /* Once ENFORCE_EXIT_KILLS cheaper kills came after it, it is gone. */
+        for (unsigned i = 0; i < ENFORCE_EXIT_KILLS; i++)
+                kill_and_watch(&en, 100, 300, 0);
+        assert_int_equal(enforce_exit_cost_usec(&en), 300);
 }
 
 static void test_kill_fails(void **state _unused_) {
@@ -282,6 +357,8 @@ static void test_low(void **state _unused_) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 T(test_kill),
+                T(test_kill_reserve),
+                T(test_exit_cost_learnt),
                 T(test_kill_fails),
                 T(test_throttle_fails),
                 T(test_freeze_then_grace),

@@ -126,6 +126,35 @@ static void test_decide(void **state _unused_) {
         }
 }
 
+/* A kill's reserve: killed once no more than the exits' cost is left, and
+ * what they leave of it is not new money. */
+static void test_decide_reserve(void **state _unused_) {
+        struct enforce_view v = { .state = ENFORCE_OK, .balance = 100, .reserve = 40 };
+
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_NONE);
+        v.balance = 41;
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_NONE);
+        v.balance = 40;
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_EXHAUST);
+        v.state = ENFORCE_LOW;
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_EXHAUST);
+
+        /* Killed with 40 held back, its exits used 30: 10 left is theirs. */
+        v.state = ENFORCE_KILLED;
+        v.balance = 10;
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_NONE);
+        v.balance = 40;
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_NONE);
+        v.balance = 41; /* a top-up */
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_RESTORE);
+
+        /* A reserve below zero is none. */
+        v = (struct enforce_view) { .state = ENFORCE_OK, .balance = 0, .reserve = -5 };
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_EXHAUST);
+        v.balance = 1;
+        assert_int_equal(enforcer_decide(&v), ENFORCE_STEP_NONE);
+}
+
 static void test_available(void **state _unused_) {
         assert_int_equal(enforcer_available(100, 30), 70);
         assert_int_equal(enforcer_available(100, 130), -30);
@@ -261,6 +290,7 @@ int main(void) {
                 cmocka_unit_test(test_next_low_check),
                 cmocka_unit_test(test_next_check_burst),
                 cmocka_unit_test(test_decide),
+                cmocka_unit_test(test_decide_reserve),
                 cmocka_unit_test(test_available),
                 cmocka_unit_test(test_net_budget),
                 cmocka_unit_test(test_price_due),
