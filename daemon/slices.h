@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "common/message.h"
+#include "id-index.h"
 #include "slice.h"
 #include "vm.h"
 
@@ -41,7 +42,9 @@ struct slice {
         struct slice_account account; /* the money side's (account.h) */
         struct vm *vm;              /* the guest of a VM slice, NULL for others */
         struct slice *next;         /* the registry's list */
+        struct slice *prev;         /* so that unlinking one is not a walk */
         struct slice *hash_next;    /* by cgroup id */
+        struct id_index_node by_id; /* key: id */
 };
 
 /* What the registry calls back in the money side (billing.c), with
@@ -64,6 +67,7 @@ struct slices {
         void *userdata;
         struct slice *list;
         size_t n;
+        struct id_index by_id;        /* slices_find() at 10,000 slices */
         struct slice *by_cgroup[256];
         char *state_dir;              /* StateDirectory/slices */
         uint64_t max_cpus_milli;      /* MaxCPUs=, or the online CPUs */
