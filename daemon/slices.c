@@ -179,7 +179,18 @@ static int slice_save_state(struct slices *sl, struct slice *s) {
                 return log_oom();
 
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
-        r = write_file_atomic(path, text, strlen(text));
+        /* A record needs to outlive the daemon, not the machine: what it
+         * describes, the slice's cgroups, does not survive a reboot, and
+         * a record without them is dropped at the next start whatever it
+         * holds (drop_vanished()); the money is in the ledger. Without the
+         * two fsyncs a create is a millisecond or more quicker
+         * (daemon/README.md). A VM slice's record is the one that names
+         * its guest's files, which outlive a reboot and are removed with
+         * the record: synced. */
+        if (s->vm)
+                r = write_file_atomic(path, text, strlen(text));
+        else
+                r = write_file_atomic_nosync(path, text, strlen(text));
         json_object_put(o);
         if (r < 0)
                 return log_error_errno(r, "Failed to write state of slice %s to %s: %m", s->id, path);
