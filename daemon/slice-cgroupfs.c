@@ -1341,7 +1341,8 @@ static int cgroupfs_create(struct slice_backend *b, const char *id, const struct
                 r = v1_make(h, made_v1, l);
                 if (r < 0) {
                         /* It may have made the directory before a value failed. */
-                        made_v1++;
+                        if (access(h->v1_fs[made_v1], F_OK) >= 0)
+                                made_v1++;
                         goto fail_remove;
                 }
         }
