@@ -143,6 +143,7 @@ bench: all
 	$(Q)O=$(O) tests/bench/enforce
 	$(Q)O=$(O) tests/bench/vm
 	$(Q)O=$(O) tests/bench/gateway
+	$(Q)O=$(O) tests/bench/latency
 
 # The fuzz harnesses (tests/README.md, "Fuzzing"): clang with libFuzzer, ASan and
 # UBSan, on objects of their own under $(O)/fuzz/obj (the sanitizers'
