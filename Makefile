@@ -144,6 +144,7 @@ bench: all
 	$(Q)O=$(O) tests/bench/enforce
 	$(Q)O=$(O) tests/bench/vm
 	$(Q)O=$(O) tests/bench/gateway
+	$(Q)O=$(O) tests/bench/latency
 
 # The fuzz harnesses (tests/README.md, "Fuzzing"): clang with libFuzzer, ASan and
 # UBSan, on objects of their own under $(O)/fuzz/obj (the sanitizers'
@@ -214,9 +215,11 @@ $(O)/prepayd: $(O)/daemon/main.o $(DAEMON_OBJS) $(COMMON_OBJS)
 
 # The CLI reads the ledger itself ("prepay ledger verify" works with the
 # daemon stopped) and prices nothing: it links those two modules only.
+# libcurl (--host) and libsystemd (the journal) it loads when it needs
+# them (dlopen): --as-needed keeps them out.
 $(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS) $(patsubst %.c,$(O)/%.o,$(wildcard daemon/ledger*.c)) $(O)/daemon/pricing.o
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CURL_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Unprivileged: it talks to prepayd over the control socket only, so it
 # links no daemon module but its own.

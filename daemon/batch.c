@@ -151,6 +151,10 @@ int batch_wait(struct batch *b, void (*cb)(int r, void *userdata), void *userdat
         return sd_event_source_set_enabled(b->commit_source, SD_EVENT_ONESHOT);
 }
 
+bool batch_has_waiters(struct batch *b) {
+        return b->waiters;
+}
+
 void batch_cancel(struct batch *b, void *userdata) {
         struct waiter **p = &b->waiters;
 

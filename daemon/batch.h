@@ -42,3 +42,5 @@ int batch_commit(struct batch *b);
  * batch_cancel() forgets every wait of userdata. */
 int batch_wait(struct batch *b, void (*cb)(int r, void *userdata), void *userdata);
 void batch_cancel(struct batch *b, void *userdata);
+/* Whether a batch_wait() callback is still to run. */
+bool batch_has_waiters(struct batch *b);

@@ -1166,6 +1166,63 @@ fail:
         return r;
 }
 
+/* Writes one limit into the cgroup directory dir (open as dfd): v, or
+ * none for 0 (no limit). */
+static int v1_write_value(const char *dir, int dfd, const char *file, uint64_t v, const char *none) {
+        char s[32];
+        int r;
+
+        if (v == 0)
+                (void) snprintf(s, sizeof(s), "%s", none);
+        else
+                (void) snprintf(s, sizeof(s), "%" PRIu64, v);
+        r = write_string_file_at(dfd, file, s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write \"%s\" to %s/%s: %m", s, dir, file);
+        return 0;
+}
+
+/* The slice's cgroup in v1 hierarchy i, made with its limits: mkdir and
+ * the limit files written, as v1_group() and cgroup_create_cgroup()
+ * would, without libcgroup's extras: it chowns each of the cgroup's files
+ * to the uid that owns them already and reads /proc/mounts again for each
+ * value it writes, about a hundred system calls a hierarchy, most of a
+ * create's time (daemon/README.md). The parent is the backend's root,
+ * made by open(): a missing one is an error here, not made again. */
+static int v1_make(struct slice_handle *h, size_t i, const struct slice_limits *l) {
+        struct slice_backend *b = h->b;
+        _cleanup_(closep) int dfd = -1;
+        int r = 0;
+
+        if (mkdir(h->v1_fs[i], 0755) < 0)
+                return log_error_errno(errno, "Failed to create slice %s: %s: %m", h->id, h->v1_fs[i]);
+        dfd = open(h->v1_fs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return log_error_errno(errno, "Failed to open %s: %m", h->v1_fs[i]);
+        for (int c = 0; c < _CTRL_MAX && r >= 0; c++) {
+                uint64_t quota, period;
+
+                if (b->where[c] != (int) i)
+                        continue;
+                switch (c) {
+                case CTRL_CPU:
+                        /* Period first: the quota is checked against it. */
+                        slice_limits_cpu(l, &quota, &period);
+                        r = v1_write_value(h->v1_fs[i], dfd, "cpu.cfs_period_us", period, "");
+                        if (r >= 0)
+                                r = v1_write_value(h->v1_fs[i], dfd, "cpu.cfs_quota_us", quota, "-1");
+                        break;
+                case CTRL_MEMORY:
+                        r = v1_write_value(h->v1_fs[i], dfd, "memory.limit_in_bytes", l->memory_max, "-1");
+                        break;
+                case CTRL_PIDS:
+                        r = v1_write_value(h->v1_fs[i], dfd, "pids.max", l->pids_max, "max");
+                        break;
+                }
+        }
+        return r;
+}
+
 /* memory.max, pids.max: the value, or "max" for 0 (no limit). */
 static int v2_write_max(struct slice_handle *h, const char *file, uint64_t v) {
         char s[32];
@@ -1279,20 +1336,11 @@ static int cgroupfs_create(struct slice_backend *b, const char *id, const struct
         }
 
         for (; made_v1 < b->n_v1; made_v1++) {
-                struct cgroup *cg;
-
-                r = v1_group(h, made_v1, l, &cg);
+                r = v1_make(h, made_v1, l);
                 if (r < 0) {
-                        log_error_errno(r, "Failed to create slice %s: %m", id);
-                        goto fail_remove;
-                }
-                r = cgroup_create_cgroup(cg, 0);
-                cgroup_free(&cg);
-                if (r != 0) {
-                        r = log_error_errno(cg_errno(r), "Failed to create slice %s in %s: %s", id, h->v1_fs[made_v1],
-                                            cgroup_strerror(r));
-                        /* It may have made the directory before the value failed. */
-                        made_v1++;
+                        /* It may have made the directory before a value failed. */
+                        if (access(h->v1_fs[made_v1], F_OK) >= 0)
+                                made_v1++;
                         goto fail_remove;
                 }
         }

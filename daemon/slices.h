@@ -9,11 +9,12 @@
 
 #include "account.h"
 #include "common/message.h"
+#include "id-index.h"
 #include "schedule.h"
 #include "slice.h"
 #include "vm.h"
 
-/* The slices: struct slice, the registry (by id, by cgroup id), their
+/* The slices: struct slice, the registry (by id), their
  * state files (StateDirectory/slices/<id>.json), sampling their counters
  * (the meter's and the backend's), creating, adopting, attaching to and
  * destroying them. The only caller of slice_ops: everything done to a
@@ -47,7 +48,8 @@ struct slice {
         struct slice_account account; /* the money side's (account.h) */
         struct vm *vm;              /* the guest of a VM slice, NULL for others */
         struct slice *next;         /* the registry's list */
-        struct slice *hash_next;    /* by cgroup id */
+        struct slice *prev;         /* so that unlinking one is not a walk */
+        struct id_index_node by_id; /* key: id */
 };
 
 /* What the registry calls back in the money side (billing.c), with
@@ -72,7 +74,7 @@ struct slices {
         void *userdata;
         struct slice *list;
         size_t n;
-        struct slice *by_cgroup[256];
+        struct id_index by_id;        /* slices_find() at 10,000 slices */
         struct schedule schedule;     /* every slice's next read */
         sd_event_source *meter_timer; /* at the first of them */
         char *state_dir;              /* StateDirectory/slices */

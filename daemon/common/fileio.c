@@ -126,10 +126,13 @@ int write_string_file(const char *path, const char *s) {
  * nothing planted beside path in advance is followed, truncated or renamed
  * into place (the name was "<path>.tmp.<pid>", which anyone could guess).
  * O_TMPFILE and linkat() would still need a name to rename over path, as
- * linkat() does not replace: a random name is the simpler way. The file is
- * fsynced before the rename and the directory after it, so that after a
- * crash path holds the old data or the new, and the new stays. */
-int write_file_atomic(const char *path, const char *data, size_t size) {
+ * linkat() does not replace: a random name is the simpler way. With
+ * durable, the file is fsynced before the rename and the directory after
+ * it, so that after a crash of the machine path holds the old data or the
+ * new, and the new stays; without, that holds after a crash of the
+ * process only (the page cache survives it), for a millisecond or two
+ * less on this machine's disk. */
+static int write_file_replace(const char *path, const char *data, size_t size, bool durable) {
         _cleanup_(freep) char *dir = NULL, *tmp = NULL;
         _cleanup_(closep) int dfd = -1, fd = -1;
         const char *base;
@@ -191,7 +194,7 @@ int write_file_atomic(const char *path, const char *data, size_t size) {
                 done += (size_t) n;
         }
 
-        if (fsync(fd) < 0) {
+        if (durable && fsync(fd) < 0) {
                 r = -errno;
                 goto fail;
         }
@@ -200,13 +203,21 @@ int write_file_atomic(const char *path, const char *data, size_t size) {
                 r = -errno;
                 goto fail;
         }
-        if (fsync(dfd) < 0)
+        if (durable && fsync(dfd) < 0)
                 return -errno;
         return 0;
 
 fail:
         (void) unlinkat(dfd, tmp, 0);
         return r;
+}
+
+int write_file_atomic(const char *path, const char *data, size_t size) {
+        return write_file_replace(path, data, size, true);
+}
+
+int write_file_atomic_nosync(const char *path, const char *data, size_t size) {
+        return write_file_replace(path, data, size, false);
 }
 
 static bool owner_trusted(uid_t uid) {

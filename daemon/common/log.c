@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,27 @@ bool log_stderr_is_journal(void) {
         return cached;
 }
 
+/* sd_journal_sendv(), from libsystemd loaded on first use: the CLI, whose
+ * stderr is a journal stream only when a unit runs it, would otherwise
+ * load libsystemd and the compression and crypto libraries it pulls in
+ * at every start (tools/README.md). The daemons link it anyway. NULL
+ * when it cannot be loaded: the stream then takes the message. */
+typedef typeof(sd_journal_sendv) *journal_sendv_fn;
+
+static journal_sendv_fn journal_sendv(void) {
+        static journal_sendv_fn fn;
+        static bool tried;
+        void *dl;
+
+        if (tried)
+                return fn;
+        tried = true;
+        dl = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (dl)
+                fn = (journal_sendv_fn) dlsym(dl, "sd_journal_sendv");
+        return fn;
+}
+
 static struct iovec iovec_string(const char *s) {
         return (struct iovec) { .iov_base = (char *) s, .iov_len = strlen(s) };
 }
@@ -97,7 +119,7 @@ int log_fields_internal(int level, int error, const char *file, int line, const 
         va_end(ap);
         errno = saved;
 
-        if (!log_stderr_is_journal())
+        if (!log_stderr_is_journal() || !journal_sendv())
                 return log_internal(level, error, file, line, "%s", message + strlen("MESSAGE="));
 
         snprintf(priority, sizeof(priority), "PRIORITY=%d", level);
@@ -118,7 +140,7 @@ int log_fields_internal(int level, int error, const char *file, int line, const 
                         iov[n++] = iovec_string(fields[i]);
 
         /* The journal's socket refused it: the stream still takes it. */
-        if (sd_journal_sendv(iov, (int) n) < 0)
+        if (journal_sendv()(iov, (int) n) < 0)
                 return log_internal(level, error, file, line, "%s", message + strlen("MESSAGE="));
         errno = saved;
         return -error;

@@ -134,6 +134,9 @@ int write_string_file_at(int dirfd, const char *path, const char *s);
  * name beside it (O_EXCL|O_NOFOLLOW), fsync, rename, fsync of the
  * directory. On failure no temp file is left. */
 int write_file_atomic(const char *path, const char *data, size_t size);
+/* The same without either fsync: whole or not at all after a crash of the
+ * process; after a crash of the machine, maybe the old data, maybe none. */
+int write_file_atomic_nosync(const char *path, const char *data, size_t size);
 /* Whether only root (or this process's user) can change what the absolute
  * path names and what is in it: it is a directory owned by root or the
  * euid and writable by no one else, and every directory above it is owned

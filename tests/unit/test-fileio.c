@@ -135,6 +135,14 @@ static void test_atomic_content_and_mode(void **state _unused_) {
         assert_int_equal(lstat(f, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
 
+        /* Without the fsyncs (slice records): the same replacement, mode
+         * and no temp file left. */
+        assert_int_equal(write_file_atomic_nosync(f, "newer", 5), 0);
+        assert_content(f, "newer");
+        assert_int_equal(lstat(f, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(write_file_atomic(f, "new", 3), 0);
+
         /* No temp file left behind. */
         names = listing(d);
         assert_string_equal(names, "state.json");
