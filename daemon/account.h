@@ -41,7 +41,7 @@ struct slice_enforce {
 struct slice_account {
         bool funded;
         bool dirty;              /* written in the open batch: reread after commit */
-        struct ledger_slice l;   /* the ledger's row as this daemon last read it */
+        struct ledger_slice_figures l; /* the ledger's row as this daemon last read it, but its change */
         int64_t pending;         /* priced usage past l.billed, not yet written */
         struct burn_window burn;  /* charged + overshoot + pending, each meter pass */
         struct slice_enforce enforce;

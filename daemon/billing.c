@@ -44,7 +44,7 @@ static void account_reload(struct billing *b, struct slice *s) {
         struct ledger_slice l;
 
         if (ledger_slice_get(b->ledger, s->id, &l) >= 0)
-                s->account.l = l;
+                ledger_slice_figures_of(&l, &s->account.l);
         s->account.dirty = false;
 }
 
@@ -53,13 +53,14 @@ static void account_reload(struct billing *b, struct slice *s) {
  * in the batch are removed again (their voucher was not spent). */
 static void on_committed(int r, void *userdata) {
         struct billing *b = userdata;
+        struct ledger_slice row;
         struct slice *next;
 
         for (struct slice *s = b->slices->list; s; s = next) {
                 next = s->next;
                 if (!s->account.dirty)
                         continue;
-                if (r < 0 && s->account.funded && ledger_slice_get(b->ledger, s->id, &s->account.l) == -ENOENT) {
+                if (r < 0 && s->account.funded && ledger_slice_get(b->ledger, s->id, &row) == -ENOENT) {
                         log_warning("Slice %s: its funding was not committed, removing it.", s->id);
                         (void) slices_destroy(b->slices, s);
                         continue;
@@ -1302,7 +1303,10 @@ int billing_release(struct billing *b, struct billing_request *r, struct billing
                 q = charge_slice(b, s);
                 if (q < 0)
                         return refuse(ret_error, q, "Failed to charge slice %s: %s", id, strerror(-q));
-                row = s->account.l;
+                /* The row as the charge left it (the batch's writes are seen). */
+                q = ledger_slice_get(b->ledger, id, &row);
+                if (q < 0)
+                        return refuse(ret_error, q, "Failed to read slice %s from the ledger: %s", id, strerror(-q));
         }
 
         if (r->fields->keep)
@@ -1472,7 +1476,7 @@ int billing_reconcile(struct billing *b) {
                 }
                 if (r < 0)
                         return log_error_errno(r, "Failed to read slice %s from the ledger: %m", s->id);
-                s->account.l = l;
+                ledger_slice_figures_of(&l, &s->account.l);
                 if (l.state == LEDGER_SLICE_RELEASED) {
                         log_info("Slice %s was released before the daemon stopped, removing its cgroups.", s->id);
                         (void) slices_destroy(b->slices, s);
