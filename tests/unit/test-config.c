@@ -104,7 +104,7 @@ static void test_defaults(void **state _unused_) {
         assert_string_equal(c.control_socket, "/run/prepay/control.sock");
         assert_int_equal(c.socket_mode, 0660);
         assert_string_equal(c.state_directory, "/var/lib/prepay");
-        assert_int_equal(c.max_slices, 1024);
+        assert_int_equal(c.max_slices, 10000);
         assert_int_equal(c.log_level, LOG_INFO);
         assert_string_equal(c.backend, "auto");
         assert_string_equal(c.cgroup_root, "prepay");
@@ -375,7 +375,7 @@ static void test_bad_values(void **state _unused_) {
         load_fails("[Limits]\nDefaultTasksMax=-1\n", -EINVAL, "DefaultTasksMax", NULL);
         load_fails("[Limits]\nMaxCPUs=0\n", -ERANGE, "MaxCPUs", NULL);
         load_fails("[Limits]\nMaxCPUs=0.0001\n", -EINVAL, "MaxCPUs", NULL);
-        load_fails("[Daemon]\nMaxSlices=0\n", -ERANGE, "MaxSlices", "at least 1", NULL);
+        load_fails("[Daemon]\nMaxSlices=0\n", -ERANGE, "MaxSlices", "between 1 and 16384", NULL);
         load_fails("[Daemon]\nMaxSlices=\n", -EINVAL, "MaxSlices", NULL);
         load_fails("[Daemon]\nSocketMode=0999\n", -EINVAL, "SocketMode", NULL);
         load_fails("[Daemon]\nSocketMode=1777\n", -ERANGE, "SocketMode", "0777", NULL);
@@ -662,7 +662,7 @@ static void test_load_file(void **state _unused_) {
 
         /* Missing: the defaults if optional, an error if not. */
         assert_int_equal(config_load(&d, path, 1), 0);
-        assert_int_equal(d.max_slices, 1024);
+        assert_int_equal(d.max_slices, 10000);
         capture_start(&cap);
         assert_int_equal(config_load(&e, path, 0), -ENOENT);
         log = capture_end(&cap);
