@@ -298,10 +298,11 @@ int cg2_files_open(struct cg2_files *f, int which) {
 int cg2_files_read(struct cg2_files *f, int which, char **ret) {
         int r;
 
-        /* Only cgroup.events is kept open (it is polled); a slice read
-         * at most once a second need not hold a dozen files open, and at
-         * 10,000 slices they would pass the daemon's limit on them. */
-        if (which != CG2_EVENTS)
+        /* Opened for the read, unless a waiter holds it open: a slice
+         * read at most once a second need not hold files open, and at
+         * 10,000 slices a dozen each would pass the daemon's limit on
+         * them (20,000 in some sandboxes). */
+        if (f->fds[which] < 0)
                 return cg_read_file_at(f->dir_fd, cg2_file_name[which], ret);
         r = cg2_files_open(f, which);
         if (r == -ENOENT) {
@@ -327,9 +328,7 @@ int cg2_read_events(struct cg2_files *f, bool *ret_populated, bool *ret_frozen) 
 
 /* cgroup.events signals every change with POLLPRI to pollers of an fd
  * that has read it. */
-int cg2_wait_events(struct cg2_files *f, bool frozen_key, bool want, uint64_t timeout_usec) {
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
-
+static int wait_events(struct cg2_files *f, bool frozen_key, bool want, uint64_t deadline) {
         for (;;) {
                 struct pollfd p = { .events = POLLPRI };
                 bool populated, frozen;
@@ -349,6 +348,20 @@ int cg2_wait_events(struct cg2_files *f, bool frozen_key, bool want, uint64_t ti
                 if (r < 0 && errno != EINTR)
                         return -errno;
         }
+}
+
+int cg2_wait_events(struct cg2_files *f, bool frozen_key, bool want, uint64_t timeout_usec) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
+        int r;
+
+        /* Held open while waiting: the poll needs the fd that read it. */
+        r = cg2_files_open(f, CG2_EVENTS);
+        if (r < 0)
+                return r;
+        r = wait_events(f, frozen_key, want, deadline);
+        (void) close(f->fds[CG2_EVENTS]);
+        f->fds[CG2_EVENTS] = FD_UNOPENED;
+        return r;
 }
 
 int cg2_read_counters(struct cg2_files *f, struct slice_counters *ret) {

@@ -99,8 +99,8 @@ uint64_t cg2_dir_id(int dir_fd);
  * *ret = NULL when it does not exist. */
 int cg_read_file_at(int dir_fd, const char *name, char **ret);
 
-/* The v2 files of a slice's cgroup: cgroup.events opened on first use and
- * kept (it is polled), the others opened for each read. */
+/* The v2 files of a slice's cgroup, opened for each read; cgroup.events
+ * is held open while cg2_wait_events() polls it. */
 struct cg2_files {
         int dir_fd; /* borrowed: the owner keeps it open */
         int fds[_CG2_FILE_MAX];

@@ -1096,14 +1096,15 @@ fail:
         return NULL;
 }
 
-/* Opens the slice's v2 directory and cgroup.events. */
+/* Opens the slice's v2 directory (the one file a slice keeps open), and
+ * checks it is a cgroup: it has cgroup.events. */
 static int handle_open_v2(struct slice_handle *h) {
         h->v2_fd = openat(h->b->v2_root_fd, h->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (h->v2_fd < 0)
                 return -errno;
         h->cgroup_id = cg2_dir_id(h->v2_fd);
         cg2_files_init(&h->v2, h->v2_fd);
-        return cg2_files_open(&h->v2, CG2_EVENTS);
+        return faccessat(h->v2_fd, "cgroup.events", F_OK, 0) < 0 ? -errno : 0;
 }
 
 static int add_value(struct cgroup_controller *cc, const char *name, uint64_t v, const char *none) {
