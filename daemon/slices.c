@@ -504,6 +504,9 @@ static void slice_vanished(struct slices *sl, struct slice *s) {
  * OOM kills and figures only shown; the CPU and network figures, which
  * money follows, come from the meter at every read. */
 #define FILES_INTERVAL_USEC (1 * USEC_PER_SEC)
+/* A slice standing still has its files read every this many
+ * MeterIdleInterval= (a minute by default). */
+#define STILL_FILES_INTERVALS 6
 
 static uint64_t meter_wait_min(const struct slices *sl) {
         return sl->config->meter_interval_usec;
@@ -559,10 +562,24 @@ static bool files_due(const struct slices *sl, const struct slice *s, bool moved
                 return since >= FILES_INTERVAL_USEC;
         /* Standing still: once more after it stopped (for its last
          * figures and its state), then only while it holds memory or
-         * tasks, at the idle pace. */
+         * tasks, and seldom: memory grows only by the work of its tasks,
+         * which moves their CPU time, so what is left to see is memory
+         * handed back (reclaim, a file's cache dropped) and disk writes
+         * of pages dirtied before, both billed at the next read. */
         if (s->wait_usec <= meter_wait_min(sl))
                 return true;
-        return since >= meter_wait_max(sl) && (s->usage.memory_current > 0 || s->populated);
+        return since >= STILL_FILES_INTERVALS * meter_wait_max(sl) &&
+               (s->usage.memory_current > 0 || s->populated);
+}
+
+/* When a slice is read next: a short wait as it is; a wait of a second
+ * or more rounded up to a whole second, so that the slices standing
+ * still are read together, a batch (one BPF program run) a second, not
+ * each on its own wake-up. */
+static uint64_t next_read(uint64_t now, uint64_t wait) {
+        if (wait < USEC_PER_SEC)
+                return now + wait;
+        return (now + wait + USEC_PER_SEC - 1) / USEC_PER_SEC * USEC_PER_SEC;
 }
 
 /* Reads n slices: the meter's figures of all of them in one go, then the
@@ -602,7 +619,7 @@ static int sample_slices(struct slices *sl, struct slice **v, size_t n, bool for
                         s->wait_usec = 0;
                 }
                 s->wait_usec = schedule_next_wait(s->wait_usec, moved, meter_wait_min(sl), meter_wait_max(sl));
-                slice_schedule(sl, s, now + s->wait_usec);
+                slice_schedule(sl, s, next_read(now, s->wait_usec));
                 if (!force && sl->cb && sl->cb->sampled)
                         sl->cb->sampled(s, sl->userdata);
         }
