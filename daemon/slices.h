@@ -140,8 +140,10 @@ int slices_run_unit(struct slices *sl, struct slice *s, const char *unit, uid_t 
 /* The meter's schedule: each slice is read when it is due, in batches
  * (one BPF program run per 1,024 slices), MeterInterval= apart while its
  * counters move and up to MeterIdleInterval= apart while they stand
- * still; its cgroup files (memory, IO, tasks, state) at most once a
- * second while it moves, and when it stops. Each read calls
+ * still (waits of a second or more ending on a whole second, so still
+ * slices are read together); its cgroup files (memory, IO, tasks, state)
+ * at most once a second while it moves, once when it stops, then every
+ * six MeterIdleInterval= while it holds memory or tasks. Each read calls
  * callbacks.sampled. Arms the timer in event. */
 int slices_start_meter(struct slices *sl, sd_event *event);
 /* Every slice read now, files and all (as the daemon stops). A slice
