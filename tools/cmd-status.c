@@ -198,22 +198,30 @@ static int print_one(json_object *o, bool json) {
         return 0;
 }
 
+static void note_only_own(int64_t only_uid) {
+        if (only_uid >= 0)
+                fprintf(stderr, "Only the slices of uid %" PRIi64 " are shown: operators see every slice.\n",
+                        only_uid);
+}
+
+/* Called with each page of a list: its array of records, or of rows. */
+typedef int (*list_page_fn)(json_object *page, void *userdata);
+
 /* The whole list, page after page (the daemon sends as many slices as fit
  * one message and says where to go on): full records, or with brief the
  * rows a table needs (slice_row_to_json()), a tenth of the bytes to send
- * and parse. A client of the daemon gets its own slices only:
- * *ret_only_uid is its uid then, else -1. */
-static int fetch_list(bool brief, json_object **ret_array, int64_t *ret_only_uid) {
+ * and parse. Each page goes to on_page as it comes, so that a table of
+ * ten thousand slices never holds more than a page. A client of the
+ * daemon gets its own slices only, which is said on standard error before
+ * the first page. Returns the first error of on_page, which does not stop
+ * the listing. */
+static int fetch_list(bool brief, list_page_fn on_page, void *userdata) {
         const char *key = brief ? "rows" : "slices";
-        json_object *all = json_object_new_array();
-        int64_t only_uid = -1;
         uint64_t cursor = 0;
-
-        if (!all)
-                return log_oom();
+        int ret = 0;
 
         for (;;) {
-                json_object *req, *reply = NULL, *page;
+                json_object *req, *reply = NULL, *page, *v;
                 uint64_t next = 0;
                 int r;
 
@@ -223,38 +231,53 @@ static int fetch_list(bool brief, json_object **ret_array, int64_t *ret_only_uid
                 if (cursor > 0)
                         json_object_object_add(req, "cursor", json_object_new_int64((int64_t) cursor));
                 r = client_call(req, &reply);
-                if (r < 0) {
-                        json_object_put(all);
+                if (r < 0)
                         return r;
-                }
                 /* A daemon older than "brief" ignores it and sends records. */
                 if ((!json_object_object_get_ex(reply, key, &page) &&
                      !json_object_object_get_ex(reply, "slices", &page)) ||
                     !json_object_is_type(page, json_type_array)) {
                         json_object_put(reply);
-                        json_object_put(all);
                         return log_error_errno(EPROTO, "Malformed reply from prepayd: no slice list.");
                 }
-                for (size_t i = 0; i < json_object_array_length(page); i++)
-                        json_object_array_add(all, json_object_get(json_object_array_get_idx(page, i)));
-                if (json_object_object_get_ex(reply, "only_uid", &page))
-                        only_uid = json_object_get_int64(page);
+                if (cursor == 0 && json_object_object_get_ex(reply, "only_uid", &v))
+                        note_only_own(json_object_get_int64(v));
+                r = on_page(page, userdata);
+                if (r < 0 && ret == 0)
+                        ret = r;
                 r = message_get_u64(reply, "next", &next);
                 json_object_put(reply);
                 if (r < 0 || next <= cursor)
                         break;
                 cursor = next;
         }
+        return ret;
+}
 
-        *ret_array = all;
-        *ret_only_uid = only_uid;
+/* A list_page_fn: the page's slices appended to the array userdata. */
+static int collect_page(json_object *page, void *userdata) {
+        json_object *all = userdata;
+
+        for (size_t i = 0; i < json_object_array_length(page); i++)
+                if (json_object_array_add(all, json_object_get(json_object_array_get_idx(page, i))) < 0)
+                        return log_oom();
         return 0;
 }
 
-static void note_only_own(int64_t only_uid) {
-        if (only_uid >= 0)
-                fprintf(stderr, "Only the slices of uid %" PRIi64 " are shown: operators see every slice.\n",
-                        only_uid);
+/* Every slice's record, in one array. */
+static int fetch_records(json_object **ret_array) {
+        json_object *all = json_object_new_array();
+        int r;
+
+        if (!all)
+                return log_oom();
+        r = fetch_list(false, collect_page, all);
+        if (r < 0) {
+                json_object_put(all);
+                return r;
+        }
+        *ret_array = all;
+        return 0;
 }
 
 static void status_help(void) {
@@ -278,7 +301,6 @@ int status_main(int argc, char *argv[]) {
         json_object *req, *reply = NULL, *o, *array = NULL;
         _cleanup_(freep) char *token = NULL;
         struct arg_view view;
-        int64_t only_uid;
         int r;
 
         r = args_parse_view(argc, argv, status_help, "Usage: prepay status [SLICE] [--json] [--token TOKEN]", &view);
@@ -295,9 +317,8 @@ int status_main(int argc, char *argv[]) {
                         return 2;
                 }
 
-                if (fetch_list(false, &array, &only_uid) < 0)
+                if (fetch_records(&array) < 0)
                         return 1;
-                note_only_own(only_uid);
                 n = json_object_array_length(array);
                 if (view.json)
                         client_print_json(array);
@@ -342,45 +363,52 @@ static void list_help(void) {
                "  -h, --help   Show this help\n");
 }
 
+/* A list_page_fn: the page's slices as lines of the table, its header
+ * before the first (*userdata: whether it was printed). A malformed slice
+ * is said and skipped. */
+static int print_page(json_object *page, void *userdata) {
+        bool *header = userdata;
+        int r = 0;
+
+        if (!*header) {
+                print_slice_table_header();
+                *header = true;
+        }
+        for (size_t i = 0; i < json_object_array_length(page); i++) {
+                json_object *o = json_object_array_get_idx(page, i);
+                struct slice_info info;
+                const char *err = NULL;
+
+                if ((json_object_is_type(o, json_type_array) ? slice_row_from_json(o, &info, &err)
+                                                             : slice_info_from_json(o, &info, &err)) < 0) {
+                        log_error("Malformed slice in prepayd's reply: %s", strna(err));
+                        r = -EPROTO;
+                        continue;
+                }
+                print_slice_row(&info);
+        }
+        return r;
+}
+
 int list_main(int argc, char *argv[]) {
-        bool json = false;
+        bool json = false, header = false;
         const struct arg_option options[] = {
                 OPT_FLAG("json", &json),
                 {}
         };
         json_object *array = NULL;
-        int64_t only_uid;
-        size_t n;
         int r;
 
         r = args_parse_no_operands(argc, argv, options, list_help, "Usage: prepay list [--json]");
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        r = 0;
 
-        if (fetch_list(!json, &array, &only_uid) < 0)
+        if (!json)
+                return fetch_list(true, print_page, &header) < 0 ? 1 : 0;
+
+        if (fetch_records(&array) < 0)
                 return 1;
-        note_only_own(only_uid);
-
-        n = json_object_array_length(array);
-        if (json) {
-                client_print_json(array);
-        } else {
-                print_slice_table_header();
-                for (size_t i = 0; i < n; i++) {
-                        json_object *o = json_object_array_get_idx(array, i);
-                        struct slice_info info;
-                        const char *err = NULL;
-
-                        if ((json_object_is_type(o, json_type_array) ? slice_row_from_json(o, &info, &err)
-                                                                     : slice_info_from_json(o, &info, &err)) < 0) {
-                                log_error("Malformed slice in prepayd's reply: %s", strna(err));
-                                r = -EPROTO;
-                                continue;
-                        }
-                        print_slice_row(&info);
-                }
-        }
+        client_print_json(array);
         json_object_put(array);
-        return r < 0 ? 1 : 0;
+        return 0;
 }
