@@ -706,6 +706,7 @@ json_object *requests_list(struct requests *rq, struct request_conn *rc) {
         const struct billing_request *r = &rc->request;
         uint64_t cursor = r->fields->cursor, i = 0;
         bool all = r->operator, brief = r->fields->brief;
+        struct slice *s = rq->slices->list;
         json_object *reply, *array;
         size_t used = 0;
 
@@ -715,7 +716,11 @@ json_object *requests_list(struct requests *rq, struct request_conn *rc) {
         if (!all)
                 json_object_object_add(reply, "only_uid", json_object_new_int64(r->uid));
 
-        for (struct slice *s = rq->slices->list; s; s = s->next, i++) {
+        if (cursor > 0 && cursor == rq->list_resume.index && rq->list_resume.generation == rq->slices->generation) {
+                s = rq->list_resume.slice;
+                i = cursor;
+        }
+        for (; s; s = s->next, i++) {
                 json_object *o;
                 size_t len;
 
@@ -727,6 +732,9 @@ json_object *requests_list(struct requests *rq, struct request_conn *rc) {
                 if (used + len > budget && used > 0) {
                         json_object_put(o);
                         json_object_object_add(reply, "next", json_object_new_int64((int64_t) i));
+                        rq->list_resume.slice = s;
+                        rq->list_resume.index = i;
+                        rq->list_resume.generation = rq->slices->generation;
                         break;
                 }
                 used += len;

@@ -30,6 +30,14 @@ struct requests {
         int (*sample)(struct slice *s, void *userdata);
         int (*reload)(void *userdata);
         void *userdata;
+        /* Where the last page of a list ended, so that the page asked
+         * next with that cursor starts there instead of walking the list
+         * from its head again (20 pages at 10,000 slices). Good while the
+         * list's generation is the same. */
+        struct {
+                struct slice *slice;
+                uint64_t index, generation;
+        } list_resume;
 };
 
 /* A request as its handler sees it, with what its connection can do

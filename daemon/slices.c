@@ -57,6 +57,7 @@ static void slice_link(struct slices *sl, struct slice *s) {
         s->by_id.key = s->id;
         (void) id_index_put(&sl->by_id, &s->by_id);
         sl->n++;
+        sl->generation++;
 }
 
 static void slice_unlink(struct slices *sl, struct slice *s) {
@@ -70,6 +71,7 @@ static void slice_unlink(struct slices *sl, struct slice *s) {
         if (id_index_get(&sl->by_id, s->id) == &s->by_id)
                 id_index_remove(&sl->by_id, &s->by_id);
         sl->n--;
+        sl->generation++;
 }
 
 static char *slice_state_path(struct slices *sl, const char *id) {

@@ -74,6 +74,7 @@ struct slices {
         void *userdata;
         struct slice *list;
         size_t n;
+        uint64_t generation;          /* bumped by each link and unlink: a place in list kept across them is stale */
         struct id_index by_id;        /* slices_find() at 10,000 slices */
         struct schedule schedule;     /* every slice's next read */
         sd_event_source *meter_timer; /* at the first of them */
