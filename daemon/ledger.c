@@ -121,8 +121,8 @@ static const char *const migrations[] = {
          * funder, as every credit before this version was; else the
          * funder's raw Ed25519 public key. In the chain: an entry with a
          * funder hashes as version 2 of the entry's bytes. */
-        "ALTER TABLE entries ADD COLUMN funder BLOB\n"
-        "        CHECK (funder IS NULL OR (kind = 'redeem' AND length(funder) = 32));\n",
+        ("ALTER TABLE entries ADD COLUMN funder BLOB\n"
+         "        CHECK (funder IS NULL OR (kind = 'redeem' AND length(funder) = 32));\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
