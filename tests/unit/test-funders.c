@@ -3,6 +3,7 @@
  * among funders, exact to the micro-unit, by the rule daemon/README.md
  * writes down. */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,20 @@ static void split_ok(enum donation_model m, const struct funder_credit *c, size_
                      int64_t unspent, int64_t *shares) {
         assert_int_equal(funders_split(m, c, n, n_funders, unspent, shares), 0);
 }
+
+/* The split of unspent is want[0..n_funders), share by share. */
+#define SPLIT_IS(m, c, n_funders, unspent, ...)                                                   \
+        do {                                                                                      \
+                const int64_t want_[] = { __VA_ARGS__ };                                          \
+                int64_t got_[ARRAY_SIZE(want_)];                                                  \
+                                                                                                  \
+                _Static_assert(ARRAY_SIZE(want_) == (n_funders), "one share per funder");         \
+                split_ok(m, c, ARRAY_SIZE(c), n_funders, unspent, got_);                          \
+                for (size_t f_ = 0; f_ < ARRAY_SIZE(want_); f_++)                                 \
+                        if (got_[f_] != want_[f_])                                                \
+                                fail_msg("share %zu of %s: %" PRId64 ", not %" PRId64, f_, #unspent, \
+                                         got_[f_], want_[f_]);                                    \
+        } while (0)
 
 static void test_names(void **state _unused_) {
         for (int m = 0; m < _DONATION_MODEL_MAX; m++)
@@ -59,55 +74,31 @@ static void test_pro_rata_four_funders(void **state _unused_) {
 static void test_pro_rata_ties(void **state _unused_) {
         const struct funder_credit c[] = { { 0, 1 }, { 1, 1 }, { 2, 1 } };
         const struct funder_credit d[] = { { 0, 1 }, { 1, 2 } };
-        int64_t s[3];
 
-        split_ok(DONATION_PRO_RATA, c, 3, 3, 1, s);
-        assert_int_equal(s[0], 1);
-        assert_int_equal(s[1], 0);
-        assert_int_equal(s[2], 0);
-        split_ok(DONATION_PRO_RATA, c, 3, 3, 2, s);
-        assert_int_equal(s[0], 1);
-        assert_int_equal(s[1], 1);
-        assert_int_equal(s[2], 0);
+        SPLIT_IS(DONATION_PRO_RATA, c, 3, 1, 1, 0, 0);
+        SPLIT_IS(DONATION_PRO_RATA, c, 3, 2, 1, 1, 0);
         /* 2 of 3: floors 0 (remainder 2) and 1 (remainder 1): the larger
          * remainder wins, though it is the smaller funder. */
-        split_ok(DONATION_PRO_RATA, d, 2, 2, 2, s);
-        assert_int_equal(s[0], 1);
-        assert_int_equal(s[1], 1);
+        SPLIT_IS(DONATION_PRO_RATA, d, 2, 2, 1, 1);
         /* Everything unspent: everyone gets exactly what it put in. */
-        split_ok(DONATION_PRO_RATA, d, 2, 2, 3, s);
-        assert_int_equal(s[0], 1);
-        assert_int_equal(s[1], 2);
+        SPLIT_IS(DONATION_PRO_RATA, d, 2, 3, 1, 2);
 }
 
 /* A funder's credits add up: two credits of one funder weigh as their sum. */
 static void test_pro_rata_grouped(void **state _unused_) {
         const struct funder_credit c[] = { { 0, 100 }, { 1, 300 }, { 0, 200 } };
-        int64_t s[2];
 
-        split_ok(DONATION_PRO_RATA, c, 3, 2, 60, s);
-        assert_int_equal(s[0], 30);
-        assert_int_equal(s[1], 30);
+        SPLIT_IS(DONATION_PRO_RATA, c, 2, 60, 30, 30);
 }
 
 static void test_lifo(void **state _unused_) {
         const struct funder_credit c[] = { { 0, 100 }, { 1, 200 }, { 0, 50 }, { 2, 25 } };
-        int64_t s[3];
 
         /* The last credit first (funder 2's 25), then funder 0's 50, then
          * 45 of funder 1's 200. */
-        split_ok(DONATION_LIFO, c, 4, 3, 120, s);
-        assert_int_equal(s[0], 50);
-        assert_int_equal(s[1], 45);
-        assert_int_equal(s[2], 25);
-        split_ok(DONATION_LIFO, c, 4, 3, 10, s);
-        assert_int_equal(s[0], 0);
-        assert_int_equal(s[1], 0);
-        assert_int_equal(s[2], 10);
-        split_ok(DONATION_LIFO, c, 4, 3, 375, s);
-        assert_int_equal(s[0], 150);
-        assert_int_equal(s[1], 200);
-        assert_int_equal(s[2], 25);
+        SPLIT_IS(DONATION_LIFO, c, 3, 120, 50, 45, 25);
+        SPLIT_IS(DONATION_LIFO, c, 3, 10, 0, 0, 10);
+        SPLIT_IS(DONATION_LIFO, c, 3, 375, 150, 200, 25);
 }
 
 static void test_owner_and_zero(void **state _unused_) {
