@@ -1279,7 +1279,8 @@ static void test_export_json(void **state) {
  * by verify. */
 static void test_funders(void **state) {
         struct fixture *f = *state;
-        struct voucher v[3] = { make_voucher(30, CENTS(100)), make_voucher(31, CENTS(250)), make_voucher(32, CENTS(5)) };
+        struct voucher v[3] = { make_voucher(30, CENTS(100)), make_voucher(31, CENTS(250)),
+                                make_voucher(32, CENTS(5)) };
         uint8_t key[CRYPTO_PUBKEY_SIZE], want[32];
         int64_t balance = SENTINEL;
         json_object *o, *e;
