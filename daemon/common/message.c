@@ -380,14 +380,12 @@ int slice_info_to_json(const struct slice_info *s, json_object **ret) {
         return 0;
 }
 
-/* Copies an optional string field into buf; absent leaves buf alone. */
-static int string_from_json(json_object *o, const char *key, char *buf, size_t size) {
-        json_object *v;
+/* Copies string v into buf: -EINVAL for another type, one too long for
+ * buf or one with an embedded NUL. */
+static int string_value(json_object *v, char *buf, size_t size) {
         const char *s;
         size_t len;
 
-        if (!json_object_object_get_ex(o, key, &v))
-                return 0;
         if (!json_object_is_type(v, json_type_string))
                 return -EINVAL;
 
@@ -398,6 +396,15 @@ static int string_from_json(json_object *o, const char *key, char *buf, size_t s
 
         memcpy(buf, s, len + 1);
         return 0;
+}
+
+/* Copies an optional string field into buf; absent leaves buf alone. */
+static int string_from_json(json_object *o, const char *key, char *buf, size_t size) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return 0;
+        return string_value(v, buf, size);
 }
 
 static int vm_from_json(json_object *o, struct slice_vm_info *ret, const char **ret_error) {
@@ -501,6 +508,140 @@ int slice_info_from_json(json_object *o, struct slice_info *ret, const char **re
         }
 
         if (json_object_object_get_ex(o, "vm", &v)) {
+                r = vm_from_json(v, &s.vm, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = s;
+        return 0;
+}
+
+/* The numbers of a list row, between its state and its balance
+ * (message.h): what `prepay list` prints of a slice. */
+#define ROW_COLUMN(field)                                                                           \
+        {                                                                                           \
+                .name = #field,                                                                     \
+                .offset = offsetof(struct slice_info, field),                                       \
+                .error_type = "Row column '" #field "' must be an integer",                         \
+                .error_range = "Row column '" #field "' must be between 0 and 9223372036854775807", \
+        }
+static const struct u64_field row_fields[] = {
+        ROW_COLUMN(limits.cpu_quota_usec), ROW_COLUMN(limits.cpu_period_usec), ROW_COLUMN(limits.memory_max),
+        ROW_COLUMN(usage.cpu_usec),        ROW_COLUMN(usage.memory_current),   ROW_COLUMN(usage.net_tx_bytes),
+        ROW_COLUMN(usage.net_rx_bytes),    ROW_COLUMN(usage.pids_current),     ROW_COLUMN(usage.oom_kills),
+};
+
+enum {
+        ROW_ID,
+        ROW_STATE,
+        ROW_NUMBERS,
+        ROW_BALANCE = ROW_NUMBERS + SLICE_ROW_NUMBERS,
+        ROW_CURRENCY,
+        ROW_VM,
+        _ROW_COLUMNS,
+};
+_Static_assert(ARRAY_SIZE(row_fields) == SLICE_ROW_NUMBERS, "row_fields and SLICE_ROW_NUMBERS disagree");
+_Static_assert(_ROW_COLUMNS == SLICE_ROW_COLUMNS, "the row's columns and SLICE_ROW_COLUMNS disagree");
+
+/* json_object_array_add() takes NULL as JSON null: a column left empty. */
+static int row_add(json_object *a, json_object *v, bool null) {
+        if (!v && !null)
+                return -ENOMEM;
+        if (json_object_array_add(a, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int slice_row_to_json(const struct slice_info *s, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *a = NULL;
+        int r;
+
+        if (!s || !ret)
+                return -EINVAL;
+
+        a = json_object_new_array_ext(SLICE_ROW_COLUMNS);
+        if (!a)
+                return -ENOMEM;
+        r = row_add(a, json_object_new_string(s->id), false);
+        if (r >= 0)
+                r = row_add(a, json_object_new_string(s->state), false);
+        for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(row_fields); i++) {
+                uint64_t v = *(const uint64_t *) ((const char *) s + row_fields[i].offset);
+
+                r = v > INT64_MAX ? -ERANGE : row_add(a, json_object_new_int64((int64_t) v), false);
+        }
+        if (r >= 0)
+                r = row_add(a, s->account.funded ? json_object_new_int64(s->account.balance) : NULL,
+                            !s->account.funded);
+        if (r >= 0)
+                r = row_add(a, s->account.funded ? json_object_new_string(s->account.currency) : NULL,
+                            !s->account.funded);
+        if (r >= 0 && s->vm.present) {
+                /* vm_to_json() adds "vm" to an object: take it from there. */
+                _cleanup_(json_object_putp) json_object *holder = json_object_new_object();
+                json_object *vm;
+
+                r = holder ? vm_to_json(&s->vm, holder) : -ENOMEM;
+                if (r >= 0 && json_object_object_get_ex(holder, "vm", &vm))
+                        r = row_add(a, json_object_get(vm), false);
+        } else if (r >= 0)
+                r = row_add(a, NULL, true);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+int slice_row_from_json(json_object *o, struct slice_info *ret, const char **ret_error) {
+        struct slice_info s = {};
+        json_object *v;
+        int r;
+
+        if (!json_object_is_type(o, json_type_array) || json_object_array_length(o) < SLICE_ROW_COLUMNS) {
+                set_error(ret_error, "A row must be an array of at least 14 columns");
+                return -EINVAL;
+        }
+
+        if (string_value(json_object_array_get_idx(o, ROW_ID), s.id, sizeof(s.id)) < 0 ||
+            !slice_id_is_valid(s.id)) {
+                set_error(ret_error, "Row column 'id' must be a slice id (\"s-\" and 8 to 16 lower-case hex digits)");
+                return -EINVAL;
+        }
+        if (string_value(json_object_array_get_idx(o, ROW_STATE), s.state, sizeof(s.state)) < 0) {
+                set_error(ret_error, "Row column 'state' must be a string of at most 15 bytes");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(row_fields); i++) {
+                r = json_to_u64(json_object_array_get_idx(o, ROW_NUMBERS + i),
+                                (uint64_t *) ((char *) &s + row_fields[i].offset));
+                if (r < 0) {
+                        set_error(ret_error, r == -ERANGE ? row_fields[i].error_range : row_fields[i].error_type);
+                        return -EINVAL;
+                }
+        }
+
+        /* Unfunded: balance and currency both null. */
+        v = json_object_array_get_idx(o, ROW_BALANCE);
+        if (v) {
+                if (!json_object_is_type(v, json_type_int)) {
+                        set_error(ret_error, "Row column 'balance' must be an integer or null");
+                        return -EINVAL;
+                }
+                s.account.funded = true;
+                s.account.balance = json_object_get_int64(v);
+        }
+        v = json_object_array_get_idx(o, ROW_CURRENCY);
+        if (s.account.funded ? string_value(v, s.account.currency, sizeof(s.account.currency)) < 0 : v != NULL) {
+                set_error(ret_error, "Row column 'currency' must be a currency's code with a balance, else null");
+                return -EINVAL;
+        }
+
+        v = json_object_array_get_idx(o, ROW_VM);
+        if (v) {
                 r = vm_from_json(v, &s.vm, ret_error);
                 if (r < 0)
                         return r;

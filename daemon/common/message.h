@@ -64,9 +64,11 @@
  *            only "id", "state", "public": true and of "account" the
  *            currency, state, enforcement, exhausted_action, balance,
  *            burn_rate and time_left_usec (daemon/README.md)
- *   list     "cursor" (optional index) -> "slices": [...], and "next" when
- *            more slices follow than fit one message; "only_uid": uid when
- *            the peer is a client, who sees the slices it created only
+ *   list     "cursor" (optional index), "brief" (bool) -> "slices": [...],
+ *            or with "brief" "rows": [[...], ...] (one row per slice:
+ *            slice_row_to_json()), and "next" when more slices follow
+ *            than fit one message; "only_uid": uid when the peer is a
+ *            client, who sees the slices it created only
  *   quote    "cpus_milli", "memory_max", "duration_usec", "disk_size"
  *            (bytes of a VM's disk) -> "items":
  *            {resource: micro-units}, "total", "currency",
@@ -215,6 +217,20 @@ int slice_limits_to_json(const struct slice_limits *l, json_object *o);
 int slice_limits_from_json(json_object *o, struct slice_limits *ret, const char **ret_error);
 int slice_info_to_json(const struct slice_info *s, json_object **ret);
 int slice_info_from_json(json_object *o, struct slice_info *ret, const char **ret_error);
+
+/* A slice as one row of a brief list: what `prepay list` prints, a
+ * tenth of the full record's bytes. An array, in this order: "id",
+ * "state", limits.cpu_quota_usec, limits.cpu_period_usec,
+ * limits.memory_max, usage.cpu_usec, usage.memory_current,
+ * usage.net_tx_bytes, usage.net_rx_bytes, usage.pids_current,
+ * usage.oom_kills, account.balance and account.currency (both null when
+ * unfunded), "vm" (the full record's object, or null). Columns a later
+ * version appends are ignored. slice_row_from_json() fills those fields
+ * of *ret (account.funded from the balance) and zeroes the rest. */
+#define SLICE_ROW_NUMBERS 9
+#define SLICE_ROW_COLUMNS (2 + SLICE_ROW_NUMBERS + 3)
+int slice_row_to_json(const struct slice_info *s, json_object **ret);
+int slice_row_from_json(json_object *o, struct slice_info *ret, const char **ret_error);
 
 /* Names of the charged resources, index as in slice_account_info.charged. */
 extern const char *const slice_resource_names[SLICE_RESOURCES];

@@ -42,6 +42,7 @@ enum field_id {
         F_ATTACH,
         F_SIZE_TO_FUNDS,
         F_KEEP,
+        F_BRIEF,
         _F_MAX,
 };
 
@@ -104,6 +105,7 @@ static const struct field fields[_F_MAX] = {
         [F_ATTACH] = BOOL(attach),
         [F_SIZE_TO_FUNDS] = BOOL(size_to_funds),
         [F_KEEP] = BOOL(keep),
+        [F_BRIEF] = BOOL(brief),
 };
 
 /* The members of "limits", named "limits.<member>" in sentences. */
@@ -148,7 +150,7 @@ static const struct {
         { "kill", SLICE_OWNED, BIT(F_SLICE) },
         { "destroy", SLICE_OWNED, BIT(F_SLICE) },
         { "status", SLICE_OWNED, BIT(F_SLICE) },
-        { "list", BIT(F_CURSOR), 0 },
+        { "list", BIT(F_CURSOR) | BIT(F_BRIEF), 0 },
         { "quote", BIT(F_CPUS_MILLI) | BIT(F_MEMORY_MAX) | BIT(F_DURATION_USEC) | BIT(F_DISK_SIZE), 0 },
         { "events", SLICE_OWNED, 0 },
         { "reload", 0, 0 },

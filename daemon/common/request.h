@@ -77,6 +77,7 @@ struct request {
         uint64_t duration_usec;       /* create, quote */
         uint64_t disk_size;           /* create, quote: bytes (0: the image's minimum) */
         uint64_t cursor;              /* list */
+        bool brief;                   /* list: rows (slice_row_to_json()) */
         bool attach;                  /* create */
         bool size_to_funds;           /* create */
         bool keep;                    /* release */

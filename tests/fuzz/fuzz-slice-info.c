@@ -8,7 +8,9 @@
  *   - a record accepted has a valid id and NUL-terminated strings, and
  *     its VM, if any, a valid image name and a port in 0..65535;
  *   - it writes back (slice_info_to_json()) to an object that reads to the
- *     same record, which writes the same text again. */
+ *     same record, which writes the same text again.
+ * The same for each of "rows" (a brief list) with slice_row_from_json()
+ * and slice_row_to_json(). */
 #include <errno.h>
 
 #include "fuzz-json.h"
@@ -45,6 +47,27 @@ static void check_record(json_object *o) {
         fuzz_check_same_json(out, out2);
 }
 
+static void check_row(json_object *o) {
+        json_object *out = NULL, *out2 = NULL;
+        struct slice_info s, back;
+        const char *error = NULL;
+        int r;
+
+        r = slice_row_from_json(o, &s, &error);
+        if (fuzz_refused(r, error))
+                return;
+        fuzz_check(slice_id_is_valid(s.id));
+        fuzz_check(memchr(s.state, 0, sizeof(s.state)) && memchr(s.account.currency, 0, sizeof(s.account.currency)));
+        fuzz_check(!s.vm.present || vm_image_name_is_valid(s.vm.image));
+        fuzz_check(s.vm.ssh_port <= 65535);
+
+        fuzz_check(slice_row_to_json(&s, &out) == 0);
+        r = slice_row_from_json(out, &back, &error);
+        fuzz_check(r == 0);
+        fuzz_check(slice_row_to_json(&back, &out2) == 0);
+        fuzz_check_same_json(out, out2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct slice_limits limits;
         json_object *o = NULL, *v;
@@ -60,6 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (json_object_object_get_ex(o, "slices", &v) && json_object_is_type(v, json_type_array))
                 for (size_t i = 0; i < json_object_array_length(v); i++)
                         check_record(json_object_array_get_idx(v, i));
+        if (json_object_object_get_ex(o, "rows", &v) && json_object_is_type(v, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(v); i++)
+                        check_row(json_object_array_get_idx(v, i));
         if (json_object_object_get_ex(o, "limits", &v)) {
                 r = slice_limits_from_json(v, &limits, &error);
                 fuzz_check(r == 0 || (r == -EINVAL && fuzz_sentence_ok(error)));

@@ -27,8 +27,24 @@ buy() {
         tok=$(owner_token_in "$log")
 }
 
-# The owner releases; root without the token asks again.
 buy 1.00
+# `prepay list` prints a funded slice's row (a brief list) as its full
+# record says: running, and the same balance, once the balance holds still.
+money() {
+        awk -v m="$1" 'BEGIN { f = sprintf("%06d", m % 1000000)
+                while (length(f) > 2 && substr(f, length(f)) == "0") f = substr(f, 1, length(f) - 1)
+                printf "%d.%s\n", int(m / 1000000), f }'
+}
+row_matches_record() {
+        local before after line
+        before=$(prepay list --json | jq -r --arg s "$s" '.[] | select(.id == $s) | .account.balance')
+        line=$(prepay list | awk -v s="$s" '$1 == s')
+        after=$(prepay list --json | jq -r --arg s "$s" '.[] | select(.id == $s) | .account.balance')
+        [ "$before" = "$after" ] && [ "$(awk '{ print $2, $(NF - 1), $NF }' <<<"$line")" = "running $(money "$after") EUR" ]
+}
+wait_for 30 row_matches_record || fail "list's row of $s: '$(prepay list | awk -v s="$s" '$1 == s')', its record:" \
+        "$(prepay list --json | jq -c --arg s "$s" '.[] | select(.id == $s) | [.state, .account.balance]')"
+# The owner releases; root without the token asks again.
 prepay release "$s" >"$T/owner.change" 2>"$T/owner.err" || fail "the owner's release failed: $(cat "$T/owner.err")"
 grep -q '^pv1-' "$T/owner.change" || fail "the owner's release printed no change"
 PREPAY_TOKEN_DIR=$T/no-tokens prepay release "$s" >"$T/ops.out" 2>&1 &&

@@ -101,6 +101,7 @@ refused <<EOF
 request_id {"op":"status","slice":"$s","request_id":"a b"}
 slice {"op":"status","slice":["$s"]}
 cursor {"op":"list","cursor":-1}
+brief {"op":"list","brief":1}
 keep {"op":"release","slice":"$s","token":"$token","keep":"no"}
 token {"op":"kill","slice":"$s","token":7}
 voucher {"op":"topup","slice":"$s","voucher":["$voucher"]}

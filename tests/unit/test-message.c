@@ -311,6 +311,100 @@ static void info_bad(const char *json, const char *what) {
                 fail_msg("%s: error '%s' does not mention '%s'", json, error, what);
 }
 
+/* A brief list's row holds what `prepay list` prints, and reads back to
+ * those fields exactly, the others zero. */
+static void test_row_round_trip(void **state _unused_) {
+        _cleanup_json_ json_object *o = NULL, *back = NULL;
+        struct slice_info in, out, want = {};
+        const char *text, *error = NULL;
+        size_t len;
+
+        fill_info(&in);
+        in.account = (struct slice_account_info) { .funded = true, .balance = -7, .credited = 9 };
+        strcpy(in.account.currency, "EUR");
+        fill_vm(&in.vm);
+        assert_int_equal(slice_row_to_json(&in, &o), 0);
+        assert_true(json_object_is_type(o, json_type_array));
+        assert_int_equal(json_object_array_length(o), SLICE_ROW_COLUMNS);
+        assert_int_equal(message_serialize(o, &text, &len), 0);
+        back = json_tokener_parse(text);
+        assert_non_null(back);
+        memset(&out, 0xaa, sizeof(out));
+        assert_int_equal(slice_row_from_json(back, &out, &error), 0);
+
+        strcpy(want.id, in.id);
+        strcpy(want.state, in.state);
+        want.limits.cpu_quota_usec = in.limits.cpu_quota_usec;
+        want.limits.cpu_period_usec = in.limits.cpu_period_usec;
+        want.limits.memory_max = in.limits.memory_max;
+        want.usage.cpu_usec = in.usage.cpu_usec;
+        want.usage.memory_current = in.usage.memory_current;
+        want.usage.net_tx_bytes = in.usage.net_tx_bytes;
+        want.usage.net_rx_bytes = in.usage.net_rx_bytes;
+        want.usage.pids_current = in.usage.pids_current;
+        want.usage.oom_kills = in.usage.oom_kills;
+        want.account.funded = true;
+        want.account.balance = -7;
+        strcpy(want.account.currency, "EUR");
+        want.vm = in.vm;
+        assert_memory_equal(&want, &out, sizeof(want));
+
+        /* Unfunded, no VM: nulls, read back as such. */
+        in.account = (struct slice_account_info) {};
+        in.vm = (struct slice_vm_info) {};
+        json_object_put(o);
+        o = NULL;
+        assert_int_equal(slice_row_to_json(&in, &o), 0);
+        assert_null(json_object_array_get_idx(o, SLICE_ROW_COLUMNS - 3));
+        assert_null(json_object_array_get_idx(o, SLICE_ROW_COLUMNS - 1));
+        assert_int_equal(slice_row_from_json(o, &out, &error), 0);
+        assert_false(out.account.funded);
+        assert_false(out.vm.present);
+
+        /* A column a later version appends is ignored. */
+        json_object_array_add(o, json_object_new_string("later"));
+        assert_int_equal(slice_row_from_json(o, &out, &error), 0);
+        assert_string_equal(out.id, in.id);
+}
+
+static void row_bad(const char *json, const char *what) {
+        _cleanup_json_ json_object *o = NULL;
+        struct slice_info s = { .cgroup_id = 5 };
+        const char *error = NULL;
+
+        o = json_tokener_parse(json);
+        assert_non_null(o);
+        assert_int_equal(slice_row_from_json(o, &s, &error), -EINVAL);
+        assert_int_equal(s.cgroup_id, 5);
+        assert_non_null(error);
+        if (!strstr(error, what))
+                fail_msg("%s: error '%s' does not mention '%s'", json, error, what);
+}
+
+static void test_row_from_json_bad(void **state _unused_) {
+#define ROW(id, state, nums, bal, cur, vm) "[" id "," state "," nums "," bal "," cur "," vm "]"
+#define NUMS "1,2,3,4,5,6,7,8,9"
+        row_bad("{}", "array");
+        row_bad("[\"s-0123abcd\",\"empty\"]", "at least 14");
+        row_bad(ROW("\"s-123\"", "\"empty\"", NUMS, "null", "null", "null"), "'id'");
+        row_bad(ROW("7", "\"empty\"", NUMS, "null", "null", "null"), "'id'");
+        row_bad(ROW("\"s-0123abcd\"", "\"a-state-much-too-long\"", NUMS, "null", "null", "null"), "'state'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", "-1,2,3,4,5,6,7,8,9", "null", "null", "null"),
+                "'limits.cpu_quota_usec'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", "1,2,3,4,5,6,7,8,\"9\"", "null", "null", "null"),
+                "'usage.oom_kills'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", "1,2,3,4,5,6,7,8,null", "null", "null", "null"),
+                "'usage.oom_kills'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "1.5", "\"EUR\"", "null"), "'balance'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "5", "null", "null"), "'currency'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "null", "\"EUR\"", "null"), "'currency'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "5", "\"a-currency-far-too-long\"", "null"), "'currency'");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "null", "null", "{}"), "'vm.image' is missing");
+        row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "null", "null", "[]"), "'vm' must be an object");
+#undef NUMS
+#undef ROW
+}
+
 static void test_info_from_json_bad(void **state _unused_) {
         char json[512];
 
@@ -645,6 +739,8 @@ int main(void) {
                 cmocka_unit_test(test_limits_from_json_bad),
                 cmocka_unit_test(test_limits_from_json_not_object),
                 cmocka_unit_test(test_info_from_json_bad),
+                cmocka_unit_test(test_row_round_trip),
+                cmocka_unit_test(test_row_from_json_bad),
                 cmocka_unit_test(test_info_from_json_minimal),
                 cmocka_unit_test(test_parse_ok),
                 cmocka_unit_test(test_parse_not_object),
