@@ -1069,10 +1069,30 @@ int billing_price_order(struct billing *b, const struct request *f, struct billi
         return 0;
 }
 
+/* The funder the request names (issue 16): 1 with its raw public key in
+ * ret, 0 for an anonymous one (no "funder_key"). Called before anything
+ * is spent, so a key that is not one refuses the whole request. */
+static int read_funder(const struct request *f, uint8_t ret[static CRYPTO_PUBKEY_SIZE], char **ret_error) {
+        struct crypto_key *k = NULL;
+        int q;
+
+        if (!f->funder_key)
+                return 0;
+        q = crypto_key_from_public_text(f->funder_key, &k);
+        if (q < 0)
+                return refuse(ret_error, -EINVAL,
+                              "Field 'funder_key' must be an Ed25519 public key (the line of a .pub file): "
+                              "nothing was spent");
+        crypto_key_public_raw(k, ret);
+        crypto_key_free(k);
+        return 1;
+}
+
 /* The slice's row and the vouchers' redemption (all or none), in the
  * open batch. A failed redemption closes the row it left unfunded. */
 static int fund_in_ledger(struct billing *b, struct slice *s, const struct billing_request *r,
-                          const struct billing_order *o, const char token[static OWNER_TOKEN_MAX]) {
+                          const struct billing_order *o, const uint8_t *funder,
+                          const char token[static OWNER_TOKEN_MAX]) {
         struct ledger_slice row = {};
         int q;
 
@@ -1083,8 +1103,8 @@ static int fund_in_ledger(struct billing *b, struct slice *s, const struct billi
         row.created_usec = s->created_usec;
         q = ledger_slice_add(b->ledger, &row);
         if (q >= 0)
-                q = ledger_redeem_all(b->ledger, o->vouchers, o->n_vouchers, s->id, r->fields->request_id,
-                                      now_usec(CLOCK_REALTIME), NULL, NULL);
+                q = ledger_redeem_funded(b->ledger, o->vouchers, o->n_vouchers, s->id, r->fields->request_id,
+                                         funder, now_usec(CLOCK_REALTIME), NULL, NULL);
         if (q < 0 && ledger_slice_get(b->ledger, s->id, &row) >= 0)
                 (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
         return q;
@@ -1095,9 +1115,13 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
         _cleanup_(freep) char *error = NULL;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
         const char *currency = b->config->currency;
+        uint8_t funder[CRYPTO_PUBKEY_SIZE];
         struct slice *s;
-        int q;
+        int q, keyed;
 
+        keyed = read_funder(r->fields, funder, ret_error);
+        if (keyed < 0)
+                return keyed;
         q = batch_open(b->batch);
         if (q < 0)
                 return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
@@ -1107,7 +1131,7 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
                 return refuse(ret_error, q, "%s", error ?: strerror(-q));
 
         keys_make_token(b->keys, s->id, ret_token);
-        q = fund_in_ledger(b, s, r, o, ret_token);
+        q = fund_in_ledger(b, s, r, o, keyed ? funder : NULL, ret_token);
         if (q < 0) {
                 (void) slices_destroy(b->slices, s);
                 return refuse(ret_error, q, "Failed to fund the slice: %s; %s", redeem_error(q),
@@ -1145,10 +1169,11 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
         struct voucher v[REQUEST_VOUCHERS_MAX];
         const size_t n = r->fields->n_vouchers;
+        uint8_t funder[CRYPTO_PUBKEY_SIZE];
         struct ledger_slice row;
         struct slice *s;
         int64_t balance, amount;
-        int q;
+        int q, keyed;
 
         s = slices_find(b->slices, id);
         q = ledger_slice_get(b->ledger, id, &row);
@@ -1160,6 +1185,9 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         if (q < 0)
                 return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
 
+        keyed = read_funder(r->fields, funder, ret_error);
+        if (keyed < 0)
+                return keyed;
         q = billing_read_vouchers(b, r->fields, r->checked, v, &amount, ret_error);
         if (q < 0)
                 return q;
@@ -1170,8 +1198,8 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         /* Usage so far is paid from the old balance. */
         if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
-        q = ledger_redeem_all(b->ledger, v, n, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &balance,
-                              NULL);
+        q = ledger_redeem_funded(b->ledger, v, n, id, r->fields->request_id, keyed ? funder : NULL,
+                                 now_usec(CLOCK_REALTIME), &balance, NULL);
         if (q < 0)
                 return refuse(ret_error, q, "Top-up of slice %s refused: %s; %s", id, redeem_error(q),
                               n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");

@@ -214,7 +214,7 @@ static int redeem_credit(struct ledger_slice *sl, int64_t amount) {
 
 /* The entry, the voucher marked spent by it, the slice row as credited. */
 static int redeem_write(struct ledger *l, const struct voucher *v, const struct ledger_slice *sl,
-                        const char *request_id, uint64_t now_usec) {
+                        const char *request_id, const uint8_t *funder, uint64_t now_usec) {
         struct binder b;
         struct entry e;
         int r;
@@ -222,6 +222,7 @@ static int redeem_write(struct ledger *l, const struct voucher *v, const struct 
         slice_entry(&e, "redeem", sl, v->amount, now_usec);
         e.voucher = v->id;
         e.request_id = request_id;
+        e.funder = funder;
         ledger_entry_post(&e, "vouchers", -v->amount);
         r = ledger_entry_append(l, &e);
         if (r < 0)
@@ -247,8 +248,8 @@ static int redeem_write(struct ledger *l, const struct voucher *v, const struct 
         return ledger_bound_step(&b, LEDGER_STEP_DONE, "credit a slice");
 }
 
-int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
-                  uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent) {
+static int redeem_one(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
+                      const uint8_t *funder, uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent) {
         struct ledger_spent spent;
         struct ledger_slice sl;
         struct tip saved;
@@ -275,7 +276,7 @@ int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_i
                 if (r >= 0)
                         r = redeem_credit(&sl, v->amount);
                 if (r >= 0)
-                        r = redeem_write(l, v, &sl, request_id, now_usec);
+                        r = redeem_write(l, v, &sl, request_id, funder, now_usec);
         }
 
         r = ledger_op_end(l, &saved, r);
@@ -284,8 +285,19 @@ int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_i
         return r;
 }
 
+int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
+                  uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent) {
+        return redeem_one(l, v, slice_id, request_id, NULL, now_usec, ret_balance, ret_spent);
+}
+
 int ledger_redeem_all(struct ledger *l, const struct voucher *v, size_t n, const char *slice_id,
                       const char *request_id, uint64_t now_usec, int64_t *ret_balance, size_t *ret_failed) {
+        return ledger_redeem_funded(l, v, n, slice_id, request_id, NULL, now_usec, ret_balance, ret_failed);
+}
+
+int ledger_redeem_funded(struct ledger *l, const struct voucher *v, size_t n, const char *slice_id,
+                         const char *request_id, const uint8_t *funder, uint64_t now_usec, int64_t *ret_balance,
+                         size_t *ret_failed) {
         int64_t balance = 0;
         struct tip saved;
         size_t i = 0;
@@ -299,7 +311,7 @@ int ledger_redeem_all(struct ledger *l, const struct voucher *v, size_t n, const
         if (r < 0)
                 return r;
         for (i = 0; i < n && r >= 0; i++)
-                r = ledger_redeem(l, &v[i], slice_id, request_id, now_usec, &balance, NULL);
+                r = redeem_one(l, &v[i], slice_id, request_id, funder, now_usec, &balance, NULL);
         r = ledger_op_end(l, &saved, r);
         if (r < 0) {
                 if (ret_failed)

@@ -59,13 +59,18 @@ int ledger_entry_hash(const uint8_t prev[CRYPTO_SHA256_SIZE], const struct entry
         struct wbuf w = { .p = buf, .size = sizeof(buf) };
 
         put_bytes(&w, prev, CRYPTO_SHA256_SIZE);
-        put_bytes(&w, "PLE\x01", 4);
+        /* Version 2 only where there is a funder to cover: an anonymous
+         * credit, and every entry a ledger held before schema 3, keeps
+         * the bytes it was chained with. */
+        put_bytes(&w, e->funder ? "PLE\x02" : "PLE\x01", 4);
         put_u64(&w, e->seq);
         put_u64(&w, e->time_usec);
         put_string(&w, e->kind, strlen(e->kind));
         put_string(&w, e->slice, strlen(e->slice));
         put_string(&w, e->voucher, e->voucher ? VOUCHER_ID_SIZE : 0);
         put_string(&w, e->request_id, e->request_id ? strlen(e->request_id) : 0);
+        if (e->funder)
+                put_string(&w, e->funder, CRYPTO_PUBKEY_SIZE);
         put_u64(&w, (uint64_t) e->overshoot);
         put_u8(&w, (uint8_t) e->n_postings);
         for (size_t i = 0; i < e->n_postings; i++) {
@@ -113,6 +118,7 @@ int ledger_entry_append(struct ledger *l, struct entry *e) {
         bind_i64(&b, e->overshoot);
         bind_blob(&b, l->tip.hash, sizeof(l->tip.hash));
         bind_blob(&b, hash, sizeof(hash));
+        bind_blob(&b, e->funder, CRYPTO_PUBKEY_SIZE);
         r = ledger_bound_step(&b, LEDGER_STEP_DONE, "append an entry");
 
         for (size_t i = 0; r >= 0 && i < e->n_postings; i++) {
@@ -206,6 +212,15 @@ static void entry_from_row(struct entry_reader *rd) {
                         rd->e.request_id = rd->request_id;
                 else
                         rd->malformed = rd->malformed ?: "request id of a wrong length";
+        }
+
+        if (sqlite3_column_type(s, 9) != SQLITE_NULL) {
+                if (column_blob_copy(s, 9, rd->funder, sizeof(rd->funder)))
+                        rd->e.funder = rd->funder;
+                else
+                        rd->malformed = rd->malformed ?: "funder key of a wrong length";
+                if (!streq(rd->kind, "redeem"))
+                        rd->malformed = rd->malformed ?: "a funder where none belongs";
         }
 }
 

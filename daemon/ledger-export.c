@@ -232,11 +232,11 @@ static int entry_to_json(const struct entry_reader *rd, json_object **ret) {
                 return log_error_errno(EUCLEAN, "Ledger %s: entry %" PRIu64 " is malformed: %s.", rd->l->path,
                                        e->seq, rd->malformed);
         return json_build(ret,
-                          "seq:u time_usec:u kind:s slice:s voucher:x request_id:s overshoot:i postings:p "
-                          "prev_hash:x hash:x",
+                          "seq:u time_usec:u kind:s slice:s voucher:x request_id:s funder:x overshoot:i "
+                          "postings:p prev_hash:x hash:x",
                           e->seq, e->time_usec, e->kind, e->slice, e->voucher, (size_t) VOUCHER_ID_SIZE,
-                          e->request_id, e->overshoot, e, rd->prev_hash, sizeof(rd->prev_hash), rd->hash,
-                          sizeof(rd->hash));
+                          e->request_id, e->funder, (size_t) CRYPTO_PUBKEY_SIZE, e->overshoot, e, rd->prev_hash,
+                          sizeof(rd->prev_hash), rd->hash, sizeof(rd->hash));
 }
 
 static int export_entries(struct ledger *l, struct export_writer *w) {

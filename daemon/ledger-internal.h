@@ -135,6 +135,9 @@ struct entry {
         const char *slice;
         const uint8_t *voucher; /* VOUCHER_ID_SIZE bytes, or NULL */
         const char *request_id; /* NULL when none */
+        /* redeem: who funded the credit, a raw Ed25519 public key
+         * (CRYPTO_PUBKEY_SIZE bytes), or NULL for anonymous (schema 3) */
+        const uint8_t *funder;
         int64_t overshoot;
         size_t n_postings;
         struct posting postings[ENTRY_POSTINGS_MAX];
@@ -272,6 +275,7 @@ struct entry_reader {
         char slice[SLICE_ID_MAX];
         uint8_t voucher[VOUCHER_ID_SIZE];
         char request_id[LEDGER_REQUEST_ID_MAX + 1];
+        uint8_t funder[CRYPTO_PUBKEY_SIZE];
         uint8_t prev_hash[CRYPTO_SHA256_SIZE];
         uint8_t hash[CRYPTO_SHA256_SIZE];
         const char *malformed; /* why this entry is out of shape, or NULL */

@@ -117,6 +117,12 @@ static const char *const migrations[] = {
         "        reason TEXT NOT NULL\n"
         ") STRICT;\n"
         "CREATE INDEX events_slice ON events (slice, seq);\n",
+        /* 3: who funded each credit (issue 16): NULL for an anonymous
+         * funder, as every credit before this version was; else the
+         * funder's raw Ed25519 public key. In the chain: an entry with a
+         * funder hashes as version 2 of the entry's bytes. */
+        ("ALTER TABLE entries ADD COLUMN funder BLOB\n"
+         "        CHECK (funder IS NULL OR (kind = 'redeem' AND length(funder) = 32));\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -151,7 +157,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_VOUCHER_ALL] = "SELECT id, issuer, amount, currency, not_after, redeemed_usec, slice, entry "
                              "FROM vouchers ORDER BY entry",
         [STMT_ENTRY_INSERT] = "INSERT INTO entries (seq, time_usec, kind, slice, voucher, request_id, overshoot, "
-                              "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              "prev_hash, hash, funder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [STMT_POSTING_INSERT] = "INSERT INTO postings (entry, account, amount) VALUES (?, ?, ?)",
         [STMT_REQUEST_GET] = "SELECT reply FROM requests WHERE uid = ? AND request_id = ?",
         [STMT_REQUEST_INSERT] = "INSERT INTO requests (uid, request_id, op, reply, time_usec) VALUES (?, ?, ?, ?, ?)",
@@ -165,8 +171,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                        "coalesce(sum(charged_io), 0), coalesce(sum(charged_base), 0), "
                        "coalesce(sum(refunded), 0), coalesce(sum(overshoot), 0), "
                        "(SELECT coalesce(max(seq), 0) FROM entries) FROM slices",
-        [STMT_ENTRIES_ALL] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash "
-                             "FROM entries ORDER BY seq",
+        [STMT_ENTRIES_ALL] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, "
+                             "funder FROM entries ORDER BY seq",
         /* The primary key's order: read alongside the entries, a merge. */
         [STMT_POSTINGS_ALL] = "SELECT entry, account, amount FROM postings ORDER BY entry, account",
         /* Each slice row beside the sums of its postings and entries. A

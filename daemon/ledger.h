@@ -137,6 +137,14 @@ int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_i
  * may be NULL). n is 1..16. */
 int ledger_redeem_all(struct ledger *l, const struct voucher *v, size_t n, const char *slice_id,
                       const char *request_id, uint64_t now_usec, int64_t *ret_balance, size_t *ret_failed);
+/* ledger_redeem_all() with the credits' funder recorded in each redeem
+ * entry, under the hash chain (schema 3): funder is the funder's raw
+ * Ed25519 public key (CRYPTO_PUBKEY_SIZE bytes), or NULL for an
+ * anonymous funder, which is what ledger_redeem() and
+ * ledger_redeem_all() record. */
+int ledger_redeem_funded(struct ledger *l, const struct voucher *v, size_t n, const char *slice_id,
+                         const char *request_id, const uint8_t *funder, uint64_t now_usec, int64_t *ret_balance,
+                         size_t *ret_failed);
 
 /* Moves the slice's billed counters to counters[] and charges due[] (each
  * >= 0, as priced by the caller from the old and new counters), resource
@@ -232,7 +240,8 @@ int ledger_event_foreach(struct ledger *l, const char *slice,
 
 /* The whole ledger as one JSON object: {"schema":N, "books":{...},
  * "slices":[...], "vouchers":[...], "entries":[{"seq", "time_usec",
- * "kind", "slice", "voucher", "request_id", "postings":[{"account",
+ * "kind", "slice", "voucher", "request_id", "funder" (hex of the raw
+ * Ed25519 public key, null for anonymous), "postings":[{"account",
  * "amount"}], "prev_hash", "hash"}], "events":[{"seq", "time_usec",
  * "slice", "kind", "funded", "owner_uid", "balance", "currency",
  * "burn_rate", "time_left_usec", "reason"}]}; amounts as integer

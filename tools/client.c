@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "common/crypto.h"
 #include "common/encoding.h"
 #include "common/log.h"
 #include "common/pidfd.h"
@@ -327,6 +328,32 @@ int client_add_vouchers(json_object *req, const struct arg_vouchers *v) {
                 json_object_put(array);
         } else
                 json_object_object_add(req, "vouchers", array);
+        return 0;
+}
+
+int client_add_funder_key(json_object *req, const char *path) {
+        _cleanup_(freep) char *error = NULL;
+        char text[CRYPTO_PUBKEY_TEXT_MAX];
+        struct crypto_key *k = NULL;
+        int r;
+
+        if (!path)
+                return 0;
+        r = client_remote(NULL);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return log_error_errno(EOPNOTSUPP, "--funder-key is not taken by a storefront yet: "
+                                                   "fund through the host's own prepay.");
+        r = crypto_key_load(path, &k, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s: %s", path, error ?: strerror(-r));
+        /* The public half only: the private key proves a claim later and
+         * never leaves this machine. */
+        crypto_key_public_to_text(k, text);
+        crypto_key_free(k);
+        if (json_object_object_add(req, "funder_key", json_object_new_string(text)) < 0)
+                return log_oom();
         return 0;
 }
 

@@ -52,6 +52,9 @@ static void help(void) {
                "  --known-hosts=F With --vm: add the guest's host key to the known_hosts\n"
                "                  file F (for StrictHostKeyChecking=yes)\n"
                "  --request-id=ID Make a retry of this request harmless (default: random)\n"
+               "  --funder-key=F  Record the vouchers' credit as this funder's: an\n"
+               "                  Ed25519 key in PEM (private or public; the public\n"
+               "                  half is sent)\n"
                "  --cpus=N        CPU limit, in CPUs (0.5, 2; default: none)\n"
                "  --memory=SIZE   Memory limit (512M, 4G; default: DefaultMemoryMax=)\n"
                "  --pids=N        Limit on tasks (default: DefaultTasksMax=)\n"
@@ -219,7 +222,7 @@ static int arg_unit(const char *s, void *ret) {
 int run_main(int argc, char *argv[]) {
         struct slice_limits limits = {};
         uint64_t cpus_milli = 0, duration = 0;
-        const char *token_file = NULL, *request_id = NULL;
+        const char *token_file = NULL, *request_id = NULL, *funder_key = NULL;
         struct arg_vouchers vouchers = {};
         const char *existing = NULL, *given = NULL, *action = NULL, *unit = NULL;
         bool quiet = false, size_to_funds = false;
@@ -234,6 +237,7 @@ int run_main(int argc, char *argv[]) {
                 OPT_HOURS(&duration),
                 OPT_STRING("token-file", &token_file),
                 OPT_STRING("request-id", &request_id),
+                OPT_STRING("funder-key", &funder_key),
                 OPT_CPUS(&cpus_milli),
                 OPT_MEMORY(&limits.memory_max),
                 OPT_U64("pids", parse_u64, &limits.pids_max, "a positive whole number"),
@@ -274,8 +278,8 @@ int run_main(int argc, char *argv[]) {
                 log_error("--size-to-funds needs --hours and picks the CPUs itself (no --cpus).");
                 return 2;
         }
-        if (vouchers.n == 0 && !existing && (size_to_funds || request_id || token_file)) {
-                log_error("--size-to-funds, --request-id and --token-file need --voucher.");
+        if (vouchers.n == 0 && !existing && (size_to_funds || request_id || token_file || funder_key)) {
+                log_error("--size-to-funds, --request-id, --token-file and --funder-key need --voucher.");
                 return 2;
         }
         /* Before anything is bought: a key that cannot be read spends nothing. */
@@ -286,7 +290,7 @@ int run_main(int argc, char *argv[]) {
                 if (arg_slice(existing) < 0)
                         return 2;
                 if (vouchers.n > 0 || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max ||
-                    limits.cpu_period_usec || token_file || request_id) {
+                    limits.cpu_period_usec || token_file || request_id || funder_key) {
                         log_error("--slice runs in a slice as it is: no voucher or limits (see prepay topup).");
                         return 2;
                 }
@@ -323,7 +327,7 @@ int run_main(int argc, char *argv[]) {
         if (cpus_milli > 0)
                 json_object_object_add(req, "cpus_milli", json_object_new_int64((int64_t) cpus_milli));
 
-        if (client_add_vouchers(req, &vouchers) < 0) {
+        if (client_add_funder_key(req, funder_key) < 0 || client_add_vouchers(req, &vouchers) < 0) {
                 json_object_put(req);
                 return 1;
         }

@@ -15,6 +15,8 @@ static void help(void) {
                "\n"
                "  --voucher=FILE     The voucher (\"-\": standard input); up to 16 times:\n"
                "                     all are redeemed or none\n"
+               "  --funder-key=FILE  Record the credit as this funder's: an Ed25519 key in\n"
+               "                     PEM (private or public; the public half is sent)\n"
                "  --request-id=ID    Make a retry of this request harmless (default: random)\n"
                "  --json             Print the daemon's reply as JSON\n"
                "  -h, --help         Show this help\n");
@@ -57,12 +59,13 @@ static int print_topup(json_object *reply, void *userdata) {
 }
 
 int topup_main(int argc, char *argv[]) {
-        const char *request_id = NULL;
+        const char *request_id = NULL, *funder_key = NULL;
         struct arg_vouchers vouchers = {};
         struct topup t = {};
         const struct arg_option options[] = {
                 OPT_VOUCHERS(&vouchers),
                 OPT_STRING("request-id", &request_id),
+                OPT_STRING("funder-key", &funder_key),
                 OPT_FLAG("json", &t.json),
                 {}
         };
@@ -78,7 +81,7 @@ int topup_main(int argc, char *argv[]) {
         }
 
         req = client_request_slice("topup", t.slice, NULL);
-        if (req && client_add_vouchers(req, &vouchers) < 0) {
+        if (req && (client_add_funder_key(req, funder_key) < 0 || client_add_vouchers(req, &vouchers) < 0)) {
                 json_object_put(req);
                 return 1;
         }

@@ -193,6 +193,12 @@ int client_read_voucher(const char *path, char **ret);
  * for several (a gateway's API only: refused, said, for prepayd's socket).
  * -errno, said. */
 int client_add_vouchers(json_object *req, const struct arg_vouchers *v);
+/* --funder-key FILE: reads the Ed25519 key in path (PEM, private or
+ * public) and adds its public half only to req as "funder_key" (the
+ * one-line text); nothing when path is NULL. A storefront does not take
+ * one yet: refused, said, rather than the money credited anonymously.
+ * -errno, said. */
+int client_add_funder_key(json_object *req, const char *path);
 /* Owner tokens kept for the user, one file per slice, mode 0600, in
  * $PREPAY_TOKEN_DIR, else $XDG_STATE_HOME/prepay/tokens, else
  * ~/.local/state/prepay/tokens. */

@@ -78,3 +78,25 @@ int note_error(char **ret_error, int error, const char *fmt, ...) {
         }
         return error;
 }
+
+int note_text_error(const char **ret_error, const char *sentence) {
+        if (ret_error)
+                *ret_error = sentence;
+        return -EINVAL;
+}
+
+const char *note_get_string(const uint8_t *b, size_t size, size_t *pos, char *out, size_t out_size,
+                            const char *bad, const char *truncated) {
+        size_t n = b[*pos];
+
+        if (n >= out_size)
+                return bad;
+        if (*pos + 1 + n >= size)
+                return truncated;
+        memcpy(out, b + *pos + 1, n);
+        out[n] = 0;
+        if (strlen(out) != n)
+                return bad;
+        *pos += 1 + n;
+        return NULL;
+}

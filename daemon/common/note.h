@@ -40,3 +40,14 @@ int note_from_text(const char *s, const char *prefix, uint8_t *buf, size_t cap, 
  * may be NULL), and returns error; -ENOMEM and *ret_error NULL if the
  * sentence cannot be allocated. */
 int note_error(char **ret_error, int error, const char *fmt, ...) _printf_(3, 4);
+
+/* For parsers: *ret_error (may be NULL) = sentence, and -EINVAL. */
+int note_text_error(const char **ret_error, const char *sentence);
+
+/* A length-prefixed string at *pos, known to be inside size, copied into
+ * out (of out_size) and *pos moved past it: NULL, or the sentence that
+ * refuses it: bad when it does not fit out or holds a NUL (it would read
+ * differently from the bytes signed), truncated when what must follow it
+ * (a length, a count or the signature) does not fit in size. */
+const char *note_get_string(const uint8_t *b, size_t size, size_t *pos, char *out, size_t out_size,
+                            const char *bad, const char *truncated);

@@ -169,12 +169,6 @@ int receipt_to_text(const struct receipt *r, char *buf, size_t n) {
         return note_to_text(RECEIPT_TEXT_PREFIX, bytes, len, r->signature, buf, n);
 }
 
-static int text_error(const char **ret_error, const char *sentence) {
-        if (ret_error)
-                *ret_error = sentence;
-        return -EINVAL;
-}
-
 /* The whole receipt's size (signature included) that the length and
  * count bytes among the first n bytes announce; 0 when n ends before the
  * last of them. */
@@ -191,26 +185,6 @@ static size_t announced_size(const uint8_t *b, size_t n) {
         return pos + 1 + (size_t) b[pos] * VOUCHER_ID_SIZE + CRYPTO_SIG_SIZE;
 }
 
-/* A length-prefixed string at *pos (known to be inside size): copied
- * into out (of out_size, which bounds it: longer is sentence), *pos past
- * it. An embedded NUL would make the string read differently from the
- * bytes signed: refused too. */
-static const char *get_string(const uint8_t *b, size_t size, size_t *pos, char *out, size_t out_size,
-                              const char *sentence) {
-        size_t n = b[*pos];
-
-        if (n >= out_size)
-                return sentence;
-        if (*pos + 1 + n >= size) /* a length, a count or the signature follows */
-                return E_TRUNCATED;
-        memcpy(out, b + *pos + 1, n);
-        out[n] = 0;
-        if (strlen(out) != n)
-                return sentence;
-        *pos += 1 + n;
-        return NULL;
-}
-
 /* The bytes after the magic and version, into r: sizes first, then
  * every field's range. */
 static const char *receipt_read(const uint8_t *b, size_t size, struct receipt *r) {
@@ -219,11 +193,11 @@ static const char *receipt_read(const uint8_t *b, size_t size, struct receipt *r
 
         if (size <= OFF_SLICE_LEN)
                 return E_TRUNCATED;
-        e = get_string(b, size, &pos, r->slice, sizeof(r->slice), E_SLICE);
+        e = note_get_string(b, size, &pos, r->slice, sizeof(r->slice), E_SLICE, E_TRUNCATED);
         if (!e)
-                e = get_string(b, size, &pos, r->request_id, sizeof(r->request_id), E_REQUEST_ID);
+                e = note_get_string(b, size, &pos, r->request_id, sizeof(r->request_id), E_REQUEST_ID, E_TRUNCATED);
         if (!e)
-                e = get_string(b, size, &pos, r->host_id, sizeof(r->host_id), E_HOST_ID);
+                e = note_get_string(b, size, &pos, r->host_id, sizeof(r->host_id), E_HOST_ID, E_TRUNCATED);
         if (e)
                 return e;
         count = b[pos++];
@@ -255,30 +229,33 @@ int receipt_from_text(const char *s, struct receipt *ret, const char **ret_error
 
         q = note_from_text(s, RECEIPT_TEXT_PREFIX, bytes, sizeof(bytes), &size, &text_len);
         if (q == -ENOMSG)
-                return text_error(ret_error, "Not a prepay receipt (expected text starting " RECEIPT_TEXT_PREFIX ")");
+                return note_text_error(ret_error,
+                                       "Not a prepay receipt (expected text starting " RECEIPT_TEXT_PREFIX ")");
         if (q == -ENOBUFS)
-                return text_error(ret_error, E_TOO_LONG);
+                return note_text_error(ret_error, E_TOO_LONG);
         if (q == -EPIPE) {
                 /* Cut mid-group: the lengths in its whole groups tell
                  * whether the text (its bad ending included) is too short
                  * for the receipt they announce. */
                 want = announced_size(bytes, size);
                 if (want == 0 || text_len * 3 / 4 < want)
-                        return text_error(ret_error, E_TRUNCATED);
+                        return note_text_error(ret_error, E_TRUNCATED);
         }
         if (q < 0)
-                return text_error(ret_error, "Receipt text is damaged: not valid base64url after " RECEIPT_TEXT_PREFIX);
+                return note_text_error(ret_error,
+                                       "Receipt text is damaged: not valid base64url after " RECEIPT_TEXT_PREFIX);
 
         if (size < OFF_KIND)
-                return text_error(ret_error, E_TRUNCATED);
+                return note_text_error(ret_error, E_TRUNCATED);
         if (memcmp(bytes + OFF_MAGIC, RECEIPT_MAGIC, 3) != 0)
-                return text_error(ret_error, "Not a prepay receipt (its bytes do not start with PPR)");
+                return note_text_error(ret_error, "Not a prepay receipt (its bytes do not start with PPR)");
         if (bytes[OFF_MAGIC + 3] != RECEIPT_VERSION)
-                return text_error(ret_error, "Receipt has an unknown format version (this prepay reads version 1)");
+                return note_text_error(ret_error,
+                                       "Receipt has an unknown format version (this prepay reads version 1)");
 
         e = receipt_read(bytes, size, &r);
         if (e)
-                return text_error(ret_error, e);
+                return note_text_error(ret_error, e);
         *ret = r;
         return 0;
 }

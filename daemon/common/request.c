@@ -32,6 +32,7 @@ enum field_id {
         F_EXHAUSTED_ACTION,
         F_VM_IMAGE,
         F_SSH_KEY,
+        F_FUNDER_KEY,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
@@ -90,6 +91,10 @@ static const struct field fields[_F_MAX] = {
         /* Its form is sshkey.c's to check; here only its size. */
         [F_SSH_KEY] = STRING(ssh_key, 1, VM_SSH_KEY_MAX, NULL,
                              "an SSH public key, the text of a .pub file (1 to 8192 bytes)"),
+        /* Its form is crypto.c's to check (the handler's); here only
+         * its size. */
+        [F_FUNDER_KEY] = STRING(funder_key, 1, REQUEST_FUNDER_KEY_MAX, NULL,
+                                "an Ed25519 public key, the line of a .pub file (1 to 128 bytes)"),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
@@ -136,9 +141,9 @@ static const struct {
         { "create",
           BIT(F_VOUCHER) | BIT(F_EXHAUSTED_ACTION) | BIT(F_LIMITS) | BIT(F_CPUS_MILLI) | BIT(F_DURATION_USEC) |
                   BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS) | BIT(F_VM_IMAGE) | BIT(F_SSH_KEY) | BIT(F_DISK_SIZE) |
-                  BIT(F_UNIT) | BIT(F_VOUCHERS),
+                  BIT(F_UNIT) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY),
           BIT(F_LIMITS), check_create },
-        { "topup", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS), BIT(F_SLICE), check_topup },
+        { "topup", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY), BIT(F_SLICE), check_topup },
         { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },

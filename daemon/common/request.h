@@ -47,6 +47,7 @@
 #define REQUEST_UNIT_MAX 255
 #define REQUEST_ACTION_MAX 15
 #define REQUEST_VOUCHERS_MAX 16 /* "vouchers": 1..16 texts, redeemed all or none */
+#define REQUEST_FUNDER_KEY_MAX 128 /* "funder_key": a public key's one-line text (60 bytes today) */
 
 /* Strings point into the json_object decoded, valid while it is. */
 struct request {
@@ -65,6 +66,10 @@ struct request {
         const char *exhausted_action; /* create: a name, checked by enforcer.c */
         const char *vm_image;         /* create: a valid image name (vm_image_name_is_valid()) */
         const char *ssh_key;          /* create: 1..VM_SSH_KEY_MAX bytes, checked by ssh_public_key_parse() */
+        /* create, topup: who funds the credit, an Ed25519 public key's
+         * one-line text (crypto_key_from_public_text() checks it); NULL:
+         * anonymous */
+        const char *funder_key;
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */

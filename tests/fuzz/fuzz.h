@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crypto.h"
 #include "common/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -63,6 +64,25 @@ static inline int fuzz_sentence_ok(const char *s) {
                 return 0;
         n = strlen(s);
         return s[0] >= 'A' && s[0] <= 'Z' && s[n - 1] != '.';
+}
+
+/* Whether error is one of the n sentences a parser lists. */
+static inline int fuzz_sentence_in(const char *error, const char *const *sentences, size_t n) {
+        for (size_t i = 0; error && i < n; i++)
+                if (strcmp(error, sentences[i]) == 0)
+                        return 1;
+        return 0;
+}
+
+/* The signing key of the harnesses that sign (vouchers, receipts,
+ * claims): one fixed seed, so that a saved input replays the same. */
+static inline struct crypto_key *fuzz_key(void) {
+        static const uint8_t seed[CRYPTO_SEED_SIZE] = { 'f', 'u', 'z', 'z' };
+        struct crypto_key *k = NULL;
+
+        if (crypto_key_from_seed(seed, &k) < 0)
+                abort();
+        return k;
 }
 
 /* r, what a parser returned, and error, the sentence it set: a refusal

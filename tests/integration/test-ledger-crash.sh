@@ -3,7 +3,9 @@
 # while clients redeem vouchers into new slices, top up slices and a
 # burner is charged. After each kill: "prepay ledger verify" passes. At the
 # end: no voucher credited twice, and every redemption or top-up a client
-# saw acknowledged is in the ledger. Clients retry with their request id
+# saw acknowledged is in the ledger; every credit carries the funder its
+# request named (one top-up in three is a funder's, --funder-key), never
+# none or another. Clients retry with their request id
 # while the daemon is down (prepay does this by itself).
 # run-all-timeout: 900
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +31,9 @@ prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 20000 --out
 # The client: top-ups, and every 20th voucher a new slice of its own,
 # released again at once (its change is a redemption of the daemon's
 # own). A line in acked is written only after the daemon said yes.
+prepay keygen --out "$T/funder" --name f >/dev/null || fail "prepay keygen failed"
+funder=$(grep -v -- '-----' "$T/funder/f.pub" | base64 -d | tail -c 32 | od -An -tx1 | tr -d ' \n')
+
 client() {
         local i=0 f id out new
         for f in "$T"/stream/*.voucher; do
@@ -43,6 +48,16 @@ client() {
                                         echo "release of $new failed" >>"$T/refused"
                         else
                                 echo "$id $out" >>"$T/refused"
+                        fi
+                elif [ $((i % 3)) = 0 ]; then
+                        # A funder's top-up: its credit is never written
+                        # without the funder, whenever the daemon dies.
+                        echo "$id" >>"$T/keyed"
+                        if prepay topup "$s" --voucher "$f" --funder-key "$T/funder/f.key" --request-id "t-$id" \
+                                >/dev/null 2>"$T/last.err"; then
+                                echo "$id" >>"$T/acked"
+                        else
+                                echo "$id $(cat "$T/last.err")" >>"$T/refused"
                         fi
                 elif prepay topup "$s" --voucher "$f" --request-id "t-$id" >/dev/null 2>"$T/last.err"; then
                         echo "$id" >>"$T/acked"
@@ -85,6 +100,18 @@ say "$kills kills in ${secs}s; $acked redemptions acknowledged, $missing of them
 [ "$dups" = 0 ] || fail "$dups vouchers credited twice"
 [ "$missing" = 0 ] || fail "$missing acknowledged redemptions are not in the ledger"
 [ "$acked" -gt 0 ] || fail "no redemption was acknowledged"
+# Each credit in the ledger with the funder its request named: the
+# funder's key for those sent with one, anonymous for the rest.
+jq -r --arg k "$funder" '.entries[] | select(.kind == "redeem") |
+        "\(.voucher) \(if .funder == null then "anonymous" elif .funder == $k then "keyed" else "other" end)"' \
+        "$T/ledger.json" | sort >"$T/funders"
+sort -u "$T/keyed" 2>/dev/null >"$T/keyed.sorted"
+keyed=$(grep -c ' keyed$' "$T/funders")
+wrong=$(join -a 1 "$T/funders" "$T/keyed.sorted" -o 1.1,1.2,2.1 -e - |
+        awk '($3 == "-" && $2 != "anonymous") || ($3 != "-" && $2 != "keyed")' | wc -l)
+say "$keyed credits in the ledger with the funder's key, $wrong with a funder other than the request's"
+[ "$wrong" = 0 ] || fail "$wrong credits with a funder other than their request's"
+[ "$keyed" -gt 0 ] || fail "no funder's credit reached the ledger"
 # A refusal must be a real one, never "already spent" for a retry of our own.
 if [ -s "$T/refused" ] && grep -v "could not be reached\|not running\|Retrying" "$T/refused" | grep -q "already spent"; then
         fail "a retried request was told its own voucher was spent: $(grep -m1 "already spent" "$T/refused")"

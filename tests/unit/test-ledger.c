@@ -218,7 +218,7 @@ static void test_open_migrate_reopen(void **state) {
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
         assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'"), 1);
@@ -798,19 +798,22 @@ static void documented_hash(sqlite3 *db, int64_t seq, uint8_t ret[32]) {
 
         assert_int_equal(sqlite3_prepare_v2(db,
                                             "SELECT prev_hash, seq, time_usec, kind, slice, voucher, request_id, "
-                                            "overshoot FROM entries WHERE seq = ?",
+                                            "overshoot, funder FROM entries WHERE seq = ?",
                                             -1, &e, NULL),
                          SQLITE_OK);
         sqlite3_bind_int64(e, 1, seq);
         assert_int_equal(sqlite3_step(e), SQLITE_ROW);
         put(buf, &n, sqlite3_column_blob(e, 0), 32);
-        put(buf, &n, "PLE\x01", 4);
+        bool funded = sqlite3_column_type(e, 8) != SQLITE_NULL;
+        put(buf, &n, funded ? "PLE\x02" : "PLE\x01", 4);
         put64(buf, &n, (uint64_t) sqlite3_column_int64(e, 1));
         put64(buf, &n, (uint64_t) sqlite3_column_int64(e, 2));
         put_str(buf, &n, sqlite3_column_text(e, 3), (size_t) sqlite3_column_bytes(e, 3));
         put_str(buf, &n, sqlite3_column_text(e, 4), (size_t) sqlite3_column_bytes(e, 4));
         put_str(buf, &n, sqlite3_column_blob(e, 5), (size_t) sqlite3_column_bytes(e, 5));
         put_str(buf, &n, sqlite3_column_text(e, 6), (size_t) sqlite3_column_bytes(e, 6));
+        if (funded)
+                put_str(buf, &n, sqlite3_column_blob(e, 8), (size_t) sqlite3_column_bytes(e, 8));
         put64(buf, &n, (uint64_t) sqlite3_column_int64(e, 7));
 
         assert_int_equal(sqlite3_prepare_v2(db, "SELECT account, amount FROM postings WHERE entry = ? ORDER BY account",
@@ -967,10 +970,10 @@ static void test_schema_refused(void **state) {
         char *error = NULL, other[160];
 
         build(f->path);
-        raw_exec(f->path, "PRAGMA user_version = 3");
+        raw_exec(f->path, "PRAGMA user_version = 4");
         assert_int_equal(ledger_open(f->path, false, &l, &error), -EPROTONOSUPPORT);
         assert_null(l);
-        assert_non_null(strstr(error, "schema version 3 is newer"));
+        assert_non_null(strstr(error, "schema version 4 is newer"));
         free(error);
         error = NULL;
         assert_int_equal(ledger_open(f->path, true, &l, &error), -EPROTONOSUPPORT);
@@ -978,7 +981,7 @@ static void test_schema_refused(void **state) {
         free(error);
         error = NULL;
         /* Left as it was. */
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
 
         /* Some other program's database. */
         snprintf(other, sizeof(other), "%s/other.db", f->dir);
@@ -1134,7 +1137,7 @@ static void test_events(void **state) {
 /* A version 1 file (what every ledger was before events) is migrated on
  * the first read-write open, in place, its books untouched; a reader
  * refuses it until then. The v1 file is made the way such a file looks:
- * today's schema less step 2's objects, user_version 1. */
+ * today's schema less step 2's and step 3's objects, user_version 1. */
 static void test_migrate_v1(void **state) {
         struct fixture *f = *state;
         struct ledger_books before, after;
@@ -1151,7 +1154,8 @@ static void test_migrate_v1(void **state) {
         l = open_ok(f->path, true);
         assert_int_equal(ledger_books(l, &before), 0);
         ledger_close(l);
-        raw_exec(f->path, "DROP INDEX events_slice; DROP TABLE events; PRAGMA user_version = 1");
+        raw_exec(f->path, "DROP INDEX events_slice; DROP TABLE events; ALTER TABLE entries DROP COLUMN funder; "
+                          "PRAGMA user_version = 1");
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'events%'"), 0);
 
         l = (struct ledger *) 0x1;
@@ -1163,7 +1167,7 @@ static void test_migrate_v1(void **state) {
 
         l = open_ok(f->path, false);
         ledger_close(l);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
         got = raw_schema(f->path);
         assert_string_equal(got, want);
         free(got);
@@ -1224,7 +1228,7 @@ static void test_export_json(void **state) {
         o = json_tokener_parse(buf);
         if (!o)
                 fail_msg("not JSON: %s", buf);
-        assert_int_equal(json_object_get_int(json_get(o, "schema")), 2);
+        assert_int_equal(json_object_get_int(json_get(o, "schema")), 3);
         assert_int_equal(json_object_get_int64(json_get(json_get(o, "books"), "redeemed")), CENTS(1500));
 
         a = json_get(o, "slices");
@@ -1244,6 +1248,7 @@ static void test_export_json(void **state) {
         e = json_object_array_get_idx(a, 2);
         assert_string_equal(json_object_get_string(json_get(e, "kind")), "charge");
         assert_null(json_get(e, "voucher"));
+        assert_null(json_get(e, "funder"));
         p = json_get(e, "postings");
         assert_int_equal(json_object_array_length(p), 3);
         v = json_object_array_get_idx(p, 0);
@@ -1268,11 +1273,103 @@ static void test_export_json(void **state) {
         free(buf);
 }
 
+/* Funders (schema 3, issue 16): a ledger of schema 2 migrates with its
+ * chain as it was; a keyed credit's funder is in the hash (entry bytes
+ * version 2, as documented), in the export, and an edit of it is caught
+ * by verify. */
+static void test_funders(void **state) {
+        struct fixture *f = *state;
+        struct voucher v[3] = { make_voucher(30, CENTS(100)), make_voucher(31, CENTS(250)),
+                                make_voucher(32, CENTS(5)) };
+        uint8_t key[CRYPTO_PUBKEY_SIZE], want[32];
+        int64_t balance = SENTINEL;
+        json_object *o, *e;
+        char *buf = NULL, *d = NULL;
+        size_t size = 0;
+        struct ledger *l;
+        sqlite3 *db = NULL;
+        FILE *m;
+
+        build(f->path);
+        raw_exec(f->path, "ALTER TABLE entries DROP COLUMN funder; PRAGMA user_version = 2");
+        l = open_batch(f->path);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+        verify_ok(l);
+
+        memset(key, 0x11, sizeof(key));
+        add_slice(l, SLICE_C, 1002);
+        assert_int_equal(ledger_redeem_funded(l, v, 2, SLICE_C, "fund-1", key, 7000, &balance, NULL), 0);
+        assert_int_equal(balance, CENTS(350));
+        assert_int_equal(ledger_redeem_funded(l, &v[2], 1, SLICE_C, NULL, NULL, 7001, &balance, NULL), 0);
+        assert_int_equal(balance, CENTS(355));
+        /* Spent is spent, whoever funds it. */
+        assert_int_equal(ledger_redeem_funded(l, v, 1, SLICE_C, NULL, key, 7002, &balance, NULL), -EALREADY);
+        assert_int_equal(ledger_commit(l), 0);
+        verify_ok(l);
+        ledger_close(l);
+
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE funder IS NOT NULL"), 2);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 9);
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        for (int64_t seq = 1; seq <= 9; seq++) {
+                sqlite3_stmt *s = NULL;
+
+                documented_hash(db, seq, want);
+                assert_int_equal(sqlite3_prepare_v2(db, "SELECT hash FROM entries WHERE seq = ?", -1, &s, NULL),
+                                 SQLITE_OK);
+                sqlite3_bind_int64(s, 1, seq);
+                assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+                assert_memory_equal(sqlite3_column_blob(s, 0), want, 32);
+                sqlite3_finalize(s);
+        }
+        sqlite3_close(db);
+
+        l = open_ok(f->path, true);
+        m = open_memstream(&buf, &size);
+        assert_non_null(m);
+        assert_int_equal(ledger_export_json(l, m), 0);
+        fclose(m);
+        ledger_close(l);
+        o = json_tokener_parse(buf);
+        assert_non_null(o);
+        e = json_object_array_get_idx(json_get(o, "entries"), 6);
+        assert_string_equal(json_object_get_string(json_get(e, "slice")), SLICE_C);
+        assert_string_equal(json_object_get_string(json_get(e, "funder")),
+                            "1111111111111111111111111111111111111111111111111111111111111111");
+        e = json_object_array_get_idx(json_get(o, "entries"), 8);
+        assert_null(json_get(e, "funder"));
+        json_object_put(o);
+        free(buf);
+
+        /* A funder is only ever a redeem's, 32 bytes. */
+        assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "UPDATE entries SET funder = zeroblob(32) WHERE kind = 'charge'", NULL,
+                                      NULL, NULL),
+                         SQLITE_CONSTRAINT);
+        assert_int_equal(sqlite3_exec(db, "UPDATE entries SET funder = zeroblob(31) WHERE seq = 7", NULL, NULL,
+                                      NULL),
+                         SQLITE_CONSTRAINT);
+        sqlite3_close(db);
+
+        /* Money moved to another funder's name, or made anonymous: the
+         * chain says so. */
+        raw_exec(f->path, "UPDATE entries SET funder = zeroblob(32) WHERE seq = 8");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Entry 8");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE entries SET funder = NULL WHERE seq = 8");
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_verify(l, &d), -EBADMSG);
+        assert_non_null(strstr(d, "Entry 8"));
+        free(d);
+        ledger_close(l);
+}
+
 /* What "prepay ledger export" writes is read by scripts: the export of
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "f540b215a4cb5b3a7ea42153b0cb2c2609dee80eeec5040151fabd214aa292c2";
+        static const char want[] = "6cab896213762573d5c3758ff1262d07374e8f738481d4c66e87b3376c8e00dc";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -1504,6 +1601,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_export_bytes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_funders, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };

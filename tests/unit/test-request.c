@@ -115,17 +115,18 @@ static void refused(const char *s, const char *part) {
 /* Each op with the fields it cannot do without, and the fields it reads. */
 static const struct {
         const char *good;
-        const char *strings[8];
+        const char *strings[10];
         const char *integers[8];
         const char *booleans[8];
         bool limits;
 } ops[] = {
         { "{\"op\":\"create\",\"limits\":{}}",
-          { "request_id", "client", "voucher", "exhausted_action", "vm_image", "ssh_key", "unit" },
+          { "request_id", "client", "voucher", "exhausted_action", "vm_image", "ssh_key", "unit", "funder_key" },
           { "cpus_milli", "duration_usec", "disk_size" },
           { "attach", "size_to_funds" },
           true },
-        { "{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\"}", { "request_id", "slice", "voucher" } },
+        { "{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\"}",
+          { "request_id", "slice", "voucher", "funder_key" } },
         { "{\"op\":\"release\",\"slice\":\"" SLICE "\"}", { "request_id", "slice", "token" }, {}, { "keep" } },
         { "{\"op\":\"attach\",\"slice\":\"" SLICE "\"}", { "request_id", "slice", "token" } },
         { "{\"op\":\"run-unit\",\"slice\":\"" SLICE "\",\"unit\":\"a.service\"}",
@@ -632,6 +633,24 @@ static void test_vouchers(void **state _unused_) {
         refused(many, "'vouchers' must be");
 }
 
+/* Its form is the handler's (billing.c) to check; here its type and size. */
+static void test_funder_key(void **state _unused_) {
+        char buf[256];
+        struct request d;
+
+        decode_ok("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\",\"funder_key\":\"MCow\"}", &d);
+        assert_string_equal(d.funder_key, "MCow");
+        decode_ok("{\"op\":\"create\",\"limits\":{},\"funder_key\":\"MCow\"}", &d);
+        assert_string_equal(d.funder_key, "MCow");
+        decode_ok("{\"op\":\"topup\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\"}", &d);
+        assert_null(d.funder_key);
+        /* 128 bytes go, 129 do not. */
+        snprintf(buf, sizeof(buf), "{\"op\":\"create\",\"limits\":{},\"funder_key\":\"%0128d\"}", 0);
+        decode_ok(buf, &d);
+        snprintf(buf, sizeof(buf), "{\"op\":\"create\",\"limits\":{},\"funder_key\":\"%0129d\"}", 0);
+        refused(buf, "'funder_key' must be");
+}
+
 static void test_request_id_is_valid(void **state _unused_) {
         assert_true(request_id_is_valid("a"));
         assert_true(request_id_is_valid("A-z.0_9:"));
@@ -647,6 +666,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_every_field_every_type, free_kept),
                 cmocka_unit_test_teardown(test_remote_fields, free_kept),
                 cmocka_unit_test_teardown(test_vouchers, free_kept),
+                cmocka_unit_test_teardown(test_funder_key, free_kept),
                 cmocka_unit_test_teardown(test_got, free_kept),
                 cmocka_unit_test_teardown(test_limits_members, free_kept),
                 cmocka_unit_test_teardown(test_string_forms, free_kept),
