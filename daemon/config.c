@@ -155,6 +155,28 @@ static int verify_actions(const char *s, const char **ret_reason) {
         return 0;
 }
 
+/* DonationModels=: one or more of the names funders.c knows, separated
+ * by spaces. */
+static int verify_donation_models(const char *s, const char **ret_reason) {
+        char word[16];
+
+        *ret_reason = "must name one or more of owner, pro-rata, lifo, separated by spaces";
+        if (!s[strspn(s, " ")])
+                return -EINVAL;
+        for (const char *p = s + strspn(s, " "); *p; p += strspn(p, " ")) {
+                size_t n = strcspn(p, " ");
+
+                if (n >= sizeof(word))
+                        return -EINVAL;
+                memcpy(word, p, n);
+                word[n] = 0;
+                if (donation_model_from_string(word) < 0)
+                        return -EINVAL;
+                p += n;
+        }
+        return 0;
+}
+
 /* A group name as useradd(8) takes it, or empty. */
 static int verify_group(const char *s, const char **ret_reason) {
         if (strlen(s) > 32) {
@@ -221,6 +243,23 @@ bool config_remote_unit_allowed(const struct config *c, const char *unit) {
                 size_t n = strcspn(p, " "), stem = unit_stem(p, n);
 
                 if (stem == want && strneq(p, unit, stem))
+                        return true;
+                p += n;
+        }
+        return false;
+}
+
+bool config_donation_model_allowed(const struct config *c, enum donation_model m) {
+        const char *name = donation_model_to_string(m);
+        size_t want;
+
+        if (!c->donation_models || !name)
+                return false;
+        want = strlen(name);
+        for (const char *p = c->donation_models + strspn(c->donation_models, " "); *p; p += strspn(p, " ")) {
+                size_t n = strcspn(p, " ");
+
+                if (n == want && strneq(p, name, n))
                         return true;
                 p += n;
         }
@@ -564,6 +603,16 @@ static const struct config_item config_items[] = {
                 .offset = offsetof(struct config, allow_unfunded),
                 .default_value = "no",
                 .doc = "Let root make slices without a voucher (metering only, nothing charged).",
+        },
+        {
+                .section = "Money",
+                .key = "DonationModels",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, donation_models),
+                .default_value = "owner",
+                .doc = "Donation models a buyer may choose, separated by spaces: owner, pro-rata, lifo "
+                       "(prepay(1), FUNDERS); the first is the default.",
+                .verify = verify_donation_models,
         },
         {
                 .section = "Prices",

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "funders.h"
 #include "pricing.h"
 
 /* prepayd's configuration: an INI file (inih) whose every key has an
@@ -44,6 +45,7 @@ struct config {
         uint64_t min_runtime_usec; /* MinRuntimeSec= */
         uint64_t change_validity_usec; /* ChangeValidity= */
         bool allow_unfunded;       /* AllowUnfunded= (root only) */
+        char *donation_models;     /* DonationModels= what a buyer may choose; the first is the default */
         /* [Prices], micro-units; rates.currency is Currency= */
         struct rate_card rates;    /* CPUSecond= MemoryGiBHour= NetOutGiB= NetInGiB= IOGiB= SliceHour= */
         /* [Enforce] */
@@ -112,6 +114,8 @@ int config_dump(FILE *f, const struct config *c);
 /* Whether RemoteUnits= lists unit ("name" and "name.service" are one
  * unit). */
 bool config_remote_unit_allowed(const struct config *c, const char *unit);
+/* Whether m is one of DonationModels=' words. */
+bool config_donation_model_allowed(const struct config *c, enum donation_model m);
 
 /* PortRange=: "FIRST-LAST". 0, or -EINVAL. */
 int config_parse_port_range(const char *s, uint16_t *ret_first, uint16_t *ret_last);

@@ -531,7 +531,7 @@ static void test_dump_defaults(void **state _unused_) {
                 }
                 strncat(out, line, (size_t) (end - line));
         }
-        assert_int_equal(keys, 67);
+        assert_int_equal(keys, 68);
         free(text);
         text = TAKE_PTR(out);
 
@@ -585,6 +585,30 @@ static void test_gateway_keys(void **state _unused_) {
         load_fails("[Control]\nRemoteUnits=web;reboot\n", -EINVAL, "RemoteUnits", NULL);
         load_fails("[Control]\nGatewayConnections=0\n", -ERANGE, "GatewayConnections", NULL);
         load_fails("[Control]\nGatewayEventStreams=65\n", -ERANGE, "GatewayEventStreams", NULL);
+}
+
+/* [Money] DonationModels=: owner by default, words funders.c knows
+ * separated by spaces, matched whole. */
+static void test_donation_models(void **state _unused_) {
+        _cleanup_(config_done) struct config d = {}, c = {};
+
+        load_ok("", &d);
+        assert_string_equal(d.donation_models, "owner");
+        assert_true(config_donation_model_allowed(&d, DONATION_OWNER));
+        assert_false(config_donation_model_allowed(&d, DONATION_PRO_RATA));
+        assert_false(config_donation_model_allowed(&d, DONATION_LIFO));
+        assert_false(config_donation_model_allowed(&d, _DONATION_MODEL_MAX));
+
+        load_ok("[Money]\nDonationModels=  lifo   pro-rata \n", &c);
+        assert_false(config_donation_model_allowed(&c, DONATION_OWNER));
+        assert_true(config_donation_model_allowed(&c, DONATION_PRO_RATA));
+        assert_true(config_donation_model_allowed(&c, DONATION_LIFO));
+
+        load_fails("[Money]\nDonationModels=\n", -EINVAL, "DonationModels", "owner, pro-rata, lifo", NULL);
+        load_fails("[Money]\nDonationModels=owner pro_rata\n", -EINVAL, "DonationModels", NULL);
+        load_fails("[Money]\nDonationModels=own\n", -EINVAL, "DonationModels", NULL);
+        load_fails("[Money]\nDonationModels=owner,lifo\n", -EINVAL, "DonationModels", NULL);
+        load_fails("[Money]\nDonationModels=pro-rata-pro-rata-pro-rata\n", -EINVAL, "DonationModels", NULL);
 }
 
 /* packaging/prepayd.conf is config_dump(NULL), byte for byte. */
@@ -702,6 +726,7 @@ int main(void) {
                 cmocka_unit_test(test_dump_round_trip),
                 cmocka_unit_test(test_dump_defaults),
                 cmocka_unit_test(test_gateway_keys),
+                cmocka_unit_test(test_donation_models),
                 cmocka_unit_test(test_shipped_file),
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test(test_done_twice),
