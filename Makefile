@@ -214,10 +214,12 @@ $(O)/prepayd: $(O)/daemon/main.o $(DAEMON_OBJS) $(COMMON_OBJS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz
 
 # The CLI reads the ledger itself ("prepay ledger verify" works with the
-# daemon stopped) and prices nothing: it links those two modules only.
+# daemon stopped) and prices nothing: it links those modules only (the
+# ledger names each slice's donation model with funders.c's names).
 # libcurl (--host) and libsystemd (the journal) it loads when it needs
 # them (dlopen): --as-needed keeps them out.
-$(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS) $(patsubst %.c,$(O)/%.o,$(wildcard daemon/ledger*.c)) $(O)/daemon/pricing.o
+$(O)/prepay: $(TOOLS_OBJS) $(COMMON_OBJS) $(patsubst %.c,$(O)/%.o,$(wildcard daemon/ledger*.c)) $(O)/daemon/pricing.o \
+	$(O)/daemon/funders.o
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

@@ -205,6 +205,8 @@ static void account_info(struct billing *b, struct slice *s, struct slice_accoun
         snprintf(i.enforcement, sizeof(i.enforcement), "%s", strempty(enforce_state_to_string(a->enforce.state)));
         snprintf(i.exhausted_action, sizeof(i.exhausted_action), "%s",
                  strempty(enforce_action_to_string(a->enforce.action)));
+        snprintf(i.donation_model, sizeof(i.donation_model), "%s",
+                 strempty(donation_model_to_string(a->l.donation_model)));
         i.balance = a->l.balance - MIN(a->pending, a->l.balance);
         i.credited = a->l.credited;
         i.refunded = a->l.refunded;
@@ -1101,6 +1103,7 @@ static int fund_in_ledger(struct billing *b, struct slice *s, const struct billi
         keys_token_hash(token, row.owner_hash);
         row.state = LEDGER_SLICE_ACTIVE;
         row.created_usec = s->created_usec;
+        row.donation_model = o->model;
         q = ledger_slice_add(b->ledger, &row);
         if (q >= 0)
                 q = ledger_redeem_funded(b->ledger, o->vouchers, o->n_vouchers, s->id, r->fields->request_id,

@@ -172,6 +172,7 @@ struct billing_order {
         struct slice_limits limits;
         uint64_t cpus_milli;
         enum enforce_action action;
+        enum donation_model model; /* recorded with the slice's row */
         bool has_vm;            /* "vm_image": the guest, checked (vms_plan()) */
         struct vm_plan vm;      /* freed with vm_plan_done() */
         /* A voucher too small (billing_price_order() returned -ENOSPC):

@@ -36,18 +36,21 @@ static int slice_state_from_string(const char *s) {
 
 int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice *ret, int64_t *ret_num) {
         struct ledger_slice sl = {};
-        char state[16];
-        int st;
+        char state[16], model[16];
+        int st, m;
 
         if (!column_text_copy(s, SLICE_COL_ID, sl.id, sizeof(sl.id)) ||
             !column_blob_copy(s, SLICE_COL_OWNER_HASH, sl.owner_hash, sizeof(sl.owner_hash)) ||
             !column_text_copy(s, SLICE_COL_STATE, state, sizeof(state)) ||
             (st = slice_state_from_string(state)) < 0 ||
+            !column_text_copy(s, SLICE_COL_DONATION_MODEL, model, sizeof(model)) ||
+            (m = donation_model_from_string(model)) < 0 ||
             !column_text_copy(s, SLICE_COL_CHANGE, sl.change, sizeof(sl.change)))
                 return log_error_errno(EUCLEAN, "Ledger %s: a slice row is malformed.", l->path);
 
         sl.owner_uid = (uint32_t) column_i64(s, SLICE_COL_OWNER_UID);
         sl.state = st;
+        sl.donation_model = (enum donation_model) m;
         sl.created_usec = column_u64(s, SLICE_COL_CREATED);
         sl.released_usec = column_u64(s, SLICE_COL_RELEASED);
         sl.balance = column_i64(s, SLICE_COL_BALANCE);
@@ -90,7 +93,8 @@ int ledger_slice_get(struct ledger *l, const char *id, struct ledger_slice *ret)
 int ledger_slice_add(struct ledger *l, const struct ledger_slice *sl) {
         struct binder b;
 
-        if (!l || !sl || !slice_id_is_valid(sl->id) || sl->created_usec > INT64_MAX)
+        if (!l || !sl || !slice_id_is_valid(sl->id) || sl->created_usec > INT64_MAX ||
+            !donation_model_to_string(sl->donation_model))
                 return -EINVAL;
 
         b = ledger_bind(l, STMT_SLICE_INSERT);
@@ -99,6 +103,7 @@ int ledger_slice_add(struct ledger *l, const struct ledger_slice *sl) {
         bind_blob(&b, sl->owner_hash, sizeof(sl->owner_hash));
         bind_u64(&b, sl->created_usec);
         bind_u64(&b, sl->created_usec);
+        bind_text(&b, donation_model_to_string(sl->donation_model));
         return ledger_op_step(&b, LEDGER_STEP_INSERT, "add a slice");
 }
 

@@ -181,10 +181,11 @@ static int slice_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {
          * bearer money, and an export travels further than the file. */
         return json_build(ret,
                           "id:s owner_uid:i owner_hash:x state:s created_usec:u released_usec:u balance:i "
-                          "credited:i refunded:i charged:r billed:R overshoot:i change_paid:b",
+                          "credited:i refunded:i charged:r billed:R overshoot:i change_paid:b donation_model:s",
                           sl.id, (int64_t) sl.owner_uid, sl.owner_hash, sizeof(sl.owner_hash),
                           ledger_slice_state_to_string(sl.state), sl.created_usec, sl.released_usec, sl.balance,
-                          sl.credited, sl.refunded, sl.charged, sl.billed, sl.overshoot, sl.change[0] != 0);
+                          sl.credited, sl.refunded, sl.charged, sl.billed, sl.overshoot, sl.change[0] != 0,
+                          donation_model_to_string(sl.donation_model));
 }
 
 static int voucher_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {

@@ -39,7 +39,7 @@
 /* The columns STMT_SLICE_* select, and where each is. */
 #define SLICE_COLUMNS                                                                                  \
         "id, owner_uid, owner_hash, state, created_usec, released_usec, balance, credited, refunded, " \
-        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num"
+        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model"
 enum {
         SLICE_COL_ID,
         SLICE_COL_OWNER_UID,
@@ -55,6 +55,7 @@ enum {
         SLICE_COL_OVERSHOOT = SLICE_COL_BILLED + _RESOURCE_MAX,
         SLICE_COL_CHANGE,
         SLICE_COL_NUM,
+        SLICE_COL_DONATION_MODEL,
 };
 
 /* Every statement, prepared once (on first use) and kept. */

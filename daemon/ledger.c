@@ -120,9 +120,14 @@ static const char *const migrations[] = {
         /* 3: who funded each credit (issue 16): NULL for an anonymous
          * funder, as every credit before this version was; else the
          * funder's raw Ed25519 public key. In the chain: an entry with a
-         * funder hashes as version 2 of the entry's bytes. */
+         * funder hashes as version 2 of the entry's bytes. And the
+         * donation model each slice was bought with, which says how its
+         * balance is split at release: 'owner' for every slice before
+         * (all of it to the owner, as release did). */
         ("ALTER TABLE entries ADD COLUMN funder BLOB\n"
-         "        CHECK (funder IS NULL OR (kind = 'redeem' AND length(funder) = 32));\n"),
+         "        CHECK (funder IS NULL OR (kind = 'redeem' AND length(funder) = 32));\n"
+         "ALTER TABLE slices ADD COLUMN donation_model TEXT NOT NULL DEFAULT 'owner'\n"
+         "        CHECK (donation_model IN ('owner', 'pro-rata', 'lifo'));\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -138,8 +143,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_COMMIT] = "COMMIT", [STMT_ROLLBACK] = "ROLLBACK",
         [STMT_SAVEPOINT] = "SAVEPOINT op", [STMT_RELEASE] = "RELEASE op", [STMT_ROLLBACK_TO] = "ROLLBACK TO op",
         [STMT_TIP] = "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1",
-        [STMT_SLICE_INSERT] = "INSERT INTO slices (id, owner_uid, owner_hash, state, created_usec, state_usec) "
-                              "VALUES (?, ?, ?, 'active', ?, ?)",
+        [STMT_SLICE_INSERT] = "INSERT INTO slices (id, owner_uid, owner_hash, state, created_usec, state_usec, "
+                              "donation_model) VALUES (?, ?, ?, 'active', ?, ?, ?)",
         [STMT_SLICE_GET] = "SELECT " SLICE_COLUMNS " FROM slices WHERE id = ?",
         /* One row at a time, so that the caller's callback may write. */
         [STMT_SLICE_NEXT_OPEN] = "SELECT " SLICE_COLUMNS " FROM slices "

@@ -10,6 +10,7 @@
 #include "common/crypto.h"
 #include "common/message.h"
 #include "common/voucher.h"
+#include "funders.h"
 #include "pricing.h"
 
 /* The ledger: the durable record of every voucher spent, every slice and
@@ -70,6 +71,7 @@ const char *ledger_slice_state_to_string(enum ledger_slice_state s);
         uint32_t owner_uid;                                                                        \
         uint8_t owner_hash[CRYPTO_SHA256_SIZE]; /* SHA-256 of the owner token */                   \
         enum ledger_slice_state state;                                                             \
+        enum donation_model donation_model; /* how the balance is split at release (schema 3) */   \
         uint64_t created_usec;  /* CLOCK_REALTIME */                                               \
         uint64_t released_usec; /* 0 until released */                                             \
         int64_t balance;        /* held: credited - charged - refunded */                          \
@@ -106,8 +108,8 @@ bool ledger_in_batch(const struct ledger *l);
 int ledger_commit(struct ledger *l); /* no-op without a batch; -errno on failure, batch rolled back */
 void ledger_rollback(struct ledger *l);
 
-/* A new slice, zero balance, state active: id, owner_uid, owner_hash and
- * created_usec are taken from *s, the rest is ignored. -EEXIST for a
+/* A new slice, zero balance, state active: id, owner_uid, owner_hash,
+ * donation_model and created_usec are taken from *s, the rest is ignored. -EEXIST for a
  * known id. */
 int ledger_slice_add(struct ledger *l, const struct ledger_slice *s);
 int ledger_slice_get(struct ledger *l, const char *id, struct ledger_slice *ret); /* -ENOENT */

@@ -197,6 +197,32 @@ static json_object *exhausted_action(struct requests *rq, const struct request *
         return NULL;
 }
 
+/* The donation model a create asks for, or the host's default (the
+ * first of DonationModels=); one the host does not offer is refused
+ * before any voucher is spent, naming those it does. */
+static json_object *donation_model(struct requests *rq, const struct request *f, enum donation_model *ret) {
+        const char *allowed = rq->config->donation_models;
+        char first[16];
+        int m;
+
+        if (!f->donation_model) {
+                snprintf(first, sizeof(first), "%.*s", (int) strcspn(allowed + strspn(allowed, " "), " "),
+                         allowed + strspn(allowed, " "));
+                m = donation_model_from_string(first);
+                *ret = m < 0 ? DONATION_OWNER : (enum donation_model) m;
+                return NULL;
+        }
+        m = donation_model_from_string(f->donation_model);
+        if (m < 0)
+                return message_reply_refusal(MESSAGE_INVALID, "Unknown donation model \"%.20s\": expected owner, "
+                                             "pro-rata or lifo; nothing was spent", f->donation_model);
+        if (!config_donation_model_allowed(rq->config, (enum donation_model) m))
+                return message_reply_refusal(MESSAGE_INVALID, "This host does not offer the donation model \"%s\" "
+                                             "(DonationModels=%s); nothing was spent", f->donation_model, allowed);
+        *ret = (enum donation_model) m;
+        return NULL;
+}
+
 /* The uid a unit a request starts must run as: a client's own; an
  * operator's, and one a remote buyer asks for (RemoteUnits= lists it,
  * the operator chose it), as its unit file says. Never the gateway's: a
@@ -264,10 +290,11 @@ static void start_unit(struct requests *rq, const struct billing_request *r, str
         json_object_object_add(reply, "unit", json_object_new_string(name));
 }
 
-static json_object *create_funded(struct requests *rq, struct request_conn *rc, enum enforce_action action) {
+static json_object *create_funded(struct requests *rq, struct request_conn *rc, enum enforce_action action,
+                                  enum donation_model model) {
         struct billing_request *r = &rc->request;
         _cleanup_(freep) char *error = NULL;
-        struct billing_order o = { .action = action };
+        struct billing_order o = { .action = action, .model = model };
         char token[OWNER_TOKEN_MAX];
         json_object *reply;
         struct slice *s;
@@ -359,6 +386,7 @@ json_object *requests_create(struct requests *rq, struct request_conn *rc) {
         const struct request *f = rc->request.fields;
         _cleanup_(freep) char *error = NULL;
         enum enforce_action action = ENFORCE_ACTION_KILL;
+        enum donation_model model = DONATION_OWNER;
         json_object *reply;
 
         reply = rc->request.remote ? refuse_remote_create(rq, rc) : NULL;
@@ -371,11 +399,13 @@ json_object *requests_create(struct requests *rq, struct request_conn *rc) {
                 return message_reply_refusal(MESSAGE_INVALID, "%s",
                                              error ?: "The caller cannot be pinned: nothing was moved");
         reply = exhausted_action(rq, f, &action);
+        if (!reply)
+                reply = donation_model(rq, f, &model);
         if (reply)
                 return reply;
         if (!f->voucher)
                 return create_unfunded(rq, rc);
-        reply = create_funded(rq, rc, action);
+        reply = create_funded(rq, rc, action, model);
         if (!reply)
                 return NULL; /* deferred */
         if (rc->request.replayed && rc->request.attach[0])
@@ -639,10 +669,12 @@ static bool request_may_see(struct request_conn *rc, struct slice *s) {
 /* What anyone may see of a slice: what a donor needs to decide on a
  * top-up, and nothing about who owns it, what it runs or what it used:
  * its id and state, and of its account the currency, state,
- * enforcement, action when spent, balance, burn rate and time left. */
+ * enforcement, action when spent, donation model (what a funder gets
+ * back at release), balance, burn rate and time left. */
 static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
         static const char *const account_keys[] = {
-                "currency", "state", "enforcement", "exhausted_action", "balance", "burn_rate", "time_left_usec",
+                "currency", "state", "enforcement", "exhausted_action", "donation_model", "balance", "burn_rate",
+                "time_left_usec",
         };
         json_object *full, *info, *account, *o, *v, *a;
 

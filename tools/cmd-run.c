@@ -44,6 +44,10 @@ static void help(void) {
                "  --exhausted-action=throttle|freeze|kill\n"
                "                  What the slice gets when its balance is spent, if the\n"
                "                  host allows the choice (default: its ExhaustedAction=)\n"
+               "  --donation-model=owner|pro-rata|lifo\n"
+               "                  How the balance left at release is split among the\n"
+               "                  funders, if the host offers it (DonationModels=;\n"
+               "                  default: the first it offers)\n"
                "  --vm=IMAGE      Buy a VM slice booted from IMAGE; no COMMAND\n"
                "  --ssh-key=FILE  With --vm: the SSH public key to log in with (a .pub)\n"
                "  --disk=SIZE     With --vm: the guest's disk (10G; default: the image's\n"
@@ -98,6 +102,13 @@ static int run_unit(const char *slice, const char *token, const char *unit, bool
 static int arg_action(const char *s, void *ret) {
         if (!streq(s, "throttle") && !streq(s, "freeze") && !streq(s, "kill"))
                 return arg_invalid("--exhausted-action", s, "throttle, freeze or kill");
+        *(const char **) ret = s;
+        return 0;
+}
+
+static int arg_donation_model(const char *s, void *ret) {
+        if (!streq(s, "owner") && !streq(s, "pro-rata") && !streq(s, "lifo"))
+                return arg_invalid("--donation-model", s, "owner, pro-rata or lifo");
         *(const char **) ret = s;
         return 0;
 }
@@ -222,13 +233,14 @@ static int arg_unit(const char *s, void *ret) {
 int run_main(int argc, char *argv[]) {
         struct slice_limits limits = {};
         uint64_t cpus_milli = 0, duration = 0;
-        const char *token_file = NULL, *request_id = NULL, *funder_key = NULL;
+        const char *token_file = NULL, *request_id = NULL, *funder_key = NULL, *model = NULL;
         struct arg_vouchers vouchers = {};
         const char *existing = NULL, *given = NULL, *action = NULL, *unit = NULL;
         bool quiet = false, size_to_funds = false;
         struct vm_args vm = {};
         const struct arg_option options[] = {
                 OPT_CALL("exhausted-action", arg_action, &action),
+                OPT_CALL("donation-model", arg_donation_model, &model),
                 OPT_STRING("slice", &existing),
                 OPT_STRING("token", &given),
                 OPT_CALL("unit", arg_unit, &unit),
@@ -278,8 +290,13 @@ int run_main(int argc, char *argv[]) {
                 log_error("--size-to-funds needs --hours and picks the CPUs itself (no --cpus).");
                 return 2;
         }
-        if (vouchers.n == 0 && !existing && (size_to_funds || request_id || token_file || funder_key)) {
-                log_error("--size-to-funds, --request-id, --token-file and --funder-key need --voucher.");
+        if (vouchers.n == 0 && !existing && (size_to_funds || request_id || token_file || funder_key || model)) {
+                log_error("--size-to-funds, --request-id, --token-file, --funder-key and --donation-model need "
+                          "--voucher.");
+                return 2;
+        }
+        if (model && remote) {
+                log_error("--donation-model is not taken by a storefront yet: buy through the host's own prepay.");
                 return 2;
         }
         /* Before anything is bought: a key that cannot be read spends nothing. */
@@ -290,7 +307,7 @@ int run_main(int argc, char *argv[]) {
                 if (arg_slice(existing) < 0)
                         return 2;
                 if (vouchers.n > 0 || size_to_funds || cpus_milli || limits.memory_max || limits.pids_max ||
-                    limits.cpu_period_usec || token_file || request_id || funder_key) {
+                    limits.cpu_period_usec || token_file || request_id || funder_key || model) {
                         log_error("--slice runs in a slice as it is: no voucher or limits (see prepay topup).");
                         return 2;
                 }
@@ -336,6 +353,8 @@ int run_main(int argc, char *argv[]) {
                         json_object_object_add(req, "request_id", json_object_new_string(request_id));
                 if (action)
                         json_object_object_add(req, "exhausted_action", json_object_new_string(action));
+                if (model)
+                        json_object_object_add(req, "donation_model", json_object_new_string(model));
                 if (size_to_funds)
                         json_object_object_add(req, "size_to_funds", json_object_new_boolean(true));
                 if (duration > 0)

@@ -38,6 +38,8 @@ static void print_account(const struct slice_account_info *a) {
 
         printf("  balance:  %s %s (%s; %s; when spent: %s)\n", money_format(m, sizeof(m), a->balance), a->currency,
                a->state, a->enforcement, a->exhausted_action);
+        if (a->donation_model[0])
+                printf("  donation: %s\n", a->donation_model);
         if (a->burn_rate > 0)
                 printf("  burning:  %s %s/s, %s left at that rate\n", money_format(m, sizeof(m), a->burn_rate),
                        a->currency, format_duration(d, sizeof(d), a->time_left_usec));
@@ -169,6 +171,8 @@ static void print_public_slice(const struct slice_info *s) {
         else {
                 printf("  balance:  %s %s (%s; %s; when spent: %s)\n", money_format(m, sizeof(m), a->balance),
                        a->currency, a->state, a->enforcement, a->exhausted_action);
+                if (a->donation_model[0])
+                        printf("  donation: %s\n", a->donation_model);
                 if (a->burn_rate > 0)
                         printf("  burning:  %s %s/s, %s left at that rate\n", money_format(m, sizeof(m), a->burn_rate),
                                a->currency, format_duration(d, sizeof(d), a->time_left_usec));

@@ -223,6 +223,8 @@ static int account_to_json(const struct slice_account_info *a, json_object *pare
         if (r >= 0)
                 r = message_add(o, "exhausted_action", json_object_new_string(a->exhausted_action));
         if (r >= 0)
+                r = message_add(o, "donation_model", json_object_new_string(a->donation_model));
+        if (r >= 0)
                 r = message_add(o, "balance", json_object_new_int64(a->balance));
         if (r >= 0)
                 r = message_add(o, "credited", json_object_new_int64(a->credited));
@@ -273,6 +275,8 @@ static int account_from_json(json_object *o, struct slice_account_info *ret, con
                 snprintf(a.enforcement, sizeof(a.enforcement), "%s", json_object_get_string(v));
         if (json_object_object_get_ex(o, "exhausted_action", &v) && json_object_is_type(v, json_type_string))
                 snprintf(a.exhausted_action, sizeof(a.exhausted_action), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "donation_model", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a.donation_model, sizeof(a.donation_model), "%s", json_object_get_string(v));
         r = money_from_json(o, "balance", &a.balance);
         if (r >= 0)
                 r = money_from_json(o, "credited", &a.credited);

@@ -62,8 +62,8 @@
  *   status   "slice": id, "token" (optional) -> "slice": {slice_info};
  *            without the owner token, to a client that did not create it,
  *            only "id", "state", "public": true and of "account" the
- *            currency, state, enforcement, exhausted_action, balance,
- *            burn_rate and time_left_usec (daemon/README.md)
+ *            currency, state, enforcement, exhausted_action, donation_model,
+ *            balance, burn_rate and time_left_usec (daemon/README.md)
  *   list     "cursor" (optional index), "brief" (bool) -> "slices": [...],
  *            or with "brief" "rows": [[...], ...] (one row per slice:
  *            slice_row_to_json()), and "next" when more slices follow
@@ -164,6 +164,7 @@ struct slice_account_info {
         char state[16];            /* "active", "kept", "released" */
         char enforcement[16];      /* "ok", "low", "throttled", "frozen", "killed" */
         char exhausted_action[16]; /* "throttle", "freeze", "kill" */
+        char donation_model[16];   /* "owner", "pro-rata", "lifo": how the balance is split at release */
         int64_t balance;           /* what is left, usage not yet written included */
         int64_t credited;          /* sum of vouchers redeemed into it */
         int64_t refunded;          /* paid out as change */

@@ -33,6 +33,7 @@ enum field_id {
         F_VM_IMAGE,
         F_SSH_KEY,
         F_FUNDER_KEY,
+        F_DONATION_MODEL,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
@@ -95,6 +96,10 @@ static const struct field fields[_F_MAX] = {
          * its size. */
         [F_FUNDER_KEY] = STRING(funder_key, 1, REQUEST_FUNDER_KEY_MAX, NULL,
                                 "an Ed25519 public key, the line of a .pub file (1 to 128 bytes)"),
+        /* Its name is funders.c's to check, and whether the host
+         * allows it requests.c's (DonationModels=); here only its size. */
+        [F_DONATION_MODEL] = STRING(donation_model, 1, REQUEST_ACTION_MAX, NULL,
+                                    "the name of a donation model (owner, pro-rata or lifo)"),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
@@ -141,7 +146,7 @@ static const struct {
         { "create",
           BIT(F_VOUCHER) | BIT(F_EXHAUSTED_ACTION) | BIT(F_LIMITS) | BIT(F_CPUS_MILLI) | BIT(F_DURATION_USEC) |
                   BIT(F_ATTACH) | BIT(F_SIZE_TO_FUNDS) | BIT(F_VM_IMAGE) | BIT(F_SSH_KEY) | BIT(F_DISK_SIZE) |
-                  BIT(F_UNIT) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY),
+                  BIT(F_UNIT) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY) | BIT(F_DONATION_MODEL),
           BIT(F_LIMITS), check_create },
         { "topup", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY), BIT(F_SLICE), check_topup },
         { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },

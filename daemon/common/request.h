@@ -70,6 +70,10 @@ struct request {
          * one-line text (crypto_key_from_public_text() checks it); NULL:
          * anonymous */
         const char *funder_key;
+        /* create: how the balance left at release is split among the
+         * funders, a name funders.c checks; NULL: the host's default
+         * (the first of DonationModels=) */
+        const char *donation_model;
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */

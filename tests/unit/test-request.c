@@ -121,7 +121,8 @@ static const struct {
         bool limits;
 } ops[] = {
         { "{\"op\":\"create\",\"limits\":{}}",
-          { "request_id", "client", "voucher", "exhausted_action", "vm_image", "ssh_key", "unit", "funder_key" },
+          { "request_id", "client", "voucher", "exhausted_action", "vm_image", "ssh_key", "unit", "funder_key",
+            "donation_model" },
           { "cpus_milli", "duration_usec", "disk_size" },
           { "attach", "size_to_funds" },
           true },
@@ -309,6 +310,9 @@ static void test_string_forms(void **state _unused_) {
         refused("{\"op\":\"create\",\"limits\":{},\"exhausted_action\":\"throttle-then-freeze\"}",
                 "Field 'exhausted_action'");
         refused("{\"op\":\"create\",\"limits\":{},\"exhausted_action\":\"\"}", "Field 'exhausted_action'");
+        refused("{\"op\":\"create\",\"limits\":{},\"donation_model\":\"\"}", "Field 'donation_model'");
+        refused("{\"op\":\"create\",\"limits\":{},\"donation_model\":\"pro-rata-pro-rata\"}",
+                "Field 'donation_model'");
         refused("{\"op\":\"create\",\"limits\":{},\"voucher\":\"\"}", "Field 'voucher'");
 
         /* As long as a datagram allows, and longer: a json_object built by
@@ -474,7 +478,7 @@ static void test_values(void **state _unused_) {
         decode_ok("{\"op\":\"create\",\"version\":1,\"limits\":{\"cpu_quota_usec\":50000,\"cpu_period_usec\":100000,"
                   "\"memory_max\":9223372036854775807,\"pids_max\":0},\"cpus_milli\":500,\"duration_usec\":0,"
                   "\"attach\":true,\"size_to_funds\":false,\"voucher\":\"pv1-abc\",\"request_id\":\"r.1:x_y-z\","
-                  "\"exhausted_action\":\"freeze\"}",
+                  "\"exhausted_action\":\"freeze\",\"donation_model\":\"pro-rata\"}",
                   &d);
         assert_string_equal(d.op, "create");
         assert_true(d.has_limits);
@@ -489,6 +493,7 @@ static void test_values(void **state _unused_) {
         assert_string_equal(d.voucher, "pv1-abc");
         assert_string_equal(d.request_id, "r.1:x_y-z");
         assert_string_equal(d.exhausted_action, "freeze");
+        assert_string_equal(d.donation_model, "pro-rata");
         assert_null(d.slice);
         assert_null(d.token);
 
