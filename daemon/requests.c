@@ -214,11 +214,12 @@ static json_object *donation_model(struct requests *rq, const struct request *f,
         }
         m = donation_model_from_string(f->donation_model);
         if (m < 0)
-                return message_reply_refusal(MESSAGE_INVALID, "Unknown donation model \"%.20s\": expected owner, "
-                                             "pro-rata or lifo; nothing was spent", f->donation_model);
+                return message_reply_refusal(MESSAGE_INVALID, "Field 'donation_model' must be owner, pro-rata or "
+                                             "lifo, got \"%.20s\": nothing was spent", f->donation_model);
         if (!config_donation_model_allowed(rq->config, (enum donation_model) m))
-                return message_reply_refusal(MESSAGE_INVALID, "This host does not offer the donation model \"%s\" "
-                                             "(DonationModels=%s); nothing was spent", f->donation_model, allowed);
+                return message_reply_refusal(MESSAGE_INVALID, "Field 'donation_model' must be a model this host "
+                                             "offers (DonationModels=%s), got \"%s\": nothing was spent", allowed,
+                                             f->donation_model);
         *ret = (enum donation_model) m;
         return NULL;
 }

@@ -70,6 +70,9 @@ create() {
         create attach 1 attach '"yes"'
         create size_to_funds 1 size_to_funds null
         create exhausted_action 1 exhausted_action 3
+        create donation_model 1 donation_model 3
+        create donation_model 1 donation_model '"sideways"'
+        create donation_model 1 donation_model '"lifo"'
         create request_id 1 request_id '"a/b"'
         create memory_max 1 limits '{"memory_max":-1}'
         create pids_max 1 limits '{"pids_max":1.5}'
