@@ -202,6 +202,101 @@ bool ledger_request_id_is_valid(const char *s) {
         return request_id_is_valid(s);
 }
 
+/* Credits by funder */
+
+void ledger_credits_done(struct ledger_credits *c) {
+        if (!c)
+                return;
+        free(c->credits);
+        free(c->funders);
+        *c = (struct ledger_credits) {};
+}
+
+/* The index of the funder of key (NULL: anonymous), added when new. */
+static int credits_funder(struct ledger_credits *c, const uint8_t *key, size_t *ret) {
+        struct ledger_funder *f;
+
+        for (size_t i = 0; i < c->n_funders; i++)
+                if (key ? !c->funders[i].anonymous && memcmp(c->funders[i].key, key, CRYPTO_PUBKEY_SIZE) == 0
+                        : c->funders[i].anonymous) {
+                        *ret = i;
+                        return 0;
+                }
+        f = reallocarray(c->funders, c->n_funders + 1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        c->funders = f;
+        f[c->n_funders] = (struct ledger_funder) { .anonymous = !key };
+        if (key)
+                memcpy(f[c->n_funders].key, key, CRYPTO_PUBKEY_SIZE);
+        *ret = c->n_funders++;
+        return 0;
+}
+
+static int credits_add(struct ledger_credits *c, const uint8_t *key, int64_t amount) {
+        struct funder_credit *n;
+        size_t f;
+        int r;
+
+        r = credits_funder(c, key, &f);
+        if (r < 0)
+                return r;
+        if (!money_add(c->funders[f].put, amount, &c->funders[f].put))
+                return -EOVERFLOW;
+        n = reallocarray(c->credits, c->n_credits + 1, sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        c->credits = n;
+        n[c->n_credits++] = (struct funder_credit) { .funder = f, .amount = amount };
+        return 0;
+}
+
+static int slice_credits_read(struct ledger *l, const char *slice_id, struct ledger_credits *c) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_SLICE_CREDITS);
+        struct ledger_slice sl;
+        int r;
+
+        r = ledger_slice_get(l, slice_id, &sl);
+        if (r < 0)
+                return r;
+        bind_text(&b, slice_id);
+        while ((r = ledger_bound_row(&b, "read a slice's credits")) > 0) {
+                uint8_t key[CRYPTO_PUBKEY_SIZE];
+                bool keyed = sqlite3_column_type(b.s, 0) != SQLITE_NULL;
+                int64_t amount = column_i64(b.s, 1);
+
+                if ((keyed && !column_blob_copy(b.s, 0, key, sizeof(key))) || amount <= 0)
+                        return log_error_errno(EUCLEAN, "Ledger %s: a credit of slice %s is malformed.", l->path,
+                                               slice_id);
+                r = credits_add(c, keyed ? key : NULL, amount);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+int ledger_slice_credits(struct ledger *l, const char *slice_id, struct ledger_credits *ret) {
+        struct ledger_credits c = {};
+        bool opened;
+        int r;
+
+        if (!l || !ret)
+                return -EINVAL;
+        if (!slice_id_is_valid(slice_id))
+                return -ENOENT;
+        r = ledger_read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        r = slice_credits_read(l, slice_id, &c);
+        ledger_read_end(l, opened);
+        if (r < 0) {
+                ledger_credits_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
 /* Redeem */
 
 /* The slice with amount credited. A balance is never more than its

@@ -96,6 +96,7 @@ enum stmt_id {
         STMT_EVENT_INSERT,
         STMT_EVENT_ALL,
         STMT_EVENT_SLICE,
+        STMT_SLICE_CREDITS,
         _STMT_MAX,
 };
 

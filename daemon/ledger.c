@@ -159,6 +159,12 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_VOUCHER_GET] = "SELECT redeemed_usec, slice FROM vouchers WHERE id = ?",
         [STMT_VOUCHER_INSERT] = "INSERT INTO vouchers (id, issuer, amount, currency, not_after, redeemed_usec, "
                                 "slice, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        /* What each credit put into the slice, by its funder, in the
+         * order they were made: the books' amounts (the slice's posting
+         * of each redeem entry), not the vouchers'. */
+        [STMT_SLICE_CREDITS] = "SELECT e.funder, p.amount FROM entries e JOIN postings p "
+                               "ON p.entry = e.seq AND p.account = 'slice:' || e.slice "
+                               "WHERE e.kind = 'redeem' AND e.slice = ? ORDER BY e.seq",
         [STMT_VOUCHER_ALL] = "SELECT id, issuer, amount, currency, not_after, redeemed_usec, slice, entry "
                              "FROM vouchers ORDER BY entry",
         [STMT_ENTRY_INSERT] = "INSERT INTO entries (seq, time_usec, kind, slice, voucher, request_id, overshoot, "

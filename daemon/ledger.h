@@ -208,6 +208,26 @@ int ledger_verify(struct ledger *l, char **ret_discrepancy);
  * snapshot (entries: how many the chain holds). */
 int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char **ret_discrepancy);
 
+/* Who funded a slice, for funders_split(): its credits in the order they
+ * were made (credits[i].funder indexes funders[]), its funders in the
+ * order of their first credit, every anonymous credit the one funder
+ * whose anonymous is true. Read from the books, in one snapshot. */
+struct ledger_funder {
+        bool anonymous;
+        uint8_t key[CRYPTO_PUBKEY_SIZE]; /* the raw Ed25519 public key, unless anonymous */
+        int64_t put;                     /* the sum of its credits */
+};
+struct ledger_credits {
+        struct funder_credit *credits;
+        size_t n_credits;
+        struct ledger_funder *funders;
+        size_t n_funders;
+};
+/* -ENOENT for no such slice; -EUCLEAN for a credit of another shape
+ * than the schema allows. *ret is freed with ledger_credits_done(). */
+int ledger_slice_credits(struct ledger *l, const char *slice_id, struct ledger_credits *ret);
+void ledger_credits_done(struct ledger_credits *c);
+
 /* Slice events (schema 2; events.h says what they are): a log kept beside
  * the books, not part of them. No money moves, the hash chain does not
  * cover them and verify does not read them. The slice need not be in the

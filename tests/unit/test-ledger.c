@@ -1401,6 +1401,72 @@ static void test_export_bytes(void **state) {
         free(buf);
 }
 
+/* A slice's credits by funder, from the books, for funders_split():
+ * in the order made, funders in the order of their first credit, every
+ * anonymous credit one funder; and the split of them sums exactly. */
+static void test_slice_credits(void **state) {
+        struct fixture *f = *state;
+        struct voucher v[5] = { make_voucher(40, CENTS(100)), make_voucher(41, CENTS(200)),
+                                make_voucher(42, CENTS(300)), make_voucher(43, CENTS(50)),
+                                make_voucher(44, CENTS(25)) };
+        uint8_t k1[CRYPTO_PUBKEY_SIZE], k2[CRYPTO_PUBKEY_SIZE];
+        struct ledger_credits c = {};
+        int64_t shares[3], sum = 0;
+        struct ledger *l;
+
+        memset(k1, 0x11, sizeof(k1));
+        memset(k2, 0x22, sizeof(k2));
+        l = open_batch(f->path);
+        add_slice(l, SLICE_A, 1000);
+        add_slice(l, SLICE_B, 1001);
+        assert_int_equal(ledger_slice_credits(l, SLICE_B, &c), 0);
+        assert_int_equal(c.n_credits, 0);
+        assert_int_equal(c.n_funders, 0);
+        ledger_credits_done(&c);
+
+        assert_int_equal(ledger_redeem_funded(l, &v[0], 1, SLICE_A, NULL, k1, 5000, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[1], 1, SLICE_A, NULL, NULL, 5001, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[4], 1, SLICE_B, NULL, k2, 5002, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[2], 1, SLICE_A, NULL, k2, 5003, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[3], 1, SLICE_A, NULL, k1, 5004, NULL, NULL), 0);
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_slice_credits(l, SLICE_A, &c), 0);
+        assert_int_equal(c.n_credits, 4);
+        assert_int_equal(c.n_funders, 3);
+        assert_false(c.funders[0].anonymous);
+        assert_memory_equal(c.funders[0].key, k1, sizeof(k1));
+        assert_int_equal(c.funders[0].put, CENTS(150));
+        assert_true(c.funders[1].anonymous);
+        assert_int_equal(c.funders[1].put, CENTS(200));
+        assert_false(c.funders[2].anonymous);
+        assert_memory_equal(c.funders[2].key, k2, sizeof(k2));
+        assert_int_equal(c.funders[2].put, CENTS(300));
+        assert_int_equal(c.credits[0].funder, 0);
+        assert_int_equal(c.credits[0].amount, CENTS(100));
+        assert_int_equal(c.credits[1].funder, 1);
+        assert_int_equal(c.credits[2].funder, 2);
+        assert_int_equal(c.credits[3].funder, 0);
+        assert_int_equal(c.credits[3].amount, CENTS(50));
+        /* lifo: the last credit (funder 0's 0.50) back first, then 2.00
+         * of funder 2's 3.00. */
+        assert_int_equal(funders_split(DONATION_LIFO, c.credits, c.n_credits, c.n_funders, CENTS(250), shares), 0);
+        assert_int_equal(shares[0], CENTS(50));
+        assert_int_equal(shares[1], 0);
+        assert_int_equal(shares[2], CENTS(200));
+        assert_int_equal(funders_split(DONATION_PRO_RATA, c.credits, c.n_credits, c.n_funders, 1234567, shares),
+                         0);
+        for (size_t i = 0; i < c.n_funders; i++)
+                sum += shares[i];
+        assert_int_equal(sum, 1234567);
+        ledger_credits_done(&c);
+        ledger_credits_done(&c); /* twice is harmless */
+
+        assert_int_equal(ledger_slice_credits(l, SLICE_C, &c), -ENOENT);
+        assert_int_equal(ledger_slice_credits(l, "../x", &c), -ENOENT);
+        ledger_close(l);
+}
+
 /* In a forked child, where cmocka's assertions must not run: a failed
  * check exits with the line that failed. */
 #define CHILD_CHECK(expr)                                                                 \
@@ -1619,6 +1685,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_funders, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_slice_credits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };
