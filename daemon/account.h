@@ -15,6 +15,14 @@
 
 struct billing;
 struct enforce;
+struct slice;
+
+/* A place on one of billing's lists of slices (billing.c): prevp is NULL
+ * while the slice is on none. */
+struct account_link {
+        struct slice *next;
+        struct slice **prevp;
+};
 
 /* What the enforcer did to a slice, kept in its state file. */
 struct slice_enforce {
@@ -43,6 +51,9 @@ struct slice_account {
         bool dirty;              /* written in the open batch: reread after commit */
         struct ledger_slice_figures l; /* the ledger's row as this daemon last read it, but its change */
         int64_t pending;         /* priced usage past l.billed, not yet written */
+        /* On billing's lists while dirty, and while pending > 0: a
+         * commit and the flush go over those, not over every slice. */
+        struct account_link dirty_link, pending_link;
         struct burn_window burn;  /* charged + overshoot + pending, each meter pass */
         struct slice_enforce enforce;
 };

@@ -27,6 +27,8 @@ struct billing {
         struct events *events;
         void (*changed)(void *userdata);  /* after each flush: money held may have changed */
         void *userdata;
+        struct slice *dirty;    /* written in the open batch (account.dirty) */
+        struct slice *pending;  /* usage priced and not yet written (account.pending > 0) */
 
         sd_event_source *flush_timer;
         uint64_t last_prune_usec;
@@ -38,6 +40,52 @@ static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
         return money_format(buf, MONEY_FORMAT_MAX, v);
 }
 
+/* ---- the lists ---- */
+
+/* With 10,000 slices alive, a walk of them all at each commit and each
+ * flush cost more than the few slices that had anything to do. */
+static void link_add(struct slice **head, struct slice *s, struct account_link *l,
+                     struct account_link *(*link_of)(struct slice *s)) {
+        if (l->prevp)
+                return;
+        l->next = *head;
+        if (*head)
+                link_of(*head)->prevp = &l->next;
+        l->prevp = head;
+        *head = s;
+}
+
+static void link_del(struct account_link *l, struct account_link *(*link_of)(struct slice *s)) {
+        if (!l->prevp)
+                return;
+        *l->prevp = l->next;
+        if (l->next)
+                link_of(l->next)->prevp = l->prevp;
+        *l = (struct account_link) {};
+}
+
+static struct account_link *dirty_link(struct slice *s) {
+        return &s->account.dirty_link;
+}
+
+static struct account_link *pending_link(struct slice *s) {
+        return &s->account.pending_link;
+}
+
+/* Written in the open batch: reread after its commit. */
+static void set_dirty(struct billing *b, struct slice *s) {
+        s->account.dirty = true;
+        link_add(&b->dirty, s, &s->account.dirty_link, dirty_link);
+}
+
+static void set_pending(struct billing *b, struct slice *s, int64_t pending) {
+        s->account.pending = pending;
+        if (pending > 0)
+                link_add(&b->pending, s, &s->account.pending_link, pending_link);
+        else
+                link_del(&s->account.pending_link, pending_link);
+}
+
 /* ---- the batch ---- */
 
 static void account_reload(struct billing *b, struct slice *s) {
@@ -46,20 +94,20 @@ static void account_reload(struct billing *b, struct slice *s) {
         if (ledger_slice_get(b->ledger, s->id, &l) >= 0)
                 ledger_slice_figures_of(&l, &s->account.l);
         s->account.dirty = false;
+        link_del(&s->account.dirty_link, dirty_link);
 }
 
 /* After each commit (batch_set_committed()). After a failed commit the
  * ledger rolled back: slices are reread, and slices whose creation was
- * in the batch are removed again (their voucher was not spent). */
+ * in the batch are removed again (their voucher was not spent). Each
+ * turn takes the first slice off the list (account_reload(), or
+ * slice_freed() as it is destroyed). */
 static void on_committed(int r, void *userdata) {
         struct billing *b = userdata;
         struct ledger_slice row;
-        struct slice *next;
+        struct slice *s;
 
-        for (struct slice *s = b->slices->list; s; s = next) {
-                next = s->next;
-                if (!s->account.dirty)
-                        continue;
+        while ((s = b->dirty)) {
                 if (r < 0 && s->account.funded && ledger_slice_get(b->ledger, s->id, &row) == -ENOENT) {
                         log_warning("Slice %s: its funding was not committed, removing it.", s->id);
                         (void) slices_destroy(b->slices, s);
@@ -120,10 +168,9 @@ static int charge_slice(struct billing *b, struct slice *s) {
         r = ledger_charge(b->ledger, s->id, counters, due, now_usec(CLOCK_REALTIME), NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to charge slice %s: %m", s->id);
-        s->account.dirty = true;
         account_reload(b, s);
-        s->account.dirty = true;
-        s->account.pending = 0;
+        set_dirty(b, s);
+        set_pending(b, s, 0);
         return 0;
 }
 
@@ -143,10 +190,19 @@ int64_t billing_held(struct billing *b, size_t *ret_funded) {
 
 static int on_flush_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         struct billing *b = userdata;
+        struct slice *s;
 
-        for (struct slice *s = b->slices->list; s; s = s->next)
-                if (s->account.funded && s->account.pending > 0)
-                        (void) charge_slice(b, s);
+        /* A charge takes the slice off the list; one that cannot be
+         * charged now (not funded, released) leaves it until it is priced
+         * again; one that fails leaves it and the rest for the next
+         * flush: the ledger cannot be written. */
+        while ((s = b->pending)) {
+                link_del(&s->account.pending_link, pending_link);
+                if (s->account.funded && charge_slice(b, s) < 0) {
+                        link_add(&b->pending, s, &s->account.pending_link, pending_link);
+                        break;
+                }
+        }
         if (b->changed)
                 b->changed(b->userdata);
         /* Counters that moved without costing anything are written with
@@ -171,7 +227,7 @@ static int64_t reprice(struct billing *b, struct slice *s) {
         int64_t due[_RESOURCE_MAX];
 
         slice_counters(s, now_usec(CLOCK_REALTIME), counters);
-        s->account.pending = price_due(b, s, counters, due);
+        set_pending(b, s, price_due(b, s, counters, due));
         return s->account.pending;
 }
 
@@ -242,7 +298,7 @@ int billing_activate(struct billing *b, struct slice *s) {
         if (r < 0)
                 return log_error_errno(r, "Failed to make slice %s active again: %m", s->id);
         account_reload(b, s);
-        s->account.dirty = true;
+        set_dirty(b, s);
         log_info("Slice %s: its owner runs in it again.", s->id);
         return 0;
 }
@@ -1142,7 +1198,7 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
         }
         s->account.funded = true;
         account_reload(b, s);
-        s->account.dirty = true;
+        set_dirty(b, s);
         s->account.enforce.action = o->action;
         s->account.enforce.tx_grant = s->account.enforce.rx_grant = METER_GRANT_UNLIMITED;
         update_grants(b, s, true);
@@ -1221,7 +1277,7 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                 /* As the ledger now has it; reread after the commit. */
                 s->account.l.balance = balance;
                 (void) money_add(s->account.l.credited, amount, &s->account.l.credited);
-                s->account.dirty = true;
+                set_dirty(b, s);
                 if (n == 1)
                         billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with voucher %s: %s %s", vid, have,
                                      b->config->currency);
@@ -1290,7 +1346,7 @@ static int keep(struct billing *b, const struct billing_request *r, struct slice
         }
         if (s) {
                 account_reload(b, s);
-                s->account.dirty = true;
+                set_dirty(b, s);
         }
         log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, row->id, row->balance, NULL,
                      "Slice %s: work stopped, %s %s kept for its owner%s.", row->id, fmt_money(buf, row->balance),
@@ -1361,7 +1417,7 @@ int billing_release(struct billing *b, struct billing_request *r, struct billing
                 return refuse(ret_error, q, "Failed to release slice %s: %s", id, strerror(-q));
         if (s) {
                 account_reload(b, s);
-                s->account.dirty = true;
+                set_dirty(b, s);
                 snprintf(r->destroy, sizeof(r->destroy), "%s", id);
                 billing_emit(b, s, EVENT_RELEASED, NULL, "released: %s %s refunded as change",
                              fmt_money(buf, row.balance), b->config->currency);
@@ -1424,6 +1480,10 @@ static void slices_vanished(struct slice *s, void *userdata) {
 
 static void slices_freed(struct slice *s, void *userdata) {
         slice_freed(userdata, s);
+        /* Here, not in slice_freed(): a released slice is reread after
+         * the commit until it is gone. */
+        link_del(&s->account.dirty_link, dirty_link);
+        link_del(&s->account.pending_link, pending_link);
 }
 
 static const struct slices_callbacks slices_callbacks = {

@@ -8,7 +8,6 @@
 #include "cgroup-v2.h"
 #include "common/log.h"
 
-#define CPU_PERIOD_DEFAULT_USEC ((uint64_t) 100000)
 #define CPU_PERIOD_MIN_USEC ((uint64_t) 1000) /* kernel limits for cfs_period_us and cpu.max */
 #define CPU_PERIOD_MAX_USEC ((uint64_t) 1000000)
 #define CPU_QUOTA_MIN_USEC ((uint64_t) 1000)

@@ -140,3 +140,5 @@ int slice_limits_check(const struct slice_limits *l, const char *what, const cha
 /* The CPU bandwidth to set for l: the period (100 ms when 0) and the
  * quota per period, raised to the kernel's minimum of 1 ms (0: no limit). */
 void slice_limits_cpu(const struct slice_limits *l, uint64_t *ret_quota, uint64_t *ret_period);
+/* The CPU period without one asked, and the kernel's for a new cgroup. */
+#define CPU_PERIOD_DEFAULT_USEC ((uint64_t) 100000)

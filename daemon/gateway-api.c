@@ -843,7 +843,7 @@ int api_decode(const struct api_request *rq, struct api_call *ret, json_object *
 
 /* What goes out of prepayd's records to a buyer on the network: not the
  * host's own bookkeeping (its cgroup path and id, the owner uid, which is
- * always the gateway's, QEMU's pid). */
+ * always the gateway's, QEMU's pid, the meter's schedule). */
 static void strip_host_details(json_object *o) {
         json_object *vm;
 
@@ -852,6 +852,7 @@ static void strip_host_details(json_object *o) {
         json_object_object_del(o, "owner_uid");
         json_object_object_del(o, "cgroup");
         json_object_object_del(o, "cgroup_id");
+        json_object_object_del(o, "meter");
         if (json_object_object_get_ex(o, "vm", &vm) && json_object_is_type(vm, json_type_object))
                 json_object_object_del(vm, "pid");
 }

@@ -794,6 +794,15 @@ static void sort_by_key(uint32_t *order, const uint64_t *keys, uint32_t n) {
         qsort_r(order, n, sizeof(*order), cmp_by_key, (void *) keys);
 }
 
+static void counters_of_net(const struct meter_net *v, struct meter_counters *c) {
+        c->rx_bytes = v->rx_bytes;
+        c->rx_packets = v->rx_packets;
+        c->tx_bytes = v->tx_bytes;
+        c->tx_packets = v->tx_packets;
+        c->rx_dropped = v->rx_dropped;
+        c->tx_dropped = v->tx_dropped;
+}
+
 int meter_sample(struct meter *m,
                  void (*cb)(uint64_t cgroup_id, const struct meter_counters *c, void *userdata),
                  void *userdata) {
@@ -828,28 +837,11 @@ int meter_sample(struct meter *m,
 
                 if (i < ncpu && kc == id)
                         c.cpu_ns = m->cpu_vals[m->cpu_order[i++]];
-                if (j < nnet && kn == id) {
-                        const struct meter_net *v = &m->net_vals[m->net_order[j++]];
-
-                        c.rx_bytes = v->rx_bytes;
-                        c.rx_packets = v->rx_packets;
-                        c.tx_bytes = v->tx_bytes;
-                        c.tx_packets = v->tx_packets;
-                        c.rx_dropped = v->rx_dropped;
-                        c.tx_dropped = v->tx_dropped;
-                }
+                if (j < nnet && kn == id)
+                        counters_of_net(&m->net_vals[m->net_order[j++]], &c);
                 cb(id, &c, userdata);
         }
         return 0;
-}
-
-static void counters_of_net(const struct meter_net *v, struct meter_counters *c) {
-        c->rx_bytes = v->rx_bytes;
-        c->rx_packets = v->rx_packets;
-        c->tx_bytes = v->tx_bytes;
-        c->tx_packets = v->tx_packets;
-        c->rx_dropped = v->rx_dropped;
-        c->tx_dropped = v->tx_dropped;
 }
 
 /* Without the read program: one walk for all, then a lookup of each. */

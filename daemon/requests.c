@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <inttypes.h>
+#include <json-c/printbuf.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "billing.h"
 #include "common/log.h"
@@ -727,6 +730,42 @@ static int list_entry(struct requests *rq, struct slice *s, bool brief, json_obj
         return brief ? slice_row_to_json(&info, ret) : slice_info_to_json(&info, ret);
 }
 
+/* A page of a list as JSON text, "[...]", which json-c writes out in
+ * place of the array that carries it in the reply
+ * (json_object_set_serializer()): each slice's entry is serialized once,
+ * measured against the room left and appended, and its objects are freed
+ * at once instead of living, thousands of them, until the reply goes. */
+struct list_page {
+        char *text;
+        size_t len, size;
+};
+
+static int list_page_to_json_string(json_object *o, struct printbuf *pb, int level _unused_, int flags _unused_) {
+        const struct list_page *p = json_object_get_userdata(o);
+
+        return printbuf_memappend(pb, p->text, (int) p->len);
+}
+
+static void list_page_free(json_object *o _unused_, void *userdata) {
+        struct list_page *p = userdata;
+
+        free(p->text);
+        free(p);
+}
+
+/* Appends text, with a comma after the first; false when it does not fit. */
+static bool list_page_add(struct list_page *p, const char *text) {
+        size_t len = strlen(text);
+
+        if (p->len + len + 2 > p->size)
+                return false;
+        if (p->len > 1)
+                p->text[p->len++] = ',';
+        memcpy(p->text + p->len, text, len);
+        p->len += len;
+        return true;
+}
+
 /* A page of slices from index "cursor" on, as many as fit one datagram
  * with room to spare; "next" is where the following page starts. The
  * figures are those of each slice's last read (the meter's schedule):
@@ -735,16 +774,32 @@ static int list_entry(struct requests *rq, struct slice *s, bool brief, json_obj
  * A client sees the slices its uid created only, and the reply says so
  * ("only_uid"); an operator sees every slice. */
 json_object *requests_list(struct requests *rq, struct request_conn *rc) {
-        const size_t budget = PREPAY_MSG_MAX - 1024;
         const struct billing_request *r = &rc->request;
         uint64_t cursor = r->fields->cursor, i = 0;
         bool all = r->operator, brief = r->fields->brief;
         struct slice *s = rq->slices->list;
+        struct list_page *page;
         json_object *reply, *array;
-        size_t used = 0;
+
+        page = calloc(1, sizeof(*page));
+        array = json_object_new_array();
+        if (!page || !array) {
+                free(page);
+                json_object_put(array);
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        }
+        page->size = PREPAY_MSG_MAX - 1024; /* room for the rest of the reply */
+        page->text = malloc(page->size);
+        if (!page->text) {
+                free(page);
+                json_object_put(array);
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        }
+        page->text[0] = '[';
+        page->len = 1;
 
         reply = message_reply_ok();
-        array = json_object_new_array();
+        json_object_set_serializer(array, list_page_to_json_string, page, list_page_free);
         json_object_object_add(reply, brief ? "rows" : "slices", array);
         if (!all)
                 json_object_object_add(reply, "only_uid", json_object_new_int64(r->uid));
@@ -754,25 +809,26 @@ json_object *requests_list(struct requests *rq, struct request_conn *rc) {
                 i = cursor;
         }
         for (; s; s = s->next, i++) {
+                bool fits;
                 json_object *o;
-                size_t len;
 
                 if (i < cursor || (!all && s->owner_uid != r->uid))
                         continue;
                 if (list_entry(rq, s, brief, &o) < 0)
                         continue;
-                len = strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) + 1;
-                if (used + len > budget && used > 0) {
-                        json_object_put(o);
-                        json_object_object_add(reply, "next", json_object_new_int64((int64_t) i));
-                        rq->list_resume.slice = s;
-                        rq->list_resume.index = i;
-                        rq->list_resume.generation = rq->slices->generation;
-                        break;
-                }
-                used += len;
-                json_object_array_add(array, o);
+                fits = list_page_add(page, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                json_object_put(o);
+                if (fits)
+                        continue;
+                /* A record is a few KiB at most: it fits an empty page. */
+                assert(page->len > 1);
+                json_object_object_add(reply, "next", json_object_new_int64((int64_t) i));
+                rq->list_resume.slice = s;
+                rq->list_resume.index = i;
+                rq->list_resume.generation = rq->slices->generation;
+                break;
         }
+        page->text[page->len++] = ']';
         return reply;
 }
 

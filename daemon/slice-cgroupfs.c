@@ -1189,7 +1189,13 @@ static int v1_write_value(const char *dir, int dfd, const char *file, uint64_t v
  * to the uid that owns them already and reads /proc/mounts again for each
  * value it writes, about a hundred system calls a hierarchy, most of a
  * create's time (daemon/README.md). The parent is the backend's root,
- * made by open(): a missing one is an error here, not made again. */
+ * made by open(): a missing one is an error here, not made again.
+ *
+ * Only what differs from a new cgroup's is written (no limit, the
+ * kernel's 100ms period): each write of a CPU bandwidth file walks every
+ * task group of the host under one mutex (tg_set_bandwidth()), so with
+ * 10,000 slices alive the two writes of an unlimited slice were most of
+ * its create (tests/bench/latency). */
 static int v1_make(struct slice_handle *h, size_t i, const struct slice_limits *l) {
         struct slice_backend *b = h->b;
         _cleanup_(closep) int dfd = -1;
@@ -1209,15 +1215,20 @@ static int v1_make(struct slice_handle *h, size_t i, const struct slice_limits *
                 case CTRL_CPU:
                         /* Period first: the quota is checked against it. */
                         slice_limits_cpu(l, &quota, &period);
-                        r = v1_write_value(h->v1_fs[i], dfd, "cpu.cfs_period_us", period, "");
+                        if (quota == 0)
+                                break;
+                        if (period != CPU_PERIOD_DEFAULT_USEC)
+                                r = v1_write_value(h->v1_fs[i], dfd, "cpu.cfs_period_us", period, "");
                         if (r >= 0)
                                 r = v1_write_value(h->v1_fs[i], dfd, "cpu.cfs_quota_us", quota, "-1");
                         break;
                 case CTRL_MEMORY:
-                        r = v1_write_value(h->v1_fs[i], dfd, "memory.limit_in_bytes", l->memory_max, "-1");
+                        if (l->memory_max > 0)
+                                r = v1_write_value(h->v1_fs[i], dfd, "memory.limit_in_bytes", l->memory_max, "-1");
                         break;
                 case CTRL_PIDS:
-                        r = v1_write_value(h->v1_fs[i], dfd, "pids.max", l->pids_max, "max");
+                        if (l->pids_max > 0)
+                                r = v1_write_value(h->v1_fs[i], dfd, "pids.max", l->pids_max, "max");
                         break;
                 }
         }
@@ -1235,7 +1246,9 @@ static int v2_write_max(struct slice_handle *h, const char *file, uint64_t v) {
         return write_string_file_at(h->v2_fd, file, s);
 }
 
-static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
+/* With fresh (a cgroup just made), only what differs from a new
+ * cgroup's, as v1_make(). */
+static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l, bool fresh) {
         struct slice_backend *b = h->b;
         int r;
 
@@ -1248,16 +1261,16 @@ static int v2_set_limits(struct slice_handle *h, const struct slice_limits *l) {
                         (void) snprintf(s, sizeof(s), "%" PRIu64 " %" PRIu64, quota, period);
                 else
                         (void) snprintf(s, sizeof(s), "max %" PRIu64, period);
-                r = write_string_file_at(h->v2_fd, "cpu.max", s);
+                r = fresh && quota == 0 ? 0 : write_string_file_at(h->v2_fd, "cpu.max", s);
                 if (r < 0)
                         return r;
         }
-        if (b->where[CTRL_MEMORY] == WHERE_V2) {
+        if (b->where[CTRL_MEMORY] == WHERE_V2 && !(fresh && l->memory_max == 0)) {
                 r = v2_write_max(h, "memory.max", l->memory_max);
                 if (r < 0)
                         return r;
         }
-        if (b->where[CTRL_PIDS] == WHERE_V2) {
+        if (b->where[CTRL_PIDS] == WHERE_V2 && !(fresh && l->pids_max == 0)) {
                 r = v2_write_max(h, "pids.max", l->pids_max);
                 if (r < 0)
                         return r;
@@ -1287,7 +1300,7 @@ static int cgroupfs_set_limits(struct slice_handle *h, const struct slice_limits
                         return log_error_errno(cg_errno(r), "Failed to set limits of slice %s in %s: %s", h->id,
                                                h->v1_fs[i], cgroup_strerror(r));
         }
-        r = v2_set_limits(h, l);
+        r = v2_set_limits(h, l, false);
         if (r < 0)
                 return log_error_errno(r, "Failed to set limits of slice %s in %s%s: %m", h->id, b->v2_mount,
                                        h->v2_path);
@@ -1346,7 +1359,7 @@ static int cgroupfs_create(struct slice_backend *b, const char *id, const struct
                 }
         }
 
-        r = v2_set_limits(h, l);
+        r = v2_set_limits(h, l, true);
         if (r < 0) {
                 log_error_errno(r, "Failed to set limits of slice %s in %s%s: %m", id, b->v2_mount, h->v2_path);
                 goto fail_remove;

@@ -620,8 +620,18 @@ static int sample_slices(struct slices *sl, struct slice **v, size_t n, bool for
                         moved = true;
                         s->wait_usec = 0;
                 }
-                s->wait_usec = schedule_next_wait(s->wait_usec, moved, meter_wait_min(sl), meter_wait_max(sl));
-                slice_schedule(sl, s, next_read(now, s->wait_usec));
+                /* A read out of the schedule (a status, a balance check)
+                 * that finds the slice still says less than the
+                 * schedule's own: it backs nothing off, or a client
+                 * polling a slice would stretch its reads to
+                 * MeterIdleInterval= within a second. */
+                if (!force || moved || s->sample.pos == SCHEDULE_NONE) {
+                        s->wait_usec = schedule_next_wait(s->wait_usec, moved, meter_wait_min(sl),
+                                                          meter_wait_max(sl));
+                        s->read_usec = now;
+                        s->reads++;
+                        slice_schedule(sl, s, next_read(now, s->wait_usec));
+                }
                 if (!force && sl->cb && sl->cb->sampled)
                         sl->cb->sampled(s, sl->userdata);
         }
@@ -1071,6 +1081,26 @@ void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         *ret = i;
 }
 
+/* The realtime of a CLOCK_MONOTONIC moment in the past, 0 for 0. */
+static uint64_t realtime_of(uint64_t monotonic) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+        if (monotonic == 0)
+                return 0;
+        return now_usec(CLOCK_REALTIME) - (now > monotonic ? now - monotonic : 0);
+}
+
+static json_object *meter_to_json(const struct slice *s) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "read_usec", json_object_new_int64((int64_t) realtime_of(s->read_usec)));
+        json_object_object_add(o, "wait_usec", json_object_new_int64((int64_t) s->wait_usec));
+        json_object_object_add(o, "reads", json_object_new_int64((int64_t) s->reads));
+        return o;
+}
+
 json_object *slices_reply(struct slices *sl, struct slice *s) {
         struct slice_info info;
         json_object *reply, *o;
@@ -1078,6 +1108,7 @@ json_object *slices_reply(struct slices *sl, struct slice *s) {
         slices_info(sl, s, &info);
         if (slice_info_to_json(&info, &o) < 0)
                 return message_reply_refusal(MESSAGE_INTERNAL, "Failed to encode slice %s", s->id);
+        json_object_object_add(o, "meter", meter_to_json(s));
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", o);
         return reply;

@@ -41,6 +41,8 @@ struct slice {
         uint64_t saved_memory;      /* memory_current in that write */
         uint64_t files_usec;        /* CLOCK_MONOTONIC of the last read of its cgroup files */
         uint64_t wait_usec;         /* from its last read to its next (schedule_next_wait()) */
+        uint64_t read_usec;         /* CLOCK_MONOTONIC of the read that set wait_usec, 0: none yet */
+        uint64_t reads;             /* reads that set wait_usec (status's "meter") */
         struct schedule_entry sample; /* its next read in the meter's schedule */
         bool populated;
         bool frozen;
@@ -151,7 +153,9 @@ int slices_start_meter(struct slices *sl, sd_event *event);
  * found vanished is dropped: look slices up again afterwards. */
 void slices_sample(struct slices *sl);
 /* Reads one slice now, files and all (a balance check, a kill, a status,
- * its final figures); callbacks.sampled is not called. */
+ * its final figures); callbacks.sampled is not called. Such a read out
+ * of the schedule changes the slice's next read only when it finds the
+ * counters moved. */
 void slices_sample_one(struct slices *sl, struct slice *s);
 /* The same, but a slice found vanished is dropped (freed): -ENOENT. */
 int slices_refresh(struct slices *sl, struct slice *s);
@@ -161,7 +165,11 @@ void slices_sample_soon(struct slices *sl, struct slice *s);
 int slices_save(struct slices *sl, struct slice *s);
 /* Fills *ret from the last sample. */
 void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret);
-/* An "ok" reply carrying the slice's info. */
+/* An "ok" reply carrying the slice's info, and in it the meter's
+ * schedule of the slice, "meter": {"read_usec" (CLOCK_REALTIME of the
+ * read that set the wait, 0 before the first), "wait_usec" (from that
+ * read to the next), "reads" (how many set it)}: not part of struct
+ * slice_info, so not of list's records. */
 json_object *slices_reply(struct slices *sl, struct slice *s);
 
 /* Actions on one slice's cgroups, through its backend: 0 or -errno

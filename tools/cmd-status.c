@@ -183,6 +183,25 @@ static void print_public_slice(const struct slice_info *s) {
                 "\"prepay run\" saved) or an operator sees the rest.\n", s->id);
 }
 
+/* The meter's schedule of the slice, when the daemon says it (status
+ * replies, not list's records). */
+static void print_meter(json_object *o) {
+        char a[FORMAT_DURATION_MAX], b[FORMAT_DURATION_MAX];
+        uint64_t read_usec, wait_usec;
+        struct timespec now;
+        uint64_t now_usec;
+        json_object *m;
+
+        if (!json_object_object_get_ex(o, "meter", &m) || message_get_u64(m, "read_usec", &read_usec) < 0 ||
+            message_get_u64(m, "wait_usec", &wait_usec) < 0 || read_usec == 0)
+                return;
+        clock_gettime(CLOCK_REALTIME, &now);
+        now_usec = (uint64_t) now.tv_sec * USEC_PER_SEC + (uint64_t) now.tv_nsec / 1000;
+        printf("  meter:    read %s ago, the next read %s after that\n",
+               format_duration(a, sizeof(a), now_usec > read_usec ? now_usec - read_usec : 0),
+               format_duration(b, sizeof(b), wait_usec));
+}
+
 static int print_one(json_object *o, bool json) {
         struct slice_info info;
         const char *err = NULL;
@@ -197,8 +216,10 @@ static int print_one(json_object *o, bool json) {
         (void) message_get_bool(o, "public", &public);
         if (public)
                 print_public_slice(&info);
-        else
+        else {
                 print_slice(&info);
+                print_meter(o);
+        }
         return 0;
 }
 

@@ -89,6 +89,10 @@ wait_field "$s" .account.enforcement killed || fail "the replayed burner was not
 # At 1 EUR per CPU-second the rest of the balance buys $kept us of CPU;
 # the kill lands within milliseconds of that (test-enforce), 200 ms allowed.
 [ "$used" -le $((kept + 200000)) ] || fail "${used}us of CPU used in the slice on a balance of ${kept}us"
-[ "$(slice_field "$s" .account.balance)" = 0 ] || fail "the work in the reactivated slice was not billed"
+# Billed: what is left is at most what the kill keeps back for the
+# tasks' exits (daemon/README.md, enforcement), a few ms of CPU; the same
+# 200 ms allowed.
+left=$(slice_field "$s" .account.balance)
+[ "$left" -le 200000 ] || fail "the work in the reactivated slice was not billed: $left of $kept left"
 
 exit 0
