@@ -924,6 +924,7 @@ void billing_cancel_checks(struct billing *b, void *userdata) {
 }
 
 _Static_assert(LEDGER_BALANCE_MAX == INT64_C(16000000000000000), "redeem_error() names LEDGER_BALANCE_MAX");
+_Static_assert(LEDGER_FUNDERS_MAX == 32, "redeem_error() names LEDGER_FUNDERS_MAX");
 
 static const char *redeem_error(int r) {
         switch (r) {
@@ -936,6 +937,9 @@ static const char *redeem_error(int r) {
                 return "the slice was released";
         case -ENOENT:
                 return "no such slice";
+        case -EUSERS:
+                return "the slice has 32 keyed funders already, the most its "
+                       "release pays shares to; fund it anonymously or with a key that funded it before";
         case -ENOSPC:
                 return "the ledger's disk is full";
         default:
@@ -1329,6 +1333,7 @@ static int released_before(struct billing *b, const struct billing_request *r, c
         /* Released before: the same answer, change included. */
         ret->outcome = BILLING_RELEASED_BEFORE;
         ret->amount = row->refunded;
+        ret->held = row->held;
         snprintf(ret->change, sizeof(ret->change), "%s", row->change);
         return 0;
 }
@@ -1356,9 +1361,52 @@ static int keep(struct billing *b, const struct billing_request *r, struct slice
         return 0;
 }
 
+/* The balance split by the slice's donation model: the owner's part (with
+ * every anonymous share) paid as change, each keyed funder's share held
+ * in the books for it to claim, all in the one release entry of this
+ * batch, so that a crash pays all of it or none. */
+static int release_split(struct billing *b, struct billing_request *r, struct slice *s,
+                         const struct ledger_slice *row, const char *operator_note, struct billing_release *ret,
+                         char **ret_error) {
+        _cleanup_(ledger_split_done) struct ledger_split sp = {};
+        char buf[MONEY_FORMAT_MAX], held[MONEY_FORMAT_MAX], what[96] = "";
+        const char *id = row->id;
+        int q;
+
+        q = ledger_release_split(b->ledger, id, &sp);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to split the balance of slice %s: %s", id, strerror(-q));
+        if (sp.owner > 0) {
+                q = keys_make_change(b->keys, sp.owner, ret->change);
+                if (q < 0)
+                        return refuse(ret_error, q, "Failed to sign the change vouchers: %s", strerror(-q));
+        }
+        q = ledger_release(b->ledger, id, ret->change, now_usec(CLOCK_REALTIME));
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to release slice %s: %s", id, strerror(-q));
+        if (sp.held > 0)
+                snprintf(what, sizeof(what), ", %s %s held for its funders (%s)", fmt_money(held, sp.held),
+                         b->config->currency, donation_model_to_string(sp.model));
+        if (s) {
+                account_reload(b, s);
+                set_dirty(b, s);
+                snprintf(r->destroy, sizeof(r->destroy), "%s", id);
+                billing_emit(b, s, EVENT_RELEASED, NULL, "released: %s %s refunded as change%s",
+                             fmt_money(buf, sp.owner), b->config->currency, what);
+                slice_freed(b, s);
+        }
+        log_money_at(operator_note[0] ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
+                     "Slice %s released: %s %s refunded as change%s%s.", id, fmt_money(buf, sp.owner),
+                     b->config->currency, what, operator_note);
+        ret->outcome = BILLING_RELEASED;
+        ret->amount = sp.owner;
+        ret->held = sp.held;
+        return 0;
+}
+
 int billing_release(struct billing *b, struct billing_request *r, struct billing_release *ret, char **ret_error) {
         const char *id = r->fields->slice, *token = r->fields->token;
-        char buf[MONEY_FORMAT_MAX], operator_note[80];
+        char operator_note[80];
         struct ledger_slice row;
         bool by_operator;
         struct slice *s;
@@ -1407,28 +1455,7 @@ int billing_release(struct billing *b, struct billing_request *r, struct billing
         if (r->fields->keep)
                 return keep(b, r, s, &row, by_operator, operator_note, ret, ret_error);
 
-        if (row.balance > 0) {
-                q = keys_make_change(b->keys, row.balance, ret->change);
-                if (q < 0)
-                        return refuse(ret_error, q, "Failed to sign the change vouchers: %s", strerror(-q));
-        }
-        q = ledger_release(b->ledger, id, ret->change, now_usec(CLOCK_REALTIME));
-        if (q < 0)
-                return refuse(ret_error, q, "Failed to release slice %s: %s", id, strerror(-q));
-        if (s) {
-                account_reload(b, s);
-                set_dirty(b, s);
-                snprintf(r->destroy, sizeof(r->destroy), "%s", id);
-                billing_emit(b, s, EVENT_RELEASED, NULL, "released: %s %s refunded as change",
-                             fmt_money(buf, row.balance), b->config->currency);
-                slice_freed(b, s);
-        }
-        log_money_at(by_operator ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
-                     "Slice %s released: %s %s refunded as change%s.", id, fmt_money(buf, row.balance),
-                     b->config->currency, by_operator ? operator_note : "");
-        ret->outcome = BILLING_RELEASED;
-        ret->amount = row.balance;
-        return 0;
+        return release_split(b, r, s, &row, by_operator ? operator_note : "", ret, ret_error);
 }
 
 /* ---- quote ---- */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/encoding.h"
 #include "common/log.h"
 #include "common/money.h"
 #include "common/request.h"
@@ -56,6 +57,7 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
         sl.balance = column_i64(s, SLICE_COL_BALANCE);
         sl.credited = column_i64(s, SLICE_COL_CREDITED);
         sl.refunded = column_i64(s, SLICE_COL_REFUNDED);
+        sl.held = column_i64(s, SLICE_COL_HELD);
         for (int r = 0; r < _RESOURCE_MAX; r++) {
                 sl.charged[r] = column_i64(s, SLICE_COL_CHARGED + r);
                 sl.billed[r] = column_u64(s, SLICE_COL_BILLED + r);
@@ -297,7 +299,118 @@ int ledger_slice_credits(struct ledger *l, const char *slice_id, struct ledger_c
         return 0;
 }
 
+/* The split at release */
+
+void ledger_held_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]) {
+        char hex[2 * CRYPTO_PUBKEY_SIZE + 1];
+
+        hex_encode(key, CRYPTO_PUBKEY_SIZE, hex);
+        /* A slice id is valid by now: the account fits. */
+        snprintf(buf, ACCOUNT_MAX, "held:%.18s:%s", slice_id, hex);
+}
+
+void ledger_split_done(struct ledger_split *s) {
+        if (!s)
+                return;
+        free(s->shares);
+        *s = (struct ledger_split) {};
+}
+
+/* The split of c by model: the keyed funders' shares into ret, the
+ * anonymous one with the owner's. */
+static int split_credits(const struct ledger_credits *c, enum donation_model model, int64_t unspent,
+                         struct ledger_split *ret) {
+        _cleanup_(freep) int64_t *shares = NULL;
+        struct ledger_split sp = { .model = model, .unspent = unspent, .owner = unspent };
+        int r;
+
+        if (c->n_funders == 0) {
+                if (unspent != 0)
+                        return -EUCLEAN; /* money no one put in */
+                *ret = sp;
+                return 0;
+        }
+        shares = calloc(c->n_funders, sizeof(*shares));
+        sp.shares = calloc(c->n_funders, sizeof(*sp.shares));
+        if (!shares || !sp.shares) {
+                free(sp.shares);
+                return -ENOMEM;
+        }
+        r = funders_split(model, c->credits, c->n_credits, c->n_funders, unspent, shares);
+        if (r < 0) {
+                free(sp.shares);
+                /* More unspent than was put in, or credits past INT64_MAX:
+                 * the books are not what the schema allows. */
+                return r == -ENOMEM ? r : -EUCLEAN;
+        }
+        for (size_t f = 0; f < c->n_funders; f++) {
+                if (c->funders[f].anonymous)
+                        continue; /* the owner's to pay, as change */
+                sp.shares[sp.n_shares++] = (struct ledger_share) { .put = c->funders[f].put, .share = shares[f] };
+                memcpy(sp.shares[sp.n_shares - 1].key, c->funders[f].key, CRYPTO_PUBKEY_SIZE);
+                sp.held += shares[f];
+        }
+        sp.owner = unspent - sp.held;
+        *ret = sp;
+        return 0;
+}
+
+int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, int64_t unspent,
+                      struct ledger_split *ret) {
+        struct ledger_credits c = {};
+        int r;
+
+        /* Under the owner's model nothing is split: no credit need be read. */
+        if (model == DONATION_OWNER) {
+                *ret = (struct ledger_split) { .model = model, .unspent = unspent, .owner = unspent };
+                return 0;
+        }
+        r = slice_credits_read(l, slice_id, &c);
+        if (r >= 0)
+                r = split_credits(&c, model, unspent, ret);
+        ledger_credits_done(&c);
+        return r;
+}
+
+int ledger_release_split(struct ledger *l, const char *slice_id, struct ledger_split *ret) {
+        struct ledger_slice sl;
+        bool opened;
+        int r;
+
+        if (!l || !ret)
+                return -EINVAL;
+        if (!slice_id_is_valid(slice_id))
+                return -ENOENT;
+        r = ledger_read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        r = slice_get_open(l, slice_id, &sl);
+        if (r >= 0)
+                r = ledger_split_read(l, slice_id, sl.donation_model, sl.balance, ret);
+        ledger_read_end(l, opened);
+        return r;
+}
+
 /* Redeem */
+
+/* A keyed credit to a slice whose balance will be split: a new funder
+ * only while the release entry has room for its posting. */
+static int redeem_funder_check(struct ledger *l, const struct ledger_slice *sl, const uint8_t *funder) {
+        _cleanup_binder_ struct binder b = {};
+        int r;
+
+        if (!funder || sl->donation_model == DONATION_OWNER)
+                return 0;
+        b = ledger_bind(l, STMT_SLICE_FUNDERS);
+        bind_blob(&b, funder, CRYPTO_PUBKEY_SIZE);
+        bind_text(&b, sl->id);
+        r = ledger_bound_row(&b, "count a slice's funders");
+        if (r <= 0)
+                return r < 0 ? r : -EIO;
+        if (column_i64(b.s, 1) == 0 && column_i64(b.s, 0) >= LEDGER_FUNDERS_MAX)
+                return -EUSERS;
+        return 0;
+}
 
 /* The slice with amount credited. A balance is never more than its
  * change can be paid in. */
@@ -373,6 +486,8 @@ static int redeem_one(struct ledger *l, const struct voucher *v, const char *sli
                 r = -EALREADY;
         } else if (r == -ENOENT) {
                 r = slice_get_open(l, slice_id, &sl);
+                if (r >= 0)
+                        r = redeem_funder_check(l, &sl, funder);
                 if (r >= 0)
                         r = redeem_credit(&sl, v->amount);
                 if (r >= 0)
@@ -529,26 +644,37 @@ int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counter
 
 /* Slice states */
 
-/* Change is the balance, paid out: none without a balance, and no
- * balance goes out without it. */
-static int release_apply(struct ledger_slice *sl, bool change) {
-        if (change != (sl->balance > 0) || sl->balance < 0)
+/* Change is the owner's part, paid out: none without one, and no part
+ * of the owner's goes out without it. What the keyed funders get is held
+ * for them. */
+static int release_apply(struct ledger_slice *sl, const struct ledger_split *sp, bool change) {
+        if (change != (sp->owner > 0) || sl->balance < 0 || sp->unspent != sl->balance)
                 return -EINVAL;
-        if (!money_add(sl->refunded, sl->balance, &sl->refunded))
+        if (!money_add(sl->refunded, sp->owner, &sl->refunded) || !money_add(sl->held, sp->held, &sl->held))
                 return -EOVERFLOW;
         return 0;
 }
 
 /* The entry, always, even for nothing paid out: the chain records when
  * each slice closed. Then the slice row, closed with its change. */
-static int release_write(struct ledger *l, const struct ledger_slice *sl, const char *change, uint64_t now_usec) {
+static int release_write(struct ledger *l, const struct ledger_slice *sl, const struct ledger_split *sp,
+                         const char *change, uint64_t now_usec) {
+        char account[ACCOUNT_MAX];
         struct binder b;
         struct entry e;
         int r;
 
         slice_entry(&e, "release", sl, -sl->balance, now_usec);
-        if (sl->balance > 0)
-                ledger_entry_post(&e, "refund", sl->balance);
+        if (sp->owner > 0)
+                ledger_entry_post(&e, "refund", sp->owner);
+        for (size_t i = 0; i < sp->n_shares; i++)
+                if (sp->shares[i].share > 0) {
+                        /* Checked at each keyed credit (redeem_funder_check()). */
+                        if (e.n_postings >= ENTRY_POSTINGS_MAX)
+                                return -E2BIG;
+                        ledger_held_account(account, sl->id, sp->shares[i].key);
+                        ledger_entry_post(&e, account, sp->shares[i].share);
+                }
         r = ledger_entry_append(l, &e);
         if (r < 0)
                 return r;
@@ -557,12 +683,14 @@ static int release_write(struct ledger *l, const struct ledger_slice *sl, const 
         bind_u64(&b, now_usec);
         bind_u64(&b, now_usec);
         bind_i64(&b, sl->refunded);
+        bind_i64(&b, sl->held);
         bind_text(&b, change);
         bind_text(&b, sl->id);
         return ledger_bound_step(&b, LEDGER_STEP_DONE, "release a slice");
 }
 
 int ledger_release(struct ledger *l, const char *slice_id, const char *change_text, uint64_t now_usec) {
+        struct ledger_split sp = {};
         struct ledger_slice sl;
         struct tip saved;
         bool change;
@@ -576,9 +704,14 @@ int ledger_release(struct ledger *l, const char *slice_id, const char *change_te
         r = slice_op_begin(l, slice_id, &saved, &sl);
         if (r < 0)
                 return r;
-        r = release_apply(&sl, change);
+        /* Split in the savepoint, from the books as they are now: what
+         * the caller signed change for is checked against it. */
+        r = ledger_split_read(l, slice_id, sl.donation_model, sl.balance, &sp);
         if (r >= 0)
-                r = release_write(l, &sl, change ? change_text : "", now_usec);
+                r = release_apply(&sl, &sp, change);
+        if (r >= 0)
+                r = release_write(l, &sl, &sp, change ? change_text : "", now_usec);
+        ledger_split_done(&sp);
         return ledger_op_end(l, &saved, r);
 }
 
@@ -683,16 +816,17 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
                 return r < 0 ? r : -EIO;
 
         /* redeemed, held, charged in one column or one per resource,
-         * refunded, overshoot, entries. */
-        n = sqlite3_column_count(b.s) - 3;
+         * refunded, held for funders, overshoot, entries. */
+        n = sqlite3_column_count(b.s) - 4;
         books.redeemed = column_i64(b.s, 0);
         books.held = column_i64(b.s, 1);
         for (int i = 2; i < n; i++)
                 if (!money_add(books.charged, column_i64(b.s, i), &books.charged))
                         return -EOVERFLOW;
         books.refunded = column_i64(b.s, n);
-        books.overshoot = column_i64(b.s, n + 1);
-        books.entries = column_u64(b.s, n + 2);
+        books.funders = column_i64(b.s, n + 1);
+        books.overshoot = column_i64(b.s, n + 2);
+        books.entries = column_u64(b.s, n + 3);
         *ret = books;
         return 0;
 }

@@ -26,12 +26,14 @@
 
 #define LEDGER_REQUEST_ID_MAX REQUEST_ID_MAX
 #define LEDGER_OP_MAX 32
-#define ACCOUNT_MAX 48
-/* A charge posts to the slice and to each resource; verify reads what is
- * stored, which may be anything, so it takes a few more before it calls
- * an entry malformed. */
-#define ENTRY_POSTINGS_MAX 16
-#define ENTRY_CANONICAL_MAX 2048
+/* "held:" SLICE_ID ":" and 64 hex digits, the longest account. */
+#define ACCOUNT_MAX 96
+/* A charge posts to the slice and to each resource, a release to the
+ * slice, the refund and each keyed funder (LEDGER_FUNDERS_MAX); verify
+ * reads what is stored, which may be anything, so it takes more before
+ * it calls an entry malformed. */
+#define ENTRY_POSTINGS_MAX 64
+#define ENTRY_CANONICAL_MAX 8192
 
 /* Per resource, in enum order, the way the columns are spelled. */
 #define RESOURCE_COLUMNS(p) p "cpu, " p "memory, " p "net_out, " p "net_in, " p "io, " p "base"
@@ -39,7 +41,7 @@
 /* The columns STMT_SLICE_* select, and where each is. */
 #define SLICE_COLUMNS                                                                                  \
         "id, owner_uid, owner_hash, state, created_usec, released_usec, balance, credited, refunded, " \
-        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model"
+        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held"
 enum {
         SLICE_COL_ID,
         SLICE_COL_OWNER_UID,
@@ -56,6 +58,7 @@ enum {
         SLICE_COL_CHANGE,
         SLICE_COL_NUM,
         SLICE_COL_DONATION_MODEL,
+        SLICE_COL_HELD,
 };
 
 /* Every statement, prepared once (on first use) and kept. */
@@ -97,6 +100,10 @@ enum stmt_id {
         STMT_EVENT_ALL,
         STMT_EVENT_SLICE,
         STMT_SLICE_CREDITS,
+        STMT_SLICE_FUNDERS,
+        STMT_VERIFY_RELEASES,
+        STMT_VERIFY_HELD_ELSEWHERE,
+        STMT_ENTRY_POSTINGS,
         _STMT_MAX,
 };
 
@@ -300,6 +307,12 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
 /* The books from STMT_BOOKS (the slice rows' sums) or STMT_VERIFY_BOOKS
  * (the postings'). */
 int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *ret);
+/* The split of slice_id's unspent balance by its model (ledger_release_split()),
+ * inside a read transaction or the batch. */
+int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, int64_t unspent,
+                      struct ledger_split *ret);
+/* "held:<slice>:<64 lower-case hex of key>" */
+void ledger_held_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]);
 /* Inside a read transaction or the batch. */
 int ledger_events_read(struct ledger *l, const char *slice, int (*cb)(const struct ledger_event *ev, void *userdata),
                        void *userdata);

@@ -34,6 +34,19 @@ static char *fmt_money(char buf[MONEY_FORMAT_MAX], int64_t v) {
         return money_format(buf, MONEY_FORMAT_MAX, v);
 }
 
+/* "<slice>:" and a key in 64 lower-case hex digits, as
+ * ledger_held_account() writes it: one spelling per funder. */
+static bool held_account_is_valid(const char *rest, const char *slice) {
+        size_t n = strlen(slice);
+
+        if (!strneq(rest, slice, n) || rest[n] != ':' || strlen(rest + n + 1) != 2 * CRYPTO_PUBKEY_SIZE)
+                return false;
+        for (const char *p = rest + n + 1; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                        return false;
+        return true;
+}
+
 static bool account_is_valid(const char *account, const char *slice) {
         if (streq(account, "vouchers") || streq(account, "refund"))
                 return true;
@@ -41,6 +54,8 @@ static bool account_is_valid(const char *account, const char *slice) {
                 return resource_from_string(account + 7) >= 0;
         if (strneq(account, "slice:", 6))
                 return streq(account + 6, slice);
+        if (strneq(account, "held:", 5))
+                return held_account_is_valid(account + 5, slice);
         return false;
 }
 
@@ -189,7 +204,7 @@ static int verify_slices(struct ledger *l, char **d) {
         while ((r = ledger_bound_row(&b, "sum the postings per slice")) > 0) {
                 /* Columns: row values, then the same from postings. */
                 static const char *const what[] = {
-                        "balance", "credited", "refunded", "charged for cpu", "charged for memory",
+                        "balance", "credited", "refunded", "held for funders", "charged for cpu", "charged for memory",
                         "charged for net_out", "charged for net_in", "charged for io", "charged for base",
                         "overshoot",
                 };
@@ -253,9 +268,110 @@ static int verify_vouchers(struct ledger *l, char **d) {
         return r < 0 ? r : verify_no_entry(l, &redeems_unrecorded, d);
 }
 
-/* Step 5: redeemed = held + charged + refunded. */
+static int posting_compare(const void *a, const void *b) {
+        return strcmp(((const struct posting *) a)->account, ((const struct posting *) b)->account);
+}
+
+/* What a release of slice should post besides the slice's own posting,
+ * by sp, in the order of their accounts (the order they are read in). */
+static size_t split_postings(const char *slice, const struct ledger_split *sp, struct posting *p) {
+        size_t n = 0;
+
+        if (sp->owner > 0)
+                p[n++] = (struct posting) { .account = "refund", .amount = sp->owner };
+        for (size_t i = 0; i < sp->n_shares && n < ENTRY_POSTINGS_MAX; i++)
+                if (sp->shares[i].share > 0) {
+                        ledger_held_account(p[n].account, slice, sp->shares[i].key);
+                        p[n++].amount = sp->shares[i].share;
+                }
+        qsort(p, n, sizeof(*p), posting_compare);
+        return n;
+}
+
+/* Step 5, for the release entry seq of slice: its postings are exactly
+ * the split of unspent by model, recomputed from the slice's credits. */
+static int verify_split(struct ledger *l, uint64_t seq, const char *slice, enum donation_model model,
+                        int64_t unspent, char **d) {
+        _cleanup_(ledger_split_done) struct ledger_split sp = {};
+        _cleanup_binder_ struct binder b = {};
+        _cleanup_(freep) struct posting *want = NULL;
+        char account[ACCOUNT_MAX], x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX];
+        const char *m = donation_model_to_string(model);
+        size_t n, i = 0;
+        int r;
+
+        r = ledger_split_read(l, slice, model, unspent, &sp);
+        if (r == -EUCLEAN)
+                return discrepancy(d, "Entry %" PRIu64 ": releases %s of slice %s, which its credits cannot have "
+                                   "paid.", seq, fmt_money(x, unspent), slice);
+        if (r < 0)
+                return r;
+        want = calloc(ENTRY_POSTINGS_MAX, sizeof(*want));
+        if (!want)
+                return -ENOMEM;
+        n = split_postings(slice, &sp, want);
+
+        b = ledger_bind(l, STMT_ENTRY_POSTINGS);
+        bind_u64(&b, seq);
+        while ((r = ledger_bound_row(&b, "read a release's postings")) > 0) {
+                int64_t amount = column_i64(b.s, 1);
+
+                if (!column_text_copy(b.s, 0, account, sizeof(account)))
+                        snprintf(account, sizeof(account), "?");
+                if (strneq(account, "slice:", 6))
+                        continue; /* what was split */
+                if (i >= n || !streq(account, want[i].account))
+                        return discrepancy(d, "Entry %" PRIu64 ": posts %s to '%s', which the %s split of slice %s "
+                                           "does not pay.", seq, fmt_money(x, amount), account, m, slice);
+                if (amount != want[i].amount)
+                        return discrepancy(d, "Entry %" PRIu64 ": posts %s to '%s', but the %s split of slice %s "
+                                           "gives it %s.", seq, fmt_money(x, amount), account, m, slice,
+                                           fmt_money(y, want[i].amount));
+                i++;
+        }
+        if (r < 0)
+                return r;
+        if (i < n)
+                return discrepancy(d, "Entry %" PRIu64 ": the %s split of slice %s pays %s to '%s', which it does "
+                                   "not post.", seq, m, slice, fmt_money(x, want[i].amount), want[i].account);
+        return 0;
+}
+
+/* Step 5: each release of a slice whose model splits its balance is the
+ * split, and no other entry posts to a funder's account. */
+static int verify_splits(struct ledger *l, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_RELEASES);
+        _cleanup_binder_ struct binder h = {};
+        char slice[SLICE_ID_MAX], model[16], account[ACCOUNT_MAX];
+        int r, m;
+
+        while ((r = ledger_bound_row(&b, "read the releases to split")) > 0) {
+                uint64_t seq = column_u64(b.s, 0);
+
+                if (!column_text_copy(b.s, 1, slice, sizeof(slice)) ||
+                    !column_text_copy(b.s, 2, model, sizeof(model)) || (m = donation_model_from_string(model)) < 0)
+                        return discrepancy(d, "Entry %" PRIu64 ": its slice's row is malformed.", seq);
+                r = verify_split(l, seq, slice, (enum donation_model) m, column_i64(b.s, 3), d);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+
+        h = ledger_bind(l, STMT_VERIFY_HELD_ELSEWHERE);
+        r = ledger_bound_row(&h, "look for funders' money outside a split");
+        if (r <= 0)
+                return r;
+        if (!column_text_copy(h.s, 1, account, sizeof(account)))
+                snprintf(account, sizeof(account), "?");
+        return discrepancy(d, "Entry %" PRId64 ": posts to '%s', but it is no release of a slice whose model "
+                           "splits its balance.", column_i64(h.s, 0), account);
+}
+
+/* Step 6: redeemed = held + charged + refunded + held for funders. */
 static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) {
-        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX];
+        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX],
+                g[MONEY_FORMAT_MAX];
         struct ledger_books books;
         int64_t out;
         int r;
@@ -264,10 +380,11 @@ static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) 
         if (r < 0)
                 return r;
         if (!money_add(books.held, books.charged, &out) || !money_add(out, books.refunded, &out) ||
-            out != books.redeemed)
-                return discrepancy(d, "Books do not balance: redeemed %s != held %s + charged %s + refunded %s.",
-                                   fmt_money(a, books.redeemed), fmt_money(b, books.held),
-                                   fmt_money(c, books.charged), fmt_money(e, books.refunded));
+            !money_add(out, books.funders, &out) || out != books.redeemed)
+                return discrepancy(d, "Books do not balance: redeemed %s != held %s + charged %s + refunded %s + "
+                                   "held for funders %s.", fmt_money(a, books.redeemed), fmt_money(b, books.held),
+                                   fmt_money(c, books.charged), fmt_money(e, books.refunded),
+                                   fmt_money(g, books.funders));
         *ret = books;
         return 0;
 }
@@ -290,6 +407,8 @@ int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char *
                 r = verify_slices(l, &d);
         if (r >= 0)
                 r = verify_vouchers(l, &d);
+        if (r >= 0)
+                r = verify_splits(l, &d);
         if (r >= 0)
                 r = verify_balance(l, &books, &d);
         ledger_read_end(l, opened);

@@ -128,6 +128,15 @@ static const char *const migrations[] = {
          "        CHECK (funder IS NULL OR (kind = 'redeem' AND length(funder) = 32));\n"
          "ALTER TABLE slices ADD COLUMN donation_model TEXT NOT NULL DEFAULT 'owner'\n"
          "        CHECK (donation_model IN ('owner', 'pro-rata', 'lifo'));\n"),
+        /* 4: the split at release (issue 16): what a released slice holds
+         * for its keyed funders to claim, the sum of its held:<slice>:<key>
+         * accounts (0 for every slice before: all was the owner's). And
+         * the credits of a slice found without reading every entry: a
+         * split reads them at release, verify at each release it checks,
+         * a keyed credit to count the slice's funders; a partial index,
+         * so a charge (most entries) adds nothing to it. */
+        ("ALTER TABLE slices ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0);\n"
+         "CREATE INDEX entries_redeems ON entries (slice, seq) WHERE kind = 'redeem';\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -154,7 +163,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_SLICE_CHARGE] = "UPDATE slices SET balance = ?, " RESOURCE_ASSIGN("charged_") ", "
                               RESOURCE_ASSIGN("billed_") ", overshoot = ? WHERE id = ?",
         [STMT_SLICE_RELEASE] = "UPDATE slices SET state = 'released', state_usec = ?, released_usec = ?, "
-                               "balance = 0, refunded = ?, change = ? WHERE id = ?",
+                               "balance = 0, refunded = ?, held = ?, change = ? WHERE id = ?",
         [STMT_SLICE_STATE] = "UPDATE slices SET state = ?, state_usec = ? WHERE id = ?",
         [STMT_VOUCHER_GET] = "SELECT redeemed_usec, slice FROM vouchers WHERE id = ?",
         [STMT_VOUCHER_INSERT] = "INSERT INTO vouchers (id, issuer, amount, currency, not_after, redeemed_usec, "
@@ -165,6 +174,23 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_SLICE_CREDITS] = "SELECT e.funder, p.amount FROM entries e JOIN postings p "
                                "ON p.entry = e.seq AND p.account = 'slice:' || e.slice "
                                "WHERE e.kind = 'redeem' AND e.slice = ? ORDER BY e.seq",
+        /* How many keyed funders a slice has, and whether the key is
+         * one of them (entries_redeems). */
+        [STMT_SLICE_FUNDERS] = "SELECT count(DISTINCT funder), coalesce(max(funder = ?), 0) FROM entries "
+                               "WHERE kind = 'redeem' AND slice = ? AND funder IS NOT NULL",
+        /* Each release entry of a slice whose model is not the owner's,
+         * with the slice's posting (what was split) and the model. */
+        [STMT_VERIFY_RELEASES] = "SELECT e.seq, e.slice, s.donation_model, "
+                                 "coalesce((SELECT -amount FROM postings WHERE entry = e.seq "
+                                 "AND account = 'slice:' || e.slice), 0) FROM entries e JOIN slices s "
+                                 "ON s.id = e.slice WHERE e.kind = 'release' AND s.donation_model <> 'owner' "
+                                 "ORDER BY e.seq",
+        /* A posting to a funder's account where no split can put one: an
+         * entry other than a release, or a release of an owner's slice. */
+        [STMT_VERIFY_HELD_ELSEWHERE] = "SELECT e.seq, p.account FROM postings p JOIN entries e ON e.seq = p.entry "
+                                       "JOIN slices s ON s.id = e.slice WHERE p.account GLOB 'held:*' AND "
+                                       "(e.kind <> 'release' OR s.donation_model = 'owner') ORDER BY e.seq LIMIT 1",
+        [STMT_ENTRY_POSTINGS] = "SELECT account, amount FROM postings WHERE entry = ? ORDER BY account",
         [STMT_VOUCHER_ALL] = "SELECT id, issuer, amount, currency, not_after, redeemed_usec, slice, entry "
                              "FROM vouchers ORDER BY entry",
         [STMT_ENTRY_INSERT] = "INSERT INTO entries (seq, time_usec, kind, slice, voucher, request_id, overshoot, "
@@ -180,7 +206,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                        "coalesce(sum(charged_cpu), 0), coalesce(sum(charged_memory), 0), "
                        "coalesce(sum(charged_net_out), 0), coalesce(sum(charged_net_in), 0), "
                        "coalesce(sum(charged_io), 0), coalesce(sum(charged_base), 0), "
-                       "coalesce(sum(refunded), 0), coalesce(sum(overshoot), 0), "
+                       "coalesce(sum(refunded), 0), coalesce(sum(held), 0), coalesce(sum(overshoot), 0), "
                        "(SELECT coalesce(max(seq), 0) FROM entries) FROM slices",
         [STMT_ENTRIES_ALL] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, "
                              "funder FROM entries ORDER BY seq",
@@ -193,14 +219,15 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "WITH p AS (SELECT e.slice AS slice, "
                 "sum(CASE WHEN " SLICE_POSTING " THEN p.amount ELSE 0 END) AS balance, "
                 "sum(CASE WHEN e.kind = 'redeem' AND " SLICE_POSTING " THEN p.amount ELSE 0 END) AS credited, "
-                "sum(CASE WHEN e.kind = 'release' AND " SLICE_POSTING " THEN p.amount ELSE 0 END) AS released, "
+                "sum(CASE WHEN p.account = 'refund' THEN p.amount ELSE 0 END) AS refunded, "
+                "sum(CASE WHEN p.account GLOB 'held:*' THEN p.amount ELSE 0 END) AS held, "
                 CHARGED_FROM_POSTINGS("cpu") " AS cpu, " CHARGED_FROM_POSTINGS("memory") " AS memory, "
                 CHARGED_FROM_POSTINGS("net_out") " AS net_out, " CHARGED_FROM_POSTINGS("net_in") " AS net_in, "
                 CHARGED_FROM_POSTINGS("io") " AS io, " CHARGED_FROM_POSTINGS("base") " AS base "
                 "FROM postings p JOIN entries e ON e.seq = p.entry GROUP BY e.slice), "
                 "o AS (SELECT slice, sum(overshoot) AS overshoot FROM entries GROUP BY slice) "
-                "SELECT s.id, s.balance, s.credited, s.refunded, " RESOURCE_COLUMNS("s.charged_") ", s.overshoot, "
-                "coalesce(p.balance, 0), coalesce(p.credited, 0), -coalesce(p.released, 0), "
+                "SELECT s.id, s.balance, s.credited, s.refunded, s.held, " RESOURCE_COLUMNS("s.charged_") ", s.overshoot, "
+                "coalesce(p.balance, 0), coalesce(p.credited, 0), coalesce(p.refunded, 0), coalesce(p.held, 0), "
                 "coalesce(p.cpu, 0), coalesce(p.memory, 0), coalesce(p.net_out, 0), coalesce(p.net_in, 0), "
                 "coalesce(p.io, 0), coalesce(p.base, 0), coalesce(o.overshoot, 0) "
                 "FROM slices s LEFT JOIN p ON p.slice = s.id LEFT JOIN o ON o.slice = s.id ORDER BY s.num",
@@ -217,6 +244,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                               "(SELECT coalesce(sum(balance), 0) FROM slices), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'charge:*'), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), "
+                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'held:*'), "
                               "(SELECT coalesce(sum(overshoot), 0) FROM slices), "
                               "(SELECT coalesce(max(seq), 0) FROM entries)",
         [STMT_EVENT_INSERT] = "INSERT INTO events (time_usec, slice, kind, funded, owner_uid, balance, currency, "

@@ -25,7 +25,11 @@
  *   "slice:<id>"          a slice's balance
  *   "charge:<resource>"   what was charged, per resource (pricing.h names)
  *   "refund"              change paid out as change vouchers
- * so the books read: redeemed = held + charged + refunded. Usage beyond a
+ *   "held:<id>:<key>"     a keyed funder's share of a released slice, held
+ *                         for it to claim (key: 64 lower-case hex digits
+ *                         of its raw Ed25519 public key)
+ * so the books read: redeemed = held + charged + refunded + held for
+ * funders. Usage beyond a
  * balance is not money anyone holds: it is recorded per slice as
  * overshoot (ledger_charge), outside the books.
  *
@@ -77,6 +81,7 @@ const char *ledger_slice_state_to_string(enum ledger_slice_state s);
         int64_t balance;        /* held: credited - charged - refunded */                          \
         int64_t credited;       /* sum of vouchers redeemed into it */                             \
         int64_t refunded;       /* paid out as change */                                           \
+        int64_t held;           /* released, held for its keyed funders to claim (schema 4) */     \
         int64_t charged[_RESOURCE_MAX];                                                            \
         uint64_t billed[_RESOURCE_MAX]; /* the meter counters charged up to */                     \
         int64_t overshoot;      /* priced usage the balance did not cover */
@@ -131,6 +136,9 @@ int ledger_voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], st
  *   -ENOENT     no such slice
  *   -ESTALE     slice released (a kept slice may be topped up)
  *   -EOVERFLOW  the balance would pass LEDGER_BALANCE_MAX
+ *   -EUSERS     (ledger_redeem_funded(), a keyed credit) the slice's model
+ *               splits its balance and it has LEDGER_FUNDERS_MAX keyed
+ *               funders already, none of them this one
  * Returns the new balance in *ret_balance (may be NULL). */
 int ledger_redeem(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
                   uint64_t now_usec, int64_t *ret_balance, struct ledger_spent *ret_spent);
@@ -163,12 +171,42 @@ int ledger_redeem_funded(struct ledger *l, const struct voucher *v, size_t n, co
 int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counters[_RESOURCE_MAX],
                   const int64_t due[_RESOURCE_MAX], uint64_t now_usec, int64_t *ret_balance);
 
-/* Closes the slice: its balance goes to "refund" (entry "release"),
- * change_text is kept with the slice (NULL or "" when the balance was 0;
- * shorter than LEDGER_CHANGE_MAX), state released. -ESTALE if already released; -EINVAL for change with
- * a zero balance or none with a positive one. Always writes an entry,
- * with no postings when the balance was 0, so the chain says when each
- * slice closed. */
+/* The most keyed funders a slice whose model splits its balance may
+ * have: each may get a posting of its own in the release entry. */
+#define LEDGER_FUNDERS_MAX 32
+
+/* How a slice's balance is split at release, by its donation model
+ * (funders_split() over ledger_slice_credits()): each keyed funder's
+ * share, held for it to claim; the owner's share and every anonymous
+ * share, paid as change. */
+struct ledger_share {
+        uint8_t key[CRYPTO_PUBKEY_SIZE]; /* the funder's raw Ed25519 public key */
+        int64_t put;                     /* what it put in */
+        int64_t share;                   /* what it gets back, >= 0 */
+};
+struct ledger_split {
+        enum donation_model model;
+        int64_t unspent; /* the balance split */
+        int64_t owner;   /* paid as change: unspent less every keyed share */
+        int64_t held;    /* the keyed shares' sum */
+        struct ledger_share *shares; /* every keyed funder, in the order of its first credit */
+        size_t n_shares;
+};
+/* The split the slice's release would make now (it is not released), in
+ * one snapshot. -ENOENT for no such slice, -ESTALE for a released one.
+ * *ret is freed with ledger_split_done(). */
+int ledger_release_split(struct ledger *l, const char *slice_id, struct ledger_split *ret);
+void ledger_split_done(struct ledger_split *s);
+
+/* Closes the slice (entry "release"): its balance is split by its model
+ * (ledger_release_split()): the owner's part goes to "refund" and is
+ * paid as change_text, kept with the slice (NULL or "" when that part is
+ * 0; shorter than LEDGER_CHANGE_MAX); each keyed funder's share to its
+ * held:<slice>:<key> account, their sum to the row's held. State
+ * released. -ESTALE if already released; -EINVAL for change with no
+ * owner's part or none with one. Always writes an entry, with no
+ * postings when the balance was 0, so the chain says when each slice
+ * closed. */
 int ledger_release(struct ledger *l, const char *slice_id, const char *change_text, uint64_t now_usec);
 /* Work stopped, balance kept: state kept. An active slice only: -EALREADY
  * when kept, -ESTALE when released. No entry (no money moves). */
@@ -192,6 +230,7 @@ struct ledger_books {
         int64_t held;     /* sum of slice balances */
         int64_t charged;  /* sum of charges */
         int64_t refunded; /* sum of change */
+        int64_t funders;  /* held for funders to claim (schema 4) */
         int64_t overshoot;
         uint64_t entries;
 };
@@ -199,9 +238,12 @@ int ledger_books(struct ledger *l, struct ledger_books *ret);
 
 /* Checks, in order: every entry's hash and link to the one before; every
  * entry's postings sum to zero; each slice row (balance, credited, charged,
- * refunded) equals the sums of its postings and no balance is negative;
- * every voucher spent has its redeem entry; redeemed = held + charged +
- * refunded. 0 when all hold; -EBADMSG with the first discrepancy as a
+ * refunded, held for funders) equals the sums of its postings and no
+ * balance is negative; every voucher spent has its redeem entry; each
+ * release of a slice whose model splits its balance posts exactly the
+ * split recomputed from its credits, its model and its slice posting, and
+ * no other entry posts to a funder's account; redeemed = held + charged +
+ * refunded + held for funders. 0 when all hold; -EBADMSG with the first discrepancy as a
  * sentence in *ret_discrepancy (to free), naming the entry or slice. */
 int ledger_verify(struct ledger *l, char **ret_discrepancy);
 /* The same, and on success the books it verified, read in the same

@@ -494,6 +494,8 @@ json_object *requests_release(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, rel->outcome == BILLING_KEPT ? "kept" : "refund",
                                json_object_new_int64(rel->amount));
         json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        if (rel->held > 0)
+                json_object_object_add(reply, "held_for_funders", json_object_new_int64(rel->held));
         switch (rel->outcome) {
         case BILLING_KEPT:
                 /* Not remembered: a keep moves no money (what was used is

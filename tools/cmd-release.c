@@ -12,6 +12,9 @@ static void help(void) {
                "on standard output (or written to --out); above 1000000000.00, as several\n"
                "vouchers, one per line. Needs the slice's owner token (or root). Releasing\n"
                "a released slice prints the same change again, given the owner token.\n"
+               "A slice bought with the pro-rata or lifo donation model pays the owner only\n"
+               "its share and the anonymous funders': each keyed funder's share is held\n"
+               "for it to claim.\n"
                "The receipt of the payout is printed on standard error and saved beside\n"
                "the owner tokens (prepay receipt verify checks it).\n"
                "\n"
@@ -73,6 +76,9 @@ static int release_done(json_object *reply, void *userdata) {
                                                                   : " as the change voucher above")
                                : "",
                         change && rel->out ? rel->out : "");
+                if (json_object_object_get_ex(reply, "held_for_funders", &o))
+                        fprintf(stderr, "%s %s held for the slice's keyed funders (its donation model).\n", money_format(a, sizeof(a), json_object_get_int64(o)),
+                                currency);
         }
         return 0;
 }

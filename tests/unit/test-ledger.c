@@ -218,7 +218,7 @@ static void test_open_migrate_reopen(void **state) {
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
         assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'"), 1);
@@ -970,10 +970,10 @@ static void test_schema_refused(void **state) {
         char *error = NULL, other[160];
 
         build(f->path);
-        raw_exec(f->path, "PRAGMA user_version = 4");
+        raw_exec(f->path, "PRAGMA user_version = 5");
         assert_int_equal(ledger_open(f->path, false, &l, &error), -EPROTONOSUPPORT);
         assert_null(l);
-        assert_non_null(strstr(error, "schema version 4 is newer"));
+        assert_non_null(strstr(error, "schema version 5 is newer"));
         free(error);
         error = NULL;
         assert_int_equal(ledger_open(f->path, true, &l, &error), -EPROTONOSUPPORT);
@@ -981,7 +981,7 @@ static void test_schema_refused(void **state) {
         free(error);
         error = NULL;
         /* Left as it was. */
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
 
         /* Some other program's database. */
         snprintf(other, sizeof(other), "%s/other.db", f->dir);
@@ -1137,7 +1137,7 @@ static void test_events(void **state) {
 /* A version 1 file (what every ledger was before events) is migrated on
  * the first read-write open, in place, its books untouched; a reader
  * refuses it until then. The v1 file is made the way such a file looks:
- * today's schema less step 2's and step 3's objects, user_version 1. */
+ * today's schema less the objects of steps 2 to 4, user_version 1. */
 static void test_migrate_v1(void **state) {
         struct fixture *f = *state;
         struct ledger_books before, after;
@@ -1154,7 +1154,8 @@ static void test_migrate_v1(void **state) {
         l = open_ok(f->path, true);
         assert_int_equal(ledger_books(l, &before), 0);
         ledger_close(l);
-        raw_exec(f->path, "DROP INDEX events_slice; DROP TABLE events; ALTER TABLE entries DROP COLUMN funder; "
+        raw_exec(f->path, "DROP INDEX events_slice; DROP TABLE events; DROP INDEX entries_redeems; "
+                          "ALTER TABLE entries DROP COLUMN funder; ALTER TABLE slices DROP COLUMN held; "
                           "ALTER TABLE slices DROP COLUMN donation_model; PRAGMA user_version = 1");
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'events%'"), 0);
 
@@ -1167,7 +1168,7 @@ static void test_migrate_v1(void **state) {
 
         l = open_ok(f->path, false);
         ledger_close(l);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
         got = raw_schema(f->path);
         assert_string_equal(got, want);
         free(got);
@@ -1228,7 +1229,7 @@ static void test_export_json(void **state) {
         o = json_tokener_parse(buf);
         if (!o)
                 fail_msg("not JSON: %s", buf);
-        assert_int_equal(json_object_get_int(json_get(o, "schema")), 3);
+        assert_int_equal(json_object_get_int(json_get(o, "schema")), 4);
         assert_int_equal(json_object_get_int64(json_get(json_get(o, "books"), "redeemed")), CENTS(1500));
 
         a = json_get(o, "slices");
@@ -1292,10 +1293,11 @@ static void test_funders(void **state) {
         FILE *m;
 
         build(f->path);
-        raw_exec(f->path, "ALTER TABLE entries DROP COLUMN funder; ALTER TABLE slices DROP COLUMN donation_model; "
+        raw_exec(f->path, "DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "
+                          "ALTER TABLE entries DROP COLUMN funder; ALTER TABLE slices DROP COLUMN donation_model; "
                           "PRAGMA user_version = 2");
         l = open_batch(f->path);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
         verify_ok(l);
         /* Every slice before was the owner's to the last micro-unit. */
         assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
@@ -1386,7 +1388,7 @@ static void test_funders(void **state) {
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "da146784bdc5fae07039c723545e894604994c26f618cd3ed0f0e7a6444e9b67";
+        static const char want[] = "71041bf7405e2adbaea45e6b15c67d398e915d5d1326dd3a8c639701ee8404fb";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -1399,6 +1401,195 @@ static void test_export_bytes(void **state) {
         if (!streq(hex, want))
                 fail_msg("export is %s, not %s:\n%s", hex, want, buf);
         free(buf);
+}
+
+/* A slice of model with credits of amounts[i] by keys[i] (NULL:
+ * anonymous), vouchers numbered from n, then spent charged for CPU. */
+static void funded_slice(struct ledger *l, const char *id, enum donation_model model, const uint8_t *const *keys,
+                         const int64_t *amounts, size_t n_credits, unsigned n, int64_t spent) {
+        struct ledger_slice s = { .owner_uid = 1000, .created_usec = 1000, .donation_model = model };
+        uint64_t counters[_RESOURCE_MAX] = { [RESOURCE_CPU] = 1 };
+        int64_t due[_RESOURCE_MAX] = { [RESOURCE_CPU] = spent };
+
+        snprintf(s.id, sizeof(s.id), "%s", id);
+        memset(s.owner_hash, 0x5a, sizeof(s.owner_hash));
+        assert_int_equal(ledger_slice_add(l, &s), 0);
+        for (size_t i = 0; i < n_credits; i++) {
+                struct voucher v = make_voucher(n + (unsigned) i * 20, amounts[i]);
+
+                assert_int_equal(ledger_redeem_funded(l, &v, 1, id, NULL, keys[i], 6000 + i, NULL, NULL), 0);
+        }
+        assert_int_equal(ledger_charge(l, id, counters, due, 7000, NULL), 0);
+}
+
+/* What entry seq posts to account, 0 for none. */
+static int64_t posting_of(const char *path, uint64_t seq, const char *account) {
+        char sql[256];
+
+        snprintf(sql, sizeof(sql), "SELECT coalesce(sum(amount), 0) FROM postings WHERE entry = %" PRIu64
+                 " AND account = '%s'", seq, account);
+        return raw_int(path, sql);
+}
+
+/* The split at release (issue 16): a pro-rata slice's balance is split as
+ * daemon/README.md's example says, each keyed share held in its funder's
+ * account in the release entry, the owner's and the anonymous share paid
+ * as change; lifo refunds the latest credit first; verify recomputes the
+ * split and catches a slice whose model was changed after it. */
+static void test_release_split(void **state) {
+        static const char k1_hex[] = "1111111111111111111111111111111111111111111111111111111111111111";
+        static const char k3_hex[] = "3333333333333333333333333333333333333333333333333333333333333333";
+        struct fixture *f = *state;
+        uint8_t k1[CRYPTO_PUBKEY_SIZE], k2[CRYPTO_PUBKEY_SIZE], k3[CRYPTO_PUBKEY_SIZE];
+        const uint8_t *keys[4] = { k1, k2, k3, NULL };
+        const int64_t amounts[4] = { CENTS(100), CENTS(200), CENTS(300), CENTS(50) };
+        const uint8_t *lifo_keys[3] = { k1, NULL, k3 };
+        const int64_t lifo_amounts[3] = { CENTS(100), CENTS(200), CENTS(50) };
+        struct ledger_split sp = {};
+        struct ledger_books books;
+        struct ledger_slice row;
+        char account[160];
+        struct ledger *l;
+        uint64_t seq;
+
+        memset(k1, 0x11, sizeof(k1));
+        memset(k2, 0x22, sizeof(k2));
+        memset(k3, 0x33, sizeof(k3));
+        l = open_batch(f->path);
+        funded_slice(l, SLICE_A, DONATION_PRO_RATA, keys, amounts, 4, 50, 1234567);
+
+        /* What release will pay, before it does. */
+        assert_int_equal(ledger_release_split(l, SLICE_A, &sp), 0);
+        assert_int_equal(sp.model, DONATION_PRO_RATA);
+        assert_int_equal(sp.unspent, 5265433);
+        assert_int_equal(sp.n_shares, 3);
+        assert_memory_equal(sp.shares[0].key, k1, sizeof(k1));
+        assert_int_equal(sp.shares[0].put, CENTS(100));
+        assert_int_equal(sp.shares[0].share, 810067);
+        assert_int_equal(sp.shares[1].share, 1620133);
+        assert_int_equal(sp.shares[2].share, 2430200);
+        assert_int_equal(sp.owner, 405033); /* the anonymous share */
+        assert_int_equal(sp.held, 810067 + 1620133 + 2430200);
+        assert_int_equal(sp.owner + sp.held, sp.unspent);
+        ledger_split_done(&sp);
+        ledger_split_done(&sp);
+
+        /* Change is the owner's part: required, as before. */
+        assert_int_equal(ledger_release(l, SLICE_A, NULL, 8000), -EINVAL);
+        assert_int_equal(ledger_release(l, SLICE_A, "change-a", 8000), 0);
+        assert_int_equal(ledger_release_split(l, SLICE_A, &sp), -ESTALE);
+        assert_int_equal(ledger_commit(l), 0);
+        seq = (uint64_t) raw_int(f->path, "SELECT max(seq) FROM entries");
+        assert_int_equal(posting_of(f->path, seq, "slice:" SLICE_A), -5265433);
+        assert_int_equal(posting_of(f->path, seq, "refund"), 405033);
+        snprintf(account, sizeof(account), "held:%s:%s", SLICE_A, k1_hex);
+        assert_int_equal(posting_of(f->path, seq, account), 810067);
+        snprintf(account, sizeof(account), "held:%s:%s", SLICE_A, k3_hex);
+        assert_int_equal(posting_of(f->path, seq, account), 2430200);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM postings WHERE account GLOB 'held:*'"), 3);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
+        assert_int_equal(row.state, LEDGER_SLICE_RELEASED);
+        assert_int_equal(row.balance, 0);
+        assert_int_equal(row.refunded, 405033);
+        assert_int_equal(row.held, 4860400);
+        assert_string_equal(row.change, "change-a");
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.funders, 4860400);
+        assert_int_equal(books.redeemed, books.held + books.charged + books.refunded + books.funders);
+        verify_ok(l);
+
+        /* lifo: 3.50 put in, 1.00 spent: the latest (k3's 0.50) back
+         * whole, then the anonymous 2.00, k1's 1.00 spent. A share of 0
+         * gets no posting. */
+        assert_int_equal(ledger_begin(l), 0);
+        funded_slice(l, SLICE_B, DONATION_LIFO, lifo_keys, lifo_amounts, 3, 150, CENTS(100));
+        assert_int_equal(ledger_release_split(l, SLICE_B, &sp), 0);
+        assert_int_equal(sp.n_shares, 2);
+        assert_int_equal(sp.shares[0].share, 0);
+        assert_int_equal(sp.shares[1].share, CENTS(50));
+        assert_int_equal(sp.owner, CENTS(200));
+        ledger_split_done(&sp);
+        assert_int_equal(ledger_release(l, SLICE_B, "change-b", 8001), 0);
+        /* Under the owner's model a keyed funder gets nothing back. */
+        funded_slice(l, SLICE_C, DONATION_OWNER, keys, amounts, 1, 250, CENTS(10));
+        assert_int_equal(ledger_release(l, SLICE_C, "change-c", 8002), 0);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(ledger_slice_get(l, SLICE_B, &row), 0);
+        assert_int_equal(row.refunded, CENTS(200));
+        assert_int_equal(row.held, CENTS(50));
+        assert_int_equal(ledger_slice_get(l, SLICE_C, &row), 0);
+        assert_int_equal(row.refunded, CENTS(90));
+        assert_int_equal(row.held, 0);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM postings WHERE account GLOB 'held:*'"), 4);
+        verify_ok(l);
+        ledger_close(l);
+
+        /* The model is in the row, the split in the chain: a model
+         * changed afterwards no longer gives the split posted. */
+        raw_exec(f->path, "UPDATE slices SET donation_model = 'lifo' WHERE id = '" SLICE_A "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "split of slice " SLICE_A);
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE slices SET donation_model = 'owner' WHERE id = '" SLICE_A "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "no release of a slice whose model splits");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE slices SET donation_model = 'pro-rata' WHERE id = '" SLICE_A "'");
+        /* The row's held total against its postings. */
+        raw_exec(f->path, "UPDATE slices SET held = held - 1 WHERE id = '" SLICE_B "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "held for funders");
+        ledger_close(l);
+}
+
+/* A slice whose balance is split has at most LEDGER_FUNDERS_MAX keyed
+ * funders: the release entry has room for each one's posting. A funder
+ * it has, or an anonymous one, may still fund it; an owner's slice has
+ * no such bound. A ledger of schema 3 migrates to 4 and splits. */
+static void test_funders_max(void **state) {
+        struct fixture *f = *state;
+        struct ledger_slice s = { .owner_uid = 1000, .created_usec = 1000, .donation_model = DONATION_PRO_RATA };
+        uint8_t key[CRYPTO_PUBKEY_SIZE] = {};
+        struct ledger_split sp = {};
+        struct voucher v;
+        struct ledger *l;
+
+        build(f->path);
+        raw_exec(f->path, "DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "
+                          "PRAGMA user_version = 3");
+        l = open_batch(f->path);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM slices WHERE held <> 0"), 0);
+        verify_ok(l);
+
+        snprintf(s.id, sizeof(s.id), "%s", "s-000000f0");
+        memset(s.owner_hash, 0x5a, sizeof(s.owner_hash));
+        assert_int_equal(ledger_slice_add(l, &s), 0);
+        for (unsigned i = 0; i < LEDGER_FUNDERS_MAX; i++) {
+                key[0] = (uint8_t) i;
+                v = make_voucher(100 + i, CENTS(1));
+                assert_int_equal(ledger_redeem_funded(l, &v, 1, s.id, NULL, key, 9000, NULL, NULL), 0);
+        }
+        key[0] = LEDGER_FUNDERS_MAX;
+        v = make_voucher(200, CENTS(1));
+        assert_int_equal(ledger_redeem_funded(l, &v, 1, s.id, NULL, key, 9001, NULL, NULL), -EUSERS);
+        key[0] = 3;
+        assert_int_equal(ledger_redeem_funded(l, &v, 1, s.id, NULL, key, 9002, NULL, NULL), 0);
+        v = make_voucher(201, CENTS(1));
+        assert_int_equal(ledger_redeem_funded(l, &v, 1, s.id, NULL, NULL, 9003, NULL, NULL), 0);
+
+        /* Every funder paid back in the one entry. */
+        assert_int_equal(ledger_release_split(l, s.id, &sp), 0);
+        assert_int_equal(sp.n_shares, LEDGER_FUNDERS_MAX);
+        assert_int_equal(sp.owner, CENTS(1));
+        assert_int_equal(sp.held, CENTS(LEDGER_FUNDERS_MAX + 1));
+        ledger_split_done(&sp);
+        assert_int_equal(ledger_release(l, s.id, "change", 9004), 0);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM postings WHERE account GLOB 'held:*'"),
+                         LEDGER_FUNDERS_MAX);
+        verify_ok(l);
+        ledger_close(l);
 }
 
 /* A slice's credits by funder, from the books, for funders_split():
@@ -1686,6 +1877,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_funders, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_slice_credits, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_release_split, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_funders_max, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };
