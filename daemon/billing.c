@@ -5,8 +5,11 @@
 
 #include "batch.h"
 #include "billing.h"
+#include "common/claim.h"
+#include "common/encoding.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/receipt.h"
 #include "config.h"
 #include "events.h"
 #include "keys.h"
@@ -1456,6 +1459,83 @@ int billing_release(struct billing *b, struct billing_request *r, struct billing
                 return keep(b, r, s, &row, by_operator, operator_note, ret, ret_error);
 
         return release_split(b, r, s, &row, by_operator ? operator_note : "", ret, ret_error);
+}
+
+/* ---- claims ---- */
+
+/* The ledger's refusal of a claim as a sentence; nothing was paid. */
+static int claim_refused(struct billing *b, const struct billing_request *r, int q, const char *hex,
+                         const struct ledger_claimed *first, char **ret_error) {
+        const char *id = r->fields->slice, *cur = b->config->currency;
+        char buf[MONEY_FORMAT_MAX], when[RECEIPT_TIME_STRING_MAX];
+
+        switch (q) {
+        case -ENOENT:
+                return refuse(ret_error, q, "No funded slice %s: nothing was paid", id);
+        case -EAGAIN:
+                return refuse(ret_error, -EBUSY, "Slice %s is not released yet: its funders' shares are held only "
+                              "once it is (prepay release); nothing was paid", id);
+        case -EALREADY:
+                log_money_at(LOG_NOTICE, b, r, id, 0, NULL, "Slice %s: funder %s claimed again; refused, its share "
+                             "was paid by entry %" PRIu64 ".", id, hex, first->entry);
+                return refuse(ret_error, q, "Slice %s: funder %s's share (%s %s) was claimed already, by ledger "
+                              "entry %" PRIu64 " at %s; nothing was paid again", id, hex,
+                              fmt_money(buf, first->amount), cur, first->entry,
+                              receipt_time_to_string((int64_t) first->time_usec, when));
+        case -ENODATA:
+                return refuse(ret_error, -ENOENT, "Slice %s holds nothing for funder %s: the key funded none of it, "
+                              "or the slice's donation model gives it nothing back; nothing was paid", id, hex);
+        default:
+                return refuse(ret_error, q, "Failed to pay the claim on slice %s: %s; nothing was paid", id,
+                              strerror(-q));
+        }
+}
+
+int billing_claim(struct billing *b, const struct billing_request *r, struct billing_claim *ret, char **ret_error) {
+        const char *id = r->fields->slice, *error = NULL;
+        _cleanup_(freep) char *why = NULL;
+        struct ledger_claimed first = {};
+        char buf[MONEY_FORMAT_MAX];
+        int64_t amount = 0;
+        struct claim c;
+        int q;
+
+        *ret = (struct billing_claim) {};
+        /* Proven before anything is read or moves: only the key's holder
+         * claims what is held for it. */
+        q = claim_from_text(r->fields->claim, &c, &error);
+        if (q < 0)
+                return refuse(ret_error, -EINVAL, "%s; nothing was paid", error);
+        q = claim_verify(&c, keys_host_id(b->keys), id, (int64_t) now_usec(CLOCK_REALTIME), &why);
+        if (q < 0) {
+                log_money_at(LOG_NOTICE, b, r, id, 0, NULL, "Slice %s: a claim refused: %s.", id, strna(why));
+                return refuse(ret_error, q == -EBADMSG ? -EPERM : -EINVAL, "Claim refused: %s; nothing was paid",
+                              strna(why));
+        }
+        hex_encode(c.funder, sizeof(c.funder), ret->funder);
+
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
+        q = ledger_claim_share(b->ledger, id, c.funder, &amount, &first);
+        if (q < 0)
+                return claim_refused(b, r, q, ret->funder, &first, ret_error);
+        q = keys_make_change(b->keys, amount, ret->change);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to sign the change vouchers: %s; nothing was paid", strerror(-q));
+        q = ledger_claim(b->ledger, id, c.funder, amount, ret->change, r->fields->request_id,
+                         now_usec(CLOCK_REALTIME), &first);
+        if (q < 0)
+                return claim_refused(b, r, q, ret->funder, &first, ret_error);
+        log_money(b, r, id, 0, NULL, "Slice %s: funder %s claimed its share, %s %s paid as change.", id, ret->funder,
+                  fmt_money(buf, amount), b->config->currency);
+        ret->amount = amount;
+        return 0;
+}
+
+int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
+                    size_t *ret_n) {
+        return ledger_slice_positions(b->ledger, slice, ret_row, ret, ret_n);
 }
 
 /* ---- quote ---- */

@@ -223,6 +223,24 @@ struct billing_release {
 };
 int billing_release(struct billing *b, struct billing_request *r, struct billing_release *ret, char **ret_error);
 
+/* A keyed funder's claim (r's "claim", a signed claim statement,
+ * common/claim.h) of its share of the released slice r names: the
+ * statement checked first (claim_verify(): this host, this slice, now,
+ * signed by the key it names), then the share held for that key paid
+ * as change, once. Refused with nothing paid: a statement that does not
+ * hold (-EINVAL, a forgery -EPERM), a slice not released (-EBUSY), a
+ * share claimed before (-EALREADY, naming that claim's entry and time),
+ * a key the slice holds nothing for (-ENOENT). */
+struct billing_claim {
+        char funder[2 * CRYPTO_PUBKEY_SIZE + 1]; /* the claimant's key, hex */
+        int64_t amount;
+        char change[LEDGER_CHANGE_MAX];
+};
+int billing_claim(struct billing *b, const struct billing_request *r, struct billing_claim *ret, char **ret_error);
+/* Each funder's position in slice (ledger_slice_positions()). */
+int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
+                    size_t *ret_n);
+
 /* What a size costs over a duration (f's, or the defaults "prepay run"
  * is priced at). */
 struct billing_quote {

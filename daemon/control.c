@@ -483,6 +483,8 @@ static const struct {
         { "kill", CONTROL_CLIENT, true, requests_kill },
         { "topup", CONTROL_CLIENT, true, requests_topup },
         { "release", CONTROL_CLIENT, true, requests_release },
+        { "claim", CONTROL_CLIENT, false, requests_claim },
+        { "funders", CONTROL_CLIENT, false, requests_funders },
         { "quote", CONTROL_CLIENT, true, requests_quote },
         { "events", CONTROL_CLIENT, true, requests_events },
         { "reload", CONTROL_OPERATOR, false, requests_reload },

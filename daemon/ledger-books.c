@@ -58,6 +58,7 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
         sl.credited = column_i64(s, SLICE_COL_CREDITED);
         sl.refunded = column_i64(s, SLICE_COL_REFUNDED);
         sl.held = column_i64(s, SLICE_COL_HELD);
+        sl.claimed = column_i64(s, SLICE_COL_CLAIMED);
         for (int r = 0; r < _RESOURCE_MAX; r++) {
                 sl.charged[r] = column_i64(s, SLICE_COL_CHARGED + r);
                 sl.billed[r] = column_u64(s, SLICE_COL_BILLED + r);
@@ -388,6 +389,234 @@ int ledger_release_split(struct ledger *l, const char *slice_id, struct ledger_s
         if (r >= 0)
                 r = ledger_split_read(l, slice_id, sl.donation_model, sl.balance, ret);
         ledger_read_end(l, opened);
+        return r;
+}
+
+/* Claims */
+
+static int claim_get(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                     struct ledger_claimed *ret) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_CLAIM_GET);
+        int r;
+
+        bind_text(&b, slice_id);
+        bind_blob(&b, funder, CRYPTO_PUBKEY_SIZE);
+        r = ledger_bound_row(&b, "look a claim up");
+        if (r <= 0)
+                return r < 0 ? r : -ENOENT;
+        if (ret) {
+                ret->entry = column_u64(b.s, 0);
+                ret->time_usec = column_u64(b.s, 1);
+                ret->amount = column_i64(b.s, 2);
+                if (!column_text_copy(b.s, 3, ret->change, sizeof(ret->change)))
+                        return log_error_errno(EUCLEAN, "Ledger %s: a claim of slice %s is malformed.", l->path,
+                                               slice_id);
+        }
+        return 0;
+}
+
+/* The split sl's release made: what it split is what its row says went
+ * out, to the owner, held and claimed (verify holds each to the books). */
+static int released_split(struct ledger *l, const struct ledger_slice *sl, struct ledger_split *ret) {
+        int64_t unspent;
+
+        if (!money_add(sl->refunded, sl->held, &unspent) || !money_add(unspent, sl->claimed, &unspent))
+                return -EUCLEAN;
+        return ledger_split_read(l, sl->id, sl->donation_model, unspent, ret);
+}
+
+/* In a read transaction or the batch: ledger_claim_share(), with the
+ * slice's row in *ret_row. */
+static int claim_share_read(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                            struct ledger_slice *ret_row, int64_t *ret_amount, struct ledger_claimed *ret_first) {
+        _cleanup_(ledger_split_done) struct ledger_split sp = {};
+        int r;
+
+        r = ledger_slice_get(l, slice_id, ret_row);
+        if (r < 0)
+                return r;
+        if (ret_row->state != LEDGER_SLICE_RELEASED)
+                return -EAGAIN;
+        r = claim_get(l, slice_id, funder, ret_first);
+        if (r >= 0)
+                return -EALREADY;
+        if (r != -ENOENT)
+                return r;
+        r = released_split(l, ret_row, &sp);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sp.n_shares; i++)
+                if (memcmp(sp.shares[i].key, funder, CRYPTO_PUBKEY_SIZE) == 0 && sp.shares[i].share > 0) {
+                        *ret_amount = sp.shares[i].share;
+                        return 0;
+                }
+        return -ENODATA;
+}
+
+int ledger_claim_share(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                       int64_t *ret_amount, struct ledger_claimed *ret_first) {
+        struct ledger_slice sl;
+        bool opened;
+        int r;
+
+        if (!l || !funder || !ret_amount)
+                return -EINVAL;
+        if (!slice_id_is_valid(slice_id))
+                return -ENOENT;
+        r = ledger_read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        r = claim_share_read(l, slice_id, funder, &sl, ret_amount, ret_first);
+        ledger_read_end(l, opened);
+        return r;
+}
+
+/* The entry, the claims row, the slice row as paid. */
+static int claim_write(struct ledger *l, struct ledger_slice *sl, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                       int64_t amount, const char *change, const char *request_id, uint64_t now_usec) {
+        char account[ACCOUNT_MAX];
+        struct binder b;
+        struct entry e;
+        int r;
+
+        if (amount > sl->held || !money_add(sl->claimed, amount, &sl->claimed))
+                return -EUCLEAN; /* the row holds less than the split gives */
+        sl->held -= amount;
+
+        slice_entry(&e, "claim", sl, 0, now_usec);
+        e.funder = funder;
+        e.request_id = request_id;
+        ledger_held_account(account, sl->id, funder);
+        ledger_entry_post(&e, account, -amount);
+        ledger_entry_post(&e, "refund", amount);
+        r = ledger_entry_append(l, &e);
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_CLAIM_INSERT);
+        bind_text(&b, sl->id);
+        bind_blob(&b, funder, CRYPTO_PUBKEY_SIZE);
+        bind_u64(&b, e.seq);
+        bind_u64(&b, now_usec);
+        bind_i64(&b, amount);
+        bind_text(&b, change);
+        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "record a claim");
+        if (r < 0)
+                return r;
+
+        b = ledger_bind(l, STMT_SLICE_CLAIM);
+        bind_i64(&b, sl->held);
+        bind_i64(&b, sl->claimed);
+        bind_text(&b, sl->id);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "pay a claim");
+}
+
+int ledger_claim(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE], int64_t amount,
+                 const char *change_text, const char *request_id, uint64_t now_usec, struct ledger_claimed *ret_first) {
+        struct ledger_slice sl;
+        struct tip saved;
+        int64_t share = 0;
+        int r;
+
+        if (!l || !funder || !slice_id_is_valid(slice_id) || amount <= 0 || now_usec > INT64_MAX || !change_text ||
+            !change_text[0] || strlen(change_text) >= LEDGER_CHANGE_MAX ||
+            (request_id && !ledger_request_id_is_valid(request_id)))
+                return -EINVAL;
+
+        r = ledger_op_begin(l, &saved);
+        if (r < 0)
+                return r;
+        /* Read again in the savepoint: what the caller signed change for
+         * must be what is held now. */
+        r = claim_share_read(l, slice_id, funder, &sl, &share, ret_first);
+        if (r >= 0 && share != amount)
+                r = -EINVAL;
+        if (r >= 0)
+                r = claim_write(l, &sl, funder, amount, change_text, request_id, now_usec);
+        return ledger_op_end(l, &saved, r);
+}
+
+/* Positions */
+
+static int positions_claims(struct ledger *l, const char *slice_id, struct ledger_position *p, size_t n) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_SLICE_CLAIMS);
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        int r;
+
+        bind_text(&b, slice_id);
+        while ((r = ledger_bound_row(&b, "read a slice's claims")) > 0) {
+                if (!column_blob_copy(b.s, 0, key, sizeof(key)))
+                        return log_error_errno(EUCLEAN, "Ledger %s: a claim of slice %s is malformed.", l->path,
+                                               slice_id);
+                for (size_t i = 0; i < n; i++)
+                        if (!p[i].anonymous && memcmp(p[i].key, key, sizeof(key)) == 0) {
+                                p[i].claim_entry = column_u64(b.s, 1);
+                                p[i].claim_usec = column_u64(b.s, 2);
+                                p[i].claimed = column_i64(b.s, 3);
+                                p[i].held -= p[i].claimed;
+                        }
+        }
+        return r;
+}
+
+static int positions_read(struct ledger *l, const char *slice_id, struct ledger_slice *row,
+                          struct ledger_position **ret, size_t *ret_n) {
+        _cleanup_(ledger_split_done) struct ledger_split sp = {};
+        _cleanup_(ledger_credits_done) struct ledger_credits c = {};
+        _cleanup_(freep) struct ledger_position *p = NULL;
+        size_t k = 0;
+        int r;
+
+        r = ledger_slice_get(l, slice_id, row);
+        if (r < 0)
+                return r;
+        r = slice_credits_read(l, slice_id, &c);
+        if (r < 0)
+                return r;
+        p = calloc(MAX(c.n_funders, (size_t) 1), sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        for (size_t i = 0; i < c.n_funders; i++) {
+                p[i] = (struct ledger_position) { .anonymous = c.funders[i].anonymous, .put = c.funders[i].put };
+                memcpy(p[i].key, c.funders[i].key, CRYPTO_PUBKEY_SIZE);
+        }
+        if (row->state == LEDGER_SLICE_RELEASED) {
+                r = released_split(l, row, &sp);
+                if (r < 0)
+                        return r;
+                /* The keyed shares in the same order; what they leave is
+                 * the anonymous share, unless the owner's model kept all. */
+                for (size_t i = 0; i < c.n_funders; i++)
+                        if (!p[i].anonymous) {
+                                p[i].share = p[i].held = k < sp.n_shares ? sp.shares[k++].share : 0;
+                        } else if (sp.model != DONATION_OWNER)
+                                p[i].share = sp.owner;
+                r = positions_claims(l, slice_id, p, c.n_funders);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(p);
+        *ret_n = c.n_funders;
+        return 0;
+}
+
+int ledger_slice_positions(struct ledger *l, const char *slice_id, struct ledger_slice *ret_row,
+                           struct ledger_position **ret, size_t *ret_n) {
+        struct ledger_slice row;
+        bool opened;
+        int r;
+
+        if (!l || !ret || !ret_n)
+                return -EINVAL;
+        if (!slice_id_is_valid(slice_id))
+                return -ENOENT;
+        r = ledger_read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        r = positions_read(l, slice_id, &row, ret, ret_n);
+        ledger_read_end(l, opened);
+        if (r >= 0 && ret_row)
+                *ret_row = row;
         return r;
 }
 
@@ -816,17 +1045,19 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
                 return r < 0 ? r : -EIO;
 
         /* redeemed, held, charged in one column or one per resource,
-         * refunded, held for funders, overshoot, entries. */
-        n = sqlite3_column_count(b.s) - 4;
+         * refunded, claimed (in refunded already: 0), held for funders,
+         * overshoot, entries. */
+        n = sqlite3_column_count(b.s) - 5;
         books.redeemed = column_i64(b.s, 0);
         books.held = column_i64(b.s, 1);
         for (int i = 2; i < n; i++)
                 if (!money_add(books.charged, column_i64(b.s, i), &books.charged))
                         return -EOVERFLOW;
-        books.refunded = column_i64(b.s, n);
-        books.funders = column_i64(b.s, n + 1);
-        books.overshoot = column_i64(b.s, n + 2);
-        books.entries = column_u64(b.s, n + 3);
+        if (!money_add(column_i64(b.s, n), column_i64(b.s, n + 1), &books.refunded))
+                return -EOVERFLOW;
+        books.funders = column_i64(b.s, n + 2);
+        books.overshoot = column_i64(b.s, n + 3);
+        books.entries = column_u64(b.s, n + 4);
         *ret = books;
         return 0;
 }

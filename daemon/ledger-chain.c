@@ -188,7 +188,8 @@ static void entry_from_row(struct entry_reader *rd) {
                 .overshoot = column_i64(s, 6),
         };
         if (!column_text_copy(s, 2, rd->kind, sizeof(rd->kind)) ||
-            (!streq(rd->kind, "redeem") && !streq(rd->kind, "charge") && !streq(rd->kind, "release")))
+            (!streq(rd->kind, "redeem") && !streq(rd->kind, "charge") && !streq(rd->kind, "release") &&
+             !streq(rd->kind, "claim")))
                 rd->malformed = "unknown kind";
         else if (!column_text_copy(s, 3, rd->slice, sizeof(rd->slice)) || !rd->slice[0])
                 rd->malformed = "slice id of a wrong length";
@@ -219,9 +220,10 @@ static void entry_from_row(struct entry_reader *rd) {
                         rd->e.funder = rd->funder;
                 else
                         rd->malformed = rd->malformed ?: "funder key of a wrong length";
-                if (!streq(rd->kind, "redeem"))
+                if (!streq(rd->kind, "redeem") && !streq(rd->kind, "claim"))
                         rd->malformed = rd->malformed ?: "a funder where none belongs";
-        }
+        } else if (streq(rd->kind, "claim"))
+                rd->malformed = rd->malformed ?: "a claim without its funder";
 }
 
 /* The postings of rd->e, from the postings cursor: those of entries that

@@ -182,11 +182,11 @@ static int slice_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {
         return json_build(ret,
                           "id:s owner_uid:i owner_hash:x state:s created_usec:u released_usec:u balance:i "
                           "credited:i refunded:i charged:r billed:R overshoot:i change_paid:b donation_model:s "
-                          "held_for_funders:i",
+                          "held_for_funders:i claimed_by_funders:i",
                           sl.id, (int64_t) sl.owner_uid, sl.owner_hash, sizeof(sl.owner_hash),
                           ledger_slice_state_to_string(sl.state), sl.created_usec, sl.released_usec, sl.balance,
                           sl.credited, sl.refunded, sl.charged, sl.billed, sl.overshoot, sl.change[0] != 0,
-                          donation_model_to_string(sl.donation_model), sl.held);
+                          donation_model_to_string(sl.donation_model), sl.held, sl.claimed);
 }
 
 static int voucher_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {

@@ -41,7 +41,7 @@
 /* The columns STMT_SLICE_* select, and where each is. */
 #define SLICE_COLUMNS                                                                                  \
         "id, owner_uid, owner_hash, state, created_usec, released_usec, balance, credited, refunded, " \
-        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held"
+        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held, claimed"
 enum {
         SLICE_COL_ID,
         SLICE_COL_OWNER_UID,
@@ -59,6 +59,7 @@ enum {
         SLICE_COL_NUM,
         SLICE_COL_DONATION_MODEL,
         SLICE_COL_HELD,
+        SLICE_COL_CLAIMED,
 };
 
 /* Every statement, prepared once (on first use) and kept. */
@@ -104,6 +105,13 @@ enum stmt_id {
         STMT_VERIFY_RELEASES,
         STMT_VERIFY_HELD_ELSEWHERE,
         STMT_ENTRY_POSTINGS,
+        STMT_CLAIM_GET,
+        STMT_CLAIM_INSERT,
+        STMT_SLICE_CLAIM,
+        STMT_SLICE_CLAIMS,
+        STMT_VERIFY_CLAIMS,
+        STMT_VERIFY_CLAIMLESS,
+        STMT_VERIFY_OVERDRAWN,
         _STMT_MAX,
 };
 
@@ -280,7 +288,7 @@ struct entry_reader {
         bool postings_done;
 
         struct entry e;
-        char kind[8];
+        char kind[8]; /* the longest, "release", and its NUL */
         char slice[SLICE_ID_MAX];
         uint8_t voucher[VOUCHER_ID_SIZE];
         char request_id[LEDGER_REQUEST_ID_MAX + 1];

@@ -178,6 +178,13 @@ static const struct entry_check redeems_unrecorded = {
         ", which is not recorded as spent there.",
 };
 
+static const struct entry_check claims_unrecorded = {
+        STMT_VERIFY_CLAIMLESS,
+        "match claims rows to their entries",
+        "is the entry of the claim on slice ",
+        ", but it is no claim.",
+};
+
 static int verify_no_entry(struct ledger *l, const struct entry_check *c, char **d) {
         _cleanup_binder_ struct binder b = ledger_bind(l, c->stmt);
         char name[MAX(VOUCHER_ID_STRING_MAX, SLICE_ID_MAX)];
@@ -204,7 +211,8 @@ static int verify_slices(struct ledger *l, char **d) {
         while ((r = ledger_bound_row(&b, "sum the postings per slice")) > 0) {
                 /* Columns: row values, then the same from postings. */
                 static const char *const what[] = {
-                        "balance", "credited", "refunded", "held for funders", "charged for cpu", "charged for memory",
+                        "balance", "credited", "refunded", "held for funders", "claimed by funders",
+                        "charged for cpu", "charged for memory",
                         "charged for net_out", "charged for net_in", "charged for io", "charged for base",
                         "overshoot",
                 };
@@ -368,7 +376,75 @@ static int verify_splits(struct ledger *l, char **d) {
                            "splits its balance.", column_i64(h.s, 0), account);
 }
 
-/* Step 6: redeemed = held + charged + refunded + held for funders. */
+/* Step 6, for the claim entry on s (STMT_VERIFY_CLAIMS): its claims
+ * row, for the same slice and funder and amount, and its two postings,
+ * the funder's held account to the refund. */
+static int verify_claim(struct ledger *l, sqlite3_stmt *s, char **d) {
+        _cleanup_binder_ struct binder b = {};
+        uint8_t efunder[CRYPTO_PUBKEY_SIZE], cfunder[CRYPTO_PUBKEY_SIZE];
+        char slice[SLICE_ID_MAX], cslice[SLICE_ID_MAX], account[ACCOUNT_MAX], want[ACCOUNT_MAX];
+        char x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX];
+        uint64_t seq = column_u64(s, 0);
+        int64_t amount = column_i64(s, 6);
+        int r;
+
+        if (!column_text_copy(s, 1, slice, sizeof(slice)) || !column_blob_copy(s, 2, efunder, sizeof(efunder)))
+                return discrepancy(d, "Entry %" PRIu64 ": a claim without its slice or funder.", seq);
+        if (sqlite3_column_type(s, 3) == SQLITE_NULL)
+                return discrepancy(d, "Entry %" PRIu64 ": a claim on slice %s that no claims row records.", seq,
+                                   slice);
+        if (!column_text_copy(s, 4, cslice, sizeof(cslice)) || !streq(slice, cslice) ||
+            !column_blob_copy(s, 5, cfunder, sizeof(cfunder)) || memcmp(efunder, cfunder, sizeof(efunder)) != 0)
+                return discrepancy(d, "Entry %" PRIu64 ": its claims row is for another slice or funder.", seq);
+        if (column_i64(s, 8) != 2 || sqlite3_column_type(s, 7) == SQLITE_NULL || column_i64(s, 7) != amount)
+                return discrepancy(d, "Entry %" PRIu64 ": pays %s as change, its claims row says %s.", seq,
+                                   fmt_money(x, sqlite3_column_type(s, 7) == SQLITE_NULL ? 0 : column_i64(s, 7)),
+                                   fmt_money(y, amount));
+
+        /* The money comes from the claimant's own account. */
+        ledger_held_account(want, slice, efunder);
+        b = ledger_bind(l, STMT_ENTRY_POSTINGS);
+        bind_u64(&b, seq);
+        while ((r = ledger_bound_row(&b, "read a claim's postings")) > 0) {
+                if (!column_text_copy(b.s, 0, account, sizeof(account)))
+                        snprintf(account, sizeof(account), "?");
+                if (!streq(account, "refund") && (!streq(account, want) || column_i64(b.s, 1) != -amount))
+                        return discrepancy(d, "Entry %" PRIu64 ": pays %s from '%s', not from its claimant's "
+                                           "share.", seq, fmt_money(x, amount), account);
+        }
+        return r;
+}
+
+/* Step 6: each claim entry is its claims row and back, and no funder's
+ * account pays out more than was held in it. */
+static int verify_claims(struct ledger *l, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_CLAIMS);
+        _cleanup_binder_ struct binder o = {};
+        char account[ACCOUNT_MAX], x[MONEY_FORMAT_MAX];
+        int r;
+
+        while ((r = ledger_bound_row(&b, "match claims to their entries")) > 0) {
+                r = verify_claim(l, b.s, d);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = verify_no_entry(l, &claims_unrecorded, d);
+        if (r < 0)
+                return r;
+
+        o = ledger_bind(l, STMT_VERIFY_OVERDRAWN);
+        r = ledger_bound_row(&o, "look for funders' accounts overdrawn");
+        if (r <= 0)
+                return r;
+        if (!column_text_copy(o.s, 0, account, sizeof(account)))
+                snprintf(account, sizeof(account), "?");
+        return discrepancy(d, "Account '%s' paid out %s more than was held in it.", account,
+                           fmt_money(x, -column_i64(o.s, 1)));
+}
+
+/* Step 7: redeemed = held + charged + refunded + held for funders. */
 static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX],
                 g[MONEY_FORMAT_MAX];
@@ -409,6 +485,8 @@ int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char *
                 r = verify_vouchers(l, &d);
         if (r >= 0)
                 r = verify_splits(l, &d);
+        if (r >= 0)
+                r = verify_claims(l, &d);
         if (r >= 0)
                 r = verify_balance(l, &books, &d);
         ledger_read_end(l, opened);

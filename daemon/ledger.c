@@ -135,8 +135,47 @@ static const char *const migrations[] = {
          * split reads them at release, verify at each release it checks,
          * a keyed credit to count the slice's funders; a partial index,
          * so a charge (most entries) adds nothing to it. */
+        /* And claims: a keyed funder's held share paid out as change, an
+         * entry of kind 'claim' with the funder's key, which the CHECKs
+         * of entries (migration 1's kind, 3's funder) do not allow and
+         * SQLite cannot alter: the table is rebuilt. Its rows are copied
+         * as they are (no entry is rehashed); the drop's implicit delete
+         * is a deferred foreign-key violation for every posting and
+         * voucher, which the copy back, row by row, resolves before the
+         * commit checks it. A claim is one row of claims per (slice,
+         * funder): a second is refused by the key, naming the first; the
+         * row keeps the change paid, for a claim asked again. */
         ("ALTER TABLE slices ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0);\n"
-         "CREATE INDEX entries_redeems ON entries (slice, seq) WHERE kind = 'redeem';\n"),
+         "ALTER TABLE slices ADD COLUMN claimed INTEGER NOT NULL DEFAULT 0 CHECK (claimed >= 0);\n"
+         "PRAGMA defer_foreign_keys = ON;\n"
+         "CREATE TABLE entries_v3 AS SELECT * FROM entries;\n"
+         "DROP TABLE entries;\n"
+         "CREATE TABLE entries (\n"
+         "        seq INTEGER PRIMARY KEY,\n"
+         "        time_usec INTEGER NOT NULL,\n"
+         "        kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release', 'claim')),\n"
+         "        slice TEXT NOT NULL REFERENCES slices (id),\n"
+         "        voucher BLOB,\n"
+         "        request_id TEXT,\n"
+         "        overshoot INTEGER NOT NULL DEFAULT 0,\n"
+         "        prev_hash BLOB NOT NULL,\n"
+         "        hash BLOB NOT NULL,\n"
+         "        funder BLOB CHECK (funder IS NULL OR (kind IN ('redeem', 'claim') AND length(funder) = 32))\n"
+         ") STRICT;\n"
+         "INSERT INTO entries (seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, funder)\n"
+         "        SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, funder\n"
+         "        FROM entries_v3 ORDER BY seq;\n"
+         "DROP TABLE entries_v3;\n"
+         "CREATE INDEX entries_redeems ON entries (slice, seq) WHERE kind = 'redeem';\n"
+         "CREATE TABLE claims (\n"
+         "        slice TEXT NOT NULL REFERENCES slices (id),\n"
+         "        funder BLOB NOT NULL CHECK (length(funder) = 32),\n"
+         "        entry INTEGER NOT NULL UNIQUE REFERENCES entries (seq),\n"
+         "        time_usec INTEGER NOT NULL,\n"
+         "        amount INTEGER NOT NULL CHECK (amount > 0),\n"
+         "        change TEXT NOT NULL,\n"
+         "        PRIMARY KEY (slice, funder)\n"
+         ") STRICT, WITHOUT ROWID;\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -188,8 +227,26 @@ static const char *const stmt_sql[_STMT_MAX] = {
         /* A posting to a funder's account where no split can put one: an
          * entry other than a release, or a release of an owner's slice. */
         [STMT_VERIFY_HELD_ELSEWHERE] = "SELECT e.seq, p.account FROM postings p JOIN entries e ON e.seq = p.entry "
-                                       "JOIN slices s ON s.id = e.slice WHERE p.account GLOB 'held:*' AND "
-                                       "(e.kind <> 'release' OR s.donation_model = 'owner') ORDER BY e.seq LIMIT 1",
+                                       "JOIN slices s ON s.id = e.slice WHERE p.account GLOB 'held:*' AND (s.donation_model = 'owner' OR "
+                                       "NOT ((e.kind = 'release' AND p.amount > 0) OR (e.kind = 'claim' AND "
+                                       "p.amount < 0))) ORDER BY e.seq LIMIT 1",
+        [STMT_CLAIM_GET] = "SELECT entry, time_usec, amount, change FROM claims WHERE slice = ? AND funder = ?",
+        [STMT_CLAIM_INSERT] = "INSERT INTO claims (slice, funder, entry, time_usec, amount, change) "
+                              "VALUES (?, ?, ?, ?, ?, ?)",
+        [STMT_SLICE_CLAIM] = "UPDATE slices SET held = ?, claimed = ? WHERE id = ?",
+        [STMT_SLICE_CLAIMS] = "SELECT funder, entry, time_usec, amount FROM claims WHERE slice = ?",
+        /* Each claim entry beside its claims row and what it posts. */
+        [STMT_VERIFY_CLAIMS] = "SELECT e.seq, e.slice, e.funder, c.entry, c.slice, c.funder, c.amount, "
+                               "(SELECT amount FROM postings WHERE entry = e.seq AND account = 'refund'), "
+                               "(SELECT count(*) FROM postings WHERE entry = e.seq) "
+                               "FROM entries e LEFT JOIN claims c ON c.entry = e.seq "
+                               "WHERE e.kind = 'claim' ORDER BY e.seq",
+        [STMT_VERIFY_CLAIMLESS] = "SELECT c.entry, c.slice FROM claims c WHERE NOT EXISTS "
+                                  "(SELECT 1 FROM entries e WHERE e.seq = c.entry AND e.kind = 'claim') "
+                                  "ORDER BY c.entry LIMIT 1",
+        /* A funder's account paid out more than was held in it. */
+        [STMT_VERIFY_OVERDRAWN] = "SELECT account, sum(amount) FROM postings WHERE account GLOB 'held:*' "
+                                  "GROUP BY account HAVING sum(amount) < 0 ORDER BY account LIMIT 1",
         [STMT_ENTRY_POSTINGS] = "SELECT account, amount FROM postings WHERE entry = ? ORDER BY account",
         [STMT_VOUCHER_ALL] = "SELECT id, issuer, amount, currency, not_after, redeemed_usec, slice, entry "
                              "FROM vouchers ORDER BY entry",
@@ -206,7 +263,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                        "coalesce(sum(charged_cpu), 0), coalesce(sum(charged_memory), 0), "
                        "coalesce(sum(charged_net_out), 0), coalesce(sum(charged_net_in), 0), "
                        "coalesce(sum(charged_io), 0), coalesce(sum(charged_base), 0), "
-                       "coalesce(sum(refunded), 0), coalesce(sum(held), 0), coalesce(sum(overshoot), 0), "
+                       "coalesce(sum(refunded), 0), coalesce(sum(claimed), 0), coalesce(sum(held), 0), "
+                       "coalesce(sum(overshoot), 0), "
                        "(SELECT coalesce(max(seq), 0) FROM entries) FROM slices",
         [STMT_ENTRIES_ALL] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, "
                              "funder FROM entries ORDER BY seq",
@@ -219,15 +277,17 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "WITH p AS (SELECT e.slice AS slice, "
                 "sum(CASE WHEN " SLICE_POSTING " THEN p.amount ELSE 0 END) AS balance, "
                 "sum(CASE WHEN e.kind = 'redeem' AND " SLICE_POSTING " THEN p.amount ELSE 0 END) AS credited, "
-                "sum(CASE WHEN p.account = 'refund' THEN p.amount ELSE 0 END) AS refunded, "
+                "sum(CASE WHEN p.account = 'refund' AND e.kind <> 'claim' THEN p.amount ELSE 0 END) AS refunded, "
+                "sum(CASE WHEN p.account = 'refund' AND e.kind = 'claim' THEN p.amount ELSE 0 END) AS claimed, "
                 "sum(CASE WHEN p.account GLOB 'held:*' THEN p.amount ELSE 0 END) AS held, "
                 CHARGED_FROM_POSTINGS("cpu") " AS cpu, " CHARGED_FROM_POSTINGS("memory") " AS memory, "
                 CHARGED_FROM_POSTINGS("net_out") " AS net_out, " CHARGED_FROM_POSTINGS("net_in") " AS net_in, "
                 CHARGED_FROM_POSTINGS("io") " AS io, " CHARGED_FROM_POSTINGS("base") " AS base "
                 "FROM postings p JOIN entries e ON e.seq = p.entry GROUP BY e.slice), "
                 "o AS (SELECT slice, sum(overshoot) AS overshoot FROM entries GROUP BY slice) "
-                "SELECT s.id, s.balance, s.credited, s.refunded, s.held, " RESOURCE_COLUMNS("s.charged_") ", s.overshoot, "
-                "coalesce(p.balance, 0), coalesce(p.credited, 0), coalesce(p.refunded, 0), coalesce(p.held, 0), "
+                "SELECT s.id, s.balance, s.credited, s.refunded, s.held, s.claimed, " RESOURCE_COLUMNS("s.charged_") ", "
+                "s.overshoot, coalesce(p.balance, 0), coalesce(p.credited, 0), coalesce(p.refunded, 0), "
+                "coalesce(p.held, 0), coalesce(p.claimed, 0), "
                 "coalesce(p.cpu, 0), coalesce(p.memory, 0), coalesce(p.net_out, 0), coalesce(p.net_in, 0), "
                 "coalesce(p.io, 0), coalesce(p.base, 0), coalesce(o.overshoot, 0) "
                 "FROM slices s LEFT JOIN p ON p.slice = s.id LEFT JOIN o ON o.slice = s.id ORDER BY s.num",
@@ -243,7 +303,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_VERIFY_BOOKS] = "SELECT (SELECT coalesce(sum(amount), 0) FROM vouchers), "
                               "(SELECT coalesce(sum(balance), 0) FROM slices), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'charge:*'), "
-                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), "
+                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), 0, "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'held:*'), "
                               "(SELECT coalesce(sum(overshoot), 0) FROM slices), "
                               "(SELECT coalesce(max(seq), 0) FROM entries)",

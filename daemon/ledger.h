@@ -82,6 +82,7 @@ const char *ledger_slice_state_to_string(enum ledger_slice_state s);
         int64_t credited;       /* sum of vouchers redeemed into it */                             \
         int64_t refunded;       /* paid out as change */                                           \
         int64_t held;           /* released, held for its keyed funders to claim (schema 4) */     \
+        int64_t claimed;        /* held once, claimed by its funders as change (schema 4) */       \
         int64_t charged[_RESOURCE_MAX];                                                            \
         uint64_t billed[_RESOURCE_MAX]; /* the meter counters charged up to */                     \
         int64_t overshoot;      /* priced usage the balance did not cover */
@@ -197,6 +198,48 @@ struct ledger_split {
  * *ret is freed with ledger_split_done(). */
 int ledger_release_split(struct ledger *l, const char *slice_id, struct ledger_split *ret);
 void ledger_split_done(struct ledger_split *s);
+
+/* Claims (schema 4): a keyed funder's held share of a released slice,
+ * paid to it as change, once. */
+struct ledger_claimed {
+        uint64_t entry;     /* the claim's entry */
+        uint64_t time_usec; /* when it was paid */
+        int64_t amount;
+        char change[LEDGER_CHANGE_MAX]; /* the change vouchers paid, one per line */
+};
+/* What released slice_id holds for funder now: its share at release,
+ * unless claimed. -ENOENT no such slice; -EAGAIN not released yet (no
+ * share is held before); -EALREADY claimed before (*ret_first says by
+ * which entry, when, how much and the change; may be NULL); -ENODATA
+ * the funder has no share (none of its credits, or nothing left for it
+ * under the slice's model). */
+int ledger_claim_share(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                       int64_t *ret_amount, struct ledger_claimed *ret_first);
+/* Pays funder's share, amount (what ledger_claim_share() said, checked
+ * again: -EINVAL otherwise), as change_text: entry "claim" with the
+ * funder's key and request_id (may be NULL), posting held:<slice>:<key>
+ * -amount, refund +amount; a claims row (slice, funder) with the entry,
+ * the time, the amount and the change; the slice row's held less it and
+ * claimed more. The errors of ledger_claim_share(). */
+int ledger_claim(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE], int64_t amount,
+                 const char *change_text, const char *request_id, uint64_t now_usec, struct ledger_claimed *ret_first);
+
+/* Each funder's position in a slice, in the order of its first credit
+ * (all anonymous credits one funder): what it put in; once released, its
+ * share by the slice's model (the anonymous share is paid with the
+ * owner's change), what of it is held still and what was claimed. */
+struct ledger_position {
+        bool anonymous;
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        int64_t put;
+        int64_t share;   /* 0 until released */
+        int64_t held;    /* share - claimed, keyed funders only */
+        int64_t claimed; /* keyed funders only */
+        uint64_t claim_entry, claim_usec; /* 0 unless claimed */
+};
+/* -ENOENT no such slice. *ret (n in *ret_n) to free; *ret_row the slice's row. */
+int ledger_slice_positions(struct ledger *l, const char *slice_id, struct ledger_slice *ret_row,
+                           struct ledger_position **ret, size_t *ret_n);
 
 /* Closes the slice (entry "release"): its balance is split by its model
  * (ledger_release_split()): the owner's part goes to "refund" and is

@@ -520,6 +520,91 @@ json_object *requests_release(struct requests *rq, struct request_conn *rc) {
         }
 }
 
+/* ---- funders (issue 16) ---- */
+
+/* A keyed funder's claim of its held share, as change. No owner token:
+ * the signed claim statement proves the key. */
+json_object *requests_claim(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) struct billing_claim *cl = NULL;
+        _cleanup_(freep) char *error = NULL;
+        json_object *reply;
+        int r;
+
+        reply = billing_replay(rq->billing, &rc->request, "claim");
+        if (reply)
+                return reply;
+        cl = malloc(sizeof(*cl)); /* the change is large for a stack */
+        if (!cl)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        r = billing_claim(rq->billing, &rc->request, cl, &error);
+        if (r < 0)
+                return refusal(r, error);
+
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(rc->request.fields->slice));
+        json_object_object_add(reply, "funder", json_object_new_string(cl->funder));
+        json_object_object_add(reply, "claimed", json_object_new_int64(cl->amount));
+        json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        json_object_object_add(reply, "change", json_object_new_string(cl->change));
+        billing_remember(rq->billing, &rc->request, "claim", reply);
+        return reply;
+}
+
+static json_object *position_to_json(const struct ledger_position *p) {
+        char hex[2 * CRYPTO_PUBKEY_SIZE + 1];
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "funder",
+                               p->anonymous ? NULL : json_object_new_string(hex_encode(p->key, sizeof(p->key), hex)));
+        json_object_object_add(o, "put", json_object_new_int64(p->put));
+        json_object_object_add(o, "share", json_object_new_int64(p->share));
+        if (!p->anonymous) {
+                json_object_object_add(o, "held", json_object_new_int64(p->held));
+                json_object_object_add(o, "claimed", json_object_new_int64(p->claimed));
+                if (p->claim_entry > 0) {
+                        json_object_object_add(o, "claim_entry", json_object_new_int64((int64_t) p->claim_entry));
+                        json_object_object_add(o, "claim_usec", json_object_new_int64((int64_t) p->claim_usec));
+                }
+        }
+        return o;
+}
+
+/* Each funder's position in a slice, from the books: what it put in,
+ * its share once released, what is held for it and what it claimed.
+ * Funders are public keys and amounts, as the public view's balance:
+ * no token needed. */
+json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) struct ledger_position *p = NULL;
+        _cleanup_(freep) struct ledger_slice *row = NULL;
+        json_object *reply, *a;
+        size_t n = 0;
+        int r;
+
+        row = malloc(sizeof(*row));
+        if (!row)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        r = billing_funders(rq->billing, rc->request.fields->slice, row, &p, &n);
+        if (r == -ENOENT)
+                return message_reply_refusal(MESSAGE_NOT_FOUND, "No funded slice %s", rc->request.fields->slice);
+        if (r < 0)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Failed to read the ledger: %s", strerror(-r));
+
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(row->id));
+        json_object_object_add(reply, "donation_model",
+                               json_object_new_string(donation_model_to_string(row->donation_model)));
+        json_object_object_add(reply, "released", json_object_new_boolean(row->state == LEDGER_SLICE_RELEASED));
+        json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        json_object_object_add(reply, "credited", json_object_new_int64(row->credited));
+        json_object_object_add(reply, "refunded", json_object_new_int64(row->refunded));
+        json_object_object_add(reply, "held_for_funders", json_object_new_int64(row->held));
+        a = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(a, position_to_json(&p[i]));
+        json_object_object_add(reply, "funders", a);
+        return reply;
+}
+
 json_object *requests_quote(struct requests *rq, struct request_conn *rc) {
         _cleanup_(freep) char *error = NULL;
         json_object *reply, *o, *p;

@@ -13,6 +13,8 @@ static const struct verb commands[] = {
         { "run", run_main, "buy a slice with a voucher and run a command in it" },
         { "topup", topup_main, "add a voucher's amount to a slice (anyone may)" },
         { "release", release_main, "stop a slice's work and get its balance back as change" },
+        { "claim", claim_main, "take a funder's share of a released slice back as change" },
+        { "funders", funders_main, "who funded a slice, and each one's share" },
         { "status", status_main, "show a slice's limits, usage, balance and charges" },
         { "list", list_main, "list slices" },
         { "events", events_main, "follow slice events as they happen" },

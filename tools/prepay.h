@@ -18,6 +18,8 @@ int events_main(int argc, char *argv[]);
 int destroy_main(int argc, char *argv[]);
 int topup_main(int argc, char *argv[]);
 int release_main(int argc, char *argv[]);
+int claim_main(int argc, char *argv[]);
+int funders_main(int argc, char *argv[]);
 int quote_main(int argc, char *argv[]);
 int keygen_main(int argc, char *argv[]);
 int mint_main(int argc, char *argv[]);

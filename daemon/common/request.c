@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "claim.h"
 #include "request.h"
 #include "util.h"
 
@@ -34,6 +35,7 @@ enum field_id {
         F_SSH_KEY,
         F_FUNDER_KEY,
         F_DONATION_MODEL,
+        F_CLAIM,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
@@ -100,6 +102,9 @@ static const struct field fields[_F_MAX] = {
          * allows it requests.c's (DonationModels=); here only its size. */
         [F_DONATION_MODEL] = STRING(donation_model, 1, REQUEST_ACTION_MAX, NULL,
                                     "the name of a donation model (owner, pro-rata or lifo)"),
+        /* Its form is claim.c's to check, with a sentence for each
+         * fault; here only its size. */
+        [F_CLAIM] = STRING(claim, 1, CLAIM_TEXT_MAX, NULL, "a claim statement's text (pc1-...)"),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
@@ -150,6 +155,9 @@ static const struct {
           BIT(F_LIMITS), check_create },
         { "topup", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY), BIT(F_SLICE), check_topup },
         { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },
+        /* No owner token: the claim statement is the claimant's proof. */
+        { "claim", BIT(F_SLICE) | BIT(F_CLAIM), BIT(F_SLICE) | BIT(F_CLAIM) },
+        { "funders", BIT(F_SLICE), BIT(F_SLICE) },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
         { "kill", SLICE_OWNED, BIT(F_SLICE) },

@@ -74,6 +74,9 @@ struct request {
          * funders, a name funders.c checks; NULL: the host's default
          * (the first of DonationModels=) */
         const char *donation_model;
+        /* claim: a signed claim statement's text ("pc1-...", claim.h);
+         * its form and signature are claim.c's to check */
+        const char *claim;
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */

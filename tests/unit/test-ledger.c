@@ -116,6 +116,21 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
         assert_int_equal(balance, want_balance);
 }
 
+/* A ledger as schema 3 left it: schema 4's claims, columns and index
+ * gone, entries as migrations 1 and 3 made it (the CHECKs of kind and
+ * funder without claims), its rows as they were. This connection does
+ * not enforce foreign keys, as sqlite3(1) does not by default. */
+#define SCHEMA_3_SQL                                                                                       \
+        "DROP TABLE claims; DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "              \
+        "ALTER TABLE slices DROP COLUMN claimed; CREATE TABLE e4 AS SELECT * FROM entries; DROP TABLE entries; " \
+        "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
+        "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release')), "                             \
+        "slice TEXT NOT NULL REFERENCES slices (id), voucher BLOB, request_id TEXT, "                       \
+        "overshoot INTEGER NOT NULL DEFAULT 0, prev_hash BLOB NOT NULL, hash BLOB NOT NULL) STRICT; "        \
+        "ALTER TABLE entries ADD COLUMN funder BLOB "                                                       \
+        "CHECK (funder IS NULL OR (kind = 'redeem' AND length(funder) = 32)); "                             \
+        "INSERT INTO entries SELECT * FROM e4; DROP TABLE e4; "
+
 /* SQL on a second handle, as an operator with sqlite3(1) would. */
 static void raw_exec(const char *path, const char *sql) {
         sqlite3 *db = NULL;
@@ -1154,8 +1169,8 @@ static void test_migrate_v1(void **state) {
         l = open_ok(f->path, true);
         assert_int_equal(ledger_books(l, &before), 0);
         ledger_close(l);
-        raw_exec(f->path, "DROP INDEX events_slice; DROP TABLE events; DROP INDEX entries_redeems; "
-                          "ALTER TABLE entries DROP COLUMN funder; ALTER TABLE slices DROP COLUMN held; "
+        raw_exec(f->path, SCHEMA_3_SQL "DROP INDEX events_slice; DROP TABLE events; "
+                          "ALTER TABLE entries DROP COLUMN funder; "
                           "ALTER TABLE slices DROP COLUMN donation_model; PRAGMA user_version = 1");
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'events%'"), 0);
 
@@ -1293,9 +1308,8 @@ static void test_funders(void **state) {
         FILE *m;
 
         build(f->path);
-        raw_exec(f->path, "DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "
-                          "ALTER TABLE entries DROP COLUMN funder; ALTER TABLE slices DROP COLUMN donation_model; "
-                          "PRAGMA user_version = 2");
+        raw_exec(f->path, SCHEMA_3_SQL "ALTER TABLE entries DROP COLUMN funder; "
+                          "ALTER TABLE slices DROP COLUMN donation_model; PRAGMA user_version = 2");
         l = open_batch(f->path);
         assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
         verify_ok(l);
@@ -1388,7 +1402,7 @@ static void test_funders(void **state) {
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "71041bf7405e2adbaea45e6b15c67d398e915d5d1326dd3a8c639701ee8404fb";
+        static const char want[] = "3e359cd770bafe734a858407e72fe3e747dedf639d344f102bfa87c93c9cc78b";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -1542,6 +1556,106 @@ static void test_release_split(void **state) {
         ledger_close(l);
 }
 
+/* Claims (schema 4): each keyed funder of a released pro-rata slice is
+ * paid its held share once, as change; a second claim is refused naming
+ * the first; a key that put nothing in, a slice not released, an amount
+ * not the share are refused with nothing paid; the positions add up to
+ * what was put in; verify ties each claim entry to its row. */
+static void test_claims(void **state) {
+        struct fixture *f = *state;
+        uint8_t k1[CRYPTO_PUBKEY_SIZE], k2[CRYPTO_PUBKEY_SIZE], k3[CRYPTO_PUBKEY_SIZE], k4[CRYPTO_PUBKEY_SIZE];
+        const uint8_t *keys[4] = { k1, k2, k3, NULL };
+        const int64_t amounts[4] = { CENTS(100), CENTS(200), CENTS(300), CENTS(50) };
+        struct ledger_claimed first = {};
+        struct ledger_position *p = NULL;
+        struct ledger_books books;
+        struct ledger_slice row;
+        int64_t share = 0, sum = 0;
+        struct ledger *l;
+        size_t n = 0;
+        uint64_t seq;
+
+        memset(k1, 0x11, sizeof(k1));
+        memset(k2, 0x22, sizeof(k2));
+        memset(k3, 0x33, sizeof(k3));
+        memset(k4, 0x44, sizeof(k4));
+        l = open_batch(f->path);
+        funded_slice(l, SLICE_A, DONATION_PRO_RATA, keys, amounts, 4, 50, 1234567);
+        /* Nothing is held before the release. */
+        assert_int_equal(ledger_claim_share(l, SLICE_A, k1, &share, NULL), -EAGAIN);
+        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "c", NULL, 8500, NULL), -EAGAIN);
+        assert_int_equal(ledger_release(l, SLICE_A, "change-a", 9000), 0);
+
+        assert_int_equal(ledger_claim_share(l, SLICE_A, k1, &share, NULL), 0);
+        assert_int_equal(share, 810067);
+        assert_int_equal(ledger_claim(l, SLICE_A, k1, share + 1, "c1", NULL, 9100, NULL), -EINVAL);
+        assert_int_equal(ledger_claim(l, SLICE_A, k4, share, "c1", NULL, 9100, NULL), -ENODATA);
+        assert_int_equal(ledger_claim_share(l, SLICE_A, k4, &share, NULL), -ENODATA);
+        assert_int_equal(ledger_claim_share(l, SLICE_C, k1, &share, NULL), -ENOENT);
+        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "", NULL, 9100, NULL), -EINVAL);
+        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "change-k1", "claim-1", 9100, NULL), 0);
+        assert_int_equal(ledger_commit(l), 0);
+        seq = (uint64_t) raw_int(f->path, "SELECT max(seq) FROM entries");
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE kind = 'claim' AND funder IS NOT NULL "
+                                          "AND request_id = 'claim-1'"), 1);
+
+        /* Once. */
+        assert_int_equal(ledger_begin(l), 0);
+        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "again", NULL, 9200, &first), -EALREADY);
+        assert_int_equal(first.entry, seq);
+        assert_int_equal(first.time_usec, 9100);
+        assert_int_equal(first.amount, 810067);
+        assert_string_equal(first.change, "change-k1");
+        assert_int_equal(ledger_claim_share(l, SLICE_A, k1, &share, NULL), -EALREADY);
+        assert_int_equal(ledger_claim_share(l, SLICE_A, k3, &share, NULL), 0);
+        assert_int_equal(ledger_claim(l, SLICE_A, k3, share, "change-k3", NULL, 9300, NULL), 0);
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
+        assert_int_equal(row.refunded, 405033);
+        assert_int_equal(row.claimed, 810067 + 2430200);
+        assert_int_equal(row.held, 1620133);
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.funders, 1620133);
+        assert_int_equal(books.refunded, 405033 + 810067 + 2430200);
+        assert_int_equal(books.redeemed, books.held + books.charged + books.refunded + books.funders);
+        verify_ok(l);
+
+        /* Each funder's position: shares and spending add up to what was
+         * put in. */
+        assert_int_equal(ledger_slice_positions(l, SLICE_A, &row, &p, &n), 0);
+        assert_int_equal(n, 4);
+        assert_memory_equal(p[0].key, k1, sizeof(k1));
+        assert_int_equal(p[0].put, CENTS(100));
+        assert_int_equal(p[0].share, 810067);
+        assert_int_equal(p[0].claimed, 810067);
+        assert_int_equal(p[0].held, 0);
+        assert_int_equal(p[0].claim_entry, seq);
+        assert_int_equal(p[1].share, 1620133);
+        assert_int_equal(p[1].held, 1620133);
+        assert_int_equal(p[1].claimed, 0);
+        assert_int_equal(p[2].claimed, 2430200);
+        assert_true(p[3].anonymous);
+        assert_int_equal(p[3].put, CENTS(50));
+        assert_int_equal(p[3].share, 405033);
+        for (size_t i = 0; i < n; i++)
+                sum += p[i].share;
+        assert_int_equal(sum + 1234567, row.credited);
+        free(p);
+        ledger_close(l);
+
+        /* The claims row and its entry are one. */
+        raw_exec(f->path, "UPDATE claims SET amount = amount + 1 WHERE entry = (SELECT max(entry) FROM claims)");
+        l = open_ok(f->path, true);
+        verify_fails(l, "its claims row says");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE claims SET amount = amount - 1 WHERE entry = (SELECT max(entry) FROM claims)");
+        raw_exec(f->path, "DELETE FROM claims WHERE entry = (SELECT max(entry) FROM claims)");
+        l = open_ok(f->path, true);
+        verify_fails(l, "no claims row records");
+        ledger_close(l);
+}
+
 /* A slice whose balance is split has at most LEDGER_FUNDERS_MAX keyed
  * funders: the release entry has room for each one's posting. A funder
  * it has, or an anonymous one, may still fund it; an owner's slice has
@@ -1555,10 +1669,14 @@ static void test_funders_max(void **state) {
         struct ledger *l;
 
         build(f->path);
-        raw_exec(f->path, "DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "
-                          "PRAGMA user_version = 3");
+        raw_exec(f->path, SCHEMA_3_SQL "PRAGMA user_version = 3");
+        /* Schema 3 knew no claim. */
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'claims'"), 0);
         l = open_batch(f->path);
         assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        /* entries rebuilt, every posting and voucher still with its entry */
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 6);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM slices WHERE held <> 0"), 0);
         verify_ok(l);
 
@@ -1879,6 +1997,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_slice_credits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_release_split, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_funders_max, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };

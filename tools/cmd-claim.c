@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prepay claim: a keyed funder takes its share of a released slice back
+ * as change, proving with its private key that the funder key is its
+ * own (a signed claim statement, common/claim.h). */
+#include "common/claim.h"
+#include "common/log.h"
+#include "prepay.h"
+
+static void help(void) {
+        printf("Usage: prepay claim SLICE --funder-key FILE [OPTIONS]\n"
+               "\n"
+               "Claims the share the released SLICE holds for a funder key (one given\n"
+               "with --funder-key to run or topup), by its donation model, as a change\n"
+               "voucher signed by the host, printed on standard output (or written to\n"
+               "--out). FILE is the funder's private key (PEM): the claim is signed with\n"
+               "it on this machine; only the signed claim is sent. A share is paid once:\n"
+               "a second claim is refused, naming the first.\n"
+               "\n"
+               "  --funder-key=FILE  The funder's Ed25519 private key (PEM)\n"
+               "  --out=FILE         Write the change voucher(s) to FILE (mode 0600)\n"
+               "  --request-id=ID    Make a retry of this request harmless (default: random)\n"
+               "  --json             Print the daemon's reply as JSON\n"
+               "  -h, --help         Show this help\n");
+}
+
+struct claim_args {
+        const char *slice, *out;
+        bool json;
+};
+
+/* Keeps the change (--out), then says what happened. */
+static int claim_done(json_object *reply, void *userdata) {
+        const struct claim_args *a = userdata;
+        const char *change = NULL, *currency = "";
+        _cleanup_(freep) char *line = NULL;
+        char m[MONEY_FORMAT_MAX];
+        json_object *o;
+        int r;
+
+        (void) message_get_string(reply, "change", &change);
+        (void) message_get_string(reply, "currency", &currency);
+        if (change && a->out) {
+                if (asprintf(&line, "%s\n", change) < 0)
+                        return log_oom();
+                r = client_write_secret_file(a->out, line);
+                if (r < 0) {
+                        /* The change is money: never lose it. */
+                        log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", a->out);
+                        printf("%s\n", change);
+                        return r;
+                }
+        }
+        if (a->json) {
+                client_print_json(reply);
+                return 0;
+        }
+        if (change && !a->out)
+                printf("%s\n", change);
+        fprintf(stderr, "Slice %s: %s %s claimed, paid as %s%s.\n", a->slice,
+                money_format(m, sizeof(m), json_object_object_get_ex(reply, "claimed", &o) ? json_object_get_int64(o) : 0),
+                currency, a->out ? "change in " : "the change above", a->out ?: "");
+        return 0;
+}
+
+/* The host's id, which a claim is signed for: what its quote says. */
+static int host_id(char **ret) {
+        json_object *reply = NULL;
+        const char *id = NULL;
+        int r;
+
+        r = client_call(client_request("quote"), &reply);
+        if (r < 0)
+                return r;
+        r = message_get_string(reply, "host_id", &id);
+        if (r >= 0) {
+                *ret = strdup(id);
+                r = *ret ? 0 : log_oom();
+        } else
+                r = log_error_errno(EPROTO, "prepayd did not say its host id.");
+        json_object_put(reply);
+        return r;
+}
+
+int claim_main(int argc, char *argv[]) {
+        struct claim_args a = {};
+        const char *request_id = NULL, *key_path = NULL;
+        const struct arg_option options[] = {
+                OPT_STRING("funder-key", &key_path),
+                OPT_STRING("out", &a.out),
+                OPT_STRING("request-id", &request_id),
+                OPT_FLAG("json", &a.json),
+                {}
+        };
+        _cleanup_(freep) char *error = NULL, *host = NULL;
+        char text[CLAIM_TEXT_MAX];
+        struct crypto_key *k = NULL;
+        json_object *req;
+        int r;
+
+        r = args_parse_slice(argc, argv, options, help, "Usage: prepay claim SLICE --funder-key FILE", NULL,
+                             &a.slice);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (!key_path) {
+                log_error("Usage: prepay claim SLICE --funder-key FILE");
+                return 2;
+        }
+        r = client_remote(NULL);
+        if (r < 0)
+                return 1;
+        if (r > 0) {
+                log_error("prepay claim is not taken by a storefront yet: claim through the host's own prepay.");
+                return 1;
+        }
+        r = crypto_key_load(key_path, &k, &error);
+        if (r < 0) {
+                log_error_errno(r, "%s: %s", key_path, error ?: strerror(-r));
+                return 1;
+        }
+        r = host_id(&host);
+        if (r >= 0) {
+                r = claim_sign(k, host, a.slice, (int64_t) now_usec(CLOCK_REALTIME), text);
+                if (r < 0)
+                        log_error_errno(r, "%s: cannot sign a claim with it: %s", key_path,
+                                        r == -EINVAL ? "it holds no private key (the funder's own .key file "
+                                                       "signs claims)" : strerror(-r));
+        }
+        crypto_key_free(k);
+        if (r < 0)
+                return 1;
+
+        req = client_request_slice("claim", a.slice, NULL);
+        if (req && json_object_object_add(req, "claim", json_object_new_string(text)) < 0) {
+                json_object_put(req);
+                log_oom();
+                return 1;
+        }
+        if (req && request_id)
+                json_object_object_add(req, "request_id", json_object_new_string(request_id));
+        /* --json is printed after the change is safe: claim_done. */
+        return client_run(req, true, false, claim_done, &a);
+}
