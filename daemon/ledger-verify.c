@@ -373,7 +373,8 @@ static int verify_splits(struct ledger *l, char **d) {
         if (!column_text_copy(h.s, 1, account, sizeof(account)))
                 snprintf(account, sizeof(account), "?");
         return discrepancy(d, "Entry %" PRId64 ": posts to '%s', but it is no release of a slice whose model "
-                           "splits its balance.", column_i64(h.s, 0), account);
+                           "splits its balance paying into it, nor a claim taking from it.", column_i64(h.s, 0),
+                           account);
 }
 
 /* Step 6, for the claim entry on s (STMT_VERIFY_CLAIMS): its claims
