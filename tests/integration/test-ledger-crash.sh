@@ -6,7 +6,12 @@
 # saw acknowledged is in the ledger; every credit carries the funder its
 # request named (one top-up in three is a funder's, --funder-key), never
 # none or another. Clients retry with their request id
-# while the daemon is down (prepay does this by itself).
+# while the daemon is down (prepay does this by itself). Half the slices
+# the client buys and releases at once are the funder's, pro-rata: every
+# release acknowledged is in the ledger once, as its reply said (change to
+# the owner, the funder's share held), and a retry of it replays that
+# reply; the funder then claims its share: each claim acknowledged is in
+# the ledger once, for the whole share, and a retry replays it.
 # run-all-timeout: 900
 . "$(dirname "$0")/lib.sh"
 
@@ -16,6 +21,7 @@ KILLS=${PREPAY_CRASH_KILLS:-$([ "$EMULATED" = 1 ] && echo 60 || echo 200)}
 
 write_config "[Money]
 MinRuntimeSec=1s
+DonationModels=owner pro-rata
 [Prices]
 CPUSecond=0.01"
 start_daemon
@@ -24,7 +30,7 @@ bg prepay run --voucher "$(mint 100)" --cpus 0.5 -- "$BIN/tests/burn" 3600 2>"$T
 s=$(slice_from_log "$T/run.err") || fail "no slice"
 
 make_issuer
-mkdir -p "$T/stream"
+mkdir -p "$T/stream" "$T/rel" "$T/claim"
 prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 20000 --out "$T/stream" >/dev/null ||
         fail "mint failed"
 
@@ -34,6 +40,21 @@ prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 20000 --out
 prepay keygen --out "$T/funder" --name f >/dev/null || fail "prepay keygen failed"
 funder=$(grep -v -- '-----' "$T/funder/f.pub" | base64 -d | tail -c 32 | od -An -tx1 | tr -d ' \n')
 
+claim_share() {
+        local new=$1 id=$2 try
+        for try in $(seq 50); do
+                if prepay claim "$new" --funder-key "$T/funder/f.key" --request-id "$id" --json \
+                        >"$T/claim/$new.tmp" 2>"$T/last.err"; then
+                        echo "$id" >"$T/claim/$new.id"
+                        mv "$T/claim/$new.tmp" "$T/claim/$new.json"
+                        return 0
+                fi
+                grep -q "not running\|could not be reached" "$T/last.err" || break
+                sleep 0.2
+        done
+        echo "claim on $new: $(cat "$T/last.err")" >>"$T/refused"
+}
+
 client() {
         local i=0 f id out new
         for f in "$T"/stream/*.voucher; do
@@ -41,11 +62,27 @@ client() {
                 i=$((i + 1))
                 id=$(basename "$f" .voucher)
                 if [ $((i % 20)) = 0 ]; then
-                        if out=$(prepay run --voucher "$f" --request-id "c-$id" --cpus 0.1 -- true 2>&1); then
+                        # Every other one bought by the funder, pro-rata:
+                        # its release holds the funder's share.
+                        split=()
+                        if [ $((i % 40)) = 0 ]; then
+                                split=(--funder-key "$T/funder/f.key" --donation-model pro-rata)
+                                echo "$id" >>"$T/keyed"
+                        fi
+                        if out=$(prepay run --voucher "$f" --request-id "c-$id" "${split[@]}" --cpus 0.1 -- true 2>&1); then
                                 echo "$id" >>"$T/acked"
                                 new=$(sed -n 's/^prepay: running in slice \(s-[0-9a-f]*\).*/\1/p' <<<"$out")
-                                prepay release "$new" --request-id "r-$id" >/dev/null 2>&1 ||
+                                if prepay release "$new" --request-id "r-$id" --json >"$T/rel/$new.tmp" 2>/dev/null; then
+                                        echo "r-$id" >"$T/rel/$new.id"
+                                        mv "$T/rel/$new.tmp" "$T/rel/$new.json"
+                                else
                                         echo "release of $new failed" >>"$T/refused"
+                                fi
+                                # The funder claims what was held for it, again
+                                # with the same request id while the daemon is
+                                # down (prepay claim asks it the host id first,
+                                # and that does not wait for it).
+                                [ ${#split[@]} -gt 0 ] && [ -e "$T/rel/$new.json" ] && claim_share "$new" "cl-$id"
                         else
                                 echo "$id $out" >>"$T/refused"
                         fi
@@ -116,6 +153,65 @@ say "$keyed credits in the ledger with the funder's key, $wrong with a funder ot
 if [ -s "$T/refused" ] && grep -v "could not be reached\|not running\|Retrying" "$T/refused" | grep -q "already spent"; then
         fail "a retried request was told its own voucher was spent: $(grep -m1 "already spent" "$T/refused")"
 fi
+# Each release acknowledged: one release entry, the books' refund and
+# held as its reply said; the split ones hold the funder's share.
+releases=0 split=0
+for reply in "$T"/rel/*.json; do
+        [ -e "$reply" ] || continue
+        new=$(basename "$reply" .json)
+        got=$(jq -r --arg s "$new" '"\([.entries[] | select(.kind == "release" and .slice == $s)] | length)" +
+                " \(.slices[] | select(.id == $s) | "\(.refunded) \(.held_for_funders + .claimed_by_funders)")"' \
+                "$T/ledger.json")
+        want="1 $(jq -r '"\(.refund) \(.held_for_funders // 0)"' "$reply")"
+        [ "$got" = "$want" ] ||
+                fail "release of $new: the ledger says $got (entries, refunded, held and claimed since), its reply $want"
+        releases=$((releases + 1))
+        [ "$(jq -r '.held_for_funders // 0' "$reply")" -gt 0 ] && split=$((split + 1))
+done
+say "$releases releases acknowledged, $split of them split (the funder's share held): each in the ledger once, as replied"
+[ "$split" -gt 0 ] || fail "no split release was acknowledged"
+# Each claim acknowledged: one claim entry, the whole share the release
+# held, nothing held after it.
+claims=0
+for reply in "$T"/claim/*.json; do
+        [ -e "$reply" ] || continue
+        new=$(basename "$reply" .json)
+        got=$(jq -r --arg s "$new" '"\([.entries[] | select(.kind == "claim" and .slice == $s)] | length)" +
+                " \(.slices[] | select(.id == $s) | "\(.claimed_by_funders) \(.held_for_funders)")"' "$T/ledger.json")
+        want="1 $(jq -r .claimed "$reply") 0"
+        [ "$got" = "$want" ] || fail "claim on $new: the ledger says $got (entries, claimed, held), its reply $want"
+        [ "$(jq -r .claimed "$reply")" = "$(jq -r .held_for_funders "$T/rel/$new.json")" ] ||
+                fail "claim on $new paid $(jq -r .claimed "$reply"), its release held $(jq -r .held_for_funders "$T/rel/$new.json")"
+        claims=$((claims + 1))
+done
+say "$claims claims acknowledged: each in the ledger once, the whole share its release held"
+[ "$claims" -gt 0 ] || fail "no claim was acknowledged"
+# No claim without its acknowledgement paid twice: at most one per slice.
+[ "$(jq '[.entries[] | select(.kind == "claim") | .slice] | (length == (unique | length))' "$T/ledger.json")" = true ] ||
+        fail "a slice's share was claimed twice"
 start_daemon
+# Retried with their request ids: the first replies again.
+for reply in "$T"/rel/*.json; do
+        [ -e "$reply" ] || continue
+        new=$(basename "$reply" .json)
+        prepay release "$new" --request-id "$(cat "$T/rel/$new.id")" --json >"$T/again.json" 2>/dev/null ||
+                fail "the retried release of $new failed"
+        for k in refund held_for_funders change; do
+                [ "$(jq -c ".$k" "$T/again.json")" = "$(jq -c ".$k" "$reply")" ] ||
+                        fail "the retried release of $new: $k $(jq -c ".$k" "$T/again.json"), first $(jq -c ".$k" "$reply")"
+        done
+done
+for reply in "$T"/claim/*.json; do
+        [ -e "$reply" ] || continue
+        new=$(basename "$reply" .json)
+        prepay claim "$new" --funder-key "$T/funder/f.key" --request-id "$(cat "$T/claim/$new.id")" --json \
+                >"$T/again.json" 2>/dev/null || fail "the retried claim on $new failed"
+        for k in claimed change; do
+                [ "$(jq -c ".$k" "$T/again.json")" = "$(jq -c ".$k" "$reply")" ] ||
+                        fail "the retried claim on $new: $k $(jq -c ".$k" "$T/again.json"), first $(jq -c ".$k" "$reply")"
+        done
+done
 prepay release "$s" >/dev/null 2>&1 || fail "release failed"
+stop_daemon
+prepay ledger verify --ledger "$LEDGER" >"$T/verify.out" 2>&1 || fail "after the retries: $(cat "$T/verify.out")"
 exit 0

@@ -110,6 +110,10 @@ token {"op":"kill","slice":"$s","token":7}
 voucher {"op":"topup","slice":"$s","voucher":["$voucher"]}
 slice {"op":"events","slice":null}
 unit {"op":"run-unit","slice":"$s","token":"$token","unit":""}
+claim {"op":"claim","slice":"$s","claim":7}
+claim {"op":"claim","slice":"$s"}
+claim {"op":"claim","slice":"$s","claim":"pc1-AAAA"}
+slice {"op":"funders","slice":7}
 version {"op":"status","slice":"$s","version":"1"}
 op {"op":5}
 op {"op":null,"slice":"$s"}
