@@ -257,6 +257,7 @@ static int credits_add(struct ledger_credits *c, const uint8_t *key, int64_t amo
 static int slice_credits_read(struct ledger *l, const char *slice_id, struct ledger_credits *c) {
         _cleanup_binder_ struct binder b = ledger_bind(l, STMT_SLICE_CREDITS);
         struct ledger_slice sl;
+        int64_t keyed_sum = 0;
         int r;
 
         r = ledger_slice_get(l, slice_id, &sl);
@@ -274,8 +275,17 @@ static int slice_credits_read(struct ledger *l, const char *slice_id, struct led
                 r = credits_add(c, keyed ? key : NULL, amount);
                 if (r < 0)
                         return r;
+                if (!money_add(keyed_sum, amount, &keyed_sum))
+                        return -EOVERFLOW;
         }
-        return r;
+        if (r < 0 || sl.donation_model != DONATION_OWNER)
+                return r;
+        /* An owner's slice keeps its keyed credits only: the rest of
+         * what was credited is the anonymous funders', in one sum. */
+        if (keyed_sum > sl.credited)
+                return log_error_errno(EUCLEAN, "Ledger %s: the keyed credits of slice %s exceed what it was "
+                                       "credited.", l->path, slice_id);
+        return sl.credited > keyed_sum ? credits_add(c, NULL, sl.credited - keyed_sum) : 0;
 }
 
 int ledger_slice_credits(struct ledger *l, const char *slice_id, struct ledger_credits *ret) {
@@ -682,6 +692,19 @@ static int redeem_write(struct ledger *l, const struct voucher *v, const struct 
         r = ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
         if (r < 0)
                 return r;
+
+        /* The credits a split or a funder's position reads (schema 4):
+         * an anonymous credit of an owner's slice is not one. */
+        if (funder || sl->donation_model != DONATION_OWNER) {
+                b = ledger_bind(l, STMT_CREDIT_INSERT);
+                bind_u64(&b, e.seq);
+                bind_text(&b, sl->id);
+                bind_blob(&b, funder, CRYPTO_PUBKEY_SIZE); /* NULL: anonymous */
+                bind_i64(&b, v->amount);
+                r = ledger_bound_step(&b, LEDGER_STEP_DONE, "record a funder's credit");
+                if (r < 0)
+                        return r;
+        }
 
         b = ledger_bind(l, STMT_SLICE_CREDIT);
         bind_i64(&b, sl->balance);

@@ -185,6 +185,13 @@ static const struct entry_check claims_unrecorded = {
         ", but it is no claim.",
 };
 
+static const struct entry_check credits_unrecorded = {
+        STMT_VERIFY_CREDITS,
+        "match credits rows to their entries",
+        "is a credit of slice ",
+        " that the credits table does not hold as it is.",
+};
+
 static int verify_no_entry(struct ledger *l, const struct entry_check *c, char **d) {
         _cleanup_binder_ struct binder b = ledger_bind(l, c->stmt);
         char name[MAX(VOUCHER_ID_STRING_MAX, SLICE_ID_MAX)];
@@ -432,6 +439,8 @@ static int verify_claims(struct ledger *l, char **d) {
         if (r < 0)
                 return r;
         r = verify_no_entry(l, &claims_unrecorded, d);
+        if (r == 0)
+                r = verify_no_entry(l, &credits_unrecorded, d);
         if (r < 0)
                 return r;
 

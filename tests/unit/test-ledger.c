@@ -116,12 +116,12 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
         assert_int_equal(balance, want_balance);
 }
 
-/* A ledger as schema 3 left it: schema 4's claims, columns and index
+/* A ledger as schema 3 left it: schema 4's claims, credits and columns
  * gone, entries as migrations 1 and 3 made it (the CHECKs of kind and
  * funder without claims), its rows as they were. This connection does
  * not enforce foreign keys, as sqlite3(1) does not by default. */
 #define SCHEMA_3_SQL                                                                                       \
-        "DROP TABLE claims; DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "              \
+        "DROP TABLE claims; DROP TABLE credits; ALTER TABLE slices DROP COLUMN held; "                     \
         "ALTER TABLE slices DROP COLUMN claimed; CREATE TABLE e4 AS SELECT * FROM entries; DROP TABLE entries; " \
         "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
         "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release')), "                             \
@@ -1554,6 +1554,23 @@ static void test_release_split(void **state) {
         l = open_ok(f->path, true);
         verify_fails(l, "held for funders");
         ledger_close(l);
+        raw_exec(f->path, "UPDATE slices SET held = held + 1 WHERE id = '" SLICE_B "'");
+        /* The credits a split reads against the chained entries: one
+         * changed, one gone, one of no credit. */
+        raw_exec(f->path, "UPDATE credits SET amount = amount + 1 WHERE entry = "
+                          "(SELECT min(entry) FROM credits WHERE slice = '" SLICE_A "')");
+        l = open_ok(f->path, true);
+        verify_fails(l, "credits table does not hold");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE credits SET amount = amount - 1 WHERE entry = "
+                          "(SELECT min(entry) FROM credits WHERE slice = '" SLICE_A "')");
+        l = open_ok(f->path, true);
+        verify_ok(l);
+        ledger_close(l);
+        raw_exec(f->path, "DELETE FROM credits WHERE entry = (SELECT max(entry) FROM credits)");
+        l = open_ok(f->path, true);
+        verify_fails(l, "credits table does not hold");
+        ledger_close(l);
 }
 
 /* Claims (schema 4): each keyed funder of a released pro-rata slice is
@@ -1715,9 +1732,10 @@ static void test_funders_max(void **state) {
  * anonymous credit one funder; and the split of them sums exactly. */
 static void test_slice_credits(void **state) {
         struct fixture *f = *state;
-        struct voucher v[5] = { make_voucher(40, CENTS(100)), make_voucher(41, CENTS(200)),
+        struct voucher v[7] = { make_voucher(40, CENTS(100)), make_voucher(41, CENTS(200)),
                                 make_voucher(42, CENTS(300)), make_voucher(43, CENTS(50)),
-                                make_voucher(44, CENTS(25)) };
+                                make_voucher(44, CENTS(25)),  make_voucher(45, CENTS(5)),
+                                make_voucher(46, CENTS(10)) };
         uint8_t k1[CRYPTO_PUBKEY_SIZE], k2[CRYPTO_PUBKEY_SIZE];
         struct ledger_credits c = {};
         int64_t shares[3], sum = 0;
@@ -1725,8 +1743,11 @@ static void test_slice_credits(void **state) {
 
         memset(k1, 0x11, sizeof(k1));
         memset(k2, 0x22, sizeof(k2));
+        struct ledger_slice a = { .id = SLICE_A, .owner_uid = 1000, .created_usec = 1000,
+                                  .donation_model = DONATION_PRO_RATA };
+
         l = open_batch(f->path);
-        add_slice(l, SLICE_A, 1000);
+        assert_int_equal(ledger_slice_add(l, &a), 0);
         add_slice(l, SLICE_B, 1001);
         assert_int_equal(ledger_slice_credits(l, SLICE_B, &c), 0);
         assert_int_equal(c.n_credits, 0);
@@ -1738,7 +1759,21 @@ static void test_slice_credits(void **state) {
         assert_int_equal(ledger_redeem_funded(l, &v[4], 1, SLICE_B, NULL, k2, 5002, NULL, NULL), 0);
         assert_int_equal(ledger_redeem_funded(l, &v[2], 1, SLICE_A, NULL, k2, 5003, NULL, NULL), 0);
         assert_int_equal(ledger_redeem_funded(l, &v[3], 1, SLICE_A, NULL, k1, 5004, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[5], 1, SLICE_B, NULL, NULL, 5005, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[6], 1, SLICE_B, NULL, k2, 5006, NULL, NULL), 0);
         assert_int_equal(ledger_commit(l), 0);
+
+        /* An owner's slice keeps its keyed credits in order, and what
+         * the anonymous put in as one sum after them. */
+        assert_int_equal(ledger_slice_credits(l, SLICE_B, &c), 0);
+        assert_int_equal(c.n_credits, 3);
+        assert_int_equal(c.n_funders, 2);
+        assert_false(c.funders[0].anonymous);
+        assert_int_equal(c.funders[0].put, CENTS(25) + CENTS(10));
+        assert_true(c.funders[1].anonymous);
+        assert_int_equal(c.funders[1].put, CENTS(5));
+        ledger_credits_done(&c);
+        assert_int_equal(ledger_verify(l, NULL), 0);
 
         assert_int_equal(ledger_slice_credits(l, SLICE_A, &c), 0);
         assert_int_equal(c.n_credits, 4);
