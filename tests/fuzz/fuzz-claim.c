@@ -16,13 +16,7 @@
 
 static struct crypto_key *key;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-        (void) argc;
-        (void) argv;
-        fuzz_quiet();
-        key = fuzz_key();
-        return 0;
-}
+FUZZ_KEY_INITIALIZE(key)
 
 static const char *const sentences[] = {
         "Not a prepay claim (expected text starting pc1-)",

@@ -43,6 +43,17 @@ static inline void fuzz_quiet(void) {
                 return 0;                                   \
         }
 
+/* The same, and the harness's signing key (fuzz_key()) into key, for
+ * the harnesses that re-sign what they accept. */
+#define FUZZ_KEY_INITIALIZE(key)                            \
+        int LLVMFuzzerInitialize(int *argc, char ***argv) { \
+                (void) argc;                                \
+                (void) argv;                                \
+                fuzz_quiet();                               \
+                key = fuzz_key();                           \
+                return 0;                                   \
+        }
+
 /* data as a C string (libFuzzer's buffer has no NUL); free() it. NULL
  * when out of memory, which a harness treats as "nothing to do". */
 static inline char *fuzz_strndup(const uint8_t *data, size_t size) {
