@@ -266,6 +266,8 @@ static void account_info(struct billing *b, struct slice *s, struct slice_accoun
                  strempty(enforce_action_to_string(a->enforce.action)));
         snprintf(i.donation_model, sizeof(i.donation_model), "%s",
                  strempty(donation_model_to_string(a->l.donation_model)));
+        if (a->l.donation_model != DONATION_OWNER)
+                snprintf(i.anonymous_share, sizeof(i.anonymous_share), "%s", a->l.anonymous_to_host ? "host" : "owner");
         i.balance = a->l.balance - MIN(a->pending, a->l.balance);
         i.credited = a->l.credited;
         i.refunded = a->l.refunded;
@@ -1167,6 +1169,9 @@ static int fund_in_ledger(struct billing *b, struct slice *s, const struct billi
         row.state = LEDGER_SLICE_ACTIVE;
         row.created_usec = s->created_usec;
         row.donation_model = o->model;
+        /* Fixed now, as the model is: what the buyer and every funder
+         * were shown is what its release does. */
+        row.anonymous_to_host = o->model != DONATION_OWNER && streq(b->config->anonymous_shares, "host");
         q = ledger_slice_add(b->ledger, &row);
         if (q >= 0)
                 q = ledger_redeem_funded(b->ledger, o->vouchers, o->n_vouchers, s->id, r->fields->request_id,
@@ -1372,7 +1377,7 @@ static int release_split(struct billing *b, struct billing_request *r, struct sl
                          const struct ledger_slice *row, const char *operator_note, struct billing_release *ret,
                          char **ret_error) {
         _cleanup_(ledger_split_done) struct ledger_split sp = {};
-        char buf[MONEY_FORMAT_MAX], held[MONEY_FORMAT_MAX], what[96] = "";
+        char buf[MONEY_FORMAT_MAX], held[MONEY_FORMAT_MAX], donated[MONEY_FORMAT_MAX], what[192] = "";
         const char *id = row->id;
         int q;
 
@@ -1390,6 +1395,9 @@ static int release_split(struct billing *b, struct billing_request *r, struct sl
         if (sp.held > 0)
                 snprintf(what, sizeof(what), ", %s %s held for its funders (%s)", fmt_money(held, sp.held),
                          b->config->currency, donation_model_to_string(sp.model));
+        if (sp.donated > 0)
+                snprintf(what + strlen(what), sizeof(what) - strlen(what), ", %s %s of anonymous funders kept "
+                         "by the host", fmt_money(donated, sp.donated), b->config->currency);
         if (s) {
                 account_reload(b, s);
                 set_dirty(b, s);
@@ -1404,6 +1412,7 @@ static int release_split(struct billing *b, struct billing_request *r, struct sl
         ret->outcome = BILLING_RELEASED;
         ret->amount = sp.owner;
         ret->held = sp.held;
+        ret->donated = sp.donated;
         return 0;
 }
 

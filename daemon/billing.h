@@ -219,6 +219,7 @@ struct billing_release {
         enum billing_release_outcome outcome;
         int64_t amount; /* refunded as change, or kept */
         int64_t held;   /* held for the slice's keyed funders to claim (its donation model's split) */
+        int64_t donated; /* the anonymous funders' share, kept by the host (AnonymousShares=host) */
         char change[LEDGER_CHANGE_MAX];
 };
 int billing_release(struct billing *b, struct billing_request *r, struct billing_release *ret, char **ret_error);

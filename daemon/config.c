@@ -177,6 +177,12 @@ static int verify_donation_models(const char *s, const char **ret_reason) {
         return 0;
 }
 
+/* AnonymousShares=: who gets the anonymous funders' share of a split. */
+static int verify_anonymous_shares(const char *s, const char **ret_reason) {
+        *ret_reason = "must be owner or host";
+        return streq(s, "owner") || streq(s, "host") ? 0 : -EINVAL;
+}
+
 /* A group name as useradd(8) takes it, or empty. */
 static int verify_group(const char *s, const char **ret_reason) {
         if (strlen(s) > 32) {
@@ -613,6 +619,16 @@ static const struct config_item config_items[] = {
                 .doc = "Donation models a buyer may choose, separated by spaces: owner, pro-rata, lifo "
                        "(prepay(1), FUNDERS); the first is the default.",
                 .verify = verify_donation_models,
+        },
+        {
+                .section = "Money",
+                .key = "AnonymousShares",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, anonymous_shares),
+                .default_value = "owner",
+                .doc = "Who gets the anonymous funders' share when a pro-rata or lifo slice is released: owner "
+                       "(as change) or host (kept, as a donation); fixed for each slice when it is bought.",
+                .verify = verify_anonymous_shares,
         },
         {
                 .section = "Prices",

@@ -46,6 +46,7 @@ struct config {
         uint64_t change_validity_usec; /* ChangeValidity= */
         bool allow_unfunded;       /* AllowUnfunded= (root only) */
         char *donation_models;     /* DonationModels= what a buyer may choose; the first is the default */
+        char *anonymous_shares;    /* AnonymousShares= "owner" or "host" */
         /* [Prices], micro-units; rates.currency is Currency= */
         struct rate_card rates;    /* CPUSecond= MemoryGiBHour= NetOutGiB= NetInGiB= IOGiB= SliceHour= */
         /* [Enforce] */

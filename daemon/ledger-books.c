@@ -37,7 +37,7 @@ static int slice_state_from_string(const char *s) {
 
 int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice *ret, int64_t *ret_num) {
         struct ledger_slice sl = {};
-        char state[16], model[16];
+        char state[16], model[16], share[8];
         int st, m;
 
         if (!column_text_copy(s, SLICE_COL_ID, sl.id, sizeof(sl.id)) ||
@@ -46,6 +46,8 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
             (st = slice_state_from_string(state)) < 0 ||
             !column_text_copy(s, SLICE_COL_DONATION_MODEL, model, sizeof(model)) ||
             (m = donation_model_from_string(model)) < 0 ||
+            !column_text_copy(s, SLICE_COL_ANONYMOUS_SHARE, share, sizeof(share)) ||
+            (!streq(share, "owner") && !streq(share, "host")) ||
             !column_text_copy(s, SLICE_COL_CHANGE, sl.change, sizeof(sl.change)))
                 return log_error_errno(EUCLEAN, "Ledger %s: a slice row is malformed.", l->path);
 
@@ -59,6 +61,8 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
         sl.refunded = column_i64(s, SLICE_COL_REFUNDED);
         sl.held = column_i64(s, SLICE_COL_HELD);
         sl.claimed = column_i64(s, SLICE_COL_CLAIMED);
+        sl.anonymous_to_host = streq(share, "host");
+        sl.donated = column_i64(s, SLICE_COL_DONATED);
         for (int r = 0; r < _RESOURCE_MAX; r++) {
                 sl.charged[r] = column_i64(s, SLICE_COL_CHARGED + r);
                 sl.billed[r] = column_u64(s, SLICE_COL_BILLED + r);
@@ -107,6 +111,7 @@ int ledger_slice_add(struct ledger *l, const struct ledger_slice *sl) {
         bind_u64(&b, sl->created_usec);
         bind_u64(&b, sl->created_usec);
         bind_text(&b, donation_model_to_string(sl->donation_model));
+        bind_text(&b, sl->anonymous_to_host ? "host" : "owner");
         return ledger_op_step(&b, LEDGER_STEP_INSERT, "add a slice");
 }
 
@@ -328,8 +333,8 @@ void ledger_split_done(struct ledger_split *s) {
 }
 
 /* The split of c by model: the keyed funders' shares into ret, the
- * anonymous one with the owner's. */
-static int split_credits(const struct ledger_credits *c, enum donation_model model, int64_t unspent,
+ * anonymous one with the owner's, or the host's when to_host. */
+static int split_credits(const struct ledger_credits *c, enum donation_model model, bool to_host, int64_t unspent,
                          struct ledger_split *ret) {
         _cleanup_(freep) int64_t *shares = NULL;
         struct ledger_split sp = { .model = model, .unspent = unspent, .owner = unspent };
@@ -356,18 +361,24 @@ static int split_credits(const struct ledger_credits *c, enum donation_model mod
         }
         for (size_t f = 0; f < c->n_funders; f++) {
                 if (c->funders[f].anonymous)
-                        continue; /* the owner's to pay, as change */
+                        continue; /* what the keyed shares leave */
                 sp.shares[sp.n_shares++] = (struct ledger_share) { .put = c->funders[f].put, .share = shares[f] };
                 memcpy(sp.shares[sp.n_shares - 1].key, c->funders[f].key, CRYPTO_PUBKEY_SIZE);
                 sp.held += shares[f];
         }
-        sp.owner = unspent - sp.held;
+        /* Under the owner's model all of it is the owner's, whatever the
+         * host keeps of anonymous shares: there are no shares. */
+        if (to_host && model != DONATION_OWNER) {
+                sp.donated = unspent - sp.held;
+                sp.owner = 0;
+        } else
+                sp.owner = unspent - sp.held;
         *ret = sp;
         return 0;
 }
 
-int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, int64_t unspent,
-                      struct ledger_split *ret) {
+int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, bool to_host,
+                      int64_t unspent, struct ledger_split *ret) {
         struct ledger_credits c = {};
         int r;
 
@@ -378,7 +389,7 @@ int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_mode
         }
         r = slice_credits_read(l, slice_id, &c);
         if (r >= 0)
-                r = split_credits(&c, model, unspent, ret);
+                r = split_credits(&c, model, to_host, unspent, ret);
         ledger_credits_done(&c);
         return r;
 }
@@ -397,7 +408,7 @@ int ledger_release_split(struct ledger *l, const char *slice_id, struct ledger_s
                 return r;
         r = slice_get_open(l, slice_id, &sl);
         if (r >= 0)
-                r = ledger_split_read(l, slice_id, sl.donation_model, sl.balance, ret);
+                r = ledger_split_read(l, slice_id, sl.donation_model, sl.anonymous_to_host, sl.balance, ret);
         ledger_read_end(l, opened);
         return r;
 }
@@ -426,13 +437,15 @@ static int claim_get(struct ledger *l, const char *slice_id, const uint8_t funde
 }
 
 /* The split sl's release made: what it split is what its row says went
- * out, to the owner, held and claimed (verify holds each to the books). */
+ * out, to the owner, held, claimed and donated (verify holds each to the
+ * books). */
 static int released_split(struct ledger *l, const struct ledger_slice *sl, struct ledger_split *ret) {
         int64_t unspent;
 
-        if (!money_add(sl->refunded, sl->held, &unspent) || !money_add(unspent, sl->claimed, &unspent))
+        if (!money_add(sl->refunded, sl->held, &unspent) || !money_add(unspent, sl->claimed, &unspent) ||
+            !money_add(unspent, sl->donated, &unspent))
                 return -EUCLEAN;
-        return ledger_split_read(l, sl->id, sl->donation_model, unspent, ret);
+        return ledger_split_read(l, sl->id, sl->donation_model, sl->anonymous_to_host, unspent, ret);
 }
 
 /* In a read transaction or the batch: ledger_claim_share(), with the
@@ -902,7 +915,8 @@ int ledger_charge(struct ledger *l, const char *slice_id, const uint64_t counter
 static int release_apply(struct ledger_slice *sl, const struct ledger_split *sp, bool change) {
         if (change != (sp->owner > 0) || sl->balance < 0 || sp->unspent != sl->balance)
                 return -EINVAL;
-        if (!money_add(sl->refunded, sp->owner, &sl->refunded) || !money_add(sl->held, sp->held, &sl->held))
+        if (!money_add(sl->refunded, sp->owner, &sl->refunded) || !money_add(sl->held, sp->held, &sl->held) ||
+            !money_add(sl->donated, sp->donated, &sl->donated))
                 return -EOVERFLOW;
         return 0;
 }
@@ -919,6 +933,8 @@ static int release_write(struct ledger *l, const struct ledger_slice *sl, const 
         slice_entry(&e, "release", sl, -sl->balance, now_usec);
         if (sp->owner > 0)
                 ledger_entry_post(&e, "refund", sp->owner);
+        if (sp->donated > 0)
+                ledger_entry_post(&e, "donated", sp->donated);
         for (size_t i = 0; i < sp->n_shares; i++)
                 if (sp->shares[i].share > 0) {
                         /* Checked at each keyed credit (redeem_funder_check()). */
@@ -936,6 +952,7 @@ static int release_write(struct ledger *l, const struct ledger_slice *sl, const 
         bind_u64(&b, now_usec);
         bind_i64(&b, sl->refunded);
         bind_i64(&b, sl->held);
+        bind_i64(&b, sl->donated);
         bind_text(&b, change);
         bind_text(&b, sl->id);
         return ledger_bound_step(&b, LEDGER_STEP_DONE, "release a slice");
@@ -958,7 +975,7 @@ int ledger_release(struct ledger *l, const char *slice_id, const char *change_te
                 return r;
         /* Split in the savepoint, from the books as they are now: what
          * the caller signed change for is checked against it. */
-        r = ledger_split_read(l, slice_id, sl.donation_model, sl.balance, &sp);
+        r = ledger_split_read(l, slice_id, sl.donation_model, sl.anonymous_to_host, sl.balance, &sp);
         if (r >= 0)
                 r = release_apply(&sl, &sp, change);
         if (r >= 0)
@@ -1069,8 +1086,8 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
 
         /* redeemed, held, charged in one column or one per resource,
          * refunded, claimed (in refunded already: 0), held for funders,
-         * overshoot, entries. */
-        n = sqlite3_column_count(b.s) - 5;
+         * donated, overshoot, entries. */
+        n = sqlite3_column_count(b.s) - 6;
         books.redeemed = column_i64(b.s, 0);
         books.held = column_i64(b.s, 1);
         for (int i = 2; i < n; i++)
@@ -1079,8 +1096,9 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
         if (!money_add(column_i64(b.s, n), column_i64(b.s, n + 1), &books.refunded))
                 return -EOVERFLOW;
         books.funders = column_i64(b.s, n + 2);
-        books.overshoot = column_i64(b.s, n + 3);
-        books.entries = column_u64(b.s, n + 4);
+        books.donated = column_i64(b.s, n + 3);
+        books.overshoot = column_i64(b.s, n + 4);
+        books.entries = column_u64(b.s, n + 5);
         *ret = books;
         return 0;
 }

@@ -41,7 +41,8 @@
 /* The columns STMT_SLICE_* select, and where each is. */
 #define SLICE_COLUMNS                                                                                  \
         "id, owner_uid, owner_hash, state, created_usec, released_usec, balance, credited, refunded, " \
-        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held, claimed"
+        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held, claimed, " \
+        "anonymous_share, donated"
 enum {
         SLICE_COL_ID,
         SLICE_COL_OWNER_UID,
@@ -60,6 +61,8 @@ enum {
         SLICE_COL_DONATION_MODEL,
         SLICE_COL_HELD,
         SLICE_COL_CLAIMED,
+        SLICE_COL_ANONYMOUS_SHARE,
+        SLICE_COL_DONATED,
 };
 
 /* Every statement, prepared once (on first use) and kept. */
@@ -319,8 +322,8 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
 int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *ret);
 /* The split of slice_id's unspent balance by its model (ledger_release_split()),
  * inside a read transaction or the batch. */
-int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, int64_t unspent,
-                      struct ledger_split *ret);
+int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, bool to_host,
+                      int64_t unspent, struct ledger_split *ret);
 /* "held:<slice>:<64 lower-case hex of key>" */
 void ledger_held_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]);
 /* Inside a read transaction or the batch. */

@@ -48,7 +48,7 @@ static bool held_account_is_valid(const char *rest, const char *slice) {
 }
 
 static bool account_is_valid(const char *account, const char *slice) {
-        if (streq(account, "vouchers") || streq(account, "refund"))
+        if (streq(account, "vouchers") || streq(account, "refund") || streq(account, "donated"))
                 return true;
         if (strneq(account, "charge:", 7))
                 return resource_from_string(account + 7) >= 0;
@@ -219,6 +219,7 @@ static int verify_slices(struct ledger *l, char **d) {
                 /* Columns: row values, then the same from postings. */
                 static const char *const what[] = {
                         "balance", "credited", "refunded", "held for funders", "claimed by funders",
+                        "donated to the host",
                         "charged for cpu", "charged for memory",
                         "charged for net_out", "charged for net_in", "charged for io", "charged for base",
                         "overshoot",
@@ -294,6 +295,8 @@ static size_t split_postings(const char *slice, const struct ledger_split *sp, s
 
         if (sp->owner > 0)
                 p[n++] = (struct posting) { .account = "refund", .amount = sp->owner };
+        if (sp->donated > 0)
+                p[n++] = (struct posting) { .account = "donated", .amount = sp->donated };
         for (size_t i = 0; i < sp->n_shares && n < ENTRY_POSTINGS_MAX; i++)
                 if (sp->shares[i].share > 0) {
                         ledger_held_account(p[n].account, slice, sp->shares[i].key);
@@ -304,9 +307,10 @@ static size_t split_postings(const char *slice, const struct ledger_split *sp, s
 }
 
 /* Step 5, for the release entry seq of slice: its postings are exactly
- * the split of unspent by model, recomputed from the slice's credits. */
+ * the split of unspent by model (the anonymous share the host's when
+ * to_host), recomputed from the slice's credits. */
 static int verify_split(struct ledger *l, uint64_t seq, const char *slice, enum donation_model model,
-                        int64_t unspent, char **d) {
+                        bool to_host, int64_t unspent, char **d) {
         _cleanup_(ledger_split_done) struct ledger_split sp = {};
         _cleanup_binder_ struct binder b = {};
         _cleanup_(freep) struct posting *want = NULL;
@@ -315,7 +319,7 @@ static int verify_split(struct ledger *l, uint64_t seq, const char *slice, enum 
         size_t n, i = 0;
         int r;
 
-        r = ledger_split_read(l, slice, model, unspent, &sp);
+        r = ledger_split_read(l, slice, model, to_host, unspent, &sp);
         if (r == -EUCLEAN)
                 return discrepancy(d, "Entry %" PRIu64 ": releases %s of slice %s, which its credits cannot have "
                                    "paid.", seq, fmt_money(x, unspent), slice);
@@ -366,7 +370,8 @@ static int verify_splits(struct ledger *l, char **d) {
                 if (!column_text_copy(b.s, 1, slice, sizeof(slice)) ||
                     !column_text_copy(b.s, 2, model, sizeof(model)) || (m = donation_model_from_string(model)) < 0)
                         return discrepancy(d, "Entry %" PRIu64 ": its slice's row is malformed.", seq);
-                r = verify_split(l, seq, slice, (enum donation_model) m, column_i64(b.s, 3), d);
+                r = verify_split(l, seq, slice, (enum donation_model) m, column_i64(b.s, 3) != 0,
+                                 column_i64(b.s, 4), d);
                 if (r < 0)
                         return r;
         }
@@ -454,10 +459,11 @@ static int verify_claims(struct ledger *l, char **d) {
                            fmt_money(x, -column_i64(o.s, 1)));
 }
 
-/* Step 7: redeemed = held + charged + refunded + held for funders. */
+/* Step 7: redeemed = held + charged + refunded + held for funders +
+ * donated to the host. */
 static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX],
-                g[MONEY_FORMAT_MAX];
+                g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX];
         struct ledger_books books;
         int64_t out;
         int r;
@@ -466,11 +472,13 @@ static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) 
         if (r < 0)
                 return r;
         if (!money_add(books.held, books.charged, &out) || !money_add(out, books.refunded, &out) ||
-            !money_add(out, books.funders, &out) || out != books.redeemed)
+            !money_add(out, books.funders, &out) || !money_add(out, books.donated, &out) ||
+            out != books.redeemed)
                 return discrepancy(d, "Books do not balance: redeemed %s != held %s + charged %s + refunded %s + "
-                                   "held for funders %s.", fmt_money(a, books.redeemed), fmt_money(b, books.held),
-                                   fmt_money(c, books.charged), fmt_money(e, books.refunded),
-                                   fmt_money(g, books.funders));
+                                   "held for funders %s + donated %s.", fmt_money(a, books.redeemed),
+                                   fmt_money(b, books.held), fmt_money(c, books.charged),
+                                   fmt_money(e, books.refunded), fmt_money(g, books.funders),
+                                   fmt_money(h, books.donated));
         *ret = books;
         return 0;
 }

@@ -190,6 +190,14 @@ static const char *const migrations[] = {
          "        change TEXT NOT NULL,\n"
          "        PRIMARY KEY (slice, funder)\n"
          ") STRICT, WITHOUT ROWID;\n"),
+        /* 5: where the anonymous funders' share of a split goes (issue
+         * 16): to the owner as change, as every slice before, or to the
+         * host, as the operator set AnonymousShares= when the slice was
+         * bought; and what a release gave the host that way, posted to
+         * the account 'donated'. */
+        ("ALTER TABLE slices ADD COLUMN anonymous_share TEXT NOT NULL DEFAULT 'owner'\n"
+         "        CHECK (anonymous_share IN ('owner', 'host'));\n"
+         "ALTER TABLE slices ADD COLUMN donated INTEGER NOT NULL DEFAULT 0 CHECK (donated >= 0);\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -206,7 +214,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_SAVEPOINT] = "SAVEPOINT op", [STMT_RELEASE] = "RELEASE op", [STMT_ROLLBACK_TO] = "ROLLBACK TO op",
         [STMT_TIP] = "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1",
         [STMT_SLICE_INSERT] = "INSERT INTO slices (id, owner_uid, owner_hash, state, created_usec, state_usec, "
-                              "donation_model) VALUES (?, ?, ?, 'active', ?, ?, ?)",
+                              "donation_model, anonymous_share) VALUES (?, ?, ?, 'active', ?, ?, ?, ?)",
         [STMT_SLICE_GET] = "SELECT " SLICE_COLUMNS " FROM slices WHERE id = ?",
         /* One row at a time, so that the caller's callback may write. */
         [STMT_SLICE_NEXT_OPEN] = "SELECT " SLICE_COLUMNS " FROM slices "
@@ -216,7 +224,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_SLICE_CHARGE] = "UPDATE slices SET balance = ?, " RESOURCE_ASSIGN("charged_") ", "
                               RESOURCE_ASSIGN("billed_") ", overshoot = ? WHERE id = ?",
         [STMT_SLICE_RELEASE] = "UPDATE slices SET state = 'released', state_usec = ?, released_usec = ?, "
-                               "balance = 0, refunded = ?, held = ?, change = ? WHERE id = ?",
+                               "balance = 0, refunded = ?, held = ?, donated = ?, change = ? WHERE id = ?",
         [STMT_SLICE_STATE] = "UPDATE slices SET state = ?, state_usec = ? WHERE id = ?",
         [STMT_VOUCHER_GET] = "SELECT redeemed_usec, slice FROM vouchers WHERE id = ?",
         [STMT_VOUCHER_INSERT] = "INSERT INTO vouchers (id, issuer, amount, currency, not_after, redeemed_usec, "
@@ -244,17 +252,20 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                 "ORDER BY seq LIMIT 1",
         /* Each release entry of a slice whose model is not the owner's,
          * with the slice's posting (what was split) and the model. */
-        [STMT_VERIFY_RELEASES] = "SELECT e.seq, e.slice, s.donation_model, "
+        [STMT_VERIFY_RELEASES] = "SELECT e.seq, e.slice, s.donation_model, s.anonymous_share = 'host', "
                                  "coalesce((SELECT -amount FROM postings WHERE entry = e.seq "
                                  "AND account = 'slice:' || e.slice), 0) FROM entries e JOIN slices s "
                                  "ON s.id = e.slice WHERE e.kind = 'release' AND s.donation_model <> 'owner' "
                                  "ORDER BY e.seq",
-        /* A posting to a funder's account where no split can put one: an
-         * entry other than a release, or a release of an owner's slice. */
+        /* A posting to a funder's account, or to the host's donations,
+         * where no split can put one: an entry other than a release (or
+         * a claim, from a funder's), or a release of an owner's slice. */
         [STMT_VERIFY_HELD_ELSEWHERE] = "SELECT e.seq, p.account FROM postings p JOIN entries e ON e.seq = p.entry "
-                                       "JOIN slices s ON s.id = e.slice WHERE p.account GLOB 'held:*' AND (s.donation_model = 'owner' OR "
-                                       "NOT ((e.kind = 'release' AND p.amount > 0) OR (e.kind = 'claim' AND "
-                                       "p.amount < 0))) ORDER BY e.seq LIMIT 1",
+                                       "JOIN slices s ON s.id = e.slice WHERE (p.account GLOB 'held:*' AND "
+                                       "(s.donation_model = 'owner' OR NOT ((e.kind = 'release' AND p.amount > 0) "
+                                       "OR (e.kind = 'claim' AND p.amount < 0)))) OR (p.account = 'donated' AND "
+                                       "(s.donation_model = 'owner' OR e.kind <> 'release' OR p.amount < 0)) "
+                                       "ORDER BY e.seq LIMIT 1",
         [STMT_CLAIM_GET] = "SELECT entry, time_usec, amount, change FROM claims WHERE slice = ? AND funder = ?",
         [STMT_CLAIM_INSERT] = "INSERT INTO claims (slice, funder, entry, time_usec, amount, change) "
                               "VALUES (?, ?, ?, ?, ?, ?)",
@@ -289,7 +300,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                        "coalesce(sum(charged_net_out), 0), coalesce(sum(charged_net_in), 0), "
                        "coalesce(sum(charged_io), 0), coalesce(sum(charged_base), 0), "
                        "coalesce(sum(refunded), 0), coalesce(sum(claimed), 0), coalesce(sum(held), 0), "
-                       "coalesce(sum(overshoot), 0), "
+                       "coalesce(sum(donated), 0), coalesce(sum(overshoot), 0), "
                        "(SELECT coalesce(max(seq), 0) FROM entries) FROM slices",
         [STMT_ENTRIES_ALL] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, "
                              "funder FROM entries ORDER BY seq",
@@ -305,14 +316,16 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "sum(CASE WHEN p.account = 'refund' AND e.kind <> 'claim' THEN p.amount ELSE 0 END) AS refunded, "
                 "sum(CASE WHEN p.account = 'refund' AND e.kind = 'claim' THEN p.amount ELSE 0 END) AS claimed, "
                 "sum(CASE WHEN p.account GLOB 'held:*' THEN p.amount ELSE 0 END) AS held, "
+                "sum(CASE WHEN p.account = 'donated' THEN p.amount ELSE 0 END) AS donated, "
                 CHARGED_FROM_POSTINGS("cpu") " AS cpu, " CHARGED_FROM_POSTINGS("memory") " AS memory, "
                 CHARGED_FROM_POSTINGS("net_out") " AS net_out, " CHARGED_FROM_POSTINGS("net_in") " AS net_in, "
                 CHARGED_FROM_POSTINGS("io") " AS io, " CHARGED_FROM_POSTINGS("base") " AS base "
                 "FROM postings p JOIN entries e ON e.seq = p.entry GROUP BY e.slice), "
                 "o AS (SELECT slice, sum(overshoot) AS overshoot FROM entries GROUP BY slice) "
-                "SELECT s.id, s.balance, s.credited, s.refunded, s.held, s.claimed, " RESOURCE_COLUMNS("s.charged_") ", "
+                "SELECT s.id, s.balance, s.credited, s.refunded, s.held, s.claimed, s.donated, "
+                RESOURCE_COLUMNS("s.charged_") ", "
                 "s.overshoot, coalesce(p.balance, 0), coalesce(p.credited, 0), coalesce(p.refunded, 0), "
-                "coalesce(p.held, 0), coalesce(p.claimed, 0), "
+                "coalesce(p.held, 0), coalesce(p.claimed, 0), coalesce(p.donated, 0), "
                 "coalesce(p.cpu, 0), coalesce(p.memory, 0), coalesce(p.net_out, 0), coalesce(p.net_in, 0), "
                 "coalesce(p.io, 0), coalesce(p.base, 0), coalesce(o.overshoot, 0) "
                 "FROM slices s LEFT JOIN p ON p.slice = s.id LEFT JOIN o ON o.slice = s.id ORDER BY s.num",
@@ -330,6 +343,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'charge:*'), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), 0, "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'held:*'), "
+                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'donated'), "
                               "(SELECT coalesce(sum(overshoot), 0) FROM slices), "
                               "(SELECT coalesce(max(seq), 0) FROM entries)",
         [STMT_EVENT_INSERT] = "INSERT INTO events (time_usec, slice, kind, funded, owner_uid, balance, currency, "

@@ -83,6 +83,8 @@ const char *ledger_slice_state_to_string(enum ledger_slice_state s);
         int64_t refunded;       /* paid out as change */                                           \
         int64_t held;           /* released, held for its keyed funders to claim (schema 4) */     \
         int64_t claimed;        /* held once, claimed by its funders as change (schema 4) */       \
+        bool anonymous_to_host; /* the anonymous share of a split is the host's (schema 5) */      \
+        int64_t donated;        /* released, the anonymous share kept by the host (schema 5) */    \
         int64_t charged[_RESOURCE_MAX];                                                            \
         uint64_t billed[_RESOURCE_MAX]; /* the meter counters charged up to */                     \
         int64_t overshoot;      /* priced usage the balance did not cover */
@@ -188,8 +190,9 @@ struct ledger_share {
 struct ledger_split {
         enum donation_model model;
         int64_t unspent; /* the balance split */
-        int64_t owner;   /* paid as change: unspent less every keyed share */
+        int64_t owner;   /* paid as change: unspent less every keyed share, unless donated */
         int64_t held;    /* the keyed shares' sum */
+        int64_t donated; /* the anonymous share, the host's (anonymous_to_host); then owner is 0 */
         struct ledger_share *shares; /* every keyed funder, in the order of its first credit */
         size_t n_shares;
 };
@@ -274,6 +277,7 @@ struct ledger_books {
         int64_t charged;  /* sum of charges */
         int64_t refunded; /* sum of change */
         int64_t funders;  /* held for funders to claim (schema 4) */
+        int64_t donated;  /* anonymous shares the host kept (schema 5) */
         int64_t overshoot;
         uint64_t entries;
 };

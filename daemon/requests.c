@@ -496,6 +496,8 @@ json_object *requests_release(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
         if (rel->held > 0)
                 json_object_object_add(reply, "held_for_funders", json_object_new_int64(rel->held));
+        if (rel->donated > 0)
+                json_object_object_add(reply, "donated", json_object_new_int64(rel->donated));
         switch (rel->outcome) {
         case BILLING_KEPT:
                 /* Not remembered: a keep moves no money (what was used is
@@ -593,6 +595,11 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, "slice", json_object_new_string(row->id));
         json_object_object_add(reply, "donation_model",
                                json_object_new_string(donation_model_to_string(row->donation_model)));
+        if (row->donation_model != DONATION_OWNER)
+                json_object_object_add(reply, "anonymous_share",
+                                       json_object_new_string(row->anonymous_to_host ? "host" : "owner"));
+        if (row->donated > 0)
+                json_object_object_add(reply, "donated", json_object_new_int64(row->donated));
         json_object_object_add(reply, "released", json_object_new_boolean(row->state == LEDGER_SLICE_RELEASED));
         json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
         json_object_object_add(reply, "credited", json_object_new_int64(row->credited));
@@ -760,12 +767,13 @@ static bool request_may_see(struct request_conn *rc, struct slice *s) {
 /* What anyone may see of a slice: what a donor needs to decide on a
  * top-up, and nothing about who owns it, what it runs or what it used:
  * its id and state, and of its account the currency, state,
- * enforcement, action when spent, donation model (what a funder gets
- * back at release), balance, burn rate and time left. */
+ * enforcement, action when spent, donation model and where anonymous
+ * shares go (what a funder gets back at release), balance, burn rate and
+ * time left. */
 static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
         static const char *const account_keys[] = {
-                "currency", "state", "enforcement", "exhausted_action", "donation_model", "balance", "burn_rate",
-                "time_left_usec",
+                "currency", "state", "enforcement", "exhausted_action", "donation_model", "anonymous_share",
+                "balance", "burn_rate", "time_left_usec",
         };
         json_object *full, *info, *account, *o, *v, *a;
 

@@ -23,12 +23,13 @@ static int64_t get_i64(json_object *o, const char *key) {
 }
 
 static int print_funders(json_object *reply, void *userdata) {
-        const char *slice = userdata, *model = "?", *currency = "";
+        const char *slice = userdata, *model = "?", *currency = "", *anonymous = "owner";
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], d[MONEY_FORMAT_MAX];
         bool released = false;
         json_object *list = NULL;
 
         (void) message_get_string(reply, "donation_model", &model);
+        (void) message_get_string(reply, "anonymous_share", &anonymous);
         (void) message_get_string(reply, "currency", &currency);
         (void) message_get_bool(reply, "released", &released);
         (void) json_object_object_get_ex(reply, "funders", &list);
@@ -45,7 +46,7 @@ static int print_funders(json_object *reply, void *userdata) {
                 money_format(c, sizeof(c), get_i64(f, "held"));
                 money_format(d, sizeof(d), get_i64(f, "claimed"));
                 printf("%-64s %14s %14s %14s %14s\n", keyed ? json_object_get_string(k) : "anonymous", a, b,
-                       keyed ? c : "-", keyed ? d : "(with change)");
+                       keyed ? c : "-", keyed ? d : streq(anonymous, "host") ? "(to the host)" : "(with change)");
         }
         return 0;
 }

@@ -39,7 +39,8 @@ static void print_account(const struct slice_account_info *a) {
         printf("  balance:  %s %s (%s; %s; when spent: %s)\n", money_format(m, sizeof(m), a->balance), a->currency,
                a->state, a->enforcement, a->exhausted_action);
         if (a->donation_model[0])
-                printf("  donation: %s\n", a->donation_model);
+                printf("  donation: %s%s\n", a->donation_model,
+                       streq(a->anonymous_share, "host") ? " (anonymous shares kept by the host)" : "");
         if (a->burn_rate > 0)
                 printf("  burning:  %s %s/s, %s left at that rate\n", money_format(m, sizeof(m), a->burn_rate),
                        a->currency, format_duration(d, sizeof(d), a->time_left_usec));
@@ -172,7 +173,8 @@ static void print_public_slice(const struct slice_info *s) {
                 printf("  balance:  %s %s (%s; %s; when spent: %s)\n", money_format(m, sizeof(m), a->balance),
                        a->currency, a->state, a->enforcement, a->exhausted_action);
                 if (a->donation_model[0])
-                        printf("  donation: %s\n", a->donation_model);
+                        printf("  donation: %s%s\n", a->donation_model,
+                               streq(a->anonymous_share, "host") ? " (anonymous shares kept by the host)" : "");
                 if (a->burn_rate > 0)
                         printf("  burning:  %s %s/s, %s left at that rate\n", money_format(m, sizeof(m), a->burn_rate),
                                a->currency, format_duration(d, sizeof(d), a->time_left_usec));

@@ -224,6 +224,8 @@ static int account_to_json(const struct slice_account_info *a, json_object *pare
                 r = message_add(o, "exhausted_action", json_object_new_string(a->exhausted_action));
         if (r >= 0)
                 r = message_add(o, "donation_model", json_object_new_string(a->donation_model));
+        if (r >= 0 && a->anonymous_share[0])
+                r = message_add(o, "anonymous_share", json_object_new_string(a->anonymous_share));
         if (r >= 0)
                 r = message_add(o, "balance", json_object_new_int64(a->balance));
         if (r >= 0)
@@ -277,6 +279,8 @@ static int account_from_json(json_object *o, struct slice_account_info *ret, con
                 snprintf(a.exhausted_action, sizeof(a.exhausted_action), "%s", json_object_get_string(v));
         if (json_object_object_get_ex(o, "donation_model", &v) && json_object_is_type(v, json_type_string))
                 snprintf(a.donation_model, sizeof(a.donation_model), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "anonymous_share", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a.anonymous_share, sizeof(a.anonymous_share), "%s", json_object_get_string(v));
         r = money_from_json(o, "balance", &a.balance);
         if (r >= 0)
                 r = money_from_json(o, "credited", &a.credited);

@@ -63,7 +63,8 @@
  *            without the owner token, to a client that did not create it,
  *            only "id", "state", "public": true and of "account" the
  *            currency, state, enforcement, exhausted_action, donation_model,
- *            balance, burn_rate and time_left_usec (daemon/README.md)
+ *            anonymous_share, balance, burn_rate and time_left_usec
+ *            (daemon/README.md)
  *   list     "cursor" (optional index), "brief" (bool) -> "slices": [...],
  *            or with "brief" "rows": [[...], ...] (one row per slice:
  *            slice_row_to_json()), and "next" when more slices follow
@@ -165,6 +166,7 @@ struct slice_account_info {
         char enforcement[16];      /* "ok", "low", "throttled", "frozen", "killed" */
         char exhausted_action[16]; /* "throttle", "freeze", "kill" */
         char donation_model[16];   /* "owner", "pro-rata", "lifo": how the balance is split at release */
+        char anonymous_share[8];   /* of a split: "owner" or "host" (AnonymousShares=); "" under owner */
         int64_t balance;           /* what is left, usage not yet written included */
         int64_t credited;          /* sum of vouchers redeemed into it */
         int64_t refunded;          /* paid out as change */

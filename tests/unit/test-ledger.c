@@ -116,11 +116,16 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
         assert_int_equal(balance, want_balance);
 }
 
-/* A ledger as schema 3 left it: schema 4's claims, credits and columns
+/* The schema this build writes, and one newer than it knows. */
+#define SCHEMA_NOW 5
+#define SCHEMA_NEWER "6"
+
+/* A ledger as schema 3 left it: schema 5's columns, schema 4's claims, credits and columns
  * gone, entries as migrations 1 and 3 made it (the CHECKs of kind and
  * funder without claims), its rows as they were. This connection does
  * not enforce foreign keys, as sqlite3(1) does not by default. */
 #define SCHEMA_3_SQL                                                                                       \
+        "ALTER TABLE slices DROP COLUMN anonymous_share; ALTER TABLE slices DROP COLUMN donated; "          \
         "DROP TABLE claims; DROP TABLE credits; ALTER TABLE slices DROP COLUMN held; "                     \
         "ALTER TABLE slices DROP COLUMN claimed; CREATE TABLE e4 AS SELECT * FROM entries; DROP TABLE entries; " \
         "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
@@ -233,7 +238,7 @@ static void test_open_migrate_reopen(void **state) {
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
         assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'"), 1);
@@ -985,10 +990,10 @@ static void test_schema_refused(void **state) {
         char *error = NULL, other[160];
 
         build(f->path);
-        raw_exec(f->path, "PRAGMA user_version = 5");
+        raw_exec(f->path, "PRAGMA user_version = " SCHEMA_NEWER);
         assert_int_equal(ledger_open(f->path, false, &l, &error), -EPROTONOSUPPORT);
         assert_null(l);
-        assert_non_null(strstr(error, "schema version 5 is newer"));
+        assert_non_null(strstr(error, "schema version " SCHEMA_NEWER " is newer"));
         free(error);
         error = NULL;
         assert_int_equal(ledger_open(f->path, true, &l, &error), -EPROTONOSUPPORT);
@@ -996,7 +1001,7 @@ static void test_schema_refused(void **state) {
         free(error);
         error = NULL;
         /* Left as it was. */
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW + 1);
 
         /* Some other program's database. */
         snprintf(other, sizeof(other), "%s/other.db", f->dir);
@@ -1183,7 +1188,7 @@ static void test_migrate_v1(void **state) {
 
         l = open_ok(f->path, false);
         ledger_close(l);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
         got = raw_schema(f->path);
         assert_string_equal(got, want);
         free(got);
@@ -1244,7 +1249,7 @@ static void test_export_json(void **state) {
         o = json_tokener_parse(buf);
         if (!o)
                 fail_msg("not JSON: %s", buf);
-        assert_int_equal(json_object_get_int(json_get(o, "schema")), 4);
+        assert_int_equal(json_object_get_int(json_get(o, "schema")), SCHEMA_NOW);
         assert_int_equal(json_object_get_int64(json_get(json_get(o, "books"), "redeemed")), CENTS(1500));
 
         a = json_get(o, "slices");
@@ -1311,7 +1316,7 @@ static void test_funders(void **state) {
         raw_exec(f->path, SCHEMA_3_SQL "ALTER TABLE entries DROP COLUMN funder; "
                           "ALTER TABLE slices DROP COLUMN donation_model; PRAGMA user_version = 2");
         l = open_batch(f->path);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
         verify_ok(l);
         /* Every slice before was the owner's to the last micro-unit. */
         assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
@@ -1402,7 +1407,7 @@ static void test_funders(void **state) {
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "3e359cd770bafe734a858407e72fe3e747dedf639d344f102bfa87c93c9cc78b";
+        static const char want[] = "887d5e9a0dba16bd99970b24b9c27d5963c5b3a375768b4b315fade7a34b41ab";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -1573,6 +1578,80 @@ static void test_release_split(void **state) {
         ledger_close(l);
 }
 
+/* AnonymousShares=host (schema 5): the anonymous share of a split is
+ * posted to 'donated', not paid as change; the keyed shares are as
+ * before; the books balance with it; an owner's slice ignores it; verify
+ * catches the row's choice changed afterwards and a donation posted by
+ * anything but such a release. */
+static void test_release_donated(void **state) {
+        struct fixture *f = *state;
+        uint8_t k1[CRYPTO_PUBKEY_SIZE];
+        const uint8_t *keys[2] = { k1, NULL };
+        struct ledger_slice a = { .id = SLICE_A, .owner_uid = 1000, .created_usec = 1000,
+                                  .donation_model = DONATION_PRO_RATA, .anonymous_to_host = true };
+        struct ledger_slice b = { .id = SLICE_B, .owner_uid = 1000, .created_usec = 1000,
+                                  .donation_model = DONATION_OWNER, .anonymous_to_host = true };
+        struct voucher v[3] = { make_voucher(70, CENTS(300)), make_voucher(71, CENTS(100)),
+                                make_voucher(72, CENTS(80)) };
+        struct ledger_split sp = {};
+        struct ledger_books books;
+        struct ledger_slice row;
+        struct ledger *l;
+        uint64_t seq;
+
+        memset(k1, 0x11, sizeof(k1));
+        memset(a.owner_hash, 0x5a, sizeof(a.owner_hash));
+        memset(b.owner_hash, 0x5a, sizeof(b.owner_hash));
+        l = open_batch(f->path);
+        assert_int_equal(ledger_slice_add(l, &a), 0);
+        assert_int_equal(ledger_slice_add(l, &b), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[0], 1, SLICE_A, NULL, keys[0], 6000, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[1], 1, SLICE_A, NULL, keys[1], 6001, NULL, NULL), 0);
+        assert_int_equal(ledger_redeem_funded(l, &v[2], 1, SLICE_B, NULL, NULL, 6002, NULL, NULL), 0);
+
+        /* 4.00 unspent: 3.00 held for k1, the anonymous 1.00 the host's,
+         * nothing the owner's: no change. */
+        assert_int_equal(ledger_release_split(l, SLICE_A, &sp), 0);
+        assert_int_equal(sp.held, CENTS(300));
+        assert_int_equal(sp.donated, CENTS(100));
+        assert_int_equal(sp.owner, 0);
+        ledger_split_done(&sp);
+        assert_int_equal(ledger_release(l, SLICE_A, "change-a", 8000), -EINVAL);
+        assert_int_equal(ledger_release(l, SLICE_A, NULL, 8000), 0);
+        /* Under the owner's model all is the owner's, whatever the row. */
+        assert_int_equal(ledger_release_split(l, SLICE_B, &sp), 0);
+        assert_int_equal(sp.owner, CENTS(80));
+        assert_int_equal(sp.donated, 0);
+        ledger_split_done(&sp);
+        assert_int_equal(ledger_release(l, SLICE_B, "change-b", 8001), 0);
+        assert_int_equal(ledger_commit(l), 0);
+
+        seq = (uint64_t) raw_int(f->path, "SELECT seq FROM entries WHERE kind = 'release' AND slice = '" SLICE_A "'");
+        assert_int_equal(posting_of(f->path, seq, "donated"), CENTS(100));
+        assert_int_equal(posting_of(f->path, seq, "refund"), 0);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
+        assert_true(row.anonymous_to_host);
+        assert_int_equal(row.donated, CENTS(100));
+        assert_int_equal(row.refunded, 0);
+        assert_int_equal(row.held, CENTS(300));
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.donated, CENTS(100));
+        assert_int_equal(books.redeemed,
+                         books.held + books.charged + books.refunded + books.funders + books.donated);
+        verify_ok(l);
+        ledger_close(l);
+
+        raw_exec(f->path, "UPDATE slices SET anonymous_share = 'owner' WHERE id = '" SLICE_A "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "'donated'");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE slices SET anonymous_share = 'host' WHERE id = '" SLICE_A "'");
+        raw_exec(f->path, "UPDATE slices SET donated = donated + 1 WHERE id = '" SLICE_A "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "donated to the host");
+        ledger_close(l);
+}
+
 /* Claims (schema 4): each keyed funder of a released pro-rata slice is
  * paid its held share once, as change; a second claim is refused naming
  * the first; a key that put nothing in, a slice not released, an amount
@@ -1690,7 +1769,7 @@ static void test_funders_max(void **state) {
         /* Schema 3 knew no claim. */
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'claims'"), 0);
         l = open_batch(f->path);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
         /* entries rebuilt, every posting and voucher still with its entry */
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 6);
@@ -2031,6 +2110,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_funders, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_slice_credits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_release_split, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_release_donated, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_funders_max, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
