@@ -43,6 +43,7 @@ struct subscriber {
         pid_t pid;
         void *cookie;
         char slice[SLICE_ID_MAX]; /* "": every slice */
+        bool funder;              /* a funder's: event_reaches_funder() kinds only */
 };
 
 /* A slice's repeatable events of one kind: one was recorded, and until
@@ -331,7 +332,8 @@ static void event_stream(struct events *e, const struct event *ev) {
         for (size_t i = 0; i < e->n_subscribers;) {
                 struct subscriber *sub = &e->subscribers[i];
 
-                if (sub->slice[0] && !streq(sub->slice, ev->slice)) {
+                if ((sub->slice[0] && !streq(sub->slice, ev->slice)) ||
+                    (sub->funder && !event_reaches_funder(ev->kind))) {
                         i++;
                         continue;
                 }
@@ -349,7 +351,13 @@ static void event_stream(struct events *e, const struct event *ev) {
         json_object_put(msg);
 }
 
-int events_subscribe(struct events *e, int fd, const char *slice, void *cookie) {
+bool event_reaches_funder(enum event_kind k) {
+        /* "sponsor" by its name: the kind is the sponsorship's to add. */
+        return k == EVENT_LOW || k == EVENT_EXHAUSTED || k == EVENT_RELEASED ||
+               streq(strempty(event_kind_to_string(k)), "sponsor");
+}
+
+static int subscribe(struct events *e, int fd, const char *slice, bool funder, void *cookie) {
         struct subscriber *sub;
         struct ucred cred = {};
         socklen_t n = sizeof(cred);
@@ -361,10 +369,21 @@ int events_subscribe(struct events *e, int fd, const char *slice, void *cookie) 
 
         (void) getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n);
         sub = &e->subscribers[e->n_subscribers++];
-        *sub = (struct subscriber) { .fd = fd, .pid = cred.pid, .cookie = cookie };
+        *sub = (struct subscriber) { .fd = fd, .pid = cred.pid, .cookie = cookie, .funder = funder };
         snprintf(sub->slice, sizeof(sub->slice), "%s", strempty(slice));
-        log_debug("Pid %d subscribed to events of %s.", (int) cred.pid, slice ?: "every slice");
+        log_debug("Pid %d subscribed to events of %s%s.", (int) cred.pid, slice ?: "every slice",
+                  funder ? " as a funder" : "");
         return 0;
+}
+
+int events_subscribe(struct events *e, int fd, const char *slice, void *cookie) {
+        return subscribe(e, fd, slice, false, cookie);
+}
+
+int events_subscribe_funder(struct events *e, int fd, const char *slice, void *cookie) {
+        if (!slice)
+                return -EINVAL;
+        return subscribe(e, fd, slice, true, cookie);
 }
 
 void events_unsubscribe(struct events *e, void *cookie) {

@@ -569,14 +569,43 @@ static json_object *position_to_json(const struct ledger_position *p) {
         return o;
 }
 
+/* Who may see a slice's funders, *ret_only set when it is one funder who
+ * sees its own position only: NULL, or the refusal. A local peer needs
+ * nothing (funders are public keys and amounts, as the public view's
+ * balance); a remote one, a buyer anywhere, shows the owner token (the
+ * ledger's hash of it: a released slice's too) or a funder's proof, so
+ * that who put in how much is not a list for anyone on the network. */
+static json_object *funders_may_see(struct requests *rq, struct request_conn *rc, const struct ledger_slice *row,
+                                    bool *ret_only, uint8_t key[static CRYPTO_PUBKEY_SIZE]) {
+        const struct billing_request *r = &rc->request;
+        _cleanup_(freep) char *error = NULL;
+        char what[128];
+        int q;
+
+        *ret_only = false;
+        if (r->fields->funder_proof) {
+                q = billing_funder_proof(rq->billing, row->id, r->fields->funder_proof, key, &error);
+                if (q < 0)
+                        return refusal(q, error);
+                *ret_only = !r->operator && !keys_check_token(row->owner_hash, r->fields->token);
+                return NULL;
+        }
+        if (!r->remote || r->operator || keys_check_token(row->owner_hash, r->fields->token))
+                return NULL;
+        snprintf(what, sizeof(what), "Seeing the funders of slice %s over the network (or a funder's proof)",
+                 row->id);
+        return billing_deny_token(r, row->id, r->fields->token, what);
+}
+
 /* Each funder's position in a slice, from the books: what it put in,
- * its share once released, what is held for it and what it claimed.
- * Funders are public keys and amounts, as the public view's balance:
- * no token needed. */
+ * its share once released, what is held for it and what it claimed
+ * (funders_may_see() says for whom). */
 json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
         _cleanup_(freep) struct ledger_position *p = NULL;
         _cleanup_(freep) struct ledger_slice *row = NULL;
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
         json_object *reply, *a;
+        bool only = false;
         size_t n = 0;
         int r;
 
@@ -588,6 +617,9 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
                 return message_reply_refusal(MESSAGE_NOT_FOUND, "No funded slice %s", rc->request.fields->slice);
         if (r < 0)
                 return message_reply_refusal(MESSAGE_INTERNAL, "Failed to read the ledger: %s", strerror(-r));
+        reply = funders_may_see(rq, rc, row, &only, key);
+        if (reply)
+                return reply;
 
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", json_object_new_string(row->id));
@@ -600,7 +632,8 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, "held_for_funders", json_object_new_int64(row->held));
         a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-                json_object_array_add(a, position_to_json(&p[i]));
+                if (!only || (!p[i].anonymous && memcmp(p[i].key, key, sizeof(key)) == 0))
+                        json_object_array_add(a, position_to_json(&p[i]));
         json_object_object_add(reply, "funders", a);
         return reply;
 }
@@ -921,12 +954,35 @@ json_object *requests_list(struct requests *rq, struct request_conn *rc) {
 
 /* The reply goes out at once, before any event can (see control.c's
  * on_connection_io()); from then on the connection only receives. */
+/* A keyed funder follows the slice it funded, by its proof (no token):
+ * only what a funder acts on reaches it (event_reaches_funder()). */
+static json_object *funder_events(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        _cleanup_(freep) char *error = NULL;
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        json_object *reply = NULL;
+        struct slice *s;
+        int q;
+
+        if (!r->fields->slice)
+                return message_reply_refusal(MESSAGE_INVALID, "A funder's proof is for one slice: name it");
+        s = request_slice(rq, rc, &reply);
+        if (!s)
+                return reply;
+        q = billing_funder_proof(rq->billing, s->id, r->fields->funder_proof, key, &error);
+        if (q < 0)
+                return refusal(q, error);
+        return rc->subscribe(rc, s->id, true);
+}
+
 json_object *requests_events(struct requests *rq, struct request_conn *rc) {
         const struct billing_request *r = &rc->request;
         const char *slice = r->fields->slice, *token = r->fields->token;
         json_object *reply = NULL;
         struct slice *s;
 
+        if (r->fields->funder_proof)
+                return funder_events(rq, rc);
         if (!slice && !r->operator)
                 return billing_deny(r, NULL, "the events of every slice are for operators (%s); name one slice",
                                     rc->operators);
@@ -943,7 +999,7 @@ json_object *requests_events(struct requests *rq, struct request_conn *rc) {
                         return billing_deny_token(r, s->id, token, what);
                 }
         }
-        return rc->subscribe(rc, slice);
+        return rc->subscribe(rc, slice, false);
 }
 
 /* ---- images ---- */
