@@ -790,11 +790,37 @@ static bool request_may_see(struct request_conn *rc, struct slice *s) {
         return s->account.funded && keys_check_token(s->account.l.owner_hash, r->fields->token);
 }
 
+/* Who sponsors the slice now, from its record's "sponsorship" (the
+ * sponsorship's part): the name, address and end a sponsor paid to have
+ * shown, "sponsorship": {"current": {name, url, until_usec}}; nothing
+ * when none does. */
+static void add_public_sponsor(json_object *o, json_object *info) {
+        static const char *const keys[] = { "name", "url", "until_usec" };
+        json_object *sp, *cur, *v, *pub, *c;
+
+        if (!json_object_object_get_ex(info, "sponsorship", &sp) || !json_object_object_get_ex(sp, "current", &cur) ||
+            !json_object_is_type(cur, json_type_object))
+                return;
+        pub = json_object_new_object();
+        c = json_object_new_object();
+        if (!pub || !c) {
+                json_object_put(pub);
+                json_object_put(c);
+                return;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                if (json_object_object_get_ex(cur, keys[i], &v))
+                        json_object_object_add(c, keys[i], json_object_get(v));
+        json_object_object_add(pub, "current", c);
+        json_object_object_add(o, "sponsorship", pub);
+}
+
 /* What anyone may see of a slice: what a donor needs to decide on a
  * top-up, and nothing about who owns it, what it runs or what it used:
  * its id and state, and of its account the currency, state,
  * enforcement, action when spent, donation model (what a funder gets
- * back at release), balance, burn rate and time left. */
+ * back at release), balance, burn rate and time left; and its sponsor,
+ * if one pays to be shown. */
 static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
         static const char *const account_keys[] = {
                 "currency", "state", "enforcement", "exhausted_action", "donation_model", "balance", "burn_rate",
@@ -821,6 +847,7 @@ static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
                         if (json_object_object_get_ex(account, account_keys[i], &v))
                                 json_object_object_add(a, account_keys[i], json_object_get(v));
         }
+        add_public_sponsor(o, info);
         json_object_object_add(full, "slice", o);
         return full;
 }

@@ -132,8 +132,10 @@ struct arg_view {
         const char *slice;
         bool json;
         struct arg_token token;
+        const char *funder_key; /* --funder-key FILE, when funder: a funder's private key, not with a token */
 };
-int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, struct arg_view *ret);
+int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, bool funder,
+                    struct arg_view *ret);
 
 /* --voucher FILE, which may be given up to 16 times for a gateway
  * (--host): the API redeems them all or none. */

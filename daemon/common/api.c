@@ -11,6 +11,9 @@
 static const char *const money_keys[] = {
         "balance", "burn_rate", "credited", "refunded", "overshoot", "refund", "kept", "total", "missing", "amount",
         "held_for_funders",
+        /* funders (positions), claims, revenue paid to a slice, sponsorship */
+        "put", "share", "held", "claimed", "put_in", "spent", "earned", "claimable", "paid", "to_investors",
+        "to_slice", "min",
 };
 
 /* Keys holding an object whose every value is an amount. */
