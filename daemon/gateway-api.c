@@ -1200,6 +1200,12 @@ static int encode_quote(json_object *body, json_object *reply) {
                 r = copy_member(body, reply, "memory_max");
         if (r >= 0)
                 r = copy_member(body, reply, "duration_usec");
+        /* Who sells, as GET /v1/prices says: a funder's statement is
+         * signed for this host id. */
+        if (r >= 0)
+                r = copy_member(body, reply, "host_id");
+        if (r >= 0)
+                r = copy_member(body, reply, "host_key");
         return r;
 }
 

@@ -33,9 +33,6 @@ start_daemon
 for n in 1 2 3; do
         prepay keygen --out "$T/funders" --name "f$n" >/dev/null || fail "prepay keygen f$n failed"
 done
-# raw_hex PUB: the raw 32-byte key of a .pub file (the DER's last 32 bytes),
-# as the ledger's export spells it.
-raw_hex() { grep -v -- '-----' "$1" | base64 -d | tail -c 32 | od -An -tx1 | tr -d ' \n'; }
 
 # Bought by funder 1 (its private key file given), topped up by funder 2
 # (public key file), funder 3 (private) and someone anonymous.
@@ -207,24 +204,11 @@ prepay ledger export --json --ledger "$LEDGER" >"$T/export.json" || fail "prepay
 [ "$(entries_of "$s")" = "$entries" ] || fail "the retried release wrote to the ledger"
 say "a retried release is answered as the first was; nothing moves twice"
 
-# A statement made by hand (common/claim.h's bytes), as an attacker
-# would: the statement names KEY's public half, SIGNER signs it, for
-# PURPOSE (c: a claim, the default; e: an events proof).
+# A statement made by hand (lib.sh), as an attacker would: it names
+# NAMED_PUB's key, SIGNER_KEY signs it, for PURPOSE (c: a claim, the
+# default; e: an events proof).
 # forge_claim SLICE NAMED_PUB SIGNER_KEY [PURPOSE]
-forge_claim() {
-        local slice=$1 named=$2 signer=$3 purpose=${4:-c} t
-        t=$(date +%s%6N)
-        {
-                printf 'PPC\x02%s' "$purpose"
-                printf '%016x' "$t" | xxd -r -p
-                grep -v -- '-----' "$named" | base64 -d | tail -c 32
-                printf "\\x$(printf %02x ${#HOST_ID})%s" "$HOST_ID"
-                printf "\\x$(printf %02x ${#slice})%s" "$slice"
-        } >"$T/claim.bytes"
-        openssl pkeyutl -sign -inkey "$signer" -rawin -in "$T/claim.bytes" -out "$T/claim.sig" 2>/dev/null ||
-                fail "openssl cannot sign with $signer"
-        printf 'pc1-%s' "$(cat "$T/claim.bytes" "$T/claim.sig" | base64 -w0 | tr '+/' '-_' | tr -d '=')"
-}
+forge_claim() { funder_statement "$1" "$2" "$3" "${4:-c}" "$HOST_ID"; }
 HOST_ID=test-host
 
 # Each keyed funder claims its share with its private key, as change
