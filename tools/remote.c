@@ -370,15 +370,19 @@ static int request_body(const char *op, json_object *req, json_object *body, con
         return 0; /* release and kill: an empty object */
 }
 
-static bool key_ok(const char *s) {
+static bool line_ok(const char *s, size_t max) {
         size_t n = strlen(s);
 
-        if (n == 0 || n > REMOTE_KEY_MAX)
+        if (n == 0 || n > max)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (s[i] < 0x21 || s[i] > 0x7e)
                         return false;
         return true;
+}
+
+static bool key_ok(const char *s) {
+        return line_ok(s, REMOTE_KEY_MAX);
 }
 
 int remote_call_from_request(json_object *req, struct remote_call *ret, const char **ret_why) {
@@ -420,7 +424,7 @@ int remote_call_from_request(json_object *req, struct remote_call *ret, const ch
         }
         if (message_get_string(req, "funder_proof", &proof) >= 0) {
                 /* A header line too, and a statement's text is base64url. */
-                if (!key_ok(proof) || strlen(proof) > 512) {
+                if (!line_ok(proof, 512)) {
                         remote_call_done(&c);
                         return why(ret_why, "a funder's proof that is not one line of printable ASCII", -EINVAL);
                 }
