@@ -1562,7 +1562,7 @@ int billing_funder_proof(struct billing *b, const char *slice, const char *proof
 
         q = claim_from_text(proof, &c, &error);
         if (q < 0)
-                return refuse(ret_error, -EINVAL, "Funder proof refused: %s", error);
+                return refuse(ret_error, -EINVAL, "Field 'funder_proof' is not a funder's proof: %s", error);
         q = claim_verify(&c, CLAIM_PURPOSE_EVENTS, keys_host_id(b->keys), slice, (int64_t) now_usec(CLOCK_REALTIME),
                          &why);
         if (q < 0)
