@@ -304,40 +304,53 @@ static void subscriber_drop(struct events *e, size_t i) {
         e->subscribers[i] = e->subscribers[--e->n_subscribers];
 }
 
-static void event_stream(struct events *e, const struct event *ev) {
+/* The datagram {"event": {...}} of ev, its text in *ret_text: NULL when
+ * it cannot be made (said). A funder's leaves out the owner's uid: the
+ * funder is not the owner, and needs only the money. */
+static json_object *stream_message(const struct event *ev, bool funder, const char **ret_text, size_t *ret_len) {
         json_object *msg, *o;
-        const char *text;
-        size_t len;
-
-        if (e->n_subscribers == 0)
-                return;
 
         if (event_to_json(ev, &o) < 0) {
                 log_warning("Failed to encode event of slice %s, not streaming it.", ev->slice);
-                return;
+                return NULL;
         }
+        if (funder)
+                json_object_object_del(o, "owner_uid");
         msg = json_object_new_object();
         if (!msg) {
                 json_object_put(o);
                 log_oom();
-                return;
+                return NULL;
         }
         json_object_object_add(msg, "event", o);
-        if (message_serialize(msg, &text, &len) < 0) {
+        if (message_serialize(msg, ret_text, ret_len) < 0) {
                 json_object_put(msg);
                 log_warning("Event of slice %s does not fit a message, not streaming it.", ev->slice);
-                return;
+                return NULL;
         }
+        return msg;
+}
+
+static void event_stream(struct events *e, const struct event *ev) {
+        json_object *msg[2] = {}; /* [funder]: made when a subscriber needs it */
+        const char *text[2] = {};
+        size_t len[2] = {};
+        bool failed[2] = {};
 
         for (size_t i = 0; i < e->n_subscribers;) {
                 struct subscriber *sub = &e->subscribers[i];
+                int f = sub->funder;
 
                 if ((sub->slice[0] && !streq(sub->slice, ev->slice)) ||
                     (sub->funder && !event_reaches_funder(ev->kind))) {
                         i++;
                         continue;
                 }
-                if (send(sub->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+                if (!msg[f] && !failed[f]) {
+                        msg[f] = stream_message(ev, f, &text[f], &len[f]);
+                        failed[f] = !msg[f];
+                }
+                if (!msg[f] || send(sub->fd, text[f], len[f], MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
                         i++;
                         continue;
                 }
@@ -348,7 +361,8 @@ static void event_stream(struct events *e, const struct event *ev) {
                         log_info_errno(errno, "Events subscriber pid %d is gone (%m), dropping it.", (int) sub->pid);
                 subscriber_drop(e, i);
         }
-        json_object_put(msg);
+        json_object_put(msg[0]);
+        json_object_put(msg[1]);
 }
 
 bool event_reaches_funder(enum event_kind k) {

@@ -347,5 +347,6 @@ wait_for 60 told_exhausted || fail "not every funder was told $s4 ran out: $(for
 wait_state "$s4" throttled 30 || fail "$s4 was not throttled"
 for i in 1 2 3; do
         [ "$(kinds_of "$i")" = "low exhausted " ] || fail "funder $i was told: $(kinds_of "$i") (low, then exhausted, nothing else)"
+        jq -e 'has("owner_uid")' "$T/funder$i.events" >/dev/null && fail "funder $i was told the owner's uid"
 done
 say "three funders following $s4 by their proofs were each told low, then exhausted, nothing else; a stranger was refused"
