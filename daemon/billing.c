@@ -1515,7 +1515,7 @@ int billing_claim(struct billing *b, const struct billing_request *r, struct bil
         q = claim_from_text(r->fields->claim, &c, &error);
         if (q < 0)
                 return refuse(ret_error, -EINVAL, "%s; nothing was paid", error);
-        q = claim_verify(&c, keys_host_id(b->keys), id, (int64_t) now_usec(CLOCK_REALTIME), &why);
+        q = claim_verify(&c, CLAIM_PURPOSE_CLAIM, keys_host_id(b->keys), id, (int64_t) now_usec(CLOCK_REALTIME), &why);
         if (q < 0) {
                 log_money_at(LOG_NOTICE, b, r, id, 0, NULL, "Slice %s: a claim refused: %s.", id, strna(why));
                 return refuse(ret_error, q == -EBADMSG ? -EPERM : -EINVAL, "Claim refused: %s; nothing was paid",
@@ -1539,6 +1539,52 @@ int billing_claim(struct billing *b, const struct billing_request *r, struct bil
         log_money(b, r, id, 0, NULL, "Slice %s: funder %s claimed its share, %s %s paid as change.", id, ret->funder,
                   fmt_money(buf, amount), b->config->currency);
         ret->amount = amount;
+        return 0;
+}
+
+/* Whether key is one of the keyed funders of slice: -ENOENT no such
+ * slice, -ENODATA not among them. */
+static int funder_of(struct billing *b, const char *slice, const uint8_t key[CRYPTO_PUBKEY_SIZE]) {
+        _cleanup_(freep) struct ledger_position *p = NULL;
+        _cleanup_(freep) struct ledger_slice *row = malloc(sizeof(*row)); /* the change is large for a stack */
+        size_t n = 0;
+        int q;
+
+        if (!row)
+                return -ENOMEM;
+        q = ledger_slice_positions(b->ledger, slice, row, &p, &n);
+        if (q < 0)
+                return q;
+        for (size_t i = 0; i < n; i++)
+                if (!p[i].anonymous && memcmp(p[i].key, key, CRYPTO_PUBKEY_SIZE) == 0)
+                        return 0;
+        return -ENODATA;
+}
+
+int billing_funder_proof(struct billing *b, const char *slice, const char *proof,
+                         uint8_t ret_key[static CRYPTO_PUBKEY_SIZE], char **ret_error) {
+        _cleanup_(freep) char *why = NULL;
+        char hex[2 * CRYPTO_PUBKEY_SIZE + 1];
+        const char *error = NULL;
+        struct claim c;
+        int q;
+
+        q = claim_from_text(proof, &c, &error);
+        if (q < 0)
+                return refuse(ret_error, -EINVAL, "Field 'funder_proof' is not a funder's proof: %s", error);
+        q = claim_verify(&c, CLAIM_PURPOSE_EVENTS, keys_host_id(b->keys), slice, (int64_t) now_usec(CLOCK_REALTIME),
+                         &why);
+        if (q < 0)
+                return refuse(ret_error, q == -EBADMSG ? -EPERM : -EINVAL, "Funder proof refused: %s", strna(why));
+        hex_encode(c.funder, sizeof(c.funder), hex);
+        q = funder_of(b, slice, c.funder);
+        if (q == -ENOENT)
+                return refuse(ret_error, q, "No funded slice %s", slice);
+        if (q == -ENODATA)
+                return refuse(ret_error, -EPERM, "Funder proof refused: key %s funded none of slice %s", hex, slice);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
+        memcpy(ret_key, c.funder, CRYPTO_PUBKEY_SIZE);
         return 0;
 }
 

@@ -238,6 +238,15 @@ struct billing_claim {
         char change[LEDGER_CHANGE_MAX];
 };
 int billing_claim(struct billing *b, const struct billing_request *r, struct billing_claim *ret, char **ret_error);
+/* A keyed funder's proof (a statement for purpose 'e', common/claim.h,
+ * never a claim) that it holds one of slice's funder keys: the statement
+ * checked (claim_verify(): this host, this slice, now, signed by the key
+ * it names) and that key found among the slice's keyed funders in the
+ * ledger. 0 with the key in ret_key. Refused: a statement that does not
+ * hold or is a claim (-EINVAL), a forgery or a key that funded none of
+ * the slice (-EPERM), a slice the ledger does not know (-ENOENT). */
+int billing_funder_proof(struct billing *b, const char *slice, const char *proof,
+                         uint8_t ret_key[static CRYPTO_PUBKEY_SIZE], char **ret_error);
 /* Each funder's position in slice (ledger_slice_positions()). */
 int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
                     size_t *ret_n);

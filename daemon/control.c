@@ -422,7 +422,7 @@ static int conn_pin(struct request_conn *rc, int *ret_pidfd, char **ret_error) {
 
 /* The connection becomes an event stream, if its uid may follow one more
  * (control_admit()). */
-static json_object *conn_subscribe(struct request_conn *rc, const char *slice) {
+static json_object *conn_subscribe(struct request_conn *rc, const char *slice, bool funder) {
         struct connection *c = rc->userdata;
         const struct config *cfg = c->control->ctx.config;
         bool operator = c->rights >= CONTROL_OPERATOR, remote = c->rights == CONTROL_REMOTE;
@@ -454,7 +454,8 @@ static json_object *conn_subscribe(struct request_conn *rc, const char *slice) {
                                              "again later", EVENTS_MAX_SUBSCRIBERS);
         }
 
-        r = events_subscribe(c->control->ctx.events, c->fd, slice, c);
+        r = funder ? events_subscribe_funder(c->control->ctx.events, c->fd, slice, c)
+                   : events_subscribe(c->control->ctx.events, c->fd, slice, c);
         if (r == -EUSERS)
                 return message_reply_refusal(MESSAGE_TOO_MANY, "Too many event streams (at most %d at once); try "
                                              "again later", EVENTS_MAX_SUBSCRIBERS);
@@ -483,8 +484,8 @@ static const struct {
         { "kill", CONTROL_CLIENT, true, requests_kill },
         { "topup", CONTROL_CLIENT, true, requests_topup },
         { "release", CONTROL_CLIENT, true, requests_release },
-        { "claim", CONTROL_CLIENT, false, requests_claim },
-        { "funders", CONTROL_CLIENT, false, requests_funders },
+        { "claim", CONTROL_CLIENT, true, requests_claim },
+        { "funders", CONTROL_CLIENT, true, requests_funders },
         { "quote", CONTROL_CLIENT, true, requests_quote },
         { "events", CONTROL_CLIENT, true, requests_events },
         { "reload", CONTROL_OPERATOR, false, requests_reload },

@@ -27,7 +27,9 @@
  * peer has anyone's rights and those an owner token gives: quote, images,
  * create (funded, with "vm_image" or a "unit" RemoteUnits= lists, never
  * attach), topup, status (the public part without the token), events
- * (one slice, with its token), release and kill (with the token); list,
+ * (one slice, with its token or a keyed funder's proof), release and
+ * kill (with the token), claim (its signed statement is the proof) and
+ * funders (with the token or a funder's proof); list,
  * attach, run-unit, destroy and reload are refused. What a remote peer
  * buys is owned by the gateway's uid (MaxRemoteSlices= of them at once),
  * its request ids are in that uid's namespace; it is never an operator

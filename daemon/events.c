@@ -43,6 +43,7 @@ struct subscriber {
         pid_t pid;
         void *cookie;
         char slice[SLICE_ID_MAX]; /* "": every slice */
+        bool funder;              /* a funder's: event_reaches_funder() kinds only */
 };
 
 /* A slice's repeatable events of one kind: one was recorded, and until
@@ -303,39 +304,53 @@ static void subscriber_drop(struct events *e, size_t i) {
         e->subscribers[i] = e->subscribers[--e->n_subscribers];
 }
 
-static void event_stream(struct events *e, const struct event *ev) {
+/* The datagram {"event": {...}} of ev, its text in *ret_text: NULL when
+ * it cannot be made (said). A funder's leaves out the owner's uid: the
+ * funder is not the owner, and needs only the money. */
+static json_object *stream_message(const struct event *ev, bool funder, const char **ret_text, size_t *ret_len) {
         json_object *msg, *o;
-        const char *text;
-        size_t len;
-
-        if (e->n_subscribers == 0)
-                return;
 
         if (event_to_json(ev, &o) < 0) {
                 log_warning("Failed to encode event of slice %s, not streaming it.", ev->slice);
-                return;
+                return NULL;
         }
+        if (funder)
+                json_object_object_del(o, "owner_uid");
         msg = json_object_new_object();
         if (!msg) {
                 json_object_put(o);
                 log_oom();
-                return;
+                return NULL;
         }
         json_object_object_add(msg, "event", o);
-        if (message_serialize(msg, &text, &len) < 0) {
+        if (message_serialize(msg, ret_text, ret_len) < 0) {
                 json_object_put(msg);
                 log_warning("Event of slice %s does not fit a message, not streaming it.", ev->slice);
-                return;
+                return NULL;
         }
+        return msg;
+}
+
+static void event_stream(struct events *e, const struct event *ev) {
+        json_object *msg[2] = {}; /* [funder]: made when a subscriber needs it */
+        const char *text[2] = {};
+        size_t len[2] = {};
+        bool failed[2] = {};
 
         for (size_t i = 0; i < e->n_subscribers;) {
                 struct subscriber *sub = &e->subscribers[i];
+                int f = sub->funder;
 
-                if (sub->slice[0] && !streq(sub->slice, ev->slice)) {
+                if ((sub->slice[0] && !streq(sub->slice, ev->slice)) ||
+                    (sub->funder && !event_reaches_funder(ev->kind))) {
                         i++;
                         continue;
                 }
-                if (send(sub->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+                if (!msg[f] && !failed[f]) {
+                        msg[f] = stream_message(ev, f, &text[f], &len[f]);
+                        failed[f] = !msg[f];
+                }
+                if (!msg[f] || send(sub->fd, text[f], len[f], MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
                         i++;
                         continue;
                 }
@@ -346,10 +361,17 @@ static void event_stream(struct events *e, const struct event *ev) {
                         log_info_errno(errno, "Events subscriber pid %d is gone (%m), dropping it.", (int) sub->pid);
                 subscriber_drop(e, i);
         }
-        json_object_put(msg);
+        json_object_put(msg[0]);
+        json_object_put(msg[1]);
 }
 
-int events_subscribe(struct events *e, int fd, const char *slice, void *cookie) {
+bool event_reaches_funder(enum event_kind k) {
+        /* "sponsor" by its name: the kind is the sponsorship's to add. */
+        return k == EVENT_LOW || k == EVENT_EXHAUSTED || k == EVENT_RELEASED ||
+               streq(strempty(event_kind_to_string(k)), "sponsor");
+}
+
+static int subscribe(struct events *e, int fd, const char *slice, bool funder, void *cookie) {
         struct subscriber *sub;
         struct ucred cred = {};
         socklen_t n = sizeof(cred);
@@ -361,10 +383,21 @@ int events_subscribe(struct events *e, int fd, const char *slice, void *cookie) 
 
         (void) getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n);
         sub = &e->subscribers[e->n_subscribers++];
-        *sub = (struct subscriber) { .fd = fd, .pid = cred.pid, .cookie = cookie };
+        *sub = (struct subscriber) { .fd = fd, .pid = cred.pid, .cookie = cookie, .funder = funder };
         snprintf(sub->slice, sizeof(sub->slice), "%s", strempty(slice));
-        log_debug("Pid %d subscribed to events of %s.", (int) cred.pid, slice ?: "every slice");
+        log_debug("Pid %d subscribed to events of %s%s.", (int) cred.pid, slice ?: "every slice",
+                  funder ? " as a funder" : "");
         return 0;
+}
+
+int events_subscribe(struct events *e, int fd, const char *slice, void *cookie) {
+        return subscribe(e, fd, slice, false, cookie);
+}
+
+int events_subscribe_funder(struct events *e, int fd, const char *slice, void *cookie) {
+        if (!slice)
+                return -EINVAL;
+        return subscribe(e, fd, slice, true, cookie);
 }
 
 void events_unsubscribe(struct events *e, void *cookie) {

@@ -136,6 +136,15 @@ void event_journal_fields(const struct event *ev, struct event_fields *ret);
  * streams one uid holds, control.c decides (control.h). */
 #define EVENTS_MAX_SUBSCRIBERS 64 /* room for GatewayEventStreams= beside local users */
 int events_subscribe(struct events *e, int fd, const char *slice, void *cookie);
+/* The same for a keyed funder of slice (its proof checked by the
+ * caller): it is sent only what a funder acts on, the kinds
+ * event_reaches_funder() names. */
+int events_subscribe_funder(struct events *e, int fd, const char *slice, void *cookie);
+/* What a funder is told of the slice it funded: "low", "exhausted",
+ * "released" and "sponsor" (time to top up, money it may claim back, who
+ * sponsors it); not how it is run (throttled, frozen, a VM's state) nor
+ * its top-ups and kills, which are the owner's. */
+bool event_reaches_funder(enum event_kind k);
 void events_unsubscribe(struct events *e, void *cookie); /* no-op for an unknown cookie */
 
 /* JSON of an event (for the stream and prepay events --json): an object

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "common/api.h"
+#include "common/claim.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "common/message.h"
@@ -39,7 +40,11 @@
  *   number for a size is refused rather than guessed at (is 4 bytes or
  *   GiB?).
  * - The owner token is only ever read from "Authorization: Bearer" and
- *   is never quoted back: no refusal text here holds it.
+ *   is never quoted back: no refusal text here holds it. A funder's
+ *   events proof (a statement it signed, common/claim.h) is read from
+ *   "Prepay-Funder-Proof" on the routes that take one instead of the
+ *   token (events, funders); its shape and purpose are checked here, its
+ *   signature and key by prepayd. A claim comes in a body: it moves money.
  * - An Idempotency-Key is read on a POST only (a GET changes nothing). */
 
 static void json_object_putp(json_object **o) {
@@ -67,6 +72,8 @@ static const struct {
         { "too_many", 429 },
         { "unavailable", 503 },
         { "internal", 500 },
+        /* a sponsorship bid below the slice's minimum (nothing spent) */
+        { "bid_too_low", 409 },
         /* the gateway's own */
         { "method_not_allowed", 405 },
         { "length_required", 411 },
@@ -148,15 +155,20 @@ struct route {
         const char *shape; /* the path after "/v1/"; "*" is the slice id */
         const char *op;
         bool has_body;    /* a POST that reads a body */
-        bool needs_token; /* 401 without it */
+        bool needs_token; /* 401 without it (or without a funder's proof, if reads_proof) */
         bool reads_token; /* optional, forwarded when it came */
+        bool reads_proof; /* Prepay-Funder-Proof, forwarded as "funder_proof" */
         const char *const *members; /* of the body, NULL-terminated */
 };
 
 static const char *const quote_members[] = { "cpus", "memory", "hours", "duration", "disk", NULL };
-static const char *const create_members[] = { "voucher", "vouchers", "cpus",         "memory", "hours", "duration",
-                                              "size_to_funds", "vm", "unit", "on_exhausted", NULL };
-static const char *const topup_members[] = { "voucher", "vouchers", NULL };
+static const char *const create_members[] = { "voucher",      "vouchers", "cpus", "memory",       "hours",
+                                              "duration",     "size_to_funds", "vm", "unit", "on_exhausted",
+                                              "funder_key", "donation_model", NULL };
+static const char *const topup_members[] = { "voucher", "vouchers", "funder_key", NULL };
+static const char *const claim_members[] = { "claim", NULL };
+static const char *const pay_members[] = { "voucher", "vouchers", NULL };
+static const char *const bid_members[] = { "voucher", "vouchers", "name", "url", "funder_key", NULL };
 static const char *const no_members[] = { NULL };
 static const char *const vm_members[] = { "image", "ssh_key", "disk", NULL };
 
@@ -171,11 +183,19 @@ static const struct route routes[_API_ROUTE_MAX] = {
         [API_STATUS] = { API_STATUS, "status", "GET", "slices/*", "status", .reads_token = true,
                          .members = no_members },
         [API_EVENTS] = { API_EVENTS, "events", "GET", "slices/*/events", "events", .needs_token = true,
-                         .members = no_members },
+                         .reads_proof = true, .members = no_members },
         [API_RELEASE] = { API_RELEASE, "release", "POST", "slices/*/release", "release", .has_body = true,
                           .needs_token = true, .members = no_members },
         [API_KILL] = { API_KILL, "kill", "POST", "slices/*/kill", "kill", .has_body = true, .needs_token = true,
                        .members = no_members },
+        /* No token: the signed claim in the body is the proof. */
+        [API_CLAIM] = { API_CLAIM, "claim", "POST", "slices/*/claim", "claim", .has_body = true,
+                        .members = claim_members },
+        [API_FUNDERS] = { API_FUNDERS, "funders", "GET", "slices/*/funders", "funders", .needs_token = true,
+                          .reads_proof = true, .members = no_members },
+        [API_PAY] = { API_PAY, "pay", "POST", "slices/*/pay", "pay", .has_body = true, .members = pay_members },
+        [API_SPONSOR_BID] = { API_SPONSOR_BID, "sponsor_bid", "POST", "slices/*/sponsor/bids", "sponsor_bid",
+                              .has_body = true, .members = bid_members },
 };
 
 const char *api_route_to_string(enum api_route r) {
@@ -631,6 +651,47 @@ static int decode_on_exhausted(struct decoder *d) {
         return fail_value(d, "on_exhausted", ACTION_EXPECT, json_object_object_get(d->body, "on_exhausted"));
 }
 
+#define FUNDER_KEY_EXPECT "an Ed25519 public key, the line of a funder's .pub file"
+
+/* "funder_key": a public key's text (crypto.c reads it, as prepayd
+ * will): who funds the credit, for its share at release. */
+static int decode_funder_key(struct decoder *d) {
+        struct crypto_key *k = NULL;
+        const char *s;
+        int r;
+
+        r = get_string(d, d->body, "funder_key", "funder_key", 1, REQUEST_FUNDER_KEY_MAX, FUNDER_KEY_EXPECT, &s);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = crypto_key_from_public_text(s, &k);
+        if (r == -ENOMEM)
+                return r;
+        crypto_key_free(k);
+        if (r < 0)
+                return fail_value(d, "funder_key", FUNDER_KEY_EXPECT, json_object_object_get(d->body, "funder_key"));
+        return add_string(d->req, "funder_key", s);
+}
+
+/* "donation_model": a name's shape; whether the host offers it is
+ * prepayd's to say (DonationModels=). */
+static int decode_donation_model(struct decoder *d) {
+        const char *s;
+        int r;
+
+#define MODEL_EXPECT "the name of a donation model (owner, pro-rata or lifo)"
+        r = get_string(d, d->body, "donation_model", "donation_model", 1, REQUEST_ACTION_MAX, MODEL_EXPECT, &s);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (strspn(s, "abcdefghijklmnopqrstuvwxyz-") != strlen(s))
+                return fail_value(d, "donation_model", MODEL_EXPECT,
+                                  json_object_object_get(d->body, "donation_model"));
+        return add_string(d->req, "donation_model", s);
+}
+
 static int decode_quote(struct decoder *d) {
         int r;
 
@@ -670,10 +731,94 @@ static int decode_create(struct decoder *d) {
         r = decode_work(d);
         if (r >= 0)
                 r = decode_on_exhausted(d);
+        if (r >= 0)
+                r = decode_funder_key(d);
+        if (r >= 0)
+                r = decode_donation_model(d);
         if (r < 0)
                 return r;
         /* prepayd's create cannot do without "limits" ({} is none). */
         return message_add(d->req, "limits", TAKE_PTR(limits));
+}
+
+static int decode_topup(struct decoder *d) {
+        int r = decode_vouchers(d);
+
+        return r < 0 ? r : decode_funder_key(d);
+}
+
+/* A claim's shape (claim.c) and purpose: an events proof is refused
+ * here, never sent as one; the signature and the share are prepayd's. */
+static int decode_claim(struct decoder *d) {
+        const char *s, *error = NULL;
+        struct claim c;
+        int r;
+
+#define CLAIM_EXPECT "a signed claim's text (pc1-..., prepay claim makes one)"
+        r = get_string(d, d->body, "claim", "claim", 1, CLAIM_TEXT_MAX - 1, CLAIM_EXPECT, &s);
+        if (r == -ENOENT)
+                return fail(d, "Member 'claim' is missing: it must be %s", CLAIM_EXPECT);
+        if (r < 0)
+                return r;
+        if (claim_from_text(s, &c, &error) < 0)
+                return fail(d, "%s (member 'claim')", error);
+        if (c.purpose != CLAIM_PURPOSE_CLAIM)
+                return fail(d, "Member 'claim' holds a funder's events proof, not a claim: a proof is never "
+                            "taken for a claim (prepay claim makes one)");
+        return add_string(d->req, "claim", s);
+}
+
+/* Printable UTF-8 (message_parse() checked the encoding), no control
+ * character of C0, DEL or C1; its length in characters. */
+static bool text_is_printable(const char *s, size_t *ret_chars) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n = 0;
+
+        for (; *p; p++) {
+                if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+                        return false;
+                n += (*p & 0xc0) != 0x80;
+        }
+        *ret_chars = n;
+        return true;
+}
+
+#define BID_NAME_MAX 64
+#define BID_URL_MAX 256
+
+static int decode_bid(struct decoder *d) {
+        const char *name, *url;
+        size_t chars = 0;
+        int r;
+
+        r = decode_vouchers(d);
+        if (r < 0)
+                return r;
+#define NAME_EXPECT "the sponsor's name shown on the slice (1 to 64 printable characters)"
+        r = get_string(d, d->body, "name", "name", 1, 4 * BID_NAME_MAX, NAME_EXPECT, &name);
+        if (r == -ENOENT)
+                return fail(d, "Member 'name' is missing: it must be %s", NAME_EXPECT);
+        if (r < 0)
+                return r;
+        if (!text_is_printable(name, &chars) || chars > BID_NAME_MAX)
+                return fail_value(d, "name", NAME_EXPECT, json_object_object_get(d->body, "name"));
+        r = add_string(d->req, "name", name);
+        if (r < 0)
+                return r;
+
+#define URL_EXPECT "an https:// or http:// address (at most 256 printable ASCII characters)"
+        r = get_string(d, d->body, "url", "url", 1, BID_URL_MAX, URL_EXPECT, &url);
+        if (r == -EINVAL)
+                return r;
+        if (r == 0) {
+                if ((!strneq(url, "https://", 8) && !strneq(url, "http://", 7)) || strlen(url) <= 8 ||
+                    !request_printable(url, strlen(url)) || strchr(url, ' '))
+                        return fail_value(d, "url", URL_EXPECT, json_object_object_get(d->body, "url"));
+                r = add_string(d->req, "url", url);
+                if (r < 0)
+                        return r;
+        }
+        return decode_funder_key(d);
 }
 
 static int decode_body(struct decoder *d, enum api_route route) {
@@ -687,7 +832,13 @@ static int decode_body(struct decoder *d, enum api_route route) {
         case API_CREATE:
                 return decode_create(d);
         case API_TOPUP:
+                return decode_topup(d);
+        case API_CLAIM:
+                return decode_claim(d);
+        case API_PAY:
                 return decode_vouchers(d);
+        case API_SPONSOR_BID:
+                return decode_bid(d);
         default:
                 return 0; /* no members: checked above */
         }
@@ -741,18 +892,51 @@ static int find_route(const struct api_request *rq, const struct route **ret, ch
         return refuse(ret_refusal, "not_found", "No such route: the API's paths are in prepay-api(7)");
 }
 
+/* A funder's proof: a statement of claim.h's form (its signature and key
+ * are prepayd's to check) made for following a slice, never a claim. */
+static int check_proof(const char *h, json_object **ret_refusal) {
+        const char *error = NULL;
+        struct claim c;
+
+        if (strlen(h) >= CLAIM_TEXT_MAX)
+                return refuse(ret_refusal, "invalid", "The Prepay-Funder-Proof header is too long for a proof");
+        if (claim_from_text(h, &c, &error) < 0)
+                return refuse(ret_refusal, "invalid", "The Prepay-Funder-Proof header is not a funder's proof: %s",
+                              error);
+        if (c.purpose != CLAIM_PURPOSE_EVENTS)
+                return refuse(ret_refusal, "invalid",
+                              "The Prepay-Funder-Proof header holds a claim, not an events proof: a claim is "
+                              "never sent where a proof is read (prepay events --funder-key makes a proof)");
+        return 0;
+}
+
 /* The headers and the body's framing, before the body is read. */
 static int check_headers(const struct api_request *rq, const struct route *rt, char token[static 64],
                          json_object **ret_refusal) {
+        bool proof = rt->reads_proof && rq->funder_proof;
+        int r;
+
         token[0] = 0;
         if (rq->authorization && (rt->needs_token || rt->reads_token) && !parse_bearer(rq->authorization, token))
                 return refuse(ret_refusal, "invalid",
                               "The Authorization header must be \"Bearer\" and the slice's owner token (1 to %d of "
                               "A-Z a-z 0-9 _ -)",
                               REQUEST_TOKEN_MAX);
-        if (rt->needs_token && !token[0])
+        if (proof && token[0])
+                return refuse(ret_refusal, "invalid",
+                              "Send the owner token or a funder's proof (Prepay-Funder-Proof), not both");
+        if (proof) {
+                r = check_proof(rq->funder_proof, ret_refusal);
+                if (r != 0)
+                        return r;
+        }
+        if (rt->needs_token && !token[0] && !proof)
                 return refuse(ret_refusal, "unauthorized",
-                              "This request needs the slice's owner token: send \"Authorization: Bearer pt-...\"");
+                              rt->reads_proof ? "This request needs the slice's owner token (\"Authorization: "
+                                                "Bearer pt-...\") or a funder's proof (\"Prepay-Funder-Proof: "
+                                                "pc1-...\")"
+                                              : "This request needs the slice's owner token: send \"Authorization: "
+                                                "Bearer pt-...\"");
 
         if (!rt->has_body) {
                 if (rq->body_size > 0)
@@ -771,7 +955,8 @@ static int check_headers(const struct api_request *rq, const struct route *rt, c
         return 0;
 }
 
-/* The members every request gets: op, slice, token, request_id, client. */
+/* The members every request gets: op, slice, token or funder_proof,
+ * request_id, client. */
 static int add_common(const struct api_request *rq, const struct route *rt, const char *slice, const char *token,
                       json_object *req) {
         int r;
@@ -781,6 +966,8 @@ static int add_common(const struct api_request *rq, const struct route *rt, cons
                 r = add_string(req, "slice", slice);
         if (r >= 0 && token[0])
                 r = add_string(req, "token", token);
+        if (r >= 0 && !token[0] && rt->reads_proof && rq->funder_proof)
+                r = add_string(req, "funder_proof", rq->funder_proof);
         if (r >= 0 && rt->has_body && rq->idempotency_key) {
                 char id[API_REQUEST_ID_SIZE];
 
@@ -833,7 +1020,10 @@ int api_decode(const struct api_request *rq, struct api_call *ret, json_object *
         if (r < 0)
                 return refuse(ret_refusal, "internal", "Out of memory");
 
-        *ret = (struct api_call) { .route = rt->route, .has_token = token[0] != 0, .request = TAKE_PTR(req) };
+        *ret = (struct api_call) { .route = rt->route,
+                                   .has_token = token[0] != 0,
+                                   .has_funder_proof = !token[0] && rt->reads_proof && rq->funder_proof,
+                                   .request = TAKE_PTR(req) };
         if (strchr(rt->shape, '*'))
                 memcpy(ret->slice, slice, sizeof(ret->slice));
         return 0;
@@ -1010,6 +1200,12 @@ static int encode_quote(json_object *body, json_object *reply) {
                 r = copy_member(body, reply, "memory_max");
         if (r >= 0)
                 r = copy_member(body, reply, "duration_usec");
+        /* Who sells, as GET /v1/prices says: a funder's statement is
+         * signed for this host id. */
+        if (r >= 0)
+                r = copy_member(body, reply, "host_id");
+        if (r >= 0)
+                r = copy_member(body, reply, "host_key");
         return r;
 }
 
@@ -1109,6 +1305,79 @@ static int encode_release(json_object *body, json_object *reply) {
         return r;
 }
 
+/* The members of reply named, each copied when present. */
+static int copy_members(json_object *body, json_object *reply, const char *const *keys) {
+        int r = 0;
+
+        for (size_t i = 0; r >= 0 && keys[i]; i++)
+                r = copy_member(body, reply, keys[i]);
+        return r;
+}
+
+/* The slice id the reply names, a valid one: else -EBADMSG. */
+static int add_slice_id(json_object *body, json_object *reply) {
+        const char *id = string_member(reply, "slice");
+
+        if (!id || !slice_id_is_valid(id))
+                return -EBADMSG;
+        return add_string(body, "slice", id);
+}
+
+/* A claim paid: the key, the amount and the change (an array, as a
+ * release's). */
+static int encode_claim(json_object *body, json_object *reply) {
+        static const char *const keys[] = { "funder", "claimed", "currency", NULL };
+        const char *change = string_member(reply, "change");
+        int r;
+
+        r = add_slice_id(body, reply);
+        if (r >= 0)
+                r = copy_members(body, reply, keys);
+        if (r >= 0)
+                r = add_change(body, change ?: "");
+        return r;
+}
+
+/* Every member but "ok": the positions (and what the investors' part
+ * adds to them) as prepayd tells them; none is the host's bookkeeping. */
+static int encode_funders(json_object *body, json_object *reply) {
+        int r;
+
+        if (!json_object_is_type(json_object_object_get(reply, "funders"), json_type_array))
+                return -EBADMSG;
+        r = add_slice_id(body, reply);
+        json_object_object_foreach(reply, key, v) {
+                (void) v;
+                if (r >= 0 && !streq(key, "ok") && !streq(key, "slice"))
+                        r = copy_member(body, reply, key);
+        }
+        return r;
+}
+
+static int encode_pay(json_object *body, json_object *reply) {
+        static const char *const keys[] = { "paid", "currency", "to_investors", "to_slice", "receipt", NULL };
+        int r;
+
+        r = add_slice_id(body, reply);
+        if (r >= 0)
+                r = copy_members(body, reply, keys);
+        return r;
+}
+
+static int encode_bid(json_object *body, json_object *reply) {
+        const char *change = string_member(reply, "change");
+        int r;
+
+        if (!json_object_is_type(json_object_object_get(reply, "bid"), json_type_object))
+                return -EBADMSG;
+        r = add_slice_id(body, reply);
+        if (r >= 0)
+                r = copy_member(body, reply, "bid");
+        if (r >= 0 && change)
+                r = add_change(body, change);
+        return r;
+}
+
 static int encode_ok(const struct api_call *c, json_object *reply, json_object *body, char **ret_location) {
         switch (c->route) {
         case API_PRICES:
@@ -1130,6 +1399,14 @@ static int encode_ok(const struct api_call *c, json_object *reply, json_object *
                 return 0;
         case API_RELEASE:
                 return encode_release(body, reply);
+        case API_CLAIM:
+                return encode_claim(body, reply);
+        case API_FUNDERS:
+                return encode_funders(body, reply);
+        case API_PAY:
+                return encode_pay(body, reply);
+        case API_SPONSOR_BID:
+                return encode_bid(body, reply);
         default:
                 return -EINVAL;
         }

@@ -33,6 +33,10 @@ enum api_route {
         API_EVENTS,  /* GET /v1/slices/{id}/events: a stream (Server-Sent Events) */
         API_RELEASE, /* POST /v1/slices/{id}/release */
         API_KILL,    /* POST /v1/slices/{id}/kill */
+        API_CLAIM,   /* POST /v1/slices/{id}/claim: a keyed funder's share, by its signed claim */
+        API_FUNDERS, /* GET /v1/slices/{id}/funders: the owner token's, or a funder's proof (its own) */
+        API_PAY,     /* POST /v1/slices/{id}/pay: revenue paid to the slice by its users */
+        API_SPONSOR_BID, /* POST /v1/slices/{id}/sponsor/bids */
         _API_ROUTE_MAX,
 };
 
@@ -44,6 +48,7 @@ struct api_request {
         const char *authorization;
         const char *idempotency_key;
         const char *content_type;
+        const char *funder_proof; /* Prepay-Funder-Proof: a funder's events proof (pc1-...) */
         const char *client; /* the peer's address, text (the server's, trusted) */
         const char *body;
         size_t body_size;
@@ -53,6 +58,7 @@ struct api_call {
         enum api_route route;
         char slice[64];      /* the slice id the path names, "" for none */
         bool has_token;      /* an owner token came (Authorization: Bearer) and the route reads it */
+        bool has_funder_proof; /* a funder's proof came (Prepay-Funder-Proof) and the route reads it */
         json_object *request; /* the control request to send, owned */
 };
 

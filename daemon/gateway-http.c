@@ -483,6 +483,7 @@ static enum MHD_Result request_dispatch(struct http_request *rq, const char *url
                 .authorization = header(rq->conn, MHD_HTTP_HEADER_AUTHORIZATION),
                 .idempotency_key = header(rq->conn, "Idempotency-Key"),
                 .content_type = header(rq->conn, MHD_HTTP_HEADER_CONTENT_TYPE),
+                .funder_proof = header(rq->conn, "Prepay-Funder-Proof"),
                 .client = rq->hc ? rq->hc->client : NULL,
                 .body = rq->body ?: "",
                 .body_size = rq->body_size,

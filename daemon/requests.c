@@ -571,14 +571,43 @@ static json_object *position_to_json(const struct ledger_position *p) {
         return o;
 }
 
+/* Who may see a slice's funders, *ret_only set when it is one funder who
+ * sees its own position only: NULL, or the refusal. A local peer needs
+ * nothing (funders are public keys and amounts, as the public view's
+ * balance); a remote one, a buyer anywhere, shows the owner token (the
+ * ledger's hash of it: a released slice's too) or a funder's proof, so
+ * that who put in how much is not a list for anyone on the network. */
+static json_object *funders_may_see(struct requests *rq, struct request_conn *rc, const struct ledger_slice *row,
+                                    bool *ret_only, uint8_t key[static CRYPTO_PUBKEY_SIZE]) {
+        const struct billing_request *r = &rc->request;
+        _cleanup_(freep) char *error = NULL;
+        char what[128];
+        int q;
+
+        *ret_only = false;
+        if (r->fields->funder_proof) {
+                q = billing_funder_proof(rq->billing, row->id, r->fields->funder_proof, key, &error);
+                if (q < 0)
+                        return refusal(q, error);
+                *ret_only = !r->operator && !keys_check_token(row->owner_hash, r->fields->token);
+                return NULL;
+        }
+        if (!r->remote || r->operator || keys_check_token(row->owner_hash, r->fields->token))
+                return NULL;
+        snprintf(what, sizeof(what), "Seeing the funders of slice %s over the network (or a funder's proof)",
+                 row->id);
+        return billing_deny_token(r, row->id, r->fields->token, what);
+}
+
 /* Each funder's position in a slice, from the books: what it put in,
- * its share once released, what is held for it and what it claimed.
- * Funders are public keys and amounts, as the public view's balance:
- * no token needed. */
+ * its share once released, what is held for it and what it claimed
+ * (funders_may_see() says for whom). */
 json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
         _cleanup_(freep) struct ledger_position *p = NULL;
         _cleanup_(freep) struct ledger_slice *row = NULL;
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
         json_object *reply, *a;
+        bool only = false;
         size_t n = 0;
         int r;
 
@@ -590,6 +619,9 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
                 return message_reply_refusal(MESSAGE_NOT_FOUND, "No funded slice %s", rc->request.fields->slice);
         if (r < 0)
                 return message_reply_refusal(MESSAGE_INTERNAL, "Failed to read the ledger: %s", strerror(-r));
+        reply = funders_may_see(rq, rc, row, &only, key);
+        if (reply)
+                return reply;
 
         reply = message_reply_ok();
         json_object_object_add(reply, "slice", json_object_new_string(row->id));
@@ -607,7 +639,8 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, "held_for_funders", json_object_new_int64(row->held));
         a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
-                json_object_array_add(a, position_to_json(&p[i]));
+                if (!only || (!p[i].anonymous && memcmp(p[i].key, key, sizeof(key)) == 0))
+                        json_object_array_add(a, position_to_json(&p[i]));
         json_object_object_add(reply, "funders", a);
         return reply;
 }
@@ -764,12 +797,37 @@ static bool request_may_see(struct request_conn *rc, struct slice *s) {
         return s->account.funded && keys_check_token(s->account.l.owner_hash, r->fields->token);
 }
 
+/* Who sponsors the slice now, from its record's "sponsorship" (the
+ * sponsorship's part): the name, address and end a sponsor paid to have
+ * shown, "sponsorship": {"current": {name, url, until_usec}}; nothing
+ * when none does. */
+static void add_public_sponsor(json_object *o, json_object *info) {
+        static const char *const keys[] = { "name", "url", "until_usec" };
+        json_object *sp, *cur, *v, *pub, *c;
+
+        if (!json_object_object_get_ex(info, "sponsorship", &sp) || !json_object_object_get_ex(sp, "current", &cur) ||
+            !json_object_is_type(cur, json_type_object))
+                return;
+        pub = json_object_new_object();
+        c = json_object_new_object();
+        if (!pub || !c) {
+                json_object_put(pub);
+                json_object_put(c);
+                return;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                if (json_object_object_get_ex(cur, keys[i], &v))
+                        json_object_object_add(c, keys[i], json_object_get(v));
+        json_object_object_add(pub, "current", c);
+        json_object_object_add(o, "sponsorship", pub);
+}
+
 /* What anyone may see of a slice: what a donor needs to decide on a
  * top-up, and nothing about who owns it, what it runs or what it used:
  * its id and state, and of its account the currency, state,
  * enforcement, action when spent, donation model and where anonymous
  * shares go (what a funder gets back at release), balance, burn rate and
- * time left. */
+ * time left; and its sponsor, if one pays to be shown. */
 static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
         static const char *const account_keys[] = {
                 "currency", "state", "enforcement", "exhausted_action", "donation_model", "anonymous_share",
@@ -796,6 +854,7 @@ static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
                         if (json_object_object_get_ex(account, account_keys[i], &v))
                                 json_object_object_add(a, account_keys[i], json_object_get(v));
         }
+        add_public_sponsor(o, info);
         json_object_object_add(full, "slice", o);
         return full;
 }
@@ -929,12 +988,35 @@ json_object *requests_list(struct requests *rq, struct request_conn *rc) {
 
 /* The reply goes out at once, before any event can (see control.c's
  * on_connection_io()); from then on the connection only receives. */
+/* A keyed funder follows the slice it funded, by its proof (no token):
+ * only what a funder acts on reaches it (event_reaches_funder()). */
+static json_object *funder_events(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        _cleanup_(freep) char *error = NULL;
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        json_object *reply = NULL;
+        struct slice *s;
+        int q;
+
+        if (!r->fields->slice)
+                return message_reply_refusal(MESSAGE_INVALID, "A funder's proof is for one slice: name it");
+        s = request_slice(rq, rc, &reply);
+        if (!s)
+                return reply;
+        q = billing_funder_proof(rq->billing, s->id, r->fields->funder_proof, key, &error);
+        if (q < 0)
+                return refusal(q, error);
+        return rc->subscribe(rc, s->id, true);
+}
+
 json_object *requests_events(struct requests *rq, struct request_conn *rc) {
         const struct billing_request *r = &rc->request;
         const char *slice = r->fields->slice, *token = r->fields->token;
         json_object *reply = NULL;
         struct slice *s;
 
+        if (r->fields->funder_proof)
+                return funder_events(rq, rc);
         if (!slice && !r->operator)
                 return billing_deny(r, NULL, "the events of every slice are for operators (%s); name one slice",
                                     rc->operators);
@@ -951,7 +1033,7 @@ json_object *requests_events(struct requests *rq, struct request_conn *rc) {
                         return billing_deny_token(r, s->id, token, what);
                 }
         }
-        return rc->subscribe(rc, slice);
+        return rc->subscribe(rc, slice, false);
 }
 
 /* ---- images ---- */

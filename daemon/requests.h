@@ -43,13 +43,14 @@ struct requests {
 /* A request as its handler sees it, with what its connection can do
  * (control.c): pin the process that sent it (caller_pidfd()), and make
  * the connection an event stream (with the admission of streams per
- * uid; NULL: done, else the refusal). */
+ * uid; funder: a keyed funder's, event_reaches_funder() kinds only;
+ * NULL: done, else the refusal). */
 struct request_conn {
         struct billing_request request;
         const char *operators;  /* who the operators are, for refusals */
         int attach_pidfd;       /* create: the caller, pinned for the attach after the commit */
         int (*pin)(struct request_conn *rc, int *ret_pidfd, char **ret_error);
-        json_object *(*subscribe)(struct request_conn *rc, const char *slice);
+        json_object *(*subscribe)(struct request_conn *rc, const char *slice, bool funder);
         /* A handler that must wait for something first (a guest powering
          * off before its release) sets deferred, returns NULL and has
          * resume(userdata) called when it is done: the request is then

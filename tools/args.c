@@ -122,15 +122,19 @@ int args_parse_slice(int argc, char *argv[], const struct arg_option *opts, void
         return 1;
 }
 
-int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, struct arg_view *ret) {
-        const struct arg_option options[] = {
+int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, bool funder,
+                    struct arg_view *ret) {
+        struct arg_option options[] = {
                 OPT_FLAG("json", &ret->json),
                 OPT_TOKEN(&ret->token),
                 OPT_TOKEN_FILE(&ret->token),
+                OPT_STRING("funder-key", &ret->funder_key),
                 {}
         };
         int r;
 
+        if (!funder)
+                options[3] = (struct arg_option) {};
         *ret = (struct arg_view) {};
         r = args_parse(argc, argv, options, false, help);
         if (r <= 0)
@@ -143,6 +147,11 @@ int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usag
                 return -EINVAL;
         if (optind < argc)
                 ret->slice = argv[optind];
+        if (ret->funder_key && (ret->token.given || ret->token.file || !ret->slice)) {
+                log_error("--funder-key proves a funder of one slice, without its owner token: name the slice, "
+                          "and no --token.");
+                return -EINVAL;
+        }
         return 1;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "common/claim.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "common/log.h"
@@ -339,12 +340,6 @@ int client_add_funder_key(json_object *req, const char *path) {
 
         if (!path)
                 return 0;
-        r = client_remote(NULL);
-        if (r < 0)
-                return r;
-        if (r > 0)
-                return log_error_errno(EOPNOTSUPP, "--funder-key is not taken by a storefront yet: "
-                                                   "fund through the host's own prepay.");
         r = crypto_key_load(path, &k, &error);
         if (r < 0)
                 return log_error_errno(r, "%s: %s", path, error ?: strerror(-r));
@@ -353,6 +348,51 @@ int client_add_funder_key(json_object *req, const char *path) {
         crypto_key_public_to_text(k, text);
         crypto_key_free(k);
         if (json_object_object_add(req, "funder_key", json_object_new_string(text)) < 0)
+                return log_oom();
+        return 0;
+}
+
+/* The host's id, which a statement is signed for: what its quote says. */
+static int host_id(char **ret) {
+        json_object *reply = NULL;
+        const char *id = NULL;
+        int r;
+
+        r = client_call(client_request("quote"), &reply);
+        if (r < 0)
+                return r;
+        r = message_get_string(reply, "host_id", &id);
+        if (r >= 0) {
+                *ret = strdup(id);
+                r = *ret ? 0 : log_oom();
+        } else
+                r = log_error_errno(EPROTO, "The host did not say its id.");
+        json_object_put(reply);
+        return r;
+}
+
+int client_add_funder_statement(json_object *req, const char *field, char purpose, const char *slice,
+                                const char *key_path) {
+        _cleanup_(freep) char *error = NULL, *host = NULL;
+        char text[CLAIM_TEXT_MAX];
+        struct crypto_key *k = NULL;
+        int r;
+
+        r = crypto_key_load(key_path, &k, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s: %s", key_path, error ?: strerror(-r));
+        r = host_id(&host);
+        if (r >= 0) {
+                r = claim_sign(k, purpose, host, slice, (int64_t) now_usec(CLOCK_REALTIME), text);
+                if (r < 0)
+                        log_error_errno(r, "%s: cannot sign with it: %s", key_path,
+                                        r == -EINVAL ? "it holds no private key (the funder's own .key file "
+                                                       "signs)" : strerror(-r));
+        }
+        crypto_key_free(k);
+        if (r < 0)
+                return r;
+        if (json_object_object_add(req, field, json_object_new_string(text)) < 0)
                 return log_oom();
         return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* prepay claim: a keyed funder takes its share of a released slice back
  * as change, proving with its private key that the funder key is its
- * own (a signed claim statement, common/claim.h). */
+ * own (a signed claim statement, common/claim.h); on this host or, with
+ * --host, through its storefront. */
 #include "common/claim.h"
 #include "common/log.h"
 #include "prepay.h"
@@ -62,25 +63,6 @@ static int claim_done(json_object *reply, void *userdata) {
         return 0;
 }
 
-/* The host's id, which a claim is signed for: what its quote says. */
-static int host_id(char **ret) {
-        json_object *reply = NULL;
-        const char *id = NULL;
-        int r;
-
-        r = client_call(client_request("quote"), &reply);
-        if (r < 0)
-                return r;
-        r = message_get_string(reply, "host_id", &id);
-        if (r >= 0) {
-                *ret = strdup(id);
-                r = *ret ? 0 : log_oom();
-        } else
-                r = log_error_errno(EPROTO, "prepayd did not say its host id.");
-        json_object_put(reply);
-        return r;
-}
-
 int claim_main(int argc, char *argv[]) {
         struct claim_args a = {};
         const char *request_id = NULL, *key_path = NULL;
@@ -91,9 +73,6 @@ int claim_main(int argc, char *argv[]) {
                 OPT_FLAG("json", &a.json),
                 {}
         };
-        _cleanup_(freep) char *error = NULL, *host = NULL;
-        char text[CLAIM_TEXT_MAX];
-        struct crypto_key *k = NULL;
         json_object *req;
         int r;
 
@@ -105,37 +84,14 @@ int claim_main(int argc, char *argv[]) {
                 log_error("Usage: prepay claim SLICE --funder-key FILE");
                 return 2;
         }
-        r = client_remote(NULL);
-        if (r < 0)
-                return 1;
-        if (r > 0) {
-                log_error("prepay claim is not taken by a storefront yet: claim through the host's own prepay.");
-                return 1;
-        }
-        r = crypto_key_load(key_path, &k, &error);
-        if (r < 0) {
-                log_error_errno(r, "%s: %s", key_path, error ?: strerror(-r));
-                return 1;
-        }
-        r = host_id(&host);
-        if (r >= 0) {
-                r = claim_sign(k, host, a.slice, (int64_t) now_usec(CLOCK_REALTIME), text);
-                if (r < 0)
-                        log_error_errno(r, "%s: cannot sign a claim with it: %s", key_path,
-                                        r == -EINVAL ? "it holds no private key (the funder's own .key file "
-                                                       "signs claims)" : strerror(-r));
-        }
-        crypto_key_free(k);
-        if (r < 0)
-                return 1;
-
         req = client_request_slice("claim", a.slice, NULL);
-        if (req && json_object_object_add(req, "claim", json_object_new_string(text)) < 0) {
+        if (!req)
+                return 1; /* said */
+        if (client_add_funder_statement(req, "claim", CLAIM_PURPOSE_CLAIM, a.slice, key_path) < 0) {
                 json_object_put(req);
-                log_oom();
                 return 1;
         }
-        if (req && request_id)
+        if (request_id)
                 json_object_object_add(req, "request_id", json_object_new_string(request_id));
         /* --json is printed after the change is safe: claim_done. */
         return client_run(req, true, false, claim_done, &a);

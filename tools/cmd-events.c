@@ -6,22 +6,29 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/claim.h"
 #include "common/log.h"
 #include "prepay.h"
 
 static void help(void) {
         printf("Usage: prepay events [--json] [--token TOKEN | --token-file FILE] [SLICE]\n"
+               "       prepay events [--json] SLICE --funder-key FILE\n"
                "\n"
                "Prints the daemon's slice events as they happen, one line each, until\n"
                "interrupted: funded, topped-up, low (balance), exhausted, throttled,\n"
                "frozen, thawed, killed, released and oom; only SLICE's when given.\n"
                "SLICE is needed but for an operator (root or the daemon's AdminGroup=),\n"
                "and its owner token too unless the caller made the slice.\n"
+               "A keyed funder of SLICE follows it without its token, proving with\n"
+               "--funder-key that it holds one of its funder keys: it is told low,\n"
+               "exhausted, released and sponsor events only.\n"
                "Exits 1 if the daemon goes away (or drops this reader for falling behind).\n"
                "\n"
                "  --json             One JSON object per line, amounts in micro-units\n"
                HELP_TOKEN
                HELP_TOKEN_FILE
+               "  --funder-key=FILE  A funder's Ed25519 private key (PEM): signs a proof\n"
+               "                     for this slice (only the proof is sent)\n"
                "  -h, --help         Show this help\n");
 }
 
@@ -98,18 +105,32 @@ static int show_event(json_object *ev, void *userdata) {
         return 0;
 }
 
+/* The request: the owner token's, or with --funder-key a funder's proof
+ * (a statement for purpose 'e', never a claim). NULL: said. */
+static json_object *events_request(const struct arg_view *view) {
+        _cleanup_(freep) char *token = NULL;
+        json_object *req;
+
+        if (!view->funder_key && view->slice && arg_token_find(&view->token, view->slice, &token) < 0)
+                return NULL;
+        req = client_request_slice("events", view->slice, token);
+        if (req && view->funder_key &&
+            client_add_funder_statement(req, "funder_proof", CLAIM_PURPOSE_EVENTS, view->slice, view->funder_key) < 0) {
+                json_object_put(req);
+                return NULL;
+        }
+        return req;
+}
+
 /* From a gateway (--host): one slice's, as Server-Sent Events. */
 static int remote_events(const struct arg_view *view) {
-        _cleanup_(freep) char *token = NULL;
         json_object *req;
 
         if (!view->slice) {
                 log_error("Over HTTPS (--host) events are one slice's: name it.");
                 return 2;
         }
-        if (arg_token_find(&view->token, view->slice, &token) < 0)
-                return 1;
-        req = client_request_slice("events", view->slice, token);
+        req = events_request(view);
         if (!req)
                 return 1;
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -118,14 +139,15 @@ static int remote_events(const struct arg_view *view) {
 
 int events_main(int argc, char *argv[]) {
         _cleanup_(closep) int fd = -1;
-        _cleanup_(freep) char *buf = NULL, *token = NULL;
+        _cleanup_(freep) char *buf = NULL;
         json_object *req, *reply = NULL;
         struct arg_view view;
         const char *text;
         size_t len;
         int r;
 
-        r = args_parse_view(argc, argv, help, "Usage: prepay events [--json] [--token TOKEN] [SLICE]", &view);
+        r = args_parse_view(argc, argv, help, "Usage: prepay events [--json] [--token TOKEN] [SLICE]", true,
+                            &view);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         if ((view.token.given || view.token.file) && !view.slice) {
@@ -143,9 +165,7 @@ int events_main(int argc, char *argv[]) {
                 log_oom();
                 return 1;
         }
-        if (view.slice && arg_token_find(&view.token, view.slice, &token) < 0)
-                return 1;
-        req = client_request_slice("events", view.slice, token);
+        req = events_request(&view);
         if (!req)
                 return 1;
         r = message_serialize(req, &text, &len);

@@ -295,10 +295,6 @@ int run_main(int argc, char *argv[]) {
                           "--voucher.");
                 return 2;
         }
-        if (model && remote) {
-                log_error("--donation-model is not taken by a storefront yet: buy through the host's own prepay.");
-                return 2;
-        }
         /* Before anything is bought: a key that cannot be read spends nothing. */
         if (vm.ssh_key && client_read_ssh_key(vm.ssh_key, &ssh_key) < 0)
                 return 1;

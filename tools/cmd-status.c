@@ -330,7 +330,8 @@ int status_main(int argc, char *argv[]) {
         struct arg_view view;
         int r;
 
-        r = args_parse_view(argc, argv, status_help, "Usage: prepay status [SLICE] [--json] [--token TOKEN]", &view);
+        r = args_parse_view(argc, argv, status_help, "Usage: prepay status [SLICE] [--json] [--token TOKEN]", false,
+                            &view);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         r = 0;

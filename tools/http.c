@@ -219,6 +219,8 @@ static int build_headers(const struct remote_call *c, struct curl_slist **ret) {
                 r = asprintf(&bearer, "Bearer %s", c->token) < 0 ? -ENOMEM : add_header(&h, "Authorization", bearer);
         if (bearer)
                 explicit_bzero(bearer, strlen(bearer));
+        if (r >= 0 && c->funder_proof)
+                r = add_header(&h, "Prepay-Funder-Proof", c->funder_proof);
         if (r >= 0 && c->idempotency_key[0])
                 r = add_header(&h, "Idempotency-Key", c->idempotency_key);
         if (r < 0) {

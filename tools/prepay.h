@@ -132,8 +132,10 @@ struct arg_view {
         const char *slice;
         bool json;
         struct arg_token token;
+        const char *funder_key; /* --funder-key FILE, when funder: a funder's private key, not with a token */
 };
-int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, struct arg_view *ret);
+int args_parse_view(int argc, char *argv[], void (*help)(void), const char *usage, bool funder,
+                    struct arg_view *ret);
 
 /* --voucher FILE, which may be given up to 16 times for a gateway
  * (--host): the API redeems them all or none. */
@@ -197,10 +199,17 @@ int client_read_voucher(const char *path, char **ret);
 int client_add_vouchers(json_object *req, const struct arg_vouchers *v);
 /* --funder-key FILE: reads the Ed25519 key in path (PEM, private or
  * public) and adds its public half only to req as "funder_key" (the
- * one-line text); nothing when path is NULL. A storefront does not take
- * one yet: refused, said, rather than the money credited anonymously.
- * -errno, said. */
+ * one-line text); nothing when path is NULL; over --host too (the
+ * storefront passes it on). -errno, said. */
 int client_add_funder_key(json_object *req, const char *path);
+/* A funder's signed statement (common/claim.h) for purpose ('c' a
+ * claim, 'e' an events proof) on slice, made now with the private key in
+ * key_path, for the host this client talks to (its id from a quote, over
+ * --host too), added to req as field ("claim", "funder_proof"). The
+ * private key never leaves this machine: only the statement is sent.
+ * -errno, said. */
+int client_add_funder_statement(json_object *req, const char *field, char purpose, const char *slice,
+                                const char *key_path);
 /* Owner tokens kept for the user, one file per slice, mode 0600, in
  * $PREPAY_TOKEN_DIR, else $XDG_STATE_HOME/prepay/tokens, else
  * ~/.local/state/prepay/tokens. */

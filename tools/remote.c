@@ -291,6 +291,10 @@ static int create_body(json_object *req, json_object *body, const char **ret_why
                 r = add_string(body, "on_exhausted", action);
         if (r >= 0)
                 r = copy_member(body, "unit", req, "unit");
+        if (r >= 0)
+                r = copy_member(body, "funder_key", req, "funder_key");
+        if (r >= 0)
+                r = copy_member(body, "donation_model", req, "donation_model");
         if (r < 0)
                 return why(ret_why, "a field of the request is not of its form", r);
 
@@ -335,26 +339,41 @@ static const struct {
         { "events", "GET", "/events", NULL },
         { "release", "POST", "/release", NULL },
         { "kill", "POST", "/kill", NULL },
+        { "claim", "POST", "/claim", NULL },
+        { "funders", "GET", "/funders", NULL },
+        { "pay", "POST", "/pay", NULL },
+        { "sponsor_bid", "POST", "/sponsor/bids", NULL },
 };
 
 static int request_body(const char *op, json_object *req, json_object *body, const char **ret_why) {
         bool keep = false;
+        int r;
 
         if (streq(op, "create"))
                 return create_body(req, body, ret_why);
         if (streq(op, "quote"))
                 return quote_body(req, body) < 0 ? why(ret_why, "a size of the quote is not of its form", -EINVAL) : 0;
-        if (streq(op, "topup"))
-                return add_vouchers(body, req);
+        if (streq(op, "topup") || streq(op, "pay") || streq(op, "sponsor_bid")) {
+                r = add_vouchers(body, req);
+                if (r >= 0)
+                        r = copy_member(body, "funder_key", req, "funder_key");
+                if (r >= 0 && streq(op, "sponsor_bid"))
+                        r = copy_member(body, "name", req, "name");
+                if (r >= 0 && streq(op, "sponsor_bid"))
+                        r = copy_member(body, "url", req, "url");
+                return r;
+        }
+        if (streq(op, "claim"))
+                return copy_member(body, "claim", req, "claim");
         if (streq(op, "release") && message_get_bool(req, "keep", &keep) >= 0 && keep)
                 return why(ret_why, "release --keep is not offered over HTTPS: release it for its change", -EOPNOTSUPP);
         return 0; /* release and kill: an empty object */
 }
 
-static bool key_ok(const char *s) {
+static bool line_ok(const char *s, size_t max) {
         size_t n = strlen(s);
 
-        if (n == 0 || n > REMOTE_KEY_MAX)
+        if (n == 0 || n > max)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (s[i] < 0x21 || s[i] > 0x7e)
@@ -362,9 +381,13 @@ static bool key_ok(const char *s) {
         return true;
 }
 
+static bool key_ok(const char *s) {
+        return line_ok(s, REMOTE_KEY_MAX);
+}
+
 int remote_call_from_request(json_object *req, struct remote_call *ret, const char **ret_why) {
         struct remote_call c = {};
-        const char *op = NULL, *slice = NULL, *token = NULL, *id = NULL;
+        const char *op = NULL, *slice = NULL, *token = NULL, *id = NULL, *proof = NULL;
         json_object *body = NULL;
         size_t i;
         int r;
@@ -398,6 +421,18 @@ int remote_call_from_request(json_object *req, struct remote_call *ret, const ch
                 c.token = strdup(token);
                 if (!c.token)
                         return -ENOMEM;
+        }
+        if (message_get_string(req, "funder_proof", &proof) >= 0) {
+                /* A header line too, and a statement's text is base64url. */
+                if (!line_ok(proof, 512)) {
+                        remote_call_done(&c);
+                        return why(ret_why, "a funder's proof that is not one line of printable ASCII", -EINVAL);
+                }
+                c.funder_proof = strdup(proof);
+                if (!c.funder_proof) {
+                        remote_call_done(&c);
+                        return -ENOMEM;
+                }
         }
         if (message_get_string(req, "request_id", &id) >= 0) {
                 if (!key_ok(id)) {
@@ -441,6 +476,7 @@ void remote_call_done(struct remote_call *c) {
         if (c->token)
                 explicit_bzero(c->token, strlen(c->token));
         free(c->token);
+        free(c->funder_proof);
         *c = (struct remote_call) {};
 }
 
@@ -729,7 +765,7 @@ int remote_reply_from_http(json_object *req, const struct remote_call *c, long s
                 if (message_get_string(o, "token", &token) < 0 || !token_of(token, "pt-"))
                         r = why(ret_why, "its owner token is missing or not one", -EBADMSG);
         }
-        if (r >= 0 && streq(c->op, "release")) {
+        if (r >= 0 && (streq(c->op, "release") || streq(c->op, "claim") || streq(c->op, "sponsor_bid"))) {
                 r = join_change(o);
                 if (r == -EBADMSG)
                         why(ret_why, "its change is not a list of vouchers", r);

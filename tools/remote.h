@@ -52,6 +52,7 @@ struct remote_call {
         char path[96];      /* "/v1/slices/s-12345678/topup" */
         char *body;         /* JSON text (POST), NULL for a GET; owned */
         char *token;        /* owner token for Authorization: Bearer, or NULL; owned */
+        char *funder_proof; /* a funder's events proof for Prepay-Funder-Proof, or NULL; owned */
         char idempotency_key[REMOTE_KEY_MAX + 1]; /* the request's "request_id", "" if none */
         bool stream;        /* events: a text/event-stream */
 };

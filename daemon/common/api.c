@@ -10,7 +10,10 @@
 /* Keys whose value is an amount, wherever they are. */
 static const char *const money_keys[] = {
         "balance", "burn_rate", "credited", "refunded", "overshoot", "refund", "kept", "total", "missing", "amount",
-        "held_for_funders",
+        "held_for_funders", "donated",
+        /* funders (positions), claims, revenue paid to a slice, sponsorship */
+        "put", "share", "held", "claimed", "put_in", "spent", "earned", "claimable", "paid", "to_investors",
+        "to_slice", "min",
 };
 
 /* Keys holding an object whose every value is an amount. */

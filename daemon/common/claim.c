@@ -9,18 +9,30 @@
 #include "common/note.h"
 
 #define CLAIM_MAGIC "PPC"
-#define OFF_TIME 4
-#define OFF_FUNDER 12
-#define OFF_HOST_LEN 44
+#define OFF_PURPOSE 4
+#define OFF_TIME 5
+#define OFF_FUNDER 13
+#define OFF_HOST_LEN 45
 #define CLAIM_MAX (CLAIM_SIGNED_MAX + CRYPTO_SIG_SIZE)
 
 #define E_TRUNCATED "Claim text is truncated"
 #define E_TOO_LONG "Claim text is too long: extra data after the signature"
+#define E_PURPOSE "Claim purpose is not valid"
 #define E_TIME "Claim time out of range"
 #define E_HOST "Claim host id is not valid"
 #define E_SLICE "Claim slice id is not valid"
 
+static bool purpose_is_valid(char p) {
+        return p == CLAIM_PURPOSE_CLAIM || p == CLAIM_PURPOSE_EVENTS;
+}
+
+static const char *purpose_name(char p) {
+        return p == CLAIM_PURPOSE_CLAIM ? "a claim" : "an events proof";
+}
+
 static const char *claim_check(const struct claim *c) {
+        if (!purpose_is_valid(c->purpose))
+                return E_PURPOSE;
         if (c->time_usec <= 0)
                 return E_TIME;
         if (!voucher_audience_is_valid(c->host_id))
@@ -40,6 +52,7 @@ static int claim_encode(const struct claim *c, uint8_t *buf, size_t *ret_len) {
         s = strlen(c->slice);
         memcpy(buf, CLAIM_MAGIC, 3);
         buf[3] = CLAIM_VERSION;
+        buf[OFF_PURPOSE] = (uint8_t) c->purpose;
         be64_put(buf + OFF_TIME, c->time_usec);
         memcpy(buf + OFF_FUNDER, c->funder, CRYPTO_PUBKEY_SIZE);
         buf[OFF_HOST_LEN] = (uint8_t) h;
@@ -50,10 +63,10 @@ static int claim_encode(const struct claim *c, uint8_t *buf, size_t *ret_len) {
         return 0;
 }
 
-int claim_sign(const struct crypto_key *k, const char *host_id, const char *slice, int64_t time_usec,
-               char buf[static CLAIM_TEXT_MAX]) {
+int claim_sign(const struct crypto_key *k, char purpose, const char *host_id, const char *slice,
+               int64_t time_usec, char buf[static CLAIM_TEXT_MAX]) {
         uint8_t bytes[CLAIM_SIGNED_MAX];
-        struct claim c = { .time_usec = time_usec };
+        struct claim c = { .purpose = purpose, .time_usec = time_usec };
         size_t len;
         int q;
 
@@ -87,6 +100,7 @@ static const char *claim_read(const uint8_t *b, size_t size, struct claim *c) {
                 return E_TRUNCATED;
         if (size > pos + CRYPTO_SIG_SIZE)
                 return E_TOO_LONG;
+        c->purpose = (char) b[OFF_PURPOSE];
         c->time_usec = be64_get(b + OFF_TIME);
         memcpy(c->funder, b + OFF_FUNDER, CRYPTO_PUBKEY_SIZE);
         memcpy(c->signature, b + pos, CRYPTO_SIG_SIZE);
@@ -115,7 +129,7 @@ int claim_from_text(const char *s, struct claim *ret, const char **ret_error) {
         if (memcmp(bytes, CLAIM_MAGIC, 3) != 0)
                 return note_text_error(ret_error, "Not a prepay claim (its bytes do not start with PPC)");
         if (bytes[3] != CLAIM_VERSION)
-                return note_text_error(ret_error, "Claim has an unknown format version (this prepay reads version 1)");
+                return note_text_error(ret_error, "Claim has an unknown format version (this prepay reads version 2)");
         e = claim_read(bytes, size, &c);
         if (e)
                 return note_text_error(ret_error, e);
@@ -135,7 +149,7 @@ static int funder_key(const uint8_t raw[CRYPTO_PUBKEY_SIZE], struct crypto_key *
         return crypto_key_from_public_text(base64_encode(der, sizeof(der), text), ret);
 }
 
-int claim_verify(const struct claim *c, const char *host_id, const char *slice, int64_t now_usec,
+int claim_verify(const struct claim *c, char purpose, const char *host_id, const char *slice, int64_t now_usec,
                  char **ret_error) {
         uint8_t bytes[CLAIM_SIGNED_MAX];
         struct crypto_key *k = NULL;
@@ -144,6 +158,11 @@ int claim_verify(const struct claim *c, const char *host_id, const char *slice, 
 
         if (claim_encode(c, bytes, &len) < 0)
                 return note_error(ret_error, -EINVAL, "Claim has a field out of range");
+        /* First: whatever else holds, a statement given for one purpose
+         * is never taken for the other. */
+        if (c->purpose != purpose)
+                return note_error(ret_error, -EPROTOTYPE, "The statement is %s, not %s: its funder signed it for "
+                                  "that only", purpose_name(c->purpose), purpose_name(purpose));
         if (!streq(c->host_id, host_id))
                 return note_error(ret_error, -EXDEV, "Claim is for host %s, not this host (%s)", c->host_id, host_id);
         if (!streq(c->slice, slice))

@@ -36,6 +36,7 @@ enum field_id {
         F_FUNDER_KEY,
         F_DONATION_MODEL,
         F_CLAIM,
+        F_FUNDER_PROOF,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
@@ -105,6 +106,9 @@ static const struct field fields[_F_MAX] = {
         /* Its form is claim.c's to check, with a sentence for each
          * fault; here only its size. */
         [F_CLAIM] = STRING(claim, 1, CLAIM_TEXT_MAX, NULL, "a claim statement's text (pc1-...)"),
+        /* The same: an events proof is a statement of the same form. */
+        [F_FUNDER_PROOF] = STRING(funder_proof, 1, CLAIM_TEXT_MAX, NULL,
+                                  "a funder's events proof, a signed statement's text (pc1-...)"),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
@@ -157,7 +161,9 @@ static const struct {
         { "release", SLICE_OWNED | BIT(F_KEEP), BIT(F_SLICE) },
         /* No owner token: the claim statement is the claimant's proof. */
         { "claim", BIT(F_SLICE) | BIT(F_CLAIM), BIT(F_SLICE) | BIT(F_CLAIM) },
-        { "funders", BIT(F_SLICE), BIT(F_SLICE) },
+        /* A remote peer shows the owner token or a funder's proof
+         * (requests.c); a local one needs neither. */
+        { "funders", SLICE_OWNED | BIT(F_FUNDER_PROOF), BIT(F_SLICE) },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
         { "kill", SLICE_OWNED, BIT(F_SLICE) },
@@ -165,7 +171,9 @@ static const struct {
         { "status", SLICE_OWNED, BIT(F_SLICE) },
         { "list", BIT(F_CURSOR) | BIT(F_BRIEF), 0 },
         { "quote", BIT(F_CPUS_MILLI) | BIT(F_MEMORY_MAX) | BIT(F_DURATION_USEC) | BIT(F_DISK_SIZE), 0 },
-        { "events", SLICE_OWNED, 0 },
+        /* funder_proof: a keyed funder follows the slice it funded
+         * without its owner token (requests.c) */
+        { "events", SLICE_OWNED | BIT(F_FUNDER_PROOF), 0 },
         { "reload", 0, 0 },
         { "images", 0, 0 },
 };

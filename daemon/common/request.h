@@ -77,6 +77,9 @@ struct request {
         /* claim: a signed claim statement's text ("pc1-...", claim.h);
          * its form and signature are claim.c's to check */
         const char *claim;
+        /* events, funders: a keyed funder's proof that it holds its key,
+         * a statement of claim.h's form for purpose 'e' (never a claim) */
+        const char *funder_proof;
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */

@@ -228,6 +228,29 @@ systemd_cleanup() {
 events_taken() { grep -c 'Request "events"' "$T/prepayd.log"; }
 events_above() { [ "$(events_taken)" -gt "$1" ]; }
 
+# raw_hex PUB: the raw 32-byte key of a .pub file (the DER's last 32 bytes),
+# as the ledger's export and prepayd's replies spell it.
+raw_hex() { grep -v -- '-----' "$1" | base64 -d | tail -c 32 | od -An -tx1 | tr -d ' \n'; }
+
+# funder_statement SLICE NAMED_PUB SIGNER_KEY PURPOSE HOST_ID: a funder's
+# statement (common/claim.h's bytes, version 2) made by hand with openssl,
+# as an attacker could: it names NAMED_PUB's key (a .pub file), SIGNER_KEY
+# signs it, for PURPOSE (c: a claim, e: an events proof) on HOST_ID, now.
+funder_statement() {
+        local slice=$1 named=$2 signer=$3 purpose=$4 host=$5 t
+        t=$(date +%s%6N)
+        {
+                printf 'PPC\x02%s' "$purpose"
+                printf '%016x' "$t" | xxd -r -p
+                grep -v -- '-----' "$named" | base64 -d | tail -c 32
+                printf "\\x$(printf %02x ${#host})%s" "$host"
+                printf "\\x$(printf %02x ${#slice})%s" "$slice"
+        } >"$T/statement.bytes"
+        openssl pkeyutl -sign -inkey "$signer" -rawin -in "$T/statement.bytes" -out "$T/statement.sig" 2>/dev/null ||
+                fail "openssl cannot sign with $signer"
+        printf 'pc1-%s' "$(cat "$T/statement.bytes" "$T/statement.sig" | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+}
+
 # tiny_image: sets IMAGES to a directory holding the tiny VM image
 # (debian-12-tiny: a kernel and an initramfs answering on the forwarded
 # port) for tests about what is around a guest, not the guest: the one

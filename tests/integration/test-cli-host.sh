@@ -16,7 +16,10 @@
 # up; status with the token (all of it, amounts as micro-units again) and
 # without (the public part); a wrong token refused; release with change,
 # and the change (a file of vouchers, a line each) buys again; what the API
-# does not offer refused before anything moves. The books balance.
+# does not offer refused before anything moves. A donor funds a slice with
+# its funder key, sees its position and follows the slice by a proof
+# (--funder-key, no token), and claims its share after a pro-rata release,
+# once. The books balance.
 #
 # What the slice runs: a unit of RemoteUnits= with the systemd backend,
 # else the tiny VM image (prepay-mkimage --tiny). Skipped, with the reason,
@@ -79,6 +82,7 @@ ClientGroup=$CLIENTS
 GatewayUser=$GW_USER
 [Money]
 MinRuntimeSec=1h
+DonationModels=owner pro-rata
 $(cpu_prices 0.001)
 DiskGiBHour=0
 $EXTRA"
@@ -221,5 +225,44 @@ s2=$(sed -n 's/^prepay: slice \(s-[0-9a-f]*\) bought, .*/\1/p' "$T/run2.err")
 [ -n "$s2" ] || fail "no second slice: $(cat "$T/run2.err")"
 remote release "$s2" >/dev/null 2>"$T/release2.err" || fail "the second release failed: $(cat "$T/release2.err")"
 say "the change bought $s2, released"
+
+# Funders over HTTPS: a donor tops up with its funder key; its position
+# and the slice's events by a proof it signs (no token); after the
+# pro-rata release it claims its share, once.
+prepay keygen --out "$T/funders" --name f1 >/dev/null || fail "prepay keygen failed"
+remote run --voucher "$(mint 4)" --donation-model pro-rata "${WHAT[@]}" --cpus 1 --memory 512M --hours 1 \
+        >"$T/run3.out" 2>"$T/run3.err" || fail "a pro-rata purchase failed: $(cat "$T/run3.err")"
+s3=$(sed -n 's/^prepay: slice \(s-[0-9a-f]*\) bought, .*/\1/p' "$T/run3.err")
+[ -n "$s3" ] || fail "no pro-rata slice: $(cat "$T/run3.err")"
+donor topup "$s3" --voucher "$(mint 1)" --funder-key "$T/funders/f1.pub" >"$T/ftopup.out" 2>&1 ||
+        fail "the donor's top-up with its key failed: $(cat "$T/ftopup.out")"
+donor funders "$s3" --funder-key "$T/funders/f1.key" --json >"$T/fown.json" 2>"$T/fown.err" ||
+        fail "the donor's position by its proof: $(cat "$T/fown.err")"
+jq -e --arg k "$(raw_hex "$T/funders/f1.pub")" '.funders | length == 1 and .[0].funder == $k and .[0].put == 1000000' \
+        "$T/fown.json" >/dev/null || fail "the donor's own position: $(cat "$T/fown.json")"
+remote funders "$s3" --json >"$T/fall.json" 2>"$T/fall.err" || fail "the owner's funders: $(cat "$T/fall.err")"
+[ "$(jq '.funders | length' "$T/fall.json")" = 2 ] || fail "the owner's funders: $(cat "$T/fall.json")"
+donor funders "$s3" >"$T/fnone.out" 2>&1 && fail "the funders were shown over HTTPS without a token or a proof"
+grep -q "owner token" "$T/fnone.out" || fail "funders without a token: $(cat "$T/fnone.out")"
+say "a donor topped up $s3 with its funder key; its own position by its proof, the owner's all, none without"
+
+n=$(grep -c "subscribed to events of $s3 as a funder" "$T/prepayd.log")
+bg "$BIN/prepay" --host "$HOST" --pin "sha256:$pin" events "$s3" --funder-key "$T/funders/f1.key" \
+        >"$T/fevents.out" 2>"$T/fevents.err"
+funder_subscribed() { [ "$(grep -c "subscribed to events of $s3 as a funder" "$T/prepayd.log")" -gt "$n" ]; }
+wait_for 20 funder_subscribed || fail "the donor's stream was not taken: $(cat "$T/fevents.err")"
+remote release "$s3" >/dev/null 2>"$T/release3.err" || fail "release of $s3 failed: $(cat "$T/release3.err")"
+has_release() { grep -q " $s3 released" "$T/fevents.out"; }
+wait_for 30 has_release || fail "the donor was not told of the release: $(cat "$T/fevents.out" "$T/fevents.err")"
+say "the donor followed $s3 by its proof: $(grep " released" "$T/fevents.out" | head -1)"
+
+donor claim "$s3" --funder-key "$T/funders/f1.key" --out "$T/fchange" --json >"$T/fclaim.json" 2>"$T/fclaim.err" ||
+        fail "the donor's claim failed: $(cat "$T/fclaim.err")"
+claimed=$(jq -r .claimed "$T/fclaim.json")
+[ "$claimed" -gt 0 ] && [ "$(prepay voucher show "$T/fchange" --json | jq -r .amount)" = "$claimed" ] ||
+        fail "the donor's change is not its claim ($claimed): $(cat "$T/fclaim.json")"
+donor claim "$s3" --funder-key "$T/funders/f1.key" >/dev/null 2>"$T/fclaim2.err" && fail "the donor was paid twice"
+grep -q "claimed already, by ledger entry" "$T/fclaim2.err" || fail "the second claim: $(cat "$T/fclaim2.err")"
+say "the donor claimed its share of $s3 ($claimed micro-units as change), once"
 
 kill -0 "$GW_PID" || fail "the gateway died: $(tail -20 "$T/gateway.log")"

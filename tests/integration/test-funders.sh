@@ -16,7 +16,11 @@
 # and a retried release is answered as the first was. Each keyed funder
 # claims its share with its private key (prepay claim), once; a second
 # claim is refused naming the first, a forged one pays nothing; prepay
-# funders shows each one's position.
+# funders shows each one's position. An events proof (a statement signed
+# for that purpose) is never taken as a claim, nor a claim as a proof.
+# Three keyed funders follow a slice by their proofs, without its token,
+# and each is told it runs low, then out, and nothing else; a key that
+# funded none of it is refused.
 . "$(dirname "$0")/lib.sh"
 # run-all-timeout: 120
 
@@ -29,9 +33,6 @@ start_daemon
 for n in 1 2 3; do
         prepay keygen --out "$T/funders" --name "f$n" >/dev/null || fail "prepay keygen f$n failed"
 done
-# raw_hex PUB: the raw 32-byte key of a .pub file (the DER's last 32 bytes),
-# as the ledger's export spells it.
-raw_hex() { grep -v -- '-----' "$1" | base64 -d | tail -c 32 | od -An -tx1 | tr -d ' \n'; }
 
 # Bought by funder 1 (its private key file given), topped up by funder 2
 # (public key file), funder 3 (private) and someone anonymous.
@@ -111,12 +112,6 @@ prepay topup "$s" --voucher "$spare" >/dev/null 2>"$T/spare.err" ||
         fail "the voucher of the refused top-ups does not spend: $(cat "$T/spare.err")"
 [ "$(slice_field "$s" .account.credited)" = 6750000 ] || fail "credited $(slice_field "$s" .account.credited)"
 say "a funder key that is not one: refused by prepay and by prepayd, the voucher unspent"
-
-# Through a storefront a funder key is not taken yet: refused, rather than
-# the money credited as anonymous.
-PREPAY_HOST=https://127.0.0.1:1 prepay topup "$s" --voucher "$spare" --funder-key "$T/funders/f1.pub" \
-        >/dev/null 2>"$T/remote.err" && fail "a remote top-up with --funder-key was taken"
-grep -q "not taken by a storefront" "$T/remote.err" || fail "remote --funder-key: $(cat "$T/remote.err")"
 
 # slice_row S FIELD: FIELD of slice S's row in export.json.
 slice_row() { jq -r --arg s "$1" ".slices[] | select(.id == \$s) | $2" "$T/export.json"; }
@@ -209,23 +204,11 @@ prepay ledger export --json --ledger "$LEDGER" >"$T/export.json" || fail "prepay
 [ "$(entries_of "$s")" = "$entries" ] || fail "the retried release wrote to the ledger"
 say "a retried release is answered as the first was; nothing moves twice"
 
-# A claim statement made by hand (common/claim.h's bytes), as an attacker
-# would: the statement names KEY's public half, SIGNER signs it.
-# forge_claim SLICE NAMED_PUB SIGNER_KEY
-forge_claim() {
-        local slice=$1 named=$2 signer=$3 t
-        t=$(date +%s%6N)
-        {
-                printf 'PPC\x01'
-                printf '%016x' "$t" | xxd -r -p
-                grep -v -- '-----' "$named" | base64 -d | tail -c 32
-                printf "\\x$(printf %02x ${#HOST_ID})%s" "$HOST_ID"
-                printf "\\x$(printf %02x ${#slice})%s" "$slice"
-        } >"$T/claim.bytes"
-        openssl pkeyutl -sign -inkey "$signer" -rawin -in "$T/claim.bytes" -out "$T/claim.sig" 2>/dev/null ||
-                fail "openssl cannot sign with $signer"
-        printf 'pc1-%s' "$(cat "$T/claim.bytes" "$T/claim.sig" | base64 -w0 | tr '+/' '-_' | tr -d '=')"
-}
+# A statement made by hand (lib.sh), as an attacker would: it names
+# NAMED_PUB's key, SIGNER_KEY signs it, for PURPOSE (c: a claim, the
+# default; e: an events proof).
+# forge_claim SLICE NAMED_PUB SIGNER_KEY [PURPOSE]
+forge_claim() { funder_statement "$1" "$2" "$3" "${4:-c}" "$HOST_ID"; }
 HOST_ID=test-host
 
 # Each keyed funder claims its share with its private key, as change
@@ -280,6 +263,14 @@ want="1000000/${share[0]}/0/${share[0]} 2000000/${share[1]}/0/${share[1]} 300000
 prepay funders "$s" | grep -q "^anonymous .* (with change)" || fail "prepay funders: $(prepay funders "$s" 2>&1)"
 ledger_verify >/dev/null || fail "ledger verify failed after the claims: $(ledger_verify 2>&1)"
 say "claims: f1 f2 f3 each paid its share as change, once (the second refused naming entry $first); a forged claim paid nothing"
+
+# An events proof is never a claim: f1's proof for $s, made and signed by
+# f1 itself, is refused as a claim (before the share is even looked up).
+printf '{"op":"claim","slice":"%s","claim":"%s"}\n' "$s" "$(forge_claim "$s" "$T/funders/f1.pub" "$T/funders/f1.key" e)" |
+        "$BIN/tests/raw-request" "$PREPAY_SOCKET" >"$T/proof-claim.out" || fail "no reply to a proof sent as a claim"
+grep -q "an events proof, not a claim" "$T/proof-claim.out" ||
+        fail "an events proof sent as a claim: $(cat "$T/proof-claim.out")"
+say "an events proof is refused as a claim"
 
 # lifo, offered now: f1 1.00, 2.00 anonymous, f3 0.50; spending is taken
 # from the earliest money, so f3's 0.50 comes back whole, the anonymous
@@ -339,3 +330,59 @@ prepay funders "$s4" | grep -q "^anonymous .* (to the host)" || fail "prepay fun
 [ "$(jq -r .books.donated "$T/export.json")" = "$donated" ] || fail "the books do not count the donation"
 ledger_verify >"$T/verify.out" 2>&1 && grep -q ", donated " "$T/verify.out" || fail "ledger verify: $(cat "$T/verify.out")"
 say "AnonymousShares=host: $U4 left: f2's $f2_share held for it, the anonymous $donated kept by the host"
+
+# Asking for more: each keyed funder follows the slice it funded, by a
+# proof signed with its key (no token), and is told when the balance runs
+# low, in time to top up, then that it ran out; nothing else (the
+# throttling, the top-ups are the owner's). A euro per CPU-second: once
+# the slice burns, its 3.00 are under LowBalanceSec= (10s) at once; until
+# then it waits on a FIFO, burning nothing.
+stop_daemon
+write_config "[Money]
+MinRuntimeSec=1s
+DonationModels=owner pro-rata
+[Prices]
+CPUSecond=1
+[Enforce]
+ExhaustedAction=throttle
+LowBalanceSec=10s"
+start_daemon
+# The slice burns once the funders follow it: a line on "$T/go" starts it.
+mkfifo "$T/go" || fail "mkfifo failed"
+bg prepay run --voucher "$(mint 1.00)" --funder-key "$T/funders/f1.key" --cpus 1 -- \
+        sh -c "read -r _ <'$T/go'; exec '$BIN/tests/burn'" >/dev/null 2>"$T/run4.err"
+s4=$(slice_from_log "$T/run4.err") || fail "no slice: $(cat "$T/run4.err")"
+for i in 2 3; do
+        prepay topup "$s4" --voucher "$(mint 1.00)" --funder-key "$T/funders/f$i.pub" >/dev/null 2>&1 ||
+                fail "top-up of $s4 by funder $i refused"
+done
+# Not a funder of it: refused, with no stream.
+prepay keygen --out "$T/funders" --name stranger >/dev/null || fail "prepay keygen failed"
+prepay events "$s4" --funder-key "$T/funders/stranger.key" >/dev/null 2>"$T/stranger.err" &&
+        fail "a key that funded nothing followed $s4"
+grep -q "funded none of slice $s4" "$T/stranger.err" || fail "a stranger's proof: $(cat "$T/stranger.err")"
+# A claim is not an events proof.
+printf '{"op":"events","slice":"%s","funder_proof":"%s"}\n' "$s4" \
+        "$(forge_claim "$s4" "$T/funders/f1.pub" "$T/funders/f1.key")" |
+        "$BIN/tests/raw-request" "$PREPAY_SOCKET" >"$T/claim-proof.out" || fail "no reply to a claim sent as a proof"
+grep -q "a claim, not an events proof" "$T/claim-proof.out" ||
+        fail "a claim sent as an events proof: $(cat "$T/claim-proof.out")"
+# A proof cannot be made with the public half.
+prepay events "$s4" --funder-key "$T/funders/f2.pub" >/dev/null 2>"$T/pub-proof.err" &&
+        fail "a proof was made with a public key only"
+funder_streams() { [ "$(grep -c "subscribed to events of $s4 as a funder" "$T/prepayd.log")" -ge 3 ]; }
+for i in 1 2 3; do
+        bg prepay events "$s4" --json --funder-key "$T/funders/f$i.key" >"$T/funder$i.events" 2>"$T/funder$i.err"
+done
+wait_for 10 funder_streams || fail "the funders' streams did not subscribe: $(cat "$T"/funder?.err)"
+echo go >"$T/go"
+# kinds_of I: the kinds funder I was told of $s4, in order.
+kinds_of() { jq -r --arg s "$s4" 'select(.slice == $s) | .kind' "$T/funder$1.events" | tr '\n' ' '; }
+told_exhausted() { for i in 1 2 3; do [[ "$(kinds_of "$i")" == *exhausted* ]] || return 1; done; }
+wait_for 60 told_exhausted || fail "not every funder was told $s4 ran out: $(for i in 1 2 3; do echo "f$i: $(kinds_of $i)"; done)"
+wait_state "$s4" throttled 30 || fail "$s4 was not throttled"
+for i in 1 2 3; do
+        [ "$(kinds_of "$i")" = "low exhausted " ] || fail "funder $i was told: $(kinds_of "$i") (low, then exhausted, nothing else)"
+        jq -e 'has("owner_uid")' "$T/funder$i.events" >/dev/null && fail "funder $i was told the owner's uid"
+done
+say "three funders following $s4 by their proofs were each told low, then exhausted, nothing else; a stranger was refused"

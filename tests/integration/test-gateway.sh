@@ -9,6 +9,10 @@
 # a sentence; a 2 MiB body refused; a retried POST with the same
 # Idempotency-Key acting once; a release with change that buys again;
 # 200 parallel purchases with one voucher: exactly one 201, the rest 409.
+# A funder tops up with its key, sees its position by a proof it signs
+# (no token), follows the slice's events by it, and claims its share after
+# a pro-rata release: once (the second refused naming the first); an
+# events proof is refused as a claim, a forged proof or claim with 403.
 # Nothing of a voucher or a token reaches either daemon's log, and the
 # books balance at the end.
 . "$(dirname "$0")/lib.sh"
@@ -37,6 +41,7 @@ write_config "[Control]
 GatewayUser=$GW
 [Money]
 MinRuntimeSec=1s
+DonationModels=owner pro-rata
 [Prices]
 CPUSecond=0.001
 MemoryGiBHour=0
@@ -196,6 +201,80 @@ code=$(api rel2 -X POST -H "Authorization: Bearer $(jq -r .token "$T/rebuy")" "$
 [ "$code" = 200 ] || fail "release of $s2 got $code: $(cat "$T/rel2")"
 say "the change bought slice $s2, released in turn"
 
+# --- funders: a key with the money, its position, its events, its claim
+host_id=$(jq -r .host_id "$T/ping")
+prepay keygen --out "$T/funders" --name f1 >/dev/null || fail "prepay keygen f1 failed"
+prepay keygen --out "$T/funders" --name f2 >/dev/null || fail "prepay keygen f2 failed"
+f1_key=$(grep -v -- '-----' "$T/funders/f1.pub" | tr -d '\n')
+code=$(purchase "$(mint 5)" | jq '.duration = "10min" | .donation_model = "pro-rata"' |
+        api fbuy -H 'Content-Type: application/json' --data-binary @- "$URL/v1/slices")
+[ "$code" = 201 ] || fail "a pro-rata purchase got $code: $(cat "$T/fbuy")"
+fs=$(jq -r .slice.id "$T/fbuy")
+ftoken=$(jq -r .token "$T/fbuy")
+[ "$(jq -r .slice.account.donation_model "$T/fbuy")" = pro-rata ] || fail "bought $(jq -c .slice.account "$T/fbuy")"
+fv=$(mint 2)
+code=$(jq -n --arg v "$(cat "$fv")" --arg k "$f1_key" '{voucher: $v, funder_key: $k}' |
+        api ftopup -H 'Content-Type: application/json' --data-binary @- "$URL/v1/slices/$fs/topup")
+[ "$code" = 200 ] || fail "a top-up with a funder key got $code: $(cat "$T/ftopup")"
+refused 400 invalid badkey -H 'Content-Type: application/json' \
+        -d "$(jq -n --arg v "$(cat "$(mint 1)")" '{voucher: $v, funder_key: "not a key"}')" "$URL/v1/slices/$fs/topup"
+grep -q "Member 'funder_key'" "$T/badkey" || fail "a bad funder_key: $(cat "$T/badkey")"
+# Its position: the owner sees every funder, f1 by its proof its own, no
+# one without either; a proof f2 signed naming f1 is a forgery.
+proof=$(funder_statement "$fs" "$T/funders/f1.pub" "$T/funders/f1.key" e "$host_id")
+code=$(api fowner -H "Authorization: Bearer $ftoken" "$URL/v1/slices/$fs/funders")
+[ "$code" = 200 ] && [ "$(jq '.funders | length' "$T/fowner")" = 2 ] || fail "the owner's funders: $code $(cat "$T/fowner")"
+code=$(api fown -H "Prepay-Funder-Proof: $proof" "$URL/v1/slices/$fs/funders")
+[ "$code" = 200 ] || fail "f1's funders with its proof: $code $(cat "$T/fown")"
+jq -e --arg k "$(raw_hex "$T/funders/f1.pub")" '.funders | length == 1 and .[0].funder == $k and .[0].put == "2.00"' \
+        "$T/fown" >/dev/null || fail "f1's own position: $(cat "$T/fown")"
+refused 401 unauthorized fnone "$URL/v1/slices/$fs/funders"
+refused 403 forbidden fforged -H "Prepay-Funder-Proof: $(funder_statement "$fs" "$T/funders/f1.pub" "$T/funders/f2.key" e "$host_id")" \
+        "$URL/v1/slices/$fs/funders"
+refused 403 forbidden fstranger -H "Prepay-Funder-Proof: $(funder_statement "$fs" "$T/funders/f2.pub" "$T/funders/f2.key" e "$host_id")" \
+        "$URL/v1/slices/$fs/funders"
+say "a funder topped up $fs with its key over HTTPS; funders: the owner's all, f1's own by proof, none (401), forged (403), a stranger (403)"
+
+# f1 follows the slice by its proof, no token, and is told of its release.
+n=$(grep -c "subscribed to events of $fs as a funder" "$T/prepayd.log")
+curl -sS -N -k --pinnedpubkey "$pin" -H "Prepay-Funder-Proof: $proof" "$URL/v1/slices/$fs/events" \
+        >"$T/fsse" 2>"$T/fsse.err" &
+BG_PIDS+=($!)
+FSSE_PID=$!
+funder_subscribed() { [ "$(grep -c "subscribed to events of $fs as a funder" "$T/prepayd.log")" -gt "$n" ]; }
+wait_for 20 funder_subscribed || fail "f1's stream was not taken: $(cat "$T/fsse.err")"
+code=$(api frel -X POST -H "Authorization: Bearer $ftoken" "$URL/v1/slices/$fs/release")
+[ "$code" = 200 ] || fail "release of $fs got $code: $(cat "$T/frel")"
+saw_released() { grep -q '^event: released' "$T/fsse"; }
+wait_for 30 saw_released || fail "f1's stream did not show the release: $(cat "$T/fsse" "$T/fsse.err")"
+grep '^event: ' "$T/fsse" | grep -qv '^event: released' && fail "f1 was told more than the release: $(grep '^event:' "$T/fsse")"
+kill "$FSSE_PID" 2>/dev/null
+say "f1 followed $fs by its proof (no token) and was told of its release, nothing else"
+
+# f1 claims its share: change worth it; again: refused naming the first;
+# its events proof as a claim, and a forged claim: refused, nothing paid.
+claim_body() { jq -n --arg c "$1" '{claim: $c}'; }
+refused 400 invalid fproofclaim -H 'Content-Type: application/json' \
+        -d "$(claim_body "$proof")" "$URL/v1/slices/$fs/claim"
+grep -q "events proof, not a claim" "$T/fproofclaim" || fail "an events proof as a claim: $(cat "$T/fproofclaim")"
+refused 403 forbidden fforgedclaim -H 'Content-Type: application/json' \
+        -d "$(claim_body "$(funder_statement "$fs" "$T/funders/f1.pub" "$T/funders/f2.key" c "$host_id")")" \
+        "$URL/v1/slices/$fs/claim"
+code=$(claim_body "$(funder_statement "$fs" "$T/funders/f1.pub" "$T/funders/f1.key" c "$host_id")" |
+        api fclaim -H 'Content-Type: application/json' --data-binary @- "$URL/v1/slices/$fs/claim")
+[ "$code" = 200 ] || fail "f1's claim got $code: $(cat "$T/fclaim")"
+share=$(jq -r .claimed "$T/fclaim")
+jq -r '.change[0]' "$T/fclaim" >"$T/fclaim.voucher"
+amount=$(prepay voucher show "$T/fclaim.voucher" --json | jq -r .amount)
+[ "$(jq -n --arg a "$amount" '$a | tonumber / 1000000')" = "$(jq -n --arg s "$share" '$s | tonumber')" ] ||
+        fail "f1's change is worth $amount micro-units, its claim said $share"
+[ "$amount" -gt 1000000 ] || fail "f1's pro-rata share of 2.00 in 7.00, little spent, is $share"
+refused 409 spent fclaim2 -H 'Content-Type: application/json' \
+        -d "$(claim_body "$(funder_statement "$fs" "$T/funders/f1.pub" "$T/funders/f1.key" c "$host_id")")" \
+        "$URL/v1/slices/$fs/claim"
+grep -q "claimed already, by ledger entry" "$T/fclaim2" || fail "the second claim: $(cat "$T/fclaim2")"
+say "f1 claimed its share of $fs over HTTPS ($share EUR as change); again refused naming the first; a proof and a forgery paid nothing"
+
 # --- 200 parallel purchases with one voucher
 one=$(mint 5)
 purchase "$one" >"$T/one.json"
@@ -212,7 +291,7 @@ for id in $(prepay list --json | jq -r '.[] | select(.account.state == "active")
 done
 
 # --- nothing secret in the logs; the books balance
-for f in "$v" "$w" "$small" "$one" "$T/change.voucher"; do
+for f in "$v" "$w" "$small" "$one" "$T/change.voucher" "$fv" "$T/fclaim.voucher"; do
         grep -qF "$(cat "$f")" "$T/prepayd.log" "$T/gatewayd.log" && fail "a voucher's text is in a log"
 done
 grep -qF "$token" "$T/prepayd.log" "$T/gatewayd.log" && fail "the owner token is in a log"

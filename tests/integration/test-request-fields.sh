@@ -114,6 +114,9 @@ claim {"op":"claim","slice":"$s","claim":7}
 claim {"op":"claim","slice":"$s"}
 claim {"op":"claim","slice":"$s","claim":"pc1-AAAA"}
 slice {"op":"funders","slice":7}
+funder_proof {"op":"events","slice":"$s","funder_proof":7}
+funder_proof {"op":"events","slice":"$s","funder_proof":"pc1-AAAA"}
+funder_proof {"op":"funders","slice":"$s","funder_proof":""}
 version {"op":"status","slice":"$s","version":"1"}
 op {"op":5}
 op {"op":null,"slice":"$s"}

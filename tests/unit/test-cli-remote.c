@@ -187,6 +187,40 @@ static void test_call_slices(void **state _unused_) {
         assert_call("{\"op\":\"quote\"}", "POST", "/v1/quote", "{}", NULL, "");
 }
 
+/* Funders: a key with the money, a claim in a body, a proof in a header
+ * (never in the body, never with the token). */
+static void test_call_funders(void **state _unused_) {
+        struct remote_call c = {};
+
+        assert_call("{\"op\":\"topup\",\"slice\":\"s-0123abcd\",\"voucher\":\"pv1-x\",\"funder_key\":\"MCow\"}",
+                    "POST", "/v1/slices/s-0123abcd/topup", "{\"voucher\":\"pv1-x\",\"funder_key\":\"MCow\"}", NULL, "");
+        assert_call("{\"op\":\"create\",\"limits\":{},\"unit\":\"u.service\",\"voucher\":\"pv1-x\","
+                    "\"funder_key\":\"MCow\",\"donation_model\":\"lifo\"}",
+                    "POST", "/v1/slices",
+                    "{\"voucher\":\"pv1-x\",\"unit\":\"u.service\",\"funder_key\":\"MCow\",\"donation_model\":\"lifo\"}",
+                    NULL, "");
+        assert_call("{\"op\":\"claim\",\"slice\":\"s-0123abcd\",\"claim\":\"pc1-x\",\"request_id\":\"c1\"}", "POST",
+                    "/v1/slices/s-0123abcd/claim", "{\"claim\":\"pc1-x\"}", NULL, "c1");
+        assert_call("{\"op\":\"funders\",\"slice\":\"s-0123abcd\",\"token\":\"pt-abc\"}", "GET",
+                    "/v1/slices/s-0123abcd/funders", NULL, "pt-abc", "");
+        assert_call("{\"op\":\"pay\",\"slice\":\"s-0123abcd\",\"vouchers\":[\"pv1-x\"]}", "POST",
+                    "/v1/slices/s-0123abcd/pay", "{\"vouchers\":[\"pv1-x\"]}", NULL, "");
+        assert_call("{\"op\":\"sponsor_bid\",\"slice\":\"s-0123abcd\",\"voucher\":\"pv1-x\",\"name\":\"N\","
+                    "\"url\":\"https://n\"}",
+                    "POST", "/v1/slices/s-0123abcd/sponsor/bids", "{\"voucher\":\"pv1-x\",\"name\":\"N\",\"url\":\"https://n\"}",
+                    NULL, "");
+
+        assert_int_equal(call_of("{\"op\":\"events\",\"slice\":\"s-0123abcd\",\"funder_proof\":\"pc1-e\"}", &c, NULL), 0);
+        assert_string_equal(c.path, "/v1/slices/s-0123abcd/events");
+        assert_string_equal(c.funder_proof, "pc1-e");
+        assert_null(c.token);
+        assert_null(c.body);
+        remote_call_done(&c);
+        assert_int_equal(call_of("{\"op\":\"funders\",\"slice\":\"s-0123abcd\",\"funder_proof\":\"pc1-a\\r\\nX: 1\"}",
+                                 &c, NULL),
+                         -EINVAL);
+}
+
 static void test_call_refused(void **state _unused_) {
         static const struct {
                 const char *request;
@@ -460,6 +494,19 @@ static void test_reply_release(void **state _unused_) {
         json_object_put(reply);
 }
 
+/* A claim's change comes as an array, as a release's: one string of lines. */
+static void test_reply_claim(void **state _unused_) {
+        json_object *reply;
+
+        reply = reply_of("{\"op\":\"claim\",\"slice\":\"s-0123abcd\",\"claim\":\"pc1-x\"}", 200,
+                         "{\"slice\":\"s-0123abcd\",\"funder\":\"ab\",\"claimed\":\"1.5\",\"currency\":\"EUR\","
+                         "\"change\":[\"pv1-a\",\"pv1-b\"]}",
+                         0, 0);
+        assert_string_equal(get_string(reply, "change"), "pv1-a\npv1-b");
+        assert_int_equal(get_int(reply, "claimed"), 1500000);
+        json_object_put(reply);
+}
+
 static void test_reply_quote_topup(void **state _unused_) {
         json_object *reply, *items;
 
@@ -640,6 +687,7 @@ int main(void) {
                 cmocka_unit_test(test_pin_parse),
                 cmocka_unit_test(test_call_create),
                 cmocka_unit_test(test_call_slices),
+                cmocka_unit_test(test_call_funders),
                 cmocka_unit_test(test_call_refused),
                 cmocka_unit_test(test_call_sizes_exact),
                 cmocka_unit_test(test_reply_create),
@@ -647,6 +695,7 @@ int main(void) {
                 cmocka_unit_test(test_reply_refusals),
                 cmocka_unit_test(test_reply_defanged),
                 cmocka_unit_test(test_reply_release),
+                cmocka_unit_test(test_reply_claim),
                 cmocka_unit_test(test_reply_quote_topup),
                 cmocka_unit_test(test_sse),
                 cmocka_unit_test(test_sse_limits),

@@ -292,6 +292,40 @@ static void test_journal_fields(void **state) {
         assert_int_equal(f.iov[6].iov_len, strlen("REQUEST_ID=") + EVENT_REQUEST_ID_MAX - 1);
 }
 
+/* What a funder following a slice is told: what it acts on (top up,
+ * claim), never how the slice is run or who topped it up. */
+static void test_funder_kinds(void **state) {
+        static const enum event_kind told[] = { EVENT_LOW, EVENT_EXHAUSTED, EVENT_RELEASED };
+        struct config cfg = {};
+        struct events *e = NULL;
+        int cookie, fds[2];
+        size_t n = 0;
+
+        (void) state;
+        for (int k = 0; k < _EVENT_MAX; k++) {
+                bool want = streq(event_kind_to_string((enum event_kind) k), "sponsor");
+
+                for (size_t i = 0; i < ARRAY_SIZE(told); i++)
+                        want = want || (int) told[i] == k;
+                assert_int_equal(event_reaches_funder((enum event_kind) k), want);
+                n += want;
+        }
+        assert_true(n >= ARRAY_SIZE(told));
+
+        /* A funder's stream is one slice's, and one of the same places. */
+        assert_int_equal(config_init(&cfg), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), 0);
+        assert_int_equal(events_new(&cfg, NULL, NULL, &e), 0);
+        assert_int_equal(events_subscribe_funder(e, fds[0], NULL, &cookie), -EINVAL);
+        assert_int_equal(events_subscribe_funder(e, fds[0], "s-XYZ", &cookie), -EINVAL);
+        assert_int_equal(events_subscribe_funder(e, fds[0], "s-1a2b3c4d", &cookie), 0);
+        events_unsubscribe(e, &cookie);
+        events_free(e);
+        config_done(&cfg);
+        close(fds[0]);
+        close(fds[1]);
+}
+
 /* At most EVENTS_MAX_SUBSCRIBERS; unsubscribing frees a place; a bad
  * filter is refused. events_new() with a config only: nothing it does
  * before an event needs an event loop or a ledger. */
@@ -337,6 +371,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_kind_names),   cmocka_unit_test(test_json_round_trip),
                 cmocka_unit_test(test_json_refused), cmocka_unit_test(test_hook_argv),
+                cmocka_unit_test(test_funder_kinds),
                 cmocka_unit_test(test_subscribers),  cmocka_unit_test(test_journal_fields),
         };
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/api.h"
+#include "common/claim.h"
 #include "common/crypto.h"
 #include "common/encoding.h"
 #include "common/message.h"
@@ -32,6 +33,9 @@ static void json_object_putp(json_object **o) {
 #define KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv0nJ9Vv5jYkqQ3m2Y3s3oVvKqKkGg0bQXqWZ8xkSxE buyer@example"
 
 static char voucher[VOUCHER_TEXT_MAX];
+/* A funder's key, its claim and its events proof on SLICE (the API
+ * checks their shape and purpose only). */
+static char funder_key[CRYPTO_PUBKEY_TEXT_MAX], claim[CLAIM_TEXT_MAX], proof[CLAIM_TEXT_MAX];
 
 /* One real voucher's text (signed by a key from a fixed seed): the API
  * checks its shape only. */
@@ -45,6 +49,10 @@ static int setup(void **state _unused_) {
 
         if (crypto_key_from_seed(seed, &k) < 0 || voucher_sign(&v, k) < 0 ||
             voucher_to_text(&v, voucher, sizeof(voucher)) < 0)
+                return -1;
+        crypto_key_public_to_text(k, funder_key);
+        if (claim_sign(k, CLAIM_PURPOSE_CLAIM, "h1", SLICE, 1800000000000000, claim) < 0 ||
+            claim_sign(k, CLAIM_PURPOSE_EVENTS, "h1", SLICE, 1800000000000000, proof) < 0)
                 return -1;
         crypto_key_free(k);
         return 0;
@@ -67,7 +75,7 @@ static void assert_json(json_object *o, const char *expected) {
 }
 
 struct rq {
-        const char *method, *path, *auth, *key, *type, *body, *client;
+        const char *method, *path, *auth, *key, *type, *body, *client, *proof;
 };
 
 /* Decodes; on success the call's control request must also be one that
@@ -77,7 +85,7 @@ static int decode(const struct rq *r, struct api_call *c, json_object **refusal)
         struct api_request rq = {
                 .method = r->method, .path = r->path, .authorization = r->auth, .idempotency_key = r->key,
                 .content_type = r->type ?: (r->body ? "application/json" : NULL), .client = r->client,
-                .body = r->body, .body_size = r->body ? strlen(r->body) : 0,
+                .body = r->body, .body_size = r->body ? strlen(r->body) : 0, .funder_proof = r->proof,
         };
         char error[REQUEST_ERROR_MAX] = "";
         struct request d;
@@ -623,6 +631,160 @@ static void test_events(void **state _unused_) {
         assert_int_equal(api_encode_event(NULL, &text), -EINVAL);
 }
 
+/* Funders at the storefront: a key with the money, a claim in a body, a
+ * proof in a header instead of the token; never one for the other. */
+static void test_funders(void **state _unused_) {
+        char body[1024], want[1024];
+
+        snprintf(body, sizeof(body), "{\"voucher\": \"%s\", \"funder_key\": \"%s\"}", voucher, funder_key);
+        snprintf(want, sizeof(want), "{\"op\": \"topup\", \"slice\": \"" SLICE "\", \"voucher\": \"%s\", "
+                 "\"funder_key\": \"%s\"}", voucher, funder_key);
+        expect_request(&(struct rq) { "POST", "/v1/slices/" SLICE "/topup", .body = body }, API_TOPUP, want);
+        snprintf(body, sizeof(body), "{\"voucher\": \"%s\", \"funder_key\": \"ssh-ed25519 AAAA\"}", voucher);
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/topup", .body = body }, 400, "invalid",
+                       "Member 'funder_key' must be an Ed25519 public key");
+
+        snprintf(body, sizeof(body), "{\"voucher\": \"%s\", \"unit\": \"w.service\", \"funder_key\": \"%s\", "
+                 "\"donation_model\": \"pro-rata\"}", voucher, funder_key);
+        snprintf(want, sizeof(want), "{\"op\": \"create\", \"voucher\": \"%s\", \"limits\": {}, \"unit\": "
+                 "\"w.service\", \"funder_key\": \"%s\", \"donation_model\": \"pro-rata\"}", voucher, funder_key);
+        expect_request(&(struct rq) { "POST", "/v1/slices", .body = body }, API_CREATE, want);
+        snprintf(body, sizeof(body), "{\"voucher\": \"%s\", \"unit\": \"w.service\", \"donation_model\": "
+                 "\"Pro Rata\"}", voucher);
+        expect_refusal(&(struct rq) { "POST", "/v1/slices", .body = body }, 400, "invalid",
+                       "Member 'donation_model' must be the name of a donation model");
+
+        /* A claim: no token, the statement is the proof. */
+        snprintf(body, sizeof(body), "{\"claim\": \"%s\"}", claim);
+        snprintf(want, sizeof(want), "{\"op\": \"claim\", \"slice\": \"" SLICE "\", \"claim\": \"%s\"}", claim);
+        expect_request(&(struct rq) { "POST", "/v1/slices/" SLICE "/claim", .body = body }, API_CLAIM, want);
+        snprintf(body, sizeof(body), "{\"claim\": \"%s\"}", proof);
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/claim", .body = body }, 400, "invalid",
+                       "Member 'claim' holds a funder's events proof, not a claim");
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/claim", .body = "{\"claim\": \"pc1-AAAA\"}" },
+                       400, "invalid", "(member 'claim')");
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/claim", .body = "{}" }, 400, "invalid",
+                       "Member 'claim' is missing");
+        snprintf(body, sizeof(body), "{\"claim\": \"%s\", \"key\": 1}", claim);
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/claim", .body = body }, 400, "invalid",
+                       "Unknown member 'key': the members known here are claim");
+
+        /* The funders and the events: the token, or a proof (never a claim). */
+        expect_request(&(struct rq) { "GET", "/v1/slices/" SLICE "/funders", .auth = "Bearer " TOKEN }, API_FUNDERS,
+                       "{\"op\": \"funders\", \"slice\": \"" SLICE "\", \"token\": \"" TOKEN "\"}");
+        snprintf(want, sizeof(want), "{\"op\": \"funders\", \"slice\": \"" SLICE "\", \"funder_proof\": \"%s\"}",
+                 proof);
+        expect_request(&(struct rq) { "GET", "/v1/slices/" SLICE "/funders", .proof = proof }, API_FUNDERS, want);
+        snprintf(want, sizeof(want), "{\"op\": \"events\", \"slice\": \"" SLICE "\", \"funder_proof\": \"%s\"}",
+                 proof);
+        expect_request(&(struct rq) { "GET", "/v1/slices/" SLICE "/events", .proof = proof }, API_EVENTS, want);
+        expect_refusal(&(struct rq) { "GET", "/v1/slices/" SLICE "/funders" }, 401, "unauthorized",
+                       "or a funder's proof");
+        expect_refusal(&(struct rq) { "GET", "/v1/slices/" SLICE "/events", .proof = claim }, 400, "invalid",
+                       "holds a claim, not an events proof");
+        expect_refusal(&(struct rq) { "GET", "/v1/slices/" SLICE "/events", .proof = "pc1-!" }, 400, "invalid",
+                       "is not a funder's proof: Claim text is damaged");
+        expect_refusal(&(struct rq) { "GET", "/v1/slices/" SLICE "/events", .auth = "Bearer " TOKEN, .proof = proof },
+                       400, "invalid", "not both");
+        /* A route that reads no proof ignores the header. */
+        expect_request(&(struct rq) { "GET", "/v1/slices/" SLICE, .proof = claim }, API_STATUS,
+                       "{\"op\": \"status\", \"slice\": \"" SLICE "\"}");
+}
+
+/* pay and sponsor_bid: prepayd's ops are the investors' and the
+ * sponsorship's parts, so only the gateway's half is checked here. */
+static void expect_call(const char *path, const char *body, enum api_route route, const char *request) {
+        struct api_request rq = { .method = "POST", .path = path, .content_type = "application/json",
+                                  .body = body, .body_size = strlen(body) };
+        _cleanup_json_ json_object *refusal = NULL;
+        struct api_call c = {};
+
+        if (api_decode(&rq, &c, &refusal) != 0)
+                fail_msg("%s refused: %s", path, json_object_to_json_string_ext(refusal, JSON_C_TO_STRING_PLAIN));
+        assert_int_equal(c.route, route);
+        assert_json(c.request, request);
+        api_call_done(&c);
+}
+
+static void test_pay_and_bids(void **state _unused_) {
+        char body[1024], want[1024];
+
+        snprintf(body, sizeof(body), "{\"vouchers\": [\"%s\"]}", voucher);
+        snprintf(want, sizeof(want), "{\"op\": \"pay\", \"slice\": \"" SLICE "\", \"vouchers\": [\"%s\"]}",
+                 voucher);
+        expect_call("/v1/slices/" SLICE "/pay", body, API_PAY, want);
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/pay", .body = "{}" }, 400, "invalid",
+                       "Member 'voucher' is missing");
+
+        snprintf(body, sizeof(body), "{\"voucher\": \"%s\", \"name\": \"Caf\u00e9 Kr\u00f6te\", \"url\": "
+                 "\"https://example.org/x\", \"funder_key\": \"%s\"}", voucher, funder_key);
+        snprintf(want, sizeof(want), "{\"op\": \"sponsor_bid\", \"slice\": \"" SLICE "\", \"voucher\": \"%s\", "
+                 "\"name\": \"Caf\u00e9 Kr\u00f6te\", \"url\": \"https://example.org/x\", \"funder_key\": \"%s\"}",
+                 voucher, funder_key);
+        expect_call("/v1/slices/" SLICE "/sponsor/bids", body, API_SPONSOR_BID, want);
+        static const struct {
+                const char *members, *says;
+        } bad[] = {
+                { "", "Member 'name' is missing" },
+                { ", \"name\": \"\"", "Member 'name' must be the sponsor's name" },
+                { ", \"name\": \"a\\nb\"", "Member 'name' must be the sponsor's name" },
+                { ", \"name\": \"a\\u0085b\"", "Member 'name' must be the sponsor's name" },
+                { ", \"name\": \"0123456789012345678901234567890123456789012345678901234567890123x\"",
+                  "Member 'name' must be" },
+                { ", \"name\": \"n\", \"url\": \"ftp://example.org\"", "Member 'url' must be an https://" },
+                { ", \"name\": \"n\", \"url\": \"https://a b\"", "Member 'url' must be" },
+                { ", \"name\": \"n\", \"logo\": \"x\"", "Unknown member 'logo'" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                snprintf(body, sizeof(body), "{\"voucher\": \"%s\"%s}", voucher, bad[i].members);
+                expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/sponsor/bids", .body = body }, 400,
+                               "invalid", bad[i].says);
+        }
+}
+
+static void test_funder_replies(void **state _unused_) {
+        expect_reply(API_CLAIM,
+                     "{\"ok\": true, \"slice\": \"" SLICE "\", \"funder\": \"ab12\", \"claimed\": 1500000, "
+                     "\"currency\": \"EUR\", \"change\": \"pv1-A\\npv1-B\"}",
+                     200,
+                     "{\"slice\": \"" SLICE "\", \"funder\": \"ab12\", \"claimed\": \"1.50\", \"currency\": "
+                     "\"EUR\", \"change\": [\"pv1-A\", \"pv1-B\"]}",
+                     NULL);
+        expect_reply(API_FUNDERS,
+                     "{\"ok\": true, \"slice\": \"" SLICE "\", \"donation_model\": \"pro-rata\", \"released\": "
+                     "true, \"currency\": \"EUR\", \"credited\": 3000000, \"refunded\": 0, \"held_for_funders\": "
+                     "1000000, \"funders\": [{\"funder\": \"ab12\", \"put\": 2000000, \"share\": 1000000, "
+                     "\"held\": 0, \"claimed\": 1000000}, {\"funder\": null, \"put\": 1000000, \"share\": 0}]}",
+                     200,
+                     "{\"slice\": \"" SLICE "\", \"donation_model\": \"pro-rata\", \"released\": true, "
+                     "\"currency\": \"EUR\", \"credited\": \"3.00\", \"refunded\": \"0.00\", "
+                     "\"held_for_funders\": \"1.00\", \"funders\": [{\"funder\": \"ab12\", \"put\": \"2.00\", "
+                     "\"share\": \"1.00\", \"held\": \"0.00\", \"claimed\": \"1.00\"}, {\"funder\": null, "
+                     "\"put\": \"1.00\", \"share\": \"0.00\"}]}",
+                     NULL);
+        expect_reply(API_FUNDERS, "{\"ok\": true, \"slice\": \"" SLICE "\"}", 502,
+                     "{\"error\": \"The host's prepayd sent a reply this gateway cannot read\", \"code\": "
+                     "\"bad_gateway\"}",
+                     NULL);
+        expect_reply(API_PAY,
+                     "{\"ok\": true, \"slice\": \"" SLICE "\", \"paid\": 2000000, \"currency\": \"EUR\", "
+                     "\"to_investors\": 1000000, \"to_slice\": 1000000}",
+                     200,
+                     "{\"slice\": \"" SLICE "\", \"paid\": \"2.00\", \"currency\": \"EUR\", \"to_investors\": "
+                     "\"1.00\", \"to_slice\": \"1.00\"}",
+                     NULL);
+        expect_reply(API_SPONSOR_BID,
+                     "{\"ok\": true, \"slice\": \"" SLICE "\", \"bid\": {\"id\": 3, \"amount\": 1000000, "
+                     "\"currency\": \"EUR\", \"period_start\": 5}}",
+                     200,
+                     "{\"slice\": \"" SLICE "\", \"bid\": {\"id\": 3, \"amount\": \"1.00\", \"currency\": "
+                     "\"EUR\", \"period_start\": 5}}",
+                     NULL);
+        expect_reply(API_SPONSOR_BID,
+                     "{\"ok\": false, \"code\": \"bid_too_low\", \"error\": \"Bid below the minimum\"}", 409,
+                     "{\"error\": \"Bid below the minimum\", \"code\": \"bid_too_low\"}", NULL);
+}
+
 /* daemon/common/api.c: every money key, both ways, and what is refused
  * on the way back. */
 static void test_money(void **state _unused_) {
@@ -697,6 +859,9 @@ int main(void) {
                 cmocka_unit_test(test_replies),
                 cmocka_unit_test(test_reply_refusals),
                 cmocka_unit_test(test_events),
+                cmocka_unit_test(test_funders),
+                cmocka_unit_test(test_pay_and_bids),
+                cmocka_unit_test(test_funder_replies),
                 cmocka_unit_test(test_money),
         };
 

@@ -137,7 +137,8 @@ static const struct {
         { "{\"op\":\"status\",\"slice\":\"" SLICE "\"}", { "request_id", "slice" } },
         { "{\"op\":\"list\"}", { "request_id" }, { "cursor" } },
         { "{\"op\":\"quote\"}", { "request_id" }, { "cpus_milli", "memory_max", "duration_usec", "disk_size" } },
-        { "{\"op\":\"events\"}", { "request_id", "slice" } },
+        { "{\"op\":\"events\"}", { "request_id", "slice", "token", "funder_proof" } },
+        { "{\"op\":\"funders\",\"slice\":\"" SLICE "\"}", { "request_id", "slice", "token", "funder_proof" } },
         { "{\"op\":\"reload\"}", { "request_id" } },
         { "{\"op\":\"images\"}", { "request_id" } },
 };
