@@ -1046,8 +1046,8 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
 
         /* redeemed, held, charged in one column or one per resource,
          * refunded, claimed (in refunded already: 0), held for funders,
-         * overshoot, entries. */
-        n = sqlite3_column_count(b.s) - 5;
+         * overshoot, entries, bids in escrow, bids returned. */
+        n = sqlite3_column_count(b.s) - 7;
         books.redeemed = column_i64(b.s, 0);
         books.held = column_i64(b.s, 1);
         for (int i = 2; i < n; i++)
@@ -1058,6 +1058,8 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
         books.funders = column_i64(b.s, n + 2);
         books.overshoot = column_i64(b.s, n + 3);
         books.entries = column_u64(b.s, n + 4);
+        books.escrow = column_i64(b.s, n + 5);
+        books.returned = column_i64(b.s, n + 6);
         *ret = books;
         return 0;
 }

@@ -10,7 +10,7 @@
 /* Keys whose value is an amount, wherever they are. */
 static const char *const money_keys[] = {
         "balance", "burn_rate", "credited", "refunded", "overshoot", "refund", "kept", "total", "missing", "amount",
-        "held_for_funders",
+        "held_for_funders", "min",
 };
 
 /* Keys holding an object whose every value is an amount. */
