@@ -174,7 +174,7 @@ int event_from_json(json_object *o, struct event *ret, const char **ret_error) {
         r = message_get_u64(o, "bid", &ev.bid);
         if (r < 0 && r != -ENOENT)
                 BAD("Field \"bid\" must be a whole number");
-        if (message_get_string(o, "name", &s) >= 0) {
+        if (message_get_string(o, "name", &s) >= 0 && s[0]) {
                 if (!request_sponsor_name_is_valid(s))
                         BAD("Field \"name\" must be a sponsor's name");
                 snprintf(ev.sponsor_name, sizeof(ev.sponsor_name), "%s", s);
