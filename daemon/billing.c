@@ -2003,18 +2003,15 @@ void billing_bid_token(struct billing *b, const char *slice, uint64_t n, char re
 
 int billing_sponsorship(struct billing *b, const char *slice, struct billing_sponsorship *ret) {
         uint64_t now = now_usec(CLOCK_REALTIME);
-        _cleanup_(freep) struct ledger_bid *open = NULL;
-        size_t n = 0;
         int q;
 
         *ret = (struct billing_sponsorship) {};
         q = ledger_sponsorship_get(b->ledger, slice, &ret->offer);
         if (q < 0)
                 return q;
-        q = ledger_bids_open(b->ledger, slice, &open, &n);
+        q = ledger_bids_open_count(b->ledger, slice, &ret->bids);
         if (q < 0)
                 return q;
-        ret->bids = n;
         ret->next_start_usec = sponsor_next_start(ret->offer.start_usec, ret->offer.period_usec, now);
         q = ledger_bid_current(b->ledger, slice, now, &ret->current);
         if (q < 0 && q != -ENOENT)

@@ -234,22 +234,45 @@ int ledger_bid_current(struct ledger *l, const char *slice_id, uint64_t now_usec
         return r;
 }
 
+int ledger_bids_open_count(struct ledger *l, const char *slice_id, size_t *ret) {
+        uint64_t open = 0;
+        int r;
+
+        if (!l || !slice_id_is_valid(slice_id) || !ret)
+                return -EINVAL;
+        r = bids_open_count(l, slice_id, NULL, &open);
+        if (r < 0)
+                return r;
+        *ret = (size_t) open;
+        return 0;
+}
+
 int ledger_bids_open(struct ledger *l, const char *slice_id, struct ledger_bid **ret, size_t *ret_n) {
         _cleanup_binder_ struct binder b = {};
         _cleanup_(freep) struct ledger_bid *all = NULL;
-        size_t n = 0;
+        size_t n = 0, max = 0;
         int r;
 
         if (!l || !slice_id_is_valid(slice_id) || !ret || !ret_n)
                 return -EINVAL;
-        /* Bounded: ledger_bid() refuses past LEDGER_BIDS_OPEN_MAX (rows
-         * edited in by hand are cut there too). */
-        all = calloc(LEDGER_BIDS_OPEN_MAX, sizeof(*all));
+        /* As many as there are, at most LEDGER_BIDS_OPEN_MAX (ledger_bid()
+         * refuses more; rows edited in by hand are cut there): a bid
+         * with its change room is some kilobytes. */
+        r = ledger_bids_open_count(l, slice_id, &max);
+        if (r < 0)
+                return r;
+        max = MIN(max, (size_t) LEDGER_BIDS_OPEN_MAX);
+        if (max == 0) {
+                *ret = NULL;
+                *ret_n = 0;
+                return 0;
+        }
+        all = calloc(max, sizeof(*all));
         if (!all)
                 return -ENOMEM;
         b = ledger_bind(l, STMT_BIDS_OPEN);
         bind_text(&b, slice_id);
-        while (n < LEDGER_BIDS_OPEN_MAX && (r = ledger_bound_row(&b, "read a slice's open bids")) > 0) {
+        while (n < max && (r = ledger_bound_row(&b, "read a slice's open bids")) > 0) {
                 r = bid_from_row(l, b.s, &all[n]);
                 if (r < 0)
                         return r;

@@ -309,6 +309,7 @@ int ledger_bid_get(struct ledger *l, const char *slice_id, uint64_t n, struct le
 /* The open bids of slice_id, in the order of their period and number
  * (*ret, n in *ret_n, to free). */
 int ledger_bids_open(struct ledger *l, const char *slice_id, struct ledger_bid **ret, size_t *ret_n);
+int ledger_bids_open_count(struct ledger *l, const char *slice_id, size_t *ret);
 /* The winner of the period running at now_usec: -ENOENT when none. */
 int ledger_bid_current(struct ledger *l, const char *slice_id, uint64_t now_usec, struct ledger_bid *ret);
 /* Settles open bid n of slice_id: won, its escrow credited to the slice
