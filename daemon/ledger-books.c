@@ -654,6 +654,21 @@ static int redeem_credit(struct ledger_slice *sl, int64_t amount) {
         return 0;
 }
 
+int ledger_voucher_record(struct ledger *l, const struct voucher *v, const char *slice_id, uint64_t entry,
+                          uint64_t now_usec) {
+        struct binder b = ledger_bind(l, STMT_VOUCHER_INSERT);
+
+        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
+        bind_blob(&b, v->issuer, sizeof(v->issuer));
+        bind_i64(&b, v->amount);
+        bind_text(&b, v->currency);
+        bind_i64(&b, v->not_after);
+        bind_u64(&b, now_usec);
+        bind_text(&b, slice_id);
+        bind_u64(&b, entry);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+}
+
 /* The entry, the voucher marked spent by it, the slice row as credited. */
 static int redeem_write(struct ledger *l, const struct voucher *v, const struct ledger_slice *sl,
                         const char *request_id, const uint8_t *funder, uint64_t now_usec) {
@@ -670,16 +685,7 @@ static int redeem_write(struct ledger *l, const struct voucher *v, const struct 
         if (r < 0)
                 return r;
 
-        b = ledger_bind(l, STMT_VOUCHER_INSERT);
-        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
-        bind_blob(&b, v->issuer, sizeof(v->issuer));
-        bind_i64(&b, v->amount);
-        bind_text(&b, v->currency);
-        bind_i64(&b, v->not_after);
-        bind_u64(&b, now_usec);
-        bind_text(&b, sl->id);
-        bind_u64(&b, e.seq);
-        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+        r = ledger_voucher_record(l, v, sl->id, e.seq, now_usec);
         if (r < 0)
                 return r;
 

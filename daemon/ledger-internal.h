@@ -341,6 +341,9 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
  * inside a read transaction or the batch. */
 int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, int64_t unspent,
                       struct ledger_split *ret);
+/* v marked spent by entry (a redeem's or a bid's) into slice_id. */
+int ledger_voucher_record(struct ledger *l, const struct voucher *v, const char *slice_id, uint64_t entry,
+                          uint64_t now_usec);
 /* "bid:<slice>:<n>", a bid's escrow (schema 5). */
 void ledger_bid_account(char buf[static ACCOUNT_MAX], const char *slice_id, uint64_t n);
 /* "held:<slice>:<64 lower-case hex of key>" */

@@ -288,7 +288,6 @@ int ledger_bids_open(struct ledger *l, const char *slice_id, struct ledger_bid *
 /* One voucher of a bid into its escrow: entry "bid", the voucher spent. */
 static int bid_voucher_write(struct ledger *l, const struct voucher *v, const char *slice_id, const char *account,
                              const char *request_id, uint64_t now_usec) {
-        struct binder b;
         struct entry e = {
                 .time_usec = now_usec,
                 .kind = "bid",
@@ -309,16 +308,7 @@ static int bid_voucher_write(struct ledger *l, const struct voucher *v, const ch
         if (r < 0)
                 return r;
 
-        b = ledger_bind(l, STMT_VOUCHER_INSERT);
-        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
-        bind_blob(&b, v->issuer, sizeof(v->issuer));
-        bind_i64(&b, v->amount);
-        bind_text(&b, v->currency);
-        bind_i64(&b, v->not_after);
-        bind_u64(&b, now_usec);
-        bind_text(&b, slice_id);
-        bind_u64(&b, e.seq);
-        return ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+        return ledger_voucher_record(l, v, slice_id, e.seq, now_usec);
 }
 
 static int bid_row_write(struct ledger *l, const struct ledger_bid *bid, uint64_t n, int64_t amount,
