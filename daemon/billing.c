@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "billing.h"
@@ -15,6 +19,7 @@
 #include "keys.h"
 #include "meter.h"
 #include "slices.h"
+#include "sponsor.h"
 #include "verify.h"
 
 _Static_assert(ENFORCER_GRANT_UNLIMITED == METER_GRANT_UNLIMITED, "the enforcer and the meter agree on \"no limit\"");
@@ -34,6 +39,7 @@ struct billing {
         struct slice *pending;  /* usage priced and not yet written (account.pending > 0) */
 
         sd_event_source *flush_timer;
+        sd_event_source *sponsor_timer; /* the next sponsorship period's start */
         uint64_t last_prune_usec;
         struct enforce enforce;
         struct verify_pool *verify; /* signature checks off the loop */
@@ -1369,6 +1375,9 @@ static int keep(struct billing *b, const struct billing_request *r, struct slice
         return 0;
 }
 
+static int sponsor_return_all(struct billing *b, const char *slice);
+static int sponsor_env_update(struct billing *b, const char *slice, const struct ledger_bid *win);
+
 /* The balance split by the slice's donation model: the owner's part (with
  * every anonymous share) paid as change, each keyed funder's share held
  * in the books for it to claim, all in the one release entry of this
@@ -1389,6 +1398,11 @@ static int release_split(struct billing *b, struct billing_request *r, struct sl
                 if (q < 0)
                         return refuse(ret_error, q, "Failed to sign the change vouchers: %s", strerror(-q));
         }
+        /* Its open bids are paid back first, in this batch: a released
+         * slice takes no sponsor. */
+        q = sponsor_return_all(b, id);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to pay back the open bids on slice %s: %s", id, strerror(-q));
         q = ledger_release(b->ledger, id, ret->change, now_usec(CLOCK_REALTIME));
         if (q < 0)
                 return refuse(ret_error, q, "Failed to release slice %s: %s", id, strerror(-q));
@@ -1406,6 +1420,7 @@ static int release_split(struct billing *b, struct billing_request *r, struct sl
                              fmt_money(buf, sp.owner), b->config->currency, what);
                 slice_freed(b, s);
         }
+        (void) sponsor_env_update(b, id, NULL);
         log_money_at(operator_note[0] ? LOG_NOTICE : LOG_INFO, b, r, id, 0, NULL,
                      "Slice %s released: %s %s refunded as change%s%s.", id, fmt_money(buf, sp.owner),
                      b->config->currency, what, operator_note);
@@ -1593,6 +1608,474 @@ int billing_funders(struct billing *b, const char *slice, struct ledger_slice *r
         return ledger_slice_positions(b->ledger, slice, ret_row, ret, ret_n);
 }
 
+/* ---- sponsorship (issue 16) ---- */
+
+/* The directory a slice's workload reads its sponsor from:
+ * <the control socket's directory>/slices/<id>, 0755 like that
+ * directory, since a sponsor is public (status shows it to anyone). */
+static int sponsor_env_dir(struct billing *b, const char *slice, char *buf, size_t size, size_t *ret_parent) {
+        const char *sock = b->config->control_socket, *slash = sock ? strrchr(sock, '/') : NULL;
+        int n;
+
+        if (!slash)
+                return -EINVAL;
+        n = snprintf(buf, size, "%.*s/slices/%s", (int) (slash - sock), sock, slice);
+        if (n < 0 || (size_t) n >= size)
+                return -ENAMETOOLONG;
+        if (ret_parent)
+                *ret_parent = (size_t) (slash - sock) + strlen("/slices");
+        return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* sponsor.env replaced whole (a new file renamed over the old: a reader
+ * sees one or the other), 0644; removed with its directory when win is
+ * NULL (no sponsor now). */
+static int sponsor_env_update(struct billing *b, const char *slice, const struct ledger_bid *win) {
+        char dir[PATH_MAX - 32], path[PATH_MAX], tmp[PATH_MAX], text[SPONSOR_ENV_MAX];
+        _cleanup_(closep) int fd = -1;
+        size_t parent;
+        int n, r;
+
+        r = sponsor_env_dir(b, slice, dir, sizeof(dir), &parent);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s/sponsor.env", dir);
+        snprintf(tmp, sizeof(tmp), "%s/.sponsor.env.tmp", dir);
+        if (!win) {
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return -errno;
+                (void) rmdir(dir);
+                return 0;
+        }
+        n = sponsor_env_text(win->name, win->url, win->end_usec, text, sizeof(text));
+        if (n < 0)
+                return n;
+        dir[parent] = 0;
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        dir[parent] = '/';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, 0644) < 0)
+                return -errno;
+        r = write_all(fd, text, (size_t) n);
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+/* What the workload sees is the books' current winner, or nothing. */
+static void sponsor_env_refresh(struct billing *b, const char *slice, uint64_t now) {
+        _cleanup_(freep) struct ledger_bid *win = malloc(sizeof(struct ledger_bid));
+        int q;
+
+        if (!win) {
+                log_oom();
+                return;
+        }
+        q = ledger_bid_current(b->ledger, slice, now, win);
+        if (q < 0 && q != -ENOENT)
+                log_warning_errno(q, "Slice %s: failed to read its sponsor, its environment file is left as it is: "
+                                  "%m", slice);
+        else if ((q = sponsor_env_update(b, slice, q >= 0 ? win : NULL)) < 0)
+                log_warning_errno(q, "Slice %s: failed to write its sponsor's environment file, ignoring: %m", slice);
+}
+
+/* An event of a bid (sponsor, bid_refunded): of the slice's figures as
+ * they are, with the bid's number and amount; the name and link of a
+ * winner. Never the change: events reach the owner and operators, the
+ * change is the bidder's alone (sponsor_outcome). */
+static void sponsor_emit(struct billing *b, const struct ledger_bid *bid, enum event_kind kind, const char *reason) {
+        struct slice *s = slices_find(b->slices, bid->slice);
+        struct ledger_slice row;
+        struct event ev = {
+                .time_usec = now_usec(CLOCK_REALTIME),
+                .kind = kind,
+                .bid = bid->n,
+                .amount = bid->amount,
+        };
+
+        if (!b->events)
+                return;
+        if (s && s->account.funded) {
+                struct slice_account_info info;
+
+                account_info(b, s, &info);
+                ev.balance = info.balance;
+                ev.burn_rate = info.burn_rate;
+                ev.time_left_usec = info.time_left_usec;
+                ev.owner_uid = s->account.l.owner_uid;
+        } else if (ledger_slice_get(b->ledger, bid->slice, &row) >= 0) {
+                ev.balance = row.balance;
+                ev.owner_uid = row.owner_uid;
+        }
+        snprintf(ev.slice, sizeof(ev.slice), "%s", bid->slice);
+        snprintf(ev.reason, sizeof(ev.reason), "%s", reason);
+        if (kind == EVENT_SPONSOR) {
+                snprintf(ev.sponsor_name, sizeof(ev.sponsor_name), "%s", bid->name);
+                snprintf(ev.sponsor_url, sizeof(ev.sponsor_url), "%s", bid->url);
+        }
+        events_emit(b->events, &ev);
+}
+
+/* The change of every bid in returns[], signed before any of it is
+ * written, so that a period is settled whole. changes is n buffers of
+ * LEDGER_CHANGE_MAX. */
+static int sponsor_sign_returns(struct billing *b, const struct ledger_bid *bids, const size_t *idx, size_t n,
+                                char *changes, struct ledger_return *ret) {
+        int q;
+
+        for (size_t i = 0; i < n; i++) {
+                q = keys_make_change(b->keys, bids[idx[i]].amount, changes + i * LEDGER_CHANGE_MAX);
+                if (q < 0)
+                        return q;
+                ret[i] = (struct ledger_return) { .n = bids[idx[i]].n, .change = changes + i * LEDGER_CHANGE_MAX };
+        }
+        return 0;
+}
+
+/* Settles bids[0..n) of one slice: winner (an index; n: none, as when
+ * the slice is released) credited, every other paid back as change, in
+ * the open batch, all or none; then each told. */
+static int sponsor_settle_bids(struct billing *b, const char *slice, const struct ledger_bid *bids, size_t n,
+                               size_t winner, const char *why) {
+        _cleanup_(freep) struct ledger_return *returns = NULL;
+        _cleanup_(freep) size_t *idx = NULL;
+        _cleanup_(freep) char *changes = NULL;
+        char buf[MONEY_FORMAT_MAX], reason[EVENT_REASON_MAX];
+        const char *cur = b->config->currency;
+        size_t k = 0;
+        int q;
+
+        idx = calloc(n, sizeof(*idx));
+        returns = calloc(n, sizeof(*returns));
+        changes = calloc(n, LEDGER_CHANGE_MAX);
+        if (!idx || !returns || !changes)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (i != winner)
+                        idx[k++] = i;
+        q = sponsor_sign_returns(b, bids, idx, k, changes, returns);
+        if (q < 0)
+                return log_error_errno(q, "Slice %s: failed to sign the change of its losing bids, settling later: %m",
+                                       slice);
+        q = batch_open(b->batch);
+        if (q >= 0)
+                q = ledger_bids_settle(b->ledger, slice, winner < n ? bids[winner].n : 0, returns, k,
+                                       now_usec(CLOCK_REALTIME));
+        if (q < 0)
+                return log_error_errno(q, "Slice %s: failed to settle its bids, settling later: %m", slice);
+
+        if (winner < n) {
+                const struct ledger_bid *w = &bids[winner];
+
+                log_info("Slice %s: bid %" PRIu64 " of %s %s won the sponsorship of the period from %" PRIu64
+                         " to %" PRIu64 " and was credited to it.", slice, w->n, fmt_money(buf, w->amount), cur,
+                         w->start_usec / USEC_PER_SEC, w->end_usec / USEC_PER_SEC);
+                snprintf(reason, sizeof(reason), "bid %" PRIu64 " won the sponsorship: %s %s credited", w->n,
+                         fmt_money(buf, w->amount), cur);
+                sponsor_emit(b, w, EVENT_SPONSOR, reason);
+                struct slice *s = slices_find(b->slices, slice);
+                if (s) {
+                        /* As the ledger now has it; reread after the commit. */
+                        (void) money_add(s->account.l.balance, w->amount, &s->account.l.balance);
+                        (void) money_add(s->account.l.credited, w->amount, &s->account.l.credited);
+                        set_dirty(b, s);
+                        if (s->account.enforce.state != ENFORCE_OK)
+                                enforce_restore(&b->enforce, s);
+                        enforce_slice(b, s);
+                }
+        }
+        for (size_t i = 0; i < k; i++) {
+                const struct ledger_bid *l = &bids[idx[i]];
+
+                log_info("Slice %s: bid %" PRIu64 " of %s %s %s; paid back as change.", slice, l->n,
+                         fmt_money(buf, l->amount), cur, why);
+                snprintf(reason, sizeof(reason), "bid %" PRIu64 " %s: %s %s paid back as change to its bidder", l->n,
+                         why, fmt_money(buf, l->amount), cur);
+                sponsor_emit(b, l, EVENT_BID_REFUNDED, reason);
+        }
+        return 0;
+}
+
+/* Every open bid of slice paid back (its release). */
+static int sponsor_return_all(struct billing *b, const char *slice) {
+        _cleanup_(freep) struct ledger_bid *bids = NULL;
+        size_t n = 0;
+        int q;
+
+        q = ledger_bids_open(b->ledger, slice, &bids, &n);
+        if (q < 0 || n == 0)
+                return q;
+        return sponsor_settle_bids(b, slice, bids, n, n, "lost: the slice was released");
+}
+
+/* The open bids of sp's slice whose period has started, settled period
+ * by period (the highest bid wins, of equal ones the earliest); then
+ * what the workload sees, when a period began. */
+static int sponsor_settle(const struct ledger_sponsorship *sp, void *userdata) {
+        struct billing *b = userdata;
+        _cleanup_(freep) struct ledger_bid *bids = NULL;
+        int64_t amounts[LEDGER_BIDS_OPEN_MAX];
+        uint64_t now = now_usec(CLOCK_REALTIME), current;
+        size_t n = 0, i = 0;
+        bool changed = false;
+        int q;
+
+        q = ledger_bids_open(b->ledger, sp->slice, &bids, &n);
+        if (q < 0)
+                return log_error_errno(q, "Slice %s: failed to read its bids: %m", sp->slice);
+        while (i < n && bids[i].start_usec <= now) {
+                size_t j = i;
+
+                while (j < n && bids[j].start_usec == bids[i].start_usec) {
+                        amounts[j - i] = bids[j].amount;
+                        j++;
+                }
+                if (sponsor_settle_bids(b, sp->slice, bids + i, j - i, sponsor_winner(amounts, j - i),
+                                        "lost its period") < 0)
+                        break; /* said; the next pass tries again */
+                changed = true;
+                i = j;
+        }
+        current = sponsor_current_start(sp->start_usec, sp->period_usec, now);
+        if (current > sp->settled_usec && batch_open(b->batch) >= 0 &&
+            ledger_sponsor_settled(b->ledger, sp->slice, current) >= 0)
+                changed = true;
+        if (changed)
+                sponsor_env_refresh(b, sp->slice, now);
+        return 0;
+}
+
+struct sponsor_next {
+        uint64_t now, next;
+};
+
+static int sponsor_next(const struct ledger_sponsorship *sp, void *userdata) {
+        struct sponsor_next *nx = userdata;
+
+        nx->next = MIN(nx->next, sponsor_next_start(sp->start_usec, sp->period_usec, nx->now));
+        return 0;
+}
+
+/* The timer armed for the next period's start of any slice offered. */
+static void sponsor_arm(struct billing *b) {
+        struct sponsor_next nx = { .now = now_usec(CLOCK_REALTIME), .next = UINT64_MAX };
+        int q;
+
+        q = ledger_sponsorships_foreach(b->ledger, sponsor_next, &nx);
+        if (q < 0 || nx.next == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(b->sponsor_timer, SD_EVENT_OFF);
+                return;
+        }
+        q = sd_event_source_set_time(b->sponsor_timer, nx.next);
+        if (q >= 0)
+                q = sd_event_source_set_enabled(b->sponsor_timer, SD_EVENT_ONESHOT);
+        if (q < 0)
+                log_error_errno(q, "Failed to arm the sponsorship timer: %m");
+}
+
+static void sponsor_pass(struct billing *b) {
+        int q;
+
+        q = ledger_sponsorships_foreach(b->ledger, sponsor_settle, b);
+        if (q < 0)
+                log_error_errno(q, "Failed to settle the sponsorships, trying at the next period: %m");
+        sponsor_arm(b);
+}
+
+static int on_sponsor_timer(sd_event_source *source _unused_, uint64_t usec _unused_, void *userdata) {
+        sponsor_pass(userdata);
+        return 0;
+}
+
+static int sponsor_timer_new(struct billing *b) {
+        int r;
+
+        /* Periods are wall-clock times: CLOCK_REALTIME. */
+        r = sd_event_add_time(b->event, &b->sponsor_timer, CLOCK_REALTIME, UINT64_MAX, 10 * USEC_PER_MSEC,
+                              on_sponsor_timer, b);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(b->sponsor_timer, SD_EVENT_OFF);
+}
+
+/* The slice's row, for an op on its sponsorship: -ENOENT and -ESTALE
+ * said. */
+static int sponsor_slice(struct billing *b, const char *id, struct ledger_slice *ret, const char *nothing,
+                         char **ret_error) {
+        int q;
+
+        q = ledger_slice_get(b->ledger, id, ret);
+        if (q == -ENOENT)
+                return refuse(ret_error, q, "No funded slice %s; %s", id, nothing);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
+        if (ret->state == LEDGER_SLICE_RELEASED)
+                return refuse(ret_error, -ESTALE, "Slice %s was released: it takes no sponsors; %s", id, nothing);
+        return 0;
+}
+
+int billing_sponsor_offer(struct billing *b, const struct billing_request *r, struct ledger_sponsorship *ret,
+                          char **ret_error) {
+        const char *id = r->fields->slice;
+        char what[64], buf[MONEY_FORMAT_MAX];
+        struct ledger_sponsorship sp = {};
+        struct ledger_slice row;
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        int q;
+
+        q = sponsor_slice(b, id, &row, "nothing was offered", ret_error);
+        if (q < 0)
+                return q;
+        if (!keys_check_token(row.owner_hash, r->fields->token) && !r->operator) {
+                snprintf(what, sizeof(what), "offering slice %s to sponsors", id);
+                return billing_refuse_token(r, id, r->fields->token, ret_error, what);
+        }
+        /* The forms were checked at the edge (common/request.c). */
+        if (parse_duration(r->fields->period, &sp.period_usec) < 0 || money_parse(r->fields->min, &sp.min) < 0)
+                return refuse(ret_error, -EINVAL, "Invalid period or least bid");
+        if (r->fields->start > (uint64_t) INT64_MAX / USEC_PER_SEC)
+                return refuse(ret_error, -EINVAL, "Field 'start' is too far ahead");
+        snprintf(sp.slice, sizeof(sp.slice), "%s", id);
+        /* By default the first period starts one period from now: the
+         * bidders have that long. */
+        sp.start_usec = r->fields->start > 0 ? r->fields->start * USEC_PER_SEC : now + sp.period_usec;
+        sp.offered_usec = now;
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
+        q = ledger_sponsor_offer(b->ledger, &sp);
+        if (q == -EBUSY)
+                return refuse(ret_error, q, "Slice %s has open bids: they were made against the offer as it is; "
+                              "offer anew once their period has started", id);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to record the offer: %s", strerror(-q));
+        log_money(b, r, id, row.balance, NULL, "Slice %s offered to sponsors: periods of %" PRIu64 " s from %" PRIu64
+                  ", bids from %s %s.", id, sp.period_usec / USEC_PER_SEC, sp.start_usec / USEC_PER_SEC,
+                  fmt_money(buf, sp.min), b->config->currency);
+        *ret = sp;
+        sponsor_arm(b);
+        return 0;
+}
+
+int billing_sponsor_bid(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                        char **ret_error) {
+        const char *id = r->fields->slice, *cur = b->config->currency;
+        const size_t n = r->fields->n_vouchers;
+        char have[MONEY_FORMAT_MAX], min[MONEY_FORMAT_MAX];
+        struct voucher v[REQUEST_VOUCHERS_MAX];
+        struct ledger_sponsorship sp;
+        struct ledger_slice row;
+        uint64_t now = now_usec(CLOCK_REALTIME), number = 0;
+        int64_t amount;
+        int q, keyed;
+
+        q = sponsor_slice(b, id, &row, "the voucher was not spent", ret_error);
+        if (q < 0)
+                return q;
+        q = ledger_sponsorship_get(b->ledger, id, &sp);
+        if (q == -ENOENT)
+                return refuse(ret_error, -ENOENT, "Slice %s is not offered to sponsors (prepay sponsor offer); the "
+                              "voucher was not spent", id);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
+        *ret = (struct ledger_bid) {};
+        keyed = read_funder(r->fields, ret->funder, ret_error);
+        if (keyed < 0)
+                return keyed;
+        q = billing_read_vouchers(b, r->fields, r->checked, v, &amount, ret_error);
+        if (q < 0)
+                return q;
+        if (amount < sp.min)
+                return refuse(ret_error, -EDOM, "A bid of %s %s is below the least this slice takes, %s %s; %s",
+                              fmt_money(have, amount), cur, fmt_money(min, sp.min), cur,
+                              n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+
+        snprintf(ret->slice, sizeof(ret->slice), "%s", id);
+        snprintf(ret->name, sizeof(ret->name), "%s", r->fields->name);
+        snprintf(ret->url, sizeof(ret->url), "%s", strempty(r->fields->url));
+        ret->keyed = keyed > 0;
+        ret->amount = amount;
+        ret->start_usec = sponsor_next_start(sp.start_usec, sp.period_usec, now);
+        ret->end_usec = ret->start_usec + sp.period_usec;
+        ret->time_usec = now;
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
+        q = ledger_bid(b->ledger, v, n, ret, r->fields->request_id, now, &number);
+        if (q == -EUSERS)
+                return refuse(ret_error, q, "Slice %s has %d open bids, the most it takes; %s", id,
+                              LEDGER_BIDS_OPEN_MAX, n > 1 ? "none of the vouchers was spent" :
+                              "the voucher was not spent");
+        if (q < 0)
+                return refuse(ret_error, q, "Bid on slice %s refused: %s; %s", id, redeem_error(q),
+                              n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+        ret->n = number;
+        log_money(b, r, id, row.balance, NULL, "Slice %s: bid %" PRIu64 " of %s %s for the period from %" PRIu64
+                  ", in escrow.", id, number, fmt_money(have, amount), cur, ret->start_usec / USEC_PER_SEC);
+        return 0;
+}
+
+int billing_sponsor_outcome(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                            char **ret_error) {
+        const char *id = r->fields->slice;
+        int q;
+
+        q = ledger_bid_get(b->ledger, id, r->fields->bid, ret);
+        /* The same answer for a bid that does not exist and a wrong
+         * token: a token is what proves the bid is one's own. */
+        if (q == -ENOENT || (q >= 0 && !keys_check_bid_token(b->keys, id, r->fields->bid, r->fields->token)))
+                return refuse(ret_error, -EPERM, "Permission denied: no bid %" PRIu64 " on slice %s with that bid "
+                              "token", r->fields->bid, id);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
+        return 0;
+}
+
+void billing_bid_token(struct billing *b, const char *slice, uint64_t n, char ret[static OWNER_TOKEN_MAX]) {
+        keys_make_bid_token(b->keys, slice, n, ret);
+}
+
+int billing_sponsorship(struct billing *b, const char *slice, struct billing_sponsorship *ret) {
+        uint64_t now = now_usec(CLOCK_REALTIME);
+        int q;
+
+        *ret = (struct billing_sponsorship) {};
+        q = ledger_sponsorship_get(b->ledger, slice, &ret->offer);
+        if (q < 0)
+                return q;
+        q = ledger_bids_open_count(b->ledger, slice, &ret->bids);
+        if (q < 0)
+                return q;
+        ret->next_start_usec = sponsor_next_start(ret->offer.start_usec, ret->offer.period_usec, now);
+        q = ledger_bid_current(b->ledger, slice, now, &ret->current);
+        if (q < 0 && q != -ENOENT)
+                return q;
+        ret->has_current = q >= 0;
+        (void) sponsor_env_dir(b, slice, ret->env_dir, sizeof(ret->env_dir), NULL);
+        return 0;
+}
+
 /* ---- quote ---- */
 
 int billing_quote(struct billing *b, const struct request *f, struct billing_quote *ret, char **ret_error) {
@@ -1687,6 +2170,10 @@ int billing_new(const struct billing_context *ctx, struct billing **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up billing's event sources: %m");
 
+        r = sponsor_timer_new(b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the sponsorship timer: %m");
+
         r = verify_pool_new(b->event, verify_threads(b->config->verify_threads), VERIFY_JOBS_MAX, &b->verify);
         if (r < 0)
                 return r;
@@ -1776,6 +2263,9 @@ int billing_reconcile(struct billing *b) {
                 update_grants(b, s, true);
                 enforce_slice(b, s);
         }
+        /* Periods that started while the daemon was down are settled
+         * now, and the timer armed for the next. */
+        sponsor_pass(b);
         return 0;
 }
 
@@ -1792,6 +2282,7 @@ void billing_free(struct billing *b) {
         if (b->slices && b->slices->userdata == b)
                 b->slices->cb = NULL;
         sd_event_source_disable_unref(b->flush_timer);
+        sd_event_source_disable_unref(b->sponsor_timer);
         verify_pool_free(b->verify);
         free(b);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -250,6 +251,33 @@ int billing_funder_proof(struct billing *b, const char *slice, const char *proof
 /* Each funder's position in slice (ledger_slice_positions()). */
 int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
                     size_t *ret_n);
+
+/* Sponsorship (issue 16; daemon/README.md "Sponsorship"). An offer of
+ * slice r names (its owner token, or an operator): r's period, min and
+ * start; -EBUSY while bids are open. */
+int billing_sponsor_offer(struct billing *b, const struct billing_request *r, struct ledger_sponsorship *ret,
+                          char **ret_error);
+/* A bid with r's vouchers, name, url and funder key, spent at once into
+ * escrow for the next period of the offer; refused with nothing spent:
+ * no offer (-ENOENT), a released slice (-ESTALE), below the least
+ * (-EDOM, code "bid_too_low"), a voucher refused. */
+int billing_sponsor_bid(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                        char **ret_error);
+/* Bid r's "bid" of the slice, for the holder of its bid token ("token"):
+ * -EPERM for a wrong token or no such bid. */
+int billing_sponsor_outcome(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                            char **ret_error);
+void billing_bid_token(struct billing *b, const char *slice, uint64_t n, char ret[static OWNER_TOKEN_MAX]);
+/* What status shows of a slice's sponsorship: -ENOENT when none offered. */
+struct billing_sponsorship {
+        struct ledger_sponsorship offer;
+        uint64_t next_start_usec;
+        size_t bids; /* open */
+        bool has_current;
+        struct ledger_bid current;
+        char env_dir[PATH_MAX]; /* where the workload reads sponsor.env */
+};
+int billing_sponsorship(struct billing *b, const char *slice, struct billing_sponsorship *ret);
 
 /* What a size costs over a duration (f's, or the defaults "prepay run"
  * is priced at). */

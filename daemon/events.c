@@ -12,6 +12,7 @@
 #include "common/parse.h"
 #include "config.h"
 #include "events.h"
+#include "common/request.h"
 #include "hooks.h"
 #include "ledger.h"
 
@@ -19,7 +20,8 @@ static const char *const kind_table[_EVENT_MAX] = {
         [EVENT_FUNDED] = "funded",       [EVENT_TOPPED_UP] = "topped-up", [EVENT_LOW] = "low",
         [EVENT_EXHAUSTED] = "exhausted", [EVENT_THROTTLED] = "throttled", [EVENT_FROZEN] = "frozen",
         [EVENT_THAWED] = "thawed",       [EVENT_KILLED] = "killed",       [EVENT_RELEASED] = "released",
-        [EVENT_OOM] = "oom",             [EVENT_VM] = "vm",
+        [EVENT_OOM] = "oom",             [EVENT_VM] = "vm",               [EVENT_SPONSOR] = "sponsor",
+        [EVENT_BID_REFUNDED] = "bid_refunded",
 };
 
 _Static_assert(LEDGER_EVENT_KIND_MAX >= EVENT_KIND_MAX, "the ledger holds every kind's name");
@@ -94,6 +96,18 @@ int event_to_json(const struct event *ev, json_object **ret) {
         json_object_object_add(o, "owner_uid", json_object_new_int64(ev->owner_uid));
         json_object_object_add(o, "currency", json_object_new_string(ev->currency));
         json_object_object_add(o, "reason", json_object_new_string(ev->reason));
+        if (ev->kind == EVENT_SPONSOR || ev->kind == EVENT_BID_REFUNDED) {
+                if (ev->bid > INT64_MAX) {
+                        json_object_put(o);
+                        return -ERANGE;
+                }
+                json_object_object_add(o, "bid", json_object_new_int64((int64_t) ev->bid));
+                json_object_object_add(o, "amount", json_object_new_int64(ev->amount));
+        }
+        if (ev->kind == EVENT_SPONSOR) {
+                json_object_object_add(o, "name", json_object_new_string(ev->sponsor_name));
+                json_object_object_add(o, "url", ev->sponsor_url[0] ? json_object_new_string(ev->sponsor_url) : NULL);
+        }
         *ret = o;
         return 0;
 }
@@ -155,6 +169,22 @@ int event_from_json(json_object *o, struct event *ret, const char **ret_error) {
         r = get_i64(o, "burn_rate", &ev.burn_rate);
         if (r < 0 && r != -ENOENT)
                 BAD("Field \"burn_rate\" must be an integer of micro-units");
+        r = get_i64(o, "amount", &ev.amount);
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"amount\" must be an integer of micro-units");
+        r = message_get_u64(o, "bid", &ev.bid);
+        if (r < 0 && r != -ENOENT)
+                BAD("Field \"bid\" must be a whole number");
+        if (message_get_string(o, "name", &s) >= 0 && s[0]) {
+                if (!request_sponsor_name_is_valid(s))
+                        BAD("Field \"name\" must be a sponsor's name");
+                snprintf(ev.sponsor_name, sizeof(ev.sponsor_name), "%s", s);
+        }
+        if (message_get_string(o, "url", &s) >= 0) {
+                if (!request_sponsor_url_is_valid(s))
+                        BAD("Field \"url\" must be an http:// or https:// link");
+                snprintf(ev.sponsor_url, sizeof(ev.sponsor_url), "%s", s);
+        }
 
         r = message_get_u64(o, "owner_uid", &u);
         if (r == 0 && u > UINT32_MAX)

@@ -32,6 +32,8 @@ enum event_kind {
         EVENT_RELEASED,
         EVENT_OOM,
         EVENT_VM,         /* a VM slice's guest: booting, running (sshd answers), stopped */
+        EVENT_SPONSOR,    /* a sponsorship period's winner taken: sponsor_name, sponsor_url, amount, bid */
+        EVENT_BID_REFUNDED, /* a losing bid paid back as change to its bidder (never the change): amount, bid */
         _EVENT_MAX,
 };
 
@@ -76,6 +78,15 @@ struct event {
          * (PREPAY_VM_IMAGE=, PREPAY_VM_SSH_PORT=): "" and 0 otherwise. */
         char vm_image[VM_IMAGE_NAME_MAX + 1];
         uint16_t vm_ssh_port;
+        /* sponsor and bid_refunded: the bid's number and amount; sponsor:
+         * the winner's name and link ("" for none), checked when the bid
+         * was taken (request_sponsor_name_is_valid()). In the stream's
+         * JSON only: the ledger row keeps the reason, the bids table the
+         * rest. */
+        uint64_t bid;
+        int64_t amount;
+        char sponsor_name[256 + 1];
+        char sponsor_url[256 + 1];
 };
 
 struct config;

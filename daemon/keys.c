@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,27 @@ void keys_make_token(struct keys *k, const char *slice_id, char ret[static OWNER
         crypto_hmac_sha256(k->secret, sizeof(k->secret), msg, (size_t) n, mac);
         memcpy(ret, "pt-", 3);
         base64url_encode(mac, sizeof(mac), ret + 3);
+}
+
+void keys_make_bid_token(struct keys *k, const char *slice_id, uint64_t n, char ret[static OWNER_TOKEN_MAX]) {
+        uint8_t mac[CRYPTO_SHA256_SIZE];
+        char msg[80];
+        int len;
+
+        /* Another message than an owner token's: one never opens the other. */
+        len = snprintf(msg, sizeof(msg), "prepay bid token %s %" PRIu64, slice_id, n);
+        crypto_hmac_sha256(k->secret, sizeof(k->secret), msg, (size_t) len, mac);
+        memcpy(ret, "bt-", 3);
+        base64url_encode(mac, sizeof(mac), ret + 3);
+}
+
+bool keys_check_bid_token(struct keys *k, const char *slice_id, uint64_t n, const char *token) {
+        char want[OWNER_TOKEN_MAX];
+
+        if (!token || strlen(token) >= OWNER_TOKEN_MAX)
+                return false;
+        keys_make_bid_token(k, slice_id, n, want);
+        return strlen(token) == strlen(want) && crypto_equal(want, token, strlen(want));
 }
 
 void keys_token_hash(const char *token, uint8_t ret[static CRYPTO_SHA256_SIZE]) {

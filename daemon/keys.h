@@ -34,6 +34,11 @@ int keys_reload_issuers(struct keys *k);
 /* The owner token of a slice, and the hash the ledger keeps of it. */
 void keys_make_token(struct keys *k, const char *slice_id, char ret[static OWNER_TOKEN_MAX]);
 void keys_token_hash(const char *token, uint8_t ret[static CRYPTO_SHA256_SIZE]);
+/* A sponsor's bid token ("bt-" and 43 base64url characters): what lets
+ * the bidder alone fetch its bid's outcome and change, derived like an
+ * owner token from the slice id and the bid's number. */
+void keys_make_bid_token(struct keys *k, const char *slice_id, uint64_t n, char ret[static OWNER_TOKEN_MAX]);
+bool keys_check_bid_token(struct keys *k, const char *slice_id, uint64_t n, const char *token);
 /* Whether token is the one whose hash is owner_hash (NULL: no). */
 bool keys_check_token(const uint8_t owner_hash[static CRYPTO_SHA256_SIZE], const char *token);
 

@@ -677,6 +677,37 @@ static int redeem_credit(struct ledger_slice *sl, int64_t amount) {
         return 0;
 }
 
+int ledger_voucher_record(struct ledger *l, const struct voucher *v, const char *slice_id, uint64_t entry,
+                          uint64_t now_usec) {
+        struct binder b = ledger_bind(l, STMT_VOUCHER_INSERT);
+
+        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
+        bind_blob(&b, v->issuer, sizeof(v->issuer));
+        bind_i64(&b, v->amount);
+        bind_text(&b, v->currency);
+        bind_i64(&b, v->not_after);
+        bind_u64(&b, now_usec);
+        bind_text(&b, slice_id);
+        bind_u64(&b, entry);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+}
+
+/* The credits a split or a funder's position reads (schema 4): an
+ * anonymous credit of an owner's slice is not one. */
+int ledger_credit_record(struct ledger *l, const struct ledger_slice *sl, uint64_t seq, const uint8_t *funder,
+                         int64_t amount) {
+        struct binder b;
+
+        if (!funder && sl->donation_model == DONATION_OWNER)
+                return 0;
+        b = ledger_bind(l, STMT_CREDIT_INSERT);
+        bind_u64(&b, seq);
+        bind_text(&b, sl->id);
+        bind_blob(&b, funder, CRYPTO_PUBKEY_SIZE); /* NULL: anonymous */
+        bind_i64(&b, amount);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "record a funder's credit");
+}
+
 /* The entry, the voucher marked spent by it, the slice row as credited. */
 static int redeem_write(struct ledger *l, const struct voucher *v, const struct ledger_slice *sl,
                         const char *request_id, const uint8_t *funder, uint64_t now_usec) {
@@ -693,31 +724,13 @@ static int redeem_write(struct ledger *l, const struct voucher *v, const struct 
         if (r < 0)
                 return r;
 
-        b = ledger_bind(l, STMT_VOUCHER_INSERT);
-        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
-        bind_blob(&b, v->issuer, sizeof(v->issuer));
-        bind_i64(&b, v->amount);
-        bind_text(&b, v->currency);
-        bind_i64(&b, v->not_after);
-        bind_u64(&b, now_usec);
-        bind_text(&b, sl->id);
-        bind_u64(&b, e.seq);
-        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+        r = ledger_voucher_record(l, v, sl->id, e.seq, now_usec);
         if (r < 0)
                 return r;
 
-        /* The credits a split or a funder's position reads (schema 4):
-         * an anonymous credit of an owner's slice is not one. */
-        if (funder || sl->donation_model != DONATION_OWNER) {
-                b = ledger_bind(l, STMT_CREDIT_INSERT);
-                bind_u64(&b, e.seq);
-                bind_text(&b, sl->id);
-                bind_blob(&b, funder, CRYPTO_PUBKEY_SIZE); /* NULL: anonymous */
-                bind_i64(&b, v->amount);
-                r = ledger_bound_step(&b, LEDGER_STEP_DONE, "record a funder's credit");
-                if (r < 0)
-                        return r;
-        }
+        r = ledger_credit_record(l, sl, e.seq, funder, v->amount);
+        if (r < 0)
+                return r;
 
         b = ledger_bind(l, STMT_SLICE_CREDIT);
         bind_i64(&b, sl->balance);
@@ -1086,8 +1099,8 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
 
         /* redeemed, held, charged in one column or one per resource,
          * refunded, claimed (in refunded already: 0), held for funders,
-         * donated, overshoot, entries. */
-        n = sqlite3_column_count(b.s) - 6;
+         * donated, overshoot, entries, bids in escrow, bids returned. */
+        n = sqlite3_column_count(b.s) - 8;
         books.redeemed = column_i64(b.s, 0);
         books.held = column_i64(b.s, 1);
         for (int i = 2; i < n; i++)
@@ -1099,6 +1112,8 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
         books.donated = column_i64(b.s, n + 3);
         books.overshoot = column_i64(b.s, n + 4);
         books.entries = column_u64(b.s, n + 5);
+        books.escrow = column_i64(b.s, n + 6);
+        books.returned = column_i64(b.s, n + 7);
         *ret = books;
         return 0;
 }

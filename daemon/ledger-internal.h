@@ -11,6 +11,8 @@
  *                    reading them back with their postings
  *   ledger-books.c   slices, vouchers, the writes that move money,
  *                    idempotent requests, the books' sums
+ *   ledger-sponsor.c sponsorship: offers, bids in escrow, their
+ *                    settlement (schema 5)
  *   ledger-events.c  the events table beside the books
  *   ledger-verify.c  ledger_verify()
  *   ledger-export.c  ledger_export_json() */
@@ -65,6 +67,13 @@ enum {
         SLICE_COL_DONATED,
 };
 
+/* The columns STMT_SPONSOR_* and STMT_BID* select (ledger-sponsor.c
+ * reads them in this order). */
+#define SPONSOR_COLUMNS "slice, period_usec, min, start_usec, settled_usec, offered_usec"
+#define BID_COLUMNS                                                                                        \
+        "slice, n, time_usec, start_usec, end_usec, amount, name, url, funder, state, settled_entry, " \
+        "settled_usec, change"
+
 /* Every statement, prepared once (on first use) and kept. */
 enum stmt_id {
         STMT_BEGIN_WRITE,
@@ -117,6 +126,19 @@ enum stmt_id {
         STMT_VERIFY_CLAIMS,
         STMT_VERIFY_CLAIMLESS,
         STMT_VERIFY_OVERDRAWN,
+        STMT_SPONSOR_GET,
+        STMT_SPONSOR_PUT,
+        STMT_SPONSOR_SETTLED,
+        STMT_SPONSOR_ALL,
+        STMT_BID_GET,
+        STMT_BID_NEXT,
+        STMT_BID_INSERT,
+        STMT_BID_SETTLE,
+        STMT_BIDS_OPEN,
+        STMT_BID_CURRENT,
+        STMT_VERIFY_BIDS,
+        STMT_VERIFY_BIDLESS,
+        STMT_VERIFY_BID_POSTINGS,
         _STMT_MAX,
 };
 
@@ -324,6 +346,15 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
  * inside a read transaction or the batch. */
 int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_model model, bool to_host,
                       int64_t unspent, struct ledger_split *ret);
+/* v marked spent by entry (a redeem's or a bid's) into slice_id. */
+int ledger_voucher_record(struct ledger *l, const struct voucher *v, const char *slice_id, uint64_t entry,
+                          uint64_t now_usec);
+/* "bid:<slice>:<n>", a bid's escrow (schema 5). */
+void ledger_bid_account(char buf[static ACCOUNT_MAX], const char *slice_id, uint64_t n);
+/* A credit of sl (a redeem or award entry seq) in the credits table,
+ * where a split or a funder's position needs it. */
+int ledger_credit_record(struct ledger *l, const struct ledger_slice *sl, uint64_t seq, const uint8_t *funder,
+                         int64_t amount);
 /* "held:<slice>:<64 lower-case hex of key>" */
 void ledger_held_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]);
 /* Inside a read transaction or the batch. */

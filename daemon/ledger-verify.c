@@ -47,9 +47,23 @@ static bool held_account_is_valid(const char *rest, const char *slice) {
         return true;
 }
 
+/* "<slice>:" and a bid's number, as ledger_bid_account() writes it. */
+static bool bid_account_is_valid(const char *rest, const char *slice) {
+        size_t n = strlen(slice), d;
+
+        if (!strneq(rest, slice, n) || rest[n] != ':')
+                return false;
+        rest += n + 1;
+        d = strspn(rest, "0123456789");
+        return d >= 1 && d <= 19 && rest[d] == 0 && rest[0] != '0';
+}
+
 static bool account_is_valid(const char *account, const char *slice) {
-        if (streq(account, "vouchers") || streq(account, "refund") || streq(account, "donated"))
+        if (streq(account, "vouchers") || streq(account, "refund") || streq(account, "donated") ||
+            streq(account, "returned"))
                 return true;
+        if (strneq(account, "bid:", 4))
+                return bid_account_is_valid(account + 4, slice);
         if (strneq(account, "charge:", 7))
                 return resource_from_string(account + 7) >= 0;
         if (strneq(account, "slice:", 6))
@@ -259,7 +273,7 @@ static int verify_voucher(sqlite3_stmt *s, char **d) {
 
         if (sqlite3_column_type(s, 4) == SQLITE_NULL)
                 return discrepancy(d, "Voucher %s: its redeem entry %" PRId64 " does not exist.", hex, seq);
-        if (!column_text_copy(s, 4, kind, sizeof(kind)) || !streq(kind, "redeem") ||
+        if (!column_text_copy(s, 4, kind, sizeof(kind)) || !(streq(kind, "redeem") || streq(kind, "bid")) ||
             !column_blob_copy(s, 6, eid, sizeof(eid)) || memcmp(id, eid, sizeof(id)) != 0)
                 return discrepancy(d, "Voucher %s: entry %" PRId64 " does not redeem it.", hex, seq);
         if (!column_text_copy(s, 5, eslice, sizeof(eslice)) || !streq(vslice, eslice))
@@ -459,11 +473,81 @@ static int verify_claims(struct ledger *l, char **d) {
                            fmt_money(x, -column_i64(o.s, 1)));
 }
 
-/* Step 7: redeemed = held + charged + refunded + held for funders +
- * donated to the host. */
+/* Step 7, for the bid row on s (STMT_VERIFY_BIDS): its escrow holds what
+ * its vouchers paid while it is open, and once settled, all of it went
+ * out once, by the entry its row names, of the kind its state says. */
+static int verify_bid(sqlite3_stmt *s, char **d) {
+        char slice[SLICE_ID_MAX], state[16], kind[8] = "", x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX];
+        uint64_t n = column_u64(s, 1), entry = column_u64(s, 4);
+        int64_t amount = column_i64(s, 3), paid = column_i64(s, 5), out = column_i64(s, 8);
+        bool open;
+
+        if (!column_text_copy(s, 0, slice, sizeof(slice)) || !column_text_copy(s, 2, state, sizeof(state)))
+                return discrepancy(d, "A bids row is malformed.");
+        open = streq(state, "open");
+        if (paid != amount || column_i64(s, 6) != 0)
+                return discrepancy(d, "Bid %" PRIu64 " on slice %s: worth %s, but its vouchers paid %s into its "
+                                   "escrow.", n, slice, fmt_money(x, amount), fmt_money(y, paid));
+        if (open && column_i64(s, 7) != 0)
+                return discrepancy(d, "Bid %" PRIu64 " on slice %s: open, but entry %" PRId64 " took its escrow.", n,
+                                   slice, column_i64(s, 9));
+        if (open)
+                return 0;
+        if (column_i64(s, 7) != 1 || out != amount)
+                return discrepancy(d, "Bid %" PRIu64 " on slice %s: %s, but %" PRId64 " entries took %s of its %s "
+                                   "from escrow.", n, slice, state, column_i64(s, 7), fmt_money(x, out),
+                                   fmt_money(y, amount));
+        if (sqlite3_column_type(s, 10) != SQLITE_NULL)
+                (void) column_text_copy(s, 10, kind, sizeof(kind));
+        if (column_u64(s, 9) != entry || !streq(kind, streq(state, "won") ? "award" : "return"))
+                return discrepancy(d, "Bid %" PRIu64 " on slice %s: %s by entry %" PRIu64 ", but entry %" PRId64
+                                   " (%s) took its escrow.", n, slice, state, entry, column_i64(s, 9),
+                                   kind[0] ? kind : "none");
+        return 0;
+}
+
+/* Step 7: each bid's escrow is open, credited to its slice once or
+ * returned once; no escrow account without its bid; sponsorship's
+ * entries post only where they belong. */
+static int verify_bids(struct ledger *l, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_BIDS);
+        _cleanup_binder_ struct binder o = {};
+        char account[ACCOUNT_MAX];
+        int r;
+
+        while ((r = ledger_bound_row(&b, "match bids to their escrow")) > 0) {
+                r = verify_bid(b.s, d);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        o = ledger_bind(l, STMT_VERIFY_BIDLESS);
+        r = ledger_bound_row(&o, "look for escrow without its bid");
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                if (!column_text_copy(o.s, 1, account, sizeof(account)))
+                        snprintf(account, sizeof(account), "?");
+                return discrepancy(d, "Entry %" PRId64 ": posts to '%s', which no bid owns.", column_i64(o.s, 0),
+                                   account);
+        }
+        binder_reset(&o);
+        o = ledger_bind(l, STMT_VERIFY_BID_POSTINGS);
+        r = ledger_bound_row(&o, "look for sponsorship's postings out of place");
+        if (r <= 0)
+                return r;
+        if (!column_text_copy(o.s, 1, account, sizeof(account)))
+                snprintf(account, sizeof(account), "?");
+        return discrepancy(d, "Entry %" PRId64 ": posts to '%s', where a bid, an award or a return posts nothing "
+                           "of its kind.", column_i64(o.s, 0), account);
+}
+
+/* Step 8: redeemed = held + charged + refunded + held for funders +
+ * donated to the host + bids in escrow + bids returned. */
 static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX],
-                g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX];
+                g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX], k[MONEY_FORMAT_MAX], m[MONEY_FORMAT_MAX];
         struct ledger_books books;
         int64_t out;
         int r;
@@ -473,12 +557,14 @@ static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) 
                 return r;
         if (!money_add(books.held, books.charged, &out) || !money_add(out, books.refunded, &out) ||
             !money_add(out, books.funders, &out) || !money_add(out, books.donated, &out) ||
+            !money_add(out, books.escrow, &out) || !money_add(out, books.returned, &out) ||
             out != books.redeemed)
                 return discrepancy(d, "Books do not balance: redeemed %s != held %s + charged %s + refunded %s + "
-                                   "held for funders %s + donated %s.", fmt_money(a, books.redeemed),
-                                   fmt_money(b, books.held), fmt_money(c, books.charged),
-                                   fmt_money(e, books.refunded), fmt_money(g, books.funders),
-                                   fmt_money(h, books.donated));
+                                   "held for funders %s + donated %s + bids in escrow %s + bids returned %s.",
+                                   fmt_money(a, books.redeemed), fmt_money(b, books.held),
+                                   fmt_money(c, books.charged), fmt_money(e, books.refunded),
+                                   fmt_money(g, books.funders), fmt_money(m, books.donated),
+                                   fmt_money(h, books.escrow), fmt_money(k, books.returned));
         *ret = books;
         return 0;
 }
@@ -505,6 +591,8 @@ int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char *
                 r = verify_splits(l, &d);
         if (r >= 0)
                 r = verify_claims(l, &d);
+        if (r >= 0)
+                r = verify_bids(l, &d);
         if (r >= 0)
                 r = verify_balance(l, &books, &d);
         ledger_read_end(l, opened);

@@ -198,6 +198,63 @@ static const char *const migrations[] = {
         ("ALTER TABLE slices ADD COLUMN anonymous_share TEXT NOT NULL DEFAULT 'owner'\n"
          "        CHECK (anonymous_share IN ('owner', 'host'));\n"
          "ALTER TABLE slices ADD COLUMN donated INTEGER NOT NULL DEFAULT 0 CHECK (donated >= 0);\n"),
+        /* 6: sponsorship (issue 16). An offer per slice (its period, the
+         * least bid, the first period's start, the last period settled);
+         * a bid per row, numbered per slice, the money of its vouchers
+         * held in escrow, account bid:<slice>:<n>, until its period
+         * starts: then the highest (the earliest of equal ones) is
+         * credited to the slice (entry 'award', with the sponsor's funder
+         * key if it gave one) and every other is paid back as change
+         * (entry 'return', to account 'returned'; the change kept in the
+         * row for the bidder). A bid's vouchers are spent by entries
+         * 'bid', one per voucher, as a redeem spends one. entries is
+         * rebuilt again for the new kinds, as in 4. */
+        ("PRAGMA defer_foreign_keys = ON;\n"
+         "CREATE TABLE entries_v4 AS SELECT * FROM entries;\n"
+         "DROP TABLE entries;\n"
+         "CREATE TABLE entries (\n"
+         "        seq INTEGER PRIMARY KEY,\n"
+         "        time_usec INTEGER NOT NULL,\n"
+         "        kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release', 'claim', 'bid', 'award', "
+         "'return')),\n"
+         "        slice TEXT NOT NULL REFERENCES slices (id),\n"
+         "        voucher BLOB,\n"
+         "        request_id TEXT,\n"
+         "        overshoot INTEGER NOT NULL DEFAULT 0,\n"
+         "        prev_hash BLOB NOT NULL,\n"
+         "        hash BLOB NOT NULL,\n"
+         "        funder BLOB CHECK (funder IS NULL OR (kind IN ('redeem', 'claim', 'award') AND length(funder) = 32))\n"
+         ") STRICT;\n"
+         "INSERT INTO entries (seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, funder)\n"
+         "        SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, funder\n"
+         "        FROM entries_v4 ORDER BY seq;\n"
+         "DROP TABLE entries_v4;\n"
+         "CREATE TABLE sponsorships (\n"
+         "        slice TEXT PRIMARY KEY REFERENCES slices (id),\n"
+         "        period_usec INTEGER NOT NULL CHECK (period_usec > 0),\n"
+         "        min INTEGER NOT NULL CHECK (min > 0),\n"
+         "        start_usec INTEGER NOT NULL CHECK (start_usec >= 0),\n"
+         "        settled_usec INTEGER NOT NULL DEFAULT 0,\n"
+         "        offered_usec INTEGER NOT NULL\n"
+         ") STRICT, WITHOUT ROWID;\n"
+         "CREATE TABLE bids (\n"
+         "        slice TEXT NOT NULL REFERENCES slices (id),\n"
+         "        n INTEGER NOT NULL CHECK (n > 0),\n"
+         "        time_usec INTEGER NOT NULL,\n"
+         "        start_usec INTEGER NOT NULL,\n"
+         "        end_usec INTEGER NOT NULL CHECK (end_usec > start_usec),\n"
+         "        amount INTEGER NOT NULL CHECK (amount > 0),\n"
+         "        name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 256),\n"
+         "        url TEXT NOT NULL DEFAULT '' CHECK (length(url) <= 256),\n"
+         "        funder BLOB CHECK (funder IS NULL OR length(funder) = 32),\n"
+         "        state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'won', 'returned')),\n"
+         "        settled_entry INTEGER REFERENCES entries (seq),\n"
+         "        settled_usec INTEGER NOT NULL DEFAULT 0,\n"
+         "        change TEXT NOT NULL DEFAULT '',\n"
+         "        CHECK ((state = 'open') = (settled_entry IS NULL)),\n"
+         "        PRIMARY KEY (slice, n)\n"
+         ") STRICT, WITHOUT ROWID;\n"
+         "CREATE INDEX bids_open ON bids (start_usec) WHERE state = 'open';\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -231,24 +288,24 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                 "slice, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         /* The credits of a slice kept in credits, by their funder, in
          * the order they were made: the books' amounts (the slice's
-         * posting of each redeem entry), not the vouchers'. */
+         * posting of each redeem or award entry), not the vouchers'. */
         [STMT_SLICE_CREDITS] = "SELECT funder, amount FROM credits WHERE slice = ? ORDER BY entry",
         [STMT_CREDIT_INSERT] = "INSERT INTO credits (entry, slice, funder, amount) VALUES (?, ?, ?, ?)",
         /* How many keyed funders a slice has, and whether the key is
          * one of them. */
         [STMT_SLICE_FUNDERS] = "SELECT count(DISTINCT funder), coalesce(max(funder = ?), 0) FROM credits "
                                "WHERE slice = ? AND funder IS NOT NULL",
-        /* The first redeem entry that credits should have and has not
+        /* The first redeem or award entry that credits should have and has not
          * as it is, or a credits row of no such entry. */
         [STMT_VERIFY_CREDITS] = "SELECT seq, slice FROM (SELECT e.seq AS seq, e.slice AS slice FROM entries e "
                                 "JOIN slices s ON s.id = e.slice LEFT JOIN credits c ON c.entry = e.seq "
-                                "WHERE e.kind = 'redeem' AND (e.funder IS NOT NULL OR s.donation_model <> 'owner') "
+                                "WHERE e.kind IN ('redeem', 'award') AND (e.funder IS NOT NULL OR s.donation_model <> 'owner') "
                                 "AND (c.entry IS NULL OR c.slice IS NOT e.slice OR c.funder IS NOT e.funder OR "
                                 "c.amount IS NOT (SELECT amount FROM postings WHERE entry = e.seq "
                                 "AND account = 'slice:' || e.slice)) "
                                 "UNION ALL SELECT c.entry, c.slice FROM credits c LEFT JOIN entries e "
                                 "ON e.seq = c.entry LEFT JOIN slices s ON s.id = e.slice WHERE e.seq IS NULL "
-                                "OR e.kind <> 'redeem' OR (e.funder IS NULL AND s.donation_model = 'owner')) "
+                                "OR e.kind NOT IN ('redeem', 'award') OR (e.funder IS NULL AND s.donation_model = 'owner')) "
                                 "ORDER BY seq LIMIT 1",
         /* Each release entry of a slice whose model is not the owner's,
          * with the slice's posting (what was split) and the model. */
@@ -283,6 +340,53 @@ static const char *const stmt_sql[_STMT_MAX] = {
         /* A funder's account paid out more than was held in it. */
         [STMT_VERIFY_OVERDRAWN] = "SELECT account, sum(amount) FROM postings WHERE account GLOB 'held:*' "
                                   "GROUP BY account HAVING sum(amount) < 0 ORDER BY account LIMIT 1",
+        /* Sponsorship (schema 5). */
+        [STMT_SPONSOR_GET] = "SELECT " SPONSOR_COLUMNS " FROM sponsorships WHERE slice = ?",
+        [STMT_SPONSOR_PUT] = "INSERT OR REPLACE INTO sponsorships (slice, period_usec, min, start_usec, settled_usec, "
+                             "offered_usec) VALUES (?, ?, ?, ?, ?, ?)",
+        [STMT_SPONSOR_SETTLED] = "UPDATE sponsorships SET settled_usec = ? WHERE slice = ?",
+        [STMT_SPONSOR_ALL] = "SELECT " SPONSOR_COLUMNS " FROM sponsorships ORDER BY slice",
+        [STMT_BID_GET] = "SELECT " BID_COLUMNS " FROM bids WHERE slice = ? AND n = ?",
+        [STMT_BID_NEXT] = "SELECT coalesce(max(n), 0) + 1, count(*) FILTER (WHERE state = 'open') FROM bids "
+                          "WHERE slice = ?",
+        [STMT_BID_INSERT] = "INSERT INTO bids (slice, n, time_usec, start_usec, end_usec, amount, name, url, funder) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [STMT_BID_SETTLE] = "UPDATE bids SET state = ?, settled_entry = ?, settled_usec = ?, change = ? "
+                            "WHERE slice = ? AND n = ? AND state = 'open'",
+        [STMT_BIDS_OPEN] = "SELECT " BID_COLUMNS " FROM bids WHERE slice = ? AND state = 'open' "
+                           "ORDER BY start_usec, n",
+        [STMT_BID_CURRENT] = "SELECT " BID_COLUMNS " FROM bids WHERE slice = ? AND state = 'won' "
+                             "AND start_usec <= ? ORDER BY start_usec DESC LIMIT 1",
+        /* Each bid beside what its escrow account holds and what took
+         * it out; then an escrow account no bid row owns. */
+        [STMT_VERIFY_BIDS] =
+                "WITH x AS (SELECT p.account AS account, "
+                "sum(CASE WHEN e.kind = 'bid' THEN p.amount ELSE 0 END) AS paid, "
+                "sum(CASE WHEN e.kind = 'bid' AND p.amount <= 0 THEN 1 ELSE 0 END) AS bad_in, "
+                "sum(CASE WHEN e.kind IN ('award', 'return') THEN 1 ELSE 0 END) AS outs, "
+                "sum(CASE WHEN e.kind IN ('award', 'return') THEN -p.amount ELSE 0 END) AS out, "
+                "max(CASE WHEN e.kind IN ('award', 'return') THEN e.seq END) AS out_seq, "
+                "max(CASE WHEN e.kind IN ('award', 'return') THEN e.kind END) AS out_kind "
+                "FROM postings p JOIN entries e ON e.seq = p.entry WHERE p.account GLOB 'bid:*' "
+                "GROUP BY p.account) "
+                "SELECT b.slice, b.n, b.state, b.amount, b.settled_entry, coalesce(x.paid, 0), "
+                "coalesce(x.bad_in, 0), coalesce(x.outs, 0), coalesce(x.out, 0), x.out_seq, x.out_kind "
+                "FROM bids b LEFT JOIN x ON x.account = 'bid:' || b.slice || ':' || b.n ORDER BY b.slice, b.n",
+        [STMT_VERIFY_BIDLESS] = "SELECT p.entry, p.account FROM postings p WHERE p.account GLOB 'bid:*' AND NOT EXISTS "
+                                "(SELECT 1 FROM bids b WHERE p.account = 'bid:' || b.slice || ':' || b.n) "
+                                "ORDER BY p.entry LIMIT 1",
+        /* Sponsorship's entries post only where they belong: a bid from
+         * vouchers into escrow, an award from escrow to its slice, a
+         * return from escrow to 'returned'; nothing else touches either. */
+        [STMT_VERIFY_BID_POSTINGS] =
+                "SELECT e.seq, p.account FROM postings p JOIN entries e ON e.seq = p.entry WHERE "
+                "(p.account GLOB 'bid:*' AND (e.kind NOT IN ('bid', 'award', 'return') OR "
+                "p.account NOT GLOB 'bid:' || e.slice || ':*')) OR "
+                "(p.account = 'returned' AND e.kind <> 'return') OR "
+                "(e.kind = 'bid' AND p.account NOT GLOB 'bid:*' AND p.account <> 'vouchers') OR "
+                "(e.kind = 'award' AND p.account NOT GLOB 'bid:*' AND p.account <> 'slice:' || e.slice) OR "
+                "(e.kind = 'return' AND p.account NOT GLOB 'bid:*' AND p.account <> 'returned') "
+                "ORDER BY e.seq LIMIT 1",
         [STMT_ENTRY_POSTINGS] = "SELECT account, amount FROM postings WHERE entry = ? ORDER BY account",
         [STMT_VOUCHER_ALL] = "SELECT id, issuer, amount, currency, not_after, redeemed_usec, slice, entry "
                              "FROM vouchers ORDER BY entry",
@@ -301,7 +405,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
                        "coalesce(sum(charged_io), 0), coalesce(sum(charged_base), 0), "
                        "coalesce(sum(refunded), 0), coalesce(sum(claimed), 0), coalesce(sum(held), 0), "
                        "coalesce(sum(donated), 0), coalesce(sum(overshoot), 0), "
-                       "(SELECT coalesce(max(seq), 0) FROM entries) FROM slices",
+                       "(SELECT coalesce(max(seq), 0) FROM entries), "
+                       "(SELECT coalesce(sum(amount), 0) FROM bids WHERE state = 'open'), "
+                       "(SELECT coalesce(sum(amount), 0) FROM bids WHERE state = 'returned') FROM slices",
         [STMT_ENTRIES_ALL] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, "
                              "funder FROM entries ORDER BY seq",
         /* The primary key's order: read alongside the entries, a merge. */
@@ -312,7 +418,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_VERIFY_SLICES] =
                 "WITH p AS (SELECT e.slice AS slice, "
                 "sum(CASE WHEN " SLICE_POSTING " THEN p.amount ELSE 0 END) AS balance, "
-                "sum(CASE WHEN e.kind = 'redeem' AND " SLICE_POSTING " THEN p.amount ELSE 0 END) AS credited, "
+                "sum(CASE WHEN e.kind IN ('redeem', 'award') AND " SLICE_POSTING " THEN p.amount ELSE 0 END) AS credited, "
                 "sum(CASE WHEN p.account = 'refund' AND e.kind <> 'claim' THEN p.amount ELSE 0 END) AS refunded, "
                 "sum(CASE WHEN p.account = 'refund' AND e.kind = 'claim' THEN p.amount ELSE 0 END) AS claimed, "
                 "sum(CASE WHEN p.account GLOB 'held:*' THEN p.amount ELSE 0 END) AS held, "
@@ -335,7 +441,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_VERIFY_VOUCHERS] = "SELECT v.id, v.amount, v.slice, v.entry, e.kind, e.slice, e.voucher, "
                                  "(SELECT amount FROM postings WHERE entry = v.entry AND account = 'vouchers') "
                                  "FROM vouchers v LEFT JOIN entries e ON e.seq = v.entry ORDER BY v.entry",
-        [STMT_VERIFY_REDEEMS] = "SELECT e.seq, e.voucher FROM entries e WHERE e.kind = 'redeem' AND NOT EXISTS "
+        [STMT_VERIFY_REDEEMS] = "SELECT e.seq, e.voucher FROM entries e WHERE e.kind IN ('redeem', 'bid') AND NOT EXISTS "
                                 "(SELECT 1 FROM vouchers v WHERE v.id = e.voucher AND v.entry = e.seq) "
                                 "ORDER BY e.seq LIMIT 1",
         [STMT_VERIFY_BOOKS] = "SELECT (SELECT coalesce(sum(amount), 0) FROM vouchers), "
@@ -345,7 +451,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'held:*'), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'donated'), "
                               "(SELECT coalesce(sum(overshoot), 0) FROM slices), "
-                              "(SELECT coalesce(max(seq), 0) FROM entries)",
+                              "(SELECT coalesce(max(seq), 0) FROM entries), "
+                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'bid:*'), "
+                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'returned')",
         [STMT_EVENT_INSERT] = "INSERT INTO events (time_usec, slice, kind, funded, owner_uid, balance, currency, "
                               "burn_rate, time_left_usec, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [STMT_EVENT_ALL] = "SELECT " EVENT_COLUMNS " FROM events ORDER BY seq",

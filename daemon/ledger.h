@@ -244,6 +244,94 @@ struct ledger_position {
 int ledger_slice_positions(struct ledger *l, const char *slice_id, struct ledger_slice *ret_row,
                            struct ledger_position **ret, size_t *ret_n);
 
+/* Sponsorship (schema 5, issue 16): an owner offers a slice's periods to
+ * sponsors; a bid's vouchers are spent at once into an escrow account of
+ * the books, bid:<slice>:<n>; when its period starts the highest bid (the
+ * earliest of equal ones) is credited to the slice and every other paid
+ * back as change. daemon/README.md "Sponsorship" has the rules. */
+struct ledger_sponsorship {
+        char slice[SLICE_ID_MAX];
+        uint64_t period_usec;
+        int64_t min;             /* the least bid */
+        uint64_t start_usec;     /* the first period's start */
+        uint64_t settled_usec;   /* the start of the last period settled (0: none yet) */
+        uint64_t offered_usec;
+};
+/* Offers (or offers anew) slice_id's sponsorship: -ENOENT no such slice,
+ * -ESTALE released, -EBUSY while bids are open (they were made against
+ * the offer as it stands). */
+int ledger_sponsor_offer(struct ledger *l, const struct ledger_sponsorship *sp);
+/* -ENOENT: none offered. */
+int ledger_sponsorship_get(struct ledger *l, const char *slice_id, struct ledger_sponsorship *ret);
+/* Each offer of a slice not released, with the earliest start of its
+ * open bids (0: none) beside it; cb's error stops the walk. Inside a
+ * read transaction or the batch. */
+int ledger_sponsorships_foreach(struct ledger *l,
+                                int (*cb)(const struct ledger_sponsorship *sp, void *userdata), void *userdata);
+/* The start of the last period settled. */
+int ledger_sponsor_settled(struct ledger *l, const char *slice_id, uint64_t settled_usec);
+
+enum ledger_bid_state {
+        LEDGER_BID_OPEN,     /* in escrow, its period not started */
+        LEDGER_BID_WON,      /* credited to the slice */
+        LEDGER_BID_RETURNED, /* paid back as change */
+        _LEDGER_BID_STATE_MAX,
+};
+const char *ledger_bid_state_to_string(enum ledger_bid_state s);
+
+#define LEDGER_SPONSOR_NAME_MAX 256 /* bytes, REQUEST_SPONSOR_NAME_BYTES */
+#define LEDGER_SPONSOR_URL_MAX 256
+/* At most this many bids of one slice are open at once: each is a row,
+ * an entry per voucher and, if it loses, an entry and change. */
+#define LEDGER_BIDS_OPEN_MAX 64
+struct ledger_bid {
+        char slice[SLICE_ID_MAX];
+        uint64_t n;                    /* per slice, in the order made */
+        uint64_t time_usec;
+        uint64_t start_usec, end_usec; /* the period bid for */
+        int64_t amount;
+        char name[LEDGER_SPONSOR_NAME_MAX + 1];
+        char url[LEDGER_SPONSOR_URL_MAX + 1]; /* "" for none */
+        bool keyed;
+        uint8_t funder[CRYPTO_PUBKEY_SIZE];
+        enum ledger_bid_state state;
+        uint64_t settled_entry, settled_usec;
+        char change[LEDGER_CHANGE_MAX]; /* returned: the change paid, one voucher per line */
+};
+/* A bid of the vouchers v[0..n) (their sum bid->amount, each not spent:
+ * -EALREADY) for the period bid->start_usec..end_usec of slice_id: an
+ * entry "bid" per voucher (vouchers -amount, bid:<slice>:<n> +amount,
+ * with request_id), the vouchers marked spent there, and the bids row;
+ * all or none. bid's name, url, funder come from the caller; *ret_n is
+ * its number. -ENOENT no such slice or no offer (-ENOMSG), -ESTALE
+ * released, -EUSERS LEDGER_BIDS_OPEN_MAX open already. */
+int ledger_bid(struct ledger *l, const struct voucher *v, size_t n, const struct ledger_bid *bid,
+               const char *request_id, uint64_t now_usec, uint64_t *ret_n);
+/* -ENOENT: no such bid. */
+int ledger_bid_get(struct ledger *l, const char *slice_id, uint64_t n, struct ledger_bid *ret);
+/* The open bids of slice_id, in the order of their period and number
+ * (*ret, n in *ret_n, to free). */
+int ledger_bids_open(struct ledger *l, const char *slice_id, struct ledger_bid **ret, size_t *ret_n);
+int ledger_bids_open_count(struct ledger *l, const char *slice_id, size_t *ret);
+/* The winner of the period running at now_usec: -ENOENT when none. */
+int ledger_bid_current(struct ledger *l, const char *slice_id, uint64_t now_usec, struct ledger_bid *ret);
+/* Settles open bid n of slice_id: won, its escrow credited to the slice
+ * (entry "award" with the bid's funder key: bid:<slice>:<n> -amount,
+ * slice +amount; -ESTALE for a released slice), or returned as
+ * change_text (entry "return": bid:<slice>:<n> -amount, returned
+ * +amount; the change kept in the row). -EALREADY settled before. */
+int ledger_bid_award(struct ledger *l, const char *slice_id, uint64_t n, uint64_t now_usec);
+int ledger_bid_return(struct ledger *l, const char *slice_id, uint64_t n, const char *change_text, uint64_t now_usec);
+/* A period settled whole, or nothing of it: bid winner (0: none, as
+ * for a released slice) awarded and each of returns[0..n) returned with
+ * its change, in one savepoint. The errors of the two above. */
+struct ledger_return {
+        uint64_t n;
+        const char *change;
+};
+int ledger_bids_settle(struct ledger *l, const char *slice_id, uint64_t winner, const struct ledger_return *returns,
+                       size_t n_returns, uint64_t now_usec);
+
 /* Closes the slice (entry "release"): its balance is split by its model
  * (ledger_release_split()): the owner's part goes to "refund" and is
  * paid as change_text, kept with the slice (NULL or "" when that part is
@@ -280,9 +368,15 @@ struct ledger_books {
         int64_t donated;  /* anonymous shares the host kept (schema 5) */
         int64_t overshoot;
         uint64_t entries;
+        int64_t escrow;   /* bids in escrow, their period not started (schema 5) */
+        int64_t returned; /* bids that lost, paid back as change (schema 5) */
 };
 int ledger_books(struct ledger *l, struct ledger_books *ret);
 
+/* (The sponsorship's part: each bid's escrow holds what its vouchers
+ * paid until it is credited to its slice once or returned once, the bid
+ * row saying which; redeemed = held + charged + refunded + held for
+ * funders + escrow + returned.) */
 /* Checks, in order: every entry's hash and link to the one before; every
  * entry's postings sum to zero; each slice row (balance, credited, charged,
  * refunded, held for funders) equals the sums of its postings and no

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <json-c/printbuf.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -645,6 +646,155 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
         return reply;
 }
 
+/* ---- sponsorship (issue 16) ---- */
+
+static json_object *sponsor_bid_to_json(struct requests *rq, const struct ledger_bid *bid) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "id", json_object_new_int64((int64_t) bid->n));
+        json_object_object_add(o, "amount", json_object_new_int64(bid->amount));
+        json_object_object_add(o, "currency", json_object_new_string(rq->config->currency));
+        json_object_object_add(o, "period_start_usec", json_object_new_int64((int64_t) bid->start_usec));
+        json_object_object_add(o, "period_end_usec", json_object_new_int64((int64_t) bid->end_usec));
+        json_object_object_add(o, "name", json_object_new_string(bid->name));
+        json_object_object_add(o, "url", bid->url[0] ? json_object_new_string(bid->url) : NULL);
+        json_object_object_add(o, "state", json_object_new_string(ledger_bid_state_to_string(bid->state)));
+        return o;
+}
+
+/* A slice's sponsorship as status shows it (to anyone: a sponsor is
+ * public); NULL when none is offered. */
+static json_object *sponsorship_to_json(struct requests *rq, const char *slice) {
+        _cleanup_(freep) struct billing_sponsorship *sp = malloc(sizeof(*sp));
+        json_object *o, *c = NULL;
+        char path[PATH_MAX + 16];
+
+        if (!sp || billing_sponsorship(rq->billing, slice, sp) < 0)
+                return NULL;
+        o = json_object_new_object();
+        json_object_object_add(o, "period_usec", json_object_new_int64((int64_t) sp->offer.period_usec));
+        json_object_object_add(o, "min", json_object_new_int64(sp->offer.min));
+        json_object_object_add(o, "currency", json_object_new_string(rq->config->currency));
+        json_object_object_add(o, "start_usec", json_object_new_int64((int64_t) sp->offer.start_usec));
+        json_object_object_add(o, "next_start_usec", json_object_new_int64((int64_t) sp->next_start_usec));
+        json_object_object_add(o, "bids", json_object_new_int64((int64_t) sp->bids));
+        if (sp->has_current) {
+                c = json_object_new_object();
+                json_object_object_add(c, "bid", json_object_new_int64((int64_t) sp->current.n));
+                json_object_object_add(c, "name", json_object_new_string(sp->current.name));
+                json_object_object_add(c, "url",
+                                       sp->current.url[0] ? json_object_new_string(sp->current.url) : NULL);
+                json_object_object_add(c, "amount", json_object_new_int64(sp->current.amount));
+                json_object_object_add(c, "since_usec", json_object_new_int64((int64_t) sp->current.start_usec));
+                json_object_object_add(c, "until_usec", json_object_new_int64((int64_t) sp->current.end_usec));
+        }
+        json_object_object_add(o, "current", c);
+        if (sp->env_dir[0]) {
+                snprintf(path, sizeof(path), "%s/sponsor.env", sp->env_dir);
+                json_object_object_add(o, "env_file", json_object_new_string(path));
+        }
+        return o;
+}
+
+/* status's slice object gains "sponsorship" when one is offered. */
+static json_object *add_sponsorship(struct requests *rq, const char *slice, json_object *reply) {
+        json_object *info, *sp;
+
+        if (json_object_object_get_ex(reply, "slice", &info) && json_object_is_type(info, json_type_object) &&
+            (sp = sponsorship_to_json(rq, slice)))
+                json_object_object_add(info, "sponsorship", sp);
+        return reply;
+}
+
+/* The owner offers the slice's periods to sponsors. */
+json_object *requests_sponsor_offer(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) char *error = NULL;
+        struct ledger_sponsorship sp;
+        json_object *reply, *o;
+        int r;
+
+        reply = billing_replay(rq->billing, &rc->request, "sponsor_offer");
+        if (reply)
+                return reply;
+        r = billing_sponsor_offer(rq->billing, &rc->request, &sp, &error);
+        if (r < 0)
+                return refusal(r, error);
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(sp.slice));
+        o = sponsorship_to_json(rq, sp.slice);
+        json_object_object_add(reply, "sponsorship", o);
+        billing_remember(rq->billing, &rc->request, "sponsor_offer", reply);
+        return reply;
+}
+
+/* The bid token beside a bid's reply: derived again, never stored
+ * (billing_remember() leaves "token" out), as an owner token is. */
+static json_object *add_bid_token(struct requests *rq, json_object *reply) {
+        char token[OWNER_TOKEN_MAX];
+        json_object *bid, *id;
+        const char *slice = NULL;
+
+        if (message_get_string(reply, "slice", &slice) >= 0 && json_object_object_get_ex(reply, "bid", &bid) &&
+            json_object_object_get_ex(bid, "id", &id) && json_object_get_int64(id) > 0) {
+                billing_bid_token(rq->billing, slice, (uint64_t) json_object_get_int64(id), token);
+                json_object_object_add(reply, "token", json_object_new_string(token));
+        }
+        return reply;
+}
+
+/* Anyone bids with vouchers, spent at once into escrow. */
+json_object *requests_sponsor_bid(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) struct ledger_bid *bid = NULL;
+        _cleanup_(freep) char *error = NULL;
+        json_object *reply;
+        int r;
+
+        reply = billing_replay(rq->billing, &rc->request, "sponsor_bid");
+        if (reply)
+                return add_bid_token(rq, reply); /* a refusal has no bid */
+        reply = check_vouchers(rq, rc);
+        if (reply || rc->deferred)
+                return reply;
+        bid = malloc(sizeof(*bid));
+        if (!bid)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        r = billing_sponsor_bid(rq->billing, &rc->request, bid, &error);
+        if (r == -EDOM)
+                return message_reply_refusal(MESSAGE_BID_TOO_LOW, "%s", strna(error));
+        if (r < 0)
+                return refusal(r, error);
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(bid->slice));
+        json_object_object_add(reply, "bid", sponsor_bid_to_json(rq, bid));
+        billing_remember(rq->billing, &rc->request, "sponsor_bid", reply);
+        return add_bid_token(rq, reply);
+}
+
+/* A bid's outcome, to the holder of its bid token: open, won, or
+ * returned with the change that paid it back. */
+json_object *requests_sponsor_outcome(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) struct ledger_bid *bid = NULL;
+        _cleanup_(freep) char *error = NULL;
+        json_object *reply, *o;
+        int r;
+
+        bid = malloc(sizeof(*bid));
+        if (!bid)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        r = billing_sponsor_outcome(rq->billing, &rc->request, bid, &error);
+        if (r < 0)
+                return refusal(r, error);
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(bid->slice));
+        o = sponsor_bid_to_json(rq, bid);
+        if (bid->state != LEDGER_BID_OPEN)
+                json_object_object_add(o, "settled_usec", json_object_new_int64((int64_t) bid->settled_usec));
+        if (bid->state == LEDGER_BID_RETURNED)
+                json_object_object_add(o, "change", json_object_new_string(bid->change));
+        json_object_object_add(reply, "bid", o);
+        return reply;
+}
+
 json_object *requests_quote(struct requests *rq, struct request_conn *rc) {
         _cleanup_(freep) char *error = NULL;
         json_object *reply, *o, *p;
@@ -871,8 +1021,8 @@ json_object *requests_status(struct requests *rq, struct request_conn *rc) {
         if (!s)
                 return reply;
         if (request_may_see(rc, s))
-                return slices_reply(rq->slices, s);
-        return public_slice_reply(rq, s);
+                return add_sponsorship(rq, s->id, slices_reply(rq->slices, s));
+        return add_sponsorship(rq, s->id, public_slice_reply(rq, s));
 }
 
 /* A record, or with "brief" a row (what `prepay list` prints, about a

@@ -204,6 +204,24 @@ static void print_meter(json_object *o) {
                format_duration(b, sizeof(b), wait_usec));
 }
 
+/* Who sponsors it now, when it is offered to sponsors (prepay sponsor). */
+static void print_sponsor(json_object *o) {
+        json_object *sp, *c, *v;
+        char a[64];
+
+        if (!json_object_object_get_ex(o, "sponsorship", &sp) || !sp)
+                return;
+        if (!json_object_object_get_ex(sp, "current", &c) || !c) {
+                printf("  sponsor:  none now (offered: prepay sponsor show)\n");
+                return;
+        }
+        printf("  sponsor:  %s", json_object_object_get_ex(c, "name", &v) ? json_object_get_string(v) : "?");
+        if (json_object_object_get_ex(c, "url", &v) && v)
+                printf(" (%s)", json_object_get_string(v));
+        printf(" until %s\n", format_time(a, sizeof(a), json_object_object_get_ex(c, "until_usec", &v) ?
+                                                                 (uint64_t) json_object_get_int64(v) : 0));
+}
+
 static int print_one(json_object *o, bool json) {
         struct slice_info info;
         const char *err = NULL;
@@ -222,6 +240,7 @@ static int print_one(json_object *o, bool json) {
                 print_slice(&info);
                 print_meter(o);
         }
+        print_sponsor(o);
         return 0;
 }
 

@@ -15,6 +15,7 @@ static const struct verb commands[] = {
         { "release", release_main, "stop a slice's work and get its balance back as change" },
         { "claim", claim_main, "take a funder's share of a released slice back as change" },
         { "funders", funders_main, "who funded a slice, and each one's share" },
+        { "sponsor", sponsor_main, "offer a slice's periods to sponsors, bid, see the sponsor" },
         { "status", status_main, "show a slice's limits, usage, balance and charges" },
         { "list", list_main, "list slices" },
         { "events", events_main, "follow slice events as they happen" },

@@ -20,6 +20,7 @@ int topup_main(int argc, char *argv[]);
 int release_main(int argc, char *argv[]);
 int claim_main(int argc, char *argv[]);
 int funders_main(int argc, char *argv[]);
+int sponsor_main(int argc, char *argv[]);
 int quote_main(int argc, char *argv[]);
 int keygen_main(int argc, char *argv[]);
 int mint_main(int argc, char *argv[]);

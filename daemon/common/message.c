@@ -772,6 +772,7 @@ static const struct {
         [MESSAGE_TOO_MANY] = { "too_many", 429 },
         [MESSAGE_UNAVAILABLE] = { "unavailable", 503 },
         [MESSAGE_INTERNAL] = { "internal", 500 },
+        [MESSAGE_BID_TOO_LOW] = { "bid_too_low", 402 },
 };
 
 const char *message_code_to_string(enum message_code code) {

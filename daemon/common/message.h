@@ -15,7 +15,7 @@
  *           "code": "<code>"} (enum message_code below: invalid,
  *           unauthorized, forbidden, not_found, spent, conflict,
  *           payment_required with "missing", "total" (micro-units) and
- *           "currency", too_many, unavailable, internal)
+ *           "currency", too_many, unavailable, internal, bid_too_low)
  *
  * Verbs (protocol version 1), with their arguments:
  *   create   "voucher": text (required unless the daemon has AllowUnfunded=
@@ -262,6 +262,7 @@ enum message_code {
         MESSAGE_TOO_MANY,         /* 429: a cap (MaxRemoteSlices=, MaxSlicesPerUser=, connections, streams) */
         MESSAGE_UNAVAILABLE,      /* 503: the ledger cannot be written, disk full, shutting down */
         MESSAGE_INTERNAL,         /* 500 */
+        MESSAGE_BID_TOO_LOW,      /* 402: a sponsor's bid below the offer's least (nothing spent) */
         _MESSAGE_CODE_MAX,
 };
 /* "invalid", ...; NULL for a value out of range. */

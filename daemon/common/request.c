@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "claim.h"
+#include "money.h"
+#include "parse.h"
 #include "request.h"
 #include "util.h"
 
@@ -37,6 +39,12 @@ enum field_id {
         F_DONATION_MODEL,
         F_CLAIM,
         F_FUNDER_PROOF,
+        F_PERIOD,
+        F_MIN,
+        F_START,
+        F_NAME,
+        F_URL,
+        F_BID,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
@@ -69,6 +77,8 @@ struct field {
 #define BOOL(f) { .name = #f, .kind = KIND_BOOL, .offset = offsetof(struct request, f), .expect = "true or false" }
 
 static bool unit_name_is_valid(const char *s);
+static bool period_is_valid(const char *s);
+static bool min_is_valid(const char *s);
 
 static const struct field fields[_F_MAX] = {
         [F_REQUEST_ID] = STRING(request_id, 1, REQUEST_ID_MAX, request_id_is_valid,
@@ -109,6 +119,19 @@ static const struct field fields[_F_MAX] = {
         /* The same: an events proof is a statement of the same form. */
         [F_FUNDER_PROOF] = STRING(funder_proof, 1, CLAIM_TEXT_MAX, NULL,
                                   "a funder's events proof, a signed statement's text (pc1-...)"),
+        /* Sponsorship (issue 16): the period and the least bid of an
+         * offer, what people type ("24h", "1.00"); a bid's sponsor name
+         * and link, shown to anyone (status, events, the workload's
+         * environment file), so held to forms that are safe there. */
+        [F_PERIOD] = STRING(period, 1, REQUEST_PERIOD_MAX, period_is_valid,
+                            "a duration of at least a second (such as 24h, 30min or 90s)"),
+        [F_MIN] = STRING(min, 1, REQUEST_MONEY_MAX, min_is_valid, "an amount of money above 0 (such as 1.00)"),
+        [F_START] = U64(start),
+        [F_NAME] = STRING(name, 1, REQUEST_SPONSOR_NAME_BYTES, request_sponsor_name_is_valid,
+                          "a sponsor's name (1 to 64 characters of UTF-8, no control characters)"),
+        [F_URL] = STRING(url, 1, REQUEST_SPONSOR_URL_MAX, request_sponsor_url_is_valid,
+                         "an http:// or https:// link (up to 256 of printable ASCII, no spaces or quotes)"),
+        [F_BID] = U64(bid),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
@@ -133,7 +156,7 @@ static const struct {
         { "limits.pids_max", offsetof(struct slice_limits, pids_max) },
 };
 
-#define BIT(f) (1u << (f))
+#define BIT(f) (UINT64_C(1) << (f))
 #define SLICE_OWNED (BIT(F_SLICE) | BIT(F_TOKEN))
 
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
@@ -148,8 +171,8 @@ static int check_topup(const struct request *d, char *error, size_t size);
  * together, once each has passed on its own. */
 static const struct {
         const char *name;
-        unsigned reads;
-        unsigned needs;
+        uint64_t reads;
+        uint64_t needs;
         int (*check)(const struct request *d, char *error, size_t size);
 } ops[] = {
         { "create",
@@ -164,6 +187,14 @@ static const struct {
         /* A remote peer shows the owner token or a funder's proof
          * (requests.c); a local one needs neither. */
         { "funders", SLICE_OWNED | BIT(F_FUNDER_PROOF), BIT(F_SLICE) },
+        /* Sponsorship: an offer is the owner's (its token); a bid is
+         * anyone's, paid with vouchers; a bid's outcome (its change, if
+         * it lost) is the bidder's, "token" its bid token. */
+        { "sponsor_offer", SLICE_OWNED | BIT(F_PERIOD) | BIT(F_MIN) | BIT(F_START),
+          BIT(F_SLICE) | BIT(F_PERIOD) | BIT(F_MIN) },
+        { "sponsor_bid", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY) | BIT(F_NAME) | BIT(F_URL),
+          BIT(F_SLICE) | BIT(F_NAME), check_topup },
+        { "sponsor_outcome", SLICE_OWNED | BIT(F_BID), BIT(F_SLICE) | BIT(F_BID) | BIT(F_TOKEN) },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
         { "kill", SLICE_OWNED, BIT(F_SLICE) },
@@ -178,7 +209,7 @@ static const struct {
         { "images", 0, 0 },
 };
 
-_Static_assert(_F_MAX <= 32, "field bits must fit an unsigned");
+_Static_assert(_F_MAX <= 64, "field bits must fit a uint64_t");
 
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) {
         va_list ap;
@@ -391,6 +422,89 @@ static bool unit_name_is_valid(const char *s) {
         return n >= 1 && s[n] == 0;
 }
 
+static bool period_is_valid(const char *s) {
+        uint64_t usec;
+
+        return parse_duration(s, &usec) >= 0 && usec >= USEC_PER_SEC;
+}
+
+static bool min_is_valid(const char *s) {
+        int64_t v;
+
+        return money_parse(s, &v) >= 0 && v > 0;
+}
+
+/* One UTF-8 character at s (n bytes left): its length, 0 if it is not
+ * one (overlong, a surrogate, past U+10FFFF, cut short), and whether it
+ * is a control character (C0, DEL, C1) in *ret_control. */
+static size_t utf8_char(const unsigned char *s, size_t n, bool *ret_control) {
+        uint32_t c;
+        size_t len;
+
+        *ret_control = false;
+        if (s[0] < 0x80) {
+                *ret_control = s[0] < 0x20 || s[0] == 0x7f;
+                return 1;
+        }
+        if (s[0] >= 0xc2 && s[0] <= 0xdf)
+                len = 2, c = s[0] & 0x1f;
+        else if (s[0] >= 0xe0 && s[0] <= 0xef)
+                len = 3, c = s[0] & 0x0f;
+        else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+                len = 4, c = s[0] & 0x07;
+        else
+                return 0;
+        if (n < len)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                c = (c << 6) | (s[i] & 0x3f);
+        }
+        if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff))
+                return 0;
+        *ret_control = c >= 0x80 && c <= 0x9f;
+        return len;
+}
+
+bool request_sponsor_name_is_valid(const char *s) {
+        const unsigned char *p = (const unsigned char *) s;
+        size_t n, chars = 0;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > REQUEST_SPONSOR_NAME_BYTES)
+                return false;
+        for (size_t i = 0; i < n;) {
+                bool control;
+                size_t k = utf8_char(p + i, n - i, &control);
+
+                if (k == 0 || control || ++chars > REQUEST_SPONSOR_NAME_MAX)
+                        return false;
+                i += k;
+        }
+        return true;
+}
+
+bool request_sponsor_url_is_valid(const char *s) {
+        size_t n;
+
+        if (!s)
+                return false;
+        n = strlen(s);
+        if (n > REQUEST_SPONSOR_URL_MAX)
+                return false;
+        if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+                return false;
+        /* Printable ASCII without space, quotes, backslash or backquote:
+         * it goes into log lines and a shell-quoted environment file. */
+        for (size_t i = 0; i < n; i++)
+                if (s[i] <= 0x20 || s[i] >= 0x7f || strchr("\"'\\`<>", s[i]))
+                        return false;
+        return n > (s[4] == 's' ? 8u : 7u);
+}
+
 bool request_client_is_valid(const char *s) {
         size_t n;
 
@@ -434,7 +548,7 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t size
                 .expect = "the name of an operation",
         };
         struct request d = {};
-        unsigned reads = 0, needs = 0;
+        uint64_t reads = 0, needs = 0;
         char got[64];
         json_object *v;
         size_t i;

@@ -47,6 +47,11 @@
 #define REQUEST_UNIT_MAX 255
 #define REQUEST_ACTION_MAX 15
 #define REQUEST_VOUCHERS_MAX 16 /* "vouchers": 1..16 texts, redeemed all or none */
+#define REQUEST_PERIOD_MAX 32   /* "period": a duration's text */
+#define REQUEST_MONEY_MAX 32    /* "min": an amount's text */
+#define REQUEST_SPONSOR_NAME_MAX 64    /* "name": characters */
+#define REQUEST_SPONSOR_NAME_BYTES 256 /* and bytes (UTF-8) */
+#define REQUEST_SPONSOR_URL_MAX 256
 #define REQUEST_FUNDER_KEY_MAX 128 /* "funder_key": a public key's one-line text (60 bytes today) */
 
 /* Strings point into the json_object decoded, valid while it is. */
@@ -80,6 +85,17 @@ struct request {
         /* events, funders: a keyed funder's proof that it holds its key,
          * a statement of claim.h's form for purpose 'e' (never a claim) */
         const char *funder_proof;
+        /* sponsor_offer: the length of each period (a duration of at
+         * least a second) and the least bid (an amount above 0), as
+         * typed; start (unix seconds, 0: one period from now) */
+        const char *period;
+        const char *min;
+        uint64_t start;
+        /* sponsor_bid: the sponsor's name
+         * (request_sponsor_name_is_valid()) and link (NULL: none) */
+        const char *name;
+        const char *url;
+        uint64_t bid; /* sponsor_outcome: the bid's number */
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */
@@ -113,6 +129,14 @@ bool request_printable(const char *s, size_t len);
  * bytes", "an array of N elements", ... Returns buf or a constant. Used by
  * the control protocol's decoder and the gateway's (gateway-api.c). */
 const char *request_describe(json_object *v, char *buf, size_t size);
+
+/* A sponsor's name: 1 to REQUEST_SPONSOR_NAME_MAX characters of valid
+ * UTF-8 (REQUEST_SPONSOR_NAME_BYTES at most), no control character (C0,
+ * DEL, C1). A sponsor's link: http:// or https:// and more, up to
+ * REQUEST_SPONSOR_URL_MAX of printable ASCII without space, quotes,
+ * backslash, backquote, < or >. */
+bool request_sponsor_name_is_valid(const char *s);
+bool request_sponsor_url_is_valid(const char *s);
 
 /* A request id is 1 to REQUEST_ID_MAX of A-Z a-z 0-9 . _ : - */
 bool request_id_is_valid(const char *s);

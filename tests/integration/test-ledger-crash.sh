@@ -12,6 +12,12 @@
 # the owner, the funder's share held), and a retry of it replays that
 # reply; the funder then claims its share: each claim acknowledged is in
 # the ledger once, for the whole share, and a retry replays it.
+# The burner's slice is offered to sponsors in periods of 2 s, and one
+# voucher in seven is a sponsor's bid of it (all equal): every bid
+# acknowledged is in the books once, settled once (won or returned, its
+# escrow empty), each period has one winner at most, the earliest of its
+# bids, whatever the kills interrupted; a returned bid's change spends,
+# and a retried bid replays its number and token.
 # run-all-timeout: 900
 . "$(dirname "$0")/lib.sh"
 
@@ -29,8 +35,11 @@ start_daemon
 bg prepay run --voucher "$(mint 100)" --cpus 0.5 -- "$BIN/tests/burn" 3600 2>"$T/run.err"
 s=$(slice_from_log "$T/run.err") || fail "no slice"
 
+prepay sponsor offer "$s" --period 2s --min 0.01 --start +2s >/dev/null 2>"$T/offer.err" ||
+        fail "sponsor offer refused: $(cat "$T/offer.err")"
+
 make_issuer
-mkdir -p "$T/stream" "$T/rel" "$T/claim"
+mkdir -p "$T/stream" "$T/rel" "$T/claim" "$T/bids"
 prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 20000 --out "$T/stream" >/dev/null ||
         fail "mint failed"
 
@@ -86,6 +95,16 @@ client() {
                         else
                                 echo "$id $out" >>"$T/refused"
                         fi
+                elif [ $((i % 7)) = 0 ]; then
+                        # A sponsor's bid: its voucher into escrow, settled
+                        # when its period starts, whenever the daemon dies.
+                        if prepay sponsor bid "$s" --voucher "$f" --name "bidder $id" --request-id "b-$id" --json \
+                                >"$T/bids/$id.tmp" 2>"$T/last.err"; then
+                                echo "$id" >>"$T/acked"
+                                mv "$T/bids/$id.tmp" "$T/bids/$id.json"
+                        else
+                                echo "$id $(cat "$T/last.err")" >>"$T/refused"
+                        fi
                 elif [ $((i % 3)) = 0 ]; then
                         # A funder's top-up: its credit is never written
                         # without the funder, whenever the daemon dies.
@@ -120,6 +139,9 @@ while [ "$kills" -lt "$KILLS" ]; do
 done
 touch "$T/stop"
 wait "$CLIENT"
+# The last bids' period starts: every bid settled.
+bids_settled() { [ "$(slice_field "$s" .sponsorship.bids)" = 0 ]; }
+wait_for 30 bids_settled || fail "bids still open: $(prepay status "$s" --json | jq -c .sponsorship)"
 stop_daemon
 
 prepay ledger verify --ledger "$LEDGER" >"$T/verify.out" 2>&1 || fail "at the end: $(cat "$T/verify.out")"
@@ -189,7 +211,53 @@ say "$claims claims acknowledged: each in the ledger once, the whole share its r
 # No claim without its acknowledgement paid twice: at most one per slice.
 [ "$(jq '[.entries[] | select(.kind == "claim") | .slice] | (length == (unique | length))' "$T/ledger.json")" = true ] ||
         fail "a slice's share was claimed twice"
+# Each bid acknowledged: settled once, its escrow empty; of each period
+# the earliest bid won (all bid the same), and no period twice.
+bids=0
+for reply in "$T"/bids/*.json; do
+        [ -e "$reply" ] || continue
+        n=$(jq -r .bid.id "$reply")
+        got=$(jq -r --arg a "bid:$s:$n" '[.entries[] | .postings[]? | select(.account == $a) | .amount] |
+                "\(length) \(add) \([.[] | select(. < 0)] | length)"' "$T/ledger.json")
+        [ "$got" = "2 0 1" ] || fail "bid $n: its escrow's postings (count, sum, taken out) are $got, not 2 0 1"
+        bids=$((bids + 1))
+done
+say "$bids bids acknowledged: each paid into escrow once and taken out once"
+[ "$bids" -gt 0 ] || fail "no bid was acknowledged"
 start_daemon
+returned=0 won=0
+: >"$T/outcomes"
+for reply in "$T"/bids/*.json; do
+        [ -e "$reply" ] || continue
+        n=$(jq -r .bid.id "$reply")
+        prepay sponsor outcome "$s" --bid "$n" --token "$(jq -r .token "$reply")" --json >"$T/outcome.json" 2>&1 ||
+                fail "outcome of bid $n: $(cat "$T/outcome.json")"
+        jq -r '"\(.bid.period_start_usec) \(.bid.id) \(.bid.state) \(.bid.change // "-")"' "$T/outcome.json" >>"$T/outcomes"
+done
+# Per period (sorted by period, then bid number): the first bid won, the
+# rest were returned with change.
+bad=$(sort -k1,1n -k2,2n "$T/outcomes" | awk '$1 != last { last = $1; if ($3 != "won") print; next }
+        $3 != "returned" || $4 == "-" { print }')
+[ -z "$bad" ] || fail "periods not settled by the rule (earliest of equal bids wins, the rest returned): $bad"
+won=$(grep -c ' won ' "$T/outcomes")
+returned=$(grep -c ' returned ' "$T/outcomes")
+say "$won periods won by their earliest bid, $returned bids returned with change"
+# A returned bid's change is money: two of them top the slice up.
+for change in $(awk '$3 == "returned" { print $4 }' "$T/outcomes" | head -2); do
+        printf '%s\n' "$change" >"$T/change.voucher"
+        prepay topup "$s" --voucher "$T/change.voucher" >/dev/null 2>"$T/change.err" ||
+                fail "a returned bid's change was refused: $(cat "$T/change.err")"
+done
+# A bid retried with its request id: the same number and token.
+for reply in $(ls "$T"/bids/*.json | head -3); do
+        id=$(basename "$reply" .json)
+        prepay sponsor bid "$s" --voucher "$T/stream/$id.voucher" --name "bidder $id" --request-id "b-$id" --json \
+                >"$T/again.json" 2>/dev/null || fail "the retried bid $id failed"
+        for k in .bid.id .token; do
+                [ "$(jq -c "$k" "$T/again.json")" = "$(jq -c "$k" "$reply")" ] ||
+                        fail "the retried bid $id: $k $(jq -c "$k" "$T/again.json"), first $(jq -c "$k" "$reply")"
+        done
+done
 # Retried with their request ids: the first replies again.
 for reply in "$T"/rel/*.json; do
         [ -e "$reply" ] || continue

@@ -123,6 +123,31 @@ op {"op":null,"slice":"$s"}
 op {"slice":"$s"}
 operation {"op":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u00e9"}
 EOF
+# Sponsorship's fields (issue 16): a sponsor's name with a control
+# character, a link not http(s), a least bid that is not money, a period
+# that is not a duration, a bid number that is not one; refused before
+# the voucher is read: it is not spent.
+bid_voucher=$(cat "$(mint 2.00)")
+refused <<EOF
+min {"op":"sponsor_offer","slice":"$s","token":"$token","period":"1h","min":"one euro"}
+min {"op":"sponsor_offer","slice":"$s","token":"$token","period":"1h","min":"0"}
+min {"op":"sponsor_offer","slice":"$s","token":"$token","period":"1h","min":1}
+period {"op":"sponsor_offer","slice":"$s","token":"$token","period":"whenever","min":"1.00"}
+period {"op":"sponsor_offer","slice":"$s","token":"$token","min":"1.00"}
+start {"op":"sponsor_offer","slice":"$s","token":"$token","period":"1h","min":"1.00","start":-1}
+name {"op":"sponsor_bid","slice":"$s","voucher":"$bid_voucher","name":"a\u0007b"}
+name {"op":"sponsor_bid","slice":"$s","voucher":"$bid_voucher","name":"a\nb"}
+name {"op":"sponsor_bid","slice":"$s","voucher":"$bid_voucher","name":""}
+name {"op":"sponsor_bid","slice":"$s","voucher":"$bid_voucher"}
+url {"op":"sponsor_bid","slice":"$s","voucher":"$bid_voucher","name":"A","url":"javascript:alert(1)"}
+url {"op":"sponsor_bid","slice":"$s","voucher":"$bid_voucher","name":"A","url":"ftp://x.example/"}
+url {"op":"sponsor_bid","slice":"$s","voucher":"$bid_voucher","name":"A","url":"https://x.example/a b"}
+voucher {"op":"sponsor_bid","slice":"$s","name":"A"}
+bid {"op":"sponsor_outcome","slice":"$s","token":"bt-x","bid":"1"}
+bid {"op":"sponsor_outcome","slice":"$s","token":"bt-x"}
+EOF
+[ "$(books)" = "[1,1]" ] || fail "refused sponsorship requests spent or made something: $(books)"
+say "refused sponsorship requests spent nothing"
 reply=$(echo "status {\"op\":\"status\",\"slice\":\"$s\"}" | send)
 jq -e '.slice.account.state == "active"' <<<"${reply#status }" >/dev/null ||
         fail "the slice is not active after the refused release: $reply"

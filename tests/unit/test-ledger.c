@@ -117,16 +117,31 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
 }
 
 /* The schema this build writes, and one newer than it knows. */
-#define SCHEMA_NOW 5
-#define SCHEMA_NEWER "6"
+#define SCHEMA_NOW 6
+#define SCHEMA_NEWER "7"
 
-/* A ledger as schema 3 left it: schema 5's columns, schema 4's claims, credits and columns
+/* A ledger as schema 5 left it: schema 6's sponsorships and bids gone,
+ * entries as migration 4 made it (kinds without bid, award, return). */
+#define SCHEMA_5_SQL                                                                                       \
+        "DROP INDEX bids_open; DROP TABLE bids; DROP TABLE sponsorships; "                                 \
+        "CREATE TABLE e5 AS SELECT * FROM entries; DROP TABLE entries; "                                    \
+        "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
+        "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release', 'claim')), "                    \
+        "slice TEXT NOT NULL REFERENCES slices (id), voucher BLOB, request_id TEXT, "                       \
+        "overshoot INTEGER NOT NULL DEFAULT 0, prev_hash BLOB NOT NULL, hash BLOB NOT NULL, "                \
+        "funder BLOB CHECK (funder IS NULL OR (kind IN ('redeem', 'claim') AND length(funder) = 32))) STRICT; " \
+        "INSERT INTO entries SELECT * FROM e5; DROP TABLE e5; "
+
+/* A ledger as schema 4 left it: schema 5's columns gone too. */
+#define SCHEMA_4_SQL                                                                                       \
+        SCHEMA_5_SQL "ALTER TABLE slices DROP COLUMN anonymous_share; ALTER TABLE slices DROP COLUMN donated; "
+
+/* A ledger as schema 3 left it: schema 4's claims, credits and columns
  * gone, entries as migrations 1 and 3 made it (the CHECKs of kind and
  * funder without claims), its rows as they were. This connection does
  * not enforce foreign keys, as sqlite3(1) does not by default. */
 #define SCHEMA_3_SQL                                                                                       \
-        "ALTER TABLE slices DROP COLUMN anonymous_share; ALTER TABLE slices DROP COLUMN donated; "          \
-        "DROP TABLE claims; DROP TABLE credits; ALTER TABLE slices DROP COLUMN held; "                     \
+        SCHEMA_4_SQL "DROP TABLE claims; DROP TABLE credits; ALTER TABLE slices DROP COLUMN held; "        \
         "ALTER TABLE slices DROP COLUMN claimed; CREATE TABLE e4 AS SELECT * FROM entries; DROP TABLE entries; " \
         "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
         "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release')), "                             \
@@ -1407,7 +1422,7 @@ static void test_funders(void **state) {
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "887d5e9a0dba16bd99970b24b9c27d5963c5b3a375768b4b315fade7a34b41ab";
+        static const char want[] = "2ffd0f42199dc4e88e9a961970ae59bd5f0fa1acd40b68b56de531ee5a268a92";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -2087,6 +2102,184 @@ static void test_performance(void **state) {
         ledger_close(l);
 }
 
+/* Sponsorship (schema 5): bids spent into escrow, a period settled whole
+ * (the winner credited with its funder key, the losers returned with
+ * their change), a released slice taking none; the books balance at each
+ * step and verify catches escrow taken twice, a bid row edited, a return
+ * to the wrong account. A ledger of schema 4 migrates to 5. */
+static void bid_ok(struct ledger *l, const char *slice, unsigned voucher, int64_t amount, const char *name,
+                   const uint8_t *funder, uint64_t start, uint64_t now, uint64_t want_n) {
+        struct voucher v = make_voucher(voucher, amount);
+        struct ledger_bid bid = { .amount = amount, .start_usec = start, .end_usec = start + 100 };
+        uint64_t n = 0;
+
+        snprintf(bid.slice, sizeof(bid.slice), "%s", slice);
+        snprintf(bid.name, sizeof(bid.name), "%s", name);
+        if (funder) {
+                bid.keyed = true;
+                memcpy(bid.funder, funder, CRYPTO_PUBKEY_SIZE);
+        }
+        assert_int_equal(ledger_bid(l, &v, 1, &bid, NULL, now, &n), 0);
+        assert_int_equal(n, want_n);
+}
+
+static void books_balance(struct ledger *l) {
+        struct ledger_books b;
+
+        assert_int_equal(ledger_books(l, &b), 0);
+        assert_int_equal(b.redeemed, b.held + b.charged + b.refunded + b.funders + b.escrow + b.returned);
+}
+
+static void test_sponsorship(void **state) {
+        struct fixture *f = *state;
+        struct ledger_sponsorship sp = { .slice = SLICE_A, .period_usec = 100, .min = CENTS(100), .start_usec = 5000,
+                                         .offered_usec = 3000 };
+        struct ledger_return ret[2] = { { .n = 2, .change = "change-2" }, { .n = 3, .change = "change-3" } };
+        struct ledger_bid *open = NULL, got;
+        struct voucher v = make_voucher(40, CENTS(50));
+        struct ledger_bid low = { .slice = SLICE_A, .amount = CENTS(50), .start_usec = 5000, .end_usec = 5100,
+                                  .name = "Low" };
+        struct ledger_books books;
+        struct ledger_slice row;
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        struct ledger *l;
+        size_t n = 0;
+
+        memset(key, 0x77, sizeof(key));
+        l = open_batch(f->path);
+        add_slice(l, SLICE_A, 1000);
+        add_slice(l, SLICE_B, 1000);
+        redeem_ok(l, 1, CENTS(100), SLICE_A, CENTS(100));
+        redeem_ok(l, 2, CENTS(100), SLICE_B, CENTS(100));
+        /* No offer, no bid. */
+        assert_int_equal(ledger_bid(l, &v, 1, &low, NULL, 4000, NULL), -ENOMSG);
+        assert_int_equal(ledger_sponsor_offer(l, &sp), 0);
+        assert_int_equal(ledger_sponsorship_get(l, SLICE_A, &sp), 0);
+        assert_int_equal(sp.min, CENTS(100));
+        /* Below the least: refused where the money moves too, nothing spent. */
+        assert_int_equal(ledger_bid(l, &v, 1, &low, NULL, 4000, NULL), -EINVAL);
+        assert_int_equal(ledger_voucher_spent(l, v.id, NULL), -ENOENT);
+
+        bid_ok(l, SLICE_A, 10, CENTS(200), "Alice", key, 5000, 4001, 1);
+        bid_ok(l, SLICE_A, 11, CENTS(150), "Bob", NULL, 5000, 4002, 2);
+        bid_ok(l, SLICE_A, 12, CENTS(200), "Carol", NULL, 5000, 4003, 3);
+        books_balance(l);
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.escrow, CENTS(550));
+        /* The same voucher twice: -EALREADY. */
+        {
+                struct voucher again = make_voucher(10, CENTS(200));
+                struct ledger_bid b = low;
+
+                b.amount = CENTS(200);
+                assert_int_equal(ledger_bid(l, &again, 1, &b, NULL, 4004, NULL), -EALREADY);
+        }
+        /* While bids are open the offer stands. */
+        assert_int_equal(ledger_sponsor_offer(l, &sp), -EBUSY);
+        verify_ok(l);
+
+        assert_int_equal(ledger_bids_open(l, SLICE_A, &open, &n), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(open[0].name, "Alice");
+        assert_true(open[0].keyed);
+        free(open);
+
+        /* The period: Alice wins (Carol bid as much, later). */
+        assert_int_equal(ledger_bids_settle(l, SLICE_A, 1, ret, 2, 5001), 0);
+        assert_int_equal(ledger_bid_award(l, SLICE_A, 1, 5002), -EALREADY);
+        assert_int_equal(ledger_bid_return(l, SLICE_A, 2, "again", 5002), -EALREADY);
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
+        assert_int_equal(row.balance, CENTS(300));
+        assert_int_equal(row.credited, CENTS(300));
+        assert_int_equal(ledger_bid_get(l, SLICE_A, 2, &got), 0);
+        assert_int_equal(got.state, LEDGER_BID_RETURNED);
+        assert_string_equal(got.change, "change-2");
+        assert_int_equal(ledger_bid_current(l, SLICE_A, 5050, &got), 0);
+        assert_string_equal(got.name, "Alice");
+        assert_int_equal(ledger_bid_current(l, SLICE_A, 5100, &got), -ENOENT);
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.escrow, 0);
+        assert_int_equal(books.returned, CENTS(350));
+        books_balance(l);
+        assert_int_equal(ledger_commit(l), 0);
+        /* The winner is a funder of the slice like any other. */
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE kind = 'award' AND funder IS NOT NULL"),
+                         1);
+        verify_ok(l);
+
+        /* A released slice takes no bid, and an open one is returned. */
+        assert_int_equal(ledger_begin(l), 0);
+        bid_ok(l, SLICE_A, 13, CENTS(100), "Dave", NULL, 5100, 5003, 4);
+        {
+                struct ledger_return r4 = { .n = 4, .change = "change-4" };
+
+                assert_int_equal(ledger_bids_settle(l, SLICE_A, 0, &r4, 1, 5004), 0);
+        }
+        assert_int_equal(ledger_release(l, SLICE_A, "change-a", 5005), 0);
+        assert_int_equal(ledger_bid_award(l, SLICE_A, 4, 5006), -EALREADY);
+        {
+                struct voucher late = make_voucher(50, CENTS(100));
+                struct ledger_bid b = low;
+
+                b.amount = CENTS(100);
+                assert_int_equal(ledger_bid(l, &late, 1, &b, NULL, 5007, NULL), -ESTALE);
+                assert_int_equal(ledger_voucher_spent(l, late.id, NULL), -ENOENT);
+        }
+        assert_int_equal(ledger_commit(l), 0);
+        verify_ok(l);
+        ledger_close(l);
+
+        /* Tampering. */
+        raw_exec(f->path, "UPDATE bids SET amount = amount + 1 WHERE n = 2");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Bid 2 on slice " SLICE_A);
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE bids SET amount = amount - 1 WHERE n = 2");
+        raw_exec(f->path, "UPDATE bids SET state = 'open', settled_entry = NULL WHERE n = 3");
+        l = open_ok(f->path, true);
+        verify_fails(l, "open, but entry");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE bids SET state = 'won', settled_entry = (SELECT settled_entry FROM bids WHERE n = 2) "
+                          "WHERE n = 3");
+        l = open_ok(f->path, true);
+        verify_fails(l, "Bid 3 on slice " SLICE_A);
+        ledger_close(l);
+
+}
+
+/* A ledger of schema 4 migrates to 5 in place: the schema as a fresh
+ * one's, its books and chain untouched. */
+static void test_migrate_v4(void **state) {
+        struct fixture *f = *state;
+        struct ledger_books before, after;
+        char fresh[160], *want, *got;
+        struct ledger *l;
+
+        snprintf(fresh, sizeof(fresh), "%s/fresh.db", f->dir);
+        l = open_ok(fresh, false);
+        ledger_close(l);
+        want = raw_schema(fresh);
+
+        build(f->path);
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_books(l, &before), 0);
+        ledger_close(l);
+        raw_exec(f->path, SCHEMA_4_SQL "PRAGMA user_version = 4");
+        l = open_ok(f->path, false);
+        ledger_close(l);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
+        got = raw_schema(f->path);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_books(l, &after), 0);
+        assert_memory_equal(&after, &before, sizeof(before));
+        verify_ok(l);
+        ledger_close(l);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
@@ -2113,6 +2306,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_release_donated, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_funders_max, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sponsorship, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };

@@ -141,6 +141,12 @@ static const struct {
         { "{\"op\":\"funders\",\"slice\":\"" SLICE "\"}", { "request_id", "slice", "token", "funder_proof" } },
         { "{\"op\":\"reload\"}", { "request_id" } },
         { "{\"op\":\"images\"}", { "request_id" } },
+        { "{\"op\":\"sponsor_offer\",\"slice\":\"" SLICE "\",\"period\":\"1h\",\"min\":\"1.00\"}",
+          { "request_id", "slice", "token", "period", "min" }, { "start" } },
+        { "{\"op\":\"sponsor_bid\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\",\"name\":\"A\"}",
+          { "request_id", "slice", "voucher", "funder_key", "name", "url" } },
+        { "{\"op\":\"sponsor_outcome\",\"slice\":\"" SLICE "\",\"bid\":1,\"token\":\"bt-x\"}",
+          { "request_id", "slice", "token" }, { "bid" } },
 };
 
 /* What no integer field takes: each JSON type but an integer, negative
@@ -657,6 +663,61 @@ static void test_funder_key(void **state _unused_) {
         refused(buf, "'funder_key' must be");
 }
 
+/* Sponsorship's fields: their forms, each refused with a sentence naming
+ * the field before anything acts. */
+static void test_sponsor_fields(void **state _unused_) {
+        char buf[512], name[300];
+        struct request d;
+
+#define OFFER "{\"op\":\"sponsor_offer\",\"slice\":\"" SLICE "\","
+#define BID "{\"op\":\"sponsor_bid\",\"slice\":\"" SLICE "\",\"voucher\":\"pv1-x\","
+        decode_ok(OFFER "\"period\":\"24h\",\"min\":\"1.00\",\"start\":1800000000}", &d);
+        assert_string_equal(d.period, "24h");
+        assert_string_equal(d.min, "1.00");
+        assert_int_equal(d.start, 1800000000);
+        refused(OFFER "\"period\":\"soon\",\"min\":\"1.00\"}", "'period' must be");
+        refused(OFFER "\"period\":\"10ms\",\"min\":\"1.00\"}", "'period' must be");
+        refused(OFFER "\"period\":\"1h\",\"min\":\"one euro\"}", "'min' must be");
+        refused(OFFER "\"period\":\"1h\",\"min\":\"0\"}", "'min' must be");
+        refused(OFFER "\"period\":\"1h\",\"min\":\"-1.00\"}", "'min' must be");
+        refused(OFFER "\"min\":\"1.00\"}", "period");
+
+        decode_ok(BID "\"name\":\"Caf\u00e9 \\\"Z\\\"\",\"url\":\"https://x.example/a?b=1&c=2\"}", &d);
+        assert_string_equal(d.name, "Caf\xc3\xa9 \"Z\"");
+        assert_string_equal(d.url, "https://x.example/a?b=1&c=2");
+        refused(BID "\"name\":\"a\\tb\"}", "'name' must be");
+        refused(BID "\"name\":\"a\\u0085b\"}", "'name' must be");
+        refused(BID "\"name\":\"a\\u007fb\"}", "'name' must be");
+        refused(BID "\"name\":\"A\",\"url\":\"ftp://x.example\"}", "'url' must be");
+        refused(BID "\"name\":\"A\",\"url\":\"https://\"}", "'url' must be");
+        refused(BID "\"name\":\"A\",\"url\":\"https://x.example/a b\"}", "'url' must be");
+        refused(BID "\"name\":\"A\",\"url\":\"javascript:alert(1)\"}", "'url' must be");
+        refused(BID "\"url\":\"https://x.example\"}", "name");
+        /* 64 characters go (each two bytes here), 65 do not. */
+        name[0] = 0;
+        for (int i = 0; i < 64; i++)
+                strcat(name, "\xc3\xa9");
+        snprintf(buf, sizeof(buf), BID "\"name\":\"%s\"}", name);
+        decode_ok(buf, &d);
+        strcat(name, "x");
+        snprintf(buf, sizeof(buf), BID "\"name\":\"%s\"}", name);
+        refused(buf, "'name' must be");
+#undef OFFER
+#undef BID
+
+        assert_true(request_sponsor_name_is_valid("Alice's Caf\xc3\xa9"));
+        assert_false(request_sponsor_name_is_valid(""));
+        assert_false(request_sponsor_name_is_valid("\xc3"));         /* cut short */
+        assert_false(request_sponsor_name_is_valid("\xc0\xaf"));     /* overlong */
+        assert_false(request_sponsor_name_is_valid("\xed\xa0\x80")); /* a surrogate */
+        assert_false(request_sponsor_name_is_valid("a\nb"));
+        assert_true(request_sponsor_url_is_valid("http://x"));
+        assert_false(request_sponsor_url_is_valid("http://"));
+        assert_false(request_sponsor_url_is_valid("https://x.example/'"));
+        assert_false(request_sponsor_url_is_valid("https://x.example/`id`"));
+        assert_false(request_sponsor_url_is_valid(NULL));
+}
+
 static void test_request_id_is_valid(void **state _unused_) {
         assert_true(request_id_is_valid("a"));
         assert_true(request_id_is_valid("A-z.0_9:"));
@@ -673,6 +734,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_remote_fields, free_kept),
                 cmocka_unit_test_teardown(test_vouchers, free_kept),
                 cmocka_unit_test_teardown(test_funder_key, free_kept),
+                cmocka_unit_test_teardown(test_sponsor_fields, free_kept),
                 cmocka_unit_test_teardown(test_got, free_kept),
                 cmocka_unit_test_teardown(test_limits_members, free_kept),
                 cmocka_unit_test_teardown(test_string_forms, free_kept),
