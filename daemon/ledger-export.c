@@ -293,8 +293,9 @@ static int export_all(struct ledger *l, FILE *f) {
         r = ledger_books_read(l, STMT_BOOKS, &b);
         if (r >= 0)
                 r = json_build(&books_json, "redeemed:i held:i charged:i refunded:i held_for_funders:i "
-                               "donated:i overshoot:i entries:u", b.redeemed, b.held, b.charged, b.refunded,
-                               b.funders, b.donated, b.overshoot, b.entries);
+                               "donated:i bids_in_escrow:i bids_returned:i overshoot:i entries:u", b.redeemed,
+                               b.held, b.charged, b.refunded, b.funders, b.donated, b.escrow, b.returned,
+                               b.overshoot, b.entries);
         if (r < 0)
                 return r;
         fprintf(f, "{\"schema\":%d,", l->schema);
