@@ -169,6 +169,7 @@ static const char *const topup_members[] = { "voucher", "vouchers", "funder_key"
 static const char *const claim_members[] = { "claim", NULL };
 static const char *const pay_members[] = { "voucher", "vouchers", NULL };
 static const char *const bid_members[] = { "voucher", "vouchers", "name", "url", "funder_key", NULL };
+static const char *const outcome_members[] = { "bid", NULL };
 static const char *const no_members[] = { NULL };
 static const char *const vm_members[] = { "image", "ssh_key", "disk", NULL };
 
@@ -196,6 +197,12 @@ static const struct route routes[_API_ROUTE_MAX] = {
         [API_PAY] = { API_PAY, "pay", "POST", "slices/*/pay", "pay", .has_body = true, .members = pay_members },
         [API_SPONSOR_BID] = { API_SPONSOR_BID, "sponsor_bid", "POST", "slices/*/sponsor/bids", "sponsor_bid",
                               .has_body = true, .members = bid_members },
+        /* The token is the bid's (bt-...), from the bid's reply: a losing
+         * bidder's change is its alone. A POST: a bid number in a path
+         * would be a route shape of its own. */
+        [API_SPONSOR_OUTCOME] = { API_SPONSOR_OUTCOME, "sponsor_outcome", "POST", "slices/*/sponsor/outcome",
+                                  "sponsor_outcome", .has_body = true, .needs_token = true,
+                                  .members = outcome_members },
 };
 
 const char *api_route_to_string(enum api_route r) {
@@ -800,25 +807,41 @@ static int decode_bid(struct decoder *d) {
                 return fail(d, "Member 'name' is missing: it must be %s", NAME_EXPECT);
         if (r < 0)
                 return r;
-        if (!text_is_printable(name, &chars) || chars > BID_NAME_MAX)
+        /* And what prepayd takes: one rule, not two that may disagree. */
+        if (!text_is_printable(name, &chars) || chars > BID_NAME_MAX || !request_sponsor_name_is_valid(name))
                 return fail_value(d, "name", NAME_EXPECT, json_object_object_get(d->body, "name"));
         r = add_string(d->req, "name", name);
         if (r < 0)
                 return r;
 
-#define URL_EXPECT "an https:// or http:// address (at most 256 printable ASCII characters)"
+#define URL_EXPECT                                                                                   \
+        "an https:// or http:// address (at most 256 printable ASCII characters, no space, quote, "   \
+        "backslash or angle bracket)"
         r = get_string(d, d->body, "url", "url", 1, BID_URL_MAX, URL_EXPECT, &url);
         if (r == -EINVAL)
                 return r;
         if (r == 0) {
-                if ((!strneq(url, "https://", 8) && !strneq(url, "http://", 7)) || strlen(url) <= 8 ||
-                    !request_printable(url, strlen(url)) || strchr(url, ' '))
+                if (!request_sponsor_url_is_valid(url))
                         return fail_value(d, "url", URL_EXPECT, json_object_object_get(d->body, "url"));
                 r = add_string(d->req, "url", url);
                 if (r < 0)
                         return r;
         }
         return decode_funder_key(d);
+}
+
+/* {"bid": N}: a bid's number, as its reply gave it. */
+static int decode_outcome(struct decoder *d) {
+        json_object *v = json_object_object_get(d->body, "bid");
+        int64_t n;
+
+#define BID_EXPECT "the bid's number (an integer from 1), as the bid's reply gave it"
+        if (!v)
+                return fail(d, "Member 'bid' is missing: it must be %s", BID_EXPECT);
+        n = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+        if (n < 1 || n > INT32_MAX)
+                return fail_value(d, "bid", BID_EXPECT, v);
+        return message_add_u64(d->req, "bid", (uint64_t) n);
 }
 
 static int decode_body(struct decoder *d, enum api_route route) {
@@ -839,6 +862,8 @@ static int decode_body(struct decoder *d, enum api_route route) {
                 return decode_vouchers(d);
         case API_SPONSOR_BID:
                 return decode_bid(d);
+        case API_SPONSOR_OUTCOME:
+                return decode_outcome(d);
         default:
                 return 0; /* no members: checked above */
         }
@@ -1375,7 +1400,36 @@ static int encode_bid(json_object *body, json_object *reply) {
                 r = copy_member(body, reply, "bid");
         if (r >= 0 && change)
                 r = add_change(body, change);
+        /* The bid token, which alone fetches a losing bid's change. */
+        if (r >= 0 && string_member(reply, "token"))
+                r = copy_member(body, reply, "token");
         return r;
+}
+
+/* A bid's outcome: the bid, with its change (one voucher per line in
+ * the reply) as a list once returned. */
+static int encode_outcome(json_object *body, json_object *reply) {
+        json_object *bid = json_object_object_get(reply, "bid"), *copy = NULL;
+        const char *change;
+        int r;
+
+        if (!json_object_is_type(bid, json_type_object))
+                return -EBADMSG;
+        r = add_slice_id(body, reply);
+        if (r < 0)
+                return r;
+        r = json_object_deep_copy(bid, &copy, NULL);
+        if (r < 0)
+                return -ENOMEM;
+        /* The list is made before it replaces the text it is read from. */
+        change = string_member(copy, "change");
+        if (change)
+                r = add_change(copy, change);
+        if (r < 0) {
+                json_object_put(copy);
+                return r;
+        }
+        return message_add(body, "bid", copy);
 }
 
 static int encode_ok(const struct api_call *c, json_object *reply, json_object *body, char **ret_location) {
@@ -1407,6 +1461,8 @@ static int encode_ok(const struct api_call *c, json_object *reply, json_object *
                 return encode_pay(body, reply);
         case API_SPONSOR_BID:
                 return encode_bid(body, reply);
+        case API_SPONSOR_OUTCOME:
+                return encode_outcome(body, reply);
         default:
                 return -EINVAL;
         }

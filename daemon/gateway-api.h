@@ -37,6 +37,7 @@ enum api_route {
         API_FUNDERS, /* GET /v1/slices/{id}/funders: the owner token's, or a funder's proof (its own) */
         API_PAY,     /* POST /v1/slices/{id}/pay: revenue paid to the slice by its users */
         API_SPONSOR_BID, /* POST /v1/slices/{id}/sponsor/bids */
+        API_SPONSOR_OUTCOME, /* POST /v1/slices/{id}/sponsor/outcome: a bid's fate, its change if it lost */
         _API_ROUTE_MAX,
 };
 

@@ -696,13 +696,18 @@ static json_object *sponsorship_to_json(struct requests *rq, const char *slice) 
         return o;
 }
 
-/* status's slice object gains "sponsorship" when one is offered. */
-static json_object *add_sponsorship(struct requests *rq, const char *slice, json_object *reply) {
+/* status's slice object gains "sponsorship" when one is offered: all
+ * of it is for sponsors to see, but in the public view the path of the
+ * workload's file, which is the host's. */
+static json_object *add_sponsorship(struct requests *rq, const char *slice, json_object *reply, bool public) {
         json_object *info, *sp;
 
         if (json_object_object_get_ex(reply, "slice", &info) && json_object_is_type(info, json_type_object) &&
-            (sp = sponsorship_to_json(rq, slice)))
+            (sp = sponsorship_to_json(rq, slice))) {
+                if (public)
+                        json_object_object_del(sp, "env_file");
                 json_object_object_add(info, "sponsorship", sp);
+        }
         return reply;
 }
 
@@ -947,31 +952,6 @@ static bool request_may_see(struct request_conn *rc, struct slice *s) {
         return s->account.funded && keys_check_token(s->account.l.owner_hash, r->fields->token);
 }
 
-/* Who sponsors the slice now, from its record's "sponsorship" (the
- * sponsorship's part): the name, address and end a sponsor paid to have
- * shown, "sponsorship": {"current": {name, url, until_usec}}; nothing
- * when none does. */
-static void add_public_sponsor(json_object *o, json_object *info) {
-        static const char *const keys[] = { "name", "url", "until_usec" };
-        json_object *sp, *cur, *v, *pub, *c;
-
-        if (!json_object_object_get_ex(info, "sponsorship", &sp) || !json_object_object_get_ex(sp, "current", &cur) ||
-            !json_object_is_type(cur, json_type_object))
-                return;
-        pub = json_object_new_object();
-        c = json_object_new_object();
-        if (!pub || !c) {
-                json_object_put(pub);
-                json_object_put(c);
-                return;
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-                if (json_object_object_get_ex(cur, keys[i], &v))
-                        json_object_object_add(c, keys[i], json_object_get(v));
-        json_object_object_add(pub, "current", c);
-        json_object_object_add(o, "sponsorship", pub);
-}
-
 /* What anyone may see of a slice: what a donor needs to decide on a
  * top-up, and nothing about who owns it, what it runs or what it used:
  * its id and state, and of its account the currency, state,
@@ -1004,7 +984,6 @@ static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
                         if (json_object_object_get_ex(account, account_keys[i], &v))
                                 json_object_object_add(a, account_keys[i], json_object_get(v));
         }
-        add_public_sponsor(o, info);
         json_object_object_add(full, "slice", o);
         return full;
 }
@@ -1021,8 +1000,8 @@ json_object *requests_status(struct requests *rq, struct request_conn *rc) {
         if (!s)
                 return reply;
         if (request_may_see(rc, s))
-                return add_sponsorship(rq, s->id, slices_reply(rq->slices, s));
-        return add_sponsorship(rq, s->id, public_slice_reply(rq, s));
+                return add_sponsorship(rq, s->id, slices_reply(rq->slices, s), false);
+        return add_sponsorship(rq, s->id, public_slice_reply(rq, s), true);
 }
 
 /* A record, or with "brief" a row (what `prepay list` prints, about a

@@ -33,14 +33,13 @@ static const char *const ops[_API_ROUTE_MAX] = {
         [API_CREATE] = "create", [API_TOPUP] = "topup",   [API_STATUS] = "status",
         [API_EVENTS] = "events", [API_RELEASE] = "release", [API_KILL] = "kill",
         [API_CLAIM] = "claim",   [API_FUNDERS] = "funders", [API_PAY] = "pay",
-        [API_SPONSOR_BID] = "sponsor_bid",
+        [API_SPONSOR_BID] = "sponsor_bid", [API_SPONSOR_OUTCOME] = "sponsor_outcome",
 };
 
-/* Ops of other parts of prepayd (the investors', the sponsorship's):
- * until their decoders are merged, prepayd's request_decode() does not
- * know them. */
+/* Ops of other parts of prepayd (the investors'): until their decoders
+ * are merged, prepayd's request_decode() does not know them. */
 static bool op_elsewhere(enum api_route r) {
-        return r == API_PAY || r == API_SPONSOR_BID;
+        return r == API_PAY;
 }
 
 /* A statement's purpose, 0 when it is not one. */

@@ -275,6 +275,56 @@ refused 409 spent fclaim2 -H 'Content-Type: application/json' \
 grep -q "claimed already, by ledger entry" "$T/fclaim2" || fail "the second claim: $(cat "$T/fclaim2")"
 say "f1 claimed its share of $fs over HTTPS ($share EUR as change); again refused naming the first; a proof and a forgery paid nothing"
 
+# --- sponsorship over HTTPS: two strangers bid, the higher is shown in
+# the public view when the period starts; the lower fetches its change
+# with its bid token alone, and the change is real money.
+bg prepay run --voucher "$(mint 1.00)" --cpus 0.1 -- sleep 600 >/dev/null 2>"$T/sprun.err"
+sp=$(slice_from_log "$T/sprun.err") || fail "no slice to sponsor: $(cat "$T/sprun.err")"
+vbig=$(mint 2.00)
+vsmall=$(mint 1.50)
+vlow=$(mint 0.50)
+prepay sponsor offer "$sp" --period 1h --min 1.00 --start +8s >/dev/null 2>"$T/offer.err" ||
+        fail "offer refused: $(cat "$T/offer.err")"
+bid_body() { jq -n --arg v "$(cat "$1")" --arg n "$2" '{voucher: $v, name: $n, url: "https://example.org/"}'; }
+code=$(bid_body "$vbig" "Big Co" | api bidbig -H 'Content-Type: application/json' --data-binary @- \
+        "$URL/v1/slices/$sp/sponsor/bids")
+[ "$code" = 200 ] || fail "a bid of 2.00 got $code: $(cat "$T/bidbig")"
+code=$(bid_body "$vsmall" "Small Co" | api bidsmall -H 'Content-Type: application/json' --data-binary @- \
+        "$URL/v1/slices/$sp/sponsor/bids")
+[ "$code" = 200 ] || fail "a bid of 1.50 got $code: $(cat "$T/bidsmall")"
+small_n=$(jq -r .bid.id "$T/bidsmall")
+small_token=$(jq -r .token "$T/bidsmall")
+big_token=$(jq -r .token "$T/bidbig")
+case $small_token in bt-*) ;; *) fail "the bid's reply has no bid token: $(cat "$T/bidsmall")" ;; esac
+refused 409 bid_too_low bidlow -H 'Content-Type: application/json' -d "$(bid_body "$vlow" Cheap)" \
+        "$URL/v1/slices/$sp/sponsor/bids"
+prepay voucher show "$vlow" --json >/dev/null || fail "the low bid's voucher is not readable"
+sponsored() {
+        [ "$(api spview "$URL/v1/slices/$sp")" = 200 ] &&
+                jq -e '.slice.sponsorship.current.name == "Big Co"' "$T/spview" >/dev/null
+}
+wait_for 120 sponsored || fail "the public view never showed the winner: $(cat "$T/spview")"
+jq -e '.slice.public and .slice.sponsorship.min == "1.00" and .slice.sponsorship.current.amount == "2.00" and
+        (.slice.sponsorship | has("env_file") | not)' "$T/spview" >/dev/null ||
+        fail "the public view's sponsorship: $(jq -c .slice.sponsorship "$T/spview")"
+outcome() { jq -n --argjson b "$1" '{bid: $b}'; }
+code=$(outcome "$small_n" | api outsmall -H 'Content-Type: application/json' -H "Authorization: Bearer $small_token" \
+        --data-binary @- "$URL/v1/slices/$sp/sponsor/outcome")
+[ "$code" = 200 ] && jq -e '.bid.state == "returned" and (.bid.change | length) >= 1' "$T/outsmall" >/dev/null ||
+        fail "the losing bid's outcome: $code $(cat "$T/outsmall")"
+jq -r '.bid.change[0]' "$T/outsmall" >"$T/bidchange.voucher"
+[ "$(prepay voucher show "$T/bidchange.voucher" --json | jq -r .amount)" = 1500000 ] ||
+        fail "the losing bid's change is not worth its 1.50: $(prepay voucher show "$T/bidchange.voucher" 2>&1)"
+refused 403 forbidden outwrong -H 'Content-Type: application/json' -H "Authorization: Bearer $big_token" \
+        -d "$(outcome "$small_n")" "$URL/v1/slices/$sp/sponsor/outcome"
+refused 401 unauthorized outnone -H 'Content-Type: application/json' -d "$(outcome "$small_n")" \
+        "$URL/v1/slices/$sp/sponsor/outcome"
+code=$(jq -n --arg v "$(cat "$T/bidchange.voucher")" '{voucher: $v}' |
+        api bidchange -H 'Content-Type: application/json' --data-binary @- "$URL/v1/slices/$sp/topup")
+[ "$code" = 200 ] || fail "the losing bid's change did not top up $sp: $code $(cat "$T/bidchange")"
+prepay release "$sp" >/dev/null 2>&1 || fail "release of $sp failed"
+say "sponsorship over HTTPS: Big Co shown on $sp, Small Co's 1.50 back as change by its bid token (spent), 0.50 refused"
+
 # --- 200 parallel purchases with one voucher
 one=$(mint 5)
 purchase "$one" >"$T/one.json"
@@ -291,10 +341,12 @@ for id in $(prepay list --json | jq -r '.[] | select(.account.state == "active")
 done
 
 # --- nothing secret in the logs; the books balance
-for f in "$v" "$w" "$small" "$one" "$T/change.voucher" "$fv" "$T/fclaim.voucher"; do
+for f in "$v" "$w" "$small" "$one" "$T/change.voucher" "$fv" "$T/fclaim.voucher" "$vbig" "$vsmall" \
+        "$T/bidchange.voucher"; do
         grep -qF "$(cat "$f")" "$T/prepayd.log" "$T/gatewayd.log" && fail "a voucher's text is in a log"
 done
 grep -qF "$token" "$T/prepayd.log" "$T/gatewayd.log" && fail "the owner token is in a log"
+grep -qF "$small_token" "$T/prepayd.log" "$T/gatewayd.log" && fail "a bid token is in a log"
 kill -TERM "$GW_PID"
 wait_for 10 pid_gone "$GW_PID" || fail "the gateway did not stop on SIGTERM"
 ledger_verify >/dev/null || fail "the ledger does not verify: $(ledger_verify 2>&1 | tail -3)"

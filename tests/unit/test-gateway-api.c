@@ -693,17 +693,27 @@ static void test_funders(void **state _unused_) {
 
 /* pay and sponsor_bid: prepayd's ops are the investors' and the
  * sponsorship's parts, so only the gateway's half is checked here. */
-static void expect_call(const char *path, const char *body, enum api_route route, const char *request) {
+static void expect_call_token(const char *path, const char *body, const char *token, enum api_route route,
+                              const char *request) {
+        char auth[96];
         struct api_request rq = { .method = "POST", .path = path, .content_type = "application/json",
                                   .body = body, .body_size = strlen(body) };
         _cleanup_json_ json_object *refusal = NULL;
         struct api_call c = {};
 
+        if (token) {
+                snprintf(auth, sizeof(auth), "Bearer %s", token);
+                rq.authorization = auth;
+        }
         if (api_decode(&rq, &c, &refusal) != 0)
                 fail_msg("%s refused: %s", path, json_object_to_json_string_ext(refusal, JSON_C_TO_STRING_PLAIN));
         assert_int_equal(c.route, route);
         assert_json(c.request, request);
         api_call_done(&c);
+}
+
+static void expect_call(const char *path, const char *body, enum api_route route, const char *request) {
+        expect_call_token(path, body, NULL, route, request);
 }
 
 static void test_pay_and_bids(void **state _unused_) {
@@ -733,6 +743,8 @@ static void test_pay_and_bids(void **state _unused_) {
                   "Member 'name' must be" },
                 { ", \"name\": \"n\", \"url\": \"ftp://example.org\"", "Member 'url' must be an https://" },
                 { ", \"name\": \"n\", \"url\": \"https://a b\"", "Member 'url' must be" },
+                /* What prepayd refuses (found by fuzz-gateway-request). */
+                { ", \"name\": \"n\", \"url\": \"https://B1R/KJ`0=\"", "Member 'url' must be" },
                 { ", \"name\": \"n\", \"logo\": \"x\"", "Unknown member 'logo'" },
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -740,6 +752,19 @@ static void test_pay_and_bids(void **state _unused_) {
                 expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/sponsor/bids", .body = body }, 400,
                                "invalid", bad[i].says);
         }
+
+        /* A bid's outcome: its number, the bid token as the bearer. */
+        expect_call_token("/v1/slices/" SLICE "/sponsor/outcome", "{\"bid\": 7}", "bt-abc", API_SPONSOR_OUTCOME,
+                          "{\"op\": \"sponsor_outcome\", \"slice\": \"" SLICE "\", \"token\": \"bt-abc\", "
+                          "\"bid\": 7}");
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/sponsor/outcome", .body = "{\"bid\": 7}" }, 401,
+                       "unauthorized", "owner token");
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/sponsor/outcome", .body = "{\"bid\": 0}",
+                                      .auth = "Bearer bt-abc" },
+                       400, "invalid", "Member 'bid' must be the bid's number");
+        expect_refusal(&(struct rq) { "POST", "/v1/slices/" SLICE "/sponsor/outcome", .body = "{\"bid\": \"7\"}",
+                                      .auth = "Bearer bt-abc" },
+                       400, "invalid", "Member 'bid' must be the bid's number");
 }
 
 static void test_funder_replies(void **state _unused_) {
@@ -779,6 +804,18 @@ static void test_funder_replies(void **state _unused_) {
                      200,
                      "{\"slice\": \"" SLICE "\", \"bid\": {\"id\": 3, \"amount\": \"1.00\", \"currency\": "
                      "\"EUR\", \"period_start\": 5}}",
+                     NULL);
+        expect_reply(API_SPONSOR_BID,
+                     "{\"ok\": true, \"slice\": \"" SLICE "\", \"bid\": {\"id\": 4, \"amount\": 1000000}, "
+                     "\"token\": \"bt-xyz\"}",
+                     200, "{\"slice\": \"" SLICE "\", \"bid\": {\"id\": 4, \"amount\": \"1.00\"}, \"token\": \"bt-xyz\"}",
+                     NULL);
+        expect_reply(API_SPONSOR_OUTCOME,
+                     "{\"ok\": true, \"slice\": \"" SLICE "\", \"bid\": {\"id\": 4, \"amount\": 1000000, "
+                     "\"state\": \"returned\", \"change\": \"pv1-A\\npv1-B\"}}",
+                     200,
+                     "{\"slice\": \"" SLICE "\", \"bid\": {\"id\": 4, \"amount\": \"1.00\", \"state\": "
+                     "\"returned\", \"change\": [\"pv1-A\", \"pv1-B\"]}}",
                      NULL);
         expect_reply(API_SPONSOR_BID,
                      "{\"ok\": false, \"code\": \"bid_too_low\", \"error\": \"Bid below the minimum\"}", 409,
