@@ -485,6 +485,8 @@ static const struct {
         { "release", CONTROL_CLIENT, true, requests_release },
         { "claim", CONTROL_CLIENT, false, requests_claim },
         { "funders", CONTROL_CLIENT, false, requests_funders },
+        { "invest_open", CONTROL_CLIENT, false, requests_invest_open },
+        { "pay", CONTROL_CLIENT, true, requests_pay },
         { "quote", CONTROL_CLIENT, true, requests_quote },
         { "events", CONTROL_CLIENT, true, requests_events },
         { "reload", CONTROL_OPERATOR, false, requests_reload },

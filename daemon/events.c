@@ -19,7 +19,7 @@ static const char *const kind_table[_EVENT_MAX] = {
         [EVENT_FUNDED] = "funded",       [EVENT_TOPPED_UP] = "topped-up", [EVENT_LOW] = "low",
         [EVENT_EXHAUSTED] = "exhausted", [EVENT_THROTTLED] = "throttled", [EVENT_FROZEN] = "frozen",
         [EVENT_THAWED] = "thawed",       [EVENT_KILLED] = "killed",       [EVENT_RELEASED] = "released",
-        [EVENT_OOM] = "oom",             [EVENT_VM] = "vm",
+        [EVENT_OOM] = "oom",             [EVENT_VM] = "vm",               [EVENT_PAID] = "paid",
 };
 
 _Static_assert(LEDGER_EVENT_KIND_MAX >= EVENT_KIND_MAX, "the ledger holds every kind's name");

@@ -41,7 +41,8 @@
 /* The columns STMT_SLICE_* select, and where each is. */
 #define SLICE_COLUMNS                                                                                  \
         "id, owner_uid, owner_hash, state, created_usec, released_usec, balance, credited, refunded, " \
-        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held, claimed"
+        RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held, claimed, "                    \
+        "revenue, invested, earned, earned_claimed, invest_terms, invest_rate, invest_cap, invest_entry"
 enum {
         SLICE_COL_ID,
         SLICE_COL_OWNER_UID,
@@ -60,6 +61,14 @@ enum {
         SLICE_COL_DONATION_MODEL,
         SLICE_COL_HELD,
         SLICE_COL_CLAIMED,
+        SLICE_COL_REVENUE,
+        SLICE_COL_INVESTED,
+        SLICE_COL_EARNED,
+        SLICE_COL_EARNED_CLAIMED,
+        SLICE_COL_INVEST_TERMS,
+        SLICE_COL_INVEST_RATE,
+        SLICE_COL_INVEST_CAP,
+        SLICE_COL_INVEST_ENTRY,
 };
 
 /* Every statement, prepared once (on first use) and kept. */
@@ -112,6 +121,20 @@ enum stmt_id {
         STMT_VERIFY_CLAIMS,
         STMT_VERIFY_CLAIMLESS,
         STMT_VERIFY_OVERDRAWN,
+        STMT_SLICE_INVEST_OPEN,
+        STMT_INVESTORS_OF,
+        STMT_INVESTOR_ADD,
+        STMT_INVESTOR_SET,
+        STMT_SLICE_INVESTED,
+        STMT_SLICE_PAY,
+        STMT_SLICE_PAYOUT,
+        STMT_PAYOUT_INSERT,
+        STMT_VERIFY_INVESTED,
+        STMT_VERIFY_INVEST_ENTRIES,
+        STMT_VERIFY_INVEST_OPENED,
+        STMT_VERIFY_EARNED_ELSEWHERE,
+        STMT_VERIFY_PAYOUTS,
+        STMT_VERIFY_PAYOUTLESS,
         _STMT_MAX,
 };
 
@@ -321,6 +344,34 @@ int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_mode
                       struct ledger_split *ret);
 /* "held:<slice>:<64 lower-case hex of key>" */
 void ledger_held_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]);
+/* "earned:<slice>:<64 lower-case hex of key>" (schema 5) */
+void ledger_earned_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]);
+/* A slice's investors (ledger-invest.c), in the order of their first
+ * investment. */
+struct ledger_investor {
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        int64_t invested, earned, claimed;
+        uint64_t first;
+};
+/* *ret (n in *ret_n) to free; inside a read transaction or the batch. */
+int ledger_investors_read(struct ledger *l, const char *slice_id, struct ledger_investor **ret, size_t *ret_n);
+/* After a keyed credit of amount to sl by entry seq: an investment if sl
+ * is open to investors (its investor row and the row's invested). */
+int ledger_invest_credit(struct ledger *l, struct ledger_slice *sl, const uint8_t *funder, int64_t amount,
+                         uint64_t seq);
+/* ledger_op_begin() and the slice's row, not released (-ESTALE); the
+ * savepoint is closed again when either fails. */
+int ledger_slice_op_begin(struct ledger *l, const char *id, struct tip *ret_saved, struct ledger_slice *ret);
+/* A new entry of kind for sl, amount posted to the slice unless 0. */
+void ledger_slice_entry(struct entry *e, const char *kind, const struct ledger_slice *sl, int64_t amount,
+                        uint64_t now_usec);
+/* A payout of amount of funder's earned revenue as change (entry
+ * "payout", its payouts row, the investor's and the slice's rows). */
+int ledger_payout_write(struct ledger *l, struct ledger_slice *sl, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                        int64_t amount, const char *change, const char *request_id, uint64_t now_usec);
+/* Whether a keyed credit by funder may come: -EUSERS for a new
+ * investor past LEDGER_FUNDERS_MAX (a payment's entry names each). */
+int ledger_invest_funder_check(struct ledger *l, const struct ledger_slice *sl, const uint8_t *funder);
 /* Inside a read transaction or the batch. */
 int ledger_events_read(struct ledger *l, const char *slice, int (*cb)(const struct ledger_event *ev, void *userdata),
                        void *userdata);

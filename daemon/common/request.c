@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "claim.h"
+#include "money.h"
+#include "parse.h"
 #include "request.h"
 #include "util.h"
 
@@ -36,6 +38,9 @@ enum field_id {
         F_FUNDER_KEY,
         F_DONATION_MODEL,
         F_CLAIM,
+        F_REVENUE_SHARE,
+        F_FIXED_RETURN,
+        F_CAP,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
@@ -68,6 +73,7 @@ struct field {
 #define BOOL(f) { .name = #f, .kind = KIND_BOOL, .offset = offsetof(struct request, f), .expect = "true or false" }
 
 static bool unit_name_is_valid(const char *s);
+static bool money_text_is_valid(const char *s);
 
 static const struct field fields[_F_MAX] = {
         [F_REQUEST_ID] = STRING(request_id, 1, REQUEST_ID_MAX, request_id_is_valid,
@@ -105,6 +111,14 @@ static const struct field fields[_F_MAX] = {
         /* Its form is claim.c's to check, with a sentence for each
          * fault; here only its size. */
         [F_CLAIM] = STRING(claim, 1, CLAIM_TEXT_MAX, NULL, "a claim statement's text (pc1-...)"),
+        /* invest_open: the terms; what a rate may be for its terms is
+         * the handler's to check. */
+        [F_REVENUE_SHARE] = STRING(revenue_share, 2, 16, percent_is_valid,
+                                   "a percentage such as \"50%\" (at most four decimals)"),
+        [F_FIXED_RETURN] = STRING(fixed_return, 2, 16, percent_is_valid,
+                                  "a percentage such as \"10%\" (at most four decimals)"),
+        [F_CAP] = STRING(cap, 1, MONEY_FORMAT_MAX, money_text_is_valid,
+                         "an amount such as \"5.00\" (at most six decimals)"),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
@@ -129,12 +143,13 @@ static const struct {
         { "limits.pids_max", offsetof(struct slice_limits, pids_max) },
 };
 
-#define BIT(f) (1u << (f))
+#define BIT(f) (UINT64_C(1) << (f))
 #define SLICE_OWNED (BIT(F_SLICE) | BIT(F_TOKEN))
 
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
 static int check_create(const struct request *d, char *error, size_t size);
 static int check_topup(const struct request *d, char *error, size_t size);
+static int check_invest_open(const struct request *d, char *error, size_t size);
 
 /* Every op reads "request_id" and "client" too (idempotency for money,
  * logs for all).
@@ -144,8 +159,8 @@ static int check_topup(const struct request *d, char *error, size_t size);
  * together, once each has passed on its own. */
 static const struct {
         const char *name;
-        unsigned reads;
-        unsigned needs;
+        uint64_t reads;
+        uint64_t needs;
         int (*check)(const struct request *d, char *error, size_t size);
 } ops[] = {
         { "create",
@@ -158,6 +173,10 @@ static const struct {
         /* No owner token: the claim statement is the claimant's proof. */
         { "claim", BIT(F_SLICE) | BIT(F_CLAIM), BIT(F_SLICE) | BIT(F_CLAIM) },
         { "funders", BIT(F_SLICE), BIT(F_SLICE) },
+        { "invest_open", SLICE_OWNED | BIT(F_REVENUE_SHARE) | BIT(F_FIXED_RETURN) | BIT(F_CAP), BIT(F_SLICE),
+          check_invest_open },
+        /* Anyone: a slice's users pay it; the vouchers are the proof. */
+        { "pay", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS), BIT(F_SLICE), check_topup },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
         { "kill", SLICE_OWNED, BIT(F_SLICE) },
@@ -170,7 +189,7 @@ static const struct {
         { "images", 0, 0 },
 };
 
-_Static_assert(_F_MAX <= 32, "field bits must fit an unsigned");
+_Static_assert(_F_MAX <= 64, "field bits must fit a uint64_t");
 
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) {
         va_list ap;
@@ -355,6 +374,20 @@ static int check_topup(const struct request *d, char *error, size_t size) {
         return check_vouchers(d, error, size);
 }
 
+/* One kind of terms: a revenue share or a fixed return. */
+static int check_invest_open(const struct request *d, char *error, size_t size) {
+        if (!d->revenue_share == !d->fixed_return)
+                return refuse(-EINVAL, error, size, "Fields 'revenue_share' and 'fixed_return': exactly one must "
+                              "be given, %s", fields[F_REVENUE_SHARE].expect);
+        return 0;
+}
+
+static bool money_text_is_valid(const char *s) {
+        int64_t v;
+
+        return money_parse(s, &v) >= 0;
+}
+
 static int check_create(const struct request *d, char *error, size_t size) {
         int r;
 
@@ -426,7 +459,7 @@ int request_decode(json_object *o, struct request *ret, char *error, size_t size
                 .expect = "the name of an operation",
         };
         struct request d = {};
-        unsigned reads = 0, needs = 0;
+        uint64_t reads = 0, needs = 0;
         char got[64];
         json_object *v;
         size_t i;

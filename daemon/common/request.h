@@ -77,6 +77,12 @@ struct request {
         /* claim: a signed claim statement's text ("pc1-...", claim.h);
          * its form and signature are claim.c's to check */
         const char *claim;
+        /* invest_open: the terms, one of a revenue share or a fixed
+         * return ("50%", parse_percent()), and an optional cap on what
+         * the investors earn in all (money text); NULL: not given */
+        const char *revenue_share;
+        const char *fixed_return;
+        const char *cap;
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */

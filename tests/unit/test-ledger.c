@@ -116,12 +116,30 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
         assert_int_equal(balance, want_balance);
 }
 
+/* A ledger as schema 4 left it: schema 5's investors, payouts and
+ * columns gone, entries as migration 4 made it (the CHECKs of kind and
+ * funder without investors), its rows as they were. */
+#define SCHEMA_4_SQL                                                                                       \
+        "DROP TABLE payouts; DROP TABLE investors; ALTER TABLE slices DROP COLUMN revenue; "              \
+        "ALTER TABLE slices DROP COLUMN invested; ALTER TABLE slices DROP COLUMN earned; "                  \
+        "ALTER TABLE slices DROP COLUMN earned_claimed; ALTER TABLE slices DROP COLUMN invest_terms; "      \
+        "ALTER TABLE slices DROP COLUMN invest_rate; ALTER TABLE slices DROP COLUMN invest_cap; "           \
+        "ALTER TABLE slices DROP COLUMN invest_entry; "                                                     \
+        "CREATE TABLE e5 AS SELECT * FROM entries; DROP TABLE entries; "                                    \
+        "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
+        "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release', 'claim')), "                    \
+        "slice TEXT NOT NULL REFERENCES slices (id), voucher BLOB, request_id TEXT, "                       \
+        "overshoot INTEGER NOT NULL DEFAULT 0, prev_hash BLOB NOT NULL, hash BLOB NOT NULL, "               \
+        "funder BLOB CHECK (funder IS NULL OR (kind IN ('redeem', 'claim') AND length(funder) = 32))) STRICT; " \
+        "INSERT INTO entries SELECT * FROM e5; DROP TABLE e5; "                                              \
+        "CREATE INDEX entries_redeems ON entries (slice, seq) WHERE kind = 'redeem'; "
+
 /* A ledger as schema 3 left it: schema 4's claims, columns and index
  * gone, entries as migrations 1 and 3 made it (the CHECKs of kind and
  * funder without claims), its rows as they were. This connection does
  * not enforce foreign keys, as sqlite3(1) does not by default. */
 #define SCHEMA_3_SQL                                                                                       \
-        "DROP TABLE claims; DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "              \
+        SCHEMA_4_SQL "DROP TABLE claims; DROP INDEX entries_redeems; ALTER TABLE slices DROP COLUMN held; "              \
         "ALTER TABLE slices DROP COLUMN claimed; CREATE TABLE e4 AS SELECT * FROM entries; DROP TABLE entries; " \
         "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
         "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release')), "                             \
@@ -233,7 +251,7 @@ static void test_open_migrate_reopen(void **state) {
 
         assert_int_equal(stat(f->path, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
         assert_int_equal(raw_int(f->path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries'"), 1);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'"), 1);
@@ -985,10 +1003,10 @@ static void test_schema_refused(void **state) {
         char *error = NULL, other[160];
 
         build(f->path);
-        raw_exec(f->path, "PRAGMA user_version = 5");
+        raw_exec(f->path, "PRAGMA user_version = 6");
         assert_int_equal(ledger_open(f->path, false, &l, &error), -EPROTONOSUPPORT);
         assert_null(l);
-        assert_non_null(strstr(error, "schema version 5 is newer"));
+        assert_non_null(strstr(error, "schema version 6 is newer"));
         free(error);
         error = NULL;
         assert_int_equal(ledger_open(f->path, true, &l, &error), -EPROTONOSUPPORT);
@@ -996,7 +1014,7 @@ static void test_schema_refused(void **state) {
         free(error);
         error = NULL;
         /* Left as it was. */
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
 
         /* Some other program's database. */
         snprintf(other, sizeof(other), "%s/other.db", f->dir);
@@ -1183,7 +1201,7 @@ static void test_migrate_v1(void **state) {
 
         l = open_ok(f->path, false);
         ledger_close(l);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
         got = raw_schema(f->path);
         assert_string_equal(got, want);
         free(got);
@@ -1244,7 +1262,7 @@ static void test_export_json(void **state) {
         o = json_tokener_parse(buf);
         if (!o)
                 fail_msg("not JSON: %s", buf);
-        assert_int_equal(json_object_get_int(json_get(o, "schema")), 4);
+        assert_int_equal(json_object_get_int(json_get(o, "schema")), 5);
         assert_int_equal(json_object_get_int64(json_get(json_get(o, "books"), "redeemed")), CENTS(1500));
 
         a = json_get(o, "slices");
@@ -1311,7 +1329,7 @@ static void test_funders(void **state) {
         raw_exec(f->path, SCHEMA_3_SQL "ALTER TABLE entries DROP COLUMN funder; "
                           "ALTER TABLE slices DROP COLUMN donation_model; PRAGMA user_version = 2");
         l = open_batch(f->path);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
         verify_ok(l);
         /* Every slice before was the owner's to the last micro-unit. */
         assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
@@ -1402,7 +1420,7 @@ static void test_funders(void **state) {
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "3e359cd770bafe734a858407e72fe3e747dedf639d344f102bfa87c93c9cc78b";
+        static const char want[] = "f78e7b98f735881fdcd057404b914c76fbe00197fe9f631543c933e262712dde";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -1673,7 +1691,7 @@ static void test_funders_max(void **state) {
         /* Schema 3 knew no claim. */
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'claims'"), 0);
         l = open_batch(f->path);
-        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
         /* entries rebuilt, every posting and voucher still with its entry */
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries"), 6);
