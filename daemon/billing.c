@@ -275,6 +275,17 @@ static void account_info(struct billing *b, struct slice *s, struct slice_accoun
         if (a->l.state == LEDGER_SLICE_ACTIVE)
                 i.burn_rate = enforcer_burn_rate(&a->burn);
         i.time_left_usec = enforcer_time_left(i.balance, i.burn_rate);
+        i.revenue = a->l.revenue;
+        if (a->l.invest_open) {
+                i.investors.open = true;
+                snprintf(i.investors.terms, sizeof(i.investors.terms), "%s",
+                         strempty(invest_terms_to_string(a->l.invest.terms)));
+                format_percent(i.investors.rate, sizeof(i.investors.rate), (uint64_t) a->l.invest.rate);
+                i.investors.cap = a->l.invest.cap;
+                i.investors.invested = a->l.invested;
+                i.investors.earned = a->l.earned + a->l.earned_claimed;
+                i.investors.claimed = a->l.earned_claimed;
+        }
         *ret = i;
 }
 
@@ -1506,6 +1517,7 @@ int billing_claim(struct billing *b, const struct billing_request *r, struct bil
         _cleanup_(freep) char *why = NULL;
         struct ledger_claimable c = {};
         char buf[MONEY_FORMAT_MAX], share[MONEY_FORMAT_MAX], rev[MONEY_FORMAT_MAX];
+        struct slice *s;
         struct claim st;
         int64_t amount;
         int q;
@@ -1541,7 +1553,14 @@ int billing_claim(struct billing *b, const struct billing_request *r, struct bil
         q = ledger_claim_funder(b->ledger, id, st.funder, &c, ret->change, r->fields->request_id,
                                 now_usec(CLOCK_REALTIME));
         if (q < 0)
-                return claim_refused(b, r, q == -ENODATA ? -ENODATA : q, ret->funder, &c, ret_error);
+                return claim_refused(b, r, q, ret->funder, &c, ret_error);
+        /* A live slice's figures (what its investors claimed) as the
+         * ledger now has them. */
+        s = slices_find(b->slices, id);
+        if (s) {
+                account_reload(b, s);
+                set_dirty(b, s);
+        }
         log_money(b, r, id, 0, NULL, "Slice %s: funder %s claimed %s %s as change (its share %s, revenue %s).", id,
                   ret->funder, fmt_money(buf, amount), b->config->currency, fmt_money(share, c.share),
                   fmt_money(rev, c.revenue));

@@ -886,7 +886,7 @@ static bool request_may_see(struct request_conn *rc, struct slice *s) {
 static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
         static const char *const account_keys[] = {
                 "currency", "state", "enforcement", "exhausted_action", "donation_model", "balance", "burn_rate",
-                "time_left_usec",
+                "time_left_usec", "investors",
         };
         json_object *full, *info, *account, *o, *v, *a;
 

@@ -58,7 +58,7 @@ got=$(jq -r --arg s "$s" '[.entries[] | select(.kind == "redeem" and .slice == $
         "$T/export.json")
 want="1000000 $(raw_hex "$T/funders/f1.pub"),2000000 $(raw_hex "$T/funders/f2.pub"),3000000 $(raw_hex "$T/funders/f3.pub"),500000 anonymous"
 [ "$got" = "$want" ] || fail "the ledger's credits and funders: $got, not $want"
-[ "$(jq .schema "$T/export.json")" = 4 ] || fail "ledger schema $(jq .schema "$T/export.json"), not 4"
+[ "$(jq .schema "$T/export.json")" = 5 ] || fail "ledger schema $(jq .schema "$T/export.json"), not 5"
 ledger_verify >/dev/null || fail "ledger verify failed: $(ledger_verify 2>&1)"
 say "four credits with their funders (three keys, one anonymous) in the ledger; verify holds"
 
