@@ -11,6 +11,8 @@
  *                    reading them back with their postings
  *   ledger-books.c   slices, vouchers, the writes that move money,
  *                    idempotent requests, the books' sums
+ *   ledger-invest.c  investors: the opening, investments, payments
+ *                    split by the terms, payouts (schema 5)
  *   ledger-events.c  the events table beside the books
  *   ledger-verify.c  ledger_verify()
  *   ledger-export.c  ledger_export_json() */

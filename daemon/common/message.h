@@ -52,6 +52,15 @@
  *            create's), "request_id" -> "slice": {...}, "credited":
  *            micro-units (their sum), "receipt". Anyone may top up any
  *            slice.
+ *   pay      "slice": id, "voucher" or "vouchers", "request_id" ->
+ *            "slice": id, "paid", "to_investors", "to_slice", "balance"
+ *            (micro-units), "investors": [{"funder_key": hex, "amount"}],
+ *            "currency", "receipt" (kind pay): revenue, paid to the slice
+ *            by its users (anyone), split with its investors (issue 16)
+ *   invest_open "slice", "token", "revenue_share" or "fixed_return"
+ *            ("50%"), "cap" ("5.00", optional), "request_id" -> "slice",
+ *            "investors": {"terms", "rate", "cap", "invested", "earned",
+ *            "claimed"}: the owner opens the slice to investors, once
  *   release  "slice": id, "token", "keep": bool, "request_id" -> "slice":
  *            id, "refund": micro-units, "change": voucher text (absent when
  *            nothing was left or with keep), "receipt" (not with keep).
