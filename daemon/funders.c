@@ -146,7 +146,7 @@ static int64_t apply_rate(int64_t a, int64_t ppm) {
         return (int64_t) ((unsigned __int128) a * (unsigned __int128) ppm / (unsigned __int128) INVEST_RATE_UNIT);
 }
 
-static bool offer_is_valid(const struct invest_offer *o) {
+bool invest_offer_is_valid(const struct invest_offer *o) {
         switch (o->terms) {
         case INVEST_REVENUE_SHARE:
                 return o->rate > 0 && o->rate <= INVEST_RATE_UNIT && o->cap >= 0;
@@ -192,7 +192,7 @@ int invest_split(const struct invest_offer *o, const struct investor_stake *inve
         int64_t total, earned, pool;
         int r;
 
-        if (!o || !offer_is_valid(o) || payment <= 0 || (n > 0 && (!investors || !ret_shares)) ||
+        if (!o || !invest_offer_is_valid(o) || payment <= 0 || (n > 0 && (!investors || !ret_shares)) ||
             !ret_to_investors)
                 return -EINVAL;
         w = calloc(MAX(n, (size_t) 1), sizeof(*w));

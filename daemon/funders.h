@@ -65,6 +65,10 @@ struct invest_offer {
         int64_t cap;  /* the most all investors together earn from the slice; 0: no cap */
 };
 
+/* The terms' rate in its range (a revenue share more than 0 and at most
+ * 100%, a fixed return at most INVEST_RATE_MAX), the cap not negative. */
+bool invest_offer_is_valid(const struct invest_offer *o);
+
 /* One investor as a payment finds it: what it invested before the
  * payment, what it earned from the payments before. */
 struct investor_stake {

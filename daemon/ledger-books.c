@@ -198,7 +198,36 @@ void ledger_slice_entry(struct entry *e, const char *kind, const struct ledger_s
         slice_entry(e, kind, sl, amount, now_usec);
 }
 
+/* An entry of kind with the funder's key and request_id that pays amount
+ * from account (the funder's own) out as change: account -amount,
+ * refund +amount. */
+int ledger_refund_entry(struct ledger *l, struct entry *e, const char *kind, const struct ledger_slice *sl,
+                        const uint8_t funder[CRYPTO_PUBKEY_SIZE], const char *account, int64_t amount,
+                        const char *request_id, uint64_t now_usec) {
+        slice_entry(e, kind, sl, 0, now_usec);
+        e->funder = funder;
+        e->request_id = request_id;
+        ledger_entry_post(e, account, -amount);
+        ledger_entry_post(e, "refund", amount);
+        return ledger_entry_append(l, e);
+}
+
 /* Vouchers */
+
+int ledger_voucher_insert(struct ledger *l, const struct voucher *v, const char *slice_id, uint64_t seq,
+                          uint64_t now_usec) {
+        struct binder b = ledger_bind(l, STMT_VOUCHER_INSERT);
+
+        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
+        bind_blob(&b, v->issuer, sizeof(v->issuer));
+        bind_i64(&b, v->amount);
+        bind_text(&b, v->currency);
+        bind_i64(&b, v->not_after);
+        bind_u64(&b, now_usec);
+        bind_text(&b, slice_id);
+        bind_u64(&b, seq);
+        return ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+}
 
 static int voucher_spent(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], struct ledger_spent *ret) {
         _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VOUCHER_GET);
@@ -514,13 +543,8 @@ static int claim_write(struct ledger *l, struct ledger_slice *sl, const uint8_t 
                 return -EUCLEAN; /* the row holds less than the split gives */
         sl->held -= amount;
 
-        slice_entry(&e, "claim", sl, 0, now_usec);
-        e.funder = funder;
-        e.request_id = request_id;
         ledger_held_account(account, sl->id, funder);
-        ledger_entry_post(&e, account, -amount);
-        ledger_entry_post(&e, "refund", amount);
-        r = ledger_entry_append(l, &e);
+        r = ledger_refund_entry(l, &e, "claim", sl, funder, account, amount, request_id, now_usec);
         if (r < 0)
                 return r;
 
@@ -811,16 +835,7 @@ static int redeem_write(struct ledger *l, const struct voucher *v, struct ledger
         if (r < 0)
                 return r;
 
-        b = ledger_bind(l, STMT_VOUCHER_INSERT);
-        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
-        bind_blob(&b, v->issuer, sizeof(v->issuer));
-        bind_i64(&b, v->amount);
-        bind_text(&b, v->currency);
-        bind_i64(&b, v->not_after);
-        bind_u64(&b, now_usec);
-        bind_text(&b, sl->id);
-        bind_u64(&b, e.seq);
-        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+        r = ledger_voucher_insert(l, v, sl->id, e.seq, now_usec);
         if (r < 0)
                 return r;
 

@@ -367,6 +367,15 @@ int ledger_slice_op_begin(struct ledger *l, const char *id, struct tip *ret_save
 /* A new entry of kind for sl, amount posted to the slice unless 0. */
 void ledger_slice_entry(struct entry *e, const char *kind, const struct ledger_slice *sl, int64_t amount,
                         uint64_t now_usec);
+/* The voucher row of v, spent on slice_id by entry seq. */
+int ledger_voucher_insert(struct ledger *l, const struct voucher *v, const char *slice_id, uint64_t seq,
+                          uint64_t now_usec);
+/* An entry of kind (claim, payout) with the funder's key and request_id
+ * paying amount from account, the funder's own, out as change: account
+ * -amount, refund +amount; appended, its seq in e. */
+int ledger_refund_entry(struct ledger *l, struct entry *e, const char *kind, const struct ledger_slice *sl,
+                        const uint8_t funder[CRYPTO_PUBKEY_SIZE], const char *account, int64_t amount,
+                        const char *request_id, uint64_t now_usec);
 /* A payout of amount of funder's earned revenue as change (entry
  * "payout", its payouts row, the investor's and the slice's rows). */
 int ledger_payout_write(struct ledger *l, struct ledger_slice *sl, const uint8_t funder[CRYPTO_PUBKEY_SIZE],

@@ -112,17 +112,6 @@ static int investor_set(struct ledger *l, const char *slice_id, const struct led
 
 /* Opening */
 
-static bool offer_is_valid(const struct invest_offer *o) {
-        switch (o->terms) {
-        case INVEST_REVENUE_SHARE:
-                return o->rate > 0 && o->rate <= INVEST_RATE_UNIT && o->cap >= 0;
-        case INVEST_FIXED_RETURN:
-                return o->rate >= 0 && o->rate <= INVEST_RATE_MAX && o->cap >= 0;
-        default:
-                return false;
-        }
-}
-
 int ledger_invest_open(struct ledger *l, const char *slice_id, const struct invest_offer *o, const char *request_id,
                        uint64_t now_usec) {
         struct ledger_slice sl;
@@ -131,7 +120,7 @@ int ledger_invest_open(struct ledger *l, const char *slice_id, const struct inve
         struct entry e;
         int r;
 
-        if (!l || !o || !offer_is_valid(o) || !slice_id_is_valid(slice_id) || now_usec > INT64_MAX ||
+        if (!l || !o || !invest_offer_is_valid(o) || !slice_id_is_valid(slice_id) || now_usec > INT64_MAX ||
             (request_id && !ledger_request_id_is_valid(request_id)))
                 return -EINVAL;
 
@@ -211,16 +200,7 @@ static int pay_write(struct ledger *l, const struct voucher *v, struct ledger_sl
         if (r < 0)
                 return r;
 
-        b = ledger_bind(l, STMT_VOUCHER_INSERT);
-        bind_blob(&b, v->id, VOUCHER_ID_SIZE);
-        bind_blob(&b, v->issuer, sizeof(v->issuer));
-        bind_i64(&b, v->amount);
-        bind_text(&b, v->currency);
-        bind_i64(&b, v->not_after);
-        bind_u64(&b, now_usec);
-        bind_text(&b, sl->id);
-        bind_u64(&b, e.seq);
-        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "mark a voucher spent");
+        r = ledger_voucher_insert(l, v, sl->id, e.seq, now_usec);
         for (size_t i = 0; r >= 0 && i < n; i++)
                 if (shares[i] > 0) {
                         inv[i].earned += shares[i];
@@ -338,13 +318,8 @@ int ledger_payout_write(struct ledger *l, struct ledger_slice *sl, const uint8_t
         sl->earned -= amount;
         inv[i].claimed += amount;
 
-        ledger_slice_entry(&e, "payout", sl, 0, now_usec);
-        e.funder = funder;
-        e.request_id = request_id;
         ledger_earned_account(account, sl->id, funder);
-        ledger_entry_post(&e, account, -amount);
-        ledger_entry_post(&e, "refund", amount);
-        r = ledger_entry_append(l, &e);
+        r = ledger_refund_entry(l, &e, "payout", sl, funder, account, amount, request_id, now_usec);
         if (r < 0)
                 return r;
 
