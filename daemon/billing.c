@@ -283,6 +283,17 @@ static void account_info(struct billing *b, struct slice *s, struct slice_accoun
         if (a->l.state == LEDGER_SLICE_ACTIVE)
                 i.burn_rate = enforcer_burn_rate(&a->burn);
         i.time_left_usec = enforcer_time_left(i.balance, i.burn_rate);
+        i.revenue = a->l.revenue;
+        if (a->l.invest_open) {
+                i.investors.open = true;
+                snprintf(i.investors.terms, sizeof(i.investors.terms), "%s",
+                         strempty(invest_terms_to_string(a->l.invest.terms)));
+                format_percent(i.investors.rate, sizeof(i.investors.rate), (uint64_t) a->l.invest.rate);
+                i.investors.cap = a->l.invest.cap;
+                i.investors.invested = a->l.invested;
+                i.investors.earned = a->l.earned + a->l.earned_claimed;
+                i.investors.claimed = a->l.earned_claimed;
+        }
         *ret = i;
 }
 
@@ -1241,6 +1252,26 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
 
 /* ---- top-up ---- */
 
+/* Money again (a top-up, a payment): limits back and thawed now, not at
+ * the next pass. */
+static void money_came(struct billing *b, struct slice *s) {
+        bool killed = s->account.enforce.state == ENFORCE_KILLED;
+
+        if (s->account.enforce.state != ENFORCE_OK)
+                enforce_restore(&b->enforce, s);
+        else
+                update_grants(b, s, true);
+        enforce_slice(b, s);
+        /* A guest the ladder killed boots again from its kept disk. */
+        if (killed && s->vm && vm_get_state(s->vm) == VM_STOPPED &&
+            (s->account.enforce.state == ENFORCE_OK || s->account.enforce.state == ENFORCE_LOW)) {
+                _cleanup_(freep) char *why = NULL;
+
+                if (slices_start_vm(b->slices, s, &why) < 0)
+                        log_warning("Slice %s: its guest did not start again: %s.", s->id, strna(why));
+        }
+}
+
 int billing_topup(struct billing *b, const struct billing_request *r, struct billing_topup *ret, char **ret_error) {
         const char *id = r->fields->slice;
         char have[MONEY_FORMAT_MAX], vid[VOUCHER_ID_STRING_MAX];
@@ -1302,22 +1333,7 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                 else
                         billing_emit(b, s, EVENT_TOPPED_UP, NULL, "topped up with %zu vouchers: %s %s", n, have,
                                      b->config->currency);
-                bool killed = s->account.enforce.state == ENFORCE_KILLED;
-
-                /* Money again: limits back and thawed now, not at the next pass. */
-                if (s->account.enforce.state != ENFORCE_OK)
-                        enforce_restore(&b->enforce, s);
-                else
-                        update_grants(b, s, true);
-                enforce_slice(b, s);
-                /* A guest the ladder killed boots again from its kept disk. */
-                if (killed && s->vm && vm_get_state(s->vm) == VM_STOPPED &&
-                    (s->account.enforce.state == ENFORCE_OK || s->account.enforce.state == ENFORCE_LOW)) {
-                        _cleanup_(freep) char *why = NULL;
-
-                        if (slices_start_vm(b->slices, s, &why) < 0)
-                                log_warning("Slice %s: its guest did not start again: %s.", s->id, strna(why));
-                }
+                money_came(b, s);
         }
         *ret = (struct billing_topup) { .slice = s, .balance = balance, .credited = amount, .n_vouchers = n };
         for (size_t i = 0; i < n; i++)
@@ -1487,10 +1503,13 @@ int billing_release(struct billing *b, struct billing_request *r, struct billing
 
 /* ---- claims ---- */
 
-/* The ledger's refusal of a claim as a sentence; nothing was paid. */
+/* Nothing to pay the claimant, as a sentence; nothing was paid. The
+ * share's refusal names why it holds nothing (q), and an investor is
+ * told its revenue is all claimed. */
 static int claim_refused(struct billing *b, const struct billing_request *r, int q, const char *hex,
-                         const struct ledger_claimed *first, char **ret_error) {
+                         const struct ledger_claimable *c, char **ret_error) {
         const char *id = r->fields->slice, *cur = b->config->currency;
+        const char *rev = c && c->investor ? " and all the revenue it earned was claimed" : "";
         char buf[MONEY_FORMAT_MAX], when[RECEIPT_TIME_STRING_MAX];
 
         switch (q) {
@@ -1498,17 +1517,19 @@ static int claim_refused(struct billing *b, const struct billing_request *r, int
                 return refuse(ret_error, q, "No funded slice %s: nothing was paid", id);
         case -EAGAIN:
                 return refuse(ret_error, -EBUSY, "Slice %s is not released yet: its funders' shares are held only "
-                              "once it is (prepay release); nothing was paid", id);
+                              "once it is (prepay release)%s; nothing was paid", id,
+                              c && c->investor ? ", and the revenue funder earned was all claimed" : "");
         case -EALREADY:
                 log_money_at(LOG_NOTICE, b, r, id, 0, NULL, "Slice %s: funder %s claimed again; refused, its share "
-                             "was paid by entry %" PRIu64 ".", id, hex, first->entry);
+                             "was paid by entry %" PRIu64 ".", id, hex, c->first.entry);
                 return refuse(ret_error, q, "Slice %s: funder %s's share (%s %s) was claimed already, by ledger "
-                              "entry %" PRIu64 " at %s; nothing was paid again", id, hex,
-                              fmt_money(buf, first->amount), cur, first->entry,
-                              receipt_time_to_string((int64_t) first->time_usec, when));
+                              "entry %" PRIu64 " at %s%s; nothing was paid again", id, hex,
+                              fmt_money(buf, c->first.amount), cur, c->first.entry,
+                              receipt_time_to_string((int64_t) c->first.time_usec, when), rev);
         case -ENODATA:
                 return refuse(ret_error, -ENOENT, "Slice %s holds nothing for funder %s: the key funded none of it, "
-                              "or the slice's donation model gives it nothing back; nothing was paid", id, hex);
+                              "or the slice's donation model gives it nothing back%s; nothing was paid", id, hex,
+                              rev);
         default:
                 return refuse(ret_error, q, "Failed to pay the claim on slice %s: %s; nothing was paid", id,
                               strerror(-q));
@@ -1518,42 +1539,194 @@ static int claim_refused(struct billing *b, const struct billing_request *r, int
 int billing_claim(struct billing *b, const struct billing_request *r, struct billing_claim *ret, char **ret_error) {
         const char *id = r->fields->slice, *error = NULL;
         _cleanup_(freep) char *why = NULL;
-        struct ledger_claimed first = {};
-        char buf[MONEY_FORMAT_MAX];
-        int64_t amount = 0;
-        struct claim c;
+        struct ledger_claimable c = {};
+        char buf[MONEY_FORMAT_MAX], share[MONEY_FORMAT_MAX], rev[MONEY_FORMAT_MAX];
+        struct slice *s;
+        struct claim st;
+        int64_t amount;
         int q;
 
         *ret = (struct billing_claim) {};
         /* Proven before anything is read or moves: only the key's holder
          * claims what is held for it. */
-        q = claim_from_text(r->fields->claim, &c, &error);
+        q = claim_from_text(r->fields->claim, &st, &error);
         if (q < 0)
                 return refuse(ret_error, -EINVAL, "%s; nothing was paid", error);
-        q = claim_verify(&c, CLAIM_PURPOSE_CLAIM, keys_host_id(b->keys), id, (int64_t) now_usec(CLOCK_REALTIME), &why);
+        q = claim_verify(&st, CLAIM_PURPOSE_CLAIM, keys_host_id(b->keys), id, (int64_t) now_usec(CLOCK_REALTIME),
+                         &why);
         if (q < 0) {
                 log_money_at(LOG_NOTICE, b, r, id, 0, NULL, "Slice %s: a claim refused: %s.", id, strna(why));
                 return refuse(ret_error, q == -EBADMSG ? -EPERM : -EINVAL, "Claim refused: %s; nothing was paid",
                               strna(why));
         }
-        hex_encode(c.funder, sizeof(c.funder), ret->funder);
+        hex_encode(st.funder, sizeof(st.funder), ret->funder);
 
         q = batch_open(b->batch);
         if (q < 0)
                 return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
-        q = ledger_claim_share(b->ledger, id, c.funder, &amount, &first);
+        /* Its share of a released slice, once, and the revenue it earned
+         * as an investor and has not claimed yet, paid together. */
+        q = ledger_claimable(b->ledger, id, st.funder, &c);
         if (q < 0)
-                return claim_refused(b, r, q, ret->funder, &first, ret_error);
+                return claim_refused(b, r, q, ret->funder, NULL, ret_error);
+        if (c.share == 0 && c.revenue == 0)
+                return claim_refused(b, r, c.share_error ?: -ENODATA, ret->funder, &c, ret_error);
+        amount = c.share + c.revenue;
         q = keys_make_change(b->keys, amount, ret->change);
         if (q < 0)
                 return refuse(ret_error, q, "Failed to sign the change vouchers: %s; nothing was paid", strerror(-q));
-        q = ledger_claim(b->ledger, id, c.funder, amount, ret->change, r->fields->request_id,
-                         now_usec(CLOCK_REALTIME), &first);
+        q = ledger_claim_funder(b->ledger, id, st.funder, &c, ret->change, r->fields->request_id,
+                                now_usec(CLOCK_REALTIME));
         if (q < 0)
-                return claim_refused(b, r, q, ret->funder, &first, ret_error);
-        log_money(b, r, id, 0, NULL, "Slice %s: funder %s claimed its share, %s %s paid as change.", id, ret->funder,
-                  fmt_money(buf, amount), b->config->currency);
+                return claim_refused(b, r, q, ret->funder, &c, ret_error);
+        /* A live slice's figures (what its investors claimed) as the
+         * ledger now has them. */
+        s = slices_find(b->slices, id);
+        if (s) {
+                account_reload(b, s);
+                set_dirty(b, s);
+        }
+        log_money(b, r, id, 0, NULL, "Slice %s: funder %s claimed %s %s as change (its share %s, revenue %s).", id,
+                  ret->funder, fmt_money(buf, amount), b->config->currency, fmt_money(share, c.share),
+                  fmt_money(rev, c.revenue));
         ret->amount = amount;
+        ret->share = c.share;
+        ret->revenue = c.revenue;
+        ret->revenue_left = c.revenue_left;
+        return 0;
+}
+
+/* ---- investors and revenue ---- */
+
+/* The terms r asks for, checked before anything is written. */
+static int invest_offer_of(const struct request *f, struct invest_offer *ret, char **ret_error) {
+        struct invest_offer o = {};
+        uint64_t rate;
+
+        if (f->revenue_share) {
+                o.terms = INVEST_REVENUE_SHARE;
+                if (parse_percent(f->revenue_share, &rate) < 0 || rate == 0 || rate > (uint64_t) INVEST_RATE_UNIT)
+                        return refuse(ret_error, -EINVAL, "Field 'revenue_share' must be more than 0%% and at most "
+                                      "100%%, got \"%s\"", f->revenue_share);
+        } else {
+                o.terms = INVEST_FIXED_RETURN;
+                if (!f->fixed_return || parse_percent(f->fixed_return, &rate) < 0 ||
+                    rate > (uint64_t) INVEST_RATE_MAX)
+                        return refuse(ret_error, -EINVAL, "Field 'fixed_return' must be from 0%% to 1000%%, got "
+                                      "\"%s\"", strna(f->fixed_return));
+        }
+        o.rate = (int64_t) rate;
+        if (f->cap && (money_parse(f->cap, &o.cap) < 0 || o.cap <= 0))
+                return refuse(ret_error, -EINVAL, "Field 'cap' must be an amount above 0, got \"%s\"", f->cap);
+        *ret = o;
+        return 0;
+}
+
+int billing_invest_open(struct billing *b, const struct billing_request *r, struct invest_offer *ret,
+                        char **ret_error) {
+        const char *id = r->fields->slice;
+        char rate[FORMAT_PERCENT_MAX], cap[MONEY_FORMAT_MAX];
+        struct ledger_slice row;
+        struct invest_offer o;
+        struct slice *s;
+        int q;
+
+        q = invest_offer_of(r->fields, &o, ret_error);
+        if (q < 0)
+                return q;
+        q = ledger_slice_get(b->ledger, id, &row);
+        if (q == -ENOENT)
+                return refuse(ret_error, q, "No funded slice %s", id);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
+        /* The owner's terms for the owner's revenue: its token, even for
+         * an operator. */
+        if (!keys_check_token(row.owner_hash, r->fields->token)) {
+                char what[64];
+
+                snprintf(what, sizeof(what), "opening slice %s to investors", id);
+                return billing_refuse_token(r, id, r->fields->token, ret_error, what);
+        }
+        if (row.state == LEDGER_SLICE_RELEASED)
+                return refuse(ret_error, -ESTALE, "Slice %s is released: it takes no investors", id);
+        if (row.invest_open)
+                return refuse(ret_error, -EEXIST, "Slice %s is open to investors already (%s %s%s%s, ledger entry "
+                              "%" PRIu64 "): its terms stay as they were", id,
+                              invest_terms_to_string(row.invest.terms),
+                              format_percent(rate, sizeof(rate), (uint64_t) row.invest.rate),
+                              row.invest.cap > 0 ? ", cap " : "", row.invest.cap > 0 ? fmt_money(cap, row.invest.cap) : "",
+                              row.invest_entry);
+
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
+        q = ledger_invest_open(b->ledger, id, &o, r->fields->request_id, now_usec(CLOCK_REALTIME));
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to open slice %s to investors: %s", id, strerror(-q));
+        s = slices_find(b->slices, id);
+        if (s) {
+                account_reload(b, s);
+                set_dirty(b, s);
+        }
+        log_money(b, r, id, 0, NULL, "Slice %s opened to investors: %s %s%s%s %s.", id, invest_terms_to_string(o.terms),
+                  format_percent(rate, sizeof(rate), (uint64_t) o.rate), o.cap > 0 ? ", cap " : "",
+                  o.cap > 0 ? fmt_money(cap, o.cap) : "", o.cap > 0 ? b->config->currency : "");
+        *ret = o;
+        return 0;
+}
+
+int billing_pay(struct billing *b, const struct billing_request *r, struct billing_pay *ret, char **ret_error) {
+        const char *id = r->fields->slice, *cur = b->config->currency;
+        char paid[MONEY_FORMAT_MAX], inv[MONEY_FORMAT_MAX], own[MONEY_FORMAT_MAX];
+        struct voucher v[REQUEST_VOUCHERS_MAX];
+        const size_t n = r->fields->n_vouchers;
+        struct ledger_slice row;
+        struct slice *s;
+        int64_t amount;
+        int q;
+
+        *ret = (struct billing_pay) {};
+        q = ledger_slice_get(b->ledger, id, &row);
+        if (q >= 0 && row.state == LEDGER_SLICE_RELEASED)
+                return refuse(ret_error, -ESTALE, "Slice %s was released: it takes no payments; the voucher was not "
+                              "spent", id);
+        if (q == -ENOENT)
+                return refuse(ret_error, -ENOENT, "No funded slice %s: the voucher was not spent", id);
+        if (q < 0)
+                return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
+        q = billing_read_vouchers(b, r->fields, r->checked, v, &amount, ret_error);
+        if (q < 0)
+                return q;
+
+        q = batch_open(b->batch);
+        if (q < 0)
+                return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
+        s = slices_find(b->slices, id);
+        /* Usage so far is paid from the old balance. */
+        if (s && s->account.pending > 0)
+                (void) charge_slice(b, s);
+        q = ledger_pay(b->ledger, v, n, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &ret->paid, NULL);
+        if (q < 0)
+                return refuse(ret_error, q, "Payment to slice %s refused: %s; %s", id, redeem_error(q),
+                              n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+        fmt_money(paid, ret->paid.paid);
+        fmt_money(inv, ret->paid.to_investors);
+        fmt_money(own, ret->paid.to_slice);
+        if (n > 1)
+                log_vouchers(b, r, id, v, n);
+        log_money(b, r, id, ret->paid.balance, NULL, "Slice %s paid %s %s%s: %s to its investors, %s to the slice.",
+                  id, paid, cur, local_uid(r, " by uid ", (char[48]) {}), inv, own);
+        if (s) {
+                account_reload(b, s);
+                set_dirty(b, s);
+                billing_emit(b, s, EVENT_PAID, NULL, "paid %s %s: %s to its investors, %s to the slice", paid, cur,
+                             inv, own);
+                money_came(b, s);
+        }
+        ret->slice = s;
+        ret->n_vouchers = n;
+        for (size_t i = 0; i < n; i++)
+                memcpy(ret->voucher_ids[i], v[i].id, VOUCHER_ID_SIZE);
         return 0;
 }
 

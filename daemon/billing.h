@@ -232,10 +232,16 @@ int billing_release(struct billing *b, struct billing_request *r, struct billing
  * as change, once. Refused with nothing paid: a statement that does not
  * hold (-EINVAL, a forgery -EPERM), a slice not released (-EBUSY), a
  * share claimed before (-EALREADY, naming that claim's entry and time),
- * a key the slice holds nothing for (-ENOENT). */
+ * a key the slice holds nothing for (-ENOENT). An investor's earned
+ * revenue not claimed yet is paid with it, whenever asked (issue 16):
+ * then the refusals above are only for a claim with nothing at all to
+ * pay. */
 struct billing_claim {
         char funder[2 * CRYPTO_PUBKEY_SIZE + 1]; /* the claimant's key, hex */
-        int64_t amount;
+        int64_t amount;       /* share + revenue, paid as change */
+        int64_t share;        /* its share of the released slice (once) */
+        int64_t revenue;      /* revenue it earned as an investor, not claimed before */
+        int64_t revenue_left; /* earned beyond what one change pays: for another claim */
         char change[LEDGER_CHANGE_MAX];
 };
 int billing_claim(struct billing *b, const struct billing_request *r, struct billing_claim *ret, char **ret_error);
@@ -248,6 +254,23 @@ int billing_claim(struct billing *b, const struct billing_request *r, struct bil
  * the slice (-EPERM), a slice the ledger does not know (-ENOENT). */
 int billing_funder_proof(struct billing *b, const char *slice, const char *proof,
                          uint8_t ret_key[static CRYPTO_PUBKEY_SIZE], char **ret_error);
+/* Opens the slice r names to investors on the terms r gives
+ * ("revenue_share" or "fixed_return", "cap"), once; its owner token
+ * only. Refused: bad terms (-EINVAL), no token (-ENOKEY/-EPERM), no such
+ * slice (-ENOENT), released (-ESTALE), open already (-EEXIST, naming the
+ * terms). */
+int billing_invest_open(struct billing *b, const struct billing_request *r, struct invest_offer *ret,
+                        char **ret_error);
+/* Revenue: r's vouchers paid to the slice r names by its users (anyone),
+ * split between its investors and its balance (ledger_pay()); all or
+ * none. slice is NULL when its cgroups are gone. */
+struct billing_pay {
+        struct slice *slice;
+        struct ledger_paid paid;
+        uint8_t voucher_ids[REQUEST_VOUCHERS_MAX][VOUCHER_ID_SIZE];
+        size_t n_vouchers;
+};
+int billing_pay(struct billing *b, const struct billing_request *r, struct billing_pay *ret, char **ret_error);
 /* Each funder's position in slice (ledger_slice_positions()). */
 int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
                     size_t *ret_n);

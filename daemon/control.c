@@ -489,6 +489,8 @@ static const struct {
         { "sponsor_offer", CONTROL_CLIENT, false, requests_sponsor_offer },
         { "sponsor_bid", CONTROL_CLIENT, true, requests_sponsor_bid },
         { "sponsor_outcome", CONTROL_CLIENT, true, requests_sponsor_outcome },
+        { "invest_open", CONTROL_CLIENT, false, requests_invest_open },
+        { "pay", CONTROL_CLIENT, true, requests_pay },
         { "quote", CONTROL_CLIENT, true, requests_quote },
         { "events", CONTROL_CLIENT, true, requests_events },
         { "reload", CONTROL_OPERATOR, false, requests_reload },

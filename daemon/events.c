@@ -21,7 +21,7 @@ static const char *const kind_table[_EVENT_MAX] = {
         [EVENT_EXHAUSTED] = "exhausted", [EVENT_THROTTLED] = "throttled", [EVENT_FROZEN] = "frozen",
         [EVENT_THAWED] = "thawed",       [EVENT_KILLED] = "killed",       [EVENT_RELEASED] = "released",
         [EVENT_OOM] = "oom",             [EVENT_VM] = "vm",               [EVENT_SPONSOR] = "sponsor",
-        [EVENT_BID_REFUNDED] = "bid_refunded",
+        [EVENT_BID_REFUNDED] = "bid_refunded", [EVENT_PAID] = "paid",
 };
 
 _Static_assert(LEDGER_EVENT_KIND_MAX >= EVENT_KIND_MAX, "the ledger holds every kind's name");

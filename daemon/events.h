@@ -34,11 +34,12 @@ enum event_kind {
         EVENT_VM,         /* a VM slice's guest: booting, running (sshd answers), stopped */
         EVENT_SPONSOR,    /* a sponsorship period's winner taken: sponsor_name, sponsor_url, amount, bid */
         EVENT_BID_REFUNDED, /* a losing bid paid back as change to its bidder (never the change): amount, bid */
+        EVENT_PAID,       /* revenue: paid to the slice by its users (issue 16) */
         _EVENT_MAX,
 };
 
 /* "funded", "topped-up", "low", "exhausted", "throttled", "frozen",
- * "thawed", "killed", "released", "oom". _from_string: -EINVAL for any
+ * "thawed", "killed", "released", "oom", "vm", "paid". _from_string: -EINVAL for any
  * other text (NULL included). */
 #define EVENT_KIND_MAX 16 /* the longest name and its NUL, with room */
 const char *event_kind_to_string(enum event_kind k);

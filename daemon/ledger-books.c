@@ -68,6 +68,20 @@ int ledger_slice_from_row(struct ledger *l, sqlite3_stmt *s, struct ledger_slice
                 sl.billed[r] = column_u64(s, SLICE_COL_BILLED + r);
         }
         sl.overshoot = column_i64(s, SLICE_COL_OVERSHOOT);
+        sl.revenue = column_i64(s, SLICE_COL_REVENUE);
+        sl.invested = column_i64(s, SLICE_COL_INVESTED);
+        sl.earned = column_i64(s, SLICE_COL_EARNED);
+        sl.earned_claimed = column_i64(s, SLICE_COL_EARNED_CLAIMED);
+        sl.invest_entry = column_u64(s, SLICE_COL_INVEST_ENTRY);
+        if (sqlite3_column_type(s, SLICE_COL_INVEST_TERMS) != SQLITE_NULL) {
+                if (!column_text_copy(s, SLICE_COL_INVEST_TERMS, model, sizeof(model)) ||
+                    (m = invest_terms_from_string(model)) < 0)
+                        return log_error_errno(EUCLEAN, "Ledger %s: a slice row is malformed.", l->path);
+                sl.invest_open = true;
+                sl.invest.terms = (enum invest_terms) m;
+                sl.invest.rate = column_i64(s, SLICE_COL_INVEST_RATE);
+                sl.invest.cap = column_i64(s, SLICE_COL_INVEST_CAP);
+        }
 
         *ret = sl;
         if (ret_num)
@@ -177,6 +191,30 @@ static void slice_entry(struct entry *e, const char *kind, const struct ledger_s
         snprintf(account, sizeof(account), "slice:%s", sl->id);
         if (amount != 0)
                 ledger_entry_post(e, account, amount);
+}
+
+/* For the other ledger*.c files that write (ledger-internal.h). */
+int ledger_slice_op_begin(struct ledger *l, const char *id, struct tip *ret_saved, struct ledger_slice *ret) {
+        return slice_op_begin(l, id, ret_saved, ret);
+}
+
+void ledger_slice_entry(struct entry *e, const char *kind, const struct ledger_slice *sl, int64_t amount,
+                        uint64_t now_usec) {
+        slice_entry(e, kind, sl, amount, now_usec);
+}
+
+/* An entry of kind with the funder's key and request_id that pays amount
+ * from account (the funder's own) out as change: account -amount,
+ * refund +amount. */
+int ledger_refund_entry(struct ledger *l, struct entry *e, const char *kind, const struct ledger_slice *sl,
+                        const uint8_t funder[CRYPTO_PUBKEY_SIZE], const char *account, int64_t amount,
+                        const char *request_id, uint64_t now_usec) {
+        slice_entry(e, kind, sl, 0, now_usec);
+        e->funder = funder;
+        e->request_id = request_id;
+        ledger_entry_post(e, account, -amount);
+        ledger_entry_post(e, "refund", amount);
+        return ledger_entry_append(l, e);
 }
 
 /* Vouchers */
@@ -338,21 +376,26 @@ static int split_credits(const struct ledger_credits *c, enum donation_model mod
                          struct ledger_split *ret) {
         _cleanup_(freep) int64_t *shares = NULL;
         struct ledger_split sp = { .model = model, .unspent = unspent, .owner = unspent };
+        int64_t put = 0;
         int r;
 
         if (c->n_funders == 0) {
-                if (unspent != 0)
-                        return -EUCLEAN; /* money no one put in */
-                *ret = sp;
+                *ret = sp; /* revenue only: the owner's */
                 return 0;
         }
+        /* Revenue the slice kept is spent before any funder's money: the
+         * funders' part of the balance is at most what they put in, and
+         * what it holds beyond that is the owner's. */
+        for (size_t f = 0; f < c->n_funders; f++)
+                if (!money_add(put, c->funders[f].put, &put))
+                        return -EUCLEAN;
         shares = calloc(c->n_funders, sizeof(*shares));
         sp.shares = calloc(c->n_funders, sizeof(*sp.shares));
         if (!shares || !sp.shares) {
                 free(sp.shares);
                 return -ENOMEM;
         }
-        r = funders_split(model, c->credits, c->n_credits, c->n_funders, unspent, shares);
+        r = funders_split(model, c->credits, c->n_credits, c->n_funders, MIN(unspent, put), shares);
         if (r < 0) {
                 free(sp.shares);
                 /* More unspent than was put in, or credits past INT64_MAX:
@@ -360,19 +403,20 @@ static int split_credits(const struct ledger_credits *c, enum donation_model mod
                 return r == -ENOMEM ? r : -EUCLEAN;
         }
         for (size_t f = 0; f < c->n_funders; f++) {
-                if (c->funders[f].anonymous)
+                if (c->funders[f].anonymous) {
+                        sp.anonymous = shares[f];
                         continue; /* what the keyed shares leave */
+                }
                 sp.shares[sp.n_shares++] = (struct ledger_share) { .put = c->funders[f].put, .share = shares[f] };
                 memcpy(sp.shares[sp.n_shares - 1].key, c->funders[f].key, CRYPTO_PUBKEY_SIZE);
                 sp.held += shares[f];
         }
-        /* Under the owner's model all of it is the owner's, whatever the
-         * host keeps of anonymous shares: there are no shares. */
-        if (to_host && model != DONATION_OWNER) {
-                sp.donated = unspent - sp.held;
-                sp.owner = 0;
-        } else
-                sp.owner = unspent - sp.held;
+        /* The anonymous share is the host's when to_host (under the
+         * owner's model there are no shares: all is the owner's); what
+         * revenue left beyond the funders' money stays the owner's. */
+        if (to_host && model != DONATION_OWNER)
+                sp.donated = sp.anonymous;
+        sp.owner = unspent - sp.held - sp.donated;
         *ret = sp;
         return 0;
 }
@@ -506,13 +550,8 @@ static int claim_write(struct ledger *l, struct ledger_slice *sl, const uint8_t 
                 return -EUCLEAN; /* the row holds less than the split gives */
         sl->held -= amount;
 
-        slice_entry(&e, "claim", sl, 0, now_usec);
-        e.funder = funder;
-        e.request_id = request_id;
         ledger_held_account(account, sl->id, funder);
-        ledger_entry_post(&e, account, -amount);
-        ledger_entry_post(&e, "refund", amount);
-        r = ledger_entry_append(l, &e);
+        r = ledger_refund_entry(l, &e, "claim", sl, funder, account, amount, request_id, now_usec);
         if (r < 0)
                 return r;
 
@@ -559,6 +598,87 @@ int ledger_claim(struct ledger *l, const char *slice_id, const uint8_t funder[CR
         return ledger_op_end(l, &saved, r);
 }
 
+/* Claims of a share and of revenue together */
+
+/* In a read transaction or the batch: ledger_claimable(), with the
+ * slice's row in *ret_row. */
+static int claimable_read(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                          struct ledger_slice *ret_row, struct ledger_claimable *ret) {
+        _cleanup_(freep) struct ledger_investor *inv = NULL;
+        struct ledger_claimable c = {};
+        size_t n = 0;
+        int r;
+
+        r = claim_share_read(l, slice_id, funder, ret_row, &c.share, &c.first);
+        if (r == -EAGAIN || r == -EALREADY || r == -ENODATA) {
+                c.share_error = r;
+                c.share = 0;
+        } else if (r < 0)
+                return r;
+        r = ledger_investors_read(l, slice_id, &inv, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (memcmp(inv[i].key, funder, CRYPTO_PUBKEY_SIZE) == 0) {
+                        int64_t unclaimed = inv[i].earned - inv[i].claimed;
+
+                        c.investor = true;
+                        /* One change pays both: at most what it may hold. */
+                        c.revenue = MIN(unclaimed, LEDGER_BALANCE_MAX - c.share);
+                        c.revenue_left = unclaimed - c.revenue;
+                }
+        *ret = c;
+        return 0;
+}
+
+int ledger_claimable(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                     struct ledger_claimable *ret) {
+        struct ledger_slice sl;
+        bool opened;
+        int r;
+
+        if (!l || !funder || !ret)
+                return -EINVAL;
+        if (!slice_id_is_valid(slice_id))
+                return -ENOENT;
+        r = ledger_read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        r = claimable_read(l, slice_id, funder, &sl, ret);
+        ledger_read_end(l, opened);
+        return r;
+}
+
+int ledger_claim_funder(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                        const struct ledger_claimable *want, const char *change_text, const char *request_id,
+                        uint64_t now_usec) {
+        struct ledger_claimable c;
+        struct ledger_slice sl;
+        struct tip saved;
+        int r;
+
+        if (!l || !funder || !want || !slice_id_is_valid(slice_id) || now_usec > INT64_MAX || !change_text ||
+            !change_text[0] || strlen(change_text) >= LEDGER_CHANGE_MAX ||
+            (request_id && !ledger_request_id_is_valid(request_id)))
+                return -EINVAL;
+
+        r = ledger_op_begin(l, &saved);
+        if (r < 0)
+                return r;
+        /* Read again in the savepoint: what the caller signed change
+         * for must be what is owed now. */
+        r = claimable_read(l, slice_id, funder, &sl, &c);
+        if (r >= 0 && c.share == 0 && c.revenue == 0)
+                r = -ENODATA;
+        if (r >= 0 && (c.share != want->share || c.revenue != want->revenue))
+                r = -EINVAL;
+        if (r >= 0 && c.share > 0)
+                r = claim_write(l, &sl, funder, c.share, change_text, request_id, now_usec);
+        if (r >= 0 && c.revenue > 0)
+                r = ledger_payout_write(l, &sl, funder, c.revenue, change_text, request_id, now_usec);
+        return ledger_op_end(l, &saved, r);
+}
+
 /* Positions */
 
 static int positions_claims(struct ledger *l, const char *slice_id, struct ledger_position *p, size_t n) {
@@ -580,6 +700,25 @@ static int positions_claims(struct ledger *l, const char *slice_id, struct ledge
                         }
         }
         return r;
+}
+
+static int positions_investors(struct ledger *l, const char *slice_id, struct ledger_position *p, size_t n) {
+        _cleanup_(freep) struct ledger_investor *inv = NULL;
+        size_t n_inv = 0;
+        int r;
+
+        r = ledger_investors_read(l, slice_id, &inv, &n_inv);
+        if (r < 0)
+                return r;
+        for (size_t j = 0; j < n_inv; j++)
+                for (size_t i = 0; i < n; i++)
+                        if (!p[i].anonymous && memcmp(p[i].key, inv[j].key, CRYPTO_PUBKEY_SIZE) == 0) {
+                                p[i].investor = true;
+                                p[i].invested = inv[j].invested;
+                                p[i].earned = inv[j].earned;
+                                p[i].earned_claimed = inv[j].claimed;
+                        }
+        return 0;
 }
 
 static int positions_read(struct ledger *l, const char *slice_id, struct ledger_slice *row,
@@ -607,17 +746,27 @@ static int positions_read(struct ledger *l, const char *slice_id, struct ledger_
                 r = released_split(l, row, &sp);
                 if (r < 0)
                         return r;
-                /* The keyed shares in the same order; what they leave is
-                 * the anonymous share, unless the owner's model kept all. */
+                /* The keyed shares in the same order, and the anonymous
+                 * one (paid with the owner's change). */
                 for (size_t i = 0; i < c.n_funders; i++)
                         if (!p[i].anonymous) {
                                 p[i].share = p[i].held = k < sp.n_shares ? sp.shares[k++].share : 0;
-                        } else if (sp.model != DONATION_OWNER)
-                                p[i].share = sp.owner;
+                        } else
+                                p[i].share = sp.anonymous;
                 r = positions_claims(l, slice_id, p, c.n_funders);
                 if (r < 0)
                         return r;
+        } else {
+                /* What each would get were it released now. */
+                r = ledger_split_read(l, slice_id, row->donation_model, row->anonymous_to_host, row->balance, &sp);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < c.n_funders; i++)
+                        p[i].would_get = p[i].anonymous ? sp.anonymous : k < sp.n_shares ? sp.shares[k++].share : 0;
         }
+        r = positions_investors(l, slice_id, p, c.n_funders);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(p);
         *ret_n = c.n_funders;
         return 0;
@@ -709,7 +858,7 @@ int ledger_credit_record(struct ledger *l, const struct ledger_slice *sl, uint64
 }
 
 /* The entry, the voucher marked spent by it, the slice row as credited. */
-static int redeem_write(struct ledger *l, const struct voucher *v, const struct ledger_slice *sl,
+static int redeem_write(struct ledger *l, const struct voucher *v, struct ledger_slice *sl,
                         const char *request_id, const uint8_t *funder, uint64_t now_usec) {
         struct binder b;
         struct entry e;
@@ -736,7 +885,10 @@ static int redeem_write(struct ledger *l, const struct voucher *v, const struct 
         bind_i64(&b, sl->balance);
         bind_i64(&b, sl->credited);
         bind_text(&b, sl->id);
-        return ledger_bound_step(&b, LEDGER_STEP_DONE, "credit a slice");
+        r = ledger_bound_step(&b, LEDGER_STEP_DONE, "credit a slice");
+        if (r >= 0 && funder)
+                r = ledger_invest_credit(l, sl, funder, v->amount, e.seq);
+        return r;
 }
 
 static int redeem_one(struct ledger *l, const struct voucher *v, const char *slice_id, const char *request_id,
@@ -766,6 +918,8 @@ static int redeem_one(struct ledger *l, const struct voucher *v, const char *sli
                 r = slice_get_open(l, slice_id, &sl);
                 if (r >= 0)
                         r = redeem_funder_check(l, &sl, funder);
+                if (r >= 0)
+                        r = ledger_invest_funder_check(l, &sl, funder);
                 if (r >= 0)
                         r = redeem_credit(&sl, v->amount);
                 if (r >= 0)
@@ -1098,22 +1252,25 @@ int ledger_books_read(struct ledger *l, enum stmt_id id, struct ledger_books *re
                 return r < 0 ? r : -EIO;
 
         /* redeemed, held, charged in one column or one per resource,
-         * refunded, claimed (in refunded already: 0), held for funders,
-         * donated, overshoot, entries, bids in escrow, bids returned. */
-        n = sqlite3_column_count(b.s) - 8;
+         * refunded, claimed and claimed by investors (in refunded
+         * already: 0), held for funders, earned by investors, donated,
+         * overshoot, entries, bids in escrow, bids returned. */
+        n = sqlite3_column_count(b.s) - 10;
         books.redeemed = column_i64(b.s, 0);
         books.held = column_i64(b.s, 1);
         for (int i = 2; i < n; i++)
                 if (!money_add(books.charged, column_i64(b.s, i), &books.charged))
                         return -EOVERFLOW;
-        if (!money_add(column_i64(b.s, n), column_i64(b.s, n + 1), &books.refunded))
+        if (!money_add(column_i64(b.s, n), column_i64(b.s, n + 1), &books.refunded) ||
+            !money_add(books.refunded, column_i64(b.s, n + 2), &books.refunded))
                 return -EOVERFLOW;
-        books.funders = column_i64(b.s, n + 2);
-        books.donated = column_i64(b.s, n + 3);
-        books.overshoot = column_i64(b.s, n + 4);
-        books.entries = column_u64(b.s, n + 5);
-        books.escrow = column_i64(b.s, n + 6);
-        books.returned = column_i64(b.s, n + 7);
+        books.funders = column_i64(b.s, n + 3);
+        books.earned = column_i64(b.s, n + 4);
+        books.donated = column_i64(b.s, n + 5);
+        books.overshoot = column_i64(b.s, n + 6);
+        books.entries = column_u64(b.s, n + 7);
+        books.escrow = column_i64(b.s, n + 8);
+        books.returned = column_i64(b.s, n + 9);
         *ret = books;
         return 0;
 }

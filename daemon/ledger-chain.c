@@ -190,7 +190,8 @@ static void entry_from_row(struct entry_reader *rd) {
         if (!column_text_copy(s, 2, rd->kind, sizeof(rd->kind)) ||
             (!streq(rd->kind, "redeem") && !streq(rd->kind, "charge") && !streq(rd->kind, "release") &&
              !streq(rd->kind, "claim") && !streq(rd->kind, "bid") && !streq(rd->kind, "award") &&
-             !streq(rd->kind, "return")))
+             !streq(rd->kind, "return") && !streq(rd->kind, "invest") && !streq(rd->kind, "pay") &&
+             !streq(rd->kind, "payout")))
                 rd->malformed = "unknown kind";
         else if (!column_text_copy(s, 3, rd->slice, sizeof(rd->slice)) || !rd->slice[0])
                 rd->malformed = "slice id of a wrong length";
@@ -206,7 +207,8 @@ static void entry_from_row(struct entry_reader *rd) {
                 else
                         rd->malformed = rd->malformed ?: "voucher id of a wrong length";
         }
-        if (!rd->malformed && (rd->e.voucher != NULL) != (streq(rd->kind, "redeem") || streq(rd->kind, "bid")))
+        if (!rd->malformed && (rd->e.voucher != NULL) !=
+                                      (streq(rd->kind, "redeem") || streq(rd->kind, "bid") || streq(rd->kind, "pay")))
                 rd->malformed = "a voucher id where none belongs, or none where one does";
 
         if (sqlite3_column_type(s, 5) != SQLITE_NULL) {
@@ -221,9 +223,10 @@ static void entry_from_row(struct entry_reader *rd) {
                         rd->e.funder = rd->funder;
                 else
                         rd->malformed = rd->malformed ?: "funder key of a wrong length";
-                if (!streq(rd->kind, "redeem") && !streq(rd->kind, "claim") && !streq(rd->kind, "award"))
+                if (!streq(rd->kind, "redeem") && !streq(rd->kind, "claim") && !streq(rd->kind, "award") &&
+                    !streq(rd->kind, "payout"))
                         rd->malformed = rd->malformed ?: "a funder where none belongs";
-        } else if (streq(rd->kind, "claim"))
+        } else if (streq(rd->kind, "claim") || streq(rd->kind, "payout"))
                 rd->malformed = rd->malformed ?: "a claim without its funder";
 }
 

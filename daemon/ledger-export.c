@@ -182,12 +182,16 @@ static int slice_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {
         return json_build(ret,
                           "id:s owner_uid:i owner_hash:x state:s created_usec:u released_usec:u balance:i "
                           "credited:i refunded:i charged:r billed:R overshoot:i change_paid:b donation_model:s "
-                          "held_for_funders:i claimed_by_funders:i anonymous_share:s donated:i",
+                          "held_for_funders:i claimed_by_funders:i anonymous_share:s donated:i revenue:i "
+                          "invest_terms:s invest_rate:i invest_cap:i invest_entry:u invested:i earned_by_investors:i "
+                          "claimed_by_investors:i",
                           sl.id, (int64_t) sl.owner_uid, sl.owner_hash, sizeof(sl.owner_hash),
                           ledger_slice_state_to_string(sl.state), sl.created_usec, sl.released_usec, sl.balance,
                           sl.credited, sl.refunded, sl.charged, sl.billed, sl.overshoot, sl.change[0] != 0,
                           donation_model_to_string(sl.donation_model), sl.held, sl.claimed,
-                          sl.anonymous_to_host ? "host" : "owner", sl.donated);
+                          sl.anonymous_to_host ? "host" : "owner", sl.donated, sl.revenue,
+                          sl.invest_open ? invest_terms_to_string(sl.invest.terms) : NULL, sl.invest.rate,
+                          sl.invest.cap, sl.invest_entry, sl.invested, sl.earned, sl.earned_claimed);
 }
 
 static int voucher_to_json(struct ledger *l, sqlite3_stmt *s, json_object **ret) {
@@ -293,9 +297,9 @@ static int export_all(struct ledger *l, FILE *f) {
         r = ledger_books_read(l, STMT_BOOKS, &b);
         if (r >= 0)
                 r = json_build(&books_json, "redeemed:i held:i charged:i refunded:i held_for_funders:i "
-                               "donated:i bids_in_escrow:i bids_returned:i overshoot:i entries:u", b.redeemed,
-                               b.held, b.charged, b.refunded, b.funders, b.donated, b.escrow, b.returned,
-                               b.overshoot, b.entries);
+                               "earned_by_investors:i donated:i bids_in_escrow:i bids_returned:i overshoot:i "
+                               "entries:u", b.redeemed, b.held, b.charged, b.refunded, b.funders, b.earned,
+                               b.donated, b.escrow, b.returned, b.overshoot, b.entries);
         if (r < 0)
                 return r;
         fprintf(f, "{\"schema\":%d,", l->schema);

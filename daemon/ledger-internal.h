@@ -12,7 +12,9 @@
  *   ledger-books.c   slices, vouchers, the writes that move money,
  *                    idempotent requests, the books' sums
  *   ledger-sponsor.c sponsorship: offers, bids in escrow, their
- *                    settlement (schema 5)
+ *                    settlement (schema 6)
+ *   ledger-invest.c  investors: the opening, investments, payments
+ *                    split by the terms, payouts (schema 7)
  *   ledger-events.c  the events table beside the books
  *   ledger-verify.c  ledger_verify()
  *   ledger-export.c  ledger_export_json() */
@@ -44,7 +46,8 @@
 #define SLICE_COLUMNS                                                                                  \
         "id, owner_uid, owner_hash, state, created_usec, released_usec, balance, credited, refunded, " \
         RESOURCE_COLUMNS("charged_") ", " RESOURCE_COLUMNS("billed_") ", overshoot, change, num, donation_model, held, claimed, " \
-        "anonymous_share, donated"
+        "anonymous_share, donated, revenue, invested, earned, earned_claimed, invest_terms, invest_rate, invest_cap, "     \
+        "invest_entry"
 enum {
         SLICE_COL_ID,
         SLICE_COL_OWNER_UID,
@@ -65,6 +68,14 @@ enum {
         SLICE_COL_CLAIMED,
         SLICE_COL_ANONYMOUS_SHARE,
         SLICE_COL_DONATED,
+        SLICE_COL_REVENUE,
+        SLICE_COL_INVESTED,
+        SLICE_COL_EARNED,
+        SLICE_COL_EARNED_CLAIMED,
+        SLICE_COL_INVEST_TERMS,
+        SLICE_COL_INVEST_RATE,
+        SLICE_COL_INVEST_CAP,
+        SLICE_COL_INVEST_ENTRY,
 };
 
 /* The columns STMT_SPONSOR_* and STMT_BID* select (ledger-sponsor.c
@@ -139,6 +150,20 @@ enum stmt_id {
         STMT_VERIFY_BIDS,
         STMT_VERIFY_BIDLESS,
         STMT_VERIFY_BID_POSTINGS,
+        STMT_SLICE_INVEST_OPEN,
+        STMT_INVESTORS_OF,
+        STMT_INVESTOR_ADD,
+        STMT_INVESTOR_SET,
+        STMT_SLICE_INVESTED,
+        STMT_SLICE_PAY,
+        STMT_SLICE_PAYOUT,
+        STMT_PAYOUT_INSERT,
+        STMT_VERIFY_INVESTED,
+        STMT_VERIFY_INVEST_ENTRIES,
+        STMT_VERIFY_INVEST_OPENED,
+        STMT_VERIFY_EARNED_ELSEWHERE,
+        STMT_VERIFY_PAYOUTS,
+        STMT_VERIFY_PAYOUTLESS,
         _STMT_MAX,
 };
 
@@ -349,7 +374,7 @@ int ledger_split_read(struct ledger *l, const char *slice_id, enum donation_mode
 /* v marked spent by entry (a redeem's or a bid's) into slice_id. */
 int ledger_voucher_record(struct ledger *l, const struct voucher *v, const char *slice_id, uint64_t entry,
                           uint64_t now_usec);
-/* "bid:<slice>:<n>", a bid's escrow (schema 5). */
+/* "bid:<slice>:<n>", a bid's escrow (schema 6). */
 void ledger_bid_account(char buf[static ACCOUNT_MAX], const char *slice_id, uint64_t n);
 /* A credit of sl (a redeem or award entry seq) in the credits table,
  * where a split or a funder's position needs it. */
@@ -357,6 +382,40 @@ int ledger_credit_record(struct ledger *l, const struct ledger_slice *sl, uint64
                          int64_t amount);
 /* "held:<slice>:<64 lower-case hex of key>" */
 void ledger_held_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]);
+/* "earned:<slice>:<64 lower-case hex of key>" (schema 7) */
+void ledger_earned_account(char buf[static ACCOUNT_MAX], const char *slice_id, const uint8_t key[CRYPTO_PUBKEY_SIZE]);
+/* A slice's investors (ledger-invest.c), in the order of their first
+ * investment. */
+struct ledger_investor {
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        int64_t invested, earned, claimed;
+        uint64_t first;
+};
+/* *ret (n in *ret_n) to free; inside a read transaction or the batch. */
+int ledger_investors_read(struct ledger *l, const char *slice_id, struct ledger_investor **ret, size_t *ret_n);
+/* After a keyed credit of amount to sl by entry seq: an investment if sl
+ * is open to investors (its investor row and the row's invested). */
+int ledger_invest_credit(struct ledger *l, struct ledger_slice *sl, const uint8_t *funder, int64_t amount,
+                         uint64_t seq);
+/* ledger_op_begin() and the slice's row, not released (-ESTALE); the
+ * savepoint is closed again when either fails. */
+int ledger_slice_op_begin(struct ledger *l, const char *id, struct tip *ret_saved, struct ledger_slice *ret);
+/* A new entry of kind for sl, amount posted to the slice unless 0. */
+void ledger_slice_entry(struct entry *e, const char *kind, const struct ledger_slice *sl, int64_t amount,
+                        uint64_t now_usec);
+/* An entry of kind (claim, payout) with the funder's key and request_id
+ * paying amount from account, the funder's own, out as change: account
+ * -amount, refund +amount; appended, its seq in e. */
+int ledger_refund_entry(struct ledger *l, struct entry *e, const char *kind, const struct ledger_slice *sl,
+                        const uint8_t funder[CRYPTO_PUBKEY_SIZE], const char *account, int64_t amount,
+                        const char *request_id, uint64_t now_usec);
+/* A payout of amount of funder's earned revenue as change (entry
+ * "payout", its payouts row, the investor's and the slice's rows). */
+int ledger_payout_write(struct ledger *l, struct ledger_slice *sl, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                        int64_t amount, const char *change, const char *request_id, uint64_t now_usec);
+/* Whether a keyed credit by funder may come: -EUSERS for a new
+ * investor past LEDGER_FUNDERS_MAX (a payment's entry names each). */
+int ledger_invest_funder_check(struct ledger *l, const struct ledger_slice *sl, const uint8_t *funder);
 /* Inside a read transaction or the batch. */
 int ledger_events_read(struct ledger *l, const char *slice, int (*cb)(const struct ledger_event *ev, void *userdata),
                        void *userdata);

@@ -70,6 +70,8 @@ static bool account_is_valid(const char *account, const char *slice) {
                 return streq(account + 6, slice);
         if (strneq(account, "held:", 5))
                 return held_account_is_valid(account + 5, slice);
+        if (strneq(account, "earned:", 7))
+                return held_account_is_valid(account + 7, slice);
         return false;
 }
 
@@ -206,6 +208,20 @@ static const struct entry_check credits_unrecorded = {
         " that the credits table does not hold as it is.",
 };
 
+static const struct entry_check payouts_unrecorded = {
+        STMT_VERIFY_PAYOUTLESS,
+        "match payouts rows to their entries",
+        "is the entry of the payout on slice ",
+        ", but it is no payout.",
+};
+
+static const struct entry_check invest_unopened = {
+        STMT_VERIFY_INVEST_OPENED,
+        "match investors' openings to their slices",
+        "the opening of slice ",
+        " to investors does not match its row.",
+};
+
 static int verify_no_entry(struct ledger *l, const struct entry_check *c, char **d) {
         _cleanup_binder_ struct binder b = ledger_bind(l, c->stmt);
         char name[MAX(VOUCHER_ID_STRING_MAX, SLICE_ID_MAX)];
@@ -234,6 +250,7 @@ static int verify_slices(struct ledger *l, char **d) {
                 static const char *const what[] = {
                         "balance", "credited", "refunded", "held for funders", "claimed by funders",
                         "donated to the host",
+                        "revenue", "earned by investors", "claimed by investors",
                         "charged for cpu", "charged for memory",
                         "charged for net_out", "charged for net_in", "charged for io", "charged for base",
                         "overshoot",
@@ -273,7 +290,8 @@ static int verify_voucher(sqlite3_stmt *s, char **d) {
 
         if (sqlite3_column_type(s, 4) == SQLITE_NULL)
                 return discrepancy(d, "Voucher %s: its redeem entry %" PRId64 " does not exist.", hex, seq);
-        if (!column_text_copy(s, 4, kind, sizeof(kind)) || !(streq(kind, "redeem") || streq(kind, "bid")) ||
+        if (!column_text_copy(s, 4, kind, sizeof(kind)) ||
+            !(streq(kind, "redeem") || streq(kind, "bid") || streq(kind, "pay")) ||
             !column_blob_copy(s, 6, eid, sizeof(eid)) || memcmp(id, eid, sizeof(id)) != 0)
                 return discrepancy(d, "Voucher %s: entry %" PRId64 " does not redeem it.", hex, seq);
         if (!column_text_copy(s, 5, eslice, sizeof(eslice)) || !streq(vslice, eslice))
@@ -406,7 +424,10 @@ static int verify_splits(struct ledger *l, char **d) {
 /* Step 6, for the claim entry on s (STMT_VERIFY_CLAIMS): its claims
  * row, for the same slice and funder and amount, and its two postings,
  * the funder's held account to the refund. */
-static int verify_claim(struct ledger *l, sqlite3_stmt *s, char **d) {
+static int verify_claim(struct ledger *l, sqlite3_stmt *s,
+                        void (*account_of)(char buf[static ACCOUNT_MAX], const char *slice,
+                                           const uint8_t key[CRYPTO_PUBKEY_SIZE]),
+                        char **d) {
         _cleanup_binder_ struct binder b = {};
         uint8_t efunder[CRYPTO_PUBKEY_SIZE], cfunder[CRYPTO_PUBKEY_SIZE];
         char slice[SLICE_ID_MAX], cslice[SLICE_ID_MAX], account[ACCOUNT_MAX], want[ACCOUNT_MAX];
@@ -418,18 +439,19 @@ static int verify_claim(struct ledger *l, sqlite3_stmt *s, char **d) {
         if (!column_text_copy(s, 1, slice, sizeof(slice)) || !column_blob_copy(s, 2, efunder, sizeof(efunder)))
                 return discrepancy(d, "Entry %" PRIu64 ": a claim without its slice or funder.", seq);
         if (sqlite3_column_type(s, 3) == SQLITE_NULL)
-                return discrepancy(d, "Entry %" PRIu64 ": a claim on slice %s that no claims row records.", seq,
-                                   slice);
+                return discrepancy(d, "Entry %" PRIu64 ": a claim on slice %s that no %s row records.", seq,
+                                   slice, account_of == ledger_held_account ? "claims" : "payouts");
         if (!column_text_copy(s, 4, cslice, sizeof(cslice)) || !streq(slice, cslice) ||
             !column_blob_copy(s, 5, cfunder, sizeof(cfunder)) || memcmp(efunder, cfunder, sizeof(efunder)) != 0)
-                return discrepancy(d, "Entry %" PRIu64 ": its claims row is for another slice or funder.", seq);
+                return discrepancy(d, "Entry %" PRIu64 ": its %s row is for another slice or funder.", seq,
+                                   account_of == ledger_held_account ? "claims" : "payouts");
         if (column_i64(s, 8) != 2 || sqlite3_column_type(s, 7) == SQLITE_NULL || column_i64(s, 7) != amount)
                 return discrepancy(d, "Entry %" PRIu64 ": pays %s as change, its claims row says %s.", seq,
                                    fmt_money(x, sqlite3_column_type(s, 7) == SQLITE_NULL ? 0 : column_i64(s, 7)),
                                    fmt_money(y, amount));
 
         /* The money comes from the claimant's own account. */
-        ledger_held_account(want, slice, efunder);
+        account_of(want, slice, efunder);
         b = ledger_bind(l, STMT_ENTRY_POSTINGS);
         bind_u64(&b, seq);
         while ((r = ledger_bound_row(&b, "read a claim's postings")) > 0) {
@@ -451,7 +473,7 @@ static int verify_claims(struct ledger *l, char **d) {
         int r;
 
         while ((r = ledger_bound_row(&b, "match claims to their entries")) > 0) {
-                r = verify_claim(l, b.s, d);
+                r = verify_claim(l, b.s, ledger_held_account, d);
                 if (r < 0)
                         return r;
         }
@@ -543,11 +565,244 @@ static int verify_bids(struct ledger *l, char **d) {
                            "of its kind.", column_i64(o.s, 0), account);
 }
 
-/* Step 8: redeemed = held + charged + refunded + held for funders +
- * donated to the host + bids in escrow + bids returned. */
+/* Step 8, investors (schema 7). */
+
+/* What the replay of one invested slice holds. */
+struct replay {
+        const char *slice;
+        struct invest_offer offer;
+        struct ledger_investor inv[LEDGER_FUNDERS_MAX];
+        size_t n;
+};
+
+static int replay_find(struct replay *rp, const uint8_t *key, bool add, uint64_t seq) {
+        for (size_t i = 0; i < rp->n; i++)
+                if (memcmp(rp->inv[i].key, key, CRYPTO_PUBKEY_SIZE) == 0)
+                        return (int) i;
+        if (!add || rp->n >= LEDGER_FUNDERS_MAX)
+                return -ENOENT;
+        rp->inv[rp->n] = (struct ledger_investor) { .first = seq };
+        memcpy(rp->inv[rp->n].key, key, CRYPTO_PUBKEY_SIZE);
+        return (int) rp->n++;
+}
+
+/* The postings of entry seq, into p (at most ENTRY_POSTINGS_MAX). */
+static int entry_postings(struct ledger *l, uint64_t seq, struct posting *p, size_t *ret_n) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_ENTRY_POSTINGS);
+        size_t n = 0;
+        int r;
+
+        bind_u64(&b, seq);
+        while ((r = ledger_bound_row(&b, "read an entry's postings")) > 0) {
+                if (n >= ENTRY_POSTINGS_MAX)
+                        return -E2BIG;
+                if (!column_text_copy(b.s, 0, p[n].account, sizeof(p[n].account)))
+                        snprintf(p[n].account, sizeof(p[n].account), "?");
+                p[n++].amount = column_i64(b.s, 1);
+        }
+        *ret_n = n;
+        return r;
+}
+
+static int64_t posting_of(const struct posting *p, size_t n, const char *account) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(p[i].account, account))
+                        return p[i].amount;
+        return 0;
+}
+
+/* A pay entry of an invested slice posts exactly the split of what it
+ * took from vouchers over the investors as it found them. */
+static int replay_pay(struct replay *rp, uint64_t seq, const struct posting *p, size_t n, char **d) {
+        struct investor_stake stakes[LEDGER_FUNDERS_MAX];
+        int64_t shares[LEDGER_FUNDERS_MAX] = {}, to_investors = 0, payment = -posting_of(p, n, "vouchers");
+        char account[ACCOUNT_MAX], x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX];
+        size_t expected = 1;
+        int r;
+
+        for (size_t i = 0; i < rp->n; i++)
+                stakes[i] = (struct investor_stake) { .invested = rp->inv[i].invested, .earned = rp->inv[i].earned };
+        r = rp->n > 0 ? invest_split(&rp->offer, stakes, rp->n, payment, shares, &to_investors) : 0;
+        if (r < 0)
+                return discrepancy(d, "Entry %" PRIu64 ": a payment of %s to slice %s that its terms cannot split.",
+                                   seq, fmt_money(x, payment), rp->slice);
+        snprintf(account, sizeof(account), "slice:%s", rp->slice);
+        if (posting_of(p, n, account) != payment - to_investors)
+                return discrepancy(d, "Entry %" PRIu64 ": pays %s to slice %s, but its %s terms give it %s.", seq,
+                                   fmt_money(x, posting_of(p, n, account)), rp->slice,
+                                   invest_terms_to_string(rp->offer.terms), fmt_money(y, payment - to_investors));
+        expected += payment - to_investors > 0;
+        for (size_t i = 0; i < rp->n; i++) {
+                ledger_earned_account(account, rp->slice, rp->inv[i].key);
+                if (posting_of(p, n, account) != shares[i])
+                        return discrepancy(d, "Entry %" PRIu64 ": posts %s to '%s', but the %s terms of slice %s "
+                                           "give it %s.", seq, fmt_money(x, posting_of(p, n, account)), account,
+                                           invest_terms_to_string(rp->offer.terms), rp->slice,
+                                           fmt_money(y, shares[i]));
+                rp->inv[i].earned += shares[i];
+                expected += shares[i] > 0;
+        }
+        if (n != expected)
+                return discrepancy(d, "Entry %" PRIu64 ": a payment to slice %s posts to an account its split does "
+                                   "not pay.", seq, rp->slice);
+        return 0;
+}
+
+/* One entry of an invested slice since it opened: an investment, a
+ * payment or a payout. */
+static int replay_entry(struct ledger *l, struct replay *rp, sqlite3_stmt *s, char **d) {
+        _cleanup_(freep) struct posting *p = NULL;
+        char kind[8], account[ACCOUNT_MAX];
+        uint8_t key[CRYPTO_PUBKEY_SIZE];
+        uint64_t seq = column_u64(s, 0);
+        bool keyed;
+        size_t n;
+        int r, i;
+
+        if (!column_text_copy(s, 1, kind, sizeof(kind)))
+                return discrepancy(d, "Entry %" PRIu64 ": malformed: unknown kind.", seq);
+        keyed = sqlite3_column_type(s, 2) == SQLITE_BLOB && column_blob_copy(s, 2, key, sizeof(key));
+        if (streq(kind, "redeem") && !keyed)
+                return 0; /* anonymous: no investment */
+        p = calloc(ENTRY_POSTINGS_MAX, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        r = entry_postings(l, seq, p, &n);
+        if (r < 0)
+                return r == -E2BIG ? discrepancy(d, "Entry %" PRIu64 ": too many postings.", seq) : r;
+        if (streq(kind, "pay"))
+                return replay_pay(rp, seq, p, n, d);
+        if (!keyed)
+                return 0;
+        i = replay_find(rp, key, streq(kind, "redeem"), seq);
+        if (i < 0)
+                return discrepancy(d, "Entry %" PRIu64 ": a payout to a key that did not invest in slice %s, or "
+                                   "an investor past the %d a slice may have.", seq, rp->slice, LEDGER_FUNDERS_MAX);
+        if (streq(kind, "redeem")) {
+                snprintf(account, sizeof(account), "slice:%s", rp->slice);
+                rp->inv[i].invested += posting_of(p, n, account);
+        } else {
+                ledger_earned_account(account, rp->slice, key);
+                rp->inv[i].claimed -= posting_of(p, n, account);
+        }
+        return 0;
+}
+
+/* The investors table says what the replay found, row by row. */
+static int replay_compare(struct ledger *l, const struct replay *rp, int64_t invested_row, char **d) {
+        _cleanup_(freep) struct ledger_investor *inv = NULL;
+        char x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX], hex[2 * CRYPTO_PUBKEY_SIZE + 1];
+        int64_t invested = 0;
+        size_t n = 0;
+        int r;
+
+        r = ledger_investors_read(l, rp->slice, &inv, &n);
+        if (r == -EUCLEAN)
+                return discrepancy(d, "Slice %s: its investors' rows are malformed.", rp->slice);
+        if (r < 0)
+                return r;
+        if (n != rp->n)
+                return discrepancy(d, "Slice %s: %zu investors in its rows, %zu from its entries.", rp->slice, n,
+                                   rp->n);
+        for (size_t i = 0; i < n; i++) {
+                const struct ledger_investor *a = &inv[i], *b = &rp->inv[i];
+
+                hex_encode(b->key, sizeof(b->key), hex);
+                if (memcmp(a->key, b->key, sizeof(a->key)) != 0 || a->first != b->first)
+                        return discrepancy(d, "Slice %s: investor %s is not where its entries put it.", rp->slice,
+                                           hex);
+                if (a->invested != b->invested || a->earned != b->earned || a->claimed != b->claimed)
+                        return discrepancy(d, "Slice %s: investor %s invested %s and earned %s in its row, %s and "
+                                           "%s from its entries (or claimed otherwise).", rp->slice, hex,
+                                           fmt_money(x, a->invested), fmt_money(y, a->earned),
+                                           fmt_money((char[MONEY_FORMAT_MAX]) {}, b->invested),
+                                           fmt_money((char[MONEY_FORMAT_MAX]) {}, b->earned));
+                (void) money_add(invested, a->invested, &invested);
+        }
+        if (invested != invested_row)
+                return discrepancy(d, "Slice %s: invested %s in its row, %s from its investors.", rp->slice,
+                                   fmt_money(x, invested_row), fmt_money(y, invested));
+        return 0;
+}
+
+static int verify_invested_slice(struct ledger *l, sqlite3_stmt *s, char **d) {
+        _cleanup_binder_ struct binder b = {};
+        _cleanup_(freep) struct replay *rp = NULL;
+        char slice[SLICE_ID_MAX], terms[16];
+        int r, t;
+
+        if (!column_text_copy(s, 0, slice, sizeof(slice)) || !column_text_copy(s, 1, terms, sizeof(terms)) ||
+            (t = invest_terms_from_string(terms)) < 0)
+                return discrepancy(d, "A slice row open to investors is malformed.");
+        rp = calloc(1, sizeof(*rp));
+        if (!rp)
+                return -ENOMEM;
+        rp->slice = slice;
+        rp->offer = (struct invest_offer) { .terms = t, .rate = column_i64(s, 2), .cap = column_i64(s, 3) };
+
+        b = ledger_bind(l, STMT_VERIFY_INVEST_ENTRIES);
+        bind_u64(&b, column_u64(s, 4));
+        bind_text(&b, slice);
+        while ((r = ledger_bound_row(&b, "read an invested slice's entries")) > 0) {
+                r = replay_entry(l, rp, b.s, d);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return replay_compare(l, rp, column_i64(s, 5), d);
+}
+
+/* Each slice open to investors has its opening entry, every payment to
+ * it since posts its split exactly, its investors' rows are what its
+ * entries make them, every payout is its payouts row and back, and no
+ * other entry posts to an investor's account. */
+static int verify_investors(struct ledger *l, char **d) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_VERIFY_INVESTED);
+        _cleanup_binder_ struct binder h = {}, o = {};
+        char account[ACCOUNT_MAX];
+        int r;
+
+        r = verify_no_entry(l, &invest_unopened, d);
+        if (r < 0)
+                return r;
+        while ((r = ledger_bound_row(&b, "read the slices open to investors")) > 0) {
+                r = verify_invested_slice(l, b.s, d);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+
+        o = ledger_bind(l, STMT_VERIFY_PAYOUTS);
+        while ((r = ledger_bound_row(&o, "match payouts to their entries")) > 0) {
+                r = verify_claim(l, o.s, ledger_earned_account, d);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = verify_no_entry(l, &payouts_unrecorded, d);
+        if (r < 0)
+                return r;
+
+        h = ledger_bind(l, STMT_VERIFY_EARNED_ELSEWHERE);
+        r = ledger_bound_row(&h, "look for investors' money outside a payment");
+        if (r <= 0)
+                return r;
+        if (!column_text_copy(h.s, 1, account, sizeof(account)))
+                snprintf(account, sizeof(account), "?");
+        return discrepancy(d, "Entry %" PRId64 ": posts to '%s', but it is no payment to a slice open to investors "
+                           "paying into it, nor a payout taking from it.", column_i64(h.s, 0), account);
+}
+
+/* Step 9: redeemed = held + charged + refunded + held for funders +
+ * earned by investors + donated to the host + bids in escrow + bids
+ * returned. */
 static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX],
-                g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX], k[MONEY_FORMAT_MAX], m[MONEY_FORMAT_MAX];
+                g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX], k[MONEY_FORMAT_MAX], m[MONEY_FORMAT_MAX],
+                n[MONEY_FORMAT_MAX];
         struct ledger_books books;
         int64_t out;
         int r;
@@ -556,15 +811,17 @@ static int verify_balance(struct ledger *l, struct ledger_books *ret, char **d) 
         if (r < 0)
                 return r;
         if (!money_add(books.held, books.charged, &out) || !money_add(out, books.refunded, &out) ||
-            !money_add(out, books.funders, &out) || !money_add(out, books.donated, &out) ||
-            !money_add(out, books.escrow, &out) || !money_add(out, books.returned, &out) ||
-            out != books.redeemed)
+            !money_add(out, books.funders, &out) || !money_add(out, books.earned, &out) ||
+            !money_add(out, books.donated, &out) || !money_add(out, books.escrow, &out) ||
+            !money_add(out, books.returned, &out) || out != books.redeemed)
                 return discrepancy(d, "Books do not balance: redeemed %s != held %s + charged %s + refunded %s + "
-                                   "held for funders %s + donated %s + bids in escrow %s + bids returned %s.",
+                                   "held for funders %s + earned by investors %s + donated %s + bids in escrow %s "
+                                   "+ bids returned %s.",
                                    fmt_money(a, books.redeemed), fmt_money(b, books.held),
                                    fmt_money(c, books.charged), fmt_money(e, books.refunded),
-                                   fmt_money(g, books.funders), fmt_money(m, books.donated),
-                                   fmt_money(h, books.escrow), fmt_money(k, books.returned));
+                                   fmt_money(g, books.funders), fmt_money(n, books.earned),
+                                   fmt_money(m, books.donated), fmt_money(h, books.escrow),
+                                   fmt_money(k, books.returned));
         *ret = books;
         return 0;
 }
@@ -593,6 +850,8 @@ int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char *
                 r = verify_claims(l, &d);
         if (r >= 0)
                 r = verify_bids(l, &d);
+        if (r >= 0)
+                r = verify_investors(l, &d);
         if (r >= 0)
                 r = verify_balance(l, &books, &d);
         ledger_read_end(l, opened);

@@ -255,6 +255,66 @@ static const char *const migrations[] = {
          "        PRIMARY KEY (slice, n)\n"
          ") STRICT, WITHOUT ROWID;\n"
          "CREATE INDEX bids_open ON bids (start_usec) WHERE state = 'open';\n"),
+        /* 7: investors and revenue (issue 16). A slice's terms, once its
+         * owner opens it to investors (NULL: not open), and the 'invest'
+         * entry that opened it: a keyed credit after that entry is an
+         * investment. Revenue is paid to a slice by its users in 'pay'
+         * entries, split between the investors' earned:<slice>:<key>
+         * accounts and the slice (revenue: the slice's part, earned: what
+         * its investors hold unclaimed, earned_claimed: paid out to them
+         * by 'payout' entries, each with its payouts row). investors
+         * keeps each investor's figures, so that a payment reads one
+         * slice's rows, not the chain. New entry kinds, and a funder on a
+         * payout, need entries rebuilt as version 4 did: its rows copied
+         * as they are, and its indexes made again (a DROP TABLE drops
+         * them; keep this list to what the versions before leave). */
+        ("ALTER TABLE slices ADD COLUMN revenue INTEGER NOT NULL DEFAULT 0 CHECK (revenue >= 0);\n"
+         "ALTER TABLE slices ADD COLUMN invested INTEGER NOT NULL DEFAULT 0 CHECK (invested >= 0);\n"
+         "ALTER TABLE slices ADD COLUMN earned INTEGER NOT NULL DEFAULT 0 CHECK (earned >= 0);\n"
+         "ALTER TABLE slices ADD COLUMN earned_claimed INTEGER NOT NULL DEFAULT 0 CHECK (earned_claimed >= 0);\n"
+         "ALTER TABLE slices ADD COLUMN invest_terms TEXT\n"
+         "        CHECK (invest_terms IS NULL OR invest_terms IN ('revenue-share', 'fixed-return'));\n"
+         "ALTER TABLE slices ADD COLUMN invest_rate INTEGER NOT NULL DEFAULT 0 CHECK (invest_rate >= 0);\n"
+         "ALTER TABLE slices ADD COLUMN invest_cap INTEGER NOT NULL DEFAULT 0 CHECK (invest_cap >= 0);\n"
+         "ALTER TABLE slices ADD COLUMN invest_entry INTEGER NOT NULL DEFAULT 0 CHECK (invest_entry >= 0);\n"
+         "PRAGMA defer_foreign_keys = ON;\n"
+         "CREATE TABLE entries_v6 AS SELECT * FROM entries;\n"
+         "DROP TABLE entries;\n"
+         "CREATE TABLE entries (\n"
+         "        seq INTEGER PRIMARY KEY,\n"
+         "        time_usec INTEGER NOT NULL,\n"
+         "        kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release', 'claim', 'bid', 'award', "
+         "'return', 'invest', 'pay', 'payout')),\n"
+         "        slice TEXT NOT NULL REFERENCES slices (id),\n"
+         "        voucher BLOB,\n"
+         "        request_id TEXT,\n"
+         "        overshoot INTEGER NOT NULL DEFAULT 0,\n"
+         "        prev_hash BLOB NOT NULL,\n"
+         "        hash BLOB NOT NULL,\n"
+         "        funder BLOB CHECK (funder IS NULL OR (kind IN ('redeem', 'claim', 'award', 'payout') AND "
+         "length(funder) = 32))\n"
+         ") STRICT;\n"
+         "INSERT INTO entries (seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, funder)\n"
+         "        SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, funder\n"
+         "        FROM entries_v6 ORDER BY seq;\n"
+         "DROP TABLE entries_v6;\n"
+         "CREATE TABLE investors (\n"
+         "        slice TEXT NOT NULL REFERENCES slices (id),\n"
+         "        funder BLOB NOT NULL CHECK (length(funder) = 32),\n"
+         "        first INTEGER NOT NULL,\n" /* the entry of its first investment: the investors' order */
+         "        invested INTEGER NOT NULL CHECK (invested > 0),\n"
+         "        earned INTEGER NOT NULL DEFAULT 0 CHECK (earned >= 0),\n"
+         "        claimed INTEGER NOT NULL DEFAULT 0 CHECK (claimed >= 0 AND claimed <= earned),\n"
+         "        PRIMARY KEY (slice, funder)\n"
+         ") STRICT, WITHOUT ROWID;\n"
+         "CREATE TABLE payouts (\n"
+         "        entry INTEGER PRIMARY KEY REFERENCES entries (seq),\n"
+         "        slice TEXT NOT NULL REFERENCES slices (id),\n"
+         "        funder BLOB NOT NULL CHECK (length(funder) = 32),\n"
+         "        time_usec INTEGER NOT NULL,\n"
+         "        amount INTEGER NOT NULL CHECK (amount > 0),\n"
+         "        change TEXT NOT NULL\n"
+         ") STRICT;\n"),
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -338,7 +398,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                   "(SELECT 1 FROM entries e WHERE e.seq = c.entry AND e.kind = 'claim') "
                                   "ORDER BY c.entry LIMIT 1",
         /* A funder's account paid out more than was held in it. */
-        [STMT_VERIFY_OVERDRAWN] = "SELECT account, sum(amount) FROM postings WHERE account GLOB 'held:*' "
+        [STMT_VERIFY_OVERDRAWN] = "SELECT account, sum(amount) FROM postings WHERE (account GLOB 'held:*' OR "
+                                  "account GLOB 'earned:*') "
                                   "GROUP BY account HAVING sum(amount) < 0 ORDER BY account LIMIT 1",
         /* Sponsorship (schema 5). */
         [STMT_SPONSOR_GET] = "SELECT " SPONSOR_COLUMNS " FROM sponsorships WHERE slice = ?",
@@ -387,6 +448,46 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "(e.kind = 'award' AND p.account NOT GLOB 'bid:*' AND p.account <> 'slice:' || e.slice) OR "
                 "(e.kind = 'return' AND p.account NOT GLOB 'bid:*' AND p.account <> 'returned') "
                 "ORDER BY e.seq LIMIT 1",
+        /* Investors (schema 5). */
+        [STMT_SLICE_INVEST_OPEN] = "UPDATE slices SET invest_terms = ?, invest_rate = ?, invest_cap = ?, "
+                                   "invest_entry = ? WHERE id = ?",
+        [STMT_INVESTORS_OF] = "SELECT funder, invested, earned, claimed, first FROM investors WHERE slice = ? "
+                              "ORDER BY first",
+        [STMT_INVESTOR_ADD] = "INSERT INTO investors (slice, funder, first, invested) VALUES (?, ?, ?, ?) "
+                              "ON CONFLICT (slice, funder) DO UPDATE SET invested = invested + excluded.invested",
+        [STMT_INVESTOR_SET] = "UPDATE investors SET earned = ?, claimed = ? WHERE slice = ? AND funder = ?",
+        [STMT_SLICE_INVESTED] = "UPDATE slices SET invested = ? WHERE id = ?",
+        [STMT_SLICE_PAY] = "UPDATE slices SET balance = ?, revenue = ?, earned = ? WHERE id = ?",
+        [STMT_SLICE_PAYOUT] = "UPDATE slices SET earned = ?, earned_claimed = ? WHERE id = ?",
+        [STMT_PAYOUT_INSERT] = "INSERT INTO payouts (entry, slice, funder, time_usec, amount, change) "
+                               "VALUES (?, ?, ?, ?, ?, ?)",
+        [STMT_VERIFY_INVESTED] = "SELECT id, invest_terms, invest_rate, invest_cap, invest_entry, invested "
+                                 "FROM slices WHERE invest_terms IS NOT NULL ORDER BY num",
+        /* What moved an invested slice's investors since it opened. */
+        [STMT_VERIFY_INVEST_ENTRIES] = "SELECT seq, kind, funder FROM entries WHERE seq > ? AND slice = ? AND "
+                                       "kind IN ('redeem', 'pay', 'payout') ORDER BY seq",
+        /* An invest entry that opened no slice, or a slice open to
+         * investors without its entry. */
+        [STMT_VERIFY_INVEST_OPENED] = "SELECT e.seq, e.slice FROM entries e LEFT JOIN slices s ON s.id = e.slice "
+                                      "WHERE e.kind = 'invest' AND (s.invest_terms IS NULL OR s.invest_entry <> "
+                                      "e.seq) UNION ALL SELECT s.invest_entry, s.id FROM slices s WHERE "
+                                      "s.invest_terms IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e WHERE "
+                                      "e.seq = s.invest_entry AND e.kind = 'invest' AND e.slice = s.id) LIMIT 1",
+        /* A posting to an investor's account that no payment to an open
+         * slice made and no payout took. */
+        [STMT_VERIFY_EARNED_ELSEWHERE] = "SELECT e.seq, p.account FROM postings p JOIN entries e ON e.seq = p.entry "
+                                         "JOIN slices s ON s.id = e.slice WHERE p.account GLOB 'earned:*' AND NOT "
+                                         "((e.kind = 'pay' AND p.amount > 0 AND s.invest_terms IS NOT NULL AND "
+                                         "e.seq > s.invest_entry) OR (e.kind = 'payout' AND p.amount < 0)) "
+                                         "ORDER BY e.seq LIMIT 1",
+        [STMT_VERIFY_PAYOUTS] = "SELECT e.seq, e.slice, e.funder, o.entry, o.slice, o.funder, o.amount, "
+                                "(SELECT amount FROM postings WHERE entry = e.seq AND account = 'refund'), "
+                                "(SELECT count(*) FROM postings WHERE entry = e.seq) "
+                                "FROM entries e LEFT JOIN payouts o ON o.entry = e.seq "
+                                "WHERE e.kind = 'payout' ORDER BY e.seq",
+        [STMT_VERIFY_PAYOUTLESS] = "SELECT o.entry, o.slice FROM payouts o WHERE NOT EXISTS "
+                                   "(SELECT 1 FROM entries e WHERE e.seq = o.entry AND e.kind = 'payout') "
+                                   "ORDER BY o.entry LIMIT 1",
         [STMT_ENTRY_POSTINGS] = "SELECT account, amount FROM postings WHERE entry = ? ORDER BY account",
         [STMT_VOUCHER_ALL] = "SELECT id, issuer, amount, currency, not_after, redeemed_usec, slice, entry "
                              "FROM vouchers ORDER BY entry",
@@ -403,9 +504,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
                        "coalesce(sum(charged_cpu), 0), coalesce(sum(charged_memory), 0), "
                        "coalesce(sum(charged_net_out), 0), coalesce(sum(charged_net_in), 0), "
                        "coalesce(sum(charged_io), 0), coalesce(sum(charged_base), 0), "
-                       "coalesce(sum(refunded), 0), coalesce(sum(claimed), 0), coalesce(sum(held), 0), "
-                       "coalesce(sum(donated), 0), coalesce(sum(overshoot), 0), "
-                       "(SELECT coalesce(max(seq), 0) FROM entries), "
+                       "coalesce(sum(refunded), 0), coalesce(sum(claimed), 0), coalesce(sum(earned_claimed), 0), "
+                       "coalesce(sum(held), 0), coalesce(sum(earned), 0), coalesce(sum(donated), 0), "
+                       "coalesce(sum(overshoot), 0), (SELECT coalesce(max(seq), 0) FROM entries), "
                        "(SELECT coalesce(sum(amount), 0) FROM bids WHERE state = 'open'), "
                        "(SELECT coalesce(sum(amount), 0) FROM bids WHERE state = 'returned') FROM slices",
         [STMT_ENTRIES_ALL] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, hash, "
@@ -419,19 +520,24 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "WITH p AS (SELECT e.slice AS slice, "
                 "sum(CASE WHEN " SLICE_POSTING " THEN p.amount ELSE 0 END) AS balance, "
                 "sum(CASE WHEN e.kind IN ('redeem', 'award') AND " SLICE_POSTING " THEN p.amount ELSE 0 END) AS credited, "
-                "sum(CASE WHEN p.account = 'refund' AND e.kind <> 'claim' THEN p.amount ELSE 0 END) AS refunded, "
+                "sum(CASE WHEN p.account = 'refund' AND e.kind NOT IN ('claim', 'payout') THEN p.amount ELSE 0 END) "
+                "AS refunded, "
                 "sum(CASE WHEN p.account = 'refund' AND e.kind = 'claim' THEN p.amount ELSE 0 END) AS claimed, "
                 "sum(CASE WHEN p.account GLOB 'held:*' THEN p.amount ELSE 0 END) AS held, "
                 "sum(CASE WHEN p.account = 'donated' THEN p.amount ELSE 0 END) AS donated, "
+                "sum(CASE WHEN e.kind = 'pay' AND " SLICE_POSTING " THEN p.amount ELSE 0 END) AS revenue, "
+                "sum(CASE WHEN p.account GLOB 'earned:*' THEN p.amount ELSE 0 END) AS earned, "
+                "sum(CASE WHEN p.account = 'refund' AND e.kind = 'payout' THEN p.amount ELSE 0 END) AS earned_claimed, "
                 CHARGED_FROM_POSTINGS("cpu") " AS cpu, " CHARGED_FROM_POSTINGS("memory") " AS memory, "
                 CHARGED_FROM_POSTINGS("net_out") " AS net_out, " CHARGED_FROM_POSTINGS("net_in") " AS net_in, "
                 CHARGED_FROM_POSTINGS("io") " AS io, " CHARGED_FROM_POSTINGS("base") " AS base "
                 "FROM postings p JOIN entries e ON e.seq = p.entry GROUP BY e.slice), "
                 "o AS (SELECT slice, sum(overshoot) AS overshoot FROM entries GROUP BY slice) "
-                "SELECT s.id, s.balance, s.credited, s.refunded, s.held, s.claimed, s.donated, "
-                RESOURCE_COLUMNS("s.charged_") ", "
+                "SELECT s.id, s.balance, s.credited, s.refunded, s.held, s.claimed, s.donated, s.revenue, s.earned, "
+                "s.earned_claimed, " RESOURCE_COLUMNS("s.charged_") ", "
                 "s.overshoot, coalesce(p.balance, 0), coalesce(p.credited, 0), coalesce(p.refunded, 0), "
-                "coalesce(p.held, 0), coalesce(p.claimed, 0), coalesce(p.donated, 0), "
+                "coalesce(p.held, 0), coalesce(p.claimed, 0), coalesce(p.donated, 0), coalesce(p.revenue, 0), "
+                "coalesce(p.earned, 0), coalesce(p.earned_claimed, 0), "
                 "coalesce(p.cpu, 0), coalesce(p.memory, 0), coalesce(p.net_out, 0), coalesce(p.net_in, 0), "
                 "coalesce(p.io, 0), coalesce(p.base, 0), coalesce(o.overshoot, 0) "
                 "FROM slices s LEFT JOIN p ON p.slice = s.id LEFT JOIN o ON o.slice = s.id ORDER BY s.num",
@@ -441,14 +547,15 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_VERIFY_VOUCHERS] = "SELECT v.id, v.amount, v.slice, v.entry, e.kind, e.slice, e.voucher, "
                                  "(SELECT amount FROM postings WHERE entry = v.entry AND account = 'vouchers') "
                                  "FROM vouchers v LEFT JOIN entries e ON e.seq = v.entry ORDER BY v.entry",
-        [STMT_VERIFY_REDEEMS] = "SELECT e.seq, e.voucher FROM entries e WHERE e.kind IN ('redeem', 'bid') AND NOT EXISTS "
+        [STMT_VERIFY_REDEEMS] = "SELECT e.seq, e.voucher FROM entries e WHERE e.kind IN ('redeem', 'bid', 'pay') AND NOT EXISTS "
                                 "(SELECT 1 FROM vouchers v WHERE v.id = e.voucher AND v.entry = e.seq) "
                                 "ORDER BY e.seq LIMIT 1",
         [STMT_VERIFY_BOOKS] = "SELECT (SELECT coalesce(sum(amount), 0) FROM vouchers), "
                               "(SELECT coalesce(sum(balance), 0) FROM slices), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'charge:*'), "
-                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), 0, "
+                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'refund'), 0, 0, "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'held:*'), "
+                              "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account GLOB 'earned:*'), "
                               "(SELECT coalesce(sum(amount), 0) FROM postings WHERE account = 'donated'), "
                               "(SELECT coalesce(sum(overshoot), 0) FROM slices), "
                               "(SELECT coalesce(max(seq), 0) FROM entries), "

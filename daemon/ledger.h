@@ -28,8 +28,11 @@
  *   "held:<id>:<key>"     a keyed funder's share of a released slice, held
  *                         for it to claim (key: 64 lower-case hex digits
  *                         of its raw Ed25519 public key)
+ *   "earned:<id>:<key>"   an investor's part of the revenue paid to the
+ *                         slice, held for it to claim (schema 7)
  * so the books read: redeemed = held + charged + refunded + held for
- * funders. Usage beyond a
+ * funders + earned by investors + donated + bids in escrow + bids
+ * returned. Usage beyond a
  * balance is not money anyone holds: it is recorded per slice as
  * overshoot (ledger_charge), outside the books.
  *
@@ -87,7 +90,14 @@ const char *ledger_slice_state_to_string(enum ledger_slice_state s);
         int64_t donated;        /* released, the anonymous share kept by the host (schema 5) */    \
         int64_t charged[_RESOURCE_MAX];                                                            \
         uint64_t billed[_RESOURCE_MAX]; /* the meter counters charged up to */                     \
-        int64_t overshoot;      /* priced usage the balance did not cover */
+        int64_t overshoot;      /* priced usage the balance did not cover */                       \
+        int64_t revenue;        /* paid to it by its users, its part (schema 7) */                 \
+        int64_t invested;       /* put in by its investors since it opened to them */             \
+        int64_t earned;         /* paid to it for its investors, not claimed yet */               \
+        int64_t earned_claimed; /* claimed by its investors as change */                          \
+        bool invest_open;       /* open to investors, on these terms: */                          \
+        struct invest_offer invest;                                                                \
+        uint64_t invest_entry;  /* the entry that opened it: later keyed credits are investments */
 
 struct ledger_slice_figures {
         LEDGER_SLICE_FIGURES
@@ -193,6 +203,7 @@ struct ledger_split {
         int64_t owner;   /* paid as change: unspent less every keyed share, unless donated */
         int64_t held;    /* the keyed shares' sum */
         int64_t donated; /* the anonymous share, the host's (anonymous_to_host); then owner is 0 */
+        int64_t anonymous; /* the anonymous funders' share, in owner or donated */
         struct ledger_share *shares; /* every keyed funder, in the order of its first credit */
         size_t n_shares;
 };
@@ -227,6 +238,58 @@ int ledger_claim_share(struct ledger *l, const char *slice_id, const uint8_t fun
 int ledger_claim(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE], int64_t amount,
                  const char *change_text, const char *request_id, uint64_t now_usec, struct ledger_claimed *ret_first);
 
+/* Investors and revenue (schema 7, daemon/README.md "Investors"). */
+
+/* Opens slice_id to investors on o's terms (entry "invest", no postings,
+ * with request_id): a keyed credit made after it is an investment.
+ * -EALREADY when it is open already (once, on the terms it was opened
+ * with), -ESTALE released, -ENOENT no such slice, -EINVAL bad terms. */
+int ledger_invest_open(struct ledger *l, const char *slice_id, const struct invest_offer *o, const char *request_id,
+                       uint64_t now_usec);
+
+/* What a payment of vouchers to a slice did, all of them together. */
+struct ledger_paid {
+        int64_t paid;         /* the vouchers' sum */
+        int64_t to_investors; /* into their earned:<slice>:<key> accounts */
+        int64_t to_slice;     /* onto its balance (its revenue) */
+        int64_t balance;      /* the slice's balance after */
+        size_t n_shares;
+        struct {
+                uint8_t key[CRYPTO_PUBKEY_SIZE];
+                int64_t amount;
+        } shares[LEDGER_FUNDERS_MAX]; /* each investor's part, > 0, in the order of first investment */
+};
+/* Revenue: v[0..n) (1..16) paid to slice_id by its users, one "pay" entry
+ * per voucher (vouchers -amount; slice:<id> +the slice's part, each
+ * investor's earned:<id>:<key> +its part, by invest_split() over the
+ * investors as that voucher finds them), all or none in one savepoint.
+ * The errors of ledger_redeem() (-EALREADY spent, -ENOENT, -ESTALE
+ * released, -EOVERFLOW the balance would pass LEDGER_BALANCE_MAX), the
+ * index of the voucher that failed in *ret_failed (may be NULL). */
+int ledger_pay(struct ledger *l, const struct voucher *v, size_t n, const char *slice_id, const char *request_id,
+               uint64_t now_usec, struct ledger_paid *ret, size_t *ret_failed);
+
+/* What a claim by funder would pay now. */
+struct ledger_claimable {
+        int64_t share;        /* its held share of the released slice, unless claimed */
+        int share_error;      /* why share is 0: -EAGAIN not released, -EALREADY claimed (first), -ENODATA none */
+        struct ledger_claimed first; /* with -EALREADY */
+        bool investor;
+        int64_t revenue;      /* its earned revenue not claimed yet, at most what one change pays besides share */
+        int64_t revenue_left; /* what is earned beyond that, for a later claim */
+};
+/* -ENOENT for no such slice. */
+int ledger_claimable(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                     struct ledger_claimable *ret);
+/* Pays c->share (ledger_claim()'s claim entry and row, if > 0) and
+ * c->revenue (if > 0: entry "payout" with the funder's key,
+ * earned:<slice>:<key> -revenue, refund +revenue, a payouts row) with one
+ * change_text, in one savepoint: both amounts are read again in it, and
+ * -EINVAL unless they are what c says; nothing to pay is -ENODATA. */
+int ledger_claim_funder(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
+                        const struct ledger_claimable *c, const char *change_text, const char *request_id,
+                        uint64_t now_usec);
+
 /* Each funder's position in a slice, in the order of its first credit
  * (all anonymous credits one funder): what it put in; once released, its
  * share by the slice's model (the anonymous share is paid with the
@@ -239,6 +302,9 @@ struct ledger_position {
         int64_t held;    /* share - claimed, keyed funders only */
         int64_t claimed; /* keyed funders only */
         uint64_t claim_entry, claim_usec; /* 0 unless claimed */
+        int64_t would_get; /* not released: its share were it released now */
+        bool investor;     /* keyed credits since the slice opened to investors (schema 7) */
+        int64_t invested, earned, earned_claimed;
 };
 /* -ENOENT no such slice. *ret (n in *ret_n) to free; *ret_row the slice's row. */
 int ledger_slice_positions(struct ledger *l, const char *slice_id, struct ledger_slice *ret_row,
@@ -366,10 +432,11 @@ struct ledger_books {
         int64_t refunded; /* sum of change */
         int64_t funders;  /* held for funders to claim (schema 4) */
         int64_t donated;  /* anonymous shares the host kept (schema 5) */
+        int64_t earned;   /* earned by investors, not claimed yet (schema 7) */
         int64_t overshoot;
         uint64_t entries;
-        int64_t escrow;   /* bids in escrow, their period not started (schema 5) */
-        int64_t returned; /* bids that lost, paid back as change (schema 5) */
+        int64_t escrow;   /* bids in escrow, their period not started (schema 6) */
+        int64_t returned; /* bids that lost, paid back as change (schema 6) */
 };
 int ledger_books(struct ledger *l, struct ledger_books *ret);
 

@@ -8,6 +8,7 @@
 
 #include "billing.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "config.h"
 #include "events.h"
 #include "requests.h"
@@ -547,18 +548,48 @@ json_object *requests_claim(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, "slice", json_object_new_string(rc->request.fields->slice));
         json_object_object_add(reply, "funder", json_object_new_string(cl->funder));
         json_object_object_add(reply, "claimed", json_object_new_int64(cl->amount));
+        json_object_object_add(reply, "share", json_object_new_int64(cl->share));
+        json_object_object_add(reply, "revenue", json_object_new_int64(cl->revenue));
+        if (cl->revenue_left > 0)
+                json_object_object_add(reply, "revenue_left", json_object_new_int64(cl->revenue_left));
         json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
         json_object_object_add(reply, "change", json_object_new_string(cl->change));
         billing_remember(rq->billing, &rc->request, "claim", reply);
         return reply;
 }
 
-static json_object *position_to_json(const struct ledger_position *p) {
+/* A funder's position, the contract's figures first (issue 16):
+ *   put_in     what it credited
+ *   refunded   its share by the donation model once released (claimed,
+ *              held for it, or the anonymous one paid with the owner's
+ *              change), 0 before
+ *   spent      put_in less what comes back to it: its share once
+ *              released, before that the share it would get were the
+ *              slice released now (under "owner" nothing comes back to a
+ *              funder: all it put in counts as spent)
+ *   earned     revenue it earned as an investor, claimed or not
+ *   claimable  what a claim pays it now: its held share, and its earned
+ *              revenue not claimed yet */
+static json_object *position_to_json(const struct ledger_position *p, bool released) {
         char hex[2 * CRYPTO_PUBKEY_SIZE + 1];
         json_object *o = json_object_new_object();
+        int64_t back = released ? p->share : p->would_get;
 
-        json_object_object_add(o, "funder",
+        json_object_object_add(o, "funder_key",
                                p->anonymous ? NULL : json_object_new_string(hex_encode(p->key, sizeof(p->key), hex)));
+        json_object_object_add(o, "put_in", json_object_new_int64(p->put));
+        json_object_object_add(o, "spent", json_object_new_int64(p->put - back));
+        json_object_object_add(o, "refunded", json_object_new_int64(released ? p->share : 0));
+        json_object_object_add(o, "earned", json_object_new_int64(p->earned));
+        json_object_object_add(o, "claimable",
+                               json_object_new_int64((released && !p->anonymous ? p->held : 0) + p->earned -
+                                                     p->earned_claimed));
+        if (p->investor) {
+                json_object_object_add(o, "invested", json_object_new_int64(p->invested));
+                json_object_object_add(o, "revenue_claimed", json_object_new_int64(p->earned_claimed));
+        }
+        json_object_object_add(o, "funder",
+                               p->anonymous ? NULL : json_object_new_string(hex));
         json_object_object_add(o, "put", json_object_new_int64(p->put));
         json_object_object_add(o, "share", json_object_new_int64(p->share));
         if (!p->anonymous) {
@@ -600,6 +631,22 @@ static json_object *funders_may_see(struct requests *rq, struct request_conn *rc
         return billing_deny_token(r, row->id, r->fields->token, what);
 }
 
+/* A slice's terms for its investors and what they hold, as status and
+ * funders show them. */
+static json_object *invest_to_json(const struct ledger_slice *row) {
+        char rate[FORMAT_PERCENT_MAX];
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "terms", json_object_new_string(invest_terms_to_string(row->invest.terms)));
+        json_object_object_add(o, "rate", json_object_new_string(format_percent(rate, sizeof(rate),
+                                                                                (uint64_t) row->invest.rate)));
+        json_object_object_add(o, "cap", row->invest.cap > 0 ? json_object_new_int64(row->invest.cap) : NULL);
+        json_object_object_add(o, "invested", json_object_new_int64(row->invested));
+        json_object_object_add(o, "earned", json_object_new_int64(row->earned + row->earned_claimed));
+        json_object_object_add(o, "claimed", json_object_new_int64(row->earned_claimed));
+        return o;
+}
+
 /* Each funder's position in a slice, from the books: what it put in,
  * its share once released, what is held for it and what it claimed
  * (funders_may_see() says for whom). */
@@ -638,10 +685,13 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
         json_object_object_add(reply, "credited", json_object_new_int64(row->credited));
         json_object_object_add(reply, "refunded", json_object_new_int64(row->refunded));
         json_object_object_add(reply, "held_for_funders", json_object_new_int64(row->held));
+        json_object_object_add(reply, "revenue", json_object_new_int64(row->revenue));
+        if (row->invest_open)
+                json_object_object_add(reply, "investors", invest_to_json(row));
         a = json_object_new_array();
         for (size_t i = 0; i < n; i++)
                 if (!only || (!p[i].anonymous && memcmp(p[i].key, key, sizeof(key)) == 0))
-                        json_object_array_add(a, position_to_json(&p[i]));
+                        json_object_array_add(a, position_to_json(&p[i], row->state == LEDGER_SLICE_RELEASED));
         json_object_object_add(reply, "funders", a);
         return reply;
 }
@@ -797,6 +847,77 @@ json_object *requests_sponsor_outcome(struct requests *rq, struct request_conn *
         if (bid->state == LEDGER_BID_RETURNED)
                 json_object_object_add(o, "change", json_object_new_string(bid->change));
         json_object_object_add(reply, "bid", o);
+        return reply;
+}
+
+/* ---- investors and revenue (issue 16) ---- */
+
+json_object *requests_invest_open(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) struct ledger_slice *row = NULL;
+        _cleanup_(freep) char *error = NULL;
+        struct invest_offer o;
+        json_object *reply;
+        int r;
+
+        reply = billing_replay(rq->billing, &rc->request, "invest_open");
+        if (reply)
+                return reply;
+        r = billing_invest_open(rq->billing, &rc->request, &o, &error);
+        if (r < 0)
+                return refusal(r, error);
+        row = calloc(1, sizeof(*row));
+        if (!row)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        row->invest_open = true;
+        row->invest = o;
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(rc->request.fields->slice));
+        json_object_object_add(reply, "investors", invest_to_json(row));
+        json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        billing_remember(rq->billing, &rc->request, "invest_open", reply);
+        return reply;
+}
+
+json_object *requests_pay(struct requests *rq, struct request_conn *rc) {
+        _cleanup_(freep) struct billing_pay *p = NULL;
+        _cleanup_(freep) char *error = NULL;
+        char hex[2 * CRYPTO_PUBKEY_SIZE + 1];
+        json_object *reply, *a;
+        int r;
+
+        reply = billing_replay(rq->billing, &rc->request, "pay");
+        if (reply)
+                return reply;
+        reply = check_vouchers(rq, rc);
+        if (reply || rc->deferred)
+                return reply;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        r = billing_pay(rq->billing, &rc->request, p, &error);
+        if (r < 0)
+                return refusal(r, error);
+
+        reply = message_reply_ok();
+        json_object_object_add(reply, "slice", json_object_new_string(rc->request.fields->slice));
+        json_object_object_add(reply, "paid", json_object_new_int64(p->paid.paid));
+        json_object_object_add(reply, "currency", json_object_new_string(rq->config->currency));
+        json_object_object_add(reply, "to_investors", json_object_new_int64(p->paid.to_investors));
+        json_object_object_add(reply, "to_slice", json_object_new_int64(p->paid.to_slice));
+        json_object_object_add(reply, "balance", json_object_new_int64(p->paid.balance));
+        a = json_object_new_array();
+        for (size_t i = 0; i < p->paid.n_shares; i++) {
+                json_object *o = json_object_new_object();
+
+                hex_encode(p->paid.shares[i].key, CRYPTO_PUBKEY_SIZE, hex);
+                json_object_object_add(o, "funder_key", json_object_new_string(hex));
+                json_object_object_add(o, "amount", json_object_new_int64(p->paid.shares[i].amount));
+                json_object_array_add(a, o);
+        }
+        json_object_object_add(reply, "investors", a);
+        add_receipt(rq, &rc->request, RECEIPT_PAY, rc->request.fields->slice, p->paid.paid, p->paid.balance,
+                    p->voucher_ids, p->n_vouchers, reply);
+        billing_remember(rq->billing, &rc->request, "pay", reply);
         return reply;
 }
 
@@ -961,7 +1082,7 @@ static bool request_may_see(struct request_conn *rc, struct slice *s) {
 static json_object *public_slice_reply(struct requests *rq, struct slice *s) {
         static const char *const account_keys[] = {
                 "currency", "state", "enforcement", "exhausted_action", "donation_model", "anonymous_share",
-                "balance", "burn_rate", "time_left_usec",
+                "balance", "burn_rate", "time_left_usec", "investors",
         };
         json_object *full, *info, *account, *o, *v, *a;
 

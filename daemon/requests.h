@@ -73,6 +73,8 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc);
 json_object *requests_sponsor_offer(struct requests *rq, struct request_conn *rc);
 json_object *requests_sponsor_bid(struct requests *rq, struct request_conn *rc);
 json_object *requests_sponsor_outcome(struct requests *rq, struct request_conn *rc);
+json_object *requests_invest_open(struct requests *rq, struct request_conn *rc);
+json_object *requests_pay(struct requests *rq, struct request_conn *rc);
 json_object *requests_quote(struct requests *rq, struct request_conn *rc);
 json_object *requests_attach(struct requests *rq, struct request_conn *rc);
 json_object *requests_run_unit(struct requests *rq, struct request_conn *rc);

@@ -10,12 +10,14 @@
 static void help(void) {
         printf("Usage: prepay claim SLICE --funder-key FILE [OPTIONS]\n"
                "\n"
-               "Claims the share the released SLICE holds for a funder key (one given\n"
-               "with --funder-key to run or topup), by its donation model, as a change\n"
-               "voucher signed by the host, printed on standard output (or written to\n"
-               "--out). FILE is the funder's private key (PEM): the claim is signed with\n"
+               "Claims what SLICE holds for a funder key (one given with --funder-key to\n"
+               "run or topup): its share of the released slice by its donation model, and\n"
+               "the revenue it earned as an investor and did not claim yet, together as a\n"
+               "change voucher signed by the host, printed on standard output (or written\n"
+               "to --out). FILE is the funder's private key (PEM): the claim is signed with\n"
                "it on this machine; only the signed claim is sent. A share is paid once:\n"
-               "a second claim is refused, naming the first.\n"
+               "a second claim is refused, naming the first. Revenue may be claimed again\n"
+               "as more is earned; a claim with nothing to pay is refused, saying why.\n"
                "\n"
                "  --funder-key=FILE  The funder's Ed25519 private key (PEM)\n"
                "  --out=FILE         Write the change voucher(s) to FILE (mode 0600)\n"
@@ -57,9 +59,19 @@ static int claim_done(json_object *reply, void *userdata) {
         }
         if (change && !a->out)
                 printf("%s\n", change);
-        fprintf(stderr, "Slice %s: %s %s claimed, paid as %s%s.\n", a->slice,
+        fprintf(stderr, "Slice %s: %s %s claimed, paid as %s%s", a->slice,
                 money_format(m, sizeof(m), json_object_object_get_ex(reply, "claimed", &o) ? json_object_get_int64(o) : 0),
                 currency, a->out ? "change in " : "the change above", a->out ?: "");
+        if (json_object_object_get_ex(reply, "revenue", &o) && json_object_get_int64(o) > 0) {
+                fprintf(stderr, " (revenue %s", money_format(m, sizeof(m), json_object_get_int64(o)));
+                fprintf(stderr, ", share %s)",
+                        money_format(m, sizeof(m),
+                                     json_object_object_get_ex(reply, "share", &o) ? json_object_get_int64(o) : 0));
+        }
+        fprintf(stderr, ".\n");
+        if (json_object_object_get_ex(reply, "revenue_left", &o))
+                fprintf(stderr, "%s %s more earned is left for another claim.\n",
+                        money_format(m, sizeof(m), json_object_get_int64(o)), currency);
         return 0;
 }
 

@@ -15,7 +15,7 @@ static void help(void) {
                "       prepay events [--json] SLICE --funder-key FILE\n"
                "\n"
                "Prints the daemon's slice events as they happen, one line each, until\n"
-               "interrupted: funded, topped-up, low (balance), exhausted, throttled,\n"
+               "interrupted: funded, topped-up, paid (revenue), low (balance), exhausted, throttled,\n"
                "frozen, thawed, killed, released and oom; only SLICE's when given.\n"
                "SLICE is needed but for an operator (root or the daemon's AdminGroup=),\n"
                "and its owner token too unless the caller made the slice.\n"

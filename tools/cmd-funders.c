@@ -8,12 +8,19 @@ static void help(void) {
         printf("Usage: prepay funders SLICE [--json] [--token TOKEN | --funder-key FILE]\n"
                "\n"
                "Shows who funded SLICE, from the host's ledger: each funder key (the hex of\n"
-               "its public key) and the anonymous funders as one, with what each put in;\n"
-               "once the slice is released, each one's share by its donation model, what\n"
-               "is held for it still and what it claimed (prepay claim). The anonymous\n"
-               "share is paid with the owner's change. On the host anyone may ask; over\n"
-               "HTTPS (--host) the owner token shows every funder, and a funder's key\n"
-               "(--funder-key, which signs a proof: only the proof is sent) its own.\n"
+               "its public key) and the anonymous funders as one, with its position:\n"
+               "  PUT IN     what it credited (top-ups, investments)\n"
+               "  SPENT      what of it does not come back to it: what it put in less its\n"
+               "             share by the donation model (at release; before, the share it\n"
+               "             would get were the slice released now)\n"
+               "  REFUNDED   its share, once the slice is released\n"
+               "  EARNED     revenue it earned as an investor (prepay invest, prepay pay)\n"
+               "  CLAIMABLE  what prepay claim pays it now: its share held for it and the\n"
+               "             revenue it earned and did not claim yet\n"
+               "The anonymous share is paid with the owner's change (or kept by the host,\n"
+               "where it says so). On the host anyone may ask; over HTTPS (--host) the\n"
+               "owner token shows every funder, and a funder's key (--funder-key, which\n"
+               "signs a proof: only the proof is sent) its own.\n"
                "\n"
                "  --json             Print the daemon's reply as JSON\n"
                HELP_TOKEN
@@ -28,9 +35,27 @@ static int64_t get_i64(json_object *o, const char *key) {
         return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
 }
 
+static void print_investors(json_object *reply, const char *currency) {
+        const char *terms = "?", *rate = "?";
+        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX];
+        json_object *inv;
+
+        if (!json_object_object_get_ex(reply, "investors", &inv) || !inv)
+                return;
+        (void) message_get_string(inv, "terms", &terms);
+        (void) message_get_string(inv, "rate", &rate);
+        printf("open to investors: %s %s%s%s; %s %s invested, %s earned (%s claimed); %s revenue kept by the slice\n",
+               terms, rate, get_i64(inv, "cap") > 0 ? ", cap " : "",
+               get_i64(inv, "cap") > 0 ? money_format(a, sizeof(a), get_i64(inv, "cap")) : "",
+               money_format(b, sizeof(b), get_i64(inv, "invested")), currency,
+               money_format(c, sizeof(c), get_i64(inv, "earned")),
+               money_format(a, sizeof(a), get_i64(inv, "claimed")),
+               money_format((char[MONEY_FORMAT_MAX]) {}, MONEY_FORMAT_MAX, get_i64(reply, "revenue")));
+}
+
 static int print_funders(json_object *reply, void *userdata) {
         const char *slice = userdata, *model = "?", *currency = "", *anonymous = "owner";
-        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], d[MONEY_FORMAT_MAX];
+        char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], d[MONEY_FORMAT_MAX], e[MONEY_FORMAT_MAX];
         bool released = false;
         json_object *list = NULL;
 
@@ -40,19 +65,21 @@ static int print_funders(json_object *reply, void *userdata) {
         (void) message_get_bool(reply, "released", &released);
         (void) json_object_object_get_ex(reply, "funders", &list);
         printf("slice %s: donation model %s, %s; %s %s put in\n", slice, model,
-               released ? "released" : "not released (no share yet)",
+               released ? "released" : "not released (shares as if released now)",
                money_format(a, sizeof(a), get_i64(reply, "credited")), currency);
-        printf("%-64s %14s %14s %14s %14s\n", "FUNDER", "PUT IN", "SHARE", "HELD", "CLAIMED");
+        print_investors(reply, currency);
+        printf("%-64s %13s %13s %13s %13s %13s\n", "FUNDER", "PUT IN", "SPENT", "REFUNDED", "EARNED", "CLAIMABLE");
         for (size_t i = 0; list && i < json_object_array_length(list); i++) {
                 json_object *f = json_object_array_get_idx(list, i), *k = NULL;
-                bool keyed = json_object_object_get_ex(f, "funder", &k) && k;
+                bool keyed = json_object_object_get_ex(f, "funder_key", &k) && k;
 
-                money_format(a, sizeof(a), get_i64(f, "put"));
-                money_format(b, sizeof(b), get_i64(f, "share"));
-                money_format(c, sizeof(c), get_i64(f, "held"));
-                money_format(d, sizeof(d), get_i64(f, "claimed"));
-                printf("%-64s %14s %14s %14s %14s\n", keyed ? json_object_get_string(k) : "anonymous", a, b,
-                       keyed ? c : "-", keyed ? d : streq(anonymous, "host") ? "(to the host)" : "(with change)");
+                money_format(a, sizeof(a), get_i64(f, "put_in"));
+                money_format(b, sizeof(b), get_i64(f, "spent"));
+                money_format(c, sizeof(c), get_i64(f, "refunded"));
+                money_format(d, sizeof(d), get_i64(f, "earned"));
+                money_format(e, sizeof(e), get_i64(f, "claimable"));
+                printf("%-64s %13s %13s %13s %13s %13s\n", keyed ? json_object_get_string(k) : "anonymous", a, b,
+                       c, d, keyed ? e : streq(anonymous, "host") ? "(to the host)" : "(with change)");
         }
         return 0;
 }

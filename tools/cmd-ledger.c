@@ -106,8 +106,8 @@ static int open_ledger(const char *path, struct ledger **ret) {
 
 static int verify_main(int argc, char *argv[]) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], d[MONEY_FORMAT_MAX],
-                e[MONEY_FORMAT_MAX], g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX],
-                funders[128 + 4 * MONEY_FORMAT_MAX] = "";
+                e[MONEY_FORMAT_MAX], g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX], funders[128 + 4 * MONEY_FORMAT_MAX] = "",
+                investors[32 + MONEY_FORMAT_MAX] = "";
         _cleanup_(freep) char *discrepancy = NULL;
         struct ledger_books books;
         struct ledger *l = NULL;
@@ -137,9 +137,12 @@ static int verify_main(int argc, char *argv[]) {
         if (books.funders != 0)
                 snprintf(funders, sizeof(funders), ", held for funders %s",
                          money_format(g, sizeof(g), books.funders));
-        if (books.donated != 0)
+        if (books.donated != 0) {
+                char x[MONEY_FORMAT_MAX];
+
                 snprintf(funders + strlen(funders), sizeof(funders) - strlen(funders), ", donated %s",
-                         money_format(h, sizeof(h), books.donated));
+                         money_format(x, sizeof(x), books.donated));
+        }
         /* And sponsors' bids only where some were made. */
         if (books.escrow != 0 || books.returned != 0) {
                 char x[MONEY_FORMAT_MAX], y[MONEY_FORMAT_MAX];
@@ -148,10 +151,14 @@ static int verify_main(int argc, char *argv[]) {
                 snprintf(funders + len, sizeof(funders) - len, ", bids in escrow %s, bids returned %s",
                          money_format(x, sizeof(x), books.escrow), money_format(y, sizeof(y), books.returned));
         }
-        printf("ledger %s: %ju entries, redeemed %s, held %s, charged %s, refunded %s%s, overshoot %s: OK\n", path,
+        if (books.earned != 0)
+                snprintf(investors, sizeof(investors), ", earned by investors %s",
+                         money_format(h, sizeof(h), books.earned));
+        printf("ledger %s: %ju entries, redeemed %s, held %s, charged %s, refunded %s%s%s, overshoot %s: OK\n", path,
                (uintmax_t) books.entries, money_format(a, sizeof(a), books.redeemed),
                money_format(b, sizeof(b), books.held), money_format(c, sizeof(c), books.charged),
-               money_format(d, sizeof(d), books.refunded), funders, money_format(e, sizeof(e), books.overshoot));
+               money_format(d, sizeof(d), books.refunded), funders, investors,
+               money_format(e, sizeof(e), books.overshoot));
         return 0;
 }
 

@@ -120,6 +120,9 @@ static const char *kind_meaning(enum receipt_kind k) {
                 return "create: the slice bought, paid for with the vouchers below";
         case RECEIPT_TOPUP:
                 return "topup: the vouchers below paid into the slice";
+        case RECEIPT_PAY:
+                return "pay: the vouchers below paid to the slice by a user (revenue; its investors' part held "
+                       "for them)";
         case RECEIPT_RELEASE:
         default:
                 return "release: the slice closed, its balance paid out as change";

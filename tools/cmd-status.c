@@ -60,6 +60,17 @@ static void print_account(const struct slice_account_info *a) {
         if (a->overshoot > 0)
                 printf("  overshoot: %s %s used beyond the balance (not charged)\n",
                        money_format(m, sizeof(m), a->overshoot), a->currency);
+        if (a->revenue > 0 || a->investors.open)
+                printf("  revenue:  %s %s paid to it by its users, its part\n", money_format(m, sizeof(m), a->revenue),
+                       a->currency);
+        if (a->investors.open) {
+                printf("  investors: %s %s", a->investors.terms, a->investors.rate);
+                if (a->investors.cap > 0)
+                        printf(", cap %s %s", money_format(m, sizeof(m), a->investors.cap), a->currency);
+                printf("; %s %s invested", money_format(m, sizeof(m), a->investors.invested), a->currency);
+                printf(", %s earned", money_format(m, sizeof(m), a->investors.earned));
+                printf(", %s claimed\n", money_format(n, sizeof(n), a->investors.claimed));
+        }
 }
 
 static void print_vm(const struct slice_vm_info *vm) {
@@ -180,6 +191,12 @@ static void print_public_slice(const struct slice_info *s) {
                                a->currency, format_duration(d, sizeof(d), a->time_left_usec));
                 else
                         printf("  burning:  nothing now\n");
+                if (a->investors.open) {
+                        printf("  investors: %s %s", a->investors.terms, a->investors.rate);
+                        if (a->investors.cap > 0)
+                                printf(", cap %s %s", money_format(m, sizeof(m), a->investors.cap), a->currency);
+                        printf(" (prepay topup --funder-key invests)\n");
+                }
         }
         fprintf(stderr, "Only what anyone may see of slice %s: its owner token (--token, $PREPAY_TOKEN or the one "
                 "\"prepay run\" saved) or an operator sees the rest.\n", s->id);

@@ -21,6 +21,8 @@ int release_main(int argc, char *argv[]);
 int claim_main(int argc, char *argv[]);
 int funders_main(int argc, char *argv[]);
 int sponsor_main(int argc, char *argv[]);
+int invest_main(int argc, char *argv[]);
+int pay_main(int argc, char *argv[]);
 int quote_main(int argc, char *argv[]);
 int keygen_main(int argc, char *argv[]);
 int mint_main(int argc, char *argv[]);

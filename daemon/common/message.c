@@ -205,6 +205,51 @@ const char *const slice_resource_names[SLICE_RESOURCES] = {
         "cpu", "memory", "net_out", "net_in", "io", "base",
 };
 
+static int money_from_json(json_object *o, const char *key, int64_t *ret);
+
+static int investors_to_json(const struct slice_account_info *a, json_object *parent) {
+        json_object *o = json_object_new_object();
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        r = message_add(parent, "investors", o);
+        if (r >= 0)
+                r = message_add(o, "terms", json_object_new_string(a->investors.terms));
+        if (r >= 0)
+                r = message_add(o, "rate", json_object_new_string(a->investors.rate));
+        if (r >= 0 && a->investors.cap > 0)
+                r = message_add(o, "cap", json_object_new_int64(a->investors.cap));
+        if (r >= 0)
+                r = message_add(o, "invested", json_object_new_int64(a->investors.invested));
+        if (r >= 0)
+                r = message_add(o, "earned", json_object_new_int64(a->investors.earned));
+        if (r >= 0)
+                r = message_add(o, "claimed", json_object_new_int64(a->investors.claimed));
+        return r;
+}
+
+static int investors_from_json(json_object *o, struct slice_account_info *a) {
+        json_object *v;
+        int r;
+
+        if (!json_object_is_type(o, json_type_object))
+                return -EINVAL;
+        a->investors.open = true;
+        if (json_object_object_get_ex(o, "terms", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a->investors.terms, sizeof(a->investors.terms), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(o, "rate", &v) && json_object_is_type(v, json_type_string))
+                snprintf(a->investors.rate, sizeof(a->investors.rate), "%s", json_object_get_string(v));
+        r = money_from_json(o, "cap", &a->investors.cap);
+        if (r >= 0)
+                r = money_from_json(o, "invested", &a->investors.invested);
+        if (r >= 0)
+                r = money_from_json(o, "earned", &a->investors.earned);
+        if (r >= 0)
+                r = money_from_json(o, "claimed", &a->investors.claimed);
+        return r;
+}
+
 static int account_to_json(const struct slice_account_info *a, json_object *parent) {
         json_object *o, *charged;
         int r;
@@ -238,6 +283,10 @@ static int account_to_json(const struct slice_account_info *a, json_object *pare
                 r = message_add(o, "burn_rate", json_object_new_int64(a->burn_rate));
         if (r >= 0)
                 r = message_add_u64(o, "time_left_usec", a->time_left_usec);
+        if (r >= 0)
+                r = message_add(o, "revenue", json_object_new_int64(a->revenue));
+        if (r >= 0 && a->investors.open)
+                r = investors_to_json(a, o);
         if (r < 0)
                 return r;
         charged = json_object_new_object();
@@ -292,6 +341,10 @@ static int account_from_json(json_object *o, struct slice_account_info *ret, con
                 r = money_from_json(o, "burn_rate", &a.burn_rate);
         if (r >= 0 && json_object_object_get_ex(o, "time_left_usec", &v))
                 r = json_to_u64(v, &a.time_left_usec);
+        if (r >= 0)
+                r = money_from_json(o, "revenue", &a.revenue);
+        if (r >= 0 && json_object_object_get_ex(o, "investors", &v))
+                r = investors_from_json(v, &a);
         if (r >= 0 && json_object_object_get_ex(o, "charged", &charged)) {
                 if (!json_object_is_type(charged, json_type_object))
                         r = -EINVAL;

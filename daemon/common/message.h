@@ -52,6 +52,15 @@
  *            create's), "request_id" -> "slice": {...}, "credited":
  *            micro-units (their sum), "receipt". Anyone may top up any
  *            slice.
+ *   pay      "slice": id, "voucher" or "vouchers", "request_id" ->
+ *            "slice": id, "paid", "to_investors", "to_slice", "balance"
+ *            (micro-units), "investors": [{"funder_key": hex, "amount"}],
+ *            "currency", "receipt" (kind pay): revenue, paid to the slice
+ *            by its users (anyone), split with its investors (issue 16)
+ *   invest_open "slice", "token", "revenue_share" or "fixed_return"
+ *            ("50%"), "cap" ("5.00", optional), "request_id" -> "slice",
+ *            "investors": {"terms", "rate", "cap", "invested", "earned",
+ *            "claimed"}: the owner opens the slice to investors, once
  *   release  "slice": id, "token", "keep": bool, "request_id" -> "slice":
  *            id, "refund": micro-units, "change": voucher text (absent when
  *            nothing was left or with keep), "receipt" (not with keep).
@@ -174,6 +183,17 @@ struct slice_account_info {
         int64_t charged[SLICE_RESOURCES];
         int64_t burn_rate;         /* per second, over the last second */
         uint64_t time_left_usec;   /* balance / burn_rate; 0 when not burning */
+        int64_t revenue;           /* paid to it by its users, its own part (issue 16) */
+        /* "investors": open to investors, on these terms (issue 16) */
+        struct {
+                bool open;
+                char terms[16];    /* "revenue-share", "fixed-return" */
+                char rate[16];     /* "50%" */
+                int64_t cap;       /* what they may earn in all, 0: no cap */
+                int64_t invested;  /* put in since it opened */
+                int64_t earned;    /* paid to them from revenue, claimed or not */
+                int64_t claimed;   /* of it, claimed as change */
+        } investors;
 };
 
 /* A VM slice's guest ("vm" in the record; absent: the slice holds no VM). */

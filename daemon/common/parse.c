@@ -386,3 +386,42 @@ int parse_hours(const char *s, uint64_t *ret_usec) {
         *ret_usec = usec;
         return 0;
 }
+
+/* "50%" -> 500000: four fractional digits at most (no silent rounding),
+ * the sign required; up to 1000% (what a rate anywhere here may be). */
+int parse_percent(const char *s, uint64_t *ret_ppm) {
+        struct decimal d;
+        uint64_t v;
+        size_t n;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        n = scan_decimal(s, &d);
+        if (n == 0 || !streq(s + n, "%") || d.n_fraction > 4)
+                return -EINVAL;
+        r = decimal_times(&d, 10000, &v);
+        if (r < 0)
+                return r;
+        if (v > 10000000)
+                return -ERANGE;
+        *ret_ppm = v;
+        return 0;
+}
+
+bool percent_is_valid(const char *s) {
+        uint64_t v;
+
+        return parse_percent(s, &v) >= 0;
+}
+
+char *format_percent(char *buf, size_t n, uint64_t ppm) {
+        char frac[8];
+        size_t k;
+
+        snprintf(frac, sizeof(frac), "%04" PRIu64, ppm % 10000);
+        for (k = strlen(frac); k > 0 && frac[k - 1] == '0'; k--)
+                frac[k - 1] = 0;
+        snprintf(buf, n, "%" PRIu64 "%s%s%%", ppm / 10000, frac[0] ? "." : "", frac);
+        return buf;
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,15 @@ int parse_hours(const char *s, uint64_t *ret_usec);
 
 /* A plain unsigned decimal, no sign, no suffix. */
 int parse_u64(const char *s, uint64_t *ret);
+
+/* A percentage, the sign required: "50%" -> 500000, "12.5%" -> 125000,
+ * "0.0001%" -> 1 (parts per million); at most four fractional digits
+ * (-EINVAL beyond), at most 1000% (-ERANGE). */
+int parse_percent(const char *s, uint64_t *ret_ppm);
+bool percent_is_valid(const char *s);
+/* "50%", "12.5%", "0.0001%": as parse_percent() reads it back. */
+#define FORMAT_PERCENT_MAX 32
+char *format_percent(char *buf, size_t n, uint64_t ppm);
 
 /* Human-readable renderings into buf (always NUL-terminated); return buf.
  * format_size: "0B", "1023B", "1.0K", "100.0M", "4.0G" (one decimal).

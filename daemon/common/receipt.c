@@ -36,7 +36,7 @@ _Static_assert(RECEIPT_VOUCHERS_MAX <= UINT8_MAX && VOUCHER_AUDIENCE_MAX <= UINT
 _Static_assert(RECEIPT_AMOUNT_MAX / 16 == MONEY_AMOUNT_MAX, "RECEIPT_AMOUNT_MAX does not overflow");
 _Static_assert(RECEIPT_MAX <= NOTE_MAX, "a receipt is a note");
 
-#define E_KIND "Receipt kind is unknown (this prepay knows create, topup and release)"
+#define E_KIND "Receipt kind is unknown (this prepay knows create, topup, release and pay)"
 #define E_AMOUNT "Receipt amount out of range"
 #define E_BALANCE "Receipt balance out of range"
 #define E_CURRENCY "Receipt currency is not three upper-case letters"
@@ -44,7 +44,7 @@ _Static_assert(RECEIPT_MAX <= NOTE_MAX, "a receipt is a note");
 #define E_SLICE "Receipt slice id is not valid"
 #define E_REQUEST_ID "Receipt request id is not valid"
 #define E_HOST_ID "Receipt host id is not valid"
-#define E_VOUCHERS "Receipt voucher count does not fit its kind (create and topup spend 1 to 16, release none)"
+#define E_VOUCHERS "Receipt voucher count does not fit its kind (create, topup and pay spend 1 to 16, release none)"
 #define E_TRUNCATED "Receipt text is truncated"
 #define E_TOO_LONG "Receipt text is too long: extra data after the signature"
 
@@ -56,6 +56,8 @@ const char *receipt_kind_to_string(enum receipt_kind k) {
                 return "topup";
         case RECEIPT_RELEASE:
                 return "release";
+        case RECEIPT_PAY:
+                return "pay";
         default:
                 return NULL;
         }
@@ -69,7 +71,7 @@ static bool field_is_string(const char *s, size_t size) {
 /* The sentence for the first field of r out of its range, NULL when all
  * are in range: the same rules before signing and after reading. */
 static const char *receipt_check(const struct receipt *r) {
-        bool pays_in = r->kind == RECEIPT_CREATE || r->kind == RECEIPT_TOPUP;
+        bool pays_in = r->kind == RECEIPT_CREATE || r->kind == RECEIPT_TOPUP || r->kind == RECEIPT_PAY;
 
         if (!receipt_kind_to_string(r->kind))
                 return E_KIND;

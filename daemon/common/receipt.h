@@ -21,8 +21,9 @@
  *
  * Signed bytes (all integers big-endian):
  *   0   4  magic "PPR" and the format version, 0x01
- *   4   1  kind: 1 create, 2 topup, 3 release
- *   5   8  amount, micro-units, signed: paid in (create, topup:
+ *   4   1  kind: 1 create, 2 topup, 3 release, 4 pay (revenue: paid to
+ *          the slice by its users, issue 16)
+ *   5   8  amount, micro-units, signed: paid in (create, topup, pay:
  *          1..RECEIPT_AMOUNT_MAX) or paid out as change (release:
  *          0..RECEIPT_AMOUNT_MAX)
  *  13   8  the slice's balance after it, micro-units, signed,
@@ -36,7 +37,7 @@
  *   .   r  request id: [A-Za-z0-9._:-]
  *   .   1  host id length h, 1..VOUCHER_AUDIENCE_MAX
  *   .   h  host id: [A-Za-z0-9._-]
- *   .   1  count c of the vouchers spent: 1..16 (create, topup), 0 (release)
+ *   .   1  count c of the vouchers spent: 1..16 (create, topup, pay), 0 (release)
  *   .  16c their ids
  * followed, in the receipt but not in what is signed, by the 64-byte
  * Ed25519 signature. The text form is "pr1-" and base64url (no padding)
@@ -58,6 +59,7 @@ enum receipt_kind {
         RECEIPT_CREATE = 1,
         RECEIPT_TOPUP = 2,
         RECEIPT_RELEASE = 3,
+        RECEIPT_PAY = 4, /* revenue: the amount paid, the slice's balance after (its part of it added) */
 };
 
 struct receipt {
@@ -75,7 +77,7 @@ struct receipt {
         uint8_t signature[CRYPTO_SIG_SIZE];
 };
 
-/* "create", "topup", "release"; NULL for another value. */
+/* "create", "topup", "release", "pay"; NULL for another value. */
 const char *receipt_kind_to_string(enum receipt_kind k);
 
 /* The signed bytes; buf holds RECEIPT_SIGNED_MAX. -EINVAL if a field is
@@ -100,7 +102,7 @@ int receipt_to_text(const struct receipt *r, char *buf, size_t n);
  *   "Receipt text is too long: extra data after the signature"
  *   "Not a prepay receipt (its bytes do not start with PPR)"
  *   "Receipt has an unknown format version (this prepay reads version 1)"
- *   "Receipt kind is unknown (this prepay knows create, topup and release)"
+ *   "Receipt kind is unknown (this prepay knows create, topup, release and pay)"
  *   "Receipt amount out of range"
  *   "Receipt balance out of range"
  *   "Receipt currency is not three upper-case letters"
@@ -108,7 +110,7 @@ int receipt_to_text(const struct receipt *r, char *buf, size_t n);
  *   "Receipt slice id is not valid"
  *   "Receipt request id is not valid"
  *   "Receipt host id is not valid"
- *   "Receipt voucher count does not fit its kind (create and topup spend 1 to 16, release none)"
+ *   "Receipt voucher count does not fit its kind (create, topup and pay spend 1 to 16, release none)"
  * The sentences start with a capital and end without a full stop. */
 int receipt_from_text(const char *s, struct receipt *ret, const char **ret_error);
 

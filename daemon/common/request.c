@@ -45,6 +45,9 @@ enum field_id {
         F_NAME,
         F_URL,
         F_BID,
+        F_REVENUE_SHARE,
+        F_FIXED_RETURN,
+        F_CAP,
         F_LIMITS,
         F_CPUS_MILLI,
         F_MEMORY_MAX,
@@ -79,6 +82,7 @@ struct field {
 static bool unit_name_is_valid(const char *s);
 static bool period_is_valid(const char *s);
 static bool min_is_valid(const char *s);
+static bool money_text_is_valid(const char *s);
 
 static const struct field fields[_F_MAX] = {
         [F_REQUEST_ID] = STRING(request_id, 1, REQUEST_ID_MAX, request_id_is_valid,
@@ -132,6 +136,14 @@ static const struct field fields[_F_MAX] = {
         [F_URL] = STRING(url, 1, REQUEST_SPONSOR_URL_MAX, request_sponsor_url_is_valid,
                          "an http:// or https:// link (up to 256 of printable ASCII, no spaces or quotes)"),
         [F_BID] = U64(bid),
+        /* invest_open: the terms; what a rate may be for its terms is
+         * the handler's to check. */
+        [F_REVENUE_SHARE] = STRING(revenue_share, 2, 16, percent_is_valid,
+                                   "a percentage such as \"50%\" (at most four decimals)"),
+        [F_FIXED_RETURN] = STRING(fixed_return, 2, 16, percent_is_valid,
+                                  "a percentage such as \"10%\" (at most four decimals)"),
+        [F_CAP] = STRING(cap, 1, MONEY_FORMAT_MAX, money_text_is_valid,
+                         "an amount such as \"5.00\" (at most six decimals)"),
         [F_LIMITS] = { .name = "limits", .kind = KIND_LIMITS, .offset = offsetof(struct request, limits),
                        .expect = "an object of slice limits ({} for none)" },
         [F_CPUS_MILLI] = U64(cpus_milli),
@@ -162,6 +174,7 @@ static const struct {
 static int refuse(int r, char *error, size_t size, const char *fmt, ...) _printf_(4, 5);
 static int check_create(const struct request *d, char *error, size_t size);
 static int check_topup(const struct request *d, char *error, size_t size);
+static int check_invest_open(const struct request *d, char *error, size_t size);
 
 /* Every op reads "request_id" and "client" too (idempotency for money,
  * logs for all).
@@ -195,6 +208,10 @@ static const struct {
         { "sponsor_bid", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS) | BIT(F_FUNDER_KEY) | BIT(F_NAME) | BIT(F_URL),
           BIT(F_SLICE) | BIT(F_NAME), check_topup },
         { "sponsor_outcome", SLICE_OWNED | BIT(F_BID), BIT(F_SLICE) | BIT(F_BID) | BIT(F_TOKEN) },
+        { "invest_open", SLICE_OWNED | BIT(F_REVENUE_SHARE) | BIT(F_FIXED_RETURN) | BIT(F_CAP), BIT(F_SLICE),
+          check_invest_open },
+        /* Anyone: a slice's users pay it; the vouchers are the proof. */
+        { "pay", BIT(F_SLICE) | BIT(F_VOUCHER) | BIT(F_VOUCHERS), BIT(F_SLICE), check_topup },
         { "attach", SLICE_OWNED, BIT(F_SLICE) },
         { "run-unit", SLICE_OWNED | BIT(F_UNIT), BIT(F_SLICE) | BIT(F_UNIT) },
         { "kill", SLICE_OWNED, BIT(F_SLICE) },
@@ -392,6 +409,20 @@ static int check_topup(const struct request *d, char *error, size_t size) {
                 return refuse(-EINVAL, error, size, "Field 'voucher' is missing: it must be %s (or 'vouchers' %s)",
                               fields[F_VOUCHER].expect, fields[F_VOUCHERS].expect);
         return check_vouchers(d, error, size);
+}
+
+/* One kind of terms: a revenue share or a fixed return. */
+static int check_invest_open(const struct request *d, char *error, size_t size) {
+        if (!d->revenue_share == !d->fixed_return)
+                return refuse(-EINVAL, error, size, "Fields 'revenue_share' and 'fixed_return': exactly one must "
+                              "be given, %s", fields[F_REVENUE_SHARE].expect);
+        return 0;
+}
+
+static bool money_text_is_valid(const char *s) {
+        int64_t v;
+
+        return money_parse(s, &v) >= 0;
 }
 
 static int check_create(const struct request *d, char *error, size_t size) {

@@ -96,6 +96,12 @@ struct request {
         const char *name;
         const char *url;
         uint64_t bid; /* sponsor_outcome: the bid's number */
+        /* invest_open: the terms, one of a revenue share or a fixed
+         * return ("50%", parse_percent()), and an optional cap on what
+         * the investors earn in all (money text); NULL: not given */
+        const char *revenue_share;
+        const char *fixed_return;
+        const char *cap;
         bool has_limits;
         struct slice_limits limits;   /* create */
         uint64_t cpus_milli;          /* create, quote */

@@ -10,7 +10,9 @@
  *   - parse_hours(s) is parse_duration(s + "h") for digits and points;
  *   - format_size() and format_duration() of what parsed read back (where
  *     the parser knows the unit) to at most the value, never more: they
- *     round down. */
+ *     round down;
+ *   - parse_percent() takes what ends in one '%', at most 1000%, and
+ *     format_percent() of it reads back to the same value exactly. */
 #include <errno.h>
 #include <inttypes.h>
 
@@ -132,6 +134,23 @@ static void check_hours(const char *s) {
                 fuzz_check(r == -EINVAL && v == UNTOUCHED);
 }
 
+static void check_percent(const char *s) {
+        char buf[FORMAT_PERCENT_MAX];
+        uint64_t v = UNTOUCHED, back = UNTOUCHED;
+        size_t n = strlen(s);
+        int r;
+
+        r = parse_percent(s, &v);
+        fuzz_check(r == 0 || r == -EINVAL || r == -ERANGE);
+        if (r < 0) {
+                fuzz_check(v == UNTOUCHED);
+                return;
+        }
+        fuzz_check(n >= 2 && s[n - 1] == '%' && v <= 10000000 && percent_is_valid(s));
+        format_percent(buf, sizeof(buf), v);
+        fuzz_check(parse_percent(buf, &back) == 0 && back == v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *s;
 
@@ -145,6 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_cpus(s);
         check_duration(s);
         check_hours(s);
+        check_percent(s);
         free(s);
         return 0;
 }

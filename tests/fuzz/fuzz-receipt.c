@@ -25,7 +25,7 @@ static const char *const sentences[] = {
         "Receipt text is too long: extra data after the signature",
         "Not a prepay receipt (its bytes do not start with PPR)",
         "Receipt has an unknown format version (this prepay reads version 1)",
-        "Receipt kind is unknown (this prepay knows create, topup and release)",
+        "Receipt kind is unknown (this prepay knows create, topup, release and pay)",
         "Receipt amount out of range",
         "Receipt balance out of range",
         "Receipt currency is not three upper-case letters",
@@ -33,7 +33,7 @@ static const char *const sentences[] = {
         "Receipt slice id is not valid",
         "Receipt request id is not valid",
         "Receipt host id is not valid",
-        "Receipt voucher count does not fit its kind (create and topup spend 1 to 16, release none)",
+        "Receipt voucher count does not fit its kind (create, topup and pay spend 1 to 16, release none)",
 };
 
 static bool is_space(char c) {

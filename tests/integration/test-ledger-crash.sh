@@ -18,6 +18,12 @@
 # escrow empty), each period has one winner at most, the earliest of its
 # bids, whatever the kills interrupted; a returned bid's change spends,
 # and a retried bid replays its number and token.
+# The burner's slice is also open to investors (a 50% revenue share), so
+# the funder's top-ups of it are investments; one voucher in eleven is
+# paid to it as revenue (prepay pay): each payment acknowledged is in the ledger
+# once, split as its reply said; now and then the funder claims the
+# revenue it earned: each claim acknowledged is one payout of what its
+# reply said, never paid twice, and a retry replays it.
 # run-all-timeout: 900
 . "$(dirname "$0")/lib.sh"
 
@@ -34,12 +40,13 @@ start_daemon
 
 bg prepay run --voucher "$(mint 100)" --cpus 0.5 -- "$BIN/tests/burn" 3600 2>"$T/run.err"
 s=$(slice_from_log "$T/run.err") || fail "no slice"
+prepay invest open "$s" --revenue-share 50% >/dev/null || fail "invest open failed"
 
 prepay sponsor offer "$s" --period 2s --min 0.01 --start +2s >/dev/null 2>"$T/offer.err" ||
         fail "sponsor offer refused: $(cat "$T/offer.err")"
 
 make_issuer
-mkdir -p "$T/stream" "$T/rel" "$T/claim" "$T/bids"
+mkdir -p "$T/stream" "$T/rel" "$T/claim" "$T/bids" "$T/pay" "$T/rclaim"
 prepay mint --key "$ISSUER_KEY" --amount 0.01 --currency EUR --count 20000 --out "$T/stream" >/dev/null ||
         fail "mint failed"
 
@@ -62,6 +69,22 @@ claim_share() {
                 sleep 0.2
         done
         echo "claim on $new: $(cat "$T/last.err")" >>"$T/refused"
+}
+
+# A revenue claim on the burner's slice: acknowledged, or refused for
+# having nothing to pay (then nothing moved).
+claim_revenue() {
+        local id=$1 try
+        for try in $(seq 50); do
+                if prepay claim "$s" --funder-key "$T/funder/f.key" --request-id "$id" --json \
+                        >"$T/rclaim/$id.tmp" 2>"$T/last.err"; then
+                        mv "$T/rclaim/$id.tmp" "$T/rclaim/$id.json"
+                        return 0
+                fi
+                grep -q "not running\|could not be reached" "$T/last.err" || break
+                sleep 0.2
+        done
+        grep -q "nothing was paid" "$T/last.err" || echo "revenue claim $id: $(cat "$T/last.err")" >>"$T/refused"
 }
 
 client() {
@@ -105,6 +128,16 @@ client() {
                         else
                                 echo "$id $(cat "$T/last.err")" >>"$T/refused"
                         fi
+                elif [ $((i % 11)) = 0 ]; then
+                        # Revenue: paid to the slice, split with its investor.
+                        if prepay pay "$s" --voucher "$f" --request-id "p-$id" --json >"$T/pay/$id.tmp" \
+                                2>"$T/last.err"; then
+                                echo "$id" >>"$T/acked"
+                                mv "$T/pay/$id.tmp" "$T/pay/$id.json"
+                        else
+                                echo "$id $(cat "$T/last.err")" >>"$T/refused"
+                        fi
+                        [ $((i % 35)) = 0 ] && claim_revenue "rc-$id"
                 elif [ $((i % 3)) = 0 ]; then
                         # A funder's top-up: its credit is never written
                         # without the funder, whenever the daemon dies.
@@ -224,6 +257,37 @@ for reply in "$T"/bids/*.json; do
 done
 say "$bids bids acknowledged: each paid into escrow once and taken out once"
 [ "$bids" -gt 0 ] || fail "no bid was acknowledged"
+# Each payment acknowledged: one pay entry for its voucher, split as its
+# reply said.
+pays=0
+for reply in "$T"/pay/*.json; do
+        [ -e "$reply" ] || continue
+        id=$(basename "$reply" .json)
+        got=$(jq -r --arg v "$id" '[.entries[] | select(.kind == "pay" and .voucher == $v)] |
+                "\(length) \([.[].postings[] | select(.account | startswith("earned:")) | .amount] | add // 0)"' \
+                "$T/ledger.json")
+        [ "$got" = "1 $(jq -r .to_investors "$reply")" ] ||
+                fail "payment $id: the ledger says $got (entries, to investors), its reply $(jq -c . "$reply")"
+        pays=$((pays + 1))
+done
+# Each revenue claim acknowledged: one payout of what it said, with its
+# request id; all payouts together what the slice's row says was claimed.
+rclaims=0 paid=0
+for reply in "$T"/rclaim/*.json; do
+        [ -e "$reply" ] || continue
+        id=$(basename "$reply" .json)
+        got=$(jq -r --arg r "$id" '[.entries[] | select(.kind == "payout" and .request_id == $r)] |
+                "\(length) \([.[].postings[] | select(.account == "refund") | .amount] | add // 0)"' "$T/ledger.json")
+        [ "$got" = "1 $(jq -r .revenue "$reply")" ] ||
+                fail "revenue claim $id: the ledger says $got (payouts, amount), its reply $(jq -c . "$reply")"
+        rclaims=$((rclaims + 1))
+        paid=$((paid + $(jq -r .revenue "$reply")))
+done
+[ "$(jq --arg s "$s" '.slices[] | select(.id == $s) | .claimed_by_investors' "$T/ledger.json")" -ge "$paid" ] ||
+        fail "the slice's row says less claimed by investors than the claims acknowledged ($paid)"
+say "$pays payments acknowledged, each in the ledger once as split; $rclaims revenue claims acknowledged ($paid paid), each one payout"
+[ "$pays" -gt 0 ] || fail "no payment was acknowledged"
+[ "$rclaims" -gt 0 ] || fail "no revenue claim was acknowledged"
 start_daemon
 returned=0 won=0
 : >"$T/outcomes"
@@ -277,6 +341,16 @@ for reply in "$T"/claim/*.json; do
         for k in claimed change; do
                 [ "$(jq -c ".$k" "$T/again.json")" = "$(jq -c ".$k" "$reply")" ] ||
                         fail "the retried claim on $new: $k $(jq -c ".$k" "$T/again.json"), first $(jq -c ".$k" "$reply")"
+        done
+done
+for reply in "$T"/rclaim/*.json; do
+        [ -e "$reply" ] || continue
+        id=$(basename "$reply" .json)
+        prepay claim "$s" --funder-key "$T/funder/f.key" --request-id "$id" --json >"$T/again.json" 2>/dev/null ||
+                fail "the retried revenue claim $id failed"
+        for k in claimed change; do
+                [ "$(jq -c ".$k" "$T/again.json")" = "$(jq -c ".$k" "$reply")" ] ||
+                        fail "the retried revenue claim $id: $k $(jq -c ".$k" "$T/again.json"), first $(jq -c ".$k" "$reply")"
         done
 done
 prepay release "$s" >/dev/null 2>&1 || fail "release failed"

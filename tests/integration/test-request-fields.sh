@@ -117,6 +117,21 @@ slice {"op":"funders","slice":7}
 funder_proof {"op":"events","slice":"$s","funder_proof":7}
 funder_proof {"op":"events","slice":"$s","funder_proof":"pc1-AAAA"}
 funder_proof {"op":"funders","slice":"$s","funder_proof":""}
+revenue_share {"op":"invest_open","slice":"$s","token":"$token","revenue_share":50}
+revenue_share {"op":"invest_open","slice":"$s","token":"$token","revenue_share":"50"}
+revenue_share {"op":"invest_open","slice":"$s","token":"$token","revenue_share":"150%"}
+revenue_share {"op":"invest_open","slice":"$s","token":"$token","revenue_share":"0%"}
+revenue_share {"op":"invest_open","slice":"$s","token":"$token"}
+fixed_return {"op":"invest_open","slice":"$s","token":"$token","fixed_return":"1001%"}
+fixed_return {"op":"invest_open","slice":"$s","token":"$token","fixed_return":"10%","revenue_share":"10%"}
+cap {"op":"invest_open","slice":"$s","token":"$token","revenue_share":"50%","cap":5}
+cap {"op":"invest_open","slice":"$s","token":"$token","revenue_share":"50%","cap":"-1"}
+cap {"op":"invest_open","slice":"$s","token":"$token","revenue_share":"50%","cap":"0"}
+token {"op":"invest_open","slice":"$s","token":"pt-not-its-token","revenue_share":"50%"}
+slice {"op":"pay","slice":"s-1","voucher":"$voucher"}
+voucher {"op":"pay","slice":"$s"}
+voucher {"op":"pay","slice":"$s","voucher":7}
+vouchers {"op":"pay","slice":"$s","vouchers":[]}
 version {"op":"status","slice":"$s","version":"1"}
 op {"op":5}
 op {"op":null,"slice":"$s"}
@@ -151,6 +166,9 @@ say "refused sponsorship requests spent nothing"
 reply=$(echo "status {\"op\":\"status\",\"slice\":\"$s\"}" | send)
 jq -e '.slice.account.state == "active"' <<<"${reply#status }" >/dev/null ||
         fail "the slice is not active after the refused release: $reply"
+jq -e '.slice.account.investors == null' <<<"${reply#status }" >/dev/null ||
+        fail "a refused invest_open opened the slice: $reply"
+[ "$(books)" = "[1,1]" ] || fail "refused payments spent something: $(books)"
 
 reply=$(echo "release {\"op\":\"release\",\"slice\":\"$s\",\"token\":\"$token\"}" | send)
 [ "$(jq -r .ok <<<"${reply#release }")" = true ] || fail "release failed: $reply"

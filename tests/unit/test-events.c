@@ -27,7 +27,7 @@ static void test_kind_names(void **state) {
         static const char *const names[_EVENT_MAX] = {
                 "funded", "topped-up", "low",    "exhausted", "throttled",
                 "frozen", "thawed",    "killed", "released",  "oom",
-                "vm",     "sponsor",   "bid_refunded",
+                "vm",     "sponsor",   "bid_refunded", "paid",
         };
 
         for (int k = 0; k < _EVENT_MAX; k++) {

@@ -194,6 +194,132 @@ static void test_random(void **state _unused_) {
         }
 }
 
+/* Investors: invest_split() as daemon/README.md ("Investors") says. */
+static void invest_split_is(const struct invest_offer *o, const struct investor_stake *inv, size_t n,
+                            int64_t payment, int64_t want_to_investors, const int64_t *want) {
+        int64_t shares[8] = {}, to = -1, sum = 0;
+
+        assert_int_equal(invest_split(o, inv, n, payment, shares, &to), 0);
+        assert_int_equal(to, want_to_investors);
+        for (size_t i = 0; i < n; i++) {
+                if (shares[i] != want[i])
+                        fail_msg("share %zu of %" PRId64 ": %" PRId64 ", not %" PRId64, i, payment, shares[i], want[i]);
+                sum += shares[i];
+        }
+        assert_int_equal(sum, to);
+}
+
+static void test_invest_names(void **state _unused_) {
+        assert_string_equal(invest_terms_to_string(INVEST_REVENUE_SHARE), "revenue-share");
+        assert_string_equal(invest_terms_to_string(INVEST_FIXED_RETURN), "fixed-return");
+        assert_int_equal(invest_terms_from_string("fixed-return"), INVEST_FIXED_RETURN);
+        assert_int_equal(invest_terms_from_string("revenue"), -EINVAL);
+        assert_null(invest_terms_to_string(_INVEST_TERMS_MAX));
+}
+
+/* The issue's case: 50%, one investor, 1.00 paid: 0.50 to it. Then two
+ * investors (2.00 and 1.00) and 0.000007 paid: 3.5 rounds down to 3 for
+ * the investors, 2 and 1; the slice keeps 4. */
+static void test_invest_revenue_share(void **state _unused_) {
+        const struct invest_offer half = { INVEST_REVENUE_SHARE, INVEST_RATE_UNIT / 2, 0 };
+        const struct investor_stake one[] = { { CENTS(200), 0 } };
+        const struct investor_stake two[] = { { CENTS(200), 0 }, { CENTS(100), 0 } };
+        const struct investor_stake tie[] = { { CENTS(100), 0 }, { CENTS(100), 0 } };
+
+        invest_split_is(&half, one, 1, CENTS(100), CENTS(50), (int64_t[]) { CENTS(50) });
+        invest_split_is(&half, two, 2, 7, 3, (int64_t[]) { 2, 1 });
+        invest_split_is(&half, two, 2, CENTS(30), CENTS(15), (int64_t[]) { CENTS(10), CENTS(5) });
+        /* Equal stakes, an odd micro-unit: to the earlier investor. */
+        invest_split_is(&half, tie, 2, 2, 1, (int64_t[]) { 1, 0 });
+        /* No investor yet: all the slice's. */
+        invest_split_is(&half, NULL, 0, CENTS(100), 0, NULL);
+}
+
+/* Fixed return 10%: owed 1.10 on 1.00; paid first, then nothing. */
+static void test_invest_fixed_return(void **state _unused_) {
+        const struct invest_offer ten = { INVEST_FIXED_RETURN, INVEST_RATE_UNIT / 10, 0 };
+        const struct invest_offer zero = { INVEST_FIXED_RETURN, 0, 0 };
+        struct investor_stake inv[] = { { CENTS(100), 0 } };
+        /* Owed 1.10 and 0.55; 0.60 more earned by the first: 0.50 and 0.55
+         * still owed; 0.21 paid goes 0.50:0.55 by largest remainder. */
+        const struct investor_stake two[] = { { CENTS(100), CENTS(60) }, { CENTS(50), 0 } };
+
+        invest_split_is(&ten, inv, 1, CENTS(60), CENTS(60), (int64_t[]) { CENTS(60) });
+        inv[0].earned = CENTS(60);
+        invest_split_is(&ten, inv, 1, CENTS(60), CENTS(50), (int64_t[]) { CENTS(50) });
+        inv[0].earned = CENTS(110);
+        invest_split_is(&ten, inv, 1, CENTS(30), 0, (int64_t[]) { 0 });
+        invest_split_is(&zero, inv, 1, CENTS(30), 0, (int64_t[]) { 0 });
+        /* 210000 * 500000 / 1050000 = 100000, * 550000 / 1050000 = 110000. */
+        invest_split_is(&ten, two, 2, 210000, 210000, (int64_t[]) { 100000, 110000 });
+        /* 1 micro-unit: the larger remainder (the second, owed more). */
+        invest_split_is(&ten, two, 2, 1, 1, (int64_t[]) { 0, 1 });
+}
+
+/* A cap on what all investors earn: what is left of it bounds each pool. */
+static void test_invest_cap(void **state _unused_) {
+        const struct invest_offer capped = { INVEST_REVENUE_SHARE, INVEST_RATE_UNIT, CENTS(25) };
+        struct investor_stake inv[] = { { CENTS(100), 0 } };
+
+        invest_split_is(&capped, inv, 1, CENTS(20), CENTS(20), (int64_t[]) { CENTS(20) });
+        inv[0].earned = CENTS(20);
+        invest_split_is(&capped, inv, 1, CENTS(20), CENTS(5), (int64_t[]) { CENTS(5) });
+        inv[0].earned = CENTS(25);
+        invest_split_is(&capped, inv, 1, CENTS(20), 0, (int64_t[]) { 0 });
+}
+
+static void test_invest_refused(void **state _unused_) {
+        const struct investor_stake inv[] = { { CENTS(100), 0 } }, none[] = { { 0, 0 } };
+        int64_t s[1], to;
+
+        assert_int_equal(invest_split(&(struct invest_offer) { INVEST_REVENUE_SHARE, 0, 0 }, inv, 1, 1, s, &to),
+                         -EINVAL);
+        assert_int_equal(invest_split(&(struct invest_offer) { INVEST_REVENUE_SHARE, INVEST_RATE_UNIT + 1, 0 }, inv,
+                                      1, 1, s, &to), -EINVAL);
+        assert_int_equal(invest_split(&(struct invest_offer) { INVEST_FIXED_RETURN, INVEST_RATE_MAX + 1, 0 }, inv, 1,
+                                      1, s, &to), -EINVAL);
+        assert_int_equal(invest_split(&(struct invest_offer) { INVEST_FIXED_RETURN, 0, 0 }, inv, 1, 0, s, &to),
+                         -EINVAL);
+        assert_int_equal(invest_split(&(struct invest_offer) { INVEST_FIXED_RETURN, 0, 0 }, none, 1, 1, s, &to),
+                         -EINVAL);
+}
+
+/* Random stakes and payments: the shares sum to the pool, the pool and
+ * the slice's part to the payment, and a fixed return never pays anyone
+ * more than it is owed. */
+static void test_invest_random(void **state _unused_) {
+        uint64_t seed = 0x1de5;
+
+        for (int round = 0; round < 2000; round++) {
+                struct investor_stake inv[8];
+                int64_t shares[8], to, sum = 0, payment, rate;
+                size_t n = 1 + (size_t) (round % 8);
+                enum invest_terms t = round % 2 ? INVEST_FIXED_RETURN : INVEST_REVENUE_SHARE;
+
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                payment = 1 + (int64_t) ((seed >> 20) % (uint64_t) CENTS(1000));
+                rate = 1 + (int64_t) ((seed >> 8) % (uint64_t) INVEST_RATE_UNIT);
+                for (size_t i = 0; i < n; i++) {
+                        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                        inv[i] = (struct investor_stake) { 1 + (int64_t) ((seed >> 24) % (uint64_t) CENTS(500)),
+                                                           (int64_t) ((seed >> 4) % (uint64_t) CENTS(300)) };
+                }
+                assert_int_equal(invest_split(&(struct invest_offer) { t, rate, (int64_t) (seed % 3) * CENTS(700) },
+                                              inv, n, payment, shares, &to), 0);
+                assert_true(to >= 0 && to <= payment);
+                for (size_t i = 0; i < n; i++) {
+                        assert_true(shares[i] >= 0);
+                        if (t == INVEST_FIXED_RETURN) {
+                                int64_t owed = inv[i].invested + inv[i].invested * rate / INVEST_RATE_UNIT;
+
+                                assert_true(inv[i].earned + shares[i] <= MAX(owed, inv[i].earned));
+                        }
+                        sum += shares[i];
+                }
+                assert_int_equal(sum, to);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names),
@@ -205,6 +331,12 @@ int main(void) {
                 cmocka_unit_test(test_large),
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_random),
+                cmocka_unit_test(test_invest_names),
+                cmocka_unit_test(test_invest_revenue_share),
+                cmocka_unit_test(test_invest_fixed_return),
+                cmocka_unit_test(test_invest_cap),
+                cmocka_unit_test(test_invest_refused),
+                cmocka_unit_test(test_invest_random),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,13 +117,30 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
 }
 
 /* The schema this build writes, and one newer than it knows. */
-#define SCHEMA_NOW 6
-#define SCHEMA_NEWER "7"
+#define SCHEMA_NOW 7
+#define SCHEMA_NEWER "8"
+
+/* A ledger as schema 6 left it: schema 7's investors, payouts and
+ * columns gone, entries as migration 6 made it (the CHECKs of kind and
+ * funder without investors), its rows as they were. */
+#define SCHEMA_6_SQL                                                                                       \
+        "DROP TABLE payouts; DROP TABLE investors; ALTER TABLE slices DROP COLUMN revenue; "              \
+        "ALTER TABLE slices DROP COLUMN invested; ALTER TABLE slices DROP COLUMN earned; "                  \
+        "ALTER TABLE slices DROP COLUMN earned_claimed; ALTER TABLE slices DROP COLUMN invest_terms; "      \
+        "ALTER TABLE slices DROP COLUMN invest_rate; ALTER TABLE slices DROP COLUMN invest_cap; "           \
+        "ALTER TABLE slices DROP COLUMN invest_entry; "                                                     \
+        "CREATE TABLE e7 AS SELECT * FROM entries; DROP TABLE entries; "                                    \
+        "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
+        "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release', 'claim', 'bid', 'award', "      \
+        "'return')), slice TEXT NOT NULL REFERENCES slices (id), voucher BLOB, request_id TEXT, "           \
+        "overshoot INTEGER NOT NULL DEFAULT 0, prev_hash BLOB NOT NULL, hash BLOB NOT NULL, "                \
+        "funder BLOB CHECK (funder IS NULL OR (kind IN ('redeem', 'claim', 'award') AND length(funder) = 32))) " \
+        "STRICT; INSERT INTO entries SELECT * FROM e7; DROP TABLE e7; "
 
 /* A ledger as schema 5 left it: schema 6's sponsorships and bids gone,
  * entries as migration 4 made it (kinds without bid, award, return). */
 #define SCHEMA_5_SQL                                                                                       \
-        "DROP INDEX bids_open; DROP TABLE bids; DROP TABLE sponsorships; "                                 \
+        SCHEMA_6_SQL "DROP INDEX bids_open; DROP TABLE bids; DROP TABLE sponsorships; "                    \
         "CREATE TABLE e5 AS SELECT * FROM entries; DROP TABLE entries; "                                    \
         "CREATE TABLE entries (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL, "                     \
         "kind TEXT NOT NULL CHECK (kind IN ('redeem', 'charge', 'release', 'claim')), "                    \
@@ -1422,7 +1439,7 @@ static void test_funders(void **state) {
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "0b8253346e4d63608cad0f2671514211fff8c127e6616f80446e08de817ab474";
+        static const char want[] = "dc3a66376b5f798b6238337358d7a6457396d36249725abd18e662cbca48c7a4";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -1764,6 +1781,109 @@ static void test_claims(void **state) {
         raw_exec(f->path, "DELETE FROM claims WHERE entry = (SELECT max(entry) FROM claims)");
         l = open_ok(f->path, true);
         verify_fails(l, "no claims row records");
+        ledger_close(l);
+}
+
+/* Investors (schema 5): a credit by a key after the opening is an
+ * investment, one before it is not; payments are split by the terms to
+ * the micro-unit, their revenue claimed again and again, never twice;
+ * verify recomputes each payment's split from the investors' entries. */
+static void test_investors(void **state) {
+        struct fixture *f = *state;
+        const struct invest_offer half = { INVEST_REVENUE_SHARE, INVEST_RATE_UNIT / 2, 0 };
+        uint8_t k1[CRYPTO_PUBKEY_SIZE], k2[CRYPTO_PUBKEY_SIZE], k3[CRYPTO_PUBKEY_SIZE];
+        struct voucher v = make_voucher(90, CENTS(50));
+        struct ledger_position *p = NULL;
+        struct ledger_claimable c;
+        struct ledger_books books;
+        struct ledger_paid paid;
+        struct ledger_slice row;
+        struct ledger *l;
+        size_t n = 0;
+
+        memset(k1, 0x11, sizeof(k1));
+        memset(k2, 0x22, sizeof(k2));
+        memset(k3, 0x33, sizeof(k3));
+        l = open_batch(f->path);
+        add_slice(l, SLICE_A, 1000);
+        assert_int_equal(ledger_redeem_funded(l, &v, 1, SLICE_A, NULL, k3, 2000, NULL, NULL), 0);
+        assert_int_equal(ledger_invest_open(l, SLICE_A, &half, "open-1", 3000), 0);
+        assert_int_equal(ledger_invest_open(l, SLICE_A, &half, NULL, 3001), -EALREADY);
+        assert_int_equal(ledger_invest_open(l, SLICE_B, &half, NULL, 3001), -ENOENT);
+        assert_int_equal(ledger_invest_open(l, SLICE_A, &(struct invest_offer) { INVEST_REVENUE_SHARE, 0, 0 }, NULL,
+                                            3001), -EINVAL);
+        v = make_voucher(91, CENTS(200));
+        assert_int_equal(ledger_redeem_funded(l, &v, 1, SLICE_A, NULL, k1, 4000, NULL, NULL), 0);
+        v = make_voucher(92, CENTS(100));
+        assert_int_equal(ledger_redeem_funded(l, &v, 1, SLICE_A, NULL, k2, 4001, NULL, NULL), 0);
+
+        /* 0.000007: 3 to the investors (2 and 1), 4 to the slice. */
+        v = make_voucher(93, 7);
+        assert_int_equal(ledger_pay(l, &v, 1, SLICE_A, "pay-1", 5000, &paid, NULL), 0);
+        assert_int_equal(paid.to_investors, 3);
+        assert_int_equal(paid.to_slice, 4);
+        assert_int_equal(paid.n_shares, 2);
+        assert_int_equal(paid.shares[0].amount, 2);
+        assert_int_equal(paid.shares[1].amount, 1);
+        /* 1.00: 0.50 by 2:1, the odd micro-unit to the larger remainder. */
+        v = make_voucher(94, CENTS(100));
+        assert_int_equal(ledger_pay(l, &v, 1, SLICE_A, NULL, 5001, &paid, NULL), 0);
+        assert_int_equal(paid.shares[0].amount, 333333);
+        assert_int_equal(paid.shares[1].amount, 166667);
+        assert_int_equal(paid.balance, CENTS(350) + 4 + CENTS(50));
+        /* Spent is spent, a payment or a credit. */
+        assert_int_equal(ledger_pay(l, &v, 1, SLICE_A, NULL, 5002, &paid, NULL), -EALREADY);
+
+        /* k1 claims its revenue, before any release; then has nothing. */
+        assert_int_equal(ledger_claimable(l, SLICE_A, k1, &c), 0);
+        assert_true(c.investor);
+        assert_int_equal(c.share_error, -EAGAIN);
+        assert_int_equal(c.revenue, 333335);
+        c.revenue++;
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "rc-1", NULL, 6000), -EINVAL);
+        c.revenue--;
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "rc-1", "claim-1", 6000), 0);
+        assert_int_equal(ledger_claimable(l, SLICE_A, k1, &c), 0);
+        assert_int_equal(c.revenue, 0);
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "rc-2", NULL, 6001), -ENODATA);
+        /* k3 funded before the opening: no investor. */
+        assert_int_equal(ledger_claimable(l, SLICE_A, k3, &c), 0);
+        assert_false(c.investor);
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
+        assert_int_equal(row.revenue, 4 + CENTS(50));
+        assert_int_equal(row.invested, CENTS(300));
+        assert_int_equal(row.earned, 166668);
+        assert_int_equal(row.earned_claimed, 333335);
+        assert_int_equal(ledger_books(l, &books), 0);
+        assert_int_equal(books.earned, 166668);
+        assert_int_equal(books.redeemed, books.held + books.charged + books.refunded + books.funders + books.earned);
+        assert_int_equal(ledger_slice_positions(l, SLICE_A, &row, &p, &n), 0);
+        assert_int_equal(n, 3);
+        assert_false(p[0].investor); /* k3 */
+        assert_true(p[1].investor);
+        assert_int_equal(p[1].invested, CENTS(200));
+        assert_int_equal(p[1].earned, 333335);
+        assert_int_equal(p[1].earned_claimed, 333335);
+        free(p);
+        verify_ok(l);
+        ledger_close(l);
+
+        /* What verify holds to the entries. */
+        raw_exec(f->path, "UPDATE investors SET earned = earned + 1 WHERE funder = x'" "2222222222222222222222222222222222222222222222222222222222222222" "'");
+        l = open_ok(f->path, true);
+        verify_fails(l, "from its entries");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE investors SET earned = earned - 1 WHERE funder = x'" "2222222222222222222222222222222222222222222222222222222222222222" "'");
+        raw_exec(f->path, "UPDATE slices SET invest_rate = 400000");
+        l = open_ok(f->path, true);
+        verify_fails(l, "but its revenue-share terms give it");
+        ledger_close(l);
+        raw_exec(f->path, "UPDATE slices SET invest_rate = 500000");
+        raw_exec(f->path, "DELETE FROM payouts");
+        l = open_ok(f->path, true);
+        verify_fails(l, "no payouts row records");
         ledger_close(l);
 }
 
@@ -2308,6 +2428,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sponsorship, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_investors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };

@@ -297,6 +297,30 @@ static void test_format_small_buffers(void **state _unused_) {
         assert_int_equal(buf[0], 'x');
 }
 
+/* Rates as people type them, in parts per million; back as typed. */
+static void test_percent(void **state _unused_) {
+        char buf[FORMAT_PERCENT_MAX];
+
+        check_ok(parse_percent, "50%", 500000);
+        check_ok(parse_percent, "12.5%", 125000);
+        check_ok(parse_percent, "0.0001%", 1);
+        check_ok(parse_percent, "0%", 0);
+        check_ok(parse_percent, "1000%", 10000000);
+        check_err(parse_percent, "1000.0001%", -ERANGE);
+        check_err(parse_percent, "50", -EINVAL);
+        check_err(parse_percent, "50 %", -EINVAL);
+        check_err(parse_percent, "0.00001%", -EINVAL);
+        check_err(parse_percent, "-5%", -EINVAL);
+        check_err(parse_percent, "%", -EINVAL);
+        check_err(parse_percent, "5%%", -EINVAL);
+        assert_true(percent_is_valid("7%"));
+        assert_false(percent_is_valid("seven"));
+        assert_string_equal(format_percent(buf, sizeof(buf), 500000), "50%");
+        assert_string_equal(format_percent(buf, sizeof(buf), 125000), "12.5%");
+        assert_string_equal(format_percent(buf, sizeof(buf), 1), "0.0001%");
+        assert_string_equal(format_percent(buf, sizeof(buf), 0), "0%");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_size_suffixes),
@@ -314,6 +338,7 @@ int main(void) {
                 cmocka_unit_test(test_format_duration),
                 cmocka_unit_test(test_format_duration_parses),
                 cmocka_unit_test(test_format_small_buffers),
+                cmocka_unit_test(test_percent),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -174,7 +174,7 @@ static void test_round_trip(void **state _unused_) {
         const char *error;
 
         for (size_t i = 0; i < ARRAY_SIZE(request_ids); i++)
-                for (enum receipt_kind kind = RECEIPT_CREATE; kind <= RECEIPT_RELEASE; kind++) {
+                for (enum receipt_kind kind = RECEIPT_CREATE; kind <= RECEIPT_PAY; kind++) {
                         struct receipt r = {
                                 .kind = kind,
                                 .amount = i == 0 ? (kind == RECEIPT_RELEASE ? 0 : 1) : RECEIPT_AMOUNT_MAX,
@@ -241,7 +241,7 @@ static void test_encode_refuses(void **state _unused_) {
         size_t len = 999;
 
         r = tv_fields(), r.kind = 0, check_encode_refuses(r);
-        r = tv_fields(), r.kind = 4, check_encode_refuses(r);
+        r = tv_fields(), r.kind = 5, check_encode_refuses(r);
         r = tv_fields(), r.amount = 0, check_encode_refuses(r);
         r = tv_fields(), r.amount = -1, check_encode_refuses(r);
         r = tv_fields(), r.amount = RECEIPT_AMOUNT_MAX + 1, check_encode_refuses(r);
@@ -341,8 +341,8 @@ static void version_0(uint8_t *b, size_t *n) {
 static void kind_0(uint8_t *b, size_t *n) {
         b[4] = 0;
 }
-static void kind_4(uint8_t *b, size_t *n) {
-        b[4] = 4;
+static void kind_5(uint8_t *b, size_t *n) {
+        b[4] = 5;
 }
 static void kind_release(uint8_t *b, size_t *n) {
         b[4] = RECEIPT_RELEASE; /* with a voucher spent */
@@ -463,7 +463,7 @@ static void test_from_text_refuses(void **state _unused_) {
         static const char truncated[] = "Receipt text is truncated";
         static const char too_long[] = "Receipt text is too long: extra data after the signature";
         static const char vouchers[] =
-                "Receipt voucher count does not fit its kind (create and topup spend 1 to 16, release none)";
+                "Receipt voucher count does not fit its kind (create, topup and pay spend 1 to 16, release none)";
         _cleanup_(freep) char *s = NULL;
 
         /* wrong prefix */
@@ -519,8 +519,8 @@ static void test_from_text_refuses(void **state _unused_) {
         check_bad_bytes(version_0, "Receipt has an unknown format version (this prepay reads version 1)");
 
         /* fields out of range */
-        check_bad_bytes(kind_0, "Receipt kind is unknown (this prepay knows create, topup and release)");
-        check_bad_bytes(kind_4, "Receipt kind is unknown (this prepay knows create, topup and release)");
+        check_bad_bytes(kind_0, "Receipt kind is unknown (this prepay knows create, topup, release and pay)");
+        check_bad_bytes(kind_5, "Receipt kind is unknown (this prepay knows create, topup, release and pay)");
         check_bad_bytes(kind_release, vouchers);
         check_bad_bytes(amount_zero, "Receipt amount out of range");
         check_bad_bytes(amount_negative, "Receipt amount out of range");
@@ -685,7 +685,8 @@ static void test_helpers(void **state _unused_) {
         assert_string_equal(receipt_kind_to_string(RECEIPT_TOPUP), "topup");
         assert_string_equal(receipt_kind_to_string(RECEIPT_RELEASE), "release");
         assert_null(receipt_kind_to_string(0));
-        assert_null(receipt_kind_to_string(4));
+        assert_string_equal(receipt_kind_to_string(RECEIPT_PAY), "pay");
+        assert_null(receipt_kind_to_string(5));
 
         assert_string_equal(receipt_time_to_string(TV_TIME, buf), "2026-01-01 00:00:00.123456 UTC");
         assert_string_equal(receipt_time_to_string(1, buf), "1970-01-01 00:00:00.000001 UTC");
