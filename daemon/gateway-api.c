@@ -1380,7 +1380,8 @@ static int encode_funders(json_object *body, json_object *reply) {
 }
 
 static int encode_pay(json_object *body, json_object *reply) {
-        static const char *const keys[] = { "paid", "currency", "to_investors", "to_slice", "receipt", NULL };
+        static const char *const keys[] = { "paid",    "currency", "to_investors", "to_slice",
+                                            "balance", "investors", "receipt",     NULL };
         int r;
 
         r = add_slice_id(body, reply);

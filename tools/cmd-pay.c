@@ -69,14 +69,7 @@ int pay_main(int argc, char *argv[]) {
                 log_error("Usage: prepay pay SLICE --voucher FILE");
                 return 2;
         }
-        r = client_remote(NULL);
-        if (r < 0)
-                return 1;
-        if (r > 0) {
-                log_error("prepay pay is not taken through a storefront by this prepay yet: pay through the host's "
-                          "own prepay.");
-                return 1;
-        }
+        /* With --host, through the storefront (POST /v1/slices/ID/pay). */
         req = client_request_slice("pay", p.slice, NULL);
         if (req && client_add_vouchers(req, &vouchers) < 0) {
                 json_object_put(req);

@@ -343,6 +343,7 @@ static const struct {
         { "funders", "GET", "/funders", NULL },
         { "pay", "POST", "/pay", NULL },
         { "sponsor_bid", "POST", "/sponsor/bids", NULL },
+        { "sponsor_outcome", "POST", "/sponsor/outcome", NULL },
 };
 
 static int request_body(const char *op, json_object *req, json_object *body, const char **ret_why) {
@@ -365,6 +366,8 @@ static int request_body(const char *op, json_object *req, json_object *body, con
         }
         if (streq(op, "claim"))
                 return copy_member(body, "claim", req, "claim");
+        if (streq(op, "sponsor_outcome"))
+                return copy_member(body, "bid", req, "bid");
         if (streq(op, "release") && message_get_bool(req, "keep", &keep) >= 0 && keep)
                 return why(ret_why, "release --keep is not offered over HTTPS: release it for its change", -EOPNOTSUPP);
         return 0; /* release and kill: an empty object */
@@ -767,6 +770,13 @@ int remote_reply_from_http(json_object *req, const struct remote_call *c, long s
         }
         if (r >= 0 && (streq(c->op, "release") || streq(c->op, "claim") || streq(c->op, "sponsor_bid"))) {
                 r = join_change(o);
+                if (r == -EBADMSG)
+                        why(ret_why, "its change is not a list of vouchers", r);
+        }
+        /* A returned bid's change is in its bid, as prepayd's reply has it. */
+        if (r >= 0 && streq(c->op, "sponsor_outcome") &&
+            json_object_is_type(json_object_object_get(o, "bid"), json_type_object)) {
+                r = join_change(json_object_object_get(o, "bid"));
                 if (r == -EBADMSG)
                         why(ret_why, "its change is not a list of vouchers", r);
         }

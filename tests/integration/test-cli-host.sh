@@ -185,6 +185,11 @@ c=$(mint 1)
 donor topup "$s" --voucher "$c" >"$T/topup.out" 2>&1 || fail "the donor's top-up failed: $(cat "$T/topup.out")"
 grep -q "^Slice $s topped up with 1.00 EUR; balance now " "$T/topup.out" || fail "topup said: $(cat "$T/topup.out")"
 grep -q "^prepay: receipt pr1-" "$T/topup.out" || fail "the top-up printed no receipt"
+# Revenue, paid by a user of the slice through the storefront (no
+# investors: all of it to the slice).
+donor pay "$s" --voucher "$(mint 0.50)" >"$T/pay.out" 2>&1 || fail "the user's payment failed: $(cat "$T/pay.out")"
+grep -q "^Slice $s paid 0.50 EUR: 0.00 to its investors, 0.50 to the slice." "$T/pay.out" ||
+        fail "pay said: $(cat "$T/pay.out")"
 has_topup() { grep -q " $s topped up " "$T/events.out"; }
 wait_for 10 has_topup || fail "the event stream did not show the top-up: $(cat "$T/events.out" "$T/events.err")"
 kill "$events_pid" 2>/dev/null
