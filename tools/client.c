@@ -565,6 +565,23 @@ int client_save_token(const char *slice, const char *token, char **ret_path) {
         return 0;
 }
 
+int client_write_change(const char *path, const char *change) {
+        _cleanup_(freep) char *line = NULL;
+        int r;
+
+        if (!path || !change)
+                return 0;
+        if (asprintf(&line, "%s\n", change) < 0)
+                return log_oom();
+        r = client_write_secret_file(path, line);
+        if (r < 0) {
+                /* The change is money: never lose it. */
+                log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", path);
+                printf("%s\n", change);
+        }
+        return r;
+}
+
 int client_write_secret_file(const char *path, const char *text) {
         _cleanup_(closep) int fd = -1;
         size_t len = strlen(text);

@@ -35,24 +35,15 @@ struct claim_args {
 static int claim_done(json_object *reply, void *userdata) {
         const struct claim_args *a = userdata;
         const char *change = NULL, *currency = "";
-        _cleanup_(freep) char *line = NULL;
         char m[MONEY_FORMAT_MAX];
         json_object *o;
         int r;
 
         (void) message_get_string(reply, "change", &change);
         (void) message_get_string(reply, "currency", &currency);
-        if (change && a->out) {
-                if (asprintf(&line, "%s\n", change) < 0)
-                        return log_oom();
-                r = client_write_secret_file(a->out, line);
-                if (r < 0) {
-                        /* The change is money: never lose it. */
-                        log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", a->out);
-                        printf("%s\n", change);
-                        return r;
-                }
-        }
+        r = client_write_change(a->out, change);
+        if (r < 0)
+                return r;
         if (a->json) {
                 client_print_json(reply);
                 return 0;

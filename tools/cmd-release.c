@@ -36,24 +36,15 @@ struct release {
 static int release_done(json_object *reply, void *userdata) {
         const struct release *rel = userdata;
         const char *change = NULL, *currency = "";
-        _cleanup_(freep) char *line = NULL;
         char a[MONEY_FORMAT_MAX];
         json_object *o;
         int r;
 
         (void) message_get_string(reply, "change", &change);
         (void) message_get_string(reply, "currency", &currency);
-        if (change && rel->out) {
-                if (asprintf(&line, "%s\n", change) < 0)
-                        return log_oom();
-                r = client_write_secret_file(rel->out, line);
-                if (r < 0) {
-                        /* The change is money: never lose it. */
-                        log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", rel->out);
-                        printf("%s\n", change);
-                        return r;
-                }
-        }
+        r = client_write_change(rel->out, change);
+        if (r < 0)
+                return r;
         if (!rel->keep)
                 client_forget_token(rel->slice);
         (void) client_keep_receipt(rel->slice, reply, !rel->json);

@@ -325,7 +325,6 @@ struct outcome {
 
 static int print_outcome(json_object *reply, void *userdata) {
         const struct outcome *a = userdata;
-        _cleanup_(freep) char *line = NULL;
         const char *change = NULL;
         char m[MONEY_FORMAT_MAX];
         json_object *bid = NULL;
@@ -334,17 +333,9 @@ static int print_outcome(json_object *reply, void *userdata) {
         if (!json_object_object_get_ex(reply, "bid", &bid) || !bid)
                 return 0;
         (void) message_get_string(bid, "change", &change);
-        if (change && a->out) {
-                if (asprintf(&line, "%s\n", change) < 0)
-                        return log_oom();
-                r = client_write_secret_file(a->out, line);
-                if (r < 0) {
-                        /* The change is money: never lose it. */
-                        log_error_errno(r, "Failed to write the change to %s: %m. Here it is:", a->out);
-                        printf("%s\n", change);
-                        return r;
-                }
-        }
+        r = client_write_change(a->out, change);
+        if (r < 0)
+                return r;
         if (a->json) {
                 client_print_json(reply);
                 return 0;

@@ -228,6 +228,10 @@ int client_save_receipt(const char *slice, const char *receipt, char **ret_path)
  * pr1-... (saved in PATH)") if say or if it could not be saved. */
 int client_keep_receipt(const char *slice, json_object *reply, bool say);
 int client_write_secret_file(const char *path, const char *text);
+/* Change vouchers (one per line) into the file at path, made new and
+ * private; failing that, said and printed on standard output, never
+ * lost. 0 when path or change is NULL. */
+int client_write_change(const char *path, const char *change);
 
 /* http.c: prepay --host (prepay(1), tools/README.md). The gateway is
  * --host, else $PREPAY_HOST unless --socket names a local prepayd; its
