@@ -232,6 +232,16 @@ events_above() { [ "$(events_taken)" -gt "$1" ]; }
 # as the ledger's export and prepayd's replies spell it.
 raw_hex() { grep -v -- '-----' "$1" | base64 -d | tail -c 32 | od -An -tx1 | tr -d ' \n'; }
 
+# be64 N: N as 8 bytes, big-endian (printf alone: the booted guest has
+# no xxd).
+be64() {
+        local hex i
+        hex=$(printf '%016x' "$1")
+        for ((i = 0; i < 16; i += 2)); do
+                printf "\\x${hex:i:2}"
+        done
+}
+
 # funder_statement SLICE NAMED_PUB SIGNER_KEY PURPOSE HOST_ID: a funder's
 # statement (common/claim.h's bytes, version 2) made by hand with openssl,
 # as an attacker could: it names NAMED_PUB's key (a .pub file), SIGNER_KEY
@@ -241,7 +251,7 @@ funder_statement() {
         t=$(date +%s%6N)
         {
                 printf 'PPC\x02%s' "$purpose"
-                printf '%016x' "$t" | xxd -r -p
+                be64 "$t"
                 grep -v -- '-----' "$named" | base64 -d | tail -c 32
                 printf "\\x$(printf %02x ${#host})%s" "$host"
                 printf "\\x$(printf %02x ${#slice})%s" "$slice"
