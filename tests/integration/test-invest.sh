@@ -167,7 +167,7 @@ done
 prepay funders "$s5" | grep -q "^$(raw_hex "$T/inv/i2.pub") .* 0.25 *0.25$" ||
         fail "prepay funders: $(prepay funders "$s5" 2>&1)"
 export_json
-[ "$(jq .schema "$T/export.json")" = 5 ] || fail "schema $(jq .schema "$T/export.json")"
+[ "$(jq .schema "$T/export.json")" -ge 7 ] || fail "schema $(jq .schema "$T/export.json"), older than the investors'"
 # Unclaimed: i2's 0.050001 on the first slice, i1's 1.10, i2's 0.25.
 [ "$(jq '.books.earned_by_investors' "$T/export.json")" = 1400001 ] ||
         fail "books: earned by investors $(jq '.books.earned_by_investors' "$T/export.json")"

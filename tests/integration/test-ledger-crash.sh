@@ -137,7 +137,7 @@ client() {
                         else
                                 echo "$id $(cat "$T/last.err")" >>"$T/refused"
                         fi
-                        [ $((i % 35)) = 0 ] && claim_revenue "rc-$id"
+                        [ $((i % 55)) = 0 ] && claim_revenue "rc-$id"
                 elif [ $((i % 3)) = 0 ]; then
                         # A funder's top-up: its credit is never written
                         # without the funder, whenever the daemon dies.
