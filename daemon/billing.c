@@ -43,6 +43,14 @@ struct billing {
         uint64_t last_prune_usec;
         struct enforce enforce;
         struct verify_pool *verify; /* signature checks off the loop */
+
+        /* Claim statements paid on, while they could still be taken
+         * (billing_claim()): their signatures' first bytes, and until. */
+        struct used_claim {
+                uint8_t sig[16];
+                uint64_t until_usec;
+        } used_claims[BILLING_USED_CLAIMS_MAX];
+        size_t n_used_claims;
 };
 
 static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
@@ -1536,6 +1544,43 @@ static int claim_refused(struct billing *b, const struct billing_request *r, int
         }
 }
 
+/* A claim statement paid on is not taken again while it could be (until
+ * CLAIM_SKEW_USEC past its time): an investor claims its revenue again as
+ * more is earned, so a statement overheard and replayed within its
+ * minutes would pay whoever replays it what was earned since. A claim
+ * again is signed anew (prepay claim does). A retry of the same request
+ * is answered from the ledger before this (billing_replay()). In memory
+ * only: a restart within those minutes forgets, and the ledger's
+ * once-only rules stand. */
+static void used_claims_prune(struct billing *b, uint64_t now) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < b->n_used_claims; i++)
+                if (b->used_claims[i].until_usec >= now)
+                        b->used_claims[k++] = b->used_claims[i];
+        b->n_used_claims = k;
+}
+
+static bool claim_was_used(struct billing *b, const struct claim *c, uint64_t now) {
+        used_claims_prune(b, now);
+        for (size_t i = 0; i < b->n_used_claims; i++)
+                if (memcmp(b->used_claims[i].sig, c->signature, sizeof(b->used_claims[i].sig)) == 0)
+                        return true;
+        return false;
+}
+
+static int claim_use(struct billing *b, const struct claim *c, uint64_t now) {
+        struct used_claim *u;
+
+        used_claims_prune(b, now);
+        if (b->n_used_claims >= BILLING_USED_CLAIMS_MAX)
+                return -EBUSY;
+        u = &b->used_claims[b->n_used_claims++];
+        memcpy(u->sig, c->signature, sizeof(u->sig));
+        u->until_usec = (uint64_t) c->time_usec + CLAIM_SKEW_USEC;
+        return 0;
+}
+
 int billing_claim(struct billing *b, const struct billing_request *r, struct billing_claim *ret, char **ret_error) {
         const char *id = r->fields->slice, *error = NULL;
         _cleanup_(freep) char *why = NULL;
@@ -1560,6 +1605,16 @@ int billing_claim(struct billing *b, const struct billing_request *r, struct bil
                               strna(why));
         }
         hex_encode(st.funder, sizeof(st.funder), ret->funder);
+        if (claim_was_used(b, &st, now_usec(CLOCK_REALTIME))) {
+                log_money_at(LOG_NOTICE, b, r, id, 0, NULL, "Slice %s: a claim statement of funder %s used again; "
+                             "refused.", id, ret->funder);
+                return refuse(ret_error, -EALREADY, "Slice %s: this claim statement was used already; nothing was "
+                              "paid again (sign a new one: prepay claim does)", id);
+        }
+        /* Marked before anything moves: one statement, one payment. */
+        q = claim_use(b, &st, now_usec(CLOCK_REALTIME));
+        if (q < 0)
+                return refuse(ret_error, q, "Too many claims at once; nothing was paid: try again in a minute");
 
         q = batch_open(b->batch);
         if (q < 0)

@@ -48,6 +48,10 @@ struct slice;
 struct slices;
 struct meter;
 struct batch;
+/* Claim statements remembered at once (billing_claim()): far more than
+ * the keyed funders who could sign valid ones within minutes. */
+#define BILLING_USED_CLAIMS_MAX 1024
+
 struct billing;
 
 /* A request as billing sees it: who asks, its fields (decoded and

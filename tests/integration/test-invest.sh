@@ -173,3 +173,17 @@ export_json
         fail "books: earned by investors $(jq '.books.earned_by_investors' "$T/export.json")"
 ledger_verify >/dev/null || fail "ledger verify failed: $(ledger_verify 2>&1)"
 say "fixed return 10%: 0.60, 0.50 then nothing to i1 (1.10 in all); a cap of 0.25 stopped a 100% share; verify holds"
+
+# A claim statement pays once: i2 claims its 0.25 on $s5 with a statement
+# made by hand; the same statement sent again (as one overheard would be)
+# is refused for that, not for having nothing to pay, and pays nothing.
+host_id=$(prepay quote --json | jq -r .host_id)
+stmt=$(funder_statement "$s5" "$T/inv/i2.pub" "$T/inv/i2.key" c "$host_id")
+printf '{"op":"claim","slice":"%s","claim":"%s"}\n' "$s5" "$stmt" >"$T/stmt.req"
+"$BIN/tests/raw-request" "$PREPAY_SOCKET" <"$T/stmt.req" >"$T/stmt1.json" || fail "no reply to i2's claim"
+jq -e '.ok and .claimed == 250000' "$T/stmt1.json" >/dev/null || fail "i2's claim by statement: $(cat "$T/stmt1.json")"
+"$BIN/tests/raw-request" "$PREPAY_SOCKET" <"$T/stmt.req" >"$T/stmt2.json" || fail "no reply to the replay"
+jq -e '.ok == false' "$T/stmt2.json" >/dev/null && grep -q "statement was used already" "$T/stmt2.json" ||
+        fail "a claim statement taken twice: $(cat "$T/stmt2.json")"
+ledger_verify >/dev/null || fail "ledger verify failed: $(ledger_verify 2>&1)"
+say "a claim statement paid i2 0.25 once; the same statement again refused as used"
