@@ -492,8 +492,12 @@ static int released_split(struct ledger *l, const struct ledger_slice *sl, struc
         return ledger_split_read(l, sl->id, sl->donation_model, sl->anonymous_to_host, unspent, ret);
 }
 
-/* In a read transaction or the batch: ledger_claim_share(), with the
- * slice's row in *ret_row. */
+/* In a read transaction or the batch: what released slice_id holds for
+ * funder, its share at release unless claimed, with the slice's row in
+ * *ret_row. -ENOENT no such slice; -EAGAIN not released yet; -EALREADY
+ * claimed before (*ret_first: by which entry, when, how much, the
+ * change); -ENODATA no share (none of its credits, or nothing for it
+ * under the slice's model). */
 static int claim_share_read(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
                             struct ledger_slice *ret_row, int64_t *ret_amount, struct ledger_claimed *ret_first) {
         _cleanup_(ledger_split_done) struct ledger_split sp = {};
@@ -520,25 +524,6 @@ static int claim_share_read(struct ledger *l, const char *slice_id, const uint8_
         return -ENODATA;
 }
 
-int ledger_claim_share(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
-                       int64_t *ret_amount, struct ledger_claimed *ret_first) {
-        struct ledger_slice sl;
-        bool opened;
-        int r;
-
-        if (!l || !funder || !ret_amount)
-                return -EINVAL;
-        if (!slice_id_is_valid(slice_id))
-                return -ENOENT;
-        r = ledger_read_begin(l, &opened);
-        if (r < 0)
-                return r;
-        r = claim_share_read(l, slice_id, funder, &sl, ret_amount, ret_first);
-        ledger_read_end(l, opened);
-        return r;
-}
-
-/* The entry, the claims row, the slice row as paid. */
 static int claim_write(struct ledger *l, struct ledger_slice *sl, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
                        int64_t amount, const char *change, const char *request_id, uint64_t now_usec) {
         char account[ACCOUNT_MAX];
@@ -571,31 +556,6 @@ static int claim_write(struct ledger *l, struct ledger_slice *sl, const uint8_t 
         bind_i64(&b, sl->claimed);
         bind_text(&b, sl->id);
         return ledger_bound_step(&b, LEDGER_STEP_DONE, "pay a claim");
-}
-
-int ledger_claim(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE], int64_t amount,
-                 const char *change_text, const char *request_id, uint64_t now_usec, struct ledger_claimed *ret_first) {
-        struct ledger_slice sl;
-        struct tip saved;
-        int64_t share = 0;
-        int r;
-
-        if (!l || !funder || !slice_id_is_valid(slice_id) || amount <= 0 || now_usec > INT64_MAX || !change_text ||
-            !change_text[0] || strlen(change_text) >= LEDGER_CHANGE_MAX ||
-            (request_id && !ledger_request_id_is_valid(request_id)))
-                return -EINVAL;
-
-        r = ledger_op_begin(l, &saved);
-        if (r < 0)
-                return r;
-        /* Read again in the savepoint: what the caller signed change for
-         * must be what is held now. */
-        r = claim_share_read(l, slice_id, funder, &sl, &share, ret_first);
-        if (r >= 0 && share != amount)
-                r = -EINVAL;
-        if (r >= 0)
-                r = claim_write(l, &sl, funder, amount, change_text, request_id, now_usec);
-        return ledger_op_end(l, &saved, r);
 }
 
 /* Claims of a share and of revenue together */

@@ -221,22 +221,6 @@ struct ledger_claimed {
         int64_t amount;
         char change[LEDGER_CHANGE_MAX]; /* the change vouchers paid, one per line */
 };
-/* What released slice_id holds for funder now: its share at release,
- * unless claimed. -ENOENT no such slice; -EAGAIN not released yet (no
- * share is held before); -EALREADY claimed before (*ret_first says by
- * which entry, when, how much and the change; may be NULL); -ENODATA
- * the funder has no share (none of its credits, or nothing left for it
- * under the slice's model). */
-int ledger_claim_share(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
-                       int64_t *ret_amount, struct ledger_claimed *ret_first);
-/* Pays funder's share, amount (what ledger_claim_share() said, checked
- * again: -EINVAL otherwise), as change_text: entry "claim" with the
- * funder's key and request_id (may be NULL), posting held:<slice>:<key>
- * -amount, refund +amount; a claims row (slice, funder) with the entry,
- * the time, the amount and the change; the slice row's held less it and
- * claimed more. The errors of ledger_claim_share(). */
-int ledger_claim(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE], int64_t amount,
-                 const char *change_text, const char *request_id, uint64_t now_usec, struct ledger_claimed *ret_first);
 
 /* Investors and revenue (schema 7, daemon/README.md "Investors"). */
 
@@ -281,7 +265,10 @@ struct ledger_claimable {
 /* -ENOENT for no such slice. */
 int ledger_claimable(struct ledger *l, const char *slice_id, const uint8_t funder[CRYPTO_PUBKEY_SIZE],
                      struct ledger_claimable *ret);
-/* Pays c->share (ledger_claim()'s claim entry and row, if > 0) and
+/* Pays c->share (if > 0: entry "claim" with the funder's key,
+ * held:<slice>:<key> -share, refund +share, a claims row (slice, funder)
+ * with the entry, time, amount and change, the slice row's held less it
+ * and claimed more) and
  * c->revenue (if > 0: entry "payout" with the funder's key,
  * earned:<slice>:<key> -revenue, refund +revenue, a payouts row) with one
  * change_text, in one savepoint: both amounts are read again in it, and

@@ -1694,11 +1694,11 @@ static void test_claims(void **state) {
         uint8_t k1[CRYPTO_PUBKEY_SIZE], k2[CRYPTO_PUBKEY_SIZE], k3[CRYPTO_PUBKEY_SIZE], k4[CRYPTO_PUBKEY_SIZE];
         const uint8_t *keys[4] = { k1, k2, k3, NULL };
         const int64_t amounts[4] = { CENTS(100), CENTS(200), CENTS(300), CENTS(50) };
-        struct ledger_claimed first = {};
+        struct ledger_claimable c = {}, c4 = {};
         struct ledger_position *p = NULL;
         struct ledger_books books;
         struct ledger_slice row;
-        int64_t share = 0, sum = 0;
+        int64_t sum = 0;
         struct ledger *l;
         size_t n = 0;
         uint64_t seq;
@@ -1710,33 +1710,42 @@ static void test_claims(void **state) {
         l = open_batch(f->path);
         funded_slice(l, SLICE_A, DONATION_PRO_RATA, keys, amounts, 4, 50, 1234567);
         /* Nothing is held before the release. */
-        assert_int_equal(ledger_claim_share(l, SLICE_A, k1, &share, NULL), -EAGAIN);
-        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "c", NULL, 8500, NULL), -EAGAIN);
+        assert_int_equal(ledger_claimable(l, SLICE_A, k1, &c), 0);
+        assert_int_equal(c.share, 0);
+        assert_int_equal(c.share_error, -EAGAIN);
+        c.share = 810067;
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "c", NULL, 8500), -ENODATA);
         assert_int_equal(ledger_release(l, SLICE_A, "change-a", 9000), 0);
 
-        assert_int_equal(ledger_claim_share(l, SLICE_A, k1, &share, NULL), 0);
-        assert_int_equal(share, 810067);
-        assert_int_equal(ledger_claim(l, SLICE_A, k1, share + 1, "c1", NULL, 9100, NULL), -EINVAL);
-        assert_int_equal(ledger_claim(l, SLICE_A, k4, share, "c1", NULL, 9100, NULL), -ENODATA);
-        assert_int_equal(ledger_claim_share(l, SLICE_A, k4, &share, NULL), -ENODATA);
-        assert_int_equal(ledger_claim_share(l, SLICE_C, k1, &share, NULL), -ENOENT);
-        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "", NULL, 9100, NULL), -EINVAL);
-        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "change-k1", "claim-1", 9100, NULL), 0);
+        assert_int_equal(ledger_claimable(l, SLICE_A, k1, &c), 0);
+        assert_int_equal(c.share, 810067);
+        c.share++;
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "c1", NULL, 9100), -EINVAL);
+        c.share--;
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k4, &c, "c1", NULL, 9100), -ENODATA);
+        assert_int_equal(ledger_claimable(l, SLICE_A, k4, &c4), 0);
+        assert_int_equal(c4.share_error, -ENODATA);
+        assert_int_equal(ledger_claimable(l, SLICE_C, k1, &c4), -ENOENT);
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "", NULL, 9100), -EINVAL);
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "change-k1", "claim-1", 9100), 0);
         assert_int_equal(ledger_commit(l), 0);
         seq = (uint64_t) raw_int(f->path, "SELECT max(seq) FROM entries");
         assert_int_equal(raw_int(f->path, "SELECT count(*) FROM entries WHERE kind = 'claim' AND funder IS NOT NULL "
                                           "AND request_id = 'claim-1'"), 1);
 
-        /* Once. */
+        /* Once: a second claim finds the first. */
         assert_int_equal(ledger_begin(l), 0);
-        assert_int_equal(ledger_claim(l, SLICE_A, k1, 810067, "again", NULL, 9200, &first), -EALREADY);
-        assert_int_equal(first.entry, seq);
-        assert_int_equal(first.time_usec, 9100);
-        assert_int_equal(first.amount, 810067);
-        assert_string_equal(first.change, "change-k1");
-        assert_int_equal(ledger_claim_share(l, SLICE_A, k1, &share, NULL), -EALREADY);
-        assert_int_equal(ledger_claim_share(l, SLICE_A, k3, &share, NULL), 0);
-        assert_int_equal(ledger_claim(l, SLICE_A, k3, share, "change-k3", NULL, 9300, NULL), 0);
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k1, &c, "again", NULL, 9200), -ENODATA);
+        assert_int_equal(ledger_claimable(l, SLICE_A, k1, &c), 0);
+        assert_int_equal(c.share, 0);
+        assert_int_equal(c.share_error, -EALREADY);
+        assert_int_equal(c.first.entry, seq);
+        assert_int_equal(c.first.time_usec, 9100);
+        assert_int_equal(c.first.amount, 810067);
+        assert_string_equal(c.first.change, "change-k1");
+        assert_int_equal(ledger_claimable(l, SLICE_A, k3, &c), 0);
+        assert_int_equal(c.share, 2430200);
+        assert_int_equal(ledger_claim_funder(l, SLICE_A, k3, &c, "change-k3", NULL, 9300), 0);
         assert_int_equal(ledger_commit(l), 0);
 
         assert_int_equal(ledger_slice_get(l, SLICE_A, &row), 0);
