@@ -209,6 +209,9 @@ static void test_call_funders(void **state _unused_) {
                     "\"url\":\"https://n\"}",
                     "POST", "/v1/slices/s-0123abcd/sponsor/bids", "{\"voucher\":\"pv1-x\",\"name\":\"N\",\"url\":\"https://n\"}",
                     NULL, "");
+        /* A bid's outcome: its number in the body, the bid token as the bearer. */
+        assert_call("{\"op\":\"sponsor_outcome\",\"slice\":\"s-0123abcd\",\"bid\":3,\"token\":\"bt-abc\"}", "POST",
+                    "/v1/slices/s-0123abcd/sponsor/outcome", "{\"bid\":3}", "bt-abc", "");
 
         assert_int_equal(call_of("{\"op\":\"events\",\"slice\":\"s-0123abcd\",\"funder_proof\":\"pc1-e\"}", &c, NULL), 0);
         assert_string_equal(c.path, "/v1/slices/s-0123abcd/events");
@@ -507,6 +510,21 @@ static void test_reply_claim(void **state _unused_) {
         json_object_put(reply);
 }
 
+/* A returned bid's change is in its bid, an array: one string of lines. */
+static void test_reply_outcome(void **state _unused_) {
+        json_object *reply, *bid;
+
+        reply = reply_of("{\"op\":\"sponsor_outcome\",\"slice\":\"s-0123abcd\",\"bid\":3,\"token\":\"bt-abc\"}",
+                         200,
+                         "{\"slice\":\"s-0123abcd\",\"bid\":{\"id\":3,\"amount\":\"1.5\",\"state\":\"returned\","
+                         "\"change\":[\"pv1-a\",\"pv1-b\"]}}",
+                         0, 0);
+        assert_true(json_object_object_get_ex(reply, "bid", &bid));
+        assert_string_equal(get_string(bid, "change"), "pv1-a\npv1-b");
+        assert_int_equal(get_int(bid, "amount"), 1500000);
+        json_object_put(reply);
+}
+
 static void test_reply_quote_topup(void **state _unused_) {
         json_object *reply, *items;
 
@@ -696,6 +714,7 @@ int main(void) {
                 cmocka_unit_test(test_reply_defanged),
                 cmocka_unit_test(test_reply_release),
                 cmocka_unit_test(test_reply_claim),
+                cmocka_unit_test(test_reply_outcome),
                 cmocka_unit_test(test_reply_quote_topup),
                 cmocka_unit_test(test_sse),
                 cmocka_unit_test(test_sse_limits),
