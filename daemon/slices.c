@@ -388,6 +388,14 @@ static const struct vm_callbacks vm_callbacks = {
         .state_changed = on_vm_state,
 };
 
+int slices_tell_guest(struct slices *sl, const char *id, const char *text) {
+        struct slice *s = slices_find(sl, id);
+
+        if (!s || !s->vm)
+                return 0;
+        return vm_set_meta(s->vm, text);
+}
+
 void slices_set_vms(struct slices *sl, struct vms *v) {
         sl->vms = v;
         if (v)
