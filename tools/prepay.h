@@ -32,6 +32,7 @@ int ledger_main(int argc, char *argv[]);
 int kill_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
 int images_main(int argc, char *argv[]);
+int top_main(int argc, char *argv[]);
 
 /* args.c: each verb's options as a table, read by args_parse(). */
 enum {
@@ -279,6 +280,13 @@ int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *
 /* An SSH public key file's text, at most VM_SSH_KEY_MAX bytes ("-":
  * standard input); a private key is refused. -errno, said. */
 int client_read_ssh_key(const char *path, char **ret);
+
+/* cmd-status.c: every slice the caller may see (an operator: all), a
+ * page (one reply) at a time to on_page: brief rows (slice_row_to_json())
+ * or full records. "Only the slices of uid N" on standard error unless
+ * quiet. The first error of on_page, or of the calls. */
+typedef int (*list_page_fn)(json_object *page, void *userdata);
+int list_fetch(bool brief, bool quiet, list_page_fn on_page, void *userdata);
 
 /* Pretty-printing of slices (status and list). */
 void print_slice(const struct slice_info *s);
