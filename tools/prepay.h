@@ -288,6 +288,21 @@ int client_read_ssh_key(const char *path, char **ret);
 typedef int (*list_page_fn)(json_object *page, void *userdata);
 int list_fetch(bool brief, bool quiet, list_page_fn on_page, void *userdata);
 
+/* progress.c: a progress line on standard error while a person waits,
+ * redrawn in place; only on a terminal, and not in the first half second.
+ * progress_end() clears it before anything else is printed. */
+struct progress {
+        bool on, shown;
+        const char *what;
+        uint64_t start_usec, shown_usec;
+};
+void progress_start(struct progress *p, const char *what);
+/* "WHAT: 42% (420 of 1000 UNIT), 3.2s"; without a total "420 UNIT". */
+void progress_count(struct progress *p, uint64_t done, uint64_t total, const char *unit);
+/* "WHAT: TEXT, 3.2s". */
+void progress_say(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress_end(struct progress *p);
+
 /* Pretty-printing of slices (status and list). */
 void print_slice(const struct slice_info *s);
 void print_slice_table_header(void);
