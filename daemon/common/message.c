@@ -655,17 +655,18 @@ int slice_row_to_json(const struct slice_info *s, json_object **ret) {
                         r = row_add(a, json_object_get(vm), false);
         } else if (r >= 0)
                 r = row_add(a, NULL, true);
-        if (r >= 0)
-                r = row_add(a, s->account.funded ? json_object_new_string(s->account.enforcement) : NULL,
-                            !s->account.funded);
-        if (r >= 0)
-                r = row_add(a, s->account.funded ? json_object_new_int64(s->account.burn_rate) : NULL,
-                            !s->account.funded);
-        if (r >= 0 && s->account.funded && s->account.time_left_usec > INT64_MAX)
-                r = -ERANGE;
-        if (r >= 0)
-                r = row_add(a, s->account.funded ? json_object_new_int64((int64_t) s->account.time_left_usec) : NULL,
-                            !s->account.funded);
+        /* top's columns: the money's state and pace, nulls when unfunded. */
+        if (r >= 0 && s->account.funded) {
+                r = s->account.time_left_usec > INT64_MAX ? -ERANGE : 0;
+                if (r >= 0)
+                        r = row_add(a, json_object_new_string(s->account.enforcement), false);
+                if (r >= 0)
+                        r = row_add(a, json_object_new_int64(s->account.burn_rate), false);
+                if (r >= 0)
+                        r = row_add(a, json_object_new_int64((int64_t) s->account.time_left_usec), false);
+        } else
+                for (size_t i = ROW_ENFORCEMENT; r >= 0 && i <= ROW_TIME_LEFT; i++)
+                        r = row_add(a, NULL, true);
         if (r >= 0)
                 r = s->read_usec > INT64_MAX ? -ERANGE : row_add(a, json_object_new_int64((int64_t) s->read_usec), false);
         if (r < 0)

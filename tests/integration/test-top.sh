@@ -25,15 +25,7 @@ top_cleanup() {
 }
 trap top_cleanup EXIT
 
-write_config "[Money]
-MinRuntimeSec=1s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-IOGiB=0
-[Enforce]
-GraceSec=1h"
+write_cpu_priced_config GraceSec=1h
 start_daemon
 
 # buy AMOUNT CPUS: a burner funded with AMOUNT, frozen when spent; its id in $s.
