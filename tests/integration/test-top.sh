@@ -7,8 +7,9 @@
 # by time left (the header says so, and it comes before a slice with fifty
 # times its money), "b" back by burn, and its state turns "frozen" when it
 # is spent under ExhaustedAction freeze; "q" quits and the pane's process
-# exits 0. Then --once and --json, for scripts: no escape sequences, the
-# figures the daemon reports.
+# exits 0. A resized terminal is redrawn at its size, and SIGTERM leaves
+# the terminal as top found it. Then --once and --json, for scripts: no
+# escape sequences, the figures the daemon reports.
 . "$(dirname "$0")/lib.sh"
 # run-all-timeout: 120
 
@@ -86,6 +87,26 @@ dead() { [ "$(tm display-message -p -t top '#{pane_dead}')" = 1 ]; }
 wait_for 5 dead || fail "q did not end prepay top"
 status=$(tm display-message -p -t top '#{pane_dead_status} #{pane_dead_signal}')
 [ "$status" = "0 " ] || fail "prepay top exited with status and signal '$status': $(screen)"
+
+# SIGWINCH: redrawn at the new size, the footer on the last line. SIGTERM:
+# the terminal as it was found (the shell after top reads its modes back),
+# the main screen back.
+tm new-session -d -s sig -x 132 -y 12 \
+        "env PREPAY_SOCKET=$PREPAY_SOCKET TERM=xterm $BIN/prepay top -d 0.2; stty -a >$T/stty.after; sleep 600" ||
+        fail "tmux did not start a second session"
+sig_screen() { tm capture-pane -p -t sig; }
+footer_last() { [[ "$(sig_screen | tail -n 1)" == "b: sort by burn"* ]]; }
+wait_for 10 footer_last || fail "no footer on the last line: $(sig_screen)"
+tm resize-window -t sig -x 90 -y 8
+small() { [ "$(sig_screen | wc -l)" = 8 ] && footer_last && [ "$(sig_screen | awk '{ print length }' | sort -n | tail -n 1)" -le 90 ]; }
+wait_for 5 small || fail "not redrawn at 90x8: $(sig_screen)"
+top_pid=$(pgrep -P "$(tm display-message -p -t sig '#{pane_pid}')" -x prepay) || fail "no prepay top in the pane"
+kill -TERM "$top_pid"
+wait_for 5 test -s "$T/stty.after" || fail "prepay top did not end on SIGTERM"
+grep -Eq '(^| )icanon( |$)' "$T/stty.after" && grep -Eq '(^| )echo( |$)' "$T/stty.after" ||
+        fail "the terminal's modes were not restored: $(cat "$T/stty.after")"
+[ "$(tm display-message -p -t sig '#{alternate_on}')" = 0 ] || fail "the alternate screen is still on after SIGTERM"
+say "resized to 90x8 and redrawn; SIGTERM left the terminal as it was"
 
 # For scripts: one frame, no escapes; the daemon's figures as JSON.
 prepay top --once >"$T/once.out" || fail "top --once failed"
