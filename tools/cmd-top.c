@@ -292,12 +292,15 @@ static void format_line(char *buf, size_t n, const struct top *t, const struct t
                        left);
         if (len < 0 || (size_t) len >= n)
                 return;
-        if ((unsigned) len < t->cols) {
-                format_spark(spark, sizeof(spark), s, t->cols - (unsigned) len, t->utf8);
-                snprintf(buf + len, n - (size_t) len, "%s", spark);
-        }
-        if (strlen(buf) > t->cols && !t->utf8)
+        /* The columns are ASCII: cut by bytes. The sparkline (UTF-8
+         * blocks, three bytes a column) gets the columns left, never a
+         * wrapped line. */
+        if ((unsigned) len >= t->cols) {
                 buf[t->cols] = 0;
+                return;
+        }
+        format_spark(spark, sizeof(spark), s, t->cols - (unsigned) len, t->utf8);
+        snprintf(buf + len, n - (size_t) len, "%s", spark);
 }
 
 static const char *sort_name(enum top_sort s) {

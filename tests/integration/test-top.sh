@@ -92,13 +92,18 @@ status=$(tm display-message -p -t top '#{pane_dead_status} #{pane_dead_signal}')
 # the terminal as it was found (the shell after top reads its modes back),
 # the main screen back.
 tm new-session -d -s sig -x 132 -y 12 \
-        "env PREPAY_SOCKET=$PREPAY_SOCKET TERM=xterm $BIN/prepay top -d 0.2; stty -a >$T/stty.after; sleep 600" ||
+        "env PREPAY_SOCKET=$PREPAY_SOCKET TERM=xterm LANG=C.UTF-8 $BIN/prepay top -d 0.2; stty -a >$T/stty.after; sleep 600" ||
         fail "tmux did not start a second session"
 sig_screen() { tm capture-pane -p -t sig; }
 footer_last() { [[ "$(sig_screen | tail -n 1)" == "b: sort by burn"* ]]; }
 wait_for 10 footer_last || fail "no footer on the last line: $(sig_screen)"
 tm resize-window -t sig -x 90 -y 8
-small() { [ "$(sig_screen | wc -l)" = 8 ] && footer_last && [ "$(sig_screen | awk '{ print length }' | sort -n | tail -n 1)" -le 90 ]; }
+# Lines cut, not wrapped: the header first, each slice on one row.
+small() {
+        [ "$(sig_screen | wc -l)" = 8 ] && footer_last && [ "$(sig_screen | LC_ALL=C.UTF-8 wc -L)" -le 90 ] &&
+                [[ "$(sig_screen | head -n 1)" == "2 slices, burning"* ]] &&
+                [ "$(sig_screen | sed -n 3,4p | cut -c 1-2 | tr -d '\n')" = s-s- ]
+}
 wait_for 5 small || fail "not redrawn at 90x8: $(sig_screen)"
 top_pid=$(pgrep -P "$(tm display-message -p -t sig '#{pane_pid}')" -x prepay) || fail "no prepay top in the pane"
 kill -TERM "$top_pid"
