@@ -301,6 +301,8 @@ void progress_start(struct progress *p, const char *what);
 void progress_count(struct progress *p, uint64_t done, uint64_t total, const char *unit);
 /* "WHAT: TEXT, 3.2s". */
 void progress_say(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same without the ten-a-second limit: a step's last word. */
+void progress_say_now(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_end(struct progress *p);
 
 /* Pretty-printing of slices (status and list). */

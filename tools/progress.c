@@ -66,16 +66,29 @@ void progress_count(struct progress *p, uint64_t done, uint64_t total, const cha
         draw(p, text);
 }
 
-void progress_say(struct progress *p, const char *fmt, ...) {
+static void say(struct progress *p, bool force, const char *fmt, va_list ap) {
         char text[256];
+
+        if (!due(p, force))
+                return;
+        vsnprintf(text, sizeof(text), fmt, ap);
+        draw(p, text);
+}
+
+void progress_say(struct progress *p, const char *fmt, ...) {
         va_list ap;
 
-        if (!due(p, false))
-                return;
         va_start(ap, fmt);
-        vsnprintf(text, sizeof(text), fmt, ap);
+        say(p, false, fmt, ap);
         va_end(ap);
-        draw(p, text);
+}
+
+void progress_say_now(struct progress *p, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        say(p, true, fmt, ap);
+        va_end(ap);
 }
 
 void progress_end(struct progress *p) {
