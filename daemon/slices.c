@@ -1072,6 +1072,8 @@ int slices_destroy(struct slices *sl, struct slice *s) {
         return r;
 }
 
+static uint64_t realtime_of(uint64_t monotonic);
+
 void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         struct slice_info i = {};
 
@@ -1081,6 +1083,7 @@ void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         i.created_usec = s->created_usec;
         i.last_oom_usec = s->last_oom_usec;
         i.cgroup_id = s->cgroup_id;
+        i.read_usec = realtime_of(s->read_usec);
         i.limits = s->limits;
         i.usage = s->usage;
         if (s->vm)

@@ -20,6 +20,7 @@ static const struct verb commands[] = {
         { "pay", pay_main, "pay a slice as one of its users: revenue, split with its investors" },
         { "status", status_main, "show a slice's limits, usage, balance and charges" },
         { "list", list_main, "list slices" },
+        { "top", top_main, "slices by burn or time left, live, in the manner of systemd-cgtop" },
         { "events", events_main, "follow slice events as they happen" },
         { "quote", quote_main, "what a size costs at full use, itemised" },
         { "images", images_main, "list the VM images a slice may be bought with" },
