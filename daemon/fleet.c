@@ -62,7 +62,9 @@ struct fleet {
         pthread_cond_t wake;
         /* Under the lock: */
         bool stop, poked;
-        struct job *queue, *done; /* in order: appended at the tail */
+        /* In order, appended at the tail: queued, taken by the thread
+         * (the head is the one it runs), and done. */
+        struct job *queue, *running, *done;
         bool connected;
         uint64_t unshipped;
         char error[256];
@@ -128,9 +130,16 @@ static uint64_t ship(struct fleet *f, struct ledger_fleet *db, struct ledger *lo
         uint64_t shipped = 0, last = 0;
         int r;
 
-        do
+        bool waiting;
+
+        /* A batch at a time, and none more while a claim waits: a
+         * backlog after an outage does not hold buyers up. */
+        do {
                 r = ledger_fleet_ship(db, local, FLEET_SHIP_BATCH, &shipped, error);
-        while (r > 0 && !f->stop);
+                pthread_mutex_lock(&f->lock);
+                waiting = f->stop || f->queue;
+                pthread_mutex_unlock(&f->lock);
+        } while (r > 0 && !waiting);
         if (r < 0 || ledger_last_seq(local, &last) < 0)
                 return UINT64_MAX;
         return last > shipped ? last - shipped : 0;
@@ -143,7 +152,7 @@ static void *fleet_main(void *userdata) {
 
         for (;;) {
                 _cleanup_(freep) char *error = NULL;
-                struct job *jobs, *retry = NULL;
+                struct job *retry = NULL;
                 struct timespec until;
                 uint64_t left;
 
@@ -157,7 +166,9 @@ static void *fleet_main(void *userdata) {
                         pthread_mutex_unlock(&f->lock);
                         break;
                 }
-                jobs = f->queue;
+                /* Still listed while they run, so that fleet_cancel()
+                 * marks them too. */
+                f->running = f->queue;
                 f->queue = NULL;
                 f->poked = false;
                 pthread_mutex_unlock(&f->lock);
@@ -176,19 +187,23 @@ static void *fleet_main(void *userdata) {
                 }
 
                 /* Claims first: a buyer waits on each. */
-                while (jobs) {
-                        struct job *j = jobs;
+                for (;;) {
+                        struct job *j;
 
-                        jobs = j->next;
+                        pthread_mutex_lock(&f->lock);
+                        j = f->running;
+                        pthread_mutex_unlock(&f->lock);
+                        if (!j)
+                                break;
                         run_job(&db, j);
+                        pthread_mutex_lock(&f->lock);
+                        f->running = j->next;
                         /* A take-back that did not reach the database is
                          * tried again; it must happen some time. */
-                        if (j->kind == JOB_UNCLAIM && j->result.r < 0) {
+                        if (j->kind == JOB_UNCLAIM && j->result.r < 0)
                                 jobs_append(&retry, j);
-                                continue;
-                        }
-                        pthread_mutex_lock(&f->lock);
-                        jobs_append(&f->done, j);
+                        else
+                                jobs_append(&f->done, j);
                         pthread_mutex_unlock(&f->lock);
                 }
                 if (retry) {
@@ -203,6 +218,12 @@ static void *fleet_main(void *userdata) {
 
                 if (db && local) {
                         left = ship(f, db, local, &error);
+                        /* Stopped for a claim: on with the rest at once. */
+                        if (left != UINT64_MAX && left > 0) {
+                                pthread_mutex_lock(&f->lock);
+                                f->poked = true;
+                                pthread_mutex_unlock(&f->lock);
+                        }
                         set_state(f, ledger_fleet_ok(db), left, left == UINT64_MAX ? error ?: ledger_fleet_error(db)
                                                                                    : NULL);
                 } else
@@ -319,15 +340,19 @@ int fleet_unclaim(struct fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t
 }
 
 void fleet_cancel(struct fleet *f, void *userdata) {
+        struct job *lists[3];
+
         if (!f)
                 return;
         pthread_mutex_lock(&f->lock);
-        for (struct job *j = f->queue; j; j = j->next)
-                if (j->userdata == userdata && j->kind == JOB_CLAIM)
-                        j->cancelled = true;
-        for (struct job *j = f->done; j; j = j->next)
-                if (j->userdata == userdata && j->kind == JOB_CLAIM)
-                        j->cancelled = true;
+        /* Wherever it is: the thread reads no job's cancelled. */
+        lists[0] = f->queue;
+        lists[1] = f->running;
+        lists[2] = f->done;
+        for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+                for (struct job *j = lists[i]; j; j = j->next)
+                        if (j->userdata == userdata && j->kind == JOB_CLAIM)
+                                j->cancelled = true;
         pthread_mutex_unlock(&f->lock);
 }
 
@@ -413,6 +438,7 @@ void fleet_free(struct fleet *f) {
                 pthread_join(f->thread, NULL);
         }
         jobs_free(f->queue);
+        jobs_free(f->running);
         jobs_free(f->done);
         sd_event_source_disable_unref(f->source);
         if (f->efd >= 0)

@@ -17,33 +17,8 @@
 . "$(dirname "$0")/lib.sh"
 # run-all-timeout: 300
 
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_ctl" ] ||
-        skip "PostgreSQL's server is not installed (packaging/build-deps installs postgresql)"
-id postgres >/dev/null 2>&1 || skip "no postgres user (the postgresql package makes it)"
-command -v psql >/dev/null || skip "psql is not installed (postgresql-client)"
-
-# The server runs as postgres (initdb refuses root) in a directory of its
-# own; the test's directory is only traversable for it.
-PG=$T/pg
-PGSOCK=$T/pgsock
-PGPORT=$((20000 + $$ % 20000))
-PG_PID=
+. "$(dirname "$0")/lib-postgres.sh"
 B_PID=
-chmod 0711 "$T"
-install -d -o postgres -m 0700 "$PG"
-install -d -o postgres -m 0755 "$PGSOCK"
-FLEET="host=$PGSOCK port=$PGPORT dbname=postgres user=postgres"
-
-pg_start() {
-        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/log" -w -t 60 \
-                -o "-k $PGSOCK -p $PGPORT -c listen_addresses='' -c fsync=on" start >/dev/null ||
-                fail "PostgreSQL did not start: $(tail -5 "$PG/log")"
-        PG_PID=$(head -n 1 "$PG/data/postmaster.pid")
-}
-pg_gone() { pid_gone "$PG_PID"; }
-psql_q() { psql -X -At -h "$PGSOCK" -p "$PGPORT" -U postgres -d postgres -c "$1"; }
-
 B=$T/b
 B_SOCKET=$B/control.sock
 B_PIN=/sys/fs/bpf/$ID-b
@@ -55,12 +30,7 @@ fleet_cleanup() {
                 kill -KILL "$B_PID" 2>/dev/null
                 wait "$B_PID" 2>/dev/null
         fi
-        # A's daemon first (cleanup stops it later, but it should not
-        # outlive the server by much either way).
-        if [ -f "$PG/data/postmaster.pid" ]; then
-                runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -m immediate -w stop >/dev/null 2>&1 ||
-                        kill -KILL "$(head -n 1 "$PG/data/postmaster.pid")" 2>/dev/null
-        fi
+        pg_stop
         local d pid
         for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID-b" 2>/dev/null); do
                 for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
@@ -72,9 +42,7 @@ fleet_cleanup() {
 }
 trap 'rc=$?; fleet_cleanup; (exit $rc); cleanup' EXIT
 
-runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" --auth=trust -U postgres >"$T/initdb.log" 2>&1 ||
-        fail "initdb failed: $(tail -5 "$T/initdb.log")"
-pg_start
+pg_init
 say "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }') on $PGSOCK port $PGPORT"
 
 # One euro per CPU-second: charges come as the burners run.
