@@ -46,7 +46,7 @@ WERROR ?= $(if $(filter true 1,$(CI)),1,0)
 WARNFLAGS := -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter -Wmissing-prototypes \
 	-Wstrict-prototypes -Wno-missing-field-initializers $(if $(filter 1,$(WERROR)),-Werror)
 CFLAGS ?= -O2 -g
-PKGS := libbpf libcgroup libsystemd json-c inih libcrypto sqlite3
+PKGS := libbpf libcgroup libsystemd json-c inih libcrypto sqlite3 libpq
 # Recursive (=) so pkg-config runs only when a recipe needs it: "make
 # check" installs the packages first.
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) libmicrohttpd libcurl)

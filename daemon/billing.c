@@ -16,6 +16,7 @@
 #include "common/receipt.h"
 #include "config.h"
 #include "events.h"
+#include "fleet.h"
 #include "keys.h"
 #include "meter.h"
 #include "slices.h"
@@ -51,6 +52,23 @@ struct billing {
                 uint64_t until_usec;
         } used_claims[BILLING_USED_CLAIMS_MAX];
         size_t n_used_claims;
+
+        struct fleet *fleet;            /* Ledger= a fleet database; NULL: SQLite only */
+        struct fleet_attempt *attempts; /* requests whose vouchers are being claimed or credited */
+};
+
+/* A request's vouchers on their way through the fleet database: from
+ * their intents' write to the request's answer. */
+struct fleet_attempt {
+        struct billing *billing;
+        uint8_t claim[LEDGER_CLAIM_SIZE];
+        uint8_t ids[REQUEST_VOUCHERS_MAX][VOUCHER_ID_SIZE];
+        size_t n;
+        char request_id[REQUEST_ID_MAX + 1];
+        bool has_request_id;
+        void (*done)(int r, const char *error, void *userdata);
+        void *userdata; /* the request's */
+        struct fleet_attempt *next;
 };
 
 static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
@@ -119,10 +137,20 @@ static void account_reload(struct billing *b, struct slice *s) {
  * in the batch are removed again (their voucher was not spent). Each
  * turn takes the first slice off the list (account_reload(), or
  * slice_freed() as it is destroyed). */
+static void fleet_resolve(struct billing *b);
+
 static void on_committed(int r, void *userdata) {
         struct billing *b = userdata;
         struct ledger_slice row;
         struct slice *s;
+
+        /* Committed entries go to the fleet database; after a failed
+         * commit the credits of the batch are undone and their intents
+         * back: what they claimed is taken back. */
+        if (b->fleet && r >= 0)
+                fleet_poke(b->fleet);
+        else if (b->fleet)
+                fleet_resolve(b);
 
         while ((s = b->dirty)) {
                 if (r < 0 && s->account.funded && ledger_slice_get(b->ledger, s->id, &row) == -ENOENT) {
@@ -884,6 +912,12 @@ int billing_read_voucher(struct billing *b, const char *text, const struct verif
         if (r >= 0) {
                 t = (time_t) (spent.time_usec / USEC_PER_SEC);
                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+                /* In a fleet, said as the fleet database says it of
+                 * another host's. */
+                if (b->fleet)
+                        return refuse(ret_error, -EALREADY, "Voucher %s was already spent on host %s at %s (into "
+                                      "slice %s)", voucher_id_to_string(v.id, id), keys_host_id(b->keys), when,
+                                      spent.slice);
                 return refuse(ret_error, -EALREADY, "Voucher %s was already spent at %s (into slice %s)",
                               voucher_id_to_string(v.id, id), when, spent.slice);
         }
@@ -988,6 +1022,302 @@ static void log_vouchers(struct billing *b, const struct billing_request *r, con
                 log_money(b, r, slice, 0, vid, "Slice %s: voucher %s (%zu of %zu) redeemed: %s %s.", slice, vid,
                           i + 1, n, fmt_money(have, v[i].amount), v[i].currency);
         }
+}
+
+/* ---- a fleet ---- */
+
+/* Why a redemption is two commits here and one transaction there, in
+ * this order, and pays neither twice nor never (daemon/README.md
+ * "Fleet"):
+ *   1. the intents (voucher, attempt) are committed in the host's ledger;
+ *   2. one transaction of the fleet database inserts each voucher into
+ *      the spent set under this host and attempt (its primary key makes
+ *      a second insert, on any host, find the first: "already spent");
+ *   3. the credit and the deletion of the intents are committed here in
+ *      one batch, and only then is the buyer answered.
+ * A credit here (3) always follows a claim there (2): no voucher is
+ * credited on two hosts. A claim there with no credit here leaves its
+ * intents (the batch of 3 never committed, or the request failed or
+ * went): those are taken back there (the spent row of this host and
+ * attempt deleted, never one whose redeem entry was shipped), at once,
+ * after a failed commit and at every start, and the intents deleted
+ * after: the voucher may be spent again, so no money is lost. An
+ * intent is deleted only with its credit (3) or after its take-back, so
+ * one is always left while the spent set may hold a claim not credited. */
+
+bool billing_fleet(struct billing *b) {
+        return b && b->fleet;
+}
+
+static struct fleet_attempt *attempt_find(struct billing *b, const uint8_t claim[LEDGER_CLAIM_SIZE]) {
+        for (struct fleet_attempt *a = b->attempts; a; a = a->next)
+                if (memcmp(a->claim, claim, LEDGER_CLAIM_SIZE) == 0)
+                        return a;
+        return NULL;
+}
+
+static void attempt_free(struct billing *b, struct fleet_attempt *a) {
+        for (struct fleet_attempt **p = &b->attempts; *p; p = &(*p)->next)
+                if (*p == a) {
+                        *p = a->next;
+                        break;
+                }
+        batch_cancel(b->batch, a);
+        fleet_cancel(b->fleet, a);
+        free(a);
+}
+
+static void intents_delete(struct billing *b, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
+                           const uint8_t claim[LEDGER_CLAIM_SIZE]) {
+        int q;
+
+        q = batch_open(b->batch);
+        for (size_t i = 0; q >= 0 && i < n; i++)
+                q = ledger_intent_del(b->ledger, ids[i], claim);
+        if (q < 0)
+                log_warning_errno(q, "Failed to delete the intents of a fleet claim, ignoring: %m. They are "
+                                  "taken back again at the next start.");
+}
+
+/* The fleet's thread took a claim back: its intents go. */
+static void on_unclaimed(int r, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
+                         const uint8_t claim[LEDGER_CLAIM_SIZE], void *userdata) {
+        if (r >= 0)
+                intents_delete(userdata, ids, n, claim);
+}
+
+struct resolve {
+        struct billing *billing;
+        uint8_t claim[LEDGER_CLAIM_SIZE];
+        uint8_t ids[REQUEST_VOUCHERS_MAX][VOUCHER_ID_SIZE];
+        size_t n;
+        unsigned queued;
+};
+
+static void resolve_flush(struct resolve *rs) {
+        if (rs->n == 0)
+                return;
+        if (fleet_unclaim(rs->billing->fleet, (const uint8_t(*)[VOUCHER_ID_SIZE]) rs->ids, rs->n, rs->claim) >= 0)
+                rs->queued++;
+        rs->n = 0;
+}
+
+static int resolve_one(const uint8_t id[VOUCHER_ID_SIZE], const uint8_t claim[LEDGER_CLAIM_SIZE], void *userdata) {
+        struct resolve *rs = userdata;
+
+        /* A request still on its way owns its intents. */
+        if (attempt_find(rs->billing, claim))
+                return 0;
+        if (rs->n > 0 && (memcmp(rs->claim, claim, LEDGER_CLAIM_SIZE) != 0 || rs->n == REQUEST_VOUCHERS_MAX))
+                resolve_flush(rs);
+        memcpy(rs->claim, claim, LEDGER_CLAIM_SIZE);
+        memcpy(rs->ids[rs->n++], id, VOUCHER_ID_SIZE);
+        return 0;
+}
+
+/* Every intent no request owns: a claim that may stand in the fleet
+ * database with no credit here, taken back. */
+static void fleet_resolve(struct billing *b) {
+        struct resolve rs = { .billing = b };
+        int q;
+
+        q = ledger_intents_foreach(b->ledger, resolve_one, &rs);
+        resolve_flush(&rs);
+        if (q < 0)
+                log_warning_errno(q, "Failed to read the fleet intents, ignoring: %m. They are read again at "
+                                  "the next start.");
+        if (rs.queued > 0)
+                log_info("Taking back %u fleet claim%s that no credit followed.", rs.queued,
+                         rs.queued == 1 ? "" : "s");
+}
+
+static void on_claimed(const struct fleet_claimed *c, void *userdata) {
+        struct fleet_attempt *a = userdata;
+        struct billing *b = a->billing;
+        char vid[VOUCHER_ID_STRING_MAX], when[64], *error = NULL;
+        void (*done)(int r, const char *error, void *userdata) = a->done;
+        void *ud = a->userdata;
+        struct tm tm;
+        time_t t;
+        int r = c->r;
+
+        if (r == 0) {
+                /* Claimed: the request credits the vouchers next, or
+                 * billing_fleet_finish() takes them back. */
+                a->done = NULL;
+                done(0, NULL, ud);
+                return;
+        }
+        if (r == -EALREADY) {
+                t = (time_t) (c->spent.time_usec / USEC_PER_SEC);
+                strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+                if (asprintf(&error, "Voucher %s was already spent on host %s at %s%s",
+                             voucher_id_to_string(a->ids[MIN(c->failed, a->n - 1)], vid), c->spent.host, when,
+                             a->n > 1 ? "; none of the vouchers was spent" : "") < 0)
+                        error = NULL;
+                /* The transaction rolled back: nothing to take back. */
+                intents_delete(b, (const uint8_t(*)[VOUCHER_ID_SIZE]) a->ids, a->n, a->claim);
+        } else {
+                if (asprintf(&error, "The fleet database cannot be written (%s); %s", c->error,
+                             a->n > 1 ? "none of the vouchers was spent" : "the voucher was not spent") < 0)
+                        error = NULL;
+                /* It may have committed before the answer was lost. */
+                (void) fleet_unclaim(b->fleet, (const uint8_t(*)[VOUCHER_ID_SIZE]) a->ids, a->n, a->claim);
+                r = -ESHUTDOWN;
+        }
+        attempt_free(b, a);
+        done(r, error, ud);
+        free(error);
+}
+
+/* The intents are committed: the claim goes to the fleet's thread. */
+static void on_intents_committed(int r, void *userdata) {
+        struct fleet_attempt *a = userdata;
+        struct billing *b = a->billing;
+        void (*done)(int r, const char *error, void *userdata) = a->done;
+        void *ud = a->userdata;
+
+        if (r >= 0)
+                r = fleet_claim(b->fleet, (const uint8_t(*)[VOUCHER_ID_SIZE]) a->ids, a->n, a->claim,
+                                a->has_request_id ? a->request_id : NULL, on_claimed, a);
+        if (r >= 0)
+                return;
+        /* Not committed (rolled back with the batch), or committed and
+         * the claim not queued: the intents are taken back. */
+        attempt_free(b, a);
+        if (r != -ENOMEM)
+                fleet_resolve(b);
+        done(r, "The ledger cannot be written: the voucher was not spent", ud);
+}
+
+int billing_fleet_claim(struct billing *b, const struct billing_request *r, const struct voucher *v, size_t n,
+                        void (*done)(int r, const char *error, void *userdata), void *userdata,
+                        uint8_t ret_claim[LEDGER_CLAIM_SIZE], char **ret_error) {
+        const char *none = n > 1 ? "none of the vouchers was spent" : "the voucher was not spent";
+        char vid[VOUCHER_ID_STRING_MAX], why[256];
+        struct fleet_attempt *a;
+        uint64_t unshipped;
+        size_t i;
+        int q;
+
+        if (!b->fleet)
+                return 0;
+        if (n < 1 || n > REQUEST_VOUCHERS_MAX)
+                return -EINVAL;
+        /* Fail closed, and at once: a database that is away takes no
+         * claim, and a host that cannot ship what it wrote takes no new
+         * money until the database holds it. */
+        if (!fleet_connected(b->fleet)) {
+                fleet_last_error(b->fleet, why, sizeof(why));
+                return refuse(ret_error, -ESHUTDOWN, "The fleet database cannot be reached (%s): this host takes "
+                              "no new money meanwhile; %s", why, none);
+        }
+        unshipped = fleet_unshipped(b->fleet);
+        if (unshipped > b->config->max_unshipped)
+                return refuse(ret_error, -ESHUTDOWN, "This host holds %" PRIu64 " ledger entries the fleet database "
+                              "does not have yet, more than MaxUnshipped=%" PRIu64 ": it takes no new money until "
+                              "they are shipped; %s", unshipped, b->config->max_unshipped, none);
+
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return log_oom();
+        a->billing = b;
+        a->n = n;
+        for (i = 0; i < n; i++)
+                memcpy(a->ids[i], v[i].id, VOUCHER_ID_SIZE);
+        if (r->request_id) {
+                snprintf(a->request_id, sizeof(a->request_id), "%s", r->request_id);
+                a->has_request_id = true;
+        }
+        a->done = done;
+        a->userdata = userdata;
+        q = crypto_random(a->claim, sizeof(a->claim));
+        if (q >= 0)
+                q = batch_open(b->batch);
+        if (q < 0) {
+                free(a);
+                return refuse(ret_error, q, "The ledger cannot be written: %s; %s", strerror(-q), none);
+        }
+        for (i = 0; i < n; i++) {
+                q = ledger_intent_add(b->ledger, a->ids[i], a->claim, a->has_request_id ? a->request_id : NULL,
+                                      now_usec(CLOCK_REALTIME));
+                if (q < 0)
+                        break;
+        }
+        if (q < 0) {
+                while (i-- > 0)
+                        (void) ledger_intent_del(b->ledger, a->ids[i], a->claim);
+                free(a);
+                if (q == -EEXIST)
+                        return refuse(ret_error, -EBUSY, "Voucher %s is being spent on this host by another "
+                                      "request; %s", voucher_id_to_string(v[i].id, vid), none);
+                return refuse(ret_error, q, "The ledger cannot be written: %s; %s", strerror(-q), none);
+        }
+        a->next = b->attempts;
+        b->attempts = a;
+        q = batch_wait(b->batch, on_intents_committed, a);
+        if (q < 0) {
+                attempt_free(b, a);
+                fleet_resolve(b);
+                return refuse(ret_error, q, "Failed to wait for the ledger: %s; %s", strerror(-q), none);
+        }
+        memcpy(ret_claim, a->claim, LEDGER_CLAIM_SIZE);
+        return 1;
+}
+
+/* The vouchers r claimed, each held by its attempt: what a credit in a
+ * fleet checks first (a request that did not claim them, or a claim
+ * taken back, credits nothing). */
+static int fleet_check_claimed(struct billing *b, const struct billing_request *r, const struct voucher *v,
+                               size_t n, char **ret_error) {
+        uint8_t claim[LEDGER_CLAIM_SIZE];
+
+        if (!b->fleet)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                if (!r->fleet_claim || ledger_intent_get(b->ledger, v[i].id, claim) < 0 ||
+                    memcmp(claim, r->fleet_claim, LEDGER_CLAIM_SIZE) != 0)
+                        return refuse(ret_error, -ESHUTDOWN, "The fleet database's claim of the voucher%s is "
+                                      "gone; %s", n > 1 ? "s" : "",
+                                      n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
+        return 0;
+}
+
+/* In the batch of the credit: the intents go with it. */
+static int fleet_credited(struct billing *b, const struct billing_request *r, const struct voucher *v, size_t n) {
+        int q = 0;
+
+        if (!b->fleet)
+                return 0;
+        for (size_t i = 0; q >= 0 && i < n; i++)
+                q = ledger_intent_del(b->ledger, v[i].id, r->fleet_claim);
+        return q;
+}
+
+static struct fleet_attempt *attempt_of(struct billing *b, void *userdata) {
+        for (struct fleet_attempt *a = b->attempts; a; a = a->next)
+                if (a->userdata == userdata)
+                        return a;
+        return NULL;
+}
+
+void billing_fleet_finish(struct billing *b, void *userdata) {
+        struct fleet_attempt *a;
+        bool any = false;
+
+        if (!b || !b->fleet)
+                return;
+        while ((a = attempt_of(b, userdata))) {
+                attempt_free(b, a);
+                any = true;
+        }
+        /* Intents left in the batch: not credited. */
+        if (any)
+                fleet_resolve(b);
+}
+
+void billing_fleet_cancel(struct billing *b, void *userdata) {
+        billing_fleet_finish(b, userdata);
 }
 
 /* ---- create ---- */
@@ -1218,6 +1548,9 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
         keyed = read_funder(r->fields, funder, ret_error);
         if (keyed < 0)
                 return keyed;
+        q = fleet_check_claimed(b, r, o->vouchers, o->n_vouchers, ret_error);
+        if (q < 0)
+                return q;
         q = batch_open(b->batch);
         if (q < 0)
                 return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
@@ -1228,6 +1561,8 @@ int billing_fund(struct billing *b, const struct billing_request *r, const struc
 
         keys_make_token(b->keys, s->id, ret_token);
         q = fund_in_ledger(b, s, r, o, keyed ? funder : NULL, ret_token);
+        if (q >= 0)
+                q = fleet_credited(b, r, o->vouchers, o->n_vouchers);
         if (q < 0) {
                 (void) slices_destroy(b->slices, s);
                 return refuse(ret_error, q, "Failed to fund the slice: %s; %s", redeem_error(q),
@@ -1305,6 +1640,8 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
         if (keyed < 0)
                 return keyed;
         q = billing_read_vouchers(b, r->fields, r->checked, v, &amount, ret_error);
+        if (q >= 0)
+                q = fleet_check_claimed(b, r, v, n, ret_error);
         if (q < 0)
                 return q;
 
@@ -1316,6 +1653,8 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                 (void) charge_slice(b, s);
         q = ledger_redeem_funded(b->ledger, v, n, id, r->fields->request_id, keyed ? funder : NULL,
                                  now_usec(CLOCK_REALTIME), &balance, NULL);
+        if (q >= 0)
+                q = fleet_credited(b, r, v, n);
         if (q < 0)
                 return refuse(ret_error, q, "Top-up of slice %s refused: %s; %s", id, redeem_error(q),
                               n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
@@ -1750,6 +2089,8 @@ int billing_pay(struct billing *b, const struct billing_request *r, struct billi
         if (q < 0)
                 return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
         q = billing_read_vouchers(b, r->fields, r->checked, v, &amount, ret_error);
+        if (q >= 0)
+                q = fleet_check_claimed(b, r, v, n, ret_error);
         if (q < 0)
                 return q;
 
@@ -2411,6 +2752,25 @@ int billing_new(const struct billing_context *ctx, struct billing **ret) {
         if (r < 0)
                 return r;
 
+        if (b->config->ledger && b->config->ledger[0]) {
+                r = fleet_new(&(struct fleet_context) {
+                                      .event = b->event,
+                                      .conninfo = b->config->ledger,
+                                      .host_id = keys_host_id(b->keys),
+                                      .ledger_path = ctx->ledger_path,
+                                      .unclaimed = on_unclaimed,
+                                      .userdata = b,
+                              },
+                              &b->fleet);
+                if (r < 0)
+                        return r;
+                log_info("Ledger: a fleet's, as host %s; vouchers are spent through the fleet database.",
+                         keys_host_id(b->keys));
+                /* Nothing is on its way yet: every intent left is a claim
+                 * from before the stop that no credit followed. */
+                fleet_resolve(b);
+        }
+
         batch_set_committed(b->batch, on_committed, b);
         b->slices->cb = &slices_callbacks;
         b->slices->userdata = b;
@@ -2517,5 +2877,14 @@ void billing_free(struct billing *b) {
         sd_event_source_disable_unref(b->flush_timer);
         sd_event_source_disable_unref(b->sponsor_timer);
         verify_pool_free(b->verify);
+        /* Attempts on their way keep their intents on disk: the next
+         * start takes their claims back. */
+        while (b->attempts) {
+                struct fleet_attempt *a = b->attempts;
+
+                b->attempts = a->next;
+                free(a);
+        }
+        fleet_free(b->fleet);
         free(b);
 }

@@ -76,6 +76,9 @@ struct billing_request {
         /* The vouchers' signatures, checked off the event loop
          * (billing_check_vouchers()); NULL: checked when read. */
         const struct verify_checked *checked;
+        /* In a fleet (Ledger=): the attempt that claimed the vouchers in
+         * the fleet database (billing_fleet_claim()); NULL before. */
+        const uint8_t *fleet_claim;
 };
 
 /* What billing works with, the manager's all of it; changed() is called
@@ -90,6 +93,7 @@ struct billing_context {
         struct batch *batch;
         struct keys *keys;
         struct events *events;
+        const char *ledger_path; /* the batch's file: the fleet's thread reads it */
         void (*changed)(void *userdata);
         void *userdata;
 };
@@ -344,3 +348,22 @@ json_object *billing_deny_token(const struct billing_request *r, const char *sli
  * peer "remote client 203.0.113.7" (never its uid, the gateway's). */
 #define BILLING_REQUESTER_MAX 96
 const char *billing_requester(const struct billing_request *r, char buf[static BILLING_REQUESTER_MAX]);
+
+/* A fleet (Ledger=, daemon/README.md "Fleet"). Whether this host's
+ * vouchers are spent through the fleet database. */
+bool billing_fleet(struct billing *b);
+/* Before vouchers v[0..n) are redeemed (a create or a top-up, every
+ * check passed): their intents written and committed here, then the
+ * vouchers claimed in the fleet database; done(r, error, userdata) runs
+ * on the loop with the outcome (0: claimed, claim is the attempt's, to
+ * pass as r->fleet_claim; -EALREADY: spent, error names the host and the
+ * time; else the database could not say: nothing spent). 0 without a
+ * fleet (go on), 1 while it waits, -errno refused at once (*ret_error). */
+int billing_fleet_claim(struct billing *b, const struct billing_request *r, const struct voucher *v, size_t n,
+                        void (*done)(int r, const char *error, void *userdata), void *userdata,
+                        uint8_t ret_claim[LEDGER_CLAIM_SIZE], char **ret_error);
+/* The request of userdata is answered (its vouchers credited, or not):
+ * what its attempt claimed and did not credit is taken back. */
+void billing_fleet_finish(struct billing *b, void *userdata);
+/* Its connection is gone: the same, and done is not called. */
+void billing_fleet_cancel(struct billing *b, void *userdata);

@@ -124,6 +124,18 @@ static int verify_host_id(const char *s, const char **ret_reason) {
         return -EINVAL;
 }
 
+/* libpq parses it (the fleet's thread connects with it): here only its
+ * two shapes, a URI or keyword=value pairs, so that a typo such as a
+ * path is refused at start rather than as a connection that fails. */
+static int verify_ledger(const char *s, const char **ret_reason) {
+        if (s[0] == 0 || strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 ||
+            strchr(s, '='))
+                return 0;
+        *ret_reason = "must be empty (SQLite) or a libpq connection string: postgresql://... or keyword=value "
+                      "pairs such as service=NAME";
+        return -EINVAL;
+}
+
 static int verify_action(const char *s, const char **ret_reason) {
         if (streq(s, "throttle") || streq(s, "freeze") || streq(s, "kill"))
                 return 0;
@@ -581,6 +593,26 @@ static const struct config_item config_items[] = {
                 .default_value = "",
                 .doc = "This host's id, the audience vouchers may be bound to; empty: /etc/machine-id.",
                 .verify = verify_host_id,
+        },
+        {
+                .section = "Money",
+                .key = "Ledger",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, ledger),
+                .default_value = "",
+                .doc = "Empty: SQLite only. A libpq connection string (postgresql://..., service=NAME): a fleet "
+                       "whose database holds every host's spent vouchers and a copy of its books. At start.",
+                .verify = verify_ledger,
+        },
+        {
+                .section = "Money",
+                .key = "MaxUnshipped",
+                .type = CONFIG_U64,
+                .offset = offsetof(struct config, max_unshipped),
+                .default_value = "100000",
+                .doc = "With Ledger=: the most entries this host holds that the fleet database does not; beyond "
+                       "it no new money is taken until they are shipped.",
+                .min = 1,
         },
         {
                 /* At least a second: with no time to pay for, any size would

@@ -42,6 +42,8 @@ struct config {
         char *issuers_directory;   /* IssuersDirectory= */
         char *host_key;            /* HostKey= ("": StateDirectory/host-issuer.key) */
         char *host_id;             /* HostId= ("": /etc/machine-id) */
+        char *ledger;              /* Ledger= ("": SQLite only; else the fleet's libpq connection string) */
+        uint64_t max_unshipped;    /* MaxUnshipped= */
         uint64_t min_runtime_usec; /* MinRuntimeSec= */
         uint64_t change_validity_usec; /* ChangeValidity= */
         bool allow_unfunded;       /* AllowUnfunded= (root only) */

@@ -327,6 +327,9 @@ static void connection_free(struct connection *c) {
          * a new request. */
         billing_cancel_checks(c->control->ctx.requests.billing, &c->rc);
         verify_checked_free(c->rc.checked);
+        /* A claim in the fleet database with no answer to give is
+         * taken back. */
+        requests_fleet_done(&c->control->ctx.requests, &c->rc);
         if (c->deferred && c->control->ctx.slices->vms)
                 vms_cancel_waiter(c->control->ctx.slices->vms, c);
         free(c->deferred);
@@ -757,8 +760,10 @@ static void connection_handle(struct connection *c, char *buf, size_t n) {
                 return;
         }
         free(buf);
-        /* The verdicts were for this request only. */
+        /* The verdicts were for this request only, and so was its
+         * fleet claim (credited by now, or taken back). */
         verify_checked_free(TAKE_PTR(c->rc.checked));
+        requests_fleet_done(&c->control->ctx.requests, &c->rc);
         if (!reply)
                 reply = message_reply_refusal(MESSAGE_INTERNAL, "Internal error: no reply");
 

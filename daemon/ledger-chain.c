@@ -164,6 +164,17 @@ void ledger_set_progress(struct ledger *l, ledger_progress_fn fn, void *userdata
         l->progress_userdata = userdata;
 }
 
+int ledger_entry_reader_init_after(struct ledger *l, uint64_t after, struct entry_reader *ret) {
+        *ret = (struct entry_reader) {
+                .l = l,
+                .entries = ledger_bind(l, STMT_ENTRIES_AFTER),
+                .postings = ledger_bind(l, STMT_POSTINGS_AFTER),
+        };
+        bind_u64(&ret->entries, after);
+        bind_u64(&ret->postings, after);
+        return ret->entries.error ?: ret->postings.error;
+}
+
 void ledger_entry_reader_done(struct entry_reader *rd) {
         binder_reset(&rd->entries);
         binder_reset(&rd->postings);

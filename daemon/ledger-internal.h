@@ -17,7 +17,10 @@
  *                    split by the terms, payouts (schema 7)
  *   ledger-events.c  the events table beside the books
  *   ledger-verify.c  ledger_verify()
- *   ledger-export.c  ledger_export_json() */
+ *   ledger-export.c  ledger_export_json()
+ *   ledger-fleet.c   the fleet database (PostgreSQL, the only file that
+ *                    includes libpq): claims, shipping, fleet verify;
+ *                    and the intents table beside the books (schema 8) */
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -164,6 +167,12 @@ enum stmt_id {
         STMT_VERIFY_EARNED_ELSEWHERE,
         STMT_VERIFY_PAYOUTS,
         STMT_VERIFY_PAYOUTLESS,
+        STMT_ENTRIES_AFTER,
+        STMT_POSTINGS_AFTER,
+        STMT_INTENT_INSERT,
+        STMT_INTENT_DELETE,
+        STMT_INTENT_GET,
+        STMT_INTENT_ALL,
         _STMT_MAX,
 };
 
@@ -362,6 +371,8 @@ struct entry_reader {
 };
 
 int ledger_entry_reader_init(struct ledger *l, struct entry_reader *ret);
+/* The same for the entries after seq after (the fleet's shipper). */
+int ledger_entry_reader_init_after(struct ledger *l, uint64_t after, struct entry_reader *ret);
 /* 1 with the next entry in rd->e, 0 after the last. */
 int ledger_entry_reader_next(struct entry_reader *rd);
 /* After the last entry: whatever postings are left belong to none. */

@@ -316,6 +316,20 @@ static const char *const migrations[] = {
          "        amount INTEGER NOT NULL CHECK (amount > 0),\n"
          "        change TEXT NOT NULL\n"
          ") STRICT;\n"),
+        /* 8: a fleet (issue 17, Ledger=postgresql://...). A redemption's
+         * intent, written and committed here before its vouchers are
+         * claimed in the fleet database, and deleted in the batch that
+         * credits them: a row left over is a claim that may stand in the
+         * fleet database with no credit here, which prepayd takes back
+         * (daemon/README.md "Fleet"). claim: the 16 random bytes that
+         * name the attempt in both stores. Not in the chain: no money
+         * moves until the redeem entry. */
+        "CREATE TABLE fleet_intents (\n"
+        "        voucher BLOB PRIMARY KEY CHECK (length(voucher) = 16),\n"
+        "        claim BLOB NOT NULL CHECK (length(claim) = 16),\n"
+        "        request_id TEXT,\n"
+        "        time_usec INTEGER NOT NULL\n"
+        ") STRICT, WITHOUT ROWID;\n",
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -514,6 +528,14 @@ static const char *const stmt_sql[_STMT_MAX] = {
                              "funder FROM entries ORDER BY seq",
         /* The primary key's order: read alongside the entries, a merge. */
         [STMT_POSTINGS_ALL] = "SELECT entry, account, amount FROM postings ORDER BY entry, account",
+        /* The same from a seq on: what the fleet's shipper has not sent. */
+        [STMT_ENTRIES_AFTER] = "SELECT seq, time_usec, kind, slice, voucher, request_id, overshoot, prev_hash, "
+                               "hash, funder FROM entries WHERE seq > ? ORDER BY seq",
+        [STMT_POSTINGS_AFTER] = "SELECT entry, account, amount FROM postings WHERE entry > ? ORDER BY entry, account",
+        [STMT_INTENT_INSERT] = "INSERT INTO fleet_intents (voucher, claim, request_id, time_usec) VALUES (?, ?, ?, ?)",
+        [STMT_INTENT_DELETE] = "DELETE FROM fleet_intents WHERE voucher = ? AND claim = ?",
+        [STMT_INTENT_GET] = "SELECT claim FROM fleet_intents WHERE voucher = ?",
+        [STMT_INTENT_ALL] = "SELECT voucher, claim FROM fleet_intents ORDER BY claim, voucher",
         /* Each slice row beside the sums of its postings and entries. A
          * posting to "slice:X" is only ever in an entry of slice X (verify
          * checks that first), so grouping by the entry's slice is exact. */

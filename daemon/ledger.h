@@ -513,3 +513,82 @@ int ledger_event_foreach(struct ledger *l, const char *slice,
  * "burn_rate", "time_left_usec", "reason"}]}; amounts as integer
  * micro-units. */
 int ledger_export_json(struct ledger *l, FILE *f);
+
+/* A fleet (issue 17, daemon/README.md "Fleet"): hosts that share one
+ * spent-voucher set and one copy of their books in a PostgreSQL database
+ * (Ledger=). Each host's SQLite ledger stays its durable journal; the
+ * fleet database is authoritative for which vouchers are spent. */
+
+/* Names one attempt to spend vouchers, in both stores: random bytes. */
+#define LEDGER_CLAIM_SIZE 16
+
+/* Intents (schema 8): a voucher about to be claimed in the fleet
+ * database by attempt claim, written (and committed) before the claim,
+ * deleted in the batch that credits it. Writes, in the batch. -EEXIST:
+ * the voucher has an intent already (being spent on this host). */
+int ledger_intent_add(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], const uint8_t claim[LEDGER_CLAIM_SIZE],
+                      const char *request_id, uint64_t now_usec);
+int ledger_intent_del(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], const uint8_t claim[LEDGER_CLAIM_SIZE]);
+/* The attempt that holds voucher id's intent; -ENOENT for none. */
+int ledger_intent_get(struct ledger *l, const uint8_t id[VOUCHER_ID_SIZE], uint8_t ret_claim[LEDGER_CLAIM_SIZE]);
+/* Each intent, ordered by claim; cb's error stops the walk. */
+int ledger_intents_foreach(struct ledger *l,
+                           int (*cb)(const uint8_t id[VOUCHER_ID_SIZE], const uint8_t claim[LEDGER_CLAIM_SIZE],
+                                     void *userdata),
+                           void *userdata);
+/* The last entry's seq (0: none), read afresh. */
+int ledger_last_seq(struct ledger *l, uint64_t *ret);
+
+/* A connection to the fleet database, used by one thread at a time
+ * (every call blocks on the network: prepayd makes them on its fleet
+ * thread, daemon/fleet.c, never on the event loop). */
+struct ledger_fleet;
+/* conninfo: a libpq connection string or URI ("postgresql://...",
+ * "service=NAME", "host=... sslmode=verify-full"). Connects and creates
+ * the fleet's tables if missing. host_id: this host's HostId= (NULL for
+ * a reader). On failure *ret_error (to free) says why. */
+int ledger_fleet_connect(const char *conninfo, const char *host_id, struct ledger_fleet **ret, char **ret_error);
+void ledger_fleet_free(struct ledger_fleet *f);
+/* Whether the connection is up (after a failure: reconnect). */
+bool ledger_fleet_ok(struct ledger_fleet *f);
+/* The last failure, as the server or libpq said it. */
+const char *ledger_fleet_error(struct ledger_fleet *f);
+
+struct ledger_fleet_spent {
+        char host[VOUCHER_AUDIENCE_MAX + 1];
+        uint64_t time_usec;
+};
+/* Marks ids[0..n) spent by this host in one transaction, all or none.
+ * A voucher this attempt (claim) holds already counts as its own (a
+ * retry). -EALREADY: ids[*ret_failed] is spent (*ret_spent: by which
+ * host, when); -ECONNRESET and other errors: not known whether the
+ * transaction committed. Retries serialization failures and deadlocks
+ * (SQLSTATE 40001, 40P01). */
+int ledger_fleet_claim(struct ledger_fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
+                       const uint8_t claim[LEDGER_CLAIM_SIZE], const char *request_id, uint64_t now_usec,
+                       size_t *ret_failed, struct ledger_fleet_spent *ret_spent);
+/* Takes back what attempt claim holds of ids[0..n) (none of which was
+ * credited): they may be spent again. Idempotent. */
+int ledger_fleet_unclaim(struct ledger_fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
+                         const uint8_t claim[LEDGER_CLAIM_SIZE]);
+/* Copies the entries of local after the last the fleet holds of this
+ * host, at most max in one transaction, with their postings and, for
+ * each that spends a voucher, the voucher in the spent set (refused with
+ * -EEXIST when another host spent it). Returns how many were shipped;
+ * *ret_shipped: the fleet's last seq of this host after. -ESTALE: the
+ * local chain does not continue the fleet's copy (*ret_error says where). */
+int ledger_fleet_ship(struct ledger_fleet *f, struct ledger *local, size_t max, uint64_t *ret_shipped,
+                      char **ret_error);
+
+struct ledger_fleet_report {
+        uint64_t hosts, entries, vouchers;
+        uint64_t claimed_unshipped; /* spent rows whose entry is not in the fleet (yet) */
+};
+/* Checks every host's chain (or host's only, when not NULL) in the fleet
+ * database: seqs without a gap, each hash recomputed, each link, each
+ * entry's postings summing to zero, the host's recorded tip; and that
+ * each voucher is spent once fleet-wide, by the host whose entry spends
+ * it. 0 when all hold, -EBADMSG with the first discrepancy in
+ * *ret_discrepancy (to free); other errors with it too. */
+int ledger_fleet_verify(struct ledger_fleet *f, const char *host, struct ledger_fleet_report *ret,
+                        char **ret_discrepancy);

@@ -148,6 +148,7 @@ static int open_money(struct manager *m) {
                                    .batch = m->batch,
                                    .keys = m->keys,
                                    .events = m->events,
+                                   .ledger_path = ledger_path,
                                    .changed = on_billing_changed,
                                    .userdata = m,
                            },

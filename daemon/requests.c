@@ -149,6 +149,63 @@ static json_object *check_vouchers(struct requests *rq, struct request_conn *rc)
         return NULL;
 }
 
+/* In a fleet: the claim is in. */
+static void on_fleet_claimed(int r, const char *error, void *userdata) {
+        struct request_conn *rc = userdata;
+
+        rc->fleet_state = r >= 0 ? REQUEST_FLEET_CLAIMED : REQUEST_FLEET_REFUSED;
+        rc->fleet_error = r;
+        free(rc->fleet_error_text);
+        rc->fleet_error_text = error ? strdup(error) : NULL;
+        rc->resume(rc->userdata);
+}
+
+/* In a fleet, the vouchers v[0..n) (read, checked, priced: about to be
+ * credited) are claimed in the fleet database first: the request waits
+ * (rc->deferred) and is handled again with the outcome. 0: go on
+ * (claimed, or no fleet), 1: deferred, else -errno with *ret_error. */
+static int claim_in_fleet(struct requests *rq, struct request_conn *rc, const struct voucher *v, size_t n,
+                          char **ret_error) {
+        int r;
+
+        switch (rc->fleet_state) {
+        case REQUEST_FLEET_CLAIMED:
+                rc->request.fleet_claim = rc->fleet_claim;
+                return 0;
+        case REQUEST_FLEET_REFUSED:
+                *ret_error = rc->fleet_error_text ? strdup(rc->fleet_error_text) : NULL;
+                return rc->fleet_error;
+        case REQUEST_FLEET_CLAIMING:
+                return -EBUSY; /* not handled again before its outcome */
+        case REQUEST_FLEET_NONE:
+                break;
+        }
+        r = billing_fleet_claim(rq->billing, &rc->request, v, n, on_fleet_claimed, rc, rc->fleet_claim, ret_error);
+        if (r > 0) {
+                rc->fleet_state = REQUEST_FLEET_CLAIMING;
+                rc->deferred = true;
+        }
+        return r;
+}
+
+void requests_fleet_done(struct requests *rq, struct request_conn *rc) {
+        billing_fleet_finish(rq->billing, rc);
+        rc->fleet_state = REQUEST_FLEET_NONE;
+        rc->request.fleet_claim = NULL;
+        rc->fleet_error = 0;
+        free(rc->fleet_error_text);
+        rc->fleet_error_text = NULL;
+}
+
+/* What a fleet does not take through its database yet: refused before
+ * anything is spent, rather than spent on this host alone. */
+static json_object *refuse_in_fleet(struct requests *rq, const char *what) {
+        if (!billing_fleet(rq->billing))
+                return NULL;
+        return message_reply_refusal(MESSAGE_UNAVAILABLE, "%s is not taken on a fleet's host yet (Ledger= a fleet "
+                                     "database): nothing was spent", what);
+}
+
 /* A replayed create (the same request id again) is answered from the
  * ledger, but the slice it names may have been spent, killed, kept or
  * released since: its caller gets in only as "prepay run --slice" would
@@ -319,6 +376,13 @@ static json_object *create_funded(struct requests *rq, struct request_conn *rc, 
         o.n_vouchers = r->fields->n_vouchers;
         if (q >= 0)
                 q = billing_price_order(rq->billing, r->fields, &o, &error);
+        if (q >= 0) {
+                q = claim_in_fleet(rq, rc, o.vouchers, o.n_vouchers, &error);
+                if (q > 0) {
+                        vm_plan_done(&o.vm);
+                        return NULL; /* deferred */
+                }
+        }
         if (q >= 0)
                 q = billing_fund(rq->billing, r, &o, &s, token, &error);
         vm_plan_done(&o.vm);
@@ -431,6 +495,20 @@ json_object *requests_topup(struct requests *rq, struct request_conn *rc) {
         reply = check_vouchers(rq, rc);
         if (reply || rc->deferred)
                 return reply;
+        if (billing_fleet(rq->billing)) {
+                struct voucher v[REQUEST_VOUCHERS_MAX];
+                int64_t amount;
+
+                /* Checked now, before the claim; billing_topup() reads
+                 * them again, claimed. */
+                r = billing_read_vouchers(rq->billing, rc->request.fields, rc->request.checked, v, &amount, &error);
+                if (r >= 0)
+                        r = claim_in_fleet(rq, rc, v, rc->request.fields->n_vouchers, &error);
+                if (r > 0)
+                        return NULL; /* deferred */
+                if (r < 0)
+                        return refusal(r, error);
+        }
         r = billing_topup(rq->billing, &rc->request, &t, &error);
         if (r < 0)
                 return refusal(r, error);
@@ -807,7 +885,9 @@ json_object *requests_sponsor_bid(struct requests *rq, struct request_conn *rc) 
         reply = billing_replay(rq->billing, &rc->request, "sponsor_bid");
         if (reply)
                 return add_bid_token(rq, reply); /* a refusal has no bid */
-        reply = check_vouchers(rq, rc);
+        reply = refuse_in_fleet(rq, "A sponsor's bid");
+        if (!reply)
+                reply = check_vouchers(rq, rc);
         if (reply || rc->deferred)
                 return reply;
         bid = malloc(sizeof(*bid));
@@ -888,7 +968,9 @@ json_object *requests_pay(struct requests *rq, struct request_conn *rc) {
         reply = billing_replay(rq->billing, &rc->request, "pay");
         if (reply)
                 return reply;
-        reply = check_vouchers(rq, rc);
+        reply = refuse_in_fleet(rq, "A payment");
+        if (!reply)
+                reply = check_vouchers(rq, rc);
         if (reply || rc->deferred)
                 return reply;
         p = calloc(1, sizeof(*p));

@@ -63,7 +63,24 @@ struct request_conn {
          * is handled again with the verdicts here, which the connection
          * frees (verify_checked_free()) once it is answered. */
         struct verify_checked *checked;
+        /* In a fleet, a create or a topup then has its vouchers claimed
+         * in the fleet database (billing_fleet_claim()), deferred again;
+         * handled again with the outcome here, which the connection
+         * clears (requests_fleet_done()) once it is answered. */
+        enum {
+                REQUEST_FLEET_NONE,
+                REQUEST_FLEET_CLAIMING,
+                REQUEST_FLEET_CLAIMED,
+                REQUEST_FLEET_REFUSED,
+        } fleet_state;
+        uint8_t fleet_claim[LEDGER_CLAIM_SIZE];
+        int fleet_error;
+        char *fleet_error_text;
 };
+
+/* The request of rc is answered, or its connection gone: what its
+ * fleet claim holds and did not credit is taken back. */
+void requests_fleet_done(struct requests *rq, struct request_conn *rc);
 
 json_object *requests_create(struct requests *rq, struct request_conn *rc);
 json_object *requests_topup(struct requests *rq, struct request_conn *rc);

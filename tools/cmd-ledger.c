@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* prepay ledger verify|export: the operator's audit of the ledger file,
- * read directly and read-only, so it works whether prepayd runs or not
- * (WAL: the daemon goes on writing while it reads one snapshot). */
+/* prepay ledger verify|export|migrate: the operator's audit of the ledger
+ * file, read directly and read-only, so it works whether prepayd runs or
+ * not (WAL: the daemon goes on writing while it reads one snapshot); the
+ * fleet database's audit (verify --fleet); and the shipping of a host's
+ * ledger into a fleet database, verified before and after (migrate). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/money.h"
+#include "common/voucher.h"
 #include "ledger.h"
 #include "prepay.h"
 
@@ -27,13 +30,17 @@ static const char *ledger_path(const char *arg) {
 
 static void help(void) {
         printf("Usage: prepay ledger verify [--ledger PATH]\n"
-               "       prepay ledger export --json [--ledger PATH]\n\n"
+               "       prepay ledger verify --fleet CONNINFO [--host ID]\n"
+               "       prepay ledger export --json [--ledger PATH]\n"
+               "       prepay ledger migrate --to CONNINFO --host-id ID [--ledger PATH]\n\n"
                "Reads prepayd's ledger directly (read-only; prepayd may be running).\n\n"
                "  verify   check the hash chain, that every entry balances, that each slice's\n"
                "           row matches its postings, that every voucher spent has its entry,\n"
                "           and that redeemed = held + charged + refunded; exit 1 naming the\n"
                "           first discrepancy\n"
-               "  export   the whole ledger as one JSON object (amounts in micro-units)\n\n"
+               "  export   the whole ledger as one JSON object (amounts in micro-units)\n"
+               "  migrate  copy the ledger's entries and spent vouchers into a fleet's\n"
+               "           PostgreSQL database, verified before and after\n\n"
                "Options:\n"
                "  --ledger PATH  the ledger file (default $PREPAY_LEDGER, else\n"
                "                 " LEDGER_DEFAULT_PATH ")\n"
@@ -41,7 +48,8 @@ static void help(void) {
 }
 
 static void help_verify(void) {
-        printf("Usage: prepay ledger verify [--ledger PATH]\n\n"
+        printf("Usage: prepay ledger verify [--ledger PATH]\n"
+               "       prepay ledger verify --fleet CONNINFO [--host ID]\n\n"
                "Checks, in order: each entry's hash and its link to the one before; that\n"
                "each entry's postings sum to zero; that each slice's balance, credit,\n"
                "charges, refunds and overshoot equal the sums of its entries; that every\n"
@@ -49,6 +57,29 @@ static void help_verify(void) {
                "refunded. Prints the totals and OK (exit 0) or the first discrepancy\n"
                "(exit 1). On a terminal, a progress line on standard error while it\n"
                "reads a long chain.\n\n"
+               "With --fleet, the fleet's PostgreSQL database instead: each host's chain\n"
+               "(no entry missing, each hash and link, postings summing to zero, the\n"
+               "chain ending where the host's row says), and that each voucher is spent\n"
+               "once in the whole fleet, by the host whose entry spends it.\n\n"
+               "  --ledger PATH      the ledger file (default $PREPAY_LEDGER, else\n"
+               "                     " LEDGER_DEFAULT_PATH ")\n"
+               "  --fleet CONNINFO   the fleet database: a libpq connection string or URI,\n"
+               "                     as prepayd.conf's Ledger=\n"
+               "  --host ID          with --fleet: only this host's chain\n"
+               "  -h, --help         Show this help\n");
+}
+
+static void help_migrate(void) {
+        printf("Usage: prepay ledger migrate --to CONNINFO --host-id ID [--ledger PATH]\n\n"
+               "Verifies the ledger file, copies every entry the fleet database does not\n"
+               "hold yet under host ID (the HostId= the host runs with) with its postings,\n"
+               "and each voucher it spent into the fleet's spent set, then verifies the\n"
+               "host's copy in the fleet database and that it ends with the file's last\n"
+               "entry. A voucher another host of the fleet spent already stops it (exit\n"
+               "1, naming it): the fleet cannot take a second spending back. Safe to run\n"
+               "again; prepayd with Ledger= does the same as it starts.\n\n"
+               "  --to CONNINFO  the fleet database (a libpq connection string or URI)\n"
+               "  --host-id ID   this host's id in the fleet\n"
                "  --ledger PATH  the ledger file (default $PREPAY_LEDGER, else\n"
                "                 " LEDGER_DEFAULT_PATH ")\n"
                "  -h, --help     Show this help\n");
@@ -119,6 +150,36 @@ static void on_progress(uint64_t done, uint64_t total, void *userdata) {
                 progress_count(p, done, total, "entries");
 }
 
+static int connect_fleet(const char *conninfo, const char *host_id, struct ledger_fleet **ret) {
+        _cleanup_(freep) char *error = NULL;
+        int r;
+
+        r = ledger_fleet_connect(conninfo, host_id, ret, &error);
+        if (r < 0)
+                log_error("Fleet database: %s", error ?: strerror(-r));
+        return r;
+}
+
+static int verify_fleet(const char *conninfo, const char *host) {
+        _cleanup_(freep) char *discrepancy = NULL;
+        struct ledger_fleet_report rep;
+        struct ledger_fleet *f = NULL;
+        int r;
+
+        if (connect_fleet(conninfo, NULL, &f) < 0)
+                return 1;
+        r = ledger_fleet_verify(f, host, &rep, &discrepancy);
+        ledger_fleet_free(f);
+        if (r < 0) {
+                printf("fleet: %s\n", discrepancy ?: strerror(-r));
+                return 1;
+        }
+        printf("fleet: %ju host%s, %ju entries, %ju vouchers spent (%ju claimed whose entry is not shipped "
+               "yet): OK\n", (uintmax_t) rep.hosts, rep.hosts == 1 ? "" : "s", (uintmax_t) rep.entries,
+               (uintmax_t) rep.vouchers, (uintmax_t) rep.claimed_unshipped);
+        return 0;
+}
+
 static int verify_main(int argc, char *argv[]) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], d[MONEY_FORMAT_MAX],
                 e[MONEY_FORMAT_MAX], g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX], funders[128 + 4 * MONEY_FORMAT_MAX] = "",
@@ -130,9 +191,30 @@ static int verify_main(int argc, char *argv[]) {
         const char *path;
         int r;
 
-        r = parse_options(argc, argv, help_verify, &path, NULL);
-        if (r <= 0)
-                return r < 0 ? 2 : 0;
+        {
+                const char *p = NULL, *fleet = NULL, *host = NULL;
+                const struct arg_option options[] = {
+                        OPT_STRING("ledger", &p),
+                        OPT_STRING("fleet", &fleet),
+                        OPT_STRING("host", &host),
+                        {}
+                };
+
+                r = args_parse_no_operands(argc, argv, options, help_verify, "See 'prepay ledger verify --help'.");
+                if (r <= 0)
+                        return r < 0 ? 2 : 0;
+                if (fleet && p) {
+                        log_error("'prepay ledger verify' takes --ledger or --fleet, not both.");
+                        return 2;
+                }
+                if (host && !fleet) {
+                        log_error("'prepay ledger verify --host' needs --fleet.");
+                        return 2;
+                }
+                if (fleet)
+                        return verify_fleet(fleet, host);
+                path = ledger_path(p);
+        }
 
         if (open_ledger(path, &l) < 0)
                 return 1;
@@ -212,10 +294,81 @@ static int export_main(int argc, char *argv[]) {
         return 0;
 }
 
+/* Before (the file), the copy, after (the fleet's copy, and that it
+ * ends where the file does). */
+static int migrate_main(int argc, char *argv[]) {
+        _cleanup_(freep) char *discrepancy = NULL, *error = NULL;
+        const char *p = NULL, *to = NULL, *host_id = NULL, *path;
+        const struct arg_option options[] = {
+                OPT_STRING("ledger", &p),
+                OPT_STRING("to", &to),
+                OPT_STRING("host-id", &host_id),
+                {}
+        };
+        struct ledger_fleet_report rep;
+        struct ledger_books books;
+        struct ledger_fleet *f = NULL;
+        struct ledger *l = NULL;
+        uint64_t shipped = 0, last = 0, total = 0;
+        int r;
+
+        r = args_parse_no_operands(argc, argv, options, help_migrate, "See 'prepay ledger migrate --help'.");
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (!to || !host_id) {
+                log_error("'prepay ledger migrate' needs --to CONNINFO and --host-id ID.");
+                return 2;
+        }
+        if (!voucher_audience_is_valid(host_id)) {
+                log_error("--host-id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-', as HostId=.");
+                return 2;
+        }
+        path = ledger_path(p);
+        if (open_ledger(path, &l) < 0)
+                return 1;
+        r = ledger_verify_books(l, &books, &discrepancy);
+        if (r < 0) {
+                printf("ledger %s: %s; nothing was migrated\n", path, discrepancy ?: strerror(-r));
+                ledger_close(l);
+                return 1;
+        }
+        printf("ledger %s: %ju entries verified\n", path, (uintmax_t) books.entries);
+        if (connect_fleet(to, host_id, &f) < 0) {
+                ledger_close(l);
+                return 1;
+        }
+        while ((r = ledger_fleet_ship(f, l, 1024, &shipped, &error)) > 0)
+                total += (uint64_t) r;
+        if (r >= 0)
+                r = ledger_last_seq(l, &last);
+        ledger_close(l);
+        if (r < 0) {
+                printf("fleet: shipping host %s stopped after entry %ju: %s\n", host_id, (uintmax_t) shipped,
+                       error ?: strerror(-r));
+                ledger_fleet_free(f);
+                return 1;
+        }
+        r = ledger_fleet_verify(f, host_id, &rep, &discrepancy);
+        ledger_fleet_free(f);
+        if (r < 0) {
+                printf("fleet: %s\n", discrepancy ?: strerror(-r));
+                return 1;
+        }
+        if (shipped != last || rep.entries != last) {
+                printf("fleet: host %s's copy ends at entry %ju, the file at %ju\n", host_id, (uintmax_t) shipped,
+                       (uintmax_t) last);
+                return 1;
+        }
+        printf("fleet: %ju entries shipped as host %s; its copy verified, %ju entries, the same last entry: OK\n",
+               (uintmax_t) total, host_id, (uintmax_t) rep.entries);
+        return 0;
+}
+
 int ledger_main(int argc, char *argv[]) {
         static const struct verb verbs[] = {
                 { "verify", verify_main },
                 { "export", export_main },
+                { "migrate", migrate_main },
                 {}
         };
 

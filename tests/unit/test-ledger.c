@@ -117,14 +117,17 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
 }
 
 /* The schema this build writes, and one newer than it knows. */
-#define SCHEMA_NOW 7
-#define SCHEMA_NEWER "8"
+#define SCHEMA_NOW 8
+#define SCHEMA_NEWER "9"
+
+/* A ledger as schema 7 left it: schema 8's fleet intents gone. */
+#define SCHEMA_7_SQL "DROP TABLE fleet_intents; "
 
 /* A ledger as schema 6 left it: schema 7's investors, payouts and
  * columns gone, entries as migration 6 made it (the CHECKs of kind and
  * funder without investors), its rows as they were. */
 #define SCHEMA_6_SQL                                                                                       \
-        "DROP TABLE payouts; DROP TABLE investors; ALTER TABLE slices DROP COLUMN revenue; "              \
+        SCHEMA_7_SQL "DROP TABLE payouts; DROP TABLE investors; ALTER TABLE slices DROP COLUMN revenue; "              \
         "ALTER TABLE slices DROP COLUMN invested; ALTER TABLE slices DROP COLUMN earned; "                  \
         "ALTER TABLE slices DROP COLUMN earned_claimed; ALTER TABLE slices DROP COLUMN invest_terms; "      \
         "ALTER TABLE slices DROP COLUMN invest_rate; ALTER TABLE slices DROP COLUMN invest_cap; "           \
@@ -1435,11 +1438,57 @@ static void test_funders(void **state) {
         ledger_close(l);
 }
 
+static int count_intent(const uint8_t id[VOUCHER_ID_SIZE], const uint8_t claim[LEDGER_CLAIM_SIZE], void *userdata) {
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+/* A fleet's intents (schema 8): one per voucher, found by it, deleted
+ * only by the attempt that holds it, rolled back with their batch; and a
+ * ledger of schema 7 migrated to them. */
+static void test_fleet_intents(void **state) {
+        struct fixture *f = *state;
+        const uint8_t a[LEDGER_CLAIM_SIZE] = { 1 }, b[LEDGER_CLAIM_SIZE] = { 2 };
+        struct voucher v1 = make_voucher(1, CENTS(100)), v2 = make_voucher(2, CENTS(100));
+        uint8_t got[LEDGER_CLAIM_SIZE];
+        struct ledger *l;
+        unsigned n = 0;
+        uint64_t seq;
+
+        build(f->path);
+        raw_exec(f->path, SCHEMA_7_SQL "PRAGMA user_version = 7");
+        l = open_ok(f->path, false);
+        assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
+        assert_int_equal(ledger_intent_add(l, v1.id, a, "r-1", 10), -ENOTCONN);
+        assert_int_equal(ledger_begin(l), 0);
+        assert_int_equal(ledger_intent_add(l, v1.id, a, "r-1", 10), 0);
+        assert_int_equal(ledger_intent_add(l, v2.id, a, NULL, 10), 0);
+        assert_int_equal(ledger_intent_add(l, v1.id, b, NULL, 11), -EEXIST);
+        assert_int_equal(ledger_intent_get(l, v1.id, got), 0);
+        assert_memory_equal(got, a, sizeof(got));
+        assert_int_equal(ledger_commit(l), 0);
+
+        assert_int_equal(ledger_begin(l), 0);
+        /* Another attempt's delete leaves it. */
+        assert_int_equal(ledger_intent_del(l, v1.id, b), 0);
+        assert_int_equal(ledger_intent_get(l, v1.id, got), 0);
+        assert_int_equal(ledger_intent_del(l, v1.id, a), 0);
+        assert_int_equal(ledger_intent_get(l, v1.id, got), -ENOENT);
+        ledger_rollback(l);
+        assert_int_equal(ledger_intent_get(l, v1.id, got), 0);
+        assert_int_equal(ledger_intents_foreach(l, count_intent, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(ledger_last_seq(l, &seq), 0);
+        assert_true(seq > 0);
+        verify_ok(l);
+        ledger_close(l);
+}
+
 /* What "prepay ledger export" writes is read by scripts: the export of
  * the sample, with a reason that needs escaping, byte for byte (by its
  * SHA-256; printed whole when it differs). */
 static void test_export_bytes(void **state) {
-        static const char want[] = "dc3a66376b5f798b6238337358d7a6457396d36249725abd18e662cbca48c7a4";
+        static const char want[] = "048d3cc04a20db3339b992ed0435767ad6b4078a346a8c7e36c24ec1a05a3a5c";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -2427,6 +2476,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_schema_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_json, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_export_bytes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fleet_intents, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_events, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_funders, setup, teardown),

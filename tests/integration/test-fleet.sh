@@ -1,0 +1,243 @@
+#!/bin/bash
+# A fleet (issue 17): two prepayd instances, hosts A and B (their own
+# HostId=, state, cgroup roots, BPF pins and sockets), on one PostgreSQL
+# database started here from Debian's packages (initdb in the test's
+# directory as the postgres user, its own unix socket and port, no TCP).
+#   1. 100 clients offer one any-host voucher to both hosts at once:
+#      exactly one success in the fleet; every other is told the host and
+#      the time it was spent, and nothing else was spent.
+#   2. The database SIGKILLed during a stream of top-ups and charges, and
+#      started again: every top-up acknowledged is in the fleet's books
+#      once, the refused ones spent nothing (refused with "cannot be
+#      reached", fail closed), the slices went on being charged, and their
+#      charges reached the database after: "prepay ledger verify --fleet"
+#      passes and each host's chain there ends where its own file does.
+#   3. A host's SQLite ledger migrated with "prepay ledger migrate --to"
+#      verifies before and after, the same chain in both.
+. "$(dirname "$0")/lib.sh"
+# run-all-timeout: 300
+
+. "$(dirname "$0")/lib-postgres.sh"
+B_PID=
+B=$T/b
+B_SOCKET=$B/control.sock
+B_PIN=/sys/fs/bpf/$ID-b
+
+fleet_cleanup() {
+        if [ -n "$B_PID" ]; then
+                kill -TERM "$B_PID" 2>/dev/null
+                wait_for 5 pid_gone "$B_PID"
+                kill -KILL "$B_PID" 2>/dev/null
+                wait "$B_PID" 2>/dev/null
+        fi
+        pg_stop
+        local d pid
+        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID-b" 2>/dev/null); do
+                for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+                        kill -KILL "$pid" 2>/dev/null
+                done
+                wait_for 2 rmdir_tree "$d"
+        done
+        rm -rf "$B_PIN"
+}
+trap 'rc=$?; fleet_cleanup; (exit $rc); cleanup' EXIT
+
+pg_init
+say "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }') on $PGSOCK port $PGPORT"
+
+# One euro per CPU-second: charges come as the burners run.
+PRICES=$(cpu_prices 1)
+write_config "HostId=host-a
+Ledger=$FLEET
+MinRuntimeSec=1s
+$PRICES"
+start_daemon
+
+# Host B: the same issuer, its own everything else.
+mkdir -p "$B"
+if [ "$HYBRID" = 1 ]; then B_ROOT=$ID-b; else B_ROOT=${CGROUP_ROOT%/*}/$ID-b; fi
+cat >"$B/prepayd.conf" <<CONF
+[Daemon]
+ControlSocket=$B_SOCKET
+StateDirectory=$B/state
+LogLevel=debug
+[Cgroup]
+Backend=cgroupfs
+CgroupRoot=$B_ROOT
+[Meter]
+BpfPinPath=$B_PIN
+[Money]
+Currency=EUR
+IssuersDirectory=$T/issuers.d
+HostId=host-b
+Ledger=$FLEET
+MinRuntimeSec=1s
+$PRICES
+CONF
+"$BIN/prepayd" -c "$B/prepayd.conf" >>"$B/prepayd.log" 2>&1 &
+B_PID=$!
+b_answers() { [ -S "$B_SOCKET" ] && PREPAY_SOCKET=$B_SOCKET "$BIN/prepay" list >/dev/null 2>&1; }
+wait_for 20 b_answers || fail "host B did not start: $(tail -20 "$B/prepayd.log")"
+on_b() { PREPAY_SOCKET=$B_SOCKET "$BIN/prepay" "$@"; }
+
+# connected: both hosts' threads reached the database (each registers
+# itself when it first ships).
+both_registered() { [ "$(psql_q "SELECT count(*) FROM prepay_hosts")" = 2 ]; }
+
+# A slice on each host, bought with a voucher of its own, running a
+# burner that spends its balance slowly (0.01 CPU).
+buy_on() { # HOST-PREFIX LOG
+        local v
+        v=$(mint 1000.00)
+        if [ "$1" = b ]; then
+                PREPAY_SOCKET=$B_SOCKET bg "$BIN/prepay" run --voucher "$v" --cpus 0.05 -- "$BIN/tests/burn" 600 \
+                        >/dev/null 2>"$2"
+        else
+                bg "$BIN/prepay" run --voucher "$v" --cpus 0.05 -- "$BIN/tests/burn" 600 >/dev/null 2>"$2"
+        fi
+        slice_from_log "$2"
+}
+SA=$(buy_on a "$T/run-a.log") || fail "no slice on host A: $(cat "$T/run-a.log")"
+SB=$(buy_on b "$T/run-b.log") || fail "no slice on host B: $(cat "$T/run-b.log")"
+wait_for 20 both_registered || fail "the hosts did not reach the fleet database: $(psql_q 'TABLE prepay_hosts')"
+say "host A: slice $SA; host B: slice $SB"
+
+# ---- 1. one voucher, 100 clients, two hosts ----
+V=$(mint 5.00)
+pids=()
+for i in $(seq 1 100); do
+        if [ $((i % 2)) = 0 ]; then
+                on_b topup "$SB" --voucher "$V" >"$T/race.$i.out" 2>&1 &
+        else
+                prepay topup "$SA" --voucher "$V" >"$T/race.$i.out" 2>&1 &
+        fi
+        pids+=($!)
+done
+ok=0
+for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" && ok=$((ok + 1))
+done
+spent_told=$(grep -l "already spent on host host-[ab] at 20" "$T"/race.*.out | wc -l)
+busy=$(grep -l "being spent on this host" "$T"/race.*.out | wc -l)
+say "one voucher offered 100 times to two hosts: $ok accepted, $spent_told told where it was spent, $busy told it was being spent"
+[ "$ok" = 1 ] || fail "$ok top-ups accepted, not one: $(cat "$T"/race.*.out | sort | uniq -c | sort -rn | head -5)"
+[ $((spent_told + busy)) = 99 ] || fail "refusals not naming the host and time: $(grep -L -e "host-[ab] at\|being spent\|^$" "$T"/race.*.out | head -3 | xargs cat)"
+# Once in the spent set, by one host.
+vid=$(basename "$V" .voucher)
+[ "$(psql_q "SELECT count(*) FROM prepay_spent WHERE voucher = '\\x$vid'")" = 1 ] ||
+        fail "voucher $vid is not in the spent set once"
+
+# ---- 2. the database killed during a stream of top-ups and charges ----
+mkdir -p "$T/stream"
+prepay mint --key "$ISSUER_KEY" --amount 1.00 --currency EUR --count 60 --out "$T/stream" >/dev/null 2>&1 ||
+        fail "prepay mint --count failed"
+# stream: one top-up after the other, alternating hosts; a line per
+# voucher: "<id> <host> <exit code> <the reply's first line>".
+stream() {
+        local i=0 v rc
+        for v in "$T"/stream/*.voucher; do
+                if [ $((i % 2)) = 0 ]; then
+                        prepay topup "$SA" --voucher "$v" >"$T/topup.out" 2>&1
+                        rc=$?
+                        echo "$(basename "$v" .voucher) host-a $rc $(head -n 1 "$T/topup.out")"
+                else
+                        on_b topup "$SB" --voucher "$v" >"$T/topup.out" 2>&1
+                        rc=$?
+                        echo "$(basename "$v" .voucher) host-b $rc $(head -n 1 "$T/topup.out")"
+                fi
+                i=$((i + 1))
+                sleep 0.2
+        done
+        echo done
+}
+stream >"$T/stream.log" 2>&1 &
+STREAM_PID=$!
+BG_PIDS+=("$STREAM_PID")
+lines() { wc -l <"$T/stream.log"; }
+lines_above() { [ "$(lines)" -gt "$1" ]; }
+wait_for 60 lines_above 10 || fail "the stream of top-ups did not start: $(cat "$T/stream.log")"
+# entries N: the number of entries in a host's ledger file.
+entries() { prepay ledger verify --ledger "$1" | sed -n 's/.*: \([0-9]*\) entries.*/\1/p'; }
+before=$(entries "$LEDGER")
+kill -KILL "$PG_PID"
+say "database SIGKILLed after $(lines) top-ups; host A's ledger had $before entries"
+wait_for 30 pg_gone || fail "the postmaster did not die"
+refused_down() { grep -q "cannot be reached\|cannot be written" "$T/stream.log"; }
+wait_for 30 refused_down || fail "no top-up was refused while the database was down: $(tail -5 "$T/stream.log")"
+# Charges go on into the host's own ledger meanwhile (a charge a second).
+more_entries() { [ "$(entries "$LEDGER")" -ge $((before + 3)) ]; }
+wait_for 30 more_entries || fail "host A wrote no charges while the database was down"
+status_a=$(slice_field "$SA" .account.enforcement)
+[ "$status_a" = ok ] || fail "slice $SA is $status_a while the database is down"
+down_lines=$(lines)
+# Its backends go once they see the postmaster gone; then it starts.
+pg_restart() { runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PG/data" -l "$PG/log" -w -t 30 \
+        -o "-k $PGSOCK -p $PGPORT -c listen_addresses=''" start >/dev/null 2>&1; }
+wait_for 60 pg_restart || fail "PostgreSQL did not start again: $(tail -5 "$PG/log")"
+PG_PID=$(head -n 1 "$PG/data/postmaster.pid")
+say "database started again after $((down_lines)) top-ups; host A's ledger has $(entries "$LEDGER") entries"
+stream_done() { grep -q '^done' "$T/stream.log"; }
+wait_for 120 stream_done || fail "the stream did not end: $(tail -3 "$T/stream.log")"
+ack_after=$(sed -n "$((down_lines + 1)),\$p" "$T/stream.log" | awk '$3 == 0' | wc -l)
+[ "$ack_after" -gt 0 ] || fail "no top-up was taken after the database came back: $(tail -5 "$T/stream.log")"
+
+# The slices stop and release: their last charges and releases shipped.
+prepay release "$SA" >/dev/null 2>&1 || fail "release of $SA failed"
+on_b release "$SB" >/dev/null 2>&1 || fail "release of $SB failed"
+shipped() { psql_q "SELECT shipped_seq FROM prepay_hosts WHERE host = '$1'"; }
+all_shipped() { [ "$(shipped host-a)" = "$(entries "$LEDGER")" ] && [ "$(shipped host-b)" = "$(entries "$B/state/ledger.db")" ]; }
+wait_for 30 all_shipped || fail "not every entry reached the database: host-a $(shipped host-a)/$(entries "$LEDGER"), host-b $(shipped host-b)/$(entries "$B/state/ledger.db")"
+
+# Every acknowledged top-up once in the fleet's books, by its host; every
+# refused one spent nowhere (a claim whose answer was lost taken back).
+acked=0 refused=0
+while read -r id host rc _; do
+        [ "$id" = done ] && continue
+        n=$(psql_q "SELECT count(*) FROM prepay_entries WHERE voucher = '\\x$id' AND kind = 'redeem' AND host = '$host'")
+        if [ "$rc" = 0 ]; then
+                [ "$n" = 1 ] || fail "acknowledged top-up of voucher $id on $host is in the fleet's books $n times"
+                acked=$((acked + 1))
+        else
+                [ "$n" = 0 ] || fail "refused top-up of voucher $id on $host is in the fleet's books"
+                refused=$((refused + 1))
+        fi
+done <"$T/stream.log"
+unclaimed() { [ "$(psql_q "SELECT count(*) FROM prepay_spent s WHERE NOT EXISTS (SELECT 1 FROM prepay_entries e WHERE e.voucher = s.voucher)")" = 0 ]; }
+wait_for 30 unclaimed || fail "claims of refused top-ups were not taken back: $(psql_q 'SELECT count(*) FROM prepay_spent')"
+say "stream: $acked top-ups acknowledged (each once in the fleet's books), $refused refused (none spent)"
+prepay ledger verify --fleet "$FLEET" >"$T/fleet.out" 2>&1 || fail "ledger verify --fleet: $(cat "$T/fleet.out")"
+say "$(cat "$T/fleet.out")"
+grep -q "(0 claimed" "$T/fleet.out" || fail "claims left without their entries: $(cat "$T/fleet.out")"
+prepay ledger verify --ledger "$B/state/ledger.db" >/dev/null || fail "host B's own ledger does not verify"
+
+# ---- 3. a host's SQLite ledger migrated ----
+stop_daemon
+mv "$T/state" "$T/state-a"
+write_config "HostId=host-c
+MinRuntimeSec=1s
+$PRICES"
+start_daemon
+v=$(mint 3.00)
+prepay run --voucher "$v" --cpus 0.5 -- "$BIN/tests/burn" 0.2 >/dev/null 2>"$T/run-c.log" ||
+        fail "a purchase on the SQLite host failed: $(cat "$T/run-c.log")"
+sc=$(slice_in_log "$T/run-c.log")
+prepay topup "$sc" --voucher "$(mint 1.00)" >/dev/null 2>&1 || fail "a top-up on the SQLite host failed"
+prepay release "$sc" >/dev/null 2>&1 || fail "release on the SQLite host failed"
+stop_daemon
+prepay ledger migrate --to "$FLEET" --host-id host-c --ledger "$LEDGER" >"$T/migrate.out" 2>&1 ||
+        fail "ledger migrate: $(cat "$T/migrate.out")"
+say "migrate: $(tr '\n' ' ' <"$T/migrate.out")"
+[ "$(shipped host-c)" = "$(entries "$LEDGER")" ] || fail "host-c's copy ends at $(shipped host-c), its file at $(entries "$LEDGER")"
+prepay ledger verify --fleet "$FLEET" --host host-c >"$T/fleet-c.out" 2>&1 || fail "verify --fleet --host host-c: $(cat "$T/fleet-c.out")"
+# Again: nothing more to ship, the same answer.
+prepay ledger migrate --to "$FLEET" --host-id host-c --ledger "$LEDGER" >"$T/migrate2.out" 2>&1 ||
+        fail "ledger migrate again: $(cat "$T/migrate2.out")"
+grep -q "0 entries shipped" "$T/migrate2.out" || fail "migrate again shipped more: $(cat "$T/migrate2.out")"
+# The same file as another host: its vouchers are host-c's, refused.
+prepay ledger migrate --to "$FLEET" --host-id host-d --ledger "$LEDGER" >"$T/migrate3.out" 2>&1 &&
+        fail "the vouchers of host-c were migrated again as host-d's"
+grep -q "which host host-c spent" "$T/migrate3.out" || fail "migrate as host-d: $(cat "$T/migrate3.out")"
+prepay ledger verify --fleet "$FLEET" >"$T/fleet.out" 2>&1 || fail "ledger verify --fleet at the end: $(cat "$T/fleet.out")"
+say "$(cat "$T/fleet.out")"
+
+exit 0
