@@ -294,7 +294,7 @@ int list_fetch(bool brief, bool quiet, list_page_fn on_page, void *userdata);
 struct progress {
         bool on, shown;
         const char *what;
-        uint64_t start_usec, shown_usec;
+        uint64_t start_usec, shown_usec, delay_usec;
 };
 void progress_start(struct progress *p, const char *what);
 /* "WHAT: 42% (420 of 1000 UNIT), 3.2s"; without a total "420 UNIT". */

@@ -19,14 +19,21 @@
 #define PROGRESS_DELAY_USEC (500 * USEC_PER_MSEC)
 #define PROGRESS_EVERY_USEC (100 * USEC_PER_MSEC)
 
+/* PREPAY_PROGRESS_DELAY= (a duration, "0" for at once) replaces the half
+ * second: for a slow terminal's patience, and for a test, which must see
+ * the line however fast the machine. */
 void progress_start(struct progress *p, const char *what) {
-        const char *term = getenv("TERM");
+        const char *term = getenv("TERM"), *delay = getenv("PREPAY_PROGRESS_DELAY");
+        uint64_t usec;
 
         *p = (struct progress) {
                 .on = isatty(STDERR_FILENO) && !(term && streq(term, "dumb")),
                 .what = what,
                 .start_usec = now_usec(CLOCK_MONOTONIC),
+                .delay_usec = PROGRESS_DELAY_USEC,
         };
+        if (delay && *delay && parse_duration(delay, &usec) >= 0)
+                p->delay_usec = usec;
 }
 
 /* Whether a line is due now. */
@@ -36,7 +43,7 @@ static bool due(struct progress *p, bool force) {
         if (!p->on)
                 return false;
         now = now_usec(CLOCK_MONOTONIC);
-        if (now - p->start_usec < PROGRESS_DELAY_USEC)
+        if (now - p->start_usec < p->delay_usec)
                 return false;
         if (!force && p->shown && now - p->shown_usec < PROGRESS_EVERY_USEC)
                 return false;

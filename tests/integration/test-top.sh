@@ -83,9 +83,12 @@ wait_for 5 frozen_shown || fail "the screen does not show the slice frozen: $(sc
 say "frozen on the screen: $(screen | grep -- "$poor")"
 
 tm send-keys -t top q
-dead() { [ "$(tm display-message -p -t top '#{pane_dead}')" = 1 ]; }
+# tmux marks the pane dead when its terminal closes, and learns the exit
+# status a moment later, from SIGCHLD: wait for the status itself.
+dead_status() { tm display-message -p -t top '#{?pane_dead,#{pane_dead_status} #{pane_dead_signal},}'; }
+dead() { [[ "$(dead_status)" != "" && "$(dead_status)" != " " ]]; }
 wait_for 5 dead || fail "q did not end prepay top"
-status=$(tm display-message -p -t top '#{pane_dead_status} #{pane_dead_signal}')
+status=$(dead_status)
 [ "$status" = "0 " ] || fail "prepay top exited with status and signal '$status': $(screen)"
 
 # SIGWINCH: redrawn at the new size, the footer on the last line. SIGTERM:
