@@ -1384,7 +1384,7 @@ static int encode_funders(json_object *body, json_object *reply) {
 /* The points and events as prepayd bounded and filtered them. */
 static int encode_history(json_object *body, json_object *reply) {
         static const char *const keys[] = { "currency", "public", "created_usec", "released",
-                                            "points",   "events", "events_before", NULL };
+                                            "credited", "points", "events", "events_before", NULL };
         int r;
 
         if (!json_object_is_type(json_object_object_get(reply, "points"), json_type_array))

@@ -763,6 +763,8 @@ static json_object *history_to_json(struct history *h, size_t n, const char *cur
         json_object_object_add(reply, "public", json_object_new_boolean(!h->full));
         json_object_object_add(reply, "created_usec", json_object_new_uint64(h->row->created_usec));
         json_object_object_add(reply, "released", json_object_new_boolean(h->row->state == LEDGER_SLICE_RELEASED));
+        /* What donors gave so far is the donor page's first figure: public. */
+        json_object_object_add(reply, "credited", json_object_new_int64(h->row->credited));
         points = json_object_new_array_ext((int) n);
         json_object_object_add(reply, "points", points);
         for (size_t i = 0; points && i < n; i++) {

@@ -97,6 +97,9 @@ int chart_history_from_json(json_object *reply, struct chart_history *ret, const
                 return refuse(ret_error, "A history has no points or no events");
         (void) message_get_bool(reply, "public", &ret->public_view);
         (void) message_get_bool(reply, "released", &ret->released);
+        if (json_object_object_get_ex(reply, "credited", &points) && !get_int(points, &ret->credited))
+                return refuse(ret_error, "A history's credited is not an integer");
+        (void) json_object_object_get_ex(reply, "points", &points);
         r = read_points(points, ret, ret_error);
         if (r >= 0)
                 r = read_events(events, ret, ret_error);

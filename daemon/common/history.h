@@ -23,6 +23,7 @@ struct chart_history {
         bool public_view; /* the public figures only */
         bool released;
         bool has_spent;
+        int64_t credited; /* every voucher redeemed into it so far */
         struct chart_point points[CHART_POINTS_MAX];
         size_t n_points;
         struct chart_event events[CHART_EVENTS_MAX];
