@@ -298,7 +298,7 @@ int chart_svg(const struct chart *c, char **ret, size_t *ret_size) {
                               px(b, y));
                 markup_printf(&m, "<text transform=\"translate(%s %d) rotate(-90)\" text-anchor=\"end\" "
                                   "font-size=\"10\" fill=\"" COLOUR_EVENT "\">",
-                              px(a, x + 30), BAL_TOP + 2);
+                              px(a, x + 110), BAL_TOP + 2);
                 markup_text(&m, e->kind);
                 markup_raw(&m, "</text></g>\n");
         }
