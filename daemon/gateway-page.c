@@ -83,16 +83,6 @@ enum page_route page_route_of(const char *method, const char *path, char slice[s
 
 /* ---- the form ---- */
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static int form_refuse(const char **ret_error, int r, const char *why) {
         if (ret_error)
                 *ret_error = why;
@@ -125,7 +115,8 @@ int page_form_voucher(const char *body, size_t size, char ret[static PAGE_VOUCHE
                         int c = (unsigned char) *p, hi, lo;
 
                         if (c == '%') {
-                                if (field + len - p < 3 || (hi = unhex(p[1])) < 0 || (lo = unhex(p[2])) < 0)
+                                if (field + len - p < 3 || (hi = hex_digit_value(p[1])) < 0 ||
+                                    (lo = hex_digit_value(p[2])) < 0)
                                         return form_refuse(ret_error, -EINVAL,
                                                            "The form's voucher holds a broken %-escape.");
                                 c = hi * 16 + lo;
@@ -164,7 +155,7 @@ static void head(struct markup *m, const char *title) {
                       "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
         markup_text(m, title);
         markup_raw(m, "</title>\n<style>");
-        markup_raw(m, STYLE);
+        markup_raw(m, STYLE); /* constant: the CSP names its hash */
         markup_raw(m, "</style>\n</head>\n<body>\n<main>\n");
 }
 
@@ -294,17 +285,11 @@ int page_slice_html(json_object *status, json_object *history, char **ret, size_
         markup_init(&m, PAGE_HTML_MAX);
         snprintf(title, sizeof(title), "Slice %s", id);
         head(&m, title);
-        markup_raw(&m, "<h1>Slice <code>");
-        markup_text(&m, id);
-        markup_raw(&m, "</code></h1>\n");
+        markup_element(&m, "<h1>Slice <code>", id, "</code></h1>\n");
         sponsor(&m, slice);
-        markup_raw(&m, "<dl>\n<dt>State</dt><dd id=\"state\">");
-        markup_text(&m, state ?: "unknown");
-        if (enforcement && !streq(enforcement, "ok")) {
-                markup_raw(&m, " (");
-                markup_text(&m, enforcement);
-                markup_raw(&m, ")");
-        }
+        markup_element(&m, "<dl>\n<dt>State</dt><dd id=\"state\">", state ?: "unknown", "");
+        if (enforcement && !streq(enforcement, "ok"))
+                markup_element(&m, " (", enforcement, ")");
         markup_raw(&m, "</dd>\n");
         if (h->credited >= 0) {
                 markup_raw(&m, "<dt>Given so far</dt>");
@@ -358,27 +343,20 @@ int page_topup_html(const char *slice, unsigned status, json_object *reply, char
                 credited = amount_text(reply, "credited", a);
                 balance = amount_text(reply, "balance", b) ?: (account ? amount_text(account, "balance", b) : NULL);
                 currency = get_text(reply, "currency") ?: "";
-                markup_raw(&m, "<h1 class=\"ok\">Topped up</h1>\n<dl>\n<dt>Credited</dt><dd><span id=\"credited\">");
-                markup_text(&m, credited ?: "?");
-                markup_raw(&m, "</span> ");
-                markup_text(&m, currency);
-                markup_raw(&m, "</dd>\n<dt>Balance now</dt><dd><span id=\"balance\">");
-                markup_text(&m, balance ?: "?");
-                markup_raw(&m, "</span> ");
-                markup_text(&m, currency);
-                markup_raw(&m, "</dd>\n</dl>\n");
+                markup_element(&m, "<h1 class=\"ok\">Topped up</h1>\n<dl>\n<dt>Credited</dt><dd><span id=\"credited\">",
+                               credited ?: "?", "</span> ");
+                markup_element(&m, "", currency, "</dd>\n<dt>Balance now</dt><dd><span id=\"balance\">");
+                markup_element(&m, "", balance ?: "?", "</span> ");
+                markup_element(&m, "", currency, "</dd>\n</dl>\n");
         } else {
                 error = get_text(reply, "error");
-                markup_raw(&m, "<h1 class=\"refused\">Not topped up</h1>\n<p id=\"error\">");
-                markup_text(&m, error ?: "The top-up was refused.");
+                markup_element(&m, "<h1 class=\"refused\">Not topped up</h1>\n<p id=\"error\">",
+                               error ?: "The top-up was refused.", "");
                 markup_printf(&m, "</p>\n<p class=\"note\">HTTP status %u.", status);
                 markup_raw(&m, " A voucher that was refused was not spent, unless it says it was spent before.</p>\n");
         }
-        markup_raw(&m, "<p><a id=\"back\" href=\"/slices/");
-        markup_text(&m, slice);
-        markup_raw(&m, "\">Back to slice ");
-        markup_text(&m, slice);
-        markup_raw(&m, "</a></p>\n");
+        markup_element(&m, "<p><a id=\"back\" href=\"/slices/", slice, "\">Back to slice ");
+        markup_element(&m, "", slice, "</a></p>\n");
         return foot(&m, ret, ret_size);
 }
 
@@ -387,10 +365,7 @@ int page_error_html(const char *title, const char *sentence, char **ret, size_t 
 
         markup_init(&m, PAGE_HTML_MAX);
         head(&m, title);
-        markup_raw(&m, "<h1 class=\"refused\">");
-        markup_text(&m, title);
-        markup_raw(&m, "</h1>\n<p id=\"error\">");
-        markup_text(&m, sentence);
-        markup_raw(&m, "</p>\n");
+        markup_element(&m, "<h1 class=\"refused\">", title, "</h1>\n");
+        markup_element(&m, "<p id=\"error\">", sentence, "</p>\n");
         return foot(&m, ret, ret_size);
 }

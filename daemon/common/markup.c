@@ -73,6 +73,11 @@ void markup_printf(struct markup *m, const char *fmt, ...) {
         m->len += (size_t) n;
 }
 
+/* What each character XML and HTML give a meaning is written as. */
+static const char *const entities[128] = {
+        ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&#39;",
+};
+
 void markup_text(struct markup *m, const char *s) {
         for (const char *p = s; p && *p; p++) {
                 unsigned char c = (unsigned char) *p;
@@ -82,28 +87,16 @@ void markup_text(struct markup *m, const char *s) {
                 if (run > 0) {
                         append(m, p, run);
                         p += run - 1;
-                        continue;
-                }
-                switch (c) {
-                case '&':
-                        markup_raw(m, "&amp;");
-                        break;
-                case '<':
-                        markup_raw(m, "&lt;");
-                        break;
-                case '>':
-                        markup_raw(m, "&gt;");
-                        break;
-                case '"':
-                        markup_raw(m, "&quot;");
-                        break;
-                case '\'':
-                        markup_raw(m, "&#39;");
-                        break;
-                default:
-                        break; /* a control character: dropped */
-                }
+                } else if (c < 128 && entities[c])
+                        markup_raw(m, entities[c]);
+                /* else a control character: dropped */
         }
+}
+
+void markup_element(struct markup *m, const char *open, const char *text, const char *close) {
+        markup_raw(m, open);
+        markup_text(m, text);
+        markup_raw(m, close);
 }
 
 int markup_finish(struct markup *m, char **ret, size_t *ret_len) {

@@ -27,6 +27,8 @@ void markup_printf(struct markup *m, const char *fmt, ...) _printf_(2, 3);
 /* s escaped (&amp; &lt; &gt; &quot; &#39;); bytes below 0x20 but tab and
  * newline, and 0x7f, are left out: XML 1.0 has no place for them. */
 void markup_text(struct markup *m, const char *s);
+/* open and close as they are, text between them escaped. */
+void markup_element(struct markup *m, const char *open, const char *text, const char *close);
 /* The text (owned by the caller, NUL-terminated) and its length, or the
  * first error; the markup is empty again either way. */
 int markup_finish(struct markup *m, char **ret, size_t *ret_len);

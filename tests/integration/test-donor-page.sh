@@ -22,18 +22,7 @@ for tool in curl jq python3 chromium chromedriver; do
 done
 
 P=pdp$$
-add_group "${P}c"
-add_user "${P}gw" "${P}c"
-chmod 0755 "$T"
-write_config "[Daemon]
-ClientGroup=${P}c
-[Money]
-MinRuntimeSec=1s
-AllowUnfunded=no
-[Control]
-GatewayUser=${P}gw
-$(cpu_prices 0.01)"
-start_daemon
+start_gateway_daemon "$P" "$(cpu_prices 0.01)"
 
 G=$T/gateway
 install -d -o "${P}gw" -m 0700 "$G"
