@@ -247,6 +247,11 @@ $(O)/tests/%: $(O)/tests/helpers/%.o
 # It sends its requests as prepay does.
 $(O)/tests/peer-swap: $(O)/daemon/common/socket.o
 
+# It writes a ledger through ledger.c, as prepayd does.
+$(O)/tests/ledger-fill: $(O)/tests/helpers/ledger-fill.o $(DAEMON_OBJS) $(COMMON_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lelf -lz
+
 # prepay --host's pure half (tools/remote.c), tested without the CLI.
 $(O)/tests/test-cli-remote: $(O)/tools/remote.o
 $(O)/fuzz/fuzz-remote: $(O)/fuzz/obj/tools/remote.o

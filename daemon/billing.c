@@ -1897,6 +1897,7 @@ static int sponsor_env_update(struct billing *b, const char *slice, const struct
         snprintf(path, sizeof(path), "%s/sponsor.env", dir);
         snprintf(tmp, sizeof(tmp), "%s/.sponsor.env.tmp", dir);
         if (!win) {
+                (void) slices_tell_guest(b->slices, slice, "");
                 if (unlink(path) < 0 && errno != ENOENT)
                         return -errno;
                 (void) rmdir(dir);
@@ -1905,6 +1906,10 @@ static int sponsor_env_update(struct billing *b, const char *slice, const struct
         n = sponsor_env_text(win->name, win->url, win->end_usec, text, sizeof(text));
         if (n < 0)
                 return n;
+        /* A guest is told the same lines (the file may not be its to read). */
+        r = slices_tell_guest(b->slices, slice, text);
+        if (r < 0)
+                log_warning_errno(r, "Slice %s: failed to tell its guest its sponsor, ignoring: %m", slice);
         dir[parent] = 0;
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
                 return -errno;

@@ -136,13 +136,32 @@ int ledger_entry_append(struct ledger *l, struct entry *e) {
         return 0;
 }
 
+/* The last entry's seq, for a progress line only: 0 when it cannot be
+ * told, which verify then finds and names itself. */
+static uint64_t last_seq(struct ledger *l) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_TIP);
+        int64_t seq;
+
+        if (ledger_bound_row(&b, "read the last entry") <= 0)
+                return 0;
+        seq = sqlite3_column_int64(b.s, 0);
+        return seq > 0 ? (uint64_t) seq : 0;
+}
+
 int ledger_entry_reader_init(struct ledger *l, struct entry_reader *ret) {
         *ret = (struct entry_reader) {
                 .l = l,
                 .entries = ledger_bind(l, STMT_ENTRIES_ALL),
                 .postings = ledger_bind(l, STMT_POSTINGS_ALL),
         };
+        if (l->progress)
+                ret->total = last_seq(l);
         return ret->entries.error ?: ret->postings.error;
+}
+
+void ledger_set_progress(struct ledger *l, ledger_progress_fn fn, void *userdata) {
+        l->progress = fn;
+        l->progress_userdata = userdata;
 }
 
 void ledger_entry_reader_done(struct entry_reader *rd) {
@@ -265,8 +284,12 @@ int ledger_entry_reader_next(struct entry_reader *rd) {
         int r;
 
         r = ledger_bound_row(&rd->entries, "read entries");
+        if (r == 0 && rd->l->progress)
+                rd->l->progress(rd->done, rd->total, rd->l->progress_userdata);
         if (r <= 0)
                 return r;
+        if (rd->l->progress && ++rd->done % LEDGER_PROGRESS_EVERY == 0)
+                rd->l->progress(rd->done, rd->total, rd->l->progress_userdata);
         entry_from_row(rd);
         r = entry_take_postings(rd);
         return r < 0 ? r : 1;

@@ -190,6 +190,9 @@ struct ledger {
         struct tip tip;
         struct tip batch_tip;
         sqlite3_stmt *stmts[_STMT_MAX];
+        /* ledger_set_progress(): told as entries are read. */
+        ledger_progress_fn progress;
+        void *progress_userdata;
 };
 
 struct posting {
@@ -349,6 +352,9 @@ struct entry_reader {
         uint8_t prev_hash[CRYPTO_SHA256_SIZE];
         uint8_t hash[CRYPTO_SHA256_SIZE];
         const char *malformed; /* why this entry is out of shape, or NULL */
+
+        /* For the progress: entries read, and how many there are. */
+        uint64_t done, total;
 
         /* The first posting seen whose entry does not exist. */
         bool orphan;

@@ -120,6 +120,13 @@ static inline void ledger_slice_figures_of(const struct ledger_slice *s, struct 
  * failure *ret_error (to free) says what and where. */
 int ledger_open(const char *path, bool read_only, struct ledger **ret, char **ret_error);
 void ledger_close(struct ledger *l); /* rolls an open batch back */
+/* Called while the whole chain is read (ledger_verify_books(),
+ * ledger_export_json()): entries read of total (the last entry's seq; 0
+ * when it cannot be told), every LEDGER_PROGRESS_EVERY entries and at the
+ * end. For the CLI's progress line on a terminal; NULL: none. */
+#define LEDGER_PROGRESS_EVERY 4096
+typedef void (*ledger_progress_fn)(uint64_t done, uint64_t total, void *userdata);
+void ledger_set_progress(struct ledger *l, ledger_progress_fn fn, void *userdata);
 
 int ledger_begin(struct ledger *l);  /* no-op while a batch is open */
 bool ledger_in_batch(const struct ledger *l);

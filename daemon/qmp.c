@@ -268,6 +268,24 @@ static int conn_execute(struct qmp_conn *c, const char *command, struct qmp_mess
         }
 }
 
+int qemu_socket_connect(const char *socket_path, pid_t peer, uint64_t timeout_usec, int *ret_fd) {
+        struct qmp_conn c = { .fd = -1, .path = socket_path, .peer = peer };
+        int r;
+
+        if (!socket_path || peer <= 0 || !ret_fd)
+                return -EINVAL;
+        if (!u64_add(now_usec(CLOCK_MONOTONIC), timeout_usec, &c.deadline))
+                c.deadline = UINT64_MAX;
+        r = conn_connect(&c);
+        if (r < 0) {
+                if (c.fd >= 0)
+                        (void) close(c.fd);
+                return r;
+        }
+        *ret_fd = c.fd;
+        return 0;
+}
+
 static bool command_is_valid(const char *s) {
         size_t n = strlen(s);
 

@@ -44,6 +44,12 @@ int qmp_parse_line(const char *line, size_t len, struct qmp_message *ret);
  * most 31 bytes; NULL if m is not such a return. */
 const char *qmp_status_from_return(const struct qmp_message *m);
 
+/* Connects to another unix socket QEMU listens on (a chardev's), as
+ * qmp_command() does: the listener must be process peer (SO_PEERCRED), or
+ * -EPERM. On success *ret_fd is the connected, non-blocking, close-on-exec
+ * socket. */
+int qemu_socket_connect(const char *socket_path, pid_t peer, uint64_t timeout_usec, int *ret_fd);
+
 /* Runs one argument-less command (1..63 of a-z, 0-9, '-', '_', e.g.
  * "system_powerdown", "stop", "cont", "query-status", "quit") on the QMP
  * unix socket at socket_path: connect, greeting, qmp_capabilities, the

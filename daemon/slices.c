@@ -388,6 +388,14 @@ static const struct vm_callbacks vm_callbacks = {
         .state_changed = on_vm_state,
 };
 
+int slices_tell_guest(struct slices *sl, const char *id, const char *text) {
+        struct slice *s = slices_find(sl, id);
+
+        if (!s || !s->vm)
+                return 0;
+        return vm_set_meta(s->vm, text);
+}
+
 void slices_set_vms(struct slices *sl, struct vms *v) {
         sl->vms = v;
         if (v)
@@ -1064,6 +1072,8 @@ int slices_destroy(struct slices *sl, struct slice *s) {
         return r;
 }
 
+static uint64_t realtime_of(uint64_t monotonic);
+
 void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         struct slice_info i = {};
 
@@ -1073,6 +1083,7 @@ void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         i.created_usec = s->created_usec;
         i.last_oom_usec = s->last_oom_usec;
         i.cgroup_id = s->cgroup_id;
+        i.read_usec = realtime_of(s->read_usec);
         i.limits = s->limits;
         i.usage = s->usage;
         if (s->vm)

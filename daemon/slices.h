@@ -105,6 +105,10 @@ struct slice *slices_find(struct slices *sl, const char *id);
  * recorded and emitted (EVENT_VM). */
 void slices_set_vms(struct slices *sl, struct vms *v);
 
+/* What a VM slice's guest is to know (its public metadata: the lines of
+ * sponsor.env, "" for none), told through its metadata port
+ * (vm_set_meta()); nothing for a slice that is not a VM or is gone. */
+int slices_tell_guest(struct slices *sl, const char *id, const char *text);
 /* Each returns 0 or -errno; on a refusal the reason for the client is put
  * in *ret_error (a static string or one the caller frees with free()). */
 /* cpus_milli, when not 0, sets the CPU quota against the period asked for

@@ -103,6 +103,57 @@ static int finish(FILE *f, char **buf, char **ret) {
         return 0;
 }
 
+/* The guest's side of its metadata port (vm.c, vm_set_meta()): a reader
+ * that keeps the last record the host sent in /var/lib/prepay/sponsor.env,
+ * kept across the guest's reboots (the host tells a change once), started
+ * by systemd again whenever the host's side closes (prepayd restarting).
+ * Enabled from runcmd, so it starts late on the first boot (cloud-final,
+ * after SSH answers); records sent before wait in QEMU's socket. */
+static const char meta_reader[] =
+        "write_files:\n"
+        "  - path: /usr/local/libexec/prepay-meta\n"
+        "    permissions: \"0755\"\n"
+        "    content: |\n"
+        "      #!/bin/sh\n"
+        "      # prepay: keeps what the host tells this guest on its metadata\n"
+        "      # port in /var/lib/prepay/sponsor.env (\". sponsor.env\" sets\n"
+        "      # PREPAY_SPONSOR_NAME, _URL and _UNTIL; no file: no sponsor).\n"
+        "      # A record is lines, then an empty line; no lines: nothing.\n"
+        "      set -u\n"
+        "      dir=/var/lib/prepay\n"
+        "      tmp=$dir/.sponsor.env.new\n"
+        "      mkdir -p \"$dir\"\n"
+        "      : >\"$tmp\"\n"
+        "      n=0\n"
+        "      while IFS= read -r line; do\n"
+        "        if [ -n \"$line\" ]; then\n"
+        "          printf '%s\\n' \"$line\" >>\"$tmp\"\n"
+        "          n=$((n + 1))\n"
+        "        elif [ \"$n\" -gt 0 ]; then\n"
+        "          chmod 0644 \"$tmp\"\n"
+        "          mv -f \"$tmp\" \"$dir/sponsor.env\"\n"
+        "          : >\"$tmp\"\n"
+        "          n=0\n"
+        "        else\n"
+        "          rm -f \"$dir/sponsor.env\"\n"
+        "        fi\n"
+        "      done </dev/virtio-ports/" VM_META_PORT "\n"
+        "  - path: /etc/systemd/system/prepay-meta.service\n"
+        "    content: |\n"
+        "      [Unit]\n"
+        "      Description=prepay: what the host tells this guest (its sponsor)\n"
+        "      ConditionPathExists=/dev/virtio-ports/" VM_META_PORT "\n"
+        "      StartLimitIntervalSec=0\n"
+        "      [Service]\n"
+        "      ExecStart=/usr/local/libexec/prepay-meta\n"
+        "      Restart=always\n"
+        "      RestartSec=2\n"
+        "      [Install]\n"
+        "      WantedBy=multi-user.target\n"
+        "runcmd:\n"
+        "  - [systemctl, daemon-reload]\n"
+        "  - [systemctl, enable, --now, --no-block, prepay-meta.service]\n";
+
 int vm_seed_user_data(const struct vm_seed *s, char **ret) {
         char *buf = NULL;
         size_t size = 0;
@@ -152,6 +203,7 @@ int vm_seed_user_data(const struct vm_seed *s, char **ret) {
         fputs("  ed25519_public: ", f);
         yaml_quoted(f, s->host_key_public);
         fputc('\n', f);
+        fputs(meta_reader, f);
 
         return finish(f, &buf, ret);
 }

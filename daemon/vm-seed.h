@@ -13,6 +13,10 @@
  * change the block's indentation). The hostname is a DNS label (1..63 of
  * A-Z, a-z, 0-9, '-', not starting or ending with '-'). */
 
+/* The guest's metadata port, a virtio-serial port of this name (vm.c
+ * writes it, the reader the user-data installs reads it). */
+#define VM_META_PORT "org.prepay.meta"
+
 struct vm_seed {
         const char *instance_id;      /* the slice id */
         const char *hostname;         /* the slice id too */

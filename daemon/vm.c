@@ -90,6 +90,9 @@ struct vm {
         sd_event_source *kill_timer;
         void (*stop_done)(void *userdata);
         void *stop_userdata;
+        char *meta;             /* what the guest is to be told (vm_set_meta()) */
+        bool meta_pending;      /* not sent to this QEMU yet */
+        int meta_fd;            /* to QEMU's metadata port, while it runs */
 };
 
 /* Closes fd if open; returns -1, for "fd = safe_close(fd)". */
@@ -645,6 +648,7 @@ static struct vm *vm_alloc(struct vms *v, const char *id) {
         vm->vms = v;
         vm->pidfd = -1;
         vm->probe_fd = -1;
+        vm->meta_fd = -1;
         snprintf(vm->id, sizeof(vm->id), "%s", id);
         if (asprintf(&vm->dir, "%s/%s", v->config->vm_directory, id) < 0) {
                 free(vm);
@@ -711,6 +715,14 @@ int vm_new(struct vms *v, const char *id, const struct vm_plan *plan, struct vm 
         vm = vm_alloc(v, id);
         if (!vm)
                 return log_oom();
+        /* A new guest is told at once that nothing is known yet (an
+         * image may come with a reader's old file). */
+        vm->meta = strdup("");
+        if (!vm->meta) {
+                vm_free(vm);
+                return log_oom();
+        }
+        vm->meta_pending = true;
         snprintf(vm->image, sizeof(vm->image), "%s", plan->image.name);
         snprintf(vm->user, sizeof(vm->user), "%s", plan->image.user);
         snprintf(vm->format, sizeof(vm->format), "%s", plan->image.format);
@@ -856,6 +868,13 @@ int vm_argv(struct vm *vm, char ***ret) {
         r = r ?: strv_push(&v, &n, "virtio-net-pci,netdev=n0");
         r = r ?: strv_push(&v, &n, "-device");
         r = r ?: strv_push(&v, &n, "virtio-rng-pci");
+        /* The guest's metadata port (vm_set_meta()). */
+        r = r ?: strv_push(&v, &n, "-device");
+        r = r ?: strv_push(&v, &n, "virtio-serial-pci,id=vser0");
+        r = r ?: strv_push(&v, &n, "-chardev");
+        r = r ?: strv_push(&v, &n, "socket,id=meta,path=%s/meta.sock,server=on,wait=off", vm->dir);
+        r = r ?: strv_push(&v, &n, "-device");
+        r = r ?: strv_push(&v, &n, "virtserialport,bus=vser0.0,chardev=meta,name=" VM_META_PORT);
         r = r ?: strv_push(&v, &n, "-serial");
         r = r ?: strv_push(&v, &n, "file:%s/console.log", vm->dir);
         r = r ?: strv_push(&v, &n, "-qmp");
@@ -891,6 +910,96 @@ static int pid_start_time(pid_t pid, uint64_t *ret) {
         return 0;
 }
 
+/* ---- what the guest is told: its metadata port ----
+ *
+ * A sponsor changes while the guest runs, and its seed was written once,
+ * at boot: the guest is told through a virtio-serial port
+ * (org.prepay.meta) whose host side is a socket of QEMU's (meta.sock).
+ * prepayd keeps one connection to it while QEMU runs and only writes: a
+ * record is the lines of the slice's public file (sponsor.env), then an
+ * empty line; an empty record says there is nothing (no sponsor). The
+ * guest's reader (vm-seed.c) keeps the last record it read. prepayd
+ * never reads what the guest writes to the port: nothing from a guest is
+ * parsed here, and what it writes waits in the socket until QEMU stops
+ * taking more. Until the guest opens its side, QEMU does not read the
+ * socket either, so records wait there in order. */
+
+#define META_CONNECT_USEC (200 * USEC_PER_MSEC)
+
+static void meta_disconnect(struct vm *vm) {
+        vm->meta_fd = safe_close(vm->meta_fd);
+        vm->meta_pending = vm->meta != NULL;
+}
+
+/* Connects to this QEMU's port if it is not yet, and sends the record
+ * when one is pending. A record is sent whole or the connection is
+ * closed (the guest's reader then starts a record again), never half. */
+static void meta_flush(struct vm *vm) {
+        _cleanup_(freep) char *path = NULL, *record = NULL;
+        size_t len;
+        ssize_t n;
+        int r;
+
+        if (vm->pid <= 0 || (vm->state != VM_BOOTING && vm->state != VM_RUNNING))
+                return;
+        if (vm->meta_fd < 0) {
+                path = vm_path(vm, "meta.sock");
+                if (!path) {
+                        log_oom();
+                        return;
+                }
+                r = qemu_socket_connect(path, vm->pid, META_CONNECT_USEC, &vm->meta_fd);
+                if (r < 0) {
+                        log_debug_errno(r, "VM %s: its metadata port is not open yet (%m): told when it runs.",
+                                        vm->id);
+                        return;
+                }
+        }
+        if (!vm->meta_pending)
+                return;
+        if (asprintf(&record, "%s\n", vm->meta) < 0) {
+                log_oom();
+                return;
+        }
+        len = strlen(record);
+        n = send(vm->meta_fd, record, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t) len) {
+                vm->meta_pending = false;
+                return;
+        }
+        if (n < 0 && errno == EAGAIN) {
+                /* Full: the guest has not read what was sent before. */
+                log_debug("VM %s: the guest does not read its metadata port; told again at the next change.",
+                          vm->id);
+                return;
+        }
+        log_warning_errno(n < 0 ? errno : EIO, "VM %s: failed to tell the guest its metadata, told again at the "
+                          "next change or start: %m", vm->id);
+        meta_disconnect(vm);
+}
+
+int vm_set_meta(struct vm *vm, const char *text) {
+        size_t len;
+        char *copy;
+
+        if (!vm || !text)
+                return -EINVAL;
+        /* An empty line ends a record. */
+        len = strlen(text);
+        if (len >= VM_META_MAX || text[0] == '\n' || strstr(text, "\n\n") || (len > 0 && text[len - 1] != '\n'))
+                return -EINVAL;
+        if (vm->meta && streq(vm->meta, text) && !vm->meta_pending)
+                return 0;
+        copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+        free(vm->meta);
+        vm->meta = copy;
+        vm->meta_pending = true;
+        meta_flush(vm);
+        return 0;
+}
+
 static void set_state(struct vm *vm, enum vm_state s) {
         enum vm_state old = vm->state;
 
@@ -898,6 +1007,10 @@ static void set_state(struct vm *vm, enum vm_state s) {
                 return;
         vm->state = s;
         log_info("VM %s: %s", vm->id, vm_state_to_string(s));
+        if (s == VM_RUNNING)
+                meta_flush(vm);
+        else if (s == VM_STOPPED)
+                meta_disconnect(vm);
         if (vm->vms->cb && vm->vms->cb->state_changed)
                 vm->vms->cb->state_changed(vm, vm->id, old, vm->vms->userdata);
 }
@@ -1100,6 +1213,8 @@ void vm_free(struct vm *vm) {
         if (vm->port)
                 port_free(vm->vms, vm->port);
         vm_unlink(vm);
+        (void) safe_close(vm->meta_fd);
+        free(vm->meta);
         free(vm->dir);
         free(vm);
 }
@@ -1248,6 +1363,11 @@ int vm_take_back(struct vm *vm, int pidfd) {
                 return -EIO;
         }
         log_info("VM %s: QEMU (pid %d) taken back, %s", vm->id, (int) vm->pid, vm_state_to_string(vm->state));
+        /* Connected again, so the guest's reader waits instead of seeing
+         * its host side closed; what the guest knows stays, unless this
+         * start has told it something since (vm_set_meta()). */
+        if (vm->state == VM_RUNNING)
+                meta_flush(vm);
         return 0;
 }
 

@@ -107,6 +107,14 @@ void vms_remove_files(struct vms *v, const char *id);
 /* Frees vm only (the daemon stops: QEMU runs on). Accepts NULL. */
 void vm_free(struct vm *vm);
 
+/* The largest text a guest is told on its metadata port (VM_META_PORT,
+ * vm-seed.h). */
+#define VM_META_MAX 4096
+/* What the guest is to know now: text is whole lines (each ending in
+ * "\n", none empty; "" for nothing), sent to the guest's metadata port
+ * now if QEMU runs, else when it next does (a restarted QEMU is told
+ * again). -EINVAL for text that is not such lines or too long. */
+int vm_set_meta(struct vm *vm, const char *text);
 enum vm_state vm_get_state(struct vm *vm);
 const char *vm_state_to_string(enum vm_state s);
 uint64_t vm_disk_size(struct vm *vm);

@@ -44,7 +44,7 @@ static int take_option(const struct arg_option *o, const char *arg) {
 
 int args_parse(int argc, char *argv[], const struct arg_option *opts, bool stop_at_operand, void (*help)(void)) {
         struct option longopts[ARGS_MAX + 2];
-        char shortopts[ARGS_MAX + 3], *s = shortopts;
+        char shortopts[2 * ARGS_MAX + 3], *s = shortopts;
         size_t n = 0;
         int c, r;
 
@@ -59,8 +59,12 @@ int args_parse(int argc, char *argv[], const struct arg_option *opts, bool stop_
                         .has_arg = takes_value ? required_argument : no_argument,
                         .val = opts[n].short_name ?: ARG_LONG_BASE + (int) n,
                 };
-                if (opts[n].short_name)
+                if (opts[n].short_name) {
                         *s++ = opts[n].short_name;
+                        /* "d:": -d 2 and -d2 as --delay=2. */
+                        if (takes_value)
+                                *s++ = ':';
+                }
         }
         /* --help last: getopt names ambiguous abbreviations in table order. */
         longopts[n] = (struct option) { .name = "help", .has_arg = no_argument, .val = 'h' };

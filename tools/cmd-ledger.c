@@ -2,8 +2,10 @@
 /* prepay ledger verify|export: the operator's audit of the ledger file,
  * read directly and read-only, so it works whether prepayd runs or not
  * (WAL: the daemon goes on writing while it reads one snapshot). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/money.h"
@@ -45,7 +47,8 @@ static void help_verify(void) {
                "charges, refunds and overshoot equal the sums of its entries; that every\n"
                "voucher spent has its redeem entry; that redeemed = held + charged +\n"
                "refunded. Prints the totals and OK (exit 0) or the first discrepancy\n"
-               "(exit 1).\n\n"
+               "(exit 1). On a terminal, a progress line on standard error while it\n"
+               "reads a long chain.\n\n"
                "  --ledger PATH  the ledger file (default $PREPAY_LEDGER, else\n"
                "                 " LEDGER_DEFAULT_PATH ")\n"
                "  -h, --help     Show this help\n");
@@ -104,12 +107,25 @@ static int open_ledger(const char *path, struct ledger **ret) {
         return r;
 }
 
+/* A ledger_progress_fn: the entries read, on the progress line; once the
+ * chain is read (the last call), what is left is the other tables, which
+ * the line says rather than stand at 100%. */
+static void on_progress(uint64_t done, uint64_t total, void *userdata) {
+        struct progress *p = userdata;
+
+        if (done == total)
+                progress_say_now(p, "all %" PRIu64 " entries read, then the rest of the books", done);
+        else
+                progress_count(p, done, total, "entries");
+}
+
 static int verify_main(int argc, char *argv[]) {
         char a[MONEY_FORMAT_MAX], b[MONEY_FORMAT_MAX], c[MONEY_FORMAT_MAX], d[MONEY_FORMAT_MAX],
                 e[MONEY_FORMAT_MAX], g[MONEY_FORMAT_MAX], h[MONEY_FORMAT_MAX], funders[128 + 4 * MONEY_FORMAT_MAX] = "",
                 investors[32 + MONEY_FORMAT_MAX] = "";
         _cleanup_(freep) char *discrepancy = NULL;
         struct ledger_books books;
+        struct progress progress;
         struct ledger *l = NULL;
         const char *path;
         int r;
@@ -120,7 +136,10 @@ static int verify_main(int argc, char *argv[]) {
 
         if (open_ledger(path, &l) < 0)
                 return 1;
+        progress_start(&progress, "prepay: verifying the ledger");
+        ledger_set_progress(l, on_progress, &progress);
         r = ledger_verify_books(l, &books, &discrepancy);
+        progress_end(&progress);
         ledger_close(l);
 
         if (r == -EBADMSG) {
@@ -164,6 +183,7 @@ static int verify_main(int argc, char *argv[]) {
 
 static int export_main(int argc, char *argv[]) {
         struct ledger *l = NULL;
+        struct progress progress;
         const char *path;
         bool json;
         int r;
@@ -178,7 +198,12 @@ static int export_main(int argc, char *argv[]) {
 
         if (open_ledger(path, &l) < 0)
                 return 1;
+        progress_start(&progress, "prepay: exporting the ledger");
+        /* Not between the lines of JSON on the same screen. */
+        if (!isatty(STDOUT_FILENO))
+                ledger_set_progress(l, on_progress, &progress);
         r = ledger_export_json(l, stdout);
+        progress_end(&progress);
         ledger_close(l);
         if (r < 0) {
                 log_error_errno(r, "Failed to export ledger %s: %m", path);

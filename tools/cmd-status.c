@@ -267,18 +267,15 @@ static void note_only_own(int64_t only_uid) {
                         only_uid);
 }
 
-/* Called with each page of a list: its array of records, or of rows. */
-typedef int (*list_page_fn)(json_object *page, void *userdata);
-
 /* The whole list, page after page (the daemon sends as many slices as fit
  * one message and says where to go on): full records, or with brief the
  * rows a table needs (slice_row_to_json()), a tenth of the bytes to send
  * and parse. Each page goes to on_page as it comes, so that a table of
  * ten thousand slices never holds more than a page. A client of the
  * daemon gets its own slices only, which is said on standard error before
- * the first page. Returns the first error of on_page, which does not stop
- * the listing. */
-static int fetch_list(bool brief, list_page_fn on_page, void *userdata) {
+ * the first page (unless quiet: top's screen). Returns the first error of
+ * on_page, which does not stop the listing. */
+int list_fetch(bool brief, bool quiet, list_page_fn on_page, void *userdata) {
         const char *key = brief ? "rows" : "slices";
         uint64_t cursor = 0;
         int ret = 0;
@@ -303,7 +300,7 @@ static int fetch_list(bool brief, list_page_fn on_page, void *userdata) {
                         json_object_put(reply);
                         return log_error_errno(EPROTO, "Malformed reply from prepayd: no slice list.");
                 }
-                if (cursor == 0 && json_object_object_get_ex(reply, "only_uid", &v))
+                if (cursor == 0 && !quiet && json_object_object_get_ex(reply, "only_uid", &v))
                         note_only_own(json_object_get_int64(v));
                 r = on_page(page, userdata);
                 if (r < 0 && ret == 0)
@@ -334,7 +331,7 @@ static int fetch_records(json_object **ret_array) {
 
         if (!all)
                 return log_oom();
-        r = fetch_list(false, collect_page, all);
+        r = list_fetch(false, false, collect_page, all);
         if (r < 0) {
                 json_object_put(all);
                 return r;
@@ -468,7 +465,7 @@ int list_main(int argc, char *argv[]) {
                 return r < 0 ? 2 : 0;
 
         if (!json)
-                return fetch_list(true, print_page, &header) < 0 ? 1 : 0;
+                return list_fetch(true, false, print_page, &header) < 0 ? 1 : 0;
 
         if (fetch_records(&array) < 0)
                 return 1;

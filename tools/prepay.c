@@ -21,6 +21,7 @@ static const struct verb commands[] = {
         { "status", status_main, "show a slice's limits, usage, balance and charges" },
         { "list", list_main, "list slices" },
         { "report", report_main, "a slice's balance and events over its life, as text or an SVG chart" },
+        { "top", top_main, "slices by burn or time left, live, in the manner of systemd-cgtop" },
         { "events", events_main, "follow slice events as they happen" },
         { "quote", quote_main, "what a size costs at full use, itemised" },
         { "images", images_main, "list the VM images a slice may be bought with" },

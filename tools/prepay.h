@@ -33,6 +33,7 @@ int ledger_main(int argc, char *argv[]);
 int kill_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
 int images_main(int argc, char *argv[]);
+int top_main(int argc, char *argv[]);
 
 /* args.c: each verb's options as a table, read by args_parse(). */
 enum {
@@ -280,6 +281,30 @@ int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *
 /* An SSH public key file's text, at most VM_SSH_KEY_MAX bytes ("-":
  * standard input); a private key is refused. -errno, said. */
 int client_read_ssh_key(const char *path, char **ret);
+
+/* cmd-status.c: every slice the caller may see (an operator: all), a
+ * page (one reply) at a time to on_page: brief rows (slice_row_to_json())
+ * or full records. "Only the slices of uid N" on standard error unless
+ * quiet. The first error of on_page, or of the calls. */
+typedef int (*list_page_fn)(json_object *page, void *userdata);
+int list_fetch(bool brief, bool quiet, list_page_fn on_page, void *userdata);
+
+/* progress.c: a progress line on standard error while a person waits,
+ * redrawn in place; only on a terminal, and not in the first half second.
+ * progress_end() clears it before anything else is printed. */
+struct progress {
+        bool on, shown;
+        const char *what;
+        uint64_t start_usec, shown_usec;
+};
+void progress_start(struct progress *p, const char *what);
+/* "WHAT: 42% (420 of 1000 UNIT), 3.2s"; without a total "420 UNIT". */
+void progress_count(struct progress *p, uint64_t done, uint64_t total, const char *unit);
+/* "WHAT: TEXT, 3.2s". */
+void progress_say(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same without the ten-a-second limit: a step's last word. */
+void progress_say_now(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress_end(struct progress *p);
 
 /* Pretty-printing of slices (status and list). */
 void print_slice(const struct slice_info *s);

@@ -185,14 +185,19 @@ int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *
         char last[sizeof(vm->state)] = "", login[VM_LINE_MAX], d[FORMAT_DURATION_MAX];
         uint64_t start = now_usec(CLOCK_MONOTONIC);
         struct slice_vm_info given = *vm;
+        struct progress progress;
         int r;
 
+        /* Between the lines that say each new state, on a terminal, how
+         * long it has been. */
+        progress_start(&progress, "prepay: waiting for the guest's SSH");
         /* Ctrl-C ends the wait, not the guest, which is the daemon's. */
         interrupted = 0;
         (void) sigaction(SIGINT, &sa, &old_int);
         (void) sigaction(SIGTERM, &sa, &old_term);
         for (;;) {
                 r = fetch_vm(slice, token, vm);
+                progress_end(&progress);
                 if (r < 0)
                         break;
                 /* A gateway said where to connect when it sold the slice;
@@ -220,9 +225,11 @@ int vm_wait_running(const char *slice, const char *token, struct slice_vm_info *
                                 "waiting, not the guest)\n", slice, vm->state[0] ? vm->state : "no state yet");
                         snprintf(last, sizeof(last), "%s", vm->state);
                 }
+                progress_say(&progress, "%s", vm->state[0] ? vm->state : "no state yet");
                 if (!interrupted)
                         (void) nanosleep(&pause, NULL);
                 if (interrupted) {
+                        progress_end(&progress);
                         log_notice("Stopped waiting; the guest goes on (prepay status %s).", slice);
                         r = -EINTR;
                         break;

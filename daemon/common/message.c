@@ -600,10 +600,15 @@ enum {
         ROW_BALANCE = ROW_NUMBERS + SLICE_ROW_NUMBERS,
         ROW_CURRENCY,
         ROW_VM,
+        ROW_ENFORCEMENT,
+        ROW_BURN_RATE,
+        ROW_TIME_LEFT,
+        ROW_READ,
         _ROW_COLUMNS,
 };
 _Static_assert(ARRAY_SIZE(row_fields) == SLICE_ROW_NUMBERS, "row_fields and SLICE_ROW_NUMBERS disagree");
 _Static_assert(_ROW_COLUMNS == SLICE_ROW_COLUMNS, "the row's columns and SLICE_ROW_COLUMNS disagree");
+_Static_assert(ROW_ENFORCEMENT == SLICE_ROW_COLUMNS_MIN, "the columns top added must come last");
 
 /* json_object_array_add() takes NULL as JSON null: a column left empty. */
 static int row_add(json_object *a, json_object *v, bool null) {
@@ -650,6 +655,20 @@ int slice_row_to_json(const struct slice_info *s, json_object **ret) {
                         r = row_add(a, json_object_get(vm), false);
         } else if (r >= 0)
                 r = row_add(a, NULL, true);
+        /* top's columns: the money's state and pace, nulls when unfunded. */
+        if (r >= 0 && s->account.funded) {
+                r = s->account.time_left_usec > INT64_MAX ? -ERANGE : 0;
+                if (r >= 0)
+                        r = row_add(a, json_object_new_string(s->account.enforcement), false);
+                if (r >= 0)
+                        r = row_add(a, json_object_new_int64(s->account.burn_rate), false);
+                if (r >= 0)
+                        r = row_add(a, json_object_new_int64((int64_t) s->account.time_left_usec), false);
+        } else
+                for (size_t i = ROW_ENFORCEMENT; r >= 0 && i <= ROW_TIME_LEFT; i++)
+                        r = row_add(a, NULL, true);
+        if (r >= 0)
+                r = s->read_usec > INT64_MAX ? -ERANGE : row_add(a, json_object_new_int64((int64_t) s->read_usec), false);
         if (r < 0)
                 return r;
 
@@ -662,7 +681,7 @@ int slice_row_from_json(json_object *o, struct slice_info *ret, const char **ret
         json_object *v;
         int r;
 
-        if (!json_object_is_type(o, json_type_array) || json_object_array_length(o) < SLICE_ROW_COLUMNS) {
+        if (!json_object_is_type(o, json_type_array) || json_object_array_length(o) < SLICE_ROW_COLUMNS_MIN) {
                 set_error(ret_error, "A row must be an array of at least 14 columns");
                 return -EINVAL;
         }
@@ -706,6 +725,34 @@ int slice_row_from_json(json_object *o, struct slice_info *ret, const char **ret
                 r = vm_from_json(v, &s.vm, ret_error);
                 if (r < 0)
                         return r;
+        }
+
+        /* top's columns: absent from an older daemon's row; null, as the
+         * balance, when unfunded. */
+        v = json_object_array_get_idx(o, ROW_ENFORCEMENT);
+        if (s.account.funded ? v && string_value(v, s.account.enforcement, sizeof(s.account.enforcement)) < 0
+                             : v != NULL) {
+                set_error(ret_error, "Row column 'enforcement' must be a string of at most 15 bytes with a balance, "
+                          "else null");
+                return -EINVAL;
+        }
+        v = json_object_array_get_idx(o, ROW_BURN_RATE);
+        if (s.account.funded ? v && !json_object_is_type(v, json_type_int) : v != NULL) {
+                set_error(ret_error, "Row column 'burn_rate' must be an integer with a balance, else null");
+                return -EINVAL;
+        }
+        if (v)
+                s.account.burn_rate = json_object_get_int64(v);
+        v = json_object_array_get_idx(o, ROW_TIME_LEFT);
+        if (s.account.funded ? v && json_to_u64(v, &s.account.time_left_usec) < 0 : v != NULL) {
+                set_error(ret_error, "Row column 'time_left_usec' must be between 0 and 9223372036854775807 with "
+                          "a balance, else null");
+                return -EINVAL;
+        }
+        v = json_object_array_get_idx(o, ROW_READ);
+        if (v && json_to_u64(v, &s.read_usec) < 0) {
+                set_error(ret_error, "Row column 'read_usec' must be between 0 and 9223372036854775807");
+                return -EINVAL;
         }
 
         *ret = s;

@@ -220,6 +220,7 @@ struct slice_info {
         uint64_t created_usec; /* CLOCK_REALTIME */
         uint64_t last_oom_usec; /* CLOCK_REALTIME of the last OOM kill seen, 0: none */
         uint64_t cgroup_id;    /* the v2 cgroup id the meter counts by */
+        uint64_t read_usec;    /* CLOCK_REALTIME of the usage's read (a brief row's only) */
         char cgroup[256];      /* path below the v2 mount */
         struct slice_limits limits;
         struct slice_usage usage;
@@ -247,11 +248,18 @@ int slice_info_from_json(json_object *o, struct slice_info *ret, const char **re
  * limits.memory_max, usage.cpu_usec, usage.memory_current,
  * usage.net_tx_bytes, usage.net_rx_bytes, usage.pids_current,
  * usage.oom_kills, account.balance and account.currency (both null when
- * unfunded), "vm" (the full record's object, or null). Columns a later
- * version appends are ignored. slice_row_from_json() fills those fields
- * of *ret (account.funded from the balance) and zeroes the rest. */
+ * unfunded), "vm" (the full record's object, or null), then what `prepay
+ * top` shows of the money: account.enforcement, account.burn_rate and
+ * account.time_left_usec (all three null when unfunded), and read_usec
+ * (when the usage was read, 0 before the first read: top's rates divide
+ * by it, not by its own clock). Columns a later version appends are
+ * ignored, and a row of a daemon older than the last four
+ * (SLICE_ROW_COLUMNS_MIN) reads with them zero. slice_row_from_json()
+ * fills those fields of *ret (account.funded from the balance) and zeroes
+ * the rest. */
 #define SLICE_ROW_NUMBERS 9
-#define SLICE_ROW_COLUMNS (2 + SLICE_ROW_NUMBERS + 3)
+#define SLICE_ROW_COLUMNS_MIN (2 + SLICE_ROW_NUMBERS + 3)
+#define SLICE_ROW_COLUMNS (SLICE_ROW_COLUMNS_MIN + 4)
 int slice_row_to_json(const struct slice_info *s, json_object **ret);
 int slice_row_from_json(json_object *o, struct slice_info *ret, const char **ret_error);
 

@@ -144,6 +144,23 @@ $*
 CONF
 }
 
+# write_cpu_priced_config [ENFORCE-LINE...]: a cent per CPU-second and
+# nothing else priced (memory, traffic out, I/O), MinRuntimeSec=1s, and
+# the lines given under [Enforce]: the enforcement tests' money, where a
+# burner's balance runs out in seconds at a known rate.
+write_cpu_priced_config() {
+        local IFS=$'\n'
+        write_config "[Money]
+MinRuntimeSec=1s
+[Prices]
+CPUSecond=0.01
+MemoryGiBHour=0
+NetOutGiB=0
+IOGiB=0
+[Enforce]
+$*"
+}
+
 LEDGER=$T/state/ledger.db
 ISSUER_KEY=$T/issuer/issuer.key
 

@@ -18,17 +18,7 @@
 
 # config GRACE: a cent per CPU-second (memory, traffic out and I/O free),
 # and GRACE for a frozen slice before it is killed.
-config() {
-        write_config "[Money]
-MinRuntimeSec=1s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-IOGiB=0
-[Enforce]
-GraceSec=$1"
-}
+config() { write_cpu_priced_config "GraceSec=$1"; }
 config 1h
 start_daemon
 

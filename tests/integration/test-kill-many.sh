@@ -14,15 +14,7 @@
 
 TASKS=50
 
-write_config "[Money]
-MinRuntimeSec=1s
-[Prices]
-CPUSecond=0.01
-MemoryGiBHour=0
-NetOutGiB=0
-IOGiB=0
-[Enforce]
-ExhaustedAction=kill"
+write_cpu_priced_config ExhaustedAction=kill
 start_daemon
 
 log=$T/run.log

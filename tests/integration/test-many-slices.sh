@@ -27,7 +27,7 @@ brief() {
 brief 0 | jq -r '.rows[][0]' | diff -q - "$T/ids" >/dev/null || fail "brief rows differ from the records: $(brief 0)"
 brief 100 | jq -r '.rows[][0]' | diff -q - <(tail -n +101 "$T/ids") >/dev/null ||
         fail "brief rows from cursor 100 are not the last $((n - 100)): $(brief 100)"
-[ "$(brief 0 | jq -c '[.rows[] | length] | unique')" = "[14]" ] || fail "brief rows not of 14 columns: $(brief 0)"
+[ "$(brief 0 | jq -c '[.rows[] | length] | unique')" = "[18]" ] || fail "brief rows not of 18 columns: $(brief 0)"
 prepay destroy $(prepay list --json | jq -r '.[].id') || fail "destroy failed"
 [ "$(prepay list --json | jq length)" = 0 ] || fail "slices left after destroy"
 say "$n slices listed across pages and destroyed"

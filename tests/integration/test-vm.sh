@@ -154,6 +154,28 @@ SSH=(ssh -i "$T/id" -o UserKnownHostsFile="$T/known_hosts" -o StrictHostKeyCheck
         fail "ssh with strict host key checking failed: $(cat "$T/ssh.err")"
 say "logged in with the buyer's key; the host key was known from the purchase"
 
+# A sponsor is told to the guest while it runs: its metadata port, and
+# the reader its seed installed (/var/lib/prepay/sponsor.env, the same
+# lines as the host's file for a command).
+guest_reader() { "${SSH[@]}" systemctl is-active --quiet prepay-meta.service; }
+wait_for 240 guest_reader || fail "the guest's metadata reader never started: $("${SSH[@]}" \
+        systemctl status prepay-meta.service 2>&1 | tail -5)"
+"${SSH[@]}" test -e /var/lib/prepay/sponsor.env && fail "the guest has a sponsor before any bid"
+prepay sponsor offer "$s" --period 1h --min 0.10 --start +6s >/dev/null 2>"$T/offer.err" ||
+        fail "sponsor offer refused: $(cat "$T/offer.err")"
+prepay sponsor bid "$s" --voucher "$(mint 0.50)" --name "Guest's Co" --url https://guest.example/ >/dev/null \
+        2>"$T/bid.err" || fail "sponsor bid refused: $(cat "$T/bid.err")"
+wait_for 60 field_is "$s" .sponsorship.current.name "Guest's Co" ||
+        fail "the bid did not win its period: $(prepay status "$s" --json | jq -c .sponsorship)"
+guest_sponsor() { "${SSH[@]}" cat /var/lib/prepay/sponsor.env >"$T/guest-sponsor.env" 2>/dev/null; }
+wait_for 60 guest_sponsor || fail "the guest was never told its sponsor"
+cmp -s "$T/guest-sponsor.env" "$(slice_field "$s" .sponsorship.env_file)" ||
+        fail "the guest was told $(cat "$T/guest-sponsor.env"), the host's file says \
+$(cat "$(slice_field "$s" .sponsorship.env_file)")"
+[ "$("${SSH[@]}" '. /var/lib/prepay/sponsor.env && echo "$PREPAY_SPONSOR_NAME|$PREPAY_SPONSOR_URL"')" = \
+        "Guest's Co|https://guest.example/" ] || fail "the guest's sponsor.env does not read back"
+say "the running guest was told its sponsor: /var/lib/prepay/sponsor.env as on the host"
+
 # CPU burnt in the guest is the slice's.
 before=$(slice_field "$s" .usage.cpu_usec)
 "${SSH[@]}" 'timeout 4 sh -c "while :; do :; done"; true' || fail "the burn over ssh failed"
@@ -225,7 +247,9 @@ start_daemon
 [ "$(slice_field "$s" .vm.pid)" = "$qemu" ] || fail "the restarted daemon did not take QEMU $qemu back"
 wait_for 30 field_is "$s" .vm.state running || fail "after the restart the guest is $(slice_field "$s" .vm.state)"
 "${SSH[@]}" true || fail "ssh after the daemon's restart failed"
-say "the restarted daemon took QEMU $qemu back"
+guest_sponsor && cmp -s "$T/guest-sponsor.env" "$(slice_field "$s" .sponsorship.env_file)" ||
+        fail "after the restart the guest's sponsor is: $(cat "$T/guest-sponsor.env")"
+say "the restarted daemon took QEMU $qemu back; the guest keeps its sponsor"
 
 # The ladder's kill: a frozen guest left alone past its grace (2 s now)
 # is killed, its disk kept; a top-up boots it again from that disk, with

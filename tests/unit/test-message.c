@@ -320,8 +320,11 @@ static void test_row_round_trip(void **state _unused_) {
         size_t len;
 
         fill_info(&in);
-        in.account = (struct slice_account_info) { .funded = true, .balance = -7, .credited = 9 };
+        in.account = (struct slice_account_info) { .funded = true, .balance = -7, .credited = 9, .burn_rate = 12,
+                                                   .time_left_usec = 34 };
         strcpy(in.account.currency, "EUR");
+        strcpy(in.account.enforcement, "low");
+        in.read_usec = 56;
         fill_vm(&in.vm);
         assert_int_equal(slice_row_to_json(&in, &o), 0);
         assert_true(json_object_is_type(o, json_type_array));
@@ -346,6 +349,10 @@ static void test_row_round_trip(void **state _unused_) {
         want.account.funded = true;
         want.account.balance = -7;
         strcpy(want.account.currency, "EUR");
+        strcpy(want.account.enforcement, "low");
+        want.account.burn_rate = 12;
+        want.account.time_left_usec = 34;
+        want.read_usec = 56;
         want.vm = in.vm;
         assert_memory_equal(&want, &out, sizeof(want));
 
@@ -355,8 +362,9 @@ static void test_row_round_trip(void **state _unused_) {
         json_object_put(o);
         o = NULL;
         assert_int_equal(slice_row_to_json(&in, &o), 0);
-        assert_null(json_object_array_get_idx(o, SLICE_ROW_COLUMNS - 3));
-        assert_null(json_object_array_get_idx(o, SLICE_ROW_COLUMNS - 1));
+        assert_null(json_object_array_get_idx(o, SLICE_ROW_COLUMNS_MIN - 3));
+        for (size_t i = SLICE_ROW_COLUMNS_MIN - 1; i < SLICE_ROW_COLUMNS - 1; i++)
+                assert_null(json_object_array_get_idx(o, i));
         assert_int_equal(slice_row_from_json(o, &out, &error), 0);
         assert_false(out.account.funded);
         assert_false(out.vm.present);
@@ -365,6 +373,17 @@ static void test_row_round_trip(void **state _unused_) {
         json_object_array_add(o, json_object_new_string("later"));
         assert_int_equal(slice_row_from_json(o, &out, &error), 0);
         assert_string_equal(out.id, in.id);
+
+        /* An older daemon's row, without top's four columns: they read
+         * as zero. */
+        json_object_put(o);
+        o = json_tokener_parse("[\"s-0123abcd\",\"running\",1,2,3,4,5,6,7,8,9,5,\"EUR\",null]");
+        assert_non_null(o);
+        assert_int_equal(slice_row_from_json(o, &out, &error), 0);
+        assert_true(out.account.funded);
+        assert_int_equal(out.account.balance, 5);
+        assert_string_equal(out.account.enforcement, "");
+        assert_int_equal(out.account.burn_rate, 0);
 }
 
 static void row_bad(const char *json, const char *what) {
@@ -384,6 +403,7 @@ static void row_bad(const char *json, const char *what) {
 static void test_row_from_json_bad(void **state _unused_) {
 #define ROW(id, state, nums, bal, cur, vm) "[" id "," state "," nums "," bal "," cur "," vm "]"
 #define NUMS "1,2,3,4,5,6,7,8,9"
+#define ROWT(bal, cur, more) "[\"s-0123abcd\",\"empty\"," NUMS "," bal "," cur ",null" more "]"
         row_bad("{}", "array");
         row_bad("[\"s-0123abcd\",\"empty\"]", "at least 14");
         row_bad(ROW("\"s-123\"", "\"empty\"", NUMS, "null", "null", "null"), "'id'");
@@ -401,6 +421,13 @@ static void test_row_from_json_bad(void **state _unused_) {
         row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "5", "\"a-currency-far-too-long\"", "null"), "'currency'");
         row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "null", "null", "{}"), "'vm.image' is missing");
         row_bad(ROW("\"s-0123abcd\"", "\"empty\"", NUMS, "null", "null", "[]"), "'vm' must be an object");
+        row_bad(ROWT("null", "null", ",\"ok\""), "'enforcement'");
+        row_bad(ROWT("5", "\"EUR\"", ",7"), "'enforcement'");
+        row_bad(ROWT("5", "\"EUR\"", ",\"ok\",1.5"), "'burn_rate'");
+        row_bad(ROWT("null", "null", ",null,5"), "'burn_rate'");
+        row_bad(ROWT("5", "\"EUR\"", ",\"ok\",1,-1"), "'time_left_usec'");
+        row_bad(ROWT("5", "\"EUR\"", ",\"ok\",1,2,\"x\""), "'read_usec'");
+#undef ROWT
 #undef NUMS
 #undef ROW
 }

@@ -65,6 +65,9 @@ static const char root_user_data[] =
         "ssh_authorized_keys:\n"
         "  - \"" BUYER_KEY "\"\n" HOST_KEYS;
 
+/* After the keys: the guest's metadata reader (read back by yaml_check()). */
+#define META_READER_START "write_files:\n"
+
 /* The YAML as PyYAML reads it, checked against what was meant; 77 if
  * python3 or PyYAML is missing. */
 static int yaml_check(const char *text, const char *user) {
@@ -86,7 +89,36 @@ static int yaml_check(const char *text, const char *user) {
                 "                           'lock_passwd': True, 'ssh_authorized_keys': [key]}], d['users']\n"
                 "    assert 'disable_root' not in d\n"
                 "assert set(d) <= {'users', 'disable_root', 'ssh_authorized_keys', 'ssh_pwauth', 'ssh_genkeytypes',\n"
-                "                  'ssh_deletekeys', 'ssh_keys'}\n";
+                "                  'ssh_deletekeys', 'ssh_keys', 'write_files', 'runcmd'}\n"
+                /* The metadata reader, run by sh on records as the host
+                 * sends them (vm.c): the last whole one is the file, an
+                 * empty one removes it. */
+                "files = {f['path']: f for f in d['write_files']}\n"
+                "reader = files['/usr/local/libexec/prepay-meta']\n"
+                "assert reader['permissions'] == '0755'\n"
+                "unit = files['/etc/systemd/system/prepay-meta.service']['content']\n"
+                "assert 'ExecStart=/usr/local/libexec/prepay-meta\\n' in unit and 'Restart=always\\n' in unit\n"
+                "assert d['runcmd'][-1] == ['systemctl', 'enable', '--now', '--no-block', 'prepay-meta.service']\n"
+                "import os, subprocess, tempfile\n"
+                "port = '/dev/virtio-ports/org.prepay.meta'\n"
+                "assert port in reader['content']\n"
+                "def run(records):\n"
+                "    t = tempfile.mkdtemp()\n"
+                "    with open(t + '/port', 'w') as f:\n"
+                "        f.write(records)\n"
+                "    text = reader['content'].replace(port, t + '/port').replace('/var/lib/prepay', t + '/state')\n"
+                "    subprocess.run(['sh', '-c', text], check=True)\n"
+                "    try:\n"
+                "        return open(t + '/state/sponsor.env').read()\n"
+                "    except FileNotFoundError:\n"
+                "        return None\n"
+                "a = \"PREPAY_SPONSOR_NAME='A'\\nPREPAY_SPONSOR_URL=''\\nPREPAY_SPONSOR_UNTIL='9'\\n\"\n"
+                "b = \"PREPAY_SPONSOR_NAME='it'\\\\''s B'\\nPREPAY_SPONSOR_URL='https://b.example/'\\n\"\n"
+                "assert run(a + '\\n') == a\n"
+                "assert run(a + '\\n' + b + '\\n') == b\n"
+                "assert run(a + '\\n\\n') is None\n"
+                "assert run(a + '\\n' + b) == a  # a record cut short is not taken\n"
+                "assert run('\\n') is None\n";
         int pipefd[2], status;
         pid_t pid;
 
@@ -112,10 +144,12 @@ static void test_user_data(void **state _unused_) {
         int r;
 
         assert_int_equal(vm_seed_user_data(&seed, &text), 0);
-        assert_string_equal(text, user_data);
+        assert_memory_equal(text, user_data, strlen(user_data));
+        assert_int_equal(strncmp(text + strlen(user_data), META_READER_START, strlen(META_READER_START)), 0);
         root.user = "root";
         assert_int_equal(vm_seed_user_data(&root, &root_text), 0);
-        assert_string_equal(root_text, root_user_data);
+        assert_memory_equal(root_text, root_user_data, strlen(root_user_data));
+        assert_string_equal(root_text + strlen(root_user_data), text + strlen(user_data));
 
         r = yaml_check(text, "debian");
         if (r == 77) {
