@@ -62,10 +62,15 @@ if command -v xmllint >/dev/null; then
 fi
 grep -q '<polyline' "$T/report.svg" || fail "the chart has no line: $(head -c 300 "$T/report.svg")"
 get "$U/v1/slices/$s/history" >"$T/history.json"
-jq -e '.public == true and (.points | length) >= 1 and (.points[0] | length) == 2 and
+jq -e '.public == true and .credited == "2.00" and (.points | length) >= 1 and (.points[0] | length) == 2 and
        ([.events[].kind] | index("funded") != null)' "$T/history.json" >/dev/null ||
         fail "the public history: $(head -c 400 "$T/history.json")"
-say "prepay report (text, --svg valid XML); the public history through the gateway: $(jq '.points | length' "$T/history.json") points, no charges"
+# The same over HTTPS, as a buyer elsewhere sees it: the token prepay
+# run saved goes with it, so what was charged comes too.
+prepay --host "$U" --pin "$fp" report "$s" --svg "$T/remote.svg" >/dev/null 2>"$T/remote.err" ||
+        fail "prepay --host report --svg: $(cat "$T/remote.err")"
+grep -q '<polyline' "$T/remote.svg" || fail "prepay --host report drew no line"
+say "prepay report (text, --svg valid XML, and with --host); the public history through the gateway: $(jq '.points | length' "$T/history.json") points, no charges"
 
 # The page, headers first.
 get -D "$T/page.headers" -o "$T/page.html" "$U/slices/$s"
