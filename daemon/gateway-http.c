@@ -680,14 +680,20 @@ static enum MHD_Result page_dispatch(struct http_request *rq, enum page_route pa
         }
         if (r == -EINVAL)
                 return queue_error_page(rq, MHD_HTTP_BAD_REQUEST, "Refused", "The request was refused.", NULL);
+        if (r == -EBUSY)
+                return queue_error_page(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "Busy",
+                                        "The service is busy; try again in a few seconds.", NULL);
         if (r < 0) {
                 if (!h->prepayd_down)
                         log_warning_errno(r, "Failed to reach prepayd at %s, answering 503 until it is back: %m",
                                           h->config->control_socket);
-                h->prepayd_down = r != -EBUSY;
+                h->prepayd_down = true;
                 page_unavailable(rq);
                 return queue_prepared(rq);
         }
+        if (h->prepayd_down)
+                log_info("prepayd is back at %s.", h->config->control_socket);
+        h->prepayd_down = false;
         suspend(rq);
         return MHD_YES;
 }
