@@ -2177,6 +2177,19 @@ int billing_funders(struct billing *b, const char *slice, struct ledger_slice *r
         return ledger_slice_positions(b->ledger, slice, ret_row, ret, ret_n);
 }
 
+int billing_history(struct billing *b, const char *slice, struct ledger_slice *ret_row,
+                    const struct billing_history_callbacks *cb, void *userdata) {
+        int r;
+
+        r = ledger_slice_get(b->ledger, slice, ret_row);
+        if (r < 0)
+                return r;
+        r = ledger_slice_history(b->ledger, slice, cb->point, userdata);
+        if (r < 0)
+                return r;
+        return ledger_event_foreach(b->ledger, slice, cb->event, userdata);
+}
+
 /* ---- sponsorship (issue 16) ---- */
 
 /* The directory a slice's workload reads its sponsor from:

@@ -282,6 +282,16 @@ int billing_pay(struct billing *b, const struct billing_request *r, struct billi
 /* Each funder's position in slice (ledger_slice_positions()). */
 int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
                     size_t *ret_n);
+/* Slice's row, then its balance after each entry (ledger_slice_history())
+ * and its events (ledger_event_foreach()) to the callbacks: the history
+ * `prepay report` and the donor page draw. -ENOENT for a slice the
+ * ledger does not hold. */
+struct billing_history_callbacks {
+        int (*point)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata);
+        int (*event)(const struct ledger_event *ev, void *userdata);
+};
+int billing_history(struct billing *b, const char *slice, struct ledger_slice *ret_row,
+                    const struct billing_history_callbacks *cb, void *userdata);
 
 /* Sponsorship (issue 16; daemon/README.md "Sponsorship"). An offer of
  * slice r names (its owner token, or an operator): r's period, min and

@@ -489,6 +489,7 @@ static const struct {
         { "release", CONTROL_CLIENT, true, requests_release },
         { "claim", CONTROL_CLIENT, true, requests_claim },
         { "funders", CONTROL_CLIENT, true, requests_funders },
+        { "history", CONTROL_CLIENT, true, requests_history },
         { "sponsor_offer", CONTROL_CLIENT, false, requests_sponsor_offer },
         { "sponsor_bid", CONTROL_CLIENT, true, requests_sponsor_bid },
         { "sponsor_outcome", CONTROL_CLIENT, true, requests_sponsor_outcome },

@@ -203,6 +203,8 @@ static const struct route routes[_API_ROUTE_MAX] = {
         [API_SPONSOR_OUTCOME] = { API_SPONSOR_OUTCOME, "sponsor_outcome", "POST", "slices/*/sponsor/outcome",
                                   "sponsor_outcome", .has_body = true, .needs_token = true,
                                   .members = outcome_members },
+        [API_HISTORY] = { API_HISTORY, "history", "GET", "slices/*/history", "history", .reads_token = true,
+                          .members = no_members },
 };
 
 const char *api_route_to_string(enum api_route r) {
@@ -1379,6 +1381,18 @@ static int encode_funders(json_object *body, json_object *reply) {
         return r;
 }
 
+/* The points and events as prepayd bounded and filtered them. */
+static int encode_history(json_object *body, json_object *reply) {
+        static const char *const keys[] = { "currency", "public", "created_usec", "released",
+                                            "credited", "points", "events", "events_before", NULL };
+        int r;
+
+        if (!json_object_is_type(json_object_object_get(reply, "points"), json_type_array))
+                return -EBADMSG;
+        r = add_slice_id(body, reply);
+        return r < 0 ? r : copy_members(body, reply, keys);
+}
+
 static int encode_pay(json_object *body, json_object *reply) {
         static const char *const keys[] = { "paid",    "currency", "to_investors", "to_slice",
                                             "balance", "investors", "receipt",     NULL };
@@ -1458,6 +1472,8 @@ static int encode_ok(const struct api_call *c, json_object *reply, json_object *
                 return encode_claim(body, reply);
         case API_FUNDERS:
                 return encode_funders(body, reply);
+        case API_HISTORY:
+                return encode_history(body, reply);
         case API_PAY:
                 return encode_pay(body, reply);
         case API_SPONSOR_BID:

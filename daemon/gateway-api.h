@@ -38,6 +38,7 @@ enum api_route {
         API_PAY,     /* POST /v1/slices/{id}/pay: revenue paid to the slice by its users */
         API_SPONSOR_BID, /* POST /v1/slices/{id}/sponsor/bids */
         API_SPONSOR_OUTCOME, /* POST /v1/slices/{id}/sponsor/outcome: a bid's fate, its change if it lost */
+        API_HISTORY, /* GET /v1/slices/{id}/history: its balance over its life and its events (public figures without the token) */
         _API_ROUTE_MAX,
 };
 

@@ -11,11 +11,13 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "common/message.h"
 #include "common/parse.h"
 #include "common/util.h"
 #include "gateway-api.h"
 #include "gateway-http.h"
 #include "gateway-limits.h"
+#include "gateway-page.h"
 
 /* TLS 1.2 and 1.3 only (issue 14); GnuTLS's NORMAL ciphers otherwise. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -63,6 +65,11 @@ struct http_request {
         struct MHD_Response *response; /* made, to be queued */
         unsigned status;
         struct sse *sse;
+
+        /* A donor's page (gateway-page.h): its status reply while its
+         * history is asked for. */
+        enum page_route page;
+        json_object *page_status;
 };
 
 /* One TCP connection, for RequestTimeoutSec= and KeepAliveRequests=. */
@@ -160,6 +167,7 @@ static void request_free(struct http_request *rq) {
         if (rq->response)
                 MHD_destroy_response(rq->response);
         api_call_done(&rq->call);
+        json_object_put(rq->page_status);
         free(rq->body);
         if (rq->prev)
                 rq->prev->next = rq->next;
@@ -386,6 +394,7 @@ static void on_event(void *userdata, int error, json_object *d) {
 
 /* Requests. */
 
+static void on_page_reply(void *userdata, int error, json_object *reply);
 static enum MHD_Result refuse_now(struct http_request *rq, unsigned status, uint64_t retry_after, const char *code,
                                   const char *sentence) {
         if (prepare_refusal(rq, status, retry_after, code, sentence) < 0)
@@ -474,8 +483,226 @@ static enum MHD_Result request_body(struct http_request *rq, const char *data, s
         return MHD_YES;
 }
 
+/* ---- donor pages ---- */
+
+/* Makes rq's response out of a page (html taken, NULL: out of memory). */
+static int prepare_html(struct http_request *rq, unsigned status, char *html, size_t size, const char *allow) {
+        struct MHD_Response *resp;
+
+        if (!html) {
+                static const char oom[] = "<!DOCTYPE html><title>Out of memory</title><p>Out of memory.</p>\n";
+
+                resp = MHD_create_response_from_buffer(strlen(oom), (void *) oom, MHD_RESPMEM_PERSISTENT);
+                status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        } else
+                resp = MHD_create_response_from_buffer(size, html, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(html);
+                return -ENOMEM;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+        /* No script runs, nothing loads from elsewhere, no frame holds it:
+         * what a page shows of a slice cannot become code (it is escaped
+         * too: common/markup.c). */
+        MHD_add_response_header(resp, "Content-Security-Policy", page_csp());
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+        MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+        if (allow)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        if (status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_SERVICE_UNAVAILABLE)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+        if (rq->response)
+                MHD_destroy_response(rq->response);
+        rq->response = resp;
+        rq->status = status;
+        return 0;
+}
+
+static int prepare_error_page(struct http_request *rq, unsigned status, const char *title, const char *sentence,
+                              const char *allow) {
+        char *html = NULL;
+        size_t n = 0;
+
+        (void) page_error_html(title, sentence, &html, &n);
+        return prepare_html(rq, status, html, n, allow);
+}
+
+static enum MHD_Result queue_error_page(struct http_request *rq, unsigned status, const char *title,
+                                        const char *sentence, const char *allow) {
+        if (prepare_error_page(rq, status, title, sentence, allow) < 0)
+                return MHD_NO;
+        return queue_prepared(rq);
+}
+
+/* The API's call behind a page: the same decoding, checks and control
+ * request as a client of the API would get (gateway-api.c). */
+static int page_call(struct http_request *rq, const char *method, const char *path, const char *json_body) {
+        json_object *refusal = NULL;
+        struct api_request arq = {
+                .method = method,
+                .path = path,
+                .content_type = json_body ? "application/json" : NULL,
+                .client = rq->hc ? rq->hc->client : NULL,
+                .body = json_body ?: "",
+                .body_size = json_body ? strlen(json_body) : 0,
+        };
+        int status;
+
+        api_call_done(&rq->call);
+        status = api_decode(&arq, &rq->call, &refusal);
+        json_object_put(refusal);
+        if (status != 0)
+                return -EINVAL;
+        return control_submit(rq->h->pool, rq->call.request, on_page_reply, rq, &rq->pending);
+}
+
+static void page_unavailable(struct http_request *rq) {
+        (void) prepare_error_page(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "Unavailable for a moment",
+                                  "The service is unavailable for a moment (prepayd is not answering); try again "
+                                  "later.",
+                                  NULL);
+}
+
+static void page_render(struct http_request *rq, json_object *history) {
+        char *html = NULL;
+        size_t n = 0;
+        int r;
+
+        r = page_slice_html(rq->page_status, history, &html, &n);
+        if (r == -EBADMSG) {
+                (void) prepare_error_page(rq, MHD_HTTP_BAD_GATEWAY, "Bad answer",
+                                          "prepayd's answer was not one of a slice.", NULL);
+                return;
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to render the page of slice %s: %m", rq->slice);
+        (void) prepare_html(rq, MHD_HTTP_OK, html, n, NULL);
+}
+
+static void on_page_reply(void *userdata, int error, json_object *reply) {
+        struct http_request *rq = userdata;
+        _cleanup_(freep) char *location = NULL, *html = NULL;
+        json_object *body = NULL;
+        char path[96];
+        size_t n = 0;
+        int status;
+
+        rq->pending = NULL;
+        if (error < 0) {
+                log_full_errno(error == -ESHUTDOWN ? LOG_DEBUG : LOG_WARNING, error,
+                               "prepayd did not answer a %s request: %m", strempty(rq->route));
+                if (rq->page == PAGE_SLICE && rq->page_status)
+                        page_render(rq, NULL); /* the page without its chart */
+                else
+                        page_unavailable(rq);
+                resume(rq);
+                return;
+        }
+        status = api_encode_reply(&rq->call, reply, &body, &location);
+        if (rq->page == PAGE_TOPUP) {
+                (void) page_topup_html(rq->slice, (unsigned) status, body, &html, &n);
+                (void) prepare_html(rq, (unsigned) status, TAKE_PTR(html), n, NULL);
+        } else if (!rq->page_status && status != MHD_HTTP_OK) {
+                const char *sentence = NULL;
+
+                (void) message_get_string(body, "error", &sentence);
+                (void) prepare_error_page(rq, (unsigned) status,
+                                          status == MHD_HTTP_NOT_FOUND ? "No such slice" : "Refused",
+                                          sentence ?: "prepayd refused to show the slice.", NULL);
+        } else if (!rq->page_status) {
+                /* The status; now the history for the chart. */
+                rq->page_status = json_object_get(reply);
+                snprintf(path, sizeof(path), "/v1/slices/%s/history", rq->slice);
+                if (page_call(rq, "GET", path, NULL) < 0) {
+                        page_render(rq, NULL);
+                        json_object_put(body);
+                        resume(rq);
+                        return;
+                }
+                json_object_put(body);
+                return; /* still suspended */
+        } else
+                page_render(rq, status == MHD_HTTP_OK ? reply : NULL);
+        json_object_put(body);
+        resume(rq);
+}
+
+static enum MHD_Result page_dispatch(struct http_request *rq, enum page_route page, const char *slice) {
+        struct gateway_http *h = rq->h;
+        _cleanup_(freep) char *json_body = NULL;
+        char voucher[PAGE_VOUCHER_MAX + 1], path[96];
+        const char *ct, *why = NULL;
+        json_object *o;
+        uint64_t wait;
+        int r;
+
+        rq->page = page;
+        rq->route = page == PAGE_SLICE ? "page" : "page-topup";
+        snprintf(rq->slice, sizeof(rq->slice), "%s", slice);
+        wait = limits_take(h->by_slice, rq->slice, now_usec(CLOCK_MONOTONIC));
+        if (wait > 0)
+                return queue_error_page(rq, MHD_HTTP_TOO_MANY_REQUESTS, "Too many requests",
+                                        "Too many requests for this slice; try again in a few seconds.", NULL);
+        if (page == PAGE_SLICE) {
+                snprintf(path, sizeof(path), "/v1/slices/%s", slice);
+                r = page_call(rq, "GET", path, NULL);
+        } else {
+                ct = header(rq->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+                if (!ct || !strneq(ct, "application/x-www-form-urlencoded", 33) ||
+                    (ct[33] != 0 && ct[33] != ';' && ct[33] != ' '))
+                        return queue_error_page(rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "Not a form",
+                                                "The top-up takes the page's form "
+                                                "(application/x-www-form-urlencoded).",
+                                                NULL);
+                if (rq->body_size > PAGE_FORM_MAX)
+                        return queue_error_page(rq, MHD_HTTP_CONTENT_TOO_LARGE, "Too large",
+                                                "The form is larger than a voucher can be.", NULL);
+                r = page_form_voucher(rq->body ?: "", rq->body_size, voucher, &why);
+                if (r < 0)
+                        return queue_error_page(rq, MHD_HTTP_BAD_REQUEST, "Not topped up", why, NULL);
+                o = json_object_new_object();
+                if (!o || message_add(o, "voucher", json_object_new_string(voucher)) < 0) {
+                        json_object_put(o);
+                        explicit_bzero(voucher, sizeof(voucher));
+                        return MHD_NO;
+                }
+                json_body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+                json_object_put(o);
+                explicit_bzero(voucher, sizeof(voucher));
+                if (!json_body)
+                        return MHD_NO;
+                snprintf(path, sizeof(path), "/v1/slices/%s/topup", slice);
+                r = page_call(rq, "POST", path, json_body);
+                explicit_bzero(json_body, strlen(json_body));
+        }
+        if (r == -EINVAL)
+                return queue_error_page(rq, MHD_HTTP_BAD_REQUEST, "Refused", "The request was refused.", NULL);
+        if (r == -EBUSY)
+                return queue_error_page(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "Busy",
+                                        "The service is busy; try again in a few seconds.", NULL);
+        if (r < 0) {
+                if (!h->prepayd_down)
+                        log_warning_errno(r, "Failed to reach prepayd at %s, answering 503 until it is back: %m",
+                                          h->config->control_socket);
+                h->prepayd_down = true;
+                page_unavailable(rq);
+                return queue_prepared(rq);
+        }
+        if (h->prepayd_down)
+                log_info("prepayd is back at %s.", h->config->control_socket);
+        h->prepayd_down = false;
+        suspend(rq);
+        return MHD_YES;
+}
+
 static enum MHD_Result request_dispatch(struct http_request *rq, const char *url) {
         struct gateway_http *h = rq->h;
+        const char *allow = NULL;
+        char page_slice[64];
+        enum page_route page;
         json_object *refusal = NULL;
         struct api_request arq = {
                 .method = rq->method,
@@ -494,6 +721,13 @@ static enum MHD_Result request_dispatch(struct http_request *rq, const char *url
         /* the body is read: the connection's deadline is met */
         if (rq->hc)
                 rq->hc->deadline_usec = UINT64_MAX;
+
+        page = page_route_of(rq->method, url, page_slice, &allow);
+        if (page != PAGE_NONE)
+                return page_dispatch(rq, page, page_slice);
+        if (allow)
+                return queue_error_page(rq, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed",
+                                        "This page takes another method.", allow);
 
         status = api_decode(&arq, &rq->call, &refusal);
         if (status > 0) {

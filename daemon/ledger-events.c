@@ -106,3 +106,39 @@ int ledger_event_foreach(struct ledger *l, const char *slice,
 int ledger_event_prune(struct ledger *l, uint64_t before_usec) {
         return ledger_prune(l, STMT_EVENT_PRUNE, before_usec, "prune old events");
 }
+
+/* A slice's balance and what it was charged after each of its entries,
+ * from its postings: the books' own figures, so a history never disagrees
+ * with verify. Inside one read snapshot, which is why the caller's cb may
+ * not write. */
+int ledger_slice_history(struct ledger *l, const char *slice,
+                         int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+                         void *userdata) {
+        int64_t balance = 0, spent = 0;
+        bool opened;
+        int r;
+
+        if (!l || !cb || !slice_id_is_valid(slice))
+                return -EINVAL;
+        r = ledger_read_begin(l, &opened);
+        if (r < 0)
+                return r;
+        {
+                _cleanup_binder_ struct binder b = ledger_bind(l, STMT_HISTORY);
+
+                bind_text(&b, slice);
+                while ((r = ledger_bound_row(&b, "read a slice's history")) > 0) {
+                        if (!money_add(balance, column_i64(b.s, 1), &balance) ||
+                            !money_add(spent, column_i64(b.s, 2), &spent)) {
+                                r = log_error_errno(EOVERFLOW, "Ledger %s: slice %s's history overflows.", l->path,
+                                                    slice);
+                                break;
+                        }
+                        r = cb(column_u64(b.s, 0), balance, spent, userdata);
+                        if (r < 0)
+                                break;
+                }
+        }
+        ledger_read_end(l, opened);
+        return r;
+}

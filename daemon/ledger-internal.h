@@ -126,6 +126,7 @@ enum stmt_id {
         STMT_EVENT_INSERT,
         STMT_EVENT_ALL,
         STMT_EVENT_SLICE,
+        STMT_HISTORY,
         STMT_SLICE_CREDITS,
         STMT_SLICE_FUNDERS,
         STMT_CREDIT_INSERT,

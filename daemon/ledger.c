@@ -330,6 +330,10 @@ static const char *const migrations[] = {
         "        request_id TEXT,\n"
         "        time_usec INTEGER NOT NULL\n"
         ") STRICT, WITHOUT ROWID;\n",
+        /* 9: a slice's entries by its id, for its history (prepay report,
+         * the gateway's donor page: every load of a slice's page reads
+         * them), which was a scan of every entry of the host. */
+        "CREATE INDEX entries_slice ON entries (slice, seq);\n",
 };
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
@@ -588,6 +592,12 @@ static const char *const stmt_sql[_STMT_MAX] = {
                               "burn_rate, time_left_usec, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [STMT_EVENT_ALL] = "SELECT " EVENT_COLUMNS " FROM events ORDER BY seq",
         [STMT_EVENT_SLICE] = "SELECT " EVENT_COLUMNS " FROM events WHERE slice = ? ORDER BY seq",
+        /* A slice's balance and charges after each of its entries: the
+         * sums of its postings, in entry order (entries_slice). */
+        [STMT_HISTORY] = "SELECT e.time_usec, sum(CASE WHEN p.account = 'slice:' || e.slice THEN p.amount ELSE 0 END), "
+                         "sum(CASE WHEN p.account GLOB 'charge:*' THEN p.amount ELSE 0 END) "
+                         "FROM entries e JOIN postings p ON p.entry = e.seq WHERE e.slice = ? "
+                         "GROUP BY e.seq ORDER BY e.seq",
 };
 
 /* Errors */

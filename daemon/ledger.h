@@ -504,6 +504,13 @@ int ledger_event_prune(struct ledger *l, uint64_t before_usec);
 int ledger_event_foreach(struct ledger *l, const char *slice,
                          int (*cb)(const struct ledger_event *ev, void *userdata), void *userdata);
 
+/* Slice's balance and its charges so far after each of its entries, in
+ * their order, from the postings (the open batch's included); cb as for
+ * ledger_event_foreach(). */
+int ledger_slice_history(struct ledger *l, const char *slice,
+                         int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+                         void *userdata);
+
 /* The whole ledger as one JSON object: {"schema":N, "books":{...},
  * "slices":[...], "vouchers":[...], "entries":[{"seq", "time_usec",
  * "kind", "slice", "voucher", "request_id", "funder" (hex of the raw

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "billing.h"
+#include "common/chart.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "config.h"
@@ -772,6 +773,151 @@ json_object *requests_funders(struct requests *rq, struct request_conn *rc) {
                         json_object_array_add(a, position_to_json(&p[i], row->state == LEDGER_SLICE_RELEASED));
         json_object_object_add(reply, "funders", a);
         return reply;
+}
+
+/* ---- history ---- */
+
+/* What a history reply is built from: the downsampled points (chart.h)
+ * and the last CHART_EVENTS_MAX events, so that a slice that lived a
+ * year makes a reply of the same size as one that lived a minute. */
+struct history {
+        const struct ledger_slice *row; /* read before the first callback */
+        const struct billing_request *request;
+        bool full, rights_known;
+        bool started;
+        uint64_t to;
+        struct chart_downsampler ds;
+        struct chart_point points[CHART_POINTS_MAX];
+        struct chart_point last;
+        struct ledger_event events[CHART_EVENTS_MAX];
+        uint64_t n_events; /* seen: the ring holds the last of them */
+};
+
+/* Who sees it in full: those who see its status in full
+ * (request_may_see()), by the ledger's row, which a released slice
+ * keeps. */
+static void history_rights(struct history *h) {
+        const struct billing_request *r = h->request;
+
+        if (h->rights_known)
+                return;
+        h->full = r->operator || (!r->remote && h->row->owner_uid == r->uid) ||
+                  keys_check_token(h->row->owner_hash, r->fields->token);
+        h->rights_known = true;
+}
+
+static int history_point(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
+        struct history *h = userdata;
+
+        history_rights(h);
+
+        if (!h->started) {
+                chart_downsampler_init(&h->ds, MIN(h->row->created_usec, time_usec), h->to, h->points);
+                h->started = true;
+        }
+        h->last = (struct chart_point) { time_usec, balance, spent };
+        chart_downsampler_add(&h->ds, &h->last);
+        return 0;
+}
+
+static int history_event(const struct ledger_event *ev, void *userdata) {
+        struct history *h = userdata;
+
+        history_rights(h);
+        /* The public sees what happened to the money and the state, not
+         * who did what (chart_event_is_public()). */
+        if (!h->full && !chart_event_is_public(ev->kind))
+                return 0;
+        h->events[h->n_events++ % CHART_EVENTS_MAX] = *ev;
+        return 0;
+}
+
+static json_object *history_to_json(struct history *h, size_t n, const char *currency) {
+        uint64_t first = h->n_events > CHART_EVENTS_MAX ? h->n_events - CHART_EVENTS_MAX : 0;
+        json_object *reply = message_reply_ok(), *points, *events;
+
+        json_object_object_add(reply, "slice", json_object_new_string(h->row->id));
+        json_object_object_add(reply, "currency", json_object_new_string(currency));
+        json_object_object_add(reply, "public", json_object_new_boolean(!h->full));
+        json_object_object_add(reply, "created_usec", json_object_new_uint64(h->row->created_usec));
+        json_object_object_add(reply, "released", json_object_new_boolean(h->row->state == LEDGER_SLICE_RELEASED));
+        /* What donors gave so far is the donor page's first figure: public. */
+        json_object_object_add(reply, "credited", json_object_new_int64(h->row->credited));
+        points = json_object_new_array_ext((int) n);
+        json_object_object_add(reply, "points", points);
+        for (size_t i = 0; points && i < n; i++) {
+                json_object *p = json_object_new_array_ext(3);
+
+                json_object_array_add(p, json_object_new_uint64(h->points[i].time_usec));
+                json_object_array_add(p, json_object_new_int64(h->points[i].balance));
+                /* What was charged is usage: its owner's (README "Who sees a slice"). */
+                if (h->full)
+                        json_object_array_add(p, json_object_new_int64(h->points[i].spent));
+                json_object_array_add(points, p);
+        }
+        events = json_object_new_array();
+        json_object_object_add(reply, "events", events);
+        for (uint64_t i = first; events && i < h->n_events; i++) {
+                const struct ledger_event *ev = &h->events[i % CHART_EVENTS_MAX];
+                json_object *e = json_object_new_object();
+
+                json_object_object_add(e, "time_usec", json_object_new_uint64(ev->time_usec));
+                json_object_object_add(e, "kind", json_object_new_string(ev->kind));
+                json_object_object_add(e, "balance", json_object_new_int64(ev->balance));
+                if (h->full && ev->reason[0])
+                        json_object_object_add(e, "reason", json_object_new_string(ev->reason));
+                json_object_array_add(events, e);
+        }
+        if (first > 0)
+                json_object_object_add(reply, "events_before", json_object_new_uint64(first));
+        return reply;
+}
+
+/* A slice's balance over its life, downsampled, and its events: in full
+ * (with what was charged, every event and its reason) for those who see
+ * its status in full, else its public figures. From the ledger, so a
+ * released slice has one too. */
+json_object *requests_history(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        const struct billing_history_callbacks cb = { history_point, history_event };
+        _cleanup_(freep) struct ledger_slice *row = NULL;
+        _cleanup_(freep) struct history *h = NULL;
+        struct slice_info info;
+        struct slice *s;
+        size_t n;
+        int q;
+
+        row = malloc(sizeof(*row));
+        h = calloc(1, sizeof(*h));
+        if (!row || !h)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+        s = slices_find(rq->slices, r->fields->slice);
+        if (s)
+                (void) rq->sample(s, rq->userdata);
+        h->row = row;
+        h->request = r;
+        h->to = now_usec(CLOCK_REALTIME);
+        q = billing_history(rq->billing, r->fields->slice, row, &cb, h);
+        if (q == -ENOENT)
+                return message_reply_refusal(MESSAGE_NOT_FOUND, "No funded slice %s", r->fields->slice);
+        if (q < 0)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Failed to read the ledger: %s", strerror(-q));
+        history_rights(h);
+        if (!h->started)
+                history_point(row->created_usec, 0, 0, h);
+        /* Now, as status shows it: the usage not yet written included. */
+        if (s && s->account.funded && row->state != LEDGER_SLICE_RELEASED) {
+                slices_info(rq->slices, s, &info);
+                if (h->to > h->last.time_usec && info.account.balance != h->last.balance) {
+                        struct chart_point now = { h->to, info.account.balance, h->last.spent };
+
+                        if (info.account.balance < h->last.balance)
+                                (void) money_add(now.spent, h->last.balance - info.account.balance, &now.spent);
+                        chart_downsampler_add(&h->ds, &now);
+                }
+        }
+        n = chart_downsampler_finish(&h->ds);
+        return history_to_json(h, n, rq->config->currency);
 }
 
 /* ---- sponsorship (issue 16) ---- */

@@ -87,6 +87,7 @@ json_object *requests_topup(struct requests *rq, struct request_conn *rc);
 json_object *requests_release(struct requests *rq, struct request_conn *rc);
 json_object *requests_claim(struct requests *rq, struct request_conn *rc);
 json_object *requests_funders(struct requests *rq, struct request_conn *rc);
+json_object *requests_history(struct requests *rq, struct request_conn *rc);
 json_object *requests_sponsor_offer(struct requests *rq, struct request_conn *rc);
 json_object *requests_sponsor_bid(struct requests *rq, struct request_conn *rc);
 json_object *requests_sponsor_outcome(struct requests *rq, struct request_conn *rc);

@@ -20,6 +20,7 @@ static const struct verb commands[] = {
         { "pay", pay_main, "pay a slice as one of its users: revenue, split with its investors" },
         { "status", status_main, "show a slice's limits, usage, balance and charges" },
         { "list", list_main, "list slices" },
+        { "report", report_main, "a slice's balance and events over its life, as text or an SVG chart" },
         { "top", top_main, "slices by burn or time left, live, in the manner of systemd-cgtop" },
         { "events", events_main, "follow slice events as they happen" },
         { "quote", quote_main, "what a size costs at full use, itemised" },
@@ -45,7 +46,8 @@ static void help(void) {
                "                 /run/prepay/control.sock)\n"
                "  --host=URL     Buy from prepay-gatewayd at https://HOST[:PORT] instead\n"
                "                 (default $PREPAY_HOST, unless --socket is given): run,\n"
-               "                 topup, status, events, release, kill, quote, images\n"
+               "                 topup, status, report, events, release, kill, quote,\n"
+               "                 images\n"
                "  --pin=PIN      With --host: trust the server by the SHA-256 of its\n"
                "                 public key, sha256:BASE64 as the gateway logs it,\n"
                "                 instead of the system's CA store (default $PREPAY_PIN)\n"

@@ -20,6 +20,7 @@ int topup_main(int argc, char *argv[]);
 int release_main(int argc, char *argv[]);
 int claim_main(int argc, char *argv[]);
 int funders_main(int argc, char *argv[]);
+int report_main(int argc, char *argv[]);
 int sponsor_main(int argc, char *argv[]);
 int invest_main(int argc, char *argv[]);
 int pay_main(int argc, char *argv[]);

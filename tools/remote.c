@@ -341,6 +341,7 @@ static const struct {
         { "kill", "POST", "/kill", NULL },
         { "claim", "POST", "/claim", NULL },
         { "funders", "GET", "/funders", NULL },
+        { "history", "GET", "/history", NULL },
         { "pay", "POST", "/pay", NULL },
         { "sponsor_bid", "POST", "/sponsor/bids", NULL },
         { "sponsor_outcome", "POST", "/sponsor/outcome", NULL },

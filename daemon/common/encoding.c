@@ -10,7 +10,7 @@
 
 static const char hex_digits[] = "0123456789abcdef";
 
-static int hex_value(char c) {
+int hex_digit_value(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
         if (c >= 'a' && c <= 'f')
@@ -40,11 +40,11 @@ int hex_decode(const char *s, void *out, size_t n) {
         if (strnlen(s, 2 * n + 1) != 2 * n)
                 return -EINVAL;
         for (size_t i = 0; i < 2 * n; i++)
-                if (hex_value(s[i]) < 0)
+                if (hex_digit_value(s[i]) < 0)
                         return -EINVAL;
 
         for (size_t i = 0; i < n; i++)
-                b[i] = (uint8_t) (hex_value(s[2 * i]) << 4 | hex_value(s[2 * i + 1]));
+                b[i] = (uint8_t) (hex_digit_value(s[2 * i]) << 4 | hex_digit_value(s[2 * i + 1]));
         return 0;
 }
 

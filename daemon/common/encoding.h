@@ -12,6 +12,8 @@
 char *hex_encode(const void *p, size_t n, char *out);
 /* Exactly 2*n hex digits (either case) into n bytes; -EINVAL otherwise. */
 int hex_decode(const char *s, void *out, size_t n);
+/* One hex digit's value (either case), -1 for any other character. */
+int hex_digit_value(char c);
 
 /* base64url (RFC 4648 section 5) without padding. */
 #define BASE64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

@@ -217,6 +217,7 @@ static const struct {
         { "kill", SLICE_OWNED, BIT(F_SLICE) },
         { "destroy", SLICE_OWNED, BIT(F_SLICE) },
         { "status", SLICE_OWNED, BIT(F_SLICE) },
+        { "history", SLICE_OWNED, BIT(F_SLICE) },
         { "list", BIT(F_CURSOR) | BIT(F_BRIEF), 0 },
         { "quote", BIT(F_CPUS_MILLI) | BIT(F_MEMORY_MAX) | BIT(F_DURATION_USEC) | BIT(F_DISK_SIZE), 0 },
         /* funder_proof: a keyed funder follows the slice it funded

@@ -317,6 +317,24 @@ add_user() {
         install -d -o "$1" -m 0700 "$T/tokens-$1"
 }
 
+# start_gateway_daemon PREFIX [EXTRA-CONFIG]: prepayd for a gateway's
+# tests: clients are group PREFIXc, and user PREFIXgw (in it) is its
+# gateway (GatewayUser=); unfunded slices off; EXTRA-CONFIG last.
+start_gateway_daemon() {
+        add_group "${1}c"
+        add_user "${1}gw" "${1}c"
+        chmod 0755 "$T"
+        write_config "[Daemon]
+ClientGroup=${1}c
+[Money]
+MinRuntimeSec=1s
+AllowUnfunded=no
+[Control]
+GatewayUser=${1}gw
+${2:-}"
+        start_daemon
+}
+
 # rmdir_tree DIR: removes the cgroup DIR and every cgroup beneath it.
 rmdir_tree() { find "$1" -depth -type d -exec rmdir {} + 2>/dev/null; }
 

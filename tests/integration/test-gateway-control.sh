@@ -18,17 +18,7 @@ command -v curl >/dev/null || skip "no curl"
 grep -q "^#GatewayUser=" <<<"$("$BIN/prepayd" --dump-config)" || skip "this prepayd has no GatewayUser= (remote peers)"
 
 P=pgc$$
-add_group "${P}c"
-add_user "${P}gw" "${P}c"
-chmod 0755 "$T"
-write_config "[Daemon]
-ClientGroup=${P}c
-[Money]
-MinRuntimeSec=1s
-AllowUnfunded=no
-[Control]
-GatewayUser=${P}gw"
-start_daemon
+start_gateway_daemon "$P"
 
 G=$T/gateway
 install -d -o "${P}gw" -m 0700 "$G"
