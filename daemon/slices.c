@@ -22,6 +22,7 @@
 #include "meter.h"
 #include "pricing.h"
 #include "slices.h"
+#include "stats.h"
 
 /* How often a slice's state file is rewritten while it runs. The kernel
  * keeps every cumulative counter itself; the file only carries what the
@@ -635,6 +636,10 @@ static int sample_slices(struct slices *sl, struct slice **v, size_t n, bool for
                 if (!force && sl->cb && sl->cb->sampled)
                         sl->cb->sampled(s, sl->userdata);
         }
+        /* A pass of the schedule's (a status's read is the client's
+         * wait, not the meter's): the BPF run, the files due, charging. */
+        if (!force)
+                metrics_histogram_observe(&stats.meter_read, now_usec(CLOCK_MONOTONIC) - now);
         return ret;
 }
 

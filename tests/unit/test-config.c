@@ -531,7 +531,7 @@ static void test_dump_defaults(void **state _unused_) {
                 }
                 strncat(out, line, (size_t) (end - line));
         }
-        assert_int_equal(keys, 69);
+        assert_int_equal(keys, 71);
         free(text);
         text = TAKE_PTR(out);
 
