@@ -892,7 +892,7 @@ static const struct config_item config_items[] = {
                 .offset = offsetof(struct config, metrics_slice_series),
                 .default_value = "no",
                 .doc = "The \"metrics\" op's text holds series per slice (CPU seconds, balance, memory) beside the "
-                       "host's totals: three series a slice, 30,000 at 10,000 slices.",
+                       "host's totals: up to three series a slice (the balance: funded ones).",
         },
         {
                 .section = "Metrics",
