@@ -1505,12 +1505,20 @@ json_object *requests_metrics(struct requests *rq, struct request_conn *rc) {
 
         for (; rq->config->metrics_slice_series && family < _SLICE_FAMILY_MAX && !more;
              family++, index = 0, s = rq->slices->list) {
-                if (index == 0)
+                /* A page ends before a family's header or between two
+                 * of its slices (a line is far shorter than the room
+                 * kept), never between a header and its first sample,
+                 * and at an index the cursor can hold. */
+                if (index == 0) {
+                        if (b.len >= METRICS_PAGE_MAX - 512) {
+                                more = true;
+                                break;
+                        }
                         metrics_slice_family(&b, family);
-                for (; s; s = s->next, index++) {
-                        /* A page ends between two slices, and at an
-                         * index the cursor can hold. */
-                        if (b.len >= METRICS_PAGE_MAX - 512 || index + 1 >= (UINT64_C(1) << CURSOR_INDEX_BITS)) {
+                }
+                for (bool first = true; s; s = s->next, index++, first = false) {
+                        if (!first && (b.len >= METRICS_PAGE_MAX - 512 ||
+                                       index + 1 >= (UINT64_C(1) << CURSOR_INDEX_BITS))) {
                                 more = true;
                                 break;
                         }

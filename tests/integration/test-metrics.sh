@@ -20,8 +20,11 @@ PROM=$(command -v prometheus || true)
 P=pme$$
 add_group "${P}c"
 add_user "${P}gw" "${P}c"
+add_user "${P}u" "${P}c"
 chmod 0755 "$T"
-write_config "[Daemon]
+# config GATEWAY: the test's prepayd.conf, [Metrics] Gateway=GATEWAY.
+config() {
+        write_config "[Daemon]
 ClientGroup=${P}c
 [Money]
 AllowUnfunded=no
@@ -30,8 +33,14 @@ MinRuntimeSec=1s
 GatewayUser=${P}gw
 [Metrics]
 SliceSeries=yes
-Gateway=yes"
+Gateway=$1"
+}
+config yes
 start_daemon
+# A client may not read them: every tenant's figures are in them.
+echo '{"version": 1, "op": "metrics"}' | as "${P}u" "$BIN/tests/raw-request" "$PREPAY_SOCKET" >"$T/client.out" ||
+        fail "no reply to a client's metrics request"
+jq -e '.ok == false and .code == "forbidden"' "$T/client.out" >/dev/null || fail "a client's metrics: $(cat "$T/client.out")"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 G=$T/gateway
@@ -113,5 +122,12 @@ balance=$(promql "prepay_slice_balance{slice=\"$s\"}")
 count=$(promql 'prepay_meter_pass_seconds_count')
 [ "${count:-0}" -gt 0 ] || fail "prepay_meter_pass_seconds_count is '$count'"
 say "redemptions 2, refused spent 1, the slice's balance $balance, $count meter passes: exact"
+
+# The operator takes the gateway's right back: 403, said in its log.
+config no
+prepay reload >/dev/null 2>&1 || fail "reload failed"
+[ "$(code_of "$M")" = 403 ] || fail "GET /metrics with Gateway=no: $(cat "$T/body")"
+grep -q 'prepayd refused the metrics' "$T/gateway.log" || fail "the gateway did not say why: $(tail -n 3 "$T/gateway.log")"
+say "a client's metrics request forbidden; with Gateway=no the listener answers 403"
 prepay release "$s" >/dev/null 2>&1
 exit 0
