@@ -79,24 +79,58 @@ static void scrape_done(struct scrape *s, unsigned status, const char *error) {
 
 static int scrape_ask(struct scrape *s, uint64_t cursor);
 
+/* Adds the page's text; 0, or the status to answer with *ret_error. */
+static unsigned page_take(struct scrape *s, json_object *reply, const char **ret_error) {
+        json_object *o;
+        const char *text;
+        size_t len;
+
+        if (!json_object_object_get_ex(reply, "text", &o) || !json_object_is_type(o, json_type_string)) {
+                *ret_error = "prepayd's reply holds no text\n";
+                return MHD_HTTP_BAD_GATEWAY;
+        }
+        text = json_object_get_string(o);
+        len = (size_t) json_object_get_string_len(o);
+        if (s->text.len + len > METRICS_TEXT_MAX) {
+                *ret_error = "the metrics are larger than the gateway takes\n";
+                return MHD_HTTP_BAD_GATEWAY;
+        }
+        if (s->text.len + len + 1 > s->text.size) {
+                size_t size = MAX(s->text.size * 2, s->text.len + len + 1);
+                char *t = realloc(s->text.text, size);
+
+                if (!t) {
+                        *ret_error = "out of memory\n";
+                        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+                }
+                s->text.text = t;
+                s->text.size = size;
+        }
+        memcpy(s->text.text + s->text.len, text, len);
+        s->text.len += len;
+        s->text.text[s->text.len] = '\0';
+        return 0;
+}
+
 static void on_page(void *userdata, int error, json_object *reply) {
         struct scrape *s = userdata;
-        const char *text = NULL, *sentence = NULL, *code = NULL;
+        const char *sentence = NULL, *code = NULL, *why = NULL;
+        unsigned status;
         json_object *o;
-        int64_t next = 0;
-        size_t len;
+        int64_t next;
 
         s->pending = NULL;
         if (error < 0) {
                 log_full_errno(error == -ESHUTDOWN ? LOG_DEBUG : LOG_WARNING, error,
                                "prepayd did not answer a metrics request: %m");
-                return scrape_done(s, MHD_HTTP_SERVICE_UNAVAILABLE, "prepayd is not answering\n");
+                scrape_done(s, MHD_HTTP_SERVICE_UNAVAILABLE, "prepayd is not answering\n");
+                return;
         }
         if (!json_object_object_get_ex(reply, "ok", &o) || !json_object_get_boolean(o)) {
                 (void) message_get_string(reply, "code", &code);
                 (void) message_get_string(reply, "error", &sentence);
                 if (code && streq(code, "conflict") && s->restarts++ < METRICS_RESTARTS) {
-                        metrics_buf_done(&s->text);
+                        s->text.len = 0;
                         if (scrape_ask(s, 0) < 0)
                                 scrape_done(s, MHD_HTTP_SERVICE_UNAVAILABLE, "prepayd is not answering\n");
                         return;
@@ -104,38 +138,24 @@ static void on_page(void *userdata, int error, json_object *reply) {
                 /* Said each time: a refusal here is a setting to fix
                  * (prepayd's [Metrics] Gateway=), not a passing state. */
                 log_warning("prepayd refused the metrics: %s", strna(sentence));
-                return scrape_done(s, code && streq(code, "forbidden") ? MHD_HTTP_FORBIDDEN
-                                                                        : MHD_HTTP_SERVICE_UNAVAILABLE,
-                                   "prepayd refused the metrics (see the gateway's log)\n");
-        }
-        if (!json_object_object_get_ex(reply, "text", &o) || !json_object_is_type(o, json_type_string))
-                return scrape_done(s, MHD_HTTP_BAD_GATEWAY, "prepayd's reply holds no text\n");
-        text = json_object_get_string(o);
-        len = (size_t) json_object_get_string_len(o);
-        if (s->text.len + len > METRICS_TEXT_MAX)
-                return scrape_done(s, MHD_HTTP_BAD_GATEWAY, "the metrics are larger than the gateway takes\n");
-        if (!s->text.failed && s->text.len + len + 1 > s->text.size) {
-                size_t size = MAX(s->text.size * 2, s->text.len + len + 1);
-                char *t = realloc(s->text.text, size);
-
-                if (!t)
-                        return scrape_done(s, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-                s->text.text = t;
-                s->text.size = size;
-        }
-        memcpy(s->text.text + s->text.len, text, len);
-        s->text.len += len;
-        s->text.text[s->text.len] = '\0';
-
-        if (json_object_object_get_ex(reply, "next", &o)) {
-                next = json_object_get_int64(o);
-                if (!json_object_is_type(o, json_type_int) || next <= 0)
-                        return scrape_done(s, MHD_HTTP_BAD_GATEWAY, "prepayd's reply has a bad cursor\n");
-                if (scrape_ask(s, (uint64_t) next) < 0)
-                        scrape_done(s, MHD_HTTP_SERVICE_UNAVAILABLE, "prepayd is not answering\n");
+                scrape_done(s, code && streq(code, "forbidden") ? MHD_HTTP_FORBIDDEN : MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "prepayd refused the metrics (see the gateway's log)\n");
                 return;
         }
-        scrape_done(s, MHD_HTTP_OK, NULL);
+        status = page_take(s, reply, &why);
+        if (status > 0) {
+                scrape_done(s, status, why);
+                return;
+        }
+        if (!json_object_object_get_ex(reply, "next", &o)) {
+                scrape_done(s, MHD_HTTP_OK, NULL);
+                return;
+        }
+        next = json_object_get_int64(o);
+        if (!json_object_is_type(o, json_type_int) || next <= 0)
+                scrape_done(s, MHD_HTTP_BAD_GATEWAY, "prepayd's reply has a bad cursor\n");
+        else if (scrape_ask(s, (uint64_t) next) < 0)
+                scrape_done(s, MHD_HTTP_SERVICE_UNAVAILABLE, "prepayd is not answering\n");
 }
 
 static int scrape_ask(struct scrape *s, uint64_t cursor) {

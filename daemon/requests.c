@@ -1364,7 +1364,7 @@ static void metrics_slice_family(struct metrics_buf *b, unsigned family) {
 
 static void metrics_slice_sample(struct requests *rq, struct metrics_buf *b, unsigned family, struct slice *s) {
         char label[METRICS_LABEL_MAX];
-        struct slice_info info;
+        struct slice_account_info info;
 
         metrics_label(label, sizeof(label), "slice", s->id);
         switch (family) {
@@ -1375,8 +1375,8 @@ static void metrics_slice_sample(struct requests *rq, struct metrics_buf *b, uns
         case SLICE_FAMILY_BALANCE:
                 if (!s->account.funded)
                         break;
-                slices_info(rq->slices, s, &info);
-                metrics_sample_micro(b, "prepay_slice_balance", label, info.account.balance);
+                slices_money_info(rq->slices, s, &info);
+                metrics_sample_micro(b, "prepay_slice_balance", label, info.balance);
                 break;
         default:
                 metrics_sample_u64(b, "prepay_slice_memory_bytes", label, s->usage.memory_current);
@@ -1404,22 +1404,22 @@ static void metrics_totals(struct requests *rq, struct metrics_buf *b) {
         struct rusage ru;
 
         for (struct slice *s = rq->slices->list; s; s = s->next) {
-                struct slice_info info;
+                struct slice_account_info info;
 
-                slices_info(rq->slices, s, &info);
                 for (size_t i = 0; i < ARRAY_SIZE(states); i++)
-                        if (streq(info.state, states[i]))
+                        if (streq(slice_state_name(s), states[i]))
                                 by_state[i]++;
-                if (!info.account.funded)
+                if (!s->account.funded)
                         continue;
+                slices_money_info(rq->slices, s, &info);
                 for (size_t i = 0; i < ARRAY_SIZE(enforcements); i++)
-                        if (streq(info.account.enforcement, enforcements[i]))
+                        if (streq(info.enforcement, enforcements[i]))
                                 by_enforcement[i]++;
                 /* A sum of balances the ledger caps cannot overflow,
                  * but say so rather than wrap if it ever did. */
-                if (!money_add(balance, info.account.balance, &balance))
+                if (!money_add(balance, info.balance, &balance))
                         balance = INT64_MAX;
-                if (!money_add(burn, info.account.burn_rate, &burn))
+                if (!money_add(burn, info.burn_rate, &burn))
                         burn = INT64_MAX;
         }
 

@@ -39,6 +39,14 @@ static void account_info(struct slices *sl, struct slice *s, struct slice_accoun
                 *ret = (struct slice_account_info) { .funded = s->account.funded };
 }
 
+void slices_money_info(struct slices *sl, struct slice *s, struct slice_account_info *ret) {
+        account_info(sl, s, ret);
+}
+
+const char *slice_state_name(const struct slice *s) {
+        return s->frozen ? "frozen" : s->populated ? "running" : "empty";
+}
+
 /* Each request looks its slice up, and a create its new id: a walk of the
  * list was a millisecond at 10,000 slices (daemon/README.md). */
 struct slice *slices_find(struct slices *sl, const char *id) {
@@ -1073,7 +1081,7 @@ void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         struct slice_info i = {};
 
         snprintf(i.id, sizeof(i.id), "%s", s->id);
-        snprintf(i.state, sizeof(i.state), "%s", s->frozen ? "frozen" : s->populated ? "running" : "empty");
+        snprintf(i.state, sizeof(i.state), "%s", slice_state_name(s));
         snprintf(i.cgroup, sizeof(i.cgroup), "%s", sl->ops->cgroup_path(s->handle));
         i.created_usec = s->created_usec;
         i.last_oom_usec = s->last_oom_usec;
