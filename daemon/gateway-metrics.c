@@ -19,8 +19,8 @@
  * patient. */
 #define METRICS_CONNECTIONS 8
 #define METRICS_TIMEOUT_SEC 30
-/* The text a scrape may gather: 30,000 series per slice family at
- * 10,000 slices are about 2 MB; a bound all the same. */
+/* The text a scrape may gather: the series per slice of 10,000 slices
+ * are about 1.3 MB; a bound all the same. */
 #define METRICS_TEXT_MAX (64 * 1024 * 1024)
 /* A slice made or dropped between two pages makes prepayd refuse the next
  * one (409): the scrape starts again, this many times. */
