@@ -4,6 +4,7 @@
 #include "batch.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "stats.h"
 
 struct waiter {
         void (*cb)(int r, void *userdata);
@@ -109,8 +110,13 @@ int batch_commit(struct batch *b) {
 
         if (!ledger_in_batch(b->ledger))
                 r = 0;
-        else
+        else {
+                uint64_t start = now_usec(CLOCK_MONOTONIC);
+
                 r = ledger_commit(b->ledger);
+                metrics_histogram_observe(&stats.commit, now_usec(CLOCK_MONOTONIC) - start);
+        }
+        stats_committed(r);
         if (r < 0) {
                 if (!b->commit_failing)
                         log_error_errno(r, "Failed to commit the ledger: %m. Nothing in the batch was spent "

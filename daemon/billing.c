@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "stats.h"
 #include "billing.h"
 #include "common/claim.h"
 #include "common/encoding.h"
@@ -138,6 +139,19 @@ static void account_reload(struct billing *b, struct slice *s) {
  * turn takes the first slice off the list (account_reload(), or
  * slice_freed() as it is destroyed). */
 static void fleet_resolve(struct billing *b);
+
+/* Vouchers redeemed into the open batch (the metrics' redemptions,
+ * counted once it commits: stats_committed()), or a request the ledger
+ * refused for a reason of the slice's (redeem_error()); a failure to
+ * write is no refusal of the voucher. */
+static void redeemed(int q, size_t n) {
+        if (q >= 0)
+                stats.redemptions_uncommitted += n;
+        else if (q == -EALREADY)
+                stats.refused[STATS_REFUSED_SPENT]++;
+        else if (q == -EOVERFLOW || q == -ESTALE || q == -ENOENT || q == -EUSERS)
+                stats.refused[STATS_REFUSED_REDEEM]++;
+}
 
 static void on_committed(int r, void *userdata) {
         struct billing *b = userdata;
@@ -898,6 +912,8 @@ int billing_read_voucher(struct billing *b, const char *text, const struct verif
          * voucher.c's errno says: its -ENOKEY (no such issuer) or -EACCES
          * (another host's) are not about the peer's rights. */
         r = voucher_from_text(text, &v, &err);
+        if (r < 0 && r != -ENOMEM)
+                stats.refused[STATS_REFUSED_MALFORMED]++;
         if (r < 0)
                 return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "Invalid voucher: %s", strna(err));
         /* Checked on a worker against the keys trusted now, or here. */
@@ -905,11 +921,14 @@ int billing_read_voucher(struct billing *b, const char *text, const struct verif
                 r = keys_verify_voucher(b->keys, &v, &error);
                 why = error;
         }
+        if (r < 0 && r != -ENOMEM)
+                stats.refused[STATS_REFUSED_INVALID]++;
         if (r < 0)
                 return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "%s (voucher %s); it was not spent",
                               why ?: strerror(-r), voucher_id_to_string(v.id, id));
         r = ledger_voucher_spent(b->ledger, v.id, &spent);
         if (r >= 0) {
+                stats.refused[STATS_REFUSED_SPENT]++;
                 t = (time_t) (spent.time_usec / USEC_PER_SEC);
                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
                 /* In a fleet, said as the fleet database says it of
@@ -943,9 +962,11 @@ int billing_read_vouchers(struct billing *b, const struct request *f, const stru
                 /* A voucher spends once: twice in one request it would
                  * be credited twice before the ledger saw the first. */
                 for (size_t j = 0; j < i; j++)
-                        if (memcmp(ret[j].id, ret[i].id, VOUCHER_ID_SIZE) == 0)
+                        if (memcmp(ret[j].id, ret[i].id, VOUCHER_ID_SIZE) == 0) {
+                                stats.refused[STATS_REFUSED_DUPLICATE]++;
                                 return refuse(ret_error, -EINVAL, "Voucher %s is given twice; none was spent",
                                               voucher_id_to_string(ret[i].id, id));
+                        }
                 /* The issuer's checks held each to this host's currency;
                  * said again here, where the sum is made. */
                 if (!streq(ret[i].currency, ret[0].currency))
@@ -1531,6 +1552,7 @@ static int fund_in_ledger(struct billing *b, struct slice *s, const struct billi
         if (q >= 0)
                 q = ledger_redeem_funded(b->ledger, o->vouchers, o->n_vouchers, s->id, r->fields->request_id,
                                          funder, now_usec(CLOCK_REALTIME), NULL, NULL);
+        redeemed(q, o->n_vouchers);
         if (q < 0 && ledger_slice_get(b->ledger, s->id, &row) >= 0)
                 (void) ledger_release(b->ledger, s->id, NULL, now_usec(CLOCK_REALTIME));
         return q;
@@ -1655,6 +1677,7 @@ int billing_topup(struct billing *b, const struct billing_request *r, struct bil
                                  now_usec(CLOCK_REALTIME), &balance, NULL);
         if (q >= 0)
                 q = fleet_credited(b, r, v, n);
+        redeemed(q, n);
         if (q < 0)
                 return refuse(ret_error, q, "Top-up of slice %s refused: %s; %s", id, redeem_error(q),
                               n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
@@ -2102,6 +2125,7 @@ int billing_pay(struct billing *b, const struct billing_request *r, struct billi
         if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
         q = ledger_pay(b->ledger, v, n, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &ret->paid, NULL);
+        redeemed(q, n);
         if (q < 0)
                 return refuse(ret_error, q, "Payment to slice %s refused: %s; %s", id, redeem_error(q),
                               n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
@@ -2610,6 +2634,7 @@ int billing_sponsor_bid(struct billing *b, const struct billing_request *r, stru
         if (q < 0)
                 return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
         q = ledger_bid(b->ledger, v, n, ret, r->fields->request_id, now, &number);
+        redeemed(q, n);
         if (q == -EUSERS)
                 return refuse(ret_error, q, "Slice %s has %d open bids, the most it takes; %s", id,
                               LEDGER_BIDS_OPEN_MAX, n > 1 ? "none of the vouchers was spent" :

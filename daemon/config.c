@@ -918,6 +918,24 @@ static const struct config_item config_items[] = {
                 .verify = verify_units,
         },
         {
+                .section = "Metrics",
+                .key = "SliceSeries",
+                .type = CONFIG_BOOL,
+                .offset = offsetof(struct config, metrics_slice_series),
+                .default_value = "no",
+                .doc = "The \"metrics\" op's text holds series per slice (CPU seconds, balance, memory) beside the "
+                       "host's totals: up to three series a slice (the balance: funded ones).",
+        },
+        {
+                .section = "Metrics",
+                .key = "Gateway",
+                .type = CONFIG_BOOL,
+                .offset = offsetof(struct config, metrics_gateway),
+                .default_value = "no",
+                .doc = "Let GatewayUser= ask for the metrics, to serve them on prepay-gatewayd's [Metrics] Listen=; "
+                       "operators may always.",
+        },
+        {
                 .section = "VM",
                 .key = "Directory",
                 .type = CONFIG_STRING,

@@ -74,6 +74,9 @@ struct config {
         uint64_t gateway_event_streams; /* GatewayEventStreams= */
         uint64_t max_remote_slices; /* MaxRemoteSlices= */
         char *remote_units;        /* RemoteUnits= space-separated service names */
+        /* [Metrics] */
+        bool metrics_slice_series; /* SliceSeries= */
+        bool metrics_gateway;      /* Gateway= */
         /* [VM] */
         char *vm_directory;        /* Directory= the guests' disks, seeds, sockets */
         char *images_directory;    /* ImagesDirectory= */

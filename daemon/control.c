@@ -499,6 +499,8 @@ static const struct {
         { "events", CONTROL_CLIENT, true, requests_events },
         { "reload", CONTROL_OPERATOR, false, requests_reload },
         { "images", CONTROL_CLIENT, true, requests_images },
+        /* A remote peer only with [Metrics] Gateway=yes (requests_metrics()). */
+        { "metrics", CONTROL_OPERATOR, true, requests_metrics },
 };
 
 static bool handler_allowed(size_t i, enum control_rights rights) {

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "enforce.h"
 #include "slices.h"
+#include "stats.h"
 
 static void emit(struct enforce *en, struct slice *s, enum event_kind kind, const char *action, const char *fmt, ...)
         _printf_(5, 6);
@@ -53,6 +54,7 @@ int enforce_low(struct enforce *en, struct slice *s) {
         int r;
 
         s->account.enforce.state = ENFORCE_LOW;
+        stats.actions[STATS_ACTION_LOW]++;
         emit(en, s, EVENT_LOW, NULL, "less than %s left at the current burn rate",
              format_duration(d, sizeof(d), cfg->low_balance_usec));
         if (cfg->low_balance_cpu > 0 && s->handle) {
@@ -203,6 +205,7 @@ static int grace_kill(struct enforce *en, struct slice *s, const char *reason) {
         (void) slice_freeze(s, false);
         e->state = ENFORCE_KILLED;
         e->kill_reserve = 0;
+        stats.actions[STATS_ACTION_KILL]++;
         exit_watch(en, s, tasks);
         emit(en, s, EVENT_KILLED, "kill", "%s", reason);
         save(en, s);
@@ -321,6 +324,13 @@ int enforce_exhaust(struct enforce *en, struct slice *s) {
 
         emit(en, s, EVENT_EXHAUSTED, enforce_action_to_string(e->action), "balance spent; action: %s",
              enforce_action_to_string(e->action));
+        /* Counted as done only when done: a freeze that failed is not. */
+        if (e->state == ENFORCE_KILLED)
+                stats.actions[STATS_ACTION_KILL]++;
+        else if (e->state == ENFORCE_FROZEN && r >= 0)
+                stats.actions[STATS_ACTION_FREEZE]++;
+        else if (e->state == ENFORCE_THROTTLED)
+                stats.actions[STATS_ACTION_THROTTLE]++;
         switch (e->state) {
         case ENFORCE_KILLED:
                 emit(en, s, EVENT_KILLED, "kill", "balance spent: every process killed");
@@ -356,6 +366,7 @@ void enforce_restore(struct enforce *en, struct slice *s) {
         e->grace_timer = sd_event_source_disable_unref(e->grace_timer);
         e->state = ENFORCE_OK;
         e->kill_reserve = 0;
+        stats.actions[STATS_ACTION_RESTORE]++;
         e->daemon_frozen = false;
         e->frozen_usec = 0;
         en->cb->grants(s, true, en->userdata);

@@ -19,7 +19,8 @@
 
 /* One table: the key, its type, its place, its default as text (parsed by
  * the same code as the file's), its range and one line for the dump and
- * the man page. Only [Gateway]: the gateway has one concern. */
+ * the man page. [Gateway], the storefront, and [Metrics], the operator's
+ * listener for Prometheus (gateway-metrics.c). */
 
 enum item_type {
         ITEM_STRING,
@@ -40,6 +41,7 @@ struct item {
         const char *doc;
         uint64_t min, max; /* numbers; max 0: none */
         bool may_be_empty;
+        const char *section; /* NULL: "Gateway" */
 };
 
 #define SEC(n) ((uint64_t) (n) * USEC_PER_SEC)
@@ -99,7 +101,15 @@ static const struct item items[] = {
           "Server-Sent Event streams open at once (each holds a connection to prepayd).", .max = 100000 },
         { "LogLevel", ITEM_LOGLEVEL, F(log_level), "info",
           "Most verbose level logged: debug, info (one line per request), notice, warning, err." },
+        { "Listen", ITEM_LISTEN, F(metrics_listen), "",
+          "ADDRESS:PORT of a plain-HTTP GET /metrics for the operator's Prometheus (loopback or an operators' "
+          "network; prepayd needs [Metrics] Gateway=yes); empty: none.",
+          .may_be_empty = true, .section = "Metrics" },
 };
+
+static const char *item_section(const struct item *it) {
+        return it->section ?: "Gateway";
+}
 
 static const char *const level_names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
 
@@ -176,7 +186,8 @@ static int item_set(const struct item *it, struct gateway_config *c, const char 
                                 *ret_reason = "contains a control character";
                                 return -EINVAL;
                         }
-                if (it->type == ITEM_LISTEN && gateway_config_parse_listen(value, &ss, &len) < 0) {
+                if (it->type == ITEM_LISTEN && !(value[0] == 0 && it->may_be_empty) &&
+                    gateway_config_parse_listen(value, &ss, &len) < 0) {
                         *ret_reason = "must be ADDRESS:PORT (0.0.0.0:8443) or [IPV6]:PORT ([::]:8443)";
                         return -EINVAL;
                 }
@@ -273,12 +284,13 @@ static int handler(void *userdata, const char *section, const char *key, const c
         const char *reason;
         int r = -EINVAL;
 
-        if (!streq(section, "Gateway")) {
-                log_error("%s:%u: Unknown section [%s] (the gateway reads [Gateway] only)", p->name, p->line, section);
+        if (!streq(section, "Gateway") && !streq(section, "Metrics")) {
+                log_error("%s:%u: Unknown section [%s] (the gateway reads [Gateway] and [Metrics])", p->name,
+                          p->line, section);
                 goto fail;
         }
         for (size_t i = 0; i < ARRAY_SIZE(items); i++)
-                if (streq(items[i].key, key)) {
+                if (streq(items[i].key, key) && streq(item_section(items + i), section)) {
                         r = item_set(items + i, p->config, value, &reason);
                         if (r < 0) {
                                 log_error_errno(r, "%s:%u: Invalid %s= value '%s': %s", p->name, p->line, key, value,
@@ -287,7 +299,7 @@ static int handler(void *userdata, const char *section, const char *key, const c
                         }
                         return 1;
                 }
-        log_error("%s:%u: Unknown key '%s' in section [Gateway]", p->name, p->line, key);
+        log_error("%s:%u: Unknown key '%s' in section [%s]", p->name, p->line, key, section);
 fail:
         if (p->r == 0)
                 p->r = r;
@@ -316,6 +328,9 @@ int gateway_config_load_string(struct gateway_config *c, const char *text, const
         if (p.r < 0)
                 return p.r;
 
+        if (t.metrics_listen[0] && streq(t.metrics_listen, t.listen))
+                return log_error_errno(EINVAL, "%s: [Metrics] Listen= must not be the storefront's Listen=: the "
+                                       "metrics are the operator's.", p.name);
         if (!!t.certificate[0] != !!t.key[0])
                 return log_error_errno(EINVAL, "%s: Certificate= and Key= go together: set both, or neither "
                                        "for a self-signed pair.", p.name);
@@ -379,9 +394,12 @@ int gateway_config_dump(FILE *f, const struct gateway_config *c) {
                   "# built-in default; uncomment a line to change the value.\n"
                   "# See prepay-gatewayd.conf(5). \"prepay-gatewayd --dump-config\" prints this file.\n",
               f);
-        fputs("\n[Gateway]\n", f);
         for (size_t i = 0; i < ARRAY_SIZE(items); i++) {
-                fprintf(f, "%s# %s\n", i > 0 ? "\n" : "", items[i].doc);
+                bool first = i == 0 || !streq(item_section(items + i), item_section(items + i - 1));
+
+                if (first)
+                        fprintf(f, "\n[%s]\n", item_section(items + i));
+                fprintf(f, "%s# %s\n", first ? "" : "\n", items[i].doc);
                 if (c) {
                         fprintf(f, "%s=", items[i].key);
                         item_print(f, items + i, c);

@@ -30,6 +30,7 @@ struct gateway_config {
         uint64_t max_event_streams;   /* MaxEventStreams= */
         uint64_t limits_table_size;   /* AddressTableSize= keys each bucket table holds */
         int log_level;                /* LogLevel= */
+        char *metrics_listen;         /* [Metrics] Listen= ("": none) */
 };
 
 /* The defaults, then path over them (a missing file is not an error

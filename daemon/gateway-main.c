@@ -12,6 +12,7 @@
 #include "gateway-config.h"
 #include "gateway-control.h"
 #include "gateway-http.h"
+#include "gateway-metrics.h"
 #include "gateway-tls.h"
 
 #ifndef PREPAY_VERSION
@@ -63,6 +64,7 @@ static int run(const struct gateway_config *c) {
         _cleanup_(gateway_tls_done) struct gateway_tls tls = {};
         struct control_pool *pool = NULL;
         struct gateway_http *http = NULL;
+        struct gateway_metrics *metrics = NULL;
         sd_event *e = NULL;
         sigset_t mask;
         int fd, r;
@@ -101,6 +103,9 @@ static int run(const struct gateway_config *c) {
         r = gateway_http_new(e, c, &tls, fd, pool, &http);
         if (r < 0)
                 goto out;
+        r = gateway_metrics_new(e, c, pool, &metrics);
+        if (r < 0)
+                goto out;
 
         log_info("prepay-gatewayd %s serving; forwarding to %s.", PREPAY_VERSION, c->control_socket);
         (void) sd_notify(0, "READY=1\nSTATUS=Serving");
@@ -109,6 +114,7 @@ static int run(const struct gateway_config *c) {
                 log_error_errno(r, "Event loop failed: %m");
 
 out:
+        gateway_metrics_free(metrics);
         gateway_http_free(http);
         control_pool_free(pool);
         sd_event_unref(e);

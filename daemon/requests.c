@@ -5,15 +5,20 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "billing.h"
 #include "common/chart.h"
 #include "common/log.h"
+#include "common/metrics.h"
+#include "common/money.h"
 #include "common/parse.h"
 #include "config.h"
 #include "events.h"
 #include "requests.h"
 #include "slices.h"
+#include "stats.h"
 #include "verify.h"
 
 /* The reply to a refusal: the sentence, or what the error says; its
@@ -1529,5 +1534,240 @@ json_object *requests_images(struct requests *rq, struct request_conn *rc) {
         reply = message_reply_ok();
         json_object_object_add(reply, "images", images);
         json_object_object_add(reply, "accelerator", json_object_new_string(vms_accelerator(rq->slices->vms)));
+        return reply;
+}
+
+/* ---- metrics (daemon/README.md, "Metrics") ---- */
+
+#ifndef PREPAY_VERSION
+#define PREPAY_VERSION "0.1"
+#endif
+
+/* A page's text, before JSON escapes it (at most twice: a newline or a
+ * quote becomes two bytes, and nothing else here needs escaping: label
+ * values are slice ids and fixed words, and metrics_label() turns what
+ * else could be into '?'), within one datagram with room to spare. */
+#define METRICS_PAGE_MAX ((PREPAY_MSG_MAX - 1024) / 2)
+
+/* The series per slice, one family after the other, each over every
+ * slice: OpenMetrics wants a family whole. */
+enum {
+        SLICE_FAMILY_CPU,
+        SLICE_FAMILY_BALANCE,
+        SLICE_FAMILY_MEMORY,
+        _SLICE_FAMILY_MAX,
+};
+
+/* A cursor names a family, a place in the list and the list's
+ * generation (its low 35 bits), so that a page asked after a slice came
+ * or went is refused instead of skipping or repeating one: a repeated
+ * series would spoil the whole scrape. */
+#define CURSOR_INDEX_BITS 24
+#define CURSOR_FAMILY_BITS 4
+#define CURSOR_GENERATION_BITS 35
+_Static_assert(CURSOR_INDEX_BITS + CURSOR_FAMILY_BITS + CURSOR_GENERATION_BITS == 63, "cursor fits an int64");
+_Static_assert(_SLICE_FAMILY_MAX < (1 << CURSOR_FAMILY_BITS), "families fit the cursor");
+
+static uint64_t metrics_cursor(uint64_t generation, unsigned family, uint64_t index) {
+        return (generation & ((UINT64_C(1) << CURSOR_GENERATION_BITS) - 1))
+                       << (CURSOR_INDEX_BITS + CURSOR_FAMILY_BITS) |
+               (uint64_t) (family + 1) << CURSOR_INDEX_BITS | index;
+}
+
+static void metrics_slice_family(struct metrics_buf *b, unsigned family) {
+        static const struct {
+                const char *name, *type, *help;
+        } f[_SLICE_FAMILY_MAX] = {
+                [SLICE_FAMILY_CPU] = { "prepay_slice_cpu_seconds", "counter",
+                                       "CPU time the slice's processes used (the eBPF meter), as of its last read." },
+                [SLICE_FAMILY_BALANCE] = { "prepay_slice_balance", "gauge",
+                                           "A funded slice's balance in the currency's units (prepay_info's "
+                                           "currency), exact to the micro-unit, as of its last read." },
+                [SLICE_FAMILY_MEMORY] = { "prepay_slice_memory_bytes", "gauge",
+                                          "Memory the slice holds (memory.current), as of its last read of it." },
+        };
+
+        metrics_family(b, f[family].name, f[family].type, f[family].help);
+}
+
+static void metrics_slice_sample(struct requests *rq, struct metrics_buf *b, unsigned family, struct slice *s) {
+        char label[METRICS_LABEL_MAX];
+        struct slice_account_info info;
+
+        metrics_label(label, sizeof(label), "slice", s->id);
+        switch (family) {
+        case SLICE_FAMILY_CPU:
+                metrics_sample_micro(b, "prepay_slice_cpu_seconds_total", label,
+                                     (int64_t) MIN(s->usage.cpu_usec, (uint64_t) INT64_MAX));
+                break;
+        case SLICE_FAMILY_BALANCE:
+                if (!s->account.funded)
+                        break;
+                slices_money_info(rq->slices, s, &info);
+                metrics_sample_micro(b, "prepay_slice_balance", label, info.balance);
+                break;
+        default:
+                metrics_sample_u64(b, "prepay_slice_memory_bytes", label, s->usage.memory_current);
+                break;
+        }
+}
+
+static uint64_t process_rss(void) {
+        _cleanup_(fclosep) FILE *f = fopen("/proc/self/statm", "re");
+        unsigned long long size, resident;
+
+        if (!f || fscanf(f, "%llu %llu", &size, &resident) != 2)
+                return 0;
+        return (uint64_t) resident * (uint64_t) sysconf(_SC_PAGESIZE);
+}
+
+/* The host's figures, always there, whatever the slices: a fixed number
+ * of series. */
+static void metrics_totals(struct requests *rq, struct metrics_buf *b) {
+        static const char *const states[] = { "running", "empty", "frozen" };
+        static const char *const enforcements[] = { "ok", "low", "throttled", "frozen", "killed" };
+        uint64_t by_state[ARRAY_SIZE(states)] = {}, by_enforcement[ARRAY_SIZE(enforcements)] = {};
+        int64_t balance = 0, burn = 0;
+        char label[METRICS_LABEL_MAX], info_labels[2 * METRICS_LABEL_MAX + 2];
+        struct rusage ru;
+
+        for (struct slice *s = rq->slices->list; s; s = s->next) {
+                struct slice_account_info info;
+
+                for (size_t i = 0; i < ARRAY_SIZE(states); i++)
+                        if (streq(slice_state_name(s), states[i]))
+                                by_state[i]++;
+                if (!s->account.funded)
+                        continue;
+                slices_money_info(rq->slices, s, &info);
+                for (size_t i = 0; i < ARRAY_SIZE(enforcements); i++)
+                        if (streq(info.enforcement, enforcements[i]))
+                                by_enforcement[i]++;
+                /* A sum of balances the ledger caps cannot overflow,
+                 * but say so rather than wrap if it ever did. */
+                if (!money_add(balance, info.balance, &balance))
+                        balance = INT64_MAX;
+                if (!money_add(burn, info.burn_rate, &burn))
+                        burn = INT64_MAX;
+        }
+
+        metrics_family(b, "prepay", "info", "This prepayd: its version and the currency its money is in.");
+        metrics_label(label, sizeof(label), "currency", rq->config->currency);
+        snprintf(info_labels, sizeof(info_labels), "%s,version=\"%s\"", label, PREPAY_VERSION);
+        metrics_sample_u64(b, "prepay_info", info_labels, 1);
+
+        metrics_family(b, "prepay_slices", "gauge", "Slices by the state of their cgroup.");
+        for (size_t i = 0; i < ARRAY_SIZE(states); i++)
+                metrics_sample_u64(b, "prepay_slices", metrics_label(label, sizeof(label), "state", states[i]),
+                                   by_state[i]);
+        metrics_family(b, "prepay_funded_slices", "gauge", "Funded slices by where their balance stands.");
+        for (size_t i = 0; i < ARRAY_SIZE(enforcements); i++)
+                metrics_sample_u64(b, "prepay_funded_slices",
+                                   metrics_label(label, sizeof(label), "enforcement", enforcements[i]),
+                                   by_enforcement[i]);
+        metrics_family(b, "prepay_balance", "gauge",
+                       "The balances of every funded slice together, in the currency's units.");
+        metrics_sample_micro(b, "prepay_balance", NULL, balance);
+        metrics_family(b, "prepay_burn_rate", "gauge",
+                       "What every funded slice spends together, in the currency's units per second.");
+        metrics_sample_micro(b, "prepay_burn_rate", NULL, burn);
+
+        metrics_family(b, "prepay_redemptions", "counter",
+                       "Vouchers redeemed (create, topup, pay, bid) and committed to the ledger.");
+        metrics_sample_u64(b, "prepay_redemptions_total", NULL, stats.redemptions);
+        metrics_family(b, "prepay_vouchers_refused", "counter", "Vouchers refused and not spent, by why.");
+        for (enum stats_refusal i = 0; i < _STATS_REFUSED_MAX; i++)
+                metrics_sample_u64(b, "prepay_vouchers_refused_total",
+                                   metrics_label(label, sizeof(label), "reason", stats_refusal_to_string(i)),
+                                   stats.refused[i]);
+        metrics_family(b, "prepay_enforcement_actions", "counter",
+                       "What balances running low or out (and top-ups after) made the daemon do, done.");
+        for (enum stats_action i = 0; i < _STATS_ACTION_MAX; i++)
+                metrics_sample_u64(b, "prepay_enforcement_actions_total",
+                                   metrics_label(label, sizeof(label), "action", stats_action_to_string(i)),
+                                   stats.actions[i]);
+        metrics_histogram(b, "prepay_meter_pass_seconds",
+                          "One pass of the meter's schedule: the slices due read (one BPF run, their cgroup "
+                          "files when due) and charged.",
+                          &stats.meter_read);
+        metrics_histogram(b, "prepay_ledger_commit_seconds", "One commit of the ledger's batch.", &stats.commit);
+        metrics_family(b, "prepay_ledger_commit_failures", "counter", "Ledger commits that failed.");
+        metrics_sample_u64(b, "prepay_ledger_commit_failures_total", NULL, stats.commit_failures);
+
+        (void) getrusage(RUSAGE_SELF, &ru);
+        metrics_family(b, "process_cpu_seconds", "counter", "CPU time prepayd used, user and system.");
+        metrics_sample_micro(b, "process_cpu_seconds_total", NULL,
+                             (int64_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * (int64_t) USEC_PER_SEC +
+                                     ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+        metrics_family(b, "process_resident_memory_bytes", "gauge", "prepayd's resident memory.");
+        metrics_sample_u64(b, "process_resident_memory_bytes", NULL, process_rss());
+}
+
+json_object *requests_metrics(struct requests *rq, struct request_conn *rc) {
+        const struct billing_request *r = &rc->request;
+        uint64_t cursor = r->fields->cursor, generation = rq->slices->generation, index = 0;
+        unsigned family = 0;
+        _cleanup_(metrics_buf_done) struct metrics_buf b = {};
+        struct slice *s = rq->slices->list;
+        bool more = false;
+        json_object *reply;
+
+        if (r->remote && !rq->config->metrics_gateway)
+                return billing_deny(r, NULL, "the metrics are the operators' (Gateway=no in [Metrics])");
+
+        if (cursor > 0) {
+                family = (unsigned) ((cursor >> CURSOR_INDEX_BITS) & ((1u << CURSOR_FAMILY_BITS) - 1));
+                index = cursor & ((UINT64_C(1) << CURSOR_INDEX_BITS) - 1);
+                if (family == 0 || family > _SLICE_FAMILY_MAX || !rq->config->metrics_slice_series ||
+                    cursor != metrics_cursor(generation, family - 1, index))
+                        return message_reply_refusal(MESSAGE_CONFLICT, "The slices changed since the first page: "
+                                                     "ask for the metrics again from the start");
+                family--;
+                if (rq->metrics_resume.cursor == cursor)
+                        s = rq->metrics_resume.slice;
+                else
+                        for (uint64_t i = 0; s && i < index; i++)
+                                s = s->next;
+        } else
+                metrics_totals(rq, &b);
+
+        for (; rq->config->metrics_slice_series && family < _SLICE_FAMILY_MAX && !more;
+             family++, index = 0, s = rq->slices->list) {
+                /* A page ends before a family's header or between two
+                 * of its slices (a line is far shorter than the room
+                 * kept), never between a header and its first sample,
+                 * and at an index the cursor can hold. */
+                if (index == 0) {
+                        if (b.len >= METRICS_PAGE_MAX - 512) {
+                                more = true;
+                                break;
+                        }
+                        metrics_slice_family(&b, family);
+                }
+                for (bool first = true; s; s = s->next, index++, first = false) {
+                        if (!first && (b.len >= METRICS_PAGE_MAX - 512 ||
+                                       index + 1 >= (UINT64_C(1) << CURSOR_INDEX_BITS))) {
+                                more = true;
+                                break;
+                        }
+                        metrics_slice_sample(rq, &b, family, s);
+                }
+                if (more)
+                        break;
+        }
+        if (!more)
+                metrics_eof(&b);
+        if (b.failed)
+                return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
+
+        reply = message_reply_ok();
+        json_object_object_add(reply, "text", json_object_new_string_len(b.text, (int) b.len));
+        if (more) {
+                uint64_t next = metrics_cursor(generation, family, index);
+
+                json_object_object_add(reply, "next", json_object_new_int64((int64_t) next));
+                rq->metrics_resume.slice = s;
+                rq->metrics_resume.cursor = next;
+        }
         return reply;
 }

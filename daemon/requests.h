@@ -38,6 +38,11 @@ struct requests {
                 struct slice *slice;
                 uint64_t index, generation;
         } list_resume;
+        /* The same for the pages of the metrics' series per slice. */
+        struct {
+                struct slice *slice;
+                uint64_t cursor;
+        } metrics_resume;
 };
 
 /* A request as its handler sees it, with what its connection can do
@@ -100,6 +105,9 @@ json_object *requests_kill(struct requests *rq, struct request_conn *rc);
 json_object *requests_reload(struct requests *rq, struct request_conn *rc);
 json_object *requests_status(struct requests *rq, struct request_conn *rc);
 json_object *requests_list(struct requests *rq, struct request_conn *rc);
+/* The OpenMetrics text (common/metrics.h) in pages: "text", and "next"
+ * (the cursor of the page after) until the last, which ends "# EOF". */
+json_object *requests_metrics(struct requests *rq, struct request_conn *rc);
 json_object *requests_destroy(struct requests *rq, struct request_conn *rc);
 json_object *requests_events(struct requests *rq, struct request_conn *rc);
 json_object *requests_images(struct requests *rq, struct request_conn *rc);

@@ -22,6 +22,7 @@
 #include "meter.h"
 #include "pricing.h"
 #include "slices.h"
+#include "stats.h"
 
 /* How often a slice's state file is rewritten while it runs. The kernel
  * keeps every cumulative counter itself; the file only carries what the
@@ -36,6 +37,14 @@ static void account_info(struct slices *sl, struct slice *s, struct slice_accoun
                 sl->cb->account_info(s, ret, sl->userdata);
         else
                 *ret = (struct slice_account_info) { .funded = s->account.funded };
+}
+
+void slices_money_info(struct slices *sl, struct slice *s, struct slice_account_info *ret) {
+        account_info(sl, s, ret);
+}
+
+const char *slice_state_name(const struct slice *s) {
+        return s->frozen ? "frozen" : s->populated ? "running" : "empty";
 }
 
 /* Each request looks its slice up, and a create its new id: a walk of the
@@ -643,6 +652,10 @@ static int sample_slices(struct slices *sl, struct slice **v, size_t n, bool for
                 if (!force && sl->cb && sl->cb->sampled)
                         sl->cb->sampled(s, sl->userdata);
         }
+        /* A pass of the schedule's (a status's read is the client's
+         * wait, not the meter's): the BPF run, the files due, charging. */
+        if (!force)
+                metrics_histogram_observe(&stats.meter_read, now_usec(CLOCK_MONOTONIC) - now);
         return ret;
 }
 
@@ -1078,7 +1091,7 @@ void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret) {
         struct slice_info i = {};
 
         snprintf(i.id, sizeof(i.id), "%s", s->id);
-        snprintf(i.state, sizeof(i.state), "%s", s->frozen ? "frozen" : s->populated ? "running" : "empty");
+        snprintf(i.state, sizeof(i.state), "%s", slice_state_name(s));
         snprintf(i.cgroup, sizeof(i.cgroup), "%s", sl->ops->cgroup_path(s->handle));
         i.created_usec = s->created_usec;
         i.last_oom_usec = s->last_oom_usec;

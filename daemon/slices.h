@@ -169,6 +169,11 @@ void slices_sample_soon(struct slices *sl, struct slice *s);
 int slices_save(struct slices *sl, struct slice *s);
 /* Fills *ret from the last sample. */
 void slices_info(struct slices *sl, struct slice *s, struct slice_info *ret);
+/* Its money alone (slices_info()'s "account"), and its cgroup's state
+ * ("running", "empty", "frozen"): what the metrics need of every slice,
+ * without the rest of a record. */
+void slices_money_info(struct slices *sl, struct slice *s, struct slice_account_info *ret);
+const char *slice_state_name(const struct slice *s);
 /* An "ok" reply carrying the slice's info, and in it the meter's
  * schedule of the slice, "meter": {"read_usec" (CLOCK_REALTIME of the
  * read that set the wait, 0 before the first), "wait_usec" (from that

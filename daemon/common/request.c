@@ -225,6 +225,7 @@ static const struct {
         { "events", SLICE_OWNED | BIT(F_FUNDER_PROOF), 0 },
         { "reload", 0, 0 },
         { "images", 0, 0 },
+        { "metrics", BIT(F_CURSOR), 0 },
 };
 
 _Static_assert(_F_MAX <= 64, "field bits must fit a uint64_t");
