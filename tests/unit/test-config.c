@@ -531,7 +531,7 @@ static void test_dump_defaults(void **state _unused_) {
                 }
                 strncat(out, line, (size_t) (end - line));
         }
-        assert_int_equal(keys, 71);
+        assert_int_equal(keys, 73);
         free(text);
         text = TAKE_PTR(out);
 
