@@ -309,6 +309,7 @@ static int migrate_main(int argc, char *argv[]) {
         struct ledger_books books;
         struct ledger_fleet *f = NULL;
         struct ledger *l = NULL;
+        struct progress progress;
         uint64_t shipped = 0, last = 0, total = 0;
         int r;
 
@@ -326,7 +327,11 @@ static int migrate_main(int argc, char *argv[]) {
         path = ledger_path(p);
         if (open_ledger(path, &l) < 0)
                 return 1;
+        progress_start(&progress, "prepay: verifying the ledger");
+        ledger_set_progress(l, on_progress, &progress);
         r = ledger_verify_books(l, &books, &discrepancy);
+        ledger_set_progress(l, NULL, NULL);
+        progress_end(&progress);
         if (r < 0) {
                 printf("ledger %s: %s; nothing was migrated\n", path, discrepancy ?: strerror(-r));
                 ledger_close(l);
@@ -337,8 +342,12 @@ static int migrate_main(int argc, char *argv[]) {
                 ledger_close(l);
                 return 1;
         }
-        while ((r = ledger_fleet_ship(f, l, 1024, &shipped, &error)) > 0)
+        progress_start(&progress, "prepay: shipping to the fleet");
+        while ((r = ledger_fleet_ship(f, l, 1024, &shipped, &error)) > 0) {
                 total += (uint64_t) r;
+                progress_count(&progress, shipped, books.entries, "entries");
+        }
+        progress_end(&progress);
         if (r >= 0)
                 r = ledger_last_seq(l, &last);
         ledger_close(l);

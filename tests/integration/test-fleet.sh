@@ -224,15 +224,21 @@ sc=$(slice_in_log "$T/run-c.log")
 prepay topup "$sc" --voucher "$(mint 1.00)" >/dev/null 2>&1 || fail "a top-up on the SQLite host failed"
 prepay release "$sc" >/dev/null 2>&1 || fail "release on the SQLite host failed"
 stop_daemon
-prepay ledger migrate --to "$FLEET" --host-id host-c --ledger "$LEDGER" >"$T/migrate.out" 2>&1 ||
-        fail "ledger migrate: $(cat "$T/migrate.out")"
-say "migrate: $(tr '\n' ' ' <"$T/migrate.out")"
+# On a terminal (script(1)), with its progress lines shown at once.
+TERM=xterm PREPAY_PROGRESS_DELAY=0 script -q -e -c "$BIN/prepay ledger migrate --to '$FLEET' --host-id host-c \
+        --ledger '$LEDGER'" "$T/migrate.tty" >/dev/null </dev/null || fail "ledger migrate: $(cat "$T/migrate.tty")"
+tr '\r' '\n' <"$T/migrate.tty" | sed 's/\x1b\[K//g' >"$T/migrate.out"
+grep -Eq "^prepay: shipping to the fleet: [0-9]+% \([0-9]+ of [0-9]+ entries\), " "$T/migrate.out" ||
+        fail "no progress line of the shipping on a terminal: $(cat "$T/migrate.out")"
+grep -q "entries shipped as host host-c; .*: OK$" "$T/migrate.out" || fail "ledger migrate said: $(cat "$T/migrate.out")"
+say "migrate: $(grep -Ev '^(prepay: |Script |$)' "$T/migrate.out" | tr '\n' ' ')"
 [ "$(shipped host-c)" = "$(entries "$LEDGER")" ] || fail "host-c's copy ends at $(shipped host-c), its file at $(entries "$LEDGER")"
 prepay ledger verify --fleet "$FLEET" --host host-c >"$T/fleet-c.out" 2>&1 || fail "verify --fleet --host host-c: $(cat "$T/fleet-c.out")"
 # Again: nothing more to ship, the same answer.
 prepay ledger migrate --to "$FLEET" --host-id host-c --ledger "$LEDGER" >"$T/migrate2.out" 2>&1 ||
         fail "ledger migrate again: $(cat "$T/migrate2.out")"
 grep -q "0 entries shipped" "$T/migrate2.out" || fail "migrate again shipped more: $(cat "$T/migrate2.out")"
+grep -q "^prepay: " "$T/migrate2.out" && fail "migrate drew progress with no terminal: $(cat "$T/migrate2.out")"
 # The same file as another host: its vouchers are host-c's, refused.
 prepay ledger migrate --to "$FLEET" --host-id host-d --ledger "$LEDGER" >"$T/migrate3.out" 2>&1 &&
         fail "the vouchers of host-c were migrated again as host-d's"
