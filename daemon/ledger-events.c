@@ -111,14 +111,15 @@ int ledger_event_prune(struct ledger *l, uint64_t before_usec) {
  * from its postings: the books' own figures, so a history never disagrees
  * with verify. Inside one read snapshot, which is why the caller's cb may
  * not write. */
-int ledger_slice_history(struct ledger *l, const char *slice,
-                         int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
-                         void *userdata) {
-        int64_t balance = 0, spent = 0;
+int ledger_slice_history_range(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
+                               int64_t balance, int64_t spent,
+                               int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent,
+                                         void *userdata),
+                               void *userdata) {
         bool opened;
         int r;
 
-        if (!l || !cb || !slice_id_is_valid(slice))
+        if (!l || !cb || !slice_id_is_valid(slice) || after_seq > INT64_MAX)
                 return -EINVAL;
         r = ledger_read_begin(l, &opened);
         if (r < 0)
@@ -127,6 +128,8 @@ int ledger_slice_history(struct ledger *l, const char *slice,
                 _cleanup_binder_ struct binder b = ledger_bind(l, STMT_HISTORY);
 
                 bind_text(&b, slice);
+                bind_u64(&b, after_seq);
+                bind_u64(&b, MIN(upto_seq, (uint64_t) INT64_MAX));
                 while ((r = ledger_bound_row(&b, "read a slice's history")) > 0) {
                         if (!money_add(balance, column_i64(b.s, 1), &balance) ||
                             !money_add(spent, column_i64(b.s, 2), &spent)) {
@@ -134,11 +137,32 @@ int ledger_slice_history(struct ledger *l, const char *slice,
                                                     slice);
                                 break;
                         }
-                        r = cb(column_u64(b.s, 0), balance, spent, userdata);
+                        r = cb(column_u64(b.s, 3), column_u64(b.s, 0), balance, spent, userdata);
                         if (r < 0)
                                 break;
                 }
         }
         ledger_read_end(l, opened);
         return r;
+}
+
+struct history_all {
+        int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata);
+        void *userdata;
+};
+
+static int history_all_cb(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
+        struct history_all *h = userdata;
+
+        return h->cb(time_usec, balance, spent, h->userdata);
+}
+
+int ledger_slice_history(struct ledger *l, const char *slice,
+                         int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+                         void *userdata) {
+        struct history_all h = { cb, userdata };
+
+        if (!cb)
+                return -EINVAL;
+        return ledger_slice_history_range(l, slice, 0, UINT64_MAX, 0, 0, history_all_cb, &h);
 }

@@ -510,6 +510,14 @@ int ledger_event_foreach(struct ledger *l, const char *slice,
 int ledger_slice_history(struct ledger *l, const char *slice,
                          int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
                          void *userdata);
+/* The same for the entries after after_seq up to upto_seq only, the sums
+ * starting from balance and spent (what they were after after_seq); cb
+ * is told each entry's seq too. */
+int ledger_slice_history_range(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
+                               int64_t balance, int64_t spent,
+                               int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent,
+                                         void *userdata),
+                               void *userdata);
 
 /* The whole ledger as one JSON object: {"schema":N, "books":{...},
  * "slices":[...], "vouchers":[...], "entries":[{"seq", "time_usec",

@@ -99,6 +99,92 @@ size_t chart_downsampler_finish(struct chart_downsampler *d) {
         return d->n;
 }
 
+/* ---- summary ---- */
+
+void chart_summary_init(struct chart_summary *s) {
+        s->origin = 0;
+        s->width = CHART_SUMMARY_WIDTH_USEC;
+        s->n = 0;
+}
+
+/* a's figures with b's, b after a. */
+static void bucket_merge(struct chart_summary_bucket *a, const struct chart_summary_bucket *b) {
+        if (b->low.balance < a->low.balance)
+                a->low = b->low;
+        if (b->high.balance > a->high.balance)
+                a->high = b->high;
+        a->last = b->last;
+}
+
+/* Twice the width: each two neighbours one. */
+static void summary_halve(struct chart_summary *s) {
+        size_t n = 0;
+
+        s->width *= 2;
+        for (size_t i = 0; i < s->n; i++) {
+                struct chart_summary_bucket b = s->b[i];
+
+                b.index /= 2;
+                if (n > 0 && s->b[n - 1].index == b.index)
+                        bucket_merge(&s->b[n - 1], &b);
+                else
+                        s->b[n++] = b;
+        }
+        s->n = n;
+}
+
+int chart_summary_add(struct chart_summary *s, const struct chart_point *p) {
+        struct chart_summary_bucket *last = s->n > 0 ? &s->b[s->n - 1] : NULL;
+        uint64_t index;
+
+        if (!last)
+                s->origin = p->time_usec;
+        else if (p->time_usec < last->last.time_usec)
+                return -EINVAL;
+        for (;;) {
+                index = (p->time_usec - s->origin) / s->width;
+                if (last && last->index == index) {
+                        /* As the downsampler: the first of equals stays. */
+                        if (p->balance < last->low.balance)
+                                last->low = *p;
+                        if (p->balance > last->high.balance)
+                                last->high = *p;
+                        last->last = *p;
+                        return 0;
+                }
+                if (s->n < CHART_SUMMARY_BUCKETS)
+                        break;
+                summary_halve(s);
+                last = &s->b[s->n - 1];
+        }
+        s->b[s->n++] = (struct chart_summary_bucket) { index, *p, *p, *p };
+        return 0;
+}
+
+int chart_summary_foreach(const struct chart_summary *s, int (*cb)(const struct chart_point *p, void *userdata),
+                          void *userdata) {
+        for (size_t i = 0; i < s->n; i++) {
+                const struct chart_point *v[3] = { &s->b[i].low, &s->b[i].high, &s->b[i].last };
+                const struct chart_point *prev = NULL;
+
+                if (v[1]->time_usec < v[0]->time_usec) {
+                        v[0] = &s->b[i].high;
+                        v[1] = &s->b[i].low;
+                }
+                for (size_t j = 0; j < 3; j++) {
+                        int r;
+
+                        if (prev && memcmp(prev, v[j], sizeof(*prev)) == 0)
+                                continue;
+                        prev = v[j];
+                        r = cb(v[j], userdata);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 /* ---- scales ---- */
 
 /* The step of about `ticks` ticks over range: 1, 2 or 5 times a power of

@@ -78,6 +78,36 @@ void chart_downsampler_add(struct chart_downsampler *d, const struct chart_point
 /* Closes the last bucket; returns the number of points in out. */
 size_t chart_downsampler_finish(struct chart_downsampler *d);
 
+/* A long series folded as it grows, so that a slice's history is not
+ * read again from its first entry at each request: buckets of equal time
+ * from the first point, each its lowest, highest and last point, at most
+ * CHART_SUMMARY_BUCKETS of them; when the series outgrows them the width
+ * doubles (each two neighbours merged). Fed to a chart_downsampler
+ * (chart_summary_foreach()), it gives the downsampler's own points but
+ * where a summary bucket straddles two of the downsampler's: the points
+ * of the summary's lowest, highest and last, not of every point. */
+#define CHART_SUMMARY_BUCKETS 1024
+#define CHART_SUMMARY_WIDTH_USEC 10000 /* 10 ms: 10 s of life before a merge */
+
+struct chart_summary_bucket {
+        uint64_t index; /* (time - origin) / width */
+        struct chart_point low, high, last;
+};
+
+struct chart_summary {
+        uint64_t origin, width;
+        size_t n;
+        struct chart_summary_bucket b[CHART_SUMMARY_BUCKETS];
+};
+
+void chart_summary_init(struct chart_summary *s);
+/* -EINVAL for a point before the last one added. */
+int chart_summary_add(struct chart_summary *s, const struct chart_point *p);
+/* Each bucket's points, in time order, a point its bucket's low, high and
+ * last at once given once. Stops at cb's first negative return. */
+int chart_summary_foreach(const struct chart_summary *s, int (*cb)(const struct chart_point *p, void *userdata),
+                          void *userdata);
+
 /* Whether kind is an event anyone may see marked on a slice's chart: what
  * happened to its money and state, never who did what (a kill, an OOM,
  * an attach name its owner's work). */

@@ -107,6 +107,80 @@ static void test_downsample_long(void **state _unused_) {
         assert_true(saw_low);
 }
 
+static int collect(const struct chart_point *p, void *userdata) {
+        struct chart_downsampler *d = userdata;
+
+        chart_downsampler_add(d, p);
+        return 0;
+}
+
+/* A short series goes through a summary as it came. */
+static void test_summary_short(void **state _unused_) {
+        static struct chart_summary s;
+        struct chart_point in[10], out[CHART_POINTS_MAX];
+        struct chart_downsampler d;
+
+        chart_summary_init(&s);
+        for (size_t i = 0; i < ARRAY_SIZE(in); i++) {
+                in[i] = (struct chart_point) { T0 + i * 60 * USEC_PER_SEC, 1000000 - (int64_t) i * 1000,
+                                               (int64_t) i * 1000 };
+                assert_int_equal(chart_summary_add(&s, &in[i]), 0);
+        }
+        assert_int_equal(chart_summary_add(&s, &in[3]), -EINVAL);
+        chart_downsampler_init(&d, T0, in[9].time_usec, out);
+        assert_int_equal(chart_summary_foreach(&s, collect, &d), 0);
+        assert_int_equal(chart_downsampler_finish(&d), ARRAY_SIZE(in));
+        assert_memory_equal(in, out, sizeof(in));
+}
+
+/* A month of one charge a second folded as it grows (in two parts, as
+ * two requests would), then downsampled: bounded, and the chart has the
+ * series' first and last points, its highest (the top-up) and its lowest
+ * (spent to nothing), as the downsampler given every point has. */
+static void test_summary_long(void **state _unused_) {
+        const uint64_t n = 30 * 24 * 3600;
+        static struct chart_summary s;
+        struct chart_point out[CHART_POINTS_MAX], all[CHART_POINTS_MAX], p;
+        struct chart_downsampler d, direct;
+        int64_t balance = 500 * INT64_C(1000000);
+        size_t k, k_all;
+
+        chart_summary_init(&s);
+        chart_downsampler_init(&direct, T0, T0 + (n - 1) * USEC_PER_SEC, all);
+        for (uint64_t i = 0; i < n; i++) {
+                if (i == n / 2)
+                        balance += 300 * INT64_C(1000000);
+                else if (balance >= 300)
+                        balance -= 300;
+                p = (struct chart_point) { T0 + i * USEC_PER_SEC, balance, (int64_t) i * 300 };
+                assert_int_equal(chart_summary_add(&s, &p), 0);
+                chart_downsampler_add(&direct, &p);
+        }
+        assert_true(s.n <= CHART_SUMMARY_BUCKETS);
+        chart_downsampler_init(&d, T0, p.time_usec, out);
+        assert_int_equal(chart_summary_foreach(&s, collect, &d), 0);
+        k = chart_downsampler_finish(&d);
+        k_all = chart_downsampler_finish(&direct);
+        assert_true(k <= CHART_POINTS_MAX && k >= CHART_BUCKETS);
+        assert_memory_equal(&out[0], &all[0], sizeof(out[0]));
+        assert_memory_equal(&out[k - 1], &all[k_all - 1], sizeof(out[0]));
+        for (size_t i = 1; i < k; i++)
+                assert_true(out[i].time_usec > out[i - 1].time_usec);
+        /* The top-up's jump, where it was (the lowest is the last). */
+        size_t checked = 0;
+        for (size_t want = 0; want < k_all; want++) {
+                bool found = false;
+
+                if (all[want].balance != 800 * INT64_C(1000000) - 300 * (int64_t) (n / 2))
+                        continue;
+                for (size_t i = 0; i < k && !found; i++)
+                        found = memcmp(&out[i], &all[want], sizeof(out[i])) == 0;
+                assert_true(found);
+                checked++;
+        }
+        assert_int_equal(checked, 1);
+}
+
 static void series(struct chart_point *pts, size_t n, struct chart_event *ev, size_t *n_ev) {
         int64_t balance = 2 * INT64_C(1000000), spent = 0;
 
@@ -224,6 +298,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_markup_escape),    cmocka_unit_test(test_markup_bound),
                 cmocka_unit_test(test_downsample_short), cmocka_unit_test(test_downsample_long),
+                cmocka_unit_test(test_summary_short),    cmocka_unit_test(test_summary_long),
                 cmocka_unit_test(test_svg),              cmocka_unit_test(test_svg_public_and_edges),
         };
 
