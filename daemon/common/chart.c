@@ -277,12 +277,14 @@ static void money_axis(struct markup *m, int64_t lo, int64_t hi, int64_t step, i
 static void ticks_around(int64_t *lo, int64_t *hi, int64_t step) {
         int64_t l = *lo / step * step, h = *hi / step * step;
 
-        if (l > *lo)
+        /* A hostile series' extremes may leave no room for one more
+         * tick: it is drawn past the axis rather than overflow. */
+        if (l > *lo && l >= INT64_MIN + step)
                 l -= step;
         if (h < *hi && h <= INT64_MAX - step)
                 h += step;
         if (h <= l)
-                h = l + step;
+                h = l <= INT64_MAX - step ? l + step : INT64_MAX;
         *lo = l;
         *hi = h;
 }
