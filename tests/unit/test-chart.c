@@ -66,6 +66,16 @@ static void test_downsample_short(void **state _unused_) {
         assert_memory_equal(in, out, sizeof(in));
 }
 
+/* Point i of n, one a second: 300 micro-units charged each, a top-up of
+ * 300.00 at the middle. */
+static struct chart_point month_point(uint64_t i, uint64_t n, int64_t *balance) {
+        if (i == n / 2)
+                *balance += 300 * INT64_C(1000000);
+        else if (*balance >= 300)
+                *balance -= 300;
+        return (struct chart_point) { T0 + i * USEC_PER_SEC, *balance, (int64_t) i * 300 };
+}
+
 /* A month of one charge a second, a top-up in the middle and a spend
  * down to nothing: bounded, in order, its ends and extremes kept. */
 static void test_downsample_long(void **state _unused_) {
@@ -78,11 +88,7 @@ static void test_downsample_long(void **state _unused_) {
 
         chart_downsampler_init(&d, T0, T0 + (n - 1) * USEC_PER_SEC, out);
         for (uint64_t i = 0; i < n; i++) {
-                if (i == n / 2)
-                        balance += 300 * INT64_C(1000000);
-                else if (balance >= 300)
-                        balance -= 300;
-                p = (struct chart_point) { T0 + i * USEC_PER_SEC, balance, (int64_t) i * 300 };
+                p = month_point(i, n, &balance);
                 if (balance > high) {
                         high = balance;
                         t_high = p.time_usec;
@@ -148,11 +154,7 @@ static void test_summary_long(void **state _unused_) {
         chart_summary_init(&s);
         chart_downsampler_init(&direct, T0, T0 + (n - 1) * USEC_PER_SEC, all);
         for (uint64_t i = 0; i < n; i++) {
-                if (i == n / 2)
-                        balance += 300 * INT64_C(1000000);
-                else if (balance >= 300)
-                        balance -= 300;
-                p = (struct chart_point) { T0 + i * USEC_PER_SEC, balance, (int64_t) i * 300 };
+                p = month_point(i, n, &balance);
                 assert_int_equal(chart_summary_add(&s, &p), 0);
                 chart_downsampler_add(&direct, &p);
         }
