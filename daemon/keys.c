@@ -255,6 +255,11 @@ static int load_host_id(struct keys *k) {
         }
         if (!voucher_audience_is_valid(id))
                 return log_error_errno(EINVAL, "Host id \"%s\" is not usable as a voucher audience; set HostId=.", id);
+        /* One audience for two things would let the fleet's keys sign
+         * for this host alone. */
+        if (k->config->fleet_id && streq(k->config->fleet_id, id))
+                return log_error_errno(EINVAL, "FleetId=%s is this host's id too; give the fleet an id no host has.",
+                                       id);
         snprintf(k->host_id, sizeof(k->host_id), "%s", id);
         return 0;
 }
