@@ -925,7 +925,7 @@ int billing_read_voucher(struct billing *b, const char *text, const struct verif
                 stats.refused[STATS_REFUSED_INVALID]++;
         /* Change of a host of the fleet that joined since the keys were
          * read: read them again, and the buyer's retry finds it. */
-        if (r == -ENOKEY && b->config->fleet_id[0] && streq(v.audience, b->config->fleet_id))
+        if (r == -ENOKEY && b->fleet && streq(v.audience, keys_change_audience(b->keys)))
                 fleet_refresh_keys(b->fleet);
         if (r < 0)
                 return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "%s (voucher %s); it was not spent",
@@ -2818,9 +2818,9 @@ int billing_new(const struct billing_context *ctx, struct billing **ret) {
                               &b->fleet);
                 if (r < 0)
                         return r;
-                log_info("Ledger: a fleet's, as host %s; vouchers are spent through the fleet database%s%s.",
-                         keys_host_id(b->keys), b->config->fleet_id[0] ? "; change is bound to fleet " : "",
-                         b->config->fleet_id);
+                log_info("Ledger: a fleet's, as host %s; vouchers are spent through the fleet database; change "
+                         "is bound to %s.",
+                         keys_host_id(b->keys), keys_change_audience(b->keys));
                 /* Nothing is on its way yet: every intent left is a claim
                  * from before the stop that no credit followed. */
                 fleet_resolve(b);

@@ -372,8 +372,8 @@ int keys_verify_audience(const struct crypto_keyring *issuers, const struct cryp
                 int q;
 
                 if (r == -EACCES)
-                        q = asprintf(ret_error, "%s (%s%s)", error, fleet ? "of fleet " : "in no fleet: FleetId= is not set",
-                                     fleet ?: "");
+                        q = asprintf(ret_error, "%s (%s%s)", error,
+                                     fleet ? "of fleet " : "in no fleet: FleetId= is not set", fleet ?: "");
                 else
                         q = asprintf(ret_error, "%s; it is bound to %s, this is host %s (%s%s)", error, v->audience,
                                      host_id, fleet ? "of fleet " : "in no fleet: FleetId= is not set", fleet ?: "");

@@ -227,10 +227,12 @@ sfc=$(slice_in_log "$T/run-fc.log")
 say "host A's change (bound to fleet-1) bought slice $sfc on host B"
 prepay run --voucher "$T/a1.voucher" --cpus 0.5 -- "$BIN/tests/burn" 0.2 >/dev/null 2>"$T/again.log" &&
         fail "host A's change spent on host B was taken again on host A"
-grep -q "already spent on host host-b at 20" "$T/again.log" || fail "the change offered again on A: $(cat "$T/again.log")"
+grep -q "already spent on host host-b at 20" "$T/again.log" ||
+        fail "the change offered again on A: $(cat "$T/again.log")"
 on_b release "$sfc" >/dev/null 2>&1 || fail "release of $sfc on host B failed"
 wait_for 30 all_shipped || fail "host B's purchase with change did not reach the database"
-prepay ledger verify --fleet "$FLEET" >"$T/fleet.out" 2>&1 || fail "ledger verify --fleet after the change: $(cat "$T/fleet.out")"
+prepay ledger verify --fleet "$FLEET" >"$T/fleet.out" 2>&1 ||
+        fail "ledger verify --fleet after the change: $(cat "$T/fleet.out")"
 
 # ---- 4. a host's SQLite ledger migrated ----
 stop_daemon
