@@ -936,6 +936,10 @@ int billing_read_voucher(struct billing *b, const char *text, const struct verif
         }
         if (r < 0 && r != -ENOMEM)
                 stats.refused[STATS_REFUSED_INVALID]++;
+        /* Change of a host of the fleet that joined since the keys were
+         * read: read them again, and the buyer's retry finds it. */
+        if (r == -ENOKEY && b->fleet && streq(v.audience, keys_change_audience(b->keys)))
+                fleet_refresh_keys(b->fleet);
         if (r < 0)
                 return refuse(ret_error, r == -ENOMEM ? r : -EINVAL, "%s (voucher %s); it was not spent",
                               why ?: strerror(-r), voucher_id_to_string(v.id, id));
@@ -1114,6 +1118,14 @@ static void intents_delete(struct billing *b, const uint8_t (*ids)[VOUCHER_ID_SI
 }
 
 /* The fleet's thread took a claim back: its intents go. */
+/* The fleet's change-signing keys as the fleet database has them now:
+ * change from those hosts is taken here (keys.h). */
+static void on_fleet_keys(const char *keys, void *userdata) {
+        struct billing *b = userdata;
+
+        (void) keys_set_fleet_keys(b->keys, keys);
+}
+
 static void on_unclaimed(int r, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
                          const uint8_t claim[LEDGER_CLAIM_SIZE], void *userdata) {
         if (r >= 0)
@@ -2845,6 +2857,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct billing *, billing_free);
 
 int billing_new(const struct billing_context *ctx, struct billing **ret) {
         _cleanup_(billing_freep) struct billing *b = NULL;
+        char public_key[CRYPTO_PUBKEY_TEXT_MAX];
         int r;
 
         b = calloc(1, sizeof(*b));
@@ -2887,14 +2900,18 @@ int billing_new(const struct billing_context *ctx, struct billing **ret) {
                                       .conninfo = b->config->ledger,
                                       .host_id = keys_host_id(b->keys),
                                       .ledger_path = ctx->ledger_path,
+                                      .fleet_id = b->config->fleet_id,
+                                      .public_key = keys_host_public_text(b->keys, public_key),
+                                      .fleet_keys = on_fleet_keys,
                                       .unclaimed = on_unclaimed,
                                       .userdata = b,
                               },
                               &b->fleet);
                 if (r < 0)
                         return r;
-                log_info("Ledger: a fleet's, as host %s; vouchers are spent through the fleet database.",
-                         keys_host_id(b->keys));
+                log_info("Ledger: a fleet's, as host %s; vouchers are spent through the fleet database; change "
+                         "is bound to %s.",
+                         keys_host_id(b->keys), keys_change_audience(b->keys));
                 /* Nothing is on its way yet: every intent left is a claim
                  * from before the stop that no credit followed. */
                 fleet_resolve(b);

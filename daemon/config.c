@@ -596,6 +596,16 @@ static const struct config_item config_items[] = {
         },
         {
                 .section = "Money",
+                .key = "FleetId",
+                .type = CONFIG_STRING,
+                .offset = offsetof(struct config, fleet_id),
+                .default_value = "",
+                .doc = "Empty: change is bound to this host. Else the audience of the change this host gives, "
+                       "taken by every host of the fleet (same FleetId=, same Ledger=); needs Ledger=.",
+                .verify = verify_host_id,
+        },
+        {
+                .section = "Money",
                 .key = "Ledger",
                 .type = CONFIG_STRING,
                 .offset = offsetof(struct config, ledger),
@@ -1545,6 +1555,14 @@ int config_load_string(struct config *c, const char *text, const char *name) {
                 config_parser_fail(&p, -ENOMEM);
         if (p.r < 0)
                 return p.r;
+        /* Change bound to a fleet is taken on another host only if that
+         * host sees the same spent set: without the fleet database it
+         * could be spent once on every host. */
+        if (t.fleet_id && t.fleet_id[0] && !(t.ledger && t.ledger[0])) {
+                log_error("%s: FleetId=%s needs Ledger=postgresql://... (the fleet's shared spent set); "
+                          "set Ledger= or leave FleetId= empty.", p.name, t.fleet_id);
+                return -EINVAL;
+        }
         config_finish(&t);
 
         *c = t;

@@ -42,6 +42,7 @@ struct config {
         char *issuers_directory;   /* IssuersDirectory= */
         char *host_key;            /* HostKey= ("": StateDirectory/host-issuer.key) */
         char *host_id;             /* HostId= ("": /etc/machine-id) */
+        char *fleet_id;            /* FleetId= ("": change is bound to this host) */
         char *ledger;              /* Ledger= ("": SQLite only; else the fleet's libpq connection string) */
         uint64_t max_unshipped;    /* MaxUnshipped= */
         uint64_t min_runtime_usec; /* MinRuntimeSec= */

@@ -29,6 +29,10 @@
 /* How often the thread looks again while the database is away or
  * entries are left, in seconds. */
 #define FLEET_RETRY_SEC 1
+/* How often the fleet's keys are read again without a miss, in seconds:
+ * a host that joined is trusted within this even before its change
+ * is first offered. */
+#define FLEET_KEYS_REFRESH_SEC 30
 
 enum job_kind {
         JOB_CLAIM,
@@ -52,7 +56,7 @@ struct job {
 
 struct fleet {
         struct fleet_context ctx;
-        char *conninfo, *host_id, *ledger_path;
+        char *conninfo, *host_id, *ledger_path, *fleet_id, *public_key;
         int efd;
         sd_event_source *source;
         pthread_t thread;
@@ -61,7 +65,11 @@ struct fleet {
         pthread_mutex_t lock;
         pthread_cond_t wake;
         /* Under the lock: */
-        bool stop, poked;
+        bool stop, poked, keys_wanted;
+        /* The fleet's keys as last read, and whether the loop has seen
+         * them. */
+        char *keys;
+        bool keys_new;
         /* In order, appended at the tail: queued, taken by the thread
          * (the head is the one it runs), and done. */
         struct job *queue, *running, *done;
@@ -124,6 +132,43 @@ static void run_job(struct ledger_fleet **db, struct job *j) {
                 snprintf(j->result.error, sizeof(j->result.error), "%s", ledger_fleet_error(*db));
 }
 
+/* FleetId=: publish this host's key after a connect, and read the
+ * fleet's keys when due; the loop hears of them when they changed. */
+static void fleet_keys_pass(struct fleet *f, struct ledger_fleet *db, bool *published, uint64_t *last_read) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        char *keys = NULL;
+        bool wanted;
+
+        if (!f->fleet_id)
+                return;
+        if (!*published) {
+                /* Failed: the connection's error stands; tried again
+                 * at the next pass. */
+                if (ledger_fleet_publish_key(db, f->fleet_id, f->public_key, now_usec(CLOCK_REALTIME)) < 0)
+                        return;
+                *published = true;
+        }
+        pthread_mutex_lock(&f->lock);
+        wanted = f->keys_wanted;
+        f->keys_wanted = false;
+        pthread_mutex_unlock(&f->lock);
+        if (!wanted && *last_read > 0 && now - *last_read < FLEET_KEYS_REFRESH_SEC * USEC_PER_SEC)
+                return;
+        if (ledger_fleet_keys(db, f->fleet_id, &keys) < 0)
+                return;
+        *last_read = now;
+        pthread_mutex_lock(&f->lock);
+        if (!f->keys || !streq(f->keys, keys)) {
+                free(f->keys);
+                f->keys = keys;
+                keys = NULL;
+                f->keys_new = true;
+        }
+        pthread_mutex_unlock(&f->lock);
+        free(keys);
+        (void) !write(f->efd, &(uint64_t) { 1 }, sizeof(uint64_t));
+}
+
 /* Ships what is committed and not shipped, a batch at a time; the
  * number still to ship after, or UINT64_MAX when unknown. */
 static uint64_t ship(struct fleet *f, struct ledger_fleet *db, struct ledger *local, char **error) {
@@ -149,6 +194,8 @@ static void *fleet_main(void *userdata) {
         struct fleet *f = userdata;
         struct ledger_fleet *db = NULL;
         struct ledger *local = NULL;
+        uint64_t keys_read = 0;
+        bool published = false;
 
         for (;;) {
                 _cleanup_(freep) char *error = NULL;
@@ -176,11 +223,17 @@ static void *fleet_main(void *userdata) {
                 if (db && !ledger_fleet_ok(db)) {
                         ledger_fleet_free(db);
                         db = NULL;
+                        published = false;
                 }
                 if (!db && ledger_fleet_connect(f->conninfo, f->host_id, &db, &error) < 0) {
                         db = NULL;
                         set_state(f, false, UINT64_MAX, error ?: "cannot connect");
-                }
+                } else if (!published)
+                        /* A new connection (or the publishing failed):
+                         * publish, and read the keys at once. */
+                        keys_read = 0;
+                if (db)
+                        fleet_keys_pass(f, db, &published, &keys_read);
                 if (!local && ledger_open(f->ledger_path, true, &local, &error) < 0) {
                         local = NULL;
                         set_state(f, db != NULL, UINT64_MAX, error ?: "cannot read the ledger");
@@ -262,6 +315,19 @@ static int on_done(sd_event_source *source, int fd, uint32_t revents, void *user
         } else if (connected && f->logged_down) {
                 log_info("The fleet database is reachable again.");
                 f->logged_down = false;
+        }
+
+        if (f->ctx.fleet_keys) {
+                _cleanup_(freep) char *keys = NULL;
+
+                pthread_mutex_lock(&f->lock);
+                if (f->keys_new) {
+                        keys = strdup(f->keys);
+                        f->keys_new = !keys; /* out of memory: at the next wake */
+                }
+                pthread_mutex_unlock(&f->lock);
+                if (keys)
+                        f->ctx.fleet_keys(keys, f->ctx.userdata);
         }
 
         /* One at a time: a callback may cancel others' jobs. */
@@ -356,6 +422,14 @@ void fleet_cancel(struct fleet *f, void *userdata) {
         pthread_mutex_unlock(&f->lock);
 }
 
+void fleet_refresh_keys(struct fleet *f) {
+        if (!f || !f->fleet_id)
+                return;
+        pthread_mutex_lock(&f->lock);
+        f->keys_wanted = true;
+        pthread_mutex_unlock(&f->lock);
+}
+
 void fleet_poke(struct fleet *f) {
         if (!f)
                 return;
@@ -408,6 +482,12 @@ int fleet_new(const struct fleet_context *ctx, struct fleet **ret) {
         f->ledger_path = strdup(ctx->ledger_path);
         if (!f->conninfo || !f->host_id || !f->ledger_path)
                 return log_oom();
+        if (ctx->fleet_id && ctx->fleet_id[0]) {
+                f->fleet_id = strdup(ctx->fleet_id);
+                f->public_key = strdup(ctx->public_key ?: "");
+                if (!f->fleet_id || !f->public_key)
+                        return log_oom();
+        }
         snprintf(f->error, sizeof(f->error), "not connected yet");
         f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (f->efd < 0)
@@ -448,5 +528,8 @@ void fleet_free(struct fleet *f) {
         free(f->conninfo);
         free(f->host_id);
         free(f->ledger_path);
+        free(f->fleet_id);
+        free(f->public_key);
+        free(f->keys);
         free(f);
 }

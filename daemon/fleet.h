@@ -24,6 +24,15 @@ struct fleet_context {
         const char *conninfo;
         const char *host_id;
         const char *ledger_path;
+        /* FleetId= (NULL or "": none). Then this host's change-signing
+         * public key (one line) is published at each connect, and the
+         * keys of the fleet's hosts are read then, every
+         * FLEET_KEYS_REFRESH_SEC, and at the next pass after
+         * fleet_refresh_keys(); fleet_keys runs on the loop with them
+         * (one line each) when they changed. */
+        const char *fleet_id;
+        const char *public_key;
+        void (*fleet_keys)(const char *keys, void *userdata);
         /* A take-back done (r = 0) or given up (r < 0, the daemon stops):
          * the loop deletes the intents of claim. */
         void (*unclaimed)(int r, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
@@ -55,6 +64,9 @@ void fleet_cancel(struct fleet *f, void *userdata);
  * database answers; ctx->unclaimed says when. */
 int fleet_unclaim(struct fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
                   const uint8_t claim[LEDGER_CLAIM_SIZE]);
+/* A voucher bound to the fleet named a key not known here: read the
+ * fleet's keys again at the thread's next pass (at most one a second). */
+void fleet_refresh_keys(struct fleet *f);
 /* Entries were committed: ship them. */
 void fleet_poke(struct fleet *f);
 

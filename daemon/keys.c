@@ -26,6 +26,12 @@ struct keys_issuers {
         struct crypto_keyring *keyring;
         char currency[CURRENCY_SIZE];
         char host_id[VOUCHER_AUDIENCE_MAX + 1];
+        /* FleetId= ("": none), and the change-signing keys the hosts of
+         * that fleet published in the fleet database: the only keys a
+         * voucher bound to the fleet is checked against besides the
+         * operators' (keyring). */
+        char fleet_id[VOUCHER_AUDIENCE_MAX + 1];
+        struct crypto_keyring *fleet_keyring;
 };
 
 struct keys {
@@ -35,6 +41,9 @@ struct keys {
         struct crypto_key *host_key;
         uint8_t secret[32];
         char host_id[VOUCHER_AUDIENCE_MAX + 1];
+        /* The fleet's keys as last read (keys_set_fleet_keys()): one
+         * public key line each; NULL before the first read. */
+        char *fleet_keys;
 };
 
 /* HostKey=, or StateDirectory/host-issuer.key; NULL when out of memory. */
@@ -116,7 +125,10 @@ int keys_make_change(struct keys *k, int64_t amount, char ret[static LEDGER_CHAN
                 };
 
                 snprintf(v.currency, sizeof(v.currency), "%s", cfg->currency);
-                snprintf(v.audience, sizeof(v.audience), "%s", k->host_id);
+                /* Bound to the fleet, when there is one: every host of
+                 * it takes this host's key (keys_set_fleet_keys()), and
+                 * the shared spent set takes it once. */
+                snprintf(v.audience, sizeof(v.audience), "%s", keys_change_audience(k));
                 q = crypto_random(v.id, sizeof(v.id));
                 if (q >= 0)
                         q = voucher_sign(&v, k->host_key);
@@ -146,6 +158,12 @@ int keys_make_receipt(struct keys *k, struct receipt *r, char ret[static RECEIPT
 
 const char *keys_host_id(const struct keys *k) {
         return k->host_id;
+}
+
+const char *keys_change_audience(const struct keys *k) {
+        const char *fleet = k->config->fleet_id;
+
+        return fleet && fleet[0] ? fleet : k->host_id;
 }
 
 char *keys_host_public_text(const struct keys *k, char ret[static CRYPTO_PUBKEY_TEXT_MAX]) {
@@ -237,13 +255,56 @@ static int load_host_id(struct keys *k) {
         }
         if (!voucher_audience_is_valid(id))
                 return log_error_errno(EINVAL, "Host id \"%s\" is not usable as a voucher audience; set HostId=.", id);
+        /* One audience for two things would let the fleet's keys sign
+         * for this host alone. */
+        if (k->config->fleet_id && streq(k->config->fleet_id, id))
+                return log_error_errno(EINVAL, "FleetId=%s is this host's id too; give the fleet an id no host has.",
+                                       id);
         snprintf(k->host_id, sizeof(k->host_id), "%s", id);
         return 0;
 }
 
-/* A snapshot of kr (taken) with the running currency and host id. */
+int keys_parse_fleet_keys(const char *text, struct crypto_keyring **ret) {
+        struct crypto_keyring *kr = NULL;
+        const char *p = text ?: "";
+        int r, n = 0;
+
+        r = crypto_keyring_new(&kr);
+        if (r < 0)
+                return r;
+        while (*p) {
+                size_t len = strcspn(p, "\n");
+                struct crypto_key *key = NULL;
+                char line[CRYPTO_PUBKEY_TEXT_MAX];
+
+                if (len > 0 && len < sizeof(line)) {
+                        memcpy(line, p, len);
+                        line[len] = 0;
+                        /* A line that is no key is skipped, not fatal: one
+                         * host's bad row does not cut the fleet off. */
+                        if (crypto_key_from_public_text(line, &key) >= 0) {
+                                r = crypto_keyring_add(kr, key);
+                                if (r < 0 && r != -EEXIST) {
+                                        crypto_keyring_free(kr);
+                                        return r;
+                                }
+                                if (r >= 0)
+                                        n++;
+                        }
+                }
+                p += len;
+                if (*p)
+                        p++;
+        }
+        *ret = kr;
+        return n;
+}
+
+/* A snapshot of kr (taken) with the running currency, host id and
+ * fleet's keys. */
 static int issuers_new(struct keys *k, struct crypto_keyring *kr, struct keys_issuers **ret) {
         struct keys_issuers *is;
+        int r;
 
         is = calloc(1, sizeof(*is));
         if (!is) {
@@ -255,6 +316,13 @@ static int issuers_new(struct keys *k, struct crypto_keyring *kr, struct keys_is
         is->keyring = kr;
         snprintf(is->currency, sizeof(is->currency), "%s", k->config->currency);
         snprintf(is->host_id, sizeof(is->host_id), "%s", k->host_id);
+        snprintf(is->fleet_id, sizeof(is->fleet_id), "%s", k->config->fleet_id ?: "");
+        r = keys_parse_fleet_keys(k->fleet_keys, &is->fleet_keyring);
+        if (r < 0) {
+                crypto_keyring_free(kr);
+                free(is);
+                return r;
+        }
         *ret = is;
         return 0;
 }
@@ -268,6 +336,7 @@ void keys_issuers_unref(struct keys_issuers *is) {
         if (!is || --is->n_ref > 0)
                 return;
         crypto_keyring_free(is->keyring);
+        crypto_keyring_free(is->fleet_keyring);
         free(is);
 }
 
@@ -275,15 +344,75 @@ bool keys_issuers_current(const struct keys *k, const struct keys_issuers *is) {
         return is && is == k->issuers;
 }
 
+int keys_verify_audience(const struct crypto_keyring *issuers, const struct crypto_keyring *fleet_keyring,
+                         const char *currency, const char *host_id, const char *fleet_id, const struct voucher *v,
+                         int64_t now, char **ret_error) {
+        _cleanup_(freep) char *error = NULL;
+        int r;
+
+        if (fleet_id && fleet_id[0] && streq(v->audience, fleet_id)) {
+                /* Bound to this host's fleet: an operator's key as
+                 * anywhere, or a key a host of the fleet published.
+                 * Never the fleet's keys for anything else: they sign
+                 * change, not vouchers for one host or for any. */
+                r = voucher_verify(v, issuers, now, currency, fleet_id, ret_error);
+                if (r != -ENOKEY || !fleet_keyring || !crypto_keyring_find(fleet_keyring, v->issuer))
+                        return r;
+                if (ret_error) {
+                        free(*ret_error);
+                        *ret_error = NULL;
+                }
+                return voucher_verify(v, fleet_keyring, now, currency, fleet_id, ret_error);
+        }
+        r = voucher_verify(v, issuers, now, currency, host_id, &error);
+        if ((r == -EACCES || r == -ENOKEY) && v->audience[0] && !streq(v->audience, host_id) && ret_error) {
+                /* Bound elsewhere, perhaps to a fleet: say where, and
+                 * which fleet this host is in. */
+                const char *fleet = fleet_id && fleet_id[0] ? fleet_id : NULL;
+                int q;
+
+                if (r == -EACCES)
+                        q = asprintf(ret_error, "%s (%s%s)", error,
+                                     fleet ? "of fleet " : "in no fleet: FleetId= is not set", fleet ?: "");
+                else
+                        q = asprintf(ret_error, "%s; it is bound to %s, this is host %s (%s%s)", error, v->audience,
+                                     host_id, fleet ? "of fleet " : "in no fleet: FleetId= is not set", fleet ?: "");
+                if (q < 0) {
+                        *ret_error = NULL;
+                        return -ENOMEM;
+                }
+                return r;
+        }
+        if (ret_error && error)
+                *ret_error = TAKE_PTR(error);
+        return r;
+}
+
 int keys_issuers_verify(const struct keys_issuers *is, const struct voucher *v, int64_t now, char **ret_error) {
-        return voucher_verify(v, is->keyring, now, is->currency, is->host_id, ret_error);
+        return keys_verify_audience(is->keyring, is->fleet_keyring, is->currency, is->host_id, is->fleet_id, v, now,
+                                    ret_error);
+}
+
+/* A new snapshot with the issuers of kr (taken) in place of the one
+ * trusted now. */
+static int issuers_replace(struct keys *k, struct crypto_keyring *kr) {
+        struct keys_issuers *is;
+        int r;
+
+        r = issuers_new(k, kr, &is);
+        if (r < 0)
+                return r;
+        /* Checks still running keep the old snapshot until they are done;
+         * their verdicts are not current any more (keys_issuers_current()). */
+        keys_issuers_unref(k->issuers);
+        k->issuers = is;
+        return 0;
 }
 
 int keys_reload_issuers(struct keys *k) {
         const struct config *cfg = k->config;
         _cleanup_(freep) char *path = NULL, *error = NULL;
         struct crypto_keyring *kr = NULL;
-        struct keys_issuers *is;
         struct crypto_key *pub = NULL;
         int r, n;
 
@@ -308,14 +437,63 @@ int keys_reload_issuers(struct keys *k) {
                 return log_error_errno(r, "Failed to trust this host's key %s again, keeping the keys trusted now: %s",
                                        path, error ?: strerror(-r));
         }
-        r = issuers_new(k, kr, &is);
+        r = issuers_replace(k, kr);
         if (r < 0)
                 return log_oom();
-        /* Checks still running keep the old snapshot until they are done;
-         * their verdicts are not current any more (keys_issuers_current()). */
-        keys_issuers_unref(k->issuers);
-        k->issuers = is;
         log_info("Trusting %d issuer key%s from %s, and this host's.", n, n == 1 ? "" : "s", cfg->issuers_directory);
+        return 0;
+}
+
+/* This host's public key into kr: change it signed is money it takes back. */
+static int load_own_public(struct keys *k, struct crypto_keyring *kr) {
+        _cleanup_(freep) char *path = NULL, *error = NULL;
+        struct crypto_key *pub = NULL;
+        int r;
+
+        path = host_key_path(k->config);
+        if (!path)
+                return -ENOMEM;
+        r = crypto_key_load(path, &pub, &error);
+        if (r >= 0)
+                r = crypto_keyring_add(kr, pub);
+        return r == -EEXIST ? 0 : r;
+}
+
+int keys_set_fleet_keys(struct keys *k, const char *text) {
+        _cleanup_(freep) char *copy = NULL;
+        _cleanup_(freep) char *old = NULL;
+        struct crypto_keyring *kr = NULL;
+        int r, n;
+
+        if (k->fleet_keys && streq(k->fleet_keys, text ?: ""))
+                return 0;
+        copy = strdup(text ?: "");
+        if (!copy)
+                return log_oom();
+        /* The issuers trusted now, again from disk: a snapshot owns its
+         * keyring. Rare: only when a host of the fleet published a key. */
+        r = crypto_keyring_new(&kr);
+        if (r < 0)
+                return log_oom();
+        r = crypto_keyring_load_dir(kr, k->config->issuers_directory);
+        if (r >= 0)
+                r = load_own_public(k, kr);
+        if (r < 0) {
+                crypto_keyring_free(kr);
+                return log_error_errno(r, "Failed to read the issuer keys again for the fleet's keys, keeping "
+                                          "the keys trusted now: %m");
+        }
+        old = k->fleet_keys;
+        k->fleet_keys = TAKE_PTR(copy);
+        r = issuers_replace(k, kr);
+        if (r < 0) {
+                free(k->fleet_keys);
+                k->fleet_keys = TAKE_PTR(old);
+                return log_oom();
+        }
+        n = crypto_keyring_size(k->issuers->fleet_keyring);
+        log_info("Fleet %s: taking change signed by %d host key%s of the fleet.", k->config->fleet_id, n,
+                 n == 1 ? "" : "s");
         return 0;
 }
 
@@ -363,6 +541,7 @@ void keys_free(struct keys *k) {
         if (!k)
                 return;
         keys_issuers_unref(k->issuers);
+        free(k->fleet_keys);
         crypto_key_free(k->host_key);
         explicit_bzero(k->secret, sizeof(k->secret));
         free(k);

@@ -42,6 +42,22 @@ bool keys_check_bid_token(struct keys *k, const char *slice_id, uint64_t n, cons
 /* Whether token is the one whose hash is owner_hash (NULL: no). */
 bool keys_check_token(const uint8_t owner_hash[static CRYPTO_SHA256_SIZE], const char *token);
 
+/* The fleet's change-signing keys (FleetId=, daemon/README.md "Fleet"),
+ * one public key line each (crypto_key_public_to_text()), as read from
+ * the fleet database: a new snapshot when they changed. Lines that are
+ * no key are skipped. */
+int keys_set_fleet_keys(struct keys *k, const char *text);
+/* Those lines as a keyring (*ret, to free); how many keys. */
+int keys_parse_fleet_keys(const char *text, struct crypto_keyring **ret);
+/* voucher_verify() as a host checks a voucher: audience fleet_id (set)
+ * against issuers, or failing those the fleet's keys; any other
+ * audience (host_id, or none) against issuers only. A voucher bound
+ * elsewhere is -EACCES, the message naming its audience and this host's
+ * fleet. Pure, for the unit tests. */
+int keys_verify_audience(const struct crypto_keyring *issuers, const struct crypto_keyring *fleet_keyring,
+                         const char *currency, const char *host_id, const char *fleet_id, const struct voucher *v,
+                         int64_t now, char **ret_error);
+
 /* voucher_verify() against the trusted issuers, the running currency
  * and this host's id, now. */
 int keys_verify_voucher(struct keys *k, const struct voucher *v, char **ret_error);
@@ -70,4 +86,6 @@ int keys_make_receipt(struct keys *k, struct receipt *r, char ret[static RECEIPT
  * one line (crypto_key_public_to_text()): what "quote" tells buyers, and
  * what "prepay receipt verify --key" takes. */
 const char *keys_host_id(const struct keys *k);
+/* The audience of the change this host signs: FleetId=, else HostId=. */
+const char *keys_change_audience(const struct keys *k);
 char *keys_host_public_text(const struct keys *k, char ret[static CRYPTO_PUBKEY_TEXT_MAX]);

@@ -140,6 +140,14 @@ static const char fleet_schema[] =
         "        amount bigint NOT NULL CHECK (amount <> 0),\n"
         "        PRIMARY KEY (host, entry, account),\n"
         "        FOREIGN KEY (host, entry) REFERENCES prepay_entries (host, seq)\n"
+        ");\n"
+        /* FleetId=: each host's change-signing public key, which the
+         * other hosts of its fleet take change of. */
+        "CREATE TABLE IF NOT EXISTS prepay_fleet_keys (\n"
+        "        host text PRIMARY KEY,\n"
+        "        fleet text NOT NULL,\n"
+        "        public_key text NOT NULL,\n"
+        "        time_usec bigint NOT NULL\n"
         ");\n";
 
 /* How often a transaction the server aborted as a serialization failure
@@ -343,6 +351,59 @@ fail:
                 *ret_error = strdup(f->error ?: "cannot connect");
         }
         return r;
+}
+
+int ledger_fleet_publish_key(struct ledger_fleet *f, const char *fleet_id, const char *public_key,
+                             uint64_t now_usec) {
+        char now[24];
+
+        if (!f || !fleet_id || !public_key || !f->host[0])
+                return -EINVAL;
+        snprintf(now, sizeof(now), "%" PRIu64, now_usec);
+        /* A host in one fleet at a time: a new FleetId= or a new key
+         * replaces its row. */
+        return exec_params(f,
+                           "INSERT INTO prepay_fleet_keys (host, fleet, public_key, time_usec) VALUES ($1, $2, $3, $4) "
+                           "ON CONFLICT (host) DO UPDATE SET fleet = EXCLUDED.fleet, public_key = "
+                           "EXCLUDED.public_key, time_usec = EXCLUDED.time_usec",
+                           4, (const char *const[]) { f->host, fleet_id, public_key, now }, "publish this host's key",
+                           NULL);
+}
+
+int ledger_fleet_keys(struct ledger_fleet *f, const char *fleet_id, char **ret) {
+        _cleanup_(freep) char *text = NULL;
+        PGresult *res = NULL;
+        char limit[16];
+        size_t len = 0;
+        int r, n;
+
+        if (!f || !fleet_id || !ret)
+                return -EINVAL;
+        snprintf(limit, sizeof(limit), "%d", LEDGER_FLEET_KEYS_MAX);
+        /* In a fixed order: the same set reads as the same text. */
+        r = exec_params(f, "SELECT public_key FROM prepay_fleet_keys WHERE fleet = $1 ORDER BY host LIMIT $2", 2,
+                        (const char *const[]) { fleet_id, limit }, "read the fleet's keys",
+                        &res);
+        if (r < 0)
+                return r;
+        n = PQntuples(res);
+        text = calloc((size_t) n + 1, CRYPTO_PUBKEY_TEXT_MAX);
+        if (!text) {
+                PQclear(res);
+                return -ENOMEM;
+        }
+        for (int i = 0; i < n; i++) {
+                const char *v = PQgetvalue(res, i, 0);
+
+                /* A row of another shape is skipped (the server is
+                 * checked, not trusted, for shape): it is no key. */
+                if (PQgetisnull(res, i, 0) || strlen(v) >= CRYPTO_PUBKEY_TEXT_MAX || strchr(v, '\n'))
+                        continue;
+                len += (size_t) sprintf(text + len, "%s\n", v);
+        }
+        PQclear(res);
+        *ret = TAKE_PTR(text);
+        return n;
 }
 
 /* One try of the claim: -EAGAIN to try again. */

@@ -566,6 +566,15 @@ int ledger_fleet_connect(const char *conninfo, const char *host_id, struct ledge
 void ledger_fleet_free(struct ledger_fleet *f);
 /* Whether the connection is up (after a failure: reconnect). */
 bool ledger_fleet_ok(struct ledger_fleet *f);
+/* FleetId=: publishes this host's change-signing public key (one line,
+ * crypto_key_public_to_text()) as a key of fleet_id, replacing the
+ * host's row. */
+int ledger_fleet_publish_key(struct ledger_fleet *f, const char *fleet_id, const char *public_key,
+                             uint64_t now_usec);
+/* The keys the hosts of fleet_id published, at most LEDGER_FLEET_KEYS_MAX,
+ * one line each in the order of the hosts (*ret, to free); how many. */
+#define LEDGER_FLEET_KEYS_MAX 1024
+int ledger_fleet_keys(struct ledger_fleet *f, const char *fleet_id, char **ret);
 /* The last failure, as the server or libpq said it. */
 const char *ledger_fleet_error(struct ledger_fleet *f);
 

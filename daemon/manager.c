@@ -64,6 +64,7 @@ int manager_reload(struct manager *m) {
         KEEP_STRING(&c, m->config, currency, "Currency");
         KEEP_STRING(&c, m->config, host_key, "HostKey");
         KEEP_STRING(&c, m->config, host_id, "HostId");
+        KEEP_STRING(&c, m->config, fleet_id, "FleetId");
         if (c.socket_mode != m->config->socket_mode)
                 log_warning("SocketMode= changed: it takes effect at the next start.");
         c.socket_mode = m->config->socket_mode;

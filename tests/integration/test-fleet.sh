@@ -12,7 +12,10 @@
 #      reached", fail closed), the slices went on being charged, and their
 #      charges reached the database after: "prepay ledger verify --fleet"
 #      passes and each host's chain there ends where its own file does.
-#   3. A host's SQLite ledger migrated with "prepay ledger migrate --to"
+#   3. Change bound to the fleet (FleetId=fleet-1 on both): host A's
+#      change buys a slice on host B; offered again on A it is refused as
+#      spent on host B; a host in no fleet refuses it naming fleet-1.
+#   4. A host's SQLite ledger migrated with "prepay ledger migrate --to"
 #      verifies before and after, the same chain in both.
 . "$(dirname "$0")/lib.sh"
 # run-all-timeout: 300
@@ -48,6 +51,7 @@ say "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }') on $PGSOCK p
 # One euro per CPU-second: charges come as the burners run.
 PRICES=$(cpu_prices 1)
 write_config "HostId=host-a
+FleetId=fleet-1
 Ledger=$FLEET
 MinRuntimeSec=1s
 $PRICES"
@@ -70,6 +74,7 @@ BpfPinPath=$B_PIN
 Currency=EUR
 IssuersDirectory=$T/issuers.d
 HostId=host-b
+FleetId=fleet-1
 Ledger=$FLEET
 MinRuntimeSec=1s
 $PRICES
@@ -182,7 +187,7 @@ ack_after=$(sed -n "$((down_lines + 1)),\$p" "$T/stream.log" | awk '$3 == 0' | w
 [ "$ack_after" -gt 0 ] || fail "no top-up was taken after the database came back: $(tail -5 "$T/stream.log")"
 
 # The slices stop and release: their last charges and releases shipped.
-prepay release "$SA" >/dev/null 2>&1 || fail "release of $SA failed"
+prepay release "$SA" >"$T/a.change" 2>"$T/a.err" || fail "release of $SA failed: $(cat "$T/a.err")"
 on_b release "$SB" >/dev/null 2>&1 || fail "release of $SB failed"
 shipped() { psql_q "SELECT shipped_seq FROM prepay_hosts WHERE host = '$1'"; }
 all_shipped() { [ "$(shipped host-a)" = "$(entries "$LEDGER")" ] && [ "$(shipped host-b)" = "$(entries "$B/state/ledger.db")" ]; }
@@ -210,13 +215,37 @@ say "$(cat "$T/fleet.out")"
 grep -q "(0 claimed" "$T/fleet.out" || fail "claims left without their entries: $(cat "$T/fleet.out")"
 prepay ledger verify --ledger "$B/state/ledger.db" >/dev/null || fail "host B's own ledger does not verify"
 
-# ---- 3. a host's SQLite ledger migrated ----
+# ---- 3. change bound to the fleet ----
+grep -m 1 "^pv1-" "$T/a.change" >"$T/a1.voucher" || fail "host A gave no change: $(cat "$T/a.change")"
+aud=$(prepay voucher show "$T/a1.voucher" --json | jq -r .audience)
+[ "$aud" = fleet-1 ] || fail "host A's change is bound to '$aud', not to fleet-1: $(cat "$T/a.change")"
+# Host B reads host A's key from the fleet database at its connect (and
+# again on a miss): A's change buys there.
+on_b run --voucher "$T/a1.voucher" --cpus 0.5 -- "$BIN/tests/burn" 0.2 >/dev/null 2>"$T/run-fc.log" ||
+        fail "host A's change did not buy a slice on host B: $(cat "$T/run-fc.log")"
+sfc=$(slice_in_log "$T/run-fc.log")
+say "host A's change (bound to fleet-1) bought slice $sfc on host B"
+prepay run --voucher "$T/a1.voucher" --cpus 0.5 -- "$BIN/tests/burn" 0.2 >/dev/null 2>"$T/again.log" &&
+        fail "host A's change spent on host B was taken again on host A"
+grep -q "already spent on host host-b at 20" "$T/again.log" ||
+        fail "the change offered again on A: $(cat "$T/again.log")"
+on_b release "$sfc" >/dev/null 2>&1 || fail "release of $sfc on host B failed"
+wait_for 30 all_shipped || fail "host B's purchase with change did not reach the database"
+prepay ledger verify --fleet "$FLEET" >"$T/fleet.out" 2>&1 ||
+        fail "ledger verify --fleet after the change: $(cat "$T/fleet.out")"
+
+# ---- 4. a host's SQLite ledger migrated ----
 stop_daemon
 mv "$T/state" "$T/state-a"
 write_config "HostId=host-c
 MinRuntimeSec=1s
 $PRICES"
 start_daemon
+# A host in no fleet refuses fleet-bound change, naming the fleet.
+prepay run --voucher "$T/a1.voucher" --cpus 0.5 -- "$BIN/tests/burn" 0.2 >/dev/null 2>"$T/nofleet.log" &&
+        fail "a host in no fleet took change bound to fleet-1"
+grep -q "bound to fleet-1, this is host host-c (in no fleet: FleetId= is not set)" "$T/nofleet.log" ||
+        fail "a host in no fleet refused the fleet's change with: $(cat "$T/nofleet.log")"
 v=$(mint 3.00)
 prepay run --voucher "$v" --cpus 0.5 -- "$BIN/tests/burn" 0.2 >/dev/null 2>"$T/run-c.log" ||
         fail "a purchase on the SQLite host failed: $(cat "$T/run-c.log")"

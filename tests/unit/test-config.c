@@ -97,6 +97,19 @@ static void load_fails(const char *text, int err, ...) {
         va_end(ap);
 }
 
+/* FleetId= binds change to the fleet: only where the fleet's spent set is. */
+static void test_fleet_id(void **state _unused_) {
+        _cleanup_(config_done) struct config c = {};
+
+        load_fails("[Money]\nFleetId=fleet-1\n", -EINVAL, "FleetId=fleet-1 needs Ledger=postgresql://", NULL);
+        load_fails("[Money]\nFleetId=no fleet\nLedger=postgresql:///prepay\n", -EINVAL, "FleetId", NULL);
+        load_ok("[Money]\nFleetId=fleet-1\nLedger=postgresql:///prepay\n", &c);
+        assert_string_equal(c.fleet_id, "fleet-1");
+        config_done(&c);
+        load_ok("[Money]\nLedger=postgresql:///prepay\n", &c);
+        assert_string_equal(c.fleet_id, "");
+}
+
 static void test_defaults(void **state _unused_) {
         _cleanup_(config_done) struct config c = {};
 
@@ -531,7 +544,7 @@ static void test_dump_defaults(void **state _unused_) {
                 }
                 strncat(out, line, (size_t) (end - line));
         }
-        assert_int_equal(keys, 73);
+        assert_int_equal(keys, 74);
         free(text);
         text = TAKE_PTR(out);
 
@@ -730,6 +743,7 @@ int main(void) {
                 cmocka_unit_test(test_shipped_file),
                 cmocka_unit_test(test_load_file),
                 cmocka_unit_test(test_done_twice),
+                cmocka_unit_test(test_fleet_id),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
