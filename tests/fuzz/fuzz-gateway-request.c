@@ -34,6 +34,7 @@ static const char *const ops[_API_ROUTE_MAX] = {
         [API_EVENTS] = "events", [API_RELEASE] = "release", [API_KILL] = "kill",
         [API_CLAIM] = "claim",   [API_FUNDERS] = "funders", [API_PAY] = "pay",
         [API_SPONSOR_BID] = "sponsor_bid", [API_SPONSOR_OUTCOME] = "sponsor_outcome",
+        [API_HISTORY] = "history",
 };
 
 /* A statement's purpose, 0 when it is not one. */
@@ -75,7 +76,7 @@ static void check_call(const struct api_request *rq, const struct api_call *c) {
         fuzz_check((unsigned) c->route < _API_ROUTE_MAX);
         fuzz_check(message_serialize(c->request, &text, &len) == 0);
         fuzz_check(request_decode(c->request, &d, error, sizeof(error)) == 0);
-        fuzz_check(streq(d.op, ops[c->route]));
+        fuzz_check(ops[c->route] && streq(d.op, ops[c->route]));
         fuzz_check(!d.funder_proof || (c->has_funder_proof && !d.token && purpose_of(d.funder_proof) == 'e'));
         fuzz_check(!d.claim || purpose_of(d.claim) == 'c');
         fuzz_check(!c->slice[0] || slice_id_is_valid(c->slice));
