@@ -93,9 +93,9 @@ status=$(dead_status)
 
 # SIGWINCH: redrawn at the new size, the footer on the last line. SIGTERM:
 # the terminal as it was found (the shell after top reads its modes back),
-# the main screen back.
+# the main screen back; the pane stays to be read (remain-on-exit).
 tm new-session -d -s sig -x 132 -y 12 \
-        "env PREPAY_SOCKET=$PREPAY_SOCKET TERM=xterm LANG=C.UTF-8 $BIN/prepay top -d 0.2; stty -a >$T/stty.after; sleep 600" ||
+        "env PREPAY_SOCKET=$PREPAY_SOCKET TERM=xterm LANG=C.UTF-8 $BIN/prepay top -d 0.2; stty -a >$T/stty.after" ||
         fail "tmux did not start a second session"
 sig_screen() { tm capture-pane -p -t sig; }
 footer_last() { [[ "$(sig_screen | tail -n 1)" == "b: sort by burn"* ]]; }
