@@ -160,20 +160,25 @@ static int connect_fleet(const char *conninfo, const char *host_id, struct ledge
         return r;
 }
 
-static int verify_fleet(const char *conninfo, const char *host) {
+/* The fleet's books verified (host's chain only, unless NULL), f freed;
+ * the first discrepancy printed. */
+static int fleet_check(struct ledger_fleet *f, const char *host, struct ledger_fleet_report *ret) {
         _cleanup_(freep) char *discrepancy = NULL;
-        struct ledger_fleet_report rep;
-        struct ledger_fleet *f = NULL;
         int r;
 
-        if (connect_fleet(conninfo, NULL, &f) < 0)
-                return 1;
-        r = ledger_fleet_verify(f, host, &rep, &discrepancy);
+        r = ledger_fleet_verify(f, host, ret, &discrepancy);
         ledger_fleet_free(f);
-        if (r < 0) {
+        if (r < 0)
                 printf("fleet: %s\n", discrepancy ?: strerror(-r));
+        return r;
+}
+
+static int verify_fleet(const char *conninfo, const char *host) {
+        struct ledger_fleet_report rep;
+        struct ledger_fleet *f = NULL;
+
+        if (connect_fleet(conninfo, NULL, &f) < 0 || fleet_check(f, host, &rep) < 0)
                 return 1;
-        }
         printf("fleet: %ju host%s, %ju entries, %ju vouchers spent (%ju claimed whose entry is not shipped "
                "yet): OK\n", (uintmax_t) rep.hosts, rep.hosts == 1 ? "" : "s", (uintmax_t) rep.entries,
                (uintmax_t) rep.vouchers, (uintmax_t) rep.claimed_unshipped);
@@ -357,12 +362,8 @@ static int migrate_main(int argc, char *argv[]) {
                 ledger_fleet_free(f);
                 return 1;
         }
-        r = ledger_fleet_verify(f, host_id, &rep, &discrepancy);
-        ledger_fleet_free(f);
-        if (r < 0) {
-                printf("fleet: %s\n", discrepancy ?: strerror(-r));
+        if (fleet_check(f, host_id, &rep) < 0)
                 return 1;
-        }
         if (shipped != last || rep.entries != last) {
                 printf("fleet: host %s's copy ends at entry %ju, the file at %ju\n", host_id, (uintmax_t) shipped,
                        (uintmax_t) last);
