@@ -105,13 +105,22 @@ say "bad requests refused, nothing made"
 memory=768M
 [ "$TINY" = 1 ] && memory=512M
 # --wait: until the guest's sshd answers (60-75 s under TCG here; the tiny
-# guest nested in the emulated test guest takes minutes).
-timeout $((900 * WAIT_SCALE)) "$BIN/prepay" run --voucher "$v" --vm "$IMAGE" --ssh-key "$T/id.pub" --cpus 1 \
-        --memory "$memory" --wait --known-hosts "$T/known_hosts" >"$T/run.out" 2>"$T/run.err" ||
-        fail "run --vm failed: $(cat "$T/run.err" "$T/run.out")"
+# guest nested in the emulated test guest takes minutes). Standard error
+# is a terminal (script(1), every byte kept in run.tty as it comes), as
+# for a buyer at a shell: the wait draws its progress line there.
+printf -v cmd '%q ' "$BIN/prepay" run --voucher "$v" --vm "$IMAGE" --ssh-key "$T/id.pub" --cpus 1 \
+        --memory "$memory" --wait --known-hosts "$T/known_hosts"
+TERM=xterm PREPAY_PROGRESS_DELAY=0 timeout $((900 * WAIT_SCALE)) script -q -e -f -c "$cmd >$T/run.out" \
+        "$T/run.tty" >/dev/null </dev/null || fail "run --vm failed: $(cat "$T/run.tty" "$T/run.out")"
+tr '\r' '\n' <"$T/run.tty" | sed 's/\x1b\[K//g' >"$T/run.err"
 s=$(sed -n 's/^Slice \(s-[0-9a-f]*\): .*/\1/p' "$T/run.out" | head -1)
 [ -n "$s" ] || fail "no slice id in: $(cat "$T/run.out" "$T/run.err")"
 cat "$T/run.out"
+grep -Eq "^prepay: waiting for the guest's SSH: [a-z ]+, " "$T/run.err" ||
+        fail "no progress line while waiting on a terminal: $(head -c 800 "$T/run.tty" | od -c | head -20)"
+grep -q "^prepay: the guest of $s answers on SSH after " "$T/run.err" || fail "the wait's end was not said: $(cat "$T/run.err")"
+say "the wait on a terminal: $(grep -c "^prepay: waiting for the guest's SSH: " "$T/run.err") progress lines, the last" \
+        "$(grep "^prepay: waiting for the guest's SSH: " "$T/run.err" | tail -n 1)"
 port=$(slice_field "$s" .vm.ssh_port)
 user=$(slice_field "$s" .vm.ssh_user)
 qemu=$(slice_field "$s" .vm.pid)
