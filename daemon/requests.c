@@ -195,6 +195,16 @@ static int claim_in_fleet(struct requests *rq, struct request_conn *rc, const st
         return r;
 }
 
+/* In a fleet, the vouchers v a request's own checks read (r: their
+ * outcome) are claimed: NULL to go on, or with rc->deferred while the
+ * claim waits; else the refusal. */
+static json_object *claim_checked(struct requests *rq, struct request_conn *rc, int r, const struct voucher *v,
+                                  char **error) {
+        if (r >= 0)
+                r = claim_in_fleet(rq, rc, v, rc->request.fields->n_vouchers, error);
+        return r < 0 ? refusal(r, *error) : NULL;
+}
+
 void requests_fleet_done(struct requests *rq, struct request_conn *rc) {
         billing_fleet_finish(rq->billing, rc);
         rc->fleet_state = REQUEST_FLEET_NONE;
@@ -500,12 +510,9 @@ json_object *requests_topup(struct requests *rq, struct request_conn *rc) {
                 /* Checked now, before the claim; billing_topup() reads
                  * them again, claimed. */
                 r = billing_read_vouchers(rq->billing, rc->request.fields, rc->request.checked, v, &amount, &error);
-                if (r >= 0)
-                        r = claim_in_fleet(rq, rc, v, rc->request.fields->n_vouchers, &error);
-                if (r > 0)
-                        return NULL; /* deferred */
-                if (r < 0)
-                        return refusal(r, error);
+                reply = claim_checked(rq, rc, r, v, &error);
+                if (reply || rc->deferred)
+                        return reply;
         }
         r = billing_topup(rq->billing, &rc->request, &t, &error);
         if (r < 0)
@@ -1042,10 +1049,9 @@ json_object *requests_sponsor_bid(struct requests *rq, struct request_conn *rc) 
                  * losing bid's vouchers stay claimed: they paid into its
                  * escrow, and its refund is change, new money. */
                 r = billing_sponsor_bid_check(rq->billing, &rc->request, bid, v, &error);
-                if (r >= 0)
-                        r = claim_in_fleet(rq, rc, v, rc->request.fields->n_vouchers, &error);
-                if (r > 0)
-                        return NULL; /* deferred */
+                reply = r == -EDOM ? NULL : claim_checked(rq, rc, r, v, &error);
+                if (reply || rc->deferred)
+                        return reply;
         }
         if (r >= 0)
                 r = billing_sponsor_bid(rq->billing, &rc->request, bid, &error);
@@ -1132,12 +1138,9 @@ json_object *requests_pay(struct requests *rq, struct request_conn *rc) {
                 /* Checked now, before the claim; billing_pay() checks
                  * again, claimed. */
                 r = billing_pay_check(rq->billing, &rc->request, v, &error);
-                if (r >= 0)
-                        r = claim_in_fleet(rq, rc, v, rc->request.fields->n_vouchers, &error);
-                if (r > 0)
-                        return NULL; /* deferred */
-                if (r < 0)
-                        return refusal(r, error);
+                reply = claim_checked(rq, rc, r, v, &error);
+                if (reply || rc->deferred)
+                        return reply;
         }
         p = calloc(1, sizeof(*p));
         if (!p)
