@@ -1197,21 +1197,28 @@ static int waiter_add(struct billing *b, const uint8_t claim[LEDGER_CLAIM_SIZE],
 static void on_unclaimed(int r, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
                          const uint8_t claim[LEDGER_CLAIM_SIZE], void *userdata) {
         struct billing *b = userdata;
-        struct fleet_waiter *w;
+        struct fleet_waiter *woken = NULL, **p = &b->waiters, *w;
 
         if (r < 0)
                 return;
         intents_delete(b, ids, n, claim);
-        for (;;) {
-                for (w = b->waiters; w; w = w->next)
-                        if (memcmp(w->claim, claim, LEDGER_CLAIM_SIZE) == 0)
-                                break;
-                if (!w)
-                        break;
+        /* Taken off the list first: a request handled again may park
+         * itself anew (on another voucher, or on this one should the
+         * deletion have failed), and waits then for the next take-back. */
+        while ((w = *p))
+                if (memcmp(w->claim, claim, LEDGER_CLAIM_SIZE) == 0) {
+                        *p = w->next;
+                        w->next = woken;
+                        woken = w;
+                } else
+                        p = &w->next;
+        while ((w = woken)) {
                 void (*done)(int r, const char *error, void *userdata) = w->done;
                 void *ud = w->userdata;
 
-                waiter_free(b, w);
+                woken = w->next;
+                sd_event_source_disable_unref(w->timer);
+                free(w);
                 done(1, NULL, ud);
         }
 }
