@@ -7,10 +7,11 @@
 # is in the fleet's spent set and books once, by this host.
 
 # 200 by default; 60 in an emulated guest, where each costs about 1 s
-# (the soak is PREPAY_CRASH_KILLS=1000, outside make check); 60 in a
-# fleet, where each redemption waits for the database too.
+# (the soak is PREPAY_CRASH_KILLS=1000, outside make check); in a fleet,
+# where each redemption waits for the database too, 60 (about 2 minutes
+# here) and 20 in an emulated guest (whose image has no PostgreSQL yet).
 if [ "${CRASH_FLEET:-0}" = 1 ]; then
-        KILLS=${PREPAY_CRASH_KILLS:-60}
+        KILLS=${PREPAY_CRASH_KILLS:-$([ "$EMULATED" = 1 ] && echo 20 || echo 60)}
         . "$(dirname "$0")/lib-postgres.sh"
         trap 'rc=$?; pg_stop; (exit $rc); cleanup' EXIT
         pg_init
