@@ -64,6 +64,7 @@ struct billing {
 
         struct fleet *fleet;            /* Ledger= a fleet database; NULL: SQLite only */
         struct fleet_attempt *attempts; /* requests whose vouchers are being claimed or credited */
+        struct fleet_waiter *waiters;   /* requests waiting for a take-back of their vouchers */
 };
 
 /* A request's vouchers on their way through the fleet database: from
@@ -78,6 +79,23 @@ struct fleet_attempt {
         void (*done)(int r, const char *error, void *userdata);
         void *userdata; /* the request's */
         struct fleet_attempt *next;
+};
+
+/* A request offering a voucher whose intent an attempt no request owns
+ * left (a claim being taken back: the daemon died, or a request failed,
+ * after it): most often the buyer's own retry across a restart. It
+ * waits for that take-back and is handled again, rather than being told
+ * its voucher is being spent by another request; for
+ * BILLING_FLEET_WAIT_USEC at most (a database away holds take-backs). */
+#define BILLING_FLEET_WAIT_USEC (10 * USEC_PER_SEC)
+struct fleet_waiter {
+        struct billing *billing;
+        uint8_t claim[LEDGER_CLAIM_SIZE]; /* the take-back's */
+        uint8_t id[VOUCHER_ID_SIZE];
+        sd_event_source *timer;
+        void (*done)(int r, const char *error, void *userdata);
+        void *userdata; /* the request's */
+        struct fleet_waiter *next;
 };
 
 static const char *fmt_money(char buf[static MONEY_FORMAT_MAX], int64_t v) {
@@ -1117,7 +1135,6 @@ static void intents_delete(struct billing *b, const uint8_t (*ids)[VOUCHER_ID_SI
                                   "taken back again at the next start.");
 }
 
-/* The fleet's thread took a claim back: its intents go. */
 /* The fleet's change-signing keys as the fleet database has them now:
  * change from those hosts is taken here (keys.h). */
 static void on_fleet_keys(const char *keys, void *userdata) {
@@ -1126,10 +1143,84 @@ static void on_fleet_keys(const char *keys, void *userdata) {
         (void) keys_set_fleet_keys(b->keys, keys);
 }
 
+static void waiter_free(struct billing *b, struct fleet_waiter *w) {
+        for (struct fleet_waiter **p = &b->waiters; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        sd_event_source_disable_unref(w->timer);
+        free(w);
+}
+
+static int on_waiter_timeout(sd_event_source *source _unused_, uint64_t usec _unused_, void *userdata) {
+        struct fleet_waiter *w = userdata;
+        void (*done)(int r, const char *error, void *userdata) = w->done;
+        void *ud = w->userdata;
+        char vid[VOUCHER_ID_STRING_MAX], *error = NULL;
+
+        if (asprintf(&error, "Voucher %s is being taken back from the fleet database after an earlier attempt, "
+                     "which takes longer than it should; try again; the voucher was not spent",
+                     voucher_id_to_string(w->id, vid)) < 0)
+                error = NULL;
+        waiter_free(w->billing, w);
+        done(-EBUSY, error, ud);
+        free(error);
+        return 0;
+}
+
+/* Parks the request of done/userdata until claim's take-back. */
+static int waiter_add(struct billing *b, const uint8_t claim[LEDGER_CLAIM_SIZE], const uint8_t id[VOUCHER_ID_SIZE],
+                      void (*done)(int r, const char *error, void *userdata), void *userdata) {
+        struct fleet_waiter *w;
+        int q;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        *w = (struct fleet_waiter) { .billing = b, .done = done, .userdata = userdata };
+        memcpy(w->claim, claim, LEDGER_CLAIM_SIZE);
+        memcpy(w->id, id, VOUCHER_ID_SIZE);
+        q = sd_event_add_time_relative(b->event, &w->timer, CLOCK_MONOTONIC, BILLING_FLEET_WAIT_USEC, 0,
+                                       on_waiter_timeout, w);
+        if (q < 0) {
+                free(w);
+                return q;
+        }
+        w->next = b->waiters;
+        b->waiters = w;
+        return 0;
+}
+
+/* The fleet's thread took a claim back: its intents go, and the
+ * requests that waited for them are handled again (done(1)). */
 static void on_unclaimed(int r, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
                          const uint8_t claim[LEDGER_CLAIM_SIZE], void *userdata) {
-        if (r >= 0)
-                intents_delete(userdata, ids, n, claim);
+        struct billing *b = userdata;
+        struct fleet_waiter *woken = NULL, **p = &b->waiters, *w;
+
+        if (r < 0)
+                return;
+        intents_delete(b, ids, n, claim);
+        /* Taken off the list first: a request handled again may park
+         * itself anew (on another voucher, or on this one should the
+         * deletion have failed), and waits then for the next take-back. */
+        while ((w = *p))
+                if (memcmp(w->claim, claim, LEDGER_CLAIM_SIZE) == 0) {
+                        *p = w->next;
+                        w->next = woken;
+                        woken = w;
+                } else
+                        p = &w->next;
+        while ((w = woken)) {
+                void (*done)(int r, const char *error, void *userdata) = w->done;
+                void *ud = w->userdata;
+
+                woken = w->next;
+                sd_event_source_disable_unref(w->timer);
+                free(w);
+                done(1, NULL, ud);
+        }
 }
 
 struct resolve {
@@ -1291,12 +1382,22 @@ int billing_fleet_claim(struct billing *b, const struct billing_request *r, cons
                         break;
         }
         if (q < 0) {
+                uint8_t held[LEDGER_CLAIM_SIZE];
+                bool left = q == -EEXIST && ledger_intent_get(b->ledger, v[i].id, held) >= 0 &&
+                            !attempt_find(b, held);
+
+                /* Named before the loop below takes i down to zero and past. */
+                voucher_id_to_string(v[i].id, vid);
+                if (left)
+                        left = waiter_add(b, held, v[i].id, done, userdata) >= 0;
                 while (i-- > 0)
                         (void) ledger_intent_del(b->ledger, a->ids[i], a->claim);
                 free(a);
+                if (left)
+                        return 1; /* handled again after the take-back */
                 if (q == -EEXIST)
                         return refuse(ret_error, -EBUSY, "Voucher %s is being spent on this host by another "
-                                      "request; %s", voucher_id_to_string(v[i].id, vid), none);
+                                      "request; %s", vid, none);
                 return refuse(ret_error, q, "The ledger cannot be written: %s; %s", strerror(-q), none);
         }
         a->next = b->attempts;
@@ -1356,6 +1457,11 @@ void billing_fleet_finish(struct billing *b, void *userdata) {
         while ((a = attempt_of(b, userdata))) {
                 attempt_free(b, a);
                 any = true;
+        }
+        for (struct fleet_waiter *w = b->waiters, *next; w; w = next) {
+                next = w->next;
+                if (w->userdata == userdata)
+                        waiter_free(b, w);
         }
         /* Intents left in the batch: not credited. */
         if (any)
@@ -2117,17 +2223,13 @@ int billing_invest_open(struct billing *b, const struct billing_request *r, stru
         return 0;
 }
 
-int billing_pay(struct billing *b, const struct billing_request *r, struct billing_pay *ret, char **ret_error) {
-        const char *id = r->fields->slice, *cur = b->config->currency;
-        char paid[MONEY_FORMAT_MAX], inv[MONEY_FORMAT_MAX], own[MONEY_FORMAT_MAX];
-        struct voucher v[REQUEST_VOUCHERS_MAX];
-        const size_t n = r->fields->n_vouchers;
+int billing_pay_check(struct billing *b, const struct billing_request *r,
+                      struct voucher ret_vouchers[static REQUEST_VOUCHERS_MAX], char **ret_error) {
+        const char *id = r->fields->slice;
         struct ledger_slice row;
-        struct slice *s;
         int64_t amount;
         int q;
 
-        *ret = (struct billing_pay) {};
         q = ledger_slice_get(b->ledger, id, &row);
         if (q >= 0 && row.state == LEDGER_SLICE_RELEASED)
                 return refuse(ret_error, -ESTALE, "Slice %s was released: it takes no payments; the voucher was not "
@@ -2136,7 +2238,19 @@ int billing_pay(struct billing *b, const struct billing_request *r, struct billi
                 return refuse(ret_error, -ENOENT, "No funded slice %s: the voucher was not spent", id);
         if (q < 0)
                 return refuse(ret_error, q, "Failed to read the ledger: %s", strerror(-q));
-        q = billing_read_vouchers(b, r->fields, r->checked, v, &amount, ret_error);
+        return billing_read_vouchers(b, r->fields, r->checked, ret_vouchers, &amount, ret_error);
+}
+
+int billing_pay(struct billing *b, const struct billing_request *r, struct billing_pay *ret, char **ret_error) {
+        const char *id = r->fields->slice, *cur = b->config->currency;
+        char paid[MONEY_FORMAT_MAX], inv[MONEY_FORMAT_MAX], own[MONEY_FORMAT_MAX];
+        struct voucher v[REQUEST_VOUCHERS_MAX];
+        const size_t n = r->fields->n_vouchers;
+        struct slice *s;
+        int q;
+
+        *ret = (struct billing_pay) {};
+        q = billing_pay_check(b, r, v, ret_error);
         if (q >= 0)
                 q = fleet_check_claimed(b, r, v, n, ret_error);
         if (q < 0)
@@ -2150,6 +2264,8 @@ int billing_pay(struct billing *b, const struct billing_request *r, struct billi
         if (s && s->account.pending > 0)
                 (void) charge_slice(b, s);
         q = ledger_pay(b->ledger, v, n, id, r->fields->request_id, now_usec(CLOCK_REALTIME), &ret->paid, NULL);
+        if (q >= 0)
+                q = fleet_credited(b, r, v, n);
         redeemed(q, n);
         if (q < 0)
                 return refuse(ret_error, q, "Payment to slice %s refused: %s; %s", id, redeem_error(q),
@@ -2692,19 +2808,19 @@ int billing_sponsor_offer(struct billing *b, const struct billing_request *r, st
         return 0;
 }
 
-int billing_sponsor_bid(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
-                        char **ret_error) {
+/* Everything a bid is refused for before its vouchers move, into ret
+ * (and v, row): also what a fleet's host checks before it claims them. */
+static int bid_prepare(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                       struct voucher v[static REQUEST_VOUCHERS_MAX], struct ledger_slice *row, char **ret_error) {
         const char *id = r->fields->slice, *cur = b->config->currency;
         const size_t n = r->fields->n_vouchers;
         char have[MONEY_FORMAT_MAX], min[MONEY_FORMAT_MAX];
-        struct voucher v[REQUEST_VOUCHERS_MAX];
         struct ledger_sponsorship sp;
-        struct ledger_slice row;
-        uint64_t now = now_usec(CLOCK_REALTIME), number = 0;
+        uint64_t now = now_usec(CLOCK_REALTIME);
         int64_t amount;
         int q, keyed;
 
-        q = sponsor_slice(b, id, &row, "the voucher was not spent", ret_error);
+        q = sponsor_slice(b, id, row, "the voucher was not spent", ret_error);
         if (q < 0)
                 return q;
         q = ledger_sponsorship_get(b->ledger, id, &sp);
@@ -2733,10 +2849,37 @@ int billing_sponsor_bid(struct billing *b, const struct billing_request *r, stru
         ret->start_usec = sponsor_next_start(sp.start_usec, sp.period_usec, now);
         ret->end_usec = ret->start_usec + sp.period_usec;
         ret->time_usec = now;
+        return 0;
+}
+
+int billing_sponsor_bid_check(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                              struct voucher ret_vouchers[static REQUEST_VOUCHERS_MAX], char **ret_error) {
+        struct ledger_slice row;
+
+        return bid_prepare(b, r, ret, ret_vouchers, &row, ret_error);
+}
+
+int billing_sponsor_bid(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                        char **ret_error) {
+        const char *id = r->fields->slice, *cur = b->config->currency;
+        const size_t n = r->fields->n_vouchers;
+        char have[MONEY_FORMAT_MAX];
+        struct voucher v[REQUEST_VOUCHERS_MAX];
+        struct ledger_slice row;
+        uint64_t number = 0;
+        int q;
+
+        q = bid_prepare(b, r, ret, v, &row, ret_error);
+        if (q >= 0)
+                q = fleet_check_claimed(b, r, v, n, ret_error);
+        if (q < 0)
+                return q;
         q = batch_open(b->batch);
         if (q < 0)
                 return refuse(ret_error, q, "The ledger cannot be written: %s", strerror(-q));
-        q = ledger_bid(b->ledger, v, n, ret, r->fields->request_id, now, &number);
+        q = ledger_bid(b->ledger, v, n, ret, r->fields->request_id, ret->time_usec, &number);
+        if (q >= 0)
+                q = fleet_credited(b, r, v, n);
         redeemed(q, n);
         if (q == -EUSERS)
                 return refuse(ret_error, q, "Slice %s has %d open bids, the most it takes; %s", id,
@@ -2747,7 +2890,7 @@ int billing_sponsor_bid(struct billing *b, const struct billing_request *r, stru
                               n > 1 ? "none of the vouchers was spent" : "the voucher was not spent");
         ret->n = number;
         log_money(b, r, id, row.balance, NULL, "Slice %s: bid %" PRIu64 " of %s %s for the period from %" PRIu64
-                  ", in escrow.", id, number, fmt_money(have, amount), cur, ret->start_usec / USEC_PER_SEC);
+                  ", in escrow.", id, number, fmt_money(have, ret->amount), cur, ret->start_usec / USEC_PER_SEC);
         return 0;
 }
 
@@ -3033,6 +3176,8 @@ void billing_free(struct billing *b) {
                 b->attempts = a->next;
                 free(a);
         }
+        while (b->waiters)
+                waiter_free(b, b->waiters);
         fleet_free(b->fleet);
         free(b);
 }

@@ -281,6 +281,11 @@ struct billing_pay {
         size_t n_vouchers;
 };
 int billing_pay(struct billing *b, const struct billing_request *r, struct billing_pay *ret, char **ret_error);
+/* What billing_pay() refuses before anything moves (no funded slice, a
+ * released one, a voucher refused), with r's vouchers read into
+ * ret_vouchers: what a fleet's host checks before it claims them. */
+int billing_pay_check(struct billing *b, const struct billing_request *r,
+                      struct voucher ret_vouchers[static REQUEST_VOUCHERS_MAX], char **ret_error);
 /* Each funder's position in slice (ledger_slice_positions()). */
 int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
                     size_t *ret_n);
@@ -306,6 +311,10 @@ int billing_sponsor_offer(struct billing *b, const struct billing_request *r, st
  * (-EDOM, code "bid_too_low"), a voucher refused. */
 int billing_sponsor_bid(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
                         char **ret_error);
+/* The same refusals, before anything is spent, with r's vouchers read
+ * into ret_vouchers: what a fleet's host checks before it claims them. */
+int billing_sponsor_bid_check(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
+                              struct voucher ret_vouchers[static REQUEST_VOUCHERS_MAX], char **ret_error);
 /* Bid r's "bid" of the slice, for the holder of its bid token ("token"):
  * -EPERM for a wrong token or no such bid. */
 int billing_sponsor_outcome(struct billing *b, const struct billing_request *r, struct ledger_bid *ret,
@@ -364,13 +373,16 @@ const char *billing_requester(const struct billing_request *r, char buf[static B
 /* A fleet (Ledger=, daemon/README.md "Fleet"). Whether this host's
  * vouchers are spent through the fleet database. */
 bool billing_fleet(struct billing *b);
-/* Before vouchers v[0..n) are redeemed (a create or a top-up, every
- * check passed): their intents written and committed here, then the
- * vouchers claimed in the fleet database; done(r, error, userdata) runs
- * on the loop with the outcome (0: claimed, claim is the attempt's, to
- * pass as r->fleet_claim; -EALREADY: spent, error names the host and the
- * time; else the database could not say: nothing spent). 0 without a
- * fleet (go on), 1 while it waits, -errno refused at once (*ret_error). */
+/* Before vouchers v[0..n) are redeemed (a create, a top-up, a payment,
+ * a bid, every check passed): their intents written and committed here,
+ * then the vouchers claimed in the fleet database; done(r, error,
+ * userdata) runs on the loop with the outcome (0: claimed, claim is the
+ * attempt's, to pass as r->fleet_claim; -EALREADY: spent, error names
+ * the host and the time; 1: a voucher's earlier attempt was being taken
+ * back and is now, so the request is handled again from the start and
+ * claims anew; else the database could not say: nothing spent). 0
+ * without a fleet (go on), 1 while it waits, -errno refused at once
+ * (*ret_error). */
 int billing_fleet_claim(struct billing *b, const struct billing_request *r, const struct voucher *v, size_t n,
                         void (*done)(int r, const char *error, void *userdata), void *userdata,
                         uint8_t ret_claim[LEDGER_CLAIM_SIZE], char **ret_error);

@@ -74,6 +74,7 @@ struct fleet {
          * (the head is the one it runs), and done. */
         struct job *queue, *running, *done;
         bool connected;
+        bool looked; /* the thread tried to connect once */
         uint64_t unshipped;
         char error[256];
         /* The loop's: what it logged last. */
@@ -103,6 +104,7 @@ static void jobs_free(struct job *j) {
 static void set_state(struct fleet *f, bool connected, uint64_t unshipped, const char *error) {
         pthread_mutex_lock(&f->lock);
         f->connected = connected;
+        f->looked = true;
         if (unshipped != UINT64_MAX)
                 f->unshipped = unshipped;
         if (error)
@@ -443,7 +445,10 @@ bool fleet_connected(struct fleet *f) {
         bool c;
 
         pthread_mutex_lock(&f->lock);
-        c = f->connected;
+        /* Before the thread's first look, a claim waits for it in the
+         * queue: a request retried across a restart is not refused for
+         * the moment the daemon has not connected yet. */
+        c = f->connected || !f->looked;
         pthread_mutex_unlock(&f->lock);
         return c;
 }

@@ -70,7 +70,9 @@ void fleet_refresh_keys(struct fleet *f);
 /* Entries were committed: ship them. */
 void fleet_poke(struct fleet *f);
 
-/* Whether the connection was up at the thread's last look. */
+/* Whether the connection was up at the thread's last look, or the
+ * thread has not looked yet (its first connect is under way: a claim
+ * queued meanwhile runs after it, or fails with it). */
 bool fleet_connected(struct fleet *f);
 /* Committed entries not in the fleet database yet, at the last look. */
 uint64_t fleet_unshipped(struct fleet *f);

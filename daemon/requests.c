@@ -155,11 +155,12 @@ static json_object *check_vouchers(struct requests *rq, struct request_conn *rc)
         return NULL;
 }
 
-/* In a fleet: the claim is in. */
+/* In a fleet: the claim is in, or (r > 0) a voucher's earlier attempt
+ * was taken back and the request claims anew. */
 static void on_fleet_claimed(int r, const char *error, void *userdata) {
         struct request_conn *rc = userdata;
 
-        rc->fleet_state = r >= 0 ? REQUEST_FLEET_CLAIMED : REQUEST_FLEET_REFUSED;
+        rc->fleet_state = r > 0 ? REQUEST_FLEET_NONE : r == 0 ? REQUEST_FLEET_CLAIMED : REQUEST_FLEET_REFUSED;
         rc->fleet_error = r;
         free(rc->fleet_error_text);
         rc->fleet_error_text = error ? strdup(error) : NULL;
@@ -194,6 +195,16 @@ static int claim_in_fleet(struct requests *rq, struct request_conn *rc, const st
         return r;
 }
 
+/* In a fleet, the vouchers v a request's own checks read (r: their
+ * outcome) are claimed: NULL to go on, or with rc->deferred while the
+ * claim waits; else the refusal. */
+static json_object *claim_checked(struct requests *rq, struct request_conn *rc, int r, const struct voucher *v,
+                                  char **error) {
+        if (r >= 0)
+                r = claim_in_fleet(rq, rc, v, rc->request.fields->n_vouchers, error);
+        return r < 0 ? refusal(r, *error) : NULL;
+}
+
 void requests_fleet_done(struct requests *rq, struct request_conn *rc) {
         billing_fleet_finish(rq->billing, rc);
         rc->fleet_state = REQUEST_FLEET_NONE;
@@ -201,15 +212,6 @@ void requests_fleet_done(struct requests *rq, struct request_conn *rc) {
         rc->fleet_error = 0;
         free(rc->fleet_error_text);
         rc->fleet_error_text = NULL;
-}
-
-/* What a fleet does not take through its database yet: refused before
- * anything is spent, rather than spent on this host alone. */
-static json_object *refuse_in_fleet(struct requests *rq, const char *what) {
-        if (!billing_fleet(rq->billing))
-                return NULL;
-        return message_reply_refusal(MESSAGE_UNAVAILABLE, "%s is not taken on a fleet's host yet (Ledger= a fleet "
-                                     "database): nothing was spent", what);
 }
 
 /* A replayed create (the same request id again) is answered from the
@@ -508,12 +510,9 @@ json_object *requests_topup(struct requests *rq, struct request_conn *rc) {
                 /* Checked now, before the claim; billing_topup() reads
                  * them again, claimed. */
                 r = billing_read_vouchers(rq->billing, rc->request.fields, rc->request.checked, v, &amount, &error);
-                if (r >= 0)
-                        r = claim_in_fleet(rq, rc, v, rc->request.fields->n_vouchers, &error);
-                if (r > 0)
-                        return NULL; /* deferred */
-                if (r < 0)
-                        return refusal(r, error);
+                reply = claim_checked(rq, rc, r, v, &error);
+                if (reply || rc->deferred)
+                        return reply;
         }
         r = billing_topup(rq->billing, &rc->request, &t, &error);
         if (r < 0)
@@ -1031,20 +1030,31 @@ json_object *requests_sponsor_bid(struct requests *rq, struct request_conn *rc) 
         _cleanup_(freep) struct ledger_bid *bid = NULL;
         _cleanup_(freep) char *error = NULL;
         json_object *reply;
-        int r;
+        int r = 0;
 
         reply = billing_replay(rq->billing, &rc->request, "sponsor_bid");
         if (reply)
                 return add_bid_token(rq, reply); /* a refusal has no bid */
-        reply = refuse_in_fleet(rq, "A sponsor's bid");
-        if (!reply)
-                reply = check_vouchers(rq, rc);
+        reply = check_vouchers(rq, rc);
         if (reply || rc->deferred)
                 return reply;
         bid = malloc(sizeof(*bid));
         if (!bid)
                 return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");
-        r = billing_sponsor_bid(rq->billing, &rc->request, bid, &error);
+        if (billing_fleet(rq->billing)) {
+                struct voucher v[REQUEST_VOUCHERS_MAX];
+
+                /* A bid too low, or on no offer, is refused before the
+                 * claim; billing_sponsor_bid() checks again, claimed. A
+                 * losing bid's vouchers stay claimed: they paid into its
+                 * escrow, and its refund is change, new money. */
+                r = billing_sponsor_bid_check(rq->billing, &rc->request, bid, v, &error);
+                reply = r == -EDOM ? NULL : claim_checked(rq, rc, r, v, &error);
+                if (reply || rc->deferred)
+                        return reply;
+        }
+        if (r >= 0)
+                r = billing_sponsor_bid(rq->billing, &rc->request, bid, &error);
         if (r == -EDOM)
                 return message_reply_refusal(MESSAGE_BID_TOO_LOW, "%s", strna(error));
         if (r < 0)
@@ -1119,11 +1129,19 @@ json_object *requests_pay(struct requests *rq, struct request_conn *rc) {
         reply = billing_replay(rq->billing, &rc->request, "pay");
         if (reply)
                 return reply;
-        reply = refuse_in_fleet(rq, "A payment");
-        if (!reply)
-                reply = check_vouchers(rq, rc);
+        reply = check_vouchers(rq, rc);
         if (reply || rc->deferred)
                 return reply;
+        if (billing_fleet(rq->billing)) {
+                struct voucher v[REQUEST_VOUCHERS_MAX];
+
+                /* Checked now, before the claim; billing_pay() checks
+                 * again, claimed. */
+                r = billing_pay_check(rq->billing, &rc->request, v, &error);
+                reply = claim_checked(rq, rc, r, v, &error);
+                if (reply || rc->deferred)
+                        return reply;
+        }
         p = calloc(1, sizeof(*p));
         if (!p)
                 return message_reply_refusal(MESSAGE_INTERNAL, "Out of memory");

@@ -63,15 +63,16 @@ struct request_conn {
         bool deferred;
         void (*resume)(void *userdata);
         void *userdata;         /* the connection */
-        /* A create or a topup first has its vouchers' signatures checked
-         * on the worker threads (billing_check_vouchers()), deferred: it
-         * is handled again with the verdicts here, which the connection
-         * frees (verify_checked_free()) once it is answered. */
+        /* A request that spends vouchers (a create, a top-up, a payment,
+         * a bid) first has their signatures checked on the worker
+         * threads (billing_check_vouchers()), deferred: it is handled
+         * again with the verdicts here, which the connection frees
+         * (verify_checked_free()) once it is answered. */
         struct verify_checked *checked;
-        /* In a fleet, a create or a topup then has its vouchers claimed
-         * in the fleet database (billing_fleet_claim()), deferred again;
-         * handled again with the outcome here, which the connection
-         * clears (requests_fleet_done()) once it is answered. */
+        /* In a fleet, it then has its vouchers claimed in the fleet
+         * database (billing_fleet_claim()), deferred again; handled again
+         * with the outcome here, which the connection clears
+         * (requests_fleet_done()) once it is answered. */
         enum {
                 REQUEST_FLEET_NONE,
                 REQUEST_FLEET_CLAIMING,

@@ -6,12 +6,16 @@
 #   1. 100 clients offer one any-host voucher to both hosts at once:
 #      exactly one success in the fleet; every other is told the host and
 #      the time it was spent, and nothing else was spent.
+#   1b. A payment on host A and a sponsor's bid on host B: each voucher
+#      claimed in the fleet, then refused on the other host naming it; a
+#      losing bid's change (bound to fleet-1) spent once, on host A.
 #   2. The database SIGKILLed during a stream of top-ups and charges, and
 #      started again: every top-up acknowledged is in the fleet's books
 #      once, the refused ones spent nothing (refused with "cannot be
-#      reached", fail closed), the slices went on being charged, and their
-#      charges reached the database after: "prepay ledger verify --fleet"
-#      passes and each host's chain there ends where its own file does.
+#      reached", fail closed; payments and bids as well), the slices went
+#      on being charged, and their charges reached the database after:
+#      "prepay ledger verify --fleet" passes and each host's chain there
+#      ends where its own file does.
 #   3. Change bound to the fleet (FleetId=fleet-1 on both): host A's
 #      change buys a slice on host B; offered again on A it is refused as
 #      spent on host B; a host in no fleet refuses it naming fleet-1.
@@ -132,6 +136,50 @@ vid=$(basename "$V" .voucher)
 [ "$(psql_q "SELECT count(*) FROM prepay_spent WHERE voucher = '\\x$vid'")" = 1 ] ||
         fail "voucher $vid is not in the spent set once"
 
+# ---- 1b. payments and bids claim through the fleet too ----
+VP=$(mint 0.50)
+prepay pay "$SA" --voucher "$VP" >/dev/null 2>"$T/pay.err" || fail "a payment on host A failed: $(cat "$T/pay.err")"
+on_b pay "$SB" --voucher "$VP" >/dev/null 2>"$T/pay-b.err" && fail "host B took a payment with a voucher host A spent"
+grep -q "already spent on host host-a at 20" "$T/pay-b.err" || fail "the payment again on B: $(cat "$T/pay-b.err")"
+on_b sponsor offer "$SB" --period 5s --min 0.01 >/dev/null 2>"$T/offer.err" ||
+        fail "sponsor offer on host B refused: $(cat "$T/offer.err")"
+VB=$(mint 0.50)
+on_b sponsor bid "$SB" --voucher "$VB" --name "bidder" >/dev/null 2>"$T/bid.err" ||
+        fail "a bid on host B failed: $(cat "$T/bid.err")"
+prepay topup "$SA" --voucher "$VB" >/dev/null 2>"$T/bid-a.err" && fail "host A took a voucher host B's bid spent"
+grep -q "already spent on host host-b at 20" "$T/bid-a.err" || fail "the bid's voucher on A: $(cat "$T/bid-a.err")"
+# A second bid as high for the same period (it starts 5 s after the
+# offer) loses to the first: its voucher stays spent, it is paid back in
+# change bound to fleet-1, new money that host A takes, once in the fleet.
+on_b sponsor bid "$SB" --voucher "$(mint 0.50)" --name "loser" --json >"$T/bid2.json" 2>"$T/bid2.err" ||
+        fail "a second bid on host B failed: $(cat "$T/bid2.err")"
+returned() {
+        on_b sponsor outcome "$SB" --bid "$(jq -r .bid.id "$T/bid2.json")" --token "$(jq -r .token "$T/bid2.json")" \
+                --json >"$T/outcome2.json" 2>&1 && [ "$(jq -r .bid.state "$T/outcome2.json")" = returned ]
+}
+wait_for 30 returned || fail "the second bid was not returned: $(cat "$T/outcome2.json")"
+jq -r .bid.change "$T/outcome2.json" >"$T/bid-change.voucher"
+# Host A connected before host B published its key: the first offer is
+# a miss ("unknown issuer", nothing spent) that has A read the keys again.
+change_on_a() {
+        prepay topup "$SA" --voucher "$T/bid-change.voucher" >/dev/null 2>"$T/bid-change.err" && return 0
+        grep -q "unknown issuer" "$T/bid-change.err" ||
+                fail "host A refused the change of host B's losing bid: $(cat "$T/bid-change.err")"
+        return 1
+}
+wait_for 10 change_on_a || fail "host A never took host B's key: $(cat "$T/bid-change.err")"
+on_b topup "$SB" --voucher "$T/bid-change.voucher" >/dev/null 2>"$T/bid-change-b.err" &&
+        fail "the losing bid's change was taken twice in the fleet"
+grep -q "already spent on host host-a at 20" "$T/bid-change-b.err" ||
+        fail "the losing bid's change again on B: $(cat "$T/bid-change-b.err")"
+for pair in "$VP host-a" "$VB host-b"; do
+        set -- $pair
+        [ "$(psql_q "SELECT host FROM prepay_spent WHERE voucher = '\\x$(basename "$1" .voucher)'")" = "$2" ] ||
+                fail "voucher $1 is not in the spent set under $2"
+done
+say "a payment on host A and a bid on host B claimed in the fleet; each voucher refused on the other host, naming it;" \
+        "a losing bid's change spent on host A"
+
 # ---- 2. the database killed during a stream of top-ups and charges ----
 mkdir -p "$T/stream"
 prepay mint --key "$ISSUER_KEY" --amount 1.00 --currency EUR --count 60 --out "$T/stream" >/dev/null 2>&1 ||
@@ -169,6 +217,13 @@ say "database SIGKILLed after $(lines) top-ups; host A's ledger had $before entr
 wait_for 30 pg_gone || fail "the postmaster did not die"
 refused_down() { grep -q "cannot be reached\|cannot be written" "$T/stream.log"; }
 wait_for 30 refused_down || fail "no top-up was refused while the database was down: $(tail -5 "$T/stream.log")"
+# Payments and bids too, nothing spent.
+down_said() { [[ "$(cat "$1")" == *"cannot be reached ("*"): this host takes no new money meanwhile; the voucher was not spent"* ]]; }
+prepay pay "$SA" --voucher "$(mint 0.10)" >/dev/null 2>"$T/pay-down.err" && fail "a payment was taken with the database down"
+down_said "$T/pay-down.err" || fail "a payment with the database down: $(cat "$T/pay-down.err")"
+on_b sponsor bid "$SB" --voucher "$(mint 0.10)" --name "bidder" >/dev/null 2>"$T/bid-down.err" &&
+        fail "a bid was taken with the database down"
+down_said "$T/bid-down.err" || fail "a bid with the database down: $(cat "$T/bid-down.err")"
 # Charges go on into the host's own ledger meanwhile (a charge a second).
 more_entries() { [ "$(entries "$LEDGER")" -ge $((before + 3)) ]; }
 wait_for 30 more_entries || fail "host A wrote no charges while the database was down"
