@@ -44,9 +44,12 @@ v_dave=$(mint 1.00)
 
 # Periods of an hour, the first 8 s from now (time enough for the bids on
 # a machine twice as slow; the test waits for the daemon, not for 8 s).
-prepay sponsor offer "$a" --period 1h --min 1.00 --start +8s --json >"$T/offer-a.json" 2>"$T/offer-a.err" ||
+# The same second since the epoch for both slices: two "+8s" could fall
+# on either side of a second's boundary.
+at=$(($(date +%s) + 8))
+prepay sponsor offer "$a" --period 1h --min 1.00 --start "$at" --json >"$T/offer-a.json" 2>"$T/offer-a.err" ||
         fail "offer refused: $(cat "$T/offer-a.err")"
-prepay sponsor offer "$b" --period 1h --min 1.00 --start +8s >/dev/null 2>"$T/offer-b.err" ||
+prepay sponsor offer "$b" --period 1h --min 1.00 --start "$at" >/dev/null 2>"$T/offer-b.err" ||
         fail "offer refused: $(cat "$T/offer-b.err")"
 start=$(jq -r .sponsorship.start_usec "$T/offer-a.json")
 [ "$(slice_field "$a" .sponsorship.min)" = 1000000 ] || fail "status: min $(slice_field "$a" .sponsorship.min)"
