@@ -51,8 +51,6 @@ struct batch;
 /* Claim statements remembered at once (billing_claim()): far more than
  * the keyed funders who could sign valid ones within minutes. */
 #define BILLING_USED_CLAIMS_MAX 1024
-/* Slices whose history is kept folded (billing_history()): about 75 KiB each. */
-#define BILLING_HISTORY_CACHE_MAX 32
 
 struct billing;
 

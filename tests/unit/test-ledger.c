@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "common/chart.h"
 #include "common/crypto.h"
 #include "common/util.h"
 #include "ledger.h"
@@ -117,11 +118,14 @@ static void redeem_ok(struct ledger *l, unsigned n, int64_t amount, const char *
 }
 
 /* The schema this build writes, and one newer than it knows. */
-#define SCHEMA_NOW 9
-#define SCHEMA_NEWER "10"
+#define SCHEMA_NOW 10
+#define SCHEMA_NEWER "11"
+
+/* A ledger as schema 9 left it: schema 10's stored histories gone. */
+#define SCHEMA_9_SQL "DROP TABLE slice_history_buckets; DROP TABLE slice_history; "
 
 /* A ledger as schema 8 left it: schema 9's index of entries by slice gone. */
-#define SCHEMA_8_SQL "DROP INDEX entries_slice; "
+#define SCHEMA_8_SQL SCHEMA_9_SQL "DROP INDEX entries_slice; "
 
 /* A ledger as schema 7 left it: schema 8's fleet intents gone. */
 #define SCHEMA_7_SQL SCHEMA_8_SQL "DROP TABLE fleet_intents; "
@@ -627,6 +631,136 @@ static void test_history(void **state) {
         h = (struct history_seen) {};
         assert_int_equal(ledger_slice_history(l, "s-00000000", history_cb, &h), 0);
         assert_int_equal(h.n, 0);
+        ledger_close(l);
+}
+
+/* A slice's stored history (schema 10): the summary the ledger folds at
+ * each commit is the one chart_summary_add() makes of every point
+ * ledger_slice_history() gives (an entry after a step back of the clock
+ * at the time of the one before), across batches, a batch rolled back,
+ * the width doubled many times, a reopen, and a migration from schema 9
+ * that builds it; verify finds one that is not. */
+static int history_fold_cb(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
+        struct chart_summary *s = userdata;
+        struct chart_point p = { time_usec, balance, spent };
+
+        if (s->n > 0 && p.time_usec < s->b[s->n - 1].last.time_usec)
+                p.time_usec = s->b[s->n - 1].last.time_usec;
+        return chart_summary_add(s, &p);
+}
+
+static void assert_stored_is_fold(struct ledger *l, const char *slice) {
+        static struct chart_summary want, got;
+
+        chart_summary_init(&want);
+        assert_int_equal(ledger_slice_history(l, slice, history_fold_cb, &want), 0);
+        assert_int_equal(ledger_slice_history_summary(l, slice, &got), 0);
+        assert_int_equal(got.n, want.n);
+        if (want.n == 0)
+                return;
+        assert_int_equal(got.origin, want.origin);
+        assert_int_equal(got.width, want.width);
+        assert_memory_equal(got.b, want.b, want.n * sizeof(want.b[0]));
+}
+
+/* n charges of slice at times from *t on, about 14 ms apart, every
+ * 500th a step back of 50 ms; slice_b charged every 10th. */
+static void charge_steps(struct ledger *l, const char *slice, const char *slice_b, unsigned n, uint64_t *t,
+                         uint64_t *cpu) {
+        int64_t due[_RESOURCE_MAX] = { [RESOURCE_CPU] = 3 };
+        uint64_t counters[_RESOURCE_MAX] = {};
+
+        for (unsigned i = 0; i < n; i++) {
+                *t += 7919 + (i % 13) * 1000;
+                if (i % 500 == 499)
+                        *t -= 50000;
+                counters[RESOURCE_CPU] = ++*cpu;
+                assert_int_equal(ledger_charge(l, slice, counters, due, *t, NULL), 0);
+                if (slice_b && i % 10 == 0)
+                        assert_int_equal(ledger_charge(l, slice_b, counters, due, *t, NULL), 0);
+        }
+}
+
+static void test_history_stored(void **state) {
+        struct fixture *f = *state;
+        static struct chart_summary before, after;
+        uint64_t t = 10000, cpu = 0;
+        struct ledger *l;
+        char *d = NULL;
+
+        l = open_batch(f->path);
+        add_slice(l, SLICE_A, 0);
+        add_slice(l, SLICE_B, 0);
+        add_slice(l, SLICE_C, 0);
+        redeem_ok(l, 1, CENTS(1000), SLICE_A, CENTS(1000));
+        redeem_ok(l, 2, CENTS(1000), SLICE_B, CENTS(1000));
+        assert_int_equal(ledger_commit(l), 0);
+        assert_stored_is_fold(l, SLICE_A);
+
+        /* 42 s of 10 ms buckets: the width doubles within a batch and
+         * between two. */
+        for (int k = 0; k < 6; k++) {
+                assert_int_equal(ledger_begin(l), 0);
+                charge_steps(l, SLICE_A, SLICE_B, 500, &t, &cpu);
+                if (k == 2)
+                        redeem_ok(l, 3, CENTS(500), SLICE_A, CENTS(1500) - 3 * (int64_t) cpu);
+                assert_int_equal(ledger_commit(l), 0);
+                assert_stored_is_fold(l, SLICE_A);
+                assert_stored_is_fold(l, SLICE_B);
+        }
+        assert_int_equal(ledger_slice_history_summary(l, SLICE_A, &before), 0);
+        assert_true(before.width > CHART_SUMMARY_WIDTH_USEC);
+
+        /* A batch rolled back leaves it as it was. */
+        assert_int_equal(ledger_begin(l), 0);
+        charge_steps(l, SLICE_A, NULL, 50, &(uint64_t) { t }, &(uint64_t) { cpu });
+        ledger_rollback(l);
+        assert_int_equal(ledger_slice_history_summary(l, SLICE_A, &after), 0);
+        assert_memory_equal(&after, &before, sizeof(before));
+        assert_stored_is_fold(l, SLICE_A);
+        assert_stored_is_fold(l, SLICE_C);
+        assert_int_equal(after.n, before.n);
+        verify_ok(l);
+        ledger_close(l);
+
+        /* After a restart, read-write and read-only. */
+        l = open_ok(f->path, false);
+        assert_stored_is_fold(l, SLICE_A);
+        assert_int_equal(ledger_begin(l), 0);
+        charge_steps(l, SLICE_A, SLICE_B, 100, &t, &cpu);
+        /* Verify inside a batch: its entries are folded at its commit. */
+        verify_ok(l);
+        assert_int_equal(ledger_commit(l), 0);
+        ledger_close(l);
+        l = open_ok(f->path, true);
+        assert_stored_is_fold(l, SLICE_A);
+        assert_stored_is_fold(l, SLICE_B);
+        assert_int_equal(ledger_slice_history_summary(l, "not a slice", &after), -EINVAL);
+        ledger_close(l);
+
+        /* A stored history that is not the fold of the entries. */
+        raw_exec(f->path, "UPDATE slice_history_buckets SET last_balance = last_balance + 1 WHERE slice = '" SLICE_B
+                          "' AND idx = 0");
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_verify(l, &d), -EBADMSG);
+        assert_non_null(strstr(d, "Slice " SLICE_B ": bucket 0 of its stored history"));
+        free(d);
+        d = NULL;
+        ledger_close(l);
+        raw_exec(f->path, "DELETE FROM slice_history WHERE slice = '" SLICE_B "'");
+        l = open_ok(f->path, true);
+        assert_int_equal(ledger_verify(l, &d), -EBADMSG);
+        assert_non_null(strstr(d, "Stored history of " SLICE_B));
+        free(d);
+        ledger_close(l);
+
+        /* A ledger of schema 9 gets them built by the migration. */
+        raw_exec(f->path, SCHEMA_9_SQL "PRAGMA user_version = 9");
+        l = open_ok(f->path, false);
+        assert_stored_is_fold(l, SLICE_A);
+        assert_stored_is_fold(l, SLICE_B);
+        assert_stored_is_fold(l, SLICE_C);
+        verify_ok(l);
         ledger_close(l);
 }
 
@@ -1549,9 +1683,11 @@ static void test_fleet_intents(void **state) {
 
 /* What "prepay ledger export" writes is read by scripts: the export of
  * the sample, with a reason that needs escaping, byte for byte (by its
- * SHA-256; printed whole when it differs). */
+ * SHA-256; printed whole when it differs). Its "schema" is the one
+ * figure a migration changes: schema 10's stored histories are not in
+ * the export, nor in the chain. */
 static void test_export_bytes(void **state) {
-        static const char want[] = "155d74ccb910e80d0bd8ee6ac5d407d96903c925085842832317c8387bd0de5c";
+        static const char want[] = "a1fbc3bf7b0e8d9c61a44a43489d06fd4197ca33fa94a220a88686030b8f7282";
         struct fixture *f = *state;
         uint8_t hash[CRYPTO_SHA256_SIZE];
         char hex[2 * CRYPTO_SHA256_SIZE + 1];
@@ -2553,6 +2689,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_investors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_history_stored, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };
 
