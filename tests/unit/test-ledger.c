@@ -764,6 +764,73 @@ static void test_history_stored(void **state) {
         ledger_close(l);
 }
 
+static int count_point(const struct chart_point *p, void *userdata) {
+        (*(size_t *) userdata)++;
+        return 0;
+}
+
+static double now_sec(void);
+
+/* A history request's read on a slice of a month of charges, its first
+ * and after a reopen, against folding its entries (what the first
+ * request read before schema 10). N: TEST_LEDGER_HISTORY_ENTRIES charges
+ * (100,000 unless set; 1,000,000 for the figure in daemon/README.md).
+ * Printed, never asserted. */
+static void test_history_performance(void **state) {
+        struct fixture *f = *state;
+        static struct chart_summary s;
+        int64_t due[_RESOURCE_MAX] = { [RESOURCE_CPU] = 1 };
+        uint64_t counters[_RESOURCE_MAX] = {};
+        const char *env = getenv("TEST_LEDGER_HISTORY_ENTRIES");
+        unsigned n = env ? (unsigned) strtoul(env, NULL, 10) : 100000;
+        double t0, t_write, t_first, t_second, t_reopen, t_fold;
+        size_t points = 0;
+        struct ledger *l;
+
+        assert_true(n > 0);
+        l = open_batch(f->path);
+        add_slice(l, SLICE_A, 0);
+        redeem_ok(l, 1, (int64_t) n + 1000, SLICE_A, (int64_t) n + 1000);
+        t0 = now_sec();
+        for (unsigned i = 1; i <= n; i++) {
+                counters[RESOURCE_CPU] = i;
+                /* One charge each 2.6 s: a million is a month. */
+                assert_int_equal(ledger_charge(l, SLICE_A, counters, due, 2000 + (uint64_t) i * 2600000, NULL), 0);
+                if (i % 10000 == 0) {
+                        assert_int_equal(ledger_commit(l), 0);
+                        assert_int_equal(ledger_begin(l), 0);
+                }
+        }
+        assert_int_equal(ledger_commit(l), 0);
+        t_write = now_sec() - t0;
+
+        t0 = now_sec();
+        assert_int_equal(ledger_slice_history_summary(l, SLICE_A, &s), 0);
+        assert_int_equal(chart_summary_foreach(&s, count_point, &points), 0);
+        t_first = now_sec() - t0;
+        t0 = now_sec();
+        assert_int_equal(ledger_slice_history_summary(l, SLICE_A, &s), 0);
+        t_second = now_sec() - t0;
+        ledger_close(l);
+
+        l = open_ok(f->path, false);
+        t0 = now_sec();
+        assert_int_equal(ledger_slice_history_summary(l, SLICE_A, &s), 0);
+        t_reopen = now_sec() - t0;
+
+        t0 = now_sec();
+        chart_summary_init(&s);
+        assert_int_equal(ledger_slice_history(l, SLICE_A, history_fold_cb, &s), 0);
+        t_fold = now_sec() - t0;
+        assert_stored_is_fold(l, SLICE_A);
+        ledger_close(l);
+
+        printf("# ledger: history of a slice of %u entries (%zu buckets, %zu points): first request %.2f ms, "
+               "the next %.2f ms, after a reopen %.2f ms; its entries folded (a first request before schema 10) %.0f ms; "
+               "written in %.1f s (%.1f us a charge)\n",
+               n + 1, s.n, points, t_first * 1e3, t_second * 1e3, t_reopen * 1e3, t_fold * 1e3, t_write, t_write * 1e6 / n);
+}
+
 static void test_release_keep_activate(void **state) {
         struct fixture *f = *state;
         struct ledger_books books;
@@ -2690,6 +2757,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_investors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history_stored, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_history_performance, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_performance, setup, teardown),
         };
 
