@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A slice's history folded as its entries are written (schema 10): the
  * chart_summary (common/chart.h) of its balance and what it was charged
- * after each entry, kept in two tables beside the books, in the same
- * transaction as the entries, so that a history request reads at most
- * CHART_SUMMARY_BUCKETS rows however long the slice has lived. A cache
- * of the entries, not books: outside the chain and the export, and
- * verify folds the entries again and compares (ledger_history_verify()). */
+ * after each entry, kept in two tables beside the books and folded at
+ * the commit of the batch that writes the entries, in its transaction,
+ * so that a history request reads at most CHART_SUMMARY_BUCKETS rows
+ * however long the slice has lived. A cache of the entries, not books:
+ * outside the chain and the export; verify folds the entries again and
+ * compares (ledger_history_verify()). daemon/README.md, "A slice's
+ * history", says why at commit and not at each entry. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -367,11 +369,11 @@ static int verify_one(struct ledger *l, const char *slice, void *userdata) {
         if (v->stored->n != v->folded->n ||
             (v->stored->n > 0 && (v->stored->origin != v->folded->origin || v->stored->width != v->folded->width)))
                 return ledger_discrepancy(v->d, "Slice %s: its stored history (%zu buckets) is not the fold of its "
-                                       "entries (%zu buckets).", slice, v->stored->n, v->folded->n);
+                                          "entries (%zu buckets).", slice, v->stored->n, v->folded->n);
         for (size_t i = 0; i < v->stored->n; i++)
                 if (!bucket_equal(&v->stored->b[i], &v->folded->b[i]))
-                        return ledger_discrepancy(v->d, "Slice %s: bucket %zu of its stored history is not the fold "
-                                               "of its entries.", slice, i);
+                        return ledger_discrepancy(v->d, "Slice %s: bucket %zu of its stored history is not the "
+                                                  "fold of its entries.", slice, i);
         return 0;
 }
 
@@ -392,8 +394,8 @@ int ledger_history_verify(struct ledger *l, char **d) {
                 if (r > 0) {
                         if (!column_text_copy(b.s, 0, id, sizeof(id)))
                                 snprintf(id, sizeof(id), "?");
-                        return ledger_discrepancy(d, "Stored history of %s: of no slice, or its buckets are not as "
-                                               "many as it says.", id);
+                        return ledger_discrepancy(d, "Stored history of %s: of no slice, or its buckets are not "
+                                                  "as many as it says.", id);
                 }
         }
         return slices_foreach(l, verify_one, &v);
