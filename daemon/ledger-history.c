@@ -179,20 +179,82 @@ static int point_of(struct ledger *l, const struct history_point *q, const struc
         return 0;
 }
 
+static int tail_compare(const void *key, const void *t) {
+        return strcmp(key, ((const struct history_tail *) t)->slice);
+}
+
+static struct history_tail *tail_find(struct ledger *l, const char *slice) {
+        return bsearch(slice, l->tails, l->n_tails, sizeof(l->tails[0]), tail_compare);
+}
+
+/* Slice's tail kept as given, in id order; not kept when there are
+ * LEDGER_HISTORY_TAILS_MAX already or no memory (the next commit reads
+ * it again). */
+static void tail_keep(struct ledger *l, const char *slice, uint64_t origin, uint64_t width, size_t n,
+                      const struct chart_summary_bucket *last) {
+        struct history_tail *t = tail_find(l, slice);
+        size_t at = 0;
+
+        if (!t) {
+                if (l->n_tails >= LEDGER_HISTORY_TAILS_MAX)
+                        return;
+                if (l->n_tails == l->cap_tails) {
+                        size_t cap = MAX(l->cap_tails * 2, (size_t) 64);
+                        struct history_tail *q = reallocarray(l->tails, cap, sizeof(*q));
+
+                        if (!q)
+                                return;
+                        l->tails = q;
+                        l->cap_tails = cap;
+                }
+                while (at < l->n_tails && strcmp(l->tails[at].slice, slice) < 0)
+                        at++;
+                memmove(&l->tails[at + 1], &l->tails[at], (l->n_tails - at) * sizeof(l->tails[0]));
+                l->n_tails++;
+                t = &l->tails[at];
+                snprintf(t->slice, sizeof(t->slice), "%s", slice);
+        }
+        t->origin = origin;
+        t->width = width;
+        t->n = n;
+        t->last = *last;
+}
+
+void ledger_history_committed(struct ledger *l, int r) {
+        if (r < 0)
+                l->n_tails = 0;
+        else
+                l->tails_seq = l->tip.seq;
+}
+
+void ledger_history_begin(struct ledger *l) {
+        if (l->tip.seq != l->tails_seq)
+                l->n_tails = 0;
+}
+
 /* The pending points of one slice, q[0..n), into its stored history: its
- * last bucket read, then as a rule only the buckets they change or open
- * written. */
+ * last bucket read (or kept from this handle's last commit), then as a
+ * rule only the buckets they change or open written. */
 static int flush_slice(struct ledger *l, const struct history_point *q, size_t n_q) {
         _cleanup_(freep) struct chart_summary *s = NULL;
         struct chart_summary_bucket last, new;
         uint64_t origin = 0, width = CHART_SUMMARY_WIDTH_USEC;
         const char *slice = q[0].slice;
         struct chart_point p;
-        size_t n = 0, i = 0;
-        bool have;
+        size_t n = 0, n_stored, i = 0;
+        /* Only what changed is written: a bucket closed by the batch's
+         * first point is as it is stored. */
+        bool have, last_changed = false;
+        const struct history_tail *t = tail_find(l, slice);
         int r;
 
-        {
+        if (t) {
+                have = true;
+                origin = t->origin;
+                width = t->width;
+                n = t->n;
+                last = t->last;
+        } else {
                 _cleanup_binder_ struct binder b = ledger_bind(l, STMT_HISTORY_TAIL);
 
                 bind_text(&b, slice);
@@ -207,6 +269,7 @@ static int flush_slice(struct ledger *l, const struct history_point *q, size_t n
                         bucket_from_row(b.s, 3, &last);
                 }
         }
+        n_stored = n;
         for (; i < n_q; i++) {
                 r = point_of(l, &q[i], have ? &last : NULL, &p);
                 if (r < 0)
@@ -221,19 +284,23 @@ static int flush_slice(struct ledger *l, const struct history_point *q, size_t n
                                                l->path, slice);
                 if (r > 0) {
                         /* The bucket before is done. */
-                        if (have && (r = bucket_put(l, slice, &last)) < 0)
+                        if (last_changed && (r = bucket_put(l, slice, &last)) < 0)
                                 return r;
                         last = new;
                         have = true;
                         n++;
                 }
+                last_changed = true;
         }
-        if (have && (r = bucket_put(l, slice, &last)) < 0)
+        if (last_changed && (r = bucket_put(l, slice, &last)) < 0)
                 return r;
-        if (have && (r = head_put(l, slice, origin, width, n)) < 0)
+        if (n != n_stored && (r = head_put(l, slice, origin, width, n)) < 0)
                 return r;
-        if (i == n_q)
+        if (i == n_q) {
+                if (have)
+                        tail_keep(l, slice, origin, width, n, &last);
                 return 0;
+        }
 
         /* The buckets are full: all of them, twice as wide, and the rest
          * folded in memory. Once each time the slice's life doubles. */
@@ -252,7 +319,10 @@ static int flush_slice(struct ledger *l, const struct history_point *q, size_t n
                         return log_error_errno(EUCLEAN, "Ledger %s: slice %s's stored history is malformed.",
                                                l->path, slice);
         }
-        return summary_store(l, slice, s);
+        r = summary_store(l, slice, s);
+        if (r >= 0)
+                tail_keep(l, slice, s->origin, s->width, s->n, &s->b[s->n - 1]);
+        return r;
 }
 
 int ledger_history_flush(struct ledger *l) {

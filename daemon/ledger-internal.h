@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/chart.h"
 #include "common/request.h"
 #include "common/util.h"
 #include "ledger.h"
@@ -208,6 +209,17 @@ struct history_point {
         int64_t balance, spent;
 };
 
+/* A slice's stored history as the last commit of this handle left it:
+ * what a fold of its next entries reads (ledger_history_flush()). */
+struct history_tail {
+        char slice[SLICE_ID_MAX];
+        uint64_t origin, width;
+        size_t n;
+        struct chart_summary_bucket last;
+};
+/* Slices whose history tails a handle keeps (about 120 bytes each). */
+#define LEDGER_HISTORY_TAILS_MAX 65536
+
 struct ledger {
         sqlite3 *db;
         char *path;
@@ -232,6 +244,12 @@ struct ledger {
          * drops those after the tip it puts back. */
         struct history_point *pending;
         size_t n_pending, cap_pending;
+        /* The tails of the stored histories this handle folded, by slice
+         * id, so that a commit reads none of them again; good while the
+         * chain's tip is tails_seq (no other handle wrote since). */
+        struct history_tail *tails;
+        size_t n_tails, cap_tails;
+        uint64_t tails_seq;
 };
 
 struct posting {
@@ -383,6 +401,12 @@ void ledger_history_trim(struct ledger *l);
  * commit: per slice, its last bucket read and the buckets changed
  * written, outside any request's savepoint. */
 int ledger_history_flush(struct ledger *l);
+/* After the batch's commit (r: its result): the tails kept stay good
+ * only if it succeeded. */
+void ledger_history_committed(struct ledger *l, int r);
+/* At a batch's start: the tails kept are forgotten if another handle
+ * wrote since. */
+void ledger_history_begin(struct ledger *l);
 /* Every slice's stored history made again from its entries (the
  * migration to schema 10), in the caller's transaction. */
 int ledger_history_rebuild(struct ledger *l);

@@ -817,6 +817,7 @@ int ledger_begin(struct ledger *l) {
         }
 
         l->tip = l->batch_tip = t;
+        ledger_history_begin(l);
         l->in_batch = true;
         l->batch_error = 0;
         return 0;
@@ -837,6 +838,7 @@ int ledger_commit(struct ledger *l) {
         if (l->batch_error < 0) {
                 r = l->batch_error;
                 batch_fail(l, r);
+                ledger_history_committed(l, r);
                 l->in_batch = false;
                 l->batch_error = 0;
                 return r;
@@ -850,6 +852,7 @@ int ledger_commit(struct ledger *l) {
                           l->batch_tip.seq + 1, l->tip.seq);
                 batch_fail(l, r);
         }
+        ledger_history_committed(l, r);
         l->in_batch = false;
         l->batch_error = 0;
         return r;
@@ -995,6 +998,7 @@ void ledger_close(struct ledger *l) {
                         log_warning("Ledger %s: failed to close: %s, ignoring.", l->path, sqlite3_errstr(rc));
         }
         free(l->pending);
+        free(l->tails);
         free(l->path);
         free(l);
 }

@@ -638,7 +638,8 @@ static void test_history(void **state) {
  * each commit is the one chart_summary_add() makes of every point
  * ledger_slice_history() gives (an entry after a step back of the clock
  * at the time of the one before), across batches, a batch rolled back,
- * the width doubled many times, a reopen, and a migration from schema 9
+ * the width doubled many times, a reopen, another handle writing between
+ * two batches of one that keeps its tails, and a migration from schema 9
  * that builds it; verify finds one that is not. */
 static int history_fold_cb(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
         struct chart_summary *s = userdata;
@@ -685,7 +686,7 @@ static void test_history_stored(void **state) {
         struct fixture *f = *state;
         static struct chart_summary before, after;
         uint64_t t = 10000, cpu = 0;
-        struct ledger *l;
+        struct ledger *l, *l2;
         char *d = NULL;
 
         l = open_batch(f->path);
@@ -736,6 +737,22 @@ static void test_history_stored(void **state) {
         assert_stored_is_fold(l, SLICE_A);
         assert_stored_is_fold(l, SLICE_B);
         assert_int_equal(ledger_slice_history_summary(l, "not a slice", &after), -EINVAL);
+        ledger_close(l);
+
+        /* A handle keeps the tails it folded: another writing between
+         * two of its batches is seen. */
+        l = open_batch(f->path);
+        charge_steps(l, SLICE_A, NULL, 20, &t, &cpu);
+        assert_int_equal(ledger_commit(l), 0);
+        l2 = open_batch(f->path);
+        charge_steps(l2, SLICE_A, NULL, 20, &t, &cpu);
+        assert_int_equal(ledger_commit(l2), 0);
+        ledger_close(l2);
+        assert_int_equal(ledger_begin(l), 0);
+        charge_steps(l, SLICE_A, NULL, 20, &t, &cpu);
+        assert_int_equal(ledger_commit(l), 0);
+        assert_stored_is_fold(l, SLICE_A);
+        verify_ok(l);
         ledger_close(l);
 
         /* A stored history that is not the fold of the entries. */
