@@ -55,13 +55,6 @@ struct billing {
         } used_claims[BILLING_USED_CLAIMS_MAX];
         size_t n_used_claims;
 
-        /* The last entry known committed (0: not known yet), and the
-         * histories folded so far (billing_history()), the least recently
-         * asked for reused first. */
-        uint64_t committed_seq;
-        struct history_cache *histories[BILLING_HISTORY_CACHE_MAX];
-        uint64_t history_tick;
-
         struct fleet *fleet;            /* Ledger= a fleet database; NULL: SQLite only */
         struct fleet_attempt *attempts; /* requests whose vouchers are being claimed or credited */
         struct fleet_waiter *waiters;   /* requests waiting for a take-back of their vouchers */
@@ -183,11 +176,6 @@ static void on_committed(int r, void *userdata) {
         struct billing *b = userdata;
         struct ledger_slice row;
         struct slice *s;
-
-        /* What a history may fold for good (billing_history()): after a
-         * failed commit, seqs may be written again. */
-        if (r < 0 || ledger_last_seq(b->ledger, &b->committed_seq) < 0)
-                b->committed_seq = 0;
 
         /* Committed entries go to the fleet database; after a failed
          * commit the credits of the batch are undone and their intents
@@ -2342,30 +2330,6 @@ int billing_funders(struct billing *b, const char *slice, struct ledger_slice *r
         return ledger_slice_positions(b->ledger, slice, ret_row, ret, ret_n);
 }
 
-/* A slice's history folded up to an entry (chart_summary): each request
- * reads only the entries written since, not the slice's whole life (a
- * million entries a month) on the event loop. Only committed entries
- * are folded: a failed commit's seqs are written again. */
-struct history_cache {
-        char slice[SLICE_ID_MAX];
-        uint64_t seq, used;
-        int64_t balance, spent;
-        struct chart_summary summary;
-};
-
-static int history_fold(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
-        struct history_cache *h = userdata;
-        int r;
-
-        r = chart_summary_add(&h->summary, &(struct chart_point) { time_usec, balance, spent });
-        if (r < 0)
-                return r;
-        h->seq = seq;
-        h->balance = balance;
-        h->spent = spent;
-        return 0;
-}
-
 struct history_replay {
         const struct billing_history_callbacks *cb;
         void *userdata;
@@ -2377,57 +2341,23 @@ static int history_replay_point(const struct chart_point *p, void *userdata) {
         return h->cb->point(p->time_usec, p->balance, p->spent, h->userdata);
 }
 
-/* slice's entry in the cache, made (or the least recently used one
- * taken) when it has none; NULL when out of memory. */
-static struct history_cache *history_cache_get(struct billing *b, const char *slice) {
-        struct history_cache **victim = NULL, *h;
-
-        for (size_t i = 0; i < BILLING_HISTORY_CACHE_MAX; i++) {
-                h = b->histories[i];
-                if (h && streq(h->slice, slice)) {
-                        h->used = ++b->history_tick;
-                        return h;
-                }
-                if (!victim || !h || (*victim && h->used < (*victim)->used))
-                        victim = &b->histories[i];
-        }
-        h = *victim ?: malloc(sizeof(*h));
-        if (!h)
-                return NULL;
-        *victim = h;
-        snprintf(h->slice, sizeof(h->slice), "%s", slice);
-        h->seq = 0;
-        h->balance = h->spent = 0;
-        h->used = ++b->history_tick;
-        chart_summary_init(&h->summary);
-        return h;
-}
-
+/* The history the ledger folded as the slice's entries were written
+ * (ledger_slice_history_summary()): at most CHART_SUMMARY_BUCKETS rows
+ * read on the event loop, however long the slice has lived, the first
+ * request as every other. */
 int billing_history(struct billing *b, const char *slice, struct ledger_slice *ret_row,
                     const struct billing_history_callbacks *cb, void *userdata) {
+        _cleanup_(freep) struct chart_summary *summary = malloc(sizeof(*summary));
         struct history_replay replay = { cb, userdata };
-        struct history_cache *h;
         int r;
 
+        if (!summary)
+                return -ENOMEM;
         r = ledger_slice_get(b->ledger, slice, ret_row);
-        if (r < 0)
-                return r;
-        if (b->committed_seq == 0 && !batch_is_open(b->batch) && ledger_last_seq(b->ledger, &b->committed_seq) < 0)
-                b->committed_seq = 0;
-        h = b->committed_seq > 0 ? history_cache_get(b, slice) : NULL;
-        if (h) {
-                r = ledger_slice_history_range(b->ledger, slice, h->seq, b->committed_seq, h->balance, h->spent,
-                                               history_fold, h);
-                if (r < 0) {
-                        /* Folded in part: made again from the start next time. */
-                        h->slice[0] = 0;
-                        return r;
-                }
-                r = chart_summary_foreach(&h->summary, history_replay_point, &replay);
-        } else
-                /* Nothing known committed yet (a batch open since the
-                 * start): the whole of it, as it is. */
-                r = ledger_slice_history(b->ledger, slice, cb->point, userdata);
+        if (r >= 0)
+                r = ledger_slice_history_summary(b->ledger, slice, summary);
+        if (r >= 0)
+                r = chart_summary_foreach(summary, history_replay_point, &replay);
         if (r < 0)
                 return r;
         return ledger_event_foreach(b->ledger, slice, cb->event, userdata);
@@ -3154,8 +3084,6 @@ int billing_reconcile(struct billing *b) {
 void billing_free(struct billing *b) {
         if (!b)
                 return;
-        for (size_t i = 0; i < BILLING_HISTORY_CACHE_MAX; i++)
-                free(b->histories[i]);
         if (b->batch) {
                 for (struct slice *s = b->slices->list; s; s = s->next)
                         if (s->account.funded)

@@ -51,8 +51,6 @@ struct batch;
 /* Claim statements remembered at once (billing_claim()): far more than
  * the keyed funders who could sign valid ones within minutes. */
 #define BILLING_USED_CLAIMS_MAX 1024
-/* Slices whose history is kept folded (billing_history()): about 75 KiB each. */
-#define BILLING_HISTORY_CACHE_MAX 32
 
 struct billing;
 
@@ -289,8 +287,10 @@ int billing_pay_check(struct billing *b, const struct billing_request *r,
 /* Each funder's position in slice (ledger_slice_positions()). */
 int billing_funders(struct billing *b, const char *slice, struct ledger_slice *ret_row, struct ledger_position **ret,
                     size_t *ret_n);
-/* Slice's row, then its balance after each entry (ledger_slice_history())
- * and its events (ledger_event_foreach()) to the callbacks: the history
+/* Slice's row, then its balance over its life as the ledger folded it
+ * at each commit (ledger_slice_history_summary(): at most
+ * CHART_SUMMARY_BUCKETS buckets read, their lowest, highest and last
+ * points given) and its events (ledger_event_foreach()) to the callbacks: the history
  * `prepay report` and the donor page draw. -ENOENT for a slice the
  * ledger does not hold. */
 struct billing_history_callbacks {

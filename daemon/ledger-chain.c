@@ -128,6 +128,9 @@ int ledger_entry_append(struct ledger *l, struct entry *e) {
                 bind_i64(&b, e->postings[i].amount);
                 r = ledger_bound_step(&b, LEDGER_STEP_DONE, "add a posting");
         }
+        /* Its slice's history, folded at the batch's commit (schema 10). */
+        if (r >= 0)
+                r = ledger_history_note(l, e);
         if (r < 0)
                 return r;
 

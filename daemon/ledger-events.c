@@ -109,8 +109,31 @@ int ledger_event_prune(struct ledger *l, uint64_t before_usec) {
 
 /* A slice's balance and what it was charged after each of its entries,
  * from its postings: the books' own figures, so a history never disagrees
- * with verify. Inside one read snapshot, which is why the caller's cb may
- * not write. */
+ * with verify. Inside a read transaction or the batch. */
+int ledger_history_read(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
+                        int64_t balance, int64_t spent,
+                        int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+                        void *userdata) {
+        _cleanup_binder_ struct binder b = ledger_bind(l, STMT_HISTORY);
+        int r;
+
+        bind_text(&b, slice);
+        bind_u64(&b, after_seq);
+        bind_u64(&b, MIN(upto_seq, (uint64_t) INT64_MAX));
+        while ((r = ledger_bound_row(&b, "read a slice's history")) > 0) {
+                if (!money_add(balance, column_i64(b.s, 1), &balance) ||
+                    !money_add(spent, column_i64(b.s, 2), &spent))
+                        return log_error_errno(EOVERFLOW, "Ledger %s: slice %s's history overflows.", l->path,
+                                               slice);
+                r = cb(column_u64(b.s, 3), column_u64(b.s, 0), balance, spent, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+/* Inside one read snapshot, which is why the caller's cb may not
+ * write. */
 int ledger_slice_history_range(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
                                int64_t balance, int64_t spent,
                                int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent,
@@ -124,24 +147,7 @@ int ledger_slice_history_range(struct ledger *l, const char *slice, uint64_t aft
         r = ledger_read_begin(l, &opened);
         if (r < 0)
                 return r;
-        {
-                _cleanup_binder_ struct binder b = ledger_bind(l, STMT_HISTORY);
-
-                bind_text(&b, slice);
-                bind_u64(&b, after_seq);
-                bind_u64(&b, MIN(upto_seq, (uint64_t) INT64_MAX));
-                while ((r = ledger_bound_row(&b, "read a slice's history")) > 0) {
-                        if (!money_add(balance, column_i64(b.s, 1), &balance) ||
-                            !money_add(spent, column_i64(b.s, 2), &spent)) {
-                                r = log_error_errno(EOVERFLOW, "Ledger %s: slice %s's history overflows.", l->path,
-                                                    slice);
-                                break;
-                        }
-                        r = cb(column_u64(b.s, 3), column_u64(b.s, 0), balance, spent, userdata);
-                        if (r < 0)
-                                break;
-                }
-        }
+        r = ledger_history_read(l, slice, after_seq, upto_seq, balance, spent, cb, userdata);
         ledger_read_end(l, opened);
         return r;
 }

@@ -16,6 +16,8 @@
  *   ledger-invest.c  investors: the opening, investments, payments
  *                    split by the terms, payouts (schema 7)
  *   ledger-events.c  the events table beside the books
+ *   ledger-history.c a slice's history folded as its entries are
+ *                    written, beside the books (schema 10)
  *   ledger-verify.c  ledger_verify()
  *   ledger-export.c  ledger_export_json()
  *   ledger-fleet.c   the fleet database (PostgreSQL, the only file that
@@ -27,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/chart.h"
 #include "common/request.h"
 #include "common/util.h"
 #include "ledger.h"
@@ -87,6 +90,13 @@ enum {
 #define BID_COLUMNS                                                                                        \
         "slice, n, time_usec, start_usec, end_usec, amount, name, url, funder, state, settled_entry, " \
         "settled_usec, change"
+
+/* A stored history bucket's columns (schema 10), as STMT_HISTORY_TAIL
+ * and STMT_HISTORY_SUMMARY select them after origin, width and n (names
+ * of that table alone, so that they need no prefix in a join). */
+#define HISTORY_BUCKET_COLUMNS                                                                        \
+        "idx, low_time, low_balance, low_spent, high_time, high_balance, high_spent, last_time, " \
+        "last_balance, last_spent"
 
 /* Every statement, prepared once (on first use) and kept. */
 enum stmt_id {
@@ -174,6 +184,13 @@ enum stmt_id {
         STMT_INTENT_DELETE,
         STMT_INTENT_GET,
         STMT_INTENT_ALL,
+        STMT_HISTORY_TAIL,
+        STMT_HISTORY_SUMMARY,
+        STMT_HISTORY_HEAD_PUT,
+        STMT_HISTORY_BUCKET_PUT,
+        STMT_HISTORY_BUCKETS_DELETE,
+        STMT_HISTORY_SLICES,
+        STMT_VERIFY_HISTORY_STRAYS,
         _STMT_MAX,
 };
 
@@ -182,6 +199,26 @@ struct tip {
         uint64_t seq;
         uint8_t hash[CRYPTO_SHA256_SIZE];
 };
+
+/* An entry of the open batch, to be folded into its slice's stored
+ * history at commit (ledger_history_note()): what it did to the slice's
+ * balance and charges. */
+struct history_point {
+        char slice[SLICE_ID_MAX];
+        uint64_t seq, time_usec;
+        int64_t balance, spent;
+};
+
+/* A slice's stored history as the last commit of this handle left it:
+ * what a fold of its next entries reads (ledger_history_flush()). */
+struct history_tail {
+        char slice[SLICE_ID_MAX];
+        uint64_t origin, width;
+        size_t n;
+        struct chart_summary_bucket last;
+};
+/* Slices whose history tails a handle keeps (about 120 bytes each). */
+#define LEDGER_HISTORY_TAILS_MAX 65536
 
 struct ledger {
         sqlite3 *db;
@@ -202,6 +239,17 @@ struct ledger {
         /* ledger_set_progress(): told as entries are read. */
         ledger_progress_fn progress;
         void *progress_userdata;
+        /* The open batch's entries, in seq order, not yet in their
+         * slices' stored histories: a savepoint or batch rolled back
+         * drops those after the tip it puts back. */
+        struct history_point *pending;
+        size_t n_pending, cap_pending;
+        /* The tails of the stored histories this handle folded, by slice
+         * id, so that a commit reads none of them again; good while the
+         * chain's tip is tails_seq (no other handle wrote since). */
+        struct history_tail *tails;
+        size_t n_tails, cap_tails;
+        uint64_t tails_seq;
 };
 
 struct posting {
@@ -342,6 +390,38 @@ int ledger_entry_hash(const uint8_t prev[CRYPTO_SHA256_SIZE], const struct entry
 void ledger_entry_post(struct entry *e, const char *account, int64_t amount);
 /* Appends e (its seq is the next one) with its postings and moves the tip. */
 int ledger_entry_append(struct ledger *l, struct entry *e);
+
+/* A slice's history (ledger-history.c, schema 10). e, just appended,
+ * noted to be folded into its slice's stored history when the batch
+ * commits (in l->pending). */
+int ledger_history_note(struct ledger *l, const struct entry *e);
+/* The notes of entries rolled back (after l->tip) forgotten. */
+void ledger_history_trim(struct ledger *l);
+/* The batch's notes folded into the stored histories, before its
+ * commit: per slice, its last bucket read and the buckets changed
+ * written, outside any request's savepoint. */
+int ledger_history_flush(struct ledger *l);
+/* After the batch's commit (r: its result): the tails kept stay good
+ * only if it succeeded. */
+void ledger_history_committed(struct ledger *l, int r);
+/* At a batch's start: the tails kept are forgotten if another handle
+ * wrote since. */
+void ledger_history_begin(struct ledger *l);
+/* Every slice's stored history made again from its entries (the
+ * migration to schema 10), in the caller's transaction. */
+int ledger_history_rebuild(struct ledger *l);
+/* Verify's first discrepancy as a sentence in *ret (to free): -EBADMSG,
+ * or -ENOMEM (ledger-verify.c). */
+_printf_(2, 3) int ledger_discrepancy(char **ret, const char *fmt, ...);
+/* ledger_slice_history_range() inside the caller's read transaction or
+ * batch (ledger-events.c). */
+int ledger_history_read(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
+                        int64_t balance, int64_t spent,
+                        int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+                        void *userdata);
+/* Verify's step: each slice's stored history is the fold of its
+ * entries. 0, or -EBADMSG and the sentence in *d. */
+int ledger_history_verify(struct ledger *l, char **d);
 
 /* Reading entries with their postings, in seq order: two ordered scans
  * merged, one pass over each table. */

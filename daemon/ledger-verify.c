@@ -12,7 +12,8 @@
 #include "common/money.h"
 #include "ledger-internal.h"
 
-_printf_(2, 3) static int set_sentence(char **ret, const char *fmt, ...) {
+/* The first discrepancy, in *ret: -EBADMSG (-ENOMEM). */
+int ledger_discrepancy(char **ret, const char *fmt, ...) {
         va_list ap;
         char *s;
         int k;
@@ -24,11 +25,10 @@ _printf_(2, 3) static int set_sentence(char **ret, const char *fmt, ...) {
                 return -ENOMEM;
         free(*ret);
         *ret = s;
-        return 0;
+        return -EBADMSG;
 }
 
-/* The first discrepancy, -EBADMSG. */
-#define discrepancy(ret, ...) (set_sentence((ret), __VA_ARGS__) < 0 ? -ENOMEM : -EBADMSG)
+#define discrepancy(ret, ...) ledger_discrepancy((ret), __VA_ARGS__)
 
 static char *fmt_money(char buf[MONEY_FORMAT_MAX], int64_t v) {
         return money_format(buf, MONEY_FORMAT_MAX, v);
@@ -854,6 +854,8 @@ int ledger_verify_books(struct ledger *l, struct ledger_books *ret_books, char *
                 r = verify_investors(l, &d);
         if (r >= 0)
                 r = verify_balance(l, &books, &d);
+        if (r >= 0)
+                r = ledger_history_verify(l, &d);
         ledger_read_end(l, opened);
 
         if (r == -EBADMSG && ret_discrepancy)

@@ -334,7 +334,35 @@ static const char *const migrations[] = {
          * the gateway's donor page: every load of a slice's page reads
          * them), which was a scan of every entry of the host. */
         "CREATE INDEX entries_slice ON entries (slice, seq);\n",
+        /* 10: a slice's history folded as its entries are written
+         * (chart_summary, common/chart.h), in the same transaction, so
+         * that a history request reads at most CHART_SUMMARY_BUCKETS
+         * rows whatever the slice's age: slice_history its origin, bucket
+         * width and number of buckets, slice_history_buckets each bucket's
+         * lowest, highest and last point (time, balance after the entry,
+         * charged so far). A cache of the entries, not books: outside the
+         * chain and the export; verify folds the entries again and
+         * compares. The rows of the entries written before are built
+         * when this step runs (ledger_history_rebuild(), below). */
+        "CREATE TABLE slice_history (\n"
+        "        slice TEXT PRIMARY KEY,\n"
+        "        origin INTEGER NOT NULL CHECK (origin >= 0),\n"
+        "        width INTEGER NOT NULL CHECK (width > 0),\n"
+        "        n INTEGER NOT NULL CHECK (n > 0)\n"
+        ") STRICT, WITHOUT ROWID;\n"
+        "CREATE TABLE slice_history_buckets (\n"
+        "        slice TEXT NOT NULL,\n"
+        "        idx INTEGER NOT NULL CHECK (idx >= 0),\n"
+        "        low_time INTEGER NOT NULL, low_balance INTEGER NOT NULL, low_spent INTEGER NOT NULL,\n"
+        "        high_time INTEGER NOT NULL, high_balance INTEGER NOT NULL, high_spent INTEGER NOT NULL,\n"
+        "        last_time INTEGER NOT NULL, last_balance INTEGER NOT NULL, last_spent INTEGER NOT NULL,\n"
+        "        PRIMARY KEY (slice, idx)\n"
+        ") STRICT, WITHOUT ROWID;\n",
 };
+/* The version whose step above adds the history tables: its rows are
+ * built from the entries in C when a ledger is migrated to it. Renumber
+ * it with the step. */
+#define LEDGER_SCHEMA_HISTORY 10
 #define LEDGER_SCHEMA_VERSION ((int) ARRAY_SIZE(migrations))
 
 #define EVENT_COLUMNS \
@@ -598,6 +626,25 @@ static const char *const stmt_sql[_STMT_MAX] = {
                          "sum(CASE WHEN p.account GLOB 'charge:*' THEN p.amount ELSE 0 END), e.seq "
                          "FROM entries e JOIN postings p ON p.entry = e.seq WHERE e.slice = ? AND e.seq > ? "
                          "AND e.seq <= ? GROUP BY e.seq ORDER BY e.seq",
+        /* A slice's stored history (schema 10): its last bucket, then all
+         * of them. */
+        [STMT_HISTORY_TAIL] = "SELECT h.origin, h.width, h.n, " HISTORY_BUCKET_COLUMNS " FROM slice_history h "
+                              "JOIN slice_history_buckets b ON b.slice = h.slice WHERE h.slice = ? "
+                              "ORDER BY b.idx DESC LIMIT 1",
+        [STMT_HISTORY_SUMMARY] = "SELECT h.origin, h.width, h.n, " HISTORY_BUCKET_COLUMNS " FROM slice_history h "
+                                 "JOIN slice_history_buckets b ON b.slice = h.slice WHERE h.slice = ? "
+                                 "ORDER BY b.idx",
+        [STMT_HISTORY_HEAD_PUT] = "INSERT OR REPLACE INTO slice_history (slice, origin, width, n) VALUES (?, ?, ?, ?)",
+        [STMT_HISTORY_BUCKET_PUT] = "INSERT OR REPLACE INTO slice_history_buckets (slice, " HISTORY_BUCKET_COLUMNS
+                                    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [STMT_HISTORY_BUCKETS_DELETE] = "DELETE FROM slice_history_buckets WHERE slice = ?",
+        [STMT_HISTORY_SLICES] = "SELECT id FROM slices ORDER BY num",
+        /* Stored histories of no slice, or not as many buckets as
+         * their count says. */
+        [STMT_VERIFY_HISTORY_STRAYS] = "SELECT h.slice FROM slice_history h WHERE NOT EXISTS (SELECT 1 FROM slices "
+                                       "WHERE id = h.slice) OR h.n <> (SELECT count(*) FROM slice_history_buckets "
+                                       "WHERE slice = h.slice) UNION ALL SELECT b.slice FROM slice_history_buckets b "
+                                       "WHERE NOT EXISTS (SELECT 1 FROM slice_history WHERE slice = b.slice) LIMIT 1",
 };
 
 /* Errors */
@@ -746,6 +793,7 @@ static void batch_fail(struct ledger *l, int r) {
         if (!sqlite3_get_autocommit(l->db))
                 (void) exec_stmt(l, STMT_ROLLBACK, "roll the batch back");
         l->tip = l->batch_tip;
+        ledger_history_trim(l);
 }
 
 int ledger_begin(struct ledger *l) {
@@ -769,6 +817,7 @@ int ledger_begin(struct ledger *l) {
         }
 
         l->tip = l->batch_tip = t;
+        ledger_history_begin(l);
         l->in_batch = true;
         l->batch_error = 0;
         return 0;
@@ -789,17 +838,21 @@ int ledger_commit(struct ledger *l) {
         if (l->batch_error < 0) {
                 r = l->batch_error;
                 batch_fail(l, r);
+                ledger_history_committed(l, r);
                 l->in_batch = false;
                 l->batch_error = 0;
                 return r;
         }
 
-        r = exec_stmt(l, STMT_COMMIT, "commit a batch");
+        r = ledger_history_flush(l);
+        if (r >= 0)
+                r = exec_stmt(l, STMT_COMMIT, "commit a batch");
         if (r < 0) {
                 log_error("Ledger %s: batch of entries %" PRIu64 "..%" PRIu64 " rolled back.", l->path,
                           l->batch_tip.seq + 1, l->tip.seq);
                 batch_fail(l, r);
         }
+        ledger_history_committed(l, r);
         l->in_batch = false;
         l->batch_error = 0;
         return r;
@@ -851,6 +904,7 @@ int ledger_op_end(struct ledger *l, const struct tip *saved, int r) {
         }
 
         l->tip = *saved;
+        ledger_history_trim(l);
         /* After a full disk or an I/O error SQLite may have rolled the
          * whole transaction back: the batch is lost, not just this op. */
         if (sqlite3_get_autocommit(l->db)) {
@@ -943,6 +997,8 @@ void ledger_close(struct ledger *l) {
                 if (rc != SQLITE_OK)
                         log_warning("Ledger %s: failed to close: %s, ignoring.", l->path, sqlite3_errstr(rc));
         }
+        free(l->pending);
+        free(l->tails);
         free(l->path);
         free(l);
 }
@@ -1022,6 +1078,8 @@ static int schema_migrate(struct ledger *l, int64_t version, char **ret_error) {
                 int r;
 
                 r = exec_sql(l, migrations[v]);
+                if (r >= 0 && v + 1 == LEDGER_SCHEMA_HISTORY)
+                        r = ledger_history_rebuild(l);
                 if (r >= 0) {
                         snprintf(sql, sizeof(sql), "PRAGMA user_version = %" PRId64, v + 1);
                         r = exec_sql(l, sql);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdio.h>
 
+#include "common/chart.h"
 #include "common/crypto.h"
 #include "common/message.h"
 #include "common/voucher.h"
@@ -445,7 +446,8 @@ int ledger_books(struct ledger *l, struct ledger_books *ret);
  * release of a slice whose model splits its balance posts exactly the
  * split recomputed from its credits, its model and its slice posting, and
  * no other entry posts to a funder's account; redeemed = held + charged +
- * refunded + held for funders. 0 when all hold; -EBADMSG with the first discrepancy as a
+ * refunded + held for funders; and each slice's stored history (schema
+ * 10, a cache) is the fold of its entries. 0 when all hold; -EBADMSG with the first discrepancy as a
  * sentence in *ret_discrepancy (to free), naming the entry or slice. */
 int ledger_verify(struct ledger *l, char **ret_discrepancy);
 /* The same, and on success the books it verified, read in the same
@@ -518,6 +520,13 @@ int ledger_slice_history_range(struct ledger *l, const char *slice, uint64_t aft
                                int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent,
                                          void *userdata),
                                void *userdata);
+/* Slice's history as folded when its entries were written (schema 10;
+ * the open batch's included): the chart_summary that
+ * chart_summary_add() makes of the points ledger_slice_history() gives,
+ * an entry written after a step back of the clock drawn at the time of
+ * the one before it. At most CHART_SUMMARY_BUCKETS rows read, however
+ * many entries the slice has; ret->n = 0 for a slice with none. */
+int ledger_slice_history_summary(struct ledger *l, const char *slice, struct chart_summary *ret);
 
 /* The whole ledger as one JSON object: {"schema":N, "books":{...},
  * "slices":[...], "vouchers":[...], "entries":[{"seq", "time_usec",

@@ -133,32 +133,45 @@ static void summary_halve(struct chart_summary *s) {
         s->n = n;
 }
 
-int chart_summary_add(struct chart_summary *s, const struct chart_point *p) {
-        struct chart_summary_bucket *last = s->n > 0 ? &s->b[s->n - 1] : NULL;
+int chart_summary_add_tail(uint64_t origin, uint64_t width, size_t n, struct chart_summary_bucket *last,
+                           const struct chart_point *p, struct chart_summary_bucket *ret_new) {
         uint64_t index;
 
-        if (!last)
-                s->origin = p->time_usec;
-        else if (p->time_usec < last->last.time_usec)
+        if (width == 0 || (n > 0 && !last) || p->time_usec < origin)
                 return -EINVAL;
+        if (last && p->time_usec < last->last.time_usec)
+                return -EINVAL;
+        index = (p->time_usec - origin) / width;
+        if (last && last->index == index) {
+                /* As the downsampler: the first of equals stays. */
+                if (p->balance < last->low.balance)
+                        last->low = *p;
+                if (p->balance > last->high.balance)
+                        last->high = *p;
+                last->last = *p;
+                return 0;
+        }
+        if (n >= CHART_SUMMARY_BUCKETS)
+                return -EXFULL;
+        *ret_new = (struct chart_summary_bucket) { index, *p, *p, *p };
+        return 1;
+}
+
+int chart_summary_add(struct chart_summary *s, const struct chart_point *p) {
+        struct chart_summary_bucket b;
+        int r;
+
+        if (s->n == 0)
+                s->origin = p->time_usec;
         for (;;) {
-                index = (p->time_usec - s->origin) / s->width;
-                if (last && last->index == index) {
-                        /* As the downsampler: the first of equals stays. */
-                        if (p->balance < last->low.balance)
-                                last->low = *p;
-                        if (p->balance > last->high.balance)
-                                last->high = *p;
-                        last->last = *p;
-                        return 0;
-                }
-                if (s->n < CHART_SUMMARY_BUCKETS)
+                r = chart_summary_add_tail(s->origin, s->width, s->n, s->n > 0 ? &s->b[s->n - 1] : NULL, p, &b);
+                if (r != -EXFULL)
                         break;
                 summary_halve(s);
-                last = &s->b[s->n - 1];
         }
-        s->b[s->n++] = (struct chart_summary_bucket) { index, *p, *p, *p };
-        return 0;
+        if (r > 0)
+                s->b[s->n++] = b;
+        return MIN(r, 0);
 }
 
 int chart_summary_foreach(const struct chart_summary *s, int (*cb)(const struct chart_point *p, void *userdata),

@@ -103,6 +103,15 @@ struct chart_summary {
 void chart_summary_init(struct chart_summary *s);
 /* -EINVAL for a point before the last one added. */
 int chart_summary_add(struct chart_summary *s, const struct chart_point *p);
+/* chart_summary_add() known only by a summary's origin, width, number of
+ * buckets and last bucket (NULL when none), as the ledger keeps one
+ * (its rows are not read whole for each entry): 0 when p went into
+ * *last, 1 when it opens a new bucket, *ret_new; -EXFULL when the
+ * buckets are full and only the whole summary can take p (the width
+ * doubles); -EINVAL for a point before the last. The same code as
+ * chart_summary_add(), so the two give the same buckets. */
+int chart_summary_add_tail(uint64_t origin, uint64_t width, size_t n, struct chart_summary_bucket *last,
+                           const struct chart_point *p, struct chart_summary_bucket *ret_new);
 /* Each bucket's points, in time order, a point its bucket's low, high and
  * last at once given once. Stops at cb's first negative return. */
 int chart_summary_foreach(const struct chart_summary *s, int (*cb)(const struct chart_point *p, void *userdata),
