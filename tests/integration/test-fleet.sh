@@ -9,6 +9,10 @@
 #   1b. A payment on host A and a sponsor's bid on host B: each voucher
 #      claimed in the fleet, then refused on the other host naming it; a
 #      losing bid's change (bound to fleet-1) spent once, on host A.
+#   1c. Request ids are the fleet's: one taken on host A is refused on
+#      host B naming host A and the time (nothing spent there), host A
+#      replays its answer; 20 clients sending one id with a voucher each
+#      to both hosts at once spend one voucher in the fleet.
 #   2. The database SIGKILLed during a stream of top-ups and charges, and
 #      started again: every top-up acknowledged is in the fleet's books
 #      once, the refused ones spent nothing (refused with "cannot be
@@ -179,6 +183,56 @@ for pair in "$VP host-a" "$VB host-b"; do
 done
 say "a payment on host A and a bid on host B claimed in the fleet; each voucher refused on the other host, naming it;" \
         "a losing bid's change spent on host A"
+
+# ---- 1c. one request id, two hosts ----
+# Taken on host A, the id is refused on host B naming host A and the
+# time, and nothing is spent there; sent to A again, it is A's answer
+# again (replayed, nothing spent twice).
+V1=$(mint 1.00)
+V2=$(mint 1.00)
+prepay topup "$SA" --voucher "$V1" --request-id fleet-r1 >"$T/r1-a.out" 2>&1 ||
+        fail "top-up with request id fleet-r1 on host A: $(cat "$T/r1-a.out")"
+on_b topup "$SB" --voucher "$V2" --request-id fleet-r1 >"$T/r1-b.out" 2>&1 &&
+        fail "request id fleet-r1, taken on host A, was processed again on host B: $(cat "$T/r1-b.out")"
+grep -q "Request id fleet-r1 was taken on host host-a at 20" "$T/r1-b.out" ||
+        fail "host B refused request id fleet-r1 with: $(cat "$T/r1-b.out")"
+v2id=$(basename "$V2" .voucher)
+[ "$(psql_q "SELECT count(*) FROM prepay_spent WHERE voucher = '\\x$v2id'")" = 0 ] ||
+        fail "voucher $v2id of the refused request was spent"
+prepay topup "$SA" --voucher "$V1" --request-id fleet-r1 >"$T/r1-a2.out" 2>&1 ||
+        fail "request id fleet-r1 sent to host A again: $(cat "$T/r1-a2.out")"
+cmp -s "$T/r1-a.out" "$T/r1-a2.out" || fail "host A answered fleet-r1 differently: $(cat "$T/r1-a.out" "$T/r1-a2.out")"
+on_b topup "$SB" --voucher "$V2" --request-id fleet-r2 >"$T/r2-b.out" 2>&1 ||
+        fail "voucher $v2id with a new request id on host B: $(cat "$T/r2-b.out")"
+# 20 clients, one request id, a voucher each, both hosts at once: one
+# voucher spent in the fleet; every client gets the winner's answer
+# (replayed on the winner's host) or is told the id was taken.
+vs=()
+for i in $(seq 1 20); do vs+=("$(mint 1.00)"); done
+pids=()
+for i in $(seq 1 20); do
+        if [ $((i % 2)) = 0 ]; then
+                on_b topup "$SB" --voucher "${vs[$((i - 1))]}" --request-id fleet-r3 >"$T/r3.$i.out" 2>&1 &
+        else
+                prepay topup "$SA" --voucher "${vs[$((i - 1))]}" --request-id fleet-r3 >"$T/r3.$i.out" 2>&1 &
+        fi
+        pids+=($!)
+done
+ok=0
+for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" && ok=$((ok + 1))
+done
+spent=0
+for v in "${vs[@]}"; do
+        n=$(psql_q "SELECT count(*) FROM prepay_spent WHERE voucher = '\\x$(basename "$v" .voucher)'")
+        spent=$((spent + n))
+done
+taken=$(grep -l "Request id fleet-r3 was taken on host host-[ab] at 20" "$T"/r3.*.out | wc -l)
+say "one request id sent by 20 clients to two hosts: $spent voucher spent, $ok answered, $taken told it was taken"
+[ "$spent" = 1 ] || fail "request id fleet-r3 spent $spent vouchers in the fleet"
+[ $((ok + taken)) = 20 ] || fail "answers to fleet-r3 neither the winner's nor naming the host: $(grep -L "was taken on host" "$T"/r3.*.out | xargs cat | sort | uniq -c | head -5)"
+[ "$(psql_q "SELECT host FROM prepay_requests WHERE request_id = 'fleet-r1'")" = host-a ] ||
+        fail "request id fleet-r1 is not host-a's in the fleet: $(psql_q 'TABLE prepay_requests')"
 
 # ---- 2. the database killed during a stream of top-ups and charges ----
 mkdir -p "$T/stream"
