@@ -29,29 +29,7 @@
 # run-all-timeout: 300
 
 . "$(dirname "$0")/lib-postgres.sh"
-B_PID=
-B=$T/b
-B_SOCKET=$B/control.sock
-B_PIN=/sys/fs/bpf/$ID-b
-
-fleet_cleanup() {
-        if [ -n "$B_PID" ]; then
-                kill -TERM "$B_PID" 2>/dev/null
-                wait_for 5 pid_gone "$B_PID"
-                kill -KILL "$B_PID" 2>/dev/null
-                wait "$B_PID" 2>/dev/null
-        fi
-        pg_stop
-        local d pid
-        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID-b" 2>/dev/null); do
-                for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-                        kill -KILL "$pid" 2>/dev/null
-                done
-                wait_for 2 rmdir_tree "$d"
-        done
-        rm -rf "$B_PIN"
-}
-trap 'rc=$?; fleet_cleanup; (exit $rc); cleanup' EXIT
+trap 'rc=$?; b_cleanup; pg_stop; (exit $rc); cleanup' EXIT
 
 pg_init
 say "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }') on $PGSOCK port $PGPORT"
@@ -66,32 +44,11 @@ $PRICES"
 start_daemon
 
 # Host B: the same issuer, its own everything else.
-mkdir -p "$B"
-if [ "$HYBRID" = 1 ]; then B_ROOT=$ID-b; else B_ROOT=${CGROUP_ROOT%/*}/$ID-b; fi
-cat >"$B/prepayd.conf" <<CONF
-[Daemon]
-ControlSocket=$B_SOCKET
-StateDirectory=$B/state
-LogLevel=debug
-[Cgroup]
-Backend=cgroupfs
-CgroupRoot=$B_ROOT
-[Meter]
-BpfPinPath=$B_PIN
-[Money]
-Currency=EUR
-IssuersDirectory=$T/issuers.d
-HostId=host-b
+b_start debug "HostId=host-b
 FleetId=fleet-1
 Ledger=$FLEET
 MinRuntimeSec=1s
-$PRICES
-CONF
-"$BIN/prepayd" -c "$B/prepayd.conf" >>"$B/prepayd.log" 2>&1 &
-B_PID=$!
-b_answers() { [ -S "$B_SOCKET" ] && PREPAY_SOCKET=$B_SOCKET "$BIN/prepay" list >/dev/null 2>&1; }
-wait_for 20 b_answers || fail "host B did not start: $(tail -20 "$B/prepayd.log")"
-on_b() { PREPAY_SOCKET=$B_SOCKET "$BIN/prepay" "$@"; }
+$PRICES"
 
 # connected: both hosts' threads reached the database (each registers
 # itself when it first ships).
