@@ -11,8 +11,8 @@
  *       synchronous_commit) in the database CONNINFO names, as host
  *       "bench-commit": give it a database of its own.
  *
- * Each alone, after as many not measured. Prints "<store>: <n> commits, p50 X ms, p99 Y ms"
- * for each; tests/bench/fleet prints the ratio. */
+ * Each alone, after as many not measured. Prints "<store>: <n> commits,
+ * p50 X ms, p99 Y ms" for each; tests/bench/fleet prints the ratio. */
 #include <sys/random.h>
 
 #include "bench.h"
