@@ -72,21 +72,30 @@ SB=$(buy_on b "$T/run-b.log") || fail "no slice on host B: $(cat "$T/run-b.log")
 wait_for 20 both_registered || fail "the hosts did not reach the fleet database: $(psql_q 'TABLE prepay_hosts')"
 say "host A: slice $SA; host B: slice $SB"
 
+# race N NAME ARGS...: N top-ups at once, alternately on host B and A,
+# client I with the voucher "race_voucher I" prints and ARGS; their output
+# in $T/NAME.I.out, how many were accepted in $ok.
+race() {
+        local n=$1 name=$2 i pids=()
+        shift 2
+        for i in $(seq 1 "$n"); do
+                if [ $((i % 2)) = 0 ]; then
+                        on_b topup "$SB" --voucher "$(race_voucher "$i")" "$@" >"$T/$name.$i.out" 2>&1 &
+                else
+                        prepay topup "$SA" --voucher "$(race_voucher "$i")" "$@" >"$T/$name.$i.out" 2>&1 &
+                fi
+                pids+=($!)
+        done
+        ok=0
+        for i in "${!pids[@]}"; do
+                wait "${pids[$i]}" && ok=$((ok + 1))
+        done
+}
+
 # ---- 1. one voucher, 100 clients, two hosts ----
 V=$(mint 5.00)
-pids=()
-for i in $(seq 1 100); do
-        if [ $((i % 2)) = 0 ]; then
-                on_b topup "$SB" --voucher "$V" >"$T/race.$i.out" 2>&1 &
-        else
-                prepay topup "$SA" --voucher "$V" >"$T/race.$i.out" 2>&1 &
-        fi
-        pids+=($!)
-done
-ok=0
-for i in "${!pids[@]}"; do
-        wait "${pids[$i]}" && ok=$((ok + 1))
-done
+race_voucher() { echo "$V"; }
+race 100 race
 spent_told=$(grep -l "already spent on host host-[ab] at 20" "$T"/race.*.out | wc -l)
 busy=$(grep -l "being spent on this host" "$T"/race.*.out | wc -l)
 say "one voucher offered 100 times to two hosts: $ok accepted, $spent_told told where it was spent, $busy told it was being spent"
@@ -166,19 +175,8 @@ on_b topup "$SB" --voucher "$V2" --request-id fleet-r2 >"$T/r2-b.out" 2>&1 ||
 # (replayed on the winner's host) or is told the id was taken.
 vs=()
 for i in $(seq 1 20); do vs+=("$(mint 1.00)"); done
-pids=()
-for i in $(seq 1 20); do
-        if [ $((i % 2)) = 0 ]; then
-                on_b topup "$SB" --voucher "${vs[$((i - 1))]}" --request-id fleet-r3 >"$T/r3.$i.out" 2>&1 &
-        else
-                prepay topup "$SA" --voucher "${vs[$((i - 1))]}" --request-id fleet-r3 >"$T/r3.$i.out" 2>&1 &
-        fi
-        pids+=($!)
-done
-ok=0
-for i in "${!pids[@]}"; do
-        wait "${pids[$i]}" && ok=$((ok + 1))
-done
+race_voucher() { echo "${vs[$(($1 - 1))]}"; }
+race 20 r3 --request-id fleet-r3
 spent=0
 for v in "${vs[@]}"; do
         n=$(psql_q "SELECT count(*) FROM prepay_spent WHERE voucher = '\\x$(basename "$v" .voucher)'")
