@@ -68,6 +68,9 @@ struct fleet_attempt {
         uint8_t ids[REQUEST_VOUCHERS_MAX][VOUCHER_ID_SIZE];
         size_t n;
         char request_id[REQUEST_ID_MAX + 1];
+        /* Whose request ids it is among, in the fleet: "uid N" (a fleet's
+         * hosts share their users), "remote" (the storefront's buyers). */
+        char requester[24];
         bool has_request_id;
         void (*done)(int r, const char *error, void *userdata);
         void *userdata; /* the request's */
@@ -1273,14 +1276,24 @@ static void on_claimed(const struct fleet_claimed *c, void *userdata) {
                 done(0, NULL, ud);
                 return;
         }
-        if (r == -EALREADY) {
+        if (r == -EALREADY || r == -EEXIST) {
                 t = (time_t) (c->spent.time_usec / USEC_PER_SEC);
                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
-                if (asprintf(&error, "Voucher %s was already spent on host %s at %s%s",
-                             voucher_id_to_string(a->ids[MIN(c->failed, a->n - 1)], vid), c->spent.host, when,
-                             a->n > 1 ? "; none of the vouchers was spent" : "") < 0)
+                /* Its answer is on that host, which replays it: the
+                 * fleet does not copy answers (daemon/README.md). */
+                if (r == -EEXIST && asprintf(&error, "Request id %s was taken on host %s at %s: send the request "
+                                             "there again for its answer, or use a new request id; %s",
+                                             a->request_id, c->spent.host, when,
+                                             a->n > 1 ? "none of the vouchers was spent"
+                                                      : "the voucher was not spent") < 0)
                         error = NULL;
-                /* The transaction rolled back: nothing to take back. */
+                if (r == -EALREADY && asprintf(&error, "Voucher %s was already spent on host %s at %s%s",
+                                               voucher_id_to_string(a->ids[MIN(c->failed, a->n - 1)], vid),
+                                               c->spent.host, when,
+                                               a->n > 1 ? "; none of the vouchers was spent" : "") < 0)
+                        error = NULL;
+                /* The transaction kept nothing of this claim: nothing
+                 * to take back. */
                 intents_delete(b, (const uint8_t(*)[VOUCHER_ID_SIZE]) a->ids, a->n, a->claim);
         } else {
                 if (asprintf(&error, "The fleet database cannot be written (%s); %s", c->error,
@@ -1304,7 +1317,7 @@ static void on_intents_committed(int r, void *userdata) {
 
         if (r >= 0)
                 r = fleet_claim(b->fleet, (const uint8_t(*)[VOUCHER_ID_SIZE]) a->ids, a->n, a->claim,
-                                a->has_request_id ? a->request_id : NULL, on_claimed, a);
+                                a->requester, a->has_request_id ? a->request_id : NULL, on_claimed, a);
         if (r >= 0)
                 return;
         /* Not committed (rolled back with the batch), or committed and
@@ -1354,6 +1367,10 @@ int billing_fleet_claim(struct billing *b, const struct billing_request *r, cons
                 snprintf(a->request_id, sizeof(a->request_id), "%s", r->request_id);
                 a->has_request_id = true;
         }
+        if (r->remote)
+                snprintf(a->requester, sizeof(a->requester), "remote");
+        else
+                snprintf(a->requester, sizeof(a->requester), "uid %u", (unsigned) r->uid);
         a->done = done;
         a->userdata = userdata;
         q = crypto_random(a->claim, sizeof(a->claim));

@@ -33,6 +33,11 @@
  * a host that joined is trusted within this even before its change
  * is first offered. */
 #define FLEET_KEYS_REFRESH_SEC 30
+/* Claims in one transaction of the fleet database at most (group
+ * commit): all that queued while the last one ran, up to this. */
+#define FLEET_GROUP_MAX 128
+/* "uid 4294967295", "remote" */
+#define FLEET_REQUESTER_MAX 24
 
 enum job_kind {
         JOB_CLAIM,
@@ -45,6 +50,7 @@ struct job {
         size_t n;
         uint8_t claim[LEDGER_CLAIM_SIZE];
         char request_id[REQUEST_ID_MAX + 1];
+        char requester[FLEET_REQUESTER_MAX];
         bool has_request_id;
         uint64_t now_usec;
         struct fleet_claimed result;
@@ -90,6 +96,14 @@ static void jobs_append(struct job **head, struct job *j) {
         *p = j;
 }
 
+static void jobs_unlink(struct job **head, struct job *j) {
+        for (struct job **p = head; *p; p = &(*p)->next)
+                if (*p == j) {
+                        *p = j->next;
+                        return;
+                }
+}
+
 static void jobs_free(struct job *j) {
         while (j) {
                 struct job *n = j->next;
@@ -115,23 +129,55 @@ static void set_state(struct fleet *f, bool connected, uint64_t unshipped, const
         (void) !write(f->efd, &(uint64_t) { 1 }, sizeof(uint64_t));
 }
 
-static void run_job(struct ledger_fleet **db, struct job *j) {
+static void job_failed(struct job *j, int r, struct ledger_fleet *db) {
+        j->result.r = r;
+        snprintf(j->result.error, sizeof(j->result.error), "%s", db ? ledger_fleet_error(db) : "not connected");
+}
+
+static void run_unclaim(struct ledger_fleet *db, struct job *j) {
         int r;
 
-        if (!*db) {
-                j->result.r = -ENOTCONN;
-                snprintf(j->result.error, sizeof(j->result.error), "not connected");
+        if (!db) {
+                job_failed(j, -ENOTCONN, NULL);
                 return;
         }
-        if (j->kind == JOB_CLAIM)
-                r = ledger_fleet_claim(*db, (const uint8_t(*)[VOUCHER_ID_SIZE]) j->ids, j->n, j->claim,
-                                       j->has_request_id ? j->request_id : NULL, j->now_usec, &j->result.failed,
-                                       &j->result.spent);
-        else
-                r = ledger_fleet_unclaim(*db, (const uint8_t(*)[VOUCHER_ID_SIZE]) j->ids, j->n, j->claim);
+        r = ledger_fleet_unclaim(db, (const uint8_t(*)[VOUCHER_ID_SIZE]) j->ids, j->n, j->claim);
         j->result.r = r;
-        if (r < 0 && r != -EALREADY)
-                snprintf(j->result.error, sizeof(j->result.error), "%s", ledger_fleet_error(*db));
+        if (r < 0)
+                job_failed(j, r, db);
+}
+
+/* The claims of jobs[0..n) in one transaction: one fsync of the
+ * database's log for all, where one each made the host's claims wait
+ * in line for each other's. */
+static void run_claims(struct ledger_fleet *db, struct job **jobs, size_t n) {
+        struct ledger_fleet_claim c[FLEET_GROUP_MAX];
+        int r;
+
+        if (!db) {
+                for (size_t i = 0; i < n; i++)
+                        job_failed(jobs[i], -ENOTCONN, NULL);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                c[i] = (struct ledger_fleet_claim) {
+                        .ids = (const uint8_t(*)[VOUCHER_ID_SIZE]) jobs[i]->ids,
+                        .n = jobs[i]->n,
+                        .claim = jobs[i]->claim,
+                        .requester = jobs[i]->requester,
+                        .request_id = jobs[i]->has_request_id ? jobs[i]->request_id : NULL,
+                        .now_usec = jobs[i]->now_usec,
+                };
+        r = ledger_fleet_claims(db, c, n);
+        for (size_t i = 0; i < n; i++) {
+                if (r < 0) {
+                        job_failed(jobs[i], r, db);
+                        continue;
+                }
+                jobs[i]->result.r = c[i].r;
+                jobs[i]->result.failed = c[i].failed;
+                jobs[i]->result.spent = c[i].spent;
+        }
 }
 
 /* FleetId=: publish this host's key after a connect, and read the
@@ -241,25 +287,44 @@ static void *fleet_main(void *userdata) {
                         set_state(f, db != NULL, UINT64_MAX, error ?: "cannot read the ledger");
                 }
 
-                /* Claims first: a buyer waits on each. */
+                /* Claims first, all that are queued in one transaction: a
+                 * buyer waits on each. Then the take-backs, one by one. */
                 for (;;) {
-                        struct job *j;
+                        struct job *group[FLEET_GROUP_MAX], *j;
+                        size_t n = 0;
 
                         pthread_mutex_lock(&f->lock);
-                        j = f->running;
+                        for (j = f->running; j && n < FLEET_GROUP_MAX; j = j->next)
+                                if (j->kind == JOB_CLAIM)
+                                        group[n++] = j;
+                        j = n == 0 ? f->running : NULL;
                         pthread_mutex_unlock(&f->lock);
-                        if (!j)
+                        if (n == 0 && !j)
                                 break;
-                        run_job(&db, j);
-                        pthread_mutex_lock(&f->lock);
-                        f->running = j->next;
-                        /* A take-back that did not reach the database is
-                         * tried again; it must happen some time. */
-                        if (j->kind == JOB_UNCLAIM && j->result.r < 0)
-                                jobs_append(&retry, j);
+                        if (n > 0)
+                                run_claims(db, group, n);
                         else
-                                jobs_append(&f->done, j);
+                                run_unclaim(db, j);
+                        pthread_mutex_lock(&f->lock);
+                        for (size_t i = 0; i < n; i++) {
+                                jobs_unlink(&f->running, group[i]);
+                                jobs_append(&f->done, group[i]);
+                        }
+                        if (j) {
+                                jobs_unlink(&f->running, j);
+                                /* A take-back that did not reach the
+                                 * database is tried again; it must
+                                 * happen some time. */
+                                if (j->result.r < 0)
+                                        jobs_append(&retry, j);
+                                else
+                                        jobs_append(&f->done, j);
+                        }
                         pthread_mutex_unlock(&f->lock);
+                        /* Answered now, not after the shipping below:
+                         * the buyers wait for the loop's credit next. */
+                        if (n > 0)
+                                (void) !write(f->efd, &(uint64_t) { 1 }, sizeof(uint64_t));
                 }
                 if (retry) {
                         pthread_mutex_lock(&f->lock);
@@ -366,11 +431,12 @@ static void queue_job(struct fleet *f, struct job *j) {
 }
 
 int fleet_claim(struct fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
-                const uint8_t claim[LEDGER_CLAIM_SIZE], const char *request_id,
+                const uint8_t claim[LEDGER_CLAIM_SIZE], const char *requester, const char *request_id,
                 void (*done)(const struct fleet_claimed *c, void *userdata), void *userdata) {
         struct job *j;
 
-        if (!f || n < 1 || n > REQUEST_VOUCHERS_MAX || !done)
+        if (!f || n < 1 || n > REQUEST_VOUCHERS_MAX || !done ||
+            (request_id && (!requester || strlen(requester) >= FLEET_REQUESTER_MAX)))
                 return -EINVAL;
         j = calloc(1, sizeof(*j));
         if (!j)
@@ -381,6 +447,7 @@ int fleet_claim(struct fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n
         memcpy(j->claim, claim, LEDGER_CLAIM_SIZE);
         if (request_id) {
                 snprintf(j->request_id, sizeof(j->request_id), "%s", request_id);
+                snprintf(j->requester, sizeof(j->requester), "%s", requester);
                 j->has_request_id = true;
         }
         j->now_usec = now_usec(CLOCK_REALTIME);

@@ -47,17 +47,19 @@ void fleet_free(struct fleet *f);
 
 /* What a claim found, on the loop. */
 struct fleet_claimed {
-        int r;                          /* 0, -EALREADY (spent), or why the database did not say */
+        int r;                          /* 0, -EALREADY (spent), -EEXIST (request id taken), or why
+                                         * the database did not say */
         size_t failed;                  /* -EALREADY: the voucher's index */
-        struct ledger_fleet_spent spent; /* -EALREADY: by whom, when */
+        struct ledger_fleet_spent spent; /* -EALREADY, -EEXIST: by whom, when */
         char error[256];                /* other errors: the database's words */
 };
 
-/* Claims ids[0..n) as attempt claim; done runs on the loop, unless
- * fleet_cancel(f, userdata) came first. -ENOTCONN at once while the
- * database is away (nothing queued). */
+/* Claims ids[0..n) (and request_id of requester, when not NULL: the
+ * fleet's idempotency key) as attempt claim, in one transaction with
+ * every claim queued meanwhile; done runs on the loop, unless
+ * fleet_cancel(f, userdata) came first. */
 int fleet_claim(struct fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
-                const uint8_t claim[LEDGER_CLAIM_SIZE], const char *request_id,
+                const uint8_t claim[LEDGER_CLAIM_SIZE], const char *requester, const char *request_id,
                 void (*done)(const struct fleet_claimed *c, void *userdata), void *userdata);
 void fleet_cancel(struct fleet *f, void *userdata);
 /* Queues the take-back of attempt claim's ids[0..n): tried until the

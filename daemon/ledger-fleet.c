@@ -118,6 +118,18 @@ static const char fleet_schema[] =
         "        claim bytea CHECK (claim IS NULL OR length(claim) = 16),\n"
         "        request_id text\n"
         ");\n"
+        /* The request ids the fleet shares (a client's retry sent to
+         * another host finds its id taken): one row per claim that had
+         * one, taken back with the claim. */
+        "CREATE TABLE IF NOT EXISTS prepay_requests (\n"
+        "        requester text NOT NULL,\n"
+        "        request_id text NOT NULL,\n"
+        "        host text NOT NULL,\n"
+        "        time_usec bigint NOT NULL,\n"
+        "        claim bytea NOT NULL CHECK (length(claim) = 16),\n"
+        "        PRIMARY KEY (requester, request_id)\n"
+        ");\n"
+        "CREATE INDEX IF NOT EXISTS prepay_requests_claim ON prepay_requests (claim);\n"
         "CREATE TABLE IF NOT EXISTS prepay_entries (\n"
         "        host text NOT NULL,\n"
         "        seq bigint NOT NULL CHECK (seq > 0),\n"
@@ -406,95 +418,296 @@ int ledger_fleet_keys(struct ledger_fleet *f, const char *fleet_id, char **ret) 
         return n;
 }
 
-/* One try of the claim: -EAGAIN to try again. */
-static int claim_once(struct ledger_fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
-                      const uint8_t claim[LEDGER_CLAIM_SIZE], const char *request_id, uint64_t now_usec,
-                      size_t *ret_failed, struct ledger_fleet_spent *ret_spent) {
-        char vid[BYTEA_TEXT_MAX(VOUCHER_ID_SIZE)], cid[BYTEA_TEXT_MAX(LEDGER_CLAIM_SIZE)], now[24];
+/* A text array parameter ("{"a","b",NULL}"), every element quoted (one
+ * spelled NULL stays text) and escaped (the server's grammar for array
+ * literals: a backslash before a quote or a backslash). */
+struct text_array {
+        char *buf;
+        size_t size, n;
+        FILE *f;
+};
+
+static int array_begin(struct text_array *a) {
+        *a = (struct text_array) {};
+        a->f = open_memstream(&a->buf, &a->size);
+        if (!a->f)
+                return -ENOMEM;
+        fputc('{', a->f);
+        return 0;
+}
+
+static void array_add(struct text_array *a, const char *value) {
+        if (a->n++ > 0)
+                fputc(',', a->f);
+        if (!value) {
+                fputs("NULL", a->f);
+                return;
+        }
+        fputc('"', a->f);
+        for (const char *p = value; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fputc('\\', a->f);
+                fputc(*p, a->f);
+        }
+        fputc('"', a->f);
+}
+
+static void array_add_hex(struct text_array *a, const void *p, size_t n) {
+        char hex[2 * LEDGER_CLAIM_SIZE + 2 * VOUCHER_ID_SIZE + 1];
+
+        array_add(a, hex_encode(p, MIN(n, (sizeof(hex) - 1) / 2), hex));
+}
+
+static void array_add_u64(struct text_array *a, uint64_t v) {
+        char s[24];
+
+        snprintf(s, sizeof(s), "%" PRIu64, v);
+        array_add(a, s);
+}
+
+/* The text, or NULL when out of memory. */
+static const char *array_end(struct text_array *a) {
+        bool failed;
+
+        fputc('}', a->f);
+        failed = ferror(a->f);
+        failed = fclose(a->f) != 0 || failed;
+        a->f = NULL;
+        return failed ? NULL : a->buf;
+}
+
+static void array_done(struct text_array *a) {
+        if (a->f)
+                fclose(a->f);
+        free(a->buf);
+        *a = (struct text_array) {};
+}
+
+#define ARRAYS 8
+static void arrays_done(struct text_array (*a)[ARRAYS]) {
+        for (size_t i = 0; i < ARRAYS; i++)
+                array_done(&(*a)[i]);
+}
+
+/* Each claim's vouchers in one order, the same on every host: two
+ * groups that claim the same vouchers wait for each other instead of
+ * deadlocking (the INSERT below takes its rows in voucher order too). */
+static int claims_arrays(struct ledger_fleet_claim *c, size_t n, struct text_array (*a)[ARRAYS],
+                         const char *(*ret)[ARRAYS]) {
+        int r = 0;
+
+        for (size_t k = 0; r >= 0 && k < ARRAYS; k++)
+                r = array_begin(&(*a)[k]);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                for (size_t k = 0; k < c[i].n; k++) {
+                        array_add_hex(&(*a)[0], c[i].ids[k], VOUCHER_ID_SIZE);
+                        array_add_hex(&(*a)[1], c[i].claim, LEDGER_CLAIM_SIZE);
+                        array_add_u64(&(*a)[2], c[i].now_usec);
+                        array_add(&(*a)[3], c[i].request_id);
+                }
+                if (!c[i].request_id)
+                        continue;
+                array_add(&(*a)[4], c[i].requester);
+                array_add(&(*a)[5], c[i].request_id);
+                array_add_hex(&(*a)[6], c[i].claim, LEDGER_CLAIM_SIZE);
+                array_add_u64(&(*a)[7], c[i].now_usec);
+        }
+        for (size_t k = 0; k < ARRAYS; k++) {
+                (*ret)[k] = array_end(&(*a)[k]);
+                if (!(*ret)[k])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Who holds each voucher and request id of the group, after an insert
+ * that left some where they were: each claim is decided by them. A row
+ * gone meanwhile (taken back by its host) is -EAGAIN: the group is
+ * tried again, and its insert takes it this time. */
+static int claims_decide(struct ledger_fleet *f, struct ledger_fleet_claim *c, size_t n, const char *const *p,
+                         size_t *ret_failed) {
+        PGresult *res = NULL;
+        size_t failed = 0;
+        int r, rows;
+
+        r = exec_params(f,
+                        "SELECT 'v', encode(voucher, 'hex'), NULL, host, time_usec, encode(claim, 'hex') "
+                        "FROM prepay_spent WHERE voucher IN (SELECT decode(x, 'hex') FROM unnest($1::text[]) x) "
+                        "UNION ALL "
+                        "SELECT 'r', request_id, requester, host, time_usec, encode(claim, 'hex') "
+                        "FROM prepay_requests WHERE (requester, request_id) IN "
+                        "(SELECT * FROM unnest($2::text[], $3::text[]))",
+                        3, (const char *const[]) { p[0], p[4], p[5] }, "read who holds the vouchers", &res);
+        if (r < 0)
+                return r;
+        rows = PQntuples(res);
+        for (size_t i = 0; i < n; i++) {
+                char cid[2 * LEDGER_CLAIM_SIZE + 1], vid[2 * VOUCHER_ID_SIZE + 1];
+                bool found;
+
+                hex_encode(c[i].claim, LEDGER_CLAIM_SIZE, cid);
+                c[i].r = 0;
+                /* The request id first: a retry sent to another host is
+                 * told where its answer is. */
+                for (size_t k = 0; k <= c[i].n && c[i].r == 0; k++) {
+                        const char *kind = k == 0 ? "r" : "v";
+
+                        if (k == 0 && !c[i].request_id)
+                                continue;
+                        if (k > 0)
+                                hex_encode(c[i].ids[k - 1], VOUCHER_ID_SIZE, vid);
+                        found = false;
+                        for (int row = 0; row < rows && !found; row++) {
+                                int64_t t;
+
+                                if (!streq(PQgetvalue(res, row, 0), kind) ||
+                                    !streq(PQgetvalue(res, row, 1), k == 0 ? c[i].request_id : vid) ||
+                                    (k == 0 && !streq(PQgetvalue(res, row, 2), c[i].requester)))
+                                        continue;
+                                found = true;
+                                /* This claim's own. */
+                                if (streq(PQgetvalue(res, row, 3), f->host) && !PQgetisnull(res, row, 5) &&
+                                    streq(PQgetvalue(res, row, 5), cid))
+                                        break;
+                                if (!i64_get(res, row, 4, &t)) {
+                                        set_error(f, "the spent set holds a row without a time");
+                                        PQclear(res);
+                                        return -EIO;
+                                }
+                                snprintf(c[i].spent.host, sizeof(c[i].spent.host), "%s", PQgetvalue(res, row, 3));
+                                c[i].spent.time_usec = (uint64_t) t;
+                                c[i].failed = k > 0 ? k - 1 : 0;
+                                c[i].r = k == 0 ? -EEXIST : -EALREADY;
+                        }
+                        if (!found) {
+                                PQclear(res);
+                                return -EAGAIN;
+                        }
+                }
+                if (c[i].r < 0)
+                        failed++;
+        }
+        PQclear(res);
+        *ret_failed = failed;
+        return 0;
+}
+
+/* One try of a group: -EAGAIN to try again. */
+static int claims_once(struct ledger_fleet *f, struct ledger_fleet_claim *c, size_t n, const char *const *p,
+                       size_t total) {
+        _cleanup_(array_done) struct text_array fv = {}, fc = {}, fr = {};
+        const char *sv, *sc, *sr;
+        PGresult *res = NULL;
+        size_t failed = 0;
+        int64_t inserted;
         int r;
 
-        snprintf(now, sizeof(now), "%" PRIu64, now_usec);
-        bytea_text(cid, claim, LEDGER_CLAIM_SIZE);
+        for (size_t i = 0; i < n; i++)
+                c[i].r = 0;
         r = exec_simple(f, "BEGIN", "begin a claim");
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const char *const ins[] = { bytea_text(vid, ids[i], VOUCHER_ID_SIZE), f->host, now, cid, request_id };
-                const char *const sel[] = { vid };
-                PGresult *res = NULL;
-                int64_t t;
-
-                /* Under READ COMMITTED an insert that meets another's
-                 * uncommitted row waits for its transaction, then does
-                 * nothing if it committed: exactly one insert wins. */
-                r = exec_params(f,
-                                "INSERT INTO prepay_spent (voucher, host, time_usec, claim, request_id) "
-                                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (voucher) DO NOTHING RETURNING 1",
-                                5, ins, "claim a voucher", &res);
-                if (r < 0)
-                        break;
-                if (PQntuples(res) == 1) {
-                        PQclear(res);
-                        continue;
-                }
-                PQclear(res);
-                r = exec_params(f, "SELECT host, time_usec, claim FROM prepay_spent WHERE voucher = $1", 1, sel,
-                                "read who spent a voucher", &res);
-                if (r < 0)
-                        break;
-                if (PQntuples(res) != 1 || !i64_get(res, 0, 1, &t)) {
-                        set_error(f, "the spent set lost voucher row %s", vid);
-                        PQclear(res);
-                        r = -EIO;
-                        break;
-                }
-                /* This attempt's own, from a try whose answer was lost. */
-                if (streq(PQgetvalue(res, 0, 0), f->host) && !PQgetisnull(res, 0, 2) &&
-                    streq(PQgetvalue(res, 0, 2), cid)) {
-                        PQclear(res);
-                        continue;
-                }
-                snprintf(ret_spent->host, sizeof(ret_spent->host), "%s", PQgetvalue(res, 0, 0));
-                ret_spent->time_usec = (uint64_t) t;
-                *ret_failed = i;
-                PQclear(res);
-                rollback(f);
-                return -EALREADY;
-        }
-        if (r >= 0)
-                r = exec_simple(f, "COMMIT", "commit a claim");
         if (r < 0)
-                rollback(f);
+                return r;
+        /* One statement for the group: under READ COMMITTED an insert
+         * that meets another's uncommitted row waits for its
+         * transaction, then does nothing if that committed: exactly one
+         * insert of a voucher (or of a request id) wins in the fleet. */
+        r = exec_params(f,
+                        "WITH q AS (INSERT INTO prepay_requests (requester, request_id, host, time_usec, claim) "
+                        "SELECT x.requester, x.request_id, $1, x.t, decode(x.claim, 'hex') "
+                        "FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[]) AS x(requester, request_id, "
+                        "claim, t) ORDER BY 1, 2 ON CONFLICT DO NOTHING RETURNING 1), "
+                        "v AS (INSERT INTO prepay_spent (voucher, host, time_usec, claim, request_id) "
+                        "SELECT decode(x.voucher, 'hex'), $1, x.t, decode(x.claim, 'hex'), x.request_id "
+                        "FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS x(voucher, claim, t, "
+                        "request_id) ORDER BY 1 ON CONFLICT DO NOTHING RETURNING 1) "
+                        "SELECT (SELECT count(*) FROM q) + (SELECT count(*) FROM v)",
+                        9,
+                        (const char *const[]) { f->host, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7] },
+                        "claim the vouchers", &res);
+        if (r < 0)
+                goto fail;
+        if (PQntuples(res) != 1 || !i64_get(res, 0, 0, &inserted)) {
+                set_error(f, "the claim's insert answered in an unknown shape");
+                PQclear(res);
+                r = -EIO;
+                goto fail;
+        }
+        PQclear(res);
+        if ((uint64_t) inserted != total) {
+                r = claims_decide(f, c, n, p, &failed);
+                if (r < 0)
+                        goto fail;
+        }
+        if (failed > 0) {
+                /* All or none per claim: the refused ones' rows go, the
+                 * others' stay, in the same transaction. */
+                r = array_begin(&fv);
+                if (r >= 0)
+                        r = array_begin(&fc);
+                if (r >= 0)
+                        r = array_begin(&fr);
+                if (r < 0)
+                        goto fail;
+                for (size_t i = 0; i < n; i++) {
+                        if (c[i].r == 0)
+                                continue;
+                        array_add_hex(&fr, c[i].claim, LEDGER_CLAIM_SIZE);
+                        for (size_t k = 0; k < c[i].n; k++) {
+                                array_add_hex(&fv, c[i].ids[k], VOUCHER_ID_SIZE);
+                                array_add_hex(&fc, c[i].claim, LEDGER_CLAIM_SIZE);
+                        }
+                }
+                sv = array_end(&fv);
+                sc = array_end(&fc);
+                sr = array_end(&fr);
+                if (!sv || !sc || !sr) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                r = exec_params(f,
+                                "WITH d AS (DELETE FROM prepay_spent WHERE host = $1 AND (voucher, claim) IN "
+                                "(SELECT decode(x.v, 'hex'), decode(x.c, 'hex') FROM unnest($2::text[], "
+                                "$3::text[]) AS x(v, c))) "
+                                "DELETE FROM prepay_requests WHERE host = $1 AND claim IN "
+                                "(SELECT decode(x, 'hex') FROM unnest($4::text[]) x)",
+                                4, (const char *const[]) { f->host, sv, sc, sr }, "take a refused claim back",
+                                NULL);
+                if (r < 0)
+                        goto fail;
+        }
+        r = exec_simple(f, "COMMIT", "commit a claim");
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        rollback(f);
         return r;
 }
 
-int ledger_fleet_claim(struct ledger_fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
-                       const uint8_t claim[LEDGER_CLAIM_SIZE], const char *request_id, uint64_t now_usec,
-                       size_t *ret_failed, struct ledger_fleet_spent *ret_spent) {
-        uint8_t sorted[REQUEST_VOUCHERS_MAX][VOUCHER_ID_SIZE];
-        size_t failed = 0, order[REQUEST_VOUCHERS_MAX];
+int ledger_fleet_claims(struct ledger_fleet *f, struct ledger_fleet_claim *c, size_t n) {
+        _cleanup_(arrays_done) struct text_array a[ARRAYS] = {};
+        const char *p[ARRAYS];
+        size_t total = 0;
         int r = -EAGAIN;
 
-        if (!f || !ids || n < 1 || n > REQUEST_VOUCHERS_MAX || !claim || !ret_spent)
+        if (!f || !c || n < 1)
                 return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (!c[i].ids || c[i].n < 1 || c[i].n > REQUEST_VOUCHERS_MAX || !c[i].claim ||
+                    (c[i].request_id && !c[i].requester))
+                        return -EINVAL;
+                total += c[i].n + (c[i].request_id ? 1 : 0);
+        }
         if (!ledger_fleet_ok(f))
                 return -ENOTCONN;
-        /* In one order on every host: two claims of the same vouchers
-         * wait for each other instead of deadlocking. */
-        for (size_t i = 0; i < n; i++)
-                order[i] = i;
-        for (size_t i = 1; i < n; i++)
-                for (size_t j = i; j > 0 && memcmp(ids[order[j - 1]], ids[order[j]], VOUCHER_ID_SIZE) > 0; j--) {
-                        size_t t = order[j];
-
-                        order[j] = order[j - 1];
-                        order[j - 1] = t;
-                }
-        for (size_t i = 0; i < n; i++)
-                memcpy(sorted[i], ids[order[i]], VOUCHER_ID_SIZE);
+        r = claims_arrays(c, n, &a, &p);
+        if (r < 0)
+                return r;
+        r = -EAGAIN;
         for (int i = 0; i < FLEET_RETRIES && r == -EAGAIN; i++)
-                r = claim_once(f, (const uint8_t(*)[VOUCHER_ID_SIZE]) sorted, n, claim, request_id, now_usec,
-                               &failed, ret_spent);
-        if (r == -EALREADY && ret_failed)
-                *ret_failed = order[failed];
+                r = claims_once(f, c, n, p, total);
         return r;
 }
 
@@ -518,6 +731,27 @@ int ledger_fleet_unclaim(struct ledger_fleet *f, const uint8_t (*ids)[VOUCHER_ID
                                 "AND NOT EXISTS (SELECT 1 FROM prepay_entries e WHERE e.host = $2 AND "
                                 "e.voucher = $1)",
                                 3, del, "take a claim back", NULL);
+        }
+        /* Its request id goes with its last voucher: one shipped
+         * (credited) keeps it taken. */
+        if (r >= 0) {
+                _cleanup_(array_done) struct text_array a = {};
+                const char *ids_text;
+
+                r = array_begin(&a);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        array_add_hex(&a, ids[i], VOUCHER_ID_SIZE);
+                ids_text = array_end(&a);
+                if (!ids_text)
+                        return -ENOMEM;
+                r = exec_params(f,
+                                "DELETE FROM prepay_requests q WHERE q.host = $1 AND q.claim = $2 AND NOT EXISTS "
+                                "(SELECT 1 FROM prepay_spent s WHERE s.host = $1 AND s.claim = $2 AND s.voucher IN "
+                                "(SELECT decode(x, 'hex') FROM unnest($3::text[]) x))",
+                                3, (const char *const[]) { f->host, cid, ids_text }, "take a request id back",
+                                NULL);
         }
         return r;
 }

@@ -591,17 +591,36 @@ struct ledger_fleet_spent {
         char host[VOUCHER_AUDIENCE_MAX + 1];
         uint64_t time_usec;
 };
-/* Marks ids[0..n) spent by this host in one transaction, all or none.
- * A voucher this attempt (claim) holds already counts as its own (a
- * retry). -EALREADY: ids[*ret_failed] is spent (*ret_spent: by which
- * host, when); -ECONNRESET and other errors: not known whether the
- * transaction committed. Retries serialization failures and deadlocks
- * (SQLSTATE 40001, 40P01). */
-int ledger_fleet_claim(struct ledger_fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
-                       const uint8_t claim[LEDGER_CLAIM_SIZE], const char *request_id, uint64_t now_usec,
-                       size_t *ret_failed, struct ledger_fleet_spent *ret_spent);
+/* One request's claim in a group (ledger_fleet_claims()). */
+struct ledger_fleet_claim {
+        const uint8_t (*ids)[VOUCHER_ID_SIZE];
+        size_t n;
+        const uint8_t *claim; /* LEDGER_CLAIM_SIZE bytes: the attempt */
+        /* The request id, shared by the fleet (NULL: none), and whose
+         * ids it is among ("uid 1000", "remote"): one (requester,
+         * request_id) is taken by one claim in the whole fleet. */
+        const char *requester, *request_id;
+        uint64_t now_usec;
+        /* Out: 0 claimed; -EALREADY: ids[failed] is spent, -EEXIST: the
+         * request id is taken, spent saying by which host and when. */
+        int r;
+        size_t failed;
+        struct ledger_fleet_spent spent;
+};
+/* Claims c[0..n) in one transaction of the fleet database (group
+ * commit: a round trip or two for the whole group): each claim's
+ * vouchers (and request id) are marked spent by this host, all or none
+ * for each claim; one that finds a voucher or its request id taken is
+ * refused (c[i].r) without failing the others. A voucher or request id
+ * this attempt holds already counts as its own (a retry). 0 when the
+ * transaction committed (each c[i].r says how its claim went), else
+ * -errno for the whole group: -ECONNRESET and others, not known whether
+ * it committed. Retries serialization failures and deadlocks (SQLSTATE
+ * 40001, 40P01). */
+int ledger_fleet_claims(struct ledger_fleet *f, struct ledger_fleet_claim *c, size_t n);
 /* Takes back what attempt claim holds of ids[0..n) (none of which was
- * credited): they may be spent again. Idempotent. */
+ * credited), and its request id with the last of them: they may be
+ * spent (taken) again. Idempotent. */
 int ledger_fleet_unclaim(struct ledger_fleet *f, const uint8_t (*ids)[VOUCHER_ID_SIZE], size_t n,
                          const uint8_t claim[LEDGER_CLAIM_SIZE]);
 /* Copies the entries of local after the last the fleet holds of this

@@ -18,6 +18,20 @@ static inline double bench_now_sec(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+static inline int bench_cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return (x > y) - (x < y);
+}
+
+/* The p'th percentile (nearest rank) of v[0..n), which it sorts; 0 for none. */
+static inline double bench_percentile(double *v, size_t n, unsigned p) {
+        if (n == 0)
+                return 0;
+        qsort(v, n, sizeof(double), bench_cmp_double);
+        return v[(n * p + 99) / 100 - 1];
+}
+
 /* The lines of a file (vouchers, one a line), without their newlines. */
 static inline int bench_read_lines(const char *path, char ***ret, size_t *ret_n) {
         _cleanup_(fclosep) FILE *f = fopen(path, "re");

@@ -5,14 +5,17 @@
  *       CLIENTS threads, each on its own control connection, send COUNT
  *       top-ups of SLICE one after the other (each waits for its answer,
  *       which prepayd gives only once the redemption is committed), with
- *       vouchers taken from the file VOUCHERS (one per line).
+ *       vouchers taken from the file VOUCHERS (one per line). SOCKET and
+ *       SLICE may be lists ("a.sock,b.sock" and "s-1,s-2": several hosts
+ *       of a fleet): client i talks to the (i mod n)th with its slice.
  *   bench-redeem baseline DIR ISSUER_PUB VOUCHERS COUNT
  *       The same work without the daemon and without group commit: parse,
  *       verify and redeem each voucher in a ledger of its own in DIR, one
  *       transaction with synchronous=FULL per redemption.
  *
- * Both print "<n> redemptions in <s> s: <rate>/s". tests/bench/redeem runs
- * them side by side and prints the ratios. */
+ * Both print "<n> redemptions in <s> s: <rate>/s"; the daemon mode adds
+ * each answer's latency, p50 and p99. tests/bench/redeem runs them side by
+ * side and prints the ratios. */
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -32,6 +35,7 @@ struct client {
         const char *slice;
         size_t first, count;
         size_t failed;
+        double *latency; /* count seconds, each request's */
         pthread_t thread;
 };
 
@@ -51,6 +55,7 @@ static void *client_run(void *userdata) {
                 int n = snprintf(req, sizeof(req),
                                  "{\"op\":\"topup\",\"slice\":\"%s\",\"voucher\":\"%s\",\"request_id\":\"b-%.24s\"}",
                                  c->slice, vouchers[i], vouchers[i] + 4);
+                double t0 = bench_now_sec();
                 ssize_t k;
 
                 if (send(fd, req, (size_t) n, MSG_NOSIGNAL) < 0) {
@@ -58,6 +63,7 @@ static void *client_run(void *userdata) {
                         continue;
                 }
                 k = recv(fd, reply, sizeof(reply) - 1, 0);
+                c->latency[i - c->first] = bench_now_sec() - t0;
                 if (k <= 0) {
                         c->failed++;
                         continue;
@@ -70,22 +76,41 @@ static void *client_run(void *userdata) {
         return NULL;
 }
 
-static int bench_daemon(const char *socket, const char *slice, unsigned n_clients, size_t count) {
-        struct client *clients;
-        size_t failed = 0;
-        double t0, t;
+/* "a,b,c": its i mod n'th item, in buf. */
+static const char *list_item(const char *list, unsigned i, char *buf, size_t size) {
+        unsigned n = 1, k = 0;
+        const char *p;
 
-        if (n_clients * count > n_vouchers)
+        for (p = list; *p; p++)
+                n += *p == ',';
+        i %= n;
+        for (p = list; k < i; p++)
+                k += *p == ',';
+        snprintf(buf, size, "%.*s", (int) strcspn(p, ","), p);
+        return buf;
+}
+
+static int bench_daemon(const char *sockets, const char *slices, unsigned n_clients, size_t count) {
+        struct client *clients;
+        char (*names)[2][128];
+        size_t failed = 0, total = (size_t) n_clients * count;
+        double t0, t, *all;
+
+        if (total > n_vouchers)
                 return log_error_errno(EINVAL, "%u x %zu redemptions need more than the %zu vouchers given.",
                                        n_clients, count, n_vouchers);
         clients = calloc(n_clients, sizeof(*clients));
-        if (!clients)
+        names = calloc(n_clients, sizeof(*names));
+        all = calloc(total ?: 1, sizeof(double));
+        if (!clients || !names || !all)
                 return log_oom();
 
         t0 = bench_now_sec();
         for (unsigned i = 0; i < n_clients; i++) {
                 clients[i] = (struct client) {
-                        .socket = socket, .slice = slice, .first = i * count, .count = count,
+                        .socket = list_item(sockets, i, names[i][0], sizeof(names[i][0])),
+                        .slice = list_item(slices, i, names[i][1], sizeof(names[i][1])),
+                        .first = i * count, .count = count, .latency = all + i * count,
                 };
                 pthread_create(&clients[i].thread, NULL, client_run, &clients[i]);
         }
@@ -94,8 +119,11 @@ static int bench_daemon(const char *socket, const char *slice, unsigned n_client
                 failed += clients[i].failed;
         }
         t = bench_now_sec() - t0;
-        printf("%zu redemptions in %.3f s: %.0f/s (%u clients, %zu failed)\n", n_clients * count - failed, t,
-               (double) (n_clients * count - failed) / t, n_clients, failed);
+        printf("%zu redemptions in %.3f s: %.0f/s (%u clients, %zu failed; latency p50 %.2f ms, p99 %.2f ms)\n",
+               total - failed, t, (double) (total - failed) / t, n_clients, failed,
+               bench_percentile(all, total, 50) * 1e3, bench_percentile(all, total, 99) * 1e3);
+        free(all);
+        free(names);
         free(clients);
         return failed ? -EIO : 0;
 }

@@ -4,6 +4,8 @@
 # the postgres user (initdb refuses root), its own unix socket and port,
 # no TCP. Skips (77) where it is not installed. pg_stop ends it; the
 # caller puts pg_stop in its EXIT trap. $FLEET is the connection string.
+# b_start starts a second host (B) of the fleet beside lib.sh's daemon;
+# b_cleanup (in the EXIT trap too) ends it and removes what it made.
 
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_ctl" ] ||
@@ -42,4 +44,60 @@ pg_init() {
         runuser -u postgres -- "$PGBIN/initdb" -D "$PG/data" --auth=trust -U postgres >"$T/initdb.log" 2>&1 ||
                 fail "initdb failed: $(tail -5 "$T/initdb.log")"
         pg_start
+}
+
+# Host B: a second prepayd beside lib.sh's (host A), the same issuers,
+# its own state, cgroup root, BPF pins and socket under $B.
+B_PID=
+B=$T/b
+B_SOCKET=$B/control.sock
+B_PIN=/sys/fs/bpf/$ID-b
+on_b() { PREPAY_SOCKET=$B_SOCKET "$BIN/prepay" "$@"; }
+b_answers() { [ -S "$B_SOCKET" ] && on_b list >/dev/null 2>&1; }
+
+# b_start LOGLEVEL LINES: LINES go in its [Money] section (HostId=,
+# Ledger=, prices).
+b_start() {
+        local root
+        mkdir -p "$B"
+        if [ "$HYBRID" = 1 ]; then root=$ID-b; else root=${CGROUP_ROOT%/*}/$ID-b; fi
+        cat >"$B/prepayd.conf" <<CONF
+[Daemon]
+ControlSocket=$B_SOCKET
+StateDirectory=$B/state
+LogLevel=$1
+[Cgroup]
+Backend=cgroupfs
+CgroupRoot=$root
+[Meter]
+BpfPinPath=$B_PIN
+[Money]
+Currency=EUR
+IssuersDirectory=$T/issuers.d
+$2
+CONF
+        "$BIN/prepayd" -c "$B/prepayd.conf" >>"$B/prepayd.log" 2>&1 &
+        B_PID=$!
+        wait_for 20 b_answers || fail "host B did not start: $(tail -20 "$B/prepayd.log")"
+}
+
+b_stop() {
+        [ -n "$B_PID" ] || return 0
+        kill -TERM "$B_PID" 2>/dev/null
+        wait_for 5 pid_gone "$B_PID"
+        kill -KILL "$B_PID" 2>/dev/null
+        wait "$B_PID" 2>/dev/null
+        B_PID=
+}
+
+b_cleanup() {
+        local d pid
+        b_stop
+        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID-b" 2>/dev/null); do
+                for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+                        kill -KILL "$pid" 2>/dev/null
+                done
+                wait_for 2 rmdir_tree "$d"
+        done
+        rm -rf "$B_PIN"
 }

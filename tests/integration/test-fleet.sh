@@ -9,6 +9,10 @@
 #   1b. A payment on host A and a sponsor's bid on host B: each voucher
 #      claimed in the fleet, then refused on the other host naming it; a
 #      losing bid's change (bound to fleet-1) spent once, on host A.
+#   1c. Request ids are the fleet's: one taken on host A is refused on
+#      host B naming host A and the time (nothing spent there), host A
+#      replays its answer; 20 clients sending one id with a voucher each
+#      to both hosts at once spend one voucher in the fleet.
 #   2. The database SIGKILLed during a stream of top-ups and charges, and
 #      started again: every top-up acknowledged is in the fleet's books
 #      once, the refused ones spent nothing (refused with "cannot be
@@ -25,29 +29,7 @@
 # run-all-timeout: 300
 
 . "$(dirname "$0")/lib-postgres.sh"
-B_PID=
-B=$T/b
-B_SOCKET=$B/control.sock
-B_PIN=/sys/fs/bpf/$ID-b
-
-fleet_cleanup() {
-        if [ -n "$B_PID" ]; then
-                kill -TERM "$B_PID" 2>/dev/null
-                wait_for 5 pid_gone "$B_PID"
-                kill -KILL "$B_PID" 2>/dev/null
-                wait "$B_PID" 2>/dev/null
-        fi
-        pg_stop
-        local d pid
-        for d in $(find /sys/fs/cgroup -maxdepth 8 -type d -name "$ID-b" 2>/dev/null); do
-                for pid in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
-                        kill -KILL "$pid" 2>/dev/null
-                done
-                wait_for 2 rmdir_tree "$d"
-        done
-        rm -rf "$B_PIN"
-}
-trap 'rc=$?; fleet_cleanup; (exit $rc); cleanup' EXIT
+trap 'rc=$?; b_cleanup; pg_stop; (exit $rc); cleanup' EXIT
 
 pg_init
 say "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }') on $PGSOCK port $PGPORT"
@@ -62,32 +44,11 @@ $PRICES"
 start_daemon
 
 # Host B: the same issuer, its own everything else.
-mkdir -p "$B"
-if [ "$HYBRID" = 1 ]; then B_ROOT=$ID-b; else B_ROOT=${CGROUP_ROOT%/*}/$ID-b; fi
-cat >"$B/prepayd.conf" <<CONF
-[Daemon]
-ControlSocket=$B_SOCKET
-StateDirectory=$B/state
-LogLevel=debug
-[Cgroup]
-Backend=cgroupfs
-CgroupRoot=$B_ROOT
-[Meter]
-BpfPinPath=$B_PIN
-[Money]
-Currency=EUR
-IssuersDirectory=$T/issuers.d
-HostId=host-b
+b_start debug "HostId=host-b
 FleetId=fleet-1
 Ledger=$FLEET
 MinRuntimeSec=1s
-$PRICES
-CONF
-"$BIN/prepayd" -c "$B/prepayd.conf" >>"$B/prepayd.log" 2>&1 &
-B_PID=$!
-b_answers() { [ -S "$B_SOCKET" ] && PREPAY_SOCKET=$B_SOCKET "$BIN/prepay" list >/dev/null 2>&1; }
-wait_for 20 b_answers || fail "host B did not start: $(tail -20 "$B/prepayd.log")"
-on_b() { PREPAY_SOCKET=$B_SOCKET "$BIN/prepay" "$@"; }
+$PRICES"
 
 # connected: both hosts' threads reached the database (each registers
 # itself when it first ships).
@@ -111,21 +72,30 @@ SB=$(buy_on b "$T/run-b.log") || fail "no slice on host B: $(cat "$T/run-b.log")
 wait_for 20 both_registered || fail "the hosts did not reach the fleet database: $(psql_q 'TABLE prepay_hosts')"
 say "host A: slice $SA; host B: slice $SB"
 
+# race N NAME ARGS...: N top-ups at once, alternately on host B and A,
+# client I with the voucher "race_voucher I" prints and ARGS; their output
+# in $T/NAME.I.out, how many were accepted in $ok.
+race() {
+        local n=$1 name=$2 i pids=()
+        shift 2
+        for i in $(seq 1 "$n"); do
+                if [ $((i % 2)) = 0 ]; then
+                        on_b topup "$SB" --voucher "$(race_voucher "$i")" "$@" >"$T/$name.$i.out" 2>&1 &
+                else
+                        prepay topup "$SA" --voucher "$(race_voucher "$i")" "$@" >"$T/$name.$i.out" 2>&1 &
+                fi
+                pids+=($!)
+        done
+        ok=0
+        for i in "${!pids[@]}"; do
+                wait "${pids[$i]}" && ok=$((ok + 1))
+        done
+}
+
 # ---- 1. one voucher, 100 clients, two hosts ----
 V=$(mint 5.00)
-pids=()
-for i in $(seq 1 100); do
-        if [ $((i % 2)) = 0 ]; then
-                on_b topup "$SB" --voucher "$V" >"$T/race.$i.out" 2>&1 &
-        else
-                prepay topup "$SA" --voucher "$V" >"$T/race.$i.out" 2>&1 &
-        fi
-        pids+=($!)
-done
-ok=0
-for i in "${!pids[@]}"; do
-        wait "${pids[$i]}" && ok=$((ok + 1))
-done
+race_voucher() { echo "$V"; }
+race 100 race
 spent_told=$(grep -l "already spent on host host-[ab] at 20" "$T"/race.*.out | wc -l)
 busy=$(grep -l "being spent on this host" "$T"/race.*.out | wc -l)
 say "one voucher offered 100 times to two hosts: $ok accepted, $spent_told told where it was spent, $busy told it was being spent"
@@ -179,6 +149,45 @@ for pair in "$VP host-a" "$VB host-b"; do
 done
 say "a payment on host A and a bid on host B claimed in the fleet; each voucher refused on the other host, naming it;" \
         "a losing bid's change spent on host A"
+
+# ---- 1c. one request id, two hosts ----
+# Taken on host A, the id is refused on host B naming host A and the
+# time, and nothing is spent there; sent to A again, it is A's answer
+# again (replayed, nothing spent twice).
+V1=$(mint 1.00)
+V2=$(mint 1.00)
+prepay topup "$SA" --voucher "$V1" --request-id fleet-r1 >"$T/r1-a.out" 2>&1 ||
+        fail "top-up with request id fleet-r1 on host A: $(cat "$T/r1-a.out")"
+on_b topup "$SB" --voucher "$V2" --request-id fleet-r1 >"$T/r1-b.out" 2>&1 &&
+        fail "request id fleet-r1, taken on host A, was processed again on host B: $(cat "$T/r1-b.out")"
+grep -q "Request id fleet-r1 was taken on host host-a at 20" "$T/r1-b.out" ||
+        fail "host B refused request id fleet-r1 with: $(cat "$T/r1-b.out")"
+v2id=$(basename "$V2" .voucher)
+[ "$(psql_q "SELECT count(*) FROM prepay_spent WHERE voucher = '\\x$v2id'")" = 0 ] ||
+        fail "voucher $v2id of the refused request was spent"
+prepay topup "$SA" --voucher "$V1" --request-id fleet-r1 >"$T/r1-a2.out" 2>&1 ||
+        fail "request id fleet-r1 sent to host A again: $(cat "$T/r1-a2.out")"
+cmp -s "$T/r1-a.out" "$T/r1-a2.out" || fail "host A answered fleet-r1 differently: $(cat "$T/r1-a.out" "$T/r1-a2.out")"
+on_b topup "$SB" --voucher "$V2" --request-id fleet-r2 >"$T/r2-b.out" 2>&1 ||
+        fail "voucher $v2id with a new request id on host B: $(cat "$T/r2-b.out")"
+# 20 clients, one request id, a voucher each, both hosts at once: one
+# voucher spent in the fleet; every client gets the winner's answer
+# (replayed on the winner's host) or is told the id was taken.
+vs=()
+for i in $(seq 1 20); do vs+=("$(mint 1.00)"); done
+race_voucher() { echo "${vs[$(($1 - 1))]}"; }
+race 20 r3 --request-id fleet-r3
+spent=0
+for v in "${vs[@]}"; do
+        n=$(psql_q "SELECT count(*) FROM prepay_spent WHERE voucher = '\\x$(basename "$v" .voucher)'")
+        spent=$((spent + n))
+done
+taken=$(grep -l "Request id fleet-r3 was taken on host host-[ab] at 20" "$T"/r3.*.out | wc -l)
+say "one request id sent by 20 clients to two hosts: $spent voucher spent, $ok answered, $taken told it was taken"
+[ "$spent" = 1 ] || fail "request id fleet-r3 spent $spent vouchers in the fleet"
+[ $((ok + taken)) = 20 ] || fail "answers to fleet-r3 neither the winner's nor naming the host: $(grep -L "was taken on host" "$T"/r3.*.out | xargs cat | sort | uniq -c | head -5)"
+[ "$(psql_q "SELECT host FROM prepay_requests WHERE request_id = 'fleet-r1'")" = host-a ] ||
+        fail "request id fleet-r1 is not host-a's in the fleet: $(psql_q 'TABLE prepay_requests')"
 
 # ---- 2. the database killed during a stream of top-ups and charges ----
 mkdir -p "$T/stream"
