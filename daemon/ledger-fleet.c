@@ -1160,6 +1160,22 @@ int ledger_fleet_verify(struct ledger_fleet *f, const char *host, struct ledger_
         }
         PQclear(res);
         res = NULL;
+        /* Each request id the fleet holds belongs to a claim of its host
+         * that spends a voucher: a take-back deletes both together, so an
+         * id left alone would refuse a client's retry for nothing. */
+        if (r >= 0)
+                r = exec_params(f,
+                                "SELECT q.requester, q.request_id, q.host FROM prepay_requests q WHERE NOT EXISTS "
+                                "(SELECT 1 FROM prepay_spent s WHERE s.claim = q.claim AND s.host = q.host) LIMIT 1",
+                                0, NULL, "match request ids with the spent set", &res);
+        if (r >= 0 && PQntuples(res) > 0) {
+                r = discrepancy(ret_discrepancy, -EBADMSG, "Request id %s of %s, taken on host %s, has no voucher "
+                                "spent by its claim.", PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0),
+                                PQgetvalue(res, 0, 2));
+                goto out;
+        }
+        PQclear(res);
+        res = NULL;
         if (r >= 0)
                 r = exec_params(f,
                                 "SELECT (SELECT count(*) FROM prepay_spent), (SELECT count(*) FROM prepay_spent s "

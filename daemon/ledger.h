@@ -640,7 +640,8 @@ struct ledger_fleet_report {
  * database: seqs without a gap, each hash recomputed, each link, each
  * entry's postings summing to zero, the host's recorded tip; and that
  * each voucher is spent once fleet-wide, by the host whose entry spends
- * it. 0 when all hold, -EBADMSG with the first discrepancy in
+ * it; each shared request id belongs to a claim of its host that spends
+ * a voucher. 0 when all hold, -EBADMSG with the first discrepancy in
  * *ret_discrepancy (to free); other errors with it too. */
 int ledger_fleet_verify(struct ledger_fleet *f, const char *host, struct ledger_fleet_report *ret,
                         char **ret_discrepancy);

@@ -339,4 +339,16 @@ grep -q "which host host-c spent" "$T/migrate3.out" || fail "migrate as host-d: 
 prepay ledger verify --fleet "$FLEET" >"$T/fleet.out" 2>&1 || fail "ledger verify --fleet at the end: $(cat "$T/fleet.out")"
 say "$(cat "$T/fleet.out")"
 
+# A request id left without the claim it came with (a take-back that
+# deleted the vouchers but not the id) is found and named.
+psql_q "INSERT INTO prepay_requests (requester, request_id, host, time_usec, claim)
+        VALUES ('uid 0', 'orphan-1', 'host-a', 1, '\x00112233445566778899aabbccddeeff')" >/dev/null ||
+        fail "could not write the orphan request id"
+prepay ledger verify --fleet "$FLEET" >"$T/orphan.out" 2>&1 && fail "verify --fleet took a request id with no claim"
+grep -q "Request id orphan-1 of uid 0, taken on host host-a, has no voucher spent by its claim" "$T/orphan.out" ||
+        fail "verify --fleet on an orphan request id: $(cat "$T/orphan.out")"
+psql_q "DELETE FROM prepay_requests WHERE request_id = 'orphan-1'" >/dev/null || fail "could not remove it"
+prepay ledger verify --fleet "$FLEET" >/dev/null 2>&1 || fail "verify --fleet without the orphan failed"
+say "verify --fleet names a request id left without its claim"
+
 exit 0
