@@ -107,25 +107,25 @@ int ledger_event_prune(struct ledger *l, uint64_t before_usec) {
         return ledger_prune(l, STMT_EVENT_PRUNE, before_usec, "prune old events");
 }
 
-/* A slice's balance and what it was charged after each of its entries,
- * from its postings: the books' own figures, so a history never disagrees
- * with verify. Inside a read transaction or the batch. */
-int ledger_history_read(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
-                        int64_t balance, int64_t spent,
-                        int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+/* A slice's balance and what it was charged after each of its entries
+ * up to upto_seq, from its postings: the books' own figures, so a
+ * history never disagrees with verify. Inside a read transaction or the
+ * batch. */
+int ledger_history_read(struct ledger *l, const char *slice, uint64_t upto_seq,
+                        int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
                         void *userdata) {
         _cleanup_binder_ struct binder b = ledger_bind(l, STMT_HISTORY);
+        int64_t balance = 0, spent = 0;
         int r;
 
         bind_text(&b, slice);
-        bind_u64(&b, after_seq);
         bind_u64(&b, MIN(upto_seq, (uint64_t) INT64_MAX));
         while ((r = ledger_bound_row(&b, "read a slice's history")) > 0) {
                 if (!money_add(balance, column_i64(b.s, 1), &balance) ||
                     !money_add(spent, column_i64(b.s, 2), &spent))
                         return log_error_errno(EOVERFLOW, "Ledger %s: slice %s's history overflows.", l->path,
                                                slice);
-                r = cb(column_u64(b.s, 3), column_u64(b.s, 0), balance, spent, userdata);
+                r = cb(column_u64(b.s, 0), balance, spent, userdata);
                 if (r < 0)
                         return r;
         }
@@ -134,41 +134,18 @@ int ledger_history_read(struct ledger *l, const char *slice, uint64_t after_seq,
 
 /* Inside one read snapshot, which is why the caller's cb may not
  * write. */
-int ledger_slice_history_range(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
-                               int64_t balance, int64_t spent,
-                               int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent,
-                                         void *userdata),
-                               void *userdata) {
+int ledger_slice_history(struct ledger *l, const char *slice,
+                         int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+                         void *userdata) {
         bool opened;
         int r;
 
-        if (!l || !cb || !slice_id_is_valid(slice) || after_seq > INT64_MAX)
+        if (!l || !cb || !slice_id_is_valid(slice))
                 return -EINVAL;
         r = ledger_read_begin(l, &opened);
         if (r < 0)
                 return r;
-        r = ledger_history_read(l, slice, after_seq, upto_seq, balance, spent, cb, userdata);
+        r = ledger_history_read(l, slice, UINT64_MAX, cb, userdata);
         ledger_read_end(l, opened);
         return r;
-}
-
-struct history_all {
-        int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata);
-        void *userdata;
-};
-
-static int history_all_cb(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
-        struct history_all *h = userdata;
-
-        return h->cb(time_usec, balance, spent, h->userdata);
-}
-
-int ledger_slice_history(struct ledger *l, const char *slice,
-                         int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
-                         void *userdata) {
-        struct history_all h = { cb, userdata };
-
-        if (!cb)
-                return -EINVAL;
-        return ledger_slice_history_range(l, slice, 0, UINT64_MAX, 0, 0, history_all_cb, &h);
 }

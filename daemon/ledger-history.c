@@ -344,7 +344,7 @@ int ledger_history_flush(struct ledger *l) {
         return 0;
 }
 
-static int fold_cb(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
+static int fold_cb(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata) {
         struct chart_summary *s = userdata;
         struct chart_point p = { time_usec, balance, spent };
 
@@ -356,7 +356,7 @@ static int fold_cb(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t sp
  * folds them a batch at a time. */
 static int summary_from_entries(struct ledger *l, const char *slice, uint64_t upto, struct chart_summary *ret) {
         chart_summary_init(ret);
-        return ledger_history_read(l, slice, 0, upto, 0, 0, fold_cb, ret);
+        return ledger_history_read(l, slice, upto, fold_cb, ret);
 }
 
 /* Each slice's id in turn to cb; the statement is held while cb runs. */

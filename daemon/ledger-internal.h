@@ -413,11 +413,10 @@ int ledger_history_rebuild(struct ledger *l);
 /* Verify's first discrepancy as a sentence in *ret (to free): -EBADMSG,
  * or -ENOMEM (ledger-verify.c). */
 _printf_(2, 3) int ledger_discrepancy(char **ret, const char *fmt, ...);
-/* ledger_slice_history_range() inside the caller's read transaction or
- * batch (ledger-events.c). */
-int ledger_history_read(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
-                        int64_t balance, int64_t spent,
-                        int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
+/* ledger_slice_history() of the entries up to upto_seq, inside the
+ * caller's read transaction or batch (ledger-events.c). */
+int ledger_history_read(struct ledger *l, const char *slice, uint64_t upto_seq,
+                        int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
                         void *userdata);
 /* Verify's step: each slice's stored history is the fold of its
  * entries. 0, or -EBADMSG and the sentence in *d. */

@@ -623,9 +623,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
         /* A slice's balance and charges after each of its entries: the
          * sums of its postings, in entry order (entries_slice). */
         [STMT_HISTORY] = "SELECT e.time_usec, sum(CASE WHEN p.account = 'slice:' || e.slice THEN p.amount ELSE 0 END), "
-                         "sum(CASE WHEN p.account GLOB 'charge:*' THEN p.amount ELSE 0 END), e.seq "
-                         "FROM entries e JOIN postings p ON p.entry = e.seq WHERE e.slice = ? AND e.seq > ? "
-                         "AND e.seq <= ? GROUP BY e.seq ORDER BY e.seq",
+                         "sum(CASE WHEN p.account GLOB 'charge:*' THEN p.amount ELSE 0 END) "
+                         "FROM entries e JOIN postings p ON p.entry = e.seq WHERE e.slice = ? AND e.seq <= ? "
+                         "GROUP BY e.seq ORDER BY e.seq",
         /* A slice's stored history (schema 10): its last bucket, then all
          * of them. */
         [STMT_HISTORY_TAIL] = "SELECT h.origin, h.width, h.n, " HISTORY_BUCKET_COLUMNS " FROM slice_history h "

@@ -512,14 +512,6 @@ int ledger_event_foreach(struct ledger *l, const char *slice,
 int ledger_slice_history(struct ledger *l, const char *slice,
                          int (*cb)(uint64_t time_usec, int64_t balance, int64_t spent, void *userdata),
                          void *userdata);
-/* The same for the entries after after_seq up to upto_seq only, the sums
- * starting from balance and spent (what they were after after_seq); cb
- * is told each entry's seq too. */
-int ledger_slice_history_range(struct ledger *l, const char *slice, uint64_t after_seq, uint64_t upto_seq,
-                               int64_t balance, int64_t spent,
-                               int (*cb)(uint64_t seq, uint64_t time_usec, int64_t balance, int64_t spent,
-                                         void *userdata),
-                               void *userdata);
 /* Slice's history as folded when its entries were written (schema 10;
  * the open batch's included): the chart_summary that
  * chart_summary_add() makes of the points ledger_slice_history() gives,
