@@ -937,6 +937,21 @@ _printf_(3, 4) static int discrepancy(char **ret, int r, const char *fmt, ...) {
         return r;
 }
 
+/* A check whose query finds what must not be: 0 when it found nothing,
+ * 1 with the first row in *res (the previous result freed either way),
+ * or -errno with the database's error in *ret_discrepancy. */
+static int first_row(struct ledger_fleet *f, const char *sql, const char *what, PGresult **res,
+                     char **ret_discrepancy) {
+        int r;
+
+        PQclear(*res);
+        *res = NULL;
+        r = exec_params(f, sql, 0, NULL, what, res);
+        if (r < 0)
+                return discrepancy(ret_discrepancy, r, "%s", ledger_fleet_error(f));
+        return PQntuples(*res) > 0;
+}
+
 /* The entry of row i of res (host, seq, time_usec, kind, slice, voucher,
  * request_id, funder, overshoot, prev_hash, hash) into e and its buffers;
  * false when a column is out of shape. */
@@ -1130,57 +1145,46 @@ int ledger_fleet_verify(struct ledger_fleet *f, const char *host, struct ledger_
                 rep.hosts++;
                 rep.entries += n;
         }
-        PQclear(res);
-        res = NULL;
 
         /* Each voucher spent once: by one entry fleet-wide, of the host
          * the spent set names. */
-        r = exec_params(f,
-                                "SELECT encode(voucher, 'hex'), count(*) FROM prepay_entries WHERE voucher IS NOT "
-                                "NULL GROUP BY voucher HAVING count(*) > 1 LIMIT 1",
-                                0, NULL, "look for vouchers spent twice", &res);
-        if (r >= 0 && PQntuples(res) > 0) {
+        r = first_row(f,
+                      "SELECT encode(voucher, 'hex'), count(*) FROM prepay_entries WHERE voucher IS NOT NULL "
+                      "GROUP BY voucher HAVING count(*) > 1 LIMIT 1",
+                      "look for vouchers spent twice", &res, ret_discrepancy);
+        if (r > 0)
                 r = discrepancy(ret_discrepancy, -EBADMSG, "Voucher %s is spent by %s entries in the fleet.",
                                 PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
-                goto out;
-        }
-        PQclear(res);
-        res = NULL;
-        if (r >= 0)
-                r = exec_params(f,
-                                "SELECT e.host, e.seq, encode(e.voucher, 'hex'), coalesce(s.host, '(none)') FROM "
-                                "prepay_entries e LEFT JOIN prepay_spent s ON s.voucher = e.voucher WHERE "
-                                "e.voucher IS NOT NULL AND (s.host IS NULL OR s.host <> e.host) LIMIT 1",
-                                0, NULL, "match entries with the spent set", &res);
-        if (r >= 0 && PQntuples(res) > 0) {
+        if (r == 0)
+                r = first_row(f,
+                              "SELECT e.host, e.seq, encode(e.voucher, 'hex'), coalesce(s.host, '(none)') FROM "
+                              "prepay_entries e LEFT JOIN prepay_spent s ON s.voucher = e.voucher WHERE "
+                              "e.voucher IS NOT NULL AND (s.host IS NULL OR s.host <> e.host) LIMIT 1",
+                              "match entries with the spent set", &res, ret_discrepancy);
+        if (r > 0)
                 r = discrepancy(ret_discrepancy, -EBADMSG, "Host %s: entry %s spends voucher %s, which the spent "
                                 "set gives to host %s.", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
                                 PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
-                goto out;
-        }
-        PQclear(res);
-        res = NULL;
         /* Each request id the fleet holds belongs to a claim of its host
          * that spends a voucher: a take-back deletes both together, so an
          * id left alone would refuse a client's retry for nothing. */
-        if (r >= 0)
-                r = exec_params(f,
-                                "SELECT q.requester, q.request_id, q.host FROM prepay_requests q WHERE NOT EXISTS "
-                                "(SELECT 1 FROM prepay_spent s WHERE s.claim = q.claim AND s.host = q.host) LIMIT 1",
-                                0, NULL, "match request ids with the spent set", &res);
-        if (r >= 0 && PQntuples(res) > 0) {
+        if (r == 0)
+                r = first_row(f,
+                              "SELECT q.requester, q.request_id, q.host FROM prepay_requests q WHERE NOT EXISTS "
+                              "(SELECT 1 FROM prepay_spent s WHERE s.claim = q.claim AND s.host = q.host) LIMIT 1",
+                              "match request ids with the spent set", &res, ret_discrepancy);
+        if (r > 0)
                 r = discrepancy(ret_discrepancy, -EBADMSG, "Request id %s of %s, taken on host %s, has no voucher "
                                 "spent by its claim.", PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0),
                                 PQgetvalue(res, 0, 2));
+        if (r < 0)
                 goto out;
-        }
         PQclear(res);
         res = NULL;
-        if (r >= 0)
-                r = exec_params(f,
-                                "SELECT (SELECT count(*) FROM prepay_spent), (SELECT count(*) FROM prepay_spent s "
-                                "WHERE NOT EXISTS (SELECT 1 FROM prepay_entries e WHERE e.voucher = s.voucher))",
-                                0, NULL, "count the spent set", &res);
+        r = exec_params(f,
+                        "SELECT (SELECT count(*) FROM prepay_spent), (SELECT count(*) FROM prepay_spent s "
+                        "WHERE NOT EXISTS (SELECT 1 FROM prepay_entries e WHERE e.voucher = s.voucher))",
+                        0, NULL, "count the spent set", &res);
         if (r < 0) {
                 r = discrepancy(ret_discrepancy, r, "%s", ledger_fleet_error(f));
                 goto out;

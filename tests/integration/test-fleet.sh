@@ -351,4 +351,18 @@ psql_q "DELETE FROM prepay_requests WHERE request_id = 'orphan-1'" >/dev/null ||
 prepay ledger verify --fleet "$FLEET" >/dev/null 2>&1 || fail "verify --fleet without the orphan failed"
 say "verify --fleet names a request id left without its claim"
 
+# A voucher an entry spends, given to another host in the spent set, is
+# named with the entry.
+row=$(psql_q "SELECT encode(voucher, 'hex') || ' ' || host || ' ' || seq FROM prepay_entries
+        WHERE voucher IS NOT NULL ORDER BY host, seq LIMIT 1")
+read -r vhex vhost vseq <<<"$row"
+[ -n "$vseq" ] || fail "no entry spends a voucher: $row"
+psql_q "UPDATE prepay_spent SET host = 'host-z' WHERE voucher = '\\x$vhex'" >/dev/null || fail "could not move the voucher"
+prepay ledger verify --fleet "$FLEET" >"$T/moved.out" 2>&1 && fail "verify --fleet took a voucher spent by another host's entry"
+grep -q "Host $vhost: entry $vseq spends voucher .*, which the spent set gives to host host-z" "$T/moved.out" ||
+        fail "verify --fleet on a moved voucher: $(cat "$T/moved.out")"
+psql_q "UPDATE prepay_spent SET host = '$vhost' WHERE voucher = '\\x$vhex'" >/dev/null || fail "could not move it back"
+prepay ledger verify --fleet "$FLEET" >/dev/null 2>&1 || fail "verify --fleet with the voucher back failed"
+say "verify --fleet names an entry whose voucher the spent set gives to another host"
+
 exit 0
